@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds the npm package into pkg/: the wasm (release, size-tuned), its wasm-bindgen JS glue
+# (--target web), the JS shim from www/lib/, package.json from pkg-config/package.template.json.
+# Prints the raw and gzipped wasm size at the end. Run pkg-config/setup.sh first (serve.sh and
+# test.sh do).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/pkg-config/env.sh"
+cd "$ROOT"
+OUT="${1:-$ROOT/pkg}"
+
+step "cargo build --release --target wasm32-unknown-unknown (cache: $CARGO_TARGET_DIR)"
+cargo $WASM_CARGO build --lib --release --target wasm32-unknown-unknown
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/webtune.wasm"
+
+step "wasm-bindgen --target web"
+rm -rf "$OUT" && mkdir -p "$OUT"
+wasm-bindgen --target web --out-dir "$OUT" --out-name webtune_core "$wasm"
+
+if command -v wasm-opt >/dev/null && [ "${WEBTUNE_WASM_OPT:-1}" = 1 ]; then
+  step "wasm-opt -O3 ($(wasm-opt --version))"
+  if wasm-opt -O3 --all-features "$OUT/webtune_core_bg.wasm" -o "$OUT/opt.wasm" 2>"$OUT/wasm-opt.log"; then
+    mv "$OUT/opt.wasm" "$OUT/webtune_core_bg.wasm"; rm -f "$OUT/wasm-opt.log"
+  else
+    echo "wasm-opt failed (kept the unoptimised wasm): $(head -c 300 "$OUT/wasm-opt.log")" >&2
+    rm -f "$OUT/opt.wasm" "$OUT/wasm-opt.log"
+  fi
+else
+  echo "wasm-opt not found: skipping (apt-get install binaryen)" >&2
+fi
+
+step "JS shim + package.json"
+cp www/lib/*.js www/lib/*.d.ts "$OUT/"
+cp LICENSE-MIT LICENSE-APACHE "$OUT/"
+cp pkg-config/npm-README.md "$OUT/README.md"
+version="$(awk -F'"' '/^version = / {print $2; exit}' Cargo.toml)"
+node -e '
+  const fs = require("fs");
+  const p = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  p.version = process.argv[2];
+  fs.writeFileSync(process.argv[3], JSON.stringify(p, null, 2) + "\n");
+' pkg-config/package.template.json "$version" "$OUT/package.json"
+
+raw=$(stat -c %s "$OUT/webtune_core_bg.wasm")
+gz=$(gzip -9 -c "$OUT/webtune_core_bg.wasm" | wc -c)
+echo "webtune $version -> $OUT"
+awk -v r="$raw" -v g="$gz" 'BEGIN { printf "wasm size: %.2f MB raw, %.2f MB gzip\n", r / 1e6, g / 1e6 }'

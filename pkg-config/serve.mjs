@@ -1,0 +1,75 @@
+// A small static file server for the demo and the browser tests (no dependencies).
+//
+//   node pkg-config/serve.mjs [--port 8080]    serves www/ at / and pkg/ at /pkg/
+//
+// Tests import { startServer } to serve on a random localhost port and to see every request.
+import { createServer } from "node:http";
+import { createReadStream, statSync } from "node:fs";
+import { extname, join, normalize, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+  ".json": "application/json", ".wasm": "application/wasm", ".txt": "text/plain; charset=utf-8",
+  ".tsv": "text/tab-separated-values", ".csv": "text/csv", ".svg": "image/svg+xml",
+  ".ts": "text/plain; charset=utf-8",
+};
+
+/** Default mounts: URL prefix -> folder. Longest prefix wins. */
+export function defaultMounts() {
+  return { "/pkg/": join(ROOT, "pkg"), "/": join(ROOT, "www") };
+}
+
+/**
+ * Starts the server on 127.0.0.1. Resolves to { url, port, requests, close() }; `requests` lists
+ * every request path, so tests can assert what was (not) fetched.
+ */
+export function startServer({ port = 0, mounts = defaultMounts(), quiet = true } = {}) {
+  const prefixes = Object.keys(mounts).sort((a, b) => b.length - a.length);
+  const requests = [];
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    requests.push(path);
+    if (!quiet) console.log(req.method, path);
+    const prefix = prefixes.find((p) => path.startsWith(p));
+    const base = mounts[prefix];
+    let file = normalize(join(base, path.slice(prefix.length)));
+    if (!file.startsWith(base)) return send(res, 403, "forbidden");
+    try {
+      if (statSync(file).isDirectory()) file = join(file, "index.html");
+      const size = statSync(file).size;
+      res.writeHead(200, {
+        "Content-Type": TYPES[extname(file)] ?? "application/octet-stream",
+        "Content-Length": size,
+        "Cache-Control": "no-cache",
+        "Access-Control-Allow-Origin": "*",
+      });
+      if (req.method === "HEAD") return res.end();
+      createReadStream(file).pipe(res);
+    } catch {
+      send(res, 404, `not found: ${path}`);
+    }
+  });
+  return new Promise((ok, fail) => {
+    server.once("error", fail);
+    server.listen(port, "127.0.0.1", () => {
+      const { port } = server.address();
+      ok({ url: `http://127.0.0.1:${port}/`, port, requests, close: () => new Promise((r) => server.close(r)) });
+    });
+  });
+}
+
+function send(res, status, text) {
+  res.writeHead(status, { "Content-Type": "text/plain" });
+  res.end(text);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const i = process.argv.indexOf("--port");
+  const port = i > 0 ? Number(process.argv[i + 1]) : Number(process.env.PORT ?? 8080);
+  const { url } = await startServer({ port, quiet: false });
+  console.log(`webtune demo: ${url}  (Ctrl-C to stop; open it in Chrome/Edge 113+ for WebGPU)`);
+}

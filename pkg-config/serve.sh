@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds pkg/, and serves the demo at http://127.0.0.1:${PORT:-8080}/
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+"$ROOT/pkg-config/setup.sh"
+"$ROOT/pkg-config/build.sh"
+exec node "$ROOT/pkg-config/serve.mjs" --port "${PORT:-8080}"

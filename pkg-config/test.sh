@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every webtune test, installing whatever is missing first (pkg-config/setup.sh):
+#   1. native: cargo test — CPU (flex) and wgpu (Vulkan; Mesa lavapipe without a GPU)
+#   2. browser: wasm-bindgen-test in headless Chromium — WebGPU (must be present) and the CPU path
+#   3. package: builds pkg/ and drives it through the public JS API with playwright-core + Chromium
+# Assets (real models/data) come from $WEBTUNE_ASSETS (default ../shared/assets); with
+# WEBTUNE_REQUIRE_ASSETS=1 a missing asset fails instead of skipping.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+"$ROOT/pkg-config/setup.sh"
+source "$ROOT/pkg-config/env.sh"
+cd "$ROOT"
+start=$SECONDS
+
+step "1/3 native tests: cargo test (CPU + wgpu)"
+cargo test
+
+step "2/3 browser tests: wasm-bindgen-test in headless Chromium (WebGPU + CPU)"
+cargo $WASM_CARGO test --release --target wasm32-unknown-unknown --test browser
+
+step "3/3 package tests: build pkg/, then the JS API in Chromium (playwright-core)"
+"$ROOT/pkg-config/build.sh"
+node --test --test-reporter=spec tests/js/*.test.mjs
+
+step "all tests passed in $((SECONDS - start)) s"

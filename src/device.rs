@@ -1,0 +1,237 @@
+//! The one place that chooses a compute device.
+//!
+//! - In the browser: WebGPU through wgpu (`navigator.gpu`), initialised asynchronously — a lazily
+//!   created wgpu device panics on wasm (BURN-NOTES §2.1), so every GPU tensor must be created on
+//!   the [`Device`] returned from here.
+//! - Natively: wgpu on the platform API (Vulkan on Linux — Mesa's lavapipe counts —, Metal on
+//!   macOS).
+//! - Everywhere: the pure-Rust CPU backend (Burn's `flex`) as the fallback.
+//!
+//! Each can be wrapped with autodiff ([`ComputeDevice::with_autodiff`]). The wgpu runtime can be
+//! initialised only once per process, so the GPU selection is cached (success and failure alike).
+
+use std::{fmt, str::FromStr};
+
+use burn::tensor::Device;
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// Which device the caller wants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DevicePreference {
+    /// The GPU if one initialises, else the CPU, with the reason recorded in [`DeviceInfo::fallback`].
+    #[default]
+    Auto,
+    /// The GPU (WebGPU in the browser, wgpu natively) or an error — never a silent fallback.
+    Gpu,
+    /// The CPU backend.
+    Cpu,
+}
+
+impl DevicePreference {
+    /// The accepted spellings, for error messages and docs.
+    pub const VALID: &'static str = "\"auto\", \"gpu\" (alias \"webgpu\", \"wgpu\"), \"cpu\"";
+}
+
+impl FromStr for DevicePreference {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "gpu" | "webgpu" | "wgpu" => Ok(Self::Gpu),
+            "cpu" | "wasm" => Ok(Self::Cpu),
+            other => Err(Error::Options(format!(
+                "unknown device {other:?}; valid values are {}",
+                Self::VALID
+            ))),
+        }
+    }
+}
+
+/// What was actually selected: enough to tell a WebGPU run from a CPU fallback, and to plan memory.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    /// `"webgpu"` (browser), `"wgpu"` (native GPU API) or `"cpu"`.
+    pub kind: String,
+    /// The graphics backend: `"BrowserWebGpu"`, `"Vulkan"`, `"Metal"`, … or `"flex"` for the CPU.
+    pub backend: String,
+    /// Adapter name as the driver reports it (browsers may report an empty name).
+    pub adapter: String,
+    /// `"DiscreteGpu"`, `"IntegratedGpu"`, `"VirtualGpu"`, `"Cpu"` (a software rasteriser such as
+    /// lavapipe or SwiftShader) or `"Other"`; `"Cpu"` for the CPU backend too.
+    pub device_type: String,
+    /// Driver name and version, when reported.
+    pub driver: String,
+    /// `maxBufferSize` in bytes (GPU only).
+    pub max_buffer_size: Option<u64>,
+    /// `maxStorageBufferBindingSize` in bytes (GPU only): the largest tensor one kernel can bind.
+    pub max_storage_buffer_binding_size: Option<u64>,
+    /// Whether tensors created on this device record gradients.
+    pub autodiff: bool,
+    /// Why the GPU was not used, when [`DevicePreference::Auto`] fell back to the CPU.
+    pub fallback: Option<String>,
+}
+
+impl DeviceInfo {
+    /// Whether this is a GPU device (WebGPU or native wgpu).
+    pub fn is_gpu(&self) -> bool {
+        self.kind != "cpu"
+    }
+
+    fn cpu(fallback: Option<String>) -> Self {
+        DeviceInfo {
+            kind: "cpu".into(),
+            backend: "flex".into(),
+            adapter: "CPU (Burn flex backend)".into(),
+            device_type: "Cpu".into(),
+            driver: String::new(),
+            max_buffer_size: None,
+            max_storage_buffer_binding_size: None,
+            autodiff: false,
+            fallback,
+        }
+    }
+}
+
+impl fmt::Display for DeviceInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}, {}", self.kind, self.backend, self.adapter)?;
+        if let Some(b) = self.max_storage_buffer_binding_size {
+            write!(f, ", max binding {} MiB", b >> 20)?;
+        }
+        if self.autodiff {
+            write!(f, ", autodiff")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// A Burn [`Device`] together with the description of what it is.
+#[derive(Clone, Debug)]
+pub struct ComputeDevice {
+    device: Device,
+    info: DeviceInfo,
+}
+
+impl ComputeDevice {
+    /// The Burn device to create tensors and modules on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// What this device is.
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    /// The same device with gradient tracking (for training).
+    pub fn with_autodiff(&self) -> ComputeDevice {
+        if self.info.autodiff {
+            return self.clone();
+        }
+        ComputeDevice {
+            device: self.device.clone().autodiff(),
+            info: DeviceInfo { autodiff: true, ..self.info.clone() },
+        }
+    }
+
+    /// The same device without gradient tracking (for inference).
+    pub fn without_autodiff(&self) -> ComputeDevice {
+        ComputeDevice {
+            device: self.device.clone().without_autodiff(),
+            info: DeviceInfo { autodiff: false, ..self.info.clone() },
+        }
+    }
+}
+
+/// Selects a device. Call once and pass the result around; on wasm this is the only correct way
+/// to get a GPU device (it must be initialised asynchronously before any tensor exists).
+pub async fn select(preference: DevicePreference) -> Result<ComputeDevice> {
+    if preference == DevicePreference::Cpu {
+        return Ok(cpu());
+    }
+    match gpu().await {
+        Ok(gpu) => Ok(gpu),
+        Err(reason) if preference == DevicePreference::Auto => Ok(ComputeDevice {
+            device: Device::flex(),
+            info: DeviceInfo::cpu(Some(reason)),
+        }),
+        Err(reason) => Err(Error::GpuUnavailable(format!(
+            "no usable GPU adapter: {reason}. {}",
+            gpu_help()
+        ))),
+    }
+}
+
+/// The CPU device (Burn's pure-Rust `flex` backend); always available.
+pub fn cpu() -> ComputeDevice {
+    ComputeDevice { device: Device::flex(), info: DeviceInfo::cpu(None) }
+}
+
+fn gpu_help() -> &'static str {
+    if cfg!(target_family = "wasm") {
+        "Use a browser with WebGPU enabled (Chrome/Edge 113+, or Chromium with --enable-unsafe-webgpu), \
+         or pass device: \"cpu\" / \"auto\" to run on the CPU"
+    } else {
+        "Install a Vulkan driver (on Debian/Ubuntu: apt-get install mesa-vulkan-drivers), \
+         or use --device cpu / auto"
+    }
+}
+
+type GpuSlot = Option<std::result::Result<ComputeDevice, String>>;
+
+/// The process-wide GPU selection. An async mutex so that concurrent first calls (browser tasks,
+/// parallel native tests) wait for one initialisation instead of racing the wgpu registration.
+static GPU: futures_util::lock::Mutex<GpuSlot> = futures_util::lock::Mutex::new(None);
+
+async fn gpu() -> std::result::Result<ComputeDevice, String> {
+    let mut slot = GPU.lock().await;
+    if slot.is_none() {
+        *slot = Some(init_gpu().await);
+    }
+    slot.clone().expect("set above")
+}
+
+async fn init_gpu() -> std::result::Result<ComputeDevice, String> {
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup_async()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    let info = adapter_info(&setup.adapter, &setup.device.limits());
+    log::info!("webtune: selected {info}");
+    Ok(ComputeDevice { device, info })
+}
+
+type Wgpu = burn::tensor::wgpu::wgpu::Adapter;
+type Limits = burn::tensor::wgpu::wgpu::Limits;
+
+fn adapter_info(adapter: &Wgpu, limits: &Limits) -> DeviceInfo {
+    let a = adapter.get_info();
+    let backend = format!("{:?}", a.backend);
+    DeviceInfo {
+        kind: if backend == "BrowserWebGpu" { "webgpu" } else { "wgpu" }.into(),
+        backend,
+        adapter: a.name,
+        device_type: format!("{:?}", a.device_type),
+        driver: [a.driver, a.driver_info].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join(" "),
+        max_buffer_size: Some(limits.max_buffer_size),
+        max_storage_buffer_binding_size: Some(limits.max_storage_buffer_binding_size),
+        autodiff: false,
+        fallback: None,
+    }
+}
+
+/// Every device this build can use, GPU adapters first (native only: browsers expose one adapter,
+/// which [`select`] reports). Does not initialise the compute runtime.
+#[cfg(not(target_family = "wasm"))]
+pub fn list() -> Vec<DeviceInfo> {
+    use burn::tensor::wgpu::wgpu;
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::from_env_or_default());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let mut out: Vec<DeviceInfo> =
+        adapters.iter().map(|a| adapter_info(a, &a.limits())).collect();
+    out.push(DeviceInfo::cpu(None));
+    out
+}

@@ -1,0 +1,54 @@
+//! The one error type of the crate. Every fallible public function returns [`Result`].
+//!
+//! Each variant maps to a stable JS error `name` (see [`Error::js_name`]) so the browser API can
+//! throw `Error` subclasses that callers can switch on.
+
+/// Everything that can go wrong in webtune, grouped by what the caller has to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An option had a bad value or an unknown key. The message lists the valid choices.
+    #[error("{0}")]
+    Options(String),
+    /// The user's data could not be used (malformed file, missing column, …).
+    #[error("{0}")]
+    Data(String),
+    /// A checkpoint, config or tokenizer file could not be used.
+    #[error("{0}")]
+    Weights(String),
+    /// No usable WebGPU / wgpu adapter, when a GPU was explicitly requested.
+    #[error("{0}")]
+    GpuUnavailable(String),
+    /// The planned work does not fit the device; the message suggests what to shrink.
+    #[error("{0}")]
+    OutOfMemory(String),
+    /// The operation was cancelled by the caller.
+    #[error("the operation was aborted")]
+    Aborted,
+    /// A failure inside the compute backend (reading a tensor back, a kernel error, …).
+    #[error("compute backend error: {0}")]
+    Backend(String),
+}
+
+impl Error {
+    /// The stable `name` of the JS `Error` this becomes in the browser.
+    pub fn js_name(&self) -> &'static str {
+        match self {
+            Error::Options(_) => "OptionsError",
+            Error::Data(_) => "DataError",
+            Error::Weights(_) => "WeightsError",
+            Error::GpuUnavailable(_) => "WebGpuUnavailableError",
+            Error::OutOfMemory(_) => "OutOfMemoryError",
+            Error::Aborted => "AbortError",
+            Error::Backend(_) => "BackendError",
+        }
+    }
+}
+
+impl From<burn::tensor::ExecutionError> for Error {
+    fn from(e: burn::tensor::ExecutionError) -> Self {
+        Error::Backend(format!("{e:?}"))
+    }
+}
+
+/// `Result` with webtune's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

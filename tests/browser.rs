@@ -1,0 +1,38 @@
+//! Engine tests inside headless Chromium (wasm-bindgen-test). Run by `pkg-config/test.sh` as
+//! `cargo test --target wasm32-unknown-unknown --test browser`; browser flags in
+//! `pkg-config/webdriver.json`. They FAIL when Chromium exposes no WebGPU adapter: a CPU fallback
+//! never passes for a WebGPU test.
+#![cfg(target_family = "wasm")]
+
+use wasm_bindgen_test::*;
+use webtune::{DevicePreference, device, train::self_test};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen_test]
+async fn self_test_runs_on_webgpu() {
+    let dev = device::select(DevicePreference::Gpu)
+        .await
+        .unwrap_or_else(|e| panic!("WebGPU adapter required (is --enable-unsafe-webgpu set?): {e}"));
+    let info = dev.info();
+    assert_eq!(info.kind, "webgpu", "{info:?}");
+    assert_eq!(info.backend, "BrowserWebGpu", "{info:?}");
+    let report = self_test(&dev).await.unwrap();
+    assert_eq!(report.device.kind, "webgpu");
+    assert!(report.passed(), "loss did not fall on WebGPU: {report:?}");
+}
+
+#[wasm_bindgen_test]
+async fn self_test_runs_on_the_cpu_path() {
+    let dev = device::select(DevicePreference::Cpu).await.unwrap();
+    assert_eq!(dev.info().kind, "cpu");
+    let report = self_test(&dev).await.unwrap();
+    assert_eq!(report.device.backend, "flex");
+    assert!(report.passed(), "loss did not fall on the wasm CPU path: {report:?}");
+}
+
+#[wasm_bindgen_test]
+async fn auto_picks_webgpu_in_chromium() {
+    let dev = device::select(DevicePreference::Auto).await.unwrap();
+    assert_eq!(dev.info().kind, "webgpu", "Auto fell back: {:?}", dev.info().fallback);
+}

@@ -1,0 +1,62 @@
+// The demo page: UI only, it talks to the public JS API like any user of the package would.
+import * as webtune from "/pkg/index.js";
+
+const $ = (id) => document.getElementById(id);
+const mib = (bytes) => (bytes == null ? "–" : `${Math.round(bytes / 2 ** 20)} MiB`);
+
+function showError(err) {
+  $("error").hidden = false;
+  $("error").textContent = `${err.name}: ${err.message}`;
+}
+
+function showDevice(info) {
+  const rows = [
+    ["kind", info.kind], ["backend", info.backend], ["adapter", info.adapter || "(not reported)"],
+    ["type", info.deviceType], ["maxBufferSize", mib(info.maxBufferSize)],
+    ["maxStorageBufferBindingSize", mib(info.maxStorageBufferBindingSize)],
+  ];
+  $("device-info").tBodies[0].replaceChildren(...rows.map(([k, v]) => {
+    const tr = document.createElement("tr");
+    tr.innerHTML = "<td></td><td></td>";
+    tr.cells[0].textContent = k;
+    tr.cells[1].textContent = v;
+    return tr;
+  }));
+  $("fallback").hidden = !info.fallback;
+  $("fallback").textContent = info.fallback ? `WebGPU unavailable, using the CPU: ${info.fallback}` : "";
+}
+
+async function selectDevice() {
+  $("error").hidden = true;
+  $("init-btn").disabled = true;
+  try {
+    showDevice(await webtune.init({ device: $("device-choice").value }));
+    $("selftest-btn").disabled = false;
+  } catch (err) {
+    showError(err);
+  } finally {
+    $("init-btn").disabled = false;
+  }
+}
+
+async function runSelfTest() {
+  $("selftest-btn").disabled = true;
+  $("selftest-result").textContent = "running…";
+  try {
+    const r = await webtune.selfTest();
+    const ok = r.lossAfter < r.lossBefore;
+    $("selftest-result").className = ok ? "ok" : "bad";
+    $("selftest-result").textContent =
+      `${ok ? "passed" : "FAILED"} on ${r.device.kind}: loss ${r.lossBefore.toFixed(4)} → ${r.lossAfter.toFixed(4)} in ${r.millis.toFixed(0)} ms`;
+  } catch (err) {
+    $("selftest-result").textContent = "";
+    showError(err);
+  } finally {
+    $("selftest-btn").disabled = false;
+  }
+}
+
+$("init-btn").addEventListener("click", selectDevice);
+$("selftest-btn").addEventListener("click", runSelfTest);
+webtune.version().then((v) => ($("version").textContent = `webtune ${v}`));
+selectDevice();
