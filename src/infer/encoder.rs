@@ -1,0 +1,140 @@
+//! A loaded BERT-family model + tokenizer: `embed` and `classify`, batched, async (GPU reads are
+//! awaited, never blocking — required on wasm).
+
+use burn::tensor::{Int, Tensor, TensorData, activation::softmax};
+use serde::Serialize;
+
+use crate::{
+    ComputeDevice, Error, Result,
+    models::{
+        bert::{BertConfig, BertModel},
+        heads::{BertForSequenceClassification, Pooling, l2_normalize, pool},
+    },
+    tokenizer::{Batch, TextTokenizer},
+    weights::{LoadReport, bert},
+};
+
+/// The three files of a Hugging Face model folder, as bytes (from disk, `fetch` or a `File`).
+pub struct ModelFiles {
+    pub config: Vec<u8>,
+    pub weights: Vec<u8>,
+    pub tokenizer: Vec<u8>,
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl ModelFiles {
+    /// Reads `config.json`, `model.safetensors`, `tokenizer.json` from a folder.
+    pub fn from_dir(dir: &std::path::Path) -> Result<Self> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|e| {
+                Error::Weights(format!("cannot read {}: {e}; a model folder needs config.json, model.safetensors and tokenizer.json", dir.join(name).display()))
+            })
+        };
+        Ok(ModelFiles { config: read("config.json")?, weights: read("model.safetensors")?, tokenizer: read("tokenizer.json")? })
+    }
+}
+
+/// One class and its probability.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LabelScore {
+    pub label: String,
+    pub score: f32,
+}
+
+/// An encoder ready for inference.
+pub struct Encoder {
+    pub config: BertConfig,
+    pub tokenizer: TextTokenizer,
+    pub model: BertForSequenceClassification,
+    pub device: ComputeDevice,
+    /// What loading reported (fresh head, ignored keys, casts).
+    pub report: LoadReport,
+    /// Longest input in tokens; longer texts are truncated (`truncate`) or rejected.
+    pub max_length: usize,
+    pub truncate: bool,
+    pub batch_size: usize,
+}
+
+impl Encoder {
+    /// Loads config, weights and tokenizer onto `device` (inference mode, no autodiff).
+    pub fn load(files: ModelFiles, device: &ComputeDevice) -> Result<Self> {
+        let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
+        let config = BertConfig::from_json(text)?;
+        let tokenizer = TextTokenizer::from_bytes(&files.tokenizer)?;
+        let device = device.without_autodiff();
+        let (model, report) = bert::load_classifier(&config, files.weights, device.device())?;
+        Ok(Encoder { max_length: config.max_position_embeddings, config, tokenizer, model, device, report, truncate: true, batch_size: 32 })
+    }
+
+    /// The encoder part alone.
+    pub fn bert(&self) -> &BertModel {
+        &self.model.bert
+    }
+
+    fn tensors(&self, b: &Batch) -> [Tensor<2, Int>; 3] {
+        let dev = self.device.device();
+        let t = |v: &Vec<i32>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), [b.batch, b.seq]), dev);
+        [t(&b.input_ids), t(&b.token_type_ids), t(&b.attention_mask)]
+    }
+
+    fn tokenize(&self, texts: &[&str]) -> Result<Batch> {
+        let max = self.max_length.min(self.config.max_position_embeddings);
+        self.tokenizer.encode(texts, None, max, self.truncate)
+    }
+
+    /// Runs the encoder on already tokenized input: last hidden state [batch, seq, hidden].
+    pub fn hidden_states(&self, b: &Batch) -> Tensor<3> {
+        let [ids, types, mask] = self.tensors(b);
+        self.bert().forward(ids, types, mask).last_hidden_state
+    }
+
+    /// One vector per text (`pooling` over real tokens; unit length when `normalize`).
+    pub async fn embed(&self, texts: &[&str], pooling: Pooling, normalize: bool) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(self.batch_size.max(1)) {
+            let b = self.tokenize(chunk)?;
+            let [ids, types, mask] = self.tensors(&b);
+            let hidden = self.bert().forward(ids, types, mask.clone()).last_hidden_state;
+            let mut v = pool(hidden, mask, pooling);
+            if normalize {
+                v = l2_normalize(v);
+            }
+            out.extend(rows(v).await?);
+        }
+        Ok(out)
+    }
+
+    /// Class probabilities per text, highest first.
+    pub async fn classify(&self, texts: &[&str]) -> Result<Vec<Vec<LabelScore>>> {
+        let labels = self.config.labels();
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(self.batch_size.max(1)) {
+            let b = self.tokenize(chunk)?;
+            let [ids, types, mask] = self.tensors(&b);
+            let probs = softmax(self.model.forward(ids, types, mask), 1);
+            for row in rows(probs).await? {
+                let mut scored: Vec<LabelScore> =
+                    row.into_iter().zip(&labels).map(|(score, label)| LabelScore { label: label.clone(), score }).collect();
+                scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+                out.push(scored);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Reads a [rows, cols] tensor back (async) as rows.
+pub async fn rows(t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
+    let [_, cols] = t.dims();
+    let data = t.into_data_async().await?;
+    let flat = data.to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+    Ok(flat.chunks(cols).map(|c| c.to_vec()).collect())
+}
+
+/// Cosine similarity of two vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb).max(1e-12)
+}

@@ -1,0 +1,5 @@
+//! Inference: sentence embeddings and classification (generation arrives with the decoders).
+
+pub mod encoder;
+
+pub use encoder::{Encoder, LabelScore, ModelFiles};

@@ -1,0 +1,347 @@
+//! BERT-family encoder (BERT, MiniLM, …), following Hugging Face `modeling_bert.py`:
+//! embeddings → N × (self-attention → add & LayerNorm → feed-forward → add & LayerNorm) → pooler.
+//!
+//! Field names mirror the checkpoint names (`encoder.layer.N.attention.self.query`, …) so that
+//! `weights/bert.rs` only renames `LayerNorm` → `layer_norm` and `self` → `self_attn`.
+
+use std::collections::BTreeMap;
+
+use burn::{
+    module::Module,
+    nn::{
+        Activation, ActivationConfig, Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm,
+        LayerNormConfig, Linear, LinearConfig,
+    },
+    tensor::{Device, Int, Tensor, activation::softmax},
+};
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// Hugging Face `BertConfig`, read straight from `config.json` (missing fields take HF's defaults).
+#[derive(Clone, Debug, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    /// `"gelu"` (exact erf), `"gelu_new"` / `"gelu_pytorch_tanh"` (tanh), `"relu"`.
+    #[serde(default = "defaults::hidden_act")]
+    pub hidden_act: String,
+    #[serde(default = "defaults::layer_norm_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "defaults::max_position_embeddings")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "defaults::type_vocab_size")]
+    pub type_vocab_size: usize,
+    #[serde(default = "defaults::dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default = "defaults::dropout")]
+    pub attention_probs_dropout_prob: f64,
+    /// Classifier dropout; HF falls back to `hidden_dropout_prob` when null.
+    #[serde(default)]
+    pub classifier_dropout: Option<f64>,
+    #[serde(default)]
+    pub pad_token_id: Option<i64>,
+    /// Only `"absolute"` is supported.
+    #[serde(default = "defaults::position_embedding_type")]
+    pub position_embedding_type: String,
+    /// Class index (as a string key, like HF's JSON) → label name.
+    #[serde(default)]
+    pub id2label: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub label2id: Option<BTreeMap<String, i64>>,
+    /// `"single_label_classification"`, `"multi_label_classification"` or `"regression"`.
+    #[serde(default)]
+    pub problem_type: Option<String>,
+    /// Written by HF for multi-class models; otherwise the size of `id2label`.
+    #[serde(default)]
+    pub num_labels: Option<usize>,
+    #[serde(default)]
+    pub model_type: Option<String>,
+}
+
+mod defaults {
+    pub fn hidden_act() -> String { "gelu".into() }
+    pub fn layer_norm_eps() -> f64 { 1e-12 }
+    pub fn max_position_embeddings() -> usize { 512 }
+    pub fn type_vocab_size() -> usize { 2 }
+    pub fn dropout() -> f64 { 0.1 }
+    pub fn position_embedding_type() -> String { "absolute".into() }
+}
+
+impl BertConfig {
+    /// Parses and validates a Hugging Face `config.json`.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let cfg: BertConfig = serde_json::from_str(text)
+            .map_err(|e| Error::Weights(format!("config.json is not a valid BERT config: {e}")))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Weights(format!("config.json: {m}")));
+        if let Some(t) = &self.model_type
+            && !matches!(t.as_str(), "bert" | "minilm" | "distilbert_as_bert")
+        {
+            return bad(format!("model_type {t:?} is not a BERT-family model (expected \"bert\")"));
+        }
+        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return bad(format!(
+                "hidden_size {} must be a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.position_embedding_type != "absolute" {
+            return bad(format!(
+                "position_embedding_type {:?} is not supported (only \"absolute\")",
+                self.position_embedding_type
+            ));
+        }
+        self.activation().map(|_| ())
+    }
+
+    fn activation(&self) -> Result<ActivationConfig> {
+        match self.hidden_act.as_str() {
+            "gelu" => Ok(ActivationConfig::Gelu),
+            "gelu_new" | "gelu_pytorch_tanh" => Ok(ActivationConfig::GeluApproximate),
+            "relu" => Ok(ActivationConfig::Relu),
+            other => Err(Error::Weights(format!(
+                "config.json: hidden_act {other:?} is not supported; supported: \"gelu\", \"gelu_new\", \"gelu_pytorch_tanh\", \"relu\""
+            ))),
+        }
+    }
+
+    /// The class labels in index order (`LABEL_i` where id2label is missing).
+    pub fn labels(&self) -> Vec<String> {
+        let n = self.num_labels.or(self.id2label.as_ref().map(|m| m.len())).unwrap_or(2);
+        (0..n)
+            .map(|i| {
+                self.id2label
+                    .as_ref()
+                    .and_then(|m| m.get(&i.to_string()).cloned())
+                    .unwrap_or_else(|| format!("LABEL_{i}"))
+            })
+            .collect()
+    }
+
+    fn layer_norm(&self, device: &Device) -> LayerNorm {
+        LayerNormConfig::new(self.hidden_size).with_epsilon(self.layer_norm_eps).init(device)
+    }
+
+    fn dropout(&self) -> Dropout {
+        DropoutConfig::new(self.hidden_dropout_prob).init()
+    }
+}
+
+/// Word + position + token-type embeddings, LayerNorm, dropout.
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    pub word_embeddings: Embedding,
+    pub position_embeddings: Embedding,
+    pub token_type_embeddings: Embedding,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl BertEmbeddings {
+    fn new(c: &BertConfig, device: &Device) -> Self {
+        let emb = |n, d: &Device| EmbeddingConfig::new(n, c.hidden_size).init(d);
+        BertEmbeddings {
+            word_embeddings: emb(c.vocab_size, device),
+            position_embeddings: emb(c.max_position_embeddings, device),
+            token_type_embeddings: emb(c.type_vocab_size, device),
+            layer_norm: c.layer_norm(device),
+            dropout: c.dropout(),
+        }
+    }
+
+    /// `input_ids`, `token_type_ids`: [batch, seq] → [batch, seq, hidden].
+    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
+        let [batch, seq] = input_ids.dims();
+        let positions = Tensor::<1, Int>::arange(0..seq as i64, &input_ids.device())
+            .unsqueeze::<2>()
+            .expand([batch, seq]); // [batch, seq]
+        let x = self.word_embeddings.forward(input_ids)
+            + self.position_embeddings.forward(positions)
+            + self.token_type_embeddings.forward(token_type_ids);
+        self.dropout.forward(self.layer_norm.forward(x))
+    }
+}
+
+/// Multi-head scaled dot-product self-attention (HF `BertSelfAttention`).
+#[derive(Module, Debug)]
+pub struct BertSelfAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub dropout: Dropout,
+    pub num_heads: usize,
+}
+
+impl BertSelfAttention {
+    /// `x`: [batch, seq, hidden]; `mask_bias`: [batch, 1, 1, seq] (0 for tokens, large negative
+    /// for padding) → [batch, seq, hidden].
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let [batch, seq, hidden] = x.dims();
+        let head_dim = hidden / self.num_heads;
+        let heads = |t: Tensor<3>| t.reshape([batch, seq, self.num_heads, head_dim]).swap_dims(1, 2);
+        let q = heads(self.query.forward(x.clone())); // [batch, heads, seq, head_dim]
+        let k = heads(self.key.forward(x.clone()));
+        let v = heads(self.value.forward(x));
+        let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt() + mask_bias; // [b, h, seq, seq]
+        let probs = self.dropout.forward(softmax(scores, 3));
+        probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden])
+    }
+}
+
+/// Projection + dropout + residual LayerNorm, after attention (`*.attention.output`) and after the
+/// feed-forward (`*.output`): the two have the same shape in HF and here.
+#[derive(Module, Debug)]
+pub struct BertResidual {
+    pub dense: Linear,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl BertResidual {
+    fn new(c: &BertConfig, d_in: usize, device: &Device) -> Self {
+        BertResidual {
+            dense: LinearConfig::new(d_in, c.hidden_size).init(device),
+            layer_norm: c.layer_norm(device),
+            dropout: c.dropout(),
+        }
+    }
+
+    /// `x`: [batch, seq, d_in], `residual`: [batch, seq, hidden] → [batch, seq, hidden].
+    pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        self.layer_norm.forward(self.dropout.forward(self.dense.forward(x)) + residual)
+    }
+}
+
+/// `attention.self` + `attention.output`.
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    pub self_attn: BertSelfAttention,
+    pub output: BertResidual,
+}
+
+/// The feed-forward expansion (`intermediate.dense` + activation).
+#[derive(Module, Debug)]
+pub struct BertIntermediate {
+    pub dense: Linear,
+    pub act: Activation,
+}
+
+/// One post-LayerNorm transformer block.
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    pub attention: BertAttention,
+    pub intermediate: BertIntermediate,
+    pub output: BertResidual,
+}
+
+impl BertLayer {
+    fn new(c: &BertConfig, device: &Device) -> Result<Self> {
+        let h = c.hidden_size;
+        let lin = |i, o| LinearConfig::new(i, o).init(device);
+        Ok(BertLayer {
+            attention: BertAttention {
+                self_attn: BertSelfAttention {
+                    query: lin(h, h),
+                    key: lin(h, h),
+                    value: lin(h, h),
+                    dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
+                    num_heads: c.num_attention_heads,
+                },
+                output: BertResidual::new(c, h, device),
+            },
+            intermediate: BertIntermediate {
+                dense: lin(h, c.intermediate_size),
+                act: c.activation()?.init(device),
+            },
+            output: BertResidual::new(c, c.intermediate_size, device),
+        })
+    }
+
+    /// [batch, seq, hidden] → [batch, seq, hidden].
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let attn = self.attention.self_attn.forward(x.clone(), mask_bias);
+        let x = self.attention.output.forward(attn, x);
+        let ff = self.intermediate.act.forward(self.intermediate.dense.forward(x.clone()));
+        self.output.forward(ff, x)
+    }
+}
+
+/// The stack of blocks.
+#[derive(Module, Debug)]
+pub struct BertEncoder {
+    pub layer: Vec<BertLayer>,
+}
+
+/// `tanh(dense(h[:, 0]))`: the [CLS] summary that the classification head reads.
+#[derive(Module, Debug)]
+pub struct BertPooler {
+    pub dense: Linear,
+}
+
+impl BertPooler {
+    /// [batch, seq, hidden] → [batch, hidden].
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
+        let [batch, _, h] = hidden.dims();
+        let cls = hidden.slice([0..batch, 0..1, 0..h]).reshape([batch, h]);
+        self.dense.forward(cls).tanh()
+    }
+}
+
+/// What one forward pass returns.
+pub struct BertOutput {
+    /// [batch, seq, hidden]
+    pub last_hidden_state: Tensor<3>,
+    /// [batch, hidden], when the model has a pooler.
+    pub pooler_output: Option<Tensor<2>>,
+}
+
+/// The encoder (`BertModel`).
+#[derive(Module, Debug)]
+pub struct BertModel {
+    pub embeddings: BertEmbeddings,
+    pub encoder: BertEncoder,
+    pub pooler: Option<BertPooler>,
+}
+
+/// Added to attention scores at padding keys. Large but finite, so a softmax never sees inf - inf.
+const MASKED: f32 = -1e9;
+
+impl BertModel {
+    /// A randomly initialised model (weights are then loaded by `weights::bert`).
+    pub fn new(c: &BertConfig, with_pooler: bool, device: &Device) -> Result<Self> {
+        Ok(BertModel {
+            embeddings: BertEmbeddings::new(c, device),
+            encoder: BertEncoder {
+                layer: (0..c.num_hidden_layers).map(|_| BertLayer::new(c, device)).collect::<Result<_>>()?,
+            },
+            pooler: with_pooler.then(|| BertPooler {
+                dense: LinearConfig::new(c.hidden_size, c.hidden_size).init(device),
+            }),
+        })
+    }
+
+    /// `input_ids`, `token_type_ids`, `attention_mask` (1 = token, 0 = padding): [batch, seq].
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+    ) -> BertOutput {
+        let [batch, seq] = attention_mask.dims();
+        let mask_bias = (attention_mask.float().neg() + 1.0).mul_scalar(MASKED).reshape([batch, 1, 1, seq]);
+        let mut x = self.embeddings.forward(input_ids, token_type_ids);
+        for layer in &self.encoder.layer {
+            x = layer.forward(x, mask_bias.clone());
+        }
+        let pooler_output = self.pooler.as_ref().map(|p| p.forward(x.clone()));
+        BertOutput { last_hidden_state: x, pooler_output }
+    }
+}

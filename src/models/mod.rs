@@ -1,0 +1,4 @@
+//! Architectures only: layers and forward passes (no file formats, no tokenization, no JS).
+
+pub mod bert;
+pub mod heads;

@@ -1,0 +1,101 @@
+//! Text ↔ token ids through Hugging Face `tokenizers` (`tokenizer.json`).
+//!
+//! Padding and truncation are decided here, not by the file: files often fix them (MiniLM's pads
+//! every sequence to 128). We pad to the longest sequence in the batch and truncate to
+//! `max_length` when asked to, else report over-long text as an error.
+
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::{Error, Result};
+
+/// A tokenizer with webtune's padding/truncation policy.
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    pad_id: u32,
+}
+
+/// Token ids of a batch, padded to the longest row. All arrays are row-major [batch, seq].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub input_ids: Vec<i32>,
+    pub attention_mask: Vec<i32>,
+    pub token_type_ids: Vec<i32>,
+    pub batch: usize,
+    pub seq: usize,
+}
+
+impl TextTokenizer {
+    /// Parses `tokenizer.json` bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| {
+            Error::Weights(format!("tokenizer.json could not be parsed ({e}); use the tokenizer.json saved with the model"))
+        })?;
+        let pad_id = inner
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| inner.token_to_id("[PAD]"))
+            .or_else(|| inner.token_to_id("<pad>"))
+            .unwrap_or(0);
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| Error::Weights(format!("tokenizer.json: {e}")))?;
+        Ok(TextTokenizer { inner, pad_id })
+    }
+
+    /// The id used for padding.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    /// Encodes texts (or `(text, pair)` when `pairs` is given) into one padded batch. Sequences
+    /// longer than `max_length` tokens (special tokens included) are cut when `truncate`, else they
+    /// are an error naming the row.
+    pub fn encode(&self, texts: &[&str], pairs: Option<&[&str]>, max_length: usize, truncate: bool) -> Result<Batch> {
+        if texts.is_empty() {
+            return Err(Error::Data("no texts given: pass at least one string".into()));
+        }
+        if let Some(p) = pairs
+            && p.len() != texts.len()
+        {
+            return Err(Error::Data(format!("{} texts but {} second texts: give one pair per text", texts.len(), p.len())));
+        }
+        let mut tok = self.inner.clone();
+        if truncate {
+            tok.with_truncation(Some(TruncationParams {
+                max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                direction: TruncationDirection::Right,
+                stride: 0,
+            }))
+            .map_err(|e| Error::Options(format!("maxLength {max_length} is too small: {e}")))?;
+        }
+        let mut rows = Vec::with_capacity(texts.len());
+        for (i, text) in texts.iter().enumerate() {
+            if text.trim().is_empty() {
+                return Err(Error::Data(format!("text #{i} is empty: remove it or give it some words")));
+            }
+            let enc = match pairs {
+                Some(p) => tok.encode((text.to_string(), p[i].to_string()), true),
+                None => tok.encode(text.to_string(), true),
+            }
+            .map_err(|e| Error::Data(format!("text #{i} could not be tokenized: {e}")))?;
+            if enc.len() > max_length {
+                return Err(Error::Data(format!(
+                    "text #{i} has {} tokens, more than the maximum of {max_length}: shorten it or enable truncation",
+                    enc.len()
+                )));
+            }
+            rows.push(enc);
+        }
+        let seq = rows.iter().map(|e| e.len()).max().unwrap_or(0);
+        let mut b = Batch { input_ids: vec![], attention_mask: vec![], token_type_ids: vec![], batch: rows.len(), seq };
+        for enc in rows {
+            let pad = seq - enc.len();
+            b.input_ids.extend(enc.get_ids().iter().map(|&x| x as i32).chain(std::iter::repeat_n(self.pad_id as i32, pad)));
+            b.attention_mask.extend(std::iter::repeat_n(1, enc.len()).chain(std::iter::repeat_n(0, pad)));
+            b.token_type_ids.extend(enc.get_type_ids().iter().map(|&x| x as i32).chain(std::iter::repeat_n(0, pad)));
+        }
+        Ok(b)
+    }
+}

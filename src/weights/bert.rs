@@ -1,0 +1,146 @@
+//! Hugging Face BERT checkpoints (`model.safetensors`) → [`BertModel`] /
+//! [`BertForSequenceClassification`].
+//!
+//! The key table is short because our field names follow HF's: `LayerNorm` → `layer_norm`,
+//! `attention.self` → `attention.self_attn`, and the `bert.` prefix is added or stripped to fit the
+//! target. `nn.Linear` weights are transposed and LayerNorm `weight/bias` become `gamma/beta` by
+//! Burn's `PyTorchToBurnAdapter`; f16/bf16/f64 tensors are cast to f32.
+
+use burn::{
+    module::Module,
+    store::{
+        ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore,
+    },
+    tensor::{DType, Device},
+};
+
+use super::{LoadReport, safetensors::Inventory};
+use crate::{
+    Error, Result,
+    models::{
+        bert::{BertConfig, BertModel},
+        heads::BertForSequenceClassification,
+    },
+};
+
+/// Checkpoint keys that are buffers or training-only heads: never loaded, never warned about.
+const IGNORED: &[&str] = &["position_ids", "cls.predictions.", "cls.seq_relationship."];
+
+/// Renames shared by every target (applied after the prefix rule).
+const RENAMES: &[(&str, &str)] = &[
+    (r"(^|\.)LayerNorm\.(weight|gamma)$", "${1}layer_norm.weight"),
+    (r"(^|\.)LayerNorm\.(bias|beta)$", "${1}layer_norm.bias"),
+    (r"\.attention\.self\.", ".attention.self_attn."),
+];
+
+/// Whether the checkpoint has a pooler (BertModel / BertForSequenceClassification do, MLM ones not).
+pub fn has_pooler(inv: &Inventory) -> bool {
+    inv.tensors.keys().any(|k| k.contains("pooler.dense.weight"))
+}
+
+/// Loads an encoder (`BertModel`) from checkpoint bytes; any head in the file is ignored.
+pub fn load_encoder(config: &BertConfig, bytes: Vec<u8>, device: &Device) -> Result<(BertModel, LoadReport)> {
+    let inv = Inventory::read(&bytes, "model.safetensors")?;
+    let mut model = BertModel::new(config, has_pooler(&inv), device)?;
+    let report = load_into(&mut model, bytes, &inv, &[(r"^bert\.", "")], &[])?;
+    Ok((model, report))
+}
+
+/// Loads a sequence classifier. A checkpoint without `classifier.*` (a plain encoder such as
+/// all-MiniLM-L6-v2) gets a freshly initialised head and pooler, with a warning saying so.
+pub fn load_classifier(
+    config: &BertConfig,
+    bytes: Vec<u8>,
+    device: &Device,
+) -> Result<(BertForSequenceClassification, LoadReport)> {
+    let inv = Inventory::read(&bytes, "model.safetensors")?;
+    let mut model = BertForSequenceClassification::new(config, device)?;
+    let prefix: &[(&str, &str)] =
+        if inv.has_prefix("bert.") { &[] } else { &[(r"^(embeddings|encoder|pooler)\.", "bert.${1}.")] };
+    let mut fresh = Vec::new();
+    if !inv.has_prefix("classifier.") {
+        fresh.push("classifier.");
+    }
+    if !has_pooler(&inv) {
+        fresh.push("bert.pooler.");
+    }
+    let mut report = load_into(&mut model, bytes, &inv, prefix, &fresh)?;
+    for path in fresh {
+        report.warnings.push(format!(
+            "{} is not in the checkpoint and was newly initialised: fine-tune the model before using its predictions",
+            path.trim_end_matches('.')
+        ));
+    }
+    Ok((model, report))
+}
+
+/// Applies the checkpoint to `model` with the prefix rule + [`RENAMES`]; `may_be_missing` lists
+/// module path prefixes allowed to keep their fresh initialisation.
+fn load_into<M: Module>(
+    model: &mut M,
+    bytes: Vec<u8>,
+    inv: &Inventory,
+    prefix: &[(&str, &str)],
+    may_be_missing: &[&str],
+) -> Result<LoadReport> {
+    let mut report = LoadReport::default();
+    let casts = inv.non_f32_floats();
+    if !casts.is_empty() {
+        report.warnings.push(format!("checkpoint stores {} tensors; upcast to F32", casts.join("/")));
+    }
+    let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
+    let mut store = SafetensorsStore::from_bytes(Some(bytes)).with_from_adapter(adapter).allow_partial(true);
+    for (from, to) in prefix.iter().chain(RENAMES) {
+        store = store.with_key_remapping(*from, *to);
+    }
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| Error::Weights(format!("model.safetensors could not be read: {e:?}")))?;
+
+    if !result.errors.is_empty() {
+        let list: Vec<String> = result.errors.iter().map(describe).collect();
+        return Err(Error::Weights(format!(
+            "model.safetensors does not match config.json: {}. Check that config.json belongs to these weights",
+            list.join("; ")
+        )));
+    }
+    let missing: Vec<&str> = result
+        .missing
+        .iter()
+        .map(|(path, _)| path.as_str())
+        .filter(|p| !may_be_missing.iter().any(|m| p.starts_with(m)))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Weights(format!(
+            "model.safetensors is missing {} tensor(s) the model needs: {}. Is this a BERT-family checkpoint \
+             matching config.json? (file has {} tensors, e.g. {})",
+            missing.len(),
+            missing.join(", "),
+            inv.tensors.len(),
+            inv.tensors.keys().take(3).cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let unused: Vec<&String> =
+        result.unused.iter().filter(|k| !IGNORED.iter().any(|i| k.contains(i))).collect();
+    if !unused.is_empty() {
+        report.warnings.push(format!(
+            "ignored {} checkpoint tensor(s) this model does not use: {}",
+            unused.len(),
+            unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    report.loaded = result.applied.len();
+    Ok(report)
+}
+
+fn describe(e: &ApplyError) -> String {
+    match e {
+        ApplyError::ShapeMismatch { path, expected, found } => {
+            format!("{path} has shape {found:?} in the file but the config implies {expected:?}")
+        }
+        ApplyError::DTypeMismatch { path, expected, found } => {
+            format!("{path} has dtype {found:?}, expected {expected:?}")
+        }
+        other => format!("{other:?}"),
+    }
+}

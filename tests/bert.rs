@@ -1,0 +1,180 @@
+//! BERT parity with Hugging Face transformers (fixtures from tests/reference/make_bert_fixtures.py)
+//! natively on the CPU (≤ 1e-4) and on wgpu (≤ 1e-3), the real all-MiniLM-L6-v2, and bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use pollster::block_on;
+use serde_json::Value;
+use webtune::{
+    ComputeDevice, DevicePreference, Error, device,
+    infer::{Encoder, ModelFiles, encoder::cosine},
+    models::heads::Pooling,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert").join(name)
+}
+
+fn files(model: &str) -> ModelFiles {
+    let dir = fixture(model);
+    ModelFiles {
+        config: std::fs::read(dir.join("config.json")).unwrap(),
+        weights: std::fs::read(dir.join("model.safetensors")).unwrap(),
+        tokenizer: std::fs::read(fixture("tokenizer.json")).unwrap(),
+    }
+}
+
+fn expected(model: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(model).join("expected.json")).unwrap()).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+fn ints(v: &Value) -> Vec<i32> {
+    v.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as i32)).collect()
+}
+
+fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
+    assert_eq!(ours.len(), reference.len(), "{what}: length");
+    let (i, diff) = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| (a - b).abs())
+        .enumerate()
+        .fold((0, 0.0f32), |m, (i, d)| if d > m.1 { (i, d) } else { m });
+    assert!(diff <= tol, "{what}: max |diff| = {diff:e} > {tol:e} at {i}: ours={} reference={}", ours[i], reference[i]);
+}
+
+async fn read(t: burn::tensor::Tensor<3>) -> Vec<f32> {
+    t.into_data_async().await.unwrap().to_vec::<f32>().unwrap()
+}
+
+fn check_model(model: &str, dev: &ComputeDevice, tol: f32) {
+    let enc = Encoder::load(files(model), dev).unwrap();
+    let exp = expected(model);
+    let texts: Vec<&str> = exp["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let batch = enc.tokenizer.encode(&texts, None, 64, false).unwrap();
+    assert_eq!(batch.input_ids, ints(&exp["input_ids"]), "{model}: token ids differ from transformers");
+    assert_eq!(batch.attention_mask, ints(&exp["attention_mask"]), "{model}: attention mask");
+    let hidden = block_on(read(enc.hidden_states(&batch)));
+    assert_close(&format!("{model} last_hidden_state on {}", dev.info()), &hidden, &floats(&exp["last_hidden_state"]), tol);
+    if let Some(p) = exp.get("pooler_output") {
+        let [ids, types, mask] = [&batch.input_ids, &batch.token_type_ids, &batch.attention_mask]
+            .map(|v| burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(v.clone(), [batch.batch, batch.seq]), dev.device()));
+        let pooled = enc.bert().forward(ids, types, mask).pooler_output.unwrap();
+        let pooled = block_on(pooled.into_data_async()).unwrap().to_vec::<f32>().unwrap();
+        assert_close(&format!("{model} pooler_output"), &pooled, &floats(p), tol);
+    }
+    if let Some(l) = exp.get("logits") {
+        let probs = block_on(enc.classify(&texts)).unwrap();
+        let reference = floats(l);
+        for (row, scores) in probs.iter().enumerate() {
+            let logits = &reference[row * 3..row * 3 + 3];
+            let z: f32 = logits.iter().map(|x| x.exp()).sum();
+            for s in scores {
+                let idx = ["negative", "neutral", "positive"].iter().position(|l| *l == s.label).unwrap();
+                let want = logits[idx].exp() / z;
+                assert!((s.score - want).abs() <= tol, "{model} row {row} {}: ours={} reference={want}", s.label, s.score);
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_models_match_transformers_on_cpu() {
+    for m in ["tiny-base", "tiny-mlm", "tiny-cls3", "tiny-cls3-f16"] {
+        check_model(m, &device::cpu(), 1e-4);
+    }
+}
+
+#[test]
+fn tiny_models_match_transformers_on_wgpu() {
+    let dev = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
+    assert_eq!(dev.info().kind, "wgpu");
+    for m in ["tiny-base", "tiny-mlm", "tiny-cls3"] {
+        check_model(m, &dev, 1e-3);
+    }
+}
+
+#[test]
+fn loading_reports_fresh_heads_and_ignored_keys() {
+    let enc = Encoder::load(files("tiny-mlm"), &device::cpu()).unwrap();
+    let w = enc.report.warnings.join("\n");
+    assert!(w.contains("classifier") && w.contains("newly initialised"), "{w}");
+    assert!(w.contains("pooler"), "{w}");
+    let enc = Encoder::load(files("tiny-cls3"), &device::cpu()).unwrap();
+    assert!(enc.report.warnings.is_empty(), "{:?}", enc.report.warnings);
+    let enc = Encoder::load(files("tiny-cls3-f16"), &device::cpu()).unwrap();
+    assert!(enc.report.warnings.iter().any(|w| w.contains("F16")), "{:?}", enc.report.warnings);
+}
+
+fn load_err(f: ModelFiles) -> Error {
+    Encoder::load(f, &device::cpu()).err().expect("loading must fail")
+}
+
+#[test]
+fn broken_files_are_clear_errors() {
+    let mut f = files("tiny-base");
+    f.weights.truncate(f.weights.len() / 2);
+    let e = load_err(f);
+    assert!(matches!(e, Error::Weights(_)) && e.to_string().contains("not a valid safetensors"), "{e}");
+
+    let mut f = files("tiny-base");
+    f.weights = b"<html>404 not found</html>".to_vec();
+    assert!(load_err(f).to_string().contains("not a valid safetensors"));
+
+    let mut f = files("tiny-base");
+    f.config = String::from_utf8(f.config).unwrap().replace("\"hidden_size\": 32", "\"hidden_size\": 64").into_bytes();
+    let e = load_err(f).to_string();
+    assert!(e.contains("does not match config.json") && e.contains("shape"), "{e}");
+
+    let mut f = files("tiny-base");
+    f.config = br#"{"hidden_size": 32}"#.to_vec();
+    let e = load_err(f).to_string();
+    assert!(e.contains("config.json") && e.contains("missing field"), "{e}");
+
+    let mut f = files("tiny-base");
+    f.tokenizer = b"{ not json".to_vec();
+    assert!(load_err(f).to_string().contains("tokenizer.json could not be parsed"));
+}
+
+#[test]
+fn empty_and_overlong_text_are_clear_errors() {
+    let mut enc = Encoder::load(files("tiny-cls3"), &device::cpu()).unwrap();
+    let e = block_on(enc.classify(&["fine", "  "])).unwrap_err();
+    assert!(matches!(e, Error::Data(_)) && e.to_string().contains("text #1 is empty"), "{e}");
+    let long = "good ".repeat(100);
+    enc.truncate = false;
+    let e = block_on(enc.classify(&[&long])).unwrap_err().to_string();
+    assert!(e.contains("more than the maximum of 64"), "{e}");
+    enc.truncate = true;
+    assert_eq!(block_on(enc.classify(&[&long])).unwrap().len(), 1);
+}
+
+#[test]
+fn minilm_matches_transformers_and_the_published_cosine() {
+    let Some(dir) = common::assets::require("models/all-MiniLM-L6-v2/model.safetensors") else { return };
+    let dir = dir.parent().unwrap();
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(fixture("minilm.json")).unwrap()).unwrap();
+    let enc = Encoder::load(ModelFiles::from_dir(dir).unwrap(), &device::cpu()).unwrap();
+    let texts: Vec<&str> = fx["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let batch = enc.tokenizer.encode(&texts, None, 512, false).unwrap();
+    assert_eq!(batch.input_ids, ints(&fx["input_ids"]), "MiniLM token ids");
+    let hidden = block_on(read(enc.hidden_states(&batch)));
+    let (seq, h) = (batch.seq, 384);
+    for (key, want) in fx["slices"].as_object().unwrap() {
+        let (b, t): (usize, usize) = key.split_once(',').map(|(a, c)| (a.parse().unwrap(), c.parse().unwrap())).unwrap();
+        let start = (b * seq + t) * h;
+        assert_close(&format!("MiniLM hidden[{key}, :8]"), &hidden[start..start + 8], &floats(want), 1e-4);
+    }
+    let sum: f64 = hidden.iter().map(|&x| x as f64).sum();
+    assert!((sum - fx["sum"].as_f64().unwrap()).abs() < 1e-2, "sum ours={sum} reference={}", fx["sum"]);
+    let emb = block_on(enc.embed(&texts, Pooling::Mean, false)).unwrap();
+    let c = cosine(&emb[0], &emb[1]);
+    assert!((c - 0.7553).abs() <= 5e-4, "cosine ours={c} reference=0.7553");
+    assert!((c as f64 - fx["cosine"].as_f64().unwrap()).abs() < 1e-4);
+}
