@@ -71,7 +71,8 @@ impl Encoder {
         &self.model.bert
     }
 
-    fn tensors(&self, b: &Batch) -> [Tensor<2, Int>; 3] {
+    /// `[input_ids, token_type_ids, attention_mask]` of a batch as [batch, seq] tensors on the device.
+    pub fn tensors(&self, b: &Batch) -> [Tensor<2, Int>; 3] {
         let dev = self.device.device();
         let t = |v: &Vec<i32>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), [b.batch, b.seq]), dev);
         [t(&b.input_ids), t(&b.token_type_ids), t(&b.attention_mask)]
@@ -127,7 +128,7 @@ impl Encoder {
 pub async fn rows(t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
     let [_, cols] = t.dims();
     let data = t.into_data_async().await?;
-    let flat = data.to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+    let flat = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
     Ok(flat.chunks(cols).map(|c| c.to_vec()).collect())
 }
 

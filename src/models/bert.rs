@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use burn::{
     module::Module,
     nn::{
-        Activation, ActivationConfig, Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm,
-        LayerNormConfig, Linear, LinearConfig,
+        Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+        activation::{Activation, ActivationConfig},
     },
     tensor::{Device, Int, Tensor, activation::softmax},
 };

@@ -6,7 +6,7 @@ use burn::{
     tensor::{Device, Int, Tensor},
 };
 
-use super::bert::{BertConfig, BertModel, BertPooler};
+use super::bert::{BertConfig, BertModel};
 use crate::Result;
 
 /// HF `BertForSequenceClassification`: pooler output → dropout → `classifier` linear layer.
@@ -20,12 +20,8 @@ pub struct BertForSequenceClassification {
 impl BertForSequenceClassification {
     /// Random initialisation with `config.labels().len()` classes and a pooler.
     pub fn new(config: &BertConfig, device: &Device) -> Result<Self> {
-        let mut bert = BertModel::new(config, true, device)?;
-        if bert.pooler.is_none() {
-            bert.pooler = Some(BertPooler { dense: LinearConfig::new(config.hidden_size, config.hidden_size).init(device) });
-        }
         Ok(BertForSequenceClassification {
-            bert,
+            bert: BertModel::new(config, true, device)?,
             dropout: DropoutConfig::new(config.classifier_dropout.unwrap_or(config.hidden_dropout_prob)).init(),
             classifier: LinearConfig::new(config.hidden_size, config.labels().len()).init(device),
         })
