@@ -228,7 +228,7 @@ fn adapter_info(adapter: &Wgpu, limits: &Limits) -> DeviceInfo {
 #[cfg(not(target_family = "wasm"))]
 pub fn list() -> Vec<DeviceInfo> {
     use burn::tensor::wgpu::wgpu;
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::from_env_or_default());
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     let mut out: Vec<DeviceInfo> =
         adapters.iter().map(|a| adapter_info(a, &a.limits())).collect();
