@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing webtune needs, skipping whatever is already there:
-# Debian packages (chromium, chromium-driver, mesa-vulkan-drivers, binaryen), the wasm32 rustup
+# Debian packages (chromium, chromium-driver, mesa-vulkan-drivers), the wasm32 rustup
 # target, wasm-bindgen-cli at exactly the Cargo.lock version, and the npm dev tools from the lockfile.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -11,7 +11,6 @@ apt_pkgs=()
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || apt_pkgs+=(chromium)
 command -v chromedriver >/dev/null || apt_pkgs+=(chromium-driver)
 ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || apt_pkgs+=(mesa-vulkan-drivers)
-command -v wasm-opt >/dev/null || apt_pkgs+=(binaryen)
 if ((${#apt_pkgs[@]})); then
   if command -v apt-get >/dev/null; then
     step "apt-get install ${apt_pkgs[*]}"

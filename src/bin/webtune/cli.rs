@@ -1,7 +1,4 @@
-//! `webtune` command-line interface: the same engine as the browser build, natively.
-//!
-//! Every subcommand prints JSON on stdout (one object, or one per line for streams) so scripts
-//! can consume it; human messages go to stderr.
+//! Argument parsing and dispatch of the subcommands.
 
 use clap::{Parser, Subcommand};
 use webtune::{DevicePreference, device, train};
@@ -25,7 +22,7 @@ enum Command {
     },
 }
 
-fn main() {
+pub fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     if let Err(e) = run(cli.command) {
