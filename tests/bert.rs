@@ -5,10 +5,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::parity::{Fixture, TINY, assert_close, check_model, floats, ints, read};
 use pollster::block_on;
 use serde_json::Value;
 use webtune::{
-    ComputeDevice, DevicePreference, Error, device,
+    DevicePreference, Error, device,
     infer::{Encoder, ModelFiles, encoder::cosine},
     models::heads::Pooling,
 };
@@ -17,76 +18,14 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert").join(name)
 }
 
-fn files(model: &str) -> ModelFiles {
-    let dir = fixture(model);
-    ModelFiles {
-        config: std::fs::read(dir.join("config.json")).unwrap(),
-        weights: std::fs::read(dir.join("model.safetensors")).unwrap(),
-        tokenizer: std::fs::read(fixture("tokenizer.json")).unwrap(),
-    }
-}
-
-fn expected(model: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture(model).join("expected.json")).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
-}
-
-fn ints(v: &Value) -> Vec<i32> {
-    v.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as i32)).collect()
-}
-
-fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
-    assert_eq!(ours.len(), reference.len(), "{what}: length");
-    let (i, diff) = ours
-        .iter()
-        .zip(reference)
-        .map(|(a, b)| (a - b).abs())
-        .enumerate()
-        .fold((0, 0.0f32), |m, (i, d)| if d > m.1 { (i, d) } else { m });
-    assert!(diff <= tol, "{what}: max |diff| = {diff:e} > {tol:e} at {i}: ours={} reference={}", ours[i], reference[i]);
-}
-
-async fn read(t: burn::tensor::Tensor<3>) -> Vec<f32> {
-    t.into_data_async().await.unwrap().try_to_vec::<f32>().unwrap()
-}
-
-fn check_model(model: &str, dev: &ComputeDevice, tol: f32) {
-    let enc = Encoder::load(files(model), dev).unwrap();
-    let exp = expected(model);
-    let texts: Vec<&str> = exp["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
-    let batch = enc.tokenizer.encode(&texts, None, 64, false).unwrap();
-    assert_eq!(batch.input_ids, ints(&exp["input_ids"]), "{model}: token ids differ from transformers");
-    assert_eq!(batch.attention_mask, ints(&exp["attention_mask"]), "{model}: attention mask");
-    let hidden = block_on(read(enc.hidden_states(&batch)));
-    assert_close(&format!("{model} last_hidden_state on {}", dev.info()), &hidden, &floats(&exp["last_hidden_state"]), tol);
-    if let Some(p) = exp.get("pooler_output") {
-        let [ids, types, mask] = enc.tensors(&batch);
-        let pooled = enc.bert().forward(ids, types, mask).pooler_output.unwrap();
-        let pooled = block_on(pooled.into_data_async()).unwrap().try_to_vec::<f32>().unwrap();
-        assert_close(&format!("{model} pooler_output"), &pooled, &floats(p), tol);
-    }
-    if let Some(l) = exp.get("logits") {
-        let probs = block_on(enc.classify(&texts)).unwrap();
-        let reference = floats(l);
-        for (row, scores) in probs.iter().enumerate() {
-            let logits = &reference[row * 3..row * 3 + 3];
-            let z: f32 = logits.iter().map(|x| x.exp()).sum();
-            for s in scores {
-                let idx = ["negative", "neutral", "positive"].iter().position(|l| *l == s.label).unwrap();
-                let want = logits[idx].exp() / z;
-                assert!((s.score - want).abs() <= tol, "{model} row {row} {}: ours={} reference={want}", s.label, s.score);
-            }
-        }
-    }
+fn files(model: &'static str) -> ModelFiles {
+    Fixture::read(model).files
 }
 
 #[test]
 fn tiny_models_match_transformers_on_cpu() {
-    for m in ["tiny-base", "tiny-mlm", "tiny-cls3", "tiny-cls3-f16"] {
-        check_model(m, &device::cpu(), 1e-4);
+    for m in TINY {
+        block_on(check_model(Fixture::read(m), &device::cpu(), 1e-4));
     }
 }
 
@@ -94,8 +33,8 @@ fn tiny_models_match_transformers_on_cpu() {
 fn tiny_models_match_transformers_on_wgpu() {
     let dev = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
     assert_eq!(dev.info().kind, "wgpu");
-    for m in ["tiny-base", "tiny-mlm", "tiny-cls3"] {
-        check_model(m, &dev, 1e-3);
+    for m in TINY {
+        block_on(check_model(Fixture::read(m), &dev, 1e-3));
     }
 }
 

@@ -4,6 +4,9 @@
 //! never passes for a WebGPU test.
 #![cfg(target_family = "wasm")]
 
+mod common;
+
+use common::parity::check_model;
 use wasm_bindgen_test::*;
 use webtune::{DevicePreference, device, train::self_test};
 
@@ -35,4 +38,20 @@ async fn self_test_runs_on_the_cpu_path() {
 async fn auto_picks_webgpu_in_chromium() {
     let dev = device::select(DevicePreference::Auto).await.unwrap();
     assert_eq!(dev.info().kind, "webgpu", "Auto fell back: {:?}", dev.info().fallback);
+}
+
+#[wasm_bindgen_test]
+async fn tiny_berts_match_transformers_on_webgpu() {
+    let dev = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
+    assert_eq!(dev.info().kind, "webgpu");
+    for fx in [embedded_fixture!("tiny-base"), embedded_fixture!("tiny-mlm"), embedded_fixture!("tiny-cls3"), embedded_fixture!("tiny-cls3-f16")] {
+        check_model(fx, &dev, 1e-3).await;
+    }
+}
+
+#[wasm_bindgen_test]
+async fn tiny_bert_matches_transformers_on_the_wasm_cpu_path() {
+    let dev = device::select(DevicePreference::Cpu).await.unwrap();
+    assert_eq!(dev.info().backend, "flex");
+    check_model(embedded_fixture!("tiny-cls3"), &dev, 1e-4).await;
 }

@@ -4,16 +4,20 @@
 //! in `www/lib/` that wraps them. Errors become JS `Error`s whose `name` is stable
 //! (see [`crate::Error::js_name`]).
 
+mod encoder;
 mod errors;
 mod options;
 
 use std::cell::RefCell;
 
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::{ComputeDevice, device};
+use crate::{ComputeDevice, Result, device};
 use errors::to_js;
-use options::InitOptions;
+use options::{InitOptions, parse_optional, parse_options};
+
+pub use encoder::JsEncoder;
 
 thread_local! {
     /// The device chosen by the last `init()`; later calls run on it.
@@ -38,23 +42,39 @@ pub fn version() -> String {
 /// `DeviceInfo` as a plain object.
 #[wasm_bindgen]
 pub async fn init(options: JsValue) -> Result<JsValue, JsValue> {
-    let opts = InitOptions::parse(options).map_err(to_js)?;
-    let dev = device::select(opts.device).await.map_err(to_js)?;
-    let info = serde_wasm_bindgen::to_value(dev.info()).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let opts: InitOptions = parse_options("init", options).map_err(to_js)?;
+    let dev = device::select(opts.device().map_err(to_js)?).await.map_err(to_js)?;
+    let info = to_value(dev.info())?;
     DEVICE.with(|d| *d.borrow_mut() = Some(dev));
     Ok(info)
+}
+
+/// The device of the last `init()`, or the default choice (stored for later calls).
+async fn current_device() -> Result<ComputeDevice> {
+    if let Some(d) = DEVICE.with(|d| d.borrow().clone()) {
+        return Ok(d);
+    }
+    let dev = device::select(Default::default()).await?;
+    DEVICE.with(|d| *d.borrow_mut() = Some(dev.clone()));
+    Ok(dev)
 }
 
 /// One forward/backward/AdamW step on the device chosen by `init()` (or a device named in the
 /// options); returns `{ device, lossBefore, lossAfter, millis }`.
 #[wasm_bindgen(js_name = selfTest)]
 pub async fn self_test(options: JsValue) -> Result<JsValue, JsValue> {
-    let opts = InitOptions::parse_optional(options).map_err(to_js)?;
-    let dev = match (opts, DEVICE.with(|d| d.borrow().clone())) {
-        (Some(o), _) => device::select(o.device).await.map_err(to_js)?,
-        (None, Some(d)) => d,
-        (None, None) => device::select(Default::default()).await.map_err(to_js)?,
+    let opts: Option<InitOptions> = parse_optional("selfTest", options).map_err(to_js)?;
+    let dev = match opts {
+        Some(o) => device::select(o.device().map_err(to_js)?).await.map_err(to_js)?,
+        None => current_device().await.map_err(to_js)?,
     };
     let report = crate::train::self_test(&dev).await.map_err(to_js)?;
-    serde_wasm_bindgen::to_value(&report).map_err(|e| JsValue::from_str(&e.to_string()))
+    to_value(&report)
+}
+
+/// Rust value → plain JS object (maps as objects, not `Map`s).
+fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsValue::from_str(&format!("internal error: cannot convert the result to JS: {e}")))
 }

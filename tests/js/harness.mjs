@@ -1,14 +1,31 @@
 // Shared setup for the JS/E2E tests: Debian's Chromium through playwright-core (no browser
 // download) with the flags from pkg-config/webdriver.json, and the package served on localhost.
 import { createRequire } from "node:module";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defaultMounts, startServer } from "../../pkg-config/serve.mjs";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const require = createRequire(join(ROOT, "pkg-config/package.json"));
 const { chromium } = require("playwright-core");
+
+/** `$WEBTUNE_ASSETS`, default ../shared/assets (served at /assets/). */
+export function assetsRoot() {
+  return process.env.WEBTUNE_ASSETS || join(ROOT, "../shared/assets");
+}
+
+/**
+ * Whether an asset (path under the assets folder) is there. When it is not, the test is skipped
+ * with a message naming it — or fails when WEBTUNE_REQUIRE_ASSETS=1 (CI).
+ */
+export function requireAsset(t, rel, howToGet) {
+  if (existsSync(join(assetsRoot(), rel))) return true;
+  const msg = `asset ${rel} not found under ${assetsRoot()} (set WEBTUNE_ASSETS); ${howToGet}`;
+  if (["1", "true"].includes(process.env.WEBTUNE_REQUIRE_ASSETS)) throw new Error(msg);
+  t.skip(msg);
+  return false;
+}
 
 /** Chromium flags shared with the wasm-bindgen tests (one place: pkg-config/webdriver.json). */
 export function chromiumArgs({ webgpu = true } = {}) {
@@ -20,7 +37,12 @@ export function chromiumArgs({ webgpu = true } = {}) {
 
 /** Starts Chromium + a localhost server over www/ (at /) and the built package (at /pkg/). */
 export async function openBrowser({ webgpu = true } = {}) {
-  const mounts = { ...defaultMounts(), "/test/": join(ROOT, "tests/js/pages") };
+  const mounts = {
+    ...defaultMounts(),
+    "/test/": join(ROOT, "tests/js/pages"),
+    "/fixtures/": join(ROOT, "tests/fixtures"),
+    "/assets/": assetsRoot(),
+  };
   if (process.env.WEBTUNE_PKG) mounts["/pkg/"] = process.env.WEBTUNE_PKG;
   const server = await startServer({ mounts });
   const browser = await chromium.launch({

@@ -43,3 +43,52 @@ export class WebGpuUnavailableError extends WebtuneError {}
 export class OutOfMemoryError extends WebtuneError {}
 export class AbortError extends WebtuneError {}
 export class BackendError extends WebtuneError {}
+
+/** A file given as a URL, a File/Blob, or bytes. */
+export type FileSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;
+
+export interface LoadEncoderOptions extends DeviceOptions {
+  /** Longest input in tokens, special tokens included (default and cap: the model's max_position_embeddings). */
+  maxLength?: number;
+  /** Cut longer texts (default true); false makes them a DataError. */
+  truncate?: boolean;
+  /** Texts per forward pass (default 32). */
+  batchSize?: number;
+  signal?: AbortSignal;
+}
+
+export interface EncoderInfo {
+  device: DeviceInfo;
+  /** Class labels in id order (config.json id2label; LABEL_i when missing). */
+  labels: string[];
+  hiddenSize: number;
+  numLayers: number;
+  maxLength: number;
+  /** What loading noticed: freshly initialised heads, ignored keys, upcast tensors. */
+  warnings: string[];
+}
+
+export interface EmbedOptions {
+  /** "mean" (default; over real tokens, as sentence-transformers) or "cls". */
+  pooling?: "mean" | "cls";
+  /** Scale each vector to unit length (default false). */
+  normalize?: boolean;
+}
+
+export interface LabelScore {
+  label: string;
+  score: number;
+}
+
+export class EncoderModel {
+  readonly info: EncoderInfo;
+  embed(texts: string | string[], options?: EmbedOptions): Promise<number[][]>;
+  classify(texts: string | string[]): Promise<LabelScore[][]>;
+  dispose(): void;
+}
+
+/** Loads a BERT-family model from a folder URL (config.json, model.safetensors, tokenizer.json) or from the three files. */
+export function loadEncoder(
+  source: string | URL | { config: FileSource; weights: FileSource; tokenizer: FileSource },
+  options?: LoadEncoderOptions,
+): Promise<EncoderModel>;

@@ -1,13 +1,48 @@
 //! Argument parsing and dispatch of the subcommands.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
-use webtune::{DevicePreference, device, train};
+use webtune::{DevicePreference, Error, Result, device, train};
+
+use crate::{bench, encoder};
 
 #[derive(Parser)]
 #[command(name = "webtune", version, about = "Fine-tune and run transformer models (webtune CLI)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where a model comes from and what runs it (shared by the model subcommands).
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// Hugging Face model folder: config.json, model.safetensors, tokenizer.json.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// auto | gpu | cpu
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Longest input in tokens (default: the model's max_position_embeddings).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Reject texts longer than --max-length instead of cutting them.
+    #[arg(long)]
+    pub no_truncate: bool,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+}
+
+/// The texts to run on.
+#[derive(clap::Args)]
+pub struct TextArgs {
+    /// A text (repeat for several).
+    #[arg(long = "text")]
+    pub texts: Vec<String>,
+    /// A UTF-8 file with one text per line (blank lines are skipped).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -20,38 +55,72 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: String,
     },
+    /// Classify texts with a sequence-classification model: one JSON line per text.
+    Predict {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        text: TextArgs,
+    },
+    /// Sentence embeddings: one JSON object with the vectors (and pairwise cosine similarities).
+    Embed {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        text: TextArgs,
+        /// mean | cls
+        #[arg(long, default_value = "mean")]
+        pooling: String,
+        /// Scale vectors to unit length.
+        #[arg(long)]
+        normalize: bool,
+    },
+    /// Benchmarks (JSON lines; see BENCHMARKS.md and pkg-config/bench.sh).
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Inference latency of a BERT-family encoder (embed), first call and median.
+    Encoder(bench::EncoderBench),
 }
 
 pub fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
-    if let Err(e) = run(cli.command) {
+    if let Err(e) = pollster::block_on(run(cli.command)) {
         eprintln!("error ({}): {e}", e.js_name());
         std::process::exit(1);
     }
 }
 
-fn run(command: Command) -> webtune::Result<()> {
+async fn run(command: Command) -> Result<()> {
     match command {
         Command::Devices => print(&device::list()),
         Command::SelfTest { device } => {
-            let pref: DevicePreference = device.parse()?;
-            let dev = pollster::block_on(device::select(pref))?;
-            let report = pollster::block_on(train::self_test(&dev))?;
+            let dev = device::select(device.parse::<DevicePreference>()?).await?;
+            let report = train::self_test(&dev).await?;
             print(&report)?;
             if !report.passed() {
-                return Err(webtune::Error::Backend(format!(
+                return Err(Error::Backend(format!(
                     "self-test failed on {}: loss went from {} to {}",
                     report.device, report.loss_before, report.loss_after
                 )));
             }
             Ok(())
         }
+        Command::Predict { model, text } => encoder::predict(&model, &text).await,
+        Command::Embed { model, text, pooling, normalize } => {
+            encoder::embed(&model, &text, pooling.parse()?, normalize).await
+        }
+        Command::Bench(Bench::Encoder(b)) => bench::encoder(&b).await,
     }
 }
 
-fn print<T: serde::Serialize>(value: &T) -> webtune::Result<()> {
-    let s = serde_json::to_string_pretty(value).map_err(|e| webtune::Error::Backend(e.to_string()))?;
+/// Prints a value as one line of JSON.
+pub fn print<T: serde::Serialize>(value: &T) -> Result<()> {
+    let s = serde_json::to_string(value).map_err(|e| Error::Backend(e.to_string()))?;
     println!("{s}");
     Ok(())
 }

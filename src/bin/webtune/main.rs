@@ -8,6 +8,10 @@
 
 #[cfg(not(target_family = "wasm"))]
 mod cli;
+#[cfg(not(target_family = "wasm"))]
+mod encoder;
+#[cfg(not(target_family = "wasm"))]
+mod bench;
 
 #[cfg(not(target_family = "wasm"))]
 fn main() {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Benchmarks, each side by side with the reference in one run (BENCHMARKS.md has method + numbers).
+#
+#   pkg-config/bench.sh encoder     MiniLM inference latency: PyTorch CPU (2 threads), webtune
+#                                   native CPU + wgpu, webtune in Chromium on WebGPU + CPU
+#
+# Prints JSON lines, then a markdown table with each median's ratio to PyTorch's.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/pkg-config/env.sh"
+cd "$ROOT"
+what="${1:-encoder}"
+out="$(mktemp)"
+
+case "$what" in
+  encoder)
+    model="$WEBTUNE_ASSETS/models/all-MiniLM-L6-v2"
+    [ -f "$model/model.safetensors" ] || { echo "bench: $model not found (set WEBTUNE_ASSETS)" >&2; exit 1; }
+    "$ROOT/pkg-config/setup.sh"
+    py="$("$ROOT/tests/reference/setup.sh")"
+    # Native: the test build (dev profile, every dependency — Burn, CubeCL, wgpu — at opt-level 3;
+    # only webtune's thin glue is at opt-level 1), so no third Burn build is needed.
+    step "build (native CLI, wasm package)"
+    cargo build --bin webtune
+    "$ROOT/pkg-config/build.sh" >/dev/null
+    step "PyTorch CPU, 2 threads"
+    "$py" tests/reference/bench_encoder.py --model "$model" --threads 2 | tee -a "$out"
+    for dev in cpu gpu; do
+      step "webtune native $dev"
+      "$CARGO_TARGET_DIR/debug/webtune" bench encoder --model "$model" --device "$dev" | tee -a "$out"
+    done
+    step "webtune in Chromium (WebGPU, CPU)"
+    node tests/bench/encoder.mjs | tee -a "$out"
+    ;;
+  *) echo "usage: pkg-config/bench.sh encoder" >&2; exit 2 ;;
+esac
+
+step "summary (median ms; ratio = webtune / PyTorch, lower is better)"
+node -e '
+  const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+  const ref = Object.fromEntries(rows.filter((r) => r.engine === "pytorch").map((r) => [r.batch, r.median_ms]));
+  console.log("| engine | device | batch × seq | first call ms | median ms | × PyTorch |");
+  console.log("|---|---|---|---|---|---|");
+  for (const r of rows) console.log(`| ${r.engine} | ${r.device} | ${r.batch} × ${r.seq} | ${r.first_ms.toFixed(1)} | ${r.median_ms.toFixed(1)} | ${(r.median_ms / ref[r.batch]).toFixed(2)} |`);
+' "$out"
+rm -f "$out"

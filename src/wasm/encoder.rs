@@ -1,0 +1,125 @@
+//! `Encoder` for JS: a BERT-family model loaded from bytes, with `embed` and `classify`.
+
+use std::rc::Rc;
+
+use js_sys::{Promise, Uint8Array};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::{errors::to_js, options::parse_options, to_value};
+use crate::{
+    Error, Result, device,
+    infer::{Encoder, ModelFiles},
+    models::heads::Pooling,
+};
+
+/// Options of `Encoder.load`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LoadOptions {
+    /// "auto" | "webgpu" | "gpu" | "cpu"; default: the device of the last `init()`, else "auto".
+    device: Option<String>,
+    /// Longest input in tokens (capped by the model's max_position_embeddings).
+    max_length: Option<usize>,
+    /// Cut longer texts (default true) instead of rejecting them.
+    truncate: Option<bool>,
+    /// Texts per forward pass (default 32).
+    batch_size: Option<usize>,
+}
+
+/// Options of `embed`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EmbedOptions {
+    /// "mean" (default) | "cls".
+    pooling: Option<String>,
+    /// Scale each vector to unit length (default false).
+    normalize: Option<bool>,
+}
+
+/// What a loaded encoder is, for the JS side.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EncoderInfo<'a> {
+    device: &'a crate::DeviceInfo,
+    labels: Vec<String>,
+    hidden_size: usize,
+    num_layers: usize,
+    max_length: usize,
+    warnings: &'a [String],
+}
+
+/// A loaded BERT-family encoder (JS class `Encoder`).
+#[wasm_bindgen(js_name = Encoder)]
+pub struct JsEncoder {
+    inner: Rc<Encoder>,
+}
+
+#[wasm_bindgen(js_class = Encoder)]
+impl JsEncoder {
+    /// Loads `config.json`, `model.safetensors` and `tokenizer.json` (as bytes) onto a device.
+    pub async fn load(config: Uint8Array, weights: Uint8Array, tokenizer: Uint8Array, options: JsValue) -> Result<JsEncoder, JsValue> {
+        let opts: LoadOptions = parse_options("Encoder.load", options).map_err(to_js)?;
+        let dev = match &opts.device {
+            Some(d) => device::select(d.parse().map_err(to_js)?).await.map_err(to_js)?,
+            None => super::current_device().await.map_err(to_js)?,
+        };
+        let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
+        let mut enc = Encoder::load(files, &dev).map_err(to_js)?;
+        if let Some(m) = opts.max_length {
+            if m < 2 {
+                return Err(to_js(Error::Options(format!("maxLength must be at least 2 (got {m})"))));
+            }
+            enc.max_length = m.min(enc.config.max_position_embeddings);
+        }
+        enc.truncate = opts.truncate.unwrap_or(true);
+        enc.batch_size = opts.batch_size.unwrap_or(32).max(1);
+        Ok(JsEncoder { inner: Rc::new(enc) })
+    }
+
+    /// `{ device, labels, hiddenSize, numLayers, maxLength, warnings }`.
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        let e = &self.inner;
+        to_value(&EncoderInfo {
+            device: e.device.info(),
+            labels: e.config.labels(),
+            hidden_size: e.config.hidden_size,
+            num_layers: e.config.num_hidden_layers,
+            max_length: e.max_length,
+            warnings: &e.report.warnings,
+        })
+    }
+
+    /// One vector per text: `Promise<number[][]>`. Options `{ pooling: "mean"|"cls", normalize }`.
+    pub fn embed(&self, texts: JsValue, options: JsValue) -> Promise {
+        let enc = self.inner.clone();
+        future_to_promise(async move {
+            let texts = parse_texts(texts).map_err(to_js)?;
+            let opts: EmbedOptions = parse_options("embed", options).map_err(to_js)?;
+            let pooling: Pooling = opts.pooling.as_deref().unwrap_or("mean").parse().map_err(to_js)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let vectors = enc.embed(&refs, pooling, opts.normalize.unwrap_or(false)).await.map_err(to_js)?;
+            to_value(&vectors)
+        })
+    }
+
+    /// Class probabilities per text, highest first: `Promise<{label, score}[][]>`.
+    pub fn classify(&self, texts: JsValue) -> Promise {
+        let enc = self.inner.clone();
+        future_to_promise(async move {
+            let texts = parse_texts(texts).map_err(to_js)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            to_value(&enc.classify(&refs).await.map_err(to_js)?)
+        })
+    }
+}
+
+/// A string or an array of strings.
+fn parse_texts(value: JsValue) -> Result<Vec<String>> {
+    if let Some(s) = value.as_string() {
+        return Ok(vec![s]);
+    }
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|_| Error::Options("texts must be a string or an array of strings".into()))
+}

@@ -1,0 +1,111 @@
+//! Golden BERT fixtures (tests/reference/make_bert_fixtures.py) and the comparison with them,
+//! shared by the native tests (files read from disk) and the browser tests (files embedded with
+//! `include_bytes!`, see [`embedded_fixture!`]).
+
+use serde_json::Value;
+use webtune::{ComputeDevice, infer::{Encoder, ModelFiles}};
+
+/// The tiny random-weight models the reference script wrote.
+pub const TINY: [&str; 4] = ["tiny-base", "tiny-mlm", "tiny-cls3", "tiny-cls3-f16"];
+/// The labels of the `tiny-cls3*` classifiers, in id order.
+pub const LABELS: [&str; 3] = ["negative", "neutral", "positive"];
+
+/// One fixture model: its files and what transformers computed for it.
+pub struct Fixture {
+    pub name: &'static str,
+    pub files: ModelFiles,
+    pub expected: Value,
+}
+
+impl Fixture {
+    pub fn new(name: &'static str, config: &[u8], weights: &[u8], tokenizer: &[u8], expected: &str) -> Self {
+        let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
+        Fixture { name, files, expected: serde_json::from_str(expected).expect("expected.json parses") }
+    }
+
+    /// Reads `tests/fixtures/bert/{name}/` from disk.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn read(name: &'static str) -> Self {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert");
+        let read = |p: std::path::PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let m = dir.join(name);
+        let expected = String::from_utf8(read(m.join("expected.json"))).unwrap();
+        Fixture::new(name, &read(m.join("config.json")), &read(m.join("model.safetensors")), &read(dir.join("tokenizer.json")), &expected)
+    }
+
+    pub fn texts(&self) -> Vec<&str> {
+        self.expected["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect()
+    }
+}
+
+/// `embedded_fixture!("tiny-base")`: a [`Fixture`] compiled into the test binary (for wasm).
+#[macro_export]
+macro_rules! embedded_fixture {
+    ($name:literal) => {
+        $crate::common::parity::Fixture::new(
+            $name,
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bert/", $name, "/config.json")),
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bert/", $name, "/model.safetensors")),
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bert/tokenizer.json")),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bert/", $name, "/expected.json")),
+        )
+    };
+}
+
+pub fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+pub fn ints(v: &Value) -> Vec<i32> {
+    v.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as i32)).collect()
+}
+
+/// Panics with `ours=… reference=…` at the worst element when any |difference| exceeds `tol`.
+pub fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
+    assert_eq!(ours.len(), reference.len(), "{what}: length");
+    let (i, diff) = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| (a - b).abs())
+        .enumerate()
+        .fold((0, 0.0f32), |m, (i, d)| if d > m.1 { (i, d) } else { m });
+    assert!(diff <= tol, "{what}: max |diff| = {diff:e} > {tol:e} at {i}: ours={} reference={}", ours[i], reference[i]);
+}
+
+/// Reads any float tensor back (async, so it also works in the browser).
+pub async fn read<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
+    t.into_data_async().await.unwrap().try_to_vec::<f32>().unwrap()
+}
+
+/// Loads the fixture on `dev` and compares token ids, last_hidden_state, pooler output and the
+/// classifier's probabilities with the reference, within `tol`.
+pub async fn check_model(fx: Fixture, dev: &ComputeDevice, tol: f32) {
+    let model = fx.name;
+    let exp = fx.expected.clone();
+    let texts: Vec<String> = fx.texts().into_iter().map(String::from).collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let enc = Encoder::load(fx.files, dev).unwrap();
+    let batch = enc.tokenizer.encode(&texts, None, 64, false).unwrap();
+    assert_eq!(batch.input_ids, ints(&exp["input_ids"]), "{model}: token ids differ from transformers");
+    assert_eq!(batch.attention_mask, ints(&exp["attention_mask"]), "{model}: attention mask");
+    let hidden = read(enc.hidden_states(&batch)).await;
+    assert_close(&format!("{model} last_hidden_state on {}", dev.info()), &hidden, &floats(&exp["last_hidden_state"]), tol);
+    if let Some(p) = exp.get("pooler_output") {
+        let [ids, types, mask] = enc.tensors(&batch);
+        let pooled = read(enc.bert().forward(ids, types, mask).pooler_output.unwrap()).await;
+        assert_close(&format!("{model} pooler_output"), &pooled, &floats(p), tol);
+    }
+    if let Some(l) = exp.get("logits") {
+        let probs = enc.classify(&texts).await.unwrap();
+        let reference = floats(l);
+        for (row, scores) in probs.iter().enumerate() {
+            let logits = &reference[row * 3..row * 3 + 3];
+            let z: f32 = logits.iter().map(|x| x.exp()).sum();
+            for s in scores {
+                let idx = LABELS.iter().position(|l| *l == s.label).unwrap();
+                let want = logits[idx].exp() / z;
+                assert!((s.score - want).abs() <= tol, "{model} row {row} {}: ours={} reference={want}", s.label, s.score);
+            }
+        }
+    }
+}

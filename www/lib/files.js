@@ -1,0 +1,55 @@
+// Getting model files as bytes: from URLs (fetch), `File`/`Blob`s, or bytes already in memory.
+import { NetworkError, OptionsError } from "./errors.js";
+
+/**
+ * Resolves one file source to a Uint8Array.
+ * @param {string|URL|Blob|ArrayBuffer|ArrayBufferView} src
+ * @param {string} what  the file's role, for error messages ("model.safetensors", …)
+ * @param {{signal?: AbortSignal}} [opts]
+ */
+export async function bytesOf(src, what, { signal } = {}) {
+  if (src instanceof Uint8Array) return src;
+  if (ArrayBuffer.isView(src)) return new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+  if (src instanceof ArrayBuffer) return new Uint8Array(src);
+  if (typeof Blob !== "undefined" && src instanceof Blob) return new Uint8Array(await src.arrayBuffer());
+  if (typeof src === "string" || src instanceof URL) {
+    const url = new URL(src, globalThis.location?.href);
+    let res;
+    try {
+      res = await fetch(url, { signal });
+    } catch (err) {
+      if (err?.name === "AbortError") throw err;
+      throw new NetworkError(`${what}: could not fetch ${url} (${err.message}); check the URL and that the server allows CORS`, { cause: err });
+    }
+    if (!res.ok) throw new NetworkError(`${what}: ${url} answered HTTP ${res.status} ${res.statusText}; check the URL`);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+  throw new OptionsError(`${what}: expected a URL, a File/Blob, an ArrayBuffer or a Uint8Array, got ${src === null ? "null" : typeof src}`);
+}
+
+/**
+ * A model folder: a base URL (files fetched from `{base}/{name}`), or an object naming each file.
+ * Returns the bytes of each requested name, keyed by the object key.
+ * @param {string|URL|Record<string, any>} source
+ * @param {Record<string, string>} names  key -> file name, e.g. { config: "config.json" }
+ */
+export async function modelFiles(source, names, opts) {
+  const entries = Object.entries(names);
+  if (typeof source === "string" || source instanceof URL) {
+    const base = String(source).endsWith("/") ? String(source) : `${source}/`;
+    const bytes = await Promise.all(entries.map(([, name]) => bytesOf(new URL(name, new URL(base, globalThis.location?.href)), name, opts)));
+    return Object.fromEntries(entries.map(([key], i) => [key, bytes[i]]));
+  }
+  if (source && typeof source === "object") {
+    const missing = entries.filter(([key]) => source[key] == null).map(([key, name]) => `${key} (${name})`);
+    const unknown = Object.keys(source).filter((k) => !(k in names));
+    if (missing.length || unknown.length) {
+      throw new OptionsError(
+        `model files: ${missing.length ? `missing ${missing.join(", ")}` : ""}${missing.length && unknown.length ? "; " : ""}` +
+        `${unknown.length ? `unknown ${unknown.join(", ")}` : ""}; give ${entries.map(([k]) => k).join(", ")}`);
+    }
+    const bytes = await Promise.all(entries.map(([key, name]) => bytesOf(source[key], name, opts)));
+    return Object.fromEntries(entries.map(([key], i) => [key, bytes[i]]));
+  }
+  throw new OptionsError(`model: expected a folder URL or { ${entries.map(([k]) => k).join(", ")} }`);
+}
