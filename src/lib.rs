@@ -7,10 +7,11 @@
 //! Layout (one concern per module):
 //! - [`device`]: the only place that picks a compute device;
 //! - [`models`]: architectures (BERT) and heads; [`weights`]: checkpoints → modules;
-//! - [`tokenizer`]: text ↔ ids; [`infer`]: embed / classify;
+//! - [`tokenizer`]: text ↔ ids; [`data`]: user files → batches; [`infer`]: embed / classify;
 //! - [`train`]: optimisation (for now the [`train::self_test`] step that proves the path);
 //! - `wasm` (wasm32 only): the JS bindings, the only code that touches wasm-bindgen.
 
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod infer;

@@ -48,6 +48,15 @@ impl TextTokenizer {
         self.pad_id
     }
 
+    /// Number of tokens of one text (or pair), special tokens included, without truncation.
+    pub fn count(&self, text: &str, pair: Option<&str>) -> Result<usize> {
+        let enc = match pair {
+            Some(p) => self.inner.encode((text, p), true),
+            None => self.inner.encode(text, true),
+        };
+        enc.map(|e| e.len()).map_err(|e| Error::Data(format!("text could not be tokenized: {e}")))
+    }
+
     /// Encodes texts (or `(text, pair)` when `pairs` is given) into one padded batch. Sequences
     /// longer than `max_length` tokens (special tokens included) are cut when `truncate`, else they
     /// are an error naming the row.

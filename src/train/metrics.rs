@@ -1,0 +1,76 @@
+//! Classification metrics: accuracy, per-class precision / recall / F1, macro averages, the
+//! confusion matrix (rows = true class, columns = predicted), as scikit-learn computes them
+//! (`zero_division=0`).
+
+use serde::Serialize;
+
+/// Precision, recall, F1 and support of one class.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClassMetrics {
+    pub label: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+/// Everything an evaluation reports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Mean cross-entropy over the examples (when logits were available).
+    pub loss: Option<f64>,
+    pub accuracy: f64,
+    pub macro_precision: f64,
+    pub macro_recall: f64,
+    pub macro_f1: f64,
+    pub per_class: Vec<ClassMetrics>,
+    pub confusion_matrix: Vec<Vec<usize>>,
+    pub examples: usize,
+}
+
+impl Metrics {
+    /// From true and predicted class ids; `labels` names the classes in id order.
+    pub fn compute(truth: &[usize], predicted: &[usize], labels: &[String], loss: Option<f64>) -> Metrics {
+        let n = labels.len();
+        let mut cm = vec![vec![0usize; n]; n];
+        for (&t, &p) in truth.iter().zip(predicted) {
+            cm[t][p] += 1;
+        }
+        let correct: usize = (0..n).map(|i| cm[i][i]).sum();
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let per_class: Vec<ClassMetrics> = (0..n)
+            .map(|c| {
+                let tp = cm[c][c];
+                let predicted_c: usize = (0..n).map(|r| cm[r][c]).sum();
+                let support: usize = cm[c].iter().sum();
+                let precision = ratio(tp, predicted_c);
+                let recall = ratio(tp, support);
+                let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+                ClassMetrics { label: labels[c].clone(), precision, recall, f1, support }
+            })
+            .collect();
+        let mean = |f: fn(&ClassMetrics) -> f64| if n == 0 { 0.0 } else { per_class.iter().map(f).sum::<f64>() / n as f64 };
+        Metrics {
+            loss,
+            accuracy: ratio(correct, truth.len()),
+            macro_precision: mean(|c| c.precision),
+            macro_recall: mean(|c| c.recall),
+            macro_f1: mean(|c| c.f1),
+            per_class,
+            confusion_matrix: cm,
+            examples: truth.len(),
+        }
+    }
+
+    /// A metric by name ("accuracy", "macro_f1", "loss", …), for early stopping and keep-best.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        match name {
+            "accuracy" => Some(self.accuracy),
+            "macro_f1" | "f1" => Some(self.macro_f1),
+            "macro_precision" => Some(self.macro_precision),
+            "macro_recall" => Some(self.macro_recall),
+            "loss" => self.loss,
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! User data files → labelled examples: formats, column mapping, labels, splits, batching, and
+//! the errors a user sees for broken files.
+
+mod common;
+
+use webtune::{
+    Error,
+    data::{Columns, Dataset, Format, LabelMap, Table, epoch_order, read_labelled},
+};
+
+fn cols(text: &str, label: &str) -> Columns {
+    Columns { text: text.into(), text_pair: None, label: label.into() }
+}
+
+fn data_err(bytes: &str, format: Format, columns: &Columns) -> String {
+    match read_labelled(bytes.as_bytes(), format, "f", columns) {
+        Err(Error::Data(m)) => m,
+        other => panic!("expected a DataError, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_four_formats_give_the_same_examples() {
+    let csv = "text,label\n\"Hello, world\",pos\nbad day,neg\n";
+    let tsv = "text\tlabel\nHello, world\tpos\nbad day\tneg\n";
+    let jsonl = "{\"text\": \"Hello, world\", \"label\": \"pos\"}\n\n{\"text\": \"bad day\", \"label\": \"neg\"}\n";
+    let json = r#"[{"text": "Hello, world", "label": "pos"}, {"text": "bad day", "label": "neg"}]"#;
+    let c = Columns::default();
+    let sets: Vec<Dataset> = [(csv, Format::Csv), (tsv, Format::Tsv), (jsonl, Format::Jsonl), (json, Format::Json)]
+        .iter()
+        .map(|(s, f)| read_labelled(s.as_bytes(), *f, "f", &c).unwrap())
+        .collect();
+    for d in &sets {
+        assert_eq!(d.labels.names, ["neg", "pos"], "string labels are sorted");
+        let got: Vec<(&str, usize)> = d.examples.iter().map(|e| (e.text.as_str(), e.label)).collect();
+        assert_eq!(got, [("Hello, world", 1), ("bad day", 0)]);
+    }
+    assert_eq!(sets[0].examples[1].origin, "f:3", "CSV rows know their line");
+    assert_eq!(sets[2].examples[1].origin, "f:3", "JSONL rows know their line (blank lines counted)");
+}
+
+#[test]
+fn integer_labels_keep_their_values_and_json_numbers_work() {
+    let d = read_labelled(br#"[{"t": "a", "y": 1}, {"t": "b", "y": 0}, {"t": "c", "y": 10}]"#, Format::Json, "f", &cols("t", "y")).unwrap();
+    assert_eq!(d.labels.names, ["0", "1", "10"], "numeric order, not text order");
+    assert_eq!(d.examples.iter().map(|e| e.label).collect::<Vec<_>>(), [1, 0, 2]);
+    assert_eq!(d.labels.id2label()["2"], "10");
+}
+
+#[test]
+fn sentence_pairs() {
+    let c = Columns { text: "premise".into(), text_pair: Some("hypothesis".into()), label: "label".into() };
+    let d = read_labelled(b"premise,hypothesis,label\nA man eats.,Someone eats.,entailment\nA cat.,A dog.,contradiction\n", Format::Csv, "f", &c).unwrap();
+    assert_eq!(d.examples[0].pair.as_deref(), Some("Someone eats."));
+}
+
+#[test]
+fn format_from_file_names_and_names() {
+    assert_eq!(Format::from_file_name("train.TSV").unwrap(), Format::Tsv);
+    assert_eq!(Format::from_file_name("x.ndjson").unwrap(), Format::Jsonl);
+    assert!(Format::from_file_name("data.xlsx").unwrap_err().to_string().contains(".csv, .tsv, .jsonl or .json"));
+    assert!("parquet".parse::<Format>().unwrap_err().to_string().contains("\"csv\", \"tsv\""));
+}
+
+#[test]
+fn broken_files_name_the_file_line_and_fix() {
+    let c = Columns::default();
+    let e = data_err("text,label\nfine,pos\ntoo,many,fields\n", Format::Csv, &c);
+    assert!(e.contains("line 3") && e.contains("3 fields but the header has 2"), "{e}");
+    let e = data_err("sentence,label\nfine,pos\n", Format::Csv, &c);
+    assert!(e.contains("no column \"text\"") && e.contains("\"sentence\", \"label\""), "{e}");
+    let e = data_err("text,label\nfine,pos\n,neg\n", Format::Csv, &c);
+    assert!(e.contains("f:3") && e.contains("empty"), "{e}");
+    let e = data_err("text,label\nfine,pos\nok,\n", Format::Csv, &c);
+    assert!(e.contains("f:3") && e.contains("label") && e.contains("empty"), "{e}");
+    let e = data_err("text,label\nfine,pos\nok,pos\n", Format::Csv, &c);
+    assert!(e.contains("1 class") && e.contains("at least 2"), "{e}");
+    let e = data_err("{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": \n", Format::Jsonl, &c);
+    assert!(e.contains("line 2") && e.contains("not valid JSON"), "{e}");
+    let e = data_err("{\"text\": \"a\"}", Format::Json, &c);
+    assert!(e.contains("JSON array"), "{e}");
+    let e = data_err("text,label\n", Format::Csv, &c);
+    assert!(e.contains("no data rows"), "{e}");
+    match read_labelled(&[b't', b',', b'l', b'\n', 0xff, b',', b'1'], Format::Csv, "f", &c) {
+        Err(Error::Data(m)) => assert!(m.contains("UTF-8"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn validation_labels_must_be_known() {
+    let c = Columns::default();
+    let train = read_labelled(b"text,label\na,pos\nb,neg\n", Format::Csv, "train.csv", &c).unwrap();
+    let table = Table::parse(b"text,label\nc,pos\nd,meh\n", Format::Csv, "dev.csv").unwrap();
+    let e = Dataset::with_labels(&table, &c, train.labels.clone()).unwrap_err().to_string();
+    assert!(e.contains("dev.csv:3") && e.contains("unknown label \"meh\"") && e.contains("\"neg\", \"pos\""), "{e}");
+    // a model's named classes also accept the ids used by datasets such as SST-2
+    let named = LabelMap::from_names(vec!["negative".into(), "positive".into()]);
+    let table = Table::parse(b"text,label\nc,1\nd,negative\n", Format::Csv, "dev.csv").unwrap();
+    let d = Dataset::with_labels(&table, &c, named).unwrap();
+    assert_eq!(d.examples.iter().map(|e| e.label).collect::<Vec<_>>(), [1, 0]);
+}
+
+#[test]
+fn seeded_splits_and_epoch_orders_are_reproducible() {
+    let body: String = (0..100).map(|i| format!("text {i},{}\n", i % 3)).collect();
+    let d = read_labelled(format!("text,label\n{body}").as_bytes(), Format::Csv, "f", &Columns::default()).unwrap();
+    let (tr, va) = d.clone().split(0.2, 7).unwrap();
+    assert_eq!((tr.len(), va.len()), (80, 20));
+    let (tr2, _) = d.clone().split(0.2, 7).unwrap();
+    assert_eq!(tr.examples, tr2.examples, "same seed, same split");
+    let (tr3, _) = d.clone().split(0.2, 8).unwrap();
+    assert_ne!(tr.examples, tr3.examples, "another seed, another split");
+    assert!(d.clone().split(1.5, 0).is_err());
+
+    let lengths: Vec<usize> = (0..100).map(|i| 5 + i % 17).collect();
+    let a = epoch_order(&lengths, 8, 1, 0, false);
+    assert_eq!(a, epoch_order(&lengths, 8, 1, 0, false));
+    assert_ne!(a, epoch_order(&lengths, 8, 1, 1, false), "each epoch reshuffles");
+    let mut all: Vec<usize> = a.concat();
+    all.sort();
+    assert_eq!(all, (0..100).collect::<Vec<_>>(), "every row once per epoch");
+    assert_eq!(a.iter().map(Vec::len).max(), Some(8));
+    // grouped by length: much less padding than random batches
+    let waste = |order: &[Vec<usize>]| -> usize {
+        order.iter().map(|b| b.iter().map(|&i| lengths.iter().copied().max().unwrap().min(b.iter().map(|&j| lengths[j]).max().unwrap()) - lengths[i]).sum::<usize>()).sum()
+    };
+    let g = epoch_order(&lengths, 8, 1, 0, true);
+    assert!(waste(&g) * 3 < waste(&a), "grouped {} vs random {}", waste(&g), waste(&a));
+}
+
+#[test]
+fn sst2_reads_as_is() {
+    let Some(path) = common::assets::require("data/sst2/dev.tsv") else { return };
+    let d = read_labelled(&std::fs::read(path).unwrap(), Format::Tsv, "dev.tsv", &cols("sentence", "label")).unwrap();
+    assert_eq!(d.len(), 872);
+    assert_eq!(d.labels.names, ["0", "1"]);
+}

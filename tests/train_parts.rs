@@ -1,0 +1,51 @@
+//! The pure parts of training, checked against the reference formulas: HF's warmup schedules
+//! and scikit-learn's classification metrics.
+
+use webtune::train::{LrSchedule, Metrics, Schedule, schedule::warmup_steps};
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-12
+}
+
+#[test]
+fn schedules_match_transformers() {
+    // transformers.get_linear_schedule_with_warmup(opt, 10, 100), base lr 1.0:
+    // step 0 → 0, 5 → 0.5, 10 → 1.0, 55 → 0.5, 100 → 0
+    let lin = LrSchedule { kind: Schedule::Linear, peak: 1.0, warmup_steps: 10, total_steps: 100 };
+    for (s, want) in [(0, 0.0), (5, 0.5), (10, 1.0), (55, 0.5), (100, 0.0), (120, 0.0)] {
+        assert!(close(lin.lr(s), want), "linear step {s}: {} vs {want}", lin.lr(s));
+    }
+    // get_cosine_schedule_with_warmup(opt, 10, 100): step 55 → 0.5, 100 → 0, 32.5 → cos(pi/4) mid
+    let cos = LrSchedule { kind: Schedule::Cosine, ..lin };
+    assert!(close(cos.lr(55), 0.5));
+    assert!(close(cos.lr(100), 0.0));
+    assert!(close(cos.lr(10), 1.0));
+    let con = LrSchedule { kind: Schedule::Constant, ..lin };
+    assert!(close(con.lr(5), 0.5) && close(con.lr(99), 1.0));
+    // no warmup: full rate from step 0
+    let nw = LrSchedule { warmup_steps: 0, ..lin };
+    assert!(close(nw.lr(0), 1.0));
+    assert_eq!(warmup_steps(None, Some(0.1), 250).unwrap(), 25);
+    assert_eq!(warmup_steps(None, Some(0.1), 251).unwrap(), 26, "HF rounds up");
+    assert!(warmup_steps(Some(1), Some(0.1), 10).is_err());
+    assert!("step".parse::<Schedule>().unwrap_err().to_string().contains("\"cosine\""));
+}
+
+#[test]
+fn metrics_match_scikit_learn() {
+    // sklearn.metrics.classification_report(y_true=[0,0,1,1,2,2], y_pred=[0,1,1,1,2,0]):
+    // precision [0.5, 0.6667, 1.0], recall [0.5, 1.0, 0.5], f1 [0.5, 0.8, 0.6667]; accuracy 0.6667
+    let labels: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    let m = Metrics::compute(&[0, 0, 1, 1, 2, 2], &[0, 1, 1, 1, 2, 0], &labels, Some(0.3));
+    assert!((m.accuracy - 4.0 / 6.0).abs() < 1e-12);
+    let p: Vec<f64> = m.per_class.iter().map(|c| c.precision).collect();
+    let f: Vec<f64> = m.per_class.iter().map(|c| c.f1).collect();
+    assert!((p[1] - 2.0 / 3.0).abs() < 1e-12 && (f[1] - 0.8).abs() < 1e-12 && (f[2] - 2.0 / 3.0).abs() < 1e-12);
+    assert!((m.macro_f1 - (0.5 + 0.8 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+    assert_eq!(m.confusion_matrix, vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 1]]);
+    assert_eq!(m.get("loss"), Some(0.3));
+    // a class never predicted: precision 0, not NaN (zero_division=0)
+    let m = Metrics::compute(&[0, 1], &[0, 0], &labels[..2], None);
+    assert_eq!(m.per_class[1].precision, 0.0);
+    assert!(m.macro_f1.is_finite());
+}
