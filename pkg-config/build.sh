@@ -15,7 +15,7 @@ wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/webtune.wasm"
 
 step "wasm-bindgen --target web"
 rm -rf "$OUT" && mkdir -p "$OUT"
-wasm-bindgen --target web --out-dir "$OUT" --out-name webtune_core "$wasm"
+wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$OUT" --out-name webtune_core "$wasm"
 
 # No wasm-opt pass, by measurement (2026-11-23, this crate): rustc's opt-level "s" + LTO output is
 # 16.40 MB raw / 3.17 MB gzip; binaryen 132 -Os gives 14.0 MB raw but 3.37 MB gzip (bigger over

@@ -46,7 +46,8 @@ test("tiny BERT classifier: probabilities and mean-pooled embeddings match trans
   assert.equal(info.device.kind, "webgpu");
   assert.deepEqual(info.labels, ["negative", "neutral", "positive"]);
   // softmax of the reference logits, per label
-  exp.logits.forEach((logits, row) => {
+  const rows = exp.texts.map((_, r) => exp.logits.slice(r * 3, r * 3 + 3)); // stored flat, [batch * 3]
+  rows.forEach((logits, row) => {
     const z = logits.reduce((s, x) => s + Math.exp(x), 0);
     for (const { label, score } of probs[row]) {
       const want = Math.exp(logits[info.labels.indexOf(label)]) / z;
