@@ -3,20 +3,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::parity::{Fixture, TINY, assert_close, check_model, floats, ints, read};
+use common::parity::{Fixture, TINY, assert_close, check_model, fixture_path, floats, ints, read};
 use pollster::block_on;
 use serde_json::Value;
 use webtune::{
     DevicePreference, Error, device,
-    infer::{Encoder, ModelFiles, encoder::cosine},
+    infer::{EncodeOptions, Encoder, ModelFiles, encoder::cosine},
     models::heads::Pooling,
 };
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert").join(name)
-}
 
 fn files(model: &'static str) -> ModelFiles {
     Fixture::read(model).files
@@ -86,10 +80,13 @@ fn empty_and_overlong_text_are_clear_errors() {
     let e = block_on(enc.classify(&["fine", "  "])).unwrap_err();
     assert!(matches!(e, Error::Data(_)) && e.to_string().contains("text #1 is empty"), "{e}");
     let long = "good ".repeat(100);
-    enc.truncate = false;
+    enc.configure(EncodeOptions { truncate: false, ..EncodeOptions::default() }).unwrap();
     let e = block_on(enc.classify(&[&long])).unwrap_err().to_string();
     assert!(e.contains("more than the maximum of 64"), "{e}");
-    enc.truncate = true;
+    let e = enc.configure(EncodeOptions { max_length: Some(1), ..EncodeOptions::default() }).unwrap_err();
+    assert!(matches!(e, Error::Options(_)) && e.to_string().contains("at least 2"), "{e}");
+    enc.configure(EncodeOptions { max_length: Some(10_000), ..EncodeOptions::default() }).unwrap();
+    assert_eq!(enc.max_length(), 64, "capped at max_position_embeddings");
     assert_eq!(block_on(enc.classify(&[&long])).unwrap().len(), 1);
 }
 
@@ -97,7 +94,7 @@ fn empty_and_overlong_text_are_clear_errors() {
 fn minilm_matches_transformers_and_the_published_cosine() {
     let Some(dir) = common::assets::require("models/all-MiniLM-L6-v2/model.safetensors") else { return };
     let dir = dir.parent().unwrap();
-    let fx: Value = serde_json::from_str(&std::fs::read_to_string(fixture("minilm.json")).unwrap()).unwrap();
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(fixture_path("minilm.json")).unwrap()).unwrap();
     let enc = Encoder::load(ModelFiles::from_dir(dir).unwrap(), &device::cpu()).unwrap();
     let texts: Vec<&str> = fx["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
     let batch = enc.tokenizer.encode(&texts, None, 512, false).unwrap();

@@ -5,24 +5,20 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::parity::{Fixture, LABELS, floats};
+use common::parity::{Fixture, LABELS, fixture_path, floats};
 use serde_json::Value;
 
 fn webtune(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_webtune")).args(args).output().expect("run webtune")
 }
 
-fn fixture_dir(name: &str) -> String {
-    format!("{}/tests/fixtures/bert/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 /// The fixture folders keep one shared tokenizer.json; the CLI wants a complete model folder.
 fn model_folder(name: &str, tag: &str) -> tempdir::TempFolder {
     let dir = tempdir::TempFolder::new(tag);
     for f in ["config.json", "model.safetensors"] {
-        std::fs::copy(format!("{}/{f}", fixture_dir(name)), dir.path.join(f)).unwrap();
+        std::fs::copy(fixture_path(name).join(f), dir.path.join(f)).unwrap();
     }
-    std::fs::copy(fixture_dir("tokenizer.json"), dir.path.join("tokenizer.json")).unwrap();
+    std::fs::copy(fixture_path("tokenizer.json"), dir.path.join("tokenizer.json")).unwrap();
     dir
 }
 

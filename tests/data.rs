@@ -3,9 +3,11 @@
 
 mod common;
 
+use common::parity::fixture_path;
 use webtune::{
     Error,
-    data::{Columns, Dataset, Format, LabelMap, Table, epoch_order, read_labelled},
+    data::{Columns, Dataset, Format, LabelMap, Table, epoch_order, make_batch, read_labelled, token_lengths},
+    tokenizer::TextTokenizer,
 };
 
 fn cols(text: &str, label: &str) -> Columns {
@@ -112,6 +114,10 @@ fn seeded_splits_and_epoch_orders_are_reproducible() {
     let (tr3, _) = d.clone().split(0.2, 8).unwrap();
     assert_ne!(tr.examples, tr3.examples, "another seed, another split");
     assert!(d.clone().split(1.5, 0).is_err());
+    let head = d.clone().shuffled_head(0, Some(10));
+    assert_eq!(head.len(), 10);
+    assert_eq!(head.examples, d.clone().shuffled_head(0, Some(10)).examples, "seeded");
+    assert_ne!(head.examples, d.examples[..10], "shuffled before taking the head");
 
     let lengths: Vec<usize> = (0..100).map(|i| 5 + i % 17).collect();
     let a = epoch_order(&lengths, 8, 1, 0, false);
@@ -123,7 +129,7 @@ fn seeded_splits_and_epoch_orders_are_reproducible() {
     assert_eq!(a.iter().map(Vec::len).max(), Some(8));
     // grouped by length: much less padding than random batches
     let waste = |order: &[Vec<usize>]| -> usize {
-        order.iter().map(|b| b.iter().map(|&i| lengths.iter().copied().max().unwrap().min(b.iter().map(|&j| lengths[j]).max().unwrap()) - lengths[i]).sum::<usize>()).sum()
+        order.iter().map(|b| { let longest = b.iter().map(|&i| lengths[i]).max().unwrap(); b.iter().map(|&i| longest - lengths[i]).sum::<usize>() }).sum()
     };
     let g = epoch_order(&lengths, 8, 1, 0, true);
     assert!(waste(&g) * 3 < waste(&a), "grouped {} vs random {}", waste(&g), waste(&a));
@@ -135,4 +141,21 @@ fn sst2_reads_as_is() {
     let d = read_labelled(&std::fs::read(path).unwrap(), Format::Tsv, "dev.tsv", &cols("sentence", "label")).unwrap();
     assert_eq!(d.len(), 872);
     assert_eq!(d.labels.names, ["0", "1"]);
+}
+
+#[test]
+fn batches_are_padded_to_their_longest_row_and_keep_labels() {
+    let tok = TextTokenizer::from_bytes(&std::fs::read(fixture_path("tokenizer.json")).unwrap()).unwrap();
+    let c = Columns { text: "a".into(), text_pair: Some("b".into()), label: "y".into() };
+    let d = read_labelled(b"a,b,y\nthe film,was good,1\na dull and very long story,yes,0\n", Format::Csv, "pairs.csv", &c).unwrap();
+    let lengths = token_lengths(&d.examples, &tok, 64).unwrap();
+    assert!(lengths[1] > lengths[0]);
+    assert_eq!(token_lengths(&d.examples, &tok, 4).unwrap(), [4, 4], "capped at max_length");
+    let b = make_batch(&d.examples, &[1, 0], &tok, 64).unwrap();
+    assert_eq!(b.labels, [0, 1], "labels follow the requested row order");
+    assert_eq!((b.tokens.batch, b.tokens.seq), (2, lengths[1]));
+    assert_eq!(b.tokens.attention_mask.iter().filter(|&&m| m == 1).count(), lengths[0] + lengths[1], "padding is masked");
+    assert!(b.tokens.token_type_ids.contains(&1), "the second text gets token type 1");
+    let cut = make_batch(&d.examples, &[1], &tok, 5).unwrap();
+    assert_eq!(cut.tokens.seq, 5, "truncated to max_length");
 }

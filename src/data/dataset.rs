@@ -33,6 +33,25 @@ pub struct Example {
     pub origin: String,
 }
 
+/// Where the named columns are in a table; resolving them all first means a missing column is
+/// reported before any cell is judged.
+#[derive(Clone, Copy)]
+struct ColumnIndex {
+    text: usize,
+    pair: Option<usize>,
+    label: usize,
+}
+
+impl ColumnIndex {
+    fn resolve(table: &Table, columns: &Columns) -> Result<Self> {
+        Ok(ColumnIndex {
+            text: table.column(&columns.text, "text")?,
+            pair: columns.text_pair.as_deref().map(|c| table.column(c, "second text")).transpose()?,
+            label: table.column(&columns.label, "label")?,
+        })
+    }
+}
+
 /// Labelled examples with their label map.
 #[derive(Clone, Debug)]
 pub struct Dataset {
@@ -43,12 +62,8 @@ pub struct Dataset {
 impl Dataset {
     /// Training data: the label map is built from its label column.
     pub fn from_table(table: &Table, columns: &Columns) -> Result<Self> {
-        // every named column must exist before anything else is judged
-        table.column(&columns.text, "text")?;
-        if let Some(p) = &columns.text_pair {
-            table.column(p, "second text")?;
-        }
-        let li = table.column(&columns.label, "label")?;
+        let idx = ColumnIndex::resolve(table, columns)?;
+        let li = idx.label;
         let mut values = Vec::with_capacity(table.rows.len());
         for (row, line) in table.rows.iter().zip(&table.lines) {
             match row[li].as_deref().map(str::trim) {
@@ -57,14 +72,16 @@ impl Dataset {
             }
         }
         let labels = LabelMap::from_values(values, &table.source)?;
-        Self::with_labels(table, columns, labels)
+        Self::examples(table, columns, idx, labels)
     }
 
     /// Validation/evaluation data, with the label map of the training data (or of the model).
     pub fn with_labels(table: &Table, columns: &Columns, labels: LabelMap) -> Result<Self> {
-        let ti = table.column(&columns.text, "text")?;
-        let pi = columns.text_pair.as_deref().map(|c| table.column(c, "second text")).transpose()?;
-        let li = table.column(&columns.label, "label")?;
+        Self::examples(table, columns, ColumnIndex::resolve(table, columns)?, labels)
+    }
+
+    fn examples(table: &Table, columns: &Columns, idx: ColumnIndex, labels: LabelMap) -> Result<Self> {
+        let ColumnIndex { text: ti, pair: pi, label: li } = idx;
         let mut examples = Vec::with_capacity(table.rows.len());
         for (row, line) in table.rows.iter().zip(&table.lines) {
             let origin = format!("{}:{line}", table.source);

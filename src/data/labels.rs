@@ -11,9 +11,9 @@ pub struct LabelMap {
 }
 
 impl LabelMap {
-    /// From the label cells of the training data: integers `0..n` keep their values as ids;
-    /// anything else is sorted (numbers numerically, then text) so the map does not depend on
-    /// row order.
+    /// From the label cells of the training data, sorted so the map does not depend on row
+    /// order: numerically when every label is an integer (so `0..n` keep their values as ids),
+    /// else as text.
     pub fn from_values<'a>(values: impl IntoIterator<Item = &'a str>, source: &str) -> Result<Self> {
         let distinct: std::collections::BTreeSet<&str> = values.into_iter().map(str::trim).collect();
         let mut names: Vec<String> = distinct.into_iter().map(String::from).collect();

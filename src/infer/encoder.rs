@@ -41,6 +41,24 @@ pub struct LabelScore {
     pub score: f32,
 }
 
+/// How texts are cut and batched at inference (the same options in the JS API and the CLI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Longest input in tokens, special tokens included; `None`: the model's
+    /// `max_position_embeddings`, which also caps any larger value.
+    pub max_length: Option<usize>,
+    /// Cut longer texts (default) instead of rejecting them.
+    pub truncate: bool,
+    /// Texts per forward pass (default 32).
+    pub batch_size: usize,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions { max_length: None, truncate: true, batch_size: 32 }
+    }
+}
+
 /// An encoder ready for inference.
 pub struct Encoder {
     pub config: BertConfig,
@@ -49,21 +67,41 @@ pub struct Encoder {
     pub device: ComputeDevice,
     /// What loading reported (fresh head, ignored keys, casts).
     pub report: LoadReport,
-    /// Longest input in tokens; longer texts are truncated (`truncate`) or rejected.
-    pub max_length: usize,
-    pub truncate: bool,
-    pub batch_size: usize,
+    /// Validated by [`Encoder::configure`]: `max_length` is always set and within the model's limit.
+    options: EncodeOptions,
 }
 
 impl Encoder {
-    /// Loads config, weights and tokenizer onto `device` (inference mode, no autodiff).
+    /// Loads config, weights and tokenizer onto `device` (inference mode, no autodiff), with the
+    /// default [`EncodeOptions`].
     pub fn load(files: ModelFiles, device: &ComputeDevice) -> Result<Self> {
         let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
         let config = BertConfig::from_json(text)?;
         let tokenizer = TextTokenizer::from_bytes(&files.tokenizer)?;
         let device = device.without_autodiff();
         let (model, report) = bert::load_classifier(&config, files.weights, device.device())?;
-        Ok(Encoder { max_length: config.max_position_embeddings, config, tokenizer, model, device, report, truncate: true, batch_size: 32 })
+        let options = EncodeOptions { max_length: Some(config.max_position_embeddings), ..EncodeOptions::default() };
+        Ok(Encoder { config, tokenizer, model, device, report, options })
+    }
+
+    /// Sets how texts are cut and batched: `max_length` must be at least 2 (room for the special
+    /// tokens) and is capped at `max_position_embeddings`; `batch_size` must be at least 1.
+    pub fn configure(&mut self, options: EncodeOptions) -> Result<()> {
+        let limit = self.config.max_position_embeddings;
+        let max_length = options.max_length.unwrap_or(limit);
+        if max_length < 2 {
+            return Err(Error::Options(format!("maxLength must be at least 2 (got {max_length})")));
+        }
+        if options.batch_size == 0 {
+            return Err(Error::Options("batchSize must be at least 1".into()));
+        }
+        self.options = EncodeOptions { max_length: Some(max_length.min(limit)), ..options };
+        Ok(())
+    }
+
+    /// The longest input in tokens.
+    pub fn max_length(&self) -> usize {
+        self.options.max_length.unwrap_or(self.config.max_position_embeddings)
     }
 
     /// The encoder part alone.
@@ -79,8 +117,7 @@ impl Encoder {
     }
 
     fn tokenize(&self, texts: &[&str]) -> Result<Batch> {
-        let max = self.max_length.min(self.config.max_position_embeddings);
-        self.tokenizer.encode(texts, None, max, self.truncate)
+        self.tokenizer.encode(texts, None, self.max_length(), self.options.truncate)
     }
 
     /// Runs the encoder on already tokenized input: last hidden state [batch, seq, hidden].
@@ -92,7 +129,7 @@ impl Encoder {
     /// One vector per text (`pooling` over real tokens; unit length when `normalize`).
     pub async fn embed(&self, texts: &[&str], pooling: Pooling, normalize: bool) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(self.batch_size.max(1)) {
+        for chunk in texts.chunks(self.options.batch_size) {
             let b = self.tokenize(chunk)?;
             let [ids, types, mask] = self.tensors(&b);
             let hidden = self.bert().forward(ids, types, mask.clone()).last_hidden_state;
@@ -109,7 +146,7 @@ impl Encoder {
     pub async fn classify(&self, texts: &[&str]) -> Result<Vec<Vec<LabelScore>>> {
         let labels = self.config.labels();
         let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(self.batch_size.max(1)) {
+        for chunk in texts.chunks(self.options.batch_size) {
             let b = self.tokenize(chunk)?;
             let [ids, types, mask] = self.tensors(&b);
             let probs = softmax(self.model.forward(ids, types, mask), 1);

@@ -10,7 +10,7 @@ use wasm_bindgen_futures::future_to_promise;
 use super::{errors::to_js, options::parse_options, to_value};
 use crate::{
     Error, Result, device,
-    infer::{Encoder, ModelFiles},
+    infer::{EncodeOptions, Encoder, ModelFiles},
     models::heads::Pooling,
 };
 
@@ -67,14 +67,13 @@ impl JsEncoder {
         };
         let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
         let mut enc = Encoder::load(files, &dev).map_err(to_js)?;
-        if let Some(m) = opts.max_length {
-            if m < 2 {
-                return Err(to_js(Error::Options(format!("maxLength must be at least 2 (got {m})"))));
-            }
-            enc.max_length = m.min(enc.config.max_position_embeddings);
-        }
-        enc.truncate = opts.truncate.unwrap_or(true);
-        enc.batch_size = opts.batch_size.unwrap_or(32).max(1);
+        let defaults = EncodeOptions::default();
+        enc.configure(EncodeOptions {
+            max_length: opts.max_length,
+            truncate: opts.truncate.unwrap_or(defaults.truncate),
+            batch_size: opts.batch_size.unwrap_or(defaults.batch_size),
+        })
+        .map_err(to_js)?;
         Ok(JsEncoder { inner: Rc::new(enc) })
     }
 
@@ -86,7 +85,7 @@ impl JsEncoder {
             labels: e.config.labels(),
             hidden_size: e.config.hidden_size,
             num_layers: e.config.num_hidden_layers,
-            max_length: e.max_length,
+            max_length: e.max_length(),
             warnings: &e.report.warnings,
         })
     }

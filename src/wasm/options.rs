@@ -1,5 +1,6 @@
-//! JS option objects → typed Rust options. Unknown keys are rejected with the list of valid ones
-//! (serde's `deny_unknown_fields` message names the key and every expected field).
+//! JS option objects → typed Rust options. The public shim (`www/lib/`) already rejects unknown
+//! keys with its own message; `deny_unknown_fields` here is the backstop for callers of the raw
+//! core, and serde's message (which names the key and the expected fields) is passed on as is.
 
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
@@ -33,18 +34,5 @@ pub fn parse_optional<T: DeserializeOwned>(call: &str, value: JsValue) -> Result
     if !value.is_object() {
         return Err(Error::Options(format!("{call}: options must be an object")));
     }
-    serde_wasm_bindgen::from_value(value).map(Some).map_err(|e| {
-        let msg = e.to_string();
-        let msg = if msg.starts_with("unknown field") {
-            let m = msg.replacen("unknown field", "unknown option", 1);
-            if m.contains(", expected one of") {
-                m.replacen(", expected one of", "; valid options are", 1)
-            } else {
-                m.replacen(", expected", "; valid options are", 1)
-            }
-        } else {
-            msg
-        };
-        Error::Options(format!("{call}: {msg}"))
-    })
+    serde_wasm_bindgen::from_value(value).map(Some).map_err(|e| Error::Options(format!("{call}: {e}")))
 }

@@ -26,16 +26,20 @@ impl Fixture {
     /// Reads `tests/fixtures/bert/{name}/` from disk.
     #[cfg(not(target_family = "wasm"))]
     pub fn read(name: &'static str) -> Self {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert");
         let read = |p: std::path::PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let m = dir.join(name);
+        let m = fixture_path(name);
         let expected = String::from_utf8(read(m.join("expected.json"))).unwrap();
-        Fixture::new(name, &read(m.join("config.json")), &read(m.join("model.safetensors")), &read(dir.join("tokenizer.json")), &expected)
+        Fixture::new(name, &read(m.join("config.json")), &read(m.join("model.safetensors")), &read(fixture_path("tokenizer.json")), &expected)
     }
 
     pub fn texts(&self) -> Vec<&str> {
         self.expected["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect()
     }
+}
+
+/// `tests/fixtures/bert/{rel}`.
+pub fn fixture_path(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert").join(rel)
 }
 
 /// `embedded_fixture!("tiny-base")`: a [`Fixture`] compiled into the test binary (for wasm).
@@ -80,11 +84,10 @@ pub async fn read<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
 /// Loads the fixture on `dev` and compares token ids, last_hidden_state, pooler output and the
 /// classifier's probabilities with the reference, within `tol`.
 pub async fn check_model(fx: Fixture, dev: &ComputeDevice, tol: f32) {
-    let model = fx.name;
-    let exp = fx.expected.clone();
     let texts: Vec<String> = fx.texts().into_iter().map(String::from).collect();
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let enc = Encoder::load(fx.files, dev).unwrap();
+    let Fixture { name: model, files, expected: exp } = fx;
+    let enc = Encoder::load(files, dev).unwrap();
     let batch = enc.tokenizer.encode(&texts, None, 64, false).unwrap();
     assert_eq!(batch.input_ids, ints(&exp["input_ids"]), "{model}: token ids differ from transformers");
     assert_eq!(batch.attention_mask, ints(&exp["attention_mask"]), "{model}: attention mask");

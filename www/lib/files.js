@@ -36,20 +36,19 @@ export async function bytesOf(src, what, { signal } = {}) {
 export async function modelFiles(source, names, opts) {
   const entries = Object.entries(names);
   if (typeof source === "string" || source instanceof URL) {
-    const base = String(source).endsWith("/") ? String(source) : `${source}/`;
-    const bytes = await Promise.all(entries.map(([, name]) => bytesOf(new URL(name, new URL(base, globalThis.location?.href)), name, opts)));
-    return Object.fromEntries(entries.map(([key], i) => [key, bytes[i]]));
+    const base = new URL(String(source).endsWith("/") ? String(source) : `${source}/`, globalThis.location?.href);
+    source = Object.fromEntries(entries.map(([key, name]) => [key, new URL(name, base)]));
   }
-  if (source && typeof source === "object") {
-    const missing = entries.filter(([key]) => source[key] == null).map(([key, name]) => `${key} (${name})`);
-    const unknown = Object.keys(source).filter((k) => !(k in names));
-    if (missing.length || unknown.length) {
-      throw new OptionsError(
-        `model files: ${missing.length ? `missing ${missing.join(", ")}` : ""}${missing.length && unknown.length ? "; " : ""}` +
-        `${unknown.length ? `unknown ${unknown.join(", ")}` : ""}; give ${entries.map(([k]) => k).join(", ")}`);
-    }
-    const bytes = await Promise.all(entries.map(([key, name]) => bytesOf(source[key], name, opts)));
-    return Object.fromEntries(entries.map(([key], i) => [key, bytes[i]]));
+  if (!source || typeof source !== "object") {
+    throw new OptionsError(`model: expected a folder URL or { ${entries.map(([k]) => k).join(", ")} }`);
   }
-  throw new OptionsError(`model: expected a folder URL or { ${entries.map(([k]) => k).join(", ")} }`);
+  const missing = entries.filter(([key]) => source[key] == null).map(([key, name]) => `${key} (${name})`);
+  const unknown = Object.keys(source).filter((k) => !(k in names));
+  if (missing.length || unknown.length) {
+    throw new OptionsError(
+      `model files: ${[missing.length && `missing ${missing.join(", ")}`, unknown.length && `unknown ${unknown.join(", ")}`].filter(Boolean).join("; ")}` +
+      `; give ${entries.map(([k]) => k).join(", ")}`);
+  }
+  const bytes = await Promise.all(entries.map(([key, name]) => bytesOf(source[key], name, opts)));
+  return Object.fromEntries(entries.map(([key], i) => [key, bytes[i]]));
 }

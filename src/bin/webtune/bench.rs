@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use webtune::{Error, Result, device, infer::{Encoder, ModelFiles}, models::heads::Pooling};
+use webtune::{Error, Result, device, infer::{EncodeOptions, Encoder, ModelFiles}, models::heads::Pooling};
 
 /// Options of `webtune bench encoder`.
 #[derive(clap::Args)]
@@ -50,15 +50,13 @@ pub fn long_text(seq: usize) -> String {
 pub async fn encoder(b: &EncoderBench) -> Result<()> {
     let dev = device::select(b.device.parse()?).await?;
     let mut enc = Encoder::load(ModelFiles::from_dir(&b.model)?, &dev)?;
-    enc.max_length = b.seq;
-    enc.truncate = true;
     let text = long_text(b.seq);
     let probe = enc.tokenizer.encode(&[&text], None, b.seq, true)?;
     if probe.seq != b.seq {
         return Err(Error::Options(format!("could not make a {}-token input (got {})", b.seq, probe.seq)));
     }
     for &batch in &b.batch_sizes {
-        enc.batch_size = batch;
+        enc.configure(EncodeOptions { max_length: Some(b.seq), truncate: true, batch_size: batch })?;
         let texts = vec![text.as_str(); batch];
         let time = async || -> Result<f64> {
             let t = Instant::now();

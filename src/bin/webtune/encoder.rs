@@ -3,7 +3,7 @@
 use serde::Serialize;
 use webtune::{
     Error, Result, device,
-    infer::{Encoder, LabelScore, ModelFiles, encoder::cosine},
+    infer::{EncodeOptions, Encoder, LabelScore, ModelFiles, encoder::cosine},
     models::heads::Pooling,
 };
 
@@ -15,11 +15,7 @@ async fn load(args: &ModelArgs) -> Result<Encoder> {
     for w in &enc.report.warnings {
         eprintln!("warning: {w}");
     }
-    if let Some(m) = args.max_length {
-        enc.max_length = m.min(enc.config.max_position_embeddings);
-    }
-    enc.truncate = !args.no_truncate;
-    enc.batch_size = args.batch_size.max(1);
+    enc.configure(EncodeOptions { max_length: args.max_length, truncate: !args.no_truncate, batch_size: args.batch_size })?;
     Ok(enc)
 }
 
