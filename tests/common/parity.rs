@@ -99,6 +99,10 @@ pub async fn check_model(fx: Fixture, dev: &ComputeDevice, tol: f32) {
         assert_close(&format!("{model} pooler_output"), &pooled, &floats(p), tol);
     }
     if let Some(l) = exp.get("logits") {
+        // logits first, so a failure says whether the head or the softmax went wrong
+        let [ids, types, mask] = enc.tensors(&batch);
+        let logits = read(enc.model.forward(ids, types, mask)).await;
+        assert_close(&format!("{model} logits on {}", dev.info()), &logits, &floats(l), tol);
         let probs = enc.classify(&texts).await.unwrap();
         let reference = floats(l);
         for (row, scores) in probs.iter().enumerate() {
