@@ -21,6 +21,10 @@ pub enum Error {
     /// The planned work does not fit the device; the message suggests what to shrink.
     #[error("{0}")]
     OutOfMemory(String),
+    /// The GPU reported an error (a rejected kernel, a lost device); its results can no longer be
+    /// trusted, so every later read on it fails with this.
+    #[error("{0}")]
+    GpuFault(String),
     /// The operation was cancelled by the caller.
     #[error("the operation was aborted")]
     Aborted,
@@ -38,6 +42,7 @@ impl Error {
             Error::Weights(_) => "WeightsError",
             Error::GpuUnavailable(_) => "WebGpuUnavailableError",
             Error::OutOfMemory(_) => "OutOfMemoryError",
+            Error::GpuFault(_) => "GpuError",
             Error::Aborted => "AbortError",
             Error::Backend(_) => "BackendError",
         }

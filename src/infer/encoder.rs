@@ -137,7 +137,7 @@ impl Encoder {
             if normalize {
                 v = l2_normalize(v);
             }
-            out.extend(rows(v).await?);
+            out.extend(rows(&self.device, v).await?);
         }
         Ok(out)
     }
@@ -150,7 +150,7 @@ impl Encoder {
             let b = self.tokenize(chunk)?;
             let [ids, types, mask] = self.tensors(&b);
             let probs = softmax(self.model.forward(ids, types, mask), 1);
-            for row in rows(probs).await? {
+            for row in rows(&self.device, probs).await? {
                 let mut scored: Vec<LabelScore> =
                     row.into_iter().zip(&labels).map(|(score, label)| LabelScore { label: label.clone(), score }).collect();
                 scored.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -161,10 +161,10 @@ impl Encoder {
     }
 }
 
-/// Reads a [rows, cols] tensor back (async) as rows.
-pub async fn rows(t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
+/// Reads a [rows, cols] tensor back (async, checked: see [`ComputeDevice::read`]) as rows.
+pub async fn rows(device: &ComputeDevice, t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
     let [_, cols] = t.dims();
-    let data = t.into_data_async().await?;
+    let data = device.read(t).await?;
     let flat = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
     Ok(flat.chunks(cols).map(|c| c.to_vec()).collect())
 }

@@ -99,16 +99,22 @@ pub async fn self_test(device: &ComputeDevice) -> Result<SelfTestReport> {
     let loss_fn = CrossEntropyLossConfig::new().init(dev);
 
     let loss = loss_fn.forward(model.forward(x.clone()), y.clone()); // [1]
-    let loss_before = loss.clone().into_scalar_async::<f32>().await?;
+    let loss_before = scalar(&train, loss.clone()).await?;
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();
     model = optim.step(1e-2, model, grads);
 
-    let loss_after = loss_fn.forward(model.forward(x), y).into_scalar_async::<f32>().await?;
+    let loss_after = scalar(&train, loss_fn.forward(model.forward(x), y)).await?;
     Ok(SelfTestReport {
         device: train.info().clone(),
         loss_before,
         loss_after,
         millis: start.elapsed().as_secs_f64() * 1e3,
     })
+}
+
+async fn scalar(device: &ComputeDevice, t: Tensor<1>) -> Result<f32> {
+    let data = device.read(t).await?;
+    data.try_to_vec::<f32>().map_err(|e| crate::Error::Backend(format!("{e:?}")))?.first().copied()
+        .ok_or_else(|| crate::Error::Backend("empty loss tensor".into()))
 }

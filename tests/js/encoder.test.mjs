@@ -10,6 +10,16 @@ import { ROOT, openBrowser, requireAsset } from "./harness.mjs";
 let b;
 before(async () => {
   b = await openBrowser();
+  // Keeps a handle on every GPUDevice the page creates (for the GPU-error test at the end).
+  await b.page.addInitScript(() => {
+    if (typeof GPUAdapter === "undefined") return;
+    const original = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (descriptor) {
+      const device = await original.call(this, descriptor);
+      (globalThis.testDevices ??= []).push(device);
+      return device;
+    };
+  });
   await b.page.goto(b.server.url + "test/blank.html");
 });
 after(async () => b?.close());
@@ -138,4 +148,27 @@ test("bad input: unknown options, missing files, empty text and a broken safeten
   for (const k of ["unknownLoad", "missing", "empty", "broken"]) assert.ok(e[k].cls, `${k} is an instance of webtune.${e[k].name}`);
   assert.equal(e.stillWorks, 1, "the model stays usable after errors");
   assert.match(e.disposed.message, /disposed/);
+});
+
+// Runs last: it breaks the page's GPU device on purpose.
+test("a GPU error surfaces as GpuError on the next call, never as wrong numbers or a panic", async () => {
+  const r = await inPage(async (webtune) => {
+    const m = await webtune.loadEncoder({
+      config: "/fixtures/bert/tiny-cls3/config.json",
+      weights: "/fixtures/bert/tiny-cls3/model.safetensors",
+      tokenizer: "/fixtures/bert/tokenizer.json",
+    }, { device: "webgpu" });
+    const before = (await m.classify("fine")).length;
+    const [device] = globalThis.testDevices;
+    device.createShaderModule({ code: "this is not WGSL" }); // reported asynchronously, uncaptured
+    await device.queue.onSubmittedWorkDone();
+    const after = await m.classify("fine").then(() => null, (e) => ({ name: e.name, message: e.message }));
+    return { before, after, devices: globalThis.testDevices.length };
+  });
+  noError(r);
+  assert.equal(r.ok.devices, 1, "webtune creates one GPU device per page");
+  assert.equal(r.ok.before, 1);
+  assert.equal(r.ok.after?.name, "GpuError", JSON.stringify(r.ok.after));
+  assert.match(r.ok.after.message, /GPU reported an error.*can no longer be trusted.*WGSL/s);
+  assert.ok(!b.logs.some((l) => l.startsWith("[pageerror]")), "no panic in the page:\n" + b.logs.join("\n"));
 });

@@ -15,10 +15,11 @@ export class WebGpuUnavailableError extends WebtuneError {}
 export class OutOfMemoryError extends WebtuneError {}
 export class AbortError extends WebtuneError {}
 export class BackendError extends WebtuneError {}
+export class GpuError extends WebtuneError {}
 
 const CLASSES = {
   OptionsError, DataError, WeightsError, NetworkError, WebGpuUnavailableError,
-  OutOfMemoryError, AbortError, BackendError,
+  OutOfMemoryError, AbortError, BackendError, GpuError,
 };
 
 /** Turns an error thrown by the wasm core (an Error with a `name`) into the matching class. */

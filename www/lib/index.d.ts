@@ -43,6 +43,8 @@ export class WebGpuUnavailableError extends WebtuneError {}
 export class OutOfMemoryError extends WebtuneError {}
 export class AbortError extends WebtuneError {}
 export class BackendError extends WebtuneError {}
+/** The GPU reported an error (a rejected kernel, a lost device): results on it can no longer be trusted. Reload for a fresh device, or use device "cpu". */
+export class GpuError extends WebtuneError {}
 
 /** A file given as a URL, a File/Blob, or bytes. */
 export type FileSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;

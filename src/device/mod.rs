@@ -12,7 +12,9 @@
 
 use std::{fmt, str::FromStr};
 
-use burn::tensor::Device;
+use std::sync::{Arc, OnceLock};
+
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -137,6 +139,27 @@ impl ComputeDevice {
         }
     }
 
+    /// Fails with [`Error::GpuFault`] once the GPU has reported an error: on WebGPU a failure
+    /// arrives asynchronously and the launch itself "succeeds", so without this check a rejected
+    /// kernel shows up only as wrong numbers.
+    pub fn check(&self) -> Result<()> {
+        match GPU_FAULT.get() {
+            Some(fault) if self.info.is_gpu() => Err(Error::GpuFault(format!(
+                "the GPU reported an error, so results computed on it can no longer be trusted: {fault}. \
+                 Reload the page (or restart the process) for a fresh device, or use the CPU device"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads a tensor back (async: the only kind of read that works in the browser), then
+    /// [checks](Self::check) that the GPU did not report an error while computing it.
+    pub async fn read<const D: usize>(&self, t: Tensor<D>) -> Result<TensorData> {
+        let data = t.into_data_async().await?;
+        self.check()?;
+        Ok(data)
+    }
+
     /// The same device without gradient tracking (for inference).
     pub fn without_autodiff(&self) -> ComputeDevice {
         ComputeDevice {
@@ -180,6 +203,9 @@ fn gpu_help() -> &'static str {
     }
 }
 
+#[cfg(target_family = "wasm")]
+mod webgpu_compat;
+
 type GpuSlot = Option<std::result::Result<ComputeDevice, String>>;
 
 /// The process-wide GPU selection. An async mutex so that concurrent first calls (browser tasks,
@@ -195,14 +221,33 @@ async fn gpu() -> std::result::Result<ComputeDevice, String> {
 }
 
 async fn init_gpu() -> std::result::Result<ComputeDevice, String> {
-    let (device, setup) = Device::wgpu_options()
-        .init_with_setup_async()
-        .await
-        .map_err(|e| format!("{e}"))?;
+    #[cfg(target_family = "wasm")]
+    let compat = webgpu_compat::Installed::new();
+    let init = Device::wgpu_options().init_with_setup_async().await;
+    #[cfg(target_family = "wasm")]
+    drop(compat);
+    let (device, setup) = init.map_err(|e| format!("{e}"))?;
     let info = adapter_info(&setup.adapter, &setup.device.limits());
-    log::info!("webtune: selected {info}");
-    Ok(ComputeDevice { device, info })
+    let gpu = ComputeDevice { device, info };
+    // A first computation brings up the runtime (which installs its own error handler) and proves
+    // the device computes; then device errors are recorded for `check` instead of panicking in a
+    // callback (on wasm) while the computation carries on with garbage.
+    let probe = Tensor::<1>::from_floats([1.0, 2.0], gpu.device()).sum();
+    let sum = probe.into_scalar_async::<f32>().await.map_err(|e| format!("first computation failed: {e:?}"))?;
+    if sum != 3.0 {
+        return Err(format!("the GPU computed 1 + 2 = {sum}"));
+    }
+    setup.device.on_uncaptured_error(Arc::new(|error| {
+        let message = error.to_string();
+        log::error!("webtune: GPU error: {message}");
+        let _ = GPU_FAULT.set(message);
+    }));
+    log::info!("webtune: selected {}", gpu.info);
+    Ok(gpu)
 }
+
+/// The first error the GPU reported, if any (see [`ComputeDevice::check`]).
+static GPU_FAULT: OnceLock<String> = OnceLock::new();
 
 type Wgpu = burn::tensor::wgpu::wgpu::Adapter;
 type Limits = burn::tensor::wgpu::wgpu::Limits;
