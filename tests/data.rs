@@ -159,3 +159,12 @@ fn batches_are_padded_to_their_longest_row_and_keep_labels() {
     let cut = make_batch(&d.examples, &[1], &tok, 5).unwrap();
     assert_eq!(cut.tokens.seq, 5, "truncated to max_length");
 }
+
+#[test]
+fn reorder_labels_keeps_each_example_s_class() {
+    let d = read_labelled(b"text,label\na,pos\nb,neg\nc,pos\n", Format::Csv, "t.csv", &Columns::default()).unwrap();
+    assert_eq!(d.labels.names, ["neg", "pos"]);
+    let r = d.reorder_labels(&["pos".into(), "neg".into()]).unwrap();
+    assert_eq!(r.examples.iter().map(|e| e.label).collect::<Vec<_>>(), [0, 1, 0]);
+    assert!(r.reorder_labels(&["pos".into(), "x".into()]).is_err());
+}

@@ -117,6 +117,28 @@ impl Dataset {
         self.examples.is_empty()
     }
 
+    /// The same examples with the classes in the order of `names` (a permutation of this
+    /// dataset's labels), e.g. to keep the ids of a checkpoint's trained classifier.
+    pub fn reorder_labels(mut self, names: &[String]) -> Result<Self> {
+        let mut sorted_new = names.to_vec();
+        sorted_new.sort();
+        let mut sorted_old = self.labels.names.clone();
+        sorted_old.sort();
+        if sorted_new != sorted_old {
+            return Err(Error::Data(format!(
+                "labels {:?} are not a reordering of the data's labels {:?}",
+                names, self.labels.names
+            )));
+        }
+        let new_id = |old: usize| names.iter().position(|n| *n == self.labels.names[old]).expect("same set");
+        let map: Vec<usize> = (0..names.len()).map(new_id).collect();
+        for e in &mut self.examples {
+            e.label = map[e.label];
+        }
+        self.labels = LabelMap::from_names(names.to_vec());
+        Ok(self)
+    }
+
     /// Seeded shuffle, then the first `n` examples (like `dataset.shuffle(seed).select(range(n))`).
     pub fn shuffled_head(mut self, seed: u64, n: Option<usize>) -> Self {
         self.examples.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));

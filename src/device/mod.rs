@@ -154,7 +154,7 @@ impl ComputeDevice {
 
     /// Reads a tensor back (async: the only kind of read that works in the browser), then
     /// [checks](Self::check) that the GPU did not report an error while computing it.
-    pub async fn read<const D: usize>(&self, t: Tensor<D>) -> Result<TensorData> {
+    pub async fn read<const D: usize, K: burn::tensor::kind::Basic>(&self, t: Tensor<D, K>) -> Result<TensorData> {
         let data = t.into_data_async().await?;
         self.check()?;
         Ok(data)

@@ -111,9 +111,7 @@ impl Encoder {
 
     /// `[input_ids, token_type_ids, attention_mask]` of a batch as [batch, seq] tensors on the device.
     pub fn tensors(&self, b: &Batch) -> [Tensor<2, Int>; 3] {
-        let dev = self.device.device();
-        let t = |v: &Vec<i32>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), [b.batch, b.seq]), dev);
-        [t(&b.input_ids), t(&b.token_type_ids), t(&b.attention_mask)]
+        batch_tensors(b, self.device.device())
     }
 
     fn tokenize(&self, texts: &[&str]) -> Result<Batch> {
@@ -159,6 +157,12 @@ impl Encoder {
         }
         Ok(out)
     }
+}
+
+/// `[input_ids, token_type_ids, attention_mask]` of a batch as [batch, seq] tensors on `device`.
+pub fn batch_tensors(b: &Batch, device: &burn::tensor::Device) -> [Tensor<2, Int>; 3] {
+    let t = |v: &Vec<i32>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), [b.batch, b.seq]), device);
+    [t(&b.input_ids), t(&b.token_type_ids), t(&b.attention_mask)]
 }
 
 /// Reads a [rows, cols] tensor back (async, checked: see [`ComputeDevice::read`]) as rows.

@@ -2,4 +2,4 @@
 
 pub mod encoder;
 
-pub use encoder::{EncodeOptions, Encoder, LabelScore, ModelFiles};
+pub use encoder::{EncodeOptions, Encoder, LabelScore, ModelFiles, batch_tensors};

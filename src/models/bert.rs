@@ -113,6 +113,14 @@ impl BertConfig {
         }
     }
 
+    /// The same config with these class labels (in id order), as a fine-tuning run sets them.
+    pub fn with_labels(mut self, names: &[String]) -> Self {
+        self.id2label = Some(names.iter().enumerate().map(|(i, n)| (i.to_string(), n.clone())).collect());
+        self.label2id = Some(names.iter().enumerate().map(|(i, n)| (n.clone(), i as i64)).collect());
+        self.num_labels = Some(names.len());
+        self
+    }
+
     /// The class labels in index order (`LABEL_i` where id2label is missing).
     pub fn labels(&self) -> Vec<String> {
         let n = self.num_labels.or(self.id2label.as_ref().map(|m| m.len())).unwrap_or(2);

@@ -1,12 +1,20 @@
-//! Optimisation: schedules, metrics and (in progress) the async training loop.
+//! Optimisation: the async fine-tuning loop for classifiers, its options and events, schedules,
+//! gradient clipping and metrics.
 //!
 //! [`self_test`] is one real training step that proves a device can run forward, backward and
 //! an optimizer update.
 
+pub mod classifier;
+pub mod clip;
+pub mod events;
 pub mod metrics;
+pub mod options;
 pub mod schedule;
 pub mod self_test;
 
+pub use classifier::{Trained, evaluate, fine_tune};
+pub use events::{Best, Event, StopReason};
 pub use metrics::{ClassMetrics, Metrics};
+pub use options::TrainOptions;
 pub use schedule::{LrSchedule, Schedule};
 pub use self_test::{SelfTestReport, self_test};

@@ -144,3 +144,35 @@ fn describe(e: &ApplyError) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// Our parameter path → its key in a Hugging Face `BertForSequenceClassification` checkpoint.
+pub fn hf_key(path: &str) -> Option<String> {
+    Some(
+        path.replace(".self_attn.", ".self.")
+            .replace("layer_norm.gamma", "LayerNorm.weight")
+            .replace("layer_norm.beta", "LayerNorm.bias"),
+    )
+}
+
+/// The classifier as `model.safetensors` bytes that transformers' `from_pretrained` loads.
+pub async fn export_classifier(model: &BertForSequenceClassification, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
+    super::export::to_safetensors(model, device, hf_key).await
+}
+
+/// `config.json` for the fine-tuned classifier: the original file (every field kept) with the new
+/// label maps, architecture and problem type.
+pub fn export_config(original: &[u8], labels: &[String]) -> Result<Vec<u8>> {
+    let mut v: serde_json::Value = serde_json::from_slice(original)
+        .map_err(|e| Error::Weights(format!("config.json is not valid JSON: {e}")))?;
+    let obj = v.as_object_mut().ok_or_else(|| Error::Weights("config.json is not a JSON object".into()))?;
+    let id2label: serde_json::Map<String, serde_json::Value> =
+        labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone().into())).collect();
+    let label2id: serde_json::Map<String, serde_json::Value> =
+        labels.iter().enumerate().map(|(i, l)| (l.clone(), i.into())).collect();
+    obj.insert("id2label".into(), id2label.into());
+    obj.insert("label2id".into(), label2id.into());
+    obj.remove("num_labels");
+    obj.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
+    obj.insert("problem_type".into(), "single_label_classification".into());
+    serde_json::to_vec_pretty(&v).map_err(|e| Error::Weights(format!("writing config.json: {e}")))
+}

@@ -2,6 +2,7 @@
 //! one key table per model family.
 
 pub mod bert;
+pub mod export;
 pub mod safetensors;
 
 /// What loading noticed that did not stop it (unexpected-but-harmless keys, fresh heads, casts).

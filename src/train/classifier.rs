@@ -1,0 +1,358 @@
+//! Fine-tuning a BERT-family sequence classifier: the async training loop (the same code natively
+//! and in the browser) and evaluation.
+//!
+//! GPU values are read back only where an event needs them: the loss and gradient norm every
+//! `logEvery` steps, predictions at evaluation. Everything else stays queued on the device.
+
+use burn::{
+    module::{Module, ParamGroup},
+    nn::loss::CrossEntropyLossConfig,
+    optim::{AdamWConfig, GradientsAccumulator, GradientsParams},
+    tensor::{Int, Tensor, TensorData},
+};
+use web_time::Instant;
+
+use super::{
+    Best, Event, LrSchedule, Metrics, StopReason, TrainOptions,
+    clip::{clip_global_norm, global_norm},
+    options::Mode,
+    schedule::warmup_steps,
+};
+use crate::{
+    ComputeDevice, Error, Result,
+    data::{Dataset, epoch_order, make_batch, token_lengths},
+    infer::{ModelFiles, batch_tensors},
+    models::{bert::BertConfig, heads::BertForSequenceClassification},
+    tokenizer::TextTokenizer,
+    weights::bert,
+};
+
+/// Parameters without weight decay (HF: biases and LayerNorm weights).
+const NO_DECAY: &str = r"(\.bias$|layer_norm\.)";
+
+/// A fine-tuned classifier, on the inference (non-autodiff) device.
+pub struct Trained {
+    pub model: BertForSequenceClassification,
+    pub device: ComputeDevice,
+    pub config: BertConfig,
+    pub tokenizer: TextTokenizer,
+    /// The `done` event's content.
+    pub stop_reason: StopReason,
+    pub steps: usize,
+    pub best: Option<Best>,
+}
+
+impl Trained {
+    /// The model as a Hugging Face folder (config.json with the labels, model.safetensors,
+    /// tokenizer.json): what `webtune predict`, `loadEncoder` and transformers load.
+    pub async fn export(&self, original: &ModelFiles) -> Result<ModelFiles> {
+        Ok(ModelFiles {
+            config: bert::export_config(&original.config, &self.config.labels())?,
+            weights: bert::export_classifier(&self.model, &self.device).await?,
+            tokenizer: original.tokenizer.clone(),
+        })
+    }
+}
+
+/// Fine-tunes the checkpoint in `files` on `train`, evaluating on `validation` (if any) every
+/// `eval_every` steps and at each epoch end. `on_event` gets every [`Event`]; `cancelled` is
+/// polled between steps.
+pub async fn fine_tune(
+    files: &ModelFiles,
+    device: &ComputeDevice,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    options: &TrainOptions,
+    on_event: &mut dyn FnMut(Event),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Trained> {
+    options.validate()?;
+    let started = Instant::now();
+    let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
+    let config = BertConfig::from_json(text)?;
+    // A checkpoint whose classifier already knows these classes keeps its ids for them.
+    let (train, validation) = match same_classes(&config.labels(), &train.labels.names) {
+        Some(order) => (
+            std::borrow::Cow::Owned(train.clone().reorder_labels(&order)?),
+            validation.map(|v| v.clone().reorder_labels(&order)).transpose()?.map(std::borrow::Cow::Owned),
+        ),
+        None => (std::borrow::Cow::Borrowed(train), validation.map(std::borrow::Cow::Borrowed)),
+    };
+    let (train, validation) = (train.as_ref(), validation.as_deref());
+    let labels = train.labels.names.clone();
+    let config = config.with_labels(&labels);
+    let max_length = options.max_length.min(config.max_position_embeddings);
+    let tokenizer = TextTokenizer::from_bytes(&files.tokenizer)?;
+    if let Some(v) = validation
+        && v.labels.names != labels
+    {
+        return Err(Error::Data("the validation data must use the training data's labels".into()));
+    }
+
+    let ad = device.with_autodiff();
+    ad.device().seed(options.seed);
+    let (mut model, report) = bert::load_classifier(&config, files.weights.clone(), ad.device())?;
+    let ce = CrossEntropyLossConfig::new().init(ad.device());
+
+    let lengths = if options.group_by_length {
+        token_lengths(&train.examples, &tokenizer, max_length)?
+    } else {
+        vec![0; train.len()]
+    };
+    let batches_per_epoch = train.len().div_ceil(options.batch_size);
+    let steps_per_epoch = batches_per_epoch.div_ceil(options.grad_accum);
+    let total_steps = steps_per_epoch * options.epochs;
+    let schedule = LrSchedule {
+        kind: options.schedule,
+        peak: options.learning_rate,
+        warmup_steps: warmup_steps(options.warmup_steps, options.warmup_ratio, total_steps)?,
+        total_steps,
+    };
+    let adamw = |wd: f64| AdamWConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(wd as f32);
+    let no_decay = ParamGroup::from_regex(NO_DECAY).map_err(|e| Error::Backend(format!("{e:?}")))?;
+    let mut optim = adamw(options.weight_decay).init().with_group(no_decay, adamw(0.0).build(), None);
+
+    on_event(Event::Start {
+        device: ad.info().clone(),
+        labels: labels.clone(),
+        train_examples: train.len(),
+        validation_examples: validation.map_or(0, Dataset::len),
+        epochs: options.epochs,
+        steps_per_epoch,
+        total_steps,
+        warmup_steps: schedule.warmup_steps,
+        warnings: report.warnings,
+    });
+
+    let eval_device = device.without_autodiff();
+    let epoch_of = |step: usize| step as f64 / steps_per_epoch as f64;
+    let mut tracker = BestTracker::new(options);
+    let mut step = 0;
+    let mut stop = StopReason::Finished;
+    let mut log = LogWindow::new();
+    let mut accum = GradientsAccumulator::<BertForSequenceClassification>::new();
+
+    'epochs: for epoch in 0..options.epochs {
+        let order = epoch_order(&lengths, options.batch_size, options.seed, epoch, options.group_by_length);
+        let windows: Vec<&[Vec<usize>]> = order.chunks(options.grad_accum).collect();
+        for window in windows {
+            if cancelled() {
+                stop = StopReason::Cancelled;
+                break 'epochs;
+            }
+            let mut grads = GradientsParams::new();
+            for (i, rows) in window.iter().enumerate() {
+                let b = make_batch(&train.examples, rows, &tokenizer, max_length)?;
+                log.tokens += b.tokens.attention_mask.iter().filter(|&&m| m != 0).count();
+                let [ids, types, mask] = batch_tensors(&b.tokens, ad.device());
+                let y = Tensor::<1, Int>::from_data(TensorData::new(b.labels, [rows.len()]), ad.device());
+                let loss = ce.forward(model.forward(ids, types, mask), y).div_scalar(window.len() as f64);
+                log.add_loss(loss.clone().detach());
+                let g = GradientsParams::from_grads(loss.backward(), &model);
+                if window.len() == 1 {
+                    grads = g;
+                } else {
+                    accum.accumulate(&model, g);
+                    if i + 1 == window.len() {
+                        grads = accum.grads();
+                    }
+                }
+            }
+            let norm = match options.max_grad_norm {
+                Some(max) => clip_global_norm(&model, &mut grads, max),
+                None => global_norm(&model, &grads),
+            };
+            let lr = schedule.lr(step);
+            model = optim.step(lr, model, grads);
+            step += 1;
+            log.steps += 1;
+
+            if step % options.log_every == 0 || step == total_steps {
+                on_event(log.flush(&ad, step, total_steps, epoch_of(step), lr, norm).await?);
+            }
+            let at_epoch_end = step % steps_per_epoch == 0;
+            let scheduled = options.eval_every.is_some_and(|n| step % n == 0);
+            if let Some(v) = validation
+                && (at_epoch_end || scheduled)
+            {
+                let snapshot = model.valid();
+                let metrics = evaluate(&snapshot, &eval_device, &tokenizer, v, max_length, options.batch_size).await?;
+                let is_best = tracker.observe(&metrics, step, || snapshot.clone());
+                on_event(Event::Eval { step, epoch: epoch_of(step), metrics, is_best });
+                if tracker.patience_exhausted() {
+                    stop = StopReason::EarlyStopped;
+                    break 'epochs;
+                }
+            }
+        }
+    }
+
+    let (model, restored_best) = match tracker.best_model.take() {
+        Some(best) if options.keep_best => (best, true),
+        _ => (model.valid(), false),
+    };
+    on_event(Event::Done {
+        steps: step,
+        stop_reason: stop,
+        best: tracker.best.clone(),
+        restored_best,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    Ok(Trained { model, device: eval_device, config, tokenizer, stop_reason: stop, steps: step, best: tracker.best })
+}
+
+/// The model's label order when it names the same classes as the data (in another order).
+fn same_classes(model: &[String], data: &[String]) -> Option<Vec<String>> {
+    let (mut a, mut b) = (model.to_vec(), data.to_vec());
+    a.sort();
+    b.sort();
+    (a == b && model != data).then(|| model.to_vec())
+}
+
+/// Loss, accuracy, per-class metrics and the confusion matrix of `model` on `data` (dropout off).
+pub async fn evaluate(
+    model: &BertForSequenceClassification,
+    device: &ComputeDevice,
+    tokenizer: &TextTokenizer,
+    data: &Dataset,
+    max_length: usize,
+    batch_size: usize,
+) -> Result<Metrics> {
+    if data.is_empty() {
+        return Err(Error::Data("the evaluation data has no rows".into()));
+    }
+    let ce = CrossEntropyLossConfig::new().init(device.device());
+    let rows: Vec<usize> = (0..data.len()).collect();
+    let mut predictions = Vec::new();
+    let mut loss_sum: Option<Tensor<1>> = None;
+    for chunk in rows.chunks(batch_size.max(1)) {
+        let b = make_batch(&data.examples, chunk, tokenizer, max_length)?;
+        let [ids, types, mask] = batch_tensors(&b.tokens, device.device());
+        let y = Tensor::<1, Int>::from_data(TensorData::new(b.labels, [chunk.len()]), device.device());
+        let logits = model.forward(ids, types, mask);
+        predictions.push(logits.clone().argmax(1).reshape([chunk.len()]));
+        let loss = ce.forward(logits, y).mul_scalar(chunk.len() as f64);
+        loss_sum = Some(match loss_sum {
+            Some(s) => s + loss,
+            None => loss,
+        });
+    }
+    let predicted = device.read(Tensor::cat(predictions, 0)).await?;
+    let predicted: Vec<usize> = predicted
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .map_err(|e| Error::Backend(format!("{e:?}")))?
+        .into_iter()
+        .map(|p| p as usize)
+        .collect();
+    let loss = scalar(device, loss_sum.expect("at least one batch")).await? / data.len() as f64;
+    let truth: Vec<usize> = data.examples.iter().map(|e| e.label).collect();
+    Ok(Metrics::compute(&truth, &predicted, &data.labels.names, Some(loss)))
+}
+
+/// Reads a one-element tensor.
+async fn scalar(device: &ComputeDevice, t: Tensor<1>) -> Result<f64> {
+    let v = device.read(t).await?.convert::<f64>().try_to_vec::<f64>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+    v.first().copied().ok_or_else(|| Error::Backend("read an empty tensor".into()))
+}
+
+/// Loss and throughput since the last `step` event; the loss stays on the device until then.
+struct LogWindow {
+    loss: Option<Tensor<1>>,
+    steps: usize,
+    tokens: usize,
+    since: Instant,
+}
+
+impl LogWindow {
+    fn new() -> Self {
+        LogWindow { loss: None, steps: 0, tokens: 0, since: Instant::now() }
+    }
+
+    fn add_loss(&mut self, loss: Tensor<1>) {
+        self.loss = Some(match self.loss.take() {
+            Some(l) => l + loss,
+            None => loss,
+        });
+    }
+
+    async fn flush(
+        &mut self,
+        device: &ComputeDevice,
+        step: usize,
+        total_steps: usize,
+        epoch: f64,
+        lr: f64,
+        norm: Option<Tensor<1>>,
+    ) -> Result<Event> {
+        let loss = scalar(device, self.loss.take().expect("a step ran")).await? / self.steps as f64;
+        let grad_norm = match norm {
+            Some(n) => Some(scalar(device, n).await?),
+            None => None,
+        };
+        let secs = self.since.elapsed().as_secs_f64().max(1e-9);
+        let event = Event::Step {
+            step,
+            total_steps,
+            epoch,
+            loss,
+            learning_rate: lr,
+            grad_norm,
+            tokens_per_second: self.tokens as f64 / secs,
+            step_ms: secs * 1e3 / self.steps as f64,
+        };
+        *self = LogWindow::new();
+        Ok(event)
+    }
+}
+
+/// Early stopping and keep-best bookkeeping.
+struct BestTracker {
+    metric: String,
+    mode: Mode,
+    patience: Option<usize>,
+    keep_best: bool,
+    best: Option<Best>,
+    best_model: Option<BertForSequenceClassification>,
+    bad_evals: usize,
+}
+
+impl BestTracker {
+    fn new(o: &TrainOptions) -> Self {
+        BestTracker {
+            metric: o.metric.clone(),
+            mode: o.mode(),
+            patience: o.early_stopping_patience,
+            keep_best: o.keep_best,
+            best: None,
+            best_model: None,
+            bad_evals: 0,
+        }
+    }
+
+    /// Records an evaluation; returns whether it is the best so far (then `snapshot` is kept).
+    fn observe(&mut self, m: &Metrics, step: usize, snapshot: impl FnOnce() -> BertForSequenceClassification) -> bool {
+        let Some(value) = m.get(&self.metric) else { return false };
+        let better = match &self.best {
+            None => true,
+            Some(b) => match self.mode {
+                Mode::Max => value > b.value,
+                Mode::Min => value < b.value,
+            },
+        };
+        if better {
+            self.best = Some(Best { step, metric: self.metric.clone(), value });
+            if self.keep_best {
+                self.best_model = Some(snapshot());
+            }
+            self.bad_evals = 0;
+        } else {
+            self.bad_evals += 1;
+        }
+        better
+    }
+
+    fn patience_exhausted(&self) -> bool {
+        self.patience.is_some_and(|p| self.bad_evals >= p)
+    }
+}

@@ -1,0 +1,154 @@
+//! What a fine-tuning run is told: the same options (and defaults) for the JS API and the CLI.
+//! Defaults follow Hugging Face's `TrainingArguments` where one exists.
+
+use serde::{Deserialize, Serialize};
+
+use super::Schedule;
+use crate::{Error, Result};
+
+/// Whether a larger or a smaller metric is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Max,
+    Min,
+}
+
+/// Options of a fine-tuning run. Unknown keys are an error (JS passes objects straight in).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TrainOptions {
+    /// Passes over the training data (default 3).
+    pub epochs: usize,
+    /// Examples per forward pass (default 16).
+    pub batch_size: usize,
+    /// Peak learning rate (default 5e-5).
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay, not applied to biases and LayerNorm (default 0.01).
+    pub weight_decay: f64,
+    /// Warmup as a number of optimizer steps (exclusive with `warmup_ratio`).
+    pub warmup_steps: Option<usize>,
+    /// Warmup as a fraction of all optimizer steps (default 0 when neither is given).
+    pub warmup_ratio: Option<f64>,
+    /// Learning-rate shape after warmup (default linear decay to 0).
+    pub schedule: Schedule,
+    /// Longest input in tokens; longer texts are truncated (default 128).
+    pub max_length: usize,
+    /// Seeds the head's initialisation, dropout and the data order (default 42).
+    pub seed: u64,
+    /// Batches per optimizer step (default 1).
+    pub grad_accum: usize,
+    /// Clip the global gradient norm to this (default 1.0; `null` turns clipping off).
+    pub max_grad_norm: Option<f64>,
+    /// Evaluate every N optimizer steps, besides at each epoch end (default: epoch ends only).
+    pub eval_every: Option<usize>,
+    /// Stop after this many evaluations without improvement (default: never stop early).
+    pub early_stopping_patience: Option<usize>,
+    /// Metric that decides "better" for early stopping and keep-best: `accuracy`, `macro_f1`,
+    /// `loss`, … (default `accuracy`).
+    pub metric: String,
+    /// Whether larger (`max`) or smaller (`min`) `metric` is better (default: `min` for `loss`,
+    /// else `max`).
+    pub mode: Option<Mode>,
+    /// At the end, go back to the weights of the best evaluation (default true).
+    pub keep_best: bool,
+    /// Batch texts of similar length together (less padding, faster; default false).
+    pub group_by_length: bool,
+    /// Report a `step` event every N optimizer steps (default 10). Each report reads the loss
+    /// back from the GPU; reading every step would slow training down.
+    pub log_every: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 3,
+            batch_size: 16,
+            learning_rate: 5e-5,
+            weight_decay: 0.01,
+            warmup_steps: None,
+            warmup_ratio: None,
+            schedule: Schedule::Linear,
+            max_length: 128,
+            seed: 42,
+            grad_accum: 1,
+            max_grad_norm: Some(1.0),
+            eval_every: None,
+            early_stopping_patience: None,
+            metric: "accuracy".into(),
+            mode: None,
+            keep_best: true,
+            group_by_length: false,
+            log_every: 10,
+        }
+    }
+}
+
+/// Metrics `metric` may name.
+pub const METRICS: &[&str] = &["accuracy", "macro_f1", "macro_precision", "macro_recall", "loss"];
+
+impl TrainOptions {
+    /// Checks values that serde cannot; the messages name the option and the valid range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Options(m));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 || self.grad_accum == 0 || self.log_every == 0 {
+            return bad("batchSize, gradAccum and logEvery must be at least 1".into());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad(format!("learningRate must be a positive number, got {}", self.learning_rate));
+        }
+        if !(self.weight_decay >= 0.0) {
+            return bad(format!("weightDecay must be 0 or more, got {}", self.weight_decay));
+        }
+        if let Some(n) = self.max_grad_norm
+            && !(n > 0.0)
+        {
+            return bad(format!("maxGradNorm must be positive (or null for no clipping), got {n}"));
+        }
+        if self.max_length < 2 {
+            return bad(format!("maxLength must be at least 2, got {}", self.max_length));
+        }
+        if self.eval_every == Some(0) || self.early_stopping_patience == Some(0) {
+            return bad("evalEvery and earlyStoppingPatience must be at least 1 when given".into());
+        }
+        if !METRICS.contains(&self.metric.as_str()) {
+            return bad(format!("unknown metric {:?}; valid metrics are {}", self.metric, METRICS.join(", ")));
+        }
+        super::schedule::warmup_steps(self.warmup_steps, self.warmup_ratio, 1).map(|_| ())
+    }
+
+    /// `mode`, or the natural one for `metric`.
+    pub fn mode(&self) -> Mode {
+        self.mode.unwrap_or(if self.metric == "loss" { Mode::Min } else { Mode::Max })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_name_the_option() {
+        TrainOptions::default().validate().unwrap();
+        let err = |o: TrainOptions| o.validate().unwrap_err().to_string();
+        assert!(err(TrainOptions { epochs: 0, ..Default::default() }).contains("epochs"));
+        assert!(err(TrainOptions { learning_rate: -1.0, ..Default::default() }).contains("learningRate"));
+        assert!(err(TrainOptions { metric: "f1".into(), ..Default::default() }).contains("macro_f1"));
+        assert!(
+            err(TrainOptions { warmup_steps: Some(3), warmup_ratio: Some(0.1), ..Default::default() })
+                .contains("not both")
+        );
+        assert_eq!(TrainOptions { metric: "loss".into(), ..Default::default() }.mode(), Mode::Min);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let e = serde_json::from_str::<TrainOptions>(r#"{"epoch": 2}"#).unwrap_err().to_string();
+        assert!(e.contains("epoch"), "{e}");
+        let o: TrainOptions = serde_json::from_str(r#"{"epochs": 2, "schedule": "cosine"}"#).unwrap();
+        assert_eq!((o.epochs, o.schedule, o.batch_size), (2, Schedule::Cosine, 16));
+    }
+}

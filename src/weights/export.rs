@@ -1,0 +1,84 @@
+//! Module → Hugging Face `model.safetensors` bytes, with async reads (Burn's own `save_into`
+//! reads tensors synchronously, which panics on WebGPU). Linear weights are transposed back to
+//! PyTorch's `[out, in]`; names are mapped by the caller's function.
+
+use std::collections::BTreeMap;
+
+use burn::{
+    module::{Module, ModuleVisitor, Param},
+    tensor::Tensor,
+};
+use ::safetensors::{Dtype, tensor::TensorView};
+
+use crate::{ComputeDevice, Error, Result};
+
+/// A parameter on its way out: Burn path, PyTorch shape, values flattened in PyTorch order.
+struct Pending {
+    path: String,
+    shape: Vec<usize>,
+    values: Tensor<1>,
+}
+
+/// Collects every float parameter with its path (`bert.encoder.layer.0.attention.…`).
+#[derive(Default)]
+struct Collect {
+    path: Vec<String>,
+    containers: Vec<String>,
+    out: Vec<Pending>,
+}
+
+impl ModuleVisitor for Collect {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push(name.to_string());
+        self.containers.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+        self.containers.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(name) = self.path.last().cloned() else { return };
+        // enter_module gets the type of the struct that owns the field: Linear for `weight`.
+        let in_linear = self.containers.last().is_some_and(|c| c == "Struct:Linear");
+        let mut t = param.val();
+        if D == 2 && in_linear && name == "weight" {
+            t = t.swap_dims(0, 1); // Burn [in, out] → PyTorch [out, in]
+        }
+        let shape = t.dims().to_vec();
+        let n: usize = shape.iter().product();
+        self.out.push(Pending { path: self.path.join("."), shape, values: t.reshape([n]) });
+    }
+}
+
+/// Reads every parameter of `model` back and writes them as f32 safetensors under the names
+/// `rename` gives (`None` drops a parameter).
+pub async fn to_safetensors<M: Module>(
+    model: &M,
+    device: &ComputeDevice,
+    rename: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<u8>> {
+    let mut c = Collect::default();
+    model.visit(&mut c);
+    let mut tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
+    for p in c.out {
+        let Some(name) = rename(&p.path) else { continue };
+        let data = device.read(p.values).await?;
+        let values = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{}: {e:?}", p.path)))?;
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        if tensors.insert(name.clone(), (p.shape, bytes)).is_some() {
+            return Err(Error::Backend(format!("two parameters export to the same name {name}")));
+        }
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, (shape, bytes))| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| Error::Backend(format!("{name}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = Some([("format".to_string(), "pt".to_string())].into_iter().collect());
+    ::safetensors::serialize(views, metadata).map_err(|e| Error::Backend(format!("writing safetensors: {e}")))
+}
