@@ -1,4 +1,4 @@
-//! The `webtune` binary: `predict` and `embed` on the golden tiny fixtures, JSON on stdout,
+//! The `webtune` binary: `predict`, `embed`, `train` and `eval` on the golden tiny fixtures, JSON on stdout,
 //! errors on stderr with a non-zero exit.
 
 mod common;
@@ -115,4 +115,51 @@ fn bad_input_exits_with_a_clear_message() {
     fail(&["embed", "--model", dir.arg(), "--device", "cpu", "--text", "x", "--pooling", "max"], "valid values are \"mean\", \"cls\"");
     fail(&["predict", "--model", dir.arg(), "--device", "tpu", "--text", "x"], "unknown device");
     fail(&["predict", "--model", dir.arg(), "--device", "cpu", "--text", " "], "is empty");
+}
+
+#[test]
+fn train_then_eval_then_predict_round_trip() {
+    let model = model_folder("tiny-cls3", "train-model");
+    let work = tempdir::TempFolder::new("train-work");
+    let data = work.path.join("rows.tsv");
+    let rows = ["a delight from start to finish\tgood", "the best film of the year\tgood", "warm , funny and wise\tgood", "dull\tbad", "a tedious , pointless mess\tbad", "boring and far too long\tbad"];
+    std::fs::write(&data, format!("review\tverdict\n{}\n", rows.repeat(2).join("\n"))).unwrap();
+    let out = work.path.join("out");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let cols = ["--text-column", "review", "--label-column", "verdict"];
+    let mut args = vec!["train", "--model", model.arg(), "--data", d, "--out", o, "--device", "cpu", "--json"];
+    args.extend(cols);
+    args.extend(["--epochs", "2", "--batch-size", "4", "--validation-split", "0.25", "--log-every", "1"]);
+    let r = webtune(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let events: Vec<Value> = String::from_utf8(r.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"start"));
+    assert_eq!(types.last(), Some(&"done"));
+    assert!(types.contains(&"step") && types.contains(&"eval"), "{types:?}");
+    assert_eq!(events[0]["labels"], serde_json::json!(["bad", "good"]), "a new head with the data's labels");
+    assert!(events[0]["warnings"].to_string().contains("a new one was initialised for bad, good"), "{}", events[0]);
+    assert!(events.iter().any(|e| e["type"] == "step" && e["gradNorm"].is_number() && e["tokensPerSecond"].is_number()));
+
+    let mut args = vec!["eval", "--model", o, "--data", d, "--device", "cpu"];
+    args.extend(cols);
+    let r = webtune(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let m: Value = serde_json::from_slice(&r.stdout).unwrap();
+    for k in ["accuracy", "macro_f1", "loss", "confusion_matrix", "per_class"] {
+        assert!(!m[k].is_null(), "eval prints {k}: {m}");
+    }
+    assert_eq!(m["examples"], 12);
+
+    let r = webtune(&["predict", "--model", o, "--text", "dull", "--device", "cpu"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let p: Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert!(p["label"] == "good" || p["label"] == "bad", "{p}");
+
+    // a second run must not silently replace the trained model
+    let mut args = vec!["train", "--model", model.arg(), "--data", d, "--out", o, "--device", "cpu"];
+    args.extend(cols);
+    let r = webtune(&args);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--overwrite"));
 }

@@ -70,6 +70,7 @@ pub async fn fine_tune(
     let started = Instant::now();
     let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
     let config = BertConfig::from_json(text)?;
+    let old_labels = config.labels();
     // A checkpoint whose classifier already knows these classes keeps its ids for them.
     let (train, validation) = match same_classes(&config.labels(), &train.labels.names) {
         Some(order) => (
@@ -80,6 +81,7 @@ pub async fn fine_tune(
     };
     let (train, validation) = (train.as_ref(), validation.as_deref());
     let labels = train.labels.names.clone();
+    let new_head = needs_new_head(&config.labels(), &labels);
     let config = config.with_labels(&labels);
     let max_length = options.max_length.min(config.max_position_embeddings);
     let tokenizer = TextTokenizer::from_bytes(&files.tokenizer)?;
@@ -91,7 +93,15 @@ pub async fn fine_tune(
 
     let ad = device.with_autodiff();
     ad.device().seed(options.seed);
-    let (mut model, report) = bert::load_classifier(&config, files.weights.clone(), ad.device())?;
+    let (mut model, mut report) = bert::load_classifier_with(&config, files.weights.clone(), ad.device(), new_head)?;
+    if new_head {
+        report.warnings.retain(|w| !w.starts_with("classifier "));
+        report.warnings.push(format!(
+            "the checkpoint's classifier is for other classes ({}); a new one was initialised for {}",
+            old_labels.join(", "),
+            labels.join(", ")
+        ));
+    }
     let ce = CrossEntropyLossConfig::new().init(ad.device());
 
     let lengths = if options.group_by_length {
@@ -207,6 +217,19 @@ fn same_classes(model: &[String], data: &[String]) -> Option<Vec<String>> {
     a.sort();
     b.sort();
     (a == b && model != data).then(|| model.to_vec())
+}
+
+/// Whether the checkpoint's classifier cannot serve the data's classes: other names (as a set),
+/// unless the checkpoint only has default names (`LABEL_0`, …) for as many classes.
+fn needs_new_head(model: &[String], data: &[String]) -> bool {
+    let default_names = model.iter().enumerate().all(|(i, l)| *l == format!("LABEL_{i}"));
+    if default_names {
+        return model.len() != data.len();
+    }
+    let (mut a, mut b) = (model.to_vec(), data.to_vec());
+    a.sort();
+    b.sort();
+    a != b
 }
 
 /// Loss, accuracy, per-class metrics and the confusion matrix of `model` on `data` (dropout off).

@@ -24,7 +24,10 @@ use crate::{
 };
 
 /// Checkpoint keys that are buffers or training-only heads: never loaded, never warned about.
-const IGNORED: &[&str] = &["position_ids", "cls.predictions.", "cls.seq_relationship."];
+const IGNORED: &[&str] = &["position_ids", "cls.predictions.", "cls.seq_relationship.", REPLACED_HEAD];
+
+/// Where a classifier that is being replaced is renamed to, so that nothing loads it.
+const REPLACED_HEAD: &str = "replaced_classifier.";
 
 /// Renames shared by every target (applied after the prefix rule).
 const RENAMES: &[(&str, &str)] = &[
@@ -53,12 +56,27 @@ pub fn load_classifier(
     bytes: Vec<u8>,
     device: &Device,
 ) -> Result<(BertForSequenceClassification, LoadReport)> {
+    load_classifier_with(config, bytes, device, false)
+}
+
+/// [`load_classifier`], or with `new_head` a freshly initialised `classifier` even when the
+/// checkpoint has one (fine-tuning for other classes than it was trained on).
+pub fn load_classifier_with(
+    config: &BertConfig,
+    bytes: Vec<u8>,
+    device: &Device,
+    new_head: bool,
+) -> Result<(BertForSequenceClassification, LoadReport)> {
     let inv = Inventory::read(&bytes, "model.safetensors")?;
     let mut model = BertForSequenceClassification::new(config, device)?;
-    let prefix: &[(&str, &str)] =
-        if inv.has_prefix("bert.") { &[] } else { &[(r"^(embeddings|encoder|pooler)\.", "bert.${1}.")] };
+    let mut prefix: Vec<(&str, &str)> =
+        if inv.has_prefix("bert.") { vec![] } else { vec![(r"^(embeddings|encoder|pooler)\.", "bert.${1}.")] };
+    if new_head {
+        prefix.push((r"^classifier\.", REPLACED_HEAD));
+    }
+    let prefix = prefix.as_slice();
     let mut fresh = Vec::new();
-    if !inv.has_prefix("classifier.") {
+    if new_head || !inv.has_prefix("classifier.") {
         fresh.push("classifier.");
     }
     if !has_pooler(&inv) {

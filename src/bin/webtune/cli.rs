@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use webtune::{DevicePreference, Error, Result, device, train};
 
-use crate::{bench, encoder};
+use crate::{bench, encoder, finetune};
 
 #[derive(Parser)]
 #[command(name = "webtune", version, about = "Fine-tune and run transformer models (webtune CLI)")]
@@ -75,6 +75,12 @@ enum Command {
         #[arg(long)]
         normalize: bool,
     },
+    /// Fine-tune a BERT-family model for text classification on a labelled file and write the
+    /// result as a Hugging Face folder (loads in `webtune predict` and transformers).
+    Train(Box<finetune::TrainArgs>),
+    /// Evaluate a classifier on a labelled file: one JSON line with accuracy, macro_f1, loss,
+    /// per-class metrics and the confusion matrix.
+    Eval(finetune::EvalArgs),
     /// Benchmarks (JSON lines; see BENCHMARKS.md and pkg-config/bench.sh).
     #[command(subcommand)]
     Bench(Bench),
@@ -114,6 +120,8 @@ async fn run(command: Command) -> Result<()> {
         Command::Embed { model, text, pooling, normalize } => {
             encoder::embed(&model, &text, pooling.parse()?, normalize).await
         }
+        Command::Train(a) => finetune::train(&a).await,
+        Command::Eval(a) => finetune::eval(&a).await,
         Command::Bench(Bench::Encoder(b)) => bench::encoder(&b).await,
     }
 }

@@ -12,6 +12,8 @@ mod cli;
 mod encoder;
 #[cfg(not(target_family = "wasm"))]
 mod bench;
+#[cfg(not(target_family = "wasm"))]
+mod finetune;
 
 #[cfg(not(target_family = "wasm"))]
 fn main() {

@@ -1,0 +1,273 @@
+//! `webtune train` and `webtune eval`: fine-tuning a classifier from data files.
+
+use std::path::{Path, PathBuf};
+
+use webtune::{
+    Error, Result,
+    data::{Columns, Dataset, Format, LabelMap, Table},
+    device,
+    infer::{Encoder, ModelFiles},
+    train::{Event, Schedule, TrainOptions, evaluate, fine_tune, options::Mode},
+};
+
+use crate::cli::print;
+
+/// Which columns of the data files hold the texts and labels.
+#[derive(clap::Args)]
+pub struct ColumnArgs {
+    /// Column with the text.
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// Column with the second text of a pair (NLI, paraphrase), if any.
+    #[arg(long)]
+    pub text_pair_column: Option<String>,
+    /// Column with the label (names or integer ids).
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+}
+
+impl ColumnArgs {
+    fn columns(&self) -> Columns {
+        Columns { text: self.text_column.clone(), text_pair: self.text_pair_column.clone(), label: self.label_column.clone() }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Hugging Face model folder to start from: config.json, model.safetensors, tokenizer.json.
+    #[arg(long)]
+    model: PathBuf,
+    /// Training data: .csv, .tsv, .jsonl or .json (an array of objects).
+    #[arg(long)]
+    data: PathBuf,
+    #[command(flatten)]
+    columns: ColumnArgs,
+    /// Validation data (same columns). Without it, --validation-split of the data is held out.
+    #[arg(long)]
+    validation: Option<PathBuf>,
+    /// Fraction of --data held out for validation when there is no --validation file (0 = none).
+    #[arg(long, default_value_t = 0.1)]
+    validation_split: f64,
+    /// Where to write the fine-tuned model (a Hugging Face folder).
+    #[arg(long)]
+    out: PathBuf,
+    /// Replace the model files already in --out.
+    #[arg(long)]
+    overwrite: bool,
+    /// auto | gpu | cpu
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// One JSON line per event (start, step, eval, done) instead of text.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 5e-5)]
+    learning_rate: f64,
+    /// AdamW weight decay (not applied to biases and LayerNorm weights).
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Warmup as a fraction of the optimizer steps.
+    #[arg(long, conflicts_with = "warmup_steps")]
+    warmup_ratio: Option<f64>,
+    /// Warmup as a number of optimizer steps.
+    #[arg(long)]
+    warmup_steps: Option<usize>,
+    /// constant | linear | cosine
+    #[arg(long, default_value = "linear")]
+    schedule: String,
+    /// Longest input in tokens (longer texts are truncated).
+    #[arg(long, default_value_t = 128)]
+    max_length: usize,
+    /// Seeds initialisation, dropout, data order and the validation split.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    grad_accum: usize,
+    /// Clip the global gradient norm (0 = no clipping).
+    #[arg(long, default_value_t = 1.0)]
+    max_grad_norm: f64,
+    /// Evaluate every N optimizer steps (besides each epoch end).
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Stop after N evaluations without improvement.
+    #[arg(long)]
+    early_stopping_patience: Option<usize>,
+    /// accuracy | macro_f1 | macro_precision | macro_recall | loss
+    #[arg(long, default_value = "accuracy")]
+    metric: String,
+    /// max | min (default: min for loss, else max)
+    #[arg(long)]
+    mode: Option<String>,
+    /// Keep the last weights instead of going back to the best evaluation's.
+    #[arg(long)]
+    no_keep_best: bool,
+    /// Batch texts of similar length together.
+    #[arg(long)]
+    group_by_length: bool,
+    /// Report training loss every N optimizer steps.
+    #[arg(long, default_value_t = 10)]
+    log_every: usize,
+}
+
+impl TrainArgs {
+    fn options(&self) -> Result<TrainOptions> {
+        let mode = match self.mode.as_deref() {
+            None => None,
+            Some("max") => Some(Mode::Max),
+            Some("min") => Some(Mode::Min),
+            Some(o) => return Err(Error::Options(format!("unknown --mode {o:?}; valid values are max, min"))),
+        };
+        let o = TrainOptions {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            learning_rate: self.learning_rate,
+            weight_decay: self.weight_decay,
+            warmup_steps: self.warmup_steps,
+            warmup_ratio: self.warmup_ratio,
+            schedule: self.schedule.parse::<Schedule>()?,
+            max_length: self.max_length,
+            seed: self.seed,
+            grad_accum: self.grad_accum,
+            max_grad_norm: (self.max_grad_norm > 0.0).then_some(self.max_grad_norm),
+            eval_every: self.eval_every,
+            early_stopping_patience: self.early_stopping_patience,
+            metric: self.metric.clone(),
+            mode,
+            keep_best: !self.no_keep_best,
+            group_by_length: self.group_by_length,
+            log_every: self.log_every,
+        };
+        o.validate()?;
+        Ok(o)
+    }
+}
+
+fn read_table(path: &Path) -> Result<Table> {
+    let name = path.display().to_string();
+    let format = Format::from_file_name(&name)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::Data(format!("cannot read {name}: {e}")))?;
+    Table::parse(&bytes, format, &name)
+}
+
+/// Fails before training when the output folder would lose files or cannot be written.
+fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
+    let existing: Vec<&str> =
+        ["config.json", "model.safetensors", "tokenizer.json"].into_iter().filter(|f| out.join(f).exists()).collect();
+    if !existing.is_empty() && !overwrite {
+        return Err(Error::Options(format!(
+            "{} already has {}; choose another --out or pass --overwrite",
+            out.display(),
+            existing.join(", ")
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::Options(format!("cannot create --out {}: {e}", out.display())))
+}
+
+pub async fn train(a: &TrainArgs) -> Result<()> {
+    let options = a.options()?;
+    prepare_out(&a.out, a.overwrite)?;
+    let files = ModelFiles::from_dir(&a.model)?;
+    let columns = a.columns.columns();
+    let data = Dataset::from_table(&read_table(&a.data)?, &columns)?;
+    let (train, validation) = match &a.validation {
+        Some(path) => {
+            let v = Dataset::with_labels(&read_table(path)?, &columns, data.labels.clone())?;
+            (data, Some(v))
+        }
+        None if a.validation_split > 0.0 => {
+            let (t, v) = data.split(a.validation_split, a.seed)?;
+            (t, Some(v))
+        }
+        None => (data, None),
+    };
+    let dev = device::select(a.device.parse()?).await?;
+    let json = a.json;
+    let mut on_event = |e: Event| {
+        if json {
+            let _ = print(&e);
+        } else {
+            eprintln!("{}", describe(&e));
+        }
+    };
+    let trained = fine_tune(&files, &dev, &train, validation.as_ref(), &options, &mut on_event, &|| false).await?;
+    let out = trained.export(&files).await?;
+    for (name, bytes) in [("config.json", &out.config), ("model.safetensors", &out.weights), ("tokenizer.json", &out.tokenizer)] {
+        let path = a.out.join(name);
+        std::fs::write(&path, bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if !json {
+        eprintln!("wrote {} (load it with `webtune predict --model {}`)", a.out.display(), a.out.display());
+    }
+    Ok(())
+}
+
+/// One human-readable line per event.
+fn describe(e: &Event) -> String {
+    match e {
+        Event::Start { device, train_examples, validation_examples, total_steps, warmup_steps, labels, warnings, .. } => {
+            let mut s = format!(
+                "training on {device}: {train_examples} examples ({validation_examples} for validation), labels {labels:?}, {total_steps} steps ({warmup_steps} warmup)"
+            );
+            for w in warnings {
+                s += &format!("\nwarning: {w}");
+            }
+            s
+        }
+        Event::Step { step, total_steps, loss, learning_rate, grad_norm, tokens_per_second, step_ms, .. } => format!(
+            "step {step}/{total_steps}  loss {loss:.4}  lr {learning_rate:.2e}  grad norm {}  {tokens_per_second:.0} tokens/s  {step_ms:.0} ms/step",
+            grad_norm.map_or("-".into(), |n| format!("{n:.3}"))
+        ),
+        Event::Eval { step, epoch, metrics, is_best } => format!(
+            "eval at step {step} (epoch {epoch:.2}): accuracy {:.4}  macro F1 {:.4}  loss {:.4}{}",
+            metrics.accuracy,
+            metrics.macro_f1,
+            metrics.loss.unwrap_or(f64::NAN),
+            if *is_best { "  (best)" } else { "" }
+        ),
+        Event::Done { steps, stop_reason, best, restored_best, seconds } => format!(
+            "done after {steps} steps in {seconds:.1} s ({stop_reason:?}){}",
+            match best {
+                Some(b) if *restored_best => format!("; kept the best weights: {} {:.4} at step {}", b.metric, b.value, b.step),
+                _ => String::new(),
+            }
+        ),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A fine-tuned classifier folder (config.json with id2label, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// Labelled data: .csv, .tsv, .jsonl or .json.
+    #[arg(long)]
+    data: PathBuf,
+    #[command(flatten)]
+    columns: ColumnArgs,
+    /// auto | gpu | cpu
+    #[arg(long, default_value = "auto")]
+    device: String,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Longest input in tokens (default 128, capped at the model's limit).
+    #[arg(long, default_value_t = 128)]
+    max_length: usize,
+}
+
+/// One JSON line: accuracy, macro_f1, loss, per_class, confusion_matrix, …
+pub async fn eval(a: &EvalArgs) -> Result<()> {
+    let dev = device::select(a.device.parse()?).await?;
+    let enc = Encoder::load(ModelFiles::from_dir(&a.model)?, &dev)?;
+    for w in &enc.report.warnings {
+        eprintln!("warning: {w}");
+    }
+    let labels = LabelMap::from_names(enc.config.labels());
+    let data = Dataset::with_labels(&read_table(&a.data)?, &a.columns.columns(), labels)?;
+    let max_length = a.max_length.min(enc.config.max_position_embeddings);
+    let metrics = evaluate(&enc.model, &enc.device, &enc.tokenizer, &data, max_length, a.batch_size).await?;
+    print(&metrics)
+}
