@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::parity::check_model;
+use common::{parity::check_model, training::check_steps_match_pytorch};
 use wasm_bindgen_test::*;
 use webtune::{DevicePreference, device, train::self_test};
 
@@ -54,4 +54,18 @@ async fn tiny_bert_matches_transformers_on_the_wasm_cpu_path() {
     let dev = device::select(DevicePreference::Cpu).await.unwrap();
     assert_eq!(dev.info().backend, "flex");
     check_model(embedded_fixture!("tiny-cls3"), &dev, 1e-4).await;
+}
+
+#[wasm_bindgen_test]
+async fn fine_tuning_matches_pytorch_step_by_step_on_webgpu() {
+    let dev = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
+    assert_eq!(dev.info().kind, "webgpu");
+    let trained = check_steps_match_pytorch(&dev, 1e-3).await;
+    assert_eq!(trained.device.info().kind, "webgpu");
+}
+
+#[wasm_bindgen_test]
+async fn fine_tuning_matches_pytorch_step_by_step_on_the_wasm_cpu_path() {
+    let dev = device::select(DevicePreference::Cpu).await.unwrap();
+    check_steps_match_pytorch(&dev, 1e-4).await;
 }

@@ -66,7 +66,9 @@ fn training_learns_and_the_export_loads_back_with_the_same_outputs() {
     let Some(Event::Done { restored_best: true, best: Some(best), .. }) = events.last() else { panic!("{:?}", events.last()) };
     assert_eq!(best.metric, "accuracy");
 
-    let out: ModelFiles = block_on(trained.export(&files)).unwrap();
+    let data = dataset(&expected);
+    let before = block_on(evaluate(&trained.model, &trained.device, &trained.tokenizer, &data, 64, 5)).unwrap();
+    let out: ModelFiles = block_on(Encoder::from_trained(trained, &files).export()).unwrap();
     let st = safetensors::SafeTensors::deserialize(&out.weights).unwrap();
     for (key, shape) in [
         ("bert.encoder.layer.0.attention.self.query.weight", vec![32, 32]),
@@ -84,8 +86,6 @@ fn training_learns_and_the_export_loads_back_with_the_same_outputs() {
     assert_eq!(config["hidden_size"], 32, "other fields are kept");
 
     // the exported folder, loaded like any checkpoint, evaluates exactly like the trained model
-    let data = dataset(&expected);
-    let before = block_on(evaluate(&trained.model, &trained.device, &trained.tokenizer, &data, 64, 5)).unwrap();
     let enc = Encoder::load(out, &device::cpu()).unwrap();
     assert!(enc.report.warnings.is_empty(), "{:?}", enc.report.warnings);
     let after = block_on(evaluate(&enc.model, &enc.device, &enc.tokenizer, &data, 64, 5)).unwrap();

@@ -246,6 +246,27 @@ async fn init_gpu() -> std::result::Result<ComputeDevice, String> {
     Ok(gpu)
 }
 
+/// Lets the browser run its event loop (input, rendering, messages) before the caller goes on:
+/// long loops such as training call it between steps so the page never freezes. A no-op natively.
+pub async fn yield_now() {
+    #[cfg(target_family = "wasm")]
+    {
+        use wasm_bindgen::{JsCast, JsValue};
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            let global = js_sys::global();
+            match js_sys::Reflect::get(&global, &"setTimeout".into()).map(|f| f.dyn_into::<js_sys::Function>()) {
+                Ok(Ok(set_timeout)) => {
+                    let _ = set_timeout.call2(&global, &resolve, &JsValue::from(0));
+                }
+                _ => {
+                    let _ = resolve.call0(&JsValue::NULL);
+                }
+            }
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+}
+
 /// The first error the GPU reported, if any (see [`ComputeDevice::check`]).
 static GPU_FAULT: OnceLock<String> = OnceLock::new();
 

@@ -69,6 +69,9 @@ pub struct Encoder {
     pub report: LoadReport,
     /// Validated by [`Encoder::configure`]: `max_length` is always set and within the model's limit.
     options: EncodeOptions,
+    /// The original `config.json` and `tokenizer.json`, for [`Encoder::export`].
+    source_config: Vec<u8>,
+    source_tokenizer: Vec<u8>,
 }
 
 impl Encoder {
@@ -81,7 +84,33 @@ impl Encoder {
         let device = device.without_autodiff();
         let (model, report) = bert::load_classifier(&config, files.weights, device.device())?;
         let options = EncodeOptions { max_length: Some(config.max_position_embeddings), ..EncodeOptions::default() };
-        Ok(Encoder { config, tokenizer, model, device, report, options })
+        Ok(Encoder { config, tokenizer, model, device, report, options, source_config: files.config, source_tokenizer: files.tokenizer })
+    }
+
+    /// An encoder around a model trained in this process; `files` are the ones it started from.
+    pub fn from_trained(trained: crate::train::Trained, files: &ModelFiles) -> Self {
+        let options = EncodeOptions { max_length: Some(trained.config.max_position_embeddings), ..EncodeOptions::default() };
+        Encoder {
+            config: trained.config,
+            tokenizer: trained.tokenizer,
+            model: trained.model,
+            device: trained.device,
+            report: LoadReport::default(),
+            options,
+            source_config: files.config.clone(),
+            source_tokenizer: files.tokenizer.clone(),
+        }
+    }
+
+    /// The model as a Hugging Face classifier folder: `config.json` (the original with this
+    /// model's labels), `model.safetensors`, `tokenizer.json` — what transformers'
+    /// `AutoModelForSequenceClassification.from_pretrained`, `webtune predict` and `loadEncoder` load.
+    pub async fn export(&self) -> Result<ModelFiles> {
+        Ok(ModelFiles {
+            config: bert::export_config(&self.source_config, &self.config.labels())?,
+            weights: bert::export_classifier(&self.model, &self.device).await?,
+            tokenizer: self.source_tokenizer.clone(),
+        })
     }
 
     /// Sets how texts are cut and batched: `max_length` must be at least 2 (room for the special

@@ -42,18 +42,6 @@ pub struct Trained {
     pub best: Option<Best>,
 }
 
-impl Trained {
-    /// The model as a Hugging Face folder (config.json with the labels, model.safetensors,
-    /// tokenizer.json): what `webtune predict`, `loadEncoder` and transformers load.
-    pub async fn export(&self, original: &ModelFiles) -> Result<ModelFiles> {
-        Ok(ModelFiles {
-            config: bert::export_config(&original.config, &self.config.labels())?,
-            weights: bert::export_classifier(&self.model, &self.device).await?,
-            tokenizer: original.tokenizer.clone(),
-        })
-    }
-}
-
 /// Fine-tunes the checkpoint in `files` on `train`, evaluating on `validation` (if any) every
 /// `eval_every` steps and at each epoch end. `on_event` gets every [`Event`]; `cancelled` is
 /// polled between steps.
@@ -146,6 +134,7 @@ pub async fn fine_tune(
         let order = epoch_order(&lengths, options.batch_size, options.seed, epoch, options.group_by_length);
         let windows: Vec<&[Vec<usize>]> = order.chunks(options.grad_accum).collect();
         for window in windows {
+            crate::device::yield_now().await; // the page stays responsive, and an abort gets through
             if cancelled() {
                 stop = StopReason::Cancelled;
                 break 'epochs;

@@ -56,6 +56,12 @@ pub struct JsEncoder {
     inner: Rc<Encoder>,
 }
 
+impl From<Rc<Encoder>> for JsEncoder {
+    fn from(inner: Rc<Encoder>) -> Self {
+        JsEncoder { inner }
+    }
+}
+
 #[wasm_bindgen(js_class = Encoder)]
 impl JsEncoder {
     /// Loads `config.json`, `model.safetensors` and `tokenizer.json` (as bytes) onto a device.
@@ -100,6 +106,20 @@ impl JsEncoder {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let vectors = enc.embed(&refs, pooling, opts.normalize.unwrap_or(false)).await.map_err(to_js)?;
             to_value(&vectors)
+        })
+    }
+
+    /// The model as Hugging Face files: `Promise<{config, weights, tokenizer}>` (Uint8Arrays of
+    /// config.json, model.safetensors, tokenizer.json) that transformers and `loadEncoder` load.
+    pub fn export(&self) -> Promise {
+        let enc = self.inner.clone();
+        future_to_promise(async move {
+            let files = enc.export().await.map_err(to_js)?;
+            let out = js_sys::Object::new();
+            for (key, bytes) in [("config", &files.config), ("weights", &files.weights), ("tokenizer", &files.tokenizer)] {
+                js_sys::Reflect::set(&out, &key.into(), &Uint8Array::from(bytes.as_slice()))?;
+            }
+            Ok(out.into())
         })
     }
 

@@ -7,6 +7,7 @@
 mod encoder;
 mod errors;
 mod options;
+mod train;
 
 use std::cell::RefCell;
 

@@ -3,7 +3,8 @@ import { call, core } from "./core.js";
 import { OptionsError, checkKeys } from "./errors.js";
 import { modelFiles } from "./files.js";
 
-const FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
+/** The files of a model folder, by role. */
+export const MODEL_FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
 
 /** A loaded encoder. Free its memory with `dispose()` when done. */
 export class EncoderModel {
@@ -32,6 +33,16 @@ export class EncoderModel {
     return call(() => inner.classify(texts));
   }
 
+  /**
+   * The model as Hugging Face files `{ config, weights, tokenizer }` (Uint8Arrays of config.json,
+   * model.safetensors, tokenizer.json): save them as a folder and transformers'
+   * `AutoModelForSequenceClassification.from_pretrained(folder)` or `loadEncoder` loads it.
+   */
+  async export() {
+    const inner = this.#live();
+    return call(() => inner.export());
+  }
+
   /** Frees the weights (wasm and GPU memory). The model cannot be used afterwards. */
   dispose() {
     this.#inner?.free();
@@ -48,7 +59,7 @@ export class EncoderModel {
 export async function loadEncoder(source, options = {}) {
   checkKeys("loadEncoder", options, ["device", "maxLength", "truncate", "batchSize", "signal"]);
   const { signal, ...rest } = options;
-  const files = await modelFiles(source, FILES, { signal });
+  const files = await modelFiles(source, MODEL_FILES, { signal });
   const inner = await call(() => core.Encoder.load(files.config, files.weights, files.tokenizer, rest));
   return new EncoderModel(inner);
 }

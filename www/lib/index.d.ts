@@ -86,6 +86,8 @@ export class EncoderModel {
   readonly info: EncoderInfo;
   embed(texts: string | string[], options?: EmbedOptions): Promise<number[][]>;
   classify(texts: string | string[]): Promise<LabelScore[][]>;
+  /** Hugging Face files (config.json, model.safetensors, tokenizer.json) that transformers and loadEncoder load. */
+  export(): Promise<{ config: Uint8Array; weights: Uint8Array; tokenizer: Uint8Array }>;
   dispose(): void;
 }
 
@@ -93,4 +95,86 @@ export class EncoderModel {
 export function loadEncoder(
   source: string | URL | { config: FileSource; weights: FileSource; tokenizer: FileSource },
   options?: LoadEncoderOptions,
+): Promise<EncoderModel>;
+
+/** Training options (defaults follow Hugging Face's TrainingArguments). */
+export interface TrainingOptions {
+  /** Passes over the data (default 3). */
+  epochs?: number;
+  /** Examples per step (default 16). */
+  batchSize?: number;
+  /** Peak learning rate (default 5e-5). */
+  learningRate?: number;
+  /** AdamW decoupled weight decay, not on biases and LayerNorm (default 0.01). */
+  weightDecay?: number;
+  /** Warmup steps (or warmupRatio, not both; default none). */
+  warmupSteps?: number;
+  warmupRatio?: number;
+  /** Default "linear" (decay to 0 after warmup). */
+  schedule?: "constant" | "linear" | "cosine";
+  /** Longest input in tokens; longer texts are truncated (default 128). */
+  maxLength?: number;
+  /** Seeds head init, dropout, data order and the validation split (default 42). */
+  seed?: number;
+  /** Batches per optimizer step (default 1). */
+  gradAccum?: number;
+  /** Clip the global gradient norm (default 1.0; null: no clipping). */
+  maxGradNorm?: number | null;
+  /** Evaluate every N steps, besides each epoch end. */
+  evalEvery?: number;
+  /** Stop after N evaluations without improvement. */
+  earlyStoppingPatience?: number;
+  /** Metric for early stopping and keep-best (default "accuracy"). */
+  metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "loss";
+  /** Default "min" for loss, else "max". */
+  mode?: "max" | "min";
+  /** Return the best evaluation's weights (default true). */
+  keepBest?: boolean;
+  /** Batch texts of similar length together (default false). */
+  groupByLength?: boolean;
+  /** A "step" event every N steps (default 10); each reads the loss back from the GPU. */
+  logEvery?: number;
+}
+
+/** A labelled data source: a File, a URL or bytes (with `format`), or rows as objects. */
+export type DataSource = FileSource | Array<Record<string, string | number>>;
+
+export interface FinetuneOptions extends TrainingOptions, DeviceOptions {
+  data: DataSource;
+  /** Validation data; without it, `validationSplit` of `data` is held out. */
+  validation?: DataSource;
+  /** Needed for bytes without a file name; overrides the file extension. */
+  format?: "csv" | "tsv" | "jsonl" | "json";
+  /** Column names (default text / label). */
+  columns?: { text?: string; textPair?: string; label?: string };
+  /** Fraction held out for validation when no `validation` is given (default 0.1; 0: none). */
+  validationSplit?: number;
+  onEvent?: (event: TrainingEvent) => void;
+  /** Abort between steps: rejects with AbortError whose `model` is the model trained so far. */
+  signal?: AbortSignal;
+}
+
+export interface ClassMetrics { label: string; precision: number; recall: number; f1: number; support: number }
+export interface Metrics {
+  loss: number | null;
+  accuracy: number;
+  macro_precision: number;
+  macro_recall: number;
+  macro_f1: number;
+  per_class: ClassMetrics[];
+  /** Rows: true class, columns: predicted class. */
+  confusion_matrix: number[][];
+  examples: number;
+}
+
+export type TrainingEvent =
+  | { type: "start"; device: DeviceInfo; labels: string[]; trainExamples: number; validationExamples: number; epochs: number; stepsPerEpoch: number; totalSteps: number; warmupSteps: number; warnings: string[] }
+  | { type: "step"; step: number; totalSteps: number; epoch: number; loss: number; learningRate: number; gradNorm: number | null; tokensPerSecond: number; stepMs: number }
+  | { type: "eval"; step: number; epoch: number; metrics: Metrics; isBest: boolean }
+  | { type: "done"; steps: number; stopReason: "finished" | "early_stopped" | "cancelled"; best: { step: number; metric: string; value: number } | null; restoredBest: boolean; seconds: number };
+
+/** Fine-tunes a BERT-family checkpoint for text classification; resolves to the trained model. */
+export function finetune(
+  source: string | URL | { config: FileSource; weights: FileSource; tokenizer: FileSource },
+  options: FinetuneOptions,
 ): Promise<EncoderModel>;

@@ -5,6 +5,7 @@ import { checkKeys } from "./errors.js";
 
 export * from "./errors.js";
 export { EncoderModel, loadEncoder } from "./encoder.js";
+export { finetune } from "./train.js";
 
 /**
  * Chooses the compute device and returns what was selected.

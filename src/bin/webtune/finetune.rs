@@ -194,7 +194,7 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
         }
     };
     let trained = fine_tune(&files, &dev, &train, validation.as_ref(), &options, &mut on_event, &|| false).await?;
-    let out = trained.export(&files).await?;
+    let out = Encoder::from_trained(trained, &files).export().await?;
     for (name, bytes) in [("config.json", &out.config), ("model.safetensors", &out.weights), ("tokenizer.json", &out.tokenizer)] {
         let path = a.out.join(name);
         std::fs::write(&path, bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", path.display())))?;

@@ -1,0 +1,117 @@
+// Fine-tuning through the public JS API (finetune → EncoderModel) in Chromium: on WebGPU the
+// training loss falls and validation accuracy rises well above chance; the same run on the CPU
+// path agrees; bad input and abort are clear errors. Needs pkg/ (pkg-config/build.sh).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, openBrowser } from "./harness.mjs";
+
+let b;
+before(async () => {
+  b = await openBrowser();
+  await b.page.goto(b.server.url + "test/blank.html");
+});
+after(async () => b?.close());
+
+// tiny-cls3 with dropout 0 (so WebGPU and CPU compute the same thing), 12 labelled rows × 3
+const fixture = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/bert/train-steps/expected.json"), "utf8"));
+const rows = [0, 1, 2].flatMap(() => fixture.rows.map(({ text, label }) => ({ review: text, sentiment: label })));
+const MODEL = {
+  config: "/fixtures/bert/train-steps/config.json",
+  weights: "/fixtures/bert/tiny-cls3/model.safetensors",
+  tokenizer: "/fixtures/bert/tokenizer.json",
+};
+
+/** Fine-tunes in the page on `device`; returns the events, the device info and predictions. */
+const run = (device) => b.page.evaluate(async ([model, rows, device]) => {
+  const webtune = await import("/pkg/index.js");
+  const events = [];
+  try {
+    const m = await webtune.finetune(model, {
+      data: rows, validation: rows, columns: { text: "review", label: "sentiment" }, device,
+      epochs: 8, batchSize: 6, learningRate: 2e-3, warmupRatio: 0.1, logEvery: 3, seed: 7,
+      onEvent: (e) => events.push(e),
+    });
+    const out = { events, info: m.info, preds: await m.classify(["charming and moving", "dull"]) };
+    const files = await m.export();
+    out.exported = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.length]));
+    out.config = JSON.parse(new TextDecoder().decode(files.config));
+    m.dispose();
+    return { ok: out };
+  } catch (e) {
+    return { error: { name: e.name, message: e.message }, events };
+  }
+}, [MODEL, rows, device]);
+
+const losses = (events) => events.filter((e) => e.type === "step").map((e) => e.loss);
+const accuracies = (events) => events.filter((e) => e.type === "eval").map((e) => e.metrics.accuracy);
+
+let gpu;
+test("fine-tuning on WebGPU: the loss falls, validation accuracy rises, the model exports", async () => {
+  const r = await run("webgpu");
+  assert.equal(r.error, undefined, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
+  gpu = r.ok;
+  const [start] = gpu.events;
+  assert.equal(start.type, "start");
+  assert.equal(start.device.kind, "webgpu", "must run on a WebGPU adapter, not a fallback");
+  assert.deepEqual(start.labels, ["negative", "neutral", "positive"]);
+  const l = losses(gpu.events);
+  assert.ok(l.at(-1) <= 0.6 * l[0], `training loss must fall by 40 %: ${l}`);
+  const acc = accuracies(gpu.events);
+  assert.equal(acc.length, 8, "an evaluation per epoch");
+  assert.ok(Math.max(...acc) >= 0.8, `validation accuracy must rise well above chance (1/3): ${acc}`);
+  const done = gpu.events.at(-1);
+  assert.equal(done.type, "done");
+  assert.equal(done.stopReason, "finished");
+  assert.equal(gpu.info.device.kind, "webgpu");
+  assert.equal(gpu.preds.length, 2);
+  assert.ok(gpu.exported.weights > 100_000 && gpu.exported.tokenizer > 1000, JSON.stringify(gpu.exported));
+  assert.equal(gpu.config.id2label["2"], "positive");
+});
+
+test("the same run on the CPU path agrees with WebGPU", async () => {
+  const r = await run("cpu");
+  assert.equal(r.error, undefined, JSON.stringify(r.error));
+  const cpu = r.ok;
+  assert.equal(cpu.events[0].device.kind, "cpu");
+  assert.ok(gpu, "needs the WebGPU run");
+  const [lg, lc] = [losses(gpu.events), losses(cpu.events)];
+  assert.equal(lg.length, lc.length);
+  lg.forEach((x, i) => assert.ok(Math.abs(x - lc[i]) <= 5e-3 * Math.max(1, Math.abs(x)), `step loss ${i}: WebGPU ${x}, CPU ${lc[i]}`));
+  assert.deepEqual(accuracies(cpu.events), accuracies(gpu.events));
+});
+
+test("bad input and abort", async () => {
+  const r = await b.page.evaluate(async ([model, rows]) => {
+    const webtune = await import("/pkg/index.js");
+    const err = (p) => p.then(() => null, (e) => ({ name: e.name, message: e.message, model: !!e.model }));
+    const base = { data: rows, columns: { text: "review", label: "sentiment" }, device: "cpu" };
+    const ctl = new AbortController();
+    let steps = 0;
+    return {
+      unknown: await err(webtune.finetune(model, { ...base, epoch: 2 })),
+      noData: await err(webtune.finetune(model, { device: "cpu" })),
+      badColumn: await err(webtune.finetune(model, { ...base, columns: { text: "text", label: "sentiment" } })),
+      oneClass: await err(webtune.finetune(model, { ...base, data: rows.slice(0, 4).map((r) => ({ ...r, sentiment: "positive" })) })),
+      noFormat: await err(webtune.finetune(model, { ...base, data: new Uint8Array([1, 2]) })),
+      badMetric: await err(webtune.finetune(model, { ...base, metric: "f1" })),
+      aborted: await err(webtune.finetune(model, { ...base, epochs: 50, batchSize: 4, logEvery: 1, signal: ctl.signal,
+        onEvent: (e) => { if (e.type === "step" && ++steps === 2) ctl.abort(); } })),
+      steps,
+    };
+  }, [MODEL, rows]);
+  assert.equal(r.unknown.name, "OptionsError");
+  assert.match(r.unknown.message, /"epoch".*epochs/);
+  assert.match(r.noData.message, /data is required/);
+  assert.equal(r.badColumn.name, "DataError");
+  assert.match(r.badColumn.message, /no column "text".*review/);
+  assert.equal(r.oneClass.name, "DataError");
+  assert.match(r.oneClass.message, /at least 2/);
+  assert.match(r.noFormat.message, /format/);
+  assert.equal(r.badMetric.name, "OptionsError");
+  assert.match(r.badMetric.message, /macro_f1/);
+  assert.equal(r.aborted.name, "AbortError");
+  assert.ok(r.aborted.model, "the abort carries the model trained so far");
+  assert.equal(r.steps, 2, "training stops at the next step boundary");
+});

@@ -1,0 +1,67 @@
+// Fine-tuning a text classifier in the browser, from the user's own labelled file.
+import { call, core } from "./core.js";
+import { AbortError, OptionsError, checkKeys } from "./errors.js";
+import { bytesOf, modelFiles } from "./files.js";
+import { EncoderModel, MODEL_FILES } from "./encoder.js";
+
+const SETUP = ["data", "validation", "format", "columns", "validationSplit", "device", "onEvent", "signal"];
+const TRAINING = [
+  "epochs", "batchSize", "learningRate", "weightDecay", "warmupSteps", "warmupRatio", "schedule", "maxLength",
+  "seed", "gradAccum", "maxGradNorm", "evalEvery", "earlyStoppingPatience", "metric", "mode", "keepBest",
+  "groupByLength", "logEvery",
+];
+const FORMATS = ["csv", "tsv", "jsonl", "json"];
+
+/** A data source → [bytes, file name]; the name's extension tells the core the format. */
+async function dataFile(src, what, format, signal) {
+  if (format !== undefined && !FORMATS.includes(format)) {
+    throw new OptionsError(`finetune: unknown format ${JSON.stringify(format)}; valid formats are ${FORMATS.join(", ")}`);
+  }
+  if (Array.isArray(src)) {
+    return [new TextEncoder().encode(JSON.stringify(src)), `${what}.json`]; // rows as objects
+  }
+  let name = typeof File !== "undefined" && src instanceof File ? src.name : undefined;
+  if (typeof src === "string" || src instanceof URL) {
+    name = new URL(src, globalThis.location?.href).pathname.split("/").pop();
+  }
+  if (format) name = `${what}.${format}`;
+  if (!name || !/\.(csv|tsv|jsonl|json)$/i.test(name)) {
+    throw new OptionsError(`finetune: cannot tell the format of ${what} (${name ?? "bytes without a name"}); pass format: "csv" | "tsv" | "jsonl" | "json"`);
+  }
+  return [await bytesOf(src, what, { signal }), name];
+}
+
+/**
+ * Fine-tunes a BERT-family checkpoint for text classification on labelled data and resolves to
+ * the trained model (an EncoderModel: `classify`, `embed`, `export`).
+ *
+ * @param {string|URL|{config, weights, tokenizer}} source  the checkpoint, as for loadEncoder
+ * @param {object} options  `data` (a File, URL, bytes with `format`, or an array of row objects),
+ *   `validation` (same kinds; else `validationSplit` of data, default 0.1), `columns`
+ *   `{text, textPair?, label}`, `device`, `onEvent(event)`, `signal`, and the training options
+ *   (`epochs`, `batchSize`, `learningRate`, …; see index.d.ts). On abort the promise rejects with
+ *   an AbortError whose `model` is the model as trained so far.
+ */
+export async function finetune(source, options = {}) {
+  checkKeys("finetune", options, [...SETUP, ...TRAINING]);
+  const { data, validation, format, columns, validationSplit, device, onEvent, signal, ...training } = options;
+  if (data == null) throw new OptionsError("finetune: options.data is required (a File, a URL, bytes with format, or an array of {text, label} rows)");
+  if (onEvent !== undefined && typeof onEvent !== "function") throw new OptionsError("finetune: onEvent must be a function");
+  if (signal?.aborted) throw new AbortError("finetune was aborted before it started");
+  const files = await modelFiles(source, MODEL_FILES, { signal });
+  const [dataBytes, dataName] = await dataFile(data, "data", format, signal);
+  const val = validation == null ? null : await dataFile(validation, "validation", format, signal);
+  const setup = Object.fromEntries(Object.entries({
+    dataName, validationName: val?.[1], columns, validationSplit, device,
+  }).filter(([, v]) => v !== undefined));
+  const inner = await call(() => core.fineTune(
+    files.config, files.weights, files.tokenizer, dataBytes, val?.[0], setup, training,
+    (event) => onEvent?.(event), () => signal?.aborted ?? false));
+  const model = new EncoderModel(inner);
+  if (signal?.aborted) {
+    const err = new AbortError("finetune was aborted; `error.model` holds the model as trained so far");
+    err.model = model;
+    throw err;
+  }
+  return model;
+}
