@@ -3,8 +3,12 @@
 #
 #   pkg-config/bench.sh encoder     MiniLM inference latency: PyTorch CPU (2 threads), webtune
 #                                   native CPU + wgpu, webtune in Chromium on WebGPU + CPU
+#   pkg-config/bench.sh finetune    MiniLM fine-tuned on 4,000 SST-2 rows, 2 seeds: dev accuracy,
+#                                   training time, median step time of webtune (native CPU) and
+#                                   PyTorch (CPU, 2 threads); webtune's export re-evaluated in
+#                                   transformers (~45 min on 2 cores)
 #
-# Prints JSON lines, then a markdown table with each median's ratio to PyTorch's.
+# Prints JSON lines, then a markdown table (encoder: each median's ratio to PyTorch's).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/pkg-config/env.sh"
@@ -32,7 +36,15 @@ case "$what" in
     step "webtune in Chromium (WebGPU, CPU)"
     node tests/bench/encoder.mjs | tee -a "$out"
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder" >&2; exit 2 ;;
+  finetune)
+    [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
+    py="$("$ROOT/tests/reference/setup.sh")"
+    step "build (native CLI)"
+    cargo build --bin webtune
+    step "PyTorch and webtune, seeds 0 and 1"
+    exec "$py" tests/reference/bench_finetune.py --webtune "$CARGO_TARGET_DIR/debug/webtune" --seeds 0,1
+    ;;
+  *) echo "usage: pkg-config/bench.sh encoder|finetune" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"
