@@ -1,6 +1,6 @@
 // A small static file server for the demo and the browser tests (no dependencies).
 //
-//   node pkg-config/serve.mjs [--port 8080]    serves www/ at / and pkg/ at /pkg/
+//   node pkg-config/serve.mjs [--port 8080]    serves www/ at /, pkg/ at /pkg/, the assets at /assets/
 //
 // Tests import { startServer } to serve on a random localhost port and to see every request.
 import { createServer } from "node:http";
@@ -18,9 +18,18 @@ const TYPES = {
   ".ts": "text/plain; charset=utf-8",
 };
 
-/** Default mounts: URL prefix -> folder. Longest prefix wins. */
+/**
+ * Default mounts: URL prefix -> folder. Longest prefix wins. The demo's default model and data
+ * come from $WEBTUNE_ASSETS (default ../shared/assets) at /assets/; uPlot (the demo's chart) from
+ * the dev tools' node_modules.
+ */
 export function defaultMounts() {
-  return { "/pkg/": join(ROOT, "pkg"), "/": join(ROOT, "www") };
+  return {
+    "/pkg/": join(ROOT, "pkg"),
+    "/assets/": resolve(process.env.WEBTUNE_ASSETS || join(ROOT, "../shared/assets")),
+    "/vendor/uplot/": join(ROOT, "pkg-config/node_modules/uplot/dist"),
+    "/": join(ROOT, "www"),
+  };
 }
 
 /**

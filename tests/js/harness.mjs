@@ -36,9 +36,10 @@ export function chromiumArgs({ webgpu = true } = {}) {
 }
 
 /** Starts Chromium + a localhost server over www/ (at /) and the built package (at /pkg/). */
-export async function openBrowser({ webgpu = true } = {}) {
+export async function openBrowser({ webgpu = true, extraMounts = {} } = {}) {
   const mounts = {
     ...defaultMounts(),
+    ...extraMounts,
     "/test/": join(ROOT, "tests/js/pages"),
     "/fixtures/": join(ROOT, "tests/fixtures"),
     "/assets/": assetsRoot(),

@@ -2,7 +2,10 @@
 // on the CPU path, plus the demo page's button. Needs pkg/ (pkg-config/build.sh).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { openBrowser } from "./harness.mjs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, openBrowser } from "./harness.mjs";
 
 let b;
 before(async () => {
@@ -62,4 +65,44 @@ test("the demo page selects WebGPU and its self-test button passes", async () =>
   await page.waitForFunction(() => /passed|FAILED/.test(document.querySelector("#selftest-result").textContent), null, { timeout: 120_000 });
   assert.match(await page.textContent("#selftest-result"), /^passed on webgpu/);
   await page.close();
+});
+
+test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies and offers the download", async () => {
+  // a model folder for the tiny fixture (the fixtures share one tokenizer.json)
+  const dir = mkdtempSync(join(tmpdir(), "webtune-demo-"));
+  copyFileSync(join(ROOT, "tests/fixtures/bert/train-steps/config.json"), join(dir, "config.json"));
+  copyFileSync(join(ROOT, "tests/fixtures/bert/tiny-cls3/model.safetensors"), join(dir, "model.safetensors"));
+  copyFileSync(join(ROOT, "tests/fixtures/bert/tokenizer.json"), join(dir, "tokenizer.json"));
+  const rows = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/bert/train-steps/expected.json"), "utf8")).rows;
+  const csv = "review,stars\n" + [0, 1, 2].flatMap(() => rows.map((r) => `"${r.text}",${r.label}`)).join("\n");
+  const demo = await openBrowser({ extraMounts: { "/tiny/": dir } });
+  try {
+    const page = demo.page;
+    await page.goto(demo.server.url);
+    await page.selectOption("#device-choice", "cpu");
+    await page.click("#init-btn");
+    await page.waitForFunction(() => /cpu/.test(document.querySelector("#device-info")?.textContent), null, { timeout: 60_000 });
+    await page.fill("#ft-model", "/tiny");
+    await page.setInputFiles("#ft-file", { name: "reviews.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    await page.fill("#ft-text", "review");
+    await page.fill("#ft-label", "stars");
+    await page.fill("#ft-epochs", "3");
+    await page.fill("#ft-batch", "6");
+    await page.fill("#ft-lr", "0.002");
+    await page.click("#ft-start");
+    await page.waitForFunction(() => /^done/.test(document.querySelector("#ft-status").textContent) || !document.querySelector("#error").hidden, null, { timeout: 120_000 });
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    assert.match(await page.textContent("#ft-status"), /^done: \d+ steps .*finished/);
+    assert.equal(await page.locator("#ft-evals tbody tr").count(), 3, "one evaluation row per epoch");
+    assert.ok(await page.locator("#ft-chart .uplot").count(), "the loss chart is drawn");
+    await page.click("#ft-classify");
+    await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));
+    assert.match(await page.textContent("#ft-pred"), /(negative|neutral|positive) \d+\.\d %/);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ft-download")]);
+    assert.equal(download.suggestedFilename(), "config.json");
+    assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
+  } finally {
+    await demo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

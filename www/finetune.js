@@ -1,0 +1,120 @@
+// The demo's fine-tuning panel: UI only, on the public JS API (finetune → classify / export).
+import * as webtune from "/pkg/index.js";
+import uPlot from "/vendor/uplot/uPlot.esm.js";
+
+const $ = (id) => document.getElementById(id);
+let controller = null;
+let model = null;
+
+function showError(err) {
+  $("error").hidden = false;
+  $("error").textContent = `${err.name}: ${err.message}`;
+}
+
+/** The user's file, or the first N rows of SST-2's train.tsv from the served assets. */
+async function dataFile() {
+  const picked = $("ft-file").files[0];
+  if (picked) return picked;
+  const res = await fetch("/assets/data/sst2/train.tsv");
+  if (!res.ok) throw new webtune.NetworkError(`default data: /assets/data/sst2/train.tsv answered HTTP ${res.status}; pick a data file instead`);
+  const lines = (await res.text()).split("\n");
+  return new File([lines.slice(0, Number($("ft-rows").value) + 1).join("\n")], "sst2-sample.tsv");
+}
+
+function lossChart() {
+  const el = $("ft-chart");
+  el.replaceChildren();
+  return new uPlot({
+    width: Math.min(el.clientWidth || 640, 800), height: 220, title: "training loss",
+    scales: { x: { time: false } },
+    series: [{ label: "step" }, { label: "loss", stroke: "#2b6cb0", width: 2 }],
+  }, [[], []], el);
+}
+
+function addEval(e) {
+  const tr = document.createElement("tr");
+  const m = e.metrics;
+  for (const v of [e.step, m.accuracy.toFixed(4), m.macro_f1.toFixed(4), (m.loss ?? NaN).toFixed(4)]) {
+    const td = document.createElement("td");
+    td.textContent = v;
+    tr.append(td);
+  }
+  if (e.isBest) tr.className = "ok";
+  $("ft-evals").tBodies[0].append(tr);
+}
+
+async function train() {
+  $("error").hidden = true;
+  $("ft-start").disabled = true;
+  $("ft-stop").disabled = false;
+  $("ft-try").hidden = true;
+  $("ft-evals").tBodies[0].replaceChildren();
+  model?.dispose();
+  model = null;
+  controller = new AbortController();
+  const chart = lossChart();
+  const points = [[], []];
+  const onEvent = (e) => {
+    if (e.type === "start") {
+      $("ft-progress").max = e.totalSteps;
+      $("ft-status").textContent = `training on ${e.device.kind}: ${e.trainExamples} examples, ${e.validationExamples} for validation, labels ${e.labels.join(", ")}`;
+    } else if (e.type === "step") {
+      points[0].push(e.step);
+      points[1].push(e.loss);
+      chart.setData(points);
+      $("ft-progress").value = e.step;
+      $("ft-status").textContent = `step ${e.step}/${e.totalSteps} · loss ${e.loss.toFixed(4)} · ${e.tokensPerSecond.toFixed(0)} tokens/s`;
+    } else if (e.type === "eval") {
+      addEval(e);
+    } else if (e.type === "done") {
+      $("ft-status").textContent = `done: ${e.steps} steps in ${e.seconds.toFixed(0)} s (${e.stopReason})` +
+        (e.best ? `, best ${e.best.metric} ${e.best.value.toFixed(4)} at step ${e.best.step}` : "");
+    }
+  };
+  try {
+    model = await webtune.finetune($("ft-model").value, {
+      data: await dataFile(),
+      columns: { text: $("ft-text").value, label: $("ft-label").value },
+      validationSplit: Number($("ft-split").value),
+      epochs: Number($("ft-epochs").value), batchSize: Number($("ft-batch").value),
+      learningRate: Number($("ft-lr").value), maxLength: Number($("ft-maxlen").value),
+      warmupRatio: 0.1, logEvery: 5, onEvent, signal: controller.signal,
+    });
+  } catch (err) {
+    if (err.name === "AbortError" && err.model) model = err.model; // keep what was trained
+    else showError(err);
+  } finally {
+    $("ft-start").disabled = false;
+    $("ft-stop").disabled = true;
+    $("ft-try").hidden = !model;
+  }
+}
+
+async function classify() {
+  try {
+    const [scores] = await model.classify($("ft-text-in").value);
+    $("ft-pred").textContent = scores.map((s) => `${s.label} ${(s.score * 100).toFixed(1)} %`).join(" · ");
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function download() {
+  try {
+    const files = await model.export();
+    for (const [key, name] of [["config", "config.json"], ["weights", "model.safetensors"], ["tokenizer", "tokenizer.json"]]) {
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(new Blob([files[key]]));
+      a.download = name;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    }
+  } catch (err) {
+    showError(err);
+  }
+}
+
+$("ft-start").addEventListener("click", train);
+$("ft-stop").addEventListener("click", () => controller?.abort());
+$("ft-classify").addEventListener("click", classify);
+$("ft-download").addEventListener("click", download);
