@@ -58,7 +58,6 @@ pub async fn fine_tune(
     let started = Instant::now();
     let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
     let config = BertConfig::from_json(text)?;
-    let old_labels = config.labels();
     // A checkpoint whose classifier already knows these classes keeps its ids for them.
     let (train, validation) = match same_classes(&config.labels(), &train.labels.names) {
         Some(order) => (
@@ -81,15 +80,7 @@ pub async fn fine_tune(
 
     let ad = device.with_autodiff();
     ad.device().seed(options.seed);
-    let (mut model, mut report) = bert::load_classifier_with(&config, files.weights.clone(), ad.device(), new_head)?;
-    if new_head {
-        report.warnings.retain(|w| !w.starts_with("classifier "));
-        report.warnings.push(format!(
-            "the checkpoint's classifier is for other classes ({}); a new one was initialised for {}",
-            old_labels.join(", "),
-            labels.join(", ")
-        ));
-    }
+    let (mut model, report) = bert::load_classifier_with(&config, files.weights.clone(), ad.device(), new_head)?;
     let ce = CrossEntropyLossConfig::new().init(ad.device());
 
     let lengths = if options.group_by_length {

@@ -82,12 +82,15 @@ pub fn load_classifier_with(
     if !has_pooler(&inv) {
         fresh.push("bert.pooler.");
     }
+    let replaced = new_head && inv.has_prefix("classifier.");
     let mut report = load_into(&mut model, bytes, &inv, prefix, &fresh)?;
     for path in fresh {
-        report.warnings.push(format!(
-            "{} is not in the checkpoint and was newly initialised: fine-tune the model before using its predictions",
-            path.trim_end_matches('.')
-        ));
+        let what = if path == "classifier." && replaced {
+            "the checkpoint's classifier is for other classes, so classifier was replaced and newly initialised".to_string()
+        } else {
+            format!("{} is not in the checkpoint and was newly initialised", path.trim_end_matches('.'))
+        };
+        report.warnings.push(format!("{what}: fine-tune the model before using its predictions"));
     }
     Ok((model, report))
 }
