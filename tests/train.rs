@@ -100,12 +100,16 @@ fn early_stopping_and_cancellation() {
     let (events, trained) = train(options, None);
     assert_eq!(trained.stop_reason, StopReason::EarlyStopped);
     assert_eq!(trained.steps, 3, "best at step 1, then 2 evaluations without improvement");
+    assert!(
+        matches!(events.last(), Some(Event::Done { stop_reason: StopReason::EarlyStopped, restored_best: true, best: Some(b), .. }) if b.step == 1),
+        "{:?}",
+        events.last()
+    );
 
     let (events2, trained) = train(TrainOptions { epochs: 10, batch_size: 4, log_every: 1, ..TrainOptions::default() }, Some(2));
     assert_eq!(trained.stop_reason, StopReason::Cancelled);
     assert_eq!(trained.steps, 2, "cancellation is checked between steps");
     assert!(matches!(events2.last(), Some(Event::Done { stop_reason: StopReason::Cancelled, .. })));
-    let _ = events;
 }
 
 #[test]

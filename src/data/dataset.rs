@@ -120,11 +120,7 @@ impl Dataset {
     /// The same examples with the classes in the order of `names` (a permutation of this
     /// dataset's labels), e.g. to keep the ids of a checkpoint's trained classifier.
     pub fn reorder_labels(mut self, names: &[String]) -> Result<Self> {
-        let mut sorted_new = names.to_vec();
-        sorted_new.sort();
-        let mut sorted_old = self.labels.names.clone();
-        sorted_old.sort();
-        if sorted_new != sorted_old {
+        if !super::labels::same_set(names, &self.labels.names) {
             return Err(Error::Data(format!(
                 "labels {:?} are not a reordering of the data's labels {:?}",
                 names, self.labels.names

@@ -62,3 +62,11 @@ impl LabelMap {
         self.names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect()
     }
 }
+
+/// Whether two label lists name the same classes, in any order.
+pub fn same_set(a: &[String], b: &[String]) -> bool {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort();
+    b.sort();
+    a == b
+}

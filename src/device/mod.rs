@@ -160,6 +160,12 @@ impl ComputeDevice {
         Ok(data)
     }
 
+    /// Reads a one-element tensor (a loss, a norm) back, [checked](Self::check).
+    pub async fn read_scalar(&self, t: Tensor<1>) -> Result<f64> {
+        let v = self.read(t).await?.convert::<f64>().try_to_vec::<f64>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        v.first().copied().ok_or_else(|| Error::Backend("read back an empty tensor where one value was expected".into()))
+    }
+
     /// The same device without gradient tracking (for inference).
     pub fn without_autodiff(&self) -> ComputeDevice {
         ComputeDevice {

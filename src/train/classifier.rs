@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     ComputeDevice, Error, Result,
-    data::{Dataset, epoch_order, make_batch, token_lengths},
+    data::{Dataset, epoch_order, labels::same_set, make_batch, token_lengths},
     infer::{ModelFiles, batch_tensors},
     models::{bert::BertConfig, heads::BertForSequenceClassification},
     tokenizer::TextTokenizer,
@@ -59,16 +59,14 @@ pub async fn fine_tune(
     let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
     let config = BertConfig::from_json(text)?;
     // A checkpoint whose classifier already knows these classes keeps its ids for them.
-    let (train, validation) = match same_classes(&config.labels(), &train.labels.names) {
-        Some(order) => (
-            std::borrow::Cow::Owned(train.clone().reorder_labels(&order)?),
-            validation.map(|v| v.clone().reorder_labels(&order)).transpose()?.map(std::borrow::Cow::Owned),
-        ),
-        None => (std::borrow::Cow::Borrowed(train), validation.map(std::borrow::Cow::Borrowed)),
-    };
-    let (train, validation) = (train.as_ref(), validation.as_deref());
+    let model_labels = config.labels();
+    let keeps_head = same_set(&model_labels, &train.labels.names);
+    let order = if keeps_head { &model_labels } else { &train.labels.names };
+    let train = &train.clone().reorder_labels(order)?;
+    let validation = validation.map(|v| v.clone().reorder_labels(order)).transpose()?;
+    let validation = validation.as_ref();
     let labels = train.labels.names.clone();
-    let new_head = needs_new_head(&config.labels(), &labels);
+    let new_head = !keeps_head && !default_head_for(&model_labels, labels.len());
     let config = config.with_labels(&labels);
     let max_length = options.max_length.min(config.max_position_embeddings);
     let tokenizer = TextTokenizer::from_bytes(&files.tokenizer)?;
@@ -148,16 +146,18 @@ pub async fn fine_tune(
                     }
                 }
             }
+            let logs = (step + 1) % options.log_every == 0 || step + 1 == total_steps;
             let norm = match options.max_grad_norm {
                 Some(max) => clip_global_norm(&model, &mut grads, max),
-                None => global_norm(&model, &grads),
+                None if logs => global_norm(&model, &grads), // only reported, so only when logged
+                None => None,
             };
             let lr = schedule.lr(step);
             model = optim.step(lr, model, grads);
             step += 1;
             log.steps += 1;
 
-            if step % options.log_every == 0 || step == total_steps {
+            if logs {
                 on_event(log.flush(&ad, step, total_steps, epoch_of(step), lr, norm).await?);
             }
             let at_epoch_end = step % steps_per_epoch == 0;
@@ -165,8 +165,10 @@ pub async fn fine_tune(
             if let Some(v) = validation
                 && (at_epoch_end || scheduled)
             {
+                let eval_started = Instant::now();
                 let snapshot = model.valid();
                 let metrics = evaluate(&snapshot, &eval_device, &tokenizer, v, max_length, options.batch_size).await?;
+                log.since += eval_started.elapsed(); // step timings exclude evaluation
                 let is_best = tracker.observe(&metrics, step, || snapshot.clone());
                 on_event(Event::Eval { step, epoch: epoch_of(step), metrics, is_best });
                 if tracker.patience_exhausted() {
@@ -191,25 +193,10 @@ pub async fn fine_tune(
     Ok(Trained { model, device: eval_device, config, tokenizer, stop_reason: stop, steps: step, best: tracker.best })
 }
 
-/// The model's label order when it names the same classes as the data (in another order).
-fn same_classes(model: &[String], data: &[String]) -> Option<Vec<String>> {
-    let (mut a, mut b) = (model.to_vec(), data.to_vec());
-    a.sort();
-    b.sort();
-    (a == b && model != data).then(|| model.to_vec())
-}
-
-/// Whether the checkpoint's classifier cannot serve the data's classes: other names (as a set),
-/// unless the checkpoint only has default names (`LABEL_0`, …) for as many classes.
-fn needs_new_head(model: &[String], data: &[String]) -> bool {
-    let default_names = model.iter().enumerate().all(|(i, l)| *l == format!("LABEL_{i}"));
-    if default_names {
-        return model.len() != data.len();
-    }
-    let (mut a, mut b) = (model.to_vec(), data.to_vec());
-    a.sort();
-    b.sort();
-    a != b
+/// Whether a checkpoint's classes are only the default names (`LABEL_0`, …) for `n` classes: a
+/// head trained with bare ids, which keeps serving data with `n` classes.
+fn default_head_for(model: &[String], n: usize) -> bool {
+    model.len() == n && model.iter().enumerate().all(|(i, l)| *l == format!("LABEL_{i}"))
 }
 
 /// Loss, accuracy, per-class metrics and the confusion matrix of `model` on `data` (dropout off).
@@ -248,15 +235,9 @@ pub async fn evaluate(
         .into_iter()
         .map(|p| p as usize)
         .collect();
-    let loss = scalar(device, loss_sum.expect("at least one batch")).await? / data.len() as f64;
+    let loss = device.read_scalar(loss_sum.expect("at least one batch")).await? / data.len() as f64;
     let truth: Vec<usize> = data.examples.iter().map(|e| e.label).collect();
     Ok(Metrics::compute(&truth, &predicted, &data.labels.names, Some(loss)))
-}
-
-/// Reads a one-element tensor.
-async fn scalar(device: &ComputeDevice, t: Tensor<1>) -> Result<f64> {
-    let v = device.read(t).await?.convert::<f64>().try_to_vec::<f64>().map_err(|e| Error::Backend(format!("{e:?}")))?;
-    v.first().copied().ok_or_else(|| Error::Backend("read an empty tensor".into()))
 }
 
 /// Loss and throughput since the last `step` event; the loss stays on the device until then.
@@ -288,9 +269,9 @@ impl LogWindow {
         lr: f64,
         norm: Option<Tensor<1>>,
     ) -> Result<Event> {
-        let loss = scalar(device, self.loss.take().expect("a step ran")).await? / self.steps as f64;
+        let loss = device.read_scalar(self.loss.take().expect("a step ran")).await? / self.steps as f64;
         let grad_norm = match norm {
-            Some(n) => Some(scalar(device, n).await?),
+            Some(n) => Some(device.read_scalar(n).await?),
             None => None,
         };
         let secs = self.since.elapsed().as_secs_f64().max(1e-9);

@@ -99,22 +99,16 @@ pub async fn self_test(device: &ComputeDevice) -> Result<SelfTestReport> {
     let loss_fn = CrossEntropyLossConfig::new().init(dev);
 
     let loss = loss_fn.forward(model.forward(x.clone()), y.clone()); // [1]
-    let loss_before = scalar(&train, loss.clone()).await?;
+    let loss_before = train.read_scalar(loss.clone()).await? as f32;
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();
     model = optim.step(1e-2, model, grads);
 
-    let loss_after = scalar(&train, loss_fn.forward(model.forward(x), y)).await?;
+    let loss_after = train.read_scalar(loss_fn.forward(model.forward(x), y)).await? as f32;
     Ok(SelfTestReport {
         device: train.info().clone(),
         loss_before,
         loss_after,
         millis: start.elapsed().as_secs_f64() * 1e3,
     })
-}
-
-async fn scalar(device: &ComputeDevice, t: Tensor<1>) -> Result<f32> {
-    let data = device.read(t).await?;
-    data.try_to_vec::<f32>().map_err(|e| crate::Error::Backend(format!("{e:?}")))?.first().copied()
-        .ok_or_else(|| crate::Error::Backend("empty loss tensor".into()))
 }

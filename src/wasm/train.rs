@@ -9,8 +9,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::{JsEncoder, errors::to_js, options::parse_options, to_value};
 use crate::{
-    Result,
-    data::{Columns, Dataset, Format, Table},
+    data::{Columns, Dataset, parse_named, train_and_validation},
     device,
     infer::{Encoder, ModelFiles},
     train::{TrainOptions, fine_tune},
@@ -39,10 +38,6 @@ impl Default for Setup {
     }
 }
 
-fn table(bytes: &[u8], name: &str) -> Result<Table> {
-    Table::parse(bytes, Format::from_file_name(name)?, name)
-}
-
 /// Fine-tunes `config`/`weights`/`tokenizer` on `data` (bytes of a CSV/TSV/JSONL/JSON file);
 /// `onEvent(event)` gets every training event, `isCancelled()` is polled between steps. Resolves
 /// to an `Encoder` holding the trained model (the best evaluation's, by default).
@@ -64,19 +59,14 @@ pub fn fine_tune_js(
     future_to_promise(async move {
         let setup: Setup = parse_options("fineTune", setup).map_err(to_js)?;
         let options: TrainOptions = parse_options("fineTune options", options).map_err(to_js)?;
-        let train = Dataset::from_table(&table(&data, &setup.data_name).map_err(to_js)?, &setup.columns).map_err(to_js)?;
-        let (train, validation) = match (&validation, setup.validation_split) {
-            (Some(bytes), _) => {
-                let name = setup.validation_name.as_deref().unwrap_or("validation.csv");
-                let v = Dataset::with_labels(&table(bytes, name).map_err(to_js)?, &setup.columns, train.labels.clone()).map_err(to_js)?;
-                (train, Some(v))
-            }
-            (None, Some(r)) if r == 0.0 => (train, None),
-            (None, r) => {
-                let (t, v) = train.split(r.unwrap_or(0.1), options.seed).map_err(to_js)?;
-                (t, Some(v))
-            }
+        let train = Dataset::from_table(&parse_named(&data, &setup.data_name).map_err(to_js)?, &setup.columns).map_err(to_js)?;
+        let validation = match &validation {
+            Some(bytes) => Some(parse_named(bytes, setup.validation_name.as_deref().unwrap_or("validation.csv")).map_err(to_js)?),
+            None => None,
         };
+        let split = setup.validation_split.unwrap_or(0.1);
+        let (train, validation) =
+            train_and_validation(train, validation.as_ref(), &setup.columns, split, options.seed).map_err(to_js)?;
         let dev = match &setup.device {
             Some(d) => device::select(d.parse().map_err(to_js)?).await.map_err(to_js)?,
             None => super::current_device().await.map_err(to_js)?,

@@ -54,11 +54,16 @@ export async function finetune(source, options = {}) {
   const setup = Object.fromEntries(Object.entries({
     dataName, validationName: val?.[1], columns, validationSplit, device,
   }).filter(([, v]) => v !== undefined));
+  let stopReason;
   const inner = await call(() => core.fineTune(
     files.config, files.weights, files.tokenizer, dataBytes, val?.[0], setup, training,
-    (event) => onEvent?.(event), () => signal?.aborted ?? false));
+    (event) => {
+      if (event.type === "done") stopReason = event.stopReason;
+      onEvent?.(event);
+    },
+    () => signal?.aborted ?? false));
   const model = new EncoderModel(inner);
-  if (signal?.aborted) {
+  if (stopReason === "cancelled") { // an abort after the last step does not undo a finished run
     const err = new AbortError("finetune was aborted; `error.model` holds the model as trained so far");
     err.model = model;
     throw err;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use webtune::{
     Error, Result,
-    data::{Columns, Dataset, Format, LabelMap, Table},
+    data::{Columns, Dataset, LabelMap, Table, parse_named, train_and_validation},
     device,
     infer::{Encoder, ModelFiles},
     train::{Event, Schedule, TrainOptions, evaluate, fine_tune, options::Mode},
@@ -60,14 +60,14 @@ pub struct TrainArgs {
     /// One JSON line per event (start, step, eval, done) instead of text.
     #[arg(long)]
     json: bool,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = defaults().epochs)]
     epochs: usize,
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = defaults().batch_size)]
     batch_size: usize,
-    #[arg(long, default_value_t = 5e-5)]
+    #[arg(long, default_value_t = defaults().learning_rate)]
     learning_rate: f64,
     /// AdamW weight decay (not applied to biases and LayerNorm weights).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = defaults().weight_decay)]
     weight_decay: f64,
     /// Warmup as a fraction of the optimizer steps.
     #[arg(long, conflicts_with = "warmup_steps")]
@@ -79,16 +79,16 @@ pub struct TrainArgs {
     #[arg(long, default_value = "linear")]
     schedule: String,
     /// Longest input in tokens (longer texts are truncated).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = defaults().max_length)]
     max_length: usize,
     /// Seeds initialisation, dropout, data order and the validation split.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = defaults().seed)]
     seed: u64,
     /// Batches per optimizer step.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = defaults().grad_accum)]
     grad_accum: usize,
     /// Clip the global gradient norm (0 = no clipping).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = defaults().max_grad_norm.unwrap_or(0.0))]
     max_grad_norm: f64,
     /// Evaluate every N optimizer steps (besides each epoch end).
     #[arg(long)]
@@ -97,7 +97,7 @@ pub struct TrainArgs {
     #[arg(long)]
     early_stopping_patience: Option<usize>,
     /// accuracy | macro_f1 | macro_precision | macro_recall | loss
-    #[arg(long, default_value = "accuracy")]
+    #[arg(long, default_value_t = defaults().metric)]
     metric: String,
     /// max | min (default: min for loss, else max)
     #[arg(long)]
@@ -109,8 +109,13 @@ pub struct TrainArgs {
     #[arg(long)]
     group_by_length: bool,
     /// Report training loss every N optimizer steps.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = defaults().log_every)]
     log_every: usize,
+}
+
+/// The CLI's defaults are the library's.
+fn defaults() -> TrainOptions {
+    TrainOptions::default()
 }
 
 impl TrainArgs {
@@ -148,9 +153,8 @@ impl TrainArgs {
 
 fn read_table(path: &Path) -> Result<Table> {
     let name = path.display().to_string();
-    let format = Format::from_file_name(&name)?;
     let bytes = std::fs::read(path).map_err(|e| Error::Data(format!("cannot read {name}: {e}")))?;
-    Table::parse(&bytes, format, &name)
+    parse_named(&bytes, &name)
 }
 
 /// Fails before training when the output folder would lose files or cannot be written.
@@ -173,17 +177,8 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let files = ModelFiles::from_dir(&a.model)?;
     let columns = a.columns.columns();
     let data = Dataset::from_table(&read_table(&a.data)?, &columns)?;
-    let (train, validation) = match &a.validation {
-        Some(path) => {
-            let v = Dataset::with_labels(&read_table(path)?, &columns, data.labels.clone())?;
-            (data, Some(v))
-        }
-        None if a.validation_split > 0.0 => {
-            let (t, v) = data.split(a.validation_split, a.seed)?;
-            (t, Some(v))
-        }
-        None => (data, None),
-    };
+    let validation = a.validation.as_deref().map(read_table).transpose()?;
+    let (train, validation) = train_and_validation(data, validation.as_ref(), &columns, a.validation_split, a.seed)?;
     let dev = device::select(a.device.parse()?).await?;
     let json = a.json;
     let mut on_event = |e: Event| {
