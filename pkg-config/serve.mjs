@@ -5,7 +5,7 @@
 // Tests import { startServer } to serve on a random localhost port and to see every request.
 import { createServer } from "node:http";
 import { createReadStream, statSync } from "node:fs";
-import { extname, join, normalize, resolve } from "node:path";
+import { extname, join, normalize, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
@@ -44,9 +44,10 @@ export function startServer({ port = 0, mounts = defaultMounts(), quiet = true }
     requests.push(path);
     if (!quiet) console.log(req.method, path);
     const prefix = prefixes.find((p) => path.startsWith(p));
-    const base = mounts[prefix];
+    // Resolved, so that a mount given as "/a/main/../shared" or a relative path still matches.
+    const base = resolve(mounts[prefix]);
     let file = normalize(join(base, path.slice(prefix.length)));
-    if (!file.startsWith(base)) return send(res, 403, "forbidden");
+    if (file !== base && !file.startsWith(base + sep)) return send(res, 403, "forbidden");
     try {
       if (statSync(file).isDirectory()) file = join(file, "index.html");
       const size = statSync(file).size;

@@ -2,7 +2,7 @@
 // download) with the flags from pkg-config/webdriver.json, and the package served on localhost.
 import { createRequire } from "node:module";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defaultMounts, startServer } from "../../pkg-config/serve.mjs";
 
@@ -12,7 +12,7 @@ const { chromium } = require("playwright-core");
 
 /** `$WEBTUNE_ASSETS`, default ../shared/assets (served at /assets/). */
 export function assetsRoot() {
-  return process.env.WEBTUNE_ASSETS || join(ROOT, "../shared/assets");
+  return resolve(process.env.WEBTUNE_ASSETS || join(ROOT, "../shared/assets"));
 }
 
 /**
