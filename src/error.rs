@@ -25,6 +25,9 @@ pub enum Error {
     /// trusted, so every later read on it fails with this.
     #[error("{0}")]
     GpuFault(String),
+    /// Training could not go on (the loss diverged); the message says what to change.
+    #[error("{0}")]
+    Training(String),
     /// The operation was cancelled by the caller.
     #[error("the operation was aborted")]
     Aborted,
@@ -43,6 +46,7 @@ impl Error {
             Error::GpuUnavailable(_) => "WebGpuUnavailableError",
             Error::OutOfMemory(_) => "OutOfMemoryError",
             Error::GpuFault(_) => "GpuError",
+            Error::Training(_) => "TrainingError",
             Error::Aborted => "AbortError",
             Error::Backend(_) => "BackendError",
         }

@@ -1,16 +1,17 @@
 //! Fine-tuning a classifier: step-by-step parity with PyTorch (CPU and wgpu), learning, export to
-//! the Hugging Face layout, early stopping, cancellation and bad options.
+//! the Hugging Face layout, early stopping, cancellation, checkpoint + resume, divergence and bad
+//! options.
 
 mod common;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use common::training::{check_steps_match_pytorch, dataset, fixture, recipe};
 use pollster::block_on;
 use webtune::{
     DevicePreference, Error, device,
     infer::{Encoder, ModelFiles},
-    train::{Event, StopReason, TrainOptions, evaluate, fine_tune},
+    train::{Checkpoint, Event, Hooks, StopReason, TrainOptions, evaluate, fine_tune},
 };
 
 #[test]
@@ -31,21 +32,15 @@ fn train(options: TrainOptions, cancel_after: Option<usize>) -> (Vec<Event>, web
     let data = dataset(&expected);
     let steps = Cell::new(0);
     let mut events = Vec::new();
-    let trained = block_on(fine_tune(
-        &files,
-        &device::cpu(),
-        &data,
-        Some(&data),
-        &options,
-        &mut |e| {
-            if matches!(e, Event::Step { .. }) {
-                steps.set(steps.get() + 1);
-            }
-            events.push(e)
-        },
-        &|| cancel_after.is_some_and(|n| steps.get() >= n),
-    ))
-    .unwrap();
+    let mut on_event = |e| {
+        if matches!(e, Event::Step { .. }) {
+            steps.set(steps.get() + 1);
+        }
+        events.push(e)
+    };
+    let cancelled = || cancel_after.is_some_and(|n| steps.get() >= n);
+    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &cancelled };
+    let trained = block_on(fine_tune(&files, &device::cpu(), &data, Some(&data), &options, None, hooks)).unwrap();
     (events, trained)
 }
 
@@ -116,7 +111,7 @@ fn early_stopping_and_cancellation() {
 fn bad_options_are_clear_errors() {
     let (files, expected) = fixture();
     let data = dataset(&expected);
-    let run = |o: TrainOptions| block_on(fine_tune(&files, &device::cpu(), &data, None, &o, &mut |_| {}, &|| false));
+    let run = |o: TrainOptions| block_on(fine_tune(&files, &device::cpu(), &data, None, &o, None, Hooks::events(&mut |_| {})));
     match run(TrainOptions { metric: "f1".into(), ..recipe(&expected, 4) }) {
         Err(Error::Options(m)) => assert!(m.contains("macro_f1"), "{m}"),
         other => panic!("{:?}", other.err()),
@@ -125,4 +120,133 @@ fn bad_options_are_clear_errors() {
         Err(Error::Options(m)) => assert!(m.contains("batchSize"), "{m}"),
         other => panic!("{:?}", other.err()),
     }
+}
+
+/// tiny-cls3 as published (dropout 0.1), so that the resumed run must also redraw the same dropout.
+fn files_with_dropout() -> ModelFiles {
+    let (mut files, _) = fixture();
+    files.config = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bert/tiny-cls3/config.json")).unwrap();
+    files
+}
+
+/// Runs to the end, keeping every checkpoint; returns them with the final weights (exported).
+fn run_with_checkpoints(
+    files: &ModelFiles,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+    cancel_at_step: Option<usize>,
+) -> (Vec<Checkpoint>, Vec<u8>, Vec<Event>) {
+    let (_, expected) = fixture();
+    let data = dataset(&expected);
+    let kept = RefCell::new(Vec::new());
+    let mut events = Vec::new();
+    let last_step = Cell::new(0);
+    let mut on_event = |e: Event| {
+        if let Event::Checkpoint { step, .. } = e {
+            last_step.set(step);
+        }
+        events.push(e)
+    };
+    let mut on_checkpoint = |c: &Checkpoint| {
+        kept.borrow_mut().push(c.clone());
+        Ok(())
+    };
+    let cancelled = || cancel_at_step.is_some_and(|n| last_step.get() >= n);
+    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &cancelled };
+    let trained = block_on(fine_tune(files, &device::cpu(), &data, Some(&data), options, resume, hooks)).unwrap();
+    let out = block_on(Encoder::from_trained(trained, files).export()).unwrap();
+    (kept.into_inner(), out.weights, events)
+}
+
+#[test]
+fn a_run_resumed_from_a_checkpoint_ends_exactly_like_an_uninterrupted_one() {
+    let files = files_with_dropout();
+    // 3 epochs of 3 steps, checkpoints every 2 steps: step 4 is mid-epoch, after an evaluation.
+    let options = TrainOptions {
+        epochs: 3,
+        batch_size: 4,
+        learning_rate: 2e-3,
+        warmup_ratio: Some(0.2),
+        eval_every: Some(2),
+        checkpoint_every: Some(2),
+        log_every: 1,
+        ..TrainOptions::default()
+    };
+    let (checkpoints, straight, _) = run_with_checkpoints(&files, &options, None, None);
+    assert_eq!(checkpoints.iter().map(|c| c.state.step).collect::<Vec<_>>(), [2, 4, 6, 8]);
+
+    // a crash after step 4: the files of its checkpoint are all a later session has
+    let (_, _, stopped) = run_with_checkpoints(&files, &options, None, Some(4));
+    assert!(matches!(stopped.last(), Some(Event::Done { stop_reason: StopReason::Cancelled, steps: 4, .. })));
+    let saved: Vec<(&str, Vec<u8>)> = checkpoints[1].files().unwrap();
+    let names: Vec<&str> = saved.iter().map(|(n, _)| *n).collect();
+    for n in ["config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    let loaded = Checkpoint::from_files(|name| saved.iter().find(|(n, _)| *n == name).map(|(_, b)| b.clone())).unwrap();
+    assert_eq!((loaded.state.epoch, loaded.state.window), (1, 1), "step 4 = epoch 1, second step");
+
+    let (_, resumed, events) = run_with_checkpoints(&files, &options, Some(&loaded), None);
+    let first_step = events.iter().find_map(|e| if let Event::Step { step, .. } = e { Some(*step) } else { None });
+    assert_eq!(first_step, Some(5), "the resumed run continues at step 5");
+    let (a, b) = (safetensors::SafeTensors::deserialize(&straight).unwrap(), safetensors::SafeTensors::deserialize(&resumed).unwrap());
+    let mut worst = 0f32;
+    for (name, t) in a.tensors() {
+        let u = b.tensor(&name).unwrap();
+        for (x, y) in t.data().chunks_exact(4).zip(u.data().chunks_exact(4)) {
+            let (x, y) = (f32::from_le_bytes(x.try_into().unwrap()), f32::from_le_bytes(y.try_into().unwrap()));
+            worst = worst.max((x - y).abs());
+        }
+    }
+    assert!(worst <= 1e-6, "resumed weights differ from the uninterrupted run's by {worst}");
+
+    // the checkpoint's model.safetensors is a Hugging Face checkpoint webtune (and transformers) loads
+    let enc = Encoder::load(ModelFiles { config: loaded.config.clone(), weights: loaded.weights.clone(), tokenizer: files.tokenizer.clone() }, &device::cpu()).unwrap();
+    assert!(enc.report.warnings.is_empty(), "{:?}", enc.report.warnings);
+
+    // other options or other data are refused, naming what differs
+    let other = TrainOptions { learning_rate: 1e-3, ..options.clone() };
+    let (_, expected) = fixture();
+    let data = dataset(&expected);
+    match block_on(fine_tune(&files, &device::cpu(), &data, None, &other, Some(&loaded), Hooks::events(&mut |_| {}))) {
+        Err(Error::Options(m)) => assert!(m.contains("learningRate"), "{m}"),
+        r => panic!("{:?}", r.err()),
+    }
+    let mut fewer = data.clone();
+    fewer.examples.pop();
+    match block_on(fine_tune(&files, &device::cpu(), &fewer, None, &options, Some(&loaded), Hooks::events(&mut |_| {}))) {
+        Err(Error::Data(m)) => assert!(m.contains("training data differs"), "{m}"),
+        r => panic!("{:?}", r.err()),
+    }
+    assert!(matches!(Checkpoint::from_files(|n| (n != "optimizer.safetensors").then(|| saved.iter().find(|(m, _)| *m == n).map(|(_, b)| b.clone())).flatten()), Err(Error::Weights(m)) if m.contains("optimizer.safetensors")));
+}
+
+#[test]
+fn nan_losses_skip_their_updates_and_then_stop_the_run_with_the_weights_intact() {
+    // one NaN in the classifier makes every loss NaN
+    let (mut files, expected) = fixture();
+    let original = files.weights.clone();
+    let st = safetensors::SafeTensors::deserialize(&original).unwrap();
+    let mut tensors: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> =
+        st.tensors().into_iter().map(|(n, t)| (n, t.dtype(), t.shape().to_vec(), t.data().to_vec())).collect();
+    let head = tensors.iter_mut().find(|t| t.0 == "classifier.weight").unwrap();
+    head.3[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    files.weights = safetensors::serialize(views, None).unwrap();
+    let data = dataset(&expected);
+    let mut events = Vec::new();
+    let options = TrainOptions { epochs: 10, batch_size: 4, ..TrainOptions::default() };
+    let trained = block_on(fine_tune(&files, &device::cpu(), &data, None, &options, None, Hooks::events(&mut |e| events.push(e)))).unwrap();
+    assert_eq!(trained.stop_reason, StopReason::Diverged);
+    let skipped: Vec<usize> = events.iter().filter_map(|e| if let Event::SkippedStep { step, .. } = e { Some(*step) } else { None }).collect();
+    assert_eq!(skipped, [1, 2, 3, 4, 5], "every bad step is reported, and the run stops after 5 in a row");
+    let Some(Event::Done { stop_reason: StopReason::Diverged, message: Some(m), .. }) = events.last() else { panic!("{:?}", events.last()) };
+    assert!(m.contains("learningRate"), "{m}");
+    // no update reached the weights: the encoder is still the checkpoint's
+    let out = block_on(Encoder::from_trained(trained, &files).export()).unwrap();
+    let (a, b) = (st.tensor("bert.encoder.layer.0.attention.self.query.weight").unwrap(), safetensors::SafeTensors::deserialize(&out.weights).unwrap());
+    assert_eq!(a.data(), b.tensor("bert.encoder.layer.0.attention.self.query.weight").unwrap().data());
 }

@@ -5,16 +5,18 @@
 //! `logEvery` steps, predictions at evaluation. Everything else stays queued on the device.
 
 use burn::{
-    module::{Module, ParamGroup},
+    module::Module,
     nn::loss::CrossEntropyLossConfig,
-    optim::{AdamWConfig, GradientsAccumulator, GradientsParams},
+    optim::{GradientsAccumulator, GradientsParams},
     tensor::{Int, Tensor, TensorData},
 };
 use web_time::Instant;
 
 use super::{
-    Best, Event, LrSchedule, Metrics, StopReason, TrainOptions,
+    Best, Checkpoint, Event, LrSchedule, Metrics, StopReason, TrainOptions, TrainerState,
+    checkpoint::{fingerprint, optimizer_from_bytes, optimizer_to_bytes},
     clip::{clip_global_norm, global_norm},
+    optimizer::AdamW,
     options::Mode,
     schedule::warmup_steps,
 };
@@ -28,7 +30,30 @@ use crate::{
 };
 
 /// Parameters without weight decay (HF: biases and LayerNorm weights).
-const NO_DECAY: &str = r"(\.bias$|layer_norm\.)";
+fn no_decay(path: &str) -> bool {
+    path.ends_with(".bias") || path.contains("layer_norm.")
+}
+
+/// Steps in a row with a NaN/infinite loss or gradient after which a run stops ("diverged").
+const MAX_BAD_STEPS: usize = 5;
+
+/// What a run tells its caller while it runs, and how the caller stops it.
+pub struct Hooks<'a> {
+    /// Every [`Event`].
+    pub on_event: &'a mut dyn FnMut(Event),
+    /// Every `checkpointEvery` steps: a checkpoint to keep (an error stops the run). Without
+    /// it, no checkpoint is made.
+    pub on_checkpoint: Option<&'a mut dyn FnMut(&Checkpoint) -> Result<()>>,
+    /// Polled between steps.
+    pub cancelled: &'a dyn Fn() -> bool,
+}
+
+impl Hooks<'_> {
+    /// For runs that do not checkpoint and are not cancelled.
+    pub fn events(on_event: &mut dyn FnMut(Event)) -> Hooks<'_> {
+        Hooks { on_event, on_checkpoint: None, cancelled: &|| false }
+    }
+}
 
 /// A fine-tuned classifier, on the inference (non-autodiff) device.
 pub struct Trained {
@@ -43,20 +68,26 @@ pub struct Trained {
 }
 
 /// Fine-tunes the checkpoint in `files` on `train`, evaluating on `validation` (if any) every
-/// `eval_every` steps and at each epoch end. `on_event` gets every [`Event`]; `cancelled` is
-/// polled between steps.
+/// `eval_every` steps and at each epoch end. With `resume`, continues a run from its checkpoint
+/// (same options and data required) with the result an uninterrupted run would have had.
 pub async fn fine_tune(
     files: &ModelFiles,
     device: &ComputeDevice,
     train: &Dataset,
     validation: Option<&Dataset>,
     options: &TrainOptions,
-    on_event: &mut dyn FnMut(Event),
-    cancelled: &dyn Fn() -> bool,
+    resume: Option<&Checkpoint>,
+    hooks: Hooks<'_>,
 ) -> Result<Trained> {
+    let Hooks { on_event, mut on_checkpoint, cancelled } = hooks;
     options.validate()?;
     let started = Instant::now();
-    let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
+    // A resumed run starts from the checkpoint's weights (its config holds the run's labels).
+    let (config_bytes, weights) = match resume {
+        Some(c) => (&c.config, &c.weights),
+        None => (&files.config, &files.weights),
+    };
+    let text = std::str::from_utf8(config_bytes).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
     let config = BertConfig::from_json(text)?;
     // A checkpoint whose classifier already knows these classes keeps its ids for them.
     let model_labels = config.labels();
@@ -78,7 +109,7 @@ pub async fn fine_tune(
 
     let ad = device.with_autodiff();
     ad.device().seed(options.seed);
-    let (mut model, report) = bert::load_classifier_with(&config, files.weights.clone(), ad.device(), new_head)?;
+    let (mut model, report) = bert::load_classifier_with(&config, weights.clone(), ad.device(), new_head)?;
     let ce = CrossEntropyLossConfig::new().init(ad.device());
 
     let lengths = if options.group_by_length {
@@ -95,9 +126,20 @@ pub async fn fine_tune(
         warmup_steps: warmup_steps(options.warmup_steps, options.warmup_ratio, total_steps)?,
         total_steps,
     };
-    let adamw = |wd: f64| AdamWConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(wd as f32);
-    let no_decay = ParamGroup::from_regex(NO_DECAY).map_err(|e| Error::Backend(format!("{e:?}")))?;
-    let mut optim = adamw(options.weight_decay).init().with_group(no_decay, adamw(0.0).build(), None);
+    let mut optim = AdamW::new(options.weight_decay, no_decay);
+    let eval_device = device.without_autodiff();
+    let mut tracker = BestTracker::new(options);
+    let (mut step, mut start) = (0, (0, 0));
+    if let Some(c) = resume {
+        c.check_resumable(options, train)?;
+        optim.load(optimizer_from_bytes(&c.optimizer)?, ad.device());
+        (step, start) = (c.state.step, (c.state.epoch, c.state.window));
+        tracker.best = c.state.best.clone();
+        tracker.bad_evals = c.state.bad_evals;
+        if let Some(b) = &c.best_weights {
+            tracker.best_model = Some(bert::load_classifier_with(&config, b.clone(), eval_device.device(), false)?.0);
+        }
+    }
 
     on_event(Event::Start {
         device: ad.info().clone(),
@@ -111,31 +153,38 @@ pub async fn fine_tune(
         warnings: report.warnings,
     });
 
-    let eval_device = device.without_autodiff();
     let epoch_of = |step: usize| step as f64 / steps_per_epoch as f64;
-    let mut tracker = BestTracker::new(options);
-    let mut step = 0;
     let mut stop = StopReason::Finished;
+    let mut message = None;
+    let mut bad_steps = 0;
     let mut log = LogWindow::new();
     let mut accum = GradientsAccumulator::<BertForSequenceClassification>::new();
 
-    'epochs: for epoch in 0..options.epochs {
+    'epochs: for epoch in start.0..options.epochs {
         let order = epoch_order(&lengths, options.batch_size, options.seed, epoch, options.group_by_length);
         let windows: Vec<&[Vec<usize>]> = order.chunks(options.grad_accum).collect();
-        for window in windows {
+        let skip = if epoch == start.0 { start.1 } else { 0 };
+        for (w, window) in windows.iter().enumerate().skip(skip) {
             crate::device::yield_now().await; // the page stays responsive, and an abort gets through
             if cancelled() {
                 stop = StopReason::Cancelled;
                 break 'epochs;
             }
+            // Dropout draws depend on the step only, so a resumed run draws what it would have.
+            ad.device().seed(options.seed ^ (step as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let mut grads = GradientsParams::new();
+            let mut window_loss: Option<Tensor<1>> = None;
             for (i, rows) in window.iter().enumerate() {
                 let b = make_batch(&train.examples, rows, &tokenizer, max_length)?;
                 log.tokens += b.tokens.attention_mask.iter().filter(|&&m| m != 0).count();
                 let [ids, types, mask] = batch_tensors(&b.tokens, ad.device());
                 let y = Tensor::<1, Int>::from_data(TensorData::new(b.labels, [rows.len()]), ad.device());
                 let loss = ce.forward(model.forward(ids, types, mask), y).div_scalar(window.len() as f64);
-                log.add_loss(loss.clone().detach());
+                let detached = loss.clone().detach();
+                window_loss = Some(match window_loss.take() {
+                    Some(l) => l + detached,
+                    None => detached,
+                });
                 let g = GradientsParams::from_grads(loss.backward(), &model);
                 if window.len() == 1 {
                     grads = g;
@@ -153,11 +202,40 @@ pub async fn fine_tune(
                 None => None,
             };
             let lr = schedule.lr(step);
-            model = optim.step(lr, model, grads);
+            // One read per step: a NaN/infinite loss or gradient must not reach the weights.
+            let window_loss = window_loss.expect("a window has batches");
+            let check = match &norm {
+                Some(n) => window_loss.clone() + n.clone(),
+                None => window_loss.clone(),
+            };
             step += 1;
-            log.steps += 1;
+            if ad.read_scalar(check).await?.is_finite() {
+                model = optim.step(lr, model, grads);
+                log.add_loss(window_loss);
+                log.steps += 1;
+                bad_steps = 0;
+            } else {
+                bad_steps += 1;
+                let loss = ad.read_scalar(window_loss).await?;
+                let what = if loss.is_finite() { "the gradient norm" } else { "the loss" };
+                on_event(Event::SkippedStep {
+                    step,
+                    loss: loss.is_finite().then_some(loss),
+                    message: format!("{what} was not finite at step {step}; the update was skipped"),
+                });
+                if bad_steps >= MAX_BAD_STEPS {
+                    stop = StopReason::Diverged;
+                    message = Some(format!(
+                        "training diverged: the loss or gradients were NaN/infinite on {bad_steps} steps in a row \
+                         (up to step {step}); the model keeps the weights from before them. Lower learningRate \
+                         (now {}), keep maxGradNorm on, or check the data",
+                        options.learning_rate
+                    ));
+                    break 'epochs;
+                }
+            }
 
-            if logs {
+            if logs && log.steps > 0 {
                 on_event(log.flush(&ad, step, total_steps, epoch_of(step), lr, norm).await?);
             }
             let at_epoch_end = step % steps_per_epoch == 0;
@@ -176,6 +254,36 @@ pub async fn fine_tune(
                     break 'epochs;
                 }
             }
+            if let Some(on_checkpoint) = on_checkpoint.as_deref_mut()
+                && options.checkpoint_every.is_some_and(|n| step % n == 0)
+            {
+                let (epoch, window) = if w + 1 == windows.len() { (epoch + 1, 0) } else { (epoch, w + 1) };
+                let state = TrainerState {
+                    format: super::checkpoint::FORMAT,
+                    step,
+                    epoch,
+                    window,
+                    total_steps,
+                    options: options.clone(),
+                    labels: labels.clone(),
+                    train_examples: train.len(),
+                    data_fingerprint: fingerprint(train),
+                    best: tracker.best.clone(),
+                    bad_evals: tracker.bad_evals,
+                };
+                let checkpoint = Checkpoint {
+                    state,
+                    config: bert::export_config(config_bytes, &labels)?,
+                    weights: bert::export_classifier(&model.valid(), &eval_device).await?,
+                    optimizer: optimizer_to_bytes(&optim.save(&ad).await?)?,
+                    best_weights: match &tracker.best_model {
+                        Some(b) => Some(bert::export_classifier(b, &eval_device).await?),
+                        None => None,
+                    },
+                };
+                on_checkpoint(&checkpoint)?;
+                on_event(Event::Checkpoint { step, epoch: epoch_of(step) });
+            }
         }
     }
 
@@ -189,6 +297,7 @@ pub async fn fine_tune(
         best: tracker.best.clone(),
         restored_best,
         seconds: started.elapsed().as_secs_f64(),
+        message,
     });
     Ok(Trained { model, device: eval_device, config, tokenizer, stop_reason: stop, steps: step, best: tracker.best })
 }

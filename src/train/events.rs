@@ -1,7 +1,7 @@
 //! What a training run reports while it runs. Serialized with a `type` tag and camelCase fields:
 //! these are the objects the JS `onEvent` callback gets and the CLI prints with `--json`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Metrics;
 use crate::DeviceInfo;
@@ -16,10 +16,13 @@ pub enum StopReason {
     EarlyStopped,
     /// The caller cancelled between two steps; the model is usable as trained so far.
     Cancelled,
+    /// The loss or the gradients were NaN/infinite on several steps in a row. Those updates were
+    /// skipped, so the model holds the weights from before them.
+    Diverged,
 }
 
 /// The best evaluation so far.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Best {
     pub step: usize,
@@ -62,6 +65,10 @@ pub enum Event {
     },
     /// After each evaluation on the validation data.
     Eval { step: usize, epoch: f64, metrics: Metrics, is_best: bool },
+    /// A step whose loss or gradient norm was NaN/infinite: its update was not applied.
+    SkippedStep { step: usize, loss: Option<f64>, message: String },
+    /// A checkpoint was handed to the caller (every `checkpointEvery` steps).
+    Checkpoint { step: usize, epoch: f64 },
     /// The run is over.
     Done {
         steps: usize,
@@ -70,5 +77,7 @@ pub enum Event {
         /// Whether the returned model is the best evaluation's rather than the last step's.
         restored_best: bool,
         seconds: f64,
+        /// Why the run failed, when it did (`stopReason` "diverged").
+        message: Option<String>,
     },
 }

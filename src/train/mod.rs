@@ -4,15 +4,18 @@
 //! [`self_test`] is one real training step that proves a device can run forward, backward and
 //! an optimizer update.
 
+pub mod checkpoint;
 pub mod classifier;
 pub mod clip;
 pub mod events;
 pub mod metrics;
+pub mod optimizer;
 pub mod options;
 pub mod schedule;
 pub mod self_test;
 
-pub use classifier::{Trained, evaluate, fine_tune};
+pub use checkpoint::{Checkpoint, TrainerState};
+pub use classifier::{Hooks, Trained, evaluate, fine_tune};
 pub use events::{Best, Event, StopReason};
 pub use metrics::{ClassMetrics, Metrics};
 pub use options::TrainOptions;

@@ -57,6 +57,9 @@ pub struct TrainOptions {
     /// Report a `step` event every N optimizer steps (default 10). Each report reads the loss
     /// back from the GPU; reading every step would slow training down.
     pub log_every: usize,
+    /// Hand a checkpoint (weights, optimizer state, position) to the caller every N optimizer
+    /// steps, to resume from after a crash or a reload (default: none).
+    pub checkpoint_every: Option<usize>,
 }
 
 impl Default for TrainOptions {
@@ -80,6 +83,7 @@ impl Default for TrainOptions {
             keep_best: true,
             group_by_length: false,
             log_every: 10,
+            checkpoint_every: None,
         }
     }
 }
@@ -111,8 +115,8 @@ impl TrainOptions {
         if self.max_length < 2 {
             return bad(format!("maxLength must be at least 2, got {}", self.max_length));
         }
-        if self.eval_every == Some(0) || self.early_stopping_patience == Some(0) {
-            return bad("evalEvery and earlyStoppingPatience must be at least 1 when given".into());
+        if self.eval_every == Some(0) || self.early_stopping_patience == Some(0) || self.checkpoint_every == Some(0) {
+            return bad("evalEvery, earlyStoppingPatience and checkpointEvery must be at least 1 when given".into());
         }
         if !METRICS.contains(&self.metric.as_str()) {
             return bad(format!("unknown metric {:?}; valid metrics are {}", self.metric, METRICS.join(", ")));

@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Uint8Array};
+use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -12,7 +12,8 @@ use crate::{
     data::{Columns, Dataset, parse_named, train_and_validation},
     device,
     infer::{Encoder, ModelFiles},
-    train::{TrainOptions, fine_tune},
+    Error,
+    train::{Checkpoint, Hooks, TrainOptions, fine_tune},
 };
 
 /// Where the data is and what runs it (the training options travel separately).
@@ -39,8 +40,10 @@ impl Default for Setup {
 }
 
 /// Fine-tunes `config`/`weights`/`tokenizer` on `data` (bytes of a CSV/TSV/JSONL/JSON file);
-/// `onEvent(event)` gets every training event, `isCancelled()` is polled between steps. Resolves
-/// to an `Encoder` holding the trained model (the best evaluation's, by default).
+/// `onEvent(event)` gets every training event, `onCheckpoint({name: Uint8Array})` every
+/// checkpoint, `isCancelled()` is polled between steps; `resume` (the files of a checkpoint, or
+/// undefined) continues a run. Resolves to an `Encoder` holding the trained model (the best
+/// evaluation's, by default).
 #[wasm_bindgen(js_name = fineTune)]
 #[allow(clippy::too_many_arguments)]
 pub fn fine_tune_js(
@@ -52,7 +55,9 @@ pub fn fine_tune_js(
     setup: JsValue,
     options: JsValue,
     on_event: Function,
+    on_checkpoint: Function,
     is_cancelled: Function,
+    resume: JsValue,
 ) -> Promise {
     let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
     let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
@@ -77,7 +82,32 @@ pub fn fine_tune_js(
             }
         };
         let cancelled = || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false);
-        let trained = fine_tune(&files, &dev, &train, validation.as_ref(), &options, &mut emit, &cancelled).await.map_err(to_js)?;
+        let mut keep = |c: &Checkpoint| {
+            let files = Object::new();
+            for (name, bytes) in c.files()? {
+                let _ = Reflect::set(&files, &name.into(), &Uint8Array::from(bytes.as_slice()));
+            }
+            on_checkpoint
+                .call1(&JsValue::NULL, &files)
+                .map(|_| ())
+                .map_err(|e| Error::Options(format!("onCheckpoint threw: {}", describe(&e))))
+        };
+        let resume = if resume.is_undefined() || resume.is_null() {
+            None
+        } else {
+            let get = |name: &str| {
+                Reflect::get(&resume, &name.into()).ok().filter(|v| v.is_instance_of::<Uint8Array>()).map(|v| Uint8Array::from(v).to_vec())
+            };
+            Some(Checkpoint::from_files(get).map_err(to_js)?)
+        };
+        let hooks = Hooks { on_event: &mut emit, on_checkpoint: Some(&mut keep), cancelled: &cancelled };
+        let trained =
+            fine_tune(&files, &dev, &train, validation.as_ref(), &options, resume.as_ref(), hooks).await.map_err(to_js)?;
         Ok(JsEncoder::from(Rc::new(Encoder::from_trained(trained, &files))).into())
     })
+}
+
+/// A thrown JS value as text.
+fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
 }

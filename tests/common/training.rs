@@ -7,7 +7,7 @@ use webtune::{
     ComputeDevice,
     data::{Columns, Dataset, Table},
     infer::{ModelFiles, batch_tensors},
-    train::{Event, StopReason, TrainOptions, Trained, fine_tune},
+    train::{Event, Hooks, StopReason, TrainOptions, Trained, fine_tune},
 };
 
 /// tiny-cls3 with dropout 0, and what PyTorch computed.
@@ -52,7 +52,8 @@ pub async fn check_steps_match_pytorch(device: &ComputeDevice, tol: f64) -> Trai
     let (files, expected) = fixture();
     let data = dataset(&expected);
     let mut events = Vec::new();
-    let trained = fine_tune(&files, device, &data, None, &recipe(&expected, data.len()), &mut |e| events.push(e), &|| false)
+    let mut on_event = |e| events.push(e);
+    let trained = fine_tune(&files, device, &data, None, &recipe(&expected, data.len()), None, Hooks::events(&mut on_event))
         .await
         .expect("training runs");
     let steps: Vec<(f64, Option<f64>, f64)> = events

@@ -16,10 +16,11 @@ export class OutOfMemoryError extends WebtuneError {}
 export class AbortError extends WebtuneError {}
 export class BackendError extends WebtuneError {}
 export class GpuError extends WebtuneError {}
+export class TrainingError extends WebtuneError {}
 
 const CLASSES = {
   OptionsError, DataError, WeightsError, NetworkError, WebGpuUnavailableError,
-  OutOfMemoryError, AbortError, BackendError, GpuError,
+  OutOfMemoryError, AbortError, BackendError, GpuError, TrainingError,
 };
 
 /** Turns an error thrown by the wasm core (an Error with a `name`) into the matching class. */

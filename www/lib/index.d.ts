@@ -45,6 +45,8 @@ export class AbortError extends WebtuneError {}
 export class BackendError extends WebtuneError {}
 /** The GPU reported an error (a rejected kernel, a lost device): results on it can no longer be trusted. Reload for a fresh device, or use device "cpu". */
 export class GpuError extends WebtuneError {}
+/** Training diverged (NaN/infinite loss on several steps in a row); `model` holds the weights from before. */
+export class TrainingError extends WebtuneError { model?: EncoderModel }
 
 /** A file given as a URL, a File/Blob, or bytes. */
 export type FileSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;
@@ -134,7 +136,16 @@ export interface TrainingOptions {
   groupByLength?: boolean;
   /** A "step" event every N steps (default 10); each reads the loss back from the GPU. */
   logEvery?: number;
+  /** Hand a checkpoint to `onCheckpoint` every N optimizer steps (default: never). */
+  checkpointEvery?: number;
 }
+
+/**
+ * A checkpoint's files, Hugging Face Trainer style: `config.json`, `model.safetensors`
+ * (loadable by transformers), `optimizer.safetensors`, `trainer_state.json`, and
+ * `best.safetensors` while keep-best holds earlier weights.
+ */
+export type CheckpointFiles = Record<string, Uint8Array>;
 
 /** A labelled data source: a File, a URL or bytes (with `format`), or rows as objects. */
 export type DataSource = FileSource | Array<Record<string, string | number>>;
@@ -150,6 +161,10 @@ export interface FinetuneOptions extends TrainingOptions, DeviceOptions {
   /** Fraction held out for validation when no `validation` is given (default 0.1; 0: none). */
   validationSplit?: number;
   onEvent?: (event: TrainingEvent) => void;
+  /** Gets a checkpoint every `checkpointEvery` steps (store it: OPFS, IndexedDB, a download). */
+  onCheckpoint?: (files: CheckpointFiles) => void;
+  /** Continue the run that wrote this checkpoint (same data and options): the result is the uninterrupted run's. */
+  resumeFrom?: CheckpointFiles;
   /** Abort between steps: rejects with AbortError whose `model` is the model trained so far. */
   signal?: AbortSignal;
 }
@@ -171,7 +186,9 @@ export type TrainingEvent =
   | { type: "start"; device: DeviceInfo; labels: string[]; trainExamples: number; validationExamples: number; epochs: number; stepsPerEpoch: number; totalSteps: number; warmupSteps: number; warnings: string[] }
   | { type: "step"; step: number; totalSteps: number; epoch: number; loss: number; learningRate: number; gradNorm: number | null; tokensPerSecond: number; stepMs: number }
   | { type: "eval"; step: number; epoch: number; metrics: Metrics; isBest: boolean }
-  | { type: "done"; steps: number; stopReason: "finished" | "early_stopped" | "cancelled"; best: { step: number; metric: string; value: number } | null; restoredBest: boolean; seconds: number };
+  | { type: "skipped_step"; step: number; loss: number | null; message: string }
+  | { type: "checkpoint"; step: number; epoch: number }
+  | { type: "done"; steps: number; stopReason: "finished" | "early_stopped" | "cancelled" | "diverged"; best: { step: number; metric: string; value: number } | null; restoredBest: boolean; seconds: number; message: string | null };
 
 /** Fine-tunes a BERT-family checkpoint for text classification; resolves to the trained model. */
 export function finetune(

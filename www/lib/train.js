@@ -1,14 +1,16 @@
 // Fine-tuning a text classifier in the browser, from the user's own labelled file.
 import { call, core } from "./core.js";
-import { AbortError, OptionsError, checkKeys } from "./errors.js";
+import { AbortError, OptionsError, TrainingError, checkKeys } from "./errors.js";
 import { bytesOf, modelFiles } from "./files.js";
 import { EncoderModel, MODEL_FILES } from "./encoder.js";
 
-const SETUP = ["data", "validation", "format", "columns", "validationSplit", "device", "onEvent", "signal"];
+const SETUP = [
+  "data", "validation", "format", "columns", "validationSplit", "device", "onEvent", "onCheckpoint", "resumeFrom", "signal",
+];
 const TRAINING = [
   "epochs", "batchSize", "learningRate", "weightDecay", "warmupSteps", "warmupRatio", "schedule", "maxLength",
   "seed", "gradAccum", "maxGradNorm", "evalEvery", "earlyStoppingPatience", "metric", "mode", "keepBest",
-  "groupByLength", "logEvery",
+  "groupByLength", "logEvery", "checkpointEvery",
 ];
 const FORMATS = ["csv", "tsv", "jsonl", "json"];
 
@@ -39,14 +41,25 @@ async function dataFile(src, what, format, signal) {
  * @param {object} options  `data` (a File, URL, bytes with `format`, or an array of row objects),
  *   `validation` (same kinds; else `validationSplit` of data, default 0.1), `columns`
  *   `{text, textPair?, label}`, `device`, `onEvent(event)`, `signal`, and the training options
- *   (`epochs`, `batchSize`, `learningRate`, …; see index.d.ts). On abort the promise rejects with
- *   an AbortError whose `model` is the model as trained so far.
+ *   (`epochs`, `batchSize`, `learningRate`, …; see index.d.ts). With `checkpointEvery: N`,
+ *   `onCheckpoint(files)` gets `{ "model.safetensors": Uint8Array, … }` every N steps; pass such an
+ *   object back as `resumeFrom` (same data and options) to continue that run. On abort the promise
+ *   rejects with an AbortError whose `model` is the model as trained so far; when the loss
+ *   diverges, with a TrainingError whose `model` holds the weights from before the bad steps.
  */
 export async function finetune(source, options = {}) {
   checkKeys("finetune", options, [...SETUP, ...TRAINING]);
-  const { data, validation, format, columns, validationSplit, device, onEvent, signal, ...training } = options;
+  const { data, validation, format, columns, validationSplit, device, onEvent, onCheckpoint, resumeFrom, signal, ...training } = options;
   if (data == null) throw new OptionsError("finetune: options.data is required (a File, a URL, bytes with format, or an array of {text, label} rows)");
-  if (onEvent !== undefined && typeof onEvent !== "function") throw new OptionsError("finetune: onEvent must be a function");
+  for (const [k, f] of Object.entries({ onEvent, onCheckpoint })) {
+    if (f !== undefined && typeof f !== "function") throw new OptionsError(`finetune: ${k} must be a function`);
+  }
+  if (training.checkpointEvery != null && !onCheckpoint) {
+    throw new OptionsError("finetune: checkpointEvery needs onCheckpoint(files) to receive the checkpoints");
+  }
+  if (resumeFrom != null && (typeof resumeFrom !== "object" || !(resumeFrom["trainer_state.json"] instanceof Uint8Array))) {
+    throw new OptionsError("finetune: resumeFrom must be the files object an onCheckpoint call received");
+  }
   if (signal?.aborted) throw new AbortError("finetune was aborted before it started");
   const files = await modelFiles(source, MODEL_FILES, { signal });
   const [dataBytes, dataName] = await dataFile(data, "data", format, signal);
@@ -54,17 +67,24 @@ export async function finetune(source, options = {}) {
   const setup = Object.fromEntries(Object.entries({
     dataName, validationName: val?.[1], columns, validationSplit, device,
   }).filter(([, v]) => v !== undefined));
-  let stopReason;
+  let done;
   const inner = await call(() => core.fineTune(
     files.config, files.weights, files.tokenizer, dataBytes, val?.[0], setup, training,
     (event) => {
-      if (event.type === "done") stopReason = event.stopReason;
+      if (event.type === "done") done = event;
       onEvent?.(event);
     },
-    () => signal?.aborted ?? false));
+    (files) => onCheckpoint?.(files),
+    () => signal?.aborted ?? false,
+    resumeFrom ?? undefined));
   const model = new EncoderModel(inner);
-  if (stopReason === "cancelled") { // an abort after the last step does not undo a finished run
-    const err = new AbortError("finetune was aborted; `error.model` holds the model as trained so far");
+  let err;
+  if (done?.stopReason === "cancelled") { // an abort after the last step does not undo a finished run
+    err = new AbortError("finetune was aborted; `error.model` holds the model as trained so far");
+  } else if (done?.stopReason === "diverged") {
+    err = new TrainingError(`${done.message}; \`error.model\` holds those weights`);
+  }
+  if (err) {
     err.model = model;
     throw err;
   }

@@ -7,7 +7,7 @@ use webtune::{
     data::{Columns, Dataset, LabelMap, Table, parse_named, train_and_validation},
     device,
     infer::{Encoder, ModelFiles},
-    train::{Event, Schedule, TrainOptions, evaluate, fine_tune, options::Mode},
+    train::{Checkpoint, Event, Hooks, Schedule, StopReason, TrainOptions, evaluate, fine_tune, options::Mode},
 };
 
 use crate::cli::print;
@@ -111,6 +111,12 @@ pub struct TrainArgs {
     /// Report training loss every N optimizer steps.
     #[arg(long, default_value_t = defaults().log_every)]
     log_every: usize,
+    /// Write a checkpoint to OUT/checkpoint every N optimizer steps (replacing the previous one).
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+    /// Continue the run whose checkpoint folder this is (same data and options).
+    #[arg(long)]
+    resume: Option<PathBuf>,
 }
 
 /// The CLI's defaults are the library's.
@@ -145,6 +151,7 @@ impl TrainArgs {
             keep_best: !self.no_keep_best,
             group_by_length: self.group_by_length,
             log_every: self.log_every,
+            checkpoint_every: self.checkpoint_every,
         };
         o.validate()?;
         Ok(o)
@@ -188,16 +195,54 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
             eprintln!("{}", describe(&e));
         }
     };
-    let trained = fine_tune(&files, &dev, &train, validation.as_ref(), &options, &mut on_event, &|| false).await?;
+    let resume = a.resume.as_deref().map(read_checkpoint).transpose()?;
+    let checkpoint_dir = a.out.join("checkpoint");
+    let mut on_checkpoint = |c: &Checkpoint| write_checkpoint(&checkpoint_dir, c);
+    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
+    let trained = fine_tune(&files, &dev, &train, validation.as_ref(), &options, resume.as_ref(), hooks).await?;
+    let diverged = trained.stop_reason == StopReason::Diverged;
     let out = Encoder::from_trained(trained, &files).export().await?;
     for (name, bytes) in [("config.json", &out.config), ("model.safetensors", &out.weights), ("tokenizer.json", &out.tokenizer)] {
         let path = a.out.join(name);
         std::fs::write(&path, bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", path.display())))?;
     }
+    if diverged {
+        return Err(Error::Training(format!(
+            "training diverged (see the done event); {} holds the weights from before the bad steps",
+            a.out.display()
+        )));
+    }
     if !json {
         eprintln!("wrote {} (load it with `webtune predict --model {}`)", a.out.display(), a.out.display());
     }
     Ok(())
+}
+
+/// Writes the checkpoint next to the previous one, then swaps them, so that a crash never leaves
+/// a half-written checkpoint behind.
+fn write_checkpoint(dir: &Path, c: &Checkpoint) -> Result<()> {
+    let fail = |what: &str, e: std::io::Error| Error::Options(format!("cannot {what} checkpoint {}: {e}", dir.display()));
+    let tmp = dir.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| fail("create", e))?;
+    for (name, bytes) in c.files()? {
+        std::fs::write(tmp.join(name), bytes).map_err(|e| fail("write", e))?;
+    }
+    let old = dir.with_extension("old");
+    let _ = std::fs::remove_dir_all(&old);
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(|e| fail("replace", e))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(|e| fail("replace", e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn read_checkpoint(dir: &Path) -> Result<Checkpoint> {
+    if !dir.is_dir() {
+        return Err(Error::Options(format!("--resume {}: not a folder; pass OUT/checkpoint of the earlier run", dir.display())));
+    }
+    Checkpoint::from_files(|name| std::fs::read(dir.join(name)).ok())
 }
 
 /// One human-readable line per event.
@@ -223,13 +268,16 @@ fn describe(e: &Event) -> String {
             metrics.loss.unwrap_or(f64::NAN),
             if *is_best { "  (best)" } else { "" }
         ),
-        Event::Done { steps, stop_reason, best, restored_best, seconds } => format!(
-            "done after {steps} steps in {seconds:.1} s ({stop_reason:?}){}",
+        Event::Done { steps, stop_reason, best, restored_best, seconds, message } => format!(
+            "done after {steps} steps in {seconds:.1} s ({stop_reason:?}){}{}",
             match best {
                 Some(b) if *restored_best => format!("; kept the best weights: {} {:.4} at step {}", b.metric, b.value, b.step),
                 _ => String::new(),
-            }
+            },
+            message.as_deref().map_or(String::new(), |m| format!("\n{m}"))
         ),
+        Event::SkippedStep { message, .. } => format!("warning: {message}"),
+        Event::Checkpoint { step, .. } => format!("checkpoint at step {step}"),
     }
 }
 

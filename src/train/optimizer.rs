@@ -1,0 +1,130 @@
+//! AdamW whose state webtune owns, so that it can be checkpointed with async reads.
+//!
+//! Burn's `ModuleOptimizer` keeps its moments private and serialises them with synchronous reads,
+//! which panic on WebGPU. Here the update itself is still Burn's (`AdamW::step`, the same math as
+//! PyTorch's `torch.optim.AdamW`); only the per-parameter state lives in a map keyed by the
+//! parameter's module path (stable across a reload, unlike `ParamId`s). Parameters whose path
+//! matches the no-decay pattern (biases, LayerNorm) get weight decay 0 — the hook where LoRA's
+//! parameter groups slot in.
+
+use std::collections::{BTreeMap, HashMap};
+
+use burn::{
+    module::{Module, ModuleMapper, Param},
+    optim::{AdamW as BurnAdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, GradientsParams, Optimizer},
+    tensor::{Tensor, TensorData},
+};
+
+use crate::{ComputeDevice, Error, Result};
+
+/// One parameter's AdamW moments (flattened) and step count.
+struct Moments {
+    time: usize,
+    m: Tensor<1>,
+    v: Tensor<1>,
+}
+
+/// AdamW (betas 0.9/0.999, eps 1e-8) with decoupled weight decay except on `no_decay` paths.
+pub struct AdamW {
+    decay: BurnAdamW,
+    no_decay: BurnAdamW,
+    no_decay_paths: fn(&str) -> bool,
+    state: HashMap<String, Moments>,
+}
+
+/// An optimizer state read back from the device: per parameter path, the step count and the
+/// two moments.
+pub struct SavedState(pub BTreeMap<String, (usize, Vec<f32>, Vec<f32>)>);
+
+impl AdamW {
+    pub fn new(weight_decay: f64, no_decay_paths: fn(&str) -> bool) -> Self {
+        let config = |wd: f64| {
+            AdamWConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(wd as f32)
+        };
+        AdamW { decay: config(weight_decay).build(), no_decay: config(0.0).build(), no_decay_paths, state: HashMap::new() }
+    }
+
+    /// One update of every parameter that has a gradient in `grads`.
+    pub fn step<M: Module>(&mut self, lr: f64, model: M, mut grads: GradientsParams) -> M {
+        let mut mapper = Update { optim: self, lr, grads: &mut grads, path: Vec::new() };
+        model.map(&mut mapper)
+    }
+
+    /// Reads the state back (async: works on WebGPU).
+    pub async fn save(&self, device: &ComputeDevice) -> Result<SavedState> {
+        let mut out = BTreeMap::new();
+        for (path, s) in &self.state {
+            let m = read_f32(device, s.m.clone()).await?;
+            let v = read_f32(device, s.v.clone()).await?;
+            out.insert(path.clone(), (s.time, m, v));
+        }
+        Ok(SavedState(out))
+    }
+
+    /// Puts a saved state back on `device`. Paths the model does not have are an error at the
+    /// next step's lookup only if they are missing, so a state must come from the same model.
+    pub fn load(&mut self, saved: SavedState, device: &burn::tensor::Device) {
+        self.state = saved
+            .0
+            .into_iter()
+            .map(|(path, (time, m, v))| {
+                let t = |x: Vec<f32>| {
+                    let n = x.len();
+                    Tensor::<1>::from_data(TensorData::new(x, [n]), device)
+                };
+                (path, Moments { time, m: t(m), v: t(v) })
+            })
+            .collect();
+    }
+}
+
+async fn read_f32(device: &ComputeDevice, t: Tensor<1>) -> Result<Vec<f32>> {
+    device.read(t).await?.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))
+}
+
+struct Update<'a> {
+    optim: &'a mut AdamW,
+    lr: f64,
+    grads: &'a mut GradientsParams,
+    path: Vec<String>,
+}
+
+impl ModuleMapper for Update<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(grad) = self.grads.remove::<D>(id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let path = self.path.join(".");
+        let shape = tensor.dims();
+        let optim = if (self.optim.no_decay_paths)(&path) { &self.optim.no_decay } else { &self.optim.decay };
+        let state = self.optim.state.remove(&path).map(|s| AdamWState {
+            momentum: AdaptiveMomentumState {
+                time: s.time,
+                moment_1: s.m.inner().reshape(shape),
+                moment_2: s.v.inner().reshape(shape),
+                max_moment_2: None,
+            },
+        });
+        let (autodiff, require_grad) = (tensor.is_autodiff(), tensor.is_require_grad());
+        let (updated, state) = optim.step(self.lr, tensor.inner(), grad.inner(), state);
+        if let Some(AdamWState { momentum: s }) = state {
+            let n: usize = shape.iter().product();
+            let moments = Moments { time: s.time, m: s.moment_1.reshape([n]), v: s.moment_2.reshape([n]) };
+            self.optim.state.insert(path, moments);
+        }
+        let mut updated = if autodiff { Tensor::from_inner(updated) } else { updated };
+        if require_grad {
+            updated = updated.require_grad();
+        }
+        Param::from_mapped_value(id, updated, mapper)
+    }
+}
