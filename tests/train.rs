@@ -4,7 +4,10 @@
 
 mod common;
 
-use std::cell::{Cell, RefCell};
+use std::{
+    cell::{Cell, RefCell},
+    sync::{Mutex, MutexGuard},
+};
 
 use common::training::{check_steps_match_pytorch, dataset, fixture, recipe};
 use pollster::block_on;
@@ -14,8 +17,16 @@ use webtune::{
     train::{Checkpoint, Event, Hooks, StopReason, TrainOptions, evaluate, fine_tune},
 };
 
+/// The CPU device's random generator is one per process and every run reseeds it each step, so
+/// runs on it in parallel test threads would draw each other's dropout masks: they take turns.
+fn cpu_turn() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn fine_tuning_matches_pytorch_step_by_step_on_cpu() {
+    let _turn = cpu_turn();
     block_on(check_steps_match_pytorch(&device::cpu(), 1e-4));
 }
 
@@ -50,6 +61,7 @@ fn losses(events: &[Event]) -> Vec<f64> {
 
 #[test]
 fn training_learns_and_the_export_loads_back_with_the_same_outputs() {
+    let _turn = cpu_turn();
     let (files, expected) = fixture();
     let options = TrainOptions { epochs: 15, batch_size: 4, learning_rate: 2e-3, log_every: 3, warmup_ratio: Some(0.1), ..TrainOptions::default() };
     let (events, trained) = train(options, None);
@@ -90,6 +102,7 @@ fn training_learns_and_the_export_loads_back_with_the_same_outputs() {
 
 #[test]
 fn early_stopping_and_cancellation() {
+    let _turn = cpu_turn();
     // a learning rate too small to change any prediction: accuracy never improves after the first eval
     let options = TrainOptions { epochs: 10, batch_size: 4, learning_rate: 1e-12, eval_every: Some(1), early_stopping_patience: Some(2), ..TrainOptions::default() };
     let (events, trained) = train(options, None);
@@ -109,6 +122,7 @@ fn early_stopping_and_cancellation() {
 
 #[test]
 fn bad_options_are_clear_errors() {
+    let _turn = cpu_turn();
     let (files, expected) = fixture();
     let data = dataset(&expected);
     let run = |o: TrainOptions| block_on(fine_tune(&files, &device::cpu(), &data, None, &o, None, Hooks::events(&mut |_| {})));
@@ -160,6 +174,7 @@ fn run_with_checkpoints(
 
 #[test]
 fn a_run_resumed_from_a_checkpoint_ends_exactly_like_an_uninterrupted_one() {
+    let _turn = cpu_turn();
     let files = files_with_dropout();
     // 3 epochs of 3 steps, checkpoints every 2 steps: step 4 is mid-epoch, after an evaluation.
     let options = TrainOptions {
@@ -223,6 +238,7 @@ fn a_run_resumed_from_a_checkpoint_ends_exactly_like_an_uninterrupted_one() {
 
 #[test]
 fn nan_losses_skip_their_updates_and_then_stop_the_run_with_the_weights_intact() {
+    let _turn = cpu_turn();
     // one NaN in the classifier makes every loss NaN
     let (mut files, expected) = fixture();
     let original = files.weights.clone();

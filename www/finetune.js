@@ -66,6 +66,8 @@ async function train() {
       $("ft-status").textContent = `step ${e.step}/${e.totalSteps} · loss ${e.loss.toFixed(4)} · ${e.tokensPerSecond.toFixed(0)} tokens/s`;
     } else if (e.type === "eval") {
       addEval(e);
+    } else if (e.type === "skipped_step") {
+      $("ft-status").textContent = `warning: ${e.message}`;
     } else if (e.type === "done") {
       $("ft-status").textContent = `done: ${e.steps} steps in ${e.seconds.toFixed(0)} s (${e.stopReason})` +
         (e.best ? `, best ${e.best.metric} ${e.best.value.toFixed(4)} at step ${e.best.step}` : "");
@@ -81,8 +83,8 @@ async function train() {
       warmupRatio: 0.1, logEvery: 5, onEvent, signal: controller.signal,
     });
   } catch (err) {
-    if (err.name === "AbortError" && err.model) model = err.model; // keep what was trained
-    else showError(err);
+    if (err.model) model = err.model; // aborted or diverged: keep what was trained
+    if (err.name !== "AbortError") showError(err);
   } finally {
     $("ft-start").disabled = false;
     $("ft-stop").disabled = true;

@@ -166,6 +166,33 @@ impl ComputeDevice {
         v.first().copied().ok_or_else(|| Error::Backend("read back an empty tensor where one value was expected".into()))
     }
 
+    /// Reads many f32 vectors back with few round trips: they are concatenated on the device and
+    /// read in chunks of up to 16 Mi values (each GPU read waits for the queue, so one read per
+    /// parameter would make saving a model take a round trip per tensor).
+    pub async fn read_all(&self, tensors: Vec<Tensor<1>>) -> Result<Vec<Vec<f32>>> {
+        const CHUNK: usize = 16 << 20;
+        let mut out = Vec::with_capacity(tensors.len());
+        let mut pending: Vec<Tensor<1>> = Vec::new();
+        let mut lengths = Vec::new();
+        let mut tensors = tensors.into_iter().peekable();
+        while let Some(t) = tensors.next() {
+            lengths.push(t.dims()[0]);
+            pending.push(t);
+            let full = lengths.iter().sum::<usize>() >= CHUNK;
+            if full || tensors.peek().is_none() {
+                let flat = self.read(Tensor::cat(std::mem::take(&mut pending), 0)).await?;
+                let flat = flat.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+                let mut rest = flat.as_slice();
+                for n in lengths.drain(..) {
+                    let (head, tail) = rest.split_at(n);
+                    out.push(head.to_vec());
+                    rest = tail;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The same device without gradient tracking (for inference).
     pub fn without_autodiff(&self) -> ComputeDevice {
         ComputeDevice {

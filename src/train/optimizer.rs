@@ -15,7 +15,7 @@ use burn::{
     tensor::{Tensor, TensorData},
 };
 
-use crate::{ComputeDevice, Error, Result};
+use crate::{ComputeDevice, Result};
 
 /// One parameter's AdamW moments (flattened) and step count.
 struct Moments {
@@ -52,10 +52,12 @@ impl AdamW {
 
     /// Reads the state back (async: works on WebGPU).
     pub async fn save(&self, device: &ComputeDevice) -> Result<SavedState> {
+        let states: Vec<(&String, &Moments)> = self.state.iter().collect();
+        let tensors = states.iter().flat_map(|(_, s)| [s.m.clone(), s.v.clone()]).collect();
+        let mut values = device.read_all(tensors).await?.into_iter();
         let mut out = BTreeMap::new();
-        for (path, s) in &self.state {
-            let m = read_f32(device, s.m.clone()).await?;
-            let v = read_f32(device, s.v.clone()).await?;
+        for (path, s) in states {
+            let (Some(m), Some(v)) = (values.next(), values.next()) else { break };
             out.insert(path.clone(), (s.time, m, v));
         }
         Ok(SavedState(out))
@@ -76,10 +78,6 @@ impl AdamW {
             })
             .collect();
     }
-}
-
-async fn read_f32(device: &ComputeDevice, t: Tensor<1>) -> Result<Vec<f32>> {
-    device.read(t).await?.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))
 }
 
 struct Update<'a> {

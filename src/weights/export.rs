@@ -61,11 +61,10 @@ pub async fn to_safetensors<M: Module>(
 ) -> Result<Vec<u8>> {
     let mut c = Collect::default();
     model.visit(&mut c);
+    let kept: Vec<(String, Pending)> = c.out.into_iter().filter_map(|p| rename(&p.path).map(|n| (n, p))).collect();
+    let values = device.read_all(kept.iter().map(|(_, p)| p.values.clone()).collect()).await?;
     let mut tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
-    for p in c.out {
-        let Some(name) = rename(&p.path) else { continue };
-        let data = device.read(p.values).await?;
-        let values = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{}: {e:?}", p.path)))?;
+    for ((name, p), values) in kept.into_iter().zip(values) {
         let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         if tensors.insert(name.clone(), (p.shape, bytes)).is_some() {
             return Err(Error::Backend(format!("two parameters export to the same name {name}")));

@@ -1,6 +1,7 @@
 // Fine-tuning through the public JS API (finetune → EncoderModel) in Chromium: on WebGPU the
-// training loss falls and validation accuracy rises well above chance; the same run on the CPU
-// path agrees; bad input and abort are clear errors. Needs pkg/ (pkg-config/build.sh).
+// training loss falls and validation accuracy rises well above chance, and a checkpoint is made
+// mid-run; the same run on the CPU path agrees, and so does the CPU run resumed from the WebGPU
+// checkpoint; bad input and abort are clear errors. Needs pkg/ (pkg-config/build.sh).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -23,14 +24,20 @@ const MODEL = {
   tokenizer: "/fixtures/bert/tokenizer.json",
 };
 
-/** Fine-tunes in the page on `device`; returns the events, the device info and predictions. */
-const run = (device) => b.page.evaluate(async ([model, rows, device]) => {
+/**
+ * Fine-tunes in the page on `device` (6 epochs × 3 steps, checkpoints after steps 9 and 18, kept
+ * in the page in `window.checkpoints[device]`; with `resume`, continues from the WebGPU run's
+ * step-9 checkpoint); returns the events, the device info and predictions.
+ */
+const run = (device, resume = false) => b.page.evaluate(async ([model, rows, device, resume]) => {
   const webtune = await import("/pkg/index.js");
   const events = [];
   try {
     const m = await webtune.finetune(model, {
       data: rows, validation: rows, columns: { text: "review", label: "sentiment" }, device,
-      epochs: 8, batchSize: 6, learningRate: 2e-3, warmupRatio: 0.1, logEvery: 3, seed: 7,
+      epochs: 6, batchSize: 12, learningRate: 3e-3, warmupRatio: 0.1, logEvery: 3, seed: 7, checkpointEvery: 9,
+      onCheckpoint: (files) => { if (!resume) ((window.checkpoints ??= {})[device] ??= []).push(files); },
+      resumeFrom: resume ? window.checkpoints.webgpu[0] : undefined,
       onEvent: (e) => events.push(e),
     });
     const out = { events, info: m.info, preds: await m.classify(["charming and moving", "dull"]) };
@@ -42,7 +49,7 @@ const run = (device) => b.page.evaluate(async ([model, rows, device]) => {
   } catch (e) {
     return { error: { name: e.name, message: e.message }, events };
   }
-}, [MODEL, rows, device]);
+}, [MODEL, rows, device, resume]);
 
 const losses = (events) => events.filter((e) => e.type === "step").map((e) => e.loss);
 const accuracies = (events) => events.filter((e) => e.type === "eval").map((e) => e.metrics.accuracy);
@@ -59,7 +66,9 @@ test("fine-tuning on WebGPU: the loss falls, validation accuracy rises, the mode
   const l = losses(gpu.events);
   assert.ok(l.at(-1) <= 0.6 * l[0], `training loss must fall by 40 %: ${l}`);
   const acc = accuracies(gpu.events);
-  assert.equal(acc.length, 8, "an evaluation per epoch");
+  assert.equal(acc.length, 6, "an evaluation per epoch");
+  const checkpoints = gpu.events.filter((e) => e.type === "checkpoint").map((e) => e.step);
+  assert.deepEqual(checkpoints, [9, 18]);
   assert.ok(Math.max(...acc) >= 0.8, `validation accuracy must rise well above chance (1/3): ${acc}`);
   const done = gpu.events.at(-1);
   assert.equal(done.type, "done");
@@ -82,6 +91,23 @@ test("the same run on the CPU path agrees with WebGPU", async () => {
   assert.deepEqual(accuracies(cpu.events), accuracies(gpu.events));
 });
 
+test("a CPU run resumed from the WebGPU run's step-9 checkpoint finishes like the WebGPU run", async () => {
+  assert.ok(gpu, "needs the WebGPU run");
+  const files = await b.page.evaluate(() => Object.fromEntries(Object.entries(window.checkpoints?.webgpu?.[0] ?? {}).map(([k, v]) => [k, v.length])));
+  for (const f of ["config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json"]) {
+    assert.ok(files[f] > 0, `checkpoint file ${f}: ${JSON.stringify(files)}`);
+  }
+  const r = await run("cpu", true);
+  assert.equal(r.error, undefined, JSON.stringify(r.error));
+  const resumed = r.ok.events;
+  assert.equal(resumed[0].device.kind, "cpu");
+  const steps = (events) => events.filter((e) => e.type === "step" && e.step > 9);
+  const [lg, lr] = [steps(gpu.events), steps(resumed)];
+  assert.deepEqual(lr.map((e) => e.step), [12, 15, 18], "the resumed run continues after step 9");
+  lg.forEach((e, i) => assert.ok(Math.abs(e.loss - lr[i].loss) <= 5e-3 * Math.max(1, e.loss), `step ${e.step}: WebGPU ${e.loss}, resumed on CPU ${lr[i].loss}`));
+  assert.deepEqual(accuracies(resumed), accuracies(gpu.events).slice(3), "evaluations after the checkpoint");
+});
+
 test("bad input and abort", async () => {
   const r = await b.page.evaluate(async ([model, rows]) => {
     const webtune = await import("/pkg/index.js");
@@ -96,6 +122,9 @@ test("bad input and abort", async () => {
       oneClass: await err(webtune.finetune(model, { ...base, data: rows.slice(0, 4).map((r) => ({ ...r, sentiment: "positive" })) })),
       noFormat: await err(webtune.finetune(model, { ...base, data: new Uint8Array([1, 2]) })),
       badMetric: await err(webtune.finetune(model, { ...base, metric: "f1" })),
+      noSink: await err(webtune.finetune(model, { ...base, checkpointEvery: 2 })),
+      badResume: await err(webtune.finetune(model, { ...base, resumeFrom: { "model.safetensors": new Uint8Array(4) } })),
+      otherOptions: await err(webtune.finetune(model, { ...base, epochs: 6, batchSize: 12, resumeFrom: window.checkpoints.webgpu[0] })),
       aborted: await err(webtune.finetune(model, { ...base, epochs: 50, batchSize: 4, logEvery: 1, signal: ctl.signal,
         onEvent: (e) => { if (e.type === "step" && ++steps === 2) ctl.abort(); } })),
       steps,
@@ -111,6 +140,10 @@ test("bad input and abort", async () => {
   assert.match(r.noFormat.message, /format/);
   assert.equal(r.badMetric.name, "OptionsError");
   assert.match(r.badMetric.message, /macro_f1/);
+  assert.match(r.noSink.message, /onCheckpoint/);
+  assert.match(r.badResume.message, /resumeFrom/);
+  assert.equal(r.otherOptions.name, "OptionsError");
+  assert.match(r.otherOptions.message, /cannot resume: option/);
   assert.equal(r.aborted.name, "AbortError");
   assert.ok(r.aborted.model, "the abort carries the model trained so far");
   assert.equal(r.steps, 2, "training stops at the next step boundary");
