@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use ::safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use ::safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use super::{Best, TrainOptions, optimizer::SavedState};
-use crate::{Error, Result, data::Dataset};
+use crate::{Error, Result, data::Dataset, weights::export::f32_safetensors};
 
 /// Version of the checkpoint layout, checked on resume.
 pub const FORMAT: u32 = 1;
@@ -26,9 +26,7 @@ pub struct TrainerState {
     /// The next batch: epoch and optimizer-step index within it.
     pub epoch: usize,
     pub window: usize,
-    pub total_steps: usize,
     pub options: TrainOptions,
-    pub labels: Vec<String>,
     /// Size and fingerprint of the training data, so that a resume on other data is refused.
     pub train_examples: usize,
     pub data_fingerprint: String,
@@ -138,24 +136,14 @@ pub fn fingerprint(data: &Dataset) -> String {
 
 /// The optimizer state as safetensors: `{path}.exp_avg`, `{path}.exp_avg_sq` (PyTorch's names)
 /// and the step count of each parameter in the metadata.
-pub fn optimizer_to_bytes(saved: &SavedState) -> Result<Vec<u8>> {
-    let bytes: Vec<(String, usize, Vec<u8>)> = saved
+pub fn optimizer_to_bytes(saved: SavedState) -> Result<Vec<u8>> {
+    let steps = saved.0.iter().map(|(p, (t, _, _))| (format!("{p}.step"), t.to_string())).collect();
+    let tensors = saved
         .0
-        .iter()
-        .flat_map(|(path, (_, m, v))| {
-            let le = |x: &Vec<f32>| x.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
-            [(format!("{path}.exp_avg"), m.len(), le(m)), (format!("{path}.exp_avg_sq"), v.len(), le(v))]
-        })
+        .into_iter()
+        .flat_map(|(path, (_, m, v))| [(format!("{path}.exp_avg"), vec![m.len()], m), (format!("{path}.exp_avg_sq"), vec![v.len()], v)])
         .collect();
-    let views = bytes
-        .iter()
-        .map(|(name, n, b)| {
-            TensorView::new(Dtype::F32, vec![*n], b).map(|v| (name.clone(), v)).map_err(|e| Error::Backend(format!("{name}: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let steps: BTreeMap<String, String> = saved.0.iter().map(|(p, (t, _, _))| (format!("{p}.step"), t.to_string())).collect();
-    let metadata = steps.into_iter().collect();
-    ::safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Backend(format!("writing optimizer.safetensors: {e}")))
+    f32_safetensors(tensors, steps)
 }
 
 /// Reads [`optimizer_to_bytes`]' output back.

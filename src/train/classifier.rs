@@ -8,7 +8,7 @@ use burn::{
     module::Module,
     nn::loss::CrossEntropyLossConfig,
     optim::{GradientsAccumulator, GradientsParams},
-    tensor::{Int, Tensor, TensorData},
+    tensor::{Bool, Int, Tensor, TensorData},
 };
 use web_time::Instant;
 
@@ -34,7 +34,8 @@ fn no_decay(path: &str) -> bool {
     path.ends_with(".bias") || path.contains("layer_norm.")
 }
 
-/// Steps in a row with a NaN/infinite loss or gradient after which a run stops ("diverged").
+/// Steps in a row with a NaN/infinite loss or gradient after which a run stops ("diverged"). Such
+/// steps are cancelled on the device as they happen; they are noticed at the next log point.
 const MAX_BAD_STEPS: usize = 5;
 
 /// What a run tells its caller while it runs, and how the caller stops it.
@@ -156,7 +157,7 @@ pub async fn fine_tune(
     let epoch_of = |step: usize| step as f64 / steps_per_epoch as f64;
     let mut stop = StopReason::Finished;
     let mut message = None;
-    let mut bad_steps = 0;
+    let mut streak = BadStreak::default();
     let mut log = LogWindow::new();
     let mut accum = GradientsAccumulator::<BertForSequenceClassification>::new();
 
@@ -202,41 +203,26 @@ pub async fn fine_tune(
                 None => None,
             };
             let lr = schedule.lr(step);
-            // One read per step: a NaN/infinite loss or gradient must not reach the weights.
+            // A NaN/infinite loss or gradient must not reach the weights: the update is cancelled
+            // on the device, with no read here (it is reported at the next log point).
             let window_loss = window_loss.expect("a window has batches");
-            let check = match &norm {
-                Some(n) => window_loss.clone() + n.clone(),
-                None => window_loss.clone(),
+            let applied = match &norm {
+                Some(n) => (window_loss.clone() + n.clone()).is_finite(),
+                None => window_loss.clone().is_finite(),
             };
+            model = optim.step(lr, model, grads, applied.clone());
             step += 1;
-            if ad.read_scalar(check).await?.is_finite() {
-                model = optim.step(lr, model, grads);
-                log.add_loss(window_loss);
-                log.steps += 1;
-                bad_steps = 0;
-            } else {
-                bad_steps += 1;
-                let loss = ad.read_scalar(window_loss).await?;
-                let what = if loss.is_finite() { "the gradient norm" } else { "the loss" };
-                on_event(Event::SkippedStep {
-                    step,
-                    loss: loss.is_finite().then_some(loss),
-                    message: format!("{what} was not finite at step {step}; the update was skipped"),
-                });
-                if bad_steps >= MAX_BAD_STEPS {
-                    stop = StopReason::Diverged;
-                    message = Some(format!(
-                        "training diverged: the loss or gradients were NaN/infinite on {bad_steps} steps in a row \
-                         (up to step {step}); the model keeps the weights from before them. Lower learningRate \
-                         (now {}), keep maxGradNorm on, or check the data",
-                        options.learning_rate
-                    ));
+            log.push(step, window_loss, applied);
+
+            if logs {
+                let read = log.read(&ad, norm).await?;
+                if let Some(event) = read.step_event(total_steps, epoch_of(step), lr) {
+                    on_event(event);
+                }
+                if let Some(m) = streak.report(&read, on_event, options.learning_rate) {
+                    (stop, message) = (StopReason::Diverged, Some(m));
                     break 'epochs;
                 }
-            }
-
-            if logs && log.steps > 0 {
-                on_event(log.flush(&ad, step, total_steps, epoch_of(step), lr, norm).await?);
             }
             let at_epoch_end = step % steps_per_epoch == 0;
             let scheduled = options.eval_every.is_some_and(|n| step % n == 0);
@@ -263,9 +249,7 @@ pub async fn fine_tune(
                     step,
                     epoch,
                     window,
-                    total_steps,
                     options: options.clone(),
-                    labels: labels.clone(),
                     train_examples: train.len(),
                     data_fingerprint: fingerprint(train),
                     best: tracker.best.clone(),
@@ -275,7 +259,7 @@ pub async fn fine_tune(
                     state,
                     config: bert::export_config(config_bytes, &labels)?,
                     weights: bert::export_classifier(&model.valid(), &eval_device).await?,
-                    optimizer: optimizer_to_bytes(&optim.save(&ad).await?)?,
+                    optimizer: optimizer_to_bytes(optim.save(&ad).await?)?,
                     best_weights: match &tracker.best_model {
                         Some(b) => Some(bert::export_classifier(b, &eval_device).await?),
                         None => None,
@@ -287,6 +271,11 @@ pub async fn fine_tune(
         }
     }
 
+    if !log.steps.is_empty() {
+        // stopped between log points: the steps since the last one may still have been skipped
+        let read = log.read(&ad, None).await?;
+        streak.report(&read, on_event, options.learning_rate);
+    }
     let (model, restored_best) = match tracker.best_model.take() {
         Some(best) if options.keep_best => (best, true),
         _ => (model.valid(), false),
@@ -349,53 +338,99 @@ pub async fn evaluate(
     Ok(Metrics::compute(&truth, &predicted, &data.labels.names, Some(loss)))
 }
 
-/// Loss and throughput since the last `step` event; the loss stays on the device until then.
+/// The steps since the last log point: each one's loss and whether its update was applied, still
+/// on the device until [`LogWindow::read`] reads them all at once.
 struct LogWindow {
-    loss: Option<Tensor<1>>,
-    steps: usize,
+    steps: Vec<(usize, Tensor<1>, Tensor<1, Bool>)>,
     tokens: usize,
     since: Instant,
 }
 
+/// A [`LogWindow`] read back: (step, loss, applied) per step, and the latest gradient norm.
+struct WindowRead {
+    steps: Vec<(usize, f64, bool)>,
+    norm: Option<f64>,
+    tokens: usize,
+    seconds: f64,
+}
+
 impl LogWindow {
     fn new() -> Self {
-        LogWindow { loss: None, steps: 0, tokens: 0, since: Instant::now() }
+        LogWindow { steps: Vec::new(), tokens: 0, since: Instant::now() }
     }
 
-    fn add_loss(&mut self, loss: Tensor<1>) {
-        self.loss = Some(match self.loss.take() {
-            Some(l) => l + loss,
-            None => loss,
-        });
+    fn push(&mut self, step: usize, loss: Tensor<1>, applied: Tensor<1, Bool>) {
+        self.steps.push((step, loss, applied));
     }
 
-    async fn flush(
-        &mut self,
-        device: &ComputeDevice,
-        step: usize,
-        total_steps: usize,
-        epoch: f64,
-        lr: f64,
-        norm: Option<Tensor<1>>,
-    ) -> Result<Event> {
-        let loss = device.read_scalar(self.loss.take().expect("a step ran")).await? / self.steps as f64;
-        let grad_norm = match norm {
-            Some(n) => Some(device.read_scalar(n).await?),
-            None => None,
+    /// Reads the window (and `norm`) back in one round trip and starts a new window.
+    async fn read(&mut self, device: &ComputeDevice, norm: Option<Tensor<1>>) -> Result<WindowRead> {
+        let has_norm = norm.is_some();
+        let mut tensors: Vec<Tensor<1>> =
+            self.steps.iter().flat_map(|(_, loss, applied)| [loss.clone(), applied.clone().float()]).collect();
+        tensors.extend(norm);
+        let values: Vec<f64> = device.read_all(tensors).await?.into_iter().map(|v| v[0] as f64).collect();
+        let steps = self.steps.iter().zip(values.chunks(2)).map(|((step, _, _), v)| (*step, v[0], v[1] != 0.0)).collect();
+        let read = WindowRead {
+            steps,
+            norm: has_norm.then(|| values[values.len() - 1]),
+            tokens: self.tokens,
+            seconds: self.since.elapsed().as_secs_f64().max(1e-9),
         };
-        let secs = self.since.elapsed().as_secs_f64().max(1e-9);
-        let event = Event::Step {
+        *self = LogWindow::new();
+        Ok(read)
+    }
+}
+
+impl WindowRead {
+    /// The `step` event: mean loss over the applied steps (none if every step was skipped).
+    fn step_event(&self, total_steps: usize, epoch: f64, lr: f64) -> Option<Event> {
+        let losses: Vec<f64> = self.steps.iter().filter(|s| s.2).map(|s| s.1).collect();
+        let &(step, _, _) = self.steps.last()?;
+        (!losses.is_empty()).then(|| Event::Step {
             step,
             total_steps,
             epoch,
-            loss,
+            loss: losses.iter().sum::<f64>() / losses.len() as f64,
             learning_rate: lr,
-            grad_norm,
-            tokens_per_second: self.tokens as f64 / secs,
-            step_ms: secs * 1e3 / self.steps as f64,
-        };
-        *self = LogWindow::new();
-        Ok(event)
+            grad_norm: self.norm,
+            tokens_per_second: self.tokens as f64 / self.seconds,
+            step_ms: self.seconds * 1e3 / self.steps.len() as f64,
+        })
+    }
+}
+
+/// Skipped steps in a row, across log windows.
+#[derive(Default)]
+struct BadStreak(usize);
+
+impl BadStreak {
+    /// Reports the window's skipped steps; returns the divergence message once a streak of
+    /// [`MAX_BAD_STEPS`] happened.
+    fn report(&mut self, read: &WindowRead, on_event: &mut dyn FnMut(Event), lr: f64) -> Option<String> {
+        let mut diverged = None;
+        for &(step, loss, applied) in &read.steps {
+            if applied {
+                self.0 = 0;
+                continue;
+            }
+            self.0 += 1;
+            let what = if loss.is_finite() { "the gradient norm" } else { "the loss" };
+            on_event(Event::SkippedStep {
+                step,
+                loss: loss.is_finite().then_some(loss),
+                message: format!("{what} was not finite at step {step}; the update was skipped"),
+            });
+            if self.0 >= MAX_BAD_STEPS && diverged.is_none() {
+                diverged = Some(format!(
+                    "training diverged: the loss or gradients were NaN/infinite on {} steps in a row (up to step \
+                     {step}); none of their updates reached the weights. Lower learningRate (now {lr}), keep \
+                     maxGradNorm on, or check the data",
+                    self.0
+                ));
+            }
+        }
+        diverged
     }
 }
 

@@ -17,7 +17,7 @@ pub enum StopReason {
     /// The caller cancelled between two steps; the model is usable as trained so far.
     Cancelled,
     /// The loss or the gradients were NaN/infinite on several steps in a row. Those updates were
-    /// skipped, so the model holds the weights from before them.
+    /// skipped, so none of them reached the weights.
     Diverged,
 }
 

@@ -6,13 +6,16 @@
 //! parameter's module path (stable across a reload, unlike `ParamId`s). Parameters whose path
 //! matches the no-decay pattern (biases, LayerNorm) get weight decay 0 — the hook where LoRA's
 //! parameter groups slot in.
+//!
+//! A step can be cancelled on the device (a NaN/infinite loss or gradient): parameters and moments
+//! then keep their values, and nothing is read back to decide it.
 
 use std::collections::{BTreeMap, HashMap};
 
 use burn::{
     module::{Module, ModuleMapper, Param},
     optim::{AdamW as BurnAdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, GradientsParams, Optimizer},
-    tensor::{Tensor, TensorData},
+    tensor::{Bool, Tensor, TensorData},
 };
 
 use crate::{ComputeDevice, Result};
@@ -44,9 +47,11 @@ impl AdamW {
         AdamW { decay: config(weight_decay).build(), no_decay: config(0.0).build(), no_decay_paths, state: HashMap::new() }
     }
 
-    /// One update of every parameter that has a gradient in `grads`.
-    pub fn step<M: Module>(&mut self, lr: f64, model: M, mut grads: GradientsParams) -> M {
-        let mut mapper = Update { optim: self, lr, grads: &mut grads, path: Vec::new() };
+    /// One update of every parameter that has a gradient in `grads`, applied only where `apply`
+    /// (a [1] tensor on the device) is true: otherwise parameters and moments keep their values
+    /// (the step count of the bias correction still advances).
+    pub fn step<M: Module>(&mut self, lr: f64, model: M, mut grads: GradientsParams, apply: Tensor<1, Bool>) -> M {
+        let mut mapper = Update { optim: self, lr, grads: &mut grads, apply, path: Vec::new() };
         model.map(&mut mapper)
     }
 
@@ -84,6 +89,7 @@ struct Update<'a> {
     optim: &'a mut AdamW,
     lr: f64,
     grads: &'a mut GradientsParams,
+    apply: Tensor<1, Bool>,
     path: Vec<String>,
 }
 
@@ -103,22 +109,33 @@ impl ModuleMapper for Update<'_> {
         };
         let path = self.path.join(".");
         let shape = tensor.dims();
+        let n: usize = shape.iter().product();
         let optim = if (self.optim.no_decay_paths)(&path) { &self.optim.no_decay } else { &self.optim.decay };
-        let state = self.optim.state.remove(&path).map(|s| AdamWState {
+        let previous = self.optim.state.remove(&path);
+        let state = previous.as_ref().map(|s| AdamWState {
             momentum: AdaptiveMomentumState {
                 time: s.time,
-                moment_1: s.m.inner().reshape(shape),
-                moment_2: s.v.inner().reshape(shape),
+                moment_1: s.m.clone().inner().reshape(shape),
+                moment_2: s.v.clone().inner().reshape(shape),
                 max_moment_2: None,
             },
         });
         let (autodiff, require_grad) = (tensor.is_autodiff(), tensor.is_require_grad());
-        let (updated, state) = optim.step(self.lr, tensor.inner(), grad.inner(), state);
+        let old = tensor.inner();
+        let (updated, state) = optim.step(self.lr, old.clone(), grad.inner(), state);
+        // new where `apply`, else old: a skipped step leaves no trace in the weights or moments
+        let apply_flat = self.apply.clone().expand([n]);
         if let Some(AdamWState { momentum: s }) = state {
-            let n: usize = shape.iter().product();
-            let moments = Moments { time: s.time, m: s.moment_1.reshape([n]), v: s.moment_2.reshape([n]) };
-            self.optim.state.insert(path, moments);
+            let device = old.device();
+            let (m0, v0) = match previous {
+                Some(p) => (p.m.inner(), p.v.inner()),
+                None => (Tensor::zeros([n], &device), Tensor::zeros([n], &device)),
+            };
+            let m = m0.mask_where(apply_flat.clone(), s.moment_1.reshape([n]));
+            let v = v0.mask_where(apply_flat.clone(), s.moment_2.reshape([n]));
+            self.optim.state.insert(path, Moments { time: s.time, m, v });
         }
+        let updated = old.reshape([n]).mask_where(apply_flat, updated.reshape([n])).reshape(shape);
         let mut updated = if autodiff { Tensor::from_inner(updated) } else { updated };
         if require_grad {
             updated = updated.require_grad();

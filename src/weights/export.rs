@@ -2,7 +2,7 @@
 //! reads tensors synchronously, which panics on WebGPU). Linear weights are transposed back to
 //! PyTorch's `[out, in]`; names are mapped by the caller's function.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use burn::{
     module::{Module, ModuleVisitor, Param},
@@ -63,21 +63,27 @@ pub async fn to_safetensors<M: Module>(
     model.visit(&mut c);
     let kept: Vec<(String, Pending)> = c.out.into_iter().filter_map(|p| rename(&p.path).map(|n| (n, p))).collect();
     let values = device.read_all(kept.iter().map(|(_, p)| p.values.clone()).collect()).await?;
-    let mut tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
-    for ((name, p), values) in kept.into_iter().zip(values) {
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        if tensors.insert(name.clone(), (p.shape, bytes)).is_some() {
-            return Err(Error::Backend(format!("two parameters export to the same name {name}")));
+    let tensors = kept.into_iter().zip(values).map(|((name, p), values)| (name, p.shape, values)).collect();
+    f32_safetensors(tensors, [("format".to_string(), "pt".to_string())].into_iter().collect())
+}
+
+/// `(name, shape, values)` as f32 safetensors bytes, with `metadata`; two tensors with one name
+/// are an error.
+pub fn f32_safetensors(tensors: Vec<(String, Vec<usize>, Vec<f32>)>, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+    let mut bytes: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
+    for (name, shape, values) in tensors {
+        let le = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        if bytes.insert(name.clone(), (shape, le)).is_some() {
+            return Err(Error::Backend(format!("two tensors are saved under the same name {name}")));
         }
     }
-    let views = tensors
+    let views = bytes
         .iter()
-        .map(|(name, (shape, bytes))| {
-            TensorView::new(Dtype::F32, shape.clone(), bytes)
+        .map(|(name, (shape, b))| {
+            TensorView::new(Dtype::F32, shape.clone(), b)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| Error::Backend(format!("{name}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let metadata = Some([("format".to_string(), "pt".to_string())].into_iter().collect());
-    ::safetensors::serialize(views, metadata).map_err(|e| Error::Backend(format!("writing safetensors: {e}")))
+    ::safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Backend(format!("writing safetensors: {e}")))
 }

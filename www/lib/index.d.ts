@@ -45,7 +45,7 @@ export class AbortError extends WebtuneError {}
 export class BackendError extends WebtuneError {}
 /** The GPU reported an error (a rejected kernel, a lost device): results on it can no longer be trusted. Reload for a fresh device, or use device "cpu". */
 export class GpuError extends WebtuneError {}
-/** Training diverged (NaN/infinite loss on several steps in a row); `model` holds the weights from before. */
+/** Training diverged (NaN/infinite loss on several steps in a row); `model` holds the weights without the skipped updates. */
 export class TrainingError extends WebtuneError { model?: EncoderModel }
 
 /** A file given as a URL, a File/Blob, or bytes. */

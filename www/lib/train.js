@@ -45,7 +45,7 @@ async function dataFile(src, what, format, signal) {
  *   `onCheckpoint(files)` gets `{ "model.safetensors": Uint8Array, … }` every N steps; pass such an
  *   object back as `resumeFrom` (same data and options) to continue that run. On abort the promise
  *   rejects with an AbortError whose `model` is the model as trained so far; when the loss
- *   diverges, with a TrainingError whose `model` holds the weights from before the bad steps.
+ *   diverges, with a TrainingError whose `model` holds the weights without the skipped updates.
  */
 export async function finetune(source, options = {}) {
   checkKeys("finetune", options, [...SETUP, ...TRAINING]);

@@ -208,7 +208,7 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     }
     if diverged {
         return Err(Error::Training(format!(
-            "training diverged (see the done event); {} holds the weights from before the bad steps",
+            "training diverged (see the done event); {} holds the weights without the skipped updates",
             a.out.display()
         )));
     }
