@@ -3,6 +3,9 @@
 #
 #   pkg-config/bench.sh encoder     MiniLM inference latency: PyTorch CPU (2 threads), webtune
 #                                   native CPU + wgpu, webtune in Chromium on WebGPU + CPU
+#   pkg-config/bench.sh step        MiniLM full fine-tuning step time, batch 16 x 64 tokens: PyTorch
+#                                   CPU (2 threads), webtune native CPU + wgpu, webtune in Chromium
+#                                   on WebGPU + CPU (~35 min on 2 cores: software GPUs are slow)
 #   pkg-config/bench.sh finetune    MiniLM fine-tuned on 4,000 SST-2 rows, 2 seeds: dev accuracy,
 #                                   training time, median step time of webtune (native CPU) and
 #                                   PyTorch (CPU, 2 threads); webtune's export re-evaluated in
@@ -36,6 +39,19 @@ case "$what" in
     step "webtune in Chromium (WebGPU, CPU)"
     node tests/bench/encoder.mjs | tee -a "$out"
     ;;
+  step)
+    model="$WEBTUNE_ASSETS/models/all-MiniLM-L6-v2"
+    [ -f "$model/model.safetensors" ] || { echo "bench: $model not found (set WEBTUNE_ASSETS)" >&2; exit 1; }
+    "$ROOT/pkg-config/setup.sh"
+    py="$("$ROOT/tests/reference/setup.sh")"
+    step "build (native CLI, wasm package)"
+    cargo build --bin webtune
+    "$ROOT/pkg-config/build.sh" >/dev/null
+    step "PyTorch CPU (2 threads), webtune native CPU + wgpu"
+    "$py" tests/reference/bench_step.py --webtune "$CARGO_TARGET_DIR/debug/webtune" | tee -a "$out"
+    step "webtune in Chromium (WebGPU, CPU)"
+    node tests/bench/step.mjs | tee -a "$out"
+    ;;
   finetune)
     [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
     py="$("$ROOT/tests/reference/setup.sh")"
@@ -44,7 +60,7 @@ case "$what" in
     step "PyTorch and webtune, seeds 0 and 1"
     exec "$py" tests/reference/bench_finetune.py --webtune "$CARGO_TARGET_DIR/debug/webtune" --seeds 0,1
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|finetune" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"

@@ -139,7 +139,7 @@ fn bad_options_are_clear_errors() {
 /// tiny-cls3 as published (dropout 0.1), so that the resumed run must also redraw the same dropout.
 fn files_with_dropout() -> ModelFiles {
     let (mut files, _) = fixture();
-    files.config = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bert/tiny-cls3/config.json")).unwrap();
+    files.config = std::fs::read(common::parity::fixture_path("tiny-cls3/config.json")).unwrap();
     files
 }
 

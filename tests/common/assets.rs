@@ -14,7 +14,17 @@ use std::path::PathBuf;
 pub fn root() -> PathBuf {
     match std::env::var_os("WEBTUNE_ASSETS") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/assets"),
+        _ => crate_root().join("../shared/assets"),
+    }
+}
+
+/// The crate root, read when the test runs (cargo sets `CARGO_MANIFEST_DIR` for `cargo test`), so
+/// that a test binary built in another checkout sharing the target directory still finds this
+/// checkout's files; the compile-time value is the fallback.
+pub fn crate_root() -> PathBuf {
+    match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
     }
 }
 

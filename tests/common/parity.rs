@@ -39,7 +39,7 @@ impl Fixture {
 
 /// `tests/fixtures/bert/{rel}`.
 pub fn fixture_path(rel: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert").join(rel)
+    super::assets::crate_root().join("tests/fixtures/bert").join(rel)
 }
 
 /// `embedded_fixture!("tiny-base")`: a [`Fixture`] compiled into the test binary (for wasm).

@@ -126,9 +126,13 @@ async fn run(command: Command) -> Result<()> {
     }
 }
 
-/// Prints a value as one line of JSON.
+/// Prints a value as one line of JSON. A closed stdout (`webtune … | head`) ends the process
+/// quietly, as other command-line tools do, instead of panicking.
 pub fn print<T: serde::Serialize>(value: &T) -> Result<()> {
+    use std::io::Write;
     let s = serde_json::to_string(value).map_err(|e| Error::Backend(e.to_string()))?;
-    println!("{s}");
-    Ok(())
+    match writeln!(std::io::stdout().lock(), "{s}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => other.map_err(|e| Error::Backend(format!("could not write to stdout: {e}"))),
+    }
 }
