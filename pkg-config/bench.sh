@@ -19,17 +19,22 @@ cd "$ROOT"
 what="${1:-encoder}"
 out="$(mktemp)"
 
+# MiniLM from the assets, the reference venv ($py), the native CLI and the wasm package. Native is
+# the test build (dev profile, every dependency — Burn, CubeCL, wgpu — at opt-level 3; only
+# webtune's thin glue at opt-level 1), so no third Burn build is needed.
+prepare_minilm() {
+  model="$WEBTUNE_ASSETS/models/all-MiniLM-L6-v2"
+  [ -f "$model/model.safetensors" ] || { echo "bench: $model not found (set WEBTUNE_ASSETS)" >&2; exit 1; }
+  "$ROOT/pkg-config/setup.sh"
+  py="$("$ROOT/tests/reference/setup.sh")"
+  step "build (native CLI, wasm package)"
+  cargo build --bin webtune
+  "$ROOT/pkg-config/build.sh" >/dev/null
+}
+
 case "$what" in
   encoder)
-    model="$WEBTUNE_ASSETS/models/all-MiniLM-L6-v2"
-    [ -f "$model/model.safetensors" ] || { echo "bench: $model not found (set WEBTUNE_ASSETS)" >&2; exit 1; }
-    "$ROOT/pkg-config/setup.sh"
-    py="$("$ROOT/tests/reference/setup.sh")"
-    # Native: the test build (dev profile, every dependency — Burn, CubeCL, wgpu — at opt-level 3;
-    # only webtune's thin glue is at opt-level 1), so no third Burn build is needed.
-    step "build (native CLI, wasm package)"
-    cargo build --bin webtune
-    "$ROOT/pkg-config/build.sh" >/dev/null
+    prepare_minilm
     step "PyTorch CPU, 2 threads"
     "$py" tests/reference/bench_encoder.py --model "$model" --threads 2 | tee -a "$out"
     for dev in cpu gpu; do
@@ -40,13 +45,7 @@ case "$what" in
     node tests/bench/encoder.mjs | tee -a "$out"
     ;;
   step)
-    model="$WEBTUNE_ASSETS/models/all-MiniLM-L6-v2"
-    [ -f "$model/model.safetensors" ] || { echo "bench: $model not found (set WEBTUNE_ASSETS)" >&2; exit 1; }
-    "$ROOT/pkg-config/setup.sh"
-    py="$("$ROOT/tests/reference/setup.sh")"
-    step "build (native CLI, wasm package)"
-    cargo build --bin webtune
-    "$ROOT/pkg-config/build.sh" >/dev/null
+    prepare_minilm
     step "PyTorch CPU (2 threads), webtune native CPU + wgpu"
     "$py" tests/reference/bench_step.py --webtune "$CARGO_TARGET_DIR/debug/webtune" | tee -a "$out"
     step "webtune in Chromium (WebGPU, CPU)"

@@ -49,3 +49,41 @@ fn metrics_match_scikit_learn() {
     assert_eq!(m.per_class[1].precision, 0.0);
     assert!(m.macro_f1.is_finite());
 }
+
+/// The pre-flight plan counts exactly the parameters the checkpoint holds, and refuses a batch
+/// whose attention scores cannot be bound by the GPU.
+#[test]
+fn memory_plan_counts_parameters_and_refuses_oversized_batches() {
+    use webtune::{DeviceInfo, models::bert::BertConfig, train::memory::{bert_parameters, check, plan_training}};
+    let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let dir = std::path::Path::new(&root).join("tests/fixtures/bert/tiny-cls3");
+    let config = BertConfig::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let in_file: usize = st
+        .tensors()
+        .iter()
+        .filter(|(name, t)| !name.ends_with("position_ids") && t.dtype() != safetensors::Dtype::I64)
+        .map(|(_, t)| t.shape().iter().product::<usize>())
+        .sum();
+    assert_eq!(bert_parameters(&config, 3), in_file as u64, "BertForSequenceClassification with 3 labels");
+
+    // all-MiniLM-L6-v2's shape: 128 × 512 tokens needs a 1.6 GB buffer for its attention scores
+    let minilm = BertConfig {
+        vocab_size: 30522, hidden_size: 384, num_hidden_layers: 6, num_attention_heads: 12, intermediate_size: 1536,
+        max_position_embeddings: 512, ..config
+    };
+    let gpu = DeviceInfo {
+        kind: "webgpu".into(), backend: "BrowserWebGpu".into(), adapter: String::new(), device_type: "Cpu".into(),
+        driver: String::new(), max_buffer_size: Some(1 << 30), max_storage_buffer_binding_size: Some(1 << 30),
+        autodiff: true, fallback: None,
+    };
+    let big = plan_training(&minilm, 2, 128, 512);
+    assert_eq!(big.largest_tensor_bytes, 128 * 12 * 512 * 512 * 4);
+    let err = check(&big, &gpu).unwrap_err().to_string();
+    assert!(err.contains("attention scores (128 × 12 heads × 512 × 512)") && err.contains("1074 MB") && err.contains("batchSize"), "{err}");
+    let ok = plan_training(&minilm, 2, 16, 64);
+    check(&ok, &gpu).unwrap();
+    assert_eq!(ok.optimizer_bytes, 2 * ok.weight_bytes);
+    assert!(ok.total_bytes > 4 * ok.weight_bytes, "activations count too");
+}

@@ -1,10 +1,11 @@
-// The demo's fine-tuning panel: UI only, on the public JS API (finetune → classify / export).
+// The demo's fine-tuning panel: UI only, on the public JS API (a text-classification pipeline, run
+// in webtune's Worker so this page stays responsive: finetune → classify / save).
 import * as webtune from "/pkg/index.js";
 import uPlot from "/vendor/uplot/uPlot.esm.js";
 
 const $ = (id) => document.getElementById(id);
 let controller = null;
-let model = null;
+let model = null; // the pipeline
 
 function showError(err) {
   $("error").hidden = false;
@@ -74,7 +75,14 @@ async function train() {
     }
   };
   try {
-    model = await webtune.finetune($("ft-model").value, {
+    model = await webtune.pipeline("text-classification", {
+      model: $("ft-model").value,
+      device: $("device-choice").value,
+      onProgress: (e) => {
+        if (e.status === "progress" && !e.fromCache) $("ft-status").textContent = `downloading ${e.file}: ${(e.loaded / 1e6).toFixed(1)} MB`;
+      },
+    });
+    await model.finetune({
       data: await dataFile(),
       columns: { text: $("ft-text").value, label: $("ft-label").value },
       validationSplit: Number($("ft-split").value),
@@ -83,7 +91,7 @@ async function train() {
       warmupRatio: 0.1, logEvery: 5, onEvent, signal: controller.signal,
     });
   } catch (err) {
-    if (err.model) model = err.model; // aborted or diverged: keep what was trained
+    // aborted or diverged: the pipeline keeps what was trained so far
     if (err.name !== "AbortError") showError(err);
   } finally {
     $("ft-start").disabled = false;
@@ -94,7 +102,7 @@ async function train() {
 
 async function classify() {
   try {
-    const [scores] = await model.classify($("ft-text-in").value);
+    const scores = await model($("ft-text-in").value);
     $("ft-pred").textContent = scores.map((s) => `${s.label} ${(s.score * 100).toFixed(1)} %`).join(" · ");
   } catch (err) {
     showError(err);
@@ -103,10 +111,10 @@ async function classify() {
 
 async function download() {
   try {
-    const files = await model.export();
-    for (const [key, name] of [["config", "config.json"], ["weights", "model.safetensors"], ["tokenizer", "tokenizer.json"]]) {
+    const files = await model.save();
+    for (const [name, blob] of Object.entries(files)) {
       const a = document.createElement("a");
-      a.href = URL.createObjectURL(new Blob([files[key]]));
+      a.href = URL.createObjectURL(blob);
       a.download = name;
       a.click();
       setTimeout(() => URL.revokeObjectURL(a.href), 10_000);

@@ -10,7 +10,9 @@ use crate::{
         bert::{BertConfig, BertModel},
         heads::{BertForSequenceClassification, Pooling, l2_normalize, pool},
     },
+    data::{Columns, Dataset, LabelMap, Table},
     tokenizer::{Batch, TextTokenizer},
+    train::{Metrics, evaluate},
     weights::{LoadReport, bert},
 };
 
@@ -185,6 +187,14 @@ impl Encoder {
             }
         }
         Ok(out)
+    }
+
+    /// Loss, accuracy, per-class metrics and the confusion matrix on labelled rows, whose labels
+    /// must be this model's (config.json `id2label`; a label it does not know is a `DataError`).
+    /// Texts are cut at [`Encoder::max_length`] and batched by the configured batch size.
+    pub async fn evaluate(&self, table: &Table, columns: &Columns) -> Result<Metrics> {
+        let data = Dataset::with_labels(table, columns, LabelMap::from_names(self.config.labels()))?;
+        evaluate(&self.model, &self.device, &self.tokenizer, &data, self.max_length(), self.options.batch_size).await
     }
 }
 

@@ -108,6 +108,10 @@ pub async fn fine_tune(
         return Err(Error::Data("the validation data must use the training data's labels".into()));
     }
 
+    // Refused before anything is allocated: a plan the device cannot hold would lose it mid-run.
+    let memory = super::memory::plan_training(&config, labels.len(), options.batch_size.min(train.len()), max_length);
+    super::memory::check(&memory, device.info())?;
+
     let ad = device.with_autodiff();
     ad.device().seed(options.seed);
     let (mut model, report) = bert::load_classifier_with(&config, weights.clone(), ad.device(), new_head)?;
@@ -152,6 +156,7 @@ pub async fn fine_tune(
         total_steps,
         warmup_steps: schedule.warmup_steps,
         warnings: report.warnings,
+        memory,
     });
 
     let epoch_of = |step: usize| step as f64 / steps_per_epoch as f64;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Metrics;
+use super::{Metrics, memory::MemoryPlan};
 use crate::DeviceInfo;
 
 /// Why a run ended.
@@ -46,6 +46,8 @@ pub enum Event {
         warmup_steps: usize,
         /// What loading the checkpoint reported (e.g. a freshly initialised classifier).
         warnings: Vec<String>,
+        /// The pre-flight estimate of what the run holds on the device.
+        memory: MemoryPlan,
     },
     /// Every `logEvery` optimizer steps (and the last one).
     Step {

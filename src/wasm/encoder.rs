@@ -9,7 +9,9 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::{errors::to_js, options::parse_options, to_value};
 use crate::{
-    Error, Result, device,
+    Error, Result,
+    data::{Columns, parse_named},
+    device,
     infer::{EncodeOptions, Encoder, ModelFiles},
     models::heads::Pooling,
 };
@@ -36,6 +38,23 @@ struct EmbedOptions {
     pooling: Option<String>,
     /// Scale each vector to unit length (default false).
     normalize: Option<bool>,
+}
+
+/// Where `evaluate`'s labelled data came from.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct EvalSetup {
+    /// File name of the data (its extension gives the format: .csv, .tsv, .jsonl, .json).
+    data_name: String,
+    /// Which columns hold text, second text and label (default `text`, `label`).
+    #[serde(default)]
+    columns: Columns,
+}
+
+impl Default for EvalSetup {
+    fn default() -> Self {
+        EvalSetup { data_name: "data.csv".into(), columns: Columns::default() }
+    }
 }
 
 /// What a loaded encoder is, for the JS side.
@@ -120,6 +139,19 @@ impl JsEncoder {
                 js_sys::Reflect::set(&out, &key.into(), &Uint8Array::from(bytes.as_slice()))?;
             }
             Ok(out.into())
+        })
+    }
+
+    /// Metrics on labelled data (bytes of a CSV/TSV/JSONL/JSON file): `Promise<Metrics>` with
+    /// `loss`, `accuracy`, `macro_f1`, `per_class`, `confusion_matrix`, …; `setup`:
+    /// `{ dataName, columns }`.
+    pub fn evaluate(&self, data: Uint8Array, setup: JsValue) -> Promise {
+        let enc = self.inner.clone();
+        let data = data.to_vec();
+        future_to_promise(async move {
+            let setup: EvalSetup = parse_options("evaluate", setup).map_err(to_js)?;
+            let table = parse_named(&data, &setup.data_name).map_err(to_js)?;
+            to_value(&enc.evaluate(&table, &setup.columns).await.map_err(to_js)?)
         })
     }
 

@@ -2,12 +2,13 @@
 // with errors mapped to the public error classes. Internal: pages import index.js.
 import initCore, * as core from "./webtune_core.js";
 import { fromCore } from "./errors.js";
+import { env } from "./env.js";
 
 let ready = null;
 
-/** Loads and instantiates the wasm module once (URL relative to this file, so bundlers work). */
+/** Loads and instantiates the wasm module once (URL relative to this file, so bundlers work; or `env.wasmUrl`). */
 export function loadCore() {
-  ready ??= initCore({ module_or_path: new URL("./webtune_core_bg.wasm", import.meta.url) });
+  ready ??= initCore({ module_or_path: env.wasmUrl ?? new URL("./webtune_core_bg.wasm", import.meta.url) });
   return ready;
 }
 

@@ -1,7 +1,7 @@
 // BERT-family encoders: sentence embeddings and text classification.
 import { call, core } from "./core.js";
 import { OptionsError, checkKeys } from "./errors.js";
-import { modelFiles } from "./files.js";
+import { dataFile, modelFiles } from "./files.js";
 
 /** The files of a model folder, by role. */
 export const MODEL_FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
@@ -31,6 +31,21 @@ export class EncoderModel {
   async classify(texts) {
     const inner = this.#live();
     return call(() => inner.classify(texts));
+  }
+
+  /**
+   * Metrics on labelled data: `{ loss, accuracy, macro_f1, macro_precision, macro_recall,
+   * per_class, confusion_matrix, examples }`. `data` is a File, URL, bytes (with `format`) or an
+   * array of row objects; its labels must be the model's (`info.labels`).
+   * @param {object} data
+   * @param {{format?: string, columns?: {text?: string, textPair?: string, label?: string}, signal?: AbortSignal}} [options]
+   */
+  async evaluate(data, options = {}) {
+    checkKeys("evaluate", options, ["format", "columns", "signal"]);
+    const inner = this.#live();
+    const [bytes, dataName] = await dataFile(data, "data", options.format, options.signal, "evaluate");
+    const setup = options.columns === undefined ? { dataName } : { dataName, columns: options.columns };
+    return call(() => inner.evaluate(bytes, setup));
   }
 
   /**

@@ -52,3 +52,24 @@ export async function modelFiles(source, names, opts) {
   const bytes = await Promise.all(entries.map(([key, name]) => bytesOf(source[key], name, opts)));
   return Object.fromEntries(entries.map(([key], i) => [key, bytes[i]]));
 }
+
+const FORMATS = ["csv", "tsv", "jsonl", "json"];
+
+/** A data source → [bytes, file name]; the name's extension tells the core the format. */
+export async function dataFile(src, what, format, signal, where = "finetune") {
+  if (format !== undefined && !FORMATS.includes(format)) {
+    throw new OptionsError(`${where}: unknown format ${JSON.stringify(format)}; valid formats are ${FORMATS.join(", ")}`);
+  }
+  if (Array.isArray(src)) {
+    return [new TextEncoder().encode(JSON.stringify(src)), `${what}.json`]; // rows as objects
+  }
+  let name = typeof File !== "undefined" && src instanceof File ? src.name : undefined;
+  if (typeof src === "string" || src instanceof URL) {
+    name = new URL(src, globalThis.location?.href).pathname.split("/").pop();
+  }
+  if (format) name = `${what}.${format}`;
+  if (!name || !/\.(csv|tsv|jsonl|json)$/i.test(name)) {
+    throw new OptionsError(`${where}: cannot tell the format of ${what} (${name ?? "bytes without a name"}); pass format: "csv" | "tsv" | "jsonl" | "json"`);
+  }
+  return [await bytesOf(src, what, { signal }), name];
+}

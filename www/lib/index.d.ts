@@ -88,6 +88,8 @@ export class EncoderModel {
   readonly info: EncoderInfo;
   embed(texts: string | string[], options?: EmbedOptions): Promise<number[][]>;
   classify(texts: string | string[]): Promise<LabelScore[][]>;
+  /** Metrics on labelled data (its labels must be `info.labels`): a File, URL, bytes with `format`, or rows. */
+  evaluate(data: DataSource, options?: EvaluateOptions): Promise<Metrics>;
   /** Hugging Face files (config.json, model.safetensors, tokenizer.json) that transformers and loadEncoder load. */
   export(): Promise<{ config: Uint8Array; weights: Uint8Array; tokenizer: Uint8Array }>;
   dispose(): void;
@@ -169,6 +171,24 @@ export interface FinetuneOptions extends TrainingOptions, DeviceOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The pre-flight estimate of what a fine-tuning run holds on the device (bytes; activations as if
+ * every batch were maxLength long). A plan whose largest tensor exceeds the GPU's
+ * maxStorageBufferBindingSize (or, on the browser's CPU path, 3 GiB in total) is refused with an
+ * OutOfMemoryError before anything is allocated.
+ */
+export interface MemoryPlan {
+  parameters: number;
+  weightBytes: number;
+  gradientBytes: number;
+  optimizerBytes: number;
+  activationBytes: number;
+  totalBytes: number;
+  largestTensorBytes: number;
+  /** e.g. "attention scores (16 × 12 heads × 128 × 128)" */
+  largestTensor: string;
+}
+
 export interface ClassMetrics { label: string; precision: number; recall: number; f1: number; support: number }
 export interface Metrics {
   loss: number | null;
@@ -183,11 +203,13 @@ export interface Metrics {
 }
 
 export type TrainingEvent =
-  | { type: "start"; device: DeviceInfo; labels: string[]; trainExamples: number; validationExamples: number; epochs: number; stepsPerEpoch: number; totalSteps: number; warmupSteps: number; warnings: string[] }
+  | { type: "start"; device: DeviceInfo; labels: string[]; trainExamples: number; validationExamples: number; epochs: number; stepsPerEpoch: number; totalSteps: number; warmupSteps: number; warnings: string[]; memory: MemoryPlan }
   | { type: "step"; step: number; totalSteps: number; epoch: number; loss: number; learningRate: number; gradNorm: number | null; tokensPerSecond: number; stepMs: number }
   | { type: "eval"; step: number; epoch: number; metrics: Metrics; isBest: boolean }
   | { type: "skipped_step"; step: number; loss: number | null; message: string }
   | { type: "checkpoint"; step: number; epoch: number }
+  /** A pipeline run could not store a checkpoint in OPFS; training goes on. */
+  | { type: "warning"; message: string }
   | { type: "done"; steps: number; stopReason: "finished" | "early_stopped" | "cancelled" | "diverged"; best: { step: number; metric: string; value: number } | null; restoredBest: boolean; seconds: number; message: string | null };
 
 /** Fine-tunes a BERT-family checkpoint for text classification; resolves to the trained model. */
@@ -195,3 +217,110 @@ export function finetune(
   source: string | URL | { config: FileSource; weights: FileSource; tokenizer: FileSource },
   options: FinetuneOptions,
 ): Promise<EncoderModel>;
+
+export interface EvaluateOptions {
+  /** Needed for bytes without a file name; overrides the file extension. */
+  format?: "csv" | "tsv" | "jsonl" | "json";
+  /** Column names (default text / label). */
+  columns?: { text?: string; textPair?: string; label?: string };
+  signal?: AbortSignal;
+}
+
+/** Global settings; assigning an unknown key or a wrong type throws OptionsError. */
+export interface Env {
+  /** Where hub ids are fetched from: `{remoteHost}/{id}/resolve/{revision}/{file}` (default "https://huggingface.co"). */
+  remoteHost: string;
+  /** Revision of hub ids (default "main"); "org/name@rev" overrides it per model. */
+  revision: string;
+  /** Whether hub ids may be fetched (default true); URLs and picked files always work. */
+  allowRemoteModels: boolean;
+  /** Keep downloaded model files in Cache Storage so a reload needs no network (default true). */
+  useCache: boolean;
+  /** Cache Storage name for model files (default "webtune-models"). */
+  cacheName: string;
+  /** Run pipelines in webtune's Worker (default true) or on the calling thread. */
+  useWorker: boolean;
+  /** URL of worker.js when a bundler does not place it next to index.js. */
+  workerUrl: string | null;
+  /** URL of webtune_core_bg.wasm when a bundler does not place it next to index.js. */
+  wasmUrl: string | null;
+}
+export const env: Env;
+
+/** Deletes cached model files (all, or those whose URL contains `match`); resolves to how many were removed. */
+export function clearCache(match?: string): Promise<number>;
+
+/** Where a pipeline's model comes from. */
+export type ModelSource =
+  | string /* hub id "org/name[@revision]", or a folder URL/path starting with "/", "./", "../" or a scheme */
+  | URL
+  | FileList
+  | File[] /* the picked files of a model folder */
+  | { config: FileSource; weights: FileSource; tokenizer: FileSource };
+
+/** Loading progress, per file (shapes as transformers.js's progress_callback). */
+export type ProgressEvent =
+  | { status: "initiate" | "download"; name: string; file: string }
+  | { status: "progress"; name: string; file: string; loaded: number; total: number | null; progress: number | null; fromCache: boolean }
+  | { status: "done"; name: string; file: string; loaded: number; total: number; fromCache: boolean }
+  /** `device: "auto"` found no usable WebGPU adapter and fell back to the CPU. */
+  | { status: "warning"; name: string; message: string }
+  | { status: "ready"; task: string; name: string };
+
+export interface PipelineOptions {
+  model: ModelSource;
+  /** Default "auto": WebGPU, else the CPU. */
+  device?: "auto" | "webgpu" | "gpu" | "cpu";
+  maxLength?: number;
+  truncate?: boolean;
+  batchSize?: number;
+  onProgress?: (event: ProgressEvent) => void;
+  signal?: AbortSignal;
+}
+
+interface PipelineBase {
+  readonly task: string;
+  readonly info: EncoderInfo;
+  /** Fine-tunes this pipeline's model in place and resolves to the `done` event; on abort (AbortError) or divergence (TrainingError) the pipeline keeps the model trained so far. */
+  finetune(options: FinetuneOptions & {
+    /** Store the run in OPFS under this name (with `checkpointEvery`): `runs.resume(name)` continues it after a reload. */
+    run?: string;
+  }): Promise<Extract<TrainingEvent, { type: "done" }>>;
+  evaluate(data: DataSource, options?: EvaluateOptions): Promise<Metrics>;
+  /** Hugging Face files as Blobs; with `directory` (File System Access API) also written there. */
+  /** `name` also keeps the files in OPFS (see `models`). */
+  save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob>>;
+  dispose(): void;
+}
+
+export interface TextClassificationPipeline extends PipelineBase {
+  /** Labels with scores, highest first (all labels unless `topK`). */
+  (text: string, options?: { topK?: number }): Promise<LabelScore[]>;
+  (texts: string[], options?: { topK?: number }): Promise<LabelScore[][]>;
+}
+
+export interface FeatureExtractionPipeline extends PipelineBase {
+  (text: string, options?: EmbedOptions): Promise<number[]>;
+  (texts: string[], options?: EmbedOptions): Promise<number[][]>;
+}
+
+/** A model for a task, run in webtune's Worker. */
+export function pipeline(task: "text-classification", options: PipelineOptions): Promise<TextClassificationPipeline>;
+export function pipeline(task: "feature-extraction", options: PipelineOptions): Promise<FeatureExtractionPipeline>;
+
+/** Fine-tuning runs stored in OPFS by `finetune({ run, checkpointEvery })`. */
+export const runs: {
+  list(): Promise<Array<{ name: string; step: number; updated: string | null; finished: boolean }>>;
+  /** Continues a run from its latest checkpoint; ends as the uninterrupted run would. */
+  resume(name: string, options?: { device?: "auto" | "webgpu" | "gpu" | "cpu"; onEvent?: (event: TrainingEvent) => void; signal?: AbortSignal }):
+    Promise<{ pipeline: TextClassificationPipeline; done: Extract<TrainingEvent, { type: "done" }> }>;
+  delete(name: string): Promise<boolean>;
+};
+
+/** Models kept in OPFS by `save({ name })`. */
+export const models: {
+  list(): Promise<Array<{ name: string; bytes: number }>>;
+  /** The files, for `pipeline(task, { model: files })` or a download. */
+  files(name: string): Promise<File[]>;
+  delete(name: string): Promise<boolean>;
+};

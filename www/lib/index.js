@@ -2,10 +2,23 @@
 // wasm-bindgen); pages and bundlers import this, never the core directly.
 import { call, core } from "./core.js";
 import { checkKeys } from "./errors.js";
+import { env } from "./env.js";
+import { clearCache as clear } from "./download.js";
 
 export * from "./errors.js";
+export { env } from "./env.js";
+export { models, pipeline, runs } from "./pipeline.js";
 export { EncoderModel, loadEncoder } from "./encoder.js";
 export { finetune } from "./train.js";
+
+/**
+ * Deletes cached model files from Cache Storage (`env.cacheName`): all of them, or those whose URL
+ * contains `match` (e.g. a model id). Resolves to the number of entries (or caches) removed.
+ * @param {string} [match]
+ */
+export async function clearCache(match) {
+  return clear(env.cacheName, match);
+}
 
 /**
  * Chooses the compute device and returns what was selected.

@@ -1,38 +1,17 @@
 // Fine-tuning a text classifier in the browser, from the user's own labelled file.
 import { call, core } from "./core.js";
 import { AbortError, OptionsError, TrainingError, checkKeys } from "./errors.js";
-import { bytesOf, modelFiles } from "./files.js";
+import { dataFile, modelFiles } from "./files.js";
 import { EncoderModel, MODEL_FILES } from "./encoder.js";
 
-const SETUP = [
+export const SETUP = [
   "data", "validation", "format", "columns", "validationSplit", "device", "onEvent", "onCheckpoint", "resumeFrom", "signal",
 ];
-const TRAINING = [
+export const TRAINING = [
   "epochs", "batchSize", "learningRate", "weightDecay", "warmupSteps", "warmupRatio", "schedule", "maxLength",
   "seed", "gradAccum", "maxGradNorm", "evalEvery", "earlyStoppingPatience", "metric", "mode", "keepBest",
   "groupByLength", "logEvery", "checkpointEvery",
 ];
-const FORMATS = ["csv", "tsv", "jsonl", "json"];
-
-/** A data source → [bytes, file name]; the name's extension tells the core the format. */
-async function dataFile(src, what, format, signal) {
-  if (format !== undefined && !FORMATS.includes(format)) {
-    throw new OptionsError(`finetune: unknown format ${JSON.stringify(format)}; valid formats are ${FORMATS.join(", ")}`);
-  }
-  if (Array.isArray(src)) {
-    return [new TextEncoder().encode(JSON.stringify(src)), `${what}.json`]; // rows as objects
-  }
-  let name = typeof File !== "undefined" && src instanceof File ? src.name : undefined;
-  if (typeof src === "string" || src instanceof URL) {
-    name = new URL(src, globalThis.location?.href).pathname.split("/").pop();
-  }
-  if (format) name = `${what}.${format}`;
-  if (!name || !/\.(csv|tsv|jsonl|json)$/i.test(name)) {
-    throw new OptionsError(`finetune: cannot tell the format of ${what} (${name ?? "bytes without a name"}); pass format: "csv" | "tsv" | "jsonl" | "json"`);
-  }
-  return [await bytesOf(src, what, { signal }), name];
-}
-
 /**
  * Fine-tunes a BERT-family checkpoint for text classification on labelled data and resolves to
  * the trained model (an EncoderModel: `classify`, `embed`, `export`).

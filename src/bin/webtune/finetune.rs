@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use webtune::{
     Error, Result,
-    data::{Columns, Dataset, LabelMap, Table, parse_named, train_and_validation},
+    data::{Columns, Dataset, Table, parse_named, train_and_validation},
     device,
-    infer::{Encoder, ModelFiles},
-    train::{Checkpoint, Event, Hooks, Schedule, StopReason, TrainOptions, evaluate, fine_tune, options::Mode},
+    infer::{EncodeOptions, Encoder, ModelFiles},
+    train::{Checkpoint, Event, Hooks, Schedule, StopReason, TrainOptions, fine_tune, options::Mode},
 };
 
 use crate::cli::print;
@@ -248,9 +248,10 @@ fn read_checkpoint(dir: &Path) -> Result<Checkpoint> {
 /// One human-readable line per event.
 fn describe(e: &Event) -> String {
     match e {
-        Event::Start { device, train_examples, validation_examples, total_steps, warmup_steps, labels, warnings, .. } => {
+        Event::Start { device, train_examples, validation_examples, total_steps, warmup_steps, labels, warnings, memory, .. } => {
             let mut s = format!(
-                "training on {device}: {train_examples} examples ({validation_examples} for validation), labels {labels:?}, {total_steps} steps ({warmup_steps} warmup)"
+                "training on {device}: {train_examples} examples ({validation_examples} for validation), labels {labels:?}, {total_steps} steps ({warmup_steps} warmup), about {:.0} MB of tensors",
+                memory.total_bytes as f64 / 1e6
             );
             for w in warnings {
                 s += &format!("\nwarning: {w}");
@@ -304,13 +305,11 @@ pub struct EvalArgs {
 /// One JSON line: accuracy, macro_f1, loss, per_class, confusion_matrix, …
 pub async fn eval(a: &EvalArgs) -> Result<()> {
     let dev = device::select(a.device.parse()?).await?;
-    let enc = Encoder::load(ModelFiles::from_dir(&a.model)?, &dev)?;
+    let mut enc = Encoder::load(ModelFiles::from_dir(&a.model)?, &dev)?;
     for w in &enc.report.warnings {
         eprintln!("warning: {w}");
     }
-    let labels = LabelMap::from_names(enc.config.labels());
-    let data = Dataset::with_labels(&read_table(&a.data)?, &a.columns.columns(), labels)?;
     let max_length = a.max_length.min(enc.config.max_position_embeddings);
-    let metrics = evaluate(&enc.model, &enc.device, &enc.tokenizer, &data, max_length, a.batch_size).await?;
-    print(&metrics)
+    enc.configure(EncodeOptions { max_length: Some(max_length), truncate: true, batch_size: a.batch_size })?;
+    print(&enc.evaluate(&read_table(&a.data)?, &a.columns.columns()).await?)
 }

@@ -1,0 +1,95 @@
+//! The pre-flight memory plan of a fine-tuning run: what it will hold on the device (weights,
+//! gradients, AdamW moments, activations kept for the backward pass) and its largest single
+//! tensor, estimated from the model config and the batch shape before anything is allocated.
+//! A plan whose largest tensor cannot be bound by the GPU, or that cannot fit in wasm's 4 GiB
+//! address space on the CPU path, is refused with an `OutOfMemoryError` that says what to lower —
+//! rather than losing the GPU device (or the tab) mid-run.
+
+use serde::Serialize;
+
+use crate::{DeviceInfo, Error, Result, models::bert::BertConfig};
+
+const F32: u64 = 4;
+/// What the wasm CPU path can use of its 4 GiB of linear memory for tensors (the rest: the model
+/// files, tokenizer, data, and the allocator's slack).
+const WASM_CPU_BUDGET: u64 = 3 << 30;
+
+/// Bytes a run will hold, by kind (estimates; activations assume every batch is `seq` long).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryPlan {
+    pub parameters: u64,
+    pub weight_bytes: u64,
+    pub gradient_bytes: u64,
+    pub optimizer_bytes: u64,
+    pub activation_bytes: u64,
+    pub total_bytes: u64,
+    /// The largest single tensor, which must fit in one GPU buffer binding.
+    pub largest_tensor_bytes: u64,
+    /// What that tensor is, with its shape.
+    pub largest_tensor: String,
+}
+
+/// Parameters of a BERT encoder with pooler and a `labels`-class head.
+pub fn bert_parameters(c: &BertConfig, labels: usize) -> u64 {
+    let (h, i) = (c.hidden_size as u64, c.intermediate_size as u64);
+    let embeddings = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) as u64 * h + 2 * h;
+    let layer = 4 * (h * h + h) + 2 * h * i + i + h + 2 * 2 * h;
+    embeddings + c.num_hidden_layers as u64 * layer + (h * h + h) + (h * labels as u64 + labels as u64)
+}
+
+/// The plan of full fine-tuning with batches of `batch` rows of `seq` tokens.
+pub fn plan_training(c: &BertConfig, labels: usize, batch: usize, seq: usize) -> MemoryPlan {
+    let parameters = bert_parameters(c, labels);
+    let (b, s, h, i) = (batch as u64, seq as u64, c.hidden_size as u64, c.intermediate_size as u64);
+    let scores = b * c.num_attention_heads as u64 * s * s;
+    // Kept per layer for the backward pass: Q, K, V, context, attention output, 2 LayerNorm
+    // inputs/outputs and the FFN output (~10 × [b, s, h]); the FFN's two [b, s, i]; scores,
+    // probabilities and the dropout mask (3 × [b, heads, s, s]).
+    let per_layer = 10 * b * s * h + 2 * b * s * i + 3 * scores;
+    let activation_bytes = (c.num_hidden_layers as u64 * per_layer + 4 * b * s * h) * F32;
+    let weight_bytes = parameters * F32;
+    let candidates = [
+        (scores * F32, format!("attention scores ({batch} × {} heads × {seq} × {seq})", c.num_attention_heads)),
+        (b * s * i * F32, format!("feed-forward activations ({batch} × {seq} × {})", c.intermediate_size)),
+        (c.vocab_size as u64 * h * F32, format!("word embeddings ({} × {})", c.vocab_size, c.hidden_size)),
+    ];
+    let (largest_tensor_bytes, largest_tensor) = candidates.into_iter().max_by_key(|c| c.0).expect("three candidates");
+    MemoryPlan {
+        parameters,
+        weight_bytes,
+        gradient_bytes: weight_bytes,
+        optimizer_bytes: 2 * weight_bytes,
+        activation_bytes,
+        total_bytes: 4 * weight_bytes + activation_bytes,
+        largest_tensor_bytes,
+        largest_tensor,
+    }
+}
+
+/// Refuses a plan the device cannot hold, naming the limit and what to lower.
+pub fn check(plan: &MemoryPlan, device: &DeviceInfo) -> Result<()> {
+    let advice = "lower batchSize or maxLength (or use gradAccum to keep the effective batch)";
+    if let Some(limit) = device.max_storage_buffer_binding_size
+        && plan.largest_tensor_bytes > limit
+    {
+        return Err(Error::OutOfMemory(format!(
+            "this run needs one {} buffer for the {}, but this GPU binds at most {} per buffer (maxStorageBufferBindingSize); {advice}",
+            mb(plan.largest_tensor_bytes),
+            plan.largest_tensor,
+            mb(limit)
+        )));
+    }
+    if cfg!(target_family = "wasm") && !device.is_gpu() && plan.total_bytes > WASM_CPU_BUDGET {
+        return Err(Error::OutOfMemory(format!(
+            "this run needs about {} for weights, gradients, optimizer state and activations, more than the {} the CPU path in the browser can address; {advice}, or use WebGPU",
+            mb(plan.total_bytes),
+            mb(WASM_CPU_BUDGET)
+        )));
+    }
+    Ok(())
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.0} MB", bytes as f64 / 1e6)
+}

@@ -1,0 +1,347 @@
+// pipeline() in Chromium: models load by hub id from a local mirror of the Hugging Face layout,
+// in webtune's Worker, with progress events; a reload loads them from Cache Storage without a
+// single request; fine-tuning, abort, evaluate, save and reloading the saved files work through
+// the pipeline; bad input is a clear error. Needs pkg/ (pkg-config/build.sh).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, openBrowser, requireAsset } from "./harness.mjs";
+
+const FIX = join(ROOT, "tests/fixtures/bert");
+const expected = JSON.parse(readFileSync(join(FIX, "tiny-cls3/expected.json"), "utf8"));
+const train = JSON.parse(readFileSync(join(FIX, "train-steps/expected.json"), "utf8"));
+const rows = [0, 1, 2].flatMap(() => train.rows.map(({ text, label }) => ({ text, label })));
+
+// {hub}/webtune/tiny-cls3/resolve/main/{config.json, model.safetensors, tokenizer.json}
+const hub = mkdtempSync(join(tmpdir(), "webtune-hub-"));
+const repo = join(hub, "webtune/tiny-cls3/resolve/main");
+mkdirSync(repo, { recursive: true });
+copyFileSync(join(FIX, "tiny-cls3/config.json"), join(repo, "config.json"));
+copyFileSync(join(FIX, "tiny-cls3/model.safetensors"), join(repo, "model.safetensors"));
+copyFileSync(join(FIX, "tokenizer.json"), join(repo, "tokenizer.json"));
+
+let b;
+before(async () => {
+  b = await openBrowser({ extraMounts: { "/hub/": hub } });
+  await b.page.goto(b.server.url + "test/blank.html");
+});
+after(async () => {
+  await b?.close();
+  rmSync(hub, { recursive: true, force: true });
+});
+
+const hubRequests = () => b.server.requests.filter((p) => p.startsWith("/hub/"));
+
+/** Loads webtune/tiny-cls3 by hub id in the page and classifies the fixture's texts. */
+const loadAndClassify = () => b.page.evaluate(async (texts) => {
+  const { env, pipeline } = await import("/pkg/index.js");
+  env.remoteHost = `${location.origin}/hub`;
+  const progress = [];
+  try {
+    const clf = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "webgpu", onProgress: (e) => progress.push(e) });
+    const out = { progress, info: clf.info, scores: await clf(texts), one: await clf(texts[0], { topK: 1 }) };
+    clf.dispose();
+    // fetches made by the Worker are not in the page's resource timing
+    out.pageFetches = performance.getEntriesByType("resource").map((e) => new URL(e.name).pathname);
+    return out;
+  } catch (e) {
+    return { error: { name: e.name, message: e.message }, progress };
+  }
+}, expected.texts);
+
+const softmax = (xs) => {
+  const m = Math.max(...xs);
+  const e = xs.map((x) => Math.exp(x - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / s);
+};
+
+test("pipeline loads a hub id in its Worker with progress events, matches transformers on WebGPU, and a reload uses the cache", async () => {
+  const r = await loadAndClassify();
+  assert.equal(r.error, undefined, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
+  assert.equal(r.info.device.kind, "webgpu", `ran on ${JSON.stringify(r.info.device)}`);
+
+  // numbers: transformers' logits for the same texts (tests/reference), as probabilities
+  const n = r.info.labels.length;
+  r.scores.forEach((scores, i) => {
+    const want = softmax(expected.logits.slice(i * n, (i + 1) * n));
+    assert.deepEqual(scores.map((s) => s.score), [...scores.map((s) => s.score)].sort((x, y) => y - x), "highest first");
+    for (const { label, score } of scores) {
+      const ref = want[r.info.labels.indexOf(label)];
+      assert.ok(Math.abs(score - ref) <= 1e-3, `text ${i} ${label}: ours=${score} reference=${ref}`);
+    }
+  });
+  // one text alone (no padding) vs the same text in a padded batch of 3
+  assert.equal(r.one.length, 1);
+  assert.equal(r.one[0].label, r.scores[0][0].label);
+  assert.ok(Math.abs(r.one[0].score - r.scores[0][0].score) <= 1e-5, `${r.one[0].score} vs ${r.scores[0][0].score}`);
+
+  // progress: per file initiate → download → progress… → done (from the network), then ready
+  const files = ["config.json", "model.safetensors", "tokenizer.json"];
+  for (const file of files) {
+    const seq = r.progress.filter((e) => e.file === file).map((e) => e.status);
+    assert.deepEqual([seq[0], seq[1], seq.at(-1)], ["initiate", "download", "done"], `${file}: ${seq}`);
+    assert.ok(seq.includes("progress"), `${file}: ${seq}`);
+    const done = r.progress.find((e) => e.file === file && e.status === "done");
+    assert.equal(done.fromCache, false);
+    assert.equal(done.loaded, readFileSync(join(repo, file)).length);
+  }
+  assert.deepEqual(r.progress.at(-1), { status: "ready", task: "text-classification", name: "webtune/tiny-cls3" });
+  assert.deepEqual(hubRequests().sort(), files.map((f) => `/hub/webtune/tiny-cls3/resolve/main/${f}`).sort());
+  // the page itself fetched neither the model nor the wasm: the Worker did
+  assert.ok(!r.pageFetches.some((p) => p.startsWith("/hub/") || p.endsWith(".wasm")), r.pageFetches.join(", "));
+
+  // reload: every file comes from Cache Storage, no request reaches the hub
+  await b.page.reload();
+  const before = hubRequests().length;
+  const again = await loadAndClassify();
+  assert.equal(again.error, undefined, JSON.stringify(again.error));
+  assert.equal(hubRequests().length, before, `requests after reload: ${hubRequests().slice(before)}`);
+  for (const file of files) {
+    const done = again.progress.find((e) => e.file === file && e.status === "done");
+    assert.equal(done.fromCache, true, file);
+  }
+  assert.deepEqual(again.scores, r.scores);
+});
+
+test("a pipeline fine-tunes in its Worker (CPU path), aborts keeping the model usable, evaluates, saves, and its saved files load", async () => {
+  const r = await b.page.evaluate(async ({ rows }) => {
+    const { env, pipeline } = await import("/pkg/index.js");
+    env.remoteHost = `${location.origin}/hub`;
+    const err = (e) => ({ name: e.name, message: e.message });
+    try {
+      const clf = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "cpu" });
+      const events = [];
+      const done = await clf.finetune({
+        data: rows, validation: rows, epochs: 6, batchSize: 12, learningRate: 3e-3, warmupRatio: 0.1, logEvery: 1, seed: 7,
+        onEvent: (e) => events.push(e),
+      });
+      const metrics = await clf.evaluate(rows);
+      // abort after the 2nd step of a long run: AbortError, and the pipeline still classifies
+      const ac = new AbortController();
+      let aborted;
+      await clf.finetune({
+        data: rows, epochs: 100, batchSize: 12, learningRate: 1e-4, logEvery: 1, validationSplit: 0,
+        onEvent: (e) => { if (e.type === "step" && e.step === 2) ac.abort(); },
+        signal: ac.signal,
+      }).catch((e) => { aborted = err(e); });
+      const afterAbort = await clf("charming and moving");
+      const saved = await clf.save();
+      const names = Object.keys(saved).sort();
+      const files = Object.entries(saved).map(([name, blob]) => new File([blob], name));
+      const reloaded = await pipeline("text-classification", { model: files, device: "cpu" });
+      const same = [await clf("dull"), await reloaded("dull")];
+      const info = [clf.info, reloaded.info];
+      clf.dispose();
+      reloaded.dispose();
+      return { ok: { done, events, metrics, aborted, afterAbort, names, same, info } };
+    } catch (e) {
+      return { error: err(e) };
+    }
+  }, { rows });
+  assert.equal(r.error, undefined, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
+  const { done, events, metrics, aborted, afterAbort, names, same, info } = r.ok;
+  assert.equal(info[0].device.kind, "cpu");
+  assert.equal(done.type, "done");
+  assert.equal(done.stopReason, "finished");
+  const losses = events.filter((e) => e.type === "step").map((e) => e.loss);
+  assert.equal(losses.length, 18);
+  assert.ok(losses.at(-1) < losses[0], `loss ${losses}`);
+  assert.deepEqual([...info[0].labels].sort(), [...new Set(rows.map((x) => x.label))].sort());
+  assert.equal(metrics.examples, rows.length);
+  assert.ok(metrics.accuracy > 0.5, `accuracy ${metrics.accuracy}`);
+  assert.equal(aborted?.name, "AbortError", JSON.stringify(aborted));
+  assert.equal(afterAbort.length, info[0].labels.length);
+  assert.deepEqual(names, ["config.json", "model.safetensors", "tokenizer.json"]);
+  assert.deepEqual(info[1].labels, info[0].labels);
+  same[0].forEach((s, i) => {
+    assert.equal(s.label, same[1][i].label);
+    assert.ok(Math.abs(s.score - same[1][i].score) < 1e-5, `${s.score} vs ${same[1][i].score}`);
+  });
+});
+
+test("a run stored in OPFS resumes after a page reload and ends as the uninterrupted run (CPU path); saved models are listed and deleted", async () => {
+  const opts = { data: rows, validation: rows, epochs: 6, batchSize: 12, learningRate: 3e-3, warmupRatio: 0.1, logEvery: 1, seed: 7 };
+  const first = await b.page.evaluate(async (opts) => {
+    const { env, models, pipeline, runs } = await import("/pkg/index.js");
+    env.remoteHost = `${location.origin}/hub`;
+    try {
+      await runs.delete("r1");
+      const full = [];
+      const a = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "cpu" });
+      await a.finetune({ ...opts, onEvent: (e) => full.push(e) });
+      a.dispose();
+      // the same run, stored with a checkpoint every 3 steps, aborted from here after step 4 (the
+      // Worker sees the abort a step or two later): a checkpoint of step 3 or 6 is the latest
+      const p = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "cpu" });
+      const ac = new AbortController();
+      let aborted = null;
+      await p.finetune({
+        ...opts, run: "r1", checkpointEvery: 3, signal: ac.signal,
+        onEvent: (e) => { if (e.type === "step" && e.step === 4) ac.abort(); },
+      }).catch((e) => { aborted = e.name; });
+      await p.save({ name: "m1" });
+      p.dispose();
+      return { full, aborted, runs: await runs.list(), models: await models.list() };
+    } catch (e) {
+      return { error: { name: e.name, message: e.message } };
+    }
+  }, opts);
+  assert.equal(first.error, undefined, JSON.stringify(first.error) + "\n" + b.logs.join("\n"));
+  assert.equal(first.aborted, "AbortError");
+  assert.equal(first.runs.length, 1);
+  const k = first.runs[0].step;
+  assert.ok(k >= 3 && k % 3 === 0 && k < 18, `latest checkpoint at step ${k}`);
+  assert.deepEqual({ ...first.runs[0], step: k, updated: null }, { name: "r1", step: k, updated: null, finished: false });
+  assert.deepEqual(first.models.map((m) => m.name), ["m1"]);
+  assert.ok(first.models[0].bytes > 100_000);
+
+  await b.page.reload(); // a new page and a new Worker: only OPFS remembers the run
+  const second = await b.page.evaluate(async () => {
+    const { models, pipeline, runs } = await import("/pkg/index.js");
+    try {
+      const events = [];
+      const { pipeline: p, done } = await runs.resume("r1", { onEvent: (e) => events.push(e) });
+      const info = p.info;
+      const files = await models.files("m1");
+      const m = await pipeline("text-classification", { model: files, device: "cpu" });
+      const saved = await m("dull");
+      p.dispose();
+      m.dispose();
+      const deleted = [await runs.delete("r1"), await models.delete("m1"), await runs.delete("r1")];
+      return { events, done, info, saved, names: files.map((f) => f.name).sort(), deleted, runs: await runs.list(), models: await models.list() };
+    } catch (e) {
+      return { error: { name: e.name, message: e.message } };
+    }
+  });
+  assert.equal(second.error, undefined, JSON.stringify(second.error) + "\n" + b.logs.join("\n"));
+  assert.equal(second.info.device.kind, "cpu");
+  const steps = (events) => events.filter((e) => e.type === "step");
+  const resumed = steps(second.events);
+  assert.deepEqual(resumed.map((e) => e.step), Array.from({ length: 18 - k }, (_, i) => k + 1 + i));
+  const full = steps(first.full).slice(k);
+  resumed.forEach((e, i) => assert.ok(Math.abs(e.loss - full[i].loss) <= 1e-5, `step ${e.step}: resumed ${e.loss}, uninterrupted ${full[i].loss}`));
+  const evals = (events) => events.filter((e) => e.type === "eval").map((e) => [e.step, e.metrics.accuracy]);
+  assert.deepEqual(evals(second.events), evals(first.full).filter(([step]) => step > k));
+  assert.equal(second.done.stopReason, "finished");
+  assert.deepEqual(second.done.best, first.full.at(-1).best);
+  assert.deepEqual(second.names, ["config.json", "model.safetensors", "tokenizer.json"]);
+  assert.equal(second.saved.length, 3);
+  assert.deepEqual(second.deleted, [true, true, false]);
+  assert.deepEqual([second.runs, second.models], [[], []]);
+});
+
+test("a fine-tuning plan the GPU cannot hold is an OutOfMemoryError before any step (MiniLM on WebGPU)", async (t) => {
+  if (!requireAsset(t, "models/all-MiniLM-L6-v2/model.safetensors", "see ../shared/assets/README.md")) return;
+  const r = await b.page.evaluate(async () => {
+    const { pipeline } = await import("/pkg/index.js");
+    const clf = await pipeline("text-classification", { model: "/assets/models/all-MiniLM-L6-v2", device: "webgpu" });
+    const rows = Array.from({ length: 128 }, (_, i) => ({ text: `review number ${i}`, label: i % 2 ? "pos" : "neg" }));
+    const events = [];
+    try {
+      await clf.finetune({ data: rows, validationSplit: 0, batchSize: 128, maxLength: 512, onEvent: (e) => events.push(e) });
+      return { events, device: clf.info.device };
+    } catch (e) {
+      return { error: { name: e.name, message: e.message }, events, device: clf.info.device };
+    } finally {
+      clf.dispose();
+    }
+  });
+  assert.equal(r.device.kind, "webgpu");
+  assert.equal(r.error?.name, "OutOfMemoryError", JSON.stringify(r));
+  assert.match(r.error.message, /attention scores \(128 × 12 heads × 512 × 512\).*maxStorageBufferBindingSize.*lower batchSize or maxLength/);
+  assert.deepEqual(r.events, [], "refused before the run started");
+});
+
+test("pipeline: bad input is a clear, named error", async () => {
+  const errors = await b.page.evaluate(async () => {
+    const { env, pipeline, runs } = await import("/pkg/index.js");
+    env.remoteHost = `${location.origin}/hub`;
+    const grab = async (f) => {
+      try {
+        await f();
+        return null;
+      } catch (e) {
+        return { name: e.name, message: e.message };
+      }
+    };
+    const clf = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "cpu" });
+    const out = {
+      task: await grab(() => pipeline("summarization", { model: "webtune/tiny-cls3" })),
+      generation: await grab(() => pipeline("text-generation", { model: "x/y" })),
+      option: await grab(() => pipeline("text-classification", { model: "webtune/tiny-cls3", devise: "cpu" })),
+      noModel: await grab(() => pipeline("feature-extraction", {})),
+      envKey: await grab(() => { env.remoteHots = "x"; }),
+      envType: await grab(() => { env.useCache = "yes"; }),
+      missing: await grab(() => pipeline("text-classification", { model: "webtune/nope", device: "cpu" })),
+      picked: await grab(() => pipeline("text-classification", { model: [new File(["{}"], "config.json")] })),
+      runOption: await grab(() => clf("hi", { top_k: 1 })),
+      saveFormat: await grab(() => clf.save({ format: "peft" })),
+      noData: await grab(() => clf.finetune({ epochs: 1 })),
+      runName: await grab(() => clf.finetune({ data: [{ text: "a", label: "x" }], run: "a/b", checkpointEvery: 1 })),
+      runNoEvery: await grab(() => clf.finetune({ data: [{ text: "a", label: "x" }], run: "r" })),
+      noRun: await grab(() => runs.resume("never-started")),
+    };
+    env.allowRemoteModels = false;
+    out.remote = await grab(() => pipeline("text-classification", { model: "webtune/tiny-cls3" }));
+    env.allowRemoteModels = true;
+    clf.dispose();
+    out.disposed = await grab(() => clf("hi"));
+    return out;
+  });
+  const expect = {
+    task: ["OptionsError", /unknown task "summarization"; valid tasks are text-classification, feature-extraction/],
+    generation: ["OptionsError", /not available yet/],
+    option: ["OptionsError", /unknown option "devise"; valid options are model, device/],
+    noModel: ["OptionsError", /options.model is required/],
+    envKey: ["OptionsError", /unknown setting "remoteHots"; valid settings are remoteHost/],
+    envType: ["OptionsError", /env.useCache must be a boolean, got string/],
+    missing: ["NetworkError", /config.json: .*\/hub\/webtune\/nope\/resolve\/main\/config.json answered HTTP 404/],
+    picked: ["OptionsError", /the picked files lack model.safetensors, tokenizer.json/],
+    runOption: ["OptionsError", /unknown option "top_k"; valid options are topK/],
+    saveFormat: ["OptionsError", /unknown format "peft"/],
+    noData: ["OptionsError", /options.data is required/],
+    remote: ["OptionsError", /allowRemoteModels is false/],
+    runName: ["OptionsError", /run name must be 1-100 letters/],
+    runNoEvery: ["OptionsError", /a stored run needs checkpointEvery/],
+    noRun: ["OptionsError", /no stored run named "never-started"/],
+    disposed: ["OptionsError", /disposed/],
+  };
+  for (const [k, [name, re]] of Object.entries(expect)) {
+    assert.ok(errors[k], `${k}: no error`);
+    assert.equal(errors[k].name, name, `${k}: ${JSON.stringify(errors[k])}`);
+    assert.match(errors[k].message, re, k);
+  }
+});
+
+test("without WebGPU a pipeline falls back to the CPU with a warning event; device \"webgpu\" is a WebGpuUnavailableError", async () => {
+  const nogpu = await openBrowser({ webgpu: false, extraMounts: { "/hub/": hub } });
+  try {
+    await nogpu.page.goto(nogpu.server.url + "test/blank.html");
+    const r = await nogpu.page.evaluate(async () => {
+      const { env, pipeline } = await import("/pkg/index.js");
+      env.remoteHost = `${location.origin}/hub`;
+      const progress = [];
+      const clf = await pipeline("text-classification", { model: "webtune/tiny-cls3", onProgress: (e) => progress.push(e) });
+      const out = { progress, info: clf.info, scores: await clf("dull") };
+      clf.dispose();
+      try {
+        await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "webgpu" });
+      } catch (e) {
+        out.forced = { name: e.name, message: e.message };
+      }
+      return out;
+    });
+    assert.equal(r.info.device.kind, "cpu", "the CPU path, as WebGPU is off in this browser");
+    const warning = r.progress.find((e) => e.status === "warning");
+    assert.ok(warning, JSON.stringify(r.progress.map((e) => e.status)));
+    assert.match(warning.message, /WebGPU is not available .*running on the CPU/);
+    assert.equal(r.progress.at(-1).status, "ready");
+    assert.equal(r.scores.length, 3);
+    assert.equal(r.forced?.name, "WebGpuUnavailableError", JSON.stringify(r.forced));
+  } finally {
+    await nogpu.close();
+  }
+});

@@ -1,0 +1,64 @@
+// Calling pipeline operations (ops.js): in webtune's own Worker (default; one per page, started
+// on first use), or on this thread when `env.useWorker` is false. The calls look the same either
+// way; the caller may itself be a page or a worker.
+import { env, envSnapshot } from "./env.js";
+import { AbortError, BackendError, fromCore } from "./errors.js";
+
+let worker = null;
+let nextId = 1;
+const pending = new Map();
+
+/**
+ * Runs `op` with `args` (structured-cloneable) and resolves to its result. `onEvent` gets the
+ * operation's events, `onCheckpoint` its checkpoints; `signal` aborts it (AbortError).
+ */
+export function request(op, args, { onEvent, onCheckpoint, signal } = {}) {
+  if (signal?.aborted) return Promise.reject(new AbortError(`${op} was aborted before it started`));
+  if (!env.useWorker) return inThread(op, args, { onEvent, onCheckpoint, signal });
+  return new Promise((resolve, reject) => {
+    const w = startWorker();
+    const id = nextId++;
+    const onAbort = () => w.postMessage({ id, abort: true });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    pending.set(id, { resolve, reject, onEvent, onCheckpoint, cleanup: () => signal?.removeEventListener("abort", onAbort) });
+    w.postMessage({ id, op, args, settings: envSnapshot() });
+  });
+}
+
+async function inThread(op, args, { onEvent, onCheckpoint, signal }) {
+  const { ops } = await import("./ops.js");
+  return ops[op](args, { settings: envSnapshot(), emit: (e) => onEvent?.(e), checkpoint: (f) => onCheckpoint?.(f), signal });
+}
+
+function startWorker() {
+  if (worker) return worker;
+  // Spelled out so that bundlers (Vite, webpack) see `new Worker(new URL(…, import.meta.url))` and
+  // bundle worker.js with its imports.
+  worker = env.workerUrl
+    ? new Worker(env.workerUrl, { type: "module", name: "webtune" })
+    : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "webtune" });
+  worker.onmessage = ({ data }) => {
+    const p = pending.get(data.id);
+    if (!p) return;
+    if ("event" in data) return p.onEvent?.(data.event);
+    if ("checkpoint" in data) return p.onCheckpoint?.(data.checkpoint);
+    pending.delete(data.id);
+    p.cleanup();
+    if (!data.error) return p.resolve(data.result);
+    const err = fromCore(data.error);
+    if (data.error.info) err.info = data.error.info;
+    p.reject(err);
+  };
+  worker.onerror = (e) => {
+    e.preventDefault?.();
+    const err = new BackendError(`the webtune worker stopped (${e.message || "it could not start"}); check that worker.js and webtune_core_bg.wasm are served next to index.js, or set env.workerUrl / env.wasmUrl`);
+    for (const p of pending.values()) {
+      p.cleanup();
+      p.reject(err);
+    }
+    pending.clear();
+    worker.terminate();
+    worker = null;
+  };
+  return worker;
+}

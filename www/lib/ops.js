@@ -1,0 +1,159 @@
+// What a pipeline does, wherever it runs: inside webtune's Worker (worker.js calls these for the
+// page) or on the calling thread when `env.useWorker` is false. Models stay here, behind handles.
+import { OptionsError } from "./errors.js";
+import { MODEL_FILES, loadEncoder } from "./encoder.js";
+import { dataFile } from "./files.js";
+import { fetchModel, resolveModel } from "./hub.js";
+import * as store from "./store.js";
+import { finetune } from "./train.js";
+
+const models = new Map();
+let nextHandle = 1;
+
+function entry(handle) {
+  const e = models.get(handle);
+  if (!e) throw new OptionsError("this pipeline was disposed (or its worker restarted); create it again with pipeline()");
+  return e;
+}
+
+/** The model's files as they are now: the loaded ones, or an export once it was trained. */
+async function currentFiles(e) {
+  e.files ??= await e.model.export();
+  return e.files;
+}
+
+function register(task, id, model, files, loadOptions) {
+  const handle = nextHandle++;
+  models.set(handle, { task, id, model, files, loadOptions });
+  return handle;
+}
+
+/**
+ * Fine-tunes entry `e` from its current files; with `run`, every checkpoint is also stored (in
+ * order; a failed write becomes a `warning` event, training goes on) and the run marked finished.
+ */
+async function train(e, training, run, wantsCheckpoints, { emit, checkpoint, signal }) {
+  let done = null;
+  let writes = Promise.resolve();
+  const onCheckpoint = run === undefined
+    ? (wantsCheckpoints ? checkpoint : undefined)
+    : (files) => {
+      writes = writes.then(() => store.writeCheckpoint(run, files)).catch((err) => {
+        emit({ type: "warning", message: `could not store the checkpoint in OPFS (${err.message}); the run goes on, but resume() starts from the previous one` });
+      });
+      if (wantsCheckpoints) checkpoint(files);
+    };
+  try {
+    const trained = await finetune(await currentFiles(e), {
+      ...training,
+      device: training.device ?? e.model.info.device.kind,
+      onEvent: (event) => {
+        if (event.type === "done") done = event;
+        emit(event);
+      },
+      onCheckpoint,
+      signal,
+    });
+    replaceModel(e, trained);
+    await writes;
+    if (run !== undefined) await store.finishRun(run, done);
+    return { done, info: trained.info };
+  } catch (err) {
+    await writes;
+    if (err?.model) {
+      replaceModel(e, err.model);
+      delete err.model;
+      err.info = e.model.info;
+    }
+    throw err;
+  }
+}
+
+function replaceModel(e, model) {
+  if (model === e.model) return;
+  e.model.dispose();
+  e.model = model;
+  e.files = null;
+}
+
+/**
+ * Each operation gets its arguments and `{ settings, emit(event), checkpoint(files), signal }`.
+ */
+export const ops = {
+  async load({ task, model, ...options }, { settings, emit, signal }) {
+    const resolved = resolveModel(model, MODEL_FILES, settings);
+    const files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
+    const loaded = await loadEncoder(files, { ...options, signal });
+    const handle = register(task, resolved.id, loaded, files, options);
+    const { fallback } = loaded.info.device;
+    if (fallback) {
+      emit({ status: "warning", name: resolved.id, message: `WebGPU is not available (${fallback}); running on the CPU, which is much slower. Use a browser with WebGPU (Chrome/Edge 113+) for training` });
+    }
+    emit({ status: "ready", task, name: resolved.id });
+    return { handle, info: loaded.info };
+  },
+
+  async run({ handle, texts, options }) {
+    const e = entry(handle);
+    return e.task === "text-classification" ? e.model.classify(texts) : e.model.embed(texts, options);
+  },
+
+  async evaluate({ handle, data, options }, { signal }) {
+    return entry(handle).model.evaluate(data, { ...options, signal });
+  },
+
+  /**
+   * Trains the pipeline's model in place; on abort or divergence it keeps the model trained so far.
+   * With `options.run` (a name) the run is stored in OPFS — setup, base model, data, and each
+   * checkpoint — so that `resumeRun` can continue it after a reload.
+   */
+  async finetune({ handle, options, wantsCheckpoints }, ctx) {
+    const e = entry(handle);
+    const { run, ...training } = options;
+    if (run !== undefined) {
+      store.checkName("run", run);
+      if (training.checkpointEvery == null) throw new OptionsError("finetune: a stored run needs checkpointEvery (how often to store a checkpoint)");
+      const base = await currentFiles(e);
+      const data = await dataFile(training.data, "data", training.format, ctx.signal);
+      const validation = training.validation == null ? null : await dataFile(training.validation, "validation", training.format, ctx.signal);
+      const { data: _d, validation: _v, format: _f, resumeFrom: _r, ...rest } = training;
+      const setup = {
+        task: e.task, model: e.id, load: e.loadOptions, device: rest.device ?? e.model.info.device.kind, options: rest,
+        data: data[1], validation: validation?.[1] ?? null, started: new Date().toISOString(),
+      };
+      await store.createRun(run, {
+        setup,
+        base: { "config.json": base.config, "model.safetensors": base.weights, "tokenizer.json": base.tokenizer },
+        data: Object.fromEntries([data, ...(validation ? [validation] : [])].map(([bytes, name]) => [name, bytes])),
+      });
+    }
+    return train(e, training, run, wantsCheckpoints, ctx);
+  },
+
+  /** Continues stored run `name` from its latest checkpoint: a new pipeline holding the result. */
+  async resumeRun({ name, device }, ctx) {
+    const { setup, base, data, checkpoint } = await store.readRun(name);
+    const files = { config: base["config.json"], weights: base["model.safetensors"], tokenizer: base["tokenizer.json"] };
+    const model = await loadEncoder(files, { ...setup.load, device: device ?? setup.device, signal: ctx.signal });
+    const handle = register(setup.task, setup.model, model, files, setup.load);
+    const file = (n) => new File([data[n]], n);
+    const training = {
+      ...setup.options, device: device ?? setup.device, data: file(setup.data),
+      validation: setup.validation ? file(setup.validation) : undefined, resumeFrom: checkpoint,
+    };
+    const { done, info } = await train(entry(handle), training, name, false, ctx);
+    return { handle, task: setup.task, info, done };
+  },
+  /** `{ "config.json", "model.safetensors", "tokenizer.json" }` as bytes. */
+  async save({ handle, name }) {
+    const f = await currentFiles(entry(handle));
+    const files = { "config.json": f.config, "model.safetensors": f.weights, "tokenizer.json": f.tokenizer };
+    if (name !== undefined) await store.saveModel(name, files);
+    return files;
+  },
+
+  async dispose({ handle }) {
+    models.get(handle)?.model.dispose();
+    models.delete(handle);
+  },
+};

@@ -1,0 +1,168 @@
+// pipeline(task, options): a model behind one callable object, run in webtune's Worker.
+import { request } from "./client.js";
+import { OptionsError, checkKeys } from "./errors.js";
+import * as store from "./store.js";
+import { SETUP, TRAINING } from "./train.js";
+
+const TASKS = ["text-classification", "feature-extraction"];
+const LOAD = ["model", "device", "maxLength", "truncate", "batchSize", "onProgress", "signal"];
+const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"] };
+const SAVE_FORMATS = ["huggingface"];
+
+/** URLs become strings (URL objects cannot be posted to a Worker); everything else is kept. */
+function cloneable(x) {
+  if (x instanceof URL) return x.href;
+  if (x && typeof x === "object" && Object.getPrototypeOf(x) === Object.prototype) {
+    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, cloneable(v)]));
+  }
+  return x;
+}
+
+function checkFunction(where, name, f) {
+  if (f !== undefined && typeof f !== "function") throw new OptionsError(`${where}: ${name} must be a function`);
+}
+
+/**
+ * Loads a model for a task and resolves to a callable pipeline:
+ * `await clf("I love this!")` → `[{label, score}, …]`; `await fe(["a", "b"])` → `[[…384 numbers], […]]`.
+ * @param {"text-classification"|"feature-extraction"} task
+ * @param {object} options  `model` (hub id "org/name", folder URL, picked files or
+ *   `{config, weights, tokenizer}`), `device`, `maxLength`, `truncate`, `batchSize`,
+ *   `onProgress(event)` (initiate / download / progress / done per file, then ready), `signal`.
+ */
+export async function pipeline(task, options = {}) {
+  if (task === "text-generation") {
+    throw new OptionsError(`pipeline: "text-generation" is not available yet (decoders come in a later release); available tasks are ${TASKS.join(", ")}`);
+  }
+  if (!TASKS.includes(task)) throw new OptionsError(`pipeline: unknown task ${JSON.stringify(task)}; valid tasks are ${TASKS.join(", ")}`);
+  checkKeys("pipeline", options, LOAD);
+  const { onProgress, signal, ...args } = options;
+  if (args.model == null) {
+    throw new OptionsError('pipeline: options.model is required: a hub id ("org/name"), a folder URL, the picked files of a model folder, or { config, weights, tokenizer }');
+  }
+  checkFunction("pipeline", "onProgress", onProgress);
+  const { handle, info } = await request("load", cloneable({ task, ...args }), { onEvent: onProgress, signal });
+  return makePipeline(task, handle, info);
+}
+
+/** Stored fine-tuning runs (OPFS): list them, continue one after a reload, delete one. */
+export const runs = {
+  /** `[{ name, step, updated, finished }]`: `step` is the latest stored checkpoint's. */
+  list: () => store.listRuns(),
+  /**
+   * Continues run `name` from its latest checkpoint with the same data and options, ending as the
+   * uninterrupted run would; resolves to `{ pipeline, done }` (a new pipeline holding the result).
+   * @param {string} name
+   * @param {{device?: string, onEvent?: Function, signal?: AbortSignal}} [options]
+   */
+  async resume(name, options = {}) {
+    checkKeys("runs.resume", options, ["device", "onEvent", "signal"]);
+    store.checkName("run", name);
+    const { onEvent, signal, device } = options;
+    checkFunction("runs.resume", "onEvent", onEvent);
+    const r = await request("resumeRun", { name, device }, { onEvent, signal });
+    return { pipeline: makePipeline(r.task, r.handle, r.info), done: r.done };
+  },
+  /** Deletes run `name`; resolves to whether it existed. */
+  delete: (name) => store.remove("runs", name),
+};
+
+/** Models kept with `save({ name })` (OPFS): list, get their files, delete. */
+export const models = {
+  /** `[{ name, bytes }]`. */
+  list: () => store.listModels(),
+  /** The saved files as `File`s: `pipeline(task, { model: await models.files(name) })` loads them. */
+  files: (name) => store.modelFiles(name),
+  /** Deletes saved model `name`; resolves to whether it existed. */
+  delete: (name) => store.remove("models", name),
+};
+
+function makePipeline(task, handle, info) {
+  let disposed = false;
+  const live = (what) => {
+    if (disposed) throw new OptionsError(`${what}: this pipeline was disposed; create a new one with pipeline()`);
+  };
+
+  const run = async (texts, options = {}) => {
+    live(task);
+    checkKeys(task, options, RUN[task]);
+    const single = typeof texts === "string";
+    if (!single && !(Array.isArray(texts) && texts.every((t) => typeof t === "string"))) {
+      throw new OptionsError(`${task}: expected a string or an array of strings`);
+    }
+    const { topK, ...rest } = options;
+    if (topK != null && !(Number.isInteger(topK) && topK > 0)) throw new OptionsError(`${task}: topK must be a positive integer`);
+    let out = await request("run", { handle, texts: single ? [texts] : texts, options: rest });
+    if (topK != null) out = out.map((scores) => scores.slice(0, topK));
+    return single ? out[0] : out;
+  };
+
+  const p = (texts, options) => run(texts, options);
+  Object.defineProperty(p, "task", { value: task, enumerable: true });
+  Object.defineProperty(p, "info", { get: () => info, enumerable: true });
+
+  /**
+   * Fine-tunes this pipeline's model in place; resolves to the `done` event. With `run: "name"`
+   * (and `checkpointEvery`) the run is stored in OPFS and `runs.resume(name)` continues it after a reload.
+   */
+  p.finetune = async (options = {}) => {
+    live("finetune");
+    checkKeys("finetune", options, [...SETUP, ...TRAINING, "run"]);
+    const { onEvent, onCheckpoint, signal, ...rest } = options;
+    checkFunction("finetune", "onEvent", onEvent);
+    checkFunction("finetune", "onCheckpoint", onCheckpoint);
+    if (rest.data == null) throw new OptionsError("finetune: options.data is required (a File, a URL, bytes with format, or an array of {text, label} rows)");
+    if (rest.checkpointEvery != null && !onCheckpoint && rest.run === undefined) {
+      throw new OptionsError("finetune: checkpointEvery needs onCheckpoint(files) to receive the checkpoints, or run: \"name\" to store them in OPFS");
+    }
+    try {
+      const r = await request("finetune", { handle, options: cloneable(rest), wantsCheckpoints: !!onCheckpoint }, { onEvent, onCheckpoint, signal });
+      info = r.info;
+      return r.done;
+    } catch (err) {
+      if (err.info) info = err.info; // aborted or diverged: the pipeline now holds the model trained so far
+      delete err.info;
+      throw err;
+    }
+  };
+
+  /** Metrics on labelled data (see EncoderModel.evaluate). */
+  p.evaluate = async (data, options = {}) => {
+    live("evaluate");
+    checkKeys("evaluate", options, ["format", "columns", "signal"]);
+    const { signal, ...rest } = options;
+    return request("evaluate", { handle, data: cloneable(data), options: rest }, { signal });
+  };
+
+  /**
+   * The model as Hugging Face files, `{ "config.json": Blob, "model.safetensors": Blob, "tokenizer.json": Blob }`;
+   * with `directory` (a FileSystemDirectoryHandle, e.g. from showDirectoryPicker()) they are also written there.
+   */
+  p.save = async (options = {}) => {
+    live("save");
+    checkKeys("save", options, ["format", "directory", "name"]);
+    const { format = "huggingface", directory, name } = options;
+    if (name !== undefined) store.checkName("model", name);
+    if (!SAVE_FORMATS.includes(format)) {
+      throw new OptionsError(`save: unknown format ${JSON.stringify(format)}; valid formats are ${SAVE_FORMATS.join(", ")} ("peft" arrives with LoRA)`);
+    }
+    const files = await request("save", { handle, name });
+    const blobs = Object.fromEntries(Object.entries(files).map(([name, bytes]) => [name, new Blob([bytes])]));
+    if (directory) {
+      for (const [name, blob] of Object.entries(blobs)) {
+        const w = await (await directory.getFileHandle(name, { create: true })).createWritable();
+        await w.write(blob);
+        await w.close();
+      }
+    }
+    return blobs;
+  };
+
+  /** Frees the model (wasm and GPU memory); the pipeline cannot be used afterwards. */
+  p.dispose = () => {
+    if (disposed) return;
+    disposed = true;
+    request("dispose", { handle }).catch(() => {});
+  };
+  return p;
+}
