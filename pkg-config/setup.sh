@@ -35,6 +35,9 @@ fi
 
 if [ ! -f pkg-config/node_modules/.package-lock.json ] \
    || [ pkg-config/package-lock.json -nt pkg-config/node_modules/.package-lock.json ]; then
-  step "npm ci (pkg-config)"
-  (cd pkg-config && npm ci --no-audit --no-fund --loglevel=error)
+  step "npm install from the lockfile (pkg-config)"
+  # Not `npm ci`: the lockfile can only list the platform builds of Vite's bundler (rollup) that
+  # the registry serves, and `npm ci` rejects a lock without every optional one. `--no-save` keeps
+  # the lockfile as committed; the versions installed are still the locked ones.
+  (cd pkg-config && npm install --no-save --no-audit --no-fund --loglevel=error)
 fi
