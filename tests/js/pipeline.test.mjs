@@ -106,6 +106,27 @@ test("pipeline loads a hub id in its Worker with progress events, matches transf
   assert.deepEqual(again.scores, r.scores);
 });
 
+test("a feature-extraction pipeline gives the vectors loadEncoder gives (CPU path)", async () => {
+  const r = await b.page.evaluate(async (texts) => {
+    const { env, loadEncoder, pipeline } = await import("/pkg/index.js");
+    env.remoteHost = `${location.origin}/hub`;
+    const fe = await pipeline("feature-extraction", { model: "webtune/tiny-cls3", device: "cpu" });
+    const out = { one: await fe(texts[0]), many: await fe(texts, { normalize: true }), info: fe.info };
+    fe.dispose();
+    const enc = await loadEncoder("/hub/webtune/tiny-cls3/resolve/main", { device: "cpu" });
+    out.reference = await enc.embed(texts, { normalize: true });
+    enc.dispose();
+    return out;
+  }, expected.texts);
+  assert.equal(r.info.device.kind, "cpu");
+  assert.equal(r.one.length, r.info.hiddenSize);
+  assert.equal(r.many.length, expected.texts.length);
+  r.many.forEach((v, i) => {
+    assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-5, "normalized");
+    v.forEach((x, j) => assert.ok(Math.abs(x - r.reference[i][j]) < 1e-6, `text ${i} dim ${j}: ${x} vs ${r.reference[i][j]}`));
+  });
+});
+
 test("a pipeline fine-tunes in its Worker (CPU path), aborts keeping the model usable, evaluates, saves, and its saved files load", async () => {
   const r = await b.page.evaluate(async ({ rows }) => {
     const { env, pipeline } = await import("/pkg/index.js");
