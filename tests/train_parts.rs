@@ -1,6 +1,8 @@
 //! The pure parts of training, checked against the reference formulas: HF's warmup schedules
 //! and scikit-learn's classification metrics.
 
+mod common;
+
 use webtune::train::{LrSchedule, Metrics, Schedule, schedule::warmup_steps};
 
 fn close(a: f64, b: f64) -> bool {
@@ -55,8 +57,7 @@ fn metrics_match_scikit_learn() {
 #[test]
 fn memory_plan_counts_parameters_and_refuses_oversized_batches() {
     use webtune::{DeviceInfo, models::bert::BertConfig, train::memory::{bert_parameters, check, plan_training}};
-    let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
-    let dir = std::path::Path::new(&root).join("tests/fixtures/bert/tiny-cls3");
+    let dir = common::parity::fixture_path("tiny-cls3");
     let config = BertConfig::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();

@@ -27,6 +27,18 @@ export async function bytesOf(src, what, { signal } = {}) {
   throw new OptionsError(`${what}: expected a URL, a File/Blob, an ArrayBuffer or a Uint8Array, got ${src === null ? "null" : typeof src}`);
 }
 
+/** Throws an OptionsError unless `source` names exactly the roles of `names` (`{ config, weights, tokenizer }`). */
+export function checkRoles(source, names) {
+  const entries = Object.entries(names);
+  const missing = entries.filter(([key]) => source[key] == null).map(([key, name]) => `${key} (${name})`);
+  const unknown = Object.keys(source).filter((k) => !Object.hasOwn(names, k));
+  if (missing.length || unknown.length) {
+    throw new OptionsError(
+      `model files: ${[missing.length && `missing ${missing.join(", ")}`, unknown.length && `unknown ${unknown.join(", ")}`].filter(Boolean).join("; ")}` +
+      `; give ${entries.map(([k]) => k).join(", ")}`);
+  }
+}
+
 /**
  * A model folder: a base URL (files fetched from `{base}/{name}`), or an object naming each file.
  * Returns the bytes of each requested name, keyed by the object key.
@@ -42,13 +54,7 @@ export async function modelFiles(source, names, opts) {
   if (!source || typeof source !== "object") {
     throw new OptionsError(`model: expected a folder URL or { ${entries.map(([k]) => k).join(", ")} }`);
   }
-  const missing = entries.filter(([key]) => source[key] == null).map(([key, name]) => `${key} (${name})`);
-  const unknown = Object.keys(source).filter((k) => !(k in names));
-  if (missing.length || unknown.length) {
-    throw new OptionsError(
-      `model files: ${[missing.length && `missing ${missing.join(", ")}`, unknown.length && `unknown ${unknown.join(", ")}`].filter(Boolean).join("; ")}` +
-      `; give ${entries.map(([k]) => k).join(", ")}`);
-  }
+  checkRoles(source, names);
   const bytes = await Promise.all(entries.map(([key, name]) => bytesOf(source[key], name, opts)));
   return Object.fromEntries(entries.map(([key], i) => [key, bytes[i]]));
 }

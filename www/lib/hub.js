@@ -1,7 +1,7 @@
 // Where a model's files come from: a Hugging Face hub id, a folder URL, files the user picked, or
 // one source per file — and getting their bytes (downloads go through the cache, with progress).
 import { OptionsError } from "./errors.js";
-import { bytesOf } from "./files.js";
+import { bytesOf, checkRoles } from "./files.js";
 import { download } from "./download.js";
 
 /** "org/name" (optionally "org/name@revision"): a hub id. Paths must start with "/", "./", "../" or a scheme. */
@@ -39,11 +39,7 @@ export function resolveModel(model, names, settings) {
     return { id: "picked files", sources: Object.fromEntries(roles.map(([role, name]) => [role, byName.get(name)])) };
   }
   if (model && typeof model === "object") {
-    const unknown = Object.keys(model).filter((k) => !Object.hasOwn(names, k));
-    const missing = roles.filter(([role]) => model[role] == null).map(([role, name]) => `${role} (${name})`);
-    if (unknown.length || missing.length) {
-      throw new OptionsError(`model files: ${[missing.length && `missing ${missing.join(", ")}`, unknown.length && `unknown ${unknown.join(", ")}`].filter(Boolean).join("; ")}; give ${roles.map(([r]) => r).join(", ")}`);
-    }
+    checkRoles(model, names);
     return { id: "files", sources: model };
   }
   throw new OptionsError(`model: expected a hub id ("org/name"), a folder URL, picked files or { ${roles.map(([r]) => r).join(", ")} }, got ${model === null ? "null" : typeof model}`);

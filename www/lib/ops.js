@@ -116,7 +116,7 @@ export const ops = {
       const base = await currentFiles(e);
       const data = await dataFile(training.data, "data", training.format, ctx.signal);
       const validation = training.validation == null ? null : await dataFile(training.validation, "validation", training.format, ctx.signal);
-      const { data: _d, validation: _v, format: _f, resumeFrom: _r, ...rest } = training;
+      const { data: _d, validation: _v, format: _f, resumeFrom, ...rest } = training;
       const setup = {
         task: e.task, model: e.id, load: e.loadOptions, device: rest.device ?? e.model.info.device.kind, options: rest,
         data: data[1], validation: validation?.[1] ?? null, started: new Date().toISOString(),
@@ -126,6 +126,10 @@ export const ops = {
         base: { "config.json": base.config, "model.safetensors": base.weights, "tokenizer.json": base.tokenizer },
         data: Object.fromEntries([data, ...(validation ? [validation] : [])].map(([bytes, name]) => [name, bytes])),
       });
+      // train on the bytes just stored (a URL is not fetched twice), named so their format is known
+      const asFile = ([bytes, name]) => new File([bytes], name);
+      const stored = { ...rest, resumeFrom, data: asFile(data), validation: validation ? asFile(validation) : undefined };
+      return train(e, stored, run, wantsCheckpoints, ctx);
     }
     return train(e, training, run, wantsCheckpoints, ctx);
   },

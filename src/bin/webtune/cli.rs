@@ -127,12 +127,13 @@ async fn run(command: Command) -> Result<()> {
 }
 
 /// Prints a value as one line of JSON. A closed stdout (`webtune … | head`) ends the process
-/// quietly, as other command-line tools do, instead of panicking.
+/// quietly with status 141, as a tool killed by SIGPIPE does: not a panic, and not a success
+/// (a `train` stopped this way has not written its model).
 pub fn print<T: serde::Serialize>(value: &T) -> Result<()> {
     use std::io::Write;
     let s = serde_json::to_string(value).map_err(|e| Error::Backend(e.to_string()))?;
     match writeln!(std::io::stdout().lock(), "{s}") {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
         other => other.map_err(|e| Error::Backend(format!("could not write to stdout: {e}"))),
     }
 }
