@@ -215,7 +215,13 @@ pub async fn fine_tune(
                 Some(n) => (window_loss.clone() + n.clone()).is_finite(),
                 None => window_loss.clone().is_finite(),
             };
-            model = optim.step(lr, model, grads, applied.clone());
+            // On the CPU a read costs nothing (there is no GPU queue to wait for), and a step known
+            // to be finite skips the masked copies of every parameter (~140 ms of a MiniLM step).
+            let mask = match ad.info().is_gpu() || !ad.read(applied.clone()).await?.iter::<bool>().all(|a| a) {
+                true => Some(applied.clone()),
+                false => None,
+            };
+            model = optim.step(lr, model, grads, mask);
             step += 1;
             log.push(step, window_loss, applied);
 

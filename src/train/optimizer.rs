@@ -47,10 +47,12 @@ impl AdamW {
         AdamW { decay: config(weight_decay).build(), no_decay: config(0.0).build(), no_decay_paths, state: HashMap::new() }
     }
 
-    /// One update of every parameter that has a gradient in `grads`, applied only where `apply`
-    /// (a [1] tensor on the device) is true: otherwise parameters and moments keep their values
-    /// (the step count of the bias correction still advances).
-    pub fn step<M: Module>(&mut self, lr: f64, model: M, mut grads: GradientsParams, apply: Tensor<1, Bool>) -> M {
+    /// One update of every parameter that has a gradient in `grads`. With `apply` (a [1] tensor on
+    /// the device) it takes effect only where that is true: otherwise parameters and moments keep
+    /// their values (the step count of the bias correction still advances). `None` applies it
+    /// unconditionally, without the three masked copies of every parameter that cost (on the CPU)
+    /// more than the update itself.
+    pub fn step<M: Module>(&mut self, lr: f64, model: M, mut grads: GradientsParams, apply: Option<Tensor<1, Bool>>) -> M {
         let mut mapper = Update { optim: self, lr, grads: &mut grads, apply, path: Vec::new() };
         model.map(&mut mapper)
     }
@@ -89,7 +91,7 @@ struct Update<'a> {
     optim: &'a mut AdamW,
     lr: f64,
     grads: &'a mut GradientsParams,
-    apply: Tensor<1, Bool>,
+    apply: Option<Tensor<1, Bool>>,
     path: Vec<String>,
 }
 
@@ -123,19 +125,31 @@ impl ModuleMapper for Update<'_> {
         let (autodiff, require_grad) = (tensor.is_autodiff(), tensor.is_require_grad());
         let old = tensor.inner();
         let (updated, state) = optim.step(self.lr, old.clone(), grad.inner(), state);
-        // new where `apply`, else old: a skipped step leaves no trace in the weights or moments
-        let apply_flat = self.apply.clone().expand([n]);
-        if let Some(AdamWState { momentum: s }) = state {
-            let device = old.device();
-            let (m0, v0) = match previous {
-                Some(p) => (p.m.inner(), p.v.inner()),
-                None => (Tensor::zeros([n], &device), Tensor::zeros([n], &device)),
-            };
-            let m = m0.mask_where(apply_flat.clone(), s.moment_1.reshape([n]));
-            let v = v0.mask_where(apply_flat.clone(), s.moment_2.reshape([n]));
-            self.optim.state.insert(path, Moments { time: s.time, m, v });
-        }
-        let updated = old.reshape([n]).mask_where(apply_flat, updated.reshape([n])).reshape(shape);
+        let moments = |s: AdaptiveMomentumState<D>| (s.time, s.moment_1.reshape([n]), s.moment_2.reshape([n]));
+        let updated = match self.apply.clone() {
+            None => {
+                if let Some(AdamWState { momentum }) = state {
+                    let (time, m, v) = moments(momentum);
+                    self.optim.state.insert(path, Moments { time, m, v });
+                }
+                updated
+            }
+            // new where `apply`, else old: a skipped step leaves no trace in the weights or moments
+            Some(apply) => {
+                let apply = apply.expand([n]);
+                if let Some(AdamWState { momentum }) = state {
+                    let device = old.device();
+                    let (m0, v0) = match previous {
+                        Some(p) => (p.m.inner(), p.v.inner()),
+                        None => (Tensor::zeros([n], &device), Tensor::zeros([n], &device)),
+                    };
+                    let (time, m, v) = moments(momentum);
+                    let (m, v) = (m0.mask_where(apply.clone(), m), v0.mask_where(apply.clone(), v));
+                    self.optim.state.insert(path, Moments { time, m, v });
+                }
+                old.reshape([n]).mask_where(apply, updated.reshape([n])).reshape(shape)
+            }
+        };
         let mut updated = if autodiff { Tensor::from_inner(updated) } else { updated };
         if require_grad {
             updated = updated.require_grad();
