@@ -2,7 +2,8 @@
 # Benchmarks, each side by side with the reference in one run (BENCHMARKS.md has method + numbers).
 #
 #   pkg-config/bench.sh encoder     MiniLM inference latency: PyTorch CPU (2 threads), webtune
-#                                   native CPU + wgpu, webtune in Chromium on WebGPU + CPU
+#                                   native CPU + wgpu; in one Chromium run webtune and
+#                                   transformers.js (npm, local ONNX export), each on WebGPU + CPU
 #   pkg-config/bench.sh step        MiniLM full fine-tuning step time, batch 16 x 64 tokens: PyTorch
 #                                   CPU (2 threads), webtune native CPU + wgpu, webtune in Chromium
 #                                   on WebGPU + CPU (~35 min on 2 cores: software GPUs are slow)
@@ -41,8 +42,12 @@ case "$what" in
       step "webtune native $dev"
       "$CARGO_TARGET_DIR/debug/webtune" bench encoder --model "$model" --device "$dev" | tee -a "$out"
     done
-    step "webtune in Chromium (WebGPU, CPU)"
-    node tests/bench/encoder.mjs | tee -a "$out"
+    step "transformers.js (npm) and an ONNX export of the same model"
+    (cd tests/bench && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save --no-audit --no-fund --loglevel=error)
+    onnx="${WEBTUNE_ONNX:-$HOME/.cache/webtune/onnx}/all-MiniLM-L6-v2"
+    "$py" tests/reference/export_onnx.py --model "$model" --out "$onnx"
+    step "in Chromium: webtune and transformers.js, on WebGPU and on the CPU (wasm)"
+    node tests/bench/encoder.mjs --engines webtune,transformers.js --onnx "$onnx" | tee -a "$out"
     ;;
   step)
     prepare_minilm
@@ -66,8 +71,14 @@ step "summary (median ms; ratio = webtune / PyTorch, lower is better)"
 node -e '
   const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
   const ref = Object.fromEntries(rows.filter((r) => r.engine === "pytorch").map((r) => [r.batch, r.median_ms]));
-  console.log("| engine | device | batch × seq | first call ms | median ms | × PyTorch |");
-  console.log("|---|---|---|---|---|---|");
-  for (const r of rows) console.log(`| ${r.engine} | ${r.device} | ${r.batch} × ${r.seq} | ${r.first_ms.toFixed(1)} | ${r.median_ms.toFixed(1)} | ${(r.median_ms / ref[r.batch]).toFixed(2)} |`);
+  const tjs = {};   // the faster transformers.js device per batch size
+  for (const r of rows) if (r.engine === "transformers.js" && !r.error) tjs[r.batch] = Math.min(tjs[r.batch] ?? Infinity, r.median_ms);
+  console.log("| engine | device | batch × seq | first call ms | median ms | × PyTorch | × faster transformers.js |");
+  console.log("|---|---|---|---|---|---|---|");
+  for (const r of rows) {
+    if (r.error) { console.log(`| ${r.engine} | ${r.device} | – | failed: ${r.error} | | | |`); continue; }
+    const vs = tjs[r.batch] ? (r.median_ms / tjs[r.batch]).toFixed(2) : "–";
+    console.log(`| ${r.engine} | ${r.device} | ${r.batch} × ${r.seq} | ${r.first_ms.toFixed(1)} | ${r.median_ms.toFixed(1)} | ${(r.median_ms / ref[r.batch]).toFixed(2)} | ${vs} |`);
+  }
 ' "$out"
 rm -f "$out"
