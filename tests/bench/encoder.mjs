@@ -7,7 +7,7 @@
 // asset and, for transformers.js, --onnx DIR (the export's folder).
 //
 //   node tests/bench/encoder.mjs [--engines webtune,transformers.js] [--devices webgpu,cpu]
-//        [--batch-sizes 1,32] [--seq 64] [--runs 20] [--warmup 3] [--onnx DIR]
+//        [--batch-sizes 1,32] [--webgpu-batch-sizes 1] [--seq 64] [--runs 20] [--warmup 3] [--onnx DIR]
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -18,6 +18,8 @@ const { values: a } = parseArgs({
     engines: { type: "string", default: "webtune" },
     devices: { type: "string", default: "webgpu,cpu" },
     "batch-sizes": { type: "string", default: "1,32" },
+    // software WebGPU (SwiftShader) takes minutes per batch-32 call: this can shorten its list
+    "webgpu-batch-sizes": { type: "string" },
     seq: { type: "string", default: "64" },
     runs: { type: "string", default: "20" },
     warmup: { type: "string", default: "3" },
@@ -36,7 +38,9 @@ if (engines.includes("transformers.js")) {
   }
   extraMounts["/tjs-models/all-MiniLM-L6-v2/"] = resolve(a.onnx);
 }
-const settings = { batches: a["batch-sizes"].split(",").map(Number), seq: Number(a.seq), runs: Number(a.runs), warmup: Number(a.warmup) };
+const sizes = (list) => list.split(",").map(Number);
+const settings = { seq: Number(a.seq), runs: Number(a.runs), warmup: Number(a.warmup) };
+const batchesOn = (device) => sizes(device === "webgpu" ? a["webgpu-batch-sizes"] ?? a["batch-sizes"] : a["batch-sizes"]);
 
 const b = await openBrowser({ extraMounts });
 const offsite = [];
@@ -50,7 +54,7 @@ try {
   const reference = {};
   for (const engine of engines) {
     for (const device of a.devices.split(",")) {
-      const rows = await b.page.evaluate(engine === "webtune" ? webtuneRun : transformersRun, { device, reference, ...settings });
+      const rows = await b.page.evaluate(engine === "webtune" ? webtuneRun : transformersRun, { device, reference, batches: batchesOn(device), ...settings });
       for (const r of rows) {
         if (r.vector) { reference.vector ??= r.vector; delete r.vector; }
         console.log(JSON.stringify(r));

@@ -183,11 +183,13 @@ test("a pipeline fine-tunes in its Worker (CPU path), aborts keeping the model u
   });
 });
 
-test("a run stored in OPFS resumes after a page reload and ends as the uninterrupted run (CPU path); saved models are listed and deleted", async () => {
+for (const storage of ["opfs", "indexeddb"]) {
+test(`a run stored in ${storage} resumes after a page reload and ends as the uninterrupted run (CPU path); saved models are listed and deleted`, async () => {
   const opts = { data: rows, validation: rows, epochs: 6, batchSize: 12, learningRate: 3e-3, warmupRatio: 0.1, logEvery: 1, seed: 7 };
-  const first = await b.page.evaluate(async (opts) => {
+  const first = await b.page.evaluate(async ({ opts, storage }) => {
     const { env, models, pipeline, runs } = await import("/pkg/index.js");
     env.remoteHost = `${location.origin}/hub`;
+    env.storage = storage; // where runs and models are kept (IndexedDB: browsers without OPFS)
     try {
       await runs.delete("r1");
       const full = [];
@@ -205,13 +207,24 @@ test("a run stored in OPFS resumes after a page reload and ends as the uninterru
       }).catch((e) => { aborted = e.name; });
       await p.save({ name: "m1" });
       p.dispose();
-      return { full, aborted, runs: await runs.list(), models: await models.list() };
+      // where the run went: an OPFS folder, or IndexedDB keys
+      const inOpfs = await navigator.storage.getDirectory().then((d) => d.getDirectoryHandle("webtune"))
+        .then((d) => d.getDirectoryHandle("runs")).then((d) => d.getDirectoryHandle("r1")).then(() => true, () => false);
+      const inIdb = (await indexedDB.databases()).some((d) => d.name === "webtune") && await new Promise((resolve) => {
+        const open = indexedDB.open("webtune");
+        open.onsuccess = () => {
+          const q = open.result.transaction("files").objectStore("files").count(IDBKeyRange.bound("runs/r1/", "runs/r1/\uffff"));
+          q.onsuccess = () => { resolve(q.result > 0); open.result.close(); };
+        };
+      });
+      return { full, aborted, where: { opfs: inOpfs, indexeddb: inIdb }, runs: await runs.list(), models: await models.list() };
     } catch (e) {
       return { error: { name: e.name, message: e.message } };
     }
-  }, opts);
+  }, { opts, storage });
   assert.equal(first.error, undefined, JSON.stringify(first.error) + "\n" + b.logs.join("\n"));
   assert.equal(first.aborted, "AbortError");
+  assert.deepEqual(first.where, { opfs: storage === "opfs", indexeddb: storage === "indexeddb" });
   assert.equal(first.runs.length, 1);
   const k = first.runs[0].step;
   assert.ok(k >= 3 && k % 3 === 0 && k < 18, `latest checkpoint at step ${k}`);
@@ -219,9 +232,10 @@ test("a run stored in OPFS resumes after a page reload and ends as the uninterru
   assert.deepEqual(first.models.map((m) => m.name), ["m1"]);
   assert.ok(first.models[0].bytes > 100_000);
 
-  await b.page.reload(); // a new page and a new Worker: only OPFS remembers the run
-  const second = await b.page.evaluate(async () => {
-    const { models, pipeline, runs } = await import("/pkg/index.js");
+  await b.page.reload(); // a new page and a new Worker: only the storage remembers the run
+  const second = await b.page.evaluate(async (storage) => {
+    const { env, models, pipeline, runs } = await import("/pkg/index.js");
+    env.storage = storage;
     try {
       const events = [];
       const { pipeline: p, done } = await runs.resume("r1", { onEvent: (e) => events.push(e) });
@@ -236,7 +250,7 @@ test("a run stored in OPFS resumes after a page reload and ends as the uninterru
     } catch (e) {
       return { error: { name: e.name, message: e.message } };
     }
-  });
+  }, storage);
   assert.equal(second.error, undefined, JSON.stringify(second.error) + "\n" + b.logs.join("\n"));
   assert.equal(second.info.device.kind, "cpu");
   const steps = (events) => events.filter((e) => e.type === "step");
@@ -252,6 +266,65 @@ test("a run stored in OPFS resumes after a page reload and ends as the uninterru
   assert.equal(second.saved.length, 3);
   assert.deepEqual(second.deleted, [true, true, false]);
   assert.deepEqual([second.runs, second.models], [[], []]);
+});
+}
+
+test("privacy: no request leaves localhost, and fine-tuning on the user's file makes no request at all (WebGPU)", async () => {
+  // Every request of the page and of webtune's Worker goes through this route: a request to any
+  // other origin is recorded and refused.
+  const seen = [], offsite = [];
+  const origin = new URL(b.server.url).origin;
+  const route = (r) => {
+    const url = r.request().url();
+    seen.push(url);
+    if (new URL(url).origin !== origin) { offsite.push(url); return r.abort(); }
+    return r.continue();
+  };
+  const context = b.page.context();
+  await context.route("**/*", route);
+  try {
+    const load = await b.page.evaluate(async () => {
+      const { env, pipeline } = await import("/pkg/index.js");
+      env.remoteHost = `${location.origin}/hub`;
+      env.useCache = false; // fetched now, so that the Worker's requests are seen to pass the route
+      try {
+        window.clf = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "webgpu" });
+        return { device: window.clf.info.device.kind };
+      } catch (e) {
+        return { error: { name: e.name, message: e.message } };
+      } finally {
+        env.useCache = true;
+      }
+    });
+    assert.equal(load.error, undefined, JSON.stringify(load.error) + "\n" + b.logs.join("\n"));
+    assert.equal(load.device, "webgpu");
+    assert.ok(seen.some((u) => u.endsWith("/hub/webtune/tiny-cls3/resolve/main/model.safetensors")), `the route saw the Worker's downloads: ${seen.join(", ")}`);
+    const before = seen.length;
+    const r = await b.page.evaluate(async (rows) => {
+      // the user's private data: a CSV file picked from disk
+      const csv = "text,label\n" + rows.map((x) => `"${x.text.replaceAll('"', '""')}",${x.label}`).join("\n");
+      const file = new File([csv], "reviews.csv", { type: "text/csv" });
+      try {
+        const steps = [];
+        const done = await window.clf.finetune({ data: file, epochs: 1, batchSize: 12, validationSplit: 0.25, onEvent: (e) => e.type === "step" && steps.push(e) });
+        const metrics = await window.clf.evaluate(file);
+        const scores = await window.clf("charming and moving");
+        const saved = Object.keys(await window.clf.save());
+        return { done: done.type, steps: steps.length, metrics: metrics.examples, scores: scores.length, saved };
+      } catch (e) {
+        return { error: { name: e.name, message: e.message } };
+      } finally {
+        window.clf.dispose();
+      }
+    }, rows);
+    assert.equal(r.error, undefined, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
+    assert.equal(r.done, "done");
+    assert.ok(r.steps > 0 && r.metrics === rows.length && r.scores > 0 && r.saved.length === 3, JSON.stringify(r));
+    assert.deepEqual(seen.slice(before), [], "requests while fine-tuning, evaluating and saving");
+    assert.deepEqual(offsite, [], "requests that left localhost");
+  } finally {
+    await context.unroute("**/*", route);
+  }
 });
 
 test("a fine-tuning plan the GPU cannot hold is an OutOfMemoryError before any step (MiniLM on WebGPU)", async (t) => {
@@ -296,6 +369,7 @@ test("pipeline: bad input is a clear, named error", async () => {
       noModel: await grab(() => pipeline("feature-extraction", {})),
       envKey: await grab(() => { env.remoteHots = "x"; }),
       envType: await grab(() => { env.useCache = "yes"; }),
+      envChoice: await grab(() => { env.storage = "s3"; }),
       missing: await grab(() => pipeline("text-classification", { model: "webtune/nope", device: "cpu" })),
       picked: await grab(() => pipeline("text-classification", { model: [new File(["{}"], "config.json")] })),
       runOption: await grab(() => clf("hi", { top_k: 1 })),
@@ -319,6 +393,7 @@ test("pipeline: bad input is a clear, named error", async () => {
     noModel: ["OptionsError", /options.model is required/],
     envKey: ["OptionsError", /unknown setting "remoteHots"; valid settings are remoteHost/],
     envType: ["OptionsError", /env.useCache must be a boolean, got string/],
+    envChoice: ["OptionsError", /env.storage must be one of "auto", "opfs", "indexeddb", got "s3"/],
     missing: ["NetworkError", /config.json: .*\/hub\/webtune\/nope\/resolve\/main\/config.json answered HTTP 404/],
     picked: ["OptionsError", /the picked files lack model.safetensors, tokenizer.json/],
     runOption: ["OptionsError", /unknown option "top_k"; valid options are topK/],

@@ -19,7 +19,12 @@ const DEFAULTS = {
   workerUrl: null,
   /** URL of webtune_core_bg.wasm (default: resolved from this module, which bundlers such as Vite handle). */
   wasmUrl: null,
+  /** Where runs and saved models are kept: "auto" (the origin private file system, else IndexedDB), "opfs" or "indexeddb". */
+  storage: "auto",
 };
+
+/** Settings that take one of a few values. */
+const CHOICES = { storage: ["auto", "opfs", "indexeddb"] };
 
 const settings = { ...DEFAULTS };
 
@@ -32,6 +37,9 @@ export const env = new Proxy(settings, {
     const want = DEFAULTS[key] === null ? "string" : typeof DEFAULTS[key];
     const ok = typeof value === want || (DEFAULTS[key] === null && (value === null || value instanceof URL));
     if (!ok) throw new OptionsError(`env.${key} must be a ${want}${DEFAULTS[key] === null ? " (or null)" : ""}, got ${value === null ? "null" : typeof value}`);
+    if (CHOICES[key] && !CHOICES[key].includes(value)) {
+      throw new OptionsError(`env.${key} must be one of ${CHOICES[key].map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(value)}`);
+    }
     target[key] = value instanceof URL ? value.href : value;
     return true;
   },

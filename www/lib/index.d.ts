@@ -244,6 +244,8 @@ export interface Env {
   workerUrl: string | null;
   /** URL of webtune_core_bg.wasm when a bundler does not place it next to index.js. */
   wasmUrl: string | null;
+  /** Where runs and saved models are kept: "auto" (default: the origin private file system, else IndexedDB), "opfs" or "indexeddb". */
+  storage: "auto" | "opfs" | "indexeddb";
 }
 export const env: Env;
 

@@ -79,10 +79,16 @@ pub async fn encoder(b: &EncoderBench) -> Result<()> {
             batch,
             seq: b.seq,
             first_ms,
-            median_ms: ms[ms.len() / 2],
+            median_ms: median(&ms),
             min_ms: ms[0],
             runs: ms.len(),
         })?;
     }
     Ok(())
+}
+
+/// The median of sorted values (the mean of the two middle ones for an even count).
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 }
 }
