@@ -44,6 +44,7 @@ const batchesOn = (device) => sizes(device === "webgpu" ? a["webgpu-batch-sizes"
 
 const b = await openBrowser({ extraMounts });
 const offsite = [];
+b.page.on("console", (m) => { if (m.text().startsWith("bench:")) process.stderr.write(m.text() + "\n"); }); // progress
 b.page.on("request", (r) => { if (!r.url().startsWith(b.server.url) && !r.url().startsWith("blob:")) offsite.push(r.url()); });
 try {
   await b.page.goto(b.server.url + "test/blank.html");
@@ -70,7 +71,13 @@ try {
 async function timeCalls(embed, batches, runs, warmup) {
   const out = [];
   for (const batch of batches) {
-    const time = async () => { const t = performance.now(); const v = await embed(batch); return [performance.now() - t, v]; };
+    const time = async () => {
+      const t = performance.now();
+      const v = await embed(batch);
+      const ms = performance.now() - t;
+      console.log(`bench: batch ${batch}: ${ms.toFixed(1)} ms`);
+      return [ms, v];
+    };
     const [first, firstVectors] = await time();
     for (let i = 0; i < warmup; i++) await time();
     const ms = [];

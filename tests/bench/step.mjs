@@ -25,20 +25,22 @@ try {
       // the text of src/bin/webtune/bench.rs, cut to SEQ tokens by maxLength
       const text = "the quick brown fox jumps over the lazy dog while the cat sleeps ".repeat(Math.floor(SEQ / 8) + 2);
       const data = Array.from({ length: BATCH * steps }, (_, i) => ({ text, label: String(i % 2) }));
-      const times = [];
+      const times = [], other = [];
       let kind = "";
       const model = await webtune.finetune("/assets/models/all-MiniLM-L6-v2", {
         device, data, validationSplit: 0, epochs: 1, batchSize: BATCH, maxLength: SEQ, learningRate: 5e-5, logEvery: 1,
         onEvent: (e) => {
           if (e.type === "start") kind = `${e.device.kind} (${e.device.backend})`;
           if (e.type === "step") times.push(e.stepMs);
+          else if (!["start", "done", "eval"].includes(e.type)) other.push(e); // skipped steps, warnings
         },
       });
       model.dispose();
       const rest = times.slice(1 + warmup).sort((x, y) => x - y);
       return {
         bench: "step", engine: "webtune-browser", device: kind, batch: BATCH, seq: SEQ,
-        first_ms: times[0], median_ms: rest[rest.length >> 1], min_ms: rest[0], runs: rest.length,
+        first_ms: times[0], min_ms: rest[0], runs: rest.length, ...(other.length ? { other_events: other } : {}),
+        median_ms: rest.length % 2 ? rest[rest.length >> 1] : (rest[rest.length / 2 - 1] + rest[rest.length / 2]) / 2,
       };
     }, { device, steps: Number(a.steps), warmup: Number(a.warmup), BATCH, SEQ });
     console.log(JSON.stringify(r));
