@@ -125,30 +125,22 @@ impl ModuleMapper for Update<'_> {
         let (autodiff, require_grad) = (tensor.is_autodiff(), tensor.is_require_grad());
         let old = tensor.inner();
         let (updated, state) = optim.step(self.lr, old.clone(), grad.inner(), state);
-        let moments = |s: AdaptiveMomentumState<D>| (s.time, s.moment_1.reshape([n]), s.moment_2.reshape([n]));
-        let updated = match self.apply.clone() {
-            None => {
-                if let Some(AdamWState { momentum }) = state {
-                    let (time, m, v) = moments(momentum);
-                    self.optim.state.insert(path, Moments { time, m, v });
-                }
-                updated
+        // With a mask: new where `apply`, else old — a skipped step leaves no trace in the weights or moments.
+        let apply = self.apply.clone().map(|a| a.expand([n]));
+        if let Some(AdamWState { momentum: s }) = state {
+            let (mut m, mut v) = (s.moment_1.reshape([n]), s.moment_2.reshape([n]));
+            if let Some(apply) = &apply {
+                let (m0, v0) = match previous {
+                    Some(p) => (p.m.inner(), p.v.inner()),
+                    None => (Tensor::zeros([n], &old.device()), Tensor::zeros([n], &old.device())),
+                };
+                (m, v) = (m0.mask_where(apply.clone(), m), v0.mask_where(apply.clone(), v));
             }
-            // new where `apply`, else old: a skipped step leaves no trace in the weights or moments
-            Some(apply) => {
-                let apply = apply.expand([n]);
-                if let Some(AdamWState { momentum }) = state {
-                    let device = old.device();
-                    let (m0, v0) = match previous {
-                        Some(p) => (p.m.inner(), p.v.inner()),
-                        None => (Tensor::zeros([n], &device), Tensor::zeros([n], &device)),
-                    };
-                    let (time, m, v) = moments(momentum);
-                    let (m, v) = (m0.mask_where(apply.clone(), m), v0.mask_where(apply.clone(), v));
-                    self.optim.state.insert(path, Moments { time, m, v });
-                }
-                old.reshape([n]).mask_where(apply, updated.reshape([n])).reshape(shape)
-            }
+            self.optim.state.insert(path, Moments { time: s.time, m, v });
+        }
+        let updated = match apply {
+            Some(apply) => old.reshape([n]).mask_where(apply, updated.reshape([n])).reshape(shape),
+            None => updated,
         };
         let mut updated = if autodiff { Tensor::from_inner(updated) } else { updated };
         if require_grad {

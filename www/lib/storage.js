@@ -6,14 +6,13 @@
 //
 //   write(path, bytes)   read(path) → Uint8Array (throws NotFound)   size(path) → bytes
 //   list(path) → [{ name, kind: "file" | "directory" }] ([] when missing)
-//   remove(path) → whether it existed (recursive)   exists(path)
+//   remove(path) → whether it existed (recursive)
 import { env } from "./env.js";
 import { OptionsError } from "./errors.js";
 
 const notFound = (path) => Object.assign(new Error(`${path.join("/")} not found`), { name: "NotFoundError" });
 
 const opfs = {
-  name: "opfs",
   available: () => typeof globalThis.navigator?.storage?.getDirectory === "function",
   async dir(path, create = false) {
     let dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("webtune", { create: true });
@@ -58,8 +57,8 @@ const opfs = {
   },
 };
 
-// IndexedDB: database "webtune", store "files", key = the path joined by "/", value = bytes.
-// Folders are implied by their files' keys.
+// IndexedDB: database "webtune", store "files", key = the path joined by "/", value = a Blob (so
+// that a size needs no read of the contents). Folders are implied by their files' keys.
 function openStore(version) {
   return new Promise((resolve, reject) => {
     const open = indexedDB.open("webtune", version);
@@ -76,7 +75,6 @@ function openStore(version) {
 }
 
 const indexeddb = {
-  name: "indexeddb",
   available: () => typeof globalThis.indexedDB?.open === "function",
   db: null,
   async tx(mode, work) {
@@ -94,16 +92,18 @@ const indexeddb = {
     return store.getAllKeys(IDBKeyRange.bound(prefix, prefix + "\uffff"));
   },
   async write(path, bytes) {
-    const value = bytes instanceof Blob ? new Uint8Array(await bytes.arrayBuffer()) : new Uint8Array(bytes);
-    await this.tx("readwrite", (s) => s.put(value, path.join("/")));
+    await this.tx("readwrite", (s) => s.put(new Blob([bytes]), path.join("/")));
   },
-  async read(path) {
+  async blob(path) {
     const value = await this.tx("readonly", (s) => s.get(path.join("/")));
     if (value === undefined) throw notFound(path);
     return value;
   },
+  async read(path) {
+    return new Uint8Array(await (await this.blob(path)).arrayBuffer());
+  },
   async size(path) {
-    return (await this.read(path)).byteLength;
+    return (await this.blob(path)).size;
   },
   async list(path) {
     const depth = path.length;
@@ -129,9 +129,8 @@ const indexeddb = {
 
 /** The storage `env.storage` selects; an OptionsError when the browser has none of it. */
 export function storage() {
-  const want = env.storage;
+  const want = env.storage; // one of these three: env refuses any other value
   const choices = { auto: [opfs, indexeddb], opfs: [opfs], indexeddb: [indexeddb] }[want];
-  if (!choices) throw new OptionsError(`env.storage must be "auto", "opfs" or "indexeddb" (got ${JSON.stringify(want)})`);
   const found = choices.find((s) => s.available());
   if (!found) {
     const what = want === "auto" ? "neither the origin private file system (OPFS) nor IndexedDB" : want === "opfs" ? "no origin private file system (OPFS)" : "no IndexedDB";

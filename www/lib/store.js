@@ -28,6 +28,9 @@ async function readAll(store, path) {
   return out;
 }
 
+/** Whether folder `path` holds anything (a folder exists in IndexedDB only through its files). */
+const exists = async (store, path) => (await store.list(path)).length > 0;
+
 const json = (x) => new TextEncoder().encode(JSON.stringify(x, null, 1));
 const parse = (bytes) => JSON.parse(new TextDecoder().decode(bytes));
 
@@ -43,7 +46,7 @@ export async function createRun(name, { setup, base, data }) {
 /** Stores a checkpoint of run `name` (files by name), then drops the one it replaces. */
 export async function writeCheckpoint(name, files) {
   const store = storage();
-  if (!(await store.list(["runs", name])).length) throw new OptionsError(`run ${name} is not in storage (deleted while training?)`);
+  if (!(await exists(store, ["runs", name]))) throw new OptionsError(`run ${name} is not in storage (deleted while training?)`);
   const step = parse(files["trainer_state.json"]).step;
   const dir = `checkpoint-${step}`;
   for (const [file, bytes] of Object.entries(files)) await store.write(["runs", name, dir, file], bytes);
@@ -55,7 +58,7 @@ export async function writeCheckpoint(name, files) {
 /** Marks run `name` finished (resume() then has nothing to do). */
 export async function finishRun(name, done) {
   const store = storage();
-  if ((await store.list(["runs", name])).length) await store.write(["runs", name, "done.json"], json(done));
+  if (await exists(store, ["runs", name])) await store.write(["runs", name, "done.json"], json(done));
 }
 
 async function latest(store, run) {
@@ -70,7 +73,7 @@ async function latest(store, run) {
 export async function readRun(name) {
   const store = storage();
   const run = ["runs", checkName("run", name)];
-  if (!(await store.list(run)).length) throw new OptionsError(`there is no stored run named ${JSON.stringify(name)}; runs.list() shows the stored ones`);
+  if (!(await exists(store, run))) throw new OptionsError(`there is no stored run named ${JSON.stringify(name)}; runs.list() shows the stored ones`);
   const last = await latest(store, name);
   if (!last) throw new OptionsError(`run ${JSON.stringify(name)} has no complete checkpoint yet; start it again with finetune({ run, checkpointEvery })`);
   return {
