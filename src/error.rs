@@ -55,7 +55,14 @@ impl Error {
 
 impl From<burn::tensor::ExecutionError> for Error {
     fn from(e: burn::tensor::ExecutionError) -> Self {
-        Error::Backend(format!("{e:?}"))
+        match e {
+            // wgpu lost the device (driver reset, GPU removed): every later operation fails too
+            burn::tensor::ExecutionError::DevicePoisoned { reason } => Error::GpuFault(format!(
+                "the GPU device was lost ({reason}), and the model and training state on it with it. {}",
+                crate::device::GPU_RESTART
+            )),
+            e => Error::Backend(format!("{e:?}")),
+        }
     }
 }
 

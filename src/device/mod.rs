@@ -139,23 +139,41 @@ impl ComputeDevice {
         }
     }
 
-    /// Fails with [`Error::GpuFault`] once the GPU has reported an error: on WebGPU a failure
-    /// arrives asynchronously and the launch itself "succeeds", so without this check a rejected
-    /// kernel shows up only as wrong numbers.
+    /// Fails with [`Error::GpuFault`] once the GPU has reported an error or the device was lost:
+    /// on WebGPU a failure arrives asynchronously and the launch itself "succeeds", so without
+    /// this check a rejected kernel shows up only as wrong numbers.
     pub fn check(&self) -> Result<()> {
+        if !self.info.is_gpu() {
+            return Ok(());
+        }
+        if let Some(reason) = device_lost() {
+            return Err(Error::GpuFault(format!(
+                "the GPU device was lost ({reason}), and the model and training state on it with it. {GPU_RESTART}"
+            )));
+        }
         match GPU_FAULT.get() {
-            Some(fault) if self.info.is_gpu() => Err(Error::GpuFault(format!(
-                "the GPU reported an error, so results computed on it can no longer be trusted: {fault}. \
-                 Reload the page (or restart the process) for a fresh device, or use the CPU device"
+            Some(fault) => Err(Error::GpuFault(format!(
+                "the GPU reported an error, so results computed on it can no longer be trusted: {fault}. {GPU_RESTART}"
             ))),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
     /// Reads a tensor back (async: the only kind of read that works in the browser), then
     /// [checks](Self::check) that the GPU did not report an error while computing it.
     pub async fn read<const D: usize, K: burn::tensor::kind::Basic>(&self, t: Tensor<D, K>) -> Result<TensorData> {
-        let data = t.into_data_async().await?;
+        let data = match t.into_data_async().await {
+            Ok(data) => data,
+            Err(e) => {
+                if self.info.is_gpu() {
+                    // a failed read is how a lost device first shows; let its callback run, then
+                    // report the loss rather than the failed copy
+                    yield_now().await;
+                    self.check()?;
+                }
+                return Err(e.into());
+            }
+        };
         self.check()?;
         Ok(data)
     }
@@ -302,6 +320,19 @@ pub async fn yield_now() {
 
 /// The first error the GPU reported, if any (see [`ComputeDevice::check`]).
 static GPU_FAULT: OnceLock<String> = OnceLock::new();
+
+/// What to do after a [`Error::GpuFault`] (the browser package restarts its Worker by itself).
+pub(crate) const GPU_RESTART: &str =
+    "Reload the page (or restart the process) for a fresh device, or use the CPU device";
+
+/// Why the browser's WebGPU device was lost, once it was (natively, wgpu reports a lost device as
+/// a failed read: [`Error`]'s `From<ExecutionError>`).
+fn device_lost() -> Option<String> {
+    #[cfg(target_family = "wasm")]
+    return webgpu_compat::lost();
+    #[cfg(not(target_family = "wasm"))]
+    None
+}
 
 type Wgpu = burn::tensor::wgpu::wgpu::Adapter;
 type Limits = burn::tensor::wgpu::wgpu::Limits;

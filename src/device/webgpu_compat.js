@@ -9,6 +9,15 @@
 // Vulkan, where CubeCL tests them, has no such check), so the check is relaxed for those modules.
 //
 // The patch is installed only while webtune requests its device, and applies only to that device.
+// It also watches that device's `lost` promise (a driver reset, a GPU process crash, destroy()):
+// reads then fail, and `lostReason()` says why.
+
+let lost = null;
+
+/** Why webtune's device was lost (`"destroyed: …"`, `"unknown: …"`), or null while it is alive. */
+export function lostReason() {
+  return lost;
+}
 
 /** Wraps GPUAdapter.prototype.requestDevice; returns the original (to pass to `uninstall`). */
 export function install() {
@@ -19,6 +28,7 @@ export function install() {
     const subgroups = this.features.has("subgroups");
     if (subgroups && !features.includes("subgroups")) features.push("subgroups");
     const device = await original.call(this, { ...descriptor, requiredFeatures: features });
+    device.lost.then((info) => { lost = `${info.reason}${info.message ? `: ${info.message}` : ""}`; });
     if (subgroups) {
       const create = device.createShaderModule.bind(device);
       device.createShaderModule = (desc) =>

@@ -1,5 +1,6 @@
 //! Browser WebGPU fix-ups needed for Burn/CubeCL's kernels to be valid (see webgpu_compat.js):
-//! the "subgroups" device feature, requested while webtune creates its device.
+//! the "subgroups" device feature, requested while webtune creates its device; and the watch on
+//! that device's `lost` promise.
 
 use wasm_bindgen::prelude::*;
 
@@ -7,6 +8,13 @@ use wasm_bindgen::prelude::*;
 extern "C" {
     fn install() -> JsValue;
     fn uninstall(original: JsValue);
+    #[wasm_bindgen(js_name = lostReason)]
+    fn lost_reason() -> Option<String>;
+}
+
+/// Why webtune's WebGPU device was lost, once it was.
+pub(super) fn lost() -> Option<String> {
+    lost_reason()
 }
 
 /// The patch, in place until dropped.

@@ -4,6 +4,10 @@
 //! every sequence to 128). We pad to the longest sequence in the batch and truncate to
 //! `max_length` when asked to, else report over-long text as an error.
 
+pub mod chat;
+pub mod gguf;
+pub mod llama2c;
+
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::{Error, Result};
@@ -46,6 +50,27 @@ impl TextTokenizer {
     /// The id used for padding.
     pub fn pad_id(&self) -> u32 {
         self.pad_id
+    }
+
+    /// The ids of one text, not truncated; `special`: add the file's special tokens (BOS, …).
+    pub fn ids(&self, text: &str, special: bool) -> Result<Vec<u32>> {
+        let enc = self.inner.encode(text, special).map_err(|e| Error::Data(format!("text could not be tokenized: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// The text of `ids`, special tokens left out.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, true).map_err(|e| Error::Data(format!("tokens could not be decoded: {e}")))
+    }
+
+    /// The token with this id (for templates that refer to `bos_token`/`eos_token`).
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// The id of a token, if the vocabulary has it.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
     }
 
     /// Number of tokens of one text (or pair), special tokens included, without truncation.

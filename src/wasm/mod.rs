@@ -4,6 +4,7 @@
 //! in `www/lib/` that wraps them. Errors become JS `Error`s whose `name` is stable
 //! (see [`crate::Error::js_name`]).
 
+mod decoder;
 mod encoder;
 mod errors;
 mod options;
@@ -18,6 +19,7 @@ use crate::{ComputeDevice, Result, device};
 use errors::to_js;
 use options::{InitOptions, parse_optional, parse_options};
 
+pub use decoder::JsDecoder;
 pub use encoder::JsEncoder;
 
 thread_local! {

@@ -6,15 +6,12 @@
 //! target. `nn.Linear` weights are transposed and LayerNorm `weight/bias` become `gamma/beta` by
 //! Burn's `PyTorchToBurnAdapter`; f16/bf16/f64 tensors are cast to f32.
 
-use burn::{
-    module::Module,
-    store::{
-        ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore,
-    },
-    tensor::{DType, Device},
-};
+use burn::{module::Module, tensor::Device};
 
-use super::{LoadReport, safetensors::Inventory};
+use super::{
+    LoadReport,
+    safetensors::{Inventory, KeyTable},
+};
 use crate::{
     Error, Result,
     models::{
@@ -104,66 +101,9 @@ fn load_into<M: Module>(
     prefix: &[(&str, &str)],
     may_be_missing: &[&str],
 ) -> Result<LoadReport> {
-    let mut report = LoadReport::default();
-    let casts = inv.non_f32_floats();
-    if !casts.is_empty() {
-        report.warnings.push(format!("checkpoint stores {} tensors; upcast to F32", casts.join("/")));
-    }
-    let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
-    let mut store = SafetensorsStore::from_bytes(Some(bytes)).with_from_adapter(adapter).allow_partial(true).validate(false); // errors are reported below, in our words
-    for (from, to) in prefix.iter().chain(RENAMES) {
-        store = store.with_key_remapping(*from, *to);
-    }
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| Error::Weights(format!("model.safetensors could not be read: {e:?}")))?;
-
-    if !result.errors.is_empty() {
-        let list: Vec<String> = result.errors.iter().map(describe).collect();
-        return Err(Error::Weights(format!(
-            "model.safetensors does not match config.json: {}. Check that config.json belongs to these weights",
-            list.join("; ")
-        )));
-    }
-    let missing: Vec<&str> = result
-        .missing
-        .iter()
-        .map(|(path, _)| path.as_str())
-        .filter(|p| !may_be_missing.iter().any(|m| p.starts_with(m)))
-        .collect();
-    if !missing.is_empty() {
-        return Err(Error::Weights(format!(
-            "model.safetensors is missing {} tensor(s) the model needs: {}. Is this a BERT-family checkpoint \
-             matching config.json? (file has {} tensors, e.g. {})",
-            missing.len(),
-            missing.join(", "),
-            inv.tensors.len(),
-            inv.tensors.keys().take(3).cloned().collect::<Vec<_>>().join(", ")
-        )));
-    }
-    let unused: Vec<&String> =
-        result.unused.iter().filter(|k| !IGNORED.iter().any(|i| k.contains(i))).collect();
-    if !unused.is_empty() {
-        report.warnings.push(format!(
-            "ignored {} checkpoint tensor(s) this model does not use: {}",
-            unused.len(),
-            unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-        ));
-    }
-    report.loaded = result.applied.len();
-    Ok(report)
-}
-
-fn describe(e: &ApplyError) -> String {
-    match e {
-        ApplyError::ShapeMismatch { path, expected, found } => {
-            format!("{path} has shape {found:?} in the file but the config implies {expected:?}")
-        }
-        ApplyError::DTypeMismatch { path, expected, found } => {
-            format!("{path} has dtype {found:?}, expected {expected:?}")
-        }
-        other => format!("{other:?}"),
-    }
+    let remaps: Vec<(&str, &str)> = prefix.iter().chain(RENAMES).copied().collect();
+    let table = KeyTable { family: "a BERT-family checkpoint", remaps: &remaps, ignored: IGNORED, may_be_missing };
+    table.apply(model, bytes, inv)
 }
 
 /// Our parameter path → its key in a Hugging Face `BertForSequenceClassification` checkpoint.

@@ -3,6 +3,8 @@
 
 pub mod bert;
 pub mod export;
+pub mod gguf;
+pub mod llama;
 pub mod safetensors;
 
 /// What loading noticed that did not stop it (unexpected-but-harmless keys, fresh heads, casts).

@@ -4,7 +4,13 @@
 use std::collections::BTreeMap;
 
 use ::safetensors::SafeTensors;
+use burn::{
+    module::Module,
+    store::{ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore},
+    tensor::DType,
+};
 
+use super::LoadReport;
 use crate::{Error, Result};
 
 /// One tensor's entry in the header.
@@ -56,5 +62,87 @@ impl Inventory {
         v.sort();
         v.dedup();
         v
+    }
+}
+
+/// How one model family's checkpoint keys map onto its module.
+pub struct KeyTable<'a> {
+    /// What the checkpoint should be, for errors ("a BERT-family checkpoint").
+    pub family: &'a str,
+    /// Regex renames, checkpoint key → module path (applied in order).
+    pub remaps: &'a [(&'a str, &'a str)],
+    /// Checkpoint keys (substrings) that are buffers or unused heads: never loaded, never warned about.
+    pub ignored: &'a [&'a str],
+    /// Module path prefixes allowed to keep their fresh initialisation.
+    pub may_be_missing: &'a [&'a str],
+}
+
+impl KeyTable<'_> {
+    /// Loads checkpoint `bytes` (whose table of contents is `inv`) into `model`: `nn.Linear`
+    /// weights transposed and norm `weight/bias` renamed by Burn's `PyTorchToBurnAdapter`,
+    /// f16/bf16/f64 upcast to f32. Missing or mis-shaped tensors are an error listing them;
+    /// unused ones a warning.
+    pub fn apply<M: Module>(&self, model: &mut M, bytes: Vec<u8>, inv: &Inventory) -> Result<LoadReport> {
+        let mut report = LoadReport::default();
+        let casts = inv.non_f32_floats();
+        if !casts.is_empty() {
+            report.warnings.push(format!("checkpoint stores {} tensors; upcast to F32", casts.join("/")));
+        }
+        let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
+        let mut store = SafetensorsStore::from_bytes(Some(bytes)).with_from_adapter(adapter).allow_partial(true).validate(false); // errors are reported below, in our words
+        for (from, to) in self.remaps {
+            store = store.with_key_remapping(*from, *to);
+        }
+        let result = model
+            .load_from(&mut store)
+            .map_err(|e| Error::Weights(format!("model.safetensors could not be read: {e:?}")))?;
+
+        if !result.errors.is_empty() {
+            let list: Vec<String> = result.errors.iter().map(describe).collect();
+            return Err(Error::Weights(format!(
+                "model.safetensors does not match config.json: {}. Check that config.json belongs to these weights",
+                list.join("; ")
+            )));
+        }
+        let missing: Vec<&str> = result
+            .missing
+            .iter()
+            .map(|(path, _)| path.as_str())
+            .filter(|p| !self.may_be_missing.iter().any(|m| p.starts_with(m)))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Weights(format!(
+                "model.safetensors is missing {} tensor(s) the model needs: {}. Is this {} \
+                 matching config.json? (file has {} tensors, e.g. {})",
+                missing.len(),
+                missing.join(", "),
+                self.family,
+                inv.tensors.len(),
+                inv.tensors.keys().take(3).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let unused: Vec<&String> =
+            result.unused.iter().filter(|k| !self.ignored.iter().any(|i| k.contains(i))).collect();
+        if !unused.is_empty() {
+            report.warnings.push(format!(
+                "ignored {} checkpoint tensor(s) this model does not use: {}",
+                unused.len(),
+                unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        report.loaded = result.applied.len();
+        Ok(report)
+    }
+}
+
+fn describe(e: &ApplyError) -> String {
+    match e {
+        ApplyError::ShapeMismatch { path, expected, found } => {
+            format!("{path} has shape {found:?} in the file but the config implies {expected:?}")
+        }
+        ApplyError::DTypeMismatch { path, expected, found } => {
+            format!("{path} has dtype {found:?}, expected {expected:?}")
+        }
+        other => format!("{other:?}"),
     }
 }

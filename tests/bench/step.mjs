@@ -3,7 +3,8 @@
 // CPU path (wasm). Each `step` event (logEvery 1) carries that step's wall time, loss read
 // included. Prints JSON lines in the format of tests/reference/bench_step.py.
 //
-//   node tests/bench/step.mjs [--devices webgpu,cpu] [--steps 8] [--warmup 2]
+//   node tests/bench/step.mjs [--devices webgpu,cpu] [--steps 8] [--warmup 2] [--gpu-steps 4] [--gpu-warmup 1]
+// (software WebGPU, SwiftShader, takes about 5 minutes per step: hence fewer steps there)
 import { parseArgs } from "node:util";
 import { openBrowser } from "../js/harness.mjs";
 
@@ -12,6 +13,8 @@ const { values: a } = parseArgs({
     devices: { type: "string", default: "webgpu,cpu" },
     steps: { type: "string", default: "8" },
     warmup: { type: "string", default: "2" },
+    "gpu-steps": { type: "string", default: "4" },
+    "gpu-warmup": { type: "string", default: "1" },
   },
 });
 const BATCH = 16, SEQ = 64;
@@ -42,7 +45,11 @@ try {
         first_ms: times[0], min_ms: rest[0], runs: rest.length, ...(other.length ? { other_events: other } : {}),
         median_ms: rest.length % 2 ? rest[rest.length >> 1] : (rest[rest.length / 2 - 1] + rest[rest.length / 2]) / 2,
       };
-    }, { device, steps: Number(a.steps), warmup: Number(a.warmup), BATCH, SEQ });
+    }, {
+      device, BATCH, SEQ,
+      steps: Number(device === "webgpu" ? a["gpu-steps"] : a.steps),
+      warmup: Number(device === "webgpu" ? a["gpu-warmup"] : a.warmup),
+    });
     console.log(JSON.stringify(r));
   }
 } finally {

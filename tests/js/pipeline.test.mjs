@@ -327,6 +327,70 @@ test("privacy: no request leaves localhost, and fine-tuning on the user's file m
   }
 });
 
+test("a GPU device lost mid-training is a GpuError; webtune replaces its Worker and runs.resume() continues from the last checkpoint (WebGPU)", async () => {
+  await b.page.reload(); // no Worker yet: the next one to start is the one whose device is lost
+  const started = b.page.waitForEvent("worker");
+  const run = b.page.evaluate(async (rows) => {
+    const { env, pipeline, runs } = await import("/pkg/index.js");
+    env.remoteHost = `${location.origin}/hub`;
+    const failure = (e) => ({ name: e.name, message: e.message });
+    try {
+      await runs.delete("lost1");
+      const p = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "webgpu" });
+      const steps = [];
+      const error = await p.finetune({
+        data: rows, validationSplit: 0, epochs: 4, batchSize: 6, learningRate: 1e-3, logEvery: 1, run: "lost1", checkpointEvery: 3,
+        onEvent: (e) => { if (e.type === "step" && steps.push(e.step) === 4) window.loseDevice = true; },
+      }).then(() => null, failure);
+      const oldPipeline = await p("fine").then(() => null, failure);
+      const stored = await runs.list();
+      const events = [];
+      const { pipeline: q, done } = await runs.resume("lost1", { onEvent: (e) => events.push(e) });
+      const scores = await q("fine");
+      q.dispose();
+      p.dispose();
+      return {
+        device: p.info.device.kind, steps, error, oldPipeline, stored, done, scores: scores.length, resumedDevice: q.info.device.kind,
+        resumed: events.filter((e) => e.type === "step").map((e) => e.step), deleted: await runs.delete("lost1"),
+      };
+    } catch (e) {
+      return { error: failure(e), unexpected: true };
+    }
+  }, rows);
+  // In webtune's Worker: the next command encoder webtune creates after the page says so destroys
+  // its device, as a driver reset or a crashed GPU process would lose it.
+  const worker = await started;
+  await worker.evaluate(() => {
+    const create = GPUDevice.prototype.createCommandEncoder;
+    GPUDevice.prototype.createCommandEncoder = function (...args) {
+      if (self.loseDevice) {
+        self.loseDevice = false;
+        this.destroy();
+      }
+      return create.apply(this, args);
+    };
+  });
+  await b.page.waitForFunction(() => window.loseDevice === true, null, { timeout: 120_000 });
+  await worker.evaluate(() => { self.loseDevice = true; });
+  const r = await run;
+  assert.ok(!r.unexpected, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
+  assert.equal(r.device, "webgpu");
+  assert.equal(r.error?.name, "GpuError", JSON.stringify(r));
+  assert.match(r.error.message, /GPU device was lost \(destroyed.*started a fresh worker.*runs\.resume\(name\)/s);
+  assert.ok(r.steps.length >= 4 && r.steps.at(-1) < 24, `the loss stopped the run (steps ${r.steps.join(",")})`);
+  assert.equal(r.oldPipeline?.name, "GpuError", "the old Worker's pipeline is gone");
+  assert.match(r.oldPipeline.message, /lost with the GPU device.*load the model again/);
+  const k = r.stored[0]?.step;
+  // the checkpoint being taken when the device went may be lost with it: an earlier one is kept
+  assert.ok(k >= 3 && k % 3 === 0 && k <= r.steps.at(-1), `latest checkpoint at step ${k}, last step ${r.steps.at(-1)}`);
+  assert.equal(r.resumedDevice, "webgpu", "the fresh Worker has a new WebGPU device");
+  assert.deepEqual(r.resumed, Array.from({ length: 24 - k }, (_, i) => k + 1 + i));
+  assert.equal(r.done.stopReason, "finished");
+  assert.equal(r.scores, 3);
+  assert.equal(r.deleted, true);
+  assert.ok(!b.logs.some((l) => l.startsWith("[pageerror]") || /panicked/.test(l)), "no panic:\n" + b.logs.join("\n"));
+});
+
 test("a fine-tuning plan the GPU cannot hold is an OutOfMemoryError before any step (MiniLM on WebGPU)", async (t) => {
   if (!requireAsset(t, "models/all-MiniLM-L6-v2/model.safetensors", "see ../shared/assets/README.md")) return;
   const r = await b.page.evaluate(async () => {

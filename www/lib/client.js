@@ -2,11 +2,18 @@
 // on first use), or on this thread when `env.useWorker` is false. The calls look the same either
 // way; the caller may itself be a page or a worker.
 import { env, envSnapshot } from "./env.js";
-import { AbortError, BackendError, fromCore } from "./errors.js";
+import { AbortError, BackendError, GpuError, fromCore } from "./errors.js";
 
 let worker = null;
+let generation = 0; // counts Worker restarts: models loaded in an earlier Worker are gone
 let nextId = 1;
 const pending = new Map();
+
+/** Which Worker the models of a pipeline live in (see `workerGeneration`). */
+export const workerGeneration = () => generation;
+
+/** What `GpuError` says once webtune has replaced its Worker (and so its GPU device). */
+export const RESTARTED = "webtune has started a fresh worker with a new GPU device: load the model again with pipeline(), or continue a stored run from its last checkpoint with runs.resume(name)";
 
 /**
  * Runs `op` with `args` (structured-cloneable) and resolves to its result. `onEvent` gets the
@@ -45,6 +52,7 @@ function startWorker() {
     pending.delete(data.id);
     p.cleanup();
     if (!data.error) return p.resolve(data.result);
+    if (data.error.name === "GpuError") return restart(data.error.message, p);
     const err = fromCore(data.error);
     if (data.error.info) err.info = data.error.info;
     p.reject(err);
@@ -61,4 +69,21 @@ function startWorker() {
     worker = null;
   };
   return worker;
+}
+
+/**
+ * The GPU failed (a lost device, a rejected kernel): nothing on it can be trusted for the rest of
+ * the Worker's life, and wgpu cannot make a second device there. So the Worker goes, with every
+ * model in it; the next call starts a fresh one. Stored runs and models live in OPFS/IndexedDB.
+ */
+function restart(message, failed) {
+  const err = new GpuError(`${message.split(" Reload the page")[0]} ${RESTARTED}`);
+  worker.terminate();
+  worker = null;
+  generation++;
+  for (const p of [failed, ...pending.values()]) {
+    p.cleanup();
+    p.reject(err);
+  }
+  pending.clear();
 }

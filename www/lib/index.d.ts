@@ -43,7 +43,11 @@ export class WebGpuUnavailableError extends WebtuneError {}
 export class OutOfMemoryError extends WebtuneError {}
 export class AbortError extends WebtuneError {}
 export class BackendError extends WebtuneError {}
-/** The GPU reported an error (a rejected kernel, a lost device): results on it can no longer be trusted. Reload for a fresh device, or use device "cpu". */
+/**
+ * The GPU reported an error (a rejected kernel) or the device was lost: results on it can no longer be trusted.
+ * From a pipeline, webtune has already replaced its Worker (and device): load the model again, or `runs.resume(name)`
+ * a stored run; from `loadEncoder`/`finetune` on your own thread, reload for a fresh device, or use device "cpu".
+ */
 export class GpuError extends WebtuneError {}
 /** Training diverged (NaN/infinite loss on several steps in a row); `model` holds the weights without the skipped updates. */
 export class TrainingError extends WebtuneError { model?: EncoderModel }
@@ -306,9 +310,89 @@ export interface FeatureExtractionPipeline extends PipelineBase {
   (texts: string[], options?: EmbedOptions): Promise<number[][]>;
 }
 
+/** How text is generated. */
+export interface GenerateOptions {
+  /** Most tokens to append (default 64). */
+  maxNewTokens?: number;
+  /** 0 (default) is greedy; higher samples more freely. */
+  temperature?: number;
+  topK?: number;
+  /** Nucleus sampling: keep the most likely tokens up to this total probability, in (0, 1]. */
+  topP?: number;
+  /** Sampler seed (default 0): the same seed gives the same text. */
+  seed?: number;
+  /** Each piece of text as it is generated (never a broken character). */
+  onToken?: (piece: string) => void;
+  /** Aborts with an AbortError; the model stays usable. */
+  signal?: AbortSignal;
+}
+
+/** A finished generation. `stopReason`: "stop" (end-of-sequence/turn token) or "length" (maxNewTokens or the context is full). */
+export interface Completion {
+  text: string;
+  tokens: number[];
+  promptTokens: number;
+  stopReason: "stop" | "length";
+}
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+export interface DecoderInfo {
+  device: DeviceInfo;
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  /** The model's context length (max_position_embeddings). */
+  maxLength: number;
+  /** Whether the model has a chat template (`chat` needs one). */
+  chatTemplate: boolean;
+  /** What loading noticed (dequantized weights, ignored tensors). */
+  warnings: string[];
+}
+
+/** A Llama-family model, from one .gguf file (`{ gguf }`) or Hugging Face files. */
+export type DecoderSource =
+  | string /* a .gguf URL, a hub id or a folder URL (config.json, model.safetensors, tokenizer.json, tokenizer_config.json?) */
+  | URL
+  | File /* a .gguf file */
+  | FileList
+  | File[]
+  | { config: FileSource; weights: FileSource; tokenizer: FileSource; tokenizerConfig?: FileSource };
+
+export interface TextGenerationPipeline {
+  readonly task: "text-generation";
+  readonly info: DecoderInfo;
+  /** Continues `prompt`. */
+  (prompt: string, options?: GenerateOptions): Promise<Completion>;
+  /** The assistant's reply to `messages`, through the model's chat template. */
+  chat(messages: ChatMessage[], options?: GenerateOptions): Promise<Completion>;
+  dispose(): void;
+}
+
 /** A model for a task, run in webtune's Worker. */
 export function pipeline(task: "text-classification", options: PipelineOptions): Promise<TextClassificationPipeline>;
 export function pipeline(task: "feature-extraction", options: PipelineOptions): Promise<FeatureExtractionPipeline>;
+export function pipeline(
+  task: "text-generation",
+  options: { model: DecoderSource; device?: "auto" | "webgpu" | "gpu" | "cpu"; onProgress?: (event: ProgressEvent) => void; signal?: AbortSignal },
+): Promise<TextGenerationPipeline>;
+
+/** A loaded decoder on the calling thread (pipelines run one in webtune's Worker). */
+export class DecoderModel {
+  readonly info: DecoderInfo;
+  generate(prompt: string, options?: GenerateOptions): Promise<Completion>;
+  chat(messages: ChatMessage[], options?: GenerateOptions): Promise<Completion>;
+  dispose(): void;
+}
+
+/** Loads a Llama-family model: `{ gguf }` or `{ config, weights, tokenizer, tokenizerConfig? }`, each a URL, File/Blob or bytes. */
+export function loadDecoder(
+  files: { gguf: FileSource } | { config: FileSource; weights: FileSource; tokenizer: FileSource; tokenizerConfig?: FileSource },
+  options?: { device?: "auto" | "webgpu" | "gpu" | "cpu"; signal?: AbortSignal },
+): Promise<DecoderModel>;
 
 /** Fine-tuning runs stored in OPFS by `finetune({ run, checkpointEvery })`. */
 export const runs: {

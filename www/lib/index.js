@@ -9,6 +9,7 @@ export * from "./errors.js";
 export { env } from "./env.js";
 export { models, pipeline, runs } from "./pipeline.js";
 export { EncoderModel, loadEncoder } from "./encoder.js";
+export { DecoderModel, loadDecoder } from "./decoder.js";
 export { finetune } from "./train.js";
 
 /**

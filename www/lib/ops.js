@@ -1,8 +1,10 @@
 // What a pipeline does, wherever it runs: inside webtune's Worker (worker.js calls these for the
 // page) or on the calling thread when `env.useWorker` is false. Models stay here, behind handles.
-import { OptionsError } from "./errors.js";
+import { AbortError, NetworkError, OptionsError } from "./errors.js";
+import { DECODER_FILES, isGguf, loadDecoder } from "./decoder.js";
+import { download } from "./download.js";
 import { MODEL_FILES, loadEncoder } from "./encoder.js";
-import { dataFile } from "./files.js";
+import { bytesOf, dataFile } from "./files.js";
 import { fetchModel, resolveModel } from "./hub.js";
 import * as store from "./store.js";
 import { finetune } from "./train.js";
@@ -81,6 +83,7 @@ function replaceModel(e, model) {
  */
 export const ops = {
   async load({ task, model, ...options }, { settings, emit, signal }) {
+    if (task === "text-generation") return loadGenerator(model, options, { settings, emit, signal });
     const resolved = resolveModel(model, MODEL_FILES, settings);
     const files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
     const loaded = await loadEncoder(files, { ...options, signal });
@@ -91,6 +94,12 @@ export const ops = {
     }
     emit({ status: "ready", task, name: resolved.id });
     return { handle, info: loaded.info };
+  },
+
+  /** Continues a prompt (`generate`) or answers messages (`chat`), emitting `{ status: "token", text }`. */
+  async generate({ handle, method, input, options }, { emit, signal }) {
+    const e = entry(handle);
+    return e.model[method](input, { ...options, signal, onToken: (text) => emit({ status: "token", text }) });
   },
 
   async run({ handle, texts, options }) {
@@ -161,3 +170,55 @@ export const ops = {
     models.delete(handle);
   },
 };
+
+/**
+ * Loads a decoder for "text-generation": one GGUF file (a URL or a picked file), or a Hugging Face
+ * folder / hub id (config.json, model.safetensors, tokenizer.json, and tokenizer_config.json for
+ * the chat template when there is one).
+ */
+async function loadGenerator(model, { device }, { settings, emit, signal }) {
+  const picked = Array.isArray(model) || (typeof FileList !== "undefined" && model instanceof FileList) ? Array.from(model) : null;
+  const pickedGguf = picked?.find((f) => isGguf(f));
+  let id, files;
+  if (isGguf(model) || pickedGguf) {
+    const src = pickedGguf ?? model;
+    if (typeof src === "string" || src instanceof URL) {
+      const url = new URL(String(src), globalThis.location?.href).href;
+      id = url;
+      const file = new URL(url).pathname.split("/").pop();
+      files = { gguf: await download(url, { name: id, file, useCache: settings.useCache, cacheName: settings.cacheName, onProgress: emit, signal }) };
+    } else {
+      id = src.name;
+      const bytes = await bytesOf(src, src.name, { signal });
+      emit({ status: "done", name: id, file: src.name, loaded: bytes.length, total: bytes.length, fromCache: false });
+      files = { gguf: bytes };
+    }
+  } else {
+    let source = model, tokenizerConfig; // { config, weights, tokenizer, tokenizerConfig? }: the last is optional
+    if (model && typeof model === "object" && !picked && !(model instanceof URL)) ({ tokenizerConfig, ...source } = model);
+    const resolved = resolveModel(source, DECODER_FILES, settings);
+    id = resolved.id;
+    files = await fetchModel(resolved, DECODER_FILES, { settings, onProgress: emit, signal });
+    files.tokenizerConfig = tokenizerConfig ?? picked?.find((f) => f.name === "tokenizer_config.json")
+      ?? await optionalDownload(resolved.sources.config, "tokenizer_config.json", id, settings, emit, signal);
+  }
+  const loaded = await loadDecoder(files, { device, signal });
+  const handle = register("text-generation", id, loaded, null, { device });
+  const { fallback } = loaded.info.device;
+  if (fallback) {
+    emit({ status: "warning", name: id, message: `WebGPU is not available (${fallback}); running on the CPU, which is much slower. Use a browser with WebGPU (Chrome/Edge 113+)` });
+  }
+  emit({ status: "ready", task: "text-generation", name: id });
+  return { handle, info: loaded.info };
+}
+
+/** A file next to `sibling` (a URL) that may not exist: its bytes, or undefined on a 404. */
+async function optionalDownload(sibling, file, name, settings, emit, signal) {
+  if (typeof sibling !== "string") return undefined;
+  try {
+    return await download(new URL(file, sibling).href, { name, file, useCache: settings.useCache, cacheName: settings.cacheName, onProgress: emit, signal });
+  } catch (err) {
+    if (err instanceof AbortError || !(err instanceof NetworkError) || !/HTTP 404/.test(err.message)) throw err;
+    return undefined;
+  }
+}

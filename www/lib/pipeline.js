@@ -1,11 +1,13 @@
 // pipeline(task, options): a model behind one callable object, run in webtune's Worker.
-import { request } from "./client.js";
-import { OptionsError, checkKeys } from "./errors.js";
+import { RESTARTED, request, workerGeneration } from "./client.js";
+import { GpuError, OptionsError, checkKeys } from "./errors.js";
 import * as store from "./store.js";
 import { SETUP, TRAINING } from "./train.js";
+import { GENERATE_OPTIONS } from "./decoder.js";
 
-const TASKS = ["text-classification", "feature-extraction"];
+const TASKS = ["text-classification", "feature-extraction", "text-generation"];
 const LOAD = ["model", "device", "maxLength", "truncate", "batchSize", "onProgress", "signal"];
+const LOAD_GENERATOR = ["model", "device", "onProgress", "signal"];
 const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"] };
 const SAVE_FORMATS = ["huggingface"];
 
@@ -31,18 +33,15 @@ function checkFunction(where, name, f) {
  *   `onProgress(event)` (initiate / download / progress / done per file, then ready), `signal`.
  */
 export async function pipeline(task, options = {}) {
-  if (task === "text-generation") {
-    throw new OptionsError(`pipeline: "text-generation" is not available yet (decoders come in a later release); available tasks are ${TASKS.join(", ")}`);
-  }
   if (!TASKS.includes(task)) throw new OptionsError(`pipeline: unknown task ${JSON.stringify(task)}; valid tasks are ${TASKS.join(", ")}`);
-  checkKeys("pipeline", options, LOAD);
+  checkKeys("pipeline", options, task === "text-generation" ? LOAD_GENERATOR : LOAD);
   const { onProgress, signal, ...args } = options;
   if (args.model == null) {
-    throw new OptionsError('pipeline: options.model is required: a hub id ("org/name"), a folder URL, the picked files of a model folder, or { config, weights, tokenizer }');
+    throw new OptionsError('pipeline: options.model is required: a hub id ("org/name"), a folder URL, a .gguf URL (text-generation), the picked files of a model folder, or { config, weights, tokenizer }');
   }
   checkFunction("pipeline", "onProgress", onProgress);
   const { handle, info } = await request("load", cloneable({ task, ...args }), { onEvent: onProgress, signal });
-  return makePipeline(task, handle, info);
+  return task === "text-generation" ? makeGenerator(handle, info) : makePipeline(task, handle, info);
 }
 
 /** Stored fine-tuning runs (OPFS): list them, continue one after a reload, delete one. */
@@ -77,11 +76,54 @@ export const models = {
   delete: (name) => store.remove("models", name),
 };
 
-function makePipeline(task, handle, info) {
+/** The lifecycle every pipeline shares: `live(what)` throws once disposed or lost with its Worker. */
+function lifecycle(handle) {
   let disposed = false;
-  const live = (what) => {
-    if (disposed) throw new OptionsError(`${what}: this pipeline was disposed; create a new one with pipeline()`);
+  const generation = workerGeneration();
+  return {
+    live(what) {
+      if (disposed) throw new OptionsError(`${what}: this pipeline was disposed; create a new one with pipeline()`);
+      if (generation !== workerGeneration()) throw new GpuError(`${what}: this pipeline's model was lost with the GPU device; ${RESTARTED}`);
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      if (generation === workerGeneration()) request("dispose", { handle }).catch(() => {}); // else: gone with its Worker
+    },
   };
+}
+
+/**
+ * A text-generation pipeline: `await gen("Once upon a time", { maxNewTokens: 40 })` →
+ * `{ text, tokens, promptTokens, stopReason }`; `await gen.chat([{ role: "user", content: "Hi" }])`
+ * → the same for the assistant's reply. `onToken(piece)` streams the text; `signal` aborts.
+ */
+function makeGenerator(handle, info) {
+  const { live, dispose } = lifecycle(handle);
+  const run = async (method, input, options = {}) => {
+    live(method === "chat" ? "chat" : "text-generation");
+    checkKeys(method, options, GENERATE_OPTIONS);
+    const { onToken, signal, ...rest } = options;
+    checkFunction(method, "onToken", onToken);
+    const onEvent = (e) => { if (e.status === "token") onToken?.(e.text); };
+    return request("generate", { handle, method, input, options: rest }, { onEvent, signal });
+  };
+  const p = (prompt, options) => run("generate", prompt, options);
+  Object.defineProperty(p, "task", { value: "text-generation", enumerable: true });
+  Object.defineProperty(p, "info", { get: () => info, enumerable: true });
+  p.chat = (messages, options) => run("chat", messages, options);
+  const notYet = (what) => async () => {
+    throw new OptionsError(`${what}: text-generation pipelines cannot ${what} yet (fine-tuning decoders arrives with LoRA)`);
+  };
+  p.finetune = notYet("finetune");
+  p.evaluate = notYet("evaluate");
+  p.save = notYet("save");
+  p.dispose = dispose;
+  return p;
+}
+
+function makePipeline(task, handle, info) {
+  const { live, dispose } = lifecycle(handle);
 
   const run = async (texts, options = {}) => {
     live(task);
@@ -159,10 +201,6 @@ function makePipeline(task, handle, info) {
   };
 
   /** Frees the model (wasm and GPU memory); the pipeline cannot be used afterwards. */
-  p.dispose = () => {
-    if (disposed) return;
-    disposed = true;
-    request("dispose", { handle }).catch(() => {});
-  };
+  p.dispose = dispose;
   return p;
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use webtune::{DevicePreference, Error, Result, device, train};
 
-use crate::{bench, encoder, finetune};
+use crate::{bench, encoder, finetune, generate};
 
 #[derive(Parser)]
 #[command(name = "webtune", version, about = "Fine-tune and run transformer models (webtune CLI)")]
@@ -81,6 +81,10 @@ enum Command {
     /// Evaluate a classifier on a labelled file: one JSON line with accuracy, macro_f1, loss,
     /// per-class metrics and the confusion matrix.
     Eval(finetune::EvalArgs),
+    /// Generate text with a Llama-family model (a GGUF file or a Hugging Face folder): continue
+    /// --prompt, or answer --chat through the model's chat template. One JSON object (after one
+    /// `{"token"}` line per piece with --stream).
+    Generate(Box<generate::GenerateArgs>),
     /// Benchmarks (JSON lines; see BENCHMARKS.md and pkg-config/bench.sh).
     #[command(subcommand)]
     Bench(Bench),
@@ -122,6 +126,7 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Train(a) => finetune::train(&a).await,
         Command::Eval(a) => finetune::eval(&a).await,
+        Command::Generate(a) => generate::generate(&a).await,
         Command::Bench(Bench::Encoder(b)) => bench::encoder(&b).await,
     }
 }

@@ -14,6 +14,8 @@ mod encoder;
 mod bench;
 #[cfg(not(target_family = "wasm"))]
 mod finetune;
+#[cfg(not(target_family = "wasm"))]
+mod generate;
 
 #[cfg(not(target_family = "wasm"))]
 fn main() {

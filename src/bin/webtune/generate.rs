@@ -1,0 +1,112 @@
+//! `webtune generate`: text generation with a Llama-family decoder, from a Hugging Face folder or
+//! a GGUF file, for a plain prompt or a chat message.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use webtune::{
+    Error, Result, device,
+    infer::{Decoder, GenerateOptions},
+    tokenizer::chat::Message,
+};
+
+use crate::cli::print;
+
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// A .gguf file, or a Hugging Face folder (config.json, model.safetensors, tokenizer.json,
+    /// tokenizer_config.json for the chat template).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// auto | gpu | cpu
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Text to continue.
+    #[arg(long, conflicts_with = "chat")]
+    pub prompt: Option<String>,
+    /// A user message, answered through the model's chat template.
+    #[arg(long)]
+    pub chat: Option<String>,
+    /// A system message before --chat.
+    #[arg(long, requires = "chat")]
+    pub system: Option<String>,
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    /// 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print each piece of text as it comes (`{"token": "…"}` lines) before the result.
+    #[arg(long)]
+    pub stream: bool,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Weights(format!("cannot read {}: {e}", path.display())))
+}
+
+fn load(args: &GenerateArgs, dev: &webtune::ComputeDevice) -> Result<Decoder> {
+    let m = &args.model;
+    if m.is_file() {
+        return Decoder::from_gguf(&read(m)?, dev);
+    }
+    let tokenizer_config = m.join("tokenizer_config.json");
+    let tokenizer_config = if tokenizer_config.exists() { Some(read(&tokenizer_config)?) } else { None };
+    Decoder::from_hf(
+        &read(&m.join("config.json"))?,
+        read(&m.join("model.safetensors"))?,
+        &read(&m.join("tokenizer.json"))?,
+        tokenizer_config.as_deref(),
+        dev,
+    )
+}
+
+/// Prints `{"text", "stopReason", "promptTokens", "newTokens", "device"}` (after the streamed
+/// pieces with `--stream`).
+pub async fn generate(args: &GenerateArgs) -> Result<()> {
+    let dev = device::select(args.device.parse()?).await?;
+    let decoder = load(args, &dev)?;
+    for w in &decoder.report.warnings {
+        eprintln!("warning: {w}");
+    }
+    let options = GenerateOptions {
+        max_new_tokens: args.max_new_tokens,
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        seed: args.seed,
+        stop: None,
+    };
+    let mut failed = None;
+    let on_text = |piece: &str| {
+        if args.stream && let Err(e) = print(&json!({ "token": piece })) {
+            failed = Some(e);
+            return false;
+        }
+        true
+    };
+    let out = match (&args.prompt, &args.chat) {
+        (Some(prompt), None) => decoder.complete(prompt, &options, on_text).await?,
+        (None, Some(user)) => {
+            let mut messages = Vec::new();
+            if let Some(system) = &args.system {
+                messages.push(Message { role: "system".into(), content: system.clone() });
+            }
+            messages.push(Message { role: "user".into(), content: user.clone() });
+            decoder.chat(&messages, &options, on_text).await?
+        }
+        _ => return Err(Error::Options("pass --prompt \"…\" to continue a text, or --chat \"…\" to ask a chat model".into())),
+    };
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    print(&json!({
+        "text": out.text, "stopReason": out.stop_reason, "promptTokens": out.prompt_tokens,
+        "newTokens": out.tokens.len(), "device": decoder.device.info().kind,
+    }))
+}

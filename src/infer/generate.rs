@@ -1,0 +1,211 @@
+//! Text generation with a decoder: a KV cache (the prompt is run once, then one position per
+//! token), greedy or sampled decoding (temperature, top-k, top-p, seeded), stop tokens, and a
+//! callback per token for streaming and cancellation. Async: the one read per token is awaited.
+
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::text_generation::TextSide;
+use crate::{
+    ComputeDevice, Error, Result,
+    models::llama::{KvCache, LlamaConfig, LlamaForCausalLM},
+    weights::{LoadReport, llama},
+};
+
+/// How tokens are chosen and when generation stops.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerateOptions {
+    /// Most tokens to append (default 64).
+    pub max_new_tokens: usize,
+    /// 0 (default) is greedy: always the most likely token. Higher values sample more freely.
+    pub temperature: f32,
+    /// Sample only among the `k` most likely tokens.
+    pub top_k: Option<usize>,
+    /// Sample only among the most likely tokens whose probabilities add up to `p` (nucleus).
+    pub top_p: Option<f32>,
+    /// Seed of the sampler (default 0): the same seed gives the same text.
+    pub seed: u64,
+    /// Token ids that end generation (not included in the output); default: the model's EOS.
+    pub stop: Option<Vec<u32>>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions { max_new_tokens: 64, temperature: 0.0, top_k: None, top_p: None, seed: 0, stop: None }
+    }
+}
+
+impl GenerateOptions {
+    /// Rejects values that cannot work, naming the fix.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Options(m.into()));
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return bad("temperature must be a finite number ≥ 0 (0 is greedy)");
+        }
+        if self.top_k == Some(0) {
+            return bad("topK must be at least 1");
+        }
+        if self.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+            return bad("topP must be in (0, 1]");
+        }
+        Ok(())
+    }
+}
+
+/// Why generation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// A stop token (EOS) came.
+    Stop,
+    /// `max_new_tokens` were generated, or the model's context is full.
+    Length,
+    /// The per-token callback asked to stop.
+    Cancelled,
+}
+
+/// The appended tokens and why generation ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Generated {
+    pub tokens: Vec<u32>,
+    pub stop_reason: StopReason,
+}
+
+/// A loaded Llama-family model, ready to generate.
+pub struct Decoder {
+    pub config: LlamaConfig,
+    pub model: LlamaForCausalLM,
+    pub device: ComputeDevice,
+    /// What loading reported (ignored keys, casts).
+    pub report: LoadReport,
+    /// Tokenizer and chat template, for the text methods (`complete`, `chat`).
+    pub text: Option<TextSide>,
+}
+
+impl Decoder {
+    /// Loads a Hugging Face `LlamaForCausalLM` (`config.json` + `model.safetensors` bytes) onto
+    /// `device` (inference mode), without a tokenizer: ids in, ids out ([`Decoder::from_hf`] and
+    /// [`Decoder::from_gguf`] add text).
+    pub fn load(config: &[u8], weights: Vec<u8>, device: &ComputeDevice) -> Result<Self> {
+        let text = std::str::from_utf8(config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
+        let config = LlamaConfig::from_json(text)?;
+        let device = device.without_autodiff();
+        let (model, report) = llama::load_causal_lm(&config, weights, device.device())?;
+        Ok(Decoder { config, model, device, report, text: None })
+    }
+
+    /// Appends up to `options.max_new_tokens` tokens to `prompt` (ids, BOS included if the model
+    /// wants one). `on_token` sees each new token as it comes and returns `false` to stop.
+    pub async fn generate(
+        &self,
+        prompt: &[u32],
+        options: &GenerateOptions,
+        mut on_token: impl FnMut(u32) -> bool,
+    ) -> Result<Generated> {
+        options.validate()?;
+        let limit = self.config.max_position_embeddings;
+        if prompt.is_empty() {
+            return Err(Error::Data("the prompt is empty: give at least one token (e.g. BOS)".into()));
+        }
+        if prompt.len() >= limit {
+            return Err(Error::Data(format!(
+                "the prompt has {} tokens but this model reads at most {limit} positions; shorten it",
+                prompt.len()
+            )));
+        }
+        let stop = options.stop.clone().unwrap_or_else(|| self.config.eos_ids());
+        let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+        let mut cache = KvCache::default();
+        let mut tokens = Vec::new();
+        let mut input = prompt.to_vec();
+        let budget = options.max_new_tokens.min(limit - prompt.len());
+        while tokens.len() < budget {
+            let ids: Vec<i32> = input.iter().map(|&t| t as i32).collect();
+            let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, input.len()]), self.device.device());
+            let logits = self.model.forward_last(ids, Some(&mut cache)); // [1, vocab]
+            let next = self.choose(logits, options, &mut rng).await?;
+            if stop.contains(&next) {
+                return Ok(Generated { tokens, stop_reason: StopReason::Stop });
+            }
+            tokens.push(next);
+            if !on_token(next) {
+                return Ok(Generated { tokens, stop_reason: StopReason::Cancelled });
+            }
+            input = vec![next];
+            // let the browser deliver messages (an abort) and render: on the CPU backend the reads
+            // above complete without ever giving the event loop a turn
+            crate::device::yield_now().await;
+        }
+        Ok(Generated { tokens, stop_reason: StopReason::Length })
+    }
+
+    /// The next token from [1, vocab] logits: the argmax on the device (one value read back) when
+    /// greedy, else sampled here from the read-back distribution.
+    async fn choose(&self, logits: Tensor<2>, o: &GenerateOptions, rng: &mut ChaCha8Rng) -> Result<u32> {
+        if o.temperature == 0.0 {
+            let id = self.device.read(logits.argmax(1)).await?;
+            let id = id.convert::<i64>().try_into_vec::<i64>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+            return Ok(id[0] as u32);
+        }
+        let data = self.device.read(logits).await?;
+        let logits = data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        Ok(sample(&logits, o, rng))
+    }
+}
+
+/// Samples from `softmax(logits / temperature)` restricted to the top-k and top-p tokens.
+fn sample(logits: &[f32], o: &GenerateOptions, rng: &mut impl Rng) -> u32 {
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_unstable_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    order.truncate(o.top_k.unwrap_or(order.len()).max(1));
+    let max = logits[order[0]];
+    let mut probs: Vec<f64> = order.iter().map(|&i| (((logits[i] - max) / o.temperature) as f64).exp()).collect();
+    let total: f64 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= total);
+    if let Some(top_p) = o.top_p {
+        let mut sum = 0.0;
+        let keep = probs.iter().position(|p| {
+            sum += p;
+            sum >= top_p as f64
+        });
+        let keep = keep.map_or(probs.len(), |i| i + 1);
+        probs.truncate(keep);
+        order.truncate(keep);
+    }
+    let total: f64 = probs.iter().sum();
+    let mut r = rng.random::<f64>() * total;
+    for (p, &i) in probs.iter().zip(&order) {
+        r -= p;
+        if r <= 0.0 {
+            return i as u32;
+        }
+    }
+    order[order.len() - 1] as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_respects_top_k_top_p_and_the_seed() {
+        let logits = [0.0, 5.0, 4.9, -3.0, 1.0];
+        let o = GenerateOptions { temperature: 1.0, top_k: Some(2), ..Default::default() };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let draws: Vec<u32> = (0..200).map(|_| sample(&logits, &o, &mut rng)).collect();
+        assert!(draws.iter().all(|&t| t == 1 || t == 2), "top-k 2 keeps tokens 1 and 2");
+        assert!(draws.contains(&1) && draws.contains(&2));
+        let o = GenerateOptions { temperature: 1.0, top_p: Some(0.5), ..Default::default() };
+        assert!((0..50).all(|_| sample(&logits, &o, &mut rng) == 1), "top-p 0.5 keeps only the most likely");
+        let o = GenerateOptions { temperature: 0.7, ..Default::default() };
+        let run = |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            (0..20).map(|_| sample(&logits, &o, &mut rng)).collect::<Vec<_>>()
+        };
+        assert_eq!(run(3), run(3));
+        assert!(GenerateOptions { top_p: Some(1.5), ..Default::default() }.validate().is_err());
+        assert!(GenerateOptions { temperature: -1.0, ..Default::default() }.validate().is_err());
+    }
+}

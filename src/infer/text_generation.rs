@@ -1,0 +1,163 @@
+//! Text in, text out for decoders: loading a model with its tokenizer and chat template (a
+//! Hugging Face folder, or one GGUF file), completing a prompt or a conversation, and streaming
+//! the reply as text pieces (never a broken UTF-8 character).
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::generate::{Decoder, GenerateOptions, StopReason};
+use crate::{
+    ComputeDevice, Error, Result,
+    tokenizer::{
+        TextTokenizer,
+        chat::{ChatTemplate, Message},
+        gguf::tokenizer_json,
+    },
+    weights::gguf,
+};
+
+/// What a decoder needs to read and write text.
+pub struct TextSide {
+    pub tokenizer: TextTokenizer,
+    /// The model's chat template, when it has one.
+    pub chat: Option<ChatTemplate>,
+    /// Put BOS before a prompt (GGUF's `tokenizer.ggml.add_bos_token`; a Hugging Face
+    /// tokenizer.json adds its own through its post-processor).
+    pub add_bos: bool,
+}
+
+/// A finished completion.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    /// The generated text (special tokens left out).
+    pub text: String,
+    pub tokens: Vec<u32>,
+    pub prompt_tokens: usize,
+    pub stop_reason: StopReason,
+}
+
+/// Tokens that end an assistant turn in common chat formats (ChatML, Llama 3, Gemma).
+const END_OF_TURN: &[&str] = &["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"];
+
+impl Decoder {
+    /// Loads a Llama-family GGUF file: weights (dequantized), tokenizer and chat template.
+    pub fn from_gguf(bytes: &[u8], device: &ComputeDevice) -> Result<Self> {
+        let file = gguf::Gguf::parse(bytes)?;
+        let device = device.without_autodiff();
+        let (model, config, report) = gguf::load_causal_lm(&file, device.device())?;
+        let tokenizer = TextTokenizer::from_bytes(tokenizer_json(&file)?.as_bytes())?;
+        let token = |key: &str| {
+            file.metadata.get(key).and_then(gguf::Value::as_u64).and_then(|id| tokenizer.id_to_token(id as u32)).unwrap_or_default()
+        };
+        let chat = match file.metadata.get("tokenizer.chat_template").and_then(gguf::Value::as_str) {
+            Some(src) => Some(ChatTemplate::new(src, &token("tokenizer.ggml.bos_token_id"), &token("tokenizer.ggml.eos_token_id"))?),
+            None => None,
+        };
+        let add_bos = !matches!(file.metadata.get("tokenizer.ggml.add_bos_token"), Some(gguf::Value::Bool(false)));
+        Ok(Decoder { config, model, device, report, text: Some(TextSide { tokenizer, chat, add_bos }) })
+    }
+
+    /// Loads a Hugging Face folder's files: `config.json`, `model.safetensors`, `tokenizer.json`
+    /// and, for the chat template, `tokenizer_config.json`.
+    pub fn from_hf(config: &[u8], weights: Vec<u8>, tokenizer: &[u8], tokenizer_config: Option<&[u8]>, device: &ComputeDevice) -> Result<Self> {
+        let mut decoder = Decoder::load(config, weights, device)?;
+        let tokenizer = TextTokenizer::from_bytes(tokenizer)?;
+        let chat = match tokenizer_config {
+            Some(bytes) => chat_template(bytes)?,
+            None => None,
+        };
+        decoder.text = Some(TextSide { tokenizer, chat, add_bos: false });
+        Ok(decoder)
+    }
+
+    fn text_side(&self) -> Result<&TextSide> {
+        self.text.as_ref().ok_or_else(|| {
+            Error::Options("this model was loaded without a tokenizer: load it with its tokenizer.json (or from a GGUF file)".into())
+        })
+    }
+
+    /// Continues `prompt` (BOS added as the model expects), streaming the new text to `on_text`
+    /// (return `false` to stop).
+    pub async fn complete(&self, prompt: &str, options: &GenerateOptions, on_text: impl FnMut(&str) -> bool) -> Result<Completion> {
+        let side = self.text_side()?;
+        let mut ids = side.tokenizer.ids(prompt, true)?;
+        if side.add_bos
+            && let Some(bos) = self.config.bos_token_id
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
+        }
+        self.stream(ids, options, on_text, false).await
+    }
+
+    /// The assistant's reply to `messages`, through the model's chat template.
+    pub async fn chat(&self, messages: &[Message], options: &GenerateOptions, on_text: impl FnMut(&str) -> bool) -> Result<Completion> {
+        let side = self.text_side()?;
+        let template = side.chat.as_ref().ok_or_else(|| {
+            Error::Options("this model has no chat template (it is not a chat model): use text generation with a plain prompt instead".into())
+        })?;
+        let prompt = template.render(messages, true)?;
+        let ids = side.tokenizer.ids(&prompt, false)?;
+        self.stream(ids, options, on_text, true).await
+    }
+
+    async fn stream(&self, prompt: Vec<u32>, options: &GenerateOptions, mut on_text: impl FnMut(&str) -> bool, chat: bool) -> Result<Completion> {
+        let side = self.text_side()?;
+        let mut options = options.clone();
+        if options.stop.is_none() {
+            let mut stop = self.config.eos_ids();
+            if chat {
+                stop.extend(END_OF_TURN.iter().filter_map(|t| side.tokenizer.token_to_id(t)));
+            }
+            options.stop = Some(stop);
+        }
+        let mut tokens = Vec::new();
+        let (mut shown, mut failed) = (0, None);
+        let out = self
+            .generate(&prompt, &options, |id| {
+                tokens.push(id);
+                match side.tokenizer.decode(&tokens) {
+                    // a byte-level token may end inside a UTF-8 character: wait for the rest
+                    Ok(text) if text.len() > shown && !text.ends_with('\u{FFFD}') => {
+                        let go_on = on_text(&text[shown..]);
+                        shown = text.len();
+                        go_on
+                    }
+                    Ok(_) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                }
+            })
+            .await?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let text = side.tokenizer.decode(&out.tokens)?;
+        if text.len() > shown && out.stop_reason != StopReason::Cancelled {
+            on_text(&text[shown..]);
+        }
+        Ok(Completion { text, tokens: out.tokens, prompt_tokens: prompt.len(), stop_reason: out.stop_reason })
+    }
+}
+
+/// `tokenizer_config.json`'s chat template (a string, or a list of named templates: "default").
+fn chat_template(bytes: &[u8]) -> Result<Option<ChatTemplate>> {
+    let v: Json = serde_json::from_slice(bytes).map_err(|e| Error::Weights(format!("tokenizer_config.json is not valid JSON: {e}")))?;
+    let source = match &v["chat_template"] {
+        Json::String(s) => s.clone(),
+        Json::Array(list) => match list.iter().find(|t| t["name"] == "default").and_then(|t| t["template"].as_str()) {
+            Some(s) => s.to_string(),
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let token = |key: &str| match &v[key] {
+        Json::String(s) => s.clone(),
+        Json::Object(o) => o.get("content").and_then(Json::as_str).unwrap_or_default().to_string(),
+        _ => String::new(),
+    };
+    Ok(Some(ChatTemplate::new(&source, &token("bos_token"), &token("eos_token"))?))
+}

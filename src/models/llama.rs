@@ -1,0 +1,419 @@
+//! Llama-family decoder (Llama 2/3, SmolLM2, TinyLlama, llama2.c's stories models), following
+//! Hugging Face `modeling_llama.py`: token embeddings → N × (RMSNorm → grouped-query self-attention
+//! with rotary positions → residual → RMSNorm → SwiGLU MLP → residual) → RMSNorm → `lm_head` (or the
+//! tied embedding matrix).
+//!
+//! Field names are the checkpoint's (`model.layers.N.self_attn.q_proj`, …), so `weights/llama.rs`
+//! needs no renames. Rotary embeddings use HF's rotate-half convention (checkpoints converted from
+//! Meta/llama2.c/GGUF have their q/k rows permuted for it).
+
+use burn::{
+    module::Module,
+    nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig},
+    tensor::{Bool, Device, Int, Tensor, TensorData, activation::{silu, softmax}},
+};
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// Hugging Face `LlamaConfig`, read straight from `config.json` (missing fields take HF's defaults).
+#[derive(Clone, Debug, Deserialize)]
+pub struct LlamaConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    /// Grouped-query attention: fewer key/value heads than query heads (default: as many).
+    #[serde(default)]
+    pub num_key_value_heads: Option<usize>,
+    /// Per-head width (default `hidden_size / num_attention_heads`).
+    #[serde(default)]
+    pub head_dim: Option<usize>,
+    #[serde(default = "defaults::max_position_embeddings")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "defaults::rms_norm_eps")]
+    pub rms_norm_eps: f64,
+    /// RoPE base as transformers 4 writes it (transformers 5 writes `rope_parameters`).
+    #[serde(default)]
+    pub rope_theta: Option<f64>,
+    /// transformers 5: `{"rope_theta": …, "rope_type": "default"}`.
+    #[serde(default)]
+    pub rope_parameters: Option<RopeParameters>,
+    /// Only `null` or type `"default"` (plain RoPE) is supported.
+    #[serde(default)]
+    pub rope_scaling: Option<RopeParameters>,
+    /// Only `"silu"` (SwiGLU) is supported.
+    #[serde(default = "defaults::hidden_act")]
+    pub hidden_act: String,
+    /// `lm_head` shares the embedding matrix (no `lm_head.weight` in the checkpoint).
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    #[serde(default)]
+    pub attention_bias: bool,
+    #[serde(default)]
+    pub mlp_bias: bool,
+    #[serde(default)]
+    pub bos_token_id: Option<u32>,
+    /// One id or a list (Llama 3 lists several end-of-turn tokens).
+    #[serde(default)]
+    pub eos_token_id: Option<TokenIds>,
+    #[serde(default)]
+    pub model_type: Option<String>,
+}
+
+/// A token id, or several, as `config.json` writes `eos_token_id`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum TokenIds {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl TokenIds {
+    /// The ids as a list.
+    pub fn to_vec(&self) -> Vec<u32> {
+        match self {
+            TokenIds::One(id) => vec![*id],
+            TokenIds::Many(ids) => ids.clone(),
+        }
+    }
+}
+
+/// RoPE settings (`rope_parameters` / `rope_scaling`); other keys are ignored.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct RopeParameters {
+    #[serde(default)]
+    pub rope_theta: Option<f64>,
+    /// `"default"` is plain RoPE; scaled variants (`"linear"`, `"llama3"`, `"yarn"`, …) are not supported yet.
+    #[serde(default, alias = "type")]
+    pub rope_type: Option<String>,
+}
+
+mod defaults {
+    pub fn max_position_embeddings() -> usize { 2048 }
+    pub fn rms_norm_eps() -> f64 { 1e-6 }
+    pub fn hidden_act() -> String { "silu".into() }
+}
+
+impl LlamaConfig {
+    /// Parses and validates a Hugging Face `config.json`.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let cfg: LlamaConfig = serde_json::from_str(text)
+            .map_err(|e| Error::Weights(format!("config.json is not a valid Llama config: {e}")))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks what the model code supports, naming the field that does not fit.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Weights(format!("config.json: {m}")));
+        if let Some(t) = &self.model_type
+            && t != "llama"
+        {
+            return bad(format!("model_type {t:?} is not a Llama-family model (expected \"llama\")"));
+        }
+        if self.hidden_act != "silu" {
+            return bad(format!("hidden_act {:?} is not supported (Llama uses \"silu\")", self.hidden_act));
+        }
+        for p in [&self.rope_parameters, &self.rope_scaling].into_iter().flatten() {
+            if let Some(t) = p.rope_type.as_deref().filter(|t| *t != "default") {
+                return bad(format!("RoPE type {t:?} is not supported yet (only plain RoPE, \"default\")"));
+            }
+        }
+        let (heads, kv) = (self.num_attention_heads, self.kv_heads());
+        if heads == 0 || kv == 0 || heads % kv != 0 {
+            return bad(format!("num_attention_heads {heads} must be a positive multiple of num_key_value_heads {kv}"));
+        }
+        if self.head_dim.is_none() && self.hidden_size % heads != 0 {
+            return bad(format!("hidden_size {} must be a multiple of num_attention_heads {heads}", self.hidden_size));
+        }
+        if self.head_dim() % 2 != 0 {
+            return bad(format!("head_dim {} must be even for rotary embeddings", self.head_dim()));
+        }
+        Ok(())
+    }
+
+    /// The RoPE base (`rope_parameters.rope_theta`, else `rope_theta`, else 10000).
+    pub fn rope_theta(&self) -> f64 {
+        self.rope_parameters.as_ref().and_then(|p| p.rope_theta).or(self.rope_theta).unwrap_or(10_000.0)
+    }
+
+    /// Key/value heads (grouped-query attention).
+    pub fn kv_heads(&self) -> usize {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+    }
+
+    /// The end-of-sequence ids (may be empty).
+    pub fn eos_ids(&self) -> Vec<u32> {
+        self.eos_token_id.as_ref().map(TokenIds::to_vec).unwrap_or_default()
+    }
+
+    fn rms_norm(&self, device: &Device) -> RmsNorm {
+        RmsNormConfig::new(self.hidden_size).with_epsilon(self.rms_norm_eps).init(device)
+    }
+}
+
+/// Added to attention scores at masked keys. Large but finite, so a softmax never sees inf - inf.
+const MASKED: f32 = -1e9;
+
+/// cos/sin tables for the positions of one forward pass, each [seq, head_dim] (HF
+/// `LlamaRotaryEmbedding`: `inv_freq = 1 / theta^(2i/d)`, frequencies repeated for both halves).
+#[derive(Clone, Debug)]
+pub struct Rope {
+    cos: Tensor<2>,
+    sin: Tensor<2>,
+}
+
+impl Rope {
+    /// Tables for positions `start .. start + seq`.
+    pub fn new(head_dim: usize, theta: f64, start: usize, seq: usize, device: &Device) -> Self {
+        let half = head_dim / 2;
+        let inv_freq: Vec<f32> = (0..half).map(|i| (1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)) as f32).collect();
+        let inv_freq = Tensor::<2>::from_data(TensorData::new(inv_freq, [1, half]), device);
+        let positions = Tensor::<1, Int>::arange(start as i64..(start + seq) as i64, device).float().reshape([seq, 1]);
+        let freqs = positions.matmul(inv_freq); // [seq, half]
+        let angles = Tensor::cat(vec![freqs.clone(), freqs], 1); // [seq, head_dim]
+        Rope { cos: angles.clone().cos(), sin: angles.sin() }
+    }
+
+    /// `x`: [batch, heads, seq, head_dim] → the same, rotated: `x·cos + rotate_half(x)·sin`.
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, h, s, d] = x.dims();
+        let half = d / 2;
+        let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..half]);
+        let x2 = x.clone().slice([0..b, 0..h, 0..s, half..d]);
+        let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+        x * self.cos.clone().unsqueeze::<4>() + rotated * self.sin.clone().unsqueeze::<4>()
+    }
+}
+
+/// Keys and values of the positions seen so far, per layer: [batch, kv_heads, seen, head_dim].
+#[derive(Clone, Debug, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+}
+
+impl KvCache {
+    /// How many positions are cached.
+    pub fn len(&self) -> usize {
+        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |(k, _)| k.dims()[2])
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Grouped-query self-attention with rotary positions (HF `LlamaAttention`).
+#[derive(Module, Debug)]
+pub struct LlamaAttention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl LlamaAttention {
+    /// `x`: [batch, seq, hidden]; `mask_bias`: [batch or 1, 1, seq, past + seq]; `cache`: this
+    /// layer's keys/values so far, extended here → [batch, seq, hidden].
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &Rope,
+        mask_bias: Tensor<4>,
+        cache: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
+    ) -> Tensor<3> {
+        let [batch, seq, _] = x.dims();
+        let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let heads = |t: Tensor<3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
+        let q = rope.apply(heads(self.q_proj.forward(x.clone()), h)); // [batch, heads, seq, d]
+        let mut k = rope.apply(heads(self.k_proj.forward(x.clone()), kvh)); // [batch, kv_heads, seq, d]
+        let mut v = heads(self.v_proj.forward(x), kvh);
+        if let Some(slot) = cache {
+            if let Some((past_k, past_v)) = slot.take() {
+                k = Tensor::cat(vec![past_k, k], 2);
+                v = Tensor::cat(vec![past_v, v], 2);
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let (k, v) = (repeat_kv(k, h / kvh), repeat_kv(v, h / kvh)); // [batch, heads, total, d]
+        let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + mask_bias; // [batch, heads, seq, total]
+        let out = softmax(scores, 3).matmul(v); // [batch, heads, seq, d]
+        self.o_proj.forward(out.swap_dims(1, 2).reshape([batch, seq, h * d]))
+    }
+}
+
+/// [batch, kv_heads, t, d] → [batch, kv_heads · n, t, d], each key/value head serving `n` query heads.
+fn repeat_kv(x: Tensor<4>, n: usize) -> Tensor<4> {
+    if n == 1 {
+        return x;
+    }
+    let [b, kvh, t, d] = x.dims();
+    x.unsqueeze_dim::<5>(2).expand([b, kvh, n, t, d]).reshape([b, kvh * n, t, d])
+}
+
+/// SwiGLU feed-forward: `down(silu(gate(x)) · up(x))`.
+#[derive(Module, Debug)]
+pub struct LlamaMlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+}
+
+impl LlamaMlp {
+    /// [batch, seq, hidden] → [batch, seq, hidden].
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+    }
+}
+
+/// One pre-norm decoder block (HF `LlamaDecoderLayer`).
+#[derive(Module, Debug)]
+pub struct LlamaLayer {
+    pub self_attn: LlamaAttention,
+    pub mlp: LlamaMlp,
+    pub input_layernorm: RmsNorm,
+    pub post_attention_layernorm: RmsNorm,
+}
+
+impl LlamaLayer {
+    fn new(c: &LlamaConfig, device: &Device) -> Self {
+        let (h, d, kvh) = (c.hidden_size, c.head_dim(), c.kv_heads());
+        let lin = |i, o, bias| LinearConfig::new(i, o).with_bias(bias).init(device);
+        LlamaLayer {
+            self_attn: LlamaAttention {
+                q_proj: lin(h, c.num_attention_heads * d, c.attention_bias),
+                k_proj: lin(h, kvh * d, c.attention_bias),
+                v_proj: lin(h, kvh * d, c.attention_bias),
+                o_proj: lin(c.num_attention_heads * d, h, c.attention_bias),
+                num_heads: c.num_attention_heads,
+                num_kv_heads: kvh,
+                head_dim: d,
+            },
+            mlp: LlamaMlp {
+                gate_proj: lin(h, c.intermediate_size, c.mlp_bias),
+                up_proj: lin(h, c.intermediate_size, c.mlp_bias),
+                down_proj: lin(c.intermediate_size, h, c.mlp_bias),
+            },
+            input_layernorm: c.rms_norm(device),
+            post_attention_layernorm: c.rms_norm(device),
+        }
+    }
+
+    /// [batch, seq, hidden] → [batch, seq, hidden].
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &Rope,
+        mask_bias: Tensor<4>,
+        cache: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
+    ) -> Tensor<3> {
+        let x = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rope, mask_bias, cache);
+        x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
+    }
+}
+
+/// The decoder stack without a head (HF `LlamaModel`).
+#[derive(Module, Debug)]
+pub struct LlamaModel {
+    pub embed_tokens: Embedding,
+    pub layers: Vec<LlamaLayer>,
+    pub norm: RmsNorm,
+    pub rope_theta: f64,
+}
+
+impl LlamaModel {
+    /// `input_ids`: [batch, seq]; `attention_mask` (1 = token, 0 = padding): [batch, past + seq],
+    /// or `None` for no padding; `cache`: the positions seen so far, extended here →
+    /// [batch, seq, hidden] after the final norm.
+    pub fn forward(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+        let device = input_ids.device();
+        let [batch, seq] = input_ids.dims();
+        let past = cache.as_ref().map_or(0, |c| c.len());
+        let head_dim = self.layers[0].self_attn.head_dim;
+        let rope = Rope::new(head_dim, self.rope_theta, past, seq, &device);
+        let mask_bias = mask_bias(attention_mask, batch, seq, past, &device);
+        if let Some(c) = cache.as_deref_mut()
+            && c.layers.len() != self.layers.len()
+        {
+            c.layers = vec![None; self.layers.len()];
+        }
+        let mut x = self.embed_tokens.forward(input_ids); // [batch, seq, hidden]
+        for (i, layer) in self.layers.iter().enumerate() {
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            x = layer.forward(x, &rope, mask_bias.clone(), slot);
+        }
+        self.norm.forward(x)
+    }
+}
+
+/// Causal mask (a position sees itself and earlier ones), plus padding keys when a mask is given:
+/// [batch or 1, 1, seq, past + seq], 0 where attention may look and [`MASKED`] elsewhere.
+fn mask_bias(attention_mask: Option<Tensor<2, Int>>, batch: usize, seq: usize, past: usize, device: &Device) -> Tensor<4> {
+    let total = past + seq;
+    let future = Tensor::<2, Bool>::tril_mask([seq, total], past as i64, device);
+    let causal = Tensor::<2>::zeros([seq, total], device).mask_fill(future, MASKED).reshape([1, 1, seq, total]);
+    match attention_mask {
+        None => causal,
+        Some(m) => {
+            let padding = (m.float().neg() + 1.0).mul_scalar(MASKED).reshape([batch, 1, 1, total]);
+            causal + padding
+        }
+    }
+}
+
+/// The decoder with its language-model head (HF `LlamaForCausalLM`).
+#[derive(Module, Debug)]
+pub struct LlamaForCausalLM {
+    pub model: LlamaModel,
+    /// `None` when the head is tied to `model.embed_tokens`.
+    pub lm_head: Option<Linear>,
+}
+
+impl LlamaForCausalLM {
+    /// A randomly initialised model (weights are then loaded by `weights::llama`).
+    pub fn new(c: &LlamaConfig, device: &Device) -> Self {
+        LlamaForCausalLM {
+            model: LlamaModel {
+                embed_tokens: EmbeddingConfig::new(c.vocab_size, c.hidden_size).init(device),
+                layers: (0..c.num_hidden_layers).map(|_| LlamaLayer::new(c, device)).collect(),
+                norm: c.rms_norm(device),
+                rope_theta: c.rope_theta(),
+            },
+            lm_head: (!c.tie_word_embeddings)
+                .then(|| LinearConfig::new(c.hidden_size, c.vocab_size).with_bias(false).init(device)),
+        }
+    }
+
+    /// Next-token logits for every position: `input_ids` [batch, seq] → [batch, seq, vocab].
+    pub fn forward(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>, cache: Option<&mut KvCache>) -> Tensor<3> {
+        self.logits(self.model.forward(input_ids, attention_mask, cache))
+    }
+
+    /// Logits of the last position only (what generation needs): [batch, seq] → [batch, vocab].
+    pub fn forward_last(&self, input_ids: Tensor<2, Int>, cache: Option<&mut KvCache>) -> Tensor<2> {
+        let hidden = self.model.forward(input_ids, None, cache);
+        let [batch, seq, h] = hidden.dims();
+        let logits = self.logits(hidden.slice([0..batch, seq - 1..seq, 0..h])); // [batch, 1, vocab]
+        let vocab = logits.dims()[2];
+        logits.reshape([batch, vocab])
+    }
+
+    /// [batch, seq, hidden] → [batch, seq, vocab].
+    fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => hidden.matmul(self.model.embed_tokens.weight.val().transpose().unsqueeze::<3>()),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! `Decoder` for JS: a Llama-family model loaded from a GGUF file or Hugging Face files, with
+//! `generate` (continue a prompt) and `chat` (answer messages through the chat template), each
+//! streaming text pieces to a callback.
+
+use std::rc::Rc;
+
+use js_sys::{Function, Promise, Uint8Array};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::{errors::to_js, options::parse_options, to_value};
+use crate::{
+    Error, Result, device,
+    infer::{Completion, Decoder, GenerateOptions},
+    tokenizer::chat::Message,
+};
+
+/// Options of `Decoder.loadGguf` / `Decoder.loadHf`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LoadOptions {
+    /// "auto" | "webgpu" | "gpu" | "cpu"; default: the device of the last `init()`, else "auto".
+    device: Option<String>,
+}
+
+/// Options of `generate` / `chat`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct GenOptions {
+    max_new_tokens: Option<usize>,
+    temperature: Option<f32>,
+    top_k: Option<usize>,
+    top_p: Option<f32>,
+    seed: Option<u64>,
+}
+
+impl GenOptions {
+    fn into_options(self) -> GenerateOptions {
+        let d = GenerateOptions::default();
+        GenerateOptions {
+            max_new_tokens: self.max_new_tokens.unwrap_or(d.max_new_tokens),
+            temperature: self.temperature.unwrap_or(d.temperature),
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed.unwrap_or(d.seed),
+            stop: None,
+        }
+    }
+}
+
+/// What a loaded decoder is, for the JS side.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DecoderInfo<'a> {
+    device: &'a crate::DeviceInfo,
+    vocab_size: usize,
+    hidden_size: usize,
+    num_layers: usize,
+    max_length: usize,
+    chat_template: bool,
+    warnings: &'a [String],
+}
+
+/// A loaded Llama-family decoder (JS class `Decoder`).
+#[wasm_bindgen(js_name = Decoder)]
+pub struct JsDecoder {
+    inner: Rc<Decoder>,
+}
+
+async fn load_device(options: JsValue, call: &str) -> Result<crate::ComputeDevice> {
+    let opts: LoadOptions = parse_options(call, options)?;
+    match &opts.device {
+        Some(d) => device::select(d.parse()?).await,
+        None => super::current_device().await,
+    }
+}
+
+#[wasm_bindgen(js_class = Decoder)]
+impl JsDecoder {
+    /// Loads a Llama-family `.gguf` file (weights dequantized to f32, tokenizer, chat template).
+    #[wasm_bindgen(js_name = loadGguf)]
+    pub async fn load_gguf(bytes: Uint8Array, options: JsValue) -> Result<JsDecoder, JsValue> {
+        let dev = load_device(options, "Decoder.loadGguf").await.map_err(to_js)?;
+        let decoder = Decoder::from_gguf(&bytes.to_vec(), &dev).map_err(to_js)?;
+        Ok(JsDecoder { inner: Rc::new(decoder) })
+    }
+
+    /// Loads Hugging Face files: config.json, model.safetensors, tokenizer.json and (for the chat
+    /// template) tokenizer_config.json, as bytes.
+    #[wasm_bindgen(js_name = loadHf)]
+    pub async fn load_hf(
+        config: Uint8Array,
+        weights: Uint8Array,
+        tokenizer: Uint8Array,
+        tokenizer_config: Option<Uint8Array>,
+        options: JsValue,
+    ) -> Result<JsDecoder, JsValue> {
+        let dev = load_device(options, "Decoder.loadHf").await.map_err(to_js)?;
+        let tc = tokenizer_config.map(|b| b.to_vec());
+        let decoder =
+            Decoder::from_hf(&config.to_vec(), weights.to_vec(), &tokenizer.to_vec(), tc.as_deref(), &dev).map_err(to_js)?;
+        Ok(JsDecoder { inner: Rc::new(decoder) })
+    }
+
+    /// `{ device, vocabSize, hiddenSize, numLayers, maxLength, chatTemplate, warnings }`.
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        let d = &self.inner;
+        to_value(&DecoderInfo {
+            device: d.device.info(),
+            vocab_size: d.config.vocab_size,
+            hidden_size: d.config.hidden_size,
+            num_layers: d.config.num_hidden_layers,
+            max_length: d.config.max_position_embeddings,
+            chat_template: d.text.as_ref().is_some_and(|t| t.chat.is_some()),
+            warnings: &d.report.warnings,
+        })
+    }
+
+    /// Continues `prompt`: `Promise<{ text, tokens, promptTokens, stopReason }>`. `onToken(piece)`
+    /// gets each piece of text as it comes; `cancelled()` is asked before each token.
+    pub fn generate(&self, prompt: String, options: JsValue, on_token: Function, cancelled: Function) -> Promise {
+        let decoder = self.inner.clone();
+        future_to_promise(async move {
+            let options = parse_options::<GenOptions>("generate", options).map_err(to_js)?.into_options();
+            let mut sink = Sink::new(on_token, cancelled);
+            let out = decoder.complete(&prompt, &options, |piece| sink.push(piece)).await;
+            sink.finish(out)
+        })
+    }
+
+    /// Answers `messages` (`[{role, content}]`) through the model's chat template; as `generate`.
+    pub fn chat(&self, messages: JsValue, options: JsValue, on_token: Function, cancelled: Function) -> Promise {
+        let decoder = self.inner.clone();
+        future_to_promise(async move {
+            let messages: Vec<Message> = serde_wasm_bindgen::from_value(messages)
+                .map_err(|e| to_js(Error::Options(format!("chat: messages must be an array of {{role, content}} objects ({e})"))))?;
+            let options = parse_options::<GenOptions>("chat", options).map_err(to_js)?.into_options();
+            let mut sink = Sink::new(on_token, cancelled);
+            let out = decoder.chat(&messages, &options, |piece| sink.push(piece)).await;
+            sink.finish(out)
+        })
+    }
+}
+
+/// Hands text pieces to JS and asks whether to go on; a throwing callback stops generation and
+/// becomes the error.
+struct Sink {
+    on_token: Function,
+    cancelled: Function,
+    failed: Option<JsValue>,
+}
+
+impl Sink {
+    fn new(on_token: Function, cancelled: Function) -> Self {
+        Sink { on_token, cancelled, failed: None }
+    }
+
+    fn push(&mut self, piece: &str) -> bool {
+        if let Err(e) = self.on_token.call1(&JsValue::NULL, &JsValue::from_str(piece)) {
+            self.failed = Some(e);
+            return false;
+        }
+        !self.cancelled.call0(&JsValue::NULL).ok().is_some_and(|v| v.is_truthy())
+    }
+
+    fn finish(self, out: Result<Completion>) -> Result<JsValue, JsValue> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        to_value(&out.map_err(to_js)?)
+    }
+}

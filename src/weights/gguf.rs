@@ -1,0 +1,400 @@
+//! GGUF files (llama.cpp's single-file format: metadata, tokenizer, chat template and possibly
+//! quantized tensors) → a Llama model.
+//!
+//! Tensors are dequantized to f32 on load (F32, F16, BF16, Q4_0, Q4_1, Q8_0; ggml's block layouts)
+//! and renamed to the Hugging Face layout, undoing llama.cpp's q/k row permutation (its converter
+//! reorders rows for interleaved RoPE; our model uses HF's rotate-half), then loaded through the
+//! same key table as a safetensors checkpoint. Spec: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::Device;
+use half::{bf16, f16};
+
+use super::{LoadReport, llama};
+use crate::{
+    Error, Result,
+    models::llama::{LlamaConfig, LlamaForCausalLM, RopeParameters, TokenIds},
+};
+
+/// A metadata value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    Array(Vec<Value>),
+}
+
+impl Value {
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Int(i) => u64::try_from(*i).ok(),
+            _ => None,
+        }
+    }
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Float(f) => Some(*f),
+            Value::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// One tensor's entry: name, shape in ggml order (`dims[0]` varies fastest), type, data offset.
+#[derive(Clone, Debug)]
+pub struct TensorInfo {
+    pub name: String,
+    pub dims: Vec<u64>,
+    pub kind: u32,
+    offset: u64,
+}
+
+/// A parsed GGUF file (borrowing the bytes).
+pub struct Gguf<'a> {
+    pub metadata: BTreeMap<String, Value>,
+    pub tensors: Vec<TensorInfo>,
+    data: &'a [u8],
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Weights(format!("the GGUF file is truncated or corrupt ({what}); download it again"))
+}
+
+/// A bounds-checked little-endian reader.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| corrupt("it ends inside the header"))?;
+        let s = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn len(&mut self) -> Result<usize> {
+        usize::try_from(self.u64()?).map_err(|_| corrupt("a length does not fit in memory"))
+    }
+    fn string(&mut self) -> Result<String> {
+        let n = self.len()?;
+        Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
+    }
+    fn value(&mut self, kind: u32) -> Result<Value> {
+        let mut int = |n: usize, signed: bool| -> Result<Value> {
+            let b = self.take(n)?;
+            let mut buf = [0u8; 8];
+            buf[..n].copy_from_slice(b);
+            let u = u64::from_le_bytes(buf);
+            let shift = 64 - 8 * n as u32;
+            Ok(Value::Int(if signed { ((u << shift) as i64) >> shift } else { u as i64 }))
+        };
+        Ok(match kind {
+            0 => int(1, false)?,
+            1 => int(1, true)?,
+            2 => int(2, false)?,
+            3 => int(2, true)?,
+            4 => int(4, false)?,
+            5 => int(4, true)?,
+            6 => Value::Float(f32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")) as f64),
+            7 => Value::Bool(self.take(1)?[0] != 0),
+            8 => Value::Str(self.string()?),
+            9 => {
+                let item = self.u32()?;
+                let n = self.len()?;
+                if n > self.bytes.len() {
+                    return Err(corrupt("an array is longer than the file"));
+                }
+                Value::Array((0..n).map(|_| self.value(item)).collect::<Result<_>>()?)
+            }
+            10 => int(8, false)?,
+            11 => int(8, true)?,
+            12 => Value::Float(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes"))),
+            other => return Err(corrupt(&format!("unknown metadata type {other}"))),
+        })
+    }
+}
+
+impl<'a> Gguf<'a> {
+    /// Parses the header, metadata and tensor table (tensor data is read on demand).
+    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        if bytes.get(..4) != Some(b"GGUF") {
+            return Err(Error::Weights(
+                "not a GGUF file (it does not start with \"GGUF\"); pass a .gguf file, or a Hugging Face folder with config.json + model.safetensors".into(),
+            ));
+        }
+        let mut r = Reader { bytes, at: 4 };
+        let version = r.u32()?;
+        if !(2..=3).contains(&version) {
+            return Err(Error::Weights(format!("GGUF version {version} is not supported (only 2 and 3)")));
+        }
+        let (n_tensors, n_meta) = (r.len()?, r.len()?);
+        let mut metadata = BTreeMap::new();
+        for _ in 0..n_meta {
+            let key = r.string()?;
+            let kind = r.u32()?;
+            metadata.insert(key, r.value(kind)?);
+        }
+        let mut tensors = Vec::new();
+        for _ in 0..n_tensors {
+            let name = r.string()?;
+            let n_dims = r.u32()? as usize;
+            if n_dims > 4 {
+                return Err(corrupt(&format!("tensor {name} has {n_dims} dimensions")));
+            }
+            let dims = (0..n_dims).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
+            let kind = r.u32()?;
+            tensors.push(TensorInfo { name, dims, kind, offset: r.u64()? });
+        }
+        let align = metadata.get("general.alignment").and_then(Value::as_u64).unwrap_or(32).max(1) as usize;
+        let start = r.at.div_ceil(align) * align;
+        let data = bytes.get(start..).ok_or_else(|| corrupt("no tensor data"))?;
+        Ok(Gguf { metadata, tensors, data })
+    }
+
+    /// A metadata value, or an error naming the missing key.
+    pub fn get(&self, key: &str) -> Result<&Value> {
+        self.metadata.get(key).ok_or_else(|| Error::Weights(format!("the GGUF file has no {key:?} metadata")))
+    }
+
+    fn usize(&self, key: &str) -> Result<usize> {
+        self.get(key)?.as_u64().map(|v| v as usize).ok_or_else(|| Error::Weights(format!("GGUF metadata {key:?} is not an integer")))
+    }
+
+    /// Tensor `info` as f32 values (row-major, `dims[0]` fastest).
+    pub fn dequantize(&self, info: &TensorInfo) -> Result<Vec<f32>> {
+        let n = info.dims.iter().product::<u64>() as usize;
+        let (block, bytes_per_block) = match info.kind {
+            0 => (1, 4),
+            1 | 30 => (1, 2),
+            2 => (32, 18),
+            3 => (32, 20),
+            8 => (32, 34),
+            other => {
+                return Err(Error::Weights(format!(
+                    "tensor {} uses ggml type {} ({}), which webtune cannot read yet; supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0",
+                    info.name,
+                    other,
+                    ggml_type_name(other)
+                )));
+            }
+        };
+        if n % block != 0 {
+            return Err(corrupt(&format!("tensor {} has {n} values, not a multiple of its block size {block}", info.name)));
+        }
+        let size = n / block * bytes_per_block;
+        let start = info.offset as usize;
+        let raw = start.checked_add(size).and_then(|end| self.data.get(start..end)).ok_or_else(|| corrupt(&format!("tensor {} lies past the end of the file", info.name)))?;
+        let half = |b: &[u8]| f16::from_le_bytes([b[0], b[1]]).to_f32();
+        let mut out = Vec::with_capacity(n);
+        match info.kind {
+            0 => out.extend(raw.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))),
+            1 => out.extend(raw.chunks_exact(2).map(half)),
+            30 => out.extend(raw.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())),
+            // Q4_0: d (f16), 16 bytes of 4-bit values: low nibbles are values 0..16, high 16..32, each (q - 8)·d
+            2 => {
+                for b in raw.chunks_exact(18) {
+                    let d = half(&b[..2]);
+                    out.extend(b[2..].iter().map(|q| ((q & 0x0f) as f32 - 8.0) * d));
+                    out.extend(b[2..].iter().map(|q| ((q >> 4) as f32 - 8.0) * d));
+                }
+            }
+            // Q4_1: d, m (f16), 16 bytes of 4-bit values, each q·d + m
+            3 => {
+                for b in raw.chunks_exact(20) {
+                    let (d, m) = (half(&b[..2]), half(&b[2..4]));
+                    out.extend(b[4..].iter().map(|q| (q & 0x0f) as f32 * d + m));
+                    out.extend(b[4..].iter().map(|q| (q >> 4) as f32 * d + m));
+                }
+            }
+            // Q8_0: d (f16), 32 signed bytes, each q·d
+            8 => {
+                for b in raw.chunks_exact(34) {
+                    let d = half(&b[..2]);
+                    out.extend(b[2..].iter().map(|&q| q as i8 as f32 * d));
+                }
+            }
+            _ => unreachable!("checked above"),
+        }
+        Ok(out)
+    }
+
+    /// The model's `config.json` equivalent, from the `llama.*` metadata.
+    pub fn llama_config(&self) -> Result<LlamaConfig> {
+        let arch = self.get("general.architecture")?.as_str().unwrap_or_default();
+        if arch != "llama" {
+            return Err(Error::Weights(format!(
+                "this GGUF holds a {arch:?} model; webtune reads Llama-family GGUF files (general.architecture \"llama\")"
+            )));
+        }
+        let heads = self.usize("llama.attention.head_count")?;
+        let hidden = self.usize("llama.embedding_length")?;
+        let vocab = match self.usize("llama.vocab_size") {
+            Ok(v) => v,
+            Err(_) => self.get("tokenizer.ggml.tokens")?.as_array().map_or(0, <[Value]>::len),
+        };
+        let config = LlamaConfig {
+            vocab_size: vocab,
+            hidden_size: hidden,
+            intermediate_size: self.usize("llama.feed_forward_length")?,
+            num_hidden_layers: self.usize("llama.block_count")?,
+            num_attention_heads: heads,
+            num_key_value_heads: Some(self.usize("llama.attention.head_count_kv").unwrap_or(heads)),
+            head_dim: self.usize("llama.attention.key_length").ok(),
+            max_position_embeddings: self.usize("llama.context_length")?,
+            rms_norm_eps: self.get("llama.attention.layer_norm_rms_epsilon")?.as_f64().unwrap_or(1e-6),
+            rope_theta: self.metadata.get("llama.rope.freq_base").and_then(Value::as_f64),
+            rope_parameters: None,
+            rope_scaling: self
+                .metadata
+                .get("llama.rope.scaling.type")
+                .and_then(Value::as_str)
+                .map(|t| RopeParameters { rope_theta: None, rope_type: Some(if t == "none" { "default" } else { t }.into()) }),
+            hidden_act: "silu".into(),
+            tie_word_embeddings: !self.tensors.iter().any(|t| t.name == "output.weight"),
+            attention_bias: self.tensors.iter().any(|t| t.name == "blk.0.attn_q.bias"),
+            mlp_bias: false,
+            bos_token_id: self.metadata.get("tokenizer.ggml.bos_token_id").and_then(Value::as_u64).map(|v| v as u32),
+            eos_token_id: self.metadata.get("tokenizer.ggml.eos_token_id").and_then(Value::as_u64).map(|v| TokenIds::One(v as u32)),
+            model_type: Some("llama".into()),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The weights as an in-memory Hugging Face `model.safetensors` (f32).
+    pub fn to_safetensors(&self, config: &LlamaConfig) -> Result<Vec<u8>> {
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(self.tensors.len());
+        for info in &self.tensors {
+            let Some(name) = hf_name(&info.name) else { continue };
+            let mut values = self.dequantize(info)?;
+            let shape: Vec<usize> = info.dims.iter().rev().map(|&d| d as usize).collect(); // [out, in]
+            if name.ends_with("q_proj.weight") {
+                values = unpermute(&values, config.num_attention_heads, shape[1]);
+            } else if name.ends_with("k_proj.weight") {
+                values = unpermute(&values, config.kv_heads(), shape[1]);
+            }
+            tensors.push((name, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect()));
+        }
+        let views: Vec<(String, ::safetensors::tensor::TensorView<'_>)> = tensors
+            .iter()
+            .map(|(name, shape, bytes)| {
+                let view = ::safetensors::tensor::TensorView::new(::safetensors::Dtype::F32, shape.clone(), bytes)
+                    .map_err(|e| Error::Weights(format!("GGUF tensor {name}: {e}")))?;
+                Ok((name.clone(), view))
+            })
+            .collect::<Result<_>>()?;
+        ::safetensors::serialize(views, None).map_err(|e| Error::Weights(format!("converting the GGUF weights: {e}")))
+    }
+}
+
+/// llama.cpp's tensor name → the Hugging Face one (`None`: not a weight we load).
+fn hf_name(name: &str) -> Option<String> {
+    let fixed = match name {
+        "token_embd.weight" => Some("model.embed_tokens.weight"),
+        "output_norm.weight" => Some("model.norm.weight"),
+        "output.weight" => Some("lm_head.weight"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(f.into());
+    }
+    let rest = name.strip_prefix("blk.")?;
+    let (layer, part) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let (module, suffix) = part.rsplit_once('.')?;
+    let hf = match module {
+        "attn_norm" => "input_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_output" => "self_attn.o_proj",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        _ => return None,
+    };
+    Some(format!("model.layers.{layer}.{hf}.{suffix}"))
+}
+
+/// Undoes llama.cpp's `permute` of a q/k weight ([heads · head_dim, cols] rows): within each head,
+/// GGUF row `2i + j` is Hugging Face row `j · head_dim/2 + i`.
+fn unpermute(values: &[f32], heads: usize, cols: usize) -> Vec<f32> {
+    let rows = values.len() / cols;
+    let head_dim = rows / heads;
+    let half = head_dim / 2;
+    let mut out = vec![0.0; values.len()];
+    for h in 0..heads {
+        for i in 0..half {
+            for j in 0..2 {
+                let from = (h * head_dim + 2 * i + j) * cols;
+                let to = (h * head_dim + j * half + i) * cols;
+                out[to..to + cols].copy_from_slice(&values[from..from + cols]);
+            }
+        }
+    }
+    out
+}
+
+fn ggml_type_name(kind: u32) -> &'static str {
+    match kind {
+        6 => "Q5_0",
+        7 => "Q5_1",
+        9 => "Q8_1",
+        10 => "Q2_K",
+        11 => "Q3_K",
+        12 => "Q4_K",
+        13 => "Q5_K",
+        14 => "Q6_K",
+        15 => "Q8_K",
+        _ => "an unsupported type",
+    }
+}
+
+/// Loads a Llama-family GGUF file: the model (dequantized to f32) and its config.
+pub fn load_causal_lm(gguf: &Gguf<'_>, device: &Device) -> Result<(LlamaForCausalLM, LlamaConfig, LoadReport)> {
+    let config = gguf.llama_config()?;
+    let bytes = gguf.to_safetensors(&config)?;
+    let (model, mut report) = llama::load_causal_lm(&config, bytes, device)?;
+    let quantized: Vec<&str> = {
+        let mut k: Vec<&str> = gguf.tensors.iter().filter(|t| ![0, 1, 30].contains(&t.kind)).map(|t| quant_name(t.kind)).collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    if !quantized.is_empty() {
+        report.warnings.push(format!("{} weights were dequantized to f32 on load", quantized.join("/")));
+    }
+    Ok((model, config, report))
+}
+
+fn quant_name(kind: u32) -> &'static str {
+    match kind {
+        2 => "Q4_0",
+        3 => "Q4_1",
+        8 => "Q8_0",
+        k => ggml_type_name(k),
+    }
+}

@@ -1,0 +1,25 @@
+//! Hugging Face Llama checkpoints (`model.safetensors`, `LlamaForCausalLM` layout) →
+//! [`LlamaForCausalLM`]. Our field names are the checkpoint's, so the key table has no renames:
+//! Burn's adapter transposes `nn.Linear` weights and maps RMSNorm `weight` to `gamma`.
+
+use burn::tensor::Device;
+
+use super::{
+    LoadReport,
+    safetensors::{Inventory, KeyTable},
+};
+use crate::{
+    Result,
+    models::llama::{LlamaConfig, LlamaForCausalLM},
+};
+
+/// Loads a causal language model from checkpoint bytes.
+pub fn load_causal_lm(config: &LlamaConfig, bytes: Vec<u8>, device: &Device) -> Result<(LlamaForCausalLM, LoadReport)> {
+    let inv = Inventory::read(&bytes, "model.safetensors")?;
+    let mut model = LlamaForCausalLM::new(config, device);
+    // Some exports write `lm_head.weight` even when it is tied: the same values, not needed.
+    let ignored: &[&str] = if config.tie_word_embeddings { &["rotary_emb.inv_freq", "lm_head.weight"] } else { &["rotary_emb.inv_freq"] };
+    let table = KeyTable { family: "a Llama-family checkpoint (LlamaForCausalLM)", remaps: &[], ignored, may_be_missing: &[] };
+    let report = table.apply(&mut model, bytes, &inv)?;
+    Ok((model, report))
+}

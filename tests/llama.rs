@@ -1,0 +1,220 @@
+//! Llama parity with Hugging Face transformers (fixtures from tests/reference/make_llama_fixtures.py):
+//! logits with grouped-query attention, padding, tied and untied heads, natively on the CPU
+//! (≤ 1e-4) and on wgpu (≤ 1e-3); greedy generation through the KV cache token for token; the real
+//! stories260K against transformers and against llama2.c's own expected text; SmolLM2-135M-Instruct
+//! from its Q4_1 GGUF against transformers' GGUF loader (tokens, logits, chat reply); bad input.
+
+mod common;
+
+use burn::tensor::{Int, Tensor, TensorData};
+use common::{
+    assets,
+    parity::{assert_close, read},
+};
+use pollster::block_on;
+use serde_json::Value;
+use webtune::{
+    ComputeDevice, DevicePreference, Error, device,
+    infer::{Decoder, GenerateOptions, StopReason},
+    tokenizer::{chat::Message, llama2c::Llama2cVocab},
+};
+
+fn fixture(name: &str) -> (Vec<u8>, Vec<u8>, Value) {
+    let dir = assets::crate_root().join("tests/fixtures/llama").join(name);
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{}/{f}: {e}", dir.display()));
+    (read("config.json"), read("model.safetensors"), serde_json::from_slice(&read("expected.json")).unwrap())
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+fn rows(v: &Value) -> Vec<Vec<i32>> {
+    v.as_array().unwrap().iter().map(|r| ids(r).into_iter().map(|x| x as i32).collect()).collect()
+}
+
+fn flat(v: &Value, out: &mut Vec<f32>) {
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| flat(x, out)),
+        x => out.push(x.as_f64().unwrap() as f32),
+    }
+}
+
+fn int2(rows: &[Vec<i32>], dev: &ComputeDevice) -> Tensor<2, Int> {
+    let (b, s) = (rows.len(), rows[0].len());
+    Tensor::<2, Int>::from_data(TensorData::new(rows.concat(), [b, s]), dev.device())
+}
+
+/// Logits of the padded batch (padded positions zeroed, as the fixture has them) and the greedy
+/// continuation of the prompt.
+fn check(name: &str, dev: &ComputeDevice, tol: f32) {
+    let (config, weights, expected) = fixture(name);
+    let decoder = Decoder::load(&config, weights, dev).unwrap();
+    assert!(decoder.report.warnings.is_empty(), "{name}: {:?}", decoder.report.warnings);
+    let input = rows(&expected["input_ids"]);
+    let mask = rows(&expected["attention_mask"]);
+    let logits = decoder.model.forward(int2(&input, dev), Some(int2(&mask, dev)), None);
+    let [b, s, v] = logits.dims();
+    let keep: Vec<f32> = mask.concat().iter().map(|&m| m as f32).collect();
+    let keep = Tensor::<3>::from_data(TensorData::new(keep, [b, s, 1]), dev.device());
+    let ours = block_on(read(logits * keep.expand([b, s, v])));
+    let mut reference = Vec::new();
+    flat(&expected["logits"], &mut reference);
+    assert_close(&format!("{name} logits on {}", dev.info().kind), &ours, &reference, tol);
+
+    let options = GenerateOptions { max_new_tokens: 12, stop: Some(vec![]), ..Default::default() };
+    let out = block_on(decoder.generate(&ids(&expected["prompt"]), &options, |_| true)).unwrap();
+    assert_eq!(out.tokens, ids(&expected["greedy"]), "{name}: greedy tokens on {}", dev.info().kind);
+    assert_eq!(out.stop_reason, StopReason::Length);
+}
+
+#[test]
+fn tiny_llamas_match_transformers_on_cpu() {
+    for name in ["tiny", "tiny-tied"] {
+        check(name, &device::cpu(), 1e-4);
+    }
+}
+
+#[test]
+fn tiny_llamas_match_transformers_on_wgpu() {
+    let dev = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
+    assert_eq!(dev.info().kind, "wgpu");
+    for name in ["tiny", "tiny-tied"] {
+        check(name, &dev, 1e-3);
+    }
+}
+
+#[test]
+fn generation_streams_tokens_and_stops_where_asked() {
+    let (config, weights, expected) = fixture("tiny");
+    let decoder = Decoder::load(&config, weights, &device::cpu()).unwrap();
+    let prompt = ids(&expected["prompt"]);
+    let greedy = ids(&expected["greedy"]);
+    let mut seen = Vec::new();
+    let options = GenerateOptions { max_new_tokens: 12, stop: Some(vec![]), ..Default::default() };
+    let out = block_on(decoder.generate(&prompt, &options, |t| {
+        seen.push(t);
+        seen.len() < 5
+    }))
+    .unwrap();
+    assert_eq!((out.tokens.as_slice(), out.stop_reason), (&greedy[..5], StopReason::Cancelled));
+    assert_eq!(seen, greedy[..5]);
+    // a stop token ends generation before it is emitted
+    let options = GenerateOptions { max_new_tokens: 12, stop: Some(vec![greedy[3]]), ..Default::default() };
+    let out = block_on(decoder.generate(&prompt, &options, |_| true)).unwrap();
+    assert_eq!((out.tokens.as_slice(), out.stop_reason), (&greedy[..3], StopReason::Stop));
+    // sampling is seeded
+    let sampled = |seed| {
+        let o = GenerateOptions { max_new_tokens: 8, temperature: 0.9, top_p: Some(0.95), seed, stop: Some(vec![]), ..Default::default() };
+        block_on(decoder.generate(&prompt, &o, |_| true)).unwrap().tokens
+    };
+    assert_eq!(sampled(7), sampled(7));
+    // the context is capped by max_position_embeddings (64)
+    let o = GenerateOptions { max_new_tokens: 1000, stop: Some(vec![]), ..Default::default() };
+    assert_eq!(block_on(decoder.generate(&prompt, &o, |_| true)).unwrap().tokens.len(), 64 - prompt.len());
+    let e = block_on(decoder.generate(&[1; 64], &o, |_| true)).unwrap_err();
+    assert!(matches!(e, Error::Data(_)) && e.to_string().contains("at most 64 positions"), "{e}");
+    let e = block_on(decoder.generate(&[], &o, |_| true)).unwrap_err();
+    assert!(e.to_string().contains("prompt is empty"), "{e}");
+}
+
+#[test]
+fn stories260k_matches_transformers_and_llama2c() {
+    let Some(dir) = assets::require("models/stories260K/hf/model.safetensors").map(|p| p.parent().unwrap().to_path_buf())
+    else {
+        return;
+    };
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(assets::crate_root().join("tests/fixtures/llama/stories260K.json")).unwrap()).unwrap();
+    let dev = device::cpu();
+    let decoder = Decoder::load(&std::fs::read(dir.join("config.json")).unwrap(), std::fs::read(dir.join("model.safetensors")).unwrap(), &dev).unwrap();
+    let prompt = ids(&expected["prompt"]);
+    let logits = decoder.model.forward(int2(&[prompt.iter().map(|&t| t as i32).collect()], &dev), None, None);
+    let [_, _, v] = logits.dims();
+    let first3 = block_on(read(logits.slice([0..1, 0..3, 0..v])));
+    let mut reference = Vec::new();
+    flat(&expected["logits_first3"], &mut reference);
+    assert_close("stories260K logits", &first3, &reference, 1e-4);
+
+    // llama2.c's test: greedy from BOS for 199 tokens (it stops only at BOS), decoded by tok512.bin
+    let Some(tok) = assets::require("models/stories260K/tok512.bin") else { return };
+    let Some(text) = assets::require("models/stories260K/greedy_199_tokens_reference_output.txt") else { return };
+    let options = GenerateOptions { max_new_tokens: 199, stop: Some(vec![1]), ..Default::default() };
+    let out = block_on(decoder.generate(&[1], &options, |_| true)).unwrap();
+    assert_eq!(out.tokens[..40], ids(&expected["greedy_from_bos"])[..], "greedy tokens vs transformers");
+    let vocab = Llama2cVocab::from_bytes(&std::fs::read(tok).unwrap(), 512).unwrap();
+    assert_eq!(vocab.decode(&out.tokens).trim_end(), std::fs::read_to_string(text).unwrap().trim_end());
+}
+
+#[test]
+fn bad_llama_files_are_clear_errors() {
+    let (config, weights, _) = fixture("tiny");
+    let cpu = device::cpu();
+    let err = |config: &[u8], weights: Vec<u8>| Decoder::load(config, weights, &cpu).err().expect("loading must fail").to_string();
+    let text = String::from_utf8(config.clone()).unwrap();
+    let e = err(text.replace("\"llama\"", "\"bert\"").as_bytes(), weights.clone());
+    assert!(e.contains("not a Llama-family model"), "{e}");
+    let e = err(text.replace("\"rope_type\": \"default\"", "\"rope_type\": \"llama3\"").as_bytes(), weights.clone());
+    assert!(e.contains("RoPE type \"llama3\" is not supported"), "{e}");
+    let e = err(text.replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3").as_bytes(), weights.clone());
+    assert!(e.contains("multiple of num_key_value_heads 3"), "{e}");
+    // the untied model's config on the tied model's weights: lm_head.weight is missing
+    let (_, tied_weights, _) = fixture("tiny-tied");
+    let e = err(&config, tied_weights);
+    assert!(e.contains("lm_head.weight") || e.contains("shape"), "{e}");
+    let e = err(&config, weights[..weights.len() / 2].to_vec());
+    assert!(e.contains("not a valid safetensors"), "{e}");
+}
+
+#[test]
+fn smollm2_gguf_matches_transformers_and_answers() {
+    let Some(path) = assets::require("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(assets::crate_root().join("tests/fixtures/llama/smollm2.json")).unwrap()).unwrap();
+    let dev = device::cpu();
+    let decoder = Decoder::from_gguf(&std::fs::read(path).unwrap(), &dev).unwrap();
+    assert_eq!(decoder.config.num_hidden_layers, 30);
+    assert!(decoder.config.tie_word_embeddings);
+    let side = decoder.text.as_ref().unwrap();
+    let messages: Vec<Message> = serde_json::from_value(expected["messages"].clone()).unwrap();
+    let prompt = side.chat.as_ref().expect("a chat template").render(&messages, true).unwrap();
+    let ids_ = side.tokenizer.ids(&prompt, false).unwrap();
+    assert_eq!(ids_, ids(&expected["prompt_ids"]), "the chat prompt's tokens, vs transformers' GGUF tokenizer");
+
+    let input = int2(&[ids_.iter().map(|&t| t as i32).collect()], &dev);
+    let logits = decoder.model.forward_last(input, None);
+    let all = block_on(read(logits));
+    let mut reference = Vec::new();
+    flat(&expected["last_logits_first512"], &mut reference);
+    assert_close("SmolLM2 last-position logits", &all[..512], &reference, 1e-4);
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by(|&a, &b| all[b].total_cmp(&all[a]));
+    let top10: Vec<u32> = order[..10].iter().map(|&i| i as u32).collect();
+    assert_eq!(top10, ids(&expected["top10"]));
+
+    let options = GenerateOptions { max_new_tokens: 12, ..Default::default() };
+    let mut streamed = String::new();
+    let out = block_on(decoder.chat(&messages, &options, |piece| {
+        streamed.push_str(piece);
+        true
+    }))
+    .unwrap();
+    let reply = ids(&expected["reply_ids"]);
+    assert_eq!(out.tokens, reply[..out.tokens.len()], "greedy reply tokens vs transformers");
+    assert_eq!(out.text, expected["reply"].as_str().unwrap().trim_end());
+    assert!(out.text.starts_with("The capital of France is Paris."), "{}", out.text);
+    assert_eq!(streamed, out.text, "the streamed pieces add up to the reply");
+}
+
+#[test]
+fn bad_gguf_files_are_clear_errors() {
+    let cpu = device::cpu();
+    let e = Decoder::from_gguf(b"<html>not found</html>", &cpu).err().unwrap().to_string();
+    assert!(e.contains("not a GGUF file"), "{e}");
+    let e = Decoder::from_gguf(b"GGUF\x03\x00\x00\x00\x05", &cpu).err().unwrap().to_string();
+    assert!(e.contains("truncated or corrupt"), "{e}");
+    let Some(path) = assets::require("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
+    let bytes = std::fs::read(path).unwrap();
+    let e = Decoder::from_gguf(&bytes[..bytes.len() / 2], &cpu).err().unwrap().to_string();
+    assert!(e.contains("truncated or corrupt") && e.contains("past the end"), "{e}");
+}

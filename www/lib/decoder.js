@@ -1,0 +1,91 @@
+// Llama-family decoders: text generation and chat, streaming text pieces as they come.
+import { call, core } from "./core.js";
+import { AbortError, OptionsError, checkKeys } from "./errors.js";
+import { bytesOf } from "./files.js";
+
+/** The files of a Hugging Face decoder folder, by role (`tokenizerConfig` holds the chat template; optional). */
+export const DECODER_FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
+export const GENERATE_OPTIONS = ["maxNewTokens", "temperature", "topK", "topP", "seed", "onToken", "signal"];
+
+/** Whether `source` is one GGUF file (a URL ending in .gguf, or a File/Blob named so). */
+export function isGguf(source) {
+  if (typeof source === "string" || source instanceof URL) return /\.gguf(\?.*)?$/i.test(String(source));
+  if (typeof File !== "undefined" && source instanceof File) return /\.gguf$/i.test(source.name);
+  return false;
+}
+
+/** A loaded decoder. Free its memory with `dispose()` when done. */
+export class DecoderModel {
+  #inner;
+  constructor(inner) {
+    this.#inner = inner;
+    /** `{ device, vocabSize, hiddenSize, numLayers, maxLength, chatTemplate, warnings }` */
+    this.info = inner.info();
+  }
+
+  #live() {
+    if (!this.#inner) throw new OptionsError("this model was disposed; load it again");
+    return this.#inner;
+  }
+
+  /**
+   * Continues `prompt`: `{ text, tokens, promptTokens, stopReason: "stop" | "length" }`.
+   * `onToken(piece)` gets each piece of text as it is generated; `signal` aborts (AbortError).
+   */
+  async generate(prompt, options = {}) {
+    if (typeof prompt !== "string" || !prompt) throw new OptionsError("generate: prompt must be a non-empty string");
+    return this.#run("generate", prompt, options);
+  }
+
+  /**
+   * The assistant's reply to `messages` (`[{ role: "system" | "user" | "assistant", content }]`),
+   * rendered with the model's chat template; options and result as `generate`.
+   */
+  async chat(messages, options = {}) {
+    if (!Array.isArray(messages) || !messages.length) {
+      throw new OptionsError("chat: messages must be a non-empty array of { role, content }");
+    }
+    return this.#run("chat", messages, options);
+  }
+
+  async #run(method, input, options) {
+    checkKeys(method, options, GENERATE_OPTIONS);
+    const { onToken, signal, ...rest } = options;
+    if (onToken !== undefined && typeof onToken !== "function") throw new OptionsError(`${method}: onToken must be a function`);
+    if (signal?.aborted) throw new AbortError(`${method} was aborted before it started`);
+    const inner = this.#live();
+    const out = await call(() => inner[method](input, rest, (piece) => onToken?.(piece), () => signal?.aborted ?? false));
+    if (out.stopReason === "cancelled") {
+      const err = new AbortError(`${method} was aborted; \`error.partial\` holds the text generated so far`);
+      err.partial = out;
+      throw err;
+    }
+    return out;
+  }
+
+  /** Frees the weights (wasm and GPU memory). The model cannot be used afterwards. */
+  dispose() {
+    this.#inner?.free();
+    this.#inner = null;
+  }
+}
+
+/**
+ * Loads a Llama-family model: `{ gguf }` (one .gguf file: weights, tokenizer, chat template), or
+ * the Hugging Face files `{ config, weights, tokenizer, tokenizerConfig? }` — each a URL,
+ * File/Blob or bytes.
+ * @param {{gguf?: any, config?: any, weights?: any, tokenizer?: any, tokenizerConfig?: any}} files
+ * @param {{device?: string, signal?: AbortSignal}} [options]
+ */
+export async function loadDecoder(files, options = {}) {
+  checkKeys("loadDecoder", options, ["device", "signal"]);
+  const { signal, ...rest } = options;
+  if (files?.gguf != null) {
+    const bytes = await bytesOf(files.gguf, "the .gguf file", { signal });
+    return new DecoderModel(await call(() => core.Decoder.loadGguf(bytes, rest)));
+  }
+  const get = (role, name) => bytesOf(files?.[role], name, { signal });
+  const [config, weights, tokenizer] = await Promise.all(Object.entries(DECODER_FILES).map(([role, name]) => get(role, name)));
+  const tokenizerConfig = files.tokenizerConfig == null ? undefined : await get("tokenizerConfig", "tokenizer_config.json");
+  return new DecoderModel(await call(() => core.Decoder.loadHf(config, weights, tokenizer, tokenizerConfig, rest)));
+}
