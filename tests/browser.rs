@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{parity::check_model, training::check_steps_match_pytorch};
+use common::{llama::check_llama, parity::check_model, training::check_steps_match_pytorch};
 use wasm_bindgen_test::*;
 use webtune::{DevicePreference, device, train::self_test};
 
@@ -47,6 +47,22 @@ async fn tiny_berts_match_transformers_on_webgpu() {
     for fx in [embedded_fixture!("tiny-base"), embedded_fixture!("tiny-mlm"), embedded_fixture!("tiny-cls3"), embedded_fixture!("tiny-cls3-f16")] {
         check_model(fx, &dev, 1e-3).await;
     }
+}
+
+#[wasm_bindgen_test]
+async fn tiny_llamas_match_transformers_on_webgpu() {
+    let dev = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
+    assert_eq!(dev.info().kind, "webgpu");
+    for fx in [embedded_llama!("tiny"), embedded_llama!("tiny-tied")] {
+        check_llama(fx, &dev, 1e-3).await;
+    }
+}
+
+#[wasm_bindgen_test]
+async fn tiny_llama_matches_transformers_on_the_wasm_cpu_path() {
+    let dev = device::select(DevicePreference::Cpu).await.unwrap();
+    assert_eq!(dev.info().backend, "flex");
+    check_llama(embedded_llama!("tiny"), &dev, 1e-4).await;
 }
 
 #[wasm_bindgen_test]

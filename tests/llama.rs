@@ -6,72 +6,23 @@
 
 mod common;
 
-use burn::tensor::{Int, Tensor, TensorData};
 use common::{
     assets,
+    llama::{LlamaFixture, check_llama, flat, ids, int2},
     parity::{assert_close, read},
 };
 use pollster::block_on;
 use serde_json::Value;
 use webtune::{
-    ComputeDevice, DevicePreference, Error, device,
+    DevicePreference, Error, device,
     infer::{Decoder, GenerateOptions, StopReason},
     tokenizer::{chat::Message, llama2c::Llama2cVocab},
 };
 
-fn fixture(name: &str) -> (Vec<u8>, Vec<u8>, Value) {
-    let dir = assets::crate_root().join("tests/fixtures/llama").join(name);
-    let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{}/{f}: {e}", dir.display()));
-    (read("config.json"), read("model.safetensors"), serde_json::from_slice(&read("expected.json")).unwrap())
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
-}
-
-fn rows(v: &Value) -> Vec<Vec<i32>> {
-    v.as_array().unwrap().iter().map(|r| ids(r).into_iter().map(|x| x as i32).collect()).collect()
-}
-
-fn flat(v: &Value, out: &mut Vec<f32>) {
-    match v {
-        Value::Array(a) => a.iter().for_each(|x| flat(x, out)),
-        x => out.push(x.as_f64().unwrap() as f32),
-    }
-}
-
-fn int2(rows: &[Vec<i32>], dev: &ComputeDevice) -> Tensor<2, Int> {
-    let (b, s) = (rows.len(), rows[0].len());
-    Tensor::<2, Int>::from_data(TensorData::new(rows.concat(), [b, s]), dev.device())
-}
-
-/// Logits of the padded batch (padded positions zeroed, as the fixture has them) and the greedy
-/// continuation of the prompt.
-fn check(name: &str, dev: &ComputeDevice, tol: f32) {
-    let (config, weights, expected) = fixture(name);
-    let decoder = Decoder::load(&config, weights, dev).unwrap();
-    assert!(decoder.report.warnings.is_empty(), "{name}: {:?}", decoder.report.warnings);
-    let input = rows(&expected["input_ids"]);
-    let mask = rows(&expected["attention_mask"]);
-    let logits = decoder.model.forward(int2(&input, dev), Some(int2(&mask, dev)), None);
-    let [b, s, v] = logits.dims();
-    let keep: Vec<f32> = mask.concat().iter().map(|&m| m as f32).collect();
-    let keep = Tensor::<3>::from_data(TensorData::new(keep, [b, s, 1]), dev.device());
-    let ours = block_on(read(logits * keep.expand([b, s, v])));
-    let mut reference = Vec::new();
-    flat(&expected["logits"], &mut reference);
-    assert_close(&format!("{name} logits on {}", dev.info().kind), &ours, &reference, tol);
-
-    let options = GenerateOptions { max_new_tokens: 12, stop: Some(vec![]), ..Default::default() };
-    let out = block_on(decoder.generate(&ids(&expected["prompt"]), &options, |_| true)).unwrap();
-    assert_eq!(out.tokens, ids(&expected["greedy"]), "{name}: greedy tokens on {}", dev.info().kind);
-    assert_eq!(out.stop_reason, StopReason::Length);
-}
-
 #[test]
 fn tiny_llamas_match_transformers_on_cpu() {
     for name in ["tiny", "tiny-tied"] {
-        check(name, &device::cpu(), 1e-4);
+        block_on(check_llama(LlamaFixture::read(name), &device::cpu(), 1e-4));
     }
 }
 
@@ -80,13 +31,13 @@ fn tiny_llamas_match_transformers_on_wgpu() {
     let dev = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
     assert_eq!(dev.info().kind, "wgpu");
     for name in ["tiny", "tiny-tied"] {
-        check(name, &dev, 1e-3);
+        block_on(check_llama(LlamaFixture::read(name), &dev, 1e-3));
     }
 }
 
 #[test]
 fn generation_streams_tokens_and_stops_where_asked() {
-    let (config, weights, expected) = fixture("tiny");
+    let LlamaFixture { config, weights, expected, .. } = LlamaFixture::read("tiny");
     let decoder = Decoder::load(&config, weights, &device::cpu()).unwrap();
     let prompt = ids(&expected["prompt"]);
     let greedy = ids(&expected["greedy"]);
@@ -148,7 +99,7 @@ fn stories260k_matches_transformers_and_llama2c() {
 
 #[test]
 fn bad_llama_files_are_clear_errors() {
-    let (config, weights, _) = fixture("tiny");
+    let LlamaFixture { config, weights, .. } = LlamaFixture::read("tiny");
     let cpu = device::cpu();
     let err = |config: &[u8], weights: Vec<u8>| Decoder::load(config, weights, &cpu).err().expect("loading must fail").to_string();
     let text = String::from_utf8(config.clone()).unwrap();
@@ -159,7 +110,7 @@ fn bad_llama_files_are_clear_errors() {
     let e = err(text.replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3").as_bytes(), weights.clone());
     assert!(e.contains("multiple of num_key_value_heads 3"), "{e}");
     // the untied model's config on the tied model's weights: lm_head.weight is missing
-    let (_, tied_weights, _) = fixture("tiny-tied");
+    let tied_weights = LlamaFixture::read("tiny-tied").weights;
     let e = err(&config, tied_weights);
     assert!(e.contains("lm_head.weight") || e.contains("shape"), "{e}");
     let e = err(&config, weights[..weights.len() / 2].to_vec());

@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod assets;
+pub mod llama;
 pub mod parity;
 pub mod training;
