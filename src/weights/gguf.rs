@@ -398,3 +398,84 @@ fn quant_name(kind: u32) -> &'static str {
         k => ggml_type_name(k),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GGUF v3 file with no metadata and one 1-D tensor per `(name, ggml type, data)`.
+    fn file(tensors: &[(&str, u32, u64, Vec<u8>)]) -> Vec<u8> {
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend((tensors.len() as u64).to_le_bytes());
+        b.extend(0u64.to_le_bytes());
+        let mut offset = 0u64;
+        for (name, kind, n, data) in tensors {
+            b.extend((name.len() as u64).to_le_bytes());
+            b.extend(name.as_bytes());
+            b.extend(1u32.to_le_bytes());
+            b.extend(n.to_le_bytes());
+            b.extend(kind.to_le_bytes());
+            b.extend(offset.to_le_bytes());
+            offset += data.len() as u64;
+        }
+        b.resize(b.len().div_ceil(32) * 32, 0);
+        for (_, _, _, data) in tensors {
+            b.extend(data);
+        }
+        b
+    }
+
+    fn f16_bytes(x: f32) -> [u8; 2] {
+        f16::from_f32(x).to_le_bytes()
+    }
+
+    #[test]
+    fn dequantizes_ggml_blocks_in_their_layout() {
+        // values 0..32 of a block: low nibbles hold elements 0..16, high nibbles 16..32
+        let nibbles: Vec<u8> = (0..16u8).map(|j| j | ((15 - j) << 4)).collect();
+        let q4_0 = [f16_bytes(0.5).to_vec(), nibbles.clone()].concat();
+        let q4_1 = [f16_bytes(0.5).to_vec(), f16_bytes(-1.0).to_vec(), nibbles].concat();
+        let q8_0 = [f16_bytes(0.25).to_vec(), (-16i8..16).map(|q| q as u8).collect()].concat();
+        let f16s: Vec<u8> = [1.5f32, -2.25].iter().flat_map(|&x| f16_bytes(x)).collect();
+        let bytes = file(&[("a", 2, 32, q4_0), ("b", 3, 32, q4_1), ("c", 8, 32, q8_0), ("d", 1, 2, f16s)]);
+        let g = Gguf::parse(&bytes).unwrap();
+        let nib = |i: usize| if i < 16 { i as f32 } else { (31 - i) as f32 };
+        let get = |i: usize| g.dequantize(&g.tensors[i]).unwrap();
+        assert_eq!(get(0), (0..32).map(|i| (nib(i) - 8.0) * 0.5).collect::<Vec<_>>());
+        assert_eq!(get(1), (0..32).map(|i| nib(i) * 0.5 - 1.0).collect::<Vec<_>>());
+        assert_eq!(get(2), (-16..16).map(|q| q as f32 * 0.25).collect::<Vec<_>>());
+        assert_eq!(get(3), vec![1.5, -2.25]);
+    }
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permute() {
+        // llama.cpp's convert: w.reshape(heads, 2, head_dim / 2, cols).swapaxes(1, 2).reshape(w.shape)
+        let (heads, head_dim, cols) = (3, 8, 5);
+        let hf: Vec<f32> = (0..heads * head_dim * cols).map(|x| x as f32).collect();
+        let mut permuted = vec![0.0; hf.len()];
+        for h in 0..heads {
+            for j in 0..2 {
+                for i in 0..head_dim / 2 {
+                    let from = (h * head_dim + j * head_dim / 2 + i) * cols;
+                    let to = (h * head_dim + i * 2 + j) * cols;
+                    permuted[to..to + cols].copy_from_slice(&hf[from..from + cols]);
+                }
+            }
+        }
+        assert_eq!(unpermute(&permuted, heads, cols), hf);
+    }
+
+    #[test]
+    fn unsupported_types_and_bad_headers_are_clear_errors() {
+        let bytes = file(&[("blk.0.attn_q.weight", 12, 256, vec![0; 144])]);
+        let g = Gguf::parse(&bytes).unwrap();
+        let e = g.dequantize(&g.tensors[0]).unwrap_err().to_string();
+        assert!(e.contains("ggml type 12 (Q4_K)") && e.contains("supported: F32"), "{e}");
+        let mut v2 = bytes.clone();
+        v2[4] = 9;
+        assert!(Gguf::parse(&v2).err().unwrap().to_string().contains("GGUF version 9"));
+        let e = g.llama_config().unwrap_err().to_string();
+        assert!(e.contains("general.architecture"), "{e}");
+    }
+}

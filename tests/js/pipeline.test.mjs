@@ -429,6 +429,7 @@ test("pipeline: bad input is a clear, named error", async () => {
     const out = {
       task: await grab(() => pipeline("summarization", { model: "webtune/tiny-cls3" })),
       generation: await grab(() => pipeline("text-generation", { model: "x/y" })),
+      notGguf: await grab(() => pipeline("text-generation", { model: new File(["<html>404</html>"], "model.gguf"), device: "cpu" })),
       option: await grab(() => pipeline("text-classification", { model: "webtune/tiny-cls3", devise: "cpu" })),
       noModel: await grab(() => pipeline("feature-extraction", {})),
       envKey: await grab(() => { env.remoteHots = "x"; }),
@@ -452,7 +453,8 @@ test("pipeline: bad input is a clear, named error", async () => {
   });
   const expect = {
     task: ["OptionsError", /unknown task "summarization"; valid tasks are text-classification, feature-extraction/],
-    generation: ["OptionsError", /not available yet/],
+    generation: ["NetworkError", /config.json: .*\/hub\/x\/y\/resolve\/main\/config.json answered HTTP 404/],
+    notGguf: ["WeightsError", /not a GGUF file/],
     option: ["OptionsError", /unknown option "devise"; valid options are model, device/],
     noModel: ["OptionsError", /options.model is required/],
     envKey: ["OptionsError", /unknown setting "remoteHots"; valid settings are remoteHost/],
