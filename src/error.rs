@@ -57,10 +57,7 @@ impl From<burn::tensor::ExecutionError> for Error {
     fn from(e: burn::tensor::ExecutionError) -> Self {
         match e {
             // wgpu lost the device (driver reset, GPU removed): every later operation fails too
-            burn::tensor::ExecutionError::DevicePoisoned { reason } => Error::GpuFault(format!(
-                "the GPU device was lost ({reason}), and the model and training state on it with it. {}",
-                crate::device::GPU_RESTART
-            )),
+            burn::tensor::ExecutionError::DevicePoisoned { reason } => crate::device::lost_device(&reason),
             e => Error::Backend(format!("{e:?}")),
         }
     }

@@ -147,9 +147,7 @@ impl ComputeDevice {
             return Ok(());
         }
         if let Some(reason) = device_lost() {
-            return Err(Error::GpuFault(format!(
-                "the GPU device was lost ({reason}), and the model and training state on it with it. {GPU_RESTART}"
-            )));
+            return Err(lost_device(&reason));
         }
         match GPU_FAULT.get() {
             Some(fault) => Err(Error::GpuFault(format!(
@@ -321,9 +319,15 @@ pub async fn yield_now() {
 /// The first error the GPU reported, if any (see [`ComputeDevice::check`]).
 static GPU_FAULT: OnceLock<String> = OnceLock::new();
 
-/// What to do after a [`Error::GpuFault`] (the browser package restarts its Worker by itself).
-pub(crate) const GPU_RESTART: &str =
-    "Reload the page (or restart the process) for a fresh device, or use the CPU device";
+/// What to do after a [`Error::GpuFault`] (the browser package restarts its Worker by itself,
+/// and drops this sentence from the message: www/lib/client.js).
+const GPU_RESTART: &str = "Reload the page (or restart the process) for a fresh device, or use the CPU device";
+
+/// The error for a lost GPU device (noticed here in the browser, or reported by wgpu natively as
+/// `ExecutionError::DevicePoisoned`).
+pub(crate) fn lost_device(reason: &str) -> Error {
+    Error::GpuFault(format!("the GPU device was lost ({reason}), and the model and training state on it with it. {GPU_RESTART}"))
+}
 
 /// Why the browser's WebGPU device was lost, once it was (natively, wgpu reports a lost device as
 /// a failed read: [`Error`]'s `From<ExecutionError>`).

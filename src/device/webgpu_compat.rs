@@ -8,13 +8,9 @@ use wasm_bindgen::prelude::*;
 extern "C" {
     fn install() -> JsValue;
     fn uninstall(original: JsValue);
+    /// Why webtune's WebGPU device was lost, once it was.
     #[wasm_bindgen(js_name = lostReason)]
-    fn lost_reason() -> Option<String>;
-}
-
-/// Why webtune's WebGPU device was lost, once it was.
-pub(super) fn lost() -> Option<String> {
-    lost_reason()
+    pub(super) fn lost() -> Option<String>;
 }
 
 /// The patch, in place until dropped.

@@ -120,7 +120,7 @@ impl Decoder {
                 match side.tokenizer.decode(&tokens) {
                     // a byte-level token may end inside a UTF-8 character: wait for the rest
                     Ok(text) if text.len() > shown && !text.ends_with('\u{FFFD}') => {
-                        let go_on = on_text(&text[shown..]);
+                        let go_on = text.get(shown..).is_none_or(|piece| on_text(piece));
                         shown = text.len();
                         go_on
                     }
@@ -136,8 +136,10 @@ impl Decoder {
             return Err(e);
         }
         let text = side.tokenizer.decode(&out.tokens)?;
-        if text.len() > shown && out.stop_reason != StopReason::Cancelled {
-            on_text(&text[shown..]);
+        if out.stop_reason != StopReason::Cancelled
+            && let Some(rest) = text.get(shown..).filter(|r| !r.is_empty())
+        {
+            on_text(rest);
         }
         Ok(Completion { text, tokens: out.tokens, prompt_tokens: prompt.len(), stop_reason: out.stop_reason })
     }

@@ -360,6 +360,10 @@ fn unpermute(values: &[f32], heads: usize, cols: usize) -> Vec<f32> {
 
 fn ggml_type_name(kind: u32) -> &'static str {
     match kind {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
         6 => "Q5_0",
         7 => "Q5_1",
         9 => "Q8_1",
@@ -369,6 +373,8 @@ fn ggml_type_name(kind: u32) -> &'static str {
         13 => "Q5_K",
         14 => "Q6_K",
         15 => "Q8_K",
+        8 => "Q8_0",
+        30 => "BF16",
         _ => "an unsupported type",
     }
 }
@@ -379,7 +385,7 @@ pub fn load_causal_lm(gguf: &Gguf<'_>, device: &Device) -> Result<(LlamaForCausa
     let bytes = gguf.to_safetensors(&config)?;
     let (model, mut report) = llama::load_causal_lm(&config, bytes, device)?;
     let quantized: Vec<&str> = {
-        let mut k: Vec<&str> = gguf.tensors.iter().filter(|t| ![0, 1, 30].contains(&t.kind)).map(|t| quant_name(t.kind)).collect();
+        let mut k: Vec<&str> = gguf.tensors.iter().filter(|t| ![0, 1, 30].contains(&t.kind)).map(|t| ggml_type_name(t.kind)).collect();
         k.sort();
         k.dedup();
         k
@@ -388,15 +394,6 @@ pub fn load_causal_lm(gguf: &Gguf<'_>, device: &Device) -> Result<(LlamaForCausa
         report.warnings.push(format!("{} weights were dequantized to f32 on load", quantized.join("/")));
     }
     Ok((model, config, report))
-}
-
-fn quant_name(kind: u32) -> &'static str {
-    match kind {
-        2 => "Q4_0",
-        3 => "Q4_1",
-        8 => "Q8_0",
-        k => ggml_type_name(k),
-    }
 }
 
 #[cfg(test)]

@@ -77,6 +77,7 @@ function startWorker() {
  * model in it; the next call starts a fresh one. Stored runs and models live in OPFS/IndexedDB.
  */
 function restart(message, failed) {
+  // the core's advice to reload (GPU_RESTART, src/device/mod.rs) is replaced by what happened here
   const err = new GpuError(`${message.split(" Reload the page")[0]} ${RESTARTED}`);
   worker.terminate();
   worker = null;
