@@ -67,7 +67,7 @@ fn training_learns_and_the_export_loads_back_with_the_same_outputs() {
     let (events, trained) = train(options, None);
     let l = losses(&events);
     assert!(l.last().unwrap() < &(l[0] * 0.5), "training loss must halve: {l:?}");
-    let evals: Vec<f64> = events.iter().filter_map(|e| if let Event::Eval { metrics, .. } = e { Some(metrics.accuracy) } else { None }).collect();
+    let evals: Vec<f64> = events.iter().filter_map(|e| if let Event::Eval { metrics, .. } = e { metrics.get("accuracy") } else { None }).collect();
     assert_eq!(evals.len(), 15, "one evaluation per epoch");
     assert!(evals.iter().cloned().fold(0.0, f64::max) >= 0.9, "accuracy on the training rows: {evals:?}");
     let Some(Event::Done { restored_best: true, best: Some(best), .. }) = events.last() else { panic!("{:?}", events.last()) };
@@ -126,7 +126,7 @@ fn bad_options_are_clear_errors() {
     let (files, expected) = fixture();
     let data = dataset(&expected);
     let run = |o: TrainOptions| block_on(fine_tune(&files, &device::cpu(), &data, None, &o, None, Hooks::events(&mut |_| {})));
-    match run(TrainOptions { metric: "f1".into(), ..recipe(&expected, 4) }) {
+    match run(TrainOptions { metric: Some("f1".into()), ..recipe(&expected, 4) }) {
         Err(Error::Options(m)) => assert!(m.contains("macro_f1"), "{m}"),
         other => panic!("{:?}", other.err()),
     }

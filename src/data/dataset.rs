@@ -146,19 +146,24 @@ impl Dataset {
 
     /// Splits off `ratio` of the examples (seeded shuffle) as validation: `(train, validation)`.
     pub fn split(self, ratio: f64, seed: u64) -> Result<(Dataset, Dataset)> {
-        if !(0.0..1.0).contains(&ratio) || ratio == 0.0 {
-            return Err(Error::Options(format!("validation split must be between 0 and 1 (exclusive), got {ratio}")));
-        }
         let labels = self.labels.clone();
-        let mut ex = self.examples;
-        ex.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-        let n_val = ((ex.len() as f64) * ratio).round().max(1.0) as usize;
-        if n_val >= ex.len() {
-            return Err(Error::Data(format!("{} examples are too few to split off {ratio} for validation", ex.len())));
-        }
-        let val = ex.split_off(ex.len() - n_val);
-        Ok((Dataset { examples: ex, labels: labels.clone() }, Dataset { examples: val, labels }))
+        let (train, val) = split_off(self.examples, ratio, seed)?;
+        Ok((Dataset { examples: train, labels: labels.clone() }, Dataset { examples: val, labels }))
     }
+}
+
+/// Splits off `ratio` of `rows` (seeded shuffle): `(rest, held out)`.
+pub fn split_off<T>(mut rows: Vec<T>, ratio: f64, seed: u64) -> Result<(Vec<T>, Vec<T>)> {
+    if !(0.0..1.0).contains(&ratio) || ratio == 0.0 {
+        return Err(Error::Options(format!("validation split must be between 0 and 1 (exclusive), got {ratio}")));
+    }
+    rows.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let n_val = ((rows.len() as f64) * ratio).round().max(1.0) as usize;
+    if n_val >= rows.len() {
+        return Err(Error::Data(format!("{} examples are too few to split off {ratio} for validation", rows.len())));
+    }
+    let held_out = rows.split_off(rows.len() - n_val);
+    Ok((rows, held_out))
 }
 
 /// A batch ready for the model, with its labels.

@@ -4,10 +4,12 @@
 pub mod dataset;
 pub mod labels;
 pub mod table;
+pub mod text;
 
-pub use dataset::{Columns, Dataset, Example, LabelledBatch, epoch_order, make_batch, token_lengths};
+pub use dataset::{Columns, Dataset, Example, LabelledBatch, epoch_order, make_batch, split_off, token_lengths};
 pub use labels::LabelMap;
 pub use table::{Format, Table};
+pub use text::{TextColumns, TextExample, text_examples};
 
 use crate::Result;
 

@@ -12,12 +12,12 @@ use burn::{
     nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig},
     tensor::{Bool, Device, Int, Tensor, TensorData, activation::{silu, softmax}},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
 /// Hugging Face `LlamaConfig`, read straight from `config.json` (missing fields take HF's defaults).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct LlamaConfig {
     pub vocab_size: usize,
     pub hidden_size: usize,
@@ -63,7 +63,7 @@ pub struct LlamaConfig {
 }
 
 /// A token id, or several, as `config.json` writes `eos_token_id`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum TokenIds {
     One(u32),
@@ -81,12 +81,12 @@ impl TokenIds {
 }
 
 /// RoPE settings (`rope_parameters` / `rope_scaling`); other keys are ignored.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct RopeParameters {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_theta: Option<f64>,
     /// `"default"` is plain RoPE; scaled variants (`"linear"`, `"llama3"`, `"yarn"`, …) are not supported yet.
-    #[serde(default, alias = "type")]
+    #[serde(default, alias = "type", skip_serializing_if = "Option::is_none")]
     pub rope_type: Option<String>,
 }
 
@@ -132,6 +132,19 @@ impl LlamaConfig {
             return bad(format!("head_dim {} must be even for rotary embeddings", self.head_dim()));
         }
         Ok(())
+    }
+
+    /// `config.json` for this model as transformers writes it (fields that are not set left out).
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        let mut v = serde_json::to_value(self).map_err(|e| Error::Weights(format!("writing config.json: {e}")))?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.retain(|_, value| !value.is_null());
+            obj.insert("architectures".into(), serde_json::json!(["LlamaForCausalLM"]));
+            obj.insert("model_type".into(), "llama".into());
+            obj.insert("torch_dtype".into(), "float32".into());
+            obj.insert("rope_theta".into(), self.rope_theta().into());
+        }
+        serde_json::to_vec_pretty(&v).map_err(|e| Error::Weights(format!("writing config.json: {e}")))
     }
 
     /// The RoPE base (`rope_parameters.rope_theta`, else `rope_theta`, else 10000).

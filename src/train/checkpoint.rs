@@ -87,7 +87,7 @@ impl Checkpoint {
 
     /// Refuses to resume with other options or other data than the run that wrote it
     /// (`logEvery` and `checkpointEvery` may change; they do not change the result).
-    pub fn check_resumable(&self, options: &TrainOptions, train: &Dataset) -> Result<()> {
+    pub fn check_resumable(&self, options: &TrainOptions, examples: usize, data_fingerprint: &str) -> Result<()> {
         let s = &self.state;
         let comparable = |o: &TrainOptions| TrainOptions { log_every: 1, checkpoint_every: None, ..o.clone() };
         let (was, now) = (to_map(&comparable(&s.options)), to_map(&comparable(options)));
@@ -99,11 +99,10 @@ impl Checkpoint {
                 )));
             }
         }
-        if s.train_examples != train.len() || s.data_fingerprint != fingerprint(train) {
+        if s.train_examples != examples || s.data_fingerprint != data_fingerprint {
             return Err(Error::Data(format!(
-                "cannot resume: the training data differs from the checkpointed run's ({} rows then, {} now); use the same file",
+                "cannot resume: the training data differs from the checkpointed run's ({} rows then, {examples} now); use the same file",
                 s.train_examples,
-                train.len()
             )));
         }
         Ok(())
@@ -119,17 +118,18 @@ fn to_map(o: &TrainOptions) -> BTreeMap<String, serde_json::Value> {
 
 /// FNV-1a over the texts and label ids: the same data gives the same string.
 pub fn fingerprint(data: &Dataset) -> String {
+    fnv(data.examples.iter().flat_map(|e| {
+        [e.text.as_bytes().to_vec(), vec![0], e.pair.as_deref().unwrap_or("").as_bytes().to_vec(), (e.label as u64).to_le_bytes().to_vec()]
+    }))
+}
+
+/// FNV-1a over byte strings, as 16 hex digits.
+pub fn fnv(parts: impl IntoIterator<Item = Vec<u8>>) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+    for part in parts {
+        for b in part {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
         }
-    };
-    for e in &data.examples {
-        eat(e.text.as_bytes());
-        eat(&[0]);
-        eat(e.pair.as_deref().unwrap_or("").as_bytes());
-        eat(&(e.label as u64).to_le_bytes());
     }
     format!("{h:016x}")
 }

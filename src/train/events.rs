@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Metrics, memory::MemoryPlan};
+use super::{Evaluation, memory::MemoryPlan};
 use crate::DeviceInfo;
 
 /// Why a run ended.
@@ -66,7 +66,7 @@ pub enum Event {
         step_ms: f64,
     },
     /// After each evaluation on the validation data.
-    Eval { step: usize, epoch: f64, metrics: Metrics, is_best: bool },
+    Eval { step: usize, epoch: f64, metrics: Evaluation, is_best: bool },
     /// A step whose loss or gradient norm was NaN/infinite: its update was not applied.
     SkippedStep { step: usize, loss: Option<f64>, message: String },
     /// A checkpoint was handed to the caller (every `checkpointEvery` steps).

@@ -7,7 +7,10 @@
 
 use serde::Serialize;
 
-use crate::{DeviceInfo, Error, Result, models::bert::BertConfig};
+use crate::{
+    DeviceInfo, Error, Result,
+    models::{bert::BertConfig, llama::LlamaConfig},
+};
 
 const F32: u64 = 4;
 /// What the wasm CPU path can use of its 4 GiB of linear memory for tensors (the rest: the model
@@ -53,6 +56,45 @@ pub fn plan_training(c: &BertConfig, labels: usize, batch: usize, seq: usize) ->
         (scores * F32, format!("attention scores ({batch} × {} heads × {seq} × {seq})", c.num_attention_heads)),
         (b * s * i * F32, format!("feed-forward activations ({batch} × {seq} × {})", c.intermediate_size)),
         (c.vocab_size as u64 * h * F32, format!("word embeddings ({} × {})", c.vocab_size, c.hidden_size)),
+    ];
+    let (largest_tensor_bytes, largest_tensor) = candidates.into_iter().max_by_key(|c| c.0).expect("three candidates");
+    MemoryPlan {
+        parameters,
+        weight_bytes,
+        gradient_bytes: weight_bytes,
+        optimizer_bytes: 2 * weight_bytes,
+        activation_bytes,
+        total_bytes: 4 * weight_bytes + activation_bytes,
+        largest_tensor_bytes,
+        largest_tensor,
+    }
+}
+
+/// Parameters of a Llama-family causal LM (with its head unless tied).
+pub fn llama_parameters(c: &LlamaConfig) -> u64 {
+    let (h, i, v) = (c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
+    let (q, kv) = ((c.num_attention_heads * c.head_dim()) as u64, (c.kv_heads() * c.head_dim()) as u64);
+    let layer = h * q + 2 * h * kv + q * h + 3 * h * i + 2 * h;
+    let head = if c.tie_word_embeddings { 0 } else { v * h };
+    v * h + c.num_hidden_layers as u64 * layer + h + head
+}
+
+/// The plan of fully fine-tuning a causal LM with batches of `batch` rows of `seq` tokens.
+pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize) -> MemoryPlan {
+    let parameters = llama_parameters(c);
+    let (b, s, h, i, v) = (batch as u64, seq as u64, c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
+    let scores = b * c.num_attention_heads as u64 * s * s;
+    // Kept per layer: norms, Q/K/V (rotated and repeated for grouped-query attention), context,
+    // residuals (~12 × [b, s, h]); gate, up, SiLU and product (4 × [b, s, i]); scores and
+    // probabilities (2 × [b, heads, s, s]). Then the logits, their log-softmax and its gradient.
+    let per_layer = 12 * b * s * h + 4 * b * s * i + 2 * scores;
+    let logits = b * s * v;
+    let activation_bytes = (c.num_hidden_layers as u64 * per_layer + 3 * logits) * F32;
+    let weight_bytes = parameters * F32;
+    let candidates = [
+        (scores * F32, format!("attention scores ({batch} × {} heads × {seq} × {seq})", c.num_attention_heads)),
+        (logits * F32, format!("logits ({batch} × {seq} × {} vocabulary)", c.vocab_size)),
+        (v * h * F32, format!("token embeddings ({} × {})", c.vocab_size, c.hidden_size)),
     ];
     let (largest_tensor_bytes, largest_tensor) = candidates.into_iter().max_by_key(|c| c.0).expect("three candidates");
     MemoryPlan {

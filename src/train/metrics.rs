@@ -1,8 +1,10 @@
 //! Classification metrics: accuracy, per-class precision / recall / F1, macro averages, the
 //! confusion matrix (rows = true class, columns = predicted), as scikit-learn computes them
-//! (`zero_division=0`).
+//! (`zero_division=0`); for language models the mean token loss and perplexity.
 
 use serde::Serialize;
+
+use super::options::Mode;
 
 /// Precision, recall, F1 and support of one class.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -72,5 +74,57 @@ impl Metrics {
             "loss" => self.loss,
             _ => None,
         }
+    }
+}
+
+/// What evaluating a language model reports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LmMetrics {
+    /// Mean cross-entropy per predicted token (tokens the loss covers: not prompts or padding).
+    pub loss: f64,
+    /// `exp(loss)`.
+    pub perplexity: f64,
+    /// Predicted tokens.
+    pub tokens: usize,
+    pub examples: usize,
+}
+
+/// An evaluation's metrics: classification or language modelling (serialized as the inner
+/// object, so JS sees `metrics.accuracy` or `metrics.perplexity`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Evaluation {
+    Classification(Metrics),
+    Language(LmMetrics),
+}
+
+/// Metrics `metric` may name, per kind of model.
+pub const CLASSIFICATION_METRICS: &[&str] = &["accuracy", "macro_f1", "macro_precision", "macro_recall", "loss"];
+pub const LANGUAGE_METRICS: &[&str] = &["loss", "perplexity"];
+
+impl Evaluation {
+    /// A metric by name, for early stopping and keep-best.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        match self {
+            Evaluation::Classification(m) => m.get(name),
+            Evaluation::Language(m) => match name {
+                "loss" => Some(m.loss),
+                "perplexity" => Some(m.perplexity),
+                _ => None,
+            },
+        }
+    }
+
+    /// The metric used when the options name none: accuracy, or a language model's loss.
+    pub fn default_metric(&self) -> &'static str {
+        match self {
+            Evaluation::Classification(_) => "accuracy",
+            Evaluation::Language(_) => "loss",
+        }
+    }
+
+    /// Whether larger or smaller is better for `metric`.
+    pub fn natural_mode(metric: &str) -> Mode {
+        if matches!(metric, "loss" | "perplexity") { Mode::Min } else { Mode::Max }
     }
 }

@@ -1,9 +1,10 @@
-//! Optimisation: the async fine-tuning loop for classifiers, its options and events, schedules,
-//! gradient clipping and metrics.
+//! Optimisation: the async fine-tuning loop (`trainer`) and its tasks (`classifier`, `causal_lm`),
+//! options and events, schedules, gradient clipping, checkpoints and metrics.
 //!
 //! [`self_test`] is one real training step that proves a device can run forward, backward and
 //! an optimizer update.
 
+pub mod causal_lm;
 pub mod checkpoint;
 pub mod classifier;
 pub mod clip;
@@ -14,12 +15,14 @@ pub mod optimizer;
 pub mod options;
 pub mod schedule;
 pub mod self_test;
+pub mod trainer;
 
 pub use checkpoint::{Checkpoint, TrainerState};
-pub use classifier::{Hooks, Trained, evaluate, fine_tune};
+pub use classifier::{Trained, evaluate, fine_tune};
 pub use events::{Best, Event, StopReason};
 pub use memory::MemoryPlan;
-pub use metrics::{ClassMetrics, Metrics};
+pub use metrics::{ClassMetrics, Evaluation, LmMetrics, Metrics};
 pub use options::TrainOptions;
 pub use schedule::{LrSchedule, Schedule};
 pub use self_test::{SelfTestReport, self_test};
+pub use trainer::{Hooks, Run};

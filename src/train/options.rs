@@ -44,11 +44,12 @@ pub struct TrainOptions {
     pub eval_every: Option<usize>,
     /// Stop after this many evaluations without improvement (default: never stop early).
     pub early_stopping_patience: Option<usize>,
-    /// Metric that decides "better" for early stopping and keep-best: `accuracy`, `macro_f1`,
-    /// `loss`, … (default `accuracy`).
-    pub metric: String,
-    /// Whether larger (`max`) or smaller (`min`) `metric` is better (default: `min` for `loss`,
-    /// else `max`).
+    /// Metric that decides "better" for early stopping and keep-best: for classifiers
+    /// `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for language models `loss` or
+    /// `perplexity` (default `loss`).
+    pub metric: Option<String>,
+    /// Whether larger (`max`) or smaller (`min`) `metric` is better (default: `min` for `loss`
+    /// and `perplexity`, else `max`).
     pub mode: Option<Mode>,
     /// At the end, go back to the weights of the best evaluation (default true).
     pub keep_best: bool,
@@ -60,6 +61,9 @@ pub struct TrainOptions {
     /// Hand a checkpoint (weights, optimizer state, position) to the caller every N optimizer
     /// steps, to resume from after a crash or a reload (default: none).
     pub checkpoint_every: Option<usize>,
+    /// Text generation: wrap prompt/completion rows in the model's chat template, as `chat()`
+    /// renders a conversation (default: when the model has one). Not for classifiers.
+    pub chat_template: Option<bool>,
 }
 
 impl Default for TrainOptions {
@@ -78,18 +82,16 @@ impl Default for TrainOptions {
             max_grad_norm: Some(1.0),
             eval_every: None,
             early_stopping_patience: None,
-            metric: "accuracy".into(),
+            metric: None,
             mode: None,
             keep_best: true,
             group_by_length: false,
             log_every: 10,
             checkpoint_every: None,
+            chat_template: None,
         }
     }
 }
-
-/// Metrics `metric` may name.
-pub const METRICS: &[&str] = &["accuracy", "macro_f1", "macro_precision", "macro_recall", "loss"];
 
 impl TrainOptions {
     /// Checks values that serde cannot; the messages name the option and the valid range.
@@ -118,15 +120,18 @@ impl TrainOptions {
         if self.eval_every == Some(0) || self.early_stopping_patience == Some(0) || self.checkpoint_every == Some(0) {
             return bad("evalEvery, earlyStoppingPatience and checkpointEvery must be at least 1 when given".into());
         }
-        if !METRICS.contains(&self.metric.as_str()) {
-            return bad(format!("unknown metric {:?}; valid metrics are {}", self.metric, METRICS.join(", ")));
-        }
         super::schedule::warmup_steps(self.warmup_steps, self.warmup_ratio, 1).map(|_| ())
     }
 
-    /// `mode`, or the natural one for `metric`.
-    pub fn mode(&self) -> Mode {
-        self.mode.unwrap_or(if self.metric == "loss" { Mode::Min } else { Mode::Max })
+    /// Refuses a `metric` the task does not report (`valid`: the task's metrics).
+    pub fn check_metric(&self, valid: &[&str], what: &str) -> Result<()> {
+        match &self.metric {
+            Some(m) if !valid.contains(&m.as_str()) => Err(Error::Options(format!(
+                "unknown metric {m:?} for {what}; valid metrics are {}",
+                valid.join(", ")
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -140,12 +145,13 @@ mod tests {
         let err = |o: TrainOptions| o.validate().unwrap_err().to_string();
         assert!(err(TrainOptions { epochs: 0, ..Default::default() }).contains("epochs"));
         assert!(err(TrainOptions { learning_rate: -1.0, ..Default::default() }).contains("learningRate"));
-        assert!(err(TrainOptions { metric: "f1".into(), ..Default::default() }).contains("macro_f1"));
+        let metric = TrainOptions { metric: Some("f1".into()), ..Default::default() };
+        let e = metric.check_metric(crate::train::metrics::CLASSIFICATION_METRICS, "a classifier").unwrap_err().to_string();
+        assert!(e.contains("macro_f1"), "{e}");
         assert!(
             err(TrainOptions { warmup_steps: Some(3), warmup_ratio: Some(0.1), ..Default::default() })
                 .contains("not both")
         );
-        assert_eq!(TrainOptions { metric: "loss".into(), ..Default::default() }.mode(), Mode::Min);
     }
 
     #[test]

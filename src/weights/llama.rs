@@ -23,3 +23,13 @@ pub fn load_causal_lm(config: &LlamaConfig, bytes: Vec<u8>, device: &Device) -> 
     let report = table.apply(&mut model, bytes, &inv)?;
     Ok((model, report))
 }
+
+/// Our parameter path → its key in a Hugging Face `LlamaForCausalLM` checkpoint.
+pub fn hf_key(path: &str) -> Option<String> {
+    Some(path.strip_suffix(".gamma").map_or_else(|| path.to_string(), |p| format!("{p}.weight")))
+}
+
+/// The model as `model.safetensors` bytes that transformers' `from_pretrained` loads.
+pub async fn export_causal_lm(model: &LlamaForCausalLM, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
+    super::export::to_safetensors(model, device, hf_key).await
+}

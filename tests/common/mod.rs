@@ -5,3 +5,4 @@ pub mod assets;
 pub mod llama;
 pub mod parity;
 pub mod training;
+pub mod lm_training;

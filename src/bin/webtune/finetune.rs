@@ -7,7 +7,7 @@ use webtune::{
     data::{Columns, Dataset, Table, parse_named, train_and_validation},
     device,
     infer::{EncodeOptions, Encoder, ModelFiles},
-    train::{Checkpoint, Event, Hooks, Schedule, StopReason, TrainOptions, fine_tune, options::Mode},
+    train::{Checkpoint, Evaluation, Event, Hooks, Schedule, StopReason, TrainOptions, fine_tune, options::Mode},
 };
 
 use crate::cli::print;
@@ -96,9 +96,9 @@ pub struct TrainArgs {
     /// Stop after N evaluations without improvement.
     #[arg(long)]
     early_stopping_patience: Option<usize>,
-    /// accuracy | macro_f1 | macro_precision | macro_recall | loss
-    #[arg(long, default_value_t = defaults().metric)]
-    metric: String,
+    /// accuracy | macro_f1 | macro_precision | macro_recall | loss (default accuracy)
+    #[arg(long)]
+    metric: Option<String>,
     /// max | min (default: min for loss, else max)
     #[arg(long)]
     mode: Option<String>,
@@ -152,6 +152,7 @@ impl TrainArgs {
             group_by_length: self.group_by_length,
             log_every: self.log_every,
             checkpoint_every: self.checkpoint_every,
+            chat_template: None,
         };
         o.validate()?;
         Ok(o)
@@ -262,13 +263,16 @@ fn describe(e: &Event) -> String {
             "step {step}/{total_steps}  loss {loss:.4}  lr {learning_rate:.2e}  grad norm {}  {tokens_per_second:.0} tokens/s  {step_ms:.0} ms/step",
             grad_norm.map_or("-".into(), |n| format!("{n:.3}"))
         ),
-        Event::Eval { step, epoch, metrics, is_best } => format!(
-            "eval at step {step} (epoch {epoch:.2}): accuracy {:.4}  macro F1 {:.4}  loss {:.4}{}",
-            metrics.accuracy,
-            metrics.macro_f1,
-            metrics.loss.unwrap_or(f64::NAN),
-            if *is_best { "  (best)" } else { "" }
-        ),
+        Event::Eval { step, epoch, metrics, is_best } => {
+            let m = |name: &str| metrics.get(name).unwrap_or(f64::NAN);
+            let values = match metrics {
+                Evaluation::Classification(_) => {
+                    format!("accuracy {:.4}  macro F1 {:.4}  loss {:.4}", m("accuracy"), m("macro_f1"), m("loss"))
+                }
+                Evaluation::Language(_) => format!("loss {:.4}  perplexity {:.2}", m("loss"), m("perplexity")),
+            };
+            format!("eval at step {step} (epoch {epoch:.2}): {values}{}", if *is_best { "  (best)" } else { "" })
+        }
         Event::Done { steps, stop_reason, best, restored_best, seconds, message } => format!(
             "done after {steps} steps in {seconds:.1} s ({stop_reason:?}){}{}",
             match best {

@@ -1,0 +1,105 @@
+//! Causal-LM fine-tuning against PyTorch step by step (fixture from
+//! tests/reference/make_lm_train_fixture.py), shared by the native and the browser tests. The
+//! fixture is compiled in, so the same code runs in wasm.
+
+use serde_json::Value;
+use webtune::{
+    ComputeDevice,
+    data::{Format, Table, TextColumns, TextExample, text_examples},
+    infer::Decoder,
+    train::{
+        Event, Hooks, Run, StopReason, TrainOptions,
+        causal_lm::{self, Encoder, encode_all},
+    },
+};
+
+macro_rules! fixture_file {
+    ($path:literal) => {
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/llama/", $path)).as_slice()
+    };
+}
+
+/// The tiny Llama with the fixture's character tokenizer, and what PyTorch computed.
+pub fn fixture(device: &ComputeDevice) -> (Decoder, Value) {
+    let decoder = Decoder::from_hf(
+        fixture_file!("tiny/config.json"),
+        fixture_file!("tiny/model.safetensors").to_vec(),
+        fixture_file!("train-steps/tokenizer.json"),
+        None,
+        device,
+    )
+    .expect("the tiny Llama loads");
+    (decoder, serde_json::from_slice(fixture_file!("train-steps/expected.json")).unwrap())
+}
+
+/// The fixture's rows of one run ("pairs" or "texts") through the JSONL reader, as a user's file.
+pub fn examples(expected: &Value, run: &str) -> Vec<TextExample> {
+    let lines: Vec<String> = match run {
+        "pairs" => expected["pairs"].as_array().unwrap().iter().map(|r| r.to_string()).collect(),
+        _ => expected["texts"].as_array().unwrap().iter().map(|t| serde_json::json!({ "text": t }).to_string()).collect(),
+    };
+    let table = Table::parse(lines.join("\n").as_bytes(), Format::Jsonl, "rows.jsonl").unwrap();
+    text_examples(&table, &TextColumns::default()).unwrap()
+}
+
+/// The recipe: one batch of all rows per step, one step per epoch.
+pub fn recipe(expected: &Value, rows: usize) -> TrainOptions {
+    let r = &expected["recipe"];
+    TrainOptions {
+        epochs: r["steps"].as_u64().unwrap() as usize,
+        batch_size: rows,
+        learning_rate: r["learning_rate"].as_f64().unwrap(),
+        weight_decay: r["weight_decay"].as_f64().unwrap(),
+        warmup_steps: Some(r["warmup_steps"].as_u64().unwrap() as usize),
+        max_grad_norm: Some(r["max_grad_norm"].as_f64().unwrap()),
+        log_every: 1,
+        ..TrainOptions::default()
+    }
+}
+
+/// Runs `run` ("pairs" or "texts") on `device` and checks every step's loss, gradient norm and
+/// learning rate, and the trained model's loss, against PyTorch (`tol`: max absolute difference).
+pub async fn check_lm_steps_match_pytorch(device: &ComputeDevice, run: &str, tol: f64) -> (Decoder, Run<webtune::models::llama::LlamaForCausalLM>) {
+    let (decoder, expected) = fixture(device);
+    let want = &expected["runs"][run];
+    let data = examples(&expected, run);
+    // the ids webtune builds are the ones PyTorch trained on
+    let encoder = Encoder::new(&decoder, None).unwrap();
+    let (rows, warnings) = encode_all(&encoder, &data, 64, "training").unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    for (row, (ids, labels)) in rows.iter().zip(want["ids"].as_array().unwrap().iter().zip(want["labels"].as_array().unwrap())) {
+        let ids: Vec<u32> = ids.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).take(row.ids.len()).collect();
+        assert_eq!(row.ids, ids, "token ids");
+        let first_label = labels.as_array().unwrap().iter().position(|l| l.as_i64() != Some(-100)).unwrap();
+        assert_eq!(row.prompt.max(1), first_label, "first learned token");
+    }
+
+    let mut events = Vec::new();
+    let mut on_event = |e| events.push(e);
+    let trained = causal_lm::fine_tune(&decoder, &data, None, &recipe(&expected, data.len()), None, Hooks::events(&mut on_event))
+        .await
+        .expect("training runs");
+    let steps: Vec<(f64, Option<f64>, f64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step { loss, grad_norm, learning_rate, .. } => Some((*loss, *grad_norm, *learning_rate)),
+            _ => None,
+        })
+        .collect();
+    let want_steps = want["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), want_steps.len(), "one step event per step");
+    for (i, ((loss, norm, lr), w)) in steps.iter().zip(want_steps).enumerate() {
+        let (wl, wn, wlr) = (w["loss"].as_f64().unwrap(), w["grad_norm"].as_f64().unwrap(), w["learning_rate"].as_f64().unwrap());
+        assert!((loss - wl).abs() <= tol, "{run} step {i} loss: ours {loss}, PyTorch {wl}");
+        let norm = norm.expect("grad norm reported");
+        assert!((norm - wn).abs() <= tol * 10.0, "{run} step {i} grad norm: ours {norm}, PyTorch {wn}");
+        assert!((lr - wlr).abs() <= 1e-12, "{run} step {i} lr: ours {lr}, PyTorch {wlr}");
+    }
+    assert!(matches!(events.last(), Some(Event::Done { stop_reason: StopReason::Finished, .. })));
+
+    let pad = decoder.text.as_ref().unwrap().tokenizer.pad_id();
+    let metrics = causal_lm::evaluate(&trained.model, &trained.device, &rows, pad, 8).await.unwrap();
+    let wf = want["final_loss"].as_f64().unwrap();
+    assert!((metrics.loss - wf).abs() <= tol * 10.0, "{run} trained loss: ours {}, PyTorch {wf}", metrics.loss);
+    (decoder, trained)
+}

@@ -1,0 +1,140 @@
+//! Fine-tuning decoders as causal language models: step-by-step parity with PyTorch on CPU and
+//! wgpu (prompt/completion pairs, where only the completion is learned, and plain texts), export
+//! to the Hugging Face layout, checkpoint + resume, validation metrics and bad options.
+
+mod common;
+
+use std::cell::RefCell;
+
+use common::lm_training::{check_lm_steps_match_pytorch, examples, fixture, recipe};
+use pollster::block_on;
+use webtune::{
+    DevicePreference, Error, device,
+    infer::Decoder,
+    train::{Checkpoint, Evaluation, Event, Hooks, TrainOptions, causal_lm},
+    weights::llama::export_causal_lm,
+};
+
+#[test]
+fn completion_only_fine_tuning_matches_pytorch_on_cpu() {
+    block_on(check_lm_steps_match_pytorch(&device::cpu(), "pairs", 1e-4));
+}
+
+#[test]
+fn text_fine_tuning_matches_pytorch_on_cpu() {
+    block_on(check_lm_steps_match_pytorch(&device::cpu(), "texts", 1e-4));
+}
+
+#[test]
+fn completion_only_fine_tuning_matches_pytorch_on_wgpu() {
+    let dev = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
+    assert_eq!(dev.info().kind, "wgpu");
+    block_on(check_lm_steps_match_pytorch(&dev, "pairs", 1e-3));
+}
+
+/// The exported folder (config.json + model.safetensors, Hugging Face names) loads back as the
+/// trained model: same generation, same loss.
+#[test]
+fn the_trained_model_exports_to_the_hugging_face_layout() {
+    let cpu = device::cpu();
+    let (decoder, trained) = block_on(check_lm_steps_match_pytorch(&cpu, "pairs", 1e-4));
+    let weights = block_on(export_causal_lm(&trained.model, &trained.device)).unwrap();
+    let config = decoder.config.to_json().unwrap();
+    let text: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(text["architectures"][0], "LlamaForCausalLM");
+    assert_eq!(text["num_key_value_heads"], 2);
+    let inv = safetensors::SafeTensors::deserialize(&weights).unwrap();
+    let mut names: Vec<String> = inv.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    assert!(names.contains(&"model.layers.0.input_layernorm.weight".to_string()), "{names:?}");
+    assert!(names.contains(&"lm_head.weight".to_string()));
+    assert_eq!(inv.tensor("model.layers.0.self_attn.k_proj.weight").unwrap().shape(), [16, 32]); // PyTorch [out, in]
+
+    let reloaded = Decoder::load(&config, weights, &cpu).unwrap();
+    let prompt = [1u32, 17, 42, 5];
+    let opts = webtune::infer::GenerateOptions { max_new_tokens: 8, ..Default::default() };
+    let mut trained_decoder = decoder;
+    trained_decoder.model = trained.model;
+    let a = block_on(trained_decoder.generate(&prompt, &opts, |_| true)).unwrap();
+    let b = block_on(reloaded.generate(&prompt, &opts, |_| true)).unwrap();
+    assert_eq!(a, b);
+}
+
+/// A run checkpointed at step 2 and resumed ends where the uninterrupted run ends.
+#[test]
+fn a_resumed_run_ends_like_an_uninterrupted_one() {
+    let cpu = device::cpu();
+    let (decoder, expected) = fixture(&cpu);
+    let data = examples(&expected, "pairs");
+    let options = TrainOptions { checkpoint_every: Some(2), ..recipe(&expected, 3) }; // 2 batches per epoch
+    let whole = block_on(causal_lm::fine_tune(&decoder, &data, None, &options, None, Hooks::events(&mut |_| {}))).unwrap();
+
+    let saved: RefCell<Option<Checkpoint>> = RefCell::new(None);
+    let mut keep = |c: &Checkpoint| {
+        if c.state.step == 4 {
+            *saved.borrow_mut() = Some(c.clone());
+        }
+        Ok(())
+    };
+    let stop_after = |step: usize| saved.borrow().as_ref().is_some_and(|c| c.state.step == step);
+    let cancelled = || stop_after(4);
+    let hooks = Hooks { on_event: &mut |_| {}, on_checkpoint: Some(&mut keep), cancelled: &cancelled };
+    block_on(causal_lm::fine_tune(&decoder, &data, None, &options, None, hooks)).unwrap();
+    let files = saved.borrow().clone().expect("a checkpoint at step 4").files().unwrap();
+    let checkpoint = Checkpoint::from_files(|n| files.iter().find(|(f, _)| *f == n).map(|(_, b)| b.clone())).unwrap();
+    let resumed = block_on(causal_lm::fine_tune(&decoder, &data, None, &options, Some(&checkpoint), Hooks::events(&mut |_| {}))).unwrap();
+    assert_eq!(resumed.steps, whole.steps);
+    let a = block_on(export_causal_lm(&whole.model, &whole.device)).unwrap();
+    let b = block_on(export_causal_lm(&resumed.model, &resumed.device)).unwrap();
+    let (a, b) = (safetensors::SafeTensors::deserialize(&a).unwrap(), safetensors::SafeTensors::deserialize(&b).unwrap());
+    for (name, t) in a.tensors() {
+        let u = b.tensor(&name).unwrap();
+        let worst = t.data().chunks(4).zip(u.data().chunks(4)).map(|(x, y)| {
+            (f32::from_le_bytes(x.try_into().unwrap()) - f32::from_le_bytes(y.try_into().unwrap())).abs()
+        }).fold(0.0f32, f32::max);
+        assert!(worst <= 1e-6, "{name}: max |diff| {worst}");
+    }
+}
+
+/// Validation gives loss and perplexity; keep-best picks the lowest loss.
+#[test]
+fn evaluation_reports_loss_and_perplexity() {
+    let cpu = device::cpu();
+    let (decoder, expected) = fixture(&cpu);
+    let data = examples(&expected, "texts");
+    let options = TrainOptions { epochs: 2, batch_size: 2, learning_rate: 1e-2, log_every: 1, ..TrainOptions::default() };
+    let mut evals = Vec::new();
+    let run = block_on(causal_lm::fine_tune(&decoder, &data, Some(&data), &options, None, Hooks::events(&mut |e| {
+        if let Event::Eval { metrics: Evaluation::Language(m), .. } = e {
+            evals.push(m);
+        }
+    })))
+    .unwrap();
+    assert_eq!(evals.len(), 2);
+    for m in &evals {
+        assert!((m.perplexity - m.loss.exp()).abs() < 1e-9 && m.examples == 4 && m.tokens > 40, "{m:?}");
+    }
+    assert!(evals[1].loss < evals[0].loss, "{evals:?}");
+    assert_eq!(run.best.unwrap().metric, "loss");
+}
+
+#[test]
+fn bad_options_are_clear_errors() {
+    let cpu = device::cpu();
+    let (decoder, expected) = fixture(&cpu);
+    let data = examples(&expected, "pairs");
+    let run = |o: TrainOptions| block_on(causal_lm::fine_tune(&decoder, &data, None, &o, None, Hooks::events(&mut |_| {})));
+    match run(TrainOptions { metric: Some("accuracy".into()), ..TrainOptions::default() }) {
+        Err(Error::Options(m)) => assert!(m.contains("perplexity"), "{m}"),
+        other => panic!("expected an options error, got {:?}", other.map(|r| r.steps)),
+    }
+    match run(TrainOptions { chat_template: Some(true), ..TrainOptions::default() }) {
+        Err(Error::Options(m)) => assert!(m.contains("no chat template"), "{m}"),
+        other => panic!("expected an options error, got {:?}", other.map(|r| r.steps)),
+    }
+    // every completion is cut away by maxLength 3 (the prompts are longer)
+    match run(TrainOptions { max_length: 3, ..TrainOptions::default() }) {
+        Err(Error::Data(m)) => assert!(m.contains("maxLength"), "{m}"),
+        other => panic!("expected a data error, got {:?}", other.map(|r| r.steps)),
+    }
+}
