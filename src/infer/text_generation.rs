@@ -17,6 +17,7 @@ use crate::{
 };
 
 /// What a decoder needs to read and write text.
+#[derive(Clone)]
 pub struct TextSide {
     pub tokenizer: TextTokenizer,
     /// The model's chat template, when it has one.
@@ -69,6 +70,42 @@ impl Decoder {
         };
         decoder.text = Some(TextSide { tokenizer, chat, add_bos: false });
         Ok(decoder)
+    }
+
+    /// The same decoder with other weights (e.g. fine-tuned ones) on `device`.
+    pub fn with_model(&self, model: crate::models::llama::LlamaForCausalLM, device: ComputeDevice) -> Decoder {
+        Decoder { config: self.config.clone(), model, device, report: self.report.clone(), text: self.text.clone() }
+    }
+
+    /// The model as a Hugging Face folder that transformers loads: `config.json`,
+    /// `model.safetensors` (f32), and with a tokenizer `tokenizer.json` and
+    /// `tokenizer_config.json` (special tokens, chat template).
+    pub async fn export(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let mut files = vec![
+            ("config.json", self.config.to_json()?),
+            ("model.safetensors", crate::weights::llama::export_causal_lm(&self.model, &self.device).await?),
+        ];
+        if let Some(side) = &self.text {
+            let token = |id: Option<u32>| id.and_then(|i| side.tokenizer.id_to_token(i));
+            let mut config = serde_json::json!({
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "model_max_length": self.config.max_position_embeddings,
+                "add_bos_token": side.add_bos,
+            });
+            if let Some(bos) = token(self.config.bos_token_id) {
+                config["bos_token"] = bos.into();
+            }
+            if let Some(eos) = token(self.config.eos_ids().first().copied()) {
+                config["eos_token"] = eos.into();
+            }
+            if let Some(chat) = &side.chat {
+                config["chat_template"] = chat.source().into();
+            }
+            let config = serde_json::to_vec_pretty(&config).map_err(|e| Error::Backend(format!("tokenizer_config.json: {e}")))?;
+            files.push(("tokenizer.json", side.tokenizer.to_json()?.into_bytes()));
+            files.push(("tokenizer_config.json", config));
+        }
+        Ok(files)
     }
 
     fn text_side(&self) -> Result<&TextSide> {

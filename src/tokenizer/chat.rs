@@ -36,6 +36,11 @@ fn environment() -> Environment<'static> {
 }
 
 impl ChatTemplate {
+    /// The template's Jinja source.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     /// Parses `source`; `bos_token`/`eos_token` are the strings templates may refer to.
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
         environment()

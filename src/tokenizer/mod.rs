@@ -13,6 +13,7 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 use crate::{Error, Result};
 
 /// A tokenizer with webtune's padding/truncation policy.
+#[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
     pad_id: u32,
@@ -45,6 +46,11 @@ impl TextTokenizer {
             .with_truncation(None)
             .map_err(|e| Error::Weights(format!("tokenizer.json: {e}")))?;
         Ok(TextTokenizer { inner, pad_id })
+    }
+
+    /// The tokenizer as `tokenizer.json` text.
+    pub fn to_json(&self) -> Result<String> {
+        self.inner.to_string(false).map_err(|e| Error::Backend(format!("writing tokenizer.json: {e}")))
     }
 
     /// The id used for padding.

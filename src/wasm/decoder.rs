@@ -1,20 +1,64 @@
 //! `Decoder` for JS: a Llama-family model loaded from a GGUF file or Hugging Face files, with
 //! `generate` (continue a prompt) and `chat` (answer messages through the chat template), each
-//! streaming text pieces to a callback.
+//! streaming text pieces to a callback; `fineTune` (a new, fine-tuned `Decoder`), `evaluate` (loss
+//! and perplexity on a file) and `export` (a Hugging Face folder).
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Uint8Array};
+use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::{errors::to_js, options::parse_options, to_value};
+use super::{
+    errors::to_js,
+    options::parse_options,
+    to_value,
+    train::{checkpoint_sink, event_sink, resume_from, setup_device},
+};
 use crate::{
-    Error, Result, device,
+    Error, Result,
+    data::{TextColumns, TextExample, parse_named, split_off, text_examples},
     infer::{Completion, Decoder, GenerateOptions},
     tokenizer::chat::Message,
+    train::{Hooks, TrainOptions, causal_lm},
 };
+
+/// Where `fineTune`'s data is and what runs it (the training options travel separately).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TrainSetup {
+    /// "auto" | "webgpu" | "gpu" | "cpu"; default: the decoder's device.
+    device: Option<String>,
+    /// Which columns hold the text, or the prompt and completion.
+    #[serde(default)]
+    columns: TextColumns,
+    /// File name of the data (its extension gives the format: .csv, .tsv, .jsonl, .json).
+    data_name: Option<String>,
+    validation_name: Option<String>,
+    /// Without validation data: the fraction of the data held out (default 0.1; 0 = none).
+    validation_split: Option<f64>,
+}
+
+/// Options of `evaluate`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct EvalSetup {
+    #[serde(default)]
+    columns: TextColumns,
+    data_name: Option<String>,
+    /// Longest example in tokens (default 512); longer ones are cut.
+    max_length: Option<usize>,
+    /// Examples per forward pass (default 8).
+    batch_size: Option<usize>,
+    /// As in training: prompt/completion rows through the chat template (default: when the model has one).
+    chat_template: Option<bool>,
+}
+
+/// A file's examples for a language model.
+fn read_examples(bytes: &[u8], name: &str, columns: &TextColumns) -> Result<Vec<TextExample>> {
+    text_examples(&parse_named(bytes, name)?, columns)
+}
 
 /// Options of `Decoder.loadGguf` / `Decoder.loadHf`.
 #[derive(Deserialize, Default)]
@@ -70,10 +114,7 @@ pub struct JsDecoder {
 
 async fn load_device(options: JsValue, call: &str) -> Result<crate::ComputeDevice> {
     let opts: LoadOptions = parse_options(call, options)?;
-    match &opts.device {
-        Some(d) => device::select(d.parse()?).await,
-        None => super::current_device().await,
-    }
+    setup_device(opts.device.as_deref()).await
 }
 
 #[wasm_bindgen(js_class = Decoder)]
@@ -139,6 +180,88 @@ impl JsDecoder {
             let mut sink = Sink::new(on_token, cancelled);
             let out = decoder.chat(&messages, &options, |piece| sink.push(piece)).await;
             sink.finish(out)
+        })
+    }
+}
+
+#[wasm_bindgen(js_class = Decoder)]
+impl JsDecoder {
+    /// Fine-tunes all weights on `data` (bytes of a CSV/TSV/JSONL/JSON file with a `text` column,
+    /// or `prompt` and `completion` columns): resolves to a new `Decoder` with the trained weights
+    /// (the best evaluation's, by default); this one is unchanged. Callbacks as `fineTune`.
+    #[wasm_bindgen(js_name = fineTune)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn fine_tune(
+        &self,
+        data: Uint8Array,
+        validation: Option<Uint8Array>,
+        setup: JsValue,
+        options: JsValue,
+        on_event: Function,
+        on_checkpoint: Function,
+        is_cancelled: Function,
+        resume: JsValue,
+    ) -> Promise {
+        let decoder = self.inner.clone();
+        let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+        future_to_promise(async move {
+            let setup: TrainSetup = parse_options("finetune", setup).map_err(to_js)?;
+            let options: TrainOptions = parse_options("finetune options", options).map_err(to_js)?;
+            let train = read_examples(&data, setup.data_name.as_deref().unwrap_or("data.jsonl"), &setup.columns).map_err(to_js)?;
+            let (train, validation) = match &validation {
+                Some(bytes) => {
+                    let name = setup.validation_name.as_deref().unwrap_or("validation.jsonl");
+                    (train, Some(read_examples(bytes, name, &setup.columns).map_err(to_js)?))
+                }
+                None => match setup.validation_split.unwrap_or(0.1) {
+                    0.0 => (train, None),
+                    split => split_off(train, split, options.seed).map(|(t, v)| (t, Some(v))).map_err(to_js)?,
+                },
+            };
+            let on_device = match &setup.device {
+                Some(d) => Rc::new(decoder.with_model(decoder.model.clone(), setup_device(Some(d)).await.map_err(to_js)?)),
+                None => decoder,
+            };
+            let mut emit = event_sink(&on_event);
+            let cancelled = || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false);
+            let mut keep = checkpoint_sink(&on_checkpoint);
+            let resume = resume_from(&resume).map_err(to_js)?;
+            let hooks = Hooks { on_event: &mut emit, on_checkpoint: Some(&mut keep), cancelled: &cancelled };
+            let run = causal_lm::fine_tune(&on_device, &train, validation.as_deref(), &options, resume.as_ref(), hooks)
+                .await
+                .map_err(to_js)?;
+            Ok(JsDecoder { inner: Rc::new(on_device.with_model(run.model, run.device)) }.into())
+        })
+    }
+
+    /// Loss and perplexity on `data` (as `fineTune`'s): `Promise<{ loss, perplexity, tokens, examples }>`.
+    pub fn evaluate(&self, data: Uint8Array, setup: JsValue) -> Promise {
+        let decoder = self.inner.clone();
+        let data = data.to_vec();
+        future_to_promise(async move {
+            let setup: EvalSetup = parse_options("evaluate", setup).map_err(to_js)?;
+            let examples = read_examples(&data, setup.data_name.as_deref().unwrap_or("data.jsonl"), &setup.columns).map_err(to_js)?;
+            let encoder = causal_lm::Encoder::new(&decoder, setup.chat_template).map_err(to_js)?;
+            let max_length = setup.max_length.unwrap_or(512).min(decoder.config.max_position_embeddings);
+            let (rows, _) = causal_lm::encode_all(&encoder, &examples, max_length, "evaluation").map_err(to_js)?;
+            let pad = decoder.text.as_ref().map_or(0, |t| t.tokenizer.pad_id());
+            let metrics = causal_lm::evaluate(&decoder.model, &decoder.device, &rows, pad, setup.batch_size.unwrap_or(8))
+                .await
+                .map_err(to_js)?;
+            to_value(&metrics)
+        })
+    }
+
+    /// The model as Hugging Face files: `Promise<{ "config.json", "model.safetensors",
+    /// "tokenizer.json", "tokenizer_config.json" }>` (Uint8Arrays), loadable by transformers.
+    pub fn export(&self) -> Promise {
+        let decoder = self.inner.clone();
+        future_to_promise(async move {
+            let files = Object::new();
+            for (name, bytes) in decoder.export().await.map_err(to_js)? {
+                let _ = Reflect::set(&files, &name.into(), &Uint8Array::from(bytes.as_slice()));
+            }
+            Ok(files.into())
         })
     }
 }

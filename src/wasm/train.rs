@@ -13,7 +13,7 @@ use crate::{
     device,
     infer::{Encoder, ModelFiles},
     Error,
-    train::{Checkpoint, Hooks, TrainOptions, fine_tune},
+    train::{Checkpoint, Event, Hooks, TrainOptions, fine_tune},
 };
 
 /// Where the data is and what runs it (the training options travel separately).
@@ -72,39 +72,58 @@ pub fn fine_tune_js(
         let split = setup.validation_split.unwrap_or(0.1);
         let (train, validation) =
             train_and_validation(train, validation.as_ref(), &setup.columns, split, options.seed).map_err(to_js)?;
-        let dev = match &setup.device {
-            Some(d) => device::select(d.parse().map_err(to_js)?).await.map_err(to_js)?,
-            None => super::current_device().await.map_err(to_js)?,
-        };
-        let mut emit = |event| {
-            if let Ok(v) = to_value(&event) {
-                let _ = on_event.call1(&JsValue::NULL, &v);
-            }
-        };
+        let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
+        let mut emit = event_sink(&on_event);
         let cancelled = || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false);
-        let mut keep = |c: &Checkpoint| {
-            let files = Object::new();
-            for (name, bytes) in c.files()? {
-                let _ = Reflect::set(&files, &name.into(), &Uint8Array::from(bytes.as_slice()));
-            }
-            on_checkpoint
-                .call1(&JsValue::NULL, &files)
-                .map(|_| ())
-                .map_err(|e| Error::Options(format!("onCheckpoint threw: {}", describe(&e))))
-        };
-        let resume = if resume.is_undefined() || resume.is_null() {
-            None
-        } else {
-            let get = |name: &str| {
-                Reflect::get(&resume, &name.into()).ok().filter(|v| v.is_instance_of::<Uint8Array>()).map(|v| Uint8Array::from(v).to_vec())
-            };
-            Some(Checkpoint::from_files(get).map_err(to_js)?)
-        };
+        let mut keep = checkpoint_sink(&on_checkpoint);
+        let resume = resume_from(&resume).map_err(to_js)?;
         let hooks = Hooks { on_event: &mut emit, on_checkpoint: Some(&mut keep), cancelled: &cancelled };
         let trained =
             fine_tune(&files, &dev, &train, validation.as_ref(), &options, resume.as_ref(), hooks).await.map_err(to_js)?;
         Ok(JsEncoder::from(Rc::new(Encoder::from_trained(trained, &files))).into())
     })
+}
+
+/// Hands every training event to `on_event`.
+pub(super) fn event_sink(on_event: &Function) -> impl FnMut(Event) + '_ {
+    move |event| {
+        if let Ok(v) = to_value(&event) {
+            let _ = on_event.call1(&JsValue::NULL, &v);
+        }
+    }
+}
+
+/// Hands every checkpoint to `on_checkpoint` as `{ name: Uint8Array }`; a throw stops the run.
+pub(super) fn checkpoint_sink(on_checkpoint: &Function) -> impl FnMut(&Checkpoint) -> crate::Result<()> + '_ {
+    move |c: &Checkpoint| {
+        let files = Object::new();
+        for (name, bytes) in c.files()? {
+            let _ = Reflect::set(&files, &name.into(), &Uint8Array::from(bytes.as_slice()));
+        }
+        on_checkpoint
+            .call1(&JsValue::NULL, &files)
+            .map(|_| ())
+            .map_err(|e| Error::Options(format!("onCheckpoint threw: {}", describe(&e))))
+    }
+}
+
+/// The checkpoint in `resume` (the files an `onCheckpoint` call got), or none.
+pub(super) fn resume_from(resume: &JsValue) -> crate::Result<Option<Checkpoint>> {
+    if resume.is_undefined() || resume.is_null() {
+        return Ok(None);
+    }
+    let get = |name: &str| {
+        Reflect::get(resume, &name.into()).ok().filter(|v| v.is_instance_of::<Uint8Array>()).map(|v| Uint8Array::from(v).to_vec())
+    };
+    Checkpoint::from_files(get).map(Some)
+}
+
+/// The device a `setup.device` names, else the one of the last `init()`.
+pub(super) async fn setup_device(name: Option<&str>) -> crate::Result<crate::ComputeDevice> {
+    match name {
+        Some(d) => device::select(d.parse()?).await,
+        None => super::current_device().await,
+    }
 }
 
 /// A thrown JS value as text.

@@ -48,7 +48,7 @@ test("a GGUF chat model (SmolLM2-135M-Instruct, Q4_1) answers on WebGPU and on t
         badTemperature: await gen("x", { temperature: -1 }).then(() => null, failure),
         noMessages: await gen.chat([]).then(() => null, failure),
         badRole: await gen.chat([{ role: "robot", content: "hi" }]).then(() => null, failure),
-        finetune: await gen.finetune({ data: [] }).then(() => null, failure),
+        finetune: await gen.finetune({ data: [] }).then(() => null, failure), // no rows
         loadOption: await pipeline("text-generation", { model: url, maxLength: 8 }).then(() => null, failure),
       };
       gen.dispose();
@@ -85,7 +85,7 @@ test("a GGUF chat model (SmolLM2-135M-Instruct, Q4_1) answers on WebGPU and on t
   assert.equal(e.noMessages?.name, "OptionsError");
   assert.equal(e.badRole?.name, "DataError");
   assert.match(e.badRole.message, /unknown role "robot"/);
-  assert.equal(e.finetune?.name, "OptionsError");
+  assert.equal(e.finetune?.name, "DataError");
   assert.equal(e.loadOption?.name, "OptionsError");
   assert.match(e.loadOption.message, /unknown option "maxLength"/);
 });

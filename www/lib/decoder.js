@@ -1,11 +1,13 @@
 // Llama-family decoders: text generation and chat, streaming text pieces as they come.
 import { call, core } from "./core.js";
 import { AbortError, OptionsError, checkKeys } from "./errors.js";
-import { bytesOf } from "./files.js";
+import { bytesOf, dataFile } from "./files.js";
+import { train } from "./train.js";
 
 /** The files of a Hugging Face decoder folder, by role (`tokenizerConfig` holds the chat template; optional). */
 export const DECODER_FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
 export const GENERATE_OPTIONS = ["maxNewTokens", "temperature", "topK", "topP", "seed", "onToken", "signal"];
+export const EVALUATE_OPTIONS = ["format", "columns", "maxLength", "batchSize", "chatTemplate", "signal"];
 
 /** Whether `source` is one GGUF file (a URL ending in .gguf, or a File/Blob named so). */
 export function isGguf(source) {
@@ -61,6 +63,37 @@ export class DecoderModel {
       throw err;
     }
     return out;
+  }
+
+  /**
+   * Fine-tunes all weights as a causal language model and resolves to a new DecoderModel (this one
+   * is unchanged). `data` rows have a `text` column (every token is learned) or `prompt` and
+   * `completion` columns (only the completion is learned; with a chat template, the pair is a user
+   * turn and the assistant's reply unless `chatTemplate: false`). Other options, events, abort and
+   * checkpoints as `finetune()` for classifiers; evaluation reports `loss` and `perplexity`.
+   */
+  async finetune(options = {}) {
+    const inner = this.#live();
+    return train(options, "{text} or {prompt, completion} rows", async (data, validation, setup, training, callbacks) =>
+      new DecoderModel(await call(() => inner.fineTune(data, validation, setup, training, ...callbacks))));
+  }
+
+  /** `{ loss, perplexity, tokens, examples }` on `data` (rows as for `finetune`). */
+  async evaluate(data, options = {}) {
+    checkKeys("evaluate", options, EVALUATE_OPTIONS);
+    const { format, signal, ...rest } = options;
+    const inner = this.#live();
+    const [bytes, dataName] = await dataFile(data, "data", format, signal, "evaluate");
+    return call(() => inner.evaluate(bytes, { ...rest, dataName }));
+  }
+
+  /**
+   * The model as a Hugging Face folder: `{ "config.json", "model.safetensors", "tokenizer.json",
+   * "tokenizer_config.json" }` as Uint8Arrays (f32 weights; transformers' `from_pretrained` loads it).
+   */
+  async export() {
+    const inner = this.#live();
+    return call(() => inner.export());
   }
 
   /** Frees the weights (wasm and GPU memory). The model cannot be used afterwards. */

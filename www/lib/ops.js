@@ -46,7 +46,7 @@ async function train(e, training, run, wantsCheckpoints, { emit, checkpoint, sig
       if (wantsCheckpoints) checkpoint(files);
     };
   try {
-    const trained = await finetune(await currentFiles(e), {
+    const options = {
       ...training,
       device: training.device ?? e.model.info.device.kind,
       onEvent: (event) => {
@@ -55,7 +55,8 @@ async function train(e, training, run, wantsCheckpoints, { emit, checkpoint, sig
       },
       onCheckpoint,
       signal,
-    });
+    };
+    const trained = e.task === "text-generation" ? await e.model.finetune(options) : await finetune(await currentFiles(e), options);
     replaceModel(e, trained);
     await writes;
     if (run !== undefined) await store.finishRun(run, done);
@@ -119,6 +120,9 @@ export const ops = {
   async finetune({ handle, options, wantsCheckpoints }, ctx) {
     const e = entry(handle);
     const { run, ...training } = options;
+    if (run !== undefined && e.task === "text-generation") {
+      throw new OptionsError("finetune: stored runs (run: name) are not available for text-generation models yet; pass checkpointEvery with onCheckpoint, and resumeFrom to continue");
+    }
     if (run !== undefined) {
       store.checkName("run", run);
       if (training.checkpointEvery == null) throw new OptionsError("finetune: a stored run needs checkpointEvery (how often to store a checkpoint)");
@@ -157,10 +161,16 @@ export const ops = {
     const { done, info } = await train(entry(handle), training, name, false, ctx);
     return { handle, task: setup.task, info, done };
   },
-  /** `{ "config.json", "model.safetensors", "tokenizer.json" }` as bytes. */
+  /** The model's Hugging Face files by name, as bytes (decoders add tokenizer_config.json). */
   async save({ handle, name }) {
-    const f = await currentFiles(entry(handle));
-    const files = { "config.json": f.config, "model.safetensors": f.weights, "tokenizer.json": f.tokenizer };
+    const e = entry(handle);
+    let files;
+    if (e.task === "text-generation") {
+      files = await e.model.export();
+    } else {
+      const f = await currentFiles(e);
+      files = { "config.json": f.config, "model.safetensors": f.weights, "tokenizer.json": f.tokenizer };
+    }
     if (name !== undefined) await store.saveModel(name, files);
     return files;
   },
@@ -199,8 +209,10 @@ async function loadGenerator(model, { device }, { settings, emit, signal }) {
     const resolved = resolveModel(source, DECODER_FILES, settings);
     id = resolved.id;
     files = await fetchModel(resolved, DECODER_FILES, { settings, onProgress: emit, signal });
+    // a hub id or folder URL may have tokenizer_config.json beside config.json; files given one by one name theirs
+    const folder = typeof source === "string" || source instanceof URL;
     files.tokenizerConfig = tokenizerConfig ?? picked?.find((f) => f.name === "tokenizer_config.json")
-      ?? await optionalDownload(resolved.sources.config, "tokenizer_config.json", id, settings, emit, signal);
+      ?? (folder ? await optionalDownload(resolved.sources.config, "tokenizer_config.json", id, settings, emit, signal) : undefined);
   }
   const loaded = await loadDecoder(files, { device, signal });
   const handle = register("text-generation", id, loaded, null, { device });

@@ -3,7 +3,7 @@ import { RESTARTED, request, workerGeneration } from "./client.js";
 import { GpuError, OptionsError, checkKeys } from "./errors.js";
 import * as store from "./store.js";
 import { SETUP, TRAINING } from "./train.js";
-import { GENERATE_OPTIONS } from "./decoder.js";
+import { EVALUATE_OPTIONS, GENERATE_OPTIONS } from "./decoder.js";
 
 const TASKS = ["text-classification", "feature-extraction", "text-generation"];
 const LOAD = ["model", "device", "maxLength", "truncate", "batchSize", "onProgress", "signal"];
@@ -112,37 +112,17 @@ function makeGenerator(handle, info) {
   Object.defineProperty(p, "task", { value: "text-generation", enumerable: true });
   Object.defineProperty(p, "info", { get: () => info, enumerable: true });
   p.chat = (messages, options) => run("chat", messages, options);
-  const notYet = (what) => async () => {
-    throw new OptionsError(`${what}: text-generation pipelines cannot ${what} yet (fine-tuning decoders arrives with LoRA)`);
-  };
-  p.finetune = notYet("finetune");
-  p.evaluate = notYet("evaluate");
-  p.save = notYet("save");
+  training(p, handle, live, (i) => { info = i; }, { rows: "{text} or {prompt, completion} rows", evaluate: EVALUATE_OPTIONS });
   p.dispose = dispose;
   return p;
 }
 
-function makePipeline(task, handle, info) {
-  const { live, dispose } = lifecycle(handle);
-
-  const run = async (texts, options = {}) => {
-    live(task);
-    checkKeys(task, options, RUN[task]);
-    const single = typeof texts === "string";
-    if (!single && !(Array.isArray(texts) && texts.every((t) => typeof t === "string"))) {
-      throw new OptionsError(`${task}: expected a string or an array of strings`);
-    }
-    const { topK, ...rest } = options;
-    if (topK != null && !(Number.isInteger(topK) && topK > 0)) throw new OptionsError(`${task}: topK must be a positive integer`);
-    let out = await request("run", { handle, texts: single ? [texts] : texts, options: rest });
-    if (topK != null) out = out.map((scores) => scores.slice(0, topK));
-    return single ? out[0] : out;
-  };
-
-  const p = (texts, options) => run(texts, options);
-  Object.defineProperty(p, "task", { value: task, enumerable: true });
-  Object.defineProperty(p, "info", { get: () => info, enumerable: true });
-
+/**
+ * `finetune`, `evaluate` and `save` of pipeline `p` (every task has them). `setInfo` takes the
+ * model's new info after training; `kind.rows` names the rows data may be, `kind.evaluate` lists
+ * evaluate's options.
+ */
+function training(p, handle, live, setInfo, kind) {
   /**
    * Fine-tunes this pipeline's model in place; resolves to the `done` event. With `run: "name"`
    * (and `checkpointEvery`) the run is stored in OPFS and `runs.resume(name)` continues it after a reload.
@@ -153,25 +133,25 @@ function makePipeline(task, handle, info) {
     const { onEvent, onCheckpoint, signal, ...rest } = options;
     checkFunction("finetune", "onEvent", onEvent);
     checkFunction("finetune", "onCheckpoint", onCheckpoint);
-    if (rest.data == null) throw new OptionsError("finetune: options.data is required (a File, a URL, bytes with format, or an array of {text, label} rows)");
+    if (rest.data == null) throw new OptionsError(`finetune: options.data is required (a File, a URL, bytes with format, or an array of ${kind.rows})`);
     if (rest.checkpointEvery != null && !onCheckpoint && rest.run === undefined) {
       throw new OptionsError("finetune: checkpointEvery needs onCheckpoint(files) to receive the checkpoints, or run: \"name\" to store them in OPFS");
     }
     try {
       const r = await request("finetune", { handle, options: cloneable(rest), wantsCheckpoints: !!onCheckpoint }, { onEvent, onCheckpoint, signal });
-      info = r.info;
+      setInfo(r.info);
       return r.done;
     } catch (err) {
-      if (err.info) info = err.info; // aborted or diverged: the pipeline now holds the model trained so far
+      if (err.info) setInfo(err.info); // aborted or diverged: the pipeline now holds the model trained so far
       delete err.info;
       throw err;
     }
   };
 
-  /** Metrics on labelled data (see EncoderModel.evaluate). */
+  /** Metrics on `data`: a classifier's accuracy, F1 and so on (EncoderModel.evaluate), a generator's loss and perplexity. */
   p.evaluate = async (data, options = {}) => {
     live("evaluate");
-    checkKeys("evaluate", options, ["format", "columns", "signal"]);
+    checkKeys("evaluate", options, kind.evaluate);
     const { signal, ...rest } = options;
     return request("evaluate", { handle, data: cloneable(data), options: rest }, { signal });
   };
@@ -199,6 +179,31 @@ function makePipeline(task, handle, info) {
     }
     return blobs;
   };
+
+}
+
+function makePipeline(task, handle, info) {
+  const { live, dispose } = lifecycle(handle);
+
+  const run = async (texts, options = {}) => {
+    live(task);
+    checkKeys(task, options, RUN[task]);
+    const single = typeof texts === "string";
+    if (!single && !(Array.isArray(texts) && texts.every((t) => typeof t === "string"))) {
+      throw new OptionsError(`${task}: expected a string or an array of strings`);
+    }
+    const { topK, ...rest } = options;
+    if (topK != null && !(Number.isInteger(topK) && topK > 0)) throw new OptionsError(`${task}: topK must be a positive integer`);
+    let out = await request("run", { handle, texts: single ? [texts] : texts, options: rest });
+    if (topK != null) out = out.map((scores) => scores.slice(0, topK));
+    return single ? out[0] : out;
+  };
+
+  const p = (texts, options) => run(texts, options);
+  Object.defineProperty(p, "task", { value: task, enumerable: true });
+  Object.defineProperty(p, "info", { get: () => info, enumerable: true });
+
+  training(p, handle, live, (i) => { info = i; }, { rows: "{text, label} rows", evaluate: ["format", "columns", "signal"] });
 
   /** Frees the model (wasm and GPU memory); the pipeline cannot be used afterwards. */
   p.dispose = dispose;

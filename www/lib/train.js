@@ -10,7 +10,7 @@ export const SETUP = [
 export const TRAINING = [
   "epochs", "batchSize", "learningRate", "weightDecay", "warmupSteps", "warmupRatio", "schedule", "maxLength",
   "seed", "gradAccum", "maxGradNorm", "evalEvery", "earlyStoppingPatience", "metric", "mode", "keepBest",
-  "groupByLength", "logEvery", "checkpointEvery",
+  "groupByLength", "logEvery", "checkpointEvery", "chatTemplate",
 ];
 /**
  * Fine-tunes a BERT-family checkpoint for text classification on labelled data and resolves to
@@ -27,9 +27,23 @@ export const TRAINING = [
  *   diverges, with a TrainingError whose `model` holds the weights without the skipped updates.
  */
 export async function finetune(source, options = {}) {
+  return train(options, "{text, label} rows", async (data, validation, setup, training, callbacks) => {
+    const files = await modelFiles(source, MODEL_FILES, { signal: options.signal });
+    return new EncoderModel(await call(() => core.fineTune(files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
+  });
+}
+
+/**
+ * The part of fine-tuning every model shares: checks the options, reads the data, runs `start`
+ * (which gets the data and validation bytes, the setup, the training options and the callbacks
+ * `[onEvent, onCheckpoint, isCancelled, resumeFrom]`, and resolves to the trained model), and turns
+ * an aborted or diverged run into an AbortError / TrainingError whose `model` is what was trained.
+ * `rows` names the rows `data` may be, for the error message.
+ */
+export async function train(options, rows, start) {
   checkKeys("finetune", options, [...SETUP, ...TRAINING]);
   const { data, validation, format, columns, validationSplit, device, onEvent, onCheckpoint, resumeFrom, signal, ...training } = options;
-  if (data == null) throw new OptionsError("finetune: options.data is required (a File, a URL, bytes with format, or an array of {text, label} rows)");
+  if (data == null) throw new OptionsError(`finetune: options.data is required (a File, a URL, bytes with format, or an array of ${rows})`);
   for (const [k, f] of Object.entries({ onEvent, onCheckpoint })) {
     if (f !== undefined && typeof f !== "function") throw new OptionsError(`finetune: ${k} must be a function`);
   }
@@ -40,23 +54,22 @@ export async function finetune(source, options = {}) {
     throw new OptionsError("finetune: resumeFrom must be the files object an onCheckpoint call received");
   }
   if (signal?.aborted) throw new AbortError("finetune was aborted before it started");
-  const files = await modelFiles(source, MODEL_FILES, { signal });
   const [dataBytes, dataName] = await dataFile(data, "data", format, signal);
   const val = validation == null ? null : await dataFile(validation, "validation", format, signal);
   const setup = Object.fromEntries(Object.entries({
     dataName, validationName: val?.[1], columns, validationSplit, device,
   }).filter(([, v]) => v !== undefined));
   let done;
-  const inner = await call(() => core.fineTune(
-    files.config, files.weights, files.tokenizer, dataBytes, val?.[0], setup, training,
+  const callbacks = [
     (event) => {
       if (event.type === "done") done = event;
       onEvent?.(event);
     },
     (files) => onCheckpoint?.(files),
     () => signal?.aborted ?? false,
-    resumeFrom ?? undefined));
-  const model = new EncoderModel(inner);
+    resumeFrom ?? undefined,
+  ];
+  const model = await start(dataBytes, val?.[0], setup, training, callbacks);
   let err;
   if (done?.stopReason === "cancelled") { // an abort after the last step does not undo a finished run
     err = new AbortError("finetune was aborted; `error.model` holds the model as trained so far");

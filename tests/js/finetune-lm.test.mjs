@@ -1,0 +1,115 @@
+// Fine-tuning a decoder through pipeline("text-generation") in Chromium: the tiny Llama fixture
+// with its character tokenizer (tests/reference/make_lm_train_fixture.py) trains on WebGPU and on
+// the CPU path with PyTorch's losses and gradient norms step by step; evaluate gives PyTorch's
+// loss of the trained model; save() gives a Hugging Face folder that loads back as the same model;
+// an abort keeps the model trained so far; bad options and data are clear errors. Needs pkg/.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, openBrowser } from "./harness.mjs";
+
+const expected = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/llama/train-steps/expected.json"), "utf8"));
+
+let b;
+before(async () => {
+  b = await openBrowser();
+  await b.page.goto(b.server.url + "test/blank.html");
+});
+after(async () => b?.close());
+
+test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyTorch; evaluate, save, reload, abort, errors", async () => {
+  const r = await b.page.evaluate(async ({ rows, recipe }) => {
+    const { pipeline } = await import("/pkg/index.js");
+    const failure = (e) => ({ name: e.name, message: e.message });
+    const model = {
+      config: "/fixtures/llama/tiny/config.json",
+      weights: "/fixtures/llama/tiny/model.safetensors",
+      tokenizer: "/fixtures/llama/train-steps/tokenizer.json",
+    };
+    const options = {
+      data: rows, validationSplit: 0, epochs: recipe.steps, batchSize: rows.length, learningRate: recipe.learning_rate,
+      weightDecay: recipe.weight_decay, warmupSteps: recipe.warmup_steps, maxGradNorm: recipe.max_grad_norm, logEvery: 1,
+    };
+    const prompt = "Q: capital of France? A:";
+    const run = async (device) => {
+      const gen = await pipeline("text-generation", { model, device });
+      const before = await gen(prompt, { maxNewTokens: 6 });
+      const events = [];
+      const done = await gen.finetune({ ...options, onEvent: (e) => events.push(e) });
+      const metrics = await gen.evaluate(rows);
+      const after = await gen(prompt, { maxNewTokens: 6 });
+      return { gen, info: gen.info, before, events, done, metrics, after };
+    };
+    try {
+      const webgpu = await run("webgpu");
+      const cpu = await run("cpu");
+      // save → load the saved files back (as picked files) → the same generation
+      const saved = await webgpu.gen.save();
+      const files = await Promise.all(Object.entries(saved).map(async ([name, blob]) => new File([await blob.arrayBuffer()], name)));
+      const reloaded = await pipeline("text-generation", { model: files, device: "webgpu" });
+      const again = await reloaded(prompt, { maxNewTokens: 6 });
+      const config = JSON.parse(await saved["config.json"].text());
+      reloaded.dispose();
+      // abort after the first step: AbortError, and the model keeps what it learned
+      const ac = new AbortController();
+      const aborted = await cpu.gen.finetune({ ...options, onEvent: (e) => { if (e.type === "step") ac.abort(); }, signal: ac.signal })
+        .then(() => null, failure);
+      const usable = await cpu.gen(prompt, { maxNewTokens: 2 });
+      const errors = {
+        unknownOption: await cpu.gen.finetune({ ...options, epoch: 1 }).then(() => null, failure),
+        metric: await cpu.gen.finetune({ ...options, metric: "accuracy" }).then(() => null, failure),
+        chatTemplate: await cpu.gen.finetune({ ...options, chatTemplate: true }).then(() => null, failure),
+        storedRun: await cpu.gen.finetune({ ...options, run: "lm", checkpointEvery: 1 }).then(() => null, failure),
+        columns: await cpu.gen.finetune({ ...options, data: [{ sentence: "hello" }] }).then(() => null, failure),
+        noData: await cpu.gen.finetune({ ...options, data: [] }).then(() => null, failure),
+        evaluateOption: await cpu.gen.evaluate(rows, { topK: 3 }).then(() => null, failure),
+        saveFormat: await cpu.gen.save({ format: "peft" }).then(() => null, failure),
+      };
+      for (const x of [webgpu, cpu]) { x.gen.dispose(); delete x.gen; }
+      return { webgpu, cpu, names: Object.keys(saved).sort(), config, again, aborted, usable, errors };
+    } catch (e) {
+      return { error: failure(e) };
+    }
+  }, { rows: expected.pairs, recipe: expected.recipe });
+  assert.equal(r.error, undefined, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
+  assert.equal(r.webgpu.info.device.kind, "webgpu", "trained on a WebGPU adapter");
+  assert.equal(r.cpu.info.device.kind, "cpu");
+  const want = expected.runs.pairs;
+  for (const [x, tol] of [[r.webgpu, 1e-3], [r.cpu, 1e-4]]) {
+    const where = x.info.device.kind;
+    const steps = x.events.filter((e) => e.type === "step");
+    assert.equal(steps.length, want.steps.length, `${where}: one step event per step`);
+    steps.forEach((s, i) => {
+      const w = want.steps[i];
+      assert.ok(Math.abs(s.loss - w.loss) <= tol, `${where} step ${i} loss: ours ${s.loss}, PyTorch ${w.loss}`);
+      assert.ok(Math.abs(s.gradNorm - w.grad_norm) <= tol * 10, `${where} step ${i} grad norm: ours ${s.gradNorm}, PyTorch ${w.grad_norm}`);
+      assert.ok(Math.abs(s.learningRate - w.learning_rate) <= 1e-12, `${where} step ${i} lr`);
+    });
+    assert.equal(x.events[0].type, "start");
+    assert.equal(x.done.stopReason, "finished");
+    assert.ok(Math.abs(x.metrics.loss - want.final_loss) <= tol * 10, `${where}: trained loss ${x.metrics.loss}, PyTorch ${want.final_loss}`);
+    assert.ok(Math.abs(x.metrics.perplexity - Math.exp(x.metrics.loss)) < 1e-9);
+    assert.equal(x.metrics.examples, expected.pairs.length);
+    assert.notDeepEqual(x.after.tokens, x.before.tokens, `${where}: training changed what the model writes`);
+  }
+  assert.deepEqual(r.cpu.after.tokens, r.webgpu.after.tokens, "WebGPU and CPU trained models write the same");
+  assert.deepEqual(r.names, ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+  assert.deepEqual(r.config.architectures, ["LlamaForCausalLM"]);
+  assert.deepEqual(r.again.tokens, r.webgpu.after.tokens, "the saved folder loads back as the trained model");
+  assert.equal(r.aborted?.name, "AbortError", JSON.stringify(r.aborted));
+  assert.equal(r.usable.tokens.length, 2, "usable after the abort");
+  const e = r.errors;
+  assert.equal(e.unknownOption?.name, "OptionsError");
+  assert.match(e.unknownOption.message, /unknown option "epoch"/);
+  assert.equal(e.metric?.name, "OptionsError");
+  assert.match(e.metric.message, /valid metrics are loss, perplexity/);
+  assert.equal(e.chatTemplate?.name, "OptionsError");
+  assert.match(e.chatTemplate.message, /no chat template/);
+  assert.equal(e.storedRun?.name, "OptionsError");
+  assert.equal(e.columns?.name, "DataError");
+  assert.match(e.columns.message, /"text" column, or "prompt" and "completion" columns/);
+  assert.equal(e.noData?.name, "DataError");
+  assert.equal(e.evaluateOption?.name, "OptionsError");
+  assert.equal(e.saveFormat?.name, "OptionsError");
+});
