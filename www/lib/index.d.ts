@@ -132,12 +132,16 @@ export interface TrainingOptions {
   evalEvery?: number;
   /** Stop after N evaluations without improvement. */
   earlyStoppingPatience?: number;
-  /** Metric for early stopping and keep-best (default "accuracy"). */
-  metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "loss";
-  /** Default "min" for loss, else "max". */
+  /** Metric for early stopping and keep-best: classifiers default "accuracy"; text generation
+   * takes "loss" (default) or "perplexity". */
+  metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "loss" | "perplexity";
+  /** Default "min" for loss and perplexity, else "max". */
   mode?: "max" | "min";
   /** Return the best evaluation's weights (default true). */
   keepBest?: boolean;
+  /** Text generation: prompt/completion rows as a user turn and the assistant's reply through the
+   * model's chat template (default: when the model has one). */
+  chatTemplate?: boolean;
   /** Batch texts of similar length together (default false). */
   groupByLength?: boolean;
   /** A "step" event every N steps (default 10); each reads the loss back from the GPU. */
@@ -162,8 +166,9 @@ export interface FinetuneOptions extends TrainingOptions, DeviceOptions {
   validation?: DataSource;
   /** Needed for bytes without a file name; overrides the file extension. */
   format?: "csv" | "tsv" | "jsonl" | "json";
-  /** Column names (default text / label). */
-  columns?: { text?: string; textPair?: string; label?: string };
+  /** Column names: classifiers (default text / label); text generation `{ text }` (every token
+   * learned) or `{ prompt, completion }` (only the completion learned; defaults text, prompt, completion). */
+  columns?: { text?: string; textPair?: string; label?: string; prompt?: string; completion?: string };
   /** Fraction held out for validation when no `validation` is given (default 0.1; 0: none). */
   validationSplit?: number;
   onEvent?: (event: TrainingEvent) => void;
@@ -206,10 +211,20 @@ export interface Metrics {
   examples: number;
 }
 
+/** What evaluating a text-generation model reports. */
+export interface LmMetrics {
+  /** Mean cross-entropy per learned token (not prompts or padding). */
+  loss: number;
+  /** exp(loss). */
+  perplexity: number;
+  tokens: number;
+  examples: number;
+}
+
 export type TrainingEvent =
   | { type: "start"; device: DeviceInfo; labels: string[]; trainExamples: number; validationExamples: number; epochs: number; stepsPerEpoch: number; totalSteps: number; warmupSteps: number; warnings: string[]; memory: MemoryPlan }
   | { type: "step"; step: number; totalSteps: number; epoch: number; loss: number; learningRate: number; gradNorm: number | null; tokensPerSecond: number; stepMs: number }
-  | { type: "eval"; step: number; epoch: number; metrics: Metrics; isBest: boolean }
+  | { type: "eval"; step: number; epoch: number; metrics: Metrics | LmMetrics; isBest: boolean }
   | { type: "skipped_step"; step: number; loss: number | null; message: string }
   | { type: "checkpoint"; step: number; epoch: number }
   /** A pipeline run could not store a checkpoint in OPFS; training goes on. */
@@ -369,7 +384,25 @@ export interface TextGenerationPipeline {
   (prompt: string, options?: GenerateOptions): Promise<Completion>;
   /** The assistant's reply to `messages`, through the model's chat template. */
   chat(messages: ChatMessage[], options?: GenerateOptions): Promise<Completion>;
+  /** Fine-tunes all weights in place as a causal LM (rows `{ text }` or `{ prompt, completion }`);
+   * resolves to the `done` event; on abort the pipeline keeps the model trained so far. Stored
+   * runs (`run`) are not available for text generation yet: use onCheckpoint / resumeFrom. */
+  finetune(options: FinetuneOptions): Promise<Extract<TrainingEvent, { type: "done" }>>;
+  evaluate(data: DataSource, options?: LmEvaluateOptions): Promise<LmMetrics>;
+  /** Hugging Face files (f32 weights) as Blobs, loadable by transformers; `directory`/`name` as for other pipelines. */
+  save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json" | "tokenizer_config.json", Blob>>;
   dispose(): void;
+}
+
+export interface LmEvaluateOptions {
+  format?: "csv" | "tsv" | "jsonl" | "json";
+  columns?: { text?: string; prompt?: string; completion?: string };
+  /** Longest example in tokens (default 512). */
+  maxLength?: number;
+  /** Examples per forward pass (default 8). */
+  batchSize?: number;
+  chatTemplate?: boolean;
+  signal?: AbortSignal;
 }
 
 /** A model for a task, run in webtune's Worker. */
@@ -385,6 +418,11 @@ export class DecoderModel {
   readonly info: DecoderInfo;
   generate(prompt: string, options?: GenerateOptions): Promise<Completion>;
   chat(messages: ChatMessage[], options?: GenerateOptions): Promise<Completion>;
+  /** Fine-tunes all weights: a new DecoderModel (this one is unchanged); see TextGenerationPipeline.finetune. */
+  finetune(options: FinetuneOptions): Promise<DecoderModel>;
+  evaluate(data: DataSource, options?: LmEvaluateOptions): Promise<LmMetrics>;
+  /** `{ "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json" }` as bytes. */
+  export(): Promise<Record<string, Uint8Array>>;
   dispose(): void;
 }
 
