@@ -51,23 +51,12 @@ pub fn plan_training(c: &BertConfig, labels: usize, batch: usize, seq: usize) ->
     // probabilities and the dropout mask (3 × [b, heads, s, s]).
     let per_layer = 10 * b * s * h + 2 * b * s * i + 3 * scores;
     let activation_bytes = (c.num_hidden_layers as u64 * per_layer + 4 * b * s * h) * F32;
-    let weight_bytes = parameters * F32;
     let candidates = [
         (scores * F32, format!("attention scores ({batch} × {} heads × {seq} × {seq})", c.num_attention_heads)),
         (b * s * i * F32, format!("feed-forward activations ({batch} × {seq} × {})", c.intermediate_size)),
         (c.vocab_size as u64 * h * F32, format!("word embeddings ({} × {})", c.vocab_size, c.hidden_size)),
     ];
-    let (largest_tensor_bytes, largest_tensor) = candidates.into_iter().max_by_key(|c| c.0).expect("three candidates");
-    MemoryPlan {
-        parameters,
-        weight_bytes,
-        gradient_bytes: weight_bytes,
-        optimizer_bytes: 2 * weight_bytes,
-        activation_bytes,
-        total_bytes: 4 * weight_bytes + activation_bytes,
-        largest_tensor_bytes,
-        largest_tensor,
-    }
+    full_fine_tuning(parameters, activation_bytes, candidates)
 }
 
 /// Parameters of a Llama-family causal LM (with its head unless tied).
@@ -90,12 +79,18 @@ pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize) -> MemoryPlan {
     let per_layer = 12 * b * s * h + 4 * b * s * i + 2 * scores;
     let logits = b * s * v;
     let activation_bytes = (c.num_hidden_layers as u64 * per_layer + 3 * logits) * F32;
-    let weight_bytes = parameters * F32;
     let candidates = [
         (scores * F32, format!("attention scores ({batch} × {} heads × {seq} × {seq})", c.num_attention_heads)),
         (logits * F32, format!("logits ({batch} × {seq} × {} vocabulary)", c.vocab_size)),
         (v * h * F32, format!("token embeddings ({} × {})", c.vocab_size, c.hidden_size)),
     ];
+    full_fine_tuning(parameters, activation_bytes, candidates)
+}
+
+/// Full fine-tuning with AdamW holds the weights, their gradients and two moments (f32 each), plus
+/// the activations; the largest of `candidates` (bytes, what) must fit in one GPU buffer.
+fn full_fine_tuning(parameters: u64, activation_bytes: u64, candidates: [(u64, String); 3]) -> MemoryPlan {
+    let weight_bytes = parameters * F32;
     let (largest_tensor_bytes, largest_tensor) = candidates.into_iter().max_by_key(|c| c.0).expect("three candidates");
     MemoryPlan {
         parameters,

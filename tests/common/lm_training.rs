@@ -8,7 +8,7 @@ use webtune::{
     data::{Format, Table, TextColumns, TextExample, text_examples},
     infer::Decoder,
     train::{
-        Event, Hooks, Run, StopReason, TrainOptions,
+        Hooks, Run, TrainOptions,
         causal_lm::{self, Encoder, encode_all},
     },
 };
@@ -79,23 +79,7 @@ pub async fn check_lm_steps_match_pytorch(device: &ComputeDevice, run: &str, tol
     let trained = causal_lm::fine_tune(&decoder, &data, None, &recipe(&expected, data.len()), None, Hooks::events(&mut on_event))
         .await
         .expect("training runs");
-    let steps: Vec<(f64, Option<f64>, f64)> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Step { loss, grad_norm, learning_rate, .. } => Some((*loss, *grad_norm, *learning_rate)),
-            _ => None,
-        })
-        .collect();
-    let want_steps = want["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), want_steps.len(), "one step event per step");
-    for (i, ((loss, norm, lr), w)) in steps.iter().zip(want_steps).enumerate() {
-        let (wl, wn, wlr) = (w["loss"].as_f64().unwrap(), w["grad_norm"].as_f64().unwrap(), w["learning_rate"].as_f64().unwrap());
-        assert!((loss - wl).abs() <= tol, "{run} step {i} loss: ours {loss}, PyTorch {wl}");
-        let norm = norm.expect("grad norm reported");
-        assert!((norm - wn).abs() <= tol * 10.0, "{run} step {i} grad norm: ours {norm}, PyTorch {wn}");
-        assert!((lr - wlr).abs() <= 1e-12, "{run} step {i} lr: ours {lr}, PyTorch {wlr}");
-    }
-    assert!(matches!(events.last(), Some(Event::Done { stop_reason: StopReason::Finished, .. })));
+    super::training::check_step_events(&events, want["steps"].as_array().unwrap(), tol, run);
 
     let pad = decoder.text.as_ref().unwrap().tokenizer.pad_id();
     let metrics = causal_lm::evaluate(&trained.model, &trained.device, &rows, pad, 8).await.unwrap();

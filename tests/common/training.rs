@@ -56,23 +56,7 @@ pub async fn check_steps_match_pytorch(device: &ComputeDevice, tol: f64) -> Trai
     let trained = fine_tune(&files, device, &data, None, &recipe(&expected, data.len()), None, Hooks::events(&mut on_event))
         .await
         .expect("training runs");
-    let steps: Vec<(f64, Option<f64>, f64)> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Step { loss, grad_norm, learning_rate, .. } => Some((*loss, *grad_norm, *learning_rate)),
-            _ => None,
-        })
-        .collect();
-    let want = expected["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), want.len(), "one step event per step");
-    for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {
-        let (wl, wn, wlr) = (w["loss"].as_f64().unwrap(), w["grad_norm"].as_f64().unwrap(), w["learning_rate"].as_f64().unwrap());
-        assert!((loss - wl).abs() <= tol, "step {i} loss: ours {loss}, PyTorch {wl}");
-        let norm = norm.expect("grad norm reported");
-        assert!((norm - wn).abs() <= tol * 10.0, "step {i} grad norm: ours {norm}, PyTorch {wn}");
-        assert!((lr - wlr).abs() <= 1e-12, "step {i} lr: ours {lr}, PyTorch {wlr}");
-    }
-    assert!(matches!(events.last(), Some(Event::Done { stop_reason: StopReason::Finished, .. })));
+    check_step_events(&events, expected["steps"].as_array().unwrap(), tol, "");
 
     // logits of the trained model on the same rows, in the fixture's row order
     let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
@@ -83,4 +67,25 @@ pub async fn check_steps_match_pytorch(device: &ComputeDevice, tol: f64) -> Trai
     let worst = logits.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(f64::from(worst) <= tol * 10.0, "trained logits: max |diff| {worst} (tolerance {})", tol * 10.0);
     trained
+}
+
+/// Every step event's loss (≤ `tol`), gradient norm (≤ 10 `tol`) and learning rate against
+/// PyTorch's `want` steps, and a finished run.
+pub fn check_step_events(events: &[Event], want: &[Value], tol: f64, run: &str) {
+    let steps: Vec<(f64, Option<f64>, f64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step { loss, grad_norm, learning_rate, .. } => Some((*loss, *grad_norm, *learning_rate)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps.len(), want.len(), "one step event per step");
+    for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {
+        let (wl, wn, wlr) = (w["loss"].as_f64().unwrap(), w["grad_norm"].as_f64().unwrap(), w["learning_rate"].as_f64().unwrap());
+        assert!((loss - wl).abs() <= tol, "{run} step {i} loss: ours {loss}, PyTorch {wl}");
+        let norm = norm.expect("grad norm reported");
+        assert!((norm - wn).abs() <= tol * 10.0, "{run} step {i} grad norm: ours {norm}, PyTorch {wn}");
+        assert!((lr - wlr).abs() <= 1e-12, "{run} step {i} lr: ours {lr}, PyTorch {wlr}");
+    }
+    assert!(matches!(events.last(), Some(Event::Done { stop_reason: StopReason::Finished, .. })));
 }
