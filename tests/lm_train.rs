@@ -138,3 +138,27 @@ fn bad_options_are_clear_errors() {
         other => panic!("expected a data error, got {:?}", other.map(|r| r.steps)),
     }
 }
+
+/// `add_bos_token: true` in tokenizer_config.json (webtune's export of a GGUF model whose tokenizer
+/// does not add BOS itself) is honoured, and a BOS the tokenizer adds is never doubled.
+#[test]
+fn tokenizer_config_add_bos_token_is_honoured_once() {
+    let cpu = device::cpu();
+    let (plain, expected) = fixture(&cpu);
+    let weights = block_on(export_causal_lm(&plain.model, &plain.device)).unwrap();
+    let config = plain.config.to_json().unwrap();
+    let mut tokenizer: serde_json::Value = serde_json::from_str(&plain.text.as_ref().unwrap().tokenizer.to_json().unwrap()).unwrap();
+    let adds_bos = tokenizer.to_string();
+    tokenizer["post_processor"] = serde_json::Value::Null; // this tokenizer.json adds no BOS
+    let no_bos = tokenizer.to_string();
+    let flag = br#"{"add_bos_token": true, "bos_token": "<s>", "eos_token": "</s>"}"#;
+    let load = |tok: &str, tc: Option<&[u8]>| Decoder::from_hf(&config, weights.clone(), tok.as_bytes(), tc, &cpu).unwrap();
+    let data = examples(&expected, "texts");
+    let bos_count = |d: Decoder| {
+        let row = causal_lm::Encoder::new(&d, None).unwrap().encode(&data[0], 64).unwrap();
+        row.ids.iter().filter(|&&i| i == 1).count()
+    };
+    assert_eq!(bos_count(load(&no_bos, None)), 0, "no BOS without the flag");
+    assert_eq!(bos_count(load(&no_bos, Some(flag))), 1, "the flag adds one");
+    assert_eq!(bos_count(load(&adds_bos, Some(flag))), 1, "never doubled");
+}

@@ -64,11 +64,11 @@ impl Decoder {
     pub fn from_hf(config: &[u8], weights: Vec<u8>, tokenizer: &[u8], tokenizer_config: Option<&[u8]>, device: &ComputeDevice) -> Result<Self> {
         let mut decoder = Decoder::load(config, weights, device)?;
         let tokenizer = TextTokenizer::from_bytes(tokenizer)?;
-        let chat = match tokenizer_config {
-            Some(bytes) => chat_template(bytes)?,
-            None => None,
+        let (chat, add_bos) = match tokenizer_config {
+            Some(bytes) => (chat_template(bytes)?, adds_bos(bytes)),
+            None => (None, false),
         };
-        decoder.text = Some(TextSide { tokenizer, chat, add_bos: false });
+        decoder.text = Some(TextSide { tokenizer, chat, add_bos });
         Ok(decoder)
     }
 
@@ -183,6 +183,12 @@ impl Decoder {
 }
 
 /// `tokenizer_config.json`'s chat template (a string, or a list of named templates: "default").
+/// `add_bos_token: true` in tokenizer_config.json (what webtune's own export writes for a GGUF
+/// model whose tokenizer.json does not add BOS itself; a BOS already there is never doubled).
+fn adds_bos(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<Json>(bytes).is_ok_and(|v| v["add_bos_token"] == Json::Bool(true))
+}
+
 fn chat_template(bytes: &[u8]) -> Result<Option<ChatTemplate>> {
     let v: Json = serde_json::from_slice(bytes).map_err(|e| Error::Weights(format!("tokenizer_config.json is not valid JSON: {e}")))?;
     let source = match &v["chat_template"] {

@@ -2,7 +2,8 @@
 // with its character tokenizer (tests/reference/make_lm_train_fixture.py) trains on WebGPU and on
 // the CPU path with PyTorch's losses and gradient norms step by step; evaluate gives PyTorch's
 // loss of the trained model; save() gives a Hugging Face folder that loads back as the same model;
-// an abort keeps the model trained so far; bad options and data are clear errors. Needs pkg/.
+// an abort keeps the model trained so far; a stored run (OPFS) aborted and resumed with runs.resume
+// ends as the uninterrupted run; bad options and data are clear errors. Needs pkg/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -20,7 +21,7 @@ after(async () => b?.close());
 
 test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyTorch; evaluate, save, reload, abort, errors", async () => {
   const r = await b.page.evaluate(async ({ rows, recipe }) => {
-    const { pipeline } = await import("/pkg/index.js");
+    const { pipeline, runs } = await import("/pkg/index.js");
     const failure = (e) => ({ name: e.name, message: e.message });
     const model = {
       config: "/fixtures/llama/tiny/config.json",
@@ -56,18 +57,33 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
       const aborted = await cpu.gen.finetune({ ...options, onEvent: (e) => { if (e.type === "step") ac.abort(); }, signal: ac.signal })
         .then(() => null, failure);
       const usable = await cpu.gen(prompt, { maxNewTokens: 2 });
+      // a stored run (OPFS) aborted after step 3, resumed from its step-2 checkpoint: ends as the uninterrupted run
+      const fresh = await pipeline("text-generation", { model, device: "cpu" });
+      const ac2 = new AbortController();
+      const storedAbort = await fresh.finetune({ ...options, run: "lm", checkpointEvery: 2, signal: ac2.signal, onEvent: (e) => { if (e.type === "step" && e.step === 3) ac2.abort(); } })
+        .then(() => null, failure);
+      fresh.dispose();
+      const resumedEvents = [];
+      const resumed = await runs.resume("lm", { onEvent: (e) => resumedEvents.push(e) });
+      const resumedMetrics = await resumed.pipeline.evaluate(rows);
+      const resumedAfter = await resumed.pipeline(prompt, { maxNewTokens: 6 });
+      resumed.pipeline.dispose();
+      await runs.delete("lm");
       const errors = {
         unknownOption: await cpu.gen.finetune({ ...options, epoch: 1 }).then(() => null, failure),
         metric: await cpu.gen.finetune({ ...options, metric: "accuracy" }).then(() => null, failure),
         chatTemplate: await cpu.gen.finetune({ ...options, chatTemplate: true }).then(() => null, failure),
-        storedRun: await cpu.gen.finetune({ ...options, run: "lm", checkpointEvery: 1 }).then(() => null, failure),
         columns: await cpu.gen.finetune({ ...options, data: [{ sentence: "hello" }] }).then(() => null, failure),
         noData: await cpu.gen.finetune({ ...options, data: [] }).then(() => null, failure),
         evaluateOption: await cpu.gen.evaluate(rows, { topK: 3 }).then(() => null, failure),
         saveFormat: await cpu.gen.save({ format: "peft" }).then(() => null, failure),
       };
       for (const x of [webgpu, cpu]) { x.gen.dispose(); delete x.gen; }
-      return { webgpu, cpu, names: Object.keys(saved).sort(), config, again, aborted, usable, errors };
+      return {
+        webgpu, cpu, names: Object.keys(saved).sort(), config, again, aborted, usable, errors,
+        storedAbort, resumedDone: resumed.done, resumedSteps: resumedEvents.filter((e) => e.type === "step").map((e) => e.step),
+        resumedMetrics, resumedAfter, resumedTask: resumed.pipeline.task,
+      };
     } catch (e) {
       return { error: failure(e) };
     }
@@ -99,6 +115,12 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
   assert.deepEqual(r.again.tokens, r.webgpu.after.tokens, "the saved folder loads back as the trained model");
   assert.equal(r.aborted?.name, "AbortError", JSON.stringify(r.aborted));
   assert.equal(r.usable.tokens.length, 2, "usable after the abort");
+  assert.equal(r.storedAbort?.name, "AbortError", JSON.stringify(r.storedAbort));
+  assert.equal(r.resumedTask, "text-generation");
+  assert.deepEqual(r.resumedSteps, [3, 4, 5], "resumed after the step-2 checkpoint");
+  assert.equal(r.resumedDone.stopReason, "finished");
+  assert.ok(Math.abs(r.resumedMetrics.loss - r.cpu.metrics.loss) <= 1e-5, `resumed run's loss ${r.resumedMetrics.loss}, uninterrupted ${r.cpu.metrics.loss}`);
+  assert.deepEqual(r.resumedAfter.tokens, r.cpu.after.tokens, "the resumed run writes what the uninterrupted one writes");
   const e = r.errors;
   assert.equal(e.unknownOption?.name, "OptionsError");
   assert.match(e.unknownOption.message, /unknown option "epoch"/);
@@ -106,7 +128,6 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
   assert.match(e.metric.message, /valid metrics are loss, perplexity/);
   assert.equal(e.chatTemplate?.name, "OptionsError");
   assert.match(e.chatTemplate.message, /no chat template/);
-  assert.equal(e.storedRun?.name, "OptionsError");
   assert.equal(e.columns?.name, "DataError");
   assert.match(e.columns.message, /"text" column, or "prompt" and "completion" columns/);
   assert.equal(e.noData?.name, "DataError");

@@ -385,9 +385,9 @@ export interface TextGenerationPipeline {
   /** The assistant's reply to `messages`, through the model's chat template. */
   chat(messages: ChatMessage[], options?: GenerateOptions): Promise<Completion>;
   /** Fine-tunes all weights in place as a causal LM (rows `{ text }` or `{ prompt, completion }`);
-   * resolves to the `done` event; on abort the pipeline keeps the model trained so far. Stored
-   * runs (`run`) are not available for text generation yet: use onCheckpoint / resumeFrom. */
-  finetune(options: FinetuneOptions): Promise<Extract<TrainingEvent, { type: "done" }>>;
+   * resolves to the `done` event; on abort the pipeline keeps the model trained so far. With
+   * `run: "name"` (and `checkpointEvery`) the run is stored and `runs.resume(name)` continues it. */
+  finetune(options: FinetuneOptions & { run?: string }): Promise<Extract<TrainingEvent, { type: "done" }>>;
   evaluate(data: DataSource, options?: LmEvaluateOptions): Promise<LmMetrics>;
   /** Hugging Face files (f32 weights) as Blobs, loadable by transformers; `directory`/`name` as for other pipelines. */
   save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json" | "tokenizer_config.json", Blob>>;
@@ -437,7 +437,7 @@ export const runs: {
   list(): Promise<Array<{ name: string; step: number; updated: string | null; finished: boolean }>>;
   /** Continues a run from its latest checkpoint; ends as the uninterrupted run would. */
   resume(name: string, options?: { device?: "auto" | "webgpu" | "gpu" | "cpu"; onEvent?: (event: TrainingEvent) => void; signal?: AbortSignal }):
-    Promise<{ pipeline: TextClassificationPipeline; done: Extract<TrainingEvent, { type: "done" }> }>;
+    Promise<{ pipeline: TextClassificationPipeline | TextGenerationPipeline; done: Extract<TrainingEvent, { type: "done" }> }>;
   delete(name: string): Promise<boolean>;
 };
 

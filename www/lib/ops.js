@@ -72,6 +72,13 @@ async function train(e, training, run, wantsCheckpoints, { emit, checkpoint, sig
   }
 }
 
+/** Entry `e`'s model as Hugging Face files by name (bytes); decoders add tokenizer_config.json. */
+async function baseFiles(e) {
+  if (e.task === "text-generation") return e.model.export();
+  const f = await currentFiles(e);
+  return { "config.json": f.config, "model.safetensors": f.weights, "tokenizer.json": f.tokenizer };
+}
+
 function replaceModel(e, model) {
   if (model === e.model) return;
   e.model.dispose();
@@ -120,13 +127,10 @@ export const ops = {
   async finetune({ handle, options, wantsCheckpoints }, ctx) {
     const e = entry(handle);
     const { run, ...training } = options;
-    if (run !== undefined && e.task === "text-generation") {
-      throw new OptionsError("finetune: stored runs (run: name) are not available for text-generation models yet; pass checkpointEvery with onCheckpoint, and resumeFrom to continue");
-    }
     if (run !== undefined) {
       store.checkName("run", run);
       if (training.checkpointEvery == null) throw new OptionsError("finetune: a stored run needs checkpointEvery (how often to store a checkpoint)");
-      const base = await currentFiles(e);
+      const base = await baseFiles(e);
       const data = await dataFile(training.data, "data", training.format, ctx.signal);
       const validation = training.validation == null ? null : await dataFile(training.validation, "validation", training.format, ctx.signal);
       const { data: _d, validation: _v, format: _f, resumeFrom, ...rest } = training;
@@ -136,7 +140,7 @@ export const ops = {
       };
       await store.createRun(run, {
         setup,
-        base: { "config.json": base.config, "model.safetensors": base.weights, "tokenizer.json": base.tokenizer },
+        base,
         data: Object.fromEntries([data, ...(validation ? [validation] : [])].map(([bytes, name]) => [name, bytes])),
       });
       // train on the bytes just stored (a URL is not fetched twice), named so their format is known
@@ -151,8 +155,12 @@ export const ops = {
   async resumeRun({ name, device }, ctx) {
     const { setup, base, data, checkpoint } = await store.readRun(name);
     const files = { config: base["config.json"], weights: base["model.safetensors"], tokenizer: base["tokenizer.json"] };
-    const model = await loadEncoder(files, { ...setup.load, device: device ?? setup.device, signal: ctx.signal });
-    const handle = register(setup.task, setup.model, model, files, setup.load);
+    const load = { ...setup.load, device: device ?? setup.device, signal: ctx.signal };
+    const generator = setup.task === "text-generation";
+    const model = generator
+      ? await loadDecoder({ ...files, tokenizerConfig: base["tokenizer_config.json"] }, load)
+      : await loadEncoder(files, load);
+    const handle = register(setup.task, setup.model, model, generator ? null : files, setup.load);
     const file = (n) => new File([data[n]], n);
     const training = {
       ...setup.options, device: device ?? setup.device, data: file(setup.data),
@@ -163,14 +171,7 @@ export const ops = {
   },
   /** The model's Hugging Face files by name, as bytes (decoders add tokenizer_config.json). */
   async save({ handle, name }) {
-    const e = entry(handle);
-    let files;
-    if (e.task === "text-generation") {
-      files = await e.model.export();
-    } else {
-      const f = await currentFiles(e);
-      files = { "config.json": f.config, "model.safetensors": f.weights, "tokenizer.json": f.tokenizer };
-    }
+    const files = await baseFiles(entry(handle));
     if (name !== undefined) await store.saveModel(name, files);
     return files;
   },

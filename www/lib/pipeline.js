@@ -60,7 +60,8 @@ export const runs = {
     const { onEvent, signal, device } = options;
     checkFunction("runs.resume", "onEvent", onEvent);
     const r = await request("resumeRun", { name, device }, { onEvent, signal });
-    return { pipeline: makePipeline(r.task, r.handle, r.info), done: r.done };
+    const pipeline = r.task === "text-generation" ? makeGenerator(r.handle, r.info) : makePipeline(r.task, r.handle, r.info);
+    return { pipeline, done: r.done };
   },
   /** Deletes run `name`; resolves to whether it existed. */
   delete: (name) => store.remove("runs", name),
