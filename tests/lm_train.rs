@@ -4,24 +4,37 @@
 
 mod common;
 
-use std::cell::RefCell;
+use std::{
+    cell::RefCell,
+    sync::{Mutex, MutexGuard},
+};
 
 use common::lm_training::{check_lm_steps_match_pytorch, examples, fixture, recipe};
 use pollster::block_on;
 use webtune::{
     DevicePreference, Error, device,
     infer::Decoder,
-    train::{Checkpoint, Evaluation, Event, Hooks, TrainOptions, causal_lm},
+    train::{Checkpoint, Evaluation, Event, Hooks, TrainOptions, causal_lm, lora::LoraOptions},
     weights::llama::export_causal_lm,
 };
 
+/// The CPU device's random generator is one per process and every run seeds it (LoRA draws its A
+/// matrices from it), so CPU runs in parallel test threads would draw each other's numbers: they
+/// take turns.
+fn cpu_turn() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn completion_only_fine_tuning_matches_pytorch_on_cpu() {
+    let _turn = cpu_turn();
     block_on(check_lm_steps_match_pytorch(&device::cpu(), "pairs", 1e-4));
 }
 
 #[test]
 fn text_fine_tuning_matches_pytorch_on_cpu() {
+    let _turn = cpu_turn();
     block_on(check_lm_steps_match_pytorch(&device::cpu(), "texts", 1e-4));
 }
 
@@ -36,6 +49,7 @@ fn completion_only_fine_tuning_matches_pytorch_on_wgpu() {
 /// trained model: same generation, same loss.
 #[test]
 fn the_trained_model_exports_to_the_hugging_face_layout() {
+    let _turn = cpu_turn();
     let cpu = device::cpu();
     let (decoder, trained) = block_on(check_lm_steps_match_pytorch(&cpu, "pairs", 1e-4));
     let weights = block_on(export_causal_lm(&trained.model, &trained.device)).unwrap();
@@ -60,14 +74,26 @@ fn the_trained_model_exports_to_the_hugging_face_layout() {
     assert_eq!(a, b);
 }
 
-/// A run checkpointed at step 2 and resumed ends where the uninterrupted run ends.
+/// A run checkpointed at step 4 and resumed ends where the uninterrupted run ends (all weights).
 #[test]
 fn a_resumed_run_ends_like_an_uninterrupted_one() {
+    let _turn = cpu_turn();
+    resumed_run_ends_like_an_uninterrupted_one(None);
+}
+
+/// The same with LoRA: the checkpoint holds the adapters, the base comes from the model.
+#[test]
+fn a_resumed_lora_run_ends_like_an_uninterrupted_one() {
+    let _turn = cpu_turn();
+    resumed_run_ends_like_an_uninterrupted_one(Some(common::lm_training::lora_options()));
+}
+
+fn resumed_run_ends_like_an_uninterrupted_one(lora: Option<LoraOptions>) {
     let cpu = device::cpu();
     let (decoder, expected) = fixture(&cpu);
     let data = examples(&expected, "pairs");
-    let options = TrainOptions { checkpoint_every: Some(2), ..recipe(&expected, 3) }; // 2 batches per epoch
-    let whole = block_on(causal_lm::fine_tune(&decoder, &data, None, &options, None, Hooks::events(&mut |_| {}))).unwrap();
+    let options = TrainOptions { checkpoint_every: Some(2), lora, ..recipe(&expected, 3) }; // 2 batches per epoch
+    let whole = block_on(causal_lm::fine_tune(&decoder, &decoder.device, &data, None, &options, None, Hooks::events(&mut |_| {}))).unwrap();
 
     let saved: RefCell<Option<Checkpoint>> = RefCell::new(None);
     let mut keep = |c: &Checkpoint| {
@@ -79,10 +105,10 @@ fn a_resumed_run_ends_like_an_uninterrupted_one() {
     let stop_after = |step: usize| saved.borrow().as_ref().is_some_and(|c| c.state.step == step);
     let cancelled = || stop_after(4);
     let hooks = Hooks { on_event: &mut |_| {}, on_checkpoint: Some(&mut keep), cancelled: &cancelled };
-    block_on(causal_lm::fine_tune(&decoder, &data, None, &options, None, hooks)).unwrap();
+    block_on(causal_lm::fine_tune(&decoder, &decoder.device, &data, None, &options, None, hooks)).unwrap();
     let files = saved.borrow().clone().expect("a checkpoint at step 4").files().unwrap();
     let checkpoint = Checkpoint::from_files(|n| files.iter().find(|(f, _)| *f == n).map(|(_, b)| b.clone())).unwrap();
-    let resumed = block_on(causal_lm::fine_tune(&decoder, &data, None, &options, Some(&checkpoint), Hooks::events(&mut |_| {}))).unwrap();
+    let resumed = block_on(causal_lm::fine_tune(&decoder, &decoder.device, &data, None, &options, Some(&checkpoint), Hooks::events(&mut |_| {}))).unwrap();
     assert_eq!(resumed.steps, whole.steps);
     let a = block_on(export_causal_lm(&whole.model, &whole.device)).unwrap();
     let b = block_on(export_causal_lm(&resumed.model, &resumed.device)).unwrap();
@@ -99,12 +125,13 @@ fn a_resumed_run_ends_like_an_uninterrupted_one() {
 /// Validation gives loss and perplexity; keep-best picks the lowest loss.
 #[test]
 fn evaluation_reports_loss_and_perplexity() {
+    let _turn = cpu_turn();
     let cpu = device::cpu();
     let (decoder, expected) = fixture(&cpu);
     let data = examples(&expected, "texts");
     let options = TrainOptions { epochs: 2, batch_size: 2, learning_rate: 1e-2, log_every: 1, ..TrainOptions::default() };
     let mut evals = Vec::new();
-    let run = block_on(causal_lm::fine_tune(&decoder, &data, Some(&data), &options, None, Hooks::events(&mut |e| {
+    let run = block_on(causal_lm::fine_tune(&decoder, &decoder.device, &data, Some(&data), &options, None, Hooks::events(&mut |e| {
         if let Event::Eval { metrics: Evaluation::Language(m), .. } = e {
             evals.push(m);
         }
@@ -120,10 +147,11 @@ fn evaluation_reports_loss_and_perplexity() {
 
 #[test]
 fn bad_options_are_clear_errors() {
+    let _turn = cpu_turn();
     let cpu = device::cpu();
     let (decoder, expected) = fixture(&cpu);
     let data = examples(&expected, "pairs");
-    let run = |o: TrainOptions| block_on(causal_lm::fine_tune(&decoder, &data, None, &o, None, Hooks::events(&mut |_| {})));
+    let run = |o: TrainOptions| block_on(causal_lm::fine_tune(&decoder, &decoder.device, &data, None, &o, None, Hooks::events(&mut |_| {})));
     match run(TrainOptions { metric: Some("accuracy".into()), ..TrainOptions::default() }) {
         Err(Error::Options(m)) => assert!(m.contains("perplexity"), "{m}"),
         other => panic!("expected an options error, got {:?}", other.map(|r| r.steps)),
@@ -143,6 +171,7 @@ fn bad_options_are_clear_errors() {
 /// does not add BOS itself) is honoured, and a BOS the tokenizer adds is never doubled.
 #[test]
 fn tokenizer_config_add_bos_token_is_honoured_once() {
+    let _turn = cpu_turn();
     let cpu = device::cpu();
     let (plain, expected) = fixture(&cpu);
     let weights = block_on(export_causal_lm(&plain.model, &plain.device)).unwrap();
@@ -161,4 +190,84 @@ fn tokenizer_config_add_bos_token_is_honoured_once() {
     assert_eq!(bos_count(load(&no_bos, None)), 0, "no BOS without the flag");
     assert_eq!(bos_count(load(&no_bos, Some(flag))), 1, "the flag adds one");
     assert_eq!(bos_count(load(&adds_bos, Some(flag))), 1, "never doubled");
+}
+
+#[test]
+fn lora_fine_tuning_matches_peft_on_cpu() {
+    let _turn = cpu_turn();
+    block_on(check_lm_steps_match_pytorch(&device::cpu(), "lora", 1e-4));
+}
+
+#[test]
+fn lora_fine_tuning_matches_peft_on_wgpu() {
+    let dev = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
+    block_on(check_lm_steps_match_pytorch(&dev, "lora", 1e-3));
+}
+
+/// The adapters come out as PEFT's files with PEFT's trained values; merged into the weights
+/// (format "huggingface") they give the same generation; only the adapters changed.
+#[test]
+fn lora_adapters_export_as_peft_files_and_merge() {
+    let _turn = cpu_turn();
+    let cpu = device::cpu();
+    let (decoder, trained) = block_on(check_lm_steps_match_pytorch(&cpu, "lora", 1e-4));
+    let tuned = decoder.with_model(trained.model, trained.device, Some(common::lm_training::lora_options()));
+    let files = block_on(tuned.export_adapter("tiny")).unwrap();
+    let (names, ours) = (files.iter().map(|(n, _)| *n).collect::<Vec<_>>(), &files[0].1);
+    assert_eq!(names, ["adapter_model.safetensors", "adapter_config.json"]);
+    let config: serde_json::Value = serde_json::from_slice(&files[1].1).unwrap();
+    assert_eq!((config["peft_type"].as_str(), config["r"].as_u64(), config["lora_alpha"].as_f64()), (Some("LORA"), Some(4), Some(8.0)));
+    let (ours, peft) = (safetensors::SafeTensors::deserialize(ours).unwrap(), safetensors::SafeTensors::deserialize(common::lm_training::peft_adapters().1).unwrap());
+    let mut keys: Vec<String> = ours.names().into_iter().map(str::to_string).collect();
+    let mut want: Vec<String> = peft.names().into_iter().map(str::to_string).collect();
+    keys.sort();
+    want.sort();
+    assert_eq!(keys, want, "PEFT's key names");
+    for key in &keys {
+        let (a, b) = (ours.tensor(key).unwrap(), peft.tensor(key).unwrap());
+        assert_eq!(a.shape(), b.shape(), "{key}");
+        let f = |d: &[u8]| d.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>();
+        let worst = f(a.data()).iter().zip(f(b.data())).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 1e-4, "{key}: max |diff| {worst} from PEFT's trained adapter");
+    }
+    // merged: a plain model that generates what the adapted one generates
+    let merged = block_on(tuned.export()).unwrap();
+    let reloaded = Decoder::load(&merged[0].1, merged[1].1.clone(), &cpu).unwrap();
+    let opts = webtune::infer::GenerateOptions { max_new_tokens: 8, ..Default::default() };
+    let prompt = [1u32, 17, 42, 5];
+    assert_eq!(block_on(tuned.generate(&prompt, &opts, |_| true)).unwrap(), block_on(reloaded.generate(&prompt, &opts, |_| true)).unwrap());
+    // the base weights did not move: the merged weights differ from the base only where adapters are
+    let base = block_on(export_causal_lm(&decoder.model, &decoder.device)).unwrap();
+    let (base, merged) = (safetensors::SafeTensors::deserialize(&base).unwrap(), safetensors::SafeTensors::deserialize(&merged[1].1).unwrap());
+    for (name, t) in base.tensors() {
+        let same = t.data() == merged.tensor(&name).unwrap().data();
+        let adapted = name.contains("q_proj") || name.contains("v_proj");
+        assert_eq!(same, !adapted, "{name}");
+    }
+}
+
+#[test]
+fn bad_lora_options_are_clear_errors() {
+    let _turn = cpu_turn();
+    let cpu = device::cpu();
+    let (decoder, expected) = fixture(&cpu);
+    let data = examples(&expected, "pairs");
+    let run = |lora: LoraOptions| {
+        let o = TrainOptions { lora: Some(lora), ..TrainOptions::default() };
+        block_on(causal_lm::fine_tune(&decoder, &cpu, &data, None, &o, None, Hooks::events(&mut |_| {}))).map(|r| r.steps)
+    };
+    match run(LoraOptions { target_modules: vec!["c_attn".into()], ..LoraOptions::default() }) {
+        Err(Error::Options(m)) => assert!(m.contains("unknown module \"c_attn\"") && m.contains("q_proj"), "{m}"),
+        other => panic!("expected an options error, got {other:?}"),
+    }
+    match run(LoraOptions { rank: 0, ..LoraOptions::default() }) {
+        Err(Error::Options(m)) => assert!(m.contains("lora.rank"), "{m}"),
+        other => panic!("expected an options error, got {other:?}"),
+    }
+    // an adapter for another rank
+    let o = TrainOptions { lora: Some(LoraOptions { rank: 2, ..common::lm_training::lora_options() }), ..TrainOptions::default() };
+    match block_on(causal_lm::fine_tune_from(&decoder, &cpu, Some(common::lm_training::peft_adapters().0), &data, None, &o, None, Hooks::events(&mut |_| {}))) {
+        Err(Error::Weights(m)) => assert!(m.contains("shape") && m.contains("another rank"), "{m}"),
+        other => panic!("expected a weights error, got {:?}", other.map(|r| r.steps)),
+    }
 }

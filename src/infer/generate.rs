@@ -82,6 +82,8 @@ pub struct Decoder {
     pub report: LoadReport,
     /// Tokenizer and chat template, for the text methods (`complete`, `chat`).
     pub text: Option<TextSide>,
+    /// The LoRA adapters `model` carries, when it was fine-tuned with LoRA.
+    pub lora: Option<crate::train::lora::LoraOptions>,
 }
 
 impl Decoder {
@@ -93,7 +95,7 @@ impl Decoder {
         let config = LlamaConfig::from_json(text)?;
         let device = device.without_autodiff();
         let (model, report) = llama::load_causal_lm(&config, weights, device.device())?;
-        Ok(Decoder { config, model, device, report, text: None })
+        Ok(Decoder { config, model, device, report, text: None, lora: None })
     }
 
     /// Appends up to `options.max_new_tokens` tokens to `prompt` (ids, BOS included if the model

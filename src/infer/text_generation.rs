@@ -5,6 +5,8 @@
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use burn::module::Module;
+
 use super::generate::{Decoder, GenerateOptions, StopReason};
 use crate::{
     ComputeDevice, Error, Result,
@@ -13,6 +15,8 @@ use crate::{
         chat::{ChatTemplate, Message},
         gguf::tokenizer_json,
     },
+    models::llama::LlamaForCausalLM,
+    train::lora::LoraOptions,
     weights::gguf,
 };
 
@@ -56,7 +60,7 @@ impl Decoder {
             None => None,
         };
         let add_bos = !matches!(file.metadata.get("tokenizer.ggml.add_bos_token"), Some(gguf::Value::Bool(false)));
-        Ok(Decoder { config, model, device, report, text: Some(TextSide { tokenizer, chat, add_bos }) })
+        Ok(Decoder { config, model, device, report, text: Some(TextSide { tokenizer, chat, add_bos }), lora: None })
     }
 
     /// Loads a Hugging Face folder's files: `config.json`, `model.safetensors`, `tokenizer.json`
@@ -72,9 +76,21 @@ impl Decoder {
         Ok(decoder)
     }
 
-    /// The same decoder with other weights (e.g. fine-tuned ones) on `device`.
-    pub fn with_model(&self, model: crate::models::llama::LlamaForCausalLM, device: ComputeDevice) -> Decoder {
-        Decoder { config: self.config.clone(), model, device, report: self.report.clone(), text: self.text.clone() }
+    /// The same decoder with other weights (e.g. fine-tuned ones, with `lora` adapters) on `device`.
+    pub fn with_model(&self, model: LlamaForCausalLM, device: ComputeDevice, lora: Option<LoraOptions>) -> Decoder {
+        Decoder { config: self.config.clone(), model, device, report: self.report.clone(), text: self.text.clone(), lora }
+    }
+
+    /// The LoRA adapters as PEFT files: `adapter_model.safetensors` and `adapter_config.json`
+    /// (`base_model`: what `base_model_name_or_path` says).
+    pub async fn export_adapter(&self, base_model: &str) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let lora = self.lora.as_ref().ok_or_else(|| {
+            Error::Options("this model has no LoRA adapters: fine-tune it with lora: { … } to save format \"peft\"".into())
+        })?;
+        Ok(vec![
+            ("adapter_model.safetensors", crate::train::lora::export_adapter(&self.model, &self.device).await?),
+            ("adapter_config.json", lora.peft_config(base_model)?),
+        ])
     }
 
     /// The model as a Hugging Face folder that transformers loads: `config.json`,
@@ -83,7 +99,8 @@ impl Decoder {
     pub async fn export(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
         let mut files = vec![
             ("config.json", self.config.to_json()?),
-            ("model.safetensors", crate::weights::llama::export_causal_lm(&self.model, &self.device).await?),
+            // LoRA adapters merged into the weights (`W + scale · A·B`)
+            ("model.safetensors", crate::weights::llama::export_causal_lm(&self.model.clone().materialize(), &self.device).await?),
         ];
         if let Some(side) = &self.text {
             let token = |id: Option<u32>| id.and_then(|i| side.tokenizer.id_to_token(i));

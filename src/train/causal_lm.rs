@@ -5,12 +5,16 @@
 //!
 //! Prompt/completion pairs go through the model's chat template when it has one (a user turn and
 //! the assistant's reply, as `chat()` will later ask), unless `chatTemplate: false`.
+//!
+//! With `lora`, only adapters on the chosen projections train (see [`super::lora`]); checkpoints
+//! then hold the adapters (PEFT's file), and the base weights stay as they were.
 
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::log_softmax};
 
 use super::{
     Checkpoint, Evaluation, Hooks, LmMetrics, MemoryPlan, Run, TrainOptions,
     checkpoint::fnv,
+    lora::{LoraOptions, export_adapter, load_adapter},
     metrics::LANGUAGE_METRICS,
     trainer::{self, Task},
 };
@@ -206,10 +210,28 @@ pub async fn evaluate(model: &LlamaForCausalLM, device: &ComputeDevice, rows: &[
     Ok(LmMetrics { loss, perplexity: loss.exp(), tokens, examples: rows.len() })
 }
 
-/// Fine-tunes `decoder` (all weights) on `train`, evaluating on `validation` (if any); with
-/// `resume`, continues a stored run. The trained model is returned on the inference device.
+/// Fine-tunes `decoder` on `device` (all weights, or LoRA adapters with `options.lora`) on
+/// `train`, evaluating on `validation` (if any); with `resume`, continues a stored run. The trained
+/// model is returned on the inference device.
 pub async fn fine_tune(
     decoder: &Decoder,
+    device: &ComputeDevice,
+    train: &[TextExample],
+    validation: Option<&[TextExample]>,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+    hooks: Hooks<'_>,
+) -> Result<Run<LlamaForCausalLM>> {
+    fine_tune_from(decoder, device, None, train, validation, options, resume, hooks).await
+}
+
+/// [`fine_tune`] with LoRA adapters that start from `adapter` (a PEFT `adapter_model.safetensors`
+/// for `options.lora`) instead of fresh ones: continues training a saved adapter.
+#[allow(clippy::too_many_arguments)]
+pub async fn fine_tune_from(
+    decoder: &Decoder,
+    device: &ComputeDevice,
+    adapter: Option<&[u8]>,
     train: &[TextExample],
     validation: Option<&[TextExample]>,
     options: &TrainOptions,
@@ -217,6 +239,14 @@ pub async fn fine_tune(
     hooks: Hooks<'_>,
 ) -> Result<Run<LlamaForCausalLM>> {
     options.validate()?;
+    if adapter.is_some() && options.lora.is_none() {
+        return Err(Error::Options("an adapter to start from needs lora options (its rank, alpha and target modules)".into()));
+    }
+    if decoder.lora.is_some() {
+        return Err(Error::Options(
+            "this model already carries LoRA adapters; save it (format \"huggingface\" merges them) and load that to train again".into(),
+        ));
+    }
     options.check_metric(LANGUAGE_METRICS, "a language model")?;
     let max_length = options.max_length.min(decoder.config.max_position_embeddings);
     let encoder = Encoder::new(decoder, options.chat_template)?;
@@ -233,7 +263,16 @@ pub async fn fine_tune(
         None => Vec::new(),
     };
     let side = decoder.text.as_ref().expect("checked by Encoder::new");
+    // The run starts from the decoder's current weights (they may themselves be fine-tuned); LoRA
+    // keeps them as its frozen base.
+    let weights = match (resume, &options.lora) {
+        (Some(_), None) => Vec::new(),
+        _ => llama::export_causal_lm(&decoder.model, &decoder.device).await?,
+    };
     let task = CausalLm {
+        lora: options.lora.clone(),
+        base: if options.lora.is_some() { weights.clone() } else { Vec::new() },
+        adapter: adapter.map(<[u8]>::to_vec),
         config: decoder.config.clone(),
         fingerprint: fnv(train_rows.iter().flat_map(|r| {
             let ids: Vec<u8> = r.ids.iter().flat_map(|i| i.to_le_bytes()).collect();
@@ -246,17 +285,16 @@ pub async fn fine_tune(
         batch_size: options.batch_size,
         warnings,
     };
-    // The run starts from the decoder's current weights (they may themselves be fine-tuned).
-    let weights = match resume {
-        Some(_) => Vec::new(),
-        None => llama::export_causal_lm(&decoder.model, &decoder.device).await?,
-    };
-    trainer::run(&task, &weights, &decoder.device, options, resume, hooks).await
+    trainer::run(&task, &weights, device, options, resume, hooks).await
 }
 
 /// Causal language modelling as a [`Task`].
 struct CausalLm {
     config: LlamaConfig,
+    /// LoRA: the adapters' settings, the frozen base weights, and the adapter to start from.
+    lora: Option<LoraOptions>,
+    base: Vec<u8>,
+    adapter: Option<Vec<u8>>,
     train: Vec<LmRow>,
     validation: Vec<LmRow>,
     fingerprint: String,
@@ -291,7 +329,18 @@ impl Task for CausalLm {
 
     fn memory(&self, batch: usize) -> MemoryPlan {
         let longest = self.train.iter().map(|r| r.ids.len()).max().unwrap_or(self.max_length);
-        super::memory::plan_causal_lm(&self.config, batch, longest)
+        let c = &self.config;
+        let trainable = self.lora.as_ref().map(|l| {
+            let (h, q, kv, i) = (c.hidden_size, c.num_attention_heads * c.head_dim(), c.kv_heads() * c.head_dim(), c.intermediate_size);
+            l.sizes(c.num_hidden_layers, |m| match m {
+                "q_proj" => (h, q),
+                "k_proj" | "v_proj" => (h, kv),
+                "o_proj" => (q, h),
+                "down_proj" => (i, h),
+                _ => (h, i), // gate_proj, up_proj
+            })
+        });
+        super::memory::plan_causal_lm(c, batch, longest, trainable)
     }
 
     /// HF Trainer: no decay on biases and norm weights.
@@ -299,8 +348,21 @@ impl Task for CausalLm {
         path.ends_with(".bias") || path.contains("norm.")
     }
 
+    /// With LoRA, `weights` are the adapters (a checkpoint's) unless `fresh`: the base is ours.
     fn load(&self, weights: Vec<u8>, device: &Device, fresh: bool) -> Result<(Self::Model, LoadReport)> {
-        let (model, mut report) = llama::load_causal_lm(&self.config, weights, device)?;
+        let (model, mut report) = match &self.lora {
+            None => llama::load_causal_lm(&self.config, weights, device)?,
+            Some(lora) => {
+                let (base, report) = llama::load_causal_lm(&self.config, self.base.clone(), device)?;
+                let model = lora.apply(base);
+                let model = match (fresh, &self.adapter) {
+                    (false, _) => load_adapter(model, &weights)?,
+                    (true, Some(start)) => load_adapter(model, start)?,
+                    (true, None) => model,
+                };
+                (model, report)
+            }
+        };
         if fresh {
             report.warnings.extend(self.warnings.iter().cloned());
         }
@@ -321,6 +383,9 @@ impl Task for CausalLm {
     }
 
     async fn export(&self, model: &Self::Model, device: &ComputeDevice) -> Result<Vec<u8>> {
-        llama::export_causal_lm(model, device).await
+        match &self.lora {
+            None => llama::export_causal_lm(model, device).await,
+            Some(_) => export_adapter(model, device).await,
+        }
     }
 }

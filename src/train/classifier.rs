@@ -47,8 +47,8 @@ pub async fn fine_tune(
 ) -> Result<Trained> {
     options.validate()?;
     options.check_metric(CLASSIFICATION_METRICS, "a classifier")?;
-    if options.chat_template.is_some() {
-        return Err(Error::Options("chatTemplate is for text-generation models; leave it out when fine-tuning a classifier".into()));
+    if options.chat_template.is_some() || options.lora.is_some() {
+        return Err(Error::Options("chatTemplate and lora are for text-generation models; leave them out when fine-tuning a classifier".into()));
     }
     // A resumed run starts from the checkpoint's config (it holds the run's labels).
     let config_bytes = resume.map_or(&files.config, |c| &c.config);

@@ -68,8 +68,10 @@ pub fn llama_parameters(c: &LlamaConfig) -> u64 {
     v * h + c.num_hidden_layers as u64 * layer + h + head
 }
 
-/// The plan of fully fine-tuning a causal LM with batches of `batch` rows of `seq` tokens.
-pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize) -> MemoryPlan {
+/// The plan of fine-tuning a causal LM with batches of `batch` rows of `seq` tokens: all weights,
+/// or with LoRA only the adapters: `lora` = (their parameters, elements of the weights they adapt —
+/// Burn forms a dense delta and its gradient for each).
+pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
     let parameters = llama_parameters(c);
     let (b, s, h, i, v) = (batch as u64, seq as u64, c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
     let scores = b * c.num_attention_heads as u64 * s * s;
@@ -84,7 +86,14 @@ pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize) -> MemoryPlan {
         (logits * F32, format!("logits ({batch} × {seq} × {} vocabulary)", c.vocab_size)),
         (v * h * F32, format!("token embeddings ({} × {})", c.vocab_size, c.hidden_size)),
     ];
-    full_fine_tuning(parameters, activation_bytes, candidates)
+    let mut plan = full_fine_tuning(parameters, activation_bytes, candidates);
+    if let Some((adapters, adapted)) = lora {
+        plan.gradient_bytes = adapters * F32;
+        plan.optimizer_bytes = 2 * adapters * F32;
+        plan.activation_bytes += 2 * adapted * F32;
+        plan.total_bytes = plan.weight_bytes + 4 * adapters * F32 + plan.activation_bytes;
+    }
+    plan
 }
 
 /// Full fine-tuning with AdamW holds the weights, their gradients and two moments (f32 each), plus

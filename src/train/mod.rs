@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod clip;
 pub mod events;
+pub mod lora;
 pub mod memory;
 pub mod metrics;
 pub mod optimizer;

@@ -64,6 +64,9 @@ pub struct TrainOptions {
     /// Text generation: wrap prompt/completion rows in the model's chat template, as `chat()`
     /// renders a conversation (default: when the model has one). Not for classifiers.
     pub chat_template: Option<bool>,
+    /// Text generation: train LoRA adapters instead of all weights (the base is frozen); save
+    /// them with format "peft". Not for classifiers.
+    pub lora: Option<super::lora::LoraOptions>,
 }
 
 impl Default for TrainOptions {
@@ -89,6 +92,7 @@ impl Default for TrainOptions {
             log_every: 10,
             checkpoint_every: None,
             chat_template: None,
+            lora: None,
         }
     }
 }
@@ -119,6 +123,9 @@ impl TrainOptions {
         }
         if self.eval_every == Some(0) || self.early_stopping_patience == Some(0) || self.checkpoint_every == Some(0) {
             return bad("evalEvery, earlyStoppingPatience and checkpointEvery must be at least 1 when given".into());
+        }
+        if let Some(lora) = &self.lora {
+            lora.validate()?;
         }
         super::schedule::warmup_steps(self.warmup_steps, self.warmup_ratio, 1).map(|_| ())
     }

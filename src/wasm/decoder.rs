@@ -218,19 +218,19 @@ impl JsDecoder {
                     split => split_off(train, split, options.seed).map(|(t, v)| (t, Some(v))).map_err(to_js)?,
                 },
             };
-            let on_device = match &setup.device {
-                Some(d) => Rc::new(decoder.with_model(decoder.model.clone(), setup_device(Some(d)).await.map_err(to_js)?)),
-                None => decoder,
+            let device = match &setup.device {
+                Some(d) => setup_device(Some(d)).await.map_err(to_js)?,
+                None => decoder.device.clone(),
             };
             let mut emit = event_sink(&on_event);
             let cancelled = || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false);
             let mut keep = checkpoint_sink(&on_checkpoint);
             let resume = resume_from(&resume).map_err(to_js)?;
             let hooks = Hooks { on_event: &mut emit, on_checkpoint: Some(&mut keep), cancelled: &cancelled };
-            let run = causal_lm::fine_tune(&on_device, &train, validation.as_deref(), &options, resume.as_ref(), hooks)
+            let run = causal_lm::fine_tune(&decoder, &device, &train, validation.as_deref(), &options, resume.as_ref(), hooks)
                 .await
                 .map_err(to_js)?;
-            Ok(JsDecoder { inner: Rc::new(on_device.with_model(run.model, run.device)) }.into())
+            Ok(JsDecoder { inner: Rc::new(decoder.with_model(run.model, run.device, options.lora.clone())) }.into())
         })
     }
 

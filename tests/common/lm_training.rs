@@ -10,6 +10,7 @@ use webtune::{
     train::{
         Hooks, Run, TrainOptions,
         causal_lm::{self, Encoder, encode_all},
+        lora::LoraOptions,
     },
 };
 
@@ -32,11 +33,12 @@ pub fn fixture(device: &ComputeDevice) -> (Decoder, Value) {
     (decoder, serde_json::from_slice(fixture_file!("train-steps/expected.json")).unwrap())
 }
 
-/// The fixture's rows of one run ("pairs" or "texts") through the JSONL reader, as a user's file.
+/// The fixture's rows of one run ("pairs" and "lora": prompt/completion; "texts") through the
+/// JSONL reader, as a user's file.
 pub fn examples(expected: &Value, run: &str) -> Vec<TextExample> {
     let lines: Vec<String> = match run {
-        "pairs" => expected["pairs"].as_array().unwrap().iter().map(|r| r.to_string()).collect(),
-        _ => expected["texts"].as_array().unwrap().iter().map(|t| serde_json::json!({ "text": t }).to_string()).collect(),
+        "texts" => expected["texts"].as_array().unwrap().iter().map(|t| serde_json::json!({ "text": t }).to_string()).collect(),
+        _ => expected["pairs"].as_array().unwrap().iter().map(|r| r.to_string()).collect(),
     };
     let table = Table::parse(lines.join("\n").as_bytes(), Format::Jsonl, "rows.jsonl").unwrap();
     text_examples(&table, &TextColumns::default()).unwrap()
@@ -57,8 +59,19 @@ pub fn recipe(expected: &Value, rows: usize) -> TrainOptions {
     }
 }
 
-/// Runs `run` ("pairs" or "texts") on `device` and checks every step's loss, gradient norm and
-/// learning rate, and the trained model's loss, against PyTorch (`tol`: max absolute difference).
+/// The fixture's LoRA settings (PEFT: r 4, alpha 8, q_proj and v_proj).
+pub fn lora_options() -> LoraOptions {
+    LoraOptions { rank: 4, alpha: 8.0, target_modules: vec!["q_proj".into(), "v_proj".into()] }
+}
+
+/// PEFT's initial adapter of the "lora" run, and the adapter it trained.
+pub fn peft_adapters() -> (&'static [u8], &'static [u8]) {
+    (fixture_file!("train-steps/lora-init/adapter_model.safetensors"), fixture_file!("train-steps/lora-trained/adapter_model.safetensors"))
+}
+
+/// Runs `run` ("pairs", "texts", or "lora": the pairs with PEFT's initial adapter) on `device` and
+/// checks every step's loss, gradient norm and learning rate, and the trained model's loss, against
+/// PyTorch (`tol`: max absolute difference).
 pub async fn check_lm_steps_match_pytorch(device: &ComputeDevice, run: &str, tol: f64) -> (Decoder, Run<webtune::models::llama::LlamaForCausalLM>) {
     let (decoder, expected) = fixture(device);
     let want = &expected["runs"][run];
@@ -76,7 +89,10 @@ pub async fn check_lm_steps_match_pytorch(device: &ComputeDevice, run: &str, tol
 
     let mut events = Vec::new();
     let mut on_event = |e| events.push(e);
-    let trained = causal_lm::fine_tune(&decoder, &data, None, &recipe(&expected, data.len()), None, Hooks::events(&mut on_event))
+    let lora = (run == "lora").then(lora_options);
+    let options = TrainOptions { lora: lora.clone(), ..recipe(&expected, data.len()) };
+    let start = lora.as_ref().map(|_| peft_adapters().0);
+    let trained = causal_lm::fine_tune_from(&decoder, device, start, &data, None, &options, None, Hooks::events(&mut on_event))
         .await
         .expect("training runs");
     super::training::check_step_events(&events, want["steps"].as_array().unwrap(), tol, run);

@@ -7,10 +7,14 @@ Run from the repository root after make_llama_fixtures.py (reads tests/fixtures/
 Writes tests/fixtures/llama/train-steps/:
   tokenizer.json  a character-level tokenizer for the tiny model (vocab < 96; BOS added by its
                   post-processor, as Llama's tokenizer.json does)
-  expected.json   the rows, the recipe, and for two runs — "pairs" (prompt/completion: only the
-                  completion is learned) and "texts" (every token learned) — per optimizer step the
-                  loss (before the update), the global gradient norm (before clipping) and the
-                  learning rate; then the trained model's loss on the rows.
+  expected.json   the rows, the recipe, and for three runs — "pairs" (prompt/completion: only the
+                  completion is learned), "texts" (every token learned) and "lora" (the pairs with
+                  a PEFT LoRA adapter, rank 4, alpha 8, on q_proj and v_proj; base frozen) — per
+                  optimizer step the loss (before the update), the global gradient norm (before
+                  clipping) and the learning rate; then the trained model's loss on the rows.
+  lora-init/      PEFT's freshly initialised adapter (adapter_model.safetensors, adapter_config.json):
+                  webtune starts from the same A matrices (PEFT draws them with kaiming-uniform)
+  lora-trained/   the adapter after the "lora" run, for comparing weights
 Recipe = Hugging Face Trainer's: AdamW (0.9/0.999, eps 1e-8), weight decay 0.01 except biases and
 norm weights, linear schedule with warmup, clip_grad_norm_(1.0), one batch of all rows per step
 (right-padded, padding and prompt labels -100), LlamaForCausalLM(labels=…).loss.
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, processors
+from peft import LoraConfig, get_peft_model
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast, get_linear_schedule_with_warmup
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,14 +72,21 @@ def batch(rows):
     return ids, mask, labels
 
 
-def run(rows):
+def run(rows, lora=False):
     model = LlamaForCausalLM.from_pretrained(FIX / "tiny")
+    if lora:
+        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0,
+                            task_type="CAUSAL_LM")
+        model = get_peft_model(model, config)
+        model.save_pretrained(OUT / "lora-init")
+        (OUT / "lora-init" / "README.md").unlink()
     model.train()
     ids, mask, labels = batch(rows)
     no_decay = lambda n: n.endswith(".bias") or "norm" in n
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [
-        {"params": [p for n, p in model.named_parameters() if not no_decay(n)], "weight_decay": RECIPE["weight_decay"]},
-        {"params": [p for n, p in model.named_parameters() if no_decay(n)], "weight_decay": 0.0},
+        {"params": [p for n, p in trained if not no_decay(n)], "weight_decay": RECIPE["weight_decay"]},
+        {"params": [p for n, p in trained if no_decay(n)], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(params, lr=RECIPE["learning_rate"], betas=(0.9, 0.999), eps=1e-8)
     sched = get_linear_schedule_with_warmup(opt, RECIPE["warmup_steps"], RECIPE["steps"])
@@ -83,7 +95,7 @@ def run(rows):
         lr = sched.get_last_lr()[0]
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), RECIPE["max_grad_norm"])
+        norm = torch.nn.utils.clip_grad_norm_([p for _, p in trained], RECIPE["max_grad_norm"])
         opt.step()
         sched.step()
         opt.zero_grad()
@@ -91,6 +103,9 @@ def run(rows):
     model.eval()
     with torch.no_grad():
         final = model(input_ids=ids, attention_mask=mask, labels=labels).loss.item()
+    if lora:
+        model.save_pretrained(OUT / "lora-trained")
+        (OUT / "lora-trained" / "README.md").unlink()
     return {"steps": steps, "final_loss": final, "ids": ids.tolist(), "labels": labels.tolist()}
 
 
@@ -99,8 +114,9 @@ def main():
     tok = tokenizer()
     pairs = run([encode(tok, p, c) for p, c in PAIRS])
     texts = run([encode(tok, None, t) for t in TEXTS])
+    lora = run([encode(tok, p, c) for p, c in PAIRS], lora=True)
     expected = {"pairs": [{"prompt": p, "completion": c} for p, c in PAIRS], "texts": TEXTS, "recipe": RECIPE,
-                "runs": {"pairs": pairs, "texts": texts}}
+                "runs": {"pairs": pairs, "texts": texts, "lora": lora}}
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1))
     for name, r in expected["runs"].items():
         for i, s in enumerate(r["steps"]):

@@ -153,6 +153,7 @@ impl TrainArgs {
             log_every: self.log_every,
             checkpoint_every: self.checkpoint_every,
             chat_template: None,
+            lora: None,
         };
         o.validate()?;
         Ok(o)
