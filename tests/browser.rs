@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{llama::check_llama, parity::check_model, training::check_steps_match_pytorch};
+use common::{
+    llama::check_llama, lm_training::check_lm_steps_match_pytorch, parity::check_model, training::check_steps_match_pytorch,
+};
 use wasm_bindgen_test::*;
 use webtune::{DevicePreference, device, train::self_test};
 
@@ -84,6 +86,22 @@ async fn fine_tuning_matches_pytorch_step_by_step_on_webgpu() {
 async fn fine_tuning_matches_pytorch_step_by_step_on_the_wasm_cpu_path() {
     let dev = device::select(DevicePreference::Cpu).await.unwrap();
     check_steps_match_pytorch(&dev, 1e-4).await;
+}
+
+#[wasm_bindgen_test]
+async fn lm_and_lora_fine_tuning_match_pytorch_and_peft_on_webgpu() {
+    let dev = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
+    assert_eq!(dev.info().kind, "webgpu");
+    for run in ["pairs", "lora"] {
+        let (_, trained) = check_lm_steps_match_pytorch(&dev, run, 1e-3).await;
+        assert_eq!(trained.device.info().kind, "webgpu");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn lora_fine_tuning_matches_peft_on_the_wasm_cpu_path() {
+    let dev = device::select(DevicePreference::Cpu).await.unwrap();
+    check_lm_steps_match_pytorch(&dev, "lora", 1e-4).await;
 }
 
 /// Burn's fused GELU backward on GPU backends is the tanh approximation's derivative and is NaN on

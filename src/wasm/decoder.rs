@@ -253,17 +253,29 @@ impl JsDecoder {
     }
 
     /// The model as Hugging Face files: `Promise<{ "config.json", "model.safetensors",
-    /// "tokenizer.json", "tokenizer_config.json" }>` (Uint8Arrays), loadable by transformers.
+    /// "tokenizer.json", "tokenizer_config.json" }>` (Uint8Arrays), loadable by transformers;
+    /// LoRA adapters are merged into the weights.
     pub fn export(&self) -> Promise {
         let decoder = self.inner.clone();
-        future_to_promise(async move {
-            let files = Object::new();
-            for (name, bytes) in decoder.export().await.map_err(to_js)? {
-                let _ = Reflect::set(&files, &name.into(), &Uint8Array::from(bytes.as_slice()));
-            }
-            Ok(files.into())
-        })
+        future_to_promise(async move { files_object(decoder.export().await.map_err(to_js)?) })
     }
+
+    /// The LoRA adapters as PEFT files: `Promise<{ "adapter_model.safetensors",
+    /// "adapter_config.json" }>`; `baseModel` goes into `base_model_name_or_path`.
+    #[wasm_bindgen(js_name = exportAdapter)]
+    pub fn export_adapter(&self, base_model: String) -> Promise {
+        let decoder = self.inner.clone();
+        future_to_promise(async move { files_object(decoder.export_adapter(&base_model).await.map_err(to_js)?) })
+    }
+}
+
+/// Files by name as a JS object of Uint8Arrays.
+fn files_object(files: Vec<(&str, Vec<u8>)>) -> Result<JsValue, JsValue> {
+    let out = Object::new();
+    for (name, bytes) in files {
+        let _ = Reflect::set(&out, &name.into(), &Uint8Array::from(bytes.as_slice()));
+    }
+    Ok(out.into())
 }
 
 /// Hands text pieces to JS and asks whether to go on; a throwing callback stops generation and

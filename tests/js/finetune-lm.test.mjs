@@ -76,13 +76,39 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
         columns: await cpu.gen.finetune({ ...options, data: [{ sentence: "hello" }] }).then(() => null, failure),
         noData: await cpu.gen.finetune({ ...options, data: [] }).then(() => null, failure),
         evaluateOption: await cpu.gen.evaluate(rows, { topK: 3 }).then(() => null, failure),
-        saveFormat: await cpu.gen.save({ format: "peft" }).then(() => null, failure),
+        saveFormat: await cpu.gen.save({ format: "onnx" }).then(() => null, failure),
       };
+      // LoRA on WebGPU: adapters only, saved as PEFT files, or merged into a plain model
+      const lora = await pipeline("text-generation", { model, device: "webgpu" });
+      const loraEvents = [];
+      await lora.finetune({ ...options, lora: { rank: 4, alpha: 8, targetModules: ["q_proj", "v_proj"] }, onEvent: (e) => loraEvents.push(e) });
+      const loraAfter = await lora(prompt, { maxNewTokens: 6 });
+      const peft = await lora.save({ format: "peft" });
+      const peftConfig = JSON.parse(await peft["adapter_config.json"].text());
+      const header = async (blob) => {
+        const bytes = new Uint8Array(await blob.arrayBuffer());
+        const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+        return JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+      };
+      const peftTensors = await header(peft["adapter_model.safetensors"]);
+      const mergedFiles = await lora.save();
+      const merged = await pipeline("text-generation", {
+        model: await Promise.all(Object.entries(mergedFiles).map(async ([n, blob]) => new File([await blob.arrayBuffer()], n))), device: "webgpu",
+      });
+      const mergedAfter = await merged(prompt, { maxNewTokens: 6 });
+      const loraErrors = {
+        again: await lora.finetune(options).then(() => null, failure),
+        badModule: await cpu.gen.finetune({ ...options, lora: { targetModules: ["c_attn"] } }).then(() => null, failure),
+        peftWithoutLora: await cpu.gen.save({ format: "peft" }).then(() => null, failure),
+      };
+      merged.dispose();
+      lora.dispose();
       for (const x of [webgpu, cpu]) { x.gen.dispose(); delete x.gen; }
       return {
         webgpu, cpu, names: Object.keys(saved).sort(), config, again, aborted, usable, errors,
         storedAbort, resumedDone: resumed.done, resumedSteps: resumedEvents.filter((e) => e.type === "step").map((e) => e.step),
         resumedMetrics, resumedAfter, resumedTask: resumed.pipeline.task,
+        loraEvents, loraAfter, peftNames: Object.keys(peft).sort(), peftConfig, peftTensors, mergedAfter, loraErrors,
       };
     } catch (e) {
       return { error: failure(e) };
@@ -133,4 +159,26 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
   assert.equal(e.noData?.name, "DataError");
   assert.equal(e.evaluateOption?.name, "OptionsError");
   assert.equal(e.saveFormat?.name, "OptionsError");
+
+  // LoRA
+  const start = r.loraEvents.find((e) => e.type === "start");
+  assert.equal(start.device.kind, "webgpu");
+  assert.ok(start.memory.gradientBytes < start.memory.weightBytes / 5, `only the adapters train: ${JSON.stringify(start.memory)}`);
+  const loraSteps = r.loraEvents.filter((e) => e.type === "step");
+  assert.ok(Math.abs(loraSteps[0].loss - want.steps[0].loss) <= 1e-3, "B starts at zero: the first loss is the base model's");
+  assert.ok(loraSteps.at(-1).loss < loraSteps[0].loss, "the adapters learn");
+  assert.deepEqual(r.peftNames, ["adapter_config.json", "adapter_model.safetensors"]);
+  assert.equal(r.peftConfig.peft_type, "LORA");
+  assert.equal(r.peftConfig.r, 4);
+  assert.deepEqual(r.peftConfig.target_modules, ["q_proj", "v_proj"]);
+  assert.deepEqual(r.peftTensors["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"].shape, [4, 32]);
+  assert.deepEqual(r.peftTensors["base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"].shape, [16, 4]);
+  assert.equal(Object.keys(r.peftTensors).filter((k) => k !== "__metadata__").length, 8);
+  assert.deepEqual(r.mergedAfter.tokens, r.loraAfter.tokens, "the merged model writes what the adapted one writes");
+  assert.equal(r.loraErrors.again?.name, "OptionsError");
+  assert.match(r.loraErrors.again.message, /already carries LoRA adapters/);
+  assert.equal(r.loraErrors.badModule?.name, "OptionsError");
+  assert.match(r.loraErrors.badModule.message, /unknown module "c_attn"; valid modules are q_proj/);
+  assert.equal(r.loraErrors.peftWithoutLora?.name, "OptionsError");
+  assert.match(r.loraErrors.peftWithoutLora.message, /no LoRA adapters/);
 });

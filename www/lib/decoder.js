@@ -96,6 +96,16 @@ export class DecoderModel {
     return call(() => inner.export());
   }
 
+  /**
+   * The LoRA adapters of a model fine-tuned with `lora`, as PEFT files: `{ "adapter_model.safetensors",
+   * "adapter_config.json" }` (Uint8Arrays; `PeftModel.from_pretrained(base, folder)` loads them).
+   * `baseModel` is written as `base_model_name_or_path` (default "").
+   */
+  async exportAdapter(baseModel = "") {
+    const inner = this.#live();
+    return call(() => inner.exportAdapter(String(baseModel)));
+  }
+
   /** Frees the weights (wasm and GPU memory). The model cannot be used afterwards. */
   dispose() {
     this.#inner?.free();

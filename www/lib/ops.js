@@ -79,6 +79,14 @@ async function baseFiles(e) {
   return { "config.json": f.config, "model.safetensors": f.weights, "tokenizer.json": f.tokenizer };
 }
 
+/** A LoRA-tuned decoder's adapters as PEFT files; the base model named as the pipeline loaded it. */
+async function peftFiles(e) {
+  if (e.task !== "text-generation") {
+    throw new OptionsError(`save: format "peft" holds LoRA adapters, which only text-generation models train; save this ${e.task} model with format "huggingface"`);
+  }
+  return e.model.exportAdapter(e.id);
+}
+
 function replaceModel(e, model) {
   if (model === e.model) return;
   e.model.dispose();
@@ -169,9 +177,13 @@ export const ops = {
     const { done, info } = await train(entry(handle), training, name, false, ctx);
     return { handle, task: setup.task, info, done };
   },
-  /** The model's Hugging Face files by name, as bytes (decoders add tokenizer_config.json). */
-  async save({ handle, name }) {
-    const files = await baseFiles(entry(handle));
+  /**
+   * The model's Hugging Face files by name, as bytes (decoders add tokenizer_config.json); with
+   * format "peft", a LoRA-tuned decoder's adapter files.
+   */
+  async save({ handle, name, format }) {
+    const e = entry(handle);
+    const files = format === "peft" ? await peftFiles(e) : await baseFiles(e);
     if (name !== undefined) await store.saveModel(name, files);
     return files;
   },

@@ -9,7 +9,8 @@ const TASKS = ["text-classification", "feature-extraction", "text-generation"];
 const LOAD = ["model", "device", "maxLength", "truncate", "batchSize", "onProgress", "signal"];
 const LOAD_GENERATOR = ["model", "device", "onProgress", "signal"];
 const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"] };
-const SAVE_FORMATS = ["huggingface"];
+/** "huggingface": the whole model (LoRA adapters merged); "peft": only a LoRA run's adapters. */
+const SAVE_FORMATS = ["huggingface", "peft"];
 
 /** URLs become strings (URL objects cannot be posted to a Worker); everything else is kept. */
 function cloneable(x) {
@@ -167,9 +168,9 @@ function training(p, handle, live, setInfo, kind) {
     const { format = "huggingface", directory, name } = options;
     if (name !== undefined) store.checkName("model", name);
     if (!SAVE_FORMATS.includes(format)) {
-      throw new OptionsError(`save: unknown format ${JSON.stringify(format)}; valid formats are ${SAVE_FORMATS.join(", ")} ("peft" arrives with LoRA)`);
+      throw new OptionsError(`save: unknown format ${JSON.stringify(format)}; valid formats are ${SAVE_FORMATS.join(", ")}`);
     }
-    const files = await request("save", { handle, name });
+    const files = await request("save", { handle, name, format });
     const blobs = Object.fromEntries(Object.entries(files).map(([name, bytes]) => [name, new Blob([bytes])]));
     if (directory) {
       for (const [name, blob] of Object.entries(blobs)) {

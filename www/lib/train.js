@@ -10,7 +10,7 @@ export const SETUP = [
 export const TRAINING = [
   "epochs", "batchSize", "learningRate", "weightDecay", "warmupSteps", "warmupRatio", "schedule", "maxLength",
   "seed", "gradAccum", "maxGradNorm", "evalEvery", "earlyStoppingPatience", "metric", "mode", "keepBest",
-  "groupByLength", "logEvery", "checkpointEvery", "chatTemplate",
+  "groupByLength", "logEvery", "checkpointEvery", "chatTemplate", "lora",
 ];
 /**
  * Fine-tunes a BERT-family checkpoint for text classification on labelled data and resolves to
