@@ -142,6 +142,8 @@ export interface TrainingOptions {
   /** Text generation: prompt/completion rows as a user turn and the assistant's reply through the
    * model's chat template (default: when the model has one). */
   chatTemplate?: boolean;
+  /** Text generation: train LoRA adapters only (base frozen); `save({ format: "peft" })` writes them. */
+  lora?: LoraOptions;
   /** Batch texts of similar length together (default false). */
   groupByLength?: boolean;
   /** A "step" event every N steps (default 10); each reads the loss back from the GPU. */
@@ -209,6 +211,16 @@ export interface Metrics {
   /** Rows: true class, columns: predicted class. */
   confusion_matrix: number[][];
   examples: number;
+}
+
+/** LoRA settings (PEFT's LoraConfig: `r` = rank, `lora_alpha` = alpha). */
+export interface LoraOptions {
+  /** Default 8. */
+  rank?: number;
+  /** Adapters add alpha / rank · A·B (default 16). */
+  alpha?: number;
+  /** Default ["q_proj", "v_proj"]. */
+  targetModules?: Array<"q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj">;
 }
 
 /** What evaluating a text-generation model reports. */
@@ -389,8 +401,10 @@ export interface TextGenerationPipeline {
    * `run: "name"` (and `checkpointEvery`) the run is stored and `runs.resume(name)` continues it. */
   finetune(options: FinetuneOptions & { run?: string }): Promise<Extract<TrainingEvent, { type: "done" }>>;
   evaluate(data: DataSource, options?: LmEvaluateOptions): Promise<LmMetrics>;
-  /** Hugging Face files (f32 weights) as Blobs, loadable by transformers; `directory`/`name` as for other pipelines. */
-  save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json" | "tokenizer_config.json", Blob>>;
+  /** Hugging Face files (f32 weights, LoRA adapters merged) as Blobs, loadable by transformers;
+   * `format: "peft"`: a LoRA run's `adapter_model.safetensors` + `adapter_config.json` (PEFT loads them).
+   * `directory`/`name` as for other pipelines. */
+  save(options?: { format?: "huggingface" | "peft"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<string, Blob>>;
   dispose(): void;
 }
 
@@ -421,8 +435,10 @@ export class DecoderModel {
   /** Fine-tunes all weights: a new DecoderModel (this one is unchanged); see TextGenerationPipeline.finetune. */
   finetune(options: FinetuneOptions): Promise<DecoderModel>;
   evaluate(data: DataSource, options?: LmEvaluateOptions): Promise<LmMetrics>;
-  /** `{ "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json" }` as bytes. */
+  /** `{ "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json" }` as bytes (LoRA merged). */
   export(): Promise<Record<string, Uint8Array>>;
+  /** A LoRA run's adapters: `{ "adapter_model.safetensors", "adapter_config.json" }` (`baseModel`: base_model_name_or_path). */
+  exportAdapter(baseModel?: string): Promise<Record<string, Uint8Array>>;
   dispose(): void;
 }
 
