@@ -163,3 +163,45 @@ fn train_then_eval_then_predict_round_trip() {
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("--overwrite"));
 }
+
+/// `webtune train --task text-generation`: the tiny Llama on prompt/completion rows, all weights
+/// (a Hugging Face folder that `webtune generate` loads) and LoRA (PEFT adapter files).
+#[test]
+fn train_text_generation_writes_a_model_folder_or_peft_adapters() {
+    let llama = crate::common::assets::crate_root().join("tests/fixtures/llama");
+    let model = tempdir::TempFolder::new("lm-model");
+    for (from, to) in [("tiny/config.json", "config.json"), ("tiny/model.safetensors", "model.safetensors"), ("train-steps/tokenizer.json", "tokenizer.json")] {
+        std::fs::copy(llama.join(from), model.path.join(to)).unwrap();
+    }
+    let expected: Value = serde_json::from_slice(&std::fs::read(llama.join("train-steps/expected.json")).unwrap()).unwrap();
+    let work = tempdir::TempFolder::new("lm-work");
+    let data = work.path.join("pairs.jsonl");
+    let lines: Vec<String> = expected["pairs"].as_array().unwrap().iter().map(Value::to_string).collect();
+    std::fs::write(&data, lines.join("\n")).unwrap();
+    let (full, peft) = (work.path.join("full"), work.path.join("peft"));
+    let train = |out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["train", "--task", "text-generation", "--model", model.arg(), "--data", data.to_str().unwrap(),
+            "--validation-split", "0", "--epochs", "2", "--batch-size", "3", "--learning-rate", "1e-2", "--device", "cpu", "--json",
+            "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        webtune(&args)
+    };
+    let out = train(&full, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.last().unwrap()["stopReason"], "finished");
+    let generated = webtune(&["generate", "--model", full.to_str().unwrap(), "--prompt", "Say hi:", "--max-new-tokens", "4", "--device", "cpu"]);
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+
+    let out = train(&peft, &["--lora-rank", "4", "--lora-alpha", "8", "--peft"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config: Value = serde_json::from_slice(&std::fs::read(peft.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!((config["peft_type"].as_str(), config["r"].as_u64()), (Some("LORA"), Some(4)));
+    assert!(peft.join("adapter_model.safetensors").exists() && !peft.join("model.safetensors").exists());
+
+    let bad = train(&work.path.join("bad"), &["--lora-rank", "4", "--lora-targets", "c_attn"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown module \"c_attn\""), "{}", String::from_utf8_lossy(&bad.stderr));
+    let bad = webtune(&["train", "--task", "summarization", "--model", model.arg(), "--data", data.to_str().unwrap(), "--out", work.path.join("x").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("valid tasks are text-classification, text-generation"));
+}

@@ -75,8 +75,10 @@ enum Command {
         #[arg(long)]
         normalize: bool,
     },
-    /// Fine-tune a BERT-family model for text classification on a labelled file and write the
-    /// result as a Hugging Face folder (loads in `webtune predict` and transformers).
+    /// Fine-tune a BERT-family model for text classification on a labelled file, or (--task
+    /// text-generation) a Llama-family model on texts or prompt/completion pairs (all weights, or
+    /// LoRA with --lora-rank), and write the result as a Hugging Face folder (or PEFT adapter files
+    /// with --peft) that transformers / peft load.
     Train(Box<finetune::TrainArgs>),
     /// Evaluate a classifier on a labelled file: one JSON line with accuracy, macro_f1, loss,
     /// per-class metrics and the confusion matrix.

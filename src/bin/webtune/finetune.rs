@@ -1,13 +1,17 @@
-//! `webtune train` and `webtune eval`: fine-tuning a classifier from data files.
+//! `webtune train` and `webtune eval`: fine-tuning a classifier, or a decoder as a language model
+//! (all weights or LoRA), from data files.
 
 use std::path::{Path, PathBuf};
 
 use webtune::{
     Error, Result,
-    data::{Columns, Dataset, Table, parse_named, train_and_validation},
+    data::{Columns, Dataset, Table, TextColumns, parse_named, split_off, text_examples, train_and_validation},
     device,
     infer::{EncodeOptions, Encoder, ModelFiles},
-    train::{Checkpoint, Evaluation, Event, Hooks, Schedule, StopReason, TrainOptions, fine_tune, options::Mode},
+    train::{
+        Checkpoint, Evaluation, Event, Hooks, Schedule, StopReason, TrainOptions, causal_lm, fine_tune, lora::LoraOptions,
+        options::Mode,
+    },
 };
 
 use crate::cli::print;
@@ -34,7 +38,12 @@ impl ColumnArgs {
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// Hugging Face model folder to start from: config.json, model.safetensors, tokenizer.json.
+    /// text-classification (a BERT-family folder) | text-generation (a Llama-family folder or
+    /// .gguf file, trained as a causal language model).
+    #[arg(long, default_value = "text-classification")]
+    task: String,
+    /// Hugging Face model folder to start from: config.json, model.safetensors, tokenizer.json
+    /// (text-generation: also a .gguf file).
     #[arg(long)]
     model: PathBuf,
     /// Training data: .csv, .tsv, .jsonl or .json (an array of objects).
@@ -42,6 +51,28 @@ pub struct TrainArgs {
     data: PathBuf,
     #[command(flatten)]
     columns: ColumnArgs,
+    /// text-generation: the prompt column; with --completion-column, only completions are learned
+    /// (rows without both columns: the --text-column is learned in full).
+    #[arg(long, default_value = "prompt")]
+    prompt_column: String,
+    #[arg(long, default_value = "completion")]
+    completion_column: String,
+    /// text-generation: prompt/completion rows through the model's chat template (true | false;
+    /// default: when the model has one).
+    #[arg(long)]
+    chat_template: Option<bool>,
+    /// text-generation: train LoRA adapters of this rank (the base frozen) instead of all weights.
+    #[arg(long)]
+    lora_rank: Option<usize>,
+    #[arg(long, default_value_t = 16.0, requires = "lora_rank")]
+    lora_alpha: f64,
+    /// Projections that get adapters.
+    #[arg(long, default_value = "q_proj,v_proj", requires = "lora_rank")]
+    lora_targets: String,
+    /// With --lora-rank: write only the adapters to --out, as PEFT files (adapter_model.safetensors,
+    /// adapter_config.json); without it the adapters are merged into a full model folder.
+    #[arg(long, requires = "lora_rank")]
+    peft: bool,
     /// Validation data (same columns). Without it, --validation-split of the data is held out.
     #[arg(long)]
     validation: Option<PathBuf>,
@@ -96,7 +127,8 @@ pub struct TrainArgs {
     /// Stop after N evaluations without improvement.
     #[arg(long)]
     early_stopping_patience: Option<usize>,
-    /// accuracy | macro_f1 | macro_precision | macro_recall | loss (default accuracy)
+    /// accuracy | macro_f1 | macro_precision | macro_recall | loss (default accuracy);
+    /// text-generation: loss | perplexity (default loss)
     #[arg(long)]
     metric: Option<String>,
     /// max | min (default: min for loss, else max)
@@ -152,8 +184,12 @@ impl TrainArgs {
             group_by_length: self.group_by_length,
             log_every: self.log_every,
             checkpoint_every: self.checkpoint_every,
-            chat_template: None,
-            lora: None,
+            chat_template: self.chat_template,
+            lora: self.lora_rank.map(|rank| LoraOptions {
+                rank,
+                alpha: self.lora_alpha,
+                target_modules: self.lora_targets.split(',').map(|t| t.trim().to_string()).collect(),
+            }),
         };
         o.validate()?;
         Ok(o)
@@ -168,8 +204,10 @@ fn read_table(path: &Path) -> Result<Table> {
 
 /// Fails before training when the output folder would lose files or cannot be written.
 fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
-    let existing: Vec<&str> =
-        ["config.json", "model.safetensors", "tokenizer.json"].into_iter().filter(|f| out.join(f).exists()).collect();
+    let existing: Vec<&str> = ["config.json", "model.safetensors", "tokenizer.json", "adapter_model.safetensors"]
+        .into_iter()
+        .filter(|f| out.join(f).exists())
+        .collect();
     if !existing.is_empty() && !overwrite {
         return Err(Error::Options(format!(
             "{} already has {}; choose another --out or pass --overwrite",
@@ -182,6 +220,11 @@ fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
 
 pub async fn train(a: &TrainArgs) -> Result<()> {
     let options = a.options()?;
+    match a.task.as_str() {
+        "text-classification" => {}
+        "text-generation" => return train_lm(a, &options).await,
+        t => return Err(Error::Options(format!("unknown --task {t:?}; valid tasks are text-classification, text-generation"))),
+    }
     prepare_out(&a.out, a.overwrite)?;
     let files = ModelFiles::from_dir(&a.model)?;
     let columns = a.columns.columns();
@@ -189,14 +232,7 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let validation = a.validation.as_deref().map(read_table).transpose()?;
     let (train, validation) = train_and_validation(data, validation.as_ref(), &columns, a.validation_split, a.seed)?;
     let dev = device::select(a.device.parse()?).await?;
-    let json = a.json;
-    let mut on_event = |e: Event| {
-        if json {
-            let _ = print(&e);
-        } else {
-            eprintln!("{}", describe(&e));
-        }
-    };
+    let mut on_event = printer(a.json);
     let resume = a.resume.as_deref().map(read_checkpoint).transpose()?;
     let checkpoint_dir = a.out.join("checkpoint");
     let mut on_checkpoint = |c: &Checkpoint| write_checkpoint(&checkpoint_dir, c);
@@ -204,7 +240,56 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let trained = fine_tune(&files, &dev, &train, validation.as_ref(), &options, resume.as_ref(), hooks).await?;
     let diverged = trained.stop_reason == StopReason::Diverged;
     let out = Encoder::from_trained(trained, &files).export().await?;
-    for (name, bytes) in [("config.json", &out.config), ("model.safetensors", &out.weights), ("tokenizer.json", &out.tokenizer)] {
+    let files = [("config.json", out.config), ("model.safetensors", out.weights), ("tokenizer.json", out.tokenizer)];
+    finish(a, files.into(), diverged, "webtune predict")
+}
+
+/// `--task text-generation`: a decoder trained as a causal language model (all weights, or LoRA
+/// adapters with --lora-rank), written as a Hugging Face folder or, with --peft, PEFT adapter files.
+async fn train_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
+    prepare_out(&a.out, a.overwrite)?;
+    let dev = device::select(a.device.parse()?).await?;
+    let decoder = crate::generate::load_decoder(&a.model, &dev)?;
+    let columns = TextColumns {
+        text: a.columns.text_column.clone(),
+        prompt: a.prompt_column.clone(),
+        completion: a.completion_column.clone(),
+    };
+    let data = text_examples(&read_table(&a.data)?, &columns)?;
+    let (train, validation) = match &a.validation {
+        Some(v) => (data, Some(text_examples(&read_table(v)?, &columns)?)),
+        None if a.validation_split == 0.0 => (data, None),
+        None => split_off(data, a.validation_split, a.seed).map(|(t, v)| (t, Some(v)))?,
+    };
+    let mut on_event = printer(a.json);
+    let resume = a.resume.as_deref().map(read_checkpoint).transpose()?;
+    let checkpoint_dir = a.out.join("checkpoint");
+    let mut on_checkpoint = |c: &Checkpoint| write_checkpoint(&checkpoint_dir, c);
+    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
+    let run = causal_lm::fine_tune(&decoder, &dev, &train, validation.as_deref(), options, resume.as_ref(), hooks).await?;
+    let diverged = run.stop_reason == StopReason::Diverged;
+    let tuned = decoder.with_model(run.model, run.device, options.lora.clone());
+    let files = match a.peft {
+        true => tuned.export_adapter(&a.model.display().to_string()).await?,
+        false => tuned.export().await?,
+    };
+    finish(a, files, diverged, "webtune generate")
+}
+
+/// Prints each event: a JSON line with --json, else a line of text on stderr.
+fn printer(json: bool) -> impl FnMut(Event) {
+    move |e: Event| {
+        if json {
+            let _ = print(&e);
+        } else {
+            eprintln!("{}", describe(&e));
+        }
+    }
+}
+
+/// Writes the trained model's files to --out; a diverged run is an error after that.
+fn finish(a: &TrainArgs, files: Vec<(&str, Vec<u8>)>, diverged: bool, command: &str) -> Result<()> {
+    for (name, bytes) in files {
         let path = a.out.join(name);
         std::fs::write(&path, bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", path.display())))?;
     }
@@ -214,8 +299,9 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
             a.out.display()
         )));
     }
-    if !json {
-        eprintln!("wrote {} (load it with `webtune predict --model {}`)", a.out.display(), a.out.display());
+    if !a.json {
+        let hint = if a.peft { "(PEFT adapter files)".to_string() } else { format!("(load it with `{command} --model {}`)", a.out.display()) };
+        eprintln!("wrote {} {hint}", a.out.display());
     }
     Ok(())
 }

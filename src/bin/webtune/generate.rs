@@ -50,8 +50,8 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::Weights(format!("cannot read {}: {e}", path.display())))
 }
 
-fn load(args: &GenerateArgs, dev: &webtune::ComputeDevice) -> Result<Decoder> {
-    let m = &args.model;
+/// A decoder from a .gguf file or a Hugging Face folder.
+pub fn load_decoder(m: &Path, dev: &webtune::ComputeDevice) -> Result<Decoder> {
     if m.is_file() {
         return Decoder::from_gguf(&read(m)?, dev);
     }
@@ -70,7 +70,7 @@ fn load(args: &GenerateArgs, dev: &webtune::ComputeDevice) -> Result<Decoder> {
 /// pieces with `--stream`).
 pub async fn generate(args: &GenerateArgs) -> Result<()> {
     let dev = device::select(args.device.parse()?).await?;
-    let decoder = load(args, &dev)?;
+    let decoder = load_decoder(&args.model, &dev)?;
     for w in &decoder.report.warnings {
         eprintln!("warning: {w}");
     }
