@@ -93,7 +93,7 @@ fn resumed_run_ends_like_an_uninterrupted_one(lora: Option<LoraOptions>) {
     let (decoder, expected) = fixture(&cpu);
     let data = examples(&expected, "pairs");
     let options = TrainOptions { checkpoint_every: Some(2), lora, ..recipe(&expected, 3) }; // 2 batches per epoch
-    let whole = block_on(causal_lm::fine_tune(&decoder, &decoder.device, &data, None, &options, None, Hooks::events(&mut |_| {}))).unwrap();
+    let whole = block_on(causal_lm::fine_tune(&decoder, &decoder.device, None, &data, None, &options, None, Hooks::events(&mut |_| {}))).unwrap();
 
     let saved: RefCell<Option<Checkpoint>> = RefCell::new(None);
     let mut keep = |c: &Checkpoint| {
@@ -105,10 +105,10 @@ fn resumed_run_ends_like_an_uninterrupted_one(lora: Option<LoraOptions>) {
     let stop_after = |step: usize| saved.borrow().as_ref().is_some_and(|c| c.state.step == step);
     let cancelled = || stop_after(4);
     let hooks = Hooks { on_event: &mut |_| {}, on_checkpoint: Some(&mut keep), cancelled: &cancelled };
-    block_on(causal_lm::fine_tune(&decoder, &decoder.device, &data, None, &options, None, hooks)).unwrap();
+    block_on(causal_lm::fine_tune(&decoder, &decoder.device, None, &data, None, &options, None, hooks)).unwrap();
     let files = saved.borrow().clone().expect("a checkpoint at step 4").files().unwrap();
     let checkpoint = Checkpoint::from_files(|n| files.iter().find(|(f, _)| *f == n).map(|(_, b)| b.clone())).unwrap();
-    let resumed = block_on(causal_lm::fine_tune(&decoder, &decoder.device, &data, None, &options, Some(&checkpoint), Hooks::events(&mut |_| {}))).unwrap();
+    let resumed = block_on(causal_lm::fine_tune(&decoder, &decoder.device, None, &data, None, &options, Some(&checkpoint), Hooks::events(&mut |_| {}))).unwrap();
     assert_eq!(resumed.steps, whole.steps);
     let a = block_on(export_causal_lm(&whole.model, &whole.device)).unwrap();
     let b = block_on(export_causal_lm(&resumed.model, &resumed.device)).unwrap();
@@ -131,7 +131,7 @@ fn evaluation_reports_loss_and_perplexity() {
     let data = examples(&expected, "texts");
     let options = TrainOptions { epochs: 2, batch_size: 2, learning_rate: 1e-2, log_every: 1, ..TrainOptions::default() };
     let mut evals = Vec::new();
-    let run = block_on(causal_lm::fine_tune(&decoder, &decoder.device, &data, Some(&data), &options, None, Hooks::events(&mut |e| {
+    let run = block_on(causal_lm::fine_tune(&decoder, &decoder.device, None, &data, Some(&data), &options, None, Hooks::events(&mut |e| {
         if let Event::Eval { metrics: Evaluation::Language(m), .. } = e {
             evals.push(m);
         }
@@ -151,7 +151,7 @@ fn bad_options_are_clear_errors() {
     let cpu = device::cpu();
     let (decoder, expected) = fixture(&cpu);
     let data = examples(&expected, "pairs");
-    let run = |o: TrainOptions| block_on(causal_lm::fine_tune(&decoder, &decoder.device, &data, None, &o, None, Hooks::events(&mut |_| {})));
+    let run = |o: TrainOptions| block_on(causal_lm::fine_tune(&decoder, &decoder.device, None, &data, None, &o, None, Hooks::events(&mut |_| {})));
     match run(TrainOptions { metric: Some("accuracy".into()), ..TrainOptions::default() }) {
         Err(Error::Options(m)) => assert!(m.contains("perplexity"), "{m}"),
         other => panic!("expected an options error, got {:?}", other.map(|r| r.steps)),
@@ -254,7 +254,7 @@ fn bad_lora_options_are_clear_errors() {
     let data = examples(&expected, "pairs");
     let run = |lora: LoraOptions| {
         let o = TrainOptions { lora: Some(lora), ..TrainOptions::default() };
-        block_on(causal_lm::fine_tune(&decoder, &cpu, &data, None, &o, None, Hooks::events(&mut |_| {}))).map(|r| r.steps)
+        block_on(causal_lm::fine_tune(&decoder, &cpu, None, &data, None, &o, None, Hooks::events(&mut |_| {}))).map(|r| r.steps)
     };
     match run(LoraOptions { target_modules: vec!["c_attn".into()], ..LoraOptions::default() }) {
         Err(Error::Options(m)) => assert!(m.contains("unknown module \"c_attn\"") && m.contains("q_proj"), "{m}"),
@@ -266,7 +266,7 @@ fn bad_lora_options_are_clear_errors() {
     }
     // an adapter for another rank
     let o = TrainOptions { lora: Some(LoraOptions { rank: 2, ..common::lm_training::lora_options() }), ..TrainOptions::default() };
-    match block_on(causal_lm::fine_tune_from(&decoder, &cpu, Some(common::lm_training::peft_adapters().0), &data, None, &o, None, Hooks::events(&mut |_| {}))) {
+    match block_on(causal_lm::fine_tune(&decoder, &cpu, Some(common::lm_training::peft_adapters().0), &data, None, &o, None, Hooks::events(&mut |_| {}))) {
         Err(Error::Weights(m)) => assert!(m.contains("shape") && m.contains("another rank"), "{m}"),
         other => panic!("expected a weights error, got {:?}", other.map(|r| r.steps)),
     }

@@ -211,24 +211,12 @@ pub async fn evaluate(model: &LlamaForCausalLM, device: &ComputeDevice, rows: &[
 }
 
 /// Fine-tunes `decoder` on `device` (all weights, or LoRA adapters with `options.lora`) on
-/// `train`, evaluating on `validation` (if any); with `resume`, continues a stored run. The trained
-/// model is returned on the inference device.
-pub async fn fine_tune(
-    decoder: &Decoder,
-    device: &ComputeDevice,
-    train: &[TextExample],
-    validation: Option<&[TextExample]>,
-    options: &TrainOptions,
-    resume: Option<&Checkpoint>,
-    hooks: Hooks<'_>,
-) -> Result<Run<LlamaForCausalLM>> {
-    fine_tune_from(decoder, device, None, train, validation, options, resume, hooks).await
-}
-
-/// [`fine_tune`] with LoRA adapters that start from `adapter` (a PEFT `adapter_model.safetensors`
-/// for `options.lora`) instead of fresh ones: continues training a saved adapter.
+/// `train`, evaluating on `validation` (if any); with `resume`, continues a stored run. With LoRA,
+/// `adapter` (a PEFT `adapter_model.safetensors` for `options.lora`) is where the adapters start,
+/// instead of fresh ones: it continues training a saved adapter. The trained model is returned on
+/// the inference device.
 #[allow(clippy::too_many_arguments)]
-pub async fn fine_tune_from(
+pub async fn fine_tune(
     decoder: &Decoder,
     device: &ComputeDevice,
     adapter: Option<&[u8]>,

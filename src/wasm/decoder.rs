@@ -227,7 +227,7 @@ impl JsDecoder {
             let mut keep = checkpoint_sink(&on_checkpoint);
             let resume = resume_from(&resume).map_err(to_js)?;
             let hooks = Hooks { on_event: &mut emit, on_checkpoint: Some(&mut keep), cancelled: &cancelled };
-            let run = causal_lm::fine_tune(&decoder, &device, &train, validation.as_deref(), &options, resume.as_ref(), hooks)
+            let run = causal_lm::fine_tune(&decoder, &device, None, &train, validation.as_deref(), &options, resume.as_ref(), hooks)
                 .await
                 .map_err(to_js)?;
             Ok(JsDecoder { inner: Rc::new(decoder.with_model(run.model, run.device, options.lora.clone())) }.into())

@@ -3,6 +3,8 @@
 //! fixture is compiled in, so the same code runs in wasm.
 
 use serde_json::Value;
+
+pub use super::training::recipe;
 use webtune::{
     ComputeDevice,
     data::{Format, Table, TextColumns, TextExample, text_examples},
@@ -44,21 +46,6 @@ pub fn examples(expected: &Value, run: &str) -> Vec<TextExample> {
     text_examples(&table, &TextColumns::default()).unwrap()
 }
 
-/// The recipe: one batch of all rows per step, one step per epoch.
-pub fn recipe(expected: &Value, rows: usize) -> TrainOptions {
-    let r = &expected["recipe"];
-    TrainOptions {
-        epochs: r["steps"].as_u64().unwrap() as usize,
-        batch_size: rows,
-        learning_rate: r["learning_rate"].as_f64().unwrap(),
-        weight_decay: r["weight_decay"].as_f64().unwrap(),
-        warmup_steps: Some(r["warmup_steps"].as_u64().unwrap() as usize),
-        max_grad_norm: Some(r["max_grad_norm"].as_f64().unwrap()),
-        log_every: 1,
-        ..TrainOptions::default()
-    }
-}
-
 /// The fixture's LoRA settings (PEFT: r 4, alpha 8, q_proj and v_proj).
 pub fn lora_options() -> LoraOptions {
     LoraOptions { rank: 4, alpha: 8.0, target_modules: vec!["q_proj".into(), "v_proj".into()] }
@@ -92,7 +79,7 @@ pub async fn check_lm_steps_match_pytorch(device: &ComputeDevice, run: &str, tol
     let lora = (run == "lora").then(lora_options);
     let options = TrainOptions { lora: lora.clone(), ..recipe(&expected, data.len()) };
     let start = lora.as_ref().map(|_| peft_adapters().0);
-    let trained = causal_lm::fine_tune_from(&decoder, device, start, &data, None, &options, None, Hooks::events(&mut on_event))
+    let trained = causal_lm::fine_tune(&decoder, device, start, &data, None, &options, None, Hooks::events(&mut on_event))
         .await
         .expect("training runs");
     super::training::check_step_events(&events, want["steps"].as_array().unwrap(), tol, run);

@@ -266,7 +266,7 @@ async fn train_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
     let checkpoint_dir = a.out.join("checkpoint");
     let mut on_checkpoint = |c: &Checkpoint| write_checkpoint(&checkpoint_dir, c);
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
-    let run = causal_lm::fine_tune(&decoder, &dev, &train, validation.as_deref(), options, resume.as_ref(), hooks).await?;
+    let run = causal_lm::fine_tune(&decoder, &dev, None, &train, validation.as_deref(), options, resume.as_ref(), hooks).await?;
     let diverged = run.stop_reason == StopReason::Diverged;
     let tuned = decoder.with_model(run.model, run.device, options.lora.clone());
     let files = match a.peft {
