@@ -463,7 +463,7 @@ test("pipeline: bad input is a clear, named error", async () => {
     missing: ["NetworkError", /config.json: .*\/hub\/webtune\/nope\/resolve\/main\/config.json answered HTTP 404/],
     picked: ["OptionsError", /the picked files lack model.safetensors, tokenizer.json/],
     runOption: ["OptionsError", /unknown option "top_k"; valid options are topK/],
-    saveFormat: ["OptionsError", /unknown format "peft"/],
+    saveFormat: ["OptionsError", /format "peft" holds LoRA adapters, which only text-generation models train/],
     noData: ["OptionsError", /options.data is required/],
     remote: ["OptionsError", /allowRemoteModels is false/],
     runName: ["OptionsError", /run name must be 1-100 letters/],
