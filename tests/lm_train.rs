@@ -271,3 +271,29 @@ fn bad_lora_options_are_clear_errors() {
         other => panic!("expected a weights error, got {:?}", other.map(|r| r.steps)),
     }
 }
+
+/// Prompt/completion rows of a chat model go through its chat template (a user turn, then the
+/// assistant's reply, which alone is learned); `chatTemplate: false` uses the plain texts.
+#[test]
+fn chat_models_learn_the_reply_rendered_by_their_template() {
+    let cpu = device::cpu();
+    let (plain, _) = fixture(&cpu);
+    let template = r#"{"chat_template": "{% for m in messages %}{{ m.role }}: {{ m.content }}.{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}", "bos_token": "<s>", "eos_token": "</s>"}"#;
+    let chat = Decoder::from_hf(
+        &plain.config.to_json().unwrap(),
+        block_on(export_causal_lm(&plain.model, &plain.device)).unwrap(),
+        plain.text.as_ref().unwrap().tokenizer.to_json().unwrap().as_bytes(),
+        Some(template.as_bytes()),
+        &cpu,
+    )
+    .unwrap();
+    let tok = &chat.text.as_ref().unwrap().tokenizer;
+    let row = webtune::data::TextExample { prompt: Some("hi".into()), completion: "yo".into(), origin: "t:1".into() };
+    let templated = causal_lm::Encoder::new(&chat, None).unwrap().encode(&row, 64).unwrap();
+    let asked = tok.ids("user: hi.assistant:", false).unwrap();
+    assert_eq!(templated.prompt, asked.len());
+    assert_eq!(templated.ids, [asked, tok.ids(" yo.", false).unwrap()].concat(), "the reply as the template renders it, no EOS added");
+    let plain_row = causal_lm::Encoder::new(&chat, Some(false)).unwrap().encode(&row, 64).unwrap();
+    assert_eq!(plain_row.ids, [tok.ids("hi", true).unwrap(), tok.ids("yo", false).unwrap(), vec![2]].concat(), "BOS prompt, completion, EOS");
+    assert_eq!(plain_row.prompt, 3);
+}
