@@ -55,7 +55,7 @@ function isFileList(x) {
  * with progress events; files and bytes are read directly (still reported as `done`).
  */
 export async function fetchModel({ id, sources }, names, { settings, onProgress, signal }) {
-  const entries = await Promise.all(Object.entries(sources).map(async ([role, src]) => {
+  const fetchOne = async ([role, src]) => {
     const file = names[role];
     if (typeof src === "string" || src instanceof URL) {
       return [role, await download(String(src), { name: id, file, useCache: settings.useCache, cacheName: settings.cacheName, onProgress, signal })];
@@ -63,6 +63,11 @@ export async function fetchModel({ id, sources }, names, { settings, onProgress,
     const bytes = await bytesOf(src, file, { signal });
     onProgress?.({ status: "done", name: id, file, loaded: bytes.length, total: bytes.length, fromCache: false });
     return [role, bytes];
-  }));
+  };
+  // config.json first: a wrong id or URL then fails on it, always the same way and before any big
+  // download starts; the other files come in parallel.
+  const all = Object.entries(sources);
+  const first = all.filter(([role]) => role === "config");
+  const entries = [...await Promise.all(first.map(fetchOne)), ...await Promise.all(all.filter(([role]) => role !== "config").map(fetchOne))];
   return Object.fromEntries(entries);
 }
