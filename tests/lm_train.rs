@@ -4,12 +4,9 @@
 
 mod common;
 
-use std::{
-    cell::RefCell,
-    sync::{Mutex, MutexGuard},
-};
+use std::cell::RefCell;
 
-use common::lm_training::{check_lm_steps_match_pytorch, examples, fixture, recipe};
+use common::{cpu_turn, lm_training::{check_lm_steps_match_pytorch, examples, fixture, recipe}};
 use pollster::block_on;
 use webtune::{
     DevicePreference, Error, device,
@@ -18,13 +15,6 @@ use webtune::{
     weights::llama::export_causal_lm,
 };
 
-/// The CPU device's random generator is one per process and every run seeds it (LoRA draws its A
-/// matrices from it), so CPU runs in parallel test threads would draw each other's numbers: they
-/// take turns.
-fn cpu_turn() -> MutexGuard<'static, ()> {
-    static TURN: Mutex<()> = Mutex::new(());
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 #[test]
 fn completion_only_fine_tuning_matches_pytorch_on_cpu() {

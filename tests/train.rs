@@ -4,12 +4,9 @@
 
 mod common;
 
-use std::{
-    cell::{Cell, RefCell},
-    sync::{Mutex, MutexGuard},
-};
+use std::cell::{Cell, RefCell};
 
-use common::training::{check_steps_match_pytorch, dataset, fixture, recipe};
+use common::{cpu_turn, training::{check_steps_match_pytorch, dataset, fixture, recipe}};
 use pollster::block_on;
 use webtune::{
     DevicePreference, Error, device,
@@ -17,12 +14,6 @@ use webtune::{
     train::{Checkpoint, Event, Hooks, StopReason, TrainOptions, evaluate, fine_tune},
 };
 
-/// The CPU device's random generator is one per process and every run reseeds it each step, so
-/// runs on it in parallel test threads would draw each other's dropout masks: they take turns.
-fn cpu_turn() -> MutexGuard<'static, ()> {
-    static TURN: Mutex<()> = Mutex::new(());
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 #[test]
 fn fine_tuning_matches_pytorch_step_by_step_on_cpu() {
