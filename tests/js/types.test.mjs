@@ -1,0 +1,58 @@
+// The package's TypeScript types (pkg/index.d.ts) compile under `strict`, accept the documented
+// uses of every task — text-generation fine-tuning with LoRA and PEFT saving included — and reject
+// wrong ones (each `@ts-expect-error` line must be an error, or tsc fails). Needs pkg/.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT } from "./harness.mjs";
+
+const USAGE = `
+import { pipeline, runs, loadDecoder, type TrainingEvent, type LmMetrics } from ${JSON.stringify(join(ROOT, "pkg/index.js"))};
+
+export async function use(file: File) {
+  const gen = await pipeline("text-generation", { model: "/models/SmolLM2-135M-Instruct.Q4_1.gguf", device: "webgpu" });
+  const reply = await gen.chat([{ role: "user", content: "Hi" }], { maxNewTokens: 8, onToken: (p: string) => void p });
+  const text: string = reply.text;
+  const done = await gen.finetune({
+    data: [{ prompt: "Q", completion: "A" }], epochs: 1, metric: "perplexity", chatTemplate: true,
+    lora: { rank: 8, alpha: 16, targetModules: ["q_proj", "v_proj"] },
+    onEvent: (e: TrainingEvent) => { if (e.type === "step") void e.loss; }, run: "lm", checkpointEvery: 10,
+  });
+  const reason: string = done.stopReason;
+  const metrics: LmMetrics = await gen.evaluate(file, { maxLength: 256 });
+  const perplexity: number = metrics.perplexity;
+  const peft = await gen.save({ format: "peft" });
+  const adapter: Blob | undefined = peft["adapter_model.safetensors"];
+  const resumed = await runs.resume("lm");
+  resumed.pipeline.dispose();
+  const model = await loadDecoder({ gguf: file });
+  const tuned = await model.finetune({ data: file, lora: { rank: 4 } });
+  const files = await tuned.exportAdapter("HuggingFaceTB/SmolLM2-135M-Instruct");
+  const clf = await pipeline("text-classification", { model: "webtune/minilm" });
+  await clf.finetune({ data: file, metric: "macro_f1" });
+  // @ts-expect-error: not a projection LoRA can adapt
+  await gen.finetune({ data: file, lora: { targetModules: ["c_attn"] } });
+  // @ts-expect-error: no such save format
+  await gen.save({ format: "onnx" });
+  // @ts-expect-error: not a metric
+  await gen.finetune({ data: file, metric: "bleu" });
+  return [text, reason, perplexity, adapter, files, resumed.done];
+}
+`;
+
+test("index.d.ts compiles under strict and types the documented API (and rejects wrong uses)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "webtune-types-"));
+  writeFileSync(join(dir, "usage.ts"), USAGE);
+  const tsc = join(ROOT, "pkg-config/node_modules/typescript/bin/tsc");
+  let out = "";
+  try {
+    out = execFileSync(process.execPath, [tsc, "--noEmit", "--strict", "--target", "es2022", "--module", "esnext",
+      "--moduleResolution", "bundler", "--lib", "es2022,dom", "--skipLibCheck", "false", join(dir, "usage.ts")], { encoding: "utf8" });
+  } catch (e) {
+    assert.fail(`tsc failed:\n${e.stdout}${e.stderr}`);
+  }
+  assert.equal(out.trim(), "");
+});
