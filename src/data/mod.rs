@@ -27,13 +27,20 @@ pub fn train_and_validation(
     split: f64,
     seed: u64,
 ) -> Result<(Dataset, Option<Dataset>)> {
+    let validation = validation.map(|t| Dataset::with_labels(t, columns, train.labels.clone())).transpose()?;
+    let labels = train.labels;
+    let (examples, held) = hold_out(train.examples, validation.map(|v| v.examples), split, seed)?;
+    let validation = held.map(|examples| Dataset { examples, labels: labels.clone() });
+    Ok((Dataset { examples, labels }, validation))
+}
+
+/// Training and validation rows: `validation` when given, else `split` of `train` held out
+/// (seeded), else none when `split` is 0.
+pub fn hold_out<T>(train: Vec<T>, validation: Option<Vec<T>>, split: f64, seed: u64) -> Result<(Vec<T>, Option<Vec<T>>)> {
     match validation {
-        Some(table) => {
-            let v = Dataset::with_labels(table, columns, train.labels.clone())?;
-            Ok((train, Some(v)))
-        }
+        Some(v) => Ok((train, Some(v))),
         None if split == 0.0 => Ok((train, None)),
-        None => train.split(split, seed).map(|(t, v)| (t, Some(v))),
+        None => split_off(train, split, seed).map(|(t, v)| (t, Some(v))),
     }
 }
 

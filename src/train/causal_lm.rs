@@ -252,14 +252,14 @@ pub async fn fine_tune(
     };
     let side = decoder.text.as_ref().expect("checked by Encoder::new");
     // The run starts from the decoder's current weights (they may themselves be fine-tuned); LoRA
-    // keeps them as its frozen base.
-    let weights = match (resume, &options.lora) {
+    // keeps them as its frozen base, and a resumed full run has its own in the checkpoint.
+    let mut weights = match (resume, &options.lora) {
         (Some(_), None) => Vec::new(),
         _ => llama::export_causal_lm(&decoder.model, &decoder.device).await?,
     };
     let task = CausalLm {
         lora: options.lora.clone(),
-        base: if options.lora.is_some() { weights.clone() } else { Vec::new() },
+        base: if options.lora.is_some() { std::mem::take(&mut weights) } else { Vec::new() },
         adapter: adapter.map(<[u8]>::to_vec),
         config: decoder.config.clone(),
         fingerprint: fnv(train_rows.iter().flat_map(|r| {
@@ -269,11 +269,10 @@ pub async fn fine_tune(
         train: train_rows,
         validation: validation_rows,
         pad: side.tokenizer.pad_id(),
-        max_length,
         batch_size: options.batch_size,
         warnings,
     };
-    trainer::run(&task, &weights, device, options, resume, hooks).await
+    trainer::run(&task, weights, device, options, resume, hooks).await
 }
 
 /// Causal language modelling as a [`Task`].
@@ -287,7 +286,6 @@ struct CausalLm {
     validation: Vec<LmRow>,
     fingerprint: String,
     pad: u32,
-    max_length: usize,
     batch_size: usize,
     warnings: Vec<String>,
 }
@@ -316,19 +314,9 @@ impl Task for CausalLm {
     }
 
     fn memory(&self, batch: usize) -> MemoryPlan {
-        let longest = self.train.iter().map(|r| r.ids.len()).max().unwrap_or(self.max_length);
-        let c = &self.config;
-        let trainable = self.lora.as_ref().map(|l| {
-            let (h, q, kv, i) = (c.hidden_size, c.num_attention_heads * c.head_dim(), c.kv_heads() * c.head_dim(), c.intermediate_size);
-            l.sizes(c.num_hidden_layers, |m| match m {
-                "q_proj" => (h, q),
-                "k_proj" | "v_proj" => (h, kv),
-                "o_proj" => (q, h),
-                "down_proj" => (i, h),
-                _ => (h, i), // gate_proj, up_proj
-            })
-        });
-        super::memory::plan_causal_lm(c, batch, longest, trainable)
+        let longest = self.train.iter().map(|r| r.ids.len()).max().unwrap_or_default();
+        let lora = self.lora.as_ref().map(|l| l.sizes(&self.config));
+        super::memory::plan_causal_lm(&self.config, batch, longest, lora)
     }
 
     /// HF Trainer: no decay on biases and norm weights.

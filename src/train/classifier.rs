@@ -78,7 +78,8 @@ pub async fn fine_tune(
         validation,
         labels,
     };
-    let run = trainer::run(&task, &files.weights, device, options, resume, hooks).await?;
+    let weights = if resume.is_some() { Vec::new() } else { files.weights.clone() };
+    let run = trainer::run(&task, weights, device, options, resume, hooks).await?;
     Ok(Trained {
         model: run.model,
         device: run.device,

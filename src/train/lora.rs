@@ -15,7 +15,11 @@ use burn::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{ComputeDevice, Error, Result, models::llama::LlamaForCausalLM, weights::export::f32_safetensors};
+use crate::{
+    ComputeDevice, Error, Result,
+    models::llama::{LlamaConfig, LlamaForCausalLM},
+    weights::export::f32_safetensors,
+};
 
 /// LoRA settings (PEFT's `LoraConfig` names: `r` is `rank`, `lora_alpha` is `alpha`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,14 +90,24 @@ impl LoraOptions {
         model.apply_lora(Lora::new(self.rank, self.alpha).set_param_group(ParamGroup::from_paths(self.paths(layers))))
     }
 
-    /// Of a model with `layers` blocks whose projections are `dims(module) = (in, out)`: the
-    /// adapters' trainable parameters, and the elements of the weights they adapt.
-    pub fn sizes(&self, layers: usize, dims: impl Fn(&str) -> (usize, usize)) -> (u64, u64) {
+    /// For a model of config `c`: the adapters' trainable parameters, and the elements of the
+    /// weights they adapt.
+    pub fn sizes(&self, c: &LlamaConfig) -> (u64, u64) {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        let (q, kv) = (c.num_attention_heads * c.head_dim(), c.kv_heads() * c.head_dim());
         let (mut adapters, mut adapted) = (0, 0);
-        for (i, o) in self.target_modules.iter().map(|m| dims(m)) {
-            adapters += self.rank * (i + o);
-            adapted += i * o;
+        for m in &self.target_modules {
+            let (din, dout) = match m.as_str() {
+                "q_proj" => (h, q),
+                "k_proj" | "v_proj" => (h, kv),
+                "o_proj" => (q, h),
+                "down_proj" => (i, h),
+                _ => (h, i), // gate_proj, up_proj (validate() refused any other name)
+            };
+            adapters += self.rank * (din + dout);
+            adapted += din * dout;
         }
+        let layers = c.num_hidden_layers;
         ((layers * adapters) as u64, (layers * adapted) as u64)
     }
 

@@ -86,11 +86,11 @@ pub struct Run<M> {
     pub best: Option<Best>,
 }
 
-/// Runs `task` from `weights` (or from `resume`'s, with its optimizer state and position: the
+/// Runs `task` from `weights` (or, ignoring them, from `resume`'s, with its optimizer state and position: the
 /// result is what an uninterrupted run would have had).
 pub async fn run<T: Task>(
     task: &T,
-    weights: &[u8],
+    weights: Vec<u8>,
     device: &ComputeDevice,
     options: &TrainOptions,
     resume: Option<&Checkpoint>,
@@ -108,7 +108,10 @@ pub async fn run<T: Task>(
 
     let ad = device.with_autodiff();
     ad.device().seed(options.seed);
-    let weights = resume.map_or(weights, |c| &c.weights).to_vec();
+    let weights = match resume {
+        Some(c) => c.weights.clone(),
+        None => weights,
+    };
     let (mut model, report) = task.load(weights, ad.device(), resume.is_none())?;
 
     let lengths = if options.group_by_length { task.lengths()? } else { vec![0; train_len] };

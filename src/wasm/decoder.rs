@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     Error, Result,
-    data::{TextColumns, TextExample, parse_named, split_off, text_examples},
+    data::{TextColumns, TextExample, hold_out, parse_named, text_examples},
     infer::{Completion, Decoder, GenerateOptions},
     tokenizer::chat::Message,
     train::{Hooks, TrainOptions, causal_lm},
@@ -186,9 +186,10 @@ impl JsDecoder {
 
 #[wasm_bindgen(js_class = Decoder)]
 impl JsDecoder {
-    /// Fine-tunes all weights on `data` (bytes of a CSV/TSV/JSONL/JSON file with a `text` column,
-    /// or `prompt` and `completion` columns): resolves to a new `Decoder` with the trained weights
-    /// (the best evaluation's, by default); this one is unchanged. Callbacks as `fineTune`.
+    /// Fine-tunes all weights (or LoRA adapters, with the `lora` option) on `data` (bytes of a
+    /// CSV/TSV/JSONL/JSON file with a `text` column, or `prompt` and `completion` columns):
+    /// resolves to a new `Decoder` with the trained weights (the best evaluation's, by default);
+    /// this one is unchanged. Callbacks as `fineTune`.
     #[wasm_bindgen(js_name = fineTune)]
     #[allow(clippy::too_many_arguments)]
     pub fn fine_tune(
@@ -208,16 +209,10 @@ impl JsDecoder {
             let setup: TrainSetup = parse_options("finetune", setup).map_err(to_js)?;
             let options: TrainOptions = parse_options("finetune options", options).map_err(to_js)?;
             let train = read_examples(&data, setup.data_name.as_deref().unwrap_or("data.jsonl"), &setup.columns).map_err(to_js)?;
-            let (train, validation) = match &validation {
-                Some(bytes) => {
-                    let name = setup.validation_name.as_deref().unwrap_or("validation.jsonl");
-                    (train, Some(read_examples(bytes, name, &setup.columns).map_err(to_js)?))
-                }
-                None => match setup.validation_split.unwrap_or(0.1) {
-                    0.0 => (train, None),
-                    split => split_off(train, split, options.seed).map(|(t, v)| (t, Some(v))).map_err(to_js)?,
-                },
-            };
+            let name = setup.validation_name.as_deref().unwrap_or("validation.jsonl");
+            let validation = validation.map(|bytes| read_examples(&bytes, name, &setup.columns)).transpose().map_err(to_js)?;
+            let (train, validation) =
+                hold_out(train, validation, setup.validation_split.unwrap_or(0.1), options.seed).map_err(to_js)?;
             let device = match &setup.device {
                 Some(d) => setup_device(Some(d)).await.map_err(to_js)?,
                 None => decoder.device.clone(),

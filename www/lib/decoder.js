@@ -66,8 +66,8 @@ export class DecoderModel {
   }
 
   /**
-   * Fine-tunes all weights as a causal language model and resolves to a new DecoderModel (this one
-   * is unchanged). `data` rows have a `text` column (every token is learned) or `prompt` and
+   * Fine-tunes all weights (or, with `lora`, adapters only) as a causal language model and
+   * resolves to a new DecoderModel (this one is unchanged). `data` rows have a `text` column (every token is learned) or `prompt` and
    * `completion` columns (only the completion is learned; with a chat template, the pair is a user
    * turn and the assistant's reply unless `chatTemplate: false`). Other options, events, abort and
    * checkpoints as `finetune()` for classifiers; evaluation reports `loss` and `perplexity`.

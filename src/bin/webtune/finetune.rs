@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use webtune::{
     Error, Result,
-    data::{Columns, Dataset, Table, TextColumns, parse_named, split_off, text_examples, train_and_validation},
+    data::{Columns, Dataset, Table, TextColumns, hold_out, parse_named, text_examples, train_and_validation},
     device,
     infer::{EncodeOptions, Encoder, ModelFiles},
     train::{
@@ -256,11 +256,8 @@ async fn train_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
         completion: a.completion_column.clone(),
     };
     let data = text_examples(&read_table(&a.data)?, &columns)?;
-    let (train, validation) = match &a.validation {
-        Some(v) => (data, Some(text_examples(&read_table(v)?, &columns)?)),
-        None if a.validation_split == 0.0 => (data, None),
-        None => split_off(data, a.validation_split, a.seed).map(|(t, v)| (t, Some(v)))?,
-    };
+    let validation = a.validation.as_deref().map(|v| text_examples(&read_table(v)?, &columns)).transpose()?;
+    let (train, validation) = hold_out(data, validation, a.validation_split, a.seed)?;
     let mut on_event = printer(a.json);
     let resume = a.resume.as_deref().map(read_checkpoint).transpose()?;
     let checkpoint_dir = a.out.join("checkpoint");
