@@ -255,6 +255,24 @@ fn gpu_help() -> &'static str {
 #[cfg(target_family = "wasm")]
 mod webgpu_compat;
 
+/// Runs the module's static constructors once: CubeCL's IR registers its operations with
+/// `inventory`, so they must have run before the first GPU kernel is compiled. Called by the
+/// package's start function and before a GPU device is created (a test binary has no start).
+///
+/// Referencing `__wasm_call_ctors` here also stops wasm-ld from treating the module as a "command"
+/// and wrapping *every export* in a call to the constructors: each call from JS into wasm —
+/// including every JS value Rust creates (`__externref_table_alloc`) — re-ran them (~0.36 ms
+/// each), which was 60 % of a CPU `embed` at batch 32 (BENCHMARKS.md, encoder, session 9).
+#[cfg(target_family = "wasm")]
+pub fn run_static_constructors() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    // SAFETY: the linker-generated constructor runner; `Once` keeps it to a single run.
+    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
+}
+
 type GpuSlot = Option<std::result::Result<ComputeDevice, String>>;
 
 /// The process-wide GPU selection. An async mutex so that concurrent first calls (browser tasks,
@@ -270,6 +288,8 @@ async fn gpu() -> std::result::Result<ComputeDevice, String> {
 }
 
 async fn init_gpu() -> std::result::Result<ComputeDevice, String> {
+    #[cfg(target_family = "wasm")]
+    run_static_constructors();
     #[cfg(target_family = "wasm")]
     let compat = webgpu_compat::Installed::new();
     let init = Device::wgpu_options().init_with_setup_async().await;

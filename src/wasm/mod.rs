@@ -31,6 +31,7 @@ thread_local! {
 /// (shader validation errors on wasm are only logged, never raised — BURN-NOTES §2.3).
 #[wasm_bindgen(start)]
 pub fn start() {
+    crate::device::run_static_constructors();
     console_error_panic_hook::set_once();
     let _ = console_log::init_with_level(log::Level::Warn);
 }
