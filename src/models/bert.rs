@@ -16,6 +16,7 @@ use burn::{
 };
 use serde::Deserialize;
 
+use super::linear::{linear, linear_gelu};
 use crate::{Error, Result};
 
 /// Hugging Face `BertConfig`, read straight from `config.json` (missing fields take HF's defaults).
@@ -195,9 +196,9 @@ impl BertSelfAttention {
         let [batch, seq, hidden] = x.dims();
         let head_dim = hidden / self.num_heads;
         let heads = |t: Tensor<3>| t.reshape([batch, seq, self.num_heads, head_dim]).swap_dims(1, 2);
-        let q = heads(self.query.forward(x.clone())); // [batch, heads, seq, head_dim]
-        let k = heads(self.key.forward(x.clone()));
-        let v = heads(self.value.forward(x));
+        let q = heads(linear(&self.query, x.clone())); // [batch, heads, seq, head_dim]
+        let k = heads(linear(&self.key, x.clone()));
+        let v = heads(linear(&self.value, x));
         let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt() + mask_bias; // [b, h, seq, seq]
         let probs = self.dropout.forward(softmax(scores, 3));
         probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden])
@@ -224,7 +225,7 @@ impl BertResidual {
 
     /// `x`: [batch, seq, d_in], `residual`: [batch, seq, hidden] → [batch, seq, hidden].
     pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        self.layer_norm.forward(self.dropout.forward(self.dense.forward(x)) + residual)
+        self.layer_norm.forward(self.dropout.forward(linear(&self.dense, x)) + residual)
     }
 }
 
@@ -243,10 +244,11 @@ pub struct BertIntermediate {
 }
 
 impl BertIntermediate {
-    fn activate(&self, x: Tensor<3>) -> Tensor<3> {
+    /// [batch, seq, hidden] → [batch, seq, intermediate].
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         match self.act {
-            Activation::Gelu(_) => gelu_erf(x),
-            _ => self.act.forward(x),
+            Activation::Gelu(_) => linear_gelu(&self.dense, &x).unwrap_or_else(|| gelu_erf(linear(&self.dense, x))),
+            _ => self.act.forward(linear(&self.dense, x)),
         }
     }
 }
@@ -296,7 +298,7 @@ impl BertLayer {
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         let attn = self.attention.self_attn.forward(x.clone(), mask_bias);
         let x = self.attention.output.forward(attn, x);
-        let ff = self.intermediate.activate(self.intermediate.dense.forward(x.clone()));
+        let ff = self.intermediate.forward(x.clone());
         self.output.forward(ff, x)
     }
 }
@@ -318,7 +320,7 @@ impl BertPooler {
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
         let [batch, _, h] = hidden.dims();
         let cls = hidden.slice([0..batch, 0..1, 0..h]).reshape([batch, h]);
-        self.dense.forward(cls).tanh()
+        linear(&self.dense, cls).tanh()
     }
 }
 

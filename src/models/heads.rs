@@ -7,6 +7,7 @@ use burn::{
 };
 
 use super::bert::{BertConfig, BertModel};
+use super::linear::linear;
 use crate::Result;
 
 /// HF `BertForSequenceClassification`: pooler output → dropout → `classifier` linear layer.
@@ -36,7 +37,7 @@ impl BertForSequenceClassification {
     ) -> Tensor<2> {
         let out = self.bert.forward(input_ids, token_type_ids, attention_mask);
         let pooled = out.pooler_output.expect("constructed with a pooler");
-        self.classifier.forward(self.dropout.forward(pooled))
+        linear(&self.classifier, self.dropout.forward(pooled))
     }
 }
 

@@ -14,6 +14,7 @@ use burn::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::linear::linear;
 use crate::{Error, Result};
 
 /// Hugging Face `LlamaConfig`, read straight from `config.json` (missing fields take HF's defaults).
@@ -249,9 +250,9 @@ impl LlamaAttention {
         let [batch, seq, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |t: Tensor<3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
-        let q = rope.apply(heads(self.q_proj.forward(x.clone()), h)); // [batch, heads, seq, d]
-        let mut k = rope.apply(heads(self.k_proj.forward(x.clone()), kvh)); // [batch, kv_heads, seq, d]
-        let mut v = heads(self.v_proj.forward(x), kvh);
+        let q = rope.apply(heads(linear(&self.q_proj, x.clone()), h)); // [batch, heads, seq, d]
+        let mut k = rope.apply(heads(linear(&self.k_proj, x.clone()), kvh)); // [batch, kv_heads, seq, d]
+        let mut v = heads(linear(&self.v_proj, x), kvh);
         if let Some(slot) = cache {
             if let Some((past_k, past_v)) = slot.take() {
                 k = Tensor::cat(vec![past_k, k], 2);
@@ -262,7 +263,7 @@ impl LlamaAttention {
         let (k, v) = (repeat_kv(k, h / kvh), repeat_kv(v, h / kvh)); // [batch, heads, total, d]
         let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + mask_bias; // [batch, heads, seq, total]
         let out = softmax(scores, 3).matmul(v); // [batch, heads, seq, d]
-        self.o_proj.forward(out.swap_dims(1, 2).reshape([batch, seq, h * d]))
+        linear(&self.o_proj, out.swap_dims(1, 2).reshape([batch, seq, h * d]))
     }
 }
 
@@ -286,7 +287,7 @@ pub struct LlamaMlp {
 impl LlamaMlp {
     /// [batch, seq, hidden] → [batch, seq, hidden].
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+        linear(&self.down_proj, silu(linear(&self.gate_proj, x.clone())) * linear(&self.up_proj, x))
     }
 }
 
@@ -425,7 +426,7 @@ impl LlamaForCausalLM {
     /// [batch, seq, hidden] → [batch, seq, vocab].
     fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => linear(head, hidden),
             None => hidden.matmul(self.model.embed_tokens.weight.val().transpose().unsqueeze::<3>()),
         }
     }

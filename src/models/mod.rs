@@ -2,4 +2,5 @@
 
 pub mod bert;
 pub mod heads;
+pub mod linear;
 pub mod llama;
