@@ -174,34 +174,25 @@ pub mod simd128 {
 
     /// Four rows of `a` (row stride `k`) times one packed panel, plus the bias, into four rows of
     /// `c` (row stride `ldc`; only the first `cols` of the panel's 8 columns are written). Unrolled
-    /// by hand: at the package's opt-level "s" LLVM keeps a loop over rows, and the kernel runs at
-    /// half speed.
+    /// by hand: at the package's opt-level "s" LLVM keeps a loop over rows (an array of
+    /// accumulators), and the kernel runs at half speed.
     #[inline(always)]
     unsafe fn block4<const GELU: bool>(a: *const f32, k: usize, panel: *const f32, bias: &[f32; 8], c: *mut f32, ldc: usize, cols: usize) {
         unsafe {
-            let (b0, b1) = (load(bias.as_ptr()), load(bias.as_ptr().add(4)));
-            let (mut c00, mut c01, mut c10, mut c11) = (b0, b1, b0, b1);
-            let (mut c20, mut c21, mut c30, mut c31) = (b0, b1, b0, b1);
+            let b = (load(bias.as_ptr()), load(bias.as_ptr().add(4)));
+            let (mut c0, mut c1, mut c2, mut c3) = (b, b, b, b);
             let (a0, a1, a2, a3) = (a, a.add(k), a.add(2 * k), a.add(3 * k));
             for kk in 0..k {
-                let (w0, w1) = (load(panel.add(kk * 8)), load(panel.add(kk * 8 + 4)));
-                let x = f32x4_splat(*a0.add(kk));
-                c00 = f32x4_add(c00, f32x4_mul(x, w0));
-                c01 = f32x4_add(c01, f32x4_mul(x, w1));
-                let x = f32x4_splat(*a1.add(kk));
-                c10 = f32x4_add(c10, f32x4_mul(x, w0));
-                c11 = f32x4_add(c11, f32x4_mul(x, w1));
-                let x = f32x4_splat(*a2.add(kk));
-                c20 = f32x4_add(c20, f32x4_mul(x, w0));
-                c21 = f32x4_add(c21, f32x4_mul(x, w1));
-                let x = f32x4_splat(*a3.add(kk));
-                c30 = f32x4_add(c30, f32x4_mul(x, w0));
-                c31 = f32x4_add(c31, f32x4_mul(x, w1));
+                let w = (load(panel.add(kk * 8)), load(panel.add(kk * 8 + 4)));
+                c0 = axpy(c0, *a0.add(kk), w);
+                c1 = axpy(c1, *a1.add(kk), w);
+                c2 = axpy(c2, *a2.add(kk), w);
+                c3 = axpy(c3, *a3.add(kk), w);
             }
-            store::<GELU>(c, c00, c01, cols);
-            store::<GELU>(c.add(ldc), c10, c11, cols);
-            store::<GELU>(c.add(2 * ldc), c20, c21, cols);
-            store::<GELU>(c.add(3 * ldc), c30, c31, cols);
+            store::<GELU>(c, c0, cols);
+            store::<GELU>(c.add(ldc), c1, cols);
+            store::<GELU>(c.add(2 * ldc), c2, cols);
+            store::<GELU>(c.add(3 * ldc), c3, cols);
         }
     }
 
@@ -209,14 +200,19 @@ pub mod simd128 {
     #[inline(always)]
     unsafe fn block1<const GELU: bool>(a: *const f32, k: usize, panel: *const f32, bias: &[f32; 8], c: *mut f32, cols: usize) {
         unsafe {
-            let (mut c0, mut c1) = (load(bias.as_ptr()), load(bias.as_ptr().add(4)));
+            let mut c0 = (load(bias.as_ptr()), load(bias.as_ptr().add(4)));
             for kk in 0..k {
-                let x = f32x4_splat(*a.add(kk));
-                c0 = f32x4_add(c0, f32x4_mul(x, load(panel.add(kk * 8))));
-                c1 = f32x4_add(c1, f32x4_mul(x, load(panel.add(kk * 8 + 4))));
+                c0 = axpy(c0, *a.add(kk), (load(panel.add(kk * 8)), load(panel.add(kk * 8 + 4))));
             }
-            store::<GELU>(c, c0, c1, cols);
+            store::<GELU>(c, c0, cols);
         }
+    }
+
+    /// `acc + x · w` for one row's 8 accumulators.
+    #[inline(always)]
+    fn axpy(acc: (v128, v128), x: f32, w: (v128, v128)) -> (v128, v128) {
+        let x = f32x4_splat(x);
+        (f32x4_add(acc.0, f32x4_mul(x, w.0)), f32x4_add(acc.1, f32x4_mul(x, w.1)))
     }
 
     #[inline(always)]
@@ -224,9 +220,9 @@ pub mod simd128 {
         unsafe { v128_load(p as *const v128) }
     }
 
-    /// Writes the first `cols` (≤ 8) of the 8 values `lo`, `hi` to `row` (their GELU if `GELU`).
+    /// Writes the first `cols` (≤ 8) of the 8 values `(lo, hi)` to `row` (their GELU if `GELU`).
     #[inline(always)]
-    unsafe fn store<const GELU: bool>(row: *mut f32, lo: v128, hi: v128, cols: usize) {
+    unsafe fn store<const GELU: bool>(row: *mut f32, (lo, hi): (v128, v128), cols: usize) {
         let (lo, hi) = if GELU { (gelu(lo), gelu(hi)) } else { (lo, hi) };
         unsafe {
             if cols == 8 {
