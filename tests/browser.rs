@@ -142,7 +142,7 @@ async fn simd128_linear_kernel_matches_burn_on_the_wasm_cpu_path() {
     use webtune::models::{bert::gelu_erf, linear::simd128};
     let dev = device::cpu();
     let d = dev.device();
-    let read = async |t: Tensor<3>| dev.read(t).await.unwrap().to_vec::<f32>().unwrap();
+    let read = async |t: Tensor<3>| dev.read(t).await.unwrap().try_to_vec::<f32>().unwrap();
     for (m, k, n, bias) in [(37, 19, 13, true), (64, 384, 1536, true), (16, 8, 8, false), (22, 33, 41, true)] {
         let row = LinearConfig::new(k, n).with_bias(bias).init(d);
         let torch = Tensor::<2>::random([n, k], Distribution::Uniform(-0.5, 0.5), d).transpose();
@@ -169,4 +169,27 @@ async fn simd128_linear_kernel_matches_burn_on_the_wasm_cpu_path() {
     let ad = dev.with_autodiff();
     let layer = LinearConfig::new(8, 8).init(ad.device());
     assert!(simd128::forward::<2, false>(&layer, &Tensor::<2>::ones([32, 8], ad.device())).is_none(), "autograd goes to Burn");
+}
+
+/// The wasm CPU path's softmax (`models/softmax.rs`) against Burn's: rows that do not fill its
+/// 4-lane vectors, the attention mask's -1e9, large and tiny scores. Called directly.
+#[wasm_bindgen_test]
+async fn simd128_softmax_matches_burn_on_the_wasm_cpu_path() {
+    use burn::tensor::{Distribution, Tensor, TensorData, activation::softmax};
+    use webtune::models::softmax::simd128;
+    let dev = device::cpu();
+    let d = dev.device();
+    for len in [1, 3, 4, 13, 64] {
+        let x = Tensor::<4>::random([2, 3, 5, len], Distribution::Normal(0.0, 8.0), d);
+        let masked: Vec<f32> = (0..2 * 3 * 5 * len).map(|i| if i % 7 == 3 && len > 1 { -1e9 } else { 0.0 }).collect();
+        let x = x + Tensor::<4>::from_data(TensorData::new(masked, [2, 3, 5, len]), d);
+        let want = dev.read(softmax(x.clone(), 3)).await.unwrap().try_to_vec::<f32>().unwrap();
+        let got = simd128::softmax_last(&x).expect("the kernel applies on the CPU backend");
+        let got = dev.read(got).await.unwrap().try_to_vec::<f32>().unwrap();
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 1e-6, "row length {len}, element {i}: kernel {g}, Burn {w}");
+        }
+    }
+    let ad = dev.with_autodiff();
+    assert!(simd128::softmax_last(&Tensor::<2>::ones([4, 4], ad.device())).is_none(), "autograd goes to Burn");
 }

@@ -12,10 +12,11 @@ use burn::{
         Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig,
         activation::{Activation, ActivationConfig},
     },
-    tensor::{Device, Int, Tensor, activation::softmax},
+    tensor::{Device, Int, Tensor},
 };
 use serde::Deserialize;
 
+use super::softmax::softmax_last;
 use super::linear::{linear, linear_gelu};
 use crate::{Error, Result};
 
@@ -200,7 +201,7 @@ impl BertSelfAttention {
         let k = heads(linear(&self.key, x.clone()));
         let v = heads(linear(&self.value, x));
         let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt() + mask_bias; // [b, h, seq, seq]
-        let probs = self.dropout.forward(softmax(scores, 3));
+        let probs = self.dropout.forward(softmax_last(scores));
         probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden])
     }
 }

@@ -10,10 +10,11 @@
 use burn::{
     module::Module,
     nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig},
-    tensor::{Bool, Device, Int, Tensor, TensorData, activation::{silu, softmax}},
+    tensor::{Bool, Device, Int, Tensor, TensorData, activation::silu},
 };
 use serde::{Deserialize, Serialize};
 
+use super::softmax::softmax_last;
 use super::linear::linear;
 use crate::{Error, Result};
 
@@ -262,7 +263,7 @@ impl LlamaAttention {
         }
         let (k, v) = (repeat_kv(k, h / kvh), repeat_kv(v, h / kvh)); // [batch, heads, total, d]
         let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + mask_bias; // [batch, heads, seq, total]
-        let out = softmax(scores, 3).matmul(v); // [batch, heads, seq, d]
+        let out = softmax_last(scores).matmul(v); // [batch, heads, seq, d]
         linear(&self.o_proj, out.swap_dims(1, 2).reshape([batch, seq, h * d]))
     }
 }

@@ -3,4 +3,5 @@
 pub mod bert;
 pub mod heads;
 pub mod linear;
+pub mod softmax;
 pub mod llama;
