@@ -50,8 +50,12 @@ pub mod simd128 {
     /// Rows per block: a block of `x` stays in cache while every weight panel passes over it.
     const ROW_BLOCK: usize = 64;
 
+    /// The packing buffer is kept between calls up to this many floats (16 MB; MiniLM's largest
+    /// layer needs 0.6 M); a bigger one (a large vocabulary's head) is freed after its call.
+    const KEEP_PACKED: usize = 4 << 20;
+
     thread_local! {
-        /// The packed weight, reused from call to call (it only ever grows to the largest layer).
+        /// The packed weight, reused from call to call.
         static PACKED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     }
 
@@ -90,6 +94,9 @@ pub mod simd128 {
             unsafe {
                 matmul::<GELU>(xs, packed, bias, out.spare_capacity_mut().as_mut_ptr() as *mut f32, m, n, k);
                 out.set_len(m * n);
+            }
+            if packed.len() > KEEP_PACKED {
+                *packed = Vec::new();
             }
             Some(out)
         })?;
