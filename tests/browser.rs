@@ -128,9 +128,8 @@ async fn gelu_gradient_is_finite_and_exact_on_webgpu_for_large_inputs() {
 }
 
 /// The wasm CPU path's own Linear kernel (`models/linear.rs`) against Burn's `Linear::forward`:
-/// rows and columns that do not fill its 4×8 blocks, with and without bias, the weight stored
-/// `[in, out]` and as the transposed view of PyTorch's `[out, in]`, and with the fused exact GELU.
-/// It is called directly, so a silent fallback to Burn cannot pass.
+/// rows and columns that do not fill its 4×8 blocks, with and without bias, and with the fused
+/// exact GELU. It is called directly, so a silent fallback to Burn cannot pass.
 #[wasm_bindgen_test]
 async fn simd128_linear_kernel_matches_burn_on_the_wasm_cpu_path() {
     use burn::{
@@ -144,28 +143,27 @@ async fn simd128_linear_kernel_matches_burn_on_the_wasm_cpu_path() {
     let d = dev.device();
     let read = async |t: Tensor<3>| dev.read(t).await.unwrap().try_to_vec::<f32>().unwrap();
     for (m, k, n, bias) in [(37, 19, 13, true), (64, 384, 1536, true), (16, 8, 8, false), (22, 33, 41, true)] {
-        let row = LinearConfig::new(k, n).with_bias(bias).init(d);
-        let torch = Tensor::<2>::random([n, k], Distribution::Uniform(-0.5, 0.5), d).transpose();
-        let col = Linear { weight: Param::from_tensor(torch), bias: row.bias.clone() };
-        let strides = col.weight.val().try_into_primitive::<Flex>().unwrap().layout().strides().to_vec();
-        assert_eq!(strides, [1, k as isize], "the second layer's weight is a transposed view");
+        let layer = LinearConfig::new(k, n).with_bias(bias).init(d);
         let x = Tensor::<3>::random([2, m, k], Distribution::Normal(0.0, 2.0), d);
-        for layer in [&row, &col] {
-            for gelu in [false, true] {
-                let want = layer.forward(x.clone());
-                let want = read(if gelu { gelu_erf(want) } else { want }).await;
-                let got = if gelu { simd128::forward::<3, true>(layer, &x) } else { simd128::forward::<3, false>(layer, &x) };
-                let got = got.unwrap_or_else(|| panic!("the kernel took {m}×{k}·{k}×{n}"));
-                assert_eq!(got.dims(), [2, m, n]);
-                for (i, (g, w)) in read(got).await.iter().zip(&want).enumerate() {
-                    assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{m}×{k}·{k}×{n} gelu {gelu}, output {i}: kernel {g}, Burn {w}");
-                }
+        for gelu in [false, true] {
+            let want = layer.forward(x.clone());
+            let want = read(if gelu { gelu_erf(want) } else { want }).await;
+            let got = if gelu { simd128::forward::<3, true>(&layer, &x) } else { simd128::forward::<3, false>(&layer, &x) };
+            let got = got.unwrap_or_else(|| panic!("the kernel took {m}×{k}·{k}×{n}"));
+            assert_eq!(got.dims(), [2, m, n]);
+            for (i, (g, w)) in read(got).await.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{m}×{k}·{k}×{n} gelu {gelu}, output {i}: kernel {g}, Burn {w}");
             }
         }
     }
-    // Burn keeps what the kernel does not do: too few rows, and autograd.
+    // Burn keeps what the kernel does not do: too few rows, autograd, a weight that is not
+    // row-major `[in, out]` (here the transposed view of PyTorch's `[out, in]`).
     let layer = LinearConfig::new(8, 8).init(d);
     assert!(simd128::forward::<2, false>(&layer, &Tensor::<2>::ones([3, 8], d)).is_none(), "3 rows go to Burn");
+    let torch = Tensor::<2>::random([8, 8], Distribution::Default, d).transpose();
+    let view = Linear { weight: Param::from_tensor(torch), bias: None };
+    assert_eq!(view.weight.val().try_into_primitive::<Flex>().unwrap().layout().strides(), [1, 8], "a transposed view");
+    assert!(simd128::forward::<2, false>(&view, &Tensor::<2>::ones([32, 8], d)).is_none(), "a transposed weight goes to Burn");
     let ad = dev.with_autodiff();
     let layer = LinearConfig::new(8, 8).init(ad.device());
     assert!(simd128::forward::<2, false>(&layer, &Tensor::<2>::ones([32, 8], ad.device())).is_none(), "autograd goes to Burn");

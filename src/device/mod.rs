@@ -262,7 +262,7 @@ mod webgpu_compat;
 /// Referencing `__wasm_call_ctors` here also stops wasm-ld from treating the module as a "command"
 /// and wrapping *every export* in a call to the constructors: each call from JS into wasm —
 /// including every JS value Rust creates (`__externref_table_alloc`) — re-ran them (~0.36 ms
-/// each), which was 60 % of a CPU `embed` at batch 32 (BENCHMARKS.md, encoder, session 9).
+/// each): two thirds of a CPU `embed`'s time at batch 32 (BENCHMARKS.md, encoder, session 9).
 #[cfg(target_family = "wasm")]
 pub fn run_static_constructors() {
     static ONCE: std::sync::Once = std::sync::Once::new();

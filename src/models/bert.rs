@@ -16,8 +16,8 @@ use burn::{
 };
 use serde::Deserialize;
 
-use super::softmax::softmax_last;
 use super::linear::{linear, linear_gelu};
+use super::softmax::softmax_last;
 use crate::{Error, Result};
 
 /// Hugging Face `BertConfig`, read straight from `config.json` (missing fields take HF's defaults).
@@ -248,7 +248,8 @@ impl BertIntermediate {
     /// [batch, seq, hidden] → [batch, seq, intermediate].
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         match self.act {
-            Activation::Gelu(_) => linear_gelu(&self.dense, &x).unwrap_or_else(|| gelu_erf(linear(&self.dense, x))),
+            // where the fused kernel declines, `linear` would too: straight to Burn
+            Activation::Gelu(_) => linear_gelu(&self.dense, &x).unwrap_or_else(|| gelu_erf(self.dense.forward(x))),
             _ => self.act.forward(linear(&self.dense, x)),
         }
     }

@@ -60,7 +60,8 @@ pub mod simd128 {
     }
 
     /// `layer.forward(x)`, then exact GELU if `GELU`; `None` when the fast path does not apply
-    /// (another backend, autograd, another dtype, too few rows): the caller then uses Burn.
+    /// (another backend, autograd, another dtype or weight layout, too few rows): the caller then
+    /// uses Burn.
     pub fn forward<const D: usize, const GELU: bool>(layer: &Linear, x: &Tensor<D>) -> Option<Tensor<D>> {
         let mut dims = x.dims();
         let k = dims[D - 1];
@@ -105,9 +106,12 @@ pub mod simd128 {
         Some(Tensor::from_primitive::<Flex>(y))
     }
 
-    /// Packs the `[k, n]` weight into ⌈n/8⌉ panels of `k` rows × 8 columns (the last one padded with
-    /// zeros). Reads the row-major layout `[k, n]` and the transposed view of a `[n, k]` matrix.
+    /// Packs the `[k, n]` row-major weight (the layout every loader here produces) into ⌈n/8⌉
+    /// panels of `k` rows × 8 columns, the last one padded with zeros; `None` for another layout.
     fn pack(w: &FlexTensor, k: usize, n: usize, packed: &mut Vec<f32>) -> Option<()> {
+        if w.layout().strides() != [n as isize, 1] {
+            return None;
+        }
         let panels = n.div_ceil(8);
         if packed.len() < panels * k * 8 {
             packed.resize(panels * k * 8, 0.0);
@@ -115,41 +119,23 @@ pub mod simd128 {
         if n % 8 != 0 {
             packed[(panels - 1) * k * 8..panels * k * 8].fill(0.0); // the padding columns
         }
-        let strides = w.layout().strides();
-        let data = w.storage::<f32>();
         let start = w.layout().start_offset();
-        if strides == [n as isize, 1] {
-            let w = &data[start..start + k * n];
-            for p in 0..panels {
-                let cols = (n - p * 8).min(8);
-                let panel = &mut packed[p * k * 8..(p + 1) * k * 8];
-                for (kk, row) in panel.chunks_exact_mut(8).enumerate() {
-                    let src = &w[kk * n + p * 8..kk * n + p * 8 + cols];
-                    if cols == 8 {
-                        // SAFETY: both slices hold 8 floats; v128 loads/stores need no alignment.
-                        unsafe {
-                            v128_store(row.as_mut_ptr() as *mut v128, load(src.as_ptr()));
-                            v128_store(row.as_mut_ptr().add(4) as *mut v128, load(src.as_ptr().add(4)));
-                        }
-                    } else {
-                        row[..cols].copy_from_slice(src);
+        let w = &w.storage::<f32>()[start..start + k * n];
+        for p in 0..panels {
+            let cols = (n - p * 8).min(8);
+            let panel = &mut packed[p * k * 8..(p + 1) * k * 8];
+            for (kk, row) in panel.chunks_exact_mut(8).enumerate() {
+                let src = &w[kk * n + p * 8..kk * n + p * 8 + cols];
+                if cols == 8 {
+                    // SAFETY: both slices hold 8 floats; v128 loads/stores need no alignment.
+                    unsafe {
+                        v128_store(row.as_mut_ptr() as *mut v128, load(src.as_ptr()));
+                        v128_store(row.as_mut_ptr().add(4) as *mut v128, load(src.as_ptr().add(4)));
                     }
+                } else {
+                    row[..cols].copy_from_slice(src);
                 }
             }
-        } else if strides == [1, k as isize] {
-            let wt = &data[start..start + k * n]; // [n, k] row-major
-            for p in 0..panels {
-                let cols = (n - p * 8).min(8);
-                let panel = &mut packed[p * k * 8..(p + 1) * k * 8];
-                for j in 0..cols {
-                    let src = &wt[(p * 8 + j) * k..(p * 8 + j + 1) * k];
-                    for (kk, v) in src.iter().enumerate() {
-                        panel[kk * 8 + j] = *v;
-                    }
-                }
-            }
-        } else {
-            return None;
         }
         Some(())
     }

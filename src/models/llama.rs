@@ -14,8 +14,8 @@ use burn::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::softmax::softmax_last;
 use super::linear::linear;
+use super::softmax::softmax_last;
 use crate::{Error, Result};
 
 /// Hugging Face `LlamaConfig`, read straight from `config.json` (missing fields take HF's defaults).

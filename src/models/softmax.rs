@@ -28,11 +28,11 @@ pub mod simd128 {
     pub fn softmax_last<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
         let dims = x.dims();
         let len = dims[D - 1];
-        let x = x.clone().try_into_primitive::<Flex>().ok()?.to_contiguous();
-        let xs = x.as_slice::<f32>()?;
         if len == 0 {
             return None;
         }
+        let x = x.clone().try_into_primitive::<Flex>().ok()?.to_contiguous();
+        let xs = x.as_slice::<f32>()?;
         let mut out = vec![0.0f32; xs.len()];
         let whole = len - len % 4;
         for (row, dst) in xs.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
@@ -66,7 +66,8 @@ pub mod simd128 {
     }
 
     /// `exp` as Cephes' `expf` (range reduction by ln 2, a degree-5 polynomial, 2ⁿ from the
-    /// exponent bits): within 2 ulp of exact; inputs below -87.3 (the attention mask's -1e9) give ~1e-38, not 0.
+    /// exponent bits): within 1 ulp of exact on [-87, 20] (checked in f32 against float64); inputs
+    /// below -87.3 (the attention mask's -1e9) give 1.2e-38, not 0.
     #[inline(always)]
     fn exp(x: v128) -> v128 {
         const P: [f32; 6] = [1.987_569_1e-4, 1.398_2e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
