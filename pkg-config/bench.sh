@@ -11,6 +11,10 @@
 #                                   training time, median step time of webtune (native CPU) and
 #                                   PyTorch (CPU, 2 threads); webtune's export re-evaluated in
 #                                   transformers (~45 min on 2 cores)
+#   pkg-config/bench.sh lora        SmolLM2-135M-Instruct (GGUF) LoRA (rank 8, q_proj/v_proj) on 64
+#                                   Alpaca rows, 16 steps, 2 seeds: held-out loss on 32 other rows
+#                                   before and after, webtune (native CPU) vs transformers + PEFT
+#                                   (CPU, 2 threads); bar: mean after-loss within 0.015
 #
 # Prints JSON lines, then a markdown table (encoder: each median's ratio to PyTorch's).
 set -euo pipefail
@@ -64,7 +68,16 @@ case "$what" in
     step "PyTorch and webtune, seeds 0 and 1"
     exec "$py" tests/reference/bench_finetune.py --webtune "$CARGO_TARGET_DIR/debug/webtune" --seeds 0,1
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune" >&2; exit 2 ;;
+  lora)
+    [ -f "$WEBTUNE_ASSETS/data/chat/alpaca_5000.json" ] || { echo "bench: Alpaca not found under $WEBTUNE_ASSETS" >&2; exit 1; }
+    [ -f "$WEBTUNE_ASSETS/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf" ] || { echo "bench: SmolLM2 GGUF not found under $WEBTUNE_ASSETS" >&2; exit 1; }
+    py="$("$ROOT/tests/reference/setup.sh")"
+    step "build (native CLI)"
+    cargo build --bin webtune
+    step "PEFT and webtune LoRA, seeds 0 and 1"
+    exec "$py" tests/reference/bench_lora.py --webtune "$CARGO_TARGET_DIR/debug/webtune" --seeds 0,1
+    ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"

@@ -4,18 +4,66 @@
 //! and natively (wgpu on Vulkan/Metal, or the pure-Rust CPU backend), from one engine built on
 //! [Burn](https://burn.dev) 0.22.
 //!
-//! Layout (one concern per module):
+//! Layout, one concern per module; dependencies point one way
+//! (`models` ← `weights`/`tokenizer` ← `infer` ← `train` ← `wasm`, the CLI):
 //! - [`device`]: the only place that picks a compute device;
-//! - [`models`]: architectures (BERT) and heads; [`weights`]: checkpoints → modules;
-//! - [`tokenizer`]: text ↔ ids; [`data`]: user files → batches; [`infer`]: embed / classify;
-//! - [`train`]: optimisation (for now the [`train::self_test`] step that proves the path);
+//! - [`kernels`]: `x·W + b` (LoRA adapters as PEFT computes them; SIMD128 for the browser's CPU)
+//!   and softmax, called by the models;
+//! - [`models`]: architectures (BERT, Llama), classification heads, LoRA adapters' settings;
+//! - [`weights`]: checkpoint files (safetensors, GGUF, PEFT adapters) ↔ modules;
+//! - [`tokenizer`]: text ↔ ids, chat templates; [`data`]: user files → examples and batches;
+//! - [`infer`]: embed, classify, generate, evaluate, and the metrics;
+//! - [`train`]: the fine-tuning loop and its tasks (classification, causal LM), options, events,
+//!   schedules, checkpoints, memory plans, and the device self-test;
 //! - `wasm` (wasm32 only): the JS bindings, the only code that touches wasm-bindgen.
+
+//! ## Example
+//!
+//! Embed sentences with all-MiniLM-L6-v2, then fine-tune it as a classifier on a few rows (the
+//! same calls run in the browser, where the model files come from `fetch` instead of a folder):
+//!
+//! ```no_run
+//! use webtune::{
+//!     DevicePreference, data::Columns, device,
+//!     infer::{Encoder, ModelFiles},
+//!     models::heads::Pooling,
+//!     session::{DataFile, SessionData, finetune_classifier},
+//!     train::{Hooks, TrainOptions},
+//! };
+//!
+//! # async fn example() -> webtune::Result<()> {
+//! let dev = device::select(DevicePreference::Auto).await?; // the GPU if there is one, else the CPU
+//! let folder = std::path::Path::new("all-MiniLM-L6-v2"); // config.json, model.safetensors, tokenizer.json
+//! let encoder = Encoder::load(ModelFiles::from_dir(folder)?, &dev)?;
+//! let vectors = encoder.embed(&["A man is eating food.", "A man is eating bread."], Pooling::Mean, true).await?;
+//! println!("cosine {}", webtune::infer::encoder::cosine(&vectors[0], &vectors[1]));
+//!
+//! let csv = "text,label\ngreat film,positive\nawful plot,negative\nloved it,positive\nboring,negative\n";
+//! let data = SessionData {
+//!     train: DataFile { bytes: csv.as_bytes().to_vec(), name: "reviews.csv".into() },
+//!     validation: None,
+//!     validation_split: 0.0,
+//! };
+//! let options = TrainOptions { epochs: 2, batch_size: 2, ..TrainOptions::default() };
+//! let mut on_event = |event| println!("{event:?}");
+//! let tuned = finetune_classifier(
+//!     &ModelFiles::from_dir(folder)?, &dev, &data, &Columns::default(), &options, None, Hooks::events(&mut on_event),
+//! )
+//! .await?;
+//! println!("{:?}", tuned.model.classify(&["what a film"]).await?);
+//! let exported = tuned.model.export().await?; // a Hugging Face folder's files, as bytes
+//! # let _ = exported;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod kernels;
 pub mod infer;
 pub mod models;
+pub mod session;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;

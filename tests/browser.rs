@@ -138,7 +138,7 @@ async fn simd128_linear_kernel_matches_burn_on_the_wasm_cpu_path() {
         nn::{Linear, LinearConfig},
         tensor::{Distribution, Tensor},
     };
-    use webtune::models::{bert::gelu_erf, linear::simd128};
+    use webtune::{kernels::linear::simd128, models::bert::gelu_erf};
     let dev = device::cpu();
     let d = dev.device();
     let read = async |t: Tensor<3>| dev.read(t).await.unwrap().try_to_vec::<f32>().unwrap();
@@ -174,7 +174,7 @@ async fn simd128_linear_kernel_matches_burn_on_the_wasm_cpu_path() {
 #[wasm_bindgen_test]
 async fn simd128_softmax_matches_burn_on_the_wasm_cpu_path() {
     use burn::tensor::{Distribution, Tensor, TensorData, activation::softmax};
-    use webtune::models::softmax::simd128;
+    use webtune::kernels::softmax::simd128;
     let dev = device::cpu();
     let d = dev.device();
     for len in [1, 3, 4, 13, 64] {

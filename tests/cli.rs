@@ -198,6 +198,20 @@ fn train_text_generation_writes_a_model_folder_or_peft_adapters() {
     let config: Value = serde_json::from_slice(&std::fs::read(peft.join("adapter_config.json")).unwrap()).unwrap();
     assert_eq!((config["peft_type"].as_str(), config["r"].as_u64()), (Some("LORA"), Some(4)));
     assert!(peft.join("adapter_model.safetensors").exists() && !peft.join("model.safetensors").exists());
+    let tuned = work.path.join("tuned");
+    let out = train(&tuned, &["--lora-rank", "4", "--lora-dropout", "0.1", "--lora-rslora", "--lora-init", "gaussian", "--peft"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config: Value = serde_json::from_slice(&std::fs::read(tuned.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!((config["lora_dropout"].as_f64(), config["use_rslora"].as_bool()), (Some(0.1), Some(true)));
+    assert_eq!(config["init_lora_weights"], "gaussian");
+
+    // eval --task text-generation: loss and perplexity of the trained folder on the rows
+    let eval = webtune(&["eval", "--task", "text-generation", "--model", full.to_str().unwrap(), "--data", data.to_str().unwrap(), "--device", "cpu"]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let m: Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let loss = m["loss"].as_f64().unwrap();
+    assert!(loss.is_finite() && (m["perplexity"].as_f64().unwrap() - loss.exp()).abs() < 1e-6 * loss.exp(), "{m}");
+    assert_eq!(m["examples"].as_u64(), Some(lines.len() as u64));
 
     let bad = train(&work.path.join("bad"), &["--lora-rank", "4", "--lora-targets", "c_attn"]);
     assert!(!bad.status.success());

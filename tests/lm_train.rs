@@ -10,8 +10,9 @@ use common::{cpu_turn, lm_training::{check_lm_steps_match_pytorch, examples, fix
 use pollster::block_on;
 use webtune::{
     DevicePreference, Error, device,
-    infer::Decoder,
-    train::{Checkpoint, Evaluation, Event, Hooks, TrainOptions, causal_lm, lora::LoraOptions},
+    infer::{Decoder, language_model::LmRowEncoder},
+    models::lora::LoraOptions,
+    train::{Checkpoint, Evaluation, Event, Hooks, TrainOptions, causal_lm},
     weights::llama::export_causal_lm,
 };
 
@@ -174,7 +175,7 @@ fn tokenizer_config_add_bos_token_is_honoured_once() {
     let load = |tok: &str, tc: Option<&[u8]>| Decoder::from_hf(&config, weights.clone(), tok.as_bytes(), tc, &cpu).unwrap();
     let data = examples(&expected, "texts");
     let bos_count = |d: Decoder| {
-        let row = causal_lm::Encoder::new(&d, None).unwrap().encode(&data[0], 64).unwrap();
+        let row = LmRowEncoder::new(&d, None).unwrap().encode(&data[0], 64).unwrap();
         row.ids.iter().filter(|&&i| i == 1).count()
     };
     assert_eq!(bos_count(load(&no_bos, None)), 0, "no BOS without the flag");
@@ -279,11 +280,109 @@ fn chat_models_learn_the_reply_rendered_by_their_template() {
     .unwrap();
     let tok = &chat.text.as_ref().unwrap().tokenizer;
     let row = webtune::data::TextExample { prompt: Some("hi".into()), completion: "yo".into(), origin: "t:1".into() };
-    let templated = causal_lm::Encoder::new(&chat, None).unwrap().encode(&row, 64).unwrap();
+    let templated = LmRowEncoder::new(&chat, None).unwrap().encode(&row, 64).unwrap();
     let asked = tok.ids("user: hi.assistant:", false).unwrap();
     assert_eq!(templated.prompt, asked.len());
     assert_eq!(templated.ids, [asked, tok.ids(" yo.", false).unwrap()].concat(), "the reply as the template renders it, no EOS added");
-    let plain_row = causal_lm::Encoder::new(&chat, Some(false)).unwrap().encode(&row, 64).unwrap();
+    let plain_row = LmRowEncoder::new(&chat, Some(false)).unwrap().encode(&row, 64).unwrap();
     assert_eq!(plain_row.ids, [tok.ids("hi", true).unwrap(), tok.ids("yo", false).unwrap(), vec![2]].concat(), "BOS prompt, completion, EOS");
     assert_eq!(plain_row.prompt, 3);
+}
+
+/// LoRA starts as PEFT's default (`init_lora_weights=True`): `A` Kaiming-uniform with a = √5 over
+/// the adapted layer's fan-in, i.e. U(±1/√fan_in), `B` zero, scale alpha / rank. Checked on
+/// SmolLM2-135M's attention shape (fan-in 576, rank 8): every value within the bound, the sample
+/// standard deviation within sampling error of bound/√3 (N = 576·8·2 values; the standard error
+/// of a uniform sample's std is ≈ 0.5 % here, the check allows 3 %), values reaching the bound.
+#[test]
+fn lora_starts_as_peft_kaiming_uniform_by_default() {
+    use burn::tensor::Tensor;
+    use webtune::models::{
+        llama::{LlamaConfig, LlamaForCausalLM},
+        lora::LoraInit,
+    };
+    let _turn = cpu_turn();
+    let cpu = device::cpu();
+    let config = LlamaConfig::from_json(
+        r#"{"vocab_size": 16, "hidden_size": 576, "intermediate_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 32}"#,
+    )
+    .unwrap();
+    let factors = |options: &LoraOptions| {
+        let model = options.apply(LlamaForCausalLM::new(&config, cpu.device())).unwrap();
+        let (mut a, mut b, mut scales) = (Vec::new(), Vec::new(), Vec::new());
+        for layer in &model.model.layers {
+            let adapter = layer.self_attn.q_proj.weight.adapter().expect("q_proj is adapted");
+            assert_eq!(adapter.a.val().dims(), [576, options.rank], "A is [fan_in, rank]");
+            let read = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+            a.extend(read(adapter.a.val()));
+            b.extend(read(adapter.b.val()));
+            scales.push(adapter.scale);
+            assert!(layer.self_attn.k_proj.weight.adapter().is_none(), "k_proj is not a target");
+        }
+        (a, b, scales)
+    };
+    let std = |v: &[f32]| {
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
+        (v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
+    };
+
+    let defaults = LoraOptions::default();
+    assert_eq!(defaults.init, LoraInit::Kaiming, "PEFT's initialisation is the default");
+    assert_eq!((defaults.dropout, defaults.rslora), (0.0, false), "PEFT's defaults");
+    let (a, b, scales) = factors(&defaults);
+    let bound = 1.0 / 576f64.sqrt();
+    assert!(a.iter().all(|&x| (x as f64).abs() <= bound * (1.0 + 1e-6)), "A within ±1/√576");
+    let max = a.iter().fold(0f64, |m, &x| m.max((x as f64).abs()));
+    assert!(max > 0.99 * bound, "A reaches the bound ({max} vs {bound})");
+    let s = std(&a);
+    assert!((s / (bound / 3f64.sqrt()) - 1.0).abs() < 0.03, "std of A {s}, expected {}", bound / 3f64.sqrt());
+    assert!(b.iter().all(|&x| x == 0.0), "B starts at zero");
+    assert!(scales.iter().all(|&s| s == 16.0 / 8.0), "scale alpha / rank");
+
+    // "gaussian" (Burn's own draw): N(0, 1/rank), five times PEFT's spread at this shape
+    let (a, _, _) = factors(&LoraOptions { init: LoraInit::Gaussian, ..LoraOptions::default() });
+    let s = std(&a);
+    assert!((s / 0.125 - 1.0).abs() < 0.05, "std of gaussian A {s}, expected 0.125");
+
+    // rsLoRA: alpha / √rank
+    let (_, _, scales) = factors(&LoraOptions { rslora: true, ..LoraOptions::default() });
+    assert!(scales.iter().all(|&s| (s - 16.0 / 8f64.sqrt()).abs() < 1e-12), "{scales:?}");
+}
+
+/// `lora.dropout` drops the adapters' input while training (PEFT's `lora_dropout`), and only then:
+/// on the inference device the adapted model computes the same with or without it.
+#[test]
+fn lora_dropout_applies_to_the_adapters_input_while_training() {
+    use burn::tensor::{Int, Tensor, TensorData};
+    let _turn = cpu_turn();
+    let cpu = device::cpu();
+    let (decoder, _) = fixture(&cpu);
+    let (_, adapter) = common::lm_training::peft_adapters(); // trained factors: B is not zero
+    let ids = |d: &burn::tensor::Device| Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 5, 9, 3, 7, 2], [1, 6]), d);
+    let logits = |options: &LoraOptions, device: &webtune::ComputeDevice| {
+        let base = webtune::weights::llama::load_causal_lm(&decoder.config, block_on(export_causal_lm(&decoder.model, &decoder.device)).unwrap(), device.device()).unwrap().0;
+        let model = webtune::weights::peft::load_adapter(options.apply(base).unwrap(), adapter).unwrap();
+        model.forward(ids(device.device()), None, None).into_data().try_to_vec::<f32>().unwrap()
+    };
+    let plain = common::lm_training::lora_options();
+    let dropped = LoraOptions { dropout: 0.5, ..plain.clone() };
+    let train = cpu.with_autodiff();
+    assert_eq!(logits(&plain, &cpu), logits(&dropped, &cpu), "no dropout at inference");
+    assert_ne!(logits(&plain, &train), logits(&dropped, &train), "dropout while training");
+    let (t, c) = (logits(&plain, &train), logits(&plain, &cpu));
+    assert!(t.len() == c.len() && t.iter().zip(&c).all(|(x, y)| (x - y).abs() <= 1e-6), "without dropout training computes the same");
+    for (bad, needle) in [(LoraOptions { dropout: 1.0, ..plain.clone() }, "lora.dropout"), (LoraOptions { alpha: -1.0, ..plain.clone() }, "lora.alpha")] {
+        match bad.validate() {
+            Err(Error::Options(m)) => assert!(m.contains(needle), "{m}"),
+            other => panic!("expected an options error, got {other:?}"),
+        }
+    }
+    match "pissa".parse::<webtune::models::lora::LoraInit>() {
+        Err(Error::Options(m)) => assert!(m.contains("\"kaiming\"") && m.contains("\"gaussian\""), "{m}"),
+        other => panic!("expected an options error, got {other:?}"),
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&webtune::weights::peft::adapter_config(&LoraOptions { rslora: true, dropout: 0.1, ..plain }, "base").unwrap()).unwrap();
+    assert_eq!((config["lora_dropout"].as_f64(), config["use_rslora"].as_bool(), config["init_lora_weights"].as_bool()), (Some(0.1), Some(true), Some(true)));
 }

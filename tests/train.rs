@@ -11,7 +11,8 @@ use pollster::block_on;
 use webtune::{
     DevicePreference, Error, device,
     infer::{Encoder, ModelFiles},
-    train::{Checkpoint, Event, Hooks, StopReason, TrainOptions, evaluate, fine_tune},
+    infer::evaluation::evaluate_classifier as evaluate,
+    train::{Checkpoint, Event, Hooks, StopReason, TrainOptions, fine_tune},
 };
 
 
@@ -66,7 +67,7 @@ fn training_learns_and_the_export_loads_back_with_the_same_outputs() {
 
     let data = dataset(&expected);
     let before = block_on(evaluate(&trained.model, &trained.device, &trained.tokenizer, &data, 64, 5)).unwrap();
-    let out: ModelFiles = block_on(Encoder::from_trained(trained, &files).export()).unwrap();
+    let out: ModelFiles = block_on(trained.into_encoder(&files).export()).unwrap();
     let st = safetensors::SafeTensors::deserialize(&out.weights).unwrap();
     for (key, shape) in [
         ("bert.encoder.layer.0.attention.self.query.weight", vec![32, 32]),
@@ -159,7 +160,7 @@ fn run_with_checkpoints(
     let cancelled = || cancel_at_step.is_some_and(|n| last_step.get() >= n);
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &cancelled };
     let trained = block_on(fine_tune(files, &device::cpu(), &data, Some(&data), options, resume, hooks)).unwrap();
-    let out = block_on(Encoder::from_trained(trained, files).export()).unwrap();
+    let out = block_on(trained.into_encoder(files).export()).unwrap();
     (kept.into_inner(), out.weights, events)
 }
 
@@ -254,7 +255,7 @@ fn nan_losses_skip_their_updates_and_then_stop_the_run_with_the_weights_intact()
     let Some(Event::Done { stop_reason: StopReason::Diverged, message: Some(m), .. }) = events.last() else { panic!("{:?}", events.last()) };
     assert!(m.contains("learningRate"), "{m}");
     // no update reached the weights: the encoder is still the checkpoint's
-    let out = block_on(Encoder::from_trained(trained, &files).export()).unwrap();
+    let out = block_on(trained.into_encoder(&files).export()).unwrap();
     let (a, b) = (st.tensor("bert.encoder.layer.0.attention.self.query.weight").unwrap(), safetensors::SafeTensors::deserialize(&out.weights).unwrap());
     assert_eq!(a.data(), b.tensor("bert.encoder.layer.0.attention.self.query.weight").unwrap().data());
 }

@@ -1,5 +1,6 @@
 //! The pure parts of training, checked against the reference formulas: HF's warmup schedules
-//! and scikit-learn's classification metrics.
+//! and scikit-learn's classification metrics; and the TypeScript declarations of the options,
+//! events and results, generated from the Rust types.
 
 mod common;
 
@@ -87,4 +88,74 @@ fn memory_plan_counts_parameters_and_refuses_oversized_batches() {
     check(&ok, &gpu).unwrap();
     assert_eq!(ok.optimizer_bytes, 2 * ok.weight_bytes);
     assert!(ok.total_bytes > 4 * ok.weight_bytes, "activations count too");
+}
+
+/// `www/lib/generated.d.ts` (shipped in the package, re-exported by `index.d.ts`) is what the Rust
+/// types of the training options, events and metrics say, as JS sees them. After changing one of
+/// those types, `WEBTUNE_UPDATE_TYPES=1 cargo test --test train_parts typescript` rewrites it.
+#[test]
+fn typescript_declarations_match_the_rust_types() {
+    use ts_rs::{Config, TS};
+    use webtune::{
+        DeviceInfo,
+        models::lora::{LoraInit, LoraOptions},
+        train::{Best, ClassMetrics, Evaluation, Event, LmMetrics, MemoryPlan, StopReason, TrainOptions, options::Mode},
+    };
+    let cfg = Config::new().with_large_int("number");
+    let mut generated = String::from(
+        "// Generated from webtune's Rust types by tests/train_parts.rs (typescript_declarations_match_the_rust_types);\n\
+         // do not edit: change the Rust type, then run `WEBTUNE_UPDATE_TYPES=1 cargo test --test train_parts typescript`.\n",
+    );
+    let mut declare = |docs: Option<String>, decl: String, input: bool| {
+        generated += "\n";
+        generated += &docs.unwrap_or_default();
+        // Options are read with serde defaults: every key of an options object may be left out.
+        generated += &format!("export {}\n", if input { every_key_optional(&decl) } else { decl });
+    };
+    macro_rules! types {
+        ($input:expr; $($t:ty),*) => { $( declare(<$t>::docs(), <$t>::decl(&cfg), $input); )* };
+    }
+    types!(true; TrainOptions, LoraOptions);
+    types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, Evaluation, Metrics, ClassMetrics, LmMetrics);
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/lib/generated.d.ts");
+    if std::env::var_os("WEBTUNE_UPDATE_TYPES").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} differs from the Rust types; run `WEBTUNE_UPDATE_TYPES=1 cargo test --test train_parts typescript` and commit it",
+        path.display()
+    );
+}
+
+/// `type X = { a: T, b?: U, };` → every top-level key optional (`a?: T`); comments are copied as
+/// they are.
+fn every_key_optional(decl: &str) -> String {
+    let mut out = String::new();
+    let (mut depth, mut expect_key) = (0i32, false);
+    let mut rest = decl;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("/*") {
+            let end = rest.find("*/").map_or(rest.len(), |e| e + 2);
+            out += &rest[..end];
+            rest = &rest[end..];
+            continue;
+        }
+        match c {
+            '{' | '[' | '(' | '<' => depth += 1,
+            '}' | ']' | ')' | '>' => depth -= 1,
+            ':' if expect_key && depth == 1 && !out.ends_with('?') => out.push('?'),
+            _ => {}
+        }
+        if depth == 1 && matches!(c, '{' | ',') {
+            expect_key = true;
+        } else if c == ':' || c == '"' {
+            expect_key = false;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }

@@ -52,10 +52,11 @@ impl FromStr for DevicePreference {
 }
 
 /// What was actually selected: enough to tell a WebGPU run from a CPU fallback, and to plan memory.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceInfo {
     /// `"webgpu"` (browser), `"wgpu"` (native GPU API) or `"cpu"`.
+    #[ts(type = "\"webgpu\" | \"wgpu\" | \"cpu\"")]
     pub kind: String,
     /// The graphics backend: `"BrowserWebGpu"`, `"Vulkan"`, `"Metal"`, … or `"flex"` for the CPU.
     pub backend: String,
@@ -261,8 +262,7 @@ mod webgpu_compat;
 ///
 /// Referencing `__wasm_call_ctors` here also stops wasm-ld from treating the module as a "command"
 /// and wrapping *every export* in a call to the constructors: each call from JS into wasm —
-/// including every JS value Rust creates (`__externref_table_alloc`) — re-ran them (~0.36 ms
-/// each): two thirds of a CPU `embed`'s time at batch 32 (BENCHMARKS.md, encoder, session 9).
+/// including every JS value Rust creates (`__externref_table_alloc`) — would re-run them.
 #[cfg(target_family = "wasm")]
 pub fn run_static_constructors() {
     static ONCE: std::sync::Once = std::sync::Once::new();

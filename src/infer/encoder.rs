@@ -11,8 +11,8 @@ use crate::{
         heads::{BertForSequenceClassification, Pooling, l2_normalize, pool},
     },
     data::{Columns, Dataset, LabelMap, Table},
+    infer::{evaluation::evaluate_classifier, metrics::Metrics},
     tokenizer::{Batch, TextTokenizer},
-    train::{Metrics, evaluate},
     weights::{LoadReport, bert},
 };
 
@@ -89,14 +89,15 @@ impl Encoder {
         Ok(Encoder { config, tokenizer, model, device, report, options, source_config: files.config, source_tokenizer: files.tokenizer })
     }
 
-    /// An encoder around a model trained in this process; `files` are the ones it started from.
-    pub fn from_trained(trained: crate::train::Trained, files: &ModelFiles) -> Self {
-        let options = EncodeOptions { max_length: Some(trained.config.max_position_embeddings), ..EncodeOptions::default() };
+    /// An encoder around a model built in this process (e.g. fine-tuned) on `device`; `files` are
+    /// the ones it started from (their config and tokenizer are exported with it).
+    pub fn from_model(config: BertConfig, tokenizer: TextTokenizer, model: BertForSequenceClassification, device: ComputeDevice, files: &ModelFiles) -> Self {
+        let options = EncodeOptions { max_length: Some(config.max_position_embeddings), ..EncodeOptions::default() };
         Encoder {
-            config: trained.config,
-            tokenizer: trained.tokenizer,
-            model: trained.model,
-            device: trained.device,
+            config,
+            tokenizer,
+            model,
+            device,
             report: LoadReport::default(),
             options,
             source_config: files.config.clone(),
@@ -194,7 +195,7 @@ impl Encoder {
     /// Texts are cut at [`Encoder::max_length`] and batched by the configured batch size.
     pub async fn evaluate(&self, table: &Table, columns: &Columns) -> Result<Metrics> {
         let data = Dataset::with_labels(table, columns, LabelMap::from_names(self.config.labels()))?;
-        evaluate(&self.model, &self.device, &self.tokenizer, &data, self.max_length(), self.options.batch_size).await
+        evaluate_classifier(&self.model, &self.device, &self.tokenizer, &data, self.max_length(), self.options.batch_size).await
     }
 }
 

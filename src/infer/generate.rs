@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::text_generation::TextSide;
+use super::text_generation::DecoderTokenizer;
 use crate::{
     ComputeDevice, Error, Result,
     models::llama::{KvCache, LlamaConfig, LlamaForCausalLM},
@@ -81,9 +81,9 @@ pub struct Decoder {
     /// What loading reported (ignored keys, casts).
     pub report: LoadReport,
     /// Tokenizer and chat template, for the text methods (`complete`, `chat`).
-    pub text: Option<TextSide>,
+    pub text: Option<DecoderTokenizer>,
     /// The LoRA adapters `model` carries, when it was fine-tuned with LoRA.
-    pub lora: Option<crate::train::lora::LoraOptions>,
+    pub lora: Option<crate::models::lora::LoraOptions>,
 }
 
 impl Decoder {

@@ -1,9 +1,13 @@
-//! Inference: sentence embeddings and classification with encoders, text generation with decoders.
+//! Inference: sentence embeddings, classification and its evaluation with encoders; text
+//! generation, next-token loss and its evaluation with decoders; the metrics both report.
 
 pub mod encoder;
+pub mod evaluation;
 pub mod generate;
+pub mod language_model;
+pub mod metrics;
 pub mod text_generation;
 
 pub use encoder::{EncodeOptions, Encoder, LabelScore, ModelFiles, batch_tensors};
 pub use generate::{Decoder, GenerateOptions, Generated, StopReason};
-pub use text_generation::{Completion, TextSide};
+pub use text_generation::{Completion, DecoderTokenizer};

@@ -16,13 +16,13 @@ use crate::{
         gguf::tokenizer_json,
     },
     models::llama::LlamaForCausalLM,
-    train::lora::LoraOptions,
+    models::lora::LoraOptions,
     weights::gguf,
 };
 
-/// What a decoder needs to read and write text.
+/// What a decoder reads and writes text with: its tokenizer, chat template and BOS policy.
 #[derive(Clone)]
-pub struct TextSide {
+pub struct DecoderTokenizer {
     pub tokenizer: TextTokenizer,
     /// The model's chat template, when it has one.
     pub chat: Option<ChatTemplate>,
@@ -60,7 +60,7 @@ impl Decoder {
             None => None,
         };
         let add_bos = !matches!(file.metadata.get("tokenizer.ggml.add_bos_token"), Some(gguf::Value::Bool(false)));
-        Ok(Decoder { config, model, device, report, text: Some(TextSide { tokenizer, chat, add_bos }), lora: None })
+        Ok(Decoder { config, model, device, report, text: Some(DecoderTokenizer { tokenizer, chat, add_bos }), lora: None })
     }
 
     /// Loads a Hugging Face folder's files: `config.json`, `model.safetensors`, `tokenizer.json`
@@ -72,7 +72,7 @@ impl Decoder {
             Some(bytes) => (chat_template(bytes)?, adds_bos(bytes)),
             None => (None, false),
         };
-        decoder.text = Some(TextSide { tokenizer, chat, add_bos });
+        decoder.text = Some(DecoderTokenizer { tokenizer, chat, add_bos });
         Ok(decoder)
     }
 
@@ -88,8 +88,8 @@ impl Decoder {
             Error::Options("this model has no LoRA adapters: fine-tune it with lora: { … } to save format \"peft\"".into())
         })?;
         Ok(vec![
-            ("adapter_model.safetensors", crate::train::lora::export_adapter(&self.model, &self.device).await?),
-            ("adapter_config.json", lora.peft_config(base_model)?),
+            ("adapter_model.safetensors", crate::weights::peft::export_adapter(&self.model, &self.device).await?),
+            ("adapter_config.json", crate::weights::peft::adapter_config(lora, base_model)?),
         ])
     }
 
@@ -125,7 +125,7 @@ impl Decoder {
         Ok(files)
     }
 
-    fn text_side(&self) -> Result<&TextSide> {
+    fn text_tools(&self) -> Result<&DecoderTokenizer> {
         self.text.as_ref().ok_or_else(|| {
             Error::Options("this model was loaded without a tokenizer: load it with its tokenizer.json (or from a GGUF file)".into())
         })
@@ -134,7 +134,7 @@ impl Decoder {
     /// Continues `prompt` (BOS added as the model expects), streaming the new text to `on_text`
     /// (return `false` to stop).
     pub async fn complete(&self, prompt: &str, options: &GenerateOptions, on_text: impl FnMut(&str) -> bool) -> Result<Completion> {
-        let side = self.text_side()?;
+        let side = self.text_tools()?;
         let mut ids = side.tokenizer.ids(prompt, true)?;
         if side.add_bos
             && let Some(bos) = self.config.bos_token_id
@@ -147,7 +147,7 @@ impl Decoder {
 
     /// The assistant's reply to `messages`, through the model's chat template.
     pub async fn chat(&self, messages: &[Message], options: &GenerateOptions, on_text: impl FnMut(&str) -> bool) -> Result<Completion> {
-        let side = self.text_side()?;
+        let side = self.text_tools()?;
         let template = side.chat.as_ref().ok_or_else(|| {
             Error::Options("this model has no chat template (it is not a chat model): use text generation with a plain prompt instead".into())
         })?;
@@ -157,7 +157,7 @@ impl Decoder {
     }
 
     async fn stream(&self, prompt: Vec<u32>, options: &GenerateOptions, mut on_text: impl FnMut(&str) -> bool, chat: bool) -> Result<Completion> {
-        let side = self.text_side()?;
+        let side = self.text_tools()?;
         let mut options = options.clone();
         if options.stop.is_none() {
             let mut stop = self.config.eos_ids();

@@ -16,8 +16,8 @@ use burn::{
 };
 use serde::Deserialize;
 
-use super::linear::{linear, linear_gelu};
-use super::softmax::softmax_last;
+use crate::kernels::linear::{linear, linear_gelu};
+use crate::kernels::softmax::softmax_last;
 use crate::{Error, Result};
 
 /// Hugging Face `BertConfig`, read straight from `config.json` (missing fields take HF's defaults).

@@ -7,7 +7,7 @@ use burn::{
 };
 
 use super::bert::{BertConfig, BertModel};
-use super::linear::linear;
+use crate::kernels::linear::linear;
 use crate::Result;
 
 /// HF `BertForSequenceClassification`: pooler output → dropout → `classifier` linear layer.

@@ -9,13 +9,13 @@
 
 use burn::{
     module::Module,
-    nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig},
+    nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig},
     tensor::{Bool, Device, Int, Tensor, TensorData, activation::silu},
 };
 use serde::{Deserialize, Serialize};
 
-use super::linear::linear;
-use super::softmax::softmax_last;
+use crate::kernels::linear::{linear, linear_with_adapter_dropout};
+use crate::kernels::softmax::softmax_last;
 use crate::{Error, Result};
 
 /// Hugging Face `LlamaConfig`, read straight from `config.json` (missing fields take HF's defaults).
@@ -233,6 +233,8 @@ pub struct LlamaAttention {
     pub k_proj: Linear,
     pub v_proj: Linear,
     pub o_proj: Linear,
+    /// Dropout on LoRA adapters' input (PEFT's `lora_dropout`; probability 0 without adapters).
+    pub adapter_dropout: Dropout,
     pub num_heads: usize,
     pub num_kv_heads: usize,
     pub head_dim: usize,
@@ -251,9 +253,10 @@ impl LlamaAttention {
         let [batch, seq, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |t: Tensor<3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
-        let q = rope.apply(heads(linear(&self.q_proj, x.clone()), h)); // [batch, heads, seq, d]
-        let mut k = rope.apply(heads(linear(&self.k_proj, x.clone()), kvh)); // [batch, kv_heads, seq, d]
-        let mut v = heads(linear(&self.v_proj, x), kvh);
+        let proj = |layer: &Linear, x: Tensor<3>| linear_with_adapter_dropout(layer, x, &self.adapter_dropout);
+        let q = rope.apply(heads(proj(&self.q_proj, x.clone()), h)); // [batch, heads, seq, d]
+        let mut k = rope.apply(heads(proj(&self.k_proj, x.clone()), kvh)); // [batch, kv_heads, seq, d]
+        let mut v = heads(proj(&self.v_proj, x), kvh);
         if let Some(slot) = cache {
             if let Some((past_k, past_v)) = slot.take() {
                 k = Tensor::cat(vec![past_k, k], 2);
@@ -264,7 +267,7 @@ impl LlamaAttention {
         let (k, v) = (repeat_kv(k, h / kvh), repeat_kv(v, h / kvh)); // [batch, heads, total, d]
         let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + mask_bias; // [batch, heads, seq, total]
         let out = softmax_last(scores).matmul(v); // [batch, heads, seq, d]
-        linear(&self.o_proj, out.swap_dims(1, 2).reshape([batch, seq, h * d]))
+        proj(&self.o_proj, out.swap_dims(1, 2).reshape([batch, seq, h * d]))
     }
 }
 
@@ -283,12 +286,15 @@ pub struct LlamaMlp {
     pub gate_proj: Linear,
     pub up_proj: Linear,
     pub down_proj: Linear,
+    /// Dropout on LoRA adapters' input (PEFT's `lora_dropout`; probability 0 without adapters).
+    pub adapter_dropout: Dropout,
 }
 
 impl LlamaMlp {
     /// [batch, seq, hidden] → [batch, seq, hidden].
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        linear(&self.down_proj, silu(linear(&self.gate_proj, x.clone())) * linear(&self.up_proj, x))
+        let proj = |layer: &Linear, x: Tensor<3>| linear_with_adapter_dropout(layer, x, &self.adapter_dropout);
+        proj(&self.down_proj, silu(proj(&self.gate_proj, x.clone())) * proj(&self.up_proj, x))
     }
 }
 
@@ -311,6 +317,7 @@ impl LlamaLayer {
                 k_proj: lin(h, kvh * d, c.attention_bias),
                 v_proj: lin(h, kvh * d, c.attention_bias),
                 o_proj: lin(c.num_attention_heads * d, h, c.attention_bias),
+                adapter_dropout: DropoutConfig::new(0.0).init(),
                 num_heads: c.num_attention_heads,
                 num_kv_heads: kvh,
                 head_dim: d,
@@ -319,6 +326,7 @@ impl LlamaLayer {
                 gate_proj: lin(h, c.intermediate_size, c.mlp_bias),
                 up_proj: lin(h, c.intermediate_size, c.mlp_bias),
                 down_proj: lin(c.intermediate_size, h, c.mlp_bias),
+                adapter_dropout: DropoutConfig::new(0.0).init(),
             },
             input_layernorm: c.rms_norm(device),
             post_attention_layernorm: c.rms_norm(device),

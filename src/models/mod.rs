@@ -1,7 +1,7 @@
-//! Architectures only: layers and forward passes (no file formats, no tokenization, no JS).
+//! Architectures and their layers: forward passes, and the LoRA adapters attached to them (no
+//! file formats, no tokenization, no JS).
 
 pub mod bert;
 pub mod heads;
-pub mod linear;
-pub mod softmax;
 pub mod llama;
+pub mod lora;

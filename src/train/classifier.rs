@@ -1,5 +1,5 @@
 //! Fine-tuning a BERT-family sequence classifier (a [`Task`] for the shared loop in
-//! [`super::trainer`]) and evaluating one.
+//! [`super::trainer`]).
 
 use burn::{
     nn::loss::CrossEntropyLossConfig,
@@ -7,15 +7,14 @@ use burn::{
 };
 
 use super::{
-    Best, Checkpoint, Evaluation, Hooks, MemoryPlan, Metrics, StopReason, TrainOptions,
+    Best, Checkpoint, Evaluation, Hooks, MemoryPlan, StopReason, TrainOptions,
     checkpoint::fingerprint,
-    metrics::CLASSIFICATION_METRICS,
     trainer::{self, Task},
 };
 use crate::{
     ComputeDevice, Error, Result,
     data::{Dataset, labels::same_set, make_batch, token_lengths},
-    infer::{ModelFiles, batch_tensors},
+    infer::{Encoder, ModelFiles, batch_tensors, evaluation::evaluate_classifier, metrics::CLASSIFICATION_METRICS},
     models::{bert::BertConfig, heads::BertForSequenceClassification},
     tokenizer::TextTokenizer,
     weights::{LoadReport, bert},
@@ -31,6 +30,14 @@ pub struct Trained {
     pub stop_reason: StopReason,
     pub steps: usize,
     pub best: Option<Best>,
+}
+
+impl Trained {
+    /// The model as an [`Encoder`] for inference and export; `files` are the ones the run started
+    /// from.
+    pub fn into_encoder(self, files: &ModelFiles) -> Encoder {
+        Encoder::from_model(self.config, self.tokenizer, self.model, self.device, files)
+    }
 }
 
 /// Fine-tunes the checkpoint in `files` on `train`, evaluating on `validation` (if any) every
@@ -151,7 +158,7 @@ impl Task for Classifier {
 
     async fn evaluate(&self, model: &Self::Model, device: &ComputeDevice) -> Result<Evaluation> {
         let data = self.validation.as_ref().ok_or_else(|| Error::Data("no validation data".into()))?;
-        let metrics = evaluate(model, device, &self.tokenizer, data, self.max_length, self.batch_size).await?;
+        let metrics = evaluate_classifier(model, device, &self.tokenizer, data, self.max_length, self.batch_size).await?;
         Ok(Evaluation::Classification(metrics))
     }
 
@@ -169,45 +176,3 @@ impl Task for Classifier {
 fn default_head_for(model: &[String], n: usize) -> bool {
     model.len() == n && model.iter().enumerate().all(|(i, l)| *l == format!("LABEL_{i}"))
 }
-
-/// Loss, accuracy, per-class metrics and the confusion matrix of `model` on `data` (dropout off).
-pub async fn evaluate(
-    model: &BertForSequenceClassification,
-    device: &ComputeDevice,
-    tokenizer: &TextTokenizer,
-    data: &Dataset,
-    max_length: usize,
-    batch_size: usize,
-) -> Result<Metrics> {
-    if data.is_empty() {
-        return Err(Error::Data("the evaluation data has no rows".into()));
-    }
-    let ce = CrossEntropyLossConfig::new().init(device.device());
-    let rows: Vec<usize> = (0..data.len()).collect();
-    let mut predictions = Vec::new();
-    let mut loss_sum: Option<Tensor<1>> = None;
-    for chunk in rows.chunks(batch_size.max(1)) {
-        let b = make_batch(&data.examples, chunk, tokenizer, max_length)?;
-        let [ids, types, mask] = batch_tensors(&b.tokens, device.device());
-        let y = Tensor::<1, Int>::from_data(TensorData::new(b.labels, [chunk.len()]), device.device());
-        let logits = model.forward(ids, types, mask);
-        predictions.push(logits.clone().argmax(1).reshape([chunk.len()]));
-        let loss = ce.forward(logits, y).mul_scalar(chunk.len() as f64);
-        loss_sum = Some(match loss_sum {
-            Some(s) => s + loss,
-            None => loss,
-        });
-    }
-    let predicted = device.read(Tensor::cat(predictions, 0)).await?;
-    let predicted: Vec<usize> = predicted
-        .convert::<i64>()
-        .try_to_vec::<i64>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))?
-        .into_iter()
-        .map(|p| p as usize)
-        .collect();
-    let loss = device.read_scalar(loss_sum.expect("at least one batch")).await? / data.len() as f64;
-    let truth: Vec<usize> = data.examples.iter().map(|e| e.label).collect();
-    Ok(Metrics::compute(&truth, &predicted, &data.labels.names, Some(loss)))
-}
-

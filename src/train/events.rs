@@ -2,12 +2,13 @@
 //! these are the objects the JS `onEvent` callback gets and the CLI prints with `--json`.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::{Evaluation, memory::MemoryPlan};
 use crate::DeviceInfo;
 
 /// Why a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// All epochs ran.
@@ -22,7 +23,7 @@ pub enum StopReason {
 }
 
 /// The best evaluation so far.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Best {
     pub step: usize,
@@ -31,7 +32,7 @@ pub struct Best {
 }
 
 /// One event of a run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum Event {
     /// Before the first step: the plan.

@@ -18,7 +18,7 @@ const F32: u64 = 4;
 const WASM_CPU_BUDGET: u64 = 3 << 30;
 
 /// Bytes a run will hold, by kind (estimates; activations assume every batch is `seq` long).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct MemoryPlan {
     pub parameters: u64,
@@ -69,8 +69,8 @@ pub fn llama_parameters(c: &LlamaConfig) -> u64 {
 }
 
 /// The plan of fine-tuning a causal LM with batches of `batch` rows of `seq` tokens: all weights,
-/// or with LoRA only the adapters: `lora` = (their parameters, elements of the weights they adapt —
-/// Burn forms a dense delta and its gradient for each).
+/// or with LoRA only the adapters: `lora` = (their parameters, activation elements they keep per
+/// token; see [`crate::models::lora::LoraOptions::sizes`]).
 pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
     let parameters = llama_parameters(c);
     let (b, s, h, i, v) = (batch as u64, seq as u64, c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
@@ -87,10 +87,10 @@ pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize, lora: Option<(u
         (v * h * F32, format!("token embeddings ({} × {})", c.vocab_size, c.hidden_size)),
     ];
     let mut plan = full_fine_tuning(parameters, activation_bytes, candidates);
-    if let Some((adapters, adapted)) = lora {
+    if let Some((adapters, per_token)) = lora {
         plan.gradient_bytes = adapters * F32;
         plan.optimizer_bytes = 2 * adapters * F32;
-        plan.activation_bytes += 2 * adapted * F32;
+        plan.activation_bytes += b * s * per_token * F32;
         plan.total_bytes = plan.weight_bytes + 4 * adapters * F32 + plan.activation_bytes;
     }
     plan

@@ -2,71 +2,111 @@
 //! Defaults follow Hugging Face's `TrainingArguments` where one exists.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::Schedule;
 use crate::{Error, Result};
 
 /// Whether a larger or a smaller metric is better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(not(target_family = "wasm"), derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Max,
     Min,
 }
 
-/// Options of a fine-tuning run. Unknown keys are an error (JS passes objects straight in).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl Mode {
+    /// Whether larger or smaller is better for `metric` when the options do not say.
+    pub fn natural_for(metric: &str) -> Mode {
+        if matches!(metric, "loss" | "perplexity") { Mode::Min } else { Mode::Max }
+    }
+}
+
+/// Options of a fine-tuning run: the one definition for the JS API (unknown keys are an error;
+/// the TypeScript declarations are generated from it) and the CLI's `train` flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(not(target_family = "wasm"), derive(clap::Args))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[ts(optional_fields = nullable)]
 pub struct TrainOptions {
     /// Passes over the training data (default 3).
+    #[cfg_attr(not(target_family = "wasm"), arg(long, default_value_t = defaults().epochs))]
     pub epochs: usize,
     /// Examples per forward pass (default 16).
+    #[cfg_attr(not(target_family = "wasm"), arg(long, default_value_t = defaults().batch_size))]
     pub batch_size: usize,
     /// Peak learning rate (default 5e-5).
+    #[cfg_attr(not(target_family = "wasm"), arg(long, default_value_t = defaults().learning_rate))]
     pub learning_rate: f64,
     /// AdamW decoupled weight decay, not applied to biases and LayerNorm (default 0.01).
+    #[cfg_attr(not(target_family = "wasm"), arg(long, default_value_t = defaults().weight_decay))]
     pub weight_decay: f64,
     /// Warmup as a number of optimizer steps (exclusive with `warmup_ratio`).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub warmup_steps: Option<usize>,
     /// Warmup as a fraction of all optimizer steps (default 0 when neither is given).
+    #[cfg_attr(not(target_family = "wasm"), arg(long, conflicts_with = "warmup_steps"))]
     pub warmup_ratio: Option<f64>,
     /// Learning-rate shape after warmup (default linear decay to 0).
+    #[cfg_attr(not(target_family = "wasm"), arg(long, default_value = "linear"))]
     pub schedule: Schedule,
     /// Longest input in tokens; longer texts are truncated (default 128).
+    #[cfg_attr(not(target_family = "wasm"), arg(long, default_value_t = defaults().max_length))]
     pub max_length: usize,
     /// Seeds the head's initialisation, dropout and the data order (default 42).
+    #[cfg_attr(not(target_family = "wasm"), arg(long, default_value_t = defaults().seed))]
     pub seed: u64,
     /// Batches per optimizer step (default 1).
+    #[cfg_attr(not(target_family = "wasm"), arg(long, default_value_t = defaults().grad_accum))]
     pub grad_accum: usize,
-    /// Clip the global gradient norm to this (default 1.0; `null` turns clipping off).
+    /// Clip the global gradient norm to this (default 1.0; 0 or `null` turns clipping off).
+    #[cfg_attr(not(target_family = "wasm"), arg(long, default_value = "1.0"))]
     pub max_grad_norm: Option<f64>,
     /// Evaluate every N optimizer steps, besides at each epoch end (default: epoch ends only).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub eval_every: Option<usize>,
     /// Stop after this many evaluations without improvement (default: never stop early).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub early_stopping_patience: Option<usize>,
     /// Metric that decides "better" for early stopping and keep-best: for classifiers
     /// `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for language models `loss` or
     /// `perplexity` (default `loss`).
+    #[ts(type = "\"accuracy\" | \"macro_f1\" | \"macro_precision\" | \"macro_recall\" | \"loss\" | \"perplexity\"")]
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub metric: Option<String>,
     /// Whether larger (`max`) or smaller (`min`) `metric` is better (default: `min` for `loss`
     /// and `perplexity`, else `max`).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub mode: Option<Mode>,
     /// At the end, go back to the weights of the best evaluation (default true).
+    #[cfg_attr(not(target_family = "wasm"), arg(long = "no-keep-best", action = clap::ArgAction::SetFalse, help = "Keep the last weights instead of going back to the best evaluation's"))]
     pub keep_best: bool,
     /// Batch texts of similar length together (less padding, faster; default false).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub group_by_length: bool,
     /// Report a `step` event every N optimizer steps (default 10). Each report reads the loss
     /// back from the GPU; reading every step would slow training down.
+    #[cfg_attr(not(target_family = "wasm"), arg(long, default_value_t = defaults().log_every))]
     pub log_every: usize,
     /// Hand a checkpoint (weights, optimizer state, position) to the caller every N optimizer
     /// steps, to resume from after a crash or a reload (default: none).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub checkpoint_every: Option<usize>,
     /// Text generation: wrap prompt/completion rows in the model's chat template, as `chat()`
     /// renders a conversation (default: when the model has one). Not for classifiers.
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub chat_template: Option<bool>,
     /// Text generation: train LoRA adapters instead of all weights (the base is frozen); save
     /// them with format "peft". Not for classifiers.
-    pub lora: Option<super::lora::LoraOptions>,
+    #[cfg_attr(not(target_family = "wasm"), arg(skip))]
+    pub lora: Option<crate::models::lora::LoraOptions>,
+}
+
+/// The defaults, for the CLI's flags.
+#[cfg(not(target_family = "wasm"))]
+fn defaults() -> TrainOptions {
+    TrainOptions::default()
 }
 
 impl Default for TrainOptions {
@@ -98,6 +138,11 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
+    /// The gradient-norm clip, when clipping is on.
+    pub fn clip_norm(&self) -> Option<f64> {
+        self.max_grad_norm.filter(|&n| n > 0.0)
+    }
+
     /// Checks values that serde cannot; the messages name the option and the valid range.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Options(m));
@@ -114,9 +159,9 @@ impl TrainOptions {
             return bad(format!("weightDecay must be 0 or more, got {}", self.weight_decay));
         }
         if let Some(n) = self.max_grad_norm
-            && !(n > 0.0)
+            && !(n >= 0.0 && n.is_finite())
         {
-            return bad(format!("maxGradNorm must be positive (or null for no clipping), got {n}"));
+            return bad(format!("maxGradNorm must be a positive number (0 or null: no clipping), got {n}"));
         }
         if self.max_length < 2 {
             return bad(format!("maxLength must be at least 2, got {}", self.max_length));
@@ -153,7 +198,7 @@ mod tests {
         assert!(err(TrainOptions { epochs: 0, ..Default::default() }).contains("epochs"));
         assert!(err(TrainOptions { learning_rate: -1.0, ..Default::default() }).contains("learningRate"));
         let metric = TrainOptions { metric: Some("f1".into()), ..Default::default() };
-        let e = metric.check_metric(crate::train::metrics::CLASSIFICATION_METRICS, "a classifier").unwrap_err().to_string();
+        let e = metric.check_metric(crate::infer::metrics::CLASSIFICATION_METRICS, "a classifier").unwrap_err().to_string();
         assert!(e.contains("macro_f1"), "{e}");
         assert!(
             err(TrainOptions { warmup_steps: Some(3), warmup_ratio: Some(0.1), ..Default::default() })

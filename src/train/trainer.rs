@@ -86,8 +86,8 @@ pub struct Run<M> {
     pub best: Option<Best>,
 }
 
-/// Runs `task` from `weights` (or, ignoring them, from `resume`'s, with its optimizer state and position: the
-/// result is what an uninterrupted run would have had).
+/// Runs `task` from `weights` (or, ignoring them, from `resume`'s, with its optimizer state and
+/// position: the result is what an uninterrupted run would have had).
 pub async fn run<T: Task>(
     task: &T,
     weights: Vec<u8>,
@@ -96,197 +96,294 @@ pub async fn run<T: Task>(
     resume: Option<&Checkpoint>,
     hooks: Hooks<'_>,
 ) -> Result<Run<T::Model>> {
-    let Hooks { on_event, mut on_checkpoint, cancelled } = hooks;
-    options.validate()?;
-    let started = Instant::now();
-    let train_len = task.examples();
-    let validation_len = task.validation_examples();
-
-    // Refused before anything is allocated: a plan the device cannot hold would lose it mid-run.
-    let memory = task.memory(options.batch_size.min(train_len));
-    super::memory::check(&memory, device.info())?;
-
-    let ad = device.with_autodiff();
-    ad.device().seed(options.seed);
-    let weights = match resume {
-        Some(c) => c.weights.clone(),
-        None => weights,
+    let (mut run, mut model) = Loop::start(task, weights, device, options, resume, hooks)?;
+    let (stop, message) = 'epochs: {
+        for epoch in run.position.0..options.epochs {
+            let order = epoch_order(&run.lengths, options.batch_size, options.seed, epoch, options.group_by_length);
+            let windows: Vec<&[Vec<usize>]> = order.chunks(options.grad_accum).collect();
+            let skip = if epoch == run.position.0 { run.position.1 } else { 0 };
+            for (w, window) in windows.iter().enumerate().skip(skip) {
+                crate::device::yield_now().await; // the page stays responsive, and an abort gets through
+                if (run.hooks.cancelled)() {
+                    break 'epochs (StopReason::Cancelled, None);
+                }
+                let norm;
+                (model, norm) = run.optimisation_step(model, window).await?;
+                if let Some(message) = run.log_point(norm).await? {
+                    break 'epochs (StopReason::Diverged, Some(message));
+                }
+                if run.evaluation_due() && run.evaluate(&model).await? {
+                    break 'epochs (StopReason::EarlyStopped, None);
+                }
+                if run.checkpoint_due() {
+                    let next = if w + 1 == windows.len() { (epoch + 1, 0) } else { (epoch, w + 1) };
+                    run.checkpoint(&model, next).await?;
+                }
+            }
+        }
+        (StopReason::Finished, None)
     };
-    let (mut model, report) = task.load(weights, ad.device(), resume.is_none())?;
+    run.finish(model, stop, message).await
+}
 
-    let lengths = if options.group_by_length { task.lengths()? } else { vec![0; train_len] };
-    let batches_per_epoch = train_len.div_ceil(options.batch_size);
-    let steps_per_epoch = batches_per_epoch.div_ceil(options.grad_accum);
-    let total_steps = steps_per_epoch * options.epochs;
-    let schedule = LrSchedule {
-        kind: options.schedule,
-        peak: options.learning_rate,
-        warmup_steps: warmup_steps(options.warmup_steps, options.warmup_ratio, total_steps)?,
-        total_steps,
-    };
-    let mut optim = AdamW::new(options.weight_decay, T::no_decay);
-    let eval_device = device.without_autodiff();
-    let mut tracker = BestTracker::new(options);
-    let (mut step, mut start) = (0, (0, 0));
-    if let Some(c) = resume {
-        c.check_resumable(options, train_len, &task.fingerprint())?;
-        optim.load(optimizer_from_bytes(&c.optimizer)?, ad.device());
-        (step, start) = (c.state.step, (c.state.epoch, c.state.window));
-        tracker.best = c.state.best.clone();
-        tracker.bad_evals = c.state.bad_evals;
+/// One run's state between steps.
+struct Loop<'a, 'h, T: Task> {
+    task: &'a T,
+    options: &'a TrainOptions,
+    hooks: Hooks<'h>,
+    started: Instant,
+    /// The training device (autodiff) and the one evaluations and exports run on.
+    train_device: ComputeDevice,
+    eval_device: ComputeDevice,
+    lengths: Vec<usize>,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    schedule: LrSchedule,
+    optim: AdamW,
+    accum: GradientsAccumulator<T::Model>,
+    tracker: BestTracker<T::Model>,
+    log: LogWindow,
+    streak: BadStreak,
+    /// Optimizer steps done, and where the next one starts: (epoch, window of that epoch).
+    step: usize,
+    position: (usize, usize),
+}
+
+impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
+    /// Checks the memory plan, loads the model (a resumed run's weights, optimizer state and
+    /// position), and sends the `start` event.
+    fn start(
+        task: &'a T,
+        weights: Vec<u8>,
+        device: &ComputeDevice,
+        options: &'a TrainOptions,
+        resume: Option<&Checkpoint>,
+        hooks: Hooks<'h>,
+    ) -> Result<(Self, T::Model)> {
+        options.validate()?;
+        let started = Instant::now();
+        let train_len = task.examples();
+        // Refused before anything is allocated: a plan the device cannot hold would lose it mid-run.
+        let memory = task.memory(options.batch_size.min(train_len));
+        super::memory::check(&memory, device.info())?;
+
+        let train_device = device.with_autodiff();
+        train_device.device().seed(options.seed);
+        let weights = match resume {
+            Some(c) => c.weights.clone(),
+            None => weights,
+        };
+        let (model, report) = task.load(weights, train_device.device(), resume.is_none())?;
+
+        let lengths = if options.group_by_length { task.lengths()? } else { vec![0; train_len] };
+        let steps_per_epoch = train_len.div_ceil(options.batch_size).div_ceil(options.grad_accum);
+        let total_steps = steps_per_epoch * options.epochs;
+        let schedule = LrSchedule {
+            kind: options.schedule,
+            peak: options.learning_rate,
+            warmup_steps: warmup_steps(options.warmup_steps, options.warmup_ratio, total_steps)?,
+            total_steps,
+        };
+        let mut run = Loop {
+            task,
+            options,
+            hooks,
+            started,
+            eval_device: device.without_autodiff(),
+            train_device,
+            lengths,
+            steps_per_epoch,
+            total_steps,
+            schedule,
+            optim: AdamW::new(options.weight_decay, T::no_decay),
+            accum: GradientsAccumulator::new(),
+            tracker: BestTracker::new(options),
+            log: LogWindow::new(),
+            streak: BadStreak::default(),
+            step: 0,
+            position: (0, 0),
+        };
+        if let Some(c) = resume {
+            run.resume(c)?;
+        }
+        (run.hooks.on_event)(Event::Start {
+            device: run.train_device.info().clone(),
+            labels: task.labels(),
+            train_examples: train_len,
+            validation_examples: task.validation_examples(),
+            epochs: options.epochs,
+            steps_per_epoch,
+            total_steps,
+            warmup_steps: run.schedule.warmup_steps,
+            warnings: report.warnings,
+            memory,
+        });
+        Ok((run, model))
+    }
+
+    /// Takes over a checkpoint's optimizer state, position and best-so-far.
+    fn resume(&mut self, c: &Checkpoint) -> Result<()> {
+        c.check_resumable(self.options, self.task.examples(), &self.task.fingerprint())?;
+        self.optim.load(optimizer_from_bytes(&c.optimizer)?, self.train_device.device());
+        (self.step, self.position) = (c.state.step, (c.state.epoch, c.state.window));
+        self.tracker.best = c.state.best.clone();
+        self.tracker.bad_evals = c.state.bad_evals;
         if let Some(b) = &c.best_weights {
-            tracker.best_model = Some(task.load(b.clone(), eval_device.device(), false)?.0);
+            self.tracker.best_model = Some(self.task.load(b.clone(), self.eval_device.device(), false)?.0);
         }
+        Ok(())
     }
 
-    on_event(Event::Start {
-        device: ad.info().clone(),
-        labels: task.labels(),
-        train_examples: train_len,
-        validation_examples: validation_len,
-        epochs: options.epochs,
-        steps_per_epoch,
-        total_steps,
-        warmup_steps: schedule.warmup_steps,
-        warnings: report.warnings,
-        memory,
-    });
+    fn epoch_of(&self, step: usize) -> f64 {
+        step as f64 / self.steps_per_epoch as f64
+    }
 
-    let epoch_of = |step: usize| step as f64 / steps_per_epoch as f64;
-    let mut stop = StopReason::Finished;
-    let mut message = None;
-    let mut streak = BadStreak::default();
-    let mut log = LogWindow::new();
-    let mut accum = GradientsAccumulator::<T::Model>::new();
+    /// Whether the loss is read back and reported once `done` steps are done.
+    fn logs_after(&self, done: usize) -> bool {
+        done % self.options.log_every == 0 || done == self.total_steps
+    }
 
-    'epochs: for epoch in start.0..options.epochs {
-        let order = epoch_order(&lengths, options.batch_size, options.seed, epoch, options.group_by_length);
-        let windows: Vec<&[Vec<usize>]> = order.chunks(options.grad_accum).collect();
-        let skip = if epoch == start.0 { start.1 } else { 0 };
-        for (w, window) in windows.iter().enumerate().skip(skip) {
-            crate::device::yield_now().await; // the page stays responsive, and an abort gets through
-            if cancelled() {
-                stop = StopReason::Cancelled;
-                break 'epochs;
-            }
-            // Dropout draws depend on the step only, so a resumed run draws what it would have.
-            ad.device().seed(options.seed ^ (step as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let mut grads = GradientsParams::new();
-            let mut window_loss: Option<Tensor<1>> = None;
-            for (i, rows) in window.iter().enumerate() {
-                let (loss, tokens) = task.loss(&model, rows, ad.device())?;
-                log.tokens += tokens;
-                let loss = loss.div_scalar(window.len() as f64);
-                let detached = loss.clone().detach();
-                window_loss = Some(match window_loss.take() {
-                    Some(l) => l + detached,
-                    None => detached,
-                });
-                let g = GradientsParams::from_grads(loss.backward(), &model);
-                if window.len() == 1 {
-                    grads = g;
-                } else {
-                    accum.accumulate(&model, g);
-                    if i + 1 == window.len() {
-                        grads = accum.grads();
-                    }
+    /// One optimizer step over a window of batches (gradient accumulation): forward, backward,
+    /// clipping, and an AdamW update that a NaN/infinite loss or gradient cancels on the device.
+    /// Returns the updated model and the gradient norm (when clipped or logged).
+    async fn optimisation_step(&mut self, model: T::Model, window: &[Vec<usize>]) -> Result<(T::Model, Option<Tensor<1>>)> {
+        let device = self.train_device.device();
+        // Dropout draws depend on the step only, so a resumed run draws what it would have.
+        device.seed(self.options.seed ^ (self.step as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut grads = GradientsParams::new();
+        let mut window_loss: Option<Tensor<1>> = None;
+        for (i, rows) in window.iter().enumerate() {
+            let (loss, tokens) = self.task.loss(&model, rows, device)?;
+            self.log.tokens += tokens;
+            let loss = loss.div_scalar(window.len() as f64);
+            let detached = loss.clone().detach();
+            window_loss = Some(match window_loss.take() {
+                Some(l) => l + detached,
+                None => detached,
+            });
+            let g = GradientsParams::from_grads(loss.backward(), &model);
+            if window.len() == 1 {
+                grads = g;
+            } else {
+                self.accum.accumulate(&model, g);
+                if i + 1 == window.len() {
+                    grads = self.accum.grads();
                 }
             }
-            let logs = (step + 1) % options.log_every == 0 || step + 1 == total_steps;
-            let norm = match options.max_grad_norm {
-                Some(max) => clip_global_norm(&model, &mut grads, max),
-                None if logs => global_norm(&model, &grads), // only reported, so only when logged
+        }
+        let norm = match self.options.clip_norm() {
+            Some(max) => clip_global_norm(&model, &mut grads, max),
+            None if self.logs_after(self.step + 1) => global_norm(&model, &grads), // only reported, so only when logged
+            None => None,
+        };
+        // A NaN/infinite loss or gradient must not reach the weights: the update is cancelled
+        // on the device, with no read here (it is reported at the next log point).
+        let window_loss = window_loss.expect("a window has batches");
+        let applied = match &norm {
+            Some(n) => (window_loss.clone() + n.clone()).is_finite(),
+            None => window_loss.clone().is_finite(),
+        };
+        // On the CPU a read costs nothing (there is no GPU queue to wait for), and a step known
+        // to be finite skips the masked copies of every parameter.
+        let known_finite = !self.train_device.info().is_gpu() && self.train_device.read(applied.clone()).await?.iter::<bool>().all(|a| a);
+        let mask = if known_finite { None } else { Some(applied.clone()) };
+        let model = self.optim.step(self.schedule.lr(self.step), model, grads, mask);
+        self.step += 1;
+        self.log.push(self.step, window_loss, applied);
+        Ok((model, norm))
+    }
+    /// At a log point: reads the window's losses back, sends the `step` event and reports skipped
+    /// steps. Returns the divergence message once too many steps in a row were skipped.
+    async fn log_point(&mut self, norm: Option<Tensor<1>>) -> Result<Option<String>> {
+        if !self.logs_after(self.step) {
+            return Ok(None);
+        }
+        let read = self.log.read(&self.train_device, norm).await?;
+        let lr = self.schedule.lr(self.step - 1);
+        if let Some(event) = read.step_event(self.total_steps, self.epoch_of(self.step), lr) {
+            (self.hooks.on_event)(event);
+        }
+        Ok(self.streak.report(&read, self.hooks.on_event, self.options.learning_rate))
+    }
+
+    /// Evaluations run at each epoch's end and every `evalEvery` steps, when there is validation data.
+    fn evaluation_due(&self) -> bool {
+        let at_epoch_end = self.step % self.steps_per_epoch == 0;
+        let scheduled = self.options.eval_every.is_some_and(|n| self.step % n == 0);
+        self.task.validation_examples() > 0 && (at_epoch_end || scheduled)
+    }
+
+    /// Evaluates the model, keeps it if it is the best so far, sends the `eval` event. Returns
+    /// whether early stopping's patience is exhausted.
+    async fn evaluate(&mut self, model: &T::Model) -> Result<bool> {
+        let eval_started = Instant::now();
+        let snapshot = model.valid();
+        let metrics = self.task.evaluate(&snapshot, &self.eval_device).await?;
+        self.log.since += eval_started.elapsed(); // step timings exclude evaluation
+        let is_best = self.tracker.observe(&metrics, self.step, || snapshot.clone());
+        let (step, epoch) = (self.step, self.epoch_of(self.step));
+        (self.hooks.on_event)(Event::Eval { step, epoch, metrics, is_best });
+        Ok(self.tracker.patience_exhausted())
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        self.hooks.on_checkpoint.is_some() && self.options.checkpoint_every.is_some_and(|n| self.step % n == 0)
+    }
+
+    /// Hands a checkpoint (weights, optimizer state, best-so-far, and `next`: the epoch and window
+    /// the run continues at) to the caller and sends the `checkpoint` event.
+    async fn checkpoint(&mut self, model: &T::Model, next: (usize, usize)) -> Result<()> {
+        let state = TrainerState {
+            format: super::checkpoint::FORMAT,
+            step: self.step,
+            epoch: next.0,
+            window: next.1,
+            options: self.options.clone(),
+            train_examples: self.task.examples(),
+            data_fingerprint: self.task.fingerprint(),
+            best: self.tracker.best.clone(),
+            bad_evals: self.tracker.bad_evals,
+        };
+        let checkpoint = Checkpoint {
+            state,
+            config: self.task.config()?,
+            weights: self.task.export(&model.valid(), &self.eval_device).await?,
+            optimizer: optimizer_to_bytes(self.optim.save(&self.train_device).await?)?,
+            best_weights: match &self.tracker.best_model {
+                Some(b) => Some(self.task.export(b, &self.eval_device).await?),
                 None => None,
-            };
-            let lr = schedule.lr(step);
-            // A NaN/infinite loss or gradient must not reach the weights: the update is cancelled
-            // on the device, with no read here (it is reported at the next log point).
-            let window_loss = window_loss.expect("a window has batches");
-            let applied = match &norm {
-                Some(n) => (window_loss.clone() + n.clone()).is_finite(),
-                None => window_loss.clone().is_finite(),
-            };
-            // On the CPU a read costs nothing (there is no GPU queue to wait for), and a step known
-            // to be finite skips the masked copies of every parameter (~140 ms of a MiniLM step).
-            let known_finite = !ad.info().is_gpu() && ad.read(applied.clone()).await?.iter::<bool>().all(|a| a);
-            let mask = if known_finite { None } else { Some(applied.clone()) };
-            model = optim.step(lr, model, grads, mask);
-            step += 1;
-            log.push(step, window_loss, applied);
-
-            if logs {
-                let read = log.read(&ad, norm).await?;
-                if let Some(event) = read.step_event(total_steps, epoch_of(step), lr) {
-                    on_event(event);
-                }
-                if let Some(m) = streak.report(&read, on_event, options.learning_rate) {
-                    (stop, message) = (StopReason::Diverged, Some(m));
-                    break 'epochs;
-                }
-            }
-            let at_epoch_end = step % steps_per_epoch == 0;
-            let scheduled = options.eval_every.is_some_and(|n| step % n == 0);
-            if validation_len > 0 && (at_epoch_end || scheduled) {
-                let eval_started = Instant::now();
-                let snapshot = model.valid();
-                let metrics = task.evaluate(&snapshot, &eval_device).await?;
-                log.since += eval_started.elapsed(); // step timings exclude evaluation
-                let is_best = tracker.observe(&metrics, step, || snapshot.clone());
-                on_event(Event::Eval { step, epoch: epoch_of(step), metrics, is_best });
-                if tracker.patience_exhausted() {
-                    stop = StopReason::EarlyStopped;
-                    break 'epochs;
-                }
-            }
-            if let Some(on_checkpoint) = on_checkpoint.as_deref_mut()
-                && options.checkpoint_every.is_some_and(|n| step % n == 0)
-            {
-                let (epoch, window) = if w + 1 == windows.len() { (epoch + 1, 0) } else { (epoch, w + 1) };
-                let state = TrainerState {
-                    format: super::checkpoint::FORMAT,
-                    step,
-                    epoch,
-                    window,
-                    options: options.clone(),
-                    train_examples: train_len,
-                    data_fingerprint: task.fingerprint(),
-                    best: tracker.best.clone(),
-                    bad_evals: tracker.bad_evals,
-                };
-                let checkpoint = Checkpoint {
-                    state,
-                    config: task.config()?,
-                    weights: task.export(&model.valid(), &eval_device).await?,
-                    optimizer: optimizer_to_bytes(optim.save(&ad).await?)?,
-                    best_weights: match &tracker.best_model {
-                        Some(b) => Some(task.export(b, &eval_device).await?),
-                        None => None,
-                    },
-                };
-                on_checkpoint(&checkpoint)?;
-                on_event(Event::Checkpoint { step, epoch: epoch_of(step) });
-            }
+            },
+        };
+        if let Some(on_checkpoint) = self.hooks.on_checkpoint.as_deref_mut() {
+            on_checkpoint(&checkpoint)?;
         }
+        let (step, epoch) = (self.step, self.epoch_of(self.step));
+        (self.hooks.on_event)(Event::Checkpoint { step, epoch });
+        Ok(())
     }
 
-    if !log.steps.is_empty() {
-        // stopped between log points: the steps since the last one may still have been skipped
-        let read = log.read(&ad, None).await?;
-        streak.report(&read, on_event, options.learning_rate);
+    /// Reports the steps since the last log point, picks the model to return (the best one with
+    /// keep-best) and sends the `done` event.
+    async fn finish(mut self, model: T::Model, stop: StopReason, message: Option<String>) -> Result<Run<T::Model>> {
+        if !self.log.steps.is_empty() {
+            // stopped between log points: the steps since the last one may still have been skipped
+            let read = self.log.read(&self.train_device, None).await?;
+            self.streak.report(&read, self.hooks.on_event, self.options.learning_rate);
+        }
+        let (model, restored_best) = match self.tracker.best_model.take() {
+            Some(best) if self.options.keep_best => (best, true),
+            _ => (model.valid(), false),
+        };
+        (self.hooks.on_event)(Event::Done {
+            steps: self.step,
+            stop_reason: stop,
+            best: self.tracker.best.clone(),
+            restored_best,
+            seconds: self.started.elapsed().as_secs_f64(),
+            message,
+        });
+        Ok(Run { model, device: self.eval_device, stop_reason: stop, steps: self.step, best: self.tracker.best })
     }
-    let (model, restored_best) = match tracker.best_model.take() {
-        Some(best) if options.keep_best => (best, true),
-        _ => (model.valid(), false),
-    };
-    on_event(Event::Done {
-        steps: step,
-        stop_reason: stop,
-        best: tracker.best.clone(),
-        restored_best,
-        seconds: started.elapsed().as_secs_f64(),
-        message,
-    });
-    Ok(Run { model, device: eval_device, stop_reason: stop, steps: step, best: tracker.best })
 }
 
 /// The steps since the last log point: each one's loss and whether its update was applied, still
@@ -413,7 +510,7 @@ impl<M> BestTracker<M> {
     fn observe(&mut self, m: &Evaluation, step: usize, snapshot: impl FnOnce() -> M) -> bool {
         let metric = self.metric.clone().unwrap_or_else(|| m.default_metric().to_string());
         let Some(value) = m.get(&metric) else { return false };
-        let mode = self.mode.unwrap_or(Evaluation::natural_mode(&metric));
+        let mode = self.mode.unwrap_or(Mode::natural_for(&metric));
         let better = match &self.best {
             None => true,
             Some(b) => match mode {

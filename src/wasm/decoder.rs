@@ -14,14 +14,15 @@ use super::{
     errors::to_js,
     options::parse_options,
     to_value,
-    train::{checkpoint_sink, event_sink, resume_from, setup_device},
+    train::{js_callbacks, resume_from, setup_device},
 };
 use crate::{
     Error, Result,
-    data::{TextColumns, TextExample, hold_out, parse_named, text_examples},
+    data::TextColumns,
     infer::{Completion, Decoder, GenerateOptions},
+    session::{DataFile, DecoderEvalSettings, SessionData, evaluate_decoder, finetune_decoder},
     tokenizer::chat::Message,
-    train::{Hooks, TrainOptions, causal_lm},
+    train::TrainOptions,
 };
 
 /// Where `fineTune`'s data is and what runs it (the training options travel separately).
@@ -47,17 +48,12 @@ struct EvalSetup {
     #[serde(default)]
     columns: TextColumns,
     data_name: Option<String>,
-    /// Longest example in tokens (default 512); longer ones are cut.
+    /// Longest example in tokens (default: [`DecoderEvalSettings`]'s); longer ones are cut.
     max_length: Option<usize>,
-    /// Examples per forward pass (default 8).
+    /// Examples per forward pass (default: [`DecoderEvalSettings`]'s).
     batch_size: Option<usize>,
     /// As in training: prompt/completion rows through the chat template (default: when the model has one).
     chat_template: Option<bool>,
-}
-
-/// A file's examples for a language model.
-fn read_examples(bytes: &[u8], name: &str, columns: &TextColumns) -> Result<Vec<TextExample>> {
-    text_examples(&parse_named(bytes, name)?, columns)
 }
 
 /// Options of `Decoder.loadGguf` / `Decoder.loadHf`.
@@ -208,24 +204,21 @@ impl JsDecoder {
         future_to_promise(async move {
             let setup: TrainSetup = parse_options("finetune", setup).map_err(to_js)?;
             let options: TrainOptions = parse_options("finetune options", options).map_err(to_js)?;
-            let train = read_examples(&data, setup.data_name.as_deref().unwrap_or("data.jsonl"), &setup.columns).map_err(to_js)?;
-            let name = setup.validation_name.as_deref().unwrap_or("validation.jsonl");
-            let validation = validation.map(|bytes| read_examples(&bytes, name, &setup.columns)).transpose().map_err(to_js)?;
-            let (train, validation) =
-                hold_out(train, validation, setup.validation_split.unwrap_or(0.1), options.seed).map_err(to_js)?;
+            let data = SessionData {
+                train: DataFile { bytes: data, name: setup.data_name.unwrap_or_else(|| "data.jsonl".into()) },
+                validation: validation.map(|bytes| DataFile { bytes, name: setup.validation_name.unwrap_or_else(|| "validation.jsonl".into()) }),
+                validation_split: setup.validation_split.unwrap_or(SessionData::DEFAULT_VALIDATION_SPLIT),
+            };
             let device = match &setup.device {
                 Some(d) => setup_device(Some(d)).await.map_err(to_js)?,
                 None => decoder.device.clone(),
             };
-            let mut emit = event_sink(&on_event);
-            let cancelled = || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false);
-            let mut keep = checkpoint_sink(&on_checkpoint);
             let resume = resume_from(&resume).map_err(to_js)?;
-            let hooks = Hooks { on_event: &mut emit, on_checkpoint: Some(&mut keep), cancelled: &cancelled };
-            let run = causal_lm::fine_tune(&decoder, &device, None, &train, validation.as_deref(), &options, resume.as_ref(), hooks)
+            let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
+            let tuned = finetune_decoder(&decoder, &device, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks())
                 .await
                 .map_err(to_js)?;
-            Ok(JsDecoder { inner: Rc::new(decoder.with_model(run.model, run.device, options.lora.clone())) }.into())
+            Ok(JsDecoder { inner: Rc::new(tuned.model) }.into())
         })
     }
 
@@ -235,15 +228,14 @@ impl JsDecoder {
         let data = data.to_vec();
         future_to_promise(async move {
             let setup: EvalSetup = parse_options("evaluate", setup).map_err(to_js)?;
-            let examples = read_examples(&data, setup.data_name.as_deref().unwrap_or("data.jsonl"), &setup.columns).map_err(to_js)?;
-            let encoder = causal_lm::Encoder::new(&decoder, setup.chat_template).map_err(to_js)?;
-            let max_length = setup.max_length.unwrap_or(512).min(decoder.config.max_position_embeddings);
-            let (rows, _) = causal_lm::encode_all(&encoder, &examples, max_length, "evaluation").map_err(to_js)?;
-            let pad = decoder.text.as_ref().map_or(0, |t| t.tokenizer.pad_id());
-            let metrics = causal_lm::evaluate(&decoder.model, &decoder.device, &rows, pad, setup.batch_size.unwrap_or(8))
-                .await
-                .map_err(to_js)?;
-            to_value(&metrics)
+            let file = DataFile { bytes: data, name: setup.data_name.unwrap_or_else(|| "data.jsonl".into()) };
+            let defaults = DecoderEvalSettings::default();
+            let settings = DecoderEvalSettings {
+                max_length: setup.max_length.unwrap_or(defaults.max_length),
+                batch_size: setup.batch_size.unwrap_or(defaults.batch_size),
+                chat_template: setup.chat_template,
+            };
+            to_value(&evaluate_decoder(&decoder, &file, &setup.columns, &settings).await.map_err(to_js)?)
         })
     }
 

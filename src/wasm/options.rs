@@ -1,6 +1,6 @@
-//! JS option objects → typed Rust options. The public shim (`www/lib/`) already rejects unknown
-//! keys with its own message; `deny_unknown_fields` here is the backstop for callers of the raw
-//! core, and serde's message (which names the key and the expected fields) is passed on as is.
+//! JS option objects → typed Rust options. The Rust types are the one definition of the options
+//! (their TypeScript declarations are generated from them): `deny_unknown_fields` rejects an
+//! unknown key here, with the message the JS shim uses for its own keys.
 
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
@@ -34,5 +34,17 @@ pub fn parse_optional<T: DeserializeOwned>(call: &str, value: JsValue) -> Result
     if !value.is_object() {
         return Err(Error::Options(format!("{call}: options must be an object")));
     }
-    serde_wasm_bindgen::from_value(value).map(Some).map_err(|e| Error::Options(format!("{call}: {e}")))
+    serde_wasm_bindgen::from_value(value).map(Some).map_err(|e| Error::Options(describe(call, &e.to_string())))
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" as the shim words it; other messages as
+/// they are.
+fn describe(call: &str, serde_message: &str) -> String {
+    if let Some(rest) = serde_message.strip_prefix("unknown field `")
+        && let Some((key, expected)) = rest.split_once("`, expected ")
+    {
+        let valid = expected.trim_start_matches("one of ").replace('`', "");
+        return format!("{call}: unknown option \"{key}\"; valid options are {valid}");
+    }
+    format!("{call}: {serde_message}")
 }

@@ -9,11 +9,12 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::{JsEncoder, errors::to_js, options::parse_options, to_value};
 use crate::{
-    data::{Columns, Dataset, parse_named, train_and_validation},
-    device,
-    infer::{Encoder, ModelFiles},
     Error,
-    train::{Checkpoint, Event, Hooks, TrainOptions, fine_tune},
+    data::Columns,
+    device,
+    infer::ModelFiles,
+    session::{DataFile, SessionData, finetune_classifier},
+    train::{Checkpoint, Event, Hooks, TrainOptions},
 };
 
 /// Where the data is and what runs it (the training options travel separately).
@@ -36,6 +37,18 @@ struct Setup {
 impl Default for Setup {
     fn default() -> Self {
         Setup { device: None, columns: Columns::default(), data_name: "data.csv".into(), validation_name: None, validation_split: None }
+    }
+}
+
+impl Setup {
+    /// The session's data: `data` named `data_name`, `validation` named `validation_name` (else
+    /// `validation_default`).
+    fn data(&self, data: Vec<u8>, validation: Option<Vec<u8>>, validation_default: &str) -> SessionData {
+        SessionData {
+            train: DataFile { bytes: data, name: self.data_name.clone() },
+            validation: validation.map(|bytes| DataFile { bytes, name: self.validation_name.clone().unwrap_or_else(|| validation_default.into()) }),
+            validation_split: self.validation_split.unwrap_or(SessionData::DEFAULT_VALIDATION_SPLIT),
+        }
     }
 }
 
@@ -64,28 +77,45 @@ pub fn fine_tune_js(
     future_to_promise(async move {
         let setup: Setup = parse_options("fineTune", setup).map_err(to_js)?;
         let options: TrainOptions = parse_options("fineTune options", options).map_err(to_js)?;
-        let train = Dataset::from_table(&parse_named(&data, &setup.data_name).map_err(to_js)?, &setup.columns).map_err(to_js)?;
-        let validation = match &validation {
-            Some(bytes) => Some(parse_named(bytes, setup.validation_name.as_deref().unwrap_or("validation.csv")).map_err(to_js)?),
-            None => None,
-        };
-        let split = setup.validation_split.unwrap_or(0.1);
-        let (train, validation) =
-            train_and_validation(train, validation.as_ref(), &setup.columns, split, options.seed).map_err(to_js)?;
+        let data = setup.data(data, validation, "validation.csv");
         let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
-        let mut emit = event_sink(&on_event);
-        let cancelled = || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false);
-        let mut keep = checkpoint_sink(&on_checkpoint);
         let resume = resume_from(&resume).map_err(to_js)?;
-        let hooks = Hooks { on_event: &mut emit, on_checkpoint: Some(&mut keep), cancelled: &cancelled };
-        let trained =
-            fine_tune(&files, &dev, &train, validation.as_ref(), &options, resume.as_ref(), hooks).await.map_err(to_js)?;
-        Ok(JsEncoder::from(Rc::new(Encoder::from_trained(trained, &files))).into())
+        let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
+        let tuned =
+            finetune_classifier(&files, &dev, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
+        Ok(JsEncoder::from(Rc::new(tuned.model)).into())
     })
 }
 
+/// A fine-tuning call's JS callbacks as the training loop's [`Hooks`].
+pub(super) struct JsCallbacks<E, K, C> {
+    emit: E,
+    keep: K,
+    cancelled: C,
+}
+
+/// `on_event(event)` gets every training event, `on_checkpoint({name: Uint8Array})` every
+/// checkpoint (a throw stops the run), `is_cancelled()` is polled between steps.
+pub(super) fn js_callbacks<'a>(
+    on_event: &'a Function,
+    on_checkpoint: &'a Function,
+    is_cancelled: &'a Function,
+) -> JsCallbacks<impl FnMut(Event) + 'a, impl FnMut(&Checkpoint) -> crate::Result<()> + 'a, impl Fn() -> bool + 'a> {
+    JsCallbacks {
+        emit: event_sink(on_event),
+        keep: checkpoint_sink(on_checkpoint),
+        cancelled: move || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false),
+    }
+}
+
+impl<E: FnMut(Event), K: FnMut(&Checkpoint) -> crate::Result<()>, C: Fn() -> bool> JsCallbacks<E, K, C> {
+    pub(super) fn hooks(&mut self) -> Hooks<'_> {
+        Hooks { on_event: &mut self.emit, on_checkpoint: Some(&mut self.keep), cancelled: &self.cancelled }
+    }
+}
+
 /// Hands every training event to `on_event`.
-pub(super) fn event_sink(on_event: &Function) -> impl FnMut(Event) + '_ {
+fn event_sink(on_event: &Function) -> impl FnMut(Event) + '_ {
     move |event| {
         if let Ok(v) = to_value(&event) {
             let _ = on_event.call1(&JsValue::NULL, &v);
@@ -94,7 +124,7 @@ pub(super) fn event_sink(on_event: &Function) -> impl FnMut(Event) + '_ {
 }
 
 /// Hands every checkpoint to `on_checkpoint` as `{ name: Uint8Array }`; a throw stops the run.
-pub(super) fn checkpoint_sink(on_checkpoint: &Function) -> impl FnMut(&Checkpoint) -> crate::Result<()> + '_ {
+fn checkpoint_sink(on_checkpoint: &Function) -> impl FnMut(&Checkpoint) -> crate::Result<()> + '_ {
     move |c: &Checkpoint| {
         let files = Object::new();
         for (name, bytes) in c.files()? {

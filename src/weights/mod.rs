@@ -5,6 +5,7 @@ pub mod bert;
 pub mod export;
 pub mod gguf;
 pub mod llama;
+pub mod peft;
 pub mod safetensors;
 
 /// What loading noticed that did not stop it (unexpected-but-harmless keys, fresh heads, casts).

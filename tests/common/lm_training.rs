@@ -8,11 +8,14 @@ pub use super::training::recipe;
 use webtune::{
     ComputeDevice,
     data::{Format, Table, TextColumns, TextExample, text_examples},
-    infer::Decoder,
+    infer::{
+        Decoder,
+        language_model::{LmRowEncoder, encode_all, evaluate},
+    },
+    models::lora::LoraOptions,
     train::{
         Hooks, Run, TrainOptions,
-        causal_lm::{self, Encoder, encode_all},
-        lora::LoraOptions,
+        causal_lm,
     },
 };
 
@@ -48,7 +51,7 @@ pub fn examples(expected: &Value, run: &str) -> Vec<TextExample> {
 
 /// The fixture's LoRA settings (PEFT: r 4, alpha 8, q_proj and v_proj).
 pub fn lora_options() -> LoraOptions {
-    LoraOptions { rank: 4, alpha: 8.0, target_modules: vec!["q_proj".into(), "v_proj".into()] }
+    LoraOptions { rank: 4, alpha: 8.0, target_modules: vec!["q_proj".into(), "v_proj".into()], ..LoraOptions::default() }
 }
 
 /// PEFT's initial adapter of the "lora" run, and the adapter it trained.
@@ -64,7 +67,7 @@ pub async fn check_lm_steps_match_pytorch(device: &ComputeDevice, run: &str, tol
     let want = &expected["runs"][run];
     let data = examples(&expected, run);
     // the ids webtune builds are the ones PyTorch trained on
-    let encoder = Encoder::new(&decoder, None).unwrap();
+    let encoder = LmRowEncoder::new(&decoder, None).unwrap();
     let (rows, warnings) = encode_all(&encoder, &data, 64, "training").unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     for (row, (ids, labels)) in rows.iter().zip(want["ids"].as_array().unwrap().iter().zip(want["labels"].as_array().unwrap())) {
@@ -85,7 +88,7 @@ pub async fn check_lm_steps_match_pytorch(device: &ComputeDevice, run: &str, tol
     super::training::check_step_events(&events, want["steps"].as_array().unwrap(), tol, run);
 
     let pad = decoder.text.as_ref().unwrap().tokenizer.pad_id();
-    let metrics = causal_lm::evaluate(&trained.model, &trained.device, &rows, pad, 8).await.unwrap();
+    let metrics = evaluate(&trained.model, &trained.device, &rows, pad, 8).await.unwrap();
     let wf = want["final_loss"].as_f64().unwrap();
     assert!((metrics.loss - wf).abs() <= tol * 10.0, "{run} trained loss: ours {}, PyTorch {wf}", metrics.loss);
     (decoder, trained)

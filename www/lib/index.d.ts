@@ -1,22 +1,17 @@
-/** What device webtune runs on. */
-export interface DeviceInfo {
-  /** "webgpu" in the browser, "wgpu" natively, "cpu" for the CPU path. */
-  kind: "webgpu" | "wgpu" | "cpu";
-  /** "BrowserWebGpu", "Vulkan", "Metal", … or "flex" (CPU). */
-  backend: string;
-  /** Adapter name (browsers may leave it empty). */
-  adapter: string;
-  /** "DiscreteGpu" | "IntegratedGpu" | "VirtualGpu" | "Cpu" | "Other". */
-  deviceType: string;
-  driver: string;
-  /** Adapter maxBufferSize in bytes (GPU only). */
-  maxBufferSize: number | null;
-  /** Adapter maxStorageBufferBindingSize in bytes (GPU only). */
-  maxStorageBufferBindingSize: number | null;
-  autodiff: boolean;
-  /** Why WebGPU was not used when `device: "auto"` fell back to the CPU. */
-  fallback: string | null;
-}
+// The declarations of what crosses between JS and webtune's Rust core — training options, events,
+// metrics, device and memory reports — are generated from the Rust types (generated.d.ts); this
+// file declares the JS-only API around them.
+import type {
+  Best, ClassMetrics, DeviceInfo, Evaluation, Event, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode,
+  Schedule, StopReason, TrainOptions,
+} from "./generated.js";
+export type {
+  Best, ClassMetrics, DeviceInfo, Evaluation, Event, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode,
+  Schedule, StopReason, TrainOptions,
+};
+
+/** Training options (defaults follow Hugging Face's TrainingArguments). */
+export type TrainingOptions = TrainOptions;
 
 export interface DeviceOptions {
   /** Default "auto": WebGPU if available, else CPU. "webgpu" (alias "gpu") throws WebGpuUnavailableError instead of falling back. */
@@ -105,53 +100,6 @@ export function loadEncoder(
   options?: LoadEncoderOptions,
 ): Promise<EncoderModel>;
 
-/** Training options (defaults follow Hugging Face's TrainingArguments). */
-export interface TrainingOptions {
-  /** Passes over the data (default 3). */
-  epochs?: number;
-  /** Examples per step (default 16). */
-  batchSize?: number;
-  /** Peak learning rate (default 5e-5). */
-  learningRate?: number;
-  /** AdamW decoupled weight decay, not on biases and LayerNorm (default 0.01). */
-  weightDecay?: number;
-  /** Warmup steps (or warmupRatio, not both; default none). */
-  warmupSteps?: number;
-  warmupRatio?: number;
-  /** Default "linear" (decay to 0 after warmup). */
-  schedule?: "constant" | "linear" | "cosine";
-  /** Longest input in tokens; longer texts are truncated (default 128). */
-  maxLength?: number;
-  /** Seeds head init, dropout, data order and the validation split (default 42). */
-  seed?: number;
-  /** Batches per optimizer step (default 1). */
-  gradAccum?: number;
-  /** Clip the global gradient norm (default 1.0; null: no clipping). */
-  maxGradNorm?: number | null;
-  /** Evaluate every N steps, besides each epoch end. */
-  evalEvery?: number;
-  /** Stop after N evaluations without improvement. */
-  earlyStoppingPatience?: number;
-  /** Metric for early stopping and keep-best: classifiers default "accuracy"; text generation
-   * takes "loss" (default) or "perplexity". */
-  metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "loss" | "perplexity";
-  /** Default "min" for loss and perplexity, else "max". */
-  mode?: "max" | "min";
-  /** Return the best evaluation's weights (default true). */
-  keepBest?: boolean;
-  /** Text generation: prompt/completion rows as a user turn and the assistant's reply through the
-   * model's chat template (default: when the model has one). */
-  chatTemplate?: boolean;
-  /** Text generation: train LoRA adapters only (base frozen); `save({ format: "peft" })` writes them. */
-  lora?: LoraOptions;
-  /** Batch texts of similar length together (default false). */
-  groupByLength?: boolean;
-  /** A "step" event every N steps (default 10); each reads the loss back from the GPU. */
-  logEvery?: number;
-  /** Hand a checkpoint to `onCheckpoint` every N optimizer steps (default: never). */
-  checkpointEvery?: number;
-}
-
 /**
  * A checkpoint's files, Hugging Face Trainer style: `config.json`, `model.safetensors`
  * (loadable by transformers), `optimizer.safetensors`, `trainer_state.json`, and
@@ -182,66 +130,11 @@ export interface FinetuneOptions extends TrainingOptions, DeviceOptions {
   signal?: AbortSignal;
 }
 
-/**
- * The pre-flight estimate of what a fine-tuning run holds on the device (bytes; activations as if
- * every batch were maxLength long). A plan whose largest tensor exceeds the GPU's
- * maxStorageBufferBindingSize (or, on the browser's CPU path, 3 GiB in total) is refused with an
- * OutOfMemoryError before anything is allocated.
- */
-export interface MemoryPlan {
-  parameters: number;
-  weightBytes: number;
-  gradientBytes: number;
-  optimizerBytes: number;
-  activationBytes: number;
-  totalBytes: number;
-  largestTensorBytes: number;
-  /** e.g. "attention scores (16 × 12 heads × 128 × 128)" */
-  largestTensor: string;
-}
-
-export interface ClassMetrics { label: string; precision: number; recall: number; f1: number; support: number }
-export interface Metrics {
-  loss: number | null;
-  accuracy: number;
-  macro_precision: number;
-  macro_recall: number;
-  macro_f1: number;
-  per_class: ClassMetrics[];
-  /** Rows: true class, columns: predicted class. */
-  confusion_matrix: number[][];
-  examples: number;
-}
-
-/** LoRA settings (PEFT's LoraConfig: `r` = rank, `lora_alpha` = alpha). */
-export interface LoraOptions {
-  /** Default 8. */
-  rank?: number;
-  /** Adapters add alpha / rank · A·B (default 16). */
-  alpha?: number;
-  /** Default ["q_proj", "v_proj"]. */
-  targetModules?: Array<"q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj">;
-}
-
-/** What evaluating a text-generation model reports. */
-export interface LmMetrics {
-  /** Mean cross-entropy per learned token (not prompts or padding). */
-  loss: number;
-  /** exp(loss). */
-  perplexity: number;
-  tokens: number;
-  examples: number;
-}
-
+/** What `onEvent` gets: the training loop's events, and the pipeline's storage warnings. */
 export type TrainingEvent =
-  | { type: "start"; device: DeviceInfo; labels: string[]; trainExamples: number; validationExamples: number; epochs: number; stepsPerEpoch: number; totalSteps: number; warmupSteps: number; warnings: string[]; memory: MemoryPlan }
-  | { type: "step"; step: number; totalSteps: number; epoch: number; loss: number; learningRate: number; gradNorm: number | null; tokensPerSecond: number; stepMs: number }
-  | { type: "eval"; step: number; epoch: number; metrics: Metrics | LmMetrics; isBest: boolean }
-  | { type: "skipped_step"; step: number; loss: number | null; message: string }
-  | { type: "checkpoint"; step: number; epoch: number }
+  | Event
   /** A pipeline run could not store a checkpoint in OPFS; training goes on. */
-  | { type: "warning"; message: string }
-  | { type: "done"; steps: number; stopReason: "finished" | "early_stopped" | "cancelled" | "diverged"; best: { step: number; metric: string; value: number } | null; restoredBest: boolean; seconds: number; message: string | null };
+  | { type: "warning"; message: string };
 
 /** Fine-tunes a BERT-family checkpoint for text classification; resolves to the trained model. */
 export function finetune(

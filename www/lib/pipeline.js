@@ -2,7 +2,6 @@
 import { RESTARTED, request, workerGeneration } from "./client.js";
 import { GpuError, OptionsError, checkKeys } from "./errors.js";
 import * as store from "./store.js";
-import { SETUP, TRAINING } from "./train.js";
 import { EVALUATE_OPTIONS, GENERATE_OPTIONS } from "./decoder.js";
 
 const TASKS = ["text-classification", "feature-extraction", "text-generation"];
@@ -131,8 +130,12 @@ function training(p, handle, live, setInfo, kind) {
    */
   p.finetune = async (options = {}) => {
     live("finetune");
-    checkKeys("finetune", options, [...SETUP, ...TRAINING, "run"]);
+    if (options == null || typeof options !== "object") throw new OptionsError("finetune: options must be an object");
     const { onEvent, onCheckpoint, signal, ...rest } = options;
+    // What crosses into the Worker must be cloneable; the Worker's core rejects unknown keys.
+    for (const [k, v] of Object.entries(rest)) {
+      if (typeof v === "function" || v instanceof AbortSignal) throw new OptionsError(`finetune: unknown option ${JSON.stringify(k)} (a ${typeof v === "function" ? "function" : "signal"}); only onEvent, onCheckpoint and signal take those`);
+    }
     checkFunction("finetune", "onEvent", onEvent);
     checkFunction("finetune", "onCheckpoint", onCheckpoint);
     if (rest.data == null) throw new OptionsError(`finetune: options.data is required (a File, a URL, bytes with format, or an array of ${kind.rows})`);

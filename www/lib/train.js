@@ -1,17 +1,13 @@
 // Fine-tuning a text classifier in the browser, from the user's own labelled file.
 import { call, core } from "./core.js";
-import { AbortError, OptionsError, TrainingError, checkKeys } from "./errors.js";
+import { AbortError, OptionsError, TrainingError } from "./errors.js";
 import { dataFile, modelFiles } from "./files.js";
 import { EncoderModel, MODEL_FILES } from "./encoder.js";
 
-export const SETUP = [
-  "data", "validation", "format", "columns", "validationSplit", "device", "onEvent", "onCheckpoint", "resumeFrom", "signal",
-];
-export const TRAINING = [
-  "epochs", "batchSize", "learningRate", "weightDecay", "warmupSteps", "warmupRatio", "schedule", "maxLength",
-  "seed", "gradAccum", "maxGradNorm", "evalEvery", "earlyStoppingPatience", "metric", "mode", "keepBest",
-  "groupByLength", "logEvery", "checkpointEvery", "chatTemplate", "lora",
-];
+// Besides the setup keys `train` takes out (data, validation, format, columns, validationSplit,
+// device, onEvent, onCheckpoint, resumeFrom, signal), every key is a training option: those are the
+// Rust `TrainOptions`, which rejects an unknown key (index.d.ts re-exports their generated types).
+
 /**
  * Fine-tunes a BERT-family checkpoint for text classification on labelled data and resolves to
  * the trained model (an EncoderModel: `classify`, `embed`, `export`).
@@ -41,7 +37,7 @@ export async function finetune(source, options = {}) {
  * `rows` names the rows `data` may be, for the error message.
  */
 export async function train(options, rows, start) {
-  checkKeys("finetune", options, [...SETUP, ...TRAINING]);
+  if (options == null || typeof options !== "object") throw new OptionsError("finetune: options must be an object");
   const { data, validation, format, columns, validationSplit, device, onEvent, onCheckpoint, resumeFrom, signal, ...training } = options;
   if (data == null) throw new OptionsError(`finetune: options.data is required (a File, a URL, bytes with format, or an array of ${rows})`);
   for (const [k, f] of Object.entries({ onEvent, onCheckpoint })) {

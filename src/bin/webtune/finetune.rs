@@ -5,13 +5,12 @@ use std::path::{Path, PathBuf};
 
 use webtune::{
     Error, Result,
-    data::{Columns, Dataset, Table, TextColumns, hold_out, parse_named, text_examples, train_and_validation},
+    data::{Columns, Table, TextColumns, parse_named},
     device,
     infer::{EncodeOptions, Encoder, ModelFiles},
-    train::{
-        Checkpoint, Evaluation, Event, Hooks, Schedule, StopReason, TrainOptions, causal_lm, fine_tune, lora::LoraOptions,
-        options::Mode,
-    },
+    models::lora::{LoraInit, LoraOptions},
+    session::{DataFile, DecoderEvalSettings, SessionData, checkpoint_dir, evaluate_decoder, finetune_classifier, finetune_decoder},
+    train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions},
 };
 
 use crate::cli::print;
@@ -30,9 +29,25 @@ pub struct ColumnArgs {
     pub label_column: String,
 }
 
+/// How a language model reads rows (text-generation).
+#[derive(clap::Args)]
+pub struct TextArgs {
+    /// text-generation: the prompt column; with --completion-column, only completions are learned
+    /// and scored (rows without both columns: the --text-column, in full).
+    #[arg(long, default_value = "prompt")]
+    prompt_column: String,
+    #[arg(long, default_value = "completion")]
+    completion_column: String,
+}
+
 impl ColumnArgs {
     fn columns(&self) -> Columns {
         Columns { text: self.text_column.clone(), text_pair: self.text_pair_column.clone(), label: self.label_column.clone() }
+    }
+
+    /// A language model's columns: the text, or the prompt and completion.
+    fn text_columns(&self, text: &TextArgs) -> TextColumns {
+        TextColumns { text: self.text_column.clone(), prompt: text.prompt_column.clone(), completion: text.completion_column.clone() }
     }
 }
 
@@ -51,24 +66,25 @@ pub struct TrainArgs {
     data: PathBuf,
     #[command(flatten)]
     columns: ColumnArgs,
-    /// text-generation: the prompt column; with --completion-column, only completions are learned
-    /// (rows without both columns: the --text-column is learned in full).
-    #[arg(long, default_value = "prompt")]
-    prompt_column: String,
-    #[arg(long, default_value = "completion")]
-    completion_column: String,
-    /// text-generation: prompt/completion rows through the model's chat template (true | false;
-    /// default: when the model has one).
-    #[arg(long)]
-    chat_template: Option<bool>,
+    #[command(flatten)]
+    text: TextArgs,
     /// text-generation: train LoRA adapters of this rank (the base frozen) instead of all weights.
     #[arg(long)]
     lora_rank: Option<usize>,
-    #[arg(long, default_value_t = 16.0, requires = "lora_rank")]
+    #[arg(long, default_value_t = LoraOptions::default().alpha, requires = "lora_rank")]
     lora_alpha: f64,
     /// Projections that get adapters.
-    #[arg(long, default_value = "q_proj,v_proj", requires = "lora_rank")]
+    #[arg(long, default_value_t = LoraOptions::default().target_modules.join(","), requires = "lora_rank")]
     lora_targets: String,
+    /// Dropout on the adapters' input while training, in [0, 1) (PEFT's lora_dropout).
+    #[arg(long, default_value_t = LoraOptions::default().dropout, requires = "lora_rank")]
+    lora_dropout: f64,
+    /// Scale the adapters by alpha / sqrt(rank) instead of alpha / rank (PEFT's use_rslora).
+    #[arg(long, requires = "lora_rank")]
+    lora_rslora: bool,
+    /// How the A factor starts: kaiming (PEFT's default) | gaussian (N(0, 1/rank)).
+    #[arg(long, default_value = "kaiming", requires = "lora_rank")]
+    lora_init: LoraInit,
     /// With --lora-rank: write only the adapters to --out, as PEFT files (adapter_model.safetensors,
     /// adapter_config.json); without it the adapters are merged into a full model folder.
     #[arg(long, requires = "lora_rank")]
@@ -77,7 +93,7 @@ pub struct TrainArgs {
     #[arg(long)]
     validation: Option<PathBuf>,
     /// Fraction of --data held out for validation when there is no --validation file (0 = none).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = SessionData::DEFAULT_VALIDATION_SPLIT)]
     validation_split: f64,
     /// Where to write the fine-tuned model (a Hugging Face folder).
     #[arg(long)]
@@ -91,105 +107,26 @@ pub struct TrainArgs {
     /// One JSON line per event (start, step, eval, done) instead of text.
     #[arg(long)]
     json: bool,
-    #[arg(long, default_value_t = defaults().epochs)]
-    epochs: usize,
-    #[arg(long, default_value_t = defaults().batch_size)]
-    batch_size: usize,
-    #[arg(long, default_value_t = defaults().learning_rate)]
-    learning_rate: f64,
-    /// AdamW weight decay (not applied to biases and LayerNorm weights).
-    #[arg(long, default_value_t = defaults().weight_decay)]
-    weight_decay: f64,
-    /// Warmup as a fraction of the optimizer steps.
-    #[arg(long, conflicts_with = "warmup_steps")]
-    warmup_ratio: Option<f64>,
-    /// Warmup as a number of optimizer steps.
-    #[arg(long)]
-    warmup_steps: Option<usize>,
-    /// constant | linear | cosine
-    #[arg(long, default_value = "linear")]
-    schedule: String,
-    /// Longest input in tokens (longer texts are truncated).
-    #[arg(long, default_value_t = defaults().max_length)]
-    max_length: usize,
-    /// Seeds initialisation, dropout, data order and the validation split.
-    #[arg(long, default_value_t = defaults().seed)]
-    seed: u64,
-    /// Batches per optimizer step.
-    #[arg(long, default_value_t = defaults().grad_accum)]
-    grad_accum: usize,
-    /// Clip the global gradient norm (0 = no clipping).
-    #[arg(long, default_value_t = defaults().max_grad_norm.unwrap_or(0.0))]
-    max_grad_norm: f64,
-    /// Evaluate every N optimizer steps (besides each epoch end).
-    #[arg(long)]
-    eval_every: Option<usize>,
-    /// Stop after N evaluations without improvement.
-    #[arg(long)]
-    early_stopping_patience: Option<usize>,
-    /// accuracy | macro_f1 | macro_precision | macro_recall | loss (default accuracy);
-    /// text-generation: loss | perplexity (default loss)
-    #[arg(long)]
-    metric: Option<String>,
-    /// max | min (default: min for loss, else max)
-    #[arg(long)]
-    mode: Option<String>,
-    /// Keep the last weights instead of going back to the best evaluation's.
-    #[arg(long)]
-    no_keep_best: bool,
-    /// Batch texts of similar length together.
-    #[arg(long)]
-    group_by_length: bool,
-    /// Report training loss every N optimizer steps.
-    #[arg(long, default_value_t = defaults().log_every)]
-    log_every: usize,
-    /// Write a checkpoint to OUT/checkpoint every N optimizer steps (replacing the previous one).
-    #[arg(long)]
-    checkpoint_every: Option<usize>,
+    #[command(flatten)]
+    options: TrainOptions,
     /// Continue the run whose checkpoint folder this is (same data and options).
     #[arg(long)]
     resume: Option<PathBuf>,
 }
 
-/// The CLI's defaults are the library's.
-fn defaults() -> TrainOptions {
-    TrainOptions::default()
-}
-
 impl TrainArgs {
+    /// The training options: the flags, and LoRA's from --lora-rank and the other --lora-* flags.
     fn options(&self) -> Result<TrainOptions> {
-        let mode = match self.mode.as_deref() {
-            None => None,
-            Some("max") => Some(Mode::Max),
-            Some("min") => Some(Mode::Min),
-            Some(o) => return Err(Error::Options(format!("unknown --mode {o:?}; valid values are max, min"))),
-        };
         let o = TrainOptions {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            learning_rate: self.learning_rate,
-            weight_decay: self.weight_decay,
-            warmup_steps: self.warmup_steps,
-            warmup_ratio: self.warmup_ratio,
-            schedule: self.schedule.parse::<Schedule>()?,
-            max_length: self.max_length,
-            seed: self.seed,
-            grad_accum: self.grad_accum,
-            max_grad_norm: (self.max_grad_norm > 0.0).then_some(self.max_grad_norm),
-            eval_every: self.eval_every,
-            early_stopping_patience: self.early_stopping_patience,
-            metric: self.metric.clone(),
-            mode,
-            keep_best: !self.no_keep_best,
-            group_by_length: self.group_by_length,
-            log_every: self.log_every,
-            checkpoint_every: self.checkpoint_every,
-            chat_template: self.chat_template,
             lora: self.lora_rank.map(|rank| LoraOptions {
                 rank,
                 alpha: self.lora_alpha,
                 target_modules: self.lora_targets.split(',').map(|t| t.trim().to_string()).collect(),
+                dropout: self.lora_dropout,
+                rslora: self.lora_rslora,
+                init: self.lora_init,
             }),
+            ..self.options.clone()
         };
         o.validate()?;
         Ok(o)
@@ -197,9 +134,30 @@ impl TrainArgs {
 }
 
 fn read_table(path: &Path) -> Result<Table> {
+    let file = read_file(path)?;
+    parse_named(&file.bytes, &file.name)
+}
+
+/// A data file for a session (its name gives the format).
+fn read_file(path: &Path) -> Result<DataFile> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| Error::Data(format!("cannot read {name}: {e}")))?;
-    parse_named(&bytes, &name)
+    Ok(DataFile { bytes, name })
+}
+
+impl TrainArgs {
+    fn data(&self) -> Result<SessionData> {
+        Ok(SessionData {
+            train: read_file(&self.data)?,
+            validation: self.validation.as_deref().map(read_file).transpose()?,
+            validation_split: self.validation_split,
+        })
+    }
+
+    /// The checkpoint of the run to continue (--resume).
+    fn resume(&self) -> Result<Option<Checkpoint>> {
+        self.resume.as_deref().map(checkpoint_dir::read).transpose()
+    }
 }
 
 /// Fails before training when the output folder would lose files or cannot be written.
@@ -227,21 +185,14 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     }
     prepare_out(&a.out, a.overwrite)?;
     let files = ModelFiles::from_dir(&a.model)?;
-    let columns = a.columns.columns();
-    let data = Dataset::from_table(&read_table(&a.data)?, &columns)?;
-    let validation = a.validation.as_deref().map(read_table).transpose()?;
-    let (train, validation) = train_and_validation(data, validation.as_ref(), &columns, a.validation_split, a.seed)?;
+    let data = a.data()?;
     let dev = device::select(a.device.parse()?).await?;
-    let mut on_event = printer(a.json);
-    let resume = a.resume.as_deref().map(read_checkpoint).transpose()?;
-    let checkpoint_dir = a.out.join("checkpoint");
-    let mut on_checkpoint = |c: &Checkpoint| write_checkpoint(&checkpoint_dir, c);
+    let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
-    let trained = fine_tune(&files, &dev, &train, validation.as_ref(), &options, resume.as_ref(), hooks).await?;
-    let diverged = trained.stop_reason == StopReason::Diverged;
-    let out = Encoder::from_trained(trained, &files).export().await?;
+    let tuned = finetune_classifier(&files, &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
+    let out = tuned.model.export().await?;
     let files = [("config.json", out.config), ("model.safetensors", out.weights), ("tokenizer.json", out.tokenizer)];
-    finish(a, files.into(), diverged, "webtune predict")
+    finish(a, files.into(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
 }
 
 /// `--task text-generation`: a decoder trained as a causal language model (all weights, or LoRA
@@ -250,27 +201,22 @@ async fn train_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
     prepare_out(&a.out, a.overwrite)?;
     let dev = device::select(a.device.parse()?).await?;
     let decoder = crate::generate::load_decoder(&a.model, &dev)?;
-    let columns = TextColumns {
-        text: a.columns.text_column.clone(),
-        prompt: a.prompt_column.clone(),
-        completion: a.completion_column.clone(),
-    };
-    let data = text_examples(&read_table(&a.data)?, &columns)?;
-    let validation = a.validation.as_deref().map(|v| text_examples(&read_table(v)?, &columns)).transpose()?;
-    let (train, validation) = hold_out(data, validation, a.validation_split, a.seed)?;
-    let mut on_event = printer(a.json);
-    let resume = a.resume.as_deref().map(read_checkpoint).transpose()?;
-    let checkpoint_dir = a.out.join("checkpoint");
-    let mut on_checkpoint = |c: &Checkpoint| write_checkpoint(&checkpoint_dir, c);
+    let data = a.data()?;
+    let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
-    let run = causal_lm::fine_tune(&decoder, &dev, None, &train, validation.as_deref(), options, resume.as_ref(), hooks).await?;
-    let diverged = run.stop_reason == StopReason::Diverged;
-    let tuned = decoder.with_model(run.model, run.device, options.lora.clone());
+    let columns = a.columns.text_columns(&a.text);
+    let tuned = finetune_decoder(&decoder, &dev, &data, &columns, options, a.resume()?.as_ref(), hooks).await?;
     let files = match a.peft {
-        true => tuned.export_adapter(&a.model.display().to_string()).await?,
-        false => tuned.export().await?,
+        true => tuned.model.export_adapter(&a.model.display().to_string()).await?,
+        false => tuned.model.export().await?,
     };
-    finish(a, files, diverged, "webtune generate")
+    finish(a, files, tuned.stop_reason == StopReason::Diverged, "webtune generate")
+}
+
+/// Writes each checkpoint to OUT/checkpoint, replacing the previous one.
+fn checkpoint_writer(out: &Path) -> impl FnMut(&Checkpoint) -> Result<()> {
+    let dir = out.join("checkpoint");
+    move |c: &Checkpoint| checkpoint_dir::write(&dir, c)
 }
 
 /// Prints each event: a JSON line with --json, else a line of text on stderr.
@@ -301,33 +247,6 @@ fn finish(a: &TrainArgs, files: Vec<(&str, Vec<u8>)>, diverged: bool, command: &
         eprintln!("wrote {} {hint}", a.out.display());
     }
     Ok(())
-}
-
-/// Writes the checkpoint next to the previous one, then swaps them, so that a crash never leaves
-/// a half-written checkpoint behind.
-fn write_checkpoint(dir: &Path, c: &Checkpoint) -> Result<()> {
-    let fail = |what: &str, e: std::io::Error| Error::Options(format!("cannot {what} checkpoint {}: {e}", dir.display()));
-    let tmp = dir.with_extension("partial");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| fail("create", e))?;
-    for (name, bytes) in c.files()? {
-        std::fs::write(tmp.join(name), bytes).map_err(|e| fail("write", e))?;
-    }
-    let old = dir.with_extension("old");
-    let _ = std::fs::remove_dir_all(&old);
-    if dir.exists() {
-        std::fs::rename(dir, &old).map_err(|e| fail("replace", e))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(|e| fail("replace", e))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
-}
-
-fn read_checkpoint(dir: &Path) -> Result<Checkpoint> {
-    if !dir.is_dir() {
-        return Err(Error::Options(format!("--resume {}: not a folder; pass OUT/checkpoint of the earlier run", dir.display())));
-    }
-    Checkpoint::from_files(|name| std::fs::read(dir.join(name)).ok())
 }
 
 /// One human-readable line per event.
@@ -372,32 +291,62 @@ fn describe(e: &Event) -> String {
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// A fine-tuned classifier folder (config.json with id2label, model.safetensors, tokenizer.json).
+    /// text-classification (a fine-tuned classifier folder: config.json with id2label,
+    /// model.safetensors, tokenizer.json) | text-generation (a Llama-family folder or .gguf file:
+    /// loss and perplexity).
+    #[arg(long, default_value = "text-classification")]
+    task: String,
+    /// The model folder (text-generation: also a .gguf file).
     #[arg(long)]
     model: PathBuf,
-    /// Labelled data: .csv, .tsv, .jsonl or .json.
+    /// Data: .csv, .tsv, .jsonl or .json (labelled, or texts / prompt-completion rows).
     #[arg(long)]
     data: PathBuf,
     #[command(flatten)]
     columns: ColumnArgs,
+    #[command(flatten)]
+    text: TextArgs,
+    /// text-generation: prompt/completion rows through the model's chat template (true | false;
+    /// default: when the model has one).
+    #[arg(long)]
+    chat_template: Option<bool>,
     /// auto | gpu | cpu
     #[arg(long, default_value = "auto")]
     device: String,
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
-    /// Longest input in tokens (default 128, capped at the model's limit).
-    #[arg(long, default_value_t = 128)]
-    max_length: usize,
+    /// Examples per forward pass (default 32; text-generation 8).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Longest input in tokens, capped at the model's limit (default 128; text-generation 512).
+    #[arg(long)]
+    max_length: Option<usize>,
 }
 
-/// One JSON line: accuracy, macro_f1, loss, per_class, confusion_matrix, …
+/// One JSON line: accuracy, macro_f1, loss, per_class, confusion_matrix, … (text-generation:
+/// loss, perplexity, tokens, examples).
 pub async fn eval(a: &EvalArgs) -> Result<()> {
     let dev = device::select(a.device.parse()?).await?;
+    match a.task.as_str() {
+        "text-classification" => {}
+        "text-generation" => return eval_lm(a, &dev).await,
+        t => return Err(Error::Options(format!("unknown --task {t:?}; valid tasks are text-classification, text-generation"))),
+    }
     let mut enc = Encoder::load(ModelFiles::from_dir(&a.model)?, &dev)?;
     for w in &enc.report.warnings {
         eprintln!("warning: {w}");
     }
-    let max_length = a.max_length.min(enc.config.max_position_embeddings);
-    enc.configure(EncodeOptions { max_length: Some(max_length), truncate: true, batch_size: a.batch_size })?;
+    let max_length = a.max_length.unwrap_or(128).min(enc.config.max_position_embeddings);
+    enc.configure(EncodeOptions { max_length: Some(max_length), truncate: true, batch_size: a.batch_size.unwrap_or(32) })?;
     print(&enc.evaluate(&read_table(&a.data)?, &a.columns.columns()).await?)
+}
+
+async fn eval_lm(a: &EvalArgs, dev: &webtune::ComputeDevice) -> Result<()> {
+    let decoder = crate::generate::load_decoder(&a.model, dev)?;
+    let defaults = DecoderEvalSettings::default();
+    let settings = DecoderEvalSettings {
+        max_length: a.max_length.unwrap_or(defaults.max_length),
+        batch_size: a.batch_size.unwrap_or(defaults.batch_size),
+        chat_template: a.chat_template,
+    };
+    let columns = a.columns.text_columns(&a.text);
+    print(&evaluate_decoder(&decoder, &read_file(&a.data)?, &columns, &settings).await?)
 }

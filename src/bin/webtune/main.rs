@@ -25,9 +25,9 @@ fn main() {
 
 /// glibc hands every large buffer back to the kernel when it is freed (it `mmap`s allocations
 /// above its threshold), so on the CPU backend each training step's tensors were fresh pages:
-/// faulting them in and zeroing them was 16 % of a MiniLM run's CPU time. Serving them all from
-/// the heap, and not trimming it, lets freed tensors be reused: step 2.4 → 2.0 s, peak memory
-/// +10 % (measured).
+/// faulting them in and zeroing them costs a large share of a training run's CPU time. Serving
+/// them all from the heap, and not trimming it, lets freed tensors be reused (faster steps for
+/// somewhat more peak memory; BENCHMARKS.md).
 #[cfg(all(not(target_family = "wasm"), target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() {
     // SAFETY: mallopt only changes allocator settings; called before any other thread exists.

@@ -1,22 +1,48 @@
-//! `x · W + b` for Burn's `Linear`, with a faster path for inference on the browser's CPU.
+//! `x · W + b` for Burn's `Linear`: LoRA adapters computed as PEFT does, and a faster path for
+//! inference on the browser's CPU.
 //!
-//! Every model calls [`linear`] instead of `Linear::forward`. On wasm32 with SIMD128, when the
-//! tensors live on the CPU backend (`flex`) without autograd and there are enough rows to amortise
-//! packing the weight, the product runs in this file's kernel: the weight is packed into panels of
-//! 8 columns once per call and a 4×8 register-blocked SIMD128 kernel walks them (about 32 GFLOP/s
-//! on one core in V8, against about 24 for Burn's `gemm` there, which also repacks the weight
-//! inside every call; BENCHMARKS.md, encoder, session 9). Everywhere else — GPUs, native CPUs
-//! (`gemm` with AVX2/FMA and threads), training — it is `Linear::forward`, unchanged.
+//! Every model calls [`linear`] instead of `Linear::forward`.
+//! - A layer with a LoRA adapter computes `x·W + b + scale · dropout(x)·A·B` (PEFT's `lora.Linear`)
+//!   instead of Burn's `x·(W + scale·A·B)`, which forms a dense weight-sized delta (and its
+//!   gradient) on every forward; the dropout is the caller's ([`linear_with_adapter_dropout`]).
+//! - On wasm32 with SIMD128, when the tensors live on the CPU backend (`flex`) without autograd and
+//!   there are enough rows to amortise packing the weight, the product runs in this file's kernel:
+//!   the weight is packed into panels of 8 columns once per call and a 4×8 register-blocked
+//!   SIMD128 kernel walks them (Burn's `gemm` there also repacks the weight inside every call).
+//! - Everywhere else — GPUs, native CPUs, training — it is `Linear::forward`, unchanged.
 
-use burn::{nn::Linear, tensor::Tensor};
+use burn::{
+    module::LoraAdapter,
+    nn::{Dropout, Linear},
+    tensor::{Tensor, module::linear as affine},
+};
 
 /// `x`: [..., d_in] → [..., d_out], as `layer.forward(x)`.
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    if let Some(adapter) = layer.weight.adapter() {
+        return adapted(layer, adapter, x.clone(), x);
+    }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if let Some(y) = simd128::forward::<D, false>(layer, &x) {
         return y;
     }
     layer.forward(x)
+}
+
+/// [`linear`] for a layer that may carry a LoRA adapter, with `dropout` on the adapter's input
+/// (PEFT's `lora_dropout`; inactive outside training).
+pub fn linear_with_adapter_dropout<const D: usize>(layer: &Linear, x: Tensor<D>, dropout: &Dropout) -> Tensor<D> {
+    match layer.weight.adapter() {
+        Some(adapter) => adapted(layer, adapter, dropout.forward(x.clone()), x),
+        None => linear(layer, x),
+    }
+}
+
+/// `x·W + b + scale · (adapter_input·A)·B`, the frozen base and the factors kept apart.
+fn adapted<const D: usize>(layer: &Linear, adapter: &LoraAdapter, adapter_input: Tensor<D>, x: Tensor<D>) -> Tensor<D> {
+    let base = affine(x, layer.weight.base(), layer.bias.as_ref().map(|b| b.val()));
+    let low_rank = affine(affine(adapter_input, adapter.a.val(), None), adapter.b.val(), None);
+    base + low_rank.mul_scalar(adapter.scale)
 }
 
 /// Exact (erf) GELU of `linear(layer, x)`, fused into the product on the fast path (BERT's

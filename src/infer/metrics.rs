@@ -4,10 +4,8 @@
 
 use serde::Serialize;
 
-use super::options::Mode;
-
 /// Precision, recall, F1 and support of one class.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
 pub struct ClassMetrics {
     pub label: String,
     pub precision: f64,
@@ -17,7 +15,7 @@ pub struct ClassMetrics {
 }
 
 /// Everything an evaluation reports.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
 pub struct Metrics {
     /// Mean cross-entropy over the examples (when logits were available).
     pub loss: Option<f64>,
@@ -78,7 +76,7 @@ impl Metrics {
 }
 
 /// What evaluating a language model reports.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
 pub struct LmMetrics {
     /// Mean cross-entropy per predicted token (tokens the loss covers: not prompts or padding).
     pub loss: f64,
@@ -91,7 +89,7 @@ pub struct LmMetrics {
 
 /// An evaluation's metrics: classification or language modelling (serialized as the inner
 /// object, so JS sees `metrics.accuracy` or `metrics.perplexity`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
 #[serde(untagged)]
 pub enum Evaluation {
     Classification(Metrics),
@@ -121,10 +119,5 @@ impl Evaluation {
             Evaluation::Classification(_) => "accuracy",
             Evaluation::Language(_) => "loss",
         }
-    }
-
-    /// Whether larger or smaller is better for `metric`.
-    pub fn natural_mode(metric: &str) -> Mode {
-        if matches!(metric, "loss" | "perplexity") { Mode::Min } else { Mode::Max }
     }
 }

@@ -1,6 +1,6 @@
 //! Softmax over the last dimension (attention probabilities), with a SIMD128 version for inference
-//! on the browser's CPU path: Burn's CPU backend computes each `exp` with scalar libm there (5–6 %
-//! of a MiniLM embedding; BENCHMARKS.md, encoder, session 9). Everywhere else it is Burn's softmax.
+//! on the browser's CPU path, where Burn's CPU backend computes each `exp` with scalar libm.
+//! Everywhere else it is Burn's softmax.
 
 use burn::tensor::{Tensor, activation::softmax};
 

@@ -1,6 +1,5 @@
-//! LoRA for decoders: which weights get adapters (PEFT's `target_modules`), Burn's built-in LoRA
-//! attached to them (the base frozen, `W + (alpha / rank) · A·B`), and the adapters in PEFT's
-//! files — `adapter_model.safetensors` and `adapter_config.json` — which `peft` loads.
+//! LoRA adapters in PEFT's files: `adapter_model.safetensors` (keys
+//! `base_model.model.….lora_A.weight`) and `adapter_config.json`, which `peft` loads.
 //!
 //! Burn keeps a Linear weight as `[in, out]` with adapter factors `a: [in, rank]`,
 //! `b: [rank, out]`; PEFT keeps `lora_A.weight: [rank, in]` and `lora_B.weight: [out, rank]`, so
@@ -10,126 +9,41 @@ use std::collections::HashMap;
 
 use ::safetensors::{Dtype, SafeTensors};
 use burn::{
-    module::{Lora, Module, ModuleMapper, ModuleVisitor, Param, ParamGroup},
+    module::{Module, ModuleMapper, ModuleVisitor, Param},
     tensor::{Tensor, TensorData},
 };
-use serde::{Deserialize, Serialize};
 
 use crate::{
     ComputeDevice, Error, Result,
-    models::llama::{LlamaConfig, LlamaForCausalLM},
+    models::{
+        llama::LlamaForCausalLM,
+        lora::{LoraInit, LoraOptions},
+    },
     weights::export::f32_safetensors,
 };
 
-/// LoRA settings (PEFT's `LoraConfig` names: `r` is `rank`, `lora_alpha` is `alpha`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct LoraOptions {
-    /// Rank of the adapters (default 8).
-    pub rank: usize,
-    /// Scale numerator: adapters add `alpha / rank · A·B` (default 16).
-    pub alpha: f64,
-    /// Which projections get adapters (default `q_proj`, `v_proj`, as PEFT for Llama).
-    pub target_modules: Vec<String>,
-}
-
-impl Default for LoraOptions {
-    fn default() -> Self {
-        LoraOptions { rank: 8, alpha: 16.0, target_modules: vec!["q_proj".into(), "v_proj".into()] }
-    }
-}
-
-/// Projections that can take adapters, and the block that holds each.
-const MODULES: &[(&str, &str)] = &[
-    ("q_proj", "self_attn"),
-    ("k_proj", "self_attn"),
-    ("v_proj", "self_attn"),
-    ("o_proj", "self_attn"),
-    ("gate_proj", "mlp"),
-    ("up_proj", "mlp"),
-    ("down_proj", "mlp"),
-];
-
-impl LoraOptions {
-    /// Checks the settings, naming the option and what is valid.
-    pub fn validate(&self) -> Result<()> {
-        if self.rank == 0 {
-            return Err(Error::Options("lora.rank must be at least 1 (8 or 16 are common)".into()));
-        }
-        if !(self.alpha > 0.0 && self.alpha.is_finite()) {
-            return Err(Error::Options(format!("lora.alpha must be a positive number, got {}", self.alpha)));
-        }
-        if self.target_modules.is_empty() {
-            return Err(Error::Options("lora.targetModules is empty; name at least one projection, e.g. [\"q_proj\", \"v_proj\"]".into()));
-        }
-        for m in &self.target_modules {
-            if !MODULES.iter().any(|(name, _)| name == m) {
-                let valid: Vec<&str> = MODULES.iter().map(|(n, _)| *n).collect();
-                return Err(Error::Options(format!("lora.targetModules: unknown module {m:?}; valid modules are {}", valid.join(", "))));
-            }
-        }
-        Ok(())
-    }
-
-    /// Our paths of the adapted weights (`model.layers.0.self_attn.q_proj.weight`, …).
-    fn paths(&self, layers: usize) -> Vec<String> {
-        (0..layers)
-            .flat_map(|i| {
-                MODULES
-                    .iter()
-                    .filter(|(m, _)| self.target_modules.iter().any(|t| t == m))
-                    .map(move |(m, block)| format!("model.layers.{i}.{block}.{m}.weight"))
-            })
-            .collect()
-    }
-
-    /// `model` with adapters on the target weights and every other parameter frozen (A random,
-    /// B zero: the model computes what it did before).
-    pub fn apply(&self, model: LlamaForCausalLM) -> LlamaForCausalLM {
-        let layers = model.model.layers.len();
-        model.apply_lora(Lora::new(self.rank, self.alpha).set_param_group(ParamGroup::from_paths(self.paths(layers))))
-    }
-
-    /// For a model of config `c`: the adapters' trainable parameters, and the elements of the
-    /// weights they adapt.
-    pub fn sizes(&self, c: &LlamaConfig) -> (u64, u64) {
-        let (h, i) = (c.hidden_size, c.intermediate_size);
-        let (q, kv) = (c.num_attention_heads * c.head_dim(), c.kv_heads() * c.head_dim());
-        let (mut adapters, mut adapted) = (0, 0);
-        for m in &self.target_modules {
-            let (din, dout) = match m.as_str() {
-                "q_proj" => (h, q),
-                "k_proj" | "v_proj" => (h, kv),
-                "o_proj" => (q, h),
-                "down_proj" => (i, h),
-                _ => (h, i), // gate_proj, up_proj (validate() refused any other name)
-            };
-            adapters += self.rank * (din + dout);
-            adapted += din * dout;
-        }
-        let layers = c.num_hidden_layers;
-        ((layers * adapters) as u64, (layers * adapted) as u64)
-    }
-
-    /// PEFT's `adapter_config.json` for these adapters on `base_model`.
-    pub fn peft_config(&self, base_model: &str) -> Result<Vec<u8>> {
-        let config = serde_json::json!({
-            "peft_type": "LORA",
-            "task_type": "CAUSAL_LM",
-            "base_model_name_or_path": base_model,
-            "r": self.rank,
-            "lora_alpha": self.alpha,
-            "lora_dropout": 0.0,
-            "target_modules": self.target_modules,
-            "bias": "none",
-            "fan_in_fan_out": false,
-            "inference_mode": true,
-            "init_lora_weights": true,
-            "use_rslora": false,
-            "use_dora": false,
-        });
-        serde_json::to_vec_pretty(&config).map_err(|e| Error::Backend(format!("adapter_config.json: {e}")))
-    }
+/// PEFT's `adapter_config.json` for adapters made with `options` on `base_model`.
+pub fn adapter_config(options: &LoraOptions, base_model: &str) -> Result<Vec<u8>> {
+    let init = match options.init {
+        LoraInit::Kaiming => serde_json::Value::Bool(true),
+        LoraInit::Gaussian => serde_json::Value::from("gaussian"),
+    };
+    let config = serde_json::json!({
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": base_model,
+        "r": options.rank,
+        "lora_alpha": options.alpha,
+        "lora_dropout": options.dropout,
+        "target_modules": options.target_modules,
+        "bias": "none",
+        "fan_in_fan_out": false,
+        "inference_mode": true,
+        "init_lora_weights": init,
+        "use_rslora": options.rslora,
+        "use_dora": false,
+    });
+    serde_json::to_vec_pretty(&config).map_err(|e| Error::Backend(format!("adapter_config.json: {e}")))
 }
 
 /// Our adapter factor path (`….q_proj.weight.lora.a`) → PEFT's key

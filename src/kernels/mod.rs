@@ -1,0 +1,6 @@
+//! Compute kernels the models call instead of Burn's ops where webtune has a faster or
+//! different path: [`linear`] (`x·W + b`, LoRA adapters as PEFT computes them, and a SIMD128
+//! kernel for the browser's CPU) and [`softmax`] (SIMD128 softmax over the last dimension).
+
+pub mod linear;
+pub mod softmax;

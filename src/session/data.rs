@@ -1,0 +1,50 @@
+//! The data of a session: files as bytes with the names that give their formats, read into
+//! labelled examples (classification) or texts (language modelling), with validation held out.
+
+use crate::{
+    Result,
+    data::{Columns, Dataset, TextColumns, TextExample, hold_out, parse_named, text_examples, train_and_validation},
+};
+
+/// A data file: its bytes, and the name whose extension gives the format (`.csv`, `.tsv`,
+/// `.jsonl`, `.json`).
+#[derive(Clone, Debug)]
+pub struct DataFile {
+    pub bytes: Vec<u8>,
+    pub name: String,
+}
+
+/// Training data, optional validation data, and the fraction of the training rows held out when
+/// there is no validation file (0 = no validation).
+#[derive(Clone, Debug)]
+pub struct SessionData {
+    pub train: DataFile,
+    pub validation: Option<DataFile>,
+    pub validation_split: f64,
+}
+
+impl SessionData {
+    /// The default fraction held out for validation when no validation file is given.
+    pub const DEFAULT_VALIDATION_SPLIT: f64 = 0.1;
+
+    /// Labelled training and validation examples (the validation labels must be the training ones).
+    pub fn labelled(&self, columns: &Columns, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
+        let train = Dataset::from_table(&parse_named(&self.train.bytes, &self.train.name)?, columns)?;
+        let validation = self.validation.as_ref().map(|v| parse_named(&v.bytes, &v.name)).transpose()?;
+        train_and_validation(train, validation.as_ref(), columns, self.validation_split, seed)
+    }
+
+    /// Training and validation texts for a language model.
+    pub fn texts(&self, columns: &TextColumns, seed: u64) -> Result<(Vec<TextExample>, Option<Vec<TextExample>>)> {
+        let train = self.train.texts(columns)?;
+        let validation = self.validation.as_ref().map(|v| v.texts(columns)).transpose()?;
+        hold_out(train, validation, self.validation_split, seed)
+    }
+}
+
+impl DataFile {
+    /// The file's examples for a language model.
+    pub fn texts(&self, columns: &TextColumns) -> Result<Vec<TextExample>> {
+        text_examples(&parse_named(&self.bytes, &self.name)?, columns)
+    }
+}

@@ -1,0 +1,91 @@
+//! Fine-tuning and evaluating from data files, for every task: classifiers (BERT-family) and
+//! decoders trained as language models (all weights or LoRA).
+
+use crate::{
+    ComputeDevice, Result,
+    data::{Columns, TextColumns},
+    infer::{
+        Decoder, Encoder, ModelFiles,
+        language_model::{LmRowEncoder, encode_all, evaluate},
+        metrics::LmMetrics,
+    },
+    train::{Best, Checkpoint, Hooks, StopReason, TrainOptions, causal_lm, fine_tune},
+};
+
+use super::{DataFile, SessionData};
+
+/// A session's result: the trained model, ready for inference and export, and how the run ended.
+pub struct Finetuned<M> {
+    pub model: M,
+    pub stop_reason: StopReason,
+    pub steps: usize,
+    pub best: Option<Best>,
+}
+
+/// Fine-tunes the classifier in `files` on `data` (`columns` name the text, text pair and label);
+/// with `resume`, continues a run from its checkpoint. The model is the best evaluation's unless
+/// `options.keep_best` is off.
+pub async fn finetune_classifier(
+    files: &ModelFiles,
+    device: &ComputeDevice,
+    data: &SessionData,
+    columns: &Columns,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+    hooks: Hooks<'_>,
+) -> Result<Finetuned<Encoder>> {
+    let (train, validation) = data.labelled(columns, options.seed)?;
+    let trained = fine_tune(files, device, &train, validation.as_ref(), options, resume, hooks).await?;
+    let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
+    Ok(Finetuned { model: trained.into_encoder(files), stop_reason, steps, best })
+}
+
+/// Fine-tunes `decoder` as a language model on `data` (`columns` name the text, or the prompt and
+/// completion); all weights, or LoRA adapters with `options.lora`. `decoder` is unchanged: the
+/// result is a new decoder with the trained weights (and adapters).
+pub async fn finetune_decoder(
+    decoder: &Decoder,
+    device: &ComputeDevice,
+    data: &SessionData,
+    columns: &TextColumns,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+    hooks: Hooks<'_>,
+) -> Result<Finetuned<Decoder>> {
+    let (train, validation) = data.texts(columns, options.seed)?;
+    let run = causal_lm::fine_tune(decoder, device, None, &train, validation.as_deref(), options, resume, hooks).await?;
+    Ok(Finetuned {
+        model: decoder.with_model(run.model, run.device, options.lora.clone()),
+        stop_reason: run.stop_reason,
+        steps: run.steps,
+        best: run.best,
+    })
+}
+
+/// How a decoder is evaluated on a file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecoderEvalSettings {
+    /// Longest example in tokens (capped at the model's limit); longer ones are cut.
+    pub max_length: usize,
+    /// Examples per forward pass.
+    pub batch_size: usize,
+    /// As in training: prompt/completion rows through the chat template (`None`: when the model
+    /// has one).
+    pub chat_template: Option<bool>,
+}
+
+impl Default for DecoderEvalSettings {
+    fn default() -> Self {
+        DecoderEvalSettings { max_length: 512, batch_size: 8, chat_template: None }
+    }
+}
+
+/// Loss and perplexity of `decoder` on the examples of `file`, read as training reads them.
+pub async fn evaluate_decoder(decoder: &Decoder, file: &DataFile, columns: &TextColumns, settings: &DecoderEvalSettings) -> Result<LmMetrics> {
+    let examples = file.texts(columns)?;
+    let encoder = LmRowEncoder::new(decoder, settings.chat_template)?;
+    let max_length = settings.max_length.min(decoder.config.max_position_embeddings);
+    let (rows, _) = encode_all(&encoder, &examples, max_length, "evaluation")?;
+    let pad = decoder.text.as_ref().map_or(0, |t| t.tokenizer.pad_id());
+    evaluate(&decoder.model, &decoder.device, &rows, pad, settings.batch_size).await
+}

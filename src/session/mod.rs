@@ -1,0 +1,16 @@
+//! Fine-tuning sessions: the one place that turns a user's request — a model, data files with
+//! their format and columns, options, a checkpoint to resume — into a trained model, for every
+//! task. The JS bindings (`wasm`) only convert JS values and errors; the CLI only parses arguments
+//! and prints. Adding a task or a model family touches this layer once.
+//!
+//! Steps, in order: read the data ([`data`]: format from the file name, columns, labels), hold out
+//! validation rows, train ([`crate::train`]: memory plan, hooks, evaluation, checkpoints), and wrap
+//! the result as a model ready for inference and export.
+
+pub mod data;
+pub mod finetune;
+#[cfg(not(target_family = "wasm"))]
+pub mod checkpoint_dir;
+
+pub use data::{DataFile, SessionData};
+pub use finetune::{DecoderEvalSettings, Finetuned, evaluate_decoder, finetune_classifier, finetune_decoder};

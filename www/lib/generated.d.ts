@@ -1,0 +1,288 @@
+// Generated from webtune's Rust types by tests/train_parts.rs (typescript_declarations_match_the_rust_types);
+// do not edit: change the Rust type, then run `WEBTUNE_UPDATE_TYPES=1 cargo test --test train_parts typescript`.
+
+/**
+ * Options of a fine-tuning run: the one definition for the JS API (unknown keys are an error;
+ * the TypeScript declarations are generated from it) and the CLI's `train` flags.
+ */
+export type TrainOptions = { 
+/**
+ * Passes over the training data (default 3).
+ */
+epochs?: number, 
+/**
+ * Examples per forward pass (default 16).
+ */
+batchSize?: number, 
+/**
+ * Peak learning rate (default 5e-5).
+ */
+learningRate?: number, 
+/**
+ * AdamW decoupled weight decay, not applied to biases and LayerNorm (default 0.01).
+ */
+weightDecay?: number, 
+/**
+ * Warmup as a number of optimizer steps (exclusive with `warmup_ratio`).
+ */
+warmupSteps?: number | null, 
+/**
+ * Warmup as a fraction of all optimizer steps (default 0 when neither is given).
+ */
+warmupRatio?: number | null, 
+/**
+ * Learning-rate shape after warmup (default linear decay to 0).
+ */
+schedule?: Schedule, 
+/**
+ * Longest input in tokens; longer texts are truncated (default 128).
+ */
+maxLength?: number, 
+/**
+ * Seeds the head's initialisation, dropout and the data order (default 42).
+ */
+seed?: number, 
+/**
+ * Batches per optimizer step (default 1).
+ */
+gradAccum?: number, 
+/**
+ * Clip the global gradient norm to this (default 1.0; 0 or `null` turns clipping off).
+ */
+maxGradNorm?: number | null, 
+/**
+ * Evaluate every N optimizer steps, besides at each epoch end (default: epoch ends only).
+ */
+evalEvery?: number | null, 
+/**
+ * Stop after this many evaluations without improvement (default: never stop early).
+ */
+earlyStoppingPatience?: number | null, 
+/**
+ * Metric that decides "better" for early stopping and keep-best: for classifiers
+ * `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for language models `loss` or
+ * `perplexity` (default `loss`).
+ */
+metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "loss" | "perplexity", 
+/**
+ * Whether larger (`max`) or smaller (`min`) `metric` is better (default: `min` for `loss`
+ * and `perplexity`, else `max`).
+ */
+mode?: Mode | null, 
+/**
+ * At the end, go back to the weights of the best evaluation (default true).
+ */
+keepBest?: boolean, 
+/**
+ * Batch texts of similar length together (less padding, faster; default false).
+ */
+groupByLength?: boolean, 
+/**
+ * Report a `step` event every N optimizer steps (default 10). Each report reads the loss
+ * back from the GPU; reading every step would slow training down.
+ */
+logEvery?: number, 
+/**
+ * Hand a checkpoint (weights, optimizer state, position) to the caller every N optimizer
+ * steps, to resume from after a crash or a reload (default: none).
+ */
+checkpointEvery?: number | null, 
+/**
+ * Text generation: wrap prompt/completion rows in the model's chat template, as `chat()`
+ * renders a conversation (default: when the model has one). Not for classifiers.
+ */
+chatTemplate?: boolean | null, 
+/**
+ * Text generation: train LoRA adapters instead of all weights (the base is frozen); save
+ * them with format "peft". Not for classifiers.
+ */
+lora?: LoraOptions | null, };
+
+/**
+ * LoRA settings (PEFT's `LoraConfig`: `r` is `rank`, `lora_alpha` is `alpha`, `lora_dropout` is
+ * `dropout`, `use_rslora` is `rslora`, `init_lora_weights` is `init`).
+ */
+export type LoraOptions = { 
+/**
+ * Rank of the adapters (default 8).
+ */
+rank?: number, 
+/**
+ * Scale numerator: adapters add `alpha / rank · A·B` (default 16).
+ */
+alpha?: number, 
+/**
+ * Which projections get adapters (default `q_proj`, `v_proj`, as PEFT for Llama).
+ */
+targetModules?: Array<"q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj">, 
+/**
+ * Dropout on the adapters' input while training, in [0, 1) (default 0, as PEFT).
+ */
+dropout?: number, 
+/**
+ * Rank-stabilised scale `alpha / √rank` instead of `alpha / rank` (default false).
+ */
+rslora?: boolean, 
+/**
+ * How `A` starts (default `"kaiming"`, PEFT's default).
+ */
+init?: LoraInit, };
+
+/**
+ * How the `A` factor starts (`B` always starts at zero, so an adapted model first computes what
+ * its base does). The names are PEFT's `init_lora_weights` values.
+ */
+export type LoraInit = "kaiming" | "gaussian";
+
+/**
+ * The shape of the learning rate over training.
+ */
+export type Schedule = "constant" | "linear" | "cosine";
+
+/**
+ * Whether a larger or a smaller metric is better.
+ */
+export type Mode = "max" | "min";
+
+/**
+ * One event of a run.
+ */
+export type Event = { "type": "start", device: DeviceInfo, labels: Array<string>, trainExamples: number, validationExamples: number, epochs: number, stepsPerEpoch: number, totalSteps: number, warmupSteps: number, 
+/**
+ * What loading the checkpoint reported (e.g. a freshly initialised classifier).
+ */
+warnings: Array<string>, 
+/**
+ * The pre-flight estimate of what the run holds on the device.
+ */
+memory: MemoryPlan, } | { "type": "step", step: number, totalSteps: number, 
+/**
+ * Fractional epoch (1.5 = half way through the second epoch).
+ */
+epoch: number, 
+/**
+ * Mean training loss over the steps since the previous `step` event.
+ */
+loss: number, learningRate: number, 
+/**
+ * Global gradient norm of the latest step, before clipping.
+ */
+gradNorm: number | null, 
+/**
+ * Real (non-padding) tokens per second since the previous `step` event.
+ */
+tokensPerSecond: number, 
+/**
+ * Mean wall time per optimizer step since the previous `step` event.
+ */
+stepMs: number, } | { "type": "eval", step: number, epoch: number, metrics: Evaluation, isBest: boolean, } | { "type": "skipped_step", step: number, loss: number | null, message: string, } | { "type": "checkpoint", step: number, epoch: number, } | { "type": "done", steps: number, stopReason: StopReason, best: Best | null, 
+/**
+ * Whether the returned model is the best evaluation's rather than the last step's.
+ */
+restoredBest: boolean, seconds: number, 
+/**
+ * Why the run failed, when it did (`stopReason` "diverged").
+ */
+message: string | null, };
+
+/**
+ * Why a run ended.
+ */
+export type StopReason = "finished" | "early_stopped" | "cancelled" | "diverged";
+
+/**
+ * The best evaluation so far.
+ */
+export type Best = { step: number, metric: string, value: number, };
+
+/**
+ * Bytes a run will hold, by kind (estimates; activations assume every batch is `seq` long).
+ */
+export type MemoryPlan = { parameters: number, weightBytes: number, gradientBytes: number, optimizerBytes: number, activationBytes: number, totalBytes: number, 
+/**
+ * The largest single tensor, which must fit in one GPU buffer binding.
+ */
+largestTensorBytes: number, 
+/**
+ * What that tensor is, with its shape.
+ */
+largestTensor: string, };
+
+/**
+ * What was actually selected: enough to tell a WebGPU run from a CPU fallback, and to plan memory.
+ */
+export type DeviceInfo = { 
+/**
+ * `"webgpu"` (browser), `"wgpu"` (native GPU API) or `"cpu"`.
+ */
+kind: "webgpu" | "wgpu" | "cpu", 
+/**
+ * The graphics backend: `"BrowserWebGpu"`, `"Vulkan"`, `"Metal"`, … or `"flex"` for the CPU.
+ */
+backend: string, 
+/**
+ * Adapter name as the driver reports it (browsers may report an empty name).
+ */
+adapter: string, 
+/**
+ * `"DiscreteGpu"`, `"IntegratedGpu"`, `"VirtualGpu"`, `"Cpu"` (a software rasteriser such as
+ * lavapipe or SwiftShader) or `"Other"`; `"Cpu"` for the CPU backend too.
+ */
+deviceType: string, 
+/**
+ * Driver name and version, when reported.
+ */
+driver: string, 
+/**
+ * `maxBufferSize` in bytes (GPU only).
+ */
+maxBufferSize: number | null, 
+/**
+ * `maxStorageBufferBindingSize` in bytes (GPU only): the largest tensor one kernel can bind.
+ */
+maxStorageBufferBindingSize: number | null, 
+/**
+ * Whether tensors created on this device record gradients.
+ */
+autodiff: boolean, 
+/**
+ * Why the GPU was not used, when [`DevicePreference::Auto`] fell back to the CPU.
+ */
+fallback: string | null, };
+
+/**
+ * An evaluation's metrics: classification or language modelling (serialized as the inner
+ * object, so JS sees `metrics.accuracy` or `metrics.perplexity`).
+ */
+export type Evaluation = Metrics | LmMetrics;
+
+/**
+ * Everything an evaluation reports.
+ */
+export type Metrics = { 
+/**
+ * Mean cross-entropy over the examples (when logits were available).
+ */
+loss: number | null, accuracy: number, macro_precision: number, macro_recall: number, macro_f1: number, per_class: Array<ClassMetrics>, confusion_matrix: Array<Array<number>>, examples: number, };
+
+/**
+ * Precision, recall, F1 and support of one class.
+ */
+export type ClassMetrics = { label: string, precision: number, recall: number, f1: number, support: number, };
+
+/**
+ * What evaluating a language model reports.
+ */
+export type LmMetrics = { 
+/**
+ * Mean cross-entropy per predicted token (tokens the loss covers: not prompts or padding).
+ */
+loss: number, 
+/**
+ * `exp(loss)`.
+ */
+perplexity: number, 
+/**
+ * Predicted tokens.
+ */
+tokens: number, examples: number, };
