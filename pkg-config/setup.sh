@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing webtune needs, skipping whatever is already there:
 # Debian packages (chromium, chromium-driver, mesa-vulkan-drivers), the wasm32 rustup
-# target, wasm-bindgen-cli at exactly the Cargo.lock version, and the npm dev tools from the lockfile.
+# target, wasm-bindgen-cli at exactly the Cargo.lock version, wasm-pack, and the npm dev tools from
+# the lockfile.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/pkg-config/env.sh"
@@ -31,6 +32,14 @@ wb_version="$(awk '$0=="name = \"wasm-bindgen\"" {getline; gsub(/[^0-9.]/, ""); 
 if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $wb_version"; then
   step "cargo install wasm-bindgen-cli $wb_version (the Cargo.lock version; ~9 min once)"
   cargo install wasm-bindgen-cli --version "$wb_version" --force
+fi
+
+# wasm-pack (crates.io): runs the browser suite (test.sh) and `wasm-pack build`; it uses the
+# chromedriver and wasm-bindgen above and downloads nothing.
+wp_version="0.15.1"
+if ! wasm-pack --version 2>/dev/null | grep -qx "wasm-pack $wp_version"; then
+  step "cargo install wasm-pack $wp_version (~5 min once)"
+  cargo install wasm-pack --locked --version "$wp_version" --force
 fi
 
 if [ ! -f pkg-config/node_modules/.package-lock.json ] \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every webtune test, installing whatever is missing first (pkg-config/setup.sh):
 #   1. native: cargo test — CPU (flex) and wgpu (Vulkan; Mesa lavapipe without a GPU)
-#   2. browser: wasm-bindgen-test in headless Chromium — WebGPU (must be present) and the CPU path
+#   2. browser: wasm-bindgen-test in headless Chromium through wasm-pack — WebGPU (must be present)
+#      and the CPU path
 #   3. package: builds pkg/ and drives it through the public JS API with playwright-core + Chromium
 # Assets (real models/data) come from $WEBTUNE_ASSETS (default ../shared/assets); with
 # WEBTUNE_REQUIRE_ASSETS=1 a missing asset fails instead of skipping.
@@ -15,8 +16,10 @@ start=$SECONDS
 step "1/3 native tests: cargo test (CPU + wgpu)"
 cargo test
 
-step "2/3 browser tests: wasm-bindgen-test in headless Chromium (WebGPU + CPU)"
-cargo $WASM_CARGO test --release --target wasm32-unknown-unknown --test browser
+step "2/3 browser tests: wasm-bindgen-test in headless Chromium (WebGPU + CPU), through wasm-pack"
+# The same suite as `cargo $WASM_CARGO test --release --target wasm32-unknown-unknown --test browser`,
+# run the way a crate that depends on webtune runs its own (the native test files are empty on wasm32).
+wasm-pack test --headless --chrome --release -- --config "$ROOT/pkg-config/wasm.toml"
 
 step "3/3 package tests: build pkg/, then the JS API in Chromium (playwright-core)"
 "$ROOT/pkg-config/build.sh"

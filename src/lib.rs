@@ -31,6 +31,7 @@
 //!     train::{Hooks, TrainOptions},
 //! };
 //!
+//! # #[cfg(not(target_family = "wasm"))] // a folder on disk: natively
 //! # async fn example() -> webtune::Result<()> {
 //! let dev = device::select(DevicePreference::Auto).await?; // the GPU if there is one, else the CPU
 //! let folder = std::path::Path::new("all-MiniLM-L6-v2"); // config.json, model.safetensors, tokenizer.json

@@ -1,4 +1,5 @@
 //! The asset helper itself: finds what is there, skips (or fails under CI) what is not.
+#![cfg(not(target_family = "wasm"))] // native only: the browser suite is tests/browser.rs
 
 mod common;
 use common::assets;

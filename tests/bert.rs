@@ -1,5 +1,6 @@
 //! BERT parity with Hugging Face transformers (fixtures from tests/reference/make_bert_fixtures.py)
 //! natively on the CPU (≤ 1e-4) and on wgpu (≤ 1e-3), the real all-MiniLM-L6-v2, and bad input.
+#![cfg(not(target_family = "wasm"))] // native only: the browser suite is tests/browser.rs
 
 mod common;
 

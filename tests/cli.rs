@@ -1,5 +1,6 @@
 //! The `webtune` binary: `predict`, `embed`, `train` and `eval` on the golden tiny fixtures, JSON on stdout,
 //! errors on stderr with a non-zero exit.
+#![cfg(not(target_family = "wasm"))] // native only: the browser suite is tests/browser.rs
 
 mod common;
 

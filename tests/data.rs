@@ -1,5 +1,6 @@
 //! User data files → labelled examples: formats, column mapping, labels, splits, batching, and
 //! the errors a user sees for broken files.
+#![cfg(not(target_family = "wasm"))] // native only: the browser suite is tests/browser.rs
 
 mod common;
 

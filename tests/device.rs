@@ -1,5 +1,6 @@
 //! Device selection and the self-test training step, natively: on the CPU backend and on wgpu
 //! (Vulkan; Mesa's lavapipe on a machine without a GPU). Each test asserts which device ran.
+#![cfg(not(target_family = "wasm"))] // native only: the browser suite is tests/browser.rs
 
 use pollster::block_on;
 use webtune::{DevicePreference, Error, device, train::self_test};

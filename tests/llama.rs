@@ -3,6 +3,7 @@
 //! (≤ 1e-4) and on wgpu (≤ 1e-3); greedy generation through the KV cache token for token; the real
 //! stories260K against transformers and against llama2.c's own expected text; SmolLM2-135M-Instruct
 //! from its Q4_1 GGUF against transformers' GGUF loader (tokens, logits, chat reply); bad input.
+#![cfg(not(target_family = "wasm"))] // native only: the browser suite is tests/browser.rs
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Fine-tuning decoders as causal language models: step-by-step parity with PyTorch on CPU and
 //! wgpu (prompt/completion pairs, where only the completion is learned, and plain texts), export
 //! to the Hugging Face layout, checkpoint + resume, validation metrics and bad options.
+#![cfg(not(target_family = "wasm"))] // native only: the browser suite is tests/browser.rs
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Fine-tuning a classifier: step-by-step parity with PyTorch (CPU and wgpu), learning, export to
 //! the Hugging Face layout, early stopping, cancellation, checkpoint + resume, divergence and bad
 //! options.
+#![cfg(not(target_family = "wasm"))] // native only: the browser suite is tests/browser.rs
 
 mod common;
 

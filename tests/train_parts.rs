@@ -1,6 +1,7 @@
 //! The pure parts of training, checked against the reference formulas: HF's warmup schedules
 //! and scikit-learn's classification metrics; and the TypeScript declarations of the options,
 //! events and results, generated from the Rust types.
+#![cfg(not(target_family = "wasm"))] // native only: the browser suite is tests/browser.rs
 
 mod common;
 

@@ -1,16 +1,11 @@
 // The demo's fine-tuning panel: UI only, on the public JS API (a text-classification pipeline, run
 // in webtune's Worker so this page stays responsive: finetune → classify / save).
 import * as webtune from "/pkg/index.js";
+import { $, showError } from "./ui.js";
 import uPlot from "/vendor/uplot/uPlot.esm.js";
 
-const $ = (id) => document.getElementById(id);
 let controller = null;
 let model = null; // the pipeline
-
-function showError(err) {
-  $("error").hidden = false;
-  $("error").textContent = `${err.name}: ${err.message}`;
-}
 
 /** The user's file, or the first N rows of SST-2's train.tsv from the served assets. */
 async function dataFile() {

@@ -1,13 +1,8 @@
 // The demo page: UI only, it talks to the public JS API like any user of the package would.
 import * as webtune from "/pkg/index.js";
+import { $, showError } from "./ui.js";
 
-const $ = (id) => document.getElementById(id);
 const mib = (bytes) => (bytes == null ? "–" : `${Math.round(bytes / 2 ** 20)} MiB`);
-
-function showError(err) {
-  $("error").hidden = false;
-  $("error").textContent = `${err.name}: ${err.message}`;
-}
 
 function showDevice(info) {
   const rows = [

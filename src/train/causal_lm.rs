@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor};
 use super::{
     Checkpoint, Evaluation, Hooks, MemoryPlan, Run, TrainOptions,
     checkpoint::fnv,
-    trainer::{self, Task},
+    trainer::{self, Task, Weights},
 };
 use crate::{
     ComputeDevice, Error, Result,
@@ -147,22 +147,22 @@ impl Task for CausalLm {
         path.ends_with(".bias") || path.contains("norm.")
     }
 
-    /// With LoRA, `weights` are the adapters (a checkpoint's) unless `fresh`: the base is ours.
-    fn load(&self, weights: Vec<u8>, device: &Device, fresh: bool) -> Result<(Self::Model, LoadReport)> {
+    /// With LoRA, saved `weights` are the adapters (a checkpoint's): the base is ours.
+    fn load(&self, weights: Vec<u8>, device: &Device, origin: Weights) -> Result<(Self::Model, LoadReport)> {
         let (model, mut report) = match &self.lora {
             None => llama::load_causal_lm(&self.config, weights, device)?,
             Some(lora) => {
                 let (base, report) = llama::load_causal_lm(&self.config, self.base.clone(), device)?;
                 let model = lora.apply(base)?;
-                let model = match (fresh, &self.adapter) {
-                    (false, _) => load_adapter(model, &weights)?,
-                    (true, Some(start)) => load_adapter(model, start)?,
-                    (true, None) => model,
+                let model = match (origin, &self.adapter) {
+                    (Weights::Saved, _) => load_adapter(model, &weights)?,
+                    (Weights::Start, Some(start)) => load_adapter(model, start)?,
+                    (Weights::Start, None) => model,
                 };
                 (model, report)
             }
         };
-        if fresh {
+        if origin == Weights::Start {
             report.warnings.extend(self.warnings.iter().cloned());
         }
         Ok((model, report))

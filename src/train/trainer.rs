@@ -64,9 +64,8 @@ pub trait Task {
     fn memory(&self, batch: usize) -> MemoryPlan;
     /// Parameters that get no weight decay.
     fn no_decay(path: &str) -> bool;
-    /// The model to train, from `weights` (the checkpoint's or a resumed run's), on `device`.
-    /// `fresh` is true for the run's starting weights (a new head may be initialised then).
-    fn load(&self, weights: Vec<u8>, device: &Device, fresh: bool) -> Result<(Self::Model, LoadReport)>;
+    /// The model to train, from `weights`, on `device`.
+    fn load(&self, weights: Vec<u8>, device: &Device, origin: Weights) -> Result<(Self::Model, LoadReport)>;
     /// Mean loss of the training examples `rows` (one batch) and their real (non-padding) tokens.
     fn loss(&self, model: &Self::Model, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)>;
     /// Metrics of `model` (inference mode, on `device`) on the validation data.
@@ -75,6 +74,16 @@ pub trait Task {
     fn config(&self) -> Result<Vec<u8>>;
     /// The weights as safetensors bytes (Hugging Face names).
     async fn export(&self, model: &Self::Model, device: &ComputeDevice) -> Result<Vec<u8>>;
+}
+
+/// Where the weights a [`Task`] loads come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weights {
+    /// The run's starting weights (the checkpoint fine-tuning starts from): a new classification
+    /// head, or fresh LoRA adapters, may be initialised on them.
+    Start,
+    /// Weights the run itself saved (a checkpoint's, or the best evaluation's): loaded as they are.
+    Saved,
 }
 
 /// The result of a run: the trained model on the inference (non-autodiff) device.
@@ -173,7 +182,8 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
             Some(c) => c.weights.clone(),
             None => weights,
         };
-        let (model, report) = task.load(weights, train_device.device(), resume.is_none())?;
+        let origin = if resume.is_none() { Weights::Start } else { Weights::Saved };
+        let (model, report) = task.load(weights, train_device.device(), origin)?;
 
         let lengths = if options.group_by_length { task.lengths()? } else { vec![0; train_len] };
         let steps_per_epoch = train_len.div_ceil(options.batch_size).div_ceil(options.grad_accum);
@@ -229,7 +239,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
         self.tracker.best = c.state.best.clone();
         self.tracker.bad_evals = c.state.bad_evals;
         if let Some(b) = &c.best_weights {
-            self.tracker.best_model = Some(self.task.load(b.clone(), self.eval_device.device(), false)?.0);
+            self.tracker.best_model = Some(self.task.load(b.clone(), self.eval_device.device(), Weights::Saved)?.0);
         }
         Ok(())
     }

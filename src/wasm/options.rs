@@ -3,7 +3,7 @@
 //! unknown key here, with the message the JS shim uses for its own keys.
 
 use serde::de::DeserializeOwned;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::{DevicePreference, Error, Result};
 
@@ -34,7 +34,45 @@ pub fn parse_optional<T: DeserializeOwned>(call: &str, value: JsValue) -> Result
     if !value.is_object() {
         return Err(Error::Options(format!("{call}: options must be an object")));
     }
-    serde_wasm_bindgen::from_value(value).map(Some).map_err(|e| Error::Options(describe(call, &e.to_string())))
+    let json = to_json(call, &value)?;
+    serde_json::from_value(json).map(Some).map_err(|e| Error::Options(describe(call, &e.to_string())))
+}
+
+/// An options object as JSON, keys whose value is `undefined` left out (as if not given). Through
+/// JSON because serde_wasm_bindgen reads a struct's fields by name and never sees unknown keys,
+/// where serde_json's `deny_unknown_fields` rejects them.
+fn to_json(call: &str, value: &JsValue) -> Result<serde_json::Value> {
+    use serde_json::Value;
+    if value.is_null() || value.is_undefined() {
+        return Ok(Value::Null);
+    }
+    if let Some(b) = value.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Some(s) = value.as_string() {
+        return Ok(Value::String(s));
+    }
+    if let Some(n) = value.as_f64() {
+        // Whole numbers as integers, so that they read as counts (`epochs: 3`) as well as rates.
+        let whole = n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0;
+        return Ok(if whole { Value::from(n as i64) } else { serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number) });
+    }
+    if js_sys::Array::is_array(value) {
+        let items = js_sys::Array::from(value).iter().map(|v| to_json(call, &v)).collect::<Result<_>>()?;
+        return Ok(Value::Array(items));
+    }
+    if value.is_object() && !value.is_function() {
+        let mut map = serde_json::Map::new();
+        for entry in js_sys::Object::entries(value.unchecked_ref()).iter() {
+            let pair = js_sys::Array::from(&entry);
+            let v = pair.get(1);
+            if !v.is_undefined() {
+                map.insert(pair.get(0).as_string().unwrap_or_default(), to_json(call, &v)?);
+            }
+        }
+        return Ok(Value::Object(map));
+    }
+    Err(Error::Options(format!("{call}: options hold a value that is not a number, string, boolean, array or plain object")))
 }
 
 /// serde's "unknown field `x`, expected one of `a`, `b`" as the shim words it; other messages as

@@ -76,6 +76,8 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
       await runs.delete("lm");
       const errors = {
         unknownOption: await cpu.gen.finetune({ ...options, epoch: 1 }).then(() => null, failure),
+        loraInit: await cpu.gen.finetune({ ...options, lora: { init: "pissa" } }).then(() => null, failure),
+        loraDropout: await cpu.gen.finetune({ ...options, lora: { dropout: 1 } }).then(() => null, failure),
         metric: await cpu.gen.finetune({ ...options, metric: "accuracy" }).then(() => null, failure),
         chatTemplate: await cpu.gen.finetune({ ...options, chatTemplate: true }).then(() => null, failure),
         columns: await cpu.gen.finetune({ ...options, data: [{ sentence: "hello" }] }).then(() => null, failure),
@@ -157,7 +159,11 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
   assert.deepEqual(r.resumedAfter.tokens, r.cpu.after.tokens, "the resumed run writes what the uninterrupted one writes");
   const e = r.errors;
   assert.equal(e.unknownOption?.name, "OptionsError");
-  assert.match(e.unknownOption.message, /unknown option "epoch"/);
+  assert.match(e.unknownOption.message, /unknown option "epoch"; valid options are epochs, batchSize/);
+  assert.equal(e.loraInit?.name, "OptionsError");
+  assert.match(e.loraInit.message, /pissa.*kaiming.*gaussian/);
+  assert.equal(e.loraDropout?.name, "OptionsError");
+  assert.match(e.loraDropout.message, /lora.dropout must be in \[0, 1\)/);
   assert.equal(e.metric?.name, "OptionsError");
   assert.match(e.metric.message, /valid metrics are loss, perplexity/);
   assert.equal(e.chatTemplate?.name, "OptionsError");

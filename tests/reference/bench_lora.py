@@ -45,10 +45,7 @@ batches in the same order, and their first step losses (before any update) must 
 
 webtune side: `webtune train` evaluates only after steps (at epoch ends), never before the first
 one, so the loss "before" is `webtune eval --task text-generation` of the base model on the
-held-out file (max length 256, batch 4): the fresh adapters add nothing (B is zero). A CLI without
-that subcommand gets a 1-step probe run at learning rate 1e-30 instead (the adapters move by
-~1e-30), whose one evaluation is the loss of the freshly initialised adapters ("before_from" says
-which). Then the real run, with --log-every 1 (every step's loss) and --peft (only the adapter
+held-out file (max length 256, batch 4): the fresh adapters add nothing (B is zero). Then the real run, with --log-every 1 (every step's loss) and --peft (only the adapter
 files); its evaluation at the end of the epoch is the loss "after". The adapter it wrote is also
 loaded by PEFT onto transformers' model and evaluated here ("after_adapter_in_peft"): that checks
 the export, and should agree with webtune's own after-loss.
@@ -330,20 +327,15 @@ def webtune_train(binary, data, heldout, seed, out, lr, log_every):
     return events, wall
 
 
-def webtune_before(binary, train_file, heldout_file, seed, work):
-    """The held-out loss before training: `webtune eval --task text-generation` on the base model (what
-    the fresh adapters compute, B being zero), or, with a CLI that cannot evaluate a language model,
-    a 1-step probe run at learning rate 1e-30 on the first 4 training rows (its evaluation is the
-    loss of the freshly initialised adapters)."""
+def webtune_before(binary, heldout_file):
+    """The held-out loss before training: `webtune eval --task text-generation` on the base model
+    (what the fresh adapters compute, B being zero)."""
     cmd = [binary, "eval", "--task", "text-generation", "--model", str(MODEL_DIR / GGUF), "--data", str(heldout_file),
            "--max-length", str(RECIPE["max_length"]), "--batch-size", str(RECIPE["batch_size"]), "--device", "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "RAYON_NUM_THREADS": "2"})
-    if proc.returncode == 0:
-        return json.loads(proc.stdout.strip().splitlines()[-1])["loss"], "eval"
-    probe_file = Path(work) / "probe.jsonl"
-    probe_file.write_text("".join(train_file.read_text().splitlines(keepends=True)[:RECIPE["batch_size"]]))
-    events, _ = webtune_train(binary, probe_file, heldout_file, seed, Path(work) / f"webtune-probe{seed}", 1e-30, 1)
-    return [e for e in events if e["type"] == "eval"][0]["metrics"]["loss"], "probe"
+    if proc.returncode != 0:
+        raise SystemExit(f"webtune eval failed ({' '.join(cmd)}):\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["loss"]
 
 
 def adapter_in_peft(adapter_dir, heldout, pad):
@@ -355,7 +347,7 @@ def adapter_in_peft(adapter_dir, heldout, pad):
 
 
 def webtune_run(binary, train_file, heldout_file, heldout, pad, seed, work):
-    before, how = webtune_before(binary, train_file, heldout_file, seed, work)
+    before = webtune_before(binary, heldout_file)
     out = Path(work) / f"webtune-seed{seed}"
     events, wall = webtune_train(binary, train_file, heldout_file, seed, out, RECIPE["lr"], 1)
     steps = [e for e in events if e["type"] == "step"]
@@ -364,7 +356,7 @@ def webtune_run(binary, train_file, heldout_file, heldout, pad, seed, work):
     done = events[-1]
     after = evals[-1]["metrics"]["loss"]
     return {"engine": "webtune", "seed": seed, "before": before, "after": after, "improvement": before - after,
-            "before_from": how, "after_adapter_in_peft": adapter_in_peft(out, heldout, pad),
+            "after_adapter_in_peft": adapter_in_peft(out, heldout, pad),
             "steps": done["steps"], "train_s": sum(e["stepMs"] for e in steps) / 1e3, "wall_s": wall,
             "median_step_ms": statistics.median(e["stepMs"] for e in steps), "step_losses": [e["loss"] for e in steps],
             "grad_norms": [e["gradNorm"] for e in steps], "heldout_tokens": evals[-1]["metrics"]["tokens"],

@@ -1,4 +1,4 @@
-// Calling pipeline operations (ops.js): in webtune's own Worker (default; one per page, started
+// Calling pipeline operations (worker-ops.js): in webtune's own Worker (default; one per page, started
 // on first use), or on this thread when `env.useWorker` is false. The calls look the same either
 // way; the caller may itself be a page or a worker.
 import { env, envSnapshot } from "./env.js";
@@ -33,7 +33,7 @@ export function request(op, args, { onEvent, onCheckpoint, signal } = {}) {
 }
 
 async function inThread(op, args, { onEvent, onCheckpoint, signal }) {
-  const { ops } = await import("./ops.js");
+  const { ops } = await import("./worker-ops.js");
   return ops[op](args, { settings: envSnapshot(), emit: (e) => onEvent?.(e), checkpoint: (f) => onCheckpoint?.(f), signal });
 }
 

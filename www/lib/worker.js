@@ -1,8 +1,8 @@
-// webtune's Worker: runs every pipeline operation (ops.js) off the page's thread. Messages in:
+// webtune's Worker: runs every pipeline operation (worker-ops.js) off the page's thread. Messages in:
 // `{ id, op, args, settings }` or `{ id, abort: true }`; out: `{ id, event }`, `{ id, checkpoint }`,
 // then `{ id, result }` or `{ id, error: { name, message, info? } }`.
 import { env } from "./env.js";
-import { ops } from "./ops.js";
+import { ops } from "./worker-ops.js";
 
 const controllers = new Map();
 

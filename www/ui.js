@@ -1,0 +1,10 @@
+// Helpers every panel of the demo uses.
+
+/** The element with this id. */
+export const $ = (id) => document.getElementById(id);
+
+/** Shows an API error (its stable `name` and message) in the page's error box. */
+export function showError(err) {
+  $("error").hidden = false;
+  $("error").textContent = `${err.name}: ${err.message}`;
+}
