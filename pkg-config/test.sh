@@ -13,8 +13,9 @@ source "$ROOT/pkg-config/env.sh"
 cd "$ROOT"
 start=$SECONDS
 
-step "1/3 native tests: cargo test (CPU + wgpu)"
+step "1/3 native tests: cargo test (CPU + wgpu), and the API docs build without warnings"
 cargo test
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib
 
 step "2/3 browser tests: wasm-bindgen-test in headless Chromium (WebGPU + CPU), through wasm-pack"
 # The same suite as `cargo $WASM_CARGO test --release --target wasm32-unknown-unknown --test browser`,

@@ -99,6 +99,7 @@ fn typescript_declarations_match_the_rust_types() {
     use ts_rs::{Config, TS};
     use webtune::{
         DeviceInfo,
+        infer::{Completion, GenerateSettings, LabelScore, StopReason as GenerationStopReason},
         models::lora::{LoraInit, LoraOptions},
         train::{Best, ClassMetrics, Evaluation, Event, LmMetrics, MemoryPlan, StopReason, TrainOptions, options::Mode},
     };
@@ -118,6 +119,7 @@ fn typescript_declarations_match_the_rust_types() {
     }
     types!(true; TrainOptions, LoraOptions);
     types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, Evaluation, Metrics, ClassMetrics, LmMetrics);
+    types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore);
 
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/lib/generated.d.ts");
     if std::env::var_os("WEBTUNE_UPDATE_TYPES").is_some() {

@@ -37,7 +37,7 @@ impl ModelFiles {
 }
 
 /// One class and its probability.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
 pub struct LabelScore {
     pub label: String,
     pub score: f32,

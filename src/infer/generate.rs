@@ -37,6 +37,39 @@ impl Default for GenerateOptions {
     }
 }
 
+/// [`GenerateOptions`] as JS passes them to `generate` / `chat`: every key may be left out (the
+/// defaults are [`GenerateOptions::default`]'s); unknown keys are an error.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, ts_rs::TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[ts(optional_fields)]
+pub struct GenerateSettings {
+    /// Most tokens to append (default 64).
+    pub max_new_tokens: Option<usize>,
+    /// 0 (default) is greedy; higher samples more freely.
+    pub temperature: Option<f32>,
+    /// Sample only among the `k` most likely tokens.
+    pub top_k: Option<usize>,
+    /// Nucleus sampling: keep the most likely tokens up to this total probability, in (0, 1].
+    pub top_p: Option<f32>,
+    /// Sampler seed (default 0): the same seed gives the same text.
+    pub seed: Option<u64>,
+}
+
+impl GenerateSettings {
+    /// The options these settings ask for.
+    pub fn into_options(self) -> GenerateOptions {
+        let d = GenerateOptions::default();
+        GenerateOptions {
+            max_new_tokens: self.max_new_tokens.unwrap_or(d.max_new_tokens),
+            temperature: self.temperature.unwrap_or(d.temperature),
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed.unwrap_or(d.seed),
+            stop: None,
+        }
+    }
+}
+
 impl GenerateOptions {
     /// Rejects values that cannot work, naming the fix.
     pub fn validate(&self) -> Result<()> {
@@ -55,8 +88,9 @@ impl GenerateOptions {
 }
 
 /// Why generation ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(rename = "GenerationStopReason")]
 pub enum StopReason {
     /// A stop token (EOS) came.
     Stop,

@@ -9,5 +9,5 @@ pub mod metrics;
 pub mod text_generation;
 
 pub use encoder::{EncodeOptions, Encoder, LabelScore, ModelFiles, batch_tensors};
-pub use generate::{Decoder, GenerateOptions, Generated, StopReason};
+pub use generate::{Decoder, GenerateOptions, GenerateSettings, Generated, StopReason};
 pub use text_generation::{Completion, DecoderTokenizer};

@@ -32,7 +32,7 @@ pub struct DecoderTokenizer {
 }
 
 /// A finished completion.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Completion {
     /// The generated text (special tokens left out).

@@ -311,7 +311,7 @@ pub struct BertEncoder {
     pub layer: Vec<BertLayer>,
 }
 
-/// `tanh(dense(h[:, 0]))`: the [CLS] summary that the classification head reads.
+/// `tanh(dense(h[:, 0]))`: the `[CLS]` summary that the classification head reads.
 #[derive(Module, Debug)]
 pub struct BertPooler {
     pub dense: Linear,

@@ -47,7 +47,7 @@ pub enum Pooling {
     /// Average over real tokens (sentence-transformers' default; what all-MiniLM-L6-v2 uses).
     #[default]
     Mean,
-    /// The first ([CLS]) token's vector.
+    /// The first (`[CLS]`) token's vector.
     Cls,
 }
 

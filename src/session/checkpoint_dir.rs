@@ -25,7 +25,7 @@ pub fn write(dir: &Path, c: &Checkpoint) -> Result<()> {
     Ok(())
 }
 
-/// Reads the checkpoint in `dir`, as [`write`] left it.
+/// Reads the checkpoint in `dir`, as [`write()`] left it.
 pub fn read(dir: &Path) -> Result<Checkpoint> {
     if !dir.is_dir() {
         return Err(Error::Options(format!("{}: not a checkpoint folder; pass OUT/checkpoint of the earlier run", dir.display())));

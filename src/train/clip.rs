@@ -41,7 +41,7 @@ impl ModuleVisitor for Scale<'_> {
     }
 }
 
-/// The global gradient norm (a [1] tensor), before clipping.
+/// The global gradient norm (a `[1]` tensor), before clipping.
 pub fn global_norm<M: Module>(model: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
     let mut v = SquaredNorm { grads, total: None };
     model.visit(&mut v);

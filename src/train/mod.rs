@@ -1,7 +1,7 @@
 //! Optimisation: the async fine-tuning loop (`trainer`) and its tasks (`classifier`, `causal_lm`),
 //! options and events, schedules, gradient clipping, checkpoints and metrics.
 //!
-//! [`self_test`] is one real training step that proves a device can run forward, backward and
+//! [`self_test()`] is one real training step that proves a device can run forward, backward and
 //! an optimizer update.
 
 pub mod causal_lm;

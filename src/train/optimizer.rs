@@ -47,7 +47,7 @@ impl AdamW {
         AdamW { decay: config(weight_decay).build(), no_decay: config(0.0).build(), no_decay_paths, state: HashMap::new() }
     }
 
-    /// One update of every parameter that has a gradient in `grads`. With `apply` (a [1] tensor on
+    /// One update of every parameter that has a gradient in `grads`. With `apply` (a `[1]` tensor on
     /// the device) it takes effect only where that is true: otherwise parameters and moments keep
     /// their values (the step count of the bias correction still advances). `None` applies it
     /// unconditionally, without the three masked copies of every parameter that cost (on the CPU)

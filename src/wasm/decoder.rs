@@ -19,7 +19,7 @@ use super::{
 use crate::{
     Error, Result,
     data::TextColumns,
-    infer::{Completion, Decoder, GenerateOptions},
+    infer::{Completion, Decoder, GenerateSettings},
     session::{DataFile, DecoderEvalSettings, SessionData, evaluate_decoder, finetune_decoder},
     tokenizer::chat::Message,
     train::TrainOptions,
@@ -62,31 +62,6 @@ struct EvalSetup {
 struct LoadOptions {
     /// "auto" | "webgpu" | "gpu" | "cpu"; default: the device of the last `init()`, else "auto".
     device: Option<String>,
-}
-
-/// Options of `generate` / `chat`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct GenOptions {
-    max_new_tokens: Option<usize>,
-    temperature: Option<f32>,
-    top_k: Option<usize>,
-    top_p: Option<f32>,
-    seed: Option<u64>,
-}
-
-impl GenOptions {
-    fn into_options(self) -> GenerateOptions {
-        let d = GenerateOptions::default();
-        GenerateOptions {
-            max_new_tokens: self.max_new_tokens.unwrap_or(d.max_new_tokens),
-            temperature: self.temperature.unwrap_or(d.temperature),
-            top_k: self.top_k,
-            top_p: self.top_p,
-            seed: self.seed.unwrap_or(d.seed),
-            stop: None,
-        }
-    }
 }
 
 /// What a loaded decoder is, for the JS side.
@@ -159,7 +134,7 @@ impl JsDecoder {
     pub fn generate(&self, prompt: String, options: JsValue, on_token: Function, cancelled: Function) -> Promise {
         let decoder = self.inner.clone();
         future_to_promise(async move {
-            let options = parse_options::<GenOptions>("generate", options).map_err(to_js)?.into_options();
+            let options = parse_options::<GenerateSettings>("generate", options).map_err(to_js)?.into_options();
             let mut sink = Sink::new(on_token, cancelled);
             let out = decoder.complete(&prompt, &options, |piece| sink.push(piece)).await;
             sink.finish(out)
@@ -172,7 +147,7 @@ impl JsDecoder {
         future_to_promise(async move {
             let messages: Vec<Message> = serde_wasm_bindgen::from_value(messages)
                 .map_err(|e| to_js(Error::Options(format!("chat: messages must be an array of {{role, content}} objects ({e})"))))?;
-            let options = parse_options::<GenOptions>("chat", options).map_err(to_js)?.into_options();
+            let options = parse_options::<GenerateSettings>("chat", options).map_err(to_js)?.into_options();
             let mut sink = Sink::new(on_token, cancelled);
             let out = decoder.chat(&messages, &options, |piece| sink.push(piece)).await;
             sink.finish(out)

@@ -286,3 +286,48 @@ perplexity: number,
  * Predicted tokens.
  */
 tokens: number, examples: number, };
+
+/**
+ * [`GenerateOptions`] as JS passes them to `generate` / `chat`: every key may be left out (the
+ * defaults are [`GenerateOptions::default`]'s); unknown keys are an error.
+ */
+export type GenerateSettings = { 
+/**
+ * Most tokens to append (default 64).
+ */
+maxNewTokens?: number, 
+/**
+ * 0 (default) is greedy; higher samples more freely.
+ */
+temperature?: number, 
+/**
+ * Sample only among the `k` most likely tokens.
+ */
+topK?: number, 
+/**
+ * Nucleus sampling: keep the most likely tokens up to this total probability, in (0, 1].
+ */
+topP?: number, 
+/**
+ * Sampler seed (default 0): the same seed gives the same text.
+ */
+seed?: number, };
+
+/**
+ * A finished completion.
+ */
+export type Completion = { 
+/**
+ * The generated text (special tokens left out).
+ */
+text: string, tokens: Array<number>, promptTokens: number, stopReason: GenerationStopReason, };
+
+/**
+ * Why generation ended.
+ */
+export type GenerationStopReason = "stop" | "length" | "cancelled";
+
+/**
+ * One class and its probability.
+ */
+export type LabelScore = { label: string, score: number, };

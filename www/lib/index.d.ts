@@ -1,13 +1,13 @@
-// The declarations of what crosses between JS and webtune's Rust core — training options, events,
-// metrics, device and memory reports — are generated from the Rust types (generated.d.ts); this
-// file declares the JS-only API around them.
+// The declarations of what crosses between JS and webtune's Rust core — training and generation
+// options, events, metrics, completions, device and memory reports — are generated from the Rust
+// types (generated.d.ts); this file declares the JS-only API around them.
 import type {
-  Best, ClassMetrics, DeviceInfo, Evaluation, Event, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode,
-  Schedule, StopReason, TrainOptions,
+  Best, ClassMetrics, Completion, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason, LabelScore,
+  LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule, StopReason, TrainOptions,
 } from "./generated.js";
 export type {
-  Best, ClassMetrics, DeviceInfo, Evaluation, Event, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode,
-  Schedule, StopReason, TrainOptions,
+  Best, ClassMetrics, Completion, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason, LabelScore,
+  LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule, StopReason, TrainOptions,
 };
 
 /** Training options (defaults follow Hugging Face's TrainingArguments). */
@@ -76,11 +76,6 @@ export interface EmbedOptions {
   pooling?: "mean" | "cls";
   /** Scale each vector to unit length (default false). */
   normalize?: boolean;
-}
-
-export interface LabelScore {
-  label: string;
-  score: number;
 }
 
 export class EncoderModel {
@@ -231,16 +226,7 @@ export interface FeatureExtractionPipeline extends PipelineBase {
 }
 
 /** How text is generated. */
-export interface GenerateOptions {
-  /** Most tokens to append (default 64). */
-  maxNewTokens?: number;
-  /** 0 (default) is greedy; higher samples more freely. */
-  temperature?: number;
-  topK?: number;
-  /** Nucleus sampling: keep the most likely tokens up to this total probability, in (0, 1]. */
-  topP?: number;
-  /** Sampler seed (default 0): the same seed gives the same text. */
-  seed?: number;
+export interface GenerateOptions extends GenerateSettings {
   /** Each piece of text as it is generated (never a broken character). */
   onToken?: (piece: string) => void;
   /** Aborts with an AbortError; the model stays usable. */
@@ -248,13 +234,6 @@ export interface GenerateOptions {
 }
 
 /** A finished generation. `stopReason`: "stop" (end-of-sequence/turn token) or "length" (maxNewTokens or the context is full). */
-export interface Completion {
-  text: string;
-  tokens: number[];
-  promptTokens: number;
-  stopReason: "stop" | "length";
-}
-
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
   content: string;
