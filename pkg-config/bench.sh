@@ -37,6 +37,15 @@ prepare_minilm() {
   "$ROOT/pkg-config/build.sh" >/dev/null
 }
 
+# A reference script in the venv that runs both sides, webtune through the native CLI (seeds 0, 1).
+reference_and_cli() {
+  py="$("$ROOT/tests/reference/setup.sh")"
+  step "build (native CLI)"
+  cargo build --bin webtune
+  step "$2"
+  exec "$py" "tests/reference/$1" --webtune "$CARGO_TARGET_DIR/debug/webtune" --seeds 0,1
+}
+
 case "$what" in
   encoder)
     prepare_minilm
@@ -62,20 +71,12 @@ case "$what" in
     ;;
   finetune)
     [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
-    py="$("$ROOT/tests/reference/setup.sh")"
-    step "build (native CLI)"
-    cargo build --bin webtune
-    step "PyTorch and webtune, seeds 0 and 1"
-    exec "$py" tests/reference/bench_finetune.py --webtune "$CARGO_TARGET_DIR/debug/webtune" --seeds 0,1
+    reference_and_cli bench_finetune.py "PyTorch and webtune, seeds 0 and 1"
     ;;
   lora)
     [ -f "$WEBTUNE_ASSETS/data/chat/alpaca_5000.json" ] || { echo "bench: Alpaca not found under $WEBTUNE_ASSETS" >&2; exit 1; }
     [ -f "$WEBTUNE_ASSETS/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf" ] || { echo "bench: SmolLM2 GGUF not found under $WEBTUNE_ASSETS" >&2; exit 1; }
-    py="$("$ROOT/tests/reference/setup.sh")"
-    step "build (native CLI)"
-    cargo build --bin webtune
-    step "PEFT and webtune LoRA, seeds 0 and 1"
-    exec "$py" tests/reference/bench_lora.py --webtune "$CARGO_TARGET_DIR/debug/webtune" --seeds 0,1
+    reference_and_cli bench_lora.py "PEFT and webtune LoRA, seeds 0 and 1"
     ;;
   *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora" >&2; exit 2 ;;
 esac
