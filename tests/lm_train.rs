@@ -107,10 +107,7 @@ fn resumed_run_ends_like_an_uninterrupted_one(lora: Option<LoraOptions>) {
     let (a, b) = (safetensors::SafeTensors::deserialize(&a).unwrap(), safetensors::SafeTensors::deserialize(&b).unwrap());
     for (name, t) in a.tensors() {
         let u = b.tensor(&name).unwrap();
-        let worst = t.data().chunks(4).zip(u.data().chunks(4)).map(|(x, y)| {
-            (f32::from_le_bytes(x.try_into().unwrap()) - f32::from_le_bytes(y.try_into().unwrap())).abs()
-        }).fold(0.0f32, f32::max);
-        assert!(worst <= 1e-6, "{name}: max |diff| {worst}");
+        common::parity::assert_close(&name, &common::parity::f32s(u.data()), &common::parity::f32s(t.data()), 1e-6);
     }
 }
 
@@ -218,9 +215,8 @@ fn lora_adapters_export_as_peft_files_and_merge() {
     for key in &keys {
         let (a, b) = (ours.tensor(key).unwrap(), peft.tensor(key).unwrap());
         assert_eq!(a.shape(), b.shape(), "{key}");
-        let f = |d: &[u8]| d.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>();
-        let worst = f(a.data()).iter().zip(f(b.data())).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-        assert!(worst <= 1e-4, "{key}: max |diff| {worst} from PEFT's trained adapter");
+        let what = format!("{key} against PEFT's trained adapter");
+        common::parity::assert_close(&what, &common::parity::f32s(a.data()), &common::parity::f32s(b.data()), 1e-4);
     }
     // merged: a plain model that generates what the adapted one generates
     let merged = block_on(tuned.export()).unwrap();

@@ -7,6 +7,22 @@ mod common;
 
 use webtune::train::{LrSchedule, Metrics, Schedule, schedule::warmup_steps};
 
+/// The parity helpers every comparison uses cannot pass over NaN, infinities or a length mismatch.
+#[test]
+fn comparisons_fail_on_nan_infinity_and_length() {
+    use common::parity::{assert_close, max_abs_diff};
+    let fails = |ours: Vec<f32>, reference: Vec<f32>| {
+        std::panic::catch_unwind(|| assert_close("t", &ours, &reference, 1e-3)).is_err()
+    };
+    assert!(fails(vec![f32::NAN; 4], vec![0.0; 4]), "an all-NaN output fails");
+    assert!(fails(vec![0.0, 1.0], vec![0.0, f32::NAN]), "a NaN in the reference fails");
+    assert!(fails(vec![f32::INFINITY], vec![f32::INFINITY]), "infinities fail even when equal");
+    assert!(fails(vec![0.0; 3], vec![0.0; 4]), "a length mismatch fails");
+    assert!(fails(vec![0.0, 0.5], vec![0.0, 0.0]), "a real difference fails");
+    assert!(!fails(vec![0.0, 0.5], vec![0.0, 0.5005]), "within tolerance passes");
+    assert_eq!(max_abs_diff("t", &[1.0, 2.0, 3.5], &[1.0, 2.0, 3.0]), (2, 0.5));
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12
 }

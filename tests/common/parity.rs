@@ -64,16 +64,33 @@ pub fn ints(v: &Value) -> Vec<i32> {
     v.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as i32)).collect()
 }
 
-/// Panics with `ours=… reference=…` at the worst element when any |difference| exceeds `tol`.
-pub fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
+/// The largest |ours − reference| and where it is. A NaN or infinite value on either side is the
+/// worst difference there is (NaN), so no comparison can pass over it; lengths must agree.
+pub fn max_abs_diff(what: &str, ours: &[f32], reference: &[f32]) -> (usize, f32) {
     assert_eq!(ours.len(), reference.len(), "{what}: length");
-    let (i, diff) = ours
-        .iter()
-        .zip(reference)
-        .map(|(a, b)| (a - b).abs())
-        .enumerate()
-        .fold((0, 0.0f32), |m, (i, d)| if d > m.1 { (i, d) } else { m });
-    assert!(diff <= tol, "{what}: max |diff| = {diff:e} > {tol:e} at {i}: ours={} reference={}", ours[i], reference[i]);
+    let mut worst = (0, 0.0f32);
+    for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
+        if !a.is_finite() || !b.is_finite() {
+            return (i, f32::NAN);
+        }
+        let d = (a - b).abs();
+        if d > worst.1 {
+            worst = (i, d);
+        }
+    }
+    worst
+}
+
+/// f32 values of little-endian bytes (a safetensors tensor's data).
+pub fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+/// Panics with `ours=… reference=…` at the worst element when any |difference| exceeds `tol`, or
+/// when either side holds a NaN or an infinity, or the lengths differ.
+pub fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
+    let (i, diff) = max_abs_diff(what, ours, reference);
+    assert!(diff <= tol, "{what}: max |diff| = {diff:e} > {tol:e} at {i}: ours={} reference={}", ours.get(i).copied().unwrap_or(f32::NAN), reference.get(i).copied().unwrap_or(f32::NAN));
 }
 
 /// Reads any float tensor back (async, so it also works in the browser).

@@ -64,8 +64,7 @@ pub async fn check_steps_match_pytorch(device: &ComputeDevice, tol: f64) -> Trai
     let [ids, types, mask] = batch_tensors(&b, trained.device.device());
     let logits = trained.device.read(trained.model.forward(ids, types, mask)).await.unwrap().try_to_vec::<f32>().unwrap();
     let want: Vec<f32> = expected["logits"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32)).collect();
-    let worst = logits.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(f64::from(worst) <= tol * 10.0, "trained logits: max |diff| {worst} (tolerance {})", tol * 10.0);
+    super::parity::assert_close("trained logits", &logits, &want, (tol * 10.0) as f32);
     trained
 }
 
