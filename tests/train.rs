@@ -127,6 +127,20 @@ fn bad_options_are_clear_errors() {
         Err(Error::Options(m)) => assert!(m.contains("batchSize"), "{m}"),
         other => panic!("{:?}", other.err()),
     }
+    match run(TrainOptions { max_grad_norm: Some(-1.0), ..TrainOptions::default() }) {
+        Err(Error::Options(m)) => assert!(m.contains("maxGradNorm") && m.contains("0 or null: no clipping"), "{m}"),
+        other => panic!("{:?}", other.err()),
+    }
+    // a warmup as long as the run is allowed, with a warning in the start event
+    let mut warnings = Vec::new();
+    let o = TrainOptions { epochs: 1, warmup_steps: Some(1000), ..recipe(&expected, 4) };
+    block_on(fine_tune(&files, &device::cpu(), &data, None, &o, None, Hooks::events(&mut |e| {
+        if let Event::Start { warnings: w, .. } = e {
+            warnings = w;
+        }
+    })))
+    .unwrap();
+    assert!(warnings.iter().any(|w| w.contains("warmup (1000 steps) is as long as the whole run")), "{warnings:?}");
 }
 
 /// tiny-cls3 as published (dropout 0.1), so that the resumed run must also redraw the same dropout.
@@ -193,6 +207,16 @@ fn a_run_resumed_from_a_checkpoint_ends_exactly_like_an_uninterrupted_one() {
     }
     let loaded = Checkpoint::from_files(|name| saved.iter().find(|(n, _)| *n == name).map(|(_, b)| b.clone())).unwrap();
     assert_eq!((loaded.state.epoch, loaded.state.window), (1, 1), "step 4 = epoch 1, second step");
+
+    // a damaged position (a step this run never reaches) is refused before any step
+    let mut damaged = loaded.clone();
+    damaged.state.step = 1_000_000_000_000_000;
+    let (_, expected) = fixture();
+    let refused = block_on(fine_tune(&files, &device::cpu(), &dataset(&expected), None, &options, Some(&damaged), Hooks::events(&mut |_| {})));
+    match refused {
+        Err(Error::Data(m)) => assert!(m.contains("not one of this run's 9 optimizer steps") && m.contains("damaged"), "{m}"),
+        other => panic!("expected a data error, got {:?}", other.err()),
+    }
 
     let (_, resumed, events) = run_with_checkpoints(&files, &options, Some(&loaded), None);
     let first_step = events.iter().find_map(|e| if let Event::Step { step, .. } = e { Some(*step) } else { None });

@@ -22,7 +22,7 @@ use super::{
     options::Mode,
     schedule::warmup_steps,
 };
-use crate::{ComputeDevice, Result, data::epoch_order, weights::LoadReport};
+use crate::{ComputeDevice, Error, Result, data::epoch_order, weights::LoadReport};
 
 /// Steps in a row with a NaN/infinite loss or gradient after which a run stops ("diverged"). Such
 /// steps are cancelled on the device as they happen; they are noticed at the next log point.
@@ -183,7 +183,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
             None => weights,
         };
         let origin = if resume.is_none() { Weights::Start } else { Weights::Saved };
-        let (model, report) = task.load(weights, train_device.device(), origin)?;
+        let (model, mut report) = task.load(weights, train_device.device(), origin)?;
 
         let lengths = if options.group_by_length { task.lengths()? } else { vec![0; train_len] };
         let steps_per_epoch = train_len.div_ceil(options.batch_size).div_ceil(options.grad_accum);
@@ -194,6 +194,13 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
             warmup_steps: warmup_steps(options.warmup_steps, options.warmup_ratio, total_steps)?,
             total_steps,
         };
+        if schedule.warmup_steps >= total_steps {
+            report.warnings.push(format!(
+                "the warmup ({} steps) is as long as the whole run ({total_steps} optimizer steps): the learning rate never reaches \
+                 learningRate; lower warmupSteps / warmupRatio or train longer",
+                schedule.warmup_steps
+            ));
+        }
         let mut run = Loop {
             task,
             options,
@@ -234,6 +241,17 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
     /// Takes over a checkpoint's optimizer state, position and best-so-far.
     fn resume(&mut self, c: &Checkpoint) -> Result<()> {
         c.check_resumable(self.options, self.task.examples(), &self.task.fingerprint())?;
+        let (step, epoch, window) = (c.state.step, c.state.epoch, c.state.window);
+        // Each optimizer step is one window of an epoch, so a position of this run has
+        // step = epoch × steps per epoch + window, within the run.
+        let consistent = epoch.checked_mul(self.steps_per_epoch).and_then(|s| s.checked_add(window)) == Some(step);
+        if !consistent || step > self.total_steps || window >= self.steps_per_epoch {
+            return Err(Error::Data(format!(
+                "cannot resume: the checkpoint's position (step {step}, epoch {epoch}, window {window}) is not one of this run's \
+                 {} optimizer steps ({} per epoch); its trainer_state.json is damaged: resume from another checkpoint or start again",
+                self.total_steps, self.steps_per_epoch
+            )));
+        }
         self.optim.load(optimizer_from_bytes(&c.optimizer)?, self.train_device.device());
         (self.step, self.position) = (c.state.step, (c.state.epoch, c.state.window));
         self.tracker.best = c.state.best.clone();
