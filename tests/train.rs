@@ -217,6 +217,27 @@ fn a_run_resumed_from_a_checkpoint_ends_exactly_like_an_uninterrupted_one() {
         Err(Error::Data(m)) => assert!(m.contains("not one of this run's 9 optimizer steps") && m.contains("damaged"), "{m}"),
         other => panic!("expected a data error, got {:?}", other.err()),
     }
+    // damaged optimizer state: a NaN moment, a moment of the wrong size, moments without the step
+    // counts in the metadata (which named them: none is read)
+    use webtune::train::checkpoint::{optimizer_from_bytes, optimizer_to_bytes};
+    let damaged_state = |damage: fn(&mut webtune::train::optimizer::SavedState)| {
+        let mut state = optimizer_from_bytes(&loaded.optimizer).unwrap();
+        damage(&mut state);
+        optimizer_to_bytes(state).unwrap()
+    };
+    let no_steps = webtune::weights::export::f32_safetensors(vec![("classifier.weight.exp_avg".into(), vec![1], vec![0.0])], Default::default()).unwrap();
+    let damages = [
+        (damaged_state(|s| s.0.values_mut().next().unwrap().1[0] = f32::NAN), "hold NaN"),
+        (damaged_state(|s| drop(s.0.values_mut().next().unwrap().2.pop())), "but the parameter has"),
+        (no_steps, "holds no moments, but the run is at step 4"),
+    ];
+    for (optimizer, needle) in damages {
+        let damaged = Checkpoint { optimizer, ..loaded.clone() };
+        match block_on(fine_tune(&files, &device::cpu(), &dataset(&expected), None, &options, Some(&damaged), Hooks::events(&mut |_| {}))) {
+            Err(Error::Weights(m)) => assert!(m.contains("optimizer.safetensors") && m.contains(needle), "{m}"),
+            other => panic!("expected a weights error for {needle:?}, got {:?}", other.err()),
+        }
+    }
 
     let (_, resumed, events) = run_with_checkpoints(&files, &options, Some(&loaded), None);
     let first_step = events.iter().find_map(|e| if let Event::Step { step, .. } = e { Some(*step) } else { None });

@@ -13,12 +13,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use burn::{
-    module::{Module, ModuleMapper, Param},
+    module::{Module, ModuleMapper, ModuleVisitor, Param},
     optim::{AdamW as BurnAdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, GradientsParams, Optimizer},
     tensor::{Bool, Tensor, TensorData},
 };
 
-use crate::{ComputeDevice, Result};
+use crate::{ComputeDevice, Error, Result};
 
 /// One parameter's AdamW moments (flattened) and step count.
 struct Moments {
@@ -38,6 +38,61 @@ pub struct AdamW {
 /// An optimizer state read back from the device: per parameter path, the step count and the
 /// two moments.
 pub struct SavedState(pub BTreeMap<String, (usize, Vec<f32>, Vec<f32>)>);
+
+impl SavedState {
+    /// Checks a saved state against the model it is to update, at optimizer step `step`: every
+    /// entry names one of the model's parameters and has its size, no parameter was updated more
+    /// often than the run stepped, the moments are finite, and a run past its first step has some.
+    pub fn check<M: Module>(&self, model: &M, step: usize) -> Result<()> {
+        let bad = |m: String| {
+            Err(Error::Weights(format!(
+                "optimizer.safetensors: {m}; the checkpoint is damaged: resume from another checkpoint or start again"
+            )))
+        };
+        if step > 0 && self.0.is_empty() {
+            return bad(format!("it holds no moments, but the run is at step {step}"));
+        }
+        let mut sizes = Sizes::default();
+        model.visit(&mut sizes);
+        for (path, (time, m, v)) in &self.0 {
+            match sizes.of.get(path) {
+                None => return bad(format!("it holds moments for {path}, which this model does not have")),
+                Some(&n) if m.len() != n || v.len() != n => {
+                    return bad(format!("{path}'s moments hold {} and {} values, but the parameter has {n}", m.len(), v.len()));
+                }
+                Some(_) => {}
+            }
+            if *time > step {
+                return bad(format!("{path} was updated {time} times, more than the run's {step} steps"));
+            }
+            if let Some(x) = m.iter().chain(v).find(|x| !x.is_finite()) {
+                return bad(format!("{path}'s moments hold {x}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Element counts of a module's float parameters, by the path [`AdamW`] keys its state with.
+#[derive(Default)]
+struct Sizes {
+    path: Vec<String>,
+    of: HashMap<String, usize>,
+}
+
+impl ModuleVisitor for Sizes {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.of.insert(self.path.join("."), param.base().dims().iter().product());
+    }
+}
 
 impl AdamW {
     pub fn new(weight_decay: f64, no_decay_paths: fn(&str) -> bool) -> Self {

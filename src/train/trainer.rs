@@ -221,7 +221,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
             position: (0, 0),
         };
         if let Some(c) = resume {
-            run.resume(c)?;
+            run.resume(c, &model)?;
         }
         (run.hooks.on_event)(Event::Start {
             device: run.train_device.info().clone(),
@@ -239,7 +239,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
     }
 
     /// Takes over a checkpoint's optimizer state, position and best-so-far.
-    fn resume(&mut self, c: &Checkpoint) -> Result<()> {
+    fn resume(&mut self, c: &Checkpoint, model: &T::Model) -> Result<()> {
         c.check_resumable(self.options, self.task.examples(), &self.task.fingerprint())?;
         let (step, epoch, window) = (c.state.step, c.state.epoch, c.state.window);
         // Each optimizer step is one window of an epoch, so a position of this run has
@@ -252,7 +252,9 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
                 self.total_steps, self.steps_per_epoch
             )));
         }
-        self.optim.load(optimizer_from_bytes(&c.optimizer)?, self.train_device.device());
+        let saved = optimizer_from_bytes(&c.optimizer)?;
+        saved.check(model, step)?;
+        self.optim.load(saved, self.train_device.device());
         (self.step, self.position) = (c.state.step, (c.state.epoch, c.state.window));
         self.tracker.best = c.state.best.clone();
         self.tracker.bad_evals = c.state.bad_evals;
