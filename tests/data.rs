@@ -48,6 +48,13 @@ fn integer_labels_keep_their_values_and_json_numbers_work() {
     assert_eq!(d.labels.names, ["0", "1", "10"], "numeric order, not text order");
     assert_eq!(d.examples.iter().map(|e| e.label).collect::<Vec<_>>(), [1, 0, 2]);
     assert_eq!(d.labels.id2label()["2"], "10");
+    // one rule: only plain integers are numbers; +1/-1 and 01 are labels as written
+    let d = read_labelled(b"t,y\na,+1\nb,-1\nc,+1\n", Format::Csv, "f", &cols("t", "y")).unwrap();
+    assert_eq!(d.labels.names, ["+1", "-1"], "signed labels are text");
+    assert_eq!(d.examples.iter().map(|e| e.label).collect::<Vec<_>>(), [0, 1, 0], "and are looked up as text");
+    let d = read_labelled(b"t,y\na,01\nb,1\nc,2\n", Format::Csv, "f", &cols("t", "y")).unwrap();
+    assert_eq!(d.labels.names, ["01", "1", "2"], "01 is not 1: text order");
+    assert_eq!(d.examples.iter().map(|e| e.label).collect::<Vec<_>>(), [0, 1, 2]);
 }
 
 #[test]
