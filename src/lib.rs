@@ -5,7 +5,7 @@
 //! [Burn](https://burn.dev) 0.22.
 //!
 //! Layout, one concern per module; dependencies point one way
-//! (`models` ← `weights`/`tokenizer` ← `infer` ← `train` ← `wasm`, the CLI):
+//! (`kernels` ← `models` ← `weights`/`tokenizer` ← `infer` ← `train` ← `session` ← `wasm`, the CLI):
 //! - [`device`]: the only place that picks a compute device;
 //! - [`kernels`]: `x·W + b` (LoRA adapters as PEFT computes them; SIMD128 for the browser's CPU)
 //!   and softmax, called by the models;
@@ -15,6 +15,7 @@
 //! - [`infer`]: embed, classify, generate, evaluate, and the metrics;
 //! - [`train`]: the fine-tuning loop and its tasks (classification, causal LM), options, events,
 //!   schedules, checkpoints, memory plans, and the device self-test;
+//! - [`session`]: a fine-tuning session from data files, for every task (what `wasm` and the CLI call);
 //! - `wasm` (wasm32 only): the JS bindings, the only code that touches wasm-bindgen.
 
 //! ## Example

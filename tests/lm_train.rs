@@ -258,6 +258,16 @@ fn bad_lora_options_are_clear_errors() {
         Err(Error::Weights(m)) => assert!(m.contains("shape") && m.contains("another rank"), "{m}"),
         other => panic!("expected a weights error, got {:?}", other.map(|r| r.steps)),
     }
+    // an adapter for more projections than the options adapt
+    let o = TrainOptions { lora: Some(LoraOptions { target_modules: vec!["q_proj".into()], ..common::lm_training::lora_options() }), ..TrainOptions::default() };
+    match block_on(causal_lm::fine_tune(&decoder, &cpu, Some(common::lm_training::peft_adapters().0), &data, None, &o, None, Hooks::events(&mut |_| {}))) {
+        Err(Error::Weights(m)) => assert!(m.contains("adapts more projections"), "{m}"),
+        other => panic!("expected a weights error, got {:?}", other.map(|r| r.steps)),
+    }
+    match run(LoraOptions { target_modules: vec!["q_proj".into(), "q_proj".into()], ..LoraOptions::default() }) {
+        Err(Error::Options(m)) => assert!(m.contains("twice"), "{m}"),
+        other => panic!("expected an options error, got {other:?}"),
+    }
 }
 
 /// Prompt/completion rows of a chat model go through its chat template (a user turn, then the
@@ -337,7 +347,7 @@ fn lora_starts_as_peft_kaiming_uniform_by_default() {
     assert!(b.iter().all(|&x| x == 0.0), "B starts at zero");
     assert!(scales.iter().all(|&s| s == 16.0 / 8.0), "scale alpha / rank");
 
-    // "gaussian" (Burn's own draw): N(0, 1/rank), five times PEFT's spread at this shape
+    // "gaussian" (Burn's own draw): standard deviation 1/rank, five times PEFT's at this shape
     let (a, _, _) = factors(&LoraOptions { init: LoraInit::Gaussian, ..LoraOptions::default() });
     let s = std(&a);
     assert!((s / 0.125 - 1.0).abs() < 0.05, "std of gaussian A {s}, expected 0.125");

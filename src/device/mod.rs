@@ -73,7 +73,7 @@ pub struct DeviceInfo {
     pub max_storage_buffer_binding_size: Option<u64>,
     /// Whether tensors created on this device record gradients.
     pub autodiff: bool,
-    /// Why the GPU was not used, when [`DevicePreference::Auto`] fell back to the CPU.
+    /// Why the GPU was not used, when the "auto" choice fell back to the CPU.
     pub fallback: Option<String>,
 }
 

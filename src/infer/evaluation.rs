@@ -54,4 +54,3 @@ pub async fn evaluate_classifier(
     let truth: Vec<usize> = data.examples.iter().map(|e| e.label).collect();
     Ok(Metrics::compute(&truth, &predicted, &data.labels.names, Some(loss)))
 }
-

@@ -37,8 +37,8 @@ impl Default for GenerateOptions {
     }
 }
 
-/// [`GenerateOptions`] as JS passes them to `generate` / `chat`: every key may be left out (the
-/// defaults are [`GenerateOptions::default`]'s); unknown keys are an error.
+/// The sampling settings `generate` / `chat` take from JS: every key may be left out (defaults:
+/// 64 new tokens, greedy, seed 0); unknown keys are an error. [`Self::into_options`] resolves them.
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[ts(optional_fields)]

@@ -28,7 +28,7 @@ pub enum LoraInit {
     /// layer's fan-in, i.e. U(−1/√fan_in, 1/√fan_in).
     #[default]
     Kaiming,
-    /// PEFT's `"gaussian"`: N(0, 1/rank) — also what Burn's `Lora` draws.
+    /// PEFT's `"gaussian"`: normal with standard deviation 1/rank — also what Burn's `Lora` draws.
     Gaussian,
 }
 
@@ -102,7 +102,10 @@ impl LoraOptions {
         if self.target_modules.is_empty() {
             return Err(Error::Options("lora.targetModules is empty; name at least one projection, e.g. [\"q_proj\", \"v_proj\"]".into()));
         }
-        for m in &self.target_modules {
+        for (i, m) in self.target_modules.iter().enumerate() {
+            if self.target_modules[..i].contains(m) {
+                return Err(Error::Options(format!("lora.targetModules names {m:?} twice; name each projection once")));
+            }
             if !MODULES.iter().any(|(name, _)| name == m) {
                 let valid: Vec<&str> = MODULES.iter().map(|(n, _)| *n).collect();
                 return Err(Error::Options(format!("lora.targetModules: unknown module {m:?}; valid modules are {}", valid.join(", "))));
@@ -169,7 +172,7 @@ impl LoraOptions {
     }
 }
 
-/// Burn's `Lora` (frozen base, `B` zero, `A` N(0, 1/rank)) with PEFT's initialisation and scale.
+/// Burn's `Lora` (frozen base, `B` zero, `A` normal with standard deviation 1/rank) with PEFT's initialisation and scale.
 struct PeftLora<'a> {
     lora: Lora,
     options: &'a LoraOptions,

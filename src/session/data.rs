@@ -27,6 +27,16 @@ impl SessionData {
     /// The default fraction held out for validation when no validation file is given.
     pub const DEFAULT_VALIDATION_SPLIT: f64 = 0.1;
 
+    /// The data of a session from bytes: `train` named `train_name`, `validation` named
+    /// `validation_name`, and the validation split (default [`Self::DEFAULT_VALIDATION_SPLIT`]).
+    pub fn named(train: Vec<u8>, train_name: String, validation: Option<Vec<u8>>, validation_name: String, split: Option<f64>) -> Self {
+        SessionData {
+            train: DataFile { bytes: train, name: train_name },
+            validation: validation.map(|bytes| DataFile { bytes, name: validation_name }),
+            validation_split: split.unwrap_or(Self::DEFAULT_VALIDATION_SPLIT),
+        }
+    }
+
     /// Labelled training and validation examples (the validation labels must be the training ones).
     pub fn labelled(&self, columns: &Columns, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
         let train = Dataset::from_table(&parse_named(&self.train.bytes, &self.train.name)?, columns)?;

@@ -80,6 +80,14 @@ impl Default for DecoderEvalSettings {
     }
 }
 
+impl DecoderEvalSettings {
+    /// The settings asked for, the defaults where a value is not given.
+    pub fn new(max_length: Option<usize>, batch_size: Option<usize>, chat_template: Option<bool>) -> Self {
+        let d = DecoderEvalSettings::default();
+        DecoderEvalSettings { max_length: max_length.unwrap_or(d.max_length), batch_size: batch_size.unwrap_or(d.batch_size), chat_template }
+    }
+}
+
 /// Loss and perplexity of `decoder` on the examples of `file`, read as training reads them.
 pub async fn evaluate_decoder(decoder: &Decoder, file: &DataFile, columns: &TextColumns, settings: &DecoderEvalSettings) -> Result<LmMetrics> {
     let examples = file.texts(columns)?;

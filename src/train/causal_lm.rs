@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor};
 use super::{
     Checkpoint, Evaluation, Hooks, MemoryPlan, Run, TrainOptions,
     checkpoint::fnv,
-    trainer::{self, Task, Weights},
+    trainer::{self, Task, WeightsOrigin},
 };
 use crate::{
     ComputeDevice, Error, Result,
@@ -148,21 +148,21 @@ impl Task for CausalLm {
     }
 
     /// With LoRA, saved `weights` are the adapters (a checkpoint's): the base is ours.
-    fn load(&self, weights: Vec<u8>, device: &Device, origin: Weights) -> Result<(Self::Model, LoadReport)> {
+    fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)> {
         let (model, mut report) = match &self.lora {
             None => llama::load_causal_lm(&self.config, weights, device)?,
             Some(lora) => {
                 let (base, report) = llama::load_causal_lm(&self.config, self.base.clone(), device)?;
                 let model = lora.apply(base)?;
                 let model = match (origin, &self.adapter) {
-                    (Weights::Saved, _) => load_adapter(model, &weights)?,
-                    (Weights::Start, Some(start)) => load_adapter(model, start)?,
-                    (Weights::Start, None) => model,
+                    (WeightsOrigin::Saved, _) => load_adapter(model, &weights)?,
+                    (WeightsOrigin::Start, Some(start)) => load_adapter(model, start)?,
+                    (WeightsOrigin::Start, None) => model,
                 };
                 (model, report)
             }
         };
-        if origin == Weights::Start {
+        if origin == WeightsOrigin::Start {
             report.warnings.extend(self.warnings.iter().cloned());
         }
         Ok((model, report))

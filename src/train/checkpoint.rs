@@ -89,7 +89,8 @@ impl Checkpoint {
     /// (`logEvery` and `checkpointEvery` may change; they do not change the result).
     pub fn check_resumable(&self, options: &TrainOptions, examples: usize, data_fingerprint: &str) -> Result<()> {
         let s = &self.state;
-        let comparable = |o: &TrainOptions| TrainOptions { log_every: 1, checkpoint_every: None, ..o.clone() };
+        // Reporting and checkpointing do not change the run; neither does how clipping is turned off.
+        let comparable = |o: &TrainOptions| TrainOptions { log_every: 1, checkpoint_every: None, max_grad_norm: o.clip_norm(), ..o.clone() };
         let (was, now) = (to_map(&comparable(&s.options)), to_map(&comparable(options)));
         for (key, value) in &was {
             if now.get(key) != Some(value) {

@@ -9,7 +9,7 @@ use burn::{
 use super::{
     Best, Checkpoint, Evaluation, Hooks, MemoryPlan, StopReason, TrainOptions,
     checkpoint::fingerprint,
-    trainer::{self, Task, Weights},
+    trainer::{self, Task, WeightsOrigin},
 };
 use crate::{
     ComputeDevice, Error, Result,
@@ -143,8 +143,8 @@ impl Task for Classifier {
         path.ends_with(".bias") || path.contains("layer_norm.")
     }
 
-    fn load(&self, weights: Vec<u8>, device: &Device, origin: Weights) -> Result<(Self::Model, LoadReport)> {
-        bert::load_classifier_with(&self.config, weights, device, origin == Weights::Start && self.new_head)
+    fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)> {
+        bert::load_classifier_with(&self.config, weights, device, origin == WeightsOrigin::Start && self.new_head)
     }
 
     fn loss(&self, model: &Self::Model, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)> {

@@ -42,7 +42,7 @@ pub struct TrainOptions {
     /// AdamW decoupled weight decay, not applied to biases and LayerNorm (default 0.01).
     #[cfg_attr(not(target_family = "wasm"), arg(long, default_value_t = defaults().weight_decay))]
     pub weight_decay: f64,
-    /// Warmup as a number of optimizer steps (exclusive with `warmup_ratio`).
+    /// Warmup as a number of optimizer steps (exclusive with the warmup ratio).
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub warmup_steps: Option<usize>,
     /// Warmup as a fraction of all optimizer steps (default 0 when neither is given).
@@ -54,7 +54,7 @@ pub struct TrainOptions {
     /// Longest input in tokens; longer texts are truncated (default 128).
     #[cfg_attr(not(target_family = "wasm"), arg(long, default_value_t = defaults().max_length))]
     pub max_length: usize,
-    /// Seeds the head's initialisation, dropout and the data order (default 42).
+    /// Seeds the head's initialisation, dropout, the data order and the validation split (default 42).
     #[cfg_attr(not(target_family = "wasm"), arg(long, default_value_t = defaults().seed))]
     pub seed: u64,
     /// Batches per optimizer step (default 1).
@@ -72,7 +72,7 @@ pub struct TrainOptions {
     /// Metric that decides "better" for early stopping and keep-best: for classifiers
     /// `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for language models `loss` or
     /// `perplexity` (default `loss`).
-    #[ts(type = "\"accuracy\" | \"macro_f1\" | \"macro_precision\" | \"macro_recall\" | \"loss\" | \"perplexity\"")]
+    #[ts(type = "\"accuracy\" | \"macro_f1\" | \"macro_precision\" | \"macro_recall\" | \"loss\" | \"perplexity\" | null")]
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub metric: Option<String>,
     /// Whether larger (`max`) or smaller (`min`) `metric` is better (default: `min` for `loss`

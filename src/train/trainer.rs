@@ -65,7 +65,7 @@ pub trait Task {
     /// Parameters that get no weight decay.
     fn no_decay(path: &str) -> bool;
     /// The model to train, from `weights`, on `device`.
-    fn load(&self, weights: Vec<u8>, device: &Device, origin: Weights) -> Result<(Self::Model, LoadReport)>;
+    fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)>;
     /// Mean loss of the training examples `rows` (one batch) and their real (non-padding) tokens.
     fn loss(&self, model: &Self::Model, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)>;
     /// Metrics of `model` (inference mode, on `device`) on the validation data.
@@ -78,7 +78,7 @@ pub trait Task {
 
 /// Where the weights a [`Task`] loads come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Weights {
+pub enum WeightsOrigin {
     /// The run's starting weights (the checkpoint fine-tuning starts from): a new classification
     /// head, or fresh LoRA adapters, may be initialised on them.
     Start,
@@ -182,7 +182,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
             Some(c) => c.weights.clone(),
             None => weights,
         };
-        let origin = if resume.is_none() { Weights::Start } else { Weights::Saved };
+        let origin = if resume.is_none() { WeightsOrigin::Start } else { WeightsOrigin::Saved };
         let (model, mut report) = task.load(weights, train_device.device(), origin)?;
 
         let lengths = if options.group_by_length { task.lengths()? } else { vec![0; train_len] };
@@ -259,7 +259,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
         self.tracker.best = c.state.best.clone();
         self.tracker.bad_evals = c.state.bad_evals;
         if let Some(b) = &c.best_weights {
-            self.tracker.best_model = Some(self.task.load(b.clone(), self.eval_device.device(), Weights::Saved)?.0);
+            self.tracker.best_model = Some(self.task.load(b.clone(), self.eval_device.device(), WeightsOrigin::Saved)?.0);
         }
         Ok(())
     }
@@ -322,6 +322,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
         self.log.push(self.step, window_loss, applied);
         Ok((model, norm))
     }
+
     /// At a log point: reads the window's losses back, sends the `step` event and reports skipped
     /// steps. Returns the divergence message once too many steps in a row were skipped.
     async fn log_point(&mut self, norm: Option<Tensor<1>>) -> Result<Option<String>> {

@@ -179,11 +179,14 @@ impl JsDecoder {
         future_to_promise(async move {
             let setup: TrainSetup = parse_options("finetune", setup).map_err(to_js)?;
             let options: TrainOptions = parse_options("finetune options", options).map_err(to_js)?;
-            let data = SessionData {
-                train: DataFile { bytes: data, name: setup.data_name.unwrap_or_else(|| "data.jsonl".into()) },
-                validation: validation.map(|bytes| DataFile { bytes, name: setup.validation_name.unwrap_or_else(|| "validation.jsonl".into()) }),
-                validation_split: setup.validation_split.unwrap_or(SessionData::DEFAULT_VALIDATION_SPLIT),
-            };
+            let name = |n: Option<String>, default: &str| n.unwrap_or_else(|| default.into());
+            let data = SessionData::named(
+                data,
+                name(setup.data_name, "data.jsonl"),
+                validation,
+                name(setup.validation_name, "validation.jsonl"),
+                setup.validation_split,
+            );
             let device = match &setup.device {
                 Some(d) => setup_device(Some(d)).await.map_err(to_js)?,
                 None => decoder.device.clone(),
@@ -204,12 +207,7 @@ impl JsDecoder {
         future_to_promise(async move {
             let setup: EvalSetup = parse_options("evaluate", setup).map_err(to_js)?;
             let file = DataFile { bytes: data, name: setup.data_name.unwrap_or_else(|| "data.jsonl".into()) };
-            let defaults = DecoderEvalSettings::default();
-            let settings = DecoderEvalSettings {
-                max_length: setup.max_length.unwrap_or(defaults.max_length),
-                batch_size: setup.batch_size.unwrap_or(defaults.batch_size),
-                chat_template: setup.chat_template,
-            };
+            let settings = DecoderEvalSettings::new(setup.max_length, setup.batch_size, setup.chat_template);
             to_value(&evaluate_decoder(&decoder, &file, &setup.columns, &settings).await.map_err(to_js)?)
         })
     }

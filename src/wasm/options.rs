@@ -31,7 +31,7 @@ pub fn parse_optional<T: DeserializeOwned>(call: &str, value: JsValue) -> Result
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
-    if !value.is_object() {
+    if !value.is_object() || js_sys::Array::is_array(&value) {
         return Err(Error::Options(format!("{call}: options must be an object")));
     }
     let json = to_json(call, &value)?;
@@ -55,7 +55,11 @@ fn to_json(call: &str, value: &JsValue) -> Result<serde_json::Value> {
     if let Some(n) = value.as_f64() {
         // Whole numbers as integers, so that they read as counts (`epochs: 3`) as well as rates.
         let whole = n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0;
-        return Ok(if whole { Value::from(n as i64) } else { serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number) });
+        return match serde_json::Number::from_f64(n) {
+            _ if whole => Ok(Value::from(n as i64)),
+            Some(number) => Ok(Value::Number(number)),
+            None => Err(Error::Options(format!("{call}: an option is {n}; give a finite number"))),
+        };
     }
     if js_sys::Array::is_array(value) {
         let items = js_sys::Array::from(value).iter().map(|v| to_json(call, &v)).collect::<Result<_>>()?;

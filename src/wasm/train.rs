@@ -13,7 +13,7 @@ use crate::{
     data::Columns,
     device,
     infer::ModelFiles,
-    session::{DataFile, SessionData, finetune_classifier},
+    session::{SessionData, finetune_classifier},
     train::{Checkpoint, Event, Hooks, TrainOptions},
 };
 
@@ -44,11 +44,8 @@ impl Setup {
     /// The session's data: `data` named `data_name`, `validation` named `validation_name` (else
     /// `validation_default`).
     fn data(&self, data: Vec<u8>, validation: Option<Vec<u8>>, validation_default: &str) -> SessionData {
-        SessionData {
-            train: DataFile { bytes: data, name: self.data_name.clone() },
-            validation: validation.map(|bytes| DataFile { bytes, name: self.validation_name.clone().unwrap_or_else(|| validation_default.into()) }),
-            validation_split: self.validation_split.unwrap_or(SessionData::DEFAULT_VALIDATION_SPLIT),
-        }
+        let validation_name = self.validation_name.clone().unwrap_or_else(|| validation_default.into());
+        SessionData::named(data, self.data_name.clone(), validation, validation_name, self.validation_split)
     }
 }
 
@@ -112,6 +109,14 @@ impl<E: FnMut(Event), K: FnMut(&Checkpoint) -> crate::Result<()>, C: Fn() -> boo
     pub(super) fn hooks(&mut self) -> Hooks<'_> {
         Hooks { on_event: &mut self.emit, on_checkpoint: Some(&mut self.keep), cancelled: &self.cancelled }
     }
+}
+
+/// Checks training options (unknown keys, values out of range) without training: the shim calls
+/// it before it reads data or stores a run, so that a typo costs nothing.
+#[wasm_bindgen(js_name = checkTrainOptions)]
+pub fn check_train_options(options: JsValue) -> Result<(), JsValue> {
+    let options: TrainOptions = parse_options("finetune", options).map_err(to_js)?;
+    options.validate().map_err(to_js)
 }
 
 /// Hands every training event to `on_event`.

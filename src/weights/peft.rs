@@ -122,6 +122,7 @@ pub fn load_adapter(model: LlamaForCausalLM, bytes: &[u8]) -> Result<LlamaForCau
         let values: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         tensors.insert(name, (view.shape().to_vec(), values));
     }
+    let in_file = tensors.len();
     let mut setter = SetFactors { path: Path::default(), tensors, error: None, set: 0 };
     let model = model.map(&mut setter);
     if let Some(e) = setter.error {
@@ -129,6 +130,13 @@ pub fn load_adapter(model: LlamaForCausalLM, bytes: &[u8]) -> Result<LlamaForCau
     }
     if setter.set == 0 {
         return Err(bad("no adapter of this model is in the file (other target modules?)".into()));
+    }
+    if setter.set < in_file {
+        return Err(bad(format!(
+            "the file holds {in_file} adapter factors but this model's adapters take {}: it adapts more projections; \
+             train with its targetModules",
+            setter.set
+        )));
     }
     Ok(model)
 }

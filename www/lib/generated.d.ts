@@ -23,7 +23,7 @@ learningRate?: number,
  */
 weightDecay?: number, 
 /**
- * Warmup as a number of optimizer steps (exclusive with `warmup_ratio`).
+ * Warmup as a number of optimizer steps (exclusive with the warmup ratio).
  */
 warmupSteps?: number | null, 
 /**
@@ -39,7 +39,7 @@ schedule?: Schedule,
  */
 maxLength?: number, 
 /**
- * Seeds the head's initialisation, dropout and the data order (default 42).
+ * Seeds the head's initialisation, dropout, the data order and the validation split (default 42).
  */
 seed?: number, 
 /**
@@ -63,7 +63,7 @@ earlyStoppingPatience?: number | null,
  * `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for language models `loss` or
  * `perplexity` (default `loss`).
  */
-metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "loss" | "perplexity", 
+metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "loss" | "perplexity" | null, 
 /**
  * Whether larger (`max`) or smaller (`min`) `metric` is better (default: `min` for `loss`
  * and `perplexity`, else `max`).
@@ -246,7 +246,7 @@ maxStorageBufferBindingSize: number | null,
  */
 autodiff: boolean, 
 /**
- * Why the GPU was not used, when [`DevicePreference::Auto`] fell back to the CPU.
+ * Why the GPU was not used, when the "auto" choice fell back to the CPU.
  */
 fallback: string | null, };
 
@@ -288,8 +288,8 @@ perplexity: number,
 tokens: number, examples: number, };
 
 /**
- * [`GenerateOptions`] as JS passes them to `generate` / `chat`: every key may be left out (the
- * defaults are [`GenerateOptions::default`]'s); unknown keys are an error.
+ * The sampling settings `generate` / `chat` take from JS: every key may be left out (defaults:
+ * 64 new tokens, greedy, seed 0); unknown keys are an error. [`Self::into_options`] resolves them.
  */
 export type GenerateSettings = { 
 /**

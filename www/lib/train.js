@@ -29,6 +29,11 @@ export async function finetune(source, options = {}) {
   });
 }
 
+/** Rejects unknown or out-of-range training options (the Rust `TrainOptions` decides) before any data is read. */
+export function checkTrainOptions(training) {
+  return call(() => core.checkTrainOptions(training));
+}
+
 /**
  * The part of fine-tuning every model shares: checks the options, reads the data, runs `start`
  * (which gets the data and validation bytes, the setup, the training options and the callbacks
@@ -50,6 +55,7 @@ export async function train(options, rows, start) {
     throw new OptionsError("finetune: resumeFrom must be the files object an onCheckpoint call received");
   }
   if (signal?.aborted) throw new AbortError("finetune was aborted before it started");
+  await checkTrainOptions(training);
   const [dataBytes, dataName] = await dataFile(data, "data", format, signal);
   const val = validation == null ? null : await dataFile(validation, "validation", format, signal);
   const setup = Object.fromEntries(Object.entries({

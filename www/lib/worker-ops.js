@@ -7,7 +7,7 @@ import { MODEL_FILES, loadEncoder } from "./encoder.js";
 import { bytesOf, dataFile } from "./files.js";
 import { fetchModel, resolveModel } from "./hub.js";
 import * as store from "./store.js";
-import { finetune } from "./train.js";
+import { checkTrainOptions, finetune } from "./train.js";
 
 const models = new Map();
 let nextHandle = 1;
@@ -137,6 +137,8 @@ export const ops = {
     const { run, ...training } = options;
     if (run !== undefined) {
       store.checkName("run", run);
+      const { data: _d, validation: _v, format: _f, columns: _c, validationSplit: _s, device: _dev, resumeFrom: _r, ...trainOptions } = training;
+      await checkTrainOptions(trainOptions); // before the run's files are stored
       if (training.checkpointEvery == null) throw new OptionsError("finetune: a stored run needs checkpointEvery (how often to store a checkpoint)");
       const base = await baseFiles(e);
       const data = await dataFile(training.data, "data", training.format, ctx.signal);

@@ -82,7 +82,7 @@ pub struct TrainArgs {
     /// Scale the adapters by alpha / sqrt(rank) instead of alpha / rank (PEFT's use_rslora).
     #[arg(long, requires = "lora_rank")]
     lora_rslora: bool,
-    /// How the A factor starts: kaiming (PEFT's default) | gaussian (N(0, 1/rank)).
+    /// How the A factor starts: kaiming (PEFT's default) | gaussian (standard deviation 1/rank).
     #[arg(long, default_value = "kaiming", requires = "lora_rank")]
     lora_init: LoraInit,
     /// With --lora-rank: write only the adapters to --out, as PEFT files (adapter_model.safetensors,
@@ -341,12 +341,7 @@ pub async fn eval(a: &EvalArgs) -> Result<()> {
 
 async fn eval_lm(a: &EvalArgs, dev: &webtune::ComputeDevice) -> Result<()> {
     let decoder = crate::generate::load_decoder(&a.model, dev)?;
-    let defaults = DecoderEvalSettings::default();
-    let settings = DecoderEvalSettings {
-        max_length: a.max_length.unwrap_or(defaults.max_length),
-        batch_size: a.batch_size.unwrap_or(defaults.batch_size),
-        chat_template: a.chat_template,
-    };
+    let settings = DecoderEvalSettings::new(a.max_length, a.batch_size, a.chat_template);
     let columns = a.columns.text_columns(&a.text);
     print(&evaluate_decoder(&decoder, &read_file(&a.data)?, &columns, &settings).await?)
 }
