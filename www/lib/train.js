@@ -4,9 +4,9 @@ import { AbortError, OptionsError, TrainingError } from "./errors.js";
 import { dataFile, modelFiles } from "./files.js";
 import { EncoderModel, MODEL_FILES } from "./encoder.js";
 
-// Besides the setup keys `train` takes out (data, validation, format, columns, validationSplit,
-// device, onEvent, onCheckpoint, resumeFrom, signal), every key is a training option: those are the
+// Besides these setup keys, every key of finetune's options is a training option: those are the
 // Rust `TrainOptions`, which rejects an unknown key (index.d.ts re-exports their generated types).
+const SETUP = ["data", "validation", "format", "columns", "validationSplit", "device", "onEvent", "onCheckpoint", "resumeFrom", "signal", "run"];
 
 /**
  * Fine-tunes a BERT-family checkpoint for text classification on labelled data and resolves to
@@ -29,8 +29,9 @@ export async function finetune(source, options = {}) {
   });
 }
 
-/** Rejects unknown or out-of-range training options (the Rust `TrainOptions` decides) before any data is read. */
-export function checkTrainOptions(training) {
+/** Rejects unknown or out-of-range training options in finetune's `options` (the Rust `TrainOptions` decides), before any data is read. */
+export function checkTrainOptions(options) {
+  const training = Object.fromEntries(Object.entries(options).filter(([k]) => !SETUP.includes(k)));
   return call(() => core.checkTrainOptions(training));
 }
 

@@ -137,8 +137,7 @@ export const ops = {
     const { run, ...training } = options;
     if (run !== undefined) {
       store.checkName("run", run);
-      const { data: _d, validation: _v, format: _f, columns: _c, validationSplit: _s, device: _dev, resumeFrom: _r, ...trainOptions } = training;
-      await checkTrainOptions(trainOptions); // before the run's files are stored
+      await checkTrainOptions(training); // before the run's files are stored
       if (training.checkpointEvery == null) throw new OptionsError("finetune: a stored run needs checkpointEvery (how often to store a checkpoint)");
       const base = await baseFiles(e);
       const data = await dataFile(training.data, "data", training.format, ctx.signal);
