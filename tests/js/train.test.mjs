@@ -117,6 +117,7 @@ test("bad input and abort", async () => {
     let steps = 0;
     return {
       unknown: await err(webtune.finetune(model, { ...base, epoch: 2 })),
+      nanRate: await err(webtune.finetune(model, { ...base, learningRate: NaN })),
       noData: await err(webtune.finetune(model, { device: "cpu" })),
       badColumn: await err(webtune.finetune(model, { ...base, columns: { text: "text", label: "sentiment" } })),
       oneClass: await err(webtune.finetune(model, { ...base, data: rows.slice(0, 4).map((r) => ({ ...r, sentiment: "positive" })) })),
@@ -132,6 +133,8 @@ test("bad input and abort", async () => {
   }, [MODEL, rows]);
   assert.equal(r.unknown.name, "OptionsError");
   assert.match(r.unknown.message, /"epoch".*epochs/);
+  assert.equal(r.nanRate?.name, "OptionsError");
+  assert.match(r.nanRate.message, /NaN; give a finite number/);
   assert.match(r.noData.message, /data is required/);
   assert.equal(r.badColumn.name, "DataError");
   assert.match(r.badColumn.message, /no column "text".*review/);
