@@ -65,6 +65,19 @@ fn broken_files_are_clear_errors() {
     let e = load_err(f).to_string();
     assert!(e.contains("does not match config.json") && e.contains("shape"), "{e}");
 
+    // values Burn's modules would assert on, refused at config time with the field named
+    for (from, to, needle) in [
+        ("\"hidden_dropout_prob\": 0.1", "\"hidden_dropout_prob\": 1.0", "hidden_dropout_prob 1 must be in [0, 1)"),
+        ("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 0", "num_hidden_layers 0 and vocab_size"),
+    ] {
+        let mut f = files("tiny-base");
+        let text = String::from_utf8(f.config).unwrap();
+        assert!(text.contains(from), "fixture config has {from}");
+        f.config = text.replace(from, to).into_bytes();
+        let e = load_err(f).to_string();
+        assert!(e.contains(needle), "{e}");
+    }
+
     let mut f = files("tiny-base");
     f.config = br#"{"hidden_size": 32}"#.to_vec();
     let e = load_err(f).to_string();

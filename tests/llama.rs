@@ -110,6 +110,8 @@ fn bad_llama_files_are_clear_errors() {
     assert!(e.contains("RoPE type \"llama3\" is not supported"), "{e}");
     let e = err(text.replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3").as_bytes(), weights.clone());
     assert!(e.contains("multiple of num_key_value_heads 3"), "{e}");
+    let e = err(text.replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 0").as_bytes(), weights.clone());
+    assert!(e.contains("num_hidden_layers 0 and vocab_size"), "{e}");
     // the untied model's config on the tied model's weights: lm_head.weight is missing
     let tied_weights = LlamaFixture::read("tiny-tied").weights;
     let e = err(&config, tied_weights);

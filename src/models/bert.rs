@@ -89,6 +89,24 @@ impl BertConfig {
         {
             return bad(format!("model_type {t:?} is not a BERT-family model (expected \"bert\")"));
         }
+        if self.num_hidden_layers == 0 || self.vocab_size == 0 {
+            return bad(format!(
+                "num_hidden_layers {} and vocab_size {} must be at least 1",
+                self.num_hidden_layers, self.vocab_size
+            ));
+        }
+        let dropouts = [
+            ("hidden_dropout_prob", Some(self.hidden_dropout_prob)),
+            ("attention_probs_dropout_prob", Some(self.attention_probs_dropout_prob)),
+            ("classifier_dropout", self.classifier_dropout),
+        ];
+        for (name, p) in dropouts {
+            if let Some(p) = p
+                && !(0.0..1.0).contains(&p)
+            {
+                return bad(format!("{name} {p} must be in [0, 1) (a probability; 0.1 is usual)"));
+            }
+        }
         if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
             return bad(format!(
                 "hidden_size {} must be a multiple of num_attention_heads {}",

@@ -123,6 +123,9 @@ impl LlamaConfig {
                 return bad(format!("RoPE type {t:?} is not supported yet (only plain RoPE, \"default\")"));
             }
         }
+        if self.num_hidden_layers == 0 || self.vocab_size == 0 {
+            return bad(format!("num_hidden_layers {} and vocab_size {} must be at least 1", self.num_hidden_layers, self.vocab_size));
+        }
         let (heads, kv) = (self.num_attention_heads, self.kv_heads());
         if heads == 0 || kv == 0 || heads % kv != 0 {
             return bad(format!("num_attention_heads {heads} must be a positive multiple of num_key_value_heads {kv}"));
