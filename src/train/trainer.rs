@@ -188,19 +188,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
         let lengths = if options.group_by_length { task.lengths()? } else { vec![0; train_len] };
         let steps_per_epoch = train_len.div_ceil(options.batch_size).div_ceil(options.grad_accum);
         let total_steps = steps_per_epoch * options.epochs;
-        let schedule = LrSchedule {
-            kind: options.schedule,
-            peak: options.learning_rate,
-            warmup_steps: warmup_steps(options.warmup_steps, options.warmup_ratio, total_steps)?,
-            total_steps,
-        };
-        if schedule.warmup_steps >= total_steps {
-            report.warnings.push(format!(
-                "the warmup ({} steps) is as long as the whole run ({total_steps} optimizer steps): the learning rate never reaches \
-                 learningRate; lower warmupSteps / warmupRatio or train longer",
-                schedule.warmup_steps
-            ));
-        }
+        let schedule = schedule(options, total_steps, &mut report.warnings)?;
         let mut run = Loop {
             task,
             options,
@@ -415,6 +403,18 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
         });
         Ok(Run { model, device: self.eval_device, stop_reason: stop, steps: self.step, best: self.tracker.best })
     }
+}
+
+/// The run's learning-rate schedule; a warmup as long as the run is allowed, with a warning.
+fn schedule(options: &TrainOptions, total_steps: usize, warnings: &mut Vec<String>) -> Result<LrSchedule> {
+    let warmup = warmup_steps(options.warmup_steps, options.warmup_ratio, total_steps)?;
+    if warmup >= total_steps {
+        warnings.push(format!(
+            "the warmup ({warmup} steps) is as long as the whole run ({total_steps} optimizer steps): the learning rate never \
+             reaches learningRate; lower warmupSteps / warmupRatio or train longer"
+        ));
+    }
+    Ok(LrSchedule { kind: options.schedule, peak: options.learning_rate, warmup_steps: warmup, total_steps })
 }
 
 /// The steps since the last log point: each one's loss and whether its update was applied, still

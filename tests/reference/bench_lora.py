@@ -310,14 +310,15 @@ def peft_run(tok, train, heldout, seed):
             "heldout_tokens": sum(len(i) - p for i, p in heldout)}
 
 
-def webtune_train(binary, data, heldout, seed, out, lr, log_every):
+def webtune_train(binary, data, heldout, seed, out):
+    """The recipe's run through the CLI, every step logged; its events and wall time."""
     cmd = [binary, "train", "--task", "text-generation", "--model", str(MODEL_DIR / GGUF), "--data", str(data),
            "--validation", str(heldout), "--lora-rank", str(RECIPE["rank"]), "--lora-alpha", str(RECIPE["alpha"]),
-           "--lora-targets", ",".join(RECIPE["targets"]), "--peft", "--learning-rate", str(lr),
+           "--lora-targets", ",".join(RECIPE["targets"]), "--peft", "--learning-rate", str(RECIPE["lr"]),
            "--weight-decay", str(RECIPE["weight_decay"]), "--schedule", "linear", "--warmup-steps", "0",
            "--max-grad-norm", str(RECIPE["max_grad_norm"]), "--batch-size", str(RECIPE["batch_size"]),
            "--epochs", str(RECIPE["epochs"]), "--max-length", str(RECIPE["max_length"]), "--seed", str(seed),
-           "--device", "cpu", "--json", "--log-every", str(log_every), "--out", str(out), "--overwrite"]
+           "--device", "cpu", "--json", "--log-every", "1", "--out", str(out), "--overwrite"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "RAYON_NUM_THREADS": "2"})
     wall = time.perf_counter() - start
@@ -349,7 +350,7 @@ def adapter_in_peft(adapter_dir, heldout, pad):
 def webtune_run(binary, train_file, heldout_file, heldout, pad, seed, work):
     before = webtune_before(binary, heldout_file)
     out = Path(work) / f"webtune-seed{seed}"
-    events, wall = webtune_train(binary, train_file, heldout_file, seed, out, RECIPE["lr"], 1)
+    events, wall = webtune_train(binary, train_file, heldout_file, seed, out)
     steps = [e for e in events if e["type"] == "step"]
     evals = [e for e in events if e["type"] == "eval"]
     start = next(e for e in events if e["type"] == "start")
