@@ -9,8 +9,10 @@ source "$ROOT/pkg-config/env.sh"
 cd "$ROOT"
 OUT="${1:-$ROOT/pkg}"
 
-step "cargo build --release --target wasm32-unknown-unknown (cache: $CARGO_TARGET_DIR)"
-cargo $WASM_CARGO build --lib --release --target wasm32-unknown-unknown
+# WEBTUNE_FEATURES: extra Cargo features (test.sh builds the tested package with "test-hooks").
+features=(${WEBTUNE_FEATURES:+--features "$WEBTUNE_FEATURES"})
+step "cargo build --release --target wasm32-unknown-unknown ${features[*]} (cache: $CARGO_TARGET_DIR)"
+cargo $WASM_CARGO build --lib --release --target wasm32-unknown-unknown "${features[@]}"
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/webtune.wasm"
 
 step "wasm-bindgen --target web"

@@ -22,8 +22,8 @@ step "2/3 browser tests: wasm-bindgen-test in headless Chromium (WebGPU + CPU), 
 # run the way a crate that depends on webtune runs its own (the native test files are empty on wasm32).
 wasm-pack test --headless --chrome --release -- --config "$ROOT/pkg-config/wasm.toml"
 
-step "3/3 package tests: build pkg/, then the JS API in Chromium (playwright-core)"
-"$ROOT/pkg-config/build.sh"
+step "3/3 package tests: build pkg/ (with the test-only panicForTest export), then the JS API in Chromium (playwright-core)"
+WEBTUNE_FEATURES=test-hooks "$ROOT/pkg-config/build.sh"
 node --test --test-reporter=spec tests/js/*.test.mjs
 
 step "all tests passed in $((SECONDS - start)) s"

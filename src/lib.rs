@@ -65,6 +65,7 @@ pub mod error;
 pub mod kernels;
 pub mod infer;
 pub mod models;
+pub mod options_json;
 pub mod session;
 pub mod tokenizer;
 pub mod train;

@@ -220,3 +220,58 @@ fn train_text_generation_writes_a_model_folder_or_peft_adapters() {
     let bad = webtune(&["train", "--task", "summarization", "--model", model.arg(), "--data", data.to_str().unwrap(), "--out", work.path.join("x").to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("valid tasks are text-classification, text-generation"));
 }
+
+/// `--checkpoint-every`: a run killed (SIGKILL) at any moment leaves a checkpoint folder that
+/// `--resume` reads; killed between the swap's two renames (only `checkpoint.old` and a
+/// half-written `checkpoint.partial` on disk), `--resume OUT/checkpoint` continues from the old one.
+#[test]
+fn a_killed_run_leaves_a_checkpoint_to_resume() {
+    use std::io::{BufRead, BufReader};
+    let model = model_folder("tiny-cls3", "kill-model");
+    let work = tempdir::TempFolder::new("kill-work");
+    let data = work.path.join("rows.csv");
+    let rows = ["a delight,good", "the best film,good", "warm and wise,good", "dull,bad", "a tedious mess,bad", "far too long,bad"];
+    std::fs::write(&data, format!("text,label\n{}\n", rows.join("\n"))).unwrap();
+    let out = work.path.join("out");
+    let checkpoint = out.join("checkpoint");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let args = |epochs: &str| -> Vec<String> {
+        ["train", "--model", model.arg(), "--data", d, "--out", o, "--device", "cpu", "--json", "--overwrite", "--validation-split", "0", "--batch-size", "2", "--checkpoint-every", "1", "--log-every", "1", "--epochs", epochs]
+            .map(String::from)
+            .to_vec()
+    };
+    // kill -9 at a different moment after the first checkpoint each time
+    for kill_after_ms in [0u64, 3, 7, 15, 30, 60] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_webtune"))
+            .args(args("50"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines {
+            if line.unwrap().contains("\"checkpoint\"") {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(kill_after_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let saved = webtune::session::checkpoint_dir::read(&checkpoint)
+            .unwrap_or_else(|e| panic!("killed {kill_after_ms} ms after a checkpoint: {e}"));
+        assert!(saved.state.step >= 1);
+    }
+    // the worst moment: the new checkpoint half written, the previous one renamed aside
+    let step = webtune::session::checkpoint_dir::read(&checkpoint).unwrap().state.step;
+    std::fs::rename(&checkpoint, checkpoint.with_extension("old")).unwrap();
+    std::fs::create_dir_all(checkpoint.with_extension("partial")).unwrap();
+    std::fs::write(checkpoint.with_extension("partial").join("model.safetensors"), b"half").unwrap();
+    let mut resume = args("50");
+    resume.extend(["--resume".into(), checkpoint.to_str().unwrap().into()]);
+    let r = Command::new(env!("CARGO_BIN_EXE_webtune")).args(&resume).output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let events: Vec<Value> = String::from_utf8(r.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let first = events.iter().find(|e| e["type"] == "step").expect("steps after resuming");
+    assert_eq!(first["step"], step + 1, "continues after the checkpoint that survived");
+    assert!(checkpoint.is_dir() && !checkpoint.with_extension("old").exists() && !checkpoint.with_extension("partial").exists());
+}

@@ -74,7 +74,7 @@ fn metrics_match_scikit_learn() {
 /// whose attention scores cannot be bound by the GPU.
 #[test]
 fn memory_plan_counts_parameters_and_refuses_oversized_batches() {
-    use webtune::{DeviceInfo, models::bert::BertConfig, train::memory::{bert_parameters, check, plan_training}};
+    use webtune::{DeviceInfo, models::bert::BertConfig, train::memory::{check, plan_training}};
     let dir = common::parity::fixture_path("tiny-cls3");
     let config = BertConfig::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
@@ -85,7 +85,7 @@ fn memory_plan_counts_parameters_and_refuses_oversized_batches() {
         .filter(|(name, t)| !name.ends_with("position_ids") && t.dtype() != safetensors::Dtype::I64)
         .map(|(_, t)| t.shape().iter().product::<usize>())
         .sum();
-    assert_eq!(bert_parameters(&config, 3), in_file as u64, "BertForSequenceClassification with 3 labels");
+    assert_eq!(config.parameters(3), in_file as u64, "BertForSequenceClassification with 3 labels");
 
     // all-MiniLM-L6-v2's shape: 128 × 512 tokens needs a 1.6 GB buffer for its attention scores
     let minilm = BertConfig {
@@ -117,7 +117,7 @@ fn typescript_declarations_match_the_rust_types() {
         DeviceInfo,
         infer::{Completion, GenerateSettings, LabelScore, StopReason as GenerationStopReason},
         models::lora::{LoraInit, LoraOptions},
-        train::{Best, ClassMetrics, Evaluation, Event, LmMetrics, MemoryPlan, StopReason, TrainOptions, options::Mode},
+        train::{Best, ClassMetrics, Evaluation, Event, LmMetrics, MemoryPlan, SelfTestReport, StopReason, TrainOptions, options::Mode},
     };
     let cfg = Config::new().with_large_int("number");
     let mut generated = String::from(
@@ -134,7 +134,7 @@ fn typescript_declarations_match_the_rust_types() {
         ($input:expr; $($t:ty),*) => { $( declare(<$t>::docs(), <$t>::decl(&cfg), $input); )* };
     }
     types!(true; TrainOptions, LoraOptions);
-    types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, Evaluation, Metrics, ClassMetrics, LmMetrics);
+    types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, LmMetrics);
     types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore);
 
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/lib/generated.d.ts");

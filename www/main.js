@@ -39,10 +39,9 @@ async function runSelfTest() {
   $("selftest-result").textContent = "running…";
   try {
     const r = await webtune.selfTest();
-    const ok = r.lossAfter < r.lossBefore;
-    $("selftest-result").className = ok ? "ok" : "bad";
+    $("selftest-result").className = r.passed ? "ok" : "bad";
     $("selftest-result").textContent =
-      `${ok ? "passed" : "FAILED"} on ${r.device.kind}: loss ${r.lossBefore.toFixed(4)} → ${r.lossAfter.toFixed(4)} in ${r.millis.toFixed(0)} ms`;
+      `${r.passed ? "passed" : "FAILED"} on ${r.device.kind}: loss ${r.lossBefore.toFixed(4)} → ${r.lossAfter.toFixed(4)}, largest update ${r.updateSize.toExponential(2)} in ${r.millis.toFixed(0)} ms`;
   } catch (err) {
     $("selftest-result").textContent = "";
     showError(err);

@@ -145,6 +145,12 @@ impl Decoder {
         if prompt.is_empty() {
             return Err(Error::Data("the prompt is empty: give at least one token (e.g. BOS)".into()));
         }
+        if let Some(id) = prompt.iter().find(|&&id| id as usize >= self.config.vocab_size) {
+            return Err(Error::Data(format!(
+                "prompt token id {id} is not below the model's vocab_size {}: pass ids from this model's tokenizer",
+                self.config.vocab_size
+            )));
+        }
         if prompt.len() >= limit {
             return Err(Error::Data(format!(
                 "the prompt has {} tokens but this model reads at most {limit} positions; shorten it",

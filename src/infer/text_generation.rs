@@ -51,9 +51,9 @@ impl Decoder {
         let file = gguf::Gguf::parse(bytes)?;
         let device = device.without_autodiff();
         let (model, config, report) = gguf::load_causal_lm(&file, device.device())?;
-        let tokenizer = TextTokenizer::from_bytes(tokenizer_json(&file)?.as_bytes())?;
+        let tokenizer = TextTokenizer::for_model(tokenizer_json(&file)?.as_bytes(), config.vocab_size)?;
         let token = |key: &str| {
-            file.metadata.get(key).and_then(gguf::Value::as_u64).and_then(|id| tokenizer.id_to_token(id as u32)).unwrap_or_default()
+            file.metadata.get(key).and_then(gguf::Value::as_u64).and_then(|id| u32::try_from(id).ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default()
         };
         let chat = match file.metadata.get("tokenizer.chat_template").and_then(gguf::Value::as_str) {
             Some(src) => Some(ChatTemplate::new(src, &token("tokenizer.ggml.bos_token_id"), &token("tokenizer.ggml.eos_token_id"))?),
@@ -67,7 +67,7 @@ impl Decoder {
     /// and, for the chat template, `tokenizer_config.json`.
     pub fn from_hf(config: &[u8], weights: Vec<u8>, tokenizer: &[u8], tokenizer_config: Option<&[u8]>, device: &ComputeDevice) -> Result<Self> {
         let mut decoder = Decoder::load(config, weights, device)?;
-        let tokenizer = TextTokenizer::from_bytes(tokenizer)?;
+        let tokenizer = TextTokenizer::for_model(tokenizer, decoder.config.vocab_size)?;
         let (chat, add_bos) = match tokenizer_config {
             Some(bytes) => (chat_template(bytes)?, adds_bos(bytes)),
             None => (None, false),

@@ -73,6 +73,9 @@ mod defaults {
     pub fn position_embedding_type() -> String { "absolute".into() }
 }
 
+/// Most classes a classifier head may have (beyond this the head alone outweighs the encoder).
+pub const MAX_LABELS: usize = 100_000;
+
 impl BertConfig {
     /// Parses and validates a Hugging Face `config.json`.
     pub fn from_json(text: &str) -> Result<Self> {
@@ -113,6 +116,24 @@ impl BertConfig {
                 self.hidden_size, self.num_attention_heads
             ));
         }
+        if self.intermediate_size == 0 || self.max_position_embeddings == 0 || self.type_vocab_size == 0 {
+            return bad(format!(
+                "intermediate_size {}, max_position_embeddings {} and type_vocab_size {} must be at least 1",
+                self.intermediate_size, self.max_position_embeddings, self.type_vocab_size
+            ));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps >= 0.0) {
+            return bad(format!("layer_norm_eps {} must be a small non-negative number (1e-12 is usual)", self.layer_norm_eps));
+        }
+        let labels = self.label_count();
+        if !(1..=MAX_LABELS).contains(&labels) {
+            return bad(format!("{labels} labels (num_labels/id2label): a classifier needs between 1 and {MAX_LABELS}"));
+        }
+        if let Some(id) = self.pad_token_id
+            && !(0..self.vocab_size as i64).contains(&id)
+        {
+            return bad(format!("pad_token_id {id} is not a token id below vocab_size {}", self.vocab_size));
+        }
         if self.position_embedding_type != "absolute" {
             return bad(format!(
                 "position_embedding_type {:?} is not supported (only \"absolute\")",
@@ -120,6 +141,21 @@ impl BertConfig {
             ));
         }
         self.activation().map(|_| ())
+    }
+
+    /// Number of weights of the encoder with its pooler and a `labels`-class head; saturates
+    /// instead of overflowing, so an absurd config gives a number too large to load.
+    pub fn parameters(&self, labels: usize) -> u64 {
+        let n = |x: usize| x as u64;
+        let (h, i, l) = (n(self.hidden_size), n(self.intermediate_size), n(labels));
+        let rows = n(self.vocab_size).saturating_add(n(self.max_position_embeddings)).saturating_add(n(self.type_vocab_size));
+        let embeddings = rows.saturating_mul(h).saturating_add(2 * h);
+        let layer = [h.saturating_mul(h).saturating_add(h).saturating_mul(4), h.saturating_mul(i).saturating_mul(2), i, h, 4 * h]
+            .into_iter()
+            .fold(0u64, u64::saturating_add);
+        let pooler = h.saturating_mul(h).saturating_add(h);
+        let head = h.saturating_mul(l).saturating_add(l);
+        [embeddings, n(self.num_hidden_layers).saturating_mul(layer), pooler, head].into_iter().fold(0u64, u64::saturating_add)
     }
 
     fn activation(&self) -> Result<ActivationConfig> {
@@ -143,8 +179,7 @@ impl BertConfig {
 
     /// The class labels in index order (`LABEL_i` where id2label is missing).
     pub fn labels(&self) -> Vec<String> {
-        let n = self.num_labels.or(self.id2label.as_ref().map(|m| m.len())).unwrap_or(2);
-        (0..n)
+        (0..self.label_count())
             .map(|i| {
                 self.id2label
                     .as_ref()
@@ -152,6 +187,11 @@ impl BertConfig {
                     .unwrap_or_else(|| format!("LABEL_{i}"))
             })
             .collect()
+    }
+
+    /// Number of classes (`num_labels`, else `id2label`'s size, else 2 as transformers defaults).
+    pub fn label_count(&self) -> usize {
+        self.num_labels.or(self.id2label.as_ref().map(|m| m.len())).unwrap_or(2)
     }
 
     fn layer_norm(&self, device: &Device) -> LayerNorm {

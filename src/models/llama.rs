@@ -133,10 +133,42 @@ impl LlamaConfig {
         if self.head_dim.is_none() && self.hidden_size % heads != 0 {
             return bad(format!("hidden_size {} must be a multiple of num_attention_heads {heads}", self.hidden_size));
         }
-        if self.head_dim() % 2 != 0 {
-            return bad(format!("head_dim {} must be even for rotary embeddings", self.head_dim()));
+        if self.head_dim() == 0 || self.head_dim() % 2 != 0 {
+            return bad(format!("head_dim {} must be even and positive for rotary embeddings", self.head_dim()));
+        }
+        if self.hidden_size == 0 || self.intermediate_size == 0 || self.max_position_embeddings == 0 {
+            return bad(format!(
+                "hidden_size {}, intermediate_size {} and max_position_embeddings {} must be at least 1",
+                self.hidden_size, self.intermediate_size, self.max_position_embeddings
+            ));
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
+            return bad(format!("rms_norm_eps {} must be a small non-negative number (1e-6 is usual)", self.rms_norm_eps));
+        }
+        let theta = self.rope_theta();
+        if !(theta.is_finite() && theta > 1.0) {
+            return bad(format!("rope_theta {theta} must be a number above 1 (10000 is usual)"));
+        }
+        let ids = self.bos_token_id.into_iter().chain(self.eos_ids());
+        if let Some(id) = ids.into_iter().find(|&id| id as usize >= self.vocab_size) {
+            return bad(format!("special token id {id} (bos_token_id/eos_token_id) is not below vocab_size {}", self.vocab_size));
         }
         Ok(())
+    }
+
+    /// Number of weights (with the LM head unless tied); saturates instead of overflowing, so an
+    /// absurd config gives a number too large to load rather than a wrong one.
+    pub fn parameters(&self) -> u64 {
+        let n = |x: usize| x as u64;
+        let (h, i, v) = (n(self.hidden_size), n(self.intermediate_size), n(self.vocab_size));
+        let q = n(self.num_attention_heads).saturating_mul(n(self.head_dim()));
+        let kv = n(self.kv_heads()).saturating_mul(n(self.head_dim()));
+        let layer = [h.saturating_mul(q), h.saturating_mul(kv).saturating_mul(2), q.saturating_mul(h), h.saturating_mul(i).saturating_mul(3), 2 * h]
+            .into_iter()
+            .fold(0u64, u64::saturating_add);
+        let embeddings = v.saturating_mul(h);
+        let head = if self.tie_word_embeddings { 0 } else { embeddings };
+        embeddings.saturating_add(n(self.num_hidden_layers).saturating_mul(layer)).saturating_add(h).saturating_add(head)
     }
 
     /// `config.json` for this model as transformers writes it (fields that are not set left out).

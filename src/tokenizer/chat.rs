@@ -24,8 +24,16 @@ pub struct ChatTemplate {
     eos_token: String,
 }
 
+/// Template instructions one render may run: real templates need a few dozen per message, so
+/// this allows conversations of many thousand messages while a template that loops without end
+/// fails in well under a second.
+const FUEL: u64 = 5_000_000;
+/// Longest prompt text a render may produce.
+const MAX_OUTPUT: usize = 16 << 20;
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(FUEL));
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -60,14 +68,26 @@ impl ChatTemplate {
         }
         let env = environment();
         let template = env.template_from_str(&self.source).map_err(|e| Error::Weights(format!("chat template: {e}")))?;
-        template
+        let text = template
             .render(context! {
                 messages => messages,
                 add_generation_prompt => add_generation_prompt,
                 bos_token => self.bos_token,
                 eos_token => self.eos_token,
             })
-            .map_err(|e| Error::Data(format!("the model's chat template rejected these messages: {e}")))
+            .map_err(|e| match e.kind() {
+                ErrorKind::OutOfFuel => Error::Weights(format!(
+                    "the model's chat template ran more than {FUEL} steps without finishing (it loops too long); fix or replace chat_template"
+                )),
+                _ => Error::Data(format!("the model's chat template rejected these messages: {e}")),
+            })?;
+        if text.len() > MAX_OUTPUT {
+            return Err(Error::Weights(format!(
+                "the model's chat template produced {} bytes of prompt (more than {MAX_OUTPUT}); fix or replace chat_template",
+                text.len()
+            )));
+        }
+        Ok(text)
     }
 }
 
@@ -90,5 +110,8 @@ mod tests {
         assert!(ChatTemplate::new("{% for %}", "", "").is_err());
         let e = t.render(&[Message { role: "robot".into(), content: "x".into() }], true).unwrap_err();
         assert!(e.to_string().contains("unknown role \"robot\""), "{e}");
+        let endless = ChatTemplate::new("{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}", "", "").unwrap();
+        let e = endless.render(&m, true).unwrap_err();
+        assert!(matches!(e, Error::Weights(_)) && e.to_string().contains("loops too long"), "{e}");
     }
 }

@@ -10,7 +10,7 @@ pub mod llama2c;
 
 use std::sync::{Arc, Mutex};
 
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{PostProcessor, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::{Error, Result};
 
@@ -51,6 +51,20 @@ impl TextTokenizer {
             .with_truncation(None)
             .map_err(|e| Error::Weights(format!("tokenizer.json: {e}")))?;
         Ok(TextTokenizer { inner, pad_id, truncating: Arc::default() })
+    }
+
+    /// Parses `tokenizer.json` for a model with `embedding_rows` token embeddings (`vocab_size`):
+    /// every id the tokenizer can produce, padding included, must have a row — a larger id would
+    /// index past the embedding table (an error on the CPU, a silently wrong number on a GPU).
+    pub fn for_model(bytes: &[u8], embedding_rows: usize) -> Result<Self> {
+        let tokenizer = Self::from_bytes(bytes)?;
+        let largest = tokenizer.inner.get_vocab(true).into_values().chain([tokenizer.pad_id]).max().unwrap_or(0);
+        if largest as usize >= embedding_rows {
+            return Err(Error::Weights(format!(
+                "tokenizer.json has token ids up to {largest}, but the model has {embedding_rows} token embeddings (vocab_size in config.json): use the tokenizer.json saved with this model"
+            )));
+        }
+        Ok(tokenizer)
     }
 
     /// The tokenizer as `tokenizer.json` text.
@@ -125,6 +139,15 @@ impl TextTokenizer {
             && p.len() != texts.len()
         {
             return Err(Error::Data(format!("{} texts but {} second texts: give one pair per text", texts.len(), p.len())));
+        }
+        if truncate {
+            let special = self.inner.get_post_processor().map_or(0, |p| p.added_tokens(pairs.is_some()));
+            if max_length <= special {
+                let what = if pairs.is_some() { "text pair" } else { "text" };
+                return Err(Error::Options(format!(
+                    "maxLength {max_length} leaves no room for text: the tokenizer adds {special} special tokens to each {what}; use a maxLength above {special}"
+                )));
+            }
         }
         let truncating = if truncate { Some(self.truncating_at(max_length)?) } else { None };
         let tok = truncating.as_deref().unwrap_or(&self.inner);

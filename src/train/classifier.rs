@@ -74,13 +74,14 @@ pub async fn fine_tune(
         return Err(Error::Data("the validation data must use the training data's labels".into()));
     }
     let max_length = options.max_length.min(config.max_position_embeddings);
+    let tokenizer = TextTokenizer::for_model(&files.tokenizer, config.vocab_size)?;
     let task = Classifier {
         new_head: !keeps_head && !default_head_for(&model_labels, labels.len()),
         config: config.with_labels(&labels),
         config_bytes: config_bytes.clone(),
         max_length,
         batch_size: options.batch_size,
-        tokenizer: TextTokenizer::from_bytes(&files.tokenizer)?,
+        tokenizer,
         train,
         validation,
         labels,

@@ -33,17 +33,9 @@ pub struct MemoryPlan {
     pub largest_tensor: String,
 }
 
-/// Parameters of a BERT encoder with pooler and a `labels`-class head.
-pub fn bert_parameters(c: &BertConfig, labels: usize) -> u64 {
-    let (h, i) = (c.hidden_size as u64, c.intermediate_size as u64);
-    let embeddings = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) as u64 * h + 2 * h;
-    let layer = 4 * (h * h + h) + 2 * h * i + i + h + 2 * 2 * h;
-    embeddings + c.num_hidden_layers as u64 * layer + (h * h + h) + (h * labels as u64 + labels as u64)
-}
-
 /// The plan of full fine-tuning with batches of `batch` rows of `seq` tokens.
 pub fn plan_training(c: &BertConfig, labels: usize, batch: usize, seq: usize) -> MemoryPlan {
-    let parameters = bert_parameters(c, labels);
+    let parameters = c.parameters(labels);
     let (b, s, h, i) = (batch as u64, seq as u64, c.hidden_size as u64, c.intermediate_size as u64);
     let scores = b * c.num_attention_heads as u64 * s * s;
     // Kept per layer for the backward pass: Q, K, V, context, attention output, 2 LayerNorm
@@ -59,20 +51,11 @@ pub fn plan_training(c: &BertConfig, labels: usize, batch: usize, seq: usize) ->
     full_fine_tuning(parameters, activation_bytes, candidates)
 }
 
-/// Parameters of a Llama-family causal LM (with its head unless tied).
-pub fn llama_parameters(c: &LlamaConfig) -> u64 {
-    let (h, i, v) = (c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
-    let (q, kv) = ((c.num_attention_heads * c.head_dim()) as u64, (c.kv_heads() * c.head_dim()) as u64);
-    let layer = h * q + 2 * h * kv + q * h + 3 * h * i + 2 * h;
-    let head = if c.tie_word_embeddings { 0 } else { v * h };
-    v * h + c.num_hidden_layers as u64 * layer + h + head
-}
-
 /// The plan of fine-tuning a causal LM with batches of `batch` rows of `seq` tokens: all weights,
 /// or with LoRA only the adapters: `lora` = (their parameters, activation elements they keep per
 /// token; see [`crate::models::lora::LoraOptions::sizes`]).
 pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
-    let parameters = llama_parameters(c);
+    let parameters = c.parameters();
     let (b, s, h, i, v) = (batch as u64, seq as u64, c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
     let scores = b * c.num_attention_heads as u64 * s * s;
     // Kept per layer: norms, Q/K/V (rotated and repeated for grouped-query attention), context,

@@ -19,6 +19,7 @@ const FEATURES: usize = 8;
 const HIDDEN: usize = 16;
 const CLASSES: usize = 3;
 const ROWS: usize = 32;
+const LEARNING_RATE: f64 = 1e-2;
 
 /// Linear → LayerNorm → GELU → Linear: the same kinds of ops a transformer block uses.
 #[derive(Module, Debug)]
@@ -44,7 +45,7 @@ impl Probe {
 }
 
 /// What [`self_test`] measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SelfTestReport {
     /// The device the step ran on.
@@ -53,14 +54,20 @@ pub struct SelfTestReport {
     pub loss_before: f32,
     /// Cross-entropy after one AdamW update; lower than `loss_before` on a working device.
     pub loss_after: f32,
+    /// The largest change of one first-layer weight. AdamW's first step moves every weight
+    /// with a gradient by about the learning rate (`lr · g / |g|`), whatever the gradient's size:
+    /// far from it, the optimizer or the gradients are broken even if the loss fell.
+    pub update_size: f32,
+    /// Whether the device trains: the loss fell, by an update of the size AdamW makes.
+    pub passed: bool,
     /// Wall time of the whole test (includes kernel compilation on a first GPU call).
     pub millis: f64,
 }
 
 impl SelfTestReport {
-    /// Whether the optimizer step reduced the loss.
+    /// Whether the optimizer step reduced the loss by an update of the size AdamW makes.
     pub fn passed(&self) -> bool {
-        self.loss_after.is_finite() && self.loss_after < self.loss_before
+        self.passed
     }
 }
 
@@ -101,14 +108,21 @@ pub async fn self_test(device: &ComputeDevice) -> Result<SelfTestReport> {
     let loss = loss_fn.forward(model.forward(x.clone()), y.clone()); // [1]
     let loss_before = train.read_scalar(loss.clone()).await? as f32;
     let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let weights_before = model.fc1.weight.val();
     let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();
-    model = optim.step(1e-2, model, grads);
+    model = optim.step(LEARNING_RATE, model, grads);
+    let change = (model.fc1.weight.val() - weights_before).abs().max();
+    let update_size = train.read_scalar(change.reshape([1])).await? as f32;
 
     let loss_after = train.read_scalar(loss_fn.forward(model.forward(x), y)).await? as f32;
+    let lr = LEARNING_RATE as f32;
+    let passed = loss_after.is_finite() && loss_after < loss_before && (0.9 * lr..=1.1 * lr).contains(&update_size);
     Ok(SelfTestReport {
+        passed,
         device: train.info().clone(),
         loss_before,
         loss_after,
+        update_size,
         millis: start.elapsed().as_secs_f64() * 1e3,
     })
 }

@@ -64,7 +64,7 @@ async fn current_device() -> Result<ComputeDevice> {
 }
 
 /// One forward/backward/AdamW step on the device chosen by `init()` (or a device named in the
-/// options); returns `{ device, lossBefore, lossAfter, millis }`.
+/// options); returns `{ device, lossBefore, lossAfter, updateSize, millis }`.
 #[wasm_bindgen(js_name = selfTest)]
 pub async fn self_test(options: JsValue) -> Result<JsValue, JsValue> {
     let opts: Option<InitOptions> = parse_optional("selfTest", options).map_err(to_js)?;
@@ -74,6 +74,14 @@ pub async fn self_test(options: JsValue) -> Result<JsValue, JsValue> {
     };
     let report = crate::train::self_test(&dev).await.map_err(to_js)?;
     to_value(&report)
+}
+
+/// Panics on purpose (test builds only, feature `test-hooks`): the package tests use it to check
+/// that a trapped instance is replaced and reported as `InternalError`.
+#[cfg(feature = "test-hooks")]
+#[wasm_bindgen(js_name = panicForTest)]
+pub fn panic_for_test(what: &str) {
+    panic!("panicForTest: {what}");
 }
 
 /// Rust value → plain JS object (maps as objects, not `Map`s).

@@ -34,14 +34,15 @@ pub fn parse_optional<T: DeserializeOwned>(call: &str, value: JsValue) -> Result
     if !value.is_object() || js_sys::Array::is_array(&value) {
         return Err(Error::Options(format!("{call}: options must be an object")));
     }
-    let json = to_json(call, &value)?;
-    serde_json::from_value(json).map(Some).map_err(|e| Error::Options(describe(call, &e.to_string())))
+    let json = to_json(call, &value, "")?;
+    crate::options_json::from_json(call, json).map(Some)
 }
 
 /// An options object as JSON, keys whose value is `undefined` left out (as if not given). Through
 /// JSON because serde_wasm_bindgen reads a struct's fields by name and never sees unknown keys,
 /// where serde_json's `deny_unknown_fields` rejects them.
-fn to_json(call: &str, value: &JsValue) -> Result<serde_json::Value> {
+/// `path` names the value in errors (`lora.alpha`).
+fn to_json(call: &str, value: &JsValue, path: &str) -> Result<serde_json::Value> {
     use serde_json::Value;
     if value.is_null() || value.is_undefined() {
         return Ok(Value::Null);
@@ -58,35 +59,24 @@ fn to_json(call: &str, value: &JsValue) -> Result<serde_json::Value> {
         return match serde_json::Number::from_f64(n) {
             _ if whole => Ok(Value::from(n as i64)),
             Some(number) => Ok(Value::Number(number)),
-            None => Err(Error::Options(format!("{call}: an option is {n}; give a finite number"))),
+            None => Err(Error::Options(format!("{call}: {path} is {n}; give a finite number"))),
         };
     }
     if js_sys::Array::is_array(value) {
-        let items = js_sys::Array::from(value).iter().map(|v| to_json(call, &v)).collect::<Result<_>>()?;
+        let items = js_sys::Array::from(value).iter().enumerate().map(|(i, v)| to_json(call, &v, &format!("{path}[{i}]"))).collect::<Result<_>>()?;
         return Ok(Value::Array(items));
     }
     if value.is_object() && !value.is_function() {
         let mut map = serde_json::Map::new();
         for entry in js_sys::Object::entries(value.unchecked_ref()).iter() {
             let pair = js_sys::Array::from(&entry);
-            let v = pair.get(1);
+            let (key, v) = (pair.get(0).as_string().unwrap_or_default(), pair.get(1));
             if !v.is_undefined() {
-                map.insert(pair.get(0).as_string().unwrap_or_default(), to_json(call, &v)?);
+                let inner = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                map.insert(key, to_json(call, &v, &inner)?);
             }
         }
         return Ok(Value::Object(map));
     }
     Err(Error::Options(format!("{call}: options hold a value that is not a number, string, boolean, array or plain object")))
-}
-
-/// serde's "unknown field `x`, expected one of `a`, `b`" as the shim words it; other messages as
-/// they are.
-fn describe(call: &str, serde_message: &str) -> String {
-    if let Some(rest) = serde_message.strip_prefix("unknown field `")
-        && let Some((key, expected)) = rest.split_once("`, expected ")
-    {
-        let valid = expected.trim_start_matches("one of ").replace('`', "");
-        return format!("{call}: unknown option \"{key}\"; valid options are {valid}");
-    }
-    format!("{call}: {serde_message}")
 }

@@ -41,6 +41,7 @@ pub fn has_pooler(inv: &Inventory) -> bool {
 /// Loads an encoder (`BertModel`) from checkpoint bytes; any head in the file is ignored.
 pub fn load_encoder(config: &BertConfig, bytes: Vec<u8>, device: &Device) -> Result<(BertModel, LoadReport)> {
     let inv = Inventory::read(&bytes, "model.safetensors")?;
+    check_sizes(config, 0, &inv)?;
     let mut model = BertModel::new(config, has_pooler(&inv), device)?;
     let report = load_into(&mut model, bytes, &inv, &[(r"^bert\.", "")], &[])?;
     Ok((model, report))
@@ -65,6 +66,7 @@ pub fn load_classifier_with(
     new_head: bool,
 ) -> Result<(BertForSequenceClassification, LoadReport)> {
     let inv = Inventory::read(&bytes, "model.safetensors")?;
+    check_sizes(config, config.label_count(), &inv)?;
     let mut model = BertForSequenceClassification::new(config, device)?;
     let mut prefix: Vec<(&str, &str)> =
         if inv.has_prefix("bert.") { vec![] } else { vec![(r"^(embeddings|encoder|pooler)\.", "bert.${1}.")] };
@@ -90,6 +92,16 @@ pub fn load_classifier_with(
         report.warnings.push(format!("{what}: fine-tune the model before using its predictions"));
     }
     Ok((model, report))
+}
+
+/// The config must not describe more weights than the file holds, besides a pooler and a
+/// `labels`-class head that loading may initialise.
+fn check_sizes(config: &BertConfig, labels: usize, inv: &Inventory) -> Result<()> {
+    let h = config.hidden_size as u64;
+    let fresh = (h * h + h).saturating_add((h + 1).saturating_mul(labels as u64));
+    super::check_config_fits(config.parameters(labels), inv.values(), fresh, "model.safetensors")?;
+    let peak = inv.file_bytes.saturating_add(config.parameters(labels).saturating_mul(4));
+    super::check_load_memory(peak, config.parameters(labels), "model.safetensors", super::load_budget())
 }
 
 /// Applies the checkpoint to `model` with the prefix rule + [`RENAMES`]; `may_be_missing` lists

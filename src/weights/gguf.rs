@@ -6,8 +6,9 @@
 //! reorders rows for interleaved RoPE; our model uses HF's rotate-half), then loaded through the
 //! same key table as a safetensors checkpoint. Spec: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
 
-use std::collections::BTreeMap;
+use std::{borrow::Cow, cell::RefCell, collections::BTreeMap};
 
+use ::safetensors::{Dtype, View};
 use burn::tensor::Device;
 use half::{bf16, f16};
 
@@ -64,12 +65,26 @@ pub struct TensorInfo {
     offset: u64,
 }
 
+impl TensorInfo {
+    /// Number of values, or an error when the dimensions overflow.
+    pub fn len(&self) -> Result<usize> {
+        self.dims
+            .iter()
+            .try_fold(1usize, |n, &d| usize::try_from(d).ok().and_then(|d| n.checked_mul(d)))
+            .ok_or_else(|| corrupt(&format!("tensor {} has dimensions {:?}, too large for memory", self.name, self.dims)))
+    }
+}
+
 /// A parsed GGUF file (borrowing the bytes).
 pub struct Gguf<'a> {
     pub metadata: BTreeMap<String, Value>,
     pub tensors: Vec<TensorInfo>,
     data: &'a [u8],
+    file_len: usize,
 }
+
+/// Nesting allowed for metadata arrays (real files use flat arrays; llama.cpp reads no deeper).
+const MAX_ARRAY_DEPTH: usize = 4;
 
 fn corrupt(what: &str) -> Error {
     Error::Weights(format!("the GGUF file is truncated or corrupt ({what}); download it again"))
@@ -97,11 +112,16 @@ impl<'a> Reader<'a> {
     fn len(&mut self) -> Result<usize> {
         usize::try_from(self.u64()?).map_err(|_| corrupt("a length does not fit in memory"))
     }
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
     fn string(&mut self) -> Result<String> {
         let n = self.len()?;
         Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
     }
-    fn value(&mut self, kind: u32) -> Result<Value> {
+    /// One value of type `kind`; `depth` counts the arrays it is nested in (bounded, so that a
+    /// file of nested arrays cannot exhaust the stack).
+    fn value(&mut self, kind: u32, depth: usize) -> Result<Value> {
         let mut int = |n: usize, signed: bool| -> Result<Value> {
             let b = self.take(n)?;
             let mut buf = [0u8; 8];
@@ -121,12 +141,17 @@ impl<'a> Reader<'a> {
             7 => Value::Bool(self.take(1)?[0] != 0),
             8 => Value::Str(self.string()?),
             9 => {
+                if depth >= MAX_ARRAY_DEPTH {
+                    return Err(corrupt(&format!("metadata arrays nested more than {MAX_ARRAY_DEPTH} deep")));
+                }
                 let item = self.u32()?;
                 let n = self.len()?;
-                if n > self.bytes.len() {
-                    return Err(corrupt("an array is longer than the file"));
+                // every item takes at least one byte of the file (arrays and strings at least 8)
+                let least = if matches!(item, 8 | 9) { 8 } else { 1 };
+                if n > self.remaining() / least {
+                    return Err(corrupt("an array is longer than the rest of the file"));
                 }
-                Value::Array((0..n).map(|_| self.value(item)).collect::<Result<_>>()?)
+                Value::Array((0..n).map(|_| self.value(item, depth + 1)).collect::<Result<_>>()?)
             }
             10 => int(8, false)?,
             11 => int(8, true)?,
@@ -154,7 +179,7 @@ impl<'a> Gguf<'a> {
         for _ in 0..n_meta {
             let key = r.string()?;
             let kind = r.u32()?;
-            metadata.insert(key, r.value(kind)?);
+            metadata.insert(key, r.value(kind, 0)?);
         }
         let mut tensors = Vec::new();
         for _ in 0..n_tensors {
@@ -165,12 +190,26 @@ impl<'a> Gguf<'a> {
             }
             let dims = (0..n_dims).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
             let kind = r.u32()?;
-            tensors.push(TensorInfo { name, dims, kind, offset: r.u64()? });
+            let info = TensorInfo { name, dims, kind, offset: r.u64()? };
+            info.len()?;
+            tensors.push(info);
         }
-        let align = metadata.get("general.alignment").and_then(Value::as_u64).unwrap_or(32).max(1) as usize;
-        let start = r.at.div_ceil(align) * align;
+        let align = match metadata.get("general.alignment") {
+            None => 32,
+            Some(v) => v
+                .as_u64()
+                .and_then(|a| usize::try_from(a).ok())
+                .filter(|a| a.is_power_of_two())
+                .ok_or_else(|| corrupt(&format!("general.alignment is {v:?}; it must be a power of two (usually 32)")))?,
+        };
+        let start = r.at.div_ceil(align).checked_mul(align).ok_or_else(|| corrupt("general.alignment is too large"))?;
         let data = bytes.get(start..).ok_or_else(|| corrupt("no tensor data"))?;
-        Ok(Gguf { metadata, tensors, data })
+        Ok(Gguf { metadata, tensors, data, file_len: bytes.len() })
+    }
+
+    /// Size of the whole file in bytes.
+    pub fn file_bytes(&self) -> usize {
+        self.file_len
     }
 
     /// A metadata value, or an error naming the missing key.
@@ -179,12 +218,31 @@ impl<'a> Gguf<'a> {
     }
 
     fn usize(&self, key: &str) -> Result<usize> {
-        self.get(key)?.as_u64().map(|v| v as usize).ok_or_else(|| Error::Weights(format!("GGUF metadata {key:?} is not an integer")))
+        self.get(key)?
+            .as_u64()
+            .and_then(|v| usize::try_from(v).ok())
+            .ok_or_else(|| Error::Weights(format!("GGUF metadata {key:?} is not a non-negative integer that fits in memory")))
     }
 
-    /// Tensor `info` as f32 values (row-major, `dims[0]` fastest).
-    pub fn dequantize(&self, info: &TensorInfo) -> Result<Vec<f32>> {
-        let n = info.dims.iter().product::<u64>() as usize;
+    /// A token id from the metadata (`None` when absent; an error when it is no valid id).
+    fn token_id(&self, key: &str) -> Result<Option<u32>> {
+        match self.metadata.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_u64().and_then(|id| u32::try_from(id).ok()).map(Some).ok_or_else(|| {
+                Error::Weights(format!("GGUF metadata {key:?} is {v:?}, not a token id; the file is corrupt or was written by a broken converter"))
+            }),
+        }
+    }
+
+    /// Number of values in all tensors webtune loads (checked when parsed, so this cannot overflow).
+    pub fn loaded_values(&self) -> u64 {
+        self.tensors.iter().filter(|t| hf_name(&t.name).is_some()).filter_map(|t| t.len().ok()).map(|n| n as u64).sum()
+    }
+
+    /// The bytes of tensor `info` in the file, after checking that webtune reads its type and
+    /// that it lies inside the file.
+    fn raw(&self, info: &TensorInfo) -> Result<&[u8]> {
+        let n = info.len()?;
         let (block, bytes_per_block) = match info.kind {
             0 => (1, 4),
             1 | 30 => (1, 2),
@@ -203,9 +261,16 @@ impl<'a> Gguf<'a> {
         if n % block != 0 {
             return Err(corrupt(&format!("tensor {} has {n} values, not a multiple of its block size {block}", info.name)));
         }
-        let size = n / block * bytes_per_block;
-        let start = info.offset as usize;
-        let raw = start.checked_add(size).and_then(|end| self.data.get(start..end)).ok_or_else(|| corrupt(&format!("tensor {} lies past the end of the file", info.name)))?;
+        let past_end = || corrupt(&format!("tensor {} lies past the end of the file", info.name));
+        let size = (n / block).checked_mul(bytes_per_block).ok_or_else(past_end)?;
+        let start = usize::try_from(info.offset).map_err(|_| past_end())?;
+        start.checked_add(size).and_then(|end| self.data.get(start..end)).ok_or_else(past_end)
+    }
+
+    /// Tensor `info` as f32 values (row-major, `dims[0]` fastest).
+    pub fn dequantize(&self, info: &TensorInfo) -> Result<Vec<f32>> {
+        let raw = self.raw(info)?;
+        let n = info.len()?;
         let half = |b: &[u8]| f16::from_le_bytes([b[0], b[1]]).to_f32();
         let mut out = Vec::with_capacity(n);
         match info.kind {
@@ -235,7 +300,13 @@ impl<'a> Gguf<'a> {
                     out.extend(b[2..].iter().map(|&q| q as i8 as f32 * d));
                 }
             }
-            _ => unreachable!("checked above"),
+            _ => return Err(corrupt(&format!("tensor {} changed type while being read", info.name))),
+        }
+        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Weights(format!(
+                "GGUF tensor {} holds {} at index {i}: the weights are broken (a diverged fine-tune or a bad conversion); use another file",
+                info.name, out[i]
+            )));
         }
         Ok(out)
     }
@@ -275,37 +346,89 @@ impl<'a> Gguf<'a> {
             tie_word_embeddings: !self.tensors.iter().any(|t| t.name == "output.weight"),
             attention_bias: self.tensors.iter().any(|t| t.name == "blk.0.attn_q.bias"),
             mlp_bias: false,
-            bos_token_id: self.metadata.get("tokenizer.ggml.bos_token_id").and_then(Value::as_u64).map(|v| v as u32),
-            eos_token_id: self.metadata.get("tokenizer.ggml.eos_token_id").and_then(Value::as_u64).map(|v| TokenIds::One(v as u32)),
+            bos_token_id: self.token_id("tokenizer.ggml.bos_token_id")?,
+            eos_token_id: self.token_id("tokenizer.ggml.eos_token_id")?.map(TokenIds::One),
             model_type: Some("llama".into()),
         };
         config.validate()?;
         Ok(config)
     }
 
-    /// The weights as an in-memory Hugging Face `model.safetensors` (f32).
+    /// The weights as an in-memory Hugging Face `model.safetensors` (f32). Tensors are dequantized
+    /// one at a time as the file is written, so the conversion holds the output and one tensor.
     pub fn to_safetensors(&self, config: &LlamaConfig) -> Result<Vec<u8>> {
-        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(self.tensors.len());
+        let failure = RefCell::new(None);
+        let mut views = Vec::with_capacity(self.tensors.len());
         for info in &self.tensors {
             let Some(name) = hf_name(&info.name) else { continue };
-            let mut values = self.dequantize(info)?;
-            let shape: Vec<usize> = info.dims.iter().rev().map(|&d| d as usize).collect(); // [out, in]
-            if name.ends_with("q_proj.weight") {
-                values = unpermute(&values, config.num_attention_heads, shape[1]);
+            let shape: Vec<usize> = info.dims.iter().rev().map(|&d| usize::try_from(d)).collect::<std::result::Result<_, _>>()
+                .map_err(|_| corrupt(&format!("tensor {} is too large", info.name)))?; // [out, in]
+            let heads = if name.ends_with("q_proj.weight") {
+                Some(config.num_attention_heads)
             } else if name.ends_with("k_proj.weight") {
-                values = unpermute(&values, config.kv_heads(), shape[1]);
+                Some(config.kv_heads())
+            } else {
+                None
+            };
+            self.raw(info)?; // before the writer sizes its buffer from the dimensions
+            if let Some(heads) = heads {
+                let rows = heads.checked_mul(config.head_dim());
+                if shape.len() != 2 || shape[1] == 0 || Some(shape[0]) != rows {
+                    return Err(Error::Weights(format!(
+                        "GGUF tensor {} has shape {shape:?}, but the metadata implies [{heads} heads × {} head_dim, {}]; the file is corrupt or not a Llama model",
+                        info.name,
+                        config.head_dim(),
+                        config.hidden_size
+                    )));
+                }
             }
-            tensors.push((name, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect()));
+            let bytes = info.len()?.checked_mul(4).ok_or_else(|| corrupt(&format!("tensor {} is too large", info.name)))?;
+            views.push((name, Dequantized { gguf: self, info, shape, bytes, unpermute_heads: heads, failure: &failure }));
         }
-        let views: Vec<(String, ::safetensors::tensor::TensorView<'_>)> = tensors
-            .iter()
-            .map(|(name, shape, bytes)| {
-                let view = ::safetensors::tensor::TensorView::new(::safetensors::Dtype::F32, shape.clone(), bytes)
-                    .map_err(|e| Error::Weights(format!("GGUF tensor {name}: {e}")))?;
-                Ok((name.clone(), view))
-            })
-            .collect::<Result<_>>()?;
-        ::safetensors::serialize(views, None).map_err(|e| Error::Weights(format!("converting the GGUF weights: {e}")))
+        let out = ::safetensors::serialize(views, None).map_err(|e| Error::Weights(format!("converting the GGUF weights: {e}")))?;
+        match failure.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+}
+
+/// One GGUF tensor as a safetensors view whose f32 bytes are made when the writer asks for them.
+/// A failure (a tensor past the end of the file, NaN values) is kept in `failure` and the bytes
+/// zeroed, because [`View::data`] cannot return an error; the caller checks `failure` after.
+struct Dequantized<'g, 'a> {
+    gguf: &'g Gguf<'a>,
+    info: &'g TensorInfo,
+    shape: Vec<usize>,
+    bytes: usize,
+    unpermute_heads: Option<usize>,
+    failure: &'g RefCell<Option<Error>>,
+}
+
+impl View for Dequantized<'_, '_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data_len(&self) -> usize {
+        self.bytes
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        let values = match (self.gguf.dequantize(self.info), self.unpermute_heads) {
+            (Ok(v), Some(heads)) => unpermute(&v, heads, self.shape[1]),
+            (Ok(v), None) => v,
+            (Err(e), _) => {
+                self.failure.borrow_mut().get_or_insert(e);
+                return Cow::Owned(vec![0; self.bytes]);
+            }
+        };
+        let mut out = Vec::with_capacity(self.bytes);
+        for v in values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Cow::Owned(out)
     }
 }
 
@@ -382,6 +505,11 @@ fn ggml_type_name(kind: u32) -> &'static str {
 /// Loads a Llama-family GGUF file: the model (dequantized to f32) and its config.
 pub fn load_causal_lm(gguf: &Gguf<'_>, device: &Device) -> Result<(LlamaForCausalLM, LlamaConfig, LoadReport)> {
     let config = gguf.llama_config()?;
+    let values = gguf.loaded_values();
+    super::check_config_fits(config.parameters(), values, 0, "the GGUF file")?;
+    // at the peak: the file, the converted f32 weights, and the model built from them
+    let peak = (gguf.file_bytes() as u64).saturating_add(values.saturating_mul(8));
+    super::check_load_memory(peak, values, "this GGUF file", super::load_budget())?;
     let bytes = gguf.to_safetensors(&config)?;
     let (model, mut report) = llama::load_causal_lm(&config, bytes, device)?;
     let quantized: Vec<&str> = {

@@ -16,6 +16,9 @@ use crate::{
 /// Loads a causal language model from checkpoint bytes.
 pub fn load_causal_lm(config: &LlamaConfig, bytes: Vec<u8>, device: &Device) -> Result<(LlamaForCausalLM, LoadReport)> {
     let inv = Inventory::read(&bytes, "model.safetensors")?;
+    super::check_config_fits(config.parameters(), inv.values(), 0, "model.safetensors")?;
+    let peak = (bytes.len() as u64).saturating_add(config.parameters().saturating_mul(4));
+    super::check_load_memory(peak, config.parameters(), "model.safetensors", super::load_budget())?;
     let mut model = LlamaForCausalLM::new(config, device);
     // Some exports write `lm_head.weight` even when it is tied: the same values, not needed.
     let ignored: &[&str] = if config.tie_word_embeddings { &["rotary_emb.inv_freq", "lm_head.weight"] } else { &["rotary_emb.inv_freq"] };

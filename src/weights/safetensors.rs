@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use ::safetensors::SafeTensors;
+use ::safetensors::{Dtype, SafeTensors};
+use half::{bf16, f16};
 use burn::{
     module::Module,
     store::{ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore},
@@ -25,6 +26,8 @@ pub struct TensorEntry {
 #[derive(Clone, Debug)]
 pub struct Inventory {
     pub tensors: BTreeMap<String, TensorEntry>,
+    /// Size of the whole file.
+    pub file_bytes: u64,
 }
 
 impl Inventory {
@@ -36,14 +39,21 @@ impl Inventory {
                  `model.save_pretrained(dir, safe_serialization=True)`"
             ))
         })?;
-        let tensors = st
-            .tensors()
-            .into_iter()
-            .map(|(name, view)| {
-                (name, TensorEntry { dtype: format!("{:?}", view.dtype()), shape: view.shape().to_vec() })
-            })
-            .collect();
-        Ok(Inventory { tensors })
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            if let Some((i, value)) = first_non_finite(view.dtype(), view.data()) {
+                return Err(Error::Weights(format!(
+                    "{what}: tensor {name} holds {value} at index {i}: the weights are broken (a diverged fine-tune or a bad conversion); use an earlier checkpoint or re-export the model"
+                )));
+            }
+            tensors.insert(name, TensorEntry { dtype: format!("{:?}", view.dtype()), shape: view.shape().to_vec() });
+        }
+        Ok(Inventory { tensors, file_bytes: bytes.len() as u64 })
+    }
+
+    /// Number of values in all tensors (the file was validated, so each fits in memory).
+    pub fn values(&self) -> u64 {
+        self.tensors.values().map(|t| t.shape.iter().map(|&d| d as u64).fold(1u64, u64::saturating_mul)).fold(0, u64::saturating_add)
     }
 
     /// Whether any tensor name starts with `prefix`.
@@ -62,6 +72,18 @@ impl Inventory {
         v.sort();
         v.dedup();
         v
+    }
+}
+
+/// The first NaN or ±inf among little-endian floats of `dtype` (integers are never flagged).
+fn first_non_finite(dtype: Dtype, data: &[u8]) -> Option<(usize, f64)> {
+    let found = |values: &mut dyn Iterator<Item = f64>| values.enumerate().find(|(_, v)| !v.is_finite());
+    match dtype {
+        Dtype::F32 => found(&mut data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)),
+        Dtype::F16 => found(&mut data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f64())),
+        Dtype::BF16 => found(&mut data.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f64())),
+        Dtype::F64 => found(&mut data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))),
+        _ => None,
     }
 }
 

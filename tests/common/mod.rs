@@ -5,6 +5,7 @@ pub mod assets;
 pub mod llama;
 pub mod parity;
 pub mod training;
+pub mod gguf;
 pub mod lm_training;
 
 /// The CPU device's random generator is one per process and every run seeds it (dropout, LoRA's

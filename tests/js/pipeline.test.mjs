@@ -391,6 +391,124 @@ test("a GPU device lost mid-training is a GpuError; webtune replaces its Worker 
   assert.ok(!b.logs.some((l) => l.startsWith("[pageerror]") || /panicked/.test(l)), "no panic:\n" + b.logs.join("\n"));
 });
 
+test("a panic in the core is an InternalError; webtune replaces its Worker, old pipelines say so, and runs.resume() continues from the last checkpoint", async () => {
+  const r = await b.page.evaluate(async (rows) => {
+    const { env, pipeline, runs } = await import("/pkg/index.js");
+    const { request } = await import("/pkg/client.js"); // internal: panicForTest exists only in test builds
+    env.remoteHost = `${location.origin}/hub`;
+    const failure = (e) => ({ name: e.name, message: e.message });
+    try {
+      await runs.delete("trap1");
+      const p = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "cpu" });
+      const steps = [];
+      let panic = null;
+      const error = await p.finetune({
+        data: rows, validationSplit: 0, epochs: 4, batchSize: 6, learningRate: 1e-3, logEvery: 1, run: "trap1", checkpointEvery: 3,
+        onEvent: (e) => {
+          if (e.type === "step" && steps.push(e.step) === 4) panic = request("panicForTest", { what: "mid-run" }).then(() => null, failure);
+        },
+      }).then(() => null, failure);
+      const oldPipeline = await p("fine").then(() => null, failure);
+      const stored = await runs.list();
+      const events = [];
+      const { pipeline: q, done } = await runs.resume("trap1", { onEvent: (e) => events.push(e) });
+      const scores = await q("fine");
+      q.dispose();
+      p.dispose();
+      return {
+        steps, error, panic: await panic, oldPipeline, stored, done, scores: scores.length,
+        resumed: events.filter((e) => e.type === "step").map((e) => e.step), deleted: await runs.delete("trap1"),
+      };
+    } catch (e) {
+      return { error: failure(e), unexpected: true };
+    }
+  }, rows);
+  assert.ok(!r.unexpected, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
+  for (const e of [r.error, r.panic]) {
+    assert.equal(e?.name, "InternalError", JSON.stringify(r));
+    assert.match(e.message, /internal error while running (finetune|panicForTest).*a bug in webtune.*started a fresh worker.*runs\.resume\(name\)/s);
+  }
+  assert.match(r.panic.message, /panicForTest/);
+  assert.equal(r.oldPipeline?.name, "InternalError", "the old Worker's pipeline is gone");
+  assert.match(r.oldPipeline.message, /lost when webtune replaced its worker after an internal error.*load the model again/);
+  const k = r.stored[0]?.step;
+  assert.ok(k >= 3 && k % 3 === 0 && k <= r.steps.at(-1), `latest checkpoint at step ${k}, last step ${r.steps.at(-1)}`);
+  assert.deepEqual(r.resumed, Array.from({ length: 24 - k }, (_, i) => k + 1 + i));
+  assert.equal(r.done.stopReason, "finished");
+  assert.equal(r.scores, 3);
+  assert.equal(r.deleted, true);
+  assert.ok(b.logs.some((l) => /panicked at .*panicForTest: mid-run/.test(l)), "console_error_panic_hook logged the panic:\n" + b.logs.join("\n"));
+});
+
+test("a Worker killed while it writes a checkpoint leaves the previous one: runs.resume() continues from it (OPFS and IndexedDB)", async () => {
+  for (const storage of ["opfs", "indexeddb"]) {
+    await b.page.reload(); // no Worker yet: the next one to start is the one killed
+    const started = b.page.waitForEvent("worker");
+    // never settles: the Worker dies under it (the reload below ends the evaluation)
+    b.page.evaluate(async ({ rows, storage }) => {
+      const { env, pipeline, runs } = await import("/pkg/index.js");
+      env.remoteHost = `${location.origin}/hub`;
+      env.storage = storage;
+      await runs.delete("killed1");
+      const p = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "cpu" });
+      await p.finetune({
+        data: rows, validationSplit: 0, epochs: 4, batchSize: 6, learningRate: 1e-3, logEvery: 1, run: "killed1", checkpointEvery: 3,
+        onEvent: (e) => { if (e.type === "checkpoint" && e.step === 3) window.killNext = true; },
+      });
+    }, { rows, storage }).catch(() => {});
+    // In the Worker: once the page says so, the next checkpoint file written kills the Worker in
+    // the middle of the write (self.close(): nothing after it runs, the write never completes).
+    const worker = await started;
+    const closed = new Promise((resolve) => worker.once("close", resolve));
+    await worker.evaluate(() => {
+      // a checkpoint after the first (whose write may still be going on when the page hears of it)
+      const later = (dir) => /^checkpoint-\d+$/.test(dir) && dir !== "checkpoint-3";
+      let dir = "";
+      const getDirectoryHandle = FileSystemDirectoryHandle.prototype.getDirectoryHandle;
+      FileSystemDirectoryHandle.prototype.getDirectoryHandle = function (name, options) {
+        dir = name;
+        return getDirectoryHandle.call(this, name, options);
+      };
+      const write = FileSystemWritableFileStream.prototype.write;
+      FileSystemWritableFileStream.prototype.write = function (data) {
+        if (self.killNext && later(dir) && (data?.byteLength ?? data?.size ?? 0) > 1000) { self.close(); return new Promise(() => {}); }
+        return write.call(this, data);
+      };
+      const put = IDBObjectStore.prototype.put;
+      IDBObjectStore.prototype.put = function (value, key) {
+        if (self.killNext && later(String(key).split("/")[2]) && value?.size > 1000) { self.close(); throw new Error("killed"); }
+        return put.call(this, value, key);
+      };
+    });
+    await b.page.waitForFunction(() => window.killNext === true, null, { timeout: 120_000 });
+    await worker.evaluate(() => { self.killNext = true; });
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`${storage}: the Worker was not killed by a checkpoint write`)), 120_000))]);
+    await b.page.reload();
+    const r = await b.page.evaluate(async (storage) => {
+      const { env, runs } = await import("/pkg/index.js");
+      env.remoteHost = `${location.origin}/hub`;
+      env.storage = storage;
+      try {
+        const stored = await runs.list();
+        const events = [];
+        const { pipeline: q, done } = await runs.resume("killed1", { onEvent: (e) => events.push(e) });
+        const scores = await q("fine");
+        q.dispose();
+        return { stored, done, scores: scores.length, resumed: events.filter((e) => e.type === "step").map((e) => e.step), deleted: await runs.delete("killed1") };
+      } catch (e) {
+        return { error: { name: e.name, message: e.message } };
+      }
+    }, storage);
+    assert.equal(r.error, undefined, `${storage}: ${JSON.stringify(r.error)}\n${b.logs.join("\n")}`);
+    const k = r.stored.find((x) => x.name === "killed1")?.step;
+    assert.ok(k >= 3 && k % 3 === 0 && k < 24, `${storage}: the last complete checkpoint is kept (step ${k})`);
+    assert.deepEqual(r.resumed, Array.from({ length: 24 - k }, (_, i) => k + 1 + i), storage);
+    assert.equal(r.done.stopReason, "finished");
+    assert.equal(r.scores, 3);
+    assert.equal(r.deleted, true);
+  }
+});
+
 test("a fine-tuning plan the GPU cannot hold is an OutOfMemoryError before any step (MiniLM on WebGPU)", async (t) => {
   if (!requireAsset(t, "models/all-MiniLM-L6-v2/model.safetensors", "see ../shared/assets/README.md")) return;
   const r = await b.page.evaluate(async () => {

@@ -36,14 +36,16 @@ test("selfTest() trains one step on WebGPU and the loss falls", async () => {
   const { ok: r, error } = await api("selfTest");
   assert.equal(error, undefined, JSON.stringify(error) + "\n" + b.logs.join("\n"));
   assert.equal(r.device.kind, "webgpu");
-  assert.ok(r.lossAfter < r.lossBefore, JSON.stringify(r));
+  assert.ok(r.passed && r.lossAfter < r.lossBefore, JSON.stringify(r));
+  assert.ok(Math.abs(r.updateSize - 0.01) < 1e-3, `AdamW's first step moves weights by about lr: ${JSON.stringify(r)}`);
 });
 
 test("selfTest({device: 'cpu'}) runs on the wasm CPU path", async () => {
   const { ok: r, error } = await api("selfTest", { device: "cpu" });
   assert.equal(error, undefined, JSON.stringify(error));
   assert.equal(r.device.kind, "cpu");
-  assert.ok(r.lossAfter < r.lossBefore, JSON.stringify(r));
+  assert.ok(r.passed && r.lossAfter < r.lossBefore, JSON.stringify(r));
+  assert.ok(Math.abs(r.updateSize - 0.01) < 1e-3, JSON.stringify(r));
 });
 
 test("unknown options are rejected with an OptionsError listing the valid keys", async () => {
@@ -94,6 +96,12 @@ test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies 
     assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
     assert.match(await page.textContent("#ft-status"), /^done: \d+ steps .*finished/);
     assert.equal(await page.locator("#ft-evals tbody tr").count(), 3, "one evaluation row per epoch");
+    // it learned: validation loss fell and accuracy beat always answering the most common class
+    // (1/3 of these balanced rows); the table's columns are step, accuracy, macro F1, loss
+    const evals = await page.$$eval("#ft-evals tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => Number(c.textContent))));
+    const [first, last] = [evals[0], evals.at(-1)];
+    assert.ok(last[3] < 0.8 * first[3], `validation loss fell by 20 %: ${JSON.stringify(evals)}`);
+    assert.ok(last[1] >= 0.75, `accuracy above the majority rate 0.33: ${JSON.stringify(evals)}`);
     assert.ok(await page.locator("#ft-chart .uplot").count(), "the loss chart is drawn");
     await page.click("#ft-classify");
     await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));

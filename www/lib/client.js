@@ -2,10 +2,11 @@
 // on first use), or on this thread when `env.useWorker` is false. The calls look the same either
 // way; the caller may itself be a page or a worker.
 import { env, envSnapshot } from "./env.js";
-import { AbortError, BackendError, GpuError, fromCore } from "./errors.js";
+import { AbortError, BackendError, GpuError, InternalError, fromCore } from "./errors.js";
 
 let worker = null;
 let generation = 0; // counts Worker restarts: models loaded in an earlier Worker are gone
+let lostOn = null; // the error name that made webtune replace its last Worker
 let nextId = 1;
 const pending = new Map();
 
@@ -14,6 +15,14 @@ export const workerGeneration = () => generation;
 
 /** What `GpuError` says once webtune has replaced its Worker (and so its GPU device). */
 export const RESTARTED = "webtune has started a fresh worker with a new GPU device: load the model again with pipeline(), or continue a stored run from its last checkpoint with runs.resume(name)";
+const RESTARTED_AFTER_BUG = "webtune has started a fresh worker: load the model again with pipeline(), or continue a stored run from its last checkpoint with runs.resume(name)";
+
+/** What a pipeline whose model lived in a replaced Worker throws when used (`what`: the call). */
+export function lostWithWorker(what) {
+  return lostOn === "InternalError"
+    ? new InternalError(`${what}: this pipeline's model was lost when webtune replaced its worker after an internal error; ${RESTARTED_AFTER_BUG}`)
+    : new GpuError(`${what}: this pipeline's model was lost with the GPU device; ${RESTARTED}`);
+}
 
 /**
  * Runs `op` with `args` (structured-cloneable) and resolves to its result. `onEvent` gets the
@@ -52,7 +61,7 @@ function startWorker() {
     pending.delete(data.id);
     p.cleanup();
     if (!data.error) return p.resolve(data.result);
-    if (data.error.name === "GpuError") return restart(data.error.message, p);
+    if (data.error.name === "GpuError" || data.error.name === "InternalError") return restart(data.error, p);
     const err = fromCore(data.error);
     if (data.error.info) err.info = data.error.info;
     p.reject(err);
@@ -73,12 +82,16 @@ function startWorker() {
 
 /**
  * The GPU failed (a lost device, a rejected kernel): nothing on it can be trusted for the rest of
- * the Worker's life, and wgpu cannot make a second device there. So the Worker goes, with every
- * model in it; the next call starts a fresh one. Stored runs and models live in OPFS/IndexedDB.
+ * the Worker's life, and wgpu cannot make a second device there. Or a panic trapped the wasm
+ * instance (`InternalError`), which cannot run again. Either way the Worker goes, with every model
+ * in it; the next call starts a fresh one. Stored runs and models live in OPFS/IndexedDB.
  */
-function restart(message, failed) {
+function restart(error, failed) {
+  lostOn = error.name;
   // the core's advice to reload (GPU_RESTART, src/device/mod.rs) is replaced by what happened here
-  const err = new GpuError(`${message.split(" Reload the page")[0]} ${RESTARTED}`);
+  const err = error.name === "GpuError"
+    ? new GpuError(`${error.message.split(" Reload the page")[0]} ${RESTARTED}`)
+    : new InternalError(`${error.message} ${RESTARTED_AFTER_BUG}`);
   worker.terminate();
   worker = null;
   generation++;

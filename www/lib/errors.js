@@ -17,18 +17,28 @@ export class AbortError extends WebtuneError {}
 export class BackendError extends WebtuneError {}
 export class GpuError extends WebtuneError {}
 export class TrainingError extends WebtuneError {}
+/** A bug in webtune (a Rust panic trapped the wasm instance); webtune replaces its Worker. */
+export class InternalError extends WebtuneError {}
 
 const CLASSES = {
   OptionsError, DataError, WeightsError, NetworkError, WebGpuUnavailableError,
-  OutOfMemoryError, AbortError, BackendError, GpuError, TrainingError,
+  OutOfMemoryError, AbortError, BackendError, GpuError, TrainingError, InternalError,
 };
+
+/** The message of an `InternalError` for a trap (`WebAssembly.RuntimeError`) during `what`. */
+export const internalMessage = (what, err) =>
+  `webtune stopped on an internal error while ${what} (a bug in webtune: please report it with the browser console's log): ${err?.message ?? err}.`;
 
 /** Turns an error thrown by the wasm core (an Error with a `name`) into the matching class. */
 export function fromCore(err) {
   if (err instanceof WebtuneError) return err;
   const Cls = CLASSES[err?.name];
   if (Cls) return new Cls(err.message);
-  // A Rust panic surfaces as a RuntimeError: report it as a backend bug, keeping the original.
+  // A Rust panic traps the instance and surfaces as a RuntimeError: on this thread nothing can
+  // replace the instance, so the page has to be reloaded.
+  if (err instanceof WebAssembly.RuntimeError) {
+    return new InternalError(`${internalMessage("running", err)} Reload the page to continue; a stored run resumes with runs.resume(name)`, { cause: err });
+  }
   return new BackendError(`internal error in webtune (please report it): ${err?.message ?? err}`, { cause: err });
 }
 

@@ -251,6 +251,37 @@ autodiff: boolean,
 fallback: string | null, };
 
 /**
+ * What [`self_test`] measured.
+ */
+export type SelfTestReport = { 
+/**
+ * The device the step ran on.
+ */
+device: DeviceInfo, 
+/**
+ * Cross-entropy before the update.
+ */
+lossBefore: number, 
+/**
+ * Cross-entropy after one AdamW update; lower than `loss_before` on a working device.
+ */
+lossAfter: number, 
+/**
+ * The largest change of one first-layer weight. AdamW's first step moves every weight
+ * with a gradient by about the learning rate (`lr · g / |g|`), whatever the gradient's size:
+ * far from it, the optimizer or the gradients are broken even if the loss fell.
+ */
+updateSize: number, 
+/**
+ * Whether the device trains: the loss fell, by an update of the size AdamW makes.
+ */
+passed: boolean, 
+/**
+ * Wall time of the whole test (includes kernel compilation on a first GPU call).
+ */
+millis: number, };
+
+/**
  * An evaluation's metrics: classification or language modelling (serialized as the inner
  * object, so JS sees `metrics.accuracy` or `metrics.perplexity`).
  */

@@ -3,11 +3,11 @@
 // types (generated.d.ts); this file declares the JS-only API around them.
 import type {
   Best, ClassMetrics, Completion, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason, LabelScore,
-  LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule, StopReason, TrainOptions,
+  LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule, SelfTestReport, StopReason, TrainOptions,
 } from "./generated.js";
 export type {
   Best, ClassMetrics, Completion, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason, LabelScore,
-  LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule, StopReason, TrainOptions,
+  LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule, SelfTestReport, StopReason, TrainOptions,
 };
 
 /** Training options (defaults follow Hugging Face's TrainingArguments). */
@@ -16,13 +16,6 @@ export type TrainingOptions = TrainOptions;
 export interface DeviceOptions {
   /** Default "auto": WebGPU if available, else CPU. "webgpu" (alias "gpu") throws WebGpuUnavailableError instead of falling back. */
   device?: "auto" | "webgpu" | "gpu" | "cpu";
-}
-
-export interface SelfTestReport {
-  device: DeviceInfo;
-  lossBefore: number;
-  lossAfter: number;
-  millis: number;
 }
 
 export function init(options?: DeviceOptions): Promise<DeviceInfo>;
@@ -46,6 +39,12 @@ export class BackendError extends WebtuneError {}
 export class GpuError extends WebtuneError {}
 /** Training diverged (NaN/infinite loss on several steps in a row); `model` holds the weights without the skipped updates. */
 export class TrainingError extends WebtuneError { model?: EncoderModel }
+/**
+ * A bug in webtune: a Rust panic trapped the wasm instance. From a pipeline, webtune has already replaced its
+ * Worker, as for a lost GPU device: load the model again, or `runs.resume(name)` a stored run; on your own thread,
+ * reload the page. Please report it with the browser console's log.
+ */
+export class InternalError extends WebtuneError {}
 
 /** A file given as a URL, a File/Blob, or bytes. */
 export type FileSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;

@@ -34,7 +34,7 @@ export async function init(options = {}) {
 
 /**
  * Runs one forward/backward/AdamW step of a tiny network on the device chosen by `init()` and
- * returns `{ device, lossBefore, lossAfter, millis }`; `lossAfter < lossBefore` on a working device.
+ * returns `{ device, lossBefore, lossAfter, updateSize, millis }`; on a working device `lossAfter < lossBefore` and `updateSize` (the largest weight change) is about the learning rate, 0.01.
  * @param {{device?: "auto"|"webgpu"|"gpu"|"cpu"}} [options] run on another device than init's.
  */
 export async function selfTest(options) {

@@ -1,6 +1,6 @@
 // pipeline(task, options): a model behind one callable object, run in webtune's Worker.
-import { RESTARTED, request, workerGeneration } from "./client.js";
-import { GpuError, OptionsError, checkKeys } from "./errors.js";
+import { lostWithWorker, request, workerGeneration } from "./client.js";
+import { OptionsError, checkKeys } from "./errors.js";
 import * as store from "./store.js";
 import { EVALUATE_OPTIONS, GENERATE_OPTIONS } from "./decoder.js";
 
@@ -84,7 +84,7 @@ function lifecycle(handle) {
   return {
     live(what) {
       if (disposed) throw new OptionsError(`${what}: this pipeline was disposed; create a new one with pipeline()`);
-      if (generation !== workerGeneration()) throw new GpuError(`${what}: this pipeline's model was lost with the GPU device; ${RESTARTED}`);
+      if (generation !== workerGeneration()) throw lostWithWorker(what);
     },
     dispose() {
       if (disposed) return;

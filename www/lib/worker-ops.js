@@ -1,5 +1,6 @@
 // What a pipeline does, wherever it runs: inside webtune's Worker (worker.js calls these for the
 // page) or on the calling thread when `env.useWorker` is false. Models stay here, behind handles.
+import { core, loadCore } from "./core.js";
 import { AbortError, NetworkError, OptionsError } from "./errors.js";
 import { DECODER_FILES, isGguf, loadDecoder } from "./decoder.js";
 import { download } from "./download.js";
@@ -187,6 +188,13 @@ export const ops = {
     const files = format === "peft" ? await peftFiles(e) : await baseFiles(e);
     if (name !== undefined) await store.saveModel(name, files);
     return files;
+  },
+
+  /** Test builds only (Cargo feature `test-hooks`): a panic inside the wasm core. */
+  async panicForTest({ what }) {
+    await loadCore();
+    if (!core.panicForTest) throw new OptionsError("panicForTest: this webtune package was built without the test-hooks feature");
+    core.panicForTest(what);
   },
 
   async dispose({ handle }) {

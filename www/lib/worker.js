@@ -2,6 +2,7 @@
 // `{ id, op, args, settings }` or `{ id, abort: true }`; out: `{ id, event }`, `{ id, checkpoint }`,
 // then `{ id, result }` or `{ id, error: { name, message, info? } }`.
 import { env } from "./env.js";
+import { internalMessage } from "./errors.js";
 import { ops } from "./worker-ops.js";
 
 const controllers = new Map();
@@ -26,7 +27,11 @@ self.onmessage = async ({ data }) => {
     });
     self.postMessage({ id, result });
   } catch (err) {
-    const error = { name: err?.name ?? "BackendError", message: err?.message ?? String(err) };
+    // A trap (a Rust panic) leaves the wasm instance unusable: the client replaces this Worker.
+    const trapped = err instanceof WebAssembly.RuntimeError || err?.cause instanceof WebAssembly.RuntimeError;
+    const error = trapped
+      ? { name: "InternalError", message: internalMessage(`running ${data.op}`, err.cause ?? err) }
+      : { name: err?.name ?? "BackendError", message: err?.message ?? String(err) };
     if (err?.info) error.info = err.info;
     self.postMessage({ id, error });
   } finally {
