@@ -68,8 +68,8 @@ for target in "${targets[@]}"; do
   case "$target" in model_folder) max_len=400000 ;; gguf) max_len=100000 ;; *) max_len=65536 ;; esac
   mkdir -p "$HOME_DIR/corpus/$target" "$HOME_DIR/artifacts/$target"
   step "fuzz $target for $seconds s (corpus: $HOME_DIR/corpus/$target)"
-  (cd tests/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none --debug-assertions --target-dir "$CARGO_TARGET_DIR/fuzz" \
+  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz --sanitizer none --debug-assertions --target-dir "$CARGO_TARGET_DIR/fuzz" \
     "$target" "$HOME_DIR/corpus/$target" "$HOME_DIR/seeds/$target" -- \
     -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
-    -artifact_prefix="$HOME_DIR/artifacts/$target/")
+    -artifact_prefix="$HOME_DIR/artifacts/$target/"
 done

@@ -6,13 +6,12 @@ use rand_chacha::ChaCha8Rng;
 use super::{LabelMap, Table};
 use crate::{Error, Result, tokenizer::{Batch, TextTokenizer}};
 
-/// Which columns hold what.
+/// Which columns hold what (each defaults to [`Columns::default`]'s: `text`, no pair, `label`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Columns {
     pub text: String,
     /// Second text of a sentence pair (NLI, paraphrase), if any.
-    #[serde(default)]
     pub text_pair: Option<String>,
     pub label: String,
 }

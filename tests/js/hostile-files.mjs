@@ -81,7 +81,7 @@ export function writeHostileFiles(dir, bertDir, tokenizerPath) {
   const weights = readFileSync(join(bertDir, "model.safetensors"));
   const tokenizer = JSON.parse(readFileSync(tokenizerPath, "utf8"));
   const configs = {
-    dropout1: { hidden_dropout_prob: 1.0 }, layers0: { num_hidden_layers: 0 }, hugeVocab: { vocab_size: 2 ** 40 },
+    dropout1: { hidden_dropout_prob: 1.0 }, layers0: { num_hidden_layers: 0 }, hugeVocab: { vocab_size: 2 ** 31 },
     heads5: { num_attention_heads: 5 }, padBeyond: { pad_token_id: 100000 }, labels0: { num_labels: 0, id2label: null },
   };
   for (const [name, patch] of Object.entries(configs)) writeFileSync(join(dir, `config-${name}.json`), JSON.stringify({ ...config, ...patch }));
