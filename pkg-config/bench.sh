@@ -15,6 +15,10 @@
 #                                   Alpaca rows, 16 steps, 2 seeds: held-out loss on 32 other rows
 #                                   before and after, webtune (native CPU) vs transformers + PEFT
 #                                   (CPU, 2 threads); bar: mean after-loss within 0.015
+#   pkg-config/bench.sh soak        resources in Chromium: 200 pipeline load/dispose cycles on
+#                                   WebGPU, fine-tuning runs of 100 and 1,000 steps on WebGPU
+#                                   and the CPU path; wasm memory and live GPU buffers must not grow past the
+#                                   bounds in tests/bench/soak.mjs (RELIABILITY.md)
 #
 # Prints JSON lines, then a markdown table (encoder: each median's ratio to PyTorch's).
 set -euo pipefail
@@ -78,7 +82,13 @@ case "$what" in
     [ -f "$WEBTUNE_ASSETS/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf" ] || { echo "bench: SmolLM2 GGUF not found under $WEBTUNE_ASSETS" >&2; exit 1; }
     reference_and_cli bench_lora.py "PEFT and webtune LoRA, seeds 0 and 1"
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora" >&2; exit 2 ;;
+  soak)
+    "$ROOT/pkg-config/setup.sh"
+    "$ROOT/pkg-config/build.sh" >/dev/null
+    step "resource soak in Chromium"
+    exec node tests/bench/soak.mjs
+    ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"

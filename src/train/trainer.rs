@@ -132,7 +132,11 @@ pub async fn run<T: Task>(
         }
         (StopReason::Finished, None)
     };
-    run.finish(model, stop, message).await
+    let done = run.finish(model, stop, message).await?;
+    // The run's gradients, optimizer moments and activations are gone: hand their memory back
+    // (GPU memory pools keep freed pages until asked), so that runs after runs do not pile it up.
+    done.device.device().memory_cleanup();
+    Ok(done)
 }
 
 /// One run's state between steps.

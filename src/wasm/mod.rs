@@ -76,6 +76,22 @@ pub async fn self_test(options: JsValue) -> Result<JsValue, JsValue> {
     to_value(&report)
 }
 
+/// What the memory pools of a device (`{ device }`, default the current one) hold:
+/// `{ allocations, bytesInUse, bytesReserved }`, or null where the backend does not report it (the
+/// CPU path). For tests and benchmarks (tests/bench/soak.mjs).
+#[wasm_bindgen(js_name = memoryPoolUsage)]
+pub async fn memory_pool_usage(options: JsValue) -> Result<JsValue, JsValue> {
+    let opts: Option<InitOptions> = parse_optional("memoryPoolUsage", options).map_err(to_js)?;
+    let dev = match opts {
+        Some(o) => device::select(o.device().map_err(to_js)?).await.map_err(to_js)?,
+        None => current_device().await.map_err(to_js)?,
+    };
+    match dev.device().memory_pool_usage() {
+        Some(u) => to_value(&serde_json::json!({ "allocations": u.number_allocs, "bytesInUse": u.bytes_in_use, "bytesReserved": u.bytes_reserved })),
+        None => Ok(JsValue::NULL),
+    }
+}
+
 /// Panics on purpose (test builds only, feature `test-hooks`): the package tests use it to check
 /// that a trapped instance is replaced and reported as `InternalError`.
 #[cfg(feature = "test-hooks")]

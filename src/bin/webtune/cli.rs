@@ -116,8 +116,8 @@ async fn run(command: Command) -> Result<()> {
             print(&report)?;
             if !report.passed() {
                 return Err(Error::Backend(format!(
-                    "self-test failed on {}: loss went from {} to {}",
-                    report.device, report.loss_before, report.loss_after
+                    "self-test failed on {}: loss went from {} to {} with a largest weight change of {} (AdamW's first step should move weights by about 0.01)",
+                    report.device, report.loss_before, report.loss_after, report.update_size
                 )));
             }
             Ok(())
