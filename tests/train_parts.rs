@@ -105,6 +105,14 @@ fn memory_plan_counts_parameters_and_refuses_oversized_batches() {
     check(&ok, &gpu).unwrap();
     assert_eq!(ok.optimizer_bytes, 2 * ok.weight_bytes);
     assert!(ok.total_bytes > 4 * ok.weight_bytes, "activations count too");
+
+    // loading: Llama 3's 128,256 × 2,048 token embeddings (1.05 GB as f32) do not fit WebGPU's
+    // default 128 MiB binding; SmolLM2-135M's 49,152 × 576 (113 MB) do
+    let gpu = DeviceInfo { max_storage_buffer_binding_size: Some(128 << 20), ..gpu };
+    let e = webtune::weights::check_embeddings_fit(128_256, 2048, &gpu).unwrap_err();
+    assert_eq!(e.js_name(), "OutOfMemoryError");
+    assert!(e.to_string().contains("(128256 × 2048) take 1051 MB") && e.to_string().contains("device \"cpu\""), "{e}");
+    webtune::weights::check_embeddings_fit(49_152, 576, &gpu).unwrap();
 }
 
 /// `www/lib/generated.d.ts` (shipped in the package, re-exported by `index.d.ts`) is what the Rust

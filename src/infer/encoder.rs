@@ -82,6 +82,7 @@ impl Encoder {
     pub fn load(files: ModelFiles, device: &ComputeDevice) -> Result<Self> {
         let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
         let config = BertConfig::from_json(text)?;
+        crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
         let tokenizer = TextTokenizer::for_model(&files.tokenizer, config.vocab_size)?;
         let device = device.without_autodiff();
         let (model, report) = bert::load_classifier(&config, files.weights, device.device())?;

@@ -127,6 +127,7 @@ impl Decoder {
     pub fn load(config: &[u8], weights: Vec<u8>, device: &ComputeDevice) -> Result<Self> {
         let text = std::str::from_utf8(config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
         let config = LlamaConfig::from_json(text)?;
+        crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
         let device = device.without_autodiff();
         let (model, report) = llama::load_causal_lm(&config, weights, device.device())?;
         Ok(Decoder { config, model, device, report, text: None, lora: None })

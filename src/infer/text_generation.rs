@@ -49,6 +49,8 @@ impl Decoder {
     /// Loads a Llama-family GGUF file: weights (dequantized), tokenizer and chat template.
     pub fn from_gguf(bytes: &[u8], device: &ComputeDevice) -> Result<Self> {
         let file = gguf::Gguf::parse(bytes)?;
+        let config = file.llama_config()?;
+        crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
         let device = device.without_autodiff();
         let (model, config, report) = gguf::load_causal_lm(&file, device.device())?;
         let tokenizer = TextTokenizer::for_model(tokenizer_json(&file)?.as_bytes(), config.vocab_size)?;

@@ -56,6 +56,22 @@ pub fn check_load_memory(peak_bytes: u64, parameters: u64, what: &str, budget: O
     Ok(())
 }
 
+/// Refuses a model whose token embeddings (`rows` × `width` f32, its largest tensor) cannot be
+/// bound as one GPU buffer on `device` — before loading, instead of a GPU error at the first use.
+pub fn check_embeddings_fit(rows: usize, width: usize, device: &crate::DeviceInfo) -> crate::Result<()> {
+    let bytes = (rows as u64).saturating_mul(width as u64).saturating_mul(4);
+    if let Some(limit) = device.max_storage_buffer_binding_size
+        && bytes > limit
+    {
+        return Err(crate::Error::OutOfMemory(format!(
+            "this model's token embeddings ({rows} × {width}) take {:.0} MB as f32, but this GPU binds at most {:.0} MB per buffer (maxStorageBufferBindingSize): use device \"cpu\", or a model with a smaller vocabulary or width",
+            bytes as f64 / 1e6,
+            limit as f64 / 1e6
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
