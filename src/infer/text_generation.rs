@@ -46,13 +46,21 @@ pub struct Completion {
 const END_OF_TURN: &[&str] = &["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"];
 
 impl Decoder {
-    /// Loads a Llama-family GGUF file: weights (dequantized), tokenizer and chat template.
+    /// Loads a Llama-family GGUF file: weights (dequantized), tokenizer and chat template. The
+    /// bytes are copied; [`Decoder::from_gguf_owned`] keeps them instead.
     pub fn from_gguf(bytes: &[u8], device: &ComputeDevice) -> Result<Self> {
-        let file = gguf::Gguf::parse(bytes)?;
+        Self::from_gguf_owned(bytes.to_vec(), device)
+    }
+
+    /// [`Decoder::from_gguf`] of a file already in a `Vec` (no copy: loading reads the weights
+    /// from it one tensor at a time, then drops it).
+    pub fn from_gguf_owned(bytes: Vec<u8>, device: &ComputeDevice) -> Result<Self> {
+        let bytes = std::sync::Arc::new(bytes);
+        let file = gguf::Gguf::parse(&bytes)?;
         let config = file.llama_config()?;
         crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
         let device = device.without_autodiff();
-        let (model, config, report) = gguf::load_causal_lm(&file, device.device())?;
+        let (model, config, report) = gguf::load_causal_lm(&file, &bytes, device.device())?;
         let tokenizer = TextTokenizer::for_model(tokenizer_json(&file)?.as_bytes(), config.vocab_size)?;
         let token = |key: &str| {
             file.metadata.get(key).and_then(gguf::Value::as_u64).and_then(|id| u32::try_from(id).ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default()

@@ -94,7 +94,7 @@ impl JsDecoder {
     #[wasm_bindgen(js_name = loadGguf)]
     pub async fn load_gguf(bytes: Uint8Array, options: JsValue) -> Result<JsDecoder, JsValue> {
         let dev = load_device(options, "Decoder.loadGguf").await.map_err(to_js)?;
-        let decoder = Decoder::from_gguf(&bytes.to_vec(), &dev).map_err(to_js)?;
+        let decoder = Decoder::from_gguf_owned(bytes.to_vec(), &dev).map_err(to_js)?;
         Ok(JsDecoder { inner: Rc::new(decoder) })
     }
 

@@ -6,10 +6,15 @@
 //! reorders rows for interleaved RoPE; our model uses HF's rotate-half), then loaded through the
 //! same key table as a safetensors checkpoint. Spec: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
 
-use std::{borrow::Cow, cell::RefCell, collections::BTreeMap};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
 
-use ::safetensors::{Dtype, View};
-use burn::tensor::Device;
+use burn::{
+    store::burn_pack::{Bytes, DType, Error as PackError, Tensor as PackTensor},
+    tensor::Device,
+};
 use half::{bf16, f16};
 
 use super::{LoadReport, llama};
@@ -80,8 +85,13 @@ pub struct Gguf<'a> {
     pub metadata: BTreeMap<String, Value>,
     pub tensors: Vec<TensorInfo>,
     data: &'a [u8],
+    /// Where `data` starts in the file.
+    data_start: usize,
     file_len: usize,
 }
+
+/// Where a tensor made during loading leaves its error (see [`Gguf::deferred_tensors`]).
+pub type Failure = Arc<Mutex<Option<Error>>>;
 
 /// Nesting allowed for metadata arrays (real files use flat arrays; llama.cpp reads no deeper).
 const MAX_ARRAY_DEPTH: usize = 4;
@@ -204,7 +214,7 @@ impl<'a> Gguf<'a> {
         };
         let start = r.at.div_ceil(align).checked_mul(align).ok_or_else(|| corrupt("general.alignment is too large"))?;
         let data = bytes.get(start..).ok_or_else(|| corrupt("no tensor data"))?;
-        Ok(Gguf { metadata, tensors, data, file_len: bytes.len() })
+        Ok(Gguf { metadata, tensors, data, data_start: start, file_len: bytes.len() })
     }
 
     /// Size of the whole file in bytes.
@@ -239,76 +249,9 @@ impl<'a> Gguf<'a> {
         self.tensors.iter().filter(|t| hf_name(&t.name).is_some()).filter_map(|t| t.len().ok()).map(|n| n as u64).sum()
     }
 
-    /// The bytes of tensor `info` in the file, after checking that webtune reads its type and
-    /// that it lies inside the file.
-    fn raw(&self, info: &TensorInfo) -> Result<&[u8]> {
-        let n = info.len()?;
-        let (block, bytes_per_block) = match info.kind {
-            0 => (1, 4),
-            1 | 30 => (1, 2),
-            2 => (32, 18),
-            3 => (32, 20),
-            8 => (32, 34),
-            other => {
-                return Err(Error::Weights(format!(
-                    "tensor {} uses ggml type {} ({}), which webtune cannot read yet; supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0",
-                    info.name,
-                    other,
-                    ggml_type_name(other)
-                )));
-            }
-        };
-        if n % block != 0 {
-            return Err(corrupt(&format!("tensor {} has {n} values, not a multiple of its block size {block}", info.name)));
-        }
-        let past_end = || corrupt(&format!("tensor {} lies past the end of the file", info.name));
-        let size = (n / block).checked_mul(bytes_per_block).ok_or_else(past_end)?;
-        let start = usize::try_from(info.offset).map_err(|_| past_end())?;
-        start.checked_add(size).and_then(|end| self.data.get(start..end)).ok_or_else(past_end)
-    }
-
     /// Tensor `info` as f32 values (row-major, `dims[0]` fastest).
     pub fn dequantize(&self, info: &TensorInfo) -> Result<Vec<f32>> {
-        let raw = self.raw(info)?;
-        let n = info.len()?;
-        let half = |b: &[u8]| f16::from_le_bytes([b[0], b[1]]).to_f32();
-        let mut out = Vec::with_capacity(n);
-        match info.kind {
-            0 => out.extend(raw.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))),
-            1 => out.extend(raw.chunks_exact(2).map(half)),
-            30 => out.extend(raw.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())),
-            // Q4_0: d (f16), 16 bytes of 4-bit values: low nibbles are values 0..16, high 16..32, each (q - 8)·d
-            2 => {
-                for b in raw.chunks_exact(18) {
-                    let d = half(&b[..2]);
-                    out.extend(b[2..].iter().map(|q| ((q & 0x0f) as f32 - 8.0) * d));
-                    out.extend(b[2..].iter().map(|q| ((q >> 4) as f32 - 8.0) * d));
-                }
-            }
-            // Q4_1: d, m (f16), 16 bytes of 4-bit values, each q·d + m
-            3 => {
-                for b in raw.chunks_exact(20) {
-                    let (d, m) = (half(&b[..2]), half(&b[2..4]));
-                    out.extend(b[4..].iter().map(|q| (q & 0x0f) as f32 * d + m));
-                    out.extend(b[4..].iter().map(|q| (q >> 4) as f32 * d + m));
-                }
-            }
-            // Q8_0: d (f16), 32 signed bytes, each q·d
-            8 => {
-                for b in raw.chunks_exact(34) {
-                    let d = half(&b[..2]);
-                    out.extend(b[2..].iter().map(|&q| q as i8 as f32 * d));
-                }
-            }
-            _ => return Err(corrupt(&format!("tensor {} changed type while being read", info.name))),
-        }
-        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Weights(format!(
-                "GGUF tensor {} holds {} at index {i}: the weights are broken (a diverged fine-tune or a bad conversion); use another file",
-                info.name, out[i]
-            )));
-        }
-        Ok(out)
+        dequantize(self.data, info)
     }
 
     /// The model's `config.json` equivalent, from the `llama.*` metadata.
@@ -354,13 +297,17 @@ impl<'a> Gguf<'a> {
         Ok(config)
     }
 
-    /// The weights as an in-memory Hugging Face `model.safetensors` (f32). Tensors are dequantized
-    /// one at a time as the file is written, so the conversion holds the output and one tensor.
-    pub fn to_safetensors(&self, config: &LlamaConfig) -> Result<Vec<u8>> {
-        let failure = RefCell::new(None);
-        let mut views = Vec::with_capacity(self.tensors.len());
+    /// The weights webtune loads, as tensors in the Hugging Face layout (names, `[out, in]`
+    /// shapes, llama.cpp's q/k permutation undone) that are dequantized only when loading
+    /// reaches each one: loading holds the file, the model and one f32 tensor. `file` is the
+    /// file these were parsed from.
+    /// A tensor that cannot be made (NaN values) fails its load, and its error is put in `failure`
+    /// for the caller to report as it is.
+    pub fn deferred_tensors(&self, file: &Arc<Vec<u8>>, config: &LlamaConfig, failure: &Failure) -> Result<Vec<PackTensor>> {
+        let mut out = Vec::with_capacity(self.tensors.len());
         for info in &self.tensors {
             let Some(name) = hf_name(&info.name) else { continue };
+            raw(self.data, info)?; // a type webtune reads, inside the file
             let shape: Vec<usize> = info.dims.iter().rev().map(|&d| usize::try_from(d)).collect::<std::result::Result<_, _>>()
                 .map_err(|_| corrupt(&format!("tensor {} is too large", info.name)))?; // [out, in]
             let heads = if name.ends_with("q_proj.weight") {
@@ -370,7 +317,6 @@ impl<'a> Gguf<'a> {
             } else {
                 None
             };
-            self.raw(info)?; // before the writer sizes its buffer from the dimensions
             if let Some(heads) = heads {
                 let rows = heads.checked_mul(config.head_dim());
                 if shape.len() != 2 || shape[1] == 0 || Some(shape[0]) != rows {
@@ -383,54 +329,101 @@ impl<'a> Gguf<'a> {
                 }
             }
             let bytes = info.len()?.checked_mul(4).ok_or_else(|| corrupt(&format!("tensor {} is too large", info.name)))?;
-            views.push((name, Dequantized { gguf: self, info, shape, bytes, unpermute_heads: heads, failure: &failure }));
+            let (file, start, info, cols) = (file.clone(), self.data_start, info.clone(), shape.get(1).copied().unwrap_or(1));
+            let failure = failure.clone();
+            let provider = move || {
+                let values = dequantize(&file[start..], &info).map_err(|e| {
+                    let message = e.to_string();
+                    if let Ok(mut slot) = failure.lock() {
+                        slot.get_or_insert(e);
+                    }
+                    PackError::ValidationError(message)
+                })?;
+                let values = match heads {
+                    Some(heads) => unpermute(&values, heads, cols),
+                    None => values,
+                };
+                Ok(Bytes::from_elems(values))
+            };
+            out.push(PackTensor::deferred(name, DType::F32, shape, None, bytes, provider));
         }
-        let out = ::safetensors::serialize(views, None).map_err(|e| Error::Weights(format!("converting the GGUF weights: {e}")))?;
-        match failure.into_inner() {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        Ok(out)
     }
 }
 
-/// One GGUF tensor as a safetensors view whose f32 bytes are made when the writer asks for them.
-/// A failure (a tensor past the end of the file, NaN values) is kept in `failure` and the bytes
-/// zeroed, because [`View::data`] cannot return an error; the caller checks `failure` after.
-struct Dequantized<'g, 'a> {
-    gguf: &'g Gguf<'a>,
-    info: &'g TensorInfo,
-    shape: Vec<usize>,
-    bytes: usize,
-    unpermute_heads: Option<usize>,
-    failure: &'g RefCell<Option<Error>>,
+/// The bytes of tensor `info` in the data section `data`, after checking that webtune reads its type and
+/// that it lies inside the file.
+fn raw<'d>(data: &'d [u8], info: &TensorInfo) -> Result<&'d [u8]> {
+    let n = info.len()?;
+    let (block, bytes_per_block) = match info.kind {
+        0 => (1, 4),
+        1 | 30 => (1, 2),
+        2 => (32, 18),
+        3 => (32, 20),
+        8 => (32, 34),
+        other => {
+            return Err(Error::Weights(format!(
+                "tensor {} uses ggml type {} ({}), which webtune cannot read yet; supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0",
+                info.name,
+                other,
+                ggml_type_name(other)
+            )));
+        }
+    };
+    if n % block != 0 {
+        return Err(corrupt(&format!("tensor {} has {n} values, not a multiple of its block size {block}", info.name)));
+    }
+    let past_end = || corrupt(&format!("tensor {} lies past the end of the file", info.name));
+    let size = (n / block).checked_mul(bytes_per_block).ok_or_else(past_end)?;
+    let start = usize::try_from(info.offset).map_err(|_| past_end())?;
+    start.checked_add(size).and_then(|end| data.get(start..end)).ok_or_else(past_end)
 }
 
-impl View for Dequantized<'_, '_> {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data_len(&self) -> usize {
-        self.bytes
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        let values = match (self.gguf.dequantize(self.info), self.unpermute_heads) {
-            (Ok(v), Some(heads)) => unpermute(&v, heads, self.shape[1]),
-            (Ok(v), None) => v,
-            (Err(e), _) => {
-                self.failure.borrow_mut().get_or_insert(e);
-                return Cow::Owned(vec![0; self.bytes]);
+/// Tensor `info` of the data section `data` as f32 values (row-major, `dims[0]` fastest); NaN
+/// or infinite values are an error naming the tensor.
+fn dequantize(data: &[u8], info: &TensorInfo) -> Result<Vec<f32>> {
+    let raw = raw(data, info)?;
+    let n = info.len()?;
+    let half = |b: &[u8]| f16::from_le_bytes([b[0], b[1]]).to_f32();
+    let mut out = Vec::with_capacity(n);
+    match info.kind {
+        0 => out.extend(raw.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))),
+        1 => out.extend(raw.chunks_exact(2).map(half)),
+        30 => out.extend(raw.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())),
+        // Q4_0: d (f16), 16 bytes of 4-bit values: low nibbles are values 0..16, high 16..32, each (q - 8)·d
+        2 => {
+            for b in raw.chunks_exact(18) {
+                let d = half(&b[..2]);
+                out.extend(b[2..].iter().map(|q| ((q & 0x0f) as f32 - 8.0) * d));
+                out.extend(b[2..].iter().map(|q| ((q >> 4) as f32 - 8.0) * d));
             }
-        };
-        let mut out = Vec::with_capacity(self.bytes);
-        for v in values {
-            out.extend_from_slice(&v.to_le_bytes());
         }
-        Cow::Owned(out)
+        // Q4_1: d, m (f16), 16 bytes of 4-bit values, each q·d + m
+        3 => {
+            for b in raw.chunks_exact(20) {
+                let (d, m) = (half(&b[..2]), half(&b[2..4]));
+                out.extend(b[4..].iter().map(|q| (q & 0x0f) as f32 * d + m));
+                out.extend(b[4..].iter().map(|q| (q >> 4) as f32 * d + m));
+            }
+        }
+        // Q8_0: d (f16), 32 signed bytes, each q·d
+        8 => {
+            for b in raw.chunks_exact(34) {
+                let d = half(&b[..2]);
+                out.extend(b[2..].iter().map(|&q| q as i8 as f32 * d));
+            }
+        }
+        _ => return Err(corrupt(&format!("tensor {} changed type while being read", info.name))),
     }
+    if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Weights(format!(
+            "GGUF tensor {} holds {} at index {i}: the weights are broken (a diverged fine-tune or a bad conversion); use another file",
+            info.name, out[i]
+        )));
+    }
+    Ok(out)
 }
+
 
 /// llama.cpp's tensor name → the Hugging Face one (`None`: not a weight we load).
 fn hf_name(name: &str) -> Option<String> {
@@ -502,16 +495,23 @@ fn ggml_type_name(kind: u32) -> &'static str {
     }
 }
 
-/// Loads a Llama-family GGUF file: the model (dequantized to f32) and its config.
-pub fn load_causal_lm(gguf: &Gguf<'_>, device: &Device) -> Result<(LlamaForCausalLM, LlamaConfig, LoadReport)> {
+/// Loads a Llama-family GGUF file (`gguf`, parsed from `file`): the model (dequantized to f32,
+/// one tensor at a time) and its config.
+pub fn load_causal_lm(gguf: &Gguf<'_>, file: &Arc<Vec<u8>>, device: &Device) -> Result<(LlamaForCausalLM, LlamaConfig, LoadReport)> {
     let config = gguf.llama_config()?;
     let values = gguf.loaded_values();
     super::check_config_fits(config.parameters(), values, 0, "the GGUF file")?;
-    // at the peak: the file, the converted f32 weights, and the model built from them
-    let peak = (gguf.file_bytes() as u64).saturating_add(values.saturating_mul(8));
+    // at the peak: the file, the model as f32, and the largest tensor being converted
+    let largest = gguf.tensors.iter().filter_map(|t| t.len().ok()).max().unwrap_or(0) as u64;
+    let peak = (gguf.file_bytes() as u64).saturating_add(values.saturating_add(largest).saturating_mul(4));
     super::check_load_memory(peak, values, "this GGUF file", super::load_budget())?;
-    let bytes = gguf.to_safetensors(&config)?;
-    let (model, mut report) = llama::load_causal_lm(&config, bytes, device)?;
+    let failure = Failure::default();
+    let tensors = gguf.deferred_tensors(file, &config, &failure)?;
+    let loaded = llama::load_causal_lm_deferred(&config, tensors, device);
+    if let Some(e) = failure.lock().ok().and_then(|mut slot| slot.take()) {
+        return Err(e);
+    }
+    let (model, mut report) = loaded?;
     let quantized: Vec<&str> = {
         let mut k: Vec<&str> = gguf.tensors.iter().filter(|t| ![0, 1, 30].contains(&t.kind)).map(|t| ggml_type_name(t.kind)).collect();
         k.sort();

@@ -7,7 +7,7 @@ use ::safetensors::{Dtype, SafeTensors};
 use half::{bf16, f16};
 use burn::{
     module::Module,
-    store::{ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore},
+    store::{ApplyError, ApplyResult, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore, burn_pack::Tensor as PackTensor},
     tensor::DType,
 };
 
@@ -118,11 +118,29 @@ impl KeyTable<'_> {
         let result = model
             .load_from(&mut store)
             .map_err(|e| Error::Weights(format!("model.safetensors could not be read: {e:?}")))?;
+        let names: Vec<String> = inv.tensors.keys().take(3).cloned().collect();
+        self.check(result, "model.safetensors", inv.tensors.len(), &names, report)
+    }
 
+    /// Loads tensors that are made when loading reaches them (Hugging Face names and layout, f32)
+    /// into `model`, with the same adapter and checks as [`KeyTable::apply`]; `file` names their
+    /// source in errors. Loading holds one of them at a time besides the model.
+    pub fn apply_deferred<M: Module>(&self, model: &mut M, tensors: Vec<PackTensor>, file: &str) -> Result<LoadReport> {
+        if !self.remaps.is_empty() {
+            return Err(Error::Backend("deferred loading does not rename keys; give the tensors the module's names".into()));
+        }
+        let names: Vec<String> = tensors.iter().take(3).map(|t| t.name.clone()).collect();
+        let count = tensors.len();
+        let result = model.apply(tensors, None, Some(Box::new(PyTorchToBurnAdapter)), false);
+        self.check(result, file, count, &names, LoadReport::default())
+    }
+
+    /// Turns what loading applied into errors (mismatched or missing tensors) and warnings (unused).
+    fn check(&self, result: ApplyResult, file: &str, count: usize, examples: &[String], mut report: LoadReport) -> Result<LoadReport> {
         if !result.errors.is_empty() {
             let list: Vec<String> = result.errors.iter().map(describe).collect();
             return Err(Error::Weights(format!(
-                "model.safetensors does not match config.json: {}. Check that config.json belongs to these weights",
+                "{file} does not match config.json: {}. Check that config.json belongs to these weights",
                 list.join("; ")
             )));
         }
@@ -134,13 +152,12 @@ impl KeyTable<'_> {
             .collect();
         if !missing.is_empty() {
             return Err(Error::Weights(format!(
-                "model.safetensors is missing {} tensor(s) the model needs: {}. Is this {} \
-                 matching config.json? (file has {} tensors, e.g. {})",
+                "{file} is missing {} tensor(s) the model needs: {}. Is this {} \
+                 matching config.json? (file has {count} tensors, e.g. {})",
                 missing.len(),
                 missing.join(", "),
                 self.family,
-                inv.tensors.len(),
-                inv.tensors.keys().take(3).cloned().collect::<Vec<_>>().join(", ")
+                examples.join(", ")
             )));
         }
         let unused: Vec<&String> =

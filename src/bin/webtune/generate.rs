@@ -53,7 +53,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 /// A decoder from a .gguf file or a Hugging Face folder.
 pub fn load_decoder(m: &Path, dev: &webtune::ComputeDevice) -> Result<Decoder> {
     if m.is_file() {
-        return Decoder::from_gguf(&read(m)?, dev);
+        return Decoder::from_gguf_owned(read(m)?, dev);
     }
     let tokenizer_config = m.join("tokenizer_config.json");
     let tokenizer_config = if tokenizer_config.exists() { Some(read(&tokenizer_config)?) } else { None };
