@@ -167,6 +167,13 @@ fn hostile_model_folders() {
     let mut beyond: Value = serde_json::from_slice(&good.tokenizer).unwrap();
     beyond["added_tokens"].as_array_mut().unwrap().push(json!({"id": 5000, "content": "[BIG]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}));
     c.expect("tokenizer ids beyond the embeddings", tokenizer(serde_json::to_vec(&beyond).unwrap()), "WeightsError", &["token ids up to 600", "600 token embeddings", "use the tokenizer.json saved with this model"]);
+    // found by fuzzing (tests/fuzz, target tokenizer): tokenizers unwraps a JSON syntax error
+    // where it reads the decoder, and a Precompiled normalizer that does not parse
+    let found = read(common::assets::crate_root().join("tests/fixtures/fuzz/tokenizer-decoder-syntax"));
+    c.expect("fuzz: broken JSON at the decoder", tokenizer(found[2..].to_vec()), "WeightsError", &["tokenizer.json could not be parsed", "not valid JSON"]);
+    let mut precompiled: Value = serde_json::from_slice(&good.tokenizer).unwrap();
+    precompiled["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": "AAAA"});
+    c.expect("broken Precompiled normalizer", tokenizer(serde_json::to_vec(&precompiled).unwrap()), "WeightsError", &["Precompiled normalizer is broken"]);
     c.expect("deeply nested tokenizer JSON", tokenizer(format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes()), "WeightsError", &["tokenizer.json could not be parsed"]);
 
     // what the encoder is asked to do

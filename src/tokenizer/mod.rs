@@ -14,6 +14,34 @@ use tokenizers::{PostProcessor, Tokenizer, TruncationDirection, TruncationParams
 
 use crate::{Error, Result};
 
+/// Refuses, with an error, the `tokenizer.json` files that `tokenizers` 0.22 would panic on while
+/// reading (found by fuzzing, tests/fuzz): JSON that is not well-formed where a decoder is read
+/// (it unwraps that parse error), and a `Precompiled` normalizer whose charsmap does not parse (it
+/// unwraps that too).
+fn check_readable(bytes: &[u8]) -> Result<()> {
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        Error::Weights(format!("tokenizer.json could not be parsed (it is not valid JSON: {e}); use the tokenizer.json saved with the model"))
+    })?;
+    check_precompiled(&json)
+}
+
+/// Every object of `json` whose `type` is `"Precompiled"` must read as one.
+fn check_precompiled(json: &serde_json::Value) -> Result<()> {
+    use serde_json::Value;
+    match json {
+        Value::Object(map) => {
+            if map.get("type").and_then(Value::as_str) == Some("Precompiled") {
+                serde_json::from_value::<tokenizers::normalizers::precompiled::Precompiled>(json.clone()).map_err(|e| {
+                    Error::Weights(format!("tokenizer.json could not be parsed (its Precompiled normalizer is broken: {e}); use the tokenizer.json saved with the model"))
+                })?;
+            }
+            map.values().try_for_each(check_precompiled)
+        }
+        Value::Array(items) => items.iter().try_for_each(check_precompiled),
+        _ => Ok(()),
+    }
+}
+
 /// A tokenizer with webtune's padding/truncation policy.
 #[derive(Clone)]
 pub struct TextTokenizer {
@@ -37,6 +65,7 @@ pub struct Batch {
 impl TextTokenizer {
     /// Parses `tokenizer.json` bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        check_readable(bytes)?;
         let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| {
             Error::Weights(format!("tokenizer.json could not be parsed ({e}); use the tokenizer.json saved with the model"))
         })?;
