@@ -57,6 +57,24 @@ impl Cases {
     }
 }
 
+/// Splits a fuzz input into the files it holds (tests/fuzz's "\n--8<--\n" separator).
+trait SplitParts {
+    fn split_str_parts(&self, sep: &[u8]) -> Vec<&[u8]>;
+}
+
+impl SplitParts for Vec<u8> {
+    fn split_str_parts(&self, sep: &[u8]) -> Vec<&[u8]> {
+        let mut out = Vec::new();
+        let mut rest = &self[..];
+        while let Some(i) = rest.windows(sep.len()).position(|w| w == sep) {
+            out.push(&rest[..i]);
+            rest = &rest[i + sep.len()..];
+        }
+        out.push(rest);
+        out
+    }
+}
+
 fn read(path: std::path::PathBuf) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -174,6 +192,9 @@ fn hostile_model_folders() {
     let mut precompiled: Value = serde_json::from_slice(&good.tokenizer).unwrap();
     precompiled["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": "AAAA"});
     c.expect("broken Precompiled normalizer", tokenizer(serde_json::to_vec(&precompiled).unwrap()), "WeightsError", &["Precompiled normalizer is broken"]);
+    let found = read(common::assets::crate_root().join("tests/fixtures/fuzz/model-folder-type-ids"));
+    let parts: Vec<&[u8]> = found.split_str_parts(b"\n--8<--\n");
+    c.expect("fuzz: token type ids beyond type_vocab_size", load(parts[0].to_vec(), parts[1].to_vec(), parts[2].to_vec()), "WeightsError", &["token type id", "type_vocab_size"]);
     c.expect("deeply nested tokenizer JSON", tokenizer(format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes()), "WeightsError", &["tokenizer.json could not be parsed"]);
 
     // what the encoder is asked to do
@@ -199,6 +220,8 @@ fn hostile_gguf_files() {
 
     c.expect("not GGUF", Decoder::from_gguf(b"PK\x03\x04 a zip file", &dev), "WeightsError", &["not a GGUF file", "pass a .gguf file"]);
     c.expect("empty file", Decoder::from_gguf(b"", &dev), "WeightsError", &["not a GGUF file"]);
+    let found = read(common::assets::crate_root().join("tests/fixtures/fuzz/gguf-values-overflow"));
+    c.expect("fuzz: tensor sizes whose sum overflows", Decoder::from_gguf(&found, &dev), "WeightsError", &[]);
     c.expect("version 9", load(GgufSpec { version: 9, ..tiny() }), "WeightsError", &["GGUF version 9", "only 2 and 3"]);
     c.expect("truncated in the header", Decoder::from_gguf(&good[..200], &dev), "WeightsError", &["truncated or corrupt", redownload]);
     c.expect("truncated in the data", Decoder::from_gguf(&good[..good.len() - 100], &dev), "WeightsError", &["past the end of the file", redownload]);

@@ -84,6 +84,7 @@ impl Encoder {
         let config = BertConfig::from_json(text)?;
         crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
         let tokenizer = TextTokenizer::for_model(&files.tokenizer, config.vocab_size)?;
+        tokenizer.check_type_ids(config.type_vocab_size)?;
         let device = device.without_autodiff();
         let (model, report) = bert::load_classifier(&config, files.weights, device.device())?;
         let options = EncodeOptions { max_length: Some(config.max_position_embeddings), ..EncodeOptions::default() };

@@ -96,6 +96,22 @@ impl TextTokenizer {
         Ok(tokenizer)
     }
 
+    /// Checks that the token type ids the tokenizer gives (its post-processor's template fixes
+    /// them, whatever the text) have rows among the model's `type_rows` token type embeddings.
+    pub fn check_type_ids(&self, type_rows: usize) -> Result<()> {
+        let cannot = |e| Error::Weights(format!("tokenizer.json cannot encode a short text: {e}"));
+        let single = self.inner.encode("a", true).map_err(cannot)?;
+        let pair = self.inner.encode(("a", "b"), true).map_err(cannot)?;
+        if let Some(&t) = single.get_type_ids().iter().chain(pair.get_type_ids()).max()
+            && t as usize >= type_rows
+        {
+            return Err(Error::Weights(format!(
+                "tokenizer.json gives token type id {t}, but the model has {type_rows} token types (type_vocab_size in config.json): use the tokenizer.json saved with this model"
+            )));
+        }
+        Ok(())
+    }
+
     /// The tokenizer as `tokenizer.json` text.
     pub fn to_json(&self) -> Result<String> {
         self.inner.to_string(false).map_err(|e| Error::Backend(format!("writing tokenizer.json: {e}")))

@@ -75,6 +75,7 @@ pub async fn fine_tune(
     }
     let max_length = options.max_length.min(config.max_position_embeddings);
     let tokenizer = TextTokenizer::for_model(&files.tokenizer, config.vocab_size)?;
+    tokenizer.check_type_ids(config.type_vocab_size)?;
     let task = Classifier {
         new_head: !keeps_head && !default_head_for(&model_labels, labels.len()),
         config: config.with_labels(&labels),

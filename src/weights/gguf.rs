@@ -244,9 +244,10 @@ impl<'a> Gguf<'a> {
         }
     }
 
-    /// Number of values in all tensors webtune loads (checked when parsed, so this cannot overflow).
+    /// Number of values in all tensors webtune loads (saturating: many huge tensors only make the
+    /// file fail the size checks).
     pub fn loaded_values(&self) -> u64 {
-        self.tensors.iter().filter(|t| hf_name(&t.name).is_some()).filter_map(|t| t.len().ok()).map(|n| n as u64).sum()
+        self.tensors.iter().filter(|t| hf_name(&t.name).is_some()).filter_map(|t| t.len().ok()).fold(0u64, |sum, n| sum.saturating_add(n as u64))
     }
 
     /// Tensor `info` as f32 values (row-major, `dims[0]` fastest).
