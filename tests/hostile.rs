@@ -189,6 +189,11 @@ fn hostile_model_folders() {
     // where it reads the decoder, and a Precompiled normalizer that does not parse
     let found = read(common::assets::crate_root().join("tests/fixtures/fuzz/tokenizer-decoder-syntax"));
     c.expect("fuzz: broken JSON at the decoder", tokenizer(found[2..].to_vec()), "WeightsError", &["tokenizer.json could not be parsed", "not valid JSON"]);
+    let found = read(common::assets::crate_root().join("tests/fixtures/fuzz/tokenizer-template-special-token"));
+    c.expect("fuzz: template naming an undefined special token", tokenizer(found[2..].to_vec()), "WeightsError", &["does not define"]);
+    let mut single_b: Value = serde_json::from_slice(&good.tokenizer).unwrap();
+    single_b["post_processor"]["single"] = json!([{"Sequence": {"id": "B", "type_id": 0}}]);
+    c.expect("single template with a second sequence", tokenizer(serde_json::to_vec(&single_b).unwrap()), "WeightsError", &["single template uses a second sequence"]);
     let mut precompiled: Value = serde_json::from_slice(&good.tokenizer).unwrap();
     precompiled["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": "AAAA"});
     c.expect("broken Precompiled normalizer", tokenizer(serde_json::to_vec(&precompiled).unwrap()), "WeightsError", &["Precompiled normalizer is broken"]);

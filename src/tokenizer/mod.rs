@@ -25,15 +25,33 @@ fn check_readable(bytes: &[u8]) -> Result<()> {
     check_precompiled(&json)
 }
 
-/// Every object of `json` whose `type` is `"Precompiled"` must read as one.
+/// Every object of `json` whose `type` is `"Precompiled"` must read as one, and every
+/// `"TemplateProcessing"` must name only special tokens it defines and, in its single-text
+/// template, only the first sequence (tokenizers indexes both without checking, when encoding).
 fn check_precompiled(json: &serde_json::Value) -> Result<()> {
     use serde_json::Value;
+    let broken = |what: String| Error::Weights(format!("tokenizer.json could not be parsed ({what}); use the tokenizer.json saved with the model"));
     match json {
         Value::Object(map) => {
             if map.get("type").and_then(Value::as_str) == Some("Precompiled") {
-                serde_json::from_value::<tokenizers::normalizers::precompiled::Precompiled>(json.clone()).map_err(|e| {
-                    Error::Weights(format!("tokenizer.json could not be parsed (its Precompiled normalizer is broken: {e}); use the tokenizer.json saved with the model"))
-                })?;
+                serde_json::from_value::<tokenizers::normalizers::precompiled::Precompiled>(json.clone())
+                    .map_err(|e| broken(format!("its Precompiled normalizer is broken: {e}")))?;
+            }
+            // a template processor, also without its "type" (tokenizers reads those untagged)
+            if map.contains_key("single") || map.contains_key("pair") {
+                    let defined = map.get("special_tokens").and_then(Value::as_object);
+                    for (template, pieces) in ["single", "pair"].iter().filter_map(|t| Some((*t, map.get(*t)?.as_array()?))) {
+                        for piece in pieces {
+                            if let Some(id) = piece.pointer("/SpecialToken/id").and_then(Value::as_str)
+                                && !defined.is_some_and(|d| d.contains_key(id))
+                            {
+                                return Err(broken(format!("its post-processor's {template} template uses the special token {id:?}, which it does not define")));
+                            }
+                            if template == "single" && piece.pointer("/Sequence/id").and_then(Value::as_str) == Some("B") {
+                                return Err(broken("its post-processor's single template uses a second sequence".into()));
+                            }
+                        }
+                    }
             }
             map.values().try_for_each(check_precompiled)
         }
