@@ -10,22 +10,16 @@ use crate::{Error, Result};
 /// Reads `json` as `T`; errors are `OptionsError`s that start with `call` and name the option.
 pub fn from_json<T: DeserializeOwned>(call: &str, json: serde_json::Value) -> Result<T> {
     serde_path_to_error::deserialize(json).map_err(|e| {
-        let path = e.path().to_string();
-        let message = describe(call, &e.inner().to_string());
-        Error::Options(if path == "." || message.contains("unknown option") { message } else { format!("{call}: {path}: {}", plain(&e.inner().to_string())) })
+        let (path, message) = (e.path().to_string(), e.inner().to_string());
+        // serde's "unknown field `x`, expected one of `a`, `b`", as the shim words it
+        if let Some(rest) = message.strip_prefix("unknown field `")
+            && let Some((key, expected)) = rest.split_once("`, expected ")
+        {
+            let valid = expected.trim_start_matches("one of ").replace('`', "");
+            return Error::Options(format!("{call}: unknown option \"{key}\"; valid options are {valid}"));
+        }
+        Error::Options(if path == "." { format!("{call}: {}", plain(&message)) } else { format!("{call}: {path}: {}", plain(&message)) })
     })
-}
-
-/// serde's "unknown field `x`, expected one of `a`, `b`" as the shim words it; other messages as
-/// they are.
-fn describe(call: &str, serde_message: &str) -> String {
-    if let Some(rest) = serde_message.strip_prefix("unknown field `")
-        && let Some((key, expected)) = rest.split_once("`, expected ")
-    {
-        let valid = expected.trim_start_matches("one of ").replace('`', "");
-        return format!("{call}: unknown option \"{key}\"; valid options are {valid}");
-    }
-    format!("{call}: {}", plain(serde_message))
 }
 
 /// serde's Rust type names in words a JS user knows.

@@ -57,22 +57,17 @@ impl Cases {
     }
 }
 
-/// Splits a fuzz input into the files it holds (tests/fuzz's "\n--8<--\n" separator).
-trait SplitParts {
-    fn split_str_parts(&self, sep: &[u8]) -> Vec<&[u8]>;
-}
-
-impl SplitParts for Vec<u8> {
-    fn split_str_parts(&self, sep: &[u8]) -> Vec<&[u8]> {
-        let mut out = Vec::new();
-        let mut rest = &self[..];
-        while let Some(i) = rest.windows(sep.len()).position(|w| w == sep) {
-            out.push(&rest[..i]);
-            rest = &rest[i + sep.len()..];
-        }
-        out.push(rest);
-        out
+/// The files a fuzz input holds (tests/fuzz separates them with "\n--8<--\n").
+fn fuzz_parts(bytes: &[u8]) -> Vec<&[u8]> {
+    let sep = b"\n--8<--\n";
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while let Some(i) = rest.windows(sep.len()).position(|w| w == sep) {
+        out.push(&rest[..i]);
+        rest = &rest[i + sep.len()..];
     }
+    out.push(rest);
+    out
 }
 
 fn read(path: std::path::PathBuf) -> Vec<u8> {
@@ -198,7 +193,7 @@ fn hostile_model_folders() {
     precompiled["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": "AAAA"});
     c.expect("broken Precompiled normalizer", tokenizer(serde_json::to_vec(&precompiled).unwrap()), "WeightsError", &["Precompiled normalizer is broken"]);
     let found = read(common::assets::crate_root().join("tests/fixtures/fuzz/model-folder-type-ids"));
-    let parts: Vec<&[u8]> = found.split_str_parts(b"\n--8<--\n");
+    let parts = fuzz_parts(&found);
     c.expect("fuzz: token type ids beyond type_vocab_size", load(parts[0].to_vec(), parts[1].to_vec(), parts[2].to_vec()), "WeightsError", &["token type id", "type_vocab_size"]);
     c.expect("deeply nested tokenizer JSON", tokenizer(format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes()), "WeightsError", &["tokenizer.json could not be parsed"]);
 

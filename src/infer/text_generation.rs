@@ -60,7 +60,7 @@ impl Decoder {
         let config = file.llama_config()?;
         crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
         let device = device.without_autodiff();
-        let (model, config, report) = gguf::load_causal_lm(&file, &bytes, device.device())?;
+        let (model, report) = gguf::load_causal_lm(&file, &config, &bytes, device.device())?;
         let tokenizer = TextTokenizer::for_model(tokenizer_json(&file)?.as_bytes(), config.vocab_size)?;
         let token = |key: &str| {
             file.metadata.get(key).and_then(gguf::Value::as_u64).and_then(|id| u32::try_from(id).ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default()

@@ -22,13 +22,13 @@ fn check_readable(bytes: &[u8]) -> Result<()> {
     let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         Error::Weights(format!("tokenizer.json could not be parsed (it is not valid JSON: {e}); use the tokenizer.json saved with the model"))
     })?;
-    check_precompiled(&json)
+    check_components(&json)
 }
 
 /// Every object of `json` whose `type` is `"Precompiled"` must read as one, and every
 /// `"TemplateProcessing"` must name only special tokens it defines and, in its single-text
 /// template, only the first sequence (tokenizers indexes both without checking, when encoding).
-fn check_precompiled(json: &serde_json::Value) -> Result<()> {
+fn check_components(json: &serde_json::Value) -> Result<()> {
     use serde_json::Value;
     let broken = |what: String| Error::Weights(format!("tokenizer.json could not be parsed ({what}); use the tokenizer.json saved with the model"));
     match json {
@@ -53,9 +53,9 @@ fn check_precompiled(json: &serde_json::Value) -> Result<()> {
                         }
                     }
             }
-            map.values().try_for_each(check_precompiled)
+            map.values().try_for_each(check_components)
         }
-        Value::Array(items) => items.iter().try_for_each(check_precompiled),
+        Value::Array(items) => items.iter().try_for_each(check_components),
         _ => Ok(()),
     }
 }

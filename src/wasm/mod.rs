@@ -63,15 +63,19 @@ async fn current_device() -> Result<ComputeDevice> {
     Ok(dev)
 }
 
+/// The device named in `{ device }` options, or the current one when there are none.
+async fn named_or_current_device(call: &str, options: JsValue) -> Result<ComputeDevice> {
+    match parse_optional::<InitOptions>(call, options)? {
+        Some(o) => device::select(o.device()?).await,
+        None => current_device().await,
+    }
+}
+
 /// One forward/backward/AdamW step on the device chosen by `init()` (or a device named in the
 /// options); returns `{ device, lossBefore, lossAfter, updateSize, millis }`.
 #[wasm_bindgen(js_name = selfTest)]
 pub async fn self_test(options: JsValue) -> Result<JsValue, JsValue> {
-    let opts: Option<InitOptions> = parse_optional("selfTest", options).map_err(to_js)?;
-    let dev = match opts {
-        Some(o) => device::select(o.device().map_err(to_js)?).await.map_err(to_js)?,
-        None => current_device().await.map_err(to_js)?,
-    };
+    let dev = named_or_current_device("selfTest", options).await.map_err(to_js)?;
     let report = crate::train::self_test(&dev).await.map_err(to_js)?;
     to_value(&report)
 }
@@ -81,11 +85,7 @@ pub async fn self_test(options: JsValue) -> Result<JsValue, JsValue> {
 /// CPU path). For tests and benchmarks (tests/bench/soak.mjs).
 #[wasm_bindgen(js_name = memoryPoolUsage)]
 pub async fn memory_pool_usage(options: JsValue) -> Result<JsValue, JsValue> {
-    let opts: Option<InitOptions> = parse_optional("memoryPoolUsage", options).map_err(to_js)?;
-    let dev = match opts {
-        Some(o) => device::select(o.device().map_err(to_js)?).await.map_err(to_js)?,
-        None => current_device().await.map_err(to_js)?,
-    };
+    let dev = named_or_current_device("memoryPoolUsage", options).await.map_err(to_js)?;
     match dev.device().memory_pool_usage() {
         Some(u) => to_value(&serde_json::json!({ "allocations": u.number_allocs, "bytesInUse": u.bytes_in_use, "bytesReserved": u.bytes_reserved })),
         None => Ok(JsValue::NULL),

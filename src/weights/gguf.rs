@@ -87,7 +87,6 @@ pub struct Gguf<'a> {
     data: &'a [u8],
     /// Where `data` starts in the file.
     data_start: usize,
-    file_len: usize,
 }
 
 /// Where a tensor made during loading leaves its error (see [`Gguf::deferred_tensors`]).
@@ -214,12 +213,12 @@ impl<'a> Gguf<'a> {
         };
         let start = r.at.div_ceil(align).checked_mul(align).ok_or_else(|| corrupt("general.alignment is too large"))?;
         let data = bytes.get(start..).ok_or_else(|| corrupt("no tensor data"))?;
-        Ok(Gguf { metadata, tensors, data, data_start: start, file_len: bytes.len() })
+        Ok(Gguf { metadata, tensors, data, data_start: start })
     }
 
     /// Size of the whole file in bytes.
     pub fn file_bytes(&self) -> usize {
-        self.file_len
+        self.data_start + self.data.len()
     }
 
     /// A metadata value, or an error naming the missing key.
@@ -496,10 +495,9 @@ fn ggml_type_name(kind: u32) -> &'static str {
     }
 }
 
-/// Loads a Llama-family GGUF file (`gguf`, parsed from `file`): the model (dequantized to f32,
-/// one tensor at a time) and its config.
-pub fn load_causal_lm(gguf: &Gguf<'_>, file: &Arc<Vec<u8>>, device: &Device) -> Result<(LlamaForCausalLM, LlamaConfig, LoadReport)> {
-    let config = gguf.llama_config()?;
+/// Loads the model of a Llama-family GGUF file (`gguf`, parsed from `file`; `config` is its
+/// [`Gguf::llama_config`]), dequantized to f32 one tensor at a time.
+pub fn load_causal_lm(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>, device: &Device) -> Result<(LlamaForCausalLM, LoadReport)> {
     let values = gguf.loaded_values();
     super::check_config_fits(config.parameters(), values, 0, "the GGUF file")?;
     // at the peak: the file, the model as f32, and the largest tensor being converted
@@ -507,8 +505,8 @@ pub fn load_causal_lm(gguf: &Gguf<'_>, file: &Arc<Vec<u8>>, device: &Device) -> 
     let peak = (gguf.file_bytes() as u64).saturating_add(values.saturating_add(largest).saturating_mul(4));
     super::check_load_memory(peak, values, "this GGUF file", super::load_budget())?;
     let failure = Failure::default();
-    let tensors = gguf.deferred_tensors(file, &config, &failure)?;
-    let loaded = llama::load_causal_lm_deferred(&config, tensors, device);
+    let tensors = gguf.deferred_tensors(file, config, &failure)?;
+    let loaded = llama::load_causal_lm_deferred(config, tensors, device);
     if let Some(e) = failure.lock().ok().and_then(|mut slot| slot.take()) {
         return Err(e);
     }
@@ -522,7 +520,7 @@ pub fn load_causal_lm(gguf: &Gguf<'_>, file: &Arc<Vec<u8>>, device: &Device) -> 
     if !quantized.is_empty() {
         report.warnings.push(format!("{} weights were dequantized to f32 on load", quantized.join("/")));
     }
-    Ok((model, config, report))
+    Ok((model, report))
 }
 
 #[cfg(test)]

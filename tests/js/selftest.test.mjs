@@ -2,8 +2,8 @@
 // on the CPU path, plus the demo page's button. Needs pkg/ (pkg-config/build.sh).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, openBrowser } from "./harness.mjs";
 
@@ -65,7 +65,13 @@ test("the demo page selects WebGPU and its self-test button passes", async () =>
   assert.match(await page.textContent("#device-info"), /webgpu/);
   await page.click("#selftest-btn");
   await page.waitForFunction(() => /passed|FAILED/.test(document.querySelector("#selftest-result").textContent), null, { timeout: 120_000 });
-  assert.match(await page.textContent("#selftest-result"), /^passed on webgpu/);
+  assert.match(await page.textContent("#selftest-result"), /^passed on webgpu: .*largest update 1\.\d+e-2/);
+  const shots = process.env.WEBTUNE_SCREENSHOTS || join(homedir(), ".cache/webtune/screenshots");
+  mkdirSync(shots, { recursive: true });
+  for (const width of [1280, 360]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.screenshot({ path: join(shots, `demo-selftest-${width}.png`) });
+  }
   await page.close();
 });
 
@@ -106,6 +112,13 @@ test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies 
     await page.click("#ft-classify");
     await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));
     assert.match(await page.textContent("#ft-pred"), /(negative|neutral|positive) \d+\.\d %/);
+    // what a person sees after a run, wide and phone-sized ($WEBTUNE_SCREENSHOTS, default ~/.cache/webtune/screenshots)
+    const shots = process.env.WEBTUNE_SCREENSHOTS || join(homedir(), ".cache/webtune/screenshots");
+    mkdirSync(shots, { recursive: true });
+    for (const width of [1280, 360]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.screenshot({ path: join(shots, `demo-finetune-${width}.png`), fullPage: true });
+    }
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ft-download")]);
     assert.equal(download.suggestedFilename(), "config.json");
     assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
