@@ -8,6 +8,7 @@
 
 mod common;
 
+use base64::Engine;
 use common::{
     gguf::{GgufSpec, Meta},
     parity::fixture_path,
@@ -192,6 +193,14 @@ fn hostile_model_folders() {
     let mut precompiled: Value = serde_json::from_slice(&good.tokenizer).unwrap();
     precompiled["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": "AAAA"});
     c.expect("broken Precompiled normalizer", tokenizer(serde_json::to_vec(&precompiled).unwrap()), "WeightsError", &["Precompiled normalizer is broken"]);
+    // a charsmap that parses but whose trie points outside itself: tokenizers would index it
+    // unchecked at the first text (4-byte trie of one unit, the root, with offset 4096)
+    precompiled["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": "BAAAAAAAQAA="});
+    c.expect("Precompiled trie pointing outside itself", tokenizer(serde_json::to_vec(&precompiled).unwrap()), "WeightsError", &["Precompiled normalizer is broken", "points to unit 4097 of 1"]);
+    // and one that is sound (512 units that map nothing, no strings) loads
+    let sound: Vec<u8> = [2048u32, 256 << 10].iter().flat_map(|u| u.to_le_bytes()).chain(std::iter::repeat_n(0, 2044)).collect();
+    precompiled["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": base64::engine::general_purpose::STANDARD.encode(sound)});
+    tokenizer(serde_json::to_vec(&precompiled).unwrap()).expect("a sound Precompiled normalizer loads");
     let found = read(common::assets::crate_root().join("tests/fixtures/fuzz/model-folder-type-ids"));
     let parts = fuzz_parts(&found);
     c.expect("fuzz: token type ids beyond type_vocab_size", load(parts[0].to_vec(), parts[1].to_vec(), parts[2].to_vec()), "WeightsError", &["token type id", "type_vocab_size"]);

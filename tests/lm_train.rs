@@ -316,7 +316,7 @@ fn lora_starts_as_peft_kaiming_uniform_by_default() {
     )
     .unwrap();
     let factors = |options: &LoraOptions| {
-        let model = options.apply(LlamaForCausalLM::new(&config, cpu.device())).unwrap();
+        let model = options.apply(LlamaForCausalLM::new(&config, cpu.device()), 0).unwrap();
         let (mut a, mut b, mut scales) = (Vec::new(), Vec::new(), Vec::new());
         for layer in &model.model.layers {
             let adapter = layer.self_attn.q_proj.weight.adapter().expect("q_proj is adapted");
@@ -369,7 +369,7 @@ fn lora_dropout_applies_to_the_adapters_input_while_training() {
     let ids = |d: &burn::tensor::Device| Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 5, 9, 3, 7, 2], [1, 6]), d);
     let logits = |options: &LoraOptions, device: &webtune::ComputeDevice| {
         let base = webtune::weights::llama::load_causal_lm(&decoder.config, block_on(export_causal_lm(&decoder.model, &decoder.device)).unwrap(), device.device()).unwrap().0;
-        let model = webtune::weights::peft::load_adapter(options.apply(base).unwrap(), adapter).unwrap();
+        let model = webtune::weights::peft::load_adapter(options.apply(base, 0).unwrap(), adapter).unwrap();
         model.forward(ids(device.device()), None, None).into_data().try_to_vec::<f32>().unwrap()
     };
     let plain = common::lm_training::lora_options();

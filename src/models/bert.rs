@@ -62,6 +62,9 @@ pub struct BertConfig {
     pub num_labels: Option<usize>,
     #[serde(default)]
     pub model_type: Option<String>,
+    /// Standard deviation of newly initialised weights (a new head), as in HF's `_init_weights`.
+    #[serde(default = "defaults::initializer_range")]
+    pub initializer_range: f64,
 }
 
 mod defaults {
@@ -71,6 +74,7 @@ mod defaults {
     pub fn type_vocab_size() -> usize { 2 }
     pub fn dropout() -> f64 { 0.1 }
     pub fn position_embedding_type() -> String { "absolute".into() }
+    pub fn initializer_range() -> f64 { 0.02 }
 }
 
 /// Most classes a classifier head may have (beyond this the head alone outweighs the encoder).
@@ -124,6 +128,9 @@ impl BertConfig {
         }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps >= 0.0) {
             return bad(format!("layer_norm_eps {} must be a small non-negative number (1e-12 is usual)", self.layer_norm_eps));
+        }
+        if !(self.initializer_range.is_finite() && self.initializer_range >= 0.0) {
+            return bad(format!("initializer_range {} must be a small non-negative number (0.02 is usual)", self.initializer_range));
         }
         let labels = self.label_count();
         if !(1..=MAX_LABELS).contains(&labels) {

@@ -9,14 +9,17 @@
 use burn::{
     module::{Lora, LoraAdapter, Module, Param, ParamGroup, Reparameterizer},
     nn::{Dropout, DropoutConfig},
-    tensor::{Distribution, Tensor},
+    tensor::Tensor,
 };
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::{
     Error, Result,
-    models::llama::{LlamaConfig, LlamaForCausalLM},
+    models::{
+        fresh,
+        llama::{LlamaConfig, LlamaForCausalLM},
+    },
 };
 
 /// How the `A` factor starts (`B` always starts at zero, so an adapted model first computes what
@@ -132,12 +135,13 @@ impl LoraOptions {
     }
 
     /// `model` with adapters on the target weights, every other parameter frozen, and the
-    /// adapters' input dropout set (`B` is zero: the model computes what it did before).
-    pub fn apply(&self, model: LlamaForCausalLM) -> Result<LlamaForCausalLM> {
+    /// adapters' input dropout set (`B` is zero: the model computes what it did before); `A` is
+    /// drawn from `seed`.
+    pub fn apply(&self, model: LlamaForCausalLM, seed: u64) -> Result<LlamaForCausalLM> {
         self.validate()?;
         let layers = model.model.layers.len();
         let group = ParamGroup::from_paths(self.paths(layers));
-        let mut model = model.apply_reparameterization(PeftLora { lora: Lora::new(self.rank, self.alpha).set_param_group(group), options: self });
+        let mut model = model.apply_reparameterization(PeftLora { lora: Lora::new(self.rank, self.alpha).set_param_group(group), options: self, seed });
         for layer in &mut model.model.layers {
             layer.self_attn.adapter_dropout = self.dropout_module();
             layer.mlp.adapter_dropout = self.dropout_module();
@@ -172,10 +176,12 @@ impl LoraOptions {
     }
 }
 
-/// Burn's `Lora` (frozen base, `B` zero, `A` normal with standard deviation 1/rank) with PEFT's initialisation and scale.
+/// Burn's `Lora` (frozen base, `B` zero) with PEFT's initialisation of `A` — drawn on the host from
+/// `seed` (see [`super::fresh`]) so that every device starts from the same adapters — and PEFT's scale.
 struct PeftLora<'a> {
     lora: Lora,
     options: &'a LoraOptions,
+    seed: u64,
 }
 
 impl Reparameterizer for PeftLora<'_> {
@@ -185,24 +191,26 @@ impl Reparameterizer for PeftLora<'_> {
         let (base, adapter) = self.lora.reparameterize(path, param);
         let adapter = adapter.map(|mut adapter| {
             adapter.scale = self.options.scale();
-            if self.options.init == LoraInit::Kaiming {
-                adapter.a = Param::from_tensor(kaiming_uniform_a(&adapter.a.val()));
-            }
+            adapter.a = Param::from_tensor(self.draw_a(&adapter.a.val(), path));
             adapter
         });
         (base, adapter)
     }
 }
 
-/// A new `A` (`[fan_in, rank]`, same dtype and device) drawn as PEFT's
-/// `kaiming_uniform_(lora_A.weight, a=√5)`: gain √(2 / (1 + 5)), bound gain·√(3 / fan_in) = 1/√fan_in.
-fn kaiming_uniform_a(a: &Tensor<2>) -> Tensor<2> {
-    let [fan_in, rank] = a.dims();
-    let bound = 1.0 / (fan_in as f64).sqrt();
-    let device = a.device();
-    let dtype = a.dtype();
-    // A parameter: allocated where the module's other persistent weights live (as Burn's `Lora`).
-    device.memory_persistent_allocations((), |_| {
-        Tensor::<2>::random([fan_in, rank], Distribution::Uniform(-bound, bound), &device).cast(dtype)
-    })
+impl PeftLora<'_> {
+    /// A new `A` (`[fan_in, rank]`, same dtype and device) for the weight at `path`: PEFT's
+    /// `kaiming_uniform_(lora_A.weight, a=√5)` (gain √(2 / (1 + 5)), bound gain·√(3 / fan_in) =
+    /// 1/√fan_in), or its `"gaussian"` (standard deviation 1/rank).
+    fn draw_a(&self, a: &Tensor<2>, path: &str) -> Tensor<2> {
+        let [fan_in, rank] = a.dims();
+        let path = format!("{path}.lora_A");
+        let data = match self.options.init {
+            LoraInit::Kaiming => fresh::uniform([fan_in, rank], 1.0 / (fan_in as f64).sqrt(), self.seed, &path),
+            LoraInit::Gaussian => fresh::normal([fan_in, rank], 1.0 / rank as f64, self.seed, &path),
+        };
+        let device = a.device();
+        // A parameter: allocated where the module's other persistent weights live (as Burn's `Lora`).
+        device.memory_persistent_allocations((), |_| Tensor::<2>::from_data(data.clone(), &device).cast(a.dtype()))
+    }
 }

@@ -4,6 +4,7 @@
 //! every sequence to 128). We pad to the longest sequence in the batch and truncate to
 //! `max_length` when asked to, else report over-long text as an error.
 
+mod charsmap;
 pub mod chat;
 pub mod gguf;
 pub mod llama2c;
@@ -17,7 +18,7 @@ use crate::{Error, Result};
 /// Refuses, with an error, the `tokenizer.json` files that `tokenizers` 0.22 would panic on while
 /// reading (found by fuzzing, tests/fuzz): JSON that is not well-formed where a decoder is read
 /// (it unwraps that parse error), and a `Precompiled` normalizer whose charsmap does not parse (it
-/// unwraps that too).
+/// unwraps that too) or points outside itself (it indexes it unchecked when encoding).
 fn check_readable(bytes: &[u8]) -> Result<()> {
     let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         Error::Weights(format!("tokenizer.json could not be parsed (it is not valid JSON: {e}); use the tokenizer.json saved with the model"))
@@ -34,8 +35,11 @@ fn check_components(json: &serde_json::Value) -> Result<()> {
     match json {
         Value::Object(map) => {
             if map.get("type").and_then(Value::as_str) == Some("Precompiled") {
-                serde_json::from_value::<tokenizers::normalizers::precompiled::Precompiled>(json.clone())
+                // from text: its charsmap is read as a borrowed string, which a `Value` cannot lend
+                serde_json::from_str::<tokenizers::normalizers::precompiled::Precompiled>(&json.to_string())
                     .map_err(|e| broken(format!("its Precompiled normalizer is broken: {e}")))?;
+                let charsmap = map.get("precompiled_charsmap").and_then(Value::as_str).unwrap_or_default();
+                charsmap::check(charsmap).map_err(|e| broken(format!("its Precompiled normalizer is broken: {e}")))?;
             }
             // a template processor, also without its "type" (tokenizers reads those untagged)
             if map.contains_key("single") || map.contains_key("pair") {

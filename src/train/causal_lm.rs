@@ -93,6 +93,7 @@ pub async fn fine_tune(
         validation: validation_rows,
         pad: side.tokenizer.pad_id(),
         batch_size: options.batch_size,
+        seed: options.seed,
         warnings,
     };
     trainer::run(&task, weights, device, options, resume, hooks).await
@@ -110,6 +111,8 @@ struct CausalLm {
     fingerprint: String,
     pad: u32,
     batch_size: usize,
+    /// Draws new LoRA adapters (the same on every device).
+    seed: u64,
     warnings: Vec<String>,
 }
 
@@ -153,7 +156,7 @@ impl Task for CausalLm {
             None => llama::load_causal_lm(&self.config, weights, device)?,
             Some(lora) => {
                 let (base, report) = llama::load_causal_lm(&self.config, self.base.clone(), device)?;
-                let model = lora.apply(base)?;
+                let model = lora.apply(base, self.seed)?;
                 let model = match (origin, &self.adapter) {
                     (WeightsOrigin::Saved, _) => load_adapter(model, &weights)?,
                     (WeightsOrigin::Start, Some(start)) => load_adapter(model, start)?,

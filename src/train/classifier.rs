@@ -82,6 +82,7 @@ pub async fn fine_tune(
         config_bytes: config_bytes.clone(),
         max_length,
         batch_size: options.batch_size,
+        seed: options.seed,
         tokenizer,
         train,
         validation,
@@ -111,6 +112,8 @@ struct Classifier {
     validation: Option<Dataset>,
     max_length: usize,
     batch_size: usize,
+    /// Draws a new head (the same on every device).
+    seed: u64,
 }
 
 impl Task for Classifier {
@@ -146,7 +149,7 @@ impl Task for Classifier {
     }
 
     fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)> {
-        bert::load_classifier_with(&self.config, weights, device, origin == WeightsOrigin::Start && self.new_head)
+        bert::load_classifier_with(&self.config, weights, device, origin == WeightsOrigin::Start && self.new_head, self.seed)
     }
 
     fn loss(&self, model: &Self::Model, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)> {

@@ -6,7 +6,11 @@
 //! target. `nn.Linear` weights are transposed and LayerNorm `weight/bias` become `gamma/beta` by
 //! Burn's `PyTorchToBurnAdapter`; f16/bf16/f64 tensors are cast to f32.
 
-use burn::{module::Module, tensor::Device};
+use burn::{
+    module::{Module, Param},
+    nn::Linear,
+    tensor::{Device, Tensor},
+};
 
 use super::{
     LoadReport,
@@ -16,6 +20,7 @@ use crate::{
     Error, Result,
     models::{
         bert::{BertConfig, BertModel},
+        fresh,
         heads::BertForSequenceClassification,
     },
 };
@@ -48,22 +53,25 @@ pub fn load_encoder(config: &BertConfig, bytes: Vec<u8>, device: &Device) -> Res
 }
 
 /// Loads a sequence classifier. A checkpoint without `classifier.*` (a plain encoder such as
-/// all-MiniLM-L6-v2) gets a freshly initialised head and pooler, with a warning saying so.
+/// all-MiniLM-L6-v2) gets a freshly initialised head and pooler (seed 0), with a warning saying so.
 pub fn load_classifier(
     config: &BertConfig,
     bytes: Vec<u8>,
     device: &Device,
 ) -> Result<(BertForSequenceClassification, LoadReport)> {
-    load_classifier_with(config, bytes, device, false)
+    load_classifier_with(config, bytes, device, false, 0)
 }
 
 /// [`load_classifier`], or with `new_head` a freshly initialised `classifier` even when the
-/// checkpoint has one (fine-tuning for other classes than it was trained on).
+/// checkpoint has one (fine-tuning for other classes than it was trained on). Fresh layers are
+/// drawn from `seed` as HF's `_init_weights` does (normal weights with `initializer_range`, zero
+/// biases), the same on every device.
 pub fn load_classifier_with(
     config: &BertConfig,
     bytes: Vec<u8>,
     device: &Device,
     new_head: bool,
+    seed: u64,
 ) -> Result<(BertForSequenceClassification, LoadReport)> {
     let inv = Inventory::read(&bytes, "model.safetensors")?;
     check_sizes(config, config.label_count(), &inv)?;
@@ -83,6 +91,14 @@ pub fn load_classifier_with(
     }
     let replaced = new_head && inv.has_prefix("classifier.");
     let mut report = load_into(&mut model, bytes, &inv, prefix, &fresh)?;
+    for &path in &fresh {
+        let std = config.initializer_range;
+        match (path, &mut model.bert.pooler) {
+            ("classifier.", _) => initialise(&mut model.classifier, "classifier", std, seed, device),
+            (_, Some(pooler)) => initialise(&mut pooler.dense, "bert.pooler.dense", std, seed, device),
+            (_, None) => {}
+        }
+    }
     for path in fresh {
         let what = if path == "classifier." && replaced {
             "the checkpoint's classifier is for other classes, so classifier was replaced and newly initialised".to_string()
@@ -92,6 +108,15 @@ pub fn load_classifier_with(
         report.warnings.push(format!("{what}: fine-tune the model before using its predictions"));
     }
     Ok((model, report))
+}
+
+/// `linear` (at module path `path`) drawn afresh: weight normal(0, `std`), bias zero.
+fn initialise(linear: &mut Linear, path: &str, std: f64, seed: u64, device: &Device) {
+    let [inputs, outputs] = linear.weight.dims();
+    linear.weight = Param::from_data(fresh::normal([inputs, outputs], std, seed, &format!("{path}.weight")), device);
+    if let Some(bias) = &mut linear.bias {
+        *bias = Param::from_tensor(Tensor::zeros([outputs], device));
+    }
 }
 
 /// The config must not describe more weights than the file holds, besides a pooler and a
