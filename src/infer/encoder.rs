@@ -61,6 +61,16 @@ impl Default for EncodeOptions {
     }
 }
 
+/// `tokenizer.json` checked against the model: its ids fit the embeddings, and its token type
+/// ids the type embeddings (DistilBERT has none: they are not used).
+pub fn tokenizer_for(config: &BertConfig, tokenizer: &[u8]) -> Result<TextTokenizer> {
+    let tokenizer = TextTokenizer::for_model(tokenizer, config.vocab_size)?;
+    if config.family.has_token_types() {
+        tokenizer.check_type_ids(config.type_vocab_size)?;
+    }
+    Ok(tokenizer)
+}
+
 /// An encoder ready for inference.
 pub struct Encoder {
     pub config: BertConfig,
@@ -83,18 +93,17 @@ impl Encoder {
         let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
         let config = BertConfig::from_json(text)?;
         crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
-        let tokenizer = TextTokenizer::for_model(&files.tokenizer, config.vocab_size)?;
-        tokenizer.check_type_ids(config.type_vocab_size)?;
+        let tokenizer = tokenizer_for(&config, &files.tokenizer)?;
         let device = device.without_autodiff();
         let (model, report) = bert::load_classifier(&config, files.weights, device.device())?;
-        let options = EncodeOptions { max_length: Some(config.max_position_embeddings), ..EncodeOptions::default() };
+        let options = EncodeOptions { max_length: Some(config.max_tokens()), ..EncodeOptions::default() };
         Ok(Encoder { config, tokenizer, model, device, report, options, source_config: files.config, source_tokenizer: files.tokenizer })
     }
 
     /// An encoder around a model built in this process (e.g. fine-tuned) on `device`; `files` are
     /// the ones it started from (their config and tokenizer are exported with it).
     pub fn from_model(config: BertConfig, tokenizer: TextTokenizer, model: BertForSequenceClassification, device: ComputeDevice, files: &ModelFiles) -> Self {
-        let options = EncodeOptions { max_length: Some(config.max_position_embeddings), ..EncodeOptions::default() };
+        let options = EncodeOptions { max_length: Some(config.max_tokens()), ..EncodeOptions::default() };
         Encoder {
             config,
             tokenizer,
@@ -112,8 +121,8 @@ impl Encoder {
     /// `AutoModelForSequenceClassification.from_pretrained`, `webtune predict` and `loadEncoder` load.
     pub async fn export(&self) -> Result<ModelFiles> {
         Ok(ModelFiles {
-            config: bert::export_config(&self.source_config, &self.config.labels())?,
-            weights: bert::export_classifier(&self.model, &self.device).await?,
+            config: bert::export_config(&self.config, &self.source_config, &self.config.labels())?,
+            weights: bert::export_classifier(&self.config, &self.model, &self.device).await?,
             tokenizer: self.source_tokenizer.clone(),
         })
     }
@@ -121,7 +130,7 @@ impl Encoder {
     /// Sets how texts are cut and batched: `max_length` must be at least 2 (room for the special
     /// tokens) and is capped at `max_position_embeddings`; `batch_size` must be at least 1.
     pub fn configure(&mut self, options: EncodeOptions) -> Result<()> {
-        let limit = self.config.max_position_embeddings;
+        let limit = self.config.max_tokens();
         let max_length = options.max_length.unwrap_or(limit);
         if max_length < 2 {
             return Err(Error::Options(format!("maxLength must be at least 2 (got {max_length})")));
@@ -135,7 +144,7 @@ impl Encoder {
 
     /// The longest input in tokens.
     pub fn max_length(&self) -> usize {
-        self.options.max_length.unwrap_or(self.config.max_position_embeddings)
+        self.options.max_length.unwrap_or(self.config.max_tokens())
     }
 
     /// The encoder part alone.

@@ -1,5 +1,6 @@
-//! BERT-family encoder (BERT, MiniLM, …), following Hugging Face `modeling_bert.py`:
-//! embeddings → N × (self-attention → add & LayerNorm → feed-forward → add & LayerNorm) → pooler.
+//! BERT-family encoder (BERT, MiniLM, RoBERTa, XLM-RoBERTa, DistilBERT), following Hugging Face
+//! `modeling_bert.py`: embeddings → N × (self-attention → add & LayerNorm → feed-forward → add &
+//! LayerNorm) → pooler. The families' differences are named in [`super::encoder_family`].
 //!
 //! Field names mirror the checkpoint names (`encoder.layer.N.attention.self.query`, …) so that
 //! `weights/bert.rs` only renames `LayerNorm` → `layer_norm` and `self` → `self_attn`.
@@ -16,6 +17,7 @@ use burn::{
 };
 use serde::Deserialize;
 
+use super::encoder_family::{self, EncoderFamily};
 use crate::kernels::linear::{linear, linear_gelu};
 use crate::kernels::softmax::softmax_last;
 use crate::{Error, Result};
@@ -65,6 +67,9 @@ pub struct BertConfig {
     /// Standard deviation of newly initialised weights (a new head), as in HF's `_init_weights`.
     #[serde(default = "defaults::initializer_range")]
     pub initializer_range: f64,
+    /// Set from `model_type` by [`BertConfig::from_json`].
+    #[serde(skip)]
+    pub family: EncoderFamily,
 }
 
 mod defaults {
@@ -81,21 +86,47 @@ mod defaults {
 pub const MAX_LABELS: usize = 100_000;
 
 impl BertConfig {
-    /// Parses and validates a Hugging Face `config.json`.
+    /// Parses and validates a Hugging Face `config.json` of any encoder family webtune reads.
     pub fn from_json(text: &str) -> Result<Self> {
-        let cfg: BertConfig = serde_json::from_str(text)
-            .map_err(|e| Error::Weights(format!("config.json is not a valid BERT config: {e}")))?;
+        #[derive(Deserialize)]
+        struct ModelType {
+            model_type: Option<String>,
+        }
+        let model_type = serde_json::from_str::<ModelType>(text)
+            .map_err(|e| Error::Weights(format!("config.json is not a valid model config: {e}")))?
+            .model_type;
+        let family = EncoderFamily::of(model_type.as_deref())?;
+        let cfg = match family {
+            EncoderFamily::DistilBert => encoder_family::distilbert_config(text)?,
+            _ => {
+                let mut cfg: BertConfig = serde_json::from_str(text)
+                    .map_err(|e| Error::Weights(format!("config.json is not a valid {} config: {e}", family.title())))?;
+                cfg.family = family;
+                if family.positions_after_padding() {
+                    cfg.pad_token_id = Some(cfg.pad_token_id.unwrap_or(1)); // RobertaConfig's default
+                }
+                cfg
+            }
+        };
         cfg.validate()?;
         Ok(cfg)
     }
 
+    /// The longest input in tokens: `max_position_embeddings`, less RoBERTa's position offset.
+    pub fn max_tokens(&self) -> usize {
+        self.max_position_embeddings.saturating_sub(self.position_offset())
+    }
+
+    /// Where positions start: RoBERTa counts from `pad_token_id + 1`, the others from 0.
+    fn position_offset(&self) -> usize {
+        match (self.family.positions_after_padding(), self.pad_token_id) {
+            (true, Some(pad)) => (pad as usize).saturating_add(1),
+            _ => 0,
+        }
+    }
+
     fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Weights(format!("config.json: {m}")));
-        if let Some(t) = &self.model_type
-            && !matches!(t.as_str(), "bert" | "minilm" | "distilbert_as_bert")
-        {
-            return bad(format!("model_type {t:?} is not a BERT-family model (expected \"bert\")"));
-        }
         if self.num_hidden_layers == 0 || self.vocab_size == 0 {
             return bad(format!(
                 "num_hidden_layers {} and vocab_size {} must be at least 1",
@@ -120,10 +151,18 @@ impl BertConfig {
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if self.intermediate_size == 0 || self.max_position_embeddings == 0 || self.type_vocab_size == 0 {
+        if self.intermediate_size == 0 || self.max_position_embeddings == 0 || (self.family.has_token_types() && self.type_vocab_size == 0) {
             return bad(format!(
                 "intermediate_size {}, max_position_embeddings {} and type_vocab_size {} must be at least 1",
                 self.intermediate_size, self.max_position_embeddings, self.type_vocab_size
+            ));
+        }
+        if self.family.positions_after_padding() && self.max_tokens() < 2 {
+            return bad(format!(
+                "max_position_embeddings {} leaves no room for a text: {}'s positions start at pad_token_id + 1 = {}",
+                self.max_position_embeddings,
+                self.family.title(),
+                self.position_offset()
             ));
         }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps >= 0.0) {
@@ -215,9 +254,13 @@ impl BertConfig {
 pub struct BertEmbeddings {
     pub word_embeddings: Embedding,
     pub position_embeddings: Embedding,
-    pub token_type_embeddings: Embedding,
+    /// None for DistilBERT.
+    pub token_type_embeddings: Option<Embedding>,
     pub layer_norm: LayerNorm,
     pub dropout: Dropout,
+    /// RoBERTa's `padding_idx`: positions count from it + 1 over non-padding tokens.
+    #[module(skip)]
+    pub positions_after: Option<i64>,
 }
 
 impl BertEmbeddings {
@@ -226,21 +269,28 @@ impl BertEmbeddings {
         BertEmbeddings {
             word_embeddings: emb(c.vocab_size, device),
             position_embeddings: emb(c.max_position_embeddings, device),
-            token_type_embeddings: emb(c.type_vocab_size, device),
+            token_type_embeddings: c.family.has_token_types().then(|| emb(c.type_vocab_size, device)),
             layer_norm: c.layer_norm(device),
             dropout: c.dropout(),
+            positions_after: if c.family.positions_after_padding() { c.pad_token_id } else { None },
         }
     }
 
     /// `input_ids`, `token_type_ids`: [batch, seq] → [batch, seq, hidden].
     pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
         let [batch, seq] = input_ids.dims();
-        let positions = Tensor::<1, Int>::arange(0..seq as i64, &input_ids.device())
-            .unsqueeze::<2>()
-            .expand([batch, seq]); // [batch, seq]
-        let x = self.word_embeddings.forward(input_ids)
-            + self.position_embeddings.forward(positions)
-            + self.token_type_embeddings.forward(token_type_ids);
+        let positions = match self.positions_after {
+            // HF `create_position_ids_from_input_ids`: cumsum(ids != pad) · (ids != pad) + pad
+            Some(pad) => {
+                let real = input_ids.clone().not_equal_elem(pad).int(); // [batch, seq]
+                real.clone().cumsum(1) * real + pad
+            }
+            None => Tensor::<1, Int>::arange(0..seq as i64, &input_ids.device()).unsqueeze::<2>().expand([batch, seq]),
+        };
+        let mut x = self.word_embeddings.forward(input_ids) + self.position_embeddings.forward(positions);
+        if let Some(types) = &self.token_type_embeddings {
+            x = x + types.forward(token_type_ids);
+        }
         self.dropout.forward(self.layer_norm.forward(x))
     }
 }
@@ -376,10 +426,13 @@ pub struct BertEncoder {
     pub layer: Vec<BertLayer>,
 }
 
-/// `tanh(dense(h[:, 0]))`: the `[CLS]` summary that the classification head reads.
+/// `tanh(dense(h[:, 0]))`: the `[CLS]` summary that the classification head reads (RoBERTa's
+/// `classifier.dense`; DistilBERT's `pre_classifier`, with ReLU).
 #[derive(Module, Debug)]
 pub struct BertPooler {
     pub dense: Linear,
+    #[module(skip)]
+    pub relu: bool,
 }
 
 impl BertPooler {
@@ -387,7 +440,8 @@ impl BertPooler {
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
         let [batch, _, h] = hidden.dims();
         let cls = hidden.slice([0..batch, 0..1, 0..h]).reshape([batch, h]);
-        linear(&self.dense, cls).tanh()
+        let x = linear(&self.dense, cls);
+        if self.relu { burn::tensor::activation::relu(x) } else { x.tanh() }
     }
 }
 
@@ -420,6 +474,7 @@ impl BertModel {
             },
             pooler: with_pooler.then(|| BertPooler {
                 dense: LinearConfig::new(c.hidden_size, c.hidden_size).init(device),
+                relu: c.family == EncoderFamily::DistilBert,
             }),
         })
     }

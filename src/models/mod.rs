@@ -2,6 +2,7 @@
 //! file formats, no tokenization, no JS).
 
 pub mod bert;
+pub mod encoder_family;
 pub mod fresh;
 pub mod heads;
 pub mod llama;

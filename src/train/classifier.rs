@@ -73,9 +73,8 @@ pub async fn fine_tune(
     {
         return Err(Error::Data("the validation data must use the training data's labels".into()));
     }
-    let max_length = options.max_length.min(config.max_position_embeddings);
-    let tokenizer = TextTokenizer::for_model(&files.tokenizer, config.vocab_size)?;
-    tokenizer.check_type_ids(config.type_vocab_size)?;
+    let max_length = options.max_length.min(config.max_tokens());
+    let tokenizer = crate::infer::encoder::tokenizer_for(&config, &files.tokenizer)?;
     let task = Classifier {
         new_head: !keeps_head && !default_head_for(&model_labels, labels.len()),
         config: config.with_labels(&labels),
@@ -168,11 +167,11 @@ impl Task for Classifier {
     }
 
     fn config(&self) -> Result<Vec<u8>> {
-        bert::export_config(&self.config_bytes, &self.labels)
+        bert::export_config(&self.config, &self.config_bytes, &self.labels)
     }
 
     async fn export(&self, model: &Self::Model, device: &ComputeDevice) -> Result<Vec<u8>> {
-        bert::export_classifier(model, device).await
+        bert::export_classifier(&self.config, model, device).await
     }
 }
 

@@ -22,7 +22,7 @@ use crate::{
 struct LoadOptions {
     /// "auto" | "webgpu" | "gpu" | "cpu"; default: the device of the last `init()`, else "auto".
     device: Option<String>,
-    /// Longest input in tokens (capped by the model's max_position_embeddings).
+    /// Longest input in tokens (capped by the model's position embeddings).
     max_length: Option<usize>,
     /// Cut longer texts (default true) instead of rejecting them.
     truncate: Option<bool>,

@@ -14,6 +14,7 @@ use burn::{
 
 use super::{
     LoadReport,
+    encoder_keys::{self, Renames},
     safetensors::{Inventory, KeyTable},
 };
 use crate::{
@@ -26,7 +27,7 @@ use crate::{
 };
 
 /// Checkpoint keys that are buffers or training-only heads: never loaded, never warned about.
-const IGNORED: &[&str] = &["position_ids", "cls.predictions.", "cls.seq_relationship.", REPLACED_HEAD];
+const IGNORED: &[&str] = &["position_ids", "cls.predictions.", "cls.seq_relationship.", REPLACED_HEAD, encoder_keys::UNUSED];
 
 /// Where a classifier that is being replaced is renamed to, so that nothing loads it.
 const REPLACED_HEAD: &str = "replaced_classifier.";
@@ -38,17 +39,24 @@ const RENAMES: &[(&str, &str)] = &[
     (r"\.attention\.self\.", ".attention.self_attn."),
 ];
 
-/// Whether the checkpoint has a pooler (BertModel / BertForSequenceClassification do, MLM ones not).
-pub fn has_pooler(inv: &Inventory) -> bool {
-    inv.tensors.keys().any(|k| k.contains("pooler.dense.weight"))
+/// The checkpoint's keys under BERT's names (see [`encoder_keys`]).
+fn bert_keys(config: &BertConfig, inv: &Inventory) -> Vec<String> {
+    let renames = Renames::to_bert(config.family);
+    inv.tensors.keys().map(|k| renames.apply(k)).collect()
+}
+
+/// Whether the checkpoint has the head's first layer (BERT's pooler, RoBERTa's `classifier.dense`,
+/// DistilBERT's `pre_classifier`); BertModel has one, MLM checkpoints not.
+fn has_pooler(keys: &[String]) -> bool {
+    keys.iter().any(|k| k == "pooler.dense.weight" || k == "bert.pooler.dense.weight")
 }
 
 /// Loads an encoder (`BertModel`) from checkpoint bytes; any head in the file is ignored.
 pub fn load_encoder(config: &BertConfig, bytes: Vec<u8>, device: &Device) -> Result<(BertModel, LoadReport)> {
     let inv = Inventory::read(&bytes, "model.safetensors")?;
     check_sizes(config, 0, &inv)?;
-    let mut model = BertModel::new(config, has_pooler(&inv), device)?;
-    let report = load_into(&mut model, bytes, &inv, &[(r"^bert\.", "")], &[])?;
+    let mut model = BertModel::new(config, has_pooler(&bert_keys(config, &inv)), device)?;
+    let report = load_into(config, &mut model, bytes, &inv, &[(r"^bert\.", "")], &[])?;
     Ok((model, report))
 }
 
@@ -76,21 +84,23 @@ pub fn load_classifier_with(
     let inv = Inventory::read(&bytes, "model.safetensors")?;
     check_sizes(config, config.label_count(), &inv)?;
     let mut model = BertForSequenceClassification::new(config, device)?;
+    let keys = bert_keys(config, &inv);
+    let has = |prefix: &str| keys.iter().any(|k| k.starts_with(prefix));
     let mut prefix: Vec<(&str, &str)> =
-        if inv.has_prefix("bert.") { vec![] } else { vec![(r"^(embeddings|encoder|pooler)\.", "bert.${1}.")] };
+        if has("bert.") { vec![] } else { vec![(r"^(embeddings|encoder|pooler)\.", "bert.${1}.")] };
     if new_head {
         prefix.push((r"^classifier\.", REPLACED_HEAD));
     }
     let prefix = prefix.as_slice();
     let mut fresh = Vec::new();
-    if new_head || !inv.has_prefix("classifier.") {
+    if new_head || !has("classifier.") {
         fresh.push("classifier.");
     }
-    if !has_pooler(&inv) {
+    if !has_pooler(&keys) {
         fresh.push("bert.pooler.");
     }
-    let replaced = new_head && inv.has_prefix("classifier.");
-    let mut report = load_into(&mut model, bytes, &inv, prefix, &fresh)?;
+    let replaced = new_head && has("classifier.");
+    let mut report = load_into(config, &mut model, bytes, &inv, prefix, &fresh)?;
     for &path in &fresh {
         let std = config.initializer_range;
         match (path, &mut model.bert.pooler) {
@@ -129,37 +139,38 @@ fn check_sizes(config: &BertConfig, labels: usize, inv: &Inventory) -> Result<()
     super::check_load_memory(peak, config.parameters(labels), "model.safetensors", super::load_budget())
 }
 
-/// Applies the checkpoint to `model` with the prefix rule + [`RENAMES`]; `may_be_missing` lists
-/// module path prefixes allowed to keep their fresh initialisation.
+/// Applies the checkpoint to `model`: the family's keys renamed to BERT's, then the prefix rule
+/// and [`RENAMES`]; `may_be_missing` lists module path prefixes allowed to keep their fresh
+/// initialisation.
 fn load_into<M: Module>(
+    config: &BertConfig,
     model: &mut M,
     bytes: Vec<u8>,
     inv: &Inventory,
     prefix: &[(&str, &str)],
     may_be_missing: &[&str],
 ) -> Result<LoadReport> {
-    let remaps: Vec<(&str, &str)> = prefix.iter().chain(RENAMES).copied().collect();
-    let table = KeyTable { family: "a BERT-family checkpoint", remaps: &remaps, ignored: IGNORED, may_be_missing };
+    let remaps: Vec<(&str, &str)> = encoder_keys::to_bert(config.family).iter().chain(prefix).chain(RENAMES).copied().collect();
+    let family = format!("a {} checkpoint", config.family.title());
+    let table = KeyTable { family: &family, remaps: &remaps, ignored: IGNORED, may_be_missing };
     table.apply(model, bytes, inv)
 }
 
 /// Our parameter path → its key in a Hugging Face `BertForSequenceClassification` checkpoint.
-pub fn hf_key(path: &str) -> Option<String> {
-    Some(
-        path.replace(".self_attn.", ".self.")
-            .replace("layer_norm.gamma", "LayerNorm.weight")
-            .replace("layer_norm.beta", "LayerNorm.bias"),
-    )
+fn bert_key(path: &str) -> String {
+    path.replace(".self_attn.", ".self.").replace("layer_norm.gamma", "LayerNorm.weight").replace("layer_norm.beta", "LayerNorm.bias")
 }
 
-/// The classifier as `model.safetensors` bytes that transformers' `from_pretrained` loads.
-pub async fn export_classifier(model: &BertForSequenceClassification, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
-    super::export::to_safetensors(model, device, hf_key).await
+/// The classifier as `model.safetensors` bytes that transformers' `from_pretrained` loads as
+/// `config`'s family (`RobertaForSequenceClassification`, …).
+pub async fn export_classifier(config: &BertConfig, model: &BertForSequenceClassification, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
+    let renames = Renames::from_bert(config.family);
+    super::export::to_safetensors(model, device, |path| Some(renames.apply(&bert_key(path)))).await
 }
 
 /// `config.json` for the fine-tuned classifier: the original file (every field kept) with the new
 /// label maps, architecture and problem type.
-pub fn export_config(original: &[u8], labels: &[String]) -> Result<Vec<u8>> {
+pub fn export_config(config: &BertConfig, original: &[u8], labels: &[String]) -> Result<Vec<u8>> {
     let mut v: serde_json::Value = serde_json::from_slice(original)
         .map_err(|e| Error::Weights(format!("config.json is not valid JSON: {e}")))?;
     let obj = v.as_object_mut().ok_or_else(|| Error::Weights("config.json is not a JSON object".into()))?;
@@ -170,7 +181,7 @@ pub fn export_config(original: &[u8], labels: &[String]) -> Result<Vec<u8>> {
     obj.insert("id2label".into(), id2label.into());
     obj.insert("label2id".into(), label2id.into());
     obj.remove("num_labels");
-    obj.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
+    obj.insert("architectures".into(), serde_json::json!([config.family.classifier_architecture()]));
     obj.insert("problem_type".into(), "single_label_classification".into());
     serde_json::to_vec_pretty(&v).map_err(|e| Error::Weights(format!("writing config.json: {e}")))
 }
