@@ -105,7 +105,9 @@ fn bad_llama_files_are_clear_errors() {
     let err = |config: &[u8], weights: Vec<u8>| Decoder::load(config, weights, &cpu).err().expect("loading must fail").to_string();
     let text = String::from_utf8(config.clone()).unwrap();
     let e = err(text.replace("\"llama\"", "\"bert\"").as_bytes(), weights.clone());
-    assert!(e.contains("not a Llama-family model"), "{e}");
+    assert!(e.contains("\"bert\" is an encoder") && e.contains("text-classification"), "{e}");
+    let e = err(text.replace("\"llama\"", "\"gpt2\"").as_bytes(), weights.clone());
+    assert!(e.contains("\"gpt2\" is not supported yet; webtune reads bert, distilbert, roberta, xlm-roberta (encoders), llama"), "{e}");
     let e = err(text.replace("\"rope_type\": \"default\"", "\"rope_type\": \"llama3\"").as_bytes(), weights.clone());
     assert!(e.contains("RoPE type \"llama3\" is not supported"), "{e}");
     let e = err(text.replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3").as_bytes(), weights.clone());

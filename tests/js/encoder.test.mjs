@@ -1,5 +1,5 @@
 // BERT-family encoders through the public JS API (loadEncoder → embed / classify) in Chromium on
-// WebGPU: the tiny transformers fixtures (≤ 1e-3, issue 3) and the real all-MiniLM-L6-v2 served
+// WebGPU: the tiny transformers fixtures (BERT, RoBERTa, XLM-RoBERTa, DistilBERT: ≤ 1e-3) and the real all-MiniLM-L6-v2 served
 // from localhost like any model folder. Needs pkg/ (pkg-config/build.sh).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -78,6 +78,50 @@ test("tiny BERT classifier: probabilities and mean-pooled embeddings match trans
     const d = maxDiff(emb[i], want.map((x) => x / n));
     assert.ok(d <= 1e-3, `embedding ${i}: max |diff| ${d}`);
   }
+});
+
+test("RoBERTa, XLM-RoBERTa and DistilBERT: probabilities match transformers on WebGPU; DistilBERT fine-tunes like PyTorch", async () => {
+  const families = ["roberta", "xlm-roberta", "distilbert"];
+  const expected = Object.fromEntries(families.map((f) => [f, JSON.parse(readFileSync(join(ROOT, "tests/fixtures/encoders", f, "expected.json"), "utf8"))]));
+  const r = await inPage(async (webtune, { families, expected }) => {
+    const out = {};
+    for (const f of families) {
+      const files = (config) => ({ config: `/fixtures/encoders/${f}/${config}`, weights: `/fixtures/encoders/${f}/model.safetensors`, tokenizer: `/fixtures/encoders/${f}/tokenizer.json` });
+      const m = await webtune.loadEncoder(files("config.json"), { device: "webgpu" });
+      out[f] = { info: m.info, probs: await m.classify(expected[f].texts) };
+      m.dispose();
+      if (f === "distilbert") {
+        const e = expected[f], rc = e.recipe, events = [];
+        const tuned = await webtune.finetune(files("train-config.json"), {
+          data: e.rows, validationSplit: 0, device: "webgpu", epochs: rc.steps, batchSize: e.rows.length, learningRate: rc.learning_rate,
+          weightDecay: rc.weight_decay, warmupSteps: rc.warmup_steps, maxGradNorm: rc.max_grad_norm, logEvery: 1, onEvent: (ev) => events.push(ev),
+        });
+        tuned.dispose();
+        out[f].steps = events.filter((ev) => ev.type === "step").map((ev) => [ev.loss, ev.gradNorm]);
+      }
+    }
+    return out;
+  }, { families, expected });
+  noError(r);
+  for (const f of families) {
+    const { info, probs } = r.ok[f];
+    assert.equal(info.device.kind, "webgpu");
+    const exp = expected[f];
+    exp.texts.forEach((_, row) => {
+      const logits = exp.logits.slice(row * 3, row * 3 + 3);
+      const z = logits.reduce((s, x) => s + Math.exp(x), 0);
+      for (const { label, score } of probs[row]) {
+        const want = Math.exp(logits[info.labels.indexOf(label)]) / z;
+        assert.ok(Math.abs(score - want) <= 1e-3, `${f} row ${row} ${label}: ours=${score} reference=${want}`);
+      }
+    });
+  }
+  const want = expected.distilbert.steps;
+  assert.equal(r.ok.distilbert.steps.length, want.length);
+  r.ok.distilbert.steps.forEach(([loss, norm], i) => {
+    assert.ok(Math.abs(loss - want[i].loss) <= 1e-3, `step ${i} loss: ours=${loss} PyTorch=${want[i].loss}`);
+    assert.ok(Math.abs(norm - want[i].grad_norm) <= 1e-2, `step ${i} grad norm: ours=${norm} PyTorch=${want[i].grad_norm}`);
+  });
 });
 
 test("all-MiniLM-L6-v2 from a localhost folder URL: embeddings and cosine match transformers on WebGPU", async (t) => {

@@ -88,7 +88,7 @@ export class EncoderModel {
   dispose(): void;
 }
 
-/** Loads a BERT-family model from a folder URL (config.json, model.safetensors, tokenizer.json) or from the three files. */
+/** Loads an encoder (`model_type` bert, roberta, xlm-roberta or distilbert) from a folder URL (config.json, model.safetensors, tokenizer.json) or from the three files. */
 export function loadEncoder(
   source: string | URL | { config: FileSource; weights: FileSource; tokenizer: FileSource },
   options?: LoadEncoderOptions,
@@ -130,7 +130,7 @@ export type TrainingEvent =
   /** A pipeline run could not store a checkpoint in OPFS; training goes on. */
   | { type: "warning"; message: string };
 
-/** Fine-tunes a BERT-family checkpoint for text classification; resolves to the trained model. */
+/** Fine-tunes an encoder checkpoint (bert, roberta, xlm-roberta, distilbert) for text classification; resolves to the trained model. */
 export function finetune(
   source: string | URL | { config: FileSource; weights: FileSource; tokenizer: FileSource },
   options: FinetuneOptions,
