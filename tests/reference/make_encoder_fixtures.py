@@ -15,7 +15,11 @@ Writes tests/fixtures/encoders/<family>/ for roberta, xlm-roberta, distilbert:
   train-config.json                config.json with dropout 0 (for the step-by-step comparison)
   expected.json                    {"texts", "input_ids", "attention_mask", "pair": {"texts", "input_ids"},
                                     "last_hidden_state", "logits",
-                                    "recipe", "rows", "steps": [{"loss", "grad_norm", "learning_rate"}]}
+                                    "recipe", "rows", "steps": [{"loss", "grad_norm", "learning_rate"}],
+                                    "lora": {"config", "steps"}}
+  lora-init/                       PEFT's freshly initialised adapter (SEQ_CLS, r 4, alpha 8, the
+                                   family's default targets; the head in modules_to_save), where the
+                                   "lora" steps start: adapter_model.safetensors, adapter_config.json
 The training recipe and rows are make_train_fixture.py's (HF Trainer's AdamW, decay groups,
 linear warmup schedule, clipping; one batch of all rows per step).
 Versions used are recorded in tests/fixtures/encoders/VERSIONS.json.
@@ -37,6 +41,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import (AutoModelForSequenceClassification, DistilBertConfig, PreTrainedTokenizerFast,
                           RobertaConfig, XLMRobertaConfig, get_linear_schedule_with_warmup)
 from transformers.convert_slow_tokenizer import XLMRobertaConverter
+from peft import LoraConfig, TaskType, get_peft_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from make_train_fixture import RECIPE, ROWS  # noqa: E402
@@ -107,26 +112,60 @@ def family(name: str, config, tok: Tokenizer, pad: str):
         "logits": [round(float(x), 6) for x in o.logits.flatten()],
     }
     expected.update(train_steps(out, config, fast))
+    expected["lora"] = lora_steps(out, name, config, fast)
     (out / "expected.json").write_text(json.dumps(expected, indent=1))
     print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, logits[0] {expected['logits'][:3]}, "
           f"steps {[round(s['loss'], 5) for s in expected['steps']]}")
 
 
-def train_steps(out: Path, config, fast) -> dict:
-    """make_train_fixture.py's recipe on this family, dropout 0 (train-config.json)."""
+# PEFT's default targets (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING) and the head
+# trained in full: PEFT's SEQ_CLS default ("classifier"), and DistilBERT's pre_classifier too (its
+# base checkpoints have none, so a frozen fresh one would not be in the adapter file)
+LORA = {
+    "roberta": {"target_modules": ["query", "value"], "modules_to_save": ["classifier"]},
+    "xlm-roberta": {"target_modules": ["query", "value"], "modules_to_save": ["classifier"]},
+    "distilbert": {"target_modules": ["q_lin", "v_lin"], "modules_to_save": ["pre_classifier", "classifier"]},
+}
+
+
+def training_config(out: Path, config):
+    """config.json with dropout 0, written as train-config.json."""
     cfg = json.loads((out / "config.json").read_text())
     for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout", "seq_classif_dropout"):
         if key in cfg:
             cfg[key] = 0.0
     (out / "train-config.json").write_text(json.dumps(cfg, indent=2))
-    model = AutoModelForSequenceClassification.from_pretrained(out, config=type(config)(**cfg))
+    return cfg, type(config)(**cfg)
+
+
+def train_steps(out: Path, config, fast) -> dict:
+    """make_train_fixture.py's recipe on this family, dropout 0 (train-config.json)."""
+    cfg, config = training_config(out, config)
+    model = AutoModelForSequenceClassification.from_pretrained(out, config=config)
+    return {"recipe": RECIPE, "rows": [{"text": t, "label": l} for t, l in ROWS], "steps": run_recipe(model, cfg, fast)}
+
+
+def lora_steps(out: Path, name: str, config, fast) -> dict:
+    """The same recipe with PEFT's LoRA (the base frozen), from the adapter saved in lora-init/."""
+    cfg, config = training_config(out, config)
+    torch.manual_seed(1)
+    base = AutoModelForSequenceClassification.from_pretrained(out, config=config)
+    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8, lora_dropout=0.0, **LORA[name])
+    model = get_peft_model(base, lora)
+    model.save_pretrained(out / "lora-init")
+    (out / "lora-init" / "README.md").unlink(missing_ok=True)
+    return {"config": {"rank": 4, "alpha": 8, **LORA[name]}, "steps": run_recipe(model, cfg, fast)}
+
+
+def run_recipe(model, cfg, fast) -> list:
     model.train()
     enc = fast([t for t, _ in ROWS], padding="longest", return_tensors="pt", return_token_type_ids=False)
     labels = torch.tensor([cfg["label2id"][l] for _, l in ROWS])
     no_decay = lambda n: n.endswith(".bias") or "LayerNorm.weight" in n or "layer_norm.weight" in n
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [
-        {"params": [p for n, p in model.named_parameters() if not no_decay(n)], "weight_decay": RECIPE["weight_decay"]},
-        {"params": [p for n, p in model.named_parameters() if no_decay(n)], "weight_decay": 0.0},
+        {"params": [p for n, p in trained if not no_decay(n)], "weight_decay": RECIPE["weight_decay"]},
+        {"params": [p for n, p in trained if no_decay(n)], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(params, lr=RECIPE["learning_rate"], betas=(0.9, 0.999), eps=1e-8)
     sched = get_linear_schedule_with_warmup(opt, RECIPE["warmup_steps"], RECIPE["steps"])
@@ -135,12 +174,12 @@ def train_steps(out: Path, config, fast) -> dict:
         lr = sched.get_last_lr()[0]
         loss = model(**enc, labels=labels).loss
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), RECIPE["max_grad_norm"])
+        norm = torch.nn.utils.clip_grad_norm_([p for _, p in trained], RECIPE["max_grad_norm"])
         opt.step()
         sched.step()
         opt.zero_grad()
         steps.append({"loss": loss.item(), "grad_norm": norm.item(), "learning_rate": lr})
-    return {"recipe": RECIPE, "rows": [{"text": t, "label": l} for t, l in ROWS], "steps": steps}
+    return steps
 
 
 def main():
