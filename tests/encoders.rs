@@ -15,7 +15,8 @@ use serde_json::Value;
 use webtune::{
     ComputeDevice, DevicePreference, device,
     infer::{Encoder, ModelFiles, batch_tensors},
-    train::{Hooks, fine_tune},
+    models::lora::LoraOptions,
+    train::{Event, Hooks, TrainOptions, fine_tune, fine_tune_from_adapter},
     weights::safetensors::Inventory,
 };
 
@@ -140,4 +141,51 @@ fn family_configs_that_cannot_work_are_clear_errors() {
     enc.configure(webtune::infer::EncodeOptions { truncate: false, ..Default::default() }).unwrap();
     let e = block_on(enc.classify(&[long.as_str()])).unwrap_err().to_string();
     assert!(e.contains("64"), "{e}");
+}
+
+/// LoRA with PEFT's conventions: from PEFT's own freshly initialised adapter, the steps are PEFT's
+/// (the base frozen, the head trained in full); the adapter files have PEFT's names and config;
+/// the merged export computes what the adapted model does.
+#[test]
+fn lora_fine_tuning_matches_peft_and_saves_peft_files() {
+    let dev = device::cpu();
+    for family in FAMILIES {
+        let (files, exp) = fixture(family, "train-config.json");
+        let data = dataset(&exp);
+        let lora = &exp["lora"]["config"];
+        let names = |v: &Value| v.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let options = TrainOptions {
+            lora: Some(LoraOptions { rank: 4, alpha: 8.0, target_modules: Some(names(&lora["target_modules"])), ..LoraOptions::default() }),
+            ..recipe(&exp, data.len())
+        };
+        let start = std::fs::read(path(family, "lora-init/adapter_model.safetensors")).unwrap();
+        let mut events = Vec::new();
+        let mut on_event = |e| events.push(e);
+        let trained = block_on(fine_tune_from_adapter(&files, Some(&start), &dev, &data, None, &options, None, Hooks::events(&mut on_event)))
+            .unwrap_or_else(|e| panic!("{family}: {e}"));
+        check_step_events(&events, exp["lora"]["steps"].as_array().unwrap(), 1e-4, family);
+        let Some(Event::Start { memory, .. }) = events.first() else { panic!("a start event first") };
+        assert!(memory.gradient_bytes * 5 < memory.weight_bytes, "{family}: only adapters and head train: {memory:?}");
+
+        let enc = trained.into_encoder(&files);
+        let peft = block_on(enc.export_adapter("base")).unwrap();
+        let adapter = Inventory::read(&peft[0].1, "adapter_model.safetensors").unwrap();
+        let reference = Inventory::read(&start, "PEFT's adapter").unwrap();
+        let keys = |inv: &Inventory| inv.tensors.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&adapter), keys(&reference), "{family}: PEFT's tensor names");
+        let config: Value = serde_json::from_slice(&peft[1].1).unwrap();
+        assert_eq!(config["task_type"], "SEQ_CLS");
+        assert_eq!(names(&config["target_modules"]), names(&lora["target_modules"]));
+        assert_eq!(names(&config["modules_to_save"]), names(&lora["modules_to_save"]));
+
+        let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
+        let merged = Encoder::load(block_on(enc.export()).unwrap(), &dev).unwrap();
+        assert_close(&format!("{family}: merged export"), &block_on(logits(&merged, &texts)), &block_on(logits(&enc, &texts)), 1e-5);
+    }
+    // a classifier's LoRA names the encoder's projections
+    let (files, exp) = fixture("distilbert", "train-config.json");
+    let data = dataset(&exp);
+    let bad = TrainOptions { lora: Some(LoraOptions { target_modules: Some(vec!["q_proj".into()]), ..LoraOptions::default() }), ..recipe(&exp, data.len()) };
+    let e = block_on(fine_tune(&files, &dev, &data, None, &bad, None, Hooks::events(&mut |_| {}))).err().expect("refused").to_string();
+    assert!(e.contains("unknown module \"q_proj\"; valid modules are q_lin, k_lin, v_lin, out_lin, lin1, lin2"), "{e}");
 }

@@ -244,7 +244,7 @@ fn bad_lora_options_are_clear_errors() {
         let o = TrainOptions { lora: Some(lora), ..TrainOptions::default() };
         block_on(causal_lm::fine_tune(&decoder, &cpu, None, &data, None, &o, None, Hooks::events(&mut |_| {}))).map(|r| r.steps)
     };
-    match run(LoraOptions { target_modules: vec!["c_attn".into()], ..LoraOptions::default() }) {
+    match run(LoraOptions { target_modules: Some(vec!["c_attn".into()]), ..LoraOptions::default() }) {
         Err(Error::Options(m)) => assert!(m.contains("unknown module \"c_attn\"") && m.contains("q_proj"), "{m}"),
         other => panic!("expected an options error, got {other:?}"),
     }
@@ -259,12 +259,12 @@ fn bad_lora_options_are_clear_errors() {
         other => panic!("expected a weights error, got {:?}", other.map(|r| r.steps)),
     }
     // an adapter for more projections than the options adapt
-    let o = TrainOptions { lora: Some(LoraOptions { target_modules: vec!["q_proj".into()], ..common::lm_training::lora_options() }), ..TrainOptions::default() };
+    let o = TrainOptions { lora: Some(LoraOptions { target_modules: Some(vec!["q_proj".into()]), ..common::lm_training::lora_options() }), ..TrainOptions::default() };
     match block_on(causal_lm::fine_tune(&decoder, &cpu, Some(common::lm_training::peft_adapters().0), &data, None, &o, None, Hooks::events(&mut |_| {}))) {
         Err(Error::Weights(m)) => assert!(m.contains("adapts more projections"), "{m}"),
         other => panic!("expected a weights error, got {:?}", other.map(|r| r.steps)),
     }
-    match run(LoraOptions { target_modules: vec!["q_proj".into(), "q_proj".into()], ..LoraOptions::default() }) {
+    match run(LoraOptions { target_modules: Some(vec!["q_proj".into(), "q_proj".into()]), ..LoraOptions::default() }) {
         Err(Error::Options(m)) => assert!(m.contains("twice"), "{m}"),
         other => panic!("expected an options error, got {other:?}"),
     }
@@ -316,7 +316,7 @@ fn lora_starts_as_peft_kaiming_uniform_by_default() {
     )
     .unwrap();
     let factors = |options: &LoraOptions| {
-        let model = options.apply(LlamaForCausalLM::new(&config, cpu.device()), 0).unwrap();
+        let model = options.apply_llama(LlamaForCausalLM::new(&config, cpu.device()), 0).unwrap();
         let (mut a, mut b, mut scales) = (Vec::new(), Vec::new(), Vec::new());
         for layer in &model.model.layers {
             let adapter = layer.self_attn.q_proj.weight.adapter().expect("q_proj is adapted");
@@ -369,7 +369,7 @@ fn lora_dropout_applies_to_the_adapters_input_while_training() {
     let ids = |d: &burn::tensor::Device| Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 5, 9, 3, 7, 2], [1, 6]), d);
     let logits = |options: &LoraOptions, device: &webtune::ComputeDevice| {
         let base = webtune::weights::llama::load_causal_lm(&decoder.config, block_on(export_causal_lm(&decoder.model, &decoder.device)).unwrap(), device.device()).unwrap().0;
-        let model = webtune::weights::peft::load_adapter(options.apply(base, 0).unwrap(), adapter).unwrap();
+        let model = webtune::weights::peft::load_adapter(options.apply_llama(base, 0).unwrap(), &webtune::weights::peft::AdapterLayout::llama(), adapter).unwrap();
         model.forward(ids(device.device()), None, None).into_data().try_to_vec::<f32>().unwrap()
     };
     let plain = common::lm_training::lora_options();
@@ -380,7 +380,7 @@ fn lora_dropout_applies_to_the_adapters_input_while_training() {
     let (t, c) = (logits(&plain, &train), logits(&plain, &cpu));
     assert!(t.len() == c.len() && t.iter().zip(&c).all(|(x, y)| (x - y).abs() <= 1e-6), "without dropout training computes the same");
     for (bad, needle) in [(LoraOptions { dropout: 1.0, ..plain.clone() }, "lora.dropout"), (LoraOptions { alpha: -1.0, ..plain.clone() }, "lora.alpha")] {
-        match bad.validate() {
+        match bad.validate(webtune::models::lora::LoraBase::Llama) {
             Err(Error::Options(m)) => assert!(m.contains(needle), "{m}"),
             other => panic!("expected an options error, got {other:?}"),
         }
@@ -390,6 +390,6 @@ fn lora_dropout_applies_to_the_adapters_input_while_training() {
         other => panic!("expected an options error, got {other:?}"),
     }
     let config: serde_json::Value =
-        serde_json::from_slice(&webtune::weights::peft::adapter_config(&LoraOptions { rslora: true, dropout: 0.1, ..plain }, "base").unwrap()).unwrap();
+        serde_json::from_slice(&webtune::weights::peft::adapter_config(&LoraOptions { rslora: true, dropout: 0.1, ..plain }, webtune::models::lora::LoraBase::Llama, "base").unwrap()).unwrap();
     assert_eq!((config["lora_dropout"].as_f64(), config["use_rslora"].as_bool(), config["init_lora_weights"].as_bool()), (Some(0.1), Some(true), Some(true)));
 }

@@ -97,11 +97,11 @@ fn memory_plan_counts_parameters_and_refuses_oversized_batches() {
         driver: String::new(), max_buffer_size: Some(1 << 30), max_storage_buffer_binding_size: Some(1 << 30),
         autodiff: true, fallback: None,
     };
-    let big = plan_training(&minilm, 2, 128, 512);
+    let big = plan_training(&minilm, 2, 128, 512, None);
     assert_eq!(big.largest_tensor_bytes, 128 * 12 * 512 * 512 * 4);
     let err = check(&big, &gpu).unwrap_err().to_string();
     assert!(err.contains("attention scores (128 × 12 heads × 512 × 512)") && err.contains("1074 MB") && err.contains("batchSize"), "{err}");
-    let ok = plan_training(&minilm, 2, 16, 64);
+    let ok = plan_training(&minilm, 2, 16, 64, None);
     check(&ok, &gpu).unwrap();
     assert_eq!(ok.optimizer_bytes, 2 * ok.weight_bytes);
     assert!(ok.total_bytes > 4 * ok.weight_bytes, "activations count too");

@@ -1,13 +1,17 @@
 //! A loaded BERT-family model + tokenizer: `embed` and `classify`, batched, async (GPU reads are
 //! awaited, never blocking — required on wasm).
 
-use burn::tensor::{Int, Tensor, TensorData, activation::softmax};
+use burn::{
+    module::Module,
+    tensor::{Int, Tensor, TensorData, activation::softmax},
+};
 use serde::Serialize;
 
 use crate::{
     ComputeDevice, Error, Result,
     models::{
         bert::{BertConfig, BertModel},
+        lora::{LoraBase, LoraOptions},
         heads::{BertForSequenceClassification, Pooling, l2_normalize, pool},
     },
     data::{Columns, Dataset, LabelMap, Table},
@@ -84,6 +88,8 @@ pub struct Encoder {
     /// The original `config.json` and `tokenizer.json`, for [`Encoder::export`].
     source_config: Vec<u8>,
     source_tokenizer: Vec<u8>,
+    /// The LoRA settings of a model tuned with adapters (kept apart from its weights).
+    pub lora: Option<LoraOptions>,
 }
 
 impl Encoder {
@@ -97,7 +103,7 @@ impl Encoder {
         let device = device.without_autodiff();
         let (model, report) = bert::load_classifier(&config, files.weights, device.device())?;
         let options = EncodeOptions { max_length: Some(config.max_tokens()), ..EncodeOptions::default() };
-        Ok(Encoder { config, tokenizer, model, device, report, options, source_config: files.config, source_tokenizer: files.tokenizer })
+        Ok(Encoder { config, tokenizer, model, device, report, options, source_config: files.config, source_tokenizer: files.tokenizer, lora: None })
     }
 
     /// An encoder around a model built in this process (e.g. fine-tuned) on `device`; `files` are
@@ -113,18 +119,39 @@ impl Encoder {
             options,
             source_config: files.config.clone(),
             source_tokenizer: files.tokenizer.clone(),
+            lora: None,
         }
+    }
+
+    /// The same encoder, noting that its adapters were made with `lora`.
+    pub fn with_lora(self, lora: Option<LoraOptions>) -> Self {
+        Encoder { lora, ..self }
     }
 
     /// The model as a Hugging Face classifier folder: `config.json` (the original with this
     /// model's labels), `model.safetensors`, `tokenizer.json` — what transformers'
     /// `AutoModelForSequenceClassification.from_pretrained`, `webtune predict` and `loadEncoder` load.
+    /// LoRA adapters are merged into the weights (`W + scale · A·B`).
     pub async fn export(&self) -> Result<ModelFiles> {
         Ok(ModelFiles {
             config: bert::export_config(&self.config, &self.source_config, &self.config.labels())?,
-            weights: bert::export_classifier(&self.config, &self.model, &self.device).await?,
+            weights: bert::export_classifier(&self.config, &self.model.clone().materialize(), &self.device).await?,
             tokenizer: self.source_tokenizer.clone(),
         })
+    }
+
+    /// A LoRA-tuned classifier's adapters and head as PEFT's files (`adapter_model.safetensors`,
+    /// `adapter_config.json`: `PeftModel.from_pretrained(base, folder)` loads them, the base
+    /// named `base_model`).
+    pub async fn export_adapter(&self, base_model: &str) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let lora = self.lora.as_ref().ok_or_else(|| {
+            Error::Options("this model has no LoRA adapters: fine-tune it with lora: { … } to save format \"peft\"".into())
+        })?;
+        let base = LoraBase::Encoder(self.config.family);
+        Ok(vec![
+            ("adapter_model.safetensors", crate::weights::peft::export_adapter(&self.model, &bert::adapter_layout(self.config.family), &self.device).await?),
+            ("adapter_config.json", crate::weights::peft::adapter_config(lora, base, base_model)?),
+        ])
     }
 
     /// Sets how texts are cut and batched: `max_length` must be at least 2 (room for the special

@@ -98,8 +98,8 @@ impl Decoder {
             Error::Options("this model has no LoRA adapters: fine-tune it with lora: { … } to save format \"peft\"".into())
         })?;
         Ok(vec![
-            ("adapter_model.safetensors", crate::weights::peft::export_adapter(&self.model, &self.device).await?),
-            ("adapter_config.json", crate::weights::peft::adapter_config(lora, base_model)?),
+            ("adapter_model.safetensors", crate::weights::peft::export_adapter(&self.model, &crate::weights::peft::AdapterLayout::llama(), &self.device).await?),
+            ("adapter_config.json", crate::weights::peft::adapter_config(lora, crate::models::lora::LoraBase::Llama, base_model)?),
         ])
     }
 

@@ -364,7 +364,10 @@ impl BertIntermediate {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         match self.act {
             // where the fused kernel declines, `linear` would too: straight to Burn
-            Activation::Gelu(_) => linear_gelu(&self.dense, &x).unwrap_or_else(|| gelu_erf(self.dense.forward(x))),
+            Activation::Gelu(_) if self.dense.weight.adapter().is_none() => {
+                linear_gelu(&self.dense, &x).unwrap_or_else(|| gelu_erf(self.dense.forward(x)))
+            }
+            Activation::Gelu(_) => gelu_erf(linear(&self.dense, x)),
             _ => self.act.forward(linear(&self.dense, x)),
         }
     }

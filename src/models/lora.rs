@@ -17,6 +17,8 @@ use ts_rs::TS;
 use crate::{
     Error, Result,
     models::{
+        bert::BertConfig,
+        encoder_family::EncoderFamily,
         fresh,
         llama::{LlamaConfig, LlamaForCausalLM},
     },
@@ -55,10 +57,11 @@ pub struct LoraOptions {
     pub rank: usize,
     /// Scale numerator: adapters add `alpha / rank · A·B` (default 16).
     pub alpha: f64,
-    /// Which projections get adapters (default `q_proj`, `v_proj`, as PEFT for Llama).
-    #[ts(type = "Array<\"q_proj\" | \"k_proj\" | \"v_proj\" | \"o_proj\" | \"gate_proj\" | \"up_proj\" | \"down_proj\">")]
-    pub target_modules: Vec<String>,
-    /// Dropout on the adapters' input while training, in [0, 1) (default 0, as PEFT).
+    /// Which projections get adapters, by PEFT's module names (default as PEFT: `q_proj`, `v_proj`
+    /// for Llama; `query`, `value` for BERT and RoBERTa; `q_lin`, `v_lin` for DistilBERT).
+    #[ts(optional, type = "Array<\"q_proj\" | \"k_proj\" | \"v_proj\" | \"o_proj\" | \"gate_proj\" | \"up_proj\" | \"down_proj\" | \"query\" | \"key\" | \"value\" | \"q_lin\" | \"k_lin\" | \"v_lin\" | \"out_lin\" | \"lin1\" | \"lin2\">")]
+    pub target_modules: Option<Vec<String>>,
+    /// Dropout on the adapters' input while training, in [0, 1) (default 0, as PEFT; decoders only).
     pub dropout: f64,
     /// Rank-stabilised scale `alpha / √rank` instead of `alpha / rank` (default false).
     pub rslora: bool,
@@ -68,31 +71,80 @@ pub struct LoraOptions {
 
 impl Default for LoraOptions {
     fn default() -> Self {
-        LoraOptions {
-            rank: 8,
-            alpha: 16.0,
-            target_modules: vec!["q_proj".into(), "v_proj".into()],
-            dropout: 0.0,
-            rslora: false,
-            init: LoraInit::Kaiming,
+        LoraOptions { rank: 8, alpha: 16.0, target_modules: None, dropout: 0.0, rslora: false, init: LoraInit::Kaiming }
+    }
+}
+
+/// What the adapters go on: a Llama decoder, or an encoder of a family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoraBase {
+    Llama,
+    Encoder(EncoderFamily),
+}
+
+impl LoraBase {
+    /// PEFT's names of the projections that can take adapters, and their paths in one of our layers.
+    fn modules(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            LoraBase::Llama => &[
+                ("q_proj", "self_attn.q_proj"),
+                ("k_proj", "self_attn.k_proj"),
+                ("v_proj", "self_attn.v_proj"),
+                ("o_proj", "self_attn.o_proj"),
+                ("gate_proj", "mlp.gate_proj"),
+                ("up_proj", "mlp.up_proj"),
+                ("down_proj", "mlp.down_proj"),
+            ],
+            LoraBase::Encoder(EncoderFamily::DistilBert) => &[
+                ("q_lin", "attention.self_attn.query"),
+                ("k_lin", "attention.self_attn.key"),
+                ("v_lin", "attention.self_attn.value"),
+                ("out_lin", "attention.output.dense"),
+                ("lin1", "intermediate.dense"),
+                ("lin2", "output.dense"),
+            ],
+            LoraBase::Encoder(_) => &[
+                ("query", "attention.self_attn.query"),
+                ("key", "attention.self_attn.key"),
+                ("value", "attention.self_attn.value"),
+            ],
+        }
+    }
+
+    /// Where our layers are (`{prefix}.{i}.…`).
+    fn layers(self) -> &'static str {
+        match self {
+            LoraBase::Llama => "model.layers",
+            LoraBase::Encoder(_) => "bert.encoder.layer",
+        }
+    }
+
+    /// PEFT's default targets for the architecture.
+    fn default_targets(self) -> [&'static str; 2] {
+        match self {
+            LoraBase::Llama => ["q_proj", "v_proj"],
+            LoraBase::Encoder(EncoderFamily::DistilBert) => ["q_lin", "v_lin"],
+            LoraBase::Encoder(_) => ["query", "value"],
+        }
+    }
+
+    /// The head, trained in full beside the adapters (PEFT's `modules_to_save`): PEFT's module
+    /// names, and our path prefixes. Besides the classifier, its first layer (BERT's pooler,
+    /// RoBERTa's `classifier.dense`, DistilBERT's `pre_classifier`): base checkpoints often lack
+    /// it, and a frozen fresh layer would not be in the adapter file.
+    pub fn modules_to_save(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            LoraBase::Llama => (&[], &[]),
+            LoraBase::Encoder(EncoderFamily::Bert) => (&["pooler", "classifier"], &["bert.pooler.", "classifier."]),
+            LoraBase::Encoder(EncoderFamily::DistilBert) => (&["pre_classifier", "classifier"], &["bert.pooler.", "classifier."]),
+            LoraBase::Encoder(_) => (&["classifier"], &["bert.pooler.", "classifier."]),
         }
     }
 }
 
-/// Projections that can take adapters, and the block that holds each.
-const MODULES: &[(&str, &str)] = &[
-    ("q_proj", "self_attn"),
-    ("k_proj", "self_attn"),
-    ("v_proj", "self_attn"),
-    ("o_proj", "self_attn"),
-    ("gate_proj", "mlp"),
-    ("up_proj", "mlp"),
-    ("down_proj", "mlp"),
-];
-
 impl LoraOptions {
-    /// Checks the settings, naming the option and what is valid.
-    pub fn validate(&self) -> Result<()> {
+    /// Checks the settings that do not depend on the model, naming the option and what is valid.
+    pub fn check(&self) -> Result<()> {
         if self.rank == 0 {
             return Err(Error::Options("lora.rank must be at least 1 (8 or 16 are common)".into()));
         }
@@ -102,19 +154,35 @@ impl LoraOptions {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::Options(format!("lora.dropout must be in [0, 1) (0 = off, 0.05 or 0.1 are common), got {}", self.dropout)));
         }
-        if self.target_modules.is_empty() {
-            return Err(Error::Options("lora.targetModules is empty; name at least one projection, e.g. [\"q_proj\", \"v_proj\"]".into()));
+        Ok(())
+    }
+
+    /// [`LoraOptions::check`], and that the targets exist in `base` (PEFT's names).
+    pub fn validate(&self, base: LoraBase) -> Result<()> {
+        self.check()?;
+        if self.dropout > 0.0 && base != LoraBase::Llama {
+            return Err(Error::Options("lora.dropout is only supported for decoders so far; leave it out (0) for an encoder".into()));
         }
-        for (i, m) in self.target_modules.iter().enumerate() {
-            if self.target_modules[..i].contains(m) {
+        let targets = self.targets(base);
+        if targets.is_empty() {
+            let [a, b] = base.default_targets();
+            return Err(Error::Options(format!("lora.targetModules is empty; name at least one projection, e.g. [\"{a}\", \"{b}\"]")));
+        }
+        for (i, m) in targets.iter().enumerate() {
+            if targets[..i].contains(m) {
                 return Err(Error::Options(format!("lora.targetModules names {m:?} twice; name each projection once")));
             }
-            if !MODULES.iter().any(|(name, _)| name == m) {
-                let valid: Vec<&str> = MODULES.iter().map(|(n, _)| *n).collect();
+            if !base.modules().iter().any(|(name, _)| name == m) {
+                let valid: Vec<&str> = base.modules().iter().map(|(n, _)| *n).collect();
                 return Err(Error::Options(format!("lora.targetModules: unknown module {m:?}; valid modules are {}", valid.join(", "))));
             }
         }
         Ok(())
+    }
+
+    /// The target modules: as given, else PEFT's default for `base`.
+    pub fn targets(&self, base: LoraBase) -> Vec<String> {
+        self.target_modules.clone().unwrap_or_else(|| base.default_targets().map(String::from).to_vec())
     }
 
     /// What the adapters' product is multiplied by: `alpha / rank`, or `alpha / √rank` with `rslora`.
@@ -123,25 +191,32 @@ impl LoraOptions {
     }
 
     /// Our paths of the adapted weights (`model.layers.0.self_attn.q_proj.weight`, …).
-    fn paths(&self, layers: usize) -> Vec<String> {
-        (0..layers)
-            .flat_map(|i| {
-                MODULES
-                    .iter()
-                    .filter(|(m, _)| self.target_modules.iter().any(|t| t == m))
-                    .map(move |(m, block)| format!("model.layers.{i}.{block}.{m}.weight"))
-            })
-            .collect()
+    fn paths(&self, base: LoraBase, layers: usize) -> Vec<String> {
+        let targets = self.targets(base);
+        let adapted: Vec<&str> = base.modules().iter().filter(|(m, _)| targets.iter().any(|t| t == m)).map(|(_, p)| *p).collect();
+        (0..layers).flat_map(|i| adapted.iter().map(move |p| format!("{}.{i}.{p}.weight", base.layers()))).collect()
     }
 
-    /// `model` with adapters on the target weights, every other parameter frozen, and the
-    /// adapters' input dropout set (`B` is zero: the model computes what it did before); `A` is
-    /// drawn from `seed`.
-    pub fn apply(&self, model: LlamaForCausalLM, seed: u64) -> Result<LlamaForCausalLM> {
-        self.validate()?;
+    /// `model` (of `layers` layers) with adapters on the target weights and every other parameter
+    /// frozen but the head's (`B` is zero: the model computes what it did before); `A` is drawn
+    /// from `seed`.
+    pub fn apply<M: Module>(&self, model: M, base: LoraBase, layers: usize, seed: u64) -> Result<M> {
+        self.validate(base)?;
+        let group = ParamGroup::from_paths(self.paths(base, layers));
+        let model = model.apply_reparameterization(PeftLora { lora: Lora::new(self.rank, self.alpha).set_param_group(group), options: self, seed });
+        let (_, head) = base.modules_to_save();
+        if head.is_empty() {
+            return Ok(model);
+        }
+        let pattern = format!("^({})", head.iter().map(|p| regex::escape(p)).collect::<Vec<_>>().join("|"));
+        let head = ParamGroup::from_regex(&pattern).map_err(|e| Error::Backend(format!("LoRA head pattern: {e:?}")))?;
+        Ok(model.set_require_grad_group(head, true))
+    }
+
+    /// [`LoraOptions::apply`] on a Llama decoder, with the adapters' input dropout set.
+    pub fn apply_llama(&self, model: LlamaForCausalLM, seed: u64) -> Result<LlamaForCausalLM> {
         let layers = model.model.layers.len();
-        let group = ParamGroup::from_paths(self.paths(layers));
-        let mut model = model.apply_reparameterization(PeftLora { lora: Lora::new(self.rank, self.alpha).set_param_group(group), options: self, seed });
+        let mut model = self.apply(model, LoraBase::Llama, layers, seed)?;
         for layer in &mut model.model.layers {
             layer.self_attn.adapter_dropout = self.dropout_module();
             layer.mlp.adapter_dropout = self.dropout_module();
@@ -154,13 +229,13 @@ impl LoraOptions {
         DropoutConfig::new(self.dropout).init()
     }
 
-    /// For a model of config `c`: the adapters' trainable parameters, and the activation elements
+    /// For a decoder of config `c`: the adapters' trainable parameters, and the activation elements
     /// they keep per token for the backward pass (`x·A`, `x·A·B`, and the dropped-out input).
     pub fn sizes(&self, c: &LlamaConfig) -> (u64, u64) {
         let (h, i) = (c.hidden_size, c.intermediate_size);
         let (q, kv) = (c.num_attention_heads * c.head_dim(), c.kv_heads() * c.head_dim());
         let (mut adapters, mut per_token) = (0, 0);
-        for m in &self.target_modules {
+        for m in &self.targets(LoraBase::Llama) {
             let (din, dout) = match m.as_str() {
                 "q_proj" => (h, q),
                 "k_proj" | "v_proj" => (h, kv),
@@ -173,6 +248,25 @@ impl LoraOptions {
         }
         let layers = c.num_hidden_layers;
         ((layers * adapters) as u64, (layers * per_token) as u64)
+    }
+
+    /// For an encoder of config `c`: the trainable parameters (adapters and the head), and the
+    /// activation elements the adapters keep per token (`x·A`, `x·A·B`).
+    pub fn encoder_sizes(&self, c: &BertConfig, labels: usize) -> (u64, u64) {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        let (mut adapters, mut per_token) = (0, 0);
+        for m in &self.targets(LoraBase::Encoder(c.family)) {
+            let (din, dout) = match m.as_str() {
+                "lin1" => (h, i),
+                "lin2" => (i, h),
+                _ => (h, h), // the attention projections
+            };
+            adapters += self.rank * (din + dout);
+            per_token += self.rank + dout;
+        }
+        let layers = c.num_hidden_layers;
+        let head = h * h + h + (h + 1) * labels;
+        ((layers * adapters + head) as u64, (layers * per_token) as u64)
     }
 }
 

@@ -29,7 +29,7 @@ use crate::{
     },
     weights::{
         LoadReport, llama,
-        peft::{export_adapter, load_adapter},
+        peft::{AdapterLayout, export_adapter, load_adapter},
     },
 };
 
@@ -50,6 +50,9 @@ pub async fn fine_tune(
     hooks: Hooks<'_>,
 ) -> Result<Run<LlamaForCausalLM>> {
     options.validate()?;
+    if let Some(lora) = &options.lora {
+        lora.validate(crate::models::lora::LoraBase::Llama)?;
+    }
     if adapter.is_some() && options.lora.is_none() {
         return Err(Error::Options("an adapter to start from needs lora options (its rank, alpha and target modules)".into()));
     }
@@ -156,10 +159,10 @@ impl Task for CausalLm {
             None => llama::load_causal_lm(&self.config, weights, device)?,
             Some(lora) => {
                 let (base, report) = llama::load_causal_lm(&self.config, self.base.clone(), device)?;
-                let model = lora.apply(base, self.seed)?;
+                let model = lora.apply_llama(base, self.seed)?;
                 let model = match (origin, &self.adapter) {
-                    (WeightsOrigin::Saved, _) => load_adapter(model, &weights)?,
-                    (WeightsOrigin::Start, Some(start)) => load_adapter(model, start)?,
+                    (WeightsOrigin::Saved, _) => load_adapter(model, &AdapterLayout::llama(), &weights)?,
+                    (WeightsOrigin::Start, Some(start)) => load_adapter(model, &AdapterLayout::llama(), start)?,
                     (WeightsOrigin::Start, None) => model,
                 };
                 (model, report)
@@ -187,7 +190,7 @@ impl Task for CausalLm {
     async fn export(&self, model: &Self::Model, device: &ComputeDevice) -> Result<Vec<u8>> {
         match &self.lora {
             None => llama::export_causal_lm(model, device).await,
-            Some(_) => export_adapter(model, device).await,
+            Some(_) => export_adapter(model, &AdapterLayout::llama(), device).await,
         }
     }
 }

@@ -15,9 +15,16 @@ use crate::{
     ComputeDevice, Error, Result,
     data::{Dataset, labels::same_set, make_batch, token_lengths},
     infer::{Encoder, ModelFiles, batch_tensors, evaluation::evaluate_classifier, metrics::CLASSIFICATION_METRICS},
-    models::{bert::BertConfig, heads::BertForSequenceClassification},
+    models::{
+        bert::BertConfig,
+        heads::BertForSequenceClassification,
+        lora::{LoraBase, LoraOptions},
+    },
     tokenizer::TextTokenizer,
-    weights::{LoadReport, bert},
+    weights::{
+        LoadReport, bert,
+        peft::{export_adapter, load_adapter},
+    },
 };
 
 /// A fine-tuned classifier, on the inference (non-autodiff) device.
@@ -30,19 +37,22 @@ pub struct Trained {
     pub stop_reason: StopReason,
     pub steps: usize,
     pub best: Option<Best>,
+    /// The LoRA settings the model was tuned with (its adapters are not merged).
+    pub lora: Option<LoraOptions>,
 }
 
 impl Trained {
     /// The model as an [`Encoder`] for inference and export; `files` are the ones the run started
     /// from.
     pub fn into_encoder(self, files: &ModelFiles) -> Encoder {
-        Encoder::from_model(self.config, self.tokenizer, self.model, self.device, files)
+        Encoder::from_model(self.config, self.tokenizer, self.model, self.device, files).with_lora(self.lora)
     }
 }
 
 /// Fine-tunes the checkpoint in `files` on `train`, evaluating on `validation` (if any) every
-/// `eval_every` steps and at each epoch end. With `resume`, continues a run from its checkpoint
-/// (same options and data required) with the result an uninterrupted run would have had.
+/// `eval_every` steps and at each epoch end (all weights, or with `options.lora` adapters and
+/// the head). With `resume`, continues a run from its checkpoint (same options and data
+/// required) with the result an uninterrupted run would have had.
 pub async fn fine_tune(
     files: &ModelFiles,
     device: &ComputeDevice,
@@ -52,10 +62,29 @@ pub async fn fine_tune(
     resume: Option<&Checkpoint>,
     hooks: Hooks<'_>,
 ) -> Result<Trained> {
+    fine_tune_from_adapter(files, None, device, train, validation, options, resume, hooks).await
+}
+
+/// [`fine_tune`] with LoRA adapters (and head) that start from `adapter`, a PEFT
+/// `adapter_model.safetensors` made with the same options.
+#[allow(clippy::too_many_arguments)]
+pub async fn fine_tune_from_adapter(
+    files: &ModelFiles,
+    adapter: Option<&[u8]>,
+    device: &ComputeDevice,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+    hooks: Hooks<'_>,
+) -> Result<Trained> {
     options.validate()?;
     options.check_metric(CLASSIFICATION_METRICS, "a classifier")?;
-    if options.chat_template.is_some() || options.lora.is_some() {
-        return Err(Error::Options("chatTemplate and lora are for text-generation models; leave them out when fine-tuning a classifier".into()));
+    if options.chat_template.is_some() {
+        return Err(Error::Options("chatTemplate is for text-generation models; leave it out when fine-tuning a classifier".into()));
+    }
+    if adapter.is_some() && options.lora.is_none() {
+        return Err(Error::Options("an adapter to start from needs lora options (its rank, alpha and target modules)".into()));
     }
     // A resumed run starts from the checkpoint's config (it holds the run's labels).
     let config_bytes = resume.map_or(&files.config, |c| &c.config);
@@ -75,6 +104,9 @@ pub async fn fine_tune(
     }
     let max_length = options.max_length.min(config.max_tokens());
     let tokenizer = crate::infer::encoder::tokenizer_for(&config, &files.tokenizer)?;
+    if let Some(lora) = &options.lora {
+        lora.validate(LoraBase::Encoder(config.family))?;
+    }
     let task = Classifier {
         new_head: !keeps_head && !default_head_for(&model_labels, labels.len()),
         config: config.with_labels(&labels),
@@ -82,12 +114,15 @@ pub async fn fine_tune(
         max_length,
         batch_size: options.batch_size,
         seed: options.seed,
+        lora: options.lora.clone(),
+        base: if options.lora.is_some() { files.weights.clone() } else { Vec::new() },
+        adapter: adapter.map(<[u8]>::to_vec),
         tokenizer,
         train,
         validation,
         labels,
     };
-    let weights = if resume.is_some() { Vec::new() } else { files.weights.clone() };
+    let weights = if resume.is_some() || options.lora.is_some() { Vec::new() } else { files.weights.clone() };
     let run = trainer::run(&task, weights, device, options, resume, hooks).await?;
     Ok(Trained {
         model: run.model,
@@ -97,6 +132,7 @@ pub async fn fine_tune(
         stop_reason: run.stop_reason,
         steps: run.steps,
         best: run.best,
+        lora: task.lora,
     })
 }
 
@@ -111,8 +147,12 @@ struct Classifier {
     validation: Option<Dataset>,
     max_length: usize,
     batch_size: usize,
-    /// Draws a new head (the same on every device).
+    /// Draws a new head and LoRA's `A` (the same on every device).
     seed: u64,
+    /// LoRA: the adapters' settings, the frozen base weights, and the adapter to start from.
+    lora: Option<LoraOptions>,
+    base: Vec<u8>,
+    adapter: Option<Vec<u8>>,
 }
 
 impl Task for Classifier {
@@ -139,7 +179,8 @@ impl Task for Classifier {
     }
 
     fn memory(&self, batch: usize) -> MemoryPlan {
-        super::memory::plan_training(&self.config, self.labels.len(), batch, self.max_length)
+        let lora = self.lora.as_ref().map(|l| l.encoder_sizes(&self.config, self.labels.len()));
+        super::memory::plan_training(&self.config, self.labels.len(), batch, self.max_length, lora)
     }
 
     /// Parameters without weight decay (HF: biases and LayerNorm weights).
@@ -147,8 +188,21 @@ impl Task for Classifier {
         path.ends_with(".bias") || path.contains("layer_norm.")
     }
 
+    /// With LoRA, saved `weights` are the adapters and head (a checkpoint's): the base is ours.
     fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)> {
-        bert::load_classifier_with(&self.config, weights, device, origin == WeightsOrigin::Start && self.new_head, self.seed)
+        let Some(lora) = &self.lora else {
+            return bert::load_classifier_with(&self.config, weights, device, origin == WeightsOrigin::Start && self.new_head, self.seed);
+        };
+        // the base file is always the original, so a head for other classes is always replaced
+        let (model, report) = bert::load_classifier_with(&self.config, self.base.clone(), device, self.new_head, self.seed)?;
+        let family = self.config.family;
+        let model = lora.apply(model, LoraBase::Encoder(family), self.config.num_hidden_layers, self.seed)?;
+        let model = match (origin, &self.adapter) {
+            (WeightsOrigin::Saved, _) => load_adapter(model, &bert::adapter_layout(family), &weights)?,
+            (WeightsOrigin::Start, Some(start)) => load_adapter(model, &bert::adapter_layout(family), start)?,
+            (WeightsOrigin::Start, None) => model,
+        };
+        Ok((model, report))
     }
 
     fn loss(&self, model: &Self::Model, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)> {
@@ -171,7 +225,10 @@ impl Task for Classifier {
     }
 
     async fn export(&self, model: &Self::Model, device: &ComputeDevice) -> Result<Vec<u8>> {
-        bert::export_classifier(&self.config, model, device).await
+        match &self.lora {
+            None => bert::export_classifier(&self.config, model, device).await,
+            Some(_) => export_adapter(model, &bert::adapter_layout(self.config.family), device).await,
+        }
     }
 }
 

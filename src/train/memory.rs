@@ -34,7 +34,7 @@ pub struct MemoryPlan {
 }
 
 /// The plan of full fine-tuning with batches of `batch` rows of `seq` tokens.
-pub fn plan_training(c: &BertConfig, labels: usize, batch: usize, seq: usize) -> MemoryPlan {
+pub fn plan_training(c: &BertConfig, labels: usize, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
     let parameters = c.parameters(labels);
     let (b, s, h, i) = (batch as u64, seq as u64, c.hidden_size as u64, c.intermediate_size as u64);
     let scores = b * c.num_attention_heads as u64 * s * s;
@@ -48,7 +48,7 @@ pub fn plan_training(c: &BertConfig, labels: usize, batch: usize, seq: usize) ->
         (b * s * i * F32, format!("feed-forward activations ({batch} × {seq} × {})", c.intermediate_size)),
         (c.vocab_size as u64 * h * F32, format!("word embeddings ({} × {})", c.vocab_size, c.hidden_size)),
     ];
-    full_fine_tuning(parameters, activation_bytes, candidates)
+    with_lora(full_fine_tuning(parameters, activation_bytes, candidates), lora, b * s)
 }
 
 /// The plan of fine-tuning a causal LM with batches of `batch` rows of `seq` tokens: all weights,
@@ -69,12 +69,17 @@ pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize, lora: Option<(u
         (logits * F32, format!("logits ({batch} × {seq} × {} vocabulary)", c.vocab_size)),
         (v * h * F32, format!("token embeddings ({} × {})", c.vocab_size, c.hidden_size)),
     ];
-    let mut plan = full_fine_tuning(parameters, activation_bytes, candidates);
-    if let Some((adapters, per_token)) = lora {
-        plan.gradient_bytes = adapters * F32;
-        plan.optimizer_bytes = 2 * adapters * F32;
-        plan.activation_bytes += b * s * per_token * F32;
-        plan.total_bytes = plan.weight_bytes + 4 * adapters * F32 + plan.activation_bytes;
+    with_lora(full_fine_tuning(parameters, activation_bytes, candidates), lora, b * s)
+}
+
+/// With LoRA (`lora` = the trainable parameters, and the activation elements the adapters keep
+/// per token), only those have gradients and moments: the plan for `tokens` tokens per step.
+fn with_lora(mut plan: MemoryPlan, lora: Option<(u64, u64)>, tokens: u64) -> MemoryPlan {
+    if let Some((trained, per_token)) = lora {
+        plan.gradient_bytes = trained * F32;
+        plan.optimizer_bytes = 2 * trained * F32;
+        plan.activation_bytes += tokens * per_token * F32;
+        plan.total_bytes = plan.weight_bytes + 4 * trained * F32 + plan.activation_bytes;
     }
     plan
 }

@@ -170,7 +170,7 @@ impl TrainOptions {
             return bad("evalEvery, earlyStoppingPatience and checkpointEvery must be at least 1 when given".into());
         }
         if let Some(lora) = &self.lora {
-            lora.validate()?;
+            lora.check()?;
         }
         super::schedule::warmup_steps(self.warmup_steps, self.warmup_ratio, 1).map(|_| ())
     }

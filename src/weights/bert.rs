@@ -15,14 +15,17 @@ use burn::{
 use super::{
     LoadReport,
     encoder_keys::{self, Renames},
+    peft::AdapterLayout,
     safetensors::{Inventory, KeyTable},
 };
 use crate::{
     Error, Result,
     models::{
         bert::{BertConfig, BertModel},
+        encoder_family::EncoderFamily,
         fresh,
         heads::BertForSequenceClassification,
+        lora::LoraBase,
     },
 };
 
@@ -159,6 +162,13 @@ fn load_into<M: Module>(
 /// Our parameter path → its key in a Hugging Face `BertForSequenceClassification` checkpoint.
 fn bert_key(path: &str) -> String {
     path.replace(".self_attn.", ".self.").replace("layer_norm.gamma", "LayerNorm.weight").replace("layer_norm.beta", "LayerNorm.bias")
+}
+
+/// How a LoRA-tuned classifier of `family` is named in PEFT's files: the family's keys, and the
+/// head saved whole (see [`LoraBase::modules_to_save`]).
+pub fn adapter_layout(family: EncoderFamily) -> AdapterLayout {
+    let renames = Renames::from_bert(family);
+    AdapterLayout { key: Box::new(move |path| renames.apply(&bert_key(path))), head: LoraBase::Encoder(family).modules_to_save().1 }
 }
 
 /// The classifier as `model.safetensors` bytes that transformers' `from_pretrained` loads as

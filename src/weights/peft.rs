@@ -16,26 +16,27 @@ use burn::{
 use crate::{
     ComputeDevice, Error, Result,
     models::{
-        llama::LlamaForCausalLM,
-        lora::{LoraInit, LoraOptions},
+        lora::{LoraBase, LoraInit, LoraOptions},
     },
     weights::export::f32_safetensors,
 };
 
-/// PEFT's `adapter_config.json` for adapters made with `options` on `base_model`.
-pub fn adapter_config(options: &LoraOptions, base_model: &str) -> Result<Vec<u8>> {
+/// PEFT's `adapter_config.json` for adapters made with `options` on `base` (a model of that
+/// architecture named `base_model`).
+pub fn adapter_config(options: &LoraOptions, base: LoraBase, base_model: &str) -> Result<Vec<u8>> {
     let init = match options.init {
         LoraInit::Kaiming => serde_json::Value::Bool(true),
         LoraInit::Gaussian => serde_json::Value::from("gaussian"),
     };
     let config = serde_json::json!({
         "peft_type": "LORA",
-        "task_type": "CAUSAL_LM",
+        "task_type": if base == LoraBase::Llama { "CAUSAL_LM" } else { "SEQ_CLS" },
         "base_model_name_or_path": base_model,
         "r": options.rank,
         "lora_alpha": options.alpha,
         "lora_dropout": options.dropout,
-        "target_modules": options.target_modules,
+        "target_modules": options.targets(base),
+        "modules_to_save": base.modules_to_save().0,
         "bias": "none",
         "fan_in_fan_out": false,
         "inference_mode": true,
@@ -46,16 +47,39 @@ pub fn adapter_config(options: &LoraOptions, base_model: &str) -> Result<Vec<u8>
     serde_json::to_vec_pretty(&config).map_err(|e| Error::Backend(format!("adapter_config.json: {e}")))
 }
 
-/// Our adapter factor path (`….q_proj.weight.lora.a`) → PEFT's key
-/// (`base_model.model.….q_proj.lora_A.weight`).
-fn peft_key(path: &str) -> Option<String> {
-    let (module, factor) = path.rsplit_once(".weight.lora.")?;
-    let factor = match factor {
-        "a" => "lora_A",
-        "b" => "lora_B",
-        _ => return None,
-    };
-    Some(format!("base_model.model.{module}.{factor}.weight"))
+/// How a model's trained parameters are named in PEFT's file: `key` maps our parameter path to
+/// its Hugging Face key (`model.layers.0.self_attn.q_proj.weight`,
+/// `roberta.encoder.layer.0.attention.self.query.weight`); `head` lists our path prefixes that
+/// are trained in full and saved whole (PEFT's `modules_to_save`).
+pub struct AdapterLayout {
+    pub key: Box<dyn Fn(&str) -> String>,
+    pub head: &'static [&'static str],
+}
+
+impl AdapterLayout {
+    /// A Llama decoder's: its keys are our paths (norm weights aside, which never take adapters).
+    pub fn llama() -> AdapterLayout {
+        AdapterLayout { key: Box::new(|p: &str| super::llama::hf_key(p).unwrap_or_default()), head: &[] }
+    }
+
+    /// PEFT's key for our parameter at `path`, and whether it is stored transposed (Burn keeps
+    /// Linear weights and the factors as `[in, out]`, PyTorch as `[out, in]`): an adapter factor
+    /// (`….q_proj.weight.lora.a` → `base_model.model.….q_proj.lora_A.weight`) or a head parameter.
+    fn peft_key(&self, path: &str) -> Option<(String, bool)> {
+        if let Some((module, factor)) = path.rsplit_once(".weight.lora.") {
+            let factor = match factor {
+                "a" => "lora_A",
+                "b" => "lora_B",
+                _ => return None,
+            };
+            let hf = (self.key)(&format!("{module}.weight"));
+            return Some((format!("base_model.model.{}.{factor}.weight", hf.strip_suffix(".weight")?), true));
+        }
+        if self.head.iter().any(|h| path.starts_with(h)) {
+            return Some((format!("base_model.model.{}", (self.key)(path)), path.ends_with(".weight")));
+        }
+        None
+    }
 }
 
 /// Walks a module keeping the dotted path of the current parameter.
@@ -74,14 +98,14 @@ impl Path {
     }
 }
 
-/// Collects the adapter factors, transposed to PEFT's layout.
-#[derive(Default)]
-struct Factors {
+/// Collects the adapter factors and the head, in PEFT's names and layout.
+struct Factors<'a> {
+    layout: &'a AdapterLayout,
     path: Path,
     out: Vec<(String, Vec<usize>, Tensor<1>)>,
 }
 
-impl ModuleVisitor for Factors {
+impl ModuleVisitor for Factors<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.enter(name);
     }
@@ -89,19 +113,19 @@ impl ModuleVisitor for Factors {
         self.path.exit();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let Some(key) = peft_key(&self.path.get()) else { return };
-        let t = param.val().swap_dims(0, 1);
+        let Some((key, transposed)) = self.layout.peft_key(&self.path.get()) else { return };
+        let t = if transposed && D == 2 { param.val().swap_dims(0, 1) } else { param.val() };
         let shape = t.dims().to_vec();
         let n: usize = shape.iter().product();
         self.out.push((key, shape, t.reshape([n])));
     }
 }
 
-/// The adapters of `model` as PEFT's `adapter_model.safetensors` (f32).
-pub async fn export_adapter(model: &LlamaForCausalLM, device: &ComputeDevice) -> Result<Vec<u8>> {
-    let mut f = Factors::default();
+/// The adapters (and head) of `model` as PEFT's `adapter_model.safetensors` (f32).
+pub async fn export_adapter<M: Module>(model: &M, layout: &AdapterLayout, device: &ComputeDevice) -> Result<Vec<u8>> {
+    let mut f = Factors { layout, path: Path::default(), out: Vec::new() };
     model.visit(&mut f);
-    if f.out.is_empty() {
+    if !f.out.iter().any(|(key, _, _)| key.ends_with(".lora_A.weight")) {
         return Err(Error::Options("this model has no LoRA adapters: fine-tune it with lora: { … } to save format \"peft\"".into()));
     }
     let values = device.read_all(f.out.iter().map(|(_, _, t)| t.clone()).collect()).await?;
@@ -109,9 +133,9 @@ pub async fn export_adapter(model: &LlamaForCausalLM, device: &ComputeDevice) ->
     f32_safetensors(tensors, [("format".to_string(), "pt".to_string())].into_iter().collect())
 }
 
-/// Puts the factors of a PEFT `adapter_model.safetensors` into `model`'s adapters (applied with
-/// the same options); every adapter must be in the file, with the right shape.
-pub fn load_adapter(model: LlamaForCausalLM, bytes: &[u8]) -> Result<LlamaForCausalLM> {
+/// Puts the factors (and head) of a PEFT `adapter_model.safetensors` into `model`'s adapters
+/// (applied with the same options); every adapter must be in the file, with the right shape.
+pub fn load_adapter<M: Module>(model: M, layout: &AdapterLayout, bytes: &[u8]) -> Result<M> {
     let bad = |m: String| Error::Weights(format!("adapter_model.safetensors: {m}"));
     let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("{e}; pass the file a LoRA run saved")))?;
     let mut tensors = HashMap::new();
@@ -123,7 +147,7 @@ pub fn load_adapter(model: LlamaForCausalLM, bytes: &[u8]) -> Result<LlamaForCau
         tensors.insert(name, (view.shape().to_vec(), values));
     }
     let in_file = tensors.len();
-    let mut setter = SetFactors { path: Path::default(), tensors, error: None, set: 0 };
+    let mut setter = SetFactors { layout, path: Path::default(), tensors, error: None, set: 0 };
     let model = model.map(&mut setter);
     if let Some(e) = setter.error {
         return Err(bad(e));
@@ -141,14 +165,15 @@ pub fn load_adapter(model: LlamaForCausalLM, bytes: &[u8]) -> Result<LlamaForCau
     Ok(model)
 }
 
-struct SetFactors {
+struct SetFactors<'a> {
+    layout: &'a AdapterLayout,
     path: Path,
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
     error: Option<String>,
     set: usize,
 }
 
-impl ModuleMapper for SetFactors {
+impl ModuleMapper for SetFactors<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.enter(name);
     }
@@ -156,14 +181,17 @@ impl ModuleMapper for SetFactors {
         self.path.exit();
     }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(key) = peft_key(&self.path.get()) else { return param };
+        let Some((key, transposed)) = self.layout.peft_key(&self.path.get()) else { return param };
         let (id, tensor, mapper) = param.consume();
         let dims = tensor.dims();
-        let want = [dims[1], dims[0]]; // PEFT's layout
+        let mut want = dims.to_vec(); // PEFT's layout
+        if transposed && D == 2 {
+            want.reverse();
+        }
         match self.tensors.get(&key) {
             Some((shape, values)) if shape[..] == want[..] => {
-                let peft = Tensor::<2>::from_data(TensorData::new(values.clone(), want), &tensor.device());
-                let mut t: Tensor<D> = peft.swap_dims(0, 1).reshape(dims);
+                let peft = Tensor::<D>::from_data(TensorData::new(values.clone(), want), &tensor.device());
+                let mut t: Tensor<D> = if transposed && D == 2 { peft.swap_dims(0, 1) } else { peft };
                 if tensor.is_require_grad() {
                     t = t.require_grad();
                 }

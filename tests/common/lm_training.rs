@@ -51,7 +51,7 @@ pub fn examples(expected: &Value, run: &str) -> Vec<TextExample> {
 
 /// The fixture's LoRA settings (PEFT: r 4, alpha 8, q_proj and v_proj).
 pub fn lora_options() -> LoraOptions {
-    LoraOptions { rank: 4, alpha: 8.0, target_modules: vec!["q_proj".into(), "v_proj".into()], ..LoraOptions::default() }
+    LoraOptions { rank: 4, alpha: 8.0, target_modules: Some(vec!["q_proj".into(), "v_proj".into()]), ..LoraOptions::default() }
 }
 
 /// PEFT's initial adapter of the "lora" run, and the adapter it trained.

@@ -150,7 +150,8 @@ def lora_steps(out: Path, name: str, config, fast) -> dict:
     cfg, config = training_config(out, config)
     torch.manual_seed(1)
     base = AutoModelForSequenceClassification.from_pretrained(out, config=config)
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8, lora_dropout=0.0, **LORA[name])
+    # copies: PEFT appends its own defaults to the modules_to_save list it is given
+    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8, lora_dropout=0.0, **{k: list(v) for k, v in LORA[name].items()})
     model = get_peft_model(base, lora)
     model.save_pretrained(out / "lora-init")
     (out / "lora-init" / "README.md").unlink(missing_ok=True)

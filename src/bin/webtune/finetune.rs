@@ -68,14 +68,14 @@ pub struct TrainArgs {
     columns: ColumnArgs,
     #[command(flatten)]
     text: TextArgs,
-    /// text-generation: train LoRA adapters of this rank (the base frozen) instead of all weights.
+    /// Train LoRA adapters of this rank (the base frozen; a classifier's head trained in full) instead of all weights.
     #[arg(long)]
     lora_rank: Option<usize>,
     #[arg(long, default_value_t = LoraOptions::default().alpha, requires = "lora_rank")]
     lora_alpha: f64,
-    /// Projections that get adapters.
-    #[arg(long, default_value_t = LoraOptions::default().target_modules.join(","), requires = "lora_rank")]
-    lora_targets: String,
+    /// Projections that get adapters, by PEFT's names [default: PEFT's for the model: q_proj,v_proj (Llama), query,value (BERT, RoBERTa), q_lin,v_lin (DistilBERT)]
+    #[arg(long, requires = "lora_rank")]
+    lora_targets: Option<String>,
     /// Dropout on the adapters' input while training, in [0, 1) (PEFT's lora_dropout).
     #[arg(long, default_value_t = LoraOptions::default().dropout, requires = "lora_rank")]
     lora_dropout: f64,
@@ -121,7 +121,7 @@ impl TrainArgs {
             lora: self.lora_rank.map(|rank| LoraOptions {
                 rank,
                 alpha: self.lora_alpha,
-                target_modules: self.lora_targets.split(',').map(|t| t.trim().to_string()).collect(),
+                target_modules: self.lora_targets.as_ref().map(|t| t.split(',').map(|t| t.trim().to_string()).collect()),
                 dropout: self.lora_dropout,
                 rslora: self.lora_rslora,
                 init: self.lora_init,
