@@ -190,9 +190,14 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let tuned = finetune_classifier(&files, &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
-    let out = tuned.model.export().await?;
-    let files = [("config.json", out.config), ("model.safetensors", out.weights), ("tokenizer.json", out.tokenizer)];
-    finish(a, files.into(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
+    let files = match a.peft {
+        true => tuned.model.export_adapter(&a.model.display().to_string()).await?,
+        false => {
+            let out = tuned.model.export().await?;
+            vec![("config.json", out.config), ("model.safetensors", out.weights), ("tokenizer.json", out.tokenizer)]
+        }
+    };
+    finish(a, files, tuned.stop_reason == StopReason::Diverged, "webtune predict")
 }
 
 /// `--task text-generation`: a decoder trained as a causal language model (all weights, or LoRA
