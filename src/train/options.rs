@@ -97,8 +97,8 @@ pub struct TrainOptions {
     /// renders a conversation (default: when the model has one). Not for classifiers.
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub chat_template: Option<bool>,
-    /// Text generation: train LoRA adapters instead of all weights (the base is frozen); save
-    /// them with format "peft". Not for classifiers.
+    /// Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
+    /// trained in full, as PEFT's `modules_to_save`); save them with format "peft".
     #[cfg_attr(not(target_family = "wasm"), arg(skip))]
     pub lora: Option<crate::models::lora::LoraOptions>,
 }

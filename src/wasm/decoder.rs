@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Function, Promise, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -217,7 +217,7 @@ impl JsDecoder {
     /// LoRA adapters are merged into the weights.
     pub fn export(&self) -> Promise {
         let decoder = self.inner.clone();
-        future_to_promise(async move { files_object(decoder.export().await.map_err(to_js)?) })
+        future_to_promise(async move { super::files_object(decoder.export().await.map_err(to_js)?) })
     }
 
     /// The LoRA adapters as PEFT files: `Promise<{ "adapter_model.safetensors",
@@ -225,17 +225,8 @@ impl JsDecoder {
     #[wasm_bindgen(js_name = exportAdapter)]
     pub fn export_adapter(&self, base_model: String) -> Promise {
         let decoder = self.inner.clone();
-        future_to_promise(async move { files_object(decoder.export_adapter(&base_model).await.map_err(to_js)?) })
+        future_to_promise(async move { super::files_object(decoder.export_adapter(&base_model).await.map_err(to_js)?) })
     }
-}
-
-/// Files by name as a JS object of Uint8Arrays.
-fn files_object(files: Vec<(&str, Vec<u8>)>) -> Result<JsValue, JsValue> {
-    let out = Object::new();
-    for (name, bytes) in files {
-        let _ = Reflect::set(&out, &name.into(), &Uint8Array::from(bytes.as_slice()));
-    }
-    Ok(out.into())
 }
 
 /// Hands text pieces to JS and asks whether to go on; a throwing callback stops generation and

@@ -142,6 +142,15 @@ impl JsEncoder {
         })
     }
 
+    /// A LoRA-tuned classifier's adapters and head as PEFT files: `Promise<{
+    /// "adapter_model.safetensors", "adapter_config.json" }>`; `baseModel` goes into
+    /// `base_model_name_or_path`.
+    #[wasm_bindgen(js_name = exportAdapter)]
+    pub fn export_adapter(&self, base_model: String) -> Promise {
+        let enc = self.inner.clone();
+        future_to_promise(async move { super::files_object(enc.export_adapter(&base_model).await.map_err(to_js)?) })
+    }
+
     /// Metrics on labelled data (bytes of a CSV/TSV/JSONL/JSON file): `Promise<Metrics>` with
     /// `loss`, `accuracy`, `macro_f1`, `per_class`, `confusion_matrix`, …; `setup`:
     /// `{ dataName, columns }`.

@@ -106,3 +106,12 @@ fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsValue::from_str(&format!("internal error: cannot convert the result to JS: {e}")))
 }
+
+/// Files by name as a JS object of Uint8Arrays.
+fn files_object(files: Vec<(&str, Vec<u8>)>) -> Result<JsValue, JsValue> {
+    let out = js_sys::Object::new();
+    for (name, bytes) in files {
+        let _ = js_sys::Reflect::set(&out, &name.into(), &js_sys::Uint8Array::from(bytes.as_slice()));
+    }
+    Ok(out.into())
+}

@@ -93,8 +93,8 @@ checkpointEvery?: number | null,
  */
 chatTemplate?: boolean | null, 
 /**
- * Text generation: train LoRA adapters instead of all weights (the base is frozen); save
- * them with format "peft". Not for classifiers.
+ * Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
+ * trained in full, as PEFT's `modules_to_save`); save them with format "peft".
  */
 lora?: LoraOptions | null, };
 
@@ -112,11 +112,12 @@ rank?: number,
  */
 alpha?: number, 
 /**
- * Which projections get adapters (default `q_proj`, `v_proj`, as PEFT for Llama).
+ * Which projections get adapters, by PEFT's module names (default as PEFT: `q_proj`, `v_proj`
+ * for Llama; `query`, `value` for BERT and RoBERTa; `q_lin`, `v_lin` for DistilBERT).
  */
-targetModules?: Array<"q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj">, 
+targetModules?: Array<"q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj" | "query" | "key" | "value" | "q_lin" | "k_lin" | "v_lin" | "out_lin" | "lin1" | "lin2">, 
 /**
- * Dropout on the adapters' input while training, in [0, 1) (default 0, as PEFT).
+ * Dropout on the adapters' input while training, in [0, 1) (default 0, as PEFT; decoders only).
  */
 dropout?: number, 
 /**

@@ -85,6 +85,8 @@ export class EncoderModel {
   evaluate(data: DataSource, options?: EvaluateOptions): Promise<Metrics>;
   /** Hugging Face files (config.json, model.safetensors, tokenizer.json) that transformers and loadEncoder load. */
   export(): Promise<{ config: Uint8Array; weights: Uint8Array; tokenizer: Uint8Array }>;
+  /** A model fine-tuned with `lora`: its adapters and head as PEFT files (`adapter_model.safetensors`, `adapter_config.json`); `baseModel` goes into `base_model_name_or_path`. */
+  exportAdapter(baseModel?: string): Promise<Record<string, Uint8Array>>;
   dispose(): void;
 }
 
@@ -207,9 +209,11 @@ interface PipelineBase {
     run?: string;
   }): Promise<Extract<TrainingEvent, { type: "done" }>>;
   evaluate(data: DataSource, options?: EvaluateOptions): Promise<Metrics>;
-  /** Hugging Face files as Blobs; with `directory` (File System Access API) also written there. */
+  /** Hugging Face files as Blobs (LoRA adapters merged); with `directory` (File System Access API) also written there. */
   /** `name` also keeps the files in OPFS (see `models`). */
   save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob>>;
+  /** A classifier fine-tuned with `lora`: its adapters and head as PEFT files (`PeftModel.from_pretrained(base, folder)` loads them). */
+  save(options: { format: "peft"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"adapter_model.safetensors" | "adapter_config.json", Blob>>;
   dispose(): void;
 }
 

@@ -80,10 +80,10 @@ async function baseFiles(e) {
   return { "config.json": f.config, "model.safetensors": f.weights, "tokenizer.json": f.tokenizer };
 }
 
-/** A LoRA-tuned decoder's adapters as PEFT files; the base model named as the pipeline loaded it. */
+/** A LoRA-tuned model's adapters (and a classifier's head) as PEFT files; the base model named as the pipeline loaded it. */
 async function peftFiles(e) {
-  if (e.task !== "text-generation") {
-    throw new OptionsError(`save: format "peft" holds LoRA adapters, which only text-generation models train; save this ${e.task} model with format "huggingface"`);
+  if (e.task === "feature-extraction") {
+    throw new OptionsError(`save: format "peft" holds LoRA adapters, which fine-tuning trains; save this ${e.task} model with format "huggingface"`);
   }
   return e.model.exportAdapter(e.id);
 }
