@@ -1,4 +1,4 @@
-//! RoBERTa, XLM-RoBERTa and DistilBERT against transformers (fixtures from
+//! BERT, RoBERTa, XLM-RoBERTa and DistilBERT against transformers (fixtures from
 //! tests/reference/make_encoder_fixtures.py): tokens, hidden states and logits on the CPU
 //! (≤ 1e-4) and wgpu (≤ 1e-3); fine-tuning steps against PyTorch; the export written under the
 //! family's own names; bad configs.
@@ -20,7 +20,7 @@ use webtune::{
     weights::safetensors::Inventory,
 };
 
-const FAMILIES: [&str; 3] = ["roberta", "xlm-roberta", "distilbert"];
+const FAMILIES: [&str; 4] = ["bert", "roberta", "xlm-roberta", "distilbert"];
 
 fn path(family: &str, file: &str) -> std::path::PathBuf {
     common::assets::crate_root().join("tests/fixtures/encoders").join(family).join(file)

@@ -80,7 +80,7 @@ test("tiny BERT classifier: probabilities and mean-pooled embeddings match trans
   }
 });
 
-test("RoBERTa, XLM-RoBERTa and DistilBERT: probabilities match transformers on WebGPU; DistilBERT fine-tunes like PyTorch", async () => {
+test("RoBERTa, XLM-RoBERTa and DistilBERT: probabilities match transformers on WebGPU; DistilBERT fine-tunes like PyTorch, and with LoRA in a pipeline saves PEFT files", async () => {
   const families = ["roberta", "xlm-roberta", "distilbert"];
   const expected = Object.fromEntries(families.map((f) => [f, JSON.parse(readFileSync(join(ROOT, "tests/fixtures/encoders", f, "expected.json"), "utf8"))]));
   const r = await inPage(async (webtune, { families, expected }) => {
@@ -98,6 +98,22 @@ test("RoBERTa, XLM-RoBERTa and DistilBERT: probabilities match transformers on W
         });
         tuned.dispose();
         out[f].steps = events.filter((ev) => ev.type === "step").map((ev) => [ev.loss, ev.gradNorm]);
+        // LoRA through the pipeline (webtune's Worker; the CPU path, cheaper: WebGPU's LoRA
+        // kernels are the decoders' and tested there): adapters and head, saved as PEFT files
+        const clf = await webtune.pipeline("text-classification", { model: files("train-config.json"), device: "cpu" });
+        const loraEvents = [];
+        await clf.finetune({ data: e.rows, validationSplit: 0, epochs: 5, batchSize: e.rows.length, learningRate: 1e-2, logEvery: 1, lora: { rank: 4, alpha: 8 }, onEvent: (ev) => loraEvents.push(ev) });
+        const peft = await clf.save({ format: "peft" });
+        clf.dispose();
+        const adapter = new Uint8Array(await peft["adapter_model.safetensors"].arrayBuffer());
+        const headerLength = Number(new DataView(adapter.buffer).getBigUint64(0, true));
+        out.lora = {
+          start: loraEvents.find((ev) => ev.type === "start"),
+          losses: loraEvents.filter((ev) => ev.type === "step").map((ev) => ev.loss),
+          names: Object.keys(peft).sort(),
+          config: JSON.parse(await peft["adapter_config.json"].text()),
+          tensors: Object.keys(JSON.parse(new TextDecoder().decode(adapter.subarray(8, 8 + headerLength)))).filter((k) => k !== "__metadata__").sort(),
+        };
       }
     }
     return out;
@@ -116,6 +132,18 @@ test("RoBERTa, XLM-RoBERTa and DistilBERT: probabilities match transformers on W
       }
     });
   }
+  const lora = r.ok.lora;
+  assert.equal(lora.start.device.kind, "cpu");
+  assert.ok(lora.start.memory.gradientBytes * 5 < lora.start.memory.weightBytes, `only adapters and head train: ${JSON.stringify(lora.start.memory)}`);
+  assert.ok(Math.abs(lora.losses[0] - expected.distilbert.steps[0].loss) <= 1e-3, "B starts at zero: the first loss is the base model's");
+  assert.ok(lora.losses.at(-1) < lora.losses[0] - 0.05, `LoRA learns: ${lora.losses}`);
+  assert.deepEqual(lora.names, ["adapter_config.json", "adapter_model.safetensors"]);
+  assert.equal(lora.config.task_type, "SEQ_CLS");
+  assert.deepEqual(lora.config.target_modules, ["q_lin", "v_lin"]);
+  assert.deepEqual(lora.config.modules_to_save, ["pre_classifier", "classifier"]);
+  const peftNames = ["classifier.bias", "classifier.weight", "pre_classifier.bias", "pre_classifier.weight"].map((k) => `base_model.model.${k}`)
+    .concat([0, 1].flatMap((l) => ["q_lin", "v_lin"].flatMap((m) => ["lora_A", "lora_B"].map((f) => `base_model.model.distilbert.transformer.layer.${l}.attention.${m}.${f}.weight`)))).sort();
+  assert.deepEqual(lora.tensors, peftNames, "PEFT's tensor names");
   const want = expected.distilbert.steps;
   assert.equal(r.ok.distilbert.steps.length, want.length);
   r.ok.distilbert.steps.forEach(([loss, norm], i) => {

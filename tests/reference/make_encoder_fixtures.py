@@ -6,12 +6,13 @@ its WordPiece tokenizer for DistilBERT) with the reference environment (tests/re
 
     WEBTUNE_ASSETS=../shared/assets ~/.cache/webtune/refenv/bin/python tests/reference/make_encoder_fixtures.py
 
-Writes tests/fixtures/encoders/<family>/ for roberta, xlm-roberta, distilbert:
+Writes tests/fixtures/encoders/<family>/ for roberta, xlm-roberta, distilbert (and bert, for LoRA;
+BERT's own parity fixtures are make_bert_fixtures.py's):
   config.json, model.safetensors   a *ForSequenceClassification with 3 labels (id2label)
   tokenizer.json                   roberta: byte-level BPE (400 tokens) with RobertaProcessing;
                                    xlm-roberta: SentencePiece Unigram (nmt_nfkc normalization, so a
                                    Precompiled charsmap) converted by transformers' XLMRobertaConverter;
-                                   distilbert: the BERT fixtures' WordPiece tokenizer
+                                   distilbert, bert: the BERT fixtures' WordPiece tokenizer
   train-config.json                config.json with dropout 0 (for the step-by-step comparison)
   expected.json                    {"texts", "input_ids", "attention_mask", "pair": {"texts", "input_ids"},
                                     "last_hidden_state", "logits",
@@ -38,7 +39,7 @@ import tokenizers
 import torch
 import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import (AutoModelForSequenceClassification, DistilBertConfig, PreTrainedTokenizerFast,
+from transformers import (AutoModelForSequenceClassification, BertConfig, DistilBertConfig, PreTrainedTokenizerFast,
                           RobertaConfig, XLMRobertaConfig, get_linear_schedule_with_warmup)
 from transformers.convert_slow_tokenizer import XLMRobertaConverter
 from peft import LoraConfig, TaskType, get_peft_model
@@ -122,6 +123,7 @@ def family(name: str, config, tok: Tokenizer, pad: str):
 # trained in full: PEFT's SEQ_CLS default ("classifier"), and DistilBERT's pre_classifier too (its
 # base checkpoints have none, so a frozen fresh one would not be in the adapter file)
 LORA = {
+    "bert": {"target_modules": ["query", "value"], "modules_to_save": ["pooler", "classifier"]},
     "roberta": {"target_modules": ["query", "value"], "modules_to_save": ["classifier"]},
     "xlm-roberta": {"target_modules": ["query", "value"], "modules_to_save": ["classifier"]},
     "distilbert": {"target_modules": ["q_lin", "v_lin"], "modules_to_save": ["pre_classifier", "classifier"]},
@@ -193,6 +195,8 @@ def main():
     unigram = unigram_tokenizer()
     family("xlm-roberta", XLMRobertaConfig(vocab_size=unigram.get_vocab_size(), **roberta_like), unigram, "<pad>")
     wordpiece = Tokenizer.from_file(str(ROOT / "tests/fixtures/bert/tokenizer.json"))
+    family("bert", BertConfig(vocab_size=wordpiece.get_vocab_size(), max_position_embeddings=64, **SMALL, **labels),
+           wordpiece, "[PAD]")
     family("distilbert", DistilBertConfig(vocab_size=wordpiece.get_vocab_size(), dim=32, n_layers=2, n_heads=4,
                                           hidden_dim=37, max_position_embeddings=64, initializer_range=0.25,
                                           pad_token_id=0, **labels), wordpiece, "[PAD]")

@@ -58,6 +58,12 @@ export class EncoderModel {
     return call(() => inner.export());
   }
 
+  /** A model fine-tuned with `lora`: its adapters and head as PEFT files (`adapter_model.safetensors`, `adapter_config.json`). */
+  async exportAdapter(baseModel = "") {
+    const inner = this.#live();
+    return call(() => inner.exportAdapter(baseModel));
+  }
+
   /** Frees the weights (wasm and GPU memory). The model cannot be used afterwards. */
   dispose() {
     this.#inner?.free();
