@@ -10,10 +10,12 @@
 use burn::{
     module::Module,
     nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig},
-    tensor::{Bool, Device, Int, Tensor, TensorData, activation::silu},
+    tensor::{Device, Int, Tensor, TensorData, activation::silu},
 };
 use serde::{Deserialize, Serialize};
 
+pub use super::kv_cache::KvCache;
+use super::kv_cache::{LayerCache, causal_mask_bias};
 use crate::kernels::linear::{linear, linear_with_adapter_dropout};
 use crate::kernels::softmax::softmax_last;
 use crate::{Error, Result};
@@ -225,9 +227,6 @@ impl LlamaConfig {
     }
 }
 
-/// Added to attention scores at masked keys. Large but finite, so a softmax never sees inf - inf.
-const MASKED: f32 = -1e9;
-
 /// cos/sin tables for the positions of one forward pass, each [seq, head_dim] (HF
 /// `LlamaRotaryEmbedding`: `inv_freq = 1 / theta^(2i/d)`, frequencies repeated for both halves).
 #[derive(Clone, Debug)]
@@ -259,24 +258,6 @@ impl Rope {
     }
 }
 
-/// Keys and values of the positions seen so far, per layer: [batch, kv_heads, seen, head_dim].
-#[derive(Clone, Debug, Default)]
-pub struct KvCache {
-    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
-}
-
-impl KvCache {
-    /// How many positions are cached.
-    pub fn len(&self) -> usize {
-        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |(k, _)| k.dims()[2])
-    }
-
-    /// Whether nothing is cached yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// Grouped-query self-attention with rotary positions (HF `LlamaAttention`).
 #[derive(Module, Debug)]
 pub struct LlamaAttention {
@@ -299,7 +280,7 @@ impl LlamaAttention {
         x: Tensor<3>,
         rope: &Rope,
         mask_bias: Tensor<4>,
-        cache: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
+        cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
         let [batch, seq, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
@@ -390,7 +371,7 @@ impl LlamaLayer {
         x: Tensor<3>,
         rope: &Rope,
         mask_bias: Tensor<4>,
-        cache: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
+        cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
         let x = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rope, mask_bias, cache);
         x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
@@ -416,33 +397,14 @@ impl LlamaModel {
         let past = cache.as_ref().map_or(0, |c| c.len());
         let head_dim = self.layers[0].self_attn.head_dim;
         let rope = Rope::new(head_dim, self.rope_theta, past, seq, &device);
-        let mask_bias = mask_bias(attention_mask, batch, seq, past, &device);
-        if let Some(c) = cache.as_deref_mut()
-            && c.layers.len() != self.layers.len()
-        {
-            c.layers = vec![None; self.layers.len()];
-        }
+        let mask_bias = causal_mask_bias(attention_mask, batch, seq, past, &device);
+        let mut slots = cache.as_deref_mut().map(|c| c.slots(self.layers.len()));
         let mut x = self.embed_tokens.forward(input_ids); // [batch, seq, hidden]
         for (i, layer) in self.layers.iter().enumerate() {
-            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let slot = slots.as_deref_mut().map(|s| &mut s[i]);
             x = layer.forward(x, &rope, mask_bias.clone(), slot);
         }
         self.norm.forward(x)
-    }
-}
-
-/// Causal mask (a position sees itself and earlier ones), plus padding keys when a mask is given:
-/// [batch or 1, 1, seq, past + seq], 0 where attention may look and [`MASKED`] elsewhere.
-fn mask_bias(attention_mask: Option<Tensor<2, Int>>, batch: usize, seq: usize, past: usize, device: &Device) -> Tensor<4> {
-    let total = past + seq;
-    let future = Tensor::<2, Bool>::tril_mask([seq, total], past as i64, device);
-    let causal = Tensor::<2>::zeros([seq, total], device).mask_fill(future, MASKED).reshape([1, 1, seq, total]);
-    match attention_mask {
-        None => causal,
-        Some(m) => {
-            let padding = (m.float().neg() + 1.0).mul_scalar(MASKED).reshape([batch, 1, 1, total]);
-            causal + padding
-        }
     }
 }
 

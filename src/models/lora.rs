@@ -82,6 +82,16 @@ pub enum LoraBase {
     Encoder(EncoderFamily),
 }
 
+impl std::fmt::Display for LoraBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoraBase::Llama => f.write_str("Llama"),
+            LoraBase::Encoder(EncoderFamily::Bert | EncoderFamily::Roberta | EncoderFamily::XlmRoberta) => f.write_str("BERT, RoBERTa"),
+            LoraBase::Encoder(family) => f.write_str(family.title()),
+        }
+    }
+}
+
 impl LoraBase {
     /// PEFT's names of the projections that can take adapters, and their paths in one of our layers.
     fn modules(self) -> &'static [(&'static str, &'static str)] {
@@ -153,6 +163,16 @@ impl LoraOptions {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::Options(format!("lora.dropout must be in [0, 1) (0 = off, 0.05 or 0.1 are common), got {}", self.dropout)));
+        }
+        let bases = [LoraBase::Llama, LoraBase::Encoder(EncoderFamily::Bert), LoraBase::Encoder(EncoderFamily::DistilBert)];
+        for m in self.target_modules.iter().flatten() {
+            if !bases.iter().any(|b| b.modules().iter().any(|(name, _)| name == m)) {
+                let valid: Vec<String> = bases
+                    .iter()
+                    .map(|b| format!("{} ({b})", b.modules().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")))
+                    .collect();
+                return Err(Error::Options(format!("lora.targetModules: unknown module {m:?}; valid modules are {}", valid.join("; "))));
+            }
         }
         Ok(())
     }

@@ -4,6 +4,8 @@
 pub mod bert;
 pub mod encoder_family;
 pub mod fresh;
+pub mod gpt2;
 pub mod heads;
+pub mod kv_cache;
 pub mod llama;
 pub mod lora;
