@@ -5,6 +5,7 @@ pub mod bert;
 pub mod encoder_keys;
 pub mod export;
 pub mod gguf;
+pub mod gpt2;
 pub mod llama;
 pub mod peft;
 pub mod safetensors;

@@ -105,12 +105,21 @@ impl KeyTable<'_> {
     /// f16/bf16/f64 upcast to f32. Missing or mis-shaped tensors are an error listing them;
     /// unused ones a warning.
     pub fn apply<M: Module>(&self, model: &mut M, bytes: Vec<u8>, inv: &Inventory) -> Result<LoadReport> {
+        self.load(model, bytes, inv, PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
+    }
+
+    /// [`KeyTable::apply`] for a checkpoint already in Burn's layout (GPT-2's `Conv1D` keeps
+    /// `[in, out]` weights; norms are renamed by `remaps`): only the upcast to f32.
+    pub fn apply_as_is<M: Module>(&self, model: &mut M, bytes: Vec<u8>, inv: &Inventory) -> Result<LoadReport> {
+        self.load(model, bytes, inv, FloatCastAdapter::to(DType::F32))
+    }
+
+    fn load<M: Module>(&self, model: &mut M, bytes: Vec<u8>, inv: &Inventory, adapter: impl ModuleAdapter + 'static) -> Result<LoadReport> {
         let mut report = LoadReport::default();
         let casts = inv.non_f32_floats();
         if !casts.is_empty() {
             report.warnings.push(format!("checkpoint stores {} tensors; upcast to F32", casts.join("/")));
         }
-        let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
         let mut store = SafetensorsStore::from_bytes(Some(bytes)).with_from_adapter(adapter).allow_partial(true).validate(false); // errors are reported below, in our words
         for (from, to) in self.remaps {
             store = store.with_key_remapping(*from, *to);

@@ -1,0 +1,147 @@
+//! GPT-2 against transformers (fixtures from tests/reference/make_gpt2_fixtures.py): the real
+//! GPT-2 tokenizer's ids; a tiny random GPT2LMHeadModel's logits on the CPU (≤ 1e-4) and wgpu
+//! (≤ 1e-3), right-padded batches, greedy tokens with and without the KV cache; bad checkpoints.
+#![cfg(not(target_family = "wasm"))]
+
+mod common;
+
+use burn::tensor::{Int, Tensor, TensorData};
+use common::parity::{assert_close, floats, ints, read};
+use pollster::block_on;
+use serde_json::Value;
+use webtune::{
+    ComputeDevice, DevicePreference, device,
+    models::{gpt2::Gpt2Config, kv_cache::KvCache},
+    weights::gpt2::load_lm,
+};
+
+fn fixture(file: &str) -> Vec<u8> {
+    let path = common::assets::crate_root().join("tests/fixtures/gpt2").join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn expected() -> Value {
+    serde_json::from_slice(&fixture("expected.json")).unwrap()
+}
+
+fn ids(v: &Value) -> Vec<i64> {
+    v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
+}
+
+fn tensor(ids: &[i64], batch: usize, dev: &ComputeDevice) -> Tensor<2, Int> {
+    Tensor::from_data(TensorData::new(ids.to_vec(), [batch, ids.len() / batch]), dev.device())
+}
+
+fn argmax(logits: &[f32]) -> i64 {
+    logits.iter().enumerate().fold((0, f32::MIN), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0 as i64
+}
+
+#[test]
+fn the_real_gpt2_tokenizer_gives_transformers_ids() {
+    let exp = &expected()["tokenizer"];
+    let Some(path) = common::assets::require("tokenizers/gpt2/tokenizer.json") else { return };
+    let tok = tokenizers::Tokenizer::from_file(path).unwrap();
+    for (text, want) in exp["texts"].as_array().unwrap().iter().zip(exp["ids"].as_array().unwrap()) {
+        let got: Vec<i64> = tok.encode(text.as_str().unwrap(), true).unwrap().get_ids().iter().map(|&i| i as i64).collect();
+        assert_eq!(got, ids(want), "{text}");
+    }
+}
+
+fn check_parity(dev: &ComputeDevice, tol: f32) {
+    let exp = &expected()["tiny"];
+    let config = Gpt2Config::from_json(std::str::from_utf8(&fixture("tiny/config.json")).unwrap()).unwrap();
+    let (model, report) = load_lm(&config, fixture("tiny/model.safetensors"), dev.device()).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let tok = tokenizers::Tokenizer::from_bytes(fixture("tiny/tokenizer.json")).unwrap();
+    let prompt: Vec<i64> = tok.encode(exp["prompt"].as_str().unwrap(), true).unwrap().get_ids().iter().map(|&i| i as i64).collect();
+    assert_eq!(prompt, ids(&exp["input_ids"]), "token ids");
+
+    let logits = block_on(read(model.forward(tensor(&prompt, 1, dev), None, None)));
+    assert_close(&format!("logits on {}", dev.info()), &logits, &floats(&exp["logits"]), tol);
+
+    // right-padded batch: each row's last real token
+    let b = &exp["batch"];
+    let (batch_ids, mask) = (ints(&b["input_ids"]), ints(&b["attention_mask"]));
+    let rows = b["texts"].as_array().unwrap().len();
+    let seq = batch_ids.len() / rows;
+    let wide = |v: &[i32]| v.iter().map(|&x| x as i64).collect::<Vec<_>>();
+    let all = block_on(read(model.forward(tensor(&wide(&batch_ids), rows, dev), Some(tensor(&wide(&mask), rows, dev)), None)));
+    let vocab = config.vocab_size;
+    let last: Vec<f32> = (0..rows)
+        .flat_map(|r| {
+            let t = mask[r * seq..(r + 1) * seq].iter().filter(|&&m| m == 1).count() - 1;
+            all[(r * seq + t) * vocab..(r * seq + t + 1) * vocab].to_vec()
+        })
+        .collect();
+    assert_close("right-padded batch", &last, &floats(&b["last_logits"]), tol);
+
+    // greedy, 20 tokens: with the KV cache, and recomputing everything each step
+    let want = ids(&exp["greedy"]);
+    let mut cache = KvCache::default();
+    let mut next = block_on(read(model.forward_last(tensor(&prompt, 1, dev), Some(&mut cache))));
+    let mut cached = Vec::new();
+    for _ in 0..want.len() {
+        let token = argmax(&next);
+        cached.push(token);
+        next = block_on(read(model.forward_last(tensor(&[token], 1, dev), Some(&mut cache))));
+    }
+    assert_eq!(cached, want, "greedy tokens with the KV cache vs transformers");
+    let mut seq = prompt.clone();
+    for _ in 0..want.len() {
+        let token = argmax(&block_on(read(model.forward_last(tensor(&seq, 1, dev), None))));
+        seq.push(token);
+    }
+    assert_eq!(seq[prompt.len()..], want[..], "greedy tokens without the cache");
+}
+
+#[test]
+fn tiny_gpt2_matches_transformers_on_cpu() {
+    check_parity(&device::cpu(), 1e-4);
+}
+
+#[test]
+fn tiny_gpt2_matches_transformers_on_wgpu() {
+    let dev = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
+    assert_eq!(dev.info().kind, "wgpu");
+    check_parity(&dev, 1e-3);
+}
+
+#[test]
+fn bad_gpt2_files_are_clear_errors() {
+    let text = String::from_utf8(fixture("tiny/config.json")).unwrap();
+    let config = |edit: &dyn Fn(&mut Value)| {
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        edit(&mut v);
+        Gpt2Config::from_json(&v.to_string()).err().expect("refused").to_string()
+    };
+    let e = config(&|c| c["n_head"] = 5.into());
+    assert!(e.contains("n_embd 32 must be a positive multiple of n_head 5"), "{e}");
+    let e = config(&|c| c["tie_word_embeddings"] = false.into());
+    assert!(e.contains("tie_word_embeddings false is not supported"), "{e}");
+    let e = config(&|c| c["activation_function"] = "swish".into());
+    assert!(e.contains("\"swish\" is not supported"), "{e}");
+    let e = config(&|c| c["eos_token_id"] = 4_000_000_000u64.into());
+    assert!(e.contains("eos_token_id 4000000000 is not a token id"), "{e}");
+    let e = config(&|c| c["n_layer"] = 0.into());
+    assert!(e.contains("n_layer 0"), "{e}");
+
+    // an untied head: refused rather than dropped
+    let good = Gpt2Config::from_json(&text).unwrap();
+    let weights = fixture("tiny/model.safetensors");
+    let st = safetensors::SafeTensors::deserialize(&weights).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
+        st.tensors().into_iter().map(|(k, v)| (k, v.shape().to_vec(), v.data().to_vec())).collect();
+    let wte = tensors.iter().find(|(k, _, _)| k == "transformer.wte.weight").unwrap().clone();
+    let mut head = wte.2.clone();
+    head[0] ^= 1;
+    tensors.push(("lm_head.weight".into(), wte.1.clone(), head));
+    let views: Vec<(String, safetensors::tensor::TensorView)> =
+        tensors.iter().map(|(k, s, d)| (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap())).collect();
+    let untied = safetensors::serialize(views, None).unwrap();
+    let e = load_lm(&good, untied, device::cpu().device()).err().expect("refused").to_string();
+    assert!(e.contains("lm_head.weight differs from the token embeddings"), "{e}");
+    // a config wider than the file
+    let wide = Gpt2Config { n_embd: 64, ..good };
+    let e = load_lm(&wide, weights, device::cpu().device()).err().expect("refused").to_string();
+    assert!(e.contains("does not belong to these weights"), "{e}");
+}
