@@ -145,3 +145,29 @@ fn bad_gpt2_files_are_clear_errors() {
     let e = load_lm(&wide, weights, device::cpu().device()).err().expect("refused").to_string();
     assert!(e.contains("does not belong to these weights"), "{e}");
 }
+
+/// Through the decoder every pipeline uses: text in, transformers' greedy tokens out (up to
+/// `<|endoftext|>`, where generation stops); perplexity on text; fine-tuning refused clearly.
+#[test]
+fn gpt2_generates_and_evaluates_through_the_decoder() {
+    let exp = &expected()["tiny"];
+    let dev = device::cpu();
+    let decoder = webtune::infer::Decoder::from_hf(&fixture("tiny/config.json"), fixture("tiny/model.safetensors"), &fixture("tiny/tokenizer.json"), None, &dev).unwrap();
+    let want = ids(&exp["greedy"]);
+    let eos = want.iter().position(|&t| t == 0).expect("the greedy run meets <|endoftext|>");
+    let out = block_on(decoder.complete(exp["prompt"].as_str().unwrap(), &webtune::infer::GenerateOptions { max_new_tokens: 20, ..Default::default() }, |_| true)).unwrap();
+    assert_eq!(out.tokens.iter().map(|&t| t as i64).collect::<Vec<_>>(), want[..eos], "greedy tokens vs transformers");
+    assert_eq!(out.stop_reason, webtune::infer::StopReason::Stop);
+    assert!(!out.text.is_empty());
+
+    use webtune::infer::language_model::{LmRowEncoder, encode_all, evaluate};
+    let text = |t: &str| webtune::data::TextExample { prompt: None, completion: t.into(), origin: "test".into() };
+    let rows = vec![text("a delight from start to finish"), text("dull and far too long")];
+    let (encoded, _) = encode_all(&LmRowEncoder::new(&decoder, None).unwrap(), &rows, 64, "evaluation").unwrap();
+    let metrics = block_on(evaluate(&decoder.model, &decoder.device, &encoded, 0, 8)).unwrap();
+    assert!(metrics.loss.is_finite() && metrics.perplexity > 1.0, "{metrics:?}");
+
+    let e = block_on(webtune::train::causal_lm::fine_tune(&decoder, &dev, None, &rows, None, &Default::default(), None, webtune::train::Hooks::events(&mut |_| {})))
+        .err().expect("refused").to_string();
+    assert!(e.contains("fine-tuning is not supported for GPT-2 yet"), "{e}");
+}

@@ -106,8 +106,8 @@ fn bad_llama_files_are_clear_errors() {
     let text = String::from_utf8(config.clone()).unwrap();
     let e = err(text.replace("\"llama\"", "\"bert\"").as_bytes(), weights.clone());
     assert!(e.contains("\"bert\" is an encoder") && e.contains("text-classification"), "{e}");
-    let e = err(text.replace("\"llama\"", "\"gpt2\"").as_bytes(), weights.clone());
-    assert!(e.contains("\"gpt2\" is not supported yet; webtune reads bert, distilbert, roberta, xlm-roberta (encoders), llama"), "{e}");
+    let e = err(text.replace("\"llama\"", "\"mamba\"").as_bytes(), weights.clone());
+    assert!(e.contains("\"mamba\" is not supported yet; webtune reads bert, distilbert, roberta, xlm-roberta (encoders), llama, gpt2 (decoders)"), "{e}");
     let e = err(text.replace("\"rope_type\": \"default\"", "\"rope_type\": \"llama3\"").as_bytes(), weights.clone());
     assert!(e.contains("RoPE type \"llama3\" is not supported"), "{e}");
     let e = err(text.replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3").as_bytes(), weights.clone());
@@ -129,8 +129,8 @@ fn smollm2_gguf_matches_transformers_and_answers() {
         serde_json::from_slice(&std::fs::read(assets::crate_root().join("tests/fixtures/llama/smollm2.json")).unwrap()).unwrap();
     let dev = device::cpu();
     let decoder = Decoder::from_gguf(&std::fs::read(path).unwrap(), &dev).unwrap();
-    assert_eq!(decoder.config.num_hidden_layers, 30);
-    assert!(decoder.config.tie_word_embeddings);
+    assert_eq!(decoder.config.layers(), 30);
+    assert!(decoder.config.llama("").unwrap().tie_word_embeddings);
     let side = decoder.text.as_ref().unwrap();
     let messages: Vec<Message> = serde_json::from_value(expected["messages"].clone()).unwrap();
     let prompt = side.chat.as_ref().expect("a chat template").render(&messages, true).unwrap();

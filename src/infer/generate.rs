@@ -10,8 +10,11 @@ use serde::Serialize;
 use super::text_generation::DecoderTokenizer;
 use crate::{
     ComputeDevice, Error, Result,
-    models::llama::{KvCache, LlamaConfig, LlamaForCausalLM},
-    weights::{LoadReport, llama},
+    models::{
+        decoder::{DecoderConfig, DecoderModel},
+        kv_cache::KvCache,
+    },
+    weights::{LoadReport, gpt2, llama},
 };
 
 /// How tokens are chosen and when generation stops.
@@ -107,10 +110,10 @@ pub struct Generated {
     pub stop_reason: StopReason,
 }
 
-/// A loaded Llama-family model, ready to generate.
+/// A loaded decoder (Llama-family or GPT-2), ready to generate.
 pub struct Decoder {
-    pub config: LlamaConfig,
-    pub model: LlamaForCausalLM,
+    pub config: DecoderConfig,
+    pub model: DecoderModel,
     pub device: ComputeDevice,
     /// What loading reported (ignored keys, casts).
     pub report: LoadReport,
@@ -121,15 +124,24 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Loads a Hugging Face `LlamaForCausalLM` (`config.json` + `model.safetensors` bytes) onto
-    /// `device` (inference mode), without a tokenizer: ids in, ids out ([`Decoder::from_hf`] and
-    /// [`Decoder::from_gguf`] add text).
+    /// Loads a Hugging Face `LlamaForCausalLM` or `GPT2LMHeadModel` (`config.json` +
+    /// `model.safetensors` bytes) onto `device` (inference mode), without a tokenizer: ids in,
+    /// ids out ([`Decoder::from_hf`] and [`Decoder::from_gguf`] add text).
     pub fn load(config: &[u8], weights: Vec<u8>, device: &ComputeDevice) -> Result<Self> {
         let text = std::str::from_utf8(config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
-        let config = LlamaConfig::from_json(text)?;
-        crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
+        let config = DecoderConfig::from_json(text)?;
+        crate::weights::check_embeddings_fit(config.vocab_size(), config.hidden_size(), device.info())?;
         let device = device.without_autodiff();
-        let (model, report) = llama::load_causal_lm(&config, weights, device.device())?;
+        let (model, report) = match &config {
+            DecoderConfig::Llama(c) => {
+                let (m, r) = llama::load_causal_lm(c, weights, device.device())?;
+                (DecoderModel::Llama(m), r)
+            }
+            DecoderConfig::Gpt2(c) => {
+                let (m, r) = gpt2::load_lm(c, weights, device.device())?;
+                (DecoderModel::Gpt2(m), r)
+            }
+        };
         Ok(Decoder { config, model, device, report, text: None, lora: None })
     }
 
@@ -142,14 +154,14 @@ impl Decoder {
         mut on_token: impl FnMut(u32) -> bool,
     ) -> Result<Generated> {
         options.validate()?;
-        let limit = self.config.max_position_embeddings;
+        let limit = self.config.max_positions();
         if prompt.is_empty() {
             return Err(Error::Data("the prompt is empty: give at least one token (e.g. BOS)".into()));
         }
-        if let Some(id) = prompt.iter().find(|&&id| id as usize >= self.config.vocab_size) {
+        if let Some(id) = prompt.iter().find(|&&id| id as usize >= self.config.vocab_size()) {
             return Err(Error::Data(format!(
                 "prompt token id {id} is not below the model's vocab_size {}: pass ids from this model's tokenizer",
-                self.config.vocab_size
+                self.config.vocab_size()
             )));
         }
         if prompt.len() >= limit {

@@ -9,7 +9,7 @@ use crate::{
     ComputeDevice, Error, Result,
     data::TextExample,
     infer::{generate::Decoder, metrics::LmMetrics, text_generation::DecoderTokenizer},
-    models::llama::LlamaForCausalLM,
+    models::decoder::CausalLogits,
     tokenizer::chat::Message,
 };
 
@@ -39,7 +39,7 @@ impl<'a> LmRowEncoder<'a> {
         }
         Ok(LmRowEncoder {
             side,
-            bos: decoder.config.bos_token_id,
+            bos: decoder.config.bos_token_id(),
             eos: decoder.config.eos_ids().first().copied(),
             chat: chat.unwrap_or(side.chat.is_some()),
         })
@@ -157,8 +157,8 @@ fn lm_batch(rows: &[&LmRow], pad: u32, device: &Device) -> LmBatch {
 }
 
 /// Summed next-token negative log-likelihood of the batch's target tokens ([1]).
-fn nll_sum(model: &LlamaForCausalLM, batch: &LmBatch) -> Tensor<1> {
-    let logits = model.forward(batch.ids.clone(), Some(batch.mask.clone()), None);
+fn nll_sum(model: &impl CausalLogits, batch: &LmBatch) -> Tensor<1> {
+    let logits = model.logits(batch.ids.clone(), Some(batch.mask.clone()));
     let [b, t, v] = logits.dims();
     let logits = logits.slice([0..b, 0..t - 1, 0..v]).reshape([b * (t - 1), v]);
     let logp = log_softmax(logits, 1);
@@ -169,14 +169,14 @@ fn nll_sum(model: &LlamaForCausalLM, batch: &LmBatch) -> Tensor<1> {
 
 /// Mean next-token cross-entropy of `rows` under `model` (as `LlamaForCausalLM(labels=…).loss`)
 /// and the number of target tokens.
-pub fn loss(model: &LlamaForCausalLM, rows: &[&LmRow], pad: u32, device: &Device) -> (Tensor<1>, usize) {
+pub fn loss(model: &impl CausalLogits, rows: &[&LmRow], pad: u32, device: &Device) -> (Tensor<1>, usize) {
     let batch = lm_batch(rows, pad, device);
     let tokens = batch.tokens;
     (nll_sum(model, &batch).div_scalar(tokens.max(1) as f64), tokens)
 }
 
 /// Loss and perplexity of `model` (inference mode) on `rows`, in batches of `batch_size`.
-pub async fn evaluate(model: &LlamaForCausalLM, device: &ComputeDevice, rows: &[LmRow], pad: u32, batch_size: usize) -> Result<LmMetrics> {
+pub async fn evaluate(model: &impl CausalLogits, device: &ComputeDevice, rows: &[LmRow], pad: u32, batch_size: usize) -> Result<LmMetrics> {
     if rows.is_empty() {
         return Err(Error::Data("the evaluation data has no rows".into()));
     }

@@ -15,7 +15,7 @@ use crate::{
         chat::{ChatTemplate, Message},
         gguf::tokenizer_json,
     },
-    models::llama::LlamaForCausalLM,
+    models::decoder::{DecoderConfig, DecoderModel},
     models::lora::LoraOptions,
     weights::gguf,
 };
@@ -61,7 +61,8 @@ impl Decoder {
         crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
         let device = device.without_autodiff();
         let (model, report) = gguf::load_causal_lm(&file, &config, &bytes, device.device())?;
-        let tokenizer = TextTokenizer::for_model(tokenizer_json(&file)?.as_bytes(), config.vocab_size)?;
+        let (config, model) = (DecoderConfig::Llama(config), DecoderModel::Llama(model));
+        let tokenizer = TextTokenizer::for_model(tokenizer_json(&file)?.as_bytes(), config.vocab_size())?;
         let token = |key: &str| {
             file.metadata.get(key).and_then(gguf::Value::as_u64).and_then(|id| u32::try_from(id).ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default()
         };
@@ -77,7 +78,7 @@ impl Decoder {
     /// and, for the chat template, `tokenizer_config.json`.
     pub fn from_hf(config: &[u8], weights: Vec<u8>, tokenizer: &[u8], tokenizer_config: Option<&[u8]>, device: &ComputeDevice) -> Result<Self> {
         let mut decoder = Decoder::load(config, weights, device)?;
-        let tokenizer = TextTokenizer::for_model(tokenizer, decoder.config.vocab_size)?;
+        let tokenizer = TextTokenizer::for_model(tokenizer, decoder.config.vocab_size())?;
         let (chat, add_bos) = match tokenizer_config {
             Some(bytes) => (chat_template(bytes)?, adds_bos(bytes)),
             None => (None, false),
@@ -87,7 +88,7 @@ impl Decoder {
     }
 
     /// The same decoder with other weights (e.g. fine-tuned ones, with `lora` adapters) on `device`.
-    pub fn with_model(&self, model: LlamaForCausalLM, device: ComputeDevice, lora: Option<LoraOptions>) -> Decoder {
+    pub fn with_model(&self, model: DecoderModel, device: ComputeDevice, lora: Option<LoraOptions>) -> Decoder {
         Decoder { config: self.config.clone(), model, device, report: self.report.clone(), text: self.text.clone(), lora }
     }
 
@@ -98,7 +99,7 @@ impl Decoder {
             Error::Options("this model has no LoRA adapters: fine-tune it with lora: { … } to save format \"peft\"".into())
         })?;
         Ok(vec![
-            ("adapter_model.safetensors", crate::weights::peft::export_adapter(&self.model, &crate::weights::peft::AdapterLayout::llama(), &self.device).await?),
+            ("adapter_model.safetensors", crate::weights::peft::export_adapter(self.model.llama("LoRA")?, &crate::weights::peft::AdapterLayout::llama(), &self.device).await?),
             ("adapter_config.json", crate::weights::peft::adapter_config(lora, crate::models::lora::LoraBase::Llama, base_model)?),
         ])
     }
@@ -107,19 +108,20 @@ impl Decoder {
     /// `model.safetensors` (f32), and with a tokenizer `tokenizer.json` and
     /// `tokenizer_config.json` (special tokens, chat template).
     pub async fn export(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let (config, model) = (self.config.llama("saving a model")?, self.model.llama("saving a model")?);
         let mut files = vec![
-            ("config.json", self.config.to_json()?),
+            ("config.json", config.to_json()?),
             // LoRA adapters merged into the weights (`W + scale · A·B`)
-            ("model.safetensors", crate::weights::llama::export_causal_lm(&self.model.clone().materialize(), &self.device).await?),
+            ("model.safetensors", crate::weights::llama::export_causal_lm(&model.clone().materialize(), &self.device).await?),
         ];
         if let Some(side) = &self.text {
             let token = |id: Option<u32>| id.and_then(|i| side.tokenizer.id_to_token(i));
             let mut config = serde_json::json!({
                 "tokenizer_class": "PreTrainedTokenizerFast",
-                "model_max_length": self.config.max_position_embeddings,
+                "model_max_length": self.config.max_positions(),
                 "add_bos_token": side.add_bos,
             });
-            if let Some(bos) = token(self.config.bos_token_id) {
+            if let Some(bos) = token(self.config.bos_token_id()) {
                 config["bos_token"] = bos.into();
             }
             if let Some(eos) = token(self.config.eos_ids().first().copied()) {
@@ -147,7 +149,7 @@ impl Decoder {
         let side = self.text_tools()?;
         let mut ids = side.tokenizer.ids(prompt, true)?;
         if side.add_bos
-            && let Some(bos) = self.config.bos_token_id
+            && let Some(bos) = self.config.bos_token_id()
             && ids.first() != Some(&bos)
         {
             ids.insert(0, bos);

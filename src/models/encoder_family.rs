@@ -27,7 +27,7 @@ pub enum EncoderFamily {
 }
 
 /// Every `model_type` webtune reads, for errors.
-pub const SUPPORTED: &str = "bert, distilbert, roberta, xlm-roberta (encoders), llama (decoders)";
+pub const SUPPORTED: &str = "bert, distilbert, roberta, xlm-roberta (encoders), llama, gpt2 (decoders)";
 
 impl EncoderFamily {
     /// The family of a `config.json` `model_type` (BERT when it has none).
@@ -37,7 +37,7 @@ impl EncoderFamily {
             Some("roberta" | "camembert") => Ok(EncoderFamily::Roberta),
             Some("xlm-roberta") => Ok(EncoderFamily::XlmRoberta),
             Some("distilbert") => Ok(EncoderFamily::DistilBert),
-            Some(decoder @ ("llama" | "mistral" | "qwen2")) => Err(Error::Weights(format!(
+            Some(decoder @ ("llama" | "mistral" | "qwen2" | "gpt2")) => Err(Error::Weights(format!(
                 "config.json: model_type {decoder:?} is a decoder (text generation), not an encoder; load it with the text-generation pipeline"
             ))),
             Some(other) => Err(unsupported(other)),
@@ -96,7 +96,7 @@ impl EncoderFamily {
 
 /// The error for a `model_type` webtune does not read, naming the nearest one it does.
 pub fn unsupported(model_type: &str) -> Error {
-    let known = ["bert", "distilbert", "roberta", "xlm-roberta", "llama"];
+    let known = ["bert", "distilbert", "roberta", "xlm-roberta", "llama", "gpt2"];
     let nearest = known.iter().min_by_key(|k| edit_distance(k, &model_type.to_ascii_lowercase())).expect("not empty");
     Error::Weights(format!(
         "config.json: model_type {model_type:?} is not supported yet; webtune reads {SUPPORTED} (nearest: {nearest:?})"

@@ -36,7 +36,7 @@ impl KvCache {
 }
 
 /// Causal mask (a position sees itself and earlier ones), plus padding keys when a mask is given:
-/// [batch or 1, 1, seq, past + seq], 0 where attention may look and [`MASKED`] elsewhere.
+/// [batch or 1, 1, seq, past + seq], 0 where attention may look and -1e9 elsewhere.
 pub fn causal_mask_bias(attention_mask: Option<Tensor<2, Int>>, batch: usize, seq: usize, past: usize, device: &Device) -> Tensor<4> {
     let total = past + seq;
     let future = Tensor::<2, Bool>::tril_mask([seq, total], past as i64, device);

@@ -2,6 +2,7 @@
 //! file formats, no tokenization, no JS).
 
 pub mod bert;
+pub mod decoder;
 pub mod encoder_family;
 pub mod fresh;
 pub mod gpt2;

@@ -55,7 +55,7 @@ pub async fn finetune_decoder(
     let (train, validation) = data.texts(columns, options.seed)?;
     let run = causal_lm::fine_tune(decoder, device, None, &train, validation.as_deref(), options, resume, hooks).await?;
     Ok(Finetuned {
-        model: decoder.with_model(run.model, run.device, options.lora.clone()),
+        model: decoder.with_model(crate::models::decoder::DecoderModel::Llama(run.model), run.device, options.lora.clone()),
         stop_reason: run.stop_reason,
         steps: run.steps,
         best: run.best,
@@ -92,7 +92,7 @@ impl DecoderEvalSettings {
 pub async fn evaluate_decoder(decoder: &Decoder, file: &DataFile, columns: &TextColumns, settings: &DecoderEvalSettings) -> Result<LmMetrics> {
     let examples = file.texts(columns)?;
     let encoder = LmRowEncoder::new(decoder, settings.chat_template)?;
-    let max_length = settings.max_length.min(decoder.config.max_position_embeddings);
+    let max_length = settings.max_length.min(decoder.config.max_positions());
     let (rows, _) = encode_all(&encoder, &examples, max_length, "evaluation")?;
     let pad = decoder.text.as_ref().map_or(0, |t| t.tokenizer.pad_id());
     evaluate(&decoder.model, &decoder.device, &rows, pad, settings.batch_size).await

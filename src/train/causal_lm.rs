@@ -62,7 +62,8 @@ pub async fn fine_tune(
         ));
     }
     options.check_metric(LANGUAGE_METRICS, "a language model")?;
-    let max_length = options.max_length.min(decoder.config.max_position_embeddings);
+    let (config, base) = (decoder.config.llama("fine-tuning")?, decoder.model.llama("fine-tuning")?);
+    let max_length = options.max_length.min(config.max_position_embeddings);
     let encoder = LmRowEncoder::new(decoder, options.chat_template)?;
     if train.is_empty() {
         return Err(Error::Data("the training data has no rows".into()));
@@ -81,13 +82,13 @@ pub async fn fine_tune(
     // keeps them as its frozen base, and a resumed full run has its own in the checkpoint.
     let mut weights = match (resume, &options.lora) {
         (Some(_), None) => Vec::new(),
-        _ => llama::export_causal_lm(&decoder.model, &decoder.device).await?,
+        _ => llama::export_causal_lm(base, &decoder.device).await?,
     };
     let task = CausalLm {
         lora: options.lora.clone(),
         base: if options.lora.is_some() { std::mem::take(&mut weights) } else { Vec::new() },
         adapter: adapter.map(<[u8]>::to_vec),
-        config: decoder.config.clone(),
+        config: config.clone(),
         fingerprint: fnv(train_rows.iter().flat_map(|r| {
             let ids: Vec<u8> = r.ids.iter().flat_map(|i| i.to_le_bytes()).collect();
             [ids, (r.prompt as u64).to_le_bytes().to_vec()]

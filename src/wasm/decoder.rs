@@ -120,10 +120,10 @@ impl JsDecoder {
         let d = &self.inner;
         to_value(&DecoderInfo {
             device: d.device.info(),
-            vocab_size: d.config.vocab_size,
-            hidden_size: d.config.hidden_size,
-            num_layers: d.config.num_hidden_layers,
-            max_length: d.config.max_position_embeddings,
+            vocab_size: d.config.vocab_size(),
+            hidden_size: d.config.hidden_size(),
+            num_layers: d.config.layers(),
+            max_length: d.config.max_positions(),
             chat_template: d.text.as_ref().is_some_and(|t| t.chat.is_some()),
             warnings: &d.report.warnings,
         })

@@ -1,4 +1,5 @@
-// Text generation through pipeline("text-generation") in Chromium: a real chat model from one
+// Text generation through pipeline("text-generation") in Chromium: a tiny GPT-2 against
+// transformers' greedy tokens on WebGPU; a real chat model from one
 // GGUF file (SmolLM2-135M-Instruct, Q4_1) loads in webtune's Worker with progress events, answers
 // through its chat template on WebGPU while streaming the text, gives the same reply as natively
 // (tests/llama.rs checks that against transformers), aborts with the model still usable, and
@@ -88,4 +89,32 @@ test("a GGUF chat model (SmolLM2-135M-Instruct, Q4_1) answers on WebGPU and on t
   assert.equal(e.finetune?.name, "DataError");
   assert.equal(e.loadOption?.name, "OptionsError");
   assert.match(e.loadOption.message, /unknown option "maxLength"/);
+});
+
+test("GPT-2 (a tiny random GPT2LMHeadModel from transformers) generates transformers' greedy tokens on WebGPU; fine-tuning it is refused clearly", async () => {
+  const want = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/gpt2/expected.json"), "utf8")).tiny;
+  const r = await b.page.evaluate(async ({ prompt, n }) => {
+    const { pipeline } = await import("/pkg/index.js");
+    const failure = (e) => ({ name: e.name, message: e.message });
+    try {
+      const dir = "/fixtures/gpt2/tiny/";
+      const gen = await pipeline("text-generation", { model: { config: dir + "config.json", weights: dir + "model.safetensors", tokenizer: dir + "tokenizer.json" }, device: "webgpu" });
+      const out = await gen(prompt, { maxNewTokens: n });
+      const finetune = await gen.finetune({ data: [{ text: "a b c" }], epochs: 1 }).then(() => null, failure);
+      const info = gen.info;
+      gen.dispose();
+      return { out, finetune, info };
+    } catch (e) {
+      return { error: failure(e) };
+    }
+  }, { prompt: want.prompt, n: want.greedy.length });
+  assert.equal(r.error, undefined, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
+  assert.equal(r.info.device.kind, "webgpu");
+  // transformers ran past <|endoftext|> (id 0); webtune stops there, as generation should
+  const eos = want.greedy.indexOf(0);
+  assert.ok(eos > 0, "the fixture's greedy run meets <|endoftext|>");
+  assert.deepEqual(r.out.tokens, want.greedy.slice(0, eos), "greedy tokens vs transformers");
+  assert.equal(r.out.stopReason, "stop");
+  assert.equal(r.finetune?.name, "OptionsError");
+  assert.match(r.finetune.message, /fine-tuning is not supported for GPT-2 yet/);
 });

@@ -339,7 +339,7 @@ pub async fn eval(a: &EvalArgs) -> Result<()> {
     for w in &enc.report.warnings {
         eprintln!("warning: {w}");
     }
-    let max_length = a.max_length.unwrap_or(128).min(enc.config.max_position_embeddings);
+    let max_length = a.max_length.unwrap_or(128).min(enc.config.max_tokens());
     enc.configure(EncodeOptions { max_length: Some(max_length), truncate: true, batch_size: a.batch_size.unwrap_or(32) })?;
     print(&enc.evaluate(&read_table(&a.data)?, &a.columns.columns()).await?)
 }

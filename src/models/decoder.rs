@@ -1,0 +1,159 @@
+//! The decoder families webtune reads, behind one model and one config type: what generation,
+//! evaluation and the pipelines use. Fine-tuning, LoRA and export take the Llama inside (GPT-2
+//! generates and evaluates, and is not trained yet).
+
+use burn::{
+    module::Module,
+    tensor::{Int, Tensor},
+};
+
+use super::{
+    encoder_family::{EncoderFamily, unsupported},
+    gpt2::{Gpt2Config, Gpt2LMHeadModel},
+    kv_cache::KvCache,
+    llama::{LlamaConfig, LlamaForCausalLM},
+};
+use crate::{Error, Result};
+
+/// Next-token logits of a causal language model (what loss and evaluation need).
+pub trait CausalLogits {
+    /// `input_ids` [batch, seq], `attention_mask` (1 = token, 0 = right padding) → [batch, seq, vocab].
+    fn logits(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> Tensor<3>;
+}
+
+impl CausalLogits for LlamaForCausalLM {
+    fn logits(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> Tensor<3> {
+        self.forward(input_ids, attention_mask, None)
+    }
+}
+
+impl CausalLogits for Gpt2LMHeadModel {
+    fn logits(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> Tensor<3> {
+        self.forward(input_ids, attention_mask, None)
+    }
+}
+
+/// A decoder of any family webtune reads.
+#[derive(Module, Debug)]
+pub enum DecoderModel {
+    Llama(LlamaForCausalLM),
+    Gpt2(Gpt2LMHeadModel),
+}
+
+impl DecoderModel {
+    /// Next-token logits for every position: [batch, seq] → [batch, seq, vocab].
+    pub fn forward(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>, cache: Option<&mut KvCache>) -> Tensor<3> {
+        match self {
+            DecoderModel::Llama(m) => m.forward(input_ids, attention_mask, cache),
+            DecoderModel::Gpt2(m) => m.forward(input_ids, attention_mask, cache),
+        }
+    }
+
+    /// Logits of the last position only: [batch, seq] → [batch, vocab].
+    pub fn forward_last(&self, input_ids: Tensor<2, Int>, cache: Option<&mut KvCache>) -> Tensor<2> {
+        match self {
+            DecoderModel::Llama(m) => m.forward_last(input_ids, cache),
+            DecoderModel::Gpt2(m) => m.forward_last(input_ids, cache),
+        }
+    }
+
+    /// The Llama inside, for what only Llama-family models do yet (fine-tuning, LoRA, export);
+    /// `what` names that in the error.
+    pub fn llama(&self, what: &str) -> Result<&LlamaForCausalLM> {
+        match self {
+            DecoderModel::Llama(m) => Ok(m),
+            DecoderModel::Gpt2(_) => Err(not_yet(what)),
+        }
+    }
+}
+
+impl CausalLogits for DecoderModel {
+    fn logits(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> Tensor<3> {
+        self.forward(input_ids, attention_mask, None)
+    }
+}
+
+/// The error for what GPT-2 cannot do yet.
+fn not_yet(what: &str) -> Error {
+    Error::Options(format!("{what} is not supported for GPT-2 yet (it generates and evaluates); Llama-family models support it"))
+}
+
+/// A decoder's `config.json`.
+#[derive(Clone, Debug)]
+pub enum DecoderConfig {
+    Llama(LlamaConfig),
+    Gpt2(Gpt2Config),
+}
+
+impl DecoderConfig {
+    /// Parses and validates a Hugging Face `config.json` of a decoder family webtune reads.
+    pub fn from_json(text: &str) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct ModelType {
+            model_type: Option<String>,
+        }
+        let model_type = serde_json::from_str::<ModelType>(text)
+            .map_err(|e| Error::Weights(format!("config.json is not a valid model config: {e}")))?
+            .model_type;
+        match model_type.as_deref() {
+            None | Some("llama") => Ok(DecoderConfig::Llama(LlamaConfig::from_json(text)?)),
+            Some("gpt2") => Ok(DecoderConfig::Gpt2(Gpt2Config::from_json(text)?)),
+            Some(t) if EncoderFamily::of(Some(t)).is_ok() => Err(Error::Weights(format!(
+                "config.json: model_type {t:?} is an encoder, not a decoder; load it with the text-classification or feature-extraction pipeline"
+            ))),
+            Some(t) => Err(unsupported(t)),
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            DecoderConfig::Llama(c) => c.vocab_size,
+            DecoderConfig::Gpt2(c) => c.vocab_size,
+        }
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        match self {
+            DecoderConfig::Llama(c) => c.hidden_size,
+            DecoderConfig::Gpt2(c) => c.n_embd,
+        }
+    }
+
+    pub fn layers(&self) -> usize {
+        match self {
+            DecoderConfig::Llama(c) => c.num_hidden_layers,
+            DecoderConfig::Gpt2(c) => c.n_layer,
+        }
+    }
+
+    /// The longest sequence the model reads.
+    pub fn max_positions(&self) -> usize {
+        match self {
+            DecoderConfig::Llama(c) => c.max_position_embeddings,
+            DecoderConfig::Gpt2(c) => c.n_positions,
+        }
+    }
+
+    pub fn bos_token_id(&self) -> Option<u32> {
+        match self {
+            DecoderConfig::Llama(c) => c.bos_token_id,
+            DecoderConfig::Gpt2(c) => c.bos_token_id,
+        }
+    }
+
+    /// The tokens that end generation.
+    pub fn eos_ids(&self) -> Vec<u32> {
+        match self {
+            DecoderConfig::Llama(c) => c.eos_ids(),
+            DecoderConfig::Gpt2(c) => c.eos_token_id.into_iter().collect(),
+        }
+    }
+
+    /// The Llama config inside, for what only Llama-family models do yet.
+    pub fn llama(&self, what: &str) -> Result<&LlamaConfig> {
+        match self {
+            DecoderConfig::Llama(c) => Ok(c),
+            DecoderConfig::Gpt2(_) => Err(not_yet(what)),
+        }
+    }
+}
