@@ -255,7 +255,7 @@ export interface DecoderInfo {
   warnings: string[];
 }
 
-/** A Llama-family model, from one .gguf file (`{ gguf }`) or Hugging Face files. */
+/** A decoder: a Llama-family model from one .gguf file (`{ gguf }`) or Hugging Face files, or a GPT-2 from Hugging Face files (generation and evaluation; fine-tuning it is not supported yet). */
 export type DecoderSource =
   | string /* a .gguf URL, a hub id or a folder URL (config.json, model.safetensors, tokenizer.json, tokenizer_config.json?) */
   | URL
@@ -317,7 +317,7 @@ export class DecoderModel {
   dispose(): void;
 }
 
-/** Loads a Llama-family model: `{ gguf }` or `{ config, weights, tokenizer, tokenizerConfig? }`, each a URL, File/Blob or bytes. */
+/** Loads a decoder (Llama-family: `{ gguf }` or Hugging Face files; GPT-2: Hugging Face files): `{ config, weights, tokenizer, tokenizerConfig? }`, each a URL, File/Blob or bytes. */
 export function loadDecoder(
   files: { gguf: FileSource } | { config: FileSource; weights: FileSource; tokenizer: FileSource; tokenizerConfig?: FileSource },
   options?: { device?: "auto" | "webgpu" | "gpu" | "cpu"; signal?: AbortSignal },

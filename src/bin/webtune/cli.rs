@@ -83,7 +83,7 @@ enum Command {
     /// Evaluate a classifier on a labelled file: one JSON line with accuracy, macro_f1, loss,
     /// per-class metrics and the confusion matrix.
     Eval(finetune::EvalArgs),
-    /// Generate text with a Llama-family model (a GGUF file or a Hugging Face folder): continue
+    /// Generate text with a decoder (Llama-family: a GGUF file or a Hugging Face folder; GPT-2: a Hugging Face folder): continue
     /// --prompt, or answer --chat through the model's chat template. One JSON object (after one
     /// `{"token"}` line per piece with --stream).
     Generate(Box<generate::GenerateArgs>),

@@ -297,7 +297,7 @@ fn describe(e: &Event) -> String {
 #[derive(clap::Args)]
 pub struct EvalArgs {
     /// text-classification (a fine-tuned classifier folder: config.json with id2label,
-    /// model.safetensors, tokenizer.json) | text-generation (a Llama-family folder or .gguf file:
+    /// model.safetensors, tokenizer.json) | text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file:
     /// loss and perplexity).
     #[arg(long, default_value = "text-classification")]
     task: String,

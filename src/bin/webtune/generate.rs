@@ -1,4 +1,4 @@
-//! `webtune generate`: text generation with a Llama-family decoder, from a Hugging Face folder or
+//! `webtune generate`: text generation with a decoder (Llama-family or GPT-2), from a Hugging Face folder or
 //! a GGUF file, for a plain prompt or a chat message.
 
 use std::path::{Path, PathBuf};
