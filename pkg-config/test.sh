@@ -24,7 +24,8 @@ step "2/4 browser tests: wasm-bindgen-test in headless Chromium (WebGPU + CPU), 
 wasm-pack test --headless --chrome --release -- --config "$ROOT/pkg-config/wasm.toml"
 
 step "3/4 package tests: build pkg/ (with the test-only panicForTest export), then the JS API in Chromium (playwright-core)"
-WEBTUNE_FEATURES=test-hooks "$ROOT/pkg-config/build.sh"
+export WEBTUNE_FEATURES=test-hooks # also tests/js/wasm-pack.test.mjs's build, which then reuses this one
+"$ROOT/pkg-config/build.sh"
 node --test --test-reporter=spec tests/js/*.test.mjs
 
 step "4/4 fuzz smoke: every fuzz target for 3 s from the fixtures' seeds (longer runs: RELIABILITY.md)"

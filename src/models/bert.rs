@@ -88,14 +88,7 @@ pub const MAX_LABELS: usize = 100_000;
 impl BertConfig {
     /// Parses and validates a Hugging Face `config.json` of any encoder family webtune reads.
     pub fn from_json(text: &str) -> Result<Self> {
-        #[derive(Deserialize)]
-        struct ModelType {
-            model_type: Option<String>,
-        }
-        let model_type = serde_json::from_str::<ModelType>(text)
-            .map_err(|e| Error::Weights(format!("config.json is not a valid model config: {e}")))?
-            .model_type;
-        let family = EncoderFamily::of(model_type.as_deref())?;
+        let family = EncoderFamily::of(encoder_family::model_type(text)?.as_deref())?;
         let cfg = match family {
             EncoderFamily::DistilBert => encoder_family::distilbert_config(text)?,
             _ => {

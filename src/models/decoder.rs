@@ -8,7 +8,7 @@ use burn::{
 };
 
 use super::{
-    encoder_family::{EncoderFamily, unsupported},
+    encoder_family::{EncoderFamily, model_type, unsupported},
     gpt2::{Gpt2Config, Gpt2LMHeadModel},
     kv_cache::KvCache,
     llama::{LlamaConfig, LlamaForCausalLM},
@@ -88,14 +88,7 @@ pub enum DecoderConfig {
 impl DecoderConfig {
     /// Parses and validates a Hugging Face `config.json` of a decoder family webtune reads.
     pub fn from_json(text: &str) -> Result<Self> {
-        #[derive(serde::Deserialize)]
-        struct ModelType {
-            model_type: Option<String>,
-        }
-        let model_type = serde_json::from_str::<ModelType>(text)
-            .map_err(|e| Error::Weights(format!("config.json is not a valid model config: {e}")))?
-            .model_type;
-        match model_type.as_deref() {
+        match model_type(text)?.as_deref() {
             None | Some("llama") => Ok(DecoderConfig::Llama(LlamaConfig::from_json(text)?)),
             Some("gpt2") => Ok(DecoderConfig::Gpt2(Gpt2Config::from_json(text)?)),
             Some(t) if EncoderFamily::of(Some(t)).is_ok() => Err(Error::Weights(format!(

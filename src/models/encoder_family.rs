@@ -94,6 +94,16 @@ impl EncoderFamily {
     }
 }
 
+/// A `config.json`'s `model_type`, read before the config itself (it says which config it is).
+pub fn model_type(text: &str) -> Result<Option<String>> {
+    #[derive(Deserialize)]
+    struct ModelType {
+        model_type: Option<String>,
+    }
+    let parsed: ModelType = serde_json::from_str(text).map_err(|e| Error::Weights(format!("config.json is not a valid model config: {e}")))?;
+    Ok(parsed.model_type)
+}
+
 /// The error for a `model_type` webtune does not read, naming the nearest one it does.
 pub fn unsupported(model_type: &str) -> Error {
     let known = ["bert", "distilbert", "roberta", "xlm-roberta", "llama", "gpt2"];

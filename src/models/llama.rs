@@ -103,22 +103,6 @@ mod defaults {
 impl LlamaConfig {
     /// Parses and validates a Hugging Face `config.json`.
     pub fn from_json(text: &str) -> Result<Self> {
-        #[derive(Deserialize)]
-        struct ModelType {
-            model_type: Option<String>,
-        }
-        let model_type = serde_json::from_str::<ModelType>(text)
-            .map_err(|e| Error::Weights(format!("config.json is not a valid model config: {e}")))?
-            .model_type;
-        match model_type.as_deref() {
-            None | Some("llama") => {}
-            Some(t) if super::encoder_family::EncoderFamily::of(Some(t)).is_ok() => {
-                return Err(Error::Weights(format!(
-                    "config.json: model_type {t:?} is an encoder, not a decoder; load it with the text-classification or feature-extraction pipeline"
-                )));
-            }
-            Some(t) => return Err(super::encoder_family::unsupported(t)),
-        }
         let cfg: LlamaConfig = serde_json::from_str(text)
             .map_err(|e| Error::Weights(format!("config.json is not a valid Llama config: {e}")))?;
         cfg.validate()?;

@@ -590,7 +590,7 @@ test("pipeline: bad input is a clear, named error", async () => {
     missing: ["NetworkError", /config.json: .*\/hub\/webtune\/nope\/resolve\/main\/config.json answered HTTP 404/],
     picked: ["OptionsError", /the picked files lack model.safetensors, tokenizer.json/],
     runOption: ["OptionsError", /unknown option "top_k"; valid options are topK/],
-    saveFormat: ["OptionsError", /format "peft" holds LoRA adapters, which only text-generation models train/],
+    saveFormat: ["OptionsError", /this model has no LoRA adapters: fine-tune it with lora/],
     noData: ["OptionsError", /options.data is required/],
     remote: ["OptionsError", /allowRemoteModels is false/],
     runName: ["OptionsError", /run name must be 1-100 letters/],

@@ -11,10 +11,12 @@ import { ROOT, openBrowser } from "./harness.mjs";
 
 test("wasm-pack build --target web gives a package that loads and answers in Chromium", async () => {
   const out = join(ROOT, "target/wasm-pack-pkg");
-  // The build cache and rustflags of the other wasm32 builds (pkg-config/env.sh, wasm.toml), so
-  // that this reuses them instead of building Burn again.
+  // The build cache, rustflags and features of the package build test.sh made just before
+  // (pkg-config/env.sh, wasm.toml, the test-only `test-hooks` export), so that this reuses its
+  // compiled crate instead of building webtune again (~80 s); the packaging is what a user runs.
   const env = { ...process.env, CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR || join(homedir(), ".cache/webtune/target") };
-  execFileSync("wasm-pack", ["build", "--target", "web", "--out-dir", out, "--", "--config", "pkg-config/wasm.toml"], {
+  const features = process.env.WEBTUNE_FEATURES ? ["--features", process.env.WEBTUNE_FEATURES] : [];
+  execFileSync("wasm-pack", ["build", "--target", "web", "--out-dir", out, "--", "--config", "pkg-config/wasm.toml", ...features], {
     cwd: ROOT, env, stdio: ["ignore", "ignore", "inherit"],
   });
   const pkg = JSON.parse(readFileSync(join(out, "package.json"), "utf8"));
