@@ -29,7 +29,7 @@ fi
 SEP=$'\n--8<--\n'
 # The seed inputs of `target` (rewritten each run, from the fixtures), in $HOME_DIR/seeds/target.
 seeds() {
-  local dir="$HOME_DIR/seeds/$1" bert=tests/fixtures/bert llama=tests/fixtures/llama
+  local dir="$HOME_DIR/seeds/$1" bert=tests/fixtures/bert llama=tests/fixtures/llama encoders=tests/fixtures/encoders
   rm -rf "$dir" && mkdir -p "$dir"
   case "$1" in
     data)
@@ -39,7 +39,11 @@ seeds() {
       printf '\3[{"text": "fine", "label": 1}, {"text": "bad", "label": 0}]' >"$dir/json" ;;
     model_folder)
       { cat $bert/tiny-cls3/config.json; printf '%s' "$SEP"; cat $bert/tiny-cls3/model.safetensors; printf '%s' "$SEP"; cat $bert/tokenizer.json; } >"$dir/bert"
-      { cat $llama/tiny/config.json; printf '%s' "$SEP"; cat $llama/tiny/model.safetensors; printf '%s' "$SEP"; cat $llama/train-steps/tokenizer.json; } >"$dir/llama" ;;
+      { cat $llama/tiny/config.json; printf '%s' "$SEP"; cat $llama/tiny/model.safetensors; printf '%s' "$SEP"; cat $llama/train-steps/tokenizer.json; } >"$dir/llama"
+      for family in roberta distilbert; do
+        { cat $encoders/$family/config.json; printf '%s' "$SEP"; cat $encoders/$family/model.safetensors; printf '%s' "$SEP"; cat $encoders/$family/tokenizer.json; } >"$dir/$family"
+      done
+      { cat tests/fixtures/gpt2/tiny/config.json; printf '%s' "$SEP"; cat tests/fixtures/gpt2/tiny/model.safetensors; printf '%s' "$SEP"; cat tests/fixtures/gpt2/tiny/tokenizer.json; } >"$dir/gpt2" ;;
     gguf)
       node --input-type=module -e "
         import { writeFileSync } from 'node:fs';
@@ -47,7 +51,8 @@ seeds() {
         writeFileSync('$dir/tiny.gguf', gguf(tinyLlama()));" ;;
     tokenizer)
       { printf '\x40\0'; cat $bert/tokenizer.json; } >"$dir/bert"
-      { printf '\x08\0'; cat $llama/train-steps/tokenizer.json; } >"$dir/llama" ;;
+      { printf '\x08\0'; cat $llama/train-steps/tokenizer.json; } >"$dir/llama"
+      { printf '\x40\0'; cat $encoders/xlm-roberta/tokenizer.json; } >"$dir/xlm-roberta" ;;
     chat_template)
       printf '%s' "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}" >"$dir/chatml"
       printf '%s' "{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('no system') }}{% endif %}[{{ m.role | upper }}] {{ m.content | trim }}{{ eos_token }}{% endfor %}" >"$dir/filters" ;;
@@ -65,7 +70,7 @@ seeds() {
 
 for target in "${targets[@]}"; do
   seeds "$target"
-  case "$target" in model_folder) max_len=400000 ;; gguf) max_len=100000 ;; *) max_len=65536 ;; esac
+  case "$target" in model_folder | tokenizer) max_len=400000 ;; gguf) max_len=100000 ;; *) max_len=65536 ;; esac
   mkdir -p "$HOME_DIR/corpus/$target" "$HOME_DIR/artifacts/$target"
   step "fuzz $target for $seconds s (corpus: $HOME_DIR/corpus/$target)"
   RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz --sanitizer none --debug-assertions --target-dir "$CARGO_TARGET_DIR/fuzz" \

@@ -1,5 +1,5 @@
 //! A Hugging Face model folder: config.json, model.safetensors and tokenizer.json (the input's
-//! three parts, split at "\n--8<--\n"), loaded as a BERT classifier and as a Llama decoder, then
+//! three parts, split at "\n--8<--\n"), loaded as an encoder classifier (BERT, RoBERTa, DistilBERT…) and as a decoder (Llama, GPT-2), then
 //! run once when they load.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
