@@ -397,7 +397,11 @@ impl BertLayer {
                     dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
                     num_heads: c.num_attention_heads,
                 },
-                output: BertResidual::new(c, h, device),
+                output: BertResidual {
+                    // DistilBERT drops out only the attention weights here, not the projection
+                    dropout: if c.family == EncoderFamily::DistilBert { DropoutConfig::new(0.0).init() } else { c.dropout() },
+                    ..BertResidual::new(c, h, device)
+                },
             },
             intermediate: BertIntermediate {
                 dense: lin(h, c.intermediate_size),

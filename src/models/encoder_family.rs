@@ -7,6 +7,8 @@
 //! | RoBERTa, XLM-RoBERTa | `pad_token_id + 1` (padding keeps `pad_token_id`) | one type | `classifier.dense` → tanh → `classifier.out_proj` |
 //! | DistilBERT | 0 | none | `pre_classifier` → ReLU → `classifier` |
 //!
+//! DistilBERT also has no dropout after its attention projection (`out_lin`).
+//!
 //! DistilBERT's `config.json` names its fields differently (`dim`, `n_layers`, …); it is read
 //! into [`BertConfig`] here.
 
