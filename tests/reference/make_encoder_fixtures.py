@@ -45,7 +45,7 @@ from transformers.convert_slow_tokenizer import XLMRobertaConverter
 from peft import LoraConfig, TaskType, get_peft_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from make_train_fixture import RECIPE, ROWS  # noqa: E402
+from make_train_fixture import RECIPE, ROWS, run_recipe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "encoders"
@@ -158,31 +158,6 @@ def lora_steps(out: Path, name: str, config, fast) -> dict:
     model.save_pretrained(out / "lora-init")
     (out / "lora-init" / "README.md").unlink(missing_ok=True)
     return {"config": {"rank": 4, "alpha": 8, **LORA[name]}, "steps": run_recipe(model, cfg, fast)}
-
-
-def run_recipe(model, cfg, fast) -> list:
-    model.train()
-    enc = fast([t for t, _ in ROWS], padding="longest", return_tensors="pt", return_token_type_ids=False)
-    labels = torch.tensor([cfg["label2id"][l] for _, l in ROWS])
-    no_decay = lambda n: n.endswith(".bias") or "LayerNorm.weight" in n or "layer_norm.weight" in n
-    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    params = [
-        {"params": [p for n, p in trained if not no_decay(n)], "weight_decay": RECIPE["weight_decay"]},
-        {"params": [p for n, p in trained if no_decay(n)], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(params, lr=RECIPE["learning_rate"], betas=(0.9, 0.999), eps=1e-8)
-    sched = get_linear_schedule_with_warmup(opt, RECIPE["warmup_steps"], RECIPE["steps"])
-    steps = []
-    for _ in range(RECIPE["steps"]):
-        lr = sched.get_last_lr()[0]
-        loss = model(**enc, labels=labels).loss
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_([p for _, p in trained], RECIPE["max_grad_norm"])
-        opt.step()
-        sched.step()
-        opt.zero_grad()
-        steps.append({"loss": loss.item(), "grad_norm": norm.item(), "learning_rate": lr})
-    return steps
 
 
 def main():

@@ -40,23 +40,17 @@ ROWS = [
 RECIPE = {"learning_rate": 1e-3, "weight_decay": 0.01, "warmup_steps": 2, "steps": 5, "max_grad_norm": 1.0}
 
 
-def main():
-    torch.manual_seed(0)
-    OUT.mkdir(parents=True, exist_ok=True)
-    cfg = json.loads((FIX / "tiny-cls3" / "config.json").read_text())
-    cfg.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (OUT / "config.json").write_text(json.dumps(cfg, indent=2))
-    model = BertForSequenceClassification.from_pretrained(FIX / "tiny-cls3", config=BertConfig(**cfg))
+def run_recipe(model, cfg, tok) -> list:
+    """The recipe on all ROWS (one batch per step): per step the loss, the gradient norm before
+    clipping and the learning rate. Only parameters that require gradients train (LoRA)."""
     model.train()
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(FIX / "tokenizer.json"), pad_token="[PAD]")
-    texts = [t for t, _ in ROWS]
-    enc = tok(texts, padding="longest", return_tensors="pt")
+    enc = tok([t for t, _ in ROWS], padding="longest", return_tensors="pt", return_token_type_ids=False)
     labels = torch.tensor([cfg["label2id"][l] for _, l in ROWS])
-
-    no_decay = lambda n: n.endswith(".bias") or "LayerNorm.weight" in n
+    no_decay = lambda n: n.endswith(".bias") or "LayerNorm.weight" in n or "layer_norm.weight" in n
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [
-        {"params": [p for n, p in model.named_parameters() if not no_decay(n)], "weight_decay": RECIPE["weight_decay"]},
-        {"params": [p for n, p in model.named_parameters() if no_decay(n)], "weight_decay": 0.0},
+        {"params": [p for n, p in trained if not no_decay(n)], "weight_decay": RECIPE["weight_decay"]},
+        {"params": [p for n, p in trained if no_decay(n)], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(params, lr=RECIPE["learning_rate"], betas=(0.9, 0.999), eps=1e-8)
     sched = get_linear_schedule_with_warmup(opt, RECIPE["warmup_steps"], RECIPE["steps"])
@@ -65,11 +59,24 @@ def main():
         lr = sched.get_last_lr()[0]
         loss = model(**enc, labels=labels).loss
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), RECIPE["max_grad_norm"])
+        norm = torch.nn.utils.clip_grad_norm_([p for _, p in trained], RECIPE["max_grad_norm"])
         opt.step()
         sched.step()
         opt.zero_grad()
         steps.append({"loss": loss.item(), "grad_norm": norm.item(), "learning_rate": lr})
+    return steps
+
+
+def main():
+    torch.manual_seed(0)
+    OUT.mkdir(parents=True, exist_ok=True)
+    cfg = json.loads((FIX / "tiny-cls3" / "config.json").read_text())
+    cfg.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (OUT / "config.json").write_text(json.dumps(cfg, indent=2))
+    model = BertForSequenceClassification.from_pretrained(FIX / "tiny-cls3", config=BertConfig(**cfg))
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(FIX / "tokenizer.json"), pad_token="[PAD]")
+    steps = run_recipe(model, cfg, tok)
+    enc = tok([t for t, _ in ROWS], padding="longest", return_tensors="pt")
     model.eval()
     with torch.no_grad():
         logits = model(**enc).logits
