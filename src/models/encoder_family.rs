@@ -76,15 +76,6 @@ impl EncoderFamily {
         }
     }
 
-    /// The checkpoint's prefix before the encoder's own keys (`bert.embeddings…`).
-    pub fn prefix(self) -> &'static str {
-        match self {
-            EncoderFamily::Bert => "bert.",
-            EncoderFamily::Roberta | EncoderFamily::XlmRoberta => "roberta.",
-            EncoderFamily::DistilBert => "distilbert.",
-        }
-    }
-
     /// Whether token type ids have embeddings (DistilBERT has none).
     pub fn has_token_types(self) -> bool {
         self != EncoderFamily::DistilBert
