@@ -7,7 +7,10 @@
 mod common;
 
 use common::{
-    llama::check_llama, lm_training::check_lm_steps_match_pytorch, parity::check_model, training::check_steps_match_pytorch,
+    llama::check_llama,
+    lm_training::{Family, check_family_steps_match_pytorch, check_lm_steps_match_pytorch},
+    parity::check_model,
+    training::check_steps_match_pytorch,
 };
 use wasm_bindgen_test::*;
 use webtune::{DevicePreference, device, train::self_test};
@@ -92,8 +95,8 @@ async fn fine_tuning_matches_pytorch_step_by_step_on_the_wasm_cpu_path() {
 async fn lm_and_lora_fine_tuning_match_pytorch_and_peft_on_webgpu() {
     let dev = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
     assert_eq!(dev.info().kind, "webgpu");
-    for run in ["pairs", "lora"] {
-        let (_, trained) = check_lm_steps_match_pytorch(&dev, run, 1e-3).await;
+    for (family, run) in [(Family::Llama, "pairs"), (Family::Llama, "lora"), (Family::Gpt2, "lora")] {
+        let (_, trained) = check_family_steps_match_pytorch(family, &dev, run, 1e-3).await;
         assert_eq!(trained.device.info().kind, "webgpu");
     }
 }
@@ -104,27 +107,36 @@ async fn lora_fine_tuning_matches_peft_on_the_wasm_cpu_path() {
     check_lm_steps_match_pytorch(&dev, "lora", 1e-4).await;
 }
 
-/// Burn's fused GELU backward on GPU backends is the tanh approximation's derivative and is NaN on
-/// WebGPU for large inputs (it made every MiniLM gradient below layer 3 NaN); the encoder's GELU
-/// is written with erf instead: on WebGPU its gradient must be finite and equal the CPU's (whose
-/// erf and its derivative are exact), Φ(x) + x·φ(x).
+/// Burn's fused GELU backward on GPU backends is the tanh approximation's derivative and WGSL's
+/// `tanh` is NaN on WebGPU (SwiftShader) for large arguments: it made every MiniLM gradient below
+/// layer 3 NaN. Both GELUs (`models/activation.rs`: BERT's exact one, written with erf; GPT-2's
+/// tanh one, its argument clamped where tanh saturates) must give finite values and gradients on
+/// WebGPU equal to the CPU's — Φ(x) + x·φ(x) for the exact one.
 #[wasm_bindgen_test]
-async fn gelu_gradient_is_finite_and_exact_on_webgpu_for_large_inputs() {
+async fn gelu_values_and_gradients_are_finite_and_exact_on_webgpu_for_large_inputs() {
     use burn::tensor::{Tensor, TensorData};
+    use webtune::models::activation::{gelu_erf, gelu_tanh};
     let xs: Vec<f32> = (0..4096).map(|i| (i as f32 - 2048.0) / 2048.0 * 60.0).collect(); // -60 .. 60
-    let grad_on = async |dev: webtune::ComputeDevice| {
+    let run = async |dev: webtune::ComputeDevice, tanh: bool| {
         let x = Tensor::<1>::from_data(TensorData::new(xs.clone(), [xs.len()]), dev.device()).require_grad();
-        let grads = webtune::models::bert::gelu_erf(x.clone()).sum().backward();
-        dev.read(x.grad(&grads).unwrap()).await.unwrap().try_to_vec::<f32>().unwrap()
+        let y = if tanh { gelu_tanh(x.clone()) } else { gelu_erf(x.clone()) };
+        let grads = y.clone().sum().backward();
+        let read = async |t: Tensor<1>| dev.read(t).await.unwrap().try_to_vec::<f32>().unwrap();
+        (read(y).await, read(x.grad(&grads).unwrap()).await)
     };
     let gpu = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required").with_autodiff();
     assert_eq!(gpu.info().kind, "webgpu");
-    let got = grad_on(gpu).await;
-    let want = grad_on(device::cpu().with_autodiff()).await;
-    for ((x, g), w) in xs.iter().zip(&got).zip(&want) {
-        assert!(g.is_finite() && (g - w).abs() < 1e-4, "d gelu/dx at {x}: WebGPU {g}, CPU {w}");
+    for tanh in [false, true] {
+        let what = if tanh { "gelu_tanh" } else { "gelu_erf" };
+        let (got, got_grad) = run(gpu.clone(), tanh).await;
+        let (want, want_grad) = run(device::cpu().with_autodiff(), tanh).await;
+        for (i, x) in xs.iter().enumerate() {
+            let (v, w, g, wg) = (got[i], want[i], got_grad[i], want_grad[i]);
+            assert!(v.is_finite() && (v - w).abs() <= 1e-4 * w.abs().max(1.0), "{what}({x}): WebGPU {v}, CPU {w}");
+            assert!(g.is_finite() && (g - wg).abs() < 1e-4, "d {what}/dx at {x}: WebGPU {g}, CPU {wg}");
+        }
+        assert!(want_grad[0].abs() < 1e-6 && (want_grad[4095] - 1.0).abs() < 1e-6, "{what}: the gradient at ±60 is 0 / 1");
     }
-    assert!((want[0] - 0.0).abs() < 1e-6 && (want[4095] - 1.0).abs() < 1e-6, "Φ(±60) + x·φ(±60) is 0 / 1");
 }
 
 /// The wasm CPU path's own Linear kernel (`models/linear.rs`) against Burn's `Linear::forward`:
@@ -138,7 +150,7 @@ async fn simd128_linear_kernel_matches_burn_on_the_wasm_cpu_path() {
         nn::{Linear, LinearConfig},
         tensor::{Distribution, Tensor},
     };
-    use webtune::{kernels::linear::simd128, models::bert::gelu_erf};
+    use webtune::{kernels::linear::simd128, models::activation::gelu_erf};
     let dev = device::cpu();
     let d = dev.device();
     let read = async |t: Tensor<3>| dev.read(t).await.unwrap().try_to_vec::<f32>().unwrap();

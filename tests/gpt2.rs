@@ -1,12 +1,17 @@
-//! GPT-2 against transformers (fixtures from tests/reference/make_gpt2_fixtures.py): the real
-//! GPT-2 tokenizer's ids; a tiny random GPT2LMHeadModel's logits on the CPU (≤ 1e-4) and wgpu
-//! (≤ 1e-3), right-padded batches, greedy tokens with and without the KV cache; bad checkpoints.
+//! GPT-2 against transformers (fixtures from tests/reference/make_gpt2_fixtures.py and
+//! make_gpt2_train_fixture.py): the real GPT-2 tokenizer's ids; a tiny random GPT2LMHeadModel's
+//! logits on the CPU (≤ 1e-4) and wgpu (≤ 1e-3), right-padded batches, greedy tokens with and
+//! without the KV cache; fine-tuning (all weights, and LoRA against PEFT) step by step; export
+//! to transformers' and PEFT's files; bad checkpoints.
 #![cfg(not(target_family = "wasm"))]
 
 mod common;
 
 use burn::tensor::{Int, Tensor, TensorData};
-use common::parity::{assert_close, floats, ints, read};
+use common::{
+    lm_training::{Family, check_family_steps_match_pytorch, lora_options_of, peft_adapters_of},
+    parity::{assert_close, floats, ints, read},
+};
 use pollster::block_on;
 use serde_json::Value;
 use webtune::{
@@ -147,7 +152,7 @@ fn bad_gpt2_files_are_clear_errors() {
 }
 
 /// Through the decoder every pipeline uses: text in, transformers' greedy tokens out (up to
-/// `<|endoftext|>`, where generation stops); perplexity on text; fine-tuning refused clearly.
+/// `<|endoftext|>`, where generation stops); perplexity on text.
 #[test]
 fn gpt2_generates_and_evaluates_through_the_decoder() {
     let exp = &expected()["tiny"];
@@ -166,8 +171,87 @@ fn gpt2_generates_and_evaluates_through_the_decoder() {
     let (encoded, _) = encode_all(&LmRowEncoder::new(&decoder, None).unwrap(), &rows, 64, "evaluation").unwrap();
     let metrics = block_on(evaluate(&decoder.model, &decoder.device, &encoded, 0, 8)).unwrap();
     assert!(metrics.loss.is_finite() && metrics.perplexity > 1.0, "{metrics:?}");
+}
 
-    let e = block_on(webtune::train::causal_lm::fine_tune(&decoder, &dev, None, &rows, None, &Default::default(), None, webtune::train::Hooks::events(&mut |_| {})))
-        .err().expect("refused").to_string();
-    assert!(e.contains("fine-tuning is not supported for GPT-2 yet"), "{e}");
+#[test]
+fn gpt2_fine_tuning_matches_pytorch_on_cpu() {
+    let _turn = common::cpu_turn();
+    block_on(check_family_steps_match_pytorch(Family::Gpt2, &device::cpu(), "pairs", 1e-4));
+    block_on(check_family_steps_match_pytorch(Family::Gpt2, &device::cpu(), "texts", 1e-4));
+}
+
+#[test]
+fn gpt2_fine_tuning_matches_pytorch_on_wgpu() {
+    let dev = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
+    block_on(check_family_steps_match_pytorch(Family::Gpt2, &dev, "pairs", 1e-3));
+}
+
+/// The fine-tuned model saves as transformers' `GPT2LMHeadModel` folder: the checkpoint's own
+/// tensor names and `Conv1D` shapes (`[in, out]`), no separate head; loaded back it computes
+/// the trained model's logits.
+#[test]
+fn a_fine_tuned_gpt2_exports_to_the_hugging_face_layout() {
+    let _turn = common::cpu_turn();
+    let cpu = device::cpu();
+    let (decoder, run) = block_on(check_family_steps_match_pytorch(Family::Gpt2, &cpu, "pairs", 1e-4));
+    let tuned = decoder.with_model(run.model, run.device, None);
+    let files = block_on(tuned.export()).unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+    let config: Value = serde_json::from_slice(&files[0].1).unwrap();
+    assert_eq!((config["architectures"][0].as_str(), config["model_type"].as_str(), config["n_embd"].as_u64()), (Some("GPT2LMHeadModel"), Some("gpt2"), Some(32)));
+    let original = fixture("tiny/model.safetensors");
+    let (original, ours) = (safetensors::SafeTensors::deserialize(&original).unwrap(), safetensors::SafeTensors::deserialize(&files[1].1).unwrap());
+    let mut want: Vec<(String, Vec<usize>)> = original.tensors().into_iter().map(|(n, t)| (n, t.shape().to_vec())).collect();
+    let mut got: Vec<(String, Vec<usize>)> = ours.tensors().into_iter().map(|(n, t)| (n, t.shape().to_vec())).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "the checkpoint's names and shapes");
+    assert_eq!(ours.tensor("transformer.h.0.mlp.c_fc.weight").unwrap().shape(), [32, 128], "Conv1D keeps [in, out]");
+
+    let reloaded = webtune::infer::Decoder::from_hf(&files[0].1, files[1].1.clone(), &files[2].1, Some(&files[3].1), &cpu).unwrap();
+    let input = tensor(&[5, 17, 42, 99, 3], 1, &cpu);
+    let a = block_on(read(tuned.model.forward(input.clone(), None, None)));
+    let b = block_on(read(reloaded.model.forward(input, None, None)));
+    assert_close("reloaded logits", &b, &a, 1e-6);
+}
+
+/// LoRA on GPT-2's `Conv1D` projections as PEFT does it (`fan_in_fan_out`; `c_proj` names the
+/// attention's and the MLP's): from PEFT's initial adapter every step matches PEFT's; the saved
+/// adapter has PEFT's names and trained values and a config PEFT reads as GPT-2's; merged into the
+/// weights it generates what the adapted model generates, and only adapted weights changed.
+#[test]
+fn gpt2_lora_matches_peft_and_saves_its_files() {
+    let _turn = common::cpu_turn();
+    let cpu = device::cpu();
+    let (decoder, run) = block_on(check_family_steps_match_pytorch(Family::Gpt2, &cpu, "lora", 1e-4));
+    let tuned = decoder.with_model(run.model, run.device, Some(lora_options_of(Family::Gpt2)));
+    let files = block_on(tuned.export_adapter("tiny-gpt2")).unwrap();
+    let config: Value = serde_json::from_slice(&files[1].1).unwrap();
+    assert_eq!((config["task_type"].as_str(), config["fan_in_fan_out"].as_bool()), (Some("CAUSAL_LM"), Some(true)));
+    assert_eq!(config["target_modules"], serde_json::json!(["c_attn", "c_proj", "c_fc"]));
+    let peft = peft_adapters_of(Family::Gpt2).1;
+    let (ours, peft) = (safetensors::SafeTensors::deserialize(&files[0].1).unwrap(), safetensors::SafeTensors::deserialize(peft).unwrap());
+    let mut keys: Vec<String> = ours.names().into_iter().map(str::to_string).collect();
+    let mut want: Vec<String> = peft.names().into_iter().map(str::to_string).collect();
+    keys.sort();
+    want.sort();
+    assert_eq!(keys, want, "PEFT's key names");
+    for key in &keys {
+        let (a, b) = (ours.tensor(key).unwrap(), peft.tensor(key).unwrap());
+        assert_eq!(a.shape(), b.shape(), "{key}");
+        assert_close(&format!("{key} against PEFT's trained adapter"), &common::parity::f32s(a.data()), &common::parity::f32s(b.data()), 1e-4);
+    }
+    let merged = block_on(tuned.export()).unwrap();
+    let reloaded = webtune::infer::Decoder::load(&merged[0].1, merged[1].1.clone(), &cpu).unwrap();
+    let opts = webtune::infer::GenerateOptions { max_new_tokens: 8, ..Default::default() };
+    let prompt = [5u32, 17, 42];
+    assert_eq!(block_on(tuned.generate(&prompt, &opts, |_| true)).unwrap(), block_on(reloaded.generate(&prompt, &opts, |_| true)).unwrap());
+    let base = fixture("tiny/model.safetensors");
+    let base = safetensors::SafeTensors::deserialize(&base).unwrap().tensors();
+    let merged = safetensors::SafeTensors::deserialize(&merged[1].1).unwrap();
+    for (name, t) in base {
+        let adapted = ["c_attn.weight", "c_proj.weight", "c_fc.weight"].iter().any(|m| name.ends_with(m));
+        assert_eq!(t.data() == merged.tensor(&name).unwrap().data(), !adapted, "{name}");
+    }
 }

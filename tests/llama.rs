@@ -130,7 +130,7 @@ fn smollm2_gguf_matches_transformers_and_answers() {
     let dev = device::cpu();
     let decoder = Decoder::from_gguf(&std::fs::read(path).unwrap(), &dev).unwrap();
     assert_eq!(decoder.config.layers(), 30);
-    assert!(decoder.config.llama("").unwrap().tie_word_embeddings);
+    assert!(decoder.config.as_llama().unwrap().tie_word_embeddings);
     let side = decoder.text.as_ref().unwrap();
     let messages: Vec<Message> = serde_json::from_value(expected["messages"].clone()).unwrap();
     let prompt = side.chat.as_ref().expect("a chat template").render(&messages, true).unwrap();

@@ -44,8 +44,8 @@ fn the_trained_model_exports_to_the_hugging_face_layout() {
     let _turn = cpu_turn();
     let cpu = device::cpu();
     let (decoder, trained) = block_on(check_lm_steps_match_pytorch(&cpu, "pairs", 1e-4));
-    let weights = block_on(export_causal_lm(&trained.model, &trained.device)).unwrap();
-    let config = decoder.config.llama("").unwrap().to_json().unwrap();
+    let weights = block_on(export_causal_lm(trained.model.as_llama().unwrap(), &trained.device)).unwrap();
+    let config = decoder.config.as_llama().unwrap().to_json().unwrap();
     let text: serde_json::Value = serde_json::from_slice(&config).unwrap();
     assert_eq!(text["architectures"][0], "LlamaForCausalLM");
     assert_eq!(text["num_key_value_heads"], 2);
@@ -60,7 +60,7 @@ fn the_trained_model_exports_to_the_hugging_face_layout() {
     let prompt = [1u32, 17, 42, 5];
     let opts = webtune::infer::GenerateOptions { max_new_tokens: 8, ..Default::default() };
     let mut trained_decoder = decoder;
-    trained_decoder.model = webtune::models::decoder::DecoderModel::Llama(trained.model);
+    trained_decoder.model = trained.model;
     let a = block_on(trained_decoder.generate(&prompt, &opts, |_| true)).unwrap();
     let b = block_on(reloaded.generate(&prompt, &opts, |_| true)).unwrap();
     assert_eq!(a, b);
@@ -102,8 +102,8 @@ fn resumed_run_ends_like_an_uninterrupted_one(lora: Option<LoraOptions>) {
     let checkpoint = Checkpoint::from_files(|n| files.iter().find(|(f, _)| *f == n).map(|(_, b)| b.clone())).unwrap();
     let resumed = block_on(causal_lm::fine_tune(&decoder, &decoder.device, None, &data, None, &options, Some(&checkpoint), Hooks::events(&mut |_| {}))).unwrap();
     assert_eq!(resumed.steps, whole.steps);
-    let a = block_on(export_causal_lm(&whole.model, &whole.device)).unwrap();
-    let b = block_on(export_causal_lm(&resumed.model, &resumed.device)).unwrap();
+    let a = block_on(export_causal_lm(whole.model.as_llama().unwrap(), &whole.device)).unwrap();
+    let b = block_on(export_causal_lm(resumed.model.as_llama().unwrap(), &resumed.device)).unwrap();
     let (a, b) = (safetensors::SafeTensors::deserialize(&a).unwrap(), safetensors::SafeTensors::deserialize(&b).unwrap());
     for (name, t) in a.tensors() {
         let u = b.tensor(&name).unwrap();
@@ -163,8 +163,8 @@ fn tokenizer_config_add_bos_token_is_honoured_once() {
     let _turn = cpu_turn();
     let cpu = device::cpu();
     let (plain, expected) = fixture(&cpu);
-    let weights = block_on(export_causal_lm(plain.model.llama("").unwrap(), &plain.device)).unwrap();
-    let config = plain.config.llama("").unwrap().to_json().unwrap();
+    let weights = block_on(export_causal_lm(plain.model.as_llama().unwrap(), &plain.device)).unwrap();
+    let config = plain.config.as_llama().unwrap().to_json().unwrap();
     let mut tokenizer: serde_json::Value = serde_json::from_str(&plain.text.as_ref().unwrap().tokenizer.to_json().unwrap()).unwrap();
     let adds_bos = tokenizer.to_string();
     tokenizer["post_processor"] = serde_json::Value::Null; // this tokenizer.json adds no BOS
@@ -200,7 +200,7 @@ fn lora_adapters_export_as_peft_files_and_merge() {
     let _turn = cpu_turn();
     let cpu = device::cpu();
     let (decoder, trained) = block_on(check_lm_steps_match_pytorch(&cpu, "lora", 1e-4));
-    let tuned = decoder.with_model(webtune::models::decoder::DecoderModel::Llama(trained.model), trained.device, Some(common::lm_training::lora_options()));
+    let tuned = decoder.with_model(trained.model, trained.device, Some(common::lm_training::lora_options()));
     let files = block_on(tuned.export_adapter("tiny")).unwrap();
     let (names, ours) = (files.iter().map(|(n, _)| *n).collect::<Vec<_>>(), &files[0].1);
     assert_eq!(names, ["adapter_model.safetensors", "adapter_config.json"]);
@@ -225,7 +225,7 @@ fn lora_adapters_export_as_peft_files_and_merge() {
     let prompt = [1u32, 17, 42, 5];
     assert_eq!(block_on(tuned.generate(&prompt, &opts, |_| true)).unwrap(), block_on(reloaded.generate(&prompt, &opts, |_| true)).unwrap());
     // the base weights did not move: the merged weights differ from the base only where adapters are
-    let base = block_on(export_causal_lm(decoder.model.llama("").unwrap(), &decoder.device)).unwrap();
+    let base = block_on(export_causal_lm(decoder.model.as_llama().unwrap(), &decoder.device)).unwrap();
     let (base, merged) = (safetensors::SafeTensors::deserialize(&base).unwrap(), safetensors::SafeTensors::deserialize(&merged[1].1).unwrap());
     for (name, t) in base.tensors() {
         let same = t.data() == merged.tensor(&name).unwrap().data();
@@ -278,8 +278,8 @@ fn chat_models_learn_the_reply_rendered_by_their_template() {
     let (plain, _) = fixture(&cpu);
     let template = r#"{"chat_template": "{% for m in messages %}{{ m.role }}: {{ m.content }}.{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}", "bos_token": "<s>", "eos_token": "</s>"}"#;
     let chat = Decoder::from_hf(
-        &plain.config.llama("").unwrap().to_json().unwrap(),
-        block_on(export_causal_lm(plain.model.llama("").unwrap(), &plain.device)).unwrap(),
+        &plain.config.as_llama().unwrap().to_json().unwrap(),
+        block_on(export_causal_lm(plain.model.as_llama().unwrap(), &plain.device)).unwrap(),
         plain.text.as_ref().unwrap().tokenizer.to_json().unwrap().as_bytes(),
         Some(template.as_bytes()),
         &cpu,
@@ -368,7 +368,7 @@ fn lora_dropout_applies_to_the_adapters_input_while_training() {
     let (_, adapter) = common::lm_training::peft_adapters(); // trained factors: B is not zero
     let ids = |d: &burn::tensor::Device| Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 5, 9, 3, 7, 2], [1, 6]), d);
     let logits = |options: &LoraOptions, device: &webtune::ComputeDevice| {
-        let base = webtune::weights::llama::load_causal_lm(decoder.config.llama("").unwrap(), block_on(export_causal_lm(decoder.model.llama("").unwrap(), &decoder.device)).unwrap(), device.device()).unwrap().0;
+        let base = webtune::weights::llama::load_causal_lm(decoder.config.as_llama().unwrap(), block_on(export_causal_lm(decoder.model.as_llama().unwrap(), &decoder.device)).unwrap(), device.device()).unwrap().0;
         let model = webtune::weights::peft::load_adapter(options.apply_llama(base, 0).unwrap(), &webtune::weights::peft::AdapterLayout::llama(), adapter).unwrap();
         model.forward(ids(device.device()), None, None).into_data().try_to_vec::<f32>().unwrap()
     };

@@ -5,8 +5,6 @@
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use burn::module::Module;
-
 use super::generate::{Decoder, GenerateOptions, StopReason};
 use crate::{
     ComputeDevice, Error, Result,
@@ -98,22 +96,16 @@ impl Decoder {
         let lora = self.lora.as_ref().ok_or_else(|| {
             Error::Options("this model has no LoRA adapters: fine-tune it with lora: { … } to save format \"peft\"".into())
         })?;
-        Ok(vec![
-            ("adapter_model.safetensors", crate::weights::peft::export_adapter(self.model.llama("LoRA")?, &crate::weights::peft::AdapterLayout::llama(), &self.device).await?),
-            ("adapter_config.json", crate::weights::peft::adapter_config(lora, crate::models::lora::LoraBase::Llama, base_model)?),
-        ])
+        let (adapter, base) = crate::weights::decoder::export_adapter(&self.model, &self.device).await?;
+        Ok(vec![("adapter_model.safetensors", adapter), ("adapter_config.json", crate::weights::peft::adapter_config(lora, base, base_model)?)])
     }
 
     /// The model as a Hugging Face folder that transformers loads: `config.json`,
     /// `model.safetensors` (f32), and with a tokenizer `tokenizer.json` and
     /// `tokenizer_config.json` (special tokens, chat template).
     pub async fn export(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        let (config, model) = (self.config.llama("saving a model")?, self.model.llama("saving a model")?);
-        let mut files = vec![
-            ("config.json", config.to_json()?),
-            // LoRA adapters merged into the weights (`W + scale · A·B`)
-            ("model.safetensors", crate::weights::llama::export_causal_lm(&model.clone().materialize(), &self.device).await?),
-        ];
+        let (config, weights) = crate::weights::decoder::export_folder(&self.config, &self.model, &self.device).await?;
+        let mut files = vec![("config.json", config), ("model.safetensors", weights)];
         if let Some(side) = &self.text {
             let token = |id: Option<u32>| id.and_then(|i| side.tokenizer.id_to_token(i));
             let mut config = serde_json::json!({

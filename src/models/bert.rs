@@ -17,7 +17,10 @@ use burn::{
 };
 use serde::Deserialize;
 
-use super::encoder_family::{self, EncoderFamily};
+use super::{
+    activation::{activate, gelu_erf},
+    encoder_family::{self, EncoderFamily},
+};
 use crate::kernels::linear::{linear, linear_gelu};
 use crate::kernels::softmax::softmax_last;
 use crate::{Error, Result};
@@ -355,25 +358,14 @@ pub struct BertIntermediate {
 impl BertIntermediate {
     /// [batch, seq, hidden] → [batch, seq, intermediate].
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        match self.act {
+        match &self.act {
             // where the fused kernel declines, `linear` would too: straight to Burn
-            Activation::Gelu(_) if self.dense.weight.adapter().is_none() => {
+            Activation::Gelu(gelu) if !gelu.approximate && self.dense.weight.adapter().is_none() => {
                 linear_gelu(&self.dense, &x).unwrap_or_else(|| gelu_erf(self.dense.forward(x)))
             }
-            Activation::Gelu(_) => gelu_erf(linear(&self.dense, x)),
-            _ => self.act.forward(linear(&self.dense, x)),
+            _ => activate(&self.act, linear(&self.dense, x)),
         }
     }
-}
-
-/// Exact GELU, `x/2 · (1 + erf(x/√2))`, written with `erf` so that autodiff differentiates it
-/// exactly. Burn's fused `gelu` is exact going forward, but on its GPU backends the backward is
-/// the derivative of the tanh approximation, which WebGPU (Chromium, SwiftShader) returns as NaN
-/// for large inputs: pretrained MiniLM's activations reach them, so every gradient below its
-/// third layer was NaN and each training step was skipped.
-pub fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let cdf = x.clone().div_scalar(std::f64::consts::SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5);
-    x * cdf
 }
 
 /// One post-LayerNorm transformer block.

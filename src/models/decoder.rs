@@ -1,6 +1,6 @@
 //! The decoder families webtune reads, behind one model and one config type: what generation,
-//! evaluation and the pipelines use. Fine-tuning, LoRA and export take the Llama inside (GPT-2
-//! generates and evaluates, and is not trained yet).
+//! evaluation and the pipelines use. Fine-tuning, LoRA and export work on the concrete model
+//! inside (see `weights::decoder::DecoderFamily`).
 
 use burn::{
     module::Module,
@@ -57,12 +57,11 @@ impl DecoderModel {
         }
     }
 
-    /// The Llama inside, for what only Llama-family models do yet (fine-tuning, LoRA, export);
-    /// `what` names that in the error.
-    pub fn llama(&self, what: &str) -> Result<&LlamaForCausalLM> {
+    /// The Llama inside, if this is one.
+    pub fn as_llama(&self) -> Option<&LlamaForCausalLM> {
         match self {
-            DecoderModel::Llama(m) => Ok(m),
-            DecoderModel::Gpt2(_) => Err(not_yet(what)),
+            DecoderModel::Llama(m) => Some(m),
+            DecoderModel::Gpt2(_) => None,
         }
     }
 }
@@ -71,11 +70,6 @@ impl CausalLogits for DecoderModel {
     fn logits(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> Tensor<3> {
         self.forward(input_ids, attention_mask, None)
     }
-}
-
-/// The error for what GPT-2 cannot do yet.
-fn not_yet(what: &str) -> Error {
-    Error::Options(format!("{what} is not supported for GPT-2 yet (it generates and evaluates); Llama-family models support it"))
 }
 
 /// A decoder's `config.json`.
@@ -142,11 +136,11 @@ impl DecoderConfig {
         }
     }
 
-    /// The Llama config inside, for what only Llama-family models do yet.
-    pub fn llama(&self, what: &str) -> Result<&LlamaConfig> {
+    /// The Llama config inside, if this is one.
+    pub fn as_llama(&self) -> Option<&LlamaConfig> {
         match self {
-            DecoderConfig::Llama(c) => Ok(c),
-            DecoderConfig::Gpt2(_) => Err(not_yet(what)),
+            DecoderConfig::Llama(c) => Some(c),
+            DecoderConfig::Gpt2(_) => None,
         }
     }
 }

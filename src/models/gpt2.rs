@@ -13,14 +13,17 @@ use burn::{
     },
     tensor::{Device, Int, Tensor},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::kv_cache::{KvCache, LayerCache, causal_mask_bias};
-use crate::kernels::{linear::linear, softmax::softmax_last};
+use super::{
+    activation::activate,
+    kv_cache::{KvCache, LayerCache, causal_mask_bias},
+};
+use crate::kernels::{linear::linear_with_adapter_dropout, softmax::softmax_last};
 use crate::{Error, Result};
 
 /// Hugging Face `GPT2Config`, read straight from `config.json` (missing fields take HF's defaults).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Gpt2Config {
     #[serde(default = "defaults::vocab_size")]
     pub vocab_size: usize,
@@ -84,6 +87,18 @@ impl Gpt2Config {
             .map_err(|e| Error::Weights(format!("config.json is not a valid GPT-2 config: {e}")))?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// `config.json` as transformers writes it for a `GPT2LMHeadModel` (f32 weights).
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        let mut v = serde_json::to_value(self).map_err(|e| Error::Weights(format!("writing config.json: {e}")))?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.retain(|_, value| !value.is_null());
+            obj.insert("architectures".into(), serde_json::json!(["GPT2LMHeadModel"]));
+            obj.insert("model_type".into(), "gpt2".into());
+            obj.insert("torch_dtype".into(), "float32".into());
+        }
+        serde_json::to_vec_pretty(&v).map_err(|e| Error::Weights(format!("writing config.json: {e}")))
     }
 
     /// Checks what the model code supports, naming the field that does not fit.
@@ -172,6 +187,8 @@ pub struct Gpt2Attention {
     pub c_proj: Linear,
     pub attn_dropout: Dropout,
     pub resid_dropout: Dropout,
+    /// Dropout on LoRA adapters' input (PEFT's `lora_dropout`; probability 0 without adapters).
+    pub adapter_dropout: Dropout,
     pub n_head: usize,
 }
 
@@ -181,7 +198,8 @@ impl Gpt2Attention {
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, cache: Option<&mut LayerCache>) -> Tensor<3> {
         let [batch, seq, h] = x.dims();
         let d = h / self.n_head;
-        let qkv = linear(&self.c_attn, x); // [batch, seq, 3h]
+        let proj = |layer: &Linear, x: Tensor<3>| linear_with_adapter_dropout(layer, x, &self.adapter_dropout);
+        let qkv = proj(&self.c_attn, x); // [batch, seq, 3h]
         let heads = |part: usize| qkv.clone().slice([0..batch, 0..seq, part * h..(part + 1) * h]).reshape([batch, seq, self.n_head, d]).swap_dims(1, 2);
         let (q, mut k, mut v) = (heads(0), heads(1), heads(2)); // [batch, heads, seq, d]
         if let Some(slot) = cache {
@@ -193,7 +211,7 @@ impl Gpt2Attention {
         }
         let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + mask_bias; // [batch, heads, seq, total]
         let out = self.attn_dropout.forward(softmax_last(scores)).matmul(v); // [batch, heads, seq, d]
-        self.resid_dropout.forward(linear(&self.c_proj, out.swap_dims(1, 2).reshape([batch, seq, h])))
+        self.resid_dropout.forward(proj(&self.c_proj, out.swap_dims(1, 2).reshape([batch, seq, h])))
     }
 }
 
@@ -204,12 +222,15 @@ pub struct Gpt2Mlp {
     pub c_proj: Linear,
     pub act: Activation,
     pub dropout: Dropout,
+    /// Dropout on LoRA adapters' input (PEFT's `lora_dropout`; probability 0 without adapters).
+    pub adapter_dropout: Dropout,
 }
 
 impl Gpt2Mlp {
     /// [batch, seq, n_embd] → [batch, seq, n_embd].
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.dropout.forward(linear(&self.c_proj, self.act.forward(linear(&self.c_fc, x))))
+        let proj = |layer: &Linear, x: Tensor<3>| linear_with_adapter_dropout(layer, x, &self.adapter_dropout);
+        self.dropout.forward(proj(&self.c_proj, activate(&self.act, proj(&self.c_fc, x))))
     }
 }
 
@@ -233,6 +254,7 @@ impl Gpt2Block {
                 c_proj: lin(h, h),
                 attn_dropout: DropoutConfig::new(c.attn_pdrop).init(),
                 resid_dropout: DropoutConfig::new(c.resid_pdrop).init(),
+                adapter_dropout: DropoutConfig::new(0.0).init(),
                 n_head: c.n_head,
             },
             ln_2: c.layer_norm(device),
@@ -241,6 +263,7 @@ impl Gpt2Block {
                 c_proj: lin(c.inner(), h),
                 act: c.activation()?.init(device),
                 dropout: DropoutConfig::new(c.resid_pdrop).init(),
+                adapter_dropout: DropoutConfig::new(0.0).init(),
             },
         })
     }

@@ -20,6 +20,7 @@ use crate::{
         bert::BertConfig,
         encoder_family::EncoderFamily,
         fresh,
+        gpt2::{Gpt2Config, Gpt2LMHeadModel},
         llama::{LlamaConfig, LlamaForCausalLM},
     },
 };
@@ -58,8 +59,9 @@ pub struct LoraOptions {
     /// Scale numerator: adapters add `alpha / rank · A·B` (default 16).
     pub alpha: f64,
     /// Which projections get adapters, by PEFT's module names (default as PEFT: `q_proj`, `v_proj`
-    /// for Llama; `query`, `value` for BERT and RoBERTa; `q_lin`, `v_lin` for DistilBERT).
-    #[ts(optional, type = "Array<\"q_proj\" | \"k_proj\" | \"v_proj\" | \"o_proj\" | \"gate_proj\" | \"up_proj\" | \"down_proj\" | \"query\" | \"key\" | \"value\" | \"q_lin\" | \"k_lin\" | \"v_lin\" | \"out_lin\" | \"lin1\" | \"lin2\">")]
+    /// for Llama; `c_attn` for GPT-2 (`c_proj` names both its attention output and its MLP's);
+    /// `query`, `value` for BERT and RoBERTa; `q_lin`, `v_lin` for DistilBERT).
+    #[ts(optional, type = "Array<\"q_proj\" | \"k_proj\" | \"v_proj\" | \"o_proj\" | \"gate_proj\" | \"up_proj\" | \"down_proj\" | \"c_attn\" | \"c_proj\" | \"c_fc\" | \"query\" | \"key\" | \"value\" | \"q_lin\" | \"k_lin\" | \"v_lin\" | \"out_lin\" | \"lin1\" | \"lin2\">")]
     pub target_modules: Option<Vec<String>>,
     /// Dropout on the adapters' input while training, in [0, 1) (default 0, as PEFT; decoders only).
     pub dropout: f64,
@@ -75,10 +77,11 @@ impl Default for LoraOptions {
     }
 }
 
-/// What the adapters go on: a Llama decoder, or an encoder of a family.
+/// What the adapters go on: a decoder (Llama, GPT-2), or an encoder of a family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoraBase {
     Llama,
+    Gpt2,
     Encoder(EncoderFamily),
 }
 
@@ -86,6 +89,7 @@ impl std::fmt::Display for LoraBase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LoraBase::Llama => f.write_str("Llama"),
+            LoraBase::Gpt2 => f.write_str("GPT-2"),
             LoraBase::Encoder(EncoderFamily::Bert | EncoderFamily::Roberta | EncoderFamily::XlmRoberta) => f.write_str("BERT, RoBERTa"),
             LoraBase::Encoder(family) => f.write_str(family.title()),
         }
@@ -93,6 +97,11 @@ impl std::fmt::Display for LoraBase {
 }
 
 impl LoraBase {
+    /// A causal language model (PEFT's `CAUSAL_LM` task), rather than a classifier.
+    pub fn is_decoder(self) -> bool {
+        matches!(self, LoraBase::Llama | LoraBase::Gpt2)
+    }
+
     /// PEFT's names of the projections that can take adapters, and their paths in one of our layers.
     fn modules(self) -> &'static [(&'static str, &'static str)] {
         match self {
@@ -105,6 +114,9 @@ impl LoraBase {
                 ("up_proj", "mlp.up_proj"),
                 ("down_proj", "mlp.down_proj"),
             ],
+            // HF `Conv1D` layers (weights `[in, out]`: PEFT's `fan_in_fan_out`); PEFT matches
+            // `c_proj` by suffix, so it names both projections back to the residual stream.
+            LoraBase::Gpt2 => &[("c_attn", "attn.c_attn"), ("c_proj", "attn.c_proj"), ("c_fc", "mlp.c_fc"), ("c_proj", "mlp.c_proj")],
             LoraBase::Encoder(EncoderFamily::DistilBert) => &[
                 ("q_lin", "attention.self_attn.query"),
                 ("k_lin", "attention.self_attn.key"),
@@ -121,20 +133,33 @@ impl LoraBase {
         }
     }
 
+    /// PEFT's names of the projections that can take adapters, each once.
+    fn module_names(self) -> Vec<&'static str> {
+        let mut names: Vec<&str> = Vec::new();
+        for (name, _) in self.modules() {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
     /// Where our layers are (`{prefix}.{i}.…`).
     fn layers(self) -> &'static str {
         match self {
             LoraBase::Llama => "model.layers",
+            LoraBase::Gpt2 => "transformer.h",
             LoraBase::Encoder(_) => "bert.encoder.layer",
         }
     }
 
     /// PEFT's default targets for the architecture.
-    fn default_targets(self) -> [&'static str; 2] {
+    fn default_targets(self) -> &'static [&'static str] {
         match self {
-            LoraBase::Llama => ["q_proj", "v_proj"],
-            LoraBase::Encoder(EncoderFamily::DistilBert) => ["q_lin", "v_lin"],
-            LoraBase::Encoder(_) => ["query", "value"],
+            LoraBase::Llama => &["q_proj", "v_proj"],
+            LoraBase::Gpt2 => &["c_attn"],
+            LoraBase::Encoder(EncoderFamily::DistilBert) => &["q_lin", "v_lin"],
+            LoraBase::Encoder(_) => &["query", "value"],
         }
     }
 
@@ -144,7 +169,7 @@ impl LoraBase {
     /// it, and a frozen fresh layer would not be in the adapter file.
     pub fn modules_to_save(self) -> (&'static [&'static str], &'static [&'static str]) {
         match self {
-            LoraBase::Llama => (&[], &[]),
+            LoraBase::Llama | LoraBase::Gpt2 => (&[], &[]),
             LoraBase::Encoder(EncoderFamily::Bert) => (&["pooler", "classifier"], &["bert.pooler.", "classifier."]),
             LoraBase::Encoder(EncoderFamily::DistilBert) => (&["pre_classifier", "classifier"], &["bert.pooler.", "classifier."]),
             LoraBase::Encoder(_) => (&["classifier"], &["bert.pooler.", "classifier."]),
@@ -164,12 +189,12 @@ impl LoraOptions {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::Options(format!("lora.dropout must be in [0, 1) (0 = off, 0.05 or 0.1 are common), got {}", self.dropout)));
         }
-        let bases = [LoraBase::Llama, LoraBase::Encoder(EncoderFamily::Bert), LoraBase::Encoder(EncoderFamily::DistilBert)];
+        let bases = [LoraBase::Llama, LoraBase::Gpt2, LoraBase::Encoder(EncoderFamily::Bert), LoraBase::Encoder(EncoderFamily::DistilBert)];
         for m in self.target_modules.iter().flatten() {
             if !bases.iter().any(|b| b.modules().iter().any(|(name, _)| name == m)) {
                 let valid: Vec<String> = bases
                     .iter()
-                    .map(|b| format!("{} ({b})", b.modules().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")))
+                    .map(|b| format!("{} ({b})", b.module_names().join(", ")))
                     .collect();
                 return Err(Error::Options(format!("lora.targetModules: unknown module {m:?}; valid modules are {}", valid.join("; "))));
             }
@@ -180,21 +205,20 @@ impl LoraOptions {
     /// [`LoraOptions::check`], and that the targets exist in `base` (PEFT's names).
     pub fn validate(&self, base: LoraBase) -> Result<()> {
         self.check()?;
-        if self.dropout > 0.0 && base != LoraBase::Llama {
+        if self.dropout > 0.0 && !base.is_decoder() {
             return Err(Error::Options("lora.dropout is only supported for decoders so far; leave it out (0) for an encoder".into()));
         }
         let targets = self.targets(base);
         if targets.is_empty() {
-            let [a, b] = base.default_targets();
-            return Err(Error::Options(format!("lora.targetModules is empty; name at least one projection, e.g. [\"{a}\", \"{b}\"]")));
+            let example = base.default_targets().iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ");
+            return Err(Error::Options(format!("lora.targetModules is empty; name at least one projection, e.g. [{example}]")));
         }
         for (i, m) in targets.iter().enumerate() {
             if targets[..i].contains(m) {
                 return Err(Error::Options(format!("lora.targetModules names {m:?} twice; name each projection once")));
             }
             if !base.modules().iter().any(|(name, _)| name == m) {
-                let valid: Vec<&str> = base.modules().iter().map(|(n, _)| *n).collect();
-                return Err(Error::Options(format!("lora.targetModules: unknown module {m:?}; valid modules are {}", valid.join(", "))));
+                return Err(Error::Options(format!("lora.targetModules: unknown module {m:?}; valid modules are {}", base.module_names().join(", "))));
             }
         }
         Ok(())
@@ -202,7 +226,7 @@ impl LoraOptions {
 
     /// The target modules: as given, else PEFT's default for `base`.
     pub fn targets(&self, base: LoraBase) -> Vec<String> {
-        self.target_modules.clone().unwrap_or_else(|| base.default_targets().map(String::from).to_vec())
+        self.target_modules.clone().unwrap_or_else(|| base.default_targets().iter().map(|t| t.to_string()).collect())
     }
 
     /// What the adapters' product is multiplied by: `alpha / rank`, or `alpha / √rank` with `rslora`.
@@ -244,29 +268,56 @@ impl LoraOptions {
         Ok(model)
     }
 
+    /// [`LoraOptions::apply`] on a GPT-2, with the adapters' input dropout set.
+    pub fn apply_gpt2(&self, model: Gpt2LMHeadModel, seed: u64) -> Result<Gpt2LMHeadModel> {
+        let layers = model.transformer.h.len();
+        let mut model = self.apply(model, LoraBase::Gpt2, layers, seed)?;
+        for block in &mut model.transformer.h {
+            block.attn.adapter_dropout = self.dropout_module();
+            block.mlp.adapter_dropout = self.dropout_module();
+        }
+        Ok(model)
+    }
+
     /// The adapters' input dropout ([`Self::validate`] checked its probability).
     fn dropout_module(&self) -> Dropout {
         DropoutConfig::new(self.dropout).init()
     }
 
-    /// For a decoder of config `c`: the adapters' trainable parameters, and the activation elements
-    /// they keep per token for the backward pass (`x·A`, `x·A·B`, and the dropped-out input).
+    /// For a Llama decoder of config `c`: the adapters' trainable parameters, and the activation
+    /// elements they keep per token for the backward pass (`x·A`, `x·A·B`, and the dropped-out input).
     pub fn sizes(&self, c: &LlamaConfig) -> (u64, u64) {
         let (h, i) = (c.hidden_size, c.intermediate_size);
         let (q, kv) = (c.num_attention_heads * c.head_dim(), c.kv_heads() * c.head_dim());
+        let shapes = self.targets(LoraBase::Llama).into_iter().map(|m| match m.as_str() {
+            "q_proj" => vec![(h, q)],
+            "k_proj" | "v_proj" => vec![(h, kv)],
+            "o_proj" => vec![(q, h)],
+            "down_proj" => vec![(i, h)],
+            _ => vec![(h, i)], // gate_proj, up_proj (validate() refused any other name)
+        });
+        self.decoder_sizes(shapes.flatten(), c.num_hidden_layers)
+    }
+
+    /// [`Self::sizes`] for a GPT-2 of config `c`.
+    pub fn gpt2_sizes(&self, c: &Gpt2Config) -> (u64, u64) {
+        let (h, i) = (c.n_embd, c.inner());
+        let shapes = self.targets(LoraBase::Gpt2).into_iter().map(|m| match m.as_str() {
+            "c_attn" => vec![(h, 3 * h)],
+            "c_fc" => vec![(h, i)],
+            _ => vec![(h, h), (i, h)], // c_proj: the attention's and the MLP's
+        });
+        self.decoder_sizes(shapes.flatten(), c.n_layer)
+    }
+
+    /// Adapter parameters and kept activation elements per token of `layers` layers, each with
+    /// adapters on projections of these `(in, out)` shapes.
+    fn decoder_sizes(&self, shapes: impl Iterator<Item = (usize, usize)>, layers: usize) -> (u64, u64) {
         let (mut adapters, mut per_token) = (0, 0);
-        for m in &self.targets(LoraBase::Llama) {
-            let (din, dout) = match m.as_str() {
-                "q_proj" => (h, q),
-                "k_proj" | "v_proj" => (h, kv),
-                "o_proj" => (q, h),
-                "down_proj" => (i, h),
-                _ => (h, i), // gate_proj, up_proj (validate() refused any other name)
-            };
+        for (din, dout) in shapes {
             adapters += self.rank * (din + dout);
             per_token += self.rank + dout + if self.dropout > 0.0 { din } else { 0 };
         }
-        let layers = c.num_hidden_layers;
         ((layers * adapters) as u64, (layers * per_token) as u64)
     }
 

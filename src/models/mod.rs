@@ -1,6 +1,7 @@
 //! Architectures and their layers: forward passes, and the LoRA adapters attached to them (no
 //! file formats, no tokenization, no JS).
 
+pub mod activation;
 pub mod bert;
 pub mod decoder;
 pub mod encoder_family;

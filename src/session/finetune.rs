@@ -52,11 +52,10 @@ pub async fn finetune_decoder(
     resume: Option<&Checkpoint>,
     hooks: Hooks<'_>,
 ) -> Result<Finetuned<Decoder>> {
-    decoder.model.llama("fine-tuning")?; // before the data is read: a GPT-2 is refused first
     let (train, validation) = data.texts(columns, options.seed)?;
     let run = causal_lm::fine_tune(decoder, device, None, &train, validation.as_deref(), options, resume, hooks).await?;
     Ok(Finetuned {
-        model: decoder.with_model(crate::models::decoder::DecoderModel::Llama(run.model), run.device, options.lora.clone()),
+        model: decoder.with_model(run.model, run.device, options.lora.clone()),
         stop_reason: run.stop_reason,
         steps: run.steps,
         best: run.best,

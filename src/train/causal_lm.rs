@@ -13,6 +13,7 @@ use burn::tensor::{Device, Tensor};
 use super::{
     Checkpoint, Evaluation, Hooks, MemoryPlan, Run, TrainOptions,
     checkpoint::fnv,
+    memory::{plan_causal_lm, plan_gpt2},
     trainer::{self, Task, WeightsOrigin},
 };
 use crate::{
@@ -24,14 +25,46 @@ use crate::{
         metrics::LANGUAGE_METRICS,
     },
     models::{
-        llama::{LlamaConfig, LlamaForCausalLM},
+        decoder::{DecoderConfig, DecoderModel},
+        gpt2::Gpt2LMHeadModel,
+        llama::LlamaForCausalLM,
         lora::LoraOptions,
     },
     weights::{
-        LoadReport, llama,
-        peft::{AdapterLayout, export_adapter, load_adapter},
+        LoadReport,
+        decoder::{DecoderFamily, mismatch},
+        peft::{export_adapter, load_adapter},
     },
 };
+
+/// What fine-tuning needs of a decoder family beyond its files.
+pub trait TrainableDecoder: DecoderFamily {
+    /// Parameters without weight decay (Hugging Face's Trainer: biases and norm weights).
+    fn no_decay(path: &str) -> bool;
+    /// The run's memory plan for batches of `batch` rows of `seq` tokens.
+    fn memory(config: &Self::Config, batch: usize, seq: usize, lora: Option<&LoraOptions>) -> MemoryPlan;
+}
+
+impl TrainableDecoder for LlamaForCausalLM {
+    fn no_decay(path: &str) -> bool {
+        path.ends_with(".bias") || path.contains("norm.")
+    }
+
+    fn memory(config: &Self::Config, batch: usize, seq: usize, lora: Option<&LoraOptions>) -> MemoryPlan {
+        plan_causal_lm(config, batch, seq, lora.map(|l| l.sizes(config)))
+    }
+}
+
+impl TrainableDecoder for Gpt2LMHeadModel {
+    /// Biases, and the LayerNorms' scale and shift (`ln_1`, `ln_2`, `ln_f`: `gamma`, `beta`).
+    fn no_decay(path: &str) -> bool {
+        path.ends_with(".bias") || path.contains(".ln_")
+    }
+
+    fn memory(config: &Self::Config, batch: usize, seq: usize, lora: Option<&LoraOptions>) -> MemoryPlan {
+        plan_gpt2(config, batch, seq, lora.map(|l| l.gpt2_sizes(config)))
+    }
+}
 
 /// Fine-tunes `decoder` on `device` (all weights, or LoRA adapters with `options.lora`) on
 /// `train`, evaluating on `validation` (if any); with `resume`, continues a stored run. With LoRA,
@@ -48,12 +81,38 @@ pub async fn fine_tune(
     options: &TrainOptions,
     resume: Option<&Checkpoint>,
     hooks: Hooks<'_>,
-) -> Result<Run<LlamaForCausalLM>> {
+) -> Result<Run<DecoderModel>> {
+    let data = Data { train, validation, adapter };
+    match (&decoder.config, &decoder.model) {
+        (DecoderConfig::Llama(c), DecoderModel::Llama(m)) => fine_tune_family(decoder, c, m, data, device, options, resume, hooks).await,
+        (DecoderConfig::Gpt2(c), DecoderModel::Gpt2(m)) => fine_tune_family(decoder, c, m, data, device, options, resume, hooks).await,
+        _ => Err(mismatch()),
+    }
+}
+
+/// What a run learns from, and the adapter it may start from.
+struct Data<'a> {
+    train: &'a [TextExample],
+    validation: Option<&'a [TextExample]>,
+    adapter: Option<&'a [u8]>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn fine_tune_family<F: TrainableDecoder>(
+    decoder: &Decoder,
+    config: &F::Config,
+    base: &F,
+    data: Data<'_>,
+    device: &ComputeDevice,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+    hooks: Hooks<'_>,
+) -> Result<Run<DecoderModel>> {
     options.validate()?;
     if let Some(lora) = &options.lora {
-        lora.validate(crate::models::lora::LoraBase::Llama)?;
+        lora.validate(F::LORA)?;
     }
-    if adapter.is_some() && options.lora.is_none() {
+    if data.adapter.is_some() && options.lora.is_none() {
         return Err(Error::Options("an adapter to start from needs lora options (its rank, alpha and target modules)".into()));
     }
     if decoder.lora.is_some() {
@@ -62,14 +121,13 @@ pub async fn fine_tune(
         ));
     }
     options.check_metric(LANGUAGE_METRICS, "a language model")?;
-    let (config, base) = (decoder.config.llama("fine-tuning")?, decoder.model.llama("fine-tuning")?);
-    let max_length = options.max_length.min(config.max_position_embeddings);
+    let max_length = options.max_length.min(decoder.config.max_positions());
     let encoder = LmRowEncoder::new(decoder, options.chat_template)?;
-    if train.is_empty() {
+    if data.train.is_empty() {
         return Err(Error::Data("the training data has no rows".into()));
     }
-    let (train_rows, mut warnings) = encode_all(&encoder, train, max_length, "training")?;
-    let validation_rows = match validation {
+    let (train_rows, mut warnings) = encode_all(&encoder, data.train, max_length, "training")?;
+    let validation_rows = match data.validation {
         Some(v) => {
             let (rows, w) = encode_all(&encoder, v, max_length, "validation")?;
             warnings.extend(w);
@@ -82,12 +140,12 @@ pub async fn fine_tune(
     // keeps them as its frozen base, and a resumed full run has its own in the checkpoint.
     let mut weights = match (resume, &options.lora) {
         (Some(_), None) => Vec::new(),
-        _ => llama::export_causal_lm(base, &decoder.device).await?,
+        _ => base.export(&decoder.device).await?,
     };
-    let task = CausalLm {
+    let task = CausalLm::<F> {
         lora: options.lora.clone(),
         base: if options.lora.is_some() { std::mem::take(&mut weights) } else { Vec::new() },
-        adapter: adapter.map(<[u8]>::to_vec),
+        adapter: data.adapter.map(<[u8]>::to_vec),
         config: config.clone(),
         fingerprint: fnv(train_rows.iter().flat_map(|r| {
             let ids: Vec<u8> = r.ids.iter().flat_map(|i| i.to_le_bytes()).collect();
@@ -100,12 +158,13 @@ pub async fn fine_tune(
         seed: options.seed,
         warnings,
     };
-    trainer::run(&task, weights, device, options, resume, hooks).await
+    let run = trainer::run(&task, weights, device, options, resume, hooks).await?;
+    Ok(Run { model: run.model.wrap(), device: run.device, stop_reason: run.stop_reason, steps: run.steps, best: run.best })
 }
 
-/// Causal language modelling as a [`Task`].
-struct CausalLm {
-    config: LlamaConfig,
+/// Causal language modelling of a decoder family as a [`Task`].
+struct CausalLm<F: DecoderFamily> {
+    config: F::Config,
     /// LoRA: the adapters' settings, the frozen base weights, and the adapter to start from.
     lora: Option<LoraOptions>,
     base: Vec<u8>,
@@ -120,8 +179,8 @@ struct CausalLm {
     warnings: Vec<String>,
 }
 
-impl Task for CausalLm {
-    type Model = LlamaForCausalLM;
+impl<F: TrainableDecoder> Task for CausalLm<F> {
+    type Model = F;
 
     fn examples(&self) -> usize {
         self.train.len()
@@ -145,25 +204,23 @@ impl Task for CausalLm {
 
     fn memory(&self, batch: usize) -> MemoryPlan {
         let longest = self.train.iter().map(|r| r.ids.len()).max().unwrap_or_default();
-        let lora = self.lora.as_ref().map(|l| l.sizes(&self.config));
-        super::memory::plan_causal_lm(&self.config, batch, longest, lora)
+        F::memory(&self.config, batch, longest, self.lora.as_ref())
     }
 
-    /// HF Trainer: no decay on biases and norm weights.
     fn no_decay(path: &str) -> bool {
-        path.ends_with(".bias") || path.contains("norm.")
+        F::no_decay(path)
     }
 
     /// With LoRA, saved `weights` are the adapters (a checkpoint's): the base is ours.
     fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)> {
         let (model, mut report) = match &self.lora {
-            None => llama::load_causal_lm(&self.config, weights, device)?,
+            None => F::load(&self.config, weights, device)?,
             Some(lora) => {
-                let (base, report) = llama::load_causal_lm(&self.config, self.base.clone(), device)?;
-                let model = lora.apply_llama(base, self.seed)?;
+                let (base, report) = F::load(&self.config, self.base.clone(), device)?;
+                let model = base.with_lora(lora, self.seed)?;
                 let model = match (origin, &self.adapter) {
-                    (WeightsOrigin::Saved, _) => load_adapter(model, &AdapterLayout::llama(), &weights)?,
-                    (WeightsOrigin::Start, Some(start)) => load_adapter(model, &AdapterLayout::llama(), start)?,
+                    (WeightsOrigin::Saved, _) => load_adapter(model, &F::adapter_layout(), &weights)?,
+                    (WeightsOrigin::Start, Some(start)) => load_adapter(model, &F::adapter_layout(), start)?,
                     (WeightsOrigin::Start, None) => model,
                 };
                 (model, report)
@@ -185,13 +242,13 @@ impl Task for CausalLm {
     }
 
     fn config(&self) -> Result<Vec<u8>> {
-        self.config.to_json()
+        F::config_json(&self.config)
     }
 
     async fn export(&self, model: &Self::Model, device: &ComputeDevice) -> Result<Vec<u8>> {
         match &self.lora {
-            None => llama::export_causal_lm(model, device).await,
-            Some(_) => export_adapter(model, &AdapterLayout::llama(), device).await,
+            None => model.export(device).await,
+            Some(_) => export_adapter(model, &F::adapter_layout(), device).await,
         }
     }
 }

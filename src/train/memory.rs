@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::{
     DeviceInfo, Error, Result,
-    models::{bert::BertConfig, llama::LlamaConfig},
+    models::{bert::BertConfig, gpt2::Gpt2Config, llama::LlamaConfig},
 };
 
 const F32: u64 = 4;
@@ -68,6 +68,26 @@ pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize, lora: Option<(u
         (scores * F32, format!("attention scores ({batch} × {} heads × {seq} × {seq})", c.num_attention_heads)),
         (logits * F32, format!("logits ({batch} × {seq} × {} vocabulary)", c.vocab_size)),
         (v * h * F32, format!("token embeddings ({} × {})", c.vocab_size, c.hidden_size)),
+    ];
+    with_lora(full_fine_tuning(parameters, activation_bytes, candidates), lora, b * s)
+}
+
+/// [`plan_causal_lm`] for a GPT-2.
+pub fn plan_gpt2(c: &Gpt2Config, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
+    let parameters = c.parameters();
+    let (b, s, h, i, v) = (batch as u64, seq as u64, c.n_embd as u64, c.inner() as u64, c.vocab_size as u64);
+    let scores = b * c.n_head as u64 * s * s;
+    // Kept per layer: 2 LayerNorm inputs/outputs, the fused Q/K/V (3 ×), context, projections and
+    // residuals (~12 × [b, s, h]); the MLP's input and activation (2 × [b, s, i]); scores,
+    // probabilities and the dropout mask (3 × [b, heads, s, s]). Then the logits, their
+    // log-softmax and its gradient.
+    let per_layer = 12 * b * s * h + 2 * b * s * i + 3 * scores;
+    let logits = b * s * v;
+    let activation_bytes = (c.n_layer as u64 * per_layer + 3 * logits) * F32;
+    let candidates = [
+        (scores * F32, format!("attention scores ({batch} × {} heads × {seq} × {seq})", c.n_head)),
+        (logits * F32, format!("logits ({batch} × {seq} × {} vocabulary)", c.vocab_size)),
+        (v * h * F32, format!("token embeddings ({} × {})", c.vocab_size, c.n_embd)),
     ];
     with_lora(full_fine_tuning(parameters, activation_bytes, candidates), lora, b * s)
 }

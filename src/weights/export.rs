@@ -1,6 +1,7 @@
 //! Module → Hugging Face `model.safetensors` bytes, with async reads (Burn's own `save_into`
 //! reads tensors synchronously, which panics on WebGPU). Linear weights are transposed back to
-//! PyTorch's `[out, in]`; names are mapped by the caller's function.
+//! PyTorch's `[out, in]` (unless the checkpoint keeps them `[in, out]`, as GPT-2's `Conv1D`
+//! does); names are mapped by the caller's function.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,9 +20,18 @@ struct Pending {
     values: Tensor<1>,
 }
 
+/// How the checkpoint keeps a Linear layer's weight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinearLayout {
+    /// PyTorch's `nn.Linear`: `[out, in]`.
+    OutIn,
+    /// Hugging Face's `Conv1D` (GPT-2): `[in, out]`, as Burn keeps it.
+    InOut,
+}
+
 /// Collects every float parameter with its path (`bert.encoder.layer.0.attention.…`).
-#[derive(Default)]
 struct Collect {
+    layout: LinearLayout,
     path: Vec<String>,
     containers: Vec<String>,
     out: Vec<Pending>,
@@ -43,7 +53,7 @@ impl ModuleVisitor for Collect {
         // enter_module gets the type of the struct that owns the field: Linear for `weight`.
         let in_linear = self.containers.last().is_some_and(|c| c == "Struct:Linear");
         let mut t = param.val();
-        if D == 2 && in_linear && name == "weight" {
+        if D == 2 && in_linear && name == "weight" && self.layout == LinearLayout::OutIn {
             t = t.swap_dims(0, 1); // Burn [in, out] → PyTorch [out, in]
         }
         let shape = t.dims().to_vec();
@@ -53,13 +63,23 @@ impl ModuleVisitor for Collect {
 }
 
 /// Reads every parameter of `model` back and writes them as f32 safetensors under the names
-/// `rename` gives (`None` drops a parameter).
+/// `rename` gives (`None` drops a parameter), Linear weights as PyTorch's `nn.Linear` keeps them.
 pub async fn to_safetensors<M: Module>(
     model: &M,
     device: &ComputeDevice,
     rename: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<u8>> {
-    let mut c = Collect::default();
+    to_safetensors_as(model, device, rename, LinearLayout::OutIn).await
+}
+
+/// [`to_safetensors`] with Linear weights in `layout`.
+pub async fn to_safetensors_as<M: Module>(
+    model: &M,
+    device: &ComputeDevice,
+    rename: impl Fn(&str) -> Option<String>,
+    layout: LinearLayout,
+) -> Result<Vec<u8>> {
+    let mut c = Collect { layout, path: Vec::new(), containers: Vec::new(), out: Vec::new() };
     model.visit(&mut c);
     let kept: Vec<(String, Pending)> = c.out.into_iter().filter_map(|p| rename(&p.path).map(|n| (n, p))).collect();
     let values = device.read_all(kept.iter().map(|(_, p)| p.values.clone()).collect()).await?;

@@ -1,6 +1,6 @@
-//! Hugging Face GPT-2 checkpoints (`model.safetensors`, `GPT2LMHeadModel` layout) →
+//! Hugging Face GPT-2 checkpoints (`model.safetensors`, `GPT2LMHeadModel` layout) ↔
 //! [`Gpt2LMHeadModel`]. Our field names are the checkpoint's; `Conv1D` weights are `[in, out]`
-//! as Burn's `Linear` keeps them (no transpose), and LayerNorm `weight/bias` become `gamma/beta`.
+//! as Burn's `Linear` keeps them (no transpose), and LayerNorm `weight/bias` are `gamma/beta`.
 
 use burn::tensor::Device;
 
@@ -34,6 +34,21 @@ pub fn load_lm(config: &Gpt2Config, bytes: Vec<u8>, device: &Device) -> Result<(
     let table = KeyTable { family: "a GPT-2 checkpoint (GPT2LMHeadModel)", remaps: REMAPS, ignored: IGNORED, may_be_missing: &[] };
     let report = table.apply_as_is(&mut model, bytes, &inv)?;
     Ok((model, report))
+}
+
+/// Our parameter path → its key in a Hugging Face `GPT2LMHeadModel` checkpoint.
+pub fn hf_key(path: &str) -> String {
+    match (path.strip_suffix(".gamma"), path.strip_suffix(".beta")) {
+        (Some(p), _) => format!("{p}.weight"),
+        (_, Some(p)) => format!("{p}.bias"),
+        _ => path.to_string(),
+    }
+}
+
+/// The model as `model.safetensors` bytes that transformers' `from_pretrained` loads (the tied
+/// head is not written, as transformers does not).
+pub async fn export_lm(model: &Gpt2LMHeadModel, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
+    super::export::to_safetensors_as(model, device, |p| Some(hf_key(p)), super::export::LinearLayout::InOut).await
 }
 
 /// A checkpoint's `lm_head.weight`, when it has one, must be the token embeddings (GPT-2 ties

@@ -2,6 +2,7 @@
 //! one key table per model family.
 
 pub mod bert;
+pub mod decoder;
 pub mod encoder_keys;
 pub mod export;
 pub mod gguf;

@@ -30,7 +30,7 @@ pub fn adapter_config(options: &LoraOptions, base: LoraBase, base_model: &str) -
     };
     let config = serde_json::json!({
         "peft_type": "LORA",
-        "task_type": if base == LoraBase::Llama { "CAUSAL_LM" } else { "SEQ_CLS" },
+        "task_type": if base.is_decoder() { "CAUSAL_LM" } else { "SEQ_CLS" },
         "base_model_name_or_path": base_model,
         "r": options.rank,
         "lora_alpha": options.alpha,
@@ -38,7 +38,8 @@ pub fn adapter_config(options: &LoraOptions, base: LoraBase, base_model: &str) -
         "target_modules": options.targets(base),
         "modules_to_save": base.modules_to_save().0,
         "bias": "none",
-        "fan_in_fan_out": false,
+        // GPT-2's projections are HF `Conv1D` layers, whose weights are `[in, out]`
+        "fan_in_fan_out": base == LoraBase::Gpt2,
         "inference_mode": true,
         "init_lora_weights": init,
         "use_rslora": options.rslora,
@@ -60,6 +61,11 @@ impl AdapterLayout {
     /// A Llama decoder's: its keys are our paths (norm weights aside, which never take adapters).
     pub fn llama() -> AdapterLayout {
         AdapterLayout { key: Box::new(|p: &str| super::llama::hf_key(p).unwrap_or_default()), head: &[] }
+    }
+
+    /// A GPT-2's: its keys are our paths (LayerNorms aside, which never take adapters).
+    pub fn gpt2() -> AdapterLayout {
+        AdapterLayout { key: Box::new(|p: &str| super::gpt2::hf_key(p)), head: &[] }
     }
 
     /// PEFT's key for our parameter at `path`, and whether it is stored transposed (Burn keeps

@@ -91,7 +91,7 @@ test("a GGUF chat model (SmolLM2-135M-Instruct, Q4_1) answers on WebGPU and on t
   assert.match(e.loadOption.message, /unknown option "maxLength"/);
 });
 
-test("GPT-2 (a tiny random GPT2LMHeadModel from transformers) generates transformers' greedy tokens on WebGPU; fine-tuning it is refused clearly", async () => {
+test("GPT-2 (a tiny random GPT2LMHeadModel from transformers) generates transformers' greedy tokens on WebGPU, fine-tunes with LoRA and saves PEFT's files", async () => {
   const want = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/gpt2/expected.json"), "utf8")).tiny;
   const r = await b.page.evaluate(async ({ prompt, n }) => {
     const { pipeline } = await import("/pkg/index.js");
@@ -100,10 +100,14 @@ test("GPT-2 (a tiny random GPT2LMHeadModel from transformers) generates transfor
       const dir = "/fixtures/gpt2/tiny/";
       const gen = await pipeline("text-generation", { model: { config: dir + "config.json", weights: dir + "model.safetensors", tokenizer: dir + "tokenizer.json" }, device: "webgpu" });
       const out = await gen(prompt, { maxNewTokens: n });
-      const finetune = await gen.finetune({ data: [{ text: "a b c" }], epochs: 1 }).then(() => null, failure);
+      const data = Array.from({ length: 8 }, () => ({ prompt: "Q: capital of France? A:", completion: " Paris." }));
+      const steps = [];
+      await gen.finetune({ data, epochs: 2, batchSize: 4, learningRate: 1e-2, validationSplit: 0, lora: { rank: 4 }, logEvery: 1, onEvent: (e) => e.type === "step" && steps.push(e.loss) });
+      const files = await gen.save({ format: "peft" });
+      const config = JSON.parse(new TextDecoder().decode(files["adapter_config.json"]));
       const info = gen.info;
       gen.dispose();
-      return { out, finetune, info };
+      return { out, steps, config, adapterBytes: files["adapter_model.safetensors"].byteLength, info };
     } catch (e) {
       return { error: failure(e) };
     }
@@ -115,6 +119,9 @@ test("GPT-2 (a tiny random GPT2LMHeadModel from transformers) generates transfor
   assert.ok(eos > 0, "the fixture's greedy run meets <|endoftext|>");
   assert.deepEqual(r.out.tokens, want.greedy.slice(0, eos), "greedy tokens vs transformers");
   assert.equal(r.out.stopReason, "stop");
-  assert.equal(r.finetune?.name, "OptionsError");
-  assert.match(r.finetune.message, /fine-tuning is not supported for GPT-2 yet/);
+  // LoRA on c_attn (PEFT's default for GPT-2), a Conv1D layer: fan_in_fan_out
+  assert.equal(r.steps.length, 4);
+  assert.ok(r.steps.every(Number.isFinite) && r.steps[3] < r.steps[0], `the loss falls: ${r.steps}`);
+  assert.deepEqual([r.config.task_type, r.config.fan_in_fan_out, r.config.target_modules], ["CAUSAL_LM", true, ["c_attn"]]);
+  assert.equal(r.adapterBytes > 2 * 4 * (32 + 96) * 4, true, "two layers of rank-4 c_attn adapters");
 });

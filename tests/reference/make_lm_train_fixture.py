@@ -72,17 +72,12 @@ def batch(rows):
     return ids, mask, labels
 
 
-def run(rows, lora=False):
-    model = LlamaForCausalLM.from_pretrained(FIX / "tiny")
-    if lora:
-        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0,
-                            task_type="CAUSAL_LM")
-        model = get_peft_model(model, config)
-        model.save_pretrained(OUT / "lora-init")
-        (OUT / "lora-init" / "README.md").unlink()
+def train_steps(model, rows, no_decay):
+    """The recipe on `rows` (one batch of all of them per step): per step the loss, the gradient
+    norm before clipping and the learning rate; then the trained model's loss. Only parameters that
+    require gradients train (LoRA); `no_decay(name)` picks those without weight decay."""
     model.train()
     ids, mask, labels = batch(rows)
-    no_decay = lambda n: n.endswith(".bias") or "norm" in n
     trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [
         {"params": [p for n, p in trained if not no_decay(n)], "weight_decay": RECIPE["weight_decay"]},
@@ -103,10 +98,32 @@ def run(rows, lora=False):
     model.eval()
     with torch.no_grad():
         final = model(input_ids=ids, attention_mask=mask, labels=labels).loss.item()
-    if lora:
-        model.save_pretrained(OUT / "lora-trained")
-        (OUT / "lora-trained" / "README.md").unlink()
     return {"steps": steps, "final_loss": final, "ids": ids.tolist(), "labels": labels.tolist()}
+
+
+def save_adapter(model, folder):
+    model.save_pretrained(folder)
+    (folder / "README.md").unlink()
+
+
+def run(rows, lora=False):
+    model = LlamaForCausalLM.from_pretrained(FIX / "tiny")
+    if lora:
+        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0,
+                            task_type="CAUSAL_LM")
+        model = get_peft_model(model, config)
+        save_adapter(model, OUT / "lora-init")
+    result = train_steps(model, rows, lambda n: n.endswith(".bias") or "norm" in n)
+    if lora:
+        save_adapter(model, OUT / "lora-trained")
+    return result
+
+
+def print_runs(runs):
+    for name, r in runs.items():
+        for i, s in enumerate(r["steps"]):
+            print(f"{name} step {i}: loss {s['loss']:.6f} grad_norm {s['grad_norm']:.6f} lr {s['learning_rate']:.2e}")
+        print(f"{name} final loss {r['final_loss']:.6f}")
 
 
 def main():
@@ -118,10 +135,7 @@ def main():
     expected = {"pairs": [{"prompt": p, "completion": c} for p, c in PAIRS], "texts": TEXTS, "recipe": RECIPE,
                 "runs": {"pairs": pairs, "texts": texts, "lora": lora}}
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1))
-    for name, r in expected["runs"].items():
-        for i, s in enumerate(r["steps"]):
-            print(f"{name} step {i}: loss {s['loss']:.6f} grad_norm {s['grad_norm']:.6f} lr {s['learning_rate']:.2e}")
-        print(f"{name} final loss {r['final_loss']:.6f}")
+    print_runs(expected["runs"])
 
 
 if __name__ == "__main__":

@@ -113,9 +113,10 @@ rank?: number,
 alpha?: number, 
 /**
  * Which projections get adapters, by PEFT's module names (default as PEFT: `q_proj`, `v_proj`
- * for Llama; `query`, `value` for BERT and RoBERTa; `q_lin`, `v_lin` for DistilBERT).
+ * for Llama; `c_attn` for GPT-2 (`c_proj` names both its attention output and its MLP's);
+ * `query`, `value` for BERT and RoBERTa; `q_lin`, `v_lin` for DistilBERT).
  */
-targetModules?: Array<"q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj" | "query" | "key" | "value" | "q_lin" | "k_lin" | "v_lin" | "out_lin" | "lin1" | "lin2">, 
+targetModules?: Array<"q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj" | "c_attn" | "c_proj" | "c_fc" | "query" | "key" | "value" | "q_lin" | "k_lin" | "v_lin" | "out_lin" | "lin1" | "lin2">, 
 /**
  * Dropout on the adapters' input while training, in [0, 1) (default 0, as PEFT; decoders only).
  */

@@ -76,7 +76,7 @@ enum Command {
         normalize: bool,
     },
     /// Fine-tune a BERT-family model for text classification on a labelled file, or (--task
-    /// text-generation) a Llama-family model on texts or prompt/completion pairs (all weights, or
+    /// text-generation) a Llama-family or GPT-2 model on texts or prompt/completion pairs (all weights, or
     /// LoRA with --lora-rank), and write the result as a Hugging Face folder (or PEFT adapter files
     /// with --peft) that transformers / peft load.
     Train(Box<finetune::TrainArgs>),

@@ -53,8 +53,9 @@ impl ColumnArgs {
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// text-classification (a BERT-family folder) | text-generation (a Llama-family folder or
-    /// .gguf file, trained as a causal language model).
+    /// text-classification (a BERT-family folder: BERT, RoBERTa, XLM-RoBERTa, DistilBERT) |
+    /// text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file, trained as a causal
+    /// language model).
     #[arg(long, default_value = "text-classification")]
     task: String,
     /// Hugging Face model folder to start from: config.json, model.safetensors, tokenizer.json
@@ -73,7 +74,7 @@ pub struct TrainArgs {
     lora_rank: Option<usize>,
     #[arg(long, default_value_t = LoraOptions::default().alpha, requires = "lora_rank")]
     lora_alpha: f64,
-    /// Projections that get adapters, by PEFT's names [default: PEFT's for the model: q_proj,v_proj (Llama), query,value (BERT, RoBERTa), q_lin,v_lin (DistilBERT)]
+    /// Projections that get adapters, by PEFT's names [default: PEFT's for the model: q_proj,v_proj (Llama), c_attn (GPT-2), query,value (BERT, RoBERTa), q_lin,v_lin (DistilBERT)]
     #[arg(long, requires = "lora_rank")]
     lora_targets: Option<String>,
     /// Dropout on the adapters' input while training, in [0, 1) (PEFT's lora_dropout).

@@ -1,0 +1,126 @@
+//! What each decoder family brings to loading, saving and LoRA, behind one trait. Fine-tuning is
+//! generic over it: Burn's derived enum modules put the variant's name into every parameter path,
+//! so a run trains the concrete model, never a [`DecoderModel`]. A loaded [`DecoderModel`]'s
+//! files ([`export_folder`], [`export_adapter`]) dispatch to it.
+
+use burn::{module::Module, tensor::Device};
+
+use super::{LoadReport, gpt2, llama, peft::AdapterLayout};
+use crate::{
+    ComputeDevice, Error, Result,
+    models::{
+        decoder::{CausalLogits, DecoderConfig, DecoderModel},
+        gpt2::{Gpt2Config, Gpt2LMHeadModel},
+        llama::{LlamaConfig, LlamaForCausalLM},
+        lora::{LoraBase, LoraOptions},
+    },
+};
+
+/// A decoder architecture's checkpoint files and LoRA conventions.
+#[allow(async_fn_in_trait)] // awaited in place, never sent across threads
+pub trait DecoderFamily: CausalLogits + Module + Sized {
+    type Config: Clone;
+    /// Where PEFT puts adapters on this architecture.
+    const LORA: LoraBase;
+    /// The model from Hugging Face `model.safetensors` bytes.
+    fn load(config: &Self::Config, bytes: Vec<u8>, device: &Device) -> Result<(Self, LoadReport)>;
+    /// The weights as `model.safetensors` bytes transformers loads (adapters, if any, left out:
+    /// merge them first with `materialize`).
+    async fn export(&self, device: &ComputeDevice) -> Result<Vec<u8>>;
+    /// The `config.json` transformers loads.
+    fn config_json(config: &Self::Config) -> Result<Vec<u8>>;
+    /// Adapters on PEFT's target modules (`A` drawn from `seed`), everything else frozen.
+    fn with_lora(self, lora: &LoraOptions, seed: u64) -> Result<Self>;
+    /// PEFT's names of this architecture's parameters.
+    fn adapter_layout() -> AdapterLayout;
+    /// The model behind the one decoder type generation uses.
+    fn wrap(self) -> DecoderModel;
+}
+
+impl DecoderFamily for LlamaForCausalLM {
+    type Config = LlamaConfig;
+    const LORA: LoraBase = LoraBase::Llama;
+
+    fn load(config: &LlamaConfig, bytes: Vec<u8>, device: &Device) -> Result<(Self, LoadReport)> {
+        llama::load_causal_lm(config, bytes, device)
+    }
+
+    async fn export(&self, device: &ComputeDevice) -> Result<Vec<u8>> {
+        llama::export_causal_lm(self, device).await
+    }
+
+    fn config_json(config: &LlamaConfig) -> Result<Vec<u8>> {
+        config.to_json()
+    }
+
+    fn with_lora(self, lora: &LoraOptions, seed: u64) -> Result<Self> {
+        lora.apply_llama(self, seed)
+    }
+
+    fn adapter_layout() -> AdapterLayout {
+        AdapterLayout::llama()
+    }
+
+    fn wrap(self) -> DecoderModel {
+        DecoderModel::Llama(self)
+    }
+}
+
+impl DecoderFamily for Gpt2LMHeadModel {
+    type Config = Gpt2Config;
+    const LORA: LoraBase = LoraBase::Gpt2;
+
+    fn load(config: &Gpt2Config, bytes: Vec<u8>, device: &Device) -> Result<(Self, LoadReport)> {
+        gpt2::load_lm(config, bytes, device)
+    }
+
+    async fn export(&self, device: &ComputeDevice) -> Result<Vec<u8>> {
+        gpt2::export_lm(self, device).await
+    }
+
+    fn config_json(config: &Gpt2Config) -> Result<Vec<u8>> {
+        config.to_json()
+    }
+
+    fn with_lora(self, lora: &LoraOptions, seed: u64) -> Result<Self> {
+        lora.apply_gpt2(self, seed)
+    }
+
+    fn adapter_layout() -> AdapterLayout {
+        AdapterLayout::gpt2()
+    }
+
+    fn wrap(self) -> DecoderModel {
+        DecoderModel::Gpt2(self)
+    }
+}
+
+/// `config.json` and `model.safetensors` of a decoder, LoRA adapters merged into the weights
+/// (`W + scale · A·B`).
+pub async fn export_folder(config: &DecoderConfig, model: &DecoderModel, device: &ComputeDevice) -> Result<(Vec<u8>, Vec<u8>)> {
+    async fn merged<F: DecoderFamily>(config: &F::Config, model: &F, device: &ComputeDevice) -> Result<(Vec<u8>, Vec<u8>)> {
+        Ok((F::config_json(config)?, model.clone().materialize().export(device).await?))
+    }
+    match (config, model) {
+        (DecoderConfig::Llama(c), DecoderModel::Llama(m)) => merged(c, m, device).await,
+        (DecoderConfig::Gpt2(c), DecoderModel::Gpt2(m)) => merged(c, m, device).await,
+        _ => Err(mismatch()),
+    }
+}
+
+/// A decoder's LoRA adapters as PEFT's `adapter_model.safetensors`, and the architecture they
+/// are for.
+pub async fn export_adapter(model: &DecoderModel, device: &ComputeDevice) -> Result<(Vec<u8>, LoraBase)> {
+    async fn adapter<F: DecoderFamily>(model: &F, device: &ComputeDevice) -> Result<(Vec<u8>, LoraBase)> {
+        Ok((super::peft::export_adapter(model, &F::adapter_layout(), device).await?, F::LORA))
+    }
+    match model {
+        DecoderModel::Llama(m) => adapter(m, device).await,
+        DecoderModel::Gpt2(m) => adapter(m, device).await,
+    }
+}
+
+/// A config of one family with a model of another: a bug, reported rather than a panic.
+pub fn mismatch() -> Error {
+    Error::Backend("the decoder's config and weights are of different families (a bug in webtune; please report it)".into())
+}
