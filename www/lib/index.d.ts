@@ -255,7 +255,7 @@ export interface DecoderInfo {
   warnings: string[];
 }
 
-/** A decoder: a Llama-family model from one .gguf file (`{ gguf }`) or Hugging Face files, or a GPT-2 from Hugging Face files (generation and evaluation; fine-tuning it is not supported yet). */
+/** A decoder: a Llama-family model from one .gguf file (`{ gguf }`) or Hugging Face files, or a GPT-2 from Hugging Face files. */
 export type DecoderSource =
   | string /* a .gguf URL, a hub id or a folder URL (config.json, model.safetensors, tokenizer.json, tokenizer_config.json?) */
   | URL
@@ -294,7 +294,16 @@ export interface LmEvaluateOptions {
   signal?: AbortSignal;
 }
 
-/** A model for a task, run in webtune's Worker. */
+/**
+ * A model for a task, run in webtune's Worker. What each family (`config.json` `model_type`) supports:
+ *
+ * | family | feature-extraction | text-classification | text-generation | finetune | LoRA | save |
+ * |---|---|---|---|---|---|---|
+ * | `bert`, `roberta`, `xlm-roberta`, `camembert`, `distilbert` | ✓ | ✓ | – | ✓ | ✓ | ✓ (`"huggingface"`, `"peft"`) |
+ * | `llama` (also `.gguf`), `gpt2` | – | – | ✓ | ✓ | ✓ | ✓ (`"huggingface"`, `"peft"`) |
+ *
+ * Any other `model_type` is a `WeightsError` naming the nearest family webtune reads.
+ */
 export function pipeline(task: "text-classification", options: PipelineOptions): Promise<TextClassificationPipeline>;
 export function pipeline(task: "feature-extraction", options: PipelineOptions): Promise<FeatureExtractionPipeline>;
 export function pipeline(
