@@ -7,6 +7,7 @@ import { createServer } from "node:http";
 import { createReadStream, statSync } from "node:fs";
 import { extname, join, normalize, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { modelMounts } from "./models.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
@@ -19,15 +20,18 @@ const TYPES = {
 };
 
 /**
- * Default mounts: URL prefix -> folder. Longest prefix wins. The demo's default model and data
- * come from $WEBTUNE_ASSETS (default ../shared/assets) at /assets/; uPlot (the demo's chart) from
- * the dev tools' node_modules.
+ * Default mounts: URL prefix -> folder. Longest prefix wins. The demo's default models at
+ * /models/<name>/ (pkg-config/models.mjs: the assets' copy, else the verified download cache);
+ * $WEBTUNE_ASSETS (default ../shared/assets) at /assets/ for tests; uPlot (charts) and fflate
+ * (zips) from the dev tools' node_modules.
  */
 export function defaultMounts() {
   return {
     "/pkg/": join(ROOT, "pkg"),
     "/assets/": resolve(process.env.WEBTUNE_ASSETS || join(ROOT, "../shared/assets")),
+    ...modelMounts(),
     "/vendor/uplot/": join(ROOT, "pkg-config/node_modules/uplot/dist"),
+    "/vendor/fflate/": join(ROOT, "pkg-config/node_modules/fflate/esm"),
     "/": join(ROOT, "www"),
   };
 }

@@ -3,18 +3,18 @@
 import * as webtune from "/pkg/index.js";
 import { $, showError } from "./ui.js";
 import uPlot from "/vendor/uplot/uPlot.esm.js";
+import { zipSync } from "/vendor/fflate/browser.js";
 
 let controller = null;
 let model = null; // the pipeline
 
-/** The user's file, or the first N rows of SST-2's train.tsv from the served assets. */
+/** The user's file, or the sample shipped with the demo (www/samples/, written for webtune, CC0). */
 async function dataFile() {
   const picked = $("ft-file").files[0];
   if (picked) return picked;
-  const res = await fetch("/assets/data/sst2/train.tsv");
-  if (!res.ok) throw new webtune.NetworkError(`default data: /assets/data/sst2/train.tsv answered HTTP ${res.status}; pick a data file instead`);
-  const lines = (await res.text()).split("\n");
-  return new File([lines.slice(0, Number($("ft-rows").value) + 1).join("\n")], "sst2-sample.tsv");
+  const res = await fetch("samples/support-tickets.csv");
+  if (!res.ok) throw new webtune.NetworkError(`sample data: samples/support-tickets.csv answered HTTP ${res.status}; pick a data file instead`);
+  return new File([await res.blob()], "support-tickets.csv", { type: "text/csv" });
 }
 
 function lossChart() {
@@ -104,16 +104,19 @@ async function classify() {
   }
 }
 
+/** One zip of the model's files (browsers allow one download per click). */
 async function download() {
   try {
     const files = await model.save();
-    for (const [name, blob] of Object.entries(files)) {
-      const a = document.createElement("a");
-      a.href = URL.createObjectURL(blob);
-      a.download = name;
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-    }
+    const entries = {};
+    for (const [name, blob] of Object.entries(files)) entries[name] = new Uint8Array(await blob.arrayBuffer());
+    // safetensors are incompressible f32: stored, not deflated (instant, same size)
+    const zip = zipSync(entries, { level: 0 });
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([zip], { type: "application/zip" }));
+    a.download = "webtune-classifier.zip";
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
   } catch (err) {
     showError(err);
   }

