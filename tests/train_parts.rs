@@ -115,6 +115,30 @@ fn memory_plan_counts_parameters_and_refuses_oversized_batches() {
     webtune::weights::check_embeddings_fit(49_152, 576, &gpu).unwrap();
 }
 
+/// GPT-2's plan: the parameters of gpt2 (124,439,808 — transformers' count, the tied head once),
+/// LoRA's trainable count on PEFT's default `c_attn` (rank 8: 12 × 8 × (768 + 2304) = 294,912,
+/// PEFT's `print_trainable_parameters`), and its 154 MB token embeddings refused on a GPU that
+/// binds 128 MiB.
+#[test]
+fn gpt2_memory_plan_counts_parameters_and_names_the_embeddings() {
+    use webtune::{DeviceInfo, models::{gpt2::Gpt2Config, lora::LoraOptions}, train::memory::{check, plan_gpt2}};
+    let gpt2 = Gpt2Config::from_json("{}").unwrap(); // HF's defaults are gpt2's shape
+    assert_eq!(gpt2.parameters(), 124_439_808);
+    let (adapters, _) = LoraOptions::default().gpt2_sizes(&gpt2);
+    assert_eq!(adapters, 294_912);
+    let lora = plan_gpt2(&gpt2, 4, 128, Some(LoraOptions::default().gpt2_sizes(&gpt2)));
+    assert_eq!(lora.optimizer_bytes, 2 * 294_912 * 4, "AdamW moments for the adapters only");
+    let full = plan_gpt2(&gpt2, 4, 128, None);
+    assert_eq!((full.largest_tensor_bytes, full.largest_tensor.as_str()), (50_257 * 768 * 4, "token embeddings (50257 × 768)"));
+    let gpu = DeviceInfo {
+        kind: "webgpu".into(), backend: "BrowserWebGpu".into(), adapter: String::new(), device_type: "Cpu".into(),
+        driver: String::new(), max_buffer_size: Some(256 << 20), max_storage_buffer_binding_size: Some(128 << 20),
+        autodiff: true, fallback: None,
+    };
+    let e = check(&full, &gpu).unwrap_err().to_string();
+    assert!(e.contains("token embeddings (50257 × 768)") && e.contains("154 MB"), "{e}");
+}
+
 /// `www/lib/generated.d.ts` (shipped in the package, re-exported by `index.d.ts`) is what the Rust
 /// types of the training options, events and metrics say, as JS sees them. After changing one of
 /// those types, `WEBTUNE_UPDATE_TYPES=1 cargo test --test train_parts typescript` rewrites it.

@@ -7,6 +7,7 @@ import { zipSync } from "/vendor/fflate/browser.js";
 
 let controller = null;
 let model = null; // the pipeline
+let resizing = null; // keeps the loss chart at its card's width
 
 /** The user's file, or the sample shipped with the demo (www/samples/, written for webtune, CC0). */
 async function dataFile() {
@@ -17,14 +18,20 @@ async function dataFile() {
   return new File([await res.blob()], "support-tickets.csv", { type: "text/csv" });
 }
 
+/** The loss chart, redrawn at its card's width whenever that changes (phone rotation, resizing). */
 function lossChart() {
   const el = $("ft-chart");
   el.replaceChildren();
-  return new uPlot({
-    width: Math.min(el.clientWidth || 640, 800), height: 220, title: "training loss",
+  const width = () => Math.min(el.clientWidth || 640, 800);
+  const chart = new uPlot({
+    width: width(), height: 220, title: "training loss",
     scales: { x: { time: false } },
     series: [{ label: "step" }, { label: "loss", stroke: "#2b6cb0", width: 2 }],
   }, [[], []], el);
+  resizing?.disconnect(); // the previous run's chart is gone
+  resizing = new ResizeObserver(() => chart.setSize({ width: width(), height: 220 }));
+  resizing.observe(el);
+  return chart;
 }
 
 function addEval(e) {
