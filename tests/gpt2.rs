@@ -52,11 +52,18 @@ fn the_real_gpt2_tokenizer_gives_transformers_ids() {
     }
 }
 
-fn check_parity(dev: &ComputeDevice, tol: f32) {
+/// Logits, a right-padded batch and greedy tokens against transformers; with `split`, the token
+/// embeddings are read in vocabulary chunks of at most that many bytes (as on a GPU that binds
+/// less than the whole table).
+fn check_parity(dev: &ComputeDevice, tol: f32, split: Option<u64>) {
     let exp = &expected()["tiny"];
     let config = Gpt2Config::from_json(std::str::from_utf8(&fixture("tiny/config.json")).unwrap()).unwrap();
-    let (model, report) = load_lm(&config, fixture("tiny/model.safetensors"), dev.device()).unwrap();
+    let (mut model, report) = load_lm(&config, fixture("tiny/model.safetensors"), dev.device()).unwrap();
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    if let Some(limit) = split {
+        model.split_vocabulary(limit).unwrap();
+        assert!(model.transformer.vocab_chunk < config.vocab_size / 4, "split into several chunks: {}", model.transformer.vocab_chunk);
+    }
     let tok = tokenizers::Tokenizer::from_bytes(fixture("tiny/tokenizer.json")).unwrap();
     let prompt: Vec<i64> = tok.encode(exp["prompt"].as_str().unwrap(), true).unwrap().get_ids().iter().map(|&i| i as i64).collect();
     assert_eq!(prompt, ids(&exp["input_ids"]), "token ids");
@@ -101,14 +108,28 @@ fn check_parity(dev: &ComputeDevice, tol: f32) {
 
 #[test]
 fn tiny_gpt2_matches_transformers_on_cpu() {
-    check_parity(&device::cpu(), 1e-4);
+    check_parity(&device::cpu(), 1e-4, None);
+    check_parity(&device::cpu(), 1e-4, Some(4096)); // 400 × 32 f32 = 51 kB in 13 chunks of 32 rows
+}
+
+/// A table that cannot be cut on aligned offsets (or not at all) is refused, not mis-read.
+#[test]
+fn a_vocabulary_that_cannot_be_split_is_a_clear_error() {
+    let config = Gpt2Config::from_json(std::str::from_utf8(&fixture("tiny/config.json")).unwrap()).unwrap();
+    let (mut model, _) = load_lm(&config, fixture("tiny/model.safetensors"), device::cpu().device()).unwrap();
+    let e = model.split_vocabulary(200).unwrap_err(); // under the two rows one aligned chunk needs
+    assert_eq!(e.js_name(), "OutOfMemoryError");
+    assert!(e.to_string().contains("(400 × 32)") && e.to_string().contains("device \"cpu\""), "{e}");
+    model.split_vocabulary(1 << 20).unwrap();
+    assert_eq!(model.transformer.vocab_chunk, 400, "a table that fits stays whole");
 }
 
 #[test]
 fn tiny_gpt2_matches_transformers_on_wgpu() {
     let dev = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
     assert_eq!(dev.info().kind, "wgpu");
-    check_parity(&dev, 1e-3);
+    check_parity(&dev, 1e-3, None);
+    check_parity(&dev, 1e-3, Some(4096));
 }
 
 #[test]

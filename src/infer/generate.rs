@@ -130,15 +130,20 @@ impl Decoder {
     pub fn load(config: &[u8], weights: Vec<u8>, device: &ComputeDevice) -> Result<Self> {
         let text = std::str::from_utf8(config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
         let config = DecoderConfig::from_json(text)?;
-        crate::weights::check_embeddings_fit(config.vocab_size(), config.hidden_size(), device.info())?;
+        let binding_limit = device.info().max_storage_buffer_binding_size;
         let device = device.without_autodiff();
         let (model, report) = match &config {
             DecoderConfig::Llama(c) => {
+                crate::weights::check_embeddings_fit(c.vocab_size, c.hidden_size, device.info())?;
                 let (m, r) = llama::load_causal_lm(c, weights, device.device())?;
                 (DecoderModel::Llama(m), r)
             }
             DecoderConfig::Gpt2(c) => {
-                let (m, r) = gpt2::load_lm(c, weights, device.device())?;
+                // a table larger than one GPU binding is read in vocabulary chunks
+                let (mut m, r) = gpt2::load_lm(c, weights, device.device())?;
+                if let Some(limit) = binding_limit {
+                    m.split_vocabulary(limit)?;
+                }
                 (DecoderModel::Gpt2(m), r)
             }
         };

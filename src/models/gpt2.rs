@@ -11,7 +11,7 @@ use burn::{
         Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig,
         activation::{Activation, ActivationConfig},
     },
-    tensor::{Device, Int, Tensor},
+    tensor::{Device, Int, Tensor, module::embedding},
 };
 use serde::{Deserialize, Serialize};
 
@@ -283,6 +283,9 @@ pub struct Gpt2Model {
     pub drop: Dropout,
     pub h: Vec<Gpt2Block>,
     pub ln_f: LayerNorm,
+    /// Rows of `wte` one kernel reads at a time: all of them, unless the table is larger than
+    /// the device binds as one buffer (see [`Gpt2LMHeadModel::split_vocabulary`]).
+    pub vocab_chunk: usize,
 }
 
 impl Gpt2Model {
@@ -297,13 +300,44 @@ impl Gpt2Model {
         let positions = Tensor::<1, Int>::arange(past as i64..(past + seq) as i64, &device).unsqueeze::<2>().expand([batch, seq]);
         let mask_bias = causal_mask_bias(attention_mask, batch, seq, past, &device);
         let mut slots = cache.as_deref_mut().map(|c| c.slots(self.h.len()));
-        let mut x = self.drop.forward(self.wte.forward(input_ids) + self.wpe.forward(positions)); // [batch, seq, n_embd]
+        let mut x = self.drop.forward(self.embed_tokens(input_ids) + self.wpe.forward(positions)); // [batch, seq, n_embd]
         for (i, block) in self.h.iter().enumerate() {
             let slot = slots.as_deref_mut().map(|s| &mut s[i]);
             x = block.forward(x, mask_bias.clone(), slot);
         }
         self.ln_f.forward(x)
     }
+
+    /// The token-embedding table as `(first id, rows)` views of at most `vocab_chunk` rows each
+    /// (zero-copy: each view binds only its own range of the buffer).
+    fn vocab_parts(&self) -> Vec<(usize, Tensor<2>)> {
+        let weight = self.wte.weight.val();
+        let [vocab, width] = weight.dims();
+        let step = self.vocab_chunk.clamp(1, vocab.max(1));
+        (0..vocab).step_by(step).map(|start| (start, weight.clone().slice([start..(start + step).min(vocab), 0..width]))).collect()
+    }
+
+    /// `wte[ids]`: [batch, seq] → [batch, seq, n_embd], one lookup per vocabulary chunk (each id
+    /// is found in exactly one; the others contribute zeros).
+    fn embed_tokens(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        let weight = self.wte.weight.val();
+        let [vocab, width] = weight.dims();
+        if self.vocab_chunk >= vocab {
+            return embedding(weight, ids);
+        }
+        let [batch, seq] = ids.dims();
+        let looked_up = self.vocab_parts().into_iter().map(|(start, part)| {
+            let rows = part.dims()[0];
+            let local = ids.clone().sub_scalar(start as i64).clamp(0, rows as i64 - 1);
+            let elsewhere = ids.clone().lower_elem(start as i64).bool_or(ids.clone().greater_equal_elem((start + rows) as i64));
+            embedding(part, local).mask_fill(elsewhere.unsqueeze_dim::<3>(2).expand([batch, seq, width]), 0.0)
+        });
+        looked_up.reduce(|a, b| a + b).unwrap_or_else(|| Tensor::zeros([batch, seq, width], &ids.device()))
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// GPT-2 with its language-model head, tied to the token embeddings (HF `GPT2LMHeadModel`).
@@ -322,6 +356,7 @@ impl Gpt2LMHeadModel {
                 drop: DropoutConfig::new(c.embd_pdrop).init(),
                 h: (0..c.n_layer).map(|_| Gpt2Block::new(c, device)).collect::<Result<_>>()?,
                 ln_f: c.layer_norm(device),
+                vocab_chunk: c.vocab_size,
             },
         })
     }
@@ -339,11 +374,46 @@ impl Gpt2LMHeadModel {
         self.logits(last).reshape([batch, self.transformer.wte.weight.dims()[0]])
     }
 
-    /// [batch, seq, n_embd] → [batch, seq, vocab] through the tied head (`x · wteᵀ`).
+    /// [batch, seq, n_embd] → [batch, seq, vocab] through the tied head (`x · wteᵀ`), one product
+    /// per vocabulary chunk when the table is split.
     fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         let [batch, seq, h] = hidden.dims();
         let wte = self.transformer.wte.weight.val(); // [vocab, n_embd]
         let vocab = wte.dims()[0];
-        hidden.reshape([batch * seq, h]).matmul(wte.transpose()).reshape([batch, seq, vocab])
+        let flat = hidden.reshape([batch * seq, h]);
+        let logits = if self.transformer.vocab_chunk >= vocab {
+            flat.matmul(wte.transpose())
+        } else {
+            Tensor::cat(self.transformer.vocab_parts().into_iter().map(|(_, part)| flat.clone().matmul(part.transpose())).collect(), 1)
+        };
+        logits.reshape([batch, seq, vocab])
+    }
+
+    /// Makes every kernel read the token-embedding table (GPT-2-small's is 50257 × 768 f32, 154 MB)
+    /// in row chunks of at most `max_binding` bytes, for a GPU that binds no more per buffer
+    /// (WebGPU's default `maxStorageBufferBindingSize`, 128 MiB, which phones and integrated GPUs
+    /// keep). Each chunk is a view into the one table, so it must start and end on the GPU's
+    /// buffer-offset alignment (256 bytes at most in WebGPU); a table that cannot be cut so is an
+    /// `OutOfMemoryError`. Leaves a table that fits as it is.
+    pub fn split_vocabulary(&mut self, max_binding: u64) -> Result<()> {
+        const ALIGNMENT: u64 = 256;
+        let [vocab, width] = self.transformer.wte.weight.dims();
+        let row = width as u64 * 4;
+        let table = row.saturating_mul(vocab as u64);
+        if table <= max_binding {
+            self.transformer.vocab_chunk = vocab;
+            return Ok(());
+        }
+        let step = ALIGNMENT / gcd(row, ALIGNMENT); // rows per aligned offset
+        let rows = (max_binding / row) / step * step;
+        if rows == 0 || !table.is_multiple_of(ALIGNMENT) {
+            return Err(Error::OutOfMemory(format!(
+                "this model's token embeddings ({vocab} × {width}) take {:.0} MB as f32, more than the {:.0} MB this GPU binds per buffer (maxStorageBufferBindingSize), and cannot be split into aligned parts; use device \"cpu\"",
+                table as f64 / 1e6,
+                max_binding as f64 / 1e6
+            )));
+        }
+        self.transformer.vocab_chunk = rows as usize;
+        Ok(())
     }
 }

@@ -34,7 +34,7 @@ export async function use(file: File) {
   const clf = await pipeline("text-classification", { model: "webtune/minilm" });
   await clf.finetune({ data: file, metric: "macro_f1" });
   // @ts-expect-error: not a projection LoRA can adapt
-  await gen.finetune({ data: file, lora: { targetModules: ["c_attn"] } });
+  await gen.finetune({ data: file, lora: { targetModules: ["lm_head"] } });
   // @ts-expect-error: no such save format
   await gen.save({ format: "onnx" });
   // @ts-expect-error: not a metric
