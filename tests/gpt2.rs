@@ -58,11 +58,11 @@ fn the_real_gpt2_tokenizer_gives_transformers_ids() {
 fn check_parity(dev: &ComputeDevice, tol: f32, split: Option<u64>) {
     let exp = &expected()["tiny"];
     let config = Gpt2Config::from_json(std::str::from_utf8(&fixture("tiny/config.json")).unwrap()).unwrap();
-    let (mut model, report) = load_lm(&config, fixture("tiny/model.safetensors"), dev.device()).unwrap();
+    let (model, report) = load_lm(&config, fixture("tiny/model.safetensors"), dev.device(), split).unwrap();
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-    if let Some(limit) = split {
-        model.split_vocabulary(limit).unwrap();
-        assert!(model.transformer.vocab_chunk < config.vocab_size / 4, "split into several chunks: {}", model.transformer.vocab_chunk);
+    if split.is_some() {
+        assert_eq!(model.transformer.wte_parts.len(), 13, "400 rows of 128 bytes in parts of at most 32");
+        assert_eq!(model.transformer.wte.weight.dims(), [0, 32], "no whole table");
     }
     let tok = tokenizers::Tokenizer::from_bytes(fixture("tiny/tokenizer.json")).unwrap();
     let prompt: Vec<i64> = tok.encode(exp["prompt"].as_str().unwrap(), true).unwrap().get_ids().iter().map(|&i| i as i64).collect();
@@ -112,16 +112,19 @@ fn tiny_gpt2_matches_transformers_on_cpu() {
     check_parity(&device::cpu(), 1e-4, Some(4096)); // 400 × 32 f32 = 51 kB in 13 chunks of 32 rows
 }
 
-/// A table that cannot be cut on aligned offsets (or not at all) is refused, not mis-read.
+/// A table held in parts is refused for saving (and so fine-tuning) with advice; a binding too
+/// small for even one row is refused at load.
 #[test]
-fn a_vocabulary_that_cannot_be_split_is_a_clear_error() {
+fn embeddings_held_in_parts_are_refused_where_unsupported() {
     let config = Gpt2Config::from_json(std::str::from_utf8(&fixture("tiny/config.json")).unwrap()).unwrap();
-    let (mut model, _) = load_lm(&config, fixture("tiny/model.safetensors"), device::cpu().device()).unwrap();
-    let e = model.split_vocabulary(200).unwrap_err(); // under the two rows one aligned chunk needs
+    let cpu = device::cpu();
+    let e = load_lm(&config, fixture("tiny/model.safetensors"), cpu.device(), Some(100)).err().unwrap();
     assert_eq!(e.js_name(), "OutOfMemoryError");
-    assert!(e.to_string().contains("(400 × 32)") && e.to_string().contains("device \"cpu\""), "{e}");
-    model.split_vocabulary(1 << 20).unwrap();
-    assert_eq!(model.transformer.vocab_chunk, 400, "a table that fits stays whole");
+    let (parted, _) = load_lm(&config, fixture("tiny/model.safetensors"), cpu.device(), Some(4096)).unwrap();
+    let e = block_on(webtune::weights::gpt2::export_lm(&parted, &cpu)).unwrap_err();
+    assert!(e.to_string().contains("held in parts") && e.to_string().contains("device \"cpu\""), "{e}");
+    let (whole, _) = load_lm(&config, fixture("tiny/model.safetensors"), cpu.device(), Some(1 << 20)).unwrap();
+    assert!(whole.transformer.wte_parts.is_empty(), "a table that fits stays whole");
 }
 
 #[test]
@@ -164,11 +167,11 @@ fn bad_gpt2_files_are_clear_errors() {
     let views: Vec<(String, safetensors::tensor::TensorView)> =
         tensors.iter().map(|(k, s, d)| (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap())).collect();
     let untied = safetensors::serialize(views, None).unwrap();
-    let e = load_lm(&good, untied, device::cpu().device()).err().expect("refused").to_string();
+    let e = load_lm(&good, untied, device::cpu().device(), None).err().expect("refused").to_string();
     assert!(e.contains("lm_head.weight differs from the token embeddings"), "{e}");
     // a config wider than the file
     let wide = Gpt2Config { n_embd: 64, ..good };
-    let e = load_lm(&wide, weights, device::cpu().device()).err().expect("refused").to_string();
+    let e = load_lm(&wide, weights, device::cpu().device(), None).err().expect("refused").to_string();
     assert!(e.contains("does not belong to these weights"), "{e}");
 }
 

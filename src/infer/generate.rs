@@ -139,11 +139,8 @@ impl Decoder {
                 (DecoderModel::Llama(m), r)
             }
             DecoderConfig::Gpt2(c) => {
-                // a table larger than one GPU binding is read in vocabulary chunks
-                let (mut m, r) = gpt2::load_lm(c, weights, device.device())?;
-                if let Some(limit) = binding_limit {
-                    m.split_vocabulary(limit)?;
-                }
+                // a table larger than one GPU binding is held in vocabulary chunks
+                let (m, r) = gpt2::load_lm(c, weights, device.device(), binding_limit)?;
                 (DecoderModel::Gpt2(m), r)
             }
         };

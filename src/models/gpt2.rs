@@ -6,12 +6,12 @@
 //! weight as `[in, out]`, which is Burn's `Linear` layout: `weights::gpt2` loads it as is.
 
 use burn::{
-    module::Module,
+    module::{Module, Param},
     nn::{
         Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig,
         activation::{Activation, ActivationConfig},
     },
-    tensor::{Device, Int, Tensor, module::embedding},
+    tensor::{Device, Int, Tensor, TensorData, module::embedding},
 };
 use serde::{Deserialize, Serialize};
 
@@ -143,6 +143,24 @@ impl Gpt2Config {
             }
         }
         self.activation().map(|_| ())
+    }
+
+    /// Rows per part of the token-embedding table on a GPU that binds at most `max_binding` bytes
+    /// per buffer: `None` when the whole table fits (GPT-2-small's 50257 × 768 f32 is 154 MB,
+    /// over WebGPU's default 128 MiB, which phones and integrated GPUs keep). An
+    /// `OutOfMemoryError` when not even one row fits.
+    pub fn embedding_rows_per_part(&self, max_binding: u64) -> Result<Option<usize>> {
+        let row = (self.n_embd as u64).saturating_mul(4);
+        if row.saturating_mul(self.vocab_size as u64) <= max_binding {
+            return Ok(None);
+        }
+        match max_binding / row.max(1) {
+            0 => Err(Error::OutOfMemory(format!(
+                "one token embedding ({} f32) is larger than the {max_binding} bytes this GPU binds per buffer; use device \"cpu\"",
+                self.n_embd
+            ))),
+            rows => Ok(Some(rows as usize)),
+        }
     }
 
     /// The MLP's width.
@@ -283,9 +301,9 @@ pub struct Gpt2Model {
     pub drop: Dropout,
     pub h: Vec<Gpt2Block>,
     pub ln_f: LayerNorm,
-    /// Rows of `wte` one kernel reads at a time: all of them, unless the table is larger than
-    /// the device binds as one buffer (see [`Gpt2LMHeadModel::split_vocabulary`]).
-    pub vocab_chunk: usize,
+    /// The token embeddings in row chunks, when the table is larger than the GPU binds as one
+    /// buffer (`wte` is then empty; see [`Gpt2Config::embedding_rows_per_part`]); else empty.
+    pub wte_parts: Vec<Param<Tensor<2>>>,
 }
 
 impl Gpt2Model {
@@ -308,36 +326,43 @@ impl Gpt2Model {
         self.ln_f.forward(x)
     }
 
-    /// The token-embedding table as `(first id, rows)` views of at most `vocab_chunk` rows each
-    /// (zero-copy: each view binds only its own range of the buffer).
+    /// The token-embedding table as `(first id, rows)` parts: the whole table, or its chunks.
     fn vocab_parts(&self) -> Vec<(usize, Tensor<2>)> {
-        let weight = self.wte.weight.val();
-        let [vocab, width] = weight.dims();
-        let step = self.vocab_chunk.clamp(1, vocab.max(1));
-        (0..vocab).step_by(step).map(|start| (start, weight.clone().slice([start..(start + step).min(vocab), 0..width]))).collect()
+        if self.wte_parts.is_empty() {
+            return vec![(0, self.wte.weight.val())];
+        }
+        let mut start = 0;
+        self.wte_parts
+            .iter()
+            .map(|part| {
+                let first = start;
+                start += part.dims()[0];
+                (first, part.val())
+            })
+            .collect()
     }
 
-    /// `wte[ids]`: [batch, seq] → [batch, seq, n_embd], one lookup per vocabulary chunk (each id
+    /// Rows of the token-embedding table (the vocabulary size).
+    pub fn vocab(&self) -> usize {
+        if self.wte_parts.is_empty() { self.wte.weight.dims()[0] } else { self.wte_parts.iter().map(|p| p.dims()[0]).sum() }
+    }
+
+    /// `wte[ids]`: [batch, seq] → [batch, seq, n_embd], one lookup per part of the table (each id
     /// is found in exactly one; the others contribute zeros).
     fn embed_tokens(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        let weight = self.wte.weight.val();
-        let [vocab, width] = weight.dims();
-        if self.vocab_chunk >= vocab {
-            return embedding(weight, ids);
+        if self.wte_parts.is_empty() {
+            return self.wte.forward(ids);
         }
         let [batch, seq] = ids.dims();
         let looked_up = self.vocab_parts().into_iter().map(|(start, part)| {
-            let rows = part.dims()[0];
+            let [rows, width] = part.dims();
             let local = ids.clone().sub_scalar(start as i64).clamp(0, rows as i64 - 1);
             let elsewhere = ids.clone().lower_elem(start as i64).bool_or(ids.clone().greater_equal_elem((start + rows) as i64));
             embedding(part, local).mask_fill(elsewhere.unsqueeze_dim::<3>(2).expand([batch, seq, width]), 0.0)
         });
+        let width = self.wpe.weight.dims()[1];
         looked_up.reduce(|a, b| a + b).unwrap_or_else(|| Tensor::zeros([batch, seq, width], &ids.device()))
     }
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// GPT-2 with its language-model head, tied to the token embeddings (HF `GPT2LMHeadModel`).
@@ -356,7 +381,7 @@ impl Gpt2LMHeadModel {
                 drop: DropoutConfig::new(c.embd_pdrop).init(),
                 h: (0..c.n_layer).map(|_| Gpt2Block::new(c, device)).collect::<Result<_>>()?,
                 ln_f: c.layer_norm(device),
-                vocab_chunk: c.vocab_size,
+                wte_parts: Vec::new(),
             },
         })
     }
@@ -371,49 +396,31 @@ impl Gpt2LMHeadModel {
         let hidden = self.transformer.forward(input_ids, None, cache);
         let [batch, seq, h] = hidden.dims();
         let last = hidden.slice([0..batch, seq - 1..seq, 0..h]);
-        self.logits(last).reshape([batch, self.transformer.wte.weight.dims()[0]])
+        self.logits(last).reshape([batch, self.transformer.vocab()])
     }
 
     /// [batch, seq, n_embd] → [batch, seq, vocab] through the tied head (`x · wteᵀ`), one product
     /// per vocabulary chunk when the table is split.
     fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         let [batch, seq, h] = hidden.dims();
-        let wte = self.transformer.wte.weight.val(); // [vocab, n_embd]
-        let vocab = wte.dims()[0];
+        let wte = self.transformer.wte.weight.val(); // [vocab, n_embd], or empty when split
         let flat = hidden.reshape([batch * seq, h]);
-        let logits = if self.transformer.vocab_chunk >= vocab {
+        let vocab = self.transformer.vocab();
+        let parts = self.transformer.vocab_parts();
+        let logits = if parts.len() == 1 {
             flat.matmul(wte.transpose())
         } else {
-            Tensor::cat(self.transformer.vocab_parts().into_iter().map(|(_, part)| flat.clone().matmul(part.transpose())).collect(), 1)
+            Tensor::cat(parts.into_iter().map(|(_, part)| flat.clone().matmul(part.transpose())).collect(), 1)
         };
         logits.reshape([batch, seq, vocab])
     }
 
-    /// Makes every kernel read the token-embedding table (GPT-2-small's is 50257 × 768 f32, 154 MB)
-    /// in row chunks of at most `max_binding` bytes, for a GPU that binds no more per buffer
-    /// (WebGPU's default `maxStorageBufferBindingSize`, 128 MiB, which phones and integrated GPUs
-    /// keep). Each chunk is a view into the one table, so it must start and end on the GPU's
-    /// buffer-offset alignment (256 bytes at most in WebGPU); a table that cannot be cut so is an
-    /// `OutOfMemoryError`. Leaves a table that fits as it is.
-    pub fn split_vocabulary(&mut self, max_binding: u64) -> Result<()> {
-        const ALIGNMENT: u64 = 256;
-        let [vocab, width] = self.transformer.wte.weight.dims();
-        let row = width as u64 * 4;
-        let table = row.saturating_mul(vocab as u64);
-        if table <= max_binding {
-            self.transformer.vocab_chunk = vocab;
-            return Ok(());
-        }
-        let step = ALIGNMENT / gcd(row, ALIGNMENT); // rows per aligned offset
-        let rows = (max_binding / row) / step * step;
-        if rows == 0 || !table.is_multiple_of(ALIGNMENT) {
-            return Err(Error::OutOfMemory(format!(
-                "this model's token embeddings ({vocab} × {width}) take {:.0} MB as f32, more than the {:.0} MB this GPU binds per buffer (maxStorageBufferBindingSize), and cannot be split into aligned parts; use device \"cpu\"",
-                table as f64 / 1e6,
-                max_binding as f64 / 1e6
-            )));
-        }
-        self.transformer.vocab_chunk = rows as usize;
-        Ok(())
+    /// Holds the token embeddings as `parts` (row chunks, in order) instead of one table.
+    pub fn with_embedding_parts(mut self, parts: Vec<Tensor<2>>) -> Self {
+        let width = self.transformer.wpe.weight.dims()[1];
+        let device = self.transformer.wpe.weight.device();
+        self.transformer.wte.weight = Param::from_tensor(Tensor::from_data(TensorData::new(Vec::<f32>::new(), [0, width]), &device));
+        self.transformer.wte_parts = parts.into_iter().map(Param::from_tensor).collect();
+        self
     }
 }

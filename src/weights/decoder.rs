@@ -71,7 +71,7 @@ impl DecoderFamily for Gpt2LMHeadModel {
     const LORA: LoraBase = LoraBase::Gpt2;
 
     fn load(config: &Gpt2Config, bytes: Vec<u8>, device: &Device) -> Result<(Self, LoadReport)> {
-        gpt2::load_lm(config, bytes, device)
+        gpt2::load_lm(config, bytes, device, None)
     }
 
     async fn export(&self, device: &ComputeDevice) -> Result<Vec<u8>> {

@@ -23,17 +23,72 @@ const REMAPS: &[(&str, &str)] = &[
 /// Buffers of older exports and the tied head (the same values as `wte`): never loaded.
 const IGNORED: &[&str] = &[".attn.bias", ".attn.masked_bias", "lm_head.weight"];
 
-/// Loads a causal LM from checkpoint bytes.
-pub fn load_lm(config: &Gpt2Config, bytes: Vec<u8>, device: &Device) -> Result<(Gpt2LMHeadModel, LoadReport)> {
+/// Loads a causal LM from checkpoint bytes, for a device that binds at most `max_binding` bytes
+/// per buffer (`None`: no limit): a larger token-embedding table is loaded in row chunks, each
+/// its own GPU buffer (see [`Gpt2Config::embedding_rows_per_part`]); the whole table is never
+/// allocated on the device.
+pub fn load_lm(config: &Gpt2Config, bytes: Vec<u8>, device: &Device, max_binding: Option<u64>) -> Result<(Gpt2LMHeadModel, LoadReport)> {
     let inv = Inventory::read(&bytes, "model.safetensors")?;
     super::check_config_fits(config.parameters(), inv.values(), 0, "model.safetensors")?;
     let peak = inv.file_bytes.saturating_add(config.parameters().saturating_mul(4));
     super::check_load_memory(peak, config.parameters(), "model.safetensors", super::load_budget())?;
     check_tied(&bytes)?;
+    let split = match max_binding {
+        Some(limit) => config.embedding_rows_per_part(limit)?,
+        None => None,
+    };
+    let parts = match split {
+        Some(rows) => Some(embedding_parts(config, &bytes, rows, device)?),
+        None => None,
+    };
     let mut model = Gpt2LMHeadModel::new(config, device)?;
-    let table = KeyTable { family: "a GPT-2 checkpoint (GPT2LMHeadModel)", remaps: REMAPS, ignored: IGNORED, may_be_missing: &[] };
+    // split: the table goes in below, part by part, instead of through the key table
+    let remaps: Vec<(&str, &str)> = REMAPS.iter().copied().chain(split.map(|_| (r"^transformer\.wte\.weight$", "parted.wte.weight"))).collect();
+    let table = KeyTable {
+        family: "a GPT-2 checkpoint (GPT2LMHeadModel)",
+        remaps: &remaps,
+        ignored: if split.is_some() { IGNORED_SPLIT } else { IGNORED },
+        may_be_missing: if split.is_some() { &["transformer.wte."] } else { &[] },
+    };
     let report = table.apply_as_is(&mut model, bytes, &inv)?;
-    Ok((model, report))
+    Ok((match parts {
+        Some(parts) => model.with_embedding_parts(parts),
+        None => model,
+    }, report))
+}
+
+/// [`IGNORED`], and the token embeddings when they are loaded in parts.
+const IGNORED_SPLIT: &[&str] = &[".attn.bias", ".attn.masked_bias", "lm_head.weight", "parted.wte.weight"];
+
+/// The checkpoint's token embeddings as f32 tensors of at most `rows` rows each, made one at a
+/// time from the file's bytes.
+fn embedding_parts(config: &Gpt2Config, bytes: &[u8], rows: usize, device: &Device) -> Result<Vec<burn::tensor::Tensor<2>>> {
+    let bad = |m: String| Error::Weights(format!("model.safetensors: {m}"));
+    let st = ::safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
+    let wte = ["transformer.wte.weight", "wte.weight"].iter().find_map(|k| st.tensor(k).ok()).ok_or_else(|| bad("has no transformer.wte.weight".into()))?;
+    let (vocab, width) = (config.vocab_size, config.n_embd);
+    if wte.shape() != [vocab, width] {
+        return Err(bad(format!("transformer.wte.weight has shape {:?} but config.json implies [{vocab}, {width}]", wte.shape())));
+    }
+    let size = match wte.dtype() {
+        ::safetensors::Dtype::F32 => 4,
+        ::safetensors::Dtype::F16 | ::safetensors::Dtype::BF16 => 2,
+        other => return Err(bad(format!("transformer.wte.weight is {other:?}; f32, f16 and bf16 are read"))),
+    };
+    let row_bytes = width * size;
+    (0..vocab)
+        .step_by(rows.max(1))
+        .map(|start| {
+            let end = (start + rows).min(vocab);
+            let raw = &wte.data()[start * row_bytes..end * row_bytes];
+            let values: Vec<f32> = match wte.dtype() {
+                ::safetensors::Dtype::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+                ::safetensors::Dtype::F16 => raw.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                _ => raw.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            };
+            Ok(burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values, [end - start, width]), device))
+        })
+        .collect()
 }
 
 /// Our parameter path → its key in a Hugging Face `GPT2LMHeadModel` checkpoint.
@@ -48,6 +103,11 @@ pub fn hf_key(path: &str) -> String {
 /// The model as `model.safetensors` bytes that transformers' `from_pretrained` loads (the tied
 /// head is not written, as transformers does not).
 pub async fn export_lm(model: &Gpt2LMHeadModel, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
+    if !model.transformer.wte_parts.is_empty() {
+        return Err(Error::OutOfMemory(
+            "this GPT-2's token embeddings are larger than one buffer of this GPU, so they are held in parts, which saving and fine-tuning do not support; load the model with device \"cpu\" (or on a GPU that binds the whole table) to save or fine-tune it".into(),
+        ));
+    }
     super::export::to_safetensors_as(model, device, |p| Some(hf_key(p)), super::export::LinearLayout::InOut).await
 }
 
