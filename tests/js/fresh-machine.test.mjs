@@ -54,6 +54,7 @@ test("on a fresh machine the serve path fetches the default models and the demo 
     await page.click("#ft-classify");
     await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));
     assert.match(await page.textContent("#ft-pred"), /^(billing|delivery|technical|account) \d+\.\d %/);
+    await page.click("#ft-families summary"); // the model families table, for the screenshots
     const shots = process.env.WEBTUNE_SCREENSHOTS || join(homedir(), ".cache/webtune/screenshots");
     mkdirSync(shots, { recursive: true });
     for (const width of [1280, 360]) {
