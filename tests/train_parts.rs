@@ -147,6 +147,7 @@ fn typescript_declarations_match_the_rust_types() {
     use ts_rs::{Config, TS};
     use webtune::{
         DeviceInfo,
+        data::{DataSummary, InspectOptions, inspect::LabelCount},
         infer::{Completion, GenerateSettings, LabelScore, StopReason as GenerationStopReason},
         models::lora::{LoraInit, LoraOptions},
         train::{Best, ClassMetrics, Evaluation, Event, LmMetrics, MemoryPlan, SelfTestReport, StopReason, TrainOptions, options::Mode},
@@ -165,9 +166,10 @@ fn typescript_declarations_match_the_rust_types() {
     macro_rules! types {
         ($input:expr; $($t:ty),*) => { $( declare(<$t>::docs(), <$t>::decl(&cfg), $input); )* };
     }
-    types!(true; TrainOptions, LoraOptions);
+    types!(true; TrainOptions, LoraOptions, InspectOptions);
     types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, LmMetrics);
     types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore);
+    types!(false; DataSummary, LabelCount);
 
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/lib/generated.d.ts");
     if std::env::var_os("WEBTUNE_UPDATE_TYPES").is_some() {

@@ -2,6 +2,7 @@
 // in webtune's Worker so this page stays responsive: finetune → classify / save).
 import * as webtune from "/pkg/index.js";
 import { $, showError } from "./ui.js";
+import { preview } from "./data-preview.js";
 import uPlot from "/vendor/uplot/uPlot.esm.js";
 import { zipSync } from "/vendor/fflate/browser.js";
 
@@ -130,6 +131,8 @@ async function download() {
 }
 
 $("ft-start").addEventListener("click", train);
+$("ft-file").addEventListener("change", async () => preview(await dataFile()));
+dataFile().then(preview, showError); // the sample, until a file is picked
 $("ft-stop").addEventListener("click", () => controller?.abort());
 $("ft-classify").addEventListener("click", classify);
 $("ft-download").addEventListener("click", download);

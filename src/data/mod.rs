@@ -2,11 +2,13 @@
 //! code serves the browser and the CLI), column mapping, label maps, splits, padding.
 
 pub mod dataset;
+pub mod inspect;
 pub mod labels;
 pub mod table;
 pub mod text;
 
 pub use dataset::{Columns, Dataset, Example, LabelledBatch, epoch_order, make_batch, split_off, token_lengths};
+pub use inspect::{DataSummary, InspectOptions, inspect};
 pub use labels::LabelMap;
 pub use table::{Format, Table};
 pub use text::{TextColumns, TextExample, text_examples};

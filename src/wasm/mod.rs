@@ -80,6 +80,15 @@ pub async fn self_test(options: JsValue) -> Result<JsValue, JsValue> {
     to_value(&report)
 }
 
+/// A first look at a data file (`name`'s extension gives the format): columns, first rows, the
+/// guessed text and label columns, label counts and warnings (see `data::inspect`).
+#[wasm_bindgen(js_name = inspectData)]
+pub fn inspect_data(bytes: &[u8], name: &str, options: JsValue) -> Result<JsValue, JsValue> {
+    let options: crate::data::InspectOptions = parse_options("inspectData", options).map_err(to_js)?;
+    let table = crate::data::parse_named(bytes, name).map_err(to_js)?;
+    to_value(&crate::data::inspect(&table, &options))
+}
+
 /// What the memory pools of a device (`{ device }`, default the current one) hold:
 /// `{ allocations, bytesInUse, bytesReserved }`, or null where the backend does not report it (the
 /// CPU path). For tests and benchmarks (tests/bench/soak.mjs).

@@ -42,6 +42,11 @@ test("on a fresh machine the serve path fetches the default models and the demo 
     await page.selectOption("#device-choice", "cpu");
     await page.click("#init-btn");
     await page.waitForFunction(() => /cpu/.test(document.querySelector("#device-info")?.textContent), null, { timeout: 60_000 });
+    // the sample's preview: rows, guessed columns, balanced label counts
+    await page.waitForFunction(() => /rows/.test(document.querySelector("#ft-data-summary").textContent));
+    assert.match(await page.textContent("#ft-data-summary"), /^support-tickets\.csv: 360 rows, columns text, label · label column "label", 4 classes/);
+    assert.deepEqual(await page.$$eval("#ft-data-counts .count", (els) => els.map((e) => e.textContent)), ["90", "90", "90", "90"]);
+    assert.equal(await page.inputValue("#ft-text"), "text");
     await page.fill("#ft-epochs", "1");
     await page.click("#ft-start"); // every other field as the page comes
     await page.waitForFunction(() => /^done/.test(document.querySelector("#ft-status").textContent) || !document.querySelector("#error").hidden, null, { timeout: 300_000 });
@@ -68,6 +73,17 @@ test("on a fresh machine the serve path fetches the default models and the demo 
     assert.deepEqual(Object.keys(files).sort(), ["config.json", "model.safetensors", "tokenizer.json"]);
     const config = JSON.parse(new TextDecoder().decode(files["config.json"]));
     assert.deepEqual(Object.values(config.id2label).sort(), ["account", "billing", "delivery", "technical"]);
+    // a user's file: shown as text (never markup), its problems said next to the data field
+    const xss = "note,label\n\"<img src=x onerror=alert(1)>\",a\n\"fine words\",a\n";
+    page.on("dialog", () => assert.fail("a dialog opened: a data cell ran as markup"));
+    await page.setInputFiles("#ft-file", { name: "mine.csv", mimeType: "text/csv", buffer: Buffer.from(xss) });
+    await page.waitForFunction(() => /mine\.csv/.test(document.querySelector("#ft-data-summary").textContent));
+    assert.match(await page.textContent("#ft-data-table"), /<img src=x onerror=alert\(1\)>/);
+    assert.equal(await page.locator("#ft-data-table img").count(), 0);
+    assert.match(await page.textContent("#ft-data-warnings"), /one class \("a"\): a classifier needs at least two/);
+    await page.setInputFiles("#ft-file", { name: "empty.csv", mimeType: "text/csv", buffer: Buffer.from("text,label\n") });
+    await page.waitForFunction(() => !document.querySelector("#ft-data-error").hidden);
+    assert.match(await page.textContent("#ft-data-error"), /^DataError: empty\.csv: no data rows/);
     // nothing came from the (empty) assets folder; the model from the fetched cache
     assert.ok(!demo.server.requests.some((p) => p.startsWith("/assets/")), demo.server.requests.join("\n"));
     assert.ok(demo.server.requests.includes("/models/all-MiniLM-L6-v2/model.safetensors"));

@@ -131,6 +131,27 @@ rslora?: boolean,
 init?: LoraInit, };
 
 /**
+ * What [`inspect`] is told.
+ */
+export type InspectOptions = { 
+/**
+ * The label column, instead of the guess.
+ */
+label?: string, 
+/**
+ * The text column, instead of the guess.
+ */
+text?: string, 
+/**
+ * Tokens the model will read per example (default 128): longer texts are reported.
+ */
+maxLength?: number, 
+/**
+ * Rows in `preview` (default 10, at most 100).
+ */
+previewRows?: number, };
+
+/**
  * How the `A` factor starts (`B` always starts at zero, so an adapted model first computes what
  * its base does). The names are PEFT's `init_lora_weights` values.
  */
@@ -364,3 +385,42 @@ export type GenerationStopReason = "stop" | "length" | "cancelled";
  * One class and its probability.
  */
 export type LabelScore = { label: string, score: number, };
+
+/**
+ * What a file holds, as the studio shows it.
+ */
+export type DataSummary = { columns: Array<string>, 
+/**
+ * Data rows (the header excluded).
+ */
+rows: number, 
+/**
+ * The first rows, a cell per column (`null` where missing; long cells cut, ending in "…").
+ */
+preview: Array<Array<string | null>>, 
+/**
+ * The column that most likely holds the text (`null` when none does).
+ */
+text: string | null, 
+/**
+ * The column that most likely holds the label (`null` when none looks like one).
+ */
+label: string | null, 
+/**
+ * `prompt` and `completion` columns, when the file has both (a causal-LM file).
+ */
+promptCompletion: boolean, 
+/**
+ * Each value of the label column and its rows, most frequent first.
+ */
+labelCounts: Array<LabelCount>, 
+/**
+ * The text column's longest cell and its 95th percentile, in characters.
+ */
+longestText: number, p95Text: number, 
+/**
+ * Things to fix or know before training, each a sentence.
+ */
+warnings: Array<string>, };
+
+export type LabelCount = { label: string, count: number, };

@@ -2,12 +2,14 @@
 // options, events, metrics, completions, device and memory reports — are generated from the Rust
 // types (generated.d.ts); this file declares the JS-only API around them.
 import type {
-  Best, ClassMetrics, Completion, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason, LabelScore,
-  LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule, SelfTestReport, StopReason, TrainOptions,
+  Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
+  InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
+  SelfTestReport, StopReason, TrainOptions,
 } from "./generated.js";
 export type {
-  Best, ClassMetrics, Completion, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason, LabelScore,
-  LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule, SelfTestReport, StopReason, TrainOptions,
+  Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
+  InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
+  SelfTestReport, StopReason, TrainOptions,
 };
 
 /** Training options (defaults follow Hugging Face's TrainingArguments). */
@@ -21,6 +23,15 @@ export interface DeviceOptions {
 export function init(options?: DeviceOptions): Promise<DeviceInfo>;
 export function selfTest(options?: DeviceOptions): Promise<SelfTestReport>;
 export function version(): Promise<string>;
+/**
+ * A first look at a data file before training, in webtune's Worker (no model needed): columns,
+ * the first rows, the columns that probably hold the text and the label, each label's count, and
+ * warnings (one class, heavy imbalance, missing labels, texts `maxLength` will cut).
+ */
+export function inspectData(
+  data: DataSource,
+  options?: InspectOptions & { format?: "csv" | "tsv" | "jsonl" | "json"; signal?: AbortSignal },
+): Promise<DataSummary>;
 
 export class WebtuneError extends Error {}
 export class OptionsError extends WebtuneError {}

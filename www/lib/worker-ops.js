@@ -1,6 +1,6 @@
 // What a pipeline does, wherever it runs: inside webtune's Worker (worker.js calls these for the
 // page) or on the calling thread when `env.useWorker` is false. Models stay here, behind handles.
-import { core, loadCore } from "./core.js";
+import { call, core, loadCore } from "./core.js";
 import { AbortError, NetworkError, OptionsError } from "./errors.js";
 import { DECODER_FILES, isGguf, loadDecoder } from "./decoder.js";
 import { download } from "./download.js";
@@ -188,6 +188,11 @@ export const ops = {
     const files = format === "peft" ? await peftFiles(e) : await baseFiles(e);
     if (name !== undefined) await store.saveModel(name, files);
     return files;
+  },
+
+  /** A first look at a data file: columns, first rows, guessed text/label columns, label counts, warnings. */
+  async inspectData({ bytes, name, options }) {
+    return call(() => core.inspectData(bytes, name, options));
   },
 
   /** Test builds only (Cargo feature `test-hooks`): a panic inside the wasm core. */

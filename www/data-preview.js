@@ -1,0 +1,58 @@
+// The fine-tune panel's data preview: what webtune.inspectData() says of the chosen file (or the
+// sample) — rows, the first few of them, the guessed text and label columns (filled into the
+// column fields, which stay editable), label counts and warnings. Cells are shown as text.
+import * as webtune from "/pkg/index.js";
+import { $ } from "./ui.js";
+
+const PREVIEW_ROWS = 5;
+
+function cell(tag, text, className) {
+  const el = document.createElement(tag);
+  el.textContent = text;
+  if (className) el.className = className;
+  return el;
+}
+
+/** Shows `summary` (a DataSummary) for a file called `name`. */
+function show(summary, name) {
+  $("ft-data-summary").textContent = `${name}: ${summary.rows} rows, columns ${summary.columns.join(", ")}` +
+    (summary.label ? ` · label column "${summary.label}", ${summary.labelCounts.length} classes` : "");
+  const head = document.createElement("tr");
+  head.append(...summary.columns.map((c) => {
+    const role = c === summary.text ? "text" : c === summary.label ? "label" : null;
+    const th = cell("th", c, role ? "role" : "");
+    if (role && role !== c) th.append(cell("span", ` (${role})`, "role-name")); // say it when the name does not
+    return th;
+  }));
+  const rows = summary.preview.map((r) => {
+    const tr = document.createElement("tr");
+    tr.append(...r.map((v) => cell("td", v ?? "")));
+    return tr;
+  });
+  $("ft-data-table").tHead.replaceChildren(head);
+  $("ft-data-table").tBodies[0].replaceChildren(...rows);
+  const largest = Math.max(1, ...summary.labelCounts.map((c) => c.count));
+  $("ft-data-counts").replaceChildren(...summary.labelCounts.slice(0, 20).map(({ label, count }) => {
+    const li = document.createElement("li");
+    const bar = cell("span", "", "bar");
+    bar.style.setProperty("--share", `${(100 * count) / largest}%`);
+    li.append(cell("span", label, "name"), bar, cell("span", String(count), "count"));
+    return li;
+  }));
+  $("ft-data-warnings").replaceChildren(...summary.warnings.map((w) => cell("li", w)));
+  if (summary.text) $("ft-text").value = summary.text;
+  if (summary.label) $("ft-label").value = summary.label;
+  $("ft-data").hidden = false;
+}
+
+/** Inspects `file` and shows the result; errors go next to the data field. */
+export async function preview(file) {
+  $("ft-data-error").hidden = true;
+  try {
+    show(await webtune.inspectData(file, { maxLength: Number($("ft-maxlen").value), previewRows: PREVIEW_ROWS }), file.name);
+  } catch (err) {
+    $("ft-data").hidden = true;
+    $("ft-data-error").hidden = false;
+    $("ft-data-error").textContent = `${err.name}: ${err.message}`;
+  }
+}
