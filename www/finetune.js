@@ -3,12 +3,15 @@
 import * as webtune from "/pkg/index.js";
 import { $, showError } from "./ui.js";
 import { preview } from "./data-preview.js";
+import { showResults } from "./results.js";
 import uPlot from "/vendor/uplot/uPlot.esm.js";
 import { zipSync } from "/vendor/fflate/browser.js";
 
 let controller = null;
 let model = null; // the pipeline
 let resizing = null; // keeps the loss chart at its card's width
+
+const mb = (bytes) => `${Math.max(1, Math.round(bytes / 1e6))} MB`;
 
 /** The user's file, or the sample shipped with the demo (www/samples/, written for webtune, CC0). */
 async function dataFile() {
@@ -53,6 +56,8 @@ async function train() {
   $("ft-stop").disabled = false;
   $("ft-try").hidden = true;
   $("ft-evals").tBodies[0].replaceChildren();
+  $("ft-results").hidden = true;
+  $("ft-memory").textContent = "";
   model?.dispose();
   model = null;
   controller = new AbortController();
@@ -62,14 +67,19 @@ async function train() {
     if (e.type === "start") {
       $("ft-progress").max = e.totalSteps;
       $("ft-status").textContent = `training on ${e.device.kind}: ${e.trainExamples} examples, ${e.validationExamples} for validation, labels ${e.labels.join(", ")}`;
+      const m = e.memory;
+      $("ft-memory").textContent = `This run holds about ${mb(m.totalBytes)} on the device: weights ${mb(m.weightBytes)}, gradients ${mb(m.gradientBytes)}, ` +
+        `optimizer state ${mb(m.optimizerBytes)}, activations ${mb(m.activationBytes)} (largest single tensor: ${m.largestTensor}, ${mb(m.largestTensorBytes)}).`;
     } else if (e.type === "step") {
       points[0].push(e.step);
       points[1].push(e.loss);
       chart.setData(points);
       $("ft-progress").value = e.step;
-      $("ft-status").textContent = `step ${e.step}/${e.totalSteps} · loss ${e.loss.toFixed(4)} · ${e.tokensPerSecond.toFixed(0)} tokens/s`;
+      const left = Math.round(((e.totalSteps - e.step) * e.stepMs) / 1000);
+      $("ft-status").textContent = `step ${e.step}/${e.totalSteps} · loss ${e.loss.toFixed(4)} · ${e.tokensPerSecond.toFixed(0)} tokens/s · about ${left} s left`;
     } else if (e.type === "eval") {
       addEval(e);
+      if (e.metrics.per_class) showResults(e.metrics, e.step);
     } else if (e.type === "skipped_step") {
       $("ft-status").textContent = `warning: ${e.message}`;
     } else if (e.type === "done") {

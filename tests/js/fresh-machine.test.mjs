@@ -55,6 +55,12 @@ test("on a fresh machine the serve path fetches the default models and the demo 
     // four intents, the largest 25 % of the rows: accuracy must beat always answering it
     const evals = await page.$$eval("#ft-evals tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => Number(c.textContent))));
     assert.ok(evals.at(-1)[1] > 0.4, `accuracy above the majority rate: ${JSON.stringify(evals)}`);
+    // per-class metrics and a confusion matrix whose counts are the validation rows
+    assert.equal(await page.locator("#ft-per-class tbody tr").count(), 4);
+    const counts = await page.$$eval("#ft-confusion tbody td", (tds) => tds.map((td) => Number(td.textContent)));
+    assert.equal(counts.length, 16);
+    assert.equal(counts.reduce((a, b) => a + b, 0), 72, "20 % of 360 rows held out");
+    assert.match(await page.textContent("#ft-memory"), /^This run holds about \d+ MB on the device: weights \d+ MB/);
     await page.fill("#ft-text-in", "I was charged twice for my order");
     await page.click("#ft-classify");
     await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));
