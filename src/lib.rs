@@ -34,7 +34,7 @@
 //!
 //! # #[cfg(not(target_family = "wasm"))] // a folder on disk: natively
 //! # async fn example() -> webtune::Result<()> {
-//! let dev = device::select(DevicePreference::Auto).await?; // the GPU if there is one, else the CPU
+//! let dev = device::select(DevicePreference::Auto).await?; // a hardware GPU if there is one, else the CPU
 //! let folder = std::path::Path::new("all-MiniLM-L6-v2"); // config.json, model.safetensors, tokenizer.json
 //! let encoder = Encoder::load(ModelFiles::from_dir(folder)?, &dev)?;
 //! let vectors = encoder.embed(&["A man is eating food.", "A man is eating bread."], Pooling::Mean, true).await?;

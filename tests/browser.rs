@@ -39,10 +39,19 @@ async fn self_test_runs_on_the_cpu_path() {
     assert!(report.passed(), "loss did not fall on the wasm CPU path: {report:?}");
 }
 
+/// "auto" takes a hardware WebGPU adapter, never a fallback one (SwiftShader here): then the CPU
+/// path, saying why.
 #[wasm_bindgen_test]
-async fn auto_picks_webgpu_in_chromium() {
-    let dev = device::select(DevicePreference::Auto).await.unwrap();
-    assert_eq!(dev.info().kind, "webgpu", "Auto fell back: {:?}", dev.info().fallback);
+async fn auto_picks_webgpu_unless_it_is_a_fallback_adapter() {
+    let gpu = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
+    let auto = device::select(DevicePreference::Auto).await.unwrap();
+    if gpu.info().is_software_gpu() {
+        assert_eq!(auto.info().kind, "cpu");
+        let why = auto.info().fallback.clone().unwrap_or_default();
+        assert!(why.contains("software renderer") && why.contains("device: \"webgpu\""), "{why}");
+    } else {
+        assert_eq!(auto.info().kind, "webgpu", "Auto fell back: {:?}", auto.info().fallback);
+    }
 }
 
 #[wasm_bindgen_test]

@@ -18,7 +18,7 @@ function showDevice(info) {
     return tr;
   }));
   $("fallback").hidden = !info.fallback;
-  $("fallback").textContent = info.fallback ? `WebGPU unavailable, using the CPU: ${info.fallback}` : "";
+  $("fallback").textContent = info.fallback ? `Using the CPU: ${info.fallback}` : "";
 }
 
 async function selectDevice() {

@@ -22,10 +22,13 @@ use crate::{Error, Result};
 /// Which device the caller wants.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DevicePreference {
-    /// The GPU if one initialises, else the CPU, with the reason recorded in [`DeviceInfo::fallback`].
+    /// The GPU if one initialises and is real hardware, else the CPU, with the reason recorded in
+    /// [`DeviceInfo::fallback`]: a software adapter (Mesa's llvmpipe/lavapipe, Chromium's
+    /// SwiftShader — WebGPU's `isFallbackAdapter`) trains several times slower than the CPU backend.
     #[default]
     Auto,
-    /// The GPU (WebGPU in the browser, wgpu natively) or an error — never a silent fallback.
+    /// The GPU (WebGPU in the browser, wgpu natively), software adapters included, or an error —
+    /// never a silent fallback.
     Gpu,
     /// The CPU backend.
     Cpu,
@@ -81,6 +84,12 @@ impl DeviceInfo {
     /// Whether this is a GPU device (WebGPU or native wgpu).
     pub fn is_gpu(&self) -> bool {
         self.kind != "cpu"
+    }
+
+    /// Whether this GPU adapter is a software renderer running on the CPU (wgpu reports
+    /// `DeviceType::Cpu` for llvmpipe/lavapipe natively and for WebGPU's fallback adapters).
+    pub fn is_software_gpu(&self) -> bool {
+        self.is_gpu() && self.device_type == "Cpu"
     }
 
     fn cpu(fallback: Option<String>) -> Self {
@@ -226,6 +235,14 @@ pub async fn select(preference: DevicePreference) -> Result<ComputeDevice> {
         return Ok(cpu());
     }
     match gpu().await {
+        Ok(gpu) if preference == DevicePreference::Auto && gpu.info.is_software_gpu() => Ok(ComputeDevice {
+            device: Device::flex(),
+            info: DeviceInfo::cpu(Some(format!(
+                "the only GPU adapter, {}, is a software renderer, slower than the CPU backend; {} to use it anyway",
+                if gpu.info.adapter.is_empty() { "a fallback adapter" } else { gpu.info.adapter.as_str() },
+                if cfg!(target_family = "wasm") { "pass device: \"webgpu\"" } else { "pass --device gpu" }
+            ))),
+        }),
         Ok(gpu) => Ok(gpu),
         Err(reason) if preference == DevicePreference::Auto => Ok(ComputeDevice {
             device: Device::flex(),

@@ -58,11 +58,16 @@ test("unknown options are rejected with an OptionsError listing the valid keys",
   assert.match(bad.error.message, /"tpu".*"auto"/);
 });
 
-test("the demo page selects WebGPU and its self-test button passes", async () => {
+test("the demo page leaves a software WebGPU adapter for the CPU under auto, selects WebGPU when asked, and its self-test button passes", async () => {
   const page = await b.browser.newPage();
   await page.goto(b.server.url);
   await page.waitForFunction(() => document.querySelector("#device-info td"), null, { timeout: 60_000 });
-  assert.match(await page.textContent("#device-info"), /webgpu/);
+  // "auto" leaves Chromium's software adapter (SwiftShader, a fallback adapter) for the CPU, and says so
+  assert.match(await page.textContent("#device-info"), /cpu/);
+  assert.match(await page.textContent("#fallback"), /^Using the CPU: the only GPU adapter .* is a software renderer/);
+  await page.selectOption("#device-choice", "webgpu");
+  await page.click("#init-btn");
+  await page.waitForFunction(() => /webgpu/.test(document.querySelector("#device-info").textContent), null, { timeout: 60_000 });
   await page.click("#selftest-btn");
   await page.waitForFunction(() => /passed|FAILED/.test(document.querySelector("#selftest-result").textContent), null, { timeout: 120_000 });
   assert.match(await page.textContent("#selftest-result"), /^passed on webgpu: .*largest update 1\.\d+e-2/);

@@ -16,7 +16,7 @@ export type {
 export type TrainingOptions = TrainOptions;
 
 export interface DeviceOptions {
-  /** Default "auto": WebGPU if available, else CPU. "webgpu" (alias "gpu") throws WebGpuUnavailableError instead of falling back. */
+  /** Default "auto": a hardware WebGPU adapter, else the CPU (a software/fallback adapter such as SwiftShader is slower than the CPU path; `info.fallback` says why). "webgpu" (alias "gpu") takes any adapter, and throws WebGpuUnavailableError instead of falling back. */
   device?: "auto" | "webgpu" | "gpu" | "cpu";
 }
 
@@ -196,13 +196,13 @@ export type ProgressEvent =
   | { status: "initiate" | "download"; name: string; file: string }
   | { status: "progress"; name: string; file: string; loaded: number; total: number | null; progress: number | null; fromCache: boolean }
   | { status: "done"; name: string; file: string; loaded: number; total: number; fromCache: boolean }
-  /** `device: "auto"` found no usable WebGPU adapter and fell back to the CPU. */
+  /** `device: "auto"` found no usable hardware WebGPU adapter and runs on the CPU (`message` says why). */
   | { status: "warning"; name: string; message: string }
   | { status: "ready"; task: string; name: string };
 
 export interface PipelineOptions {
   model: ModelSource;
-  /** Default "auto": WebGPU, else the CPU. */
+  /** Default "auto": a hardware WebGPU adapter, else the CPU. */
   device?: "auto" | "webgpu" | "gpu" | "cpu";
   maxLength?: number;
   truncate?: boolean;

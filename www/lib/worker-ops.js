@@ -107,7 +107,7 @@ export const ops = {
     const handle = register(task, resolved.id, loaded, files, options);
     const { fallback } = loaded.info.device;
     if (fallback) {
-      emit({ status: "warning", name: resolved.id, message: `WebGPU is not available (${fallback}); running on the CPU, which is much slower. Use a browser with WebGPU (Chrome/Edge 113+) for training` });
+      emit({ status: "warning", name: resolved.id, message: `running on the CPU: ${fallback}` });
     }
     emit({ status: "ready", task, name: resolved.id });
     return { handle, info: loaded.info };
@@ -245,7 +245,7 @@ async function loadGenerator(model, { device }, { settings, emit, signal }) {
   const handle = register("text-generation", id, loaded, null, { device });
   const { fallback } = loaded.info.device;
   if (fallback) {
-    emit({ status: "warning", name: id, message: `WebGPU is not available (${fallback}); running on the CPU, which is much slower. Use a browser with WebGPU (Chrome/Edge 113+)` });
+    emit({ status: "warning", name: id, message: `running on the CPU: ${fallback}` });
   }
   emit({ status: "ready", task: "text-generation", name: id });
   return { handle, info: loaded.info };

@@ -48,7 +48,7 @@ pub fn long_text(seq: usize) -> String {
 
 /// Prints one JSON line per batch size: first-call latency, then the median of `runs`.
 pub async fn encoder(b: &EncoderBench) -> Result<()> {
-    let dev = device::select(b.device.parse()?).await?;
+    let dev = crate::cli::select_device(&b.device).await?;
     let mut enc = Encoder::load(ModelFiles::from_dir(&b.model)?, &dev)?;
     let text = long_text(b.seq);
     let probe = enc.tokenizer.encode(&[&text], None, b.seq, true)?;

@@ -107,11 +107,20 @@ pub fn main() {
     }
 }
 
+/// The device `--device` asks for; when "auto" settles for the CPU, one stderr line says why.
+pub async fn select_device(arg: &str) -> Result<webtune::ComputeDevice> {
+    let dev = device::select(arg.parse::<DevicePreference>()?).await?;
+    if let Some(reason) = &dev.info().fallback {
+        eprintln!("device: cpu ({reason})");
+    }
+    Ok(dev)
+}
+
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Devices => print(&device::list()),
         Command::SelfTest { device } => {
-            let dev = device::select(device.parse::<DevicePreference>()?).await?;
+            let dev = select_device(&device).await?;
             let report = train::self_test(&dev).await?;
             print(&report)?;
             if !report.passed() {

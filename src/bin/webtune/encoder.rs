@@ -10,7 +10,7 @@ use webtune::{
 use crate::cli::{ModelArgs, TextArgs, print};
 
 async fn load(args: &ModelArgs) -> Result<Encoder> {
-    let dev = device::select(args.device.parse()?).await?;
+    let dev = crate::cli::select_device(&args.device).await?;
     let mut enc = Encoder::load(ModelFiles::from_dir(&args.model)?, &dev)?;
     for w in &enc.report.warnings {
         eprintln!("warning: {w}");

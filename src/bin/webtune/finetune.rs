@@ -187,7 +187,7 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     prepare_out(&a.out, a.overwrite)?;
     let files = ModelFiles::from_dir(&a.model)?;
     let data = a.data()?;
-    let dev = device::select(a.device.parse()?).await?;
+    let dev = crate::cli::select_device(&a.device).await?;
     let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let tuned = finetune_classifier(&files, &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
@@ -205,7 +205,7 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
 /// adapters with --lora-rank), written as a Hugging Face folder or, with --peft, PEFT adapter files.
 async fn train_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
     prepare_out(&a.out, a.overwrite)?;
-    let dev = device::select(a.device.parse()?).await?;
+    let dev = crate::cli::select_device(&a.device).await?;
     let decoder = crate::generate::load_decoder(&a.model, &dev)?;
     let data = a.data()?;
     let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
@@ -330,7 +330,7 @@ pub struct EvalArgs {
 /// One JSON line: accuracy, macro_f1, loss, per_class, confusion_matrix, … (text-generation:
 /// loss, perplexity, tokens, examples).
 pub async fn eval(a: &EvalArgs) -> Result<()> {
-    let dev = device::select(a.device.parse()?).await?;
+    let dev = crate::cli::select_device(&a.device).await?;
     match a.task.as_str() {
         "text-classification" => {}
         "text-generation" => return eval_lm(a, &dev).await,

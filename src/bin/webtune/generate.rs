@@ -69,7 +69,7 @@ pub fn load_decoder(m: &Path, dev: &webtune::ComputeDevice) -> Result<Decoder> {
 /// Prints `{"text", "stopReason", "promptTokens", "newTokens", "device"}` (after the streamed
 /// pieces with `--stream`).
 pub async fn generate(args: &GenerateArgs) -> Result<()> {
-    let dev = device::select(args.device.parse()?).await?;
+    let dev = crate::cli::select_device(&args.device).await?;
     let decoder = load_decoder(&args.model, &dev)?;
     for w in &decoder.report.warnings {
         eprintln!("warning: {w}");
