@@ -30,6 +30,8 @@ function lossChart() {
   const chart = new uPlot({
     width: width(), height: 220, title: "training loss",
     scales: { x: { time: false } },
+    legend: { show: false }, // one series, named by the title; an idle legend only says "--"
+    axes: [{ label: "step" }, { label: "loss" }],
     series: [{ label: "step" }, { label: "loss", stroke: "#2b6cb0", width: 2 }],
   }, [[], []], el);
   resizing?.disconnect(); // the previous run's chart is gone

@@ -238,8 +238,8 @@ pub async fn select(preference: DevicePreference) -> Result<ComputeDevice> {
         Ok(gpu) if preference == DevicePreference::Auto && gpu.info.is_software_gpu() => Ok(ComputeDevice {
             device: Device::flex(),
             info: DeviceInfo::cpu(Some(format!(
-                "the only GPU adapter, {}, is a software renderer, slower than the CPU backend; {} to use it anyway",
-                if gpu.info.adapter.is_empty() { "a fallback adapter" } else { gpu.info.adapter.as_str() },
+                "the only GPU adapter{} is a software renderer (a fallback adapter), slower than the CPU backend; {} to use it anyway",
+                if gpu.info.adapter.is_empty() { String::new() } else { format!(", {},", gpu.info.adapter) },
                 if cfg!(target_family = "wasm") { "pass device: \"webgpu\"" } else { "pass --device gpu" }
             ))),
         }),
