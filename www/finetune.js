@@ -4,6 +4,7 @@ import * as webtune from "/pkg/index.js";
 import { $, showError } from "./ui.js";
 import { preview } from "./data-preview.js";
 import { showResults } from "./results.js";
+import { initMyModels, refreshMyModels } from "./my-models.js";
 import uPlot from "/vendor/uplot/uPlot.esm.js";
 import { zipSync } from "/vendor/fflate/browser.js";
 
@@ -142,7 +143,26 @@ async function download() {
   }
 }
 
+/** Keeps the model in this browser under the name in the field; it then shows in My models. */
+async function keep() {
+  try {
+    const name = $("ft-save-name").value.trim();
+    await model.save({ name });
+    $("ft-saved").textContent = `saved as "${name}": it stays in this browser after a reload (My models)`;
+    refreshMyModels();
+  } catch (err) {
+    showError(err);
+  }
+}
+
 $("ft-start").addEventListener("click", train);
+$("ft-save").addEventListener("click", keep);
+initMyModels((reopened, name) => {
+  model?.dispose();
+  model = reopened;
+  $("ft-try").hidden = false;
+  $("ft-saved").textContent = `opened "${name}"`;
+});
 $("ft-file").addEventListener("change", async () => preview(await dataFile()));
 dataFile().then(preview, showError); // the sample, until a file is picked
 $("ft-stop").addEventListener("click", () => controller?.abort());

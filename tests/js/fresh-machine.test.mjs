@@ -79,6 +79,20 @@ test("on a fresh machine the serve path fetches the default models and the demo 
     assert.deepEqual(Object.keys(files).sort(), ["config.json", "model.safetensors", "tokenizer.json"]);
     const config = JSON.parse(new TextDecoder().decode(files["config.json"]));
     assert.deepEqual(Object.values(config.id2label).sort(), ["account", "billing", "delivery", "technical"]);
+    // kept in the browser: listed after a reload, reopened into the playground
+    await page.fill("#ft-save-name", "tickets");
+    await page.click("#ft-save");
+    await page.waitForFunction(() => /saved as "tickets"/.test(document.querySelector("#ft-saved").textContent) || !document.querySelector("#error").hidden);
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    await page.reload();
+    await page.waitForFunction(() => /tickets/.test(document.querySelector("#my-models-list").textContent), null, { timeout: 60_000 });
+    await page.click("#my-models-list li:has-text('tickets') button:has-text('Open')");
+    await page.waitForFunction(() => /opened "tickets"/.test(document.querySelector("#ft-saved").textContent) || !document.querySelector("#error").hidden, null, { timeout: 60_000 });
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    await page.fill("#ft-text-in", "my parcel never arrived");
+    await page.click("#ft-classify");
+    await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));
+    assert.match(await page.textContent("#ft-pred"), /^(billing|delivery|technical|account) \d+\.\d %/);
     // a user's file: shown as text (never markup), its problems said next to the data field
     const xss = "note,label\n\"<img src=x onerror=alert(1)>\",a\n\"fine words\",a\n";
     page.on("dialog", () => assert.fail("a dialog opened: a data cell ran as markup"));

@@ -1,0 +1,51 @@
+// "My models": classifiers kept in this browser with `save({ name })` (OPFS, or IndexedDB),
+// listed after a reload, reopened into the playground, or deleted.
+import * as webtune from "/pkg/index.js";
+import { $, showError } from "./ui.js";
+
+let open = () => {};
+
+function button(text, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+/** Lists the saved models. */
+export async function refreshMyModels() {
+  try {
+    const saved = await webtune.models.list();
+    $("my-models-empty").hidden = saved.length > 0;
+    $("my-models-list").replaceChildren(...saved.map(({ name, bytes }) => {
+      const li = document.createElement("li");
+      const label = document.createElement("span");
+      label.textContent = `${name} (${(bytes / 1e6).toFixed(1)} MB)`;
+      li.append(
+        label,
+        button("Open", async () => {
+          try {
+            const model = await webtune.pipeline("text-classification", { model: await webtune.models.files(name), device: $("device-choice").value });
+            open(model, name);
+          } catch (err) {
+            showError(err);
+          }
+        }),
+        button("Delete", async () => {
+          await webtune.models.delete(name).catch(showError);
+          refreshMyModels();
+        }),
+      );
+      return li;
+    }));
+  } catch (err) {
+    showError(err);
+  }
+}
+
+/** `onOpen(pipeline, name)` receives a reopened model. */
+export function initMyModels(onOpen) {
+  open = onOpen;
+  refreshMyModels();
+}
