@@ -29,12 +29,16 @@ function lossChart() {
   el.replaceChildren();
   const width = () => Math.min(el.clientWidth || 640, 800);
   const chart = new uPlot({
-    width: width(), height: 220, title: "training loss",
+    width: width(), height: 220, title: "loss",
     scales: { x: { time: false } },
-    legend: { show: false }, // one series, named by the title; an idle legend only says "--"
+    legend: { live: false }, // the series' names only: an idle live legend just says "--"
     axes: [{ label: "step" }, { label: "loss" }],
-    series: [{ label: "step" }, { label: "loss", stroke: "#2b6cb0", width: 2 }],
-  }, [[], []], el);
+    series: [
+      { label: "step" },
+      { label: "training loss", stroke: "#2b6cb0", width: 2, spanGaps: true },
+      { label: "validation loss", stroke: "#c05621", width: 2, spanGaps: true, points: { size: 7 } },
+    ],
+  }, [[], [], []], el);
   resizing?.disconnect(); // the previous run's chart is gone
   resizing = new ResizeObserver(() => chart.setSize({ width: width(), height: 220 }));
   resizing.observe(el);
@@ -65,7 +69,14 @@ async function train() {
   model = null;
   controller = new AbortController();
   const chart = lossChart();
-  const points = [[], []];
+  const losses = new Map(); // step → [training loss, validation loss] (null where not measured)
+  const plot = (step, i, value) => {
+    const pair = losses.get(step) ?? [null, null];
+    pair[i] = value;
+    losses.set(step, pair);
+    const steps = [...losses.keys()].sort((a, b) => a - b);
+    chart.setData([steps, steps.map((x) => losses.get(x)[0]), steps.map((x) => losses.get(x)[1])]);
+  };
   const onEvent = (e) => {
     if (e.type === "start") {
       $("ft-progress").max = e.totalSteps;
@@ -74,14 +85,13 @@ async function train() {
       $("ft-memory").textContent = `This run holds about ${mb(m.totalBytes)} on the device: weights ${mb(m.weightBytes)}, gradients ${mb(m.gradientBytes)}, ` +
         `optimizer state ${mb(m.optimizerBytes)}, activations ${mb(m.activationBytes)} (largest single tensor: ${m.largestTensor}, ${mb(m.largestTensorBytes)}).`;
     } else if (e.type === "step") {
-      points[0].push(e.step);
-      points[1].push(e.loss);
-      chart.setData(points);
+      plot(e.step, 0, e.loss);
       $("ft-progress").value = e.step;
       const left = Math.round(((e.totalSteps - e.step) * e.stepMs) / 1000);
       $("ft-status").textContent = `step ${e.step}/${e.totalSteps} · loss ${e.loss.toFixed(4)} · ${e.tokensPerSecond.toFixed(0)} tokens/s · about ${left} s left`;
     } else if (e.type === "eval") {
       addEval(e);
+      if (e.metrics.loss != null) plot(e.step, 1, e.metrics.loss);
       if (e.metrics.per_class) showResults(e.metrics, e.step);
     } else if (e.type === "skipped_step") {
       $("ft-status").textContent = `warning: ${e.message}`;
