@@ -37,6 +37,16 @@ export function defaultMounts() {
 }
 
 /**
+ * The demo's Content-Security-Policy: scripts only from this origin, plus compiling webtune's
+ * wasm; no inline script or style attributes; models from this origin or any https host (the
+ * Hugging Face hub); downloads as blob: URLs.
+ */
+export const DEMO_CSP = [
+  "default-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", "style-src 'self'", "img-src 'self' data: blob:",
+  "connect-src 'self' https:", "worker-src 'self'", "object-src 'none'", "base-uri 'none'",
+].join("; ");
+
+/**
  * Starts the server on 127.0.0.1. Resolves to { url, port, requests, close() }; `requests` lists
  * every request path, so tests can assert what was (not) fetched.
  */
@@ -60,6 +70,8 @@ export function startServer({ port = 0, mounts = defaultMounts(), quiet = true }
         "Content-Length": size,
         "Cache-Control": "no-cache",
         "Access-Control-Allow-Origin": "*",
+        // the demo's own pages run under a strict policy, as a careful site would serve them
+        ...(prefix === "/" && extname(file) === ".html" ? { "Content-Security-Policy": DEMO_CSP } : {}),
       });
       if (req.method === "HEAD") return res.end();
       createReadStream(file).pipe(res);

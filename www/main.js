@@ -12,9 +12,7 @@ function showDevice(info) {
   ];
   $("device-info").tBodies[0].replaceChildren(...rows.map(([k, v]) => {
     const tr = document.createElement("tr");
-    tr.innerHTML = "<td></td><td></td>";
-    tr.cells[0].textContent = k;
-    tr.cells[1].textContent = v;
+    for (const text of [k, v]) tr.insertCell().textContent = text;
     return tr;
   }));
   $("fallback").hidden = !info.fallback;

@@ -108,6 +108,9 @@ test("on a fresh machine the serve path fetches the default models and the demo 
     assert.ok(!demo.server.requests.some((p) => p.startsWith("/assets/")), demo.server.requests.join("\n"));
     assert.ok(demo.server.requests.includes("/models/all-MiniLM-L6-v2/model.safetensors"));
     assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
+    // served under a strict Content-Security-Policy, which nothing on the page violated
+    assert.match((await (await fetch(demo.server.url)).headers.get("content-security-policy")) ?? "", /script-src 'self' 'wasm-unsafe-eval'; style-src 'self'/);
+    assert.ok(!demo.logs.some((l) => /Content Security Policy/i.test(l)), demo.logs.join("\n"));
   } finally {
     await demo.close();
   }
