@@ -254,18 +254,7 @@ fn gpt2_lora_matches_peft_and_saves_its_files() {
     let config: Value = serde_json::from_slice(&files[1].1).unwrap();
     assert_eq!((config["task_type"].as_str(), config["fan_in_fan_out"].as_bool()), (Some("CAUSAL_LM"), Some(true)));
     assert_eq!(config["target_modules"], serde_json::json!(["c_attn", "c_proj", "c_fc"]));
-    let peft = peft_adapters_of(Family::Gpt2).1;
-    let (ours, peft) = (safetensors::SafeTensors::deserialize(&files[0].1).unwrap(), safetensors::SafeTensors::deserialize(peft).unwrap());
-    let mut keys: Vec<String> = ours.names().into_iter().map(str::to_string).collect();
-    let mut want: Vec<String> = peft.names().into_iter().map(str::to_string).collect();
-    keys.sort();
-    want.sort();
-    assert_eq!(keys, want, "PEFT's key names");
-    for key in &keys {
-        let (a, b) = (ours.tensor(key).unwrap(), peft.tensor(key).unwrap());
-        assert_eq!(a.shape(), b.shape(), "{key}");
-        assert_close(&format!("{key} against PEFT's trained adapter"), &common::parity::f32s(a.data()), &common::parity::f32s(b.data()), 1e-4);
-    }
+    common::parity::assert_same_safetensors("against PEFT's trained adapter", &files[0].1, peft_adapters_of(Family::Gpt2).1, 1e-4);
     let merged = block_on(tuned.export()).unwrap();
     let reloaded = webtune::infer::Decoder::load(&merged[0].1, merged[1].1.clone(), &cpu).unwrap();
     let opts = webtune::infer::GenerateOptions { max_new_tokens: 8, ..Default::default() };

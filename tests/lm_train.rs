@@ -206,18 +206,7 @@ fn lora_adapters_export_as_peft_files_and_merge() {
     assert_eq!(names, ["adapter_model.safetensors", "adapter_config.json"]);
     let config: serde_json::Value = serde_json::from_slice(&files[1].1).unwrap();
     assert_eq!((config["peft_type"].as_str(), config["r"].as_u64(), config["lora_alpha"].as_f64()), (Some("LORA"), Some(4), Some(8.0)));
-    let (ours, peft) = (safetensors::SafeTensors::deserialize(ours).unwrap(), safetensors::SafeTensors::deserialize(common::lm_training::peft_adapters().1).unwrap());
-    let mut keys: Vec<String> = ours.names().into_iter().map(str::to_string).collect();
-    let mut want: Vec<String> = peft.names().into_iter().map(str::to_string).collect();
-    keys.sort();
-    want.sort();
-    assert_eq!(keys, want, "PEFT's key names");
-    for key in &keys {
-        let (a, b) = (ours.tensor(key).unwrap(), peft.tensor(key).unwrap());
-        assert_eq!(a.shape(), b.shape(), "{key}");
-        let what = format!("{key} against PEFT's trained adapter");
-        common::parity::assert_close(&what, &common::parity::f32s(a.data()), &common::parity::f32s(b.data()), 1e-4);
-    }
+    common::parity::assert_same_safetensors("against PEFT's trained adapter", ours, common::lm_training::peft_adapters().1, 1e-4);
     // merged: a plain model that generates what the adapted one generates
     let merged = block_on(tuned.export()).unwrap();
     let reloaded = Decoder::load(&merged[0].1, merged[1].1.clone(), &cpu).unwrap();

@@ -2,16 +2,9 @@
 // sample) — rows, the first few of them, the guessed text and label columns (filled into the
 // column fields, which stay editable), label counts and warnings. Cells are shown as text.
 import * as webtune from "/pkg/index.js";
-import { $ } from "./ui.js";
+import { $, cell } from "./ui.js";
 
 const PREVIEW_ROWS = 5;
-
-function cell(tag, text, className) {
-  const el = document.createElement(tag);
-  el.textContent = text;
-  if (className) el.className = className;
-  return el;
-}
 
 /** Shows `summary` (a DataSummary) for a file called `name`. */
 function show(summary, name) {

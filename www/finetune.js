@@ -1,7 +1,7 @@
 // The demo's fine-tuning panel: UI only, on the public JS API (a text-classification pipeline, run
 // in webtune's Worker so this page stays responsive: finetune → classify / save).
 import * as webtune from "/pkg/index.js";
-import { $, showError } from "./ui.js";
+import { $, cell, showError } from "./ui.js";
 import { preview } from "./data-preview.js";
 import { showResults } from "./results.js";
 import { initMyModels, refreshMyModels } from "./my-models.js";
@@ -48,11 +48,7 @@ function lossChart() {
 function addEval(e) {
   const tr = document.createElement("tr");
   const m = e.metrics;
-  for (const v of [e.step, m.accuracy.toFixed(4), m.macro_f1.toFixed(4), (m.loss ?? NaN).toFixed(4)]) {
-    const td = document.createElement("td");
-    td.textContent = v;
-    tr.append(td);
-  }
+  tr.append(...[e.step, m.accuracy.toFixed(4), m.macro_f1.toFixed(4), (m.loss ?? NaN).toFixed(4)].map((v) => cell("td", String(v))));
   if (e.isBest) tr.className = "ok";
   $("ft-evals").tBodies[0].append(tr);
 }

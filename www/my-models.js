@@ -1,14 +1,13 @@
 // "My models": classifiers kept in this browser with `save({ name })` (OPFS, or IndexedDB),
 // listed after a reload, reopened into the playground, or deleted.
 import * as webtune from "/pkg/index.js";
-import { $, showError } from "./ui.js";
+import { $, cell, showError } from "./ui.js";
 
 let open = () => {};
 
 function button(text, onClick) {
-  const b = document.createElement("button");
+  const b = cell("button", text);
   b.type = "button";
-  b.textContent = text;
   b.addEventListener("click", onClick);
   return b;
 }
@@ -20,10 +19,8 @@ export async function refreshMyModels() {
     $("my-models-empty").hidden = saved.length > 0;
     $("my-models-list").replaceChildren(...saved.map(({ name, bytes }) => {
       const li = document.createElement("li");
-      const label = document.createElement("span");
-      label.textContent = `${name} (${(bytes / 1e6).toFixed(1)} MB)`;
       li.append(
-        label,
+        cell("span", `${name} (${(bytes / 1e6).toFixed(1)} MB)`),
         button("Open", async () => {
           try {
             const model = await webtune.pipeline("text-classification", { model: await webtune.models.files(name), device: $("device-choice").value });

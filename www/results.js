@@ -1,13 +1,6 @@
 // The fine-tune panel's results: per-class precision/recall/F1 and the confusion matrix (rows =
 // true class, columns = predicted) of an evaluation, drawn as tables; counts shaded by share.
-import { $ } from "./ui.js";
-
-function cell(tag, text, className) {
-  const el = document.createElement(tag);
-  el.textContent = text;
-  if (className) el.className = className;
-  return el;
-}
+import { $, cell } from "./ui.js";
 
 const pct = (x) => `${(100 * x).toFixed(1)} %`;
 

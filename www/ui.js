@@ -8,3 +8,11 @@ export function showError(err) {
   $("error").hidden = false;
   $("error").textContent = `${err.name}: ${err.message}`;
 }
+
+/** A new `tag` element showing `text` as text (never markup), with an optional class. */
+export function cell(tag, text, className) {
+  const el = document.createElement(tag);
+  el.textContent = text;
+  if (className) el.className = className;
+  return el;
+}

@@ -162,7 +162,7 @@ fn likely_label(table: &Table) -> Option<usize> {
             let values: Vec<&str> = table.rows.iter().filter_map(|r| r.get(j).and_then(|c| c.as_deref())).collect();
             let distinct = values.iter().collect::<std::collections::HashSet<_>>().len();
             let mean = values.iter().map(|v| v.chars().count()).sum::<usize>() / values.len().max(1);
-            (distinct >= 2 && distinct <= 50 && distinct * 2 <= rows && mean <= 30).then_some((distinct, j))
+            ((2..=50).contains(&distinct) && distinct * 2 <= rows && mean <= 30).then_some((distinct, j))
         })
         .min()
         .map(|(_, j)| j)
@@ -201,6 +201,18 @@ mod tests {
         assert_eq!((s.text.as_deref(), s.label.as_deref(), s.rows), (Some("review"), Some("stars"), 4));
         assert_eq!(s.label_counts, vec![LabelCount { label: "good".into(), count: 3 }, LabelCount { label: "bad".into(), count: 1 }]);
         assert_eq!(s.preview[0], vec![Some("1".into()), Some("a fine, long film".into()), Some("good".into())]);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    /// The demo's sample, as README shows it.
+    #[test]
+    fn the_demo_sample_reads_as_readme_says() {
+        let csv = include_str!("../../www/samples/support-tickets.csv");
+        let s = inspect(&table(csv, Format::Csv), &InspectOptions { max_length: Some(64), preview_rows: Some(3), ..Default::default() });
+        assert_eq!((s.rows, s.text.as_deref(), s.label.as_deref(), s.prompt_completion), (360, Some("text"), Some("label"), false));
+        let counts: Vec<(&str, usize)> = s.label_counts.iter().map(|c| (c.label.as_str(), c.count)).collect();
+        assert_eq!(counts, [("account", 90), ("billing", 90), ("delivery", 90), ("technical", 90)]);
+        assert_eq!((s.longest_text, s.p95_text, s.preview.len()), (119, 87, 3));
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     }
 

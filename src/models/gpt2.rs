@@ -403,16 +403,10 @@ impl Gpt2LMHeadModel {
     /// per vocabulary chunk when the table is split.
     fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         let [batch, seq, h] = hidden.dims();
-        let wte = self.transformer.wte.weight.val(); // [vocab, n_embd], or empty when split
         let flat = hidden.reshape([batch * seq, h]);
-        let vocab = self.transformer.vocab();
-        let parts = self.transformer.vocab_parts();
-        let logits = if parts.len() == 1 {
-            flat.matmul(wte.transpose())
-        } else {
-            Tensor::cat(parts.into_iter().map(|(_, part)| flat.clone().matmul(part.transpose())).collect(), 1)
-        };
-        logits.reshape([batch, seq, vocab])
+        let mut products: Vec<Tensor<2>> = self.transformer.vocab_parts().into_iter().map(|(_, part)| flat.clone().matmul(part.transpose())).collect();
+        let logits = if products.len() == 1 { products.remove(0) } else { Tensor::cat(products, 1) };
+        logits.reshape([batch, seq, self.transformer.vocab()])
     }
 
     /// Holds the token embeddings as `parts` (row chunks, in order) instead of one table.

@@ -51,45 +51,69 @@ pub fn plan_training(c: &BertConfig, labels: usize, batch: usize, seq: usize, lo
     with_lora(full_fine_tuning(parameters, activation_bytes, candidates), lora, b * s)
 }
 
-/// The plan of fine-tuning a causal LM with batches of `batch` rows of `seq` tokens: all weights,
-/// or with LoRA only the adapters: `lora` = (their parameters, activation elements they keep per
-/// token; see [`crate::models::lora::LoraOptions::sizes`]).
+/// The plan of fine-tuning a Llama-family causal LM with batches of `batch` rows of `seq` tokens:
+/// all weights, or with LoRA only the adapters: `lora` = (their parameters, activation elements
+/// they keep per token; see [`crate::models::lora::LoraOptions::sizes`]).
 pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
-    let parameters = c.parameters();
-    let (b, s, h, i, v) = (batch as u64, seq as u64, c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
-    let scores = b * c.num_attention_heads as u64 * s * s;
     // Kept per layer: norms, Q/K/V (rotated and repeated for grouped-query attention), context,
     // residuals (~12 × [b, s, h]); gate, up, SiLU and product (4 × [b, s, i]); scores and
-    // probabilities (2 × [b, heads, s, s]). Then the logits, their log-softmax and its gradient.
-    let per_layer = 12 * b * s * h + 4 * b * s * i + 2 * scores;
-    let logits = b * s * v;
-    let activation_bytes = (c.num_hidden_layers as u64 * per_layer + 3 * logits) * F32;
-    let candidates = [
-        (scores * F32, format!("attention scores ({batch} × {} heads × {seq} × {seq})", c.num_attention_heads)),
-        (logits * F32, format!("logits ({batch} × {seq} × {} vocabulary)", c.vocab_size)),
-        (v * h * F32, format!("token embeddings ({} × {})", c.vocab_size, c.hidden_size)),
-    ];
-    with_lora(full_fine_tuning(parameters, activation_bytes, candidates), lora, b * s)
+    // probabilities (2 × [b, heads, s, s]).
+    let shape = DecoderShape {
+        parameters: c.parameters(),
+        layers: c.num_hidden_layers,
+        heads: c.num_attention_heads,
+        hidden: c.hidden_size,
+        inner: c.intermediate_size,
+        vocab: c.vocab_size,
+        per_layer: [12, 4, 2],
+    };
+    plan_decoder(&shape, batch, seq, lora)
 }
 
 /// [`plan_causal_lm`] for a GPT-2.
 pub fn plan_gpt2(c: &Gpt2Config, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
-    let parameters = c.parameters();
-    let (b, s, h, i, v) = (batch as u64, seq as u64, c.n_embd as u64, c.inner() as u64, c.vocab_size as u64);
-    let scores = b * c.n_head as u64 * s * s;
     // Kept per layer: 2 LayerNorm inputs/outputs, the fused Q/K/V (3 ×), context, projections and
     // residuals (~12 × [b, s, h]); the MLP's input and activation (2 × [b, s, i]); scores,
-    // probabilities and the dropout mask (3 × [b, heads, s, s]). Then the logits, their
-    // log-softmax and its gradient.
-    let per_layer = 12 * b * s * h + 2 * b * s * i + 3 * scores;
+    // probabilities and the dropout mask (3 × [b, heads, s, s]).
+    let shape = DecoderShape {
+        parameters: c.parameters(),
+        layers: c.n_layer,
+        heads: c.n_head,
+        hidden: c.n_embd,
+        inner: c.inner(),
+        vocab: c.vocab_size,
+        per_layer: [12, 2, 3],
+    };
+    plan_decoder(&shape, batch, seq, lora)
+}
+
+/// What a decoder's plan depends on: its sizes, and how many `[b, s, hidden]`, `[b, s, inner]`
+/// and `[b, heads, s, s]` tensors each layer keeps for the backward pass.
+struct DecoderShape {
+    parameters: u64,
+    layers: usize,
+    heads: usize,
+    hidden: usize,
+    inner: usize,
+    vocab: usize,
+    per_layer: [u64; 3],
+}
+
+/// A decoder's plan: the layers' kept activations, then the logits, their log-softmax and its
+/// gradient; the largest tensor among the scores, the logits and the token embeddings.
+fn plan_decoder(d: &DecoderShape, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
+    let (b, s, h, i, v) = (batch as u64, seq as u64, d.hidden as u64, d.inner as u64, d.vocab as u64);
+    let scores = b * d.heads as u64 * s * s;
+    let [hidden_copies, inner_copies, score_copies] = d.per_layer;
+    let per_layer = hidden_copies * b * s * h + inner_copies * b * s * i + score_copies * scores;
     let logits = b * s * v;
-    let activation_bytes = (c.n_layer as u64 * per_layer + 3 * logits) * F32;
+    let activation_bytes = (d.layers as u64 * per_layer + 3 * logits) * F32;
     let candidates = [
-        (scores * F32, format!("attention scores ({batch} × {} heads × {seq} × {seq})", c.n_head)),
-        (logits * F32, format!("logits ({batch} × {seq} × {} vocabulary)", c.vocab_size)),
-        (v * h * F32, format!("token embeddings ({} × {})", c.vocab_size, c.n_embd)),
+        (scores * F32, format!("attention scores ({batch} × {} heads × {seq} × {seq})", d.heads)),
+        (logits * F32, format!("logits ({batch} × {seq} × {} vocabulary)", d.vocab)),
+        (v * h * F32, format!("token embeddings ({} × {})", d.vocab, d.hidden)),
     ];
-    with_lora(full_fine_tuning(parameters, activation_bytes, candidates), lora, b * s)
+    with_lora(full_fine_tuning(d.parameters, activation_bytes, candidates), lora, b * s)
 }
 
 /// With LoRA (`lora` = the trainable parameters, and the activation elements the adapters keep

@@ -4,9 +4,11 @@
 
 use burn::tensor::Device;
 
+use ::safetensors::Dtype;
+
 use super::{
     LoadReport,
-    safetensors::{Inventory, KeyTable},
+    safetensors::{Inventory, KeyTable, float_values},
 };
 use crate::{
     Error, Result,
@@ -42,12 +44,13 @@ pub fn load_lm(config: &Gpt2Config, bytes: Vec<u8>, device: &Device, max_binding
         None => None,
     };
     let mut model = Gpt2LMHeadModel::new(config, device)?;
-    // split: the table goes in below, part by part, instead of through the key table
-    let remaps: Vec<(&str, &str)> = REMAPS.iter().copied().chain(split.map(|_| (r"^transformer\.wte\.weight$", "parted.wte.weight"))).collect();
+    // split: the table goes in below, part by part; the key table sets it aside, unloaded
+    let remaps: Vec<(&str, &str)> = REMAPS.iter().copied().chain(split.map(|_| (r"^transformer\.wte\.weight$", PARTED))).collect();
+    let ignored: Vec<&str> = IGNORED.iter().copied().chain(split.map(|_| PARTED)).collect();
     let table = KeyTable {
         family: "a GPT-2 checkpoint (GPT2LMHeadModel)",
         remaps: &remaps,
-        ignored: if split.is_some() { IGNORED_SPLIT } else { IGNORED },
+        ignored: &ignored,
         may_be_missing: if split.is_some() { &["transformer.wte."] } else { &[] },
     };
     let report = table.apply_as_is(&mut model, bytes, &inv)?;
@@ -57,8 +60,9 @@ pub fn load_lm(config: &Gpt2Config, bytes: Vec<u8>, device: &Device, max_binding
     }, report))
 }
 
-/// [`IGNORED`], and the token embeddings when they are loaded in parts.
-const IGNORED_SPLIT: &[&str] = &[".attn.bias", ".attn.masked_bias", "lm_head.weight", "parted.wte.weight"];
+/// Where the key table puts the token embeddings when they are loaded in parts (no such module
+/// path: they stay unloaded and unreported).
+const PARTED: &str = "parted.wte.weight";
 
 /// The checkpoint's token embeddings as f32 tensors of at most `rows` rows each, made one at a
 /// time from the file's bytes.
@@ -70,22 +74,16 @@ fn embedding_parts(config: &Gpt2Config, bytes: &[u8], rows: usize, device: &Devi
     if wte.shape() != [vocab, width] {
         return Err(bad(format!("transformer.wte.weight has shape {:?} but config.json implies [{vocab}, {width}]", wte.shape())));
     }
-    let size = match wte.dtype() {
-        ::safetensors::Dtype::F32 => 4,
-        ::safetensors::Dtype::F16 | ::safetensors::Dtype::BF16 => 2,
-        other => return Err(bad(format!("transformer.wte.weight is {other:?}; f32, f16 and bf16 are read"))),
-    };
-    let row_bytes = width * size;
+    if !matches!(wte.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64) {
+        return Err(bad(format!("transformer.wte.weight is {:?}; f32, f16, bf16 and f64 are read", wte.dtype())));
+    }
+    let row_bytes = width * wte.dtype().bitsize() / 8;
     (0..vocab)
         .step_by(rows.max(1))
         .map(|start| {
             let end = (start + rows).min(vocab);
             let raw = &wte.data()[start * row_bytes..end * row_bytes];
-            let values: Vec<f32> = match wte.dtype() {
-                ::safetensors::Dtype::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-                ::safetensors::Dtype::F16 => raw.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-                _ => raw.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            };
+            let values: Vec<f32> = float_values(wte.dtype(), raw).into_iter().flatten().map(|v| v as f32).collect();
             Ok(burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values, [end - start, width]), device))
         })
         .collect()

@@ -77,14 +77,18 @@ impl Inventory {
 
 /// The first NaN or ±inf among little-endian floats of `dtype` (integers are never flagged).
 fn first_non_finite(dtype: Dtype, data: &[u8]) -> Option<(usize, f64)> {
-    let found = |values: &mut dyn Iterator<Item = f64>| values.enumerate().find(|(_, v)| !v.is_finite());
-    match dtype {
-        Dtype::F32 => found(&mut data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)),
-        Dtype::F16 => found(&mut data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f64())),
-        Dtype::BF16 => found(&mut data.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f64())),
-        Dtype::F64 => found(&mut data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))),
-        _ => None,
-    }
+    float_values(dtype, data)?.enumerate().find(|(_, v)| !v.is_finite())
+}
+
+/// Little-endian floats of `dtype` (F32, F16, BF16, F64) as f64; `None` for other dtypes.
+pub fn float_values(dtype: Dtype, data: &[u8]) -> Option<Box<dyn Iterator<Item = f64> + '_>> {
+    Some(match dtype {
+        Dtype::F32 => Box::new(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)),
+        Dtype::F16 => Box::new(data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f64())),
+        Dtype::BF16 => Box::new(data.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f64())),
+        Dtype::F64 => Box::new(data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))),
+        _ => return None,
+    })
 }
 
 /// How one model family's checkpoint keys map onto its module.

@@ -93,6 +93,21 @@ pub fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
     assert!(diff <= tol, "{what}: max |diff| = {diff:e} > {tol:e} at {i}: ours={} reference={}", ours.get(i).copied().unwrap_or(f32::NAN), reference.get(i).copied().unwrap_or(f32::NAN));
 }
 
+/// Two f32 safetensors files hold the same tensor names and shapes, and values within `tol`.
+pub fn assert_same_safetensors(what: &str, ours: &[u8], reference: &[u8], tol: f32) {
+    let (ours, reference) = (safetensors::SafeTensors::deserialize(ours).unwrap(), safetensors::SafeTensors::deserialize(reference).unwrap());
+    let mut names: Vec<String> = ours.names().into_iter().map(str::to_string).collect();
+    let mut want: Vec<String> = reference.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    want.sort();
+    assert_eq!(names, want, "{what}: tensor names");
+    for name in &names {
+        let (a, b) = (ours.tensor(name).unwrap(), reference.tensor(name).unwrap());
+        assert_eq!(a.shape(), b.shape(), "{what}: {name}");
+        assert_close(&format!("{what}: {name}"), &f32s(a.data()), &f32s(b.data()), tol);
+    }
+}
+
 /// Reads any float tensor back (async, so it also works in the browser).
 pub async fn read<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
     t.into_data_async().await.unwrap().try_to_vec::<f32>().unwrap()

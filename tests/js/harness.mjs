@@ -1,7 +1,8 @@
 // Shared setup for the JS/E2E tests: Debian's Chromium through playwright-core (no browser
 // download) with the flags from pkg-config/webdriver.json, and the package served on localhost.
 import { createRequire } from "node:module";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defaultMounts, startServer } from "../../pkg-config/serve.mjs";
@@ -25,6 +26,19 @@ export function requireAsset(t, rel, howToGet) {
   if (["1", "true"].includes(process.env.WEBTUNE_REQUIRE_ASSETS)) throw new Error(msg);
   t.skip(msg);
   return false;
+}
+
+/**
+ * Screenshots of `page` at 1280 and 360 px wide, as `<name>-<width>.png` in $WEBTUNE_SCREENSHOTS
+ * (default ~/.cache/webtune/screenshots), for a person to look at.
+ */
+export async function screenshots(page, name, { fullPage = true } = {}) {
+  const dir = process.env.WEBTUNE_SCREENSHOTS || join(homedir(), ".cache/webtune/screenshots");
+  mkdirSync(dir, { recursive: true });
+  for (const width of [1280, 360]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.screenshot({ path: join(dir, `${name}-${width}.png`), fullPage });
+  }
 }
 
 /** Chromium flags shared with the wasm-bindgen tests (one place: pkg-config/webdriver.json). */

@@ -88,6 +88,12 @@ async function peftFiles(e) {
   return e.model.exportAdapter(e.id);
 }
 
+/** A loaded model's last progress events: why it runs on the CPU when "auto" settled for it, then ready. */
+function emitReady(emit, task, name, device) {
+  if (device.fallback) emit({ status: "warning", name, message: `running on the CPU: ${device.fallback}` });
+  emit({ status: "ready", task, name });
+}
+
 function replaceModel(e, model) {
   if (model === e.model) return;
   e.model.dispose();
@@ -105,11 +111,7 @@ export const ops = {
     const files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
     const loaded = await loadEncoder(files, { ...options, signal });
     const handle = register(task, resolved.id, loaded, files, options);
-    const { fallback } = loaded.info.device;
-    if (fallback) {
-      emit({ status: "warning", name: resolved.id, message: `running on the CPU: ${fallback}` });
-    }
-    emit({ status: "ready", task, name: resolved.id });
+    emitReady(emit, task, resolved.id, loaded.info.device);
     return { handle, info: loaded.info };
   },
 
@@ -243,11 +245,7 @@ async function loadGenerator(model, { device }, { settings, emit, signal }) {
   }
   const loaded = await loadDecoder(files, { device, signal });
   const handle = register("text-generation", id, loaded, null, { device });
-  const { fallback } = loaded.info.device;
-  if (fallback) {
-    emit({ status: "warning", name: id, message: `running on the CPU: ${fallback}` });
-  }
-  emit({ status: "ready", task: "text-generation", name: id });
+  emitReady(emit, "text-generation", id, loaded.info.device);
   return { handle, info: loaded.info };
 }
 

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use webtune::{Error, Result, device, infer::{EncodeOptions, Encoder, ModelFiles}, models::heads::Pooling};
+use webtune::{Error, Result, infer::{EncodeOptions, Encoder, ModelFiles}, models::heads::Pooling};
 
 /// Options of `webtune bench encoder`.
 #[derive(clap::Args)]

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use webtune::{
-    Error, Result, device,
+    Error, Result,
     infer::{EncodeOptions, Encoder, LabelScore, ModelFiles, encoder::cosine},
     models::heads::Pooling,
 };

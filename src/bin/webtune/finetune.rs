@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use webtune::{
     Error, Result,
     data::{Columns, Table, TextColumns, parse_named},
-    device,
     infer::{EncodeOptions, Encoder, ModelFiles},
     models::lora::{LoraInit, LoraOptions},
     session::{DataFile, DecoderEvalSettings, SessionData, checkpoint_dir, evaluate_decoder, finetune_classifier, finetune_decoder},

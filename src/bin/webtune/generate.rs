@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use webtune::{
-    Error, Result, device,
+    Error, Result,
     infer::{Decoder, GenerateOptions},
     tokenizer::chat::Message,
 };
