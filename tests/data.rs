@@ -68,7 +68,12 @@ fn sentence_pairs() {
 fn format_from_file_names_and_names() {
     assert_eq!(Format::from_file_name("train.TSV").unwrap(), Format::Tsv);
     assert_eq!(Format::from_file_name("x.ndjson").unwrap(), Format::Jsonl);
-    assert!(Format::from_file_name("data.xlsx").unwrap_err().to_string().contains(".csv, .tsv, .jsonl or .json"));
+    assert!(Format::from_file_name("data.xlsx").unwrap_err().to_string().contains(".csv, .tsv, .jsonl, .json or .txt"));
+    assert_eq!(Format::from_file_name("corpus.txt").unwrap(), Format::Txt);
+    // a .txt file: one text per line that is not blank, lines counted for messages
+    let t = webtune::data::Table::parse(b"first line\r\n\n  \nsecond line\n", Format::Txt, "c.txt").unwrap();
+    assert_eq!((t.columns.as_slice(), t.rows.len(), t.lines.as_slice()), (&["text".to_string()][..], 2, &[1, 4][..]));
+    assert_eq!(t.rows[0][0].as_deref(), Some("first line"));
     assert!("parquet".parse::<Format>().unwrap_err().to_string().contains("\"csv\", \"tsv\""));
 }
 

@@ -190,9 +190,9 @@ fn gpt2_generates_and_evaluates_through_the_decoder() {
     assert!(!out.text.is_empty());
 
     use webtune::infer::language_model::{LmRowEncoder, encode_all, evaluate};
-    let text = |t: &str| webtune::data::TextExample { prompt: None, completion: t.into(), origin: "test".into() };
+    let text = |t: &str| webtune::data::TextExample { content: webtune::data::TextContent::Text(t.into()), origin: "test".into() };
     let rows = vec![text("a delight from start to finish"), text("dull and far too long")];
-    let (encoded, _) = encode_all(&LmRowEncoder::new(&decoder, None).unwrap(), &rows, 64, "evaluation").unwrap();
+    let (encoded, _) = encode_all(&LmRowEncoder::new(&decoder, None).unwrap(), &rows, 64, false, "evaluation").unwrap();
     let metrics = block_on(evaluate(&decoder.model, &decoder.device, &encoded, 0, 8)).unwrap();
     assert!(metrics.loss.is_finite() && metrics.perplexity > 1.0, "{metrics:?}");
 }
@@ -259,7 +259,7 @@ fn gpt2_lora_matches_peft_and_saves_its_files() {
     let reloaded = webtune::infer::Decoder::load(&merged[0].1, merged[1].1.clone(), &cpu).unwrap();
     let opts = webtune::infer::GenerateOptions { max_new_tokens: 8, ..Default::default() };
     let prompt = [5u32, 17, 42];
-    assert_eq!(block_on(tuned.generate(&prompt, &opts, |_| true)).unwrap(), block_on(reloaded.generate(&prompt, &opts, |_| true)).unwrap());
+    assert_eq!(block_on(tuned.generate(&prompt, &opts, |_| true)).unwrap().tokens, block_on(reloaded.generate(&prompt, &opts, |_| true)).unwrap().tokens);
     let base = fixture("tiny/model.safetensors");
     let base = safetensors::SafeTensors::deserialize(&base).unwrap().tensors();
     let merged = safetensors::SafeTensors::deserialize(&merged[1].1).unwrap();

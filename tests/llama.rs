@@ -16,7 +16,10 @@ use pollster::block_on;
 use serde_json::Value;
 use webtune::{
     DevicePreference, Error, device,
-    infer::{Decoder, GenerateOptions, StopReason},
+    infer::{
+        Decoder, GenerateOptions, StopReason,
+        sampling::{Processors, process},
+    },
     tokenizer::{chat::Message, llama2c::Llama2cVocab},
 };
 
@@ -68,6 +71,44 @@ fn generation_streams_tokens_and_stops_where_asked() {
     assert!(matches!(e, Error::Data(_)) && e.to_string().contains("at most 64 positions"), "{e}");
     let e = block_on(decoder.generate(&[], &o, |_| true)).unwrap_err();
     assert!(e.to_string().contains("prompt is empty"), "{e}");
+}
+
+/// Generation options against transformers (tests/reference/make_sampling_fixture.py): each
+/// logits processor's scores (≤ 1e-5, the same tokens removed), and greedy decoding with a
+/// repetition penalty token for token.
+#[test]
+fn generation_options_match_transformers_processors() {
+    let fixture: Value = serde_json::from_str(include_str!("fixtures/llama/sampling.json")).unwrap();
+    for case in fixture["processors"].as_array().unwrap() {
+        let o = &case["options"];
+        let f = |k: &str| o[k].as_f64().map(|x| x as f32);
+        let p = Processors {
+            repetition_penalty: f("repetition_penalty").unwrap_or(1.0),
+            temperature: f("temperature").unwrap_or(0.0),
+            top_k: o["top_k"].as_u64().map(|k| k as usize),
+            top_p: f("top_p"),
+            min_p: f("min_p"),
+        };
+        let mut scores = Vec::new();
+        flat(&case["logits"], &mut scores);
+        process(&mut scores, &ids(&case["context"]), &p);
+        let want = case["scores"].as_array().unwrap();
+        assert_eq!(scores.len(), want.len(), "{o}");
+        for (i, (got, want)) in scores.iter().zip(want).enumerate() {
+            match want.as_f64() {
+                None => assert_eq!(*got, f32::NEG_INFINITY, "{o}: token {i} should be removed"),
+                Some(w) => assert!((*got as f64 - w).abs() <= 1e-5, "{o}: token {i}: {got} vs transformers {w}"),
+            }
+        }
+    }
+    let LlamaFixture { config, weights, .. } = LlamaFixture::read("tiny");
+    let decoder = Decoder::load(&config, weights, &device::cpu()).unwrap();
+    let g = &fixture["greedy"];
+    let options = GenerateOptions { max_new_tokens: 16, repetition_penalty: 1.3, stop: Some(vec![]), ..Default::default() };
+    let out = block_on(decoder.generate(&ids(&g["prompt"]), &options, |_| true)).unwrap();
+    assert_eq!(out.tokens, ids(&g["tokens"]), "greedy with repetition_penalty 1.3 vs transformers");
+    let plain = GenerateOptions { repetition_penalty: 1.0, ..options };
+    assert_eq!(block_on(decoder.generate(&ids(&g["prompt"]), &plain, |_| true)).unwrap().tokens, ids(&g["without_penalty"]));
 }
 
 #[test]

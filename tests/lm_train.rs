@@ -1,18 +1,24 @@
 //! Fine-tuning decoders as causal language models: step-by-step parity with PyTorch on CPU and
 //! wgpu (prompt/completion pairs, where only the completion is learned, and plain texts), export
-//! to the Hugging Face layout, checkpoint + resume, validation metrics and bad options.
+//! to the Hugging Face layout, checkpoint + resume, validation metrics and bad options; the text
+//! layer of generation (stop strings, chats trimmed to the context).
 #![cfg(not(target_family = "wasm"))] // native only: the browser suite is tests/browser.rs
 
 mod common;
 
 use std::cell::RefCell;
 
-use common::{cpu_turn, lm_training::{check_lm_steps_match_pytorch, examples, fixture, recipe}};
+use common::{
+    cpu_turn,
+    lm_training::{Family, check_lm_steps_match_pytorch, examples, fixture, fixture_of, recipe},
+};
 use pollster::block_on;
 use webtune::{
     DevicePreference, Error, device,
-    infer::{Decoder, language_model::LmRowEncoder},
+    infer::{Decoder, GenerateOptions, StopReason, language_model::LmRowEncoder},
     models::lora::LoraOptions,
+    data::{TextContent, TextExample},
+    tokenizer::chat::{ChatTemplate, Message},
     train::{Checkpoint, Evaluation, Event, Hooks, TrainOptions, causal_lm},
     weights::llama::export_causal_lm,
 };
@@ -63,7 +69,7 @@ fn the_trained_model_exports_to_the_hugging_face_layout() {
     trained_decoder.model = trained.model;
     let a = block_on(trained_decoder.generate(&prompt, &opts, |_| true)).unwrap();
     let b = block_on(reloaded.generate(&prompt, &opts, |_| true)).unwrap();
-    assert_eq!(a, b);
+    assert_eq!((a.tokens, a.stop_reason), (b.tokens, b.stop_reason));
 }
 
 /// A run checkpointed at step 4 and resumed ends where the uninterrupted run ends (all weights).
@@ -212,7 +218,7 @@ fn lora_adapters_export_as_peft_files_and_merge() {
     let reloaded = Decoder::load(&merged[0].1, merged[1].1.clone(), &cpu).unwrap();
     let opts = webtune::infer::GenerateOptions { max_new_tokens: 8, ..Default::default() };
     let prompt = [1u32, 17, 42, 5];
-    assert_eq!(block_on(tuned.generate(&prompt, &opts, |_| true)).unwrap(), block_on(reloaded.generate(&prompt, &opts, |_| true)).unwrap());
+    assert_eq!(block_on(tuned.generate(&prompt, &opts, |_| true)).unwrap().tokens, block_on(reloaded.generate(&prompt, &opts, |_| true)).unwrap().tokens);
     // the base weights did not move: the merged weights differ from the base only where adapters are
     let base = block_on(export_causal_lm(decoder.model.as_llama().unwrap(), &decoder.device)).unwrap();
     let (base, merged) = (safetensors::SafeTensors::deserialize(&base).unwrap(), safetensors::SafeTensors::deserialize(&merged[1].1).unwrap());
@@ -259,30 +265,141 @@ fn bad_lora_options_are_clear_errors() {
     }
 }
 
-/// Prompt/completion rows of a chat model go through its chat template (a user turn, then the
-/// assistant's reply, which alone is learned); `chatTemplate: false` uses the plain texts.
-#[test]
-fn chat_models_learn_the_reply_rendered_by_their_template() {
+/// The tiny Llama with its character tokenizer and a plain chat template (`role: content.` per
+/// message, then `assistant:`).
+fn chat_decoder() -> Decoder {
     let cpu = device::cpu();
     let (plain, _) = fixture(&cpu);
     let template = r#"{"chat_template": "{% for m in messages %}{{ m.role }}: {{ m.content }}.{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}", "bos_token": "<s>", "eos_token": "</s>"}"#;
-    let chat = Decoder::from_hf(
+    Decoder::from_hf(
         &plain.config.as_llama().unwrap().to_json().unwrap(),
         block_on(export_causal_lm(plain.model.as_llama().unwrap(), &plain.device)).unwrap(),
         plain.text.as_ref().unwrap().tokenizer.to_json().unwrap().as_bytes(),
         Some(template.as_bytes()),
         &cpu,
     )
+    .unwrap()
+}
+
+/// A stop string ends the reply where it begins: left out of the text and of the stream (which
+/// never shows half of it), `stopReason` "stop"; the timing is reported.
+#[test]
+fn stop_strings_end_the_reply_before_them() {
+    let (decoder, _) = fixture(&device::cpu());
+    let options = |stop: Vec<String>| GenerateOptions { max_new_tokens: 24, stop: Some(vec![]), stop_strings: stop, ..Default::default() };
+    let full = block_on(decoder.complete("ab", &options(vec![]), |_| true)).unwrap();
+    let chars: Vec<char> = full.text.chars().collect();
+    assert!(chars.len() >= 8, "{:?}", full.text);
+    let stop: String = chars[5..7].iter().collect();
+    let at = full.text.find(&stop).unwrap();
+    let mut streamed = String::new();
+    let out = block_on(decoder.complete("ab", &options(vec!["never said".into(), stop.clone()]), |piece| {
+        streamed.push_str(piece);
+        true
+    }))
     .unwrap();
+    assert_eq!((out.text.as_str(), out.stop_reason), (&full.text[..at], StopReason::Stop), "stop {stop:?} in {:?}", full.text);
+    assert_eq!(streamed, out.text);
+    assert!(out.prompt_ms > 0.0 && out.tokens_per_second > 0.0, "{out:?}");
+    let unmatched = block_on(decoder.complete("ab", &options(vec!["never said".into()]), |_| true)).unwrap();
+    assert_eq!((unmatched.text, unmatched.stop_reason), (full.text, StopReason::Length));
+}
+
+/// With `trim_history` a chat longer than the context loses its oldest turns, whole, the system
+/// message kept; the most that fits is kept. Without it, or when the last message alone is too
+/// long, the error says so.
+#[test]
+fn long_chats_drop_their_oldest_turns_to_fit() {
+    let chat = chat_decoder();
     let tok = &chat.text.as_ref().unwrap().tokenizer;
-    let row = webtune::data::TextExample { prompt: Some("hi".into()), completion: "yo".into(), origin: "t:1".into() };
+    let template = chat.text.as_ref().unwrap().chat.as_ref().unwrap();
+    let m = |role: &str, content: &str| Message { role: role.into(), content: content.into() };
+    let mut messages = vec![m("system", "s")];
+    for _ in 0..3 {
+        messages.extend([m("user", "q"), m("assistant", "a")]);
+    }
+    messages.push(m("user", "z"));
+    let prompt_len = |kept: &[Message]| tok.ids(&template.render(kept, true).unwrap(), false).unwrap().len();
+    let limit = chat.config.max_positions();
+    let options = GenerateOptions { max_new_tokens: 8, trim_history: true, ..Default::default() };
+    assert!(prompt_len(&messages) + 8 > limit, "the fixture conversation must not fit");
+    let out = block_on(chat.chat(&messages, &options, |_| true)).unwrap();
+    let kept = |dropped: usize| [&messages[..1], &messages[1 + dropped..]].concat();
+    assert_eq!(out.dropped_messages, 4, "two whole turns dropped");
+    assert_eq!(out.prompt_tokens, prompt_len(&kept(4)));
+    assert!(out.prompt_tokens + 8 <= limit && prompt_len(&kept(2)) + 8 > limit, "the most that fits is kept");
+    let e = block_on(chat.chat(&messages, &GenerateOptions { max_new_tokens: 8, ..Default::default() }, |_| true)).unwrap_err();
+    assert!(e.to_string().contains("reads at most"), "{e}");
+    let long = [m("system", "s"), m("user", &"x".repeat(limit))];
+    let e = block_on(chat.chat(&long, &options, |_| true)).unwrap_err();
+    assert!(matches!(e, Error::Data(_)) && e.to_string().contains("shorten the message"), "{e}");
+}
+
+/// Conversations teach every assistant turn and nothing else: token for token transformers'
+/// `return_assistant_tokens_mask` for a template with `{% generation %}` blocks, and the same
+/// mask from the same template without them (found turn by turn) — a character tokenizer and a
+/// byte-level BPE with ChatML. Plain texts pack into run_clm.py's blocks
+/// (tests/reference/make_chat_data_fixture.py).
+#[test]
+fn conversations_learn_assistant_turns_and_texts_pack_like_transformers() {
+    let fx: serde_json::Value = serde_json::from_str(include_str!("fixtures/chat-data.json")).unwrap();
+    let conversations: Vec<Vec<Message>> = serde_json::from_value(fx["conversations"].clone()).unwrap();
+    for (name, family) in [("llama", Family::Llama), ("gpt2", Family::Gpt2)] {
+        for which in ["tagged", "plain"] {
+            let (mut decoder, _) = fixture_of(family, &device::cpu());
+            let source = fx["templates"][name][which].as_str().unwrap();
+            decoder.text.as_mut().unwrap().chat = Some(ChatTemplate::new(source, "<s>", "</s>").unwrap());
+            let encoder = LmRowEncoder::new(&decoder, None).unwrap();
+            for (i, (messages, want)) in conversations.iter().zip(fx["masks"][name].as_array().unwrap()).enumerate() {
+                let example = TextExample { content: TextContent::Conversation(messages.clone()), origin: format!("c:{i}") };
+                let row = encoder.encode(&example, 512).unwrap();
+                let want_ids: Vec<u32> = serde_json::from_value(want["input_ids"].clone()).unwrap();
+                let want_mask: Vec<bool> = want["assistant_masks"].as_array().unwrap().iter().map(|m| m == 1).collect();
+                assert_eq!(row.ids, want_ids, "{name} {which} conversation {i}: ids");
+                let mask: Vec<bool> = (0..row.ids.len()).map(|j| row.learn.iter().any(|r| r.contains(&j))).collect();
+                assert_eq!(mask, want_mask, "{name} {which} conversation {i}: assistant mask");
+            }
+        }
+        let (decoder, _) = fixture_of(family, &device::cpu());
+        let packing = &fx["packing"][name];
+        let texts: Vec<TextExample> = packing["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| TextExample { content: TextContent::Text(t.as_str().unwrap().into()), origin: "t.txt".into() })
+            .collect();
+        let block = packing["block_size"].as_u64().unwrap() as usize;
+        let rows = LmRowEncoder::new(&decoder, None).unwrap().pack(&texts, block, "training").unwrap();
+        let blocks: Vec<Vec<u32>> = serde_json::from_value(packing["blocks"].clone()).unwrap();
+        assert_eq!(rows.iter().map(|r| r.ids.clone()).collect::<Vec<_>>(), blocks, "{name}: packed blocks");
+        assert!(rows.iter().all(|r| r.learned() == block - 1), "every token but the first of a block is learned");
+        let e = LmRowEncoder::new(&decoder, None).unwrap().pack(&texts[..1], 4096, "training").unwrap_err();
+        assert!(e.to_string().contains("fewer than one block"), "{e}");
+    }
+    // a conversation needs a chat template
+    let (plain, _) = fixture(&device::cpu());
+    let example = TextExample { content: TextContent::Conversation(conversations[0].clone()), origin: "c.jsonl:1".into() };
+    let e = LmRowEncoder::new(&plain, None).unwrap().encode(&example, 64).unwrap_err();
+    assert!(e.to_string().contains("c.jsonl:1") && e.to_string().contains("chat template"), "{e}");
+}
+
+/// Prompt/completion rows of a chat model go through its chat template (a user turn, then the
+/// assistant's reply, which alone is learned); `chatTemplate: false` uses the plain texts.
+#[test]
+fn chat_models_learn_the_reply_rendered_by_their_template() {
+    let chat = chat_decoder();
+    let tok = &chat.text.as_ref().unwrap().tokenizer;
+    let row = webtune::data::TextExample {
+        content: webtune::data::TextContent::Pair { prompt: "hi".into(), completion: "yo".into() },
+        origin: "t:1".into(),
+    };
     let templated = LmRowEncoder::new(&chat, None).unwrap().encode(&row, 64).unwrap();
     let asked = tok.ids("user: hi.assistant:", false).unwrap();
-    assert_eq!(templated.prompt, asked.len());
+    assert_eq!(templated.first_learned(), Some(asked.len()));
     assert_eq!(templated.ids, [asked, tok.ids(" yo.", false).unwrap()].concat(), "the reply as the template renders it, no EOS added");
     let plain_row = LmRowEncoder::new(&chat, Some(false)).unwrap().encode(&row, 64).unwrap();
     assert_eq!(plain_row.ids, [tok.ids("hi", true).unwrap(), tok.ids("yo", false).unwrap(), vec![2]].concat(), "BOS prompt, completion, EOS");
-    assert_eq!(plain_row.prompt, 3);
+    assert_eq!(plain_row.first_learned(), Some(3));
 }
 
 /// LoRA starts as PEFT's default (`init_lora_weights=True`): `A` Kaiming-uniform with a = √5 over

@@ -1,6 +1,7 @@
 //! User data → labelled examples → batches: CSV/TSV/JSONL/JSON readers (from bytes, so the same
 //! code serves the browser and the CLI), column mapping, label maps, splits, padding.
 
+pub mod conversation;
 pub mod dataset;
 pub mod inspect;
 pub mod labels;
@@ -11,7 +12,7 @@ pub use dataset::{Columns, Dataset, Example, LabelledBatch, epoch_order, make_ba
 pub use inspect::{DataSummary, InspectOptions, inspect};
 pub use labels::LabelMap;
 pub use table::{Format, Table};
-pub use text::{TextColumns, TextExample, text_examples};
+pub use text::{TextColumns, TextContent, TextExample, text_examples};
 
 use crate::Result;
 

@@ -14,16 +14,19 @@ pub enum Format {
     Jsonl,
     /// A JSON array of objects.
     Json,
+    /// Plain text: each line that is not blank is a row of one column, `text` (a corpus for a
+    /// language model, packed into blocks).
+    Txt,
 }
 
 impl Format {
-    pub const VALID: &'static str = "\"csv\", \"tsv\", \"jsonl\", \"json\"";
+    pub const VALID: &'static str = "\"csv\", \"tsv\", \"jsonl\", \"json\", \"txt\"";
 
-    /// From a file name's extension (`.csv`, `.tsv`, `.jsonl`/`.ndjson`, `.json`).
+    /// From a file name's extension (`.csv`, `.tsv`, `.jsonl`/`.ndjson`, `.json`, `.txt`).
     pub fn from_file_name(name: &str) -> Result<Self> {
         let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
         ext.parse().map_err(|_| {
-            Error::Data(format!("{name}: cannot tell the format from the extension; name it .csv, .tsv, .jsonl or .json, or pass the format ({})", Self::VALID))
+            Error::Data(format!("{name}: cannot tell the format from the extension; name it .csv, .tsv, .jsonl, .json or .txt, or pass the format ({})", Self::VALID))
         })
     }
 }
@@ -36,6 +39,7 @@ impl std::str::FromStr for Format {
             "tsv" | "tab" => Ok(Format::Tsv),
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
             "json" => Ok(Format::Json),
+            "txt" | "text" => Ok(Format::Txt),
             other => Err(Error::Options(format!("unknown data format {other:?}; valid values are {}", Self::VALID))),
         }
     }
@@ -65,6 +69,7 @@ impl Table {
             Format::Tsv => delimited(text, b'\t', source)?,
             Format::Jsonl => json_lines(text, source)?,
             Format::Json => json_array(text, source)?,
+            Format::Txt => lines(text, source),
         };
         if table.rows.is_empty() {
             return Err(Error::Data(format!("{source}: no data rows")));
@@ -83,6 +88,16 @@ impl Table {
             ))
         })
     }
+}
+
+/// A plain-text file: its lines that are not blank (line endings dropped), as column `text`.
+fn lines(text: &str, source: &str) -> Table {
+    let (mut rows, mut lines) = (Vec::new(), Vec::new());
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        rows.push(vec![Some(line.to_string())]);
+        lines.push(i + 1);
+    }
+    Table { source: source.into(), columns: vec!["text".into()], rows, lines }
 }
 
 fn delimited(text: &str, delimiter: u8, source: &str) -> Result<Table> {

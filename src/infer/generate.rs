@@ -1,13 +1,18 @@
 //! Text generation with a decoder: a KV cache (the prompt is run once, then one position per
-//! token), greedy or sampled decoding (temperature, top-k, top-p, seeded), stop tokens, and a
-//! callback per token for streaming and cancellation. Async: the one read per token is awaited.
+//! token), greedy or sampled decoding (transformers' logits processors, [`super::sampling`]),
+//! stop tokens, timing, and a callback per token for streaming and cancellation. Async: the one
+//! read per token is awaited.
 
 use burn::tensor::{Int, Tensor, TensorData};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+use web_time::Instant;
 
-use super::text_generation::DecoderTokenizer;
+use super::{
+    sampling::{Processors, argmax, draw, process},
+    text_generation::DecoderTokenizer,
+};
 use crate::{
     ComputeDevice, Error, Result,
     models::{
@@ -28,15 +33,37 @@ pub struct GenerateOptions {
     pub top_k: Option<usize>,
     /// Sample only among the most likely tokens whose probabilities add up to `p` (nucleus).
     pub top_p: Option<f32>,
+    /// Sample only among tokens at least `min_p` × as likely as the most likely one.
+    pub min_p: Option<f32>,
+    /// Above 1 makes tokens already in the prompt or the reply less likely (transformers'
+    /// `repetition_penalty`; 1, the default, is off). Applies to greedy decoding too.
+    pub repetition_penalty: f32,
     /// Seed of the sampler (default 0): the same seed gives the same text.
     pub seed: u64,
     /// Token ids that end generation (not included in the output); default: the model's EOS.
     pub stop: Option<Vec<u32>>,
+    /// Texts that end generation once the reply contains one (`complete`/`chat`); the stop text
+    /// and anything after it are left out of the reply.
+    pub stop_strings: Vec<String>,
+    /// `chat`: when the conversation and `max_new_tokens` do not fit the model's context, drop
+    /// the oldest turns (system messages stay) instead of failing.
+    pub trim_history: bool,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_new_tokens: 64, temperature: 0.0, top_k: None, top_p: None, seed: 0, stop: None }
+        GenerateOptions {
+            max_new_tokens: 64,
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+            min_p: None,
+            repetition_penalty: 1.0,
+            seed: 0,
+            stop: None,
+            stop_strings: Vec::new(),
+            trim_history: false,
+        }
     }
 }
 
@@ -54,8 +81,18 @@ pub struct GenerateSettings {
     pub top_k: Option<usize>,
     /// Nucleus sampling: keep the most likely tokens up to this total probability, in (0, 1].
     pub top_p: Option<f32>,
+    /// Keep only tokens at least this fraction as likely as the most likely one, in [0, 1].
+    pub min_p: Option<f32>,
+    /// Above 1 discourages repeating tokens of the prompt and reply (transformers'
+    /// `repetition_penalty`; default 1: off). Applies to greedy decoding too.
+    pub repetition_penalty: Option<f32>,
     /// Sampler seed (default 0): the same seed gives the same text.
     pub seed: Option<u64>,
+    /// Texts that end the reply (left out of it), e.g. `["\nUser:"]`; at most 16.
+    pub stop: Option<Vec<String>>,
+    /// `chat`: drop the oldest turns (system messages stay) when the conversation and
+    /// `maxNewTokens` would not fit the model's context, instead of failing.
+    pub trim_history: Option<bool>,
 }
 
 impl GenerateSettings {
@@ -67,8 +104,12 @@ impl GenerateSettings {
             temperature: self.temperature.unwrap_or(d.temperature),
             top_k: self.top_k,
             top_p: self.top_p,
+            min_p: self.min_p,
+            repetition_penalty: self.repetition_penalty.unwrap_or(d.repetition_penalty),
             seed: self.seed.unwrap_or(d.seed),
             stop: None,
+            stop_strings: self.stop.unwrap_or_default(),
+            trim_history: self.trim_history.unwrap_or(false),
         }
     }
 }
@@ -86,7 +127,26 @@ impl GenerateOptions {
         if self.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
             return bad("topP must be in (0, 1]");
         }
+        if self.min_p.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
+            return bad("minP must be in [0, 1]");
+        }
+        if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
+            return bad("repetitionPenalty must be a finite number > 0 (1 is off; 1.1–1.3 is usual)");
+        }
+        if self.stop_strings.len() > MAX_STOP_STRINGS || self.stop_strings.iter().any(|s| s.is_empty() || s.len() > MAX_STOP_LEN) {
+            return bad("stop must be at most 16 non-empty strings of at most 256 bytes each");
+        }
         Ok(())
+    }
+
+    fn processors(&self) -> Processors {
+        Processors {
+            repetition_penalty: self.repetition_penalty,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+        }
     }
 }
 
@@ -103,11 +163,38 @@ pub enum StopReason {
     Cancelled,
 }
 
-/// The appended tokens and why generation ended.
+const MAX_STOP_STRINGS: usize = 16;
+const MAX_STOP_LEN: usize = 256;
+
+/// The appended tokens, why generation ended, and how long it took.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Generated {
     pub tokens: Vec<u32>,
     pub stop_reason: StopReason,
+    pub timing: Timing,
+}
+
+/// Where a generation's time went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(rename = "GenerationTiming")]
+pub struct Timing {
+    /// Milliseconds from the start to the first new token (reading the prompt and choosing it).
+    pub prompt_ms: f64,
+    /// New tokens per second after the first (0 when fewer than two came).
+    pub tokens_per_second: f64,
+}
+
+impl Timing {
+    fn measure(started: Instant, first: Option<Instant>, tokens: usize) -> Timing {
+        let Some(first) = first else { return Timing { prompt_ms: started.elapsed().as_secs_f64() * 1e3, tokens_per_second: 0.0 } };
+        let decode = first.elapsed().as_secs_f64();
+        let after_first = tokens.saturating_sub(1) as f64;
+        Timing {
+            prompt_ms: (first - started).as_secs_f64() * 1e3,
+            tokens_per_second: if after_first > 0.0 && decode > 0.0 { after_first / decode } else { 0.0 },
+        }
+    }
 }
 
 /// A loaded decoder (Llama-family or GPT-2), ready to generate.
@@ -173,73 +260,53 @@ impl Decoder {
             )));
         }
         let stop = options.stop.clone().unwrap_or_else(|| self.config.eos_ids());
+        let processors = options.processors();
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         let mut cache = KvCache::default();
-        let mut tokens = Vec::new();
+        let mut context = prompt.to_vec(); // what the repetition penalty looks at
         let mut input = prompt.to_vec();
         let budget = options.max_new_tokens.min(limit - prompt.len());
-        while tokens.len() < budget {
+        let started = Instant::now();
+        let mut first = None;
+        let done = |tokens: Vec<u32>, stop_reason, first| Generated {
+            timing: Timing::measure(started, first, tokens.len()),
+            tokens,
+            stop_reason,
+        };
+        while context.len() - prompt.len() < budget {
             let ids: Vec<i32> = input.iter().map(|&t| t as i32).collect();
             let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, input.len()]), self.device.device());
             let logits = self.model.forward_last(ids, Some(&mut cache)); // [1, vocab]
-            let next = self.choose(logits, options, &mut rng).await?;
+            let next = self.choose(logits, &context, &processors, &mut rng).await?;
+            first.get_or_insert_with(Instant::now);
             if stop.contains(&next) {
-                return Ok(Generated { tokens, stop_reason: StopReason::Stop });
+                return Ok(done(context.split_off(prompt.len()), StopReason::Stop, first));
             }
-            tokens.push(next);
+            context.push(next);
             if !on_token(next) {
-                return Ok(Generated { tokens, stop_reason: StopReason::Cancelled });
+                return Ok(done(context.split_off(prompt.len()), StopReason::Cancelled, first));
             }
             input = vec![next];
             // let the browser deliver messages (an abort) and render: on the CPU backend the reads
             // above complete without ever giving the event loop a turn
             crate::device::yield_now().await;
         }
-        Ok(Generated { tokens, stop_reason: StopReason::Length })
+        Ok(done(context.split_off(prompt.len()), StopReason::Length, first))
     }
 
     /// The next token from [1, vocab] logits: the argmax on the device (one value read back) when
-    /// greedy, else sampled here from the read-back distribution.
-    async fn choose(&self, logits: Tensor<2>, o: &GenerateOptions, rng: &mut ChaCha8Rng) -> Result<u32> {
-        if o.temperature == 0.0 {
+    /// greedy without a penalty, else chosen here from the read-back, processed scores.
+    async fn choose(&self, logits: Tensor<2>, context: &[u32], p: &Processors, rng: &mut ChaCha8Rng) -> Result<u32> {
+        if !p.needs_host_logits() {
             let id = self.device.read(logits.argmax(1)).await?;
             let id = id.convert::<i64>().try_into_vec::<i64>().map_err(|e| Error::Backend(format!("{e:?}")))?;
             return Ok(id[0] as u32);
         }
         let data = self.device.read(logits).await?;
-        let logits = data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
-        Ok(sample(&logits, o, rng))
+        let mut scores = data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        process(&mut scores, context, p);
+        Ok(if p.temperature == 0.0 { argmax(&scores) } else { draw(&scores, rng) })
     }
-}
-
-/// Samples from `softmax(logits / temperature)` restricted to the top-k and top-p tokens.
-fn sample(logits: &[f32], o: &GenerateOptions, rng: &mut impl Rng) -> u32 {
-    let mut order: Vec<usize> = (0..logits.len()).collect();
-    order.sort_unstable_by(|&a, &b| logits[b].total_cmp(&logits[a]));
-    order.truncate(o.top_k.unwrap_or(order.len()).max(1));
-    let max = logits[order[0]];
-    let mut probs: Vec<f64> = order.iter().map(|&i| (((logits[i] - max) / o.temperature) as f64).exp()).collect();
-    let total: f64 = probs.iter().sum();
-    probs.iter_mut().for_each(|p| *p /= total);
-    if let Some(top_p) = o.top_p {
-        let mut sum = 0.0;
-        let keep = probs.iter().position(|p| {
-            sum += p;
-            sum >= top_p as f64
-        });
-        let keep = keep.map_or(probs.len(), |i| i + 1);
-        probs.truncate(keep);
-        order.truncate(keep);
-    }
-    let total: f64 = probs.iter().sum();
-    let mut r = rng.random::<f64>() * total;
-    for (p, &i) in probs.iter().zip(&order) {
-        r -= p;
-        if r <= 0.0 {
-            return i as u32;
-        }
-    }
-    order[order.len() - 1] as u32
 }
 
 #[cfg(test)]
@@ -247,22 +314,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sampling_respects_top_k_top_p_and_the_seed() {
-        let logits = [0.0, 5.0, 4.9, -3.0, 1.0];
-        let o = GenerateOptions { temperature: 1.0, top_k: Some(2), ..Default::default() };
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let draws: Vec<u32> = (0..200).map(|_| sample(&logits, &o, &mut rng)).collect();
-        assert!(draws.iter().all(|&t| t == 1 || t == 2), "top-k 2 keeps tokens 1 and 2");
-        assert!(draws.contains(&1) && draws.contains(&2));
-        let o = GenerateOptions { temperature: 1.0, top_p: Some(0.5), ..Default::default() };
-        assert!((0..50).all(|_| sample(&logits, &o, &mut rng) == 1), "top-p 0.5 keeps only the most likely");
-        let o = GenerateOptions { temperature: 0.7, ..Default::default() };
-        let run = |seed| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            (0..20).map(|_| sample(&logits, &o, &mut rng)).collect::<Vec<_>>()
+    fn options_that_cannot_work_are_refused_by_name() {
+        let refused = |o: GenerateOptions, name: &str| {
+            let e = o.validate().unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
         };
-        assert_eq!(run(3), run(3));
-        assert!(GenerateOptions { top_p: Some(1.5), ..Default::default() }.validate().is_err());
-        assert!(GenerateOptions { temperature: -1.0, ..Default::default() }.validate().is_err());
+        refused(GenerateOptions { top_p: Some(1.5), ..Default::default() }, "topP");
+        refused(GenerateOptions { temperature: -1.0, ..Default::default() }, "temperature");
+        refused(GenerateOptions { min_p: Some(f32::NAN), ..Default::default() }, "minP");
+        refused(GenerateOptions { repetition_penalty: 0.0, ..Default::default() }, "repetitionPenalty");
+        refused(GenerateOptions { stop_strings: vec![String::new()], ..Default::default() }, "stop");
+        assert!(GenerateOptions { min_p: Some(0.05), repetition_penalty: 1.2, ..Default::default() }.validate().is_ok());
     }
 }

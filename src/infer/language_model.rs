@@ -3,21 +3,79 @@
 //! `LlamaForCausalLM(labels=…)` (mean over the tokens to learn), and evaluation (loss, perplexity).
 //! Fine-tuning a decoder optimises the same loss.
 
+use std::ops::Range;
+
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::log_softmax};
 
 use crate::{
     ComputeDevice, Error, Result,
-    data::TextExample,
+    data::{TextContent, TextExample},
     infer::{generate::Decoder, metrics::LmMetrics, text_generation::DecoderTokenizer},
     models::decoder::CausalLogits,
     tokenizer::chat::Message,
 };
 
-/// One example as token ids: the model learns `ids[prompt..]` (each from the tokens before it).
+/// One example as token ids, and which positions the model learns (each from the tokens before it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LmRow {
     pub ids: Vec<u32>,
-    pub prompt: usize,
+    /// Sorted, disjoint ranges of positions in `ids` whose tokens are learned.
+    pub learn: Vec<Range<usize>>,
+}
+
+impl LmRow {
+    /// A row learning everything from `prompt` on.
+    pub fn after(ids: Vec<u32>, prompt: usize) -> Self {
+        let learn = vec![prompt.min(ids.len())..ids.len()];
+        LmRow { ids, learn }
+    }
+
+    /// Whether position `j` is learned (position 0 never is: nothing comes before it).
+    pub fn learns(&self, j: usize) -> bool {
+        j >= 1 && self.learn.iter().any(|r| r.contains(&j))
+    }
+
+    /// How many tokens this row teaches.
+    pub fn learned(&self) -> usize {
+        (1..self.ids.len()).filter(|&j| self.learns(j)).count()
+    }
+
+    /// The first learned position (the row's prompt length for a prompt/completion pair).
+    pub fn first_learned(&self) -> Option<usize> {
+        (1..self.ids.len()).find(|&j| self.learns(j))
+    }
+
+    /// Cuts the row to `max_length` tokens.
+    fn truncate(&mut self, max_length: usize) {
+        self.ids.truncate(max_length);
+        for r in &mut self.learn {
+            r.end = r.end.min(max_length);
+            r.start = r.start.min(r.end);
+        }
+        self.learn.retain(|r| !r.is_empty());
+    }
+
+    /// Bytes that identify the row (ids and learned ranges), for a run's data fingerprint.
+    pub fn fingerprint(&self) -> Vec<u8> {
+        let mut out: Vec<u8> = self.ids.iter().flat_map(|i| i.to_le_bytes()).collect();
+        for r in &self.learn {
+            out.extend((r.start as u64).to_le_bytes());
+            out.extend((r.end as u64).to_le_bytes());
+        }
+        out
+    }
+}
+
+/// The ranges where `mask` is true.
+fn ranges(mask: &[bool]) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for (j, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
+        match out.last_mut() {
+            Some(r) if r.end == j => r.end += 1,
+            _ => out.push(j..j + 1),
+        }
+    }
+    out
 }
 
 /// Turns examples into [`LmRow`]s the way this model reads text.
@@ -49,52 +107,104 @@ impl<'a> LmRowEncoder<'a> {
     pub fn encode(&self, e: &TextExample, max_length: usize) -> Result<LmRow> {
         let tok = &self.side.tokenizer;
         let named = |r: Result<Vec<u32>>| r.map_err(|err| Error::Data(format!("{}: {err}", e.origin)));
-        let (mut ids, completion) = match (&e.prompt, &self.side.chat) {
-            (Some(prompt), Some(template)) if self.chat => {
+        let mut row = match (&e.content, &self.side.chat) {
+            (TextContent::Conversation(messages), Some(template)) if self.chat => {
+                let (text, spans) = template.render_with_assistant_spans(messages).map_err(|err| Error::Data(format!("{}: {err}", e.origin)))?;
+                let (ids, mask) = tok.ids_with_mask(&text, &spans).map_err(|err| Error::Data(format!("{}: {err}", e.origin)))?;
+                LmRow { ids, learn: ranges(&mask) }
+            }
+            (TextContent::Conversation(_), _) => {
+                return Err(Error::Data(format!(
+                    "{}: conversation rows (messages) need the model's chat template, and {}; use a chat model, or prompt/completion or text rows",
+                    e.origin,
+                    if self.side.chat.is_none() { "this model has none" } else { "chatTemplate is false" }
+                )));
+            }
+            (TextContent::Pair { prompt, completion }, Some(template)) if self.chat => {
                 let user = Message { role: "user".into(), content: prompt.clone() };
                 let asked = template.render(std::slice::from_ref(&user), true)?;
-                let answered = template.render(&[user, Message { role: "assistant".into(), content: e.completion.clone() }], false)?;
+                let answered = template.render(&[user, Message { role: "assistant".into(), content: completion.clone() }], false)?;
                 let reply = answered.strip_prefix(asked.as_str()).ok_or_else(|| {
                     Error::Data(format!(
                         "{}: this model's chat template does not write a reply after the prompt it renders; pass chatTemplate: false",
                         e.origin
                     ))
                 })?;
-                (named(tok.ids(&asked, false))?, named(tok.ids(reply, false))?)
+                let mut ids = named(tok.ids(&asked, false))?;
+                let prompt = ids.len();
+                ids.extend(named(tok.ids(reply, false))?);
+                LmRow::after(ids, prompt)
             }
-            _ => {
-                let mut start = match &e.prompt {
-                    Some(p) => named(tok.ids(p, true))?,
-                    None => named(tok.ids("", true))?, // the BOS a text starts with, if any
-                };
-                if self.side.add_bos
-                    && let Some(bos) = self.bos
-                    && start.first() != Some(&bos)
-                {
-                    start.insert(0, bos);
-                }
-                let mut rest = named(tok.ids(&e.completion, false))?;
-                rest.extend(self.eos);
-                (start, rest)
-            }
+            (TextContent::Pair { prompt, completion }, _) => self.plain(Some(prompt), completion, &named)?,
+            (TextContent::Text(text), _) => self.plain(None, text, &named)?,
         };
-        let prompt = ids.len();
-        ids.extend(completion);
-        ids.truncate(max_length);
-        Ok(LmRow { ids, prompt })
+        row.truncate(max_length);
+        Ok(row)
+    }
+
+    /// BOS (as the model expects), the prompt if any, then the text to learn and EOS.
+    fn plain(&self, prompt: Option<&str>, learned: &str, named: &dyn Fn(Result<Vec<u32>>) -> Result<Vec<u32>>) -> Result<LmRow> {
+        let tok = &self.side.tokenizer;
+        let mut ids = named(tok.ids(prompt.unwrap_or(""), true))?; // "" gives the BOS a text starts with, if any
+        self.ensure_bos(&mut ids);
+        let start = ids.len();
+        ids.extend(named(tok.ids(learned, false))?);
+        ids.extend(self.eos);
+        Ok(LmRow::after(ids, start))
+    }
+
+    fn ensure_bos(&self, ids: &mut Vec<u32>) {
+        if self.side.add_bos
+            && let Some(bos) = self.bos
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
+        }
+    }
+
+    /// Packs plain texts as transformers' `run_clm.py` groups them: each text tokenized as the
+    /// model reads one (its BOS, if any) and followed by EOS (as TRL's packing separates
+    /// documents), all concatenated and cut into blocks of `block` tokens, every token learned;
+    /// the remainder shorter than a block is dropped.
+    pub fn pack(&self, examples: &[TextExample], block: usize, what: &str) -> Result<Vec<LmRow>> {
+        let tok = &self.side.tokenizer;
+        let mut stream = Vec::new();
+        for e in examples {
+            let TextContent::Text(text) = &e.content else {
+                return Err(Error::Data(format!(
+                    "{}: packing joins plain texts, but this row is a prompt/completion pair or a conversation; leave packing off for such rows",
+                    e.origin
+                )));
+            };
+            let mut ids = tok.ids(text, true).map_err(|err| Error::Data(format!("{}: {err}", e.origin)))?;
+            self.ensure_bos(&mut ids);
+            stream.extend(ids);
+            stream.extend(self.eos);
+        }
+        if stream.len() < block {
+            return Err(Error::Data(format!(
+                "the {what} texts make {} tokens, fewer than one block of {block} (maxLength); add text or lower maxLength",
+                stream.len()
+            )));
+        }
+        Ok(stream.chunks_exact(block).map(|c| LmRow { ids: c.to_vec(), learn: vec![0..block] }).collect())
     }
 }
 
-/// Encodes every example; those with no token to learn within `max_length` are left out (and
-/// reported in the returned warnings), as are counts of truncated ones.
-pub fn encode_all(encoder: &LmRowEncoder, examples: &[TextExample], max_length: usize, what: &str) -> Result<(Vec<LmRow>, Vec<String>)> {
+/// Encodes every example (with `packing`, into blocks of `max_length` tokens); those with no
+/// token to learn within `max_length` are left out (and reported in the returned warnings), as
+/// are counts of truncated ones.
+pub fn encode_all(encoder: &LmRowEncoder, examples: &[TextExample], max_length: usize, packing: bool, what: &str) -> Result<(Vec<LmRow>, Vec<String>)> {
+    if packing {
+        return Ok((encoder.pack(examples, max_length, what)?, Vec::new()));
+    }
     let (mut rows, mut cut, mut dropped) = (Vec::new(), 0, Vec::new());
     for e in examples {
         let row = encoder.encode(e, max_length)?;
         if row.ids.len() == max_length {
             cut += 1;
         }
-        if row.ids.len() <= row.prompt.max(1) {
+        if row.learned() == 0 {
             dropped.push(e.origin.clone());
         } else {
             rows.push(row);
@@ -140,7 +250,7 @@ fn lm_batch(rows: &[&LmRow], pad: u32, device: &Device) -> LmBatch {
             ids[r * t + j] = id as i64;
             mask[r * t + j] = 1;
             // position j-1 predicts token j
-            if j >= 1 && j >= row.prompt {
+            if row.learns(j) {
                 targets[r * (t - 1) + j - 1] = id as i64;
                 weights[r * (t - 1) + j - 1] = 1.0;
             }

@@ -6,8 +6,9 @@ pub mod evaluation;
 pub mod generate;
 pub mod language_model;
 pub mod metrics;
+pub mod sampling;
 pub mod text_generation;
 
 pub use encoder::{EncodeOptions, Encoder, LabelScore, ModelFiles, batch_tensors};
-pub use generate::{Decoder, GenerateOptions, GenerateSettings, Generated, StopReason};
+pub use generate::{Decoder, GenerateOptions, GenerateSettings, Generated, StopReason, Timing};
 pub use text_generation::{Completion, DecoderTokenizer};

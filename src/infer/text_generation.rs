@@ -37,7 +37,14 @@ pub struct Completion {
     pub text: String,
     pub tokens: Vec<u32>,
     pub prompt_tokens: usize,
+    /// `"stop"` also when a stop string ended the reply.
     pub stop_reason: StopReason,
+    /// Milliseconds from the start to the first new token (reading the prompt).
+    pub prompt_ms: f64,
+    /// New tokens per second after the first.
+    pub tokens_per_second: f64,
+    /// `chat` with `trim_history`: how many of the oldest messages were left out to fit the context.
+    pub dropped_messages: usize,
 }
 
 /// Tokens that end an assistant turn in common chat formats (ChatML, Llama 3, Gemma).
@@ -149,15 +156,71 @@ impl Decoder {
         self.stream(ids, options, on_text, false).await
     }
 
-    /// The assistant's reply to `messages`, through the model's chat template.
+    /// The assistant's reply to `messages`, through the model's chat template. With
+    /// `options.trim_history` the oldest turns are left out when the conversation and
+    /// `max_new_tokens` would not fit the context ([`Completion::dropped_messages`] says how many).
     pub async fn chat(&self, messages: &[Message], options: &GenerateOptions, on_text: impl FnMut(&str) -> bool) -> Result<Completion> {
         let side = self.text_tools()?;
         let template = side.chat.as_ref().ok_or_else(|| {
             Error::Options("this model has no chat template (it is not a chat model): use text generation with a plain prompt instead".into())
         })?;
-        let prompt = template.render(messages, true)?;
-        let ids = side.tokenizer.ids(&prompt, false)?;
-        self.stream(ids, options, on_text, true).await
+        let render = |m: &[Message]| side.tokenizer.ids(&template.render(m, true)?, false);
+        let (ids, dropped) = if options.trim_history { self.fit_context(messages, options, render)? } else { (render(messages)?, 0) };
+        let mut out = self.stream(ids, options, on_text, true).await?;
+        out.dropped_messages = dropped;
+        Ok(out)
+    }
+
+    /// The prompt for the longest recent part of `messages` that leaves room for the reply: system
+    /// messages always stay, older turns go whole (a kept part starts with a user message, so
+    /// templates that insist on user/assistant alternation still render), the last message always
+    /// stays. Returns the prompt ids and how many messages were left out.
+    fn fit_context(&self, messages: &[Message], options: &GenerateOptions, render: impl Fn(&[Message]) -> Result<Vec<u32>>) -> Result<(Vec<u32>, usize)> {
+        let limit = self.config.max_positions();
+        let room = limit.saturating_sub(options.max_new_tokens.clamp(1, limit / 2));
+        let (system, turns): (Vec<&Message>, Vec<(usize, &Message)>) = {
+            let system = messages.iter().filter(|m| m.role == "system").collect();
+            (system, messages.iter().enumerate().filter(|(_, m)| m.role != "system").collect())
+        };
+        // where a kept part may begin: at a user message, or at the last message
+        let mut starts: Vec<usize> = (0..turns.len()).filter(|&i| turns[i].1.role == "user").collect();
+        if let Some(last) = turns.len().checked_sub(1)
+            && starts.last() != Some(&last)
+        {
+            starts.push(last);
+        }
+        let keep_from = |start: usize| -> Vec<Message> {
+            // system messages first where they were first, then the kept turns in order
+            let first_kept = turns.get(start).map_or(usize::MAX, |t| t.0);
+            messages.iter().enumerate().filter(|(i, m)| m.role == "system" || *i >= first_kept).map(|(_, m)| m.clone()).collect()
+        };
+        let whole = render(messages)?;
+        if whole.len() <= room || starts.is_empty() {
+            return Ok((whole, 0));
+        }
+        // fewer kept turns give a shorter prompt: find the earliest start that fits
+        let (mut lo, mut hi) = (0, starts.len() - 1);
+        let last = render(&keep_from(starts[hi]))?;
+        if last.len() > room {
+            return Err(Error::Data(format!(
+                "the last message alone makes a prompt of {} tokens{}; with maxNewTokens {} this model's context of {limit} tokens has no room: shorten the message or lower maxNewTokens",
+                last.len(),
+                if system.is_empty() { "" } else { " with the system prompt" },
+                options.max_new_tokens
+            )));
+        }
+        let mut best = (last, starts[hi]);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let ids = render(&keep_from(starts[mid]))?;
+            if ids.len() <= room {
+                best = (ids, starts[mid]);
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(best) // best.1 turns before the kept part were left out
     }
 
     async fn stream(&self, prompt: Vec<u32>, options: &GenerateOptions, mut on_text: impl FnMut(&str) -> bool, chat: bool) -> Result<Completion> {
@@ -170,16 +233,27 @@ impl Decoder {
             }
             options.stop = Some(stop);
         }
+        let stops = &options.stop_strings;
         let mut tokens = Vec::new();
-        let (mut shown, mut failed) = (0, None);
+        let (mut shown, mut failed, mut stopped_at) = (0, None, None);
         let out = self
             .generate(&prompt, &options, |id| {
                 tokens.push(id);
                 match side.tokenizer.decode(&tokens) {
                     // a byte-level token may end inside a UTF-8 character: wait for the rest
                     Ok(text) if text.len() > shown && !text.ends_with('\u{FFFD}') => {
-                        let go_on = text.get(shown..).is_none_or(|piece| on_text(piece));
-                        shown = text.len();
+                        let fresh = text.get(shown..).unwrap_or_default();
+                        if let Some(at) = find_stop(fresh, stops) {
+                            stopped_at = Some(shown + at);
+                            if at > 0 {
+                                on_text(&fresh[..at]);
+                            }
+                            return false;
+                        }
+                        // hold back an ending that may be the start of a stop string
+                        let safe = text.len() - held_back(&text, stops);
+                        let go_on = safe <= shown || text.get(shown..safe).is_none_or(|piece| on_text(piece));
+                        shown = shown.max(safe);
                         go_on
                     }
                     Ok(_) => true,
@@ -193,14 +267,40 @@ impl Decoder {
         if let Some(e) = failed {
             return Err(e);
         }
-        let text = side.tokenizer.decode(&out.tokens)?;
-        if out.stop_reason != StopReason::Cancelled
+        let mut text = side.tokenizer.decode(&out.tokens)?;
+        let mut stop_reason = out.stop_reason;
+        if let Some(at) = stopped_at {
+            text.truncate(at);
+            stop_reason = StopReason::Stop;
+        } else if stop_reason != StopReason::Cancelled
             && let Some(rest) = text.get(shown..).filter(|r| !r.is_empty())
         {
             on_text(rest);
         }
-        Ok(Completion { text, tokens: out.tokens, prompt_tokens: prompt.len(), stop_reason: out.stop_reason })
+        Ok(Completion {
+            text,
+            tokens: out.tokens,
+            prompt_tokens: prompt.len(),
+            stop_reason,
+            prompt_ms: out.timing.prompt_ms,
+            tokens_per_second: out.timing.tokens_per_second,
+            dropped_messages: 0,
+        })
     }
+}
+
+/// Where the first of `stops` begins in `text`, if any does.
+fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
+    stops.iter().filter_map(|s| text.find(s.as_str())).min()
+}
+
+/// How many bytes at the end of `text` are the beginning of one of `stops` (they may yet become it).
+fn held_back(text: &str, stops: &[String]) -> usize {
+    stops
+        .iter()
+        .filter_map(|s| (1..s.len()).rev().find(|&k| s.is_char_boundary(k) && text.ends_with(&s[..k])))
+        .max()
+        .unwrap_or(0)
 }
 
 /// `tokenizer_config.json`'s chat template (a string, or a list of named templates: "default").

@@ -53,6 +53,11 @@ impl SessionData {
 }
 
 impl DataFile {
+    /// Whether the file is plain text (`.txt`): a corpus, read one line per text and packed.
+    pub fn is_plain_text(&self) -> bool {
+        matches!(crate::data::Format::from_file_name(&self.name), Ok(crate::data::Format::Txt))
+    }
+
     /// The file's examples for a language model.
     pub fn texts(&self, columns: &TextColumns) -> Result<Vec<TextExample>> {
         text_examples(&parse_named(&self.bytes, &self.name)?, columns)

@@ -53,7 +53,9 @@ pub async fn finetune_decoder(
     hooks: Hooks<'_>,
 ) -> Result<Finetuned<Decoder>> {
     let (train, validation) = data.texts(columns, options.seed)?;
-    let run = causal_lm::fine_tune(decoder, device, None, &train, validation.as_deref(), options, resume, hooks).await?;
+    let mut options = options.clone();
+    options.packing |= data.train.is_plain_text(); // a .txt corpus is packed
+    let run = causal_lm::fine_tune(decoder, device, None, &train, validation.as_deref(), &options, resume, hooks).await?;
     Ok(Finetuned {
         model: decoder.with_model(run.model, run.device, options.lora.clone()),
         stop_reason: run.stop_reason,
@@ -72,11 +74,13 @@ pub struct DecoderEvalSettings {
     /// As in training: prompt/completion rows through the chat template (`None`: when the model
     /// has one).
     pub chat_template: Option<bool>,
+    /// As in training: plain texts packed into blocks of `max_length` (a `.txt` file always is).
+    pub packing: bool,
 }
 
 impl Default for DecoderEvalSettings {
     fn default() -> Self {
-        DecoderEvalSettings { max_length: 512, batch_size: 8, chat_template: None }
+        DecoderEvalSettings { max_length: 512, batch_size: 8, chat_template: None, packing: false }
     }
 }
 
@@ -84,7 +88,7 @@ impl DecoderEvalSettings {
     /// The settings asked for, the defaults where a value is not given.
     pub fn new(max_length: Option<usize>, batch_size: Option<usize>, chat_template: Option<bool>) -> Self {
         let d = DecoderEvalSettings::default();
-        DecoderEvalSettings { max_length: max_length.unwrap_or(d.max_length), batch_size: batch_size.unwrap_or(d.batch_size), chat_template }
+        DecoderEvalSettings { max_length: max_length.unwrap_or(d.max_length), batch_size: batch_size.unwrap_or(d.batch_size), chat_template, packing: false }
     }
 }
 
@@ -93,7 +97,7 @@ pub async fn evaluate_decoder(decoder: &Decoder, file: &DataFile, columns: &Text
     let examples = file.texts(columns)?;
     let encoder = LmRowEncoder::new(decoder, settings.chat_template)?;
     let max_length = settings.max_length.min(decoder.config.max_positions());
-    let (rows, _) = encode_all(&encoder, &examples, max_length, "evaluation")?;
+    let (rows, _) = encode_all(&encoder, &examples, max_length, settings.packing || file.is_plain_text(), "evaluation")?;
     let pad = decoder.text.as_ref().map_or(0, |t| t.tokenizer.pad_id());
     evaluate(&decoder.model, &decoder.device, &rows, pad, settings.batch_size).await
 }

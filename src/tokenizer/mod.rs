@@ -150,6 +150,20 @@ impl TextTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The ids of `text` (no special tokens added) and which of them fall in `spans` (character
+    /// ranges, Unicode scalar values): as transformers' assistant mask, every token from the one
+    /// holding a span's first character to the one holding its last (to the end when that has none).
+    pub fn ids_with_mask(&self, text: &str, spans: &[std::ops::Range<usize>]) -> Result<(Vec<u32>, Vec<bool>)> {
+        let enc = self.inner.encode_char_offsets(text, false).map_err(|e| Error::Data(format!("text could not be tokenized: {e}")))?;
+        let mut mask = vec![false; enc.len()];
+        for span in spans.iter().filter(|s| !s.is_empty()) {
+            let Some(start) = enc.char_to_token(span.start, 0) else { break }; // as transformers: past the end
+            let end = enc.char_to_token(span.end - 1, 0).map_or(mask.len(), |t| t + 1);
+            mask.iter_mut().take(end).skip(start).for_each(|m| *m = true);
+        }
+        Ok((enc.get_ids().to_vec(), mask))
+    }
+
     /// The text of `ids`, special tokens left out.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.inner.decode(ids, true).map_err(|e| Error::Data(format!("tokens could not be decoded: {e}")))

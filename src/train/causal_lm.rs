@@ -126,10 +126,10 @@ async fn fine_tune_family<F: TrainableDecoder>(
     if data.train.is_empty() {
         return Err(Error::Data("the training data has no rows".into()));
     }
-    let (train_rows, mut warnings) = encode_all(&encoder, data.train, max_length, "training")?;
+    let (train_rows, mut warnings) = encode_all(&encoder, data.train, max_length, options.packing, "training")?;
     let validation_rows = match data.validation {
         Some(v) => {
-            let (rows, w) = encode_all(&encoder, v, max_length, "validation")?;
+            let (rows, w) = encode_all(&encoder, v, max_length, options.packing, "validation")?;
             warnings.extend(w);
             rows
         }
@@ -147,10 +147,7 @@ async fn fine_tune_family<F: TrainableDecoder>(
         base: if options.lora.is_some() { std::mem::take(&mut weights) } else { Vec::new() },
         adapter: data.adapter.map(<[u8]>::to_vec),
         config: config.clone(),
-        fingerprint: fnv(train_rows.iter().flat_map(|r| {
-            let ids: Vec<u8> = r.ids.iter().flat_map(|i| i.to_le_bytes()).collect();
-            [ids, (r.prompt as u64).to_le_bytes().to_vec()]
-        })),
+        fingerprint: fnv(train_rows.iter().map(LmRow::fingerprint)),
         train: train_rows,
         validation: validation_rows,
         pad: side.tokenizer.pad_id(),

@@ -97,6 +97,11 @@ pub struct TrainOptions {
     /// renders a conversation (default: when the model has one). Not for classifiers.
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub chat_template: Option<bool>,
+    /// Text generation: pack plain `text` rows into blocks of `maxLength` tokens, each text
+    /// followed by EOS, every token learned (as transformers' run_clm.py; a `.txt` file is always
+    /// packed). Off by default: each row is its own example.
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    pub packing: bool,
     /// Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
     /// trained in full, as PEFT's `modules_to_save`); save them with format "peft".
     #[cfg_attr(not(target_family = "wasm"), arg(skip))]
@@ -132,6 +137,7 @@ impl Default for TrainOptions {
             log_every: 10,
             checkpoint_every: None,
             chat_template: None,
+            packing: false,
             lora: None,
         }
     }

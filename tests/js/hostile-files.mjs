@@ -57,7 +57,7 @@ export function gguf({ metadata, tensors }, set = []) {
 }
 
 /** A copy of the tiny Llama with tensor `name` changed by `f`. */
-function withTensor(name, f) {
+export function withTensor(name, f) {
   const model = tinyLlama();
   f(model.tensors.find((t) => t.name === name));
   return model;

@@ -93,6 +93,12 @@ checkpointEvery?: number | null,
  */
 chatTemplate?: boolean | null, 
 /**
+ * Text generation: pack plain `text` rows into blocks of `maxLength` tokens, each text
+ * followed by EOS, every token learned (as transformers' run_clm.py; a `.txt` file is always
+ * packed). Off by default: each row is its own example.
+ */
+packing?: boolean, 
+/**
  * Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
  * trained in full, as PEFT's `modules_to_save`); save them with format "peft".
  */
@@ -363,9 +369,27 @@ topK?: number,
  */
 topP?: number, 
 /**
+ * Keep only tokens at least this fraction as likely as the most likely one, in [0, 1].
+ */
+minP?: number, 
+/**
+ * Above 1 discourages repeating tokens of the prompt and reply (transformers'
+ * `repetition_penalty`; default 1: off). Applies to greedy decoding too.
+ */
+repetitionPenalty?: number, 
+/**
  * Sampler seed (default 0): the same seed gives the same text.
  */
-seed?: number, };
+seed?: number, 
+/**
+ * Texts that end the reply (left out of it), e.g. `["\nUser:"]`; at most 16.
+ */
+stop?: Array<string>, 
+/**
+ * `chat`: drop the oldest turns (system messages stay) when the conversation and
+ * `maxNewTokens` would not fit the model's context, instead of failing.
+ */
+trimHistory?: boolean, };
 
 /**
  * A finished completion.
@@ -374,7 +398,23 @@ export type Completion = {
 /**
  * The generated text (special tokens left out).
  */
-text: string, tokens: Array<number>, promptTokens: number, stopReason: GenerationStopReason, };
+text: string, tokens: Array<number>, promptTokens: number, 
+/**
+ * `"stop"` also when a stop string ended the reply.
+ */
+stopReason: GenerationStopReason, 
+/**
+ * Milliseconds from the start to the first new token (reading the prompt).
+ */
+promptMs: number, 
+/**
+ * New tokens per second after the first.
+ */
+tokensPerSecond: number, 
+/**
+ * `chat` with `trim_history`: how many of the oldest messages were left out to fit the context.
+ */
+droppedMessages: number, };
 
 /**
  * Why generation ended.

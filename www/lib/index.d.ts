@@ -122,10 +122,13 @@ export interface FinetuneOptions extends TrainingOptions, DeviceOptions {
   /** Validation data; without it, `validationSplit` of `data` is held out. */
   validation?: DataSource;
   /** Needed for bytes without a file name; overrides the file extension. */
-  format?: "csv" | "tsv" | "jsonl" | "json";
+  format?: "csv" | "tsv" | "jsonl" | "json" | "txt";
   /** Column names: classifiers (default text / label); text generation `{ text }` (every token
-   * learned) or `{ prompt, completion }` (only the completion learned; defaults text, prompt, completion). */
-  columns?: { text?: string; textPair?: string; label?: string; prompt?: string; completion?: string };
+   * learned), `{ prompt, completion }` (only the completion learned) or `{ messages }` (conversations
+   * `[{ role, content }]`: every assistant turn learned; ShareGPT `conversations` and Alpaca
+   * `instruction`/`input`/`output` rows are recognised too); defaults text, prompt, completion, messages.
+   * A `.txt` file is a corpus: one text per line, packed into blocks of `maxLength` tokens. */
+  columns?: { text?: string; textPair?: string; label?: string; prompt?: string; completion?: string; messages?: string };
   /** Fraction held out for validation when no `validation` is given (default 0.1; 0: none). */
   validationSplit?: number;
   onEvent?: (event: TrainingEvent) => void;
@@ -247,7 +250,7 @@ export interface GenerateOptions extends GenerateSettings {
   signal?: AbortSignal;
 }
 
-/** A finished generation. `stopReason`: "stop" (end-of-sequence/turn token) or "length" (maxNewTokens or the context is full). */
+/** One message of a conversation. */
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
   content: string;
@@ -282,7 +285,7 @@ export interface TextGenerationPipeline {
   (prompt: string, options?: GenerateOptions): Promise<Completion>;
   /** The assistant's reply to `messages`, through the model's chat template. */
   chat(messages: ChatMessage[], options?: GenerateOptions): Promise<Completion>;
-  /** Fine-tunes all weights in place as a causal LM (rows `{ text }` or `{ prompt, completion }`);
+  /** Fine-tunes all weights in place as a causal LM (rows `{ text }`, `{ prompt, completion }` or `{ messages }`);
    * resolves to the `done` event; on abort the pipeline keeps the model trained so far. With
    * `run: "name"` (and `checkpointEvery`) the run is stored and `runs.resume(name)` continues it. */
   finetune(options: FinetuneOptions & { run?: string }): Promise<Extract<TrainingEvent, { type: "done" }>>;
@@ -295,8 +298,8 @@ export interface TextGenerationPipeline {
 }
 
 export interface LmEvaluateOptions {
-  format?: "csv" | "tsv" | "jsonl" | "json";
-  columns?: { text?: string; prompt?: string; completion?: string };
+  format?: "csv" | "tsv" | "jsonl" | "json" | "txt";
+  columns?: { text?: string; prompt?: string; completion?: string; messages?: string };
   /** Longest example in tokens (default 512). */
   maxLength?: number;
   /** Examples per forward pass (default 8). */

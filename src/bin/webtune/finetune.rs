@@ -37,6 +37,11 @@ pub struct TextArgs {
     prompt_column: String,
     #[arg(long, default_value = "completion")]
     completion_column: String,
+    /// text-generation: the column of conversations (`[{role, content}]`; every assistant turn is
+    /// learned). ShareGPT `conversations` and Alpaca `instruction`/`output` rows are read too; a
+    /// .txt file is packed into blocks of --max-length tokens.
+    #[arg(long, default_value = "messages")]
+    messages_column: String,
 }
 
 impl ColumnArgs {
@@ -46,7 +51,12 @@ impl ColumnArgs {
 
     /// A language model's columns: the text, or the prompt and completion.
     fn text_columns(&self, text: &TextArgs) -> TextColumns {
-        TextColumns { text: self.text_column.clone(), prompt: text.prompt_column.clone(), completion: text.completion_column.clone() }
+        TextColumns {
+            text: self.text_column.clone(),
+            prompt: text.prompt_column.clone(),
+            completion: text.completion_column.clone(),
+            messages: text.messages_column.clone(),
+        }
     }
 }
 

