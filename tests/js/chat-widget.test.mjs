@@ -113,7 +113,7 @@ test("persist restores the conversation after a reload; text that looks like HTM
   await b.page.reload();
   assert.equal(await ready("#tiny"), "cpu");
   assert.deepEqual((await shown("#tiny")).messages, before.messages, "the conversation is back");
-  const html = "<img src=x onerror=\"window.__xss = 1\">";
+  const html = "<img src=x onerror=window.__xss=1>"; // short: the tiny model reads 64 tokens
   // an assistant message with markup in storage (what a model might write), and a user message typed with it
   await b.page.evaluate((h) => {
     localStorage.setItem("webtune-chat:tiny", JSON.stringify({ messages: [{ role: "user", content: "hi" }, { role: "assistant", content: h }] }));
@@ -121,8 +121,8 @@ test("persist restores the conversation after a reload; text that looks like HTM
   await b.page.reload();
   await ready("#tiny");
   const reply = await b.page.evaluate((h) => document.querySelector("#tiny").send(h), html);
-  assert.equal(typeof reply, "string");
   const s = await shown("#tiny");
+  assert.equal(typeof reply, "string", s.error);
   assert.equal(s.images, 0);
   assert.deepEqual(s.messages.slice(1, 4).map((m) => m[1]), ["hi", html, html], "markup shown literally");
   assert.equal(await b.page.evaluate(() => window.__xss), undefined);
@@ -205,7 +205,7 @@ test("the example page (strict CSP) answers with Paris on the CPU path; Stop end
   const kind = await ready("webtune-chat");
   assert.equal(kind, "cpu", "auto never picks SwiftShader: the CPU path");
   const first = await shown("webtune-chat");
-  assert.match(first.status, /running on the CPU/, "a one-line notice says why the CPU is used");
+  assert.match(first.status, /Running on the CPU \(no hardware GPU here\)/, "a one-line notice says the CPU is used");
   const answer = await b.page.evaluate(() => {
     const el = document.querySelector("webtune-chat");
     el.maxNewTokens = 12;
@@ -230,5 +230,8 @@ test("the example page (strict CSP) answers with Paris on the CPU path; Stop end
   });
   assert.equal(typeof again, "string");
   await screenshots(b.page, "chat-widget-example", { widths: WIDTHS });
+  await b.page.emulateMedia({ colorScheme: "dark" });
+  await screenshots(b.page, "chat-widget-example-dark", { widths: [390] });
+  await b.page.emulateMedia({ colorScheme: "light" });
   assert.deepEqual(violations, [], "nothing violates the Content-Security-Policy");
 });

@@ -11,11 +11,25 @@ import { ROOT } from "./harness.mjs";
 
 const USAGE = `
 import { pipeline, runs, loadDecoder, type TrainingEvent, type LmMetrics } from ${JSON.stringify(join(ROOT, "pkg/index.js"))};
+import type { WebtuneChat } from ${JSON.stringify(join(ROOT, "pkg/chat.js"))};
+
+export function widget(): WebtuneChat {
+  const chat = document.createElement("webtune-chat");
+  chat.model = "saved:faq";
+  chat.maxNewTokens = 64;
+  chat.addEventListener("error", (e) => void e.detail.name.toUpperCase());
+  chat.addEventListener("message", (e) => void e.detail.content.length);
+  void chat.send("Hi").then((reply: string | null) => reply);
+  // @ts-expect-error: the conversation is read-only
+  chat.messages = [];
+  return chat;
+}
 
 export async function use(file: File) {
   const gen = await pipeline("text-generation", { model: "/models/SmolLM2-135M-Instruct.Q4_1.gguf", device: "webgpu" });
-  const reply = await gen.chat([{ role: "user", content: "Hi" }], { maxNewTokens: 8, onToken: (p: string) => void p });
+  const reply = await gen.chat([{ role: "user", content: "Hi" }], { maxNewTokens: 8, onToken: (p: string) => void p, stop: ["\\n"], repetitionPenalty: 1.2, trimHistory: true });
   const text: string = reply.text;
+  const speed: number = reply.tokensPerSecond + reply.promptMs + reply.droppedMessages;
   const done = await gen.finetune({
     data: [{ prompt: "Q", completion: "A" }], epochs: 1, metric: "perplexity", chatTemplate: true,
     lora: { rank: 8, alpha: 16, targetModules: ["q_proj", "v_proj"] },
@@ -39,7 +53,10 @@ export async function use(file: File) {
   await gen.save({ format: "onnx" });
   // @ts-expect-error: not a metric
   await gen.finetune({ data: file, metric: "bleu" });
-  return [text, reason, perplexity, adapter, files, resumed.done];
+  await gen.finetune({ data: file, columns: { messages: "conversation" }, packing: true });
+  // @ts-expect-error: stop takes strings
+  await gen("x", { stop: [2] });
+  return [text, speed, reason, perplexity, adapter, files, resumed.done];
 }
 `;
 

@@ -31,10 +31,12 @@ export declare class WebtuneChat extends HTMLElement {
   /** Forgets the conversation (and its stored copy). */
   clear(): void;
   addEventListener<K extends keyof WebtuneChatEventMap>(type: K, listener: (this: WebtuneChat, ev: WebtuneChatEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void;
+  addEventListener<K extends keyof HTMLElementEventMap>(type: K, listener: (this: HTMLElement, ev: HTMLElementEventMap[K]) => any, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
 }
 
-export interface WebtuneChatEventMap extends HTMLElementEventMap {
+/** The widget's own events (`error` here is a CustomEvent, not a script ErrorEvent). */
+export interface WebtuneChatEventMap {
   ready: CustomEvent<{ info: DecoderInfo }>;
   /** Loading events (`{ status: "initiate" | "download" | "progress" | "done" | "warning" | "ready", file, loaded, total }`). */
   progress: CustomEvent<{ status: string; file?: string; loaded?: number; total?: number; message?: string }>;

@@ -55,7 +55,7 @@ export class WebtuneChat extends HTMLElement {
   #loading = null;
   #loadCount = 0;
   #controller = null; // aborts the reply being generated
-  #notice = "";
+  #pinned = true; // whether the log shows its end
   #errorFrom = null; // what the error on show is about: "load", or null for anything else
 
   constructor() {
@@ -188,6 +188,9 @@ export class WebtuneChat extends HTMLElement {
     });
     input.addEventListener("input", () => this.#fitInput());
     stop.addEventListener("click", () => this.stop());
+    // a log scrolled to its end stays there when the widget is resized (e.g. a phone rotated)
+    log.addEventListener("scroll", () => { this.#pinned = log.scrollHeight - log.scrollTop - log.clientHeight < 80; });
+    new ResizeObserver(() => { if (this.#pinned) log.scrollTop = log.scrollHeight; }).observe(log);
   }
 
   #fitInput() {
@@ -225,10 +228,7 @@ export class WebtuneChat extends HTMLElement {
     const onProgress = (e) => {
       if (token !== this.#loadCount) return;
       this.dispatchEvent(new CustomEvent("progress", { detail: e }));
-      if (e.status === "warning") {
-        this.#notice = e.message;
-        return;
-      }
+      if (e.status === "warning") return; // the one warning, the CPU fallback, is noted once ready
       if (e.status === "progress" || e.status === "done") {
         files.set(e.file ?? "", { loaded: e.loaded ?? 0, total: e.total ?? 0 });
         let loaded = 0, total = 0;
@@ -236,7 +236,6 @@ export class WebtuneChat extends HTMLElement {
         this.#setStatus(total ? `Downloading the model: ${bytes(loaded)} of ${bytes(total)}` : `Downloading the model: ${bytes(loaded)}`, total ? loaded / total : null);
       }
     };
-    this.#notice = "";
     this.#clearError("load");
     this.#setStatus("Loading the model…", null);
     const lease = acquire(model, this.device, onProgress);
@@ -246,9 +245,9 @@ export class WebtuneChat extends HTMLElement {
         if (token !== this.#loadCount) return null;
         this.#pipeline = pipeline;
         this.#loading = null;
+        // one short line; the reason in full is info.device.fallback (and the progress "warning" event)
         const d = pipeline.info.device;
-        if (!this.#notice && d.kind === "cpu" && d.fallback) this.#notice = `running on the CPU: ${d.fallback}`;
-        this.#setStatus(this.#notice ? `Note: ${this.#notice}` : "");
+        this.#setStatus(d.kind === "cpu" && d.fallback ? "Running on the CPU (no hardware GPU here), so replies come more slowly." : "");
         this.dispatchEvent(new CustomEvent("ready", { detail: { info: pipeline.info } }));
         return pipeline;
       },
@@ -386,7 +385,7 @@ export class WebtuneChat extends HTMLElement {
 
   #scroll(force = false) {
     const { log } = this.#ui;
-    if (force || log.scrollHeight - log.scrollTop - log.clientHeight < 80) log.scrollTop = log.scrollHeight;
+    if (force || this.#pinned) log.scrollTop = log.scrollHeight;
   }
 
   #busy(on) {
