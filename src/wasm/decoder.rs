@@ -158,7 +158,8 @@ impl JsDecoder {
 #[wasm_bindgen(js_class = Decoder)]
 impl JsDecoder {
     /// Fine-tunes all weights (or LoRA adapters, with the `lora` option) on `data` (bytes of a
-    /// CSV/TSV/JSONL/JSON file with a `text` column, or `prompt` and `completion` columns):
+    /// CSV/TSV/JSONL/JSON file with a `text` column, `prompt` and `completion` columns, or a
+    /// `messages` column of conversations; or a `.txt` corpus, packed):
     /// resolves to a new `Decoder` with the trained weights (the best evaluation's, by default);
     /// this one is unchanged. Callbacks as `fineTune`.
     #[wasm_bindgen(js_name = fineTune)]

@@ -8,33 +8,29 @@
 // Screenshots at 280, 390 and 1280 px. Needs pkg/ (pkg-config/build.sh).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, openBrowser, requireAsset, screenshots } from "./harness.mjs";
+import { openBrowser, requireAsset, screenshots } from "./harness.mjs";
 import { gguf, withTensor } from "./hostile-files.mjs";
 
 const GGUF = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
 const WIDTHS = [280, 390, 1280];
 
-/** The tiny Llama with the character tokenizer and a plain chat template, as a model folder. */
-function tinyChatFolder() {
-  const dir = mkdtempSync(join(tmpdir(), "webtune-tiny-chat-"));
-  copyFileSync(join(ROOT, "tests/fixtures/llama/tiny/config.json"), join(dir, "config.json"));
-  copyFileSync(join(ROOT, "tests/fixtures/llama/tiny/model.safetensors"), join(dir, "model.safetensors"));
-  copyFileSync(join(ROOT, "tests/fixtures/llama/train-steps/tokenizer.json"), join(dir, "tokenizer.json"));
-  writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({
-    chat_template: "{% for m in messages %}{{ m.role }}: {{ m.content }}.{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}",
-    bos_token: "<s>", eos_token: "</s>",
-  }));
+/** A folder with a GGUF file holding a K-quant tensor (which webtune refuses, with its name). */
+function kQuantFolder() {
+  const dir = mkdtempSync(join(tmpdir(), "webtune-kquant-"));
   writeFileSync(join(dir, "q4k.gguf"), gguf(withTensor("blk.0.ffn_up.weight", (t) => { t.kind = 12; })));
   return dir;
 }
 
+/** tests/fixtures/llama/tiny-chat: a tiny random Llama with a character tokenizer and a chat template. */
+const TINY = "/fixtures/llama/tiny-chat/";
+
 let b;
 const violations = [];
 before(async () => {
-  b = await openBrowser({ extraMounts: { "/tiny-chat/": tinyChatFolder() } });
+  b = await openBrowser({ extraMounts: { "/kquant/": kQuantFolder() } });
   await b.page.exposeFunction("reportViolation", (v) => violations.push(v));
   await b.page.addInitScript(() => {
     document.addEventListener("securitypolicyviolation", (e) => window.reportViolation(`${e.violatedDirective} ${e.blockedURI}`));
@@ -96,7 +92,7 @@ test("one tag loads the tiny decoder; a message typed and sent from the keyboard
   assert.ok(r.tokens >= 2 && r.updates >= 2, `the reply should arrive in several DOM updates: ${JSON.stringify(r)}`);
   const reference = await b.page.evaluate(async () => {
     const { pipeline } = await import("/pkg/index.js");
-    const gen = await pipeline("text-generation", { model: "/tiny-chat/", device: "cpu" });
+    const gen = await pipeline("text-generation", { model: "/fixtures/llama/tiny-chat/", device: "cpu" });
     const out = await gen.chat([{ role: "user", content: "hello" }], { maxNewTokens: 12, temperature: 0 });
     gen.dispose();
     return out.text;
@@ -133,7 +129,7 @@ test("persist restores the conversation after a reload; text that looks like HTM
 });
 
 test("two widgets on one page share one loaded model and both answer at once", async () => {
-  const before = b.server.requests.filter((p) => p === "/tiny-chat/model.safetensors").length;
+  const before = b.server.requests.filter((p) => p === `${TINY}model.safetensors`).length;
   await b.page.goto(b.server.url + "test/chat-two.html");
   const r = await b.page.evaluate(async () => {
     await customElements.whenDefined("webtune-chat");
@@ -143,7 +139,7 @@ test("two widgets on one page share one loaded model and both answer at once", a
   });
   assert.ok(r.replies.every((x) => typeof x === "string" && x.length > 0), JSON.stringify(r));
   assert.deepEqual([r.left, r.right], [2, 2]);
-  const fetched = b.server.requests.filter((p) => p === "/tiny-chat/model.safetensors").length - before;
+  const fetched = b.server.requests.filter((p) => p === `${TINY}model.safetensors`).length - before;
   assert.ok(fetched <= 1, `one load for both widgets (fetched ${fetched} times; Cache Storage may serve it)`);
 });
 
@@ -164,7 +160,7 @@ test("bad attributes, a missing model, a K-quant GGUF and an empty message are v
       el.addEventListener("ready", () => resolve("ready"), { once: true });
       el.addEventListener("error", () => resolve("error"), { once: true });
     });
-    const hot = make({ model: "/tiny-chat/", device: "cpu", temperature: "hot", "max-new-tokens": "4" });
+    const hot = make({ model: "/fixtures/llama/tiny-chat/", device: "cpu", temperature: "hot", "max-new-tokens": "4" });
     const hotText = hot.text();
     await settle(hot.el);
     const hotReply = await hot.el.send("hi"); // greedy: the default temperature
@@ -173,7 +169,7 @@ test("bad attributes, a missing model, a K-quant GGUF and an empty message are v
     const missing = make({ model: "/nowhere/model.gguf", device: "cpu" });
     await settle(missing.el);
     const missingText = missing.text();
-    const kquant = make({ model: "/tiny-chat/q4k.gguf", device: "cpu" });
+    const kquant = make({ model: "/kquant/q4k.gguf", device: "cpu" });
     await settle(kquant.el);
     const kquantText = kquant.text();
     const box = kquant.el.shadowRoot.querySelector("textarea");
@@ -194,6 +190,40 @@ test("bad attributes, a missing model, a K-quant GGUF and an empty message are v
   assert.match(r.kquant.text, /Q4_K|K-quant|type 12/i);
   assert.ok(r.kquant.usable);
   await screenshots(b.page, "chat-widget-errors", { widths: WIDTHS });
+});
+
+// The tiny random model memorises the first FAQ answers (12 rows: two answers, six wordings of
+// each question) in 40 LoRA epochs; the whole sample is more than its 64-wide layers learn quickly.
+test("train your chatbot: LoRA on the FAQ sample's messages rows, saved by name, answers training questions in <webtune-chat model=\"saved:NAME\"> on another page", async () => {
+  await b.page.goto(b.server.url + "test/blank.html");
+  const trained = await b.page.evaluate(async () => {
+    const { pipeline } = await import("/pkg/index.js");
+    const gen = await pipeline("text-generation", { model: "/fixtures/llama/tiny-chat/", device: "cpu" });
+    const rows = (await (await fetch("/samples/shop-faq.jsonl")).text()).trim().split("\n").map((l) => JSON.parse(l)).slice(0, 12);
+    const asked = [rows[0], rows[11]].map((r) => ({ question: r.messages[0].content, answer: r.messages[1].content }));
+    const before = (await gen.chat([{ role: "user", content: asked[0].question }], { maxNewTokens: 16 })).text;
+    const losses = [];
+    const done = await gen.finetune({
+      data: rows, maxLength: 96, epochs: 40, batchSize: 12, learningRate: 2e-2, validationSplit: 0,
+      lora: { rank: 16, alpha: 32, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] },
+      logEvery: 1, onEvent: (e) => e.type === "step" && losses.push(e.loss),
+    });
+    await gen.save({ name: "faq-bot" });
+    gen.dispose();
+    return { asked, before, first: losses[0], last: losses.at(-1), steps: done.steps };
+  });
+  assert.ok(trained.asked[0].answer !== trained.asked[1].answer);
+  assert.ok(trained.last < 0.1 && trained.first > 4, JSON.stringify(trained));
+  await b.page.goto(b.server.url + "test/chat-saved.html");
+  assert.equal(await ready("#faq"), "cpu");
+  // the character tokenizer decodes with a space between characters
+  const squeeze = (t) => t.replaceAll(" ", "");
+  for (const { question, answer } of trained.asked) {
+    // one question per conversation, as trained (clear() starts a new one)
+    const reply = await b.page.evaluate((q) => { const el = document.querySelector("#faq"); el.clear(); return el.send(q); }, question);
+    assert.ok(squeeze(reply).length >= 16 && squeeze(answer).startsWith(squeeze(reply)), `the trained answer to ${question}: ${reply}`);
+  }
+  assert.ok(!squeeze(trained.asked[0].answer).startsWith(squeeze(trained.before)), `before training it said something else: ${trained.before}`);
 });
 
 test("the example page (strict CSP) answers with Paris on the CPU path; Stop ends a reply and the widget keeps working", async (t) => {

@@ -169,7 +169,7 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
   assert.equal(e.chatTemplate?.name, "OptionsError");
   assert.match(e.chatTemplate.message, /no chat template/);
   assert.equal(e.columns?.name, "DataError");
-  assert.match(e.columns.message, /"text" column, or "prompt" and "completion" columns/);
+  assert.match(e.columns.message, /"text" column, "prompt" and "completion" columns, or a "messages" column/);
   assert.equal(e.noData?.name, "DataError");
   assert.equal(e.evaluateOption?.name, "OptionsError");
   assert.equal(e.saveFormat?.name, "OptionsError");

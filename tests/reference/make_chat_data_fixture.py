@@ -5,6 +5,12 @@ Run from the repository root (CPU, a second):
     py=$(tests/reference/setup.sh)
     $py tests/reference/make_chat_data_fixture.py
 
+Writes tests/fixtures/llama/tiny-chat/: a tiny random LlamaForCausalLM made to be chatted with and
+LoRA-tuned in the browser tests (the <webtune-chat> widget): the character tokenizer, a 256-token
+context, weights drawn with initializer_range 0.2 (at transformers' default 0.02 its logits are
+nearly uniform and LoRA on the frozen random layers hardly moves them), and tokenizer_config.json
+with the plain `role: content.` chat template.
+
 Writes tests/fixtures/chat-data.json:
   templates    for two tokenizers (the tiny Llama's character tokenizer, tests/fixtures/llama/train-steps,
                and the tiny GPT-2's byte-level BPE, tests/fixtures/gpt2/tiny), a chat template with
@@ -22,7 +28,10 @@ import json
 from itertools import chain
 from pathlib import Path
 
-from transformers import PreTrainedTokenizerFast
+import shutil
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -63,7 +72,22 @@ def plain(template: str) -> str:
     return template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
 
 
+def tiny_chat() -> None:
+    torch.manual_seed(19)
+    cfg = LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-5, bos_token_id=1,
+                      eos_token_id=2, initializer_range=0.2)
+    out = FIXTURES / "llama/tiny-chat"
+    LlamaForCausalLM(cfg).save_pretrained(out, safe_serialization=True)
+    (out / "generation_config.json").unlink(missing_ok=True)
+    shutil.copy(FIXTURES / "llama/train-steps/tokenizer.json", out / "tokenizer.json")
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "chat_template": "{% for m in messages %}{{ m.role }}: {{ m.content }}.{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}",
+        "bos_token": "<s>", "eos_token": "</s>"}, indent=2) + "\n")
+
+
 def main() -> None:
+    tiny_chat()
     out = {"templates": {}, "conversations": CONVERSATIONS, "masks": {}, "packing": {}}
     for name, (tagged, tokenizer_file, config_file) in TEMPLATES.items():
         tok = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_file))
