@@ -181,3 +181,26 @@ fn reorder_labels_keeps_each_example_s_class() {
     assert_eq!(r.examples.iter().map(|e| e.label).collect::<Vec<_>>(), [0, 1, 0]);
     assert!(r.reorder_labels(&["pos".into(), "x".into()]).is_err());
 }
+
+/// BLEU and ROUGE-L of generated answers equal sacreBLEU's corpus BLEU (≤ 0.01) and rouge-score's
+/// ROUGE-L F (≤ 0.001), and the 13a tokenisation is sacreBLEU's, on pairs with punctuation,
+/// numbers, entities, accents and empty answers (tests/reference/make_text_metrics_fixture.py).
+#[test]
+fn bleu_and_rouge_l_equal_sacrebleu_and_rouge_score() {
+    use webtune::infer::text_metrics::{corpus_bleu, mean_rouge_l, tokenize_13a};
+    let fx: serde_json::Value = serde_json::from_str(include_str!("fixtures/text-metrics.json")).unwrap();
+    let pairs: Vec<(String, String)> = serde_json::from_value(fx["pairs"].clone()).unwrap();
+    for ((h, r), want) in pairs.iter().zip(fx["tokenized_13a"].as_array().unwrap()) {
+        assert_eq!(tokenize_13a(h), want[0].as_str().unwrap(), "13a of {h:?}");
+        assert_eq!(tokenize_13a(r), want[1].as_str().unwrap(), "13a of {r:?}");
+    }
+    for (name, set) in fx["sets"].as_object().unwrap() {
+        let rows: Vec<usize> = serde_json::from_value(set["rows"].clone()).unwrap();
+        let hyps: Vec<String> = rows.iter().map(|&i| pairs[i].0.clone()).collect();
+        let refs: Vec<String> = rows.iter().map(|&i| pairs[i].1.clone()).collect();
+        let (bleu, rouge) = (corpus_bleu(&hyps, &refs), mean_rouge_l(&hyps, &refs));
+        let (want_bleu, want_rouge) = (set["bleu"].as_f64().unwrap(), set["rouge_l"].as_f64().unwrap());
+        assert!((bleu - want_bleu).abs() <= 0.01, "{name}: BLEU {bleu} vs sacreBLEU {want_bleu}");
+        assert!((rouge - want_rouge).abs() <= 0.001, "{name}: ROUGE-L {rouge} vs rouge-score {want_rouge}");
+    }
+}

@@ -383,6 +383,37 @@ fn conversations_learn_assistant_turns_and_texts_pack_like_transformers() {
     assert!(e.to_string().contains("c.jsonl:1") && e.to_string().contains("chat template"), "{e}");
 }
 
+/// `generate: true` answers each row's prompt greedily (through the chat template, as training
+/// renders the row) and scores the answers with BLEU and ROUGE-L (each checked against sacreBLEU and
+/// rouge-score in tests/data.rs); an answer equal to its reference scores 100 / 1.
+#[test]
+fn evaluation_with_generate_scores_the_greedy_answers() {
+    use webtune::session::{DataFile, DecoderEvalSettings, evaluate_decoder};
+    let chat = chat_decoder();
+    let question = |q: &str| vec![Message { role: "user".into(), content: q.into() }];
+    let options = GenerateOptions { max_new_tokens: 12, ..Default::default() };
+    let said = |q: &str| block_on(chat.chat(&question(q), &options, |_| true)).unwrap().text.trim().to_string();
+    let (a, b) = (said("hi"), said("why"));
+    let rows = format!(
+        "{}\n{}\n",
+        serde_json::json!({ "prompt": "hi", "completion": a }),
+        serde_json::json!({ "messages": [{ "role": "user", "content": "why" }, { "role": "assistant", "content": "because it is so" }] })
+    );
+    let settings = DecoderEvalSettings { generate: true, max_new_tokens: 12, ..Default::default() };
+    // one file holds one kind of row: pairs here, the conversation below
+    let pairs = DataFile { bytes: rows.lines().next().unwrap().as_bytes().to_vec(), name: "e.jsonl".into() };
+    let m = block_on(evaluate_decoder(&chat, &pairs, &Default::default(), &settings)).unwrap();
+    assert_eq!(m.answers.as_deref(), Some(&[a.clone()][..]));
+    assert!((m.bleu.unwrap() - 100.0).abs() < 1e-9 && (m.rouge_l.unwrap() - 1.0).abs() < 1e-9, "{m:?}");
+    let conversation = DataFile { bytes: rows.lines().nth(1).unwrap().as_bytes().to_vec(), name: "e.jsonl".into() };
+    let m = block_on(evaluate_decoder(&chat, &conversation, &Default::default(), &settings)).unwrap();
+    let want = webtune::infer::text_metrics::corpus_bleu(&[b.clone()], &["because it is so".to_string()]);
+    assert_eq!((m.answers.unwrap(), m.bleu.unwrap()), (vec![b], want));
+    let texts = DataFile { bytes: b"{\"text\":\"plain\"}\n".to_vec(), name: "t.jsonl".into() };
+    let e = block_on(evaluate_decoder(&chat, &texts, &Default::default(), &settings)).unwrap_err();
+    assert!(e.to_string().contains("t.jsonl:1") && e.to_string().contains("plain text"), "{e}");
+}
+
 /// Prompt/completion rows of a chat model go through its chat template (a user turn, then the
 /// assistant's reply, which alone is learned); `chatTemplate: false` uses the plain texts.
 #[test]

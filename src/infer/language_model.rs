@@ -303,5 +303,5 @@ pub async fn evaluate(model: &impl CausalLogits, device: &ComputeDevice, rows: &
         crate::device::yield_now().await;
     }
     let loss = device.read_scalar(sum.expect("at least one batch")).await? / tokens.max(1) as f64;
-    Ok(LmMetrics { loss, perplexity: loss.exp(), tokens, examples: rows.len() })
+    Ok(LmMetrics { loss, perplexity: loss.exp(), tokens, examples: rows.len(), bleu: None, rouge_l: None, answers: None })
 }

@@ -85,6 +85,18 @@ pub struct LmMetrics {
     /// Predicted tokens.
     pub tokens: usize,
     pub examples: usize,
+    /// With `generate: true`: corpus BLEU (sacreBLEU's defaults, 0–100) of the greedy answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub bleu: Option<f64>,
+    /// With `generate: true`: mean ROUGE-L F (rouge-score's, 0–1) of the greedy answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub rouge_l: Option<f64>,
+    /// With `generate: true`: the greedy answers, in row order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub answers: Option<Vec<String>>,
 }
 
 /// An evaluation's metrics: classification or language modelling (serialized as the inner

@@ -1,12 +1,14 @@
 //! Inference: sentence embeddings, classification and its evaluation with encoders; text
 //! generation, next-token loss and its evaluation with decoders; the metrics both report.
 
+pub mod answer_eval;
 pub mod encoder;
 pub mod evaluation;
 pub mod generate;
 pub mod language_model;
 pub mod metrics;
 pub mod sampling;
+pub mod text_metrics;
 pub mod text_generation;
 
 pub use encoder::{EncodeOptions, Encoder, LabelScore, ModelFiles, batch_tensors};

@@ -6,6 +6,7 @@ use crate::{
     data::{Columns, TextColumns},
     infer::{
         Decoder, Encoder, ModelFiles,
+        answer_eval::score_answers,
         language_model::{LmRowEncoder, encode_all, evaluate},
         metrics::LmMetrics,
     },
@@ -76,11 +77,15 @@ pub struct DecoderEvalSettings {
     pub chat_template: Option<bool>,
     /// As in training: plain texts packed into blocks of `max_length` (a `.txt` file always is).
     pub packing: bool,
+    /// Also answer each row's prompt greedily and score the answers (BLEU, ROUGE-L).
+    pub generate: bool,
+    /// With `generate`: the longest answer, in tokens.
+    pub max_new_tokens: usize,
 }
 
 impl Default for DecoderEvalSettings {
     fn default() -> Self {
-        DecoderEvalSettings { max_length: 512, batch_size: 8, chat_template: None, packing: false }
+        DecoderEvalSettings { max_length: 512, batch_size: 8, chat_template: None, packing: false, generate: false, max_new_tokens: 128 }
     }
 }
 
@@ -88,16 +93,27 @@ impl DecoderEvalSettings {
     /// The settings asked for, the defaults where a value is not given.
     pub fn new(max_length: Option<usize>, batch_size: Option<usize>, chat_template: Option<bool>) -> Self {
         let d = DecoderEvalSettings::default();
-        DecoderEvalSettings { max_length: max_length.unwrap_or(d.max_length), batch_size: batch_size.unwrap_or(d.batch_size), chat_template, packing: false }
+        DecoderEvalSettings {
+            max_length: max_length.unwrap_or(d.max_length),
+            batch_size: batch_size.unwrap_or(d.batch_size),
+            chat_template,
+            ..d
+        }
     }
 }
 
-/// Loss and perplexity of `decoder` on the examples of `file`, read as training reads them.
+/// Loss and perplexity of `decoder` on the examples of `file`, read as training reads them; with
+/// `settings.generate`, also BLEU and ROUGE-L of its greedy answers to the rows' prompts.
 pub async fn evaluate_decoder(decoder: &Decoder, file: &DataFile, columns: &TextColumns, settings: &DecoderEvalSettings) -> Result<LmMetrics> {
     let examples = file.texts(columns)?;
     let encoder = LmRowEncoder::new(decoder, settings.chat_template)?;
     let max_length = settings.max_length.min(decoder.config.max_positions());
     let (rows, _) = encode_all(&encoder, &examples, max_length, settings.packing || file.is_plain_text(), "evaluation")?;
     let pad = decoder.text.as_ref().map_or(0, |t| t.tokenizer.pad_id());
-    evaluate(&decoder.model, &decoder.device, &rows, pad, settings.batch_size).await
+    let mut metrics = evaluate(&decoder.model, &decoder.device, &rows, pad, settings.batch_size).await?;
+    if settings.generate {
+        let scores = score_answers(decoder, &examples, settings.chat_template, settings.max_new_tokens).await?;
+        (metrics.bleu, metrics.rouge_l, metrics.answers) = (Some(scores.bleu), Some(scores.rouge_l), Some(scores.answers));
+    }
+    Ok(metrics)
 }

@@ -54,6 +54,10 @@ struct EvalSetup {
     batch_size: Option<usize>,
     /// As in training: prompt/completion rows through the chat template (default: when the model has one).
     chat_template: Option<bool>,
+    /// Also answer each row's prompt greedily and score the answers (BLEU, ROUGE-L).
+    generate: Option<bool>,
+    /// With `generate`: the longest answer in tokens (default 128).
+    max_new_tokens: Option<usize>,
 }
 
 /// Options of `Decoder.loadGguf` / `Decoder.loadHf`.
@@ -208,7 +212,9 @@ impl JsDecoder {
         future_to_promise(async move {
             let setup: EvalSetup = parse_options("evaluate", setup).map_err(to_js)?;
             let file = DataFile { bytes: data, name: setup.data_name.unwrap_or_else(|| "data.jsonl".into()) };
-            let settings = DecoderEvalSettings::new(setup.max_length, setup.batch_size, setup.chat_template);
+            let mut settings = DecoderEvalSettings::new(setup.max_length, setup.batch_size, setup.chat_template);
+            settings.generate = setup.generate.unwrap_or(false);
+            settings.max_new_tokens = setup.max_new_tokens.unwrap_or(settings.max_new_tokens);
             to_value(&evaluate_decoder(&decoder, &file, &setup.columns, &settings).await.map_err(to_js)?)
         })
     }

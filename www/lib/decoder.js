@@ -7,7 +7,7 @@ import { train } from "./train.js";
 /** The files of a Hugging Face decoder folder, by role (`tokenizerConfig` holds the chat template; optional). */
 export const DECODER_FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
 export const GENERATE_OPTIONS = ["maxNewTokens", "temperature", "topK", "topP", "minP", "repetitionPenalty", "seed", "stop", "trimHistory", "onToken", "signal"];
-export const EVALUATE_OPTIONS = ["format", "columns", "maxLength", "batchSize", "chatTemplate", "signal"];
+export const EVALUATE_OPTIONS = ["format", "columns", "maxLength", "batchSize", "chatTemplate", "generate", "maxNewTokens", "signal"];
 
 /** Whether `source` is one GGUF file (a URL ending in .gguf, or a File/Blob named so). */
 export function isGguf(source) {

@@ -345,7 +345,19 @@ perplexity: number,
 /**
  * Predicted tokens.
  */
-tokens: number, examples: number, };
+tokens: number, examples: number, 
+/**
+ * With `generate: true`: corpus BLEU (sacreBLEU's defaults, 0–100) of the greedy answers.
+ */
+bleu?: number, 
+/**
+ * With `generate: true`: mean ROUGE-L F (rouge-score's, 0–1) of the greedy answers.
+ */
+rouge_l?: number, 
+/**
+ * With `generate: true`: the greedy answers, in row order.
+ */
+answers?: Array<string>, };
 
 /**
  * The sampling settings `generate` / `chat` take from JS: every key may be left out (defaults:

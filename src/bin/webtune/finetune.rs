@@ -334,6 +334,13 @@ pub struct EvalArgs {
     /// Longest input in tokens, capped at the model's limit (default 128; text-generation 512).
     #[arg(long)]
     max_length: Option<usize>,
+    /// text-generation: also answer each row's prompt greedily and print BLEU (sacreBLEU's) and
+    /// ROUGE-L of the answers against the completions, and the answers.
+    #[arg(long)]
+    generate: bool,
+    /// With --generate: the longest answer in tokens (default 128).
+    #[arg(long, requires = "generate")]
+    max_new_tokens: Option<usize>,
 }
 
 /// One JSON line: accuracy, macro_f1, loss, per_class, confusion_matrix, … (text-generation:
@@ -356,7 +363,9 @@ pub async fn eval(a: &EvalArgs) -> Result<()> {
 
 async fn eval_lm(a: &EvalArgs, dev: &webtune::ComputeDevice) -> Result<()> {
     let decoder = crate::generate::load_decoder(&a.model, dev)?;
-    let settings = DecoderEvalSettings::new(a.max_length, a.batch_size, a.chat_template);
+    let mut settings = DecoderEvalSettings::new(a.max_length, a.batch_size, a.chat_template);
+    settings.generate = a.generate;
+    settings.max_new_tokens = a.max_new_tokens.unwrap_or(settings.max_new_tokens);
     let columns = a.columns.text_columns(&a.text);
     print(&evaluate_decoder(&decoder, &read_file(&a.data)?, &columns, &settings).await?)
 }
