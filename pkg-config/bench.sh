@@ -15,6 +15,10 @@
 #                                   Alpaca rows, 16 steps, 2 seeds: held-out loss on 32 other rows
 #                                   before and after, webtune (native CPU) vs transformers + PEFT
 #                                   (CPU, 2 threads); bar: mean after-loss within 0.015
+#   pkg-config/bench.sh generate    SmolLM2-135M-Instruct (the Q4_1 GGUF) text generation in one
+#                                   Chromium run: webtune's CPU path and WebGPU vs wllama (npm,
+#                                   llama.cpp in wasm, one thread): time to first token, decode
+#                                   tokens/s (medians of 5), webtune's wasm memory
 #   pkg-config/bench.sh soak        resources in Chromium: 200 pipeline load/dispose cycles on
 #                                   WebGPU, fine-tuning runs of 100 and 1,000 steps on WebGPU
 #                                   and the CPU path; wasm memory and live GPU buffers must not grow past the
@@ -82,13 +86,35 @@ case "$what" in
     [ -f "$WEBTUNE_ASSETS/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf" ] || { echo "bench: SmolLM2 GGUF not found under $WEBTUNE_ASSETS" >&2; exit 1; }
     reference_and_cli bench_lora.py "PEFT and webtune LoRA, seeds 0 and 1"
     ;;
+  generate)
+    "$ROOT/pkg-config/setup.sh"
+    "$ROOT/pkg-config/build.sh" >/dev/null
+    step "wllama (npm)"
+    (cd tests/bench && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save --no-audit --no-fund --loglevel=error)
+    step "in Chromium: webtune (CPU path, WebGPU) and wllama (one thread)"
+    node tests/bench/generate.mjs | tee "$out"
+    step "summary (medians; ratio = webtune / wllama, decode: higher is better)"
+    node -e '
+      const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse).filter((r) => r.engine);
+      const ref = rows.find((r) => r.engine === "wllama");
+      console.log("| engine | device | new tokens | time to first token ms | decode tokens/s | × wllama decode | wasm memory MB |");
+      console.log("|---|---|---|---|---|---|---|");
+      for (const r of rows) {
+        const vs = ref ? (r.decodeTokensPerSecond / ref.decodeTokensPerSecond).toFixed(2) : "–";
+        const mb = r.wasmBytes ? (r.wasmBytes / 1e6).toFixed(0) : "–";
+        console.log(`| ${r.engine} | ${r.device} | ${r.newTokens} | ${r.ttftMs.toFixed(0)} | ${r.decodeTokensPerSecond.toFixed(2)} | ${vs} | ${mb} |`);
+      }
+    ' "$out"
+    rm -f "$out"
+    exit 0
+    ;;
   soak)
     "$ROOT/pkg-config/setup.sh"
     "$ROOT/pkg-config/build.sh" >/dev/null
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|generate|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"

@@ -1,0 +1,134 @@
+// Text-generation speed in one headless Chromium run (BENCHMARKS.md "generate"):
+// SmolLM2-135M-Instruct from the same Q4_1 GGUF file, the same prompt, greedy, N new tokens, by
+// webtune (pipeline("text-generation"), in its Worker) on the CPU path (wasm, one thread) and on
+// WebGPU, and by wllama (npm @wllama/wllama: llama.cpp compiled to wasm) on one thread with no GPU
+// layers, the file served from localhost (no network). For each engine: time to first token (the
+// call until the first streamed piece) and decode speed ((tokens − 1) / time from the first piece
+// to the end), medians over runs after one untimed warm-up; the texts are compared; webtune's own
+// promptMs / tokensPerSecond and its Worker's wasm memory are reported too. Prints JSON lines.
+//
+//   node tests/bench/generate.mjs [--engines webtune-cpu,wllama,webtune-webgpu] [--tokens 48]
+//        [--runs 5] [--webgpu-tokens 4] [--webgpu-runs 1] [--prompt "Once upon a time"]
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { assetsRoot, openBrowser, ROOT } from "../js/harness.mjs";
+
+const { values: a } = parseArgs({
+  options: {
+    engines: { type: "string", default: "webtune-cpu,wllama,webtune-webgpu" },
+    tokens: { type: "string", default: "48" },
+    runs: { type: "string", default: "5" },
+    // SwiftShader (software WebGPU) needs about a minute for the prompt and seconds per token
+    "webgpu-tokens": { type: "string", default: "4" },
+    "webgpu-runs": { type: "string", default: "1" },
+    prompt: { type: "string", default: "Once upon a time" },
+    model: { type: "string", default: "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf" },
+  },
+});
+if (!existsSync(join(assetsRoot(), a.model))) throw new Error(`${a.model} not found under ${assetsRoot()} (set WEBTUNE_ASSETS)`);
+const wllamaDir = join(ROOT, "tests/bench/node_modules/@wllama/wllama/esm");
+const engines = a.engines.split(",");
+if (engines.includes("wllama") && !existsSync(join(wllamaDir, "index.js"))) {
+  throw new Error("wllama is not installed: run (cd tests/bench && npm install)");
+}
+const url = `/assets/${a.model}`;
+
+const b = await openBrowser({ extraMounts: { "/wllama/": wllamaDir } });
+const offsite = [];
+b.page.on("request", (r) => { if (!r.url().startsWith(b.server.url) && !/^(blob|data):/.test(r.url())) offsite.push(r.url()); });
+b.page.on("console", (m) => { if (m.text().startsWith("bench:")) process.stderr.write(m.text() + "\n"); });
+const workers = [];
+b.page.on("worker", (w) => workers.push(w));
+try {
+  await b.page.goto(b.server.url + "test/blank.html");
+  const texts = {};
+  for (const engine of engines) {
+    const webgpu = engine === "webtune-webgpu";
+    const settings = { url, prompt: a.prompt, tokens: Number(webgpu ? a["webgpu-tokens"] : a.tokens), runs: Number(webgpu ? a["webgpu-runs"] : a.runs) };
+    const r = await b.page.evaluate(engine === "wllama" ? wllamaRun : webtuneRun, { ...settings, device: webgpu ? "webgpu" : "cpu" });
+    if (engine.startsWith("webtune")) r.wasmBytes = await webtuneMemory();
+    texts[engine] = r.text;
+    console.log(JSON.stringify({ engine, ...r }));
+  }
+  const cpu = texts["webtune-cpu"], ll = texts.wllama;
+  if (cpu !== undefined && ll !== undefined) console.log(JSON.stringify({ sameText: cpu === ll, webtune: cpu, wllama: ll }));
+  if (offsite.length) throw new Error(`requests left localhost: ${offsite.join(", ")}`);
+} finally {
+  await b.close();
+}
+
+/** The wasm memory of webtune's Worker (its size only grows: the peak). */
+async function webtuneMemory() {
+  for (const w of workers) {
+    const bytes = await w.evaluate(async () => {
+      if (!self.name?.startsWith?.("webtune")) return null;
+      const { loadCore } = await import("/pkg/core.js");
+      return (await loadCore()).memory.buffer.byteLength;
+    }).catch(() => null);
+    if (bytes) return bytes;
+  }
+  return null;
+}
+
+
+/** In the page: webtune's pipeline on `device`; one warm-up, then `runs` timed generations. */
+async function webtuneRun({ url, prompt, tokens, runs, device }) {
+  const { pipeline } = await import("/pkg/index.js");
+  const t0 = performance.now();
+  const gen = await pipeline("text-generation", { model: url, device });
+  const loadMs = performance.now() - t0;
+  const once = async () => {
+    const start = performance.now();
+    let first = null;
+    const out = await gen(prompt, { maxNewTokens: tokens, stop: [], onToken: () => { first ??= performance.now(); } });
+    const end = performance.now();
+    console.log(`bench: webtune ${device}: ${out.tokens.length} tokens in ${(end - start).toFixed(0)} ms`);
+    return { ttft: first - start, decode: (out.tokens.length - 1) / ((end - first) / 1000), out };
+  };
+  await once();
+  const timed = [];
+  for (let i = 0; i < runs; i++) timed.push(await once());
+  const last = timed.at(-1).out;
+  gen.dispose();
+  const m = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  return {
+    device, loadMs, runs, newTokens: last.tokens.length,
+    ttftMs: m(timed.map((t) => t.ttft)), decodeTokensPerSecond: m(timed.map((t) => t.decode)),
+    reportedPromptMs: m(timed.map((t) => t.out.promptMs)), reportedTokensPerSecond: m(timed.map((t) => t.out.tokensPerSecond)),
+    text: last.text,
+  };
+}
+
+/** In the page: wllama on one thread, no GPU layers; one warm-up, then `runs` timed generations. */
+async function wllamaRun({ url, prompt, tokens, runs }) {
+  const { Wllama } = await import("/wllama/index.js");
+  const w = new Wllama({ default: "/wllama/wasm/wllama.wasm" }, { suppressNativeLog: true });
+  const t0 = performance.now();
+  await w.loadModelFromUrl(new URL(url, location.href).href, { n_threads: 1, n_gpu_layers: 0, n_ctx: 512, useCache: false });
+  const loadMs = performance.now() - t0;
+  const once = async () => {
+    const start = performance.now();
+    let first = null, text = "", timings = null;
+    await w.createCompletion({
+      prompt, max_tokens: tokens, temperature: 0, stream: true,
+      onData: (chunk) => { first ??= performance.now(); text += chunk.choices?.[0]?.text ?? ""; timings = chunk.timings ?? timings; },
+    });
+    const end = performance.now();
+    const n = timings?.predicted_n ?? tokens;
+    console.log(`bench: wllama: ${n} tokens in ${(end - start).toFixed(0)} ms`);
+    return { ttft: first - start, decode: (n - 1) / ((end - first) / 1000), text, n, timings };
+  };
+  await once();
+  const timed = [];
+  for (let i = 0; i < runs; i++) timed.push(await once());
+  const m = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  const last = timed.at(-1);
+  await w.exit();
+  return {
+    device: "cpu", loadMs, runs, newTokens: last.n,
+    ttftMs: m(timed.map((t) => t.ttft)), decodeTokensPerSecond: m(timed.map((t) => t.decode)),
+    reportedPromptMs: m(timed.map((t) => t.timings?.prompt_ms ?? NaN)), reportedTokensPerSecond: m(timed.map((t) => t.timings?.predicted_per_second ?? NaN)),
+    text: last.text,
+  };
+}
