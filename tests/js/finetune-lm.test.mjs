@@ -45,6 +45,9 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
     try {
       const webgpu = await run("webgpu");
       const cpu = await run("cpu");
+      // generated answers scored (BLEU, ROUGE-L; their parity: tests/data.rs): the pipeline's own greedy answers
+      const scored = await cpu.gen.evaluate(rows, { generate: true, maxNewTokens: 6 });
+      const firstAnswer = (await cpu.gen(rows[0].prompt, { maxNewTokens: 6 })).text.trim();
       // save → load the saved files back (as picked files) → the same generation
       const saved = await webgpu.gen.save();
       const files = await Promise.all(Object.entries(saved).map(async ([name, blob]) => new File([await blob.arrayBuffer()], name)));
@@ -116,6 +119,7 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
         storedAbort, storedCheckpoints, resumedDone: resumed.done, resumedSteps: resumedEvents.filter((e) => e.type === "step").map((e) => e.step),
         resumedMetrics, resumedAfter, resumedTask: resumed.pipeline.task,
         loraEvents, loraAfter, peftNames: Object.keys(peft).sort(), peftConfig, peftTensors, mergedAfter, loraErrors,
+        scored, firstAnswer,
       };
     } catch (e) {
       return { error: failure(e) };
@@ -155,6 +159,10 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
   assert.ok(last === 2 || last === 4, `the aborted run's checkpoints: ${r.storedCheckpoints}`);
   assert.deepEqual(r.resumedSteps, [3, 4, 5].filter((s) => s > last), `resumed after the step-${last} checkpoint`);
   assert.equal(r.resumedDone.stopReason, "finished");
+  assert.equal(r.scored.answers.length, expected.pairs.length);
+  assert.equal(r.scored.answers[0], r.firstAnswer, "evaluate's answers are the pipeline's greedy answers");
+  assert.ok(r.scored.bleu >= 0 && r.scored.bleu <= 100 && r.scored.rouge_l >= 0 && r.scored.rouge_l <= 1, JSON.stringify(r.scored));
+  assert.ok(Math.abs(r.scored.loss - r.cpu.metrics.loss) < 1e-9, "the loss is reported beside the scores");
   assert.ok(Math.abs(r.resumedMetrics.loss - r.cpu.metrics.loss) <= 1e-5, `resumed run's loss ${r.resumedMetrics.loss}, uninterrupted ${r.cpu.metrics.loss}`);
   assert.deepEqual(r.resumedAfter.tokens, r.cpu.after.tokens, "the resumed run writes what the uninterrupted one writes");
   const e = r.errors;
