@@ -5,12 +5,11 @@ import { $, cell, showError } from "./ui.js";
 import { preview } from "./data-preview.js";
 import { showResults } from "./results.js";
 import { initMyModels, refreshMyModels } from "./my-models.js";
-import uPlot from "/vendor/uplot/uPlot.esm.js";
+import { lossChart } from "./loss-chart.js";
 import { zipSync } from "/vendor/fflate/browser.js";
 
 let controller = null;
 let model = null; // the pipeline
-let resizing = null; // keeps the loss chart at its card's width
 
 const mb = (bytes) => `${Math.max(1, Math.round(bytes / 1e6))} MB`;
 
@@ -21,28 +20,6 @@ async function dataFile() {
   const res = await fetch("samples/support-tickets.csv");
   if (!res.ok) throw new webtune.NetworkError(`sample data: samples/support-tickets.csv answered HTTP ${res.status}; pick a data file instead`);
   return new File([await res.blob()], "support-tickets.csv", { type: "text/csv" });
-}
-
-/** The loss chart, redrawn at its card's width whenever that changes (phone rotation, resizing). */
-function lossChart() {
-  const el = $("ft-chart");
-  el.replaceChildren();
-  const width = () => Math.min(el.clientWidth || 640, 800);
-  const chart = new uPlot({
-    width: width(), height: 220, title: "loss",
-    scales: { x: { time: false } },
-    legend: { live: false }, // the series' names only: an idle live legend just says "--"
-    axes: [{ label: "step" }, { label: "loss" }],
-    series: [
-      { label: "step" },
-      { label: "training loss", stroke: "#2b6cb0", width: 2, spanGaps: true },
-      { label: "validation loss", stroke: "#c05621", width: 2, spanGaps: true, points: { size: 7 } },
-    ],
-  }, [[], [], []], el);
-  resizing?.disconnect(); // the previous run's chart is gone
-  resizing = new ResizeObserver(() => chart.setSize({ width: width(), height: 220 }));
-  resizing.observe(el);
-  return chart;
 }
 
 function addEval(e) {
@@ -64,15 +41,7 @@ async function train() {
   model?.dispose();
   model = null;
   controller = new AbortController();
-  const chart = lossChart();
-  const losses = new Map(); // step → [training loss, validation loss] (null where not measured)
-  const plot = (step, i, value) => {
-    const pair = losses.get(step) ?? [null, null];
-    pair[i] = value;
-    losses.set(step, pair);
-    const steps = [...losses.keys()].sort((a, b) => a - b);
-    chart.setData([steps, steps.map((x) => losses.get(x)[0]), steps.map((x) => losses.get(x)[1])]);
-  };
+  const { plot } = lossChart($("ft-chart"));
   const onEvent = (e) => {
     if (e.type === "start") {
       $("ft-progress").max = e.totalSteps;

