@@ -148,7 +148,7 @@ fn typescript_declarations_match_the_rust_types() {
     use webtune::{
         DeviceInfo,
         data::{DataSummary, InspectOptions, inspect::LabelCount},
-        infer::{Completion, GenerateSettings, LabelScore, StopReason as GenerationStopReason},
+        infer::{Attentions, Completion, GenerateSettings, LabelScore, StopReason as GenerationStopReason},
         models::lora::{LoraInit, LoraOptions},
         train::{Best, ClassMetrics, Evaluation, Event, LmMetrics, MemoryPlan, SelfTestReport, StopReason, TrainOptions, options::Mode},
     };
@@ -168,7 +168,7 @@ fn typescript_declarations_match_the_rust_types() {
     }
     types!(true; TrainOptions, LoraOptions, InspectOptions);
     types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, LmMetrics);
-    types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore);
+    types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore, Attentions);
     types!(false; DataSummary, LabelCount);
 
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/lib/generated.d.ts");

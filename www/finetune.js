@@ -4,6 +4,7 @@ import * as webtune from "/pkg/index.js";
 import { $, cell, showError } from "./ui.js";
 import { preview } from "./data-preview.js";
 import { showResults } from "./results.js";
+import { showAttention } from "./attention-view.js";
 import { initMyModels, refreshMyModels } from "./my-models.js";
 import { lossChart } from "./loss-chart.js";
 import { zipSync } from "/vendor/fflate/browser.js";
@@ -93,8 +94,10 @@ async function train() {
 
 async function classify() {
   try {
-    const scores = await model($("ft-text-in").value);
+    const text = $("ft-text-in").value;
+    const scores = await model(text);
     $("ft-pred").textContent = scores.map((s) => `${s.label} ${(s.score * 100).toFixed(1)} %`).join(" · ");
+    await showAttention(model, text);
   } catch (err) {
     showError(err);
   }

@@ -47,6 +47,18 @@ pub struct LabelScore {
     pub score: f32,
 }
 
+/// One text's attention weights in every layer and head, with its tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
+pub struct Attentions {
+    /// The tokens (special ones included) as the tokenizer names them.
+    pub tokens: Vec<String>,
+    pub layers: usize,
+    pub heads: usize,
+    /// `weights[layer][head][query][key]`: how much token `query` attends to token `key`
+    /// (each row sums to 1), as transformers' `output_attentions=True`.
+    pub weights: Vec<Vec<Vec<Vec<f32>>>>,
+}
+
 /// How texts are cut and batched at inference (the same options in the JS API and the CLI).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncodeOptions {
@@ -208,6 +220,22 @@ impl Encoder {
             out.extend(rows(&self.device, v).await?);
         }
         Ok(out)
+    }
+
+    /// The attention weights of every layer and head for `text` (cut at [`Encoder::max_length`]).
+    pub async fn attentions(&self, text: &str) -> Result<Attentions> {
+        let b = self.tokenize(&[text])?;
+        let [ids, types, mask] = self.tensors(&b);
+        let tokens = b.input_ids.iter().map(|&id| self.tokenizer.id_to_token(id as u32).unwrap_or_default()).collect();
+        let mut weights = Vec::new();
+        let mut heads = 0;
+        for layer in self.bert().attentions(ids, types, mask) {
+            let [_, h, q, k] = layer.dims();
+            heads = h;
+            let flat = rows(&self.device, layer.reshape([h * q, k])).await?;
+            weights.push(flat.chunks(q).map(<[Vec<f32>]>::to_vec).collect());
+        }
+        Ok(Attentions { tokens, layers: weights.len(), heads, weights })
     }
 
     /// Class probabilities per text, highest first.

@@ -11,6 +11,6 @@ pub mod sampling;
 pub mod text_metrics;
 pub mod text_generation;
 
-pub use encoder::{EncodeOptions, Encoder, LabelScore, ModelFiles, batch_tensors};
+pub use encoder::{Attentions, EncodeOptions, Encoder, LabelScore, ModelFiles, batch_tensors};
 pub use generate::{Decoder, GenerateOptions, GenerateSettings, Generated, StopReason, Timing};
 pub use text_generation::{Completion, DecoderTokenizer};

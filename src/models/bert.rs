@@ -305,6 +305,12 @@ impl BertSelfAttention {
     /// `x`: [batch, seq, hidden]; `mask_bias`: [batch, 1, 1, seq] (0 for tokens, large negative
     /// for padding) → [batch, seq, hidden].
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        self.attend(x, mask_bias).0
+    }
+
+    /// As [`Self::forward`], also returning the attention weights [batch, heads, query, key]
+    /// (HF's `output_attentions`: after the softmax, before dropout).
+    pub fn attend(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> (Tensor<3>, Tensor<4>) {
         let [batch, seq, hidden] = x.dims();
         let head_dim = hidden / self.num_heads;
         let heads = |t: Tensor<3>| t.reshape([batch, seq, self.num_heads, head_dim]).swap_dims(1, 2);
@@ -312,8 +318,9 @@ impl BertSelfAttention {
         let k = heads(linear(&self.key, x.clone()));
         let v = heads(linear(&self.value, x));
         let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt() + mask_bias; // [b, h, seq, seq]
-        let probs = self.dropout.forward(softmax_last(scores));
-        probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden])
+        let weights = softmax_last(scores);
+        let out = self.dropout.forward(weights.clone()).matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
+        (out, weights)
     }
 }
 
@@ -405,10 +412,15 @@ impl BertLayer {
 
     /// [batch, seq, hidden] → [batch, seq, hidden].
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
-        let attn = self.attention.self_attn.forward(x.clone(), mask_bias);
+        self.forward_with_attention(x, mask_bias).0
+    }
+
+    /// As [`Self::forward`], also returning the block's attention weights [batch, heads, query, key].
+    pub fn forward_with_attention(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> (Tensor<3>, Tensor<4>) {
+        let (attn, weights) = self.attention.self_attn.attend(x.clone(), mask_bias);
         let x = self.attention.output.forward(attn, x);
         let ff = self.intermediate.forward(x.clone());
-        self.output.forward(ff, x)
+        (self.output.forward(ff, x), weights)
     }
 }
 
@@ -478,8 +490,7 @@ impl BertModel {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2, Int>,
     ) -> BertOutput {
-        let [batch, seq] = attention_mask.dims();
-        let mask_bias = (attention_mask.float().neg() + 1.0).mul_scalar(MASKED).reshape([batch, 1, 1, seq]);
+        let mask_bias = mask_bias(attention_mask);
         let mut x = self.embeddings.forward(input_ids, token_type_ids);
         for layer in &self.encoder.layer {
             x = layer.forward(x, mask_bias.clone());
@@ -487,4 +498,24 @@ impl BertModel {
         let pooler_output = self.pooler.as_ref().map(|p| p.forward(x.clone()));
         BertOutput { last_hidden_state: x, pooler_output }
     }
+
+    /// Every layer's attention weights, [batch, heads, query, key] each (transformers'
+    /// `output_attentions=True`, eager attention); padding keys get weight 0.
+    pub fn attentions(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>, attention_mask: Tensor<2, Int>) -> Vec<Tensor<4>> {
+        let mask_bias = mask_bias(attention_mask);
+        let mut x = self.embeddings.forward(input_ids, token_type_ids);
+        let mut out = Vec::with_capacity(self.encoder.layer.len());
+        for layer in &self.encoder.layer {
+            let (next, weights) = layer.forward_with_attention(x, mask_bias.clone());
+            x = next;
+            out.push(weights);
+        }
+        out
+    }
+}
+
+/// [batch, seq] attention mask (1 = token) → [batch, 1, 1, seq] bias added to attention scores.
+fn mask_bias(attention_mask: Tensor<2, Int>) -> Tensor<4> {
+    let [batch, seq] = attention_mask.dims();
+    (attention_mask.float().neg() + 1.0).mul_scalar(MASKED).reshape([batch, 1, 1, seq])
 }

@@ -173,6 +173,13 @@ impl JsEncoder {
             to_value(&enc.classify(&refs).await.map_err(to_js)?)
         })
     }
+
+    /// Every layer's and head's attention weights for one text:
+    /// `Promise<{tokens, layers, heads, weights: number[layer][head][query][key]}>`.
+    pub fn attentions(&self, text: String) -> Promise {
+        let enc = self.inner.clone();
+        future_to_promise(async move { to_value(&enc.attentions(&text).await.map_err(to_js)?) })
+    }
 }
 
 /// A string or an array of strings.

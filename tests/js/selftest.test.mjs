@@ -117,6 +117,17 @@ test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies 
     await page.click("#ft-classify");
     await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));
     assert.match(await page.textContent("#ft-pred"), /(negative|neutral|positive) \d+\.\d %/);
+    // the attention view: one cell per (token, token) of the sentence, for every layer and head
+    await page.waitForFunction(() => document.querySelectorAll("#ft-attention td").length > 0);
+    const view = await page.evaluate(() => ({
+      tokens: document.querySelectorAll("#ft-attention tbody tr").length,
+      cells: document.querySelectorAll("#ft-attention td").length,
+      layers: document.querySelectorAll("#ft-layer option").length,
+      heads: document.querySelectorAll("#ft-head option").length,
+    }));
+    assert.ok(view.tokens > 2 && view.cells === view.tokens * view.tokens && view.layers >= 1 && view.heads >= 1, JSON.stringify(view));
+    await page.selectOption("#ft-head", String(view.heads - 1));
+    assert.equal(await page.locator("#ft-attention td").count(), view.cells, "another head redraws the same grid");
     await screenshots(page, "demo-finetune"); // what a person sees after a run, wide and phone-sized
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ft-download")]);
     assert.equal(download.suggestedFilename(), "webtune-classifier.zip");

@@ -47,6 +47,8 @@ export async function use(file: File) {
   const files = await tuned.exportAdapter("HuggingFaceTB/SmolLM2-135M-Instruct");
   const clf = await pipeline("text-classification", { model: "webtune/minilm" });
   await clf.finetune({ data: file, metric: "macro_f1" });
+  const seen = await clf.attentions("a fine film");
+  const weight: number = seen.weights[0][0][0][0] + seen.layers + seen.heads + seen.tokens.length;
   // @ts-expect-error: not a projection LoRA can adapt
   await gen.finetune({ data: file, lora: { targetModules: ["lm_head"] } });
   // @ts-expect-error: no such save format
@@ -56,7 +58,7 @@ export async function use(file: File) {
   await gen.finetune({ data: file, columns: { messages: "conversation" }, packing: true });
   // @ts-expect-error: stop takes strings
   await gen("x", { stop: [2] });
-  return [text, speed, reason, perplexity, adapter, files, resumed.done];
+  return [weight, text, speed, reason, perplexity, adapter, files, resumed.done];
 }
 `;
 

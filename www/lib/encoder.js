@@ -28,6 +28,17 @@ export class EncoderModel {
   }
 
   /** `[{label, score}, …]` per text, highest score first (labels from config.json's id2label). */
+  /**
+   * The attention weights of every layer and head for `text`:
+   * `{ tokens, layers, heads, weights }`, `weights[layer][head][query][key]` (each row sums to 1),
+   * as transformers' `output_attentions=True`.
+   */
+  async attentions(text) {
+    if (typeof text !== "string" || !text) throw new OptionsError("attentions: text must be a non-empty string");
+    const inner = this.#live();
+    return call(() => inner.attentions(text));
+  }
+
   async classify(texts) {
     const inner = this.#live();
     return call(() => inner.classify(texts));

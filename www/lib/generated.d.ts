@@ -439,6 +439,20 @@ export type GenerationStopReason = "stop" | "length" | "cancelled";
 export type LabelScore = { label: string, score: number, };
 
 /**
+ * One text's attention weights in every layer and head, with its tokens.
+ */
+export type Attentions = { 
+/**
+ * The tokens (special ones included) as the tokenizer names them.
+ */
+tokens: Array<string>, layers: number, heads: number, 
+/**
+ * `weights[layer][head][query][key]`: how much token `query` attends to token `key`
+ * (each row sums to 1), as transformers' `output_attentions=True`.
+ */
+weights: Array<Array<Array<Array<number>>>>, };
+
+/**
  * What a file holds, as the studio shows it.
  */
 export type DataSummary = { columns: Array<string>, 

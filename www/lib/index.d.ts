@@ -2,12 +2,12 @@
 // options, events, metrics, completions, device and memory reports — are generated from the Rust
 // types (generated.d.ts); this file declares the JS-only API around them.
 import type {
-  Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
+  Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
   SelfTestReport, StopReason, TrainOptions,
 } from "./generated.js";
 export type {
-  Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
+  Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
   SelfTestReport, StopReason, TrainOptions,
 };
@@ -92,6 +92,8 @@ export class EncoderModel {
   readonly info: EncoderInfo;
   embed(texts: string | string[], options?: EmbedOptions): Promise<number[][]>;
   classify(texts: string | string[]): Promise<LabelScore[][]>;
+  /** Every layer's and head's attention weights for one text (`weights[layer][head][query][key]`), as transformers' `output_attentions`. */
+  attentions(text: string): Promise<Attentions>;
   /** Metrics on labelled data (its labels must be `info.labels`): a File, URL, bytes with `format`, or rows. */
   evaluate(data: DataSource, options?: EvaluateOptions): Promise<Metrics>;
   /** Hugging Face files (config.json, model.safetensors, tokenizer.json) that transformers and loadEncoder load. */
@@ -222,6 +224,8 @@ interface PipelineBase {
     /** Store the run in OPFS under this name (with `checkpointEvery`): `runs.resume(name)` continues it after a reload. */
     run?: string;
   }): Promise<Extract<TrainingEvent, { type: "done" }>>;
+  /** Every layer's and head's attention weights for one text (`weights[layer][head][query][key]`, rows sum to 1), as transformers' `output_attentions`. */
+  attentions(text: string): Promise<Attentions>;
   evaluate(data: DataSource, options?: EvaluateOptions): Promise<Metrics>;
   /** Hugging Face files as Blobs (LoRA adapters merged); with `directory` (File System Access API) also written there. */
   /** `name` also keeps the files in OPFS (see `models`). */

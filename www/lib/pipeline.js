@@ -210,6 +210,16 @@ function makePipeline(task, handle, info) {
 
   training(p, handle, live, (i) => { info = i; }, { rows: "{text, label} rows", evaluate: ["format", "columns", "signal"] });
 
+  /**
+   * Every layer's and head's attention weights for `text`: `{ tokens, layers, heads, weights }`,
+   * `weights[layer][head][query][key]` (each row sums to 1), as transformers' `output_attentions`.
+   */
+  p.attentions = async (text) => {
+    live("attentions");
+    if (typeof text !== "string" || !text) throw new OptionsError("attentions: text must be a non-empty string");
+    return request("attentions", { handle, text });
+  };
+
   /** Frees the model (wasm and GPU memory); the pipeline cannot be used afterwards. */
   p.dispose = dispose;
   return p;

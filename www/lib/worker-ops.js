@@ -126,6 +126,11 @@ export const ops = {
     return e.task === "text-classification" ? e.model.classify(texts) : e.model.embed(texts, options);
   },
 
+  /** An encoder's attention weights for one text. */
+  async attentions({ handle, text }) {
+    return entry(handle).model.attentions(text);
+  },
+
   async evaluate({ handle, data, options }, { signal }) {
     return entry(handle).model.evaluate(data, { ...options, signal });
   },
