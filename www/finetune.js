@@ -6,7 +6,7 @@ import { preview } from "./data-preview.js";
 import { showResults } from "./results.js";
 import { showAttention } from "./attention-view.js";
 import { initMyModels, refreshMyModels } from "./my-models.js";
-import { lossChart } from "./loss-chart.js";
+import { lineChart, lossChart } from "./loss-chart.js";
 import { zipSync } from "/vendor/fflate/browser.js";
 
 let controller = null;
@@ -43,6 +43,11 @@ async function train() {
   model = null;
   controller = new AbortController();
   const { plot } = lossChart($("ft-chart"));
+  const metrics = lineChart($("ft-metric-chart"), "validation", [
+    { label: "accuracy", stroke: "#2f855a", points: { size: 7 } },
+    { label: "macro F1", stroke: "#6b46c1", points: { size: 7 } },
+  ], { height: 180 });
+  const rate = lineChart($("ft-lr-chart"), "learning rate", [{ label: "learning rate", stroke: "#718096" }], { height: 160 });
   const onEvent = (e) => {
     if (e.type === "start") {
       $("ft-progress").max = e.totalSteps;
@@ -52,12 +57,15 @@ async function train() {
         `optimizer state ${mb(m.optimizerBytes)}, activations ${mb(m.activationBytes)} (largest single tensor: ${m.largestTensor}, ${mb(m.largestTensorBytes)}).`;
     } else if (e.type === "step") {
       plot(e.step, 0, e.loss);
+      rate.plot(e.step, 0, e.learningRate);
       $("ft-progress").value = e.step;
       const left = Math.round(((e.totalSteps - e.step) * e.stepMs) / 1000);
       $("ft-status").textContent = `step ${e.step}/${e.totalSteps} · loss ${e.loss.toFixed(4)} · ${e.tokensPerSecond.toFixed(0)} tokens/s · about ${left} s left`;
     } else if (e.type === "eval") {
       addEval(e);
       if (e.metrics.loss != null) plot(e.step, 1, e.metrics.loss);
+      metrics.plot(e.step, 0, e.metrics.accuracy);
+      metrics.plot(e.step, 1, e.metrics.macro_f1);
       if (e.metrics.per_class) showResults(e.metrics, e.step);
     } else if (e.type === "skipped_step") {
       $("ft-status").textContent = `warning: ${e.message}`;

@@ -113,7 +113,9 @@ test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies 
     const [first, last] = [evals[0], evals.at(-1)];
     assert.ok(last[3] < 0.8 * first[3], `validation loss fell by 20 %: ${JSON.stringify(evals)}`);
     assert.ok(last[1] >= 0.75, `accuracy above the majority rate 0.33: ${JSON.stringify(evals)}`);
-    assert.ok(await page.locator("#ft-chart .uplot").count(), "the loss chart is drawn");
+    for (const chart of ["#ft-chart", "#ft-metric-chart", "#ft-lr-chart"]) {
+      assert.ok(await page.locator(`${chart} .uplot`).count(), `${chart} is drawn`);
+    }
     await page.click("#ft-classify");
     await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));
     assert.match(await page.textContent("#ft-pred"), /(negative|neutral|positive) \d+\.\d %/);
