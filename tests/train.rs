@@ -91,6 +91,15 @@ fn training_learns_and_the_export_loads_back_with_the_same_outputs() {
     let after = block_on(evaluate(&enc.model, &enc.device, &enc.tokenizer, &data, 64, 5)).unwrap();
     assert_eq!(before.confusion_matrix, after.confusion_matrix);
     assert!((before.loss.unwrap() - after.loss.unwrap()).abs() < 1e-6, "{before:?} vs {after:?}");
+    // the examples it gets wrong: as many as the confusion matrix's off-diagonal counts, each
+    // naming its row, true label and the (more likely) predicted one
+    let wrong: usize = (0..3).flat_map(|t| (0..3).filter(move |&p| p != t).map(move |p| (t, p))).map(|(t, p)| after.confusion_matrix[t][p]).sum();
+    assert_eq!(after.mistakes.len(), wrong.min(webtune::infer::metrics::MAX_MISTAKES));
+    for m in &after.mistakes {
+        let row = data.examples.iter().find(|e| e.origin == m.origin).expect("a mistake names its row");
+        assert_eq!((m.text.as_str(), m.label.as_str()), (row.text.as_str(), data.labels.names[row.label].as_str()));
+        assert!(m.predicted != m.label && m.score > 1.0 / 3.0 - 1e-6, "{m:?}");
+    }
 }
 
 #[test]

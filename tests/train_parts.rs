@@ -151,6 +151,7 @@ fn typescript_declarations_match_the_rust_types() {
         infer::{Attentions, Completion, GenerateSettings, LabelScore, StopReason as GenerationStopReason},
         models::lora::{LoraInit, LoraOptions},
         train::{Best, ClassMetrics, Evaluation, Event, LmMetrics, MemoryPlan, SelfTestReport, StopReason, TrainOptions, options::Mode},
+        infer::metrics::Mistake,
     };
     let cfg = Config::new().with_large_int("number");
     let mut generated = String::from(
@@ -167,7 +168,7 @@ fn typescript_declarations_match_the_rust_types() {
         ($input:expr; $($t:ty),*) => { $( declare(<$t>::docs(), <$t>::decl(&cfg), $input); )* };
     }
     types!(true; TrainOptions, LoraOptions, InspectOptions);
-    types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, LmMetrics);
+    types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, Mistake, LmMetrics);
     types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore, Attentions);
     types!(false; DataSummary, LabelCount);
 

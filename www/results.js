@@ -1,5 +1,6 @@
 // The fine-tune panel's results: per-class precision/recall/F1 and the confusion matrix (rows =
-// true class, columns = predicted) of an evaluation, drawn as tables; counts shaded by share.
+// true class, columns = predicted) of an evaluation, drawn as tables; counts shaded by share; and
+// the validation examples the model gets wrong (texts shown as text, never markup).
 import { $, cell } from "./ui.js";
 
 const pct = (x) => `${(100 * x).toFixed(1)} %`;
@@ -30,5 +31,15 @@ export function showResults(metrics, step) {
     }
     return tr;
   }));
+  const wrong = metrics.mistakes ?? [];
+  $("ft-mistakes-title").textContent = wrong.length
+    ? `Validation examples it gets wrong (${wrong.length}${wrong.length === 50 ? ", the first 50" : ""})`
+    : "It gets every validation example right.";
+  $("ft-mistakes").tBodies[0].replaceChildren(...wrong.map((m) => {
+    const tr = document.createElement("tr");
+    tr.append(cell("td", m.pair ? `${m.text} / ${m.pair}` : m.text), cell("td", m.label), cell("td", `${m.predicted} (${pct(m.score)})`), cell("td", m.origin));
+    return tr;
+  }));
+  $("ft-mistakes").hidden = wrong.length === 0;
   $("ft-results").hidden = false;
 }

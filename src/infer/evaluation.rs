@@ -3,13 +3,16 @@
 
 use burn::{
     nn::loss::CrossEntropyLossConfig,
-    tensor::{Int, Tensor, TensorData},
+    tensor::{Int, Tensor, TensorData, activation::softmax},
 };
 
 use crate::{
     ComputeDevice, Error, Result,
     data::{Dataset, make_batch},
-    infer::{batch_tensors, metrics::Metrics},
+    infer::{
+        batch_tensors,
+        metrics::{MAX_MISTAKES, Metrics, Mistake},
+    },
     models::heads::BertForSequenceClassification,
     tokenizer::TextTokenizer,
 };
@@ -29,6 +32,7 @@ pub async fn evaluate_classifier(
     let ce = CrossEntropyLossConfig::new().init(device.device());
     let rows: Vec<usize> = (0..data.len()).collect();
     let mut predictions = Vec::new();
+    let mut probabilities = Vec::new();
     let mut loss_sum: Option<Tensor<1>> = None;
     for chunk in rows.chunks(batch_size.max(1)) {
         let b = make_batch(&data.examples, chunk, tokenizer, max_length)?;
@@ -36,6 +40,7 @@ pub async fn evaluate_classifier(
         let y = Tensor::<1, Int>::from_data(TensorData::new(b.labels, [chunk.len()]), device.device());
         let logits = model.forward(ids, types, mask);
         predictions.push(logits.clone().argmax(1).reshape([chunk.len()]));
+        probabilities.push(softmax(logits.clone(), 1).max_dim(1).reshape([chunk.len()]));
         let loss = ce.forward(logits, y).mul_scalar(chunk.len() as f64);
         loss_sum = Some(match loss_sum {
             Some(s) => s + loss,
@@ -50,7 +55,26 @@ pub async fn evaluate_classifier(
         .into_iter()
         .map(|p| p as usize)
         .collect();
+    let scores = device.read(Tensor::cat(probabilities, 0)).await?;
+    let scores = scores.convert::<f32>().try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
     let loss = device.read_scalar(loss_sum.expect("at least one batch")).await? / data.len() as f64;
     let truth: Vec<usize> = data.examples.iter().map(|e| e.label).collect();
-    Ok(Metrics::compute(&truth, &predicted, &data.labels.names, Some(loss)))
+    let mut metrics = Metrics::compute(&truth, &predicted, &data.labels.names, Some(loss));
+    let names = &data.labels.names;
+    metrics.mistakes = data
+        .examples
+        .iter()
+        .zip(predicted.iter().zip(&scores))
+        .filter(|(e, (p, _))| e.label != **p)
+        .take(MAX_MISTAKES)
+        .map(|(e, (&p, &score))| Mistake {
+            text: e.text.clone(),
+            pair: e.pair.clone(),
+            label: names[e.label].clone(),
+            predicted: names[p].clone(),
+            score,
+            origin: e.origin.clone(),
+        })
+        .collect();
+    Ok(metrics)
 }

@@ -14,6 +14,26 @@ pub struct ClassMetrics {
     pub support: usize,
 }
 
+/// A validation example the model gets wrong.
+#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
+pub struct Mistake {
+    pub text: String,
+    /// The second text of a pair, if the data has one.
+    #[ts(optional)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pair: Option<String>,
+    /// The true label.
+    pub label: String,
+    /// What the model said, and its probability.
+    pub predicted: String,
+    pub score: f32,
+    /// Where the row is: "data.csv:12".
+    pub origin: String,
+}
+
+/// How many mistakes an evaluation lists (the counts are in the confusion matrix).
+pub const MAX_MISTAKES: usize = 50;
+
 /// Everything an evaluation reports.
 #[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
 pub struct Metrics {
@@ -26,6 +46,9 @@ pub struct Metrics {
     pub per_class: Vec<ClassMetrics>,
     pub confusion_matrix: Vec<Vec<usize>>,
     pub examples: usize,
+    /// The first examples the model gets wrong (at most [`MAX_MISTAKES`], in data order; empty
+    /// when the evaluation did not see the texts).
+    pub mistakes: Vec<Mistake>,
 }
 
 impl Metrics {
@@ -59,6 +82,7 @@ impl Metrics {
             per_class,
             confusion_matrix: cm,
             examples: truth.len(),
+            mistakes: Vec::new(),
         }
     }
 

@@ -113,6 +113,13 @@ test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies 
     const [first, last] = [evals[0], evals.at(-1)];
     assert.ok(last[3] < 0.8 * first[3], `validation loss fell by 20 %: ${JSON.stringify(evals)}`);
     assert.ok(last[1] >= 0.75, `accuracy above the majority rate 0.33: ${JSON.stringify(evals)}`);
+    // the misclassified validation examples: as many as the confusion matrix's off-diagonal counts
+    const { offDiagonal, listed } = await page.evaluate(() => ({
+      offDiagonal: [...document.querySelectorAll("#ft-confusion tbody tr")].reduce((sum, tr, i) =>
+        sum + [...tr.querySelectorAll("td")].reduce((s, td, j) => s + (i === j ? 0 : Number(td.textContent)), 0), 0),
+      listed: document.querySelectorAll("#ft-mistakes tbody tr").length,
+    }));
+    assert.equal(listed, offDiagonal, "one row per misclassified example");
     for (const chart of ["#ft-chart", "#ft-metric-chart", "#ft-lr-chart"]) {
       assert.ok(await page.locator(`${chart} .uplot`).count(), `${chart} is drawn`);
     }

@@ -323,12 +323,38 @@ export type Metrics = {
 /**
  * Mean cross-entropy over the examples (when logits were available).
  */
-loss: number | null, accuracy: number, macro_precision: number, macro_recall: number, macro_f1: number, per_class: Array<ClassMetrics>, confusion_matrix: Array<Array<number>>, examples: number, };
+loss: number | null, accuracy: number, macro_precision: number, macro_recall: number, macro_f1: number, per_class: Array<ClassMetrics>, confusion_matrix: Array<Array<number>>, examples: number, 
+/**
+ * The first examples the model gets wrong (at most [`MAX_MISTAKES`], in data order; empty
+ * when the evaluation did not see the texts).
+ */
+mistakes: Array<Mistake>, };
 
 /**
  * Precision, recall, F1 and support of one class.
  */
 export type ClassMetrics = { label: string, precision: number, recall: number, f1: number, support: number, };
+
+/**
+ * A validation example the model gets wrong.
+ */
+export type Mistake = { text: string, 
+/**
+ * The second text of a pair, if the data has one.
+ */
+pair?: string, 
+/**
+ * The true label.
+ */
+label: string, 
+/**
+ * What the model said, and its probability.
+ */
+predicted: string, score: number, 
+/**
+ * Where the row is: "data.csv:12".
+ */
+origin: string, };
 
 /**
  * What evaluating a language model reports.
