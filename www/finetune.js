@@ -31,8 +31,13 @@ function addEval(e) {
   $("ft-evals").tBodies[0].append(tr);
 }
 
-async function train() {
+/** The panel's stored run: checkpoints go to the browser's storage, so a run cut short (Stop, a reload, a crash) can be resumed. */
+const RUN = "studio-classifier";
+
+/** Clears the panel for a run and returns the handler that shows its events. */
+function startRun() {
   $("error").hidden = true;
+  $("ft-resume-box").hidden = true;
   $("ft-start").disabled = true;
   $("ft-stop").disabled = false;
   $("ft-try").hidden = true;
@@ -74,6 +79,11 @@ async function train() {
         (e.best ? `, best ${e.best.metric} ${e.best.value.toFixed(4)} at step ${e.best.step}` : "");
     }
   };
+  return onEvent;
+}
+
+async function train() {
+  const onEvent = startRun();
   try {
     model = await webtune.pipeline("text-classification", {
       model: $("ft-model").value,
@@ -89,15 +99,55 @@ async function train() {
       epochs: Number($("ft-epochs").value), batchSize: Number($("ft-batch").value),
       learningRate: Number($("ft-lr").value), maxLength: Number($("ft-maxlen").value),
       warmupRatio: 0.1, logEvery: 5, onEvent, signal: controller.signal,
+      run: RUN, checkpointEvery: Number($("ft-ckpt").value),
     });
   } catch (err) {
     // aborted or diverged: the pipeline keeps what was trained so far
     if (err.name !== "AbortError") showError(err);
   } finally {
-    $("ft-start").disabled = false;
-    $("ft-stop").disabled = true;
-    $("ft-try").hidden = !model;
+    endRun();
   }
+}
+
+function endRun() {
+  $("ft-start").disabled = false;
+  $("ft-stop").disabled = true;
+  $("ft-try").hidden = !model;
+  offerResume();
+}
+
+/** Continues the stored run from its last checkpoint, with the same data and settings. */
+async function resume() {
+  const onEvent = startRun();
+  try {
+    const { pipeline, done } = await webtune.runs.resume(RUN, { device: $("device-choice").value, onEvent, signal: controller.signal });
+    model = pipeline;
+    if (done) onEvent(done);
+  } catch (err) {
+    if (err.name !== "AbortError") showError(err);
+  } finally {
+    endRun();
+  }
+}
+
+/** Offers to resume the panel's stored run when it was cut short after a checkpoint. */
+async function offerResume() {
+  try {
+    const run = (await webtune.runs.list()).find((r) => r.name === RUN);
+    const open = run && !run.finished && run.step > 0;
+    $("ft-resume-box").hidden = !open;
+    if (open) {
+      $("ft-resume-text").textContent = `A fine-tuning run was cut short at step ${run.step}` +
+        (run.updated ? ` (${new Date(run.updated).toLocaleString()})` : "") + ". Continue it from there:";
+    }
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function discard() {
+  await webtune.runs.delete(RUN).catch(showError);
+  offerResume();
 }
 
 async function classify() {
@@ -142,6 +192,9 @@ async function keep() {
 }
 
 $("ft-start").addEventListener("click", train);
+$("ft-resume").addEventListener("click", resume);
+$("ft-discard").addEventListener("click", discard);
+offerResume();
 $("ft-save").addEventListener("click", keep);
 initMyModels((reopened, name) => {
   model?.dispose();

@@ -80,7 +80,8 @@ test("the demo page leaves a software WebGPU adapter for the CPU under auto, sel
   await page.close();
 });
 
-test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies and offers the download", async () => {
+/** The demo page on the CPU path with the tiny BERT classifier (at /tiny) and its 36-row CSV picked. */
+async function tinyDemo() {
   // a model folder for the tiny fixture (the fixtures share one tokenizer.json)
   const dir = mkdtempSync(join(tmpdir(), "webtune-demo-"));
   copyFileSync(join(ROOT, "tests/fixtures/bert/train-steps/config.json"), join(dir, "config.json"));
@@ -89,21 +90,28 @@ test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies 
   const rows = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/bert/train-steps/expected.json"), "utf8")).rows;
   const csv = "review,stars\n" + [0, 1, 2].flatMap(() => rows.map((r) => `"${r.text}",${r.label}`)).join("\n");
   const demo = await openBrowser({ extraMounts: { "/tiny/": dir } });
+  const page = demo.page;
+  await page.goto(demo.server.url);
+  await page.selectOption("#device-choice", "cpu");
+  await page.click("#init-btn");
+  await page.waitForFunction(() => /cpu/.test(document.querySelector("#device-info")?.textContent), null, { timeout: 60_000 });
+  await page.fill("#ft-model", "/tiny");
+  await page.setInputFiles("#ft-file", { name: "reviews.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await page.fill("#ft-text", "review");
+  await page.fill("#ft-label", "stars");
+  return { demo, page, dir };
+}
+
+const doneOrError = () => /^done/.test(document.querySelector("#ft-status").textContent) || !document.querySelector("#error").hidden;
+
+test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies and offers the download", async () => {
+  const { demo, page, dir } = await tinyDemo();
   try {
-    const page = demo.page;
-    await page.goto(demo.server.url);
-    await page.selectOption("#device-choice", "cpu");
-    await page.click("#init-btn");
-    await page.waitForFunction(() => /cpu/.test(document.querySelector("#device-info")?.textContent), null, { timeout: 60_000 });
-    await page.fill("#ft-model", "/tiny");
-    await page.setInputFiles("#ft-file", { name: "reviews.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
-    await page.fill("#ft-text", "review");
-    await page.fill("#ft-label", "stars");
     await page.fill("#ft-epochs", "3");
     await page.fill("#ft-batch", "6");
     await page.fill("#ft-lr", "0.002");
     await page.click("#ft-start");
-    await page.waitForFunction(() => /^done/.test(document.querySelector("#ft-status").textContent) || !document.querySelector("#error").hidden, null, { timeout: 120_000 });
+    await page.waitForFunction(doneOrError, null, { timeout: 120_000 });
     assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
     assert.match(await page.textContent("#ft-status"), /^done: \d+ steps .*finished/);
     assert.equal(await page.locator("#ft-evals tbody tr").count(), 3, "one evaluation row per epoch");
@@ -141,6 +149,34 @@ test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies 
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ft-download")]);
     assert.equal(download.suggestedFilename(), "webtune-classifier.zip");
     assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
+  } finally {
+    await demo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a fine-tuning run cut short is offered for Resume after a reload and ends with every step", async () => {
+  const { demo, page, dir } = await tinyDemo();
+  try {
+    await page.fill("#ft-epochs", "60");
+    await page.fill("#ft-batch", "6");
+    await page.fill("#ft-ckpt", "20");
+    await page.click("#ft-start");
+    await page.waitForFunction(() => Number(/step (\d+)\//.exec(document.querySelector("#ft-status").textContent)?.[1] ?? 0) >= 25, null, { timeout: 120_000 });
+    await page.click("#ft-stop");
+    await page.waitForFunction(() => !document.querySelector("#ft-start").disabled);
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    await page.reload();
+    await page.waitForSelector("#ft-resume-box:not([hidden])", { timeout: 30_000 });
+    assert.match(await page.textContent("#ft-resume-text"), /cut short at step \d+/);
+    await page.selectOption("#device-choice", "cpu");
+    await page.click("#ft-resume");
+    await page.waitForFunction(doneOrError, null, { timeout: 180_000 });
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    assert.match(await page.textContent("#ft-status"), /^done: 300 steps/);
+    await page.waitForFunction(() => !document.querySelector("#ft-start").disabled); // the resume call returned
+    assert.equal(await page.isHidden("#ft-resume-box"), true, "a finished run is not offered again");
+    assert.equal(await page.isVisible("#ft-try"), true, "the resumed model is ready to try");
   } finally {
     await demo.close();
     rmSync(dir, { recursive: true, force: true });
