@@ -76,6 +76,10 @@ test("the demo page leaves a software WebGPU adapter for the CPU under auto, sel
   await page.click("#selftest-btn");
   await page.waitForFunction(() => /passed|FAILED/.test(document.querySelector("#selftest-result").textContent), null, { timeout: 120_000 });
   assert.match(await page.textContent("#selftest-result"), /^passed on webgpu: .*largest update 1\.\d+e-2/);
+  // one device story: the page itself never instantiated webtune's wasm (device card, self-test
+  // and version all ran in the Worker that the panels' pipelines use)
+  const pageWasm = await page.evaluate(() => performance.getEntriesByType("resource").filter((r) => r.name.endsWith("webtune_core_bg.wasm")).length);
+  assert.equal(pageWasm, 0, "the page thread loaded no wasm");
   await screenshots(page, "demo-selftest", { fullPage: false });
   await page.close();
 });

@@ -20,8 +20,13 @@ export interface DeviceOptions {
   device?: "auto" | "webgpu" | "gpu" | "cpu";
 }
 
-export function init(options?: DeviceOptions): Promise<DeviceInfo>;
-export function selfTest(options?: DeviceOptions): Promise<SelfTestReport>;
+/** `worker: true`: choose (or test) the device in webtune's Worker, where pipelines run, instead of on this thread. */
+export interface InitOptions extends DeviceOptions {
+  worker?: boolean;
+}
+
+export function init(options?: InitOptions): Promise<DeviceInfo>;
+export function selfTest(options?: InitOptions): Promise<SelfTestReport>;
 export function version(): Promise<string>;
 /**
  * A first look at a data file before training, in webtune's Worker (no model needed): columns,

@@ -25,23 +25,30 @@ export async function clearCache(match) {
 
 /**
  * Chooses the compute device and returns what was selected.
- * @param {{device?: "auto"|"webgpu"|"gpu"|"cpu"}} [options] default `{device: "auto"}`: WebGPU
- *   when the browser has an adapter, else the CPU (then `info.fallback` says why).
+ * @param {{device?: "auto"|"webgpu"|"gpu"|"cpu", worker?: boolean}} [options] default `{device: "auto"}`: WebGPU
+ *   when the browser has a hardware adapter, else the CPU (then `info.fallback` says why). With
+ *   `worker: true` the device is chosen in webtune's Worker, where pipelines run (it becomes their
+ *   default), instead of on this thread (`loadEncoder`, `finetune`).
  * @returns {Promise<import("./index.d.ts").DeviceInfo>}
  */
 export async function init(options = {}) {
-  checkKeys("init", options, ["device"]);
-  return call(() => core.init(options));
+  checkKeys("init", options, ["device", "worker"]);
+  const { worker, ...rest } = options;
+  if (worker) return request("init", rest);
+  return call(() => core.init(rest));
 }
 
 /**
  * Runs one forward/backward/AdamW step of a tiny network on the device chosen by `init()` and
  * returns `{ device, lossBefore, lossAfter, updateSize, millis }`; on a working device `lossAfter < lossBefore` and `updateSize` (the largest weight change) is about the learning rate, 0.01.
- * @param {{device?: "auto"|"webgpu"|"gpu"|"cpu"}} [options] run on another device than init's.
+ * @param {{device?: "auto"|"webgpu"|"gpu"|"cpu", worker?: boolean}} [options] run on another device than init's;
+ *   `worker: true`: in webtune's Worker (as `init({ worker: true })`).
  */
 export async function selfTest(options) {
-  if (options !== undefined) checkKeys("selfTest", options, ["device"]);
-  return call(() => core.selfTest(options));
+  if (options !== undefined) checkKeys("selfTest", options, ["device", "worker"]);
+  const { worker, ...rest } = options ?? {};
+  if (worker) return request("selfTest", rest);
+  return call(() => core.selfTest(options === undefined ? undefined : rest));
 }
 
 /**
@@ -59,7 +66,7 @@ export async function inspectData(data, options = {}) {
   return request("inspectData", { bytes, name, options: rest }, { signal });
 }
 
-/** The package version. */
+/** The package version (asked in webtune's Worker, so a page that only uses pipelines never instantiates the wasm itself). */
 export async function version() {
-  return call(() => core.version());
+  return request("version", {});
 }

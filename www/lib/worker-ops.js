@@ -197,6 +197,21 @@ export const ops = {
     return files;
   },
 
+  async version() {
+    return call(() => core.version());
+  },
+
+  /** `init({ worker: true })`: chooses the Worker's device (the default of later pipelines). */
+  async init(options) {
+    return call(() => core.init(options));
+  },
+
+  /** `selfTest({ worker: true })`: one training step of a tiny network on the Worker's device. */
+  async selfTest(options) {
+    // no device: the one init() chose (an options object means "auto" to the core)
+    return call(() => core.selfTest(options?.device === undefined ? undefined : options));
+  },
+
   /** A first look at a data file: columns, first rows, guessed text/label columns, label counts, warnings. */
   async inspectData({ bytes, name, options }) {
     return call(() => core.inspectData(bytes, name, options));
