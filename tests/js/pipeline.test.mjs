@@ -127,6 +127,58 @@ test("a feature-extraction pipeline gives the vectors loadEncoder gives (CPU pat
   });
 });
 
+test("search: a 4-trial grid runs in the Worker, reports each trial, keeps the best, and that model equals a plain run with its settings (CPU path)", async () => {
+  const r = await b.page.evaluate(async (rows) => {
+    const { env, pipeline } = await import("/pkg/index.js");
+    env.remoteHost = `${location.origin}/hub`;
+    const failure = (e) => ({ name: e.name, message: e.message });
+    const common = { data: rows, validationSplit: 0.25, batchSize: 6, warmupRatio: 0, logEvery: 100 };
+    const texts = ["a delight from start to finish", "dull", "it was fine"];
+    try {
+      const searched = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "cpu" });
+      const events = [];
+      const result = await searched.search({
+        ...common, space: { learningRate: [1e-3, 5e-3], epochs: [1, 2] }, metric: "accuracy",
+        onEvent: (e) => events.push(e.type === "trial" ? e : { type: e.type, trial: e.trial }),
+      });
+      const fromSearch = await searched(texts);
+      const plain = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "cpu" });
+      await plain.finetune({ ...common, ...result.best.settings, metric: "accuracy" });
+      const fromPlain = await plain(texts);
+      const errors = {
+        space: await searched.search({ ...common, space: { dropout: [0.1] } }).then(() => null, failure),
+        run: await searched.search({ ...common, space: { epochs: [1] }, run: "x" }).then(() => null, failure),
+        noValidation: await plain.search({ ...common, validationSplit: 0, space: { epochs: [1] } }).then(() => null, failure),
+      };
+      searched.dispose();
+      plain.dispose();
+      return { result, trialEvents: events.filter((e) => e.type === "trial"), doneTrials: events.filter((e) => e.type === "done").map((e) => e.trial), fromSearch, fromPlain, errors };
+    } catch (e) {
+      return { error: failure(e) };
+    }
+  }, rows);
+  assert.ok(!r.error, JSON.stringify(r.error));
+  const { trials, best } = r.result;
+  assert.deepEqual(trials.map((t) => t.settings), [
+    { learningRate: 1e-3, epochs: 1 }, { learningRate: 1e-3, epochs: 2 }, { learningRate: 5e-3, epochs: 1 }, { learningRate: 5e-3, epochs: 2 },
+  ], "the grid, last key fastest");
+  assert.deepEqual(r.doneTrials, [0, 1, 2, 3], "each trial's training events carry its index");
+  assert.deepEqual(r.trialEvents.map((e) => e.value), trials.map((t) => t.value));
+  const top = Math.max(...trials.map((t) => t.value));
+  assert.equal(best.value, top);
+  assert.equal(best.index, trials.findIndex((t) => t.value === top), "the first trial with the best accuracy");
+  // the kept model is the best trial's: a plain run with its settings gives the same probabilities
+  for (const [i, scores] of r.fromSearch.entries()) {
+    for (const [j, s] of scores.entries()) {
+      assert.equal(s.label, r.fromPlain[i][j].label);
+      assert.ok(Math.abs(s.score - r.fromPlain[i][j].score) <= 1e-6, `${s.score} vs ${r.fromPlain[i][j].score}`);
+    }
+  }
+  assert.match(r.errors.space?.message ?? "", /"dropout" cannot be searched; searchable settings are learningRate, epochs, batchSize, loraRank/);
+  assert.match(r.errors.run?.message ?? "", /run is not available in a search/);
+  assert.match(r.errors.noValidation?.message ?? "", /give validation data/);
+});
+
 test("a pipeline fine-tunes in its Worker (CPU path), aborts keeping the model usable, evaluates, saves, and its saved files load", async () => {
   const r = await b.page.evaluate(async ({ rows }) => {
     const { env, pipeline } = await import("/pkg/index.js");

@@ -47,6 +47,11 @@ export async function use(file: File) {
   const files = await tuned.exportAdapter("HuggingFaceTB/SmolLM2-135M-Instruct");
   const clf = await pipeline("text-classification", { model: "webtune/minilm" });
   await clf.finetune({ data: file, metric: "macro_f1" });
+  const found = await clf.search({ data: file, space: { learningRate: [1e-4, 5e-5], epochs: [2, 3] }, trials: 3, strategy: "random", metric: "macro_f1" });
+  const bestRate: number | undefined = found.best.settings.learningRate;
+  await gen.search({ data: file, space: { loraRank: [4, 8] }, lora: { rank: 8 } });
+  // @ts-expect-error: not a searchable setting
+  await clf.search({ data: file, space: { dropout: [0.1] } });
   const seen = await clf.attentions("a fine film");
   const weight: number = seen.weights[0][0][0][0] + seen.layers + seen.heads + seen.tokens.length;
   // @ts-expect-error: not a projection LoRA can adapt
@@ -58,7 +63,7 @@ export async function use(file: File) {
   await gen.finetune({ data: file, columns: { messages: "conversation" }, packing: true });
   // @ts-expect-error: stop takes strings
   await gen("x", { stop: [2] });
-  return [weight, text, speed, reason, perplexity, adapter, files, resumed.done];
+  return [bestRate, weight, text, speed, reason, perplexity, adapter, files, resumed.done];
 }
 `;
 

@@ -231,6 +231,8 @@ interface PipelineBase {
   }): Promise<Extract<TrainingEvent, { type: "done" }>>;
   /** Every layer's and head's attention weights for one text (`weights[layer][head][query][key]`, rows sum to 1), as transformers' `output_attentions`. */
   attentions(text: string): Promise<Attentions>;
+  /** Hyperparameter search: one fine-tuning trial per combination of `space`, in the Worker; the pipeline then holds the best trial's model. */
+  search(options: SearchOptions): Promise<SearchResult>;
   evaluate(data: DataSource, options?: EvaluateOptions): Promise<Metrics>;
   /** Hugging Face files as Blobs (LoRA adapters merged); with `directory` (File System Access API) also written there. */
   /** `name` also keeps the files in OPFS (see `models`). */
@@ -249,6 +251,32 @@ export interface TextClassificationPipeline extends PipelineBase {
 export interface FeatureExtractionPipeline extends PipelineBase {
   (text: string, options?: EmbedOptions): Promise<number[]>;
   (texts: string[], options?: EmbedOptions): Promise<number[][]>;
+}
+
+/** A hyperparameter search: the settings to vary and the budget; everything else as `finetune` (no stored runs). */
+export interface SearchOptions extends Omit<FinetuneOptions, "checkpointEvery" | "onCheckpoint" | "resumeFrom" | "onEvent"> {
+  /** Lists of values per setting; the grid is every combination (the last setting varies fastest). */
+  space: { learningRate?: number[]; epochs?: number[]; batchSize?: number[]; loraRank?: number[] };
+  /** "grid" (default: combinations in order, the first `trials` of them) or "random" (`trials` different combinations drawn with `seed`). */
+  strategy?: "grid" | "random";
+  /** The budget: at most this many trials. */
+  trials?: number;
+  /** Each trial's training events with `trial` set, and `{ type: "trial", index, settings, value, steps, metric }` as each ends. */
+  onEvent?: (event: (TrainingEvent & { trial: number }) | { type: "trial"; index: number; settings: Record<string, number>; value: number; steps: number; metric: string }) => void;
+}
+
+export interface SearchTrial {
+  index: number;
+  settings: { learningRate?: number; epochs?: number; batchSize?: number; loraRank?: number };
+  /** The trial's best value of `metric` on the validation data. */
+  value: number;
+  steps: number;
+}
+
+export interface SearchResult {
+  trials: SearchTrial[];
+  best: SearchTrial;
+  metric: string;
 }
 
 /** How text is generated. */
@@ -299,6 +327,8 @@ export interface TextGenerationPipeline {
    * `run: "name"` (and `checkpointEvery`) the run is stored and `runs.resume(name)` continues it. */
   finetune(options: FinetuneOptions & { run?: string }): Promise<Extract<TrainingEvent, { type: "done" }>>;
   evaluate(data: DataSource, options?: LmEvaluateOptions): Promise<LmMetrics>;
+  /** Hyperparameter search (`space` may include `loraRank`); the pipeline then holds the best trial's model. */
+  search(options: SearchOptions): Promise<SearchResult>;
   /** Hugging Face files (f32 weights, LoRA adapters merged) as Blobs, loadable by transformers;
    * `format: "peft"`: a LoRA run's `adapter_model.safetensors` + `adapter_config.json` (PEFT loads them).
    * `directory`/`name` as for other pipelines. */

@@ -153,6 +153,30 @@ function training(p, handle, live, setInfo, kind) {
     }
   };
 
+  /**
+   * Hyperparameter search: fine-tunes this pipeline's model once per combination of `space`
+   * (`{ learningRate, epochs, batchSize, loraRank }` lists; `strategy` "grid" or "random",
+   * `trials` the budget, `seed`), one trial after another in the Worker, every trial from the
+   * model as it is now, each judged by `metric` on the validation data; other options as
+   * `finetune`. Resolves to `{ trials: [{ index, settings, value, steps }], best, metric }`; the
+   * pipeline then holds the best trial's model. `onEvent` gets each trial's training events (with
+   * `trial`: its index) and a `{ type: "trial", index, settings, value }` event as each ends.
+   */
+  p.search = async (options = {}) => {
+    live("search");
+    if (options == null || typeof options !== "object") throw new OptionsError("search: options must be an object");
+    const { onEvent, signal, ...rest } = options;
+    checkFunction("search", "onEvent", onEvent);
+    if (rest.data == null) throw new OptionsError(`search: options.data is required (a File, a URL, bytes with format, or an array of ${kind.rows})`);
+    for (const key of ["run", "checkpointEvery", "onCheckpoint", "resumeFrom"]) {
+      if (key in rest) throw new OptionsError(`search: ${key} is not available in a search; fine-tune the best settings with finetune() for a stored run`);
+    }
+    const r = await request("search", { handle, options: cloneable(rest) }, { onEvent, signal });
+    setInfo(r.info);
+    delete r.info;
+    return r;
+  };
+
   /** Metrics on `data`: a classifier's accuracy, F1 and so on (EncoderModel.evaluate), a generator's loss and perplexity. */
   p.evaluate = async (data, options = {}) => {
     live("evaluate");
