@@ -82,25 +82,34 @@ function startRun() {
   return onEvent;
 }
 
+/** The model in the field, loaded into webtune's Worker. */
+function loadClassifier() {
+  return webtune.pipeline("text-classification", {
+    model: $("ft-model").value,
+    device: $("device-choice").value,
+    onProgress: (e) => {
+      if (e.status === "progress" && !e.fromCache) $("ft-status").textContent = `downloading ${e.file}: ${(e.loaded / 1e6).toFixed(1)} MB`;
+    },
+  });
+}
+
+/** The options every run of the panel shares: the data, its columns and the fields' settings. */
+async function runOptions() {
+  return {
+    data: await dataFile(),
+    columns: { text: $("ft-text").value, label: $("ft-label").value },
+    validationSplit: Number($("ft-split").value),
+    epochs: Number($("ft-epochs").value), batchSize: Number($("ft-batch").value),
+    learningRate: Number($("ft-lr").value), maxLength: Number($("ft-maxlen").value),
+    warmupRatio: 0.1, logEvery: 5, signal: controller.signal,
+  };
+}
+
 async function train() {
   const onEvent = startRun();
   try {
-    model = await webtune.pipeline("text-classification", {
-      model: $("ft-model").value,
-      device: $("device-choice").value,
-      onProgress: (e) => {
-        if (e.status === "progress" && !e.fromCache) $("ft-status").textContent = `downloading ${e.file}: ${(e.loaded / 1e6).toFixed(1)} MB`;
-      },
-    });
-    await model.finetune({
-      data: await dataFile(),
-      columns: { text: $("ft-text").value, label: $("ft-label").value },
-      validationSplit: Number($("ft-split").value),
-      epochs: Number($("ft-epochs").value), batchSize: Number($("ft-batch").value),
-      learningRate: Number($("ft-lr").value), maxLength: Number($("ft-maxlen").value),
-      warmupRatio: 0.1, logEvery: 5, onEvent, signal: controller.signal,
-      run: RUN, checkpointEvery: Number($("ft-ckpt").value),
-    });
+    model = await loadClassifier();
+    await model.finetune({ ...(await runOptions()), onEvent, run: RUN, checkpointEvery: Number($("ft-ckpt").value) });
   } catch (err) {
     // aborted or diverged: the pipeline keeps what was trained so far
     if (err.name !== "AbortError") showError(err);
@@ -114,6 +123,63 @@ function endRun() {
   $("ft-stop").disabled = true;
   $("ft-try").hidden = !model;
   offerResume();
+}
+
+/** The comma-separated numbers of field `id`. */
+const numbers = (id) => $(id).value.split(",").map((x) => Number(x.trim())).filter((x) => Number.isFinite(x) && x > 0);
+
+/** The trials so far as table rows, sorted by `sortBy` ("index" or "value"), the best marked. */
+let trialRows = { trials: [], best: null, sortBy: "index" };
+function showTrials() {
+  const { trials, best, sortBy } = trialRows;
+  const sorted = [...trials].sort((a, b) => (sortBy === "value" ? b.value - a.value : a.index - b.index));
+  $("ft-search-table").tBodies[0].replaceChildren(...sorted.map((t) => {
+    const tr = document.createElement("tr");
+    tr.append(cell("td", String(t.index + 1)), cell("td", String(t.settings.learningRate ?? $("ft-lr").value)),
+      cell("td", String(t.settings.epochs ?? $("ft-epochs").value)), cell("td", t.value.toFixed(4)),
+      cell("td", t.index === best ? "best: kept" : ""));
+    if (t.index === best) tr.className = "ok";
+    return tr;
+  }));
+  $("ft-search-table").hidden = trials.length === 0;
+}
+
+/** Trains once per combination of the search fields and keeps the best by validation macro-F1. */
+async function search() {
+  startRun();
+  trialRows = { trials: [], best: null, sortBy: trialRows.sortBy };
+  showTrials();
+  const bestEvals = new Map(); // trial → its best evaluation, to show the kept model's results
+  try {
+    model = await loadClassifier();
+    const space = { learningRate: numbers("ft-search-lr"), epochs: numbers("ft-search-epochs") };
+    const budget = Number($("ft-search-trials").value);
+    const n = Math.min(budget, space.learningRate.length * space.epochs.length);
+    const result = await model.search({
+      ...(await runOptions()), metric: "macro_f1", space, trials: budget,
+      onEvent: (e) => {
+        if (e.type === "trial") {
+          trialRows.trials.push(e);
+          showTrials();
+        } else if (e.type === "step") {
+          $("ft-progress").max = e.totalSteps;
+          $("ft-progress").value = e.step;
+          $("ft-status").textContent = `trial ${e.trial + 1} of ${n}: step ${e.step}/${e.totalSteps} · loss ${e.loss.toFixed(4)}`;
+        } else if (e.type === "eval" && e.isBest) {
+          bestEvals.set(e.trial, e);
+        }
+      },
+    });
+    trialRows.best = result.best.index;
+    showTrials();
+    const kept = bestEvals.get(result.best.index);
+    if (kept) showResults(kept.metrics, kept.step);
+    $("ft-status").textContent = `search done: ${result.trials.length} trials; the best (trial ${result.best.index + 1}, macro-F1 ${result.best.value.toFixed(4)}) is the model to try and save`;
+  } catch (err) {
+    if (err.name !== "AbortError") showError(err);
+  } finally {
+    endRun();
+  }
 }
 
 /** Continues the stored run from its last checkpoint, with the same data and settings. */
@@ -193,6 +259,13 @@ async function keep() {
 
 $("ft-start").addEventListener("click", train);
 $("ft-resume").addEventListener("click", resume);
+$("ft-search").addEventListener("click", search);
+for (const b of document.querySelectorAll("#ft-search-table button.sort")) {
+  b.addEventListener("click", () => {
+    trialRows.sortBy = b.dataset.key;
+    showTrials();
+  });
+}
 $("ft-discard").addEventListener("click", discard);
 offerResume();
 $("ft-save").addEventListener("click", keep);

@@ -186,3 +186,33 @@ test("a fine-tuning run cut short is offered for Resume after a reload and ends 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the demo's search runs a 2-trial grid, lists the trials sortable by macro-F1 and keeps the best one to try", async () => {
+  const { demo, page, dir } = await tinyDemo();
+  try {
+    await page.fill("#ft-batch", "6");
+    await page.click("#ft-search-box summary");
+    await page.fill("#ft-search-lr", "0.002, 0.005");
+    await page.fill("#ft-search-epochs", "3");
+    await page.fill("#ft-search-trials", "2");
+    await page.click("#ft-search");
+    await page.waitForFunction(() => /^search done/.test(document.querySelector("#ft-status").textContent) || !document.querySelector("#error").hidden, null, { timeout: 120_000 });
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    await page.waitForFunction(() => !document.querySelector("#ft-start").disabled);
+    const rows = () => page.$$eval("#ft-search-table tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+    const trials = await rows();
+    assert.equal(trials.length, 2, JSON.stringify(trials));
+    const best = trials.filter((t) => t[4] === "best: kept");
+    assert.equal(best.length, 1, "one trial is marked best");
+    assert.equal(Number(best[0][3]), Math.max(...trials.map((t) => Number(t[3]))), "the best has the highest macro-F1");
+    await page.click("#ft-search-table button[data-key=value]");
+    const sorted = (await rows()).map((t) => Number(t[3]));
+    assert.deepEqual(sorted, [...sorted].sort((a, b) => b - a), "sorted by macro-F1, best first");
+    assert.match(await page.textContent("#ft-status"), new RegExp(`the best \\(trial ${best[0][0]},`));
+    assert.equal(await page.isVisible("#ft-try"), true, "the kept model is ready to try");
+    await screenshots(page, "demo-search");
+  } finally {
+    await demo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
