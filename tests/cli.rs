@@ -165,6 +165,41 @@ fn train_then_eval_then_predict_round_trip() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("--overwrite"));
 }
 
+/// `webtune search`: a 4-trial grid prints one JSON line per trial and the best, and writes the
+/// best trial's model, which equals a plain `webtune train` with its settings (≤ 1e-6).
+#[test]
+fn search_runs_a_grid_and_keeps_the_best_trial() {
+    let model = model_folder("tiny-cls3", "search-model");
+    let work = tempdir::TempFolder::new("search-work");
+    let data = work.path.join("rows.tsv");
+    let rows = ["a delight from start to finish\tgood", "the best film of the year\tgood", "warm , funny and wise\tgood", "dull\tbad", "a tedious , pointless mess\tbad", "boring and far too long\tbad"];
+    std::fs::write(&data, format!("review\tverdict\n{}\n", rows.repeat(3).join("\n"))).unwrap();
+    let (searched, plain) = (work.path.join("searched"), work.path.join("plain"));
+    let common = ["--model", model.arg(), "--data", data.to_str().unwrap(), "--device", "cpu", "--text-column", "review", "--label-column", "verdict", "--batch-size", "6", "--validation-split", "0.34", "--metric", "macro_f1"];
+    let mut args = vec!["search", "--out", searched.to_str().unwrap(), "--learning-rates", "1e-3,5e-3", "--epoch-counts", "1,2"];
+    args.extend(common);
+    let r = webtune(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let lines = stdout_lines(&r);
+    assert_eq!(lines.len(), 5, "four trials and the best: {lines:?}");
+    let settings: Vec<&Value> = lines[..4].iter().map(|l| &l["settings"]).collect();
+    assert_eq!(settings[1], &serde_json::json!({ "learningRate": 0.001, "epochs": 2 }), "the grid, the last list fastest");
+    let values: Vec<f64> = lines[..4].iter().map(|l| l["value"].as_f64().unwrap()).collect();
+    let best = &lines[4]["best"];
+    let top = values.iter().copied().fold(f64::MIN, f64::max);
+    assert_eq!((best["value"].as_f64().unwrap(), best["trial"].as_u64().unwrap() as usize), (top, values.iter().position(|&v| v == top).unwrap()));
+    // the kept model is a plain run with the best settings
+    let (lr, epochs) = (best["settings"]["learningRate"].to_string(), best["settings"]["epochs"].to_string());
+    let mut args = vec!["train", "--out", plain.to_str().unwrap(), "--learning-rate", &lr, "--epochs", &epochs];
+    args.extend(common);
+    let r = webtune(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let read = |dir: &std::path::Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    common::parity::assert_same_safetensors("the searched model vs a plain run with its settings", &read(&searched), &read(&plain), 1e-6);
+    let r = webtune(&["search", "--model", model.arg(), "--data", data.to_str().unwrap(), "--out", work.path.join("none").to_str().unwrap(), "--device", "cpu"]);
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("--learning-rates"), "{}", String::from_utf8_lossy(&r.stderr));
+}
+
 /// `webtune train --task text-generation`: the tiny Llama on prompt/completion rows, all weights
 /// (a Hugging Face folder that `webtune generate` loads) and LoRA (PEFT adapter files).
 #[test]

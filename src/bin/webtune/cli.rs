@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use webtune::{DevicePreference, Error, Result, device, train};
 
-use crate::{bench, encoder, finetune, generate};
+use crate::{bench, encoder, finetune, generate, search};
 
 #[derive(Parser)]
 #[command(name = "webtune", version, about = "Fine-tune and run transformer models (webtune CLI)")]
@@ -80,6 +80,11 @@ enum Command {
     /// LoRA with --lora-rank), and write the result as a Hugging Face folder (or PEFT adapter files
     /// with --peft) that transformers / peft load.
     Train(Box<finetune::TrainArgs>),
+    /// Hyperparameter search: `train` once per combination of --learning-rates, --epoch-counts,
+    /// --batch-sizes, --lora-ranks (grid, or --strategy random within --trials), each from the same
+    /// model; one JSON line per trial (settings, its best validation metric), then the best,
+    /// whose model is written to --out.
+    Search(Box<search::SearchArgs>),
     /// Evaluate a classifier on a labelled file: one JSON line with accuracy, macro_f1, loss,
     /// per-class metrics and the confusion matrix.
     Eval(finetune::EvalArgs),
@@ -136,6 +141,7 @@ async fn run(command: Command) -> Result<()> {
             encoder::embed(&model, &text, pooling.parse()?, normalize).await
         }
         Command::Train(a) => finetune::train(&a).await,
+        Command::Search(a) => search::search(&a).await,
         Command::Eval(a) => finetune::eval(&a).await,
         Command::Generate(a) => generate::generate(&a).await,
         Command::Bench(Bench::Encoder(b)) => bench::encoder(&b).await,

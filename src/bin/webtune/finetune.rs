@@ -45,12 +45,12 @@ pub struct TextArgs {
 }
 
 impl ColumnArgs {
-    fn columns(&self) -> Columns {
+    pub(crate) fn columns(&self) -> Columns {
         Columns { text: self.text_column.clone(), text_pair: self.text_pair_column.clone(), label: self.label_column.clone() }
     }
 
     /// A language model's columns: the text, or the prompt and completion.
-    fn text_columns(&self, text: &TextArgs) -> TextColumns {
+    pub(crate) fn text_columns(&self, text: &TextArgs) -> TextColumns {
         TextColumns {
             text: self.text_column.clone(),
             prompt: text.prompt_column.clone(),
@@ -66,21 +66,21 @@ pub struct TrainArgs {
     /// text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file, trained as a causal
     /// language model).
     #[arg(long, default_value = "text-classification")]
-    task: String,
+    pub(crate) task: String,
     /// Hugging Face model folder to start from: config.json, model.safetensors, tokenizer.json
     /// (text-generation: also a .gguf file).
     #[arg(long)]
-    model: PathBuf,
+    pub(crate) model: PathBuf,
     /// Training data: .csv, .tsv, .jsonl or .json (an array of objects).
     #[arg(long)]
     data: PathBuf,
     #[command(flatten)]
-    columns: ColumnArgs,
+    pub(crate) columns: ColumnArgs,
     #[command(flatten)]
-    text: TextArgs,
+    pub(crate) text: TextArgs,
     /// Train LoRA adapters of this rank (the base frozen; a classifier's head trained in full) instead of all weights.
     #[arg(long)]
-    lora_rank: Option<usize>,
+    pub(crate) lora_rank: Option<usize>,
     #[arg(long, default_value_t = LoraOptions::default().alpha, requires = "lora_rank")]
     lora_alpha: f64,
     /// Projections that get adapters, by PEFT's names [default: PEFT's for the model: q_proj,v_proj (Llama), c_attn (GPT-2), query,value (BERT, RoBERTa), q_lin,v_lin (DistilBERT)]
@@ -98,7 +98,7 @@ pub struct TrainArgs {
     /// With --lora-rank: write only the adapters to --out, as PEFT files (adapter_model.safetensors,
     /// adapter_config.json); without it the adapters are merged into a full model folder.
     #[arg(long, requires = "lora_rank")]
-    peft: bool,
+    pub(crate) peft: bool,
     /// Validation data (same columns). Without it, --validation-split of the data is held out.
     #[arg(long)]
     validation: Option<PathBuf>,
@@ -107,13 +107,13 @@ pub struct TrainArgs {
     validation_split: f64,
     /// Where to write the fine-tuned model (a Hugging Face folder).
     #[arg(long)]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Replace the model files already in --out.
     #[arg(long)]
-    overwrite: bool,
+    pub(crate) overwrite: bool,
     /// auto | gpu | cpu
     #[arg(long, default_value = "auto")]
-    device: String,
+    pub(crate) device: String,
     /// One JSON line per event (start, step, eval, done) instead of text.
     #[arg(long)]
     json: bool,
@@ -126,7 +126,7 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     /// The training options: the flags, and LoRA's from --lora-rank and the other --lora-* flags.
-    fn options(&self) -> Result<TrainOptions> {
+    pub(crate) fn options(&self) -> Result<TrainOptions> {
         let o = TrainOptions {
             lora: self.lora_rank.map(|rank| LoraOptions {
                 rank,
@@ -156,7 +156,7 @@ fn read_file(path: &Path) -> Result<DataFile> {
 }
 
 impl TrainArgs {
-    fn data(&self) -> Result<SessionData> {
+    pub(crate) fn data(&self) -> Result<SessionData> {
         Ok(SessionData {
             train: read_file(&self.data)?,
             validation: self.validation.as_deref().map(read_file).transpose()?,
@@ -171,7 +171,7 @@ impl TrainArgs {
 }
 
 /// Fails before training when the output folder would lose files or cannot be written.
-fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
+pub(crate) fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
     let existing: Vec<&str> = ["config.json", "model.safetensors", "tokenizer.json", "adapter_model.safetensors"]
         .into_iter()
         .filter(|f| out.join(f).exists())
@@ -265,7 +265,7 @@ fn finish(a: &TrainArgs, files: Vec<(&str, Vec<u8>)>, diverged: bool, command: &
 }
 
 /// One human-readable line per event.
-fn describe(e: &Event) -> String {
+pub(crate) fn describe(e: &Event) -> String {
     match e {
         Event::Start { device, train_examples, validation_examples, total_steps, warmup_steps, labels, warnings, memory, .. } => {
             let mut s = format!(

@@ -16,6 +16,8 @@ mod bench;
 mod finetune;
 #[cfg(not(target_family = "wasm"))]
 mod generate;
+#[cfg(not(target_family = "wasm"))]
+mod search;
 
 #[cfg(not(target_family = "wasm"))]
 fn main() {
