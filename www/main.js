@@ -23,19 +23,20 @@ function showDevice(info) {
 }
 
 async function selectDevice() {
-  $("error").hidden = true;
+  $("device-error").hidden = true;
   $("init-btn").disabled = true;
   try {
     showDevice(await webtune.init({ device: $("device-choice").value, worker: true }));
     $("selftest-btn").disabled = false;
   } catch (err) {
-    showError(err);
+    showError(err, "device-error");
   } finally {
     $("init-btn").disabled = false;
   }
 }
 
 async function runSelfTest() {
+  $("selftest-error").hidden = true;
   $("selftest-btn").disabled = true;
   $("selftest-result").textContent = "running…";
   try {
@@ -45,7 +46,7 @@ async function runSelfTest() {
       `${r.passed ? "passed" : "FAILED"} on ${r.device.kind}: loss ${r.lossBefore.toFixed(4)} → ${r.lossAfter.toFixed(4)}, largest update ${r.updateSize.toExponential(2)} in ${r.millis.toFixed(0)} ms`;
   } catch (err) {
     $("selftest-result").textContent = "";
-    showError(err);
+    showError(err, "selftest-error");
   } finally {
     $("selftest-btn").disabled = false;
   }

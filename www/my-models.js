@@ -33,18 +33,18 @@ export async function refreshMyModels() {
             const model = await webtune.pipeline("text-classification", { model: files, device: $("device-choice").value });
             open(model, name);
           } catch (err) {
-            showError(err);
+            showError(err, "my-models-error");
           }
         }),
         button("Delete", async () => {
-          await webtune.models.delete(name).catch(showError);
+          await webtune.models.delete(name).catch((err) => showError(err, "my-models-error"));
           refreshMyModels();
         }),
       );
       return li;
     }));
   } catch (err) {
-    showError(err);
+    showError(err, "my-models-error");
   }
 }
 

@@ -3,10 +3,10 @@
 /** The element with this id. */
 export const $ = (id) => document.getElementById(id);
 
-/** Shows an API error (its stable `name` and message) in the page's error box. */
-export function showError(err) {
-  $("error").hidden = false;
-  $("error").textContent = `${err.name}: ${err.message}`;
+/** Shows an API error (its stable `name` and message) in the error box next to the controls that caused it (`box`: its id; default the fine-tune panel's). */
+export function showError(err, box = "error") {
+  $(box).hidden = false;
+  $(box).textContent = `${err.name}: ${err.message}`;
 }
 
 /** A new `tag` element showing `text` as text (never markup), with an optional class. */

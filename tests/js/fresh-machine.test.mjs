@@ -82,8 +82,8 @@ test("on a fresh machine the serve path fetches the default models and the demo 
     await page.reload();
     await page.waitForFunction(() => /tickets/.test(document.querySelector("#my-models-list").textContent), null, { timeout: 60_000 });
     await page.click("#my-models-list li:has-text('tickets') button:has-text('Open')");
-    await page.waitForFunction(() => /opened "tickets"/.test(document.querySelector("#ft-saved").textContent) || !document.querySelector("#error").hidden, null, { timeout: 60_000 });
-    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    await page.waitForFunction(() => /opened "tickets"/.test(document.querySelector("#ft-saved").textContent) || !document.querySelector("#my-models-error").hidden, null, { timeout: 60_000 });
+    assert.equal(await page.isHidden("#my-models-error"), true, await page.textContent("#my-models-error"));
     await page.fill("#ft-text-in", "my parcel never arrived");
     await page.click("#ft-classify");
     await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));
