@@ -216,3 +216,30 @@ test("the demo's search runs a 2-trial grid, lists the trials sortable by macro-
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("bad input in the demo: an empty file, a one-class file and a .gguf for classification are clear messages next to their controls; the page still trains", async () => {
+  const { demo, page, dir } = await tinyDemo();
+  try {
+    await page.setInputFiles("#ft-file", { name: "empty.csv", mimeType: "text/csv", buffer: Buffer.from("") });
+    await page.waitForSelector("#ft-data-error:not([hidden])");
+    assert.match(await page.textContent("#ft-data-error"), /DataError: .*empty\.csv/);
+    await page.setInputFiles("#ft-file", { name: "one.csv", mimeType: "text/csv", buffer: Buffer.from("review,stars\ngood,positive\nfine,positive\n") });
+    await page.waitForFunction(() => /one class/.test(document.querySelector("#ft-data-warnings").textContent));
+    await page.fill("#ft-model", "/assets/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    await page.click("#ft-start");
+    await page.waitForSelector("#error:not([hidden])", { timeout: 60_000 });
+    assert.match(await page.textContent("#error"), /^OptionsError: pipeline: a \.gguf file holds a decoder for text generation; text-classification needs an encoder folder/);
+    // still usable: the tiny model on its file trains
+    await page.fill("#ft-model", "/tiny");
+    const rows = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/bert/train-steps/expected.json"), "utf8")).rows;
+    const csv = "review,stars\n" + [0, 1, 2].flatMap(() => rows.map((r) => `"${r.text}",${r.label}`)).join("\n");
+    await page.setInputFiles("#ft-file", { name: "reviews.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    await page.fill("#ft-batch", "6");
+    await page.click("#ft-start");
+    await page.waitForFunction(doneOrError, null, { timeout: 120_000 });
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+  } finally {
+    await demo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

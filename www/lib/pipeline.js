@@ -2,7 +2,7 @@
 import { lostWithWorker, request, workerGeneration } from "./client.js";
 import { OptionsError, checkKeys } from "./errors.js";
 import * as store from "./store.js";
-import { EVALUATE_OPTIONS, GENERATE_OPTIONS } from "./decoder.js";
+import { EVALUATE_OPTIONS, GENERATE_OPTIONS, isGguf } from "./decoder.js";
 
 const TASKS = ["text-classification", "feature-extraction", "text-generation"];
 const LOAD = ["model", "device", "maxLength", "truncate", "batchSize", "onProgress", "signal"];
@@ -40,6 +40,10 @@ export async function pipeline(task, options = {}) {
     throw new OptionsError('pipeline: options.model is required: a hub id ("org/name"), a folder URL, a .gguf URL (text-generation), the picked files of a model folder, or { config, weights, tokenizer }');
   }
   checkFunction("pipeline", "onProgress", onProgress);
+  const picked = Array.isArray(args.model) || (typeof FileList !== "undefined" && args.model instanceof FileList) ? Array.from(args.model) : [args.model];
+  if (task !== "text-generation" && picked.some(isGguf)) {
+    throw new OptionsError(`pipeline: a .gguf file holds a decoder for text generation; ${task} needs an encoder folder (config.json, model.safetensors, tokenizer.json of a BERT, RoBERTa, XLM-RoBERTa or DistilBERT model). Load the .gguf with pipeline("text-generation")`);
+  }
   const { handle, info } = await request("load", cloneable({ task, ...args }), { onEvent: onProgress, signal });
   return task === "text-generation" ? makeGenerator(handle, info) : makePipeline(task, handle, info);
 }
