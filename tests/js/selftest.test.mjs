@@ -243,3 +243,35 @@ test("bad input in the demo: an empty file, a one-class file and a .gguf for cla
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("keyboard only: Tab reaches every control of the demo in page order with a visible focus ring, and Enter on Train trains", async () => {
+  const { demo, page, dir } = await tinyDemo();
+  try {
+    await page.fill("#ft-batch", "6");
+    await page.evaluate(() => document.activeElement?.blur());
+    await page.focus("#device-choice");
+    const seen = [];
+    for (let i = 0; i < 60; i++) {
+      const el = await page.evaluate(() => {
+        const a = document.activeElement;
+        const style = getComputedStyle(a);
+        return { id: a.id || a.tagName.toLowerCase(), outline: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0 };
+      });
+      seen.push(el);
+      if (el.id === "ft-start") break;
+      await page.keyboard.press("Tab");
+    }
+    const ids = seen.map((e) => e.id);
+    for (const id of ["device-choice", "init-btn", "selftest-btn", "ft-model", "ft-file", "ft-text", "ft-label", "ft-epochs", "ft-start"]) {
+      assert.ok(ids.includes(id), `Tab reaches #${id}: ${ids.join(" → ")}`);
+    }
+    assert.ok(ids.indexOf("ft-model") < ids.indexOf("ft-label") && ids.indexOf("ft-label") < ids.indexOf("ft-start"), "in page order");
+    assert.ok(seen.filter((e) => e.id.startsWith("ft-")).every((e) => e.outline), `a focus ring on every control: ${JSON.stringify(seen)}`);
+    await page.keyboard.press("Enter"); // on Train
+    await page.waitForFunction(doneOrError, null, { timeout: 120_000 });
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+  } finally {
+    await demo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
