@@ -45,6 +45,14 @@ mod tempdir {
     }
 }
 
+/// `rows.tsv` in `work`: six short reviews (`review`, `verdict` good/bad), `times` over.
+fn review_rows(work: &tempdir::TempFolder, times: usize) -> std::path::PathBuf {
+    let data = work.path.join("rows.tsv");
+    let rows = ["a delight from start to finish\tgood", "the best film of the year\tgood", "warm , funny and wise\tgood", "dull\tbad", "a tedious , pointless mess\tbad", "boring and far too long\tbad"];
+    std::fs::write(&data, format!("review\tverdict\n{}\n", rows.repeat(times).join("\n"))).unwrap();
+    data
+}
+
 fn stdout_lines(out: &Output) -> Vec<Value> {
     assert!(out.status.success(), "webtune failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout.clone()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -122,9 +130,7 @@ fn bad_input_exits_with_a_clear_message() {
 fn train_then_eval_then_predict_round_trip() {
     let model = model_folder("tiny-cls3", "train-model");
     let work = tempdir::TempFolder::new("train-work");
-    let data = work.path.join("rows.tsv");
-    let rows = ["a delight from start to finish\tgood", "the best film of the year\tgood", "warm , funny and wise\tgood", "dull\tbad", "a tedious , pointless mess\tbad", "boring and far too long\tbad"];
-    std::fs::write(&data, format!("review\tverdict\n{}\n", rows.repeat(2).join("\n"))).unwrap();
+    let data = review_rows(&work, 2);
     let out = work.path.join("out");
     let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
     let cols = ["--text-column", "review", "--label-column", "verdict"];
@@ -171,9 +177,7 @@ fn train_then_eval_then_predict_round_trip() {
 fn search_runs_a_grid_and_keeps_the_best_trial() {
     let model = model_folder("tiny-cls3", "search-model");
     let work = tempdir::TempFolder::new("search-work");
-    let data = work.path.join("rows.tsv");
-    let rows = ["a delight from start to finish\tgood", "the best film of the year\tgood", "warm , funny and wise\tgood", "dull\tbad", "a tedious , pointless mess\tbad", "boring and far too long\tbad"];
-    std::fs::write(&data, format!("review\tverdict\n{}\n", rows.repeat(3).join("\n"))).unwrap();
+    let data = review_rows(&work, 3);
     let (searched, plain) = (work.path.join("searched"), work.path.join("plain"));
     let common = ["--model", model.arg(), "--data", data.to_str().unwrap(), "--device", "cpu", "--text-column", "review", "--label-column", "verdict", "--batch-size", "6", "--validation-split", "0.34", "--metric", "macro_f1"];
     let mut args = vec!["search", "--out", searched.to_str().unwrap(), "--learning-rates", "1e-3,5e-3", "--epoch-counts", "1,2"];

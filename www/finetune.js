@@ -137,7 +137,7 @@ function showTrials() {
     const tr = document.createElement("tr");
     tr.append(cell("td", String(t.index + 1)), cell("td", String(t.settings.learningRate ?? $("ft-lr").value)),
       cell("td", String(t.settings.epochs ?? $("ft-epochs").value)), cell("td", t.value.toFixed(4)),
-      cell("td", t.index === best ? "best: kept" : ""));
+      cell("td", t.index === best ? "best" : ""));
     if (t.index === best) tr.className = "ok";
     return tr;
   }));

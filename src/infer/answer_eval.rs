@@ -21,11 +21,9 @@ pub struct AnswerScores {
 }
 
 /// Answers every row's prompt greedily (at most `max_new_tokens` tokens) and scores the answers
-/// against the rows' completions. `chat`: render prompts with the model's chat template (`None`:
-/// when it has one), as training does.
-pub async fn score_answers(decoder: &Decoder, examples: &[TextExample], chat: Option<bool>, max_new_tokens: usize) -> Result<AnswerScores> {
-    let has_template = decoder.text.as_ref().is_some_and(|t| t.chat.is_some());
-    let chat = chat.unwrap_or(has_template);
+/// against the rows' completions. `chat`: ask through the model's chat template, as training
+/// renders the rows ([`super::language_model::LmRowEncoder::chat`]).
+pub async fn score_answers(decoder: &Decoder, examples: &[TextExample], chat: bool, max_new_tokens: usize) -> Result<AnswerScores> {
     let options = GenerateOptions { max_new_tokens, ..Default::default() };
     let (mut answers, mut references) = (Vec::new(), Vec::new());
     for e in examples {
@@ -40,11 +38,12 @@ pub async fn score_answers(decoder: &Decoder, examples: &[TextExample], chat: Op
                 }
             }
             TextContent::Conversation(messages) => {
-                let last = messages.iter().rposition(|m| m.role == "assistant").expect("conversations have an assistant turn");
+                let Some(last) = messages.iter().rposition(|m| m.role == "assistant").filter(|&i| i > 0) else {
+                    return Err(named(Error::Data(
+                        "the conversation has no assistant turn after a question: there is nothing to compare an answer with".into(),
+                    )));
+                };
                 references.push(messages[last].content.clone());
-                if last == 0 {
-                    return Err(named(Error::Data("the conversation starts with the assistant's answer: there is no question to answer".into())));
-                }
                 decoder.chat(&messages[..last], &options, |_| true).await
             }
             TextContent::Text(_) => {

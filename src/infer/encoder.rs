@@ -227,15 +227,12 @@ impl Encoder {
         let b = self.tokenize(&[text])?;
         let [ids, types, mask] = self.tensors(&b);
         let tokens = b.input_ids.iter().map(|&id| self.tokenizer.id_to_token(id as u32).unwrap_or_default()).collect();
-        let mut weights = Vec::new();
-        let mut heads = 0;
-        for layer in self.bert().attentions(ids, types, mask) {
-            let [_, h, q, k] = layer.dims();
-            heads = h;
-            let flat = rows(&self.device, layer.reshape([h * q, k])).await?;
-            weights.push(flat.chunks(q).map(<[Vec<f32>]>::to_vec).collect());
-        }
-        Ok(Attentions { tokens, layers: weights.len(), heads, weights })
+        let per_layer = self.bert().attentions(ids, types, mask); // [1, heads, seq, seq] each
+        let (layers, heads, seq) = (per_layer.len(), self.config.num_attention_heads, b.seq);
+        // one read for every layer: [layers · heads · seq, seq] rows, regrouped by layer and head
+        let all = rows(&self.device, Tensor::cat(per_layer, 0).reshape([layers * heads * seq, seq])).await?;
+        let weights = all.chunks(heads * seq).map(|layer| layer.chunks(seq).map(<[Vec<f32>]>::to_vec).collect()).collect();
+        Ok(Attentions { tokens, layers, heads, weights })
     }
 
     /// Class probabilities per text, highest first.

@@ -3,7 +3,7 @@
 
 use burn::{
     nn::loss::CrossEntropyLossConfig,
-    tensor::{Int, Tensor, TensorData, activation::softmax},
+    tensor::{Int, Tensor, TensorData},
 };
 
 use crate::{
@@ -11,7 +11,9 @@ use crate::{
     data::{Dataset, make_batch},
     infer::{
         batch_tensors,
+        encoder::rows,
         metrics::{MAX_MISTAKES, Metrics, Mistake},
+        sampling::argmax,
     },
     models::heads::BertForSequenceClassification,
     tokenizer::TextTokenizer,
@@ -30,33 +32,31 @@ pub async fn evaluate_classifier(
         return Err(Error::Data("the evaluation data has no rows".into()));
     }
     let ce = CrossEntropyLossConfig::new().init(device.device());
-    let rows: Vec<usize> = (0..data.len()).collect();
-    let mut predictions = Vec::new();
-    let mut probabilities = Vec::new();
+    let indices: Vec<usize> = (0..data.len()).collect();
+    let mut all_logits = Vec::new();
     let mut loss_sum: Option<Tensor<1>> = None;
-    for chunk in rows.chunks(batch_size.max(1)) {
+    for chunk in indices.chunks(batch_size.max(1)) {
         let b = make_batch(&data.examples, chunk, tokenizer, max_length)?;
         let [ids, types, mask] = batch_tensors(&b.tokens, device.device());
         let y = Tensor::<1, Int>::from_data(TensorData::new(b.labels, [chunk.len()]), device.device());
         let logits = model.forward(ids, types, mask);
-        predictions.push(logits.clone().argmax(1).reshape([chunk.len()]));
-        probabilities.push(softmax(logits.clone(), 1).max_dim(1).reshape([chunk.len()]));
+        all_logits.push(logits.clone());
         let loss = ce.forward(logits, y).mul_scalar(chunk.len() as f64);
         loss_sum = Some(match loss_sum {
             Some(s) => s + loss,
             None => loss,
         });
     }
-    let predicted = device.read(Tensor::cat(predictions, 0)).await?;
-    let predicted: Vec<usize> = predicted
-        .convert::<i64>()
-        .try_to_vec::<i64>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))?
-        .into_iter()
-        .map(|p| p as usize)
-        .collect();
-    let scores = device.read(Tensor::cat(probabilities, 0)).await?;
-    let scores = scores.convert::<f32>().try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+    // one read: each row's prediction (the first largest logit, as torch's argmax) and its probability
+    let (predicted, scores): (Vec<usize>, Vec<f32>) = rows(device, Tensor::cat(all_logits, 0))
+        .await?
+        .iter()
+        .map(|logits| {
+            let best = argmax(logits) as usize;
+            let total: f32 = logits.iter().map(|&x| (x - logits[best]).exp()).sum();
+            (best, 1.0 / total)
+        })
+        .unzip();
     let loss = device.read_scalar(loss_sum.expect("at least one batch")).await? / data.len() as f64;
     let truth: Vec<usize> = data.examples.iter().map(|e| e.label).collect();
     let mut metrics = Metrics::compute(&truth, &predicted, &data.labels.names, Some(loss));

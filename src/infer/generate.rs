@@ -134,7 +134,7 @@ impl GenerateOptions {
             return bad("repetitionPenalty must be a finite number > 0 (1 is off; 1.1–1.3 is usual)");
         }
         if self.stop_strings.len() > MAX_STOP_STRINGS || self.stop_strings.iter().any(|s| s.is_empty() || s.len() > MAX_STOP_LEN) {
-            return bad("stop must be at most 16 non-empty strings of at most 256 bytes each");
+            return Err(Error::Options(format!("stop must be at most {MAX_STOP_STRINGS} non-empty strings of at most {MAX_STOP_LEN} bytes each")));
         }
         Ok(())
     }
@@ -175,9 +175,8 @@ pub struct Generated {
 }
 
 /// Where a generation's time went.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, ts_rs::TS)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-#[ts(rename = "GenerationTiming")]
 pub struct Timing {
     /// Milliseconds from the start to the first new token (reading the prompt and choosing it).
     pub prompt_ms: f64,

@@ -87,6 +87,11 @@ pub struct LmRowEncoder<'a> {
 }
 
 impl<'a> LmRowEncoder<'a> {
+    /// Whether prompt/completion rows go through the model's chat template.
+    pub fn chat(&self) -> bool {
+        self.chat
+    }
+
     /// `chat`: wrap prompt/completion pairs in the model's chat template (`None`: when it has one).
     pub fn new(decoder: &'a Decoder, chat: Option<bool>) -> Result<Self> {
         let side = decoder.text.as_ref().ok_or_else(|| {

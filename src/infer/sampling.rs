@@ -89,9 +89,9 @@ fn nucleus(logits: &mut [f32], top_p: f32) {
 
 /// `MinPLogitsWarper`: removes tokens less likely than `min_p` × the most likely token's probability.
 fn min_probability(logits: &mut [f32], min_p: f32) {
+    let best = argmax(logits) as usize;
     let probs = softmax(logits);
-    let (best, top) = probs.iter().enumerate().fold((0, f32::MIN), |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) });
-    let floor = min_p * top;
+    let floor = min_p * probs[best];
     for (i, (x, p)) in logits.iter_mut().zip(probs).enumerate() {
         if p < floor && i != best {
             *x = f32::NEG_INFINITY;

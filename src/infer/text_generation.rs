@@ -178,10 +178,7 @@ impl Decoder {
     fn fit_context(&self, messages: &[Message], options: &GenerateOptions, render: impl Fn(&[Message]) -> Result<Vec<u32>>) -> Result<(Vec<u32>, usize)> {
         let limit = self.config.max_positions();
         let room = limit.saturating_sub(options.max_new_tokens.clamp(1, limit / 2));
-        let (system, turns): (Vec<&Message>, Vec<(usize, &Message)>) = {
-            let system = messages.iter().filter(|m| m.role == "system").collect();
-            (system, messages.iter().enumerate().filter(|(_, m)| m.role != "system").collect())
-        };
+        let turns: Vec<(usize, &Message)> = messages.iter().enumerate().filter(|(_, m)| m.role != "system").collect();
         // where a kept part may begin: at a user message, or at the last message
         let mut starts: Vec<usize> = (0..turns.len()).filter(|&i| turns[i].1.role == "user").collect();
         if let Some(last) = turns.len().checked_sub(1)
@@ -205,7 +202,7 @@ impl Decoder {
             return Err(Error::Data(format!(
                 "the last message alone makes a prompt of {} tokens{}; with maxNewTokens {} this model's context of {limit} tokens has no room: shorten the message or lower maxNewTokens",
                 last.len(),
-                if system.is_empty() { "" } else { " with the system prompt" },
+                if turns.len() == messages.len() { "" } else { " with the system prompt" },
                 options.max_new_tokens
             )));
         }

@@ -75,8 +75,6 @@ pub struct DecoderEvalSettings {
     /// As in training: prompt/completion rows through the chat template (`None`: when the model
     /// has one).
     pub chat_template: Option<bool>,
-    /// As in training: plain texts packed into blocks of `max_length` (a `.txt` file always is).
-    pub packing: bool,
     /// Also answer each row's prompt greedily and score the answers (BLEU, ROUGE-L).
     pub generate: bool,
     /// With `generate`: the longest answer, in tokens.
@@ -85,19 +83,20 @@ pub struct DecoderEvalSettings {
 
 impl Default for DecoderEvalSettings {
     fn default() -> Self {
-        DecoderEvalSettings { max_length: 512, batch_size: 8, chat_template: None, packing: false, generate: false, max_new_tokens: 128 }
+        DecoderEvalSettings { max_length: 512, batch_size: 8, chat_template: None, generate: false, max_new_tokens: 128 }
     }
 }
 
 impl DecoderEvalSettings {
     /// The settings asked for, the defaults where a value is not given.
-    pub fn new(max_length: Option<usize>, batch_size: Option<usize>, chat_template: Option<bool>) -> Self {
+    pub fn new(max_length: Option<usize>, batch_size: Option<usize>, chat_template: Option<bool>, generate: bool, max_new_tokens: Option<usize>) -> Self {
         let d = DecoderEvalSettings::default();
         DecoderEvalSettings {
             max_length: max_length.unwrap_or(d.max_length),
             batch_size: batch_size.unwrap_or(d.batch_size),
             chat_template,
-            ..d
+            generate,
+            max_new_tokens: max_new_tokens.unwrap_or(d.max_new_tokens),
         }
     }
 }
@@ -108,11 +107,11 @@ pub async fn evaluate_decoder(decoder: &Decoder, file: &DataFile, columns: &Text
     let examples = file.texts(columns)?;
     let encoder = LmRowEncoder::new(decoder, settings.chat_template)?;
     let max_length = settings.max_length.min(decoder.config.max_positions());
-    let (rows, _) = encode_all(&encoder, &examples, max_length, settings.packing || file.is_plain_text(), "evaluation")?;
+    let (rows, _) = encode_all(&encoder, &examples, max_length, file.is_plain_text(), "evaluation")?;
     let pad = decoder.text.as_ref().map_or(0, |t| t.tokenizer.pad_id());
     let mut metrics = evaluate(&decoder.model, &decoder.device, &rows, pad, settings.batch_size).await?;
     if settings.generate {
-        let scores = score_answers(decoder, &examples, settings.chat_template, settings.max_new_tokens).await?;
+        let scores = score_answers(decoder, &examples, encoder.chat(), settings.max_new_tokens).await?;
         (metrics.bleu, metrics.rouge_l, metrics.answers) = (Some(scores.bleu), Some(scores.rouge_l), Some(scores.answers));
     }
     Ok(metrics)

@@ -23,10 +23,9 @@ pub struct Message {
 #[derive(Clone, Debug)]
 pub struct ChatTemplate {
     source: String,
-    /// `source` with its `{% generation %}` tags made into markers ([`mark_generation`]).
-    compiled: String,
-    /// Whether the template marks the assistant's text with `{% generation %}` blocks.
-    tracks_generation: bool,
+    /// `source` with its `{% generation %}` tags made into markers ([`mark_generation`]), when it
+    /// has such blocks (marking the assistant's text).
+    marked: Option<String>,
     bos_token: String,
     eos_token: String,
 }
@@ -94,19 +93,17 @@ impl ChatTemplate {
     /// Parses `source`; `bos_token`/`eos_token` are the strings templates may refer to.
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
         let marked = mark_generation(source);
-        let tracks_generation = marked.is_some();
-        let compiled = marked.unwrap_or_else(|| source.to_string());
         environment()
-            .template_from_str(&compiled)
+            .template_from_str(marked.as_deref().unwrap_or(source))
             .map_err(|e| Error::Weights(format!("the model's chat template does not parse: {e}")))?;
-        Ok(ChatTemplate { source: source.into(), compiled, tracks_generation, bos_token: bos_token.into(), eos_token: eos_token.into() })
+        Ok(ChatTemplate { source: source.into(), marked, bos_token: bos_token.into(), eos_token: eos_token.into() })
     }
 
     /// The prompt text for `messages`; with `add_generation_prompt`, ending where the assistant's
     /// reply begins.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
         let text = self.render_marked(messages, add_generation_prompt)?;
-        Ok(if self.tracks_generation { text.replace([GENERATION_START, GENERATION_END], "") } else { text })
+        Ok(if self.marked.is_some() { text.replace([GENERATION_START, GENERATION_END], "") } else { text })
     }
 
     /// The whole conversation's text and the character ranges (Unicode scalar values, as Python
@@ -116,7 +113,7 @@ impl ChatTemplate {
     /// to `messages[..i]` with the generation prompt), trailing whitespace left out. Templates that
     /// do not render a conversation turn by turn are an error saying what to do.
     pub fn render_with_assistant_spans(&self, messages: &[Message]) -> Result<(String, Vec<Range<usize>>)> {
-        if self.tracks_generation {
+        if self.marked.is_some() {
             let marked = self.render_marked(messages, false)?;
             return split_markers(&marked);
         }
@@ -154,7 +151,7 @@ impl ChatTemplate {
             return Err(Error::Data("chat: a message contains U+E000 or U+E001, private-use characters webtune reserves; remove them".into()));
         }
         let env = environment();
-        let template = env.template_from_str(&self.compiled).map_err(|e| Error::Weights(format!("chat template: {e}")))?;
+        let template = env.template_from_str(self.marked.as_deref().unwrap_or(&self.source)).map_err(|e| Error::Weights(format!("chat template: {e}")))?;
         let text = template
             .render(context! {
                 messages => messages,

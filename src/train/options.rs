@@ -21,6 +21,14 @@ impl Mode {
     pub fn natural_for(metric: &str) -> Mode {
         if matches!(metric, "loss" | "perplexity") { Mode::Min } else { Mode::Max }
     }
+
+    /// Whether `value` beats `best` in this direction (the first of equal values stays best).
+    pub fn improves(self, value: f64, best: f64) -> bool {
+        match self {
+            Mode::Max => value > best,
+            Mode::Min => value < best,
+        }
+    }
 }
 
 /// Options of a fine-tuning run: the one definition for the JS API (unknown keys are an error;

@@ -546,13 +546,7 @@ impl<M> BestTracker<M> {
         let metric = self.metric.clone().unwrap_or_else(|| m.default_metric().to_string());
         let Some(value) = m.get(&metric) else { return false };
         let mode = self.mode.unwrap_or(Mode::natural_for(&metric));
-        let better = match &self.best {
-            None => true,
-            Some(b) => match mode {
-                Mode::Max => value > b.value,
-                Mode::Min => value < b.value,
-            },
-        };
+        let better = self.best.as_ref().is_none_or(|b| mode.improves(value, b.value));
         if better {
             self.best = Some(Best { step, metric, value });
             if self.keep_best {

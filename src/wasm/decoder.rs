@@ -212,9 +212,8 @@ impl JsDecoder {
         future_to_promise(async move {
             let setup: EvalSetup = parse_options("evaluate", setup).map_err(to_js)?;
             let file = DataFile { bytes: data, name: setup.data_name.unwrap_or_else(|| "data.jsonl".into()) };
-            let mut settings = DecoderEvalSettings::new(setup.max_length, setup.batch_size, setup.chat_template);
-            settings.generate = setup.generate.unwrap_or(false);
-            settings.max_new_tokens = setup.max_new_tokens.unwrap_or(settings.max_new_tokens);
+            let settings =
+                DecoderEvalSettings::new(setup.max_length, setup.batch_size, setup.chat_template, setup.generate.unwrap_or(false), setup.max_new_tokens);
             to_value(&evaluate_decoder(&decoder, &file, &setup.columns, &settings).await.map_err(to_js)?)
         })
     }

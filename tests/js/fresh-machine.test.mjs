@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, openBrowser, screenshots } from "./harness.mjs";
+import { ROOT, openBrowser, openDemoOnCpu, screenshots } from "./harness.mjs";
 
 const { unzipSync } = createRequire(join(ROOT, "pkg-config/package.json"))("fflate");
 const temp = mkdtempSync(join(tmpdir(), "webtune-fresh-"));
@@ -38,10 +38,7 @@ test("on a fresh machine the serve path fetches the default models and the demo 
   const demo = await openBrowser();
   try {
     const page = demo.page;
-    await page.goto(demo.server.url);
-    await page.selectOption("#device-choice", "cpu");
-    await page.click("#init-btn");
-    await page.waitForFunction(() => /cpu/.test(document.querySelector("#device-info")?.textContent), null, { timeout: 60_000 });
+    await openDemoOnCpu(demo);
     // the sample's preview: rows, guessed columns, balanced label counts
     await page.waitForFunction(() => /rows/.test(document.querySelector("#ft-data-summary").textContent));
     assert.match(await page.textContent("#ft-data-summary"), /^support-tickets\.csv: 360 rows, columns text, label · label column "label", 4 classes/);

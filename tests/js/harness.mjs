@@ -41,6 +41,14 @@ export async function screenshots(page, name, { fullPage = true, widths = [1280,
   }
 }
 
+/** Opens the demo page of `b` (from openBrowser) and selects the CPU path in its device card. */
+export async function openDemoOnCpu(b) {
+  await b.page.goto(b.server.url);
+  await b.page.selectOption("#device-choice", "cpu");
+  await b.page.click("#init-btn");
+  await b.page.waitForFunction(() => /cpu/.test(document.querySelector("#device-info")?.textContent), null, { timeout: 60_000 });
+}
+
 /** Chromium flags shared with the wasm-bindgen tests (one place: pkg-config/webdriver.json). */
 export function chromiumArgs({ webgpu = true } = {}) {
   const cfg = JSON.parse(readFileSync(join(ROOT, "pkg-config/webdriver.json"), "utf8"));

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, openBrowser, screenshots } from "./harness.mjs";
+import { ROOT, openBrowser, openDemoOnCpu, screenshots } from "./harness.mjs";
 
 let b;
 before(async () => {
@@ -84,8 +84,11 @@ test("the demo page leaves a software WebGPU adapter for the CPU under auto, sel
   await page.close();
 });
 
-/** The demo page on the CPU path with the tiny BERT classifier (at /tiny) and its 36-row CSV picked. */
-async function tinyDemo() {
+/**
+ * Runs `test(page, { demo, csv })` on the demo page on the CPU path with the tiny BERT classifier (at /tiny)
+ * and its 36-row CSV picked, then closes the browser and removes the model folder.
+ */
+async function withTinyDemo(test) {
   // a model folder for the tiny fixture (the fixtures share one tokenizer.json)
   const dir = mkdtempSync(join(tmpdir(), "webtune-demo-"));
   copyFileSync(join(ROOT, "tests/fixtures/bert/train-steps/config.json"), join(dir, "config.json"));
@@ -94,23 +97,24 @@ async function tinyDemo() {
   const rows = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/bert/train-steps/expected.json"), "utf8")).rows;
   const csv = "review,stars\n" + [0, 1, 2].flatMap(() => rows.map((r) => `"${r.text}",${r.label}`)).join("\n");
   const demo = await openBrowser({ extraMounts: { "/tiny/": dir } });
-  const page = demo.page;
-  await page.goto(demo.server.url);
-  await page.selectOption("#device-choice", "cpu");
-  await page.click("#init-btn");
-  await page.waitForFunction(() => /cpu/.test(document.querySelector("#device-info")?.textContent), null, { timeout: 60_000 });
-  await page.fill("#ft-model", "/tiny");
-  await page.setInputFiles("#ft-file", { name: "reviews.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
-  await page.fill("#ft-text", "review");
-  await page.fill("#ft-label", "stars");
-  return { demo, page, dir };
+  try {
+    const page = demo.page;
+    await openDemoOnCpu(demo);
+    await page.fill("#ft-model", "/tiny");
+    await page.setInputFiles("#ft-file", { name: "reviews.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    await page.fill("#ft-text", "review");
+    await page.fill("#ft-label", "stars");
+    await test(page, { demo, csv });
+  } finally {
+    await demo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const doneOrError = () => /^done/.test(document.querySelector("#ft-status").textContent) || !document.querySelector("#error").hidden;
 
 test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies and offers the download", async () => {
-  const { demo, page, dir } = await tinyDemo();
-  try {
+  await withTinyDemo(async (page, { demo }) => {
     await page.fill("#ft-epochs", "3");
     await page.fill("#ft-batch", "6");
     await page.fill("#ft-lr", "0.002");
@@ -153,15 +157,11 @@ test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies 
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ft-download")]);
     assert.equal(download.suggestedFilename(), "webtune-classifier.zip");
     assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
-  } finally {
-    await demo.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a fine-tuning run cut short is offered for Resume after a reload and ends with every step", async () => {
-  const { demo, page, dir } = await tinyDemo();
-  try {
+  await withTinyDemo(async (page) => {
     await page.fill("#ft-epochs", "60");
     await page.fill("#ft-batch", "6");
     await page.fill("#ft-ckpt", "20");
@@ -181,15 +181,11 @@ test("a fine-tuning run cut short is offered for Resume after a reload and ends 
     await page.waitForFunction(() => !document.querySelector("#ft-start").disabled); // the resume call returned
     assert.equal(await page.isHidden("#ft-resume-box"), true, "a finished run is not offered again");
     assert.equal(await page.isVisible("#ft-try"), true, "the resumed model is ready to try");
-  } finally {
-    await demo.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("the demo's search runs a 2-trial grid, lists the trials sortable by macro-F1 and keeps the best one to try", async () => {
-  const { demo, page, dir } = await tinyDemo();
-  try {
+  await withTinyDemo(async (page) => {
     await page.fill("#ft-batch", "6");
     await page.click("#ft-search-box summary");
     await page.fill("#ft-search-lr", "0.002, 0.005");
@@ -202,7 +198,7 @@ test("the demo's search runs a 2-trial grid, lists the trials sortable by macro-
     const rows = () => page.$$eval("#ft-search-table tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
     const trials = await rows();
     assert.equal(trials.length, 2, JSON.stringify(trials));
-    const best = trials.filter((t) => t[4] === "best: kept");
+    const best = trials.filter((t) => t[4] === "best");
     assert.equal(best.length, 1, "one trial is marked best");
     assert.equal(Number(best[0][3]), Math.max(...trials.map((t) => Number(t[3]))), "the best has the highest macro-F1");
     await page.click("#ft-search-table button[data-key=value]");
@@ -211,15 +207,11 @@ test("the demo's search runs a 2-trial grid, lists the trials sortable by macro-
     assert.match(await page.textContent("#ft-status"), new RegExp(`the best \\(trial ${best[0][0]},`));
     assert.equal(await page.isVisible("#ft-try"), true, "the kept model is ready to try");
     await screenshots(page, "demo-search");
-  } finally {
-    await demo.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("bad input in the demo: an empty file, a one-class file and a .gguf for classification are clear messages next to their controls; the page still trains", async () => {
-  const { demo, page, dir } = await tinyDemo();
-  try {
+  await withTinyDemo(async (page, { csv }) => {
     await page.setInputFiles("#ft-file", { name: "empty.csv", mimeType: "text/csv", buffer: Buffer.from("") });
     await page.waitForSelector("#ft-data-error:not([hidden])");
     assert.match(await page.textContent("#ft-data-error"), /DataError: .*empty\.csv/);
@@ -231,22 +223,16 @@ test("bad input in the demo: an empty file, a one-class file and a .gguf for cla
     assert.match(await page.textContent("#error"), /^OptionsError: pipeline: a \.gguf file holds a decoder for text generation; text-classification needs an encoder folder/);
     // still usable: the tiny model on its file trains
     await page.fill("#ft-model", "/tiny");
-    const rows = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/bert/train-steps/expected.json"), "utf8")).rows;
-    const csv = "review,stars\n" + [0, 1, 2].flatMap(() => rows.map((r) => `"${r.text}",${r.label}`)).join("\n");
     await page.setInputFiles("#ft-file", { name: "reviews.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
     await page.fill("#ft-batch", "6");
     await page.click("#ft-start");
     await page.waitForFunction(doneOrError, null, { timeout: 120_000 });
     assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
-  } finally {
-    await demo.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("keyboard only: Tab reaches every control of the demo in page order with a visible focus ring, and Enter on Train trains", async () => {
-  const { demo, page, dir } = await tinyDemo();
-  try {
+  await withTinyDemo(async (page) => {
     await page.fill("#ft-batch", "6");
     await page.evaluate(() => document.activeElement?.blur());
     await page.focus("#device-choice");
@@ -270,8 +256,5 @@ test("keyboard only: Tab reaches every control of the demo in page order with a 
     await page.keyboard.press("Enter"); // on Train
     await page.waitForFunction(doneOrError, null, { timeout: 120_000 });
     assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
-  } finally {
-    await demo.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -83,10 +83,7 @@ export class WebtuneChat extends HTMLElement {
    */
   get pipeline() { return this.#pipeline; }
   set pipeline(p) {
-    this.#loadCount++; // a load under way is no longer wanted
-    this.#lease?.release();
-    this.#lease = null;
-    this.#loading = null;
+    this.#letGo();
     this.#given = p ?? null;
     this.#pipeline = p ?? null;
     if (p) this.#announce(p);
@@ -172,11 +169,7 @@ export class WebtuneChat extends HTMLElement {
 
   disconnectedCallback() {
     this.#controller?.abort();
-    this.#lease?.release();
-    this.#lease = null;
-    this.#pipeline = null;
-    this.#loading = null;
-    this.#loadCount++;
+    this.#letGo();
   }
 
   #build() {
@@ -233,16 +226,20 @@ export class WebtuneChat extends HTMLElement {
 
   // ---- the model ----
 
-  #load() {
-    const model = this.model;
-    const token = ++this.#loadCount;
+  /** Forgets the current model: a load under way is no longer wanted, a shared one is let go. */
+  #letGo() {
+    this.#loadCount++;
     this.#lease?.release();
     this.#lease = null;
+    this.#loading = null;
     this.#pipeline = null;
-    if (model == null || model === "") {
-      this.#loading = null;
-      return null;
-    }
+  }
+
+  #load() {
+    const model = this.model;
+    this.#letGo();
+    const token = this.#loadCount;
+    if (model == null || model === "") return null;
     const files = new Map(); // file → { loaded, total }
     const onProgress = (e) => {
       if (token !== this.#loadCount) return;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use webtune::{
     Error, Result,
     data::{Columns, Table, TextColumns, parse_named},
-    infer::{EncodeOptions, Encoder, ModelFiles},
+    infer::{Decoder, EncodeOptions, Encoder, ModelFiles},
     models::lora::{LoraInit, LoraOptions},
     session::{DataFile, DecoderEvalSettings, SessionData, checkpoint_dir, evaluate_decoder, finetune_classifier, finetune_decoder},
     train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions},
@@ -200,14 +200,21 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let tuned = finetune_classifier(&files, &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
-    let files = match a.peft {
-        true => tuned.model.export_adapter(&a.model.display().to_string()).await?,
-        false => {
-            let out = tuned.model.export().await?;
-            vec![("config.json", out.config), ("model.safetensors", out.weights), ("tokenizer.json", out.tokenizer)]
-        }
-    };
-    finish(a, files, tuned.stop_reason == StopReason::Diverged, "webtune predict")
+    finish(a, encoder_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
+}
+
+/// A trained classifier's files for --out: a Hugging Face folder, or with --peft the adapters.
+pub(crate) async fn encoder_files(model: &Encoder, a: &TrainArgs) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    if a.peft {
+        return model.export_adapter(&a.model.display().to_string()).await;
+    }
+    let out = model.export().await?;
+    Ok(vec![("config.json", out.config), ("model.safetensors", out.weights), ("tokenizer.json", out.tokenizer)])
+}
+
+/// A trained decoder's files for --out: a Hugging Face folder, or with --peft the adapters.
+pub(crate) async fn decoder_files(model: &Decoder, a: &TrainArgs) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    if a.peft { model.export_adapter(&a.model.display().to_string()).await } else { model.export().await }
 }
 
 /// `--task text-generation`: a decoder trained as a causal language model (all weights, or LoRA
@@ -221,11 +228,7 @@ async fn train_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let columns = a.columns.text_columns(&a.text);
     let tuned = finetune_decoder(&decoder, &dev, &data, &columns, options, a.resume()?.as_ref(), hooks).await?;
-    let files = match a.peft {
-        true => tuned.model.export_adapter(&a.model.display().to_string()).await?,
-        false => tuned.model.export().await?,
-    };
-    finish(a, files, tuned.stop_reason == StopReason::Diverged, "webtune generate")
+    finish(a, decoder_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune generate")
 }
 
 /// Writes each checkpoint to OUT/checkpoint, replacing the previous one.
@@ -363,9 +366,7 @@ pub async fn eval(a: &EvalArgs) -> Result<()> {
 
 async fn eval_lm(a: &EvalArgs, dev: &webtune::ComputeDevice) -> Result<()> {
     let decoder = crate::generate::load_decoder(&a.model, dev)?;
-    let mut settings = DecoderEvalSettings::new(a.max_length, a.batch_size, a.chat_template);
-    settings.generate = a.generate;
-    settings.max_new_tokens = a.max_new_tokens.unwrap_or(settings.max_new_tokens);
+    let settings = DecoderEvalSettings::new(a.max_length, a.batch_size, a.chat_template, a.generate, a.max_new_tokens);
     let columns = a.columns.text_columns(&a.text);
     print(&evaluate_decoder(&decoder, &read_file(&a.data)?, &columns, &settings).await?)
 }

@@ -76,8 +76,7 @@ pub fn load_decoder(m: &Path, dev: &webtune::ComputeDevice) -> Result<Decoder> {
 }
 
 /// Prints `{"text", "stopReason", "promptTokens", "newTokens", "promptMs", "tokensPerSecond",
-/// "device"}` (after the streamed
-/// pieces with `--stream`).
+/// "device"}` (after the streamed pieces with `--stream`).
 pub async fn generate(args: &GenerateArgs) -> Result<()> {
     let dev = crate::cli::select_device(&args.device).await?;
     let decoder = load_decoder(&args.model, &dev)?;

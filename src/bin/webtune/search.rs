@@ -8,15 +8,15 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::json;
 use webtune::{
-    Error, Result,
-    infer::ModelFiles,
-    session::{finetune_classifier, finetune_decoder},
-    train::{Hooks, TrainOptions, options::Mode},
+    ComputeDevice, Error, Result,
+    infer::{Decoder, Encoder, ModelFiles},
+    session::{SessionData, finetune_classifier, finetune_decoder},
+    train::{Best, Hooks, TrainOptions, options::Mode},
 };
 
 use crate::{
     cli::print,
-    finetune::{TrainArgs, describe, prepare_out},
+    finetune::{TrainArgs, decoder_files, describe, encoder_files, prepare_out},
 };
 
 #[derive(clap::Args)]
@@ -110,76 +110,86 @@ fn trials(a: &SearchArgs, seed: u64) -> Result<Vec<Settings>> {
     Ok(all)
 }
 
+/// What every trial starts from.
+enum Start {
+    Classifier(ModelFiles),
+    Decoder(Box<Decoder>),
+}
+
+impl Start {
+    /// Trains one trial with `options`: its best evaluation, its steps, and its files for --out.
+    async fn trial(&self, t: &TrainArgs, dev: &ComputeDevice, data: &SessionData, options: &TrainOptions, index: usize) -> Result<Trial> {
+        let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
+        let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
+        Ok(match self {
+            Start::Classifier(files) => {
+                let tuned = finetune_classifier(files, dev, data, &t.columns.columns(), options, None, hooks).await?;
+                Trial { best: tuned.best, steps: tuned.steps, model: Tuned::Encoder(tuned.model) }
+            }
+            Start::Decoder(decoder) => {
+                let tuned = finetune_decoder(decoder, dev, data, &t.columns.text_columns(&t.text), options, None, hooks).await?;
+                Trial { best: tuned.best, steps: tuned.steps, model: Tuned::Decoder(Box::new(tuned.model)) }
+            }
+        })
+    }
+}
+
+/// A finished trial.
+struct Trial {
+    best: Option<Best>,
+    steps: usize,
+    model: Tuned,
+}
+
+/// A trial's trained model, exported only when it is the best so far.
+enum Tuned {
+    Encoder(Encoder),
+    Decoder(Box<Decoder>),
+}
+
+impl Tuned {
+    async fn files(&self, t: &TrainArgs) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        match self {
+            Tuned::Encoder(m) => encoder_files(m, t).await,
+            Tuned::Decoder(m) => decoder_files(m, t).await,
+        }
+    }
+}
+
 pub async fn search(a: &SearchArgs) -> Result<()> {
     let t = &a.train;
     let base = t.options()?;
     let plan = trials(a, base.seed)?;
-    let classifier = match t.task.as_str() {
-        "text-classification" => true,
-        "text-generation" => false,
-        other => return Err(Error::Options(format!("unknown --task {other:?}; valid tasks are text-classification, text-generation"))),
-    };
+    if !matches!(t.task.as_str(), "text-classification" | "text-generation") {
+        return Err(Error::Options(format!("unknown --task {:?}; valid tasks are text-classification, text-generation", t.task)));
+    }
     prepare_out(&t.out, t.overwrite)?;
     let dev = crate::cli::select_device(&t.device).await?;
     let data = t.data()?;
-    let (files, decoder) = if classifier { (Some(ModelFiles::from_dir(&t.model)?), None) } else { (None, Some(crate::generate::load_decoder(&t.model, &dev)?)) };
+    let start = match t.task.as_str() {
+        "text-classification" => Start::Classifier(ModelFiles::from_dir(&t.model)?),
+        _ => Start::Decoder(Box::new(crate::generate::load_decoder(&t.model, &dev)?)),
+    };
     let mut best: Option<(serde_json::Value, f64, Vec<(&str, Vec<u8>)>)> = None;
     for (index, settings) in plan.iter().enumerate() {
-        let options = settings.apply(&base)?;
-        let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
-        let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
-        let (outcome, export) = match (&files, &decoder) {
-            (Some(files), _) => {
-                let tuned = finetune_classifier(files, &dev, &data, &t.columns.columns(), &options, None, hooks).await?;
-                ((tuned.best, tuned.steps), Trained::Encoder(tuned.model))
-            }
-            (_, Some(decoder)) => {
-                let tuned = finetune_decoder(decoder, &dev, &data, &t.columns.text_columns(&t.text), &options, None, hooks).await?;
-                ((tuned.best, tuned.steps), Trained::Decoder(Box::new(tuned.model)))
-            }
-            _ => unreachable!("one of the two is loaded"),
-        };
-        let (Some(metric_best), steps) = outcome else {
+        let trial = start.trial(t, &dev, &data, &settings.apply(&base)?, index).await?;
+        let Some(judged) = trial.best else {
             return Err(Error::Options(
                 "search: a trial ended without an evaluation to compare; give validation data (--validation, or --validation-split above 0)".into(),
             ));
         };
-        let mode = base.mode.unwrap_or_else(|| Mode::natural_for(&metric_best.metric));
-        let line = json!({ "trial": index, "settings": settings, "metric": metric_best.metric, "value": metric_best.value, "steps": steps });
+        let mode = base.mode.unwrap_or_else(|| Mode::natural_for(&judged.metric));
+        let line = json!({ "trial": index, "settings": settings, "metric": judged.metric, "value": judged.value, "steps": trial.steps });
         print(&line)?;
-        let better = best.as_ref().is_none_or(|(_, v, _)| match mode {
-            Mode::Min => metric_best.value < *v,
-            Mode::Max => metric_best.value > *v,
-        });
-        if better {
-            best = Some((line, metric_best.value, export.files(t).await?));
+        if best.as_ref().is_none_or(|(_, v, _)| mode.improves(judged.value, *v)) {
+            best = Some((line, judged.value, trial.model.files(t).await?));
         }
     }
-    let (line, _, files) = best.expect("at least one trial");
+    // `trials` never plans an empty search
+    let Some((line, _, files)) = best else { return Err(Error::Options("search: no trial ran".into())) };
     for (name, bytes) in files {
         let path = t.out.join(name);
         std::fs::write(&path, bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", path.display())))?;
     }
     print(&json!({ "best": line, "out": t.out.display().to_string() }))
-}
-
-/// A trial's trained model, exported only when it is the best so far.
-enum Trained {
-    Encoder(webtune::infer::Encoder),
-    Decoder(Box<webtune::infer::Decoder>),
-}
-
-impl Trained {
-    async fn files(&self, t: &TrainArgs) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        let base = t.model.display().to_string();
-        match (self, t.peft) {
-            (Trained::Encoder(m), true) => m.export_adapter(&base).await,
-            (Trained::Encoder(m), false) => {
-                let out = m.export().await?;
-                Ok(vec![("config.json", out.config), ("model.safetensors", out.weights), ("tokenizer.json", out.tokenizer)])
-            }
-            (Trained::Decoder(m), true) => m.export_adapter(&base).await,
-            (Trained::Decoder(m), false) => m.export().await,
-        }
-    }
 }
