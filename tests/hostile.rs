@@ -254,7 +254,8 @@ fn hostile_gguf_files() {
     c.expect("5-D tensor", load(tiny().tensor("output_norm.weight", |t| t.dims = vec![1, 1, 1, 1, 8])), "WeightsError", &["5 dimensions"]);
     c.expect("dims overflow", load(tiny().tensor("output_norm.weight", |t| t.dims = vec![u64::MAX / 2, 4])), "WeightsError", &["too large for memory"]);
     c.expect("offset past the end", load(tiny().tensor("output_norm.weight", |t| t.dims = vec![1 << 40])), "WeightsError", &["output_norm.weight"]);
-    c.expect("Q4_K tensor", load(tiny().tensor("blk.0.ffn_up.weight", |t| t.kind = 12)), "WeightsError", &["ggml type 12 (Q4_K)", "supported: F32"]);
+    c.expect("Q3_K tensor", load(tiny().tensor("blk.0.ffn_up.weight", |t| t.kind = 11)), "WeightsError", &["ggml type 11 (Q3_K)", "supported: F32", "Q4_K, Q5_K, Q6_K"]);
+    c.expect("Q4_K blocks not the shape", load(tiny().tensor("blk.0.ffn_up.weight", |t| t.kind = 12)), "WeightsError", &["blk.0.ffn_up.weight", "not a whole number of Q4_K blocks of 256"]);
     c.expect("NaN in a tensor", load(tiny().tensor("blk.0.attn_k.weight", |t| t.data[4..8].copy_from_slice(&f32::NAN.to_le_bytes()))), "WeightsError", &["blk.0.attn_k.weight", "NaN", "use another file"]);
     c.expect("0 blocks", load(tiny().set("llama.block_count", Meta::U32(0))), "WeightsError", &["num_hidden_layers 0"]);
     c.expect("block_count missing", load(tiny().without("llama.block_count")), "WeightsError", &["llama.block_count"]);

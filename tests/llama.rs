@@ -169,7 +169,7 @@ fn smollm2_gguf_matches_transformers_and_answers() {
     let expected: Value =
         serde_json::from_slice(&std::fs::read(assets::crate_root().join("tests/fixtures/llama/smollm2.json")).unwrap()).unwrap();
     let dev = device::cpu();
-    let decoder = Decoder::from_gguf(&std::fs::read(path).unwrap(), &dev).unwrap();
+    let decoder = Decoder::from_gguf(&std::fs::read(path).unwrap(), &dev).unwrap().dequantized().unwrap();
     assert_eq!(decoder.config.layers(), 30);
     assert!(decoder.config.as_llama().unwrap().tie_word_embeddings);
     let side = decoder.text.as_ref().unwrap();

@@ -261,10 +261,10 @@ impl Decoder {
         let stop = options.stop.clone().unwrap_or_else(|| self.config.eos_ids());
         let processors = options.processors();
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-        let mut cache = KvCache::default();
         let mut context = prompt.to_vec(); // what the repetition penalty looks at
         let mut input = prompt.to_vec();
         let budget = options.max_new_tokens.min(limit - prompt.len());
+        let mut cache = KvCache::with_capacity(prompt.len() + budget);
         let started = Instant::now();
         let mut first = None;
         let done = |tokens: Vec<u32>, stop_reason, first| Generated {

@@ -15,7 +15,7 @@ use crate::{
     },
     models::decoder::{DecoderConfig, DecoderModel},
     models::lora::LoraOptions,
-    weights::gguf,
+    weights::{LoadReport, gguf},
 };
 
 /// What a decoder reads and writes text with: its tokenizer, chat template and BOS policy.
@@ -65,8 +65,13 @@ impl Decoder {
         let config = file.llama_config()?;
         crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
         let device = device.without_autodiff();
-        let (model, report) = gguf::load_causal_lm(&file, &config, &bytes, device.device())?;
-        let (config, model) = (DecoderConfig::Llama(config), DecoderModel::Llama(model));
+        let (model, report) = if device.info().is_gpu() {
+            let (model, report) = gguf::load_causal_lm(&file, &config, &bytes, device.device())?;
+            (DecoderModel::Llama(model), report)
+        } else {
+            (DecoderModel::Packed(gguf::load_packed(&file, &config, &bytes)?), LoadReport::default())
+        };
+        let config = DecoderConfig::Llama(config);
         let tokenizer = TextTokenizer::for_model(tokenizer_json(&file)?.as_bytes(), config.vocab_size())?;
         let token = |key: &str| {
             file.metadata.get(key).and_then(gguf::Value::as_u64).and_then(|id| u32::try_from(id).ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default()
@@ -90,6 +95,17 @@ impl Decoder {
         };
         decoder.text = Some(DecoderTokenizer { tokenizer, chat, add_bos });
         Ok(decoder)
+    }
+
+    /// This decoder with weights kept quantized (a GGUF file loaded on the CPU) widened to f32 —
+    /// transformers' GGUF loader's numbers exactly, at 4–8× the memory; others are returned as
+    /// they are.
+    pub fn dequantized(self) -> Result<Decoder> {
+        let model = match (&self.model, &self.config) {
+            (DecoderModel::Packed(p), DecoderConfig::Llama(c)) => DecoderModel::Llama(gguf::unpack(p, c, &self.device)?),
+            _ => return Ok(self),
+        };
+        Ok(Decoder { model, ..self })
     }
 
     /// The same decoder with other weights (e.g. fine-tuned ones, with `lora` adapters) on `device`.

@@ -3,4 +3,5 @@
 //! kernel for the browser's CPU) and [`softmax`] (SIMD128 softmax over the last dimension).
 
 pub mod linear;
+pub mod quantized;
 pub mod softmax;

@@ -12,6 +12,7 @@ use super::{
     gpt2::{Gpt2Config, Gpt2LMHeadModel},
     kv_cache::KvCache,
     llama::{LlamaConfig, LlamaForCausalLM},
+    llama_packed::PackedLlama,
 };
 use crate::{Error, Result};
 
@@ -38,6 +39,8 @@ impl CausalLogits for Gpt2LMHeadModel {
 pub enum DecoderModel {
     Llama(LlamaForCausalLM),
     Gpt2(Gpt2LMHeadModel),
+    /// A Llama GGUF file's weights as stored (quantized), for inference on the CPU.
+    Packed(PackedLlama),
 }
 
 impl DecoderModel {
@@ -46,6 +49,7 @@ impl DecoderModel {
         match self {
             DecoderModel::Llama(m) => m.forward(input_ids, attention_mask, cache),
             DecoderModel::Gpt2(m) => m.forward(input_ids, attention_mask, cache),
+            DecoderModel::Packed(m) => m.forward(input_ids, attention_mask, cache),
         }
     }
 
@@ -54,6 +58,7 @@ impl DecoderModel {
         match self {
             DecoderModel::Llama(m) => m.forward_last(input_ids, cache),
             DecoderModel::Gpt2(m) => m.forward_last(input_ids, cache),
+            DecoderModel::Packed(m) => m.forward_last(input_ids, cache),
         }
     }
 
@@ -61,7 +66,7 @@ impl DecoderModel {
     pub fn as_llama(&self) -> Option<&LlamaForCausalLM> {
         match self {
             DecoderModel::Llama(m) => Some(m),
-            DecoderModel::Gpt2(_) => None,
+            DecoderModel::Gpt2(_) | DecoderModel::Packed(_) => None,
         }
     }
 }

@@ -13,12 +13,24 @@ pub type LayerCache = Option<(Tensor<4>, Tensor<4>)>;
 #[derive(Clone, Debug, Default)]
 pub struct KvCache {
     layers: Vec<LayerCache>,
+    /// The packed decoder's (`llama_packed`), on the host.
+    host: HostKv,
 }
 
 impl KvCache {
+    /// A cache that will hold `positions` positions (the prompt and the new tokens): the packed
+    /// decoder reserves that once instead of growing per token.
+    pub fn with_capacity(positions: usize) -> Self {
+        KvCache { host: HostKv { reserved: positions, ..HostKv::default() }, ..KvCache::default() }
+    }
+
     /// How many positions are cached.
     pub fn len(&self) -> usize {
-        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |(k, _)| k.dims()[2])
+        self.layers.first().and_then(|l| l.as_ref()).map_or(self.host.len, |(k, _)| k.dims()[2])
+    }
+
+    pub(crate) fn host(&mut self) -> &mut HostKv {
+        &mut self.host
     }
 
     /// Whether nothing is cached yet.
@@ -32,6 +44,37 @@ impl KvCache {
             self.layers = vec![None; layers];
         }
         &mut self.layers
+    }
+}
+
+/// Keys and values on the host: per layer `positions × width` (key/value heads × head_dim).
+#[derive(Clone, Debug, Default)]
+pub struct HostKv {
+    pub k: Vec<Vec<f32>>,
+    pub v: Vec<Vec<f32>>,
+    /// Positions held.
+    pub len: usize,
+    /// Positions to reserve room for on first use.
+    reserved: usize,
+}
+
+impl HostKv {
+    /// Makes room for `positions` positions in each of `layers` layers (at least what
+    /// [`KvCache::with_capacity`] asked for), allocating only when the room is short.
+    pub fn reserve(&mut self, layers: usize, positions: usize, width: usize) {
+        if self.k.len() != layers {
+            *self = HostKv { k: vec![Vec::new(); layers], v: vec![Vec::new(); layers], len: 0, reserved: self.reserved };
+        }
+        let want = positions.max(self.reserved).saturating_mul(width);
+        for buffer in self.k.iter_mut().chain(self.v.iter_mut()) {
+            buffer.reserve_exact(want.saturating_sub(buffer.len()));
+        }
+    }
+
+    /// Appends layer `layer`'s keys and values of the new positions (after the `len` held).
+    pub fn append(&mut self, layer: usize, k: &[f32], v: &[f32]) {
+        self.k[layer].extend_from_slice(k);
+        self.v[layer].extend_from_slice(v);
     }
 }
 

@@ -10,4 +10,5 @@ pub mod gpt2;
 pub mod heads;
 pub mod kv_cache;
 pub mod llama;
+pub mod llama_packed;
 pub mod lora;

@@ -103,6 +103,7 @@ pub async fn export_folder(config: &DecoderConfig, model: &DecoderModel, device:
     }
     match (config, model) {
         (DecoderConfig::Llama(c), DecoderModel::Llama(m)) => merged(c, m, device).await,
+        (DecoderConfig::Llama(c), DecoderModel::Packed(p)) => merged(c, &super::gguf::unpack(p, c, device)?, device).await,
         (DecoderConfig::Gpt2(c), DecoderModel::Gpt2(m)) => merged(c, m, device).await,
         _ => Err(mismatch()),
     }
@@ -117,6 +118,7 @@ pub async fn export_adapter(model: &DecoderModel, device: &ComputeDevice) -> Res
     match model {
         DecoderModel::Llama(m) => adapter(m, device).await,
         DecoderModel::Gpt2(m) => adapter(m, device).await,
+        DecoderModel::Packed(_) => Err(Error::Options("this model has no LoRA adapters (it is a GGUF file as loaded)".into())),
     }
 }
 

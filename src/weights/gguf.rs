@@ -1,7 +1,7 @@
 //! GGUF files (llama.cpp's single-file format: metadata, tokenizer, chat template and possibly
 //! quantized tensors) → a Llama model.
 //!
-//! Tensors are dequantized to f32 on load (F32, F16, BF16, Q4_0, Q4_1, Q8_0; ggml's block layouts)
+//! Tensors are dequantized to f32 on load (every type of [`super::ggml`]; ggml's block layouts)
 //! and renamed to the Hugging Face layout, undoing llama.cpp's q/k row permutation (its converter
 //! reorders rows for interleaved RoPE; our model uses HF's rotate-half), then loaded through the
 //! same key table as a safetensors checkpoint. Spec: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
@@ -15,12 +15,19 @@ use burn::{
     store::burn_pack::{Bytes, DType, Error as PackError, Tensor as PackTensor},
     tensor::Device,
 };
-use half::{bf16, f16};
 
-use super::{LoadReport, llama};
+use super::{
+    LoadReport,
+    ggml::{self, GgmlType},
+    llama,
+};
 use crate::{
     Error, Result,
-    models::llama::{LlamaConfig, LlamaForCausalLM, RopeParameters, TokenIds},
+    kernels::quantized::QMatrix,
+    models::{
+        llama::{LlamaConfig, LlamaForCausalLM, RopeParameters, TokenIds},
+        llama_packed::{PackedLayer, PackedLlama, PackedWeights},
+    },
 };
 
 /// A metadata value.
@@ -249,6 +256,11 @@ impl<'a> Gguf<'a> {
         self.tensors.iter().filter(|t| hf_name(&t.name).is_some()).filter_map(|t| t.len().ok()).fold(0u64, |sum, n| sum.saturating_add(n as u64))
     }
 
+    /// Tensor `info`'s type and bytes, checked to lie inside the file.
+    pub fn raw(&self, info: &TensorInfo) -> Result<(GgmlType, &[u8])> {
+        raw(self.data, info)
+    }
+
     /// Tensor `info` as f32 values (row-major, `dims[0]` fastest).
     pub fn dequantize(&self, info: &TensorInfo) -> Result<Vec<f32>> {
         dequantize(self.data, info)
@@ -351,70 +363,26 @@ impl<'a> Gguf<'a> {
     }
 }
 
-/// The bytes of tensor `info` in the data section `data`, after checking that webtune reads its type and
-/// that it lies inside the file.
-fn raw<'d>(data: &'d [u8], info: &TensorInfo) -> Result<&'d [u8]> {
+/// The type and bytes of tensor `info` in the data section `data`, after checking that webtune
+/// reads its type and that it lies inside the file.
+fn raw<'d>(data: &'d [u8], info: &TensorInfo) -> Result<(GgmlType, &'d [u8])> {
     let n = info.len()?;
-    let (block, bytes_per_block) = match info.kind {
-        0 => (1, 4),
-        1 | 30 => (1, 2),
-        2 => (32, 18),
-        3 => (32, 20),
-        8 => (32, 34),
-        other => {
-            return Err(Error::Weights(format!(
-                "tensor {} uses ggml type {} ({}), which webtune cannot read yet; supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0",
-                info.name,
-                other,
-                ggml_type_name(other)
-            )));
-        }
-    };
-    if n % block != 0 {
-        return Err(corrupt(&format!("tensor {} has {n} values, not a multiple of its block size {block}", info.name)));
-    }
+    let kind = GgmlType::from_id(info.kind, &info.name)?;
+    let size = kind.bytes_for(n).ok_or_else(|| {
+        corrupt(&format!("tensor {} has {n} values, not a whole number of {} blocks of {}", info.name, kind.name(), kind.block_values()))
+    })?;
     let past_end = || corrupt(&format!("tensor {} lies past the end of the file", info.name));
-    let size = (n / block).checked_mul(bytes_per_block).ok_or_else(past_end)?;
     let start = usize::try_from(info.offset).map_err(|_| past_end())?;
-    start.checked_add(size).and_then(|end| data.get(start..end)).ok_or_else(past_end)
+    let bytes = start.checked_add(size).and_then(|end| data.get(start..end)).ok_or_else(past_end)?;
+    Ok((kind, bytes))
 }
 
 /// Tensor `info` of the data section `data` as f32 values (row-major, `dims[0]` fastest); NaN
 /// or infinite values are an error naming the tensor.
 fn dequantize(data: &[u8], info: &TensorInfo) -> Result<Vec<f32>> {
-    let raw = raw(data, info)?;
-    let n = info.len()?;
-    let half = |b: &[u8]| f16::from_le_bytes([b[0], b[1]]).to_f32();
-    let mut out = Vec::with_capacity(n);
-    match info.kind {
-        0 => out.extend(raw.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))),
-        1 => out.extend(raw.chunks_exact(2).map(half)),
-        30 => out.extend(raw.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())),
-        // Q4_0: d (f16), 16 bytes of 4-bit values: low nibbles are values 0..16, high 16..32, each (q - 8)·d
-        2 => {
-            for b in raw.chunks_exact(18) {
-                let d = half(&b[..2]);
-                out.extend(b[2..].iter().map(|q| ((q & 0x0f) as f32 - 8.0) * d));
-                out.extend(b[2..].iter().map(|q| ((q >> 4) as f32 - 8.0) * d));
-            }
-        }
-        // Q4_1: d, m (f16), 16 bytes of 4-bit values, each q·d + m
-        3 => {
-            for b in raw.chunks_exact(20) {
-                let (d, m) = (half(&b[..2]), half(&b[2..4]));
-                out.extend(b[4..].iter().map(|q| (q & 0x0f) as f32 * d + m));
-                out.extend(b[4..].iter().map(|q| (q >> 4) as f32 * d + m));
-            }
-        }
-        // Q8_0: d (f16), 32 signed bytes, each q·d
-        8 => {
-            for b in raw.chunks_exact(34) {
-                let d = half(&b[..2]);
-                out.extend(b[2..].iter().map(|&q| q as i8 as f32 * d));
-            }
-        }
-        _ => return Err(corrupt(&format!("tensor {} changed type while being read", info.name))),
-    }
+    let (kind, raw) = raw(data, info)?;
+    let mut out = Vec::with_capacity(info.len()?);
+    ggml::dequantize(kind, raw, &mut out);
     if let Some(i) = out.iter().position(|v| !v.is_finite()) {
         return Err(Error::Weights(format!(
             "GGUF tensor {} holds {} at index {i}: the weights are broken (a diverged fine-tune or a bad conversion); use another file",
@@ -423,7 +391,6 @@ fn dequantize(data: &[u8], info: &TensorInfo) -> Result<Vec<f32>> {
     }
     Ok(out)
 }
-
 
 /// llama.cpp's tensor name → the Hugging Face one (`None`: not a weight we load).
 fn hf_name(name: &str) -> Option<String> {
@@ -474,25 +441,86 @@ fn unpermute(values: &[f32], heads: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-fn ggml_type_name(kind: u32) -> &'static str {
-    match kind {
-        0 => "F32",
-        1 => "F16",
-        2 => "Q4_0",
-        3 => "Q4_1",
-        6 => "Q5_0",
-        7 => "Q5_1",
-        9 => "Q8_1",
-        10 => "Q2_K",
-        11 => "Q3_K",
-        12 => "Q4_K",
-        13 => "Q5_K",
-        14 => "Q6_K",
-        15 => "Q8_K",
-        8 => "Q8_0",
-        30 => "BF16",
-        _ => "an unsupported type",
-    }
+/// The model of a Llama-family GGUF file with its weights left as the file stores them (read in
+/// place from `file`; see [`crate::models::llama_packed`]), for inference on the CPU.
+pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -> Result<PackedLlama> {
+    super::check_config_fits(config.parameters(), gguf.loaded_values(), 0, "the GGUF file")?;
+    let find = |name: &str| gguf.tensors.iter().find(|t| t.name == name);
+    let need = |name: &str| find(name).ok_or_else(|| Error::Weights(format!("the GGUF file has no tensor {name:?}; it is not a complete Llama model")));
+    let matrix = |name: &str, rows: usize, cols: usize| -> Result<QMatrix> {
+        let info = need(name)?;
+        if info.dims != [cols as u64, rows as u64] {
+            return Err(Error::Weights(format!(
+                "GGUF tensor {name} has shape {:?} (ggml order), but the metadata implies [{cols}, {rows}]; the file is corrupt or not a Llama model",
+                info.dims
+            )));
+        }
+        let (kind, bytes) = raw(gguf.data, info)?;
+        if let Some(i) = ggml::first_non_finite(kind, bytes) {
+            let what = if kind.is_quantized() { format!("a NaN or infinite scale in block {i}") } else { format!("NaN or infinity at index {i}") };
+            return Err(Error::Weights(format!(
+                "GGUF tensor {name} holds {what}: the weights are broken (a diverged fine-tune or a bad conversion); use another file"
+            )));
+        }
+        let start = bytes.as_ptr() as usize - file.as_ptr() as usize;
+        QMatrix::new(kind, rows, cols, file.clone(), start, name)
+    };
+    let vector = |name: &str, len: usize| -> Result<Vec<f32>> {
+        let info = need(name)?;
+        if info.len()? != len {
+            return Err(Error::Weights(format!("GGUF tensor {name} has {} values where the metadata implies {len}; the file is corrupt", info.len()?)));
+        }
+        dequantize(gguf.data, info)
+    };
+    let (h, heads, kvh, d) = (config.hidden_size, config.num_attention_heads, config.kv_heads(), config.head_dim());
+    let ffn = config.intermediate_size;
+    let layers = (0..config.num_hidden_layers)
+        .map(|i| {
+            let name = |part: &str| format!("blk.{i}.{part}");
+            let bias = match config.attention_bias {
+                false => None,
+                true => Some([
+                    vector(&name("attn_q.bias"), heads * d)?,
+                    vector(&name("attn_k.bias"), kvh * d)?,
+                    vector(&name("attn_v.bias"), kvh * d)?,
+                    find(&name("attn_output.bias")).map_or(Ok(vec![0.0; h]), |_| vector(&name("attn_output.bias"), h))?,
+                ]),
+            };
+            Ok(PackedLayer {
+                attn_norm: vector(&name("attn_norm.weight"), h)?,
+                ffn_norm: vector(&name("ffn_norm.weight"), h)?,
+                q: matrix(&name("attn_q.weight"), heads * d, h)?,
+                k: matrix(&name("attn_k.weight"), kvh * d, h)?,
+                v: matrix(&name("attn_v.weight"), kvh * d, h)?,
+                o: matrix(&name("attn_output.weight"), h, heads * d)?,
+                gate: matrix(&name("ffn_gate.weight"), ffn, h)?,
+                up: matrix(&name("ffn_up.weight"), ffn, h)?,
+                down: matrix(&name("ffn_down.weight"), h, ffn)?,
+                bias,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let weights = PackedWeights {
+        embed: matrix("token_embd.weight", config.vocab_size, h)?,
+        layers,
+        norm: vector("output_norm.weight", h)?,
+        head: match config.tie_word_embeddings {
+            true => None,
+            false => Some(matrix("output.weight", config.vocab_size, h)?),
+        },
+        heads,
+        kv_heads: kvh,
+        head_dim: d,
+        eps: config.rms_norm_eps as f32,
+        rope_theta: config.rope_theta(),
+    };
+    Ok(PackedLlama { weights: Arc::new(weights), file: file.clone() })
+}
+
+/// The dense f32 model of a packed one (to fine-tune or export it), on `device`.
+pub fn unpack(packed: &PackedLlama, config: &LlamaConfig, device: &crate::ComputeDevice) -> Result<LlamaForCausalLM> {
+    let gguf = Gguf::parse(&packed.file)?;
+    Ok(load_causal_lm(&gguf, config, &packed.file, device.device())?.0)
 }
 
 /// Loads the model of a Llama-family GGUF file (`gguf`, parsed from `file`; `config` is its
@@ -512,7 +540,7 @@ pub fn load_causal_lm(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>
     }
     let (model, mut report) = loaded?;
     let quantized: Vec<&str> = {
-        let mut k: Vec<&str> = gguf.tensors.iter().filter(|t| ![0, 1, 30].contains(&t.kind)).map(|t| ggml_type_name(t.kind)).collect();
+        let mut k: Vec<&str> = gguf.tensors.iter().filter_map(|t| GgmlType::from_id(t.kind, &t.name).ok()).filter(|k| k.is_quantized()).map(GgmlType::name).collect();
         k.sort();
         k.dedup();
         k
@@ -525,6 +553,8 @@ pub fn load_causal_lm(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>
 
 #[cfg(test)]
 mod tests {
+    use half::f16;
+
     use super::*;
 
     /// A GGUF v3 file with no metadata and one 1-D tensor per `(name, ggml type, data)`.
@@ -592,10 +622,10 @@ mod tests {
 
     #[test]
     fn unsupported_types_and_bad_headers_are_clear_errors() {
-        let bytes = file(&[("blk.0.attn_q.weight", 12, 256, vec![0; 144])]);
+        let bytes = file(&[("blk.0.attn_q.weight", 11, 256, vec![0; 110])]);
         let g = Gguf::parse(&bytes).unwrap();
         let e = g.dequantize(&g.tensors[0]).unwrap_err().to_string();
-        assert!(e.contains("ggml type 12 (Q4_K)") && e.contains("supported: F32"), "{e}");
+        assert!(e.contains("ggml type 11 (Q3_K)") && e.contains("supported: F32") && e.contains("Q6_K"), "{e}");
         let mut v2 = bytes.clone();
         v2[4] = 9;
         assert!(Gguf::parse(&v2).err().unwrap().to_string().contains("GGUF version 9"));

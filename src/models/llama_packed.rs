@@ -1,0 +1,293 @@
+//! A Llama-family decoder for inference on the CPU whose weights stay as the GGUF file stores them
+//! (quantized blocks, read in place: weight memory is the file's size), computed on the host in
+//! f32 with [`crate::kernels::quantized`]'s products — llama.cpp's way, the same mathematics as
+//! [`super::llama`] (which it is tested against, and against transformers).
+//!
+//! llama.cpp's converter permutes the rows of q/k for interleaved RoPE; this model keeps its row
+//! order and rotates adjacent pairs, which equals transformers' rotate-half on the un-permuted
+//! rows (attention scores do not depend on the order of a head's dimensions, only on q and k
+//! agreeing on it). The key/value cache is reserved once for the whole generation.
+
+use std::sync::Arc;
+
+use burn::{
+    module::Module,
+    tensor::{Int, Tensor, TensorData},
+};
+
+use super::kv_cache::{HostKv, KvCache};
+use crate::kernels::quantized::QMatrix;
+
+/// One decoder block's weights.
+#[derive(Clone, Debug)]
+pub struct PackedLayer {
+    pub attn_norm: Vec<f32>,
+    pub ffn_norm: Vec<f32>,
+    pub q: QMatrix,
+    pub k: QMatrix,
+    pub v: QMatrix,
+    pub o: QMatrix,
+    pub gate: QMatrix,
+    pub up: QMatrix,
+    pub down: QMatrix,
+    /// `attention_bias` models: q, k, v, o biases (q/k in the file's row order).
+    pub bias: Option<[Vec<f32>; 4]>,
+}
+
+/// The weights and shape of a packed Llama.
+#[derive(Clone, Debug)]
+pub struct PackedWeights {
+    pub embed: QMatrix,
+    pub layers: Vec<PackedLayer>,
+    pub norm: Vec<f32>,
+    /// `None`: tied to `embed`.
+    pub head: Option<QMatrix>,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub eps: f32,
+    pub rope_theta: f64,
+}
+
+/// The packed decoder, as a Burn module with no parameters (so it sits in `DecoderModel` beside
+/// the dense families; fine-tuning and export dequantize it first).
+#[derive(Module, Debug)]
+pub struct PackedLlama {
+    #[module(skip)]
+    pub weights: Arc<PackedWeights>,
+    /// The GGUF file the weights are read from (for dequantizing the model to train or export it).
+    #[module(skip)]
+    pub file: Arc<Vec<u8>>,
+}
+
+impl PackedWeights {
+    /// Bytes of quantized and float weights held.
+    pub fn bytes(&self) -> usize {
+        let floats = |v: &Vec<f32>| v.len() * 4;
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].iter().map(|m| m.bytes()).sum::<usize>()
+                    + floats(&l.attn_norm)
+                    + floats(&l.ffn_norm)
+                    + l.bias.as_ref().map_or(0, |b| b.iter().map(floats).sum())
+            })
+            .sum();
+        self.embed.bytes() + layers + floats(&self.norm) + self.head.as_ref().map_or(0, QMatrix::bytes)
+    }
+
+    fn hidden(&self) -> usize {
+        self.embed.cols
+    }
+
+    fn vocab(&self) -> usize {
+        self.embed.rows
+    }
+
+    /// Hidden states after the final norm for `ids` (one sequence), extending `cache` when given:
+    /// `seq × hidden`.
+    fn hidden_states(&self, ids: &[u32], mut cache: Option<&mut HostKv>) -> Vec<f32> {
+        let (h, seq) = (self.hidden(), ids.len());
+        let past = cache.as_ref().map_or(0, |c| c.len);
+        let mut x = Vec::with_capacity(seq * h);
+        for &id in ids {
+            self.embed.dequantize_row(id as usize, &mut x);
+        }
+        let (q_width, kv_width) = (self.heads * self.head_dim, self.kv_heads * self.head_dim);
+        let mut local = HostKv::default();
+        let cache = match cache.as_deref_mut() {
+            Some(c) => c,
+            None => &mut local,
+        };
+        cache.reserve(self.layers.len(), past + seq, kv_width);
+        let mut xn = vec![0.0; seq * h];
+        let (mut q, mut k, mut v) = (vec![0.0; seq * q_width], vec![0.0; seq * kv_width], vec![0.0; seq * kv_width]);
+        let mut attn = vec![0.0; seq * q_width];
+        let mut out = vec![0.0; seq * h];
+        let ffn = self.layers.first().map_or(0, |l| l.gate.rows);
+        let (mut gate, mut up) = (vec![0.0; seq * ffn], vec![0.0; seq * ffn]);
+        let rope = RopeTable::new(self.head_dim, self.rope_theta, past, seq);
+        for (li, layer) in self.layers.iter().enumerate() {
+            rms_norm(&x, &layer.attn_norm, self.eps, &mut xn);
+            layer.q.matmul(&xn, seq, &mut q);
+            layer.k.matmul(&xn, seq, &mut k);
+            layer.v.matmul(&xn, seq, &mut v);
+            if let Some([bq, bk, bv, _]) = &layer.bias {
+                add_rows(&mut q, bq);
+                add_rows(&mut k, bk);
+                add_rows(&mut v, bv);
+            }
+            rope.apply(&mut q, self.heads, self.head_dim);
+            rope.apply(&mut k, self.kv_heads, self.head_dim);
+            cache.append(li, &k, &v);
+            self.attention(&q, &cache.k[li], &cache.v[li], past, seq, &mut attn);
+            layer.o.matmul(&attn, seq, &mut out);
+            if let Some([_, _, _, bo]) = &layer.bias {
+                add_rows(&mut out, bo);
+            }
+            add(&mut x, &out);
+            rms_norm(&x, &layer.ffn_norm, self.eps, &mut xn);
+            layer.gate.matmul(&xn, seq, &mut gate);
+            layer.up.matmul(&xn, seq, &mut up);
+            for (g, u) in gate.iter_mut().zip(&up) {
+                *g = *g / (1.0 + (-*g).exp()) * u; // silu(gate) · up
+            }
+            layer.down.matmul(&gate, seq, &mut out);
+            add(&mut x, &out);
+        }
+        cache.len = past + seq;
+        let mut normed = vec![0.0; seq * h];
+        rms_norm(&x, &self.norm, self.eps, &mut normed);
+        normed
+    }
+
+    /// Causal grouped-query attention of `seq` new queries over `past + seq` cached positions.
+    fn attention(&self, q: &[f32], keys: &[f32], values: &[f32], past: usize, seq: usize, out: &mut [f32]) {
+        let (d, kvh) = (self.head_dim, self.kv_heads);
+        let group = self.heads / kvh;
+        let scale = 1.0 / (d as f32).sqrt();
+        let mut scores = vec![0.0f32; past + seq];
+        for i in 0..seq {
+            let seen = past + i + 1;
+            for head in 0..self.heads {
+                let kv = head / group;
+                let qv = &q[(i * self.heads + head) * d..][..d];
+                for (t, s) in scores[..seen].iter_mut().enumerate() {
+                    *s = dot(qv, &keys[(t * kvh + kv) * d..][..d]) * scale;
+                }
+                softmax(&mut scores[..seen]);
+                let o = &mut out[(i * self.heads + head) * d..][..d];
+                o.fill(0.0);
+                for (t, &p) in scores[..seen].iter().enumerate() {
+                    for (o, v) in o.iter_mut().zip(&values[(t * kvh + kv) * d..][..d]) {
+                        *o += p * v;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Logits of each of the `rows` hidden states: `rows × vocab`.
+    fn logits(&self, hidden: &[f32], rows: usize) -> Vec<f32> {
+        let head = self.head.as_ref().unwrap_or(&self.embed);
+        let mut out = vec![0.0; rows * self.vocab()];
+        head.matmul(hidden, rows, &mut out);
+        out
+    }
+}
+
+impl PackedLlama {
+    /// Next-token logits for every position (`attention_mask`: 1 = token, 0 = right padding, whose
+    /// logits are left at 0): [batch, seq] → [batch, seq, vocab]. A `cache` (one sequence) is
+    /// extended.
+    pub fn forward(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>, cache: Option<&mut KvCache>) -> Tensor<3> {
+        let device = input_ids.device();
+        let [batch, seq] = input_ids.dims();
+        let ids = ints(input_ids);
+        let mask = attention_mask.map(ints);
+        let mut cache = cache.map(|c| c.host());
+        let w = &self.weights;
+        let vocab = w.vocab();
+        let mut out = vec![0.0f32; batch * seq * vocab];
+        for b in 0..batch {
+            let row = &ids[b * seq..(b + 1) * seq];
+            let len = mask.as_ref().map_or(seq, |m| m[b * seq..(b + 1) * seq].iter().take_while(|&&t| t != 0).count()).max(1);
+            let hidden = w.hidden_states(&row[..len], if batch == 1 { cache.as_deref_mut() } else { None });
+            out[b * seq * vocab..(b * seq + len) * vocab].copy_from_slice(&w.logits(&hidden, len));
+        }
+        Tensor::from_data(TensorData::new(out, [batch, seq, vocab]), &device)
+    }
+
+    /// Logits of the last position, extending `cache`: [1, seq] → [1, vocab].
+    pub fn forward_last(&self, input_ids: Tensor<2, Int>, cache: Option<&mut KvCache>) -> Tensor<2> {
+        let device = input_ids.device();
+        let [batch, seq] = input_ids.dims();
+        let ids = ints(input_ids);
+        let w = &self.weights;
+        let (h, vocab) = (w.hidden(), w.vocab());
+        let mut out = Vec::with_capacity(batch * vocab);
+        let mut cache = cache.map(|c| c.host());
+        for b in 0..batch {
+            // a cache serves one sequence: generation runs one at a time
+            let hidden = w.hidden_states(&ids[b * seq..(b + 1) * seq], if batch == 1 { cache.as_deref_mut() } else { None });
+            out.extend(w.logits(&hidden[(seq - 1) * h..], 1));
+        }
+        Tensor::from_data(TensorData::new(out, [batch, vocab]), &device)
+    }
+}
+
+/// Token ids read back from the host-side tensor (the CPU backend: no transfer).
+fn ints<const D: usize>(t: Tensor<D, Int>) -> Vec<u32> {
+    t.into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default().into_iter().map(|v| v.max(0) as u32).collect()
+}
+
+/// cos/sin of each position's angle per pair (HF's `inv_freq = 1 / theta^(2i/d)` in f32).
+struct RopeTable {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    half: usize,
+}
+
+impl RopeTable {
+    fn new(head_dim: usize, theta: f64, start: usize, seq: usize) -> Self {
+        let half = head_dim / 2;
+        let inv: Vec<f32> = (0..half).map(|i| (1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)) as f32).collect();
+        let angles: Vec<f32> = (start..start + seq).flat_map(|p| inv.iter().map(move |f| p as f32 * f)).collect();
+        RopeTable { cos: angles.iter().map(|a| a.cos()).collect(), sin: angles.iter().map(|a| a.sin()).collect(), half }
+    }
+
+    /// Rotates adjacent pairs `(2i, 2i+1)` of each head of each position in `x` (`seq × heads × d`).
+    fn apply(&self, x: &mut [f32], heads: usize, head_dim: usize) {
+        for (pos, rows) in x.chunks_exact_mut(heads * head_dim).enumerate() {
+            let (cos, sin) = (&self.cos[pos * self.half..][..self.half], &self.sin[pos * self.half..][..self.half]);
+            for head in rows.chunks_exact_mut(head_dim) {
+                for (i, pair) in head.chunks_exact_mut(2).enumerate() {
+                    let (a, b) = (pair[0], pair[1]);
+                    pair[0] = a * cos[i] - b * sin[i];
+                    pair[1] = b * cos[i] + a * sin[i];
+                }
+            }
+        }
+    }
+}
+
+/// `out = x / sqrt(mean(x²) + eps) · weight`, per row.
+fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let h = weight.len();
+    for (row, o) in x.chunks_exact(h).zip(out.chunks_exact_mut(h)) {
+        let mean = row.iter().map(|v| v * v).sum::<f32>() / h as f32;
+        let inv = 1.0 / (mean + eps).sqrt();
+        for ((o, v), w) in o.iter_mut().zip(row).zip(weight) {
+            *o = w * (v * inv);
+        }
+    }
+}
+
+fn softmax(x: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0.0;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in x.iter_mut() {
+        *v /= sum;
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(a, b)| a * b).sum()
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    for (x, y) in x.iter_mut().zip(y) {
+        *x += y;
+    }
+}
+
+fn add_rows(x: &mut [f32], bias: &[f32]) {
+    for row in x.chunks_exact_mut(bias.len()) {
+        add(row, bias);
+    }
+}

@@ -1,0 +1,101 @@
+//! GGUF weights kept quantized (fixtures from tests/reference/make_ggml_fixture.py): every block
+//! type webtune reads dequantizes as the `gguf` package's numpy reference; a Llama whose matrices
+//! are all eight types matches transformers — dense (≤ 1e-4) and packed, computed on the blocks
+//! with 16-bit integer activations (≤ 1e-3; the same greedy tokens); the packed SmolLM2 holds its
+//! file's size, not f32's, and answers as transformers does (logits ≤ 1e-2 of values near 16, the
+//! same top 10).
+#![cfg(not(target_family = "wasm"))]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{
+    assets,
+    llama::{flat, ids, int2},
+    parity::{assert_close, read},
+};
+use pollster::block_on;
+use serde_json::Value;
+use webtune::{
+    device,
+    infer::{Decoder, GenerateOptions},
+    models::decoder::{DecoderConfig, DecoderModel},
+    weights::{LoadReport, gguf},
+};
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    assets::crate_root().join("tests/fixtures/ggml").join(name)
+}
+
+fn json(name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(fixture(name)).unwrap()).unwrap()
+}
+
+#[test]
+fn every_block_type_dequantizes_as_the_gguf_reference() {
+    let bytes = std::fs::read(fixture("blocks.gguf")).unwrap();
+    let file = gguf::Gguf::parse(&bytes).unwrap();
+    let expected = json("blocks.json");
+    assert_eq!(file.tensors.len(), 8);
+    for info in &file.tensors {
+        let mut reference = Vec::new();
+        flat(&expected[&info.name], &mut reference);
+        assert_close(&info.name, &file.dequantize(info).unwrap(), &reference, 1e-6);
+    }
+}
+
+/// The tiny K-quant Llama as a decoder (no tokenizer), packed or dense.
+fn tiny_kquant(packed: bool) -> Decoder {
+    let bytes = Arc::new(std::fs::read(fixture("tiny-kquant.gguf")).unwrap());
+    let file = gguf::Gguf::parse(&bytes).unwrap();
+    let config = file.llama_config().unwrap();
+    let dev = device::cpu().without_autodiff();
+    let model = match packed {
+        true => DecoderModel::Packed(gguf::load_packed(&file, &config, &bytes).unwrap()),
+        false => DecoderModel::Llama(gguf::load_causal_lm(&file, &config, &bytes, dev.device()).unwrap().0),
+    };
+    Decoder { config: DecoderConfig::Llama(config), model, device: dev, report: LoadReport::default(), text: None, lora: None }
+}
+
+#[test]
+fn a_llama_of_every_block_type_matches_transformers_dense_and_packed() {
+    let expected = json("tiny-kquant.json");
+    let prompt = ids(&expected["ids"]);
+    let mut reference = Vec::new();
+    flat(&expected["logits"], &mut reference);
+    for (packed, tolerance) in [(false, 1e-4), (true, 1e-3)] {
+        let decoder = tiny_kquant(packed);
+        let input = int2(&[prompt.iter().map(|&t| t as i32).collect()], &decoder.device);
+        let logits = block_on(read(decoder.model.forward(input, None, None)));
+        assert_close(&format!("logits (packed: {packed})"), &logits, &reference, tolerance);
+        let options = GenerateOptions { max_new_tokens: 10, stop: Some(vec![]), ..Default::default() };
+        let out = block_on(decoder.generate(&prompt, &options, |_| true)).unwrap();
+        assert_eq!(out.tokens, ids(&expected["greedy"]), "greedy tokens (packed: {packed})");
+    }
+}
+
+#[test]
+fn smollm2_stays_quantized_and_answers_as_transformers() {
+    let Some(path) = assets::require("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
+    let bytes = std::fs::read(path).unwrap();
+    let file_size = bytes.len();
+    let decoder = Decoder::from_gguf_owned(bytes, &device::cpu()).unwrap();
+    let DecoderModel::Packed(packed) = &decoder.model else { panic!("the CPU loads GGUF weights packed") };
+    let held = packed.weights.bytes();
+    assert!(held as f64 <= 1.3 * file_size as f64, "weights take {held} bytes for a {file_size}-byte file");
+
+    let expected: Value = serde_json::from_slice(&std::fs::read(assets::crate_root().join("tests/fixtures/llama/smollm2.json")).unwrap()).unwrap();
+    let messages: Vec<webtune::tokenizer::chat::Message> = serde_json::from_value(expected["messages"].clone()).unwrap();
+    let prompt = ids(&expected["prompt_ids"]);
+    let input = int2(&[prompt.iter().map(|&t| t as i32).collect()], &decoder.device);
+    let all = block_on(read(decoder.model.forward_last(input, None)));
+    let mut reference = Vec::new();
+    flat(&expected["last_logits_first512"], &mut reference);
+    assert_close("SmolLM2 last-position logits, packed", &all[..512], &reference, 1e-2);
+    let mut order: Vec<u32> = (0..all.len() as u32).collect();
+    order.sort_by(|&a, &b| all[b as usize].total_cmp(&all[a as usize]));
+    assert_eq!(order[..10], ids(&expected["top10"]));
+    let out = block_on(decoder.chat(&messages, &GenerateOptions { max_new_tokens: 12, ..Default::default() }, |_| true)).unwrap();
+    assert_eq!(out.text, expected["reply"].as_str().unwrap().trim_end());
+}
