@@ -108,6 +108,22 @@ impl Decoder {
         Ok(Decoder { model, ..self })
     }
 
+    /// Bytes the weights take in memory.
+    pub fn weight_bytes(&self) -> u64 {
+        match &self.model {
+            DecoderModel::Packed(p) => p.weights.bytes() as u64,
+            dense => burn::module::Module::num_params(dense) as u64 * 4,
+        }
+    }
+
+    /// How the weights are held: `"f32"`, or the GGUF types kept quantized (`"Q4_1, Q8_0"`).
+    pub fn weight_format(&self) -> String {
+        match &self.model {
+            DecoderModel::Packed(p) => p.weights.types().join(", "),
+            _ => "f32".into(),
+        }
+    }
+
     /// The same decoder with other weights (e.g. fine-tuned ones, with `lora` adapters) on `device`.
     pub fn with_model(&self, model: DecoderModel, device: ComputeDevice, lora: Option<LoraOptions>) -> Decoder {
         Decoder { config: self.config.clone(), model, device, report: self.report.clone(), text: self.text.clone(), lora }

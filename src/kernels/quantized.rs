@@ -137,6 +137,14 @@ impl DecodedRow {
     }
 
     fn decode(&mut self, kind: GgmlType, row: &[u8]) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if simd128::decode(kind, row, self) {
+            return;
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        if self.decode_common(kind, row) {
+            return;
+        }
         let per_block = ggml::groups_per_block(kind);
         for (b, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
             for g in 0..per_block {
@@ -149,10 +157,43 @@ impl DecodedRow {
         }
     }
 
+    /// Q4_0, Q4_1 and Q8_0 in loops the compiler vectorizes (`false` for the other types).
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn decode_common(&mut self, kind: GgmlType, row: &[u8]) -> bool {
+        let half = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+        let (quants, offset) = match kind {
+            GgmlType::Q4_0 => (2, 8),
+            GgmlType::Q4_1 => (4, 0),
+            GgmlType::Q8_0 => (2, 0),
+            _ => return false,
+        };
+        for ((block, q), g) in row.chunks_exact(kind.block_bytes()).zip(self.q.chunks_exact_mut(32)).zip(0..) {
+            if kind == GgmlType::Q8_0 {
+                for (q, &b) in q.iter_mut().zip(&block[2..34]) {
+                    *q = b as i8;
+                }
+            } else {
+                let (lo, hi) = q.split_at_mut(16);
+                for ((lo, hi), &b) in lo.iter_mut().zip(hi).zip(&block[quants..quants + 16]) {
+                    *lo = (b & 0x0f) as i8 - offset;
+                    *hi = (b >> 4) as i8 - offset;
+                }
+            }
+            let d = half(block);
+            self.scale[2 * g] = d;
+            self.scale[2 * g + 1] = d;
+            self.min[g] = if kind == GgmlType::Q4_1 { half(&block[2..]) } else { 0.0 };
+        }
+        true
+    }
+
     /// This row · input row `i`.
     fn dot(&self, x: &QuantizedRows, i: usize) -> f32 {
         let n = x.groups;
         let (xq, xd, xs) = (&x.q[i * 32 * n..(i + 1) * 32 * n], &x.d[i * n..(i + 1) * n], &x.sum[i * n..(i + 1) * n]);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return simd128::dot(self, xq, xd, xs);
+        #[allow(unreachable_code)]
         let mut acc = 0.0f32;
         for g in 0..n {
             let (lo, hi) = dot32(&self.q[32 * g..32 * g + 32], &xq[32 * g..32 * g + 32]);
@@ -171,6 +212,84 @@ fn dot32(a: &[i8], b: &[i16]) -> (i32, i32) {
 
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(a, b)| a * b).sum()
+}
+
+/// The browser's CPU path: the common types' decoding and the dot products as SIMD128 code.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use core::arch::wasm32::*;
+    use std::sync::OnceLock;
+
+    use super::DecodedRow;
+    use crate::weights::ggml::GgmlType;
+
+    /// Every f16 bit pattern as f32 (256 KB): a block's scales in one load each, where converting
+    /// in software costs more than the block's 32 products.
+    fn f16_table() -> &'static [f32] {
+        static TABLE: OnceLock<Vec<f32>> = OnceLock::new();
+        TABLE.get_or_init(|| (0..=u16::MAX).map(|b| half::f16::from_bits(b).to_f32()).collect())
+    }
+
+    /// Decodes Q4_0, Q4_1 and Q8_0 rows (`false` for other types: the caller's generic decoder).
+    pub fn decode(kind: GgmlType, row: &[u8], out: &mut DecodedRow) -> bool {
+        let table = f16_table();
+        let half = |b: &[u8]| table[u16::from_le_bytes([b[0], b[1]]) as usize];
+        let (quants, offset) = match kind {
+            GgmlType::Q4_0 => (2, Some(8)),
+            GgmlType::Q4_1 => (4, None),
+            GgmlType::Q8_0 => (2, None),
+            _ => return false,
+        };
+        let q = out.q.as_mut_ptr();
+        for (g, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
+            // SAFETY: a block holds its quants (16 or 32 bytes) from `quants`; `q` holds 32 values
+            // per block of the row; v128 loads and stores need no alignment.
+            unsafe {
+                let src = block.as_ptr().add(quants) as *const v128;
+                let dst = q.add(32 * g) as *mut v128;
+                if kind == GgmlType::Q8_0 {
+                    v128_store(dst, v128_load(src));
+                    v128_store(dst.add(1), v128_load(src.add(1)));
+                } else {
+                    let b = v128_load(src);
+                    let (mut lo, mut hi) = (v128_and(b, u8x16_splat(0x0f)), u8x16_shr(b, 4));
+                    if let Some(o) = offset {
+                        (lo, hi) = (i8x16_sub(lo, i8x16_splat(o)), i8x16_sub(hi, i8x16_splat(o)));
+                    }
+                    v128_store(dst, lo);
+                    v128_store(dst.add(1), hi);
+                }
+            }
+            let d = half(block);
+            out.scale[2 * g] = d;
+            out.scale[2 * g + 1] = d;
+            out.min[g] = if kind == GgmlType::Q4_1 { half(&block[2..]) } else { 0.0 };
+        }
+        true
+    }
+
+    /// [`DecodedRow::dot`]: per 16 values, sign-extend the weights to i16, `i32x4.dot_i16x8`
+    /// with the input, convert and scale into four f32 lanes.
+    pub fn dot(row: &DecodedRow, xq: &[i16], xd: &[f32], xs: &[f32]) -> f32 {
+        let (mut acc, mut offsets) = (f32x4_splat(0.0), 0.0f32);
+        let (w, x) = (row.q.as_ptr(), xq.as_ptr());
+        for g in 0..xd.len() {
+            // SAFETY: the row and the input both hold 32 values per group.
+            let (first, second) = unsafe {
+                let w0 = v128_load(w.add(32 * g) as *const v128);
+                let w1 = v128_load(w.add(32 * g + 16) as *const v128);
+                let x = x.add(32 * g) as *const v128;
+                (
+                    i32x4_add(i32x4_dot_i16x8(i16x8_extend_low_i8x16(w0), v128_load(x)), i32x4_dot_i16x8(i16x8_extend_high_i8x16(w0), v128_load(x.add(1)))),
+                    i32x4_add(i32x4_dot_i16x8(i16x8_extend_low_i8x16(w1), v128_load(x.add(2))), i32x4_dot_i16x8(i16x8_extend_high_i8x16(w1), v128_load(x.add(3)))),
+                )
+            };
+            let (a, b) = (f32x4_splat(row.scale[2 * g] * xd[g]), f32x4_splat(row.scale[2 * g + 1] * xd[g]));
+            acc = f32x4_add(acc, f32x4_add(f32x4_mul(f32x4_convert_i32x4(first), a), f32x4_mul(f32x4_convert_i32x4(second), b)));
+            offsets += row.min[g] * xs[g];
+        }
+        f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc) + f32x4_extract_lane::<2>(acc) + f32x4_extract_lane::<3>(acc) + offsets
+    }
 }
 
 #[cfg(test)]

@@ -77,6 +77,20 @@ impl PackedWeights {
         self.embed.bytes() + layers + floats(&self.norm) + self.head.as_ref().map_or(0, QMatrix::bytes)
     }
 
+    /// The ggml types of the matrices, most used first.
+    pub fn types(&self) -> Vec<&'static str> {
+        let mut counts: Vec<(&'static str, usize)> = Vec::new();
+        let layers = self.layers.iter().flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down]);
+        for m in layers.chain([&self.embed]).chain(&self.head) {
+            match counts.iter_mut().find(|(name, _)| *name == m.kind.name()) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((m.kind.name(), 1)),
+            }
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.into_iter().map(|(name, _)| name).collect()
+    }
+
     fn hidden(&self) -> usize {
         self.embed.cols
     }

@@ -78,6 +78,8 @@ struct DecoderInfo<'a> {
     num_layers: usize,
     max_length: usize,
     chat_template: bool,
+    weight_bytes: u64,
+    weight_format: String,
     warnings: &'a [String],
 }
 
@@ -94,7 +96,8 @@ async fn load_device(options: JsValue, call: &str) -> Result<crate::ComputeDevic
 
 #[wasm_bindgen(js_class = Decoder)]
 impl JsDecoder {
-    /// Loads a Llama-family `.gguf` file (weights dequantized to f32, tokenizer, chat template).
+    /// Loads a Llama-family `.gguf` file (weights, tokenizer, chat template); on the CPU the
+    /// weights stay quantized, on a GPU they are dequantized to f32.
     #[wasm_bindgen(js_name = loadGguf)]
     pub async fn load_gguf(bytes: Uint8Array, options: JsValue) -> Result<JsDecoder, JsValue> {
         let dev = load_device(options, "Decoder.loadGguf").await.map_err(to_js)?;
@@ -119,7 +122,7 @@ impl JsDecoder {
         Ok(JsDecoder { inner: Rc::new(decoder) })
     }
 
-    /// `{ device, vocabSize, hiddenSize, numLayers, maxLength, chatTemplate, warnings }`.
+    /// `{ device, vocabSize, hiddenSize, numLayers, maxLength, chatTemplate, weightBytes, weightFormat, warnings }`.
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let d = &self.inner;
         to_value(&DecoderInfo {
@@ -129,6 +132,8 @@ impl JsDecoder {
             num_layers: d.config.layers(),
             max_length: d.config.max_positions(),
             chat_template: d.text.as_ref().is_some_and(|t| t.chat.is_some()),
+            weight_bytes: d.weight_bytes(),
+            weight_format: d.weight_format(),
             warnings: &d.report.warnings,
         })
     }

@@ -302,6 +302,10 @@ export interface DecoderInfo {
   maxLength: number;
   /** Whether the model has a chat template (`chat` needs one). */
   chatTemplate: boolean;
+  /** Bytes the weights take in memory. */
+  weightBytes: number;
+  /** How they are held: `"f32"`, or a GGUF file's types kept quantized on the CPU path, e.g. `"Q4_1, Q8_0"`. */
+  weightFormat: string;
   /** What loading noticed (dequantized weights, ignored tensors). */
   warnings: string[];
 }
