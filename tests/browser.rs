@@ -10,6 +10,7 @@ use common::{
     llama::check_llama,
     lm_training::{Family, check_family_steps_match_pytorch, check_lm_steps_match_pytorch},
     parity::check_model,
+    quantized::check_tiny_kquant,
     training::check_steps_match_pytorch,
 };
 use wasm_bindgen_test::*;
@@ -77,6 +78,13 @@ async fn tiny_llama_matches_transformers_on_the_wasm_cpu_path() {
     let dev = device::select(DevicePreference::Cpu).await.unwrap();
     assert_eq!(dev.info().backend, "flex");
     check_llama(embedded_llama!("tiny"), &dev, 1e-4).await;
+}
+
+#[wasm_bindgen_test]
+async fn quantized_weights_match_transformers_on_the_wasm_cpu_path() {
+    // every block type decoded by the SIMD128 kernels, against transformers on the dequantized weights
+    let dev = device::select(DevicePreference::Cpu).await.unwrap();
+    check_tiny_kquant(true, 1e-3, &dev).await;
 }
 
 #[wasm_bindgen_test]

@@ -8,20 +8,19 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::{
     assets,
     llama::{flat, ids, int2},
     parity::{assert_close, read},
+    quantized::check_tiny_kquant,
 };
 use pollster::block_on;
 use serde_json::Value;
 use webtune::{
     device,
     infer::{Decoder, GenerateOptions},
-    models::decoder::{DecoderConfig, DecoderModel},
-    weights::{LoadReport, gguf},
+    models::decoder::DecoderModel,
+    weights::gguf,
 };
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -45,34 +44,10 @@ fn every_block_type_dequantizes_as_the_gguf_reference() {
     }
 }
 
-/// The tiny K-quant Llama as a decoder (no tokenizer), packed or dense.
-fn tiny_kquant(packed: bool) -> Decoder {
-    let bytes = Arc::new(std::fs::read(fixture("tiny-kquant.gguf")).unwrap());
-    let file = gguf::Gguf::parse(&bytes).unwrap();
-    let config = file.llama_config().unwrap();
-    let dev = device::cpu().without_autodiff();
-    let model = match packed {
-        true => DecoderModel::Packed(gguf::load_packed(&file, &config, &bytes).unwrap()),
-        false => DecoderModel::Llama(gguf::load_causal_lm(&file, &config, &bytes, dev.device()).unwrap().0),
-    };
-    Decoder { config: DecoderConfig::Llama(config), model, device: dev, report: LoadReport::default(), text: None, lora: None }
-}
-
 #[test]
 fn a_llama_of_every_block_type_matches_transformers_dense_and_packed() {
-    let expected = json("tiny-kquant.json");
-    let prompt = ids(&expected["ids"]);
-    let mut reference = Vec::new();
-    flat(&expected["logits"], &mut reference);
-    for (packed, tolerance) in [(false, 1e-4), (true, 1e-3)] {
-        let decoder = tiny_kquant(packed);
-        let input = int2(&[prompt.iter().map(|&t| t as i32).collect()], &decoder.device);
-        let logits = block_on(read(decoder.model.forward(input, None, None)));
-        assert_close(&format!("logits (packed: {packed})"), &logits, &reference, tolerance);
-        let options = GenerateOptions { max_new_tokens: 10, stop: Some(vec![]), ..Default::default() };
-        let out = block_on(decoder.generate(&prompt, &options, |_| true)).unwrap();
-        assert_eq!(out.tokens, ids(&expected["greedy"]), "greedy tokens (packed: {packed})");
-    }
+    block_on(check_tiny_kquant(false, 1e-4, &device::cpu()));
+    block_on(check_tiny_kquant(true, 1e-3, &device::cpu()));
 }
 
 #[test]

@@ -141,8 +141,8 @@ impl DecodedRow {
         if simd128::decode(kind, row, self) {
             return;
         }
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        if self.decode_common(kind, row) {
+        #[cfg(target_arch = "x86_64")]
+        if sse2::decode(kind, row, self) {
             return;
         }
         let per_block = ggml::groups_per_block(kind);
@@ -157,42 +157,14 @@ impl DecodedRow {
         }
     }
 
-    /// Q4_0, Q4_1 and Q8_0 in loops the compiler vectorizes (`false` for the other types).
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    fn decode_common(&mut self, kind: GgmlType, row: &[u8]) -> bool {
-        let half = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-        let (quants, offset) = match kind {
-            GgmlType::Q4_0 => (2, 8),
-            GgmlType::Q4_1 => (4, 0),
-            GgmlType::Q8_0 => (2, 0),
-            _ => return false,
-        };
-        for ((block, q), g) in row.chunks_exact(kind.block_bytes()).zip(self.q.chunks_exact_mut(32)).zip(0..) {
-            if kind == GgmlType::Q8_0 {
-                for (q, &b) in q.iter_mut().zip(&block[2..34]) {
-                    *q = b as i8;
-                }
-            } else {
-                let (lo, hi) = q.split_at_mut(16);
-                for ((lo, hi), &b) in lo.iter_mut().zip(hi).zip(&block[quants..quants + 16]) {
-                    *lo = (b & 0x0f) as i8 - offset;
-                    *hi = (b >> 4) as i8 - offset;
-                }
-            }
-            let d = half(block);
-            self.scale[2 * g] = d;
-            self.scale[2 * g + 1] = d;
-            self.min[g] = if kind == GgmlType::Q4_1 { half(&block[2..]) } else { 0.0 };
-        }
-        true
-    }
-
     /// This row · input row `i`.
     fn dot(&self, x: &QuantizedRows, i: usize) -> f32 {
         let n = x.groups;
         let (xq, xd, xs) = (&x.q[i * 32 * n..(i + 1) * 32 * n], &x.d[i * n..(i + 1) * n], &x.sum[i * n..(i + 1) * n]);
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         return simd128::dot(self, xq, xd, xs);
+        #[cfg(target_arch = "x86_64")]
+        return sse2::dot(self, xq, xd, xs);
         #[allow(unreachable_code)]
         let mut acc = 0.0f32;
         for g in 0..n {
@@ -221,7 +193,7 @@ mod simd128 {
     use std::sync::OnceLock;
 
     use super::DecodedRow;
-    use crate::weights::ggml::GgmlType;
+    use crate::weights::ggml::{self, GgmlType};
 
     /// Every f16 bit pattern as f32 (256 KB): a block's scales in one load each, where converting
     /// in software costs more than the block's 32 products.
@@ -230,40 +202,109 @@ mod simd128 {
         TABLE.get_or_init(|| (0..=u16::MAX).map(|b| half::f16::from_bits(b).to_f32()).collect())
     }
 
-    /// Decodes Q4_0, Q4_1 and Q8_0 rows (`false` for other types: the caller's generic decoder).
+    /// Decodes a row of any quantized type into `out`; `false` for float types.
     pub fn decode(kind: GgmlType, row: &[u8], out: &mut DecodedRow) -> bool {
         let table = f16_table();
         let half = |b: &[u8]| table[u16::from_le_bytes([b[0], b[1]]) as usize];
-        let (quants, offset) = match kind {
-            GgmlType::Q4_0 => (2, Some(8)),
-            GgmlType::Q4_1 => (4, None),
-            GgmlType::Q8_0 => (2, None),
-            _ => return false,
+        let blocks = row.chunks_exact(kind.block_bytes());
+        // SAFETY (every `unsafe` below): a block's quants lie inside its bytes at the offsets of
+        // its layout (ggml::group); `q` holds 32 values per group of the row; v128 loads and
+        // stores need no alignment.
+        let q = out.q.as_mut_ptr() as *mut v128;
+        let store = |g: usize, lo: v128, hi: v128| unsafe {
+            v128_store(q.add(2 * g), lo);
+            v128_store(q.add(2 * g + 1), hi);
         };
-        let q = out.q.as_mut_ptr();
-        for (g, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
-            // SAFETY: a block holds its quants (16 or 32 bytes) from `quants`; `q` holds 32 values
-            // per block of the row; v128 loads and stores need no alignment.
-            unsafe {
-                let src = block.as_ptr().add(quants) as *const v128;
-                let dst = q.add(32 * g) as *mut v128;
-                if kind == GgmlType::Q8_0 {
-                    v128_store(dst, v128_load(src));
-                    v128_store(dst.add(1), v128_load(src.add(1)));
-                } else {
-                    let b = v128_load(src);
-                    let (mut lo, mut hi) = (v128_and(b, u8x16_splat(0x0f)), u8x16_shr(b, 4));
-                    if let Some(o) = offset {
-                        (lo, hi) = (i8x16_sub(lo, i8x16_splat(o)), i8x16_sub(hi, i8x16_splat(o)));
+        let load = |b: &[u8], at: usize| unsafe { v128_load(b.as_ptr().add(at) as *const v128) };
+        let low = |v: v128| v128_and(v, u8x16_splat(0x0f));
+        match kind {
+            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 => {
+                let (with_min, fifth) = (matches!(kind, GgmlType::Q4_1 | GgmlType::Q5_1), matches!(kind, GgmlType::Q5_0 | GgmlType::Q5_1));
+                let quants = 2 + 2 * with_min as usize + 4 * fifth as usize;
+                let offset = match kind {
+                    GgmlType::Q4_0 => 8,
+                    GgmlType::Q5_0 => 16,
+                    _ => 0,
+                };
+                for (g, block) in blocks.enumerate() {
+                    let b = load(block, quants);
+                    let (mut lo, mut hi) = (low(b), u8x16_shr(b, 4));
+                    if fifth {
+                        // bit j of the 32 high bits is value j's fifth bit: spread bytes over lanes, test each lane's bit
+                        let bits = unsafe { v128_load32_zero(block.as_ptr().add(quants - 4) as *const u32) };
+                        let mask = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+                        let spread = |first: u8| {
+                            let lanes = i8x16_swizzle(bits, u8x16(first, first, first, first, first, first, first, first, first + 1, first + 1, first + 1, first + 1, first + 1, first + 1, first + 1, first + 1));
+                            v128_and(i8x16_ne(v128_and(lanes, mask), u8x16_splat(0)), u8x16_splat(0x10))
+                        };
+                        (lo, hi) = (v128_or(lo, spread(0)), v128_or(hi, spread(2)));
                     }
-                    v128_store(dst, lo);
-                    v128_store(dst.add(1), hi);
+                    if offset != 0 {
+                        (lo, hi) = (i8x16_sub(lo, i8x16_splat(offset)), i8x16_sub(hi, i8x16_splat(offset)));
+                    }
+                    store(g, lo, hi);
+                    let d = half(block);
+                    out.scale[2 * g] = d;
+                    out.scale[2 * g + 1] = d;
+                    out.min[g] = if with_min { half(&block[2..]) } else { 0.0 };
                 }
             }
-            let d = half(block);
-            out.scale[2 * g] = d;
-            out.scale[2 * g + 1] = d;
-            out.min[g] = if kind == GgmlType::Q4_1 { half(&block[2..]) } else { 0.0 };
+            GgmlType::Q8_0 => {
+                for (g, block) in blocks.enumerate() {
+                    store(g, load(block, 2), load(block, 18));
+                    let d = half(block);
+                    out.scale[2 * g] = d;
+                    out.scale[2 * g + 1] = d;
+                    out.min[g] = 0.0;
+                }
+            }
+            GgmlType::Q4K | GgmlType::Q5K => {
+                let five = kind == GgmlType::Q5K;
+                let quants = if five { 48 } else { 16 };
+                for (b, block) in blocks.enumerate() {
+                    let (d, dmin) = (half(block), half(&block[2..]));
+                    for pair in 0..4 {
+                        let (first, second) = (load(block, quants + 32 * pair), load(block, quants + 32 * pair + 16));
+                        let mut groups = [(low(first), low(second)), (u8x16_shr(first, 4), u8x16_shr(second, 4))];
+                        for (k, (lo, hi)) in groups.iter_mut().enumerate() {
+                            let g = 2 * pair + k;
+                            if five {
+                                let fifth = |v: v128| u8x16_shl(v128_and(u8x16_shr(v, g as u32), u8x16_splat(1)), 4);
+                                (*lo, *hi) = (v128_or(*lo, fifth(load(block, 16))), v128_or(*hi, fifth(load(block, 32))));
+                            }
+                            let at = 8 * b + g;
+                            store(at, *lo, *hi);
+                            let (sc, m) = ggml::scale_min_k4(&block[4..16], g);
+                            out.scale[2 * at] = d * sc as f32;
+                            out.scale[2 * at + 1] = d * sc as f32;
+                            out.min[at] = -(dmin * m as f32);
+                        }
+                    }
+                }
+            }
+            GgmlType::Q6K => {
+                for (b, block) in blocks.enumerate() {
+                    let d = half(&block[208..]);
+                    for h in 0..2 {
+                        let (ql, qh) = (64 * h, 128 + 32 * h);
+                        for j in 0..4 {
+                            let at = 8 * b + 4 * h + j;
+                            let part = |k: usize| {
+                                let l = load(block, ql + 32 * (j % 2) + 16 * k);
+                                let l = if j < 2 { low(l) } else { u8x16_shr(l, 4) };
+                                let high = u8x16_shl(v128_and(u8x16_shr(load(block, qh + 16 * k), 2 * j as u32), u8x16_splat(3)), 4);
+                                i8x16_sub(v128_or(l, high), i8x16_splat(32))
+                            };
+                            store(at, part(0), part(1));
+                            let scale = |k: usize| d * block[192 + 8 * h + 2 * j + k] as i8 as f32;
+                            out.scale[2 * at] = scale(0);
+                            out.scale[2 * at + 1] = scale(1);
+                            out.min[at] = 0.0;
+                        }
+                    }
+                }
+            }
+            GgmlType::F32 | GgmlType::F16 | GgmlType::Bf16 => return false,
         }
         true
     }
@@ -289,6 +330,77 @@ mod simd128 {
             offsets += row.min[g] * xs[g];
         }
         f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc) + f32x4_extract_lane::<2>(acc) + f32x4_extract_lane::<3>(acc) + offsets
+    }
+}
+
+/// Native x86-64: the common types' decoding and the dot products with SSE2 (every x86-64 CPU has
+/// it), the same arithmetic as the SIMD128 code — the package is built at opt-level "s", where the
+/// compiler does not vectorize.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::*;
+
+    use super::DecodedRow;
+    use crate::weights::ggml::GgmlType;
+
+    /// Decodes Q4_0, Q4_1 and Q8_0 rows (`false` for other types: the caller's generic decoder).
+    pub fn decode(kind: GgmlType, row: &[u8], out: &mut DecodedRow) -> bool {
+        let half = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+        let (quants, offset) = match kind {
+            GgmlType::Q4_0 => (2, 8),
+            GgmlType::Q4_1 => (4, 0),
+            GgmlType::Q8_0 => (2, 0),
+            _ => return false,
+        };
+        let q = out.q.as_mut_ptr() as *mut __m128i;
+        for (g, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
+            // SAFETY: SSE2 is part of x86-64; a block holds its 16 or 32 bytes of quants from
+            // `quants`; `q` holds 32 values per block of the row (unaligned loads and stores).
+            unsafe {
+                let src = block.as_ptr().add(quants) as *const __m128i;
+                if kind == GgmlType::Q8_0 {
+                    _mm_storeu_si128(q.add(2 * g), _mm_loadu_si128(src));
+                    _mm_storeu_si128(q.add(2 * g + 1), _mm_loadu_si128(src.add(1)));
+                } else {
+                    let (b, mask, offset) = (_mm_loadu_si128(src), _mm_set1_epi8(0x0f), _mm_set1_epi8(offset));
+                    let lo = _mm_sub_epi8(_mm_and_si128(b, mask), offset);
+                    let hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(b, 4), mask), offset);
+                    _mm_storeu_si128(q.add(2 * g), lo);
+                    _mm_storeu_si128(q.add(2 * g + 1), hi);
+                }
+            }
+            let d = half(block);
+            out.scale[2 * g] = d;
+            out.scale[2 * g + 1] = d;
+            out.min[g] = if kind == GgmlType::Q4_1 { half(&block[2..]) } else { 0.0 };
+        }
+        true
+    }
+
+    pub fn dot(row: &DecodedRow, xq: &[i16], xd: &[f32], xs: &[f32]) -> f32 {
+        let (w, x) = (row.q.as_ptr(), xq.as_ptr());
+        let mut offsets = 0.0f32;
+        // SAFETY: SSE2 is part of x86-64; the row and the input both hold 32 values per group
+        // (unaligned loads).
+        unsafe {
+            let mut acc = _mm_setzero_ps();
+            // the products of 16 weights (sign-extended to i16) with 16 inputs, in four i32 lanes
+            let sixteen = |w: __m128i, x: *const __m128i| {
+                let (lo, hi) = (_mm_srai_epi16(_mm_unpacklo_epi8(w, w), 8), _mm_srai_epi16(_mm_unpackhi_epi8(w, w), 8));
+                _mm_add_epi32(_mm_madd_epi16(lo, _mm_loadu_si128(x)), _mm_madd_epi16(hi, _mm_loadu_si128(x.add(1))))
+            };
+            for g in 0..xd.len() {
+                let x = x.add(32 * g) as *const __m128i;
+                let first = sixteen(_mm_loadu_si128(w.add(32 * g) as *const __m128i), x);
+                let second = sixteen(_mm_loadu_si128(w.add(32 * g + 16) as *const __m128i), x.add(2));
+                let (a, b) = (_mm_set1_ps(row.scale[2 * g] * xd[g]), _mm_set1_ps(row.scale[2 * g + 1] * xd[g]));
+                acc = _mm_add_ps(acc, _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(first), a), _mm_mul_ps(_mm_cvtepi32_ps(second), b)));
+                offsets += row.min[g] * xs[g];
+            }
+            let mut lanes = [0.0f32; 4];
+            _mm_storeu_ps(lanes.as_mut_ptr(), acc);
+            lanes[0] + lanes[1] + lanes[2] + lanes[3] + offsets
+        }
     }
 }
 

@@ -222,7 +222,7 @@ fn nibbles(bytes: &[u8], q: &mut [i8; 32], f: impl Fn(u8, usize) -> i8) {
 }
 
 /// llama.cpp's `get_scale_min_k4`: group `j`'s 6-bit scale and min from the 12 packed bytes.
-fn scale_min_k4(s: &[u8], j: usize) -> (u8, u8) {
+pub fn scale_min_k4(s: &[u8], j: usize) -> (u8, u8) {
     if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
     } else {

@@ -9,8 +9,10 @@
 //
 //   node tests/bench/generate.mjs [--engines webtune-cpu,wllama,webtune-webgpu] [--tokens 48]
 //        [--runs 5] [--webgpu-tokens 4] [--webgpu-runs 1] [--prompt "Once upon a time"]
+//        [--model PATH-UNDER-ASSETS | /absolute/file.gguf]  (a K-quant file:
+//        tests/reference/make_kquant_model.py writes ~/.cache/webtune/bench/SmolLM2-135M-Instruct.Q4_K_M-like.gguf)
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, isAbsolute, join } from "node:path";
 import { parseArgs } from "node:util";
 import { assetsRoot, openBrowser, ROOT } from "../js/harness.mjs";
 
@@ -26,15 +28,16 @@ const { values: a } = parseArgs({
     model: { type: "string", default: "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf" },
   },
 });
-if (!existsSync(join(assetsRoot(), a.model))) throw new Error(`${a.model} not found under ${assetsRoot()} (set WEBTUNE_ASSETS)`);
+const modelFile = isAbsolute(a.model) ? a.model : join(assetsRoot(), a.model);
+if (!existsSync(modelFile)) throw new Error(`${modelFile} not found (set WEBTUNE_ASSETS, or give --model an absolute path)`);
 const wllamaDir = join(ROOT, "tests/bench/node_modules/@wllama/wllama/esm");
 const engines = a.engines.split(",");
 if (engines.includes("wllama") && !existsSync(join(wllamaDir, "index.js"))) {
   throw new Error("wllama is not installed: run (cd tests/bench && npm install)");
 }
-const url = `/assets/${a.model}`;
+const url = isAbsolute(a.model) ? `/bench-model/${basename(a.model)}` : `/assets/${a.model}`;
 
-const b = await openBrowser({ extraMounts: { "/wllama/": wllamaDir } });
+const b = await openBrowser({ extraMounts: { "/wllama/": wllamaDir, ...(isAbsolute(a.model) ? { "/bench-model/": dirname(a.model) } : {}) } });
 const offsite = [];
 b.page.on("request", (r) => { if (!r.url().startsWith(b.server.url) && !/^(blob|data):/.test(r.url())) offsite.push(r.url()); });
 b.page.on("console", (m) => { if (m.text().startsWith("bench:")) process.stderr.write(m.text() + "\n"); });

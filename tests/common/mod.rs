@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod llama;
 pub mod parity;
+pub mod quantized;
 pub mod training;
 pub mod gguf;
 pub mod lm_training;

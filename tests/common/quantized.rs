@@ -1,0 +1,49 @@
+//! The tiny Llama whose matrices are every quantized type (tests/reference/make_ggml_fixture.py),
+//! embedded so the native and the browser tests run the same check.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use webtune::{
+    ComputeDevice,
+    infer::{Decoder, GenerateOptions},
+    models::decoder::{DecoderConfig, DecoderModel},
+    weights::{LoadReport, gguf},
+};
+
+use super::{
+    llama::{flat, ids, int2},
+    parity::{assert_close, read},
+};
+
+pub const TINY_KQUANT: &[u8] = include_bytes!("../fixtures/ggml/tiny-kquant.gguf");
+const EXPECTED: &str = include_str!("../fixtures/ggml/tiny-kquant.json");
+
+/// The tiny model on `device`: `packed` keeps the blocks (the CPU path), else dequantized to f32.
+pub fn tiny_kquant(packed: bool, device: &ComputeDevice) -> Decoder {
+    let bytes = Arc::new(TINY_KQUANT.to_vec());
+    let file = gguf::Gguf::parse(&bytes).unwrap();
+    let config = file.llama_config().unwrap();
+    let dev = device.without_autodiff();
+    let model = match packed {
+        true => DecoderModel::Packed(gguf::load_packed(&file, &config, &bytes).unwrap()),
+        false => DecoderModel::Llama(gguf::load_causal_lm(&file, &config, &bytes, dev.device()).unwrap().0),
+    };
+    Decoder { config: DecoderConfig::Llama(config), model, device: dev, report: LoadReport::default(), text: None, lora: None }
+}
+
+/// Its logits for the fixture's prompt within `tolerance` of transformers', and the same 10
+/// greedy tokens.
+pub async fn check_tiny_kquant(packed: bool, tolerance: f32, device: &ComputeDevice) {
+    let expected: Value = serde_json::from_str(EXPECTED).unwrap();
+    let decoder = tiny_kquant(packed, device);
+    let prompt = ids(&expected["ids"]);
+    let mut reference = Vec::new();
+    flat(&expected["logits"], &mut reference);
+    let input = int2(&[prompt.iter().map(|&t| t as i32).collect()], &decoder.device);
+    let logits = read(decoder.model.forward(input, None, None)).await;
+    assert_close(&format!("logits (packed: {packed})"), &logits, &reference, tolerance);
+    let options = GenerateOptions { max_new_tokens: 10, stop: Some(vec![]), ..Default::default() };
+    let out = decoder.generate(&prompt, &options, |_| true).await.unwrap();
+    assert_eq!(out.tokens, ids(&expected["greedy"]), "greedy tokens (packed: {packed})");
+}
