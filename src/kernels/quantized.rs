@@ -3,7 +3,7 @@
 //! A [`QMatrix`] is a `[rows, cols]` weight as a GGUF file stores it — each row a run of blocks,
 //! borrowed from the file's bytes, never copied or widened to f32. `y = x · Wᵀ` works as
 //! llama.cpp does: each 32 values of an input row are quantized to integers (16-bit here, where
-//! llama.cpp uses 8: see [`Q_MAX`]) with one f32 scale (and their sum, for the blocks' offsets), each weight row is decoded to small
+//! llama.cpp uses 8: see `Q_MAX`) with one f32 scale (and their sum, for the blocks' offsets), each weight row is decoded to small
 //! integers with a scale per 16 values and an offset per 32 ([`crate::weights::ggml::group`]'s
 //! form), and the two meet in integer dot products. On wasm with SIMD128 the decoding of the
 //! common types and the dot products are vector code; elsewhere plain loops the compiler
@@ -61,9 +61,14 @@ impl QMatrix {
         &self.data[at..at + self.row_bytes]
     }
 
-    /// Row `r` as f32 values (an embedding lookup).
+    /// Row `r` as f32 values (an embedding lookup), appended to `out`. Callers check ids against
+    /// the vocabulary first (generation and the tokenizer do); a row past the end appends zeros
+    /// rather than trap the instance.
     pub fn dequantize_row(&self, r: usize, out: &mut Vec<f32>) {
-        ggml::dequantize(self.kind, self.row(r), out);
+        match r < self.rows {
+            true => ggml::dequantize(self.kind, self.row(r), out),
+            false => out.resize(out.len() + self.cols, 0.0),
+        }
     }
 
     /// `y[i][r] = Σ_c x[i][c] · W[r][c]` for the `m` rows of `x` (`m × cols`); `y` is `m × rows`.

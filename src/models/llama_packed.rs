@@ -87,7 +87,7 @@ impl PackedWeights {
                 None => counts.push((m.kind.name(), 1)),
             }
         }
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
         counts.into_iter().map(|(name, _)| name).collect()
     }
 
@@ -101,7 +101,7 @@ impl PackedWeights {
 
     /// Hidden states after the final norm for `ids` (one sequence), extending `cache` when given:
     /// `seq × hidden`.
-    fn hidden_states(&self, ids: &[u32], mut cache: Option<&mut HostKv>) -> Vec<f32> {
+    fn hidden_states(&self, ids: &[u32], cache: Option<&mut HostKv>) -> Vec<f32> {
         let (h, seq) = (self.hidden(), ids.len());
         let past = cache.as_ref().map_or(0, |c| c.len);
         let mut x = Vec::with_capacity(seq * h);
@@ -110,7 +110,7 @@ impl PackedWeights {
         }
         let (q_width, kv_width) = (self.heads * self.head_dim, self.kv_heads * self.head_dim);
         let mut local = HostKv::default();
-        let cache = match cache.as_deref_mut() {
+        let cache = match cache {
             Some(c) => c,
             None => &mut local,
         };
@@ -198,6 +198,9 @@ impl PackedLlama {
     pub fn forward(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>, cache: Option<&mut KvCache>) -> Tensor<3> {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
+        if seq == 0 {
+            return Tensor::zeros([batch, 0, self.weights.vocab()], &device);
+        }
         let ids = ints(input_ids);
         let mask = attention_mask.map(ints);
         let mut cache = cache.map(|c| c.host());
@@ -217,9 +220,12 @@ impl PackedLlama {
     pub fn forward_last(&self, input_ids: Tensor<2, Int>, cache: Option<&mut KvCache>) -> Tensor<2> {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
-        let ids = ints(input_ids);
         let w = &self.weights;
         let (h, vocab) = (w.hidden(), w.vocab());
+        if seq == 0 {
+            return Tensor::zeros([batch, vocab], &device); // nothing read: as the dense model, no logits to speak of
+        }
+        let ids = ints(input_ids);
         let mut out = Vec::with_capacity(batch * vocab);
         let mut cache = cache.map(|c| c.host());
         for b in 0..batch {

@@ -101,6 +101,8 @@ impl JsDecoder {
     #[wasm_bindgen(js_name = loadGguf)]
     pub async fn load_gguf(bytes: Uint8Array, options: JsValue) -> Result<JsDecoder, JsValue> {
         let dev = load_device(options, "Decoder.loadGguf").await.map_err(to_js)?;
+        // checked before the copy into wasm memory, which could not fail gracefully
+        crate::weights::check_file_fits(bytes.length() as u64, "this GGUF file", crate::weights::load_budget()).map_err(to_js)?;
         let decoder = Decoder::from_gguf_owned(bytes.to_vec(), &dev).map_err(to_js)?;
         Ok(JsDecoder { inner: Rc::new(decoder) })
     }

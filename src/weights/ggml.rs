@@ -100,7 +100,7 @@ impl GgmlType {
 
     /// Bytes of `values` values (`None` when not a whole number of blocks, or on overflow).
     pub fn bytes_for(self, values: usize) -> Option<usize> {
-        (values % self.block_values() == 0).then(|| (values / self.block_values()).checked_mul(self.block_bytes()))?
+        values.is_multiple_of(self.block_values()).then(|| (values / self.block_values()).checked_mul(self.block_bytes()))?
     }
 }
 

@@ -60,6 +60,20 @@ pub fn check_load_memory(peak_bytes: u64, parameters: u64, what: &str, budget: O
     Ok(())
 }
 
+/// Refuses, before it is copied into wasm memory, a file of `bytes` bytes that the packed (CPU)
+/// path would hold whole, when it exceeds `budget`: an `OutOfMemoryError` with the size.
+pub fn check_file_fits(bytes: u64, what: &str, budget: Option<u64>) -> crate::Result<()> {
+    let Some(budget) = budget else { return Ok(()) };
+    if bytes > budget {
+        return Err(crate::Error::OutOfMemory(format!(
+            "{what} is {:.0} MB, more than the {:.0} MB a browser tab gives webtune (wasm's 4 GiB): use a smaller model or a smaller quantization of it (Q4_K_M, Q4_0), or the webtune CLI natively",
+            bytes as f64 / 1e6,
+            budget as f64 / 1e6
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses a model whose token embeddings (`rows` × `width` f32, its largest tensor) cannot be
 /// bound as one GPU buffer on `device` — before loading, instead of a GPU error at the first use.
 pub fn check_embeddings_fit(rows: usize, width: usize, device: &crate::DeviceInfo) -> crate::Result<()> {
@@ -88,5 +102,8 @@ mod tests {
         assert!(e.to_string().contains("1100 M weights") && e.to_string().contains("use a smaller model (up to about 4"), "{e}");
         assert!(check_load_memory(600_000_000, 135_000_000, "x", Some(WASM_LOAD_BUDGET)).is_ok());
         assert!(check_load_memory(u64::MAX, 1, "x", None).is_ok(), "no limit natively");
+        let e = check_file_fits(5_000_000_000, "this GGUF file", Some(WASM_LOAD_BUDGET)).unwrap_err();
+        assert!(e.js_name() == "OutOfMemoryError" && e.to_string().contains("this GGUF file is 5000 MB, more than the 3758 MB"), "{e}");
+        assert!(check_file_fits(98_000_000, "x", Some(WASM_LOAD_BUDGET)).is_ok());
     }
 }

@@ -2,7 +2,7 @@
 // and streams its reply (the same text as pipeline().chat), sent from the keyboard alone;
 // `persist` restores the conversation after a reload; text that looks like HTML stays text; two
 // widgets on one page share one loaded model and both answer; bad attributes, a missing model and
-// a K-quant GGUF are visible errors with the API's names, and the widget stays usable. With the
+// a GGUF of a type webtune does not read are visible errors with the API's names, and the widget stays usable. With the
 // SmolLM2 asset, the example page (served under the demo's Content-Security-Policy) answers
 // "What is the capital of France?" with Paris on the CPU path, and Stop ends a reply.
 // Screenshots at 280, 390 and 1280 px. Needs pkg/ (pkg-config/build.sh).
@@ -17,10 +17,10 @@ import { gguf, withTensor } from "./hostile-files.mjs";
 const GGUF = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
 const WIDTHS = [280, 390, 1280];
 
-/** A folder with a GGUF file holding a K-quant tensor (which webtune refuses, with its name). */
-function kQuantFolder() {
-  const dir = mkdtempSync(join(tmpdir(), "webtune-kquant-"));
-  writeFileSync(join(dir, "q4k.gguf"), gguf(withTensor("blk.0.ffn_up.weight", (t) => { t.kind = 12; })));
+/** A folder with a GGUF file holding an IQ2_XXS tensor (a type webtune does not read: refused, with its name). */
+function unreadableFolder() {
+  const dir = mkdtempSync(join(tmpdir(), "webtune-iq2-"));
+  writeFileSync(join(dir, "iq2.gguf"), gguf(withTensor("blk.0.ffn_up.weight", (t) => { t.kind = 16; })));
   return dir;
 }
 
@@ -30,7 +30,7 @@ const TINY = "/fixtures/llama/tiny-chat/";
 let b;
 const violations = [];
 before(async () => {
-  b = await openBrowser({ extraMounts: { "/kquant/": kQuantFolder() } });
+  b = await openBrowser({ extraMounts: { "/unreadable/": unreadableFolder() } });
   await b.page.exposeFunction("reportViolation", (v) => violations.push(v));
   await b.page.addInitScript(() => {
     document.addEventListener("securitypolicyviolation", (e) => window.reportViolation(`${e.violatedDirective} ${e.blockedURI}`));
@@ -141,7 +141,7 @@ test("two widgets on one page share one loaded model and both answer at once", a
   assert.equal(r.shared, true, "one loaded pipeline serves both widgets");
 });
 
-test("bad attributes, a missing model, a K-quant GGUF and an empty message are visible errors with the API's names; the widget stays usable", async () => {
+test("bad attributes, a missing model, an unreadable GGUF type and an empty message are visible errors with the API's names; the widget stays usable", async () => {
   await b.page.goto(b.server.url + "test/blank.html");
   const r = await b.page.evaluate(async () => {
     await import("/pkg/chat.js");
@@ -167,14 +167,14 @@ test("bad attributes, a missing model, a K-quant GGUF and an empty message are v
     const missing = make({ model: "/nowhere/model.gguf", device: "cpu" });
     await settle(missing.el);
     const missingText = missing.text();
-    const kquant = make({ model: "/kquant/q4k.gguf", device: "cpu" });
-    await settle(kquant.el);
-    const kquantText = kquant.text();
-    const box = kquant.el.shadowRoot.querySelector("textarea");
+    const unreadable = make({ model: "/unreadable/iq2.gguf", device: "cpu" });
+    await settle(unreadable.el);
+    const unreadableText = unreadable.text();
+    const box = unreadable.el.shadowRoot.querySelector("textarea");
     return {
       hot: { errors: hot.errors, text: hotText, reply: hotReply, empty, emptyText },
       missing: { errors: missing.errors, text: missingText },
-      kquant: { errors: kquant.errors, text: kquantText, usable: !box.disabled },
+      unreadable: { errors: unreadable.errors, text: unreadableText, usable: !box.disabled },
     };
   });
   assert.deepEqual(r.hot.errors.slice(0, 1), ["OptionsError"]);
@@ -184,9 +184,9 @@ test("bad attributes, a missing model, a K-quant GGUF and an empty message are v
   assert.match(r.hot.emptyText, /OptionsError: .*the message is empty/);
   assert.deepEqual(r.missing.errors, ["NetworkError"]);
   assert.match(r.missing.text, /The model could not be loaded: NetworkError: .*404/);
-  assert.equal(r.kquant.errors.length, 1);
-  assert.match(r.kquant.text, /Q4_K|K-quant|type 12/i);
-  assert.ok(r.kquant.usable);
+  assert.equal(r.unreadable.errors.length, 1);
+  assert.match(r.unreadable.text, /ggml type 16 \(an IQ type\)/);
+  assert.ok(r.unreadable.usable);
   await screenshots(b.page, "chat-widget-errors", { widths: WIDTHS });
 });
 

@@ -83,6 +83,7 @@ pub async fn generate(args: &GenerateArgs) -> Result<()> {
     for w in &decoder.report.warnings {
         eprintln!("warning: {w}");
     }
+    eprintln!("weights: {} ({:.0} MB)", decoder.weight_format(), decoder.weight_bytes() as f64 / 1e6);
     let options = GenerateOptions {
         max_new_tokens: args.max_new_tokens,
         temperature: args.temperature,
