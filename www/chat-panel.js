@@ -67,7 +67,9 @@ async function load() {
     widget.clear();
     widget.pipeline = generator;
     const d = generator.info.device;
-    $("chat-load-status").textContent = `loaded on ${d.kind}${d.fallback ? ` (${d.fallback})` : ""}: ${generator.info.numLayers} layers, context ${generator.info.maxLength} tokens`;
+    const info = generator.info;
+    const weights = info.weightBytes ? `, weights ${info.weightFormat} (${Math.round(info.weightBytes / 1e6)} MB)` : "";
+    $("chat-load-status").textContent = `loaded on ${d.kind}${d.fallback ? ` (${d.fallback})` : ""}: ${info.numLayers} layers, context ${info.maxLength} tokens${weights}`;
     $("chat-train").disabled = false;
   } catch (err) {
     $("chat-load-status").textContent = "";

@@ -44,6 +44,7 @@ function startRun() {
   $("ft-evals").tBodies[0].replaceChildren();
   $("ft-results").hidden = true;
   $("ft-memory").textContent = "";
+  $("ft-live").hidden = false;
   model?.dispose();
   model = null;
   controller = new AbortController();
@@ -136,7 +137,8 @@ function showTrials() {
   $("ft-search-table").tBodies[0].replaceChildren(...sorted.map((t) => {
     const tr = document.createElement("tr");
     tr.append(cell("td", String(t.index + 1)), cell("td", String(t.settings.learningRate ?? $("ft-lr").value)),
-      cell("td", String(t.settings.epochs ?? $("ft-epochs").value)), cell("td", t.value.toFixed(4)),
+      cell("td", String(t.settings.epochs ?? $("ft-epochs").value)), cell("td", String(t.settings.batchSize ?? $("ft-batch").value)),
+      cell("td", t.value.toFixed(4)),
       cell("td", t.index === best ? "best" : ""));
     if (t.index === best) tr.className = "ok";
     return tr;
@@ -147,14 +149,16 @@ function showTrials() {
 /** Trains once per combination of the search fields and keeps the best by validation macro-F1. */
 async function search() {
   startRun();
+  $("ft-live").hidden = true; // trials restart their steps: the trials table is the search's chart
   trialRows = { trials: [], best: null, sortBy: trialRows.sortBy };
   showTrials();
   const bestEvals = new Map(); // trial → its best evaluation, to show the kept model's results
   try {
     model = await loadClassifier();
-    const space = { learningRate: numbers("ft-search-lr"), epochs: numbers("ft-search-epochs") };
+    const batches = numbers("ft-search-batch");
+    const space = { learningRate: numbers("ft-search-lr"), epochs: numbers("ft-search-epochs"), ...(batches.length ? { batchSize: batches } : {}) };
     const budget = Number($("ft-search-trials").value);
-    const n = Math.min(budget, space.learningRate.length * space.epochs.length);
+    const n = Math.min(budget, Object.values(space).reduce((product, values) => product * values.length, 1));
     const result = await model.search({
       ...(await runOptions()), metric: "macro_f1", space, trials: budget,
       onEvent: (e) => {

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openBrowser, requireAsset, screenshots } from "./harness.mjs";
+import { openBrowser, requireAsset, screenshots, tabWalk } from "./harness.mjs";
 import { gguf, withTensor } from "./hostile-files.mjs";
 
 const GGUF = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -224,13 +224,17 @@ test("train your chatbot: LoRA on the FAQ sample's messages rows, saved by name,
   assert.ok(!squeeze(trained.asked[0].answer).startsWith(squeeze(trained.before)), `before training it said something else: ${trained.before}`);
 });
 
-test("the studio's chat panel: load a decoder, chat, LoRA-tune on the FAQ sample, compare held-out answers, save and reopen from My models", async () => {
+test("the studio's chat panel from the keyboard: load a decoder, chat, LoRA-tune on the FAQ sample, compare held-out answers, save and reopen from My models", async () => {
   const page = b.page;
   await page.goto(b.server.url);
   await page.evaluate(() => localStorage.clear());
   await page.selectOption("#device-choice", "cpu");
   await page.fill("#chat-model", TINY);
-  await page.click("#chat-load");
+  // keyboard only: Tab from the model field to Load (a focus ring on each control), Enter loads
+  const toLoad = await tabWalk(page, "#chat-model", "chat-load");
+  assert.deepEqual(toLoad.map((e) => e.id), ["chat-model", "chat-system", "chat-load"]);
+  assert.ok(toLoad.every((e) => e.outline), `a focus ring on every control: ${JSON.stringify(toLoad)}`);
+  await page.keyboard.press("Enter");
   await page.waitForFunction(() => /^loaded on cpu/.test(document.querySelector("#chat-load-status").textContent) || !document.querySelector("#chat-error").hidden, null, { timeout: 60_000 });
   assert.equal(await page.isHidden("#chat-error"), true, await page.textContent("#chat-error"));
   // chat through the widget, from the keyboard
@@ -243,7 +247,13 @@ test("the studio's chat panel: load a decoder, chat, LoRA-tune on the FAQ sample
   await page.fill("#chat-epochs", "12");
   await page.fill("#chat-lr", "0.02");
   await page.fill("#chat-answer-tokens", "12");
-  await page.click("#chat-train");
+  // the fine-tune controls in page order from the keyboard, Enter on Fine-tune starts it
+  const toTrain = await tabWalk(page, "#chat-file", "chat-train");
+  const ids = toTrain.map((e) => e.id);
+  for (const id of ["chat-file", "chat-epochs", "chat-lr", "chat-rank", "chat-answer-tokens", "chat-train"]) assert.ok(ids.includes(id), `Tab reaches #${id}: ${ids.join(" → ")}`);
+  assert.ok(ids.indexOf("chat-epochs") < ids.indexOf("chat-rank") && ids.indexOf("chat-rank") < ids.indexOf("chat-train"), "in page order");
+  assert.ok(toTrain.every((e) => e.outline), `a focus ring on every control: ${JSON.stringify(toTrain)}`);
+  await page.keyboard.press("Enter");
   await page.waitForFunction(() => /^done/.test(document.querySelector("#chat-status").textContent) || !document.querySelector("#chat-error").hidden, null, { timeout: 180_000 });
   assert.equal(await page.isHidden("#chat-error"), true, await page.textContent("#chat-error"));
   const compared = await page.$$eval("#chat-compare-table tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));

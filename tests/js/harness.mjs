@@ -49,6 +49,26 @@ export async function openDemoOnCpu(b) {
   await b.page.waitForFunction(() => /cpu/.test(document.querySelector("#device-info")?.textContent), null, { timeout: 60_000 });
 }
 
+/**
+ * Focuses `start` and presses Tab until the element with id `stop` has focus (at most `max`
+ * presses): every element focused on the way as `{ id, outline }` (`outline`: a visible focus ring).
+ */
+export async function tabWalk(page, start, stop, max = 60) {
+  await page.focus(start);
+  const seen = [];
+  for (let i = 0; i < max; i++) {
+    const el = await page.evaluate(() => {
+      const a = document.activeElement;
+      const style = getComputedStyle(a);
+      return { id: a.id || a.tagName.toLowerCase(), outline: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0 };
+    });
+    seen.push(el);
+    if (el.id === stop) break;
+    await page.keyboard.press("Tab");
+  }
+  return seen;
+}
+
 /** Chromium flags shared with the wasm-bindgen tests (one place: pkg-config/webdriver.json). */
 export function chromiumArgs({ webgpu = true } = {}) {
   const cfg = JSON.parse(readFileSync(join(ROOT, "pkg-config/webdriver.json"), "utf8"));

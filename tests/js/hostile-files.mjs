@@ -108,7 +108,8 @@ export function writeHostileFiles(dir, bertDir, tokenizerPath) {
     dimsOverflow: gguf(withTensor("output_norm.weight", (t) => { t.dims = [2n ** 62n, 4]; })),
     nanTensor: gguf(withTensor("blk.0.attn_k.weight", (t) => { t.data = Buffer.concat([f32(NaN), t.data.subarray(4)]); })),
     q1d: gguf(withTensor("blk.0.attn_q.weight", (t) => { t.dims = [64]; })),
-    q4k: gguf(withTensor("blk.0.ffn_up.weight", (t) => { t.kind = 12; })),
+    q4k: gguf(withTensor("blk.0.ffn_up.weight", (t) => { t.kind = 12; })), // 128 values: not whole 256-value blocks
+    q3k: gguf(withTensor("blk.0.ffn_up.weight", (t) => { t.kind = 11; })),
     endlessTemplate: gguf(tinyLlama(), [["tokenizer.chat_template", 8, str("{% for a in range(100000) %}{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}")]]),
   };
   ggufs.truncated = ggufs.good.subarray(0, ggufs.good.length - 100);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, openBrowser, openDemoOnCpu, screenshots } from "./harness.mjs";
+import { ROOT, openBrowser, openDemoOnCpu, screenshots, tabWalk } from "./harness.mjs";
 
 let b;
 before(async () => {
@@ -85,7 +85,7 @@ test("the demo page leaves a software WebGPU adapter for the CPU under auto, sel
 });
 
 /**
- * Runs `test(page, { demo, csv })` on the demo page on the CPU path with the tiny BERT classifier (at /tiny)
+ * Runs `test(page, { demo, csv, noTokenizer })` on the demo page on the CPU path with the tiny BERT classifier (at /tiny)
  * and its 36-row CSV picked, then closes the browser and removes the model folder.
  */
 async function withTinyDemo(test) {
@@ -96,7 +96,11 @@ async function withTinyDemo(test) {
   copyFileSync(join(ROOT, "tests/fixtures/bert/tokenizer.json"), join(dir, "tokenizer.json"));
   const rows = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/bert/train-steps/expected.json"), "utf8")).rows;
   const csv = "review,stars\n" + [0, 1, 2].flatMap(() => rows.map((r) => `"${r.text}",${r.label}`)).join("\n");
-  const demo = await openBrowser({ extraMounts: { "/tiny/": dir } });
+  // the same model without its tokenizer.json (a folder people save with the model only)
+  const bare = mkdtempSync(join(tmpdir(), "webtune-no-tokenizer-"));
+  copyFileSync(join(dir, "config.json"), join(bare, "config.json"));
+  copyFileSync(join(dir, "model.safetensors"), join(bare, "model.safetensors"));
+  const demo = await openBrowser({ extraMounts: { "/tiny/": dir, "/no-tokenizer/": bare } });
   try {
     const page = demo.page;
     await openDemoOnCpu(demo);
@@ -104,10 +108,11 @@ async function withTinyDemo(test) {
     await page.setInputFiles("#ft-file", { name: "reviews.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
     await page.fill("#ft-text", "review");
     await page.fill("#ft-label", "stars");
-    await test(page, { demo, csv });
+    await test(page, { demo, csv, noTokenizer: "/no-tokenizer" });
   } finally {
     await demo.close();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(bare, { recursive: true, force: true });
   }
 }
 
@@ -190,6 +195,7 @@ test("the demo's search runs a 2-trial grid, lists the trials sortable by macro-
     await page.click("#ft-search-box summary");
     await page.fill("#ft-search-lr", "0.002, 0.005");
     await page.fill("#ft-search-epochs", "3");
+    await page.fill("#ft-search-batch", "6");
     await page.fill("#ft-search-trials", "2");
     await page.click("#ft-search");
     await page.waitForFunction(() => /^search done/.test(document.querySelector("#ft-status").textContent) || !document.querySelector("#error").hidden, null, { timeout: 120_000 });
@@ -198,11 +204,12 @@ test("the demo's search runs a 2-trial grid, lists the trials sortable by macro-
     const rows = () => page.$$eval("#ft-search-table tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
     const trials = await rows();
     assert.equal(trials.length, 2, JSON.stringify(trials));
-    const best = trials.filter((t) => t[4] === "best");
+    assert.deepEqual(trials.map((t) => t[3]), ["6", "6"], "the batch size searched");
+    const best = trials.filter((t) => t[5] === "best");
     assert.equal(best.length, 1, "one trial is marked best");
-    assert.equal(Number(best[0][3]), Math.max(...trials.map((t) => Number(t[3]))), "the best has the highest macro-F1");
+    assert.equal(Number(best[0][4]), Math.max(...trials.map((t) => Number(t[4]))), "the best has the highest macro-F1");
     await page.click("#ft-search-table button[data-key=value]");
-    const sorted = (await rows()).map((t) => Number(t[3]));
+    const sorted = (await rows()).map((t) => Number(t[4]));
     assert.deepEqual(sorted, [...sorted].sort((a, b) => b - a), "sorted by macro-F1, best first");
     assert.match(await page.textContent("#ft-status"), new RegExp(`the best \\(trial ${best[0][0]},`));
     assert.equal(await page.isVisible("#ft-try"), true, "the kept model is ready to try");
@@ -210,8 +217,8 @@ test("the demo's search runs a 2-trial grid, lists the trials sortable by macro-
   });
 });
 
-test("bad input in the demo: an empty file, a one-class file and a .gguf for classification are clear messages next to their controls; the page still trains", async () => {
-  await withTinyDemo(async (page, { csv }) => {
+test("bad input in the demo: an empty file, a one-class file, a .gguf for classification, a folder without tokenizer.json and a run over the memory plan are clear messages next to their controls; the page still trains", async () => {
+  await withTinyDemo(async (page, { csv, noTokenizer }) => {
     await page.setInputFiles("#ft-file", { name: "empty.csv", mimeType: "text/csv", buffer: Buffer.from("") });
     await page.waitForSelector("#ft-data-error:not([hidden])");
     assert.match(await page.textContent("#ft-data-error"), /DataError: .*empty\.csv/);
@@ -221,6 +228,18 @@ test("bad input in the demo: an empty file, a one-class file and a .gguf for cla
     await page.click("#ft-start");
     await page.waitForSelector("#error:not([hidden])", { timeout: 60_000 });
     assert.match(await page.textContent("#error"), /^OptionsError: pipeline: a \.gguf file holds a decoder for text generation; text-classification needs an encoder folder/);
+    await page.fill("#ft-model", noTokenizer);
+    await page.click("#ft-start");
+    await page.waitForFunction(() => /has no tokenizer\.json/.test(document.querySelector("#error").textContent), null, { timeout: 60_000 });
+    assert.match(await page.textContent("#error"), /^NetworkError: tokenizer\.json: .* the model folder has no tokenizer\.json: save the tokenizer beside the weights/);
+    // 200,000 rows in one batch: refused by the memory plan before a step, not a crashed tab
+    const big = "review,stars\n" + Array.from({ length: 200_000 }, (_, i) => (i % 2 ? "good film,positive" : "bad film,negative")).join("\n");
+    await page.fill("#ft-model", "/tiny");
+    await page.setInputFiles("#ft-file", { name: "big.csv", mimeType: "text/csv", buffer: Buffer.from(big) });
+    await page.fill("#ft-batch", "200000");
+    await page.click("#ft-start");
+    await page.waitForFunction(() => /OutOfMemoryError/.test(document.querySelector("#error").textContent), null, { timeout: 120_000 });
+    assert.match(await page.textContent("#error"), /^OutOfMemoryError: this run needs about [\d,]+ MB .* lower batchSize or maxLength/);
     // still usable: the tiny model on its file trains
     await page.fill("#ft-model", "/tiny");
     await page.setInputFiles("#ft-file", { name: "reviews.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
@@ -234,19 +253,7 @@ test("bad input in the demo: an empty file, a one-class file and a .gguf for cla
 test("keyboard only: Tab reaches every control of the demo in page order with a visible focus ring, and Enter on Train trains", async () => {
   await withTinyDemo(async (page) => {
     await page.fill("#ft-batch", "6");
-    await page.evaluate(() => document.activeElement?.blur());
-    await page.focus("#device-choice");
-    const seen = [];
-    for (let i = 0; i < 60; i++) {
-      const el = await page.evaluate(() => {
-        const a = document.activeElement;
-        const style = getComputedStyle(a);
-        return { id: a.id || a.tagName.toLowerCase(), outline: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0 };
-      });
-      seen.push(el);
-      if (el.id === "ft-start") break;
-      await page.keyboard.press("Tab");
-    }
+    const seen = await tabWalk(page, "#device-choice", "ft-start");
     const ids = seen.map((e) => e.id);
     for (const id of ["device-choice", "init-btn", "selftest-btn", "ft-model", "ft-file", "ft-text", "ft-label", "ft-epochs", "ft-start"]) {
       assert.ok(ids.includes(id), `Tab reaches #${id}: ${ids.join(" → ")}`);

@@ -33,7 +33,9 @@ export async function download(url, { name, file, useCache, cacheName, onProgres
     throw new NetworkError(`${file}: could not fetch ${url} (${err.message}); check the URL, the network and that the server allows CORS`, { cause: err });
   }
   if (!res.ok) {
-    const hint = res.status === 401 || res.status === 403 ? "; the model may be private or gated" : "; check the model id or URL";
+    const hint = res.status === 401 || res.status === 403 ? "; the model may be private or gated"
+      : res.status === 404 && file === "tokenizer.json" ? "; the model folder has no tokenizer.json: save the tokenizer beside the weights (tokenizer.save_pretrained(folder) writes it; webtune reads the fast tokenizer's file)"
+      : "; check the model id or URL";
     throw new NetworkError(`${file}: ${url} answered HTTP ${res.status} ${res.statusText}${hint}`);
   }
   const encoded = (res.headers.get("content-encoding") ?? "identity") !== "identity";
