@@ -7,6 +7,7 @@
 mod common;
 
 use common::{
+    attentions::check_attentions,
     llama::check_llama,
     lm_training::{Family, check_family_steps_match_pytorch, check_lm_steps_match_pytorch},
     parity::check_model,
@@ -62,6 +63,23 @@ async fn tiny_berts_match_transformers_on_webgpu() {
     for fx in [embedded_fixture!("tiny-base"), embedded_fixture!("tiny-mlm"), embedded_fixture!("tiny-cls3"), embedded_fixture!("tiny-cls3-f16")] {
         check_model(fx, &dev, 1e-3).await;
     }
+}
+
+#[wasm_bindgen_test]
+async fn bert_attention_weights_match_transformers_on_webgpu() {
+    let dev = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
+    assert_eq!(dev.info().kind, "webgpu");
+    let file = |name: &str| -> Vec<u8> {
+        match name {
+            "config" => include_bytes!("fixtures/encoders/bert/config.json").to_vec(),
+            "weights" => include_bytes!("fixtures/encoders/bert/model.safetensors").to_vec(),
+            _ => include_bytes!("fixtures/encoders/bert/tokenizer.json").to_vec(),
+        }
+    };
+    let files = webtune::infer::ModelFiles { config: file("config"), weights: file("weights"), tokenizer: file("tokenizer") };
+    let enc = webtune::infer::Encoder::load(files, &dev).unwrap();
+    let all: serde_json::Value = serde_json::from_str(include_str!("fixtures/encoders/attentions.json")).unwrap();
+    check_attentions(&enc, "bert", &all, 1e-3, "webgpu").await;
 }
 
 #[wasm_bindgen_test]

@@ -7,6 +7,7 @@
 mod common;
 
 use common::{
+    attentions::check_attentions,
     parity::{assert_close, floats, ints, read},
     training::{check_step_events, dataset, recipe},
 };
@@ -60,16 +61,8 @@ async fn check_family(family: &str, dev: &ComputeDevice, tol: f32) {
     assert_close(&format!("{family} last_hidden_state on {}", dev.info()), &hidden, &floats(&exp["last_hidden_state"]), tol);
     assert_close(&format!("{family} logits on {}", dev.info()), &logits(&enc, &texts).await, &floats(&exp["logits"]), tol);
 
-    // every layer's and head's attention weights (tests/reference/make_attention_fixture.py)
     let all: Value = serde_json::from_slice(&std::fs::read(path("", "attentions.json")).unwrap()).unwrap();
-    let want = &all[family];
-    let got = enc.attentions(want["text"].as_str().unwrap()).await.unwrap();
-    assert_eq!(got.tokens, strs(&want["tokens"]), "{family}: attention tokens");
-    assert_eq!((got.layers, got.heads), (2, 4));
-    let ours: Vec<f32> = got.weights.iter().flatten().flatten().flatten().copied().collect();
-    let mut theirs = Vec::new();
-    common::llama::flat(&want["attentions"], &mut theirs);
-    assert_close(&format!("{family} attentions on {}", dev.info()), &ours, &theirs, tol);
+    check_attentions(&enc, family, &all, tol, &dev.info().to_string()).await;
 }
 
 #[test]

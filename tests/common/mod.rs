@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod assets;
+pub mod attentions;
 pub mod llama;
 pub mod parity;
 pub mod quantized;
