@@ -57,10 +57,10 @@ fn smollm2_stays_quantized_and_answers_as_transformers() {
     let file_size = bytes.len();
     let decoder = Decoder::from_gguf_owned(bytes, &device::cpu()).unwrap();
     let DecoderModel::Packed(packed) = &decoder.model else { panic!("the CPU loads GGUF weights packed") };
-    let held = packed.weights.bytes();
-    assert_eq!(decoder.weight_bytes(), held as u64);
+    assert_eq!(packed.weights.types(), ["Q4_1", "Q8_0"]);
     assert_eq!(decoder.weight_format(), "Q4_1, Q8_0");
-    assert!(held as f64 <= 1.3 * file_size as f64, "weights take {held} bytes for a {file_size}-byte file");
+    let held = decoder.weight_bytes();
+    assert!((0.9 * file_size as f64..=1.3 * file_size as f64).contains(&(held as f64)), "weights take {held} bytes for a {file_size}-byte file");
 
     let expected: Value = serde_json::from_slice(&std::fs::read(assets::crate_root().join("tests/fixtures/llama/smollm2.json")).unwrap()).unwrap();
     let messages: Vec<webtune::tokenizer::chat::Message> = serde_json::from_value(expected["messages"].clone()).unwrap();

@@ -3,7 +3,7 @@
 // answers the held-out rows (evaluate with generate: true) for a side-by-side comparison.
 import * as webtune from "/pkg/index.js";
 import "/pkg/chat.js";
-import { $, cell } from "./ui.js";
+import { $, cell, size } from "./ui.js";
 import { lossChart } from "./loss-chart.js";
 import { refreshMyModels } from "./my-models.js";
 
@@ -68,7 +68,7 @@ async function load() {
     widget.pipeline = generator;
     const d = generator.info.device;
     const info = generator.info;
-    const weights = info.weightBytes ? `, weights ${info.weightFormat} (${Math.round(info.weightBytes / 1e6)} MB)` : "";
+    const weights = info.weightBytes ? `, weights ${info.weightFormat} (${size(info.weightBytes)})` : "";
     $("chat-load-status").textContent = `loaded on ${d.kind}${d.fallback ? ` (${d.fallback})` : ""}: ${info.numLayers} layers, context ${info.maxLength} tokens${weights}`;
     $("chat-train").disabled = false;
   } catch (err) {

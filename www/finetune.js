@@ -1,7 +1,7 @@
 // The demo's fine-tuning panel: UI only, on the public JS API (a text-classification pipeline, run
 // in webtune's Worker so this page stays responsive: finetune → classify / save).
 import * as webtune from "/pkg/index.js";
-import { $, cell, showError } from "./ui.js";
+import { $, cell, showError, size } from "./ui.js";
 import { preview } from "./data-preview.js";
 import { showResults } from "./results.js";
 import { showAttention } from "./attention-view.js";
@@ -11,8 +11,6 @@ import { zipSync } from "/vendor/fflate/browser.js";
 
 let controller = null;
 let model = null; // the pipeline
-
-const mb = (bytes) => `${Math.max(1, Math.round(bytes / 1e6))} MB`;
 
 /** The user's file, or the sample shipped with the demo (www/samples/, written for webtune, CC0). */
 async function dataFile() {
@@ -59,8 +57,8 @@ function startRun() {
       $("ft-progress").max = e.totalSteps;
       $("ft-status").textContent = `training on ${e.device.kind}: ${e.trainExamples} examples, ${e.validationExamples} for validation, labels ${e.labels.join(", ")}`;
       const m = e.memory;
-      $("ft-memory").textContent = `This run holds about ${mb(m.totalBytes)} on the device: weights ${mb(m.weightBytes)}, gradients ${mb(m.gradientBytes)}, ` +
-        `optimizer state ${mb(m.optimizerBytes)}, activations ${mb(m.activationBytes)} (largest single tensor: ${m.largestTensor}, ${mb(m.largestTensorBytes)}).`;
+      $("ft-memory").textContent = `This run holds about ${size(m.totalBytes)} on the device: weights ${size(m.weightBytes)}, gradients ${size(m.gradientBytes)}, ` +
+        `optimizer state ${size(m.optimizerBytes)}, activations ${size(m.activationBytes)} (largest single tensor: ${m.largestTensor}, ${size(m.largestTensorBytes)}).`;
     } else if (e.type === "step") {
       plot(e.step, 0, e.loss);
       rate.plot(e.step, 0, e.learningRate);

@@ -3,11 +3,12 @@
 //! A [`QMatrix`] is a `[rows, cols]` weight as a GGUF file stores it — each row a run of blocks,
 //! borrowed from the file's bytes, never copied or widened to f32. `y = x · Wᵀ` works as
 //! llama.cpp does: each 32 values of an input row are quantized to integers (16-bit here, where
-//! llama.cpp uses 8: see `Q_MAX`) with one f32 scale (and their sum, for the blocks' offsets), each weight row is decoded to small
-//! integers with a scale per 16 values and an offset per 32 ([`crate::weights::ggml::group`]'s
-//! form), and the two meet in integer dot products. On wasm with SIMD128 the decoding of the
-//! common types and the dot products are vector code; elsewhere plain loops the compiler
-//! vectorizes. Float matrices (F32/F16/BF16) multiply in f32.
+//! llama.cpp uses 8: see `Q_MAX`) with one f32 scale (and their sum, for the blocks' offsets),
+//! each weight row is decoded to small integers with a scale per 16 values and an offset per 32 ([`crate::weights::ggml::group`]'s
+//! form), and the two meet in integer dot products. The decoding and the dot products are vector
+//! code on wasm with SIMD128 (every type) and on x86-64 with SSE2 (Q4_0/Q4_1/Q8_0 decoding, all
+//! dot products); elsewhere, and for the rest, portable loops (tested against the vector code).
+//! Float matrices (F32/F16/BF16) multiply in f32.
 
 use std::sync::Arc;
 
@@ -114,7 +115,8 @@ impl QuantizedRows {
         let groups = cols / 32;
         let mut out = QuantizedRows { q: vec![0; m * cols], d: vec![0.0; m * groups], sum: vec![0.0; m * groups], groups };
         for (g, (xs, qs)) in x.chunks_exact(32).zip(out.q.chunks_exact_mut(32)).enumerate() {
-            let amax = xs.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            // NaN wins (f32::max would skip it): a NaN input gives NaN products, as in f32
+            let amax = xs.iter().fold(0.0f32, |a, v| if v.abs() > a || v.is_nan() { v.abs() } else { a });
             let d = amax / Q_MAX;
             let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
             for (q, v) in qs.iter_mut().zip(xs) {
@@ -150,6 +152,10 @@ impl DecodedRow {
         if sse2::decode(kind, row, self) {
             return;
         }
+        self.decode_portable(kind, row);
+    }
+
+    fn decode_portable(&mut self, kind: GgmlType, row: &[u8]) {
         let per_block = ggml::groups_per_block(kind);
         for (b, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
             for g in 0..per_block {
@@ -171,8 +177,12 @@ impl DecodedRow {
         #[cfg(target_arch = "x86_64")]
         return sse2::dot(self, xq, xd, xs);
         #[allow(unreachable_code)]
+        self.dot_portable(xq, xd, xs)
+    }
+
+    fn dot_portable(&self, xq: &[i16], xd: &[f32], xs: &[f32]) -> f32 {
         let mut acc = 0.0f32;
-        for g in 0..n {
+        for g in 0..xd.len() {
             let (lo, hi) = dot32(&self.q[32 * g..32 * g + 32], &xq[32 * g..32 * g + 32]);
             acc += xd[g] * (self.scale[2 * g] * lo as f32 + self.scale[2 * g + 1] * hi as f32) + self.min[g] * xs[g];
         }
@@ -435,6 +445,36 @@ mod tests {
                 assert!((y - exact).abs() <= 1e-4 * size, "{kind:?} row {i}: {y} vs {exact}");
             }
         }
+    }
+
+    /// The vector code (SSE2, where these tests run; the SIMD128 code is checked against
+    /// transformers by tests/browser.rs) and the portable loops other targets run decode every
+    /// type to the same values and agree on the products.
+    #[test]
+    fn vector_and_portable_code_agree_for_every_block_type() {
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ggml/blocks.gguf")).unwrap();
+        let g = crate::weights::gguf::Gguf::parse(&bytes).unwrap();
+        for info in &g.tensors {
+            let (kind, raw) = g.raw(info).unwrap();
+            let n = info.len().unwrap();
+            let (mut fast, mut portable) = (DecodedRow::new(n), DecodedRow::new(n));
+            fast.decode(kind, raw);
+            portable.decode_portable(kind, raw);
+            assert_eq!((&fast.q, &fast.scale, &fast.min), (&portable.q, &portable.scale, &portable.min), "{kind:?}");
+            let x: Vec<f32> = (0..n).map(|i| (i * 7919 % 1000) as f32 / 500.0 - 1.0).collect();
+            let xq = QuantizedRows::new(&x, 1, n);
+            let (a, b) = (fast.dot(&xq, 0), portable.dot_portable(&xq.q, &xq.d, &xq.sum));
+            assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{kind:?}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn a_nan_input_gives_nan_products() {
+        let x: Vec<f32> = (0..32).map(|i| if i == 5 { f32::NAN } else { 1.0 }).collect();
+        let xq = QuantizedRows::new(&x, 1, 32);
+        let mut row = DecodedRow::new(32);
+        row.decode(GgmlType::Q8_0, &[[0x00, 0x3c].as_slice(), &[1u8; 32]].concat()); // d = 1, q = 1
+        assert!(row.dot(&xq, 0).is_nan());
     }
 
     #[test]

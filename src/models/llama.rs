@@ -211,6 +211,11 @@ impl LlamaConfig {
     }
 }
 
+/// RoPE's `inv_freq = 1 / theta^(2i/d)` for `i < head_dim / 2`, as f32 (HF's `LlamaRotaryEmbedding`).
+pub fn inverse_frequencies(head_dim: usize, theta: f64) -> Vec<f32> {
+    (0..head_dim / 2).map(|i| (1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)) as f32).collect()
+}
+
 /// cos/sin tables for the positions of one forward pass, each [seq, head_dim] (HF
 /// `LlamaRotaryEmbedding`: `inv_freq = 1 / theta^(2i/d)`, frequencies repeated for both halves).
 #[derive(Clone, Debug)]
@@ -223,8 +228,7 @@ impl Rope {
     /// Tables for positions `start .. start + seq`.
     pub fn new(head_dim: usize, theta: f64, start: usize, seq: usize, device: &Device) -> Self {
         let half = head_dim / 2;
-        let inv_freq: Vec<f32> = (0..half).map(|i| (1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)) as f32).collect();
-        let inv_freq = Tensor::<2>::from_data(TensorData::new(inv_freq, [1, half]), device);
+        let inv_freq = Tensor::<2>::from_data(TensorData::new(inverse_frequencies(head_dim, theta), [1, half]), device);
         let positions = Tensor::<1, Int>::arange(start as i64..(start + seq) as i64, device).float().reshape([seq, 1]);
         let freqs = positions.matmul(inv_freq); // [seq, half]
         let angles = Tensor::cat(vec![freqs.clone(), freqs], 1); // [seq, head_dim]

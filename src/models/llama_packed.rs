@@ -242,7 +242,7 @@ fn ints<const D: usize>(t: Tensor<D, Int>) -> Vec<u32> {
     t.into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default().into_iter().map(|v| v.max(0) as u32).collect()
 }
 
-/// cos/sin of each position's angle per pair (HF's `inv_freq = 1 / theta^(2i/d)` in f32).
+/// cos/sin of each position's angle per pair ([`super::llama::inverse_frequencies`]).
 struct RopeTable {
     cos: Vec<f32>,
     sin: Vec<f32>,
@@ -252,7 +252,7 @@ struct RopeTable {
 impl RopeTable {
     fn new(head_dim: usize, theta: f64, start: usize, seq: usize) -> Self {
         let half = head_dim / 2;
-        let inv: Vec<f32> = (0..half).map(|i| (1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)) as f32).collect();
+        let inv = super::llama::inverse_frequencies(head_dim, theta);
         let angles: Vec<f32> = (start..start + seq).flat_map(|p| inv.iter().map(move |f| p as f32 * f)).collect();
         RopeTable { cos: angles.iter().map(|a| a.cos()).collect(), sin: angles.iter().map(|a| a.sin()).collect(), half }
     }

@@ -462,7 +462,8 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
                 "GGUF tensor {name} holds {what}: the weights are broken (a diverged fine-tune or a bad conversion); use another file"
             )));
         }
-        let start = bytes.as_ptr() as usize - file.as_ptr() as usize;
+        // `raw` checked that the tensor lies inside the data section, which starts at `data_start`
+        let start = usize::try_from(info.offset).ok().and_then(|o| o.checked_add(gguf.data_start)).ok_or_else(|| corrupt(name))?;
         QMatrix::new(kind, rows, cols, file.clone(), start, name)
     };
     let vector = |name: &str, len: usize| -> Result<Vec<f32>> {
