@@ -3,7 +3,8 @@
 //! are all eight types matches transformers — dense (≤ 1e-4) and packed, computed on the blocks
 //! with 16-bit integer activations (≤ 1e-3; the same greedy tokens); the packed SmolLM2 holds its
 //! file's size, not f32's, and answers as transformers does (logits ≤ 1e-2 of values near 16, the
-//! same top 10).
+//! same top 10); on a GPU (wgpu here, WebGPU in tests/browser.rs) the matrices stay quantized in
+//! the kernels' layout and match transformers as closely as dense f32 weights.
 #![cfg(not(target_family = "wasm"))]
 
 mod common;
@@ -12,12 +13,12 @@ use common::{
     assets,
     llama::{flat, ids, int2},
     parity::{assert_close, read},
-    quantized::check_tiny_kquant,
+    quantized::{check_tiny_kquant, tiny_kquant},
 };
 use pollster::block_on;
 use serde_json::Value;
 use webtune::{
-    device,
+    DevicePreference, device,
     infer::{Decoder, GenerateOptions},
     models::decoder::DecoderModel,
     weights::gguf,
@@ -51,13 +52,37 @@ fn a_llama_of_every_block_type_matches_transformers_dense_and_packed() {
 }
 
 #[test]
+fn quantized_weights_stay_quantized_on_the_gpu_and_match_transformers() {
+    let gpu = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
+    let decoder = tiny_kquant(true, &gpu);
+    assert!(matches!(decoder.model, DecoderModel::GpuPacked(_)), "a GPU keeps GGUF weights quantized");
+    block_on(check_tiny_kquant(true, 1e-4, &gpu));
+}
+
+#[test]
 fn smollm2_stays_quantized_and_answers_as_transformers() {
+    check_smollm2(&device::cpu(), 1e-2, true);
+}
+
+#[test]
+fn smollm2_stays_quantized_on_the_gpu_and_answers_as_transformers() {
+    // the GPU kernels decode the blocks exactly and multiply in f32: closer than the CPU's integers.
+    // No chat: generation with the cache on the GPU is the tiny model's test (lavapipe is slow).
+    check_smollm2(&block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required"), 1e-3, false);
+}
+
+/// SmolLM2 Q4_1 on `device`: weights held at about the file's size (reported through the API),
+/// last-position logits within `tolerance` of transformers', the same top 10 (and chat `reply`).
+fn check_smollm2(device: &webtune::ComputeDevice, tolerance: f32, reply: bool) {
     let Some(path) = assets::require("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
     let bytes = std::fs::read(path).unwrap();
     let file_size = bytes.len();
-    let decoder = Decoder::from_gguf_owned(bytes, &device::cpu()).unwrap();
-    let DecoderModel::Packed(packed) = &decoder.model else { panic!("the CPU loads GGUF weights packed") };
-    assert_eq!(packed.weights.types(), ["Q4_1", "Q8_0"]);
+    let decoder = Decoder::from_gguf_owned(bytes, device).unwrap();
+    match (&decoder.model, device.info().is_gpu()) {
+        (DecoderModel::Packed(packed), false) => assert_eq!(packed.weights.types(), ["Q4_1", "Q8_0"]),
+        (DecoderModel::GpuPacked(_), true) => {}
+        (_, gpu) => panic!("GGUF weights are kept quantized (GPU: {gpu})"),
+    }
     assert_eq!(decoder.weight_format(), "Q4_1, Q8_0");
     let held = decoder.weight_bytes();
     assert!((0.9 * file_size as f64..=1.3 * file_size as f64).contains(&(held as f64)), "weights take {held} bytes for a {file_size}-byte file");
@@ -69,10 +94,13 @@ fn smollm2_stays_quantized_and_answers_as_transformers() {
     let all = block_on(read(decoder.model.forward_last(input, None)));
     let mut reference = Vec::new();
     flat(&expected["last_logits_first512"], &mut reference);
-    assert_close("SmolLM2 last-position logits, packed", &all[..512], &reference, 1e-2);
+    assert_close("SmolLM2 last-position logits, kept quantized", &all[..512], &reference, tolerance);
     let mut order: Vec<u32> = (0..all.len() as u32).collect();
     order.sort_by(|&a, &b| all[b as usize].total_cmp(&all[a as usize]));
     assert_eq!(order[..10], ids(&expected["top10"]));
+    if !reply {
+        return;
+    }
     let out = block_on(decoder.chat(&messages, &GenerateOptions { max_new_tokens: 12, ..Default::default() }, |_| true)).unwrap();
     assert_eq!(out.text, expected["reply"].as_str().unwrap().trim_end());
 }

@@ -51,8 +51,8 @@ pub struct Completion {
 const END_OF_TURN: &[&str] = &["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"];
 
 impl Decoder {
-    /// Loads a Llama-family GGUF file: weights (dequantized), tokenizer and chat template. The
-    /// bytes are copied; [`Decoder::from_gguf_owned`] keeps them instead.
+    /// Loads a Llama-family GGUF file: weights (kept quantized: see [`gguf::load_quantized`]),
+    /// tokenizer and chat template. The bytes are copied; [`Decoder::from_gguf_owned`] keeps them instead.
     pub fn from_gguf(bytes: &[u8], device: &ComputeDevice) -> Result<Self> {
         Self::from_gguf_owned(bytes.to_vec(), device)
     }
@@ -65,12 +65,8 @@ impl Decoder {
         let config = file.llama_config()?;
         crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
         let device = device.without_autodiff();
-        let (model, report) = if device.info().is_gpu() {
-            let (model, report) = gguf::load_causal_lm(&file, &config, &bytes, device.device())?;
-            (DecoderModel::Llama(model), report)
-        } else {
-            (DecoderModel::Packed(gguf::load_packed(&file, &config, &bytes)?), LoadReport::default())
-        };
+        let model = gguf::load_quantized(&file, &config, &bytes, &device)?;
+        let report = LoadReport::default();
         let config = DecoderConfig::Llama(config);
         let tokenizer = TextTokenizer::for_model(tokenizer_json(&file)?.as_bytes(), config.vocab_size())?;
         let token = |key: &str| {
@@ -101,10 +97,8 @@ impl Decoder {
     /// transformers' GGUF loader's numbers exactly, at 4–8× the memory; others are returned as
     /// they are.
     pub fn dequantized(self) -> Result<Decoder> {
-        let model = match (&self.model, &self.config) {
-            (DecoderModel::Packed(p), DecoderConfig::Llama(c)) => DecoderModel::Llama(gguf::unpack(p, c, &self.device)?),
-            _ => return Ok(self),
-        };
+        let (Some(file), DecoderConfig::Llama(c)) = (self.model.quantized_file(), &self.config) else { return Ok(self) };
+        let model = DecoderModel::Llama(gguf::unpack(file, c, &self.device)?);
         Ok(Decoder { model, ..self })
     }
 
@@ -112,6 +106,7 @@ impl Decoder {
     pub fn weight_bytes(&self) -> u64 {
         match &self.model {
             DecoderModel::Packed(p) => p.weights.bytes() as u64,
+            DecoderModel::GpuPacked(p) => p.bytes() as u64,
             dense => burn::module::Module::num_params(dense) as u64 * 4,
         }
     }
@@ -120,6 +115,7 @@ impl Decoder {
     pub fn weight_format(&self) -> String {
         match &self.model {
             DecoderModel::Packed(p) => p.weights.types().join(", "),
+            DecoderModel::GpuPacked(p) => p.types.join(", "),
             _ => "f32".into(),
         }
     }

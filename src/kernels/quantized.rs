@@ -57,7 +57,8 @@ impl QMatrix {
         self.row_bytes * self.rows
     }
 
-    fn row(&self, r: usize) -> &[u8] {
+    /// Row `r`'s blocks as the file stores them.
+    pub(crate) fn row(&self, r: usize) -> &[u8] {
         let at = self.start + r * self.row_bytes;
         &self.data[at..at + self.row_bytes]
     }

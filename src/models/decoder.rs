@@ -12,6 +12,7 @@ use super::{
     gpt2::{Gpt2Config, Gpt2LMHeadModel},
     kv_cache::KvCache,
     llama::{LlamaConfig, LlamaForCausalLM},
+    llama_gpu::GpuPackedLlama,
     llama_packed::PackedLlama,
 };
 use crate::{Error, Result};
@@ -41,6 +42,8 @@ pub enum DecoderModel {
     Gpt2(Gpt2LMHeadModel),
     /// A Llama GGUF file's weights as stored (quantized), for inference on the CPU.
     Packed(PackedLlama),
+    /// A Llama GGUF file's quantized weights on the GPU, for inference.
+    GpuPacked(GpuPackedLlama),
 }
 
 impl DecoderModel {
@@ -50,6 +53,7 @@ impl DecoderModel {
             DecoderModel::Llama(m) => m.forward(input_ids, attention_mask, cache),
             DecoderModel::Gpt2(m) => m.forward(input_ids, attention_mask, cache),
             DecoderModel::Packed(m) => m.forward(input_ids, attention_mask, cache),
+            DecoderModel::GpuPacked(m) => m.forward(input_ids, attention_mask, cache),
         }
     }
 
@@ -59,6 +63,7 @@ impl DecoderModel {
             DecoderModel::Llama(m) => m.forward_last(input_ids, cache),
             DecoderModel::Gpt2(m) => m.forward_last(input_ids, cache),
             DecoderModel::Packed(m) => m.forward_last(input_ids, cache),
+            DecoderModel::GpuPacked(m) => m.forward_last(input_ids, cache),
         }
     }
 
@@ -66,7 +71,17 @@ impl DecoderModel {
     pub fn as_llama(&self) -> Option<&LlamaForCausalLM> {
         match self {
             DecoderModel::Llama(m) => Some(m),
-            DecoderModel::Gpt2(_) | DecoderModel::Packed(_) => None,
+            DecoderModel::Gpt2(_) | DecoderModel::Packed(_) | DecoderModel::GpuPacked(_) => None,
+        }
+    }
+
+    /// The GGUF file of a model whose weights are kept quantized (to dequantize it for training
+    /// or export).
+    pub fn quantized_file(&self) -> Option<&std::sync::Arc<Vec<u8>>> {
+        match self {
+            DecoderModel::Packed(m) => Some(&m.file),
+            DecoderModel::GpuPacked(m) => Some(&m.file),
+            DecoderModel::Llama(_) | DecoderModel::Gpt2(_) => None,
         }
     }
 }

@@ -270,25 +270,50 @@ impl LlamaAttention {
         mask_bias: Tensor<4>,
         cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
-        let [batch, seq, _] = x.dims();
-        let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let heads = |t: Tensor<3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
         let proj = |layer: &Linear, x: Tensor<3>| linear_with_adapter_dropout(layer, x, &self.adapter_dropout);
-        let q = rope.apply(heads(proj(&self.q_proj, x.clone()), h)); // [batch, heads, seq, d]
-        let mut k = rope.apply(heads(proj(&self.k_proj, x.clone()), kvh)); // [batch, kv_heads, seq, d]
-        let mut v = heads(proj(&self.v_proj, x), kvh);
-        if let Some(slot) = cache {
-            if let Some((past_k, past_v)) = slot.take() {
-                k = Tensor::cat(vec![past_k, k], 2);
-                v = Tensor::cat(vec![past_v, v], 2);
-            }
-            *slot = Some((k.clone(), v.clone()));
-        }
-        let (k, v) = (repeat_kv(k, h / kvh), repeat_kv(v, h / kvh)); // [batch, heads, total, d]
-        let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + mask_bias; // [batch, heads, seq, total]
-        let out = softmax_last(scores).matmul(v); // [batch, heads, seq, d]
-        proj(&self.o_proj, out.swap_dims(1, 2).reshape([batch, seq, h * d]))
+        let shape = AttentionShape { heads: self.num_heads, kv_heads: self.num_kv_heads, head_dim: self.head_dim };
+        let out = attend(proj(&self.q_proj, x.clone()), proj(&self.k_proj, x.clone()), proj(&self.v_proj, x), shape, rope, mask_bias, cache);
+        proj(&self.o_proj, out)
     }
+}
+
+/// Query heads, key/value heads and the width of one head.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionShape {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// Attention of the projected queries, keys and values ([batch, seq, heads · d] and
+/// [batch, seq, kv_heads · d], q/k rows in Hugging Face's order): rotary positions, the cache
+/// extended with the new keys/values, causal softmax → [batch, seq, heads · d] (before `o_proj`).
+pub fn attend(
+    q: Tensor<3>,
+    k: Tensor<3>,
+    v: Tensor<3>,
+    shape: AttentionShape,
+    rope: &Rope,
+    mask_bias: Tensor<4>,
+    cache: Option<&mut LayerCache>,
+) -> Tensor<3> {
+    let [batch, seq, _] = q.dims();
+    let AttentionShape { heads: h, kv_heads: kvh, head_dim: d } = shape;
+    let split = |t: Tensor<3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
+    let q = rope.apply(split(q, h)); // [batch, heads, seq, d]
+    let mut k = rope.apply(split(k, kvh)); // [batch, kv_heads, seq, d]
+    let mut v = split(v, kvh);
+    if let Some(slot) = cache {
+        if let Some((past_k, past_v)) = slot.take() {
+            k = Tensor::cat(vec![past_k, k], 2);
+            v = Tensor::cat(vec![past_v, v], 2);
+        }
+        *slot = Some((k.clone(), v.clone()));
+    }
+    let (k, v) = (repeat_kv(k, h / kvh), repeat_kv(v, h / kvh)); // [batch, heads, total, d]
+    let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + mask_bias; // [batch, heads, seq, total]
+    let out = softmax_last(scores).matmul(v); // [batch, heads, seq, d]
+    out.swap_dims(1, 2).reshape([batch, seq, h * d])
 }
 
 /// [batch, kv_heads, t, d] → [batch, kv_heads · n, t, d], each key/value head serving `n` query heads.

@@ -10,5 +10,6 @@ pub mod gpt2;
 pub mod heads;
 pub mod kv_cache;
 pub mod llama;
+pub mod llama_gpu;
 pub mod llama_packed;
 pub mod lora;

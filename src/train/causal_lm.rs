@@ -83,13 +83,13 @@ pub async fn fine_tune(
     hooks: Hooks<'_>,
 ) -> Result<Run<DecoderModel>> {
     let data = Data { train, validation, adapter };
+    // weights kept quantized for inference are trained (and LoRA's frozen base held) in f32
+    if let (DecoderConfig::Llama(c), Some(file)) = (&decoder.config, decoder.model.quantized_file()) {
+        let dense = crate::weights::gguf::unpack(file, c, &decoder.device)?;
+        return fine_tune_family(decoder, c, &dense, data, device, options, resume, hooks).await;
+    }
     match (&decoder.config, &decoder.model) {
         (DecoderConfig::Llama(c), DecoderModel::Llama(m)) => fine_tune_family(decoder, c, m, data, device, options, resume, hooks).await,
-        // weights kept quantized for inference are trained (and LoRA's frozen base held) in f32
-        (DecoderConfig::Llama(c), DecoderModel::Packed(p)) => {
-            let dense = crate::weights::gguf::unpack(p, c, &decoder.device)?;
-            fine_tune_family(decoder, c, &dense, data, device, options, resume, hooks).await
-        }
         (DecoderConfig::Gpt2(c), DecoderModel::Gpt2(m)) => fine_tune_family(decoder, c, m, data, device, options, resume, hooks).await,
         _ => Err(mismatch()),
     }

@@ -101,9 +101,11 @@ pub async fn export_folder(config: &DecoderConfig, model: &DecoderModel, device:
     async fn merged<F: DecoderFamily>(config: &F::Config, model: &F, device: &ComputeDevice) -> Result<(Vec<u8>, Vec<u8>)> {
         Ok((F::config_json(config)?, model.clone().materialize().export(device).await?))
     }
+    if let (DecoderConfig::Llama(c), Some(file)) = (config, model.quantized_file()) {
+        return merged(c, &super::gguf::unpack(file, c, device)?, device).await;
+    }
     match (config, model) {
         (DecoderConfig::Llama(c), DecoderModel::Llama(m)) => merged(c, m, device).await,
-        (DecoderConfig::Llama(c), DecoderModel::Packed(p)) => merged(c, &super::gguf::unpack(p, c, device)?, device).await,
         (DecoderConfig::Gpt2(c), DecoderModel::Gpt2(m)) => merged(c, m, device).await,
         _ => Err(mismatch()),
     }
@@ -118,7 +120,7 @@ pub async fn export_adapter(model: &DecoderModel, device: &ComputeDevice) -> Res
     match model {
         DecoderModel::Llama(m) => adapter(m, device).await,
         DecoderModel::Gpt2(m) => adapter(m, device).await,
-        DecoderModel::Packed(_) => Err(Error::Options("this model has no LoRA adapters (it is a GGUF file as loaded)".into())),
+        DecoderModel::Packed(_) | DecoderModel::GpuPacked(_) => Err(Error::Options("this model has no LoRA adapters (it is a GGUF file as loaded)".into())),
     }
 }
 

@@ -26,6 +26,8 @@ use crate::{
     kernels::quantized::QMatrix,
     models::{
         llama::{LlamaConfig, LlamaForCausalLM, RopeParameters, TokenIds},
+        decoder::DecoderModel,
+        llama_gpu::GpuPackedLlama,
         llama_packed::{PackedLayer, PackedLlama, PackedWeights},
     },
 };
@@ -422,21 +424,26 @@ fn hf_name(name: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
 }
 
-/// Undoes llama.cpp's `permute` of a q/k weight ([heads · head_dim, cols] rows): within each head,
-/// GGUF row `2i + j` is Hugging Face row `j · head_dim/2 + i`.
+/// llama.cpp's `permute` of a q/k weight undone, as a row order: within each of `heads` heads of
+/// `head_dim` rows, Hugging Face row `j · head_dim/2 + i` is GGUF row `2i + j`; entry `r` of the
+/// result is the GGUF row that becomes row `r`.
+pub fn hf_row_order(heads: usize, head_dim: usize) -> Vec<usize> {
+    let half = head_dim / 2;
+    (0..heads * head_dim)
+        .map(|r| {
+            let (h, within) = (r / head_dim, r % head_dim);
+            let (j, i) = (within / half.max(1), within % half.max(1));
+            h * head_dim + 2 * i + j
+        })
+        .collect()
+}
+
+/// Undoes llama.cpp's `permute` of a q/k weight ([heads · head_dim, cols] rows; see [`hf_row_order`]).
 fn unpermute(values: &[f32], heads: usize, cols: usize) -> Vec<f32> {
     let rows = values.len() / cols;
-    let head_dim = rows / heads;
-    let half = head_dim / 2;
-    let mut out = vec![0.0; values.len()];
-    for h in 0..heads {
-        for i in 0..half {
-            for j in 0..2 {
-                let from = (h * head_dim + 2 * i + j) * cols;
-                let to = (h * head_dim + j * half + i) * cols;
-                out[to..to + cols].copy_from_slice(&values[from..from + cols]);
-            }
-        }
+    let mut out = Vec::with_capacity(values.len());
+    for from in hf_row_order(heads, rows / heads) {
+        out.extend_from_slice(&values[from * cols..(from + 1) * cols]);
     }
     out
 }
@@ -518,10 +525,21 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
     Ok(PackedLlama { weights: Arc::new(weights), file: file.clone() })
 }
 
-/// The dense f32 model of a packed one (to fine-tune or export it), on `device`.
-pub fn unpack(packed: &PackedLlama, config: &LlamaConfig, device: &crate::ComputeDevice) -> Result<LlamaForCausalLM> {
-    let gguf = Gguf::parse(&packed.file)?;
-    Ok(load_causal_lm(&gguf, config, &packed.file, device.device())?.0)
+/// The model of a Llama-family GGUF file for inference on `device`, its weights kept as the file
+/// quantizes them: read in place on the CPU ([`load_packed`]), uploaded in the GPU kernels'
+/// layout on a GPU ([`GpuPackedLlama`], which keeps `file` as well, to dequantize for training).
+pub fn load_quantized(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>, device: &crate::ComputeDevice) -> Result<DecoderModel> {
+    let packed = load_packed(gguf, config, file)?;
+    Ok(match device.info().is_gpu() {
+        true => DecoderModel::GpuPacked(GpuPackedLlama::upload(&packed, device.device())),
+        false => DecoderModel::Packed(packed),
+    })
+}
+
+/// The dense f32 model of a packed one (its GGUF `file`; to fine-tune or export it), on `device`.
+pub fn unpack(file: &Arc<Vec<u8>>, config: &LlamaConfig, device: &crate::ComputeDevice) -> Result<LlamaForCausalLM> {
+    let gguf = Gguf::parse(file)?;
+    Ok(load_causal_lm(&gguf, config, file, device.device())?.0)
 }
 
 /// Loads the model of a Llama-family GGUF file (`gguf`, parsed from `file`; `config` is its

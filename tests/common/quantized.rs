@@ -19,14 +19,15 @@ use super::{
 pub const TINY_KQUANT: &[u8] = include_bytes!("../fixtures/ggml/tiny-kquant.gguf");
 const EXPECTED: &str = include_str!("../fixtures/ggml/tiny-kquant.json");
 
-/// The tiny model on `device`: `packed` keeps the blocks (the CPU path), else dequantized to f32.
+/// The tiny model on `device`: `packed` keeps the blocks quantized (on the CPU read in place, on a
+/// GPU in the kernels' layout), else dequantized to f32.
 pub fn tiny_kquant(packed: bool, device: &ComputeDevice) -> Decoder {
     let bytes = Arc::new(TINY_KQUANT.to_vec());
     let file = gguf::Gguf::parse(&bytes).unwrap();
     let config = file.llama_config().unwrap();
     let dev = device.without_autodiff();
     let model = match packed {
-        true => DecoderModel::Packed(gguf::load_packed(&file, &config, &bytes).unwrap()),
+        true => gguf::load_quantized(&file, &config, &bytes, &dev).unwrap(),
         false => DecoderModel::Llama(gguf::load_causal_lm(&file, &config, &bytes, dev.device()).unwrap().0),
     };
     Decoder { config: DecoderConfig::Llama(config), model, device: dev, report: LoadReport::default(), text: None, lora: None }

@@ -1,0 +1,334 @@
+//! Matrix products on the GPU (WebGPU, wgpu) whose weights stay quantized: a CubeCL kernel that
+//! decodes each weight's integer and scale as it multiplies, so a GGUF model's matrices take about
+//! the file's size in GPU memory instead of 4–8× as f32.
+//!
+//! The file's blocks are re-laid on upload into one of two GPU layouts, each 32 values a group
+//! (the [`crate::weights::ggml::group`] form `value = scale · q + min`, so every type the CPU path
+//! reads is read here, with the same values):
+//! - **4-bit** (Q4_0, Q4_1, Q4_K): 32 nibbles in 4 words, one scale and one offset per group
+//!   (24 bytes per 32 values; Q4_1's file has 20, Q4_K's 18);
+//! - **8-bit** (Q5_0, Q5_1, Q5_K, Q6_K, Q8_0): 32 signed bytes in 8 words, a scale per 16 values
+//!   and an offset per group (44 bytes per 32; Q8_0's file has 34).
+//!
+//! Words are u32 in a Burn Int tensor, scales and offsets f32 tensors; the kernels run through a
+//! Burn backend extension (`Cube` runtimes only: the CPU path has [`super::quantized`]).
+
+use burn::{
+    backend::{
+        Backend, Dispatch, backend_extension,
+        tensor::{FloatTensor, IntTensor},
+    },
+    tensor::{DType, Device, Int, Shape, Tensor, TensorData},
+};
+use burn_cubecl::{CubeBackend, kernel::into_contiguous, ops::numeric::empty_device_dtype};
+use cubecl::prelude::{CubeCount, CubeDim};
+
+use self::kernel::{quantized_matmul_kernel, quantized_rows_kernel};
+
+use super::quantized::QMatrix;
+use crate::weights::ggml::{self, GgmlType};
+
+/// Units per cube of the product kernel: each takes 8 of a row's values at a time.
+const UNITS: u32 = 64;
+
+/// A `[rows, cols]` weight matrix on the GPU in one of the two quantized layouts.
+#[derive(Clone, Debug)]
+pub struct GpuQMatrix {
+    words: Tensor<1, Int>,
+    scales: Tensor<1>,
+    mins: Tensor<1>,
+    pub rows: usize,
+    pub cols: usize,
+    /// 4 or 8.
+    bits: u32,
+    /// The file's type (for `info`).
+    pub kind: GgmlType,
+}
+
+/// The layout a ggml type is re-laid into, and the value added to each `q` to make it a nibble.
+fn layout(kind: GgmlType) -> Option<(u32, i32)> {
+    match kind {
+        GgmlType::Q4_0 => Some((4, 8)),
+        GgmlType::Q4_1 | GgmlType::Q4K => Some((4, 0)),
+        GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q5K | GgmlType::Q6K | GgmlType::Q8_0 => Some((8, 0)),
+        GgmlType::F32 | GgmlType::F16 | GgmlType::Bf16 => None,
+    }
+}
+
+impl GpuQMatrix {
+    /// Whether a matrix of `kind` can be held this way (the float types are uploaded as f32).
+    pub fn supports(kind: GgmlType) -> bool {
+        layout(kind).is_some()
+    }
+
+    /// Uploads `m` (a quantized type: see [`GpuQMatrix::supports`]) to `device`, with its rows in
+    /// the order `row_order` gives (`row_order[i]` = the file's row that becomes row `i`; q/k
+    /// rows un-permuted from llama.cpp's order), or the file's order.
+    pub fn upload(m: &QMatrix, row_order: Option<&[usize]>, device: &Device) -> Option<Self> {
+        let (bits, bias) = layout(m.kind)?;
+        let per_row = m.cols / 32;
+        let groups = m.rows * per_row;
+        let mut words = Vec::with_capacity(groups * bits as usize);
+        let mut scales = Vec::with_capacity(groups * if bits == 8 { 2 } else { 1 });
+        let mut mins = Vec::with_capacity(groups);
+        let (block_bytes, per_block) = (m.kind.block_bytes(), ggml::groups_per_block(m.kind));
+        for r in 0..m.rows {
+            let row = m.row(row_order.map_or(r, |order| order[r]));
+            for block in row.chunks_exact(block_bytes) {
+                for g in 0..per_block {
+                    let group = ggml::group(m.kind, block, g);
+                    if bits == 4 {
+                        for chunk in group.q.chunks_exact(8) {
+                            let nibble = |i: usize| (((chunk[i] as i32 + bias) as u32) & 15) << (4 * i);
+                            words.push((0..8).map(nibble).fold(0, |w, n| w | n));
+                        }
+                        scales.push(group.scale[0]);
+                        mins.push(group.min - bias as f32 * group.scale[0]);
+                    } else {
+                        for chunk in group.q.chunks_exact(4) {
+                            words.push(u32::from_le_bytes([chunk[0] as u8, chunk[1] as u8, chunk[2] as u8, chunk[3] as u8]));
+                        }
+                        scales.extend(group.scale);
+                        mins.push(group.min);
+                    }
+                }
+            }
+        }
+        let floats = |v: Vec<f32>| {
+            let n = v.len();
+            Tensor::<1>::from_data(TensorData::new(v, [n]), device)
+        };
+        let n = words.len();
+        Some(GpuQMatrix {
+            words: Tensor::<1, Int>::from_data(TensorData::new(words, [n]), (device, DType::U32)),
+            scales: floats(scales),
+            mins: floats(mins),
+            rows: m.rows,
+            cols: m.cols,
+            bits,
+            kind: m.kind,
+        })
+    }
+
+    /// Bytes held on the GPU.
+    pub fn bytes(&self) -> usize {
+        (self.words.shape().num_elements() + self.scales.shape().num_elements() + self.mins.shape().num_elements()) * 4
+    }
+
+    /// `x · Wᵀ`: [.., cols] → [.., rows].
+    pub fn matmul<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let mut dims = x.dims();
+        debug_assert_eq!(dims[D - 1], self.cols);
+        let y = Dispatch::quantized_matmul(
+            x.into_dispatch(),
+            self.words.clone().into_dispatch(),
+            self.scales.clone().into_dispatch(),
+            self.mins.clone().into_dispatch(),
+            self.rows,
+            self.bits,
+        );
+        dims[D - 1] = self.rows;
+        Tensor::<2>::from_dispatch(y).reshape(dims)
+    }
+
+    /// Rows `ids` of the matrix as f32 (an embedding lookup): [batch, seq] → [batch, seq, cols].
+    /// Ids past the last row read as zeros.
+    pub fn rows(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        let [batch, seq] = ids.dims();
+        let y = Dispatch::quantized_rows(
+            ids.reshape([batch * seq]).into_dispatch(),
+            self.words.clone().into_dispatch(),
+            self.scales.clone().into_dispatch(),
+            self.mins.clone().into_dispatch(),
+            self.cols,
+            self.bits,
+        );
+        Tensor::<2>::from_dispatch(y).reshape([batch, seq, self.cols])
+    }
+}
+
+/// [m, k] · ([n, k] packed)ᵀ → [m, n]: the output shape of [`QuantizedOps::quantized_matmul`].
+fn product_shape(x: &Shape, rows: &usize) -> Shape {
+    let m = x.num_elements() / x[x.num_dims() - 1].max(1);
+    Shape::new([m, *rows])
+}
+
+/// [t] ids → [t, cols].
+fn rows_shape(ids: &Shape, cols: &usize) -> Shape {
+    Shape::new([ids.num_elements(), *cols])
+}
+
+/// The operations, for the CubeCL runtimes (WebGPU, wgpu's Vulkan/Metal/DX12).
+#[backend_extension(Cube, Fusion)]
+pub trait QuantizedOps: Backend {
+    /// `x` [.., k] times the transpose of the packed [rows, k] matrix → [m, rows] (`m` = the
+    /// leading dimensions' product).
+    #[fusion(dtype = x, shape = product_shape(x, rows))]
+    fn quantized_matmul(x: FloatTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, bits: u32) -> FloatTensor<Self>;
+
+    /// Rows `ids` [t] of the packed [.., cols] matrix → [t, cols].
+    #[fusion(dtype = scales, shape = rows_shape(ids, cols))]
+    fn quantized_rows(ids: IntTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, cols: usize, bits: u32) -> FloatTensor<Self>;
+}
+
+impl QuantizedOps for CubeBackend {
+    fn quantized_matmul(x: FloatTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, bits: u32) -> FloatTensor<Self> {
+        let x = into_contiguous(x);
+        let k = x.meta.shape()[x.meta.num_dims() - 1];
+        let shape = product_shape(x.meta.shape(), &rows);
+        let m = shape[0];
+        let out = empty_device_dtype(x.client.clone(), x.device.clone(), shape, DType::F32);
+        // one cube per output value; WebGPU allows 65,535 cubes per dimension
+        let (across, down) = (rows.min(32_768), rows.div_ceil(32_768));
+        quantized_matmul_kernel::launch(
+            &x.client,
+            CubeCount::Static(across as u32, down as u32, m as u32),
+            CubeDim::new_1d(UNITS),
+            x.clone().into_tensor_arg(),
+            into_contiguous(words).into_tensor_arg(),
+            into_contiguous(scales).into_tensor_arg(),
+            into_contiguous(mins).into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            k as u32,
+            rows as u32,
+            bits,
+        );
+        out
+    }
+
+    fn quantized_rows(ids: IntTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, cols: usize, bits: u32) -> FloatTensor<Self> {
+        let ids = into_contiguous(ids);
+        let shape = rows_shape(ids.meta.shape(), &cols);
+        let values = shape.num_elements();
+        let out = empty_device_dtype(ids.client.clone(), ids.device.clone(), shape, DType::F32);
+        let groups = scales.meta.num_elements() / if bits == 8 { 2 } else { 1 };
+        let cube = 256usize;
+        let cubes = values.div_ceil(cube);
+        let (across, down) = (cubes.min(32_768), cubes.div_ceil(32_768));
+        let int = burn::backend::cubecl::dtype_to_storage_type(ids.dtype);
+        quantized_rows_kernel::launch(
+            &ids.client,
+            CubeCount::Static(across as u32, down as u32, 1),
+            CubeDim::new_1d(cube as u32),
+            ids.clone().into_tensor_arg(),
+            into_contiguous(words).into_tensor_arg(),
+            into_contiguous(scales).into_tensor_arg(),
+            into_contiguous(mins).into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            cols as u32,
+            (groups * 32 / cols.max(1)) as u32,
+            bits,
+            int,
+        );
+        out
+    }
+}
+
+/// The CubeCL kernels (their own module: CubeCL's `Tensor`/`Int` are not Burn's).
+mod kernel {
+    use cubecl::prelude::*;
+
+    use super::UNITS;
+
+    /// 8 values of group `g` starting at `part · 8` (`part` < 4) as f32 integers, one at a time by
+    /// `i` (< 8): a nibble of word `g·4 + part` (4-bit) or a signed byte of words `g·8 + part·2 ..`.
+    #[cube]
+    pub(super) fn quantized_value(words: &Tensor<u32>, g: usize, part: usize, i: u32, #[comptime] bits: u32) -> f32 {
+        if bits == 4 {
+            let w = words[g * 4 + part];
+            f32::cast_from((w >> (4 * i)) & 15u32)
+        } else {
+            let w = words[g * 8 + part * 2 + (i / 4) as usize];
+            let b = (w >> (8 * (i % 4))) & 255u32;
+            f32::cast_from(b) - f32::cast_from(b >= 128u32) * 256.0
+        }
+    }
+
+    /// One cube per output value `out[row][col]`: its units each take 8 input values at a time,
+    /// decode the matching weights, and the cube sums their partial dot products.
+    #[cube(launch)]
+    pub(super) fn quantized_matmul_kernel(
+        x: &Tensor<f32>,
+        words: &Tensor<u32>,
+        scales: &Tensor<f32>,
+        mins: &Tensor<f32>,
+        out: &mut Tensor<f32>,
+        k: u32,
+        n: u32,
+        #[comptime] bits: u32,
+    ) {
+        let col = (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) as usize;
+        let row = CUBE_POS_Z as usize;
+        let lane = UNIT_POS_X as usize;
+        let k = k as usize;
+        let n = n as usize;
+        let mut acc = 0.0f32;
+        if col < n {
+            let units = k / 8;
+            let mut u = lane;
+            while u < units {
+                let g = col * (k / 32) + u / 4;
+                let part = u % 4;
+                let base = row * k + u * 8;
+                let mut dot = 0.0f32;
+                let mut sum = 0.0f32;
+                #[unroll]
+                for i in 0..8u32 {
+                    let v = x[base + i as usize];
+                    dot += quantized_value(words, g, part, i, bits) * v;
+                    sum += v;
+                }
+                let scale = if bits == 4 { scales[g] } else { scales[g * 2 + part / 2] };
+                acc += scale * dot + mins[g] * sum;
+                u += CUBE_DIM_X as usize;
+            }
+        }
+        let mut partial = Shared::new_slice(UNITS as usize);
+        partial[lane] = acc;
+        sync_cube();
+        #[unroll]
+        for level in 1..7u32 {
+            let stride = (UNITS >> level) as usize;
+            if lane < stride {
+                let other = partial[lane + stride];
+                let mine = partial[lane];
+                partial[lane] = mine + other;
+            }
+            sync_cube();
+        }
+        if lane == 0 && col < n {
+            out[row * n + col] = partial[0];
+        }
+    }
+
+    /// One unit per output value: value `c` of row `ids[t]`, or 0 when the id is past the last row.
+    #[cube(launch)]
+    pub(super) fn quantized_rows_kernel<I: Int>(
+        ids: &Tensor<I>,
+        words: &Tensor<u32>,
+        scales: &Tensor<f32>,
+        mins: &Tensor<f32>,
+        out: &mut Tensor<f32>,
+        cols: u32,
+        rows: u32,
+        #[comptime] bits: u32,
+        #[define(I)] _int: ElemType,
+    ) {
+        let at = (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) as usize * CUBE_DIM_X as usize + UNIT_POS_X as usize;
+        let cols = cols as usize;
+        if at < out.len() {
+            let t = at / cols;
+            let c = at % cols;
+            let id = ids[t];
+            let mut value = 0.0f32;
+            if id >= I::new(0) && u32::cast_from(id) < rows {
+                let g = u32::cast_from(id) as usize * (cols / 32) + c / 32;
+                let part = (c % 32) / 8;
+                let q = quantized_value(words, g, part, (c % 8) as u32, bits);
+                let scale = if bits == 4 { scales[g] } else { scales[g * 2 + (c % 32) / 16] };
+                value = scale * q + mins[g];
+            }
+            out[at] = value;
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! A Llama-family decoder on the GPU whose matrices stay quantized ([`GpuQMatrix`]: about the
+//! GGUF file's size in GPU memory, decoded inside the product kernels), for inference. Norms,
+//! rotary positions and attention are Burn's ops, as in [`super::llama`], whose attention it shares;
+//! the q/k rows are put back in Hugging Face's order on upload, so rotate-half RoPE applies.
+
+use std::sync::Arc;
+
+use burn::{
+    module::Module,
+    tensor::{Device, Int, Tensor, TensorData, activation::silu},
+};
+
+use super::{
+    kv_cache::{KvCache, causal_mask_bias},
+    llama::{AttentionShape, Rope, attend},
+    llama_packed::{PackedLlama, PackedWeights},
+};
+use crate::kernels::{gpu_quantized::GpuQMatrix, quantized::QMatrix};
+
+/// A weight matrix on the GPU: quantized, or f32 for the float ggml types.
+#[derive(Clone, Debug)]
+enum GpuMatrix {
+    Quantized(GpuQMatrix),
+    /// `[rows, cols]`.
+    Float(Tensor<2>),
+}
+
+impl GpuMatrix {
+    /// `m` on `device`, rows in `row_order` when given (see [`GpuQMatrix::upload`]).
+    fn upload(m: &QMatrix, row_order: Option<&[usize]>, device: &Device) -> Self {
+        if let Some(q) = GpuQMatrix::upload(m, row_order, device) {
+            return GpuMatrix::Quantized(q);
+        }
+        let mut values = Vec::with_capacity(m.rows * m.cols);
+        for r in 0..m.rows {
+            m.dequantize_row(row_order.map_or(r, |order| order[r]), &mut values);
+        }
+        GpuMatrix::Float(Tensor::from_data(TensorData::new(values, [m.rows, m.cols]), device))
+    }
+
+    /// `x · Wᵀ`: [batch, seq, cols] → [batch, seq, rows].
+    fn matmul(&self, x: Tensor<3>) -> Tensor<3> {
+        match self {
+            GpuMatrix::Quantized(q) => q.matmul(x),
+            GpuMatrix::Float(w) => x.matmul(w.clone().transpose().unsqueeze::<3>()),
+        }
+    }
+
+    /// Rows `ids` (an embedding lookup): [batch, seq] → [batch, seq, cols].
+    fn rows(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        match self {
+            GpuMatrix::Quantized(q) => q.rows(ids),
+            GpuMatrix::Float(w) => {
+                let [batch, seq] = ids.dims();
+                let cols = w.dims()[1];
+                w.clone().select(0, ids.reshape([batch * seq])).reshape([batch, seq, cols])
+            }
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            GpuMatrix::Quantized(q) => q.bytes(),
+            GpuMatrix::Float(w) => w.shape().num_elements() * 4,
+        }
+    }
+}
+
+/// One decoder block on the GPU.
+#[derive(Clone, Debug)]
+struct GpuLayer {
+    attn_norm: Tensor<1>,
+    ffn_norm: Tensor<1>,
+    q: GpuMatrix,
+    k: GpuMatrix,
+    v: GpuMatrix,
+    o: GpuMatrix,
+    gate: GpuMatrix,
+    up: GpuMatrix,
+    down: GpuMatrix,
+    /// q, k, v, o biases (`attention_bias` models; q/k in Hugging Face's order).
+    bias: Option<[Tensor<1>; 4]>,
+}
+
+#[derive(Clone, Debug)]
+struct GpuWeights {
+    embed: GpuMatrix,
+    layers: Vec<GpuLayer>,
+    norm: Tensor<1>,
+    /// `None`: tied to `embed`.
+    head: Option<GpuMatrix>,
+    shape: AttentionShape,
+    eps: f64,
+    rope_theta: f64,
+}
+
+/// The decoder, as a Burn module with no parameters (fine-tuning and export dequantize the
+/// GGUF file it keeps).
+#[derive(Module, Debug)]
+pub struct GpuPackedLlama {
+    #[module(skip)]
+    weights: Arc<GpuWeights>,
+    /// The GGUF file (for dequantizing the model to train or export it).
+    #[module(skip)]
+    pub file: Arc<Vec<u8>>,
+    /// The ggml types of the matrices, most used first.
+    #[module(skip)]
+    pub types: Vec<&'static str>,
+}
+
+impl GpuPackedLlama {
+    /// Uploads a packed model's weights to `device` (a GPU: the kernels run on CubeCL runtimes).
+    pub fn upload(packed: &PackedLlama, device: &Device) -> Self {
+        let w: &PackedWeights = &packed.weights;
+        let vector = |v: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
+        let (q_order, k_order) = (crate::weights::gguf::hf_row_order(w.heads, w.head_dim), crate::weights::gguf::hf_row_order(w.kv_heads, w.head_dim));
+        let in_order = |v: &Vec<f32>, order: &[usize]| vector(&order.iter().map(|&r| v[r]).collect());
+        let layers = w
+            .layers
+            .iter()
+            .map(|l| GpuLayer {
+                attn_norm: vector(&l.attn_norm),
+                ffn_norm: vector(&l.ffn_norm),
+                q: GpuMatrix::upload(&l.q, Some(&q_order), device),
+                k: GpuMatrix::upload(&l.k, Some(&k_order), device),
+                v: GpuMatrix::upload(&l.v, None, device),
+                o: GpuMatrix::upload(&l.o, None, device),
+                gate: GpuMatrix::upload(&l.gate, None, device),
+                up: GpuMatrix::upload(&l.up, None, device),
+                down: GpuMatrix::upload(&l.down, None, device),
+                bias: l.bias.as_ref().map(|[q, k, v, o]| [in_order(q, &q_order), in_order(k, &k_order), vector(v), vector(o)]),
+            })
+            .collect();
+        let weights = GpuWeights {
+            embed: GpuMatrix::upload(&w.embed, None, device),
+            layers,
+            norm: vector(&w.norm),
+            head: w.head.as_ref().map(|h| GpuMatrix::upload(h, None, device)),
+            shape: AttentionShape { heads: w.heads, kv_heads: w.kv_heads, head_dim: w.head_dim },
+            eps: w.eps as f64,
+            rope_theta: w.rope_theta,
+        };
+        GpuPackedLlama { weights: Arc::new(weights), file: packed.file.clone(), types: w.types() }
+    }
+
+    /// Bytes the weights take on the GPU.
+    pub fn bytes(&self) -> usize {
+        let w = &self.weights;
+        let vector = |v: &Tensor<1>| v.shape().num_elements() * 4;
+        let layers: usize = w
+            .layers
+            .iter()
+            .map(|l| {
+                [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].iter().map(|m| m.bytes()).sum::<usize>()
+                    + vector(&l.attn_norm)
+                    + vector(&l.ffn_norm)
+                    + l.bias.as_ref().map_or(0, |b| b.iter().map(vector).sum())
+            })
+            .sum();
+        w.embed.bytes() + layers + vector(&w.norm) + w.head.as_ref().map_or(0, GpuMatrix::bytes)
+    }
+
+    /// Hidden states after the final norm: [batch, seq] → [batch, seq, hidden] (`attention_mask`:
+    /// 1 = token, 0 = padding; `cache`: the positions seen so far, extended here).
+    fn hidden(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+        let w = &self.weights;
+        let device = input_ids.device();
+        let [batch, seq] = input_ids.dims();
+        let past = cache.as_ref().map_or(0, |c| c.len());
+        let rope = Rope::new(w.shape.head_dim, w.rope_theta, past, seq, &device);
+        let mask_bias = causal_mask_bias(attention_mask, batch, seq, past, &device);
+        let mut slots = cache.as_deref_mut().map(|c| c.slots(w.layers.len()));
+        let norm = |x: Tensor<3>, weight: &Tensor<1>| rms_norm(x, weight, w.eps);
+        let biased = |y: Tensor<3>, bias: Option<&Tensor<1>>| match bias {
+            Some(b) => y + b.clone().unsqueeze::<3>(),
+            None => y,
+        };
+        let mut x = w.embed.rows(input_ids);
+        for (i, layer) in w.layers.iter().enumerate() {
+            let slot = slots.as_deref_mut().map(|s| &mut s[i]);
+            let bias = |j: usize| layer.bias.as_ref().map(|b| &b[j]);
+            let xn = norm(x.clone(), &layer.attn_norm);
+            let q = biased(layer.q.matmul(xn.clone()), bias(0));
+            let k = biased(layer.k.matmul(xn.clone()), bias(1));
+            let v = biased(layer.v.matmul(xn), bias(2));
+            let attention = attend(q, k, v, w.shape, &rope, mask_bias.clone(), slot);
+            x = x + biased(layer.o.matmul(attention), bias(3));
+            let xn = norm(x.clone(), &layer.ffn_norm);
+            x = x + layer.down.matmul(silu(layer.gate.matmul(xn.clone())) * layer.up.matmul(xn));
+        }
+        norm(x, &w.norm)
+    }
+
+    /// Next-token logits for every position: [batch, seq] → [batch, seq, vocab].
+    pub fn forward(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>, cache: Option<&mut KvCache>) -> Tensor<3> {
+        let hidden = self.hidden(input_ids, attention_mask, cache);
+        self.weights.head.as_ref().unwrap_or(&self.weights.embed).matmul(hidden)
+    }
+
+    /// Logits of the last position only: [batch, seq] → [batch, vocab].
+    pub fn forward_last(&self, input_ids: Tensor<2, Int>, cache: Option<&mut KvCache>) -> Tensor<2> {
+        let hidden = self.hidden(input_ids, None, cache);
+        let [batch, seq, h] = hidden.dims();
+        let logits = self.weights.head.as_ref().unwrap_or(&self.weights.embed).matmul(hidden.slice([0..batch, seq - 1..seq, 0..h]));
+        let vocab = logits.dims()[2];
+        logits.reshape([batch, vocab])
+    }
+}
+
+/// Hugging Face's `LlamaRMSNorm`: `x / sqrt(mean(x²) + eps) · weight` over the last dimension.
+fn rms_norm(x: Tensor<3>, weight: &Tensor<1>, eps: f64) -> Tensor<3> {
+    let scale = (x.clone().powi_scalar(2).mean_dim(2) + eps).sqrt().recip();
+    x * scale * weight.clone().unsqueeze::<3>()
+}
