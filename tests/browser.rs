@@ -11,7 +11,7 @@ use common::{
     llama::check_llama,
     lm_training::{Family, check_family_steps_match_pytorch, check_lm_steps_match_pytorch},
     parity::check_model,
-    quantized::check_tiny_kquant,
+    quantized::{check_tiny_kquant, tiny_kquant},
     training::check_steps_match_pytorch,
 };
 use wasm_bindgen_test::*;
@@ -103,6 +103,16 @@ async fn quantized_weights_match_transformers_on_the_wasm_cpu_path() {
     // every block type decoded by the SIMD128 kernels, against transformers on the dequantized weights
     let dev = device::select(DevicePreference::Cpu).await.unwrap();
     check_tiny_kquant(true, 1e-3, &dev).await;
+}
+
+#[wasm_bindgen_test]
+async fn quantized_weights_stay_quantized_on_webgpu_and_match_transformers() {
+    // the CubeCL kernels decoding every block type inside the products, compiled to WGSL
+    let dev = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
+    assert_eq!(dev.info().kind, "webgpu");
+    let decoder = tiny_kquant(true, &dev);
+    assert!(matches!(decoder.model, webtune::models::decoder::DecoderModel::GpuPacked(_)), "WebGPU keeps GGUF weights quantized");
+    check_tiny_kquant(true, 1e-3, &dev).await; // as the dense Llamas on WebGPU (SwiftShader's f32 math)
 }
 
 #[wasm_bindgen_test]
