@@ -17,8 +17,10 @@ use common::{
 };
 use pollster::block_on;
 use serde_json::Value;
+use burn::tensor::{Tensor, TensorData};
 use webtune::{
     DevicePreference, device,
+    kernels::{gpu_quantized::GpuQMatrix, quantized::QMatrix},
     infer::{Decoder, GenerateOptions},
     models::decoder::DecoderModel,
     weights::gguf,
@@ -42,6 +44,39 @@ fn every_block_type_dequantizes_as_the_gguf_reference() {
         let mut reference = Vec::new();
         flat(&expected[&info.name], &mut reference);
         assert_close(&info.name, &file.dequantize(info).unwrap(), &reference, 1e-6);
+    }
+}
+
+#[test]
+fn the_gpu_kernels_multiply_and_look_up_every_block_type_as_the_gguf_reference() {
+    // each fixture tensor as 3 rows (not a whole cube of outputs), times 2 × 2 input rows
+    let gpu = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
+    let dev = gpu.without_autodiff();
+    let bytes = std::fs::read(fixture("blocks.gguf")).unwrap();
+    let file = gguf::Gguf::parse(&bytes).unwrap();
+    let expected = json("blocks.json");
+    for info in &file.tensors {
+        let (kind, raw) = file.raw(info).unwrap();
+        let mut w = Vec::new();
+        flat(&expected[&info.name], &mut w);
+        let (rows, cols) = (3, w.len() / 3);
+        let m = QMatrix::new(kind, rows, cols, std::sync::Arc::new(raw.to_vec()), 0, &info.name).unwrap();
+        let g = GpuQMatrix::upload(&m, None, dev.device()).expect("a quantized type");
+        let x: Vec<f32> = (0..4 * cols).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0)).collect();
+        let want: Vec<f32> = (0..4 * rows)
+            .map(|o| {
+                let (i, r) = (o / rows, o % rows);
+                (0..cols).map(|c| x[i * cols + c] as f64 * w[r * cols + c] as f64).sum::<f64>() as f32
+            })
+            .collect();
+        let input = Tensor::<3>::from_data(TensorData::new(x, [2, 2, cols]), dev.device());
+        let product = g.matmul(input);
+        assert_eq!(product.dims(), [2, 2, rows]);
+        assert_close(&format!("{} product", info.name), &block_on(read(product)), &want, 1e-4);
+        // rows 2, 0 and one past the end (zeros)
+        let looked_up = block_on(read(g.rows(int2(&[vec![2, 0, 3]], &dev))));
+        let want: Vec<f32> = [&w[2 * cols..], &w[..cols]].iter().flat_map(|r| r[..cols].to_vec()).chain(vec![0.0; cols]).collect();
+        assert_close(&format!("{} rows", info.name), &looked_up, &want, 1e-6);
     }
 }
 

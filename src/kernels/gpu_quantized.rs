@@ -28,8 +28,11 @@ use self::kernel::{quantized_matmul_kernel, quantized_rows_kernel};
 use super::quantized::QMatrix;
 use crate::weights::ggml::{self, GgmlType};
 
-/// Units per cube of the product kernel: each takes 8 of a row's values at a time.
-const UNITS: u32 = 64;
+/// Units of the product kernel that share one output value, each taking 8 of the row's values at
+/// a time (their partial sums meet in shared memory, one barrier).
+const LANES: u32 = 8;
+/// Output values per cube of the product kernel.
+const OUTPUTS: u32 = 8;
 
 /// A `[rows, cols]` weight matrix on the GPU in one of the two quantized layouts.
 #[derive(Clone, Debug)]
@@ -178,12 +181,13 @@ impl QuantizedOps for CubeBackend {
         let shape = product_shape(x.meta.shape(), &rows);
         let m = shape[0];
         let out = empty_device_dtype(x.client.clone(), x.device.clone(), shape, DType::F32);
-        // one cube per output value; WebGPU allows 65,535 cubes per dimension
-        let (across, down) = (rows.min(32_768), rows.div_ceil(32_768));
+        // OUTPUTS values per cube; WebGPU allows 65,535 cubes per dimension
+        let cubes = rows.div_ceil(OUTPUTS as usize);
+        let (across, down) = (cubes.min(32_768), cubes.div_ceil(32_768));
         quantized_matmul_kernel::launch(
             &x.client,
             CubeCount::Static(across as u32, down as u32, m as u32),
-            CubeDim::new_1d(UNITS),
+            CubeDim::new_2d(LANES, OUTPUTS),
             x.clone().into_tensor_arg(),
             into_contiguous(words).into_tensor_arg(),
             into_contiguous(scales).into_tensor_arg(),
@@ -228,7 +232,7 @@ impl QuantizedOps for CubeBackend {
 mod kernel {
     use cubecl::prelude::*;
 
-    use super::UNITS;
+    use super::{LANES, OUTPUTS};
 
     /// 8 values of group `g` starting at `part · 8` (`part` < 4) as f32 integers, one at a time by
     /// `i` (< 8): a nibble of word `g·4 + part` (4-bit) or a signed byte of words `g·8 + part·2 ..`.
@@ -244,8 +248,9 @@ mod kernel {
         }
     }
 
-    /// One cube per output value `out[row][col]`: its units each take 8 input values at a time,
-    /// decode the matching weights, and the cube sums their partial dot products.
+    /// `OUTPUTS` output values `out[row][col..]` per cube, `LANES` units each: a unit takes 8 input
+    /// values at a time, decodes the matching weights, and the lanes' partial dot products are
+    /// summed in shared memory.
     #[cube(launch)]
     pub(super) fn quantized_matmul_kernel(
         x: &Tensor<f32>,
@@ -257,9 +262,10 @@ mod kernel {
         n: u32,
         #[comptime] bits: u32,
     ) {
-        let col = (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) as usize;
+        let col = ((CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) * OUTPUTS + UNIT_POS_Y) as usize;
         let row = CUBE_POS_Z as usize;
         let lane = UNIT_POS_X as usize;
+        let slot = UNIT_POS_Y as usize * LANES as usize;
         let k = k as usize;
         let n = n as usize;
         let mut acc = 0.0f32;
@@ -280,24 +286,19 @@ mod kernel {
                 }
                 let scale = if bits == 4 { scales[g] } else { scales[g * 2 + part / 2] };
                 acc += scale * dot + mins[g] * sum;
-                u += CUBE_DIM_X as usize;
+                u += LANES as usize;
             }
         }
-        let mut partial = Shared::new_slice(UNITS as usize);
-        partial[lane] = acc;
+        let mut partial = Shared::new_slice((LANES * OUTPUTS) as usize);
+        partial[slot + lane] = acc;
         sync_cube();
-        #[unroll]
-        for level in 1..7u32 {
-            let stride = (UNITS >> level) as usize;
-            if lane < stride {
-                let other = partial[lane + stride];
-                let mine = partial[lane];
-                partial[lane] = mine + other;
-            }
-            sync_cube();
-        }
         if lane == 0 && col < n {
-            out[row * n + col] = partial[0];
+            let mut total = 0.0f32;
+            #[unroll]
+            for i in 0..LANES {
+                total += partial[slot + i as usize];
+            }
+            out[row * n + col] = total;
         }
     }
 
