@@ -102,7 +102,7 @@ async fn tiny_llama_matches_transformers_on_the_wasm_cpu_path() {
 async fn quantized_weights_match_transformers_on_the_wasm_cpu_path() {
     // every block type decoded by the SIMD128 kernels, against transformers on the dequantized weights
     let dev = device::select(DevicePreference::Cpu).await.unwrap();
-    check_tiny_kquant(true, 1e-3, &dev).await;
+    check_tiny_kquant(&tiny_kquant(true, &dev), 1e-3).await;
 }
 
 #[wasm_bindgen_test]
@@ -112,7 +112,7 @@ async fn quantized_weights_stay_quantized_on_webgpu_and_match_transformers() {
     assert_eq!(dev.info().kind, "webgpu");
     let decoder = tiny_kquant(true, &dev);
     assert!(matches!(decoder.model, webtune::models::decoder::DecoderModel::GpuPacked(_)), "WebGPU keeps GGUF weights quantized");
-    check_tiny_kquant(true, 1e-3, &dev).await; // as the dense Llamas on WebGPU (SwiftShader's f32 math)
+    check_tiny_kquant(&decoder, 1e-3).await; // as the dense Llamas on WebGPU (SwiftShader's f32 math)
 }
 
 #[wasm_bindgen_test]

@@ -12,6 +12,7 @@ mod common;
 use common::{
     assets,
     llama::{flat, ids, int2},
+    lm_training,
     parity::{assert_close, read},
     quantized::{check_tiny_kquant, tiny_kquant},
 };
@@ -22,6 +23,7 @@ use webtune::{
     DevicePreference, device,
     kernels::{gpu_quantized::GpuQMatrix, quantized::QMatrix},
     infer::{Decoder, GenerateOptions},
+    train::{Event, Hooks, TrainOptions, causal_lm},
     models::decoder::DecoderModel,
     weights::gguf,
 };
@@ -62,7 +64,7 @@ fn the_gpu_kernels_multiply_and_look_up_every_block_type_as_the_gguf_reference()
         let (rows, cols) = (3, w.len() / 3);
         let m = QMatrix::new(kind, rows, cols, std::sync::Arc::new(raw.to_vec()), 0, &info.name).unwrap();
         let g = GpuQMatrix::upload(&m, None, dev.device()).expect("a quantized type");
-        let x: Vec<f32> = (0..4 * cols).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0)).collect();
+        let x: Vec<f32> = (0..4 * cols).map(|i| (i * 7919 % 1000) as f32 / 500.0 - 1.0).collect();
         let want: Vec<f32> = (0..4 * rows)
             .map(|o| {
                 let (i, r) = (o / rows, o % rows);
@@ -82,8 +84,8 @@ fn the_gpu_kernels_multiply_and_look_up_every_block_type_as_the_gguf_reference()
 
 #[test]
 fn a_llama_of_every_block_type_matches_transformers_dense_and_packed() {
-    block_on(check_tiny_kquant(false, 1e-4, &device::cpu()));
-    block_on(check_tiny_kquant(true, 1e-3, &device::cpu()));
+    block_on(check_tiny_kquant(&tiny_kquant(false, &device::cpu()), 1e-4));
+    block_on(check_tiny_kquant(&tiny_kquant(true, &device::cpu()), 1e-3));
 }
 
 #[test]
@@ -91,7 +93,37 @@ fn quantized_weights_stay_quantized_on_the_gpu_and_match_transformers() {
     let gpu = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
     let decoder = tiny_kquant(true, &gpu);
     assert!(matches!(decoder.model, DecoderModel::GpuPacked(_)), "a GPU keeps GGUF weights quantized");
-    block_on(check_tiny_kquant(true, 1e-4, &gpu));
+    block_on(check_tiny_kquant(&decoder, 1e-4));
+    // what fine-tuning and export start from: the matrices looked up whole on the GPU (no file)
+    let dense = decoder.dequantized().unwrap();
+    assert!(matches!(dense.model, DecoderModel::Llama(_)));
+    block_on(check_tiny_kquant(&dense, 1e-4));
+}
+
+#[test]
+fn a_gguf_kept_quantized_on_the_gpu_fine_tunes_as_its_dequantized_file() {
+    // fine-tuning starts from the matrices the GPU kernels look up (the file is not kept): the
+    // same losses, step by step, as the model dequantized from the file
+    let gpu = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
+    let (lm, expected) = lm_training::fixture(&device::cpu()); // the tiny tokenizer (74 ids < 96) and rows
+    let data = lm_training::examples(&expected, "pairs");
+    let options = TrainOptions { epochs: 3, batch_size: data.len(), learning_rate: 1e-2, log_every: 1, ..TrainOptions::default() };
+    let losses = |packed: bool| {
+        let decoder = Decoder { text: lm.text.clone(), ..tiny_kquant(packed, &gpu) };
+        let mut losses = Vec::new();
+        let on_event = &mut |e: Event| {
+            if let Event::Step { loss, .. } = e {
+                losses.push(loss);
+            }
+        };
+        block_on(causal_lm::fine_tune(&decoder, &decoder.device, None, &data, None, &options, None, Hooks::events(on_event))).unwrap();
+        losses
+    };
+    let (kept, from_file) = (losses(true), losses(false));
+    assert_eq!(kept.len(), 3);
+    assert!(kept[2] < kept[0], "the loss falls: {kept:?}");
+    let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+    assert_close("losses, kept quantized vs dequantized from the file", &as_f32(&kept), &as_f32(&from_file), 1e-4);
 }
 
 #[test]

@@ -93,13 +93,11 @@ impl Decoder {
         Ok(decoder)
     }
 
-    /// This decoder with weights kept quantized (a GGUF file loaded on the CPU) widened to f32 —
-    /// transformers' GGUF loader's numbers exactly, at 4–8× the memory; others are returned as
-    /// they are.
+    /// This decoder with weights kept quantized (a GGUF file) widened to f32 — transformers' GGUF
+    /// loader's numbers, at 4–8× the memory; others are returned as they are.
     pub fn dequantized(self) -> Result<Decoder> {
-        let (Some(file), DecoderConfig::Llama(c)) = (self.model.quantized_file(), &self.config) else { return Ok(self) };
-        let model = DecoderModel::Llama(gguf::unpack(file, c, &self.device)?);
-        Ok(Decoder { model, ..self })
+        let Some(dense) = self.model.dequantized(&self.config, &self.device) else { return Ok(self) };
+        Ok(Decoder { model: DecoderModel::Llama(dense?), ..self })
     }
 
     /// Bytes the weights take in memory.

@@ -113,6 +113,11 @@ impl GpuQMatrix {
         })
     }
 
+    /// The device the matrix is on.
+    pub fn device(&self) -> Device {
+        self.words.device()
+    }
+
     /// Bytes held on the GPU.
     pub fn bytes(&self) -> usize {
         (self.words.shape().num_elements() + self.scales.shape().num_elements() + self.mins.shape().num_elements()) * 4

@@ -75,13 +75,16 @@ impl DecoderModel {
         }
     }
 
-    /// The GGUF file of a model whose weights are kept quantized (to dequantize it for training
-    /// or export).
-    pub fn quantized_file(&self) -> Option<&std::sync::Arc<Vec<u8>>> {
-        match self {
-            DecoderModel::Packed(m) => Some(&m.file),
-            DecoderModel::GpuPacked(m) => Some(&m.file),
-            DecoderModel::Llama(_) | DecoderModel::Gpt2(_) => None,
+    /// The dense f32 model of weights kept quantized (to fine-tune or export them; `device` for
+    /// the CPU's, which are dequantized from the file), or `None` for a dense model.
+    pub fn dequantized(&self, config: &DecoderConfig, device: &crate::ComputeDevice) -> Option<Result<LlamaForCausalLM>> {
+        match (self, config) {
+            (DecoderModel::Packed(m), DecoderConfig::Llama(c)) => Some(crate::weights::gguf::unpack(&m.file, c, device)),
+            (DecoderModel::GpuPacked(m), DecoderConfig::Llama(c)) => Some(Ok(m.dequantized(c))),
+            (DecoderModel::Packed(_) | DecoderModel::GpuPacked(_), DecoderConfig::Gpt2(_)) => Some(Err(Error::Weights(
+                "a GGUF Llama model with a GPT-2 config: a bug in webtune; please report it".into(),
+            ))),
+            (DecoderModel::Llama(_) | DecoderModel::Gpt2(_), _) => None,
         }
     }
 }

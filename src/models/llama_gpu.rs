@@ -1,18 +1,21 @@
 //! A Llama-family decoder on the GPU whose matrices stay quantized ([`GpuQMatrix`]: about the
 //! GGUF file's size in GPU memory, decoded inside the product kernels), for inference. Norms,
 //! rotary positions and attention are Burn's ops, as in [`super::llama`], whose attention it shares;
-//! the q/k rows are put back in Hugging Face's order on upload, so rotate-half RoPE applies.
+//! the q/k rows are put back in Hugging Face's order on upload, so rotate-half RoPE applies. To
+//! fine-tune or export, the kernels look each matrix up whole ([`GpuPackedLlama::dequantized`]):
+//! the GGUF file is not kept.
 
 use std::sync::Arc;
 
 use burn::{
-    module::Module,
+    module::{Module, Param},
+    nn::{Linear, RmsNorm},
     tensor::{Device, Int, Tensor, TensorData, activation::silu},
 };
 
 use super::{
     kv_cache::{KvCache, causal_mask_bias},
-    llama::{AttentionShape, Rope, attend},
+    llama::{AttentionShape, LlamaConfig, LlamaForCausalLM, Rope, attend},
     llama_packed::{PackedLlama, PackedWeights},
 };
 use crate::kernels::{gpu_quantized::GpuQMatrix, quantized::QMatrix};
@@ -58,6 +61,17 @@ impl GpuMatrix {
         }
     }
 
+    /// The whole matrix as f32: [rows, cols].
+    fn dense(&self) -> Tensor<2> {
+        match self {
+            GpuMatrix::Quantized(q) => {
+                let all = Tensor::<1, Int>::arange(0..q.rows as i64, &q.device()).reshape([1, q.rows]);
+                q.rows(all).reshape([q.rows, q.cols])
+            }
+            GpuMatrix::Float(w) => w.clone(),
+        }
+    }
+
     fn bytes(&self) -> usize {
         match self {
             GpuMatrix::Quantized(q) => q.bytes(),
@@ -94,15 +108,12 @@ struct GpuWeights {
     rope_theta: f64,
 }
 
-/// The decoder, as a Burn module with no parameters (fine-tuning and export dequantize the
-/// GGUF file it keeps).
+/// The decoder, as a Burn module with no parameters (fine-tuning and export take its
+/// [`GpuPackedLlama::dequantized`] model).
 #[derive(Module, Debug)]
 pub struct GpuPackedLlama {
     #[module(skip)]
     weights: Arc<GpuWeights>,
-    /// The GGUF file (for dequantizing the model to train or export it).
-    #[module(skip)]
-    pub file: Arc<Vec<u8>>,
     /// The ggml types of the matrices, most used first.
     #[module(skip)]
     pub types: Vec<&'static str>,
@@ -140,7 +151,34 @@ impl GpuPackedLlama {
             eps: w.eps as f64,
             rope_theta: w.rope_theta,
         };
-        GpuPackedLlama { weights: Arc::new(weights), file: packed.file.clone(), types: w.types() }
+        GpuPackedLlama { weights: Arc::new(weights), types: w.types() }
+    }
+
+    /// The dense f32 model of these weights, on their GPU (to fine-tune or export it): the values
+    /// the file dequantizes to, q/k rows in Hugging Face's order.
+    pub fn dequantized(&self, config: &LlamaConfig) -> LlamaForCausalLM {
+        let w = &self.weights;
+        let device = w.norm.device();
+        // parameters are initialised lazily: the random ones replaced here are never computed
+        let mut model = LlamaForCausalLM::new(config, &device);
+        let linear = |m: &GpuMatrix, bias: Option<&Tensor<1>>| Linear {
+            weight: Param::from_tensor(m.dense().transpose()), // Burn's layout: [in, out]
+            bias: bias.map(|b| Param::from_tensor(b.clone())),
+        };
+        let norm = |gamma: &Tensor<1>| RmsNorm { gamma: Param::from_tensor(gamma.clone()), epsilon: w.eps };
+        model.model.embed_tokens.weight = Param::from_tensor(w.embed.dense());
+        for (layer, g) in model.model.layers.iter_mut().zip(&w.layers) {
+            let bias = |j: usize| g.bias.as_ref().map(|b| &b[j]);
+            let attention = &mut layer.self_attn;
+            (attention.q_proj, attention.k_proj) = (linear(&g.q, bias(0)), linear(&g.k, bias(1)));
+            (attention.v_proj, attention.o_proj) = (linear(&g.v, bias(2)), linear(&g.o, bias(3)));
+            let mlp = &mut layer.mlp;
+            (mlp.gate_proj, mlp.up_proj, mlp.down_proj) = (linear(&g.gate, None), linear(&g.up, None), linear(&g.down, None));
+            (layer.input_layernorm, layer.post_attention_layernorm) = (norm(&g.attn_norm), norm(&g.ffn_norm));
+        }
+        model.model.norm = norm(&w.norm);
+        model.lm_head = w.head.as_ref().map(|h| linear(h, None));
+        model
     }
 
     /// Bytes the weights take on the GPU.

@@ -84,9 +84,8 @@ pub async fn fine_tune(
 ) -> Result<Run<DecoderModel>> {
     let data = Data { train, validation, adapter };
     // weights kept quantized for inference are trained (and LoRA's frozen base held) in f32
-    if let (DecoderConfig::Llama(c), Some(file)) = (&decoder.config, decoder.model.quantized_file()) {
-        let dense = crate::weights::gguf::unpack(file, c, &decoder.device)?;
-        return fine_tune_family(decoder, c, &dense, data, device, options, resume, hooks).await;
+    if let (DecoderConfig::Llama(c), Some(dense)) = (&decoder.config, decoder.model.dequantized(&decoder.config, &decoder.device)) {
+        return fine_tune_family(decoder, c, &dense?, data, device, options, resume, hooks).await;
     }
     match (&decoder.config, &decoder.model) {
         (DecoderConfig::Llama(c), DecoderModel::Llama(m)) => fine_tune_family(decoder, c, m, data, device, options, resume, hooks).await,

@@ -101,8 +101,8 @@ pub async fn export_folder(config: &DecoderConfig, model: &DecoderModel, device:
     async fn merged<F: DecoderFamily>(config: &F::Config, model: &F, device: &ComputeDevice) -> Result<(Vec<u8>, Vec<u8>)> {
         Ok((F::config_json(config)?, model.clone().materialize().export(device).await?))
     }
-    if let (DecoderConfig::Llama(c), Some(file)) = (config, model.quantized_file()) {
-        return merged(c, &super::gguf::unpack(file, c, device)?, device).await;
+    if let (DecoderConfig::Llama(c), Some(dense)) = (config, model.dequantized(config, device)) {
+        return merged(c, &dense?, device).await;
     }
     match (config, model) {
         (DecoderConfig::Llama(c), DecoderModel::Llama(m)) => merged(c, m, device).await,

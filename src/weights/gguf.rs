@@ -527,7 +527,7 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
 
 /// The model of a Llama-family GGUF file for inference on `device`, its weights kept as the file
 /// quantizes them: read in place on the CPU ([`load_packed`]), uploaded in the GPU kernels'
-/// layout on a GPU ([`GpuPackedLlama`], which keeps `file` as well, to dequantize for training).
+/// layout on a GPU ([`GpuPackedLlama`]; `file` is not kept then).
 pub fn load_quantized(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>, device: &crate::ComputeDevice) -> Result<DecoderModel> {
     let packed = load_packed(gguf, config, file)?;
     Ok(match device.info().is_gpu() {

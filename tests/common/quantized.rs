@@ -33,18 +33,18 @@ pub fn tiny_kquant(packed: bool, device: &ComputeDevice) -> Decoder {
     Decoder { config: DecoderConfig::Llama(config), model, device: dev, report: LoadReport::default(), text: None, lora: None }
 }
 
-/// Its logits for the fixture's prompt within `tolerance` of transformers', and the same 10
-/// greedy tokens.
-pub async fn check_tiny_kquant(packed: bool, tolerance: f32, device: &ComputeDevice) {
+/// The tiny model's (`decoder`'s) logits for the fixture's prompt within `tolerance` of
+/// transformers', and the same 10 greedy tokens.
+pub async fn check_tiny_kquant(decoder: &Decoder, tolerance: f32) {
     let expected: Value = serde_json::from_str(EXPECTED).unwrap();
-    let decoder = tiny_kquant(packed, device);
+    let what = format!("{} weights on {}", decoder.weight_format(), decoder.device.info().kind);
     let prompt = ids(&expected["ids"]);
     let mut reference = Vec::new();
     flat(&expected["logits"], &mut reference);
     let input = int2(&[prompt.iter().map(|&t| t as i32).collect()], &decoder.device);
     let logits = read(decoder.model.forward(input, None, None)).await;
-    assert_close(&format!("logits (packed: {packed})"), &logits, &reference, tolerance);
+    assert_close(&format!("logits ({what})"), &logits, &reference, tolerance);
     let options = GenerateOptions { max_new_tokens: 10, stop: Some(vec![]), ..Default::default() };
     let out = decoder.generate(&prompt, &options, |_| true).await.unwrap();
-    assert_eq!(out.tokens, ids(&expected["greedy"]), "greedy tokens (packed: {packed})");
+    assert_eq!(out.tokens, ids(&expected["greedy"]), "greedy tokens ({what})");
 }
