@@ -96,8 +96,8 @@ async fn load_device(options: JsValue, call: &str) -> Result<crate::ComputeDevic
 
 #[wasm_bindgen(js_class = Decoder)]
 impl JsDecoder {
-    /// Loads a Llama-family `.gguf` file (weights, tokenizer, chat template); on the CPU the
-    /// weights stay quantized, on a GPU they are dequantized to f32.
+    /// Loads a Llama-family `.gguf` file (weights, tokenizer, chat template); the weights stay
+    /// quantized (on the CPU read in place, on a GPU in the kernels' layout).
     #[wasm_bindgen(js_name = loadGguf)]
     pub async fn load_gguf(bytes: Uint8Array, options: JsValue) -> Result<JsDecoder, JsValue> {
         let dev = load_device(options, "Decoder.loadGguf").await.map_err(to_js)?;

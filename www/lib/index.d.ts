@@ -302,9 +302,9 @@ export interface DecoderInfo {
   maxLength: number;
   /** Whether the model has a chat template (`chat` needs one). */
   chatTemplate: boolean;
-  /** Bytes the weights take in memory. */
+  /** Bytes the weights take in memory (on WebGPU: GPU memory). */
   weightBytes: number;
-  /** How they are held: `"f32"`, or a GGUF file's types kept quantized on the CPU path, e.g. `"Q4_1, Q8_0"`. */
+  /** How they are held: `"f32"`, or a GGUF file's types kept quantized (CPU path and WebGPU), e.g. `"Q4_1, Q8_0"`. */
   weightFormat: string;
   /** What loading noticed (dequantized weights, ignored tensors). */
   warnings: string[];
