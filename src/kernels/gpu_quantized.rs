@@ -174,7 +174,7 @@ pub trait QuantizedOps: Backend {
     #[fusion(dtype = x, shape = product_shape(x, rows))]
     fn quantized_matmul(x: FloatTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, bits: u32) -> FloatTensor<Self>;
 
-    /// Rows `ids` [t] of the packed [.., cols] matrix → [t, cols].
+    /// Rows `ids` (`[t]`) of the packed `[.., cols]` matrix → `[t, cols]`.
     #[fusion(dtype = scales, shape = rows_shape(ids, cols))]
     fn quantized_rows(ids: IntTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, cols: usize, bits: u32) -> FloatTensor<Self>;
 }
