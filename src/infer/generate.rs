@@ -273,10 +273,18 @@ impl Decoder {
             stop_reason,
         };
         while context.len() - prompt.len() < budget {
-            let ids: Vec<i32> = input.iter().map(|&t| t as i32).collect();
-            let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, input.len()]), self.device.device());
-            let logits = self.model.forward_last(ids, Some(&mut cache)); // [1, vocab]
-            let next = self.choose(logits, &context, &processors, &mut rng).await?;
+            let next = match &self.model {
+                // quantized weights on the CPU, greedy: the logits never become a tensor
+                DecoderModel::Packed(packed) if !processors.needs_host_logits() => {
+                    packed.greedy_next(&input, &mut cache).ok_or_else(|| Error::Data("the prompt is empty: give at least one token (e.g. BOS)".into()))?
+                }
+                model => {
+                    let ids: Vec<i32> = input.iter().map(|&t| t as i32).collect();
+                    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, input.len()]), self.device.device());
+                    let logits = model.forward_last(ids, Some(&mut cache)); // [1, vocab]
+                    self.choose(logits, &context, &processors, &mut rng).await?
+                }
+            };
             first.get_or_insert_with(Instant::now);
             if stop.contains(&next) {
                 return Ok(done(context.split_off(prompt.len()), StopReason::Stop, first));

@@ -59,14 +59,9 @@ fn layout(kind: GgmlType) -> Option<(u32, i32)> {
 }
 
 impl GpuQMatrix {
-    /// Whether a matrix of `kind` can be held this way (the float types are uploaded as f32).
-    pub fn supports(kind: GgmlType) -> bool {
-        layout(kind).is_some()
-    }
-
-    /// Uploads `m` (a quantized type: see [`GpuQMatrix::supports`]) to `device`, with its rows in
-    /// the order `row_order` gives (`row_order[i]` = the file's row that becomes row `i`; q/k
-    /// rows un-permuted from llama.cpp's order), or the file's order.
+    /// Uploads `m` to `device`, with its rows in the order `row_order` gives (`row_order[i]` = the
+    /// file's row that becomes row `i`; q/k rows un-permuted from llama.cpp's order), or the file's
+    /// order; `None` for the float types (uploaded as f32 by the caller).
     pub fn upload(m: &QMatrix, row_order: Option<&[usize]>, device: &Device) -> Option<Self> {
         let (bits, bias) = layout(m.kind)?;
         let per_row = m.cols / 32;

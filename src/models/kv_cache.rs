@@ -56,6 +56,8 @@ pub struct HostKv {
     pub len: usize,
     /// Positions to reserve room for on first use.
     reserved: usize,
+    /// The next-token logits of greedy decoding, reused from token to token.
+    pub logits: Vec<f32>,
 }
 
 impl HostKv {
@@ -63,7 +65,7 @@ impl HostKv {
     /// [`KvCache::with_capacity`] asked for), allocating only when the room is short.
     pub fn reserve(&mut self, layers: usize, positions: usize, width: usize) {
         if self.k.len() != layers {
-            *self = HostKv { k: vec![Vec::new(); layers], v: vec![Vec::new(); layers], len: 0, reserved: self.reserved };
+            *self = HostKv { k: vec![Vec::new(); layers], v: vec![Vec::new(); layers], len: 0, reserved: self.reserved, logits: Vec::new() };
         }
         let want = positions.max(self.reserved).saturating_mul(width);
         for buffer in self.k.iter_mut().chain(self.v.iter_mut()) {

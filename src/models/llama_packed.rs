@@ -237,6 +237,21 @@ impl PackedLlama {
     }
 }
 
+impl PackedLlama {
+    /// The greedy next token after `ids` (one sequence; `None` when empty), extending `cache`:
+    /// the head's product goes into the cache's logits buffer, reused from token to token (no
+    /// allocation of the vocabulary's logits per token), and its argmax is taken there.
+    pub fn greedy_next(&self, ids: &[u32], cache: &mut KvCache) -> Option<u32> {
+        let last = ids.len().checked_sub(1)?;
+        let w = &self.weights;
+        let host = cache.host();
+        let hidden = w.hidden_states(ids, Some(&mut *host));
+        host.logits.resize(w.vocab(), 0.0);
+        w.head.as_ref().unwrap_or(&w.embed).matmul(&hidden[last * w.hidden()..], 1, &mut host.logits);
+        Some(crate::infer::sampling::argmax(&host.logits))
+    }
+}
+
 /// Token ids read back from the host-side tensor (the CPU backend: no transfer).
 fn ints<const D: usize>(t: Tensor<D, Int>) -> Vec<u32> {
     t.into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default().into_iter().map(|v| v.max(0) as u32).collect()
@@ -309,5 +324,34 @@ fn add(x: &mut [f32], y: &[f32]) {
 fn add_rows(x: &mut [f32], bias: &[f32]) {
     for row in x.chunks_exact_mut(bias.len()) {
         add(row, bias);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::weights::gguf;
+
+    #[test]
+    fn greedy_decoding_reuses_one_logits_buffer_and_picks_the_logits_argmax() {
+        let bytes = Arc::new(include_bytes!("../../tests/fixtures/ggml/tiny-kquant.gguf").to_vec());
+        let file = gguf::Gguf::parse(&bytes).unwrap();
+        let model = gguf::load_packed(&file, &file.llama_config().unwrap(), &bytes).unwrap();
+        let device = crate::device::cpu();
+        let mut cache = KvCache::with_capacity(16);
+        let mut reference = KvCache::with_capacity(16);
+        let mut input = vec![1u32, 5, 9];
+        let mut buffer = None;
+        for _ in 0..6 {
+            let next = model.greedy_next(&input, &mut cache).unwrap();
+            let ids = Tensor::<2, Int>::from_data(TensorData::new(input.iter().map(|&t| t as i32).collect(), [1, input.len()]), device.device());
+            let logits = model.forward_last(ids, Some(&mut reference)).into_data().try_into_vec::<f32>().unwrap();
+            assert_eq!(next, crate::infer::sampling::argmax(&logits));
+            assert_eq!(cache.host().logits, logits, "the same logits as forward_last");
+            let at = (cache.host().logits.as_ptr(), cache.host().logits.capacity());
+            assert_eq!(*buffer.get_or_insert(at), at, "no new logits buffer per token");
+            input = vec![next];
+        }
+        assert!(model.greedy_next(&[], &mut cache).is_none());
     }
 }
