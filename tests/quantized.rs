@@ -94,6 +94,8 @@ fn quantized_weights_stay_quantized_on_the_gpu_and_match_transformers() {
     let decoder = tiny_kquant(true, &gpu);
     assert!(matches!(decoder.model, DecoderModel::GpuPacked(_)), "a GPU keeps GGUF weights quantized");
     block_on(check_tiny_kquant(&decoder, 1e-4));
+    let nothing = decoder.model.forward(int2(&[vec![]], &decoder.device), None, None);
+    assert_eq!(nothing.dims(), [1, 0, 96], "an empty input launches nothing and reads as no logits");
     // what fine-tuning and export start from: the matrices looked up whole on the GPU (no file)
     let dense = decoder.dequantized().unwrap();
     assert!(matches!(dense.model, DecoderModel::Llama(_)));

@@ -231,12 +231,27 @@ impl GpuPackedLlama {
 
     /// Next-token logits for every position: [batch, seq] → [batch, seq, vocab].
     pub fn forward(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>, cache: Option<&mut KvCache>) -> Tensor<3> {
+        let [batch, seq] = input_ids.dims();
+        if batch == 0 || seq == 0 {
+            return Tensor::zeros([batch, seq, self.vocab()], &input_ids.device()); // no kernel launch with nothing to do
+        }
         let hidden = self.hidden(input_ids, attention_mask, cache);
         self.weights.head.as_ref().unwrap_or(&self.weights.embed).matmul(hidden)
     }
 
+    fn vocab(&self) -> usize {
+        match &self.weights.embed {
+            GpuMatrix::Quantized(q) => q.rows,
+            GpuMatrix::Float(w) => w.dims()[0],
+        }
+    }
+
     /// Logits of the last position only: [batch, seq] → [batch, vocab].
     pub fn forward_last(&self, input_ids: Tensor<2, Int>, cache: Option<&mut KvCache>) -> Tensor<2> {
+        let [batch, seq] = input_ids.dims();
+        if batch == 0 || seq == 0 {
+            return Tensor::zeros([batch, self.vocab()], &input_ids.device()); // nothing read: no logits to speak of
+        }
         let hidden = self.hidden(input_ids, None, cache);
         let [batch, seq, h] = hidden.dims();
         let logits = self.weights.head.as_ref().unwrap_or(&self.weights.embed).matmul(hidden.slice([0..batch, seq - 1..seq, 0..h]));
