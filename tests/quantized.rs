@@ -11,6 +11,7 @@ mod common;
 
 use common::{
     assets,
+    gguf::{GgufSpec, TensorSpec},
     llama::{flat, ids, int2},
     lm_training,
     parity::{assert_close, read},
@@ -79,6 +80,14 @@ fn the_gpu_kernels_multiply_and_look_up_every_block_type_as_the_gguf_reference()
         let looked_up = block_on(read(g.rows(int2(&[vec![2, 0, 3]], &dev))));
         let want: Vec<f32> = [&w[2 * cols..], &w[..cols]].iter().flat_map(|r| r[..cols].to_vec()).chain(vec![0.0; cols]).collect();
         assert_close(&format!("{} rows", info.name), &looked_up, &want, 1e-6);
+        if info.name == "Q4_0" {
+            // more input rows than WebGPU's 65,535 workgroups per dimension: the grid folds them
+            let m = 70_000;
+            let x: Vec<f32> = (0..m * cols).map(|i| (i % 17) as f32 / 8.0 - 1.0).collect();
+            let product = block_on(read(g.matmul(Tensor::<2>::from_data(TensorData::new(x.clone(), [m, cols]), dev.device()))));
+            let want: Vec<f32> = (0..m * rows).map(|o| (0..cols).map(|c| x[o / rows * cols + c] * w[o % rows * cols + c]).sum()).collect();
+            assert_close("Q4_0 product of 70,000 rows", &product, &want, 1e-4);
+        }
     }
 }
 
@@ -126,6 +135,30 @@ fn a_gguf_kept_quantized_on_the_gpu_fine_tunes_as_its_dequantized_file() {
     assert!(kept[2] < kept[0], "the loss falls: {kept:?}");
     let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
     assert_close("losses, kept quantized vs dequantized from the file", &as_f32(&kept), &as_f32(&from_file), 1e-4);
+}
+
+#[test]
+fn q_and_k_biases_follow_their_rows_on_every_path() {
+    // llama.cpp permutes q/k biases with their rows: the packed model keeps the file's order, the
+    // dense and GPU models put both back in Hugging Face's — all three must give the same logits
+    let bias = |name: &str, len: u64, seed: u64| TensorSpec {
+        name: name.into(),
+        dims: vec![len],
+        kind: 0,
+        data: (0..len).map(|i| ((i * 37 + seed) % 11) as f32 / 10.0 - 0.5).flat_map(f32::to_le_bytes).collect(),
+    };
+    let mut spec = GgufSpec::tiny_llama();
+    spec.tensors.extend([bias("blk.0.attn_q.bias", 8, 1), bias("blk.0.attn_k.bias", 4, 2), bias("blk.0.attn_v.bias", 4, 3), bias("blk.0.attn_output.bias", 8, 4)]);
+    let bytes = spec.bytes();
+    let logits = |decoder: &Decoder| block_on(read(decoder.model.forward(int2(&[vec![5, 9, 77, 3, 200]], &decoder.device), None, None)));
+    let packed = Decoder::from_gguf(&bytes, &device::cpu()).unwrap();
+    assert!(matches!(packed.model, DecoderModel::Packed(_)));
+    let want = logits(&packed);
+    let dense = packed.dequantized().unwrap();
+    assert_close("dense (from the file) vs packed", &logits(&dense), &want, 1e-5);
+    let gpu = Decoder::from_gguf(&bytes, &block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required")).unwrap();
+    assert_close("GPU vs packed", &logits(&gpu), &want, 1e-5);
+    assert_close("GPU's dequantized model vs packed", &logits(&gpu.dequantized().unwrap()), &want, 1e-5);
 }
 
 #[test]

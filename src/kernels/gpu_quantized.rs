@@ -181,12 +181,11 @@ impl QuantizedOps for CubeBackend {
         let shape = product_shape(x.meta.shape(), &rows);
         let m = shape[0];
         let out = empty_device_dtype(x.client.clone(), x.device.clone(), shape, DType::F32);
-        // OUTPUTS values per cube; WebGPU allows 65,535 cubes per dimension
-        let cubes = rows.div_ceil(OUTPUTS as usize);
-        let (across, down) = (cubes.min(32_768), cubes.div_ceil(32_768));
+        // OUTPUTS values of one input row per cube
+        let per_row = rows.div_ceil(OUTPUTS as usize);
         quantized_matmul_kernel::launch(
             &x.client,
-            CubeCount::Static(across as u32, down as u32, m as u32),
+            grid(per_row * m),
             CubeDim::new_2d(LANES, OUTPUTS),
             x.clone().into_tensor_arg(),
             into_contiguous(words).into_tensor_arg(),
@@ -195,6 +194,7 @@ impl QuantizedOps for CubeBackend {
             out.clone().into_tensor_arg(),
             k as u32,
             rows as u32,
+            m as u32,
             bits,
         );
         out
@@ -207,12 +207,10 @@ impl QuantizedOps for CubeBackend {
         let out = empty_device_dtype(ids.client.clone(), ids.device.clone(), shape, DType::F32);
         let groups = scales.meta.num_elements() / if bits == 8 { 2 } else { 1 };
         let cube = 256usize;
-        let cubes = values.div_ceil(cube);
-        let (across, down) = (cubes.min(32_768), cubes.div_ceil(32_768));
         let int = burn::backend::cubecl::dtype_to_storage_type(ids.dtype);
         quantized_rows_kernel::launch(
             &ids.client,
-            CubeCount::Static(across as u32, down as u32, 1),
+            grid(values.div_ceil(cube)),
             CubeDim::new_1d(cube as u32),
             ids.clone().into_tensor_arg(),
             into_contiguous(words).into_tensor_arg(),
@@ -228,11 +226,25 @@ impl QuantizedOps for CubeBackend {
     }
 }
 
+/// `cubes` workgroups laid over the three dimensions (WebGPU allows 65,535 per dimension): the
+/// kernels number them with `cube_index` and skip the ones past the end.
+fn grid(cubes: usize) -> CubeCount {
+    let across = cubes.clamp(1, 32_768);
+    let down = cubes.div_ceil(across).clamp(1, 32_768);
+    CubeCount::Static(across as u32, down as u32, cubes.div_ceil(across * down).max(1) as u32)
+}
+
 /// The CubeCL kernels (their own module: CubeCL's `Tensor`/`Int` are not Burn's).
 mod kernel {
     use cubecl::prelude::*;
 
     use super::{LANES, OUTPUTS};
+
+    /// This workgroup's number in a [`super::grid`].
+    #[cube]
+    pub(super) fn cube_index() -> usize {
+        ((CUBE_POS_Z * CUBE_COUNT_Y + CUBE_POS_Y) * CUBE_COUNT_X + CUBE_POS_X) as usize
+    }
 
     /// 8 values of group `g` starting at `part · 8` (`part` < 4) as f32 integers, one at a time by
     /// `i` (< 8): a nibble of word `g·4 + part` (4-bit) or a signed byte of words `g·8 + part·2 ..`.
@@ -260,16 +272,19 @@ mod kernel {
         out: &mut Tensor<f32>,
         k: u32,
         n: u32,
+        m: u32,
         #[comptime] bits: u32,
     ) {
-        let col = ((CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) * OUTPUTS + UNIT_POS_Y) as usize;
-        let row = CUBE_POS_Z as usize;
+        let per_row = (n as usize).div_ceil(OUTPUTS as usize);
+        let row = cube_index() / per_row;
+        let col = (cube_index() % per_row) * OUTPUTS as usize + UNIT_POS_Y as usize;
         let lane = UNIT_POS_X as usize;
         let slot = UNIT_POS_Y as usize * LANES as usize;
         let k = k as usize;
         let n = n as usize;
         let mut acc = 0.0f32;
-        if col < n {
+        let live = col < n && row < m as usize;
+        if live {
             let units = k / 8;
             let mut u = lane;
             while u < units {
@@ -292,7 +307,7 @@ mod kernel {
         let mut partial = Shared::new_slice((LANES * OUTPUTS) as usize);
         partial[slot + lane] = acc;
         sync_cube();
-        if lane == 0 && col < n {
+        if lane == 0 && live {
             let mut total = 0.0f32;
             #[unroll]
             for i in 0..LANES {
@@ -315,7 +330,7 @@ mod kernel {
         #[comptime] bits: u32,
         #[define(I)] _int: ElemType,
     ) {
-        let at = (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) as usize * CUBE_DIM_X as usize + UNIT_POS_X as usize;
+        let at = cube_index() * CUBE_DIM_X as usize + UNIT_POS_X as usize;
         let cols = cols as usize;
         if at < out.len() {
             let t = at / cols;

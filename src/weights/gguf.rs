@@ -324,16 +324,18 @@ impl<'a> Gguf<'a> {
             raw(self.data, info)?; // a type webtune reads, inside the file
             let shape: Vec<usize> = info.dims.iter().rev().map(|&d| usize::try_from(d)).collect::<std::result::Result<_, _>>()
                 .map_err(|_| corrupt(&format!("tensor {} is too large", info.name)))?; // [out, in]
-            let heads = if name.ends_with("q_proj.weight") {
+            // llama.cpp's converter permutes the rows of q/k weights and of their biases
+            let heads = if name.ends_with("q_proj.weight") || name.ends_with("q_proj.bias") {
                 Some(config.num_attention_heads)
-            } else if name.ends_with("k_proj.weight") {
+            } else if name.ends_with("k_proj.weight") || name.ends_with("k_proj.bias") {
                 Some(config.kv_heads())
             } else {
                 None
             };
             if let Some(heads) = heads {
                 let rows = heads.checked_mul(config.head_dim());
-                if shape.len() != 2 || shape[1] == 0 || Some(shape[0]) != rows {
+                let bias = name.ends_with(".bias");
+                if shape.len() != if bias { 1 } else { 2 } || shape.get(1) == Some(&0) || Some(shape[0]) != rows {
                     return Err(Error::Weights(format!(
                         "GGUF tensor {} has shape {shape:?}, but the metadata implies [{heads} heads × {} head_dim, {}]; the file is corrupt or not a Llama model",
                         info.name,
