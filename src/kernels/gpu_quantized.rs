@@ -143,6 +143,7 @@ impl GpuQMatrix {
             self.words.clone().into_dispatch(),
             self.scales.clone().into_dispatch(),
             self.mins.clone().into_dispatch(),
+            self.rows,
             self.cols,
             self.bits,
         );
@@ -169,9 +170,9 @@ pub trait QuantizedOps: Backend {
     #[fusion(dtype = x, shape = product_shape(x, rows))]
     fn quantized_matmul(x: FloatTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, bits: u32) -> FloatTensor<Self>;
 
-    /// Rows `ids` (`[t]`) of the packed `[.., cols]` matrix → `[t, cols]`.
+    /// Rows `ids` (`[t]`) of the packed `[rows, cols]` matrix → `[t, cols]`.
     #[fusion(dtype = scales, shape = rows_shape(ids, cols))]
-    fn quantized_rows(ids: IntTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, cols: usize, bits: u32) -> FloatTensor<Self>;
+    fn quantized_rows(ids: IntTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, cols: usize, bits: u32) -> FloatTensor<Self>;
 }
 
 impl QuantizedOps for CubeBackend {
@@ -200,12 +201,11 @@ impl QuantizedOps for CubeBackend {
         out
     }
 
-    fn quantized_rows(ids: IntTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, cols: usize, bits: u32) -> FloatTensor<Self> {
+    fn quantized_rows(ids: IntTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, cols: usize, bits: u32) -> FloatTensor<Self> {
         let ids = into_contiguous(ids);
         let shape = rows_shape(ids.meta.shape(), &cols);
         let values = shape.num_elements();
         let out = empty_device_dtype(ids.client.clone(), ids.device.clone(), shape, DType::F32);
-        let groups = scales.meta.num_elements() / if bits == 8 { 2 } else { 1 };
         let cube = 256usize;
         let int = burn::backend::cubecl::dtype_to_storage_type(ids.dtype);
         quantized_rows_kernel::launch(
@@ -218,7 +218,7 @@ impl QuantizedOps for CubeBackend {
             into_contiguous(mins).into_tensor_arg(),
             out.clone().into_tensor_arg(),
             cols as u32,
-            (groups * 32 / cols.max(1)) as u32,
+            rows as u32,
             bits,
             int,
         );
@@ -260,6 +260,12 @@ mod kernel {
         }
     }
 
+    /// The scale of value `within` (< 32) of group `g`: one per group (4-bit), one per 16 (8-bit).
+    #[cube]
+    pub(super) fn group_scale(scales: &Tensor<f32>, g: usize, within: usize, #[comptime] bits: u32) -> f32 {
+        if bits == 4 { scales[g] } else { scales[g * 2 + within / 16] }
+    }
+
     /// `OUTPUTS` output values `out[row][col..]` per cube, `LANES` units each: a unit takes 8 input
     /// values at a time, decodes the matching weights, and the lanes' partial dot products are
     /// summed in shared memory.
@@ -299,8 +305,7 @@ mod kernel {
                     dot += quantized_value(words, g, part, i, bits) * v;
                     sum += v;
                 }
-                let scale = if bits == 4 { scales[g] } else { scales[g * 2 + part / 2] };
-                acc += scale * dot + mins[g] * sum;
+                acc += group_scale(scales, g, part * 8, bits) * dot + mins[g] * sum;
                 u += LANES as usize;
             }
         }
@@ -341,8 +346,7 @@ mod kernel {
                 let g = u32::cast_from(id) as usize * (cols / 32) + c / 32;
                 let part = (c % 32) / 8;
                 let q = quantized_value(words, g, part, (c % 8) as u32, bits);
-                let scale = if bits == 4 { scales[g] } else { scales[g * 2 + (c % 32) / 16] };
-                value = scale * q + mins[g];
+                value = group_scale(scales, g, c % 32, bits) * q + mins[g];
             }
             out[at] = value;
         }

@@ -1,6 +1,6 @@
 //! A Llama-family decoder on the GPU whose matrices stay quantized ([`GpuQMatrix`]: about the
 //! GGUF file's size in GPU memory, decoded inside the product kernels), for inference. Norms,
-//! rotary positions and attention are Burn's ops, as in [`super::llama`], whose attention it shares;
+//! rotary positions and attention are [`super::llama`]'s (Burn's `RmsNorm`, `Rope`, `attend`);
 //! the q/k rows are put back in Hugging Face's order on upload, so rotate-half RoPE applies. To
 //! fine-tune or export, the kernels look each matrix up whole ([`GpuPackedLlama::dequantized`]):
 //! the GGUF file is not kept.
@@ -83,8 +83,8 @@ impl GpuMatrix {
 /// One decoder block on the GPU.
 #[derive(Clone, Debug)]
 struct GpuLayer {
-    attn_norm: Tensor<1>,
-    ffn_norm: Tensor<1>,
+    attn_norm: RmsNorm,
+    ffn_norm: RmsNorm,
     q: GpuMatrix,
     k: GpuMatrix,
     v: GpuMatrix,
@@ -100,12 +100,18 @@ struct GpuLayer {
 struct GpuWeights {
     embed: GpuMatrix,
     layers: Vec<GpuLayer>,
-    norm: Tensor<1>,
+    norm: RmsNorm,
     /// `None`: tied to `embed`.
     head: Option<GpuMatrix>,
     shape: AttentionShape,
-    eps: f64,
     rope_theta: f64,
+}
+
+impl GpuWeights {
+    /// The language-model head (the embedding matrix when tied).
+    fn head(&self) -> &GpuMatrix {
+        self.head.as_ref().unwrap_or(&self.embed)
+    }
 }
 
 /// The decoder, as a Burn module with no parameters (fine-tuning and export take its
@@ -126,12 +132,13 @@ impl GpuPackedLlama {
         let vector = |v: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
         let (q_order, k_order) = (crate::weights::gguf::hf_row_order(w.heads, w.head_dim), crate::weights::gguf::hf_row_order(w.kv_heads, w.head_dim));
         let in_order = |v: &Vec<f32>, order: &[usize]| vector(&order.iter().map(|&r| v[r]).collect());
+        let norm = |gamma: &Vec<f32>| RmsNorm { gamma: Param::from_tensor(vector(gamma)), epsilon: w.eps as f64 };
         let layers = w
             .layers
             .iter()
             .map(|l| GpuLayer {
-                attn_norm: vector(&l.attn_norm),
-                ffn_norm: vector(&l.ffn_norm),
+                attn_norm: norm(&l.attn_norm),
+                ffn_norm: norm(&l.ffn_norm),
                 q: GpuMatrix::upload(&l.q, Some(&q_order), device),
                 k: GpuMatrix::upload(&l.k, Some(&k_order), device),
                 v: GpuMatrix::upload(&l.v, None, device),
@@ -145,10 +152,9 @@ impl GpuPackedLlama {
         let weights = GpuWeights {
             embed: GpuMatrix::upload(&w.embed, None, device),
             layers,
-            norm: vector(&w.norm),
+            norm: norm(&w.norm),
             head: w.head.as_ref().map(|h| GpuMatrix::upload(h, None, device)),
             shape: AttentionShape { heads: w.heads, kv_heads: w.kv_heads, head_dim: w.head_dim },
-            eps: w.eps as f64,
             rope_theta: w.rope_theta,
         };
         GpuPackedLlama { weights: Arc::new(weights), types: w.types() }
@@ -158,14 +164,13 @@ impl GpuPackedLlama {
     /// the file dequantizes to, q/k rows in Hugging Face's order.
     pub fn dequantized(&self, config: &LlamaConfig) -> LlamaForCausalLM {
         let w = &self.weights;
-        let device = w.norm.device();
+        let device = w.norm.gamma.device();
         // parameters are initialised lazily: the random ones replaced here are never computed
         let mut model = LlamaForCausalLM::new(config, &device);
         let linear = |m: &GpuMatrix, bias: Option<&Tensor<1>>| Linear {
             weight: Param::from_tensor(m.dense().transpose()), // Burn's layout: [in, out]
             bias: bias.map(|b| Param::from_tensor(b.clone())),
         };
-        let norm = |gamma: &Tensor<1>| RmsNorm { gamma: Param::from_tensor(gamma.clone()), epsilon: w.eps };
         model.model.embed_tokens.weight = Param::from_tensor(w.embed.dense());
         for (layer, g) in model.model.layers.iter_mut().zip(&w.layers) {
             let bias = |j: usize| g.bias.as_ref().map(|b| &b[j]);
@@ -174,9 +179,9 @@ impl GpuPackedLlama {
             (attention.v_proj, attention.o_proj) = (linear(&g.v, bias(2)), linear(&g.o, bias(3)));
             let mlp = &mut layer.mlp;
             (mlp.gate_proj, mlp.up_proj, mlp.down_proj) = (linear(&g.gate, None), linear(&g.up, None), linear(&g.down, None));
-            (layer.input_layernorm, layer.post_attention_layernorm) = (norm(&g.attn_norm), norm(&g.ffn_norm));
+            (layer.input_layernorm, layer.post_attention_layernorm) = (g.attn_norm.clone(), g.ffn_norm.clone());
         }
-        model.model.norm = norm(&w.norm);
+        model.model.norm = w.norm.clone();
         model.lm_head = w.head.as_ref().map(|h| linear(h, None));
         model
     }
@@ -185,17 +190,17 @@ impl GpuPackedLlama {
     pub fn bytes(&self) -> usize {
         let w = &self.weights;
         let vector = |v: &Tensor<1>| v.shape().num_elements() * 4;
+        let norms = |l: &GpuLayer| (l.attn_norm.num_params() + l.ffn_norm.num_params()) * 4;
         let layers: usize = w
             .layers
             .iter()
             .map(|l| {
                 [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].iter().map(|m| m.bytes()).sum::<usize>()
-                    + vector(&l.attn_norm)
-                    + vector(&l.ffn_norm)
+                    + norms(l)
                     + l.bias.as_ref().map_or(0, |b| b.iter().map(vector).sum())
             })
             .sum();
-        w.embed.bytes() + layers + vector(&w.norm) + w.head.as_ref().map_or(0, GpuMatrix::bytes)
+        w.embed.bytes() + layers + w.norm.num_params() * 4 + w.head.as_ref().map_or(0, GpuMatrix::bytes)
     }
 
     /// Hidden states after the final norm: [batch, seq] → [batch, seq, hidden] (`attention_mask`:
@@ -208,7 +213,6 @@ impl GpuPackedLlama {
         let rope = Rope::new(w.shape.head_dim, w.rope_theta, past, seq, &device);
         let mask_bias = causal_mask_bias(attention_mask, batch, seq, past, &device);
         let mut slots = cache.as_deref_mut().map(|c| c.slots(w.layers.len()));
-        let norm = |x: Tensor<3>, weight: &Tensor<1>| rms_norm(x, weight, w.eps);
         let biased = |y: Tensor<3>, bias: Option<&Tensor<1>>| match bias {
             Some(b) => y + b.clone().unsqueeze::<3>(),
             None => y,
@@ -217,16 +221,16 @@ impl GpuPackedLlama {
         for (i, layer) in w.layers.iter().enumerate() {
             let slot = slots.as_deref_mut().map(|s| &mut s[i]);
             let bias = |j: usize| layer.bias.as_ref().map(|b| &b[j]);
-            let xn = norm(x.clone(), &layer.attn_norm);
+            let xn = layer.attn_norm.forward(x.clone());
             let q = biased(layer.q.matmul(xn.clone()), bias(0));
             let k = biased(layer.k.matmul(xn.clone()), bias(1));
             let v = biased(layer.v.matmul(xn), bias(2));
             let attention = attend(q, k, v, w.shape, &rope, mask_bias.clone(), slot);
             x = x + biased(layer.o.matmul(attention), bias(3));
-            let xn = norm(x.clone(), &layer.ffn_norm);
+            let xn = layer.ffn_norm.forward(x.clone());
             x = x + layer.down.matmul(silu(layer.gate.matmul(xn.clone())) * layer.up.matmul(xn));
         }
-        norm(x, &w.norm)
+        w.norm.forward(x)
     }
 
     /// Next-token logits for every position: [batch, seq] → [batch, seq, vocab].
@@ -236,7 +240,7 @@ impl GpuPackedLlama {
             return Tensor::zeros([batch, seq, self.vocab()], &input_ids.device()); // no kernel launch with nothing to do
         }
         let hidden = self.hidden(input_ids, attention_mask, cache);
-        self.weights.head.as_ref().unwrap_or(&self.weights.embed).matmul(hidden)
+        self.weights.head().matmul(hidden)
     }
 
     fn vocab(&self) -> usize {
@@ -254,14 +258,8 @@ impl GpuPackedLlama {
         }
         let hidden = self.hidden(input_ids, None, cache);
         let [batch, seq, h] = hidden.dims();
-        let logits = self.weights.head.as_ref().unwrap_or(&self.weights.embed).matmul(hidden.slice([0..batch, seq - 1..seq, 0..h]));
+        let logits = self.weights.head().matmul(hidden.slice([0..batch, seq - 1..seq, 0..h]));
         let vocab = logits.dims()[2];
         logits.reshape([batch, vocab])
     }
-}
-
-/// Hugging Face's `LlamaRMSNorm`: `x / sqrt(mean(x²) + eps) · weight` over the last dimension.
-fn rms_norm(x: Tensor<3>, weight: &Tensor<1>, eps: f64) -> Tensor<3> {
-    let scale = (x.clone().powi_scalar(2).mean_dim(2) + eps).sqrt().recip();
-    x * scale * weight.clone().unsqueeze::<3>()
 }

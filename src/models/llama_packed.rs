@@ -235,9 +235,7 @@ impl PackedLlama {
         }
         Tensor::from_data(TensorData::new(out, [batch, vocab]), &device)
     }
-}
 
-impl PackedLlama {
     /// The greedy next token after `ids` (one sequence; `None` when empty), extending `cache`:
     /// the head's product goes into the cache's logits buffer, reused from token to token (no
     /// allocation of the vocabulary's logits per token), and its argmax is taken there.

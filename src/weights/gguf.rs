@@ -336,11 +336,11 @@ impl<'a> Gguf<'a> {
                 let rows = heads.checked_mul(config.head_dim());
                 let bias = name.ends_with(".bias");
                 if shape.len() != if bias { 1 } else { 2 } || shape.get(1) == Some(&0) || Some(shape[0]) != rows {
+                    let columns = if bias { String::new() } else { format!(", {}", config.hidden_size) };
                     return Err(Error::Weights(format!(
-                        "GGUF tensor {} has shape {shape:?}, but the metadata implies [{heads} heads × {} head_dim, {}]; the file is corrupt or not a Llama model",
+                        "GGUF tensor {} has shape {shape:?}, but the metadata implies [{heads} heads × {} head_dim{columns}]; the file is corrupt or not a Llama model",
                         info.name,
                         config.head_dim(),
-                        config.hidden_size
                     )));
                 }
             }
