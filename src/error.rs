@@ -57,9 +57,21 @@ impl From<burn::tensor::ExecutionError> for Error {
     fn from(e: burn::tensor::ExecutionError) -> Self {
         match e {
             // wgpu lost the device (driver reset, GPU removed): every later operation fails too
-            burn::tensor::ExecutionError::DevicePoisoned { reason } => crate::device::lost_device(&reason),
+            burn::tensor::ExecutionError::DevicePoisoned { reason } => Error::lost_device(&reason),
             e => Error::Backend(format!("{e:?}")),
         }
+    }
+}
+
+/// What to do after a [`Error::GpuFault`] (the browser package restarts its Worker by itself,
+/// and drops this sentence from the message: www/lib/client.js).
+pub(crate) const GPU_RESTART: &str = "Reload the page (or restart the process) for a fresh device, or use the CPU device";
+
+impl Error {
+    /// The error for a lost GPU device (noticed by the device module in the browser, or reported
+    /// by wgpu natively as `ExecutionError::DevicePoisoned`).
+    pub(crate) fn lost_device(reason: &str) -> Error {
+        Error::GpuFault(format!("the GPU device was lost ({reason}), and the model and training state on it with it. {GPU_RESTART}"))
     }
 }
 

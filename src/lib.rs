@@ -4,12 +4,17 @@
 //! and natively (wgpu on Vulkan/Metal, or the pure-Rust CPU backend), from one engine built on
 //! [Burn](https://burn.dev) 0.22.
 //!
-//! Layout, one concern per module; dependencies point one way
-//! (`kernels` ← `models` ← `weights`/`tokenizer` ← `infer` ← `train` ← `session` ← `wasm`, the CLI):
+//! Layout, one concern per module. Layers, lowest first: `error` → `options_json` → `formats` →
+//! `device` → `kernels` → `models` → `weights` → `tokenizer` → `data` → `infer` → `train` →
+//! `session` → `wasm`. A module imports only from its own layer or those before it, and no two
+//! files import each other through any chain (`tests/layers.rs` checks both):
+//! - [`error`]: the one error type, each variant with its JS `name`; [`options_json`]: options
+//!   objects → typed options, with errors that name the option;
+//! - [`formats`]: GGUF's container and ggml's block layouts, read from bytes with every size checked;
 //! - [`device`]: the only place that picks a compute device;
-//! - [`kernels`]: `x·W + b` (LoRA adapters as PEFT computes them; SIMD128 for the browser's CPU)
-//!   and softmax, called by the models;
-//! - [`models`]: architectures (BERT, Llama), classification heads, LoRA adapters' settings;
+//! - [`kernels`]: `x·W + b` (LoRA adapters as PEFT computes them; SIMD128 for the browser's CPU),
+//!   softmax, argmax and the quantized products (CPU and GPU), called by the models;
+//! - [`models`]: architectures (BERT, GPT-2, Llama), classification heads, LoRA adapters' settings;
 //! - [`weights`]: checkpoint files (safetensors, GGUF, PEFT adapters) ↔ modules;
 //! - [`tokenizer`]: text ↔ ids, chat templates; [`data`]: user files → examples and batches;
 //! - [`infer`]: embed, classify, generate, evaluate, and the metrics;
@@ -62,6 +67,7 @@
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod formats;
 pub mod kernels;
 pub mod infer;
 pub mod models;

@@ -191,7 +191,7 @@ fn search_runs_a_grid_and_keeps_the_best_trial() {
     let values: Vec<f64> = lines[..4].iter().map(|l| l["value"].as_f64().unwrap()).collect();
     let best = &lines[4]["best"];
     let top = values.iter().copied().fold(f64::MIN, f64::max);
-    assert_eq!((best["value"].as_f64().unwrap(), best["trial"].as_u64().unwrap() as usize), (top, values.iter().position(|&v| v == top).unwrap()));
+    assert_eq!((best["value"].as_f64().unwrap(), best["index"].as_u64().unwrap() as usize), (top, values.iter().position(|&v| v == top).unwrap()));
     // the kept model is a plain run with the best settings
     let (lr, epochs) = (best["settings"]["learningRate"].to_string(), best["settings"]["epochs"].to_string());
     let mut args = vec!["train", "--out", plain.to_str().unwrap(), "--learning-rate", &lr, "--epochs", &epochs];
@@ -257,7 +257,7 @@ fn train_text_generation_writes_a_model_folder_or_peft_adapters() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown module \"c_attn\""), "{}", String::from_utf8_lossy(&bad.stderr));
     let bad = webtune(&["train", "--task", "summarization", "--model", model.arg(), "--data", data.to_str().unwrap(), "--out", work.path.join("x").to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("valid tasks are text-classification, text-generation"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown task \"summarization\"; valid tasks are feature-extraction, text-classification, text-generation"));
 }
 
 /// `--checkpoint-every`: a run killed (SIGKILL) at any moment leaves a checkpoint folder that

@@ -130,7 +130,7 @@ fn family_configs_that_cannot_work_are_clear_errors() {
     let e = load("distilbert", &|c| c["sinusoidal_pos_embds"] = true.into());
     assert!(e.contains("sinusoidal_pos_embds is not supported"), "{e}");
     let e = load("roberta", &|c| c["model_type"] = "deberta-v2".into());
-    assert!(e.contains("\"deberta-v2\" is not supported yet") && e.contains("webtune reads bert, distilbert, roberta, xlm-roberta"), "{e}");
+    assert!(e.contains("\"deberta-v2\" is not supported yet") && e.contains("webtune reads bert, distilbert, roberta, camembert, xlm-roberta"), "{e}");
     let e = load("xlm-roberta", &|c| c["vocab_size"] = 100.into());
     assert!(e.contains("token ids up to 301, but the model has 100 token embeddings"), "{e}");
 

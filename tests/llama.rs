@@ -148,7 +148,7 @@ fn bad_llama_files_are_clear_errors() {
     let e = err(text.replace("\"llama\"", "\"bert\"").as_bytes(), weights.clone());
     assert!(e.contains("\"bert\" is an encoder") && e.contains("text-classification"), "{e}");
     let e = err(text.replace("\"llama\"", "\"mamba\"").as_bytes(), weights.clone());
-    assert!(e.contains("\"mamba\" is not supported yet; webtune reads bert, distilbert, roberta, xlm-roberta (encoders), llama, gpt2 (decoders)"), "{e}");
+    assert!(e.contains("\"mamba\" is not supported yet; webtune reads bert, distilbert, roberta, camembert, xlm-roberta (encoders), llama, gpt2 (decoders)"), "{e}");
     let e = err(text.replace("\"rope_type\": \"default\"", "\"rope_type\": \"llama3\"").as_bytes(), weights.clone());
     assert!(e.contains("RoPE type \"llama3\" is not supported"), "{e}");
     let e = err(text.replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3").as_bytes(), weights.clone());
@@ -170,8 +170,8 @@ fn smollm2_gguf_matches_transformers_and_answers() {
         serde_json::from_slice(&std::fs::read(assets::crate_root().join("tests/fixtures/llama/smollm2.json")).unwrap()).unwrap();
     let dev = device::cpu();
     let decoder = Decoder::from_gguf(&std::fs::read(path).unwrap(), &dev).unwrap().dequantized().unwrap();
-    assert_eq!(decoder.config.layers(), 30);
-    assert!(decoder.config.as_llama().unwrap().tie_word_embeddings);
+    assert_eq!(decoder.config().layers(), 30);
+    assert!(decoder.model.llama_config().unwrap().tie_word_embeddings);
     let side = decoder.text.as_ref().unwrap();
     let messages: Vec<Message> = serde_json::from_value(expected["messages"].clone()).unwrap();
     let prompt = side.chat.as_ref().expect("a chat template").render(&messages, true).unwrap();

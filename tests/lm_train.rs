@@ -51,7 +51,7 @@ fn the_trained_model_exports_to_the_hugging_face_layout() {
     let cpu = device::cpu();
     let (decoder, trained) = block_on(check_lm_steps_match_pytorch(&cpu, "pairs", 1e-4));
     let weights = block_on(export_causal_lm(trained.model.as_llama().unwrap(), &trained.device)).unwrap();
-    let config = decoder.config.as_llama().unwrap().to_json().unwrap();
+    let config = decoder.model.llama_config().unwrap().to_json().unwrap();
     let text: serde_json::Value = serde_json::from_slice(&config).unwrap();
     assert_eq!(text["architectures"][0], "LlamaForCausalLM");
     assert_eq!(text["num_key_value_heads"], 2);
@@ -170,7 +170,7 @@ fn tokenizer_config_add_bos_token_is_honoured_once() {
     let cpu = device::cpu();
     let (plain, expected) = fixture(&cpu);
     let weights = block_on(export_causal_lm(plain.model.as_llama().unwrap(), &plain.device)).unwrap();
-    let config = plain.config.as_llama().unwrap().to_json().unwrap();
+    let config = plain.model.llama_config().unwrap().to_json().unwrap();
     let mut tokenizer: serde_json::Value = serde_json::from_str(&plain.text.as_ref().unwrap().tokenizer.to_json().unwrap()).unwrap();
     let adds_bos = tokenizer.to_string();
     tokenizer["post_processor"] = serde_json::Value::Null; // this tokenizer.json adds no BOS
@@ -272,7 +272,7 @@ fn chat_decoder() -> Decoder {
     let (plain, _) = fixture(&cpu);
     let template = r#"{"chat_template": "{% for m in messages %}{{ m.role }}: {{ m.content }}.{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}", "bos_token": "<s>", "eos_token": "</s>"}"#;
     Decoder::from_hf(
-        &plain.config.as_llama().unwrap().to_json().unwrap(),
+        &plain.model.llama_config().unwrap().to_json().unwrap(),
         block_on(export_causal_lm(plain.model.as_llama().unwrap(), &plain.device)).unwrap(),
         plain.text.as_ref().unwrap().tokenizer.to_json().unwrap().as_bytes(),
         Some(template.as_bytes()),
@@ -320,7 +320,7 @@ fn long_chats_drop_their_oldest_turns_to_fit() {
     }
     messages.push(m("user", "z"));
     let prompt_len = |kept: &[Message]| tok.ids(&template.render(kept, true).unwrap(), false).unwrap().len();
-    let limit = chat.config.max_positions();
+    let limit = chat.config().max_positions();
     let options = GenerateOptions { max_new_tokens: 8, trim_history: true, ..Default::default() };
     assert!(prompt_len(&messages) + 8 > limit, "the fixture conversation must not fit");
     let out = block_on(chat.chat(&messages, &options, |_| true)).unwrap();
@@ -505,7 +505,7 @@ fn lora_dropout_applies_to_the_adapters_input_while_training() {
     let (_, adapter) = common::lm_training::peft_adapters(); // trained factors: B is not zero
     let ids = |d: &burn::tensor::Device| Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 5, 9, 3, 7, 2], [1, 6]), d);
     let logits = |options: &LoraOptions, device: &webtune::ComputeDevice| {
-        let base = webtune::weights::llama::load_causal_lm(decoder.config.as_llama().unwrap(), block_on(export_causal_lm(decoder.model.as_llama().unwrap(), &decoder.device)).unwrap(), device.device()).unwrap().0;
+        let base = webtune::weights::llama::load_causal_lm(decoder.model.llama_config().unwrap(), block_on(export_causal_lm(decoder.model.as_llama().unwrap(), &decoder.device)).unwrap(), device.device()).unwrap().0;
         let model = webtune::weights::peft::load_adapter(options.apply_llama(base, 0).unwrap(), &webtune::weights::peft::AdapterLayout::llama(), adapter).unwrap();
         model.forward(ids(device.device()), None, None).into_data().try_to_vec::<f32>().unwrap()
     };

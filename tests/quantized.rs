@@ -26,7 +26,6 @@ use webtune::{
     infer::{Decoder, GenerateOptions},
     train::{Event, Hooks, TrainOptions, causal_lm},
     models::decoder::DecoderModel,
-    weights::gguf,
 };
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -40,7 +39,7 @@ fn json(name: &str) -> Value {
 #[test]
 fn every_block_type_dequantizes_as_the_gguf_reference() {
     let bytes = std::fs::read(fixture("blocks.gguf")).unwrap();
-    let file = gguf::Gguf::parse(&bytes).unwrap();
+    let file = webtune::formats::gguf::Gguf::parse(&bytes).unwrap();
     let expected = json("blocks.json");
     assert_eq!(file.tensors.len(), 8);
     for info in &file.tensors {
@@ -56,7 +55,7 @@ fn the_gpu_kernels_multiply_and_look_up_every_block_type_as_the_gguf_reference()
     let gpu = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
     let dev = gpu.without_autodiff();
     let bytes = std::fs::read(fixture("blocks.gguf")).unwrap();
-    let file = gguf::Gguf::parse(&bytes).unwrap();
+    let file = webtune::formats::gguf::Gguf::parse(&bytes).unwrap();
     let expected = json("blocks.json");
     for info in &file.tensors {
         let (kind, raw) = file.raw(info).unwrap();

@@ -150,7 +150,8 @@ fn typescript_declarations_match_the_rust_types() {
         data::{DataSummary, InspectOptions, inspect::LabelCount},
         infer::{Attentions, Completion, GenerateSettings, LabelScore, StopReason as GenerationStopReason},
         models::lora::{LoraInit, LoraOptions},
-        train::{Best, ClassMetrics, Evaluation, Event, LmMetrics, MemoryPlan, SelfTestReport, StopReason, TrainOptions, options::Mode},
+        session::{ModelKind, Task, TrialResult},
+        train::{Best, ClassMetrics, Evaluation, Event, LmMetrics, MemoryPlan, SearchPlan, SearchSpace, SelfTestReport, StopReason, Strategy, TrainOptions, TrialSettings, options::Mode},
         infer::metrics::Mistake,
     };
     let cfg = Config::new().with_large_int("number");
@@ -167,10 +168,15 @@ fn typescript_declarations_match_the_rust_types() {
     macro_rules! types {
         ($input:expr; $($t:ty),*) => { $( declare(<$t>::docs(), <$t>::decl(&cfg), $input); )* };
     }
-    types!(true; TrainOptions, LoraOptions, InspectOptions);
+    types!(true; TrainOptions, LoraOptions, InspectOptions, SearchPlan, SearchSpace);
     types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, Mistake, LmMetrics);
     types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore, Attentions);
     types!(false; DataSummary, LabelCount);
+    types!(false; Strategy, TrialSettings, TrialResult, Task, ModelKind);
+    let devices = webtune::DevicePreference::NAMES.map(|n| format!("{n:?}")).join(" | ");
+    generated += &format!(
+        "\n/** Which device to run on: \"auto\" (a hardware GPU, else the CPU), \"webgpu\" (alias \"gpu\": any adapter, or an error), \"cpu\". */\nexport type DevicePreference = {devices};\n"
+    );
 
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/lib/generated.d.ts");
     if std::env::var_os("WEBTUNE_UPDATE_TYPES").is_some() {

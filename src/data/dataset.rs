@@ -1,5 +1,6 @@
 //! Tables → labelled examples → shuffled, padded batches.
 
+use burn::tensor::{Int, Tensor, TensorData};
 use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
@@ -169,6 +170,12 @@ pub fn split_off<T>(mut rows: Vec<T>, ratio: f64, seed: u64) -> Result<(Vec<T>, 
 pub struct LabelledBatch {
     pub tokens: Batch,
     pub labels: Vec<i32>,
+}
+
+/// `[input_ids, token_type_ids, attention_mask]` of a batch as [batch, seq] tensors on `device`.
+pub fn batch_tensors(b: &Batch, device: &burn::tensor::Device) -> [Tensor<2, Int>; 3] {
+    let t = |v: &Vec<i32>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), [b.batch, b.seq]), device);
+    [t(&b.input_ids), t(&b.token_type_ids), t(&b.attention_mask)]
 }
 
 /// Row order of one epoch: a seeded shuffle; with `group_by_length`, rows of similar length are

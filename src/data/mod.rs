@@ -8,7 +8,7 @@ pub mod labels;
 pub mod table;
 pub mod text;
 
-pub use dataset::{Columns, Dataset, Example, LabelledBatch, epoch_order, make_batch, split_off, token_lengths};
+pub use dataset::{Columns, Dataset, Example, LabelledBatch, batch_tensors, epoch_order, make_batch, split_off, token_lengths};
 pub use inspect::{DataSummary, InspectOptions, inspect};
 pub use labels::LabelMap;
 pub use table::{Format, Table};

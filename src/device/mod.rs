@@ -14,10 +14,10 @@ use std::{fmt, str::FromStr};
 
 use std::sync::{Arc, OnceLock};
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData, wgpu::{WgpuBackend, WgpuSetup}};
 use serde::Serialize;
 
-use crate::{Error, Result};
+use crate::{Error, Result, error::GPU_RESTART};
 
 /// Which device the caller wants.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,6 +35,9 @@ pub enum DevicePreference {
 }
 
 impl DevicePreference {
+    /// The spellings the JS API documents (its `DevicePreference` type is generated from these).
+    pub const NAMES: [&'static str; 4] = ["auto", "webgpu", "gpu", "cpu"];
+
     /// The accepted spellings, for error messages and docs.
     pub const VALID: &'static str = "\"auto\", \"gpu\" (alias \"webgpu\", \"wgpu\"), \"cpu\"";
 }
@@ -157,7 +160,7 @@ impl ComputeDevice {
             return Ok(());
         }
         if let Some(reason) = device_lost() {
-            return Err(lost_device(&reason));
+            return Err(Error::lost_device(&reason));
         }
         match GPU_FAULT.get() {
             Some(fault) => Err(Error::GpuFault(format!(
@@ -165,6 +168,13 @@ impl ComputeDevice {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// Reads a [rows, cols] tensor back (async, checked: see [`Self::read`]) as rows.
+    pub async fn read_rows(&self, t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
+        let [_, cols] = t.dims();
+        let flat = self.read(t).await?.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        Ok(flat.chunks(cols.max(1)).map(<[f32]>::to_vec).collect())
     }
 
     /// Reads a tensor back (async: the only kind of read that works in the browser), then
@@ -249,7 +259,7 @@ pub async fn select(preference: DevicePreference) -> Result<ComputeDevice> {
             info: DeviceInfo::cpu(Some(reason)),
         }),
         Err(reason) => Err(Error::GpuUnavailable(format!(
-            "no usable GPU adapter: {reason}. {}",
+            "no GPU device: {reason}. {}",
             gpu_help()
         ))),
     }
@@ -309,10 +319,10 @@ async fn init_gpu() -> std::result::Result<ComputeDevice, String> {
     run_static_constructors();
     #[cfg(target_family = "wasm")]
     let compat = webgpu_compat::Installed::new();
-    let init = Device::wgpu_options().init_with_setup_async().await;
+    let init = request_adapter().await;
     #[cfg(target_family = "wasm")]
     drop(compat);
-    let (device, setup) = init.map_err(|e| format!("{e}"))?;
+    let (device, setup) = init?;
     let info = adapter_info(&setup.adapter, &setup.device.limits());
     let gpu = ComputeDevice { device, info };
     // A first computation brings up the runtime (which installs its own error handler) and proves
@@ -330,6 +340,45 @@ async fn init_gpu() -> std::result::Result<ComputeDevice, String> {
     }));
     log::info!("webtune: selected {}", gpu.info);
     Ok(gpu)
+}
+
+/// The graphics APIs asked for a GPU, in order: the browser's WebGPU; Metal on macOS; Vulkan
+/// elsewhere (and DirectX 12 on Windows). Never OpenGL: wgpu's GL backend computes poorly, and
+/// merely probing it (EGL) prints errors to the terminal of a machine without a GPU.
+fn graphics_apis() -> &'static [WgpuBackend] {
+    if cfg!(any(target_family = "wasm", target_os = "macos")) {
+        &[WgpuBackend::Auto]
+    } else if cfg!(windows) {
+        &[WgpuBackend::Vulkan, WgpuBackend::Dx12]
+    } else {
+        &[WgpuBackend::Vulkan]
+    }
+}
+
+/// A GPU device from the first graphics API that has an adapter, or one sentence saying why
+/// there is none (wgpu's own report, a `Debug` dump of every backend it did not ask, goes to
+/// the debug log).
+async fn request_adapter() -> std::result::Result<(Device, WgpuSetup), String> {
+    let mut failures = Vec::new();
+    for &api in graphics_apis() {
+        match Device::wgpu_options().graphics_api(api).init_with_setup_async().await {
+            Ok(found) => return Ok(found),
+            Err(e) => failures.push(format!("{api:?}: {e}")),
+        }
+    }
+    let detail = failures.join("; ");
+    log::debug!("webtune: no GPU adapter: {detail}");
+    Err(no_adapter_sentence(&detail))
+}
+
+/// What a person reads when no GPU device could be had.
+fn no_adapter_sentence(detail: &str) -> String {
+    let no_adapter = detail.to_ascii_lowercase().contains("adapter");
+    match (no_adapter, cfg!(target_family = "wasm")) {
+        (true, true) => "this browser offers no WebGPU adapter".into(),
+        (true, false) => "no GPU adapter was found (a Vulkan, Metal or DirectX 12 driver)".into(),
+        (false, _) => format!("the GPU adapter could not be opened ({})", detail.lines().next().unwrap_or_default()),
+    }
 }
 
 /// Lets the browser run its event loop (input, rendering, messages) before the caller goes on:
@@ -355,16 +404,6 @@ pub async fn yield_now() {
 
 /// The first error the GPU reported, if any (see [`ComputeDevice::check`]).
 static GPU_FAULT: OnceLock<String> = OnceLock::new();
-
-/// What to do after a [`Error::GpuFault`] (the browser package restarts its Worker by itself,
-/// and drops this sentence from the message: www/lib/client.js).
-const GPU_RESTART: &str = "Reload the page (or restart the process) for a fresh device, or use the CPU device";
-
-/// The error for a lost GPU device (noticed here in the browser, or reported by wgpu natively as
-/// `ExecutionError::DevicePoisoned`).
-pub(crate) fn lost_device(reason: &str) -> Error {
-    Error::GpuFault(format!("the GPU device was lost ({reason}), and the model and training state on it with it. {GPU_RESTART}"))
-}
 
 /// Why the browser's WebGPU device was lost, once it was (natively, wgpu reports a lost device as
 /// a failed read: [`Error`]'s `From<ExecutionError>`).
@@ -405,4 +444,19 @@ pub fn list() -> Vec<DeviceInfo> {
         adapters.iter().map(|a| adapter_info(a, &a.limits())).collect();
     out.push(DeviceInfo::cpu(None));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_adapter_is_said_in_one_sentence() {
+        // wgpu's words when nothing answers (as a browser without WebGPU gives them)
+        let detail = "Auto: No adapter available for WgpuDevice { kind: DefaultDevice, backend: Auto }: No suitable adapters found: noop not requested, vulkan not requested";
+        let said = no_adapter_sentence(detail);
+        assert!(!said.contains('{') && !said.contains("not requested"), "{said}");
+        assert!(said.starts_with(if cfg!(target_family = "wasm") { "this browser offers no WebGPU adapter" } else { "no GPU adapter was found" }), "{said}");
+        assert_eq!(no_adapter_sentence("Vulkan: device lost\nmore"), "the GPU adapter could not be opened (Vulkan: device lost)");
+    }
 }

@@ -3,7 +3,7 @@
 
 use burn::{
     module::Module,
-    tensor::{Int, Tensor, TensorData, activation::softmax},
+    tensor::{Int, Tensor, activation::softmax},
 };
 use serde::Serialize;
 
@@ -14,7 +14,7 @@ use crate::{
         lora::{LoraBase, LoraOptions},
         heads::{BertForSequenceClassification, Pooling, l2_normalize, pool},
     },
-    data::{Columns, Dataset, LabelMap, Table},
+    data::{Columns, Dataset, LabelMap, Table, batch_tensors},
     infer::{evaluation::evaluate_classifier, metrics::Metrics},
     tokenizer::{Batch, TextTokenizer},
     weights::{LoadReport, bert},
@@ -217,7 +217,7 @@ impl Encoder {
             if normalize {
                 v = l2_normalize(v);
             }
-            out.extend(rows(&self.device, v).await?);
+            out.extend(self.device.read_rows(v).await?);
         }
         Ok(out)
     }
@@ -230,7 +230,7 @@ impl Encoder {
         let per_layer = self.bert().attentions(ids, types, mask); // [1, heads, seq, seq] each
         let (layers, heads, seq) = (per_layer.len(), self.config.num_attention_heads, b.seq);
         // one read for every layer: [layers · heads · seq, seq] rows, regrouped by layer and head
-        let all = rows(&self.device, Tensor::cat(per_layer, 0).reshape([layers * heads * seq, seq])).await?;
+        let all = self.device.read_rows(Tensor::cat(per_layer, 0).reshape([layers * heads * seq, seq])).await?;
         let weights = all.chunks(heads * seq).map(|layer| layer.chunks(seq).map(<[Vec<f32>]>::to_vec).collect()).collect();
         Ok(Attentions { tokens, layers, heads, weights })
     }
@@ -243,7 +243,7 @@ impl Encoder {
             let b = self.tokenize(chunk)?;
             let [ids, types, mask] = self.tensors(&b);
             let probs = softmax(self.model.forward(ids, types, mask), 1);
-            for row in rows(&self.device, probs).await? {
+            for row in self.device.read_rows(probs).await? {
                 let mut scored: Vec<LabelScore> =
                     row.into_iter().zip(&labels).map(|(score, label)| LabelScore { label: label.clone(), score }).collect();
                 scored.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -260,20 +260,6 @@ impl Encoder {
         let data = Dataset::with_labels(table, columns, LabelMap::from_names(self.config.labels()))?;
         evaluate_classifier(&self.model, &self.device, &self.tokenizer, &data, self.max_length(), self.options.batch_size).await
     }
-}
-
-/// `[input_ids, token_type_ids, attention_mask]` of a batch as [batch, seq] tensors on `device`.
-pub fn batch_tensors(b: &Batch, device: &burn::tensor::Device) -> [Tensor<2, Int>; 3] {
-    let t = |v: &Vec<i32>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), [b.batch, b.seq]), device);
-    [t(&b.input_ids), t(&b.token_type_ids), t(&b.attention_mask)]
-}
-
-/// Reads a [rows, cols] tensor back (async, checked: see [`ComputeDevice::read`]) as rows.
-pub async fn rows(device: &ComputeDevice, t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
-    let [_, cols] = t.dims();
-    let data = device.read(t).await?;
-    let flat = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
-    Ok(flat.chunks(cols).map(|c| c.to_vec()).collect())
 }
 
 /// Cosine similarity of two vectors.

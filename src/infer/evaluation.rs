@@ -8,13 +8,9 @@ use burn::{
 
 use crate::{
     ComputeDevice, Error, Result,
-    data::{Dataset, make_batch},
-    infer::{
-        batch_tensors,
-        encoder::rows,
-        metrics::{MAX_MISTAKES, Metrics, Mistake},
-        sampling::argmax,
-    },
+    data::{Dataset, batch_tensors, make_batch},
+    infer::metrics::{MAX_MISTAKES, Metrics, Mistake},
+    kernels::argmax::argmax,
     models::heads::BertForSequenceClassification,
     tokenizer::TextTokenizer,
 };
@@ -48,7 +44,7 @@ pub async fn evaluate_classifier(
         });
     }
     // one read: each row's prediction (the first largest logit, as torch's argmax) and its probability
-    let (predicted, scores): (Vec<usize>, Vec<f32>) = rows(device, Tensor::cat(all_logits, 0))
+    let (predicted, scores): (Vec<usize>, Vec<f32>) = device.read_rows(Tensor::cat(all_logits, 0))
         .await?
         .iter()
         .map(|logits| {

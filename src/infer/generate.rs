@@ -9,14 +9,13 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use web_time::Instant;
 
-use super::{
-    sampling::{Processors, argmax, draw, process},
-    text_generation::DecoderTokenizer,
-};
+use super::sampling::{Processors, draw, process};
+use crate::kernels::argmax::argmax;
 use crate::{
     ComputeDevice, Error, Result,
+    tokenizer::decoder::DecoderTokenizer,
     models::{
-        decoder::{DecoderConfig, DecoderModel},
+        decoder::{DecoderConfig, DecoderModel, DecoderSpec},
         kv_cache::KvCache,
     },
     weights::{LoadReport, gpt2, llama},
@@ -198,7 +197,6 @@ impl Timing {
 
 /// A loaded decoder (Llama-family or GPT-2), ready to generate.
 pub struct Decoder {
-    pub config: DecoderConfig,
     pub model: DecoderModel,
     pub device: ComputeDevice,
     /// What loading reported (ignored keys, casts).
@@ -210,6 +208,11 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// The model's config.
+    pub fn config(&self) -> &dyn DecoderSpec {
+        self.model.config()
+    }
+
     /// Loads a Hugging Face `LlamaForCausalLM` or `GPT2LMHeadModel` (`config.json` +
     /// `model.safetensors` bytes) onto `device` (inference mode), without a tokenizer: ids in,
     /// ids out ([`Decoder::from_hf`] and [`Decoder::from_gguf`] add text).
@@ -230,7 +233,7 @@ impl Decoder {
                 (DecoderModel::Gpt2(m), r)
             }
         };
-        Ok(Decoder { config, model, device, report, text: None, lora: None })
+        Ok(Decoder { model, device, report, text: None, lora: None })
     }
 
     /// Appends up to `options.max_new_tokens` tokens to `prompt` (ids, BOS included if the model
@@ -242,14 +245,14 @@ impl Decoder {
         mut on_token: impl FnMut(u32) -> bool,
     ) -> Result<Generated> {
         options.validate()?;
-        let limit = self.config.max_positions();
+        let limit = self.config().max_positions();
         if prompt.is_empty() {
             return Err(Error::Data("the prompt is empty: give at least one token (e.g. BOS)".into()));
         }
-        if let Some(id) = prompt.iter().find(|&&id| id as usize >= self.config.vocab_size()) {
+        if let Some(id) = prompt.iter().find(|&&id| id as usize >= self.config().vocab_size()) {
             return Err(Error::Data(format!(
                 "prompt token id {id} is not below the model's vocab_size {}: pass ids from this model's tokenizer",
-                self.config.vocab_size()
+                self.config().vocab_size()
             )));
         }
         if prompt.len() >= limit {
@@ -258,7 +261,7 @@ impl Decoder {
                 prompt.len()
             )));
         }
-        let stop = options.stop.clone().unwrap_or_else(|| self.config.eos_ids());
+        let stop = options.stop.clone().unwrap_or_else(|| self.config().eos_ids());
         let processors = options.processors();
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         let mut context = prompt.to_vec(); // what the repetition penalty looks at

@@ -10,7 +10,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData, activation::log_softmax};
 use crate::{
     ComputeDevice, Error, Result,
     data::{TextContent, TextExample},
-    infer::{generate::Decoder, metrics::LmMetrics, text_generation::DecoderTokenizer},
+    infer::{generate::Decoder, metrics::LmMetrics},
+    tokenizer::decoder::DecoderTokenizer,
     models::decoder::CausalLogits,
     tokenizer::chat::Message,
 };
@@ -102,8 +103,8 @@ impl<'a> LmRowEncoder<'a> {
         }
         Ok(LmRowEncoder {
             side,
-            bos: decoder.config.bos_token_id(),
-            eos: decoder.config.eos_ids().first().copied(),
+            bos: decoder.config().bos_token_id(),
+            eos: decoder.config().eos_ids().first().copied(),
             chat: chat.unwrap_or(side.chat.is_some()),
         })
     }

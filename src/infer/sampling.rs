@@ -5,6 +5,8 @@
 
 use rand::Rng;
 
+use crate::kernels::argmax::argmax;
+
 /// The logits processors of one generation (see [`super::GenerateOptions`] for each one's meaning).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Processors {
@@ -105,17 +107,6 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
     let exp: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
     let total: f32 = exp.iter().sum();
     exp.into_iter().map(|e| e / total).collect()
-}
-
-/// The index of the largest score (the first one on ties, as torch's argmax).
-pub fn argmax(scores: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in scores.iter().enumerate() {
-        if x > scores[best] {
-            best = i;
-        }
-    }
-    best as u32
 }
 
 /// Draws a token from `softmax(scores)` (scores already processed; −∞ is never drawn).

@@ -6,28 +6,20 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::generate::{Decoder, GenerateOptions, StopReason};
+
 use crate::{
     ComputeDevice, Error, Result,
     tokenizer::{
         TextTokenizer,
         chat::{ChatTemplate, Message},
+        decoder::DecoderTokenizer,
         gguf::tokenizer_json,
     },
-    models::decoder::{DecoderConfig, DecoderModel},
+    models::decoder::DecoderModel,
     models::lora::LoraOptions,
+    formats::gguf::{Gguf, Value},
     weights::{LoadReport, gguf},
 };
-
-/// What a decoder reads and writes text with: its tokenizer, chat template and BOS policy.
-#[derive(Clone)]
-pub struct DecoderTokenizer {
-    pub tokenizer: TextTokenizer,
-    /// The model's chat template, when it has one.
-    pub chat: Option<ChatTemplate>,
-    /// Put BOS before a prompt (GGUF's `tokenizer.ggml.add_bos_token`; a Hugging Face
-    /// tokenizer.json adds its own through its post-processor).
-    pub add_bos: bool,
-}
 
 /// A finished completion.
 #[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
@@ -61,30 +53,29 @@ impl Decoder {
     /// from it one tensor at a time, then drops it).
     pub fn from_gguf_owned(bytes: Vec<u8>, device: &ComputeDevice) -> Result<Self> {
         let bytes = std::sync::Arc::new(bytes);
-        let file = gguf::Gguf::parse(&bytes)?;
+        let file = Gguf::parse(&bytes)?;
         let config = file.llama_config()?;
         crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
         let device = device.without_autodiff();
         let model = gguf::load_quantized(&file, &config, &bytes, &device)?;
         let report = LoadReport::default();
-        let config = DecoderConfig::Llama(config);
-        let tokenizer = TextTokenizer::for_model(tokenizer_json(&file)?.as_bytes(), config.vocab_size())?;
+        let tokenizer = TextTokenizer::for_model(tokenizer_json(&file)?.as_bytes(), config.vocab_size)?;
         let token = |key: &str| {
-            file.metadata.get(key).and_then(gguf::Value::as_u64).and_then(|id| u32::try_from(id).ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default()
+            file.metadata.get(key).and_then(Value::as_u64).and_then(|id| u32::try_from(id).ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default()
         };
-        let chat = match file.metadata.get("tokenizer.chat_template").and_then(gguf::Value::as_str) {
+        let chat = match file.metadata.get("tokenizer.chat_template").and_then(Value::as_str) {
             Some(src) => Some(ChatTemplate::new(src, &token("tokenizer.ggml.bos_token_id"), &token("tokenizer.ggml.eos_token_id"))?),
             None => None,
         };
-        let add_bos = !matches!(file.metadata.get("tokenizer.ggml.add_bos_token"), Some(gguf::Value::Bool(false)));
-        Ok(Decoder { config, model, device, report, text: Some(DecoderTokenizer { tokenizer, chat, add_bos }), lora: None })
+        let add_bos = !matches!(file.metadata.get("tokenizer.ggml.add_bos_token"), Some(Value::Bool(false)));
+        Ok(Decoder { model, device, report, text: Some(DecoderTokenizer { tokenizer, chat, add_bos }), lora: None })
     }
 
     /// Loads a Hugging Face folder's files: `config.json`, `model.safetensors`, `tokenizer.json`
     /// and, for the chat template, `tokenizer_config.json`.
     pub fn from_hf(config: &[u8], weights: Vec<u8>, tokenizer: &[u8], tokenizer_config: Option<&[u8]>, device: &ComputeDevice) -> Result<Self> {
         let mut decoder = Decoder::load(config, weights, device)?;
-        let tokenizer = TextTokenizer::for_model(tokenizer, decoder.config.vocab_size())?;
+        let tokenizer = TextTokenizer::for_model(tokenizer, decoder.config().vocab_size())?;
         let (chat, add_bos) = match tokenizer_config {
             Some(bytes) => (chat_template(bytes)?, adds_bos(bytes)),
             None => (None, false),
@@ -96,7 +87,7 @@ impl Decoder {
     /// This decoder with weights kept quantized (a GGUF file) widened to f32 — transformers' GGUF
     /// loader's numbers, at 4–8× the memory; others are returned as they are.
     pub fn dequantized(self) -> Result<Decoder> {
-        let Some(dense) = self.model.dequantized(&self.config, &self.device) else { return Ok(self) };
+        let Some(dense) = gguf::dequantized(&self.model, &self.device) else { return Ok(self) };
         Ok(Decoder { model: DecoderModel::Llama(dense?), ..self })
     }
 
@@ -120,7 +111,7 @@ impl Decoder {
 
     /// The same decoder with other weights (e.g. fine-tuned ones, with `lora` adapters) on `device`.
     pub fn with_model(&self, model: DecoderModel, device: ComputeDevice, lora: Option<LoraOptions>) -> Decoder {
-        Decoder { config: self.config.clone(), model, device, report: self.report.clone(), text: self.text.clone(), lora }
+        Decoder { model, device, report: self.report.clone(), text: self.text.clone(), lora }
     }
 
     /// The LoRA adapters as PEFT files: `adapter_model.safetensors` and `adapter_config.json`
@@ -137,19 +128,19 @@ impl Decoder {
     /// `model.safetensors` (f32), and with a tokenizer `tokenizer.json` and
     /// `tokenizer_config.json` (special tokens, chat template).
     pub async fn export(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        let (config, weights) = crate::weights::decoder::export_folder(&self.config, &self.model, &self.device).await?;
+        let (config, weights) = crate::weights::decoder::export_folder(&self.model, &self.device).await?;
         let mut files = vec![("config.json", config), ("model.safetensors", weights)];
         if let Some(side) = &self.text {
             let token = |id: Option<u32>| id.and_then(|i| side.tokenizer.id_to_token(i));
             let mut config = serde_json::json!({
                 "tokenizer_class": "PreTrainedTokenizerFast",
-                "model_max_length": self.config.max_positions(),
+                "model_max_length": self.config().max_positions(),
                 "add_bos_token": side.add_bos,
             });
-            if let Some(bos) = token(self.config.bos_token_id()) {
+            if let Some(bos) = token(self.config().bos_token_id()) {
                 config["bos_token"] = bos.into();
             }
-            if let Some(eos) = token(self.config.eos_ids().first().copied()) {
+            if let Some(eos) = token(self.config().eos_ids().first().copied()) {
                 config["eos_token"] = eos.into();
             }
             if let Some(chat) = &side.chat {
@@ -174,7 +165,7 @@ impl Decoder {
         let side = self.text_tools()?;
         let mut ids = side.tokenizer.ids(prompt, true)?;
         if side.add_bos
-            && let Some(bos) = self.config.bos_token_id()
+            && let Some(bos) = self.config().bos_token_id()
             && ids.first() != Some(&bos)
         {
             ids.insert(0, bos);
@@ -202,7 +193,7 @@ impl Decoder {
     /// templates that insist on user/assistant alternation still render), the last message always
     /// stays. Returns the prompt ids and how many messages were left out.
     fn fit_context(&self, messages: &[Message], options: &GenerateOptions, render: impl Fn(&[Message]) -> Result<Vec<u32>>) -> Result<(Vec<u32>, usize)> {
-        let limit = self.config.max_positions();
+        let limit = self.config().max_positions();
         let room = limit.saturating_sub(options.max_new_tokens.clamp(1, limit / 2));
         let turns: Vec<(usize, &Message)> = messages.iter().enumerate().filter(|(_, m)| m.role != "system").collect();
         // where a kept part may begin: at a user message, or at the last message
@@ -250,7 +241,7 @@ impl Decoder {
         let side = self.text_tools()?;
         let mut options = options.clone();
         if options.stop.is_none() {
-            let mut stop = self.config.eos_ids();
+            let mut stop = self.config().eos_ids();
             if chat {
                 stop.extend(END_OF_TURN.iter().filter_map(|t| side.tokenizer.token_to_id(t)));
             }

@@ -3,7 +3,7 @@
 //! the file's size in GPU memory instead of 4–8× as f32.
 //!
 //! The file's blocks are re-laid on upload into one of two GPU layouts, each 32 values a group
-//! (the [`crate::weights::ggml::group`] form `value = scale · q + min`, so every type the CPU path
+//! (the [`crate::formats::ggml::group`] form `value = scale · q + min`, so every type the CPU path
 //! reads is read here, with the same values):
 //! - **4-bit** (Q4_0, Q4_1, Q4_K): 32 nibbles in 4 words, one scale and one offset per group
 //!   (24 bytes per 32 values; Q4_1's file has 20, Q4_K's 18);
@@ -26,7 +26,7 @@ use cubecl::prelude::{CubeCount, CubeDim};
 use self::kernel::{quantized_matmul_kernel, quantized_rows_kernel};
 
 use super::quantized::QMatrix;
-use crate::weights::ggml::{self, GgmlType};
+use crate::formats::ggml::{self, GgmlType};
 
 /// Units of the product kernel that share one output value, each taking 8 of the row's values at
 /// a time (their partial sums meet in shared memory, one barrier).

@@ -2,6 +2,7 @@
 //! different path: [`linear`] (`x·W + b`, LoRA adapters as PEFT computes them, and a SIMD128
 //! kernel for the browser's CPU) and [`softmax`] (SIMD128 softmax over the last dimension).
 
+pub mod argmax;
 pub mod gpu_quantized;
 pub mod linear;
 pub mod quantized;

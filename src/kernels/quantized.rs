@@ -4,7 +4,7 @@
 //! borrowed from the file's bytes, never copied or widened to f32. `y = x · Wᵀ` works as
 //! llama.cpp does: each 32 values of an input row are quantized to integers (16-bit here, where
 //! llama.cpp uses 8: see `Q_MAX`) with one f32 scale (and their sum, for the blocks' offsets),
-//! each weight row is decoded to small integers with a scale per 16 values and an offset per 32 ([`crate::weights::ggml::group`]'s
+//! each weight row is decoded to small integers with a scale per 16 values and an offset per 32 ([`crate::formats::ggml::group`]'s
 //! form), and the two meet in integer dot products. The decoding and the dot products are vector
 //! code on wasm with SIMD128 (every type) and on x86-64 with SSE2 (Q4_0/Q4_1/Q8_0 decoding, all
 //! dot products); elsewhere, and for the rest, portable loops (tested against the vector code).
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::{
     Error, Result,
-    weights::ggml::{self, GgmlType},
+    formats::ggml::{self, GgmlType},
 };
 
 /// A `[rows, cols]` weight in a ggml type, borrowed from a file's bytes.
@@ -209,7 +209,7 @@ mod simd128 {
     use std::sync::OnceLock;
 
     use super::DecodedRow;
-    use crate::weights::ggml::{self, GgmlType};
+    use crate::formats::ggml::{self, GgmlType};
 
     /// Every f16 bit pattern as f32 (256 KB): a block's scales in one load each, where converting
     /// in software costs more than the block's 32 products.
@@ -357,7 +357,7 @@ mod sse2 {
     use std::arch::x86_64::*;
 
     use super::DecodedRow;
-    use crate::weights::ggml::GgmlType;
+    use crate::formats::ggml::GgmlType;
 
     /// Decodes Q4_0, Q4_1 and Q8_0 rows (`false` for other types: the caller's generic decoder).
     pub fn decode(kind: GgmlType, row: &[u8], out: &mut DecodedRow) -> bool {
@@ -429,7 +429,7 @@ mod tests {
     #[test]
     fn integer_products_match_f32_for_every_block_type() {
         let bytes = Arc::new(std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ggml/blocks.gguf")).unwrap());
-        let g = crate::weights::gguf::Gguf::parse(&bytes).unwrap();
+        let g = crate::formats::gguf::Gguf::parse(&bytes).unwrap();
         for info in &g.tensors {
             let (kind, raw) = g.raw(info).unwrap();
             let start = raw.as_ptr() as usize - bytes.as_ptr() as usize;
@@ -454,7 +454,7 @@ mod tests {
     #[test]
     fn vector_and_portable_code_agree_for_every_block_type() {
         let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ggml/blocks.gguf")).unwrap();
-        let g = crate::weights::gguf::Gguf::parse(&bytes).unwrap();
+        let g = crate::formats::gguf::Gguf::parse(&bytes).unwrap();
         for info in &g.tensors {
             let (kind, raw) = g.raw(info).unwrap();
             let n = info.len().unwrap();

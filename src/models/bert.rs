@@ -91,19 +91,16 @@ pub const MAX_LABELS: usize = 100_000;
 impl BertConfig {
     /// Parses and validates a Hugging Face `config.json` of any encoder family webtune reads.
     pub fn from_json(text: &str) -> Result<Self> {
-        let family = EncoderFamily::of(encoder_family::model_type(text)?.as_deref())?;
-        let cfg = match family {
-            EncoderFamily::DistilBert => encoder_family::distilbert_config(text)?,
-            _ => {
-                let mut cfg: BertConfig = serde_json::from_str(text)
-                    .map_err(|e| Error::Weights(format!("config.json is not a valid {} config: {e}", family.title())))?;
-                cfg.family = family;
-                if family.positions_after_padding() {
-                    cfg.pad_token_id = Some(cfg.pad_token_id.unwrap_or(1)); // RobertaConfig's default
-                }
-                cfg
-            }
+        let family = EncoderFamily::of(super::family::model_type(text)?.as_deref())?;
+        let invalid = |e: serde_json::Error| Error::Weights(format!("config.json is not a valid {} config: {e}", family.title()));
+        let mut cfg: BertConfig = match family {
+            EncoderFamily::DistilBert => serde_json::from_value(encoder_family::distilbert_as_bert(text)?).map_err(invalid)?,
+            _ => serde_json::from_str(text).map_err(invalid)?,
         };
+        cfg.family = family;
+        if family.positions_after_padding() {
+            cfg.pad_token_id = Some(cfg.pad_token_id.unwrap_or(1)); // RobertaConfig's default
+        }
         cfg.validate()?;
         Ok(cfg)
     }

@@ -1,6 +1,6 @@
-//! The decoder families webtune reads, behind one model and one config type: what generation,
-//! evaluation and the pipelines use. Fine-tuning, LoRA and export work on the concrete model
-//! inside (see `weights::decoder::DecoderFamily`).
+//! The decoder families webtune reads, behind one model type (each family's model carries its own
+//! config): what generation, evaluation and the pipelines use. Fine-tuning, LoRA and export work
+//! on the concrete model inside (see `weights::decoder::DecoderFamily`).
 
 use burn::{
     module::Module,
@@ -8,14 +8,14 @@ use burn::{
 };
 
 use super::{
-    encoder_family::{EncoderFamily, model_type, unsupported},
+    family::{ModelKind, model_type, not_a},
     gpt2::{Gpt2Config, Gpt2LMHeadModel},
     kv_cache::KvCache,
     llama::{LlamaConfig, LlamaForCausalLM},
     llama_gpu::GpuPackedLlama,
     llama_packed::PackedLlama,
 };
-use crate::{Error, Result};
+use crate::Result;
 
 /// Next-token logits of a causal language model (what loss and evaluation need).
 pub trait CausalLogits {
@@ -67,24 +67,31 @@ impl DecoderModel {
         }
     }
 
+    /// Its config (each family's model keeps the one it was built from).
+    pub fn config(&self) -> &dyn DecoderSpec {
+        match self {
+            DecoderModel::Llama(m) => &m.config,
+            DecoderModel::Gpt2(m) => &m.config,
+            DecoderModel::Packed(m) => &m.config,
+            DecoderModel::GpuPacked(m) => &m.config,
+        }
+    }
+
+    /// The Llama config, if this is a Llama-family model.
+    pub fn llama_config(&self) -> Option<&LlamaConfig> {
+        match self {
+            DecoderModel::Llama(m) => Some(&m.config),
+            DecoderModel::Packed(m) => Some(&m.config),
+            DecoderModel::GpuPacked(m) => Some(&m.config),
+            DecoderModel::Gpt2(_) => None,
+        }
+    }
+
     /// The Llama inside, if this is one.
     pub fn as_llama(&self) -> Option<&LlamaForCausalLM> {
         match self {
             DecoderModel::Llama(m) => Some(m),
             DecoderModel::Gpt2(_) | DecoderModel::Packed(_) | DecoderModel::GpuPacked(_) => None,
-        }
-    }
-
-    /// The dense f32 model of weights kept quantized (to fine-tune or export them; `device` for
-    /// the CPU's, which are dequantized from the file), or `None` for a dense model.
-    pub fn dequantized(&self, config: &DecoderConfig, device: &crate::ComputeDevice) -> Option<Result<LlamaForCausalLM>> {
-        match (self, config) {
-            (DecoderModel::Packed(m), DecoderConfig::Llama(c)) => Some(crate::weights::gguf::unpack(&m.file, c, device)),
-            (DecoderModel::GpuPacked(m), DecoderConfig::Llama(c)) => Some(Ok(m.dequantized(c))),
-            (DecoderModel::Packed(_) | DecoderModel::GpuPacked(_), DecoderConfig::Gpt2(_)) => Some(Err(Error::Weights(
-                "a GGUF Llama model with a GPT-2 config: a bug in webtune; please report it".into(),
-            ))),
-            (DecoderModel::Llama(_) | DecoderModel::Gpt2(_), _) => None,
         }
     }
 }
@@ -95,7 +102,62 @@ impl CausalLogits for DecoderModel {
     }
 }
 
-/// A decoder's `config.json`.
+/// What generation, evaluation and the pipelines read of a decoder's config, whatever its family.
+pub trait DecoderSpec {
+    fn vocab_size(&self) -> usize;
+    fn hidden_size(&self) -> usize;
+    fn layers(&self) -> usize;
+    /// The longest sequence the model reads.
+    fn max_positions(&self) -> usize;
+    fn bos_token_id(&self) -> Option<u32>;
+    /// The tokens that end generation.
+    fn eos_ids(&self) -> Vec<u32>;
+}
+
+impl DecoderSpec for LlamaConfig {
+    fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+    fn layers(&self) -> usize {
+        self.num_hidden_layers
+    }
+    fn max_positions(&self) -> usize {
+        self.max_position_embeddings
+    }
+    fn bos_token_id(&self) -> Option<u32> {
+        self.bos_token_id
+    }
+    fn eos_ids(&self) -> Vec<u32> {
+        LlamaConfig::eos_ids(self)
+    }
+}
+
+impl DecoderSpec for Gpt2Config {
+    fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+    fn hidden_size(&self) -> usize {
+        self.n_embd
+    }
+    fn layers(&self) -> usize {
+        self.n_layer
+    }
+    fn max_positions(&self) -> usize {
+        self.n_positions
+    }
+    fn bos_token_id(&self) -> Option<u32> {
+        self.bos_token_id
+    }
+    fn eos_ids(&self) -> Vec<u32> {
+        self.eos_token_id.into_iter().collect()
+    }
+}
+
+/// A decoder's `config.json`, parsed: which family's model to build. A loaded model keeps its
+/// own config ([`DecoderModel::config`]).
 #[derive(Clone, Debug)]
 pub enum DecoderConfig {
     Llama(LlamaConfig),
@@ -108,62 +170,7 @@ impl DecoderConfig {
         match model_type(text)?.as_deref() {
             None | Some("llama") => Ok(DecoderConfig::Llama(LlamaConfig::from_json(text)?)),
             Some("gpt2") => Ok(DecoderConfig::Gpt2(Gpt2Config::from_json(text)?)),
-            Some(t) if EncoderFamily::of(Some(t)).is_ok() => Err(Error::Weights(format!(
-                "config.json: model_type {t:?} is an encoder, not a decoder; load it with the text-classification or feature-extraction pipeline"
-            ))),
-            Some(t) => Err(unsupported(t)),
-        }
-    }
-
-    pub fn vocab_size(&self) -> usize {
-        match self {
-            DecoderConfig::Llama(c) => c.vocab_size,
-            DecoderConfig::Gpt2(c) => c.vocab_size,
-        }
-    }
-
-    pub fn hidden_size(&self) -> usize {
-        match self {
-            DecoderConfig::Llama(c) => c.hidden_size,
-            DecoderConfig::Gpt2(c) => c.n_embd,
-        }
-    }
-
-    pub fn layers(&self) -> usize {
-        match self {
-            DecoderConfig::Llama(c) => c.num_hidden_layers,
-            DecoderConfig::Gpt2(c) => c.n_layer,
-        }
-    }
-
-    /// The longest sequence the model reads.
-    pub fn max_positions(&self) -> usize {
-        match self {
-            DecoderConfig::Llama(c) => c.max_position_embeddings,
-            DecoderConfig::Gpt2(c) => c.n_positions,
-        }
-    }
-
-    pub fn bos_token_id(&self) -> Option<u32> {
-        match self {
-            DecoderConfig::Llama(c) => c.bos_token_id,
-            DecoderConfig::Gpt2(c) => c.bos_token_id,
-        }
-    }
-
-    /// The tokens that end generation.
-    pub fn eos_ids(&self) -> Vec<u32> {
-        match self {
-            DecoderConfig::Llama(c) => c.eos_ids(),
-            DecoderConfig::Gpt2(c) => c.eos_token_id.into_iter().collect(),
-        }
-    }
-
-    /// The Llama config inside, if this is one.
-    pub fn as_llama(&self) -> Option<&LlamaConfig> {
-        match self {
-            DecoderConfig::Llama(c) => Some(c),
-            DecoderConfig::Gpt2(_) => None,
+            Some(t) => Err(not_a(ModelKind::Decoder, t)),
         }
     }
 }

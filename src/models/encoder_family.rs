@@ -9,14 +9,14 @@
 //!
 //! DistilBERT also has no dropout after its attention projection (`out_lin`).
 //!
-//! DistilBERT's `config.json` names its fields differently (`dim`, `n_layers`, …); it is read
-//! into [`BertConfig`] here.
+//! DistilBERT's `config.json` names its fields differently (`dim`, `n_layers`, …); it is rewritten
+//! here with BERT's names, which [`super::bert::BertConfig`] reads.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::bert::BertConfig;
+use super::family::{ModelKind, not_a};
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,9 +28,6 @@ pub enum EncoderFamily {
     DistilBert,
 }
 
-/// Every `model_type` webtune reads, for errors.
-pub const SUPPORTED: &str = "bert, distilbert, roberta, xlm-roberta (encoders), llama, gpt2 (decoders)";
-
 impl EncoderFamily {
     /// The family of a `config.json` `model_type` (BERT when it has none).
     pub fn of(model_type: Option<&str>) -> Result<Self> {
@@ -39,10 +36,7 @@ impl EncoderFamily {
             Some("roberta" | "camembert") => Ok(EncoderFamily::Roberta),
             Some("xlm-roberta") => Ok(EncoderFamily::XlmRoberta),
             Some("distilbert") => Ok(EncoderFamily::DistilBert),
-            Some(decoder @ ("llama" | "mistral" | "qwen2" | "gpt2")) => Err(Error::Weights(format!(
-                "config.json: model_type {decoder:?} is a decoder (text generation), not an encoder; load it with the text-generation pipeline"
-            ))),
-            Some(other) => Err(unsupported(other)),
+            Some(other) => Err(not_a(ModelKind::Encoder, other)),
         }
     }
 
@@ -58,12 +52,7 @@ impl EncoderFamily {
 
     /// Its name as written in prose.
     pub fn title(self) -> &'static str {
-        match self {
-            EncoderFamily::Bert => "BERT",
-            EncoderFamily::Roberta => "RoBERTa",
-            EncoderFamily::XlmRoberta => "XLM-RoBERTa",
-            EncoderFamily::DistilBert => "DistilBERT",
-        }
+        super::family::family_of(self.name()).map_or("BERT", |f| f.title)
     }
 
     /// `config.json`'s `architectures` entry for a fine-tuned classifier of this family.
@@ -85,41 +74,6 @@ impl EncoderFamily {
     pub fn positions_after_padding(self) -> bool {
         matches!(self, EncoderFamily::Roberta | EncoderFamily::XlmRoberta)
     }
-}
-
-/// A `config.json`'s `model_type`, read before the config itself (it says which config it is).
-pub fn model_type(text: &str) -> Result<Option<String>> {
-    #[derive(Deserialize)]
-    struct ModelType {
-        model_type: Option<String>,
-    }
-    let parsed: ModelType = serde_json::from_str(text).map_err(|e| Error::Weights(format!("config.json is not a valid model config: {e}")))?;
-    Ok(parsed.model_type)
-}
-
-/// The error for a `model_type` webtune does not read, naming the nearest one it does.
-pub fn unsupported(model_type: &str) -> Error {
-    let known = ["bert", "distilbert", "roberta", "xlm-roberta", "llama", "gpt2"];
-    let nearest = known.iter().min_by_key(|k| edit_distance(k, &model_type.to_ascii_lowercase())).expect("not empty");
-    Error::Weights(format!(
-        "config.json: model_type {model_type:?} is not supported yet; webtune reads {SUPPORTED} (nearest: {nearest:?})"
-    ))
-}
-
-/// Levenshtein distance, for suggesting the nearest name.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
-            diagonal = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 /// Hugging Face `DistilBertConfig` (defaults as transformers').
@@ -175,8 +129,8 @@ mod defaults {
     pub fn seq_classif_dropout() -> f64 { 0.2 }
 }
 
-/// A DistilBERT `config.json` as the shared encoder config (not yet validated).
-pub fn distilbert_config(text: &str) -> Result<BertConfig> {
+/// A DistilBERT `config.json` with BERT's field names (the shared encoder config reads it).
+pub fn distilbert_as_bert(text: &str) -> Result<serde_json::Value> {
     let c: DistilBertConfig = serde_json::from_str(text)
         .map_err(|e| Error::Weights(format!("config.json is not a valid DistilBERT config: {e}")))?;
     if c.sinusoidal_pos_embds {
@@ -184,43 +138,26 @@ pub fn distilbert_config(text: &str) -> Result<BertConfig> {
             "config.json: sinusoidal_pos_embds is not supported (DistilBERT checkpoints with learned positions, as distilbert-base-*, are)".into(),
         ));
     }
-    Ok(BertConfig {
-        vocab_size: c.vocab_size,
-        hidden_size: c.dim,
-        num_hidden_layers: c.n_layers,
-        num_attention_heads: c.n_heads,
-        intermediate_size: c.hidden_dim,
-        hidden_act: c.activation,
-        layer_norm_eps: 1e-12,
-        max_position_embeddings: c.max_position_embeddings,
-        type_vocab_size: 0,
-        hidden_dropout_prob: c.dropout,
-        attention_probs_dropout_prob: c.attention_dropout,
-        classifier_dropout: Some(c.seq_classif_dropout),
-        pad_token_id: c.pad_token_id,
-        position_embedding_type: "absolute".into(),
-        id2label: c.id2label,
-        label2id: c.label2id,
-        problem_type: c.problem_type,
-        num_labels: c.num_labels,
-        model_type: Some("distilbert".into()),
-        initializer_range: c.initializer_range,
-        family: EncoderFamily::DistilBert,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_model_types_name_the_nearest_supported_one() {
-        let e = EncoderFamily::of(Some("deberta-v2")).unwrap_err().to_string();
-        assert!(e.contains("\"deberta-v2\" is not supported yet") && e.contains("webtune reads bert, distilbert"), "{e}");
-        let e = EncoderFamily::of(Some("xlm_roberta")).unwrap_err().to_string();
-        assert!(e.contains("nearest: \"xlm-roberta\""), "{e}");
-        let e = EncoderFamily::of(Some("llama")).unwrap_err().to_string();
-        assert!(e.contains("is a decoder") && e.contains("text-generation"), "{e}");
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
+    Ok(serde_json::json!({
+        "vocab_size": c.vocab_size,
+        "hidden_size": c.dim,
+        "num_hidden_layers": c.n_layers,
+        "num_attention_heads": c.n_heads,
+        "intermediate_size": c.hidden_dim,
+        "hidden_act": c.activation,
+        "layer_norm_eps": 1e-12,
+        "max_position_embeddings": c.max_position_embeddings,
+        "type_vocab_size": 0,
+        "hidden_dropout_prob": c.dropout,
+        "attention_probs_dropout_prob": c.attention_dropout,
+        "classifier_dropout": c.seq_classif_dropout,
+        "pad_token_id": c.pad_token_id,
+        "position_embedding_type": "absolute",
+        "id2label": c.id2label,
+        "label2id": c.label2id,
+        "problem_type": c.problem_type,
+        "num_labels": c.num_labels,
+        "model_type": "distilbert",
+        "initializer_range": c.initializer_range,
+    }))
 }

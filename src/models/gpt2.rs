@@ -369,6 +369,9 @@ impl Gpt2Model {
 #[derive(Module, Debug)]
 pub struct Gpt2LMHeadModel {
     pub transformer: Gpt2Model,
+    /// The config it was built from (it travels with the weights).
+    #[module(skip)]
+    pub config: Gpt2Config,
 }
 
 impl Gpt2LMHeadModel {
@@ -383,6 +386,7 @@ impl Gpt2LMHeadModel {
                 ln_f: c.layer_norm(device),
                 wte_parts: Vec::new(),
             },
+            config: c.clone(),
         })
     }
 

@@ -427,6 +427,9 @@ pub struct LlamaForCausalLM {
     pub model: LlamaModel,
     /// `None` when the head is tied to `model.embed_tokens`.
     pub lm_head: Option<Linear>,
+    /// The config it was built from (it travels with the weights).
+    #[module(skip)]
+    pub config: LlamaConfig,
 }
 
 impl LlamaForCausalLM {
@@ -441,6 +444,7 @@ impl LlamaForCausalLM {
             },
             lm_head: (!c.tie_word_embeddings)
                 .then(|| LinearConfig::new(c.hidden_size, c.vocab_size).with_bias(false).init(device)),
+            config: c.clone(),
         }
     }
 

@@ -123,6 +123,9 @@ pub struct GpuPackedLlama {
     /// The ggml types of the matrices, most used first.
     #[module(skip)]
     pub types: Vec<&'static str>,
+    /// The file's config (its `llama.*` metadata).
+    #[module(skip)]
+    pub config: LlamaConfig,
 }
 
 impl GpuPackedLlama {
@@ -130,7 +133,7 @@ impl GpuPackedLlama {
     pub fn upload(packed: &PackedLlama, device: &Device) -> Self {
         let w: &PackedWeights = &packed.weights;
         let vector = |v: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
-        let (q_order, k_order) = (crate::weights::gguf::hf_row_order(w.heads, w.head_dim), crate::weights::gguf::hf_row_order(w.kv_heads, w.head_dim));
+        let (q_order, k_order) = (crate::formats::gguf::hf_row_order(w.heads, w.head_dim), crate::formats::gguf::hf_row_order(w.kv_heads, w.head_dim));
         let in_order = |v: &Vec<f32>, order: &[usize]| vector(&order.iter().map(|&r| v[r]).collect());
         let norm = |gamma: &Vec<f32>| RmsNorm { gamma: Param::from_tensor(vector(gamma)), epsilon: w.eps as f64 };
         let layers = w
@@ -157,16 +160,16 @@ impl GpuPackedLlama {
             shape: AttentionShape { heads: w.heads, kv_heads: w.kv_heads, head_dim: w.head_dim },
             rope_theta: w.rope_theta,
         };
-        GpuPackedLlama { weights: Arc::new(weights), types: w.types() }
+        GpuPackedLlama { weights: Arc::new(weights), types: w.types(), config: packed.config.clone() }
     }
 
     /// The dense f32 model of these weights, on their GPU (to fine-tune or export it): the values
     /// the file dequantizes to, q/k rows in Hugging Face's order.
-    pub fn dequantized(&self, config: &LlamaConfig) -> LlamaForCausalLM {
+    pub fn dequantized(&self) -> LlamaForCausalLM {
         let w = &self.weights;
         let device = w.norm.gamma.device();
         // parameters are initialised lazily: the random ones replaced here are never computed
-        let mut model = LlamaForCausalLM::new(config, &device);
+        let mut model = LlamaForCausalLM::new(&self.config, &device);
         let linear = |m: &GpuMatrix, bias: Option<&Tensor<1>>| Linear {
             weight: Param::from_tensor(m.dense().transpose()), // Burn's layout: [in, out]
             bias: bias.map(|b| Param::from_tensor(b.clone())),

@@ -15,7 +15,10 @@ use burn::{
     tensor::{Int, Tensor, TensorData},
 };
 
-use super::kv_cache::{HostKv, KvCache};
+use super::{
+    kv_cache::{HostKv, KvCache},
+    llama::LlamaConfig,
+};
 use crate::kernels::quantized::QMatrix;
 
 /// One decoder block's weights.
@@ -58,6 +61,9 @@ pub struct PackedLlama {
     /// The GGUF file the weights are read from (for dequantizing the model to train or export it).
     #[module(skip)]
     pub file: Arc<Vec<u8>>,
+    /// The file's config (its `llama.*` metadata).
+    #[module(skip)]
+    pub config: LlamaConfig,
 }
 
 impl PackedWeights {
@@ -246,7 +252,7 @@ impl PackedLlama {
         let hidden = w.hidden_states(ids, Some(&mut *host));
         host.logits.resize(w.vocab(), 0.0);
         w.head.as_ref().unwrap_or(&w.embed).matmul(&hidden[last * w.hidden()..], 1, &mut host.logits);
-        Some(crate::infer::sampling::argmax(&host.logits))
+        Some(crate::kernels::argmax::argmax(&host.logits))
     }
 }
 
@@ -333,7 +339,7 @@ mod tests {
     #[test]
     fn greedy_decoding_reuses_one_logits_buffer_and_picks_the_logits_argmax() {
         let bytes = Arc::new(include_bytes!("../../tests/fixtures/ggml/tiny-kquant.gguf").to_vec());
-        let file = gguf::Gguf::parse(&bytes).unwrap();
+        let file = crate::formats::gguf::Gguf::parse(&bytes).unwrap();
         let model = gguf::load_packed(&file, &file.llama_config().unwrap(), &bytes).unwrap();
         let device = crate::device::cpu();
         let mut cache = KvCache::with_capacity(16);
@@ -344,7 +350,7 @@ mod tests {
             let next = model.greedy_next(&input, &mut cache).unwrap();
             let ids = Tensor::<2, Int>::from_data(TensorData::new(input.iter().map(|&t| t as i32).collect(), [1, input.len()]), device.device());
             let logits = model.forward_last(ids, Some(&mut reference)).into_data().try_into_vec::<f32>().unwrap();
-            assert_eq!(next, crate::infer::sampling::argmax(&logits));
+            assert_eq!(next, crate::kernels::argmax::argmax(&logits));
             assert_eq!(cache.host().logits, logits, "the same logits as forward_last");
             let at = (cache.host().logits.as_ptr(), cache.host().logits.capacity());
             assert_eq!(*buffer.get_or_insert(at), at, "no new logits buffer per token");

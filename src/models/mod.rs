@@ -5,6 +5,7 @@ pub mod activation;
 pub mod bert;
 pub mod decoder;
 pub mod encoder_family;
+pub mod family;
 pub mod fresh;
 pub mod gpt2;
 pub mod heads;

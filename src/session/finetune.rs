@@ -106,7 +106,7 @@ impl DecoderEvalSettings {
 pub async fn evaluate_decoder(decoder: &Decoder, file: &DataFile, columns: &TextColumns, settings: &DecoderEvalSettings) -> Result<LmMetrics> {
     let examples = file.texts(columns)?;
     let encoder = LmRowEncoder::new(decoder, settings.chat_template)?;
-    let max_length = settings.max_length.min(decoder.config.max_positions());
+    let max_length = settings.max_length.min(decoder.config().max_positions());
     let (rows, _) = encode_all(&encoder, &examples, max_length, file.is_plain_text(), "evaluation")?;
     let pad = decoder.text.as_ref().map_or(0, |t| t.tokenizer.pad_id());
     let mut metrics = evaluate(&decoder.model, &decoder.device, &rows, pad, settings.batch_size).await?;

@@ -9,8 +9,12 @@
 
 pub mod data;
 pub mod finetune;
+pub mod search;
+pub mod task;
 #[cfg(not(target_family = "wasm"))]
 pub mod checkpoint_dir;
 
 pub use data::{DataFile, SessionData};
+pub use search::{Searched, TrialResult, search, search_metric};
+pub use task::{ModelKind, Task};
 pub use finetune::{DecoderEvalSettings, Finetuned, evaluate_decoder, finetune_classifier, finetune_decoder};

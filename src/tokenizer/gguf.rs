@@ -7,7 +7,7 @@ use serde_json::{Value as Json, json};
 
 use crate::{
     Error, Result,
-    weights::gguf::{Gguf, Value},
+    formats::gguf::{Gguf, Value},
 };
 
 /// `tokenizer.json` text for the GGUF's tokenizer.

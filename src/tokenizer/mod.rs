@@ -6,6 +6,7 @@
 
 mod charsmap;
 pub mod chat;
+pub mod decoder;
 pub mod gguf;
 pub mod llama2c;
 

@@ -25,14 +25,15 @@ use crate::{
         metrics::LANGUAGE_METRICS,
     },
     models::{
-        decoder::{DecoderConfig, DecoderModel},
+        decoder::DecoderModel,
         gpt2::Gpt2LMHeadModel,
         llama::LlamaForCausalLM,
         lora::LoraOptions,
     },
     weights::{
         LoadReport,
-        decoder::{DecoderFamily, mismatch},
+        decoder::DecoderFamily,
+        gguf::unpack,
         peft::{export_adapter, load_adapter},
     },
 };
@@ -83,14 +84,15 @@ pub async fn fine_tune(
     hooks: Hooks<'_>,
 ) -> Result<Run<DecoderModel>> {
     let data = Data { train, validation, adapter };
-    // weights kept quantized for inference are trained (and LoRA's frozen base held) in f32
-    if let (DecoderConfig::Llama(c), Some(dense)) = (&decoder.config, decoder.model.dequantized(&decoder.config, &decoder.device)) {
-        return fine_tune_family(decoder, c, &dense?, data, device, options, resume, hooks).await;
-    }
-    match (&decoder.config, &decoder.model) {
-        (DecoderConfig::Llama(c), DecoderModel::Llama(m)) => fine_tune_family(decoder, c, m, data, device, options, resume, hooks).await,
-        (DecoderConfig::Gpt2(c), DecoderModel::Gpt2(m)) => fine_tune_family(decoder, c, m, data, device, options, resume, hooks).await,
-        _ => Err(mismatch()),
+    match &decoder.model {
+        DecoderModel::Llama(m) => fine_tune_family(decoder, m, data, device, options, resume, hooks).await,
+        DecoderModel::Gpt2(m) => fine_tune_family(decoder, m, data, device, options, resume, hooks).await,
+        // weights kept quantized for inference are trained (and LoRA's frozen base held) in f32
+        DecoderModel::Packed(m) => {
+            let dense = unpack(&m.file, &m.config, &decoder.device)?;
+            fine_tune_family(decoder, &dense, data, device, options, resume, hooks).await
+        }
+        DecoderModel::GpuPacked(m) => fine_tune_family(decoder, &m.dequantized(), data, device, options, resume, hooks).await,
     }
 }
 
@@ -104,7 +106,6 @@ struct Data<'a> {
 #[allow(clippy::too_many_arguments)]
 async fn fine_tune_family<F: TrainableDecoder>(
     decoder: &Decoder,
-    config: &F::Config,
     base: &F,
     data: Data<'_>,
     device: &ComputeDevice,
@@ -125,12 +126,14 @@ async fn fine_tune_family<F: TrainableDecoder>(
         ));
     }
     options.check_metric(LANGUAGE_METRICS, "a language model")?;
-    let max_length = options.max_length.min(decoder.config.max_positions());
+    let mut warnings = Vec::new();
+    let max_length = options.max_length_for(decoder.config().max_positions(), &mut warnings);
     let encoder = LmRowEncoder::new(decoder, options.chat_template)?;
     if data.train.is_empty() {
         return Err(Error::Data("the training data has no rows".into()));
     }
-    let (train_rows, mut warnings) = encode_all(&encoder, data.train, max_length, options.packing, "training")?;
+    let (train_rows, cut) = encode_all(&encoder, data.train, max_length, options.packing, "training")?;
+    warnings.extend(cut);
     let validation_rows = match data.validation {
         Some(v) => {
             let (rows, w) = encode_all(&encoder, v, max_length, options.packing, "validation")?;
@@ -150,7 +153,7 @@ async fn fine_tune_family<F: TrainableDecoder>(
         lora: options.lora.clone(),
         base: if options.lora.is_some() { std::mem::take(&mut weights) } else { Vec::new() },
         adapter: data.adapter.map(<[u8]>::to_vec),
-        config: config.clone(),
+        config: base.config().clone(),
         fingerprint: fnv(train_rows.iter().map(LmRow::fingerprint)),
         train: train_rows,
         validation: validation_rows,

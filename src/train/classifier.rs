@@ -14,7 +14,8 @@ use super::{
 use crate::{
     ComputeDevice, Error, Result,
     data::{Dataset, labels::same_set, make_batch, token_lengths},
-    infer::{Encoder, ModelFiles, batch_tensors, evaluation::evaluate_classifier, metrics::CLASSIFICATION_METRICS},
+    data::batch_tensors,
+    infer::{Encoder, ModelFiles, evaluation::evaluate_classifier, metrics::CLASSIFICATION_METRICS},
     models::{
         bert::BertConfig,
         heads::BertForSequenceClassification,
@@ -102,7 +103,8 @@ pub async fn fine_tune_from_adapter(
     {
         return Err(Error::Data("the validation data must use the training data's labels".into()));
     }
-    let max_length = options.max_length.min(config.max_tokens());
+    let mut warnings = Vec::new();
+    let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
     let tokenizer = crate::infer::encoder::tokenizer_for(&config, &files.tokenizer)?;
     if let Some(lora) = &options.lora {
         lora.validate(LoraBase::Encoder(config.family))?;
@@ -121,6 +123,7 @@ pub async fn fine_tune_from_adapter(
         train,
         validation,
         labels,
+        warnings,
     };
     let weights = if resume.is_some() || options.lora.is_some() { Vec::new() } else { files.weights.clone() };
     let run = trainer::run(&task, weights, device, options, resume, hooks).await?;
@@ -153,6 +156,8 @@ struct Classifier {
     lora: Option<LoraOptions>,
     base: Vec<u8>,
     adapter: Option<Vec<u8>>,
+    /// What preparing the run noticed, said when it starts.
+    warnings: Vec<String>,
 }
 
 impl Task for Classifier {
@@ -190,8 +195,14 @@ impl Task for Classifier {
 
     /// With LoRA, saved `weights` are the adapters and head (a checkpoint's): the base is ours.
     fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)> {
+        let said = |(model, mut report): (Self::Model, LoadReport)| {
+            if origin == WeightsOrigin::Start {
+                report.warnings.extend(self.warnings.iter().cloned());
+            }
+            (model, report)
+        };
         let Some(lora) = &self.lora else {
-            return bert::load_classifier_with(&self.config, weights, device, origin == WeightsOrigin::Start && self.new_head, self.seed);
+            return bert::load_classifier_with(&self.config, weights, device, origin == WeightsOrigin::Start && self.new_head, self.seed).map(said);
         };
         // the base file is always the original, so a head for other classes is always replaced
         let (model, report) = bert::load_classifier_with(&self.config, self.base.clone(), device, self.new_head, self.seed)?;
@@ -202,7 +213,7 @@ impl Task for Classifier {
             (WeightsOrigin::Start, Some(start)) => load_adapter(model, &bert::adapter_layout(family), start)?,
             (WeightsOrigin::Start, None) => model,
         };
-        Ok((model, report))
+        Ok(said((model, report)))
     }
 
     fn loss(&self, model: &Self::Model, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)> {

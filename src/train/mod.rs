@@ -1,5 +1,5 @@
 //! Optimisation: the async fine-tuning loop (`trainer`) and its tasks (`classifier`, `causal_lm`),
-//! options and events, schedules, gradient clipping, checkpoints and metrics.
+//! options and events, schedules, gradient clipping, checkpoints, metrics and search plans.
 //!
 //! [`self_test()`] is one real training step that proves a device can run forward, backward and
 //! an optimizer update.
@@ -13,6 +13,7 @@ pub mod memory;
 pub mod optimizer;
 pub mod options;
 pub mod schedule;
+pub mod search;
 pub mod self_test;
 pub mod trainer;
 
@@ -23,5 +24,6 @@ pub use memory::MemoryPlan;
 pub use crate::infer::metrics::{ClassMetrics, Evaluation, LmMetrics, Metrics};
 pub use options::TrainOptions;
 pub use schedule::{LrSchedule, Schedule};
+pub use search::{SearchPlan, SearchSpace, Strategy, TrialSettings};
 pub use self_test::{SelfTestReport, self_test};
 pub use trainer::{Hooks, Run};

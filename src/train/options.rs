@@ -189,6 +189,18 @@ impl TrainOptions {
         super::schedule::warmup_steps(self.warmup_steps, self.warmup_ratio, 1).map(|_| ())
     }
 
+    /// The sequence length a run uses: `max_length`, capped at `model_limit`, the longest input
+    /// the model reads. A cap of a length the caller chose (not the default) is said in `warnings`.
+    pub fn max_length_for(&self, model_limit: usize, warnings: &mut Vec<String>) -> usize {
+        if self.max_length > model_limit && self.max_length != defaults().max_length {
+            warnings.push(format!(
+                "maxLength {} is longer than this model reads ({model_limit} tokens): training at {model_limit}",
+                self.max_length
+            ));
+        }
+        self.max_length.min(model_limit)
+    }
+
     /// Refuses a `metric` the task does not report (`valid`: the task's metrics).
     pub fn check_metric(&self, valid: &[&str], what: &str) -> Result<()> {
         match &self.metric {

@@ -14,15 +14,15 @@ use super::{
     errors::to_js,
     options::parse_options,
     to_value,
-    train::{js_callbacks, resume_from, setup_device},
+    train::{js_callbacks, resume_from, searched, setup_device, trial_event_sink, trial_sink},
 };
 use crate::{
     Error, Result,
     data::TextColumns,
     infer::{Completion, Decoder, GenerateSettings},
-    session::{DataFile, DecoderEvalSettings, SessionData, evaluate_decoder, finetune_decoder},
+    session::{DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_decoder, search},
     tokenizer::chat::Message,
-    train::TrainOptions,
+    train::{Hooks, SearchPlan, TrainOptions},
 };
 
 /// Where `fineTune`'s data is and what runs it (the training options travel separately).
@@ -39,6 +39,20 @@ struct TrainSetup {
     validation_name: Option<String>,
     /// Without validation data: the fraction of the data held out (default 0.1; 0 = none).
     validation_split: Option<f64>,
+}
+
+impl TrainSetup {
+    /// The session's data (default names `data.jsonl`, `validation.jsonl`) and the device it
+    /// trains on (the setup's, else the decoder's).
+    async fn session(&self, decoder: &Decoder, data: Vec<u8>, validation: Option<Vec<u8>>) -> Result<(SessionData, crate::ComputeDevice)> {
+        let name = |n: &Option<String>, default: &str| n.clone().unwrap_or_else(|| default.into());
+        let data = SessionData::named(data, name(&self.data_name, "data.jsonl"), validation, name(&self.validation_name, "validation.jsonl"), self.validation_split);
+        let device = match &self.device {
+            Some(d) => setup_device(Some(d)).await?,
+            None => decoder.device.clone(),
+        };
+        Ok((data, device))
+    }
 }
 
 /// Options of `evaluate`.
@@ -129,10 +143,10 @@ impl JsDecoder {
         let d = &self.inner;
         to_value(&DecoderInfo {
             device: d.device.info(),
-            vocab_size: d.config.vocab_size(),
-            hidden_size: d.config.hidden_size(),
-            num_layers: d.config.layers(),
-            max_length: d.config.max_positions(),
+            vocab_size: d.config().vocab_size(),
+            hidden_size: d.config().hidden_size(),
+            num_layers: d.config().layers(),
+            max_length: d.config().max_positions(),
             chat_template: d.text.as_ref().is_some_and(|t| t.chat.is_some()),
             weight_bytes: d.weight_bytes(),
             weight_format: d.weight_format(),
@@ -191,24 +205,45 @@ impl JsDecoder {
         future_to_promise(async move {
             let setup: TrainSetup = parse_options("finetune", setup).map_err(to_js)?;
             let options: TrainOptions = parse_options("finetune options", options).map_err(to_js)?;
-            let name = |n: Option<String>, default: &str| n.unwrap_or_else(|| default.into());
-            let data = SessionData::named(
-                data,
-                name(setup.data_name, "data.jsonl"),
-                validation,
-                name(setup.validation_name, "validation.jsonl"),
-                setup.validation_split,
-            );
-            let device = match &setup.device {
-                Some(d) => setup_device(Some(d)).await.map_err(to_js)?,
-                None => decoder.device.clone(),
-            };
+            let (data, device) = setup.session(&decoder, data, validation).await.map_err(to_js)?;
             let resume = resume_from(&resume).map_err(to_js)?;
             let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
             let tuned = finetune_decoder(&decoder, &device, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks())
                 .await
                 .map_err(to_js)?;
             Ok(JsDecoder { inner: Rc::new(tuned.model) }.into())
+        })
+    }
+
+    /// Hyperparameter search (`plan`: `{ space, strategy, trials }`) over `fineTune`'s arguments,
+    /// each trial from this decoder: events and result as the classifier's `search` (`model`: the
+    /// best trial's `Decoder`); this one is unchanged.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search(
+        &self,
+        data: Uint8Array,
+        validation: Option<Uint8Array>,
+        setup: JsValue,
+        options: JsValue,
+        plan: JsValue,
+        on_event: Function,
+        is_cancelled: Function,
+    ) -> Promise {
+        let decoder = self.inner.clone();
+        let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+        future_to_promise(async move {
+            let setup: TrainSetup = parse_options("search", setup).map_err(to_js)?;
+            let options: TrainOptions = parse_options("search options", options).map_err(to_js)?;
+            let plan: SearchPlan = parse_options("search", plan).map_err(to_js)?;
+            let (data, device) = setup.session(&decoder, data, validation).await.map_err(to_js)?;
+            let trial = async |index, options: TrainOptions| {
+                let mut emit = trial_event_sink(&on_event, index);
+                let cancelled = || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false);
+                let hooks = Hooks { on_event: &mut emit, on_checkpoint: None, cancelled: &cancelled };
+                finetune_decoder(&decoder, &device, &data, &setup.columns, &options, None, hooks).await
+            };
+            let found = search(&plan, Task::TextGeneration, &options, trial, trial_sink(&on_event)).await.map_err(to_js)?;
+            searched(&found.trials, &found.best, JsDecoder { inner: Rc::new(found.model) }.into())
         })
     }
 

@@ -1,4 +1,6 @@
-//! `fineTune` for JS: fine-tunes a classifier from a labelled file and returns it as an `Encoder`.
+//! `fineTune` and `search` for JS: fine-tunes a classifier from a labelled file (once, or once per
+//! trial of a hyperparameter search) and returns it as an `Encoder`; the callbacks every
+//! fine-tuning call shares.
 
 use std::rc::Rc;
 
@@ -13,8 +15,8 @@ use crate::{
     data::Columns,
     device,
     infer::ModelFiles,
-    session::{SessionData, finetune_classifier},
-    train::{Checkpoint, Event, Hooks, TrainOptions},
+    session::{SessionData, Task, TrialResult, finetune_classifier, search},
+    train::{Checkpoint, Event, Hooks, SearchPlan, TrainOptions},
 };
 
 /// Where the data is and what runs it (the training options travel separately).
@@ -82,6 +84,72 @@ pub fn fine_tune_js(
             finetune_classifier(&files, &dev, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
         Ok(JsEncoder::from(Rc::new(tuned.model)).into())
     })
+}
+
+/// Hyperparameter search (`plan`: `{ space, strategy, trials }`) over `fineTune`'s arguments: one
+/// run per trial from the same files, each trial's events with its `trial` index, and a
+/// `{ type: "trial", index, settings, metric, value, steps }` event as each ends. Resolves to
+/// `{ trials, best, model }`, `model` the best trial's `Encoder`.
+#[wasm_bindgen(js_name = search)]
+#[allow(clippy::too_many_arguments)]
+pub fn search_js(
+    config: Uint8Array,
+    weights: Uint8Array,
+    tokenizer: Uint8Array,
+    data: Uint8Array,
+    validation: Option<Uint8Array>,
+    setup: JsValue,
+    options: JsValue,
+    plan: JsValue,
+    on_event: Function,
+    is_cancelled: Function,
+) -> Promise {
+    let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
+    let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+    future_to_promise(async move {
+        let setup: Setup = parse_options("search", setup).map_err(to_js)?;
+        let options: TrainOptions = parse_options("search options", options).map_err(to_js)?;
+        let plan: SearchPlan = parse_options("search", plan).map_err(to_js)?;
+        let data = setup.data(data, validation, "validation.csv");
+        let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
+        let trial = async |index, options: TrainOptions| {
+            let mut emit = trial_event_sink(&on_event, index);
+            let cancelled = || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false);
+            let hooks = Hooks { on_event: &mut emit, on_checkpoint: None, cancelled: &cancelled };
+            finetune_classifier(&files, &dev, &data, &setup.columns, &options, None, hooks).await
+        };
+        let found = search(&plan, Task::TextClassification, &options, trial, trial_sink(&on_event)).await.map_err(to_js)?;
+        searched(&found.trials, &found.best, JsEncoder::from(Rc::new(found.model)).into())
+    })
+}
+
+/// Hands a trial's training events to `on_event`, each with `trial: index`.
+pub(super) fn trial_event_sink(on_event: &Function, index: usize) -> impl FnMut(Event) + '_ {
+    move |event| {
+        if let Ok(v) = to_value(&event) {
+            let _ = Reflect::set(&v, &"trial".into(), &JsValue::from(index as u32));
+            let _ = on_event.call1(&JsValue::NULL, &v);
+        }
+    }
+}
+
+/// Hands each finished trial to `on_event` as `{ type: "trial", … }`.
+pub(super) fn trial_sink(on_event: &Function) -> impl FnMut(&TrialResult) + '_ {
+    move |trial| {
+        if let Ok(v) = to_value(trial) {
+            let _ = Reflect::set(&v, &"type".into(), &"trial".into());
+            let _ = on_event.call1(&JsValue::NULL, &v);
+        }
+    }
+}
+
+/// A search's outcome for JS: `{ trials, best, model }`.
+pub(super) fn searched(trials: &[TrialResult], best: &TrialResult, model: JsValue) -> Result<JsValue, JsValue> {
+    let out = Object::new();
+    let _ = Reflect::set(&out, &"trials".into(), &to_value(trials)?);
+    let _ = Reflect::set(&out, &"best".into(), &to_value(best)?);
+    let _ = Reflect::set(&out, &"model".into(), &model);
+    Ok(out.into())
 }
 
 /// A fine-tuning call's JS callbacks as the training loop's [`Hooks`].

@@ -9,7 +9,7 @@ use super::{LoadReport, gpt2, llama, peft::AdapterLayout};
 use crate::{
     ComputeDevice, Error, Result,
     models::{
-        decoder::{CausalLogits, DecoderConfig, DecoderModel},
+        decoder::{CausalLogits, DecoderModel},
         gpt2::{Gpt2Config, Gpt2LMHeadModel},
         llama::{LlamaConfig, LlamaForCausalLM},
         lora::{LoraBase, LoraOptions},
@@ -29,6 +29,8 @@ pub trait DecoderFamily: CausalLogits + Module + Sized {
     async fn export(&self, device: &ComputeDevice) -> Result<Vec<u8>>;
     /// The `config.json` transformers loads.
     fn config_json(config: &Self::Config) -> Result<Vec<u8>>;
+    /// The config the model was built from.
+    fn config(&self) -> &Self::Config;
     /// Adapters on PEFT's target modules (`A` drawn from `seed`), everything else frozen.
     fn with_lora(self, lora: &LoraOptions, seed: u64) -> Result<Self>;
     /// PEFT's names of this architecture's parameters.
@@ -51,6 +53,10 @@ impl DecoderFamily for LlamaForCausalLM {
 
     fn config_json(config: &LlamaConfig) -> Result<Vec<u8>> {
         config.to_json()
+    }
+
+    fn config(&self) -> &LlamaConfig {
+        &self.config
     }
 
     fn with_lora(self, lora: &LoraOptions, seed: u64) -> Result<Self> {
@@ -82,6 +88,10 @@ impl DecoderFamily for Gpt2LMHeadModel {
         config.to_json()
     }
 
+    fn config(&self) -> &Gpt2Config {
+        &self.config
+    }
+
     fn with_lora(self, lora: &LoraOptions, seed: u64) -> Result<Self> {
         lora.apply_gpt2(self, seed)
     }
@@ -97,17 +107,16 @@ impl DecoderFamily for Gpt2LMHeadModel {
 
 /// `config.json` and `model.safetensors` of a decoder, LoRA adapters merged into the weights
 /// (`W + scale · A·B`).
-pub async fn export_folder(config: &DecoderConfig, model: &DecoderModel, device: &ComputeDevice) -> Result<(Vec<u8>, Vec<u8>)> {
-    async fn merged<F: DecoderFamily>(config: &F::Config, model: &F, device: &ComputeDevice) -> Result<(Vec<u8>, Vec<u8>)> {
-        Ok((F::config_json(config)?, model.clone().materialize().export(device).await?))
+pub async fn export_folder(model: &DecoderModel, device: &ComputeDevice) -> Result<(Vec<u8>, Vec<u8>)> {
+    async fn merged<F: DecoderFamily>(model: &F, device: &ComputeDevice) -> Result<(Vec<u8>, Vec<u8>)> {
+        Ok((F::config_json(model.config())?, model.clone().materialize().export(device).await?))
     }
-    if let (DecoderConfig::Llama(c), Some(dense)) = (config, model.dequantized(config, device)) {
-        return merged(c, &dense?, device).await;
-    }
-    match (config, model) {
-        (DecoderConfig::Llama(c), DecoderModel::Llama(m)) => merged(c, m, device).await,
-        (DecoderConfig::Gpt2(c), DecoderModel::Gpt2(m)) => merged(c, m, device).await,
-        _ => Err(mismatch()),
+    match model {
+        DecoderModel::Llama(m) => merged(m, device).await,
+        DecoderModel::Gpt2(m) => merged(m, device).await,
+        // weights kept quantized are exported as the f32 values they stand for
+        DecoderModel::Packed(m) => merged(&super::gguf::unpack(&m.file, &m.config, device)?, device).await,
+        DecoderModel::GpuPacked(m) => merged(&m.dequantized(), device).await,
     }
 }
 
@@ -124,7 +133,3 @@ pub async fn export_adapter(model: &DecoderModel, device: &ComputeDevice) -> Res
     }
 }
 
-/// A config of one family with a model of another: a bug, reported rather than a panic.
-pub fn mismatch() -> Error {
-    Error::Backend("the decoder's config and weights are of different families (a bug in webtune; please report it)".into())
-}

@@ -1,28 +1,25 @@
 //! GGUF files (llama.cpp's single-file format: metadata, tokenizer, chat template and possibly
 //! quantized tensors) → a Llama model.
 //!
-//! Tensors are dequantized to f32 on load (every type of [`super::ggml`]; ggml's block layouts)
+//! Tensors are dequantized to f32 on load (every type of [`crate::formats::ggml`]; ggml's block layouts)
 //! and renamed to the Hugging Face layout, undoing llama.cpp's q/k row permutation (its converter
 //! reorders rows for interleaved RoPE; our model uses HF's rotate-half), then loaded through the
 //! same key table as a safetensors checkpoint. Spec: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex},
-};
+use std::sync::{Arc, Mutex};
 
 use burn::{
     store::burn_pack::{Bytes, DType, Error as PackError, Tensor as PackTensor},
     tensor::Device,
 };
 
-use super::{
-    LoadReport,
-    ggml::{self, GgmlType},
-    llama,
-};
+use super::{LoadReport, llama};
 use crate::{
     Error, Result,
+    formats::{
+        ggml::{self, GgmlType},
+        gguf::{Gguf, Value, corrupt, dequantize, unpermute},
+    },
     kernels::quantized::QMatrix,
     models::{
         llama::{LlamaConfig, LlamaForCausalLM, RopeParameters, TokenIds},
@@ -32,240 +29,14 @@ use crate::{
     },
 };
 
-/// A metadata value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Str(String),
-    Array(Vec<Value>),
-}
-
-impl Value {
-    pub fn as_u64(&self) -> Option<u64> {
-        match self {
-            Value::Int(i) => u64::try_from(*i).ok(),
-            _ => None,
-        }
-    }
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Value::Float(f) => Some(*f),
-            Value::Int(i) => Some(*i as f64),
-            _ => None,
-        }
-    }
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Value::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-    pub fn as_array(&self) -> Option<&[Value]> {
-        match self {
-            Value::Array(a) => Some(a),
-            _ => None,
-        }
-    }
-}
-
-/// One tensor's entry: name, shape in ggml order (`dims[0]` varies fastest), type, data offset.
-#[derive(Clone, Debug)]
-pub struct TensorInfo {
-    pub name: String,
-    pub dims: Vec<u64>,
-    pub kind: u32,
-    offset: u64,
-}
-
-impl TensorInfo {
-    /// Number of values, or an error when the dimensions overflow.
-    pub fn len(&self) -> Result<usize> {
-        self.dims
-            .iter()
-            .try_fold(1usize, |n, &d| usize::try_from(d).ok().and_then(|d| n.checked_mul(d)))
-            .ok_or_else(|| corrupt(&format!("tensor {} has dimensions {:?}, too large for memory", self.name, self.dims)))
-    }
-}
-
-/// A parsed GGUF file (borrowing the bytes).
-pub struct Gguf<'a> {
-    pub metadata: BTreeMap<String, Value>,
-    pub tensors: Vec<TensorInfo>,
-    data: &'a [u8],
-    /// Where `data` starts in the file.
-    data_start: usize,
-}
-
 /// Where a tensor made during loading leaves its error (see [`Gguf::deferred_tensors`]).
 pub type Failure = Arc<Mutex<Option<Error>>>;
 
-/// Nesting allowed for metadata arrays (real files use flat arrays; llama.cpp reads no deeper).
-const MAX_ARRAY_DEPTH: usize = 4;
-
-fn corrupt(what: &str) -> Error {
-    Error::Weights(format!("the GGUF file is truncated or corrupt ({what}); download it again"))
-}
-
-/// A bounds-checked little-endian reader.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| corrupt("it ends inside the header"))?;
-        let s = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
-    }
-    fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
-    }
-    fn len(&mut self) -> Result<usize> {
-        usize::try_from(self.u64()?).map_err(|_| corrupt("a length does not fit in memory"))
-    }
-    fn remaining(&self) -> usize {
-        self.bytes.len() - self.at
-    }
-    fn string(&mut self) -> Result<String> {
-        let n = self.len()?;
-        Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
-    }
-    /// One value of type `kind`; `depth` counts the arrays it is nested in (bounded, so that a
-    /// file of nested arrays cannot exhaust the stack).
-    fn value(&mut self, kind: u32, depth: usize) -> Result<Value> {
-        let mut int = |n: usize, signed: bool| -> Result<Value> {
-            let b = self.take(n)?;
-            let mut buf = [0u8; 8];
-            buf[..n].copy_from_slice(b);
-            let u = u64::from_le_bytes(buf);
-            let shift = 64 - 8 * n as u32;
-            Ok(Value::Int(if signed { ((u << shift) as i64) >> shift } else { u as i64 }))
-        };
-        Ok(match kind {
-            0 => int(1, false)?,
-            1 => int(1, true)?,
-            2 => int(2, false)?,
-            3 => int(2, true)?,
-            4 => int(4, false)?,
-            5 => int(4, true)?,
-            6 => Value::Float(f32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")) as f64),
-            7 => Value::Bool(self.take(1)?[0] != 0),
-            8 => Value::Str(self.string()?),
-            9 => {
-                if depth >= MAX_ARRAY_DEPTH {
-                    return Err(corrupt(&format!("metadata arrays nested more than {MAX_ARRAY_DEPTH} deep")));
-                }
-                let item = self.u32()?;
-                let n = self.len()?;
-                // every item takes at least one byte of the file (arrays and strings at least 8)
-                let least = if matches!(item, 8 | 9) { 8 } else { 1 };
-                if n > self.remaining() / least {
-                    return Err(corrupt("an array is longer than the rest of the file"));
-                }
-                Value::Array((0..n).map(|_| self.value(item, depth + 1)).collect::<Result<_>>()?)
-            }
-            10 => int(8, false)?,
-            11 => int(8, true)?,
-            12 => Value::Float(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes"))),
-            other => return Err(corrupt(&format!("unknown metadata type {other}"))),
-        })
-    }
-}
-
 impl<'a> Gguf<'a> {
-    /// Parses the header, metadata and tensor table (tensor data is read on demand).
-    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        if bytes.get(..4) != Some(b"GGUF") {
-            return Err(Error::Weights(
-                "not a GGUF file (it does not start with \"GGUF\"); pass a .gguf file, or a Hugging Face folder with config.json + model.safetensors".into(),
-            ));
-        }
-        let mut r = Reader { bytes, at: 4 };
-        let version = r.u32()?;
-        if !(2..=3).contains(&version) {
-            return Err(Error::Weights(format!("GGUF version {version} is not supported (only 2 and 3)")));
-        }
-        let (n_tensors, n_meta) = (r.len()?, r.len()?);
-        let mut metadata = BTreeMap::new();
-        for _ in 0..n_meta {
-            let key = r.string()?;
-            let kind = r.u32()?;
-            metadata.insert(key, r.value(kind, 0)?);
-        }
-        let mut tensors = Vec::new();
-        for _ in 0..n_tensors {
-            let name = r.string()?;
-            let n_dims = r.u32()? as usize;
-            if n_dims > 4 {
-                return Err(corrupt(&format!("tensor {name} has {n_dims} dimensions")));
-            }
-            let dims = (0..n_dims).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
-            let kind = r.u32()?;
-            let info = TensorInfo { name, dims, kind, offset: r.u64()? };
-            info.len()?;
-            tensors.push(info);
-        }
-        let align = match metadata.get("general.alignment") {
-            None => 32,
-            Some(v) => v
-                .as_u64()
-                .and_then(|a| usize::try_from(a).ok())
-                .filter(|a| a.is_power_of_two())
-                .ok_or_else(|| corrupt(&format!("general.alignment is {v:?}; it must be a power of two (usually 32)")))?,
-        };
-        let start = r.at.div_ceil(align).checked_mul(align).ok_or_else(|| corrupt("general.alignment is too large"))?;
-        let data = bytes.get(start..).ok_or_else(|| corrupt("no tensor data"))?;
-        Ok(Gguf { metadata, tensors, data, data_start: start })
-    }
-
-    /// Size of the whole file in bytes.
-    pub fn file_bytes(&self) -> usize {
-        self.data_start + self.data.len()
-    }
-
-    /// A metadata value, or an error naming the missing key.
-    pub fn get(&self, key: &str) -> Result<&Value> {
-        self.metadata.get(key).ok_or_else(|| Error::Weights(format!("the GGUF file has no {key:?} metadata")))
-    }
-
-    fn usize(&self, key: &str) -> Result<usize> {
-        self.get(key)?
-            .as_u64()
-            .and_then(|v| usize::try_from(v).ok())
-            .ok_or_else(|| Error::Weights(format!("GGUF metadata {key:?} is not a non-negative integer that fits in memory")))
-    }
-
-    /// A token id from the metadata (`None` when absent; an error when it is no valid id).
-    fn token_id(&self, key: &str) -> Result<Option<u32>> {
-        match self.metadata.get(key) {
-            None => Ok(None),
-            Some(v) => v.as_u64().and_then(|id| u32::try_from(id).ok()).map(Some).ok_or_else(|| {
-                Error::Weights(format!("GGUF metadata {key:?} is {v:?}, not a token id; the file is corrupt or was written by a broken converter"))
-            }),
-        }
-    }
-
     /// Number of values in all tensors webtune loads (saturating: many huge tensors only make the
     /// file fail the size checks).
     pub fn loaded_values(&self) -> u64 {
         self.tensors.iter().filter(|t| hf_name(&t.name).is_some()).filter_map(|t| t.len().ok()).fold(0u64, |sum, n| sum.saturating_add(n as u64))
-    }
-
-    /// Tensor `info`'s type and bytes, checked to lie inside the file.
-    pub fn raw(&self, info: &TensorInfo) -> Result<(GgmlType, &[u8])> {
-        raw(self.data, info)
-    }
-
-    /// Tensor `info` as f32 values (row-major, `dims[0]` fastest).
-    pub fn dequantize(&self, info: &TensorInfo) -> Result<Vec<f32>> {
-        dequantize(self.data, info)
     }
 
     /// The model's `config.json` equivalent, from the `llama.*` metadata.
@@ -321,7 +92,7 @@ impl<'a> Gguf<'a> {
         let mut out = Vec::with_capacity(self.tensors.len());
         for info in &self.tensors {
             let Some(name) = hf_name(&info.name) else { continue };
-            raw(self.data, info)?; // a type webtune reads, inside the file
+            self.raw(info)?; // a type webtune reads, inside the file
             let shape: Vec<usize> = info.dims.iter().rev().map(|&d| usize::try_from(d)).collect::<std::result::Result<_, _>>()
                 .map_err(|_| corrupt(&format!("tensor {} is too large", info.name)))?; // [out, in]
             // llama.cpp's converter permutes the rows of q/k weights and of their biases
@@ -367,35 +138,6 @@ impl<'a> Gguf<'a> {
     }
 }
 
-/// The type and bytes of tensor `info` in the data section `data`, after checking that webtune
-/// reads its type and that it lies inside the file.
-fn raw<'d>(data: &'d [u8], info: &TensorInfo) -> Result<(GgmlType, &'d [u8])> {
-    let n = info.len()?;
-    let kind = GgmlType::from_id(info.kind, &info.name)?;
-    let size = kind.bytes_for(n).ok_or_else(|| {
-        corrupt(&format!("tensor {} has {n} values, not a whole number of {} blocks of {}", info.name, kind.name(), kind.block_values()))
-    })?;
-    let past_end = || corrupt(&format!("tensor {} lies past the end of the file", info.name));
-    let start = usize::try_from(info.offset).map_err(|_| past_end())?;
-    let bytes = start.checked_add(size).and_then(|end| data.get(start..end)).ok_or_else(past_end)?;
-    Ok((kind, bytes))
-}
-
-/// Tensor `info` of the data section `data` as f32 values (row-major, `dims[0]` fastest); NaN
-/// or infinite values are an error naming the tensor.
-fn dequantize(data: &[u8], info: &TensorInfo) -> Result<Vec<f32>> {
-    let (kind, raw) = raw(data, info)?;
-    let mut out = Vec::with_capacity(info.len()?);
-    ggml::dequantize(kind, raw, &mut out);
-    if let Some(i) = out.iter().position(|v| !v.is_finite()) {
-        return Err(Error::Weights(format!(
-            "GGUF tensor {} holds {} at index {i}: the weights are broken (a diverged fine-tune or a bad conversion); use another file",
-            info.name, out[i]
-        )));
-    }
-    Ok(out)
-}
-
 /// llama.cpp's tensor name → the Hugging Face one (`None`: not a weight we load).
 fn hf_name(name: &str) -> Option<String> {
     let fixed = match name {
@@ -426,30 +168,6 @@ fn hf_name(name: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
 }
 
-/// llama.cpp's `permute` of a q/k weight undone, as a row order: within each of `heads` heads of
-/// `head_dim` rows, Hugging Face row `j · head_dim/2 + i` is GGUF row `2i + j`; entry `r` of the
-/// result is the GGUF row that becomes row `r`.
-pub fn hf_row_order(heads: usize, head_dim: usize) -> Vec<usize> {
-    let half = head_dim / 2;
-    (0..heads * head_dim)
-        .map(|r| {
-            let (h, within) = (r / head_dim, r % head_dim);
-            let (j, i) = (within / half.max(1), within % half.max(1));
-            h * head_dim + 2 * i + j
-        })
-        .collect()
-}
-
-/// Undoes llama.cpp's `permute` of a q/k weight ([heads · head_dim, cols] rows; see [`hf_row_order`]).
-fn unpermute(values: &[f32], heads: usize, cols: usize) -> Vec<f32> {
-    let rows = values.len() / cols;
-    let mut out = Vec::with_capacity(values.len());
-    for from in hf_row_order(heads, rows / heads) {
-        out.extend_from_slice(&values[from * cols..(from + 1) * cols]);
-    }
-    out
-}
-
 /// The model of a Llama-family GGUF file with its weights left as the file stores them (read in
 /// place from `file`; see [`crate::models::llama_packed`]), for inference on the CPU.
 pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -> Result<PackedLlama> {
@@ -464,7 +182,7 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
                 info.dims
             )));
         }
-        let (kind, bytes) = raw(gguf.data, info)?;
+        let (kind, bytes) = gguf.raw(info)?;
         if let Some(i) = ggml::first_non_finite(kind, bytes) {
             let what = if kind.is_quantized() { format!("a NaN or infinite scale in block {i}") } else { format!("NaN or infinity at index {i}") };
             return Err(Error::Weights(format!(
@@ -480,7 +198,7 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
         if info.len()? != len {
             return Err(Error::Weights(format!("GGUF tensor {name} has {} values where the metadata implies {len}; the file is corrupt", info.len()?)));
         }
-        dequantize(gguf.data, info)
+        gguf.dequantize(info)
     };
     let (h, heads, kvh, d) = (config.hidden_size, config.num_attention_heads, config.kv_heads(), config.head_dim());
     let ffn = config.intermediate_size;
@@ -524,7 +242,7 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
         eps: config.rms_norm_eps as f32,
         rope_theta: config.rope_theta(),
     };
-    Ok(PackedLlama { weights: Arc::new(weights), file: file.clone() })
+    Ok(PackedLlama { weights: Arc::new(weights), file: file.clone(), config: config.clone() })
 }
 
 /// The model of a Llama-family GGUF file for inference on `device`, its weights kept as the file
@@ -536,6 +254,16 @@ pub fn load_quantized(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>
         true => DecoderModel::GpuPacked(GpuPackedLlama::upload(&packed, device.device())),
         false => DecoderModel::Packed(packed),
     })
+}
+
+/// The dense f32 model of weights kept quantized (to fine-tune or export them; `device` for
+/// the CPU's, which are dequantized from the file), or `None` for a dense model.
+pub fn dequantized(model: &DecoderModel, device: &crate::ComputeDevice) -> Option<Result<LlamaForCausalLM>> {
+    match model {
+        DecoderModel::Packed(m) => Some(unpack(&m.file, &m.config, device)),
+        DecoderModel::GpuPacked(m) => Some(Ok(m.dequantized())),
+        DecoderModel::Llama(_) | DecoderModel::Gpt2(_) => None,
+    }
 }
 
 /// The dense f32 model of a packed one (its GGUF `file`; to fine-tune or export it), on `device`.

@@ -5,7 +5,6 @@ pub mod bert;
 pub mod decoder;
 pub mod encoder_keys;
 pub mod export;
-pub mod ggml;
 pub mod gguf;
 pub mod gpt2;
 pub mod llama;

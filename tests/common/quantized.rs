@@ -7,7 +7,7 @@ use serde_json::Value;
 use webtune::{
     ComputeDevice,
     infer::{Decoder, GenerateOptions},
-    models::decoder::{DecoderConfig, DecoderModel},
+    models::decoder::DecoderModel,
     weights::{LoadReport, gguf},
 };
 
@@ -23,14 +23,14 @@ const EXPECTED: &str = include_str!("../fixtures/ggml/tiny-kquant.json");
 /// GPU in the kernels' layout), else dequantized to f32.
 pub fn tiny_kquant(packed: bool, device: &ComputeDevice) -> Decoder {
     let bytes = Arc::new(TINY_KQUANT.to_vec());
-    let file = gguf::Gguf::parse(&bytes).unwrap();
+    let file = webtune::formats::gguf::Gguf::parse(&bytes).unwrap();
     let config = file.llama_config().unwrap();
     let dev = device.without_autodiff();
     let model = match packed {
         true => gguf::load_quantized(&file, &config, &bytes, &dev).unwrap(),
         false => DecoderModel::Llama(gguf::load_causal_lm(&file, &config, &bytes, dev.device()).unwrap().0),
     };
-    Decoder { config: DecoderConfig::Llama(config), model, device: dev, report: LoadReport::default(), text: None, lora: None }
+    Decoder { model, device: dev, report: LoadReport::default(), text: None, lora: None }
 }
 
 /// The tiny model's (`decoder`'s) logits for the fixture's prompt within `tolerance` of

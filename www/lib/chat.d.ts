@@ -1,5 +1,5 @@
 // Types of <webtune-chat> (`import "webtune/chat";`).
-import type { Completion, DecoderInfo, DecoderSource, TextGenerationPipeline } from "./index.js";
+import type { Completion, DecoderInfo, DecoderSource, DevicePreference, TextGenerationPipeline } from "./index.js";
 
 /** A message of the widget's conversation (the system prompt is not one of them). */
 export interface WidgetMessage {
@@ -15,7 +15,7 @@ export declare class WebtuneChat extends HTMLElement {
   maxNewTokens: number;
   temperature: number;
   topP: number | undefined;
-  device: "auto" | "webgpu" | "gpu" | "cpu";
+  device: DevicePreference;
   placeholder: string;
   greeting: string;
   /** Keep the conversation in localStorage across reloads (key `webtune-chat:` + id or model). */

@@ -2,7 +2,7 @@
 import { call, core } from "./core.js";
 import { AbortError, OptionsError, checkKeys } from "./errors.js";
 import { bytesOf, dataFile } from "./files.js";
-import { train } from "./train.js";
+import { searchWith, train } from "./train.js";
 
 /** The files of a Hugging Face decoder folder, by role (`tokenizerConfig` holds the chat template; optional). */
 export const DECODER_FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
@@ -76,6 +76,15 @@ export class DecoderModel {
     const inner = this.#live();
     return train(options, "{text} or {prompt, completion} rows", async (data, validation, setup, training, callbacks) =>
       new DecoderModel(await call(() => inner.fineTune(data, validation, setup, training, ...callbacks))));
+  }
+
+  /** Hyperparameter search from this model (options as `search()` in train.js): `{ trials, best, model }`. */
+  async search(options = {}) {
+    const inner = this.#live();
+    return searchWith(options, "{text} or {prompt, completion} rows", async (data, validation, setup, training, plan, [onEvent, , isCancelled]) => {
+      const found = await call(() => inner.search(data, validation, setup, training, plan, onEvent, isCancelled));
+      return { ...found, model: new DecoderModel(found.model) };
+    });
   }
 
   /** `{ loss, perplexity, tokens, examples }` on `data` (rows as for `finetune`). */

@@ -158,6 +158,24 @@ maxLength?: number,
 previewRows?: number, };
 
 /**
+ * What a search runs: the space, how trials are chosen, and the budget.
+ */
+export type SearchPlan = { space?: SearchSpace, strategy?: Strategy, 
+/**
+ * At most this many trials (default: the whole grid).
+ */
+trials?: number | null, };
+
+/**
+ * The settings a search may vary: for each, the values to try (empty: the run's own value).
+ */
+export type SearchSpace = { learningRate?: Array<number>, epochs?: Array<number>, batchSize?: Array<number>, 
+/**
+ * LoRA ranks (the run's other `lora` options apply).
+ */
+loraRank?: Array<number>, };
+
+/**
  * How the `A` factor starts (`B` always starts at zero, so an adapted model first computes what
  * its base does). The names are PEFT's `init_lora_weights` values.
  */
@@ -516,3 +534,51 @@ longestText: number, p95Text: number,
 warnings: Array<string>, };
 
 export type LabelCount = { label: string, count: number, };
+
+/**
+ * How the trials are chosen from the grid.
+ */
+export type Strategy = "grid" | "random";
+
+/**
+ * One trial: what it changes from the run's options (`None`: left as it is).
+ */
+export type TrialSettings = { learningRate?: number, epochs?: number, batchSize?: number, loraRank?: number, };
+
+/**
+ * A finished trial.
+ */
+export type TrialResult = { 
+/**
+ * Its place in the plan, from 0.
+ */
+index: number, 
+/**
+ * What it changed from the run's options.
+ */
+settings: TrialSettings, 
+/**
+ * The metric every trial is judged by.
+ */
+metric: string, 
+/**
+ * The trial's best value of `metric` on the validation data.
+ */
+value: number, 
+/**
+ * Optimizer steps it ran.
+ */
+steps: number, };
+
+/**
+ * A task, by its Hugging Face pipeline name.
+ */
+export type Task = "feature-extraction" | "text-classification" | "text-generation";
+
+/**
+ * The kind of model a task loads.
+ */
+export type ModelKind = "encoder" | "decoder";
+
+/** Which device to run on: "auto" (a hardware GPU, else the CPU), "webgpu" (alias "gpu": any adapter, or an error), "cpu". */
+export type DevicePreference = "auto" | "webgpu" | "gpu" | "cpu";

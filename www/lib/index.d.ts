@@ -4,12 +4,12 @@
 import type {
   Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
-  SelfTestReport, StopReason, TrainOptions,
+  SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
 } from "./generated.js";
 export type {
   Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
-  SelfTestReport, StopReason, TrainOptions,
+  SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
 };
 
 /** Training options (defaults follow Hugging Face's TrainingArguments). */
@@ -17,7 +17,7 @@ export type TrainingOptions = TrainOptions;
 
 export interface DeviceOptions {
   /** Default "auto": a hardware WebGPU adapter, else the CPU (a software/fallback adapter such as SwiftShader is slower than the CPU path; `info.fallback` says why). "webgpu" (alias "gpu") takes any adapter, and throws WebGpuUnavailableError instead of falling back. */
-  device?: "auto" | "webgpu" | "gpu" | "cpu";
+  device?: DevicePreference;
 }
 
 /** `worker: true`: choose (or test) the device in webtune's Worker, where pipelines run, instead of on this thread. */
@@ -213,7 +213,7 @@ export type ProgressEvent =
 export interface PipelineOptions {
   model: ModelSource;
   /** Default "auto": a hardware WebGPU adapter, else the CPU. */
-  device?: "auto" | "webgpu" | "gpu" | "cpu";
+  device?: DevicePreference;
   maxLength?: number;
   truncate?: boolean;
   batchSize?: number;
@@ -254,28 +254,17 @@ export interface FeatureExtractionPipeline extends PipelineBase {
 }
 
 /** A hyperparameter search: the settings to vary and the budget; everything else as `finetune` (no stored runs). */
-export interface SearchOptions extends Omit<FinetuneOptions, "checkpointEvery" | "onCheckpoint" | "resumeFrom" | "onEvent"> {
-  /** Lists of values per setting; the grid is every combination (the last setting varies fastest). */
-  space: { learningRate?: number[]; epochs?: number[]; batchSize?: number[]; loraRank?: number[] };
-  /** "grid" (default: combinations in order, the first `trials` of them) or "random" (`trials` different combinations drawn with `seed`). */
-  strategy?: "grid" | "random";
-  /** The budget: at most this many trials. */
-  trials?: number;
-  /** Each trial's training events with `trial` set, and `{ type: "trial", index, settings, value, steps, metric }` as each ends. */
-  onEvent?: (event: (TrainingEvent & { trial: number }) | { type: "trial"; index: number; settings: Record<string, number>; value: number; steps: number; metric: string }) => void;
+export interface SearchOptions extends Omit<FinetuneOptions, "checkpointEvery" | "onCheckpoint" | "resumeFrom" | "onEvent">, SearchPlan {
+  /** Each trial's training events with `trial` set, and `{ type: "trial", …TrialResult }` as each ends. */
+  onEvent?: (event: (TrainingEvent & { trial: number }) | ({ type: "trial" } & TrialResult)) => void;
 }
 
-export interface SearchTrial {
-  index: number;
-  settings: { learningRate?: number; epochs?: number; batchSize?: number; loraRank?: number };
-  /** The trial's best value of `metric` on the validation data. */
-  value: number;
-  steps: number;
-}
+/** A finished trial (the same shape the CLI's `webtune search` prints). */
+export type SearchTrial = TrialResult;
 
 export interface SearchResult {
-  trials: SearchTrial[];
-  best: SearchTrial;
+  trials: TrialResult[];
+  best: TrialResult;
   metric: string;
 }
 
@@ -348,6 +337,10 @@ export interface LmEvaluateOptions {
   /** Examples per forward pass (default 8). */
   batchSize?: number;
   chatTemplate?: boolean;
+  /** Also answer each row's prompt greedily and score the answers (BLEU, ROUGE-L). */
+  generate?: boolean;
+  /** With `generate`: the longest answer in tokens (default 128). */
+  maxNewTokens?: number;
   signal?: AbortSignal;
 }
 
@@ -365,7 +358,7 @@ export function pipeline(task: "text-classification", options: PipelineOptions):
 export function pipeline(task: "feature-extraction", options: PipelineOptions): Promise<FeatureExtractionPipeline>;
 export function pipeline(
   task: "text-generation",
-  options: { model: DecoderSource; device?: "auto" | "webgpu" | "gpu" | "cpu"; onProgress?: (event: ProgressEvent) => void; signal?: AbortSignal },
+  options: { model: DecoderSource; device?: DevicePreference; onProgress?: (event: ProgressEvent) => void; signal?: AbortSignal },
 ): Promise<TextGenerationPipeline>;
 
 /** A loaded decoder on the calling thread (pipelines run one in webtune's Worker). */
@@ -386,14 +379,14 @@ export class DecoderModel {
 /** Loads a decoder (Llama-family: `{ gguf }` or Hugging Face files; GPT-2: Hugging Face files): `{ config, weights, tokenizer, tokenizerConfig? }`, each a URL, File/Blob or bytes. */
 export function loadDecoder(
   files: { gguf: FileSource } | { config: FileSource; weights: FileSource; tokenizer: FileSource; tokenizerConfig?: FileSource },
-  options?: { device?: "auto" | "webgpu" | "gpu" | "cpu"; signal?: AbortSignal },
+  options?: { device?: DevicePreference; signal?: AbortSignal },
 ): Promise<DecoderModel>;
 
 /** Fine-tuning runs stored in OPFS by `finetune({ run, checkpointEvery })`. */
 export const runs: {
   list(): Promise<Array<{ name: string; step: number; updated: string | null; finished: boolean }>>;
   /** Continues a run from its latest checkpoint; ends as the uninterrupted run would. */
-  resume(name: string, options?: { device?: "auto" | "webgpu" | "gpu" | "cpu"; onEvent?: (event: TrainingEvent) => void; signal?: AbortSignal }):
+  resume(name: string, options?: { device?: DevicePreference; onEvent?: (event: TrainingEvent) => void; signal?: AbortSignal }):
     Promise<{ pipeline: TextClassificationPipeline | TextGenerationPipeline; done: Extract<TrainingEvent, { type: "done" }> }>;
   delete(name: string): Promise<boolean>;
 };

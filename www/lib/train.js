@@ -29,6 +29,31 @@ export async function finetune(source, options = {}) {
   });
 }
 
+/**
+ * Hyperparameter search over `finetune`'s options plus `space`, `strategy` and `trials` (the plan
+ * and the loop are the core's, as in the CLI): resolves to `{ trials, best, model }`, `model` the
+ * best trial's EncoderModel. Events as the core's `search` gives them (each trial's with `trial`,
+ * and `{ type: "trial", … }` as each ends).
+ */
+export async function search(source, options = {}) {
+  return searchWith(options, "{text, label} rows", async (data, validation, setup, training, plan, [onEvent, , isCancelled]) => {
+    const files = await modelFiles(source, MODEL_FILES, { signal: options.signal });
+    const found = await call(() => core.search(files.config, files.weights, files.tokenizer, data, validation, setup, training, plan, onEvent, isCancelled));
+    return { ...found, model: new EncoderModel(found.model) };
+  });
+}
+
+/**
+ * The part of a search every model shares: splits the plan (`space`, `strategy`, `trials`) from
+ * the training options, then reads the data as `train` does and runs `start`, which also gets the plan.
+ */
+export async function searchWith(options, rows, start) {
+  if (options == null || typeof options !== "object") throw new OptionsError("search: options must be an object");
+  const { space, strategy, trials, ...rest } = options;
+  const plan = Object.fromEntries(Object.entries({ space, strategy, trials }).filter(([, v]) => v !== undefined));
+  return train(rest, rows, (data, validation, setup, training, callbacks) => start(data, validation, setup, training, plan, callbacks), { search: true });
+}
+
 /** Rejects unknown or out-of-range training options in finetune's `options` (the Rust `TrainOptions` decides), before any data is read. */
 export function checkTrainOptions(options) {
   const training = Object.fromEntries(Object.entries(options).filter(([k]) => !SETUP.includes(k)));
@@ -40,9 +65,10 @@ export function checkTrainOptions(options) {
  * (which gets the data and validation bytes, the setup, the training options and the callbacks
  * `[onEvent, onCheckpoint, isCancelled, resumeFrom]`, and resolves to the trained model), and turns
  * an aborted or diverged run into an AbortError / TrainingError whose `model` is what was trained.
- * `rows` names the rows `data` may be, for the error message.
+ * `rows` names the rows `data` may be, for the error message. With `search`, `start` resolves to
+ * a search's outcome, returned as it is (its trials report their own ends).
  */
-export async function train(options, rows, start) {
+export async function train(options, rows, start, { search = false } = {}) {
   if (options == null || typeof options !== "object") throw new OptionsError("finetune: options must be an object");
   const { data, validation, format, columns, validationSplit, device, onEvent, onCheckpoint, resumeFrom, signal, ...training } = options;
   if (data == null) throw new OptionsError(`finetune: options.data is required (a File, a URL, bytes with format, or an array of ${rows})`);
@@ -73,6 +99,7 @@ export async function train(options, rows, start) {
     resumeFrom ?? undefined,
   ];
   const model = await start(dataBytes, val?.[0], setup, training, callbacks);
+  if (search) return model;
   let err;
   if (done?.stopReason === "cancelled") { // an abort after the last step does not undo a finished run
     err = new AbortError("finetune was aborted; `error.model` holds the model as trained so far");

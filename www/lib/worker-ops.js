@@ -8,8 +8,7 @@ import { MODEL_FILES, loadEncoder } from "./encoder.js";
 import { bytesOf, dataFile } from "./files.js";
 import { fetchModel, resolveModel } from "./hub.js";
 import * as store from "./store.js";
-import { checkTrainOptions, finetune } from "./train.js";
-import { better, searchTrials } from "./search.js";
+import { checkTrainOptions, finetune, search } from "./train.js";
 
 const models = new Map();
 let nextHandle = 1;
@@ -170,56 +169,16 @@ export const ops = {
   },
 
   /**
-   * Hyperparameter search: each trial fine-tunes the pipeline's model as it was before the search
-   * with one combination of `space`, one after another; events come with their `trial` index, and
-   * a `{ type: "trial" }` event per finished trial. The pipeline then holds the best trial's model.
+   * Hyperparameter search (the core's plan and loop): each trial fine-tunes the pipeline's model as
+   * it was before the search; events come with their `trial` index, and a `{ type: "trial" }` event
+   * per finished trial. The pipeline then holds the best trial's model.
    */
   async search({ handle, options }, { emit, signal }) {
     const e = entry(handle);
-    const { space, strategy, trials, ...training } = options;
-    const combos = searchTrials(space, { strategy, trials, seed: training.seed }); // the run's seed also draws a random search
-    const metric = training.metric ?? (e.task === "text-generation" ? "loss" : "accuracy");
-    await checkTrainOptions({ ...training, metric });
-    const base = e.task === "text-generation" ? null : await currentFiles(e);
-    const results = [];
-    let best = null;
-    try {
-      for (const [index, settings] of combos.entries()) {
-        const { loraRank, ...set } = settings;
-        let done = null;
-        const options = {
-          ...training, ...set, metric, device: training.device ?? e.model.info.device.kind, signal,
-          ...(loraRank === undefined ? {} : { lora: { ...training.lora, rank: loraRank } }),
-          onEvent: (event) => {
-            if (event.type === "done") done = event;
-            emit({ ...event, trial: index });
-          },
-        };
-        const model = base ? await finetune(base, options) : await e.model.finetune(options);
-        const value = done?.best?.value;
-        if (value === undefined) {
-          model.dispose();
-          throw new OptionsError("search: a trial ended without an evaluation to compare; give validation data (validation, or validationSplit above 0)");
-        }
-        const trial = { index, settings, value, steps: done.steps };
-        results.push(trial);
-        emit({ type: "trial", ...trial, metric });
-        if (better(value, best?.value, metric, training.mode)) {
-          best?.model.dispose();
-          best = { ...trial, model };
-        } else {
-          model.dispose();
-        }
-      }
-    } catch (err) {
-      best?.model.dispose(); // the pipeline keeps the model it had
-      err.model?.dispose?.();
-      delete err.model;
-      throw err;
-    }
-    replaceModel(e, best.model);
-    const { model: _, ...chosen } = best;
-    return { trials: results, best: chosen, metric, info: e.model.info };
+    const opts = { ...options, device: options.device ?? e.model.info.device.kind, signal, onEvent: emit };
+    const found = e.task === "text-generation" ? await e.model.search(opts) : await search(await currentFiles(e), opts);
+    replaceModel(e, found.model);
+    return { trials: found.trials, best: found.best, metric: found.best.metric, info: e.model.info };
   },
 
   /** Continues stored run `name` from its latest checkpoint: a new pipeline holding the result. */

@@ -104,7 +104,7 @@ enum Bench {
 }
 
 pub fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,wgpu_hal=off,wgpu_core=error")).init();
     let cli = Cli::parse();
     if let Err(e) = pollster::block_on(run(cli.command)) {
         eprintln!("error ({}): {e}", e.js_name());

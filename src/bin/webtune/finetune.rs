@@ -8,7 +8,7 @@ use webtune::{
     data::{Columns, Table, TextColumns, parse_named},
     infer::{Decoder, EncodeOptions, Encoder, ModelFiles},
     models::lora::{LoraInit, LoraOptions},
-    session::{DataFile, DecoderEvalSettings, SessionData, checkpoint_dir, evaluate_decoder, finetune_classifier, finetune_decoder},
+    session::{DataFile, DecoderEvalSettings, ModelKind, SessionData, Task, checkpoint_dir, evaluate_decoder, finetune_classifier, finetune_decoder},
     train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions},
 };
 
@@ -188,10 +188,8 @@ pub(crate) fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
 
 pub async fn train(a: &TrainArgs) -> Result<()> {
     let options = a.options()?;
-    match a.task.as_str() {
-        "text-classification" => {}
-        "text-generation" => return train_lm(a, &options).await,
-        t => return Err(Error::Options(format!("unknown --task {t:?}; valid tasks are text-classification, text-generation"))),
+    if Task::parse(&a.task)?.model_kind() == ModelKind::Decoder {
+        return train_lm(a, &options).await;
     }
     prepare_out(&a.out, a.overwrite)?;
     let files = ModelFiles::from_dir(&a.model)?;
@@ -350,10 +348,8 @@ pub struct EvalArgs {
 /// loss, perplexity, tokens, examples).
 pub async fn eval(a: &EvalArgs) -> Result<()> {
     let dev = crate::cli::select_device(&a.device).await?;
-    match a.task.as_str() {
-        "text-classification" => {}
-        "text-generation" => return eval_lm(a, &dev).await,
-        t => return Err(Error::Options(format!("unknown --task {t:?}; valid tasks are text-classification, text-generation"))),
+    if Task::parse(&a.task)?.model_kind() == ModelKind::Decoder {
+        return eval_lm(a, &dev).await;
     }
     let mut enc = Encoder::load(ModelFiles::from_dir(&a.model)?, &dev)?;
     for w in &enc.report.warnings {

@@ -1,17 +1,15 @@
 //! `webtune search`: hyperparameter search from the command line, as `pipeline.search` in JS —
 //! one fine-tuning run per combination of the given lists (the grid, or with `--strategy random`
 //! a seeded sample of `--trials` of them), each from the same model, judged by its best validation
-//! metric; one JSON line per trial on stdout, the best trial's model written to `--out`.
+//! metric; one JSON line per trial on stdout, the best trial's model written to `--out`. The plan
+//! and the loop are the library's (`train::SearchPlan`, `session::search`), as in the browser.
 
-use rand::{SeedableRng, seq::SliceRandom};
-use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 use serde_json::json;
 use webtune::{
-    ComputeDevice, Error, Result,
-    infer::{Decoder, Encoder, ModelFiles},
-    session::{SessionData, finetune_classifier, finetune_decoder},
-    train::{Best, Hooks, TrainOptions, options::Mode},
+    Error, Result,
+    infer::ModelFiles,
+    session::{ModelKind, Task, TrialResult, finetune_classifier, finetune_decoder},
+    train::{Hooks, SearchPlan, SearchSpace, Strategy, TrainOptions},
 };
 
 use crate::{
@@ -42,154 +40,80 @@ pub struct SearchArgs {
     /// The budget: at most this many trials.
     #[arg(long)]
     pub trials: Option<usize>,
+    /// Print the trials the search would run (one JSON line each) without training.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
-/// One trial's settings (what it changes from the training flags).
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Settings {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    learning_rate: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    epochs: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    batch_size: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lora_rank: Option<usize>,
-}
-
-impl Settings {
-    fn apply(&self, base: &TrainOptions) -> Result<TrainOptions> {
-        let mut o = base.clone();
-        o.learning_rate = self.learning_rate.unwrap_or(o.learning_rate);
-        o.epochs = self.epochs.unwrap_or(o.epochs);
-        o.batch_size = self.batch_size.unwrap_or(o.batch_size);
-        if let (Some(rank), Some(lora)) = (self.lora_rank, o.lora.as_mut()) {
-            lora.rank = rank;
-        }
-        o.validate()?;
-        Ok(o)
-    }
-}
-
-/// Every combination of the lists (an empty list keeps the flag's value), the last varying fastest.
-fn grid(a: &SearchArgs) -> Vec<Settings> {
-    fn or_none<T: Copy>(v: &[T]) -> Vec<Option<T>> {
-        if v.is_empty() { vec![None] } else { v.iter().copied().map(Some).collect() }
-    }
-    let mut out = Vec::new();
-    for learning_rate in or_none(&a.learning_rates) {
-        for epochs in or_none(&a.epoch_counts) {
-            for batch_size in or_none(&a.batch_sizes) {
-                for lora_rank in or_none(&a.lora_ranks) {
-                    out.push(Settings { learning_rate, epochs, batch_size, lora_rank });
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The trials to run, in order.
-fn trials(a: &SearchArgs, seed: u64) -> Result<Vec<Settings>> {
-    if a.learning_rates.is_empty() && a.epoch_counts.is_empty() && a.batch_sizes.is_empty() && a.lora_ranks.is_empty() {
-        return Err(Error::Options(
-            "search: give at least one list to try: --learning-rates, --epoch-counts, --batch-sizes or --lora-ranks (comma-separated)".into(),
-        ));
-    }
-    if a.trials == Some(0) {
-        return Err(Error::Options("search: --trials must be at least 1 (the budget)".into()));
-    }
-    let mut all = grid(a);
-    match a.strategy.as_str() {
-        "grid" => {}
-        "random" => all.shuffle(&mut ChaCha8Rng::seed_from_u64(seed)),
-        s => return Err(Error::Options(format!("search: unknown --strategy {s:?}; valid strategies are grid, random"))),
-    }
-    all.truncate(a.trials.unwrap_or(usize::MAX));
-    Ok(all)
-}
-
-/// What every trial starts from.
-enum Start {
-    Classifier(ModelFiles),
-    Decoder(Box<Decoder>),
-}
-
-impl Start {
-    /// Trains one trial with `options`: its best evaluation, its steps, and its files for --out.
-    async fn trial(&self, t: &TrainArgs, dev: &ComputeDevice, data: &SessionData, options: &TrainOptions, index: usize) -> Result<Trial> {
-        let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
-        let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
-        Ok(match self {
-            Start::Classifier(files) => {
-                let tuned = finetune_classifier(files, dev, data, &t.columns.columns(), options, None, hooks).await?;
-                Trial { best: tuned.best, steps: tuned.steps, model: Tuned::Encoder(tuned.model) }
-            }
-            Start::Decoder(decoder) => {
-                let tuned = finetune_decoder(decoder, dev, data, &t.columns.text_columns(&t.text), options, None, hooks).await?;
-                Trial { best: tuned.best, steps: tuned.steps, model: Tuned::Decoder(Box::new(tuned.model)) }
-            }
-        })
-    }
-}
-
-/// A finished trial.
-struct Trial {
-    best: Option<Best>,
-    steps: usize,
-    model: Tuned,
-}
-
-/// A trial's trained model, exported only when it is the best so far.
-enum Tuned {
-    Encoder(Encoder),
-    Decoder(Box<Decoder>),
-}
-
-impl Tuned {
-    async fn files(&self, t: &TrainArgs) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        match self {
-            Tuned::Encoder(m) => encoder_files(m, t).await,
-            Tuned::Decoder(m) => decoder_files(m, t).await,
-        }
+impl SearchArgs {
+    /// The lists as a search plan.
+    fn plan(&self) -> Result<SearchPlan> {
+        let strategy = match self.strategy.as_str() {
+            "grid" => Strategy::Grid,
+            "random" => Strategy::Random,
+            s => return Err(Error::Options(format!("search: unknown --strategy {s:?}; valid strategies are grid, random"))),
+        };
+        let space = SearchSpace {
+            learning_rate: self.learning_rates.clone(),
+            epochs: self.epoch_counts.clone(),
+            batch_size: self.batch_sizes.clone(),
+            lora_rank: self.lora_ranks.clone(),
+        };
+        Ok(SearchPlan { space, strategy, trials: self.trials })
     }
 }
 
 pub async fn search(a: &SearchArgs) -> Result<()> {
     let t = &a.train;
     let base = t.options()?;
-    let plan = trials(a, base.seed)?;
-    if !matches!(t.task.as_str(), "text-classification" | "text-generation") {
-        return Err(Error::Options(format!("unknown --task {:?}; valid tasks are text-classification, text-generation", t.task)));
+    let plan = a.plan()?;
+    let task = Task::parse(&t.task)?;
+    if a.dry_run {
+        for (index, settings) in plan.trials(base.seed)?.iter().enumerate() {
+            print(&json!({ "index": index, "settings": settings }))?;
+        }
+        return Ok(());
     }
     prepare_out(&t.out, t.overwrite)?;
     let dev = crate::cli::select_device(&t.device).await?;
     let data = t.data()?;
-    let start = match t.task.as_str() {
-        "text-classification" => Start::Classifier(ModelFiles::from_dir(&t.model)?),
-        _ => Start::Decoder(Box::new(crate::generate::load_decoder(&t.model, &dev)?)),
-    };
-    let mut best: Option<(serde_json::Value, f64, Vec<(&str, Vec<u8>)>)> = None;
-    for (index, settings) in plan.iter().enumerate() {
-        let trial = start.trial(t, &dev, &data, &settings.apply(&base)?, index).await?;
-        let Some(judged) = trial.best else {
-            return Err(Error::Options(
-                "search: a trial ended without an evaluation to compare; give validation data (--validation, or --validation-split above 0)".into(),
-            ));
-        };
-        let mode = base.mode.unwrap_or_else(|| Mode::natural_for(&judged.metric));
-        let line = json!({ "trial": index, "settings": settings, "metric": judged.metric, "value": judged.value, "steps": trial.steps });
-        print(&line)?;
-        if best.as_ref().is_none_or(|(_, v, _)| mode.improves(judged.value, *v)) {
-            best = Some((line, judged.value, trial.model.files(t).await?));
+    let files = match task.model_kind() {
+        ModelKind::Encoder => {
+            let start = ModelFiles::from_dir(&t.model)?;
+            let trial = async |index, options: TrainOptions| {
+                let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
+                let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
+                finetune_classifier(&start, &dev, &data, &t.columns.columns(), &options, None, hooks).await
+            };
+            let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
+            print_best(&found.best, t)?;
+            encoder_files(&found.model, t).await?
         }
-    }
-    // `trials` never plans an empty search
-    let Some((line, _, files)) = best else { return Err(Error::Options("search: no trial ran".into())) };
+        ModelKind::Decoder => {
+            let start = crate::generate::load_decoder(&t.model, &dev)?;
+            let trial = async |index, options: TrainOptions| {
+                let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
+                let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
+                finetune_decoder(&start, &dev, &data, &t.columns.text_columns(&t.text), &options, None, hooks).await
+            };
+            let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
+            print_best(&found.best, t)?;
+            decoder_files(&found.model, t).await?
+        }
+    };
     for (name, bytes) in files {
         let path = t.out.join(name);
         std::fs::write(&path, bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", path.display())))?;
     }
-    print(&json!({ "best": line, "out": t.out.display().to_string() }))
+    Ok(())
+}
+
+/// One JSON line per finished trial.
+fn printed(trial: &TrialResult) {
+    let _ = print(trial);
+}
+
+/// The last line: the best trial and where its model goes.
+fn print_best(best: &TrialResult, t: &TrainArgs) -> Result<()> {
+    print(&json!({ "best": best, "out": t.out.display().to_string() }))
 }

@@ -1,0 +1,5 @@
+//! File formats that sit below every layer that reads them: GGUF's container and ggml's block
+//! layouts. Bytes in, checked values out: no tensors, no models.
+
+pub mod ggml;
+pub mod gguf;

@@ -1,0 +1,112 @@
+//! The tasks webtune runs, each named once: which kind of model it needs, what fine-tuning it
+//! reports and judges runs by, and what PEFT calls it. The CLI's `--task`, the JS `pipeline(task)`
+//! and hyperparameter search read these instead of comparing task strings of their own.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::models::family::ModelKind;
+use crate::{
+    Error, Result,
+    infer::metrics::{CLASSIFICATION_METRICS, LANGUAGE_METRICS},
+};
+
+/// A task, by its Hugging Face pipeline name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// Sentence embeddings from an encoder (`embed`; fine-tuning trains a classifier head on it).
+    FeatureExtraction,
+    /// Labels for texts or text pairs, from an encoder with a classification head.
+    TextClassification,
+    /// Text from a decoder (`generate`, `chat`), fine-tuned as a causal language model.
+    TextGeneration,
+}
+
+impl Task {
+    /// Every task, in the order errors list them.
+    pub const ALL: [Task; 3] = [Task::FeatureExtraction, Task::TextClassification, Task::TextGeneration];
+
+    /// Its pipeline name (`"text-classification"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::FeatureExtraction => "feature-extraction",
+            Task::TextClassification => "text-classification",
+            Task::TextGeneration => "text-generation",
+        }
+    }
+
+    /// The task a pipeline name (or one of transformers' aliases) names, or an error listing them.
+    pub fn parse(name: &str) -> Result<Task> {
+        let alias = match name {
+            "sentiment-analysis" => "text-classification",
+            other => other,
+        };
+        Task::ALL.into_iter().find(|t| t.name() == alias).ok_or_else(|| {
+            Error::Options(format!(
+                "unknown task {name:?}; valid tasks are {}",
+                Task::ALL.map(Task::name).join(", ")
+            ))
+        })
+    }
+
+    /// The kind of model it loads.
+    pub fn model_kind(self) -> ModelKind {
+        match self {
+            Task::FeatureExtraction | Task::TextClassification => ModelKind::Encoder,
+            Task::TextGeneration => ModelKind::Decoder,
+        }
+    }
+
+    /// The metrics its evaluations report (what `metric` may name).
+    pub fn metrics(self) -> &'static [&'static str] {
+        match self.model_kind() {
+            ModelKind::Encoder => CLASSIFICATION_METRICS,
+            ModelKind::Decoder => LANGUAGE_METRICS,
+        }
+    }
+
+    /// The metric a run is judged by when the options name none (early stopping, keep-best,
+    /// hyperparameter search).
+    pub fn default_metric(self) -> &'static str {
+        self.metrics()[0]
+    }
+
+    /// PEFT's `task_type` for adapters trained on it.
+    pub fn peft_task_type(self) -> &'static str {
+        match self {
+            Task::FeatureExtraction | Task::TextClassification => "SEQ_CLS",
+            Task::TextGeneration => "CAUSAL_LM",
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Task> {
+        Task::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_ones_list_the_tasks() {
+        for t in Task::ALL {
+            assert_eq!(Task::parse(t.name()).unwrap(), t);
+            assert_eq!(serde_json::to_value(t).unwrap(), t.name());
+        }
+        assert_eq!(Task::parse("sentiment-analysis").unwrap(), Task::TextClassification);
+        let e = Task::parse("ner").unwrap_err().to_string();
+        assert!(e.contains("unknown task \"ner\"") && e.contains("feature-extraction, text-classification, text-generation"), "{e}");
+        assert_eq!(Task::TextGeneration.default_metric(), "loss");
+        assert_eq!(Task::TextClassification.default_metric(), "accuracy");
+    }
+}
