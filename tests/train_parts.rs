@@ -178,9 +178,37 @@ fn typescript_declarations_match_the_rust_types() {
         "\n/** Which device to run on: \"auto\" (a hardware GPU, else the CPU), \"webgpu\" (alias \"gpu\": any adapter, or an error), \"cpu\". */\nexport type DevicePreference = {devices};\n"
     );
 
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/lib/generated.d.ts");
+    check_generated("www/lib/generated.d.ts", &generated);
+    check_generated("www/lib/generated.js", &generated_js());
+}
+
+/// `www/lib/generated.js`: the values the JS shim needs from the Rust types — every task with its
+/// model kind and metrics, and transformers' aliases — so that the shim learns a task added in
+/// Rust (`session::Task`) from here.
+fn generated_js() -> String {
+    use webtune::session::Task;
+    let tasks: serde_json::Map<String, serde_json::Value> = Task::ALL
+        .iter()
+        .map(|t| (t.name().into(), serde_json::json!({ "modelKind": t.model_kind(), "metrics": t.metrics(), "defaultMetric": t.default_metric() })))
+        .collect();
+    let aliases: serde_json::Map<String, serde_json::Value> = Task::ALIASES.iter().map(|(a, t)| ((*a).into(), t.name().into())).collect();
+    format!(
+        "// Generated from webtune's Rust types by tests/train_parts.rs (typescript_declarations_match_the_rust_types);\n\
+         // do not edit: change the Rust type, then run `WEBTUNE_UPDATE_TYPES=1 cargo test --test train_parts typescript`.\n\n\
+         /** Every task (session::Task): the kind of model it loads, the metrics its evaluations report, the one runs are judged by. */\n\
+         export const TASKS = {};\n\n\
+         /** Other names transformers gives a task. */\n\
+         export const TASK_ALIASES = {};\n",
+        serde_json::Value::Object(tasks),
+        serde_json::Value::Object(aliases),
+    )
+}
+
+/// Compares a generated file with the committed one (`WEBTUNE_UPDATE_TYPES=1` rewrites it).
+fn check_generated(file: &str, generated: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     if std::env::var_os("WEBTUNE_UPDATE_TYPES").is_some() {
-        std::fs::write(&path, &generated).unwrap();
+        std::fs::write(&path, generated).unwrap();
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(

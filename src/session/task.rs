@@ -35,13 +35,13 @@ impl Task {
         }
     }
 
+    /// Other names transformers gives a task.
+    pub const ALIASES: [(&'static str, Task); 1] = [("sentiment-analysis", Task::TextClassification)];
+
     /// The task a pipeline name (or one of transformers' aliases) names, or an error listing them.
     pub fn parse(name: &str) -> Result<Task> {
-        let alias = match name {
-            "sentiment-analysis" => "text-classification",
-            other => other,
-        };
-        Task::ALL.into_iter().find(|t| t.name() == alias).ok_or_else(|| {
+        let alias = Task::ALIASES.iter().find(|(a, _)| *a == name).map(|(_, t)| *t);
+        alias.or_else(|| Task::ALL.into_iter().find(|t| t.name() == name)).ok_or_else(|| {
             Error::Options(format!(
                 "unknown task {name:?}; valid tasks are {}",
                 Task::ALL.map(Task::name).join(", ")

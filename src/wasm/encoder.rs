@@ -134,11 +134,7 @@ impl JsEncoder {
         let enc = self.inner.clone();
         future_to_promise(async move {
             let files = enc.export().await.map_err(to_js)?;
-            let out = js_sys::Object::new();
-            for (key, bytes) in [("config", &files.config), ("weights", &files.weights), ("tokenizer", &files.tokenizer)] {
-                js_sys::Reflect::set(&out, &key.into(), &Uint8Array::from(bytes.as_slice()))?;
-            }
-            Ok(out.into())
+            super::files_object(vec![("config.json", files.config), ("model.safetensors", files.weights), ("tokenizer.json", files.tokenizer)])
         })
     }
 

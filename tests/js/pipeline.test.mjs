@@ -652,7 +652,7 @@ test("pipeline: bad input is a clear, named error", async () => {
     return out;
   });
   const expect = {
-    task: ["OptionsError", /unknown task "summarization"; valid tasks are text-classification, feature-extraction/],
+    task: ["OptionsError", /unknown task "summarization"; valid tasks are feature-extraction, text-classification, text-generation/],
     generation: ["NetworkError", /config.json: .*\/hub\/x\/y\/resolve\/main\/config.json answered HTTP 404/],
     notGguf: ["WeightsError", /not a GGUF file/],
     option: ["OptionsError", /unknown option "devise"; valid options are model, device/],

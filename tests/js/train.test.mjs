@@ -43,7 +43,7 @@ const run = (device, resume = false) => b.page.evaluate(async ([model, rows, dev
     const out = { events, info: m.info, preds: await m.classify(["charming and moving", "dull"]) };
     const files = await m.export();
     out.exported = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.length]));
-    out.config = JSON.parse(new TextDecoder().decode(files.config));
+    out.config = JSON.parse(new TextDecoder().decode(files["config.json"]));
     m.dispose();
     return { ok: out };
   } catch (e) {
@@ -75,7 +75,7 @@ test("fine-tuning on WebGPU: the loss falls, validation accuracy rises, the mode
   assert.equal(done.stopReason, "finished");
   assert.equal(gpu.info.device.kind, "webgpu");
   assert.equal(gpu.preds.length, 2);
-  assert.ok(gpu.exported.weights > 100_000 && gpu.exported.tokenizer > 1000, JSON.stringify(gpu.exported));
+  assert.ok(gpu.exported["model.safetensors"] > 100_000 && gpu.exported["tokenizer.json"] > 1000, JSON.stringify(gpu.exported));
   assert.equal(gpu.config.id2label["2"], "positive");
 });
 

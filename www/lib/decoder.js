@@ -1,20 +1,12 @@
 // Llama-family decoders: text generation and chat, streaming text pieces as they come.
 import { call, core } from "./core.js";
 import { AbortError, OptionsError, checkKeys } from "./errors.js";
-import { bytesOf, dataFile } from "./files.js";
+import { MODEL_FILES, bytesOf, dataFile } from "./files.js";
 import { searchWith, train } from "./train.js";
 
-/** The files of a Hugging Face decoder folder, by role (`tokenizerConfig` holds the chat template; optional). */
-export const DECODER_FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
 export const GENERATE_OPTIONS = ["maxNewTokens", "temperature", "topK", "topP", "minP", "repetitionPenalty", "seed", "stop", "trimHistory", "onToken", "signal"];
 export const EVALUATE_OPTIONS = ["format", "columns", "maxLength", "batchSize", "chatTemplate", "generate", "maxNewTokens", "signal"];
 
-/** Whether `source` is one GGUF file (a URL ending in .gguf, or a File/Blob named so). */
-export function isGguf(source) {
-  if (typeof source === "string" || source instanceof URL) return /\.gguf(\?.*)?$/i.test(String(source));
-  if (typeof File !== "undefined" && source instanceof File) return /\.gguf$/i.test(source.name);
-  return false;
-}
 
 /** A loaded decoder. Free its memory with `dispose()` when done. */
 export class DecoderModel {
@@ -137,7 +129,7 @@ export async function loadDecoder(files, options = {}) {
     return new DecoderModel(await call(() => core.Decoder.loadGguf(bytes, rest)));
   }
   const get = (role, name) => bytesOf(files?.[role], name, { signal });
-  const [config, weights, tokenizer] = await Promise.all(Object.entries(DECODER_FILES).map(([role, name]) => get(role, name)));
+  const [config, weights, tokenizer] = await Promise.all(Object.entries(MODEL_FILES).map(([role, name]) => get(role, name)));
   const tokenizerConfig = files.tokenizerConfig == null ? undefined : await get("tokenizerConfig", "tokenizer_config.json");
   return new DecoderModel(await call(() => core.Decoder.loadHf(config, weights, tokenizer, tokenizerConfig, rest)));
 }

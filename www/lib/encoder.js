@@ -1,10 +1,7 @@
 // BERT-family encoders: sentence embeddings and text classification.
 import { call, core } from "./core.js";
 import { OptionsError, checkKeys } from "./errors.js";
-import { dataFile, modelFiles } from "./files.js";
-
-/** The files of a model folder, by role. */
-export const MODEL_FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
+import { MODEL_FILES, dataFile, modelFiles } from "./files.js";
 
 /** A loaded encoder. Free its memory with `dispose()` when done. */
 export class EncoderModel {
@@ -60,9 +57,9 @@ export class EncoderModel {
   }
 
   /**
-   * The model as Hugging Face files `{ config, weights, tokenizer }` (Uint8Arrays of config.json,
-   * model.safetensors, tokenizer.json): save them as a folder and transformers'
-   * `AutoModelForSequenceClassification.from_pretrained(folder)` or `loadEncoder` loads it.
+   * The model as Hugging Face files by name, `{ "config.json", "model.safetensors", "tokenizer.json" }`
+   * (Uint8Arrays), as a decoder's `export()`: save them as a folder and transformers'
+   * `AutoModelForSequenceClassification.from_pretrained(folder)` loads it; `loadEncoder(files)` too.
    */
   async export() {
     const inner = this.#live();

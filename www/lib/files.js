@@ -1,6 +1,24 @@
 // Getting model files as bytes: from URLs (fetch), `File`/`Blob`s, or bytes already in memory.
 import { NetworkError, OptionsError } from "./errors.js";
 
+/** The files of a Hugging Face model folder, by role (encoders and decoders alike; a decoder's
+ * `tokenizer_config.json`, for its chat template, is optional and fetched apart). */
+export const MODEL_FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
+
+/**
+ * Whether `source` holds a GGUF file, by its first bytes ("GGUF") for a File/Blob or bytes; a URL,
+ * whose bytes are not here yet, by its `.gguf` name (the core checks the bytes once downloaded).
+ */
+export async function isGguf(source) {
+  if (typeof source === "string" || source instanceof URL) return /\.gguf(\?.*)?$/i.test(String(source));
+  let head;
+  if (typeof Blob !== "undefined" && source instanceof Blob) head = new Uint8Array(await source.slice(0, 4).arrayBuffer());
+  else if (source instanceof ArrayBuffer) head = new Uint8Array(source, 0, Math.min(4, source.byteLength));
+  else if (ArrayBuffer.isView(source)) head = new Uint8Array(source.buffer, source.byteOffset, Math.min(4, source.byteLength));
+  else return false;
+  return head.length === 4 && String.fromCharCode(...head) === "GGUF";
+}
+
 /**
  * Resolves one file source to a Uint8Array.
  * @param {string|URL|Blob|ArrayBuffer|ArrayBufferView} src
@@ -27,6 +45,15 @@ export async function bytesOf(src, what, { signal } = {}) {
   throw new OptionsError(`${what}: expected a URL, a File/Blob, an ArrayBuffer or a Uint8Array, got ${src === null ? "null" : typeof src}`);
 }
 
+/**
+ * `source` with file-name keys (`{ "config.json": … }`, what `export()` returns) renamed to the
+ * roles of `names` (`{ config: … }`); other keys are left as they are.
+ */
+function byRole(source, names) {
+  const roleOf = Object.fromEntries(Object.entries(names).map(([role, name]) => [name, role]));
+  return Object.fromEntries(Object.entries(source).map(([k, v]) => [Object.hasOwn(roleOf, k) ? roleOf[k] : k, v]));
+}
+
 /** Throws an OptionsError unless `source` names exactly the roles of `names` (`{ config, weights, tokenizer }`). */
 export function checkRoles(source, names) {
   const entries = Object.entries(names);
@@ -40,7 +67,8 @@ export function checkRoles(source, names) {
 }
 
 /**
- * A model folder: a base URL (files fetched from `{base}/{name}`), or an object naming each file.
+ * A model folder: a base URL (files fetched from `{base}/{name}`), or an object giving each file by
+ * role (`{ config, weights, tokenizer }`) or by name (`{ "config.json", … }`, as `export()` returns).
  * Returns the bytes of each requested name, keyed by the object key.
  * @param {string|URL|Record<string, any>} source
  * @param {Record<string, string>} names  key -> file name, e.g. { config: "config.json" }
@@ -54,6 +82,7 @@ export async function modelFiles(source, names, opts) {
   if (!source || typeof source !== "object") {
     throw new OptionsError(`model: expected a folder URL or { ${entries.map(([k]) => k).join(", ")} }`);
   }
+  source = byRole(source, names);
   checkRoles(source, names);
   const bytes = await Promise.all(entries.map(([key, name]) => bytesOf(source[key], name, opts)));
   return Object.fromEntries(entries.map(([key], i) => [key, bytes[i]]));

@@ -576,7 +576,7 @@ steps: number, };
 export type Task = "feature-extraction" | "text-classification" | "text-generation";
 
 /**
- * The kind of model a task loads.
+ * What a model family is: an encoder (embeddings, classification) or a decoder (generation).
  */
 export type ModelKind = "encoder" | "decoder";
 

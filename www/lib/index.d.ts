@@ -102,7 +102,7 @@ export class EncoderModel {
   /** Metrics on labelled data (its labels must be `info.labels`): a File, URL, bytes with `format`, or rows. */
   evaluate(data: DataSource, options?: EvaluateOptions): Promise<Metrics>;
   /** Hugging Face files (config.json, model.safetensors, tokenizer.json) that transformers and loadEncoder load. */
-  export(): Promise<{ config: Uint8Array; weights: Uint8Array; tokenizer: Uint8Array }>;
+  export(): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Uint8Array>>;
   /** A model fine-tuned with `lora`: its adapters and head as PEFT files (`adapter_model.safetensors`, `adapter_config.json`); `baseModel` goes into `base_model_name_or_path`. */
   exportAdapter(baseModel?: string): Promise<Record<string, Uint8Array>>;
   dispose(): void;

@@ -2,9 +2,12 @@
 import { lostWithWorker, request, workerGeneration } from "./client.js";
 import { OptionsError, checkKeys } from "./errors.js";
 import * as store from "./store.js";
-import { EVALUATE_OPTIONS, GENERATE_OPTIONS, isGguf } from "./decoder.js";
+import { EVALUATE_OPTIONS, GENERATE_OPTIONS } from "./decoder.js";
+import { isGguf } from "./files.js";
+import { TASKS, TASK_ALIASES } from "./generated.js";
 
-const TASKS = ["text-classification", "feature-extraction", "text-generation"];
+/** Whether `task` loads a decoder (the task table comes from the Rust core's `Task`). */
+const isDecoder = (task) => TASKS[task].modelKind === "decoder";
 const LOAD = ["model", "device", "maxLength", "truncate", "batchSize", "onProgress", "signal"];
 const LOAD_GENERATOR = ["model", "device", "onProgress", "signal"];
 const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"] };
@@ -33,19 +36,22 @@ function checkFunction(where, name, f) {
  *   `onProgress(event)` (initiate / download / progress / done per file, then ready), `signal`.
  */
 export async function pipeline(task, options = {}) {
-  if (!TASKS.includes(task)) throw new OptionsError(`pipeline: unknown task ${JSON.stringify(task)}; valid tasks are ${TASKS.join(", ")}`);
-  checkKeys("pipeline", options, task === "text-generation" ? LOAD_GENERATOR : LOAD);
+  if (typeof task === "string" && Object.hasOwn(TASK_ALIASES, task)) task = TASK_ALIASES[task];
+  if (typeof task !== "string" || !Object.hasOwn(TASKS, task)) {
+    throw new OptionsError(`pipeline: unknown task ${JSON.stringify(task)}; valid tasks are ${Object.keys(TASKS).join(", ")}`);
+  }
+  checkKeys("pipeline", options, isDecoder(task) ? LOAD_GENERATOR : LOAD);
   const { onProgress, signal, ...args } = options;
   if (args.model == null) {
     throw new OptionsError('pipeline: options.model is required: a hub id ("org/name"), a folder URL, a .gguf URL (text-generation), the picked files of a model folder, or { config, weights, tokenizer }');
   }
   checkFunction("pipeline", "onProgress", onProgress);
   const picked = Array.isArray(args.model) || (typeof FileList !== "undefined" && args.model instanceof FileList) ? Array.from(args.model) : [args.model];
-  if (task !== "text-generation" && picked.some(isGguf)) {
+  if (!isDecoder(task) && (await Promise.all(picked.map(isGguf))).some(Boolean)) {
     throw new OptionsError(`pipeline: a .gguf file holds a decoder for text generation; ${task} needs an encoder folder (config.json, model.safetensors, tokenizer.json of a BERT, RoBERTa, XLM-RoBERTa or DistilBERT model). Load the .gguf with pipeline("text-generation")`);
   }
   const { handle, info } = await request("load", cloneable({ task, ...args }), { onEvent: onProgress, signal });
-  return task === "text-generation" ? makeGenerator(handle, info) : makePipeline(task, handle, info);
+  return isDecoder(task) ? makeGenerator(handle, info) : makePipeline(task, handle, info);
 }
 
 /** Stored fine-tuning runs (OPFS): list them, continue one after a reload, delete one. */
@@ -64,7 +70,7 @@ export const runs = {
     const { onEvent, signal, device } = options;
     checkFunction("runs.resume", "onEvent", onEvent);
     const r = await request("resumeRun", { name, device }, { onEvent, signal });
-    const pipeline = r.task === "text-generation" ? makeGenerator(r.handle, r.info) : makePipeline(r.task, r.handle, r.info);
+    const pipeline = isDecoder(r.task) ? makeGenerator(r.handle, r.info) : makePipeline(r.task, r.handle, r.info);
     return { pipeline, done: r.done };
   },
   /** Deletes run `name`; resolves to whether it existed. */

@@ -1,8 +1,8 @@
 // Fine-tuning a text classifier in the browser, from the user's own labelled file.
 import { call, core } from "./core.js";
 import { AbortError, OptionsError, TrainingError } from "./errors.js";
-import { dataFile, modelFiles } from "./files.js";
-import { EncoderModel, MODEL_FILES } from "./encoder.js";
+import { MODEL_FILES, dataFile, modelFiles } from "./files.js";
+import { EncoderModel } from "./encoder.js";
 
 // Besides these setup keys, every key of finetune's options is a training option: those are the
 // Rust `TrainOptions`, which rejects an unknown key (index.d.ts re-exports their generated types).

@@ -2,10 +2,11 @@
 // page) or on the calling thread when `env.useWorker` is false. Models stay here, behind handles.
 import { call, core, loadCore } from "./core.js";
 import { AbortError, NetworkError, OptionsError } from "./errors.js";
-import { DECODER_FILES, isGguf, loadDecoder } from "./decoder.js";
+import { loadDecoder } from "./decoder.js";
 import { download } from "./download.js";
-import { MODEL_FILES, loadEncoder } from "./encoder.js";
-import { bytesOf, dataFile } from "./files.js";
+import { loadEncoder } from "./encoder.js";
+import { MODEL_FILES, bytesOf, dataFile, isGguf } from "./files.js";
+import { TASKS } from "./generated.js";
 import { fetchModel, resolveModel } from "./hub.js";
 import * as store from "./store.js";
 import { checkTrainOptions, finetune, search } from "./train.js";
@@ -13,13 +14,19 @@ import { checkTrainOptions, finetune, search } from "./train.js";
 const models = new Map();
 let nextHandle = 1;
 
+/** Whether `task` loads a decoder (the task table comes from the Rust core's `Task`). */
+const isDecoder = (task) => TASKS[task]?.modelKind === "decoder";
+
+/** An encoder folder's files by role (`{ config, weights, tokenizer }`) → by file name, as `export()` gives them. */
+const byName = (files) => Object.fromEntries(Object.entries(MODEL_FILES).map(([role, name]) => [name, files[role]]));
+
 function entry(handle) {
   const e = models.get(handle);
   if (!e) throw new OptionsError("this pipeline was disposed (or its worker restarted); create it again with pipeline()");
   return e;
 }
 
-/** The model's files as they are now: the loaded ones, or an export once it was trained. */
+/** An encoder's files by name as they are now: the loaded ones, or an export once it was trained. */
 async function currentFiles(e) {
   e.files ??= await e.model.export();
   return e.files;
@@ -57,7 +64,7 @@ async function train(e, training, run, wantsCheckpoints, { emit, checkpoint, sig
       onCheckpoint,
       signal,
     };
-    const trained = e.task === "text-generation" ? await e.model.finetune(options) : await finetune(await currentFiles(e), options);
+    const trained = isDecoder(e.task) ? await e.model.finetune(options) : await finetune(await currentFiles(e), options);
     replaceModel(e, trained);
     await writes;
     if (run !== undefined) await store.finishRun(run, done);
@@ -75,9 +82,7 @@ async function train(e, training, run, wantsCheckpoints, { emit, checkpoint, sig
 
 /** Entry `e`'s model as Hugging Face files by name (bytes); decoders add tokenizer_config.json. */
 async function baseFiles(e) {
-  if (e.task === "text-generation") return e.model.export();
-  const f = await currentFiles(e);
-  return { "config.json": f.config, "model.safetensors": f.weights, "tokenizer.json": f.tokenizer };
+  return isDecoder(e.task) ? e.model.export() : currentFiles(e);
 }
 
 /** A LoRA-tuned model's adapters (and a classifier's head) as PEFT files; the base model named as the pipeline loaded it. */
@@ -106,11 +111,11 @@ function replaceModel(e, model) {
  */
 export const ops = {
   async load({ task, model, ...options }, { settings, emit, signal }) {
-    if (task === "text-generation") return loadGenerator(model, options, { settings, emit, signal });
+    if (isDecoder(task)) return loadGenerator(task, model, options, { settings, emit, signal });
     const resolved = resolveModel(model, MODEL_FILES, settings);
     const files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
     const loaded = await loadEncoder(files, { ...options, signal });
-    const handle = register(task, resolved.id, loaded, files, options);
+    const handle = register(task, resolved.id, loaded, byName(files), options);
     emitReady(emit, task, resolved.id, loaded.info.device);
     return { handle, info: loaded.info };
   },
@@ -176,7 +181,7 @@ export const ops = {
   async search({ handle, options }, { emit, signal }) {
     const e = entry(handle);
     const opts = { ...options, device: options.device ?? e.model.info.device.kind, signal, onEvent: emit };
-    const found = e.task === "text-generation" ? await e.model.search(opts) : await search(await currentFiles(e), opts);
+    const found = isDecoder(e.task) ? await e.model.search(opts) : await search(await currentFiles(e), opts);
     replaceModel(e, found.model);
     return { trials: found.trials, best: found.best, metric: found.best.metric, info: e.model.info };
   },
@@ -184,11 +189,11 @@ export const ops = {
   /** Continues stored run `name` from its latest checkpoint: a new pipeline holding the result. */
   async resumeRun({ name, device }, ctx) {
     const { setup, base, data, checkpoint } = await store.readRun(name);
-    const files = { config: base["config.json"], weights: base["model.safetensors"], tokenizer: base["tokenizer.json"] };
+    const files = { "config.json": base["config.json"], "model.safetensors": base["model.safetensors"], "tokenizer.json": base["tokenizer.json"] };
     const load = { ...setup.load, device: device ?? setup.device, signal: ctx.signal };
-    const generator = setup.task === "text-generation";
+    const generator = isDecoder(setup.task);
     const model = generator
-      ? await loadDecoder({ ...files, tokenizerConfig: base["tokenizer_config.json"] }, load)
+      ? await loadDecoder({ config: base["config.json"], weights: base["model.safetensors"], tokenizer: base["tokenizer.json"], tokenizerConfig: base["tokenizer_config.json"] }, load)
       : await loadEncoder(files, load);
     const handle = register(setup.task, setup.model, model, generator ? null : files, setup.load);
     const file = (n) => new File([data[n]], n);
@@ -244,15 +249,16 @@ export const ops = {
 };
 
 /**
- * Loads a decoder for "text-generation": one GGUF file (a URL or a picked file), or a Hugging Face
- * folder / hub id (config.json, model.safetensors, tokenizer.json, and tokenizer_config.json for
- * the chat template when there is one).
+ * Loads a decoder for `task` (text generation): one GGUF file (a URL or a picked file), or a
+ * Hugging Face folder / hub id (config.json, model.safetensors, tokenizer.json, and
+ * tokenizer_config.json for the chat template when there is one).
  */
-async function loadGenerator(model, { device }, { settings, emit, signal }) {
+async function loadGenerator(task, model, { device }, { settings, emit, signal }) {
   const picked = Array.isArray(model) || (typeof FileList !== "undefined" && model instanceof FileList) ? Array.from(model) : null;
-  const pickedGguf = picked?.find((f) => isGguf(f));
+  const ggufFlags = picked ? await Promise.all(picked.map(isGguf)) : [];
+  const pickedGguf = picked?.find((_, i) => ggufFlags[i]);
   let id, files;
-  if (isGguf(model) || pickedGguf) {
+  if (pickedGguf || await isGguf(model)) {
     const src = pickedGguf ?? model;
     if (typeof src === "string" || src instanceof URL) {
       const url = new URL(String(src), globalThis.location?.href).href;
@@ -260,25 +266,25 @@ async function loadGenerator(model, { device }, { settings, emit, signal }) {
       const file = new URL(url).pathname.split("/").pop();
       files = { gguf: await download(url, { name: id, file, useCache: settings.useCache, cacheName: settings.cacheName, onProgress: emit, signal }) };
     } else {
-      id = src.name;
-      const bytes = await bytesOf(src, src.name, { signal });
-      emit({ status: "done", name: id, file: src.name, loaded: bytes.length, total: bytes.length, fromCache: false });
+      id = src.name ?? "model.gguf"; // a File's name; bytes have none
+      const bytes = await bytesOf(src, id, { signal });
+      emit({ status: "done", name: id, file: id, loaded: bytes.length, total: bytes.length, fromCache: false });
       files = { gguf: bytes };
     }
   } else {
     let source = model, tokenizerConfig; // { config, weights, tokenizer, tokenizerConfig? }: the last is optional
     if (model && typeof model === "object" && !picked && !(model instanceof URL)) ({ tokenizerConfig, ...source } = model);
-    const resolved = resolveModel(source, DECODER_FILES, settings);
+    const resolved = resolveModel(source, MODEL_FILES, settings);
     id = resolved.id;
-    files = await fetchModel(resolved, DECODER_FILES, { settings, onProgress: emit, signal });
+    files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
     // a hub id or folder URL may have tokenizer_config.json beside config.json; files given one by one name theirs
     const folder = typeof source === "string" || source instanceof URL;
     files.tokenizerConfig = tokenizerConfig ?? picked?.find((f) => f.name === "tokenizer_config.json")
       ?? (folder ? await optionalDownload(resolved.sources.config, "tokenizer_config.json", id, settings, emit, signal) : undefined);
   }
   const loaded = await loadDecoder(files, { device, signal });
-  const handle = register("text-generation", id, loaded, null, { device });
-  emitReady(emit, "text-generation", id, loaded.info.device);
+  const handle = register(task, id, loaded, null, { device });
+  emitReady(emit, task, id, loaded.info.device);
   return { handle, info: loaded.info };
 }
 
