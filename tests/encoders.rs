@@ -17,7 +17,7 @@ use webtune::{
     ComputeDevice, DevicePreference, device,
     infer::{Encoder, ModelFiles, batch_tensors},
     models::lora::LoraOptions,
-    train::{Event, Hooks, TrainOptions, fine_tune, fine_tune_from_adapter},
+    train::{Event, Hooks, TrainOptions, fine_tune_classifier, fine_tune_classifier_from_adapter},
     weights::safetensors::Inventory,
 };
 
@@ -91,7 +91,7 @@ fn families_fine_tune_like_pytorch_and_export_under_their_own_names() {
         let data = dataset(&exp);
         let mut events = Vec::new();
         let mut on_event = |e| events.push(e);
-        let trained = block_on(fine_tune(&files, &dev, &data, None, &recipe(&exp, data.len()), None, Hooks::events(&mut on_event)))
+        let trained = block_on(fine_tune_classifier(&files, &dev, &data, None, &recipe(&exp, data.len()), None, Hooks::events(&mut on_event)))
             .unwrap_or_else(|e| panic!("{family}: {e}"));
         check_step_events(&events, exp["steps"].as_array().unwrap(), 1e-4, family);
 
@@ -165,7 +165,7 @@ fn lora_fine_tuning_matches_peft_and_saves_peft_files() {
         let start = std::fs::read(path(family, "lora-init/adapter_model.safetensors")).unwrap();
         let mut events = Vec::new();
         let mut on_event = |e| events.push(e);
-        let trained = block_on(fine_tune_from_adapter(&files, Some(&start), &dev, &data, None, &options, None, Hooks::events(&mut on_event)))
+        let trained = block_on(fine_tune_classifier_from_adapter(&files, Some(&start), &dev, &data, None, &options, None, Hooks::events(&mut on_event)))
             .unwrap_or_else(|e| panic!("{family}: {e}"));
         check_step_events(&events, exp["lora"]["steps"].as_array().unwrap(), 1e-4, family);
         let Some(Event::Start { memory, .. }) = events.first() else { panic!("a start event first") };
@@ -190,6 +190,6 @@ fn lora_fine_tuning_matches_peft_and_saves_peft_files() {
     let (files, exp) = fixture("distilbert", "train-config.json");
     let data = dataset(&exp);
     let bad = TrainOptions { lora: Some(LoraOptions { target_modules: Some(vec!["q_proj".into()]), ..LoraOptions::default() }), ..recipe(&exp, data.len()) };
-    let e = block_on(fine_tune(&files, &dev, &data, None, &bad, None, Hooks::events(&mut |_| {}))).err().expect("refused").to_string();
+    let e = block_on(fine_tune_classifier(&files, &dev, &data, None, &bad, None, Hooks::events(&mut |_| {}))).err().expect("refused").to_string();
     assert!(e.contains("unknown module \"q_proj\"; valid modules are q_lin, k_lin, v_lin, out_lin, lin1, lin2"), "{e}");
 }

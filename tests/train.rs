@@ -13,7 +13,7 @@ use webtune::{
     DevicePreference, Error, device,
     infer::{Encoder, ModelFiles},
     infer::evaluation::evaluate_classifier as evaluate,
-    train::{Checkpoint, Event, Hooks, StopReason, TrainOptions, fine_tune},
+    train::{Checkpoint, Event, Hooks, StopReason, TrainOptions, fine_tune_classifier},
 };
 
 
@@ -44,7 +44,7 @@ fn train(options: TrainOptions, cancel_after: Option<usize>) -> (Vec<Event>, web
     };
     let cancelled = || cancel_after.is_some_and(|n| steps.get() >= n);
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &cancelled };
-    let trained = block_on(fine_tune(&files, &device::cpu(), &data, Some(&data), &options, None, hooks)).unwrap();
+    let trained = block_on(fine_tune_classifier(&files, &device::cpu(), &data, Some(&data), &options, None, hooks)).unwrap();
     (events, trained)
 }
 
@@ -127,7 +127,7 @@ fn bad_options_are_clear_errors() {
     let _turn = cpu_turn();
     let (files, expected) = fixture();
     let data = dataset(&expected);
-    let run = |o: TrainOptions| block_on(fine_tune(&files, &device::cpu(), &data, None, &o, None, Hooks::events(&mut |_| {})));
+    let run = |o: TrainOptions| block_on(fine_tune_classifier(&files, &device::cpu(), &data, None, &o, None, Hooks::events(&mut |_| {})));
     match run(TrainOptions { metric: Some("f1".into()), ..recipe(&expected, 4) }) {
         Err(Error::Options(m)) => assert!(m.contains("macro_f1"), "{m}"),
         other => panic!("{:?}", other.err()),
@@ -143,7 +143,7 @@ fn bad_options_are_clear_errors() {
     // a warmup as long as the run is allowed, with a warning in the start event
     let mut warnings = Vec::new();
     let o = TrainOptions { epochs: 1, warmup_steps: Some(1000), ..recipe(&expected, 4) };
-    block_on(fine_tune(&files, &device::cpu(), &data, None, &o, None, Hooks::events(&mut |e| {
+    block_on(fine_tune_classifier(&files, &device::cpu(), &data, None, &o, None, Hooks::events(&mut |e| {
         if let Event::Start { warnings: w, .. } = e {
             warnings = w;
         }
@@ -183,7 +183,7 @@ fn run_with_checkpoints(
     };
     let cancelled = || cancel_at_step.is_some_and(|n| last_step.get() >= n);
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &cancelled };
-    let trained = block_on(fine_tune(files, &device::cpu(), &data, Some(&data), options, resume, hooks)).unwrap();
+    let trained = block_on(fine_tune_classifier(files, &device::cpu(), &data, Some(&data), options, resume, hooks)).unwrap();
     let out = block_on(trained.into_encoder(files).export()).unwrap();
     (kept.into_inner(), out.weights, events)
 }
@@ -221,7 +221,7 @@ fn a_run_resumed_from_a_checkpoint_ends_exactly_like_an_uninterrupted_one() {
     let mut damaged = loaded.clone();
     damaged.state.step = 1_000_000_000_000_000;
     let (_, expected) = fixture();
-    let refused = block_on(fine_tune(&files, &device::cpu(), &dataset(&expected), None, &options, Some(&damaged), Hooks::events(&mut |_| {})));
+    let refused = block_on(fine_tune_classifier(&files, &device::cpu(), &dataset(&expected), None, &options, Some(&damaged), Hooks::events(&mut |_| {})));
     match refused {
         Err(Error::Data(m)) => assert!(m.contains("not one of this run's 9 optimizer steps") && m.contains("damaged"), "{m}"),
         other => panic!("expected a data error, got {:?}", other.err()),
@@ -242,7 +242,7 @@ fn a_run_resumed_from_a_checkpoint_ends_exactly_like_an_uninterrupted_one() {
     ];
     for (optimizer, needle) in damages {
         let damaged = Checkpoint { optimizer, ..loaded.clone() };
-        match block_on(fine_tune(&files, &device::cpu(), &dataset(&expected), None, &options, Some(&damaged), Hooks::events(&mut |_| {}))) {
+        match block_on(fine_tune_classifier(&files, &device::cpu(), &dataset(&expected), None, &options, Some(&damaged), Hooks::events(&mut |_| {}))) {
             Err(Error::Weights(m)) => assert!(m.contains("optimizer.safetensors") && m.contains(needle), "{m}"),
             other => panic!("expected a weights error for {needle:?}, got {:?}", other.err()),
         }
@@ -265,13 +265,13 @@ fn a_run_resumed_from_a_checkpoint_ends_exactly_like_an_uninterrupted_one() {
     let other = TrainOptions { learning_rate: 1e-3, ..options.clone() };
     let (_, expected) = fixture();
     let data = dataset(&expected);
-    match block_on(fine_tune(&files, &device::cpu(), &data, None, &other, Some(&loaded), Hooks::events(&mut |_| {}))) {
+    match block_on(fine_tune_classifier(&files, &device::cpu(), &data, None, &other, Some(&loaded), Hooks::events(&mut |_| {}))) {
         Err(Error::Options(m)) => assert!(m.contains("learningRate"), "{m}"),
         r => panic!("{:?}", r.err()),
     }
     let mut fewer = data.clone();
     fewer.examples.pop();
-    match block_on(fine_tune(&files, &device::cpu(), &fewer, None, &options, Some(&loaded), Hooks::events(&mut |_| {}))) {
+    match block_on(fine_tune_classifier(&files, &device::cpu(), &fewer, None, &options, Some(&loaded), Hooks::events(&mut |_| {}))) {
         Err(Error::Data(m)) => assert!(m.contains("training data differs"), "{m}"),
         r => panic!("{:?}", r.err()),
     }
@@ -302,7 +302,7 @@ fn nan_losses_skip_their_updates_and_then_stop_the_run_with_the_weights_intact()
     let mut events = Vec::new();
     // bad steps are cancelled on the device and noticed at log points: one every 5 steps here
     let options = TrainOptions { epochs: 10, batch_size: 4, log_every: 5, ..TrainOptions::default() };
-    let trained = block_on(fine_tune(&files, &device::cpu(), &data, None, &options, None, Hooks::events(&mut |e| events.push(e)))).unwrap();
+    let trained = block_on(fine_tune_classifier(&files, &device::cpu(), &data, None, &options, None, Hooks::events(&mut |e| events.push(e)))).unwrap();
     assert_eq!(trained.stop_reason, StopReason::Diverged);
     let skipped: Vec<usize> = events.iter().filter_map(|e| if let Event::SkippedStep { step, .. } = e { Some(*step) } else { None }).collect();
     assert_eq!(skipped, [1, 2, 3, 4, 5], "every bad step is reported, and the run stops after 5 in a row");

@@ -10,7 +10,7 @@ use crate::{
         language_model::{LmRowEncoder, encode_all, evaluate},
         metrics::LmMetrics,
     },
-    train::{Best, Checkpoint, Hooks, StopReason, TrainOptions, causal_lm, fine_tune},
+    train::{Best, Checkpoint, Hooks, StopReason, TrainOptions, causal_lm, fine_tune_classifier},
 };
 
 use super::{DataFile, SessionData};
@@ -36,7 +36,7 @@ pub async fn finetune_classifier(
     hooks: Hooks<'_>,
 ) -> Result<Finetuned<Encoder>> {
     let (train, validation) = data.labelled(columns, options.seed)?;
-    let trained = fine_tune(files, device, &train, validation.as_ref(), options, resume, hooks).await?;
+    let trained = fine_tune_classifier(files, device, &train, validation.as_ref(), options, resume, hooks).await?;
     let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
     Ok(Finetuned { model: trained.into_encoder(files), stop_reason, steps, best })
 }

@@ -54,7 +54,7 @@ impl Trained {
 /// `eval_every` steps and at each epoch end (all weights, or with `options.lora` adapters and
 /// the head). With `resume`, continues a run from its checkpoint (same options and data
 /// required) with the result an uninterrupted run would have had.
-pub async fn fine_tune(
+pub async fn fine_tune_classifier(
     files: &ModelFiles,
     device: &ComputeDevice,
     train: &Dataset,
@@ -63,13 +63,13 @@ pub async fn fine_tune(
     resume: Option<&Checkpoint>,
     hooks: Hooks<'_>,
 ) -> Result<Trained> {
-    fine_tune_from_adapter(files, None, device, train, validation, options, resume, hooks).await
+    fine_tune_classifier_from_adapter(files, None, device, train, validation, options, resume, hooks).await
 }
 
-/// [`fine_tune`] with LoRA adapters (and head) that start from `adapter`, a PEFT
+/// [`fine_tune_classifier`] with LoRA adapters (and head) that start from `adapter`, a PEFT
 /// `adapter_model.safetensors` made with the same options.
 #[allow(clippy::too_many_arguments)]
-pub async fn fine_tune_from_adapter(
+pub async fn fine_tune_classifier_from_adapter(
     files: &ModelFiles,
     adapter: Option<&[u8]>,
     device: &ComputeDevice,

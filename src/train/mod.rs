@@ -18,7 +18,7 @@ pub mod self_test;
 pub mod trainer;
 
 pub use checkpoint::{Checkpoint, TrainerState};
-pub use classifier::{Trained, fine_tune, fine_tune_from_adapter};
+pub use classifier::{Trained, fine_tune_classifier, fine_tune_classifier_from_adapter};
 pub use events::{Best, Event, StopReason};
 pub use memory::MemoryPlan;
 pub use crate::infer::metrics::{ClassMetrics, Evaluation, LmMetrics, Metrics};

@@ -7,7 +7,7 @@ use webtune::{
     ComputeDevice,
     data::{Columns, Dataset, Table},
     infer::{ModelFiles, batch_tensors},
-    train::{Event, Hooks, StopReason, TrainOptions, Trained, fine_tune},
+    train::{Event, Hooks, StopReason, TrainOptions, Trained, fine_tune_classifier},
 };
 
 /// tiny-cls3 with dropout 0, and what PyTorch computed.
@@ -53,7 +53,7 @@ pub async fn check_steps_match_pytorch(device: &ComputeDevice, tol: f64) -> Trai
     let data = dataset(&expected);
     let mut events = Vec::new();
     let mut on_event = |e| events.push(e);
-    let trained = fine_tune(&files, device, &data, None, &recipe(&expected, data.len()), None, Hooks::events(&mut on_event))
+    let trained = fine_tune_classifier(&files, device, &data, None, &recipe(&expected, data.len()), None, Hooks::events(&mut on_event))
         .await
         .expect("training runs");
     check_step_events(&events, expected["steps"].as_array().unwrap(), tol, "");

@@ -1,5 +1,5 @@
-// Generated from webtune's Rust types by tests/train_parts.rs (typescript_declarations_match_the_rust_types);
-// do not edit: change the Rust type, then run `WEBTUNE_UPDATE_TYPES=1 cargo test --test train_parts typescript`.
+// Generated from webtune's Rust types by tests/generated_types.rs (typescript_declarations_match_the_rust_types);
+// do not edit: change the Rust type, then run `WEBTUNE_UPDATE_TYPES=1 cargo test --test generated_types`.
 
 /**
  * Options of a fine-tuning run: the one definition for the JS API (unknown keys are an error;
