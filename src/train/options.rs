@@ -192,7 +192,7 @@ impl TrainOptions {
     /// The sequence length a run uses: `max_length`, capped at `model_limit`, the longest input
     /// the model reads. A cap of a length the caller chose (not the default) is said in `warnings`.
     pub fn max_length_for(&self, model_limit: usize, warnings: &mut Vec<String>) -> usize {
-        if self.max_length > model_limit && self.max_length != defaults().max_length {
+        if self.max_length > model_limit && self.max_length != TrainOptions::default().max_length {
             warnings.push(format!(
                 "maxLength {} is longer than this model reads ({model_limit} tokens): training at {model_limit}",
                 self.max_length

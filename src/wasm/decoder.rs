@@ -14,7 +14,7 @@ use super::{
     errors::to_js,
     options::parse_options,
     to_value,
-    train::{js_callbacks, resume_from, searched, setup_device, trial_event_sink, trial_sink},
+    train::{js_callbacks, resume_from, searched, setup_device, trial_callbacks, trial_sink},
 };
 use crate::{
     Error, Result,
@@ -22,7 +22,7 @@ use crate::{
     infer::{Completion, Decoder, GenerateSettings},
     session::{DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_decoder, search},
     tokenizer::chat::Message,
-    train::{Hooks, SearchPlan, TrainOptions},
+    train::{SearchPlan, TrainOptions},
 };
 
 /// Where `fineTune`'s data is and what runs it (the training options travel separately).
@@ -237,10 +237,8 @@ impl JsDecoder {
             let plan: SearchPlan = parse_options("search", plan).map_err(to_js)?;
             let (data, device) = setup.session(&decoder, data, validation).await.map_err(to_js)?;
             let trial = async |index, options: TrainOptions| {
-                let mut emit = trial_event_sink(&on_event, index);
-                let cancelled = || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false);
-                let hooks = Hooks { on_event: &mut emit, on_checkpoint: None, cancelled: &cancelled };
-                finetune_decoder(&decoder, &device, &data, &setup.columns, &options, None, hooks).await
+                let mut callbacks = trial_callbacks(&on_event, &is_cancelled, index);
+                finetune_decoder(&decoder, &device, &data, &setup.columns, &options, None, callbacks.hooks()).await
             };
             let found = search(&plan, Task::TextGeneration, &options, trial, trial_sink(&on_event)).await.map_err(to_js)?;
             searched(&found.trials, &found.best, JsDecoder { inner: Rc::new(found.model) }.into())

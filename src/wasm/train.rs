@@ -113,24 +113,44 @@ pub fn search_js(
         let data = setup.data(data, validation, "validation.csv");
         let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
         let trial = async |index, options: TrainOptions| {
-            let mut emit = trial_event_sink(&on_event, index);
-            let cancelled = || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false);
-            let hooks = Hooks { on_event: &mut emit, on_checkpoint: None, cancelled: &cancelled };
-            finetune_classifier(&files, &dev, &data, &setup.columns, &options, None, hooks).await
+            let mut callbacks = trial_callbacks(&on_event, &is_cancelled, index);
+            finetune_classifier(&files, &dev, &data, &setup.columns, &options, None, callbacks.hooks()).await
         };
         let found = search(&plan, Task::TextClassification, &options, trial, trial_sink(&on_event)).await.map_err(to_js)?;
         searched(&found.trials, &found.best, JsEncoder::from(Rc::new(found.model)).into())
     })
 }
 
-/// Hands a trial's training events to `on_event`, each with `trial: index`.
-pub(super) fn trial_event_sink(on_event: &Function, index: usize) -> impl FnMut(Event) + '_ {
-    move |event| {
+/// A search trial's JS callbacks as the training loop's [`Hooks`]: its events, each with
+/// `trial: index`, and the cancel poll; no checkpoints.
+pub(super) struct TrialCallbacks<E, C> {
+    emit: E,
+    cancelled: C,
+}
+
+pub(super) fn trial_callbacks<'a>(
+    on_event: &'a Function,
+    is_cancelled: &'a Function,
+    index: usize,
+) -> TrialCallbacks<impl FnMut(Event) + 'a, impl Fn() -> bool + 'a> {
+    let emit = move |event| {
         if let Ok(v) = to_value(&event) {
             let _ = Reflect::set(&v, &"trial".into(), &JsValue::from(index as u32));
             let _ = on_event.call1(&JsValue::NULL, &v);
         }
+    };
+    TrialCallbacks { emit, cancelled: cancel_poll(is_cancelled) }
+}
+
+impl<E: FnMut(Event), C: Fn() -> bool> TrialCallbacks<E, C> {
+    pub(super) fn hooks(&mut self) -> Hooks<'_> {
+        Hooks { on_event: &mut self.emit, on_checkpoint: None, cancelled: &self.cancelled }
     }
+}
+
+/// `is_cancelled()` as a poll (a throw counts as "go on").
+fn cancel_poll(is_cancelled: &Function) -> impl Fn() -> bool + '_ {
+    move || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false)
 }
 
 /// Hands each finished trial to `on_event` as `{ type: "trial", … }`.
@@ -169,7 +189,7 @@ pub(super) fn js_callbacks<'a>(
     JsCallbacks {
         emit: event_sink(on_event),
         keep: checkpoint_sink(on_checkpoint),
-        cancelled: move || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false),
+        cancelled: cancel_poll(is_cancelled),
     }
 }
 
