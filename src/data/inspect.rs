@@ -204,7 +204,7 @@ mod tests {
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     }
 
-    /// The demo's sample, as README shows it.
+    /// The demo's sample, as docs/API.md shows it.
     #[test]
     fn the_demo_sample_reads_as_readme_says() {
         let csv = include_str!("../../www/samples/support-tickets.csv");
