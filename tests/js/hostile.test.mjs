@@ -29,7 +29,8 @@ test("hostile files and options through pipeline() in the Worker: named errors, 
       Promise.all([file(config, "config.json"), file(weights, "model.safetensors"), file(tokenizer, "tokenizer.json")]);
     const grab = (p) => p.then(() => null, (e) => ({ name: e.name, message: e.message }));
     const clf = await pipeline("text-classification", { model: await folder({}), device: "cpu" });
-    const gen = await pipeline("text-generation", { model: await file("/hostile/good.gguf", "good.gguf"), device: "cpu" });
+    // a GGUF is recognised by its bytes, not its name
+    const gen = await pipeline("text-generation", { model: await file("/hostile/good.gguf", "weights.bin"), device: "cpu" });
     const out = {};
     for (const c of cases.configs) out[`config ${c}`] = await grab(pipeline("text-classification", { model: await folder({ config: `/hostile/config-${c}.json` }), device: "cpu" }));
     for (const c of cases.weights) out[`weights ${c}`] = await grab(pipeline("text-classification", { model: await folder({ weights: `/hostile/weights-${c}.safetensors` }), device: "cpu" }));

@@ -33,26 +33,6 @@ after(async () => {
   rmSync(hub, { recursive: true, force: true });
 });
 
-test("a random search draws the same trials in the browser as the CLI's `webtune search` for the same seed", async () => {
-  const space = { learningRate: [1e-3, 2e-3, 5e-3], epochs: [1, 2] };
-  const inBrowser = await b.page.evaluate(async ({ rows, space }) => {
-    const { env, pipeline } = await import("/pkg/index.js");
-    env.remoteHost = `${location.origin}/hub`;
-    const clf = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "cpu" });
-    const found = await clf.search({ data: rows, validationSplit: 0.25, batchSize: 6, space, strategy: "random", trials: 3, seed: 7 });
-    clf.dispose();
-    return found.trials.map((t) => t.settings);
-  }, { rows, space });
-  // the CLI's plan for the same space and seed, without training
-  const cli = execFileSync("cargo", [
-    "run", "--quiet", "--bin", "webtune", "--", "search", "--dry-run", "--model", "unused", "--data", "unused.csv", "--out", "unused",
-    "--learning-rates", space.learningRate.join(","), "--epoch-counts", space.epochs.join(","), "--strategy", "random", "--trials", "3", "--seed", "7",
-  ], { cwd: ROOT, encoding: "utf8" });
-  const fromCli = cli.trim().split("\n").map((line) => JSON.parse(line).settings);
-  assert.equal(inBrowser.length, 3);
-  assert.deepEqual(inBrowser, fromCli);
-});
-
 const hubRequests = () => b.server.requests.filter((p) => p.startsWith("/hub/"));
 
 /** Loads webtune/tiny-cls3 by hub id in the page and classifies the fixture's texts. */
@@ -708,4 +688,24 @@ test("without WebGPU a pipeline falls back to the CPU with a warning event; devi
   } finally {
     await nogpu.close();
   }
+});
+
+test("a random search draws the same trials in the browser as the CLI's `webtune search` for the same seed", async () => {
+  const space = { learningRate: [1e-3, 2e-3, 5e-3], epochs: [1, 2] };
+  const inBrowser = await b.page.evaluate(async ({ rows, space }) => {
+    const { env, pipeline } = await import("/pkg/index.js");
+    env.remoteHost = `${location.origin}/hub`;
+    const clf = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "cpu" });
+    const found = await clf.search({ data: rows, validationSplit: 0.25, batchSize: 6, space, strategy: "random", trials: 3, seed: 7 });
+    clf.dispose();
+    return found.trials.map((t) => t.settings);
+  }, { rows, space });
+  // the CLI's plan for the same space and seed, without training
+  const cli = execFileSync("cargo", [
+    "run", "--quiet", "--bin", "webtune", "--", "search", "--dry-run", "--model", "unused", "--data", "unused.csv", "--out", "unused",
+    "--learning-rates", space.learningRate.join(","), "--epoch-counts", space.epochs.join(","), "--strategy", "random", "--trials", "3", "--seed", "7",
+  ], { cwd: ROOT, encoding: "utf8" });
+  const fromCli = cli.trim().split("\n").map((line) => JSON.parse(line).settings);
+  assert.equal(inBrowser.length, 3);
+  assert.deepEqual(inBrowser, fromCli);
 });

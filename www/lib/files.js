@@ -6,11 +6,13 @@ import { NetworkError, OptionsError } from "./errors.js";
 export const MODEL_FILES = { config: "config.json", weights: "model.safetensors", tokenizer: "tokenizer.json" };
 
 /**
- * Whether `source` holds a GGUF file, by its first bytes ("GGUF") for a File/Blob or bytes; a URL,
- * whose bytes are not here yet, by its `.gguf` name (the core checks the bytes once downloaded).
+ * Whether `source` is meant as a GGUF file: its first bytes are "GGUF" (a File/Blob or bytes,
+ * whatever its name), or it is named `.gguf` (a URL, whose bytes are not here yet, or a File that
+ * the core then checks and, when its bytes say otherwise, refuses as "not a GGUF file").
  */
 export async function isGguf(source) {
   if (typeof source === "string" || source instanceof URL) return /\.gguf(\?.*)?$/i.test(String(source));
+  if (typeof File !== "undefined" && source instanceof File && /\.gguf$/i.test(source.name)) return true;
   let head;
   if (typeof Blob !== "undefined" && source instanceof Blob) head = new Uint8Array(await source.slice(0, 4).arrayBuffer());
   else if (source instanceof ArrayBuffer) head = new Uint8Array(source, 0, Math.min(4, source.byteLength));
