@@ -25,7 +25,7 @@ pub fn load_causal_lm(config: &LlamaConfig, bytes: Vec<u8>, device: &Device) -> 
 }
 
 /// Loads a causal language model from tensors made on demand (Hugging Face names, f32; see
-/// [`super::gguf::Gguf::deferred_tensors`]).
+/// [`crate::formats::gguf::Gguf::deferred_tensors`]).
 pub fn load_causal_lm_deferred(config: &LlamaConfig, tensors: Vec<PackTensor>, device: &Device) -> Result<(LlamaForCausalLM, LoadReport)> {
     let mut model = LlamaForCausalLM::new(config, device);
     let report = key_table(config).apply_deferred(&mut model, tensors, "the GGUF file")?;

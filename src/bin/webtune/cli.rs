@@ -104,6 +104,12 @@ enum Bench {
 }
 
 pub fn main() {
+    // Without a desktop session, Mesa's Vulkan device-selection layer looks for a Wayland display
+    // anyway and prints "XDG_RUNTIME_DIR is invalid" per instance; it picks nothing there.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() && std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: the first thing main does, before any thread exists.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,wgpu_hal=off,wgpu_core=error")).init();
     let cli = Cli::parse();
     if let Err(e) = pollster::block_on(run(cli.command)) {
