@@ -69,8 +69,8 @@ fn expand(prefix: &[String], tree: &str) -> Vec<Vec<String>> {
 /// `crate::…` written inline), as crate-absolute segments.
 fn crate_paths(file: &str, code: &str) -> Vec<Vec<String>> {
     let me = module_path(file);
-    // a file's `super` is its folder's module; `mod.rs`'s own module is its folder
-    let here = if file.ends_with("mod.rs") || file == "lib.rs" { me.clone() } else { me[..me.len().saturating_sub(1)].to_vec() };
+    // `self` is the file's module, `super` its parent (for `a/mod.rs`, module `a`'s parent)
+    let here = me[..me.len().saturating_sub(1)].to_vec();
     let absolute = |path: Vec<String>| -> Option<Vec<String>> {
         match path.first()?.as_str() {
             "crate" => Some(path[1..].to_vec()),
@@ -106,30 +106,48 @@ fn crate_paths(file: &str, code: &str) -> Vec<Vec<String>> {
     }
     outside_uses += &code[at..];
     let code = outside_uses.as_str();
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
-        let before = rest[..at].chars().last();
-        let tail = &rest[at..];
-        rest = &rest[at + 7..];
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
-            continue;
+    for root in ["crate::", "super::"] {
+        let mut rest = code;
+        while let Some(at) = rest.find(root) {
+            let before = rest[..at].chars().last();
+            let tail = &rest[at..];
+            rest = &rest[at + root.len()..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let path: String = tail.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect();
+            out.extend(absolute(path.split("::").filter(|s| !s.is_empty()).map(String::from).collect()));
         }
-        let path: String = tail.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect();
-        out.extend(absolute(path.split("::").filter(|s| !s.is_empty()).map(String::from).collect()));
     }
     out
 }
 
-/// The file a path lands in: its longest prefix that is a module. Items re-exported at the root
-/// (`crate::Error`, `crate::ComputeDevice`) are named after the module that defines them.
-fn file_of(path: &[String], modules: &BTreeMap<Vec<String>, String>) -> Option<String> {
-    let root_reexports = [("Error", "error"), ("Result", "error"), ("ComputeDevice", "device"), ("DeviceInfo", "device"), ("DevicePreference", "device")];
+/// The file a path lands in: its longest prefix that is a module. Items lib.rs re-exports
+/// (`crate::Error`) land in the module that defines them; its own items (`crate::VERSION`) in lib.rs.
+fn file_of(path: &[String], modules: &BTreeMap<Vec<String>, String>, root: &BTreeMap<String, Vec<String>>) -> Option<String> {
     if let [item, ..] = path
-        && let Some((_, module)) = root_reexports.iter().find(|(name, _)| name == item)
+        && let Some(from) = root.get(item)
     {
-        return modules.get(&vec![module.to_string()]).cloned();
+        return if from.is_empty() { Some("lib.rs".into()) } else { file_of(from, modules, root) };
     }
     (1..=path.len()).rev().find_map(|n| modules.get(&path[..n])).cloned()
+}
+
+/// lib.rs's own items: `pub use module::{A, B}` (A → module) and its consts/fns (→ lib.rs itself).
+fn root_items(lib: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for path in crate_paths("lib.rs", &code(lib).replace("pub use ", "use crate::")) {
+        if let Some((item, module)) = path.split_last() {
+            out.insert(item.clone(), module.to_vec());
+        }
+    }
+    for line in code(lib).lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["pub", "const" | "fn" | "static", name, ..] = words.as_slice() {
+            out.insert(name.trim_end_matches(|c: char| !c.is_alphanumeric() && c != '_').into(), Vec::new());
+        }
+    }
+    out
 }
 
 /// lib.rs's documented order: the backticked names after "Layers, lowest first:".
@@ -143,6 +161,8 @@ fn documented_layers(lib: &str) -> Vec<String> {
 struct Graph {
     edges: BTreeMap<String, BTreeSet<String>>,
     layers: Vec<String>,
+    /// Paths the reader could place in no file (`file: path`).
+    unresolved: Vec<String>,
 }
 
 fn graph() -> Graph {
@@ -151,16 +171,22 @@ fn graph() -> Graph {
     rust_files(&src, &src, &mut files);
     files.retain(|f| !f.starts_with("bin/"));
     let modules: BTreeMap<Vec<String>, String> = files.iter().map(|f| (module_path(f), f.clone())).collect();
-    let mut edges = BTreeMap::<String, BTreeSet<String>>::new();
-    for file in &files {
+    let lib = fs::read_to_string(src.join("lib.rs")).unwrap();
+    let root = root_items(&lib);
+    let (mut edges, mut unresolved) = (BTreeMap::<String, BTreeSet<String>>::new(), Vec::new());
+    for file in files.iter().filter(|f| *f != "lib.rs") {
         let text = fs::read_to_string(src.join(file)).unwrap();
         for path in crate_paths(file, &code(&text)) {
-            if let Some(target) = file_of(&path, &modules).filter(|t| t != file && t != "lib.rs") {
-                edges.entry(file.clone()).or_default().insert(target);
+            match file_of(&path, &modules, &root) {
+                Some(target) if target != *file && target != "lib.rs" => {
+                    edges.entry(file.clone()).or_default().insert(target);
+                }
+                Some(_) => {}
+                None => unresolved.push(format!("{file}: crate::{}", path.join("::"))),
             }
         }
     }
-    Graph { edges, layers: documented_layers(&fs::read_to_string(src.join("lib.rs")).unwrap()) }
+    Graph { edges, layers: documented_layers(&lib), unresolved }
 }
 
 fn layer_of(file: &str) -> String {
@@ -174,6 +200,7 @@ fn imports_point_down_the_documented_layers() {
     // the reader sees real imports (so an empty graph cannot pass)
     let seen = |a: &str, b: &str| g.edges.get(a).is_some_and(|t| t.contains(b));
     assert!(seen("weights/gguf.rs", "formats/gguf.rs") && seen("infer/generate.rs", "models/kv_cache.rs"), "{:#?}", g.edges);
+    assert!(g.unresolved.is_empty(), "paths the reader cannot place (a module it does not know?):\n{}", g.unresolved.join("\n"));
     let rank = |file: &str| {
         let layer = layer_of(file);
         g.layers.iter().position(|l| *l == layer).unwrap_or_else(|| panic!("{file}: its layer `{layer}` is not in lib.rs's list {:?}", g.layers))
@@ -219,4 +246,7 @@ fn the_reader_expands_use_trees_and_relative_paths() {
     let names: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
     assert_eq!(names, ["infer::sampling::draw", "infer::sampling::process", "infer::generate", "models::kv_cache::KvCache", "weights::gguf::unpack"]);
     assert_eq!(crate_paths("data/mod.rs", "use self::table::Table;")[0].join("::"), "data::table::Table");
+    // `super` of a folder's mod.rs is the folder's parent; inline `super::` paths count too
+    assert_eq!(crate_paths("data/mod.rs", "use super::tokenizer::Batch;")[0].join("::"), "tokenizer::Batch");
+    assert_eq!(crate_paths("models/bert.rs", "let x = super::heads::pool(y);")[0].join("::"), "models::heads::pool");
 }

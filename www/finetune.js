@@ -156,7 +156,8 @@ async function search() {
     const batches = numbers("ft-search-batch");
     const space = { learningRate: numbers("ft-search-lr"), epochs: numbers("ft-search-epochs"), ...(batches.length ? { batchSize: batches } : {}) };
     const budget = Number($("ft-search-trials").value);
-    const n = Math.min(budget, Object.values(space).reduce((product, values) => product * values.length, 1));
+    // an empty list keeps the run's value: it multiplies the grid by one
+    const n = Math.min(budget, Object.values(space).reduce((product, values) => product * Math.max(values.length, 1), 1));
     const result = await model.search({
       ...(await runOptions()), metric: "macro_f1", space, trials: budget,
       onEvent: (e) => {

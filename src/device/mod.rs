@@ -366,18 +366,18 @@ async fn request_adapter() -> std::result::Result<(Device, WgpuSetup), String> {
             Err(e) => failures.push(format!("{api:?}: {e}")),
         }
     }
-    let detail = failures.join("; ");
-    log::debug!("webtune: no GPU adapter: {detail}");
-    Err(no_adapter_sentence(&detail))
+    log::debug!("webtune: no GPU adapter: {}", failures.join("; "));
+    Err(no_adapter_sentence(&failures))
 }
 
-/// What a person reads when no GPU device could be had.
-fn no_adapter_sentence(detail: &str) -> String {
-    let no_adapter = detail.to_ascii_lowercase().contains("adapter");
-    match (no_adapter, cfg!(target_family = "wasm")) {
-        (true, true) => "this browser offers no WebGPU adapter".into(),
-        (true, false) => "no GPU adapter was found (a Vulkan, Metal or DirectX 12 driver)".into(),
-        (false, _) => format!("the GPU adapter could not be opened ({})", detail.lines().next().unwrap_or_default()),
+/// What a person reads when no GPU device could be had (`failures`: each graphics API's error):
+/// "no adapter" when no API found one, else the first other failure.
+fn no_adapter_sentence(failures: &[String]) -> String {
+    let opened = failures.iter().find(|f| !f.to_ascii_lowercase().contains("adapter"));
+    match (opened, cfg!(target_family = "wasm")) {
+        (None, true) => "this browser offers no WebGPU adapter".into(),
+        (None, false) => "no GPU adapter was found (a Vulkan, Metal or DirectX 12 driver)".into(),
+        (Some(failure), _) => format!("the GPU adapter could not be opened ({})", failure.lines().next().unwrap_or_default()),
     }
 }
 
@@ -454,9 +454,10 @@ mod tests {
     fn no_adapter_is_said_in_one_sentence() {
         // wgpu's words when nothing answers (as a browser without WebGPU gives them)
         let detail = "Auto: No adapter available for WgpuDevice { kind: DefaultDevice, backend: Auto }: No suitable adapters found: noop not requested, vulkan not requested";
-        let said = no_adapter_sentence(detail);
+        let said = no_adapter_sentence(&[detail.into()]);
         assert!(!said.contains('{') && !said.contains("not requested"), "{said}");
         assert!(said.starts_with(if cfg!(target_family = "wasm") { "this browser offers no WebGPU adapter" } else { "no GPU adapter was found" }), "{said}");
-        assert_eq!(no_adapter_sentence("Vulkan: device lost\nmore"), "the GPU adapter could not be opened (Vulkan: device lost)");
+        let failures = ["Vulkan: no adapter".to_string(), "Dx12: device lost\nmore".to_string()];
+        assert_eq!(no_adapter_sentence(&failures), "the GPU adapter could not be opened (Dx12: device lost)");
     }
 }

@@ -1,6 +1,7 @@
 //! Fine-tuning sessions: the one place that turns a user's request — a model, data files with
 //! their format and columns, options, a checkpoint to resume — into a trained model, for every
-//! task. The JS bindings (`wasm`) only convert JS values and errors; the CLI only parses arguments
+//! task ([`Task`]: the task table the CLI and the JS shim read), once or per trial of a
+//! hyperparameter [`search()`]. The JS bindings (`wasm`) only convert JS values and errors; the CLI only parses arguments
 //! and prints. Adding a task or a model family touches this layer once.
 //!
 //! Steps, in order: read the data ([`data`]: format from the file name, columns, labels), hold out
@@ -15,6 +16,6 @@ pub mod task;
 pub mod checkpoint_dir;
 
 pub use data::{DataFile, SessionData};
-pub use search::{Searched, TrialResult, search, search_metric};
+pub use search::{Searched, TrialResult, search};
 pub use task::{ModelKind, Task};
 pub use finetune::{DecoderEvalSettings, Finetuned, evaluate_decoder, finetune_classifier, finetune_decoder};

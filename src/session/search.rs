@@ -35,15 +35,16 @@ pub struct Searched<M> {
 }
 
 /// The metric a search of `task` judges trials by: the options', else the task's default.
-pub fn search_metric(task: Task, options: &TrainOptions) -> String {
+fn search_metric(task: Task, options: &TrainOptions) -> String {
     options.metric.clone().unwrap_or_else(|| task.default_metric().into())
 }
 
 /// Runs `plan`'s trials one after another: `trial(index, options)` fine-tunes from the start with
 /// one trial's options (the run's `base`, the trial's settings, and the search's metric), and
 /// `on_trial` hears of each as it ends. The first trial with the best value wins (`base.mode`, else
-/// the metric's natural direction). Fails when a trial has no evaluation to compare, and with
-/// [`Error::Aborted`] when one was cancelled (its model is dropped; so are the others).
+/// the metric's natural direction). Fails when a trial has no evaluation to compare or diverged
+/// (a `TrainingError` naming it), and with [`Error::Aborted`] when one was cancelled (its model
+/// is dropped; so are the others).
 pub async fn search<M>(
     plan: &SearchPlan,
     task: Task,
@@ -62,8 +63,14 @@ pub async fn search<M>(
     let mut best: Option<(TrialResult, M)> = None;
     for (index, (settings, options)) in planned.into_iter().zip(options).enumerate() {
         let tuned = trial(index, options).await?;
-        if tuned.stop_reason == StopReason::Cancelled {
-            return Err(Error::Aborted);
+        match tuned.stop_reason {
+            StopReason::Cancelled => return Err(Error::Aborted),
+            StopReason::Diverged => {
+                return Err(Error::Training(format!(
+                    "search: trial {index} diverged (its loss became NaN or infinite); lower its learningRate, or leave that value out of the space"
+                )));
+            }
+            _ => {}
         }
         let Some(judged) = tuned.best else {
             return Err(Error::Options(

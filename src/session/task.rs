@@ -1,5 +1,5 @@
-//! The tasks webtune runs, each named once: which kind of model it needs, what fine-tuning it
-//! reports and judges runs by, and what PEFT calls it. The CLI's `--task`, the JS `pipeline(task)`
+//! The tasks webtune runs, each named once: which kind of model it needs, and what fine-tuning it
+//! reports and judges runs by. The CLI's `--task`, the JS `pipeline(task)`
 //! and hyperparameter search read these instead of comparing task strings of their own.
 
 use serde::{Deserialize, Serialize};
@@ -69,27 +69,6 @@ impl Task {
     /// hyperparameter search).
     pub fn default_metric(self) -> &'static str {
         self.metrics()[0]
-    }
-
-    /// PEFT's `task_type` for adapters trained on it.
-    pub fn peft_task_type(self) -> &'static str {
-        match self {
-            Task::FeatureExtraction | Task::TextClassification => "SEQ_CLS",
-            Task::TextGeneration => "CAUSAL_LM",
-        }
-    }
-}
-
-impl std::fmt::Display for Task {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Task {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Task> {
-        Task::parse(s)
     }
 }
 

@@ -11,6 +11,17 @@ use ts_rs::TS;
 use super::TrainOptions;
 use crate::{Error, Result};
 
+/// The most combinations a search space may have (each is a whole fine-tuning run).
+pub const MAX_GRID: usize = 10_000;
+
+/// Refuses a list that names a value twice (a search tries different combinations).
+fn distinct<T: PartialEq>(values: &[T], name: &str) -> Result<()> {
+    if values.iter().enumerate().any(|(i, v)| values[..i].contains(v)) {
+        return Err(Error::Options(format!("search: {name} lists a value twice; give each value to try once")));
+    }
+    Ok(())
+}
+
 /// The settings a search may vary: for each, the values to try (empty: the run's own value).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -93,9 +104,19 @@ impl SearchPlan {
         positive(!s.epochs.contains(&0), "epochs")?;
         positive(!s.batch_size.contains(&0), "batchSize")?;
         positive(!s.lora_rank.contains(&0), "loraRank")?;
+        distinct(&s.learning_rate.iter().map(|r| r.to_bits()).collect::<Vec<_>>(), "learningRate")?;
+        distinct(&s.epochs, "epochs")?;
+        distinct(&s.batch_size, "batchSize")?;
+        distinct(&s.lora_rank, "loraRank")?;
         if self.trials == Some(0) {
             return Err(Error::Options("search: trials must be at least 1 (the budget)".into()));
         }
+        // the grid is built whole (then sampled): its size is checked first
+        [s.learning_rate.len(), s.epochs.len(), s.batch_size.len(), s.lora_rank.len()]
+            .into_iter()
+            .try_fold(1usize, |n, k| n.checked_mul(k.max(1)))
+            .filter(|&n| n <= MAX_GRID)
+            .ok_or_else(|| Error::Options(format!("search: the space has more than {MAX_GRID} combinations; give fewer values to try")))?;
         let mut all = self.grid();
         if self.strategy == Strategy::Random {
             all.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
@@ -152,6 +173,11 @@ mod tests {
         assert!(e(plan(Strategy::Grid, Some(0))).contains("at least 1"));
         let bad = SearchPlan { space: SearchSpace { batch_size: vec![0], ..SearchSpace::default() }, ..SearchPlan::default() };
         assert!(e(bad).contains("batchSize"));
+        let twice = SearchPlan { space: SearchSpace { epochs: vec![2, 3, 2], ..SearchSpace::default() }, ..SearchPlan::default() };
+        assert!(e(twice).contains("epochs lists a value twice"));
+        let values = |n: usize| (1..=n).collect::<Vec<usize>>();
+        let huge = SearchSpace { epochs: values(1000), batch_size: values(1000), lora_rank: values(1000), ..SearchSpace::default() };
+        assert!(e(SearchPlan { space: huge, ..SearchPlan::default() }).contains("more than 10000 combinations"));
         let rank = TrialSettings { lora_rank: Some(4), ..TrialSettings::default() };
         assert_eq!(rank.apply(&TrainOptions::default()).unwrap().lora.map(|l| l.rank), Some(4), "a rank to try is a LoRA run");
     }

@@ -1,12 +1,11 @@
 // Llama-family decoders: text generation and chat, streaming text pieces as they come.
 import { call, core } from "./core.js";
 import { AbortError, OptionsError, checkKeys } from "./errors.js";
-import { MODEL_FILES, bytesOf, dataFile } from "./files.js";
+import { MODEL_FILES, byRole, bytesOf, dataFile } from "./files.js";
 import { searchWith, train } from "./train.js";
 
 export const GENERATE_OPTIONS = ["maxNewTokens", "temperature", "topK", "topP", "minP", "repetitionPenalty", "seed", "stop", "trimHistory", "onToken", "signal"];
 export const EVALUATE_OPTIONS = ["format", "columns", "maxLength", "batchSize", "chatTemplate", "generate", "maxNewTokens", "signal"];
-
 
 /** A loaded decoder. Free its memory with `dispose()` when done. */
 export class DecoderModel {
@@ -117,13 +116,15 @@ export class DecoderModel {
 /**
  * Loads a Llama-family model: `{ gguf }` (one .gguf file: weights, tokenizer, chat template), or
  * the Hugging Face files `{ config, weights, tokenizer, tokenizerConfig? }` — each a URL,
- * File/Blob or bytes.
+ * File/Blob or bytes; the same files by name (`{ "config.json", …, "tokenizer_config.json" }`, what
+ * `export()` gives) load too.
  * @param {{gguf?: any, config?: any, weights?: any, tokenizer?: any, tokenizerConfig?: any}} files
  * @param {{device?: string, signal?: AbortSignal}} [options]
  */
 export async function loadDecoder(files, options = {}) {
   checkKeys("loadDecoder", options, ["device", "signal"]);
   const { signal, ...rest } = options;
+  files = files && typeof files === "object" ? byRole(files, { ...MODEL_FILES, tokenizerConfig: "tokenizer_config.json" }) : files;
   if (files?.gguf != null) {
     const bytes = await bytesOf(files.gguf, "the .gguf file", { signal });
     return new DecoderModel(await call(() => core.Decoder.loadGguf(bytes, rest)));

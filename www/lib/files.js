@@ -51,7 +51,7 @@ export async function bytesOf(src, what, { signal } = {}) {
  * `source` with file-name keys (`{ "config.json": … }`, what `export()` returns) renamed to the
  * roles of `names` (`{ config: … }`); other keys are left as they are.
  */
-function byRole(source, names) {
+export function byRole(source, names) {
   const roleOf = Object.fromEntries(Object.entries(names).map(([role, name]) => [name, role]));
   return Object.fromEntries(Object.entries(source).map(([k, v]) => [Object.hasOwn(roleOf, k) ? roleOf[k] : k, v]));
 }

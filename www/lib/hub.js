@@ -1,7 +1,7 @@
 // Where a model's files come from: a Hugging Face hub id, a folder URL, files the user picked, or
 // one source per file — and getting their bytes (downloads go through the cache, with progress).
 import { OptionsError } from "./errors.js";
-import { bytesOf, checkRoles } from "./files.js";
+import { byRole, bytesOf, checkRoles } from "./files.js";
 import { download } from "./download.js";
 
 /** "org/name" (optionally "org/name@revision"): a hub id. Paths must start with "/", "./", "../" or a scheme. */
@@ -39,8 +39,9 @@ export function resolveModel(model, names, settings) {
     return { id: "picked files", sources: Object.fromEntries(roles.map(([role, name]) => [role, byName.get(name)])) };
   }
   if (model && typeof model === "object") {
-    checkRoles(model, names);
-    return { id: "files", sources: model };
+    const sources = byRole(model, names); // { config, … } or { "config.json", … } (what export() gives)
+    checkRoles(sources, names);
+    return { id: "files", sources };
   }
   throw new OptionsError(`model: expected a hub id ("org/name"), a folder URL, picked files or { ${roles.map(([r]) => r).join(", ")} }, got ${model === null ? "null" : typeof model}`);
 }

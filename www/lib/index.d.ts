@@ -110,7 +110,7 @@ export class EncoderModel {
 
 /** Loads an encoder (`model_type` bert, roberta, xlm-roberta or distilbert) from a folder URL (config.json, model.safetensors, tokenizer.json) or from the three files. */
 export function loadEncoder(
-  source: string | URL | { config: FileSource; weights: FileSource; tokenizer: FileSource },
+  source: string | URL | ModelFiles,
   options?: LoadEncoderOptions,
 ): Promise<EncoderModel>;
 
@@ -155,7 +155,7 @@ export type TrainingEvent =
 
 /** Fine-tunes an encoder checkpoint (bert, roberta, xlm-roberta, distilbert) for text classification; resolves to the trained model. */
 export function finetune(
-  source: string | URL | { config: FileSource; weights: FileSource; tokenizer: FileSource },
+  source: string | URL | ModelFiles,
   options: FinetuneOptions,
 ): Promise<EncoderModel>;
 
@@ -199,7 +199,12 @@ export type ModelSource =
   | URL
   | FileList
   | File[] /* the picked files of a model folder */
-  | { config: FileSource; weights: FileSource; tokenizer: FileSource };
+  | ModelFiles;
+
+/** A model folder's files: by role, or by name as `export()` gives them. */
+export type ModelFiles =
+  | { config: FileSource; weights: FileSource; tokenizer: FileSource }
+  | { "config.json": FileSource; "model.safetensors": FileSource; "tokenizer.json": FileSource };
 
 /** Loading progress, per file (shapes as transformers.js's progress_callback). */
 export type ProgressEvent =
@@ -303,10 +308,17 @@ export interface DecoderInfo {
 export type DecoderSource =
   | string /* a .gguf URL, a hub id or a folder URL (config.json, model.safetensors, tokenizer.json, tokenizer_config.json?) */
   | URL
-  | File /* a .gguf file */
+  | Blob /* a GGUF file: recognised by its first bytes, or by a .gguf name */
+  | Uint8Array
+  | ArrayBuffer
   | FileList
   | File[]
-  | { config: FileSource; weights: FileSource; tokenizer: FileSource; tokenizerConfig?: FileSource };
+  | DecoderFiles;
+
+/** A decoder folder's files: by role, or by name as `export()` gives them. */
+export type DecoderFiles =
+  | { config: FileSource; weights: FileSource; tokenizer: FileSource; tokenizerConfig?: FileSource }
+  | { "config.json": FileSource; "model.safetensors": FileSource; "tokenizer.json": FileSource; "tokenizer_config.json"?: FileSource };
 
 export interface TextGenerationPipeline {
   readonly task: "text-generation";
@@ -368,6 +380,8 @@ export class DecoderModel {
   chat(messages: ChatMessage[], options?: GenerateOptions): Promise<Completion>;
   /** Fine-tunes all weights: a new DecoderModel (this one is unchanged); see TextGenerationPipeline.finetune. */
   finetune(options: FinetuneOptions): Promise<DecoderModel>;
+  /** Hyperparameter search from this model (as `pipeline.search`): every trial, the best, and the best trial's model. */
+  search(options: SearchOptions): Promise<{ trials: TrialResult[]; best: TrialResult; model: DecoderModel }>;
   evaluate(data: DataSource, options?: LmEvaluateOptions): Promise<LmMetrics>;
   /** `{ "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json" }` as bytes (LoRA merged). */
   export(): Promise<Record<string, Uint8Array>>;
@@ -378,7 +392,7 @@ export class DecoderModel {
 
 /** Loads a decoder (Llama-family: `{ gguf }` or Hugging Face files; GPT-2: Hugging Face files): `{ config, weights, tokenizer, tokenizerConfig? }`, each a URL, File/Blob or bytes. */
 export function loadDecoder(
-  files: { gguf: FileSource } | { config: FileSource; weights: FileSource; tokenizer: FileSource; tokenizerConfig?: FileSource },
+  files: { gguf: FileSource } | DecoderFiles,
   options?: { device?: DevicePreference; signal?: AbortSignal },
 ): Promise<DecoderModel>;
 

@@ -7,7 +7,7 @@ import { isGguf } from "./files.js";
 import { TASKS, TASK_ALIASES } from "./generated.js";
 
 /** Whether `task` loads a decoder (the task table comes from the Rust core's `Task`). */
-const isDecoder = (task) => TASKS[task].modelKind === "decoder";
+const isDecoder = (task) => TASKS[task]?.modelKind === "decoder";
 const LOAD = ["model", "device", "maxLength", "truncate", "batchSize", "onProgress", "signal"];
 const LOAD_GENERATOR = ["model", "device", "onProgress", "signal"];
 const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"] };
@@ -168,9 +168,10 @@ function training(p, handle, live, setInfo, kind) {
    * (`{ learningRate, epochs, batchSize, loraRank }` lists; `strategy` "grid" or "random",
    * `trials` the budget, `seed`), one trial after another in the Worker, every trial from the
    * model as it is now, each judged by `metric` on the validation data; other options as
-   * `finetune`. Resolves to `{ trials: [{ index, settings, value, steps }], best, metric }`; the
-   * pipeline then holds the best trial's model. `onEvent` gets each trial's training events (with
-   * `trial`: its index) and a `{ type: "trial", index, settings, value }` event as each ends.
+   * `finetune`. Resolves to `{ trials: [{ index, settings, metric, value, steps }], best, metric }`
+   * (the plan and the loop are the core's, as the CLI's `webtune search`); the pipeline then holds
+   * the best trial's model. `onEvent` gets each trial's training events (with `trial`: its index)
+   * and a `{ type: "trial", index, settings, metric, value, steps }` event as each ends.
    */
   p.search = async (options = {}) => {
     live("search");

@@ -50,8 +50,11 @@ export async function search(source, options = {}) {
 export async function searchWith(options, rows, start) {
   if (options == null || typeof options !== "object") throw new OptionsError("search: options must be an object");
   const { space, strategy, trials, ...rest } = options;
+  for (const key of ["run", "checkpointEvery", "onCheckpoint", "resumeFrom"]) {
+    if (key in rest) throw new OptionsError(`search: ${key} is not available in a search; fine-tune the best settings with finetune() for a stored run`);
+  }
   const plan = Object.fromEntries(Object.entries({ space, strategy, trials }).filter(([, v]) => v !== undefined));
-  return train(rest, rows, (data, validation, setup, training, callbacks) => start(data, validation, setup, training, plan, callbacks), { search: true });
+  return train(rest, rows, (data, validation, setup, training, callbacks) => start(data, validation, setup, training, plan, callbacks), { where: "search" });
 }
 
 /** Rejects unknown or out-of-range training options in finetune's `options` (the Rust `TrainOptions` decides), before any data is read. */
@@ -65,15 +68,16 @@ export function checkTrainOptions(options) {
  * (which gets the data and validation bytes, the setup, the training options and the callbacks
  * `[onEvent, onCheckpoint, isCancelled, resumeFrom]`, and resolves to the trained model), and turns
  * an aborted or diverged run into an AbortError / TrainingError whose `model` is what was trained.
- * `rows` names the rows `data` may be, for the error message. With `search`, `start` resolves to
- * a search's outcome, returned as it is (its trials report their own ends).
+ * `rows` names the rows `data` may be, for the error message. `where` names the call in errors;
+ * for "search", `start` resolves to a search's outcome, returned as it is (its trials report their
+ * own ends).
  */
-export async function train(options, rows, start, { search = false } = {}) {
-  if (options == null || typeof options !== "object") throw new OptionsError("finetune: options must be an object");
+export async function train(options, rows, start, { where = "finetune" } = {}) {
+  if (options == null || typeof options !== "object") throw new OptionsError(`${where}: options must be an object`);
   const { data, validation, format, columns, validationSplit, device, onEvent, onCheckpoint, resumeFrom, signal, ...training } = options;
-  if (data == null) throw new OptionsError(`finetune: options.data is required (a File, a URL, bytes with format, or an array of ${rows})`);
+  if (data == null) throw new OptionsError(`${where}: options.data is required (a File, a URL, bytes with format, or an array of ${rows})`);
   for (const [k, f] of Object.entries({ onEvent, onCheckpoint })) {
-    if (f !== undefined && typeof f !== "function") throw new OptionsError(`finetune: ${k} must be a function`);
+    if (f !== undefined && typeof f !== "function") throw new OptionsError(`${where}: ${k} must be a function`);
   }
   if (training.checkpointEvery != null && !onCheckpoint) {
     throw new OptionsError("finetune: checkpointEvery needs onCheckpoint(files) to receive the checkpoints");
@@ -81,10 +85,10 @@ export async function train(options, rows, start, { search = false } = {}) {
   if (resumeFrom != null && (typeof resumeFrom !== "object" || !(resumeFrom["trainer_state.json"] instanceof Uint8Array))) {
     throw new OptionsError("finetune: resumeFrom must be the files object an onCheckpoint call received");
   }
-  if (signal?.aborted) throw new AbortError("finetune was aborted before it started");
+  if (signal?.aborted) throw new AbortError(`${where} was aborted before it started`);
   await checkTrainOptions(training);
-  const [dataBytes, dataName] = await dataFile(data, "data", format, signal);
-  const val = validation == null ? null : await dataFile(validation, "validation", format, signal);
+  const [dataBytes, dataName] = await dataFile(data, "data", format, signal, where);
+  const val = validation == null ? null : await dataFile(validation, "validation", format, signal, where);
   const setup = Object.fromEntries(Object.entries({
     dataName, validationName: val?.[1], columns, validationSplit, device,
   }).filter(([, v]) => v !== undefined));
@@ -99,7 +103,7 @@ export async function train(options, rows, start, { search = false } = {}) {
     resumeFrom ?? undefined,
   ];
   const model = await start(dataBytes, val?.[0], setup, training, callbacks);
-  if (search) return model;
+  if (where === "search") return model;
   let err;
   if (done?.stopReason === "cancelled") { // an abort after the last step does not undo a finished run
     err = new AbortError("finetune was aborted; `error.model` holds the model as trained so far");

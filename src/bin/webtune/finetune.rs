@@ -62,9 +62,9 @@ impl ColumnArgs {
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// text-classification (a BERT-family folder: BERT, RoBERTa, XLM-RoBERTa, DistilBERT) |
-    /// text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file, trained as a causal
-    /// language model).
+    /// text-classification (a BERT-family folder: BERT, RoBERTa, XLM-RoBERTa, DistilBERT; also
+    /// feature-extraction or sentiment-analysis, trained the same way) | text-generation (a
+    /// Llama-family or GPT-2 folder, or a Llama .gguf file, trained as a causal language model).
     #[arg(long, default_value = "text-classification")]
     pub(crate) task: String,
     /// Hugging Face model folder to start from: config.json, model.safetensors, tokenizer.json
@@ -308,8 +308,8 @@ pub(crate) fn describe(e: &Event) -> String {
 #[derive(clap::Args)]
 pub struct EvalArgs {
     /// text-classification (a fine-tuned classifier folder: config.json with id2label,
-    /// model.safetensors, tokenizer.json) | text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file:
-    /// loss and perplexity).
+    /// model.safetensors, tokenizer.json; also feature-extraction, sentiment-analysis) |
+    /// text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file: loss and perplexity).
     #[arg(long, default_value = "text-classification")]
     task: String,
     /// The model folder (text-generation: also a .gguf file).
