@@ -62,7 +62,8 @@ seeds() {
       mkdir "$work/model" && cp $bert/tiny-cls3/config.json $bert/tiny-cls3/model.safetensors $bert/tokenizer.json "$work/model/"
       cargo run --quiet --bin webtune -- train --model "$work/model" --data "$work/d.csv" --out "$work/out" --device cpu \
         --epochs 1 --batch-size 2 --validation-split 0 --checkpoint-every 1 >/dev/null
-      { cat "$work/out/checkpoint/trainer_state.json"; printf '%s' "$SEP"; cat "$work/out/checkpoint/optimizer.safetensors"; } >"$dir/tiny"
+      local last; last="$(ls -d "$work"/out/checkpoints/checkpoint-* | head -1)"
+      { cat "$last/trainer_state.json"; printf '%s' "$SEP"; cat "$last/optimizer.safetensors"; } >"$dir/tiny"
       rm -rf "$work" ;;
     *) echo "unknown fuzz target $1 (targets: ${TARGETS[*]})" >&2; exit 2 ;;
   esac

@@ -7,7 +7,9 @@ mod common;
 use std::process::{Command, Output};
 
 use common::parity::{Fixture, LABELS, fixture_path, floats};
+use pollster::block_on;
 use serde_json::Value;
+use webtune::train::Checkpoint;
 
 fn webtune(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_webtune")).args(args).output().expect("run webtune")
@@ -260,9 +262,10 @@ fn train_text_generation_writes_a_model_folder_or_peft_adapters() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown task \"summarization\"; valid tasks are feature-extraction, text-classification, text-generation"));
 }
 
-/// `--checkpoint-every`: a run killed (SIGKILL) at any moment leaves a checkpoint folder that
-/// `--resume` reads; killed between the swap's two renames (only `checkpoint.old` and a
-/// half-written `checkpoint.partial` on disk), `--resume OUT/checkpoint` continues from the old one.
+/// `--checkpoint-every`: a run killed (SIGKILL) at any moment leaves a complete checkpoint that
+/// `--resume` reads (`OUT/checkpoints`, kept as the browser's stored runs keep theirs); killed while
+/// a later checkpoint's files are half written (its folder there, `latest.json` still naming the
+/// previous), `--resume OUT/checkpoints` continues from the previous one, and the half folder goes.
 #[test]
 fn a_killed_run_leaves_a_checkpoint_to_resume() {
     use std::io::{BufRead, BufReader};
@@ -272,7 +275,12 @@ fn a_killed_run_leaves_a_checkpoint_to_resume() {
     let rows = ["a delight,good", "the best film,good", "warm and wise,good", "dull,bad", "a tedious mess,bad", "far too long,bad"];
     std::fs::write(&data, format!("text,label\n{}\n", rows.join("\n"))).unwrap();
     let out = work.path.join("out");
-    let checkpoint = out.join("checkpoint");
+    let checkpoints = out.join("checkpoints");
+    let latest = |dir: &std::path::Path| -> webtune::Result<Checkpoint> {
+        let store = webtune::session::runs::FolderStorage { root: dir.to_path_buf() };
+        let (_, files) = block_on(webtune::session::runs::latest_checkpoint(&store, &[]))?.ok_or(webtune::Error::Aborted)?;
+        Checkpoint::from_files(|name| files.iter().find(|(f, _)| f == name).map(|(_, b)| b.clone()))
+    };
     let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
     let args = |epochs: &str| -> Vec<String> {
         ["train", "--model", model.arg(), "--data", d, "--out", o, "--device", "cpu", "--json", "--overwrite", "--validation-split", "0", "--batch-size", "2", "--checkpoint-every", "1", "--log-every", "1", "--epochs", epochs]
@@ -296,21 +304,21 @@ fn a_killed_run_leaves_a_checkpoint_to_resume() {
         std::thread::sleep(std::time::Duration::from_millis(kill_after_ms));
         child.kill().unwrap();
         child.wait().unwrap();
-        let saved = webtune::session::checkpoint_dir::read(&checkpoint)
-            .unwrap_or_else(|e| panic!("killed {kill_after_ms} ms after a checkpoint: {e}"));
+        let saved = latest(&checkpoints).unwrap_or_else(|e| panic!("killed {kill_after_ms} ms after a checkpoint: {e}"));
         assert!(saved.state.step >= 1);
     }
-    // the worst moment: the new checkpoint half written, the previous one renamed aside
-    let step = webtune::session::checkpoint_dir::read(&checkpoint).unwrap().state.step;
-    std::fs::rename(&checkpoint, checkpoint.with_extension("old")).unwrap();
-    std::fs::create_dir_all(checkpoint.with_extension("partial")).unwrap();
-    std::fs::write(checkpoint.with_extension("partial").join("model.safetensors"), b"half").unwrap();
+    // the worst moment: a later checkpoint's files half written, latest.json not yet switched
+    let step = latest(&checkpoints).unwrap().state.step;
+    let half = checkpoints.join("checkpoint-999999");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("model.safetensors"), b"half").unwrap();
+    std::fs::write(half.join("trainer_state.json"), b"{\"st").unwrap();
     let mut resume = args("50");
-    resume.extend(["--resume".into(), checkpoint.to_str().unwrap().into()]);
+    resume.extend(["--resume".into(), checkpoints.to_str().unwrap().into()]);
     let r = Command::new(env!("CARGO_BIN_EXE_webtune")).args(&resume).output().unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let events: Vec<Value> = String::from_utf8(r.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let first = events.iter().find(|e| e["type"] == "step").expect("steps after resuming");
     assert_eq!(first["step"], step + 1, "continues after the checkpoint that survived");
-    assert!(checkpoint.is_dir() && !checkpoint.with_extension("old").exists() && !checkpoint.with_extension("partial").exists());
+    assert!(latest(&checkpoints).unwrap().state.step > step && !half.exists(), "a new checkpoint, and the half one removed");
 }

@@ -10,10 +10,9 @@
 
 pub mod data;
 pub mod finetune;
+pub mod runs;
 pub mod search;
 pub mod task;
-#[cfg(not(target_family = "wasm"))]
-pub mod checkpoint_dir;
 
 pub use data::{DataFile, SessionData};
 pub use search::{Searched, TrialResult, search};

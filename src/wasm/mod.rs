@@ -8,6 +8,7 @@ mod decoder;
 mod encoder;
 mod errors;
 mod options;
+mod runs;
 mod train;
 
 use std::cell::RefCell;

@@ -57,7 +57,7 @@ export async function pipeline(task, options = {}) {
 /** Stored fine-tuning runs (OPFS): list them, continue one after a reload, delete one. */
 export const runs = {
   /** `[{ name, step, updated, finished }]`: `step` is the latest stored checkpoint's. */
-  list: () => store.listRuns(),
+  list: () => request("listRuns", {}),
   /**
    * Continues run `name` from its latest checkpoint with the same data and options, ending as the
    * uninterrupted run would; resolves to `{ pipeline, done }` (a new pipeline holding the result).
@@ -74,7 +74,10 @@ export const runs = {
     return { pipeline, done: r.done };
   },
   /** Deletes run `name`; resolves to whether it existed. */
-  delete: (name) => store.remove("runs", name),
+  delete: (name) => {
+    store.checkName("run", name);
+    return request("deleteRun", { name });
+  },
 };
 
 /** Models kept with `save({ name })` (OPFS): list, get their files, delete. */
@@ -84,7 +87,7 @@ export const models = {
   /** The saved files as `File`s: `pipeline(task, { model: await models.files(name) })` loads them. */
   files: (name) => store.modelFiles(name),
   /** Deletes saved model `name`; resolves to whether it existed. */
-  delete: (name) => store.remove("models", name),
+  delete: (name) => store.removeModel(name),
 };
 
 /** The lifecycle every pipeline shares: `live(what)` throws once disposed or lost with its Worker. */

@@ -7,15 +7,18 @@
 //   runs/{name}/latest.json           which checkpoint is complete: { step, dir, updated }
 //   models/{name}/{file}              models saved with `save({ name })`
 // A checkpoint is written to a new folder and only then named in latest.json (one write), so a
-// reload mid-write still finds the previous one intact. Works in pages and workers alike (both
-// stores are shared by the whole origin).
+// reload mid-write still finds the previous one intact: the core's protocol (src/session/runs.rs),
+// run in webtune's Worker. Saved models are kept here, in pages and workers alike (both stores are
+// shared by the whole origin).
+import { call, core } from "./core.js";
 import { OptionsError } from "./errors.js";
 import { storage } from "./storage.js";
 
 const NAME = /^[\w.-]{1,100}$/;
 
+/** Refuses a run or model name that cannot be a folder name (as the core's `check_name`). */
 export function checkName(what, name) {
-  if (typeof name !== "string" || !NAME.test(name)) {
+  if (typeof name !== "string" || !NAME.test(name) || name === "." || name === "..") {
     throw new OptionsError(`${what} name must be 1-100 letters, digits, "_", "-" or "." (got ${JSON.stringify(name)})`);
   }
   return name;
@@ -28,60 +31,43 @@ async function readAll(store, path) {
   return out;
 }
 
-/** Whether folder `path` holds anything (a folder exists in IndexedDB only through its files). */
-const exists = async (store, path) => (await store.list(path)).length > 0;
-
-const json = (x) => new TextEncoder().encode(JSON.stringify(x, null, 1));
-const parse = (bytes) => JSON.parse(new TextDecoder().decode(bytes));
+// Stored runs: the protocol is the core's (src/session/runs.rs, the same the CLI's checkpoints
+// follow), over this module's storage; these run in webtune's Worker, where the core is loaded.
 
 /** Starts (or restarts) run `name`: its setup, base model files and data files. */
 export async function createRun(name, { setup, base, data }) {
   const store = storage();
-  await store.remove(["runs", name]);
-  for (const [file, bytes] of Object.entries(base)) await store.write(["runs", name, "base", file], bytes);
-  for (const [file, bytes] of Object.entries(data)) await store.write(["runs", name, "data", file], bytes);
-  await store.write(["runs", name, "setup.json"], json(setup));
+  return call(() => core.runCreate(store, name, setup, base, data));
 }
 
 /** Stores a checkpoint of run `name` (files by name), then drops the one it replaces. */
 export async function writeCheckpoint(name, files) {
   const store = storage();
-  if (!(await exists(store, ["runs", name]))) throw new OptionsError(`run ${name} is not in storage (deleted while training?)`);
-  const step = parse(files["trainer_state.json"]).step;
-  const dir = `checkpoint-${step}`;
-  for (const [file, bytes] of Object.entries(files)) await store.write(["runs", name, dir, file], bytes);
-  const previous = await latest(store, name);
-  await store.write(["runs", name, "latest.json"], json({ step, dir, updated: new Date().toISOString() }));
-  if (previous && previous.dir !== dir) await store.remove(["runs", name, previous.dir]);
+  return call(() => core.runWriteCheckpoint(store, name, files));
 }
 
 /** Marks run `name` finished (resume() then has nothing to do). */
 export async function finishRun(name, done) {
   const store = storage();
-  if (await exists(store, ["runs", name])) await store.write(["runs", name, "done.json"], json(done));
-}
-
-async function latest(store, run) {
-  try {
-    return parse(await store.read(["runs", run, "latest.json"]));
-  } catch {
-    return null;
-  }
+  return call(() => core.runFinish(store, name, done ?? null));
 }
 
 /** Everything needed to resume run `name`: setup, base files, data files, checkpoint files. */
 export async function readRun(name) {
   const store = storage();
-  const run = ["runs", checkName("run", name)];
-  if (!(await exists(store, run))) throw new OptionsError(`there is no stored run named ${JSON.stringify(name)}; runs.list() shows the stored ones`);
-  const last = await latest(store, name);
-  if (!last) throw new OptionsError(`run ${JSON.stringify(name)} has no complete checkpoint yet; start it again with finetune({ run, checkpointEvery })`);
-  return {
-    setup: parse(await store.read([...run, "setup.json"])),
-    base: await readAll(store, [...run, "base"]),
-    data: await readAll(store, [...run, "data"]),
-    checkpoint: await readAll(store, [...run, last.dir]),
-  };
+  return call(() => core.runRead(store, checkName("run", name)));
+}
+
+/** `[{ name, step, updated, finished }]` of the stored runs. */
+export async function listRuns() {
+  const store = storage();
+  return call(() => core.runList(store));
+}
+
+/** Deletes run `name`; resolves to whether it existed. */
+export async function removeRun(name) {
+  const store = storage();
+  return call(() => core.runRemove(store, checkName("run", name)));
 }
 
 /** `describe(store, name)` of each folder under webtune/{kind}, sorted by name. */
@@ -90,15 +76,6 @@ async function listFolders(kind, describe) {
   const out = [];
   for (const { name, kind: k } of await store.list([kind])) if (k === "directory") out.push(await describe(store, name));
   return out.sort((a, b) => a.name.localeCompare(b.name));
-}
-
-/** `[{ name, step, updated, finished }]` of the stored runs. */
-export function listRuns() {
-  return listFolders("runs", async (store, name) => {
-    const last = await latest(store, name);
-    const finished = (await store.list(["runs", name])).some((f) => f.name === "done.json");
-    return { name, step: last?.step ?? 0, updated: last?.updated ?? null, finished };
-  });
 }
 
 /** Stores model files under models/{name}. */
@@ -126,7 +103,7 @@ export async function modelFiles(name) {
   return Object.entries(files).map(([file, bytes]) => new File([bytes], file));
 }
 
-/** Deletes run or model `name` (kind "runs" | "models"); resolves to whether it existed. */
-export async function remove(kind, name) {
-  return storage().remove([kind, checkName(kind === "runs" ? "run" : "model", name)]);
+/** Deletes saved model `name`; resolves to whether it existed. */
+export async function removeModel(name) {
+  return storage().remove(["models", checkName("model", name)]);
 }

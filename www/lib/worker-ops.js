@@ -219,6 +219,16 @@ export const ops = {
     return call(() => core.version());
   },
 
+  /** The stored runs (`runs.list()`): the core reads them, so they are listed here. */
+  async listRuns() {
+    return store.listRuns();
+  },
+
+  /** Deletes stored run `name` (`runs.delete`): whether it existed. */
+  async deleteRun({ name }) {
+    return store.removeRun(name);
+  },
+
   /** `init({ worker: true })`: chooses the Worker's device (the default of later pipelines). */
   async init(options) {
     return call(() => core.init(options));

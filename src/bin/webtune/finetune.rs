@@ -8,7 +8,10 @@ use webtune::{
     data::{Columns, Table, TextColumns, parse_named},
     infer::{Decoder, EncodeOptions, Encoder, ModelFiles},
     models::lora::{LoraInit, LoraOptions},
-    session::{DataFile, DecoderEvalSettings, ModelKind, SessionData, Task, checkpoint_dir, evaluate_decoder, finetune_classifier, finetune_decoder},
+    session::{
+        DataFile, DecoderEvalSettings, ModelKind, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_decoder,
+        runs::{self, FolderStorage},
+    },
     train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions},
 };
 
@@ -119,7 +122,8 @@ pub struct TrainArgs {
     json: bool,
     #[command(flatten)]
     options: TrainOptions,
-    /// Continue the run whose checkpoint folder this is (same data and options).
+    /// Continue a run from the latest checkpoint in this folder (OUT/checkpoints of the earlier run;
+    /// same data and options).
     #[arg(long)]
     resume: Option<PathBuf>,
 }
@@ -164,9 +168,17 @@ impl TrainArgs {
         })
     }
 
-    /// The checkpoint of the run to continue (--resume).
+    /// The checkpoint of the run to continue (--resume): the latest complete one in the folder.
     fn resume(&self) -> Result<Option<Checkpoint>> {
-        self.resume.as_deref().map(checkpoint_dir::read).transpose()
+        let Some(dir) = &self.resume else { return Ok(None) };
+        let store = FolderStorage { root: dir.clone() };
+        let Some((_, files)) = pollster::block_on(runs::latest_checkpoint(&store, &[]))? else {
+            return Err(Error::Options(format!(
+                "{}: no complete checkpoint there (no latest.json); pass OUT/checkpoints of a run trained with --checkpoint-every",
+                dir.display()
+            )));
+        };
+        Checkpoint::from_files(|name| files.iter().find(|(f, _)| f == name).map(|(_, b)| b.clone())).map(Some)
     }
 }
 
@@ -229,10 +241,14 @@ async fn train_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
     finish(a, decoder_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune generate")
 }
 
-/// Writes each checkpoint to OUT/checkpoint, replacing the previous one.
+/// Writes each checkpoint into OUT/checkpoints as the browser's stored runs keep theirs
+/// (`session::runs`: the files, then `latest.json` naming them, then the previous one removed).
 fn checkpoint_writer(out: &Path) -> impl FnMut(&Checkpoint) -> Result<()> {
-    let dir = out.join("checkpoint");
-    move |c: &Checkpoint| checkpoint_dir::write(&dir, c)
+    let store = FolderStorage { root: out.join("checkpoints") };
+    move |c: &Checkpoint| {
+        let files = c.files()?.into_iter().map(|(name, bytes)| (name.to_string(), bytes)).collect();
+        pollster::block_on(runs::write_checkpoint_in(&store, &[], &files)).map(|_| ())
+    }
 }
 
 /// Prints each event: a JSON line with --json, else a line of text on stderr.
