@@ -20,8 +20,8 @@
 //! - [`infer`]: embed, classify, generate, evaluate, and the metrics;
 //! - [`train`]: the fine-tuning loop and its tasks (classification, causal LM), options, events,
 //!   schedules, checkpoints, memory plans, and the device self-test;
-//! - [`session`]: the task table, a fine-tuning session from data files for every task, and the
-//!   hyperparameter search loop (what `wasm` and the CLI call);
+//! - [`session`]: the task table, a fine-tuning session from data files for every task, the
+//!   hyperparameter search loop and stored runs (what `wasm` and the CLI call);
 //! - `wasm` (wasm32 only): the JS bindings, the only code that touches wasm-bindgen.
 
 //! ## Example
