@@ -235,8 +235,12 @@ fn train_text_generation_writes_a_model_folder_or_peft_adapters() {
     let generated = webtune(&["generate", "--model", full.to_str().unwrap(), "--prompt", "Say hi:", "--max-new-tokens", "4", "--device", "cpu"]);
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
 
-    let out = train(&peft, &["--lora-rank", "4", "--lora-alpha", "8", "--peft"]);
+    // a maxLength the model cannot read is said, not silently changed
+    let out = train(&peft, &["--lora-rank", "4", "--lora-alpha", "8", "--peft", "--max-length", "100000"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let start: Value = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|e| e["type"] == "start").unwrap();
+    let warned = start["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().starts_with("maxLength 100000 is longer than this model reads"));
+    assert!(warned, "{start}");
     let config: Value = serde_json::from_slice(&std::fs::read(peft.join("adapter_config.json")).unwrap()).unwrap();
     assert_eq!((config["peft_type"].as_str(), config["r"].as_u64()), (Some("LORA"), Some(4)));
     assert!(peft.join("adapter_model.safetensors").exists() && !peft.join("model.safetensors").exists());
