@@ -85,15 +85,22 @@ pub fn check_name<'a>(what: &str, name: &'a str) -> Result<&'a str> {
     }
 }
 
+/// Refuses a file name that is not one name in one folder (empty, `.`, `..`, a separator, a NUL,
+/// over 255 bytes); any other name — a user's `my data (1).csv` — is kept as it is.
+fn check_file_name(name: &str) -> Result<&str> {
+    let ok = !name.is_empty() && name.len() <= 255 && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
+    if ok { Ok(name) } else { Err(Error::Options(format!("{name:?} cannot be a stored file's name"))) }
+}
+
 /// Starts (or restarts) run `name`: its setup, base model files and data files.
 pub async fn create_run(store: &impl Storage, name: &str, setup: &Json, base: &Files, data: &Files) -> Result<()> {
     check_name("run", name)?;
     store.remove(&["runs", name]).await?;
     for (file, bytes) in base {
-        store.write(&["runs", name, "base", check_name("file", file)?], bytes).await?;
+        store.write(&["runs", name, "base", check_file_name(file)?], bytes).await?;
     }
     for (file, bytes) in data {
-        store.write(&["runs", name, "data", check_name("file", file)?], bytes).await?;
+        store.write(&["runs", name, "data", check_file_name(file)?], bytes).await?;
     }
     store.write(&["runs", name, "setup.json"], &json_bytes(setup)?).await
 }
@@ -119,7 +126,7 @@ pub async fn write_checkpoint_in(store: &impl Storage, run: &[&str], files: &Fil
         .ok_or_else(|| Error::Options("a checkpoint's files must hold trainer_state.json with its step".into()))?;
     let dir = format!("checkpoint-{step}");
     for (file, bytes) in files {
-        store.write(&[run, &[dir.as_str(), check_name("file", file)?]].concat(), bytes).await?;
+        store.write(&[run, &[dir.as_str(), check_file_name(file)?]].concat(), bytes).await?;
     }
     let now = Latest { step, dir: dir.clone(), updated: now_iso() };
     store.write(&[run, &["latest.json"]].concat(), &json_bytes(&now)?).await?;
@@ -332,5 +339,10 @@ mod tests {
             assert!(check_name("run", bad).is_err(), "{bad:?}");
         }
         assert_eq!(check_name("run", "faq-bot_2.v1").unwrap(), "faq-bot_2.v1");
+        // a user's data file keeps its name; only what could leave the folder is refused
+        assert_eq!(check_file_name("my data (1).csv").unwrap(), "my data (1).csv");
+        for bad in ["", ".", "..", "a/b", "a\\b", "a\0b"] {
+            assert!(check_file_name(bad).is_err(), "{bad:?}");
+        }
     }
 }
