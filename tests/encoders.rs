@@ -15,7 +15,8 @@ use pollster::block_on;
 use serde_json::Value;
 use webtune::{
     ComputeDevice, DevicePreference, device,
-    infer::{Encoder, ModelFiles, batch_tensors},
+    data::batch_tensors,
+    infer::{Encoder, ModelFiles},
     models::lora::LoraOptions,
     train::{Event, Hooks, TrainOptions, fine_tune_classifier, fine_tune_classifier_from_adapter},
     weights::safetensors::Inventory,

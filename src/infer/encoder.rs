@@ -27,6 +27,13 @@ pub struct ModelFiles {
     pub tokenizer: Vec<u8>,
 }
 
+impl ModelFiles {
+    /// The files by their names in a model folder (what an export writes).
+    pub fn by_name(self) -> Vec<(&'static str, Vec<u8>)> {
+        vec![("config.json", self.config), ("model.safetensors", self.weights), ("tokenizer.json", self.tokenizer)]
+    }
+}
+
 #[cfg(not(target_family = "wasm"))]
 impl ModelFiles {
     /// Reads `config.json`, `model.safetensors`, `tokenizer.json` from a folder.

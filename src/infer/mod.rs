@@ -11,8 +11,6 @@ pub mod sampling;
 pub mod text_metrics;
 pub mod text_generation;
 
-pub use crate::data::batch_tensors;
 pub use encoder::{Attentions, EncodeOptions, Encoder, LabelScore, ModelFiles};
 pub use generate::{Decoder, GenerateOptions, GenerateSettings, Generated, StopReason, Timing};
 pub use text_generation::Completion;
-pub use crate::tokenizer::decoder::DecoderTokenizer;

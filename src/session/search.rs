@@ -108,6 +108,16 @@ mod tests {
     }
 
     #[test]
+    fn a_cancelled_or_diverged_trial_ends_the_search() {
+        let plan = SearchPlan { space: SearchSpace { epochs: vec![1, 2], ..SearchSpace::default() }, ..SearchPlan::default() };
+        let base = TrainOptions::default();
+        let ending = |stop_reason: StopReason| now(search(&plan, Task::TextGeneration, &base, async |_, o| Ok(Finetuned { stop_reason, ..fake(&o, true) }), |_| {}));
+        assert!(matches!(ending(StopReason::Cancelled).err(), Some(Error::Aborted)));
+        let e = ending(StopReason::Diverged).err().unwrap();
+        assert!(matches!(e, Error::Training(_)) && e.to_string().contains("trial 0 diverged"), "{e}");
+    }
+
+    #[test]
     fn keeps_the_first_best_trial_in_the_metrics_direction() {
         let plan = SearchPlan {
             space: SearchSpace { learning_rate: vec![2.0, 1.0], epochs: vec![1, 2], ..SearchSpace::default() },

@@ -2,7 +2,7 @@
 //! reports and judges runs by. The CLI's `--task`, the JS `pipeline(task)`
 //! and hyperparameter search read these instead of comparing task strings of their own.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use crate::models::family::ModelKind;
 use crate::{
@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// A task, by its Hugging Face pipeline name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum Task {
     /// Sentence embeddings from an encoder (`embed`; fine-tuning trains a classifier head on it).

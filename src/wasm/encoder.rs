@@ -133,8 +133,7 @@ impl JsEncoder {
     pub fn export(&self) -> Promise {
         let enc = self.inner.clone();
         future_to_promise(async move {
-            let files = enc.export().await.map_err(to_js)?;
-            super::files_object(vec![("config.json", files.config), ("model.safetensors", files.weights), ("tokenizer.json", files.tokenizer)])
+            super::files_object(enc.export().await.map_err(to_js)?.by_name())
         })
     }
 

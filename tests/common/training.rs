@@ -6,7 +6,8 @@ use serde_json::Value;
 use webtune::{
     ComputeDevice,
     data::{Columns, Dataset, Table},
-    infer::{ModelFiles, batch_tensors},
+    data::batch_tensors,
+    infer::ModelFiles,
     train::{Event, Hooks, StopReason, TrainOptions, Trained, fine_tune_classifier},
 };
 

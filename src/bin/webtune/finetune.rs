@@ -218,8 +218,7 @@ pub(crate) async fn encoder_files(model: &Encoder, a: &TrainArgs) -> Result<Vec<
     if a.peft {
         return model.export_adapter(&a.model.display().to_string()).await;
     }
-    let out = model.export().await?;
-    Ok(vec![("config.json", out.config), ("model.safetensors", out.weights), ("tokenizer.json", out.tokenizer)])
+    Ok(model.export().await?.by_name())
 }
 
 /// A trained decoder's files for --out: a Hugging Face folder, or with --peft the adapters.
