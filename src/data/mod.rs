@@ -6,6 +6,8 @@ pub mod dataset;
 pub mod inspect;
 pub mod labels;
 pub mod table;
+pub mod tagged;
+pub mod tagged_batch;
 pub mod text;
 
 pub use dataset::{Columns, Dataset, Example, LabelledBatch, batch_tensors, epoch_order, make_batch, split_off, token_lengths};

@@ -123,13 +123,14 @@ pub struct LmMetrics {
     pub answers: Option<Vec<String>>,
 }
 
-/// An evaluation's metrics: classification or language modelling (serialized as the inner
-/// object, so JS sees `metrics.accuracy` or `metrics.perplexity`).
+/// An evaluation's metrics: classification, entities or language modelling (serialized as the
+/// inner object, so JS sees `metrics.accuracy`, `metrics.f1` or `metrics.perplexity`).
 #[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
 #[serde(untagged)]
 pub enum Evaluation {
     Classification(Metrics),
     Language(LmMetrics),
+    Entities(super::entity_metrics::EntityMetrics),
 }
 
 /// Metrics `metric` may name, per kind of model.
@@ -141,6 +142,7 @@ impl Evaluation {
     pub fn get(&self, name: &str) -> Option<f64> {
         match self {
             Evaluation::Classification(m) => m.get(name),
+            Evaluation::Entities(m) => m.get(name),
             Evaluation::Language(m) => match name {
                 "loss" => Some(m.loss),
                 "perplexity" => Some(m.perplexity),
@@ -153,6 +155,7 @@ impl Evaluation {
     pub fn default_metric(&self) -> &'static str {
         match self {
             Evaluation::Classification(_) => "accuracy",
+            Evaluation::Entities(_) => "f1",
             Evaluation::Language(_) => "loss",
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod answer_eval;
 pub mod encoder;
+pub mod entity_metrics;
 pub mod evaluation;
 pub mod generate;
 pub mod language_model;
@@ -10,6 +11,8 @@ pub mod metrics;
 pub mod sampling;
 pub mod text_metrics;
 pub mod text_generation;
+pub mod token_aggregation;
+pub mod token_classification;
 
 pub use encoder::{Attentions, EncodeOptions, Encoder, LabelScore, ModelFiles};
 pub use generate::{Decoder, GenerateOptions, GenerateSettings, Generated, StopReason, Timing};

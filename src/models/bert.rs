@@ -233,6 +233,15 @@ impl BertConfig {
         self.num_labels.or(self.id2label.as_ref().map(|m| m.len())).unwrap_or(2)
     }
 
+    /// The dropout before a token-classification head: `classifier_dropout`, else the hidden
+    /// dropout (DistilBERT's token head uses its `dropout`, not the sequence head's).
+    pub fn token_classifier_dropout(&self) -> f64 {
+        match self.family {
+            EncoderFamily::DistilBert => self.hidden_dropout_prob,
+            _ => self.classifier_dropout.unwrap_or(self.hidden_dropout_prob),
+        }
+    }
+
     fn layer_norm(&self, device: &Device) -> LayerNorm {
         LayerNormConfig::new(self.hidden_size).with_epsilon(self.layer_norm_eps).init(device)
     }

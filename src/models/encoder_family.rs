@@ -19,6 +19,15 @@ use serde::Deserialize;
 use super::family::{ModelKind, not_a};
 use crate::{Error, Result};
 
+/// The task head on an encoder, as transformers names its classes (`…ForTokenClassification`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncoderHead {
+    /// One label per text, from the first token (`classifier`; BERT's through its pooler).
+    SequenceClassification,
+    /// One tag per token (`classifier` on every token's vector).
+    TokenClassification,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EncoderFamily {
     #[default]
@@ -57,11 +66,21 @@ impl EncoderFamily {
 
     /// `config.json`'s `architectures` entry for a fine-tuned classifier of this family.
     pub fn classifier_architecture(self) -> &'static str {
-        match self {
-            EncoderFamily::Bert => "BertForSequenceClassification",
-            EncoderFamily::Roberta => "RobertaForSequenceClassification",
-            EncoderFamily::XlmRoberta => "XLMRobertaForSequenceClassification",
-            EncoderFamily::DistilBert => "DistilBertForSequenceClassification",
+        self.architecture(EncoderHead::SequenceClassification)
+    }
+
+    /// The transformers class of this family with `head` (`RobertaForTokenClassification`).
+    pub fn architecture(self, head: EncoderHead) -> &'static str {
+        use EncoderHead::*;
+        match (self, head) {
+            (EncoderFamily::Bert, SequenceClassification) => "BertForSequenceClassification",
+            (EncoderFamily::Roberta, SequenceClassification) => "RobertaForSequenceClassification",
+            (EncoderFamily::XlmRoberta, SequenceClassification) => "XLMRobertaForSequenceClassification",
+            (EncoderFamily::DistilBert, SequenceClassification) => "DistilBertForSequenceClassification",
+            (EncoderFamily::Bert, TokenClassification) => "BertForTokenClassification",
+            (EncoderFamily::Roberta, TokenClassification) => "RobertaForTokenClassification",
+            (EncoderFamily::XlmRoberta, TokenClassification) => "XLMRobertaForTokenClassification",
+            (EncoderFamily::DistilBert, TokenClassification) => "DistilBertForTokenClassification",
         }
     }
 

@@ -41,6 +41,31 @@ impl BertForSequenceClassification {
     }
 }
 
+/// HF `*ForTokenClassification`: the encoder (no pooler) → dropout → `classifier`, per token.
+#[derive(Module, Debug)]
+pub struct BertForTokenClassification {
+    pub bert: BertModel,
+    pub dropout: Dropout,
+    pub classifier: Linear,
+}
+
+impl BertForTokenClassification {
+    /// Random initialisation with `config.labels().len()` tags.
+    pub fn new(config: &BertConfig, device: &Device) -> Result<Self> {
+        Ok(BertForTokenClassification {
+            bert: BertModel::new(config, false, device)?,
+            dropout: DropoutConfig::new(config.token_classifier_dropout()).init(),
+            classifier: LinearConfig::new(config.hidden_size, config.labels().len()).init(device),
+        })
+    }
+
+    /// [batch, seq] ids/types/mask → logits [batch, seq, num_labels].
+    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
+        let hidden = self.bert.forward(input_ids, token_type_ids, attention_mask).last_hidden_state;
+        linear(&self.classifier, self.dropout.forward(hidden))
+    }
+}
+
 /// How token vectors become one sentence vector.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Pooling {

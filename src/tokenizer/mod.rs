@@ -9,6 +9,7 @@ pub mod chat;
 pub mod decoder;
 pub mod gguf;
 pub mod llama2c;
+pub mod words;
 
 use std::sync::{Arc, Mutex};
 

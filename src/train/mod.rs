@@ -15,6 +15,7 @@ pub mod options;
 pub mod schedule;
 pub mod search;
 pub mod self_test;
+pub mod token_classifier;
 pub mod trainer;
 
 pub use checkpoint::{Checkpoint, TrainerState};
@@ -26,4 +27,5 @@ pub use options::TrainOptions;
 pub use schedule::{LrSchedule, Schedule};
 pub use search::{SearchPlan, SearchSpace, Strategy, TrialSettings};
 pub use self_test::{SelfTestReport, self_test};
+pub use token_classifier::{TrainedTagger, fine_tune_token_classifier};
 pub use trainer::{Hooks, Run};

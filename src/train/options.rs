@@ -78,9 +78,10 @@ pub struct TrainOptions {
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub early_stopping_patience: Option<usize>,
     /// Metric that decides "better" for early stopping and keep-best: for classifiers
-    /// `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for language models `loss` or
+    /// `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for token classifiers entity `f1`,
+    /// `precision`, `recall`, `accuracy`, `loss` (default `f1`); for language models `loss` or
     /// `perplexity` (default `loss`).
-    #[ts(type = "\"accuracy\" | \"macro_f1\" | \"macro_precision\" | \"macro_recall\" | \"loss\" | \"perplexity\" | null")]
+    #[ts(type = "\"accuracy\" | \"macro_f1\" | \"macro_precision\" | \"macro_recall\" | \"f1\" | \"precision\" | \"recall\" | \"loss\" | \"perplexity\" | null")]
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub metric: Option<String>,
     /// Whether larger (`max`) or smaller (`min`) `metric` is better (default: `min` for `loss`
@@ -110,6 +111,10 @@ pub struct TrainOptions {
     /// packed). Off by default: each row is its own example.
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub packing: bool,
+    /// Token classification: label every token of a word (a `B-` tag's later tokens as its
+    /// `I-`), not only its first (default false, as transformers' run_ner.py).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    pub label_all_tokens: bool,
     /// Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
     /// trained in full, as PEFT's `modules_to_save`); save them with format "peft".
     #[cfg_attr(not(target_family = "wasm"), arg(skip))]
@@ -146,6 +151,7 @@ impl Default for TrainOptions {
             checkpoint_every: None,
             chat_template: None,
             packing: false,
+            label_all_tokens: false,
             lora: None,
         }
     }

@@ -22,9 +22,9 @@ use crate::{
     Error, Result,
     models::{
         bert::{BertConfig, BertModel},
-        encoder_family::EncoderFamily,
+        encoder_family::{EncoderFamily, EncoderHead},
         fresh,
-        heads::BertForSequenceClassification,
+        heads::{BertForSequenceClassification, BertForTokenClassification},
         lora::LoraBase,
     },
 };
@@ -113,14 +113,53 @@ pub fn load_classifier_with(
         }
     }
     for path in fresh {
-        let what = if path == "classifier." && replaced {
-            "the checkpoint's classifier is for other classes, so classifier was replaced and newly initialised".to_string()
-        } else {
-            format!("{} is not in the checkpoint and was newly initialised", path.trim_end_matches('.'))
-        };
-        report.warnings.push(format!("{what}: fine-tune the model before using its predictions"));
+        report.warnings.push(fresh_head_warning(path, path == "classifier." && replaced));
     }
     Ok((model, report))
+}
+
+/// Loads a token classifier. A checkpoint without a token head (a plain encoder, a masked LM, a
+/// sequence classifier's RoBERTa head, or with `new_head` any head) gets a fresh `classifier`
+/// drawn from `seed`, with a warning; a pooler in the file is not used.
+pub fn load_token_classifier(
+    config: &BertConfig,
+    bytes: Vec<u8>,
+    device: &Device,
+    new_head: bool,
+    seed: u64,
+) -> Result<(BertForTokenClassification, LoadReport)> {
+    let inv = Inventory::read(&bytes, "model.safetensors")?;
+    check_sizes(config, config.label_count(), &inv)?;
+    let mut model = BertForTokenClassification::new(config, device)?;
+    let keys = bert_keys(config, &inv);
+    let has = |prefix: &str| keys.iter().any(|k| k.starts_with(prefix));
+    // RoBERTa's sequence head (`classifier.dense`, `classifier.out_proj`) is not a token head
+    let sequence_head = inv.tensors.keys().any(|k| k.starts_with("classifier.out_proj."));
+    let replace = (new_head || sequence_head) && has("classifier.");
+    let mut prefix: Vec<(&str, &str)> = vec![(r"^(bert\.)?pooler\.", "unused.pooler.")];
+    if !has("bert.") {
+        prefix.push((r"^(embeddings|encoder)\.", "bert.${1}."));
+    }
+    if replace {
+        prefix.push((r"^classifier\.", REPLACED_HEAD));
+    }
+    let fresh: &[&str] = if replace || !has("classifier.") { &["classifier."] } else { &[] };
+    let mut report = load_into(config, &mut model, bytes, &inv, &prefix, fresh)?;
+    if !fresh.is_empty() {
+        initialise(&mut model.classifier, "classifier", config.initializer_range, seed, device);
+        report.warnings.push(fresh_head_warning("classifier.", replace));
+    }
+    Ok((model, report))
+}
+
+/// What a warning says about a freshly initialised layer at `path`.
+fn fresh_head_warning(path: &str, replaced: bool) -> String {
+    let what = if replaced {
+        "the checkpoint's classifier is for other classes, so classifier was replaced and newly initialised".to_string()
+    } else {
+        format!("{} is not in the checkpoint and was newly initialised", path.trim_end_matches('.'))
+    };
+    format!("{what}: fine-tune the model before using its predictions")
 }
 
 /// `linear` (at module path `path`) drawn afresh: weight normal(0, `std`), bias zero.
@@ -178,9 +217,24 @@ pub async fn export_classifier(config: &BertConfig, model: &BertForSequenceClass
     super::export::to_safetensors(model, device, |path| Some(renames.apply(&bert_key(path)))).await
 }
 
+/// The token classifier as `model.safetensors` bytes that transformers loads as `config`'s
+/// family (`RobertaForTokenClassification`, …): its `classifier` keeps its name in every family.
+pub async fn export_token_classifier(config: &BertConfig, model: &BertForTokenClassification, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
+    let renames = Renames::from_bert(config.family);
+    super::export::to_safetensors(model, device, |path| {
+        Some(if path.starts_with("classifier.") { path.to_string() } else { renames.apply(&bert_key(path)) })
+    })
+    .await
+}
+
 /// `config.json` for the fine-tuned classifier: the original file (every field kept) with the new
 /// label maps, architecture and problem type.
 pub fn export_config(config: &BertConfig, original: &[u8], labels: &[String]) -> Result<Vec<u8>> {
+    export_config_for(config, original, labels, EncoderHead::SequenceClassification)
+}
+
+/// [`export_config`] for a model with `head` (token classification sets no problem type).
+pub fn export_config_for(config: &BertConfig, original: &[u8], labels: &[String], head: EncoderHead) -> Result<Vec<u8>> {
     let mut v: serde_json::Value = serde_json::from_slice(original)
         .map_err(|e| Error::Weights(format!("config.json is not valid JSON: {e}")))?;
     let obj = v.as_object_mut().ok_or_else(|| Error::Weights("config.json is not a JSON object".into()))?;
@@ -191,7 +245,10 @@ pub fn export_config(config: &BertConfig, original: &[u8], labels: &[String]) ->
     obj.insert("id2label".into(), id2label.into());
     obj.insert("label2id".into(), label2id.into());
     obj.remove("num_labels");
-    obj.insert("architectures".into(), serde_json::json!([config.family.classifier_architecture()]));
-    obj.insert("problem_type".into(), "single_label_classification".into());
+    obj.insert("architectures".into(), serde_json::json!([config.family.architecture(head)]));
+    match head {
+        EncoderHead::SequenceClassification => obj.insert("problem_type".into(), "single_label_classification".into()),
+        EncoderHead::TokenClassification => obj.remove("problem_type"),
+    };
     serde_json::to_vec_pretty(&v).map_err(|e| Error::Weights(format!("writing config.json: {e}")))
 }

@@ -1,0 +1,118 @@
+//! Tokens ↔ words and characters, for token classification: words already split (training data)
+//! tokenized with the word each token came from, and raw text tokenized with each token's
+//! character span (Unicode scalar values, as Python's `str` indexes them).
+
+use std::sync::Arc;
+
+use tokenizers::{ModelWrapper, PreTokenizerWrapper, Tokenizer};
+
+use super::TextTokenizer;
+use crate::{Error, Result};
+
+/// One pre-split sentence, tokenized (special tokens added, cut at the maximum length).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WordTokens {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+    /// The word each token belongs to (`None` for special tokens).
+    pub word_ids: Vec<Option<usize>>,
+}
+
+/// One text, tokenized with where each token is in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextTokens {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+    /// The tokenizer's token strings (`##ing`, `Ġworld`, `▁the`).
+    pub tokens: Vec<String>,
+    /// Whether the tokenizer added the token (`[CLS]`, `</s>`).
+    pub special: Vec<bool>,
+    /// Each token's `[start, end)` in the text, in characters.
+    pub offsets: Vec<(usize, usize)>,
+}
+
+impl TextTokenizer {
+    /// A tokenizer that reads pre-split words: byte-level BPE (RoBERTa) must mark every word as
+    /// following a space, or a word inside a sentence would be tokenized as a sentence's first —
+    /// transformers requires `add_prefix_space=True` for the same reason.
+    fn for_words(&self, max_length: usize) -> Result<Arc<Tokenizer>> {
+        let truncating = self.truncating_at(max_length)?;
+        match truncating.get_pre_tokenizer() {
+            Some(PreTokenizerWrapper::ByteLevel(b)) if !b.add_prefix_space => {
+                let mut tok = (*truncating).clone();
+                let mut b = b.clone();
+                b.add_prefix_space = true;
+                tok.with_pre_tokenizer(Some(PreTokenizerWrapper::ByteLevel(b)));
+                Ok(Arc::new(tok))
+            }
+            _ => Ok(truncating),
+        }
+    }
+
+    /// Tokenizes a sentence already split into `words` (as `is_split_into_words=True`), cut at
+    /// `max_length` tokens.
+    pub fn encode_words(&self, words: &[String], max_length: usize) -> Result<WordTokens> {
+        if words.is_empty() {
+            return Err(Error::Data("a sentence has no words".into()));
+        }
+        let tok = self.for_words(max_length)?;
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let enc = tok.encode(&words[..], true).map_err(|e| Error::Data(format!("words could not be tokenized: {e}")))?;
+        Ok(WordTokens {
+            ids: enc.get_ids().to_vec(),
+            type_ids: enc.get_type_ids().to_vec(),
+            word_ids: enc.get_word_ids().iter().map(|w| w.map(|w| w as usize)).collect(),
+        })
+    }
+
+    /// Tokenizes `text` with each token's character span, cut at `max_length` tokens.
+    pub fn encode_offsets(&self, text: &str, max_length: usize) -> Result<TextTokens> {
+        if text.trim().is_empty() {
+            return Err(Error::Data("the text is empty: give it some words".into()));
+        }
+        let tok = self.truncating_at(max_length)?;
+        let enc = tok.encode_char_offsets(text, true).map_err(|e| Error::Data(format!("text could not be tokenized: {e}")))?;
+        Ok(TextTokens {
+            ids: enc.get_ids().to_vec(),
+            type_ids: enc.get_type_ids().to_vec(),
+            tokens: enc.get_tokens().to_vec(),
+            special: enc.get_special_tokens_mask().iter().map(|&m| m != 0).collect(),
+            offsets: enc.get_offsets().to_vec(),
+        })
+    }
+
+    /// Whether the model marks word-inner pieces (WordPiece's `##`): then a piece's text and its
+    /// token differ in length exactly when it continues a word.
+    pub fn has_subword_prefix(&self) -> bool {
+        match self.inner.get_model() {
+            ModelWrapper::WordPiece(w) => !w.continuing_subword_prefix.is_empty(),
+            ModelWrapper::BPE(b) => b.continuing_subword_prefix.as_deref().is_some_and(|p| !p.is_empty()),
+            _ => false,
+        }
+    }
+
+    /// The id of the model's unknown token, if it has one.
+    pub fn unk_id(&self) -> Option<u32> {
+        let unk = match self.inner.get_model() {
+            ModelWrapper::WordPiece(w) => Some(w.unk_token.clone()),
+            ModelWrapper::BPE(b) => b.unk_token.clone(),
+            ModelWrapper::WordLevel(w) => Some(w.unk_token.clone()),
+            // Unigram keeps its unknown token as an id, readable only through its serialization
+            ModelWrapper::Unigram(u) => {
+                let id = serde_json::to_value(u).ok()?.get("unk_id")?.as_u64()?;
+                return u32::try_from(id).ok();
+            }
+        };
+        unk.and_then(|t| self.inner.token_to_id(&t))
+    }
+
+    /// Tokens joined into text as the tokenizer's decoder joins them (transformers'
+    /// `convert_tokens_to_string`; tokens joined by spaces when it has no decoder).
+    pub fn tokens_to_string(&self, tokens: &[String]) -> Result<String> {
+        use tokenizers::Decoder;
+        match self.inner.get_decoder() {
+            Some(d) => d.decode(tokens.to_vec()).map_err(|e| Error::Data(format!("tokens could not be joined: {e}"))),
+            None => Ok(tokens.join(" ")),
+        }
+    }
+}
