@@ -173,6 +173,38 @@ fn train_then_eval_then_predict_round_trip() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("--overwrite"));
 }
 
+/// `--task ner`: a BERT checkpoint fine-tuned on CoNLL lines with new tags, evaluated with
+/// entity metrics, and `predict` on the folder tags entities (its config names a token head).
+#[test]
+fn train_eval_predict_token_classification() {
+    let model = model_folder("tiny-cls3", "ner-model");
+    let work = tempdir::TempFolder::new("ner-work");
+    let data = work.path.join("train.txt");
+    std::fs::write(&data, "-DOCSTART- O\n\nAngela B-PER\nMerkel I-PER\nvisited O\nParis B-LOC\n\nthe O\nmovie O\nwas O\ndull O\n\n".repeat(3)).unwrap();
+    let out = work.path.join("out");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let args = ["train", "--task", "ner", "--model", model.arg(), "--data", d, "--validation", d, "--out", o, "--device", "cpu", "--json", "--epochs", "1", "--batch-size", "3"];
+    let events = stdout_lines(&webtune(&args));
+    assert_eq!(events[0]["labels"], serde_json::json!(["B-LOC", "B-PER", "I-PER", "O"]));
+    let eval = events.iter().find(|e| e["type"] == "eval").expect("an evaluation");
+    assert!(eval["metrics"]["f1"].is_number() && eval["metrics"]["per_type"].is_array(), "{eval}");
+    let config: Value = serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "BertForTokenClassification");
+
+    let m = &stdout_lines(&webtune(&["eval", "--task", "token-classification", "--model", o, "--data", d, "--device", "cpu"]))[0];
+    assert_eq!(m["examples"], 6);
+    assert!(m["f1"].is_number() && m["precision"].is_number() && m["per_type"].is_array(), "{m}");
+
+    let p = &stdout_lines(&webtune(&["predict", "--model", o, "--text", "Angela Merkel visited Paris", "--aggregation", "first", "--device", "cpu"]))[0];
+    assert_eq!(p["text"], "Angela Merkel visited Paris");
+    for e in p["entities"].as_array().expect("entities") {
+        let (start, end) = (e["start"].as_u64().unwrap() as usize, e["end"].as_u64().unwrap() as usize);
+        assert!(start < end && end <= 27 && ["PER", "LOC"].contains(&e["entity"].as_str().unwrap()), "{e}");
+    }
+    let r = webtune(&["predict", "--model", o, "--text", "x", "--aggregation", "longest"]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("unknown aggregation \"longest\""), "{}", String::from_utf8_lossy(&r.stderr));
+}
+
 /// `webtune search`: a 4-trial grid prints one JSON line per trial and the best, and writes the
 /// best trial's model, which equals a plain `webtune train` with its settings (≤ 1e-6).
 #[test]

@@ -1,9 +1,10 @@
 //! The data of a session: files as bytes with the names that give their formats, read into
-//! labelled examples (classification) or texts (language modelling), with validation held out.
+//! labelled examples (classification), tagged sentences (token classification) or texts (language
+//! modelling), with validation held out.
 
 use crate::{
     Result,
-    data::{Columns, Dataset, TextColumns, TextExample, hold_out, parse_named, text_examples, train_and_validation},
+    data::{Columns, Dataset, TextColumns, TextExample, hold_out, parse_named, tagged::TaggedDataset, text_examples, train_and_validation},
 };
 
 /// A data file: its bytes, and the name whose extension gives the format (`.csv`, `.tsv`,
@@ -42,6 +43,17 @@ impl SessionData {
         let train = Dataset::from_table(&parse_named(&self.train.bytes, &self.train.name)?, columns)?;
         let validation = self.validation.as_ref().map(|v| parse_named(&v.bytes, &v.name)).transpose()?;
         train_and_validation(train, validation.as_ref(), columns, self.validation_split, seed)
+    }
+
+    /// Tagged training and validation sentences (CoNLL or JSON lines; the validation tags must be
+    /// among the training ones).
+    pub fn tagged(&self, seed: u64) -> Result<(TaggedDataset, Option<TaggedDataset>)> {
+        let train = TaggedDataset::read(&self.train.bytes, &self.train.name)?;
+        let labels = train.labels.clone();
+        let validation = self.validation.as_ref().map(|v| TaggedDataset::read_with_labels(&v.bytes, &v.name, labels.clone())).transpose()?;
+        let (sentences, held) = hold_out(train.sentences, validation.map(|v| v.sentences), self.validation_split, seed)?;
+        let validation = held.map(|sentences| TaggedDataset { sentences, labels: labels.clone() });
+        Ok((TaggedDataset { sentences, labels }, validation))
     }
 
     /// Training and validation texts for a language model.

@@ -1,5 +1,5 @@
-//! Fine-tuning and evaluating from data files, for every task: classifiers (BERT-family) and
-//! decoders trained as language models (all weights or LoRA).
+//! Fine-tuning and evaluating from data files, for every task: classifiers and token classifiers
+//! (BERT-family) and decoders trained as language models (all weights or LoRA).
 
 use crate::{
     ComputeDevice, Result,
@@ -10,7 +10,8 @@ use crate::{
         language_model::{LmRowEncoder, encode_all, evaluate},
         metrics::LmMetrics,
     },
-    train::{Best, Checkpoint, Hooks, StopReason, TrainOptions, causal_lm, fine_tune_classifier},
+    infer::token_classification::TokenClassifier,
+    train::{Best, Checkpoint, Hooks, StopReason, TrainOptions, causal_lm, fine_tune_classifier, fine_tune_token_classifier},
 };
 
 use super::{DataFile, SessionData};
@@ -39,6 +40,22 @@ pub async fn finetune_classifier(
     let trained = fine_tune_classifier(files, device, &train, validation.as_ref(), options, resume, hooks).await?;
     let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
     Ok(Finetuned { model: trained.into_encoder(files), stop_reason, steps, best })
+}
+
+/// Fine-tunes the encoder in `files` to tag the words of `data` (CoNLL or JSON-lines sentences);
+/// with `resume`, continues a run from its checkpoint.
+pub async fn finetune_token_classifier(
+    files: &ModelFiles,
+    device: &ComputeDevice,
+    data: &SessionData,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+    hooks: Hooks<'_>,
+) -> Result<Finetuned<TokenClassifier>> {
+    let (train, validation) = data.tagged(options.seed)?;
+    let trained = fine_tune_token_classifier(files, device, &train, validation.as_ref(), options, resume, hooks).await?;
+    let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
+    Ok(Finetuned { model: trained.into_tagger(files), stop_reason, steps, best })
 }
 
 /// Fine-tunes `decoder` as a language model on `data` (`columns` name the text, or the prompt and

@@ -7,7 +7,10 @@ use serde::Serialize;
 pub use crate::models::family::ModelKind;
 use crate::{
     Error, Result,
-    infer::metrics::{CLASSIFICATION_METRICS, LANGUAGE_METRICS},
+    infer::{
+        entity_metrics::ENTITY_METRICS,
+        metrics::{CLASSIFICATION_METRICS, LANGUAGE_METRICS},
+    },
 };
 
 /// A task, by its Hugging Face pipeline name.
@@ -18,25 +21,28 @@ pub enum Task {
     FeatureExtraction,
     /// Labels for texts or text pairs, from an encoder with a classification head.
     TextClassification,
+    /// A tag for every word (named entities), from an encoder with a token-classification head.
+    TokenClassification,
     /// Text from a decoder (`generate`, `chat`), fine-tuned as a causal language model.
     TextGeneration,
 }
 
 impl Task {
     /// Every task, in the order errors list them.
-    pub const ALL: [Task; 3] = [Task::FeatureExtraction, Task::TextClassification, Task::TextGeneration];
+    pub const ALL: [Task; 4] = [Task::FeatureExtraction, Task::TextClassification, Task::TokenClassification, Task::TextGeneration];
 
     /// Its pipeline name (`"text-classification"`).
     pub fn name(self) -> &'static str {
         match self {
             Task::FeatureExtraction => "feature-extraction",
             Task::TextClassification => "text-classification",
+            Task::TokenClassification => "token-classification",
             Task::TextGeneration => "text-generation",
         }
     }
 
     /// Other names transformers gives a task.
-    pub const ALIASES: [(&'static str, Task); 1] = [("sentiment-analysis", Task::TextClassification)];
+    pub const ALIASES: [(&'static str, Task); 2] = [("sentiment-analysis", Task::TextClassification), ("ner", Task::TokenClassification)];
 
     /// The task a pipeline name (or one of transformers' aliases) names, or an error listing them.
     pub fn parse(name: &str) -> Result<Task> {
@@ -52,16 +58,17 @@ impl Task {
     /// The kind of model it loads.
     pub fn model_kind(self) -> ModelKind {
         match self {
-            Task::FeatureExtraction | Task::TextClassification => ModelKind::Encoder,
+            Task::FeatureExtraction | Task::TextClassification | Task::TokenClassification => ModelKind::Encoder,
             Task::TextGeneration => ModelKind::Decoder,
         }
     }
 
     /// The metrics its evaluations report (what `metric` may name).
     pub fn metrics(self) -> &'static [&'static str] {
-        match self.model_kind() {
-            ModelKind::Encoder => CLASSIFICATION_METRICS,
-            ModelKind::Decoder => LANGUAGE_METRICS,
+        match self {
+            Task::FeatureExtraction | Task::TextClassification => CLASSIFICATION_METRICS,
+            Task::TokenClassification => ENTITY_METRICS,
+            Task::TextGeneration => LANGUAGE_METRICS,
         }
     }
 
@@ -83,8 +90,10 @@ mod tests {
             assert_eq!(serde_json::to_value(t).unwrap(), t.name());
         }
         assert_eq!(Task::parse("sentiment-analysis").unwrap(), Task::TextClassification);
-        let e = Task::parse("ner").unwrap_err().to_string();
-        assert!(e.contains("unknown task \"ner\"") && e.contains("feature-extraction, text-classification, text-generation"), "{e}");
+        assert_eq!(Task::parse("ner").unwrap(), Task::TokenClassification);
+        let e = Task::parse("summarization").unwrap_err().to_string();
+        assert!(e.contains("unknown task \"summarization\"") && e.contains("feature-extraction, text-classification, token-classification, text-generation"), "{e}");
+        assert_eq!(Task::TokenClassification.default_metric(), "f1");
         assert_eq!(Task::TextGeneration.default_metric(), "loss");
         assert_eq!(Task::TextClassification.default_metric(), "accuracy");
     }

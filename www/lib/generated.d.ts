@@ -60,10 +60,11 @@ evalEvery?: number | null,
 earlyStoppingPatience?: number | null, 
 /**
  * Metric that decides "better" for early stopping and keep-best: for classifiers
- * `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for language models `loss` or
+ * `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for token classifiers entity `f1`,
+ * `precision`, `recall`, `accuracy`, `loss` (default `f1`); for language models `loss` or
  * `perplexity` (default `loss`).
  */
-metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "loss" | "perplexity" | null, 
+metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "f1" | "precision" | "recall" | "loss" | "perplexity" | null, 
 /**
  * Whether larger (`max`) or smaller (`min`) `metric` is better (default: `min` for `loss`
  * and `perplexity`, else `max`).
@@ -98,6 +99,11 @@ chatTemplate?: boolean | null,
  * packed). Off by default: each row is its own example.
  */
 packing?: boolean, 
+/**
+ * Token classification: label every token of a word (a `B-` tag's later tokens as its
+ * `I-`), not only its first (default false, as transformers' run_ner.py).
+ */
+labelAllTokens?: boolean, 
 /**
  * Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
  * trained in full, as PEFT's `modules_to_save`); save them with format "peft".
@@ -329,10 +335,10 @@ passed: boolean,
 millis: number, };
 
 /**
- * An evaluation's metrics: classification or language modelling (serialized as the inner
- * object, so JS sees `metrics.accuracy` or `metrics.perplexity`).
+ * An evaluation's metrics: classification, entities or language modelling (serialized as the
+ * inner object, so JS sees `metrics.accuracy`, `metrics.f1` or `metrics.perplexity`).
  */
-export type Evaluation = Metrics | LmMetrics;
+export type Evaluation = Metrics | LmMetrics | EntityMetrics;
 
 /**
  * Everything an evaluation reports.
@@ -573,7 +579,7 @@ steps: number, };
 /**
  * A task, by its Hugging Face pipeline name.
  */
-export type Task = "feature-extraction" | "text-classification" | "text-generation";
+export type Task = "feature-extraction" | "text-classification" | "token-classification" | "text-generation";
 
 /**
  * What a model family is: an encoder (embeddings, classification) or a decoder (generation).

@@ -1,10 +1,17 @@
-//! `webtune predict` and `webtune embed`: BERT-family inference from a model folder.
+//! `webtune predict` and `webtune embed`: BERT-family inference from a model folder (labels,
+//! entities, embeddings).
 
 use serde::Serialize;
 use webtune::{
     Error, Result,
-    infer::{EncodeOptions, Encoder, LabelScore, ModelFiles, encoder::cosine},
+    infer::{
+        EncodeOptions, Encoder, LabelScore, ModelFiles,
+        encoder::cosine,
+        token_aggregation::{Aggregation, TokenEntity},
+        token_classification::TokenClassifier,
+    },
     models::heads::Pooling,
+    session::Task,
 };
 
 use crate::cli::{ModelArgs, TextArgs, print};
@@ -40,8 +47,47 @@ struct Prediction<'a> {
     scores: &'a [LabelScore],
 }
 
-/// One JSON line per text: `{"text", "label", "score", "scores": [{label, score}, …]}`.
-pub async fn predict(model: &ModelArgs, text: &TextArgs) -> Result<()> {
+/// Whether the folder's model tags tokens: `--task`, else config.json's `architectures`.
+fn tags_tokens(model: &ModelArgs, task: Option<&str>) -> Result<bool> {
+    if let Some(task) = task {
+        return Ok(Task::parse(task)? == Task::TokenClassification);
+    }
+    let path = model.model.join("config.json");
+    let config: serde_json::Value = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| Error::Weights(format!("cannot read {} as JSON; a model folder needs config.json", path.display())))?;
+    let architecture = config["architectures"][0].as_str().unwrap_or_default();
+    Ok(architecture.ends_with("ForTokenClassification"))
+}
+
+#[derive(Serialize)]
+struct Tagged<'a> {
+    text: &'a str,
+    entities: Vec<TokenEntity>,
+}
+
+/// One JSON line per text: `{"text", "label", "score", "scores": [{label, score}, …]}`; for a
+/// token classifier `{"text", "entities": [{entity, score, word, start, end}, …]}`.
+pub async fn predict(model: &ModelArgs, text: &TextArgs, task: Option<&str>, aggregation: Aggregation) -> Result<()> {
+    if tags_tokens(model, task)? {
+        if model.no_truncate {
+            return Err(Error::Options("--no-truncate: a token classifier cuts texts longer than --max-length, as transformers' pipeline does; leave the flag out".into()));
+        }
+        let dev = crate::cli::select_device(&model.device).await?;
+        let mut tagger = TokenClassifier::load(ModelFiles::from_dir(&model.model)?, &dev)?;
+        for w in &tagger.report.warnings {
+            eprintln!("warning: {w}");
+        }
+        tagger.max_length = model.max_length.unwrap_or(tagger.max_length).min(tagger.config.max_tokens());
+        tagger.batch_size = model.batch_size.max(1);
+        let texts = texts(text)?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        for (text, entities) in refs.iter().zip(tagger.tag(&refs, aggregation).await?) {
+            print(&Tagged { text, entities })?;
+        }
+        return Ok(());
+    }
     let enc = load(model).await?;
     let texts = texts(text)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

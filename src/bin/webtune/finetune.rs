@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use webtune::{
     Error, Result,
     data::{Columns, Table, TextColumns, parse_named},
-    infer::{Decoder, EncodeOptions, Encoder, ModelFiles},
+    infer::{Decoder, EncodeOptions, Encoder, ModelFiles, token_classification::TokenClassifier},
     models::lora::{LoraInit, LoraOptions},
     session::{
-        DataFile, DecoderEvalSettings, ModelKind, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_decoder,
+        DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_decoder, finetune_token_classifier,
         runs::{self, FolderStorage},
     },
     train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions},
@@ -66,15 +66,18 @@ impl ColumnArgs {
 #[derive(clap::Args)]
 pub struct TrainArgs {
     /// text-classification (a BERT-family folder: BERT, RoBERTa, XLM-RoBERTa, DistilBERT; also
-    /// feature-extraction or sentiment-analysis, trained the same way) | text-generation (a
-    /// Llama-family or GPT-2 folder, or a Llama .gguf file, trained as a causal language model).
+    /// feature-extraction or sentiment-analysis, trained the same way) | token-classification (or
+    /// ner: a BERT-family folder; data: CoNLL `word … TAG` lines or JSON lines {tokens, tags}) |
+    /// text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file, trained as a causal
+    /// language model).
     #[arg(long, default_value = "text-classification")]
     pub(crate) task: String,
     /// Hugging Face model folder to start from: config.json, model.safetensors, tokenizer.json
     /// (text-generation: also a .gguf file).
     #[arg(long)]
     pub(crate) model: PathBuf,
-    /// Training data: .csv, .tsv, .jsonl or .json (an array of objects).
+    /// Training data: .csv, .tsv, .jsonl or .json (an array of objects); token-classification: a
+    /// CoNLL file (any other name) or .jsonl/.json lines of {tokens, tags}.
     #[arg(long)]
     data: PathBuf,
     #[command(flatten)]
@@ -200,8 +203,10 @@ pub(crate) fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
 
 pub async fn train(a: &TrainArgs) -> Result<()> {
     let options = a.options()?;
-    if Task::parse(&a.task)?.model_kind() == ModelKind::Decoder {
-        return train_lm(a, &options).await;
+    match Task::parse(&a.task)? {
+        Task::TextGeneration => return train_lm(a, &options).await,
+        Task::TokenClassification => return train_tagger(a, &options).await,
+        Task::FeatureExtraction | Task::TextClassification => {}
     }
     prepare_out(&a.out, a.overwrite)?;
     let files = ModelFiles::from_dir(&a.model)?;
@@ -211,6 +216,22 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let tuned = finetune_classifier(&files, &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
     finish(a, encoder_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
+}
+
+/// `--task token-classification`: an encoder fine-tuned to tag words (CoNLL or JSON-lines data),
+/// written as a Hugging Face `…ForTokenClassification` folder.
+async fn train_tagger(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
+    if a.peft {
+        return Err(Error::Options("--peft: LoRA is not available for token classification yet; leave out --lora-rank and --peft".into()));
+    }
+    prepare_out(&a.out, a.overwrite)?;
+    let files = ModelFiles::from_dir(&a.model)?;
+    let data = a.data()?;
+    let dev = crate::cli::select_device(&a.device).await?;
+    let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
+    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
+    let tuned = finetune_token_classifier(&files, &dev, &data, options, a.resume()?.as_ref(), hooks).await?;
+    finish(a, tuned.model.export().await?.by_name(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
 }
 
 /// A trained classifier's files for --out: a Hugging Face folder, or with --peft the adapters.
@@ -325,6 +346,7 @@ pub(crate) fn describe(e: &Event) -> String {
 pub struct EvalArgs {
     /// text-classification (a fine-tuned classifier folder: config.json with id2label,
     /// model.safetensors, tokenizer.json; also feature-extraction, sentiment-analysis) |
+    /// token-classification (or ner: entity precision, recall, F1 on CoNLL or JSON-lines data) |
     /// text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file: loss and perplexity).
     #[arg(long, default_value = "text-classification")]
     task: String,
@@ -364,8 +386,10 @@ pub struct EvalArgs {
 /// loss, perplexity, tokens, examples).
 pub async fn eval(a: &EvalArgs) -> Result<()> {
     let dev = crate::cli::select_device(&a.device).await?;
-    if Task::parse(&a.task)?.model_kind() == ModelKind::Decoder {
-        return eval_lm(a, &dev).await;
+    match Task::parse(&a.task)? {
+        Task::TextGeneration => return eval_lm(a, &dev).await,
+        Task::TokenClassification => return eval_tagger(a, &dev).await,
+        Task::FeatureExtraction | Task::TextClassification => {}
     }
     let mut enc = Encoder::load(ModelFiles::from_dir(&a.model)?, &dev)?;
     for w in &enc.report.warnings {
@@ -374,6 +398,18 @@ pub async fn eval(a: &EvalArgs) -> Result<()> {
     let max_length = a.max_length.unwrap_or(128).min(enc.config.max_tokens());
     enc.configure(EncodeOptions { max_length: Some(max_length), truncate: true, batch_size: a.batch_size.unwrap_or(32) })?;
     print(&enc.evaluate(&read_table(&a.data)?, &a.columns.columns()).await?)
+}
+
+/// Entity precision, recall and F1 (micro and per type, seqeval's) of a token classifier.
+async fn eval_tagger(a: &EvalArgs, dev: &webtune::ComputeDevice) -> Result<()> {
+    let mut tagger = TokenClassifier::load(ModelFiles::from_dir(&a.model)?, dev)?;
+    for w in &tagger.report.warnings {
+        eprintln!("warning: {w}");
+    }
+    tagger.max_length = a.max_length.unwrap_or(tagger.max_length).min(tagger.config.max_tokens());
+    tagger.batch_size = a.batch_size.unwrap_or(32).max(1);
+    let file = read_file(&a.data)?;
+    print(&tagger.evaluate(&file.bytes, &file.name).await?)
 }
 
 async fn eval_lm(a: &EvalArgs, dev: &webtune::ComputeDevice) -> Result<()> {

@@ -8,7 +8,7 @@ use serde_json::json;
 use webtune::{
     Error, Result,
     infer::ModelFiles,
-    session::{ModelKind, Task, TrialResult, finetune_classifier, finetune_decoder},
+    session::{Task, TrialResult, finetune_classifier, finetune_decoder, finetune_token_classifier},
     train::{Hooks, SearchPlan, SearchSpace, Strategy, TrainOptions},
 };
 
@@ -77,8 +77,19 @@ pub async fn search(a: &SearchArgs) -> Result<()> {
     prepare_out(&t.out, t.overwrite)?;
     let dev = crate::cli::select_device(&t.device).await?;
     let data = t.data()?;
-    let files = match task.model_kind() {
-        ModelKind::Encoder => {
+    let files = match task {
+        Task::TokenClassification => {
+            let start = ModelFiles::from_dir(&t.model)?;
+            let trial = async |index, options: TrainOptions| {
+                let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
+                let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
+                finetune_token_classifier(&start, &dev, &data, &options, None, hooks).await
+            };
+            let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
+            print_best(&found.best, t)?;
+            found.model.export().await?.by_name()
+        }
+        Task::FeatureExtraction | Task::TextClassification => {
             let start = ModelFiles::from_dir(&t.model)?;
             let trial = async |index, options: TrainOptions| {
                 let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
@@ -89,7 +100,7 @@ pub async fn search(a: &SearchArgs) -> Result<()> {
             print_best(&found.best, t)?;
             encoder_files(&found.model, t).await?
         }
-        ModelKind::Decoder => {
+        Task::TextGeneration => {
             let start = crate::generate::load_decoder(&t.model, &dev)?;
             let trial = async |index, options: TrainOptions| {
                 let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
