@@ -83,17 +83,30 @@ struct JsonSentence {
     _id: Option<serde_json::Value>,
 }
 
-/// Sentences of a JSON-lines file.
+/// Sentences of a JSON-lines file, or of a JSON array of rows (the rows of a JS call).
 fn read_json_lines(text: &str, source: &str) -> Result<Vec<RawSentence>> {
+    let not_a_row = |origin: &str, e: serde_json::Error| Error::Data(format!("{origin}: not a {{\"tokens\": [...], \"tags\": [...]}} row: {e}"));
+    let rows: Vec<(String, JsonSentence)> = if text.trim_start().starts_with('[') {
+        let rows: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| not_a_row(source, e))?;
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let origin = format!("{source} row {}", i + 1);
+                serde_json::from_value(v).map(|r| (origin.clone(), r)).map_err(|e| not_a_row(&origin, e))
+            })
+            .collect::<Result<_>>()?
+    } else {
+        text.lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| {
+                let origin = format!("{source}:{}", i + 1);
+                serde_json::from_str(line).map(|r| (origin.clone(), r)).map_err(|e| not_a_row(&origin, e))
+            })
+            .collect::<Result<_>>()?
+    };
     let mut sentences = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let origin = format!("{source}:{}", i + 1);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: JsonSentence = serde_json::from_str(line).map_err(|e| {
-            Error::Data(format!("{origin}: not a {{\"tokens\": [...], \"tags\": [...]}} row: {e}"))
-        })?;
+    for (origin, row) in rows {
         if row.tokens.len() != row.tags.len() {
             return Err(Error::Data(format!(
                 "{origin}: {} tokens but {} tags; every token needs one tag",
@@ -224,5 +237,9 @@ mod tests {
         let d = TaggedDataset::read(b"{\"tokens\": [\"Bonn\", \"is\"], \"ner_tags\": [\"S-LOC\", \"O\"]}\n", "t.jsonl").unwrap();
         assert_eq!(d.sentences[0].words, ["Bonn", "is"]);
         assert_eq!(d.labels.names, ["O", "S-LOC"]);
+        let rows = TaggedDataset::read(br#"[{"tokens": ["Bonn"], "tags": ["B-LOC"]}, {"tokens": ["is"], "tags": ["O"]}]"#, "data.json").unwrap();
+        assert_eq!(rows.sentences.len(), 2);
+        let e = TaggedDataset::read(br#"[{"tokens": ["Bonn"]}]"#, "data.json").unwrap_err().to_string();
+        assert!(e.contains("data.json row 1") && e.contains("tags"), "{e}");
     }
 }

@@ -9,6 +9,7 @@ mod encoder;
 mod errors;
 mod options;
 mod runs;
+mod tagger;
 mod train;
 
 use std::cell::RefCell;
@@ -22,6 +23,7 @@ use options::{InitOptions, parse_optional, parse_options};
 
 pub use decoder::JsDecoder;
 pub use encoder::JsEncoder;
+pub use tagger::JsTokenClassifier;
 
 thread_local! {
     /// The device chosen by the last `init()`; later calls run on it.

@@ -52,6 +52,12 @@ export async function use(file: File) {
   await gen.search({ data: file, space: { loraRank: [4, 8] }, lora: { rank: 8 } });
   // @ts-expect-error: not a searchable setting
   await clf.search({ data: file, space: { dropout: [0.1] } });
+  const ner = await pipeline("ner", { model: "webtune/ner" });
+  const entities = await ner("Angela Merkel visited Paris", { aggregation: "first" });
+  const span: number = entities[0].end - entities[0].start;
+  const f1: number = (await ner.evaluate(file)).f1;
+  // @ts-expect-error: not an aggregation strategy
+  await ner("x", { aggregation: "longest" });
   const seen = await clf.attentions("a fine film");
   const weight: number = seen.weights[0][0][0][0] + seen.layers + seen.heads + seen.tokens.length;
   // @ts-expect-error: not a projection LoRA can adapt
@@ -63,7 +69,7 @@ export async function use(file: File) {
   await gen.finetune({ data: file, columns: { messages: "conversation" }, packing: true });
   // @ts-expect-error: stop takes strings
   await gen("x", { stop: [2] });
-  return [bestRate, weight, text, speed, reason, perplexity, adapter, files, resumed.done];
+  return [bestRate, weight, text, speed, reason, perplexity, adapter, files, resumed.done, span, f1];
 }
 `;
 

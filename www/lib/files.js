@@ -90,7 +90,7 @@ export async function modelFiles(source, names, opts) {
   return Object.fromEntries(entries.map(([key], i) => [key, bytes[i]]));
 }
 
-const FORMATS = ["csv", "tsv", "jsonl", "json", "txt"];
+const FORMATS = ["csv", "tsv", "jsonl", "json", "txt", "conll"];
 
 /** A data source → [bytes, file name]; the name's extension tells the core the format. */
 export async function dataFile(src, what, format, signal, where = "finetune") {
@@ -105,8 +105,8 @@ export async function dataFile(src, what, format, signal, where = "finetune") {
     name = new URL(src, globalThis.location?.href).pathname.split("/").pop();
   }
   if (format) name = `${what}.${format}`;
-  if (!name || !/\.(csv|tsv|jsonl|ndjson|json|txt)$/i.test(name)) {
-    throw new OptionsError(`${where}: cannot tell the format of ${what} (${name ?? "bytes without a name"}); pass format: "csv" | "tsv" | "jsonl" | "json" | "txt"`);
+  if (!name || !/\.(csv|tsv|jsonl|ndjson|json|txt|conll)$/i.test(name)) {
+    throw new OptionsError(`${where}: cannot tell the format of ${what} (${name ?? "bytes without a name"}); pass format: "csv" | "tsv" | "jsonl" | "json" | "txt" | "conll"`);
   }
   return [await bytesOf(src, what, { signal }), name];
 }

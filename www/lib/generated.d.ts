@@ -503,6 +503,62 @@ tokens: Array<string>, layers: number, heads: number,
 weights: Array<Array<Array<Array<number>>>>, };
 
 /**
+ * Entity-level precision, recall and F1 (micro over all types, and per type), and token accuracy.
+ */
+export type EntityMetrics = { 
+/**
+ * Mean token cross-entropy over the labelled tokens (when logits were available).
+ */
+loss: number | null, precision: number, recall: number, f1: number, 
+/**
+ * Tags right, over all tags (including `O`).
+ */
+accuracy: number, 
+/**
+ * Per entity type, sorted by type.
+ */
+per_type: Array<EntityTypeMetrics>, 
+/**
+ * Sentences evaluated.
+ */
+examples: number, };
+
+/**
+ * Precision, recall, F1 and the number of true entities of one type.
+ */
+export type EntityTypeMetrics = { kind: string, precision: number, recall: number, f1: number, 
+/**
+ * Entities of this type in the true tags.
+ */
+support: number, };
+
+/**
+ * A tagged token (strategy `none`) or an entity (the others).
+ */
+export type TokenEntity = { 
+/**
+ * The tag (`B-PER`; strategy `none`) or the entity type (`PER`; the others).
+ */
+entity: string, score: number, 
+/**
+ * The token's position in the model's input (strategy `none` only).
+ */
+index?: number, 
+/**
+ * The token (`none`) or the entity's tokens joined by the tokenizer's decoder.
+ */
+word: string, 
+/**
+ * `[start, end)` in the text, in characters (Unicode scalar values).
+ */
+start: number, end: number, };
+
+/**
+ * How tokens are merged into entities (transformers' `aggregation_strategy`).
+ */
+export type Aggregation = "none" | "simple" | "first" | "average" | "max";
+
+/**
  * What a file holds, as the studio shows it.
  */
 export type DataSummary = { columns: Array<string>, 

@@ -5,11 +5,13 @@ import type {
   Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
+  Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity,
 } from "./generated.js";
 export type {
   Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
+  Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity,
 };
 
 /** Training options (defaults follow Hugging Face's TrainingArguments). */
@@ -253,6 +255,17 @@ export interface TextClassificationPipeline extends PipelineBase {
   (texts: string[], options?: { topK?: number }): Promise<LabelScore[][]>;
 }
 
+/** Named entities (`pipeline("token-classification")`, alias `"ner"`): data is CoNLL lines or `{ tokens, tags }` rows. */
+export interface TokenClassificationPipeline extends Omit<PipelineBase, "evaluate" | "attentions" | "search" | "save"> {
+  /** Entities with character offsets, merged as transformers' `aggregation_strategy` (default "simple"). */
+  (text: string, options?: { aggregation?: Aggregation }): Promise<TokenEntity[]>;
+  (texts: string[], options?: { aggregation?: Aggregation }): Promise<TokenEntity[][]>;
+  /** seqeval's entity precision, recall and F1 (micro and per type) on tagged sentences. */
+  evaluate(data: DataSource, options?: { format?: "conll" | "jsonl" | "json" | "txt"; signal?: AbortSignal }): Promise<EntityMetrics>;
+  /** Hugging Face files (`…ForTokenClassification`) as Blobs; with `directory` also written there, with `name` kept in OPFS. */
+  save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob>>;
+}
+
 export interface FeatureExtractionPipeline extends PipelineBase {
   (text: string, options?: EmbedOptions): Promise<number[]>;
   (texts: string[], options?: EmbedOptions): Promise<number[][]>;
@@ -359,15 +372,16 @@ export interface LmEvaluateOptions {
 /**
  * A model for a task, run in webtune's Worker. What each family (`config.json` `model_type`) supports:
  *
- * | family | feature-extraction | text-classification | text-generation | finetune | LoRA | save |
- * |---|---|---|---|---|---|---|
- * | `bert`, `roberta`, `xlm-roberta`, `camembert`, `distilbert` | ✓ | ✓ | – | ✓ | ✓ | ✓ (`"huggingface"`, `"peft"`) |
- * | `llama` (also `.gguf`), `gpt2` | – | – | ✓ | ✓ | ✓ | ✓ (`"huggingface"`, `"peft"`) |
+ * | family | feature-extraction | text-classification | token-classification | text-generation | finetune | LoRA | save |
+ * |---|---|---|---|---|---|---|---|
+ * | `bert`, `roberta`, `xlm-roberta`, `camembert`, `distilbert` | ✓ | ✓ | ✓ | – | ✓ | ✓ (not token-classification) | ✓ (`"huggingface"`, `"peft"`) |
+ * | `llama` (also `.gguf`), `gpt2` | – | – | – | ✓ | ✓ | ✓ | ✓ (`"huggingface"`, `"peft"`) |
  *
  * Any other `model_type` is a `WeightsError` naming the nearest family webtune reads.
  */
 export function pipeline(task: "text-classification", options: PipelineOptions): Promise<TextClassificationPipeline>;
 export function pipeline(task: "feature-extraction", options: PipelineOptions): Promise<FeatureExtractionPipeline>;
+export function pipeline(task: "token-classification" | "ner", options: Omit<PipelineOptions, "truncate">): Promise<TokenClassificationPipeline>;
 export function pipeline(
   task: "text-generation",
   options: { model: DecoderSource; device?: DevicePreference; onProgress?: (event: ProgressEvent) => void; signal?: AbortSignal },

@@ -10,7 +10,7 @@ import { TASKS, TASK_ALIASES } from "./generated.js";
 const isDecoder = (task) => TASKS[task]?.modelKind === "decoder";
 const LOAD = ["model", "device", "maxLength", "truncate", "batchSize", "onProgress", "signal"];
 const LOAD_GENERATOR = ["model", "device", "onProgress", "signal"];
-const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"] };
+const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"], "token-classification": ["aggregation"] };
 /** "huggingface": the whole model (LoRA adapters merged); "peft": only a LoRA run's adapters. */
 const SAVE_FORMATS = ["huggingface", "peft"];
 
@@ -246,7 +246,10 @@ function makePipeline(task, handle, info) {
   Object.defineProperty(p, "task", { value: task, enumerable: true });
   Object.defineProperty(p, "info", { get: () => info, enumerable: true });
 
-  training(p, handle, live, (i) => { info = i; }, { rows: "{text, label} rows", evaluate: ["format", "columns", "signal"] });
+  const tagger = task === "token-classification";
+  training(p, handle, live, (i) => { info = i; }, tagger
+    ? { rows: "{tokens, tags} rows", evaluate: ["format", "signal"] }
+    : { rows: "{text, label} rows", evaluate: ["format", "columns", "signal"] });
 
   /**
    * Every layer's and head's attention weights for `text`: `{ tokens, layers, heads, weights }`,

@@ -9,6 +9,7 @@ import { MODEL_FILES, bytesOf, dataFile, isGguf } from "./files.js";
 import { TASKS } from "./generated.js";
 import { fetchModel, resolveModel } from "./hub.js";
 import * as store from "./store.js";
+import { finetuneTagger, loadTokenClassifier } from "./tagger.js";
 import { checkTrainOptions, finetune, search } from "./train.js";
 
 const models = new Map();
@@ -16,6 +17,13 @@ let nextHandle = 1;
 
 /** Whether `task` loads a decoder (the task table comes from the Rust core's `Task`). */
 const isDecoder = (task) => TASKS[task]?.modelKind === "decoder";
+
+/** How each encoder task loads, runs and fine-tunes its model (decoders: loadGenerator, the model's own methods). */
+const ENCODER_TASKS = {
+  "feature-extraction": { load: loadEncoder, run: (m, texts, options) => m.embed(texts, options), finetune, search },
+  "text-classification": { load: loadEncoder, run: (m, texts) => m.classify(texts), finetune, search },
+  "token-classification": { load: loadTokenClassifier, run: (m, texts, options) => m.tag(texts, options), finetune: finetuneTagger },
+};
 
 /** An encoder folder's files by role (`{ config, weights, tokenizer }`) → by file name, as `export()` gives them. */
 const byName = (files) => Object.fromEntries(Object.entries(MODEL_FILES).map(([role, name]) => [name, files[role]]));
@@ -64,7 +72,7 @@ async function train(e, training, run, wantsCheckpoints, { emit, checkpoint, sig
       onCheckpoint,
       signal,
     };
-    const trained = isDecoder(e.task) ? await e.model.finetune(options) : await finetune(await currentFiles(e), options);
+    const trained = isDecoder(e.task) ? await e.model.finetune(options) : await ENCODER_TASKS[e.task].finetune(await currentFiles(e), options);
     replaceModel(e, trained);
     await writes;
     if (run !== undefined) await store.finishRun(run, done);
@@ -87,8 +95,8 @@ async function baseFiles(e) {
 
 /** A LoRA-tuned model's adapters (and a classifier's head) as PEFT files; the base model named as the pipeline loaded it. */
 async function peftFiles(e) {
-  if (e.task === "feature-extraction") {
-    throw new OptionsError(`save: format "peft" holds LoRA adapters, which fine-tuning trains; save this ${e.task} model with format "huggingface"`);
+  if (e.task === "feature-extraction" || !e.model.exportAdapter) {
+    throw new OptionsError(`save: format "peft" holds LoRA adapters, which fine-tuning trains${e.model.exportAdapter ? "" : ` (not available for ${e.task} yet)`}; save this ${e.task} model with format "huggingface"`);
   }
   return e.model.exportAdapter(e.id);
 }
@@ -114,7 +122,7 @@ export const ops = {
     if (isDecoder(task)) return loadGenerator(task, model, options, { settings, emit, signal });
     const resolved = resolveModel(model, MODEL_FILES, settings);
     const files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
-    const loaded = await loadEncoder(files, { ...options, signal });
+    const loaded = await ENCODER_TASKS[task].load(files, { ...options, signal });
     const handle = register(task, resolved.id, loaded, byName(files), options);
     emitReady(emit, task, resolved.id, loaded.info.device);
     return { handle, info: loaded.info };
@@ -128,12 +136,14 @@ export const ops = {
 
   async run({ handle, texts, options }) {
     const e = entry(handle);
-    return e.task === "text-classification" ? e.model.classify(texts) : e.model.embed(texts, options);
+    return ENCODER_TASKS[e.task].run(e.model, texts, options);
   },
 
   /** An encoder's attention weights for one text. */
   async attentions({ handle, text }) {
-    return entry(handle).model.attentions(text);
+    const e = entry(handle);
+    if (!e.model.attentions) throw new OptionsError(`attentions: not available for ${e.task} pipelines; load the model with pipeline("feature-extraction")`);
+    return e.model.attentions(text);
   },
 
   async evaluate({ handle, data, options }, { signal }) {
@@ -181,7 +191,9 @@ export const ops = {
   async search({ handle, options }, { emit, signal }) {
     const e = entry(handle);
     const opts = { ...options, device: options.device ?? e.model.info.device.kind, signal, onEvent: emit };
-    const found = isDecoder(e.task) ? await e.model.search(opts) : await search(await currentFiles(e), opts);
+    const searcher = isDecoder(e.task) ? (o) => e.model.search(o) : ENCODER_TASKS[e.task].search && ((o) => currentFiles(e).then((f) => ENCODER_TASKS[e.task].search(f, o)));
+    if (!searcher) throw new OptionsError(`search: not available for ${e.task} yet; fine-tune with finetune() and the settings you want`);
+    const found = await searcher(opts);
     replaceModel(e, found.model);
     return { trials: found.trials, best: found.best, metric: found.best.metric, info: e.model.info };
   },
@@ -194,7 +206,7 @@ export const ops = {
     const generator = isDecoder(setup.task);
     const model = generator
       ? await loadDecoder({ config: base["config.json"], weights: base["model.safetensors"], tokenizer: base["tokenizer.json"], tokenizerConfig: base["tokenizer_config.json"] }, load)
-      : await loadEncoder(files, load);
+      : await ENCODER_TASKS[setup.task].load(files, load);
     const handle = register(setup.task, setup.model, model, generator ? null : files, setup.load);
     const file = (n) => new File([data[n]], n);
     const training = {

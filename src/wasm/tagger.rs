@@ -1,0 +1,176 @@
+//! `TokenClassifier` for JS: a BERT-family token classifier (NER) loaded from bytes, with `tag`,
+//! `evaluate` and `export`; `fineTuneTagger` trains one from tagged sentences.
+
+use std::rc::Rc;
+
+use js_sys::{Function, Promise, Uint8Array};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::{
+    errors::to_js,
+    options::parse_options,
+    to_value,
+    train::{js_callbacks, resume_from, setup_device},
+};
+use crate::{
+    Error,
+    infer::{ModelFiles, token_aggregation::Aggregation, token_classification::TokenClassifier},
+    session::{SessionData, finetune_token_classifier},
+    train::TrainOptions,
+};
+
+/// Options of `TokenClassifier.load`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LoadOptions {
+    /// "auto" | "webgpu" | "gpu" | "cpu"; default: the device of the last `init()`, else "auto".
+    device: Option<String>,
+    /// Longest input in tokens (capped by the model's position embeddings); longer texts are cut.
+    max_length: Option<usize>,
+    /// Texts per forward pass (default 32).
+    batch_size: Option<usize>,
+}
+
+/// Options of `tag`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TagOptions {
+    /// "none" | "simple" (default) | "first" | "average" | "max".
+    aggregation: Option<Aggregation>,
+}
+
+/// Where `evaluate`'s or `fineTuneTagger`'s data came from.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DataSetup {
+    /// "auto" | "webgpu" | "gpu" | "cpu" (fine-tuning only); default: the device of the last `init()`.
+    device: Option<String>,
+    /// File name of the data: `.jsonl`/`.json` for `{tokens, tags}` lines, anything else CoNLL.
+    data_name: Option<String>,
+    /// File name of the validation data, when there is some.
+    validation_name: Option<String>,
+    /// Without validation data: the fraction of the training sentences held out (default 0.1).
+    validation_split: Option<f64>,
+}
+
+/// What a loaded token classifier is, for the JS side.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaggerInfo<'a> {
+    device: &'a crate::DeviceInfo,
+    labels: Vec<String>,
+    hidden_size: usize,
+    num_layers: usize,
+    max_length: usize,
+    warnings: &'a [String],
+}
+
+/// A loaded token classifier (JS class `TokenClassifier`).
+#[wasm_bindgen(js_name = TokenClassifier)]
+pub struct JsTokenClassifier {
+    inner: Rc<TokenClassifier>,
+}
+
+#[wasm_bindgen(js_class = TokenClassifier)]
+impl JsTokenClassifier {
+    /// Loads `config.json`, `model.safetensors` and `tokenizer.json` (as bytes) onto a device.
+    pub async fn load(config: Uint8Array, weights: Uint8Array, tokenizer: Uint8Array, options: JsValue) -> Result<JsTokenClassifier, JsValue> {
+        let opts: LoadOptions = parse_options("TokenClassifier.load", options).map_err(to_js)?;
+        let dev = setup_device(opts.device.as_deref()).await.map_err(to_js)?;
+        let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
+        let mut tagger = TokenClassifier::load(files, &dev).map_err(to_js)?;
+        if let Some(n) = opts.max_length {
+            if n < 2 {
+                return Err(to_js(Error::Options(format!("maxLength must be at least 2 (got {n})"))));
+            }
+            tagger.max_length = n.min(tagger.config.max_tokens());
+        }
+        if let Some(n) = opts.batch_size {
+            if n == 0 {
+                return Err(to_js(Error::Options("batchSize must be at least 1".into())));
+            }
+            tagger.batch_size = n;
+        }
+        Ok(JsTokenClassifier { inner: Rc::new(tagger) })
+    }
+
+    /// `{ device, labels, hiddenSize, numLayers, maxLength, warnings }`.
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        let t = &self.inner;
+        to_value(&TaggerInfo {
+            device: t.device.info(),
+            labels: t.config.labels(),
+            hidden_size: t.config.hidden_size,
+            num_layers: t.config.num_hidden_layers,
+            max_length: t.max_length,
+            warnings: &t.report.warnings,
+        })
+    }
+
+    /// The entities of each text: `Promise<{entity, score, word, start, end, index?}[][]>`
+    /// (character offsets); options `{ aggregation }`.
+    pub fn tag(&self, texts: JsValue, options: JsValue) -> Promise {
+        let tagger = self.inner.clone();
+        future_to_promise(async move {
+            let texts: Vec<String> = serde_wasm_bindgen::from_value(texts)
+                .map_err(|_| to_js(Error::Options("texts must be an array of strings".into())))?;
+            let opts: TagOptions = parse_options("token-classification", options).map_err(to_js)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            to_value(&tagger.tag(&refs, opts.aggregation.unwrap_or_default()).await.map_err(to_js)?)
+        })
+    }
+
+    /// Entity precision, recall, F1 (micro and per type) and token accuracy on tagged sentences
+    /// (bytes of a CoNLL or JSON-lines file): `Promise<EntityMetrics>`; `setup`: `{ dataName }`.
+    pub fn evaluate(&self, data: Uint8Array, setup: JsValue) -> Promise {
+        let tagger = self.inner.clone();
+        let data = data.to_vec();
+        future_to_promise(async move {
+            let setup: DataSetup = parse_options("evaluate", setup).map_err(to_js)?;
+            let name = setup.data_name.unwrap_or_else(|| "data.conll".into());
+            to_value(&tagger.evaluate(&data, &name).await.map_err(to_js)?)
+        })
+    }
+
+    /// The model as Hugging Face files: `Promise<{"config.json", "model.safetensors",
+    /// "tokenizer.json"}>` that transformers' `AutoModelForTokenClassification` loads.
+    pub fn export(&self) -> Promise {
+        let tagger = self.inner.clone();
+        future_to_promise(async move { super::files_object(tagger.export().await.map_err(to_js)?.by_name()) })
+    }
+}
+
+/// Fine-tunes `config`/`weights`/`tokenizer` to tag the words of `data` (CoNLL or JSON-lines
+/// sentences), with the callbacks and `resume` of `fineTune`. Resolves to a `TokenClassifier`.
+#[wasm_bindgen(js_name = fineTuneTagger)]
+#[allow(clippy::too_many_arguments)]
+pub fn fine_tune_tagger(
+    config: Uint8Array,
+    weights: Uint8Array,
+    tokenizer: Uint8Array,
+    data: Uint8Array,
+    validation: Option<Uint8Array>,
+    setup: JsValue,
+    options: JsValue,
+    on_event: Function,
+    on_checkpoint: Function,
+    is_cancelled: Function,
+    resume: JsValue,
+) -> Promise {
+    let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
+    let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+    future_to_promise(async move {
+        let setup: DataSetup = parse_options("fineTune", setup).map_err(to_js)?;
+        let options: TrainOptions = parse_options("fineTune options", options).map_err(to_js)?;
+        let name = setup.data_name.clone().unwrap_or_else(|| "train.conll".into());
+        let validation_name = setup.validation_name.clone().unwrap_or_else(|| "validation.conll".into());
+        let data = SessionData::named(data, name, validation, validation_name, setup.validation_split);
+        let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
+        let resume = resume_from(&resume).map_err(to_js)?;
+        let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
+        let tuned = finetune_token_classifier(&files, &dev, &data, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
+        Ok(JsTokenClassifier { inner: Rc::new(tuned.model) }.into())
+    })
+}
