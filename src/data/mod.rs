@@ -5,6 +5,7 @@ pub mod conversation;
 pub mod dataset;
 pub mod inspect;
 pub mod labels;
+pub mod masking;
 pub mod table;
 pub mod tagged;
 pub mod tagged_batch;

@@ -5,6 +5,7 @@ pub mod answer_eval;
 pub mod encoder;
 pub mod entity_metrics;
 pub mod evaluation;
+pub mod fill_mask;
 pub mod generate;
 pub mod language_model;
 pub mod metrics;

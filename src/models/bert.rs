@@ -197,7 +197,8 @@ impl BertConfig {
         [embeddings, n(self.num_hidden_layers).saturating_mul(layer), pooler, head].into_iter().fold(0u64, u64::saturating_add)
     }
 
-    fn activation(&self) -> Result<ActivationConfig> {
+    /// The feed-forward activation `hidden_act` names.
+    pub fn activation(&self) -> Result<ActivationConfig> {
         match self.hidden_act.as_str() {
             "gelu" => Ok(ActivationConfig::Gelu),
             "gelu_new" | "gelu_pytorch_tanh" => Ok(ActivationConfig::GeluApproximate),
@@ -242,7 +243,8 @@ impl BertConfig {
         }
     }
 
-    fn layer_norm(&self, device: &Device) -> LayerNorm {
+    /// A LayerNorm over the hidden size with the config's epsilon.
+    pub fn layer_norm(&self, device: &Device) -> LayerNorm {
         LayerNormConfig::new(self.hidden_size).with_epsilon(self.layer_norm_eps).init(device)
     }
 

@@ -26,6 +26,8 @@ pub enum EncoderHead {
     SequenceClassification,
     /// One tag per token (`classifier` on every token's vector).
     TokenClassification,
+    /// A vocabulary distribution per token (the pretraining head, tied to the word embeddings).
+    MaskedLm,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,6 +83,10 @@ impl EncoderFamily {
             (EncoderFamily::Roberta, TokenClassification) => "RobertaForTokenClassification",
             (EncoderFamily::XlmRoberta, TokenClassification) => "XLMRobertaForTokenClassification",
             (EncoderFamily::DistilBert, TokenClassification) => "DistilBertForTokenClassification",
+            (EncoderFamily::Bert, MaskedLm) => "BertForMaskedLM",
+            (EncoderFamily::Roberta, MaskedLm) => "RobertaForMaskedLM",
+            (EncoderFamily::XlmRoberta, MaskedLm) => "XLMRobertaForMaskedLM",
+            (EncoderFamily::DistilBert, MaskedLm) => "DistilBertForMaskedLM",
         }
     }
 

@@ -14,3 +14,4 @@ pub mod llama;
 pub mod llama_gpu;
 pub mod llama_packed;
 pub mod lora;
+pub mod masked_lm;

@@ -1,6 +1,7 @@
-//! Tokens ↔ words and characters, for token classification: words already split (training data)
-//! tokenized with the word each token came from, and raw text tokenized with each token's
-//! character span (Unicode scalar values, as Python's `str` indexes them).
+//! Tokens ↔ words and characters, for token classification and masked-LM: words already split
+//! (training data) tokenized with the word each token came from, raw text tokenized with each
+//! token's character span (Unicode scalar values, as Python's `str` indexes them), and the special
+//! tokens these tasks use (unknown, mask).
 
 use std::sync::Arc;
 
@@ -104,6 +105,26 @@ impl TextTokenizer {
             }
         };
         unk.and_then(|t| self.inner.token_to_id(&t))
+    }
+
+    /// The id of the mask token masked-LM models predict: the special token whose text names a
+    /// mask, else a `[MASK]` or `<mask>` of the vocabulary.
+    pub fn mask_id(&self) -> Option<u32> {
+        let decoder = self.inner.get_added_tokens_decoder();
+        let mut masks: Vec<(&u32, &tokenizers::AddedToken)> =
+            decoder.iter().filter(|(_, t)| t.special && t.content.to_ascii_lowercase().contains("mask")).collect();
+        masks.sort_by_key(|(id, _)| **id);
+        masks.first().map(|(id, _)| **id).or_else(|| ["[MASK]", "<mask>"].iter().find_map(|m| self.inner.token_to_id(m)))
+    }
+
+    /// The text of `ids`; with `skip_special`, special tokens left out.
+    pub fn decode_with(&self, ids: &[u32], skip_special: bool) -> Result<String> {
+        self.inner.decode(ids, skip_special).map_err(|e| Error::Data(format!("tokens could not be decoded: {e}")))
+    }
+
+    /// How many ids the tokenizer knows, added tokens included (`len(tokenizer)` in transformers).
+    pub fn vocab_len(&self) -> usize {
+        self.inner.get_vocab_size(true)
     }
 
     /// Tokens joined into text as the tokenizer's decoder joins them (transformers'

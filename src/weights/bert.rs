@@ -43,7 +43,7 @@ const RENAMES: &[(&str, &str)] = &[
 ];
 
 /// The checkpoint's keys under BERT's names (see [`encoder_keys`]).
-fn bert_keys(config: &BertConfig, inv: &Inventory) -> Vec<String> {
+pub(super) fn bert_keys(config: &BertConfig, inv: &Inventory) -> Vec<String> {
     let renames = Renames::to_bert(config.family);
     inv.tensors.keys().map(|k| renames.apply(k)).collect()
 }
@@ -153,7 +153,7 @@ pub fn load_token_classifier(
 }
 
 /// What a warning says about a freshly initialised layer at `path`.
-fn fresh_head_warning(path: &str, replaced: bool) -> String {
+pub(super) fn fresh_head_warning(path: &str, replaced: bool) -> String {
     let what = if replaced {
         "the checkpoint's classifier is for other classes, so classifier was replaced and newly initialised".to_string()
     } else {
@@ -163,7 +163,7 @@ fn fresh_head_warning(path: &str, replaced: bool) -> String {
 }
 
 /// `linear` (at module path `path`) drawn afresh: weight normal(0, `std`), bias zero.
-fn initialise(linear: &mut Linear, path: &str, std: f64, seed: u64, device: &Device) {
+pub(super) fn initialise(linear: &mut Linear, path: &str, std: f64, seed: u64, device: &Device) {
     let [inputs, outputs] = linear.weight.dims();
     linear.weight = Param::from_data(fresh::normal([inputs, outputs], std, seed, &format!("{path}.weight")), device);
     if let Some(bias) = &mut linear.bias {
@@ -173,7 +173,7 @@ fn initialise(linear: &mut Linear, path: &str, std: f64, seed: u64, device: &Dev
 
 /// The config must not describe more weights than the file holds, besides a pooler and a
 /// `labels`-class head that loading may initialise.
-fn check_sizes(config: &BertConfig, labels: usize, inv: &Inventory) -> Result<()> {
+pub(super) fn check_sizes(config: &BertConfig, labels: usize, inv: &Inventory) -> Result<()> {
     let h = config.hidden_size as u64;
     let fresh = (h * h + h).saturating_add((h + 1).saturating_mul(labels as u64));
     super::check_config_fits(config.parameters(labels), inv.values(), fresh, "model.safetensors")?;
@@ -192,14 +192,27 @@ fn load_into<M: Module>(
     prefix: &[(&str, &str)],
     may_be_missing: &[&str],
 ) -> Result<LoadReport> {
-    let remaps: Vec<(&str, &str)> = encoder_keys::to_bert(config.family).iter().chain(prefix).chain(RENAMES).copied().collect();
+    load_into_with(config, model, bytes, inv, &[], prefix, may_be_missing)
+}
+
+/// [`load_into`] with `first` renames applied to the checkpoint's own keys, before the family's.
+pub(super) fn load_into_with<M: Module>(
+    config: &BertConfig,
+    model: &mut M,
+    bytes: Vec<u8>,
+    inv: &Inventory,
+    first: &[(&str, &str)],
+    prefix: &[(&str, &str)],
+    may_be_missing: &[&str],
+) -> Result<LoadReport> {
+    let remaps: Vec<(&str, &str)> = first.iter().chain(encoder_keys::to_bert(config.family)).chain(prefix).chain(RENAMES).copied().collect();
     let family = format!("a {} checkpoint", config.family.title());
     let table = KeyTable { family: &family, remaps: &remaps, ignored: IGNORED, may_be_missing };
     table.apply(model, bytes, inv)
 }
 
 /// Our parameter path → its key in a Hugging Face `BertForSequenceClassification` checkpoint.
-fn bert_key(path: &str) -> String {
+pub(super) fn bert_key(path: &str) -> String {
     path.replace(".self_attn.", ".self.").replace("layer_norm.gamma", "LayerNorm.weight").replace("layer_norm.beta", "LayerNorm.bias")
 }
 
@@ -238,17 +251,19 @@ pub fn export_config_for(config: &BertConfig, original: &[u8], labels: &[String]
     let mut v: serde_json::Value = serde_json::from_slice(original)
         .map_err(|e| Error::Weights(format!("config.json is not valid JSON: {e}")))?;
     let obj = v.as_object_mut().ok_or_else(|| Error::Weights("config.json is not a JSON object".into()))?;
-    let id2label: serde_json::Map<String, serde_json::Value> =
-        labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone().into())).collect();
-    let label2id: serde_json::Map<String, serde_json::Value> =
-        labels.iter().enumerate().map(|(i, l)| (l.clone(), i.into())).collect();
-    obj.insert("id2label".into(), id2label.into());
-    obj.insert("label2id".into(), label2id.into());
-    obj.remove("num_labels");
+    if head != EncoderHead::MaskedLm {
+        let id2label: serde_json::Map<String, serde_json::Value> =
+            labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone().into())).collect();
+        let label2id: serde_json::Map<String, serde_json::Value> =
+            labels.iter().enumerate().map(|(i, l)| (l.clone(), i.into())).collect();
+        obj.insert("id2label".into(), id2label.into());
+        obj.insert("label2id".into(), label2id.into());
+        obj.remove("num_labels");
+    }
     obj.insert("architectures".into(), serde_json::json!([config.family.architecture(head)]));
     match head {
         EncoderHead::SequenceClassification => obj.insert("problem_type".into(), "single_label_classification".into()),
-        EncoderHead::TokenClassification => obj.remove("problem_type"),
+        EncoderHead::TokenClassification | EncoderHead::MaskedLm => obj.remove("problem_type"),
     };
     serde_json::to_vec_pretty(&v).map_err(|e| Error::Weights(format!("writing config.json: {e}")))
 }

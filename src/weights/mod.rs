@@ -8,6 +8,7 @@ pub mod export;
 pub mod gguf;
 pub mod gpt2;
 pub mod llama;
+pub mod masked_lm;
 pub mod peft;
 pub mod safetensors;
 
