@@ -205,6 +205,37 @@ fn train_eval_predict_token_classification() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("unknown aggregation \"longest\""), "{}", String::from_utf8_lossy(&r.stderr));
 }
 
+/// `--task fill-mask`: continued masked-LM pretraining on a .txt file writes a *ForMaskedLM folder;
+/// `eval` prints its masked-LM loss; `predict` on the folder fills masks (its config names the head).
+#[test]
+fn train_eval_predict_fill_mask() {
+    let model = fixture_path("../fill-mask/bert");
+    let work = tempdir::TempFolder::new("mlm-work");
+    let data = work.path.join("domain.txt");
+    std::fs::write(&data, "the movie was a delight from start to finish\ndull and far too long\nwarm, funny and wise\na tedious mess\n".repeat(3)).unwrap();
+    let out = work.path.join("out");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let args = ["train", "--task", "fill-mask", "--model", model.to_str().unwrap(), "--data", d, "--validation", d, "--out", o, "--device", "cpu", "--json", "--epochs", "1", "--batch-size", "4", "--whole-word-mask"];
+    let events = stdout_lines(&webtune(&args));
+    let eval = events.iter().find(|e| e["type"] == "eval").expect("an evaluation");
+    assert!(eval["metrics"]["perplexity"].is_number(), "{eval}");
+    let config: Value = serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "BertForMaskedLM");
+
+    let m = &stdout_lines(&webtune(&["eval", "--task", "fill-mask", "--model", o, "--data", d, "--device", "cpu"]))[0];
+    assert!(m["loss"].as_f64().unwrap() > 0.0 && m["examples"] == 12, "{m}");
+
+    let p = &stdout_lines(&webtune(&["predict", "--model", o, "--text", "the movie was a [MASK]", "--top-k", "2", "--targets", "dull,[UNK]", "--device", "cpu"]))[0];
+    let candidates = p["masks"][0].as_array().expect("one mask");
+    assert_eq!(candidates.len(), 2);
+    assert!(candidates.iter().all(|c| c["sequence"].as_str().unwrap().starts_with("the movie was a")), "{p}");
+    assert!(candidates.iter().any(|c| c["token_str"] == "d"), "the target outside the vocabulary stands for its first token: {p}");
+    let r = webtune(&["predict", "--model", o, "--text", "no mask here", "--device", "cpu"]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("has no mask token: write [MASK]"), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = webtune(&["train", "--task", "text-classification", "--model", model.to_str().unwrap(), "--data", d, "--out", o, "--overwrite", "--whole-word-mask"]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("wholeWordMask is for fill-mask models"), "{}", String::from_utf8_lossy(&r.stderr));
+}
+
 /// `webtune search`: a 4-trial grid prints one JSON line per trial and the best, and writes the
 /// best trial's model, which equals a plain `webtune train` with its settings (≤ 1e-6).
 #[test]
@@ -295,7 +326,7 @@ fn train_text_generation_writes_a_model_folder_or_peft_adapters() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown module \"c_attn\""), "{}", String::from_utf8_lossy(&bad.stderr));
     let bad = webtune(&["train", "--task", "summarization", "--model", model.arg(), "--data", data.to_str().unwrap(), "--out", work.path.join("x").to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown task \"summarization\"; valid tasks are feature-extraction, text-classification, text-generation"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown task \"summarization\"; valid tasks are feature-extraction, text-classification, token-classification, fill-mask, text-generation"));
 }
 
 /// `--checkpoint-every`: a run killed (SIGKILL) at any moment leaves a complete checkpoint that

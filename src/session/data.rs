@@ -56,6 +56,25 @@ impl SessionData {
         Ok((TaggedDataset { sentences, labels }, validation))
     }
 
+    /// Plain training and validation texts (masked-LM training): a `.txt` file's lines or a text
+    /// column; prompt/completion or conversation rows are refused.
+    pub fn plain_texts(&self, columns: &TextColumns, seed: u64) -> Result<(Vec<String>, Option<Vec<String>>)> {
+        let plain = |examples: Vec<TextExample>| -> Result<Vec<String>> {
+            examples
+                .into_iter()
+                .map(|e| match e.content {
+                    crate::data::TextContent::Text(t) => Ok(t),
+                    _ => Err(crate::Error::Data(format!(
+                        "{}: fill-mask trains on plain text (a .txt file, or a {:?} column); this row is a prompt/completion or a conversation",
+                        e.origin, columns.text
+                    ))),
+                })
+                .collect()
+        };
+        let (train, validation) = self.texts(columns, seed)?;
+        Ok((plain(train)?, validation.map(plain).transpose()?))
+    }
+
     /// Training and validation texts for a language model.
     pub fn texts(&self, columns: &TextColumns, seed: u64) -> Result<(Vec<TextExample>, Option<Vec<TextExample>>)> {
         let train = self.train.texts(columns)?;

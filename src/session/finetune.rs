@@ -10,8 +10,9 @@ use crate::{
         language_model::{LmRowEncoder, encode_all, evaluate},
         metrics::LmMetrics,
     },
-    infer::token_classification::TokenClassifier,
-    train::{Best, Checkpoint, Hooks, StopReason, TrainOptions, causal_lm, fine_tune_classifier, fine_tune_token_classifier},
+    data::masking::Masking,
+    infer::{fill_mask::MaskedLm, token_classification::TokenClassifier},
+    train::{Best, Checkpoint, Hooks, StopReason, TrainOptions, causal_lm, fine_tune_classifier, fine_tune_masked_lm, fine_tune_token_classifier},
 };
 
 use super::{DataFile, SessionData};
@@ -56,6 +57,24 @@ pub async fn finetune_token_classifier(
     let trained = fine_tune_token_classifier(files, device, &train, validation.as_ref(), options, resume, hooks).await?;
     let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
     Ok(Finetuned { model: trained.into_tagger(files), stop_reason, steps, best })
+}
+
+/// Continues the masked-LM pretraining of the encoder in `files` on the plain texts of `data` (a
+/// `.txt` file's lines, or `columns.text`); with `resume`, continues a run from its checkpoint.
+pub async fn finetune_masked_lm(
+    files: &ModelFiles,
+    device: &ComputeDevice,
+    data: &SessionData,
+    columns: &TextColumns,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+    hooks: Hooks<'_>,
+) -> Result<Finetuned<MaskedLm>> {
+    let (train, validation) = data.plain_texts(columns, options.seed)?;
+    let masking = Masking { probability: options.mlm_probability.unwrap_or(Masking::default().probability), whole_word: options.whole_word_mask };
+    let trained = fine_tune_masked_lm(files, device, &train, validation.as_deref(), masking, options, resume, hooks).await?;
+    let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
+    Ok(Finetuned { model: trained.into_masked_lm(files)?, stop_reason, steps, best })
 }
 
 /// Fine-tunes `decoder` as a language model on `data` (`columns` name the text, or the prompt and

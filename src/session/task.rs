@@ -23,13 +23,16 @@ pub enum Task {
     TextClassification,
     /// A tag for every word (named entities), from an encoder with a token-classification head.
     TokenClassification,
+    /// The likeliest tokens for masks, from an encoder with its masked-LM head; training continues
+    /// its masked-LM pretraining on one's own text (domain adaptation).
+    FillMask,
     /// Text from a decoder (`generate`, `chat`), fine-tuned as a causal language model.
     TextGeneration,
 }
 
 impl Task {
     /// Every task, in the order errors list them.
-    pub const ALL: [Task; 4] = [Task::FeatureExtraction, Task::TextClassification, Task::TokenClassification, Task::TextGeneration];
+    pub const ALL: [Task; 5] = [Task::FeatureExtraction, Task::TextClassification, Task::TokenClassification, Task::FillMask, Task::TextGeneration];
 
     /// Its pipeline name (`"text-classification"`).
     pub fn name(self) -> &'static str {
@@ -37,6 +40,7 @@ impl Task {
             Task::FeatureExtraction => "feature-extraction",
             Task::TextClassification => "text-classification",
             Task::TokenClassification => "token-classification",
+            Task::FillMask => "fill-mask",
             Task::TextGeneration => "text-generation",
         }
     }
@@ -58,7 +62,7 @@ impl Task {
     /// The kind of model it loads.
     pub fn model_kind(self) -> ModelKind {
         match self {
-            Task::FeatureExtraction | Task::TextClassification | Task::TokenClassification => ModelKind::Encoder,
+            Task::FeatureExtraction | Task::TextClassification | Task::TokenClassification | Task::FillMask => ModelKind::Encoder,
             Task::TextGeneration => ModelKind::Decoder,
         }
     }
@@ -68,7 +72,7 @@ impl Task {
         match self {
             Task::FeatureExtraction | Task::TextClassification => CLASSIFICATION_METRICS,
             Task::TokenClassification => ENTITY_METRICS,
-            Task::TextGeneration => LANGUAGE_METRICS,
+            Task::FillMask | Task::TextGeneration => LANGUAGE_METRICS,
         }
     }
 
@@ -92,8 +96,9 @@ mod tests {
         assert_eq!(Task::parse("sentiment-analysis").unwrap(), Task::TextClassification);
         assert_eq!(Task::parse("ner").unwrap(), Task::TokenClassification);
         let e = Task::parse("summarization").unwrap_err().to_string();
-        assert!(e.contains("unknown task \"summarization\"") && e.contains("feature-extraction, text-classification, token-classification, text-generation"), "{e}");
+        assert!(e.contains("unknown task \"summarization\"") && e.contains("feature-extraction, text-classification, token-classification, fill-mask, text-generation"), "{e}");
         assert_eq!(Task::TokenClassification.default_metric(), "f1");
+        assert_eq!(Task::FillMask.default_metric(), "loss");
         assert_eq!(Task::TextGeneration.default_metric(), "loss");
         assert_eq!(Task::TextClassification.default_metric(), "accuracy");
     }

@@ -126,6 +126,7 @@ async fn fine_tune_family<F: TrainableDecoder>(
         ));
     }
     options.check_metric(LANGUAGE_METRICS, "a language model")?;
+    options.check_for_task("text-generation")?;
     let mut warnings = Vec::new();
     let max_length = options.max_length_for(decoder.config().max_positions(), &mut warnings);
     let encoder = LmRowEncoder::new(decoder, options.chat_template)?;

@@ -81,9 +81,7 @@ pub async fn fine_tune_classifier_from_adapter(
 ) -> Result<Trained> {
     options.validate()?;
     options.check_metric(CLASSIFICATION_METRICS, "a classifier")?;
-    if options.chat_template.is_some() {
-        return Err(Error::Options("chatTemplate is for text-generation models; leave it out when fine-tuning a classifier".into()));
-    }
+    options.check_for_task("text-classification")?;
     if adapter.is_some() && options.lora.is_none() {
         return Err(Error::Options("an adapter to start from needs lora options (its rank, alpha and target modules)".into()));
     }

@@ -63,9 +63,7 @@ pub async fn fine_tune_masked_lm(
 ) -> Result<TrainedMaskedLm> {
     options.validate()?;
     options.check_metric(LANGUAGE_METRICS, "a masked language model")?;
-    if options.chat_template.is_some() || options.packing || options.label_all_tokens {
-        return Err(Error::Options("chatTemplate, packing and labelAllTokens are for other tasks; leave them out when training a masked language model".into()));
-    }
+    options.check_for_task("fill-mask")?;
     if options.lora.is_some() {
         return Err(Error::Options("LoRA is not available for masked-LM training yet: leave lora out to train every weight".into()));
     }

@@ -79,8 +79,8 @@ pub struct TrainOptions {
     pub early_stopping_patience: Option<usize>,
     /// Metric that decides "better" for early stopping and keep-best: for classifiers
     /// `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for token classifiers entity `f1`,
-    /// `precision`, `recall`, `accuracy`, `loss` (default `f1`); for language models `loss` or
-    /// `perplexity` (default `loss`).
+    /// `precision`, `recall`, `accuracy`, `loss` (default `f1`); for language models (and masked
+    /// LMs) `loss` or `perplexity` (default `loss`).
     #[ts(type = "\"accuracy\" | \"macro_f1\" | \"macro_precision\" | \"macro_recall\" | \"f1\" | \"precision\" | \"recall\" | \"loss\" | \"perplexity\" | null")]
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub metric: Option<String>,
@@ -115,6 +115,13 @@ pub struct TrainOptions {
     /// `I-`), not only its first (default false, as transformers' run_ner.py).
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub label_all_tokens: bool,
+    /// Fill-mask: the chance that a token is masked (default 0.15, as BERT).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    pub mlm_probability: Option<f64>,
+    /// Fill-mask: mask whole words (all their tokens, always with the mask token), as
+    /// transformers' `whole_word_mask` (default false).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    pub whole_word_mask: bool,
     /// Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
     /// trained in full, as PEFT's `modules_to_save`); save them with format "peft".
     #[cfg_attr(not(target_family = "wasm"), arg(skip))]
@@ -152,6 +159,8 @@ impl Default for TrainOptions {
             chat_template: None,
             packing: false,
             label_all_tokens: false,
+            mlm_probability: None,
+            whole_word_mask: false,
             lora: None,
         }
     }
@@ -192,7 +201,28 @@ impl TrainOptions {
         if let Some(lora) = &self.lora {
             lora.check()?;
         }
+        if let Some(p) = self.mlm_probability
+            && !(p > 0.0 && p < 1.0)
+        {
+            return bad(format!("mlmProbability must be between 0 and 1 (0.15 is BERT's), got {p}"));
+        }
         super::schedule::warmup_steps(self.warmup_steps, self.warmup_ratio, 1).map(|_| ())
+    }
+
+    /// Refuses options that belong to another task than `task` (a pipeline name): each names
+    /// the task it is for.
+    pub fn check_for_task(&self, task: &str) -> Result<()> {
+        let set = [
+            ("chatTemplate", "text-generation", self.chat_template.is_some()),
+            ("packing", "text-generation", self.packing),
+            ("labelAllTokens", "token-classification", self.label_all_tokens),
+            ("mlmProbability", "fill-mask", self.mlm_probability.is_some()),
+            ("wholeWordMask", "fill-mask", self.whole_word_mask),
+        ];
+        match set.iter().find(|(_, owner, on)| *on && *owner != task) {
+            Some((name, owner, _)) => Err(Error::Options(format!("{name} is for {owner} models; leave it out when fine-tuning for {task}"))),
+            None => Ok(()),
+        }
     }
 
     /// The sequence length a run uses: `max_length`, capped at `model_limit`, the longest input

@@ -55,9 +55,7 @@ pub async fn fine_tune_token_classifier(
 ) -> Result<TrainedTagger> {
     options.validate()?;
     options.check_metric(ENTITY_METRICS, "a token classifier")?;
-    if options.chat_template.is_some() || options.packing {
-        return Err(Error::Options("chatTemplate and packing are for text-generation models; leave them out when fine-tuning a token classifier".into()));
-    }
+    options.check_for_task("token-classification")?;
     if options.lora.is_some() {
         return Err(Error::Options("LoRA is not available for token classification yet: leave lora out to fine-tune every weight".into()));
     }

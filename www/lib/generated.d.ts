@@ -61,8 +61,8 @@ earlyStoppingPatience?: number | null,
 /**
  * Metric that decides "better" for early stopping and keep-best: for classifiers
  * `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for token classifiers entity `f1`,
- * `precision`, `recall`, `accuracy`, `loss` (default `f1`); for language models `loss` or
- * `perplexity` (default `loss`).
+ * `precision`, `recall`, `accuracy`, `loss` (default `f1`); for language models (and masked
+ * LMs) `loss` or `perplexity` (default `loss`).
  */
 metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "f1" | "precision" | "recall" | "loss" | "perplexity" | null, 
 /**
@@ -104,6 +104,15 @@ packing?: boolean,
  * `I-`), not only its first (default false, as transformers' run_ner.py).
  */
 labelAllTokens?: boolean, 
+/**
+ * Fill-mask: the chance that a token is masked (default 0.15, as BERT).
+ */
+mlmProbability?: number | null, 
+/**
+ * Fill-mask: mask whole words (all their tokens, always with the mask token), as
+ * transformers' `whole_word_mask` (default false).
+ */
+wholeWordMask?: boolean, 
 /**
  * Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
  * trained in full, as PEFT's `modules_to_save`); save them with format "peft".
@@ -635,7 +644,7 @@ steps: number, };
 /**
  * A task, by its Hugging Face pipeline name.
  */
-export type Task = "feature-extraction" | "text-classification" | "token-classification" | "text-generation";
+export type Task = "feature-extraction" | "text-classification" | "token-classification" | "fill-mask" | "text-generation";
 
 /**
  * What a model family is: an encoder (embeddings, classification) or a decoder (generation).

@@ -55,20 +55,16 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: String,
     },
-    /// Classify texts with a sequence-classification model, or tag their entities with a
-    /// token-classification one (from config.json's architectures, or --task): one JSON line per text.
+    /// Classify texts with a sequence-classification model, tag their entities with a
+    /// token-classification one, or fill their masks with a masked LM (from config.json's
+    /// architectures, or --task): one JSON line per text.
     Predict {
         #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
         text: TextArgs,
-        /// text-classification | token-classification (default: what config.json's architectures names).
-        #[arg(long)]
-        task: Option<String>,
-        /// token-classification: how tokens merge into entities: none | simple | first | average | max
-        /// (transformers' aggregation_strategy).
-        #[arg(long, default_value = "simple")]
-        aggregation: String,
+        #[command(flatten)]
+        how: encoder::PredictArgs,
     },
     /// Sentence embeddings: one JSON object with the vectors (and pairwise cosine similarities).
     Embed {
@@ -150,7 +146,7 @@ async fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
-        Command::Predict { model, text, task, aggregation } => encoder::predict(&model, &text, task.as_deref(), aggregation.parse()?).await,
+        Command::Predict { model, text, how } => encoder::predict(&model, &text, &how).await,
         Command::Embed { model, text, pooling, normalize } => {
             encoder::embed(&model, &text, pooling.parse()?, normalize).await
         }

@@ -7,6 +7,7 @@ use webtune::{
     infer::{
         EncodeOptions, Encoder, LabelScore, ModelFiles,
         encoder::cosine,
+        fill_mask::{MaskFill, MaskedLm},
         token_aggregation::{Aggregation, TokenEntity},
         token_classification::TokenClassifier,
     },
@@ -16,12 +17,17 @@ use webtune::{
 
 use crate::cli::{ModelArgs, TextArgs, print};
 
+/// Each warning on a line of stderr.
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
 async fn load(args: &ModelArgs) -> Result<Encoder> {
     let dev = crate::cli::select_device(&args.device).await?;
     let mut enc = Encoder::load(ModelFiles::from_dir(&args.model)?, &dev)?;
-    for w in &enc.report.warnings {
-        eprintln!("warning: {w}");
-    }
+    warn(&enc.report.warnings);
     enc.configure(EncodeOptions { max_length: args.max_length, truncate: !args.no_truncate, batch_size: args.batch_size })?;
     Ok(enc)
 }
@@ -47,18 +53,40 @@ struct Prediction<'a> {
     scores: &'a [LabelScore],
 }
 
-/// Whether the folder's model tags tokens: `--task`, else config.json's `architectures`.
-fn tags_tokens(model: &ModelArgs, task: Option<&str>) -> Result<bool> {
+/// How `predict` runs: which task, and the task's options.
+#[derive(clap::Args)]
+pub struct PredictArgs {
+    /// text-classification | token-classification | fill-mask (default: what config.json's
+    /// architectures names).
+    #[arg(long)]
+    task: Option<String>,
+    /// token-classification: how tokens merge into entities: none | simple | first | average | max
+    /// (transformers' aggregation_strategy).
+    #[arg(long, default_value = "simple")]
+    aggregation: String,
+    /// fill-mask: candidates per mask.
+    #[arg(long, default_value_t = 5)]
+    top_k: usize,
+    /// fill-mask: only these tokens are candidates (comma-separated).
+    #[arg(long)]
+    targets: Option<String>,
+}
+
+/// The task of `predict`: `--task`, else the one config.json's `architectures` names.
+fn predict_task(model: &ModelArgs, task: Option<&str>) -> Result<Task> {
     if let Some(task) = task {
-        return Ok(Task::parse(task)? == Task::TokenClassification);
+        return Task::parse(task);
     }
-    let path = model.model.join("config.json");
-    let config: serde_json::Value = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| Error::Weights(format!("cannot read {} as JSON; a model folder needs config.json", path.display())))?;
+    // a missing or broken config.json is reported by the loader, with the folder's other files
+    let config: serde_json::Value = std::fs::read(model.model.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let architecture = config["architectures"][0].as_str().unwrap_or_default();
-    Ok(architecture.ends_with("ForTokenClassification"))
+    Ok(if architecture.ends_with("ForTokenClassification") {
+        Task::TokenClassification
+    } else if architecture.ends_with("ForMaskedLM") {
+        Task::FillMask
+    } else {
+        Task::TextClassification
+    })
 }
 
 #[derive(Serialize)]
@@ -67,26 +95,55 @@ struct Tagged<'a> {
     entities: Vec<TokenEntity>,
 }
 
+#[derive(Serialize)]
+struct Filled<'a> {
+    text: &'a str,
+    /// Per mask, the candidates, most likely first.
+    masks: Vec<Vec<MaskFill>>,
+}
+
 /// One JSON line per text: `{"text", "label", "score", "scores": [{label, score}, …]}`; for a
-/// token classifier `{"text", "entities": [{entity, score, word, start, end}, …]}`.
-pub async fn predict(model: &ModelArgs, text: &TextArgs, task: Option<&str>, aggregation: Aggregation) -> Result<()> {
-    if tags_tokens(model, task)? {
-        if model.no_truncate {
-            return Err(Error::Options("--no-truncate: a token classifier cuts texts longer than --max-length, as transformers' pipeline does; leave the flag out".into()));
+/// token classifier `{"text", "entities": [{entity, score, word, start, end}, …]}`; for a masked
+/// LM `{"text", "masks": [[{score, token, token_str, sequence}, …], …]}`.
+pub async fn predict(model: &ModelArgs, text: &TextArgs, how: &PredictArgs) -> Result<()> {
+    let task = predict_task(model, how.task.as_deref())?;
+    if matches!(task, Task::TokenClassification | Task::FillMask) && model.no_truncate {
+        return Err(Error::Options(format!("--no-truncate: {} cuts texts longer than --max-length, as transformers' pipeline does; leave the flag out", task.name())));
+    }
+    match task {
+        Task::TokenClassification => {
+            let aggregation: Aggregation = how.aggregation.parse()?;
+            let dev = crate::cli::select_device(&model.device).await?;
+            let mut tagger = TokenClassifier::load(ModelFiles::from_dir(&model.model)?, &dev)?;
+            warn(&tagger.report.warnings);
+            tagger.max_length = model.max_length.unwrap_or(tagger.max_length).min(tagger.config.max_tokens());
+            tagger.batch_size = model.batch_size.max(1);
+            let texts = texts(text)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            for (text, entities) in refs.iter().zip(tagger.tag(&refs, aggregation).await?) {
+                print(&Tagged { text, entities })?;
+            }
+            return Ok(());
         }
-        let dev = crate::cli::select_device(&model.device).await?;
-        let mut tagger = TokenClassifier::load(ModelFiles::from_dir(&model.model)?, &dev)?;
-        for w in &tagger.report.warnings {
-            eprintln!("warning: {w}");
+        Task::FillMask => {
+            let dev = crate::cli::select_device(&model.device).await?;
+            let mut lm = MaskedLm::load(ModelFiles::from_dir(&model.model)?, &dev)?;
+            warn(&lm.report.warnings);
+            lm.max_length = model.max_length.unwrap_or(lm.max_length).min(lm.config.max_tokens());
+            lm.batch_size = model.batch_size.max(1);
+            let texts = texts(text)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let targets: Option<Vec<String>> = how.targets.as_ref().map(|t| t.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect());
+            let mut notes = Vec::new();
+            let filled = lm.fill(&refs, how.top_k, targets.as_deref(), &mut notes).await?;
+            warn(&notes);
+            for (text, masks) in refs.iter().zip(filled) {
+                print(&Filled { text, masks })?;
+            }
+            return Ok(());
         }
-        tagger.max_length = model.max_length.unwrap_or(tagger.max_length).min(tagger.config.max_tokens());
-        tagger.batch_size = model.batch_size.max(1);
-        let texts = texts(text)?;
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        for (text, entities) in refs.iter().zip(tagger.tag(&refs, aggregation).await?) {
-            print(&Tagged { text, entities })?;
-        }
-        return Ok(());
+        Task::TextGeneration => return Err(Error::Options("predict runs encoders; generate text with `webtune generate`".into())),
+        Task::FeatureExtraction | Task::TextClassification => {}
     }
     let enc = load(model).await?;
     let texts = texts(text)?;

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use webtune::{
     Error, Result,
-    data::{Columns, Table, TextColumns, parse_named},
-    infer::{Decoder, EncodeOptions, Encoder, ModelFiles, token_classification::TokenClassifier},
+    data::{Columns, Table, TextColumns, masking::Masking, parse_named},
+    infer::{Decoder, EncodeOptions, Encoder, ModelFiles, fill_mask::MaskedLm, token_classification::TokenClassifier},
     models::lora::{LoraInit, LoraOptions},
     session::{
-        DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_decoder, finetune_token_classifier,
+        DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_decoder, finetune_masked_lm, finetune_token_classifier,
         runs::{self, FolderStorage},
     },
     train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions},
@@ -68,6 +68,8 @@ pub struct TrainArgs {
     /// text-classification (a BERT-family folder: BERT, RoBERTa, XLM-RoBERTa, DistilBERT; also
     /// feature-extraction or sentiment-analysis, trained the same way) | token-classification (or
     /// ner: a BERT-family folder; data: CoNLL `word … TAG` lines or JSON lines {tokens, tags}) |
+    /// fill-mask (continued masked-LM pretraining of a BERT-family folder on a .txt file's lines
+    /// or --text-column, as run_mlm.py; --mlm-probability, --whole-word-mask) |
     /// text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file, trained as a causal
     /// language model).
     #[arg(long, default_value = "text-classification")]
@@ -203,9 +205,12 @@ pub(crate) fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
 
 pub async fn train(a: &TrainArgs) -> Result<()> {
     let options = a.options()?;
-    match Task::parse(&a.task)? {
+    let task = Task::parse(&a.task)?;
+    options.check_for_task(task.name())?;
+    match task {
         Task::TextGeneration => return train_lm(a, &options).await,
         Task::TokenClassification => return train_tagger(a, &options).await,
+        Task::FillMask => return train_masked_lm(a, &options).await,
         Task::FeatureExtraction | Task::TextClassification => {}
     }
     prepare_out(&a.out, a.overwrite)?;
@@ -231,6 +236,23 @@ async fn train_tagger(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
     let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let tuned = finetune_token_classifier(&files, &dev, &data, options, a.resume()?.as_ref(), hooks).await?;
+    finish(a, tuned.model.export().await?.by_name(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
+}
+
+/// `--task fill-mask`: continued masked-LM pretraining on plain text (a .txt file's lines or
+/// --text-column), written as a Hugging Face `…ForMaskedLM` folder.
+async fn train_masked_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
+    if a.peft {
+        return Err(Error::Options("--peft: LoRA is not available for fill-mask yet; leave out --lora-rank and --peft".into()));
+    }
+    prepare_out(&a.out, a.overwrite)?;
+    let files = ModelFiles::from_dir(&a.model)?;
+    let data = a.data()?;
+    let dev = crate::cli::select_device(&a.device).await?;
+    let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
+    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
+    let columns = a.columns.text_columns(&a.text);
+    let tuned = finetune_masked_lm(&files, &dev, &data, &columns, options, a.resume()?.as_ref(), hooks).await?;
     finish(a, tuned.model.export().await?.by_name(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
 }
 
@@ -347,6 +369,7 @@ pub struct EvalArgs {
     /// text-classification (a fine-tuned classifier folder: config.json with id2label,
     /// model.safetensors, tokenizer.json; also feature-extraction, sentiment-analysis) |
     /// token-classification (or ner: entity precision, recall, F1 on CoNLL or JSON-lines data) |
+    /// fill-mask (masked-LM loss and perplexity on a .txt file's lines or --text-column) |
     /// text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file: loss and perplexity).
     #[arg(long, default_value = "text-classification")]
     task: String,
@@ -389,6 +412,7 @@ pub async fn eval(a: &EvalArgs) -> Result<()> {
     match Task::parse(&a.task)? {
         Task::TextGeneration => return eval_lm(a, &dev).await,
         Task::TokenClassification => return eval_tagger(a, &dev).await,
+        Task::FillMask => return eval_masked_lm(a, &dev).await,
         Task::FeatureExtraction | Task::TextClassification => {}
     }
     let mut enc = Encoder::load(ModelFiles::from_dir(&a.model)?, &dev)?;
@@ -410,6 +434,19 @@ async fn eval_tagger(a: &EvalArgs, dev: &webtune::ComputeDevice) -> Result<()> {
     tagger.batch_size = a.batch_size.unwrap_or(32).max(1);
     let file = read_file(&a.data)?;
     print(&tagger.evaluate(&file.bytes, &file.name).await?)
+}
+
+/// Masked-LM loss and perplexity on plain texts, each masked with a fixed draw (--seed).
+async fn eval_masked_lm(a: &EvalArgs, dev: &webtune::ComputeDevice) -> Result<()> {
+    let mut lm = MaskedLm::load(ModelFiles::from_dir(&a.model)?, dev)?;
+    for w in &lm.report.warnings {
+        eprintln!("warning: {w}");
+    }
+    lm.max_length = a.max_length.unwrap_or(128).min(lm.config.max_tokens());
+    lm.batch_size = a.batch_size.unwrap_or(32).max(1);
+    let data = SessionData { train: read_file(&a.data)?, validation: None, validation_split: 0.0 };
+    let (texts, _) = data.plain_texts(&a.columns.text_columns(&a.text), 0)?;
+    print(&lm.evaluate(&texts, Masking::default(), 42).await?)
 }
 
 async fn eval_lm(a: &EvalArgs, dev: &webtune::ComputeDevice) -> Result<()> {
