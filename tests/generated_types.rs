@@ -20,6 +20,7 @@ fn typescript_declarations_match_the_rust_types() {
         infer::metrics::Mistake,
         infer::entity_metrics::{EntityMetrics, EntityTypeMetrics},
         infer::token_aggregation::{Aggregation, TokenEntity},
+        infer::fill_mask::MaskFill,
     };
     let cfg = Config::new().with_large_int("number");
     let mut generated = String::from(
@@ -38,7 +39,7 @@ fn typescript_declarations_match_the_rust_types() {
     types!(true; TrainOptions, LoraOptions, InspectOptions, SearchPlan, SearchSpace);
     types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, Mistake, LmMetrics);
     types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore, Attentions);
-    types!(false; EntityMetrics, EntityTypeMetrics, TokenEntity, Aggregation);
+    types!(false; EntityMetrics, EntityTypeMetrics, TokenEntity, Aggregation, MaskFill);
     types!(false; DataSummary, LabelCount);
     types!(false; Strategy, TrialSettings, TrialResult, Task, ModelKind);
     let devices = webtune::DevicePreference::NAMES.map(|n| format!("{n:?}")).join(" | ");

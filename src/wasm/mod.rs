@@ -7,6 +7,7 @@
 mod decoder;
 mod encoder;
 mod errors;
+mod masked_lm;
 mod options;
 mod runs;
 mod tagger;
@@ -23,6 +24,7 @@ use options::{InitOptions, parse_optional, parse_options};
 
 pub use decoder::JsDecoder;
 pub use encoder::JsEncoder;
+pub use masked_lm::JsMaskedLm;
 pub use tagger::JsTokenClassifier;
 
 thread_local! {

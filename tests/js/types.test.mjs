@@ -58,6 +58,11 @@ export async function use(file: File) {
   const f1: number = (await ner.evaluate(file)).f1;
   // @ts-expect-error: not an aggregation strategy
   await ner("x", { aggregation: "longest" });
+  const mlm = await pipeline("fill-mask", { model: "webtune/mlm" });
+  const fills = await mlm("Paris is the [MASK] of France.", { topK: 3, targets: ["capital"] });
+  const perplexity2: number = (await mlm.evaluate(file, { columns: { text: "sentence" } })).perplexity;
+  // @ts-expect-error: targets are strings
+  await mlm("x [MASK]", { targets: [3] });
   const seen = await clf.attentions("a fine film");
   const weight: number = seen.weights[0][0][0][0] + seen.layers + seen.heads + seen.tokens.length;
   // @ts-expect-error: not a projection LoRA can adapt
@@ -69,7 +74,7 @@ export async function use(file: File) {
   await gen.finetune({ data: file, columns: { messages: "conversation" }, packing: true });
   // @ts-expect-error: stop takes strings
   await gen("x", { stop: [2] });
-  return [bestRate, weight, text, speed, reason, perplexity, adapter, files, resumed.done, span, f1];
+  return [bestRate, weight, text, speed, reason, perplexity, adapter, files, resumed.done, span, f1, fills, perplexity2];
 }
 `;
 

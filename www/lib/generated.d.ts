@@ -568,6 +568,27 @@ start: number, end: number, };
 export type Aggregation = "none" | "simple" | "first" | "average" | "max";
 
 /**
+ * One candidate for a mask.
+ */
+export type MaskFill = { 
+/**
+ * Its probability at the mask (among all tokens, also when `targets` narrow the candidates).
+ */
+score: number, 
+/**
+ * Its token id.
+ */
+token: number, 
+/**
+ * The token as text.
+ */
+token_str: string, 
+/**
+ * The input with the mask replaced by it (special tokens left out when the text has one mask).
+ */
+sequence: string, };
+
+/**
  * What a file holds, as the studio shows it.
  */
 export type DataSummary = { columns: Array<string>, 

@@ -5,13 +5,13 @@ import type {
   Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
-  Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity,
+  Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill,
 } from "./generated.js";
 export type {
   Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
-  Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity,
+  Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill,
 };
 
 /** Training options (defaults follow Hugging Face's TrainingArguments). */
@@ -266,6 +266,24 @@ export interface TokenClassificationPipeline extends Omit<PipelineBase, "evaluat
   save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob>>;
 }
 
+/** Masked-language modelling (`pipeline("fill-mask")`): training continues pretraining on plain text (a .txt file, or `columns.text` of a table). */
+export interface FillMaskPipeline extends Omit<PipelineBase, "evaluate" | "attentions" | "search" | "save"> {
+  /** The likeliest tokens for the mask, most likely first (a text with several masks: one list per mask), as transformers' fill-mask. */
+  (text: string, options?: FillMaskOptions): Promise<MaskFill[] | MaskFill[][]>;
+  (texts: string[], options?: FillMaskOptions): Promise<(MaskFill[] | MaskFill[][])[]>;
+  /** Masked-LM loss and perplexity on plain texts, each masked with a fixed draw. */
+  evaluate(data: DataSource, options?: { format?: "txt" | "csv" | "tsv" | "jsonl" | "json"; columns?: { text?: string }; signal?: AbortSignal }): Promise<LmMetrics>;
+  /** Hugging Face files (`…ForMaskedLM`) as Blobs; with `directory` also written there, with `name` kept in OPFS. */
+  save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob>>;
+}
+
+export interface FillMaskOptions {
+  /** Candidates per mask (default 5). */
+  topK?: number;
+  /** Only these tokens are candidates (a word outside the vocabulary stands for its first token). */
+  targets?: string[];
+}
+
 export interface FeatureExtractionPipeline extends PipelineBase {
   (text: string, options?: EmbedOptions): Promise<number[]>;
   (texts: string[], options?: EmbedOptions): Promise<number[][]>;
@@ -372,16 +390,17 @@ export interface LmEvaluateOptions {
 /**
  * A model for a task, run in webtune's Worker. What each family (`config.json` `model_type`) supports:
  *
- * | family | feature-extraction | text-classification | token-classification | text-generation | finetune | LoRA | save |
- * |---|---|---|---|---|---|---|---|
- * | `bert`, `roberta`, `xlm-roberta`, `camembert`, `distilbert` | ✓ | ✓ | ✓ | – | ✓ | ✓ (not token-classification) | ✓ (`"huggingface"`, `"peft"`) |
- * | `llama` (also `.gguf`), `gpt2` | – | – | – | ✓ | ✓ | ✓ | ✓ (`"huggingface"`, `"peft"`) |
+ * | family | feature-extraction | text-classification | token-classification | fill-mask | text-generation | finetune | LoRA | save |
+ * |---|---|---|---|---|---|---|---|---|
+ * | `bert`, `roberta`, `xlm-roberta`, `camembert`, `distilbert` | ✓ | ✓ | ✓ | ✓ | – | ✓ | ✓ (classification only) | ✓ (`"huggingface"`, `"peft"`) |
+ * | `llama` (also `.gguf`), `gpt2` | – | – | – | – | ✓ | ✓ | ✓ | ✓ (`"huggingface"`, `"peft"`) |
  *
  * Any other `model_type` is a `WeightsError` naming the nearest family webtune reads.
  */
 export function pipeline(task: "text-classification", options: PipelineOptions): Promise<TextClassificationPipeline>;
 export function pipeline(task: "feature-extraction", options: PipelineOptions): Promise<FeatureExtractionPipeline>;
 export function pipeline(task: "token-classification" | "ner", options: Omit<PipelineOptions, "truncate">): Promise<TokenClassificationPipeline>;
+export function pipeline(task: "fill-mask", options: Omit<PipelineOptions, "truncate">): Promise<FillMaskPipeline>;
 export function pipeline(
   task: "text-generation",
   options: { model: DecoderSource; device?: DevicePreference; onProgress?: (event: ProgressEvent) => void; signal?: AbortSignal },

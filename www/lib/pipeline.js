@@ -10,7 +10,7 @@ import { TASKS, TASK_ALIASES } from "./generated.js";
 const isDecoder = (task) => TASKS[task]?.modelKind === "decoder";
 const LOAD = ["model", "device", "maxLength", "truncate", "batchSize", "onProgress", "signal"];
 const LOAD_GENERATOR = ["model", "device", "onProgress", "signal"];
-const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"], "token-classification": ["aggregation"] };
+const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"], "token-classification": ["aggregation"], "fill-mask": ["topK", "targets"] };
 /** "huggingface": the whole model (LoRA adapters merged); "peft": only a LoRA run's adapters. */
 const SAVE_FORMATS = ["huggingface", "peft"];
 
@@ -237,6 +237,11 @@ function makePipeline(task, handle, info) {
     }
     const { topK, ...rest } = options;
     if (topK != null && !(Number.isInteger(topK) && topK > 0)) throw new OptionsError(`${task}: topK must be a positive integer`);
+    if (task === "fill-mask") {
+      // as transformers: a text with one mask gives its candidates, with several one list per mask
+      const out = (await request("run", { handle, texts: single ? [texts] : texts, options })).map((masks) => (masks.length === 1 ? masks[0] : masks));
+      return single ? out[0] : out;
+    }
     let out = await request("run", { handle, texts: single ? [texts] : texts, options: rest });
     if (topK != null) out = out.map((scores) => scores.slice(0, topK));
     return single ? out[0] : out;
@@ -246,10 +251,11 @@ function makePipeline(task, handle, info) {
   Object.defineProperty(p, "task", { value: task, enumerable: true });
   Object.defineProperty(p, "info", { get: () => info, enumerable: true });
 
-  const tagger = task === "token-classification";
-  training(p, handle, live, (i) => { info = i; }, tagger
-    ? { rows: "{tokens, tags} rows", evaluate: ["format", "signal"] }
-    : { rows: "{text, label} rows", evaluate: ["format", "columns", "signal"] });
+  const kinds = {
+    "token-classification": { rows: "{tokens, tags} rows", evaluate: ["format", "signal"] },
+    "fill-mask": { rows: "{text} rows", evaluate: ["format", "columns", "signal"] },
+  };
+  training(p, handle, live, (i) => { info = i; }, kinds[task] ?? { rows: "{text, label} rows", evaluate: ["format", "columns", "signal"] });
 
   /**
    * Every layer's and head's attention weights for `text`: `{ tokens, layers, heads, weights }`,

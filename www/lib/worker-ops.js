@@ -9,6 +9,7 @@ import { MODEL_FILES, bytesOf, dataFile, isGguf } from "./files.js";
 import { TASKS } from "./generated.js";
 import { fetchModel, resolveModel } from "./hub.js";
 import * as store from "./store.js";
+import { finetuneMaskedLm, loadMaskedLm } from "./masked-lm.js";
 import { finetuneTagger, loadTokenClassifier } from "./tagger.js";
 import { checkTrainOptions, finetune, search } from "./train.js";
 
@@ -23,6 +24,7 @@ const ENCODER_TASKS = {
   "feature-extraction": { load: loadEncoder, run: (m, texts, options) => m.embed(texts, options), finetune, search },
   "text-classification": { load: loadEncoder, run: (m, texts) => m.classify(texts), finetune, search },
   "token-classification": { load: loadTokenClassifier, run: (m, texts, options) => m.tag(texts, options), finetune: finetuneTagger },
+  "fill-mask": { load: loadMaskedLm, run: (m, texts, options) => m.fill(texts, options), finetune: finetuneMaskedLm },
 };
 
 /** An encoder folder's files by role (`{ config, weights, tokenizer }`) → by file name, as `export()` gives them. */
