@@ -243,8 +243,9 @@ test("the studio's chat panel from the keyboard: load a decoder, chat, LoRA-tune
   await page.keyboard.type("What are your opening hours?");
   await page.keyboard.press("Enter");
   await page.waitForFunction(() => document.querySelector("#chat-widget").messages.length === 2, null, { timeout: 30_000 });
-  // fine-tune on the sample (the tiny model needs more epochs and a higher rate than SmolLM2)
-  await page.fill("#chat-epochs", "12");
+  // fine-tune on the sample: one epoch (13 steps) at a higher rate than SmolLM2's default moves the
+  // tiny model enough (held-out perplexity about 390 -> 70, every compared answer changes)
+  await page.fill("#chat-epochs", "1");
   await page.fill("#chat-lr", "0.02");
   await page.fill("#chat-answer-tokens", "12");
   // the fine-tune controls in page order from the keyboard, Enter on Fine-tune starts it
