@@ -21,6 +21,8 @@ fn typescript_declarations_match_the_rust_types() {
         infer::entity_metrics::{EntityMetrics, EntityTypeMetrics},
         infer::token_aggregation::{Aggregation, TokenEntity},
         infer::fill_mask::MaskFill,
+        infer::squad_metrics::{SquadMetrics, SquadSubset},
+        infer::qa_answers::QaAnswer,
     };
     let cfg = Config::new().with_large_int("number");
     let mut generated = String::from(
@@ -39,7 +41,7 @@ fn typescript_declarations_match_the_rust_types() {
     types!(true; TrainOptions, LoraOptions, InspectOptions, SearchPlan, SearchSpace);
     types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, Mistake, LmMetrics);
     types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore, Attentions);
-    types!(false; EntityMetrics, EntityTypeMetrics, TokenEntity, Aggregation, MaskFill);
+    types!(false; EntityMetrics, EntityTypeMetrics, TokenEntity, Aggregation, MaskFill, SquadMetrics, SquadSubset, QaAnswer);
     types!(false; DataSummary, LabelCount);
     types!(false; Strategy, TrialSettings, TrialResult, Task, ModelKind);
     let devices = webtune::DevicePreference::NAMES.map(|n| format!("{n:?}")).join(" | ");

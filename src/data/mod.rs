@@ -6,6 +6,8 @@ pub mod dataset;
 pub mod inspect;
 pub mod labels;
 pub mod masking;
+pub mod qa_features;
+pub mod squad;
 pub mod table;
 pub mod tagged;
 pub mod tagged_batch;

@@ -131,6 +131,7 @@ pub enum Evaluation {
     Classification(Metrics),
     Language(LmMetrics),
     Entities(super::entity_metrics::EntityMetrics),
+    Answers(super::squad_metrics::SquadMetrics),
 }
 
 /// Metrics `metric` may name, per kind of model.
@@ -143,6 +144,7 @@ impl Evaluation {
         match self {
             Evaluation::Classification(m) => m.get(name),
             Evaluation::Entities(m) => m.get(name),
+            Evaluation::Answers(m) => m.get(name),
             Evaluation::Language(m) => match name {
                 "loss" => Some(m.loss),
                 "perplexity" => Some(m.perplexity),
@@ -155,7 +157,7 @@ impl Evaluation {
     pub fn default_metric(&self) -> &'static str {
         match self {
             Evaluation::Classification(_) => "accuracy",
-            Evaluation::Entities(_) => "f1",
+            Evaluation::Entities(_) | Evaluation::Answers(_) => "f1",
             Evaluation::Language(_) => "loss",
         }
     }

@@ -49,6 +49,10 @@ pub struct BertConfig {
     /// Classifier dropout; HF falls back to `hidden_dropout_prob` when null.
     #[serde(default)]
     pub classifier_dropout: Option<f64>,
+    /// DistilBERT's dropout before its question-answering head (`qa_dropout`); the other families
+    /// have none there.
+    #[serde(default)]
+    pub qa_dropout: Option<f64>,
     #[serde(default)]
     pub pad_token_id: Option<i64>,
     /// Only `"absolute"` is supported.
@@ -265,6 +269,15 @@ pub struct BertEmbeddings {
     /// RoBERTa's `padding_idx`: positions count from it + 1 over non-padding tokens.
     #[module(skip)]
     pub positions_after: Option<i64>,
+    /// Every token takes type 0, whatever the tokenizer says: RoBERTa's and XLM-RoBERTa's tokenizers
+    /// never hand their type ids to the model (its one type row), and their templates can give 1 in
+    /// overflowing windows, which would index past it.
+    #[module(skip)]
+    pub single_type: bool,
+    /// PyTorch's `padding_idx` (`pad_token_id`): the padding token's word embedding (and RoBERTa's
+    /// padding position) gets no gradient, so training never moves it.
+    #[module(skip)]
+    pub padding_idx: Option<i64>,
 }
 
 impl BertEmbeddings {
@@ -277,6 +290,8 @@ impl BertEmbeddings {
             layer_norm: c.layer_norm(device),
             dropout: c.dropout(),
             positions_after: if c.family.positions_after_padding() { c.pad_token_id } else { None },
+            single_type: c.family.positions_after_padding(),
+            padding_idx: Some(c.pad_token_id.unwrap_or(0)),
         }
     }
 
@@ -291,8 +306,21 @@ impl BertEmbeddings {
             }
             None => Tensor::<1, Int>::arange(0..seq as i64, &input_ids.device()).unsqueeze::<2>().expand([batch, seq]),
         };
-        let mut x = self.word_embeddings.forward(input_ids) + self.position_embeddings.forward(positions);
+        let (mut word, mut position) = (self.word_embeddings.forward(input_ids.clone()), self.position_embeddings.forward(positions));
+        if let Some(pad) = self.padding_idx
+            && word.is_autodiff()
+        {
+            // padding tokens read their word row (and RoBERTa's padding position row) without a gradient
+            let keep = input_ids.not_equal_elem(pad).float().unsqueeze_dim::<3>(2); // [batch, seq, 1]
+            let cut = |t: Tensor<3>| t.clone() * keep.clone() + t.detach() * (keep.clone().neg() + 1.0);
+            word = cut(word);
+            if self.positions_after.is_some() {
+                position = cut(position);
+            }
+        }
+        let mut x = word + position;
         if let Some(types) = &self.token_type_embeddings {
+            let token_type_ids = if self.single_type { token_type_ids.zeros_like() } else { token_type_ids };
             x = x + types.forward(token_type_ids);
         }
         self.dropout.forward(self.layer_norm.forward(x))

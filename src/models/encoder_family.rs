@@ -28,6 +28,8 @@ pub enum EncoderHead {
     TokenClassification,
     /// A vocabulary distribution per token (the pretraining head, tied to the word embeddings).
     MaskedLm,
+    /// An answer's start and end token in a context (`qa_outputs`, two scores per token).
+    QuestionAnswering,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,6 +89,10 @@ impl EncoderFamily {
             (EncoderFamily::Roberta, MaskedLm) => "RobertaForMaskedLM",
             (EncoderFamily::XlmRoberta, MaskedLm) => "XLMRobertaForMaskedLM",
             (EncoderFamily::DistilBert, MaskedLm) => "DistilBertForMaskedLM",
+            (EncoderFamily::Bert, QuestionAnswering) => "BertForQuestionAnswering",
+            (EncoderFamily::Roberta, QuestionAnswering) => "RobertaForQuestionAnswering",
+            (EncoderFamily::XlmRoberta, QuestionAnswering) => "XLMRobertaForQuestionAnswering",
+            (EncoderFamily::DistilBert, QuestionAnswering) => "DistilBertForQuestionAnswering",
         }
     }
 
@@ -128,6 +134,8 @@ struct DistilBertConfig {
     initializer_range: f64,
     #[serde(default = "defaults::seq_classif_dropout")]
     seq_classif_dropout: f64,
+    #[serde(default = "defaults::dropout")]
+    qa_dropout: f64,
     #[serde(default)]
     pad_token_id: Option<i64>,
     #[serde(default)]
@@ -176,6 +184,7 @@ pub fn distilbert_as_bert(text: &str) -> Result<serde_json::Value> {
         "hidden_dropout_prob": c.dropout,
         "attention_probs_dropout_prob": c.attention_dropout,
         "classifier_dropout": c.seq_classif_dropout,
+        "qa_dropout": c.qa_dropout,
         "pad_token_id": c.pad_token_id,
         "position_embedding_type": "absolute",
         "id2label": c.id2label,

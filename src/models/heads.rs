@@ -66,6 +66,36 @@ impl BertForTokenClassification {
     }
 }
 
+/// HF `*ForQuestionAnswering`: the encoder (no pooler) → `qa_outputs`, a start and an end score
+/// per token (DistilBERT's with `qa_dropout` before it).
+#[derive(Module, Debug)]
+pub struct BertForQuestionAnswering {
+    pub bert: BertModel,
+    pub dropout: Dropout,
+    pub qa_outputs: Linear,
+}
+
+impl BertForQuestionAnswering {
+    /// Random initialisation.
+    pub fn new(config: &BertConfig, device: &Device) -> Result<Self> {
+        Ok(BertForQuestionAnswering {
+            bert: BertModel::new(config, false, device)?,
+            dropout: DropoutConfig::new(config.qa_dropout.unwrap_or(0.0)).init(),
+            qa_outputs: LinearConfig::new(config.hidden_size, 2).init(device),
+        })
+    }
+
+    /// [batch, seq] ids/types/mask → (start, end) logits, [batch, seq] each.
+    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>, attention_mask: Tensor<2, Int>) -> (Tensor<2>, Tensor<2>) {
+        let hidden = self.bert.forward(input_ids, token_type_ids, attention_mask).last_hidden_state;
+        let [b, s, _] = hidden.dims();
+        let logits = linear(&self.qa_outputs, self.dropout.forward(hidden)); // [b, s, 2]
+        let start = logits.clone().slice([0..b, 0..s, 0..1]).reshape([b, s]);
+        let end = logits.slice([0..b, 0..s, 1..2]).reshape([b, s]);
+        (start, end)
+    }
+}
+
 /// How token vectors become one sentence vector.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Pooling {

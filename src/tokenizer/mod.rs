@@ -9,6 +9,7 @@ pub mod chat;
 pub mod decoder;
 pub mod gguf;
 pub mod llama2c;
+pub mod windows;
 pub mod words;
 
 use std::sync::{Arc, Mutex};
@@ -71,9 +72,21 @@ fn check_components(json: &serde_json::Value) -> Result<()> {
 pub struct TextTokenizer {
     inner: Tokenizer,
     pad_id: u32,
-    /// `inner` set to truncate at the last `max_length` asked for, kept so that an `encode` does
-    /// not copy the whole tokenizer (its vocabulary included) to set truncation.
-    truncating: Arc<Mutex<Option<(usize, Arc<Tokenizer>)>>>,
+    /// `inner` set up for the last few [`Variant`]s asked for, kept so that an `encode` does not
+    /// copy the whole tokenizer (its vocabulary included) to set truncation.
+    variants: Arc<Mutex<Vec<(Variant, Arc<Tokenizer>)>>>,
+}
+
+/// How a tokenizer is set up for one kind of input (see [`TextTokenizer::variant`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Variant {
+    max_length: usize,
+    /// Tokens each window repeats from the one before (question answering's document stride).
+    stride: usize,
+    /// Cut only the second text of a pair (the context), never the first (the question).
+    only_second: bool,
+    /// Pre-split words (token classification).
+    words: bool,
 }
 
 /// Token ids of a batch, padded to the longest row. All arrays are row-major [batch, seq].
@@ -103,7 +116,7 @@ impl TextTokenizer {
         inner
             .with_truncation(None)
             .map_err(|e| Error::Weights(format!("tokenizer.json: {e}")))?;
-        Ok(TextTokenizer { inner, pad_id, truncating: Arc::default() })
+        Ok(TextTokenizer { inner, pad_id, variants: Arc::default() })
     }
 
     /// Parses `tokenizer.json` for a model with `embedding_rows` token embeddings (`vocab_size`):
@@ -192,22 +205,32 @@ impl TextTokenizer {
 
     /// The tokenizer, truncating at `max_length` (kept for the next call with the same length).
     fn truncating_at(&self, max_length: usize) -> Result<Arc<Tokenizer>> {
-        let mut slot = self.truncating.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((len, tok)) = slot.as_ref()
-            && *len == max_length
-        {
+        self.variant(Variant { max_length, stride: 0, only_second: false, words: false })
+    }
+
+    /// The tokenizer set up as `v` asks: truncation (with a stride and the side it cuts) and, for
+    /// pre-split words, byte-level BPE's prefix space (see [`words`]). The last few are kept.
+    fn variant(&self, v: Variant) -> Result<Arc<Tokenizer>> {
+        let mut kept = self.variants.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, tok)) = kept.iter().find(|(k, _)| *k == v) {
             return Ok(tok.clone());
         }
         let mut tok = self.inner.clone();
         tok.with_truncation(Some(TruncationParams {
-            max_length,
-            strategy: TruncationStrategy::LongestFirst,
+            max_length: v.max_length,
+            strategy: if v.only_second { TruncationStrategy::OnlySecond } else { TruncationStrategy::LongestFirst },
             direction: TruncationDirection::Right,
-            stride: 0,
+            stride: v.stride,
         }))
-        .map_err(|e| Error::Options(format!("maxLength {max_length} is too small: {e}")))?;
+        .map_err(|e| Error::Options(format!("maxLength {} is too small: {e}", v.max_length)))?;
+        if v.words {
+            words::add_prefix_space(&mut tok);
+        }
         let tok = Arc::new(tok);
-        *slot = Some((max_length, tok.clone()));
+        if kept.len() >= 4 {
+            kept.remove(0);
+        }
+        kept.push((v, tok.clone()));
         Ok(tok)
     }
 

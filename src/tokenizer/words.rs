@@ -3,8 +3,6 @@
 //! token's character span (Unicode scalar values, as Python's `str` indexes them), and the special
 //! tokens these tasks use (unknown, mask).
 
-use std::sync::Arc;
-
 use tokenizers::{ModelWrapper, PreTokenizerWrapper, Tokenizer};
 
 use super::TextTokenizer;
@@ -32,31 +30,27 @@ pub struct TextTokens {
     pub offsets: Vec<(usize, usize)>,
 }
 
-impl TextTokenizer {
-    /// A tokenizer that reads pre-split words: byte-level BPE (RoBERTa) must mark every word as
-    /// following a space, or a word inside a sentence would be tokenized as a sentence's first —
-    /// transformers requires `add_prefix_space=True` for the same reason.
-    fn for_words(&self, max_length: usize) -> Result<Arc<Tokenizer>> {
-        let truncating = self.truncating_at(max_length)?;
-        match truncating.get_pre_tokenizer() {
-            Some(PreTokenizerWrapper::ByteLevel(b)) if !b.add_prefix_space => {
-                let mut tok = (*truncating).clone();
-                let mut b = b.clone();
-                b.add_prefix_space = true;
-                tok.with_pre_tokenizer(Some(PreTokenizerWrapper::ByteLevel(b)));
-                Ok(Arc::new(tok))
-            }
-            _ => Ok(truncating),
-        }
+/// Byte-level BPE (RoBERTa) must mark every pre-split word as following a space, or a word inside
+/// a sentence would be tokenized as a sentence's first — transformers requires
+/// `add_prefix_space=True` for the same reason.
+pub(super) fn add_prefix_space(tok: &mut Tokenizer) {
+    if let Some(PreTokenizerWrapper::ByteLevel(b)) = tok.get_pre_tokenizer()
+        && !b.add_prefix_space
+    {
+        let mut b = b.clone();
+        b.add_prefix_space = true;
+        tok.with_pre_tokenizer(Some(PreTokenizerWrapper::ByteLevel(b)));
     }
+}
 
+impl TextTokenizer {
     /// Tokenizes a sentence already split into `words` (as `is_split_into_words=True`), cut at
     /// `max_length` tokens.
     pub fn encode_words(&self, words: &[String], max_length: usize) -> Result<WordTokens> {
         if words.is_empty() {
             return Err(Error::Data("a sentence has no words".into()));
         }
-        let tok = self.for_words(max_length)?;
+        let tok = self.variant(super::Variant { max_length, stride: 0, only_second: false, words: true })?;
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
         let enc = tok.encode(&words[..], true).map_err(|e| Error::Data(format!("words could not be tokenized: {e}")))?;
         Ok(WordTokens {

@@ -251,7 +251,7 @@ pub fn export_config_for(config: &BertConfig, original: &[u8], labels: &[String]
     let mut v: serde_json::Value = serde_json::from_slice(original)
         .map_err(|e| Error::Weights(format!("config.json is not valid JSON: {e}")))?;
     let obj = v.as_object_mut().ok_or_else(|| Error::Weights("config.json is not a JSON object".into()))?;
-    if head != EncoderHead::MaskedLm {
+    if matches!(head, EncoderHead::SequenceClassification | EncoderHead::TokenClassification) {
         let id2label: serde_json::Map<String, serde_json::Value> =
             labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone().into())).collect();
         let label2id: serde_json::Map<String, serde_json::Value> =
@@ -263,7 +263,7 @@ pub fn export_config_for(config: &BertConfig, original: &[u8], labels: &[String]
     obj.insert("architectures".into(), serde_json::json!([config.family.architecture(head)]));
     match head {
         EncoderHead::SequenceClassification => obj.insert("problem_type".into(), "single_label_classification".into()),
-        EncoderHead::TokenClassification | EncoderHead::MaskedLm => obj.remove("problem_type"),
+        EncoderHead::TokenClassification | EncoderHead::MaskedLm | EncoderHead::QuestionAnswering => obj.remove("problem_type"),
     };
     serde_json::to_vec_pretty(&v).map_err(|e| Error::Weights(format!("writing config.json: {e}")))
 }

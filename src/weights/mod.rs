@@ -10,6 +10,7 @@ pub mod gpt2;
 pub mod llama;
 pub mod masked_lm;
 pub mod peft;
+pub mod question_answering;
 pub mod safetensors;
 
 /// What loading noticed that did not stop it (unexpected-but-harmless keys, fresh heads, casts).

@@ -347,7 +347,7 @@ millis: number, };
  * An evaluation's metrics: classification, entities or language modelling (serialized as the
  * inner object, so JS sees `metrics.accuracy`, `metrics.f1` or `metrics.perplexity`).
  */
-export type Evaluation = Metrics | LmMetrics | EntityMetrics;
+export type Evaluation = Metrics | LmMetrics | EntityMetrics | SquadMetrics;
 
 /**
  * Everything an evaluation reports.
@@ -587,6 +587,38 @@ token_str: string,
  * The input with the mask replaced by it (special tokens left out when the text has one mask).
  */
 sequence: string, };
+
+/**
+ * Exact match and F1 (percent) over questions, and per kind when some are unanswerable.
+ */
+export type SquadMetrics = { 
+/**
+ * Mean of the start and end cross-entropies over the features (when logits were available).
+ */
+loss: number | null, exact_match: number, f1: number, 
+/**
+ * Questions evaluated.
+ */
+examples: number, 
+/**
+ * SQuAD 2.0: the same over answerable questions (`HasAns_…`), and their number.
+ */
+has_answer?: SquadSubset, 
+/**
+ * SQuAD 2.0: the same over unanswerable questions (`NoAns_…`).
+ */
+no_answer?: SquadSubset, };
+
+/**
+ * Exact match and F1 over a subset of the questions.
+ */
+export type SquadSubset = { exact_match: number, f1: number, total: number, };
+
+/**
+ * An answer: its text and `[start, end)` in the context (characters), and its probability among
+ * the example's best candidates. "No answer" is the empty text at 0..0.
+ */
+export type QaAnswer = { text: string, start: number, end: number, score: number, };
 
 /**
  * What a file holds, as the studio shows it.

@@ -347,6 +347,7 @@ pub(crate) fn describe(e: &Event) -> String {
                     format!("accuracy {:.4}  macro F1 {:.4}  loss {:.4}", m("accuracy"), m("macro_f1"), m("loss"))
                 }
                 Evaluation::Language(_) => format!("loss {:.4}  perplexity {:.2}", m("loss"), m("perplexity")),
+                Evaluation::Answers(a) => format!("exact match {:.2}  F1 {:.2}  loss {:.4}", a.exact_match, a.f1, m("loss")),
                 Evaluation::Entities(e) => format!("entity F1 {:.4}  precision {:.4}  recall {:.4}  loss {:.4}", e.f1, e.precision, e.recall, m("loss")),
             };
             format!("eval at step {step} (epoch {epoch:.2}): {values}{}", if *is_best { "  (best)" } else { "" })
