@@ -236,6 +236,45 @@ fn train_eval_predict_fill_mask() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("wholeWordMask is for fill-mask models"), "{}", String::from_utf8_lossy(&r.stderr));
 }
 
+/// `--task question-answering`: fine-tuned on SQuAD rows, evaluated with the SQuAD metrics (v2.0's
+/// breakdown: one question is unanswerable); `predict --question` answers from each --text with
+/// character offsets into it.
+#[test]
+fn train_eval_predict_question_answering() {
+    let model = tempdir::TempFolder::new("qa-model");
+    let qa = fixture_path("../question-answering/bert");
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(qa.join(f), model.path.join(f)).unwrap();
+    }
+    std::fs::copy(fixture_path("../fill-mask/bert/tokenizer.json"), model.path.join("tokenizer.json")).unwrap();
+    let expected: Value = serde_json::from_slice(&std::fs::read(qa.join("expected.json")).unwrap()).unwrap();
+    let work = tempdir::TempFolder::new("qa-work");
+    let data = work.path.join("squad.json");
+    std::fs::write(&data, serde_json::to_vec(&expected["examples"]).unwrap()).unwrap();
+    let out = work.path.join("out");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let args = ["train", "--task", "question-answering", "--model", model.arg(), "--data", d, "--validation", d, "--out", o, "--device", "cpu", "--json", "--epochs", "1", "--batch-size", "16", "--max-length", "64", "--doc-stride", "8"];
+    let events = stdout_lines(&webtune(&args));
+    let eval = events.iter().find(|e| e["type"] == "eval").expect("an evaluation");
+    assert!(eval["metrics"]["f1"].is_number() && eval["metrics"]["no_answer"]["total"] == 1, "{eval}");
+    let config: Value = serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "BertForQuestionAnswering");
+
+    let m = &stdout_lines(&webtune(&["eval", "--task", "question-answering", "--model", o, "--data", d, "--device", "cpu", "--max-length", "64"]))[0];
+    assert!(m["exact_match"].is_number() && m["examples"] == 5, "{m}");
+
+    let context = "Zoë Brandt wrote the café review in Bonn.";
+    let p = &stdout_lines(&webtune(&["predict", "--model", o, "--question", "Who wrote it?", "--text", context, "--answers", "2", "--device", "cpu"]))[0];
+    let answers = p["answers"].as_array().unwrap();
+    assert_eq!(answers.len(), 2);
+    for a in answers {
+        let (start, end) = (a["start"].as_u64().unwrap() as usize, a["end"].as_u64().unwrap() as usize);
+        assert_eq!(a["text"], context.chars().skip(start).take(end - start).collect::<String>(), "{a}");
+    }
+    let r = webtune(&["predict", "--model", o, "--text", context]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("pass --question"), "{}", String::from_utf8_lossy(&r.stderr));
+}
+
 /// `webtune search`: a 4-trial grid prints one JSON line per trial and the best, and writes the
 /// best trial's model, which equals a plain `webtune train` with its settings (≤ 1e-6).
 #[test]
@@ -326,7 +365,7 @@ fn train_text_generation_writes_a_model_folder_or_peft_adapters() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown module \"c_attn\""), "{}", String::from_utf8_lossy(&bad.stderr));
     let bad = webtune(&["train", "--task", "summarization", "--model", model.arg(), "--data", data.to_str().unwrap(), "--out", work.path.join("x").to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown task \"summarization\"; valid tasks are feature-extraction, text-classification, token-classification, fill-mask, text-generation"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown task \"summarization\"; valid tasks are feature-extraction, text-classification, token-classification, question-answering, fill-mask, text-generation"));
 }
 
 /// `--checkpoint-every`: a run killed (SIGKILL) at any moment leaves a complete checkpoint that

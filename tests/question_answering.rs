@@ -181,12 +181,13 @@ fn families_fine_tune_like_pytorch_and_export() {
             warmup_steps: Some(r["warmup_steps"].as_u64().unwrap() as usize),
             max_grad_norm: Some(r["max_grad_norm"].as_f64().unwrap()),
             max_length: w.max_length,
+            doc_stride: Some(w.stride),
             log_every: 1,
             ..TrainOptions::default()
         };
         let mut events = Vec::new();
         let mut on_event = |e| events.push(e);
-        let trained = block_on(fine_tune_answerer(&files, &dev, &exs, None, Some(w.stride), &options, None, Hooks::events(&mut on_event)))
+        let trained = block_on(fine_tune_answerer(&files, &dev, &exs, None, &options, None, Hooks::events(&mut on_event)))
             .unwrap_or_else(|e| panic!("{family}: {e}"));
         // every window's logits take part in the loss, padding too: the padding token's embedding
         // must get no gradient (PyTorch's padding_idx) for these steps to agree

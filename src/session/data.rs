@@ -4,7 +4,12 @@
 
 use crate::{
     Result,
-    data::{Columns, Dataset, TextColumns, TextExample, hold_out, parse_named, tagged::TaggedDataset, text_examples, train_and_validation},
+    data::{
+        Columns, Dataset, TextColumns, TextExample, hold_out, parse_named,
+        squad::{QaExample, read_squad},
+        tagged::TaggedDataset,
+        text_examples, train_and_validation,
+    },
 };
 
 /// A data file: its bytes, and the name whose extension gives the format (`.csv`, `.tsv`,
@@ -54,6 +59,14 @@ impl SessionData {
         let (sentences, held) = hold_out(train.sentences, validation.map(|v| v.sentences), self.validation_split, seed)?;
         let validation = held.map(|sentences| TaggedDataset { sentences, labels: labels.clone() });
         Ok((TaggedDataset { sentences, labels }, validation))
+    }
+
+    /// Training and validation questions (SQuAD JSON or rows); without a validation file,
+    /// `validation_split` of the questions is held out.
+    pub fn questions(&self, seed: u64) -> Result<(Vec<QaExample>, Option<Vec<QaExample>>)> {
+        let train = read_squad(&self.train.bytes, &self.train.name)?;
+        let validation = self.validation.as_ref().map(|v| read_squad(&v.bytes, &v.name)).transpose()?;
+        hold_out(train, validation, self.validation_split, seed)
     }
 
     /// Plain training and validation texts (masked-LM training): a `.txt` file's lines or a text

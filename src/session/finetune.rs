@@ -11,8 +11,11 @@ use crate::{
         metrics::LmMetrics,
     },
     data::masking::Masking,
-    infer::{fill_mask::MaskedLm, token_classification::TokenClassifier},
-    train::{Best, Checkpoint, Hooks, StopReason, TrainOptions, causal_lm, fine_tune_classifier, fine_tune_masked_lm, fine_tune_token_classifier},
+    infer::{fill_mask::MaskedLm, question_answering::QuestionAnswerer, token_classification::TokenClassifier},
+    train::{
+        Best, Checkpoint, Hooks, StopReason, TrainOptions, causal_lm, fine_tune_answerer, fine_tune_classifier, fine_tune_masked_lm,
+        fine_tune_token_classifier,
+    },
 };
 
 use super::{DataFile, SessionData};
@@ -57,6 +60,22 @@ pub async fn finetune_token_classifier(
     let trained = fine_tune_token_classifier(files, device, &train, validation.as_ref(), options, resume, hooks).await?;
     let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
     Ok(Finetuned { model: trained.into_tagger(files), stop_reason, steps, best })
+}
+
+/// Fine-tunes the encoder in `files` to answer the questions of `data` (SQuAD JSON or rows); with
+/// `resume`, continues a run from its checkpoint.
+pub async fn finetune_answerer(
+    files: &ModelFiles,
+    device: &ComputeDevice,
+    data: &SessionData,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+    hooks: Hooks<'_>,
+) -> Result<Finetuned<QuestionAnswerer>> {
+    let (train, validation) = data.questions(options.seed)?;
+    let trained = fine_tune_answerer(files, device, &train, validation.as_deref(), options, resume, hooks).await?;
+    let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
+    Ok(Finetuned { model: trained.into_answerer(files), stop_reason, steps, best })
 }
 
 /// Continues the masked-LM pretraining of the encoder in `files` on the plain texts of `data` (a

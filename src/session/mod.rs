@@ -17,4 +17,7 @@ pub mod task;
 pub use data::{DataFile, SessionData};
 pub use search::{Searched, TrialResult, search};
 pub use task::{ModelKind, Task};
-pub use finetune::{DecoderEvalSettings, Finetuned, evaluate_decoder, finetune_classifier, finetune_decoder, finetune_masked_lm, finetune_token_classifier};
+pub use finetune::{
+    DecoderEvalSettings, Finetuned, evaluate_decoder, finetune_answerer, finetune_classifier, finetune_decoder, finetune_masked_lm,
+    finetune_token_classifier,
+};

@@ -9,6 +9,7 @@ use crate::{
     Error, Result,
     infer::{
         entity_metrics::ENTITY_METRICS,
+        squad_metrics::SQUAD_METRICS,
         metrics::{CLASSIFICATION_METRICS, LANGUAGE_METRICS},
     },
 };
@@ -23,6 +24,8 @@ pub enum Task {
     TextClassification,
     /// A tag for every word (named entities), from an encoder with a token-classification head.
     TokenClassification,
+    /// Answers to questions, as spans of a context, from an encoder with a question-answering head.
+    QuestionAnswering,
     /// The likeliest tokens for masks, from an encoder with its masked-LM head; training continues
     /// its masked-LM pretraining on one's own text (domain adaptation).
     FillMask,
@@ -32,7 +35,8 @@ pub enum Task {
 
 impl Task {
     /// Every task, in the order errors list them.
-    pub const ALL: [Task; 5] = [Task::FeatureExtraction, Task::TextClassification, Task::TokenClassification, Task::FillMask, Task::TextGeneration];
+    pub const ALL: [Task; 6] =
+        [Task::FeatureExtraction, Task::TextClassification, Task::TokenClassification, Task::QuestionAnswering, Task::FillMask, Task::TextGeneration];
 
     /// Its pipeline name (`"text-classification"`).
     pub fn name(self) -> &'static str {
@@ -40,6 +44,7 @@ impl Task {
             Task::FeatureExtraction => "feature-extraction",
             Task::TextClassification => "text-classification",
             Task::TokenClassification => "token-classification",
+            Task::QuestionAnswering => "question-answering",
             Task::FillMask => "fill-mask",
             Task::TextGeneration => "text-generation",
         }
@@ -62,7 +67,9 @@ impl Task {
     /// The kind of model it loads.
     pub fn model_kind(self) -> ModelKind {
         match self {
-            Task::FeatureExtraction | Task::TextClassification | Task::TokenClassification | Task::FillMask => ModelKind::Encoder,
+            Task::FeatureExtraction | Task::TextClassification | Task::TokenClassification | Task::QuestionAnswering | Task::FillMask => {
+                ModelKind::Encoder
+            }
             Task::TextGeneration => ModelKind::Decoder,
         }
     }
@@ -72,6 +79,7 @@ impl Task {
         match self {
             Task::FeatureExtraction | Task::TextClassification => CLASSIFICATION_METRICS,
             Task::TokenClassification => ENTITY_METRICS,
+            Task::QuestionAnswering => SQUAD_METRICS,
             Task::FillMask | Task::TextGeneration => LANGUAGE_METRICS,
         }
     }
@@ -96,7 +104,7 @@ mod tests {
         assert_eq!(Task::parse("sentiment-analysis").unwrap(), Task::TextClassification);
         assert_eq!(Task::parse("ner").unwrap(), Task::TokenClassification);
         let e = Task::parse("summarization").unwrap_err().to_string();
-        assert!(e.contains("unknown task \"summarization\"") && e.contains("feature-extraction, text-classification, token-classification, fill-mask, text-generation"), "{e}");
+        assert!(e.contains("unknown task \"summarization\"") && e.contains("feature-extraction, text-classification, token-classification, question-answering, fill-mask, text-generation"), "{e}");
         assert_eq!(Task::TokenClassification.default_metric(), "f1");
         assert_eq!(Task::FillMask.default_metric(), "loss");
         assert_eq!(Task::TextGeneration.default_metric(), "loss");

@@ -79,9 +79,10 @@ pub struct TrainOptions {
     pub early_stopping_patience: Option<usize>,
     /// Metric that decides "better" for early stopping and keep-best: for classifiers
     /// `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for token classifiers entity `f1`,
+    /// for question answering SQuAD `f1` or `exact_match` (default `f1`),
     /// `precision`, `recall`, `accuracy`, `loss` (default `f1`); for language models (and masked
     /// LMs) `loss` or `perplexity` (default `loss`).
-    #[ts(type = "\"accuracy\" | \"macro_f1\" | \"macro_precision\" | \"macro_recall\" | \"f1\" | \"precision\" | \"recall\" | \"loss\" | \"perplexity\" | null")]
+    #[ts(type = "\"accuracy\" | \"macro_f1\" | \"macro_precision\" | \"macro_recall\" | \"f1\" | \"exact_match\" | \"precision\" | \"recall\" | \"loss\" | \"perplexity\" | null")]
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub metric: Option<String>,
     /// Whether larger (`max`) or smaller (`min`) `metric` is better (default: `min` for `loss`
@@ -122,6 +123,10 @@ pub struct TrainOptions {
     /// transformers' `whole_word_mask` (default false).
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub whole_word_mask: bool,
+    /// Question answering: context tokens each window repeats from the one before (default 128,
+    /// at most a third of maxLength).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    pub doc_stride: Option<usize>,
     /// Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
     /// trained in full, as PEFT's `modules_to_save`); save them with format "peft".
     #[cfg_attr(not(target_family = "wasm"), arg(skip))]
@@ -161,6 +166,7 @@ impl Default for TrainOptions {
             label_all_tokens: false,
             mlm_probability: None,
             whole_word_mask: false,
+            doc_stride: None,
             lora: None,
         }
     }
@@ -218,6 +224,7 @@ impl TrainOptions {
             ("labelAllTokens", "token-classification", self.label_all_tokens),
             ("mlmProbability", "fill-mask", self.mlm_probability.is_some()),
             ("wholeWordMask", "fill-mask", self.whole_word_mask),
+            ("docStride", "question-answering", self.doc_stride.is_some()),
         ];
         match set.iter().find(|(_, owner, on)| *on && *owner != task) {
             Some((name, owner, _)) => Err(Error::Options(format!("{name} is for {owner} models; leave it out when fine-tuning for {task}"))),

@@ -50,16 +50,14 @@ impl TrainedAnswerer {
 }
 
 /// Fine-tunes the encoder in `files` to answer the questions of `train` (a fresh `qa_outputs` when
-/// the checkpoint has none), evaluating SQuAD F1 on `validation` (if any). `doc_stride`: context
-/// tokens each window repeats (default 128, at most a third of the length). With `resume`,
-/// continues a run from its checkpoint.
-#[allow(clippy::too_many_arguments)]
+/// the checkpoint has none), evaluating SQuAD F1 on `validation` (if any); `options.doc_stride`:
+/// context tokens each window repeats (default 128, at most a third of the length). With
+/// `resume`, continues a run from its checkpoint.
 pub async fn fine_tune_answerer(
     files: &ModelFiles,
     device: &ComputeDevice,
     train: &[QaExample],
     validation: Option<&[QaExample]>,
-    doc_stride: Option<usize>,
     options: &TrainOptions,
     resume: Option<&Checkpoint>,
     hooks: Hooks<'_>,
@@ -79,7 +77,7 @@ pub async fn fine_tune_answerer(
     let tokenizer = tokenizer_for(&config, &files.tokenizer)?;
     let mut warnings = Vec::new();
     let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
-    let stride = doc_stride.unwrap_or((max_length / 3).min(128));
+    let stride = options.doc_stride.unwrap_or((max_length / 3).min(128));
     if stride >= max_length / 2 {
         return Err(Error::Options(format!("docStride must be below half of maxLength ({max_length}), got {stride}")));
     }

@@ -61,10 +61,11 @@ earlyStoppingPatience?: number | null,
 /**
  * Metric that decides "better" for early stopping and keep-best: for classifiers
  * `accuracy`, `macro_f1`, `loss`, … (default `accuracy`); for token classifiers entity `f1`,
+ * for question answering SQuAD `f1` or `exact_match` (default `f1`),
  * `precision`, `recall`, `accuracy`, `loss` (default `f1`); for language models (and masked
  * LMs) `loss` or `perplexity` (default `loss`).
  */
-metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "f1" | "precision" | "recall" | "loss" | "perplexity" | null, 
+metric?: "accuracy" | "macro_f1" | "macro_precision" | "macro_recall" | "f1" | "exact_match" | "precision" | "recall" | "loss" | "perplexity" | null, 
 /**
  * Whether larger (`max`) or smaller (`min`) `metric` is better (default: `min` for `loss`
  * and `perplexity`, else `max`).
@@ -113,6 +114,11 @@ mlmProbability?: number | null,
  * transformers' `whole_word_mask` (default false).
  */
 wholeWordMask?: boolean, 
+/**
+ * Question answering: context tokens each window repeats from the one before (default 128,
+ * at most a third of maxLength).
+ */
+docStride?: number | null, 
 /**
  * Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
  * trained in full, as PEFT's `modules_to_save`); save them with format "peft".
@@ -697,7 +703,7 @@ steps: number, };
 /**
  * A task, by its Hugging Face pipeline name.
  */
-export type Task = "feature-extraction" | "text-classification" | "token-classification" | "fill-mask" | "text-generation";
+export type Task = "feature-extraction" | "text-classification" | "token-classification" | "question-answering" | "fill-mask" | "text-generation";
 
 /**
  * What a model family is: an encoder (embeddings, classification) or a decoder (generation).

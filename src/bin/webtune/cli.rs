@@ -56,8 +56,8 @@ enum Command {
         device: String,
     },
     /// Classify texts with a sequence-classification model, tag their entities with a
-    /// token-classification one, or fill their masks with a masked LM (from config.json's
-    /// architectures, or --task): one JSON line per text.
+    /// token-classification one, answer --question from them with a question-answering one, or fill
+    /// their masks with a masked LM (from config.json's architectures, or --task): one JSON line per text.
     Predict {
         #[command(flatten)]
         model: ModelArgs,

@@ -8,6 +8,8 @@ use webtune::{
         EncodeOptions, Encoder, LabelScore, ModelFiles,
         encoder::cosine,
         fill_mask::{MaskFill, MaskedLm},
+        qa_answers::QaAnswer,
+        question_answering::QuestionAnswerer,
         token_aggregation::{Aggregation, TokenEntity},
         token_classification::TokenClassifier,
     },
@@ -56,8 +58,8 @@ struct Prediction<'a> {
 /// How `predict` runs: which task, and the task's options.
 #[derive(clap::Args)]
 pub struct PredictArgs {
-    /// text-classification | token-classification | fill-mask (default: what config.json's
-    /// architectures names).
+    /// text-classification | token-classification | question-answering | fill-mask (default: what
+    /// config.json's architectures names).
     #[arg(long)]
     task: Option<String>,
     /// token-classification: how tokens merge into entities: none | simple | first | average | max
@@ -70,6 +72,15 @@ pub struct PredictArgs {
     /// fill-mask: only these tokens are candidates (comma-separated).
     #[arg(long)]
     targets: Option<String>,
+    /// question-answering: the question (each --text is a context to answer it from).
+    #[arg(long)]
+    question: Option<String>,
+    /// question-answering: context tokens each window repeats.
+    #[arg(long)]
+    doc_stride: Option<usize>,
+    /// question-answering: answers per context.
+    #[arg(long, default_value_t = 1)]
+    answers: usize,
 }
 
 /// The task of `predict`: `--task`, else the one config.json's `architectures` names.
@@ -82,6 +93,8 @@ fn predict_task(model: &ModelArgs, task: Option<&str>) -> Result<Task> {
     let architecture = config["architectures"][0].as_str().unwrap_or_default();
     Ok(if architecture.ends_with("ForTokenClassification") {
         Task::TokenClassification
+    } else if architecture.ends_with("ForQuestionAnswering") {
+        Task::QuestionAnswering
     } else if architecture.ends_with("ForMaskedLM") {
         Task::FillMask
     } else {
@@ -96,6 +109,14 @@ struct Tagged<'a> {
 }
 
 #[derive(Serialize)]
+struct Answers<'a> {
+    question: &'a str,
+    context: &'a str,
+    /// Best first; `start`/`end` are character offsets into the context.
+    answers: Vec<QaAnswer>,
+}
+
+#[derive(Serialize)]
 struct Filled<'a> {
     text: &'a str,
     /// Per mask, the candidates, most likely first.
@@ -107,7 +128,7 @@ struct Filled<'a> {
 /// LM `{"text", "masks": [[{score, token, token_str, sequence}, …], …]}`.
 pub async fn predict(model: &ModelArgs, text: &TextArgs, how: &PredictArgs) -> Result<()> {
     let task = predict_task(model, how.task.as_deref())?;
-    if matches!(task, Task::TokenClassification | Task::FillMask) && model.no_truncate {
+    if matches!(task, Task::TokenClassification | Task::FillMask | Task::QuestionAnswering) && model.no_truncate {
         return Err(Error::Options(format!("--no-truncate: {} cuts texts longer than --max-length, as transformers' pipeline does; leave the flag out", task.name())));
     }
     match task {
@@ -139,6 +160,18 @@ pub async fn predict(model: &ModelArgs, text: &TextArgs, how: &PredictArgs) -> R
             warn(&notes);
             for (text, masks) in refs.iter().zip(filled) {
                 print(&Filled { text, masks })?;
+            }
+            return Ok(());
+        }
+        Task::QuestionAnswering => {
+            let question = how.question.as_deref().ok_or_else(|| Error::Options("question-answering: pass --question \"…\" (each --text is a context)".into()))?;
+            let dev = crate::cli::select_device(&model.device).await?;
+            let mut qa = QuestionAnswerer::load(ModelFiles::from_dir(&model.model)?, &dev)?;
+            warn(&qa.report.warnings);
+            qa.set_windowing(model.max_length, how.doc_stride)?;
+            for context in texts(text)? {
+                let answers = qa.answer(question, &context, how.answers).await?;
+                print(&Answers { question, context: &context, answers })?;
             }
             return Ok(());
         }

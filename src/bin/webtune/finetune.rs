@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use webtune::{
     Error, Result,
-    data::{Columns, Table, TextColumns, masking::Masking, parse_named},
-    infer::{Decoder, EncodeOptions, Encoder, ModelFiles, fill_mask::MaskedLm, token_classification::TokenClassifier},
+    data::{Columns, Table, TextColumns, masking::Masking, parse_named, squad::read_squad},
+    infer::{Decoder, EncodeOptions, Encoder, ModelFiles, fill_mask::MaskedLm, question_answering::QuestionAnswerer, token_classification::TokenClassifier},
     models::lora::{LoraInit, LoraOptions},
     session::{
-        DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_decoder, finetune_masked_lm, finetune_token_classifier,
+        DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_answerer, finetune_decoder, finetune_masked_lm, finetune_token_classifier,
         runs::{self, FolderStorage},
     },
     train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions},
@@ -68,6 +68,8 @@ pub struct TrainArgs {
     /// text-classification (a BERT-family folder: BERT, RoBERTa, XLM-RoBERTa, DistilBERT; also
     /// feature-extraction or sentiment-analysis, trained the same way) | token-classification (or
     /// ner: a BERT-family folder; data: CoNLL `word … TAG` lines or JSON lines {tokens, tags}) |
+    /// question-answering (a BERT-family folder; data: SQuAD v1.1/v2.0 JSON or rows {question,
+    /// context, answers: {text, answer_start}}, as run_qa.py; --doc-stride) |
     /// fill-mask (continued masked-LM pretraining of a BERT-family folder on a .txt file's lines
     /// or --text-column, as run_mlm.py; --mlm-probability, --whole-word-mask) |
     /// text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file, trained as a causal
@@ -211,6 +213,7 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
         Task::TextGeneration => return train_lm(a, &options).await,
         Task::TokenClassification => return train_tagger(a, &options).await,
         Task::FillMask => return train_masked_lm(a, &options).await,
+        Task::QuestionAnswering => return train_answerer(a, &options).await,
         Task::FeatureExtraction | Task::TextClassification => {}
     }
     prepare_out(&a.out, a.overwrite)?;
@@ -236,6 +239,22 @@ async fn train_tagger(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
     let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let tuned = finetune_token_classifier(&files, &dev, &data, options, a.resume()?.as_ref(), hooks).await?;
+    finish(a, tuned.model.export().await?.by_name(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
+}
+
+/// `--task question-answering`: an encoder fine-tuned on SQuAD JSON or rows, written as a Hugging
+/// Face `…ForQuestionAnswering` folder.
+async fn train_answerer(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
+    if a.peft {
+        return Err(Error::Options("--peft: LoRA is not available for question answering yet; leave out --lora-rank and --peft".into()));
+    }
+    prepare_out(&a.out, a.overwrite)?;
+    let files = ModelFiles::from_dir(&a.model)?;
+    let data = a.data()?;
+    let dev = crate::cli::select_device(&a.device).await?;
+    let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
+    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
+    let tuned = finetune_answerer(&files, &dev, &data, options, a.resume()?.as_ref(), hooks).await?;
     finish(a, tuned.model.export().await?.by_name(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
 }
 
@@ -370,6 +389,7 @@ pub struct EvalArgs {
     /// text-classification (a fine-tuned classifier folder: config.json with id2label,
     /// model.safetensors, tokenizer.json; also feature-extraction, sentiment-analysis) |
     /// token-classification (or ner: entity precision, recall, F1 on CoNLL or JSON-lines data) |
+    /// question-answering (SQuAD exact match and F1 on SQuAD JSON or rows) |
     /// fill-mask (masked-LM loss and perplexity on a .txt file's lines or --text-column) |
     /// text-generation (a Llama-family or GPT-2 folder, or a Llama .gguf file: loss and perplexity).
     #[arg(long, default_value = "text-classification")]
@@ -414,6 +434,7 @@ pub async fn eval(a: &EvalArgs) -> Result<()> {
         Task::TextGeneration => return eval_lm(a, &dev).await,
         Task::TokenClassification => return eval_tagger(a, &dev).await,
         Task::FillMask => return eval_masked_lm(a, &dev).await,
+        Task::QuestionAnswering => return eval_answerer(a, &dev).await,
         Task::FeatureExtraction | Task::TextClassification => {}
     }
     let mut enc = Encoder::load(ModelFiles::from_dir(&a.model)?, &dev)?;
@@ -435,6 +456,19 @@ async fn eval_tagger(a: &EvalArgs, dev: &webtune::ComputeDevice) -> Result<()> {
     tagger.batch_size = a.batch_size.unwrap_or(32).max(1);
     let file = read_file(&a.data)?;
     print(&tagger.evaluate(&file.bytes, &file.name).await?)
+}
+
+/// SQuAD exact match and F1 of a question-answering model (v2.0's breakdown when some questions
+/// are unanswerable).
+async fn eval_answerer(a: &EvalArgs, dev: &webtune::ComputeDevice) -> Result<()> {
+    let mut qa = QuestionAnswerer::load(ModelFiles::from_dir(&a.model)?, dev)?;
+    for w in &qa.report.warnings {
+        eprintln!("warning: {w}");
+    }
+    qa.set_windowing(a.max_length, None)?;
+    qa.batch_size = a.batch_size.unwrap_or(16).max(1);
+    let file = read_file(&a.data)?;
+    print(&qa.evaluate(&read_squad(&file.bytes, &file.name)?).await?)
 }
 
 /// Masked-LM loss and perplexity on plain texts, each masked with a fixed draw (--seed).

@@ -8,7 +8,7 @@ use serde_json::json;
 use webtune::{
     Error, Result,
     infer::ModelFiles,
-    session::{Task, TrialResult, finetune_classifier, finetune_decoder, finetune_masked_lm, finetune_token_classifier},
+    session::{Task, TrialResult, finetune_answerer, finetune_classifier, finetune_decoder, finetune_masked_lm, finetune_token_classifier},
     train::{Hooks, SearchPlan, SearchSpace, Strategy, TrainOptions},
 };
 
@@ -84,6 +84,17 @@ pub async fn search(a: &SearchArgs) -> Result<()> {
                 let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
                 let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
                 finetune_token_classifier(&start, &dev, &data, &options, None, hooks).await
+            };
+            let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
+            print_best(&found.best, t)?;
+            found.model.export().await?.by_name()
+        }
+        Task::QuestionAnswering => {
+            let start = ModelFiles::from_dir(&t.model)?;
+            let trial = async |index, options: TrainOptions| {
+                let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
+                let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
+                finetune_answerer(&start, &dev, &data, &options, None, hooks).await
             };
             let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
             print_best(&found.best, t)?;
