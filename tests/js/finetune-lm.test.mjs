@@ -1,6 +1,7 @@
-// Fine-tuning a decoder through pipeline("text-generation") in Chromium: the tiny Llama fixture
-// with its character tokenizer (tests/reference/make_lm_train_fixture.py) trains on WebGPU and on
-// the CPU path with PyTorch's losses and gradient norms step by step; evaluate gives PyTorch's
+// Fine-tuning a decoder through pipeline("text-generation") in Chromium, on the CPU path: the tiny
+// Llama fixture with its character tokenizer (tests/reference/make_lm_train_fixture.py) trains with
+// PyTorch's losses and gradient norms step by step (on WebGPU: webgpu-features.test.mjs in
+// webtune's Worker, tests/browser.rs on the default adapter); evaluate gives PyTorch's
 // loss of the trained model; save() gives a Hugging Face folder that loads back as the same model;
 // an abort keeps the model trained so far; a stored run (OPFS) aborted and resumed with runs.resume
 // ends as the uninterrupted run; bad options and data are clear errors. Needs pkg/.
@@ -19,7 +20,7 @@ before(async () => {
 });
 after(async () => b?.close());
 
-test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyTorch; evaluate, save, reload, abort, errors", async () => {
+test("a Llama fine-tunes in webtune's Worker like PyTorch (CPU path); evaluate, save, reload, abort, errors", async () => {
   const r = await b.page.evaluate(async ({ rows, recipe }) => {
     const { pipeline, runs } = await import("/pkg/index.js");
     const failure = (e) => ({ name: e.name, message: e.message });
@@ -43,15 +44,14 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
       return { gen, info: gen.info, before, events, done, metrics, after };
     };
     try {
-      const webgpu = await run("webgpu");
       const cpu = await run("cpu");
       // generated answers scored (BLEU, ROUGE-L; their parity: tests/data.rs): the pipeline's own greedy answers
       const scored = await cpu.gen.evaluate(rows, { generate: true, maxNewTokens: 6 });
       const firstAnswer = (await cpu.gen(rows[0].prompt, { maxNewTokens: 6 })).text.trim();
       // save → load the saved files back (as picked files) → the same generation
-      const saved = await webgpu.gen.save();
+      const saved = await cpu.gen.save();
       const files = await Promise.all(Object.entries(saved).map(async ([name, blob]) => new File([await blob.arrayBuffer()], name)));
-      const reloaded = await pipeline("text-generation", { model: files, device: "cpu" }); // the files, not the device, are tested
+      const reloaded = await pipeline("text-generation", { model: files, device: "cpu" });
       const again = await reloaded(prompt, { maxNewTokens: 6 });
       const config = JSON.parse(await saved["config.json"].text());
       reloaded.dispose();
@@ -114,9 +114,10 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
       };
       merged.dispose();
       lora.dispose();
-      for (const x of [webgpu, cpu]) { x.gen.dispose(); delete x.gen; }
+      cpu.gen.dispose();
+      delete cpu.gen;
       return {
-        webgpu, cpu, names: Object.keys(saved).sort(), config, again, aborted, usable, errors,
+        cpu, names: Object.keys(saved).sort(), config, again, aborted, usable, errors,
         storedAbort, storedCheckpoints, resumedDone: resumed.done, resumedSteps: resumedEvents.filter((e) => e.type === "step").map((e) => e.step),
         resumedMetrics, resumedAfter, resumedTask: resumed.pipeline.task,
         loraEvents, loraAfter, peftNames: Object.keys(peft).sort(), peftConfig, peftTensors, mergedAfter, loraErrors,
@@ -127,10 +128,9 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
     }
   }, { rows: expected.pairs, recipe: expected.recipe });
   assert.equal(r.error, undefined, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
-  assert.equal(r.webgpu.info.device.kind, "webgpu", "trained on a WebGPU adapter");
   assert.equal(r.cpu.info.device.kind, "cpu");
   const want = expected.runs.pairs;
-  for (const [x, tol] of [[r.webgpu, 1e-3], [r.cpu, 1e-4]]) {
+  for (const [x, tol] of [[r.cpu, 1e-4]]) {
     const where = x.info.device.kind;
     const steps = x.events.filter((e) => e.type === "step");
     assert.equal(steps.length, want.steps.length, `${where}: one step event per step`);
@@ -147,10 +147,9 @@ test("a Llama fine-tunes in webtune's Worker on WebGPU and the CPU path like PyT
     assert.equal(x.metrics.examples, expected.pairs.length);
     assert.notDeepEqual(x.after.tokens, x.before.tokens, `${where}: training changed what the model writes`);
   }
-  assert.deepEqual(r.cpu.after.tokens, r.webgpu.after.tokens, "WebGPU and CPU trained models write the same");
   assert.deepEqual(r.names, ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
   assert.deepEqual(r.config.architectures, ["LlamaForCausalLM"]);
-  assert.deepEqual(r.again.tokens, r.webgpu.after.tokens, "the saved folder loads back as the trained model");
+  assert.deepEqual(r.again.tokens, r.cpu.after.tokens, "the saved folder loads back as the trained model");
   assert.equal(r.aborted?.name, "AbortError", JSON.stringify(r.aborted));
   assert.equal(r.usable.tokens.length, 2, "usable after the abort");
   assert.equal(r.storedAbort?.name, "AbortError", JSON.stringify(r.storedAbort));
