@@ -167,7 +167,8 @@ test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies 
 
 test("a fine-tuning run cut short is offered for Resume after a reload and ends with every step", async () => {
   await withTinyDemo(async (page) => {
-    await page.fill("#ft-epochs", "60");
+    // 20 epochs × 5 steps: stopped after step 25 (the step-20 checkpoint stored), 75 steps left
+    await page.fill("#ft-epochs", "20");
     await page.fill("#ft-batch", "6");
     await page.fill("#ft-ckpt", "20");
     await page.click("#ft-start");
@@ -182,7 +183,7 @@ test("a fine-tuning run cut short is offered for Resume after a reload and ends 
     await page.click("#ft-resume");
     await page.waitForFunction(doneOrError, null, { timeout: 180_000 });
     assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
-    assert.match(await page.textContent("#ft-status"), /^done: 300 steps/);
+    assert.match(await page.textContent("#ft-status"), /^done: 100 steps/);
     await page.waitForFunction(() => !document.querySelector("#ft-start").disabled); // the resume call returned
     assert.equal(await page.isHidden("#ft-resume-box"), true, "a finished run is not offered again");
     assert.equal(await page.isVisible("#ft-try"), true, "the resumed model is ready to try");
