@@ -1,5 +1,5 @@
 // Text generation through pipeline("text-generation") in Chromium: a tiny GPT-2 against
-// transformers' greedy tokens on WebGPU; a real chat model from one
+// transformers' greedy tokens on WebGPU, its LoRA run and PEFT files on the CPU path; a real chat model from one
 // GGUF file (SmolLM2-135M-Instruct, Q4_1) loads in webtune's Worker with progress events, answers
 // through its chat template while streaming the text with transformers' greedy reply (as natively:
 // tests/llama.rs), continues a short prompt on WebGPU with the CPU path's tokens, aborts with the
@@ -95,15 +95,20 @@ test("a GGUF chat model (SmolLM2-135M-Instruct, Q4_1) answers on WebGPU and on t
   assert.match(e.loadOption.message, /unknown option "maxLength"/);
 });
 
-test("GPT-2 (a tiny random GPT2LMHeadModel from transformers) generates transformers' greedy tokens on WebGPU, fine-tunes with LoRA and saves PEFT's files", async () => {
+test("GPT-2 (a tiny random GPT2LMHeadModel from transformers) generates transformers' greedy tokens on WebGPU, fine-tunes with LoRA and saves PEFT's files (CPU path)", async () => {
   const want = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/gpt2/expected.json"), "utf8")).tiny;
   const r = await b.page.evaluate(async ({ prompt, n }) => {
     const { pipeline } = await import("/pkg/index.js");
     const failure = (e) => ({ name: e.name, message: e.message });
     try {
       const dir = "/fixtures/gpt2/tiny/";
-      const gen = await pipeline("text-generation", { model: { config: dir + "config.json", weights: dir + "model.safetensors", tokenizer: dir + "tokenizer.json" }, device: "webgpu" });
-      const out = await gen(prompt, { maxNewTokens: n });
+      const model = { config: dir + "config.json", weights: dir + "model.safetensors", tokenizer: dir + "tokenizer.json" };
+      const onGpu = await pipeline("text-generation", { model, device: "webgpu" });
+      const out = await onGpu(prompt, { maxNewTokens: n });
+      const gpuInfo = onGpu.info;
+      onGpu.dispose();
+      // LoRA and PEFT's files on the CPU path: GPT-2's LoRA steps on WebGPU against PEFT are tests/browser.rs's
+      const gen = await pipeline("text-generation", { model, device: "cpu" });
       const data = Array.from({ length: 8 }, () => ({ prompt: "Q: capital of France? A:", completion: " Paris." }));
       const steps = [];
       await gen.finetune({ data, epochs: 2, batchSize: 4, learningRate: 1e-2, validationSplit: 0, lora: { rank: 4 }, logEvery: 1, onEvent: (e) => e.type === "step" && steps.push(e.loss) });
@@ -111,13 +116,14 @@ test("GPT-2 (a tiny random GPT2LMHeadModel from transformers) generates transfor
       const config = JSON.parse(await files["adapter_config.json"].text());
       const info = gen.info;
       gen.dispose();
-      return { out, steps, config, adapterBytes: files["adapter_model.safetensors"].size, info };
+      return { out, steps, config, adapterBytes: files["adapter_model.safetensors"].size, info, gpuInfo };
     } catch (e) {
       return { error: failure(e) };
     }
   }, { prompt: want.prompt, n: want.greedy.length });
   assert.equal(r.error, undefined, JSON.stringify(r.error) + "\n" + b.logs.join("\n"));
-  assert.equal(r.info.device.kind, "webgpu");
+  assert.equal(r.gpuInfo.device.kind, "webgpu");
+  assert.equal(r.info.device.kind, "cpu");
   // transformers ran past <|endoftext|> (id 0); webtune stops there, as generation should
   const eos = want.greedy.indexOf(0);
   assert.ok(eos > 0, "the fixture's greedy run meets <|endoftext|>");
