@@ -162,6 +162,11 @@ impl QuestionAnswerer {
     /// The `top_k` best answers to `question` in `context`, most likely first, with character
     /// offsets into the context (transformers' `pipeline("question-answering")` shape).
     pub async fn answer(&self, question: &str, context: &str, top_k: usize) -> Result<Vec<QaAnswer>> {
+        self.answer_with(question, context, top_k, self.settings).await
+    }
+
+    /// [`QuestionAnswerer::answer`] with other answer settings.
+    pub async fn answer_with(&self, question: &str, context: &str, top_k: usize, settings: AnswerSettings) -> Result<Vec<QaAnswer>> {
         if top_k == 0 {
             return Err(Error::Options("topK must be at least 1".into()));
         }
@@ -169,7 +174,9 @@ impl QuestionAnswerer {
         if question.trim().is_empty() || context.trim().is_empty() {
             return Err(Error::Data("the question and the context must both have text".into()));
         }
-        let answered = self.answer_examples(std::slice::from_ref(&example)).await?.remove(0);
+        let features = qa_features(std::slice::from_ref(&example), &self.tokenizer, self.windowing)?;
+        let (starts, ends, _) = logits(&self.model, &self.device, &features, self.tokenizer.pad_id(), self.batch_size).await?;
+        let answered = answers(std::slice::from_ref(&example), &features, &starts, &ends, settings).remove(0);
         let mut out = vec![answered.answer.clone()];
         out.extend(answered.candidates.into_iter().filter(|c| *c != answered.answer).take(top_k - 1));
         Ok(out)

@@ -9,6 +9,7 @@ mod encoder;
 mod errors;
 mod masked_lm;
 mod options;
+mod question_answering;
 mod runs;
 mod tagger;
 mod train;
@@ -25,6 +26,7 @@ use options::{InitOptions, parse_optional, parse_options};
 pub use decoder::JsDecoder;
 pub use encoder::JsEncoder;
 pub use masked_lm::JsMaskedLm;
+pub use question_answering::JsQuestionAnswerer;
 pub use tagger::JsTokenClassifier;
 
 thread_local! {

@@ -58,6 +58,12 @@ export async function use(file: File) {
   const f1: number = (await ner.evaluate(file)).f1;
   // @ts-expect-error: not an aggregation strategy
   await ner("x", { aggregation: "longest" });
+  const qa = await pipeline("question-answering", { model: "webtune/qa", docStride: 64 });
+  const best = await qa("Who wrote it?", "Zoë wrote it.");
+  const many = await qa({ question: "Who?", context: "Zoë." }, { topK: 2, handleImpossibleAnswer: true });
+  const em: number = (await qa.evaluate(file)).exact_match;
+  // @ts-expect-error: question answering windows contexts, it does not truncate
+  await pipeline("question-answering", { model: "webtune/qa", truncate: false });
   const mlm = await pipeline("fill-mask", { model: "webtune/mlm" });
   const fills = await mlm("Paris is the [MASK] of France.", { topK: 3, targets: ["capital"] });
   const perplexity2: number = (await mlm.evaluate(file, { columns: { text: "sentence" } })).perplexity;
@@ -74,7 +80,7 @@ export async function use(file: File) {
   await gen.finetune({ data: file, columns: { messages: "conversation" }, packing: true });
   // @ts-expect-error: stop takes strings
   await gen("x", { stop: [2] });
-  return [bestRate, weight, text, speed, reason, perplexity, adapter, files, resumed.done, span, f1, fills, perplexity2];
+  return [bestRate, weight, text, speed, reason, perplexity, adapter, files, resumed.done, span, f1, fills, perplexity2, best, many, em];
 }
 `;
 

@@ -5,13 +5,13 @@ import type {
   Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
-  Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill,
+  Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill, SquadMetrics, SquadSubset,
 } from "./generated.js";
 export type {
   Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
-  Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill,
+  Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill, SquadMetrics, SquadSubset,
 };
 
 /** Training options (defaults follow Hugging Face's TrainingArguments). */
@@ -257,7 +257,7 @@ export interface TextClassificationPipeline extends PipelineBase {
 
 /** Named entities (`pipeline("token-classification")`, alias `"ner"`): data is CoNLL lines or `{ tokens, tags }` rows. */
 export interface TokenClassificationPipeline extends Omit<PipelineBase, "evaluate" | "attentions" | "search" | "save"> {
-  /** Entities with character offsets, merged as transformers' `aggregation_strategy` (default "simple"). */
+  /** Entities with offsets into the text (`text.slice(start, end)`), merged as transformers' `aggregation_strategy` (default "simple"). */
   (text: string, options?: { aggregation?: Aggregation }): Promise<TokenEntity[]>;
   (texts: string[], options?: { aggregation?: Aggregation }): Promise<TokenEntity[][]>;
   /** seqeval's entity precision, recall and F1 (micro and per type) on tagged sentences. */
@@ -282,6 +282,34 @@ export interface FillMaskOptions {
   topK?: number;
   /** Only these tokens are candidates (a word outside the vocabulary stands for its first token). */
   targets?: string[];
+}
+
+/** One answer: its text, its probability among the best candidates, and where it is in the context (`context.slice(start, end)`). */
+export interface QuestionAnswer {
+  answer: string;
+  score: number;
+  start: number;
+  end: number;
+}
+
+export interface QuestionAnsweringOptions {
+  /** Answers per question (default 1: one answer object; more: an array, best first). */
+  topK?: number;
+  /** Longest answer in tokens (default 30). */
+  maxAnswerLength?: number;
+  /** Allow "no answer" (an empty `answer`) for SQuAD 2.0 models (default false). */
+  handleImpossibleAnswer?: boolean;
+}
+
+/** Extractive question answering (`pipeline("question-answering")`): long contexts are read in overlapping windows (`docStride`). */
+export interface QuestionAnsweringPipeline extends Omit<PipelineBase, "evaluate" | "attentions" | "search" | "save"> {
+  (question: string, context: string, options?: QuestionAnsweringOptions): Promise<QuestionAnswer | QuestionAnswer[]>;
+  (input: { question: string; context: string }, options?: QuestionAnsweringOptions): Promise<QuestionAnswer | QuestionAnswer[]>;
+  (inputs: { question: string; context: string }[], options?: QuestionAnsweringOptions): Promise<(QuestionAnswer | QuestionAnswer[])[]>;
+  /** SQuAD exact match and F1 (v2.0's breakdown when some questions are unanswerable) on SQuAD JSON or `{question, context, answers}` rows. */
+  evaluate(data: DataSource, options?: { format?: "json" | "jsonl"; signal?: AbortSignal }): Promise<SquadMetrics>;
+  /** Hugging Face files (`…ForQuestionAnswering`) as Blobs; with `directory` also written there, with `name` kept in OPFS. */
+  save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob>>;
 }
 
 export interface FeatureExtractionPipeline extends PipelineBase {
@@ -390,10 +418,10 @@ export interface LmEvaluateOptions {
 /**
  * A model for a task, run in webtune's Worker. What each family (`config.json` `model_type`) supports:
  *
- * | family | feature-extraction | text-classification | token-classification | fill-mask | text-generation | finetune | LoRA | save |
- * |---|---|---|---|---|---|---|---|---|
- * | `bert`, `roberta`, `xlm-roberta`, `camembert`, `distilbert` | ✓ | ✓ | ✓ | ✓ | – | ✓ | ✓ (classification only) | ✓ (`"huggingface"`, `"peft"`) |
- * | `llama` (also `.gguf`), `gpt2` | – | – | – | – | ✓ | ✓ | ✓ | ✓ (`"huggingface"`, `"peft"`) |
+ * | family | feature-extraction | text-classification | token-classification | question-answering | fill-mask | text-generation | finetune | LoRA | save |
+ * |---|---|---|---|---|---|---|---|---|---|
+ * | `bert`, `roberta`, `xlm-roberta`, `camembert`, `distilbert` | ✓ | ✓ | ✓ | ✓ | ✓ | – | ✓ | ✓ (classification only) | ✓ (`"huggingface"`, `"peft"`) |
+ * | `llama` (also `.gguf`), `gpt2` | – | – | – | – | – | ✓ | ✓ | ✓ | ✓ (`"huggingface"`, `"peft"`) |
  *
  * Any other `model_type` is a `WeightsError` naming the nearest family webtune reads.
  */
@@ -401,6 +429,7 @@ export function pipeline(task: "text-classification", options: PipelineOptions):
 export function pipeline(task: "feature-extraction", options: PipelineOptions): Promise<FeatureExtractionPipeline>;
 export function pipeline(task: "token-classification" | "ner", options: Omit<PipelineOptions, "truncate">): Promise<TokenClassificationPipeline>;
 export function pipeline(task: "fill-mask", options: Omit<PipelineOptions, "truncate">): Promise<FillMaskPipeline>;
+export function pipeline(task: "question-answering", options: Omit<PipelineOptions, "truncate"> & { docStride?: number }): Promise<QuestionAnsweringPipeline>;
 export function pipeline(
   task: "text-generation",
   options: { model: DecoderSource; device?: DevicePreference; onProgress?: (event: ProgressEvent) => void; signal?: AbortSignal },

@@ -9,8 +9,10 @@ import { TASKS, TASK_ALIASES } from "./generated.js";
 /** Whether `task` loads a decoder (the task table comes from the Rust core's `Task`). */
 const isDecoder = (task) => TASKS[task]?.modelKind === "decoder";
 const LOAD = ["model", "device", "maxLength", "truncate", "batchSize", "onProgress", "signal"];
+/** Question answering cuts contexts into overlapping windows (`docStride`) instead of truncating. */
+const LOAD_QA = ["model", "device", "maxLength", "docStride", "batchSize", "onProgress", "signal"];
 const LOAD_GENERATOR = ["model", "device", "onProgress", "signal"];
-const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"], "token-classification": ["aggregation"], "fill-mask": ["topK", "targets"] };
+const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"], "token-classification": ["aggregation"], "fill-mask": ["topK", "targets"], "question-answering": ["topK", "maxAnswerLength", "handleImpossibleAnswer"] };
 /** "huggingface": the whole model (LoRA adapters merged); "peft": only a LoRA run's adapters. */
 const SAVE_FORMATS = ["huggingface", "peft"];
 
@@ -40,7 +42,7 @@ export async function pipeline(task, options = {}) {
   if (typeof task !== "string" || !Object.hasOwn(TASKS, task)) {
     throw new OptionsError(`pipeline: unknown task ${JSON.stringify(task)}; valid tasks are ${Object.keys(TASKS).join(", ")}`);
   }
-  checkKeys("pipeline", options, isDecoder(task) ? LOAD_GENERATOR : LOAD);
+  checkKeys("pipeline", options, isDecoder(task) ? LOAD_GENERATOR : task === "question-answering" ? LOAD_QA : LOAD);
   const { onProgress, signal, ...args } = options;
   if (args.model == null) {
     throw new OptionsError('pipeline: options.model is required: a hub id ("org/name"), a folder URL, a .gguf URL (text-generation), the picked files of a model folder, or { config, weights, tokenizer }');
@@ -231,6 +233,7 @@ function makePipeline(task, handle, info) {
   const run = async (texts, options = {}) => {
     live(task);
     checkKeys(task, options, RUN[task]);
+    if (task === "question-answering") return answer(texts, options);
     const single = typeof texts === "string";
     if (!single && !(Array.isArray(texts) && texts.every((t) => typeof t === "string"))) {
       throw new OptionsError(`${task}: expected a string or an array of strings`);
@@ -247,13 +250,31 @@ function makePipeline(task, handle, info) {
     return single ? out[0] : out;
   };
 
-  const p = (texts, options) => run(texts, options);
+  /**
+   * transformers' shapes: `qa({ question, context })` or an array of them; `topK` 1 (the default)
+   * gives `{ answer, score, start, end }` per question, more an array of them, best first.
+   */
+  const answer = async (input, options) => {
+    const single = !Array.isArray(input);
+    const inputs = single ? [input] : input;
+    if (!inputs.every((x) => x && typeof x.question === "string" && typeof x.context === "string")) {
+      throw new OptionsError("question-answering: expected { question, context } (strings) or an array of them");
+    }
+    const out = (await request("run", { handle, texts: inputs.map(({ question, context }) => ({ question, context })), options }))
+      .map((answers) => answers.map(({ text, score, start, end }) => ({ answer: text, score, start, end })))
+      .map((answers) => ((options.topK ?? 1) === 1 ? answers[0] : answers));
+    return single ? out[0] : out;
+  };
+
+  // question answering also takes (question, context, options), as transformers.js does
+  const p = (...args) => (task === "question-answering" && typeof args[0] === "string" ? run({ question: args[0], context: args[1] }, args[2]) : run(args[0], args[1]));
   Object.defineProperty(p, "task", { value: task, enumerable: true });
   Object.defineProperty(p, "info", { get: () => info, enumerable: true });
 
   const kinds = {
     "token-classification": { rows: "{tokens, tags} rows", evaluate: ["format", "signal"] },
     "fill-mask": { rows: "{text} rows", evaluate: ["format", "columns", "signal"] },
+    "question-answering": { rows: "{question, context, answers} rows", evaluate: ["format", "signal"] },
   };
   training(p, handle, live, (i) => { info = i; }, kinds[task] ?? { rows: "{text, label} rows", evaluate: ["format", "columns", "signal"] });
 

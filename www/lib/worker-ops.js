@@ -10,6 +10,7 @@ import { TASKS } from "./generated.js";
 import { fetchModel, resolveModel } from "./hub.js";
 import * as store from "./store.js";
 import { finetuneMaskedLm, loadMaskedLm } from "./masked-lm.js";
+import { finetuneAnswerer, loadQuestionAnswerer } from "./qa.js";
 import { finetuneTagger, loadTokenClassifier } from "./tagger.js";
 import { checkTrainOptions, finetune, search } from "./train.js";
 
@@ -19,12 +20,34 @@ let nextHandle = 1;
 /** Whether `task` loads a decoder (the task table comes from the Rust core's `Task`). */
 const isDecoder = (task) => TASKS[task]?.modelKind === "decoder";
 
+/** The core counts offsets in code points (as Python does); JS strings index UTF-16 code units. */
+function utf16(text) {
+  const at = [0];
+  let units = 0;
+  for (const ch of text) at.push((units += ch.length));
+  return (span) => ({ ...span, start: at[Math.min(span.start, at.length - 1)], end: at[Math.min(span.end, at.length - 1)] });
+}
+
 /** How each encoder task loads, runs and fine-tunes its model (decoders: loadGenerator, the model's own methods). */
 const ENCODER_TASKS = {
   "feature-extraction": { load: loadEncoder, run: (m, texts, options) => m.embed(texts, options), finetune, search },
   "text-classification": { load: loadEncoder, run: (m, texts) => m.classify(texts), finetune, search },
-  "token-classification": { load: loadTokenClassifier, run: (m, texts, options) => m.tag(texts, options), finetune: finetuneTagger },
+  "token-classification": {
+    load: loadTokenClassifier,
+    run: async (m, texts, options) => (await m.tag(texts, options)).map((entities, i) => entities.map(utf16(texts[i]))),
+    finetune: finetuneTagger,
+  },
   "fill-mask": { load: loadMaskedLm, run: (m, texts, options) => m.fill(texts, options), finetune: finetuneMaskedLm },
+  // texts: [{ question, context }]
+  "question-answering": {
+    load: loadQuestionAnswerer,
+    run: async (m, texts, options) => {
+      const out = [];
+      for (const { question, context } of texts) out.push((await m.answer(question, context, options)).map(utf16(context)));
+      return out;
+    },
+    finetune: finetuneAnswerer,
+  },
 };
 
 /** An encoder folder's files by role (`{ config, weights, tokenizer }`) → by file name, as `export()` gives them. */
