@@ -36,7 +36,10 @@ seeds() {
       printf '\0text,label\na fine film,good\n"quoted, comma",bad\n' >"$dir/csv"
       printf '\1text\tlabel\ttext_pair\nfine\tgood\tx\n' >"$dir/tsv"
       printf '\2{"text": "fine", "label": "good"}\n{"prompt": "a", "completion": "b", "text": "c"}\n' >"$dir/jsonl"
-      printf '\3[{"text": "fine", "label": 1}, {"text": "bad", "label": 0}]' >"$dir/json" ;;
+      printf '\3[{"text": "fine", "label": 1}, {"text": "bad", "label": 0}]' >"$dir/json"
+      printf '\5-DOCSTART- O\n\nEU NNP B-ORG\nrejects O\n\nPeter B-PER\nBlackburn I-PER\n' >"$dir/conll"
+      printf '\6{"tokens": ["Bonn", "is"], "ner_tags": ["S-LOC", "O"]}\n' >"$dir/tagged"
+      printf '\7{"data": [{"paragraphs": [{"context": "Zoe wrote it.", "qas": [{"id": "a", "question": "Who?", "answers": [{"text": "Zoe", "answer_start": 0}]}]}]}]}' >"$dir/squad" ;;
     model_folder)
       { cat $bert/tiny-cls3/config.json; printf '%s' "$SEP"; cat $bert/tiny-cls3/model.safetensors; printf '%s' "$SEP"; cat $bert/tokenizer.json; } >"$dir/bert"
       { cat $llama/tiny/config.json; printf '%s' "$SEP"; cat $llama/tiny/model.safetensors; printf '%s' "$SEP"; cat $llama/train-steps/tokenizer.json; } >"$dir/llama"

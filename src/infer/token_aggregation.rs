@@ -101,7 +101,7 @@ pub fn entities(
         let mut is_subword = if by_prefix {
             token.chars().count() != original.chars().count()
         } else {
-            start > 0 && !chars[start - 1..(start + 1).min(chars.len())].contains(&' ')
+            start > 0 && chars.get(start - 1..(start + 1).min(chars.len())).is_some_and(|around| !around.contains(&' '))
         };
         if Some(tokens.ids[index]) == unk {
             token = original;

@@ -12,14 +12,13 @@ use super::{
     errors::to_js,
     options::parse_options,
     to_value,
-    train::{js_callbacks, resume_from, setup_device},
+    train::{TaskRun, TaskSetup, setup_device},
 };
 use crate::{
     Error,
-    data::{TextColumns, masking::Masking},
+    data::masking::Masking,
     infer::{ModelFiles, fill_mask::MaskedLm},
     session::{SessionData, finetune_masked_lm},
-    train::TrainOptions,
 };
 
 /// Options of `MaskedLm.load`.
@@ -41,19 +40,6 @@ struct FillOptions {
     top_k: Option<usize>,
     /// Only these tokens are candidates.
     targets: Option<Vec<String>>,
-}
-
-/// Where the texts of `evaluate` or `fineTuneMaskedLm` come from.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct DataSetup {
-    device: Option<String>,
-    data_name: Option<String>,
-    validation_name: Option<String>,
-    validation_split: Option<f64>,
-    /// The text column of a table (default `text`); a `.txt` file is one text per line.
-    #[serde(default)]
-    columns: TextColumns,
 }
 
 #[derive(Serialize)]
@@ -130,7 +116,7 @@ impl JsMaskedLm {
         let lm = self.inner.clone();
         let data = data.to_vec();
         future_to_promise(async move {
-            let setup: DataSetup = parse_options("evaluate", setup).map_err(to_js)?;
+            let setup: TaskSetup = parse_options("evaluate", setup).map_err(to_js)?;
             let name = setup.data_name.clone().unwrap_or_else(|| "data.txt".into());
             let session = SessionData::named(data, name, None, String::new(), Some(0.0));
             let (texts, _) = session.plain_texts(&setup.columns, 0).map_err(to_js)?;
@@ -162,18 +148,9 @@ pub fn fine_tune_masked_lm(
     is_cancelled: Function,
     resume: JsValue,
 ) -> Promise {
-    let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
-    let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+    let run = TaskRun::new(config, weights, tokenizer, data, validation, setup, options, on_event, on_checkpoint, is_cancelled, resume);
     future_to_promise(async move {
-        let setup: DataSetup = parse_options("fineTune", setup).map_err(to_js)?;
-        let options: TrainOptions = parse_options("fineTune options", options).map_err(to_js)?;
-        let name = setup.data_name.clone().unwrap_or_else(|| "train.txt".into());
-        let validation_name = setup.validation_name.clone().unwrap_or_else(|| "validation.txt".into());
-        let data = SessionData::named(data, name, validation, validation_name, setup.validation_split);
-        let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
-        let resume = resume_from(&resume).map_err(to_js)?;
-        let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
-        let tuned = finetune_masked_lm(&files, &dev, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
-        Ok(JsMaskedLm { inner: Rc::new(tuned.model) }.into())
+        let model = run.run("train.txt", async |files, dev, data, columns, options, resume, hooks| finetune_masked_lm(files, dev, data, columns, options, resume, hooks).await).await?;
+        Ok(JsMaskedLm { inner: Rc::new(model) }.into())
     })
 }

@@ -12,14 +12,13 @@ use super::{
     errors::to_js,
     options::parse_options,
     to_value,
-    train::{js_callbacks, resume_from, setup_device},
+    train::{TaskRun, TaskSetup, setup_device},
 };
 use crate::{
     Error,
     data::squad::read_squad,
     infer::{ModelFiles, question_answering::QuestionAnswerer},
-    session::{SessionData, finetune_answerer},
-    train::TrainOptions,
+    session::finetune_answerer,
 };
 
 /// Options of `QuestionAnswerer.load`.
@@ -45,16 +44,6 @@ struct AnswerOptions {
     max_answer_length: Option<usize>,
     /// Allow "no answer" (SQuAD 2.0 models; default false).
     handle_impossible_answer: Option<bool>,
-}
-
-/// Where the data of `evaluate` or `fineTuneAnswerer` come from.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct DataSetup {
-    device: Option<String>,
-    data_name: Option<String>,
-    validation_name: Option<String>,
-    validation_split: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -129,7 +118,7 @@ impl JsQuestionAnswerer {
         let qa = self.inner.clone();
         let data = data.to_vec();
         future_to_promise(async move {
-            let setup: DataSetup = parse_options("evaluate", setup).map_err(to_js)?;
+            let setup: TaskSetup = parse_options("evaluate", setup).map_err(to_js)?;
             let examples = read_squad(&data, setup.data_name.as_deref().unwrap_or("data.json")).map_err(to_js)?;
             to_value(&qa.evaluate(&examples).await.map_err(to_js)?)
         })
@@ -159,18 +148,9 @@ pub fn fine_tune_answerer(
     is_cancelled: Function,
     resume: JsValue,
 ) -> Promise {
-    let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
-    let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+    let run = TaskRun::new(config, weights, tokenizer, data, validation, setup, options, on_event, on_checkpoint, is_cancelled, resume);
     future_to_promise(async move {
-        let setup: DataSetup = parse_options("fineTune", setup).map_err(to_js)?;
-        let options: TrainOptions = parse_options("fineTune options", options).map_err(to_js)?;
-        let name = setup.data_name.clone().unwrap_or_else(|| "train.json".into());
-        let validation_name = setup.validation_name.clone().unwrap_or_else(|| "validation.json".into());
-        let data = SessionData::named(data, name, validation, validation_name, setup.validation_split);
-        let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
-        let resume = resume_from(&resume).map_err(to_js)?;
-        let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
-        let tuned = finetune_answerer(&files, &dev, &data, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
-        Ok(JsQuestionAnswerer { inner: Rc::new(tuned.model) }.into())
+        let model = run.run("train.json", async |files, dev, data, _columns, options, resume, hooks| finetune_answerer(files, dev, data, options, resume, hooks).await).await?;
+        Ok(JsQuestionAnswerer { inner: Rc::new(model) }.into())
     })
 }

@@ -12,13 +12,12 @@ use super::{
     errors::to_js,
     options::parse_options,
     to_value,
-    train::{js_callbacks, resume_from, setup_device},
+    train::{TaskRun, TaskSetup, setup_device},
 };
 use crate::{
     Error,
     infer::{ModelFiles, token_aggregation::Aggregation, token_classification::TokenClassifier},
-    session::{SessionData, finetune_token_classifier},
-    train::TrainOptions,
+    session::finetune_token_classifier,
 };
 
 /// Options of `TokenClassifier.load`.
@@ -39,20 +38,6 @@ struct LoadOptions {
 struct TagOptions {
     /// "none" | "simple" (default) | "first" | "average" | "max".
     aggregation: Option<Aggregation>,
-}
-
-/// Where `evaluate`'s or `fineTuneTagger`'s data came from.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct DataSetup {
-    /// "auto" | "webgpu" | "gpu" | "cpu" (fine-tuning only); default: the device of the last `init()`.
-    device: Option<String>,
-    /// File name of the data: `.jsonl`/`.json` for `{tokens, tags}` lines, anything else CoNLL.
-    data_name: Option<String>,
-    /// File name of the validation data, when there is some.
-    validation_name: Option<String>,
-    /// Without validation data: the fraction of the training sentences held out (default 0.1).
-    validation_split: Option<f64>,
 }
 
 /// What a loaded token classifier is, for the JS side.
@@ -128,7 +113,7 @@ impl JsTokenClassifier {
         let tagger = self.inner.clone();
         let data = data.to_vec();
         future_to_promise(async move {
-            let setup: DataSetup = parse_options("evaluate", setup).map_err(to_js)?;
+            let setup: TaskSetup = parse_options("evaluate", setup).map_err(to_js)?;
             let name = setup.data_name.unwrap_or_else(|| "data.conll".into());
             to_value(&tagger.evaluate(&data, &name).await.map_err(to_js)?)
         })
@@ -159,18 +144,9 @@ pub fn fine_tune_tagger(
     is_cancelled: Function,
     resume: JsValue,
 ) -> Promise {
-    let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
-    let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+    let run = TaskRun::new(config, weights, tokenizer, data, validation, setup, options, on_event, on_checkpoint, is_cancelled, resume);
     future_to_promise(async move {
-        let setup: DataSetup = parse_options("fineTune", setup).map_err(to_js)?;
-        let options: TrainOptions = parse_options("fineTune options", options).map_err(to_js)?;
-        let name = setup.data_name.clone().unwrap_or_else(|| "train.conll".into());
-        let validation_name = setup.validation_name.clone().unwrap_or_else(|| "validation.conll".into());
-        let data = SessionData::named(data, name, validation, validation_name, setup.validation_split);
-        let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
-        let resume = resume_from(&resume).map_err(to_js)?;
-        let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
-        let tuned = finetune_token_classifier(&files, &dev, &data, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
-        Ok(JsTokenClassifier { inner: Rc::new(tuned.model) }.into())
+        let model = run.run("train.conll", async |files, dev, data, _columns, options, resume, hooks| finetune_token_classifier(files, dev, data, options, resume, hooks).await).await?;
+        Ok(JsTokenClassifier { inner: Rc::new(model) }.into())
     })
 }

@@ -12,7 +12,7 @@ use wasm_bindgen_futures::future_to_promise;
 use super::{JsEncoder, errors::to_js, options::parse_options, to_value};
 use crate::{
     Error,
-    data::Columns,
+    data::{Columns, TextColumns},
     device,
     infer::ModelFiles,
     session::{SessionData, Task, TrialResult, finetune_classifier, search},
@@ -84,6 +84,78 @@ pub fn fine_tune_js(
             finetune_classifier(&files, &dev, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
         Ok(JsEncoder::from(Rc::new(tuned.model)).into())
     })
+}
+
+/// Where an encoder task's data is and what runs it (`fineTuneTagger`, `fineTuneAnswerer`,
+/// `fineTuneMaskedLm`, and their models' `evaluate`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct TaskSetup {
+    /// "auto" | "webgpu" | "gpu" | "cpu"; default: the device of the last `init()`.
+    pub device: Option<String>,
+    /// File name of the data (its extension gives the format).
+    pub data_name: Option<String>,
+    /// File name of the validation data, when there is some.
+    pub validation_name: Option<String>,
+    /// Without validation data: the fraction of the training data held out (default 0.1).
+    pub validation_split: Option<f64>,
+    /// A table's text column (fill-mask; default `text`).
+    #[serde(default)]
+    pub columns: TextColumns,
+}
+
+/// The arguments of a task's `fineTune…` export, as JS passed them.
+pub(super) struct TaskRun {
+    pub files: ModelFiles,
+    pub data: Vec<u8>,
+    pub validation: Option<Vec<u8>>,
+    pub setup: JsValue,
+    pub options: JsValue,
+    pub on_event: Function,
+    pub on_checkpoint: Function,
+    pub is_cancelled: Function,
+    pub resume: JsValue,
+}
+
+impl TaskRun {
+    /// The arguments in the order every `fineTune…` export takes them.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        config: Uint8Array,
+        weights: Uint8Array,
+        tokenizer: Uint8Array,
+        data: Uint8Array,
+        validation: Option<Uint8Array>,
+        setup: JsValue,
+        options: JsValue,
+        on_event: Function,
+        on_checkpoint: Function,
+        is_cancelled: Function,
+        resume: JsValue,
+    ) -> Self {
+        let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
+        TaskRun { files, data: data.to_vec(), validation: validation.map(|v| v.to_vec()), setup, options, on_event, on_checkpoint, is_cancelled, resume }
+    }
+
+    /// Reads the setup and options, names the data (`default_name` when the setup gives no name),
+    /// picks the device and runs `train` with the JS callbacks; resolves to the trained model.
+    pub(super) async fn run<M>(
+        self,
+        default_name: &str,
+        train: impl AsyncFnOnce(&ModelFiles, &crate::ComputeDevice, &SessionData, &TextColumns, &TrainOptions, Option<&Checkpoint>, Hooks<'_>) -> crate::Result<crate::session::Finetuned<M>>,
+    ) -> Result<M, JsValue> {
+        let setup: TaskSetup = parse_options("fineTune", self.setup).map_err(to_js)?;
+        let options: TrainOptions = parse_options("fineTune options", self.options).map_err(to_js)?;
+        let name = setup.data_name.clone().unwrap_or_else(|| default_name.into());
+        let extension = default_name.rsplit_once('.').map_or("", |(_, e)| e);
+        let validation_name = setup.validation_name.clone().unwrap_or_else(|| format!("validation.{extension}"));
+        let data = SessionData::named(self.data, name, self.validation, validation_name, setup.validation_split);
+        let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
+        let resume = resume_from(&self.resume).map_err(to_js)?;
+        let mut callbacks = js_callbacks(&self.on_event, &self.on_checkpoint, &self.is_cancelled);
+        let tuned = train(&self.files, &dev, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
+        Ok(tuned.model)
+    }
 }
 
 /// Hyperparameter search (`plan`: `{ space, strategy, trials }`) over `fineTune`'s arguments: one

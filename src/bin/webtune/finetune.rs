@@ -9,7 +9,7 @@ use webtune::{
     infer::{Decoder, EncodeOptions, Encoder, ModelFiles, fill_mask::MaskedLm, question_answering::QuestionAnswerer, token_classification::TokenClassifier},
     models::lora::{LoraInit, LoraOptions},
     session::{
-        DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_answerer, finetune_decoder, finetune_masked_lm, finetune_token_classifier,
+        DataFile, DecoderEvalSettings, Finetuned, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_answerer, finetune_decoder, finetune_masked_lm, finetune_token_classifier,
         runs::{self, FolderStorage},
     },
     train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions},
@@ -211,9 +211,18 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     options.check_for_task(task.name())?;
     match task {
         Task::TextGeneration => return train_lm(a, &options).await,
-        Task::TokenClassification => return train_tagger(a, &options).await,
-        Task::FillMask => return train_masked_lm(a, &options).await,
-        Task::QuestionAnswering => return train_answerer(a, &options).await,
+        Task::TokenClassification => {
+            let export = async |m: &TokenClassifier| m.export().await;
+            return train_encoder_task(a, export, async |f, d, data, _, r, h| finetune_token_classifier(f, d, data, &options, r, h).await).await;
+        }
+        Task::FillMask => {
+            let export = async |m: &MaskedLm| m.export().await;
+            return train_encoder_task(a, export, async |f, d, data, columns, r, h| finetune_masked_lm(f, d, data, columns, &options, r, h).await).await;
+        }
+        Task::QuestionAnswering => {
+            let export = async |m: &QuestionAnswerer| m.export().await;
+            return train_encoder_task(a, export, async |f, d, data, _, r, h| finetune_answerer(f, d, data, &options, r, h).await).await;
+        }
         Task::FeatureExtraction | Task::TextClassification => {}
     }
     prepare_out(&a.out, a.overwrite)?;
@@ -226,11 +235,16 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     finish(a, encoder_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
 }
 
-/// `--task token-classification`: an encoder fine-tuned to tag words (CoNLL or JSON-lines data),
-/// written as a Hugging Face `…ForTokenClassification` folder.
-async fn train_tagger(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
+/// `--task token-classification | fill-mask | question-answering`: the encoder in --model trained
+/// by `train` (a session call) and written as a Hugging Face folder (`…ForTokenClassification`,
+/// `…ForMaskedLM`, `…ForQuestionAnswering`).
+async fn train_encoder_task<M>(
+    a: &TrainArgs,
+    export: impl AsyncFnOnce(&M) -> Result<ModelFiles>,
+    train: impl AsyncFnOnce(&ModelFiles, &webtune::ComputeDevice, &SessionData, &TextColumns, Option<&Checkpoint>, Hooks<'_>) -> Result<Finetuned<M>>,
+) -> Result<()> {
     if a.peft {
-        return Err(Error::Options("--peft: LoRA is not available for token classification yet; leave out --lora-rank and --peft".into()));
+        return Err(Error::Options(format!("--peft: LoRA is not available for {} yet; leave out --lora-rank and --peft", a.task)));
     }
     prepare_out(&a.out, a.overwrite)?;
     let files = ModelFiles::from_dir(&a.model)?;
@@ -238,42 +252,11 @@ async fn train_tagger(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
     let dev = crate::cli::select_device(&a.device).await?;
     let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
-    let tuned = finetune_token_classifier(&files, &dev, &data, options, a.resume()?.as_ref(), hooks).await?;
-    finish(a, tuned.model.export().await?.by_name(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
+    let tuned = train(&files, &dev, &data, &a.columns.text_columns(&a.text), a.resume()?.as_ref(), hooks).await?;
+    finish(a, export(&tuned.model).await?.by_name(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
 }
 
-/// `--task question-answering`: an encoder fine-tuned on SQuAD JSON or rows, written as a Hugging
-/// Face `…ForQuestionAnswering` folder.
-async fn train_answerer(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
-    if a.peft {
-        return Err(Error::Options("--peft: LoRA is not available for question answering yet; leave out --lora-rank and --peft".into()));
-    }
-    prepare_out(&a.out, a.overwrite)?;
-    let files = ModelFiles::from_dir(&a.model)?;
-    let data = a.data()?;
-    let dev = crate::cli::select_device(&a.device).await?;
-    let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
-    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
-    let tuned = finetune_answerer(&files, &dev, &data, options, a.resume()?.as_ref(), hooks).await?;
-    finish(a, tuned.model.export().await?.by_name(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
-}
 
-/// `--task fill-mask`: continued masked-LM pretraining on plain text (a .txt file's lines or
-/// --text-column), written as a Hugging Face `…ForMaskedLM` folder.
-async fn train_masked_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
-    if a.peft {
-        return Err(Error::Options("--peft: LoRA is not available for fill-mask yet; leave out --lora-rank and --peft".into()));
-    }
-    prepare_out(&a.out, a.overwrite)?;
-    let files = ModelFiles::from_dir(&a.model)?;
-    let data = a.data()?;
-    let dev = crate::cli::select_device(&a.device).await?;
-    let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
-    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
-    let columns = a.columns.text_columns(&a.text);
-    let tuned = finetune_masked_lm(&files, &dev, &data, &columns, options, a.resume()?.as_ref(), hooks).await?;
-    finish(a, tuned.model.export().await?.by_name(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
-}
 
 /// A trained classifier's files for --out: a Hugging Face folder, or with --peft the adapters.
 pub(crate) async fn encoder_files(model: &Encoder, a: &TrainArgs) -> Result<Vec<(&'static str, Vec<u8>)>> {
