@@ -53,7 +53,7 @@ impl BertForMaskedLM {
     }
 
     /// Vocabulary logits at `positions`, indices into the batch's tokens flattened row by row
-    /// ([batch, seq] ids/types/mask; `positions` [n]) → [n, vocab].
+    /// (`[batch, seq]` ids/types/mask; `positions`: `[n]`) → `[n, vocab]`.
     pub fn logits_at(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>, attention_mask: Tensor<2, Int>, positions: Tensor<1, Int>) -> Tensor<2> {
         let hidden = self.bert.forward(input_ids, token_type_ids, attention_mask).last_hidden_state;
         let [b, s, h] = hidden.dims();
