@@ -638,7 +638,7 @@ test("pipeline: bad input is a clear, named error", async () => {
     return out;
   });
   const expect = {
-    task: ["OptionsError", /unknown task "summarization"; valid tasks are feature-extraction, text-classification, text-generation/],
+    task: ["OptionsError", /unknown task "summarization"; valid tasks are feature-extraction, fill-mask, question-answering, text-classification, text-generation, token-classification/],
     generation: ["NetworkError", /config.json: .*\/hub\/x\/y\/resolve\/main\/config.json answered HTTP 404/],
     notGguf: ["WeightsError", /not a GGUF file/],
     option: ["OptionsError", /unknown option "devise"; valid options are model, device/],
