@@ -59,11 +59,16 @@ async fn logits(model: &BertForQuestionAnswering, device: &ComputeDevice, featur
         let b = feature_batch(&refs, pad);
         let [ids, types, mask] = batch_tensors(&b, device.device());
         let (s, e) = model.forward(ids, types, mask);
-        loss += device.read_scalar(loss_of(s.clone(), e.clone(), &refs, device.device())).await? * chunk.len() as f64;
-        let (s, e) = (device.read_rows(s).await?, device.read_rows(e).await?);
-        for (f, (s, e)) in chunk.iter().zip(s.into_iter().zip(e)) {
-            starts.push(s[..f.ids.len()].to_vec());
-            ends.push(e[..f.ids.len()].to_vec());
+        let batch_loss = loss_of(s.clone(), e.clone(), &refs, device.device());
+        // one read per batch: the loss, then the start and end logits
+        let n = b.batch * b.seq;
+        let mut read = device.read_all(vec![batch_loss, s.reshape([n]), e.reshape([n])]).await?.into_iter();
+        let (l, s, e) = (read.next().unwrap_or_default(), read.next().unwrap_or_default(), read.next().unwrap_or_default());
+        loss += l.first().copied().unwrap_or(f32::NAN) as f64 * chunk.len() as f64;
+        for (i, f) in chunk.iter().enumerate() {
+            let row = i * b.seq..i * b.seq + f.ids.len();
+            starts.push(s.get(row.clone()).unwrap_or_default().to_vec());
+            ends.push(e.get(row).unwrap_or_default().to_vec());
         }
     }
     Ok((starts, ends, loss / features.len().max(1) as f64))

@@ -58,8 +58,11 @@ pub async fn evaluate_tagger(
         let logits = model.forward(ids, types, mask);
         let (sum, count) = token_cross_entropy(logits.clone(), &b.labels, device.device());
         let [n, seq, tags] = logits.dims();
-        let rows = device.read_rows(logits.reshape([n * seq, tags])).await?;
-        loss_sum += device.read_scalar(sum).await?;
+        // one read per batch: the loss sum, then the logits
+        let mut read = device.read_all(vec![sum, logits.reshape([n * seq * tags])]).await?.into_iter();
+        let (sum, flat) = (read.next().unwrap_or_default(), read.next().unwrap_or_default());
+        let rows: Vec<&[f32]> = flat.chunks(tags.max(1)).collect();
+        loss_sum += sum.first().copied().unwrap_or(f32::NAN) as f64;
         labelled += count;
         for (i, &r) in chunk.iter().enumerate() {
             let sentence = &data.sentences[r];
@@ -67,7 +70,7 @@ pub async fn evaluate_tagger(
             predicted.push(
                 b.word_starts[i]
                     .iter()
-                    .map(|start| start.map_or_else(|| "O".to_string(), |p| names[argmax(&rows[i * seq + p]) as usize].clone()))
+                    .map(|start| start.map_or_else(|| "O".to_string(), |p| names[argmax(rows[i * seq + p]) as usize].clone()))
                     .collect::<Vec<_>>(),
             );
         }
