@@ -57,7 +57,7 @@ struct MaskedLmInfo<'a> {
 /// A loaded masked language model (JS class `MaskedLm`).
 #[wasm_bindgen(js_name = MaskedLm)]
 pub struct JsMaskedLm {
-    inner: Rc<MaskedLm>,
+    pub(super) inner: Rc<MaskedLm>,
 }
 
 #[wasm_bindgen(js_class = MaskedLm)]

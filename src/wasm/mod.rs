@@ -12,6 +12,7 @@ mod options;
 mod question_answering;
 mod runs;
 mod tagger;
+mod task_search;
 mod train;
 
 use std::cell::RefCell;

@@ -60,7 +60,7 @@ struct AnswererInfo<'a> {
 /// A loaded question-answering model (JS class `QuestionAnswerer`).
 #[wasm_bindgen(js_name = QuestionAnswerer)]
 pub struct JsQuestionAnswerer {
-    inner: Rc<QuestionAnswerer>,
+    pub(super) inner: Rc<QuestionAnswerer>,
 }
 
 #[wasm_bindgen(js_class = QuestionAnswerer)]

@@ -55,7 +55,7 @@ struct TaggerInfo<'a> {
 /// A loaded token classifier (JS class `TokenClassifier`).
 #[wasm_bindgen(js_name = TokenClassifier)]
 pub struct JsTokenClassifier {
-    inner: Rc<TokenClassifier>,
+    pub(super) inner: Rc<TokenClassifier>,
 }
 
 #[wasm_bindgen(js_class = TokenClassifier)]

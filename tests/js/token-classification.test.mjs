@@ -1,7 +1,7 @@
 // pipeline("token-classification") (alias "ner") in webtune's Worker, on the CPU path: the tiny
 // BERT token classifier's entities equal transformers' pipeline for every aggregation strategy
-// (tests/reference/make_token_classification_fixtures.py); fine-tuning on CoNLL text and on
-// {tokens, tags} rows, seqeval's metrics, and a save that loads back. The numbers on the GPU are
+// (tests/reference/make_token_classification_fixtures.py); a search, fine-tuning on CoNLL text and
+// on {tokens, tags} rows, seqeval's metrics, and a save that loads back. The numbers on the GPU are
 // the native wgpu test's (tests/token_classification.rs): the head adds no kernel of its own.
 // Needs pkg/.
 import { after, before, test } from "node:test";
@@ -38,8 +38,8 @@ test("a NER pipeline tags like transformers' with every aggregation, fine-tunes 
       const errors = {
         aggregation: await ner("x", { aggregation: "longest" }).then(() => null, failure),
         columns: await ner.finetune({ data: rows, columns: { text: "t" } }).then(() => null, failure),
-        search: await ner.search({ data: rows, space: { epochs: [1] } }).then(() => null, failure),
       };
+      const searched = await ner.search({ data: rows, validation: rows, space: { learningRate: [1e-3, 1e-2] }, batchSize: 4 });
       const events = [];
       const done = await ner.finetune({ data: new File([conll], "train.conll"), validation: rows, epochs: 2, batchSize: 4, learningRate: 1e-3, logEvery: 1, onEvent: (e) => events.push(e) });
       const metrics = await ner.evaluate(rows);
@@ -50,7 +50,7 @@ test("a NER pipeline tags like transformers' with every aggregation, fine-tunes 
       const again = await reloaded(texts[0]);
       ner.dispose();
       reloaded.dispose();
-      return { device: ner.info.device.kind, tagged, single, errors, done, evals: events.filter((e) => e.type === "eval").map((e) => e.metrics), metrics, config, after, again };
+      return { device: ner.info.device.kind, tagged, single, errors, searched, done, evals: events.filter((e) => e.type === "eval").map((e) => e.metrics), metrics, config, after, again };
     } catch (e) {
       return { error: failure(e) };
     }
@@ -73,7 +73,8 @@ test("a NER pipeline tags like transformers' with every aggregation, fine-tunes 
   assert.equal(r.errors.aggregation.name, "OptionsError");
   assert.match(r.errors.aggregation.message, /aggregation|longest/);
   assert.match(r.errors.columns.message, /columns are for table data/);
-  assert.match(r.errors.search.message, /not available for token-classification/);
+  assert.deepEqual(r.searched.trials.map((t) => t.settings.learningRate), [1e-3, 1e-2], "the core's grid, in the Worker");
+  assert.equal(r.searched.metric, "f1");
   assert.equal(r.done.stopReason, "finished");
   assert.equal(r.evals.length, 2, "one evaluation per epoch");
   for (const m of [...r.evals, r.metrics]) assert.ok(m.f1 >= 0 && m.f1 <= 1 && Array.isArray(m.per_type), JSON.stringify(m));

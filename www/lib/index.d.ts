@@ -256,7 +256,7 @@ export interface TextClassificationPipeline extends PipelineBase {
 }
 
 /** Named entities (`pipeline("token-classification")`, alias `"ner"`): data is CoNLL lines or `{ tokens, tags }` rows. */
-export interface TokenClassificationPipeline extends Omit<PipelineBase, "evaluate" | "attentions" | "search" | "save"> {
+export interface TokenClassificationPipeline extends Omit<PipelineBase, "evaluate" | "attentions" | "save"> {
   /** Entities with offsets into the text (`text.slice(start, end)`), merged as transformers' `aggregation_strategy` (default "simple"). */
   (text: string, options?: { aggregation?: Aggregation }): Promise<TokenEntity[]>;
   (texts: string[], options?: { aggregation?: Aggregation }): Promise<TokenEntity[][]>;
@@ -267,7 +267,7 @@ export interface TokenClassificationPipeline extends Omit<PipelineBase, "evaluat
 }
 
 /** Masked-language modelling (`pipeline("fill-mask")`): training continues pretraining on plain text (a .txt file, or `columns.text` of a table). */
-export interface FillMaskPipeline extends Omit<PipelineBase, "evaluate" | "attentions" | "search" | "save"> {
+export interface FillMaskPipeline extends Omit<PipelineBase, "evaluate" | "attentions" | "save"> {
   /** The likeliest tokens for the mask, most likely first (a text with several masks: one list per mask), as transformers' fill-mask. */
   (text: string, options?: FillMaskOptions): Promise<MaskFill[] | MaskFill[][]>;
   (texts: string[], options?: FillMaskOptions): Promise<(MaskFill[] | MaskFill[][])[]>;
@@ -302,7 +302,7 @@ export interface QuestionAnsweringOptions {
 }
 
 /** Extractive question answering (`pipeline("question-answering")`): long contexts are read in overlapping windows (`docStride`). */
-export interface QuestionAnsweringPipeline extends Omit<PipelineBase, "evaluate" | "attentions" | "search" | "save"> {
+export interface QuestionAnsweringPipeline extends Omit<PipelineBase, "evaluate" | "attentions" | "save"> {
   (question: string, context: string, options?: QuestionAnsweringOptions): Promise<QuestionAnswer | QuestionAnswer[]>;
   (input: { question: string; context: string }, options?: QuestionAnsweringOptions): Promise<QuestionAnswer | QuestionAnswer[]>;
   (inputs: { question: string; context: string }[], options?: QuestionAnsweringOptions): Promise<(QuestionAnswer | QuestionAnswer[])[]>;

@@ -2,7 +2,7 @@
 import { call, core } from "./core.js";
 import { OptionsError, checkKeys } from "./errors.js";
 import { MODEL_FILES, dataFile, modelFiles } from "./files.js";
-import { train } from "./train.js";
+import { taskSearch, train } from "./train.js";
 
 /** A loaded masked language model. Free its memory with `dispose()` when done. */
 export class MaskedLmModel {
@@ -65,3 +65,6 @@ export async function finetuneMaskedLm(source, options = {}) {
     return new MaskedLmModel(await call(() => core.fineTuneMaskedLm(files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
   });
 }
+
+/** Hyperparameter search over `finetune`'s options plus `space`, `strategy` and `trials` (the core's plan and loop). */
+export const searchMaskedLm = taskSearch("fill-mask", "{text} rows", (inner) => new MaskedLmModel(inner));

@@ -2,7 +2,7 @@
 import { call, core } from "./core.js";
 import { OptionsError, checkKeys } from "./errors.js";
 import { MODEL_FILES, dataFile, modelFiles } from "./files.js";
-import { train } from "./train.js";
+import { taskSearch, train } from "./train.js";
 
 /** A loaded question-answering model. Free its memory with `dispose()` when done. */
 export class QuestionAnsweringModel {
@@ -67,3 +67,6 @@ export async function finetuneAnswerer(source, options = {}) {
     return new QuestionAnsweringModel(await call(() => core.fineTuneAnswerer(files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
   });
 }
+
+/** Hyperparameter search over `finetune`'s options plus `space`, `strategy` and `trials` (the core's plan and loop). */
+export const searchAnswerer = taskSearch("question-answering", "{question, context, answers} rows", (inner) => new QuestionAnsweringModel(inner));

@@ -2,7 +2,7 @@
 import { call, core } from "./core.js";
 import { OptionsError, checkKeys } from "./errors.js";
 import { MODEL_FILES, dataFile, modelFiles } from "./files.js";
-import { train } from "./train.js";
+import { taskSearch, train } from "./train.js";
 
 /** A loaded token classifier. Free its memory with `dispose()` when done. */
 export class TokenClassifierModel {
@@ -71,3 +71,6 @@ export async function finetuneTagger(source, options = {}) {
     return new TokenClassifierModel(await call(() => core.fineTuneTagger(files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
   });
 }
+
+/** Hyperparameter search over `finetune`'s options plus `space`, `strategy` and `trials` (the core's plan and loop). */
+export const searchTagger = taskSearch("token-classification", "{tokens, tags} rows", (inner) => new TokenClassifierModel(inner));

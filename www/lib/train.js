@@ -44,6 +44,18 @@ export async function search(source, options = {}) {
 }
 
 /**
+ * The `search` of an encoder task besides classification (the core's `searchTask`): `wrap` turns
+ * the best trial's model into the task's JS class; `rows` names the rows data may be.
+ */
+export function taskSearch(task, rows, wrap) {
+  return (source, options = {}) => searchWith(options, rows, async (data, validation, setup, training, plan, [onEvent, , isCancelled]) => {
+    const files = await modelFiles(source, MODEL_FILES, { signal: options.signal });
+    const found = await call(() => core.searchTask(task, files.config, files.weights, files.tokenizer, data, validation, setup, training, plan, onEvent, isCancelled));
+    return { ...found, model: wrap(found.model) };
+  });
+}
+
+/**
  * The part of a search every model shares: splits the plan (`space`, `strategy`, `trials`) from
  * the training options, then reads the data as `train` does and runs `start`, which also gets the plan.
  */

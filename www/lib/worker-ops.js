@@ -9,9 +9,9 @@ import { MODEL_FILES, bytesOf, dataFile, isGguf } from "./files.js";
 import { TASKS } from "./generated.js";
 import { fetchModel, resolveModel } from "./hub.js";
 import * as store from "./store.js";
-import { finetuneMaskedLm, loadMaskedLm } from "./masked-lm.js";
-import { finetuneAnswerer, loadQuestionAnswerer } from "./qa.js";
-import { finetuneTagger, loadTokenClassifier } from "./tagger.js";
+import { finetuneMaskedLm, loadMaskedLm, searchMaskedLm } from "./masked-lm.js";
+import { finetuneAnswerer, loadQuestionAnswerer, searchAnswerer } from "./qa.js";
+import { finetuneTagger, loadTokenClassifier, searchTagger } from "./tagger.js";
 import { checkTrainOptions, finetune, search } from "./train.js";
 
 const models = new Map();
@@ -36,8 +36,9 @@ const ENCODER_TASKS = {
     load: loadTokenClassifier,
     run: async (m, texts, options) => (await m.tag(texts, options)).map((entities, i) => entities.map(utf16(texts[i]))),
     finetune: finetuneTagger,
+    search: searchTagger,
   },
-  "fill-mask": { load: loadMaskedLm, run: (m, texts, options) => m.fill(texts, options), finetune: finetuneMaskedLm },
+  "fill-mask": { load: loadMaskedLm, run: (m, texts, options) => m.fill(texts, options), finetune: finetuneMaskedLm, search: searchMaskedLm },
   // texts: [{ question, context }]
   "question-answering": {
     load: loadQuestionAnswerer,
@@ -47,6 +48,7 @@ const ENCODER_TASKS = {
       return out;
     },
     finetune: finetuneAnswerer,
+    search: searchAnswerer,
   },
 };
 
