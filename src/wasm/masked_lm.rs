@@ -68,18 +68,8 @@ impl JsMaskedLm {
         let dev = setup_device(opts.device.as_deref()).await.map_err(to_js)?;
         let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
         let mut lm = MaskedLm::load(files, &dev).map_err(to_js)?;
-        if let Some(n) = opts.max_length {
-            if n < 2 {
-                return Err(to_js(Error::Options(format!("maxLength must be at least 2 (got {n})"))));
-            }
-            lm.max_length = n.min(lm.config.max_tokens());
-        }
-        if let Some(n) = opts.batch_size {
-            if n == 0 {
-                return Err(to_js(Error::Options("batchSize must be at least 1".into())));
-            }
-            lm.batch_size = n;
-        }
+        (lm.max_length, lm.batch_size) =
+            super::options::sizes(opts.max_length, opts.batch_size, lm.config.max_tokens(), (lm.max_length, lm.batch_size)).map_err(to_js)?;
         Ok(JsMaskedLm { inner: Rc::new(lm) })
     }
 

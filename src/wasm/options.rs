@@ -80,3 +80,17 @@ fn to_json(call: &str, value: &JsValue, path: &str) -> Result<serde_json::Value>
     }
     Err(Error::Options(format!("{call}: options hold a value that is not a number, string, boolean, array or plain object")))
 }
+
+/// A loaded model's `maxLength` (at least 2, capped at the model's `limit`) and `batchSize` (at
+/// least 1) from load options, each kept at `current` when not given.
+pub fn sizes(max_length: Option<usize>, batch_size: Option<usize>, limit: usize, current: (usize, usize)) -> Result<(usize, usize)> {
+    if let Some(n) = max_length
+        && n < 2
+    {
+        return Err(Error::Options(format!("maxLength must be at least 2 (got {n})")));
+    }
+    if batch_size == Some(0) {
+        return Err(Error::Options("batchSize must be at least 1".into()));
+    }
+    Ok((max_length.map_or(current.0, |n| n.min(limit)), batch_size.unwrap_or(current.1)))
+}

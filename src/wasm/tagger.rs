@@ -66,18 +66,8 @@ impl JsTokenClassifier {
         let dev = setup_device(opts.device.as_deref()).await.map_err(to_js)?;
         let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
         let mut tagger = TokenClassifier::load(files, &dev).map_err(to_js)?;
-        if let Some(n) = opts.max_length {
-            if n < 2 {
-                return Err(to_js(Error::Options(format!("maxLength must be at least 2 (got {n})"))));
-            }
-            tagger.max_length = n.min(tagger.config.max_tokens());
-        }
-        if let Some(n) = opts.batch_size {
-            if n == 0 {
-                return Err(to_js(Error::Options("batchSize must be at least 1".into())));
-            }
-            tagger.batch_size = n;
-        }
+        (tagger.max_length, tagger.batch_size) =
+            super::options::sizes(opts.max_length, opts.batch_size, tagger.config.max_tokens(), (tagger.max_length, tagger.batch_size)).map_err(to_js)?;
         Ok(JsTokenClassifier { inner: Rc::new(tagger) })
     }
 
