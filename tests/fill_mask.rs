@@ -6,10 +6,7 @@
 
 mod common;
 
-use common::{
-    parity::floats,
-    training::check_step_events,
-};
+use common::training::check_step_events;
 use pollster::block_on;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -279,5 +276,4 @@ fn adapt_then_fine_tune() {
     let tagger = TokenClassifier::load(exported, &dev).unwrap();
     assert!(tagger.report.warnings.iter().any(|w| w.contains("classifier is not in the checkpoint")), "{:?}", tagger.report.warnings);
     assert!(!tagger.report.warnings.iter().any(|w| w.contains("ignored")), "the masked-LM head is known, not an unknown tensor: {:?}", tagger.report.warnings);
-    let _ = floats;
 }
