@@ -273,6 +273,16 @@ fn train_eval_predict_question_answering() {
     }
     let r = webtune(&["predict", "--model", o, "--text", context]);
     assert!(String::from_utf8_lossy(&r.stderr).contains("pass --question"), "{}", String::from_utf8_lossy(&r.stderr));
+
+    // LoRA: only PEFT's files (QUESTION_ANS, qa_outputs trained in full)
+    let peft = work.path.join("peft");
+    let p = peft.to_str().unwrap();
+    let mut lora: Vec<&str> = args.iter().map(|a| if *a == o { p } else { a }).collect();
+    lora.extend(["--lora-rank", "4", "--peft"]);
+    assert!(webtune(&lora).status.success());
+    let config: Value = serde_json::from_slice(&std::fs::read(peft.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!((&config["task_type"], &config["modules_to_save"]), (&serde_json::json!("QUESTION_ANS"), &serde_json::json!(["qa_outputs"])));
+    assert!(peft.join("adapter_model.safetensors").exists() && !peft.join("model.safetensors").exists());
 }
 
 /// `webtune search`: a 4-trial grid prints one JSON line per trial and the best, and writes the

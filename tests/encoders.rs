@@ -9,7 +9,7 @@ mod common;
 use common::{
     attentions::check_attentions,
     parity::{assert_close, floats, ints, read},
-    training::{check_step_events, dataset, recipe},
+    training::{check_peft_files, check_step_events, dataset, fixture_lora, recipe},
 };
 use pollster::block_on;
 use serde_json::Value;
@@ -158,11 +158,7 @@ fn lora_fine_tuning_matches_peft_and_saves_peft_files() {
         let (files, exp) = fixture(family, "train-config.json");
         let data = dataset(&exp);
         let lora = &exp["lora"]["config"];
-        let names = |v: &Value| v.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect::<Vec<_>>();
-        let options = TrainOptions {
-            lora: Some(LoraOptions { rank: 4, alpha: 8.0, target_modules: Some(names(&lora["target_modules"])), ..LoraOptions::default() }),
-            ..recipe(&exp, data.len())
-        };
+        let options = TrainOptions { lora: Some(fixture_lora(lora)), ..recipe(&exp, data.len()) };
         let start = std::fs::read(path(family, "lora-init/adapter_model.safetensors")).unwrap();
         let mut events = Vec::new();
         let mut on_event = |e| events.push(e);
@@ -173,15 +169,7 @@ fn lora_fine_tuning_matches_peft_and_saves_peft_files() {
         assert!(memory.gradient_bytes * 5 < memory.weight_bytes, "{family}: only adapters and head train: {memory:?}");
 
         let enc = trained.into_encoder(&files);
-        let peft = block_on(enc.export_adapter("base")).unwrap();
-        let adapter = Inventory::read(&peft[0].1, "adapter_model.safetensors").unwrap();
-        let reference = Inventory::read(&start, "PEFT's adapter").unwrap();
-        let keys = |inv: &Inventory| inv.tensors.keys().cloned().collect::<Vec<_>>();
-        assert_eq!(keys(&adapter), keys(&reference), "{family}: PEFT's tensor names");
-        let config: Value = serde_json::from_slice(&peft[1].1).unwrap();
-        assert_eq!(config["task_type"], "SEQ_CLS");
-        assert_eq!(names(&config["target_modules"]), names(&lora["target_modules"]));
-        assert_eq!(names(&config["modules_to_save"]), names(&lora["modules_to_save"]));
+        check_peft_files(family, &block_on(enc.export_adapter("base")).unwrap(), &start, lora, "SEQ_CLS");
 
         let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
         let merged = Encoder::load(block_on(enc.export()).unwrap(), &dev).unwrap();

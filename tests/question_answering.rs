@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{parity::assert_close, training::check_step_events};
+use common::{
+    parity::assert_close,
+    training::{check_peft_files, check_step_events, fixture_lora, recipe},
+};
 use pollster::block_on;
 use serde_json::Value;
 use webtune::{
@@ -171,23 +174,10 @@ fn families_fine_tune_like_pytorch_and_export() {
     for family in FAMILIES {
         let (files, exp) = fixture(family, "train-config.json");
         let exs = examples(&exp);
-        let r = &exp["recipe"];
-        let w = windowing(&exp);
-        let options = TrainOptions {
-            epochs: r["steps"].as_u64().unwrap() as usize,
-            batch_size: exp["features"].as_array().unwrap().len(),
-            learning_rate: r["learning_rate"].as_f64().unwrap(),
-            weight_decay: r["weight_decay"].as_f64().unwrap(),
-            warmup_steps: Some(r["warmup_steps"].as_u64().unwrap() as usize),
-            max_grad_norm: Some(r["max_grad_norm"].as_f64().unwrap()),
-            max_length: w.max_length,
-            doc_stride: Some(w.stride),
-            log_every: 1,
-            ..TrainOptions::default()
-        };
+        let options = qa_recipe(&exp);
         let mut events = Vec::new();
         let mut on_event = |e| events.push(e);
-        let trained = block_on(fine_tune_answerer(&files, &dev, &exs, None, &options, None, Hooks::events(&mut on_event)))
+        let trained = block_on(fine_tune_answerer(&files, None, &dev, &exs, None, &options, None, Hooks::events(&mut on_event)))
             .unwrap_or_else(|e| panic!("{family}: {e}"));
         // every window's logits take part in the loss, padding too: the padding token's embedding
         // must get no gradient (PyTorch's padding_idx) for these steps to agree
@@ -200,10 +190,51 @@ fn families_fine_tune_like_pytorch_and_export() {
         let config: Value = serde_json::from_slice(&exported.config).unwrap();
         assert!(config["architectures"][0].as_str().unwrap().ends_with("ForQuestionAnswering"), "{family}");
         let mut again = QuestionAnswerer::load(exported, &dev).unwrap();
-        again.windowing = w;
+        again.windowing = windowing(&exp);
         let after = block_on(again.answer_examples(&exs)).unwrap();
         assert_eq!(after.iter().map(|a| &a.answer.text).collect::<Vec<_>>(), before.iter().map(|a| &a.answer.text).collect::<Vec<_>>(), "{family}");
     }
+}
+
+/// LoRA as PEFT's `QUESTION_ANS`: from PEFT's own fresh adapter, PEFT's steps (the base frozen,
+/// `qa_outputs` trained in full); PEFT's file names and config; the merged export computes what
+/// the adapted model does.
+#[test]
+fn families_fine_tune_lora_like_peft() {
+    let dev = device::cpu();
+    for family in FAMILIES {
+        let (files, exp) = fixture(family, "train-config.json");
+        let exs = examples(&exp);
+        let lora = &exp["lora"]["config"];
+        let options = TrainOptions { lora: Some(fixture_lora(lora)), ..qa_recipe(&exp) };
+        let start = std::fs::read(root().join("question-answering").join(family).join("lora-init/adapter_model.safetensors")).unwrap();
+        let mut events = Vec::new();
+        let mut on_event = |e| events.push(e);
+        let trained = block_on(fine_tune_answerer(&files, Some(&start), &dev, &exs, None, &options, None, Hooks::events(&mut on_event)))
+            .unwrap_or_else(|e| panic!("{family}: {e}"));
+        check_step_events(&events, exp["lora"]["steps"].as_array().unwrap(), 1e-4, family);
+
+        let qa = trained.into_answerer(&files);
+        check_peft_files(family, &block_on(qa.export_adapter("base")).unwrap(), &start, lora, "QUESTION_ANS");
+        let mut merged = QuestionAnswerer::load(block_on(qa.export()).unwrap(), &dev).unwrap();
+        merged.windowing = qa.windowing;
+        let features = qa_features(&exs, &qa.tokenizer, qa.windowing).unwrap();
+        for f in features.iter().step_by(7) {
+            let b = feature_batch(&[f], qa.tokenizer.pad_id());
+            let logits = |m: &QuestionAnswerer| {
+                let [ids, types, mask] = batch_tensors(&b, m.device.device());
+                let (s, e) = m.model.forward(ids, types, mask);
+                [block_on(common::parity::read(s)), block_on(common::parity::read(e))].concat()
+            };
+            assert_close(&format!("{family}: merged export"), &logits(&merged), &logits(&qa), 1e-5);
+        }
+    }
+}
+
+/// The fixture's recipe: one batch of every window per step, the fixture's windowing.
+fn qa_recipe(exp: &Value) -> TrainOptions {
+    let w = windowing(exp);
+    TrainOptions { max_length: w.max_length, doc_stride: Some(w.stride), ..recipe(exp, exp["features"].as_array().unwrap().len()) }
 }
 
 /// A question too long for its windows, and a context without the answer, are clear errors; an

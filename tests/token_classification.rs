@@ -8,7 +8,7 @@ mod common;
 
 use common::{
     parity::{assert_close, floats, ints, read},
-    training::check_step_events,
+    training::{check_peft_files, check_step_events, fixture_lora, recipe},
 };
 use pollster::block_on;
 use serde_json::Value;
@@ -111,6 +111,12 @@ fn families_tag_like_transformers_on_wgpu() {
 }
 
 /// The fixture's sentences as CoNLL text.
+/// The checkpoint's tags, in its order.
+fn tags(files: &ModelFiles) -> LabelMap {
+    let config: Value = serde_json::from_slice(&files.config).unwrap();
+    LabelMap::from_names((0..9).map(|i| config["id2label"][i.to_string()].as_str().unwrap().to_string()).collect())
+}
+
 fn conll(exp: &Value) -> String {
     let mut out = String::new();
     for s in exp["sentences"].as_array().unwrap() {
@@ -129,10 +135,10 @@ fn families_fine_tune_like_pytorch_and_export() {
     let dev = device::cpu();
     for family in FAMILIES {
         let (files, exp) = fixture(family, "train-config.json");
-        let config: Value = serde_json::from_slice(&files.config).unwrap();
-        let tags: Vec<String> = (0..9).map(|i| config["id2label"][i.to_string()].as_str().unwrap().to_string()).collect();
-        let data = TaggedDataset::read_with_labels(conll(&exp).as_bytes(), "train.txt", LabelMap::from_names(tags)).unwrap();
-        let tagger = TokenClassifier::load(ModelFiles { config: files.config.clone(), weights: files.weights.clone(), tokenizer: files.tokenizer.clone() }, &dev).unwrap();
+        let data = TaggedDataset::read_with_labels(conll(&exp).as_bytes(), "train.txt", tags(&files)).unwrap();
+        let tagger =
+            TokenClassifier::load(ModelFiles { config: files.config.clone(), weights: files.weights.clone(), tokenizer: files.tokenizer.clone() }, &dev)
+                .unwrap();
         let rows: Vec<usize> = (0..data.len()).collect();
         for (key, all) in [("labels", false), ("labels_all", true)] {
             let b = tagged_batch(&data, &rows, &tagger.tokenizer, 64, all).unwrap();
@@ -140,21 +146,10 @@ fn families_fine_tune_like_pytorch_and_export() {
             assert_eq!(b.labels, want, "{family}: {key} differ from run_ner.py's alignment");
         }
 
-        let r = &exp["recipe"];
-        let options = TrainOptions {
-            epochs: r["steps"].as_u64().unwrap() as usize,
-            batch_size: data.len(),
-            learning_rate: r["learning_rate"].as_f64().unwrap(),
-            weight_decay: r["weight_decay"].as_f64().unwrap(),
-            warmup_steps: Some(r["warmup_steps"].as_u64().unwrap() as usize),
-            max_grad_norm: Some(r["max_grad_norm"].as_f64().unwrap()),
-            max_length: 64,
-            log_every: 1,
-            ..TrainOptions::default()
-        };
+        let options = TrainOptions { max_length: 64, ..recipe(&exp, data.len()) };
         let mut events = Vec::new();
         let mut on_event = |e| events.push(e);
-        let trained = block_on(fine_tune_token_classifier(&files, &dev, &data, None, &options, None, Hooks::events(&mut on_event)))
+        let trained = block_on(fine_tune_token_classifier(&files, None, &dev, &data, None, &options, None, Hooks::events(&mut on_event)))
             .unwrap_or_else(|e| panic!("{family}: {e}"));
         check_step_events(&events, exp["steps"].as_array().unwrap(), 1e-4, family);
 
@@ -171,6 +166,32 @@ fn families_fine_tune_like_pytorch_and_export() {
     }
 }
 
+/// LoRA as PEFT's `TOKEN_CLS`: from PEFT's own fresh adapter, PEFT's steps (the base frozen,
+/// `classifier` trained in full); PEFT's file names and config; the merged export computes what
+/// the adapted model does.
+#[test]
+fn families_fine_tune_lora_like_peft() {
+    let dev = device::cpu();
+    for family in FAMILIES {
+        let (files, exp) = fixture(family, "train-config.json");
+        let data = TaggedDataset::read_with_labels(conll(&exp).as_bytes(), "train.txt", tags(&files)).unwrap();
+        let lora = &exp["lora"]["config"];
+        let options = TrainOptions { max_length: 64, lora: Some(fixture_lora(lora)), ..recipe(&exp, data.len()) };
+        let start = std::fs::read(root().join("token-classification").join(family).join("lora-init/adapter_model.safetensors")).unwrap();
+        let mut events = Vec::new();
+        let mut on_event = |e| events.push(e);
+        let trained = block_on(fine_tune_token_classifier(&files, Some(&start), &dev, &data, None, &options, None, Hooks::events(&mut on_event)))
+            .unwrap_or_else(|e| panic!("{family}: {e}"));
+        check_step_events(&events, exp["lora"]["steps"].as_array().unwrap(), 1e-4, family);
+
+        let tagger = trained.into_tagger(&files);
+        check_peft_files(family, &block_on(tagger.export_adapter("base")).unwrap(), &start, lora, "TOKEN_CLS");
+        let texts = texts(&exp);
+        let merged = TokenClassifier::load(block_on(tagger.export()).unwrap(), &dev).unwrap();
+        assert_close(&format!("{family}: merged export"), &block_on(logits(&merged, &texts)).1, &block_on(logits(&tagger, &texts)).1, 1e-5);
+    }
+}
+
 /// A new tag set on a token checkpoint gets a fresh head; the run evaluates entity F1 on
 /// validation sentences and says so in its events.
 #[test]
@@ -182,7 +203,7 @@ fn new_tags_get_a_new_head_and_runs_report_entity_f1() {
     let options = TrainOptions { epochs: 2, batch_size: 2, learning_rate: 1e-3, log_every: 1, ..TrainOptions::default() };
     let mut events = Vec::new();
     let mut on_event = |e| events.push(e);
-    let trained = block_on(fine_tune_token_classifier(&files, &dev, &train, Some(&dev_data), &options, None, Hooks::events(&mut on_event))).unwrap();
+    let trained = block_on(fine_tune_token_classifier(&files, None, &dev, &train, Some(&dev_data), &options, None, Hooks::events(&mut on_event))).unwrap();
     assert_eq!(trained.config.labels(), ["B-CITY", "O"]);
     let start = format!("{:?}", events.first().unwrap());
     assert!(start.contains("classifier was replaced"), "{start}");

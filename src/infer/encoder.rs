@@ -11,8 +11,9 @@ use crate::{
     ComputeDevice, Error, Result,
     models::{
         bert::{BertConfig, BertModel},
-        lora::{LoraBase, LoraOptions},
+        encoder_family::EncoderHead,
         heads::{BertForSequenceClassification, Pooling, l2_normalize, pool},
+        lora::LoraOptions,
     },
     data::{Columns, Dataset, LabelMap, Table, batch_tensors},
     infer::{evaluation::evaluate_classifier, metrics::Metrics},
@@ -163,14 +164,7 @@ impl Encoder {
     /// `adapter_config.json`: `PeftModel.from_pretrained(base, folder)` loads them, the base
     /// named `base_model`).
     pub async fn export_adapter(&self, base_model: &str) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        let lora = self.lora.as_ref().ok_or_else(|| {
-            Error::Options("this model has no LoRA adapters: fine-tune it with lora: { … } to save format \"peft\"".into())
-        })?;
-        let base = LoraBase::Encoder(self.config.family);
-        Ok(vec![
-            ("adapter_model.safetensors", crate::weights::peft::export_adapter(&self.model, &bert::adapter_layout(self.config.family), &self.device).await?),
-            ("adapter_config.json", crate::weights::peft::adapter_config(lora, base, base_model)?),
-        ])
+        bert::peft_files(&self.model, &self.config, EncoderHead::SequenceClassification, self.lora.as_ref(), &self.device, base_model).await
     }
 
     /// Sets how texts are cut and batched: `max_length` must be at least 2 (room for the special

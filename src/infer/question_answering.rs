@@ -1,7 +1,10 @@
 //! A loaded BERT-family extractive question-answering model: answers with character offsets into
 //! the context, read from every window of a long context; SQuAD evaluation; export.
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::{
+    module::Module,
+    tensor::{Int, Tensor, TensorData},
+};
 
 use super::{
     ModelFiles,
@@ -16,7 +19,7 @@ use crate::{
         qa_features::{QaFeature, Windowing, qa_features},
         squad::QaExample,
     },
-    models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForQuestionAnswering},
+    models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForQuestionAnswering, lora::LoraOptions},
     tokenizer::{Batch, TextTokenizer},
     weights::{LoadReport, bert, question_answering},
 };
@@ -109,6 +112,8 @@ pub struct QuestionAnswerer {
     pub batch_size: usize,
     source_config: Vec<u8>,
     source_tokenizer: Vec<u8>,
+    /// The LoRA settings of a model tuned with adapters (kept apart from its weights).
+    pub lora: Option<LoraOptions>,
 }
 
 impl QuestionAnswerer {
@@ -139,7 +144,13 @@ impl QuestionAnswerer {
             report: LoadReport::default(),
             source_config: files.config.clone(),
             source_tokenizer: files.tokenizer.clone(),
+            lora: None,
         }
+    }
+
+    /// The same model, noting that its adapters were made with `lora`.
+    pub fn with_lora(self, lora: Option<LoraOptions>) -> Self {
+        QuestionAnswerer { lora, ..self }
     }
 
     /// Sets how contexts are windowed: `max_length` within the model's limit, `stride` below it.
@@ -193,12 +204,17 @@ impl QuestionAnswerer {
         evaluate_answerer(&self.model, &self.device, examples, &features, self.tokenizer.pad_id(), self.batch_size, self.settings).await
     }
 
-    /// The model as a Hugging Face `*ForQuestionAnswering` folder.
+    /// The model as a Hugging Face `*ForQuestionAnswering` folder (LoRA adapters merged).
     pub async fn export(&self) -> Result<ModelFiles> {
         Ok(ModelFiles {
             config: bert::export_config_for(&self.config, &self.source_config, &[], EncoderHead::QuestionAnswering)?,
-            weights: question_answering::export_question_answerer(&self.config, &self.model, &self.device).await?,
+            weights: question_answering::export_question_answerer(&self.config, &self.model.clone().materialize(), &self.device).await?,
             tokenizer: self.source_tokenizer.clone(),
         })
+    }
+
+    /// A LoRA-tuned model's adapters and `qa_outputs` as PEFT's files (`QUESTION_ANS`).
+    pub async fn export_adapter(&self, base_model: &str) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        bert::peft_files(&self.model, &self.config, EncoderHead::QuestionAnswering, self.lora.as_ref(), &self.device, base_model).await
     }
 }

@@ -2,7 +2,11 @@
 //! transformers aggregation strategy, evaluation with seqeval's entity metrics, export.
 
 use burn::{
-    tensor::{Device, Int, Tensor, TensorData, activation::{log_softmax, softmax}},
+    module::Module,
+    tensor::{
+        Device, Int, Tensor, TensorData,
+        activation::{log_softmax, softmax},
+    },
 };
 
 use super::{
@@ -15,7 +19,7 @@ use crate::{
     ComputeDevice, Error, Result,
     data::{LabelMap, batch_tensors, tagged::TaggedDataset, tagged_batch::tagged_batch},
     kernels::argmax::argmax,
-    models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForTokenClassification},
+    models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForTokenClassification, lora::LoraOptions},
     tokenizer::{Batch, TextTokenizer},
     weights::{LoadReport, bert},
 };
@@ -94,6 +98,8 @@ pub struct TokenClassifier {
     /// The original `config.json` and `tokenizer.json`, for [`TokenClassifier::export`].
     source_config: Vec<u8>,
     source_tokenizer: Vec<u8>,
+    /// The LoRA settings of a model tuned with adapters (kept apart from its weights).
+    pub lora: Option<LoraOptions>,
 }
 
 impl TokenClassifier {
@@ -106,7 +112,18 @@ impl TokenClassifier {
         let device = device.without_autodiff();
         let ModelFiles { config: source_config, weights, tokenizer: source_tokenizer } = files;
         let (model, report) = bert::load_token_classifier(&config, weights, device.device(), false, 0)?;
-        Ok(TokenClassifier { max_length: config.max_tokens(), batch_size: 32, config, tokenizer, model, device, report, source_config, source_tokenizer })
+        Ok(TokenClassifier {
+            max_length: config.max_tokens(),
+            batch_size: 32,
+            config,
+            tokenizer,
+            model,
+            device,
+            report,
+            source_config,
+            source_tokenizer,
+            lora: None,
+        })
     }
 
     /// A token classifier around a model built in this process (e.g. fine-tuned) on `device`;
@@ -122,7 +139,13 @@ impl TokenClassifier {
             report: LoadReport::default(),
             source_config: files.config.clone(),
             source_tokenizer: files.tokenizer.clone(),
+            lora: None,
         }
+    }
+
+    /// The same model, noting that its adapters were made with `lora`.
+    pub fn with_lora(self, lora: Option<LoraOptions>) -> Self {
+        TokenClassifier { lora, ..self }
     }
 
     /// The tag probabilities of every token of each text, with its tokens.
@@ -177,8 +200,13 @@ impl TokenClassifier {
     pub async fn export(&self) -> Result<ModelFiles> {
         Ok(ModelFiles {
             config: bert::export_config_for(&self.config, &self.source_config, &self.config.labels(), EncoderHead::TokenClassification)?,
-            weights: bert::export_token_classifier(&self.config, &self.model.clone(), &self.device).await?,
+            weights: bert::export_token_classifier(&self.config, &self.model.clone().materialize(), &self.device).await?,
             tokenizer: self.source_tokenizer.clone(),
         })
+    }
+
+    /// A LoRA-tuned model's adapters and `classifier` as PEFT's files (`TOKEN_CLS`).
+    pub async fn export_adapter(&self, base_model: &str) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        bert::peft_files(&self.model, &self.config, EncoderHead::TokenClassification, self.lora.as_ref(), &self.device, base_model).await
     }
 }

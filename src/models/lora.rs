@@ -18,7 +18,7 @@ use crate::{
     Error, Result,
     models::{
         bert::BertConfig,
-        encoder_family::EncoderFamily,
+        encoder_family::{EncoderFamily, EncoderHead},
         fresh,
         gpt2::{Gpt2Config, Gpt2LMHeadModel},
         llama::{LlamaConfig, LlamaForCausalLM},
@@ -77,12 +77,12 @@ impl Default for LoraOptions {
     }
 }
 
-/// What the adapters go on: a decoder (Llama, GPT-2), or an encoder of a family.
+/// What the adapters go on: a decoder (Llama, GPT-2), or an encoder of a family with a task head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoraBase {
     Llama,
     Gpt2,
-    Encoder(EncoderFamily),
+    Encoder(EncoderFamily, EncoderHead),
 }
 
 impl std::fmt::Display for LoraBase {
@@ -90,16 +90,29 @@ impl std::fmt::Display for LoraBase {
         match self {
             LoraBase::Llama => f.write_str("Llama"),
             LoraBase::Gpt2 => f.write_str("GPT-2"),
-            LoraBase::Encoder(EncoderFamily::Bert | EncoderFamily::Roberta | EncoderFamily::XlmRoberta) => f.write_str("BERT, RoBERTa"),
-            LoraBase::Encoder(family) => f.write_str(family.title()),
+            LoraBase::Encoder(EncoderFamily::Bert | EncoderFamily::Roberta | EncoderFamily::XlmRoberta, _) => f.write_str("BERT, RoBERTa"),
+            LoraBase::Encoder(family, _) => f.write_str(family.title()),
         }
     }
 }
 
 impl LoraBase {
-    /// A causal language model (PEFT's `CAUSAL_LM` task), rather than a classifier.
+    /// A causal language model (PEFT's `CAUSAL_LM` task), rather than an encoder with a head.
     pub fn is_decoder(self) -> bool {
         matches!(self, LoraBase::Llama | LoraBase::Gpt2)
+    }
+
+    /// PEFT's `task_type`: which `PeftModelFor…` class loads the adapters (and its head).
+    pub fn peft_task_type(self) -> Result<&'static str> {
+        match self {
+            LoraBase::Llama | LoraBase::Gpt2 => Ok("CAUSAL_LM"),
+            LoraBase::Encoder(_, EncoderHead::SequenceClassification) => Ok("SEQ_CLS"),
+            LoraBase::Encoder(_, EncoderHead::TokenClassification) => Ok("TOKEN_CLS"),
+            LoraBase::Encoder(_, EncoderHead::QuestionAnswering) => Ok("QUESTION_ANS"),
+            LoraBase::Encoder(_, EncoderHead::MaskedLm) => {
+                Err(Error::Options("LoRA is not available for masked-LM training (PEFT has no task type for it): leave lora out to train every weight".into()))
+            }
+        }
     }
 
     /// PEFT's names of the projections that can take adapters, and their paths in one of our layers.
@@ -117,7 +130,7 @@ impl LoraBase {
             // HF `Conv1D` layers (weights `[in, out]`: PEFT's `fan_in_fan_out`); PEFT matches
             // `c_proj` by suffix, so it names both projections back to the residual stream.
             LoraBase::Gpt2 => &[("c_attn", "attn.c_attn"), ("c_proj", "attn.c_proj"), ("c_fc", "mlp.c_fc"), ("c_proj", "mlp.c_proj")],
-            LoraBase::Encoder(EncoderFamily::DistilBert) => &[
+            LoraBase::Encoder(EncoderFamily::DistilBert, _) => &[
                 ("q_lin", "attention.self_attn.query"),
                 ("k_lin", "attention.self_attn.key"),
                 ("v_lin", "attention.self_attn.value"),
@@ -125,11 +138,7 @@ impl LoraBase {
                 ("lin1", "intermediate.dense"),
                 ("lin2", "output.dense"),
             ],
-            LoraBase::Encoder(_) => &[
-                ("query", "attention.self_attn.query"),
-                ("key", "attention.self_attn.key"),
-                ("value", "attention.self_attn.value"),
-            ],
+            LoraBase::Encoder(..) => &[("query", "attention.self_attn.query"), ("key", "attention.self_attn.key"), ("value", "attention.self_attn.value")],
         }
     }
 
@@ -149,7 +158,7 @@ impl LoraBase {
         match self {
             LoraBase::Llama => "model.layers",
             LoraBase::Gpt2 => "transformer.h",
-            LoraBase::Encoder(_) => "bert.encoder.layer",
+            LoraBase::Encoder(..) => "bert.encoder.layer",
         }
     }
 
@@ -158,21 +167,38 @@ impl LoraBase {
         match self {
             LoraBase::Llama => &["q_proj", "v_proj"],
             LoraBase::Gpt2 => &["c_attn"],
-            LoraBase::Encoder(EncoderFamily::DistilBert) => &["q_lin", "v_lin"],
-            LoraBase::Encoder(_) => &["query", "value"],
+            LoraBase::Encoder(EncoderFamily::DistilBert, _) => &["q_lin", "v_lin"],
+            LoraBase::Encoder(..) => &["query", "value"],
         }
     }
 
     /// The head, trained in full beside the adapters (PEFT's `modules_to_save`): PEFT's module
-    /// names, and our path prefixes. Besides the classifier, its first layer (BERT's pooler,
-    /// RoBERTa's `classifier.dense`, DistilBERT's `pre_classifier`): base checkpoints often lack
-    /// it, and a frozen fresh layer would not be in the adapter file.
+    /// names, and our path prefixes. A sequence classifier's includes its first layer (BERT's
+    /// pooler, RoBERTa's `classifier.dense`, DistilBERT's `pre_classifier`): base checkpoints often
+    /// lack it, and a frozen fresh layer would not be in the adapter file. Token classifiers and
+    /// question answering have one layer on every token (`classifier`, `qa_outputs`); a masked
+    /// LM's head is tied to the embeddings and takes no LoRA ([`Self::peft_task_type`]).
     pub fn modules_to_save(self) -> (&'static [&'static str], &'static [&'static str]) {
         match self {
-            LoraBase::Llama | LoraBase::Gpt2 => (&[], &[]),
-            LoraBase::Encoder(EncoderFamily::Bert) => (&["pooler", "classifier"], &["bert.pooler.", "classifier."]),
-            LoraBase::Encoder(EncoderFamily::DistilBert) => (&["pre_classifier", "classifier"], &["bert.pooler.", "classifier."]),
-            LoraBase::Encoder(_) => (&["classifier"], &["bert.pooler.", "classifier."]),
+            LoraBase::Llama | LoraBase::Gpt2 | LoraBase::Encoder(_, EncoderHead::MaskedLm) => (&[], &[]),
+            LoraBase::Encoder(EncoderFamily::Bert, EncoderHead::SequenceClassification) => (&["pooler", "classifier"], &["bert.pooler.", "classifier."]),
+            LoraBase::Encoder(EncoderFamily::DistilBert, EncoderHead::SequenceClassification) => {
+                (&["pre_classifier", "classifier"], &["bert.pooler.", "classifier."])
+            }
+            LoraBase::Encoder(_, EncoderHead::SequenceClassification) => (&["classifier"], &["bert.pooler.", "classifier."]),
+            LoraBase::Encoder(_, EncoderHead::TokenClassification) => (&["classifier"], &["classifier."]),
+            LoraBase::Encoder(_, EncoderHead::QuestionAnswering) => (&["qa_outputs"], &["qa_outputs."]),
+        }
+    }
+
+    /// The trainable parameters of the head ([`Self::modules_to_save`]) of an encoder of config
+    /// `c` with `outputs` scores per position (labels, tags, or 2 for an answer's start and end).
+    fn head_parameters(self, c: &BertConfig, outputs: usize) -> usize {
+        let h = c.hidden_size;
+        match self {
+            LoraBase::Encoder(_, EncoderHead::SequenceClassification) => h * h + h + (h + 1) * outputs,
+            LoraBase::Encoder(_, EncoderHead::TokenClassification | EncoderHead::QuestionAnswering) => (h + 1) * outputs,
+            _ => 0,
         }
     }
 }
@@ -189,7 +215,8 @@ impl LoraOptions {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::Options(format!("lora.dropout must be in [0, 1) (0 = off, 0.05 or 0.1 are common), got {}", self.dropout)));
         }
-        let bases = [LoraBase::Llama, LoraBase::Gpt2, LoraBase::Encoder(EncoderFamily::Bert), LoraBase::Encoder(EncoderFamily::DistilBert)];
+        let head = EncoderHead::SequenceClassification; // the targets do not depend on the head
+        let bases = [LoraBase::Llama, LoraBase::Gpt2, LoraBase::Encoder(EncoderFamily::Bert, head), LoraBase::Encoder(EncoderFamily::DistilBert, head)];
         for m in self.target_modules.iter().flatten() {
             if !bases.iter().any(|b| b.modules().iter().any(|(name, _)| name == m)) {
                 let valid: Vec<String> = bases
@@ -205,6 +232,7 @@ impl LoraOptions {
     /// [`LoraOptions::check`], and that the targets exist in `base` (PEFT's names).
     pub fn validate(&self, base: LoraBase) -> Result<()> {
         self.check()?;
+        base.peft_task_type()?;
         if self.dropout > 0.0 && !base.is_decoder() {
             return Err(Error::Options("lora.dropout is only supported for decoders so far; leave it out (0) for an encoder".into()));
         }
@@ -321,12 +349,14 @@ impl LoraOptions {
         ((layers * adapters) as u64, (layers * per_token) as u64)
     }
 
-    /// For an encoder of config `c`: the trainable parameters (adapters and the head), and the
-    /// activation elements the adapters keep per token (`x·A`, `x·A·B`).
-    pub fn encoder_sizes(&self, c: &BertConfig, labels: usize) -> (u64, u64) {
+    /// For an encoder of config `c` with `head` (`outputs` scores per position): the trainable
+    /// parameters (adapters and the head), and the activation elements the adapters keep per
+    /// token (`x·A`, `x·A·B`).
+    pub fn encoder_sizes(&self, c: &BertConfig, head: EncoderHead, outputs: usize) -> (u64, u64) {
         let (h, i) = (c.hidden_size, c.intermediate_size);
+        let base = LoraBase::Encoder(c.family, head);
         let (mut adapters, mut per_token) = (0, 0);
-        for m in &self.targets(LoraBase::Encoder(c.family)) {
+        for m in &self.targets(base) {
             let (din, dout) = match m.as_str() {
                 "lin1" => (h, i),
                 "lin2" => (i, h),
@@ -336,8 +366,7 @@ impl LoraOptions {
             per_token += self.rank + dout;
         }
         let layers = c.num_hidden_layers;
-        let head = h * h + h + (h + 1) * labels;
-        ((layers * adapters + head) as u64, (layers * per_token) as u64)
+        ((layers * adapters + base.head_parameters(c, outputs)) as u64, (layers * per_token) as u64)
     }
 }
 

@@ -57,7 +57,7 @@ pub async fn finetune_token_classifier(
     hooks: Hooks<'_>,
 ) -> Result<Finetuned<TokenClassifier>> {
     let (train, validation) = data.tagged(options.seed)?;
-    let trained = fine_tune_token_classifier(files, device, &train, validation.as_ref(), options, resume, hooks).await?;
+    let trained = fine_tune_token_classifier(files, None, device, &train, validation.as_ref(), options, resume, hooks).await?;
     let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
     Ok(Finetuned { model: trained.into_tagger(files), stop_reason, steps, best })
 }
@@ -73,7 +73,7 @@ pub async fn finetune_answerer(
     hooks: Hooks<'_>,
 ) -> Result<Finetuned<QuestionAnswerer>> {
     let (train, validation) = data.questions(options.seed)?;
-    let trained = fine_tune_answerer(files, device, &train, validation.as_deref(), options, resume, hooks).await?;
+    let trained = fine_tune_answerer(files, None, device, &train, validation.as_deref(), options, resume, hooks).await?;
     let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
     Ok(Finetuned { model: trained.into_answerer(files), stop_reason, steps, best })
 }

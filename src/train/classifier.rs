@@ -9,6 +9,7 @@ use burn::{
 use super::{
     Best, Checkpoint, Evaluation, Hooks, MemoryPlan, StopReason, TrainOptions,
     checkpoint::fingerprint,
+    encoder_lora::{EncoderLora, start_weights},
     trainer::{self, Task, WeightsOrigin},
 };
 use crate::{
@@ -16,16 +17,9 @@ use crate::{
     data::{Dataset, labels::same_set, make_batch, token_lengths},
     data::batch_tensors,
     infer::{Encoder, ModelFiles, evaluation::evaluate_classifier, metrics::CLASSIFICATION_METRICS},
-    models::{
-        bert::BertConfig,
-        heads::BertForSequenceClassification,
-        lora::{LoraBase, LoraOptions},
-    },
+    models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForSequenceClassification, lora::LoraOptions},
     tokenizer::TextTokenizer,
-    weights::{
-        LoadReport, bert,
-        peft::{export_adapter, load_adapter},
-    },
+    weights::{LoadReport, bert},
 };
 
 /// A fine-tuned classifier, on the inference (non-autodiff) device.
@@ -82,9 +76,6 @@ pub async fn fine_tune_classifier_from_adapter(
     options.validate()?;
     options.check_metric(CLASSIFICATION_METRICS, "a classifier")?;
     options.check_for_task("text-classification")?;
-    if adapter.is_some() && options.lora.is_none() {
-        return Err(Error::Options("an adapter to start from needs lora options (its rank, alpha and target modules)".into()));
-    }
     // A resumed run starts from the checkpoint's config (it holds the run's labels).
     let config_bytes = resume.map_or(&files.config, |c| &c.config);
     let text = std::str::from_utf8(config_bytes).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
@@ -104,9 +95,7 @@ pub async fn fine_tune_classifier_from_adapter(
     let mut warnings = Vec::new();
     let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
     let tokenizer = crate::infer::encoder::tokenizer_for(&config, &files.tokenizer)?;
-    if let Some(lora) = &options.lora {
-        lora.validate(LoraBase::Encoder(config.family))?;
-    }
+    let lora = EncoderLora::for_run(options, &config, EncoderHead::SequenceClassification, files, adapter)?;
     let task = Classifier {
         new_head: !keeps_head && !default_head_for(&model_labels, labels.len()),
         config: config.with_labels(&labels),
@@ -114,16 +103,14 @@ pub async fn fine_tune_classifier_from_adapter(
         max_length,
         batch_size: options.batch_size,
         seed: options.seed,
-        lora: options.lora.clone(),
-        base: if options.lora.is_some() { files.weights.clone() } else { Vec::new() },
-        adapter: adapter.map(<[u8]>::to_vec),
+        lora,
         tokenizer,
         train,
         validation,
         labels,
         warnings,
     };
-    let weights = if resume.is_some() || options.lora.is_some() { Vec::new() } else { files.weights.clone() };
+    let weights = start_weights(files, task.lora.as_ref(), resume.is_some());
     let run = trainer::run(&task, weights, device, options, resume, hooks).await?;
     Ok(Trained {
         model: run.model,
@@ -133,7 +120,7 @@ pub async fn fine_tune_classifier_from_adapter(
         stop_reason: run.stop_reason,
         steps: run.steps,
         best: run.best,
-        lora: task.lora,
+        lora: task.lora.map(|l| l.options),
     })
 }
 
@@ -150,10 +137,7 @@ struct Classifier {
     batch_size: usize,
     /// Draws a new head and LoRA's `A` (the same on every device).
     seed: u64,
-    /// LoRA: the adapters' settings, the frozen base weights, and the adapter to start from.
-    lora: Option<LoraOptions>,
-    base: Vec<u8>,
-    adapter: Option<Vec<u8>>,
+    lora: Option<EncoderLora>,
     /// What preparing the run noticed, said when it starts.
     warnings: Vec<String>,
 }
@@ -182,7 +166,7 @@ impl Task for Classifier {
     }
 
     fn memory(&self, batch: usize) -> MemoryPlan {
-        let lora = self.lora.as_ref().map(|l| l.encoder_sizes(&self.config, self.labels.len()));
+        let lora = self.lora.as_ref().map(|l| l.options.encoder_sizes(&self.config, EncoderHead::SequenceClassification, self.labels.len()));
         super::memory::plan_training(&self.config, self.labels.len(), batch, self.max_length, lora)
     }
 
@@ -199,19 +183,17 @@ impl Task for Classifier {
             }
             (model, report)
         };
-        let Some(lora) = &self.lora else {
-            return bert::load_classifier_with(&self.config, weights, device, origin == WeightsOrigin::Start && self.new_head, self.seed).map(said);
-        };
-        // the base file is always the original, so a head for other classes is always replaced
-        let (model, report) = bert::load_classifier_with(&self.config, self.base.clone(), device, self.new_head, self.seed)?;
-        let family = self.config.family;
-        let model = lora.apply(model, LoraBase::Encoder(family), self.config.num_hidden_layers, self.seed)?;
-        let model = match (origin, &self.adapter) {
-            (WeightsOrigin::Saved, _) => load_adapter(model, &bert::adapter_layout(family), &weights)?,
-            (WeightsOrigin::Start, Some(start)) => load_adapter(model, &bert::adapter_layout(family), start)?,
-            (WeightsOrigin::Start, None) => model,
-        };
-        Ok(said((model, report)))
+        match &self.lora {
+            None => {
+                let new_head = origin == WeightsOrigin::Start && self.new_head;
+                bert::load_classifier_with(&self.config, weights, device, new_head, self.seed).map(said)
+            }
+            // the base file is always the original, so a head for other classes is always drawn
+            Some(lora) => {
+                let load_base = |base| bert::load_classifier_with(&self.config, base, device, self.new_head, self.seed);
+                lora.load(load_base, &weights, origin, self.seed).map(said)
+            }
+        }
     }
 
     fn loss(&self, model: &Self::Model, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)> {
@@ -236,7 +218,7 @@ impl Task for Classifier {
     async fn export(&self, model: &Self::Model, device: &ComputeDevice) -> Result<Vec<u8>> {
         match &self.lora {
             None => bert::export_classifier(&self.config, model, device).await,
-            Some(_) => export_adapter(model, &bert::adapter_layout(self.config.family), device).await,
+            Some(lora) => lora.export(model, device).await,
         }
     }
 }

@@ -65,7 +65,9 @@ pub async fn fine_tune_masked_lm(
     options.check_metric(LANGUAGE_METRICS, "a masked language model")?;
     options.check_for_task("fill-mask")?;
     if options.lora.is_some() {
-        return Err(Error::Options("LoRA is not available for masked-LM training yet: leave lora out to train every weight".into()));
+        return Err(Error::Options(
+            "LoRA is not available for masked-LM training (PEFT has no task type for it; domain adaptation trains every weight): leave lora out".into(),
+        ));
     }
     if !(masking.probability > 0.0 && masking.probability < 1.0) {
         return Err(Error::Options(format!("mlmProbability must be between 0 and 1 (0.15 is BERT's), got {}", masking.probability)));

@@ -8,6 +8,7 @@ pub mod causal_lm;
 pub mod checkpoint;
 pub mod classifier;
 pub mod clip;
+pub mod encoder_lora;
 pub mod events;
 pub mod masked_lm;
 pub mod memory;

@@ -127,8 +127,9 @@ pub struct TrainOptions {
     /// at most a third of maxLength).
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub doc_stride: Option<usize>,
-    /// Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
-    /// trained in full, as PEFT's `modules_to_save`); save them with format "peft".
+    /// Train LoRA adapters instead of all weights (the base is frozen; the task's head —
+    /// `classifier`, `qa_outputs` — is trained in full, as PEFT's `modules_to_save`); save them
+    /// with format "peft". Not for fill-mask (its head is tied to the embeddings).
     #[cfg_attr(not(target_family = "wasm"), arg(skip))]
     pub lora: Option<crate::models::lora::LoraOptions>,
 }

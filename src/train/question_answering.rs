@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 use super::{
     Best, Checkpoint, Evaluation, Hooks, MemoryPlan, StopReason, TrainOptions,
     checkpoint::fnv,
+    encoder_lora::{EncoderLora, start_weights},
     trainer::{self, Task, WeightsOrigin},
 };
 use crate::{
@@ -23,7 +24,7 @@ use crate::{
         question_answering::{QuestionAnswerer, evaluate_answerer, qa_loss},
         squad_metrics::SQUAD_METRICS,
     },
-    models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForQuestionAnswering},
+    models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForQuestionAnswering, lora::LoraOptions},
     tokenizer::TextTokenizer,
     weights::{LoadReport, bert, question_answering},
 };
@@ -38,23 +39,28 @@ pub struct TrainedAnswerer {
     pub stop_reason: StopReason,
     pub steps: usize,
     pub best: Option<Best>,
+    /// The LoRA settings the model was tuned with (its adapters are not merged).
+    pub lora: Option<LoraOptions>,
 }
 
 impl TrainedAnswerer {
     /// The model for inference and export; `files` are the ones the run started from.
     pub fn into_answerer(self, files: &ModelFiles) -> QuestionAnswerer {
-        let mut qa = QuestionAnswerer::from_model(self.config, self.tokenizer, self.model, self.device, files);
+        let mut qa = QuestionAnswerer::from_model(self.config, self.tokenizer, self.model, self.device, files).with_lora(self.lora);
         qa.windowing = self.windowing;
         qa
     }
 }
 
 /// Fine-tunes the encoder in `files` to answer the questions of `train` (a fresh `qa_outputs` when
-/// the checkpoint has none), evaluating SQuAD F1 on `validation` (if any); `options.doc_stride`:
-/// context tokens each window repeats (default 128, at most a third of the length). With
-/// `resume`, continues a run from its checkpoint.
+/// the checkpoint has none), evaluating SQuAD F1 on `validation` (if any): all weights, or with
+/// `options.lora` adapters and `qa_outputs` (PEFT's `QUESTION_ANS`), starting from PEFT's
+/// `adapter` if given. `options.doc_stride`: context tokens each window repeats (default 128, at
+/// most a third of the length). With `resume`, continues a run from its checkpoint.
+#[allow(clippy::too_many_arguments)]
 pub async fn fine_tune_answerer(
     files: &ModelFiles,
+    adapter: Option<&[u8]>,
     device: &ComputeDevice,
     train: &[QaExample],
     validation: Option<&[QaExample]>,
@@ -65,9 +71,6 @@ pub async fn fine_tune_answerer(
     options.validate()?;
     options.check_metric(SQUAD_METRICS, "a question-answering model")?;
     options.check_for_task("question-answering")?;
-    if options.lora.is_some() {
-        return Err(Error::Options("LoRA is not available for question answering yet: leave lora out to fine-tune every weight".into()));
-    }
     if train.is_empty() {
         return Err(Error::Data("the training data has no questions".into()));
     }
@@ -88,8 +91,20 @@ pub async fn fine_tune_answerer(
         warnings.push("no window holds a whole answer: raise maxLength or docStride".into());
     }
     let validation = validation.map(|v| qa_features(v, &tokenizer, windowing).map(|f| (v.to_vec(), f))).transpose()?;
-    let task = Answering { config, config_bytes: config_bytes.clone(), tokenizer, features, validation, batch_size: options.batch_size, seed: options.seed, max_length, warnings };
-    let weights = if resume.is_some() { Vec::new() } else { files.weights.clone() };
+    let lora = EncoderLora::for_run(options, &config, EncoderHead::QuestionAnswering, files, adapter)?;
+    let task = Answering {
+        config,
+        config_bytes: config_bytes.clone(),
+        tokenizer,
+        features,
+        validation,
+        batch_size: options.batch_size,
+        seed: options.seed,
+        max_length,
+        lora,
+        warnings,
+    };
+    let weights = start_weights(files, task.lora.as_ref(), resume.is_some());
     let run = trainer::run(&task, weights, device, options, resume, hooks).await?;
     Ok(TrainedAnswerer {
         model: run.model,
@@ -100,6 +115,7 @@ pub async fn fine_tune_answerer(
         stop_reason: run.stop_reason,
         steps: run.steps,
         best: run.best,
+        lora: task.lora.map(|l| l.options),
     })
 }
 
@@ -113,6 +129,7 @@ struct Answering {
     batch_size: usize,
     seed: u64,
     max_length: usize,
+    lora: Option<EncoderLora>,
     warnings: Vec<String>,
 }
 
@@ -146,7 +163,8 @@ impl Task for Answering {
     }
 
     fn memory(&self, batch: usize) -> MemoryPlan {
-        super::memory::plan_training(&self.config, 2, batch, self.max_length, None)
+        let lora = self.lora.as_ref().map(|l| l.options.encoder_sizes(&self.config, EncoderHead::QuestionAnswering, 2));
+        super::memory::plan_training(&self.config, 2, batch, self.max_length, lora)
     }
 
     fn no_decay(path: &str) -> bool {
@@ -154,7 +172,11 @@ impl Task for Answering {
     }
 
     fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)> {
-        let (model, mut report) = question_answering::load_question_answerer(&self.config, weights, device, self.seed)?;
+        let load = |weights| question_answering::load_question_answerer(&self.config, weights, device, self.seed);
+        let (model, mut report) = match &self.lora {
+            None => load(weights)?,
+            Some(lora) => lora.load(load, &weights, origin, self.seed)?,
+        };
         if origin == WeightsOrigin::Start {
             report.warnings.extend(self.warnings.iter().cloned());
         }
@@ -178,6 +200,9 @@ impl Task for Answering {
     }
 
     async fn export(&self, model: &Self::Model, device: &ComputeDevice) -> Result<Vec<u8>> {
-        question_answering::export_question_answerer(&self.config, model, device).await
+        match &self.lora {
+            None => question_answering::export_question_answerer(&self.config, model, device).await,
+            Some(lora) => lora.export(model, device).await,
+        }
     }
 }

@@ -6,6 +6,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::{
     Best, Checkpoint, Evaluation, Hooks, MemoryPlan, StopReason, TrainOptions,
+    encoder_lora::{EncoderLora, start_weights},
     trainer::{self, Task, WeightsOrigin},
 };
 use crate::{
@@ -17,7 +18,7 @@ use crate::{
         entity_metrics::ENTITY_METRICS,
         token_classification::{TokenClassifier, evaluate_tagger, token_cross_entropy},
     },
-    models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForTokenClassification},
+    models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForTokenClassification, lora::LoraOptions},
     tokenizer::TextTokenizer,
     weights::{LoadReport, bert},
 };
@@ -32,20 +33,26 @@ pub struct TrainedTagger {
     pub stop_reason: StopReason,
     pub steps: usize,
     pub best: Option<Best>,
+    /// The LoRA settings the model was tuned with (its adapters are not merged).
+    pub lora: Option<LoraOptions>,
 }
 
 impl TrainedTagger {
     /// The model for inference and export; `files` are the ones the run started from.
     pub fn into_tagger(self, files: &ModelFiles) -> TokenClassifier {
-        TokenClassifier::from_model(self.config, self.tokenizer, self.model, self.device, files)
+        TokenClassifier::from_model(self.config, self.tokenizer, self.model, self.device, files).with_lora(self.lora)
     }
 }
 
 /// Fine-tunes the checkpoint in `files` to tag the words of `train`, evaluating entity F1 on
-/// `validation` (if any). A checkpoint whose head already knows these tags keeps it; otherwise a
-/// new head is drawn from `options.seed`. With `resume`, continues a run from its checkpoint.
+/// `validation` (if any): all weights, or with `options.lora` adapters and the head (PEFT's
+/// `TOKEN_CLS`), starting from PEFT's `adapter` if given. A checkpoint whose head already knows
+/// these tags keeps it; otherwise a new head is drawn from `options.seed`. With `resume`,
+/// continues a run from its checkpoint.
+#[allow(clippy::too_many_arguments)]
 pub async fn fine_tune_token_classifier(
     files: &ModelFiles,
+    adapter: Option<&[u8]>,
     device: &ComputeDevice,
     train: &TaggedDataset,
     validation: Option<&TaggedDataset>,
@@ -56,9 +63,6 @@ pub async fn fine_tune_token_classifier(
     options.validate()?;
     options.check_metric(ENTITY_METRICS, "a token classifier")?;
     options.check_for_task("token-classification")?;
-    if options.lora.is_some() {
-        return Err(Error::Options("LoRA is not available for token classification yet: leave lora out to fine-tune every weight".into()));
-    }
     let config_bytes = resume.map_or(&files.config, |c| &c.config);
     let text = std::str::from_utf8(config_bytes).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
     let config = BertConfig::from_json(text)?;
@@ -76,6 +80,7 @@ pub async fn fine_tune_token_classifier(
     let mut warnings = Vec::new();
     let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
     let tokenizer = tokenizer_for(&config, &files.tokenizer)?;
+    let lora = EncoderLora::for_run(options, &config, EncoderHead::TokenClassification, files, adapter)?;
     let task = Tagger {
         new_head: !keeps_head,
         config: config.with_labels(&labels),
@@ -84,13 +89,14 @@ pub async fn fine_tune_token_classifier(
         batch_size: options.batch_size,
         seed: options.seed,
         label_all_tokens: options.label_all_tokens,
+        lora,
         tokenizer,
         train,
         validation,
         labels,
         warnings,
     };
-    let weights = if resume.is_some() { Vec::new() } else { files.weights.clone() };
+    let weights = start_weights(files, task.lora.as_ref(), resume.is_some());
     let run = trainer::run(&task, weights, device, options, resume, hooks).await?;
     Ok(TrainedTagger {
         model: run.model,
@@ -100,6 +106,7 @@ pub async fn fine_tune_token_classifier(
         stop_reason: run.stop_reason,
         steps: run.steps,
         best: run.best,
+        lora: task.lora.map(|l| l.options),
     })
 }
 
@@ -116,6 +123,7 @@ struct Tagger {
     batch_size: usize,
     seed: u64,
     label_all_tokens: bool,
+    lora: Option<EncoderLora>,
     warnings: Vec<String>,
 }
 
@@ -150,7 +158,8 @@ impl Task for Tagger {
     }
 
     fn memory(&self, batch: usize) -> MemoryPlan {
-        super::memory::plan_training(&self.config, self.labels.len(), batch, self.max_length, None)
+        let lora = self.lora.as_ref().map(|l| l.options.encoder_sizes(&self.config, EncoderHead::TokenClassification, self.labels.len()));
+        super::memory::plan_training(&self.config, self.labels.len(), batch, self.max_length, lora)
     }
 
     /// Parameters without weight decay (HF: biases and LayerNorm weights).
@@ -159,8 +168,14 @@ impl Task for Tagger {
     }
 
     fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)> {
-        let new_head = origin == WeightsOrigin::Start && self.new_head;
-        let (model, mut report) = bert::load_token_classifier(&self.config, weights, device, new_head, self.seed)?;
+        let (model, mut report) = match &self.lora {
+            None => bert::load_token_classifier(&self.config, weights, device, origin == WeightsOrigin::Start && self.new_head, self.seed)?,
+            // the base file is always the original, so a head for other tags is always drawn
+            Some(lora) => {
+                let load_base = |base| bert::load_token_classifier(&self.config, base, device, self.new_head, self.seed);
+                lora.load(load_base, &weights, origin, self.seed)?
+            }
+        };
         if origin == WeightsOrigin::Start {
             report.warnings.extend(self.warnings.iter().cloned());
         }
@@ -192,6 +207,9 @@ impl Task for Tagger {
     }
 
     async fn export(&self, model: &Self::Model, device: &ComputeDevice) -> Result<Vec<u8>> {
-        bert::export_token_classifier(&self.config, model, device).await
+        match &self.lora {
+            None => bert::export_token_classifier(&self.config, model, device).await,
+            Some(lora) => lora.export(model, device).await,
+        }
     }
 }

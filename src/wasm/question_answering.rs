@@ -129,6 +129,15 @@ impl JsQuestionAnswerer {
         let qa = self.inner.clone();
         future_to_promise(async move { super::files_object(qa.export().await.map_err(to_js)?.by_name()) })
     }
+
+    /// A LoRA-tuned model's adapters and `qa_outputs` as PEFT files: `Promise<{
+    /// "adapter_model.safetensors", "adapter_config.json" }>`; `baseModel` goes into
+    /// `base_model_name_or_path`.
+    #[wasm_bindgen(js_name = exportAdapter)]
+    pub fn export_adapter(&self, base_model: String) -> Promise {
+        let qa = self.inner.clone();
+        future_to_promise(async move { super::files_object(qa.export_adapter(&base_model).await.map_err(to_js)?) })
+    }
 }
 
 /// Fine-tunes `config`/`weights`/`tokenizer` on SQuAD data, with the callbacks and `resume` of

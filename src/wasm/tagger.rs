@@ -115,6 +115,15 @@ impl JsTokenClassifier {
         let tagger = self.inner.clone();
         future_to_promise(async move { super::files_object(tagger.export().await.map_err(to_js)?.by_name()) })
     }
+
+    /// A LoRA-tuned model's adapters and `classifier` as PEFT files: `Promise<{
+    /// "adapter_model.safetensors", "adapter_config.json" }>`; `baseModel` goes into
+    /// `base_model_name_or_path`.
+    #[wasm_bindgen(js_name = exportAdapter)]
+    pub fn export_adapter(&self, base_model: String) -> Promise {
+        let tagger = self.inner.clone();
+        future_to_promise(async move { super::files_object(tagger.export_adapter(&base_model).await.map_err(to_js)?) })
+    }
 }
 
 /// Fine-tunes `config`/`weights`/`tokenizer` to tag the words of `data` (CoNLL or JSON-lines

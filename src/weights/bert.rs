@@ -25,7 +25,7 @@ use crate::{
         encoder_family::{EncoderFamily, EncoderHead},
         fresh,
         heads::{BertForSequenceClassification, BertForTokenClassification},
-        lora::LoraBase,
+        lora::{LoraBase, LoraOptions},
     },
 };
 
@@ -216,11 +216,41 @@ pub(super) fn bert_key(path: &str) -> String {
     path.replace(".self_attn.", ".self.").replace("layer_norm.gamma", "LayerNorm.weight").replace("layer_norm.beta", "LayerNorm.bias")
 }
 
-/// How a LoRA-tuned classifier of `family` is named in PEFT's files: the family's keys, and the
-/// head saved whole (see [`LoraBase::modules_to_save`]).
-pub fn adapter_layout(family: EncoderFamily) -> AdapterLayout {
+/// How an encoder of `family` with `head` is named in Hugging Face's files (and, LoRA-tuned, in
+/// PEFT's): the family's keys,
+/// and the head saved whole (see [`LoraBase::modules_to_save`]). A token classifier's
+/// `classifier` and `qa_outputs` keep their names in every family (a sequence classifier's head
+/// is renamed with the family: RoBERTa's `classifier.out_proj`, …).
+pub fn adapter_layout(family: EncoderFamily, head: EncoderHead) -> AdapterLayout {
     let renames = Renames::from_bert(family);
-    AdapterLayout { key: Box::new(move |path| renames.apply(&bert_key(path))), head: LoraBase::Encoder(family).modules_to_save().1 }
+    let own_names = match head {
+        EncoderHead::TokenClassification => Some("classifier."),
+        EncoderHead::QuestionAnswering => Some("qa_outputs."),
+        EncoderHead::SequenceClassification | EncoderHead::MaskedLm => None,
+    };
+    let key = move |path: &str| match own_names {
+        Some(prefix) if path.starts_with(prefix) => path.to_string(),
+        _ => renames.apply(&bert_key(path)),
+    };
+    AdapterLayout { key: Box::new(key), head: LoraBase::Encoder(family, head).modules_to_save().1 }
+}
+
+/// A LoRA-tuned encoder's files for PEFT (`adapter_model.safetensors`, `adapter_config.json`:
+/// `PeftModel.from_pretrained(base, folder)` loads them, the base named `base_model`).
+pub async fn peft_files<M: Module>(
+    model: &M,
+    config: &BertConfig,
+    head: EncoderHead,
+    lora: Option<&LoraOptions>,
+    device: &crate::ComputeDevice,
+    base_model: &str,
+) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let lora = lora.ok_or_else(|| Error::Options("this model has no LoRA adapters: fine-tune it with lora: { … } to save format \"peft\"".into()))?;
+    let layout = adapter_layout(config.family, head);
+    Ok(vec![
+        ("adapter_model.safetensors", super::peft::export_adapter(model, &layout, device).await?),
+        ("adapter_config.json", super::peft::adapter_config(lora, LoraBase::Encoder(config.family, head), base_model)?),
+    ])
 }
 
 /// The classifier as `model.safetensors` bytes that transformers' `from_pretrained` loads as
@@ -233,11 +263,8 @@ pub async fn export_classifier(config: &BertConfig, model: &BertForSequenceClass
 /// The token classifier as `model.safetensors` bytes that transformers loads as `config`'s
 /// family (`RobertaForTokenClassification`, …): its `classifier` keeps its name in every family.
 pub async fn export_token_classifier(config: &BertConfig, model: &BertForTokenClassification, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
-    let renames = Renames::from_bert(config.family);
-    super::export::to_safetensors(model, device, |path| {
-        Some(if path.starts_with("classifier.") { path.to_string() } else { renames.apply(&bert_key(path)) })
-    })
-    .await
+    let layout = adapter_layout(config.family, EncoderHead::TokenClassification);
+    super::export::to_safetensors(model, device, |path| Some((layout.key)(path))).await
 }
 
 /// `config.json` for the fine-tuned classifier: the original file (every field kept) with the new

@@ -30,7 +30,7 @@ pub fn adapter_config(options: &LoraOptions, base: LoraBase, base_model: &str) -
     };
     let config = serde_json::json!({
         "peft_type": "LORA",
-        "task_type": if base.is_decoder() { "CAUSAL_LM" } else { "SEQ_CLS" },
+        "task_type": base.peft_task_type()?,
         "base_model_name_or_path": base_model,
         "r": options.rank,
         "lora_alpha": options.alpha,

@@ -7,13 +7,12 @@ use burn::tensor::Device;
 
 use super::{
     LoadReport,
-    bert::{bert_key, bert_keys, check_sizes, fresh_head_warning, initialise, load_into_with},
-    encoder_keys::Renames,
+    bert::{adapter_layout, bert_keys, check_sizes, fresh_head_warning, initialise, load_into_with},
     safetensors::Inventory,
 };
 use crate::{
     Result,
-    models::{bert::BertConfig, heads::BertForQuestionAnswering},
+    models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForQuestionAnswering},
 };
 
 /// Loads a question-answering model; `seed` draws a missing `qa_outputs` (with a warning).
@@ -39,9 +38,6 @@ pub fn load_question_answerer(config: &BertConfig, bytes: Vec<u8>, device: &Devi
 /// The model as `model.safetensors` bytes that transformers' `AutoModelForQuestionAnswering` loads
 /// as `config`'s family.
 pub async fn export_question_answerer(config: &BertConfig, model: &BertForQuestionAnswering, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
-    let renames = Renames::from_bert(config.family);
-    super::export::to_safetensors(model, device, |path| {
-        Some(if path.starts_with("qa_outputs.") { path.to_string() } else { renames.apply(&bert_key(path)) })
-    })
-    .await
+    let layout = adapter_layout(config.family, EncoderHead::QuestionAnswering);
+    super::export::to_safetensors(model, device, |path| Some((layout.key)(path))).await
 }

@@ -8,6 +8,7 @@ use webtune::{
     data::{Columns, Dataset, Table},
     data::batch_tensors,
     infer::ModelFiles,
+    models::lora::LoraOptions,
     train::{Event, Hooks, StopReason, TrainOptions, Trained, fine_tune_classifier},
 };
 
@@ -88,4 +89,33 @@ pub fn check_step_events(events: &[Event], want: &[Value], tol: f64, run: &str) 
         assert!((lr - wlr).abs() <= 1e-12, "{run} step {i} lr: ours {lr}, PyTorch {wlr}");
     }
     assert!(matches!(events.last(), Some(Event::Done { stop_reason: StopReason::Finished, .. })));
+}
+
+/// The LoRA settings of a fixture's `lora.config` (`rank`, `alpha`, `target_modules`).
+pub fn fixture_lora(config: &Value) -> LoraOptions {
+    LoraOptions {
+        rank: config["rank"].as_u64().unwrap() as usize,
+        alpha: config["alpha"].as_f64().unwrap(),
+        target_modules: Some(strings(&config["target_modules"])),
+        ..LoraOptions::default()
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
+}
+
+/// Adapter files a LoRA run saved (`adapter_model.safetensors`, `adapter_config.json`) against
+/// PEFT's: the tensor names of PEFT's own adapter file `peft`, and `config`'s (a fixture's
+/// `lora.config`) targets and modules to save under PEFT's `task_type`.
+pub fn check_peft_files(what: &str, files: &[(&str, Vec<u8>)], peft: &[u8], config: &Value, task_type: &str) {
+    use webtune::weights::safetensors::Inventory;
+    let file = |name: &str| &files.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{what}: no {name}")).1;
+    let keys = |inv: Inventory| inv.tensors.into_keys().collect::<Vec<_>>();
+    let ours = keys(Inventory::read(file("adapter_model.safetensors"), "ours").unwrap());
+    assert_eq!(ours, keys(Inventory::read(peft, "PEFT's").unwrap()), "{what}: PEFT's tensor names");
+    let saved: Value = serde_json::from_slice(file("adapter_config.json")).unwrap();
+    assert_eq!(saved["task_type"], task_type, "{what}");
+    assert_eq!(strings(&saved["target_modules"]), strings(&config["target_modules"]), "{what}: target_modules");
+    assert_eq!(strings(&saved["modules_to_save"]), strings(&config["modules_to_save"]), "{what}: modules_to_save");
 }

@@ -17,7 +17,7 @@ before(async () => {
 });
 after(async () => b?.close());
 
-test("a question-answering pipeline answers from every window of a long context with offsets, fine-tunes on SQuAD rows, evaluates, and its save loads back (CPU path)", async () => {
+test("a question-answering pipeline answers from every window of a long context with offsets, fine-tunes LoRA on SQuAD rows, evaluates, saves PEFT files, and its merged save loads back (CPU path)", async () => {
   const r = await b.page.evaluate(async ({ examples, settings }) => {
     const { pipeline } = await import("/pkg/index.js");
     const failure = (e) => ({ name: e.name, message: e.message });
@@ -37,8 +37,10 @@ test("a question-answering pipeline answers from every window of a long context 
         stride: await pipeline("question-answering", { model, device: "cpu", maxLength: 32, docStride: 20 }).then(() => null, failure),
       };
       const data = new File([JSON.stringify(examples)], "squad.json");
-      out.done = await qa.finetune({ data, validation: data, epochs: 1, batchSize: 16, maxLength: settings.max_length, docStride: settings.doc_stride, logEvery: 1 });
+      out.done = await qa.finetune({ data, validation: data, epochs: 1, batchSize: 16, learningRate: 1e-2, maxLength: settings.max_length, docStride: settings.doc_stride, logEvery: 1, lora: { rank: 4 } });
       out.metrics = await qa.evaluate(data);
+      const peft = await qa.save({ format: "peft" });
+      out.peft = { files: Object.keys(peft).sort(), config: JSON.parse(await peft["adapter_config.json"].text()) };
       const saved = await qa.save();
       out.config = JSON.parse(await saved["config.json"].text());
       out.after = await qa(question, context);
@@ -67,6 +69,12 @@ test("a question-answering pipeline answers from every window of a long context 
   assert.match(r.errors.stride.message, /docStride/);
   assert.equal(r.done.stopReason, "finished");
   assert.ok(Number.isFinite(r.metrics.f1) && r.metrics.no_answer.total === 1, JSON.stringify(r.metrics));
+  assert.deepEqual(r.peft.files, ["adapter_config.json", "adapter_model.safetensors"]);
+  assert.equal(r.peft.config.task_type, "QUESTION_ANS");
+  assert.deepEqual(r.peft.config.modules_to_save, ["qa_outputs"]);
   assert.equal(r.config.architectures[0], "BertForQuestionAnswering");
-  assert.deepEqual(r.again, r.after, "the saved model answers as the trained one");
+  assert.notDeepEqual(r.after, r.one, "training changed the answer");
+  const { score, ...answer } = r.after;
+  assert.deepEqual({ ...r.again, score }, { ...answer, score }, "the saved (merged) model answers as the adapted one");
+  assert.ok(Math.abs(r.again.score - score) < 1e-5, `scores ${r.again.score}, ${score}`);
 });

@@ -15,7 +15,9 @@ Writes tests/fixtures/question-answering/:
   <family>/expected.json  {"settings", "examples", "features": [{"example", "input_ids", "offsets"
                            (null outside the context), "start", "end"}], "start_logits", "end_logits",
                            "v1": {id: {"text", "start", "end", "nbest": [{text, start, end, probability}]}},
-                           "v2": {id: text}, "recipe", "steps"}
+                           "v2": {id: text}, "recipe", "steps",
+                           "lora": {"config", "steps"} (PEFT's QUESTION_ANS, r 4, alpha 8, default targets)}
+  <family>/lora-init/     PEFT's freshly initialised adapter, where the "lora" steps start
   metrics.json            predictions and references with the official scripts' v1.1 and v2.0 metrics
 Versions used are recorded in tests/fixtures/question-answering/VERSIONS.json.
 """
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
+from peft import LoraConfig, TaskType, get_peft_model
 from transformers import (AutoModelForQuestionAnswering, BertConfig, DistilBertConfig, PreTrainedTokenizerFast,
                           RobertaConfig, XLMRobertaConfig, get_linear_schedule_with_warmup)
 
@@ -227,11 +230,22 @@ def model_inputs(config, feats):
     return inputs
 
 
-def train_steps(out: Path, config, feats) -> list:
+def train_steps(out: Path, config, feats, lora=None) -> list:
+    """The recipe's steps from the checkpoint in `out`; with `lora` (a peft LoraConfig), PEFT's
+    adapters on the frozen base, saved as they start in out/lora-init/."""
     model = AutoModelForQuestionAnswering.from_pretrained(out, config=config)
+    if lora is not None:
+        torch.manual_seed(1)
+        model = get_peft_model(model, lora)
+        model.save_pretrained(out / "lora-init")
+        (out / "lora-init" / "README.md").unlink(missing_ok=True)
+    # PeftModelForQuestionAnswering.forward (peft 0.18) takes token_type_ids but does not pass them
+    # on, so BERT would see every token as segment A; its LoraModel passes every input, as
+    # transformers does for the merged model
+    forward = model.base_model if lora is not None else model
     model.train()
     no_decay = lambda n: n.endswith(".bias") or "LayerNorm.weight" in n or "layer_norm.weight" in n
-    named = list(model.named_parameters())
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [
         {"params": [p for n, p in named if not no_decay(n)], "weight_decay": RECIPE["weight_decay"]},
         {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
@@ -242,9 +256,9 @@ def train_steps(out: Path, config, feats) -> list:
     steps = []
     for _ in range(RECIPE["steps"]):
         lr = sched.get_last_lr()[0]
-        loss = model(**batch).loss
+        loss = forward(**batch).loss
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), RECIPE["max_grad_norm"])
+        norm = torch.nn.utils.clip_grad_norm_([p for _, p in named], RECIPE["max_grad_norm"])
         opt.step()
         sched.step()
         opt.zero_grad()
@@ -289,6 +303,10 @@ def family(name: str, config, pad: str, unk: str):
         "recipe": RECIPE,
         "steps": train_steps(out, type(config)(**cfg), feats),
     }
+    targets = ["q_lin", "v_lin"] if name == "distilbert" else ["query", "value"]  # PEFT's defaults
+    lora = LoraConfig(task_type=TaskType.QUESTION_ANS, r=4, lora_alpha=8, lora_dropout=0.0, target_modules=list(targets))
+    expected["lora"] = {"config": {"rank": 4, "alpha": 8, "target_modules": targets, "modules_to_save": ["qa_outputs"]},
+                        "steps": train_steps(out, type(config)(**cfg), feats, lora)}
     (out / "expected.json").write_text(json.dumps(expected, indent=1, ensure_ascii=False))
     print(f"{name}: {len(feats)} features, v1 {[p['text'][:20] for p in v1.values()]}, steps {[round(s['loss'], 4) for s in expected['steps']]}")
 

@@ -14,7 +14,9 @@ Writes tests/fixtures/token-classification/:
                            "pipeline": {strategy: [[{entity|entity_group, score, index?, word, start, end}]]},
                            "sentences": [{"words", "tags"}], "labels", "labels_all" (run_ner.py's
                            alignment, without and with label_all_tokens),
-                           "recipe", "steps": [{"loss", "grad_norm", "learning_rate"}]}
+                           "recipe", "steps": [{"loss", "grad_norm", "learning_rate"}],
+                           "lora": {"config", "steps"} (PEFT's TOKEN_CLS, r 4, alpha 8, default targets)}
+  <family>/lora-init/                        PEFT's freshly initialised adapter, where the "lora" steps start
   seqeval.json            awkward tag sequences and seqeval's metrics of them
 Versions used are recorded in tests/fixtures/token-classification/VERSIONS.json.
 """
@@ -36,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from make_train_fixture import RECIPE  # noqa: E402
 from make_encoder_fixtures import SMALL  # noqa: E402
 from transformers import get_linear_schedule_with_warmup  # noqa: E402
+from peft import LoraConfig, TaskType, get_peft_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "token-classification"
@@ -51,6 +54,8 @@ TEXTS = [
     " ".join(["a delight from start to finish in Paris and London"] * 8),
 ]
 STRATEGIES = ["none", "simple", "first", "average", "max"]
+# PEFT's default LoRA targets per family (BERT, RoBERTa, XLM-RoBERTa: query, value)
+LORA_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
 
 
 def conll_sentences(n: int):
@@ -129,16 +134,27 @@ def family(name: str, config, pad: str, unk: str):
     labels_all = [align(batch.word_ids(i), tags, True) for i, (_, tags) in enumerate(sentences)]
     expected.update(sentences=[{"words": w, "tags": t} for w, t in sentences], labels=labels, labels_all=labels_all,
                     recipe=RECIPE, steps=train_steps(out, type(config)(**cfg), batch, torch.tensor(labels)))
+    targets = LORA_TARGETS.get(name, ["query", "value"])
+    lora = LoraConfig(task_type=TaskType.TOKEN_CLS, r=4, lora_alpha=8, lora_dropout=0.0, target_modules=list(targets))
+    expected["lora"] = {"config": {"rank": 4, "alpha": 8, "target_modules": targets, "modules_to_save": ["classifier"]},
+                        "steps": train_steps(out, type(config)(**cfg), batch, torch.tensor(labels), lora)}
     (out / "expected.json").write_text(json.dumps(expected, indent=1, ensure_ascii=False))
     print(f"{name}: simple entities {[len(x) for x in expected['pipeline']['simple']]}, "
           f"steps {[round(s['loss'], 5) for s in expected['steps']]}")
 
 
-def train_steps(out: Path, config, batch, labels) -> list:
+def train_steps(out: Path, config, batch, labels, lora=None) -> list:
+    """The recipe's steps from the checkpoint in `out`; with `lora` (a peft LoraConfig), PEFT's
+    adapters on the frozen base, saved as they start in out/lora-init/."""
     model = AutoModelForTokenClassification.from_pretrained(out, config=config)
+    if lora is not None:
+        torch.manual_seed(1)
+        model = get_peft_model(model, lora)
+        model.save_pretrained(out / "lora-init")
+        (out / "lora-init" / "README.md").unlink(missing_ok=True)
     model.train()
     no_decay = lambda n: n.endswith(".bias") or "LayerNorm.weight" in n or "layer_norm.weight" in n
-    named = list(model.named_parameters())
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [
         {"params": [p for n, p in named if not no_decay(n)], "weight_decay": RECIPE["weight_decay"]},
         {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
@@ -150,7 +166,7 @@ def train_steps(out: Path, config, batch, labels) -> list:
         lr = sched.get_last_lr()[0]
         loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), RECIPE["max_grad_norm"])
+        norm = torch.nn.utils.clip_grad_norm_([p for _, p in named], RECIPE["max_grad_norm"])
         opt.step()
         sched.step()
         opt.zero_grad()

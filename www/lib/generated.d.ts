@@ -120,8 +120,9 @@ wholeWordMask?: boolean,
  */
 docStride?: number | null, 
 /**
- * Train LoRA adapters instead of all weights (the base is frozen; a classifier's head is
- * trained in full, as PEFT's `modules_to_save`); save them with format "peft".
+ * Train LoRA adapters instead of all weights (the base is frozen; the task's head —
+ * `classifier`, `qa_outputs` — is trained in full, as PEFT's `modules_to_save`); save them
+ * with format "peft". Not for fill-mask (its head is tied to the embeddings).
  */
 lora?: LoraOptions | null, };
 

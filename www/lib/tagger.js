@@ -48,6 +48,12 @@ export class TokenClassifierModel {
     return call(() => inner.export());
   }
 
+  /** A model fine-tuned with `lora`: its adapters and `classifier` as PEFT files (`adapter_model.safetensors`, `adapter_config.json`). */
+  async exportAdapter(baseModel = "") {
+    const inner = this.#live();
+    return call(() => inner.exportAdapter(String(baseModel)));
+  }
+
   /** Frees the weights (wasm and GPU memory). The model cannot be used afterwards. */
   dispose() {
     this.#inner?.free();

@@ -120,10 +120,11 @@ async function baseFiles(e) {
   return isDecoder(e.task) ? e.model.export() : currentFiles(e);
 }
 
-/** A LoRA-tuned model's adapters (and a classifier's head) as PEFT files; the base model named as the pipeline loaded it. */
+/** A LoRA-tuned model's adapters (and its task head) as PEFT files; the base model named as the pipeline loaded it. */
 async function peftFiles(e) {
   if (e.task === "feature-extraction" || !e.model.exportAdapter) {
-    throw new OptionsError(`save: format "peft" holds LoRA adapters, which fine-tuning trains${e.model.exportAdapter ? "" : ` (not available for ${e.task} yet)`}; save this ${e.task} model with format "huggingface"`);
+    const why = e.model.exportAdapter ? "which fine-tuning with lora trains" : `which a ${e.task} model does not take (it trains every weight)`;
+    throw new OptionsError(`save: format "peft" holds LoRA adapters, ${why}; save this ${e.task} model with format "huggingface"`);
   }
   return e.model.exportAdapter(e.id);
 }

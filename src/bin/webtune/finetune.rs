@@ -88,7 +88,8 @@ pub struct TrainArgs {
     pub(crate) columns: ColumnArgs,
     #[command(flatten)]
     pub(crate) text: TextArgs,
-    /// Train LoRA adapters of this rank (the base frozen; a classifier's head trained in full) instead of all weights.
+    /// Train LoRA adapters of this rank (the base frozen; the task's head — classifier, qa_outputs —
+    /// trained in full) instead of all weights. Not for fill-mask.
     #[arg(long)]
     pub(crate) lora_rank: Option<usize>,
     #[arg(long, default_value_t = LoraOptions::default().alpha, requires = "lora_rank")]
@@ -212,16 +213,13 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     match task {
         Task::TextGeneration => return train_lm(a, &options).await,
         Task::TokenClassification => {
-            let export = async |m: &TokenClassifier| m.export().await;
-            return train_encoder_task(a, export, async |f, d, data, _, r, h| finetune_token_classifier(f, d, data, &options, r, h).await).await;
+            return train_encoder_task(a, async |f, d, data, _, r, h| finetune_token_classifier(f, d, data, &options, r, h).await).await;
         }
         Task::FillMask => {
-            let export = async |m: &MaskedLm| m.export().await;
-            return train_encoder_task(a, export, async |f, d, data, columns, r, h| finetune_masked_lm(f, d, data, columns, &options, r, h).await).await;
+            return train_encoder_task(a, async |f, d, data, columns, r, h| finetune_masked_lm(f, d, data, columns, &options, r, h).await).await;
         }
         Task::QuestionAnswering => {
-            let export = async |m: &QuestionAnswerer| m.export().await;
-            return train_encoder_task(a, export, async |f, d, data, _, r, h| finetune_answerer(f, d, data, &options, r, h).await).await;
+            return train_encoder_task(a, async |f, d, data, _, r, h| finetune_answerer(f, d, data, &options, r, h).await).await;
         }
         Task::FeatureExtraction | Task::TextClassification => {}
     }
@@ -232,20 +230,16 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let tuned = finetune_classifier(&files, &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
-    finish(a, encoder_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
+    finish(a, out_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
 }
 
 /// `--task token-classification | fill-mask | question-answering`: the encoder in --model trained
 /// by `train` (a session call) and written as a Hugging Face folder (`…ForTokenClassification`,
 /// `…ForMaskedLM`, `…ForQuestionAnswering`).
-async fn train_encoder_task<M>(
+async fn train_encoder_task<M: OutFiles>(
     a: &TrainArgs,
-    export: impl AsyncFnOnce(&M) -> Result<ModelFiles>,
     train: impl AsyncFnOnce(&ModelFiles, &webtune::ComputeDevice, &SessionData, &TextColumns, Option<&Checkpoint>, Hooks<'_>) -> Result<Finetuned<M>>,
 ) -> Result<()> {
-    if a.peft {
-        return Err(Error::Options(format!("--peft: LoRA is not available for {} yet; leave out --lora-rank and --peft", a.task)));
-    }
     prepare_out(&a.out, a.overwrite)?;
     let files = ModelFiles::from_dir(&a.model)?;
     let data = a.data()?;
@@ -253,22 +247,67 @@ async fn train_encoder_task<M>(
     let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let tuned = train(&files, &dev, &data, &a.columns.text_columns(&a.text), a.resume()?.as_ref(), hooks).await?;
-    finish(a, export(&tuned.model).await?.by_name(), tuned.stop_reason == StopReason::Diverged, "webtune predict")
+    finish(a, out_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
 }
 
+type Files = Vec<(&'static str, Vec<u8>)>;
 
+/// A trained model's files: a Hugging Face folder, or its LoRA adapters as PEFT files.
+pub(crate) trait OutFiles {
+    async fn folder(&self) -> Result<Files>;
+    /// PEFT's files, naming `base_model` as the base.
+    async fn adapter(&self, base_model: &str) -> Result<Files>;
+}
 
-/// A trained classifier's files for --out: a Hugging Face folder, or with --peft the adapters.
-pub(crate) async fn encoder_files(model: &Encoder, a: &TrainArgs) -> Result<Vec<(&'static str, Vec<u8>)>> {
-    if a.peft {
-        return model.export_adapter(&a.model.display().to_string()).await;
+impl OutFiles for Encoder {
+    async fn folder(&self) -> Result<Files> {
+        Ok(self.export().await?.by_name())
     }
-    Ok(model.export().await?.by_name())
+    async fn adapter(&self, base_model: &str) -> Result<Files> {
+        self.export_adapter(base_model).await
+    }
 }
 
-/// A trained decoder's files for --out: a Hugging Face folder, or with --peft the adapters.
-pub(crate) async fn decoder_files(model: &Decoder, a: &TrainArgs) -> Result<Vec<(&'static str, Vec<u8>)>> {
-    if a.peft { model.export_adapter(&a.model.display().to_string()).await } else { model.export().await }
+impl OutFiles for TokenClassifier {
+    async fn folder(&self) -> Result<Files> {
+        Ok(self.export().await?.by_name())
+    }
+    async fn adapter(&self, base_model: &str) -> Result<Files> {
+        self.export_adapter(base_model).await
+    }
+}
+
+impl OutFiles for QuestionAnswerer {
+    async fn folder(&self) -> Result<Files> {
+        Ok(self.export().await?.by_name())
+    }
+    async fn adapter(&self, base_model: &str) -> Result<Files> {
+        self.export_adapter(base_model).await
+    }
+}
+
+impl OutFiles for MaskedLm {
+    async fn folder(&self) -> Result<Files> {
+        Ok(self.export().await?.by_name())
+    }
+    /// Never reached: masked-LM training refuses LoRA before it starts.
+    async fn adapter(&self, _: &str) -> Result<Files> {
+        Err(Error::Options("--peft: a masked LM trains every weight; leave out --lora-rank and --peft".into()))
+    }
+}
+
+impl OutFiles for Decoder {
+    async fn folder(&self) -> Result<Files> {
+        self.export().await
+    }
+    async fn adapter(&self, base_model: &str) -> Result<Files> {
+        self.export_adapter(base_model).await
+    }
+}
+
+/// A trained model's files for --out: a Hugging Face folder, or with --peft the adapters.
+pub(crate) async fn out_files(model: &impl OutFiles, a: &TrainArgs) -> Result<Files> {
+    if a.peft { model.adapter(&a.model.display().to_string()).await } else { model.folder().await }
 }
 
 /// `--task text-generation`: a decoder trained as a causal language model (all weights, or LoRA
@@ -282,7 +321,7 @@ async fn train_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let columns = a.columns.text_columns(&a.text);
     let tuned = finetune_decoder(&decoder, &dev, &data, &columns, options, a.resume()?.as_ref(), hooks).await?;
-    finish(a, decoder_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune generate")
+    finish(a, out_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune generate")
 }
 
 /// Writes each checkpoint into OUT/checkpoints as the browser's stored runs keep theirs

@@ -14,7 +14,7 @@ use webtune::{
 
 use crate::{
     cli::print,
-    finetune::{TrainArgs, decoder_files, describe, encoder_files, prepare_out},
+    finetune::{TrainArgs, describe, out_files, prepare_out},
 };
 
 #[derive(clap::Args)]
@@ -87,7 +87,7 @@ pub async fn search(a: &SearchArgs) -> Result<()> {
             };
             let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
             print_best(&found.best, t)?;
-            found.model.export().await?.by_name()
+            out_files(&found.model, t).await?
         }
         Task::QuestionAnswering => {
             let start = ModelFiles::from_dir(&t.model)?;
@@ -98,7 +98,7 @@ pub async fn search(a: &SearchArgs) -> Result<()> {
             };
             let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
             print_best(&found.best, t)?;
-            found.model.export().await?.by_name()
+            out_files(&found.model, t).await?
         }
         Task::FillMask => {
             let start = ModelFiles::from_dir(&t.model)?;
@@ -110,7 +110,7 @@ pub async fn search(a: &SearchArgs) -> Result<()> {
             };
             let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
             print_best(&found.best, t)?;
-            found.model.export().await?.by_name()
+            out_files(&found.model, t).await?
         }
         Task::FeatureExtraction | Task::TextClassification => {
             let start = ModelFiles::from_dir(&t.model)?;
@@ -121,7 +121,7 @@ pub async fn search(a: &SearchArgs) -> Result<()> {
             };
             let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
             print_best(&found.best, t)?;
-            encoder_files(&found.model, t).await?
+            out_files(&found.model, t).await?
         }
         Task::TextGeneration => {
             let start = crate::generate::load_decoder(&t.model, &dev)?;
@@ -132,7 +132,7 @@ pub async fn search(a: &SearchArgs) -> Result<()> {
             };
             let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
             print_best(&found.best, t)?;
-            decoder_files(&found.model, t).await?
+            out_files(&found.model, t).await?
         }
     };
     for (name, bytes) in files {
