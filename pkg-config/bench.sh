@@ -15,6 +15,10 @@
 #                                   Alpaca rows, 16 steps, 2 seeds: held-out loss on 32 other rows
 #                                   before and after, webtune (native CPU) vs transformers + PEFT
 #                                   (CPU, 2 threads); bar: mean after-loss within 0.015
+#   pkg-config/bench.sh ner|qa|mlm  MiniLM trained for an encoder task, 3 seeds, webtune (native CPU)
+#                                   vs transformers + PyTorch (CPU, 2 threads), same recipe
+#                                   (tests/reference/bench_tasks.py): ner — entity F1 on CoNLL-2003
+#                                   dev; qa — SQuAD EM/F1; mlm — held-out MLM loss drop on SST-2
 #   pkg-config/bench.sh generate    SmolLM2-135M-Instruct (the Q4_1 GGUF) text generation in one
 #                                   Chromium run: webtune's CPU path and WebGPU vs wllama (npm,
 #                                   llama.cpp in wasm, one thread): time to first token, decode
@@ -45,13 +49,16 @@ prepare_minilm() {
   "$ROOT/pkg-config/build.sh" >/dev/null
 }
 
-# A reference script in the venv that runs both sides, webtune through the native CLI (seeds 0, 1).
+# A reference script in the venv that runs both sides, webtune through the native CLI: script,
+# title, then the script's own arguments (default: seeds 0, 1).
 reference_and_cli() {
   py="$("$ROOT/tests/reference/setup.sh")"
   step "build (native CLI)"
   cargo build --bin webtune
   step "$2"
-  exec "$py" "tests/reference/$1" --webtune "$CARGO_TARGET_DIR/debug/webtune" --seeds 0,1
+  local script="$1"
+  shift 2
+  exec "$py" "tests/reference/$script" "${@:---seeds=0,1}" --webtune "$CARGO_TARGET_DIR/debug/webtune"
 }
 
 case "$what" in
@@ -85,6 +92,12 @@ case "$what" in
     [ -f "$WEBTUNE_ASSETS/data/chat/alpaca_5000.json" ] || { echo "bench: Alpaca not found under $WEBTUNE_ASSETS" >&2; exit 1; }
     [ -f "$WEBTUNE_ASSETS/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf" ] || { echo "bench: SmolLM2 GGUF not found under $WEBTUNE_ASSETS" >&2; exit 1; }
     reference_and_cli bench_lora.py "PEFT and webtune LoRA, seeds 0 and 1"
+    ;;
+  ner|qa|mlm)
+    for f in conll2003/train.txt squad/train.json sst2/train.tsv; do
+      [ -f "$WEBTUNE_ASSETS/data/$f" ] || { echo "bench: data/$f not found under $WEBTUNE_ASSETS" >&2; exit 1; }
+    done
+    reference_and_cli bench_tasks.py "PyTorch and webtune $what, seeds 0, 1 and 2" "$what" --seeds 0,1,2
     ;;
   generate)
     "$ROOT/pkg-config/setup.sh"
