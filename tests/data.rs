@@ -204,3 +204,46 @@ fn bleu_and_rouge_l_equal_sacrebleu_and_rouge_score() {
         assert!((rouge - want_rouge).abs() <= 0.001, "{name}: ROUGE-L {rouge} vs rouge-score {want_rouge}");
     }
 }
+
+/// The studio's look at a file for the other encoder tasks: what the task's reader makes of it.
+#[test]
+fn task_files_are_summarised_as_their_readers_read_them() {
+    use webtune::session::{DataFile, Task, TaskDataSummary, TaskInspectOptions, inspect_task_data};
+    let file = |name: &str, text: &str| DataFile { bytes: text.as_bytes().to_vec(), name: name.into() };
+    let options = TaskInspectOptions::default();
+
+    let conll = "-DOCSTART- O\n\nAngela B-PER\nMerkel I-PER\nvisited O\nNew B-LOC\nYork I-LOC\n\nBonn B-LOC\nsleeps O\n";
+    match inspect_task_data(&file("train.conll", conll), Task::TokenClassification, &options).unwrap() {
+        TaskDataSummary::Entities { sentences, words, entity_counts, preview, warnings, .. } => {
+            assert_eq!((sentences, words), (2, 7));
+            let counts: Vec<(&str, usize)> = entity_counts.iter().map(|c| (c.label.as_str(), c.count)).collect();
+            assert_eq!(counts, [("LOC", 2), ("PER", 1)]);
+            let spans: Vec<(usize, usize, &str)> = preview[0].entities.iter().map(|e| (e.start, e.end, e.label.as_str())).collect();
+            assert_eq!(spans, [(0, 2, "PER"), (3, 5, "LOC")], "word ranges, end exclusive");
+            assert!(warnings.iter().any(|w| w.contains("only 2 sentences")), "{warnings:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let squad = r#"[{"question": "Who?", "context": "😀 Zoë Brandt wrote it.", "answers": {"text": ["Zoë Brandt"], "answer_start": [2]}},
+                    {"question": "When?", "context": "😀 Zoë Brandt wrote it.", "answers": {"text": [], "answer_start": []}}]"#;
+    match inspect_task_data(&file("qa.json", squad), Task::QuestionAnswering, &options).unwrap() {
+        TaskDataSummary::Questions { questions, contexts, unanswerable, preview, .. } => {
+            assert_eq!((questions, contexts, unanswerable), (2, 1, 1));
+            let parts: Vec<(&str, bool)> = preview[0].context.iter().map(|p| (p.text.as_str(), p.answer)).collect();
+            assert_eq!(parts, [("😀 ", false), ("Zoë Brandt", true), (" wrote it.", false)]);
+            assert_eq!(preview[1].context.len(), 1, "an unanswerable question's context is one part");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    match inspect_task_data(&file("domain.txt", "first line\n\nthe second, longer line\n"), Task::FillMask, &options).unwrap() {
+        TaskDataSummary::Texts { texts, longest, preview, .. } => assert_eq!((texts, longest, preview[0].as_str()), (2, 23, "first line")),
+        other => panic!("{other:?}"),
+    }
+
+    let e = inspect_task_data(&file("bad.conll", "Bonn X-LOC\n"), Task::TokenClassification, &options).unwrap_err().to_string();
+    assert!(e.contains("bad.conll"), "the reader's error names the file: {e}");
+    let e = inspect_task_data(&file("a.csv", "text,label\nx,y\n"), Task::TextClassification, &options).unwrap_err().to_string();
+    assert!(e.contains("leave task out"), "{e}");
+}

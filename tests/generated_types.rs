@@ -15,7 +15,7 @@ fn typescript_declarations_match_the_rust_types() {
         data::{DataSummary, InspectOptions, inspect::LabelCount},
         infer::{Attentions, Completion, GenerateSettings, LabelScore, StopReason as GenerationStopReason},
         models::lora::{LoraInit, LoraOptions},
-        session::{ModelKind, Task, TrialResult},
+        session::{ModelKind, Task, TrialResult, inspect::{ContextPart, EntitySpan, QuestionPreview, TaggedPreview, TaskDataSummary, TaskInspectOptions}},
         train::{Best, ClassMetrics, Evaluation, Event, LmMetrics, MemoryPlan, Metrics, Schedule, SearchPlan, SearchSpace, SelfTestReport, StopReason, Strategy, TrainOptions, TrialSettings, options::Mode},
         infer::metrics::Mistake,
         infer::entity_metrics::{EntityMetrics, EntityTypeMetrics},
@@ -38,11 +38,11 @@ fn typescript_declarations_match_the_rust_types() {
     macro_rules! types {
         ($input:expr; $($t:ty),*) => { $( declare(<$t>::docs(), <$t>::decl(&cfg), $input); )* };
     }
-    types!(true; TrainOptions, LoraOptions, InspectOptions, SearchPlan, SearchSpace);
+    types!(true; TrainOptions, LoraOptions, InspectOptions, TaskInspectOptions, SearchPlan, SearchSpace);
     types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, Mistake, LmMetrics);
     types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore, Attentions);
     types!(false; EntityMetrics, EntityTypeMetrics, TokenEntity, Aggregation, MaskFill, SquadMetrics, SquadSubset, QaAnswer);
-    types!(false; DataSummary, LabelCount);
+    types!(false; DataSummary, LabelCount, TaskDataSummary, TaggedPreview, EntitySpan, QuestionPreview, ContextPart);
     types!(false; Strategy, TrialSettings, TrialResult, Task, ModelKind);
     let devices = webtune::DevicePreference::NAMES.map(|n| format!("{n:?}")).join(" | ");
     generated += &format!(

@@ -248,4 +248,10 @@ fn entity_metrics_equal_seqeval() {
     }
     let short = EntityMetrics::compute(&[vec!["O"]], &[vec!["O", "O"]], None);
     assert!(short.is_err(), "length mismatch is an error");
+    // the entity confusion: a PER found, a LOC called ORG, a spurious MISC, a PER cut short
+    let truth = vec![vec!["B-PER", "I-PER", "O", "B-LOC"], vec!["B-PER", "I-PER", "O"]];
+    let predicted = vec![vec!["B-PER", "I-PER", "O", "B-ORG"], vec!["B-PER", "O", "B-MISC"]];
+    let m = EntityMetrics::compute(&truth, &predicted, None).unwrap();
+    assert_eq!(m.confusion_labels, ["LOC", "MISC", "ORG", "PER", "O"]);
+    assert_eq!(m.confusion, [[0, 0, 1, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 1, 1], [0, 1, 0, 1, 0]]);
 }

@@ -78,6 +78,12 @@ pub struct EntityMetrics {
     pub accuracy: f64,
     /// Per entity type, sorted by type.
     pub per_type: Vec<EntityTypeMetrics>,
+    /// Which type each entity was given: the entity types (sorted) and `"O"` (no entity with
+    /// these exact words); `confusion[i][j]` counts entities of true type `labels[i]` predicted as
+    /// `labels[j]` over the same words — a true entity missed or cut otherwise counts in the `O`
+    /// column, a predicted one with no true entity on its words in the `O` row.
+    pub confusion_labels: Vec<String>,
+    pub confusion: Vec<Vec<usize>>,
     /// Sentences evaluated.
     pub examples: usize,
 }
@@ -91,6 +97,28 @@ fn ratio(a: usize, b: usize) -> f64 {
 
 fn f1(p: f64, r: f64) -> f64 {
     if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+}
+
+/// The entity confusion of [`EntityMetrics::confusion`]: labels (types, then `"O"`) and counts.
+fn confusion(truth: &[Span], predicted: &[Span]) -> (Vec<String>, Vec<Vec<usize>>) {
+    let mut labels: Vec<String> = truth.iter().chain(predicted).map(|s| s.kind.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    labels.push("O".into());
+    let index = |kind: &str| labels.iter().position(|l| l == kind).unwrap_or(labels.len() - 1);
+    fn at(spans: &[Span]) -> BTreeMap<(usize, usize), &str> {
+        spans.iter().map(|s| ((s.start, s.end), s.kind.as_str())).collect()
+    }
+    let (true_at, pred_at) = (at(truth), at(predicted));
+    let none = labels.len() - 1;
+    let mut counts = vec![vec![0; labels.len()]; labels.len()];
+    for (words, kind) in &true_at {
+        counts[index(kind)][pred_at.get(words).map_or(none, |k| index(k))] += 1;
+    }
+    for (words, kind) in &pred_at {
+        if !true_at.contains_key(words) {
+            counts[none][index(kind)] += 1;
+        }
+    }
+    (labels, counts)
 }
 
 impl EntityMetrics {
@@ -111,7 +139,9 @@ impl EntityMetrics {
             }
             m
         };
-        let (true_spans, pred_spans) = (by_type(entities(&t)), by_type(entities(&p)));
+        let (true_list, pred_list) = (entities(&t), entities(&p));
+        let (confusion_labels, confusion) = confusion(&true_list, &pred_list);
+        let (true_spans, pred_spans) = (by_type(true_list), by_type(pred_list));
         let kinds: BTreeSet<&String> = true_spans.keys().chain(pred_spans.keys()).collect();
         let empty = BTreeSet::new();
         let (mut tp_all, mut pred_all, mut true_all) = (0, 0, 0);
@@ -135,6 +165,8 @@ impl EntityMetrics {
             f1: f1(precision, recall),
             accuracy: ratio(right, tags),
             per_type,
+            confusion_labels,
+            confusion,
             examples: truth.len(),
         })
     }

@@ -10,11 +10,13 @@
 
 pub mod data;
 pub mod finetune;
+pub mod inspect;
 pub mod runs;
 pub mod search;
 pub mod task;
 
 pub use data::{DataFile, SessionData};
+pub use inspect::{TaskDataSummary, TaskInspectOptions, inspect_task_data};
 pub use search::{Searched, TrialResult, search};
 pub use task::{ModelKind, Task};
 pub use finetune::{

@@ -97,6 +97,17 @@ pub fn inspect_data(bytes: &[u8], name: &str, options: JsValue) -> Result<JsValu
     to_value(&crate::data::inspect(&table, &options))
 }
 
+/// A first look at a data file for `task` (token-classification, question-answering, fill-mask):
+/// what its reader makes of it — sentences and entities, questions and answers in context, texts —
+/// with counts and warnings (see `session::inspect`).
+#[wasm_bindgen(js_name = inspectTaskData)]
+pub fn inspect_task_data(bytes: &[u8], name: &str, task: &str, options: JsValue) -> Result<JsValue, JsValue> {
+    let options: crate::session::TaskInspectOptions = parse_options("inspectData", options).map_err(to_js)?;
+    let task = crate::session::Task::parse(task).map_err(to_js)?;
+    let file = crate::session::DataFile { bytes: bytes.to_vec(), name: name.to_string() };
+    to_value(&crate::session::inspect_task_data(&file, task, &options).map_err(to_js)?)
+}
+
 /// What the memory pools of a device (`{ device }`, default the current one) hold:
 /// `{ allocations, bytesInUse, bytesReserved }`, or null where the backend does not report it (the
 /// CPU path). For tests and benchmarks (tests/bench/soak.mjs).

@@ -180,6 +180,19 @@ maxLength?: number,
 previewRows?: number, };
 
 /**
+ * What [`inspect_task_data`] is told.
+ */
+export type TaskInspectOptions = { 
+/**
+ * Examples in `preview` (default 5, at most 50).
+ */
+previewRows?: number, 
+/**
+ * fill-mask: the column of a table's texts (default `"text"`; a `.txt` file is read line by line).
+ */
+text?: string, };
+
+/**
  * What a search runs: the space, how trials are chosen, and the budget.
  */
 export type SearchPlan = { space?: SearchSpace, strategy?: Strategy, 
@@ -535,6 +548,13 @@ accuracy: number,
  */
 per_type: Array<EntityTypeMetrics>, 
 /**
+ * Which type each entity was given: the entity types (sorted) and `"O"` (no entity with
+ * these exact words); `confusion[i][j]` counts entities of true type `labels[i]` predicted as
+ * `labels[j]` over the same words — a true entity missed or cut otherwise counts in the `O`
+ * column, a predicted one with no true entity on its words in the `O` row.
+ */
+confusion_labels: Array<string>, confusion: Array<Array<number>>, 
+/**
  * Sentences evaluated.
  */
 examples: number, };
@@ -665,6 +685,32 @@ longestText: number, p95Text: number,
 warnings: Array<string>, };
 
 export type LabelCount = { label: string, count: number, };
+
+/**
+ * What a file holds for `task`, as the studio shows it.
+ */
+export type TaskDataSummary = { "kind": "entities", sentences: number, words: number, tags: Array<string>, entityCounts: Array<LabelCount>, preview: Array<TaggedPreview>, warnings: Array<string>, } | { "kind": "questions", questions: number, contexts: number, unanswerable: number, preview: Array<QuestionPreview>, warnings: Array<string>, } | { "kind": "texts", texts: number, longest: number, preview: Array<string>, warnings: Array<string>, };
+
+/**
+ * A preview sentence: its words and entities.
+ */
+export type TaggedPreview = { words: Array<string>, entities: Array<EntitySpan>, };
+
+/**
+ * One entity of a preview sentence: its words `start..end` (end exclusive) and its type.
+ */
+export type EntitySpan = { start: number, end: number, label: string, };
+
+/**
+ * A preview question: its context cut into parts around the first answer (one part, not an
+ * answer, for an unanswerable question), and every reference answer's text.
+ */
+export type QuestionPreview = { question: string, context: Array<ContextPart>, answers: Array<string>, };
+
+/**
+ * A piece of a preview context: text, and whether it is the (first) reference answer.
+ */
+export type ContextPart = { text: string, answer: boolean, };
 
 /**
  * How the trials are chosen from the grid.

@@ -6,12 +6,14 @@ import type {
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
   Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill, SquadMetrics, SquadSubset,
+  TaskDataSummary, TaskInspectOptions, TaggedPreview, EntitySpan, QuestionPreview, ContextPart,
 } from "./generated.js";
 export type {
   Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
   InspectOptions, LabelCount, LabelScore, LmMetrics, LoraInit, LoraOptions, MemoryPlan, Metrics, Mode, Schedule,
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
   Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill, SquadMetrics, SquadSubset,
+  TaskDataSummary, TaskInspectOptions, TaggedPreview, EntitySpan, QuestionPreview, ContextPart,
 };
 
 /** Training options (defaults follow Hugging Face's TrainingArguments). */
@@ -39,6 +41,19 @@ export function inspectData(
   data: DataSource,
   options?: InspectOptions & { format?: "csv" | "tsv" | "jsonl" | "json"; signal?: AbortSignal },
 ): Promise<DataSummary>;
+/**
+ * What an encoder task's reader makes of a file: sentences and their entities (word ranges, end
+ * exclusive), questions with their context cut around the first answer, or texts — with counts
+ * and warnings. A file the reader refuses rejects with its DataError (naming the line).
+ */
+export function inspectData(
+  data: DataSource,
+  options: TaskInspectOptions & {
+    task: "token-classification" | "ner" | "question-answering" | "fill-mask";
+    format?: "csv" | "tsv" | "jsonl" | "json" | "txt";
+    signal?: AbortSignal;
+  },
+): Promise<TaskDataSummary>;
 
 export class WebtuneError extends Error {}
 export class OptionsError extends WebtuneError {}

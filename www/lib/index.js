@@ -55,12 +55,21 @@ export async function selfTest(options) {
  * A first look at a data file before training, in webtune's Worker (no model needed): its
  * columns, the first rows, the columns that probably hold the text and the label, each label's
  * count, and warnings (one class, heavy imbalance, missing labels, texts `maxLength` will cut).
+ * With `task` ("token-classification"/"ner", "question-answering", "fill-mask"): what that task's
+ * reader makes of the file — sentences and their entities, questions with the answer in its
+ * context, or texts — with counts and warnings.
  * @param {import("./index.d.ts").DataSource} data a File/Blob, URL, bytes (with `format`) or rows
- * @param {{format?: "csv"|"tsv"|"jsonl"|"json", text?: string, label?: string, maxLength?: number, previewRows?: number, signal?: AbortSignal}} [options]
- * @returns {Promise<import("./index.d.ts").DataSummary>}
+ * @param {{task?: string, format?: "csv"|"tsv"|"jsonl"|"json"|"txt", text?: string, label?: string, maxLength?: number, previewRows?: number, signal?: AbortSignal}} [options]
+ * @returns {Promise<import("./index.d.ts").DataSummary | import("./index.d.ts").TaskDataSummary>}
  */
 export async function inspectData(data, options = {}) {
-  checkKeys("inspectData", options, ["format", "text", "label", "maxLength", "previewRows", "signal"]);
+  if (options.task !== undefined) {
+    checkKeys("inspectData", options, ["task", "format", "text", "previewRows", "signal"]);
+    const { task, format, signal, ...rest } = options;
+    const [bytes, name] = await dataFile(data, "data", format, signal, "inspectData");
+    return request("inspectTaskData", { bytes, name, task: String(task), options: rest }, { signal });
+  }
+  checkKeys("inspectData", options, ["task", "format", "text", "label", "maxLength", "previewRows", "signal"]);
   const { format, signal, ...rest } = options;
   const [bytes, name] = await dataFile(data, "data", format, signal, "inspectData");
   return request("inspectData", { bytes, name, options: rest }, { signal });

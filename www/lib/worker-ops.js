@@ -285,6 +285,11 @@ export const ops = {
     return call(() => core.inspectData(bytes, name, options));
   },
 
+  /** The same for an encoder task's file: what its reader makes of it (sentences, questions, texts). */
+  async inspectTaskData({ bytes, name, task, options }) {
+    return call(() => core.inspectTaskData(bytes, name, task, options));
+  },
+
   /** Test builds only (Cargo feature `test-hooks`): a panic inside the wasm core. */
   async panicForTest({ what }) {
     await loadCore();
