@@ -3,6 +3,11 @@
 //                        intents (billing, delivery, technical, account), 360 rows
 //   shop-faq.jsonl       a chat set for the shop's assistant: {"messages": [user, assistant]}
 //                        rows, several phrasings of each question, 120 rows
+//   shop-entities.conll  named entities in messages about the shop (CoNLL: a word and its IOB2
+//                        tag per line; PER, ORG, LOC, PRODUCT), 160 sentences
+//   shop-questions.json  questions about the shop's help texts with their answers (SQuAD v1.1
+//                        JSON), 48 questions on 16 paragraphs
+//   shop-help.txt        the shop's help texts, one per line (continued masked-LM pretraining)
 // Deterministic (a seeded generator): `node pkg-config/make-samples.mjs` rewrites the same files.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -197,7 +202,92 @@ function faq() {
   ).join("\n") + "\n";
 }
 
+const PEOPLE = ["Anna Schmidt", "Lukas", "Maria Rossi", "Jonas Weber", "Sofia", "Tom Becker", "Elena Novak", "Paul", "Clara Jensen", "Mehmet Yilmaz", "Ines", "David Okafor"];
+const CITIES = ["Berlin", "Leipzig", "Munich", "Vienna", "Zurich", "Hamburg", "Prague", "Oslo", "Lyon", "Amsterdam"];
+const COMPANIES = ["Brightleaf", "DHL", "PayPal", "Hermes", "Visa", "Google Pay", "UPS", "Klarna"];
+const PRODUCTS = ["Aurora desk lamp", "Trailmate backpack", "Nimbus rain jacket", "Barista Pro grinder", "Zen yoga mat", "Polar bottle"];
+
+/** Sentences with slots {PER}, {LOC}, {ORG}, {PRODUCT}; words are split on spaces. */
+const ENTITY_TEMPLATES = [
+  "{PER} ordered the {PRODUCT} from {ORG} last week .",
+  "My parcel from {ORG} is stuck in {LOC} .",
+  "Please send the {PRODUCT} to {PER} in {LOC} .",
+  "{PER} says the {PRODUCT} arrived broken .",
+  "Does {ORG} deliver to {LOC} on Saturdays ?",
+  "I paid with {ORG} but {ORG} shows no order .",
+  "Hi , this is {PER} , I live in {LOC} and my {PRODUCT} never came .",
+  "The courier from {ORG} left my {PRODUCT} with {PER} next door .",
+  "Can I return the {PRODUCT} at a pickup point in {LOC} ?",
+  "{PER} and {PER} both want a {PRODUCT} for the office in {LOC} .",
+  "Is the {PRODUCT} back in stock ?",
+  "We are moving from {LOC} to {LOC} next month .",
+  "thanks , the {PRODUCT} is great !",
+  "Your warehouse in {LOC} shipped the wrong colour .",
+];
+
+/** One CoNLL sentence from a template: every word and its IOB2 tag. */
+function tagged(template) {
+  const lines = [];
+  for (const word of template.split(" ")) {
+    const slot = /^\{(PER|LOC|ORG|PRODUCT)\}$/.exec(word);
+    if (!slot) {
+      lines.push(`${word} O`);
+      continue;
+    }
+    const kind = slot[1];
+    const value = pick({ PER: PEOPLE, LOC: CITIES, ORG: COMPANIES, PRODUCT: PRODUCTS }[kind]);
+    value.split(" ").forEach((w, i) => lines.push(`${w} ${i === 0 ? "B" : "I"}-${kind}`));
+  }
+  return lines.join("\n");
+}
+
+function entitySentences() {
+  const out = [];
+  for (let i = 0; i < 160; i++) out.push(tagged(ENTITY_TEMPLATES[i % ENTITY_TEMPLATES.length]));
+  return out.join("\n\n") + "\n";
+}
+
+/** Questions on the FAQ's answers (by index into FAQ), each with its answer's exact words there. */
+const QUESTIONS = [
+  [0, [["When is customer service open on Saturday?", "9:00 to 13:00"], ["Which time zone are the opening hours in?", "Central European Time"], ["When is the online shop open?", "around the clock"]]],
+  [1, [["How long does standard delivery take?", "2 to 4 working days"], ["Until when must I order for next-day delivery?", "before 14:00"], ["Where does standard delivery take 2 to 4 days?", "within the EU"]]],
+  [2, [["From what order value is shipping free?", "40 euros"], ["What does shipping cost below that?", "4.90 euros"], ["How much is next-day delivery?", "9.90 euros"]]],
+  [3, [["How long do I have to return an item?", "30 days"], ["Where do I start a return?", "Open Orders in your account"], ["What do I print for a return?", "the free return label"]]],
+  [4, [["When are refunds issued?", "within 5 working days after your return reaches our warehouse"], ["How long may the bank take to show a refund?", "another 2 to 3 days"], ["What must reach the warehouse first?", "your return"]]],
+  [5, [["Which countries outside the EU do you deliver to?", "Norway, Switzerland and the United Kingdom"], ["When are customs duties paid?", "on delivery"], ["Do you deliver to all EU countries?", "We deliver to all EU countries"]]],
+  [7, [["How long after ordering can I change an order?", "within one hour"], ["Where do I change an order?", "under Orders in your account"], ["What happens to an order after an hour?", "it is already being packed"]]],
+  [8, [["Which cards do you accept?", "Visa, Mastercard, American Express"], ["Can I pay by bank transfer?", "bank transfer"], ["Which wallets can I pay with?", "PayPal, Apple Pay, Google Pay"]]],
+  [9, [["What is the checkout option for instalments called?", "Pay in 3"], ["From what amount can I pay in instalments?", "over 60 euros"], ["Do instalments cost interest?", "without interest"]]],
+  [10, [["How long is the reset link valid?", "one hour"], ["What do I choose on the login page?", "Forgot password"], ["Where else should I look for the reset email?", "your spam folder"]]],
+  [11, [["How soon is personal data removed?", "within 30 days"], ["What is kept after deleting an account?", "invoices we must keep by law"], ["Where is the Delete account option?", "Go to Account, then Privacy"]]],
+  [12, [["How many points does a euro earn?", "one Brightleaf point"], ["What do 100 points give?", "a 5 euro voucher"], ["What do members get early access to?", "sales"]]],
+  [14, [["What values do gift cards come in?", "from 10 to 200 euros"], ["How long are gift cards valid?", "three years"], ["How are gift cards sent?", "by email"]]],
+  [16, [["How long is the warranty?", "two-year warranty"], ["What should I send when something stops working?", "your order number"], ["What do you do with a broken product?", "we repair or replace it"]]],
+  [23, [["What is the support email address?", "help@brightleaf.example"], ["What is the phone number?", "+49 30 1234 5678"], ["What do I type to chat with a person?", "agent"]]],
+  [33, [["Where is Brightleaf based?", "Berlin"], ["Where is the warehouse?", "Leipzig, Germany"], ["Which orders ship from Leipzig?", "every order"]]],
+];
+
+function squad() {
+  const paragraphs = QUESTIONS.map(([index, qas], p) => {
+    const context = FAQ[index][1];
+    return {
+      context,
+      qas: qas.map(([question, answer], q) => {
+        const start = context.indexOf(answer);
+        if (start < 0) throw new Error(`sample QA: "${answer}" is not in "${context}"`);
+        return { id: `shop-${p}-${q}`, question, answers: [{ text: answer, answer_start: start }] };
+      }),
+    };
+  });
+  return JSON.stringify({ version: "1.1", data: [{ title: "Brightleaf help", paragraphs }] }, null, 1) + "\n";
+}
+
+const help = () => FAQ.map(([, answer]) => answer).join("\n") + "\n";
+
 mkdirSync(OUT, { recursive: true });
 writeFileSync(join(OUT, "support-tickets.csv"), tickets());
 writeFileSync(join(OUT, "shop-faq.jsonl"), faq());
-console.log(`wrote ${OUT}/support-tickets.csv and shop-faq.jsonl`);
+writeFileSync(join(OUT, "shop-entities.conll"), entitySentences());
+writeFileSync(join(OUT, "shop-questions.json"), squad());
+writeFileSync(join(OUT, "shop-help.txt"), help());
+console.log(`wrote ${OUT}: support-tickets.csv, shop-faq.jsonl, shop-entities.conll, shop-questions.json, shop-help.txt`);

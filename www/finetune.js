@@ -1,13 +1,12 @@
 // The demo's fine-tuning panel: UI only, on the public JS API (a text-classification pipeline, run
 // in webtune's Worker so this page stays responsive: finetune → classify / save).
 import * as webtune from "/pkg/index.js";
-import { $, cell, showError, size } from "./ui.js";
+import { $, cell, downloadZip, showError, size } from "./ui.js";
 import { preview } from "./data-preview.js";
 import { showResults } from "./results.js";
 import { showAttention } from "./attention-view.js";
 import { initMyModels, refreshMyModels } from "./my-models.js";
 import { lineChart, lossChart } from "./loss-chart.js";
-import { zipSync } from "/vendor/fflate/browser.js";
 
 let controller = null;
 let model = null; // the pipeline
@@ -230,19 +229,10 @@ async function classify() {
   }
 }
 
-/** One zip of the model's files (browsers allow one download per click). */
+/** One zip of the model's files. */
 async function download() {
   try {
-    const files = await model.save();
-    const entries = {};
-    for (const [name, blob] of Object.entries(files)) entries[name] = new Uint8Array(await blob.arrayBuffer());
-    // safetensors are incompressible f32: stored, not deflated (instant, same size)
-    const zip = zipSync(entries, { level: 0 });
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(new Blob([zip], { type: "application/zip" }));
-    a.download = "webtune-classifier.zip";
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    await downloadZip(await model.save(), "webtune-classifier.zip");
   } catch (err) {
     showError(err);
   }

@@ -19,3 +19,17 @@ export function cell(tag, text, className) {
   if (className) el.className = className;
   return el;
 }
+
+/** Offers `files` (name → Blob, as a pipeline's `save()` gives them) as one zip download called `name` (browsers allow one download per click). */
+export async function downloadZip(files, name) {
+  const { zipSync } = await import("/vendor/fflate/browser.js");
+  const entries = {};
+  for (const [file, blob] of Object.entries(files)) entries[file] = new Uint8Array(await blob.arrayBuffer());
+  // safetensors are incompressible f32: stored, not deflated (instant, same size)
+  const zip = zipSync(entries, { level: 0 });
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([zip], { type: "application/zip" }));
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}

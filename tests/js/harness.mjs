@@ -29,15 +29,16 @@ export function requireAsset(t, rel, howToGet) {
 }
 
 /**
- * Screenshots of `page` at each width (default 1280 and 360 px), as `<name>-<width>.png` in
+ * Screenshots of `page` (or only its `element`, a selector) at each width (default 1280 and 360 px), as `<name>-<width>.png` in
  * $WEBTUNE_SCREENSHOTS (default ~/.cache/webtune/screenshots), for a person to look at.
  */
-export async function screenshots(page, name, { fullPage = true, widths = [1280, 360] } = {}) {
+export async function screenshots(page, name, { fullPage = true, widths = [1280, 360], element } = {}) {
   const dir = process.env.WEBTUNE_SCREENSHOTS || join(homedir(), ".cache/webtune/screenshots");
   mkdirSync(dir, { recursive: true });
   for (const width of widths) {
     await page.setViewportSize({ width, height: 900 });
-    await page.screenshot({ path: join(dir, `${name}-${width}.png`), fullPage });
+    const path = join(dir, `${name}-${width}.png`);
+    await (element ? page.locator(element).screenshot({ path }) : page.screenshot({ path, fullPage }));
   }
 }
 

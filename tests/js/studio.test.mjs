@@ -251,6 +251,86 @@ test("bad input in the demo: an empty file, a one-class file, a .gguf for classi
   });
 });
 
+/** A model folder from fixture files: `[name in the folder, path under tests/fixtures]` pairs. */
+function fixtureFolder(files) {
+  const dir = mkdtempSync(join(tmpdir(), "webtune-task-"));
+  for (const [name, from] of files) copyFileSync(join(ROOT, "tests/fixtures", from), join(dir, name));
+  return dir;
+}
+
+test("the demo's task panel previews, trains, reports and tries NER, question answering and fill-mask (CPU path, tiny models, the shop samples)", async () => {
+  const folders = {
+    "/ner/": fixtureFolder([["config.json", "token-classification/bert/config.json"], ["model.safetensors", "token-classification/bert/model.safetensors"], ["tokenizer.json", "encoders/bert/tokenizer.json"]]),
+    "/qa/": fixtureFolder([["config.json", "question-answering/bert/config.json"], ["model.safetensors", "question-answering/bert/model.safetensors"], ["tokenizer.json", "fill-mask/bert/tokenizer.json"]]),
+    "/mlm/": fixtureFolder([["config.json", "fill-mask/bert/config.json"], ["model.safetensors", "fill-mask/bert/model.safetensors"], ["tokenizer.json", "fill-mask/bert/tokenizer.json"]]),
+  };
+  const demo = await openBrowser({ extraMounts: folders });
+  const page = demo.page;
+  const doneOrError = () => /^done/.test(document.querySelector("#tk-status").textContent) || !document.querySelector("#tk-error").hidden;
+  const run = async (task, model) => {
+    await page.selectOption("#tk-task", task);
+    await page.fill("#tk-model", model);
+    await page.click("#tk-start");
+    await page.waitForFunction(doneOrError, null, { timeout: 120_000 });
+    assert.equal(await page.isHidden("#tk-error"), true, await page.textContent("#tk-error"));
+    assert.equal(await page.isVisible("#tk-results"), true);
+  };
+  try {
+    await openDemoOnCpu(demo);
+    await page.fill("#tk-maxlen", "64"); // the tiny models read 64 positions
+    await page.fill("#tk-epochs", "2");
+    await page.fill("#tk-batch", "16");
+    await page.fill("#tk-lr", "0.003");
+
+    // NER: the sample's sentences with their entities coloured, counts per type
+    await page.waitForFunction(() => /160 sentences/.test(document.querySelector("#tk-data-summary").textContent));
+    assert.ok(await page.locator("#tk-data-preview mark.entity").count() >= 4);
+    assert.deepEqual((await page.$$eval("#tk-data-counts .name", (els) => els.map((e) => e.textContent))).sort(), ["LOC", "ORG", "PER", "PRODUCT"]);
+    await run("token-classification", "/ner");
+    const types = await page.$$eval("#tk-metrics tbody tr", (trs) => trs.map((tr) => tr.cells[0].textContent));
+    assert.ok(types.length >= 1 && types.every((t) => ["LOC", "ORG", "PER", "PRODUCT"].includes(t)), JSON.stringify(types));
+    const labels = await page.$$eval("#tk-confusion thead th", (ths) => ths.slice(1).map((th) => th.textContent));
+    assert.equal(labels.at(-1), "O", "the confusion's last column is no entity");
+    await page.click("#tk-ner-go");
+    await page.waitForFunction(() => document.querySelector("#tk-play-out").textContent.length > 0);
+    assert.match(await page.textContent("#tk-play-out"), /Maria Rossi ordered the Nimbus rain jacket/);
+    await screenshots(page, "demo-tasks-ner", { element: "#tasks" });
+
+    // QA: the answers marked in their texts
+    await page.selectOption("#tk-task", "question-answering");
+    await page.waitForFunction(() => /48 questions on 16 texts/.test(document.querySelector("#tk-data-summary").textContent));
+    assert.equal(await page.locator("#tk-data-preview mark.answer").first().textContent(), "9:00 to 13:00");
+    await run("question-answering", "/qa");
+    assert.match(await page.textContent("#tk-results-title"), /exact match \d+\.\d, F1 \d+\.\d on \d+ questions/);
+    await page.click("#tk-qa-go");
+    await page.waitForFunction(() => document.querySelector("#tk-play-out mark.answer") !== null);
+    const answer = await page.textContent("#tk-play-out mark.answer");
+    assert.ok((await page.inputValue("#tk-qa-context")).includes(answer), `the answer is a span of the text: ${answer}`);
+    await screenshots(page, "demo-tasks-qa", { element: "#tasks" });
+
+    // fill-mask: perplexity before and after, the mask token of the model
+    await page.selectOption("#tk-task", "fill-mask");
+    await page.waitForFunction(() => /40 texts/.test(document.querySelector("#tk-data-summary").textContent));
+    await run("fill-mask", "/mlm");
+    const rows = await page.$$eval("#tk-metrics tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+    assert.equal(rows.length, 3, JSON.stringify(rows));
+    assert.ok(Number(rows[1][1]) < Number(rows[0][1]), `masked-LM loss on the file fell: ${JSON.stringify(rows)}`);
+    await page.click("#tk-mlm-go");
+    await page.waitForFunction(() => document.querySelectorAll("#tk-play-out li").length === 5);
+    await screenshots(page, "demo-tasks-mlm", { element: "#tasks" });
+
+    // a file the reader refuses: its error, naming the line, next to the data field
+    await page.selectOption("#tk-task", "token-classification");
+    await page.setInputFiles("#tk-file", { name: "bad.conll", mimeType: "text/plain", buffer: Buffer.from("Bonn X-LOC\n") });
+    await page.waitForFunction(() => !document.querySelector("#tk-data-error").hidden);
+    assert.match(await page.textContent("#tk-data-error"), /^DataError: .*bad\.conll/);
+    assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
+  } finally {
+    await demo.close();
+    for (const dir of Object.values(folders)) rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("keyboard only: Tab reaches every control of the demo in page order with a visible focus ring, and Enter on Train trains", async () => {
   await withTinyDemo(async (page) => {
     await page.fill("#ft-batch", "6");
