@@ -23,9 +23,13 @@ use webtune::{
     tokenizer::{chat::Message, llama2c::Llama2cVocab},
 };
 
+/// Llama 2 (separate and tied heads), Llama 3's scaled RoPE, Qwen2's q/k/v biases, Qwen3's
+/// per-head q/k norms.
+const TINY: [&str; 5] = ["tiny", "tiny-tied", "tiny-llama3", "tiny-qwen2", "tiny-qwen3"];
+
 #[test]
 fn tiny_llamas_match_transformers_on_cpu() {
-    for name in ["tiny", "tiny-tied"] {
+    for name in TINY {
         block_on(check_llama(LlamaFixture::read(name), &device::cpu(), 1e-4));
     }
 }
@@ -34,7 +38,7 @@ fn tiny_llamas_match_transformers_on_cpu() {
 fn tiny_llamas_match_transformers_on_wgpu() {
     let dev = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
     assert_eq!(dev.info().kind, "wgpu");
-    for name in ["tiny", "tiny-tied"] {
+    for name in TINY {
         block_on(check_llama(LlamaFixture::read(name), &dev, 1e-3));
     }
 }
@@ -148,9 +152,17 @@ fn bad_llama_files_are_clear_errors() {
     let e = err(text.replace("\"llama\"", "\"bert\"").as_bytes(), weights.clone());
     assert!(e.contains("\"bert\" is an encoder") && e.contains("text-classification"), "{e}");
     let e = err(text.replace("\"llama\"", "\"mamba\"").as_bytes(), weights.clone());
-    assert!(e.contains("\"mamba\" is not supported yet; webtune reads bert, distilbert, roberta, camembert, xlm-roberta (encoders), llama, gpt2 (decoders)"), "{e}");
+    assert!(e.contains("\"mamba\" is not supported yet; webtune reads bert, distilbert, roberta, camembert, xlm-roberta (encoders), llama, qwen2, qwen3, gpt2 (decoders)"), "{e}");
+    let e = err(text.replace("\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"").as_bytes(), weights.clone());
+    assert!(e.contains("RoPE type \"yarn\" is not supported yet (plain RoPE, \"default\", and \"llama3\" are)"), "{e}");
     let e = err(text.replace("\"rope_type\": \"default\"", "\"rope_type\": \"llama3\"").as_bytes(), weights.clone());
-    assert!(e.contains("RoPE type \"llama3\" is not supported"), "{e}");
+    assert!(e.contains("rope_scaling of type \"llama3\" needs a positive factor"), "{e}");
+    let llama3 = String::from_utf8(LlamaFixture::read("tiny-llama3").config).unwrap();
+    let e = err(llama3.replace("\"high_freq_factor\": 4.0", "\"high_freq_factor\": 1.0").as_bytes(), weights.clone());
+    assert!(e.contains("high_freq_factor 1 must be above low_freq_factor 1"), "{e}");
+    let qwen = String::from_utf8(LlamaFixture::read("tiny-qwen3").config).unwrap();
+    let e = err(qwen.replace("\"use_sliding_window\": false", "\"use_sliding_window\": true").as_bytes(), weights.clone());
+    assert!(e.contains("use_sliding_window true is not supported yet"), "{e}");
     let e = err(text.replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3").as_bytes(), weights.clone());
     assert!(e.contains("multiple of num_key_value_heads 3"), "{e}");
     let e = err(text.replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 0").as_bytes(), weights.clone());

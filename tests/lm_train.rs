@@ -530,3 +530,27 @@ fn lora_dropout_applies_to_the_adapters_input_while_training() {
         serde_json::from_slice(&webtune::weights::peft::adapter_config(&LoraOptions { rslora: true, dropout: 0.1, ..plain }, webtune::models::lora::LoraBase::Llama, "base").unwrap()).unwrap();
     assert_eq!((config["lora_dropout"].as_f64(), config["use_rslora"].as_bool(), config["init_lora_weights"].as_bool()), (Some(0.1), Some(true), Some(true)));
 }
+
+/// Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms) train as PyTorch does step by step, all
+/// weights and LoRA as PEFT does (its trained adapter, value for value); the merged export is a
+/// `Qwen*ForCausalLM` folder that loads back with the adapted model's logits.
+#[test]
+fn qwen_fine_tuning_and_lora_match_pytorch_and_peft_and_export() {
+    use common::lm_training::{check_family_steps_match_pytorch, lora_options_of, peft_adapters_of};
+    let _turn = common::cpu_turn();
+    let cpu = device::cpu();
+    for (family, class) in [(Family::Qwen2, "Qwen2ForCausalLM"), (Family::Qwen3, "Qwen3ForCausalLM")] {
+        block_on(check_family_steps_match_pytorch(family, &cpu, "pairs", 1e-4));
+        let (decoder, run) = block_on(check_family_steps_match_pytorch(family, &cpu, "lora", 1e-4));
+        let tuned = decoder.with_model(run.model, run.device, Some(lora_options_of(family)));
+        let adapter = block_on(tuned.export_adapter("tiny")).unwrap();
+        common::parity::assert_same_safetensors(&format!("{family:?}: against PEFT's trained adapter"), &adapter[0].1, peft_adapters_of(family).1, 1e-4);
+        let merged = block_on(tuned.export()).unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&merged[0].1).unwrap();
+        assert_eq!(config["architectures"][0], class, "{family:?}");
+        let reloaded = webtune::infer::Decoder::from_hf(&merged[0].1, merged[1].1.clone(), &merged[2].1, None, &cpu).unwrap();
+        let ids = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(vec![1i32, 17, 42, 5, 30], [1, 5]), cpu.device());
+        let (a, b) = (block_on(common::parity::read(tuned.model.forward(ids.clone(), None, None))), block_on(common::parity::read(reloaded.model.forward(ids, None, None))));
+        common::parity::assert_close(&format!("{family:?}: merged export"), &b, &a, 1e-5);
+    }
+}

@@ -168,7 +168,7 @@ impl DecoderConfig {
     /// Parses and validates a Hugging Face `config.json` of a decoder family webtune reads.
     pub fn from_json(text: &str) -> Result<Self> {
         match model_type(text)?.as_deref() {
-            None | Some("llama") => Ok(DecoderConfig::Llama(LlamaConfig::from_json(text)?)),
+            None | Some("llama" | "qwen2" | "qwen3") => Ok(DecoderConfig::Llama(LlamaConfig::from_json(text)?)),
             Some("gpt2") => Ok(DecoderConfig::Gpt2(Gpt2Config::from_json(text)?)),
             Some(t) => Err(not_a(ModelKind::Decoder, t)),
         }

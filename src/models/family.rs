@@ -34,6 +34,8 @@ pub const FAMILIES: &[Family] = &[
     Family { model_types: &["roberta", "camembert"], title: "RoBERTa", kind: ModelKind::Encoder },
     Family { model_types: &["xlm-roberta"], title: "XLM-RoBERTa", kind: ModelKind::Encoder },
     Family { model_types: &["llama"], title: "Llama", kind: ModelKind::Decoder },
+    Family { model_types: &["qwen2"], title: "Qwen2", kind: ModelKind::Decoder },
+    Family { model_types: &["qwen3"], title: "Qwen3", kind: ModelKind::Decoder },
     Family { model_types: &["gpt2"], title: "GPT-2", kind: ModelKind::Decoder },
 ];
 
@@ -106,7 +108,7 @@ mod tests {
 
     #[test]
     fn the_supported_list_and_errors_come_from_the_table() {
-        assert_eq!(supported(), "bert, distilbert, roberta, camembert, xlm-roberta (encoders), llama, gpt2 (decoders)");
+        assert_eq!(supported(), "bert, distilbert, roberta, camembert, xlm-roberta (encoders), llama, qwen2, qwen3, gpt2 (decoders)");
         let e = not_a(ModelKind::Encoder, "deberta-v2").to_string();
         assert!(e.contains("\"deberta-v2\" is not supported yet") && e.contains("webtune reads bert, distilbert"), "{e}");
         assert!(unsupported("xlm_roberta").to_string().contains("nearest: \"xlm-roberta\""));

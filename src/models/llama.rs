@@ -1,7 +1,10 @@
-//! Llama-family decoder (Llama 2/3, SmolLM2, TinyLlama, llama2.c's stories models), following
-//! Hugging Face `modeling_llama.py`: token embeddings → N × (RMSNorm → grouped-query self-attention
-//! with rotary positions → residual → RMSNorm → SwiGLU MLP → residual) → RMSNorm → `lm_head` (or the
-//! tied embedding matrix).
+//! Llama-family decoder (Llama 2/3, SmolLM2, TinyLlama, llama2.c's stories models, Qwen2/2.5,
+//! Qwen3), following Hugging Face `modeling_llama.py`: token embeddings → N × (RMSNorm →
+//! grouped-query self-attention with rotary positions → residual → RMSNorm → SwiGLU MLP →
+//! residual) → RMSNorm → `lm_head` (or the tied embedding matrix). The relatives differ in three
+//! places, each a config switch: Qwen2's biases on q/k/v (`modeling_qwen2.py`), Qwen3's RMSNorm of
+//! each query and key head before the rotation (`modeling_qwen3.py`), and Llama 3's rescaled
+//! rotary frequencies (`rope_type: "llama3"`).
 //!
 //! Field names are the checkpoint's (`model.layers.N.self_attn.q_proj`, …), so `weights/llama.rs`
 //! needs no renames. Rotary embeddings use HF's rotate-half convention (checkpoints converted from
@@ -44,9 +47,12 @@ pub struct LlamaConfig {
     /// transformers 5: `{"rope_theta": …, "rope_type": "default"}`.
     #[serde(default)]
     pub rope_parameters: Option<RopeParameters>,
-    /// Only `null` or type `"default"` (plain RoPE) is supported.
+    /// `null`, type `"default"` (plain RoPE) or `"llama3"` (Llama 3.1/3.2's frequency scaling).
     #[serde(default)]
     pub rope_scaling: Option<RopeParameters>,
+    /// Qwen2/Qwen3: sliding-window attention on some layers; only `false` is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_sliding_window: Option<bool>,
     /// Only `"silu"` (SwiGLU) is supported.
     #[serde(default = "defaults::hidden_act")]
     pub hidden_act: String,
@@ -89,10 +95,65 @@ impl TokenIds {
 pub struct RopeParameters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_theta: Option<f64>,
-    /// `"default"` is plain RoPE; scaled variants (`"linear"`, `"llama3"`, `"yarn"`, …) are not supported yet.
+    /// `"default"` is plain RoPE, `"llama3"` Llama 3's scaled frequencies; other scaled variants
+    /// (`"linear"`, `"yarn"`, …) are not supported yet.
     #[serde(default, alias = "type", skip_serializing_if = "Option::is_none")]
     pub rope_type: Option<String>,
+    /// `"llama3"`: how much longer the context is than in pretraining.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+    /// `"llama3"`: wavelengths longer than `original_max_position_embeddings / low_freq_factor` are
+    /// divided by `factor`, shorter than `… / high_freq_factor` kept, those between blended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_freq_factor: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_freq_factor: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_max_position_embeddings: Option<f64>,
 }
+
+/// Llama 3's frequency scaling (transformers' `_compute_llama3_parameters`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Llama3Scaling {
+    factor: f64,
+    low_freq_factor: f64,
+    high_freq_factor: f64,
+    original_context: f64,
+}
+
+impl RopeParameters {
+    /// The `"llama3"` scaling, checked; `None` for plain RoPE; an error for another type.
+    fn llama3(&self) -> Result<Option<Llama3Scaling>> {
+        match self.rope_type.as_deref() {
+            None | Some("default") => Ok(None),
+            Some("llama3") => {
+                let need = |v: Option<f64>, name: &str| {
+                    v.filter(|x| x.is_finite() && *x > 0.0)
+                        .ok_or_else(|| Error::Weights(format!("config.json: rope_scaling of type \"llama3\" needs a positive {name}")))
+                };
+                let s = Llama3Scaling {
+                    factor: need(self.factor, "factor")?,
+                    low_freq_factor: need(self.low_freq_factor, "low_freq_factor")?,
+                    high_freq_factor: need(self.high_freq_factor, "high_freq_factor")?,
+                    original_context: need(self.original_max_position_embeddings, "original_max_position_embeddings")?,
+                };
+                if s.high_freq_factor <= s.low_freq_factor {
+                    return Err(Error::Weights(format!(
+                        "config.json: rope_scaling high_freq_factor {} must be above low_freq_factor {}",
+                        s.high_freq_factor, s.low_freq_factor
+                    )));
+                }
+                Ok(Some(s))
+            }
+            Some(t) => Err(Error::Weights(format!("config.json: RoPE type {t:?} is not supported yet (plain RoPE, \"default\", and \"llama3\" are)"))),
+        }
+    }
+}
+
+/// The decoder families this model code reads, by `config.json` `model_type`, and the class
+/// transformers builds for each (registered in [`super::family::FAMILIES`] and
+/// `super::decoder::DecoderConfig::from_json` too).
+const MODEL_TYPES: &[(&str, &str)] = &[("llama", "LlamaForCausalLM"), ("qwen2", "Qwen2ForCausalLM"), ("qwen3", "Qwen3ForCausalLM")];
 
 mod defaults {
     pub fn max_position_embeddings() -> usize { 2048 }
@@ -113,17 +174,19 @@ impl LlamaConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Weights(format!("config.json: {m}")));
         if let Some(t) = &self.model_type
-            && t != "llama"
+            && !MODEL_TYPES.iter().any(|(m, _)| m == t)
         {
-            return bad(format!("model_type {t:?} is not a Llama-family model (expected \"llama\")"));
+            let known: Vec<String> = MODEL_TYPES.iter().map(|(m, _)| format!("{m:?}")).collect();
+            return bad(format!("model_type {t:?} is not a Llama-family model (expected {})", known.join(", ")));
+        }
+        if self.use_sliding_window == Some(true) {
+            return bad("use_sliding_window true is not supported yet (sliding-window attention); set it to false to read the model with full attention".into());
         }
         if self.hidden_act != "silu" {
             return bad(format!("hidden_act {:?} is not supported (Llama uses \"silu\")", self.hidden_act));
         }
         for p in [&self.rope_parameters, &self.rope_scaling].into_iter().flatten() {
-            if let Some(t) = p.rope_type.as_deref().filter(|t| *t != "default") {
-                return bad(format!("RoPE type {t:?} is not supported yet (only plain RoPE, \"default\")"));
-            }
+            p.llama3()?;
         }
         if self.num_hidden_layers == 0 || self.vocab_size == 0 {
             return bad(format!("num_hidden_layers {} and vocab_size {} must be at least 1", self.num_hidden_layers, self.vocab_size));
@@ -165,7 +228,9 @@ impl LlamaConfig {
         let (h, i, v) = (n(self.hidden_size), n(self.intermediate_size), n(self.vocab_size));
         let q = n(self.num_attention_heads).saturating_mul(n(self.head_dim()));
         let kv = n(self.kv_heads()).saturating_mul(n(self.head_dim()));
-        let layer = [h.saturating_mul(q), h.saturating_mul(kv).saturating_mul(2), q.saturating_mul(h), h.saturating_mul(i).saturating_mul(3), 2 * h]
+        let biases = if self.qkv_bias() { q.saturating_add(kv.saturating_mul(2)) } else { 0 };
+        let norms = if self.qk_norm() { 2 * n(self.head_dim()) } else { 0 };
+        let layer = [h.saturating_mul(q), h.saturating_mul(kv).saturating_mul(2), q.saturating_mul(h), h.saturating_mul(i).saturating_mul(3), 2 * h, biases, norms]
             .into_iter()
             .fold(0u64, u64::saturating_add);
         let embeddings = v.saturating_mul(h);
@@ -178,8 +243,9 @@ impl LlamaConfig {
         let mut v = serde_json::to_value(self).map_err(|e| Error::Weights(format!("writing config.json: {e}")))?;
         if let Some(obj) = v.as_object_mut() {
             obj.retain(|_, value| !value.is_null());
-            obj.insert("architectures".into(), serde_json::json!(["LlamaForCausalLM"]));
-            obj.insert("model_type".into(), "llama".into());
+            let (model_type, class) = MODEL_TYPES.iter().find(|(m, _)| Some(*m) == self.model_type.as_deref()).copied().unwrap_or(MODEL_TYPES[0]);
+            obj.insert("architectures".into(), serde_json::json!([class]));
+            obj.insert("model_type".into(), model_type.into());
             obj.insert("torch_dtype".into(), "float32".into());
             obj.insert("rope_theta".into(), self.rope_theta().into());
         }
@@ -189,6 +255,38 @@ impl LlamaConfig {
     /// The RoPE base (`rope_parameters.rope_theta`, else `rope_theta`, else 10000).
     pub fn rope_theta(&self) -> f64 {
         self.rope_parameters.as_ref().and_then(|p| p.rope_theta).or(self.rope_theta).unwrap_or(10_000.0)
+    }
+
+    /// Rotary frequencies per pair of a head's dimensions: `1 / theta^(2i/d)`, rescaled as Llama 3
+    /// does when `rope_scaling` (or `rope_parameters`) says `"llama3"` (validated in [`Self::validate`]).
+    pub fn inverse_frequencies(&self) -> Vec<f32> {
+        let plain = inverse_frequencies(self.head_dim(), self.rope_theta());
+        let scaling = [&self.rope_parameters, &self.rope_scaling].into_iter().flatten().find_map(|p| p.llama3().ok().flatten());
+        let Some(s) = scaling else { return plain };
+        let (low_wavelen, high_wavelen) = (s.original_context / s.low_freq_factor, s.original_context / s.high_freq_factor);
+        plain
+            .into_iter()
+            .map(|f| {
+                let f = f as f64;
+                let wavelen = 2.0 * std::f64::consts::PI / f;
+                let scaled = if wavelen > low_wavelen { f / s.factor } else { f };
+                if wavelen < high_wavelen || wavelen > low_wavelen {
+                    return scaled as f32;
+                }
+                let smooth = (s.original_context / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+                ((1.0 - smooth) * scaled / s.factor + smooth * scaled) as f32
+            })
+            .collect()
+    }
+
+    /// Biases on the query, key and value projections (`attention_bias`, or Qwen2, which always has them).
+    pub fn qkv_bias(&self) -> bool {
+        self.attention_bias || self.model_type.as_deref() == Some("qwen2")
+    }
+
+    /// An RMSNorm of each query and key head before the rotation (Qwen3).
+    pub fn qk_norm(&self) -> bool {
+        self.model_type.as_deref() == Some("qwen3")
     }
 
     /// Key/value heads (grouped-query attention).
@@ -217,7 +315,8 @@ pub fn inverse_frequencies(head_dim: usize, theta: f64) -> Vec<f32> {
 }
 
 /// cos/sin tables for the positions of one forward pass, each [seq, head_dim] (HF
-/// `LlamaRotaryEmbedding`: `inv_freq = 1 / theta^(2i/d)`, frequencies repeated for both halves).
+/// `LlamaRotaryEmbedding`: `inv_freq` per pair, see [`LlamaConfig::inverse_frequencies`];
+/// frequencies repeated for both halves).
 #[derive(Clone, Debug)]
 pub struct Rope {
     cos: Tensor<2>,
@@ -225,10 +324,10 @@ pub struct Rope {
 }
 
 impl Rope {
-    /// Tables for positions `start .. start + seq`.
-    pub fn new(head_dim: usize, theta: f64, start: usize, seq: usize, device: &Device) -> Self {
-        let half = head_dim / 2;
-        let inv_freq = Tensor::<2>::from_data(TensorData::new(inverse_frequencies(head_dim, theta), [1, half]), device);
+    /// Tables for positions `start .. start + seq` of heads with `inv_freq.len() * 2` dimensions.
+    pub fn new(inv_freq: &[f32], start: usize, seq: usize, device: &Device) -> Self {
+        let half = inv_freq.len();
+        let inv_freq = Tensor::<2>::from_data(TensorData::new(inv_freq.to_vec(), [1, half]), device);
         let positions = Tensor::<1, Int>::arange(start as i64..(start + seq) as i64, device).float().reshape([seq, 1]);
         let freqs = positions.matmul(inv_freq); // [seq, half]
         let angles = Tensor::cat(vec![freqs.clone(), freqs], 1); // [seq, head_dim]
@@ -253,6 +352,9 @@ pub struct LlamaAttention {
     pub k_proj: Linear,
     pub v_proj: Linear,
     pub o_proj: Linear,
+    /// Qwen3: RMSNorm over each query / key head (`head_dim` weights) before the rotation.
+    pub q_norm: Option<RmsNorm>,
+    pub k_norm: Option<RmsNorm>,
     /// Dropout on LoRA adapters' input (PEFT's `lora_dropout`; probability 0 without adapters).
     pub adapter_dropout: Dropout,
     pub num_heads: usize,
@@ -272,7 +374,17 @@ impl LlamaAttention {
     ) -> Tensor<3> {
         let proj = |layer: &Linear, x: Tensor<3>| linear_with_adapter_dropout(layer, x, &self.adapter_dropout);
         let shape = AttentionShape { heads: self.num_heads, kv_heads: self.num_kv_heads, head_dim: self.head_dim };
-        let out = attend(proj(&self.q_proj, x.clone()), proj(&self.k_proj, x.clone()), proj(&self.v_proj, x), shape, rope, mask_bias, cache);
+        let d = self.head_dim;
+        let per_head = |norm: &Option<RmsNorm>, t: Tensor<3>| match norm {
+            Some(norm) => {
+                let [b, s, width] = t.dims();
+                norm.forward(t.reshape([b, s, width / d, d])).reshape([b, s, width])
+            }
+            None => t,
+        };
+        let q = per_head(&self.q_norm, proj(&self.q_proj, x.clone()));
+        let k = per_head(&self.k_norm, proj(&self.k_proj, x.clone()));
+        let out = attend(q, k, proj(&self.v_proj, x), shape, rope, mask_bias, cache);
         proj(&self.o_proj, out)
     }
 }
@@ -356,12 +468,15 @@ impl LlamaLayer {
     fn new(c: &LlamaConfig, device: &Device) -> Self {
         let (h, d, kvh) = (c.hidden_size, c.head_dim(), c.kv_heads());
         let lin = |i, o, bias| LinearConfig::new(i, o).with_bias(bias).init(device);
+        let head_norm = || c.qk_norm().then(|| RmsNormConfig::new(d).with_epsilon(c.rms_norm_eps).init(device));
         LlamaLayer {
             self_attn: LlamaAttention {
-                q_proj: lin(h, c.num_attention_heads * d, c.attention_bias),
-                k_proj: lin(h, kvh * d, c.attention_bias),
-                v_proj: lin(h, kvh * d, c.attention_bias),
+                q_proj: lin(h, c.num_attention_heads * d, c.qkv_bias()),
+                k_proj: lin(h, kvh * d, c.qkv_bias()),
+                v_proj: lin(h, kvh * d, c.qkv_bias()),
                 o_proj: lin(c.num_attention_heads * d, h, c.attention_bias),
+                q_norm: head_norm(),
+                k_norm: head_norm(),
                 adapter_dropout: DropoutConfig::new(0.0).init(),
                 num_heads: c.num_attention_heads,
                 num_kv_heads: kvh,
@@ -397,7 +512,9 @@ pub struct LlamaModel {
     pub embed_tokens: Embedding,
     pub layers: Vec<LlamaLayer>,
     pub norm: RmsNorm,
-    pub rope_theta: f64,
+    /// Rotary frequencies ([`LlamaConfig::inverse_frequencies`]).
+    #[module(skip)]
+    pub inv_freq: Vec<f32>,
 }
 
 impl LlamaModel {
@@ -408,8 +525,7 @@ impl LlamaModel {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let head_dim = self.layers[0].self_attn.head_dim;
-        let rope = Rope::new(head_dim, self.rope_theta, past, seq, &device);
+        let rope = Rope::new(&self.inv_freq, past, seq, &device);
         let mask_bias = causal_mask_bias(attention_mask, batch, seq, past, &device);
         let mut slots = cache.as_deref_mut().map(|c| c.slots(self.layers.len()));
         let mut x = self.embed_tokens.forward(input_ids); // [batch, seq, hidden]
@@ -440,7 +556,7 @@ impl LlamaForCausalLM {
                 embed_tokens: EmbeddingConfig::new(c.vocab_size, c.hidden_size).init(device),
                 layers: (0..c.num_hidden_layers).map(|_| LlamaLayer::new(c, device)).collect(),
                 norm: c.rms_norm(device),
-                rope_theta: c.rope_theta(),
+                inv_freq: c.inverse_frequencies(),
             },
             lm_head: (!c.tie_word_embeddings)
                 .then(|| LinearConfig::new(c.hidden_size, c.vocab_size).with_bias(false).init(device)),

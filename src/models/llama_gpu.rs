@@ -104,7 +104,7 @@ struct GpuWeights {
     /// `None`: tied to `embed`.
     head: Option<GpuMatrix>,
     shape: AttentionShape,
-    rope_theta: f64,
+    inv_freq: Vec<f32>,
 }
 
 impl GpuWeights {
@@ -158,7 +158,7 @@ impl GpuPackedLlama {
             norm: norm(&w.norm),
             head: w.head.as_ref().map(|h| GpuMatrix::upload(h, None, device)),
             shape: AttentionShape { heads: w.heads, kv_heads: w.kv_heads, head_dim: w.head_dim },
-            rope_theta: w.rope_theta,
+            inv_freq: w.inv_freq.clone(),
         };
         GpuPackedLlama { weights: Arc::new(weights), types: w.types(), config: packed.config.clone() }
     }
@@ -213,7 +213,7 @@ impl GpuPackedLlama {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let rope = Rope::new(w.shape.head_dim, w.rope_theta, past, seq, &device);
+        let rope = Rope::new(&w.inv_freq, past, seq, &device);
         let mask_bias = causal_mask_bias(attention_mask, batch, seq, past, &device);
         let mut slots = cache.as_deref_mut().map(|c| c.slots(w.layers.len()));
         let biased = |y: Tensor<3>, bias: Option<&Tensor<1>>| match bias {

@@ -49,7 +49,8 @@ pub struct PackedWeights {
     pub kv_heads: usize,
     pub head_dim: usize,
     pub eps: f32,
-    pub rope_theta: f64,
+    /// Rotary frequencies ([`super::llama::LlamaConfig::inverse_frequencies`]).
+    pub inv_freq: Vec<f32>,
 }
 
 /// The packed decoder, as a Burn module with no parameters (so it sits in `DecoderModel` beside
@@ -127,7 +128,7 @@ impl PackedWeights {
         let mut out = vec![0.0; seq * h];
         let ffn = self.layers.first().map_or(0, |l| l.gate.rows);
         let (mut gate, mut up) = (vec![0.0; seq * ffn], vec![0.0; seq * ffn]);
-        let rope = RopeTable::new(self.head_dim, self.rope_theta, past, seq);
+        let rope = RopeTable::new(&self.inv_freq, past, seq);
         for (li, layer) in self.layers.iter().enumerate() {
             rms_norm(&x, &layer.attn_norm, self.eps, &mut xn);
             layer.q.matmul(&xn, seq, &mut q);
@@ -261,7 +262,7 @@ fn ints<const D: usize>(t: Tensor<D, Int>) -> Vec<u32> {
     t.into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default().into_iter().map(|v| v.max(0) as u32).collect()
 }
 
-/// cos/sin of each position's angle per pair ([`super::llama::inverse_frequencies`]).
+/// cos/sin of each position's angle per pair ([`super::llama::LlamaConfig::inverse_frequencies`]).
 struct RopeTable {
     cos: Vec<f32>,
     sin: Vec<f32>,
@@ -269,9 +270,8 @@ struct RopeTable {
 }
 
 impl RopeTable {
-    fn new(head_dim: usize, theta: f64, start: usize, seq: usize) -> Self {
-        let half = head_dim / 2;
-        let inv = super::llama::inverse_frequencies(head_dim, theta);
+    fn new(inv: &[f32], start: usize, seq: usize) -> Self {
+        let half = inv.len();
         let angles: Vec<f32> = (start..start + seq).flat_map(|p| inv.iter().map(move |f| p as f32 * f)).collect();
         RopeTable { cos: angles.iter().map(|a| a.cos()).collect(), sin: angles.iter().map(|a| a.sin()).collect(), half }
     }

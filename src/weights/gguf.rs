@@ -69,7 +69,8 @@ impl<'a> Gguf<'a> {
                 .metadata
                 .get("llama.rope.scaling.type")
                 .and_then(Value::as_str)
-                .map(|t| RopeParameters { rope_theta: None, rope_type: Some(if t == "none" { "default" } else { t }.into()) }),
+                .map(|t| RopeParameters { rope_type: Some(if t == "none" { "default" } else { t }.into()), ..RopeParameters::default() }),
+            use_sliding_window: None,
             hidden_act: "silu".into(),
             tie_word_embeddings: !self.tensors.iter().any(|t| t.name == "output.weight"),
             attention_bias: self.tensors.iter().any(|t| t.name == "blk.0.attn_q.bias"),
@@ -240,7 +241,7 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
         kv_heads: kvh,
         head_dim: d,
         eps: config.rms_norm_eps as f32,
-        rope_theta: config.rope_theta(),
+        inv_freq: config.inverse_frequencies(),
     };
     Ok(PackedLlama { weights: Arc::new(weights), file: file.clone(), config: config.clone() })
 }

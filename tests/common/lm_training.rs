@@ -32,6 +32,10 @@ pub enum Family {
     Llama,
     /// tests/reference/make_gpt2_train_fixture.py: the tiny GPT-2 (dropout 0), its byte-level BPE.
     Gpt2,
+    /// make_lm_train_fixture.py: the tiny Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms),
+    /// the Llama's character tokenizer.
+    Qwen2,
+    Qwen3,
 }
 
 /// A family's fixture files: config, weights, tokenizer, PyTorch's runs, PEFT's initial and
@@ -54,6 +58,22 @@ fn files(family: Family) -> Files {
             expected: fixture_file!("llama/train-steps/expected.json"),
             lora_init: fixture_file!("llama/train-steps/lora-init/adapter_model.safetensors"),
             lora_trained: fixture_file!("llama/train-steps/lora-trained/adapter_model.safetensors"),
+        },
+        Family::Qwen2 => Files {
+            config: fixture_file!("llama/tiny-qwen2/config.json"),
+            weights: fixture_file!("llama/tiny-qwen2/model.safetensors"),
+            tokenizer: fixture_file!("llama/train-steps/tokenizer.json"),
+            expected: fixture_file!("llama/train-steps-qwen2/expected.json"),
+            lora_init: fixture_file!("llama/train-steps-qwen2/lora-init/adapter_model.safetensors"),
+            lora_trained: fixture_file!("llama/train-steps-qwen2/lora-trained/adapter_model.safetensors"),
+        },
+        Family::Qwen3 => Files {
+            config: fixture_file!("llama/tiny-qwen3/config.json"),
+            weights: fixture_file!("llama/tiny-qwen3/model.safetensors"),
+            tokenizer: fixture_file!("llama/train-steps/tokenizer.json"),
+            expected: fixture_file!("llama/train-steps-qwen3/expected.json"),
+            lora_init: fixture_file!("llama/train-steps-qwen3/lora-init/adapter_model.safetensors"),
+            lora_trained: fixture_file!("llama/train-steps-qwen3/lora-trained/adapter_model.safetensors"),
         },
         Family::Gpt2 => Files {
             config: fixture_file!("gpt2/train-steps/config.json"),
@@ -97,7 +117,7 @@ pub fn lora_options() -> LoraOptions {
 /// A family fixture's LoRA settings (GPT-2's: r 4, alpha 8, c_attn, c_proj and c_fc).
 pub fn lora_options_of(family: Family) -> LoraOptions {
     let targets: &[&str] = match family {
-        Family::Llama => &["q_proj", "v_proj"],
+        Family::Llama | Family::Qwen2 | Family::Qwen3 => &["q_proj", "v_proj"],
         Family::Gpt2 => &["c_attn", "c_proj", "c_fc"],
     };
     LoraOptions { rank: 4, alpha: 8.0, target_modules: Some(targets.iter().map(|t| t.to_string()).collect()), ..LoraOptions::default() }

@@ -10,6 +10,10 @@ Writes tests/fixtures/llama/:
                  attention), vocab 96, separate lm_head, RoPE theta 10000
   tiny-tied/     the same shape with tie_word_embeddings (no lm_head.weight in the file) and
                  head_dim given explicitly, RoPE theta 500000
+  tiny-llama3/   the tiny shape with Llama 3's rope_scaling (type llama3, factor 8, an original
+                 context of 16 positions: every frequency band is scaled, kept or blended)
+  tiny-qwen2/    Qwen2ForCausalLM: biases on q/k/v (none on o), tied embeddings
+  tiny-qwen3/    Qwen3ForCausalLM: an RMSNorm of each query/key head, head_dim 16 (not hidden/heads)
   each with config.json, model.safetensors and expected.json:
     {"input_ids", "attention_mask" (right padding), "logits" (masked positions zeroed),
      "prompt", "greedy" (the 12 tokens `generate(do_sample=False)` appends)}
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "llama"
@@ -40,16 +44,23 @@ MASK = [[1] * 10, [1] * 5 + [0] * 5]
 PROMPT = [1, 17, 42, 5]
 
 
-def tiny(name: str, **overrides) -> None:
+def tiny(name: str, config_class=LlamaConfig, model_class=LlamaForCausalLM, **overrides) -> None:
     torch.manual_seed(len(name))
-    cfg = LlamaConfig(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                      rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, **overrides)
-    model = LlamaForCausalLM(cfg).eval()
-    with torch.no_grad():  # random-init norms are all ones: make them matter
+    cfg = config_class(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                       rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, **overrides)
+    model = model_class(cfg).eval()
+    with torch.no_grad():  # random-init norms are all ones and biases zeros: make them matter
         for layer in model.model.layers:
             layer.input_layernorm.weight.uniform_(0.5, 1.5)
             layer.post_attention_layernorm.weight.uniform_(0.5, 1.5)
+            for norm in ("q_norm", "k_norm"):
+                if hasattr(layer.self_attn, norm):
+                    getattr(layer.self_attn, norm).weight.uniform_(0.5, 1.5)
+            for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
+                bias = getattr(layer.self_attn, proj).bias
+                if bias is not None:
+                    bias.uniform_(-0.5, 0.5)
         model.model.norm.weight.uniform_(0.5, 1.5)
     out = OUT / name
     model.save_pretrained(out, safe_serialization=True)
@@ -107,6 +118,10 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     tiny("tiny")
     tiny("tiny-tied", tie_word_embeddings=True, head_dim=16, rope_theta=500000.0)
+    tiny("tiny-llama3", rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                      "original_max_position_embeddings": 16})
+    tiny("tiny-qwen2", Qwen2Config, Qwen2ForCausalLM, tie_word_embeddings=True)
+    tiny("tiny-qwen3", Qwen3Config, Qwen3ForCausalLM, head_dim=16, tie_word_embeddings=False)
     stories()
     smollm2()
     versions = {"python": platform.python_version(), "torch": torch.__version__,

@@ -15,6 +15,9 @@ Writes tests/fixtures/llama/train-steps/:
   lora-init/      PEFT's freshly initialised adapter (adapter_model.safetensors, adapter_config.json):
                   webtune starts from the same A matrices (PEFT draws them with kaiming-uniform)
   lora-trained/   the adapter after the "lora" run, for comparing weights
+and the same runs of tests/fixtures/llama/tiny-qwen2 and tiny-qwen3 (their biases and per-head
+norms train too) in train-steps-qwen2/ and train-steps-qwen3/ (expected.json, lora-init/,
+lora-trained/; the tokenizer is train-steps/'s).
 Recipe = Hugging Face Trainer's: AdamW (0.9/0.999, eps 1e-8), weight decay 0.01 except biases and
 norm weights, linear schedule with warmup, clip_grad_norm_(1.0), one batch of all rows per step
 (right-padded, padding and prompt labels -100), LlamaForCausalLM(labels=…).loss.
@@ -25,7 +28,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, models, processors
 from peft import LoraConfig, get_peft_model
-from transformers import LlamaForCausalLM, PreTrainedTokenizerFast, get_linear_schedule_with_warmup
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, get_linear_schedule_with_warmup
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures" / "llama"
@@ -106,16 +109,16 @@ def save_adapter(model, folder):
     (folder / "README.md").unlink()
 
 
-def run(rows, lora=False):
-    model = LlamaForCausalLM.from_pretrained(FIX / "tiny")
+def run(rows, lora=False, model_name="tiny", out=OUT):
+    model = AutoModelForCausalLM.from_pretrained(FIX / model_name)
     if lora:
         config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0,
                             task_type="CAUSAL_LM")
         model = get_peft_model(model, config)
-        save_adapter(model, OUT / "lora-init")
+        save_adapter(model, out / "lora-init")
     result = train_steps(model, rows, lambda n: n.endswith(".bias") or "norm" in n)
     if lora:
-        save_adapter(model, OUT / "lora-trained")
+        save_adapter(model, out / "lora-trained")
     return result
 
 
@@ -126,16 +129,24 @@ def print_runs(runs):
         print(f"{name} final loss {r['final_loss']:.6f}")
 
 
-def main():
+def runs(tok, model_name="tiny", out=OUT):
     torch.manual_seed(0)
-    tok = tokenizer()
-    pairs = run([encode(tok, p, c) for p, c in PAIRS])
-    texts = run([encode(tok, None, t) for t in TEXTS])
-    lora = run([encode(tok, p, c) for p, c in PAIRS], lora=True)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = run([encode(tok, p, c) for p, c in PAIRS], model_name=model_name, out=out)
+    texts = run([encode(tok, None, t) for t in TEXTS], model_name=model_name, out=out)
+    lora = run([encode(tok, p, c) for p, c in PAIRS], lora=True, model_name=model_name, out=out)
     expected = {"pairs": [{"prompt": p, "completion": c} for p, c in PAIRS], "texts": TEXTS, "recipe": RECIPE,
                 "runs": {"pairs": pairs, "texts": texts, "lora": lora}}
-    (OUT / "expected.json").write_text(json.dumps(expected, indent=1))
+    (out / "expected.json").write_text(json.dumps(expected, indent=1))
+    print(model_name)
     print_runs(expected["runs"])
+
+
+def main():
+    tok = tokenizer()
+    runs(tok)
+    for family in ("qwen2", "qwen3"):
+        runs(tok, f"tiny-{family}", FIX / f"train-steps-{family}")
 
 
 if __name__ == "__main__":
