@@ -378,7 +378,7 @@ export interface DecoderInfo {
   warnings: string[];
 }
 
-/** A decoder: a Llama-family model from one .gguf file (`{ gguf }`) or Hugging Face files, or a GPT-2 from Hugging Face files. */
+/** A decoder: a Llama-family model from one .gguf file (`{ gguf }`) or Hugging Face files, or a Qwen2/Qwen3 or GPT-2 from Hugging Face files. */
 export type DecoderSource =
   | string /* a .gguf URL, a hub id or a folder URL (config.json, model.safetensors, tokenizer.json, tokenizer_config.json?) */
   | URL
