@@ -85,6 +85,19 @@ impl Default for EncodeOptions {
     }
 }
 
+/// What every encoder task's `load` starts from: `files`' config (validated, its embeddings checked
+/// to fit `device`), its tokenizer checked against it, and the inference (non-autodiff) device;
+/// the weights are handed out for the task's loader, the config and tokenizer bytes kept (in the
+/// returned files, weights emptied) for export.
+pub(crate) fn encoder_parts(files: ModelFiles, device: &ComputeDevice) -> Result<(BertConfig, TextTokenizer, ComputeDevice, Vec<u8>, ModelFiles)> {
+    let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
+    let config = BertConfig::from_json(text)?;
+    crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
+    let tokenizer = tokenizer_for(&config, &files.tokenizer)?;
+    let ModelFiles { config: source_config, weights, tokenizer: source_tokenizer } = files;
+    Ok((config, tokenizer, device.without_autodiff(), weights, ModelFiles { config: source_config, weights: Vec::new(), tokenizer: source_tokenizer }))
+}
+
 /// `tokenizer.json` checked against the model: its ids fit the embeddings, and its token type
 /// ids the type embeddings (DistilBERT has none: they are not used).
 pub fn tokenizer_for(config: &BertConfig, tokenizer: &[u8]) -> Result<TextTokenizer> {
@@ -116,14 +129,9 @@ impl Encoder {
     /// Loads config, weights and tokenizer onto `device` (inference mode, no autodiff), with the
     /// default [`EncodeOptions`].
     pub fn load(files: ModelFiles, device: &ComputeDevice) -> Result<Self> {
-        let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
-        let config = BertConfig::from_json(text)?;
-        crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
-        let tokenizer = tokenizer_for(&config, &files.tokenizer)?;
-        let device = device.without_autodiff();
-        let (model, report) = bert::load_classifier(&config, files.weights, device.device())?;
-        let options = EncodeOptions { max_length: Some(config.max_tokens()), ..EncodeOptions::default() };
-        Ok(Encoder { config, tokenizer, model, device, report, options, source_config: files.config, source_tokenizer: files.tokenizer, lora: None })
+        let (config, tokenizer, device, weights, sources) = encoder_parts(files, device)?;
+        let (model, report) = bert::load_classifier(&config, weights, device.device())?;
+        Ok(Encoder { report, ..Self::from_model(config, tokenizer, model, device, &sources) })
     }
 
     /// An encoder around a model built in this process (e.g. fine-tuned) on `device`; `files` are

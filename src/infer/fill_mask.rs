@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::{ModelFiles, encoder::tokenizer_for, metrics::LmMetrics};
+use super::{ModelFiles, encoder::encoder_parts, metrics::LmMetrics};
 use crate::{
     ComputeDevice, Error, Result,
     data::{batch_tensors, masking::{Masking, mask_sequence, word_groups}},
@@ -137,15 +137,9 @@ pub struct MaskedLm {
 impl MaskedLm {
     /// Loads config, weights and tokenizer onto `device` (inference mode, no autodiff).
     pub fn load(files: ModelFiles, device: &ComputeDevice) -> Result<Self> {
-        let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
-        let config = BertConfig::from_json(text)?;
-        crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
-        let tokenizer = tokenizer_for(&config, &files.tokenizer)?;
-        let device = device.without_autodiff();
-        let (model, report) = masked_lm::load_masked_lm(&config, files.weights.clone(), device.device())?;
-        let mut loaded = Self::from_model(config, tokenizer, model, device, &files)?;
-        loaded.report = report;
-        Ok(loaded)
+        let (config, tokenizer, device, weights, sources) = encoder_parts(files, device)?;
+        let (model, report) = masked_lm::load_masked_lm(&config, weights, device.device())?;
+        Ok(MaskedLm { report, ..Self::from_model(config, tokenizer, model, device, &sources)? })
     }
 
     /// A masked LM around a model built in this process (e.g. trained) on `device`; `files` are

@@ -8,7 +8,7 @@ use burn::{
 
 use super::{
     ModelFiles,
-    encoder::tokenizer_for,
+    encoder::encoder_parts,
     qa_answers::{AnswerSettings, Answered, QaAnswer, answers},
     squad_metrics::SquadMetrics,
 };
@@ -119,15 +119,9 @@ pub struct QuestionAnswerer {
 impl QuestionAnswerer {
     /// Loads config, weights and tokenizer onto `device` (inference mode, no autodiff).
     pub fn load(files: ModelFiles, device: &ComputeDevice) -> Result<Self> {
-        let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
-        let config = BertConfig::from_json(text)?;
-        crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
-        let tokenizer = tokenizer_for(&config, &files.tokenizer)?;
-        let device = device.without_autodiff();
-        let (model, report) = question_answering::load_question_answerer(&config, files.weights.clone(), device.device(), 0)?;
-        let mut loaded = Self::from_model(config, tokenizer, model, device, &files);
-        loaded.report = report;
-        Ok(loaded)
+        let (config, tokenizer, device, weights, sources) = encoder_parts(files, device)?;
+        let (model, report) = question_answering::load_question_answerer(&config, weights, device.device(), 0)?;
+        Ok(QuestionAnswerer { report, ..Self::from_model(config, tokenizer, model, device, &sources) })
     }
 
     /// A model built in this process (e.g. fine-tuned) on `device`; `files` are the ones it started from.

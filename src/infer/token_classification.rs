@@ -11,7 +11,7 @@ use burn::{
 
 use super::{
     ModelFiles,
-    encoder::tokenizer_for,
+    encoder::encoder_parts,
     entity_metrics::EntityMetrics,
     token_aggregation::{Aggregation, TokenEntity, entities},
 };
@@ -105,25 +105,9 @@ pub struct TokenClassifier {
 impl TokenClassifier {
     /// Loads config, weights and tokenizer onto `device` (inference mode, no autodiff).
     pub fn load(files: ModelFiles, device: &ComputeDevice) -> Result<Self> {
-        let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
-        let config = BertConfig::from_json(text)?;
-        crate::weights::check_embeddings_fit(config.vocab_size, config.hidden_size, device.info())?;
-        let tokenizer = tokenizer_for(&config, &files.tokenizer)?;
-        let device = device.without_autodiff();
-        let ModelFiles { config: source_config, weights, tokenizer: source_tokenizer } = files;
+        let (config, tokenizer, device, weights, sources) = encoder_parts(files, device)?;
         let (model, report) = bert::load_token_classifier(&config, weights, device.device(), false, 0)?;
-        Ok(TokenClassifier {
-            max_length: config.max_tokens(),
-            batch_size: 32,
-            config,
-            tokenizer,
-            model,
-            device,
-            report,
-            source_config,
-            source_tokenizer,
-            lora: None,
-        })
+        Ok(TokenClassifier { report, ..Self::from_model(config, tokenizer, model, device, &sources) })
     }
 
     /// A token classifier around a model built in this process (e.g. fine-tuned) on `device`;

@@ -259,32 +259,20 @@ pub(crate) trait OutFiles {
     async fn adapter(&self, base_model: &str) -> Result<Files>;
 }
 
-impl OutFiles for Encoder {
-    async fn folder(&self) -> Result<Files> {
-        Ok(self.export().await?.by_name())
-    }
-    async fn adapter(&self, base_model: &str) -> Result<Files> {
-        self.export_adapter(base_model).await
-    }
+/// The encoder tasks that take LoRA: a folder from `export()`, PEFT files from `export_adapter`.
+macro_rules! encoder_out_files {
+    ($($model:ty),*) => {$(
+        impl OutFiles for $model {
+            async fn folder(&self) -> Result<Files> {
+                Ok(self.export().await?.by_name())
+            }
+            async fn adapter(&self, base_model: &str) -> Result<Files> {
+                self.export_adapter(base_model).await
+            }
+        }
+    )*};
 }
-
-impl OutFiles for TokenClassifier {
-    async fn folder(&self) -> Result<Files> {
-        Ok(self.export().await?.by_name())
-    }
-    async fn adapter(&self, base_model: &str) -> Result<Files> {
-        self.export_adapter(base_model).await
-    }
-}
-
-impl OutFiles for QuestionAnswerer {
-    async fn folder(&self) -> Result<Files> {
-        Ok(self.export().await?.by_name())
-    }
-    async fn adapter(&self, base_model: &str) -> Result<Files> {
-        self.export_adapter(base_model).await
-    }
-}
+encoder_out_files!(Encoder, TokenClassifier, QuestionAnswerer);
 
 impl OutFiles for MaskedLm {
     async fn folder(&self) -> Result<Files> {
