@@ -225,6 +225,20 @@ fn task_files_are_summarised_as_their_readers_read_them() {
         other => panic!("{other:?}"),
     }
 
+    // character-span rows (doccano, Label Studio, spaCy) read as words and IOB2 tags
+    let spans = "{\"text\": \"Zoë Brandt flew to New York.\", \"entities\": [{\"start\": 0, \"end\": 10, \"label\": \"PER\"}, {\"start\": 19, \"end\": 27, \"label\": \"LOC\"}]}\n";
+    match inspect_task_data(&file("spans.jsonl", spans), Task::TokenClassification, &options).unwrap() {
+        TaskDataSummary::Entities { tags, preview, .. } => {
+            assert_eq!(tags, ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]);
+            assert_eq!(preview[0].words, ["Zoë", "Brandt", "flew", "to", "New", "York", "."]);
+            let spans: Vec<(usize, usize, &str)> = preview[0].entities.iter().map(|e| (e.start, e.end, e.label.as_str())).collect();
+            assert_eq!(spans, [(0, 2, "PER"), (4, 6, "LOC")]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = inspect_task_data(&file("spans.jsonl", "{\"text\": \"Bonn\", \"entities\": [{\"start\": 0, \"end\": 9, \"label\": \"LOC\"}]}\n"), Task::TokenClassification, &options);
+    assert!(e.unwrap_err().to_string().contains("spans.jsonl:1: entity {start: 0, end: 9"), "the row is named");
+
     let squad = r#"[{"question": "Who?", "context": "😀 Zoë Brandt wrote it.", "answers": {"text": ["Zoë Brandt"], "answer_start": [2]}},
                     {"question": "When?", "context": "😀 Zoë Brandt wrote it.", "answers": {"text": [], "answer_start": []}}]"#;
     match inspect_task_data(&file("qa.json", squad), Task::QuestionAnswering, &options).unwrap() {

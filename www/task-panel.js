@@ -9,7 +9,7 @@ import { showAnswer, showEntities, showFills, showPreview, showResults } from ".
 /** Per task: its sample (www/samples/, written for webtune, CC0), the files it reads, a note. */
 const TASKS = {
   "token-classification": {
-    sample: "shop-entities.conll", accept: ".conll,.txt,.jsonl,.json", label: "Data file (CoNLL: a word and its tag per line; or {tokens, tags} rows)",
+    sample: "shop-entities.conll", accept: ".conll,.txt,.jsonl,.json", label: "Data file (CoNLL: a word and its tag per line; {tokens, tags} or {text, entities} rows)",
     about: "Each word's first token learns its tag (B-/I- tags: IOB2, IOB1 or BIOES); validation reports seqeval's entity precision, recall and F1.",
   },
   "question-answering": {

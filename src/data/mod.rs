@@ -3,6 +3,7 @@
 
 pub mod conversation;
 pub mod dataset;
+pub mod entity_spans;
 pub mod inspect;
 pub mod labels;
 pub mod masking;

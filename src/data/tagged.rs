@@ -1,14 +1,18 @@
 //! Token-classification data: sentences of words, one tag per word.
 //!
 //! Read from CoNLL files (`word … TAG` per line — the tag is the last column —, a blank line
-//! between sentences, `-DOCSTART-` lines skipped) or JSON lines `{"tokens": [...], "tags": [...]}`
-//! (`ner_tags` is read too, as the Hugging Face datasets name it). Tags are `O` or a prefix `B-`,
+//! between sentences, `-DOCSTART-` lines skipped), JSON lines `{"tokens": [...], "tags": [...]}`
+//! (`ner_tags` is read too, as the Hugging Face datasets name it) or character-span rows
+//! `{"text": "...", "entities": [{"start", "end", "label"}]}` (see [`super::entity_spans`]). Tags are `O` or a prefix `B-`,
 //! `I-`, `E-`, `S-` and a type, in any of IOB1, IOB2 or BIOES; they are kept as written (no
 //! repair): an `I-` tag after `O` begins an entity, as seqeval and transformers' pipeline read it.
 
 use serde::Deserialize;
 
-use super::LabelMap;
+use super::{
+    LabelMap,
+    entity_spans::{EntitySpan, words_and_tags},
+};
 use crate::{Error, Result};
 
 /// One sentence with a tag id per word.
@@ -83,46 +87,54 @@ struct JsonSentence {
     _id: Option<serde_json::Value>,
 }
 
+/// A row of character-span annotations (see [`super::entity_spans`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpanRow {
+    text: String,
+    entities: Vec<EntitySpan>,
+    #[serde(default, rename = "id")]
+    _id: Option<serde_json::Value>,
+}
+
+/// One row as a sentence: `{tokens, tags}` or `{text, entities}`.
+fn json_row(v: serde_json::Value, origin: String) -> Result<RawSentence> {
+    let not_a_row = |e: String| {
+        Error::Data(format!("{origin}: not a {{\"tokens\": [...], \"tags\": [...]}} or {{\"text\": \"...\", \"entities\": [{{\"start\", \"end\", \"label\"}}]}} row: {e}"))
+    };
+    if v.get("text").is_some() {
+        let row: SpanRow = serde_json::from_value(v).map_err(|e| not_a_row(e.to_string()))?;
+        let (words, tags) = words_and_tags(&row.text, &row.entities, &origin)?;
+        return Ok(RawSentence { words, tags, origin });
+    }
+    let row: JsonSentence = serde_json::from_value(v).map_err(|e| not_a_row(e.to_string()))?;
+    if row.tokens.len() != row.tags.len() {
+        return Err(Error::Data(format!("{origin}: {} tokens but {} tags; every token needs one tag", row.tokens.len(), row.tags.len())));
+    }
+    if row.tokens.is_empty() {
+        return Err(Error::Data(format!("{origin}: the sentence has no tokens")));
+    }
+    for tag in &row.tags {
+        check_tag(tag, &origin)?;
+    }
+    Ok(RawSentence { words: row.tokens, tags: row.tags, origin })
+}
+
 /// Sentences of a JSON-lines file, or of a JSON array of rows (the rows of a JS call).
 fn read_json_lines(text: &str, source: &str) -> Result<Vec<RawSentence>> {
-    let not_a_row = |origin: &str, e: serde_json::Error| Error::Data(format!("{origin}: not a {{\"tokens\": [...], \"tags\": [...]}} row: {e}"));
-    let rows: Vec<(String, JsonSentence)> = if text.trim_start().starts_with('[') {
-        let rows: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| not_a_row(source, e))?;
-        rows.into_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let origin = format!("{source} row {}", i + 1);
-                serde_json::from_value(v).map(|r| (origin.clone(), r)).map_err(|e| not_a_row(&origin, e))
-            })
-            .collect::<Result<_>>()?
-    } else {
-        text.lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(i, line)| {
-                let origin = format!("{source}:{}", i + 1);
-                serde_json::from_str(line).map(|r| (origin.clone(), r)).map_err(|e| not_a_row(&origin, e))
-            })
-            .collect::<Result<_>>()?
-    };
-    let mut sentences = Vec::new();
-    for (origin, row) in rows {
-        if row.tokens.len() != row.tags.len() {
-            return Err(Error::Data(format!(
-                "{origin}: {} tokens but {} tags; every token needs one tag",
-                row.tokens.len(),
-                row.tags.len()
-            )));
-        }
-        if row.tokens.is_empty() {
-            return Err(Error::Data(format!("{origin}: the sentence has no tokens")));
-        }
-        for tag in &row.tags {
-            check_tag(tag, &origin)?;
-        }
-        sentences.push(RawSentence { words: row.tokens, tags: row.tags, origin });
+    let not_json = |origin: &str, e: serde_json::Error| Error::Data(format!("{origin}: not JSON: {e}"));
+    if text.trim_start().starts_with('[') {
+        let rows: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| not_json(source, e))?;
+        return rows.into_iter().enumerate().map(|(i, v)| json_row(v, format!("{source} row {}", i + 1))).collect();
     }
-    Ok(sentences)
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            let origin = format!("{source}:{}", i + 1);
+            json_row(serde_json::from_str(line).map_err(|e| not_json(&origin, e))?, origin)
+        })
+        .collect()
 }
 
 /// Reads tagged sentences from a file's bytes: JSON lines when its name ends in `.jsonl`/`.json`,
@@ -133,7 +145,9 @@ fn read_raw(bytes: &[u8], source: &str) -> Result<Vec<RawSentence>> {
     let lower = source.to_ascii_lowercase();
     let sentences = if lower.ends_with(".jsonl") || lower.ends_with(".json") { read_json_lines(text, source)? } else { read_conll(text, source)? };
     if sentences.is_empty() {
-        return Err(Error::Data(format!("{source}: no sentences; token-classification data is CoNLL (\"word TAG\" lines) or JSON lines {{\"tokens\", \"tags\"}}")));
+        return Err(Error::Data(format!(
+            "{source}: no sentences; token-classification data is CoNLL (\"word TAG\" lines) or JSON lines {{\"tokens\", \"tags\"}} or {{\"text\", \"entities\"}}"
+        )));
     }
     Ok(sentences)
 }

@@ -270,7 +270,7 @@ export interface TextClassificationPipeline extends PipelineBase {
   (texts: string[], options?: { topK?: number }): Promise<LabelScore[][]>;
 }
 
-/** Named entities (`pipeline("token-classification")`, alias `"ner"`): data is CoNLL lines or `{ tokens, tags }` rows. */
+/** Named entities (`pipeline("token-classification")`, alias `"ner"`): data is CoNLL lines, `{ tokens, tags }` rows or character-span rows `{ text, entities: [{ start, end, label }] }`. */
 export interface TokenClassificationPipeline extends Omit<PipelineBase, "evaluate" | "attentions" | "save"> {
   /** Entities with offsets into the text (`text.slice(start, end)`), merged as transformers' `aggregation_strategy` (default "simple"). */
   (text: string, options?: { aggregation?: Aggregation }): Promise<TokenEntity[]>;

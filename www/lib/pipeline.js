@@ -272,7 +272,7 @@ function makePipeline(task, handle, info) {
   Object.defineProperty(p, "info", { get: () => info, enumerable: true });
 
   const kinds = {
-    "token-classification": { rows: "{tokens, tags} rows", evaluate: ["format", "signal"] },
+    "token-classification": { rows: "{tokens, tags} or {text, entities} rows", evaluate: ["format", "signal"] },
     "fill-mask": { rows: "{text} rows", evaluate: ["format", "columns", "signal"] },
     "question-answering": { rows: "{question, context, answers} rows", evaluate: ["format", "signal"] },
   };

@@ -33,7 +33,7 @@ export class TokenClassifierModel {
   /**
    * Entity-level metrics on tagged sentences (seqeval's): `{ loss, precision, recall, f1, accuracy,
    * per_type: [{ kind, precision, recall, f1, support }], examples }`. `data`: a CoNLL file
-   * (`word … TAG` lines) or JSON lines / an array of `{ tokens, tags }`.
+   * (`word … TAG` lines) or JSON lines / an array of `{ tokens, tags }` or `{ text, entities: [{ start, end, label }] }`.
    */
   async evaluate(data, options = {}) {
     checkKeys("evaluate", options, ["format", "signal"]);
@@ -71,12 +71,12 @@ export async function loadTokenClassifier(source, options = {}) {
 
 /** Fine-tunes a token classifier on tagged sentences (options as `finetune`'s; no `columns`). */
 export async function finetuneTagger(source, options = {}) {
-  if (options?.columns !== undefined) throw new OptionsError("finetune: columns are for table data; token-classification data is CoNLL lines or {tokens, tags} rows");
-  return train(options, "{tokens, tags} rows", async (data, validation, setup, training, callbacks) => {
+  if (options?.columns !== undefined) throw new OptionsError("finetune: columns are for table data; token-classification data is CoNLL lines, {tokens, tags} or {text, entities} rows");
+  return train(options, "{tokens, tags} or {text, entities} rows", async (data, validation, setup, training, callbacks) => {
     const files = await modelFiles(source, MODEL_FILES, { signal: options.signal });
     return new TokenClassifierModel(await call(() => core.fineTuneTagger(files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
   });
 }
 
 /** Hyperparameter search over `finetune`'s options plus `space`, `strategy` and `trials` (the core's plan and loop). */
-export const searchTagger = taskSearch("token-classification", "{tokens, tags} rows", (inner) => new TokenClassifierModel(inner));
+export const searchTagger = taskSearch("token-classification", "{tokens, tags} or {text, entities} rows", (inner) => new TokenClassifierModel(inner));

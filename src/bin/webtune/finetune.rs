@@ -67,7 +67,7 @@ impl ColumnArgs {
 pub struct TrainArgs {
     /// text-classification (a BERT-family folder: BERT, RoBERTa, XLM-RoBERTa, DistilBERT; also
     /// feature-extraction or sentiment-analysis, trained the same way) | token-classification (or
-    /// ner: a BERT-family folder; data: CoNLL `word … TAG` lines or JSON lines {tokens, tags}) |
+    /// ner: a BERT-family folder; data: CoNLL `word … TAG` lines, or JSON lines {tokens, tags} or {text, entities: [{start, end, label}]}) |
     /// question-answering (a BERT-family folder; data: SQuAD v1.1/v2.0 JSON or rows {question,
     /// context, answers: {text, answer_start}}, as run_qa.py; --doc-stride) |
     /// fill-mask (continued masked-LM pretraining of a BERT-family folder on a .txt file's lines
@@ -81,7 +81,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub(crate) model: PathBuf,
     /// Training data: .csv, .tsv, .jsonl or .json (an array of objects); token-classification: a
-    /// CoNLL file (any other name) or .jsonl/.json lines of {tokens, tags}.
+    /// CoNLL file (any other name) or .jsonl/.json rows of {tokens, tags} or {text, entities}.
     #[arg(long)]
     data: PathBuf,
     #[command(flatten)]
