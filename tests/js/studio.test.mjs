@@ -106,6 +106,8 @@ async function withTinyDemo(test) {
     await openDemoOnCpu(demo);
     await page.fill("#ft-model", "/tiny");
     await page.setInputFiles("#ft-file", { name: "reviews.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    // the preview fills the column fields from its guesses: typing into them before it lands races it
+    await page.waitForFunction(() => document.querySelector("#ft-data-summary").textContent.startsWith("reviews.csv"));
     await page.fill("#ft-text", "review");
     await page.fill("#ft-label", "stars");
     await test(page, { demo, csv, noTokenizer: "/no-tokenizer" });
