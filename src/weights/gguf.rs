@@ -47,6 +47,15 @@ impl<'a> Gguf<'a> {
                 "this GGUF holds a {arch:?} model; webtune reads Llama-family GGUF files (general.architecture \"llama\")"
             )));
         }
+        // a tensor the model has no place for would be dropped: the file's model would not be the one computed
+        if let Some(t) = self.tensors.iter().find(|t| hf_name(&t.name).is_none()) {
+            let what = if t.name == "rope_freqs.weight" {
+                "Llama 3.1+ RoPE frequency factors, not read from GGUF yet; load the model's Hugging Face folder, whose rope_scaling (llama3) webtune reads"
+            } else {
+                "a Llama model has no place for it"
+            };
+            return Err(Error::Weights(format!("this GGUF holds tensor {:?} ({what}); webtune would compute another model than the file's", t.name)));
+        }
         let heads = self.usize("llama.attention.head_count")?;
         let hidden = self.usize("llama.embedding_length")?;
         let vocab = match self.usize("llama.vocab_size") {
