@@ -86,7 +86,8 @@ async fn bert_attention_weights_match_transformers_on_webgpu() {
 async fn tiny_llamas_match_transformers_on_webgpu() {
     let dev = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
     assert_eq!(dev.info().kind, "webgpu");
-    for fx in [embedded_llama!("tiny"), embedded_llama!("tiny-tied")] {
+    // Llama 2 (separate and tied heads), Llama 3's scaled RoPE, Qwen2's biases, Qwen3's q/k norms
+    for fx in [embedded_llama!("tiny"), embedded_llama!("tiny-tied"), embedded_llama!("tiny-llama3"), embedded_llama!("tiny-qwen2"), embedded_llama!("tiny-qwen3")] {
         check_llama(fx, &dev, 1e-3).await;
     }
 }
