@@ -1,5 +1,5 @@
 //! A first look at a file for the encoder tasks other than classification (classification's is
-//! [`crate::data::inspect`]): what the task's reader makes of it — sentences and their entities,
+//! [`crate::data::inspect()`]): what the task's reader makes of it — sentences and their entities,
 //! questions and their answers in context, or plain texts — with counts and what looks thin. The
 //! studio shows it before anything is loaded on the device; a file the reader refuses is the
 //! reader's error, naming the line.
