@@ -10,7 +10,7 @@ use crate::{
     infer::ModelFiles,
     models::{
         bert::BertConfig,
-        encoder_family::EncoderHead,
+        encoder_family::{EncoderFamily, EncoderHead},
         lora::{LoraBase, LoraOptions},
     },
     weights::{
@@ -22,7 +22,8 @@ use crate::{
 /// A run's LoRA on an encoder with `head`.
 pub struct EncoderLora {
     pub options: LoraOptions,
-    base: LoraBase,
+    family: EncoderFamily,
+    head: EncoderHead,
     layers: usize,
     /// The checkpoint's weights: every load starts from them (the adapters and head change).
     base_weights: Vec<u8>,
@@ -46,11 +47,11 @@ impl EncoderLora {
             }
             return Ok(None);
         };
-        let base = LoraBase::Encoder(config.family, head);
-        lora.validate(base)?;
+        lora.validate(LoraBase::Encoder(config.family, head))?;
         Ok(Some(EncoderLora {
             options: lora.clone(),
-            base,
+            family: config.family,
+            head,
             layers: config.num_hidden_layers,
             base_weights: files.weights.clone(),
             start: adapter.map(<[u8]>::to_vec),
@@ -58,10 +59,7 @@ impl EncoderLora {
     }
 
     fn layout(&self) -> AdapterLayout {
-        let LoraBase::Encoder(family, head) = self.base else {
-            unreachable!("an encoder's LoRA")
-        };
-        bert::adapter_layout(family, head)
+        bert::adapter_layout(self.family, self.head)
     }
 
     /// The model to train: `load_base` reads the checkpoint's weights (drawing a new head where
@@ -75,7 +73,7 @@ impl EncoderLora {
         seed: u64,
     ) -> Result<(M, LoadReport)> {
         let (model, report) = load_base(self.base_weights.clone())?;
-        let model = self.options.apply(model, self.base, self.layers, seed)?;
+        let model = self.options.apply(model, LoraBase::Encoder(self.family, self.head), self.layers, seed)?;
         let model = match (origin, &self.start) {
             (WeightsOrigin::Saved, _) => load_adapter(model, &self.layout(), weights)?,
             (WeightsOrigin::Start, Some(start)) => load_adapter(model, &self.layout(), start)?,
