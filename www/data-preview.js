@@ -2,7 +2,7 @@
 // sample) — rows, the first few of them, the guessed text and label columns (filled into the
 // column fields, which stay editable), label counts and warnings. Cells are shown as text.
 import * as webtune from "/pkg/index.js";
-import { $, cell } from "./ui.js";
+import { $, cell, countBars } from "./ui.js";
 
 const PREVIEW_ROWS = 5;
 
@@ -24,14 +24,7 @@ function show(summary, name) {
   });
   $("ft-data-table").tHead.replaceChildren(head);
   $("ft-data-table").tBodies[0].replaceChildren(...rows);
-  const largest = Math.max(1, ...summary.labelCounts.map((c) => c.count));
-  $("ft-data-counts").replaceChildren(...summary.labelCounts.slice(0, 20).map(({ label, count }) => {
-    const li = document.createElement("li");
-    const bar = cell("span", "", "bar");
-    bar.style.setProperty("--share", `${(100 * count) / largest}%`);
-    li.append(cell("span", label, "name"), bar, cell("span", String(count), "count"));
-    return li;
-  }));
+  countBars($("ft-data-counts"), summary.labelCounts.slice(0, 20));
   $("ft-data-warnings").replaceChildren(...summary.warnings.map((w) => cell("li", w)));
   if (summary.text) $("ft-text").value = summary.text;
   if (summary.label) $("ft-label").value = summary.label;

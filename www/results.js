@@ -1,7 +1,7 @@
 // The fine-tune panel's results: per-class precision/recall/F1 and the confusion matrix (rows =
 // true class, columns = predicted) of an evaluation, drawn as tables; counts shaded by share; and
 // the validation examples the model gets wrong (texts shown as text, never markup).
-import { $, cell } from "./ui.js";
+import { $, cell, confusionTable } from "./ui.js";
 
 const pct = (x) => `${(100 * x).toFixed(1)} %`;
 
@@ -15,21 +15,9 @@ export function showResults(metrics, step) {
     tr.append(cell("td", c.label), cell("td", pct(c.precision)), cell("td", pct(c.recall)), cell("td", pct(c.f1)), cell("td", String(c.support)));
     return tr;
   }));
-  const confusion = $("ft-confusion");
-  const head = document.createElement("tr");
-  head.append(cell("th", "true \\ predicted"), ...labels.map((l) => cell("th", l)));
-  confusion.tHead.replaceChildren(head);
-  confusion.tBodies[0].replaceChildren(...metrics.confusion_matrix.map((row, i) => {
-    const total = row.reduce((a, b) => a + b, 0) || 1;
-    const tr = document.createElement("tr");
-    tr.append(cell("th", labels[i]));
-    for (const [j, n] of row.entries()) {
-      const td = cell("td", String(n), `${i === j ? "hit" : n ? "miss" : ""}${n / total > 0.5 ? " strong" : ""}`);
-      td.style.setProperty("--share", String(n / total));
-      td.title = `${n} of ${total} "${labels[i]}" examples predicted "${labels[j]}"`;
-      tr.append(td);
-    }
-    return tr;
+  confusionTable($("ft-confusion"), labels, metrics.confusion_matrix, (i, j, n) => ({
+    text: String(n),
+    title: `${n} of ${metrics.confusion_matrix[i].reduce((x, y) => x + y, 0)} "${labels[i]}" examples predicted "${labels[j]}"`,
   }));
   const wrong = metrics.mistakes ?? [];
   $("ft-mistakes-title").textContent = wrong.length

@@ -2,7 +2,7 @@
 // marked in its context, texts), a run's results (entity precision/recall/F1 per type and the
 // entity confusion; SQuAD exact match and F1; masked-LM perplexity before and after), and the
 // playground's outputs. Everything a file or a model says is shown as text, never markup.
-import { $, cell } from "./ui.js";
+import { $, cell, confusionTable, countBars } from "./ui.js";
 
 const pct = (x) => `${(100 * x).toFixed(1)} %`;
 /** A stable colour class per entity type: the first types get distinct hues. */
@@ -43,18 +43,6 @@ function question(q) {
   return box;
 }
 
-/** Bars of counts (`[{label, count}]`), as the classifier's data preview draws them. */
-function counts(list, items) {
-  const largest = Math.max(1, ...items.map((c) => c.count));
-  list.replaceChildren(...items.map(({ label, count }) => {
-    const li = document.createElement("li");
-    const bar = cell("span", "", "bar");
-    bar.style.setProperty("--share", `${(100 * count) / largest}%`);
-    li.append(cell("span", label, `name ${kindClass(label)}`), bar, cell("span", String(count), "count"));
-    return li;
-  }));
-}
-
 /** Shows what `inspectData(file, { task })` said of the file `name`. */
 export function showPreview(summary, name) {
   const view = $("tk-data-preview");
@@ -63,7 +51,7 @@ export function showPreview(summary, name) {
     $("tk-data-summary").textContent = `${name}: ${n(summary.sentences, "sentence", "sentences")}, ${summary.words} words, ` +
       `${n(summary.tags.length, "tag", "tags")} · entities per type:`;
     view.replaceChildren(...summary.preview.map((s) => sentence(s.words, s.entities)));
-    counts($("tk-data-counts"), summary.entityCounts);
+    countBars($("tk-data-counts"), summary.entityCounts, kindClass);
   } else if (summary.kind === "questions") {
     $("tk-data-summary").textContent = `${name}: ${n(summary.questions, "question", "questions")} on ${n(summary.contexts, "text", "texts")}` +
       (summary.unanswerable ? `, ${summary.unanswerable} unanswerable` : "") + " · the answers, marked in their text:";
@@ -90,28 +78,14 @@ function table(el, head, rows) {
   }));
 }
 
-/** The entity confusion: true type per row, predicted per column, shaded by the row's share. */
+/** The entity confusion: true type per row, predicted per column ("O": no entity on those words). */
 function confusion(labels, matrix) {
-  const el = $("tk-confusion");
-  const head = document.createElement("tr");
-  head.append(cell("th", "true \\ predicted"), ...labels.map((l) => cell("th", l)));
-  el.tHead.replaceChildren(head);
-  el.tBodies[0].replaceChildren(...matrix.map((row, i) => {
-    const total = row.reduce((a, b) => a + b, 0) || 1;
-    const tr = document.createElement("tr");
-    tr.append(cell("th", labels[i]));
-    for (const [j, n] of row.entries()) {
-      const none = labels[i] === "O" && labels[j] === "O"; // words that are no entity on either side: not counted
-      const td = cell("td", none ? "–" : String(n), none ? "" : `${i === j ? "hit" : n ? "miss" : ""}${n / total > 0.5 ? " strong" : ""}`);
-      td.style.setProperty("--share", String(n / total));
-      if (!none) {
-        td.title = `${n} ${labels[i] === "O" ? "predicted entities with no true entity on their words" : `true ${labels[i]} entities`}, predicted ${labels[j] === "O" ? "as no entity (or with other bounds)" : labels[j]}`;
-      }
-      tr.append(td);
-    }
-    return tr;
-  }));
-  el.hidden = false;
+  confusionTable($("tk-confusion"), labels, matrix, (i, j, n) => {
+    if (labels[i] === "O" && labels[j] === "O") return { text: "–", title: null }; // no entity on either side: not counted
+    const who = labels[i] === "O" ? "predicted entities with no true entity on their words" : `true ${labels[i]} entities`;
+    return { text: String(n), title: `${n} ${who}, predicted ${labels[j] === "O" ? "as no entity (or with other bounds)" : labels[j]}` };
+  });
+  $("tk-confusion").hidden = false;
 }
 
 /** Shows a run's last validation `metrics` of `task` at `step`; fill-mask adds the whole file's `before` and `after` training. */

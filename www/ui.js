@@ -33,3 +33,39 @@ export async function downloadZip(files, name) {
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
+
+/** Fills `list` (a <ul>) with a bar per `{ label, count }`, scaled to the largest; `nameClass(label)` styles the name. */
+export function countBars(list, items, nameClass = () => "") {
+  const largest = Math.max(1, ...items.map((c) => c.count));
+  list.replaceChildren(...items.map(({ label, count }) => {
+    const li = document.createElement("li");
+    const bar = cell("span", "", "bar");
+    bar.style.setProperty("--share", `${(100 * count) / largest}%`);
+    li.append(cell("span", label, `name ${nameClass(label)}`.trim()), bar, cell("span", String(count), "count"));
+    return li;
+  }));
+}
+
+/**
+ * Draws a confusion matrix in table `el` (rows: true, columns: predicted), each cell shaded by
+ * its share of the row; `cellInfo(i, j, n)` gives a cell's `{ text, title }` (`null` title: a
+ * cell that counts nothing, left unshaded).
+ */
+export function confusionTable(el, labels, matrix, cellInfo) {
+  const head = document.createElement("tr");
+  head.append(cell("th", "true \\ predicted"), ...labels.map((l) => cell("th", l)));
+  el.tHead.replaceChildren(head);
+  el.tBodies[0].replaceChildren(...matrix.map((row, i) => {
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    const tr = document.createElement("tr");
+    tr.append(cell("th", labels[i]));
+    for (const [j, n] of row.entries()) {
+      const { text, title } = cellInfo(i, j, n);
+      const td = cell("td", text, title == null ? "" : `${i === j ? "hit" : n ? "miss" : ""}${n / total > 0.5 ? " strong" : ""}`);
+      td.style.setProperty("--share", String(n / total));
+      if (title != null) td.title = title;
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
