@@ -86,8 +86,16 @@ async fn bert_attention_weights_match_transformers_on_webgpu() {
 async fn tiny_llamas_match_transformers_on_webgpu() {
     let dev = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
     assert_eq!(dev.info().kind, "webgpu");
-    // Llama 2 (separate and tied heads), Llama 3's scaled RoPE, Qwen2's biases, Qwen3's q/k norms
-    for fx in [embedded_llama!("tiny"), embedded_llama!("tiny-tied"), embedded_llama!("tiny-llama3"), embedded_llama!("tiny-qwen2"), embedded_llama!("tiny-qwen3")] {
+    // Llama 2 (separate and tied heads), Llama 3's scaled RoPE, Qwen2's biases, Qwen3's q/k norms,
+    // Gemma 3's sandwich norms and sliding-window layers
+    for fx in [
+        embedded_llama!("tiny"),
+        embedded_llama!("tiny-tied"),
+        embedded_llama!("tiny-llama3"),
+        embedded_llama!("tiny-qwen2"),
+        embedded_llama!("tiny-qwen3"),
+        embedded_llama!("tiny-gemma3"),
+    ] {
         check_llama(fx, &dev, 1e-3).await;
     }
 }

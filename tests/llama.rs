@@ -24,8 +24,9 @@ use webtune::{
 };
 
 /// Llama 2 (separate and tied heads), Llama 3's scaled RoPE, Qwen2's q/k/v biases, Qwen3's
-/// per-head q/k norms.
-const TINY: [&str; 5] = ["tiny", "tiny-tied", "tiny-llama3", "tiny-qwen2", "tiny-qwen3"];
+/// per-head q/k norms, Gemma 3 (sandwich norms, sliding-window and full layers, greedy tokens
+/// past the window).
+const TINY: [&str; 6] = ["tiny", "tiny-tied", "tiny-llama3", "tiny-qwen2", "tiny-qwen3", "tiny-gemma3"];
 
 #[test]
 fn tiny_llamas_match_transformers_on_cpu() {
@@ -152,9 +153,9 @@ fn bad_llama_files_are_clear_errors() {
     let e = err(text.replace("\"llama\"", "\"bert\"").as_bytes(), weights.clone());
     assert!(e.contains("\"bert\" is an encoder") && e.contains("text-classification"), "{e}");
     let e = err(text.replace("\"llama\"", "\"mamba\"").as_bytes(), weights.clone());
-    assert!(e.contains("\"mamba\" is not supported yet; webtune reads bert, distilbert, roberta, camembert, xlm-roberta (encoders), llama, qwen2, qwen3, gpt2 (decoders)"), "{e}");
+    assert!(e.contains("\"mamba\" is not supported yet; webtune reads bert, distilbert, roberta, camembert, xlm-roberta (encoders), llama, qwen2, qwen3, gemma3_text, gpt2 (decoders)"), "{e}");
     let e = err(text.replace("\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"").as_bytes(), weights.clone());
-    assert!(e.contains("RoPE type \"yarn\" is not supported yet (plain RoPE, \"default\", and \"llama3\" are)"), "{e}");
+    assert!(e.contains("RoPE type \"yarn\" is not supported yet (\"default\", \"linear\" and \"llama3\" are)"), "{e}");
     let e = err(text.replace("\"rope_type\": \"default\"", "\"rope_type\": \"llama3\"").as_bytes(), weights.clone());
     assert!(e.contains("rope_scaling of type \"llama3\" needs a positive factor"), "{e}");
     let llama3 = String::from_utf8(LlamaFixture::read("tiny-llama3").config).unwrap();
@@ -163,6 +164,17 @@ fn bad_llama_files_are_clear_errors() {
     let qwen = String::from_utf8(LlamaFixture::read("tiny-qwen3").config).unwrap();
     let e = err(qwen.replace("\"use_sliding_window\": false", "\"use_sliding_window\": true").as_bytes(), weights.clone());
     assert!(e.contains("use_sliding_window true is not supported yet"), "{e}");
+    let gemma = String::from_utf8(LlamaFixture::read("tiny-gemma3").config).unwrap();
+    let e = err(gemma.replace("\"gemma3_text\"", "\"gemma3\"").as_bytes(), weights.clone());
+    assert!(e.contains("Gemma 3's image-and-text model") && e.contains("gemma3_text"), "{e}");
+    let e = err(gemma.replace("\"final_logit_softcapping\": null", "\"final_logit_softcapping\": 30.0").as_bytes(), weights.clone());
+    assert!(e.contains("final_logit_softcapping are not supported"), "{e}");
+    let e = err(gemma.replace("\"sliding_window\": 4", "\"sliding_window\": 0").as_bytes(), weights.clone());
+    assert!(e.contains("sliding_attention layers need a sliding_window of at least 1"), "{e}");
+    let e = err(gemma.replace("\"full_attention\"\n  ]", "\"chunked_attention\"\n  ]").as_bytes(), weights.clone());
+    assert!(e.contains("layer type \"chunked_attention\" is not supported"), "{e}");
+    let e = err(gemma.replace("\"factor\": 2.0", "\"factor\": 0.0").as_bytes(), weights.clone());
+    assert!(e.contains("rope_scaling of type \"linear\" needs a positive factor"), "{e}");
     let e = err(text.replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3").as_bytes(), weights.clone());
     assert!(e.contains("multiple of num_key_value_heads 3"), "{e}");
     let e = err(text.replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 0").as_bytes(), weights.clone());

@@ -531,15 +531,16 @@ fn lora_dropout_applies_to_the_adapters_input_while_training() {
     assert_eq!((config["lora_dropout"].as_f64(), config["use_rslora"].as_bool(), config["init_lora_weights"].as_bool()), (Some(0.1), Some(true), Some(true)));
 }
 
-/// Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms) train as PyTorch does step by step, all
-/// weights and LoRA as PEFT does (its trained adapter, value for value); the merged export is a
-/// `Qwen*ForCausalLM` folder that loads back with the adapted model's logits.
+/// Qwen2 (q/k/v biases), Qwen3 (per-head q/k norms) and Gemma 3 (`(1 + w)` sandwich norms, a
+/// sliding-window layer) train as PyTorch does step by step, all weights and LoRA as PEFT does
+/// (its trained adapter, value for value); the merged export is a `*ForCausalLM` folder that
+/// loads back with the adapted model's logits.
 #[test]
-fn qwen_fine_tuning_and_lora_match_pytorch_and_peft_and_export() {
+fn qwen_and_gemma_fine_tuning_and_lora_match_pytorch_and_peft_and_export() {
     use common::lm_training::{check_family_steps_match_pytorch, lora_options_of, peft_adapters_of};
     let _turn = common::cpu_turn();
     let cpu = device::cpu();
-    for (family, class) in [(Family::Qwen2, "Qwen2ForCausalLM"), (Family::Qwen3, "Qwen3ForCausalLM")] {
+    for (family, class) in [(Family::Qwen2, "Qwen2ForCausalLM"), (Family::Qwen3, "Qwen3ForCausalLM"), (Family::Gemma3, "Gemma3ForCausalLM")] {
         block_on(check_family_steps_match_pytorch(family, &cpu, "pairs", 1e-4));
         let (decoder, run) = block_on(check_family_steps_match_pytorch(family, &cpu, "lora", 1e-4));
         let tuned = decoder.with_model(run.model, run.device, Some(lora_options_of(family)));

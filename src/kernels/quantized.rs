@@ -424,11 +424,15 @@ mod sse2 {
 mod tests {
     use super::*;
 
+    /// One tensor of every ggml block type (`tests/reference/make_ggml_fixture.py`), compiled in
+    /// so the tests find it wherever the binary was built.
+    const BLOCKS_GGUF: &[u8] = include_bytes!("../../tests/fixtures/ggml/blocks.gguf");
+
     /// Every block type of the fixture file, times an input row, through the integer path: within
     /// 1e-4 (relative to Σ|w·x|) of the f32 product of the dequantized weights.
     #[test]
     fn integer_products_match_f32_for_every_block_type() {
-        let bytes = Arc::new(std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ggml/blocks.gguf")).unwrap());
+        let bytes = Arc::new(BLOCKS_GGUF.to_vec());
         let g = crate::formats::gguf::Gguf::parse(&bytes).unwrap();
         for info in &g.tensors {
             let (kind, raw) = g.raw(info).unwrap();
@@ -453,8 +457,7 @@ mod tests {
     /// type to the same values and agree on the products.
     #[test]
     fn vector_and_portable_code_agree_for_every_block_type() {
-        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ggml/blocks.gguf")).unwrap();
-        let g = crate::formats::gguf::Gguf::parse(&bytes).unwrap();
+        let g = crate::formats::gguf::Gguf::parse(BLOCKS_GGUF).unwrap();
         for info in &g.tensors {
             let (kind, raw) = g.raw(info).unwrap();
             let n = info.len().unwrap();

@@ -168,7 +168,11 @@ impl DecoderConfig {
     /// Parses and validates a Hugging Face `config.json` of a decoder family webtune reads.
     pub fn from_json(text: &str) -> Result<Self> {
         match model_type(text)?.as_deref() {
-            None | Some("llama" | "qwen2" | "qwen3") => Ok(DecoderConfig::Llama(LlamaConfig::from_json(text)?)),
+            None => Ok(DecoderConfig::Llama(LlamaConfig::from_json(text)?)),
+            Some(t) if LlamaConfig::reads(t) => Ok(DecoderConfig::Llama(LlamaConfig::from_json(text)?)),
+            Some("gemma3") => Err(crate::Error::Weights(
+                "config.json: model_type \"gemma3\" is Gemma 3's image-and-text model (Gemma3ForConditionalGeneration); webtune reads its text-only checkpoints (model_type \"gemma3_text\": Gemma 3 270M and 1B)".into(),
+            )),
             Some("gpt2") => Ok(DecoderConfig::Gpt2(Gpt2Config::from_json(text)?)),
             Some(t) => Err(not_a(ModelKind::Decoder, t)),
         }

@@ -1,7 +1,7 @@
 //! The model families webtune reads, listed once: each one's `config.json` `model_type`s, its
 //! name in prose and the kind of model it is. Error messages, the docs' list of what loads, and
 //! the "is this an encoder or a decoder" answers are derived from this table; a family's
-//! architecture lives in its own file (`bert.rs` with `encoder_family.rs`, `llama.rs`, `gpt2.rs`).
+//! architecture lives in its own file (`bert.rs` with `encoder_family.rs`, `llama.rs` — Qwen and Gemma 3 too —, `gpt2.rs`).
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,7 @@ pub const FAMILIES: &[Family] = &[
     Family { model_types: &["llama"], title: "Llama", kind: ModelKind::Decoder },
     Family { model_types: &["qwen2"], title: "Qwen2", kind: ModelKind::Decoder },
     Family { model_types: &["qwen3"], title: "Qwen3", kind: ModelKind::Decoder },
+    Family { model_types: &["gemma3_text"], title: "Gemma 3", kind: ModelKind::Decoder },
     Family { model_types: &["gpt2"], title: "GPT-2", kind: ModelKind::Decoder },
 ];
 
@@ -108,7 +109,7 @@ mod tests {
 
     #[test]
     fn the_supported_list_and_errors_come_from_the_table() {
-        assert_eq!(supported(), "bert, distilbert, roberta, camembert, xlm-roberta (encoders), llama, qwen2, qwen3, gpt2 (decoders)");
+        assert_eq!(supported(), "bert, distilbert, roberta, camembert, xlm-roberta (encoders), llama, qwen2, qwen3, gemma3_text, gpt2 (decoders)");
         let e = not_a(ModelKind::Encoder, "deberta-v2").to_string();
         assert!(e.contains("\"deberta-v2\" is not supported yet") && e.contains("webtune reads bert, distilbert"), "{e}");
         assert!(unsupported("xlm_roberta").to_string().contains("nearest: \"xlm-roberta\""));

@@ -94,3 +94,14 @@ pub fn causal_mask_bias(attention_mask: Option<Tensor<2, Int>>, batch: usize, se
         }
     }
 }
+
+/// Added to [`causal_mask_bias`] for a sliding-window layer: query `i` (at position `past + i`)
+/// sees key `j` only when `past + i − j < window` (transformers' `sliding_window_overlay`) →
+/// [1, 1, seq, past + seq].
+pub fn sliding_window_bias(seq: usize, past: usize, window: usize, device: &Device) -> Tensor<4> {
+    let total = past + seq;
+    // `triu_mask` is true where `j − i < offset`, i.e. `j ≤ past + i − window`
+    let offset = (past as i64).saturating_sub(i64::try_from(window).unwrap_or(i64::MAX)).saturating_add(1);
+    let too_old = Tensor::<2, Bool>::triu_mask([seq, total], offset, device);
+    Tensor::<2>::zeros([seq, total], device).mask_fill(too_old, MASKED).reshape([1, 1, seq, total])
+}

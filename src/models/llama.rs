@@ -1,10 +1,13 @@
 //! Llama-family decoder (Llama 2/3, SmolLM2, TinyLlama, llama2.c's stories models, Qwen2/2.5,
-//! Qwen3), following Hugging Face `modeling_llama.py`: token embeddings → N × (RMSNorm →
+//! Qwen3, Gemma 3), following Hugging Face `modeling_llama.py`: token embeddings → N × (RMSNorm →
 //! grouped-query self-attention with rotary positions → residual → RMSNorm → SwiGLU MLP →
-//! residual) → RMSNorm → `lm_head` (or the tied embedding matrix). The relatives differ in three
+//! residual) → RMSNorm → `lm_head` (or the tied embedding matrix). The relatives differ in a few
 //! places, each a config switch: Qwen2's biases on q/k/v (`modeling_qwen2.py`), Qwen3's RMSNorm of
-//! each query and key head before the rotation (`modeling_qwen3.py`), and Llama 3's rescaled
-//! rotary frequencies (`rope_type: "llama3"`).
+//! each query and key head before the rotation (`modeling_qwen3.py`), Llama 3's rescaled
+//! rotary frequencies (`rope_type: "llama3"`), and Gemma 3 (`modeling_gemma3.py`, see
+//! [`Gemma3Settings`]): `(1 + w)` RMSNorms also after attention and the MLP, embeddings scaled by
+//! `√hidden`, a tanh-GELU MLP, q/k norms, `query_pre_attn_scalar`, and sliding-window layers with
+//! their own RoPE base between the full-attention ones.
 //!
 //! Field names are the checkpoint's (`model.layers.N.self_attn.q_proj`, …), so `weights/llama.rs`
 //! needs no renames. Rotary embeddings use HF's rotate-half convention (checkpoints converted from
@@ -13,12 +16,12 @@
 use burn::{
     module::Module,
     nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig},
-    tensor::{Device, Int, Tensor, TensorData, activation::silu},
+    tensor::{Device, Int, Tensor, TensorData, activation::{gelu_approximate, silu}},
 };
 use serde::{Deserialize, Serialize};
 
 pub use super::kv_cache::KvCache;
-use super::kv_cache::{LayerCache, causal_mask_bias};
+use super::kv_cache::{LayerCache, causal_mask_bias, sliding_window_bias};
 use crate::kernels::linear::{linear, linear_with_adapter_dropout};
 use crate::kernels::softmax::softmax_last;
 use crate::{Error, Result};
@@ -44,9 +47,9 @@ pub struct LlamaConfig {
     /// RoPE base as transformers 4 writes it (transformers 5 writes `rope_parameters`).
     #[serde(default)]
     pub rope_theta: Option<f64>,
-    /// transformers 5: `{"rope_theta": …, "rope_type": "default"}`.
+    /// transformers 5: `{"rope_theta": …, "rope_type": "default"}` (Gemma 3: one per layer type).
     #[serde(default)]
-    pub rope_parameters: Option<RopeParameters>,
+    pub rope_parameters: Option<RopeSettings>,
     /// `null`, type `"default"` (plain RoPE) or `"llama3"` (Llama 3.1/3.2's frequency scaling).
     #[serde(default)]
     pub rope_scaling: Option<RopeParameters>,
@@ -70,6 +73,47 @@ pub struct LlamaConfig {
     pub eos_token_id: Option<TokenIds>,
     #[serde(default)]
     pub model_type: Option<String>,
+    /// Gemma 3's own fields (and the layer layout Qwen configs write too).
+    #[serde(flatten)]
+    pub gemma: Gemma3Settings,
+}
+
+/// Gemma 3's `config.json` fields (`Gemma3TextConfig`). `layer_types` and `sliding_window` are
+/// read for every family: a `"sliding_attention"` layer sees only its last `sliding_window`
+/// positions (Qwen configs list every layer as `"full_attention"`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Gemma3Settings {
+    /// Gemma's name for `hidden_act`: `"gelu_pytorch_tanh"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_activation: Option<String>,
+    /// Attention scores are scaled by `query_pre_attn_scalar^-½` instead of `head_dim^-½` (an
+    /// integer, as transformers checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_pre_attn_scalar: Option<u32>,
+    /// How many positions (the query's own included) a sliding-window layer sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<usize>,
+    /// `"full_attention"` or `"sliding_attention"`, one per layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_types: Option<Vec<String>>,
+    /// Gemma 2's tanh capping of scores and logits: only `null` is supported (Gemma 3 has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attn_logit_softcapping: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_logit_softcapping: Option<f64>,
+    /// EmbeddingGemma's bidirectional attention: only `false` is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_bidirectional_attention: Option<bool>,
+}
+
+/// How far back a layer attends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerAttention {
+    /// Every earlier position (and its RoPE is the model's global one).
+    Full,
+    /// The last `window` positions, the query's own included (Gemma 3's local layers; their RoPE
+    /// has its own base).
+    Sliding { window: usize },
 }
 
 /// A token id, or several, as `config.json` writes `eos_token_id`.
@@ -90,16 +134,26 @@ impl TokenIds {
     }
 }
 
+/// `rope_parameters`: one set for every layer, or (Gemma 3) one per layer type.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum RopeSettings {
+    /// `{"full_attention": {…}, "sliding_attention": {…}}`.
+    PerLayerType(std::collections::BTreeMap<String, RopeParameters>),
+    /// `{"rope_theta": …, "rope_type": …}`.
+    Shared(RopeParameters),
+}
+
 /// RoPE settings (`rope_parameters` / `rope_scaling`); other keys are ignored.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct RopeParameters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_theta: Option<f64>,
-    /// `"default"` is plain RoPE, `"llama3"` Llama 3's scaled frequencies; other scaled variants
-    /// (`"linear"`, `"yarn"`, …) are not supported yet.
+    /// `"default"` is plain RoPE, `"llama3"` Llama 3's scaled frequencies, `"linear"` frequencies
+    /// divided by `factor` (Gemma 3's global layers); other variants (`"yarn"`, …) are not supported yet.
     #[serde(default, alias = "type", skip_serializing_if = "Option::is_none")]
     pub rope_type: Option<String>,
-    /// `"llama3"`: how much longer the context is than in pretraining.
+    /// `"llama3"`, `"linear"`: how much longer the context is than in pretraining.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub factor: Option<f64>,
     /// `"llama3"`: wavelengths longer than `original_max_position_embeddings / low_freq_factor` are
@@ -121,16 +175,50 @@ struct Llama3Scaling {
     original_context: f64,
 }
 
+/// How a RoPE type rescales the plain frequencies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum RopeScaling {
+    Llama3(Llama3Scaling),
+    /// transformers' `_compute_linear_scaling_rope_parameters`: every frequency / `factor`.
+    Linear { factor: f64 },
+}
+
+impl RopeScaling {
+    /// `plain` (`1 / theta^(2i/d)`) rescaled.
+    fn apply(self, plain: Vec<f32>) -> Vec<f32> {
+        let s = match self {
+            RopeScaling::Linear { factor } => return plain.into_iter().map(|f| (f as f64 / factor) as f32).collect(),
+            RopeScaling::Llama3(s) => s,
+        };
+        let (low_wavelen, high_wavelen) = (s.original_context / s.low_freq_factor, s.original_context / s.high_freq_factor);
+        plain
+            .into_iter()
+            .map(|f| {
+                let f = f as f64;
+                let wavelen = 2.0 * std::f64::consts::PI / f;
+                let scaled = if wavelen > low_wavelen { f / s.factor } else { f };
+                if wavelen < high_wavelen || wavelen > low_wavelen {
+                    return scaled as f32;
+                }
+                let smooth = (s.original_context / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+                ((1.0 - smooth) * scaled / s.factor + smooth * scaled) as f32
+            })
+            .collect()
+    }
+}
+
 impl RopeParameters {
-    /// The `"llama3"` scaling, checked; `None` for plain RoPE; an error for another type.
-    fn llama3(&self) -> Result<Option<Llama3Scaling>> {
+    /// The scaling its type asks for, checked; `None` for plain RoPE; an error for another type.
+    fn scaling(&self) -> Result<Option<RopeScaling>> {
+        let need = |v: Option<f64>, name: &str| {
+            v.filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
+                Error::Weights(format!("config.json: rope_scaling of type {:?} needs a positive {name}", self.rope_type.as_deref().unwrap_or_default()))
+            })
+        };
         match self.rope_type.as_deref() {
             None | Some("default") => Ok(None),
+            Some("linear") => Ok(Some(RopeScaling::Linear { factor: need(self.factor, "factor")? })),
             Some("llama3") => {
-                let need = |v: Option<f64>, name: &str| {
-                    v.filter(|x| x.is_finite() && *x > 0.0)
-                        .ok_or_else(|| Error::Weights(format!("config.json: rope_scaling of type \"llama3\" needs a positive {name}")))
-                };
                 let s = Llama3Scaling {
                     factor: need(self.factor, "factor")?,
                     low_freq_factor: need(self.low_freq_factor, "low_freq_factor")?,
@@ -143,17 +231,20 @@ impl RopeParameters {
                         s.high_freq_factor, s.low_freq_factor
                     )));
                 }
-                Ok(Some(s))
+                Ok(Some(RopeScaling::Llama3(s)))
             }
-            Some(t) => Err(Error::Weights(format!("config.json: RoPE type {t:?} is not supported yet (plain RoPE, \"default\", and \"llama3\" are)"))),
+            Some(t) => Err(Error::Weights(format!("config.json: RoPE type {t:?} is not supported yet (\"default\", \"linear\" and \"llama3\" are)"))),
         }
     }
 }
 
 /// The decoder families this model code reads, by `config.json` `model_type`, and the class
-/// transformers builds for each (registered in [`super::family::FAMILIES`] and
-/// `super::decoder::DecoderConfig::from_json` too).
-const MODEL_TYPES: &[(&str, &str)] = &[("llama", "LlamaForCausalLM"), ("qwen2", "Qwen2ForCausalLM"), ("qwen3", "Qwen3ForCausalLM")];
+/// transformers builds for each (registered in [`super::family::FAMILIES`] too).
+const MODEL_TYPES: &[(&str, &str)] =
+    &[("llama", "LlamaForCausalLM"), ("qwen2", "Qwen2ForCausalLM"), ("qwen3", "Qwen3ForCausalLM"), ("gemma3_text", "Gemma3ForCausalLM")];
+
+/// Gemma 3's `model_type` (the text-only checkpoints: 270M, 1B).
+const GEMMA3: &str = "gemma3_text";
 
 mod defaults {
     pub fn max_position_embeddings() -> usize { 2048 }
@@ -162,10 +253,19 @@ mod defaults {
 }
 
 impl LlamaConfig {
+    /// Whether this model code reads checkpoints of `model_type` (Llama, Qwen2, Qwen3, Gemma 3).
+    pub fn reads(model_type: &str) -> bool {
+        MODEL_TYPES.iter().any(|(m, _)| *m == model_type)
+    }
+
     /// Parses and validates a Hugging Face `config.json`.
     pub fn from_json(text: &str) -> Result<Self> {
-        let cfg: LlamaConfig = serde_json::from_str(text)
-            .map_err(|e| Error::Weights(format!("config.json is not a valid Llama config: {e}")))?;
+        let invalid = |e: serde_json::Error| Error::Weights(format!("config.json is not a valid Llama-family config: {e}"));
+        let mut json: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+        if json.get("model_type").and_then(|t| t.as_str()) == Some(GEMMA3) {
+            gemma3_defaults(&mut json);
+        }
+        let cfg: LlamaConfig = serde_json::from_value(json).map_err(invalid)?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -182,11 +282,33 @@ impl LlamaConfig {
         if self.use_sliding_window == Some(true) {
             return bad("use_sliding_window true is not supported yet (sliding-window attention); set it to false to read the model with full attention".into());
         }
-        if self.hidden_act != "silu" {
-            return bad(format!("hidden_act {:?} is not supported (Llama uses \"silu\")", self.hidden_act));
+        let act = self.activation();
+        if act != "silu" && !(self.is_gemma3() && act == "gelu_pytorch_tanh") {
+            return bad(format!("hidden_act {act:?} is not supported (Llama-family models use \"silu\", Gemma 3 \"gelu_pytorch_tanh\")"));
         }
-        for p in [&self.rope_parameters, &self.rope_scaling].into_iter().flatten() {
-            p.llama3()?;
+        for p in self.rope_sets() {
+            p.scaling()?;
+        }
+        let g = &self.gemma;
+        if g.attn_logit_softcapping.is_some() || g.final_logit_softcapping.is_some() {
+            return bad("attn_logit_softcapping / final_logit_softcapping are not supported (Gemma 2's; Gemma 3 sets them to null)".into());
+        }
+        if g.use_bidirectional_attention == Some(true) {
+            return bad("use_bidirectional_attention true is not supported (an embedding model, not a causal LM)".into());
+        }
+        if let Some(types) = &g.layer_types {
+            if types.len() != self.num_hidden_layers {
+                return bad(format!("layer_types lists {} layers but num_hidden_layers is {}", types.len(), self.num_hidden_layers));
+            }
+            if let Some(t) = types.iter().find(|t| !matches!(t.as_str(), "full_attention" | "sliding_attention")) {
+                return bad(format!("layer type {t:?} is not supported (\"full_attention\" and \"sliding_attention\" are)"));
+            }
+            if types.iter().any(|t| t == "sliding_attention") && !g.sliding_window.is_some_and(|w| w > 0) {
+                return bad("sliding_attention layers need a sliding_window of at least 1".into());
+            }
+        }
+        if g.query_pre_attn_scalar == Some(0) {
+            return bad("query_pre_attn_scalar must be at least 1 (it is usually head_dim)".into());
         }
         if self.num_hidden_layers == 0 || self.vocab_size == 0 {
             return bad(format!("num_hidden_layers {} and vocab_size {} must be at least 1", self.num_hidden_layers, self.vocab_size));
@@ -210,9 +332,10 @@ impl LlamaConfig {
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
             return bad(format!("rms_norm_eps {} must be a small non-negative number (1e-6 is usual)", self.rms_norm_eps));
         }
-        let theta = self.rope_theta();
-        if !(theta.is_finite() && theta > 1.0) {
-            return bad(format!("rope_theta {theta} must be a number above 1 (10000 is usual)"));
+        for theta in [self.rope_theta(), self.rope_for(LayerAttention::Sliding { window: 1 }).0] {
+            if !(theta.is_finite() && theta > 1.0) {
+                return bad(format!("rope_theta {theta} must be a number above 1 (10000 is usual)"));
+            }
         }
         let ids = self.bos_token_id.into_iter().chain(self.eos_ids());
         if let Some(id) = ids.into_iter().find(|&id| id as usize >= self.vocab_size) {
@@ -230,7 +353,8 @@ impl LlamaConfig {
         let kv = n(self.kv_heads()).saturating_mul(n(self.head_dim()));
         let biases = if self.qkv_bias() { q.saturating_add(kv.saturating_mul(2)) } else { 0 };
         let norms = if self.qk_norm() { 2 * n(self.head_dim()) } else { 0 };
-        let layer = [h.saturating_mul(q), h.saturating_mul(kv).saturating_mul(2), q.saturating_mul(h), h.saturating_mul(i).saturating_mul(3), 2 * h, biases, norms]
+        let block_norms = if self.is_gemma3() { 4 * h } else { 2 * h };
+        let layer = [h.saturating_mul(q), h.saturating_mul(kv).saturating_mul(2), q.saturating_mul(h), h.saturating_mul(i).saturating_mul(3), block_norms, biases, norms]
             .into_iter()
             .fold(0u64, u64::saturating_add);
         let embeddings = v.saturating_mul(h);
@@ -247,36 +371,88 @@ impl LlamaConfig {
             obj.insert("architectures".into(), serde_json::json!([class]));
             obj.insert("model_type".into(), model_type.into());
             obj.insert("torch_dtype".into(), "float32".into());
-            obj.insert("rope_theta".into(), self.rope_theta().into());
+            if self.is_gemma3() {
+                obj.remove("hidden_act"); // Gemma's is `hidden_activation`
+            } else {
+                obj.insert("rope_theta".into(), self.rope_theta().into());
+            }
         }
         serde_json::to_vec_pretty(&v).map_err(|e| Error::Weights(format!("writing config.json: {e}")))
     }
 
-    /// The RoPE base (`rope_parameters.rope_theta`, else `rope_theta`, else 10000).
+    /// The RoPE base of the full-attention layers (`rope_parameters.rope_theta`, else
+    /// `rope_theta`, else 10000).
     pub fn rope_theta(&self) -> f64 {
-        self.rope_parameters.as_ref().and_then(|p| p.rope_theta).or(self.rope_theta).unwrap_or(10_000.0)
+        self.rope_for(LayerAttention::Full).0
     }
 
-    /// Rotary frequencies per pair of a head's dimensions: `1 / theta^(2i/d)`, rescaled as Llama 3
-    /// does when `rope_scaling` (or `rope_parameters`) says `"llama3"` (validated in [`Self::validate`]).
+    /// Every RoPE parameter set the config names (to validate).
+    fn rope_sets(&self) -> Vec<&RopeParameters> {
+        let per_type = match &self.rope_parameters {
+            Some(RopeSettings::PerLayerType(map)) => map.values().collect(),
+            Some(RopeSettings::Shared(p)) => vec![p],
+            None => vec![],
+        };
+        per_type.into_iter().chain(&self.rope_scaling).collect()
+    }
+
+    /// The RoPE base and the parameters (if any) of a kind of layer: Gemma 3 keys them by layer
+    /// type, other families share one set (and may scale it through `rope_scaling`).
+    fn rope_for(&self, kind: LayerAttention) -> (f64, Vec<&RopeParameters>) {
+        match &self.rope_parameters {
+            Some(RopeSettings::PerLayerType(map)) => {
+                let key = match kind {
+                    LayerAttention::Full => "full_attention",
+                    LayerAttention::Sliding { .. } => "sliding_attention",
+                };
+                let p = map.get(key);
+                (p.and_then(|p| p.rope_theta).or(self.rope_theta).unwrap_or(10_000.0), p.into_iter().collect())
+            }
+            Some(RopeSettings::Shared(p)) => (p.rope_theta.or(self.rope_theta).unwrap_or(10_000.0), [Some(p), self.rope_scaling.as_ref()].into_iter().flatten().collect()),
+            None => (self.rope_theta.unwrap_or(10_000.0), self.rope_scaling.iter().collect()),
+        }
+    }
+
+    /// Rotary frequencies per pair of a head's dimensions for a kind of layer:
+    /// `1 / theta^(2i/d)`, rescaled as its RoPE type says (`"llama3"`, `"linear"`; validated in
+    /// [`Self::validate`]).
+    pub fn inverse_frequencies_for(&self, kind: LayerAttention) -> Vec<f32> {
+        let (theta, params) = self.rope_for(kind);
+        let plain = inverse_frequencies(self.head_dim(), theta);
+        match params.into_iter().find_map(|p| p.scaling().ok().flatten()) {
+            Some(scaling) => scaling.apply(plain),
+            None => plain,
+        }
+    }
+
+    /// The full-attention layers' rotary frequencies (see [`Self::inverse_frequencies_for`]).
     pub fn inverse_frequencies(&self) -> Vec<f32> {
-        let plain = inverse_frequencies(self.head_dim(), self.rope_theta());
-        let scaling = [&self.rope_parameters, &self.rope_scaling].into_iter().flatten().find_map(|p| p.llama3().ok().flatten());
-        let Some(s) = scaling else { return plain };
-        let (low_wavelen, high_wavelen) = (s.original_context / s.low_freq_factor, s.original_context / s.high_freq_factor);
-        plain
-            .into_iter()
-            .map(|f| {
-                let f = f as f64;
-                let wavelen = 2.0 * std::f64::consts::PI / f;
-                let scaled = if wavelen > low_wavelen { f / s.factor } else { f };
-                if wavelen < high_wavelen || wavelen > low_wavelen {
-                    return scaled as f32;
-                }
-                let smooth = (s.original_context / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
-                ((1.0 - smooth) * scaled / s.factor + smooth * scaled) as f32
-            })
-            .collect()
+        self.inverse_frequencies_for(LayerAttention::Full)
+    }
+
+    /// Whether this is Gemma 3 (`model_type: "gemma3_text"`).
+    pub fn is_gemma3(&self) -> bool {
+        self.model_type.as_deref() == Some(GEMMA3)
+    }
+
+    /// The MLP's activation: `hidden_act`, or Gemma's `hidden_activation`.
+    pub fn activation(&self) -> &str {
+        self.gemma.hidden_activation.as_deref().filter(|_| self.is_gemma3()).unwrap_or(&self.hidden_act)
+    }
+
+    /// How far back layer `i` attends (`layer_types`; full when the config has none).
+    pub fn layer_attention(&self, i: usize) -> LayerAttention {
+        match (self.gemma.layer_types.as_ref().and_then(|t| t.get(i)), self.gemma.sliding_window) {
+            (Some(t), Some(window)) if t == "sliding_attention" => LayerAttention::Sliding { window },
+            _ => LayerAttention::Full,
+        }
+    }
+
+    /// The factor attention scores are multiplied by: `query_pre_attn_scalar^-½` (Gemma), else
+    /// `head_dim^-½`.
+    pub fn attention_scaling(&self) -> f64 {
+        let scalar = self.gemma.query_pre_attn_scalar.filter(|_| self.is_gemma3()).map_or(self.head_dim() as f64, f64::from);
+        1.0 / scalar.sqrt()
     }
 
     /// Biases on the query, key and value projections (`attention_bias`, or Qwen2, which always has them).
@@ -284,9 +460,9 @@ impl LlamaConfig {
         self.attention_bias || self.model_type.as_deref() == Some("qwen2")
     }
 
-    /// An RMSNorm of each query and key head before the rotation (Qwen3).
+    /// An RMSNorm of each query and key head before the rotation (Qwen3, Gemma 3).
     pub fn qk_norm(&self) -> bool {
-        self.model_type.as_deref() == Some("qwen3")
+        matches!(self.model_type.as_deref(), Some("qwen3" | GEMMA3))
     }
 
     /// Key/value heads (grouped-query attention).
@@ -307,6 +483,50 @@ impl LlamaConfig {
     fn rms_norm(&self, device: &Device) -> RmsNorm {
         RmsNormConfig::new(self.hidden_size).with_epsilon(self.rms_norm_eps).init(device)
     }
+}
+
+/// Fills in what transformers' `Gemma3TextConfig` assumes where a `config.json` says nothing, and
+/// reads the older spelling (`rope_theta`, `rope_local_base_freq`, `rope_scaling`,
+/// `sliding_window_pattern`) into `rope_parameters` and `layer_types`.
+fn gemma3_defaults(json: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let Some(obj) = json.as_object_mut() else { return };
+    let defaults = [
+        ("head_dim", json!(256)),
+        ("query_pre_attn_scalar", json!(256)),
+        ("sliding_window", json!(4096)),
+        ("tie_word_embeddings", json!(true)),
+        ("hidden_activation", json!("gelu_pytorch_tanh")),
+        ("max_position_embeddings", json!(131_072)),
+    ];
+    for (key, value) in defaults {
+        obj.entry(key).or_insert(value);
+    }
+    if obj.get("layer_types").is_none_or(Value::is_null) {
+        // a bound keeps an absurd layer count from allocating; validation then names the mismatch
+        let layers = obj.get("num_hidden_layers").and_then(Value::as_u64).unwrap_or(0).min(10_000);
+        let pattern = obj.get("sliding_window_pattern").and_then(Value::as_u64).unwrap_or(6).max(1);
+        let types: Vec<&str> = (0..layers).map(|i| if (i + 1) % pattern != 0 { "sliding_attention" } else { "full_attention" }).collect();
+        obj.insert("layer_types".into(), json!(types));
+    }
+    if obj.get("rope_parameters").is_none_or(Value::is_null) {
+        let mut full = json!({"rope_type": "default", "rope_theta": obj.get("rope_theta").cloned().unwrap_or(json!(1_000_000.0))});
+        if let (Some(Value::Object(scaling)), Some(full)) = (obj.remove("rope_scaling"), full.as_object_mut()) {
+            full.extend(scaling);
+        }
+        let local = json!({"rope_type": "default", "rope_theta": obj.get("rope_local_base_freq").cloned().unwrap_or(json!(10_000.0))});
+        obj.insert("rope_parameters".into(), json!({"full_attention": full, "sliding_attention": local}));
+    }
+}
+
+/// An RMSNorm as the family defines it: `x̂ · w` (Llama), or Gemma's `x̂ · (1 + w)` (its weights
+/// are stored as offsets from 1; `gamma` holds them as the checkpoint does).
+fn rms_norm<const D: usize>(norm: &RmsNorm, x: Tensor<D>, unit_offset: bool) -> Tensor<D> {
+    if !unit_offset {
+        return norm.forward(x);
+    }
+    let rms = (x.clone().square().mean_dim(D - 1) + norm.epsilon).sqrt();
+    x / rms * (norm.gamma.val() + 1.0).unsqueeze()
 }
 
 /// RoPE's `inv_freq = 1 / theta^(2i/d)` for `i < head_dim / 2`, as f32 (HF's `LlamaRotaryEmbedding`).
@@ -352,9 +572,13 @@ pub struct LlamaAttention {
     pub k_proj: Linear,
     pub v_proj: Linear,
     pub o_proj: Linear,
-    /// Qwen3: RMSNorm over each query / key head (`head_dim` weights) before the rotation.
+    /// Qwen3, Gemma 3: RMSNorm over each query / key head (`head_dim` weights) before the rotation.
     pub q_norm: Option<RmsNorm>,
     pub k_norm: Option<RmsNorm>,
+    /// Gemma's `(1 + w)` norms.
+    pub unit_offset_norms: bool,
+    /// What scores are multiplied by ([`LlamaConfig::attention_scaling`]).
+    pub scaling: f64,
     /// Dropout on LoRA adapters' input (PEFT's `lora_dropout`; probability 0 without adapters).
     pub adapter_dropout: Dropout,
     pub num_heads: usize,
@@ -373,12 +597,12 @@ impl LlamaAttention {
         cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
         let proj = |layer: &Linear, x: Tensor<3>| linear_with_adapter_dropout(layer, x, &self.adapter_dropout);
-        let shape = AttentionShape { heads: self.num_heads, kv_heads: self.num_kv_heads, head_dim: self.head_dim };
+        let shape = AttentionShape { heads: self.num_heads, kv_heads: self.num_kv_heads, head_dim: self.head_dim, scaling: self.scaling };
         let d = self.head_dim;
         let per_head = |norm: &Option<RmsNorm>, t: Tensor<3>| match norm {
             Some(norm) => {
                 let [b, s, width] = t.dims();
-                norm.forward(t.reshape([b, s, width / d, d])).reshape([b, s, width])
+                rms_norm(norm, t.reshape([b, s, width / d, d]), self.unit_offset_norms).reshape([b, s, width])
             }
             None => t,
         };
@@ -389,12 +613,14 @@ impl LlamaAttention {
     }
 }
 
-/// Query heads, key/value heads and the width of one head.
+/// Query heads, key/value heads, the width of one head, and the factor scores are scaled by.
 #[derive(Clone, Copy, Debug)]
 pub struct AttentionShape {
     pub heads: usize,
     pub kv_heads: usize,
     pub head_dim: usize,
+    /// `head_dim^-½` in most families ([`LlamaConfig::attention_scaling`]).
+    pub scaling: f64,
 }
 
 /// Attention of the projected queries, keys and values ([batch, seq, heads · d] and
@@ -410,7 +636,7 @@ pub fn attend(
     cache: Option<&mut LayerCache>,
 ) -> Tensor<3> {
     let [batch, seq, _] = q.dims();
-    let AttentionShape { heads: h, kv_heads: kvh, head_dim: d } = shape;
+    let AttentionShape { heads: h, kv_heads: kvh, head_dim: d, scaling } = shape;
     let split = |t: Tensor<3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
     let q = rope.apply(split(q, h)); // [batch, heads, seq, d]
     let mut k = rope.apply(split(k, kvh)); // [batch, kv_heads, seq, d]
@@ -423,7 +649,7 @@ pub fn attend(
         *slot = Some((k.clone(), v.clone()));
     }
     let (k, v) = (repeat_kv(k, h / kvh), repeat_kv(v, h / kvh)); // [batch, heads, total, d]
-    let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + mask_bias; // [batch, heads, seq, total]
+    let scores = q.matmul(k.swap_dims(2, 3)) * scaling + mask_bias; // [batch, heads, seq, total]
     let out = softmax_last(scores).matmul(v); // [batch, heads, seq, d]
     out.swap_dims(1, 2).reshape([batch, seq, h * d])
 }
@@ -437,12 +663,14 @@ fn repeat_kv(x: Tensor<4>, n: usize) -> Tensor<4> {
     x.unsqueeze_dim::<5>(2).expand([b, kvh, n, t, d]).reshape([b, kvh * n, t, d])
 }
 
-/// SwiGLU feed-forward: `down(silu(gate(x)) · up(x))`.
+/// Gated feed-forward: `down(act(gate(x)) · up(x))`, `act` SiLU (SwiGLU) or Gemma's tanh GELU.
 #[derive(Module, Debug)]
 pub struct LlamaMlp {
     pub gate_proj: Linear,
     pub up_proj: Linear,
     pub down_proj: Linear,
+    /// Gemma's `gelu_pytorch_tanh` instead of SiLU.
+    pub gelu_tanh: bool,
     /// Dropout on LoRA adapters' input (PEFT's `lora_dropout`; probability 0 without adapters).
     pub adapter_dropout: Dropout,
 }
@@ -451,24 +679,37 @@ impl LlamaMlp {
     /// [batch, seq, hidden] → [batch, seq, hidden].
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let proj = |layer: &Linear, x: Tensor<3>| linear_with_adapter_dropout(layer, x, &self.adapter_dropout);
-        proj(&self.down_proj, silu(proj(&self.gate_proj, x.clone())) * proj(&self.up_proj, x))
+        let gate = proj(&self.gate_proj, x.clone());
+        let gate = if self.gelu_tanh { gelu_approximate(gate) } else { silu(gate) };
+        proj(&self.down_proj, gate * proj(&self.up_proj, x))
     }
 }
 
-/// One pre-norm decoder block (HF `LlamaDecoderLayer`).
+/// One pre-norm decoder block (HF `LlamaDecoderLayer`; Gemma 3's `Gemma3DecoderLayer` when it has
+/// the feed-forward norms).
 #[derive(Module, Debug)]
 pub struct LlamaLayer {
     pub self_attn: LlamaAttention,
     pub mlp: LlamaMlp,
     pub input_layernorm: RmsNorm,
+    /// Llama: before the MLP. Gemma 3: on the attention's output, before the residual.
     pub post_attention_layernorm: RmsNorm,
+    /// Gemma 3: before the MLP, and on its output before the residual.
+    pub pre_feedforward_layernorm: Option<RmsNorm>,
+    pub post_feedforward_layernorm: Option<RmsNorm>,
+    /// Gemma's `(1 + w)` norms.
+    pub unit_offset_norms: bool,
+    /// How far back it attends.
+    #[module(skip)]
+    pub attention: LayerAttention,
 }
 
 impl LlamaLayer {
-    fn new(c: &LlamaConfig, device: &Device) -> Self {
+    fn new(c: &LlamaConfig, index: usize, device: &Device) -> Self {
         let (h, d, kvh) = (c.hidden_size, c.head_dim(), c.kv_heads());
         let lin = |i, o, bias| LinearConfig::new(i, o).with_bias(bias).init(device);
         let head_norm = || c.qk_norm().then(|| RmsNormConfig::new(d).with_epsilon(c.rms_norm_eps).init(device));
+        let gemma_norm = || c.is_gemma3().then(|| c.rms_norm(device));
         LlamaLayer {
             self_attn: LlamaAttention {
                 q_proj: lin(h, c.num_attention_heads * d, c.qkv_bias()),
@@ -477,6 +718,8 @@ impl LlamaLayer {
                 o_proj: lin(c.num_attention_heads * d, h, c.attention_bias),
                 q_norm: head_norm(),
                 k_norm: head_norm(),
+                unit_offset_norms: c.is_gemma3(),
+                scaling: c.attention_scaling(),
                 adapter_dropout: DropoutConfig::new(0.0).init(),
                 num_heads: c.num_attention_heads,
                 num_kv_heads: kvh,
@@ -486,10 +729,15 @@ impl LlamaLayer {
                 gate_proj: lin(h, c.intermediate_size, c.mlp_bias),
                 up_proj: lin(h, c.intermediate_size, c.mlp_bias),
                 down_proj: lin(c.intermediate_size, h, c.mlp_bias),
+                gelu_tanh: c.activation() == "gelu_pytorch_tanh",
                 adapter_dropout: DropoutConfig::new(0.0).init(),
             },
             input_layernorm: c.rms_norm(device),
             post_attention_layernorm: c.rms_norm(device),
+            pre_feedforward_layernorm: gemma_norm(),
+            post_feedforward_layernorm: gemma_norm(),
+            unit_offset_norms: c.is_gemma3(),
+            attention: c.layer_attention(index),
         }
     }
 
@@ -501,8 +749,18 @@ impl LlamaLayer {
         mask_bias: Tensor<4>,
         cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
-        let x = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rope, mask_bias, cache);
-        x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
+        let norm = |n: &RmsNorm, x: Tensor<3>| rms_norm(n, x, self.unit_offset_norms);
+        let attention = self.self_attn.forward(norm(&self.input_layernorm, x.clone()), rope, mask_bias, cache);
+        match (&self.pre_feedforward_layernorm, &self.post_feedforward_layernorm) {
+            (Some(pre), Some(post)) => {
+                let x = x + norm(&self.post_attention_layernorm, attention);
+                x.clone() + norm(post, self.mlp.forward(norm(pre, x)))
+            }
+            _ => {
+                let x = x + attention;
+                x.clone() + self.mlp.forward(norm(&self.post_attention_layernorm, x))
+            }
+        }
     }
 }
 
@@ -512,9 +770,16 @@ pub struct LlamaModel {
     pub embed_tokens: Embedding,
     pub layers: Vec<LlamaLayer>,
     pub norm: RmsNorm,
-    /// Rotary frequencies ([`LlamaConfig::inverse_frequencies`]).
+    /// Rotary frequencies of the full-attention layers ([`LlamaConfig::inverse_frequencies`]).
     #[module(skip)]
     pub inv_freq: Vec<f32>,
+    /// Those of the sliding-window layers (Gemma 3's local RoPE base).
+    #[module(skip)]
+    pub local_inv_freq: Vec<f32>,
+    /// Embeddings are multiplied by this (Gemma: `√hidden_size`; 1 otherwise).
+    pub embed_scale: f64,
+    /// Gemma's `(1 + w)` final norm.
+    pub unit_offset_norms: bool,
 }
 
 impl LlamaModel {
@@ -527,13 +792,26 @@ impl LlamaModel {
         let past = cache.as_ref().map_or(0, |c| c.len());
         let rope = Rope::new(&self.inv_freq, past, seq, &device);
         let mask_bias = causal_mask_bias(attention_mask, batch, seq, past, &device);
+        // sliding-window layers: their own RoPE and mask, made once (every such layer has the same window)
+        let window = self.layers.iter().find_map(|l| match l.attention {
+            LayerAttention::Sliding { window } => Some(window),
+            LayerAttention::Full => None,
+        });
+        let local = window.map(|w| (Rope::new(&self.local_inv_freq, past, seq, &device), mask_bias.clone() + sliding_window_bias(seq, past, w, &device)));
         let mut slots = cache.as_deref_mut().map(|c| c.slots(self.layers.len()));
         let mut x = self.embed_tokens.forward(input_ids); // [batch, seq, hidden]
+        if self.embed_scale != 1.0 {
+            x = x.mul_scalar(self.embed_scale as f32);
+        }
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = slots.as_deref_mut().map(|s| &mut s[i]);
-            x = layer.forward(x, &rope, mask_bias.clone(), slot);
+            let (rope, mask) = match (&layer.attention, &local) {
+                (LayerAttention::Sliding { .. }, Some((rope, mask))) => (rope, mask.clone()),
+                _ => (&rope, mask_bias.clone()),
+            };
+            x = layer.forward(x, rope, mask, slot);
         }
-        self.norm.forward(x)
+        rms_norm(&self.norm, x, self.unit_offset_norms)
     }
 }
 
@@ -554,9 +832,12 @@ impl LlamaForCausalLM {
         LlamaForCausalLM {
             model: LlamaModel {
                 embed_tokens: EmbeddingConfig::new(c.vocab_size, c.hidden_size).init(device),
-                layers: (0..c.num_hidden_layers).map(|_| LlamaLayer::new(c, device)).collect(),
+                layers: (0..c.num_hidden_layers).map(|i| LlamaLayer::new(c, i, device)).collect(),
                 norm: c.rms_norm(device),
                 inv_freq: c.inverse_frequencies(),
+                local_inv_freq: c.inverse_frequencies_for(LayerAttention::Sliding { window: 1 }),
+                embed_scale: if c.is_gemma3() { (c.hidden_size as f64).sqrt() } else { 1.0 },
+                unit_offset_norms: c.is_gemma3(),
             },
             lm_head: (!c.tie_word_embeddings)
                 .then(|| LinearConfig::new(c.hidden_size, c.vocab_size).with_bias(false).init(device)),

@@ -157,7 +157,7 @@ impl GpuPackedLlama {
             layers,
             norm: norm(&w.norm),
             head: w.head.as_ref().map(|h| GpuMatrix::upload(h, None, device)),
-            shape: AttentionShape { heads: w.heads, kv_heads: w.kv_heads, head_dim: w.head_dim },
+            shape: AttentionShape { heads: w.heads, kv_heads: w.kv_heads, head_dim: w.head_dim, scaling: 1.0 / (w.head_dim as f64).sqrt() },
             inv_freq: w.inv_freq.clone(),
         };
         GpuPackedLlama { weights: Arc::new(weights), types: w.types(), config: packed.config.clone() }

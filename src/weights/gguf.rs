@@ -87,6 +87,7 @@ impl<'a> Gguf<'a> {
             bos_token_id: self.token_id("tokenizer.ggml.bos_token_id")?,
             eos_token_id: self.token_id("tokenizer.ggml.eos_token_id")?.map(TokenIds::One),
             model_type: Some("llama".into()),
+            gemma: Default::default(),
         };
         config.validate()?;
         Ok(config)

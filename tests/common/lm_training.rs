@@ -36,6 +36,8 @@ pub enum Family {
     /// the Llama's character tokenizer.
     Qwen2,
     Qwen3,
+    /// make_lm_train_fixture.py: the tiny Gemma 3 (sandwich norms, a sliding-window layer).
+    Gemma3,
 }
 
 /// A family's fixture files: config, weights, tokenizer, PyTorch's runs, PEFT's initial and
@@ -74,6 +76,14 @@ fn files(family: Family) -> Files {
             expected: fixture_file!("llama/train-steps-qwen3/expected.json"),
             lora_init: fixture_file!("llama/train-steps-qwen3/lora-init/adapter_model.safetensors"),
             lora_trained: fixture_file!("llama/train-steps-qwen3/lora-trained/adapter_model.safetensors"),
+        },
+        Family::Gemma3 => Files {
+            config: fixture_file!("llama/tiny-gemma3/config.json"),
+            weights: fixture_file!("llama/tiny-gemma3/model.safetensors"),
+            tokenizer: fixture_file!("llama/train-steps/tokenizer.json"),
+            expected: fixture_file!("llama/train-steps-gemma3/expected.json"),
+            lora_init: fixture_file!("llama/train-steps-gemma3/lora-init/adapter_model.safetensors"),
+            lora_trained: fixture_file!("llama/train-steps-gemma3/lora-trained/adapter_model.safetensors"),
         },
         Family::Gpt2 => Files {
             config: fixture_file!("gpt2/train-steps/config.json"),
@@ -117,7 +127,7 @@ pub fn lora_options() -> LoraOptions {
 /// A family fixture's LoRA settings (GPT-2's: r 4, alpha 8, c_attn, c_proj and c_fc).
 pub fn lora_options_of(family: Family) -> LoraOptions {
     let targets: &[&str] = match family {
-        Family::Llama | Family::Qwen2 | Family::Qwen3 => &["q_proj", "v_proj"],
+        Family::Llama | Family::Qwen2 | Family::Qwen3 | Family::Gemma3 => &["q_proj", "v_proj"],
         Family::Gpt2 => &["c_attn", "c_proj", "c_fc"],
     };
     LoraOptions { rank: 4, alpha: 8.0, target_modules: Some(targets.iter().map(|t| t.to_string()).collect()), ..LoraOptions::default() }

@@ -14,6 +14,10 @@ Writes tests/fixtures/llama/:
                  context of 16 positions: every frequency band is scaled, kept or blended)
   tiny-qwen2/    Qwen2ForCausalLM: biases on q/k/v (none on o), tied embeddings
   tiny-qwen3/    Qwen3ForCausalLM: an RMSNorm of each query/key head, head_dim 16 (not hidden/heads)
+  tiny-gemma3/   Gemma3ForCausalLM (gemma3_text): (1 + w) RMSNorms before and after attention and
+                 MLP, scaled embeddings, GELU (tanh), per-head q/k norms, query_pre_attn_scalar 24
+                 (not head_dim 16), a sliding layer (window 4, local RoPE base 10000) then a full
+                 one (RoPE base 1e6, linear scaling 2), tied embeddings
   each with config.json, model.safetensors and expected.json:
     {"input_ids", "attention_mask" (right padding), "logits" (masked positions zeroed),
      "prompt", "greedy" (the 12 tokens `generate(do_sample=False)` appends)}
@@ -32,7 +36,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+from transformers import Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "llama"
@@ -61,6 +65,9 @@ def tiny(name: str, config_class=LlamaConfig, model_class=LlamaForCausalLM, **ov
                 bias = getattr(layer.self_attn, proj).bias
                 if bias is not None:
                     bias.uniform_(-0.5, 0.5)
+            for norm in ("pre_feedforward_layernorm", "post_feedforward_layernorm"):  # Gemma 3
+                if hasattr(layer, norm):
+                    getattr(layer, norm).weight.uniform_(0.5, 1.5)
         model.model.norm.weight.uniform_(0.5, 1.5)
     out = OUT / name
     model.save_pretrained(out, safe_serialization=True)
@@ -122,6 +129,10 @@ def main() -> None:
                                       "original_max_position_embeddings": 16})
     tiny("tiny-qwen2", Qwen2Config, Qwen2ForCausalLM, tie_word_embeddings=True)
     tiny("tiny-qwen3", Qwen3Config, Qwen3ForCausalLM, head_dim=16, tie_word_embeddings=False)
+    tiny("tiny-gemma3", Gemma3TextConfig, Gemma3ForCausalLM, head_dim=16, query_pre_attn_scalar=24,
+         sliding_window=4, layer_types=["sliding_attention", "full_attention"], tie_word_embeddings=True,
+         rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                          "full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1000000.0}})
     stories()
     smollm2()
     versions = {"python": platform.python_version(), "torch": torch.__version__,

@@ -15,8 +15,8 @@ Writes tests/fixtures/llama/train-steps/:
   lora-init/      PEFT's freshly initialised adapter (adapter_model.safetensors, adapter_config.json):
                   webtune starts from the same A matrices (PEFT draws them with kaiming-uniform)
   lora-trained/   the adapter after the "lora" run, for comparing weights
-and the same runs of tests/fixtures/llama/tiny-qwen2 and tiny-qwen3 (their biases and per-head
-norms train too) in train-steps-qwen2/ and train-steps-qwen3/ (expected.json, lora-init/,
+and the same runs of tests/fixtures/llama/tiny-qwen2, tiny-qwen3 and tiny-gemma3 (their biases and per-head
+norms train too) in train-steps-qwen2/, train-steps-qwen3/ and train-steps-gemma3/ (expected.json, lora-init/,
 lora-trained/; the tokenizer is train-steps/'s).
 Recipe = Hugging Face Trainer's: AdamW (0.9/0.999, eps 1e-8), weight decay 0.01 except biases and
 norm weights, linear schedule with warmup, clip_grad_norm_(1.0), one batch of all rows per step
@@ -145,7 +145,7 @@ def runs(tok, model_name="tiny", out=OUT):
 def main():
     tok = tokenizer()
     runs(tok)
-    for family in ("qwen2", "qwen3"):
+    for family in ("qwen2", "qwen3", "gemma3"):
         runs(tok, f"tiny-{family}", FIX / f"train-steps-{family}")
 
 
