@@ -4,7 +4,8 @@
 #   2. browser: wasm-bindgen-test in headless Chromium through wasm-pack — WebGPU (must be present)
 #      and the CPU path
 #   3. package: builds pkg/ and drives it through the public JS API with playwright-core + Chromium
-#   4. fuzz: each cargo-fuzz target briefly (pkg-config/fuzz.sh)
+# The fuzz targets' seeds and stored corpus are replayed by the native tests (tests/fuzz_replay.rs);
+# coverage-guided fuzzing is pkg-config/fuzz.sh (RELIABILITY.md).
 # Assets (real models/data) come from $WEBTUNE_ASSETS (default ../shared/assets); with
 # WEBTUNE_REQUIRE_ASSETS=1 a missing asset fails instead of skipping.
 set -euo pipefail
@@ -14,21 +15,18 @@ source "$ROOT/pkg-config/env.sh"
 cd "$ROOT"
 start=$SECONDS
 
-step "1/4 native tests: cargo test (CPU + wgpu), and the API docs build without warnings"
+step "1/3 native tests: cargo test (CPU + wgpu), and the API docs build without warnings"
 cargo test
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib
 
-step "2/4 browser tests: wasm-bindgen-test in headless Chromium (WebGPU + CPU), through wasm-pack"
+step "2/3 browser tests: wasm-bindgen-test in headless Chromium (WebGPU + CPU), through wasm-pack"
 # The same suite as `cargo $WASM_CARGO test --release --target wasm32-unknown-unknown --test browser`,
 # run the way a crate that depends on webtune runs its own (the native test files are empty on wasm32).
 wasm-pack test --headless --chrome --release -- --config "$ROOT/pkg-config/wasm.toml"
 
-step "3/4 package tests: build pkg/ (with the test-only panicForTest export), then the JS API in Chromium (playwright-core)"
+step "3/3 package tests: build pkg/ (with the test-only panicForTest export), then the JS API in Chromium (playwright-core)"
 export WEBTUNE_FEATURES=test-hooks # also tests/js/wasm-pack.test.mjs's build, which then reuses this one
 "$ROOT/pkg-config/build.sh"
 node --test --test-reporter=spec tests/js/*.test.mjs
-
-step "4/4 fuzz smoke: every fuzz target for 3 s from the fixtures' seeds (longer runs: RELIABILITY.md)"
-"$ROOT/pkg-config/fuzz.sh" all 3
 
 step "all tests passed in $((SECONDS - start)) s"
