@@ -55,10 +55,14 @@ reference_and_cli() {
   py="$("$ROOT/tests/reference/setup.sh")"
   step "build (native CLI)"
   cargo build --bin webtune
+  # a copy: a build during the (long) run would replace the binary under it
+  local bin
+  bin="$(mktemp -d)/webtune"
+  cp "$CARGO_TARGET_DIR/debug/webtune" "$bin"
   step "$2"
   local script="$1"
   shift 2
-  exec "$py" "tests/reference/$script" "${@:---seeds=0,1}" --webtune "$CARGO_TARGET_DIR/debug/webtune"
+  exec "$py" "tests/reference/$script" "${@:---seeds=0,1}" --webtune "$bin"
 }
 
 case "$what" in

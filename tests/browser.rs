@@ -11,7 +11,7 @@ use common::{
     llama::check_llama,
     lm_training::{Family, check_family_steps_match_pytorch, check_lm_steps_match_pytorch},
     parity::check_model,
-    quantized::{check_tiny_kquant, tiny_kquant},
+    quantized::{TINY_QWEN2, check_tiny_kquant, check_tiny_qwen2, tiny_kquant},
     training::check_steps_match_pytorch,
 };
 use wasm_bindgen_test::*;
@@ -122,6 +122,9 @@ async fn quantized_weights_stay_quantized_on_webgpu_and_match_transformers() {
     let decoder = tiny_kquant(true, &dev);
     assert!(matches!(decoder.model, webtune::models::decoder::DecoderModel::GpuPacked(_)), "WebGPU keeps GGUF weights quantized");
     check_tiny_kquant(&decoder, 1e-3).await; // as the dense Llamas on WebGPU (SwiftShader's f32 math)
+    // a Qwen2 file: q/k rows as stored (rotate-half), q/k/v biases
+    let qwen2 = webtune::infer::Decoder::from_gguf(TINY_QWEN2, &dev).unwrap();
+    check_tiny_qwen2(&qwen2, 1e-3).await;
 }
 
 #[wasm_bindgen_test]

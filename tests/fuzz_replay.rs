@@ -64,7 +64,11 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
             ("distilbert", folder("encoders/distilbert/config.json", "encoders/distilbert/model.safetensors", "encoders/distilbert/tokenizer.json")),
             ("gpt2", folder("gpt2/tiny/config.json", "gpt2/tiny/model.safetensors", "gpt2/tiny/tokenizer.json")),
         ]),
-        "gguf" => named(vec![("tiny.gguf", GgufSpec::tiny_llama().bytes()), ("tiny-kquant.gguf", read("ggml/tiny-kquant.gguf"))]),
+        "gguf" => named(vec![
+            ("tiny.gguf", GgufSpec::tiny_llama().bytes()),
+            ("tiny-kquant.gguf", read("ggml/tiny-kquant.gguf")),
+            ("tiny-qwen2.gguf", read("ggml/tiny-qwen2.gguf")),
+        ]),
         "tokenizer" => named(vec![
             ("bert", [&[0x40, 0][..], &read("bert/tokenizer.json")].concat()),
             ("llama", [&[0x08, 0][..], &read("llama/train-steps/tokenizer.json")].concat()),

@@ -15,7 +15,7 @@ use common::{
     llama::{flat, ids, int2},
     lm_training,
     parity::{assert_close, read},
-    quantized::{check_tiny_kquant, tiny_kquant},
+    quantized::{TINY_QWEN2, check_tiny_kquant, check_tiny_qwen2, tiny_kquant},
 };
 use pollster::block_on;
 use serde_json::Value;
@@ -24,6 +24,7 @@ use webtune::{
     DevicePreference, device,
     kernels::{gpu_quantized::GpuQMatrix, quantized::QMatrix},
     infer::{Decoder, GenerateOptions},
+    tokenizer::chat::Message,
     train::{Event, Hooks, TrainOptions, causal_lm},
     models::decoder::DecoderModel,
 };
@@ -158,6 +159,29 @@ fn q_and_k_biases_follow_their_rows_on_every_path() {
     let gpu = Decoder::from_gguf(&bytes, &block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required")).unwrap();
     assert_close("GPU vs packed", &logits(&gpu), &want, 1e-5);
     assert_close("GPU's dequantized model vs packed", &logits(&gpu.dequantized().unwrap()), &want, 1e-5);
+}
+
+/// A Qwen2 GGUF (tests/reference/make_qwen2_gguf_fixture.py: q/k rows as stored, rotate-half,
+/// q/k/v biases, Q8_0 matrices, the "qwen2" pre-tokenizer, ChatML) reads as transformers' GGUF
+/// loader reads it: logits packed on the CPU (its integer products: ≤ 1e-3) and on wgpu, and
+/// dequantized (≤ 1e-4), the same greedy tokens; the tokenizer's ids of a text whose digits,
+/// "'s" and spaces split apart from GPT-2's way, and the chat prompt's.
+#[test]
+fn a_qwen2_gguf_reads_as_transformers_reads_it() {
+    let expected = json("tiny-qwen2.json");
+    let check = |decoder: &Decoder, tolerance: f32| block_on(check_tiny_qwen2(decoder, tolerance));
+    let packed = Decoder::from_gguf(TINY_QWEN2, &device::cpu()).unwrap();
+    assert!(matches!(packed.model, DecoderModel::Packed(_)));
+    assert_eq!(packed.model.llama_config().unwrap().model_type.as_deref(), Some("qwen2"));
+    check(&packed, 1e-3);
+    let side = packed.text.as_ref().unwrap();
+    assert_eq!(side.tokenizer.ids(expected["text"].as_str().unwrap(), true).unwrap(), ids(&expected["text_ids"]), "the text's tokens");
+    let chat = side.chat.as_ref().expect("the file's chat template").render(&[Message { role: "user".into(), content: "hi there".into() }], true).unwrap();
+    assert_eq!(side.tokenizer.ids(&chat, false).unwrap(), ids(&expected["chat_ids"]), "the chat prompt's tokens");
+    check(&packed.dequantized().unwrap(), 1e-4);
+    let gpu = Decoder::from_gguf(TINY_QWEN2, &block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required")).unwrap();
+    assert!(matches!(gpu.model, DecoderModel::GpuPacked(_)));
+    check(&gpu, 1e-4); // tests/browser.rs: on WebGPU
 }
 
 #[test]

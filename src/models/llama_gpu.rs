@@ -133,8 +133,13 @@ impl GpuPackedLlama {
     pub fn upload(packed: &PackedLlama, device: &Device) -> Self {
         let w: &PackedWeights = &packed.weights;
         let vector = |v: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
-        let (q_order, k_order) = (crate::formats::gguf::hf_row_order(w.heads, w.head_dim), crate::formats::gguf::hf_row_order(w.kv_heads, w.head_dim));
-        let in_order = |v: &Vec<f32>, order: &[usize]| vector(&order.iter().map(|&r| v[r]).collect());
+        // llama.cpp's permuted q/k rows back in Hugging Face's order (Qwen2's files keep it)
+        let order = |heads: usize| w.qk_permuted.then(|| crate::formats::gguf::hf_row_order(heads, w.head_dim));
+        let (q_order, k_order) = (order(w.heads), order(w.kv_heads));
+        let in_order = |v: &Vec<f32>, order: &Option<Vec<usize>>| match order {
+            Some(order) => vector(&order.iter().map(|&r| v[r]).collect()),
+            None => vector(v),
+        };
         let norm = |gamma: &Vec<f32>| RmsNorm { gamma: Param::from_tensor(vector(gamma)), epsilon: w.eps as f64 };
         let layers = w
             .layers
@@ -142,8 +147,8 @@ impl GpuPackedLlama {
             .map(|l| GpuLayer {
                 attn_norm: norm(&l.attn_norm),
                 ffn_norm: norm(&l.ffn_norm),
-                q: GpuMatrix::upload(&l.q, Some(&q_order), device),
-                k: GpuMatrix::upload(&l.k, Some(&k_order), device),
+                q: GpuMatrix::upload(&l.q, q_order.as_deref(), device),
+                k: GpuMatrix::upload(&l.k, k_order.as_deref(), device),
                 v: GpuMatrix::upload(&l.v, None, device),
                 o: GpuMatrix::upload(&l.o, None, device),
                 gate: GpuMatrix::upload(&l.gate, None, device),

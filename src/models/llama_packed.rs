@@ -51,6 +51,9 @@ pub struct PackedWeights {
     pub eps: f32,
     /// Rotary frequencies ([`super::llama::LlamaConfig::inverse_frequencies`]).
     pub inv_freq: Vec<f32>,
+    /// q/k rows in llama.cpp's permuted order (`llama` files: RoPE rotates adjacent pairs), or
+    /// in Hugging Face's (`qwen2`: it rotates the two halves of a head).
+    pub qk_permuted: bool,
 }
 
 /// The packed decoder, as a Burn module with no parameters (so it sits in `DecoderModel` beside
@@ -139,8 +142,8 @@ impl PackedWeights {
                 add_rows(&mut k, bk);
                 add_rows(&mut v, bv);
             }
-            rope.apply(&mut q, self.heads, self.head_dim);
-            rope.apply(&mut k, self.kv_heads, self.head_dim);
+            rope.apply(&mut q, self.heads, self.head_dim, self.qk_permuted);
+            rope.apply(&mut k, self.kv_heads, self.head_dim, self.qk_permuted);
             cache.append(li, &k, &v);
             self.attention(&q, &cache.k[li], &cache.v[li], past, seq, &mut attn);
             layer.o.matmul(&attn, seq, &mut out);
@@ -276,15 +279,17 @@ impl RopeTable {
         RopeTable { cos: angles.iter().map(|a| a.cos()).collect(), sin: angles.iter().map(|a| a.sin()).collect(), half }
     }
 
-    /// Rotates adjacent pairs `(2i, 2i+1)` of each head of each position in `x` (`seq × heads × d`).
-    fn apply(&self, x: &mut [f32], heads: usize, head_dim: usize) {
+    /// Rotates each head of each position in `x` (`seq × heads × d`): adjacent pairs `(2i, 2i+1)`
+    /// when the rows are in llama.cpp's permuted order, else the pairs `(i, i + d/2)` (rotate-half).
+    fn apply(&self, x: &mut [f32], heads: usize, head_dim: usize, adjacent_pairs: bool) {
         for (pos, rows) in x.chunks_exact_mut(heads * head_dim).enumerate() {
             let (cos, sin) = (&self.cos[pos * self.half..][..self.half], &self.sin[pos * self.half..][..self.half]);
             for head in rows.chunks_exact_mut(head_dim) {
-                for (i, pair) in head.chunks_exact_mut(2).enumerate() {
-                    let (a, b) = (pair[0], pair[1]);
-                    pair[0] = a * cos[i] - b * sin[i];
-                    pair[1] = b * cos[i] + a * sin[i];
+                for i in 0..self.half.min(head_dim / 2) {
+                    let (ia, ib) = if adjacent_pairs { (2 * i, 2 * i + 1) } else { (i, i + head_dim / 2) };
+                    let (a, b) = (head[ia], head[ib]);
+                    head[ia] = a * cos[i] - b * sin[i];
+                    head[ib] = b * cos[i] + a * sin[i];
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! The tokenizer embedded in a GGUF file (`tokenizer.ggml.*`) as a Hugging Face `tokenizer.json`,
 //! so the `tokenizers` crate runs it like any other. Byte-level BPE (`tokenizer.ggml.model` =
-//! `"gpt2"`) with the pre-tokenizers of GPT-2 and SmolLM (`tokenizer.ggml.pre`); control tokens
+//! `"gpt2"`) with the pre-tokenizers of GPT-2, SmolLM and Qwen2 (`tokenizer.ggml.pre`); control tokens
 //! (`<|im_start|>`, …) become special added tokens, matched whole in text.
 
 use serde_json::{Value as Json, json};
@@ -9,6 +9,10 @@ use crate::{
     Error, Result,
     formats::gguf::{Gguf, Value},
 };
+
+/// Qwen2's pre-tokenizer split (its tokenizer.json's `Split` pattern).
+const QWEN2_SPLIT: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// `tokenizer.json` text for the GGUF's tokenizer.
 pub fn tokenizer_json(gguf: &Gguf<'_>) -> Result<String> {
@@ -24,9 +28,15 @@ pub fn tokenizer_json(gguf: &Gguf<'_>) -> Result<String> {
     let pre_tokenizer = match pre {
         "default" | "gpt2" => byte_level,
         "smollm" => json!({"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true}, byte_level]}),
+        // Qwen2/2.5's tokenizer.json (llama.cpp's LLAMA_VOCAB_PRE_TYPE_QWEN2): one digit at a time,
+        // a leading non-letter joined to the word after it, then byte-level without GPT-2's regex
+        "qwen2" => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated", "invert": false},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}
+        ]}),
         other => {
             return Err(Error::Weights(format!(
-                "the GGUF's pre-tokenizer {other:?} is not supported yet (supported: \"gpt2\", \"smollm\"); \
+                "the GGUF's pre-tokenizer {other:?} is not supported yet (supported: \"gpt2\", \"smollm\", \"qwen2\"); \
                  use the model's Hugging Face folder with its tokenizer.json instead"
             )));
         }

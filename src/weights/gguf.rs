@@ -1,9 +1,10 @@
 //! GGUF files (llama.cpp's single-file format: metadata, tokenizer, chat template and possibly
-//! quantized tensors) → a Llama model.
+//! quantized tensors) → a Llama-family model (`general.architecture` `llama` or `qwen2`).
 //!
 //! Tensors are dequantized to f32 on load (every type of [`crate::formats::ggml`]; ggml's block layouts)
-//! and renamed to the Hugging Face layout, undoing llama.cpp's q/k row permutation (its converter
-//! reorders rows for interleaved RoPE; our model uses HF's rotate-half), then loaded through the
+//! and renamed to the Hugging Face layout, undoing llama.cpp's q/k row permutation on `llama`
+//! files (its converter reorders their rows for interleaved RoPE; our model uses HF's
+//! rotate-half, as Qwen2's files are stored), then loaded through the
 //! same key table as a safetensors checkpoint. Spec: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
 
 use std::sync::{Arc, Mutex};
@@ -39,14 +40,28 @@ impl<'a> Gguf<'a> {
         self.tensors.iter().filter(|t| hf_name(&t.name).is_some()).filter_map(|t| t.len().ok()).fold(0u64, |sum, n| sum.saturating_add(n as u64))
     }
 
-    /// The model's `config.json` equivalent, from the `llama.*` metadata.
-    pub fn llama_config(&self) -> Result<LlamaConfig> {
+    /// Its `general.architecture`, if webtune reads it: `"llama"` or `"qwen2"` (the same tensors,
+    /// plus q/k/v biases).
+    fn architecture(&self) -> Result<&'static str> {
         let arch = self.get("general.architecture")?.as_str().unwrap_or_default();
-        if arch != "llama" {
-            return Err(Error::Weights(format!(
-                "this GGUF holds a {arch:?} model; webtune reads Llama-family GGUF files (general.architecture \"llama\")"
-            )));
-        }
+        GGUF_ARCHITECTURES.iter().copied().find(|a| *a == arch).ok_or_else(|| {
+            Error::Weights(format!(
+                "this GGUF holds a {arch:?} model; webtune reads Llama-family GGUF files (general.architecture {})",
+                GGUF_ARCHITECTURES.map(|a| format!("{a:?}")).join(", ")
+            ))
+        })
+    }
+
+    /// Whether the q/k rows are in llama.cpp's permuted order: its converter reorders them for
+    /// interleaved RoPE on `llama` models only (Qwen2's are rotated as stored, rotate-half).
+    pub fn qk_permuted(&self) -> bool {
+        self.architecture().is_ok_and(|a| a == "llama")
+    }
+
+    /// The model's `config.json` equivalent, from the `llama.*` (or `qwen2.*`) metadata.
+    pub fn llama_config(&self) -> Result<LlamaConfig> {
+        let arch = self.architecture()?;
+        let key = |name: &str| format!("{arch}.{name}");
         // a tensor the model has no place for would be dropped: the file's model would not be the one computed
         if let Some(t) = self.tensors.iter().find(|t| hf_name(&t.name).is_none()) {
             let what = if t.name == "rope_freqs.weight" {
@@ -56,37 +71,38 @@ impl<'a> Gguf<'a> {
             };
             return Err(Error::Weights(format!("this GGUF holds tensor {:?} ({what}); webtune would compute another model than the file's", t.name)));
         }
-        let heads = self.usize("llama.attention.head_count")?;
-        let hidden = self.usize("llama.embedding_length")?;
-        let vocab = match self.usize("llama.vocab_size") {
+        let heads = self.usize(&key("attention.head_count"))?;
+        let hidden = self.usize(&key("embedding_length"))?;
+        let vocab = match self.usize(&key("vocab_size")) {
             Ok(v) => v,
             Err(_) => self.get("tokenizer.ggml.tokens")?.as_array().map_or(0, <[Value]>::len),
         };
         let config = LlamaConfig {
             vocab_size: vocab,
             hidden_size: hidden,
-            intermediate_size: self.usize("llama.feed_forward_length")?,
-            num_hidden_layers: self.usize("llama.block_count")?,
+            intermediate_size: self.usize(&key("feed_forward_length"))?,
+            num_hidden_layers: self.usize(&key("block_count"))?,
             num_attention_heads: heads,
-            num_key_value_heads: Some(self.usize("llama.attention.head_count_kv").unwrap_or(heads)),
-            head_dim: self.usize("llama.attention.key_length").ok(),
-            max_position_embeddings: self.usize("llama.context_length")?,
-            rms_norm_eps: self.get("llama.attention.layer_norm_rms_epsilon")?.as_f64().unwrap_or(1e-6),
-            rope_theta: self.metadata.get("llama.rope.freq_base").and_then(Value::as_f64),
+            num_key_value_heads: Some(self.usize(&key("attention.head_count_kv")).unwrap_or(heads)),
+            head_dim: self.usize(&key("attention.key_length")).ok(),
+            max_position_embeddings: self.usize(&key("context_length"))?,
+            rms_norm_eps: self.get(&key("attention.layer_norm_rms_epsilon"))?.as_f64().unwrap_or(1e-6),
+            rope_theta: self.metadata.get(&key("rope.freq_base")).and_then(Value::as_f64),
             rope_parameters: None,
             rope_scaling: self
                 .metadata
-                .get("llama.rope.scaling.type")
+                .get(&key("rope.scaling.type"))
                 .and_then(Value::as_str)
                 .map(|t| RopeParameters { rope_type: Some(if t == "none" { "default" } else { t }.into()), ..RopeParameters::default() }),
             use_sliding_window: None,
             hidden_act: "silu".into(),
             tie_word_embeddings: !self.tensors.iter().any(|t| t.name == "output.weight"),
-            attention_bias: self.tensors.iter().any(|t| t.name == "blk.0.attn_q.bias"),
+            // Qwen2 has q/k/v biases by its model type; `attention_bias` adds one on the output too
+            attention_bias: self.tensors.iter().any(|t| t.name == if arch == "qwen2" { "blk.0.attn_output.bias" } else { "blk.0.attn_q.bias" }),
             mlp_bias: false,
             bos_token_id: self.token_id("tokenizer.ggml.bos_token_id")?,
             eos_token_id: self.token_id("tokenizer.ggml.eos_token_id")?.map(TokenIds::One),
-            model_type: Some("llama".into()),
+            model_type: Some(arch.into()),
             gemma: Default::default(),
         };
         config.validate()?;
@@ -106,7 +122,8 @@ impl<'a> Gguf<'a> {
             self.raw(info)?; // a type webtune reads, inside the file
             let shape: Vec<usize> = info.dims.iter().rev().map(|&d| usize::try_from(d)).collect::<std::result::Result<_, _>>()
                 .map_err(|_| corrupt(&format!("tensor {} is too large", info.name)))?; // [out, in]
-            // llama.cpp's converter permutes the rows of q/k weights and of their biases
+            // llama.cpp's converter permutes the rows of q/k weights and of their biases (llama only)
+            let permuted = self.qk_permuted();
             let heads = if name.ends_with("q_proj.weight") || name.ends_with("q_proj.bias") {
                 Some(config.num_attention_heads)
             } else if name.ends_with("k_proj.weight") || name.ends_with("k_proj.bias") {
@@ -138,8 +155,8 @@ impl<'a> Gguf<'a> {
                     PackError::ValidationError(message)
                 })?;
                 let values = match heads {
-                    Some(heads) => unpermute(&values, heads, cols),
-                    None => values,
+                    Some(heads) if permuted => unpermute(&values, heads, cols),
+                    _ => values,
                 };
                 Ok(Bytes::from_elems(values))
             };
@@ -148,6 +165,9 @@ impl<'a> Gguf<'a> {
         Ok(out)
     }
 }
+
+/// The `general.architecture`s webtune reads (their `model_type` in Hugging Face terms).
+const GGUF_ARCHITECTURES: [&str; 2] = ["llama", "qwen2"];
 
 /// llama.cpp's tensor name → the Hugging Face one (`None`: not a weight we load).
 fn hf_name(name: &str) -> Option<String> {
@@ -216,7 +236,7 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
     let layers = (0..config.num_hidden_layers)
         .map(|i| {
             let name = |part: &str| format!("blk.{i}.{part}");
-            let bias = match config.attention_bias {
+            let bias = match config.qkv_bias() {
                 false => None,
                 true => Some([
                     vector(&name("attn_q.bias"), heads * d)?,
@@ -251,6 +271,7 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
         kv_heads: kvh,
         head_dim: d,
         eps: config.rms_norm_eps as f32,
+        qk_permuted: gguf.qk_permuted(),
         inv_freq: config.inverse_frequencies(),
     };
     Ok(PackedLlama { weights: Arc::new(weights), file: file.clone(), config: config.clone() })

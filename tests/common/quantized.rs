@@ -48,3 +48,21 @@ pub async fn check_tiny_kquant(decoder: &Decoder, tolerance: f32) {
     let out = decoder.generate(&prompt, &options, |_| true).await.unwrap();
     assert_eq!(out.tokens, ids(&expected["greedy"]), "greedy tokens ({what})");
 }
+
+pub const TINY_QWEN2: &[u8] = include_bytes!("../fixtures/ggml/tiny-qwen2.gguf");
+pub const TINY_QWEN2_EXPECTED: &str = include_str!("../fixtures/ggml/tiny-qwen2.json");
+
+/// The Qwen2 GGUF's (tests/reference/make_qwen2_gguf_fixture.py) logits for its prompt within
+/// `tolerance` of transformers' (its GGUF loader), and the same 10 greedy tokens.
+pub async fn check_tiny_qwen2(decoder: &Decoder, tolerance: f32) {
+    let expected: Value = serde_json::from_str(TINY_QWEN2_EXPECTED).unwrap();
+    let what = format!("Qwen2 GGUF, {} weights on {}", decoder.weight_format(), decoder.device.info().kind);
+    let prompt = ids(&expected["ids"]);
+    let mut reference = Vec::new();
+    flat(&expected["logits"], &mut reference);
+    let input = int2(&[prompt.iter().map(|&t| t as i32).collect()], &decoder.device);
+    assert_close(&format!("logits ({what})"), &read(decoder.model.forward(input, None, None)).await, &reference, tolerance);
+    let options = GenerateOptions { max_new_tokens: 10, stop: Some(vec![]), ..Default::default() };
+    let out = decoder.generate(&prompt, &options, |_| true).await.unwrap();
+    assert_eq!(out.tokens, ids(&expected["greedy"]), "greedy tokens ({what})");
+}
