@@ -4,6 +4,8 @@
 //! ordinary test build; coverage-guided fuzzing (`pkg-config/fuzz.sh TARGET SECONDS`) builds the
 //! same targets with cargo fuzz and starts from the seeds this test writes
 //! (`WEBTUNE_FUZZ_WRITE_SEEDS=DIR`).
+#![cfg(not(target_family = "wasm"))]
+
 mod common;
 #[path = "fuzz/targets.rs"]
 mod targets;
