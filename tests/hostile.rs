@@ -7,6 +7,9 @@
 #![cfg(not(target_family = "wasm"))] // native only: the browser suite is tests/browser.rs
 
 mod common;
+// the fuzz targets (their input splitter, for the regression cases they found)
+#[path = "fuzz/targets.rs"]
+mod fuzz_targets;
 
 use base64::Engine;
 use common::{
@@ -56,19 +59,6 @@ impl Cases {
         assert!(self.failures.is_empty(), "{suite}: {} of {} cases failed:\n{}", self.failures.len(), self.count, self.failures.join("\n"));
         self.count
     }
-}
-
-/// The files a fuzz input holds (tests/fuzz separates them with "\n--8<--\n").
-fn fuzz_parts(bytes: &[u8]) -> Vec<&[u8]> {
-    let sep = b"\n--8<--\n";
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while let Some(i) = rest.windows(sep.len()).position(|w| w == sep) {
-        out.push(&rest[..i]);
-        rest = &rest[i + sep.len()..];
-    }
-    out.push(rest);
-    out
 }
 
 fn read(path: std::path::PathBuf) -> Vec<u8> {
@@ -202,7 +192,7 @@ fn hostile_model_folders() {
     precompiled["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": base64::engine::general_purpose::STANDARD.encode(sound)});
     tokenizer(serde_json::to_vec(&precompiled).unwrap()).expect("a sound Precompiled normalizer loads");
     let found = read(common::assets::crate_root().join("tests/fixtures/fuzz/model-folder-type-ids"));
-    let parts = fuzz_parts(&found);
+    let parts = fuzz_targets::parts(&found);
     c.expect("fuzz: token type ids beyond type_vocab_size", load(parts[0].to_vec(), parts[1].to_vec(), parts[2].to_vec()), "WeightsError", &["token type id", "type_vocab_size"]);
     c.expect("deeply nested tokenizer JSON", tokenizer(format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes()), "WeightsError", &["tokenizer.json could not be parsed"]);
 

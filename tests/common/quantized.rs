@@ -36,27 +36,23 @@ pub fn tiny_kquant(packed: bool, device: &ComputeDevice) -> Decoder {
 /// The tiny model's (`decoder`'s) logits for the fixture's prompt within `tolerance` of
 /// transformers', and the same 10 greedy tokens.
 pub async fn check_tiny_kquant(decoder: &Decoder, tolerance: f32) {
-    let expected: Value = serde_json::from_str(EXPECTED).unwrap();
-    let what = format!("{} weights on {}", decoder.weight_format(), decoder.device.info().kind);
-    let prompt = ids(&expected["ids"]);
-    let mut reference = Vec::new();
-    flat(&expected["logits"], &mut reference);
-    let input = int2(&[prompt.iter().map(|&t| t as i32).collect()], &decoder.device);
-    let logits = read(decoder.model.forward(input, None, None)).await;
-    assert_close(&format!("logits ({what})"), &logits, &reference, tolerance);
-    let options = GenerateOptions { max_new_tokens: 10, stop: Some(vec![]), ..Default::default() };
-    let out = decoder.generate(&prompt, &options, |_| true).await.unwrap();
-    assert_eq!(out.tokens, ids(&expected["greedy"]), "greedy tokens ({what})");
+    check_against(decoder, EXPECTED, "tiny K-quant Llama", tolerance).await;
 }
 
 pub const TINY_QWEN2: &[u8] = include_bytes!("../fixtures/ggml/tiny-qwen2.gguf");
-pub const TINY_QWEN2_EXPECTED: &str = include_str!("../fixtures/ggml/tiny-qwen2.json");
+const TINY_QWEN2_EXPECTED: &str = include_str!("../fixtures/ggml/tiny-qwen2.json");
 
 /// The Qwen2 GGUF's (tests/reference/make_qwen2_gguf_fixture.py) logits for its prompt within
 /// `tolerance` of transformers' (its GGUF loader), and the same 10 greedy tokens.
 pub async fn check_tiny_qwen2(decoder: &Decoder, tolerance: f32) {
-    let expected: Value = serde_json::from_str(TINY_QWEN2_EXPECTED).unwrap();
-    let what = format!("Qwen2 GGUF, {} weights on {}", decoder.weight_format(), decoder.device.info().kind);
+    check_against(decoder, TINY_QWEN2_EXPECTED, "Qwen2 GGUF", tolerance).await;
+}
+
+/// `decoder`'s logits for a fixture's prompt (`expected`: {ids, logits, greedy}) within
+/// `tolerance` of the reference's, and its 10 greedy tokens.
+async fn check_against(decoder: &Decoder, expected: &str, name: &str, tolerance: f32) {
+    let expected: Value = serde_json::from_str(expected).unwrap();
+    let what = format!("{name}, {} weights on {}", decoder.weight_format(), decoder.device.info().kind);
     let prompt = ids(&expected["ids"]);
     let mut reference = Vec::new();
     flat(&expected["logits"], &mut reference);

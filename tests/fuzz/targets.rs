@@ -97,8 +97,7 @@ pub fn chat_template(bytes: &[u8]) {
 
 /// Checkpoint files: trainer_state.json and optimizer.safetensors (two parts).
 pub fn checkpoint(bytes: &[u8]) {
-    let Some(i) = bytes.windows(SEP.len()).position(|w| w == SEP) else { return };
-    let (state, optimizer) = (&bytes[..i], &bytes[i + SEP.len()..]);
+    let Some((state, optimizer)) = bytes.windows(SEP.len()).position(|w| w == SEP).map(|i| (&bytes[..i], &bytes[i + SEP.len()..])) else { return };
     let _ = optimizer_from_bytes(optimizer);
     let _ = Checkpoint::from_files(|name| match name {
         "trainer_state.json" => Some(state.to_vec()),
@@ -107,8 +106,8 @@ pub fn checkpoint(bytes: &[u8]) {
     });
 }
 
-/// The parts of a multi-part input.
-fn parts(bytes: &[u8]) -> Vec<&[u8]> {
+/// The parts of a multi-part input (the files of a model folder or a checkpoint).
+pub fn parts(bytes: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while let Some(i) = rest.windows(SEP.len()).position(|w| w == SEP) {
