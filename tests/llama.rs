@@ -20,7 +20,10 @@ use webtune::{
         Decoder, GenerateOptions, StopReason,
         sampling::{Processors, process},
     },
-    tokenizer::{chat::Message, llama2c::Llama2cVocab},
+    tokenizer::{
+        chat::{ChatTemplate, Message},
+        llama2c::Llama2cVocab,
+    },
 };
 
 /// Llama 2 (separate and tied heads), Llama 3's scaled RoPE, Qwen2's q/k/v biases, Qwen3's
@@ -225,6 +228,28 @@ fn smollm2_gguf_matches_transformers_and_answers() {
     assert_eq!(out.text, expected["reply"].as_str().unwrap().trim_end());
     assert!(out.text.starts_with("The capital of France is Paris."), "{}", out.text);
     assert_eq!(streamed, out.text, "the streamed pieces add up to the reply");
+}
+
+/// Qwen2.5's, Gemma 3's and Llama 3's chat templates (tests/reference/make_chat_template_fixture.py)
+/// render the prompts transformers' jinja2 renders: a system turn folded into the first user
+/// turn, `trim`, `messages[1:]`, `is string`, role renames; Gemma's refuses turns that do not
+/// alternate, with its own message.
+#[test]
+fn the_families_chat_templates_render_as_transformers_renders_them() {
+    let fixture: Value = serde_json::from_slice(&std::fs::read(assets::crate_root().join("tests/fixtures/chat-templates.json")).unwrap()).unwrap();
+    let conversations: Vec<Vec<Message>> = serde_json::from_value(fixture["conversations"].clone()).unwrap();
+    let templates = fixture["templates"].as_object().unwrap();
+    assert_eq!(templates.len(), 3);
+    let template = |t: &Value| ChatTemplate::new(t["source"].as_str().unwrap(), t["bos_token"].as_str().unwrap(), t["eos_token"].as_str().unwrap()).unwrap();
+    for (name, t) in templates {
+        for (i, conversation) in conversations.iter().enumerate() {
+            let want = fixture["rendered"][name][i].as_str().unwrap();
+            assert_eq!(template(t).render(conversation, true).unwrap(), want, "{name}, conversation {i}");
+        }
+    }
+    let user = |text: &str| Message { role: "user".into(), content: text.into() };
+    let e = template(&templates["gemma3"]).render(&[user("a"), user("b")], true).unwrap_err().to_string();
+    assert!(e.contains("Conversation roles must alternate"), "{e}");
 }
 
 #[test]
