@@ -45,8 +45,13 @@ impl<'a> Gguf<'a> {
     fn architecture(&self) -> Result<&'static str> {
         let arch = self.get("general.architecture")?.as_str().unwrap_or_default();
         GGUF_ARCHITECTURES.iter().copied().find(|a| *a == arch).ok_or_else(|| {
+            // families webtune reads from their Hugging Face folders, not yet from GGUF
+            let folder = match arch {
+                "qwen3" | "gemma3" | "gpt2" => format!(" ({arch} models load from their Hugging Face folder: config.json, model.safetensors, tokenizer.json)"),
+                _ => String::new(),
+            };
             Error::Weights(format!(
-                "this GGUF holds a {arch:?} model; webtune reads Llama-family GGUF files (general.architecture {})",
+                "this GGUF holds a {arch:?} model; webtune reads Llama-family GGUF files (general.architecture {}){folder}",
                 GGUF_ARCHITECTURES.map(|a| format!("{a:?}")).join(", ")
             ))
         })
