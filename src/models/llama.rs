@@ -332,7 +332,7 @@ impl LlamaConfig {
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
             return bad(format!("rms_norm_eps {} must be a small non-negative number (1e-6 is usual)", self.rms_norm_eps));
         }
-        for theta in [self.rope_theta(), self.rope_for(LayerAttention::Sliding { window: 1 }).0] {
+        for theta in [self.rope_theta(), self.rope_for("sliding_attention").0] {
             if !(theta.is_finite() && theta > 1.0) {
                 return bad(format!("rope_theta {theta} must be a number above 1 (10000 is usual)"));
             }
@@ -383,7 +383,7 @@ impl LlamaConfig {
     /// The RoPE base of the full-attention layers (`rope_parameters.rope_theta`, else
     /// `rope_theta`, else 10000).
     pub fn rope_theta(&self) -> f64 {
-        self.rope_for(LayerAttention::Full).0
+        self.rope_for("full_attention").0
     }
 
     /// Every RoPE parameter set the config names (to validate).
@@ -396,16 +396,13 @@ impl LlamaConfig {
         per_type.into_iter().chain(&self.rope_scaling).collect()
     }
 
-    /// The RoPE base and the parameters (if any) of a kind of layer: Gemma 3 keys them by layer
-    /// type, other families share one set (and may scale it through `rope_scaling`).
-    fn rope_for(&self, kind: LayerAttention) -> (f64, Vec<&RopeParameters>) {
+    /// The RoPE base and the parameters (if any) of one layer type (`"full_attention"`,
+    /// `"sliding_attention"`): Gemma 3 keys them by layer type, other families share one set (and
+    /// may scale it through `rope_scaling`).
+    fn rope_for(&self, layer_type: &str) -> (f64, Vec<&RopeParameters>) {
         match &self.rope_parameters {
             Some(RopeSettings::PerLayerType(map)) => {
-                let key = match kind {
-                    LayerAttention::Full => "full_attention",
-                    LayerAttention::Sliding { .. } => "sliding_attention",
-                };
-                let p = map.get(key);
+                let p = map.get(layer_type);
                 (p.and_then(|p| p.rope_theta).or(self.rope_theta).unwrap_or(10_000.0), p.into_iter().collect())
             }
             Some(RopeSettings::Shared(p)) => (p.rope_theta.or(self.rope_theta).unwrap_or(10_000.0), [Some(p), self.rope_scaling.as_ref()].into_iter().flatten().collect()),
@@ -413,11 +410,11 @@ impl LlamaConfig {
         }
     }
 
-    /// Rotary frequencies per pair of a head's dimensions for a kind of layer:
+    /// Rotary frequencies per pair of a head's dimensions for one layer type:
     /// `1 / theta^(2i/d)`, rescaled as its RoPE type says (`"llama3"`, `"linear"`; validated in
     /// [`Self::validate`]).
-    pub fn inverse_frequencies_for(&self, kind: LayerAttention) -> Vec<f32> {
-        let (theta, params) = self.rope_for(kind);
+    fn inverse_frequencies_of(&self, layer_type: &str) -> Vec<f32> {
+        let (theta, params) = self.rope_for(layer_type);
         let plain = inverse_frequencies(self.head_dim(), theta);
         match params.into_iter().find_map(|p| p.scaling().ok().flatten()) {
             Some(scaling) => scaling.apply(plain),
@@ -425,9 +422,14 @@ impl LlamaConfig {
         }
     }
 
-    /// The full-attention layers' rotary frequencies (see [`Self::inverse_frequencies_for`]).
+    /// The rotary frequencies of the full-attention layers (every layer but Gemma 3's local ones).
     pub fn inverse_frequencies(&self) -> Vec<f32> {
-        self.inverse_frequencies_for(LayerAttention::Full)
+        self.inverse_frequencies_of("full_attention")
+    }
+
+    /// The rotary frequencies of sliding-window layers (Gemma 3's local RoPE base).
+    pub fn sliding_inverse_frequencies(&self) -> Vec<f32> {
+        self.inverse_frequencies_of("sliding_attention")
     }
 
     /// Whether this is Gemma 3 (`model_type: "gemma3_text"`).
@@ -835,7 +837,7 @@ impl LlamaForCausalLM {
                 layers: (0..c.num_hidden_layers).map(|i| LlamaLayer::new(c, i, device)).collect(),
                 norm: c.rms_norm(device),
                 inv_freq: c.inverse_frequencies(),
-                local_inv_freq: c.inverse_frequencies_for(LayerAttention::Sliding { window: 1 }),
+                local_inv_freq: c.sliding_inverse_frequencies(),
                 embed_scale: if c.is_gemma3() { (c.hidden_size as f64).sqrt() } else { 1.0 },
                 unit_offset_norms: c.is_gemma3(),
             },
