@@ -313,7 +313,7 @@ def mlm_webtune(binary, seed, recipe, work):
     _, timing = webtune_train(binary, args, seed, out)
     # The bar compares training, so both sides' models are scored on the same masked dev tokens
     # (PyTorch's, seed 1234: the exported folder is a BertForMaskedLM). One fixed masking of 872
-    # sentences (~1,900 masked tokens) moves a mean loss by ~0.1 against another masking — the
+    # sentences (~3,000 masked tokens) moves a mean loss by ~0.1 against another masking — the
     # same offset for every seed — so webtune's own evaluation (its own masking) is reported beside it.
     tok = AutoTokenizer.from_pretrained(start)
     dev = sst2_sentences("dev.tsv")
