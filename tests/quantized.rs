@@ -182,6 +182,11 @@ fn a_qwen2_gguf_reads_as_transformers_reads_it() {
     let gpu = Decoder::from_gguf(TINY_QWEN2, &block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required")).unwrap();
     assert!(matches!(gpu.model, DecoderModel::GpuPacked(_)));
     check(&gpu, 1e-4); // tests/browser.rs: on WebGPU
+    // what fine-tuning starts from on a GPU: Qwen2's parameters only (no output bias)
+    let dense = gpu.dequantized().unwrap();
+    let layer = &dense.model.as_llama().expect("a dense Llama-family model").model.layers[0].self_attn;
+    assert!(layer.q_proj.bias.is_some() && layer.o_proj.bias.is_none(), "Qwen2 has q/k/v biases and no output bias");
+    check(&dense, 1e-4);
 }
 
 #[test]

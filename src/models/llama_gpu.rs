@@ -184,7 +184,9 @@ impl GpuPackedLlama {
             let bias = |j: usize| g.bias.as_ref().map(|b| &b[j]);
             let attention = &mut layer.self_attn;
             (attention.q_proj, attention.k_proj) = (linear(&g.q, bias(0)), linear(&g.k, bias(1)));
-            (attention.v_proj, attention.o_proj) = (linear(&g.v, bias(2)), linear(&g.o, bias(3)));
+            // the packed output bias is zeros where the model has none (Qwen2): not a parameter then
+            let o_bias = bias(3).filter(|_| self.config.attention_bias);
+            (attention.v_proj, attention.o_proj) = (linear(&g.v, bias(2)), linear(&g.o, o_bias));
             let mlp = &mut layer.mlp;
             (mlp.gate_proj, mlp.up_proj, mlp.down_proj) = (linear(&g.gate, None), linear(&g.up, None), linear(&g.down, None));
             (layer.input_layernorm, layer.post_attention_layernorm) = (g.attn_norm.clone(), g.ffn_norm.clone());
