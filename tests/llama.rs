@@ -38,6 +38,20 @@ fn tiny_llamas_match_transformers_on_cpu() {
     }
 }
 
+/// A Qwen config may list sliding layers and a window while `use_sliding_window` is false:
+/// transformers then drops the window (every layer attends fully), and so must webtune.
+#[test]
+fn qwen_layer_types_without_use_sliding_window_attend_fully() {
+    let mut fx = LlamaFixture::read("tiny-qwen3");
+    let text = String::from_utf8(fx.config).unwrap();
+    let patched = text
+        .replace("\"full_attention\",\n    \"full_attention\"", "\"sliding_attention\",\n    \"sliding_attention\"")
+        .replace("\"sliding_window\": null", "\"sliding_window\": 2");
+    assert!(patched.contains("\"sliding_window\": 2") && patched.contains("sliding_attention"), "the fixture's config changed shape");
+    fx.config = patched.into_bytes();
+    block_on(check_llama(fx, &device::cpu(), 1e-4));
+}
+
 #[test]
 fn tiny_llamas_match_transformers_on_wgpu() {
     let dev = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");

@@ -78,9 +78,9 @@ pub struct LlamaConfig {
     pub gemma: Gemma3Settings,
 }
 
-/// Gemma 3's `config.json` fields (`Gemma3TextConfig`). `layer_types` and `sliding_window` are
-/// read for every family: a `"sliding_attention"` layer sees only its last `sliding_window`
-/// positions (Qwen configs list every layer as `"full_attention"`).
+/// Gemma 3's `config.json` fields (`Gemma3TextConfig`). Qwen configs write `layer_types` and
+/// `sliding_window` too, but transformers drops their window unless `use_sliding_window` is true
+/// (refused here), so only Gemma 3's layers slide ([`LlamaConfig::sliding_window`]).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct Gemma3Settings {
     /// Gemma's name for `hidden_act`: `"gelu_pytorch_tanh"`.
@@ -303,7 +303,7 @@ impl LlamaConfig {
             if let Some(t) = types.iter().find(|t| !matches!(t.as_str(), "full_attention" | "sliding_attention")) {
                 return bad(format!("layer type {t:?} is not supported (\"full_attention\" and \"sliding_attention\" are)"));
             }
-            if types.iter().any(|t| t == "sliding_attention") && !g.sliding_window.is_some_and(|w| w > 0) {
+            if self.is_gemma3() && types.iter().any(|t| t == "sliding_attention") && !g.sliding_window.is_some_and(|w| w > 0) {
                 return bad("sliding_attention layers need a sliding_window of at least 1".into());
             }
         }
@@ -442,9 +442,16 @@ impl LlamaConfig {
         self.gemma.hidden_activation.as_deref().filter(|_| self.is_gemma3()).unwrap_or(&self.hidden_act)
     }
 
-    /// How far back layer `i` attends (`layer_types`; full when the config has none).
+    /// The window of sliding-attention layers: Gemma 3's `sliding_window`. Other families' is off
+    /// (transformers sets it to `None` unless `use_sliding_window`, which is refused).
+    pub fn sliding_window(&self) -> Option<usize> {
+        self.gemma.sliding_window.filter(|_| self.is_gemma3())
+    }
+
+    /// How far back layer `i` attends (`layer_types` with [`Self::sliding_window`]; full when the
+    /// config has neither).
     pub fn layer_attention(&self, i: usize) -> LayerAttention {
-        match (self.gemma.layer_types.as_ref().and_then(|t| t.get(i)), self.gemma.sliding_window) {
+        match (self.gemma.layer_types.as_ref().and_then(|t| t.get(i)), self.sliding_window()) {
             (Some(t), Some(window)) if t == "sliding_attention" => LayerAttention::Sliding { window },
             _ => LayerAttention::Full,
         }
