@@ -33,7 +33,7 @@ fi
 # also runs every target over them and over the stored corpus.
 step "seeds from the fixtures (tests/fuzz_replay.rs)"
 rm -rf "$HOME_DIR/seeds"
-WEBTUNE_FUZZ_HOME="$HOME_DIR" WEBTUNE_FUZZ_WRITE_SEEDS="$HOME_DIR/seeds" cargo test --quiet --test fuzz_replay >/dev/null
+WEBTUNE_FUZZ_HOME="$HOME_DIR" WEBTUNE_FUZZ_WRITE_SEEDS="$HOME_DIR/seeds" cargo test --quiet --test fuzz_replay
 
 for target in "${targets[@]}"; do
   case "$target" in model_folder | tokenizer) max_len=400000 ;; gguf) max_len=100000 ;; *) max_len=65536 ;; esac
