@@ -15,7 +15,7 @@ use common::{
     llama::{flat, ids, int2},
     lm_training,
     parity::{assert_close, read},
-    quantized::{TINY_QWEN2, check_tiny_kquant, check_tiny_qwen2, tiny_kquant},
+    quantized::{TINY_GEMMA3, TINY_QWEN2, check_tiny_gemma3, check_tiny_kquant, check_tiny_qwen2, tiny_kquant},
 };
 use pollster::block_on;
 use serde_json::Value;
@@ -187,6 +187,32 @@ fn a_qwen2_gguf_reads_as_transformers_reads_it() {
     let layer = &dense.model.as_llama().expect("a dense Llama-family model").model.layers[0].self_attn;
     assert!(layer.q_proj.bias.is_some() && layer.o_proj.bias.is_none(), "Qwen2 has q/k/v biases and no output bias");
     check(&dense, 1e-4);
+}
+
+/// A Gemma 3 GGUF (tests/reference/make_gemma3_gguf_fixture.py): its config completed as
+/// transformers completes it, norms read back from llama.cpp's 1 + w, sliding and global layers,
+/// and its SentencePiece vocabulary (merges recovered from the token order, byte fallback).
+#[test]
+fn a_gemma3_gguf_reads_as_transformers_reads_it() {
+    let expected = json("tiny-gemma3.json");
+    let check = |decoder: &Decoder, tolerance: f32| block_on(check_tiny_gemma3(decoder, tolerance));
+    let packed = Decoder::from_gguf(TINY_GEMMA3, &device::cpu()).unwrap();
+    assert!(matches!(packed.model, DecoderModel::Packed(_)));
+    let config = packed.model.llama_config().unwrap();
+    assert_eq!(config.model_type.as_deref(), Some("gemma3_text"));
+    assert_eq!(config.gemma.layer_types.as_ref().unwrap()[4..], ["sliding_attention", "full_attention"]);
+    check(&packed, 1e-3);
+    let side = packed.text.as_ref().unwrap();
+    let text = expected["text"].as_str().unwrap();
+    let text_ids = ids(&expected["text_ids"]);
+    assert!(side.add_bos && text_ids[0] == 2, "BOS goes first (tokenizer.ggml.add_bos_token)");
+    assert_eq!(side.tokenizer.ids(text, false).unwrap(), text_ids[1..], "the text's tokens");
+    assert_eq!(side.tokenizer.decode(&text_ids).unwrap(), text.replace("<start_of_turn>", ""), "decoded back, special tokens left out");
+    check(&packed.dequantized().unwrap(), 1e-4);
+    let gpu = Decoder::from_gguf(TINY_GEMMA3, &block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required")).unwrap();
+    assert!(matches!(gpu.model, DecoderModel::GpuPacked(_)));
+    check(&gpu, 1e-4); // tests/browser.rs: on WebGPU
+    check(&gpu.dequantized().unwrap(), 1e-4);
 }
 
 #[test]

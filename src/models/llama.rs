@@ -270,6 +270,18 @@ impl LlamaConfig {
         Ok(cfg)
     }
 
+    /// This config (`model_type` `"gemma3_text"`) completed with what transformers'
+    /// `Gemma3TextConfig` assumes where it says nothing (a GGUF's metadata leaves most unsaid),
+    /// then validated.
+    pub fn with_gemma3_defaults(self) -> Result<Self> {
+        let invalid = |e: serde_json::Error| Error::Weights(format!("a Gemma 3 config: {e}"));
+        let mut json = serde_json::to_value(self).map_err(invalid)?;
+        gemma3_defaults(&mut json);
+        let cfg: LlamaConfig = serde_json::from_value(json).map_err(invalid)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// Checks what the model code supports, naming the field that does not fit.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Weights(format!("config.json: {m}")));
@@ -305,6 +317,9 @@ impl LlamaConfig {
             }
             if self.is_gemma3() && types.iter().any(|t| t == "sliding_attention") && !g.sliding_window.is_some_and(|w| w > 0) {
                 return bad("sliding_attention layers need a sliding_window of at least 1".into());
+            }
+            if let Some(w) = self.sliding_window().filter(|&w| w > self.max_position_embeddings) {
+                return bad(format!("sliding_window {w} is larger than the context (max_position_embeddings {})", self.max_position_embeddings));
             }
         }
         if g.query_pre_attn_scalar == Some(0) {
@@ -432,6 +447,11 @@ impl LlamaConfig {
         self.inverse_frequencies_of("sliding_attention")
     }
 
+    /// What the embeddings are multiplied by: `√hidden_size` for Gemma, else 1.
+    pub fn embed_scale(&self) -> f64 {
+        if self.is_gemma3() { (self.hidden_size as f64).sqrt() } else { 1.0 }
+    }
+
     /// Whether this is Gemma 3 (`model_type: "gemma3_text"`).
     pub fn is_gemma3(&self) -> bool {
         self.model_type.as_deref() == Some(GEMMA3)
@@ -530,7 +550,7 @@ fn gemma3_defaults(json: &mut serde_json::Value) {
 
 /// An RMSNorm as the family defines it: `x̂ · w` (Llama), or Gemma's `x̂ · (1 + w)` (its weights
 /// are stored as offsets from 1; `gamma` holds them as the checkpoint does).
-fn rms_norm<const D: usize>(norm: &RmsNorm, x: Tensor<D>, unit_offset: bool) -> Tensor<D> {
+pub(crate) fn rms_norm<const D: usize>(norm: &RmsNorm, x: Tensor<D>, unit_offset: bool) -> Tensor<D> {
     if !unit_offset {
         return norm.forward(x);
     }
@@ -845,7 +865,7 @@ impl LlamaForCausalLM {
                 norm: c.rms_norm(device),
                 inv_freq: c.inverse_frequencies(),
                 local_inv_freq: c.sliding_inverse_frequencies(),
-                embed_scale: if c.is_gemma3() { (c.hidden_size as f64).sqrt() } else { 1.0 },
+                embed_scale: c.embed_scale(),
                 unit_offset_norms: c.is_gemma3(),
             },
             lm_head: (!c.tie_word_embeddings)

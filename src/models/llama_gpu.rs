@@ -14,8 +14,9 @@ use burn::{
 };
 
 use super::{
-    kv_cache::{KvCache, causal_mask_bias},
-    llama::{AttentionShape, LlamaConfig, LlamaForCausalLM, Rope, attend},
+    activation::gelu_tanh,
+    kv_cache::{KvCache, causal_mask_bias, sliding_window_bias},
+    llama::{AttentionShape, LayerAttention, LlamaConfig, LlamaForCausalLM, Rope, attend, rms_norm},
     llama_packed::{PackedLlama, PackedWeights},
 };
 use crate::kernels::{gpu_quantized::GpuQMatrix, quantized::QMatrix};
@@ -94,6 +95,11 @@ struct GpuLayer {
     down: GpuMatrix,
     /// q, k, v, o biases (`attention_bias` models; q/k in Hugging Face's order).
     bias: Option<[Tensor<1>; 4]>,
+    /// Qwen3, Gemma 3: the RMSNorm of each query and of each key head.
+    qk_norm: Option<[RmsNorm; 2]>,
+    /// Gemma 3: norms of the attention's and of the MLP's output, before each residual add.
+    post_norms: Option<[RmsNorm; 2]>,
+    attention: LayerAttention,
 }
 
 #[derive(Clone, Debug)]
@@ -105,6 +111,14 @@ struct GpuWeights {
     head: Option<GpuMatrix>,
     shape: AttentionShape,
     inv_freq: Vec<f32>,
+    /// Those of sliding-window layers.
+    local_inv_freq: Vec<f32>,
+    /// Embeddings are multiplied by this (Gemma: √hidden).
+    embed_scale: f32,
+    /// Gemma's `1 + w` norms.
+    unit_offset_norms: bool,
+    /// Gemma's tanh GELU instead of SiLU.
+    gelu_tanh: bool,
 }
 
 impl GpuWeights {
@@ -141,6 +155,7 @@ impl GpuPackedLlama {
             None => vector(v),
         };
         let norm = |gamma: &Vec<f32>| RmsNorm { gamma: Param::from_tensor(vector(gamma)), epsilon: w.eps as f64 };
+        let norms = |pair: &Option<[Vec<f32>; 2]>| pair.as_ref().map(|[a, b]| [norm(a), norm(b)]);
         let layers = w
             .layers
             .iter()
@@ -155,6 +170,9 @@ impl GpuPackedLlama {
                 up: GpuMatrix::upload(&l.up, None, device),
                 down: GpuMatrix::upload(&l.down, None, device),
                 bias: l.bias.as_ref().map(|[q, k, v, o]| [in_order(q, &q_order), in_order(k, &k_order), vector(v), vector(o)]),
+                qk_norm: norms(&l.qk_norm),
+                post_norms: norms(&l.post_norms),
+                attention: l.attention,
             })
             .collect();
         let weights = GpuWeights {
@@ -162,8 +180,12 @@ impl GpuPackedLlama {
             layers,
             norm: norm(&w.norm),
             head: w.head.as_ref().map(|h| GpuMatrix::upload(h, None, device)),
-            shape: AttentionShape { heads: w.heads, kv_heads: w.kv_heads, head_dim: w.head_dim, scaling: 1.0 / (w.head_dim as f64).sqrt() },
+            shape: AttentionShape { heads: w.heads, kv_heads: w.kv_heads, head_dim: w.head_dim, scaling: w.scaling as f64 },
             inv_freq: w.inv_freq.clone(),
+            local_inv_freq: w.local_inv_freq.clone(),
+            embed_scale: w.embed_scale,
+            unit_offset_norms: w.unit_offset_norms,
+            gelu_tanh: w.gelu_tanh,
         };
         GpuPackedLlama { weights: Arc::new(weights), types: w.types(), config: packed.config.clone() }
     }
@@ -189,7 +211,18 @@ impl GpuPackedLlama {
             (attention.v_proj, attention.o_proj) = (linear(&g.v, bias(2)), linear(&g.o, o_bias));
             let mlp = &mut layer.mlp;
             (mlp.gate_proj, mlp.up_proj, mlp.down_proj) = (linear(&g.gate, None), linear(&g.up, None), linear(&g.down, None));
-            (layer.input_layernorm, layer.post_attention_layernorm) = (g.attn_norm.clone(), g.ffn_norm.clone());
+            if let Some([q, k]) = &g.qk_norm {
+                (attention.q_norm, attention.k_norm) = (Some(q.clone()), Some(k.clone()));
+            }
+            layer.input_layernorm = g.attn_norm.clone();
+            match &g.post_norms {
+                // Gemma: the file's ffn_norm is the norm before the MLP
+                Some([after_attention, after_mlp]) => {
+                    layer.post_attention_layernorm = after_attention.clone();
+                    (layer.pre_feedforward_layernorm, layer.post_feedforward_layernorm) = (Some(g.ffn_norm.clone()), Some(after_mlp.clone()));
+                }
+                None => layer.post_attention_layernorm = g.ffn_norm.clone(),
+            }
         }
         model.model.norm = w.norm.clone();
         model.lm_head = w.head.as_ref().map(|h| linear(h, None));
@@ -200,7 +233,10 @@ impl GpuPackedLlama {
     pub fn bytes(&self) -> usize {
         let w = &self.weights;
         let vector = |v: &Tensor<1>| v.shape().num_elements() * 4;
-        let norms = |l: &GpuLayer| (l.attn_norm.num_params() + l.ffn_norm.num_params()) * 4;
+        let norms = |l: &GpuLayer| {
+            let pairs = [&l.qk_norm, &l.post_norms].into_iter().flatten().flatten().map(|n| n.num_params()).sum::<usize>();
+            (l.attn_norm.num_params() + l.ffn_norm.num_params() + pairs) * 4
+        };
         let layers: usize = w
             .layers
             .iter()
@@ -222,25 +258,56 @@ impl GpuPackedLlama {
         let past = cache.as_ref().map_or(0, |c| c.len());
         let rope = Rope::new(&w.inv_freq, past, seq, &device);
         let mask_bias = causal_mask_bias(attention_mask, batch, seq, past, &device);
+        // sliding-window layers (Gemma 3's local ones): their own RoPE and mask, made once
+        let window = w.layers.iter().find_map(|l| match l.attention {
+            LayerAttention::Sliding { window } => Some(window),
+            LayerAttention::Full => None,
+        });
+        let local = window.map(|win| (Rope::new(&w.local_inv_freq, past, seq, &device), mask_bias.clone() + sliding_window_bias(seq, past, win, &device)));
         let mut slots = cache.as_deref_mut().map(|c| c.slots(w.layers.len()));
         let biased = |y: Tensor<3>, bias: Option<&Tensor<1>>| match bias {
             Some(b) => y + b.clone().unsqueeze::<3>(),
             None => y,
         };
+        let norm = |n: &RmsNorm, x: Tensor<3>| rms_norm(n, x, w.unit_offset_norms);
+        let d = w.shape.head_dim;
+        let per_head = |n: &RmsNorm, t: Tensor<3>| {
+            let [b, s, width] = t.dims();
+            rms_norm(n, t.reshape([b, s, width / d, d]), w.unit_offset_norms).reshape([b, s, width])
+        };
         let mut x = w.embed.rows(input_ids);
+        if w.embed_scale != 1.0 {
+            x = x.mul_scalar(w.embed_scale);
+        }
         for (i, layer) in w.layers.iter().enumerate() {
             let slot = slots.as_deref_mut().map(|s| &mut s[i]);
             let bias = |j: usize| layer.bias.as_ref().map(|b| &b[j]);
-            let xn = layer.attn_norm.forward(x.clone());
-            let q = biased(layer.q.matmul(xn.clone()), bias(0));
-            let k = biased(layer.k.matmul(xn.clone()), bias(1));
+            let xn = norm(&layer.attn_norm, x.clone());
+            let mut q = biased(layer.q.matmul(xn.clone()), bias(0));
+            let mut k = biased(layer.k.matmul(xn.clone()), bias(1));
             let v = biased(layer.v.matmul(xn), bias(2));
-            let attention = attend(q, k, v, w.shape, &rope, mask_bias.clone(), slot);
-            x = x + biased(layer.o.matmul(attention), bias(3));
-            let xn = layer.ffn_norm.forward(x.clone());
-            x = x + layer.down.matmul(silu(layer.gate.matmul(xn.clone())) * layer.up.matmul(xn));
+            if let Some([qn, kn]) = &layer.qk_norm {
+                (q, k) = (per_head(qn, q), per_head(kn, k));
+            }
+            let (rope, mask) = match (layer.attention, &local) {
+                (LayerAttention::Sliding { .. }, Some((rope, mask))) => (rope, mask.clone()),
+                _ => (&rope, mask_bias.clone()),
+            };
+            let mut out = biased(layer.o.matmul(attend(q, k, v, w.shape, rope, mask, slot)), bias(3));
+            if let Some([after_attention, _]) = &layer.post_norms {
+                out = norm(after_attention, out);
+            }
+            x = x + out;
+            let xn = norm(&layer.ffn_norm, x.clone());
+            let gate = layer.gate.matmul(xn.clone());
+            let gate = if w.gelu_tanh { gelu_tanh(gate) } else { silu(gate) };
+            let mut out = layer.down.matmul(gate * layer.up.matmul(xn));
+            if let Some([_, after_mlp]) = &layer.post_norms {
+                out = norm(after_mlp, out);
+            }
+            x = x + out;
         }
-        w.norm.forward(x)
+        norm(&w.norm, x)
     }
 
     /// Next-token logits for every position: [batch, seq] → [batch, seq, vocab].

@@ -17,7 +17,7 @@ use burn::{
 
 use super::{
     kv_cache::{HostKv, KvCache},
-    llama::LlamaConfig,
+    llama::{LayerAttention, LlamaConfig},
 };
 use crate::kernels::quantized::QMatrix;
 
@@ -35,6 +35,13 @@ pub struct PackedLayer {
     pub down: QMatrix,
     /// `attention_bias` models: q, k, v, o biases (q/k in the file's row order).
     pub bias: Option<[Vec<f32>; 4]>,
+    /// Qwen3, Gemma 3: RMSNorm weights of each query and of each key head (`head_dim` each).
+    pub qk_norm: Option<[Vec<f32>; 2]>,
+    /// Gemma 3: norms of the attention's and of the MLP's output, before each residual add
+    /// (`ffn_norm` is then the norm before the MLP).
+    pub post_norms: Option<[Vec<f32>; 2]>,
+    /// How far back it attends.
+    pub attention: LayerAttention,
 }
 
 /// The weights and shape of a packed Llama.
@@ -52,8 +59,18 @@ pub struct PackedWeights {
     /// Rotary frequencies ([`super::llama::LlamaConfig::inverse_frequencies`]).
     pub inv_freq: Vec<f32>,
     /// q/k rows in llama.cpp's permuted order (`llama` files: RoPE rotates adjacent pairs), or
-    /// in Hugging Face's (`qwen2`: it rotates the two halves of a head).
+    /// in Hugging Face's (`qwen2`, `gemma3`: it rotates the two halves of a head).
     pub qk_permuted: bool,
+    /// Those of sliding-window layers ([`super::llama::LlamaConfig::sliding_inverse_frequencies`]).
+    pub local_inv_freq: Vec<f32>,
+    /// Attention scores are multiplied by this ([`super::llama::LlamaConfig::attention_scaling`]).
+    pub scaling: f32,
+    /// Embeddings are multiplied by this (Gemma: √hidden).
+    pub embed_scale: f32,
+    /// Gemma: every norm scales by `1 + w` (its weights held as transformers holds them).
+    pub unit_offset_norms: bool,
+    /// Gemma: the MLP's gate goes through the tanh GELU instead of SiLU.
+    pub gelu_tanh: bool,
 }
 
 /// The packed decoder, as a Burn module with no parameters (so it sits in `DecoderModel` beside
@@ -81,7 +98,11 @@ impl PackedWeights {
                 [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].iter().map(|m| m.bytes()).sum::<usize>()
                     + floats(&l.attn_norm)
                     + floats(&l.ffn_norm)
-                    + l.bias.as_ref().map_or(0, |b| b.iter().map(floats).sum())
+                    + [&l.bias.as_ref().map(|b| &b[..]), &l.qk_norm.as_ref().map(|n| &n[..]), &l.post_norms.as_ref().map(|n| &n[..])]
+                        .iter()
+                        .flat_map(|v| v.iter().flat_map(|v| v.iter()))
+                        .map(floats)
+                        .sum::<usize>()
             })
             .sum();
         self.embed.bytes() + layers + floats(&self.norm) + self.head.as_ref().map_or(0, QMatrix::bytes)
@@ -118,6 +139,9 @@ impl PackedWeights {
         for &id in ids {
             self.embed.dequantize_row(id as usize, &mut x);
         }
+        if self.embed_scale != 1.0 {
+            x.iter_mut().for_each(|v| *v *= self.embed_scale);
+        }
         let (q_width, kv_width) = (self.heads * self.head_dim, self.kv_heads * self.head_dim);
         let mut local = HostKv::default();
         let cache = match cache {
@@ -132,8 +156,10 @@ impl PackedWeights {
         let ffn = self.layers.first().map_or(0, |l| l.gate.rows);
         let (mut gate, mut up) = (vec![0.0; seq * ffn], vec![0.0; seq * ffn]);
         let rope = RopeTable::new(&self.inv_freq, past, seq);
+        let sliding = self.layers.iter().any(|l| l.attention != LayerAttention::Full);
+        let local_rope = sliding.then(|| RopeTable::new(&self.local_inv_freq, past, seq));
         for (li, layer) in self.layers.iter().enumerate() {
-            rms_norm(&x, &layer.attn_norm, self.eps, &mut xn);
+            self.rms_norm(&x, &layer.attn_norm, &mut xn);
             layer.q.matmul(&xn, seq, &mut q);
             layer.k.matmul(&xn, seq, &mut k);
             layer.v.matmul(&xn, seq, &mut v);
@@ -142,48 +168,90 @@ impl PackedWeights {
                 add_rows(&mut k, bk);
                 add_rows(&mut v, bv);
             }
+            if let Some([qn, kn]) = &layer.qk_norm {
+                self.rms_norm_in_place(&mut q, qn);
+                self.rms_norm_in_place(&mut k, kn);
+            }
+            let (rope, window) = match (layer.attention, &local_rope) {
+                (LayerAttention::Sliding { window }, Some(local)) => (local, window),
+                _ => (&rope, usize::MAX),
+            };
             rope.apply(&mut q, self.heads, self.head_dim, self.qk_permuted);
             rope.apply(&mut k, self.kv_heads, self.head_dim, self.qk_permuted);
             cache.append(li, &k, &v);
-            self.attention(&q, &cache.k[li], &cache.v[li], past, seq, &mut attn);
+            self.attention(&q, &cache.k[li], &cache.v[li], past, seq, window, &mut attn);
             layer.o.matmul(&attn, seq, &mut out);
             if let Some([_, _, _, bo]) = &layer.bias {
                 add_rows(&mut out, bo);
             }
+            if let Some([after_attention, _]) = &layer.post_norms {
+                self.rms_norm_in_place(&mut out, after_attention);
+            }
             add(&mut x, &out);
-            rms_norm(&x, &layer.ffn_norm, self.eps, &mut xn);
+            self.rms_norm(&x, &layer.ffn_norm, &mut xn);
             layer.gate.matmul(&xn, seq, &mut gate);
             layer.up.matmul(&xn, seq, &mut up);
             for (g, u) in gate.iter_mut().zip(&up) {
-                *g = *g / (1.0 + (-*g).exp()) * u; // silu(gate) · up
+                *g = if self.gelu_tanh { gelu_tanh(*g) } else { *g / (1.0 + (-*g).exp()) } * u; // act(gate) · up
             }
             layer.down.matmul(&gate, seq, &mut out);
+            if let Some([_, after_mlp]) = &layer.post_norms {
+                self.rms_norm_in_place(&mut out, after_mlp);
+            }
             add(&mut x, &out);
         }
         cache.len = past + seq;
         let mut normed = vec![0.0; seq * h];
-        rms_norm(&x, &self.norm, self.eps, &mut normed);
+        self.rms_norm(&x, &self.norm, &mut normed);
         normed
     }
 
-    /// Causal grouped-query attention of `seq` new queries over `past + seq` cached positions.
-    fn attention(&self, q: &[f32], keys: &[f32], values: &[f32], past: usize, seq: usize, out: &mut [f32]) {
+    /// `out = x / sqrt(mean(x²) + eps) · w` per row of `w.len()` values (`1 + w` for Gemma).
+    fn rms_norm(&self, x: &[f32], weight: &[f32], out: &mut [f32]) {
+        let offset = if self.unit_offset_norms { 1.0 } else { 0.0 };
+        let h = weight.len();
+        for (row, o) in x.chunks_exact(h).zip(out.chunks_exact_mut(h)) {
+            let mean = row.iter().map(|v| v * v).sum::<f32>() / h as f32;
+            let inv = 1.0 / (mean + self.eps).sqrt();
+            for ((o, v), w) in o.iter_mut().zip(row).zip(weight) {
+                *o = (w + offset) * (v * inv);
+            }
+        }
+    }
+
+    /// [`Self::rms_norm`] of `x` into itself (each head of q/k, or a block's output).
+    fn rms_norm_in_place(&self, x: &mut [f32], weight: &[f32]) {
+        let offset = if self.unit_offset_norms { 1.0 } else { 0.0 };
+        for row in x.chunks_exact_mut(weight.len()) {
+            let mean = row.iter().map(|v| v * v).sum::<f32>() / weight.len() as f32;
+            let inv = 1.0 / (mean + self.eps).sqrt();
+            for (v, w) in row.iter_mut().zip(weight) {
+                *v = (w + offset) * (*v * inv);
+            }
+        }
+    }
+
+    /// Causal grouped-query attention of `seq` new queries over `past + seq` cached positions,
+    /// each seeing the last `window` of them (its own included; `usize::MAX`: all).
+    #[allow(clippy::too_many_arguments)]
+    fn attention(&self, q: &[f32], keys: &[f32], values: &[f32], past: usize, seq: usize, window: usize, out: &mut [f32]) {
         let (d, kvh) = (self.head_dim, self.kv_heads);
         let group = self.heads / kvh;
-        let scale = 1.0 / (d as f32).sqrt();
         let mut scores = vec![0.0f32; past + seq];
         for i in 0..seq {
             let seen = past + i + 1;
+            let first = seen.saturating_sub(window);
             for head in 0..self.heads {
                 let kv = head / group;
                 let qv = &q[(i * self.heads + head) * d..][..d];
-                for (t, s) in scores[..seen].iter_mut().enumerate() {
-                    *s = dot(qv, &keys[(t * kvh + kv) * d..][..d]) * scale;
+                let scores = &mut scores[first..seen];
+                for (t, s) in (first..).zip(scores.iter_mut()) {
+                    *s = dot(qv, &keys[(t * kvh + kv) * d..][..d]) * self.scaling;
                 }
-                softmax(&mut scores[..seen]);
+                softmax(scores);
                 let o = &mut out[(i * self.heads + head) * d..][..d];
                 o.fill(0.0);
-                for (t, &p) in scores[..seen].iter().enumerate() {
+                for (t, &p) in (first..).zip(scores.iter()) {
                     for (o, v) in o.iter_mut().zip(&values[(t * kvh + kv) * d..][..d]) {
                         *o += p * v;
                     }
@@ -296,16 +364,10 @@ impl RopeTable {
     }
 }
 
-/// `out = x / sqrt(mean(x²) + eps) · weight`, per row.
-fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
-    let h = weight.len();
-    for (row, o) in x.chunks_exact(h).zip(out.chunks_exact_mut(h)) {
-        let mean = row.iter().map(|v| v * v).sum::<f32>() / h as f32;
-        let inv = 1.0 / (mean + eps).sqrt();
-        for ((o, v), w) in o.iter_mut().zip(row).zip(weight) {
-            *o = w * (v * inv);
-        }
-    }
+/// PyTorch's `gelu(x, approximate="tanh")`: `x/2 · (1 + tanh(√(2/π) · (x + 0.044715·x³)))`.
+fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh())
 }
 
 fn softmax(x: &mut [f32]) {

@@ -1,7 +1,8 @@
 //! The tokenizer embedded in a GGUF file (`tokenizer.ggml.*`) as a Hugging Face `tokenizer.json`,
 //! so the `tokenizers` crate runs it like any other. Byte-level BPE (`tokenizer.ggml.model` =
-//! `"gpt2"`) with the pre-tokenizers of GPT-2, SmolLM and Qwen2 (`tokenizer.ggml.pre`); control tokens
-//! (`<|im_start|>`, …) become special added tokens, matched whole in text.
+//! `"gpt2"`) with the pre-tokenizers of GPT-2, SmolLM and Qwen2 (`tokenizer.ggml.pre`), and Gemma's
+//! SentencePiece vocabulary (`"llama"` in a `gemma3` file); control tokens (`<|im_start|>`,
+//! `<start_of_turn>`, …) become special added tokens, matched whole in text.
 
 use serde_json::{Value as Json, json};
 
@@ -17,10 +18,14 @@ const QWEN2_SPLIT: &str =
 /// `tokenizer.json` text for the GGUF's tokenizer.
 pub fn tokenizer_json(gguf: &Gguf<'_>) -> Result<String> {
     let model = gguf.get("tokenizer.ggml.model")?.as_str().unwrap_or_default();
+    let arch = gguf.metadata.get("general.architecture").and_then(Value::as_str).unwrap_or_default();
+    if model == "llama" && arch == "gemma3" {
+        return gemma_tokenizer_json(gguf);
+    }
     if model != "gpt2" {
         return Err(Error::Weights(format!(
-            "the GGUF's tokenizer is {model:?}; webtune reads byte-level BPE (\"gpt2\") GGUF tokenizers so far. \
-             Use the model's Hugging Face folder (config.json, model.safetensors, tokenizer.json) instead"
+            "the GGUF's tokenizer is {model:?}; webtune reads byte-level BPE (\"gpt2\") GGUF tokenizers and Gemma's \
+             SentencePiece one so far. Use the model's Hugging Face folder (config.json, model.safetensors, tokenizer.json) instead"
         )));
     }
     let pre = gguf.metadata.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
@@ -41,28 +46,9 @@ pub fn tokenizer_json(gguf: &Gguf<'_>) -> Result<String> {
             )));
         }
     };
-    let strings = |key: &str| -> Result<Vec<String>> {
-        let list = gguf.get(key)?.as_array().ok_or_else(|| Error::Weights(format!("GGUF metadata {key:?} is not a list")))?;
-        Ok(list.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect())
-    };
-    let tokens = strings("tokenizer.ggml.tokens")?;
-    let merges = strings("tokenizer.ggml.merges")?;
-    let types: Vec<u64> = gguf
-        .metadata
-        .get("tokenizer.ggml.token_type")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(|v| v.as_u64().unwrap_or(1)).collect())
-        .unwrap_or_default();
-    // llama.cpp token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
-    let added: Vec<Json> = tokens
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| matches!(types.get(*i), Some(3 | 4)))
-        .map(|(i, t)| {
-            json!({"id": i, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
-                   "normalized": false, "special": types[i] == 3})
-        })
-        .collect();
+    let tokens = strings(gguf, "tokenizer.ggml.tokens")?;
+    let merges = strings(gguf, "tokenizer.ggml.merges")?;
+    let added = added_tokens(gguf, &tokens, &[]);
     let vocab: serde_json::Map<String, Json> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
     let file = json!({
         "version": "1.0",
@@ -78,4 +64,98 @@ pub fn tokenizer_json(gguf: &Gguf<'_>) -> Result<String> {
                   "vocab": vocab, "merges": merges},
     });
     Ok(file.to_string())
+}
+
+/// The GGUF's list of strings under `key`.
+fn strings(gguf: &Gguf<'_>, key: &str) -> Result<Vec<String>> {
+    let list = gguf.get(key)?.as_array().ok_or_else(|| Error::Weights(format!("GGUF metadata {key:?} is not a list")))?;
+    Ok(list.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect())
+}
+
+/// The tokens matched whole in text, as transformers adds them: llama.cpp's control tokens (type
+/// 3) as special, user-defined ones (type 4) as plain, and the ids in `also_special`.
+fn added_tokens(gguf: &Gguf<'_>, tokens: &[String], also_special: &[usize]) -> Vec<Json> {
+    let types: Vec<u64> = gguf
+        .metadata
+        .get("tokenizer.ggml.token_type")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|v| v.as_u64().unwrap_or(1)).collect())
+        .unwrap_or_default();
+    // llama.cpp token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+    tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| matches!(types.get(*i), Some(3 | 4)) || also_special.contains(i))
+        .map(|(i, t)| {
+            json!({"id": i, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
+                   "normalized": false, "special": types.get(i) != Some(&4)})
+        })
+        .collect()
+}
+
+/// Gemma's SentencePiece vocabulary (`tokenizer.ggml.model` = `"llama"` in a `gemma3` file) as
+/// transformers' GGUF loader builds it: a BPE with byte fallback whose merges, which the file does
+/// not list, are recovered from the vocabulary — every split of a token into two tokens, ranked by
+/// the token's place in the file (not by its score, which does not follow Gemma's merge order);
+/// spaces become `▁` before the model sees them.
+fn gemma_tokenizer_json(gguf: &Gguf<'_>) -> Result<String> {
+    // a token of spaces only is stored as real spaces; the vocabulary spells them `▁`
+    let tokens: Vec<String> = strings(gguf, "tokenizer.ggml.tokens")?
+        .into_iter()
+        .map(|t| if t.contains(' ') && t.trim().is_empty() { "▁".repeat(t.chars().count()) } else { t })
+        .collect();
+    let merges = recovered_merges(&tokens);
+    let token = |key: &str| gguf.metadata.get(key).and_then(Value::as_u64).and_then(|id| usize::try_from(id).ok()).filter(|&id| id < tokens.len());
+    let unk = token("tokenizer.ggml.unknown_token_id");
+    let mut special: Vec<usize> = ["bos", "eos", "unknown", "padding"].iter().filter_map(|k| token(&format!("tokenizer.ggml.{k}_token_id"))).collect();
+    special.extend(tokens.iter().position(|t| t == "<mask>"));
+    let added = added_tokens(gguf, &tokens, &special);
+    let vocab: serde_json::Map<String, Json> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
+    let file = json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+        "pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false},
+        "post_processor": null,
+        "decoder": {"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}]},
+        "model": {"type": "BPE", "dropout": null, "unk_token": unk.map(|i| tokens[i].clone()), "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
+                  "vocab": vocab, "merges": merges},
+    });
+    Ok(file.to_string())
+}
+
+/// The merges a vocabulary implies (transformers' `generate_merges` with the tokens' places as
+/// scores): for each token in file order, each split into two tokens (ordered by their ids);
+/// then all of them by the token's place, longer left parts first, then longer right parts.
+fn recovered_merges(tokens: &[String]) -> Vec<[&str; 2]> {
+    use std::collections::HashMap;
+    let mut id: HashMap<&str, usize> = HashMap::with_capacity(tokens.len());
+    for (i, t) in tokens.iter().enumerate() {
+        id.insert(t, i); // a token listed twice: its last place, as a Python dict keeps it
+    }
+    let mut merges: Vec<(usize, usize, usize, [&str; 2])> = Vec::new(); // (place, left chars, right chars, pair)
+    let mut seen = std::collections::HashSet::with_capacity(tokens.len());
+    for t in tokens {
+        if !seen.insert(t.as_str()) {
+            continue; // once per distinct token, at its first place in the order, ranked by its last
+        }
+        let place = id[t.as_str()];
+        let mut local: Vec<(usize, usize, [&str; 2])> = t
+            .char_indices()
+            .skip(1)
+            .filter_map(|(at, _)| {
+                let (l, r) = t.split_at(at);
+                Some((*id.get(l)?, *id.get(r)?, [l, r]))
+            })
+            .collect();
+        local.sort_by_key(|&(l, r, _)| (l, r));
+        merges.extend(local.into_iter().map(|(_, _, [l, r])| (place, l.chars().count(), r.chars().count(), [l, r])));
+    }
+    // transformers sorts by (−place, left length, right length), descending and stable
+    merges.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
+    merges.into_iter().map(|(_, _, _, pair)| pair).collect()
 }

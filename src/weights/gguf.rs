@@ -23,7 +23,7 @@ use crate::{
     },
     kernels::quantized::QMatrix,
     models::{
-        llama::{LlamaConfig, LlamaForCausalLM, RopeParameters, TokenIds},
+        llama::{Gemma3Settings, LlamaConfig, LlamaForCausalLM, RopeParameters, TokenIds},
         decoder::DecoderModel,
         llama_gpu::GpuPackedLlama,
         llama_packed::{PackedLayer, PackedLlama, PackedWeights},
@@ -37,17 +37,17 @@ impl<'a> Gguf<'a> {
     /// Number of values in all tensors webtune loads (saturating: many huge tensors only make the
     /// file fail the size checks).
     pub fn loaded_values(&self) -> u64 {
-        self.tensors.iter().filter(|t| hf_name(&t.name).is_some()).filter_map(|t| t.len().ok()).fold(0u64, |sum, n| sum.saturating_add(n as u64))
+        let arch = self.architecture().unwrap_or("llama");
+        self.tensors.iter().filter(|t| hf_name(&t.name, arch).is_some()).filter_map(|t| t.len().ok()).fold(0u64, |sum, n| sum.saturating_add(n as u64))
     }
 
-    /// Its `general.architecture`, if webtune reads it: `"llama"` or `"qwen2"` (the same tensors,
-    /// plus q/k/v biases).
-    fn architecture(&self) -> Result<&'static str> {
+    /// Its `general.architecture`, if webtune reads it ([`GGUF_ARCHITECTURES`]).
+    pub fn architecture(&self) -> Result<&'static str> {
         let arch = self.get("general.architecture")?.as_str().unwrap_or_default();
         GGUF_ARCHITECTURES.iter().copied().find(|a| *a == arch).ok_or_else(|| {
             // families webtune reads from their Hugging Face folders, not yet from GGUF
             let folder = match arch {
-                "qwen3" | "gemma3" | "gpt2" => format!(" ({arch} models load from their Hugging Face folder: config.json, model.safetensors, tokenizer.json)"),
+                "qwen3" | "gpt2" => format!(" ({arch} models load from their Hugging Face folder: config.json, model.safetensors, tokenizer.json)"),
                 _ => String::new(),
             };
             Error::Weights(format!(
@@ -63,12 +63,14 @@ impl<'a> Gguf<'a> {
         self.architecture().is_ok_and(|a| a == "llama")
     }
 
-    /// The model's `config.json` equivalent, from the `llama.*` (or `qwen2.*`) metadata.
+    /// The model's `config.json` equivalent, from the `llama.*` (`qwen2.*`, `gemma3.*`) metadata;
+    /// what a Gemma 3 file leaves unsaid is transformers' `Gemma3TextConfig` default, as its GGUF
+    /// loader takes it (layer pattern of 6, local RoPE base 10000, `query_pre_attn_scalar` 256).
     pub fn llama_config(&self) -> Result<LlamaConfig> {
         let arch = self.architecture()?;
         let key = |name: &str| format!("{arch}.{name}");
         // a tensor the model has no place for would be dropped: the file's model would not be the one computed
-        if let Some(t) = self.tensors.iter().find(|t| hf_name(&t.name).is_none()) {
+        if let Some(t) = self.tensors.iter().find(|t| hf_name(&t.name, arch).is_none()) {
             let what = if t.name == "rope_freqs.weight" {
                 "Llama 3.1+ RoPE frequency factors, not read from GGUF yet; load the model's Hugging Face folder, whose rope_scaling (llama3) webtune reads"
             } else {
@@ -82,6 +84,20 @@ impl<'a> Gguf<'a> {
             Ok(v) => v,
             Err(_) => self.get("tokenizer.ggml.tokens")?.as_array().map_or(0, <[Value]>::len),
         };
+        let gemma = arch == "gemma3";
+        if let (Ok(k), Ok(v)) = (self.usize(&key("attention.key_length")), self.usize(&key("attention.value_length")))
+            && k != v
+        {
+            return Err(Error::Weights(format!("this GGUF's key_length {k} and value_length {v} differ; webtune's attention needs them equal (one head_dim)")));
+        }
+        let rope_scaling = match self.metadata.get(&key("rope.scaling.type")).and_then(Value::as_str) {
+            None | Some("none") => None,
+            Some(t) => Some(RopeParameters {
+                rope_type: Some(t.into()),
+                factor: self.metadata.get(&key("rope.scaling.factor")).and_then(Value::as_f64),
+                ..RopeParameters::default()
+            }),
+        };
         let config = LlamaConfig {
             vocab_size: vocab,
             hidden_size: hidden,
@@ -94,11 +110,7 @@ impl<'a> Gguf<'a> {
             rms_norm_eps: self.get(&key("attention.layer_norm_rms_epsilon"))?.as_f64().unwrap_or(1e-6),
             rope_theta: self.metadata.get(&key("rope.freq_base")).and_then(Value::as_f64),
             rope_parameters: None,
-            rope_scaling: self
-                .metadata
-                .get(&key("rope.scaling.type"))
-                .and_then(Value::as_str)
-                .map(|t| RopeParameters { rope_type: Some(if t == "none" { "default" } else { t }.into()), ..RopeParameters::default() }),
+            rope_scaling,
             use_sliding_window: None,
             hidden_act: "silu".into(),
             tie_word_embeddings: !self.tensors.iter().any(|t| t.name == "output.weight"),
@@ -107,9 +119,15 @@ impl<'a> Gguf<'a> {
             mlp_bias: false,
             bos_token_id: self.token_id("tokenizer.ggml.bos_token_id")?,
             eos_token_id: self.token_id("tokenizer.ggml.eos_token_id")?.map(TokenIds::One),
-            model_type: Some(arch.into()),
-            gemma: Default::default(),
+            model_type: Some(if gemma { "gemma3_text" } else { arch }.into()),
+            gemma: Gemma3Settings { sliding_window: self.metadata.get(&key("attention.sliding_window")).and_then(Value::as_u64).map(|w| w as usize), ..Default::default() },
         };
+        if gemma {
+            if config.gemma.sliding_window.is_none() {
+                return Err(Error::Weights(format!("this Gemma 3 GGUF has no {:?}; the file is incomplete", key("attention.sliding_window"))));
+            }
+            return config.with_gemma3_defaults();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -122,8 +140,11 @@ impl<'a> Gguf<'a> {
     /// for the caller to report as it is.
     pub fn deferred_tensors(&self, file: &Arc<Vec<u8>>, config: &LlamaConfig, failure: &Failure) -> Result<Vec<PackTensor>> {
         let mut out = Vec::with_capacity(self.tensors.len());
+        let arch = self.architecture()?;
+        // llama.cpp's converter stores Gemma's norm weights as 1 + w; transformers' loader subtracts the 1
+        let unit_offset = arch == "gemma3";
         for info in &self.tensors {
-            let Some(name) = hf_name(&info.name) else { continue };
+            let Some(name) = hf_name(&info.name, arch) else { continue };
             self.raw(info)?; // a type webtune reads, inside the file
             let shape: Vec<usize> = info.dims.iter().rev().map(|&d| usize::try_from(d)).collect::<std::result::Result<_, _>>()
                 .map_err(|_| corrupt(&format!("tensor {} is too large", info.name)))?; // [out, in]
@@ -149,6 +170,7 @@ impl<'a> Gguf<'a> {
                 }
             }
             let bytes = info.len()?.checked_mul(4).ok_or_else(|| corrupt(&format!("tensor {} is too large", info.name)))?;
+            let is_norm = name.ends_with("norm.weight");
             let (file, start, info, cols) = (file.clone(), self.data_start, info.clone(), shape.get(1).copied().unwrap_or(1));
             let failure = failure.clone();
             let provider = move || {
@@ -161,6 +183,7 @@ impl<'a> Gguf<'a> {
                 })?;
                 let values = match heads {
                     Some(heads) if permuted => unpermute(&values, heads, cols),
+                    _ if unit_offset && is_norm => values.into_iter().map(|v| v - 1.0).collect(),
                     _ => values,
                 };
                 Ok(Bytes::from_elems(values))
@@ -171,11 +194,12 @@ impl<'a> Gguf<'a> {
     }
 }
 
-/// The `general.architecture`s webtune reads (their `model_type` in Hugging Face terms).
-const GGUF_ARCHITECTURES: [&str; 2] = ["llama", "qwen2"];
+/// The `general.architecture`s webtune reads: `llama` (q/k rows permuted), `qwen2` (the same
+/// tensors with q/k/v biases), `gemma3` (Gemma 3's text model: q/k norms, sandwich norms).
+const GGUF_ARCHITECTURES: [&str; 3] = ["llama", "qwen2", "gemma3"];
 
-/// llama.cpp's tensor name → the Hugging Face one (`None`: not a weight we load).
-fn hf_name(name: &str) -> Option<String> {
+/// llama.cpp's tensor name → the Hugging Face one for `arch` (`None`: not a weight we load).
+fn hf_name(name: &str, arch: &str) -> Option<String> {
     let fixed = match name {
         "token_embd.weight" => Some("model.embed_tokens.weight"),
         "output_norm.weight" => Some("model.norm.weight"),
@@ -189,9 +213,16 @@ fn hf_name(name: &str) -> Option<String> {
     let (layer, part) = rest.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
     let (module, suffix) = part.rsplit_once('.')?;
+    let gemma = arch == "gemma3";
     let hf = match module {
         "attn_norm" => "input_layernorm",
+        // Llama's one norm before the MLP; Gemma's sandwich: norms after attention and the MLP too
+        "ffn_norm" if gemma => "pre_feedforward_layernorm",
         "ffn_norm" => "post_attention_layernorm",
+        "post_attention_norm" if gemma => "post_attention_layernorm",
+        "post_ffw_norm" if gemma => "post_feedforward_layernorm",
+        "attn_q_norm" if gemma => "self_attn.q_norm",
+        "attn_k_norm" if gemma => "self_attn.k_norm",
         "attn_q" => "self_attn.q_proj",
         "attn_k" => "self_attn.k_proj",
         "attn_v" => "self_attn.v_proj",
@@ -236,6 +267,12 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
         }
         gguf.dequantize(info)
     };
+    // Gemma's norms scale by 1 + w, and llama.cpp stores the 1 + w: held as w, as transformers holds them
+    let unit_offset = config.is_gemma3();
+    let norm = |name: &str, len: usize| -> Result<Vec<f32>> {
+        let values = vector(name, len)?;
+        Ok(if unit_offset { values.into_iter().map(|v| v - 1.0).collect() } else { values })
+    };
     let (h, heads, kvh, d) = (config.hidden_size, config.num_attention_heads, config.kv_heads(), config.head_dim());
     let ffn = config.intermediate_size;
     let layers = (0..config.num_hidden_layers)
@@ -251,8 +288,8 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
                 ]),
             };
             Ok(PackedLayer {
-                attn_norm: vector(&name("attn_norm.weight"), h)?,
-                ffn_norm: vector(&name("ffn_norm.weight"), h)?,
+                attn_norm: norm(&name("attn_norm.weight"), h)?,
+                ffn_norm: norm(&name("ffn_norm.weight"), h)?,
                 q: matrix(&name("attn_q.weight"), heads * d, h)?,
                 k: matrix(&name("attn_k.weight"), kvh * d, h)?,
                 v: matrix(&name("attn_v.weight"), kvh * d, h)?,
@@ -261,13 +298,22 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
                 up: matrix(&name("ffn_up.weight"), ffn, h)?,
                 down: matrix(&name("ffn_down.weight"), h, ffn)?,
                 bias,
+                qk_norm: match config.qk_norm() {
+                    true => Some([norm(&name("attn_q_norm.weight"), d)?, norm(&name("attn_k_norm.weight"), d)?]),
+                    false => None,
+                },
+                post_norms: match config.is_gemma3() {
+                    true => Some([norm(&name("post_attention_norm.weight"), h)?, norm(&name("post_ffw_norm.weight"), h)?]),
+                    false => None,
+                },
+                attention: config.layer_attention(i),
             })
         })
         .collect::<Result<Vec<_>>>()?;
     let weights = PackedWeights {
         embed: matrix("token_embd.weight", config.vocab_size, h)?,
         layers,
-        norm: vector("output_norm.weight", h)?,
+        norm: norm("output_norm.weight", h)?,
         head: match config.tie_word_embeddings {
             true => None,
             false => Some(matrix("output.weight", config.vocab_size, h)?),
@@ -278,6 +324,11 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
         eps: config.rms_norm_eps as f32,
         qk_permuted: gguf.qk_permuted(),
         inv_freq: config.inverse_frequencies(),
+        local_inv_freq: config.sliding_inverse_frequencies(),
+        scaling: config.attention_scaling() as f32,
+        embed_scale: config.embed_scale() as f32,
+        unit_offset_norms: unit_offset,
+        gelu_tanh: config.activation() == "gelu_pytorch_tanh",
     };
     Ok(PackedLlama { weights: Arc::new(weights), file: file.clone(), config: config.clone() })
 }

@@ -48,6 +48,16 @@ pub async fn check_tiny_qwen2(decoder: &Decoder, tolerance: f32) {
     check_against(decoder, TINY_QWEN2_EXPECTED, "Qwen2 GGUF", tolerance).await;
 }
 
+pub const TINY_GEMMA3: &[u8] = include_bytes!("../fixtures/ggml/tiny-gemma3.gguf");
+const TINY_GEMMA3_EXPECTED: &str = include_str!("../fixtures/ggml/tiny-gemma3.json");
+
+/// The Gemma 3 GGUF's (tests/reference/make_gemma3_gguf_fixture.py: sliding and global layers,
+/// norms stored as 1 + w) logits for a prompt longer than its window within `tolerance` of
+/// transformers', and the same 10 greedy tokens (through the KV cache).
+pub async fn check_tiny_gemma3(decoder: &Decoder, tolerance: f32) {
+    check_against(decoder, TINY_GEMMA3_EXPECTED, "Gemma 3 GGUF", tolerance).await;
+}
+
 /// `decoder`'s logits for a fixture's prompt (`expected`: {ids, logits, greedy}) within
 /// `tolerance` of the reference's, and its 10 greedy tokens.
 async fn check_against(decoder: &Decoder, expected: &str, name: &str, tolerance: f32) {
