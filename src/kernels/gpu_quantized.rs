@@ -7,8 +7,10 @@
 //! reads is read here, with the same values):
 //! - **4-bit** (Q4_0, Q4_1, Q4_K): 32 nibbles in 4 words, one scale and one offset per group
 //!   (24 bytes per 32 values; Q4_1's file has 20, Q4_K's 18);
-//! - **8-bit** (Q5_0, Q5_1, Q5_K, Q6_K, Q8_0): 32 signed bytes in 8 words, a scale per 16 values
-//!   and an offset per group (44 bytes per 32; Q8_0's file has 34).
+//! - **8-bit** (Q5_1, Q5_K, Q6_K): 32 signed bytes in 8 words, a scale per 16 values and an offset
+//!   per group (44 bytes per 32);
+//! - **8-bit symmetric** (Q5_0, Q8_0: one scale per block, no offset): 32 signed bytes in 8 words
+//!   and one scale per group (36 bytes per 32; Q8_0's file has 34, Q5_0's 22).
 //!
 //! Words are u32 in a Burn Int tensor, scales and offsets f32 tensors; the kernels run through a
 //! Burn backend extension (`Cube` runtimes only: the CPU path has [`super::quantized`]).
@@ -23,7 +25,7 @@ use burn::{
 use burn_cubecl::{CubeBackend, kernel::into_contiguous, ops::numeric::empty_device_dtype};
 use cubecl::prelude::{CubeCount, CubeDim};
 
-use self::kernel::{quantized_matmul_kernel, quantized_rows_kernel};
+use self::kernel::{BYTES, BYTES_SYMMETRIC, NIBBLES, quantized_matmul_kernel, quantized_rows_kernel};
 
 use super::quantized::QMatrix;
 use crate::formats::ggml::{self, GgmlType};
@@ -42,7 +44,7 @@ pub struct GpuQMatrix {
     mins: Tensor<1>,
     pub rows: usize,
     pub cols: usize,
-    /// 4 or 8.
+    /// [`kernel::NIBBLES`], [`kernel::BYTES`] or [`kernel::BYTES_SYMMETRIC`].
     bits: u32,
     /// The file's type (for `info`).
     pub kind: GgmlType,
@@ -51,14 +53,25 @@ pub struct GpuQMatrix {
 /// The layout a ggml type is re-laid into, and the value added to each `q` to make it a nibble.
 fn layout(kind: GgmlType) -> Option<(u32, i32)> {
     match kind {
-        GgmlType::Q4_0 => Some((4, 8)),
-        GgmlType::Q4_1 | GgmlType::Q4K => Some((4, 0)),
-        GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q5K | GgmlType::Q6K | GgmlType::Q8_0 => Some((8, 0)),
+        GgmlType::Q4_0 => Some((NIBBLES, 8)),
+        GgmlType::Q4_1 | GgmlType::Q4K => Some((NIBBLES, 0)),
+        GgmlType::Q5_1 | GgmlType::Q5K | GgmlType::Q6K => Some((BYTES, 0)),
+        GgmlType::Q5_0 | GgmlType::Q8_0 => Some((BYTES_SYMMETRIC, 0)),
         GgmlType::F32 | GgmlType::F16 | GgmlType::Bf16 => None,
     }
 }
 
 impl GpuQMatrix {
+    /// Bytes of one row in the largest of the GPU buffers `m` is uploaded into (its words; f32
+    /// for the float types): what a GPU's `maxStorageBufferBindingSize` bounds.
+    pub fn row_binding_bytes(m: &QMatrix) -> u64 {
+        match layout(m.kind) {
+            Some((NIBBLES, _)) => m.cols as u64 / 2,
+            Some(_) => m.cols as u64,
+            None => m.cols as u64 * 4,
+        }
+    }
+
     /// Uploads `m` to `device`, with its rows in the order `row_order` gives (`row_order[i]` = the
     /// file's row that becomes row `i`; q/k rows un-permuted from llama.cpp's order), or the file's
     /// order; `None` for the float types (uploaded as f32 by the caller).
@@ -66,8 +79,8 @@ impl GpuQMatrix {
         let (bits, bias) = layout(m.kind)?;
         let per_row = m.cols / 32;
         let groups = m.rows * per_row;
-        let mut words = Vec::with_capacity(groups * bits as usize);
-        let mut scales = Vec::with_capacity(groups * if bits == 8 { 2 } else { 1 });
+        let mut words = Vec::with_capacity(groups * if bits == NIBBLES { 4 } else { 8 });
+        let mut scales = Vec::with_capacity(groups * if bits == BYTES { 2 } else { 1 });
         let mut mins = Vec::with_capacity(groups);
         let (block_bytes, per_block) = (m.kind.block_bytes(), ggml::groups_per_block(m.kind));
         for r in 0..m.rows {
@@ -75,7 +88,7 @@ impl GpuQMatrix {
             for block in row.chunks_exact(block_bytes) {
                 for g in 0..per_block {
                     let group = ggml::group(m.kind, block, g);
-                    if bits == 4 {
+                    if bits == NIBBLES {
                         for chunk in group.q.chunks_exact(8) {
                             let nibble = |i: usize| (((chunk[i] as i32 + bias) as u32) & 15) << (4 * i);
                             words.push((0..8).map(nibble).fold(0, |w, n| w | n));
@@ -86,8 +99,12 @@ impl GpuQMatrix {
                         for chunk in group.q.chunks_exact(4) {
                             words.push(u32::from_le_bytes([chunk[0] as u8, chunk[1] as u8, chunk[2] as u8, chunk[3] as u8]));
                         }
-                        scales.extend(group.scale);
-                        mins.push(group.min);
+                        if bits == BYTES {
+                            scales.extend(group.scale);
+                            mins.push(group.min);
+                        } else {
+                            scales.push(group.scale[0]); // Q5_0, Q8_0: one scale, no offset
+                        }
                     }
                 }
             }
@@ -96,6 +113,9 @@ impl GpuQMatrix {
             let n = v.len();
             Tensor::<1>::from_data(TensorData::new(v, [n]), device)
         };
+        if mins.is_empty() {
+            mins.push(0.0); // the symmetric layout reads none; a GPU buffer cannot be empty
+        }
         let n = words.len();
         Some(GpuQMatrix {
             words: Tensor::<1, Int>::from_data(TensorData::new(words, [n]), (device, DType::U32)),
@@ -240,6 +260,13 @@ mod kernel {
 
     use super::{LANES, OUTPUTS};
 
+    /// The layouts (the kernels' comptime `bits`): 4-bit values with a scale and an offset per
+    /// group; 8-bit values with a scale per 16 and an offset per group; 8-bit values with one
+    /// scale per group and no offset.
+    pub const NIBBLES: u32 = 4;
+    pub const BYTES: u32 = 8;
+    pub const BYTES_SYMMETRIC: u32 = 9;
+
     /// This workgroup's number in a [`super::grid`].
     #[cube]
     pub(super) fn cube_index() -> usize {
@@ -250,7 +277,7 @@ mod kernel {
     /// `i` (< 8): a nibble of word `g·4 + part` (4-bit) or a signed byte of words `g·8 + part·2 ..`.
     #[cube]
     pub(super) fn quantized_value(words: &Tensor<u32>, g: usize, part: usize, i: u32, #[comptime] bits: u32) -> f32 {
-        if bits == 4 {
+        if bits == NIBBLES {
             let w = words[g * 4 + part];
             f32::cast_from((w >> (4 * i)) & 15u32)
         } else {
@@ -260,10 +287,16 @@ mod kernel {
         }
     }
 
-    /// The scale of value `within` (< 32) of group `g`: one per group (4-bit), one per 16 (8-bit).
+    /// The scale of value `within` (< 32) of group `g`: one per 16 ([`BYTES`]), else one per group.
     #[cube]
     pub(super) fn group_scale(scales: &Tensor<f32>, g: usize, within: usize, #[comptime] bits: u32) -> f32 {
-        if bits == 4 { scales[g] } else { scales[g * 2 + within / 16] }
+        if bits == BYTES { scales[g * 2 + within / 16] } else { scales[g] }
+    }
+
+    /// The offset of group `g` (none in [`BYTES_SYMMETRIC`]).
+    #[cube]
+    pub(super) fn group_min(mins: &Tensor<f32>, g: usize, #[comptime] bits: u32) -> f32 {
+        if bits == BYTES_SYMMETRIC { f32::new(0.0) } else { mins[g] }
     }
 
     /// `OUTPUTS` output values `out[row][col..]` per cube, `LANES` units each: a unit takes 8 input
@@ -305,7 +338,7 @@ mod kernel {
                     dot += quantized_value(words, g, part, i, bits) * v;
                     sum += v;
                 }
-                acc += group_scale(scales, g, part * 8, bits) * dot + mins[g] * sum;
+                acc += group_scale(scales, g, part * 8, bits) * dot + group_min(mins, g, bits) * sum;
                 u += LANES as usize;
             }
         }
@@ -346,7 +379,7 @@ mod kernel {
                 let g = u32::cast_from(id) as usize * (cols / 32) + c / 32;
                 let part = (c % 32) / 8;
                 let q = quantized_value(words, g, part, (c % 8) as u32, bits);
-                value = group_scale(scales, g, c % 32, bits) * q + mins[g];
+                value = group_scale(scales, g, c % 32, bits) * q + group_min(mins, g, bits);
             }
             out[at] = value;
         }

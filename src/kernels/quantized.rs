@@ -52,6 +52,16 @@ impl QMatrix {
         Ok(QMatrix { kind, rows, cols, data, start, row_bytes })
     }
 
+    /// Rows `range` as a matrix of their own (the same bytes, not copied); `None` past the end.
+    pub fn rows_in(&self, range: std::ops::Range<usize>) -> Option<QMatrix> {
+        (range.start <= range.end && range.end <= self.rows).then(|| QMatrix {
+            rows: range.len(),
+            start: self.start + range.start * self.row_bytes,
+            data: self.data.clone(),
+            ..*self
+        })
+    }
+
     /// Bytes the weights take.
     pub fn bytes(&self) -> usize {
         self.row_bytes * self.rows

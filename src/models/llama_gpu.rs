@@ -21,15 +21,34 @@ use super::{
 };
 use crate::kernels::{gpu_quantized::GpuQMatrix, quantized::QMatrix};
 
-/// A weight matrix on the GPU: quantized, or f32 for the float ggml types.
+/// A weight matrix on the GPU: quantized, or f32 for the float ggml types, or — larger than one
+/// GPU buffer binds (Gemma's 262,144-token embedding) — in parts of whole rows.
 #[derive(Clone, Debug)]
 enum GpuMatrix {
     Quantized(GpuQMatrix),
     /// `[rows, cols]`.
     Float(Tensor<2>),
+    /// Consecutive row ranges, each its own matrix.
+    Parts(Vec<GpuMatrix>),
 }
 
 impl GpuMatrix {
+    /// `m` on `device` (file row order), in parts of whole rows when one buffer of it would be
+    /// larger than `max_binding` bytes.
+    fn upload_bound(m: &QMatrix, max_binding: Option<u64>, device: &Device) -> Self {
+        let row = GpuQMatrix::row_binding_bytes(m).max(1);
+        let per_part = max_binding.map_or(m.rows, |limit| usize::try_from(limit / row).unwrap_or(usize::MAX)).max(1);
+        if per_part >= m.rows {
+            return Self::upload(m, None, device);
+        }
+        let parts = (0..m.rows)
+            .step_by(per_part)
+            .filter_map(|start| m.rows_in(start..(start + per_part).min(m.rows)))
+            .map(|part| Self::upload(&part, None, device))
+            .collect();
+        GpuMatrix::Parts(parts)
+    }
+
     /// `m` on `device`, rows in `row_order` when given (see [`GpuQMatrix::upload`]).
     fn upload(m: &QMatrix, row_order: Option<&[usize]>, device: &Device) -> Self {
         if let Some(q) = GpuQMatrix::upload(m, row_order, device) {
@@ -47,10 +66,11 @@ impl GpuMatrix {
         match self {
             GpuMatrix::Quantized(q) => q.matmul(x),
             GpuMatrix::Float(w) => x.matmul(w.clone().transpose().unsqueeze::<3>()),
+            GpuMatrix::Parts(parts) => Tensor::cat(parts.iter().map(|p| p.matmul(x.clone())).collect(), 2),
         }
     }
 
-    /// Rows `ids` (an embedding lookup): [batch, seq] → [batch, seq, cols].
+    /// Rows `ids` (an embedding lookup; ids below [`Self::row_count`]): [batch, seq] → [batch, seq, cols].
     fn rows(&self, ids: Tensor<2, Int>) -> Tensor<3> {
         match self {
             GpuMatrix::Quantized(q) => q.rows(ids),
@@ -59,6 +79,32 @@ impl GpuMatrix {
                 let cols = w.dims()[1];
                 w.clone().select(0, ids.reshape([batch * seq])).reshape([batch, seq, cols])
             }
+            GpuMatrix::Parts(parts) => {
+                // each part looks up the ids in its range (others clamped into it, then zeroed); the sum is the rows
+                let mut first = 0i64;
+                let mut sum: Option<Tensor<3>> = None;
+                for part in parts {
+                    let n = part.row_count() as i64;
+                    let local = ids.clone().sub_scalar(first);
+                    let inside = local.clone().greater_equal_elem(0).bool_and(local.clone().lower_elem(n)).float().unsqueeze_dim::<3>(2);
+                    let rows = part.rows(local.clamp(0, n - 1)) * inside;
+                    sum = Some(match sum {
+                        Some(s) => s + rows,
+                        None => rows,
+                    });
+                    first += n;
+                }
+                sum.expect("an upload makes at least one part")
+            }
+        }
+    }
+
+    /// Number of rows.
+    fn row_count(&self) -> usize {
+        match self {
+            GpuMatrix::Quantized(q) => q.rows,
+            GpuMatrix::Float(w) => w.dims()[0],
+            GpuMatrix::Parts(parts) => parts.iter().map(GpuMatrix::row_count).sum(),
         }
     }
 
@@ -70,6 +116,7 @@ impl GpuMatrix {
                 q.rows(all).reshape([q.rows, q.cols])
             }
             GpuMatrix::Float(w) => w.clone(),
+            GpuMatrix::Parts(parts) => Tensor::cat(parts.iter().map(GpuMatrix::dense).collect(), 0),
         }
     }
 
@@ -77,6 +124,7 @@ impl GpuMatrix {
         match self {
             GpuMatrix::Quantized(q) => q.bytes(),
             GpuMatrix::Float(w) => w.shape().num_elements() * 4,
+            GpuMatrix::Parts(parts) => parts.iter().map(GpuMatrix::bytes).sum(),
         }
     }
 }
@@ -143,8 +191,9 @@ pub struct GpuPackedLlama {
 }
 
 impl GpuPackedLlama {
-    /// Uploads a packed model's weights to `device` (a GPU: the kernels run on CubeCL runtimes).
-    pub fn upload(packed: &PackedLlama, device: &Device) -> Self {
+    /// Uploads a packed model's weights to `device` (a GPU: the kernels run on CubeCL runtimes,
+    /// binding at most `max_binding` bytes per buffer: a larger embedding or head goes up in parts).
+    pub fn upload(packed: &PackedLlama, device: &Device, max_binding: Option<u64>) -> Self {
         let w: &PackedWeights = &packed.weights;
         let vector = |v: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
         // llama.cpp's permuted q/k rows back in Hugging Face's order (Qwen2's files keep it)
@@ -176,10 +225,10 @@ impl GpuPackedLlama {
             })
             .collect();
         let weights = GpuWeights {
-            embed: GpuMatrix::upload(&w.embed, None, device),
+            embed: GpuMatrix::upload_bound(&w.embed, max_binding, device),
             layers,
             norm: norm(&w.norm),
-            head: w.head.as_ref().map(|h| GpuMatrix::upload(h, None, device)),
+            head: w.head.as_ref().map(|h| GpuMatrix::upload_bound(h, max_binding, device)),
             shape: AttentionShape { heads: w.heads, kv_heads: w.kv_heads, head_dim: w.head_dim, scaling: w.scaling as f64 },
             inv_freq: w.inv_freq.clone(),
             local_inv_freq: w.local_inv_freq.clone(),
@@ -321,10 +370,7 @@ impl GpuPackedLlama {
     }
 
     fn vocab(&self) -> usize {
-        match &self.weights.embed {
-            GpuMatrix::Quantized(q) => q.rows,
-            GpuMatrix::Float(w) => w.dims()[0],
-        }
+        self.weights.embed.row_count()
     }
 
     /// Logits of the last position only: [batch, seq] → [batch, vocab].

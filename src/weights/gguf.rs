@@ -339,7 +339,7 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
 pub fn load_quantized(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>, device: &crate::ComputeDevice) -> Result<DecoderModel> {
     let packed = load_packed(gguf, config, file)?;
     Ok(match device.info().is_gpu() {
-        true => DecoderModel::GpuPacked(GpuPackedLlama::upload(&packed, device.device())),
+        true => DecoderModel::GpuPacked(GpuPackedLlama::upload(&packed, device.device(), device.info().max_storage_buffer_binding_size)),
         false => DecoderModel::Packed(packed),
     })
 }
