@@ -21,8 +21,10 @@
 #                                   dev; qa — SQuAD EM/F1; mlm — held-out MLM loss drop on SST-2
 #   pkg-config/bench.sh generate    SmolLM2-135M-Instruct (the Q4_1 GGUF) text generation in one
 #                                   Chromium run: webtune's CPU path and WebGPU vs wllama (npm,
-#                                   llama.cpp in wasm, one thread): time to first token, decode
-#                                   tokens/s (medians of 5), webtune's wasm memory
+#                                   llama.cpp in wasm, one thread and two): time to first token,
+#                                   decode tokens/s (medians of 5), webtune's wasm memory
+#   pkg-config/bench.sh generate-gemma   the same with Google's Gemma 3 270M Q4_K_M GGUF (fetched
+#                                   by pkg-config/models.mjs into the model cache)
 #   pkg-config/bench.sh soak        resources in Chromium: 200 pipeline load/dispose cycles on
 #                                   WebGPU, fine-tuning runs of 100 and 1,000 steps on WebGPU
 #                                   and the CPU path; wasm memory and live GPU buffers must not grow past the
@@ -103,13 +105,18 @@ case "$what" in
     done
     reference_and_cli bench_tasks.py "PyTorch and webtune $what, seeds 0, 1 and 2" "$what" --seeds 0,1,2
     ;;
-  generate)
+  generate|generate-gemma)
     "$ROOT/pkg-config/setup.sh"
     "$ROOT/pkg-config/build.sh" >/dev/null
     step "wllama (npm)"
     (cd tests/bench && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save --no-audit --no-fund --loglevel=error)
-    step "in Chromium: webtune (CPU path, WebGPU) and wllama (one thread)"
-    node tests/bench/generate.mjs | tee "$out"
+    model=()
+    if [ "$what" = generate-gemma ]; then
+      dir="$(node pkg-config/models.mjs gemma-3-270m | cut -f2)"
+      model=(--model "$dir/gemma-3-270m-q4_k_m.gguf")
+    fi
+    step "in Chromium: webtune (CPU path, WebGPU) and wllama (one thread, two)"
+    node tests/bench/generate.mjs "${model[@]}" "${@:2}" | tee "$out"
     step "summary (medians; ratio = webtune / wllama, decode: higher is better)"
     node -e '
       const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse).filter((r) => r.engine);
@@ -131,7 +138,7 @@ case "$what" in
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|generate|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"

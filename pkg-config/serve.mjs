@@ -48,9 +48,11 @@ export const DEMO_CSP = [
 
 /**
  * Starts the server on 127.0.0.1. Resolves to { url, port, requests, close() }; `requests` lists
- * every request path, so tests can assert what was (not) fetched.
+ * every request path, so tests can assert what was (not) fetched. `isolated`: every response
+ * says COOP same-origin and COEP require-corp, so pages are cross-origin isolated (what
+ * SharedArrayBuffer, and so wasm threads such as wllama's, need).
  */
-export function startServer({ port = 0, mounts = defaultMounts(), quiet = true } = {}) {
+export function startServer({ port = 0, mounts = defaultMounts(), quiet = true, isolated = false } = {}) {
   const prefixes = Object.keys(mounts).sort((a, b) => b.length - a.length);
   const requests = [];
   const server = createServer((req, res) => {
@@ -70,6 +72,7 @@ export function startServer({ port = 0, mounts = defaultMounts(), quiet = true }
         "Content-Length": size,
         "Cache-Control": "no-cache",
         "Access-Control-Allow-Origin": "*",
+        ...(isolated ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {}),
         // the demo's own pages run under a strict policy, as a careful site would serve them
         ...(prefix === "/" && extname(file) === ".html" ? { "Content-Security-Policy": DEMO_CSP } : {}),
       });

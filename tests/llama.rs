@@ -264,6 +264,8 @@ fn the_families_chat_templates_render_as_transformers_renders_them() {
     let user = |text: &str| Message { role: "user".into(), content: text.into() };
     let e = template(&templates["gemma3"]).render(&[user("a"), user("b")], true).unwrap_err().to_string();
     assert!(e.contains("Conversation roles must alternate"), "{e}");
+    // the one webtune gives Gemma GGUF files without a template of their own
+    assert_eq!(webtune::tokenizer::chat::GEMMA3_CHAT_TEMPLATE, templates["gemma3"]["source"].as_str().unwrap());
 }
 
 #[test]

@@ -15,7 +15,7 @@ use common::{
     llama::{flat, ids, int2},
     lm_training,
     parity::{assert_close, read},
-    quantized::{TINY_GEMMA3, TINY_QWEN2, check_tiny_gemma3, check_tiny_kquant, check_tiny_qwen2, tiny_kquant},
+    quantized::{TINY_GEMMA3, TINY_QWEN2, TINY_QWEN3, check_tiny_gemma3, check_tiny_kquant, check_tiny_qwen2, check_tiny_qwen3, tiny_kquant},
 };
 use pollster::block_on;
 use serde_json::Value;
@@ -189,6 +189,24 @@ fn a_qwen2_gguf_reads_as_transformers_reads_it() {
     check(&dense, 1e-4);
 }
 
+/// A Qwen3 GGUF (tests/reference/make_qwen2_gguf_fixture.py): q/k norms read from the file, on
+/// every path; its tokenizer and chat template as the Qwen2 file's.
+#[test]
+fn a_qwen3_gguf_reads_as_transformers_reads_it() {
+    let expected = json("tiny-qwen3.json");
+    let check = |decoder: &Decoder, tolerance: f32| block_on(check_tiny_qwen3(decoder, tolerance));
+    let packed = Decoder::from_gguf(TINY_QWEN3, &device::cpu()).unwrap();
+    assert_eq!(packed.model.llama_config().unwrap().model_type.as_deref(), Some("qwen3"));
+    check(&packed, 1e-3);
+    let side = packed.text.as_ref().unwrap();
+    let chat = side.chat.as_ref().expect("the file's chat template").render(&[Message { role: "user".into(), content: "hi there".into() }], true).unwrap();
+    assert_eq!(side.tokenizer.ids(&chat, false).unwrap(), ids(&expected["chat_ids"]), "the chat prompt's tokens");
+    check(&packed.dequantized().unwrap(), 1e-4);
+    let gpu = Decoder::from_gguf(TINY_QWEN3, &block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required")).unwrap();
+    check(&gpu, 1e-4);
+    check(&gpu.dequantized().unwrap(), 1e-4);
+}
+
 /// A Gemma 3 GGUF (tests/reference/make_gemma3_gguf_fixture.py): its config completed as
 /// transformers completes it, norms read back from llama.cpp's 1 + w, sliding and global layers,
 /// and its SentencePiece vocabulary (merges recovered from the token order, byte fallback).
@@ -208,11 +226,34 @@ fn a_gemma3_gguf_reads_as_transformers_reads_it() {
     assert!(side.add_bos && text_ids[0] == 2, "BOS goes first (tokenizer.ggml.add_bos_token)");
     assert_eq!(side.tokenizer.ids(text, false).unwrap(), text_ids[1..], "the text's tokens");
     assert_eq!(side.tokenizer.decode(&text_ids).unwrap(), text.replace("<start_of_turn>", ""), "decoded back, special tokens left out");
+    let chat = side.chat.as_ref().expect("Gemma's template, the file having none").render(&[Message { role: "user".into(), content: "hi".into() }], true).unwrap();
+    assert_eq!(chat, "<bos><start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n");
     check(&packed.dequantized().unwrap(), 1e-4);
     let gpu = Decoder::from_gguf(TINY_GEMMA3, &block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required")).unwrap();
     assert!(matches!(gpu.model, DecoderModel::GpuPacked(_)));
     check(&gpu, 1e-4); // tests/browser.rs: on WebGPU
     check(&gpu.dequantized().unwrap(), 1e-4);
+}
+
+/// A Gemma 3 file whose window or head counts cannot be a model is refused before any tensor
+/// work, naming the field.
+#[test]
+fn a_gemma3_gguf_with_an_impossible_shape_is_a_clear_error() {
+    // the tiny file with one u32 metadata value replaced (key, type 4 = u32, value)
+    let patched = |key: &str, value: u32| {
+        let mut bytes = TINY_GEMMA3.to_vec();
+        let at = bytes.windows(key.len()).position(|w| w == key.as_bytes()).unwrap() + key.len();
+        assert_eq!(bytes[at..at + 4], 4u32.to_le_bytes(), "{key} is a u32");
+        bytes[at + 4..at + 8].copy_from_slice(&value.to_le_bytes());
+        bytes
+    };
+    let error = |bytes: Vec<u8>| Decoder::from_gguf(&bytes, &device::cpu()).err().expect("refused").to_string();
+    let e = error(patched("gemma3.attention.sliding_window", 0));
+    assert!(e.contains("sliding_window of at least 1"), "{e}");
+    let e = error(patched("gemma3.attention.sliding_window", 65));
+    assert!(e.contains("sliding_window 65 is larger than the context (max_position_embeddings 64)"), "{e}");
+    let e = error(patched("gemma3.attention.head_count_kv", 3));
+    assert!(e.contains("num_attention_heads 2 must be a positive multiple of num_key_value_heads 3"), "{e}");
 }
 
 /// Google's Gemma 3 270M Q4_K_M (Q5_0, Q8_0, Q4_K, Q6_K; a 262,144-token vocabulary) against

@@ -11,7 +11,7 @@ use crate::{
     ComputeDevice, Error, Result,
     tokenizer::{
         TextTokenizer,
-        chat::{ChatTemplate, Message},
+        chat::{ChatTemplate, GEMMA3_CHAT_TEMPLATE, Message},
         decoder::DecoderTokenizer,
         gguf::tokenizer_json,
     },
@@ -63,7 +63,9 @@ impl Decoder {
         let token = |key: &str| {
             file.metadata.get(key).and_then(Value::as_u64).and_then(|id| u32::try_from(id).ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default()
         };
-        let chat = match file.metadata.get("tokenizer.chat_template").and_then(Value::as_str) {
+        // Gemma's own template where the file has none (llama.cpp recognises Gemma files the same way)
+        let source = file.metadata.get("tokenizer.chat_template").and_then(Value::as_str).or(config.is_gemma3().then_some(GEMMA3_CHAT_TEMPLATE));
+        let chat = match source {
             Some(src) => Some(ChatTemplate::new(src, &token("tokenizer.ggml.bos_token_id"), &token("tokenizer.ggml.eos_token_id"))?),
             None => None,
         };

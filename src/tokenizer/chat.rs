@@ -19,6 +19,11 @@ pub struct Message {
     pub content: String,
 }
 
+/// Gemma 3's chat template, as its `tokenizer_config.json` ships it (tests/fixtures/chat-templates.json
+/// holds transformers' rendering of it): for Gemma GGUF files that carry none, as Google's 270M
+/// Q4_K_M does not.
+pub const GEMMA3_CHAT_TEMPLATE: &str = include_str!("gemma3_chat_template.jinja");
+
 /// A model's chat template, checked when created.
 #[derive(Clone, Debug)]
 pub struct ChatTemplate {

@@ -47,7 +47,7 @@ impl<'a> Gguf<'a> {
         GGUF_ARCHITECTURES.iter().copied().find(|a| *a == arch).ok_or_else(|| {
             // families webtune reads from their Hugging Face folders, not yet from GGUF
             let folder = match arch {
-                "qwen3" | "gpt2" => format!(" ({arch} models load from their Hugging Face folder: config.json, model.safetensors, tokenizer.json)"),
+                "gpt2" => format!(" ({arch} models load from their Hugging Face folder: config.json, model.safetensors, tokenizer.json)"),
                 _ => String::new(),
             };
             Error::Weights(format!(
@@ -195,8 +195,9 @@ impl<'a> Gguf<'a> {
 }
 
 /// The `general.architecture`s webtune reads: `llama` (q/k rows permuted), `qwen2` (the same
-/// tensors with q/k/v biases), `gemma3` (Gemma 3's text model: q/k norms, sandwich norms).
-const GGUF_ARCHITECTURES: [&str; 3] = ["llama", "qwen2", "gemma3"];
+/// tensors with q/k/v biases), `qwen3` (q/k norms instead of biases), `gemma3` (Gemma 3's text
+/// model: q/k norms, sandwich norms).
+const GGUF_ARCHITECTURES: [&str; 4] = ["llama", "qwen2", "qwen3", "gemma3"];
 
 /// llama.cpp's tensor name → the Hugging Face one for `arch` (`None`: not a weight we load).
 fn hf_name(name: &str, arch: &str) -> Option<String> {
@@ -221,8 +222,8 @@ fn hf_name(name: &str, arch: &str) -> Option<String> {
         "ffn_norm" => "post_attention_layernorm",
         "post_attention_norm" if gemma => "post_attention_layernorm",
         "post_ffw_norm" if gemma => "post_feedforward_layernorm",
-        "attn_q_norm" if gemma => "self_attn.q_norm",
-        "attn_k_norm" if gemma => "self_attn.k_norm",
+        "attn_q_norm" if gemma || arch == "qwen3" => "self_attn.q_norm",
+        "attn_k_norm" if gemma || arch == "qwen3" => "self_attn.k_norm",
         "attn_q" => "self_attn.q_proj",
         "attn_k" => "self_attn.k_proj",
         "attn_v" => "self_attn.v_proj",

@@ -1,13 +1,14 @@
 // Text-generation speed in one headless Chromium run (BENCHMARKS.md "generate"):
-// SmolLM2-135M-Instruct from the same Q4_1 GGUF file, the same prompt, greedy, N new tokens, by
-// webtune (pipeline("text-generation"), in its Worker) on the CPU path (wasm, one thread) and on
-// WebGPU, and by wllama (npm @wllama/wllama: llama.cpp compiled to wasm) on one thread with no GPU
-// layers, the file served from localhost (no network). For each engine: time to first token (the
+// a GGUF file (SmolLM2-135M-Instruct Q4_1 by default; Gemma 3 270M with `--model`), the same
+// prompt, greedy, N new tokens, by webtune (pipeline("text-generation"), in its Worker) on the CPU
+// path (wasm, one thread) and on WebGPU, and by wllama (npm @wllama/wllama: llama.cpp compiled to
+// wasm) on one thread and on two (`wllama-2`; the page is served cross-origin isolated, as its
+// threads need), no GPU layers, the file served from localhost (no network). For each engine: time to first token (the
 // call until the first streamed piece) and decode speed ((tokens − 1) / time from the first piece
 // to the end), medians over runs after one untimed warm-up; the texts are compared; webtune's own
 // promptMs / tokensPerSecond and its Worker's wasm memory are reported too. Prints JSON lines.
 //
-//   node tests/bench/generate.mjs [--engines webtune-cpu,wllama,webtune-webgpu] [--tokens 48]
+//   node tests/bench/generate.mjs [--engines webtune-cpu,wllama,wllama-2,webtune-webgpu] [--tokens 48]
 //        [--runs 5] [--webgpu-tokens 4] [--webgpu-runs 1] [--prompt "Once upon a time"]
 //        [--model PATH-UNDER-ASSETS | /absolute/file.gguf]  (a K-quant file:
 //        tests/reference/make_kquant_model.py writes ~/.cache/webtune/bench/SmolLM2-135M-Instruct.Q4_K_M-like.gguf)
@@ -18,7 +19,7 @@ import { assetsRoot, openBrowser, ROOT } from "../js/harness.mjs";
 
 const { values: a } = parseArgs({
   options: {
-    engines: { type: "string", default: "webtune-cpu,wllama,webtune-webgpu" },
+    engines: { type: "string", default: "webtune-cpu,wllama,wllama-2,webtune-webgpu" },
     tokens: { type: "string", default: "48" },
     runs: { type: "string", default: "5" },
     // SwiftShader (software WebGPU) needs about a minute for the prompt and seconds per token
@@ -32,12 +33,12 @@ const modelFile = isAbsolute(a.model) ? a.model : join(assetsRoot(), a.model);
 if (!existsSync(modelFile)) throw new Error(`${modelFile} not found (set WEBTUNE_ASSETS, or give --model an absolute path)`);
 const wllamaDir = join(ROOT, "tests/bench/node_modules/@wllama/wllama/esm");
 const engines = a.engines.split(",");
-if (engines.includes("wllama") && !existsSync(join(wllamaDir, "index.js"))) {
+if (engines.some((e) => e.startsWith("wllama")) && !existsSync(join(wllamaDir, "index.js"))) {
   throw new Error("wllama is not installed: run (cd tests/bench && npm install)");
 }
 const url = isAbsolute(a.model) ? `/bench-model/${basename(a.model)}` : `/assets/${a.model}`;
 
-const b = await openBrowser({ extraMounts: { "/wllama/": wllamaDir, ...(isAbsolute(a.model) ? { "/bench-model/": dirname(a.model) } : {}) } });
+const b = await openBrowser({ isolated: true, extraMounts: { "/wllama/": wllamaDir, ...(isAbsolute(a.model) ? { "/bench-model/": dirname(a.model) } : {}) } });
 const offsite = [];
 b.page.on("request", (r) => { if (!r.url().startsWith(b.server.url) && !/^(blob|data):/.test(r.url())) offsite.push(r.url()); });
 b.page.on("console", (m) => { if (m.text().startsWith("bench:")) process.stderr.write(m.text() + "\n"); });
@@ -49,7 +50,8 @@ try {
   for (const engine of engines) {
     const webgpu = engine === "webtune-webgpu";
     const settings = { url, prompt: a.prompt, tokens: Number(webgpu ? a["webgpu-tokens"] : a.tokens), runs: Number(webgpu ? a["webgpu-runs"] : a.runs) };
-    const r = await b.page.evaluate(engine === "wllama" ? wllamaRun : webtuneRun, { ...settings, device: webgpu ? "webgpu" : "cpu" });
+    const threads = engine === "wllama-2" ? 2 : 1;
+    const r = await b.page.evaluate(engine.startsWith("wllama") ? wllamaRun : webtuneRun, { ...settings, device: webgpu ? "webgpu" : "cpu", threads });
     if (engine.startsWith("webtune")) r.wasmBytes = await webtuneMemory();
     texts[engine] = r.text;
     console.log(JSON.stringify({ engine, ...r }));
@@ -103,12 +105,14 @@ async function webtuneRun({ url, prompt, tokens, runs, device }) {
   };
 }
 
-/** In the page: wllama on one thread, no GPU layers; one warm-up, then `runs` timed generations. */
-async function wllamaRun({ url, prompt, tokens, runs }) {
+/** In the page: wllama on `threads` threads, no GPU layers; one warm-up, then `runs` timed generations. */
+async function wllamaRun({ url, prompt, tokens, runs, threads }) {
+  if (threads > 1 && !crossOriginIsolated) throw new Error("wllama's threads need a cross-origin isolated page");
   const { Wllama } = await import("/wllama/index.js");
   const w = new Wllama({ default: "/wllama/wasm/wllama.wasm" }, { suppressNativeLog: true });
   const t0 = performance.now();
-  await w.loadModelFromUrl(new URL(url, location.href).href, { n_threads: 1, n_gpu_layers: 0, n_ctx: 512, useCache: false });
+  await w.loadModelFromUrl(new URL(url, location.href).href, { n_threads: threads, n_gpu_layers: 0, n_ctx: 512, useCache: false });
+  if (w.isMultithread() !== threads > 1) throw new Error(`wllama runs ${w.isMultithread() ? "multi" : "single"}-threaded, ${threads} thread(s) asked`);
   const loadMs = performance.now() - t0;
   const once = async () => {
     const start = performance.now();
@@ -129,7 +133,7 @@ async function wllamaRun({ url, prompt, tokens, runs }) {
   const last = timed.at(-1);
   await w.exit();
   return {
-    device: "cpu", loadMs, runs, newTokens: last.n,
+    device: "cpu", threads, loadMs, runs, newTokens: last.n,
     ttftMs: m(timed.map((t) => t.ttft)), decodeTokensPerSecond: m(timed.map((t) => t.decode)),
     reportedPromptMs: m(timed.map((t) => t.timings?.prompt_ms ?? NaN)), reportedTokensPerSecond: m(timed.map((t) => t.timings?.predicted_per_second ?? NaN)),
     text: last.text,

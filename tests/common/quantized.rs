@@ -48,6 +48,15 @@ pub async fn check_tiny_qwen2(decoder: &Decoder, tolerance: f32) {
     check_against(decoder, TINY_QWEN2_EXPECTED, "Qwen2 GGUF", tolerance).await;
 }
 
+pub const TINY_QWEN3: &[u8] = include_bytes!("../fixtures/ggml/tiny-qwen3.gguf");
+const TINY_QWEN3_EXPECTED: &str = include_str!("../fixtures/ggml/tiny-qwen3.json");
+
+/// The Qwen3 GGUF's (make_qwen2_gguf_fixture.py: q/k norms, untied head) logits within
+/// `tolerance` of transformers', and the same 10 greedy tokens.
+pub async fn check_tiny_qwen3(decoder: &Decoder, tolerance: f32) {
+    check_against(decoder, TINY_QWEN3_EXPECTED, "Qwen3 GGUF", tolerance).await;
+}
+
 pub const TINY_GEMMA3: &[u8] = include_bytes!("../fixtures/ggml/tiny-gemma3.gguf");
 const TINY_GEMMA3_EXPECTED: &str = include_str!("../fixtures/ggml/tiny-gemma3.json");
 

@@ -78,8 +78,11 @@ export function chromiumArgs({ webgpu = true } = {}) {
     .filter((a) => webgpu || a !== "--enable-unsafe-webgpu");
 }
 
-/** Starts Chromium + a localhost server over www/ (at /) and the built package (at /pkg/). */
-export async function openBrowser({ webgpu = true, extraMounts = {} } = {}) {
+/**
+ * Starts Chromium + a localhost server over www/ (at /) and the built package (at /pkg/);
+ * `isolated`: pages are cross-origin isolated (see serve.mjs).
+ */
+export async function openBrowser({ webgpu = true, extraMounts = {}, isolated = false } = {}) {
   const mounts = {
     ...defaultMounts(),
     ...extraMounts,
@@ -88,7 +91,7 @@ export async function openBrowser({ webgpu = true, extraMounts = {} } = {}) {
     "/assets/": assetsRoot(),
   };
   if (process.env.WEBTUNE_PKG) mounts["/pkg/"] = process.env.WEBTUNE_PKG;
-  const server = await startServer({ mounts });
+  const server = await startServer({ mounts, isolated });
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,

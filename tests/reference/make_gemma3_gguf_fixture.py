@@ -64,7 +64,7 @@ def main():
             if "norm" in name:
                 p.copy_(torch.randn_like(p) * 0.3)
             else:
-                p.mul_(4.0)
+                p.mul_(2.0)
     state = {k: v.numpy() for k, v in model.state_dict().items()}
 
     writer = gguf.GGUFWriter(str(OUT / NAME), "gemma3")
