@@ -207,6 +207,39 @@ fn a_qwen3_gguf_reads_as_transformers_reads_it() {
     check(&gpu.dequantized().unwrap(), 1e-4);
 }
 
+/// A Llama 3.1-style GGUF (tests/reference/make_llama3_gguf_fixture.py: tiny-llama3's F32 weights,
+/// its llama3 RoPE scaling stored as llama.cpp does, a `rope_freqs` factor per frequency) computes
+/// what the Hugging Face folder computes, on every path; Llama 3's split tokenizes as transformers
+/// does; and the model exports as a folder whose config (`longrope`, the same factors) reloads to
+/// the same logits.
+#[test]
+fn a_llama_3_gguf_with_rope_factors_computes_its_folders_model() {
+    let bytes = std::fs::read(fixture("tiny-llama3.gguf")).unwrap();
+    let folder: Value = serde_json::from_slice(&std::fs::read(assets::crate_root().join("tests/fixtures/llama/tiny-llama3/expected.json")).unwrap()).unwrap();
+    let prompt = ids(&folder["input_ids"][0]);
+    let mut reference = Vec::new();
+    flat(&folder["logits"][0], &mut reference);
+    let check = |decoder: &Decoder, tolerance: f32, what: &str| {
+        let input = int2(&[prompt.iter().map(|&t| t as i32).collect()], &decoder.device);
+        assert_close(&format!("Llama 3 GGUF logits ({what})"), &block_on(read(decoder.model.forward(input, None, None))), &reference, tolerance);
+    };
+    let packed = Decoder::from_gguf(&bytes, &device::cpu()).unwrap();
+    check(&packed, 1e-4, "packed, CPU");
+    let expected = json("tiny-llama3.json");
+    let side = packed.text.as_ref().unwrap();
+    assert_eq!(side.tokenizer.ids(expected["text"].as_str().unwrap(), false).unwrap(), ids(&expected["text_ids"]), "Llama 3's split");
+    let dense = packed.dequantized().unwrap();
+    check(&dense, 1e-4, "dense, CPU");
+    let gpu = Decoder::from_gguf(&bytes, &block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required")).unwrap();
+    check(&gpu, 1e-4, "wgpu");
+    let files = block_on(dense.export()).unwrap();
+    let file = |name: &str| files.iter().find(|(n, _)| *n == name).map(|(_, b)| b.clone()).unwrap();
+    let config: Value = serde_json::from_slice(&file("config.json")).unwrap();
+    assert_eq!(config["rope_scaling"]["rope_type"], "longrope", "{config}");
+    let reloaded = Decoder::from_hf(&file("config.json"), file("model.safetensors"), &file("tokenizer.json"), None, &device::cpu()).unwrap();
+    check(&reloaded, 1e-4, "exported folder");
+}
+
 /// A Gemma 3 GGUF (tests/reference/make_gemma3_gguf_fixture.py): its config completed as
 /// transformers completes it, norms read back from llama.cpp's 1 + w, sliding and global layers,
 /// and its SentencePiece vocabulary (merges recovered from the token order, byte fallback).

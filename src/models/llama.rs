@@ -164,6 +164,16 @@ pub struct RopeParameters {
     pub high_freq_factor: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_max_position_embeddings: Option<f64>,
+    /// `"longrope"`: one factor per rotary frequency, each frequency divided by its factor (below
+    /// and beyond `original_max_position_embeddings`; webtune reads them when both lists are equal,
+    /// as a Llama 3.1 GGUF's `rope_freqs` is written out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_factor: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_factor: Option<Vec<f64>>,
+    /// `"longrope"`: the factor cos/sin are multiplied by (only 1 is supported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_factor: Option<f64>,
 }
 
 /// Llama 3's frequency scaling (transformers' `_compute_llama3_parameters`).
@@ -176,11 +186,13 @@ struct Llama3Scaling {
 }
 
 /// How a RoPE type rescales the plain frequencies.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum RopeScaling {
     Llama3(Llama3Scaling),
     /// transformers' `_compute_linear_scaling_rope_parameters`: every frequency / `factor`.
     Linear { factor: f64 },
+    /// Frequency `i` / `factors[i]` (`"longrope"` with equal short and long factors).
+    PerFrequency(Vec<f64>),
 }
 
 impl RopeScaling {
@@ -188,6 +200,7 @@ impl RopeScaling {
     fn apply(self, plain: Vec<f32>) -> Vec<f32> {
         let s = match self {
             RopeScaling::Linear { factor } => return plain.into_iter().map(|f| (f as f64 / factor) as f32).collect(),
+            RopeScaling::PerFrequency(factors) => return plain.into_iter().zip(factors).map(|(f, k)| (f as f64 / k) as f32).collect(),
             RopeScaling::Llama3(s) => s,
         };
         let (low_wavelen, high_wavelen) = (s.original_context / s.low_freq_factor, s.original_context / s.high_freq_factor);
@@ -208,7 +221,8 @@ impl RopeScaling {
 }
 
 impl RopeParameters {
-    /// The scaling its type asks for, checked; `None` for plain RoPE; an error for another type.
+    /// The scaling its type asks for, checked (a `"longrope"` list's length by
+    /// [`LlamaConfig::validate`]); `None` for plain RoPE; an error for another type.
     fn scaling(&self) -> Result<Option<RopeScaling>> {
         let need = |v: Option<f64>, name: &str| {
             v.filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
@@ -218,6 +232,20 @@ impl RopeParameters {
         match self.rope_type.as_deref() {
             None | Some("default") => Ok(None),
             Some("linear") => Ok(Some(RopeScaling::Linear { factor: need(self.factor, "factor")? })),
+            Some("longrope") => {
+                let bad = |m: &str| Err(Error::Weights(format!("config.json: rope_scaling of type \"longrope\" {m}")));
+                let (Some(short), Some(long)) = (&self.short_factor, &self.long_factor) else { return bad("needs short_factor and long_factor") };
+                if short != long {
+                    return bad("with different short_factor and long_factor is not supported (the factors would change with the length)");
+                }
+                if self.attention_factor != Some(1.0) {
+                    return bad("is supported with attention_factor 1 only");
+                }
+                if short.iter().any(|k| !(k.is_finite() && *k > 0.0)) {
+                    return bad("needs positive factors");
+                }
+                Ok(Some(RopeScaling::PerFrequency(short.clone())))
+            }
             Some("llama3") => {
                 let s = Llama3Scaling {
                     factor: need(self.factor, "factor")?,
@@ -233,7 +261,7 @@ impl RopeParameters {
                 }
                 Ok(Some(RopeScaling::Llama3(s)))
             }
-            Some(t) => Err(Error::Weights(format!("config.json: RoPE type {t:?} is not supported yet (\"default\", \"linear\" and \"llama3\" are)"))),
+            Some(t) => Err(Error::Weights(format!("config.json: RoPE type {t:?} is not supported yet (\"default\", \"linear\", \"llama3\" and \"longrope\" are)"))),
         }
     }
 }
@@ -299,7 +327,11 @@ impl LlamaConfig {
             return bad(format!("hidden_act {act:?} is not supported (Llama-family models use \"silu\", Gemma 3 \"gelu_pytorch_tanh\")"));
         }
         for p in self.rope_sets() {
-            p.scaling()?;
+            if let Some(RopeScaling::PerFrequency(f)) = p.scaling()?
+                && f.len() != self.head_dim() / 2
+            {
+                return bad(format!("rope_scaling lists {} factors; head_dim {} has {} rotary frequencies", f.len(), self.head_dim(), self.head_dim() / 2));
+            }
         }
         let g = &self.gemma;
         if g.attn_logit_softcapping.is_some() || g.final_logit_softcapping.is_some() {

@@ -15,6 +15,10 @@ use crate::{
 const QWEN2_SPLIT: &str =
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// Llama 3's pre-tokenizer split (digits in runs of up to three).
+const LLAMA3_SPLIT: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// `tokenizer.json` text for the GGUF's tokenizer.
 pub fn tokenizer_json(gguf: &Gguf<'_>) -> Result<String> {
     let model = gguf.get("tokenizer.ggml.model")?.as_str().unwrap_or_default();
@@ -35,13 +39,12 @@ pub fn tokenizer_json(gguf: &Gguf<'_>) -> Result<String> {
         "smollm" => json!({"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true}, byte_level]}),
         // Qwen2/2.5's tokenizer.json (llama.cpp's LLAMA_VOCAB_PRE_TYPE_QWEN2): one digit at a time,
         // a leading non-letter joined to the word after it, then byte-level without GPT-2's regex
-        "qwen2" => json!({"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated", "invert": false},
-            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}
-        ]}),
+        "qwen2" => split_then_bytes(QWEN2_SPLIT),
+        // Llama 3.x (llama.cpp's LLAMA_VOCAB_PRE_TYPE_LLAMA3)
+        "llama-bpe" | "llama3" | "llama-v3" => split_then_bytes(LLAMA3_SPLIT),
         other => {
             return Err(Error::Weights(format!(
-                "the GGUF's pre-tokenizer {other:?} is not supported yet (supported: \"gpt2\", \"smollm\", \"qwen2\"); \
+                "the GGUF's pre-tokenizer {other:?} is not supported yet (supported: \"gpt2\", \"smollm\", \"qwen2\", \"llama-bpe\"); \
                  use the model's Hugging Face folder with its tokenizer.json instead"
             )));
         }
@@ -158,4 +161,13 @@ fn recovered_merges(tokens: &[String]) -> Vec<[&str; 2]> {
     // transformers sorts by (−place, left length, right length), descending and stable
     merges.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
     merges.into_iter().map(|(_, _, _, pair)| pair).collect()
+}
+
+/// A regex split (isolated pieces), then byte-level without GPT-2's own regex: the pre-tokenizer
+/// of Qwen2's and Llama 3's `tokenizer.json`.
+fn split_then_bytes(pattern: &str) -> Json {
+    json!({"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
+        {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}
+    ]})
 }

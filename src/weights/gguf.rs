@@ -70,13 +70,11 @@ impl<'a> Gguf<'a> {
         let arch = self.architecture()?;
         let key = |name: &str| format!("{arch}.{name}");
         // a tensor the model has no place for would be dropped: the file's model would not be the one computed
-        if let Some(t) = self.tensors.iter().find(|t| hf_name(&t.name, arch).is_none()) {
-            let what = if t.name == "rope_freqs.weight" {
-                "Llama 3.1+ RoPE frequency factors, not read from GGUF yet; load the model's Hugging Face folder, whose rope_scaling (llama3) webtune reads"
-            } else {
-                "a Llama model has no place for it"
-            };
-            return Err(Error::Weights(format!("this GGUF holds tensor {:?} ({what}); webtune would compute another model than the file's", t.name)));
+        if let Some(t) = self.tensors.iter().find(|t| hf_name(&t.name, arch).is_none() && t.name != ROPE_FREQS) {
+            return Err(Error::Weights(format!(
+                "this GGUF holds tensor {:?} (a {arch} model has no place for it); webtune would compute another model than the file's",
+                t.name
+            )));
         }
         let heads = self.usize(&key("attention.head_count"))?;
         let hidden = self.usize(&key("embedding_length"))?;
@@ -90,13 +88,33 @@ impl<'a> Gguf<'a> {
         {
             return Err(Error::Weights(format!("this GGUF's key_length {k} and value_length {v} differ; webtune's attention needs them equal (one head_dim)")));
         }
-        let rope_scaling = match self.metadata.get(&key("rope.scaling.type")).and_then(Value::as_str) {
-            None | Some("none") => None,
-            Some(t) => Some(RopeParameters {
-                rope_type: Some(t.into()),
-                factor: self.metadata.get(&key("rope.scaling.factor")).and_then(Value::as_f64),
-                ..RopeParameters::default()
-            }),
+        let context = self.usize(&key("context_length"))?;
+        let rope_scaling = match (self.metadata.get(&key("rope.scaling.type")).and_then(Value::as_str), self.tensors.iter().find(|t| t.name == ROPE_FREQS)) {
+            // Llama 3.1+: llama.cpp's converter stores a factor per frequency instead of the scaling
+            // parameters, which transformers expresses as "longrope" with equal short and long factors
+            (None | Some("none"), Some(freqs)) => {
+                let factors: Vec<f64> = self.dequantize(freqs)?.into_iter().map(f64::from).collect();
+                Some(RopeParameters {
+                    rope_type: Some("longrope".into()),
+                    short_factor: Some(factors.clone()),
+                    long_factor: Some(factors),
+                    attention_factor: Some(1.0),
+                    factor: Some(1.0), // the context is not stretched beyond the file's: no cos/sin scaling
+                    original_max_position_embeddings: Some(context as f64),
+                    ..RopeParameters::default()
+                })
+            }
+            (None | Some("none"), None) => None,
+            (Some(t), freqs) => {
+                if freqs.is_some() {
+                    return Err(Error::Weights(format!("this GGUF has both RoPE scaling {t:?} and rope_freqs factors; webtune reads one or the other")));
+                }
+                Some(RopeParameters {
+                    rope_type: Some(t.into()),
+                    factor: self.metadata.get(&key("rope.scaling.factor")).and_then(Value::as_f64),
+                    ..RopeParameters::default()
+                })
+            }
         };
         let config = LlamaConfig {
             vocab_size: vocab,
@@ -106,7 +124,7 @@ impl<'a> Gguf<'a> {
             num_attention_heads: heads,
             num_key_value_heads: Some(self.usize(&key("attention.head_count_kv")).unwrap_or(heads)),
             head_dim: self.usize(&key("attention.key_length")).ok(),
-            max_position_embeddings: self.usize(&key("context_length"))?,
+            max_position_embeddings: context,
             rms_norm_eps: self.get(&key("attention.layer_norm_rms_epsilon"))?.as_f64().unwrap_or(1e-6),
             rope_theta: self.metadata.get(&key("rope.freq_base")).and_then(Value::as_f64),
             rope_parameters: None,
@@ -193,6 +211,9 @@ impl<'a> Gguf<'a> {
         Ok(out)
     }
 }
+
+/// Llama 3.1+'s RoPE factors, one per rotary frequency (read into the config, not a weight).
+const ROPE_FREQS: &str = "rope_freqs.weight";
 
 /// The `general.architecture`s webtune reads: `llama` (q/k rows permuted), `qwen2` (the same
 /// tensors with q/k/v biases), `qwen3` (q/k norms instead of biases), `gemma3` (Gemma 3's text
