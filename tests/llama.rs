@@ -172,7 +172,12 @@ fn bad_llama_files_are_clear_errors() {
     let e = err(text.replace("\"llama\"", "\"mamba\"").as_bytes(), weights.clone());
     assert!(e.contains("\"mamba\" is not supported yet; webtune reads bert, distilbert, roberta, camembert, xlm-roberta (encoders), llama, qwen2, qwen3, gemma3_text, gpt2 (decoders)"), "{e}");
     let e = err(text.replace("\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"").as_bytes(), weights.clone());
-    assert!(e.contains("RoPE type \"yarn\" is not supported yet (\"default\", \"linear\" and \"llama3\" are)"), "{e}");
+    assert!(e.contains("RoPE type \"yarn\" is not supported yet (\"default\", \"linear\", \"llama3\" and \"longrope\" are)"), "{e}");
+    let longrope = |extra: &str| text.replace("\"rope_type\": \"default\"", &format!("\"rope_type\": \"longrope\", {extra}"));
+    let e = err(longrope("\"short_factor\": [1, 2], \"long_factor\": [1, 3], \"attention_factor\": 1").as_bytes(), weights.clone());
+    assert!(e.contains("different short_factor and long_factor is not supported"), "{e}");
+    let e = err(longrope("\"short_factor\": [1, 2], \"long_factor\": [1, 2], \"attention_factor\": 1").as_bytes(), weights.clone());
+    assert!(e.contains("rope_scaling lists 2 factors; head_dim 8 has 4 rotary frequencies"), "{e}");
     let e = err(text.replace("\"rope_type\": \"default\"", "\"rope_type\": \"llama3\"").as_bytes(), weights.clone());
     assert!(e.contains("rope_scaling of type \"llama3\" needs a positive factor"), "{e}");
     let llama3 = String::from_utf8(LlamaFixture::read("tiny-llama3").config).unwrap();
