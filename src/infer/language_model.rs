@@ -12,7 +12,8 @@ use crate::{
     data::{TextContent, TextExample},
     infer::{generate::Decoder, metrics::LmMetrics},
     tokenizer::decoder::DecoderTokenizer,
-    models::decoder::CausalLogits,
+    infer::lm_loss,
+    models::decoder::{CausalLogits, LossInputs},
     tokenizer::chat::Message,
 };
 
@@ -240,8 +241,9 @@ pub fn encode_all(encoder: &LmRowEncoder, examples: &[TextExample], max_length: 
 struct LmBatch {
     ids: Tensor<2, Int>,
     mask: Tensor<2, Int>,
-    targets: Tensor<1, Int>,
-    weights: Tensor<1>,
+    /// Per predicted position ([batch × (seq − 1)], on the host).
+    targets: Vec<i64>,
+    weights: Vec<f32>,
     tokens: usize,
 }
 
@@ -266,21 +268,32 @@ fn lm_batch(rows: &[&LmRow], pad: u32, device: &Device) -> LmBatch {
     LmBatch {
         ids: Tensor::from_data(TensorData::new(ids, [b, t]), device),
         mask: Tensor::from_data(TensorData::new(mask, [b, t]), device),
-        targets: Tensor::from_data(TensorData::new(targets, [b * (t - 1)]), device),
-        weights: Tensor::from_data(TensorData::new(weights, [b * (t - 1)]), device),
+        targets,
+        weights,
         tokens,
     }
 }
 
-/// Summed next-token negative log-likelihood of the batch's target tokens ([1]).
+/// Summed next-token negative log-likelihood of the batch's target tokens ([1]): from the hidden
+/// states in chunks of positions when the head is a plain matrix ([`lm_loss`]), else from the logits.
 fn nll_sum(model: &impl CausalLogits, batch: &LmBatch) -> Tensor<1> {
-    let logits = model.logits(batch.ids.clone(), Some(batch.mask.clone()));
-    let [b, t, v] = logits.dims();
-    let logits = logits.slice([0..b, 0..t - 1, 0..v]).reshape([b * (t - 1), v]);
-    let logp = log_softmax(logits, 1);
-    let n = b * (t - 1);
-    let picked = logp.gather(1, batch.targets.clone().reshape([n, 1])).reshape([n]);
-    (picked * batch.weights.clone()).sum().neg()
+    let device = batch.ids.device();
+    match model.loss_inputs(batch.ids.clone(), Some(batch.mask.clone())) {
+        LossInputs::HiddenAndHead { hidden, head, trained } => {
+            let [b, t, h] = hidden.dims();
+            let hidden = hidden.slice([0..b, 0..t - 1, 0..h]).reshape([b * (t - 1), h]);
+            lm_loss::nll_sum(hidden, head, trained, &batch.targets, &batch.weights)
+        }
+        LossInputs::Logits(logits) => {
+            let [b, t, v] = logits.dims();
+            let logits = logits.slice([0..b, 0..t - 1, 0..v]).reshape([b * (t - 1), v]);
+            let logp = log_softmax(logits, 1);
+            let n = b * (t - 1);
+            let targets = Tensor::<2, Int>::from_data(TensorData::new(batch.targets.clone(), [n, 1]), &device);
+            let weights = Tensor::<1>::from_data(TensorData::new(batch.weights.clone(), [n]), &device);
+            (logp.gather(1, targets).reshape([n]) * weights).sum().neg()
+        }
+    }
 }
 
 /// Mean next-token cross-entropy of `rows` under `model` (as `LlamaForCausalLM(labels=…).loss`)

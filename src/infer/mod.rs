@@ -8,6 +8,7 @@ pub mod evaluation;
 pub mod fill_mask;
 pub mod generate;
 pub mod language_model;
+pub mod lm_loss;
 pub mod metrics;
 pub mod qa_answers;
 pub mod question_answering;

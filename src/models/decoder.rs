@@ -21,11 +21,34 @@ use crate::Result;
 pub trait CausalLogits {
     /// `input_ids` [batch, seq], `attention_mask` (1 = token, 0 = right padding) → [batch, seq, vocab].
     fn logits(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> Tensor<3>;
+
+    /// What a loss is computed from: the hidden states [batch, seq, hidden] and the head as a
+    /// plain matrix [vocab, hidden] (no bias, no adapter) when it is one — the loss is then taken
+    /// in chunks of positions (`infer::lm_loss`) —, else the logits.
+    fn loss_inputs(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> LossInputs {
+        LossInputs::Logits(self.logits(input_ids, attention_mask))
+    }
+}
+
+/// See [`CausalLogits::loss_inputs`].
+pub enum LossInputs {
+    Logits(Tensor<3>),
+    /// `trained`: whether the head's parameter takes gradients (its matrix may be a transposed view).
+    HiddenAndHead { hidden: Tensor<3>, head: Tensor<2>, trained: bool },
 }
 
 impl CausalLogits for LlamaForCausalLM {
     fn logits(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> Tensor<3> {
         self.forward(input_ids, attention_mask, None)
+    }
+
+    fn loss_inputs(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> LossInputs {
+        let (head, trained) = match &self.lm_head {
+            None => (self.model.embed_tokens.weight.val(), self.model.embed_tokens.weight.is_require_grad()),
+            Some(head) if head.bias.is_none() && head.weight.adapter().is_none() => (head.weight.val().transpose(), head.weight.is_require_grad()),
+            Some(_) => return LossInputs::Logits(self.logits(input_ids, attention_mask)),
+        };
+        LossInputs::HiddenAndHead { hidden: self.model.forward(input_ids, attention_mask, None), head, trained }
     }
 }
 
@@ -99,6 +122,13 @@ impl DecoderModel {
 impl CausalLogits for DecoderModel {
     fn logits(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> Tensor<3> {
         self.forward(input_ids, attention_mask, None)
+    }
+
+    fn loss_inputs(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> LossInputs {
+        match self {
+            DecoderModel::Llama(m) => m.loss_inputs(input_ids, attention_mask),
+            other => LossInputs::Logits(other.logits(input_ids, attention_mask)),
+        }
     }
 }
 

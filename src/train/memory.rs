@@ -66,6 +66,7 @@ pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize, lora: Option<(u
         inner: c.intermediate_size,
         vocab: c.vocab_size,
         per_layer: [12, 4, 2],
+        chunked_loss: true,
     };
     plan_decoder(&shape, batch, seq, lora)
 }
@@ -83,6 +84,7 @@ pub fn plan_gpt2(c: &Gpt2Config, batch: usize, seq: usize, lora: Option<(u64, u6
         inner: c.inner(),
         vocab: c.vocab_size,
         per_layer: [12, 2, 3],
+        chunked_loss: false,
     };
     plan_decoder(&shape, batch, seq, lora)
 }
@@ -97,20 +99,31 @@ struct DecoderShape {
     inner: usize,
     vocab: usize,
     per_layer: [u64; 3],
+    /// The loss is taken in chunks of positions (`infer::lm_loss`: a chunk's logits, their
+    /// log-softmax and gradient at a time, plus gradient sums of the hidden states' and the head's
+    /// sizes), not from the whole batch's logits.
+    chunked_loss: bool,
 }
 
 /// A decoder's plan: the layers' kept activations, then the logits, their log-softmax and its
-/// gradient; the largest tensor among the scores, the logits and the token embeddings.
+/// gradient (of one chunk of positions when the loss is chunked); the largest tensor among the
+/// scores, the logits and the token embeddings.
 fn plan_decoder(d: &DecoderShape, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
     let (b, s, h, i, v) = (batch as u64, seq as u64, d.hidden as u64, d.inner as u64, d.vocab as u64);
     let scores = b * d.heads as u64 * s * s;
     let [hidden_copies, inner_copies, score_copies] = d.per_layer;
     let per_layer = hidden_copies * b * s * h + inner_copies * b * s * i + score_copies * scores;
-    let logits = b * s * v;
-    let activation_bytes = (d.layers as u64 * per_layer + 3 * logits) * F32;
+    let (logits, logits_what, loss_extra) = match d.chunked_loss {
+        true => {
+            let rows = (crate::infer::lm_loss::chunk_positions(d.vocab) as u64).min(b * s);
+            (rows * v, format!("logits of {rows} positions × {} vocabulary (the loss is taken in chunks)", d.vocab), b * s * h + v * h)
+        }
+        false => (b * s * v, format!("logits ({batch} × {seq} × {} vocabulary)", d.vocab), 0),
+    };
+    let activation_bytes = (d.layers as u64 * per_layer + 3 * logits + loss_extra) * F32;
     let candidates = [
         (scores * F32, format!("attention scores ({batch} × {} heads × {seq} × {seq})", d.heads)),
-        (logits * F32, format!("logits ({batch} × {seq} × {} vocabulary)", d.vocab)),
+        (logits * F32, logits_what),
         (v * h * F32, format!("token embeddings ({} × {})", d.vocab, d.hidden)),
     ];
     with_lora(full_fine_tuning(d.parameters, activation_bytes, candidates), lora, b * s)
