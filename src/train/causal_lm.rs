@@ -85,14 +85,15 @@ pub async fn fine_tune(
 ) -> Result<Run<DecoderModel>> {
     let data = Data { train, validation, adapter };
     match &decoder.model {
-        DecoderModel::Llama(m) => fine_tune_family(decoder, m, data, device, options, resume, hooks).await,
-        DecoderModel::Gpt2(m) => fine_tune_family(decoder, m, data, device, options, resume, hooks).await,
+        // (a module's clone shares its tensors)
+        DecoderModel::Llama(m) => fine_tune_family(decoder, m.clone(), data, device, options, resume, hooks).await,
+        DecoderModel::Gpt2(m) => fine_tune_family(decoder, m.clone(), data, device, options, resume, hooks).await,
         // weights kept quantized for inference are trained (and LoRA's frozen base held) in f32
         DecoderModel::Packed(m) => {
             let dense = unpack(&m.file, &m.config, &decoder.device)?;
-            fine_tune_family(decoder, &dense, data, device, options, resume, hooks).await
+            fine_tune_family(decoder, dense, data, device, options, resume, hooks).await
         }
-        DecoderModel::GpuPacked(m) => fine_tune_family(decoder, &m.dequantized(), data, device, options, resume, hooks).await,
+        DecoderModel::GpuPacked(m) => fine_tune_family(decoder, m.dequantized(), data, device, options, resume, hooks).await,
     }
 }
 
@@ -106,7 +107,7 @@ struct Data<'a> {
 #[allow(clippy::too_many_arguments)]
 async fn fine_tune_family<F: TrainableDecoder>(
     decoder: &Decoder,
-    base: &F,
+    base: F,
     data: Data<'_>,
     device: &ComputeDevice,
     options: &TrainOptions,
@@ -150,11 +151,13 @@ async fn fine_tune_family<F: TrainableDecoder>(
         (Some(_), None) => Vec::new(),
         _ => base.export(&decoder.device).await?,
     };
+    let config = base.config().clone();
+    drop(base); // the weights are in `weights` now: a dequantized model is not held twice
     let task = CausalLm::<F> {
         lora: options.lora.clone(),
         base: if options.lora.is_some() { std::mem::take(&mut weights) } else { Vec::new() },
         adapter: data.adapter.map(<[u8]>::to_vec),
-        config: base.config().clone(),
+        config,
         fingerprint: fnv(train_rows.iter().map(LmRow::fingerprint)),
         train: train_rows,
         validation: validation_rows,
