@@ -264,8 +264,9 @@ fn hostile_gguf_files() {
     c.expect("rope base NaN", load(tiny().set("llama.rope.freq_base", Meta::F32(f32::NAN))), "WeightsError", &["rope_theta NaN"]);
     c.expect("negative norm epsilon", load(tiny().set("llama.attention.layer_norm_rms_epsilon", Meta::F32(-1.0))), "WeightsError", &["rms_norm_eps -1"]);
     c.expect("not a Llama", load(tiny().set("general.architecture", Meta::Str("gpt2".into()))), "WeightsError", &["\"gpt2\" model", "Llama-family"]);
-    c.expect("a Gemma 3 GGUF", load(tiny().set("general.architecture", Meta::Str("gemma3".into()))), "WeightsError", &["\"gemma3\" model", "\"qwen2\"", "Hugging Face folder"]);
-    c.expect("Llama 3.1 rope factors", load(tiny().tensor("output_norm.weight", |t| t.name = "rope_freqs.weight".into())), "WeightsError", &["\"rope_freqs.weight\"", "Hugging Face folder", "another model"]);
+    c.expect("an unknown architecture", load(tiny().set("general.architecture", Meta::Str("phi3".into()))), "WeightsError", &["\"phi3\" model", "\"qwen2\", \"qwen3\", \"gemma3\""]);
+    c.expect("a Gemma 3 GGUF without its metadata", load(tiny().set("general.architecture", Meta::Str("gemma3".into()))), "WeightsError", &["no \"gemma3.attention.head_count\""]);
+    c.expect("Llama 3.1 rope factors that cannot be", load(tiny().tensor("output_norm.weight", |t| t.name = "rope_freqs.weight".into())), "WeightsError", &["\"longrope\"", "positive factors"]);
     c.expect("a tensor with no place", load(tiny().tensor("output_norm.weight", |t| t.name = "blk.0.attn_q_norm.weight".into())), "WeightsError", &["\"blk.0.attn_q_norm.weight\"", "no place for it"]);
     c.expect("SentencePiece tokenizer", load(tiny().set("tokenizer.ggml.model", Meta::Str("llama".into()))), "WeightsError", &["\"llama\"", "Hugging Face folder"]);
     c.expect("tokens beyond the embeddings", load(tiny().set("llama.vocab_size", Meta::U32(100)).tensor("token_embd.weight", |t| { t.dims = vec![8, 100]; t.data.truncate(3200); })), "WeightsError", &["token ids up to 255", "100 token embeddings"]);

@@ -93,6 +93,7 @@ mod tests {
         let (n, width, vocab) = (7, 5, 11);
         let values = |len: usize, seed: usize| -> Vec<f32> { (0..len).map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0).collect() };
         let leaf = |len: usize, shape: [usize; 2], seed: usize| Tensor::<2>::from_data(TensorData::new(values(len, seed), shape), dev).require_grad();
+        let host = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().unwrap();
         let targets: Vec<i64> = (0..n as i64).map(|i| (i * 5 + 3) % vocab as i64).collect();
         let weights = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
         let plain = {
@@ -102,14 +103,14 @@ mod tests {
             let wt = Tensor::<1>::from_data(TensorData::new(weights.to_vec(), [n]), dev);
             let loss = (logp.gather(1, t).reshape([n]) * wt).sum().neg();
             let grads = loss.backward();
-            (loss.into_data().to_vec::<f32>().unwrap(), h.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap(), w.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap())
+            (loss.into_data().try_into_vec::<f32>().unwrap(), host(h.grad(&grads).unwrap()), host(w.grad(&grads).unwrap()))
         };
         for chunk in [1, 2, 100] {
             let (h, w) = (leaf(n * width, [n, width], 1), leaf(vocab * width, [vocab, width], 2));
             // the head goes in transposed twice, as a model's untied head does: not a leaf itself
             let loss = nll_sum_in_chunks(h.clone(), w.clone().transpose().transpose(), true, &targets, &weights, chunk);
             let grads = loss.backward();
-            let got = (loss.into_data().to_vec::<f32>().unwrap(), h.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap(), w.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap());
+            let got = (loss.into_data().try_into_vec::<f32>().unwrap(), host(h.grad(&grads).unwrap()), host(w.grad(&grads).unwrap()));
             for (name, a, b) in [("loss", &got.0, &plain.0), ("hidden gradient", &got.1, &plain.1), ("head gradient", &got.2, &plain.2)] {
                 assert_eq!(a.len(), b.len(), "{name}");
                 for (x, y) in a.iter().zip(b) {

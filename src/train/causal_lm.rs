@@ -8,7 +8,10 @@
 //! With `lora`, only adapters on the chosen projections train (see [`crate::models::lora`]);
 //! checkpoints then hold the adapters (PEFT's file), and the base weights stay as they were.
 
-use burn::tensor::{Device, Tensor};
+use burn::{
+    module::{ModuleMapper, Param},
+    tensor::{Device, Tensor},
+};
 
 use super::{
     Checkpoint, Evaluation, Hooks, MemoryPlan, Run, TrainOptions,
@@ -147,15 +150,16 @@ async fn fine_tune_family<F: TrainableDecoder>(
     let side = decoder.text.as_ref().expect("checked by LmRowEncoder::new");
     // The run starts from the decoder's current weights (they may themselves be fine-tuned); LoRA
     // keeps them as its frozen base, and a resumed full run has its own in the checkpoint.
-    let mut weights = match (resume, &options.lora) {
-        (Some(_), None) => Vec::new(),
-        _ => base.export(&decoder.device).await?,
-    };
+    // (LoRA's frozen base is the module itself, its tensors shared, never serialised or copied)
     let config = base.config().clone();
-    drop(base); // the weights are in `weights` now: a dequantized model is not held twice
+    let (weights, frozen) = match (resume, &options.lora) {
+        (_, Some(_)) => (Vec::new(), Some(base)),
+        (Some(_), None) => (Vec::new(), None),
+        (None, None) => (base.export(&decoder.device).await?, None), // dropped: not held twice
+    };
     let task = CausalLm::<F> {
         lora: options.lora.clone(),
-        base: if options.lora.is_some() { std::mem::take(&mut weights) } else { Vec::new() },
+        base: frozen,
         adapter: data.adapter.map(<[u8]>::to_vec),
         config,
         fingerprint: fnv(train_rows.iter().map(LmRow::fingerprint)),
@@ -173,9 +177,10 @@ async fn fine_tune_family<F: TrainableDecoder>(
 /// Causal language modelling of a decoder family as a [`Task`].
 struct CausalLm<F: DecoderFamily> {
     config: F::Config,
-    /// LoRA: the adapters' settings, the frozen base weights, and the adapter to start from.
+    /// LoRA: the adapters' settings, the frozen base model (on the decoder's device, without
+    /// autodiff), and the adapter to start from.
     lora: Option<LoraOptions>,
-    base: Vec<u8>,
+    base: Option<F>,
     adapter: Option<Vec<u8>>,
     train: Vec<LmRow>,
     validation: Vec<LmRow>,
@@ -224,7 +229,8 @@ impl<F: TrainableDecoder> Task for CausalLm<F> {
         let (model, mut report) = match &self.lora {
             None => F::load(&self.config, weights, device)?,
             Some(lora) => {
-                let (base, report) = F::load(&self.config, self.base.clone(), device)?;
+                let base = self.base.clone().ok_or_else(|| Error::Backend("a LoRA run without its base model".into()))?;
+                let (base, report) = (base.map(&mut OnTrainingDevice { device }), LoadReport::default());
                 let model = base.with_lora(lora, self.seed)?;
                 let model = match (origin, &self.adapter) {
                     (WeightsOrigin::Saved, _) => load_adapter(model, &F::adapter_layout(), &weights)?,
@@ -258,5 +264,18 @@ impl<F: TrainableDecoder> Task for CausalLm<F> {
             None => model.export(device).await,
             Some(_) => export_adapter(model, &F::adapter_layout(), device).await,
         }
+    }
+}
+
+/// Moves a module's parameters onto the training device and its autodiff graph (the same tensors
+/// when the device is theirs: nothing is copied). `with_lora` then freezes them and adds adapters.
+struct OnTrainingDevice<'a> {
+    device: &'a Device,
+}
+
+impl ModuleMapper for OnTrainingDevice<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        Param::from_mapped_value(id, tensor.to_device(self.device).autodiff(), mapper)
     }
 }
