@@ -41,7 +41,7 @@ impl<'a> Gguf<'a> {
         self.tensors.iter().filter(|t| hf_name(&t.name, arch).is_some()).filter_map(|t| t.len().ok()).fold(0u64, |sum, n| sum.saturating_add(n as u64))
     }
 
-    /// Its `general.architecture`, if webtune reads it ([`GGUF_ARCHITECTURES`]).
+    /// Its `general.architecture`, if webtune reads it: `llama`, `qwen2`, `qwen3` or `gemma3`.
     pub fn architecture(&self) -> Result<&'static str> {
         let arch = self.get("general.architecture")?.as_str().unwrap_or_default();
         GGUF_ARCHITECTURES.iter().copied().find(|a| *a == arch).ok_or_else(|| {
