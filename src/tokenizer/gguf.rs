@@ -51,22 +51,43 @@ pub fn tokenizer_json(gguf: &Gguf<'_>) -> Result<String> {
     };
     let tokens = strings(gguf, "tokenizer.ggml.tokens")?;
     let merges = strings(gguf, "tokenizer.ggml.merges")?;
-    let added = added_tokens(gguf, &tokens, &[]);
+    let parts = Pipeline {
+        normalizer: Json::Null,
+        pre_tokenizer,
+        decoder: json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}),
+        unk_token: None,
+        byte_fallback: false,
+    };
+    Ok(bpe_file(parts, added_tokens(gguf, &tokens, &[]), &tokens, merges))
+}
+
+/// What differs between the GGUF tokenizers around their BPE model.
+struct Pipeline {
+    normalizer: Json,
+    pre_tokenizer: Json,
+    decoder: Json,
+    unk_token: Option<String>,
+    /// SentencePiece's: an unknown piece is spelled in `<0xNN>` byte tokens (and `unk_token`s fused).
+    byte_fallback: bool,
+}
+
+/// `tokenizer.json` text of a BPE over `tokens` (ids by position) with `merges`.
+fn bpe_file<M: serde::Serialize>(p: Pipeline, added: Vec<Json>, tokens: &[String], merges: M) -> String {
     let vocab: serde_json::Map<String, Json> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
-    let file = json!({
+    json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
         "added_tokens": added,
-        "normalizer": null,
-        "pre_tokenizer": pre_tokenizer,
+        "normalizer": p.normalizer,
+        "pre_tokenizer": p.pre_tokenizer,
         "post_processor": null,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
-                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+        "decoder": p.decoder,
+        "model": {"type": "BPE", "dropout": null, "unk_token": p.unk_token, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": p.byte_fallback, "byte_fallback": p.byte_fallback, "ignore_merges": false,
                   "vocab": vocab, "merges": merges},
-    });
-    Ok(file.to_string())
+    })
+    .to_string()
 }
 
 /// The GGUF's list of strings under `key`.
@@ -112,23 +133,15 @@ fn gemma_tokenizer_json(gguf: &Gguf<'_>) -> Result<String> {
     let unk = token("tokenizer.ggml.unknown_token_id");
     let mut special: Vec<usize> = ["bos", "eos", "unknown", "padding"].iter().filter_map(|k| token(&format!("tokenizer.ggml.{k}_token_id"))).collect();
     special.extend(tokens.iter().position(|t| t == "<mask>"));
-    let added = added_tokens(gguf, &tokens, &special);
-    let vocab: serde_json::Map<String, Json> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
-    let file = json!({
-        "version": "1.0",
-        "truncation": null,
-        "padding": null,
-        "added_tokens": added,
-        "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
-        "pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false},
-        "post_processor": null,
-        "decoder": {"type": "Sequence", "decoders": [
-            {"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}]},
-        "model": {"type": "BPE", "dropout": null, "unk_token": unk.map(|i| tokens[i].clone()), "continuing_subword_prefix": null,
-                  "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
-                  "vocab": vocab, "merges": merges},
-    });
-    Ok(file.to_string())
+    let parts = Pipeline {
+        normalizer: json!({"type": "Replace", "pattern": {"String": " "}, "content": "▁"}),
+        pre_tokenizer: json!({"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false}),
+        decoder: json!({"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}]}),
+        unk_token: unk.map(|i| tokens[i].clone()),
+        byte_fallback: true,
+    };
+    Ok(bpe_file(parts, added_tokens(gguf, &tokens, &special), &tokens, merges))
 }
 
 /// The merges a vocabulary implies (transformers' `generate_merges` with the tokens' places as

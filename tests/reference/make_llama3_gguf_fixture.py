@@ -24,6 +24,8 @@ import numpy as np
 from safetensors.numpy import load_file
 from transformers import AutoTokenizer
 
+import make_qwen2_gguf_fixture as qwen2_fixture
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "tests/fixtures/llama/tiny-llama3"
 OUT = ROOT / "tests/fixtures/ggml"
@@ -33,17 +35,8 @@ TEXT = "Hello world, it's 12345 the cats!\nThe end: 42 is it"
 
 
 def vocabulary():
-    """96 tokens: control tokens, GPT-2 byte-level characters, merges."""
-    chars = ["Ġ", "Ċ"] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + [chr(c) for c in range(ord("A"), ord("Z") + 1)]
-    chars += [str(d) for d in range(10)] + list(".,!?'-:")
-    merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("Ġ", "a"), ("e", "r"), ("o", "n"), ("Ġ", "s"),
-              ("r", "e"), ("a", "t"), ("e", "n"), ("Ġ", "w"), ("o", "r"), ("i", "s"), ("Ġ", "c"), ("a", "n"),
-              ("e", "s"), ("Ġ", "i"), ("i", "t"), ("1", "2"), ("12", "3"), ("'", "s")]
-    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"]
-    tokens = specials + chars + [a + b for a, b in merges]
-    assert len(tokens) == 96 and len(set(tokens)) == 96
-    types = [3] * len(specials) + [1] * (len(tokens) - len(specials))
-    return tokens, types, [f"{a} {b}" for a, b in merges]
+    """The Qwen2 fixture's 96 tokens with Llama 3's control tokens and a three-digit merge."""
+    return qwen2_fixture.vocabulary(("<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"), (("1", "2"), ("12", "3"), ("'", "s")))
 
 
 def permute(w, heads):

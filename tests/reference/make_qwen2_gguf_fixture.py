@@ -38,14 +38,15 @@ CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\
 TEXT = "Hello world, it's 123 the cats!\nThe end: 42 is it"
 
 
-def vocabulary():
-    """96 tokens: control tokens, GPT-2 byte-level characters, merges (some only GPT-2's split reaches)."""
+def vocabulary(specials=("<|endoftext|>", "<|im_start|>", "<|im_end|>"), last=(("1", "2"), ("'", "s"), ("Ġ", "1"))):
+    """96 tokens: 3 control tokens, GPT-2 byte-level characters, merges (some only GPT-2's split
+    reaches; `last`: the three that tell a family's split apart)."""
     chars = ["Ġ", "Ċ"] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + [chr(c) for c in range(ord("A"), ord("Z") + 1)]
     chars += [str(d) for d in range(10)] + list(".,!?'-:")
     merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("Ġ", "a"), ("e", "r"), ("o", "n"), ("Ġ", "s"),
               ("r", "e"), ("a", "t"), ("e", "n"), ("Ġ", "w"), ("o", "r"), ("i", "s"), ("Ġ", "c"), ("a", "n"),
-              ("e", "s"), ("Ġ", "i"), ("i", "t"), ("1", "2"), ("'", "s"), ("Ġ", "1")]
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+              ("e", "s"), ("Ġ", "i"), ("i", "t"), *last]
+    specials = list(specials)
     tokens = specials + chars + [a + b for a, b in merges]
     assert len(tokens) == 96 and len(set(tokens)) == 96
     types = [3] * len(specials) + [1] * (len(tokens) - len(specials))
