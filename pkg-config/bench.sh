@@ -25,6 +25,8 @@
 #                                   decode tokens/s (medians of 5), webtune's wasm memory
 #   pkg-config/bench.sh generate-gemma   the same with Google's Gemma 3 270M Q4_K_M GGUF (fetched
 #                                   by pkg-config/models.mjs into the model cache)
+#   pkg-config/bench.sh lora-gemma  that file LoRA-fine-tuned in Chromium on the CPU path: held-out
+#                                   loss before and after, time per step, wasm memory
 #   pkg-config/bench.sh soak        resources in Chromium: 200 pipeline load/dispose cycles on
 #                                   WebGPU, fine-tuning runs of 100 and 1,000 steps on WebGPU
 #                                   and the CPU path; wasm memory and live GPU buffers must not grow past the
@@ -132,13 +134,20 @@ case "$what" in
     rm -f "$out"
     exit 0
     ;;
+  lora-gemma)
+    "$ROOT/pkg-config/setup.sh"
+    "$ROOT/pkg-config/build.sh" >/dev/null
+    dir="$(node pkg-config/models.mjs gemma-3-270m | cut -f2)"
+    step "in Chromium: Gemma 3 270M LoRA on the CPU path"
+    exec node tests/bench/lora_gemma.mjs --model "$dir/gemma-3-270m-q4_k_m.gguf" "${@:2}"
+    ;;
   soak)
     "$ROOT/pkg-config/setup.sh"
     "$ROOT/pkg-config/build.sh" >/dev/null
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|lora-gemma|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"
