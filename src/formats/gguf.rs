@@ -292,3 +292,13 @@ pub fn unpermute(values: &[f32], heads: usize, cols: usize) -> Vec<f32> {
     }
     out
 }
+
+/// llama.cpp's `permute` of a q/k weight ([heads · head_dim, cols] rows): the inverse of [`unpermute`].
+pub fn permute(values: &[f32], heads: usize, cols: usize) -> Vec<f32> {
+    let rows = values.len() / cols.max(1);
+    let mut out = vec![0.0; values.len()];
+    for (hf, file) in hf_row_order(heads, rows / heads.max(1)).into_iter().enumerate() {
+        out[file * cols..(file + 1) * cols].copy_from_slice(&values[hf * cols..(hf + 1) * cols]);
+    }
+    out
+}

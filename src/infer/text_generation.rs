@@ -126,6 +126,17 @@ impl Decoder {
         Ok(vec![("adapter_model.safetensors", adapter), ("adapter_config.json", crate::weights::peft::adapter_config(lora, base, base_model)?)])
     }
 
+    /// The LoRA adapters as llama.cpp's adapter GGUF (llama.cpp, wllama and Ollama load it onto the
+    /// base model's GGUF; Llama-family models).
+    pub async fn export_gguf_adapter(&self) -> Result<Vec<u8>> {
+        let lora = self.lora.as_ref().ok_or_else(|| {
+            Error::Options("this model has no LoRA adapters: fine-tune it with lora: { … } to save format \"gguf-lora\"".into())
+        })?;
+        let config = self.model.llama_config().ok_or_else(|| Error::Options("GGUF LoRA adapters are written for Llama-family models (Llama, Qwen, Gemma 3); save this one as \"peft\"".into()))?;
+        let (adapter, _) = crate::weights::decoder::export_adapter(&self.model, &self.device).await?;
+        crate::weights::gguf_lora::from_peft(&adapter, lora, config)
+    }
+
     /// The model as a Hugging Face folder that transformers loads: `config.json`,
     /// `model.safetensors` (f32), and with a tokenizer `tokenizer.json` and
     /// `tokenizer_config.json` (special tokens, chat template).

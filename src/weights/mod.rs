@@ -6,6 +6,7 @@ pub mod decoder;
 pub mod encoder_keys;
 pub mod export;
 pub mod gguf;
+pub mod gguf_lora;
 pub mod gpt2;
 pub mod llama;
 pub mod masked_lm;
