@@ -348,7 +348,7 @@ fn train_text_generation_writes_a_model_folder_or_peft_adapters() {
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
 
     // a maxLength the model cannot read is said, not silently changed
-    let out = train(&peft, &["--lora-rank", "4", "--lora-alpha", "8", "--peft", "--max-length", "100000"]);
+    let out = train(&peft, &["--lora-rank", "4", "--lora-alpha", "8", "--peft", "--gguf-lora", "--max-length", "100000"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let start: Value = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|e| e["type"] == "start").unwrap();
     let warned = start["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().starts_with("maxLength 100000 is longer than this model reads"));
@@ -356,9 +356,18 @@ fn train_text_generation_writes_a_model_folder_or_peft_adapters() {
     let config: Value = serde_json::from_slice(&std::fs::read(peft.join("adapter_config.json")).unwrap()).unwrap();
     assert_eq!((config["peft_type"].as_str(), config["r"].as_u64()), (Some("LORA"), Some(4)));
     assert!(peft.join("adapter_model.safetensors").exists() && !peft.join("model.safetensors").exists());
+    // --gguf-lora: llama.cpp's adapter too (its conversion is tests/gguf_lora.rs's)
+    let gguf_adapter = |out: &std::path::Path| {
+        let bytes = std::fs::read(out.join("adapter.gguf")).unwrap();
+        let file = webtune::formats::gguf::Gguf::parse(&bytes).unwrap();
+        let alpha = file.metadata.get("adapter.lora.alpha").and_then(|v| v.as_f64()).unwrap();
+        (file.metadata.get("general.type").and_then(|v| v.as_str().map(String::from)), alpha, file.tensors.len())
+    };
+    assert_eq!(gguf_adapter(&peft), (Some("adapter".into()), 8.0, 8), "2 layers × q, v × A, B");
     let tuned = work.path.join("tuned");
-    let out = train(&tuned, &["--lora-rank", "4", "--lora-dropout", "0.1", "--lora-rslora", "--lora-init", "gaussian", "--peft"]);
+    let out = train(&tuned, &["--lora-rank", "4", "--lora-dropout", "0.1", "--lora-rslora", "--lora-init", "gaussian", "--peft", "--gguf-lora"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(gguf_adapter(&tuned).1, 32.0, "rsLoRA's alpha / √rank as llama.cpp's alpha / rank: 16 · √4");
     let config: Value = serde_json::from_slice(&std::fs::read(tuned.join("adapter_config.json")).unwrap()).unwrap();
     assert_eq!((config["lora_dropout"].as_f64(), config["use_rslora"].as_bool()), (Some(0.1), Some(true)));
     assert_eq!(config["init_lora_weights"], "gaussian");

@@ -110,6 +110,11 @@ pub struct TrainArgs {
     /// adapter_config.json); without it the adapters are merged into a full model folder.
     #[arg(long, requires = "lora_rank")]
     pub(crate) peft: bool,
+    /// text-generation with --lora-rank: also write the adapters as llama.cpp's adapter GGUF,
+    /// OUT/adapter.gguf (llama.cpp, wllama and Ollama load it onto the base model's GGUF;
+    /// Llama-family models).
+    #[arg(long, requires = "lora_rank")]
+    pub(crate) gguf_lora: bool,
     /// Validation data (same columns). Without it, --validation-split of the data is held out.
     #[arg(long)]
     validation: Option<PathBuf>,
@@ -210,6 +215,9 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let options = a.options()?;
     let task = Task::parse(&a.task)?;
     options.check_for_task(task.name())?;
+    if a.gguf_lora && task != Task::TextGeneration {
+        return Err(Error::Options(format!("--gguf-lora writes llama.cpp's adapters of a text-generation model; --task is {}", task.name())));
+    }
     match task {
         Task::TextGeneration => return train_lm(a, &options).await,
         Task::TokenClassification => {
@@ -309,7 +317,11 @@ async fn train_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let columns = a.columns.text_columns(&a.text);
     let tuned = finetune_decoder(&decoder, &dev, &data, &columns, options, a.resume()?.as_ref(), hooks).await?;
-    finish(a, out_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune generate")
+    let mut files = out_files(&tuned.model, a).await?;
+    if a.gguf_lora {
+        files.push(("adapter.gguf", tuned.model.export_gguf_adapter().await?));
+    }
+    finish(a, files, tuned.stop_reason == StopReason::Diverged, "webtune generate")
 }
 
 /// Writes each checkpoint into OUT/checkpoints as the browser's stored runs keep theirs
