@@ -273,6 +273,13 @@ impl JsDecoder {
         let decoder = self.inner.clone();
         future_to_promise(async move { super::files_object(decoder.export_adapter(&base_model).await.map_err(to_js)?) })
     }
+
+    /// The LoRA adapters as llama.cpp's adapter GGUF: `Promise<{ "adapter.gguf" }>`.
+    #[wasm_bindgen(js_name = exportGgufAdapter)]
+    pub fn export_gguf_adapter(&self) -> Promise {
+        let decoder = self.inner.clone();
+        future_to_promise(async move { super::files_object(vec![("adapter.gguf", decoder.export_gguf_adapter().await.map_err(to_js)?)]) })
+    }
 }
 
 /// Hands text pieces to JS and asks whether to go on; a throwing callback stops generation and

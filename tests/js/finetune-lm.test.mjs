@@ -102,6 +102,8 @@ test("a Llama fine-tunes in webtune's Worker like PyTorch (CPU path); evaluate, 
         return JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
       };
       const peftTensors = await header(peft["adapter_model.safetensors"]);
+      // llama.cpp's adapter GGUF (its conversion is tests/gguf_lora.rs's): the magic and the adapter keys
+      const gguf = new TextDecoder("latin1").decode(new Uint8Array(await (await lora.save({ format: "gguf-lora" }))["adapter.gguf"].arrayBuffer()));
       const mergedFiles = await lora.save();
       const merged = await pipeline("text-generation", {
         model: await Promise.all(Object.entries(mergedFiles).map(async ([n, blob]) => new File([await blob.arrayBuffer()], n))), device: "cpu",
@@ -111,6 +113,7 @@ test("a Llama fine-tunes in webtune's Worker like PyTorch (CPU path); evaluate, 
         again: await lora.finetune(options).then(() => null, failure),
         badModule: await cpu.gen.finetune({ ...options, lora: { targetModules: ["c_attn"] } }).then(() => null, failure),
         peftWithoutLora: await cpu.gen.save({ format: "peft" }).then(() => null, failure),
+        ggufWithoutLora: await cpu.gen.save({ format: "gguf-lora" }).then(() => null, failure),
       };
       merged.dispose();
       lora.dispose();
@@ -121,6 +124,7 @@ test("a Llama fine-tunes in webtune's Worker like PyTorch (CPU path); evaluate, 
         storedAbort, storedCheckpoints, resumedDone: resumed.done, resumedSteps: resumedEvents.filter((e) => e.type === "step").map((e) => e.step),
         resumedMetrics, resumedAfter, resumedTask: resumed.pipeline.task,
         loraEvents, loraAfter, peftNames: Object.keys(peft).sort(), peftConfig, peftTensors, mergedAfter, loraErrors,
+        gguf: { magic: gguf.slice(0, 4), adapter: gguf.includes("adapter.lora.alpha"), lora_b: gguf.includes("blk.1.attn_v.weight.lora_b") },
         scored, firstAnswer,
       };
     } catch (e) {
@@ -203,4 +207,7 @@ test("a Llama fine-tunes in webtune's Worker like PyTorch (CPU path); evaluate, 
   assert.match(r.loraErrors.badModule.message, /unknown module "c_attn"; valid modules are q_proj/);
   assert.equal(r.loraErrors.peftWithoutLora?.name, "OptionsError");
   assert.match(r.loraErrors.peftWithoutLora.message, /no LoRA adapters/);
+  assert.deepEqual(r.gguf, { magic: "GGUF", adapter: true, lora_b: true });
+  assert.equal(r.loraErrors.ggufWithoutLora?.name, "OptionsError");
+  assert.match(r.loraErrors.ggufWithoutLora.message, /save format "gguf-lora"/);
 });

@@ -106,6 +106,12 @@ export class DecoderModel {
     return call(() => inner.exportAdapter(String(baseModel)));
   }
 
+  /** The same adapters as llama.cpp's adapter GGUF: `{ "adapter.gguf" }` (Llama-family models). */
+  async exportGgufAdapter() {
+    const inner = this.#live();
+    return call(() => inner.exportGgufAdapter());
+  }
+
   /** Frees the weights (wasm and GPU memory). The model cannot be used afterwards. */
   dispose() {
     this.#inner?.free();

@@ -409,9 +409,11 @@ export interface TextGenerationPipeline {
   /** Hyperparameter search (`space` may include `loraRank`); the pipeline then holds the best trial's model. */
   search(options: SearchOptions): Promise<SearchResult>;
   /** Hugging Face files (f32 weights, LoRA adapters merged) as Blobs, loadable by transformers;
-   * `format: "peft"`: a LoRA run's `adapter_model.safetensors` + `adapter_config.json` (PEFT loads them).
+   * `format: "peft"`: a LoRA run's `adapter_model.safetensors` + `adapter_config.json` (PEFT loads them);
+   * `format: "gguf-lora"`: the same adapters as llama.cpp's `adapter.gguf` (llama.cpp, wllama and
+   * Ollama load it onto the base model's GGUF; Llama-family models).
    * `directory`/`name` as for other pipelines. */
-  save(options?: { format?: "huggingface" | "peft"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<string, Blob>>;
+  save(options?: { format?: "huggingface" | "peft" | "gguf-lora"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<string, Blob>>;
   dispose(): void;
 }
 

@@ -13,8 +13,9 @@ const LOAD = ["model", "device", "maxLength", "truncate", "batchSize", "onProgre
 const LOAD_QA = ["model", "device", "maxLength", "docStride", "batchSize", "onProgress", "signal"];
 const LOAD_GENERATOR = ["model", "device", "onProgress", "signal"];
 const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"], "token-classification": ["aggregation"], "fill-mask": ["topK", "targets"], "question-answering": ["topK", "maxAnswerLength", "handleImpossibleAnswer"] };
-/** "huggingface": the whole model (LoRA adapters merged); "peft": only a LoRA run's adapters. */
-const SAVE_FORMATS = ["huggingface", "peft"];
+/** "huggingface": the whole model (LoRA adapters merged); "peft": only a LoRA run's adapters;
+ * "gguf-lora": a decoder's LoRA adapters as llama.cpp's adapter GGUF. */
+const SAVE_FORMATS = ["huggingface", "peft", "gguf-lora"];
 
 /** URLs become strings (URL objects cannot be posted to a Worker); everything else is kept. */
 function cloneable(x) {

@@ -129,6 +129,14 @@ async function peftFiles(e) {
   return e.model.exportAdapter(e.id);
 }
 
+/** A LoRA-tuned decoder's adapters as llama.cpp's adapter GGUF (`adapter.gguf`). */
+async function ggufLoraFiles(e) {
+  if (!e.model.exportGgufAdapter) {
+    throw new OptionsError(`save: format "gguf-lora" holds a decoder's LoRA adapters for llama.cpp; save this ${e.task} model with format "huggingface" or "peft"`);
+  }
+  return e.model.exportGgufAdapter();
+}
+
 /** A loaded model's last progress events: why it runs on the CPU when "auto" settled for it, then ready. */
 function emitReady(emit, task, name, device) {
   if (device.fallback) emit({ status: "warning", name, message: `running on the CPU: ${device.fallback}` });
@@ -250,7 +258,7 @@ export const ops = {
    */
   async save({ handle, name, format }) {
     const e = entry(handle);
-    const files = format === "peft" ? await peftFiles(e) : await baseFiles(e);
+    const files = format === "peft" ? await peftFiles(e) : format === "gguf-lora" ? await ggufLoraFiles(e) : await baseFiles(e);
     if (name !== undefined) await store.saveModel(name, files);
     return files;
   },
