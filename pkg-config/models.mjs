@@ -177,10 +177,11 @@ export async function ensureModels(log, names = Object.keys(MODELS).filter((n) =
   return out;
 }
 
-/** Mounts for serve.mjs: /models/<name>/ → its folder, for the models present (nothing fetched). */
+/** Mounts for serve.mjs: /models/<name>/ → its folder, for the default models present (nothing
+ * fetched; extras are not checked here: hashing a 253 MB file would slow every server start). */
 export function modelMounts() {
   const mounts = {};
-  for (const name of Object.keys(MODELS)) {
+  for (const name of Object.keys(MODELS).filter((n) => !MODELS[n].extra)) {
     const dir = localModel(name);
     if (dir) mounts[`/models/${name}/`] = dir;
   }
