@@ -1,6 +1,7 @@
 //! Scoring text with a decoder: examples → token rows the way the model reads them (its
 //! tokenizer, BOS policy and chat template), the next-token loss of Hugging Face's
-//! `LlamaForCausalLM(labels=…)` (mean over the tokens to learn), and evaluation (loss, perplexity).
+//! `LlamaForCausalLM(labels=…)` (mean over the tokens to learn; for a plain-matrix head taken in
+//! chunks of positions, [`lm_loss`]), and evaluation (loss, perplexity).
 //! Fine-tuning a decoder optimises the same loss.
 
 use std::ops::Range;
@@ -10,11 +11,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData, activation::log_softmax};
 use crate::{
     ComputeDevice, Error, Result,
     data::{TextContent, TextExample},
-    infer::{generate::Decoder, metrics::LmMetrics},
-    tokenizer::decoder::DecoderTokenizer,
-    infer::lm_loss,
+    infer::{generate::Decoder, lm_loss, metrics::LmMetrics},
     models::decoder::{CausalLogits, LossInputs},
-    tokenizer::chat::Message,
+    tokenizer::{chat::Message, decoder::DecoderTokenizer},
 };
 
 /// One example as token ids, and which positions the model learns (each from the tokens before it).
