@@ -11,7 +11,7 @@ use common::{
     llama::check_llama,
     lm_training::{Family, check_family_steps_match_pytorch, check_lm_steps_match_pytorch},
     parity::check_model,
-    quantized::{TINY_GEMMA3, TINY_QWEN2, check_tiny_gemma3, check_tiny_kquant, check_tiny_qwen2, tiny_kquant},
+    quantized::{TINY_GEMMA3, TINY_LLAMA3, TINY_QWEN2, TINY_QWEN3, check_tiny_gemma3, check_tiny_kquant, check_tiny_llama3, check_tiny_qwen2, check_tiny_qwen3, tiny_kquant},
     training::check_steps_match_pytorch,
 };
 use wasm_bindgen_test::*;
@@ -128,6 +128,9 @@ async fn quantized_weights_stay_quantized_on_webgpu_and_match_transformers() {
     // a Gemma 3 file: sliding and global layers, q/k and sandwich norms, symmetric 8-bit blocks
     let gemma = webtune::infer::Decoder::from_gguf(TINY_GEMMA3, &dev).unwrap();
     check_tiny_gemma3(&gemma, 1e-3).await;
+    // Qwen3 (q/k norms) and Llama 3.1 (rope_freqs factors) files
+    check_tiny_qwen3(&webtune::infer::Decoder::from_gguf(TINY_QWEN3, &dev).unwrap(), 1e-3).await;
+    check_tiny_llama3(&webtune::infer::Decoder::from_gguf(TINY_LLAMA3, &dev).unwrap(), 1e-3).await;
 }
 
 #[wasm_bindgen_test]

@@ -15,7 +15,7 @@ use common::{
     llama::{flat, ids, int2},
     lm_training,
     parity::{assert_close, read},
-    quantized::{TINY_GEMMA3, TINY_QWEN2, TINY_QWEN3, check_tiny_gemma3, check_tiny_kquant, check_tiny_qwen2, check_tiny_qwen3, tiny_kquant},
+    quantized::{TINY_GEMMA3, TINY_LLAMA3, TINY_QWEN2, TINY_QWEN3, check_tiny_gemma3, check_tiny_kquant, check_tiny_llama3, check_tiny_qwen2, check_tiny_qwen3, tiny_kquant},
 };
 use pollster::block_on;
 use serde_json::Value;
@@ -214,30 +214,23 @@ fn a_qwen3_gguf_reads_as_transformers_reads_it() {
 /// the same logits.
 #[test]
 fn a_llama_3_gguf_with_rope_factors_computes_its_folders_model() {
-    let bytes = std::fs::read(fixture("tiny-llama3.gguf")).unwrap();
-    let folder: Value = serde_json::from_slice(&std::fs::read(assets::crate_root().join("tests/fixtures/llama/tiny-llama3/expected.json")).unwrap()).unwrap();
-    let prompt = ids(&folder["input_ids"][0]);
-    let mut reference = Vec::new();
-    flat(&folder["logits"][0], &mut reference);
-    let check = |decoder: &Decoder, tolerance: f32, what: &str| {
-        let input = int2(&[prompt.iter().map(|&t| t as i32).collect()], &decoder.device);
-        assert_close(&format!("Llama 3 GGUF logits ({what})"), &block_on(read(decoder.model.forward(input, None, None))), &reference, tolerance);
-    };
-    let packed = Decoder::from_gguf(&bytes, &device::cpu()).unwrap();
-    check(&packed, 1e-4, "packed, CPU");
+    let bytes = TINY_LLAMA3;
+    let check = |decoder: &Decoder, tolerance: f32| block_on(check_tiny_llama3(decoder, tolerance));
+    let packed = Decoder::from_gguf(bytes, &device::cpu()).unwrap();
+    check(&packed, 1e-4);
     let expected = json("tiny-llama3.json");
     let side = packed.text.as_ref().unwrap();
     assert_eq!(side.tokenizer.ids(expected["text"].as_str().unwrap(), false).unwrap(), ids(&expected["text_ids"]), "Llama 3's split");
     let dense = packed.dequantized().unwrap();
-    check(&dense, 1e-4, "dense, CPU");
-    let gpu = Decoder::from_gguf(&bytes, &block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required")).unwrap();
-    check(&gpu, 1e-4, "wgpu");
+    check(&dense, 1e-4);
+    let gpu = Decoder::from_gguf(bytes, &block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required")).unwrap();
+    check(&gpu, 1e-4);
     let files = block_on(dense.export()).unwrap();
     let file = |name: &str| files.iter().find(|(n, _)| *n == name).map(|(_, b)| b.clone()).unwrap();
     let config: Value = serde_json::from_slice(&file("config.json")).unwrap();
     assert_eq!(config["rope_scaling"]["rope_type"], "longrope", "{config}");
     let reloaded = Decoder::from_hf(&file("config.json"), file("model.safetensors"), &file("tokenizer.json"), None, &device::cpu()).unwrap();
-    check(&reloaded, 1e-4, "exported folder");
+    check(&reloaded, 1e-4);
 }
 
 /// A Gemma 3 GGUF (tests/reference/make_gemma3_gguf_fixture.py): its config completed as

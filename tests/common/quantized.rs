@@ -57,6 +57,21 @@ pub async fn check_tiny_qwen3(decoder: &Decoder, tolerance: f32) {
     check_against(decoder, TINY_QWEN3_EXPECTED, "Qwen3 GGUF", tolerance).await;
 }
 
+pub const TINY_LLAMA3: &[u8] = include_bytes!("../fixtures/ggml/tiny-llama3.gguf");
+const TINY_LLAMA3_FOLDER_EXPECTED: &str = include_str!("../fixtures/llama/tiny-llama3/expected.json");
+
+/// The Llama 3.1-style GGUF's (make_llama3_gguf_fixture.py: `rope_freqs` factors, F32 weights)
+/// logits for the first prompt of its Hugging Face folder's expected.json, within `tolerance`.
+pub async fn check_tiny_llama3(decoder: &Decoder, tolerance: f32) {
+    let folder: Value = serde_json::from_str(TINY_LLAMA3_FOLDER_EXPECTED).unwrap();
+    let prompt = ids(&folder["input_ids"][0]);
+    let mut reference = Vec::new();
+    flat(&folder["logits"][0], &mut reference);
+    let input = int2(&[prompt.iter().map(|&t| t as i32).collect()], &decoder.device);
+    let what = format!("Llama 3.1 GGUF logits on {}", decoder.device.info().kind);
+    assert_close(&what, &read(decoder.model.forward(input, None, None)).await, &reference, tolerance);
+}
+
 pub const TINY_GEMMA3: &[u8] = include_bytes!("../fixtures/ggml/tiny-gemma3.gguf");
 const TINY_GEMMA3_EXPECTED: &str = include_str!("../fixtures/ggml/tiny-gemma3.json");
 
