@@ -277,7 +277,7 @@ fn a_gemma3_gguf_with_an_impossible_shape_is_a_clear_error() {
     let e = error(patched("gemma3.attention.sliding_window", 0));
     assert!(e.contains("sliding_window of at least 1"), "{e}");
     let e = error(patched("gemma3.attention.sliding_window", 65));
-    assert!(e.contains("sliding_window 65 is larger than the context (max_position_embeddings 64)"), "{e}");
+    assert!(e.contains("the GGUF's metadata: sliding_window 65 is larger than the context (max_position_embeddings 64)"), "{e}");
     let e = error(patched("gemma3.attention.head_count_kv", 3));
     assert!(e.contains("num_attention_heads 2 must be a positive multiple of num_key_value_heads 3"), "{e}");
 }

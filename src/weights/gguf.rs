@@ -144,9 +144,9 @@ impl<'a> Gguf<'a> {
             if config.gemma.sliding_window.is_none() {
                 return Err(Error::Weights(format!("this Gemma 3 GGUF has no {:?}; the file is incomplete", key("attention.sliding_window"))));
             }
-            return config.with_gemma3_defaults();
+            return config.with_gemma3_defaults().map_err(from_metadata);
         }
-        config.validate()?;
+        config.validate().map_err(from_metadata)?;
         Ok(config)
     }
 
@@ -209,6 +209,14 @@ impl<'a> Gguf<'a> {
             out.push(PackTensor::deferred(name, DType::F32, shape, None, bytes, provider));
         }
         Ok(out)
+    }
+}
+
+/// A config check's error about a GGUF file: it names the file's metadata, not a config.json.
+fn from_metadata(e: Error) -> Error {
+    match e {
+        Error::Weights(m) => Error::Weights(m.strip_prefix("config.json: ").map_or(m.clone(), |rest| format!("the GGUF's metadata: {rest}"))),
+        other => other,
     }
 }
 
