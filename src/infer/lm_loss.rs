@@ -42,7 +42,7 @@ fn nll_sum_in_chunks(hidden: Tensor<2>, head: Tensor<2>, train_head: bool, targe
     // the same values outside the graph (a leaf parameter keeps require_grad through detach)
     let (h, w) = (hidden.clone().detach().set_require_grad(false), head.clone().detach().set_require_grad(false));
     let chunk = chunk.max(1);
-    let mut value: Option<Tensor<1>> = None;
+    let mut value = Tensor::<1>::zeros([1], &device);
     let mut toward_hidden = Vec::with_capacity(m.div_ceil(chunk));
     let mut toward_head: Option<Tensor<2>> = None;
     for start in (0..m).step_by(chunk) {
@@ -53,11 +53,7 @@ fn nll_sum_in_chunks(hidden: Tensor<2>, head: Tensor<2>, train_head: bool, targe
         let h_chunk = h.clone().slice([start..end, 0..width]);
         let logp = log_softmax(h_chunk.clone().matmul(w.clone().transpose()), 1); // [n, vocab]
         let picked = logp.clone().gather(1, target.clone()); // [n, 1]
-        let part = (picked * weight.clone()).sum().neg();
-        value = Some(match value {
-            Some(v) => v + part,
-            None => part,
-        });
+        value = value + (picked * weight.clone()).sum().neg();
         // G = w · (softmax − onehot)
         let grad = (logp.exp() * weight.clone()).scatter(1, target, weight.neg(), IndexingUpdateOp::Add);
         toward_hidden.push(grad.clone().matmul(w.clone())); // [n, hidden]
@@ -69,7 +65,6 @@ fn nll_sum_in_chunks(hidden: Tensor<2>, head: Tensor<2>, train_head: bool, targe
             });
         }
     }
-    let value = value.expect("at least one chunk");
     let mut surrogate = (hidden * Tensor::cat(toward_hidden, 0)).sum();
     if let Some(g) = toward_head {
         surrogate = surrogate + (head * g).sum();

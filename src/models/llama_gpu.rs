@@ -81,21 +81,27 @@ impl GpuMatrix {
             }
             GpuMatrix::Parts(parts) => {
                 // each part looks up the ids in its range (others clamped into it, then zeroed); the sum is the rows
+                let [batch, seq] = ids.dims();
+                let mut sum = Tensor::<3>::zeros([batch, seq, self.cols()], &ids.device());
                 let mut first = 0i64;
-                let mut sum: Option<Tensor<3>> = None;
                 for part in parts {
                     let n = part.row_count() as i64;
                     let local = ids.clone().sub_scalar(first);
                     let inside = local.clone().greater_equal_elem(0).bool_and(local.clone().lower_elem(n)).float().unsqueeze_dim::<3>(2);
-                    let rows = part.rows(local.clamp(0, n - 1)) * inside;
-                    sum = Some(match sum {
-                        Some(s) => s + rows,
-                        None => rows,
-                    });
+                    sum = sum + part.rows(local.clamp(0, n - 1)) * inside;
                     first += n;
                 }
-                sum.expect("an upload makes at least one part")
+                sum
             }
+        }
+    }
+
+    /// Number of columns.
+    fn cols(&self) -> usize {
+        match self {
+            GpuMatrix::Quantized(q) => q.cols,
+            GpuMatrix::Float(w) => w.dims()[1],
+            GpuMatrix::Parts(parts) => parts.first().map_or(0, GpuMatrix::cols),
         }
     }
 
