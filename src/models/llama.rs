@@ -851,14 +851,8 @@ impl LlamaModel {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let rope = Rope::new(&self.inv_freq, past, seq, &device);
         let mask_bias = causal_mask_bias(attention_mask, batch, seq, past, &device);
-        // sliding-window layers: their own RoPE and mask, made once (every such layer has the same window)
-        let window = self.layers.iter().find_map(|l| match l.attention {
-            LayerAttention::Sliding { window } => Some(window),
-            LayerAttention::Full => None,
-        });
-        let local = window.map(|w| (Rope::new(&self.local_inv_freq, past, seq, &device), mask_bias.clone() + sliding_window_bias(seq, past, w, &device)));
+        let positions = Positions::new(self.layers.iter().map(|l| l.attention), [&self.inv_freq, &self.local_inv_freq], mask_bias, past, seq, &device);
         let mut slots = cache.as_deref_mut().map(|c| c.slots(self.layers.len()));
         let mut x = self.embed_tokens.forward(input_ids); // [batch, seq, hidden]
         if self.embed_scale != 1.0 {
@@ -866,13 +860,47 @@ impl LlamaModel {
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = slots.as_deref_mut().map(|s| &mut s[i]);
-            let (rope, mask) = match (&layer.attention, &local) {
-                (LayerAttention::Sliding { .. }, Some((rope, mask))) => (rope, mask.clone()),
-                _ => (&rope, mask_bias.clone()),
-            };
+            let (rope, mask) = positions.of(layer.attention);
             x = layer.forward(x, rope, mask, slot);
         }
         rms_norm(&self.norm, x, self.unit_offset_norms)
+    }
+}
+
+/// A forward pass's rotary tables and attention masks: the full-attention layers', and — when the
+/// model has sliding-window layers (Gemma 3's local ones, all with one window) — theirs, with
+/// their own RoPE base, made once per pass.
+pub(crate) struct Positions {
+    rope: Rope,
+    mask: Tensor<4>,
+    local: Option<(Rope, Tensor<4>)>,
+}
+
+impl Positions {
+    /// For layers attending as `layers` say; `inv_freq`: the full and the sliding layers'
+    /// frequencies; `mask_bias`: the causal (and padding) mask of `seq` new positions after `past`.
+    pub(crate) fn new(
+        mut layers: impl Iterator<Item = LayerAttention>,
+        [inv_freq, local_inv_freq]: [&[f32]; 2],
+        mask_bias: Tensor<4>,
+        past: usize,
+        seq: usize,
+        device: &Device,
+    ) -> Self {
+        let window = layers.find_map(|a| match a {
+            LayerAttention::Sliding { window } => Some(window),
+            LayerAttention::Full => None,
+        });
+        let local = window.map(|w| (Rope::new(local_inv_freq, past, seq, device), mask_bias.clone() + sliding_window_bias(seq, past, w, device)));
+        Positions { rope: Rope::new(inv_freq, past, seq, device), mask: mask_bias, local }
+    }
+
+    /// The RoPE and mask of a layer that attends as `attention` says.
+    pub(crate) fn of(&self, attention: LayerAttention) -> (&Rope, Tensor<4>) {
+        match (attention, &self.local) {
+            (LayerAttention::Sliding { .. }, Some((rope, mask))) => (rope, mask.clone()),
+            _ => (&self.rope, self.mask.clone()),
+        }
     }
 }
 

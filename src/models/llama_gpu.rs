@@ -15,8 +15,8 @@ use burn::{
 
 use super::{
     activation::gelu_tanh,
-    kv_cache::{KvCache, causal_mask_bias, sliding_window_bias},
-    llama::{AttentionShape, LayerAttention, LlamaConfig, LlamaForCausalLM, Rope, attend, rms_norm},
+    kv_cache::{KvCache, causal_mask_bias},
+    llama::{AttentionShape, LayerAttention, LlamaConfig, LlamaForCausalLM, Positions, attend, rms_norm},
     llama_packed::{PackedLlama, PackedWeights},
 };
 use crate::kernels::{gpu_quantized::GpuQMatrix, quantized::QMatrix};
@@ -311,14 +311,8 @@ impl GpuPackedLlama {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let rope = Rope::new(&w.inv_freq, past, seq, &device);
         let mask_bias = causal_mask_bias(attention_mask, batch, seq, past, &device);
-        // sliding-window layers (Gemma 3's local ones): their own RoPE and mask, made once
-        let window = w.layers.iter().find_map(|l| match l.attention {
-            LayerAttention::Sliding { window } => Some(window),
-            LayerAttention::Full => None,
-        });
-        let local = window.map(|win| (Rope::new(&w.local_inv_freq, past, seq, &device), mask_bias.clone() + sliding_window_bias(seq, past, win, &device)));
+        let positions = Positions::new(w.layers.iter().map(|l| l.attention), [&w.inv_freq, &w.local_inv_freq], mask_bias, past, seq, &device);
         let mut slots = cache.as_deref_mut().map(|c| c.slots(w.layers.len()));
         let biased = |y: Tensor<3>, bias: Option<&Tensor<1>>| match bias {
             Some(b) => y + b.clone().unsqueeze::<3>(),
@@ -344,10 +338,7 @@ impl GpuPackedLlama {
             if let Some([qn, kn]) = &layer.qk_norm {
                 (q, k) = (per_head(qn, q), per_head(kn, k));
             }
-            let (rope, mask) = match (layer.attention, &local) {
-                (LayerAttention::Sliding { .. }, Some((rope, mask))) => (rope, mask.clone()),
-                _ => (&rope, mask_bias.clone()),
-            };
+            let (rope, mask) = positions.of(layer.attention);
             let mut out = biased(layer.o.matmul(attend(q, k, v, w.shape, rope, mask, slot)), bias(3));
             if let Some([after_attention, _]) = &layer.post_norms {
                 out = norm(after_attention, out);

@@ -206,20 +206,14 @@ impl PackedWeights {
         normed
     }
 
-    /// `out = x / sqrt(mean(x²) + eps) · w` per row of `w.len()` values (`1 + w` for Gemma).
+    /// [`Self::rms_norm_in_place`] of `x` into `out`.
     fn rms_norm(&self, x: &[f32], weight: &[f32], out: &mut [f32]) {
-        let offset = if self.unit_offset_norms { 1.0 } else { 0.0 };
-        let h = weight.len();
-        for (row, o) in x.chunks_exact(h).zip(out.chunks_exact_mut(h)) {
-            let mean = row.iter().map(|v| v * v).sum::<f32>() / h as f32;
-            let inv = 1.0 / (mean + self.eps).sqrt();
-            for ((o, v), w) in o.iter_mut().zip(row).zip(weight) {
-                *o = (w + offset) * (v * inv);
-            }
-        }
+        out.copy_from_slice(x);
+        self.rms_norm_in_place(out, weight);
     }
 
-    /// [`Self::rms_norm`] of `x` into itself (each head of q/k, or a block's output).
+    /// `x = x / sqrt(mean(x²) + eps) · w` per row of `w.len()` values (`1 + w` for Gemma): the
+    /// residual stream, each head of q/k, or a block's output.
     fn rms_norm_in_place(&self, x: &mut [f32], weight: &[f32]) {
         let offset = if self.unit_offset_norms { 1.0 } else { 0.0 };
         for row in x.chunks_exact_mut(weight.len()) {

@@ -201,7 +201,7 @@ impl<'a> Gguf<'a> {
                 })?;
                 let values = match heads {
                     Some(heads) if permuted => unpermute(&values, heads, cols),
-                    _ if unit_offset && is_norm => values.into_iter().map(|v| v - 1.0).collect(),
+                    _ if unit_offset && is_norm => from_stored_norm(values),
                     _ => values,
                 };
                 Ok(Bytes::from_elems(values))
@@ -218,6 +218,12 @@ fn from_metadata(e: Error) -> Error {
         Error::Weights(m) => Error::Weights(m.strip_prefix("config.json: ").map_or(m.clone(), |rest| format!("the GGUF's metadata: {rest}"))),
         other => other,
     }
+}
+
+/// A Gemma norm's weights as transformers holds them (`w`, its scale `1 + w`) from llama.cpp's
+/// file, which stores `1 + w` (transformers' GGUF loader subtracts the 1 the same way).
+fn from_stored_norm(values: Vec<f32>) -> Vec<f32> {
+    values.into_iter().map(|v| v - 1.0).collect()
 }
 
 /// Llama 3.1+'s RoPE factors, one per rotary frequency (read into the config, not a weight).
@@ -297,11 +303,10 @@ pub fn load_packed(gguf: &Gguf<'_>, config: &LlamaConfig, file: &Arc<Vec<u8>>) -
         }
         gguf.dequantize(info)
     };
-    // Gemma's norms scale by 1 + w, and llama.cpp stores the 1 + w: held as w, as transformers holds them
     let unit_offset = config.is_gemma3();
     let norm = |name: &str, len: usize| -> Result<Vec<f32>> {
         let values = vector(name, len)?;
-        Ok(if unit_offset { values.into_iter().map(|v| v - 1.0).collect() } else { values })
+        Ok(if unit_offset { from_stored_norm(values) } else { values })
     };
     let (h, heads, kvh, d) = (config.hidden_size, config.num_attention_heads, config.kv_heads(), config.head_dim());
     let ffn = config.intermediate_size;
