@@ -278,10 +278,10 @@ fn lm_batch(rows: &[&LmRow], pad: u32, device: &Device) -> LmBatch {
 fn nll_sum(model: &impl CausalLogits, batch: &LmBatch) -> Tensor<1> {
     let device = batch.ids.device();
     match model.loss_inputs(batch.ids.clone(), Some(batch.mask.clone())) {
-        LossInputs::HiddenAndHead { hidden, head, trained } => {
+        LossInputs::HiddenAndHead { hidden, head } => {
             let [b, t, h] = hidden.dims();
             let hidden = hidden.slice([0..b, 0..t - 1, 0..h]).reshape([b * (t - 1), h]);
-            lm_loss::nll_sum(hidden, head, trained, &batch.targets, &batch.weights)
+            lm_loss::nll_sum(hidden, head, &batch.targets, &batch.weights)
         }
         LossInputs::Logits(logits) => {
             let [b, t, v] = logits.dims();

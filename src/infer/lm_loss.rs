@@ -7,10 +7,13 @@
 //! loss `L`, `∂L/∂logits = G = w · (softmax(logits) − onehot(target))` (per position, `w` its
 //! weight), so `∂L/∂h = G · W` and `∂L/∂W = Gᵀ · h`. Each chunk computes its logits, its part of
 //! `L` and its `G` without autodiff, and keeps only `G · W` ([chunk, hidden]) and adds `Gᵀ · h`
-//! into one [vocabulary, hidden] sum. The returned tensor has `L`'s value and the surrogate
+//! into one [vocabulary, hidden] sum. A head frozen in a GGUF file's blocks computes both
+//! products on its blocks ([`crate::kernels::frozen`]) and takes no gradient. The returned tensor has `L`'s value and the surrogate
 //! `Σ h ⊙ stopgrad(G·W) + Σ W ⊙ stopgrad(Gᵀ·h)`'s gradient, which is `L`'s.
 
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData, activation::log_softmax};
+
+use crate::models::decoder::LmHead;
 
 /// Elements of one chunk's `[positions, vocabulary]` logits (64 MB as f32).
 const CHUNK_ELEMENTS: usize = 1 << 24;
@@ -21,15 +24,15 @@ pub fn chunk_positions(vocab: usize) -> usize {
 }
 
 /// `−Σ w · log softmax(h · Wᵀ)[target]` over the positions whose weight is not 0.
-/// `hidden`: [positions, hidden] (autodiff graph of the model); `head`: [vocab, hidden], whose
-/// parameter takes gradients when `train_head`; `targets` and `weights`: per position, on the host.
-pub fn nll_sum(hidden: Tensor<2>, head: Tensor<2>, train_head: bool, targets: &[i64], weights: &[f32]) -> Tensor<1> {
-    let chunk = chunk_positions(head.dims()[0]);
-    nll_sum_in_chunks(hidden, head, train_head, targets, weights, chunk)
+/// `hidden`: [positions, hidden] (autodiff graph of the model); `head`: W, [vocab, hidden];
+/// `targets` and `weights`: per position, on the host.
+pub fn nll_sum(hidden: Tensor<2>, head: LmHead, targets: &[i64], weights: &[f32]) -> Tensor<1> {
+    let chunk = chunk_positions(head.vocab());
+    nll_sum_in_chunks(hidden, head, targets, weights, chunk)
 }
 
 /// [`nll_sum`] with `chunk` positions per chunk.
-fn nll_sum_in_chunks(hidden: Tensor<2>, head: Tensor<2>, train_head: bool, targets: &[i64], weights: &[f32], chunk: usize) -> Tensor<1> {
+fn nll_sum_in_chunks(hidden: Tensor<2>, head: LmHead, targets: &[i64], weights: &[f32], chunk: usize) -> Tensor<1> {
     let device = hidden.device();
     // only positions that count: prompts and padding contribute nothing
     let rows: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] != 0.0).collect();
@@ -40,7 +43,12 @@ fn nll_sum_in_chunks(hidden: Tensor<2>, head: Tensor<2>, train_head: bool, targe
     let hidden = hidden.select(0, index); // [m, hidden]
     let [m, width] = hidden.dims();
     // the same values outside the graph (a leaf parameter keeps require_grad through detach)
-    let (h, w) = (hidden.clone().detach().set_require_grad(false), head.clone().detach().set_require_grad(false));
+    let h = hidden.clone().detach().set_require_grad(false);
+    let detached = head.detached();
+    let trained_head = match head {
+        LmHead::Weight { weight, trained: true } => Some(weight),
+        _ => None,
+    };
     let chunk = chunk.max(1);
     let mut value = Tensor::<1>::zeros([1], &device);
     let mut toward_hidden = Vec::with_capacity(m.div_ceil(chunk));
@@ -51,13 +59,13 @@ fn nll_sum_in_chunks(hidden: Tensor<2>, head: Tensor<2>, train_head: bool, targe
         let target = Tensor::<2, Int>::from_data(TensorData::new(rows[start..end].iter().map(|&i| targets[i]).collect::<Vec<_>>(), [n, 1]), &device);
         let weight = Tensor::<2>::from_data(TensorData::new(rows[start..end].iter().map(|&i| weights[i]).collect::<Vec<_>>(), [n, 1]), &device);
         let h_chunk = h.clone().slice([start..end, 0..width]);
-        let logp = log_softmax(h_chunk.clone().matmul(w.clone().transpose()), 1); // [n, vocab]
+        let logp = log_softmax(detached.logits(h_chunk.clone()), 1); // [n, vocab]
         let picked = logp.clone().gather(1, target.clone()); // [n, 1]
         value = value + (picked * weight.clone()).sum().neg();
         // G = w · (softmax − onehot)
         let grad = (logp.exp() * weight.clone()).scatter(1, target, weight.neg(), IndexingUpdateOp::Add);
-        toward_hidden.push(grad.clone().matmul(w.clone())); // [n, hidden]
-        if train_head {
+        toward_hidden.push(detached.times(grad.clone())); // [n, hidden]
+        if trained_head.is_some() {
             let g_head = grad.transpose().matmul(h_chunk); // [vocab, hidden]
             toward_head = Some(match toward_head {
                 Some(acc) => acc + g_head,
@@ -66,7 +74,7 @@ fn nll_sum_in_chunks(hidden: Tensor<2>, head: Tensor<2>, train_head: bool, targe
         }
     }
     let mut surrogate = (hidden * Tensor::cat(toward_hidden, 0)).sum();
-    if let Some(g) = toward_head {
+    if let (Some(head), Some(g)) = (trained_head, toward_head) {
         surrogate = surrogate + (head * g).sum();
     }
     // L's value, the surrogate's gradient
@@ -103,7 +111,8 @@ mod tests {
         for chunk in [1, 2, 100] {
             let (h, w) = (leaf(n * width, [n, width], 1), leaf(vocab * width, [vocab, width], 2));
             // the head goes in transposed twice, as a model's untied head does: not a leaf itself
-            let loss = nll_sum_in_chunks(h.clone(), w.clone().transpose().transpose(), true, &targets, &weights, chunk);
+            let head = LmHead::Weight { weight: w.clone().transpose().transpose(), trained: true };
+            let loss = nll_sum_in_chunks(h.clone(), head, &targets, &weights, chunk);
             let grads = loss.backward();
             let got = (loss.into_data().try_into_vec::<f32>().unwrap(), host(h.grad(&grads).unwrap()), host(w.grad(&grads).unwrap()));
             for (name, a, b) in [("loss", &got.0, &plain.0), ("hidden gradient", &got.1, &plain.1), ("head gradient", &got.2, &plain.2)] {

@@ -17,6 +17,8 @@ use burn::{
     tensor::{Tensor, module::linear as affine},
 };
 
+use super::frozen::FrozenMatrix;
+
 /// `x`: [..., d_in] → [..., d_out], as `layer.forward(x)`.
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     if let Some(adapter) = layer.weight.adapter() {
@@ -38,11 +40,31 @@ pub fn linear_with_adapter_dropout<const D: usize>(layer: &Linear, x: Tensor<D>,
     }
 }
 
+/// [`linear_with_adapter_dropout`] for a layer whose frozen weight may stay quantized: with
+/// `frozen`, `x·Wᵀ` is that matrix's (the layer's own weight is a placeholder), plus its bias and
+/// adapter.
+pub fn projection<const D: usize>(layer: &Linear, frozen: Option<&FrozenMatrix>, x: Tensor<D>, dropout: &Dropout) -> Tensor<D> {
+    let Some(frozen) = frozen else {
+        return linear_with_adapter_dropout(layer, x, dropout);
+    };
+    let mut base = frozen.matmul(x.clone());
+    if let Some(bias) = &layer.bias {
+        base = base + bias.val().unsqueeze();
+    }
+    match layer.weight.adapter() {
+        Some(adapter) => base + low_rank(adapter, dropout.forward(x)),
+        None => base,
+    }
+}
+
 /// `x·W + b + scale · (adapter_input·A)·B`, the frozen base and the factors kept apart.
 fn adapted<const D: usize>(layer: &Linear, adapter: &LoraAdapter, adapter_input: Tensor<D>, x: Tensor<D>) -> Tensor<D> {
-    let base = affine(x, layer.weight.base(), layer.bias.as_ref().map(|b| b.val()));
-    let low_rank = affine(affine(adapter_input, adapter.a.val(), None), adapter.b.val(), None);
-    base + low_rank.mul_scalar(adapter.scale)
+    affine(x, layer.weight.base(), layer.bias.as_ref().map(|b| b.val())) + low_rank(adapter, adapter_input)
+}
+
+/// `scale · (input·A)·B`.
+fn low_rank<const D: usize>(adapter: &LoraAdapter, input: Tensor<D>) -> Tensor<D> {
+    affine(affine(input, adapter.a.val(), None), adapter.b.val(), None).mul_scalar(adapter.scale)
 }
 
 /// Exact (erf) GELU of `linear(layer, x)`, fused into the product on the fast path (BERT's

@@ -15,7 +15,7 @@ use super::{
     llama_gpu::GpuPackedLlama,
     llama_packed::PackedLlama,
 };
-use crate::Result;
+use crate::{Result, kernels::frozen::FrozenMatrix};
 
 /// Next-token logits of a causal language model (what loss and evaluation need).
 pub trait CausalLogits {
@@ -33,8 +33,50 @@ pub trait CausalLogits {
 /// See [`CausalLogits::loss_inputs`].
 pub enum LossInputs {
     Logits(Tensor<3>),
-    /// `trained`: whether the head's parameter takes gradients (its matrix may be a transposed view).
-    HiddenAndHead { hidden: Tensor<3>, head: Tensor<2>, trained: bool },
+    HiddenAndHead { hidden: Tensor<3>, head: LmHead },
+}
+
+/// A language-model head that is one matrix [vocab, hidden].
+#[derive(Clone, Debug)]
+pub enum LmHead {
+    /// `trained`: whether the parameter takes gradients (`weight` may be a transposed view of it).
+    Weight { weight: Tensor<2>, trained: bool },
+    /// Frozen in the GGUF file's blocks (LoRA on a quantized base).
+    Frozen(FrozenMatrix),
+}
+
+impl LmHead {
+    /// The same head outside the autodiff graph.
+    pub fn detached(&self) -> LmHead {
+        match self {
+            LmHead::Weight { weight, .. } => LmHead::Weight { weight: weight.clone().detach().set_require_grad(false), trained: false },
+            LmHead::Frozen(m) => LmHead::Frozen(m.clone()),
+        }
+    }
+
+    /// Rows of the vocabulary.
+    pub fn vocab(&self) -> usize {
+        match self {
+            LmHead::Weight { weight, .. } => weight.dims()[0],
+            LmHead::Frozen(m) => m.rows(),
+        }
+    }
+
+    /// `h · Wᵀ`: [n, hidden] → [n, vocab].
+    pub fn logits(&self, h: Tensor<2>) -> Tensor<2> {
+        match self {
+            LmHead::Weight { weight, .. } => h.matmul(weight.clone().transpose()),
+            LmHead::Frozen(m) => m.matmul_exact(h),
+        }
+    }
+
+    /// `g · W`: [n, vocab] → [n, hidden].
+    pub fn times(&self, g: Tensor<2>) -> Tensor<2> {
+        match self {
+            LmHead::Weight { weight, .. } => g.matmul(weight.clone()),
+            LmHead::Frozen(m) => m.times(g),
+        }
+    }
 }
 
 impl CausalLogits for LlamaForCausalLM {
@@ -43,12 +85,15 @@ impl CausalLogits for LlamaForCausalLM {
     }
 
     fn loss_inputs(&self, input_ids: Tensor<2, Int>, attention_mask: Option<Tensor<2, Int>>) -> LossInputs {
-        let (head, trained) = match &self.lm_head {
-            None => (self.model.embed_tokens.weight.val(), self.model.embed_tokens.weight.is_require_grad()),
-            Some(head) if head.bias.is_none() && head.weight.adapter().is_none() => (head.weight.val().transpose(), head.weight.is_require_grad()),
-            Some(_) => return LossInputs::Logits(self.logits(input_ids, attention_mask)),
+        let head = match (&self.lm_head, self.frozen_head()) {
+            (_, Some(frozen)) => LmHead::Frozen(frozen.clone()),
+            (None, None) => LmHead::Weight { weight: self.model.embed_tokens.weight.val(), trained: self.model.embed_tokens.weight.is_require_grad() },
+            (Some(head), None) if head.bias.is_none() && head.weight.adapter().is_none() => {
+                LmHead::Weight { weight: head.weight.val().transpose(), trained: head.weight.is_require_grad() }
+            }
+            (Some(_), None) => return LossInputs::Logits(self.logits(input_ids, attention_mask)),
         };
-        LossInputs::HiddenAndHead { hidden: self.model.forward(input_ids, attention_mask, None), head, trained }
+        LossInputs::HiddenAndHead { hidden: self.model.forward(input_ids, attention_mask, None), head }
     }
 }
 

@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 pub use super::kv_cache::KvCache;
 use super::kv_cache::{LayerCache, causal_mask_bias, sliding_window_bias};
-use crate::kernels::linear::{linear, linear_with_adapter_dropout};
+use crate::kernels::frozen::{FrozenMatrix, FrozenWeights};
+use crate::kernels::linear::{linear, projection};
 use crate::kernels::softmax::softmax_last;
 use crate::{Error, Result};
 
@@ -642,6 +643,9 @@ pub struct LlamaAttention {
     pub scaling: f64,
     /// Dropout on LoRA adapters' input (PEFT's `lora_dropout`; probability 0 without adapters).
     pub adapter_dropout: Dropout,
+    /// Projections whose frozen weights stay in the GGUF file's blocks (LoRA on a quantized base).
+    #[module(skip)]
+    pub frozen: FrozenWeights,
     pub num_heads: usize,
     pub num_kv_heads: usize,
     pub head_dim: usize,
@@ -657,7 +661,7 @@ impl LlamaAttention {
         mask_bias: Tensor<4>,
         cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
-        let proj = |layer: &Linear, x: Tensor<3>| linear_with_adapter_dropout(layer, x, &self.adapter_dropout);
+        let proj = |name: &str, layer: &Linear, x: Tensor<3>| projection(layer, self.frozen.get(name), x, &self.adapter_dropout);
         let shape = AttentionShape { heads: self.num_heads, kv_heads: self.num_kv_heads, head_dim: self.head_dim, scaling: self.scaling };
         let d = self.head_dim;
         let per_head = |norm: &Option<RmsNorm>, t: Tensor<3>| match norm {
@@ -667,10 +671,10 @@ impl LlamaAttention {
             }
             None => t,
         };
-        let q = per_head(&self.q_norm, proj(&self.q_proj, x.clone()));
-        let k = per_head(&self.k_norm, proj(&self.k_proj, x.clone()));
-        let out = attend(q, k, proj(&self.v_proj, x), shape, rope, mask_bias, cache);
-        proj(&self.o_proj, out)
+        let q = per_head(&self.q_norm, proj("q_proj", &self.q_proj, x.clone()));
+        let k = per_head(&self.k_norm, proj("k_proj", &self.k_proj, x.clone()));
+        let out = attend(q, k, proj("v_proj", &self.v_proj, x), shape, rope, mask_bias, cache);
+        proj("o_proj", &self.o_proj, out)
     }
 }
 
@@ -734,15 +738,18 @@ pub struct LlamaMlp {
     pub gelu_tanh: bool,
     /// Dropout on LoRA adapters' input (PEFT's `lora_dropout`; probability 0 without adapters).
     pub adapter_dropout: Dropout,
+    /// Projections whose frozen weights stay in the GGUF file's blocks (LoRA on a quantized base).
+    #[module(skip)]
+    pub frozen: FrozenWeights,
 }
 
 impl LlamaMlp {
     /// [batch, seq, hidden] → [batch, seq, hidden].
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let proj = |layer: &Linear, x: Tensor<3>| linear_with_adapter_dropout(layer, x, &self.adapter_dropout);
-        let gate = proj(&self.gate_proj, x.clone());
+        let proj = |name: &str, layer: &Linear, x: Tensor<3>| projection(layer, self.frozen.get(name), x, &self.adapter_dropout);
+        let gate = proj("gate_proj", &self.gate_proj, x.clone());
         let gate = if self.gelu_tanh { gelu_approximate(gate) } else { silu(gate) };
-        proj(&self.down_proj, gate * proj(&self.up_proj, x))
+        proj("down_proj", &self.down_proj, gate * proj("up_proj", &self.up_proj, x))
     }
 }
 
@@ -782,6 +789,7 @@ impl LlamaLayer {
                 unit_offset_norms: c.is_gemma3(),
                 scaling: c.attention_scaling(),
                 adapter_dropout: DropoutConfig::new(0.0).init(),
+                frozen: FrozenWeights::default(),
                 num_heads: c.num_attention_heads,
                 num_kv_heads: kvh,
                 head_dim: d,
@@ -792,6 +800,7 @@ impl LlamaLayer {
                 down_proj: lin(c.intermediate_size, h, c.mlp_bias),
                 gelu_tanh: c.activation() == "gelu_pytorch_tanh",
                 adapter_dropout: DropoutConfig::new(0.0).init(),
+                frozen: FrozenWeights::default(),
             },
             input_layernorm: c.rms_norm(device),
             post_attention_layernorm: c.rms_norm(device),
@@ -841,6 +850,9 @@ pub struct LlamaModel {
     pub embed_scale: f64,
     /// Gemma's `(1 + w)` final norm.
     pub unit_offset_norms: bool,
+    /// `embed_tokens` when its weights stay in the GGUF file's blocks.
+    #[module(skip)]
+    pub frozen: FrozenWeights,
 }
 
 impl LlamaModel {
@@ -854,7 +866,10 @@ impl LlamaModel {
         let mask_bias = causal_mask_bias(attention_mask, batch, seq, past, &device);
         let positions = Positions::new(self.layers.iter().map(|l| l.attention), [&self.inv_freq, &self.local_inv_freq], mask_bias, past, seq, &device);
         let mut slots = cache.as_deref_mut().map(|c| c.slots(self.layers.len()));
-        let mut x = self.embed_tokens.forward(input_ids); // [batch, seq, hidden]
+        let mut x = match self.frozen.get("embed_tokens") {
+            Some(frozen) => frozen.lookup(input_ids),
+            None => self.embed_tokens.forward(input_ids),
+        }; // [batch, seq, hidden]
         if self.embed_scale != 1.0 {
             x = x.mul_scalar(self.embed_scale as f32);
         }
@@ -913,6 +928,10 @@ pub struct LlamaForCausalLM {
     /// The config it was built from (it travels with the weights).
     #[module(skip)]
     pub config: LlamaConfig,
+    /// `lm_head` when its weights stay in the GGUF file's blocks (a tied head is the model's
+    /// `embed_tokens`).
+    #[module(skip)]
+    pub frozen: FrozenWeights,
 }
 
 impl LlamaForCausalLM {
@@ -927,10 +946,12 @@ impl LlamaForCausalLM {
                 local_inv_freq: c.sliding_inverse_frequencies(),
                 embed_scale: c.embed_scale(),
                 unit_offset_norms: c.is_gemma3(),
+                frozen: FrozenWeights::default(),
             },
             lm_head: (!c.tie_word_embeddings)
                 .then(|| LinearConfig::new(c.hidden_size, c.vocab_size).with_bias(false).init(device)),
             config: c.clone(),
+            frozen: FrozenWeights::default(),
         }
     }
 
@@ -950,9 +971,20 @@ impl LlamaForCausalLM {
 
     /// [batch, seq, hidden] → [batch, seq, vocab].
     fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        if let Some(frozen) = self.frozen_head() {
+            return frozen.matmul(hidden);
+        }
         match &self.lm_head {
             Some(head) => linear(head, hidden),
             None => hidden.matmul(self.model.embed_tokens.weight.val().transpose().unsqueeze::<3>()),
+        }
+    }
+
+    /// The head's matrix when it stays in the GGUF file's blocks (its own, or the tied embedding's).
+    pub fn frozen_head(&self) -> Option<&FrozenMatrix> {
+        match &self.lm_head {
+            Some(_) => self.frozen.get("lm_head"),
+            None => self.model.frozen.get("embed_tokens"),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod gpt2;
 pub mod heads;
 pub mod kv_cache;
 pub mod llama;
+pub mod llama_frozen;
 pub mod llama_gpu;
 pub mod llama_packed;
 pub mod lora;

@@ -16,7 +16,7 @@ use burn::{
 use super::{
     Checkpoint, Evaluation, Hooks, MemoryPlan, Run, TrainOptions,
     checkpoint::fnv,
-    memory::{plan_causal_lm, plan_gpt2},
+    memory::{plan_causal_lm, plan_gpt2, with_frozen_base},
     trainer::{self, Task, WeightsOrigin},
 };
 use crate::{
@@ -31,6 +31,7 @@ use crate::{
         decoder::DecoderModel,
         gpt2::Gpt2LMHeadModel,
         llama::LlamaForCausalLM,
+        llama_frozen::{frozen_bytes, frozen_model},
         lora::LoraOptions,
     },
     weights::{
@@ -86,12 +87,18 @@ pub async fn fine_tune(
     resume: Option<&Checkpoint>,
     hooks: Hooks<'_>,
 ) -> Result<Run<DecoderModel>> {
-    let data = Data { train, validation, adapter };
+    let data = Data { train, validation, adapter, frozen_bytes: None };
     match &decoder.model {
         // (a module's clone shares its tensors)
         DecoderModel::Llama(m) => fine_tune_family(decoder, m.clone(), data, device, options, resume, hooks).await,
         DecoderModel::Gpt2(m) => fine_tune_family(decoder, m.clone(), data, device, options, resume, hooks).await,
-        // weights kept quantized for inference are trained (and LoRA's frozen base held) in f32
+        // LoRA on the CPU keeps a GGUF base in the file's blocks (QLoRA)
+        DecoderModel::Packed(m) if options.lora.is_some() && !options.dequantize_base && !device.info().is_gpu() => {
+            let base = frozen_model(m, decoder.device.device());
+            let data = Data { frozen_bytes: Some(frozen_bytes(&base)), ..data };
+            fine_tune_family(decoder, base, data, device, options, resume, hooks).await
+        }
+        // otherwise weights kept quantized for inference are trained (and LoRA's base held) in f32
         DecoderModel::Packed(m) => {
             let dense = unpack(&m.file, &m.config, &decoder.device)?;
             fine_tune_family(decoder, dense, data, device, options, resume, hooks).await
@@ -100,11 +107,13 @@ pub async fn fine_tune(
     }
 }
 
-/// What a run learns from, and the adapter it may start from.
+/// What a run learns from, the adapter it may start from, and the bytes of its base's matrices
+/// when they stay in a GGUF file's blocks.
 struct Data<'a> {
     train: &'a [TextExample],
     validation: Option<&'a [TextExample]>,
     adapter: Option<&'a [u8]>,
+    frozen_bytes: Option<u64>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -161,6 +170,7 @@ async fn fine_tune_family<F: TrainableDecoder>(
         lora: options.lora.clone(),
         base: frozen,
         adapter: data.adapter.map(<[u8]>::to_vec),
+        frozen_bytes: data.frozen_bytes,
         config,
         fingerprint: fnv(train_rows.iter().map(LmRow::fingerprint)),
         train: train_rows,
@@ -182,6 +192,8 @@ struct CausalLm<F: DecoderFamily> {
     lora: Option<LoraOptions>,
     base: Option<F>,
     adapter: Option<Vec<u8>>,
+    /// Bytes of the base's matrices when they stay in a GGUF file's blocks.
+    frozen_bytes: Option<u64>,
     train: Vec<LmRow>,
     validation: Vec<LmRow>,
     fingerprint: String,
@@ -217,7 +229,11 @@ impl<F: TrainableDecoder> Task for CausalLm<F> {
 
     fn memory(&self, batch: usize) -> MemoryPlan {
         let longest = self.train.iter().map(|r| r.ids.len()).max().unwrap_or_default();
-        F::memory(&self.config, batch, longest, self.lora.as_ref())
+        let plan = F::memory(&self.config, batch, longest, self.lora.as_ref());
+        match self.frozen_bytes {
+            Some(bytes) => with_frozen_base(plan, bytes),
+            None => plan,
+        }
     }
 
     fn no_decay(path: &str) -> bool {

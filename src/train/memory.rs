@@ -141,6 +141,15 @@ fn with_lora(mut plan: MemoryPlan, lora: Option<(u64, u64)>, tokens: u64) -> Mem
     plan
 }
 
+/// `plan` with its frozen base held as `base_bytes` (a GGUF file's blocks, LoRA beside them)
+/// instead of f32, plus one decoded slice of a matrix at a time ([`crate::kernels::frozen`]).
+pub fn with_frozen_base(mut plan: MemoryPlan, base_bytes: u64) -> MemoryPlan {
+    let slice = crate::kernels::frozen::SLICE_BYTES;
+    plan.total_bytes = plan.total_bytes.saturating_sub(plan.weight_bytes) + base_bytes + slice;
+    plan.weight_bytes = base_bytes;
+    plan
+}
+
 /// Full fine-tuning with AdamW holds the weights, their gradients and two moments (f32 each), plus
 /// the activations; the largest of `candidates` (bytes, what) must fit in one GPU buffer.
 fn full_fine_tuning(parameters: u64, activation_bytes: u64, candidates: [(u64, String); 3]) -> MemoryPlan {

@@ -112,6 +112,11 @@ pub struct TrainOptions {
     /// packed). Off by default: each row is its own example.
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub packing: bool,
+    /// Text generation with LoRA on a GGUF model on the CPU: widen the frozen base to f32 first,
+    /// as on a GPU, instead of keeping it in the file's blocks (QLoRA; default false: about the
+    /// file's size in memory instead of 4–8× it, the same numbers).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    pub dequantize_base: bool,
     /// Token classification: label every token of a word (a `B-` tag's later tokens as its
     /// `I-`), not only its first (default false, as transformers' run_ner.py).
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
@@ -164,6 +169,7 @@ impl Default for TrainOptions {
             checkpoint_every: None,
             chat_template: None,
             packing: false,
+            dequantize_base: false,
             label_all_tokens: false,
             mlm_probability: None,
             whole_word_mask: false,
@@ -222,6 +228,7 @@ impl TrainOptions {
         let set = [
             ("chatTemplate", "text-generation", self.chat_template.is_some()),
             ("packing", "text-generation", self.packing),
+            ("dequantizeBase", "text-generation", self.dequantize_base),
             ("labelAllTokens", "token-classification", self.label_all_tokens),
             ("mlmProbability", "fill-mask", self.mlm_probability.is_some()),
             ("wholeWordMask", "fill-mask", self.whole_word_mask),

@@ -12,6 +12,7 @@ use crate::{
         decoder::{CausalLogits, DecoderModel},
         gpt2::{Gpt2Config, Gpt2LMHeadModel},
         llama::{LlamaConfig, LlamaForCausalLM},
+        llama_frozen::densified,
         lora::{LoraBase, LoraOptions},
     },
 };
@@ -47,8 +48,9 @@ impl DecoderFamily for LlamaForCausalLM {
         llama::load_causal_lm(config, bytes, device)
     }
 
+    /// A base kept in a GGUF file's blocks is written as the f32 values it stands for.
     async fn export(&self, device: &ComputeDevice) -> Result<Vec<u8>> {
-        llama::export_causal_lm(self, device).await
+        llama::export_causal_lm(&densified(self.clone()), device).await
     }
 
     fn config_json(config: &LlamaConfig) -> Result<Vec<u8>> {
