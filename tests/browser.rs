@@ -11,7 +11,7 @@ use common::{
     llama::check_llama,
     lm_training::{Family, check_family_steps_match_pytorch, check_lm_steps_match_pytorch},
     parity::check_model,
-    quantized::{TINY_GEMMA3, TINY_LLAMA3, TINY_QWEN2, TINY_QWEN3, check_tiny_gemma3, check_tiny_kquant, check_tiny_llama3, check_tiny_qwen2, check_tiny_qwen3, tiny_kquant},
+    quantized::{TINY_GEMMA3, TINY_LLAMA3, TINY_QWEN2, TINY_QWEN3, check_qlora_trains_as_dequantized, check_tiny_gemma3, check_tiny_kquant, check_tiny_llama3, check_tiny_qwen2, check_tiny_qwen3, tiny_kquant},
     training::check_steps_match_pytorch,
 };
 use wasm_bindgen_test::*;
@@ -112,6 +112,13 @@ async fn quantized_weights_match_transformers_on_the_wasm_cpu_path() {
     // every block type decoded by the SIMD128 kernels, against transformers on the dequantized weights
     let dev = device::select(DevicePreference::Cpu).await.unwrap();
     check_tiny_kquant(&tiny_kquant(true, &dev), 1e-3).await;
+}
+
+#[wasm_bindgen_test]
+async fn lora_on_a_gguf_kept_quantized_on_the_wasm_cpu_path_trains_as_its_dequantized_file() {
+    let dev = device::select(DevicePreference::Cpu).await.unwrap();
+    assert_eq!(dev.info().backend, "flex");
+    check_qlora_trains_as_dequantized(&dev).await;
 }
 
 #[wasm_bindgen_test]

@@ -14,8 +14,8 @@ use common::{
     gguf::{GgufSpec, TensorSpec},
     llama::{flat, ids, int2},
     lm_training,
-    parity::{assert_close, assert_same_safetensors, read},
-    quantized::{TINY_GEMMA3, TINY_LLAMA3, TINY_QWEN2, TINY_QWEN3, check_tiny_gemma3, check_tiny_kquant, check_tiny_llama3, check_tiny_qwen2, check_tiny_qwen3, tiny_kquant},
+    parity::{assert_close, read},
+    quantized::{TINY_GEMMA3, TINY_LLAMA3, TINY_QWEN2, TINY_QWEN3, check_qlora_trains_as_dequantized, check_tiny_gemma3, check_tiny_kquant, check_tiny_llama3, check_tiny_qwen2, check_tiny_qwen3, tiny_kquant},
 };
 use pollster::block_on;
 use serde_json::Value;
@@ -26,8 +26,6 @@ use webtune::{
     infer::{Decoder, GenerateOptions},
     tokenizer::chat::Message,
     train::{Event, Hooks, TrainOptions, causal_lm},
-    models::lora::LoraOptions,
-    weights::decoder::{export_adapter, export_folder},
     models::decoder::DecoderModel,
 };
 
@@ -141,38 +139,7 @@ fn a_gguf_kept_quantized_on_the_gpu_fine_tunes_as_its_dequantized_file() {
 
 #[test]
 fn lora_on_a_gguf_kept_quantized_on_the_cpu_trains_as_its_dequantized_file() {
-    // QLoRA: the base's matrices (all eight block types, q/k rows permuted) stay in the file's
-    // blocks through forward and backward; every step, the trained adapter, the merged export and
-    // the trained model's logits equal the run on the model dequantized from the file (which
-    // a_llama_of_every_block_type_matches_transformers_dense_and_packed holds to transformers)
-    let cpu = device::cpu();
-    let (lm, expected) = lm_training::fixture(&cpu);
-    let data = lm_training::examples(&expected, "pairs");
-    let every = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
-    let lora = LoraOptions { target_modules: Some(every.iter().map(|t| t.to_string()).collect()), dropout: 0.0, ..lm_training::lora_options() };
-    let options = TrainOptions { epochs: 2, batch_size: 2, learning_rate: 1e-2, log_every: 1, lora: Some(lora), ..TrainOptions::default() };
-    let run = |packed: bool| {
-        let decoder = Decoder { text: lm.text.clone(), ..tiny_kquant(packed, &cpu) };
-        assert_eq!(matches!(decoder.model, DecoderModel::Packed(_)), packed);
-        let (mut steps, mut weight_bytes) = (Vec::new(), 0);
-        let on_event = &mut |e: Event| match e {
-            Event::Step { loss, grad_norm, .. } => steps.extend([loss as f32, grad_norm.unwrap() as f32]),
-            Event::Start { memory, .. } => weight_bytes = memory.weight_bytes,
-            _ => {}
-        };
-        let run = block_on(causal_lm::fine_tune(&decoder, &cpu, None, &data, None, &options, None, Hooks::events(on_event))).unwrap();
-        let adapter = block_on(export_adapter(&run.model, &cpu)).unwrap().0;
-        let (_, merged) = block_on(export_folder(&run.model, &cpu)).unwrap();
-        let logits = block_on(read(run.model.forward(int2(&[vec![1, 5, 9, 2]], &cpu), None, None)));
-        (steps, adapter, merged, logits, weight_bytes)
-    };
-    let (kept, dense) = (run(true), run(false));
-    assert!(kept.0.len() >= 4 && kept.0[kept.0.len() - 2] < kept.0[0], "the loss falls: {:?}", kept.0);
-    assert_close("losses and gradient norms, kept quantized vs dequantized", &kept.0, &dense.0, 1e-4);
-    assert_same_safetensors("trained adapter", &kept.1, &dense.1, 1e-4);
-    assert_same_safetensors("merged model", &kept.2, &dense.2, 1e-4);
-    assert_close("trained model's logits", &kept.3, &dense.3, 1e-3);
-    assert!(kept.4 * 3 < dense.4, "the plan counts the base at the file's size: {} vs {} bytes as f32", kept.4, dense.4);
+    block_on(check_qlora_trains_as_dequantized(&device::cpu()));
 }
 
 #[test]

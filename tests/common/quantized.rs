@@ -7,13 +7,19 @@ use serde_json::Value;
 use webtune::{
     ComputeDevice,
     infer::{Decoder, GenerateOptions},
-    models::decoder::DecoderModel,
-    weights::{LoadReport, gguf},
+    models::{decoder::DecoderModel, lora::LoraOptions},
+    train::{Event, Hooks, TrainOptions, causal_lm},
+    weights::{
+        LoadReport,
+        decoder::{export_adapter, export_folder},
+        gguf,
+    },
 };
 
 use super::{
     llama::{flat, ids, int2},
-    parity::{assert_close, read},
+    lm_training,
+    parity::{assert_close, assert_same_safetensors, read},
 };
 
 pub const TINY_KQUANT: &[u8] = include_bytes!("../fixtures/ggml/tiny-kquant.gguf");
@@ -95,4 +101,40 @@ async fn check_against(decoder: &Decoder, expected: &str, name: &str, tolerance:
     let options = GenerateOptions { max_new_tokens: 10, stop: Some(vec![]), ..Default::default() };
     let out = decoder.generate(&prompt, &options, |_| true).await.unwrap();
     assert_eq!(out.tokens, ids(&expected["greedy"]), "greedy tokens ({what})");
+}
+
+/// QLoRA on `cpu` (natively, or the browser's CPU path): LoRA on every projection of the tiny
+/// file kept in its blocks (all eight types, q/k rows permuted) through forward and backward
+/// gives every step (loss, gradient norm), the trained adapter, the merged export and the trained
+/// model's logits of the run on the model dequantized from the file (which matches transformers),
+/// with the plan counting the base at the file's size.
+pub async fn check_qlora_trains_as_dequantized(cpu: &ComputeDevice) {
+    let (lm, expected) = lm_training::fixture(cpu);
+    let data = lm_training::examples(&expected, "pairs");
+    let every = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+    let lora = LoraOptions { target_modules: Some(every.iter().map(|t| t.to_string()).collect()), dropout: 0.0, ..lm_training::lora_options() };
+    let options = TrainOptions { epochs: 2, batch_size: 2, learning_rate: 1e-2, log_every: 1, lora: Some(lora), ..TrainOptions::default() };
+    let mut results = Vec::new();
+    for packed in [true, false] {
+        let decoder = Decoder { text: lm.text.clone(), ..tiny_kquant(packed, cpu) };
+        assert_eq!(matches!(decoder.model, DecoderModel::Packed(_)), packed);
+        let (mut steps, mut weight_bytes) = (Vec::new(), 0);
+        let on_event = &mut |e: Event| match e {
+            Event::Step { loss, grad_norm, .. } => steps.extend([loss as f32, grad_norm.unwrap() as f32]),
+            Event::Start { memory, .. } => weight_bytes = memory.weight_bytes,
+            _ => {}
+        };
+        let run = causal_lm::fine_tune(&decoder, cpu, None, &data, None, &options, None, Hooks::events(on_event)).await.unwrap();
+        let adapter = export_adapter(&run.model, cpu).await.unwrap().0;
+        let (_, merged) = export_folder(&run.model, cpu).await.unwrap();
+        let logits = read(run.model.forward(int2(&[vec![1, 5, 9, 2]], cpu), None, None)).await;
+        results.push((steps, adapter, merged, logits, weight_bytes));
+    }
+    let (kept, dense) = (&results[0], &results[1]);
+    assert!(kept.0.len() >= 4 && kept.0[kept.0.len() - 2] < kept.0[0], "the loss falls: {:?}", kept.0);
+    assert_close("losses and gradient norms, kept quantized vs dequantized", &kept.0, &dense.0, 1e-4);
+    assert_same_safetensors("trained adapter", &kept.1, &dense.1, 1e-4);
+    assert_same_safetensors("merged model", &kept.2, &dense.2, 1e-4);
+    assert_close("trained model's logits", &kept.3, &dense.3, 1e-3);
+    assert!(kept.4 * 3 < dense.4, "the plan counts the base at the file's size: {} vs {} bytes as f32", kept.4, dense.4);
 }

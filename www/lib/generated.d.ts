@@ -101,6 +101,12 @@ chatTemplate?: boolean | null,
  */
 packing?: boolean, 
 /**
+ * Text generation with LoRA on a GGUF model on the CPU: widen the frozen base to f32 first,
+ * as on a GPU, instead of keeping it in the file's blocks (QLoRA; default false: about the
+ * file's size in memory instead of 4–8× it, the same numbers).
+ */
+dequantizeBase?: boolean, 
+/**
  * Token classification: label every token of a word (a `B-` tag's later tokens as its
  * `I-`), not only its first (default false, as transformers' run_ner.py).
  */
