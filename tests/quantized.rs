@@ -139,7 +139,13 @@ fn a_gguf_kept_quantized_on_the_gpu_fine_tunes_as_its_dequantized_file() {
 
 #[test]
 fn lora_on_a_gguf_kept_quantized_on_the_cpu_trains_as_its_dequantized_file() {
-    block_on(check_qlora_trains_as_dequantized(&device::cpu()));
+    block_on(check_qlora_trains_as_dequantized(&device::cpu(), 1e-4));
+}
+
+#[test]
+fn lora_on_a_gguf_kept_quantized_on_the_gpu_trains_as_its_dequantized_file() {
+    let gpu = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
+    block_on(check_qlora_trains_as_dequantized(&gpu, 1e-4));
 }
 
 #[test]

@@ -27,7 +27,7 @@ use burn::{
 };
 use futures_util::FutureExt;
 
-use super::quantized::QMatrix;
+use super::{gpu_matrix::GpuMatrix, quantized::QMatrix};
 
 /// f32 values of one decoded slice of rows.
 const SLICE_VALUES: usize = 1 << 22;
@@ -38,10 +38,20 @@ pub const SLICE_BYTES: u64 = SLICE_VALUES as u64 * 4;
 /// Input rows up to which a product outside autodiff takes the integer path.
 const FEW_ROWS: usize = 8;
 
+/// A frozen `[rows, cols]` weight kept quantized: in the GGUF file's bytes for the CPU path, or
+/// on the GPU in the product kernels' layout ([`GpuMatrix`]; its products take part in autodiff
+/// through [`super::gpu_quantized`]).
+#[derive(Clone, Debug)]
+pub enum FrozenMatrix {
+    Host(HostMatrix),
+    /// Rows already in Hugging Face's order, on `device`.
+    Gpu { matrix: GpuMatrix, device: Device },
+}
+
 /// A `[rows, cols]` weight as the GGUF file stores it, rows read in `order` when given (llama.cpp's
 /// permuted q/k rows back in Hugging Face's order).
 #[derive(Clone, Debug)]
-pub struct FrozenMatrix {
+pub struct HostMatrix {
     matrix: QMatrix,
     order: Option<Arc<[usize]>>,
     /// f32 values per decoded slice ([`SLICE_VALUES`]; fewer in tests, to cross slices).
@@ -49,25 +59,100 @@ pub struct FrozenMatrix {
 }
 
 impl FrozenMatrix {
-    /// `matrix` with its rows in `order` (a permutation of its rows, or `None` for the file's).
-    pub fn new(matrix: QMatrix, order: Option<Vec<usize>>) -> Self {
+    /// `matrix` on the host with its rows in `order` (a permutation of its rows, or `None` for the file's).
+    pub fn host(matrix: QMatrix, order: Option<Vec<usize>>) -> Self {
         debug_assert!(order.as_ref().is_none_or(|o| o.len() == matrix.rows));
-        FrozenMatrix { matrix, order: order.map(Arc::from), slice_values: SLICE_VALUES }
+        FrozenMatrix::Host(HostMatrix { matrix, order: order.map(Arc::from), slice_values: SLICE_VALUES })
     }
 
     pub fn rows(&self) -> usize {
-        self.matrix.rows
+        match self {
+            FrozenMatrix::Host(h) => h.matrix.rows,
+            FrozenMatrix::Gpu { matrix, .. } => matrix.row_count(),
+        }
     }
 
     pub fn cols(&self) -> usize {
-        self.matrix.cols
+        match self {
+            FrozenMatrix::Host(h) => h.matrix.cols,
+            FrozenMatrix::Gpu { matrix, .. } => matrix.cols(),
+        }
     }
 
-    /// Bytes of the file's blocks it holds.
+    /// Bytes it holds (the file's blocks, or their GPU layout).
     pub fn bytes(&self) -> usize {
-        self.matrix.bytes()
+        match self {
+            FrozenMatrix::Host(h) => h.matrix.bytes(),
+            FrozenMatrix::Gpu { matrix, .. } => matrix.bytes(),
+        }
     }
 
+    /// The whole matrix as f32 `[rows, cols]` on `device` (to merge adapters into, or export).
+    pub fn dequantized(&self, device: &Device) -> Tensor<2> {
+        match self {
+            FrozenMatrix::Host(h) => Tensor::from_data(TensorData::new(h.decode(0..h.matrix.rows), [h.matrix.rows, h.matrix.cols]), device),
+            FrozenMatrix::Gpu { matrix, .. } => matrix.dense().to_device(device),
+        }
+    }
+
+    /// `x · Wᵀ`: [.., cols] → [.., rows]; `x`'s gradient flows through it.
+    pub fn matmul<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            FrozenMatrix::Host(h) => {
+                let mut dims = x.dims();
+                dims[D - 1] = h.matrix.rows;
+                let exact = x.is_autodiff();
+                Tensor::<2>::from_dispatch(Dispatch::frozen_matmul(x.into_dispatch(), h.clone(), false, exact)).reshape(dims)
+            }
+            FrozenMatrix::Gpu { matrix, .. } => matrix.matmul(x),
+        }
+    }
+
+    /// `x · Wᵀ` on decoded slices whatever the rows (a loss: the same values as the dequantized
+    /// matrix's): [m, cols] → [m, rows].
+    pub fn matmul_exact(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            FrozenMatrix::Host(h) => Tensor::<2>::from_dispatch(Dispatch::frozen_matmul(x.into_dispatch(), h.clone(), false, true)),
+            FrozenMatrix::Gpu { matrix, .. } => matrix.matmul(x),
+        }
+    }
+
+    /// `g · W`: [m, rows] → [m, cols] (what the loss's gradient needs of a frozen head).
+    pub fn times(&self, g: Tensor<2>) -> Tensor<2> {
+        match self {
+            FrozenMatrix::Host(h) => Tensor::<2>::from_dispatch(Dispatch::frozen_matmul(g.into_dispatch(), h.clone(), true, true)),
+            FrozenMatrix::Gpu { matrix, .. } => matrix.times(g),
+        }
+    }
+
+    /// Rows `ids` as f32 (an embedding lookup; a constant for autodiff) on `ids`' device:
+    /// [batch, seq] → [batch, seq, cols]. Ids past the last row read as zeros.
+    pub fn lookup(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        let [batch, seq] = ids.dims();
+        let device = ids.device();
+        match self {
+            FrozenMatrix::Host(h) => {
+                let ids: Vec<i64> = ids.into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default();
+                let mut values = Vec::with_capacity(ids.len() * h.matrix.cols);
+                for id in ids {
+                    match usize::try_from(id).ok().filter(|&r| r < h.matrix.rows) {
+                        Some(r) => h.matrix.dequantize_row(h.file_row(r), &mut values),
+                        None => values.resize(values.len() + h.matrix.cols, 0.0),
+                    }
+                }
+                Tensor::from_data(TensorData::new(values, [batch, seq, h.matrix.cols]), &device)
+            }
+            FrozenMatrix::Gpu { matrix, device: own } => {
+                let rows = matrix.row_count() as i64;
+                let ids = ids.to_device(own);
+                let inside = ids.clone().greater_equal_elem(0).bool_and(ids.clone().lower_elem(rows)).float().unsqueeze_dim::<3>(2);
+                (matrix.rows(ids.clamp(0, (rows - 1).max(0))) * inside).to_device(&device)
+            }
+        }
+    }
+}
+
+impl HostMatrix {
     /// The file's row of row `r`.
     fn file_row(&self, r: usize) -> usize {
         self.order.as_ref().map_or(r, |order| order[r])
@@ -75,7 +160,7 @@ impl FrozenMatrix {
 
     /// Rows `range` as f32, row after row.
     fn decode(&self, range: std::ops::Range<usize>) -> Vec<f32> {
-        let mut values = Vec::with_capacity(range.len() * self.cols());
+        let mut values = Vec::with_capacity(range.len() * self.matrix.cols);
         for r in range {
             self.matrix.dequantize_row(self.file_row(r), &mut values);
         }
@@ -84,47 +169,7 @@ impl FrozenMatrix {
 
     /// Rows per decoded slice.
     fn slice_rows(&self) -> usize {
-        (self.slice_values / self.cols().max(1)).max(1)
-    }
-
-    /// The whole matrix as f32 `[rows, cols]` on `device` (to merge adapters into, or export).
-    pub fn dequantized(&self, device: &Device) -> Tensor<2> {
-        Tensor::from_data(TensorData::new(self.decode(0..self.rows()), [self.rows(), self.cols()]), device)
-    }
-
-    /// `x · Wᵀ`: [.., cols] → [.., rows]; `x`'s gradient flows through it.
-    pub fn matmul<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let mut dims = x.dims();
-        dims[D - 1] = self.rows();
-        let exact = x.is_autodiff();
-        Tensor::<2>::from_dispatch(Dispatch::frozen_matmul(x.into_dispatch(), self.clone(), false, exact)).reshape(dims)
-    }
-
-    /// `x · Wᵀ` on decoded slices whatever the rows (a loss: the same values as the dequantized
-    /// matrix's): [m, cols] → [m, rows].
-    pub fn matmul_exact(&self, x: Tensor<2>) -> Tensor<2> {
-        Tensor::<2>::from_dispatch(Dispatch::frozen_matmul(x.into_dispatch(), self.clone(), false, true))
-    }
-
-    /// `g · W`: [m, rows] → [m, cols] (what the loss's gradient needs of a frozen head).
-    pub fn times(&self, g: Tensor<2>) -> Tensor<2> {
-        Tensor::<2>::from_dispatch(Dispatch::frozen_matmul(g.into_dispatch(), self.clone(), true, true))
-    }
-
-    /// Rows `ids` as f32 (an embedding lookup; a constant for autodiff): [batch, seq] →
-    /// [batch, seq, cols]. Ids past the last row read as zeros.
-    pub fn lookup(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        let [batch, seq] = ids.dims();
-        let device = ids.device();
-        let ids: Vec<i64> = ids.into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default();
-        let mut values = Vec::with_capacity(ids.len() * self.cols());
-        for id in ids {
-            match usize::try_from(id).ok().filter(|&r| r < self.rows()) {
-                Some(r) => self.matrix.dequantize_row(self.file_row(r), &mut values),
-                None => values.resize(values.len() + self.cols(), 0.0),
-            }
-        }
-        Tensor::from_data(TensorData::new(values, [batch, seq, self.cols()]), &device)
+        (self.slice_values / self.matrix.cols.max(1)).max(1)
     }
 }
 
@@ -167,9 +212,9 @@ pub fn placeholder(dims: [usize; 2], device: &Device) -> Tensor<2> {
 }
 
 /// [m, k] (the leading dimensions' product) → [m, rows] or, transposed, [m, cols].
-fn product_shape(x: &Shape, weight: &FrozenMatrix, transposed: bool) -> Shape {
+fn product_shape(x: &Shape, weight: &HostMatrix, transposed: bool) -> Shape {
     let m = x.num_elements() / x[x.num_dims() - 1].max(1);
-    Shape::new([m, if transposed { weight.cols() } else { weight.rows() }])
+    Shape::new([m, if transposed { weight.matrix.cols } else { weight.matrix.rows }])
 }
 
 /// The product with a frozen matrix, on the CPU backend and through its autodiff.
@@ -177,33 +222,33 @@ fn product_shape(x: &Shape, weight: &FrozenMatrix, transposed: bool) -> Shape {
 pub trait FrozenOps: Backend {
     /// `x` [.., cols] · Wᵀ → [m, rows], or (`transposed`) `x` [.., rows] · W → [m, cols];
     /// `exact`: decode slices of W to f32 whatever `x`'s rows (else a few rows take the integer path).
-    fn frozen_matmul(x: FloatTensor<Self>, weight: FrozenMatrix, transposed: bool, exact: bool) -> FloatTensor<Self>;
+    fn frozen_matmul(x: FloatTensor<Self>, weight: HostMatrix, transposed: bool, exact: bool) -> FloatTensor<Self>;
 }
 
 impl FrozenOps for Flex {
-    fn frozen_matmul(x: FloatTensor<Self>, weight: FrozenMatrix, transposed: bool, exact: bool) -> FloatTensor<Self> {
+    fn frozen_matmul(x: FloatTensor<Self>, weight: HostMatrix, transposed: bool, exact: bool) -> FloatTensor<Self> {
         host_product::<Flex>(x, &weight, transposed, exact)
     }
 }
 
 /// [`FrozenOps::frozen_matmul`] with the backend's own ops on decoded slices.
-fn host_product<B: Backend>(x: FloatTensor<B>, weight: &FrozenMatrix, transposed: bool, exact: bool) -> FloatTensor<B> {
+fn host_product<B: Backend>(x: FloatTensor<B>, weight: &HostMatrix, transposed: bool, exact: bool) -> FloatTensor<B> {
     let shape = product_shape(&x.shape(), weight, transposed);
     let m = shape[0];
-    let k = if transposed { weight.rows() } else { weight.cols() };
+    let k = if transposed { weight.matrix.rows } else { weight.matrix.cols };
     let device = x.device();
     let x = B::float_reshape(x, Shape::new([m, k]));
     if !exact && !transposed && m <= FEW_ROWS {
         if let Some(y) = few_rows::<B>(x.clone(), weight, m) {
-            return B::float_from_data(TensorData::new(y, [m, weight.rows()]), &device);
+            return B::float_from_data(TensorData::new(y, [m, weight.matrix.rows]), &device);
         }
     }
     let step = weight.slice_rows();
     let mut parts = Vec::new();
     let mut sum: Option<FloatTensor<B>> = None;
-    for start in (0..weight.rows()).step_by(step) {
-        let end = (start + step).min(weight.rows());
-        let w = B::float_from_data(TensorData::new(weight.decode(start..end), [end - start, weight.cols()]), &device);
+    for start in (0..weight.matrix.rows).step_by(step) {
+        let end = (start + step).min(weight.matrix.rows);
+        let w = B::float_from_data(TensorData::new(weight.decode(start..end), [end - start, weight.matrix.cols]), &device);
         if transposed {
             // g[:, start..end] · W[start..end]
             let g = B::float_slice(x.clone(), &[Slice::from(0..m), Slice::from(start..end)]);
@@ -227,9 +272,9 @@ fn host_product<B: Backend>(x: FloatTensor<B>, weight: &FrozenMatrix, transposed
 
 /// `x · Wᵀ` for a few rows on the quantized blocks (16-bit integer activations), rows in
 /// Hugging Face's order; `None` when `x`'s values cannot be read at once.
-fn few_rows<B: Backend>(x: FloatTensor<B>, weight: &FrozenMatrix, m: usize) -> Option<Vec<f32>> {
+fn few_rows<B: Backend>(x: FloatTensor<B>, weight: &HostMatrix, m: usize) -> Option<Vec<f32>> {
     let x: Vec<f32> = B::float_into_data(x).now_or_never()?.ok()?.convert::<f32>().try_into_vec::<f32>().ok()?;
-    let rows = weight.rows();
+    let rows = weight.matrix.rows;
     let mut file_order = vec![0.0; m * rows];
     weight.matrix.matmul(&x, m, &mut file_order);
     Some(match &weight.order {
@@ -239,13 +284,13 @@ fn few_rows<B: Backend>(x: FloatTensor<B>, weight: &FrozenMatrix, m: usize) -> O
 }
 
 impl<B: Backend + FrozenOps, C: CheckpointStrategy> FrozenOps for Autodiff<B, C> {
-    fn frozen_matmul(x: FloatTensor<Self>, weight: FrozenMatrix, transposed: bool, _exact: bool) -> FloatTensor<Self> {
+    fn frozen_matmul(x: FloatTensor<Self>, weight: HostMatrix, transposed: bool, _exact: bool) -> FloatTensor<Self> {
         /// The input's gradient: the other product with the same matrix, in the input's shape.
         #[derive(Debug)]
         struct FrozenProduct;
 
         impl<B: Backend + FrozenOps> Backward<B, 1> for FrozenProduct {
-            type State = (FrozenMatrix, bool, Shape);
+            type State = (HostMatrix, bool, Shape);
 
             fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
                 let (weight, transposed, shape) = ops.state;
@@ -281,8 +326,10 @@ mod tests {
             }
         }
         let matrix = QMatrix::new(GgmlType::Q8_0, rows, 64, Arc::new(bytes), 0, "test").unwrap();
-        let mut m = FrozenMatrix::new(matrix, Some((0..rows).rev().collect()));
-        m.slice_values = 2 * 64; // two rows a slice: every product crosses slices
+        let mut m = FrozenMatrix::host(matrix, Some((0..rows).rev().collect()));
+        if let FrozenMatrix::Host(h) = &mut m {
+            h.slice_values = 2 * 64; // two rows a slice: every product crosses slices
+        }
         m
     }
 

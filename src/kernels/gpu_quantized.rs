@@ -13,11 +13,19 @@
 //!   and one scale per group (36 bytes per 32; Q8_0's file has 34, Q5_0's 22).
 //!
 //! Words are u32 in a Burn Int tensor, scales and offsets f32 tensors; the kernels run through a
-//! Burn backend extension (`Cube` runtimes only: the CPU path has [`super::quantized`]).
+//! Burn backend extension (`Cube` runtimes only: the CPU path has [`super::quantized`]). The
+//! product takes part in autodiff (LoRA beside a frozen quantized base): the input's gradient is
+//! the transposed product `g · W`, a third kernel on the same layouts; the matrix takes none.
 
 use burn::{
     backend::{
-        Backend, Dispatch, backend_extension,
+        Autodiff, AutodiffBackend, Backend, Dispatch, TensorMetadata,
+        autodiff::{
+            checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
+            grads::Gradients,
+            ops::{Backward, Ops, OpsKind, unary},
+        },
+        backend_extension,
         tensor::{FloatTensor, IntTensor},
     },
     tensor::{DType, Device, Int, Shape, Tensor, TensorData},
@@ -25,7 +33,7 @@ use burn::{
 use burn_cubecl::{CubeBackend, kernel::into_contiguous, ops::numeric::empty_device_dtype};
 use cubecl::prelude::{CubeCount, CubeDim};
 
-use self::kernel::{BYTES, BYTES_SYMMETRIC, NIBBLES, quantized_matmul_kernel, quantized_rows_kernel};
+use self::kernel::{BYTES, BYTES_SYMMETRIC, NIBBLES, quantized_matmul_kernel, quantized_matmul_t_kernel, quantized_rows_kernel};
 
 use super::quantized::QMatrix;
 use crate::formats::ggml::{self, GgmlType};
@@ -154,6 +162,19 @@ impl GpuQMatrix {
         Tensor::<2>::from_dispatch(y).reshape(dims)
     }
 
+    /// `g · W`: [m, rows] → [m, cols] (the gradient of `matmul`'s input).
+    pub fn times(&self, g: Tensor<2>) -> Tensor<2> {
+        let y = Dispatch::quantized_matmul_t(
+            g.into_dispatch(),
+            self.words.clone().into_dispatch(),
+            self.scales.clone().into_dispatch(),
+            self.mins.clone().into_dispatch(),
+            self.cols,
+            self.bits,
+        );
+        Tensor::<2>::from_dispatch(y)
+    }
+
     /// Rows `ids` of the matrix as f32 (an embedding lookup): [batch, seq] → [batch, seq, cols].
     /// Ids past the last row read as zeros.
     pub fn rows(&self, ids: Tensor<2, Int>) -> Tensor<3> {
@@ -177,18 +198,27 @@ fn product_shape(x: &Shape, rows: &usize) -> Shape {
     Shape::new([m, *rows])
 }
 
+/// [m, rows] · the packed [rows, cols] matrix → [m, cols].
+fn transposed_product_shape(g: &Shape, cols: &usize) -> Shape {
+    Shape::new([g.num_elements() / g[g.num_dims() - 1].max(1), *cols])
+}
+
 /// [t] ids → [t, cols].
 fn rows_shape(ids: &Shape, cols: &usize) -> Shape {
     Shape::new([ids.num_elements(), *cols])
 }
 
 /// The operations, for the CubeCL runtimes (WebGPU, wgpu's Vulkan/Metal/DX12).
-#[backend_extension(Cube, Fusion)]
+#[backend_extension(Cube, Fusion, Autodiff)]
 pub trait QuantizedOps: Backend {
     /// `x` [.., k] times the transpose of the packed [rows, k] matrix → [m, rows] (`m` = the
     /// leading dimensions' product).
     #[fusion(dtype = x, shape = product_shape(x, rows))]
     fn quantized_matmul(x: FloatTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, bits: u32) -> FloatTensor<Self>;
+
+    /// `g` [.., rows] times the packed [rows, cols] matrix → [m, cols].
+    #[fusion(dtype = g, shape = transposed_product_shape(g, cols))]
+    fn quantized_matmul_t(g: FloatTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, cols: usize, bits: u32) -> FloatTensor<Self>;
 
     /// Rows `ids` (`[t]`) of the packed `[rows, cols]` matrix → `[t, cols]`.
     #[fusion(dtype = scales, shape = rows_shape(ids, cols))]
@@ -221,6 +251,29 @@ impl QuantizedOps for CubeBackend {
         out
     }
 
+    fn quantized_matmul_t(g: FloatTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, cols: usize, bits: u32) -> FloatTensor<Self> {
+        let g = into_contiguous(g);
+        let rows = g.meta.shape()[g.meta.num_dims() - 1];
+        let shape = transposed_product_shape(g.meta.shape(), &cols);
+        let values = shape.num_elements();
+        let out = empty_device_dtype(g.client.clone(), g.device.clone(), shape, DType::F32);
+        let cube = 256usize;
+        quantized_matmul_t_kernel::launch(
+            &g.client,
+            grid(values.div_ceil(cube)),
+            CubeDim::new_1d(cube as u32),
+            g.clone().into_tensor_arg(),
+            into_contiguous(words).into_tensor_arg(),
+            into_contiguous(scales).into_tensor_arg(),
+            into_contiguous(mins).into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            cols as u32,
+            rows as u32,
+            bits,
+        );
+        out
+    }
+
     fn quantized_rows(ids: IntTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, cols: usize, bits: u32) -> FloatTensor<Self> {
         let ids = into_contiguous(ids);
         let shape = rows_shape(ids.meta.shape(), &cols);
@@ -243,6 +296,43 @@ impl QuantizedOps for CubeBackend {
             int,
         );
         out
+    }
+}
+
+/// Under autodiff: the product's input takes its gradient through the transposed product; the
+/// matrix (words, scales, offsets) and the other operations' results are constants.
+impl<B: Backend + QuantizedOps, C: CheckpointStrategy> QuantizedOps for Autodiff<B, C> {
+    fn quantized_matmul(x: FloatTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, bits: u32) -> FloatTensor<Self> {
+        /// `g · W` in the input's shape.
+        #[derive(Debug)]
+        struct TransposedProduct;
+
+        impl<B: Backend + QuantizedOps> Backward<B, 1> for TransposedProduct {
+            type State = (IntTensor<B>, FloatTensor<B>, FloatTensor<B>, Shape, u32);
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+                let (words, scales, mins, shape, bits) = ops.state;
+                let cols = shape[shape.num_dims() - 1];
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| B::float_reshape(B::quantized_matmul_t(grad, words, scales, mins, cols, bits), shape));
+            }
+        }
+
+        let (scales, mins) = (scales.into_primitive(), mins.into_primitive());
+        let shape = x.shape();
+        let node = x.node();
+        let out = B::quantized_matmul(x.into_primitive(), words.clone(), scales.clone(), mins.clone(), rows, bits);
+        match TransposedProduct.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((words, scales, mins, shape, bits), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn quantized_matmul_t(g: FloatTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, cols: usize, bits: u32) -> FloatTensor<Self> {
+        Self::from_inner(B::quantized_matmul_t(g.into_primitive(), words, scales.into_primitive(), mins.into_primitive(), cols, bits))
+    }
+
+    fn quantized_rows(ids: IntTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, cols: usize, bits: u32) -> FloatTensor<Self> {
+        Self::from_inner(B::quantized_rows(ids, words, scales.into_primitive(), mins.into_primitive(), rows, cols, bits))
     }
 }
 
@@ -352,6 +442,38 @@ mod kernel {
                 total += partial[slot + i as usize];
             }
             out[row * n + col] = total;
+        }
+    }
+
+    /// One unit per output value `out[i][c] = Σ_r g[i][r] · W[r][c]`, walking down column `c`
+    /// (neighbouring units read the same words).
+    #[cube(launch)]
+    pub(super) fn quantized_matmul_t_kernel(
+        g: &Tensor<f32>,
+        words: &Tensor<u32>,
+        scales: &Tensor<f32>,
+        mins: &Tensor<f32>,
+        out: &mut Tensor<f32>,
+        cols: u32,
+        rows: u32,
+        #[comptime] bits: u32,
+    ) {
+        let at = cube_index() * CUBE_DIM_X as usize + UNIT_POS_X as usize;
+        let cols = cols as usize;
+        let rows = rows as usize;
+        if at < out.len() {
+            let i = at / cols;
+            let c = at % cols;
+            let part = (c % 32) / 8;
+            let mut acc = 0.0f32;
+            let mut r = 0usize;
+            while r < rows {
+                let grp = r * (cols / 32) + c / 32;
+                let w = group_scale(scales, grp, c % 32, bits) * quantized_value(words, grp, part, (c % 8) as u32, bits) + group_min(mins, grp, bits);
+                acc += g[i * rows + r] * w;
+                r += 1;
+            }
+            out[at] = acc;
         }
     }
 

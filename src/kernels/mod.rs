@@ -6,6 +6,7 @@
 
 pub mod argmax;
 pub mod frozen;
+pub mod gpu_matrix;
 pub mod gpu_quantized;
 pub mod linear;
 pub mod quantized;

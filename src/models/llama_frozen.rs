@@ -39,7 +39,7 @@ pub fn frozen_model(packed: &PackedLlama, device: &Device) -> LlamaForCausalLM {
         let mut frozen = FrozenWeights::default();
         for (name, m, order, bias, slot) in layers {
             *slot = Linear { weight: Param::from_tensor(placeholder([m.cols, m.rows], device)), bias: bias.map(Param::from_tensor) };
-            frozen.insert(name, FrozenMatrix::new(m.clone(), order.clone()));
+            frozen.insert(name, FrozenMatrix::host(m.clone(), order.clone()));
         }
         frozen
     };
@@ -78,7 +78,7 @@ pub fn frozen_model(packed: &PackedLlama, device: &Device) -> LlamaForCausalLM {
     }
     model.model.norm = norm(&w.norm);
     model.model.embed_tokens.weight = Param::from_tensor(placeholder([w.embed.rows, w.embed.cols], device));
-    model.model.frozen.insert("embed_tokens", FrozenMatrix::new(w.embed.clone(), None));
+    model.model.frozen.insert("embed_tokens", FrozenMatrix::host(w.embed.clone(), None));
     if let Some(head) = &w.head {
         let mut layer = Linear { weight: Param::from_tensor(placeholder([1, 1], device)), bias: None };
         model.frozen = stand_ins(vec![("lm_head", head, &None, None, &mut layer)]);

@@ -17,123 +17,13 @@ use super::{
     activation::gelu_tanh,
     kv_cache::{KvCache, causal_mask_bias},
     llama::{AttentionShape, LayerAttention, LlamaConfig, LlamaForCausalLM, Positions, attend, rms_norm},
+    llama_frozen::densified,
     llama_packed::{PackedLlama, PackedWeights},
 };
-use crate::kernels::{gpu_quantized::GpuQMatrix, quantized::QMatrix};
-
-/// A weight matrix on the GPU: quantized, or f32 for the float ggml types, or — larger than one
-/// GPU buffer binds (Gemma's 262,144-token embedding) — in parts of whole rows.
-#[derive(Clone, Debug)]
-enum GpuMatrix {
-    Quantized(GpuQMatrix),
-    /// `[rows, cols]`.
-    Float(Tensor<2>),
-    /// Consecutive row ranges, each its own matrix.
-    Parts(Vec<GpuMatrix>),
-}
-
-impl GpuMatrix {
-    /// `m` on `device` (file row order), in parts of whole rows when one buffer of it would be
-    /// larger than `max_binding` bytes.
-    fn upload_bound(m: &QMatrix, max_binding: Option<u64>, device: &Device) -> Self {
-        let row = GpuQMatrix::row_binding_bytes(m).max(1);
-        let per_part = max_binding.map_or(m.rows, |limit| usize::try_from(limit / row).unwrap_or(usize::MAX)).max(1);
-        if per_part >= m.rows {
-            return Self::upload(m, None, device);
-        }
-        let parts = (0..m.rows)
-            .step_by(per_part)
-            .filter_map(|start| m.rows_in(start..(start + per_part).min(m.rows)))
-            .map(|part| Self::upload(&part, None, device))
-            .collect();
-        GpuMatrix::Parts(parts)
-    }
-
-    /// `m` on `device`, rows in `row_order` when given (see [`GpuQMatrix::upload`]).
-    fn upload(m: &QMatrix, row_order: Option<&[usize]>, device: &Device) -> Self {
-        if let Some(q) = GpuQMatrix::upload(m, row_order, device) {
-            return GpuMatrix::Quantized(q);
-        }
-        let mut values = Vec::with_capacity(m.rows * m.cols);
-        for r in 0..m.rows {
-            m.dequantize_row(row_order.map_or(r, |order| order[r]), &mut values);
-        }
-        GpuMatrix::Float(Tensor::from_data(TensorData::new(values, [m.rows, m.cols]), device))
-    }
-
-    /// `x · Wᵀ`: [batch, seq, cols] → [batch, seq, rows].
-    fn matmul(&self, x: Tensor<3>) -> Tensor<3> {
-        match self {
-            GpuMatrix::Quantized(q) => q.matmul(x),
-            GpuMatrix::Float(w) => x.matmul(w.clone().transpose().unsqueeze::<3>()),
-            GpuMatrix::Parts(parts) => Tensor::cat(parts.iter().map(|p| p.matmul(x.clone())).collect(), 2),
-        }
-    }
-
-    /// Rows `ids` (an embedding lookup; ids below [`Self::row_count`]): [batch, seq] → [batch, seq, cols].
-    fn rows(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        match self {
-            GpuMatrix::Quantized(q) => q.rows(ids),
-            GpuMatrix::Float(w) => {
-                let [batch, seq] = ids.dims();
-                let cols = w.dims()[1];
-                w.clone().select(0, ids.reshape([batch * seq])).reshape([batch, seq, cols])
-            }
-            GpuMatrix::Parts(parts) => {
-                // each part looks up the ids in its range (others clamped into it, then zeroed); the sum is the rows
-                let [batch, seq] = ids.dims();
-                let mut sum = Tensor::<3>::zeros([batch, seq, self.cols()], &ids.device());
-                let mut first = 0i64;
-                for part in parts {
-                    let n = part.row_count() as i64;
-                    let local = ids.clone().sub_scalar(first);
-                    let inside = local.clone().greater_equal_elem(0).bool_and(local.clone().lower_elem(n)).float().unsqueeze_dim::<3>(2);
-                    sum = sum + part.rows(local.clamp(0, n - 1)) * inside;
-                    first += n;
-                }
-                sum
-            }
-        }
-    }
-
-    /// Number of columns.
-    fn cols(&self) -> usize {
-        match self {
-            GpuMatrix::Quantized(q) => q.cols,
-            GpuMatrix::Float(w) => w.dims()[1],
-            GpuMatrix::Parts(parts) => parts.first().map_or(0, GpuMatrix::cols),
-        }
-    }
-
-    /// Number of rows.
-    fn row_count(&self) -> usize {
-        match self {
-            GpuMatrix::Quantized(q) => q.rows,
-            GpuMatrix::Float(w) => w.dims()[0],
-            GpuMatrix::Parts(parts) => parts.iter().map(GpuMatrix::row_count).sum(),
-        }
-    }
-
-    /// The whole matrix as f32: [rows, cols].
-    fn dense(&self) -> Tensor<2> {
-        match self {
-            GpuMatrix::Quantized(q) => {
-                let all = Tensor::<1, Int>::arange(0..q.rows as i64, &q.device()).reshape([1, q.rows]);
-                q.rows(all).reshape([q.rows, q.cols])
-            }
-            GpuMatrix::Float(w) => w.clone(),
-            GpuMatrix::Parts(parts) => Tensor::cat(parts.iter().map(GpuMatrix::dense).collect(), 0),
-        }
-    }
-
-    fn bytes(&self) -> usize {
-        match self {
-            GpuMatrix::Quantized(q) => q.bytes(),
-            GpuMatrix::Float(w) => w.shape().num_elements() * 4,
-            GpuMatrix::Parts(parts) => parts.iter().map(GpuMatrix::bytes).sum(),
-        }
-    }
-}
+use crate::kernels::{
+    frozen::{FrozenMatrix, FrozenWeights, placeholder},
+    gpu_matrix::GpuMatrix,
+};
 
 /// One decoder block on the GPU.
 #[derive(Clone, Debug)]
@@ -248,24 +138,41 @@ impl GpuPackedLlama {
     /// The dense f32 model of these weights, on their GPU (to fine-tune or export it): the values
     /// the file dequantizes to, q/k rows in Hugging Face's order.
     pub fn dequantized(&self) -> LlamaForCausalLM {
+        densified(self.frozen())
+    }
+
+    /// The trainable model of these weights whose matrices stay quantized on the GPU (LoRA beside
+    /// them, QLoRA): each layer's own weight is a placeholder, its [`FrozenMatrix`] computes.
+    pub fn frozen(&self) -> LlamaForCausalLM {
         let w = &self.weights;
         let device = w.norm.gamma.device();
         // parameters are initialised lazily: the random ones replaced here are never computed
         let mut model = LlamaForCausalLM::new(&self.config, &device);
-        let linear = |m: &GpuMatrix, bias: Option<&Tensor<1>>| Linear {
-            weight: Param::from_tensor(m.dense().transpose()), // Burn's layout: [in, out]
-            bias: bias.map(|b| Param::from_tensor(b.clone())),
+        let frozen = |m: &GpuMatrix| FrozenMatrix::Gpu { matrix: m.clone(), device: device.clone() };
+        // each layer standing in for its matrix (Burn's weight layout: [in, out]), and their frozen matrices
+        let stand_ins = |layers: Vec<(&'static str, &GpuMatrix, Option<&Tensor<1>>, &mut Linear)>| {
+            let mut weights = FrozenWeights::default();
+            for (name, m, bias, slot) in layers {
+                *slot = Linear { weight: Param::from_tensor(placeholder([m.cols(), m.row_count()], &device)), bias: bias.map(|b| Param::from_tensor(b.clone())) };
+                weights.insert(name, frozen(m));
+            }
+            weights
         };
-        model.model.embed_tokens.weight = Param::from_tensor(w.embed.dense());
+        model.model.embed_tokens.weight = Param::from_tensor(placeholder([w.embed.row_count(), w.embed.cols()], &device));
+        model.model.frozen.insert("embed_tokens", frozen(&w.embed));
         for (layer, g) in model.model.layers.iter_mut().zip(&w.layers) {
             let bias = |j: usize| g.bias.as_ref().map(|b| &b[j]);
-            let attention = &mut layer.self_attn;
-            (attention.q_proj, attention.k_proj) = (linear(&g.q, bias(0)), linear(&g.k, bias(1)));
             // the packed output bias is zeros where the model has none (Qwen2): not a parameter then
             let o_bias = bias(3).filter(|_| self.config.attention_bias);
-            (attention.v_proj, attention.o_proj) = (linear(&g.v, bias(2)), linear(&g.o, o_bias));
+            let attention = &mut layer.self_attn;
+            attention.frozen = stand_ins(vec![
+                ("q_proj", &g.q, bias(0), &mut attention.q_proj),
+                ("k_proj", &g.k, bias(1), &mut attention.k_proj),
+                ("v_proj", &g.v, bias(2), &mut attention.v_proj),
+                ("o_proj", &g.o, o_bias, &mut attention.o_proj),
+            ]);
             let mlp = &mut layer.mlp;
-            (mlp.gate_proj, mlp.up_proj, mlp.down_proj) = (linear(&g.gate, None), linear(&g.up, None), linear(&g.down, None));
+            mlp.frozen = stand_ins(vec![("gate_proj", &g.gate, None, &mut mlp.gate_proj), ("up_proj", &g.up, None, &mut mlp.up_proj), ("down_proj", &g.down, None, &mut mlp.down_proj)]);
             if let Some([q, k]) = &g.qk_norm {
                 (attention.q_norm, attention.k_norm) = (Some(q.clone()), Some(k.clone()));
             }
@@ -280,7 +187,11 @@ impl GpuPackedLlama {
             }
         }
         model.model.norm = w.norm.clone();
-        model.lm_head = w.head.as_ref().map(|h| linear(h, None));
+        if let Some(head) = &w.head {
+            let mut layer = Linear { weight: Param::from_tensor(placeholder([1, 1], &device)), bias: None };
+            model.frozen = stand_ins(vec![("lm_head", head, None, &mut layer)]);
+            model.lm_head = Some(layer);
+        }
         model
     }
 

@@ -88,13 +88,20 @@ pub async fn fine_tune(
     hooks: Hooks<'_>,
 ) -> Result<Run<DecoderModel>> {
     let data = Data { train, validation, adapter, frozen_bytes: None };
+    let keep_quantized = options.lora.is_some() && !options.dequantize_base;
     match &decoder.model {
         // (a module's clone shares its tensors)
         DecoderModel::Llama(m) => fine_tune_family(decoder, m.clone(), data, device, options, resume, hooks).await,
         DecoderModel::Gpt2(m) => fine_tune_family(decoder, m.clone(), data, device, options, resume, hooks).await,
-        // LoRA on the CPU keeps a GGUF base in the file's blocks (QLoRA)
-        DecoderModel::Packed(m) if options.lora.is_some() && !options.dequantize_base && !device.info().is_gpu() => {
+        // LoRA keeps a GGUF base quantized where it is (QLoRA): in the file's blocks on the CPU,
+        // in the kernels' layout on the GPU that holds it
+        DecoderModel::Packed(m) if keep_quantized && !device.info().is_gpu() => {
             let base = frozen_model(m, decoder.device.device());
+            let data = Data { frozen_bytes: Some(frozen_bytes(&base)), ..data };
+            fine_tune_family(decoder, base, data, device, options, resume, hooks).await
+        }
+        DecoderModel::GpuPacked(m) if keep_quantized && device.device().clone().inner() == decoder.device.device().clone().inner() => {
+            let base = m.frozen();
             let data = Data { frozen_bytes: Some(frozen_bytes(&base)), ..data };
             fine_tune_family(decoder, base, data, device, options, resume, hooks).await
         }

@@ -103,12 +103,14 @@ async fn check_against(decoder: &Decoder, expected: &str, name: &str, tolerance:
     assert_eq!(out.tokens, ids(&expected["greedy"]), "greedy tokens ({what})");
 }
 
-/// QLoRA on `cpu` (natively, or the browser's CPU path): LoRA on every projection of the tiny
-/// file kept in its blocks (all eight types, q/k rows permuted) through forward and backward
-/// gives every step (loss, gradient norm), the trained adapter, the merged export and the trained
-/// model's logits of the run on the model dequantized from the file (which matches transformers),
-/// with the plan counting the base at the file's size.
-pub async fn check_qlora_trains_as_dequantized(cpu: &ComputeDevice) {
+/// QLoRA on `device` (the CPU natively or in the browser: the file's blocks; a GPU: the kernels'
+/// layout): LoRA on every projection of the tiny file kept quantized (all eight types, q/k rows
+/// permuted) through forward and backward gives every step (loss, gradient norm), the trained
+/// adapter, the merged export and the trained model's logits of the run on the model dequantized
+/// from the file (which matches transformers) within `tolerance`, with the plan counting the
+/// base at its quantized size.
+pub async fn check_qlora_trains_as_dequantized(device: &ComputeDevice, tolerance: f32) {
+    let cpu = device;
     let (lm, expected) = lm_training::fixture(cpu);
     let data = lm_training::examples(&expected, "pairs");
     let every = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
@@ -117,7 +119,7 @@ pub async fn check_qlora_trains_as_dequantized(cpu: &ComputeDevice) {
     let mut results = Vec::new();
     for packed in [true, false] {
         let decoder = Decoder { text: lm.text.clone(), ..tiny_kquant(packed, cpu) };
-        assert_eq!(matches!(decoder.model, DecoderModel::Packed(_)), packed);
+        assert_eq!(matches!(decoder.model, DecoderModel::Packed(_) | DecoderModel::GpuPacked(_)), packed);
         let (mut steps, mut weight_bytes) = (Vec::new(), 0);
         let on_event = &mut |e: Event| match e {
             Event::Step { loss, grad_norm, .. } => steps.extend([loss as f32, grad_norm.unwrap() as f32]),
@@ -132,9 +134,9 @@ pub async fn check_qlora_trains_as_dequantized(cpu: &ComputeDevice) {
     }
     let (kept, dense) = (&results[0], &results[1]);
     assert!(kept.0.len() >= 4 && kept.0[kept.0.len() - 2] < kept.0[0], "the loss falls: {:?}", kept.0);
-    assert_close("losses and gradient norms, kept quantized vs dequantized", &kept.0, &dense.0, 1e-4);
-    assert_same_safetensors("trained adapter", &kept.1, &dense.1, 1e-4);
-    assert_same_safetensors("merged model", &kept.2, &dense.2, 1e-4);
-    assert_close("trained model's logits", &kept.3, &dense.3, 1e-3);
+    assert_close("losses and gradient norms, kept quantized vs dequantized", &kept.0, &dense.0, tolerance);
+    assert_same_safetensors("trained adapter", &kept.1, &dense.1, tolerance);
+    assert_same_safetensors("merged model", &kept.2, &dense.2, tolerance);
+    assert_close("trained model's logits", &kept.3, &dense.3, 10.0 * tolerance);
     assert!(kept.4 * 3 < dense.4, "the plan counts the base at the file's size: {} vs {} bytes as f32", kept.4, dense.4);
 }
