@@ -122,6 +122,13 @@ async fn lora_on_a_gguf_kept_quantized_on_the_wasm_cpu_path_trains_as_its_dequan
 }
 
 #[wasm_bindgen_test]
+async fn lora_on_a_gguf_kept_quantized_on_webgpu_trains_as_its_dequantized_file() {
+    let dev = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
+    assert_eq!(dev.info().kind, "webgpu");
+    check_qlora_trains_as_dequantized(&dev, 1e-3).await; // SwiftShader's f32 math, as the dense Llamas
+}
+
+#[wasm_bindgen_test]
 async fn quantized_weights_stay_quantized_on_webgpu_and_match_transformers() {
     // the CubeCL kernels decoding every block type inside the products, compiled to WGSL
     let dev = device::select(DevicePreference::Gpu).await.expect("WebGPU adapter required");
