@@ -27,6 +27,12 @@
 #                                   by pkg-config/models.mjs into the model cache)
 #   pkg-config/bench.sh lora-gemma  that file LoRA-fine-tuned in Chromium on the CPU path: held-out
 #                                   loss before and after, time per step, wasm memory
+#   pkg-config/bench.sh qlora       LoRA (rank 8, q/v, batch 4 × up to 256 tokens, 16 Alpaca rows)
+#                                   on SmolLM2-135M's Q4_1 GGUF with the base kept quantized and
+#                                   widened to f32 (--dequantize-base), side by side: native CLI
+#                                   (CPU: peak resident memory, time per step, the plan), then in
+#                                   Chromium on the CPU path (wasm memory, time per step); then
+#                                   Gemma 3 270M Q4_K_M kept quantized in Chromium (~25 min)
 #   pkg-config/bench.sh soak        resources in Chromium: 200 pipeline load/dispose cycles on
 #                                   WebGPU, fine-tuning runs of 100 and 1,000 steps on WebGPU
 #                                   and the CPU path; wasm memory and live GPU buffers must not grow past the
@@ -139,7 +145,45 @@ case "$what" in
     "$ROOT/pkg-config/build.sh" >/dev/null
     dir="$(node pkg-config/models.mjs gemma-3-270m | cut -f2)"
     step "in Chromium: Gemma 3 270M LoRA on the CPU path"
-    exec node tests/bench/lora_gemma.mjs --model "$dir/gemma-3-270m-q4_k_m.gguf" "${@:2}"
+    exec node tests/bench/lora_browser.mjs --model "$dir/gemma-3-270m-q4_k_m.gguf" "${@:2}"
+    ;;
+  qlora)
+    gguf="$WEBTUNE_ASSETS/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+    alpaca="$WEBTUNE_ASSETS/data/chat/alpaca_5000.json"
+    for f in "$gguf" "$alpaca"; do [ -f "$f" ] || { echo "bench: $f not found (set WEBTUNE_ASSETS)" >&2; exit 1; }; done
+    command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time (GNU time) measures peak memory; install it (Debian: time)" >&2; exit 1; }
+    "$ROOT/pkg-config/setup.sh"
+    step "build (native CLI, wasm package)"
+    cargo build --bin webtune
+    "$ROOT/pkg-config/build.sh" >/dev/null
+    work="$(mktemp -d)"
+    node -e 'const fs = require("fs"); fs.writeFileSync(process.argv[2], JSON.stringify(JSON.parse(fs.readFileSync(process.argv[1], "utf8")).slice(0, 16)))' "$alpaca" "$work/train.json"
+    for base in quantized f32; do
+      step "native CLI, CPU, base $base"
+      flag=(); [ "$base" = f32 ] && flag=(--dequantize-base)
+      /usr/bin/time -f "peak_resident_kb=%M" -o "$work/time" "$CARGO_TARGET_DIR/debug/webtune" train --task text-generation --model "$gguf" \
+        --data "$work/train.json" --validation-split 0 --device cpu --lora-rank 8 --peft --epochs 1 --batch-size 4 --max-length 256 \
+        --learning-rate 1e-3 --log-every 1 --json --out "$work/out-$base" "${flag[@]}" > "$work/events-$base"
+      node -e '
+        const fs = require("fs");
+        const ev = fs.readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+        const start = ev.find((e) => e.type === "start"), steps = ev.filter((e) => e.type === "step");
+        const kb = Number(fs.readFileSync(process.argv[2], "utf8").match(/peak_resident_kb=(\d+)/)[1]);
+        const ms = steps.map((s) => s.stepMs).sort((x, y) => x - y);
+        console.log(JSON.stringify({ engine: "webtune native", device: "cpu", base: process.argv[3], steps: steps.length, losses: steps.map((s) => +s.loss.toFixed(4)),
+          medianStepMs: ms[ms.length >> 1], peakResidentMB: Math.round(kb * 1.024 / 1000), plannedMB: Math.round(start.memory.totalBytes / 1e6), plannedWeightsMB: Math.round(start.memory.weightBytes / 1e6) }));
+      ' "$work/events-$base" "$work/time" "$base" | tee -a "$out"
+    done
+    for base in quantized f32; do
+      step "in Chromium, CPU path, base $base"
+      flag=(); [ "$base" = f32 ] && flag=(--dequantize-base)
+      node tests/bench/lora_browser.mjs --model "$gguf" --alpaca "$alpaca" --max-length 256 "${flag[@]}" | tail -1 | tee -a "$out"
+    done
+    dir="$(node pkg-config/models.mjs gemma-3-270m | cut -f2)"
+    step "in Chromium, CPU path: Gemma 3 270M Q4_K_M, base quantized"
+    node tests/bench/lora_browser.mjs --model "$dir/gemma-3-270m-q4_k_m.gguf" | tail -1 | tee -a "$out"
+    rm -rf "$work"
+    exit 0
     ;;
   soak)
     "$ROOT/pkg-config/setup.sh"
@@ -147,7 +191,7 @@ case "$what" in
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|lora-gemma|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|lora-gemma|qlora|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"

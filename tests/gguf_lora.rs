@@ -6,10 +6,20 @@
 
 mod common;
 
-use common::assets;
+use common::{
+    assets,
+    llama::int2,
+    parity::{assert_close, read},
+};
+use pollster::block_on;
 use serde_json::Value;
 use webtune::{
-    formats::gguf::Gguf,
+    device,
+    formats::{
+        gguf::Gguf,
+        gguf_writer::{F32Tensor, Meta, write},
+    },
+    infer::{AdapterFile, Decoder},
     models::{llama::LlamaConfig, lora::LoraOptions},
     weights::gguf_lora,
 };
@@ -65,4 +75,92 @@ fn a_file_that_is_not_a_lora_adapter_is_a_clear_error() {
     // a full model's weights are not factors
     let e = gguf_lora::from_peft(&fixture("llama/tiny/model.safetensors"), &LoraOptions::default(), &config).unwrap_err().to_string();
     assert!(e.contains("has no place in a llama.cpp adapter"), "{e}");
+}
+
+/// The tiny Llama (tests/fixtures/llama/tiny) on the CPU.
+fn tiny_llama() -> Decoder {
+    Decoder::load(&fixture("llama/tiny/config.json"), fixture("llama/tiny/model.safetensors"), &device::cpu()).unwrap()
+}
+
+fn logits(decoder: &Decoder) -> Vec<f32> {
+    block_on(read(decoder.model.forward(int2(&[vec![1, 7, 30, 4, 12]], &decoder.device), None, None)))
+}
+
+#[test]
+fn a_peft_adapter_and_llama_cpps_gguf_of_it_attach_alike() {
+    // llama.cpp's own conversion of the PEFT folder (q/k rows permuted, A/B in its layout) reads
+    // back as the PEFT folder: the same model, which the adapter changes
+    let base = tiny_llama();
+    let peft = base
+        .with_adapter(AdapterFile::Peft { weights: &fixture("ggml/lora-all/adapter_model.safetensors"), config: &fixture("ggml/lora-all/adapter_config.json") }, "lora-all")
+        .unwrap();
+    let gguf = base.with_adapter(AdapterFile::Gguf(&fixture("ggml/lora-all.gguf")), "lora-all.gguf").unwrap();
+    let lora = gguf.lora.clone().unwrap();
+    assert_eq!((lora.rank, lora.alpha, lora.target_modules.as_ref().map(Vec::len)), (4, 8.0, Some(7)), "the file's settings");
+    let (plain, with_peft, with_gguf) = (logits(&base), logits(&peft), logits(&gguf));
+    assert_close("GGUF adapter vs PEFT adapter", &with_gguf, &with_peft, 1e-5);
+    let moved = plain.iter().zip(&with_peft).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(moved > 1e-3, "the adapter changes the logits: {moved}");
+}
+
+#[test]
+fn an_adapter_for_another_base_or_an_incomplete_one_is_a_clear_error_and_the_base_keeps_working() {
+    let base = tiny_llama();
+    let before = logits(&base);
+    let llama_cpps = fixture("ggml/lora-all.gguf");
+    let file = Gguf::parse(&llama_cpps).unwrap();
+    // the file rewritten with `keep` tensors (reshaped by `change`) and `alpha`
+    let rewrite = |keep: &dyn Fn(&str) -> bool, alpha: f32, change: &dyn Fn(&mut F32Tensor)| {
+        let tensors: Vec<F32Tensor> = file
+            .tensors
+            .iter()
+            .filter(|t| keep(&t.name))
+            .map(|t| {
+                let mut t = F32Tensor { name: t.name.clone(), dims: t.dims.clone(), values: file.dequantize(t).unwrap() };
+                change(&mut t);
+                t
+            })
+            .collect();
+        let meta = [
+            ("general.architecture", Meta::Str("llama".into())),
+            ("general.type", Meta::Str("adapter".into())),
+            ("adapter.type", Meta::Str("lora".into())),
+            ("adapter.lora.alpha", Meta::F32(alpha)),
+        ];
+        write(&meta, &tensors)
+    };
+    let attach = |bytes: &[u8]| base.with_adapter(AdapterFile::Gguf(bytes), "adapter.gguf").map(|_| ()).unwrap_err().to_string();
+    let e = attach(&rewrite(&|n| n != "blk.1.attn_v.weight.lora_b", 8.0, &|_| {}));
+    assert!(e.contains("adapter.gguf") && e.contains("blk.1.attn_v.weight.lora_b is missing"), "{e}");
+    let e = attach(&rewrite(&|_| true, 0.0, &|_| {}));
+    assert!(e.contains("adapter.lora.alpha is 0"), "{e}");
+    // a rank of 40 on a 32-wide layer
+    let e = attach(&rewrite(&|n| n.starts_with("blk.0.attn_q."), 8.0, &|t| {
+        let (i, o) = (t.dims[0], t.dims[1]);
+        *t = if t.name.ends_with("lora_a") {
+            F32Tensor { name: t.name.clone(), dims: vec![i, 40], values: vec![0.01; i as usize * 40] }
+        } else {
+            F32Tensor { name: t.name.clone(), dims: vec![40, o], values: vec![0.01; o as usize * 40] }
+        };
+    }));
+    assert!(e.contains("rank 40, larger than its layer"), "{e}");
+    // another model's shapes, and another architecture
+    let e = attach(&rewrite(&|_| true, 8.0, &|t| {
+        if t.name == "blk.0.attn_output.weight.lora_a" {
+            t.dims[0] = 16;
+            t.values.truncate(16 * t.dims[1] as usize);
+        }
+    }));
+    assert!(e.contains("blk.0.attn_output.weight.lora_a") && e.contains("another model"), "{e}");
+    let e = attach(&fixture("ggml/lora-qwen2.gguf"));
+    assert!(e.contains("an adapter for \"qwen2\" models, but the base is \"llama\""), "{e}");
+    let e = attach(&fixture("llama/tiny/model.safetensors"));
+    assert!(e.contains("adapter.gguf"), "{e}");
+    let e = base
+        .with_adapter(AdapterFile::Peft { weights: &fixture("ggml/lora-all/adapter_model.safetensors"), config: b"{\"r\": 4, \"lora_alpha\": 0}" }, "adapter_config.json")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("lora_alpha 0 must be positive"), "{e}");
+    assert_eq!(logits(&base), before, "the base is untouched");
 }

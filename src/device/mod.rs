@@ -152,6 +152,16 @@ impl ComputeDevice {
         }
     }
 
+    /// [`Self::with_autodiff`] with gradient checkpointing: the backward pass recomputes what
+    /// memory-bound operations (norms, activations, softmax, elementwise arithmetic) produced
+    /// instead of keeping it from the forward pass; products are kept.
+    pub fn with_gradient_checkpointing(&self) -> ComputeDevice {
+        ComputeDevice {
+            device: self.device.clone().without_autodiff().autodiff().gradient_checkpointing(),
+            info: DeviceInfo { autodiff: true, ..self.info.clone() },
+        }
+    }
+
     /// Fails with [`Error::GpuFault`] once the GPU has reported an error or the device was lost:
     /// on WebGPU a failure arrives asynchronously and the launch itself "succeeds", so without
     /// this check a rejected kernel shows up only as wrong numbers.

@@ -1,6 +1,8 @@
 //! Inference: sentence embeddings, classification and its evaluation with encoders; text
-//! generation, next-token loss and its evaluation with decoders; the metrics both report.
+//! generation, next-token loss and its evaluation with decoders (LoRA adapters attached to a
+//! loaded one: [`adapters`]); the metrics both report.
 
+pub mod adapters;
 pub mod answer_eval;
 pub mod encoder;
 pub mod entity_metrics;
@@ -19,6 +21,7 @@ pub mod text_generation;
 pub mod token_aggregation;
 pub mod token_classification;
 
+pub use adapters::AdapterFile;
 pub use encoder::{Attentions, EncodeOptions, Encoder, LabelScore, ModelFiles};
 pub use generate::{Decoder, GenerateOptions, GenerateSettings, Generated, StopReason, Timing};
 pub use text_generation::Completion;

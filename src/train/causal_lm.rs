@@ -299,6 +299,10 @@ struct OnTrainingDevice<'a> {
 impl ModuleMapper for OnTrainingDevice<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
-        Param::from_mapped_value(id, tensor.to_device(self.device).autodiff(), mapper)
+        let mut tensor = tensor.to_device(self.device).autodiff();
+        if let Some(strategy) = self.device.gradient_checkpointing_strategy() {
+            tensor = tensor.with_gradient_checkpointing_strategy(strategy); // the device's, as every tensor of the step
+        }
+        Param::from_mapped_value(id, tensor, mapper)
     }
 }

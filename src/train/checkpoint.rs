@@ -86,11 +86,20 @@ impl Checkpoint {
     }
 
     /// Refuses to resume with other options or other data than the run that wrote it
-    /// (`logEvery` and `checkpointEvery` may change; they do not change the result).
+    /// (`logEvery`, `checkpointEvery`, `gradientCheckpointing` and `dequantizeBase` may change;
+    /// they do not change the result).
     pub fn check_resumable(&self, options: &TrainOptions, examples: usize, data_fingerprint: &str) -> Result<()> {
         let s = &self.state;
-        // Reporting and checkpointing do not change the run; neither does how clipping is turned off.
-        let comparable = |o: &TrainOptions| TrainOptions { log_every: 1, checkpoint_every: None, max_grad_norm: o.clip_norm(), ..o.clone() };
+        // Reporting and checkpointing do not change the run; neither do how clipping is turned off,
+        // recomputing activations and where the frozen base is held.
+        let comparable = |o: &TrainOptions| TrainOptions {
+            log_every: 1,
+            checkpoint_every: None,
+            max_grad_norm: o.clip_norm(),
+            gradient_checkpointing: false,
+            dequantize_base: false,
+            ..o.clone()
+        };
         let (was, now) = (to_map(&comparable(&s.options)), to_map(&comparable(options)));
         for (key, value) in &was {
             if now.get(key) != Some(value) {

@@ -178,6 +178,7 @@ impl ModuleMapper for Update<'_> {
             },
         });
         let (autodiff, require_grad) = (tensor.is_autodiff(), tensor.is_require_grad());
+        let strategy = tensor.gradient_checkpointing_strategy();
         let old = tensor.inner();
         let (updated, state) = optim.step(self.lr, old.clone(), grad.inner(), state);
         // With a mask: new where `apply`, else old — a skipped step leaves no trace in the weights or moments.
@@ -198,6 +199,9 @@ impl ModuleMapper for Update<'_> {
             None => updated,
         };
         let mut updated = if autodiff { Tensor::from_inner(updated) } else { updated };
+        if let Some(strategy) = strategy {
+            updated = updated.with_gradient_checkpointing_strategy(strategy); // the parameter's, as before the step
+        }
         if require_grad {
             updated = updated.require_grad();
         }

@@ -112,6 +112,11 @@ pub struct TrainOptions {
     /// packed). Off by default: each row is its own example.
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub packing: bool,
+    /// Recompute what memory-bound operations (norms, activations, softmax) produced in the
+    /// backward pass instead of keeping it from the forward pass: less memory for activations,
+    /// more time per step; the same numbers (default false).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    pub gradient_checkpointing: bool,
     /// Text generation with LoRA on a GGUF model on the CPU: widen the frozen base to f32 first,
     /// as on a GPU, instead of keeping it in the file's blocks (QLoRA; default false: about the
     /// file's size in memory instead of 4–8× it, the same numbers).
@@ -170,6 +175,7 @@ impl Default for TrainOptions {
             chat_template: None,
             packing: false,
             dequantize_base: false,
+            gradient_checkpointing: false,
             label_all_tokens: false,
             mlm_probability: None,
             whole_word_mask: false,

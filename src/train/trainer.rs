@@ -180,7 +180,10 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
         let memory = task.memory(options.batch_size.min(train_len));
         super::memory::check(&memory, device.info())?;
 
-        let train_device = device.with_autodiff();
+        let train_device = match options.gradient_checkpointing {
+            true => device.with_gradient_checkpointing(),
+            false => device.with_autodiff(),
+        };
         train_device.device().seed(options.seed);
         let weights = match resume {
             Some(c) => c.weights.clone(),

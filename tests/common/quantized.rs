@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use webtune::{
     ComputeDevice,
-    infer::{Decoder, GenerateOptions},
+    infer::{AdapterFile, Decoder, GenerateOptions},
     models::{decoder::DecoderModel, lora::LoraOptions},
     train::{Event, Hooks, TrainOptions, causal_lm},
     weights::{
@@ -110,15 +110,16 @@ async fn check_against(decoder: &Decoder, expected: &str, name: &str, tolerance:
 /// from the file (which matches transformers) within `tolerance`, with the plan counting the
 /// base at its quantized size.
 pub async fn check_qlora_trains_as_dequantized(device: &ComputeDevice, tolerance: f32) {
-    let cpu = device;
-    let (lm, expected) = lm_training::fixture(cpu);
+    let (lm, expected) = lm_training::fixture(device);
     let data = lm_training::examples(&expected, "pairs");
     let every = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
     let lora = LoraOptions { target_modules: Some(every.iter().map(|t| t.to_string()).collect()), dropout: 0.0, ..lm_training::lora_options() };
-    let options = TrainOptions { epochs: 2, batch_size: 2, learning_rate: 1e-2, log_every: 1, lora: Some(lora), ..TrainOptions::default() };
+    let options = TrainOptions { epochs: 2, batch_size: 2, learning_rate: 1e-2, log_every: 1, lora: Some(lora.clone()), ..TrainOptions::default() };
+    let prompt = || int2(&[vec![1, 5, 9, 2]], device);
     let mut results = Vec::new();
-    for packed in [true, false] {
-        let decoder = Decoder { text: lm.text.clone(), ..tiny_kquant(packed, cpu) };
+    // kept quantized; dequantized from the file; kept quantized with gradient checkpointing
+    for (packed, gradient_checkpointing) in [(true, false), (false, false), (true, true)] {
+        let decoder = Decoder { text: lm.text.clone(), ..tiny_kquant(packed, device) };
         assert_eq!(matches!(decoder.model, DecoderModel::Packed(_) | DecoderModel::GpuPacked(_)), packed);
         let (mut steps, mut weight_bytes) = (Vec::new(), 0);
         let on_event = &mut |e: Event| match e {
@@ -126,17 +127,27 @@ pub async fn check_qlora_trains_as_dequantized(device: &ComputeDevice, tolerance
             Event::Start { memory, .. } => weight_bytes = memory.weight_bytes,
             _ => {}
         };
-        let run = causal_lm::fine_tune(&decoder, cpu, None, &data, None, &options, None, Hooks::events(on_event)).await.unwrap();
-        let adapter = export_adapter(&run.model, cpu).await.unwrap().0;
-        let (_, merged) = export_folder(&run.model, cpu).await.unwrap();
-        let logits = read(run.model.forward(int2(&[vec![1, 5, 9, 2]], cpu), None, None)).await;
+        let options = TrainOptions { gradient_checkpointing, ..options.clone() };
+        let run = causal_lm::fine_tune(&decoder, device, None, &data, None, &options, None, Hooks::events(on_event)).await.unwrap();
+        let adapter = export_adapter(&run.model, device).await.unwrap().0;
+        let (_, merged) = export_folder(&run.model, device).await.unwrap();
+        let logits = read(run.model.forward(prompt(), None, None)).await;
+        if packed && !gradient_checkpointing {
+            // its adapter as llama.cpp's GGUF, attached to the file's model as loaded: the trained model
+            let trained = Decoder { model: run.model, lora: Some(lora.clone()), ..decoder };
+            let gguf = trained.export_gguf_adapter().await.unwrap();
+            let attached = tiny_kquant(true, device).with_adapter(AdapterFile::Gguf(&gguf), "adapter.gguf").unwrap();
+            assert_close("trained model vs its GGUF adapter on the file's model", &read(attached.model.forward(prompt(), None, None)).await, &logits, tolerance);
+        }
         results.push((steps, adapter, merged, logits, weight_bytes));
     }
-    let (kept, dense) = (&results[0], &results[1]);
+    let (kept, dense, recomputed) = (&results[0], &results[1], &results[2]);
     assert!(kept.0.len() >= 4 && kept.0[kept.0.len() - 2] < kept.0[0], "the loss falls: {:?}", kept.0);
     assert_close("losses and gradient norms, kept quantized vs dequantized", &kept.0, &dense.0, tolerance);
     assert_same_safetensors("trained adapter", &kept.1, &dense.1, tolerance);
     assert_same_safetensors("merged model", &kept.2, &dense.2, tolerance);
     assert_close("trained model's logits", &kept.3, &dense.3, 10.0 * tolerance);
-    assert!(kept.4 * 3 < dense.4, "the plan counts the base at the file's size: {} vs {} bytes as f32", kept.4, dense.4);
+    assert!(kept.4 * 3 < dense.4, "the plan counts the base at its quantized size: {} vs {} bytes as f32", kept.4, dense.4);
+    assert_close("losses and gradient norms with gradient checkpointing", &recomputed.0, &kept.0, tolerance);
+    assert_same_safetensors("trained adapter with gradient checkpointing", &recomputed.1, &kept.1, tolerance);
 }

@@ -101,6 +101,12 @@ chatTemplate?: boolean | null,
  */
 packing?: boolean, 
 /**
+ * Recompute what memory-bound operations (norms, activations, softmax) produced in the
+ * backward pass instead of keeping it from the forward pass: less memory for activations,
+ * more time per step; the same numbers (default false).
+ */
+gradientCheckpointing?: boolean, 
+/**
  * Text generation with LoRA on a GGUF model on the CPU: widen the frozen base to f32 first,
  * as on a GPU, instead of keeping it in the file's blocks (QLoRA; default false: about the
  * file's size in memory instead of 4–8× it, the same numbers).
