@@ -7,13 +7,22 @@
 //! loss `L`, `∂L/∂logits = G = w · (softmax(logits) − onehot(target))` (per position, `w` its
 //! weight), so `∂L/∂h = G · W` and `∂L/∂W = Gᵀ · h`. Each chunk computes its logits, its part of
 //! `L` and its `G` without autodiff, and keeps only `G · W` ([chunk, hidden]) and adds `Gᵀ · h`
-//! into one [vocabulary, hidden] sum. A head frozen in a GGUF file's blocks computes both
-//! products on its blocks ([`crate::kernels::frozen`]) and takes no gradient. The returned tensor has `L`'s value and the surrogate
+//! into one [vocabulary, hidden] sum. The returned tensor has `L`'s value and the surrogate
 //! `Σ h ⊙ stopgrad(G·W) + Σ W ⊙ stopgrad(Gᵀ·h)`'s gradient, which is `L`'s.
+//!
+//! A head frozen in a GGUF file's blocks ([`crate::kernels::frozen`]; it takes no gradient) is
+//! decoded once per step, a slice of the vocabulary at a time, instead of once per chunk of
+//! positions (Gemma's 262,144 rows 16 times a step): per slice, the logits of every position
+//! update a running maximum `M`, the sum `S = Σ exp(l − M)` and `A = Σ exp(l − M) · W_v` (rescaled
+//! when `M` grows, as flash attention does), so that `log S + M` is the log-partition and
+//! `G·W = w · (A / S − W_target)`.
 
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData, activation::log_softmax};
 
-use crate::models::decoder::LmHead;
+use crate::{
+    kernels::frozen::{FrozenMatrix, SLICE_VALUES},
+    models::decoder::LmHead,
+};
 
 /// Elements of one chunk's `[positions, vocabulary]` logits (64 MB as f32).
 const CHUNK_ELEMENTS: usize = 1 << 24;
@@ -44,6 +53,12 @@ fn nll_sum_in_chunks(hidden: Tensor<2>, head: LmHead, targets: &[i64], weights: 
     let [m, width] = hidden.dims();
     // the same values outside the graph (a leaf parameter keeps require_grad through detach)
     let h = hidden.clone().detach().set_require_grad(false);
+    if let LmHead::Frozen(frozen) = &head {
+        let slice = (CHUNK_ELEMENTS / m.max(1)).min(SLICE_VALUES / width.max(1)).max(1);
+        let targets: Vec<i64> = rows.iter().map(|&i| targets[i]).collect();
+        let weights: Vec<f32> = rows.iter().map(|&i| weights[i]).collect();
+        return frozen_nll_sum(hidden, h, frozen, &targets, &weights, slice);
+    }
     let detached = head.detached();
     let trained_head = match head {
         LmHead::Weight { weight, trained: true } => Some(weight),
@@ -81,11 +96,88 @@ fn nll_sum_in_chunks(hidden: Tensor<2>, head: LmHead, targets: &[i64], weights: 
     surrogate.clone() - surrogate.detach() + value
 }
 
+/// [`nll_sum`] with a frozen head, in one pass over slices of `slice` vocabulary rows: `hidden`
+/// [m, width] (the graph's) and `h` (its values outside it) of the positions that count, their
+/// `targets` and `weights`.
+fn frozen_nll_sum(hidden: Tensor<2>, h: Tensor<2>, head: &FrozenMatrix, targets: &[i64], weights: &[f32], slice: usize) -> Tensor<1> {
+    let device = h.device();
+    let [m, width] = h.dims();
+    let vocab = head.rows();
+    let target = Tensor::<2, Int>::from_data(TensorData::new(targets.to_vec(), [m, 1]), &device);
+    let weight = Tensor::<2>::from_data(TensorData::new(weights.to_vec(), [m, 1]), &device);
+    let mut max = Tensor::<2>::full([m, 1], f32::NEG_INFINITY, &device);
+    let mut sum = Tensor::<2>::zeros([m, 1], &device);
+    let mut acc = Tensor::<2>::zeros([m, width], &device);
+    let mut picked = Tensor::<2>::zeros([m, 1], &device);
+    for start in (0..vocab).step_by(slice) {
+        let end = (start + slice).min(vocab);
+        let w = head.rows_dense(start..end, &device); // [n, width]
+        let logits = h.clone().matmul(w.clone().transpose()); // [m, n]
+        let grown = max.clone().max_pair(logits.clone().max_dim(1));
+        let rescale = (max - grown.clone()).exp(); // 0 on the first slice (M was −∞)
+        let e = (logits.clone() - grown.clone()).exp();
+        sum = sum * rescale.clone() + e.clone().sum_dim(1);
+        acc = acc * rescale + e.matmul(w);
+        max = grown;
+        // the targets' logits that lie in this slice
+        let local = target.clone().sub_scalar(start as i64);
+        let inside = local.clone().greater_equal_elem(0).bool_and(local.clone().lower_elem((end - start) as i64));
+        picked = picked + logits.gather(1, local.clamp(0, (end - start - 1) as i64)).mask_fill(inside.bool_not(), 0.0);
+    }
+    let log_partition = max + sum.clone().log();
+    let value = ((log_partition - picked) * weight.clone()).sum();
+    // G·W = w · (softmax·W − W_target)
+    let at_targets = head.lookup(target.reshape([1, m])).reshape([m, width]);
+    let toward = (acc / sum - at_targets) * weight;
+    let surrogate = (hidden * toward).sum();
+    surrogate.clone() - surrogate.detach() + value
+}
+
 #[cfg(test)]
 mod tests {
     use burn::tensor::{Int, Tensor, TensorData, activation::log_softmax};
 
     use super::*;
+
+    const N: usize = 7;
+    const WIDTH: usize = 5;
+    const VOCAB: usize = 11;
+    const WEIGHTS: [f32; N] = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
+
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len).map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0).collect()
+    }
+
+    fn leaf(shape: [usize; 2], seed: usize, dev: &burn::tensor::Device) -> Tensor<2> {
+        Tensor::<2>::from_data(TensorData::new(values(shape[0] * shape[1], seed), shape), dev).require_grad()
+    }
+
+    fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_into_vec::<f32>().unwrap()
+    }
+
+    fn targets() -> Vec<i64> {
+        (0..N as i64).map(|i| (i * 5 + 3) % VOCAB as i64).collect()
+    }
+
+    fn assert_close(name: &str, a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len(), "{name}");
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-5, "{name}: {x} vs {y}");
+        }
+    }
+
+    /// The loss computed plainly from the whole logits, and its gradients toward the hidden
+    /// states and the head.
+    fn plain(dev: &burn::tensor::Device) -> [Vec<f32>; 3] {
+        let (h, w) = (leaf([N, WIDTH], 1, dev), leaf([VOCAB, WIDTH], 2, dev));
+        let logp = log_softmax(h.clone().matmul(w.clone().transpose()), 1);
+        let t = Tensor::<2, Int>::from_data(TensorData::new(targets(), [N, 1]), dev);
+        let wt = Tensor::<1>::from_data(TensorData::new(WEIGHTS.to_vec(), [N]), dev);
+        let loss = (logp.gather(1, t).reshape([N]) * wt).sum().neg();
+        let grads = loss.backward();
+        [host(loss), host(h.grad(&grads).unwrap()), host(w.grad(&grads).unwrap())]
+    }
 
     /// Values and gradients (toward the hidden states and the head) equal the plain computation's:
     /// one chunk or several, positions of weight 0 left out.
@@ -93,34 +185,41 @@ mod tests {
     fn chunks_give_the_plain_loss_and_its_gradients() {
         let device = crate::device::cpu().with_autodiff();
         let dev = device.device();
-        let (n, width, vocab) = (7, 5, 11);
-        let values = |len: usize, seed: usize| -> Vec<f32> { (0..len).map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0).collect() };
-        let leaf = |len: usize, shape: [usize; 2], seed: usize| Tensor::<2>::from_data(TensorData::new(values(len, seed), shape), dev).require_grad();
-        let host = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().unwrap();
-        let targets: Vec<i64> = (0..n as i64).map(|i| (i * 5 + 3) % vocab as i64).collect();
-        let weights = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
-        let plain = {
-            let (h, w) = (leaf(n * width, [n, width], 1), leaf(vocab * width, [vocab, width], 2));
-            let logp = log_softmax(h.clone().matmul(w.clone().transpose()), 1);
-            let t = Tensor::<2, Int>::from_data(TensorData::new(targets.clone(), [n, 1]), dev);
-            let wt = Tensor::<1>::from_data(TensorData::new(weights.to_vec(), [n]), dev);
-            let loss = (logp.gather(1, t).reshape([n]) * wt).sum().neg();
-            let grads = loss.backward();
-            (loss.into_data().try_into_vec::<f32>().unwrap(), host(h.grad(&grads).unwrap()), host(w.grad(&grads).unwrap()))
-        };
+        let plain = plain(dev);
         for chunk in [1, 2, 100] {
-            let (h, w) = (leaf(n * width, [n, width], 1), leaf(vocab * width, [vocab, width], 2));
+            let (h, w) = (leaf([N, WIDTH], 1, dev), leaf([VOCAB, WIDTH], 2, dev));
             // the head goes in transposed twice, as a model's untied head does: not a leaf itself
             let head = LmHead::Weight { weight: w.clone().transpose().transpose(), trained: true };
-            let loss = nll_sum_in_chunks(h.clone(), head, &targets, &weights, chunk);
+            let loss = nll_sum_in_chunks(h.clone(), head, &targets(), &WEIGHTS, chunk);
             let grads = loss.backward();
-            let got = (loss.into_data().try_into_vec::<f32>().unwrap(), host(h.grad(&grads).unwrap()), host(w.grad(&grads).unwrap()));
-            for (name, a, b) in [("loss", &got.0, &plain.0), ("hidden gradient", &got.1, &plain.1), ("head gradient", &got.2, &plain.2)] {
-                assert_eq!(a.len(), b.len(), "{name}");
-                for (x, y) in a.iter().zip(b) {
-                    assert!((x - y).abs() <= 1e-5, "{name} with chunks of {chunk}: {x} vs {y}");
-                }
+            let got = [host(loss), host(h.grad(&grads).unwrap()), host(w.grad(&grads).unwrap())];
+            for (name, a, b) in [("loss", &got[0], &plain[0]), ("hidden gradient", &got[1], &plain[1]), ("head gradient", &got[2], &plain[2])] {
+                assert_close(&format!("{name} with chunks of {chunk}"), a, b);
             }
+        }
+    }
+
+    /// A frozen head (f32 blocks here) gives the plain loss and hidden-state gradient, whatever
+    /// the slices of the vocabulary.
+    #[test]
+    fn a_frozen_head_in_vocabulary_slices_gives_the_plain_loss_and_gradient() {
+        let device = crate::device::cpu().with_autodiff();
+        let dev = device.device();
+        let plain = plain(dev);
+        let bytes: Vec<u8> = values(VOCAB * WIDTH, 2).iter().flat_map(|v| v.to_le_bytes()).collect();
+        let matrix = crate::kernels::quantized::QMatrix::new(crate::formats::ggml::GgmlType::F32, VOCAB, WIDTH, std::sync::Arc::new(bytes), 0, "head").unwrap();
+        let head = FrozenMatrix::host(matrix, None);
+        // the positions that count, as nll_sum picks them
+        let rows: Vec<usize> = (0..N).filter(|&i| WEIGHTS[i] != 0.0).collect();
+        let (t, w): (Vec<i64>, Vec<f32>) = rows.iter().map(|&i| (targets()[i], WEIGHTS[i])).unzip();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(rows.iter().map(|&i| i as i64).collect::<Vec<_>>(), [rows.len()]), dev);
+        for slice in [1, 4, 100] {
+            let h = leaf([N, WIDTH], 1, dev);
+            let picked = h.clone().select(0, index.clone());
+            let loss = frozen_nll_sum(picked.clone(), picked.detach().set_require_grad(false), &head, &t, &w, slice);
+            let grads = loss.backward();
+            assert_close(&format!("frozen head, slices of {slice}: loss"), &host(loss), &plain[0]);
+            assert_close(&format!("frozen head, slices of {slice}: hidden gradient"), &host(h.grad(&grads).unwrap()), &plain[1]);
         }
     }
 }

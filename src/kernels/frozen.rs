@@ -30,7 +30,7 @@ use futures_util::FutureExt;
 use super::{gpu_matrix::GpuMatrix, quantized::QMatrix};
 
 /// f32 values of one decoded slice of rows.
-const SLICE_VALUES: usize = 1 << 22;
+pub const SLICE_VALUES: usize = 1 << 22;
 
 /// Bytes of one decoded slice (16 MB).
 pub const SLICE_BYTES: u64 = SLICE_VALUES as u64 * 4;
@@ -92,6 +92,18 @@ impl FrozenMatrix {
         match self {
             FrozenMatrix::Host(h) => Tensor::from_data(TensorData::new(h.decode(0..h.matrix.rows), [h.matrix.rows, h.matrix.cols]), device),
             FrozenMatrix::Gpu { matrix, .. } => matrix.dense().to_device(device),
+        }
+    }
+
+    /// Rows `range` as f32 `[range.len(), cols]` on `device` (a slice of the vocabulary of a head).
+    pub fn rows_dense(&self, range: std::ops::Range<usize>, device: &Device) -> Tensor<2> {
+        match self {
+            FrozenMatrix::Host(h) => Tensor::from_data(TensorData::new(h.decode(range.clone()), [range.len(), h.matrix.cols]), device),
+            FrozenMatrix::Gpu { matrix, device: own } => {
+                let n = range.len();
+                let ids = Tensor::<1, Int>::arange(range.start as i64..range.end as i64, own).reshape([1, n]);
+                matrix.rows(ids).reshape([n, matrix.cols()]).to_device(device)
+            }
         }
     }
 
