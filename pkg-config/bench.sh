@@ -28,11 +28,12 @@
 #   pkg-config/bench.sh lora-gemma  that file LoRA-fine-tuned in Chromium on the CPU path: held-out
 #                                   loss before and after, time per step, wasm memory
 #   pkg-config/bench.sh qlora       LoRA (rank 8, q/v, batch 4 × up to 256 tokens, 16 Alpaca rows)
-#                                   on SmolLM2-135M's Q4_1 GGUF with the base kept quantized and
-#                                   widened to f32 (--dequantize-base), side by side: native CLI
-#                                   (CPU: peak resident memory, time per step, the plan), then in
-#                                   Chromium on the CPU path (wasm memory, time per step); then
-#                                   Gemma 3 270M Q4_K_M kept quantized in Chromium (~25 min)
+#                                   on SmolLM2-135M's Q4_1 GGUF, the base kept quantized (also with
+#                                   gradient checkpointing) and widened to f32 (--dequantize-base),
+#                                   side by side: native CLI (CPU: peak resident memory, time per
+#                                   step, the plan), then in Chromium on the CPU path (wasm memory,
+#                                   time per step); then Gemma 3 270M Q4_K_M both ways in Chromium
+#                                   (~30 min)
 #   pkg-config/bench.sh soak        resources in Chromium: 200 pipeline load/dispose cycles on
 #                                   WebGPU, fine-tuning runs of 100 and 1,000 steps on WebGPU
 #                                   and the CPU path; wasm memory and live GPU buffers must not grow past the
@@ -158,30 +159,32 @@ case "$what" in
     "$ROOT/pkg-config/build.sh" >/dev/null
     work="$(mktemp -d)"
     node -e 'const fs = require("fs"); fs.writeFileSync(process.argv[2], JSON.stringify(JSON.parse(fs.readFileSync(process.argv[1], "utf8")).slice(0, 16)))' "$alpaca" "$work/train.json"
-    for base in quantized f32; do
-      step "native CLI, CPU, base $base"
-      flag=(); [ "$base" = f32 ] && flag=(--dequantize-base)
+    # the base kept quantized, the same with gradient checkpointing, the base widened to f32
+    flags() { case "$1" in f32) echo --dequantize-base ;; checkpointed) echo --gradient-checkpointing ;; esac; }
+    for run in quantized checkpointed f32; do
+      step "native CLI, CPU, $run"
       /usr/bin/time -f "peak_resident_kb=%M" -o "$work/time" "$CARGO_TARGET_DIR/debug/webtune" train --task text-generation --model "$gguf" \
         --data "$work/train.json" --validation-split 0 --device cpu --lora-rank 8 --peft --epochs 1 --batch-size 4 --max-length 256 \
-        --learning-rate 1e-3 --log-every 1 --json --out "$work/out-$base" "${flag[@]}" > "$work/events-$base"
+        --learning-rate 1e-3 --log-every 1 --json --out "$work/out-$run" $(flags "$run") > "$work/events-$run"
       node -e '
         const fs = require("fs");
         const ev = fs.readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
         const start = ev.find((e) => e.type === "start"), steps = ev.filter((e) => e.type === "step");
         const kb = Number(fs.readFileSync(process.argv[2], "utf8").match(/peak_resident_kb=(\d+)/)[1]);
         const ms = steps.map((s) => s.stepMs).sort((x, y) => x - y);
-        console.log(JSON.stringify({ engine: "webtune native", device: "cpu", base: process.argv[3], steps: steps.length, losses: steps.map((s) => +s.loss.toFixed(4)),
+        console.log(JSON.stringify({ engine: "webtune native", device: "cpu", run: process.argv[3], steps: steps.length, losses: steps.map((s) => +s.loss.toFixed(4)),
           medianStepMs: ms[ms.length >> 1], peakResidentMB: Math.round(kb * 1.024 / 1000), plannedMB: Math.round(start.memory.totalBytes / 1e6), plannedWeightsMB: Math.round(start.memory.weightBytes / 1e6) }));
-      ' "$work/events-$base" "$work/time" "$base" | tee -a "$out"
+      ' "$work/events-$run" "$work/time" "$run" | tee -a "$out"
     done
-    for base in quantized f32; do
-      step "in Chromium, CPU path, base $base"
-      flag=(); [ "$base" = f32 ] && flag=(--dequantize-base)
-      node tests/bench/lora_browser.mjs --model "$gguf" --alpaca "$alpaca" --max-length 256 "${flag[@]}" | tail -1 | tee -a "$out"
+    for run in quantized checkpointed f32; do
+      step "in Chromium, CPU path, $run"
+      node tests/bench/lora_browser.mjs --model "$gguf" --alpaca "$alpaca" --max-length 256 $(flags "$run") | tail -1 | tee -a "$out"
     done
     dir="$(node pkg-config/models.mjs gemma-3-270m | cut -f2)"
-    step "in Chromium, CPU path: Gemma 3 270M Q4_K_M, base quantized"
-    node tests/bench/lora_browser.mjs --model "$dir/gemma-3-270m-q4_k_m.gguf" | tail -1 | tee -a "$out"
+    for run in quantized f32; do
+      step "in Chromium, CPU path: Gemma 3 270M Q4_K_M, $run"
+      node tests/bench/lora_browser.mjs --model "$dir/gemma-3-270m-q4_k_m.gguf" $(flags "$run") | tail -1 | tee -a "$out"
+    done
     rm -rf "$work"
     exit 0
     ;;

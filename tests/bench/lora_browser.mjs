@@ -6,7 +6,7 @@
 // lines. The base stays quantized (QLoRA) unless --dequantize-base.
 //
 //   node tests/bench/lora_browser.mjs --model FILE.gguf [--rows 16] [--epochs 1] [--max-length 128]
-//        [--alpaca alpaca_5000.json] [--device cpu|webgpu] [--dequantize-base]
+//        [--alpaca alpaca_5000.json] [--device cpu|webgpu] [--dequantize-base] [--gradient-checkpointing]
 import { readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -21,6 +21,7 @@ const { values: a } = parseArgs({
     alpaca: { type: "string" },
     device: { type: "string", default: "cpu" },
     "dequantize-base": { type: "boolean", default: false },
+    "gradient-checkpointing": { type: "boolean", default: false },
   },
 });
 if (!a.model) throw new Error("--model /path/to/model.gguf (node pkg-config/models.mjs gemma-3-270m fetches Gemma 3 270M)");
@@ -44,7 +45,10 @@ b.page.on("worker", (w) => workers.push(w));
 b.page.on("console", (m) => { if (m.text().startsWith("bench:")) console.log(m.text().slice("bench:".length).trim()); });
 try {
   await b.page.goto(b.server.url + "test/blank.html");
-  const options = { epochs: Number(a.epochs), maxLength: Number(a["max-length"]), dequantizeBase: a["dequantize-base"] };
+  const options = {
+    epochs: Number(a.epochs), maxLength: Number(a["max-length"]),
+    dequantizeBase: a["dequantize-base"], gradientCheckpointing: a["gradient-checkpointing"],
+  };
   const result = await b.page.evaluate(async ({ url, train, held, device, options }) => {
     const { pipeline } = await import("/pkg/index.js");
     const t0 = performance.now();
@@ -70,7 +74,7 @@ try {
     }).catch(() => null);
   }
   const model = basename(a.model);
-  console.log(JSON.stringify({ model, device: a.device, base: a["dequantize-base"] ? "f32" : "quantized", ...result, msPerStep: result.trainMs / result.steps, wasmBytes }));
+  console.log(JSON.stringify({ model, device: a.device, base: a["dequantize-base"] ? "f32" : "quantized", gradientCheckpointing: a["gradient-checkpointing"], ...result, msPerStep: result.trainMs / result.steps, wasmBytes }));
 } finally {
   await b.close();
 }
