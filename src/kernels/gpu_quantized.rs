@@ -255,13 +255,12 @@ impl QuantizedOps for CubeBackend {
         let g = into_contiguous(g);
         let rows = g.meta.shape()[g.meta.num_dims() - 1];
         let shape = transposed_product_shape(g.meta.shape(), &cols);
-        let values = shape.num_elements();
+        let (count, dim) = unit_per_value(shape.num_elements());
         let out = empty_device_dtype(g.client.clone(), g.device.clone(), shape, DType::F32);
-        let cube = 256usize;
         quantized_matmul_t_kernel::launch(
             &g.client,
-            grid(values.div_ceil(cube)),
-            CubeDim::new_1d(cube as u32),
+            count,
+            dim,
             g.clone().into_tensor_arg(),
             into_contiguous(words).into_tensor_arg(),
             into_contiguous(scales).into_tensor_arg(),
@@ -277,14 +276,13 @@ impl QuantizedOps for CubeBackend {
     fn quantized_rows(ids: IntTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, cols: usize, bits: u32) -> FloatTensor<Self> {
         let ids = into_contiguous(ids);
         let shape = rows_shape(ids.meta.shape(), &cols);
-        let values = shape.num_elements();
+        let (count, dim) = unit_per_value(shape.num_elements());
         let out = empty_device_dtype(ids.client.clone(), ids.device.clone(), shape, DType::F32);
-        let cube = 256usize;
         let int = burn::backend::cubecl::dtype_to_storage_type(ids.dtype);
         quantized_rows_kernel::launch(
             &ids.client,
-            grid(values.div_ceil(cube)),
-            CubeDim::new_1d(cube as u32),
+            count,
+            dim,
             ids.clone().into_tensor_arg(),
             into_contiguous(words).into_tensor_arg(),
             into_contiguous(scales).into_tensor_arg(),
@@ -334,6 +332,12 @@ impl<B: Backend + QuantizedOps, C: CheckpointStrategy> QuantizedOps for Autodiff
     fn quantized_rows(ids: IntTensor<Self>, words: IntTensor<Self>, scales: FloatTensor<Self>, mins: FloatTensor<Self>, rows: usize, cols: usize, bits: u32) -> FloatTensor<Self> {
         Self::from_inner(B::quantized_rows(ids, words, scales.into_primitive(), mins.into_primitive(), rows, cols, bits))
     }
+}
+
+/// The launch of a kernel with one unit per output value: 256 units a workgroup.
+fn unit_per_value(values: usize) -> (CubeCount, CubeDim) {
+    let cube = 256usize;
+    (grid(values.div_ceil(cube)), CubeDim::new_1d(cube as u32))
 }
 
 /// `cubes` workgroups laid over the three dimensions (WebGPU allows 65,535 per dimension): the

@@ -1,9 +1,10 @@
-//! A Llama-family decoder on the GPU whose matrices stay quantized ([`GpuQMatrix`]: about the
-//! GGUF file's size in GPU memory, decoded inside the product kernels), for inference. Norms,
-//! rotary positions and attention are [`super::llama`]'s (Burn's `RmsNorm`, `Rope`, `attend`);
-//! the q/k rows are put back in Hugging Face's order on upload, so rotate-half RoPE applies. To
-//! fine-tune or export, the kernels look each matrix up whole ([`GpuPackedLlama::dequantized`]):
-//! the GGUF file is not kept.
+//! A Llama-family decoder on the GPU whose matrices stay quantized
+//! ([`crate::kernels::gpu_quantized::GpuQMatrix`]: about the GGUF file's size in GPU memory,
+//! decoded inside the product kernels), for inference. Norms, rotary positions and attention are
+//! [`super::llama`]'s (Burn's `RmsNorm`, `Rope`, `attend`); the q/k rows are put back in Hugging
+//! Face's order on upload, so rotate-half RoPE applies. LoRA trains beside the matrices as they
+//! are ([`GpuPackedLlama::frozen`]); full fine-tuning and export take them dequantized
+//! ([`GpuPackedLlama::dequantized`]): the GGUF file is not kept.
 
 use std::sync::Arc;
 

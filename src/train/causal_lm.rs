@@ -6,7 +6,9 @@
 //! the assistant's reply, as `chat()` will later ask), unless `chatTemplate: false`.
 //!
 //! With `lora`, only adapters on the chosen projections train (see [`crate::models::lora`]);
-//! checkpoints then hold the adapters (PEFT's file), and the base weights stay as they were.
+//! checkpoints then hold the adapters (PEFT's file), and the base weights stay as they were. A
+//! GGUF base stays quantized where it is held (QLoRA): in the file's blocks on the CPU, in the
+//! kernels' layout on the GPU ([`crate::kernels::frozen`]), unless `dequantizeBase`.
 
 use burn::{
     module::{ModuleMapper, Param},

@@ -1,12 +1,12 @@
 //! `webtune generate`: text generation with a decoder (Llama-family or GPT-2), from a Hugging Face folder or
-//! a GGUF file, for a plain prompt or a chat message.
+//! a GGUF file (with a LoRA adapter, `--adapter`), for a plain prompt or a chat message.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use webtune::{
     Error, Result,
-    infer::{Decoder, GenerateOptions},
+    infer::{AdapterFile, Decoder, GenerateOptions},
     tokenizer::chat::Message,
 };
 
@@ -21,6 +21,10 @@ pub struct GenerateArgs {
     /// auto | gpu | cpu
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// A LoRA adapter to answer with, made for --model: llama.cpp's adapter .gguf, or a PEFT folder
+    /// (adapter_model.safetensors, adapter_config.json). A GGUF model stays quantized.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
     /// Text to continue.
     #[arg(long, conflicts_with = "chat")]
     pub prompt: Option<String>,
@@ -75,6 +79,16 @@ pub fn load_decoder(m: &Path, dev: &webtune::ComputeDevice) -> Result<Decoder> {
     )
 }
 
+/// `decoder` with the adapter at `path` (a .gguf file, or a PEFT folder) attached.
+fn attach_adapter(decoder: &Decoder, path: &Path) -> Result<Decoder> {
+    let name = path.display().to_string();
+    if path.is_file() {
+        return decoder.with_adapter(AdapterFile::Gguf(&read(path)?), &name);
+    }
+    let (weights, config) = (read(&path.join("adapter_model.safetensors"))?, read(&path.join("adapter_config.json"))?);
+    decoder.with_adapter(AdapterFile::Peft { weights: &weights, config: &config }, &name)
+}
+
 /// Prints `{"text", "stopReason", "promptTokens", "newTokens", "promptMs", "tokensPerSecond",
 /// "device"}` (after the streamed pieces with `--stream`).
 pub async fn generate(args: &GenerateArgs) -> Result<()> {
@@ -84,6 +98,10 @@ pub async fn generate(args: &GenerateArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     eprintln!("weights: {} ({:.0} MB)", decoder.weight_format(), decoder.weight_bytes() as f64 / 1e6);
+    let decoder = match &args.adapter {
+        Some(path) => attach_adapter(&decoder, path)?,
+        None => decoder,
+    };
     let options = GenerateOptions {
         max_new_tokens: args.max_new_tokens,
         temperature: args.temperature,
