@@ -25,15 +25,13 @@
 #                                   decode tokens/s (medians of 5), webtune's wasm memory
 #   pkg-config/bench.sh generate-gemma   the same with Google's Gemma 3 270M Q4_K_M GGUF (fetched
 #                                   by pkg-config/models.mjs into the model cache)
-#   pkg-config/bench.sh lora-gemma  that file LoRA-fine-tuned in Chromium on the CPU path: held-out
-#                                   loss before and after, time per step, wasm memory
 #   pkg-config/bench.sh qlora       LoRA (rank 8, q/v, batch 4 × up to 256 tokens, 16 Alpaca rows)
 #                                   on SmolLM2-135M's Q4_1 GGUF, the base kept quantized (also with
 #                                   gradient checkpointing) and widened to f32 (--dequantize-base),
 #                                   side by side: native CLI (CPU: peak resident memory, time per
 #                                   step, the plan), then in Chromium on the CPU path (wasm memory,
-#                                   time per step); then Gemma 3 270M Q4_K_M both ways in Chromium
-#                                   (~30 min)
+#                                   time per step); then Gemma 3 270M Q4_K_M and a random
+#                                   Qwen2.5-0.5B-shaped model both ways in Chromium (~40 min)
 #   pkg-config/bench.sh soak        resources in Chromium: 200 pipeline load/dispose cycles on
 #                                   WebGPU, fine-tuning runs of 100 and 1,000 steps on WebGPU
 #                                   and the CPU path; wasm memory and live GPU buffers must not grow past the
@@ -141,13 +139,6 @@ case "$what" in
     rm -f "$out"
     exit 0
     ;;
-  lora-gemma)
-    "$ROOT/pkg-config/setup.sh"
-    "$ROOT/pkg-config/build.sh" >/dev/null
-    dir="$(node pkg-config/models.mjs gemma-3-270m | cut -f2)"
-    step "in Chromium: Gemma 3 270M LoRA on the CPU path"
-    exec node tests/bench/lora_browser.mjs --model "$dir/gemma-3-270m-q4_k_m.gguf" "${@:2}"
-    ;;
   qlora)
     gguf="$WEBTUNE_ASSETS/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
     alpaca="$WEBTUNE_ASSETS/data/chat/alpaca_5000.json"
@@ -185,6 +176,12 @@ case "$what" in
       step "in Chromium, CPU path: Gemma 3 270M Q4_K_M, $run"
       node tests/bench/lora_browser.mjs --model "$dir/gemma-3-270m-q4_k_m.gguf" $(flags "$run") | tail -1 | tee -a "$out"
     done
+    qwen="$HOME/.cache/webtune/bench/qwen2.5-0.5b-shaped-random.Q4_K_M-like.gguf"
+    [ -f "$qwen" ] || "$("$ROOT/tests/reference/setup.sh")" tests/reference/make_qwen_shaped_model.py "$qwen"
+    for run in quantized f32; do
+      step "in Chromium, CPU path: a random Qwen2.5-0.5B-shaped Q4_K_M-like model, $run (8 rows: 2 steps)"
+      node tests/bench/lora_browser.mjs --model "$qwen" --rows 8 $(flags "$run") | tail -1 | tee -a "$out"
+    done
     rm -rf "$work"
     exit 0
     ;;
@@ -194,7 +191,7 @@ case "$what" in
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|lora-gemma|qlora|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"
