@@ -104,6 +104,11 @@ def main():
         else:
             kind = T.Q5_0
         writer.add_tensor(t.name, quantize(values, kind), raw_dtype=kind)
+    finish(writer, out)
+
+
+def finish(writer, out):
+    """Writes the file and prints its path and size."""
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

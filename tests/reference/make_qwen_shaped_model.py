@@ -23,7 +23,7 @@ import numpy as np
 from gguf import GGMLQuantizationType as T
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_kquant_model import quantize  # noqa: E402 (the Q4_K quantizer, checked block by block)
+from make_kquant_model import finish, quantize  # noqa: E402 (the Q4_K quantizer, checked block by block)
 
 ASSETS = Path(os.environ.get("WEBTUNE_ASSETS", Path(__file__).resolve().parents[3] / "shared" / "assets"))
 TOKENIZER_SOURCE = ASSETS / "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -83,11 +83,7 @@ def main():
         matrix(f"{b}.ffn_gate.weight", FFN, HIDDEN)
         matrix(f"{b}.ffn_up.weight", FFN, HIDDEN)
         matrix(f"{b}.ffn_down.weight", HIDDEN, FFN)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    print(out, out.stat().st_size)
+    finish(writer, out)
 
 
 if __name__ == "__main__":
