@@ -32,6 +32,10 @@
 #                                   step, the plan), then in Chromium on the CPU path (wasm memory,
 #                                   time per step); then Gemma 3 270M Q4_K_M and a random
 #                                   Qwen2.5-0.5B-shaped model both ways in Chromium (~40 min)
+#   pkg-config/bench.sh llamacpp    llama.cpp (llama-cpp-python 0.3.36, built from PyPI's source
+#                                   into ~/.cache/webtune/llamacpp-venv) loads webtune's adapter
+#                                   GGUF onto SmolLM2's GGUF: greedy continuations, webtune vs
+#                                   llama.cpp, with and without the adapter
 #   pkg-config/bench.sh soak        resources in Chromium: 200 pipeline load/dispose cycles on
 #                                   WebGPU, fine-tuning runs of 100 and 1,000 steps on WebGPU
 #                                   and the CPU path; wasm memory and live GPU buffers must not grow past the
@@ -185,13 +189,27 @@ case "$what" in
     rm -rf "$work"
     exit 0
     ;;
+  llamacpp)
+    venv="$HOME/.cache/webtune/llamacpp-venv"
+    if ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
+      step "llama-cpp-python 0.3.36 (builds llama.cpp; ~10 min on 2 cores)"
+      python3 -m venv "$venv"
+      "$venv/bin/pip" install -q cmake ninja
+      CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+        "$venv/bin/pip" install -q llama-cpp-python==0.3.36
+    fi
+    step "build (native CLI)"
+    cargo build --bin webtune
+    step "webtune's adapter GGUF in llama.cpp"
+    exec "$venv/bin/python" tests/reference/check_llama_cpp_adapter.py --webtune "$CARGO_TARGET_DIR/debug/webtune"
+    ;;
   soak)
     "$ROOT/pkg-config/setup.sh"
     "$ROOT/pkg-config/build.sh" >/dev/null
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"
