@@ -1,10 +1,11 @@
-//! A frozen weight kept in its GGUF blocks while LoRA trains beside it (QLoRA on the CPU path):
-//! the products `x · Wᵀ` (forward) and `g · W` (the input's gradient in backward) decode the
-//! blocks a slice of rows at a time into f32 and multiply those, so no more than one slice
-//! (≤ 16 MB) of the matrix is ever widened, and the results equal the dequantized model's up to
-//! the order of the sums. The input's gradient reaches autodiff through a Burn backend
-//! extension with a hand-written backward (`Flex`, the CPU backend, and its `Autodiff`); the
-//! weight takes no gradient.
+//! A frozen weight kept quantized while LoRA trains beside it (QLoRA). On the CPU path it stays
+//! in its GGUF blocks: the products `x · Wᵀ` (forward) and `g · W` (the input's gradient in
+//! backward) decode the blocks a slice of rows at a time into f32 and multiply those, so no more
+//! than one slice (≤ 16 MB) of the matrix is ever widened, and the results equal the dequantized
+//! model's up to the order of the sums; the input's gradient reaches autodiff through a Burn
+//! backend extension with a hand-written backward (`Flex`, the CPU backend, and its `Autodiff`).
+//! On a GPU it is a [`GpuMatrix`] in the product kernels' layout, whose products take part in
+//! autodiff through [`super::gpu_quantized`]. The weight takes no gradient either way.
 //!
 //! Outside training, a product of a few rows (generating, one token at a time) takes the
 //! integer path of [`QMatrix::matmul`] instead, as the packed decoder does: decoding the whole
