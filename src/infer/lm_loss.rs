@@ -36,34 +36,40 @@ pub fn chunk_positions(vocab: usize) -> usize {
 /// `hidden`: [positions, hidden] (autodiff graph of the model); `head`: W, [vocab, hidden];
 /// `targets` and `weights`: per position, on the host.
 pub fn nll_sum(hidden: Tensor<2>, head: LmHead, targets: &[i64], weights: &[f32]) -> Tensor<1> {
-    let chunk = chunk_positions(head.vocab());
-    nll_sum_in_chunks(hidden, head, targets, weights, chunk)
+    match head {
+        LmHead::Weight { weight, trained } => {
+            let chunk = chunk_positions(weight.dims()[0]);
+            nll_sum_in_chunks(hidden, weight, trained, targets, weights, chunk)
+        }
+        LmHead::Frozen(frozen) => {
+            let width = hidden.dims()[1];
+            frozen_nll_sum(hidden, &frozen, targets, weights, SLICE_VALUES / width.max(1))
+        }
+    }
 }
 
-/// [`nll_sum`] with `chunk` positions per chunk.
-fn nll_sum_in_chunks(hidden: Tensor<2>, head: LmHead, targets: &[i64], weights: &[f32], chunk: usize) -> Tensor<1> {
-    let device = hidden.device();
-    // only positions that count: prompts and padding contribute nothing
+/// The positions that count (weight not 0; prompts and padding contribute nothing): their
+/// indices, and `hidden`'s rows of them ([m, hidden]); `None` when there are none.
+fn counted(hidden: &Tensor<2>, weights: &[f32]) -> Option<(Vec<usize>, Tensor<2>)> {
     let rows: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] != 0.0).collect();
     if rows.is_empty() {
-        return hidden.sum().mul_scalar(0.0); // keeps the graph: a zero loss and zero gradients
+        return None;
     }
-    let index = Tensor::<1, Int>::from_data(TensorData::new(rows.iter().map(|&i| i as i64).collect::<Vec<_>>(), [rows.len()]), &device);
-    let hidden = hidden.select(0, index); // [m, hidden]
+    let index = Tensor::<1, Int>::from_data(TensorData::new(rows.iter().map(|&i| i as i64).collect::<Vec<_>>(), [rows.len()]), &hidden.device());
+    let picked = hidden.clone().select(0, index);
+    Some((rows, picked))
+}
+
+/// [`nll_sum`] with the head's matrix `head` (whose parameter takes gradients when `train_head`),
+/// `chunk` positions per chunk.
+fn nll_sum_in_chunks(hidden: Tensor<2>, head: Tensor<2>, train_head: bool, targets: &[i64], weights: &[f32], chunk: usize) -> Tensor<1> {
+    let device = hidden.device();
+    let Some((rows, hidden)) = counted(&hidden, weights) else {
+        return hidden.sum().mul_scalar(0.0); // keeps the graph: a zero loss and zero gradients
+    };
     let [m, width] = hidden.dims();
     // the same values outside the graph (a leaf parameter keeps require_grad through detach)
-    let h = hidden.clone().detach().set_require_grad(false);
-    if let LmHead::Frozen(frozen) = &head {
-        let slice = (CHUNK_ELEMENTS / m.max(1)).min(SLICE_VALUES / width.max(1)).max(1);
-        let targets: Vec<i64> = rows.iter().map(|&i| targets[i]).collect();
-        let weights: Vec<f32> = rows.iter().map(|&i| weights[i]).collect();
-        return frozen_nll_sum(hidden, h, frozen, &targets, &weights, slice);
-    }
-    let detached = head.detached();
-    let trained_head = match head {
-        LmHead::Weight { weight, trained: true } => Some(weight),
-        _ => None,
-    };
+    let (h, w) = (hidden.clone().detach().set_require_grad(false), head.clone().detach().set_require_grad(false));
     let chunk = chunk.max(1);
     let mut value = Tensor::<1>::zeros([1], &device);
     let mut toward_hidden = Vec::with_capacity(m.div_ceil(chunk));
@@ -74,13 +80,13 @@ fn nll_sum_in_chunks(hidden: Tensor<2>, head: LmHead, targets: &[i64], weights: 
         let target = Tensor::<2, Int>::from_data(TensorData::new(rows[start..end].iter().map(|&i| targets[i]).collect::<Vec<_>>(), [n, 1]), &device);
         let weight = Tensor::<2>::from_data(TensorData::new(rows[start..end].iter().map(|&i| weights[i]).collect::<Vec<_>>(), [n, 1]), &device);
         let h_chunk = h.clone().slice([start..end, 0..width]);
-        let logp = log_softmax(detached.logits(h_chunk.clone()), 1); // [n, vocab]
+        let logp = log_softmax(h_chunk.clone().matmul(w.clone().transpose()), 1); // [n, vocab]
         let picked = logp.clone().gather(1, target.clone()); // [n, 1]
         value = value + (picked * weight.clone()).sum().neg();
         // G = w · (softmax − onehot)
         let grad = (logp.exp() * weight.clone()).scatter(1, target, weight.neg(), IndexingUpdateOp::Add);
-        toward_hidden.push(detached.times(grad.clone())); // [n, hidden]
-        if trained_head.is_some() {
+        toward_hidden.push(grad.clone().matmul(w.clone())); // [n, hidden]
+        if train_head {
             let g_head = grad.transpose().matmul(h_chunk); // [vocab, hidden]
             toward_head = Some(match toward_head {
                 Some(acc) => acc + g_head,
@@ -89,22 +95,26 @@ fn nll_sum_in_chunks(hidden: Tensor<2>, head: LmHead, targets: &[i64], weights: 
         }
     }
     let mut surrogate = (hidden * Tensor::cat(toward_hidden, 0)).sum();
-    if let (Some(head), Some(g)) = (trained_head, toward_head) {
+    if let Some(g) = toward_head {
         surrogate = surrogate + (head * g).sum();
     }
     // L's value, the surrogate's gradient
     surrogate.clone() - surrogate.detach() + value
 }
 
-/// [`nll_sum`] with a frozen head, in one pass over slices of `slice` vocabulary rows: `hidden`
-/// [m, width] (the graph's) and `h` (its values outside it) of the positions that count, their
-/// `targets` and `weights`.
-fn frozen_nll_sum(hidden: Tensor<2>, h: Tensor<2>, head: &FrozenMatrix, targets: &[i64], weights: &[f32], slice: usize) -> Tensor<1> {
-    let device = h.device();
+/// [`nll_sum`] with a frozen head, in one pass over slices of at most `max_slice` vocabulary
+/// rows (fewer when a slice's logits of every position would pass [`CHUNK_ELEMENTS`]).
+fn frozen_nll_sum(hidden: Tensor<2>, head: &FrozenMatrix, targets: &[i64], weights: &[f32], max_slice: usize) -> Tensor<1> {
+    let device = hidden.device();
+    let Some((rows, hidden)) = counted(&hidden, weights) else {
+        return hidden.sum().mul_scalar(0.0); // keeps the graph: a zero loss and zero gradients
+    };
+    let h = hidden.clone().detach().set_require_grad(false);
     let [m, width] = h.dims();
+    let slice = (CHUNK_ELEMENTS / m).min(max_slice).max(1);
     let vocab = head.rows();
-    let target = Tensor::<2, Int>::from_data(TensorData::new(targets.to_vec(), [m, 1]), &device);
-    let weight = Tensor::<2>::from_data(TensorData::new(weights.to_vec(), [m, 1]), &device);
+    let target = Tensor::<2, Int>::from_data(TensorData::new(rows.iter().map(|&i| targets[i]).collect::<Vec<_>>(), [m, 1]), &device);
+    let weight = Tensor::<2>::from_data(TensorData::new(rows.iter().map(|&i| weights[i]).collect::<Vec<_>>(), [m, 1]), &device);
     let mut max = Tensor::<2>::full([m, 1], f32::NEG_INFINITY, &device);
     let mut sum = Tensor::<2>::zeros([m, 1], &device);
     let mut acc = Tensor::<2>::zeros([m, width], &device);
@@ -189,8 +199,7 @@ mod tests {
         for chunk in [1, 2, 100] {
             let (h, w) = (leaf([N, WIDTH], 1, dev), leaf([VOCAB, WIDTH], 2, dev));
             // the head goes in transposed twice, as a model's untied head does: not a leaf itself
-            let head = LmHead::Weight { weight: w.clone().transpose().transpose(), trained: true };
-            let loss = nll_sum_in_chunks(h.clone(), head, &targets(), &WEIGHTS, chunk);
+            let loss = nll_sum_in_chunks(h.clone(), w.clone().transpose().transpose(), true, &targets(), &WEIGHTS, chunk);
             let grads = loss.backward();
             let got = [host(loss), host(h.grad(&grads).unwrap()), host(w.grad(&grads).unwrap())];
             for (name, a, b) in [("loss", &got[0], &plain[0]), ("hidden gradient", &got[1], &plain[1]), ("head gradient", &got[2], &plain[2])] {
@@ -209,14 +218,9 @@ mod tests {
         let bytes: Vec<u8> = values(VOCAB * WIDTH, 2).iter().flat_map(|v| v.to_le_bytes()).collect();
         let matrix = crate::kernels::quantized::QMatrix::new(crate::formats::ggml::GgmlType::F32, VOCAB, WIDTH, std::sync::Arc::new(bytes), 0, "head").unwrap();
         let head = FrozenMatrix::host(matrix, None);
-        // the positions that count, as nll_sum picks them
-        let rows: Vec<usize> = (0..N).filter(|&i| WEIGHTS[i] != 0.0).collect();
-        let (t, w): (Vec<i64>, Vec<f32>) = rows.iter().map(|&i| (targets()[i], WEIGHTS[i])).unzip();
-        let index = Tensor::<1, Int>::from_data(TensorData::new(rows.iter().map(|&i| i as i64).collect::<Vec<_>>(), [rows.len()]), dev);
         for slice in [1, 4, 100] {
             let h = leaf([N, WIDTH], 1, dev);
-            let picked = h.clone().select(0, index.clone());
-            let loss = frozen_nll_sum(picked.clone(), picked.detach().set_require_grad(false), &head, &t, &w, slice);
+            let loss = frozen_nll_sum(h.clone(), &head, &targets(), &WEIGHTS, slice);
             let grads = loss.backward();
             assert_close(&format!("frozen head, slices of {slice}: loss"), &host(loss), &plain[0]);
             assert_close(&format!("frozen head, slices of {slice}: hidden gradient"), &host(h.grad(&grads).unwrap()), &plain[1]);

@@ -57,32 +57,6 @@ impl GpuMatrix {
         }
     }
 
-    /// `g · W`: [m, rows] → [m, cols] (the gradient of [`Self::matmul`]'s input).
-    pub fn times(&self, g: Tensor<2>) -> Tensor<2> {
-        match self {
-            GpuMatrix::Quantized(q) => q.times(g),
-            GpuMatrix::Float(w) => {
-                let w = w.clone().to_device(&g.device());
-                g.matmul(w)
-            }
-            GpuMatrix::Parts(parts) => {
-                let m = g.dims()[0];
-                let mut first = 0;
-                let mut sum: Option<Tensor<2>> = None;
-                for part in parts {
-                    let n = part.row_count();
-                    let product = part.times(g.clone().slice([0..m, first..first + n]));
-                    sum = Some(match sum {
-                        Some(acc) => acc + product,
-                        None => product,
-                    });
-                    first += n;
-                }
-                sum.unwrap_or_else(|| Tensor::zeros([m, self.cols()], &g.device()))
-            }
-        }
-    }
-
     /// Rows `ids` (an embedding lookup; ids below [`Self::row_count`]): [batch, seq] → [batch, seq, cols].
     pub fn rows(&self, ids: Tensor<2, Int>) -> Tensor<3> {
         match self {

@@ -162,19 +162,6 @@ impl GpuQMatrix {
         Tensor::<2>::from_dispatch(y).reshape(dims)
     }
 
-    /// `g · W`: [m, rows] → [m, cols] (the gradient of `matmul`'s input).
-    pub fn times(&self, g: Tensor<2>) -> Tensor<2> {
-        let y = Dispatch::quantized_matmul_t(
-            g.into_dispatch(),
-            self.words.clone().into_dispatch(),
-            self.scales.clone().into_dispatch(),
-            self.mins.clone().into_dispatch(),
-            self.cols,
-            self.bits,
-        );
-        Tensor::<2>::from_dispatch(y)
-    }
-
     /// Rows `ids` of the matrix as f32 (an embedding lookup): [batch, seq] → [batch, seq, cols].
     /// Ids past the last row read as zeros.
     pub fn rows(&self, ids: Tensor<2, Int>) -> Tensor<3> {

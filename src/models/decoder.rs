@@ -41,42 +41,8 @@ pub enum LossInputs {
 pub enum LmHead {
     /// `trained`: whether the parameter takes gradients (`weight` may be a transposed view of it).
     Weight { weight: Tensor<2>, trained: bool },
-    /// Frozen in the GGUF file's blocks (LoRA on a quantized base).
+    /// Frozen and quantized (a GGUF base under LoRA): the loss decodes it a slice at a time.
     Frozen(FrozenMatrix),
-}
-
-impl LmHead {
-    /// The same head outside the autodiff graph.
-    pub fn detached(&self) -> LmHead {
-        match self {
-            LmHead::Weight { weight, .. } => LmHead::Weight { weight: weight.clone().detach().set_require_grad(false), trained: false },
-            LmHead::Frozen(m) => LmHead::Frozen(m.clone()),
-        }
-    }
-
-    /// Rows of the vocabulary.
-    pub fn vocab(&self) -> usize {
-        match self {
-            LmHead::Weight { weight, .. } => weight.dims()[0],
-            LmHead::Frozen(m) => m.rows(),
-        }
-    }
-
-    /// `h · Wᵀ`: [n, hidden] → [n, vocab].
-    pub fn logits(&self, h: Tensor<2>) -> Tensor<2> {
-        match self {
-            LmHead::Weight { weight, .. } => h.matmul(weight.clone().transpose()),
-            LmHead::Frozen(m) => m.matmul_exact(h),
-        }
-    }
-
-    /// `g · W`: [n, vocab] → [n, hidden].
-    pub fn times(&self, g: Tensor<2>) -> Tensor<2> {
-        match self {
-            LmHead::Weight { weight, .. } => g.matmul(weight.clone()),
-            LmHead::Frozen(m) => m.times(g),
-        }
-    }
 }
 
 impl CausalLogits for LlamaForCausalLM {

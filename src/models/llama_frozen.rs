@@ -1,8 +1,9 @@
-//! A packed Llama as the trainable model ([`LlamaForCausalLM`]) whose matrices stay in the GGUF
-//! file's blocks: what LoRA trains beside on the CPU path (QLoRA). Norms and biases become f32
-//! tensors; every matrix becomes a [`FrozenMatrix`] (q/k rows in Hugging Face's order), its
-//! layer's own weight a placeholder of the right shape holding one value, so the adapters, the
-//! PEFT names and the forward code are the dense model's.
+//! A quantized Llama (the packed CPU model, or the GPU-packed one) as the trainable model
+//! ([`LlamaForCausalLM`]) whose matrices stay quantized: what LoRA trains beside (QLoRA). Norms
+//! and biases are f32 tensors; every matrix is a [`FrozenMatrix`] (q/k rows in Hugging Face's
+//! order), its layer's own weight a placeholder of the right shape holding one value, so the
+//! adapters, the PEFT names and the forward code are the dense model's. Both packed forms hand
+//! their pieces to [`assemble`].
 
 use burn::{
     module::Param,
@@ -11,19 +12,79 @@ use burn::{
 };
 
 use super::{
-    llama::LlamaForCausalLM,
+    llama::{LlamaConfig, LlamaForCausalLM},
     llama_packed::{PackedLlama, PackedWeights},
 };
 use crate::{
     formats::gguf::hf_row_order,
     kernels::{
-        frozen::{FrozenMatrix, FrozenWeights, placeholder},
+        frozen::{FrozenMatrix, placeholder},
         quantized::QMatrix,
     },
 };
 
-/// The trainable model of `packed`'s weights, its matrices kept quantized, on `device` (the CPU
-/// backend: the frozen products run there).
+/// One decoder block's pieces, as the file holds them.
+pub struct FrozenLayer {
+    /// q, k, v, o, gate, up, down (q/k rows in Hugging Face's order).
+    pub matrices: [FrozenMatrix; 7],
+    /// q, k, v, o biases (q/k in Hugging Face's order; the o bias is zeros where the model has
+    /// none: it becomes a parameter only with `attention_bias`).
+    pub biases: Option<[Tensor<1>; 4]>,
+    pub attn_norm: RmsNorm,
+    /// Gemma 3: the norm before the MLP (`post_norms` then hold those after the attention and the MLP).
+    pub ffn_norm: RmsNorm,
+    pub qk_norm: Option<[RmsNorm; 2]>,
+    pub post_norms: Option<[RmsNorm; 2]>,
+}
+
+/// The trainable model of `config` on `device` from its pieces: each matrix stands behind a
+/// placeholder weight of its layer.
+pub fn assemble(config: &LlamaConfig, device: &Device, embed: FrozenMatrix, layers: Vec<FrozenLayer>, norm: RmsNorm, head: Option<FrozenMatrix>) -> LlamaForCausalLM {
+    // a layer standing in for `m` (Burn's weight layout: [in, out])
+    let stand_in = |m: &FrozenMatrix, bias: Option<Tensor<1>>| Linear { weight: Param::from_tensor(placeholder([m.cols(), m.rows()], device)), bias: bias.map(Param::from_tensor) };
+    // parameters are initialised lazily: the random ones replaced here are never computed
+    let mut model = LlamaForCausalLM::new(config, device);
+    for (layer, parts) in model.model.layers.iter_mut().zip(layers) {
+        let [q, k, v, o, gate, up, down] = parts.matrices;
+        let [qb, kb, vb, ob] = match parts.biases {
+            Some([q, k, v, o]) => [Some(q), Some(k), Some(v), Some(o).filter(|_| config.attention_bias)],
+            None => [None, None, None, None],
+        };
+        let attention = &mut layer.self_attn;
+        (attention.q_proj, attention.k_proj, attention.v_proj, attention.o_proj) = (stand_in(&q, qb), stand_in(&k, kb), stand_in(&v, vb), stand_in(&o, ob));
+        for (name, m) in [("q_proj", q), ("k_proj", k), ("v_proj", v), ("o_proj", o)] {
+            attention.frozen.insert(name, m);
+        }
+        let mlp = &mut layer.mlp;
+        (mlp.gate_proj, mlp.up_proj, mlp.down_proj) = (stand_in(&gate, None), stand_in(&up, None), stand_in(&down, None));
+        for (name, m) in [("gate_proj", gate), ("up_proj", up), ("down_proj", down)] {
+            mlp.frozen.insert(name, m);
+        }
+        if let Some([qn, kn]) = parts.qk_norm {
+            (attention.q_norm, attention.k_norm) = (Some(qn), Some(kn));
+        }
+        layer.input_layernorm = parts.attn_norm;
+        match parts.post_norms {
+            // Gemma: the file's ffn_norm is the norm before the MLP
+            Some([after_attention, after_mlp]) => {
+                layer.post_attention_layernorm = after_attention;
+                (layer.pre_feedforward_layernorm, layer.post_feedforward_layernorm) = (Some(parts.ffn_norm), Some(after_mlp));
+            }
+            None => layer.post_attention_layernorm = parts.ffn_norm,
+        }
+    }
+    model.model.norm = norm;
+    model.model.embed_tokens.weight = Param::from_tensor(placeholder([embed.rows(), embed.cols()], device));
+    model.model.frozen.insert("embed_tokens", embed);
+    if let Some(head) = head {
+        model.lm_head = Some(stand_in(&head, None));
+        model.frozen.insert("lm_head", head);
+    }
+    model
+}
+
+/// The trainable model of `packed`'s weights, its matrices kept in the file's blocks, on `device`
+/// (the CPU backend: the frozen products run there).
 pub fn frozen_model(packed: &PackedLlama, device: &Device) -> LlamaForCausalLM {
     let w: &PackedWeights = &packed.weights;
     let vector = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), device);
@@ -34,57 +95,21 @@ pub fn frozen_model(packed: &PackedLlama, device: &Device) -> LlamaForCausalLM {
         None => vector(v),
     };
     let norm = |gamma: &[f32]| RmsNorm { gamma: Param::from_tensor(vector(gamma)), epsilon: w.eps as f64 };
-    // each layer standing in for its matrix `m` (Burn's weight layout: [in, out]), and their frozen matrices
-    let stand_ins = |layers: Vec<(&'static str, &QMatrix, &Option<Vec<usize>>, Option<Tensor<1>>, &mut Linear)>| {
-        let mut frozen = FrozenWeights::default();
-        for (name, m, order, bias, slot) in layers {
-            *slot = Linear { weight: Param::from_tensor(placeholder([m.cols, m.rows], device)), bias: bias.map(Param::from_tensor) };
-            frozen.insert(name, FrozenMatrix::host(m.clone(), order.clone()));
-        }
-        frozen
-    };
-    // parameters are initialised lazily: the random ones replaced here are never computed
-    let mut model = LlamaForCausalLM::new(&packed.config, device);
-    for (layer, p) in model.model.layers.iter_mut().zip(&w.layers) {
-        let bias = |j: usize| p.bias.as_ref().map(|b| &b[j]);
-        // the packed output bias is zeros where the model has none (Qwen2): not a parameter then
-        let o_bias = bias(3).filter(|_| packed.config.attention_bias).map(|b| vector(b));
-        let attention = &mut layer.self_attn;
-        let projections = vec![
-            ("q_proj", &p.q, &q_order, bias(0).map(|b| in_order(b, &q_order)), &mut attention.q_proj),
-            ("k_proj", &p.k, &k_order, bias(1).map(|b| in_order(b, &k_order)), &mut attention.k_proj),
-            ("v_proj", &p.v, &None, bias(2).map(|b| vector(b)), &mut attention.v_proj),
-            ("o_proj", &p.o, &None, o_bias, &mut attention.o_proj),
-        ];
-        attention.frozen = stand_ins(projections);
-        let mlp = &mut layer.mlp;
-        mlp.frozen = stand_ins(vec![
-            ("gate_proj", &p.gate, &None, None, &mut mlp.gate_proj),
-            ("up_proj", &p.up, &None, None, &mut mlp.up_proj),
-            ("down_proj", &p.down, &None, None, &mut mlp.down_proj),
-        ]);
-        if let Some([q, k]) = &p.qk_norm {
-            (attention.q_norm, attention.k_norm) = (Some(norm(q)), Some(norm(k)));
-        }
-        layer.input_layernorm = norm(&p.attn_norm);
-        match &p.post_norms {
-            // Gemma: the file's ffn_norm is the norm before the MLP
-            Some([after_attention, after_mlp]) => {
-                layer.post_attention_layernorm = norm(after_attention);
-                (layer.pre_feedforward_layernorm, layer.post_feedforward_layernorm) = (Some(norm(&p.ffn_norm)), Some(norm(after_mlp)));
-            }
-            None => layer.post_attention_layernorm = norm(&p.ffn_norm),
-        }
-    }
-    model.model.norm = norm(&w.norm);
-    model.model.embed_tokens.weight = Param::from_tensor(placeholder([w.embed.rows, w.embed.cols], device));
-    model.model.frozen.insert("embed_tokens", FrozenMatrix::host(w.embed.clone(), None));
-    if let Some(head) = &w.head {
-        let mut layer = Linear { weight: Param::from_tensor(placeholder([1, 1], device)), bias: None };
-        model.frozen = stand_ins(vec![("lm_head", head, &None, None, &mut layer)]);
-        model.lm_head = Some(layer);
-    }
-    model
+    let host = |m: &QMatrix, order: &Option<Vec<usize>>| FrozenMatrix::host(m.clone(), order.clone());
+    let layers = w
+        .layers
+        .iter()
+        .map(|p| FrozenLayer {
+            matrices: [host(&p.q, &q_order), host(&p.k, &k_order), host(&p.v, &None), host(&p.o, &None), host(&p.gate, &None), host(&p.up, &None), host(&p.down, &None)],
+            biases: p.bias.as_ref().map(|[q, k, v, o]| [in_order(q, &q_order), in_order(k, &k_order), vector(v), vector(o)]),
+            attn_norm: norm(&p.attn_norm),
+            ffn_norm: norm(&p.ffn_norm),
+            qk_norm: p.qk_norm.as_ref().map(|[q, k]| [norm(q), norm(k)]),
+            post_norms: p.post_norms.as_ref().map(|[a, m]| [norm(a), norm(m)]),
+        })
+        .collect();
+    let head = w.head.as_ref().map(|h| host(h, &None));
+    assemble(&packed.config, device, host(&w.embed, &None), layers, norm(&w.norm), head)
 }
 
 /// `model` with its frozen matrices widened into its own weights (added to what they hold: the

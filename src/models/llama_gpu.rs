@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use burn::{
     module::{Module, Param},
-    nn::{Linear, RmsNorm},
+    nn::RmsNorm,
     tensor::{Device, Int, Tensor, TensorData, activation::silu},
 };
 
@@ -18,13 +18,10 @@ use super::{
     activation::gelu_tanh,
     kv_cache::{KvCache, causal_mask_bias},
     llama::{AttentionShape, LayerAttention, LlamaConfig, LlamaForCausalLM, Positions, attend, rms_norm},
-    llama_frozen::densified,
+    llama_frozen::{FrozenLayer, assemble, densified},
     llama_packed::{PackedLlama, PackedWeights},
 };
-use crate::kernels::{
-    frozen::{FrozenMatrix, FrozenWeights, placeholder},
-    gpu_matrix::GpuMatrix,
-};
+use crate::kernels::{frozen::FrozenMatrix, gpu_matrix::GpuMatrix};
 
 /// One decoder block on the GPU.
 #[derive(Clone, Debug)]
@@ -147,53 +144,20 @@ impl GpuPackedLlama {
     pub fn frozen(&self) -> LlamaForCausalLM {
         let w = &self.weights;
         let device = w.norm.gamma.device();
-        // parameters are initialised lazily: the random ones replaced here are never computed
-        let mut model = LlamaForCausalLM::new(&self.config, &device);
         let frozen = |m: &GpuMatrix| FrozenMatrix::Gpu { matrix: m.clone(), device: device.clone() };
-        // each layer standing in for its matrix (Burn's weight layout: [in, out]), and their frozen matrices
-        let stand_ins = |layers: Vec<(&'static str, &GpuMatrix, Option<&Tensor<1>>, &mut Linear)>| {
-            let mut weights = FrozenWeights::default();
-            for (name, m, bias, slot) in layers {
-                *slot = Linear { weight: Param::from_tensor(placeholder([m.cols(), m.row_count()], &device)), bias: bias.map(|b| Param::from_tensor(b.clone())) };
-                weights.insert(name, frozen(m));
-            }
-            weights
-        };
-        model.model.embed_tokens.weight = Param::from_tensor(placeholder([w.embed.row_count(), w.embed.cols()], &device));
-        model.model.frozen.insert("embed_tokens", frozen(&w.embed));
-        for (layer, g) in model.model.layers.iter_mut().zip(&w.layers) {
-            let bias = |j: usize| g.bias.as_ref().map(|b| &b[j]);
-            // the packed output bias is zeros where the model has none (Qwen2): not a parameter then
-            let o_bias = bias(3).filter(|_| self.config.attention_bias);
-            let attention = &mut layer.self_attn;
-            attention.frozen = stand_ins(vec![
-                ("q_proj", &g.q, bias(0), &mut attention.q_proj),
-                ("k_proj", &g.k, bias(1), &mut attention.k_proj),
-                ("v_proj", &g.v, bias(2), &mut attention.v_proj),
-                ("o_proj", &g.o, o_bias, &mut attention.o_proj),
-            ]);
-            let mlp = &mut layer.mlp;
-            mlp.frozen = stand_ins(vec![("gate_proj", &g.gate, None, &mut mlp.gate_proj), ("up_proj", &g.up, None, &mut mlp.up_proj), ("down_proj", &g.down, None, &mut mlp.down_proj)]);
-            if let Some([q, k]) = &g.qk_norm {
-                (attention.q_norm, attention.k_norm) = (Some(q.clone()), Some(k.clone()));
-            }
-            layer.input_layernorm = g.attn_norm.clone();
-            match &g.post_norms {
-                // Gemma: the file's ffn_norm is the norm before the MLP
-                Some([after_attention, after_mlp]) => {
-                    layer.post_attention_layernorm = after_attention.clone();
-                    (layer.pre_feedforward_layernorm, layer.post_feedforward_layernorm) = (Some(g.ffn_norm.clone()), Some(after_mlp.clone()));
-                }
-                None => layer.post_attention_layernorm = g.ffn_norm.clone(),
-            }
-        }
-        model.model.norm = w.norm.clone();
-        if let Some(head) = &w.head {
-            let mut layer = Linear { weight: Param::from_tensor(placeholder([1, 1], &device)), bias: None };
-            model.frozen = stand_ins(vec![("lm_head", head, None, &mut layer)]);
-            model.lm_head = Some(layer);
-        }
-        model
+        let layers = w
+            .layers
+            .iter()
+            .map(|g| FrozenLayer {
+                matrices: [&g.q, &g.k, &g.v, &g.o, &g.gate, &g.up, &g.down].map(frozen),
+                biases: g.bias.clone(),
+                attn_norm: g.attn_norm.clone(),
+                ffn_norm: g.ffn_norm.clone(),
+                qk_norm: g.qk_norm.clone(),
+                post_norms: g.post_norms.clone(),
+            })
+            .collect();
+        assemble(&self.config, &device, frozen(&w.embed), layers, w.norm.clone(), w.head.as_ref().map(frozen))
     }
 
     /// Bytes the weights take on the GPU.
