@@ -117,7 +117,7 @@ pub async fn fine_tune(
 }
 
 /// What a run learns from, the adapter it may start from, and the bytes of its base's matrices
-/// when they stay in a GGUF file's blocks.
+/// when they stay quantized.
 struct Data<'a> {
     train: &'a [TextExample],
     validation: Option<&'a [TextExample]>,
@@ -201,7 +201,7 @@ struct CausalLm<F: DecoderFamily> {
     lora: Option<LoraOptions>,
     base: Option<F>,
     adapter: Option<Vec<u8>>,
-    /// Bytes of the base's matrices when they stay in a GGUF file's blocks.
+    /// Bytes of the base's matrices when they stay quantized.
     frozen_bytes: Option<u64>,
     train: Vec<LmRow>,
     validation: Vec<LmRow>,

@@ -141,8 +141,7 @@ fn with_lora(mut plan: MemoryPlan, lora: Option<(u64, u64)>, tokens: u64) -> Mem
     plan
 }
 
-/// `plan` with its frozen base held as `base_bytes` (a GGUF file's blocks, LoRA beside them)
-/// instead of f32, plus one decoded slice of a matrix at a time ([`crate::kernels::frozen`]).
+/// `plan` with its frozen base held quantized in `base_bytes` (LoRA beside it) instead of f32, plus one decoded slice of a matrix at a time ([`crate::kernels::frozen`]).
 pub fn with_frozen_base(mut plan: MemoryPlan, base_bytes: u64) -> MemoryPlan {
     let slice = crate::kernels::frozen::SLICE_BYTES;
     plan.total_bytes = plan.total_bytes.saturating_sub(plan.weight_bytes) + base_bytes + slice;

@@ -117,9 +117,9 @@ pub struct TrainOptions {
     /// more time per step; the same numbers (default false).
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub gradient_checkpointing: bool,
-    /// Text generation with LoRA on a GGUF model on the CPU: widen the frozen base to f32 first,
-    /// as on a GPU, instead of keeping it in the file's blocks (QLoRA; default false: about the
-    /// file's size in memory instead of 4–8× it, the same numbers).
+    /// Text generation with LoRA on a GGUF model: widen the frozen base to f32 first instead of
+    /// keeping it quantized (QLoRA; default false: about the file's size in memory instead of
+    /// 4–8× it, the same numbers).
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub dequantize_base: bool,
     /// Token classification: label every token of a word (a `B-` tag's later tokens as its

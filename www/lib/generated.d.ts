@@ -107,9 +107,9 @@ packing?: boolean,
  */
 gradientCheckpointing?: boolean, 
 /**
- * Text generation with LoRA on a GGUF model on the CPU: widen the frozen base to f32 first,
- * as on a GPU, instead of keeping it in the file's blocks (QLoRA; default false: about the
- * file's size in memory instead of 4–8× it, the same numbers).
+ * Text generation with LoRA on a GGUF model: widen the frozen base to f32 first instead of
+ * keeping it quantized (QLoRA; default false: about the file's size in memory instead of
+ * 4–8× it, the same numbers).
  */
 dequantizeBase?: boolean, 
 /**
