@@ -7,7 +7,7 @@ mod common;
 
 use std::cell::{Cell, RefCell};
 
-use common::{cpu_turn, training::{check_steps_match_pytorch, dataset, fixture, recipe}};
+use common::{cpu_turn, training::{check_steps_match_pytorch, check_steps_match_pytorch_with, dataset, fixture, recipe}};
 use pollster::block_on;
 use webtune::{
     DevicePreference, Error, device,
@@ -21,6 +21,13 @@ use webtune::{
 fn fine_tuning_matches_pytorch_step_by_step_on_cpu() {
     let _turn = cpu_turn();
     block_on(check_steps_match_pytorch(&device::cpu(), 1e-4));
+}
+
+#[test]
+fn fine_tuning_with_gradient_checkpointing_still_matches_pytorch_step_by_step() {
+    // activations recomputed in the backward pass give the same steps (the fixture has no dropout)
+    let _turn = cpu_turn();
+    block_on(check_steps_match_pytorch_with(&device::cpu(), 1e-4, true));
 }
 
 #[test]

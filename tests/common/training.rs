@@ -51,11 +51,18 @@ pub fn recipe(expected: &Value, rows: usize) -> TrainOptions {
 /// Runs the recipe on `device` and checks loss, gradient norm and learning rate of every step
 /// and the trained model's logits against PyTorch (`tol`: max absolute difference).
 pub async fn check_steps_match_pytorch(device: &ComputeDevice, tol: f64) -> Trained {
+    check_steps_match_pytorch_with(device, tol, false).await
+}
+
+/// [`check_steps_match_pytorch`], with `gradient_checkpointing` on or off (it changes memory,
+/// never the numbers).
+pub async fn check_steps_match_pytorch_with(device: &ComputeDevice, tol: f64, gradient_checkpointing: bool) -> Trained {
     let (files, expected) = fixture();
     let data = dataset(&expected);
     let mut events = Vec::new();
     let mut on_event = |e| events.push(e);
-    let trained = fine_tune_classifier(&files, device, &data, None, &recipe(&expected, data.len()), None, Hooks::events(&mut on_event))
+    let options = TrainOptions { gradient_checkpointing, ..recipe(&expected, data.len()) };
+    let trained = fine_tune_classifier(&files, device, &data, None, &options, None, Hooks::events(&mut on_event))
         .await
         .expect("training runs");
     check_step_events(&events, expected["steps"].as_array().unwrap(), tol, "");
