@@ -164,8 +164,11 @@ pub fn to_peft(file: &[u8], name: &str, config: &LlamaConfig) -> Result<(Vec<u8>
         let missing = |p: &str| bad(format!("blk.{layer}.{blk}.weight.{p} is missing: every LoRA factor needs its pair; the file is incomplete"));
         let (a, b) = (a.ok_or_else(|| missing("lora_a"))?, b.ok_or_else(|| missing("lora_b"))?);
         let r = a.0[0];
-        if b.0[1] != r || rank.is_some_and(|k| k != r) {
-            return Err(bad(format!("blk.{layer}.{blk}.weight has rank {} in lora_b where the adapter's rank is {}; the file is corrupt", b.0[1], rank.unwrap_or(r))));
+        if b.0[1] != r {
+            return Err(bad(format!("blk.{layer}.{blk}.weight has rank {r} in lora_a but {} in lora_b; the file is corrupt", b.0[1])));
+        }
+        if let Some(k) = rank.filter(|&k| k != r) {
+            return Err(bad(format!("blk.{layer}.{blk}.weight has rank {r} where the adapter's earlier factors have {k}; one adapter has one rank")));
         }
         let (din, dout) = shape_of(module);
         if r == 0 || r > din.min(dout) {
