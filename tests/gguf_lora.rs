@@ -104,6 +104,25 @@ fn a_peft_adapter_and_llama_cpps_gguf_of_it_attach_alike() {
 }
 
 #[test]
+fn an_adapters_scale_at_run_time_is_its_alpha_scaled() {
+    // scale 0 computes the base; 0.5 what the same factors with half the alpha compute
+    let base = tiny_llama();
+    let weights = fixture("ggml/lora-all/adapter_model.safetensors");
+    let config = String::from_utf8(fixture("ggml/lora-all/adapter_config.json")).unwrap();
+    let adapted = base.with_adapter(AdapterFile::Peft { weights: &weights, config: config.as_bytes() }, "lora-all").unwrap();
+    let halved = config.replace("\"lora_alpha\": 8", "\"lora_alpha\": 4");
+    assert_ne!(halved, config, "the fixture's alpha is 8");
+    let half_alpha = base.with_adapter(AdapterFile::Peft { weights: &weights, config: halved.as_bytes() }, "half").unwrap();
+    assert_close("scale 0.5 vs alpha / 2", &logits(&adapted.with_adapter_scale(0.5).unwrap()), &logits(&half_alpha), 1e-5);
+    assert_close("scale 0 vs the base", &logits(&adapted.with_adapter_scale(0.0).unwrap()), &logits(&base), 1e-5);
+    assert_close("scale 1 vs the adapter", &logits(&adapted.with_adapter_scale(1.0).unwrap()), &logits(&adapted), 0.0);
+    let e = adapted.with_adapter_scale(f64::NAN).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("adapterScale must be a finite number"), "{e}");
+    let e = base.with_adapter_scale(0.5).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("carries no LoRA adapter"), "{e}");
+}
+
+#[test]
 fn an_adapter_for_another_base_or_an_incomplete_one_is_a_clear_error_and_the_base_keeps_working() {
     let base = tiny_llama();
     let before = logits(&base);

@@ -4,6 +4,10 @@
 //! frozen matrices, [`crate::models::llama_frozen`]), so several adapted decoders of one base
 //! hold one base in memory.
 
+use burn::{
+    module::{Module, ModuleMapper, Param},
+    tensor::Tensor,
+};
 use serde::Deserialize;
 
 use super::generate::Decoder;
@@ -85,6 +89,48 @@ impl Decoder {
             DecoderModel::GpuPacked(m) => DecoderModel::Llama(attach(m.frozen(), &lora, &weights).map_err(named)?),
         };
         Ok(Decoder { model, device: self.device.clone(), report: LoadReport::default(), text: self.text.clone(), lora: Some(lora) })
+    }
+
+    /// This adapted decoder with its adapters' product multiplied by `scale` (PEFT's
+    /// `scale_layer`): 0 computes the base, 1 the adapter as trained. A new decoder sharing this
+    /// one's base and `A` factors; only the `B` factors (rank × outputs each) are new.
+    pub fn with_adapter_scale(&self, scale: f64) -> Result<Decoder> {
+        if self.lora.is_none() {
+            return Err(Error::Options("adapterScale: this model carries no LoRA adapter; attach one first".into()));
+        }
+        if !scale.is_finite() {
+            return Err(Error::Options(format!("adapterScale must be a finite number (got {scale})")));
+        }
+        let mut scaler = ScaleB { path: Vec::new(), scale };
+        let model = match &self.model {
+            DecoderModel::Llama(m) => DecoderModel::Llama(m.clone().map(&mut scaler)),
+            DecoderModel::Gpt2(m) => DecoderModel::Gpt2(m.clone().map(&mut scaler)),
+            // attaching an adapter makes a packed base trainable: no adapted decoder is packed
+            DecoderModel::Packed(_) | DecoderModel::GpuPacked(_) => return Err(Error::Options("adapterScale: this model's adapters are merged; load its base".into())),
+        };
+        Ok(Decoder { model, device: self.device.clone(), report: LoadReport::default(), text: self.text.clone(), lora: self.lora.clone() })
+    }
+}
+
+/// Multiplies every adapter's `B` factor (`….weight.lora.b`) by `scale`.
+struct ScaleB {
+    path: Vec<String>,
+    scale: f64,
+}
+
+impl ModuleMapper for ScaleB {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if !matches!(self.path.as_slice(), [.., lora, b] if lora == "lora" && b == "b") {
+            return param;
+        }
+        let (id, tensor, mapper) = param.consume();
+        Param::from_mapped_value(id, tensor.mul_scalar(self.scale), mapper)
     }
 }
 

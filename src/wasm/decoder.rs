@@ -19,7 +19,8 @@ use super::{
 use crate::{
     Error, Result,
     data::TextColumns,
-    infer::{Completion, Decoder, GenerateSettings},
+    infer::{AdapterFile, Completion, Decoder, GenerateSettings},
+    models::lora::LoraBase,
     session::{DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_decoder, search},
     tokenizer::chat::Message,
     train::{SearchPlan, TrainOptions},
@@ -95,6 +96,16 @@ struct DecoderInfo<'a> {
     weight_bytes: u64,
     weight_format: String,
     warnings: &'a [String],
+    /// The LoRA adapters it carries (trained or attached): `{ rank, alpha, targetModules }`.
+    lora: Option<LoraInfo>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoraInfo {
+    rank: usize,
+    alpha: f64,
+    target_modules: Vec<String>,
 }
 
 /// A loaded Llama-family decoder (JS class `Decoder`).
@@ -151,7 +162,32 @@ impl JsDecoder {
             weight_bytes: d.weight_bytes(),
             weight_format: d.weight_format(),
             warnings: &d.report.warnings,
+            lora: d.lora.as_ref().map(|l| {
+                let base = if d.model.llama_config().is_some() { LoraBase::Llama } else { LoraBase::Gpt2 };
+                LoraInfo { rank: l.rank, alpha: l.alpha, target_modules: l.targets(base) }
+            }),
         })
+    }
+
+    /// This model with a LoRA adapter attached: PEFT's files (`weights`: adapter_model.safetensors,
+    /// `config`: adapter_config.json) or, without `config`, llama.cpp's adapter GGUF. A new
+    /// `Decoder` sharing this one's weights (a quantized base stays quantized); `name` names the
+    /// adapter in errors. This one is unchanged, also when the adapter is refused.
+    #[wasm_bindgen(js_name = withAdapter)]
+    pub fn with_adapter(&self, weights: Uint8Array, config: Option<Uint8Array>, name: String) -> Result<JsDecoder, JsValue> {
+        let (weights, config) = (weights.to_vec(), config.map(|c| c.to_vec()));
+        let file = match &config {
+            Some(config) => AdapterFile::Peft { weights: &weights, config },
+            None => AdapterFile::Gguf(&weights),
+        };
+        Ok(JsDecoder { inner: Rc::new(self.inner.with_adapter(file, &name).map_err(to_js)?) })
+    }
+
+    /// This adapted model with its adapters' product scaled by `scale` (0: the base; 1: as
+    /// trained): a new `Decoder` sharing this one's weights.
+    #[wasm_bindgen(js_name = withAdapterScale)]
+    pub fn with_adapter_scale(&self, scale: f64) -> Result<JsDecoder, JsValue> {
+        Ok(JsDecoder { inner: Rc::new(self.inner.with_adapter_scale(scale).map_err(to_js)?) })
     }
 
     /// Continues `prompt`: `Promise<{ text, tokens, promptTokens, stopReason }>`. `onToken(piece)`

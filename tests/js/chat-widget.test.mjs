@@ -167,6 +167,12 @@ test("bad attributes, a missing model, an unreadable GGUF type and an empty mess
     const missing = make({ model: "/nowhere/model.gguf", device: "cpu" });
     await settle(missing.el);
     const missingText = missing.text();
+    const noAdapter = make({ model: "/fixtures/llama/tiny-chat/", device: "cpu", adapter: "saved:no-such-bot", "max-new-tokens": "2" });
+    await settle(noAdapter.el);
+    const noAdapterText = noAdapter.text();
+    const noAdapterReply = await noAdapter.el.send("hi");
+    noAdapter.el.removeAttribute("adapter"); // the base model answers
+    const baseReply = await noAdapter.el.send("hi");
     const unreadable = make({ model: "/unreadable/iq2.gguf", device: "cpu" });
     await settle(unreadable.el);
     const unreadableText = unreadable.text();
@@ -174,6 +180,7 @@ test("bad attributes, a missing model, an unreadable GGUF type and an empty mess
     return {
       hot: { errors: hot.errors, text: hotText, reply: hotReply, empty, emptyText },
       missing: { errors: missing.errors, text: missingText },
+      noAdapter: { errors: noAdapter.errors, text: noAdapterText, reply: noAdapterReply, baseReply },
       unreadable: { errors: unreadable.errors, text: unreadableText, usable: !box.disabled },
     };
   });
@@ -184,44 +191,129 @@ test("bad attributes, a missing model, an unreadable GGUF type and an empty mess
   assert.match(r.hot.emptyText, /OptionsError: .*the message is empty/);
   assert.deepEqual(r.missing.errors, ["NetworkError"]);
   assert.match(r.missing.text, /The model could not be loaded: NetworkError: .*404/);
+  assert.deepEqual(r.noAdapter.errors, ["OptionsError", "OptionsError"], "shown at load, and again for the reply it could not give");
+  assert.match(r.noAdapter.text, /The adapter saved:no-such-bot could not be loaded: OptionsError: there is no saved model named "no-such-bot"/);
+  assert.equal(r.noAdapter.reply, null);
+  assert.equal(typeof r.noAdapter.baseReply, "string", "without the adapter attribute the model answers");
   assert.equal(r.unreadable.errors.length, 1);
   assert.match(r.unreadable.text, /ggml type 16 \(an IQ type\)/);
   assert.ok(r.unreadable.usable);
   await screenshots(b.page, "chat-widget-errors", { widths: WIDTHS });
 });
 
-// The tiny random model memorises the first FAQ answers (12 rows: two answers, six wordings of
-// each question) in 40 LoRA epochs; the whole sample is more than its 64-wide layers learn quickly.
-test("train your chatbot: LoRA on the FAQ sample's messages rows, saved by name, answers training questions in <webtune-chat model=\"saved:NAME\"> on another page", async () => {
+// The tiny random model memorises FAQ answers (12 rows: a few answers, several wordings of each
+// question) in 40 LoRA epochs; the whole sample is more than its 64-wide layers learn quickly.
+// Two runs on two parts of the sample make two adapters for one base.
+test("train your chatbot: two LoRA adapters saved by name answer in two <webtune-chat adapter=\"saved:NAME\"> widgets sharing one base, as their merged models do; adapters switch and scale per call", async () => {
   await b.page.goto(b.server.url + "test/blank.html");
-  const trained = await b.page.evaluate(async () => {
+  const trained = await b.page.evaluate(async (tiny) => {
     const { pipeline } = await import("/pkg/index.js");
-    const gen = await pipeline("text-generation", { model: "/fixtures/llama/tiny-chat/", device: "cpu" });
-    const rows = (await (await fetch("/samples/shop-faq.jsonl")).text()).trim().split("\n").map((l) => JSON.parse(l)).slice(0, 12);
-    const asked = [rows[0], rows[11]].map((r) => ({ question: r.messages[0].content, answer: r.messages[1].content }));
-    const before = (await gen.chat([{ role: "user", content: asked[0].question }], { maxNewTokens: 16 })).text;
-    const losses = [];
-    const done = await gen.finetune({
-      data: rows, maxLength: 96, epochs: 40, batchSize: 12, learningRate: 2e-2, validationSplit: 0,
-      lora: { rank: 16, alpha: 32, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] },
-      logEvery: 1, onEvent: (e) => e.type === "step" && losses.push(e.loss),
-    });
-    await gen.save({ name: "faq-bot" });
-    gen.dispose();
-    return { asked, before, first: losses[0], last: losses.at(-1), steps: done.steps };
-  });
-  assert.ok(trained.asked[0].answer !== trained.asked[1].answer);
-  assert.ok(trained.last < 0.1 && trained.first > 4, JSON.stringify(trained));
-  await b.page.goto(b.server.url + "test/chat-saved.html");
-  assert.equal(await ready("#faq"), "cpu");
+    const rows = (await (await fetch("/samples/shop-faq.jsonl")).text()).trim().split("\n").map((l) => JSON.parse(l));
+    const train = async (name, part) => {
+      const gen = await pipeline("text-generation", { model: tiny, device: "cpu" });
+      const asked = [part[0], part[11]].map((r) => ({ question: r.messages[0].content, answer: r.messages[1].content }));
+      const before = (await gen.chat([{ role: "user", content: asked[0].question }], { maxNewTokens: 16 })).text;
+      const losses = [];
+      await gen.finetune({
+        data: part, maxLength: 96, epochs: 40, batchSize: 12, learningRate: 2e-2, validationSplit: 0,
+        lora: { rank: 16, alpha: 32, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] },
+        logEvery: 1, onEvent: (e) => e.type === "step" && losses.push(e.loss),
+      });
+      await gen.save({ name, format: "peft" });
+      await gen.save({ name: `${name}-gguf`, format: "gguf-lora" });
+      await gen.save({ name: `${name}-merged` });
+      gen.dispose();
+      return { asked, before, first: losses[0], last: losses.at(-1) };
+    };
+    return [await train("faq-bot", rows.slice(0, 12)), await train("refund-bot", rows.slice(12, 24))];
+  }, TINY);
+  for (const t of trained) {
+    assert.ok(t.asked[0].answer !== t.asked[1].answer);
+    assert.ok(t.last < 0.1 && t.first > 4, JSON.stringify(t));
+  }
   // the character tokenizer decodes with a space between characters
   const squeeze = (t) => t.replaceAll(" ", "");
-  for (const { question, answer } of trained.asked) {
-    // one question per conversation, as trained (clear() starts a new one)
-    const reply = await b.page.evaluate((q) => { const el = document.querySelector("#faq"); el.clear(); return el.send(q); }, question);
-    assert.ok(squeeze(reply).length >= 16 && squeeze(answer).startsWith(squeeze(reply)), `the trained answer to ${question}: ${reply}`);
+
+  // two widgets, one base, two adapters; a third widget holds the first run's merged model
+  await b.page.goto(b.server.url + "test/chat-saved.html");
+  for (const id of ["#faq", "#refunds", "#merged"]) assert.equal(await ready(id), "cpu", id);
+  const shared = await b.page.evaluate(() => {
+    const [faq, refunds, merged] = ["#faq", "#refunds", "#merged"].map((s) => document.querySelector(s));
+    return { same: faq.pipeline === refunds.pipeline, mergedApart: merged.pipeline !== faq.pipeline, adapters: faq.pipeline.adapters.list().map((a) => [a.name, a.rank, a.alpha]) };
+  });
+  assert.deepEqual(shared, { same: true, mergedApart: true, adapters: [["saved:faq-bot", 16, 32], ["saved:refund-bot", 16, 32]] });
+  const ask = (id, q) => b.page.evaluate(([id, q]) => { const el = document.querySelector(id); el.clear(); return el.send(q); }, [id, q]);
+  for (const [id, t] of [["#faq", trained[0]], ["#refunds", trained[1]]]) {
+    for (const { question, answer } of t.asked) {
+      // one question per conversation, as trained (clear() starts a new one)
+      const reply = await ask(id, question);
+      assert.ok(squeeze(reply).length >= 16 && squeeze(answer).startsWith(squeeze(reply)), `${id}: the trained answer to ${question}: ${reply}`);
+    }
+    assert.ok(!squeeze(t.asked[0].answer).startsWith(squeeze(t.before)), `before training it said something else: ${t.before}`);
   }
-  assert.ok(!squeeze(trained.asked[0].answer).startsWith(squeeze(trained.before)), `before training it said something else: ${trained.before}`);
+  for (const { question } of trained[0].asked) assert.equal(await ask("#faq", question), await ask("#merged", question), "the adapter on the shared base answers as the merged model");
+  // the other run's question: each widget answers with its own adapter
+  assert.notEqual(await ask("#faq", trained[1].asked[0].question), await ask("#refunds", trained[1].asked[0].question));
+
+  // the pipeline API on one base: PEFT and GGUF adapters, per call and by default, scaled, unloaded
+  const r = await b.page.evaluate(async ({ tiny, questions }) => {
+    const { pipeline, models } = await import("/pkg/index.js");
+    const failure = (e) => ({ name: e.name, message: e.message });
+    const opts = { maxNewTokens: 24 };
+    const answers = async (p, extra = {}) => Promise.all(questions.map(async (q) => (await p.chat([{ role: "user", content: q }], { ...opts, ...extra })).text));
+    const gen = await pipeline("text-generation", { model: tiny, device: "cpu" });
+    const merged = await pipeline("text-generation", { model: await models.files("refund-bot-merged"), device: "cpu" });
+    const base = await answers(gen);
+    const loaded = [
+      await gen.adapters.load("peft", "saved:refund-bot"),
+      await gen.adapters.load("gguf", await models.files("refund-bot-gguf")),
+    ];
+    const out = {
+      loaded, base, merged: await answers(merged),
+      peft: await answers(gen, { adapter: "peft" }),
+      gguf: await answers(gen, { adapter: "gguf" }),
+      scaledToZero: await answers(gen, { adapter: "gguf", adapterScale: 0 }),
+      halfScale: await answers(gen, { adapter: "peft", adapterScale: 0.5 }),
+    };
+    gen.adapters.use("peft");
+    out.byDefault = await answers(gen);
+    out.baseByName = await answers(gen, { adapter: null });
+    out.active = gen.adapters.active;
+    out.errors = {
+      unknown: await gen("x", { adapter: "nope" }).then(() => null, failure),
+      scale: await gen("x", { adapter: "peft", adapterScale: Infinity }).then(() => null, failure),
+      twice: await gen.adapters.load("peft", "saved:refund-bot").then(() => null, failure),
+      otherBase: await gen.adapters.load("tiny", "/fixtures/ggml/lora-all.gguf").then(() => null, failure),
+      notAnAdapter: await gen.adapters.load("whole", "saved:refund-bot-merged").then(() => null, failure),
+      finetune: await gen.finetune({ data: [{ text: "a b" }], epochs: 1 }).then(() => null, failure),
+    };
+    out.stillWorks = await answers(gen);
+    out.unloaded = [await gen.adapters.unload("peft"), await gen.adapters.unload("peft")];
+    out.afterUnload = { active: gen.adapters.active, names: gen.adapters.list().map((a) => a.name), base: await answers(gen) };
+    gen.dispose();
+    merged.dispose();
+    return out;
+  }, { tiny: TINY, questions: trained[1].asked.map((a) => a.question) });
+  assert.deepEqual(r.loaded.map((a) => [a.name, a.rank, a.alpha, a.targetModules.length]), [["peft", 16, 32, 7], ["gguf", 16, 32, 7]]);
+  assert.deepEqual(r.peft, r.merged, "a PEFT adapter attached at run time answers as the merged model");
+  assert.deepEqual(r.gguf, r.merged, "llama.cpp's adapter GGUF of the same run too");
+  assert.notDeepEqual(r.merged, r.base);
+  assert.deepEqual(r.scaledToZero, r.base, "adapterScale 0 is the base model");
+  assert.notDeepEqual(r.halfScale, r.peft, "half the adapter answers otherwise");
+  assert.deepEqual(r.byDefault, r.peft, "adapters.use makes it the default");
+  assert.deepEqual(r.baseByName, r.base, "adapter: null is the base");
+  assert.deepEqual(r.active, { name: "peft", scale: 1 });
+  assert.equal(r.errors.unknown?.name, "OptionsError");
+  assert.match(r.errors.unknown.message, /no adapter named "nope" is loaded \(loaded: "peft", "gguf"\)/);
+  assert.match(r.errors.scale?.message, /adapterScale must be a finite number/);
+  assert.match(r.errors.twice?.message, /an adapter named "peft" is loaded already/);
+  assert.equal(r.errors.otherBase?.name, "WeightsError");
+  assert.match(r.errors.otherBase.message, /adapter "tiny" \(\/fixtures\/ggml\/lora-all\.gguf\): .*blk\.0\./, "the file and the tensor are named");
+  assert.match(r.errors.notAnAdapter?.message, /saved model "refund-bot-merged" holds .*config\.json.*not a LoRA adapter/);
+  assert.match(r.errors.finetune?.message, /finetune: this pipeline has adapters loaded \("peft", "gguf"\)/);
+  assert.deepEqual(r.stillWorks, r.peft, "a refused adapter leaves the pipeline as it was");
+  assert.deepEqual(r.unloaded, [true, false]);
+  assert.deepEqual(r.afterUnload, { active: null, names: ["gguf"], base: r.base });
 });
 
 test("the studio's chat panel from the keyboard: load a decoder, chat, LoRA-tune on the FAQ sample, compare held-out answers, save and reopen from My models", async () => {

@@ -25,6 +25,12 @@ export function widget(): WebtuneChat {
   return chat;
 }
 
+function chatWithAdapter(): WebtuneChat {
+  const chat = document.createElement("webtune-chat");
+  chat.adapter = "saved:faq-bot";
+  return chat;
+}
+
 export async function use(file: File) {
   const gen = await pipeline("text-generation", { model: "/models/SmolLM2-135M-Instruct.Q4_1.gguf", device: "webgpu" });
   const reply = await gen.chat([{ role: "user", content: "Hi" }], { maxNewTokens: 8, onToken: (p: string) => void p, stop: ["\\n"], repetitionPenalty: 1.2, trimHistory: true });
@@ -80,7 +86,20 @@ export async function use(file: File) {
   await gen.finetune({ data: file, columns: { messages: "conversation" }, packing: true });
   // @ts-expect-error: stop takes strings
   await gen("x", { stop: [2] });
-  return [bestRate, weight, text, speed, reason, perplexity, adapter, files, resumed.done, span, f1, fills, perplexity2, best, many, em];
+  const faq = await gen.adapters.load("faq", "saved:faq-bot");
+  const rank: number = faq.rank + faq.alpha + faq.targetModules.length;
+  await gen.adapters.load("style", { "adapter.gguf": file });
+  gen.adapters.use("faq", { scale: 0.5 });
+  await gen.chat([{ role: "user", content: "Hi" }], { adapter: "style", adapterScale: 0.8 });
+  await gen("x", { adapter: null });
+  const inUse: string | undefined = gen.adapters.active?.name;
+  void (await gen.adapters.unload("style"));
+  // @ts-expect-error: an adapter is picked by name
+  await gen("x", { adapter: 1 });
+  chatWithAdapter().adapterScale = 0.5;
+  const attached = await model.withAdapter({ gguf: new Uint8Array() });
+  void (await attached.withAdapterScale(0.5)).info.lora?.rank;
+  return [rank, inUse, bestRate, weight, text, speed, reason, perplexity, adapter, files, resumed.done, span, f1, fills, perplexity2, best, many, em];
 }
 `;
 

@@ -1,6 +1,8 @@
 // The models behind <webtune-chat> widgets: one text-generation pipeline per (model, device),
 // shared by every widget that asks for it (all of them run in webtune's one Worker), freed when
-// the last widget lets go of it.
+// the last widget lets go of it. Widgets with an `adapter` attach it to that shared base once
+// (named by the attribute's value) and pick it per reply, so widgets with different adapters
+// hold one base in memory.
 import { models, pipeline } from "./pipeline.js";
 
 const shared = new Map(); // key → { loading: Promise<pipeline>, users: number, listeners: Set }
@@ -47,4 +49,23 @@ export function acquire(model, device, onProgress) {
       entry.loading.then((p) => p.dispose(), () => {});
     },
   };
+}
+
+const attached = new WeakMap(); // pipeline → Map(adapter source → its load)
+
+/**
+ * Resolves once adapter `source` (a `saved:NAME`, .gguf URL or PEFT folder URL; its name on the
+ * pipeline) is attached to `pipeline`, loading it the first time any widget asks.
+ */
+export function attachAdapter(pipeline, source) {
+  let loads = attached.get(pipeline);
+  if (!loads) attached.set(pipeline, (loads = new Map()));
+  if (pipeline.adapters.list().some((a) => a.name === source)) return Promise.resolve();
+  let load = loads.get(source);
+  if (!load) {
+    load = pipeline.adapters.load(source, source).then(() => {});
+    loads.set(source, load);
+    load.catch(() => loads.delete(source)); // a failed load is tried again by the next reply
+  }
+  return load;
 }

@@ -18,6 +18,10 @@ export declare class WebtuneChat extends HTMLElement {
   device: DevicePreference;
   placeholder: string;
   greeting: string;
+  /** A LoRA adapter for the replies (`saved:NAME`, a .gguf adapter URL or a PEFT adapter folder URL), attached to the model widgets share. */
+  adapter: string | null;
+  /** Multiplies the adapter's product (0: the base model, 1: as trained). */
+  adapterScale: number | undefined;
   /** Keep the conversation in localStorage across reloads (key `webtune-chat:` + id or model). */
   persist: boolean;
   /** The pipeline it talks to; set it to a text-generation pipeline the page already holds (the page disposes it). */

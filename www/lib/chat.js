@@ -6,7 +6,7 @@
 // The model runs in webtune's one Worker (shared by every widget on the page; widgets asking for
 // the same model and device share one loaded copy). Text is always rendered as text. Conversations
 // longer than the model's context lose their oldest turns (the system prompt stays).
-import { acquire } from "./chat-models.js";
+import { acquire, attachAdapter } from "./chat-models.js";
 import { CHAT_CSS } from "./chat-style.js";
 import { OptionsError } from "./errors.js";
 
@@ -15,9 +15,10 @@ const NUMBERS = {
   "max-new-tokens": { prop: "maxNewTokens", ok: (x) => Number.isInteger(x) && x > 0, what: "a whole number above 0", fallback: 256 },
   temperature: { prop: "temperature", ok: (x) => Number.isFinite(x) && x >= 0, what: "a number ≥ 0 (0 answers greedily)", fallback: 0 },
   "top-p": { prop: "topP", ok: (x) => x > 0 && x <= 1, what: "a number above 0 and at most 1", fallback: undefined },
+  "adapter-scale": { prop: "adapterScale", ok: Number.isFinite, what: "a number (0: the base model, 1: the adapter as trained)", fallback: undefined },
 };
 const DEVICES = ["auto", "webgpu", "gpu", "cpu"];
-const STRINGS = { "system-prompt": "systemPrompt", placeholder: "placeholder", greeting: "greeting", device: "device" };
+const STRINGS = { "system-prompt": "systemPrompt", placeholder: "placeholder", greeting: "greeting", device: "device", adapter: "adapter" };
 
 let sheet = null; // one constructed stylesheet for every widget
 function styles() {
@@ -103,6 +104,8 @@ export class WebtuneChat extends HTMLElement {
       this.#model = null;
       this.#given = null;
       this.#load();
+    } else if (name === "adapter" && this.#pipeline) {
+      this.#attach(this.#pipeline, this.#loadCount);
     }
   }
 
@@ -134,6 +137,15 @@ export class WebtuneChat extends HTMLElement {
 
   get systemPrompt() { return this.getAttribute("system-prompt") ?? ""; }
   set systemPrompt(v) { this.setAttribute("system-prompt", v); }
+  /**
+   * The LoRA adapter replies use, attached to the model the widget shares with others: "saved:NAME"
+   * (saved with `save({ name, format: "peft" })` or "gguf-lora"), a .gguf adapter URL or a PEFT
+   * adapter folder URL. Off: the model as it is.
+   */
+  get adapter() { return this.getAttribute("adapter") || null; }
+  set adapter(v) { if (v == null) this.removeAttribute("adapter"); else this.setAttribute("adapter", v); }
+  get adapterScale() { return this.options.adapterScale; }
+  set adapterScale(v) { if (v == null) this.removeAttribute("adapter-scale"); else this.setAttribute("adapter-scale", String(v)); }
   get placeholder() { return this.getAttribute("placeholder") ?? "Type a message…"; }
   set placeholder(v) { this.setAttribute("placeholder", v); }
   get greeting() { return this.getAttribute("greeting") ?? ""; }
@@ -257,11 +269,13 @@ export class WebtuneChat extends HTMLElement {
     const lease = acquire(model, this.device, onProgress);
     this.#lease = lease;
     this.#loading = lease.loading.then(
-      (pipeline) => {
+      async (pipeline) => {
+        if (token !== this.#loadCount) return null;
+        const attached = await this.#attach(pipeline, token); // ready (and `info`) once it is attached
         if (token !== this.#loadCount) return null;
         this.#pipeline = pipeline;
         this.#loading = null;
-        this.#announce(pipeline);
+        if (attached) this.#announce(pipeline); // else its error stays on show; each reply tries again
         return pipeline;
       },
       (err) => {
@@ -275,6 +289,27 @@ export class WebtuneChat extends HTMLElement {
       },
     );
     return this.#loading;
+  }
+
+  /**
+   * Attaches the `adapter` attribute's adapter to `pipeline` (shared: loaded once per model);
+   * a failure is shown (replies try again). Resolves to whether it is attached.
+   */
+  async #attach(pipeline, token) {
+    const adapter = this.adapter;
+    if (!adapter) return true;
+    this.#setStatus("Loading the adapter…", null);
+    try {
+      await attachAdapter(pipeline, adapter);
+      if (token === this.#loadCount) this.#setStatus("");
+      return true;
+    } catch (err) {
+      if (token === this.#loadCount) {
+        this.#setStatus("");
+        this.#fail(err, `The adapter ${adapter} could not be loaded`, "load");
+      }
+      return false;
+    }
   }
 
   /** Shows the one-line device notice and fires `ready`. */
@@ -326,8 +361,12 @@ export class WebtuneChat extends HTMLElement {
       reply.el.classList.add("streaming");
       this.#ui.log.setAttribute("aria-busy", "true"); // announce the finished reply, not each token
       const messages = [...(this.systemPrompt ? [{ role: "system", content: this.systemPrompt }] : []), ...this.#history];
+      const { adapterScale, ...options } = this.options;
+      const adapter = this.adapter;
+      if (adapter) await attachAdapter(pipeline, adapter); // at once when attached; else its error is this reply's
       const out = await pipeline.chat(messages, {
-        ...this.options,
+        ...options,
+        ...(adapter ? { adapter, adapterScale } : {}), // else the pipeline's own choice (adapters.use)
         trimHistory: true,
         signal: controller.signal,
         onToken: (piece) => {

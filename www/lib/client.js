@@ -24,6 +24,15 @@ export function lostWithWorker(what) {
     : new GpuError(`${what}: this pipeline's model was lost with the GPU device; ${RESTARTED}`);
 }
 
+/** URLs become strings (URL objects cannot be posted to a Worker); everything else is kept. */
+export function cloneable(x) {
+  if (x instanceof URL) return x.href;
+  if (x && typeof x === "object" && Object.getPrototypeOf(x) === Object.prototype) {
+    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, cloneable(v)]));
+  }
+  return x;
+}
+
 /**
  * Runs `op` with `args` (structured-cloneable) and resolves to its result. `onEvent` gets the
  * operation's events, `onCheckpoint` its checkpoints; `signal` aborts it (AbortError).

@@ -112,6 +112,24 @@ export class DecoderModel {
     return call(() => inner.exportGgufAdapter());
   }
 
+  /**
+   * This model with a LoRA adapter attached, as a new DecoderModel sharing this one's weights (a
+   * quantized base stays quantized; this one is unchanged): `{ weights, config }` (the bytes of
+   * PEFT's adapter_model.safetensors and adapter_config.json) or `{ gguf }` (llama.cpp's adapter
+   * GGUF). `name` names the adapter in errors. `info.lora` gives its rank, alpha and target modules.
+   */
+  async withAdapter({ weights, config, gguf }, name = "adapter") {
+    const inner = this.#live();
+    return new DecoderModel(await call(() => inner.withAdapter(gguf ?? weights, gguf ? undefined : config, String(name))));
+  }
+
+  /** An adapted model with its adapters' product scaled by `scale` (0: the base; 1: as trained), sharing this one's weights. */
+  async withAdapterScale(scale) {
+    if (typeof scale !== "number" || !Number.isFinite(scale)) throw new OptionsError(`adapterScale must be a finite number, got ${scale}`);
+    const inner = this.#live();
+    return new DecoderModel(await call(() => inner.withAdapterScale(scale)));
+  }
+
   /** Frees the weights (wasm and GPU memory). The model cannot be used afterwards. */
   dispose() {
     this.#inner?.free();

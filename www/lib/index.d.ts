@@ -122,6 +122,12 @@ export class EncoderModel {
   export(): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Uint8Array>>;
   /** A model fine-tuned with `lora`: its adapters and head as PEFT files (`adapter_model.safetensors`, `adapter_config.json`); `baseModel` goes into `base_model_name_or_path`. */
   exportAdapter(baseModel?: string): Promise<Record<string, Uint8Array>>;
+  /** The same adapters as llama.cpp's adapter GGUF: `{ "adapter.gguf" }`. */
+  exportGgufAdapter(): Promise<Record<string, Uint8Array>>;
+  /** A new model with an adapter attached, sharing this one's weights: PEFT's `{ weights, config }` or llama.cpp's `{ gguf }`, as bytes. */
+  withAdapter(adapter: { weights: Uint8Array; config: Uint8Array } | { gguf: Uint8Array }, name?: string): Promise<DecoderModel>;
+  /** An adapted model with its adapters' product scaled by `scale`, sharing this one's weights. */
+  withAdapterScale(scale: number): Promise<DecoderModel>;
   dispose(): void;
 }
 
@@ -376,6 +382,49 @@ export interface DecoderInfo {
   weightFormat: string;
   /** What loading noticed (dequantized weights, ignored tensors). */
   warnings: string[];
+  /** The LoRA adapters the model carries (trained with `lora`, or attached), else absent. */
+  lora?: LoraInfo;
+}
+
+/** A LoRA adapter's settings. */
+export interface LoraInfo {
+  rank: number;
+  alpha: number;
+  targetModules: string[];
+}
+
+/** Where an adapter comes from: a `.gguf` adapter (llama.cpp's; URL, File or bytes), a PEFT adapter
+ * folder (hub id, folder URL, or the picked `adapter_config.json` + `adapter_model.safetensors`),
+ * what `save({ format: "peft" | "gguf-lora" })` gave, or `"saved:NAME"` (saved with `save({ name, format })`). */
+export type AdapterSource =
+  | string
+  | URL
+  | Blob
+  | Uint8Array
+  | ArrayBuffer
+  | FileList
+  | File[]
+  | { "adapter_model.safetensors": FileSource; "adapter_config.json": FileSource }
+  | { "adapter.gguf": FileSource };
+
+/** Generation options of a pipeline: also which adapter answers. */
+export interface PipelineGenerateOptions extends GenerateOptions {
+  /** A loaded adapter's name; `null`: the base model. Default: the one `adapters.use` chose, else the base. */
+  adapter?: string | null;
+  /** Multiplies the adapter's product (0: the base, 1: as trained; PEFT's `scale_layer`). */
+  adapterScale?: number;
+}
+
+/** LoRA adapters on a text-generation pipeline's one loaded base, switched per call without reloading or copying it. */
+export interface PipelineAdapters {
+  /** Attaches `source` as `name`; an adapter made for another model is refused with the file and tensor named. */
+  load(name: string, source: AdapterSource, options?: { onProgress?: (event: ProgressEvent) => void; signal?: AbortSignal }): Promise<LoraInfo & { name: string }>;
+  /** The adapter later calls use unless they pass `adapter` (`null`: the base model). */
+  use(name: string | null, options?: { scale?: number }): void;
+  /** Detaches and frees adapter `name`; whether it was loaded. */
+  unload(name: string): Promise<boolean>;
+  list(): Array<LoraInfo & { name: string; active: boolean; scale: number }>;
+  readonly active: { name: string; scale: number } | null;
 }
 
 /** A decoder: a Llama-family model from one .gguf file (`{ gguf }`) or Hugging Face files, or a Qwen2/Qwen3 or GPT-2 from Hugging Face files. */
@@ -398,9 +447,11 @@ export interface TextGenerationPipeline {
   readonly task: "text-generation";
   readonly info: DecoderInfo;
   /** Continues `prompt`. */
-  (prompt: string, options?: GenerateOptions): Promise<Completion>;
+  (prompt: string, options?: PipelineGenerateOptions): Promise<Completion>;
   /** The assistant's reply to `messages`, through the model's chat template. */
-  chat(messages: ChatMessage[], options?: GenerateOptions): Promise<Completion>;
+  chat(messages: ChatMessage[], options?: PipelineGenerateOptions): Promise<Completion>;
+  /** LoRA adapters attached to the loaded model, picked per call (`adapter`, `adapterScale`). */
+  readonly adapters: PipelineAdapters;
   /** Fine-tunes all weights in place as a causal LM (rows `{ text }`, `{ prompt, completion }` or `{ messages }`);
    * resolves to the `done` event; on abort the pipeline keeps the model trained so far. With
    * `run: "name"` (and `checkpointEvery`) the run is stored and `runs.resume(name)` continues it. */
@@ -466,6 +517,12 @@ export class DecoderModel {
   export(): Promise<Record<string, Uint8Array>>;
   /** A LoRA run's adapters: `{ "adapter_model.safetensors", "adapter_config.json" }` (`baseModel`: base_model_name_or_path). */
   exportAdapter(baseModel?: string): Promise<Record<string, Uint8Array>>;
+  /** The same adapters as llama.cpp's adapter GGUF: `{ "adapter.gguf" }`. */
+  exportGgufAdapter(): Promise<Record<string, Uint8Array>>;
+  /** A new model with an adapter attached, sharing this one's weights: PEFT's `{ weights, config }` or llama.cpp's `{ gguf }`, as bytes. */
+  withAdapter(adapter: { weights: Uint8Array; config: Uint8Array } | { gguf: Uint8Array }, name?: string): Promise<DecoderModel>;
+  /** An adapted model with its adapters' product scaled by `scale`, sharing this one's weights. */
+  withAdapterScale(scale: number): Promise<DecoderModel>;
   dispose(): void;
 }
 

@@ -1,9 +1,10 @@
 // pipeline(task, options): a model behind one callable object, run in webtune's Worker.
-import { lostWithWorker, request, workerGeneration } from "./client.js";
+import { cloneable, lostWithWorker, request, workerGeneration } from "./client.js";
 import { OptionsError, checkKeys } from "./errors.js";
 import * as store from "./store.js";
 import { EVALUATE_OPTIONS, GENERATE_OPTIONS } from "./decoder.js";
 import { isGguf } from "./files.js";
+import { ADAPTER_OPTIONS, adapterSet } from "./pipeline-adapters.js";
 import { TASKS, TASK_ALIASES } from "./generated.js";
 
 /** Whether `task` loads a decoder (the task table comes from the Rust core's `Task`). */
@@ -16,15 +17,6 @@ const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling",
 /** "huggingface": the whole model (LoRA adapters merged); "peft": only a LoRA run's adapters;
  * "gguf-lora": a decoder's LoRA adapters as llama.cpp's adapter GGUF. */
 const SAVE_FORMATS = ["huggingface", "peft", "gguf-lora"];
-
-/** URLs become strings (URL objects cannot be posted to a Worker); everything else is kept. */
-function cloneable(x) {
-  if (x instanceof URL) return x.href;
-  if (x && typeof x === "object" && Object.getPrototypeOf(x) === Object.prototype) {
-    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, cloneable(v)]));
-  }
-  return x;
-}
 
 function checkFunction(where, name, f) {
   if (f !== undefined && typeof f !== "function") throw new OptionsError(`${where}: ${name} must be a function`);
@@ -113,22 +105,25 @@ function lifecycle(handle) {
 /**
  * A text-generation pipeline: `await gen("Once upon a time", { maxNewTokens: 40 })` →
  * `{ text, tokens, promptTokens, stopReason }`; `await gen.chat([{ role: "user", content: "Hi" }])`
- * → the same for the assistant's reply. `onToken(piece)` streams the text; `signal` aborts.
+ * → the same for the assistant's reply. `onToken(piece)` streams the text; `signal` aborts;
+ * `adapter` / `adapterScale` pick one of `gen.adapters` (pipeline-adapters.js) for the call.
  */
 function makeGenerator(handle, info) {
   const { live, dispose } = lifecycle(handle);
+  const adapters = adapterSet(handle, live);
   const run = async (method, input, options = {}) => {
     live(method === "chat" ? "chat" : "text-generation");
-    checkKeys(method, options, GENERATE_OPTIONS);
-    const { onToken, signal, ...rest } = options;
+    checkKeys(method, options, [...GENERATE_OPTIONS, ...ADAPTER_OPTIONS]);
+    const { onToken, signal, adapter, adapterScale, ...rest } = options;
     checkFunction(method, "onToken", onToken);
     const onEvent = (e) => { if (e.status === "token") onToken?.(e.text); };
-    return request("generate", { handle, method, input, options: rest }, { onEvent, signal });
+    return request("generate", { handle, method, input, options: { ...rest, ...adapters.pick(method, adapter, adapterScale) } }, { onEvent, signal });
   };
   const p = (prompt, options) => run("generate", prompt, options);
   Object.defineProperty(p, "task", { value: "text-generation", enumerable: true });
   Object.defineProperty(p, "info", { get: () => info, enumerable: true });
   p.chat = (messages, options) => run("chat", messages, options);
+  p.adapters = adapters.api;
   training(p, handle, live, (i) => { info = i; }, { rows: "{text} or {prompt, completion} rows", evaluate: EVALUATE_OPTIONS });
   p.dispose = dispose;
   return p;

@@ -1,5 +1,6 @@
 // What a pipeline does, wherever it runs: inside webtune's Worker (worker.js calls these for the
 // page) or on the calling thread when `env.useWorker` is false. Models stay here, behind handles.
+import { attachAdapter, checkNoAdapters, detachAdapter, detachAll, withAdapter } from "./adapters.js";
 import { call, core, loadCore } from "./core.js";
 import { AbortError, NetworkError, OptionsError } from "./errors.js";
 import { loadDecoder } from "./decoder.js";
@@ -164,10 +165,26 @@ export const ops = {
     return { handle, info: loaded.info };
   },
 
-  /** Continues a prompt (`generate`) or answers messages (`chat`), emitting `{ status: "token", text }`. */
+  /**
+   * Continues a prompt (`generate`) or answers messages (`chat`), emitting `{ status: "token", text }`;
+   * with the base model, or with the loaded adapter `adapter` scaled by `adapterScale`.
+   */
   async generate({ handle, method, input, options }, { emit, signal }) {
     const e = entry(handle);
-    return e.model[method](input, { ...options, signal, onToken: (text) => emit({ status: "token", text }) });
+    const { adapter, adapterScale, ...rest } = options;
+    return withAdapter(e, adapter, adapterScale, (model) => model[method](input, { ...rest, signal, onToken: (text) => emit({ status: "token", text }) }));
+  },
+
+  /** Attaches a LoRA adapter to a decoder's base as `name`: its `{ rank, alpha, targetModules }`. */
+  async loadAdapter({ handle, name, source }, ctx) {
+    const e = entry(handle);
+    if (!e.model.withAdapter) throw new OptionsError(`adapters: a ${e.task} pipeline takes no adapters; load a decoder with pipeline("text-generation")`);
+    return attachAdapter(e, name, source, ctx);
+  },
+
+  /** Detaches adapter `name`: whether it was loaded. */
+  async unloadAdapter({ handle, name }) {
+    return detachAdapter(entry(handle), name);
   },
 
   async run({ handle, texts, options }) {
@@ -193,6 +210,7 @@ export const ops = {
    */
   async finetune({ handle, options, wantsCheckpoints }, ctx) {
     const e = entry(handle);
+    checkNoAdapters(e, "finetune");
     const { run, ...training } = options;
     if (run !== undefined) {
       store.checkName("run", run);
@@ -226,6 +244,7 @@ export const ops = {
    */
   async search({ handle, options }, { emit, signal }) {
     const e = entry(handle);
+    checkNoAdapters(e, "search");
     const opts = { ...options, device: options.device ?? e.model.info.device.kind, signal, onEvent: emit };
     const searcher = isDecoder(e.task) ? (o) => e.model.search(o) : ENCODER_TASKS[e.task].search && ((o) => currentFiles(e).then((f) => ENCODER_TASKS[e.task].search(f, o)));
     if (!searcher) throw new OptionsError(`search: not available for ${e.task} yet; fine-tune with finetune() and the settings you want`);
@@ -306,7 +325,9 @@ export const ops = {
   },
 
   async dispose({ handle }) {
-    models.get(handle)?.model.dispose();
+    const e = models.get(handle);
+    if (e) detachAll(e);
+    e?.model.dispose();
     models.delete(handle);
   },
 };
