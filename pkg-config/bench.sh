@@ -35,7 +35,7 @@
 #   pkg-config/bench.sh llamacpp    llama.cpp (llama-cpp-python 0.3.36, built from PyPI's source
 #                                   into ~/.cache/webtune/llamacpp-venv) loads webtune's adapter
 #                                   GGUF onto SmolLM2's GGUF: greedy continuations, webtune vs
-#                                   llama.cpp, with and without the adapter
+#                                   llama.cpp, with and without the adapter, and top-10 logits
 #   pkg-config/bench.sh soak        resources in Chromium: 200 pipeline load/dispose cycles on
 #                                   WebGPU, fine-tuning runs of 100 and 1,000 steps on WebGPU
 #                                   and the CPU path; wasm memory and live GPU buffers must not grow past the

@@ -2,6 +2,7 @@
 //! Hugging Face folder, or one GGUF file), completing a prompt or a conversation, and streaming
 //! the reply as text pieces (never a broken UTF-8 character).
 
+use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -16,6 +17,7 @@ use crate::{
         gguf::tokenizer_json,
     },
     models::decoder::DecoderModel,
+    models::kv_cache::KvCache,
     models::lora::LoraOptions,
     formats::gguf::{Gguf, Value},
     weights::{LoadReport, gguf},
@@ -175,6 +177,12 @@ impl Decoder {
     /// Continues `prompt` (BOS added as the model expects), streaming the new text to `on_text`
     /// (return `false` to stop).
     pub async fn complete(&self, prompt: &str, options: &GenerateOptions, on_text: impl FnMut(&str) -> bool) -> Result<Completion> {
+        let ids = self.prompt_ids(prompt)?;
+        self.stream(ids, options, on_text, false).await
+    }
+
+    /// `prompt`'s token ids as [`Self::complete`] reads them (BOS added as the model expects).
+    pub fn prompt_ids(&self, prompt: &str) -> Result<Vec<u32>> {
         let side = self.text_tools()?;
         let mut ids = side.tokenizer.ids(prompt, true)?;
         if side.add_bos
@@ -183,7 +191,24 @@ impl Decoder {
         {
             ids.insert(0, bos);
         }
-        self.stream(ids, options, on_text, false).await
+        Ok(ids)
+    }
+
+    /// The `n` likeliest tokens to follow `prompt`: `(id, token, logit)`, the highest logit first.
+    pub async fn top_logits(&self, prompt: &str, n: usize) -> Result<Vec<(u32, String, f32)>> {
+        let ids = self.prompt_ids(prompt)?;
+        let limit = self.config().max_positions();
+        if ids.is_empty() || ids.len() > limit {
+            return Err(Error::Data(format!("the prompt has {} tokens; this model reads 1 to {limit}", ids.len())));
+        }
+        let input: Vec<i32> = ids.iter().map(|&t| t as i32).collect();
+        let input = Tensor::<2, Int>::from_data(TensorData::new(input, [1, ids.len()]), self.device.device());
+        let mut cache = KvCache::with_capacity(ids.len());
+        let logits = self.device.read_rows(self.model.forward_last(input, Some(&mut cache))).await?.pop().unwrap_or_default();
+        let mut ranked: Vec<(u32, f32)> = logits.into_iter().enumerate().map(|(i, l)| (i as u32, l)).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let tokenizer = &self.text_tools()?.tokenizer;
+        ranked.into_iter().take(n).map(|(id, logit)| Ok((id, tokenizer.decode(&[id])?, logit))).collect()
     }
 
     /// The assistant's reply to `messages`, through the model's chat template. With

@@ -14,8 +14,10 @@ does not grant it, that build dies with SIGILL, hence the flags.)
 webtune trains LoRA (rank 8 on every projection, the base kept quantized) on SmolLM2-135M-Instruct's
 Q4_1 GGUF with 40 rows of www/samples/shop-faq.jsonl and writes `adapter.gguf` (`--gguf-lora`);
 then, for a few plain prompts, webtune (`generate --adapter`) and llama.cpp (`Llama(lora_path=…)`)
-each continue them greedily, with and without the adapter. Prints one JSON line per prompt and
-a summary: whether the continuations agree, and whether the adapter changed them. llama.cpp
+each continue them greedily, with and without the adapter, and give the top-10 next-token logits
+after each prompt with the adapter. Prints one JSON line per prompt and a summary: whether the
+continuations agree, whether the adapter changed them, how the top-10 lists overlap and how far
+the logits of the tokens in both lists are apart. llama.cpp
 multiplies with 8-bit activations and webtune with 16-bit ones, so a long continuation may part
 where two tokens are nearly tied; the first tokens are what the check reads.
 """
@@ -38,6 +40,7 @@ PROMPTS = [
     "The shop's opening hours are",
 ]
 NEW_TOKENS = 12
+TOP = 10
 
 
 def webtune_generate(webtune, model, prompt, adapter):
@@ -52,6 +55,24 @@ def llama_generate(model, prompt, adapter):
     llm = Llama(model_path=str(model), lora_path=str(adapter) if adapter else None, n_ctx=512, n_threads=2, verbose=False, seed=0)
     out = llm.create_completion(prompt, max_tokens=NEW_TOKENS, temperature=0.0, top_k=1)
     return out["choices"][0]["text"]
+
+
+def webtune_top_logits(webtune, model, prompt, adapter):
+    cmd = [webtune, "generate", "--model", str(model), "--prompt", prompt, "--top-logits", str(TOP), "--device", "cpu"]
+    if adapter:
+        cmd += ["--adapter", str(adapter)]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    return out["promptIds"], {t["id"]: t["logit"] for t in out["topLogits"]}
+
+
+def llama_top_logits(model, prompt, adapter, prompt_ids):
+    llm = Llama(model_path=str(model), lora_path=str(adapter) if adapter else None, n_ctx=512, n_threads=2, verbose=False, seed=0, logits_all=True)
+    ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
+    assert ids == prompt_ids, f"the engines tokenize {prompt!r} differently: {ids} vs {prompt_ids}"
+    llm.eval(ids)
+    logits = llm.scores[len(ids) - 1]
+    top = sorted(range(len(logits)), key=lambda i: -logits[i])[:TOP]
+    return {i: float(logits[i]) for i in top}
 
 
 def first_words(text, n=4):
@@ -74,6 +95,7 @@ def main():
     adapter = work / "out" / "adapter.gguf"
     agree = {"base": 0, "adapted": 0}
     changed = 0
+    tops = {"base": [], "adapted": []}
     for prompt in PROMPTS:
         row = {"prompt": prompt}
         for name, a in (("base", None), ("adapted", adapter)):
@@ -81,9 +103,21 @@ def main():
             row[name] = {"webtune": ours, "llama.cpp": theirs, "first words agree": first_words(ours) == first_words(theirs)}
             agree[name] += first_words(ours) == first_words(theirs)
         changed += row["base"]["llama.cpp"] != row["adapted"]["llama.cpp"]
+        for name, a in (("base", None), ("adapted", adapter)):
+            ids, ours = webtune_top_logits(args.webtune, args.model, prompt, a)
+            theirs = llama_top_logits(args.model, prompt, a, ids)
+            both = set(ours) & set(theirs)
+            top = {"same best token": max(ours, key=ours.get) == max(theirs, key=theirs.get), "top-10 in common": len(both),
+                   "max |logit diff| (common)": max(abs(ours[i] - theirs[i]) for i in both) if both else None}
+            row[f"top-10 logits ({name})"] = top
+            tops[name].append(top)
         print(json.dumps(row))
     print(json.dumps({"prompts": len(PROMPTS), "first words agree (base)": agree["base"], "first words agree (adapted)": agree["adapted"],
-                      "llama.cpp's continuation changed by the adapter": changed}))
+                      "llama.cpp's continuation changed by the adapter": changed,
+                      **{f"{what} ({name})": f([t[key] for t in tops[name]]) for name in tops for what, key, f in (
+                          ("same best next token", "same best token", sum),
+                          ("top-10 in common, fewest", "top-10 in common", min),
+                          ("max |logit diff| of tokens in both top-10s", "max |logit diff| (common)", lambda v: max(x for x in v if x is not None)))}}))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,10 @@ pub struct GenerateArgs {
     /// Print each piece of text as it comes (`{"token": "…"}` lines) before the result.
     #[arg(long)]
     pub stream: bool,
+    /// Instead of generating: the N likeliest next tokens after --prompt, `{"topLogits": [{"id",
+    /// "token", "logit"}], "promptIds"}` (to compare with another engine's logits).
+    #[arg(long, requires = "prompt")]
+    pub top_logits: Option<usize>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -102,6 +106,11 @@ pub async fn generate(args: &GenerateArgs) -> Result<()> {
         Some(path) => attach_adapter(&decoder, path)?,
         None => decoder,
     };
+    if let (Some(n), Some(prompt)) = (args.top_logits, &args.prompt) {
+        let top = decoder.top_logits(prompt, n).await?;
+        let top: Vec<_> = top.into_iter().map(|(id, token, logit)| json!({ "id": id, "token": token, "logit": logit })).collect();
+        return print(&json!({ "promptIds": decoder.prompt_ids(prompt)?, "topLogits": top }));
+    }
     let options = GenerateOptions {
         max_new_tokens: args.max_new_tokens,
         temperature: args.temperature,
