@@ -346,6 +346,13 @@ fn train_text_generation_writes_a_model_folder_or_peft_adapters() {
     assert_eq!(events.last().unwrap()["stopReason"], "finished");
     let generated = webtune(&["generate", "--model", full.to_str().unwrap(), "--prompt", "Say hi:", "--max-new-tokens", "4", "--device", "cpu"]);
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    // --top-logits: the likeliest next tokens, best first, after the prompt's ids
+    let top = webtune(&["generate", "--model", full.to_str().unwrap(), "--prompt", "Say hi:", "--top-logits", "3", "--device", "cpu"]);
+    assert!(top.status.success(), "{}", String::from_utf8_lossy(&top.stderr));
+    let top = stdout_lines(&top).pop().unwrap();
+    let logits: Vec<f64> = top["topLogits"].as_array().unwrap().iter().map(|t| t["logit"].as_f64().unwrap()).collect();
+    assert!(logits.len() == 3 && logits.windows(2).all(|w| w[0] >= w[1]), "{top}");
+    assert_eq!(top["promptIds"].as_array().map(Vec::len), Some(1 + "Say hi:".len()), "BOS, then the character tokenizer's one id per character");
 
     // a maxLength the model cannot read is said, not silently changed
     let out = train(&peft, &["--lora-rank", "4", "--lora-alpha", "8", "--peft", "--gguf-lora", "--max-length", "100000"]);
