@@ -36,6 +36,9 @@
 #                                   into ~/.cache/webtune/llamacpp-venv) loads webtune's adapter
 #                                   GGUF onto SmolLM2's GGUF: greedy continuations, webtune vs
 #                                   llama.cpp, with and without the adapter, and top-10 logits
+#   pkg-config/bench.sh adapters    one SmolLM2 Q4_1 base in Chromium with two LoRA adapters
+#                                   attached at run time (PEFT and GGUF; trained first by the CLI):
+#                                   wasm memory before and after, decoding speed with and without
 #   pkg-config/bench.sh soak        resources in Chromium: 200 pipeline load/dispose cycles on
 #                                   WebGPU, fine-tuning runs of 100 and 1,000 steps on WebGPU
 #                                   and the CPU path; wasm memory and live GPU buffers must not grow past the
@@ -203,13 +206,31 @@ case "$what" in
     step "webtune's adapter GGUF in llama.cpp"
     exec "$venv/bin/python" tests/reference/check_llama_cpp_adapter.py --webtune "$CARGO_TARGET_DIR/debug/webtune"
     ;;
+  adapters)
+    gguf="$WEBTUNE_ASSETS/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+    [ -f "$gguf" ] || { echo "bench: $gguf not found (set WEBTUNE_ASSETS)" >&2; exit 1; }
+    "$ROOT/pkg-config/setup.sh"
+    step "build (native CLI, wasm package)"
+    cargo build --bin webtune
+    "$ROOT/pkg-config/build.sh" >/dev/null
+    work="$(mktemp -d)"
+    head -40 www/samples/shop-faq.jsonl > "$work/train.jsonl"
+    step "an adapter: LoRA rank 8 on every projection, 40 FAQ rows, 2 epochs (native CLI)"
+    "$CARGO_TARGET_DIR/debug/webtune" train --task text-generation --model "$gguf" --data "$work/train.jsonl" --validation-split 0 \
+      --device cpu --lora-rank 8 --lora-targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj --peft --gguf-lora \
+      --epochs 2 --batch-size 4 --learning-rate 2e-3 --max-length 128 --out "$work/out" > /dev/null
+    step "in Chromium, CPU path: the base, then both adapters on it"
+    node tests/bench/adapters_browser.mjs --model "$gguf" --peft "$work/out" --gguf-adapter "$work/out/adapter.gguf"
+    rm -rf "$work"
+    exit 0
+    ;;
   soak)
     "$ROOT/pkg-config/setup.sh"
     "$ROOT/pkg-config/build.sh" >/dev/null
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|adapters|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"

@@ -96,7 +96,8 @@ fn a_peft_adapter_and_llama_cpps_gguf_of_it_attach_alike() {
         .unwrap();
     let gguf = base.with_adapter(AdapterFile::Gguf(&fixture("ggml/lora-all.gguf")), "lora-all.gguf").unwrap();
     let lora = gguf.lora.clone().unwrap();
-    assert_eq!((lora.rank, lora.alpha, lora.target_modules.as_ref().map(Vec::len)), (4, 8.0, Some(7)), "the file's settings");
+    let every = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"].map(String::from).to_vec();
+    assert_eq!((lora.rank, lora.alpha, lora.target_modules), (4, 8.0, Some(every)), "the file's settings, its modules in the model's order");
     let (plain, with_peft, with_gguf) = (logits(&base), logits(&peft), logits(&gguf));
     assert_close("GGUF adapter vs PEFT adapter", &with_gguf, &with_peft, 1e-5);
     let moved = plain.iter().zip(&with_peft).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);

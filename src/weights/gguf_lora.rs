@@ -184,6 +184,8 @@ pub fn to_peft(file: &[u8], name: &str, config: &LlamaConfig) -> Result<(Vec<u8>
         tensors.push((key("lora_B"), b.0, b.1));
     }
     let rank = rank.ok_or_else(|| bad("the file holds no LoRA factors".into()))?;
+    // in the model's order (q, k, v, o, gate, up, down), as PEFT's configs list them
+    targets.sort_by_key(|t| MODULES.iter().position(|(m, _)| m.ends_with(&format!(".{t}"))));
     let lora = LoraOptions { rank, alpha, target_modules: Some(targets), ..LoraOptions::default() };
     Ok((f32_safetensors(tensors, [("format".to_string(), "pt".to_string())].into_iter().collect())?, lora))
 }
