@@ -11,6 +11,7 @@
 pub mod data;
 pub mod finetune;
 pub mod inspect;
+pub mod recipe;
 pub mod runs;
 pub mod search;
 pub mod task;

@@ -80,12 +80,9 @@ pub async fn fine_tune_classifier_from_adapter(
     let config_bytes = resume.map_or(&files.config, |c| &c.config);
     let text = std::str::from_utf8(config_bytes).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
     let config = BertConfig::from_json(text)?;
-    // A checkpoint whose classifier already knows these classes keeps its ids for them.
-    let model_labels = config.labels();
-    let keeps_head = same_set(&model_labels, &train.labels.names);
-    let order = if keeps_head { &model_labels } else { &train.labels.names };
-    let train = train.clone().reorder_labels(order)?;
-    let validation = validation.map(|v| v.clone().reorder_labels(order)).transpose()?;
+    let order = label_order(&config, &train.labels.names);
+    let train = train.clone().reorder_labels(&order)?;
+    let validation = validation.map(|v| v.clone().reorder_labels(&order)).transpose()?;
     let labels = train.labels.names.clone();
     if let Some(v) = &validation
         && v.labels.names != labels
@@ -97,7 +94,7 @@ pub async fn fine_tune_classifier_from_adapter(
     let tokenizer = crate::infer::encoder::tokenizer_for(&config, &files.tokenizer)?;
     let lora = EncoderLora::for_run(options, &config, EncoderHead::SequenceClassification, files, adapter)?;
     let task = Classifier {
-        new_head: !keeps_head && !default_head_for(&model_labels, labels.len()),
+        new_head: new_head(&config, &labels),
         config: config.with_labels(&labels),
         config_bytes: config_bytes.clone(),
         max_length,
@@ -122,6 +119,20 @@ pub async fn fine_tune_classifier_from_adapter(
         best: run.best,
         lora: task.lora.map(|l| l.options),
     })
+}
+
+/// The class ids a run on training labels `train` gives: a checkpoint whose classifier already
+/// knows these classes keeps its ids for them, else the training data's order.
+pub fn label_order(config: &BertConfig, train: &[String]) -> Vec<String> {
+    let model = config.labels();
+    if same_set(&model, train) { model } else { train.to_vec() }
+}
+
+/// Whether a run on `labels` draws a new classifier head: not when the checkpoint's head already
+/// knows these classes, nor when it is an unnamed head of the right size (`LABEL_0`, …).
+pub fn new_head(config: &BertConfig, labels: &[String]) -> bool {
+    let model = config.labels();
+    !same_set(&model, labels) && !default_head_for(&model, labels.len())
 }
 
 /// Classification as a [`Task`].

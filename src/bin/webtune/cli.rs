@@ -84,6 +84,11 @@ enum Command {
     /// LoRA with --lora-rank), and write the result as a Hugging Face folder (or PEFT adapter files
     /// with --peft) that transformers / peft load.
     Train(Box<finetune::TrainArgs>),
+    /// Write a `train` run (the same arguments; --out is the recipe's folder) as a Hugging Face
+    /// recipe to run on GPUs: train.py (transformers' Trainer, PEFT for LoRA), the run's settings
+    /// and rows, webtune's batch order, requirements.txt, accelerate and DeepSpeed configs, a
+    /// README. Text classification.
+    Recipe(Box<finetune::TrainArgs>),
     /// Hyperparameter search: `train` once per combination of --learning-rates, --epoch-counts,
     /// --batch-sizes, --lora-ranks (grid, or --strategy random within --trials), each from the same
     /// model; one JSON line per trial (settings, its best validation metric), then the best,
@@ -151,6 +156,7 @@ async fn run(command: Command) -> Result<()> {
             encoder::embed(&model, &text, pooling.parse()?, normalize).await
         }
         Command::Train(a) => finetune::train(&a).await,
+        Command::Recipe(a) => finetune::write_recipe(&a),
         Command::Search(a) => search::search(&a).await,
         Command::Eval(a) => finetune::eval(&a).await,
         Command::Generate(a) => generate::generate(&a).await,

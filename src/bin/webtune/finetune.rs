@@ -10,6 +10,7 @@ use webtune::{
     models::lora::{LoraInit, LoraOptions},
     session::{
         DataFile, DecoderEvalSettings, Finetuned, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_answerer, finetune_decoder, finetune_masked_lm, finetune_token_classifier,
+        recipe,
         runs::{self, FolderStorage},
     },
     train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions},
@@ -138,7 +139,7 @@ pub struct TrainArgs {
     /// Continue a run from the latest checkpoint in this folder (OUT/checkpoints of the earlier run;
     /// same data and options).
     #[arg(long)]
-    resume: Option<PathBuf>,
+    pub(crate) resume: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -239,6 +240,24 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let tuned = finetune_classifier(&files, &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
     finish(a, out_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
+}
+
+/// `webtune recipe`: the run `train` would make, written as a Hugging Face recipe folder in --out.
+pub fn write_recipe(a: &TrainArgs) -> Result<()> {
+    if a.resume.is_some() || a.peft || a.gguf_lora {
+        return Err(Error::Options("webtune recipe writes a run from its start; --resume, --peft and --gguf-lora are train's (the recipe saves LoRA runs as PEFT files)".into()));
+    }
+    let task = Task::parse(&a.task)?;
+    let options = a.options()?;
+    let files = recipe::recipe(task, &ModelFiles::from_dir(&a.model)?, &a.model.display().to_string(), &a.data()?, &a.columns.columns(), &options)?;
+    if a.out.join("train.py").exists() && !a.overwrite {
+        return Err(Error::Options(format!("{} already holds a recipe (train.py); choose another --out or pass --overwrite", a.out.display())));
+    }
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::Options(format!("cannot create --out {}: {e}", a.out.display())))?;
+    for (name, bytes) in &files {
+        std::fs::write(a.out.join(name), bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", a.out.join(name).display())))?;
+    }
+    print(&serde_json::json!({ "wrote": a.out, "files": files.iter().map(|(n, _)| n).collect::<Vec<_>>(), "run": format!("cd {} && python train.py", a.out.display()) }))
 }
 
 /// `--task token-classification | fill-mask | question-answering`: the encoder in --model trained

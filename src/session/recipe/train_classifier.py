@@ -1,0 +1,160 @@
+"""Fine-tunes a text classifier as a webtune run did, with transformers' Trainer (and PEFT when
+the run trained LoRA adapters), on the CPU, one GPU or many. Written by webtune: the run's
+settings are in recipe.json, its rows in train.jsonl / validation.jsonl; README.md says more.
+
+    python train.py                                                     # one device
+    accelerate launch --config_file accelerate_multi_gpu.yaml train.py  # every GPU of a machine
+    python train.py --train-file all_rows.jsonl --model org/bigger      # other data, other base
+    python train.py --webtune-order                                     # webtune's own batches
+"""
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
+                          EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments)
+
+HERE = Path(__file__).resolve().parent
+
+
+class Rows(torch.utils.data.Dataset):
+    """JSON lines `{text, text_pair?, label}` (label: a class name), tokenized as webtune does:
+    truncated to max_length, padded per batch."""
+
+    def __init__(self, path, tokenizer, recipe):
+        with open(path, encoding="utf-8") as f:
+            self.rows = [json.loads(line) for line in f if line.strip()]
+        self.tokenizer, self.max_length, self.pair = tokenizer, recipe["max_length"], recipe["text_pair"]
+        self.label_ids = {name: i for i, name in enumerate(recipe["labels"])}
+        for n, row in enumerate(self.rows, 1):
+            if row.get("label") not in self.label_ids:
+                raise SystemExit(f"{path}:{n}: label {row.get('label')!r} is not one of the run's labels {recipe['labels']}")
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        row = self.rows[i]
+        encoded = self.tokenizer(row["text"], row.get("text_pair") if self.pair else None, truncation=True, max_length=self.max_length)
+        encoded["labels"] = self.label_ids[row["label"]]
+        return encoded
+
+
+class WebtuneBatches(torch.utils.data.Sampler):
+    """The batches of webtune's run (webtune_order.json: per epoch, lists of row numbers)."""
+
+    def __init__(self, epochs):
+        self.epochs, self.epoch = epochs, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.epochs[0])
+
+    def __iter__(self):
+        return iter(self.epochs[self.epoch % len(self.epochs)])
+
+
+class RecipeTrainer(Trainer):
+    """The Trainer, fed webtune's batches when given them."""
+
+    def __init__(self, *args, webtune_order=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.webtune_order = webtune_order
+
+    def get_train_dataloader(self):
+        if self.webtune_order is None:
+            return super().get_train_dataloader()
+        loader = torch.utils.data.DataLoader(self.train_dataset, batch_sampler=WebtuneBatches(self.webtune_order), collate_fn=self.data_collator)
+        return self.accelerator.prepare(loader)
+
+
+class StepLog(TrainerCallback):
+    """Writes each optimizer step's loss, gradient norm (before clipping) and learning rate as a
+    JSON line, as webtune's step events report them (with logging_steps 1)."""
+
+    def __init__(self, path):
+        self.path = path
+        open(path, "w").close()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs and state.is_world_process_zero:
+            with open(self.path, "a") as f:
+                f.write(json.dumps({"step": state.global_step, "loss": logs["loss"], "grad_norm": logs.get("grad_norm"), "learning_rate": logs.get("learning_rate")}) + "\n")
+
+
+def metrics(eval_pred):
+    """accuracy and macro-averaged precision, recall and F1, as webtune's evaluation reports them."""
+    logits, labels = eval_pred
+    predicted = np.argmax(logits, axis=-1)
+    classes = range(logits.shape[-1])
+    precision, recall, f1 = [], [], []
+    for c in classes:
+        tp = np.sum((predicted == c) & (labels == c))
+        p = tp / max(np.sum(predicted == c), 1)
+        r = tp / max(np.sum(labels == c), 1)
+        precision.append(p)
+        recall.append(r)
+        f1.append(0.0 if p + r == 0 else 2 * p * r / (p + r))
+    return {"accuracy": float(np.mean(predicted == labels)), "macro_precision": float(np.mean(precision)),
+            "macro_recall": float(np.mean(recall)), "macro_f1": float(np.mean(f1))}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="base model: hub id or folder (default: recipe.json's)")
+    ap.add_argument("--train-file", default=str(HERE / "train.jsonl"))
+    ap.add_argument("--validation-file", default=str(HERE / "validation.jsonl"))
+    ap.add_argument("--output-dir", default=str(HERE / "out"))
+    ap.add_argument("--webtune-order", action="store_true", help="feed webtune's batches (webtune_order.json) instead of shuffling: the same steps as webtune's run")
+    ap.add_argument("--log-steps", help="write every optimizer step's loss and gradient norm to this JSON-lines file")
+    args = ap.parse_args()
+    recipe = json.loads((HERE / "recipe.json").read_text())
+    model_name = args.model or recipe["model"]
+    labels = recipe["labels"]
+
+    tokenizer = AutoTokenizer.from_pretrained(model_name)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_name, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+        ignore_mismatched_sizes=recipe["new_head"])
+    if recipe["lora"]:
+        from peft import LoraConfig, get_peft_model
+        keys = ["r", "lora_alpha", "lora_dropout", "target_modules", "modules_to_save", "bias", "init_lora_weights", "use_rslora", "task_type"]
+        model = get_peft_model(model, LoraConfig(**{k: recipe["lora"][k] for k in keys}))
+        model.print_trainable_parameters()
+
+    train = Rows(args.train_file, tokenizer, recipe)
+    validation_path = Path(args.validation_file)
+    validation = Rows(validation_path, tokenizer, recipe) if validation_path.exists() else None
+    training = dict(recipe["training_arguments"])
+    if validation is None:
+        training.update(eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
+    if args.log_steps:
+        training["logging_steps"] = 1
+    order = None
+    if args.webtune_order:
+        if args.train_file != str(HERE / "train.jsonl"):
+            raise SystemExit("--webtune-order orders the recipe's own train.jsonl; leave --train-file out")
+        order = json.loads((HERE / "webtune_order.json").read_text())["epochs"]
+    callbacks = []
+    if recipe["early_stopping_patience"] is not None and validation is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe["early_stopping_patience"]))
+    if args.log_steps:
+        callbacks.append(StepLog(args.log_steps))
+    trainer = RecipeTrainer(
+        model=model, args=TrainingArguments(output_dir=args.output_dir, **training), train_dataset=train, eval_dataset=validation,
+        data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics, callbacks=callbacks, webtune_order=order)
+    trainer.train()
+    if validation is not None:
+        print(json.dumps(trainer.evaluate()))
+    final = Path(args.output_dir) / "final"
+    trainer.save_model(final)  # LoRA: PEFT's adapter files, which webtune and PeftModel load
+    tokenizer.save_pretrained(final)
+    print(f"wrote {final}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+#![cfg(not(target_family = "wasm"))]
+//! A run written as a Hugging Face recipe (`webtune recipe`) is the same run: the recipe webtune
+//! writes today is the one tests/reference/make_recipe_fixture.py ran with transformers' Trainer
+//! (byte for byte), and webtune's own run of those options gives the Trainer's steps.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::cpu_turn;
+use pollster::block_on;
+use serde_json::Value;
+use webtune::{
+    data::Columns,
+    device,
+    infer::ModelFiles,
+    session::{DataFile, SessionData, Task, finetune_classifier, recipe::recipe},
+    train::{Event, Hooks, TrainOptions},
+};
+
+fn fixtures() -> PathBuf {
+    common::assets::crate_root().join("tests/fixtures")
+}
+
+fn read(path: PathBuf) -> Vec<u8> {
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The fixture's model: tiny-cls3's weights with the dropout-0 config (as the script's `model` folder).
+fn model() -> ModelFiles {
+    let bert = fixtures().join("bert");
+    ModelFiles { config: read(bert.join("train-steps/config.json")), weights: read(bert.join("tiny-cls3/model.safetensors")), tokenizer: read(bert.join("tokenizer.json")) }
+}
+
+/// The run's options and data, as the committed recipe records them.
+fn run() -> (TrainOptions, SessionData) {
+    let dir = fixtures().join("recipe");
+    let written: Value = serde_json::from_slice(&read(dir.join("classifier/recipe.json"))).unwrap();
+    let options: TrainOptions = serde_json::from_value(written["webtune_options"].clone()).unwrap();
+    let split = written["validation_split"].as_f64().unwrap();
+    let data = SessionData { train: DataFile { bytes: read(dir.join("data.jsonl")), name: "data.jsonl".into() }, validation: None, validation_split: split };
+    (options, data)
+}
+
+#[test]
+fn the_recipe_written_today_is_the_one_the_trainer_ran() {
+    let (options, data) = run();
+    let files = recipe(Task::TextClassification, &model(), "model", &data, &Columns::default(), &options).unwrap();
+    let dir = fixtures().join("recipe/classifier");
+    let mut names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    let mut committed: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    committed.sort();
+    assert_eq!(names, committed, "the recipe's files");
+    for (name, bytes) in &files {
+        assert!(bytes == &read(dir.join(name)), "{name} differs from the recipe make_recipe_fixture.py ran; run it again");
+    }
+}
+
+#[test]
+fn webtunes_run_gives_the_recipes_trainer_steps() {
+    let _turn = cpu_turn();
+    let (options, data) = run();
+    let expected: Value = serde_json::from_slice(&read(fixtures().join("recipe/expected.json"))).unwrap();
+    let mut steps = Vec::new();
+    let mut on_event = |e| {
+        if let Event::Step { loss, grad_norm, learning_rate, .. } = e {
+            steps.push((loss, grad_norm.unwrap(), learning_rate));
+        }
+    };
+    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
+    block_on(finetune_classifier(&model(), &device::cpu(), &data, &Columns::default(), &options, None, hooks)).unwrap();
+    let want = expected["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), want.len(), "optimizer steps");
+    for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {
+        let close = |a: f64, b: &Value, what: &str| {
+            let b = b.as_f64().unwrap();
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "step {}: {what} {a} vs the Trainer's {b}", i + 1);
+        };
+        close(*loss, &w["loss"], "loss");
+        close(*norm, &w["grad_norm"], "gradient norm");
+        close(*lr, &w["learning_rate"], "learning rate");
+    }
+}
+
+#[test]
+fn a_task_without_a_recipe_yet_and_a_judge_without_validation_are_clear_errors() {
+    let (options, data) = run();
+    let e = recipe(Task::TokenClassification, &model(), "model", &data, &Columns::default(), &options).unwrap_err().to_string();
+    assert!(e.contains("token-classification runs are not exported yet"), "{e}");
+    let no_validation = SessionData { validation_split: 0.0, ..data };
+    let judged = TrainOptions { early_stopping_patience: Some(2), ..options };
+    let e = recipe(Task::TextClassification, &model(), "model", &no_validation, &Columns::default(), &judged).unwrap_err().to_string();
+    assert!(e.contains("earlyStoppingPatience and metric judge evaluations; this run has no validation data"), "{e}");
+}

@@ -1,0 +1,72 @@
+"""A webtune run exported as a Hugging Face recipe (`webtune recipe`), run by transformers'
+Trainer: its steps are the fixture webtune's own run of the same options must match
+(tests/recipe.rs). Also checks that accelerate reads the recipe's multi-GPU configs.
+
+Run from the repository root after building the CLI (cargo build --bin webtune):
+
+    ~/.cache/webtune/refenv/bin/python tests/reference/make_recipe_fixture.py --webtune $CARGO_TARGET_DIR/debug/webtune
+
+Writes tests/fixtures/recipe/:
+  data.jsonl        the run's data (the 12 rows of the classifier training fixture, and 8 more)
+  classifier/       the recipe webtune wrote for it (the test writes it again and compares)
+  expected.json     per optimizer step of `python train.py --webtune-order`: loss, gradient norm
+                    (before clipping), learning rate; and the final evaluation
+The model: tests/fixtures/bert/tiny-cls3's weights with train-steps' dropout-0 config (both
+sides then compute the same thing), copied into a folder named `model`.
+"""
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BERT = ROOT / "tests/fixtures/bert"
+OUT = ROOT / "tests/fixtures/recipe"
+EXTRA = [
+    ("a joy to watch", "positive"), ("sharp and beautifully made", "positive"),
+    ("a waste of time", "negative"), ("clumsy and loud", "negative"),
+    ("the sequel opens in may", "neutral"), ("shot in two countries", "neutral"),
+    ("funny , moving and smart", "positive"), ("nothing works here", "negative"),
+]
+OPTIONS = ["--epochs", "3", "--batch-size", "4", "--learning-rate", "1e-3", "--warmup-steps", "2", "--log-every", "1",
+           "--validation-split", "0.25", "--seed", "7"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--webtune", required=True)
+    args = ap.parse_args()
+    rows = json.loads((BERT / "train-steps/expected.json").read_text())["rows"] + [{"text": t, "label": l} for t, l in EXTRA]
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    work = Path(tempfile.mkdtemp())
+    model = work / "model"
+    model.mkdir()
+    shutil.copy(BERT / "train-steps/config.json", model / "config.json")
+    shutil.copy(BERT / "tiny-cls3/model.safetensors", model / "model.safetensors")
+    shutil.copy(BERT / "tokenizer.json", model / "tokenizer.json")
+    recipe = OUT / "classifier"
+    shutil.rmtree(recipe, ignore_errors=True)
+    subprocess.run([args.webtune, "recipe", "--task", "text-classification", "--model", "model", "--data", str(OUT / "data.jsonl"),
+                    "--out", str(recipe), *OPTIONS], cwd=work, check=True)
+    steps = work / "steps.jsonl"
+    run = subprocess.run([sys.executable, str(recipe / "train.py"), "--model", str(model), "--webtune-order", "--log-steps", str(steps),
+                          "--output-dir", str(work / "out")], check=True, capture_output=True, text=True)
+    evaluation = json.loads([l for l in run.stdout.splitlines() if l.startswith("{")][-1])
+    # accelerate's own loader reads both launch configs
+    from accelerate.commands.config.config_args import load_config_from_file
+    for name in ["accelerate_multi_gpu.yaml", "accelerate_deepspeed.yaml"]:
+        config = load_config_from_file(str(recipe / name))
+        print(name, config.distributed_type, config.num_processes)
+    expected = {"steps": [json.loads(l) for l in steps.read_text().splitlines()], "evaluation": evaluation}
+    (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    for s in expected["steps"]:
+        print(f"step {s['step']}: loss {s['loss']:.6f} grad_norm {s['grad_norm']:.6f} lr {s['learning_rate']:.2e}")
+    print("evaluation", evaluation)
+
+
+if __name__ == "__main__":
+    main()
