@@ -60,15 +60,16 @@ test("a Llama fine-tunes in webtune's Worker like PyTorch (CPU path); evaluate, 
       const aborted = await cpu.gen.finetune({ ...options, onEvent: (e) => { if (e.type === "step") ac.abort(); }, signal: ac.signal })
         .then(() => null, failure);
       const usable = await cpu.gen(prompt, { maxNewTokens: 2 });
-      // a stored run (OPFS) aborted after step 3, resumed from its step-2 checkpoint: ends as the uninterrupted run
+      // a stored run (OPFS) aborted after step 1, resumed from its latest checkpoint: ends as the uninterrupted run
+      // (the abort reaches the Worker while it trains on; aborting early leaves it steps to notice in)
       const fresh = await pipeline("text-generation", { model, device: "cpu" });
       const ac2 = new AbortController();
       const storedCheckpoints = [];
       const onStoredEvent = (e) => {
-        if (e.type === "step" && e.step === 3) ac2.abort();
+        if (e.type === "step" && e.step === 1) ac2.abort();
         if (e.type === "checkpoint") storedCheckpoints.push(e.step);
       };
-      const storedAbort = await fresh.finetune({ ...options, run: "lm", checkpointEvery: 2, signal: ac2.signal, onEvent: onStoredEvent })
+      const storedAbort = await fresh.finetune({ ...options, run: "lm", checkpointEvery: 1, signal: ac2.signal, onEvent: onStoredEvent })
         .then(() => null, failure);
       fresh.dispose();
       const resumedEvents = [];
@@ -160,8 +161,8 @@ test("a Llama fine-tunes in webtune's Worker like PyTorch (CPU path); evaluate, 
   assert.equal(r.resumedTask, "text-generation");
   // The abort reaches the worker while it trains on: step 4 (and its checkpoint) may finish first.
   const last = r.storedCheckpoints.at(-1);
-  assert.ok(last === 2 || last === 4, `the aborted run's checkpoints: ${r.storedCheckpoints}`);
-  assert.deepEqual(r.resumedSteps, [3, 4, 5].filter((s) => s > last), `resumed after the step-${last} checkpoint`);
+  assert.ok(last >= 1 && last < 5, `the aborted run's checkpoints: ${r.storedCheckpoints}`);
+  assert.deepEqual(r.resumedSteps, [2, 3, 4, 5].filter((s) => s > last), `resumed after the step-${last} checkpoint`);
   assert.equal(r.resumedDone.stopReason, "finished");
   assert.equal(r.scored.answers.length, expected.pairs.length);
   assert.equal(r.scored.answers[0], r.firstAnswer, "evaluate's answers are the pipeline's greedy answers");
