@@ -8,8 +8,9 @@ Run from the repository root after building the CLI (cargo build --bin webtune):
 
 Writes tests/fixtures/recipe/:
   data.jsonl        the run's data (the 12 rows of the classifier training fixture, and 8 more)
-  classifier/       the recipe webtune wrote for it (the test writes it again and compares)
-  expected.json     per optimizer step of `python train.py --webtune-order`: loss, gradient norm
+  expected.json     the recipe webtune wrote for it (each file's FNV-1a 64-bit hash: the test
+                    writes the recipe again and compares), its options and validation split; per
+                    optimizer step of `python train.py --webtune-order`: loss, gradient norm
                     (before clipping), learning rate; and the final evaluation
 The model: tests/fixtures/bert/tiny-cls3's weights with train-steps' dropout-0 config (both
 sides then compute the same thing), copied into a folder named `model`.
@@ -35,6 +36,13 @@ OPTIONS = ["--epochs", "3", "--batch-size", "4", "--learning-rate", "1e-3", "--w
            "--validation-split", "0.25", "--seed", "7"]
 
 
+def fnv1a64(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--webtune", required=True)
@@ -48,8 +56,7 @@ def main():
     shutil.copy(BERT / "train-steps/config.json", model / "config.json")
     shutil.copy(BERT / "tiny-cls3/model.safetensors", model / "model.safetensors")
     shutil.copy(BERT / "tokenizer.json", model / "tokenizer.json")
-    recipe = OUT / "classifier"
-    shutil.rmtree(recipe, ignore_errors=True)
+    recipe = work / "recipe"
     subprocess.run([args.webtune, "recipe", "--task", "text-classification", "--model", "model", "--data", str(OUT / "data.jsonl"),
                     "--out", str(recipe), *OPTIONS], cwd=work, check=True)
     steps = work / "steps.jsonl"
@@ -61,7 +68,12 @@ def main():
     for name in ["accelerate_multi_gpu.yaml", "accelerate_deepspeed.yaml"]:
         config = load_config_from_file(str(recipe / name))
         print(name, config.distributed_type, config.num_processes)
-    expected = {"steps": [json.loads(l) for l in steps.read_text().splitlines()], "evaluation": evaluation}
+    written = json.loads((recipe / "recipe.json").read_text())
+    expected = {
+        "webtune_options": written["webtune_options"], "validation_split": written["validation_split"],
+        "recipe_files": {f.name: f"{fnv1a64(f.read_bytes()):016x}" for f in sorted(recipe.iterdir()) if f.is_file()},
+        "steps": [json.loads(l) for l in steps.read_text().splitlines()], "evaluation": evaluation,
+    }
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
     for s in expected["steps"]:
         print(f"step {s['step']}: loss {s['loss']:.6f} grad_norm {s['grad_norm']:.6f} lr {s['learning_rate']:.2e}")
