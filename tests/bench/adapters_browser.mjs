@@ -9,6 +9,7 @@ import { readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { openBrowser } from "../js/harness.mjs";
+import { webtuneWorkerMemory } from "./worker-memory.mjs";
 
 const { values: a } = parseArgs({
   options: {
@@ -24,18 +25,6 @@ if (!a.model || !a.peft || !a["gguf-adapter"]) throw new Error("--model FILE.ggu
 const b = await openBrowser({ extraMounts: { "/bench-model/": dirname(a.model), "/bench-peft/": a.peft, "/bench-gguf/": dirname(a["gguf-adapter"]) } });
 const workers = [];
 b.page.on("worker", (w) => workers.push(w));
-/** The webtune Worker's wasm memory in bytes (it only grows: the high-water mark). */
-async function wasmBytes() {
-  for (const w of workers) {
-    const bytes = await w.evaluate(async () => {
-      if (!self.name?.startsWith?.("webtune")) return null;
-      const { loadCore } = await import("/pkg/core.js");
-      return (await loadCore()).memory.buffer.byteLength;
-    }).catch(() => null);
-    if (bytes != null) return bytes;
-  }
-  return null;
-}
 try {
   await b.page.goto(b.server.url + "test/blank.html");
   const ask = (adapter) => b.page.evaluate(async ({ adapter, tokens }) => {
@@ -49,14 +38,14 @@ try {
   }, { url: `/bench-model/${basename(a.model)}`, device: a.device });
   await ask(null); // warm-up: the first answer also allocates what decoding needs
   const runs = [await ask(null)];
-  const baseBytes = await wasmBytes();
+  const baseBytes = await webtuneWorkerMemory(workers);
   const loaded = await b.page.evaluate(async (gguf) => [
     await window.gen.adapters.load("peft", "/bench-peft/"),
     await window.gen.adapters.load("gguf", gguf),
   ], `/bench-gguf/${basename(a["gguf-adapter"])}`);
   // three rounds, the base and each adapter in turn: speeds as medians
   for (let round = 0; round < 3; round++) runs.push(await ask("peft"), await ask("gguf"), ...(round ? [await ask(null)] : []));
-  const withAdapters = await wasmBytes();
+  const withAdapters = await webtuneWorkerMemory(workers);
   const median = (adapter) => {
     const v = runs.filter((r) => r.adapter === adapter).map((r) => r.tokensPerSecond).sort((x, y) => x - y);
     return v[v.length >> 1];

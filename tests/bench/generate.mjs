@@ -16,6 +16,7 @@ import { existsSync } from "node:fs";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { parseArgs } from "node:util";
 import { assetsRoot, openBrowser, ROOT } from "../js/harness.mjs";
+import { webtuneWorkerMemory } from "./worker-memory.mjs";
 
 const { values: a } = parseArgs({
   options: {
@@ -52,7 +53,7 @@ try {
     const settings = { url, prompt: a.prompt, tokens: Number(webgpu ? a["webgpu-tokens"] : a.tokens), runs: Number(webgpu ? a["webgpu-runs"] : a.runs) };
     const threads = engine === "wllama-2" ? 2 : 1;
     const r = await b.page.evaluate(engine.startsWith("wllama") ? wllamaRun : webtuneRun, { ...settings, device: webgpu ? "webgpu" : "cpu", threads });
-    if (engine.startsWith("webtune")) r.wasmBytes = await webtuneMemory();
+    if (engine.startsWith("webtune")) r.wasmBytes = await webtuneWorkerMemory(workers);
     texts[engine] = r.text;
     console.log(JSON.stringify({ engine, ...r }));
   }
@@ -62,20 +63,6 @@ try {
 } finally {
   await b.close();
 }
-
-/** The wasm memory of webtune's Worker (its size only grows: the peak). */
-async function webtuneMemory() {
-  for (const w of workers) {
-    const bytes = await w.evaluate(async () => {
-      if (!self.name?.startsWith?.("webtune")) return null;
-      const { loadCore } = await import("/pkg/core.js");
-      return (await loadCore()).memory.buffer.byteLength;
-    }).catch(() => null);
-    if (bytes) return bytes;
-  }
-  return null;
-}
-
 
 /** In the page: webtune's pipeline on `device`; one warm-up, then `runs` timed generations. */
 async function webtuneRun({ url, prompt, tokens, runs, device }) {

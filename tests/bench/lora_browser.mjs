@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { openBrowser, ROOT } from "../js/harness.mjs";
+import { webtuneWorkerMemory } from "./worker-memory.mjs";
 
 const { values: a } = parseArgs({
   options: {
@@ -65,14 +66,7 @@ try {
     const after = await gen.evaluate(held, { maxLength: options.maxLength });
     return { loadMs, trainMs, steps: done.steps, before: before.loss, after: after.loss };
   }, { url: `/bench-model/${basename(a.model)}`, train, held, device: a.device, options });
-  let wasmBytes = null;
-  for (const w of workers) {
-    wasmBytes ??= await w.evaluate(async () => {
-      if (!self.name?.startsWith?.("webtune")) return null;
-      const { loadCore } = await import("/pkg/core.js");
-      return (await loadCore()).memory.buffer.byteLength;
-    }).catch(() => null);
-  }
+  const wasmBytes = await webtuneWorkerMemory(workers);
   const model = basename(a.model);
   console.log(JSON.stringify({ model, device: a.device, base: a["dequantize-base"] ? "f32" : "quantized", gradientCheckpointing: a["gradient-checkpointing"], ...result, msPerStep: result.trainMs / result.steps, wasmBytes }));
 } finally {
