@@ -55,7 +55,7 @@ fn fnv1a64(bytes: &[u8]) -> String {
 #[test]
 fn the_recipe_written_today_is_the_one_the_trainer_ran() {
     let (options, data) = run();
-    let files = recipe(Task::TextClassification, &model(), "model", &data, &Columns::default(), &options).unwrap();
+    let files = recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &options).unwrap();
     let ours: serde_json::Map<String, Value> = files.iter().map(|(name, bytes)| (name.clone(), Value::from(fnv1a64(bytes)))).collect();
     assert_eq!(Value::Object(ours), expected()["recipe_files"], "the recipe differs from the one make_recipe_fixture.py ran; run it again");
 }
@@ -89,10 +89,10 @@ fn webtunes_run_gives_the_recipes_trainer_steps() {
 #[test]
 fn a_task_without_a_recipe_yet_and_a_judge_without_validation_are_clear_errors() {
     let (options, data) = run();
-    let e = recipe(Task::TokenClassification, &model(), "model", &data, &Columns::default(), &options).unwrap_err().to_string();
+    let e = recipe(Task::TokenClassification, (&model()).into(), "model", &data, &Columns::default(), &options).unwrap_err().to_string();
     assert!(e.contains("token-classification runs are not exported yet"), "{e}");
     let no_validation = SessionData { validation_split: 0.0, ..data };
     let judged = TrainOptions { early_stopping_patience: Some(2), ..options };
-    let e = recipe(Task::TextClassification, &model(), "model", &no_validation, &Columns::default(), &judged).unwrap_err().to_string();
+    let e = recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &judged).unwrap_err().to_string();
     assert!(e.contains("earlyStoppingPatience and metric judge evaluations; this run has no validation data"), "{e}");
 }

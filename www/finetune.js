@@ -238,6 +238,15 @@ async function download() {
   }
 }
 
+/** The last run as a transformers Trainer + PEFT folder, to run on GPUs (its README says how). */
+async function downloadRecipe() {
+  try {
+    await downloadZip(await model.save({ format: "recipe" }), "webtune-recipe.zip");
+  } catch (err) {
+    showError(err);
+  }
+}
+
 /** Keeps the model in this browser under the name in the field; it then shows in My models. */
 async function keep() {
   try {
@@ -273,3 +282,4 @@ dataFile().then(preview, showError); // the sample, until a file is picked
 $("ft-stop").addEventListener("click", () => controller?.abort());
 $("ft-classify").addEventListener("click", classify);
 $("ft-download").addEventListener("click", download);
+$("ft-recipe").addEventListener("click", downloadRecipe);

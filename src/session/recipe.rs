@@ -38,9 +38,23 @@ const ACCELERATE_DEEPSPEED: &str = include_str!("recipe/accelerate_deepspeed.yam
 const DEEPSPEED_ZERO2: &str = include_str!("recipe/ds_zero2.json");
 const README: &str = include_str!("recipe/README.md");
 
-/// The files of the recipe of fine-tuning `files` (named `model` in the recipe: a hub id or the
-/// folder the person will train from) for `task` on `data`, as webtune would run it with `options`.
-pub fn recipe(task: Task, files: &ModelFiles, model: &str, data: &SessionData, columns: &Columns, options: &TrainOptions) -> Result<Vec<(String, Vec<u8>)>> {
+/// The model files a recipe reads: its `config.json` (family, labels, length) and `tokenizer.json`
+/// (lengths, for `groupByLength`); never the weights, which the recipe's program loads itself.
+pub struct BaseFiles<'a> {
+    pub config: &'a [u8],
+    pub tokenizer: &'a [u8],
+}
+
+impl<'a> From<&'a ModelFiles> for BaseFiles<'a> {
+    fn from(files: &'a ModelFiles) -> Self {
+        BaseFiles { config: &files.config, tokenizer: &files.tokenizer }
+    }
+}
+
+/// The files of the recipe of fine-tuning the base `files` (named `model` in the recipe: a hub id
+/// or the folder the person will train from) for `task` on `data`, as webtune would run it with
+/// `options`.
+pub fn recipe(task: Task, files: BaseFiles<'_>, model: &str, data: &SessionData, columns: &Columns, options: &TrainOptions) -> Result<Vec<(String, Vec<u8>)>> {
     match task {
         Task::TextClassification | Task::FeatureExtraction => classification(files, model, data, columns, options),
         other => Err(Error::Options(format!(
@@ -50,11 +64,11 @@ pub fn recipe(task: Task, files: &ModelFiles, model: &str, data: &SessionData, c
     }
 }
 
-fn classification(files: &ModelFiles, model: &str, data: &SessionData, columns: &Columns, options: &TrainOptions) -> Result<Vec<(String, Vec<u8>)>> {
+fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, columns: &Columns, options: &TrainOptions) -> Result<Vec<(String, Vec<u8>)>> {
     options.validate()?;
     options.check_for_task("text-classification")?;
     options.check_metric(crate::infer::metrics::CLASSIFICATION_METRICS, "a classifier")?;
-    let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
+    let text = std::str::from_utf8(files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
     let config = BertConfig::from_json(text)?;
     let (train, validation) = data.labelled(columns, options.seed)?;
     // the class ids, max length and batch order webtune's run would use
@@ -64,7 +78,7 @@ fn classification(files: &ModelFiles, model: &str, data: &SessionData, columns: 
     let mut warnings = Vec::new();
     let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
     let lengths = if options.group_by_length {
-        token_lengths(&train.examples, &tokenizer_for(&config, &files.tokenizer)?, max_length)?
+        token_lengths(&train.examples, &tokenizer_for(&config, files.tokenizer)?, max_length)?
     } else {
         vec![0; train.len()]
     };

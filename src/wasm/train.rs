@@ -15,7 +15,11 @@ use crate::{
     data::{Columns, TextColumns},
     device,
     infer::ModelFiles,
-    session::{SessionData, Task, TrialResult, finetune_classifier, search},
+    session::{
+        SessionData, Task, TrialResult, finetune_classifier,
+        recipe::{BaseFiles, recipe},
+        search,
+    },
     train::{Checkpoint, Event, Hooks, SearchPlan, TrainOptions},
 };
 
@@ -84,6 +88,31 @@ pub fn fine_tune_js(
             finetune_classifier(&files, &dev, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
         Ok(JsEncoder::from(Rc::new(tuned.model)).into())
     })
+}
+
+/// A fine-tuning run as a Hugging Face recipe (`webtune recipe`): the base's `config` and
+/// `tokenizer` (named `model` in the recipe), the data, setup and options as `fineTune` takes
+/// them; returns `{ "train.py": Uint8Array, "recipe.json", … }`. `task`: a pipeline task name.
+#[wasm_bindgen(js_name = writeRecipe)]
+#[allow(clippy::too_many_arguments)]
+pub fn write_recipe_js(
+    task: String,
+    config: Uint8Array,
+    tokenizer: Uint8Array,
+    model: String,
+    data: Uint8Array,
+    validation: Option<Uint8Array>,
+    setup: JsValue,
+    options: JsValue,
+) -> Result<JsValue, JsValue> {
+    let task = Task::parse(&task).map_err(to_js)?;
+    let setup: Setup = parse_options("save (recipe)", setup).map_err(to_js)?;
+    let options: TrainOptions = parse_options("save (recipe) options", options).map_err(to_js)?;
+    let data = setup.data(data.to_vec(), validation.map(|v| v.to_vec()), "validation.csv");
+    let (config, tokenizer) = (config.to_vec(), tokenizer.to_vec());
+    let base = BaseFiles { config: &config, tokenizer: &tokenizer };
+    let files = recipe(task, base, &model, &data, &setup.columns, &options).map_err(to_js)?;
+    super::files_object(files.iter().map(|(name, bytes)| (name.as_str(), bytes.clone())).collect())
 }
 
 /// Where an encoder task's data is and what runs it (`fineTuneTagger`, `fineTuneAnswerer`,

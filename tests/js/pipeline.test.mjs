@@ -715,3 +715,42 @@ test("a random search draws the same trials in the browser as the CLI's `webtune
   assert.equal(inBrowser.length, 3);
   assert.deepEqual(inBrowser, fromCli);
 });
+
+/** FNV-1a, 64 bits (tests/reference/make_recipe_fixture.py's): how the recipe fixture names its files' contents. */
+function fnv1a64(bytes) {
+  let h = 0xcbf29ce484222325n;
+  for (const b of bytes) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
+  return h.toString(16).padStart(16, "0");
+}
+
+test("save({ format: \"recipe\" }) after finetune writes the run the CLI writes (its rows, batch order, program and options: tests/recipe.rs checks them against transformers' Trainer)", async () => {
+  const fixture = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/recipe/expected.json"), "utf8"));
+  const rows = readFileSync(join(ROOT, "tests/fixtures/recipe/data.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const r = await b.page.evaluate(async ({ rows, options, split }) => {
+    const { pipeline } = await import("/pkg/index.js");
+    const failure = (e) => ({ name: e.name, message: e.message });
+    const model = { config: "/fixtures/bert/train-steps/config.json", weights: "/fixtures/bert/tiny-cls3/model.safetensors", tokenizer: "/fixtures/bert/tokenizer.json" };
+    const clf = await pipeline("text-classification", { model, device: "cpu" });
+    const before = await clf.save({ format: "recipe" }).then(() => null, failure);
+    await clf.finetune({ ...options, data: rows, validationSplit: split });
+    const files = await clf.save({ format: "recipe" });
+    const bytes = Object.fromEntries(await Promise.all(Object.entries(files).map(async ([n, blob]) => [n, Array.from(new Uint8Array(await blob.arrayBuffer()))])));
+    const named = await clf.save({ format: "recipe", name: "r" }).then(() => null, failure);
+    clf.dispose();
+    const ner = await pipeline("token-classification", { model, device: "cpu" });
+    const otherTask = await ner.save({ format: "recipe" }).then(() => null, failure);
+    ner.dispose();
+    return { before, bytes, named, otherTask };
+  }, { rows, options: fixture.webtune_options, split: fixture.validation_split });
+  const text = (n) => new TextDecoder().decode(new Uint8Array(r.bytes[n]));
+  assert.deepEqual(Object.keys(r.bytes).sort(), Object.keys(fixture.recipe_files).sort());
+  for (const name of ["train.jsonl", "validation.jsonl", "webtune_order.json", "train.py", "requirements.txt", "accelerate_multi_gpu.yaml", "accelerate_deepspeed.yaml", "ds_zero2.json"]) {
+    assert.equal(fnv1a64(r.bytes[name]), fixture.recipe_files[name], `${name}: the browser's recipe is the CLI's`);
+  }
+  const written = JSON.parse(text("recipe.json"));
+  assert.deepEqual(written.webtune_options, fixture.webtune_options, "the run's options");
+  assert.equal(written.model, "files", "the base as the pipeline loaded it");
+  assert.match(r.before?.message, /format "recipe" writes the run that fine-tuned this pipeline.*call finetune/);
+  assert.match(r.named?.message, /not a model to keep by name/);
+  assert.match(r.otherTask?.message, /format "recipe" is written for text-classification runs so far; a token-classification run is not exported yet/);
+});

@@ -163,6 +163,12 @@ test("the demo's fine-tune panel trains (CPU path), charts the loss, classifies 
     await screenshots(page, "demo-finetune"); // what a person sees after a run, wide and phone-sized
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ft-download")]);
     assert.equal(download.suggestedFilename(), "webtune-classifier.zip");
+    // the run as a Hugging Face recipe: a zip holding train.py beside the run's settings
+    const [recipe] = await Promise.all([page.waitForEvent("download"), page.click("#ft-recipe")]);
+    assert.equal(recipe.suggestedFilename(), "webtune-recipe.zip");
+    const zip = readFileSync(await recipe.path());
+    for (const name of ["train.py", "recipe.json", "train.jsonl", "README.md"]) assert.ok(zip.includes(Buffer.from(name)), `the recipe zip holds ${name}`);
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
     assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
   });
 });

@@ -53,6 +53,9 @@ export async function use(file: File) {
   const files = await tuned.exportAdapter("HuggingFaceTB/SmolLM2-135M-Instruct");
   const clf = await pipeline("text-classification", { model: "webtune/minilm" });
   await clf.finetune({ data: file, metric: "macro_f1" });
+  const trainPy: Blob = (await clf.save({ format: "recipe" }))["train.py"];
+  // @ts-expect-error: a recipe is not kept by name
+  await clf.save({ format: "recipe", name: "run" });
   const found = await clf.search({ data: file, space: { learningRate: [1e-4, 5e-5], epochs: [2, 3] }, trials: 3, strategy: "random", metric: "macro_f1" });
   const bestRate: number | undefined = found.best.settings.learningRate;
   await gen.search({ data: file, space: { loraRank: [4, 8] }, lora: { rank: 8 } });
@@ -99,7 +102,7 @@ export async function use(file: File) {
   chatWithAdapter().adapterScale = 0.5;
   const attached = await model.withAdapter({ gguf: new Uint8Array() });
   void (await attached.withAdapterScale(0.5)).info.lora?.rank;
-  return [rank, inUse, bestRate, weight, text, speed, reason, perplexity, adapter, files, resumed.done, span, f1, fills, perplexity2, best, many, em];
+  return [trainPy, rank, inUse, bestRate, weight, text, speed, reason, perplexity, adapter, files, resumed.done, span, f1, fills, perplexity2, best, many, em];
 }
 `;
 

@@ -267,8 +267,16 @@ interface PipelineBase {
   save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob>>;
   /** A classifier fine-tuned with `lora`: its adapters and head as PEFT files (`PeftModel.from_pretrained(base, folder)` loads them). */
   save(options: { format: "peft"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"adapter_model.safetensors" | "adapter_config.json", Blob>>;
+  /** The last `finetune` run as a Hugging Face recipe to run on GPUs (`webtune recipe`): `train.py`
+   * (transformers' Trainer, PEFT for LoRA), `recipe.json`, the rows, webtune's batch order,
+   * `requirements.txt`, accelerate / DeepSpeed configs and a README. */
+  save(options: { format: "recipe"; directory?: FileSystemDirectoryHandle }): Promise<Record<RecipeFile, Blob>>;
   dispose(): void;
 }
+
+/** The files of a recipe (`save({ format: "recipe" })`; `validation.jsonl` when the run had validation data). */
+export type RecipeFile = "recipe.json" | "train.jsonl" | "validation.jsonl" | "webtune_order.json" | "train.py" | "requirements.txt"
+  | "accelerate_multi_gpu.yaml" | "accelerate_deepspeed.yaml" | "ds_zero2.json" | "README.md";
 
 export interface TextClassificationPipeline extends PipelineBase {
   /** Labels with scores, highest first (all labels unless `topK`). */

@@ -15,8 +15,9 @@ const LOAD_QA = ["model", "device", "maxLength", "docStride", "batchSize", "onPr
 const LOAD_GENERATOR = ["model", "device", "onProgress", "signal"];
 const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"], "token-classification": ["aggregation"], "fill-mask": ["topK", "targets"], "question-answering": ["topK", "maxAnswerLength", "handleImpossibleAnswer"] };
 /** "huggingface": the whole model (LoRA adapters merged); "peft": only a LoRA run's adapters;
- * "gguf-lora": a decoder's LoRA adapters as llama.cpp's adapter GGUF. */
-const SAVE_FORMATS = ["huggingface", "peft", "gguf-lora"];
+ * "gguf-lora": a decoder's LoRA adapters as llama.cpp's adapter GGUF; "recipe": the last
+ * fine-tuning run as a transformers Trainer + PEFT folder for GPUs (text classification). */
+const SAVE_FORMATS = ["huggingface", "peft", "gguf-lora", "recipe"];
 
 function checkFunction(where, name, f) {
   if (f !== undefined && typeof f !== "function") throw new OptionsError(`${where}: ${name} must be a function`);
@@ -206,6 +207,9 @@ function training(p, handle, live, setInfo, kind) {
     checkKeys("save", options, ["format", "directory", "name"]);
     const { format = "huggingface", directory, name } = options;
     if (name !== undefined) store.checkName("model", name);
+    if (format === "recipe" && name !== undefined) {
+      throw new OptionsError('save: format "recipe" is a folder to run elsewhere, not a model to keep by name; use the files save() returns, or pass directory');
+    }
     if (!SAVE_FORMATS.includes(format)) {
       throw new OptionsError(`save: unknown format ${JSON.stringify(format)}; valid formats are ${SAVE_FORMATS.join(", ")}`);
     }

@@ -44,6 +44,18 @@ export async function search(source, options = {}) {
 }
 
 /**
+ * The Hugging Face recipe of fine-tuning the base whose `config.json` and `tokenizer.json` are
+ * `base` (by name, as bytes) for `task` with `finetune`'s options (`webtune recipe`): the folder's
+ * files by name, as bytes. `modelName` is what the recipe loads (a hub id or a folder).
+ */
+export async function recipe(task, base, modelName, options = {}) {
+  // how the run was watched and stored is not part of it
+  const { onEvent, onCheckpoint, resumeFrom, run, checkpointEvery, ...rest } = options;
+  return train(rest, "{text, label} rows", (data, validation, setup, training) =>
+    call(() => core.writeRecipe(task, base["config.json"], base["tokenizer.json"], String(modelName), data, validation, setup, training)), { where: "recipe" });
+}
+
+/**
  * The `search` of an encoder task besides classification (the core's `searchTask`): `wrap` turns
  * the best trial's model into the task's JS class; `rows` names the rows data may be.
  */
@@ -82,7 +94,7 @@ export function checkTrainOptions(options) {
  * an aborted or diverged run into an AbortError / TrainingError whose `model` is what was trained.
  * `rows` names the rows `data` may be, for the error message. `where` names the call in errors;
  * for "search", `start` resolves to a search's outcome, returned as it is (its trials report their
- * own ends).
+ * own ends); for "recipe", to the recipe's files.
  */
 export async function train(options, rows, start, { where = "finetune" } = {}) {
   if (options == null || typeof options !== "object") throw new OptionsError(`${where}: options must be an object`);
@@ -115,7 +127,7 @@ export async function train(options, rows, start, { where = "finetune" } = {}) {
     resumeFrom ?? undefined,
   ];
   const model = await start(dataBytes, val?.[0], setup, training, callbacks);
-  if (where === "search") return model;
+  if (where !== "finetune") return model;
   let err;
   if (done?.stopReason === "cancelled") { // an abort after the last step does not undo a finished run
     err = new AbortError("finetune was aborted; `error.model` holds the model as trained so far");

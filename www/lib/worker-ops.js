@@ -13,7 +13,7 @@ import * as store from "./store.js";
 import { finetuneMaskedLm, loadMaskedLm, searchMaskedLm } from "./masked-lm.js";
 import { finetuneAnswerer, loadQuestionAnswerer, searchAnswerer } from "./qa.js";
 import { finetuneTagger, loadTokenClassifier, searchTagger } from "./tagger.js";
-import { checkTrainOptions, finetune, search } from "./train.js";
+import { checkTrainOptions, finetune, recipe, search } from "./train.js";
 
 const models = new Map();
 let nextHandle = 1;
@@ -80,6 +80,12 @@ function register(task, id, model, files, loadOptions) {
  */
 async function train(e, training, run, wantsCheckpoints, { emit, checkpoint, signal }) {
   let done = null;
+  if (!isDecoder(e.task)) {
+    // what save({ format: "recipe" }) writes: the run from the base it starts from (its config and
+    // tokenizer; the recipe's program loads the weights itself)
+    const { "config.json": config, "tokenizer.json": tokenizer } = await currentFiles(e);
+    e.lastRun = { base: { "config.json": config, "tokenizer.json": tokenizer }, training };
+  }
   let writes = Promise.resolve();
   const onCheckpoint = run === undefined
     ? (wantsCheckpoints ? checkpoint : undefined)
@@ -128,6 +134,17 @@ async function peftFiles(e) {
     throw new OptionsError(`save: format "peft" holds LoRA adapters, ${why}; save this ${e.task} model with format "huggingface"`);
   }
   return e.model.exportAdapter(e.id);
+}
+
+/** The Hugging Face recipe of the run that fine-tuned entry `e` (`save({ format: "recipe" })`). */
+async function recipeFiles(e) {
+  if (!["text-classification", "feature-extraction"].includes(e.task)) {
+    throw new OptionsError(`save: format "recipe" is written for text-classification runs so far; a ${e.task} run is not exported yet`);
+  }
+  if (!e.lastRun) {
+    throw new OptionsError('save: format "recipe" writes the run that fine-tuned this pipeline (its data and options); call finetune({ data, … }) first');
+  }
+  return recipe(e.task, e.lastRun.base, e.id, e.lastRun.training);
 }
 
 /** A LoRA-tuned decoder's adapters as llama.cpp's adapter GGUF (`adapter.gguf`). */
@@ -250,6 +267,7 @@ export const ops = {
     if (!searcher) throw new OptionsError(`search: not available for ${e.task} yet; fine-tune with finetune() and the settings you want`);
     const found = await searcher(opts);
     replaceModel(e, found.model);
+    e.lastRun = null; // the recipe of a search's best trial is its settings in a finetune() run
     return { trials: found.trials, best: found.best, metric: found.best.metric, info: e.model.info };
   },
 
@@ -277,7 +295,10 @@ export const ops = {
    */
   async save({ handle, name, format }) {
     const e = entry(handle);
-    const files = format === "peft" ? await peftFiles(e) : format === "gguf-lora" ? await ggufLoraFiles(e) : await baseFiles(e);
+    const files = format === "peft" ? await peftFiles(e)
+      : format === "gguf-lora" ? await ggufLoraFiles(e)
+      : format === "recipe" ? await recipeFiles(e)
+      : await baseFiles(e);
     if (name !== undefined) await store.saveModel(name, files);
     return files;
   },

@@ -249,7 +249,8 @@ pub fn write_recipe(a: &TrainArgs) -> Result<()> {
     }
     let task = Task::parse(&a.task)?;
     let options = a.options()?;
-    let files = recipe::recipe(task, &ModelFiles::from_dir(&a.model)?, &a.model.display().to_string(), &a.data()?, &a.columns.columns(), &options)?;
+    let base = ModelFiles::from_dir(&a.model)?;
+    let files = recipe::recipe(task, (&base).into(), &a.model.display().to_string(), &a.data()?, &a.columns.columns(), &options)?;
     if a.out.join("train.py").exists() && !a.overwrite {
         return Err(Error::Options(format!("{} already holds a recipe (train.py); choose another --out or pass --overwrite", a.out.display())));
     }
