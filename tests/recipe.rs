@@ -32,14 +32,16 @@ fn model() -> ModelFiles {
     ModelFiles { config: read(bert.join("train-steps/config.json")), weights: read(bert.join("tiny-cls3/model.safetensors")), tokenizer: read(bert.join("tokenizer.json")) }
 }
 
-/// What make_recipe_fixture.py recorded: the recipe's options, split, file hashes and the Trainer's steps.
-fn expected() -> Value {
-    serde_json::from_slice(&read(fixtures().join("recipe/expected.json"))).unwrap()
+/// What make_recipe_fixture.py recorded for run `name` ("full", "lora"): the recipe's options,
+/// split, file hashes and the Trainer's steps.
+fn expected(name: &str) -> Value {
+    let all: Value = serde_json::from_slice(&read(fixtures().join("recipe/expected.json"))).unwrap();
+    all[name].clone()
 }
 
-/// The run's options and data, as the fixture records them.
-fn run() -> (TrainOptions, SessionData) {
-    let expected = expected();
+/// Run `name`'s options and data, as the fixture records them.
+fn run(name: &str) -> (TrainOptions, SessionData) {
+    let expected = expected(name);
     let options: TrainOptions = serde_json::from_value(expected["webtune_options"].clone()).unwrap();
     let split = expected["validation_split"].as_f64().unwrap();
     let data = SessionData { train: DataFile { bytes: read(fixtures().join("recipe/data.jsonl")), name: "data.jsonl".into() }, validation: None, validation_split: split };
@@ -53,18 +55,30 @@ fn fnv1a64(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn the_recipe_written_today_is_the_one_the_trainer_ran() {
-    let (options, data) = run();
-    let files = recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &options).unwrap();
-    let ours: serde_json::Map<String, Value> = files.iter().map(|(name, bytes)| (name.clone(), Value::from(fnv1a64(bytes)))).collect();
-    assert_eq!(Value::Object(ours), expected()["recipe_files"], "the recipe differs from the one make_recipe_fixture.py ran; run it again");
+fn the_recipes_written_today_are_the_ones_the_trainer_ran() {
+    for name in ["full", "lora"] {
+        let (options, data) = run(name);
+        let files = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &options)).unwrap();
+        let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
+        assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
+    }
 }
 
 #[test]
 fn webtunes_run_gives_the_recipes_trainer_steps() {
+    check_steps("full");
+}
+
+#[test]
+fn webtunes_lora_run_gives_the_steps_of_the_recipes_trainer_and_peft_from_its_initial_adapter() {
+    check_steps("lora");
+}
+
+/// webtune's run `name` reports, step by step, what the Trainer logged running its recipe.
+fn check_steps(name: &str) {
     let _turn = cpu_turn();
-    let (options, data) = run();
-    let expected = expected();
+    let (options, data) = run(name);
+    let expected = expected(name);
     let mut steps = Vec::new();
     let mut on_event = |e| {
         if let Event::Step { loss, grad_norm, learning_rate, .. } = e {
@@ -78,7 +92,7 @@ fn webtunes_run_gives_the_recipes_trainer_steps() {
     for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {
         let close = |a: f64, b: &Value, what: &str| {
             let b = b.as_f64().unwrap();
-            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "step {}: {what} {a} vs the Trainer's {b}", i + 1);
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{name}, step {}: {what} {a} vs the Trainer's {b}", i + 1);
         };
         close(*loss, &w["loss"], "loss");
         close(*norm, &w["grad_norm"], "gradient norm");
@@ -88,11 +102,11 @@ fn webtunes_run_gives_the_recipes_trainer_steps() {
 
 #[test]
 fn a_task_without_a_recipe_yet_and_a_judge_without_validation_are_clear_errors() {
-    let (options, data) = run();
-    let e = recipe(Task::TokenClassification, (&model()).into(), "model", &data, &Columns::default(), &options).unwrap_err().to_string();
+    let (options, data) = run("full");
+    let e = block_on(recipe(Task::TokenClassification, (&model()).into(), "model", &data, &Columns::default(), &options)).unwrap_err().to_string();
     assert!(e.contains("token-classification runs are not exported yet"), "{e}");
     let no_validation = SessionData { validation_split: 0.0, ..data };
     let judged = TrainOptions { early_stopping_patience: Some(2), ..options };
-    let e = recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &judged).unwrap_err().to_string();
+    let e = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &judged)).unwrap_err().to_string();
     assert!(e.contains("earlyStoppingPatience and metric judge evaluations; this run has no validation data"), "{e}");
 }

@@ -25,9 +25,11 @@ use crate::{
     train::{
         Schedule, TrainOptions,
         classifier::{label_order, new_head},
+        encoder_lora::EncoderLora,
         options::Mode,
+        trainer::WeightsOrigin,
     },
-    weights::peft::adapter_config,
+    weights::{bert::load_classifier_with, peft::adapter_config},
 };
 
 /// The program that runs a classification recipe.
@@ -38,25 +40,28 @@ const ACCELERATE_DEEPSPEED: &str = include_str!("recipe/accelerate_deepspeed.yam
 const DEEPSPEED_ZERO2: &str = include_str!("recipe/ds_zero2.json");
 const README: &str = include_str!("recipe/README.md");
 
-/// The model files a recipe reads: its `config.json` (family, labels, length) and `tokenizer.json`
-/// (lengths, for `groupByLength`); never the weights, which the recipe's program loads itself.
+/// The model files a recipe reads: its `config.json` (family, labels, length), `tokenizer.json`
+/// (lengths, for `groupByLength`) and, for a LoRA run, the weights: with them the recipe carries
+/// the adapters and head webtune's run starts from (`initial_adapter/`), so that both runs start
+/// alike; without them PEFT draws its own.
 pub struct BaseFiles<'a> {
     pub config: &'a [u8],
     pub tokenizer: &'a [u8],
+    pub weights: Option<&'a [u8]>,
 }
 
 impl<'a> From<&'a ModelFiles> for BaseFiles<'a> {
     fn from(files: &'a ModelFiles) -> Self {
-        BaseFiles { config: &files.config, tokenizer: &files.tokenizer }
+        BaseFiles { config: &files.config, tokenizer: &files.tokenizer, weights: Some(&files.weights) }
     }
 }
 
 /// The files of the recipe of fine-tuning the base `files` (named `model` in the recipe: a hub id
 /// or the folder the person will train from) for `task` on `data`, as webtune would run it with
 /// `options`.
-pub fn recipe(task: Task, files: BaseFiles<'_>, model: &str, data: &SessionData, columns: &Columns, options: &TrainOptions) -> Result<Vec<(String, Vec<u8>)>> {
+pub async fn recipe(task: Task, files: BaseFiles<'_>, model: &str, data: &SessionData, columns: &Columns, options: &TrainOptions) -> Result<Vec<(String, Vec<u8>)>> {
     match task {
-        Task::TextClassification | Task::FeatureExtraction => classification(files, model, data, columns, options),
+        Task::TextClassification | Task::FeatureExtraction => classification(files, model, data, columns, options).await,
         other => Err(Error::Options(format!(
             "a recipe is written for text-classification runs so far; {} runs are not exported yet (train them here, or write the Trainer script by hand)",
             other.name()
@@ -64,7 +69,7 @@ pub fn recipe(task: Task, files: BaseFiles<'_>, model: &str, data: &SessionData,
     }
 }
 
-fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, columns: &Columns, options: &TrainOptions) -> Result<Vec<(String, Vec<u8>)>> {
+async fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, columns: &Columns, options: &TrainOptions) -> Result<Vec<(String, Vec<u8>)>> {
     options.validate()?;
     options.check_for_task("text-classification")?;
     options.check_metric(crate::infer::metrics::CLASSIFICATION_METRICS, "a classifier")?;
@@ -83,11 +88,17 @@ fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, columns
         vec![0; train.len()]
     };
     let order: Vec<Vec<Vec<usize>>> = (0..options.epochs).map(|e| epoch_order(&lengths, options.batch_size, options.seed, e, options.group_by_length)).collect();
+    let mut initial = None;
     let lora = match &options.lora {
         Some(l) => {
             let base = LoraBase::Encoder(config.family, EncoderHead::SequenceClassification);
             l.validate(base)?;
-            Some(serde_json::from_slice::<Value>(&adapter_config(l, base, model)?).map_err(|e| Error::Backend(format!("adapter config: {e}")))?)
+            let adapter_config = adapter_config(l, base, model)?;
+            if let Some(weights) = files.weights {
+                let adapter = initial_adapter(&config, &labels, weights, files.tokenizer, options).await?;
+                initial = Some([("initial_adapter/adapter_model.safetensors", adapter), ("initial_adapter/adapter_config.json", adapter_config.clone())]);
+            }
+            Some(serde_json::from_slice::<Value>(&adapter_config).map_err(|e| Error::Backend(format!("adapter config: {e}")))?)
         }
         None => None,
     };
@@ -104,6 +115,8 @@ fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, columns
         "training_arguments": training_arguments(options, validation.is_some())?,
         "early_stopping_patience": options.early_stopping_patience,
         "lora": lora,
+        // the adapters and head webtune's run starts from (PEFT's files), when the recipe has them
+        "initial_adapter": initial.as_ref().map(|_| "initial_adapter"),
         "webtune_options": options,
         "warnings": warnings,
     });
@@ -121,7 +134,21 @@ fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, columns
     if let Some(v) = &validation {
         out.insert(2, ("validation.jsonl".to_string(), rows(v, columns)?));
     }
+    out.extend(initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)));
     Ok(out)
+}
+
+/// The adapters and head a LoRA run on `labels` starts from (the same draws as
+/// [`crate::train::fine_tune_classifier`]'s), as PEFT's `adapter_model.safetensors`.
+async fn initial_adapter(config: &BertConfig, labels: &[String], weights: &[u8], tokenizer: &[u8], options: &TrainOptions) -> Result<Vec<u8>> {
+    let files = ModelFiles { config: Vec::new(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
+    let head = EncoderHead::SequenceClassification;
+    let lora = EncoderLora::for_run(options, config, head, &files, None)?.ok_or_else(|| Error::Options("initial adapter: the run has no lora options".into()))?;
+    let device = crate::device::cpu();
+    let (with_labels, draws_head) = (config.clone().with_labels(labels), new_head(config, labels));
+    let load_base = |base| load_classifier_with(&with_labels, base, device.device(), draws_head, options.seed);
+    let (model, _) = lora.load(load_base, &[], WeightsOrigin::Start, options.seed)?;
+    lora.export(&model, &device).await
 }
 
 /// transformers' `TrainingArguments` for `options` (`validation`: whether there is validation

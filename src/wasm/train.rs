@@ -104,15 +104,18 @@ pub fn write_recipe_js(
     validation: Option<Uint8Array>,
     setup: JsValue,
     options: JsValue,
-) -> Result<JsValue, JsValue> {
-    let task = Task::parse(&task).map_err(to_js)?;
-    let setup: Setup = parse_options("save (recipe)", setup).map_err(to_js)?;
-    let options: TrainOptions = parse_options("save (recipe) options", options).map_err(to_js)?;
-    let data = setup.data(data.to_vec(), validation.map(|v| v.to_vec()), "validation.csv");
-    let (config, tokenizer) = (config.to_vec(), tokenizer.to_vec());
-    let base = BaseFiles { config: &config, tokenizer: &tokenizer };
-    let files = recipe(task, base, &model, &data, &setup.columns, &options).map_err(to_js)?;
-    super::files_object(files.iter().map(|(name, bytes)| (name.as_str(), bytes.clone())).collect())
+) -> Promise {
+    let (config, tokenizer, data, validation) = (config.to_vec(), tokenizer.to_vec(), data.to_vec(), validation.map(|v| v.to_vec()));
+    future_to_promise(async move {
+        let task = Task::parse(&task).map_err(to_js)?;
+        let setup: Setup = parse_options("save (recipe)", setup).map_err(to_js)?;
+        let options: TrainOptions = parse_options("save (recipe) options", options).map_err(to_js)?;
+        let data = setup.data(data, validation, "validation.csv");
+        // the weights stay out: a LoRA recipe's adapters then start as PEFT draws them
+        let base = BaseFiles { config: &config, tokenizer: &tokenizer, weights: None };
+        let files = recipe(task, base, &model, &data, &setup.columns, &options).await.map_err(to_js)?;
+        super::files_object(files.iter().map(|(name, bytes)| (name.as_str(), bytes.clone())).collect())
+    })
 }
 
 /// Where an encoder task's data is and what runs it (`fineTuneTagger`, `fineTuneAnswerer`,

@@ -724,7 +724,7 @@ function fnv1a64(bytes) {
 }
 
 test("save({ format: \"recipe\" }) after finetune writes the run the CLI writes (its rows, batch order, program and options: tests/recipe.rs checks them against transformers' Trainer)", async () => {
-  const fixture = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/recipe/expected.json"), "utf8"));
+  const fixture = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/recipe/expected.json"), "utf8")).full;
   const rows = readFileSync(join(ROOT, "tests/fixtures/recipe/data.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
   const r = await b.page.evaluate(async ({ rows, options, split }) => {
     const { pipeline } = await import("/pkg/index.js");

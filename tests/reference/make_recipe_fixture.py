@@ -8,10 +8,12 @@ Run from the repository root after building the CLI (cargo build --bin webtune):
 
 Writes tests/fixtures/recipe/:
   data.jsonl        the run's data (the 12 rows of the classifier training fixture, and 8 more)
-  expected.json     the recipe webtune wrote for it (each file's FNV-1a 64-bit hash: the test
-                    writes the recipe again and compares), its options and validation split; per
-                    optimizer step of `python train.py --webtune-order`: loss, gradient norm
-                    (before clipping), learning rate; and the final evaluation
+  expected.json     for two runs of it, "full" (every weight) and "lora" (rank 4 on query and
+                    value, starting from the recipe's initial_adapter/): the recipe webtune wrote
+                    (each file's FNV-1a 64-bit hash: the test writes the recipe again and
+                    compares), its options and validation split; per optimizer step of
+                    `python train.py --webtune-order`: loss, gradient norm (before clipping),
+                    learning rate; and the final evaluation
 The model: tests/fixtures/bert/tiny-cls3's weights with train-steps' dropout-0 config (both
 sides then compute the same thing), copied into a folder named `model`.
 """
@@ -34,6 +36,7 @@ EXTRA = [
 ]
 OPTIONS = ["--epochs", "3", "--batch-size", "4", "--learning-rate", "1e-3", "--warmup-steps", "2", "--log-every", "1",
            "--validation-split", "0.25", "--seed", "7"]
+RUNS = {"full": [], "lora": ["--lora-rank", "4", "--lora-alpha", "8"]}
 
 
 def fnv1a64(data: bytes) -> int:
@@ -56,29 +59,35 @@ def main():
     shutil.copy(BERT / "train-steps/config.json", model / "config.json")
     shutil.copy(BERT / "tiny-cls3/model.safetensors", model / "model.safetensors")
     shutil.copy(BERT / "tokenizer.json", model / "tokenizer.json")
-    recipe = work / "recipe"
-    subprocess.run([args.webtune, "recipe", "--task", "text-classification", "--model", "model", "--data", str(OUT / "data.jsonl"),
-                    "--out", str(recipe), *OPTIONS], cwd=work, check=True)
-    steps = work / "steps.jsonl"
+    expected = {name: run_recipe(args.webtune, work, model, name, extra) for name, extra in RUNS.items()}
+    (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
+def run_recipe(webtune, work, model, name, extra):
+    """`webtune recipe` with OPTIONS + `extra`, then its train.py with webtune's batch order."""
+    recipe = work / f"recipe-{name}"
+    subprocess.run([webtune, "recipe", "--task", "text-classification", "--model", "model", "--data", str(OUT / "data.jsonl"),
+                    "--out", str(recipe), *OPTIONS, *extra], cwd=work, check=True)
+    steps = work / f"steps-{name}.jsonl"
     run = subprocess.run([sys.executable, str(recipe / "train.py"), "--model", str(model), "--webtune-order", "--log-steps", str(steps),
-                          "--output-dir", str(work / "out")], check=True, capture_output=True, text=True)
+                          "--output-dir", str(work / f"out-{name}")], check=True, capture_output=True, text=True)
     evaluation = json.loads([l for l in run.stdout.splitlines() if l.startswith("{")][-1])
     # accelerate's own loader reads both launch configs
     from accelerate.commands.config.config_args import load_config_from_file
-    for name in ["accelerate_multi_gpu.yaml", "accelerate_deepspeed.yaml"]:
-        config = load_config_from_file(str(recipe / name))
-        print(name, config.distributed_type, config.num_processes)
+    for config_name in ["accelerate_multi_gpu.yaml", "accelerate_deepspeed.yaml"]:
+        config = load_config_from_file(str(recipe / config_name))
+        print(config_name, config.distributed_type, config.num_processes)
     written = json.loads((recipe / "recipe.json").read_text())
     expected = {
         "webtune_options": written["webtune_options"], "validation_split": written["validation_split"],
-        "recipe_files": {f.name: f"{fnv1a64(f.read_bytes()):016x}" for f in sorted(recipe.iterdir()) if f.is_file()},
+        "recipe_files": {str(f.relative_to(recipe)): f"{fnv1a64(f.read_bytes()):016x}" for f in sorted(recipe.rglob("*")) if f.is_file()},
         "steps": [json.loads(l) for l in steps.read_text().splitlines()], "evaluation": evaluation,
     }
-    (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    print(name)
     for s in expected["steps"]:
-        print(f"step {s['step']}: loss {s['loss']:.6f} grad_norm {s['grad_norm']:.6f} lr {s['learning_rate']:.2e}")
-    print("evaluation", evaluation)
-
+        print(f"  step {s['step']}: loss {s['loss']:.6f} grad_norm {s['grad_norm']:.6f} lr {s['learning_rate']:.2e}")
+    print("  evaluation", evaluation)
+    return expected
 
 if __name__ == "__main__":
     main()

@@ -156,7 +156,7 @@ async fn run(command: Command) -> Result<()> {
             encoder::embed(&model, &text, pooling.parse()?, normalize).await
         }
         Command::Train(a) => finetune::train(&a).await,
-        Command::Recipe(a) => finetune::write_recipe(&a),
+        Command::Recipe(a) => finetune::write_recipe(&a).await,
         Command::Search(a) => search::search(&a).await,
         Command::Eval(a) => finetune::eval(&a).await,
         Command::Generate(a) => generate::generate(&a).await,

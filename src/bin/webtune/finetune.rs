@@ -243,19 +243,22 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
 }
 
 /// `webtune recipe`: the run `train` would make, written as a Hugging Face recipe folder in --out.
-pub fn write_recipe(a: &TrainArgs) -> Result<()> {
+pub async fn write_recipe(a: &TrainArgs) -> Result<()> {
     if a.resume.is_some() || a.peft || a.gguf_lora {
         return Err(Error::Options("webtune recipe writes a run from its start; --resume, --peft and --gguf-lora are train's (the recipe saves LoRA runs as PEFT files)".into()));
     }
     let task = Task::parse(&a.task)?;
     let options = a.options()?;
     let base = ModelFiles::from_dir(&a.model)?;
-    let files = recipe::recipe(task, (&base).into(), &a.model.display().to_string(), &a.data()?, &a.columns.columns(), &options)?;
+    let files = recipe::recipe(task, (&base).into(), &a.model.display().to_string(), &a.data()?, &a.columns.columns(), &options).await?;
     if a.out.join("train.py").exists() && !a.overwrite {
         return Err(Error::Options(format!("{} already holds a recipe (train.py); choose another --out or pass --overwrite", a.out.display())));
     }
     std::fs::create_dir_all(&a.out).map_err(|e| Error::Options(format!("cannot create --out {}: {e}", a.out.display())))?;
     for (name, bytes) in &files {
+        if let Some(folder) = a.out.join(name).parent() {
+            std::fs::create_dir_all(folder).map_err(|e| Error::Options(format!("cannot create {}: {e}", folder.display())))?;
+        }
         std::fs::write(a.out.join(name), bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", a.out.join(name).display())))?;
     }
     print(&serde_json::json!({ "wrote": a.out, "files": files.iter().map(|(n, _)| n).collect::<Vec<_>>(), "run": format!("cd {} && python train.py", a.out.display()) }))

@@ -111,6 +111,7 @@ def main():
     ap.add_argument("--output-dir", default=str(HERE / "out"))
     ap.add_argument("--webtune-order", action="store_true", help="feed webtune's batches (webtune_order.json) instead of shuffling: the same steps as webtune's run")
     ap.add_argument("--log-steps", help="write every optimizer step's loss and gradient norm to this JSON-lines file")
+    ap.add_argument("--fresh-adapter", action="store_true", help="LoRA: let PEFT draw new adapters instead of starting from initial_adapter/ (needed for another base)")
     args = ap.parse_args()
     recipe = json.loads((HERE / "recipe.json").read_text())
     model_name = args.model or recipe["model"]
@@ -121,9 +122,17 @@ def main():
         model_name, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
         ignore_mismatched_sizes=recipe["new_head"])
     if recipe["lora"]:
-        from peft import LoraConfig, get_peft_model
-        keys = ["r", "lora_alpha", "lora_dropout", "target_modules", "modules_to_save", "bias", "init_lora_weights", "use_rslora", "task_type"]
-        model = get_peft_model(model, LoraConfig(**{k: recipe["lora"][k] for k in keys}))
+        from peft import LoraConfig, PeftModel, get_peft_model
+        initial = recipe.get("initial_adapter")
+        if initial and not args.fresh_adapter:
+            # the adapters and head webtune's run started from
+            try:
+                model = PeftModel.from_pretrained(model, HERE / initial, is_trainable=True)
+            except (RuntimeError, ValueError) as e:
+                raise SystemExit(f"{initial}/ does not fit {model_name} ({e}); for another base pass --fresh-adapter")
+        else:
+            keys = ["r", "lora_alpha", "lora_dropout", "target_modules", "modules_to_save", "bias", "init_lora_weights", "use_rslora", "task_type"]
+            model = get_peft_model(model, LoraConfig(**{k: recipe["lora"][k] for k in keys}))
         model.print_trainable_parameters()
 
     train = Rows(args.train_file, tokenizer, recipe)
