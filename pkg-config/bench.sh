@@ -36,6 +36,9 @@
 #                                   into ~/.cache/webtune/llamacpp-venv) loads webtune's adapter
 #                                   GGUF onto SmolLM2's GGUF: greedy continuations, webtune vs
 #                                   llama.cpp, with and without the adapter, and top-10 logits
+#   pkg-config/bench.sh recipe      MiniLM on 2,000 SST-2 rows: webtune, then its `webtune recipe`
+#                                   in transformers' Trainer (its own order, and webtune's):
+#                                   dev loss and accuracy side by side
 #   pkg-config/bench.sh adapters    one SmolLM2 Q4_1 base in Chromium with two LoRA adapters
 #                                   attached at run time (PEFT and GGUF; trained first by the CLI):
 #                                   wasm memory before and after, decoding speed with and without
@@ -107,6 +110,10 @@ case "$what" in
   finetune)
     [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
     reference_and_cli bench_finetune.py "PyTorch and webtune, seeds 0 and 1"
+    ;;
+  recipe)
+    [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
+    reference_and_cli bench_recipe.py "webtune and its recipe in transformers' Trainer, seeds 0 and 1"
     ;;
   lora)
     [ -f "$WEBTUNE_ASSETS/data/chat/alpaca_5000.json" ] || { echo "bench: Alpaca not found under $WEBTUNE_ASSETS" >&2; exit 1; }
@@ -230,7 +237,7 @@ case "$what" in
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|adapters|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|adapters|recipe|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"
