@@ -5,7 +5,7 @@
 import { download } from "./download.js";
 import { OptionsError } from "./errors.js";
 import { bytesOf, isGguf } from "./files.js";
-import { fetchModel, resolveModel } from "./hub.js";
+import { fetchModel, isFileList, resolveModel } from "./hub.js";
 import * as store from "./store.js";
 
 /** PEFT's adapter folder (what `save({ format: "peft" })` writes). */
@@ -13,7 +13,6 @@ export const ADAPTER_FILES = { config: "adapter_config.json", weights: "adapter_
 
 const SOURCES = 'a .gguf adapter (URL, File or bytes), a PEFT adapter folder (hub id, folder URL or the picked adapter_config.json and adapter_model.safetensors), { "adapter_model.safetensors", "adapter_config.json" } or { "adapter.gguf" } (what save() gives), or "saved:NAME"';
 
-const isFileList = (x) => (typeof FileList !== "undefined" && x instanceof FileList) || (Array.isArray(x) && x.length > 0 && x.every((f) => f instanceof File));
 
 /**
  * An adapter's bytes: `{ gguf }` (llama.cpp's adapter GGUF) or `{ weights, config }` (PEFT's

@@ -57,7 +57,7 @@ const attached = new WeakMap(); // pipeline → Map(adapter source → its load)
  * Resolves once adapter `source` (a `saved:NAME`, .gguf URL or PEFT folder URL; its name on the
  * pipeline) is attached to `pipeline`, loading it the first time any widget asks.
  */
-export function attachAdapter(pipeline, source) {
+export function attachShared(pipeline, source) {
   let loads = attached.get(pipeline);
   if (!loads) attached.set(pipeline, (loads = new Map()));
   if (pipeline.adapters.list().some((a) => a.name === source)) return Promise.resolve();

@@ -6,7 +6,7 @@
 // The model runs in webtune's one Worker (shared by every widget on the page; widgets asking for
 // the same model and device share one loaded copy). Text is always rendered as text. Conversations
 // longer than the model's context lose their oldest turns (the system prompt stays).
-import { acquire, attachAdapter } from "./chat-models.js";
+import { acquire, attachShared } from "./chat-models.js";
 import { CHAT_CSS } from "./chat-style.js";
 import { OptionsError } from "./errors.js";
 
@@ -300,7 +300,7 @@ export class WebtuneChat extends HTMLElement {
     if (!adapter) return true;
     this.#setStatus("Loading the adapter…", null);
     try {
-      await attachAdapter(pipeline, adapter);
+      await attachShared(pipeline, adapter);
       if (token === this.#loadCount) this.#setStatus("");
       return true;
     } catch (err) {
@@ -363,7 +363,7 @@ export class WebtuneChat extends HTMLElement {
       const messages = [...(this.systemPrompt ? [{ role: "system", content: this.systemPrompt }] : []), ...this.#history];
       const { adapterScale, ...options } = this.options;
       const adapter = this.adapter;
-      if (adapter) await attachAdapter(pipeline, adapter); // at once when attached; else its error is this reply's
+      if (adapter) await attachShared(pipeline, adapter); // at once when attached; else its error is this reply's
       const out = await pipeline.chat(messages, {
         ...options,
         ...(adapter ? { adapter, adapterScale } : {}), // else the pipeline's own choice (adapters.use)

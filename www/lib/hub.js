@@ -46,7 +46,8 @@ export function resolveModel(model, names, settings) {
   throw new OptionsError(`model: expected a hub id ("org/name"), a folder URL, picked files or { ${roles.map(([r]) => r).join(", ")} }, got ${model === null ? "null" : typeof model}`);
 }
 
-function isFileList(x) {
+/** Whether `x` is picked files: a FileList, or a non-empty array of Files. */
+export function isFileList(x) {
   if (typeof FileList !== "undefined" && x instanceof FileList) return true;
   return Array.isArray(x) && x.length > 0 && x.every((f) => typeof File !== "undefined" && f instanceof File);
 }
