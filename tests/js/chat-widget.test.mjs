@@ -256,7 +256,7 @@ test("train your chatbot: two LoRA adapters saved by name answer in two <webtune
   assert.notEqual(await ask("#faq", trained[1].asked[0].question), await ask("#refunds", trained[1].asked[0].question));
 
   // the pipeline API on one base: PEFT and GGUF adapters, per call and by default, scaled, unloaded
-  const r = await b.page.evaluate(async ({ tiny, questions }) => {
+  const r = await b.page.evaluate(async ({ tiny, questions, answersOf }) => {
     const { pipeline, models } = await import("/pkg/index.js");
     const failure = (e) => ({ name: e.name, message: e.message });
     const opts = { maxNewTokens: 24 };
@@ -275,6 +275,9 @@ test("train your chatbot: two LoRA adapters saved by name answer in two <webtune
       scaledToZero: await answers(gen, { adapter: "gguf", adapterScale: 0 }),
       halfScale: await answers(gen, { adapter: "peft", adapterScale: 0.5 }),
     };
+    // evaluate with an adapter: the merged model's loss on the run's questions and answers
+    const rows = questions.map((q, i) => ({ prompt: q, completion: answersOf[i] }));
+    out.losses = { adapted: (await gen.evaluate(rows, { adapter: "gguf" })).loss, merged: (await merged.evaluate(rows)).loss, base: (await gen.evaluate(rows)).loss };
     gen.adapters.use("peft");
     out.byDefault = await answers(gen);
     out.baseByName = await answers(gen, { adapter: null });
@@ -293,13 +296,14 @@ test("train your chatbot: two LoRA adapters saved by name answer in two <webtune
     gen.dispose();
     merged.dispose();
     return out;
-  }, { tiny: TINY, questions: trained[1].asked.map((a) => a.question) });
+  }, { tiny: TINY, questions: trained[1].asked.map((a) => a.question), answersOf: trained[1].asked.map((a) => a.answer) });
   assert.deepEqual(r.loaded.map((a) => [a.name, a.rank, a.alpha, a.targetModules.length]), [["peft", 16, 32, 7], ["gguf", 16, 32, 7]]);
   assert.deepEqual(r.peft, r.merged, "a PEFT adapter attached at run time answers as the merged model");
   assert.deepEqual(r.gguf, r.merged, "llama.cpp's adapter GGUF of the same run too");
   assert.notDeepEqual(r.merged, r.base);
   assert.deepEqual(r.scaledToZero, r.base, "adapterScale 0 is the base model");
   assert.notDeepEqual(r.halfScale, r.peft, "half the adapter answers otherwise");
+  assert.ok(Math.abs(r.losses.adapted - r.losses.merged) <= 1e-4 && r.losses.base > r.losses.merged + 0.5, `evaluate({ adapter }) is the merged model's: ${JSON.stringify(r.losses)}`);
   assert.deepEqual(r.byDefault, r.peft, "adapters.use makes it the default");
   assert.deepEqual(r.baseByName, r.base, "adapter: null is the base");
   assert.deepEqual(r.active, { name: "peft", scale: 1 });

@@ -464,7 +464,8 @@ export interface TextGenerationPipeline {
    * resolves to the `done` event; on abort the pipeline keeps the model trained so far. With
    * `run: "name"` (and `checkpointEvery`) the run is stored and `runs.resume(name)` continues it. */
   finetune(options: FinetuneOptions & { run?: string }): Promise<Extract<TrainingEvent, { type: "done" }>>;
-  evaluate(data: DataSource, options?: LmEvaluateOptions): Promise<LmMetrics>;
+  /** Loss and perplexity; with `adapter` (and `adapterScale`), of the base with that loaded adapter. */
+  evaluate(data: DataSource, options?: LmEvaluateOptions & { adapter?: string | null; adapterScale?: number }): Promise<LmMetrics>;
   /** Hyperparameter search (`space` may include `loraRank`); the pipeline then holds the best trial's model. */
   search(options: SearchOptions): Promise<SearchResult>;
   /** Hugging Face files (f32 weights, LoRA adapters merged) as Blobs, loadable by transformers;

@@ -125,7 +125,7 @@ function makeGenerator(handle, info) {
   Object.defineProperty(p, "info", { get: () => info, enumerable: true });
   p.chat = (messages, options) => run("chat", messages, options);
   p.adapters = adapters.api;
-  training(p, handle, live, (i) => { info = i; }, { rows: "{text} or {prompt, completion} rows", evaluate: EVALUATE_OPTIONS });
+  training(p, handle, live, (i) => { info = i; }, { rows: "{text} or {prompt, completion} rows", evaluate: [...EVALUATE_OPTIONS, ...ADAPTER_OPTIONS], pick: adapters.pick });
   p.dispose = dispose;
   return p;
 }
@@ -133,7 +133,7 @@ function makeGenerator(handle, info) {
 /**
  * `finetune`, `evaluate` and `save` of pipeline `p` (every task has them). `setInfo` takes the
  * model's new info after training; `kind.rows` names the rows data may be, `kind.evaluate` lists
- * evaluate's options.
+ * evaluate's options, `kind.pick` (generators) picks the adapter evaluate runs with.
  */
 function training(p, handle, live, setInfo, kind) {
   /**
@@ -194,8 +194,9 @@ function training(p, handle, live, setInfo, kind) {
   p.evaluate = async (data, options = {}) => {
     live("evaluate");
     checkKeys("evaluate", options, kind.evaluate);
-    const { signal, ...rest } = options;
-    return request("evaluate", { handle, data: cloneable(data), options: rest }, { signal });
+    const { signal, adapter, adapterScale, ...rest } = options;
+    const picked = kind.pick?.("evaluate", adapter, adapterScale) ?? {}; // a generator's adapter
+    return request("evaluate", { handle, data: cloneable(data), options: { ...rest, ...picked } }, { signal });
   };
 
   /**

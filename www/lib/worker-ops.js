@@ -216,8 +216,10 @@ export const ops = {
     return e.model.attentions(text);
   },
 
+  /** Metrics on `data`; a generator's with its loaded adapter `adapter` (scaled by `adapterScale`) when given. */
   async evaluate({ handle, data, options }, { signal }) {
-    return entry(handle).model.evaluate(data, { ...options, signal });
+    const { adapter, adapterScale, ...rest } = options;
+    return withAdapter(entry(handle), adapter, adapterScale, (model) => model.evaluate(data, { ...rest, signal }));
   },
 
   /**
