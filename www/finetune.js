@@ -10,6 +10,7 @@ import { lineChart, lossChart } from "./loss-chart.js";
 
 let controller = null;
 let model = null; // the pipeline
+let fromRun = false; // whether `model` came from a fine-tuning run (its recipe can be downloaded)
 
 /** The user's file, or the sample shipped with the demo (www/samples/, written for webtune, CC0). */
 async function dataFile() {
@@ -107,6 +108,7 @@ async function train() {
   const onEvent = startRun();
   try {
     model = await loadClassifier();
+    fromRun = true;
     await model.finetune({ ...(await runOptions()), onEvent, run: RUN, checkpointEvery: Number($("ft-ckpt").value) });
   } catch (err) {
     // aborted or diverged: the pipeline keeps what was trained so far
@@ -120,6 +122,7 @@ function endRun() {
   $("ft-start").disabled = false;
   $("ft-stop").disabled = true;
   $("ft-try").hidden = !model;
+  $("ft-recipe-row").hidden = !fromRun; // a search's or a reopened model has no single run to write
   offerResume();
 }
 
@@ -152,6 +155,7 @@ async function search() {
   const bestEvals = new Map(); // trial → its best evaluation, to show the kept model's results
   try {
     model = await loadClassifier();
+    fromRun = false;
     const batches = numbers("ft-search-batch");
     const space = { learningRate: numbers("ft-search-lr"), epochs: numbers("ft-search-epochs"), ...(batches.length ? { batchSize: batches } : {}) };
     const budget = Number($("ft-search-trials").value);
@@ -190,6 +194,7 @@ async function resume() {
   try {
     const { pipeline, done } = await webtune.runs.resume(RUN, { device: $("device-choice").value, onEvent, signal: controller.signal });
     model = pipeline;
+    fromRun = true;
     if (done) onEvent(done);
   } catch (err) {
     if (err.name !== "AbortError") showError(err);
@@ -274,6 +279,8 @@ $("ft-save").addEventListener("click", keep);
 initMyModels((reopened, name) => {
   model?.dispose();
   model = reopened;
+  fromRun = false;
+  $("ft-recipe-row").hidden = true;
   $("ft-try").hidden = false;
   $("ft-saved").textContent = `opened "${name}"`;
 });

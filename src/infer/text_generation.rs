@@ -194,9 +194,9 @@ impl Decoder {
         Ok(ids)
     }
 
-    /// The `n` likeliest tokens to follow `prompt`: `(id, token, logit)`, the highest logit first.
-    pub async fn top_logits(&self, prompt: &str, n: usize) -> Result<Vec<(u32, String, f32)>> {
-        let ids = self.prompt_ids(prompt)?;
+    /// The `n` likeliest tokens to follow the prompt `ids` ([`Self::prompt_ids`]): `(id, token,
+    /// logit)`, the highest logit first.
+    pub async fn top_logits(&self, ids: &[u32], n: usize) -> Result<Vec<(u32, String, f32)>> {
         let limit = self.config().max_positions();
         if ids.is_empty() || ids.len() > limit {
             return Err(Error::Data(format!("the prompt has {} tokens; this model reads 1 to {limit}", ids.len())));

@@ -24,16 +24,14 @@ use crate::{
     session::{SessionData, Task},
     train::{
         Schedule, TrainOptions,
-        classifier::{label_order, new_head},
-        encoder_lora::EncoderLora,
+        classifier::{label_order, lora_start, new_head},
         options::Mode,
-        trainer::WeightsOrigin,
     },
-    weights::{bert::load_classifier_with, peft::adapter_config},
+    weights::peft::adapter_config,
 };
 
 /// The program that runs a classification recipe.
-pub const TRAIN_CLASSIFIER_PY: &str = include_str!("recipe/train_classifier.py");
+const TRAIN_CLASSIFIER_PY: &str = include_str!("recipe/train_classifier.py");
 const REQUIREMENTS: &str = include_str!("recipe/requirements.txt");
 const ACCELERATE_DDP: &str = include_str!("recipe/accelerate_multi_gpu.yaml");
 const ACCELERATE_DEEPSPEED: &str = include_str!("recipe/accelerate_deepspeed.yaml");
@@ -95,7 +93,8 @@ async fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, c
             l.validate(base)?;
             let adapter_config = adapter_config(l, base, model)?;
             if let Some(weights) = files.weights {
-                let adapter = initial_adapter(&config, &labels, weights, files.tokenizer, options).await?;
+                let base = ModelFiles { config: files.config.to_vec(), weights: weights.to_vec(), tokenizer: files.tokenizer.to_vec() };
+                let adapter = lora_start(&base, &config, &labels, options).await?;
                 initial = Some([("initial_adapter/adapter_model.safetensors", adapter), ("initial_adapter/adapter_config.json", adapter_config.clone())]);
             }
             Some(serde_json::from_slice::<Value>(&adapter_config).map_err(|e| Error::Backend(format!("adapter config: {e}")))?)
@@ -136,19 +135,6 @@ async fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, c
     }
     out.extend(initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)));
     Ok(out)
-}
-
-/// The adapters and head a LoRA run on `labels` starts from (the same draws as
-/// [`crate::train::fine_tune_classifier`]'s), as PEFT's `adapter_model.safetensors`.
-async fn initial_adapter(config: &BertConfig, labels: &[String], weights: &[u8], tokenizer: &[u8], options: &TrainOptions) -> Result<Vec<u8>> {
-    let files = ModelFiles { config: Vec::new(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
-    let head = EncoderHead::SequenceClassification;
-    let lora = EncoderLora::for_run(options, config, head, &files, None)?.ok_or_else(|| Error::Options("initial adapter: the run has no lora options".into()))?;
-    let device = crate::device::cpu();
-    let (with_labels, draws_head) = (config.clone().with_labels(labels), new_head(config, labels));
-    let load_base = |base| load_classifier_with(&with_labels, base, device.device(), draws_head, options.seed);
-    let (model, _) = lora.load(load_base, &[], WeightsOrigin::Start, options.seed)?;
-    lora.export(&model, &device).await
 }
 
 /// transformers' `TrainingArguments` for `options` (`validation`: whether there is validation

@@ -135,6 +135,31 @@ pub fn new_head(config: &BertConfig, labels: &[String]) -> bool {
     !same_set(&model, labels) && !default_head_for(&model, labels.len())
 }
 
+/// A LoRA classifier: the base with a head for `config`'s labels (drawn when `new_head`; the base
+/// file is always the original, so a head for other classes is always drawn) and adapters from
+/// `seed`, then — for saved `weights` — their values set.
+fn load_with_lora(
+    lora: &EncoderLora,
+    config: &BertConfig,
+    new_head: bool,
+    seed: u64,
+    weights: &[u8],
+    device: &Device,
+    origin: WeightsOrigin,
+) -> Result<(BertForSequenceClassification, LoadReport)> {
+    lora.load(|base| bert::load_classifier_with(config, base, device, new_head, seed), weights, origin, seed)
+}
+
+/// The adapters and head a LoRA run of `options` on `labels` starts from (the draws
+/// [`fine_tune_classifier`] makes), as PEFT's `adapter_model.safetensors`; `files`: the base.
+pub async fn lora_start(files: &ModelFiles, config: &BertConfig, labels: &[String], options: &TrainOptions) -> Result<Vec<u8>> {
+    let lora = EncoderLora::for_run(options, config, EncoderHead::SequenceClassification, files, None)?
+        .ok_or_else(|| Error::Options("the run's LoRA adapters: it has no lora options".into()))?;
+    let device = crate::device::cpu();
+    let (model, _) = load_with_lora(&lora, &config.clone().with_labels(labels), new_head(config, labels), options.seed, &[], device.device(), WeightsOrigin::Start)?;
+    lora.export(&model, &device).await
+}
+
 /// Classification as a [`Task`].
 struct Classifier {
     config: BertConfig,
@@ -199,11 +224,7 @@ impl Task for Classifier {
                 let new_head = origin == WeightsOrigin::Start && self.new_head;
                 bert::load_classifier_with(&self.config, weights, device, new_head, self.seed).map(said)
             }
-            // the base file is always the original, so a head for other classes is always drawn
-            Some(lora) => {
-                let load_base = |base| bert::load_classifier_with(&self.config, base, device, self.new_head, self.seed);
-                lora.load(load_base, &weights, origin, self.seed).map(said)
-            }
+            Some(lora) => load_with_lora(lora, &self.config, self.new_head, self.seed, &weights, device, origin).map(said),
         }
     }
 

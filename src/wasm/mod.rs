@@ -136,10 +136,10 @@ fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
 }
 
 /// Files by name as a JS object of Uint8Arrays.
-fn files_object(files: Vec<(&str, Vec<u8>)>) -> Result<JsValue, JsValue> {
+fn files_object(files: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<[u8]>)>) -> Result<JsValue, JsValue> {
     let out = js_sys::Object::new();
     for (name, bytes) in files {
-        let _ = js_sys::Reflect::set(&out, &name.into(), &js_sys::Uint8Array::from(bytes.as_slice()));
+        let _ = js_sys::Reflect::set(&out, &name.as_ref().into(), &js_sys::Uint8Array::from(bytes.as_ref()));
     }
     Ok(out.into())
 }

@@ -79,7 +79,7 @@ fn files_from(value: &JsValue) -> Files {
 
 /// [`Files`] as a JS object of Uint8Arrays.
 fn files_value(files: &Files) -> Result<JsValue, JsValue> {
-    super::files_object(files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect())
+    super::files_object(files.iter().map(|(name, bytes)| (name, bytes)))
 }
 
 fn json_from(value: &JsValue, what: &str) -> Result<Json> {

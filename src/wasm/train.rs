@@ -114,7 +114,7 @@ pub fn write_recipe_js(
         // the weights stay out: a LoRA recipe's adapters then start as PEFT draws them
         let base = BaseFiles { config: &config, tokenizer: &tokenizer, weights: None };
         let files = recipe(task, base, &model, &data, &setup.columns, &options).await.map_err(to_js)?;
-        super::files_object(files.iter().map(|(name, bytes)| (name.as_str(), bytes.clone())).collect())
+        super::files_object(files)
     })
 }
 

@@ -222,6 +222,7 @@ test("the demo's search runs a 2-trial grid, lists the trials sortable by macro-
     assert.deepEqual(sorted, [...sorted].sort((a, b) => b - a), "sorted by macro-F1, best first");
     assert.match(await page.textContent("#ft-status"), new RegExp(`the best \\(trial ${best[0][0]},`));
     assert.equal(await page.isVisible("#ft-try"), true, "the kept model is ready to try");
+    assert.equal(await page.isHidden("#ft-recipe-row"), true, "a search's best trial is no single run to write as a recipe");
     await screenshots(page, "demo-search");
   });
 });

@@ -107,9 +107,10 @@ pub async fn generate(args: &GenerateArgs) -> Result<()> {
         None => decoder,
     };
     if let (Some(n), Some(prompt)) = (args.top_logits, &args.prompt) {
-        let top = decoder.top_logits(prompt, n).await?;
+        let ids = decoder.prompt_ids(prompt)?;
+        let top = decoder.top_logits(&ids, n).await?;
         let top: Vec<_> = top.into_iter().map(|(id, token, logit)| json!({ "id": id, "token": token, "logit": logit })).collect();
-        return print(&json!({ "promptIds": decoder.prompt_ids(prompt)?, "topLogits": top }));
+        return print(&json!({ "promptIds": ids, "topLogits": top }));
     }
     let options = GenerateOptions {
         max_new_tokens: args.max_new_tokens,
