@@ -4,3 +4,4 @@
 pub mod ggml;
 pub mod gguf;
 pub mod gguf_writer;
+pub mod sklearn_pickle;

@@ -11,10 +11,10 @@ use crate::{
         metrics::LmMetrics,
     },
     data::masking::Masking,
-    infer::{fill_mask::MaskedLm, question_answering::QuestionAnswerer, token_classification::TokenClassifier},
+    infer::{fill_mask::MaskedLm, question_answering::QuestionAnswerer, sentence_transformer::SentenceTransformer, setfit::SetFitModel, token_classification::TokenClassifier},
     train::{
         Best, Checkpoint, Hooks, StopReason, TrainOptions, causal_lm, fine_tune_answerer, fine_tune_classifier, fine_tune_masked_lm,
-        fine_tune_token_classifier,
+        fine_tune_setfit, fine_tune_token_classifier,
     },
 };
 
@@ -44,6 +44,23 @@ pub async fn finetune_classifier(
     let trained = fine_tune_classifier(files, device, &train, validation.as_ref(), options, resume, hooks).await?;
     let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
     Ok(Finetuned { model: trained.into_encoder(files), stop_reason, steps, best })
+}
+
+/// Trains a SetFit model on `data` (`columns` name the text and label): the sentence-transformer
+/// body in `files` (its `modules`) learns from pairs of the rows, then a logistic-regression
+/// head is fitted on its embeddings; with validation rows, the result is evaluated on them.
+pub async fn finetune_setfit(
+    files: &ModelFiles,
+    modules: SentenceTransformer,
+    device: &ComputeDevice,
+    data: &SessionData,
+    columns: &Columns,
+    options: &TrainOptions,
+    hooks: Hooks<'_>,
+) -> Result<Finetuned<SetFitModel>> {
+    let (train, validation) = data.labelled(columns, options.seed)?;
+    let trained = fine_tune_setfit(files, modules, device, &train, validation.as_ref(), options, hooks).await?;
+    Ok(Finetuned { model: trained.model, stop_reason: trained.stop_reason, steps: trained.steps, best: None })
 }
 
 /// Fine-tunes the encoder in `files` to tag the words of `data` (CoNLL or JSON-lines sentences);

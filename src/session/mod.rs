@@ -22,5 +22,5 @@ pub use search::{Searched, TrialResult, search};
 pub use task::{ModelKind, Task};
 pub use finetune::{
     DecoderEvalSettings, Finetuned, evaluate_decoder, finetune_answerer, finetune_classifier, finetune_decoder, finetune_masked_lm,
-    finetune_token_classifier,
+    finetune_setfit, finetune_token_classifier,
 };

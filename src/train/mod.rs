@@ -18,6 +18,7 @@ pub mod options;
 pub mod schedule;
 pub mod search;
 pub mod self_test;
+pub mod setfit;
 pub mod token_classifier;
 pub mod trainer;
 
@@ -30,6 +31,7 @@ pub use options::TrainOptions;
 pub use schedule::{LrSchedule, Schedule};
 pub use search::{SearchPlan, SearchSpace, Strategy, TrialSettings};
 pub use self_test::{SelfTestReport, self_test};
+pub use setfit::{TrainedSetFit, fine_tune_setfit};
 pub use masked_lm::{TrainedMaskedLm, fine_tune_masked_lm};
 pub use question_answering::{TrainedAnswerer, fine_tune_answerer};
 pub use token_classifier::{TrainedTagger, fine_tune_token_classifier};

@@ -31,6 +31,19 @@ impl Mode {
     }
 }
 
+/// How a classifier is trained.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(not(target_family = "wasm"), derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Every weight and the classification head trained on the rows (or LoRA adapters).
+    #[default]
+    Finetune,
+    /// SetFit, for a few labelled rows per class: the sentence-transformer body trained on
+    /// pairs of rows, then a logistic-regression head on its embeddings (text-classification).
+    Setfit,
+}
+
 /// Options of a fine-tuning run: the one definition for the JS API (unknown keys are an error;
 /// the TypeScript declarations are generated from it) and the CLI's `train` flags.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
@@ -137,6 +150,20 @@ pub struct TrainOptions {
     /// at most a third of maxLength).
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     pub doc_stride: Option<usize>,
+    /// Text classification: "finetune" (default) or "setfit", for few labelled rows: the
+    /// sentence-transformer body learns from pairs of rows (epochs, batchSize, learningRate, …
+    /// then drive that phase: setfit's defaults are epochs 1, learningRate 2e-5, warmupRatio
+    /// 0.1), then a logistic-regression head is fitted on its embeddings.
+    #[cfg_attr(not(target_family = "wasm"), arg(long, value_enum, default_value_t = Method::Finetune))]
+    pub method: Method,
+    /// SetFit: pairs of each kind (same class, other class) per training row; without it,
+    /// `samplingStrategy` decides.
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    pub num_iterations: Option<usize>,
+    /// SetFit: how many pairs of each kind when `numIterations` is not given: "oversampling"
+    /// (as many as the commoner kind; setfit's default), "undersampling", "unique".
+    #[cfg_attr(not(target_family = "wasm"), arg(long, value_enum))]
+    pub sampling_strategy: Option<crate::data::contrastive_pairs::Sampling>,
     /// Train LoRA adapters instead of all weights (the base is frozen; the task's head —
     /// `classifier`, `qa_outputs` — is trained in full, as PEFT's `modules_to_save`); save them
     /// with format "peft". Not for fill-mask (its head is tied to the embeddings).
@@ -180,12 +207,33 @@ impl Default for TrainOptions {
             mlm_probability: None,
             whole_word_mask: false,
             doc_stride: None,
+            method: Method::Finetune,
+            num_iterations: None,
+            sampling_strategy: None,
             lora: None,
         }
     }
 }
 
 impl TrainOptions {
+    /// With method "setfit", setfit's defaults where the caller `gave` no value (a camelCase
+    /// option name → whether it was given): one epoch over the pairs, learning rate 2e-5, a
+    /// tenth of the steps as warmup.
+    pub fn with_method_defaults(mut self, gave: impl Fn(&str) -> bool) -> Self {
+        if self.method == Method::Setfit {
+            if !gave("epochs") {
+                self.epochs = 1;
+            }
+            if !gave("learningRate") {
+                self.learning_rate = 2e-5;
+            }
+            if !gave("warmupRatio") && !gave("warmupSteps") {
+                self.warmup_ratio = Some(0.1);
+            }
+        }
+        self
+    }
+
     /// The gradient-norm clip, when clipping is on.
     pub fn clip_norm(&self) -> Option<f64> {
         self.max_grad_norm.filter(|&n| n > 0.0)
@@ -225,6 +273,9 @@ impl TrainOptions {
         {
             return bad(format!("mlmProbability must be between 0 and 1 (0.15 is BERT's), got {p}"));
         }
+        if self.method != Method::Setfit && (self.num_iterations.is_some() || self.sampling_strategy.is_some()) {
+            return bad("numIterations and samplingStrategy are SetFit's; pass method: \"setfit\" or leave them out".into());
+        }
         super::schedule::warmup_steps(self.warmup_steps, self.warmup_ratio, 1).map(|_| ())
     }
 
@@ -239,6 +290,7 @@ impl TrainOptions {
             ("mlmProbability", "fill-mask", self.mlm_probability.is_some()),
             ("wholeWordMask", "fill-mask", self.whole_word_mask),
             ("docStride", "question-answering", self.doc_stride.is_some()),
+            ("method: \"setfit\"", "text-classification", self.method == Method::Setfit && task != "feature-extraction"),
         ];
         match set.iter().find(|(_, owner, on)| *on && *owner != task) {
             Some((name, owner, _)) => Err(Error::Options(format!("{name} is for {owner} models; leave it out when fine-tuning for {task}"))),

@@ -260,6 +260,15 @@ pub async fn export_classifier(config: &BertConfig, model: &BertForSequenceClass
     super::export::to_safetensors(model, device, |path| Some(renames.apply(&bert_key(path)))).await
 }
 
+/// The encoder alone as `model.safetensors` bytes that transformers loads as `config`'s base
+/// model (`BertModel`, `RobertaModel`, …), as sentence-transformers saves its Transformer.
+pub async fn export_encoder(config: &BertConfig, model: &BertModel, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
+    let renames = Renames::from_bert(config.family);
+    // named as the family's task models name them (`roberta.…`), less that first segment
+    let key = move |path: &str| renames.apply(&format!("bert.{}", bert_key(path))).split_once('.').map(|(_, rest)| rest.to_string());
+    super::export::to_safetensors(model, device, key).await
+}
+
 /// The token classifier as `model.safetensors` bytes that transformers loads as `config`'s
 /// family (`RobertaForTokenClassification`, …): its `classifier` keeps its name in every family.
 pub async fn export_token_classifier(config: &BertConfig, model: &BertForTokenClassification, device: &crate::ComputeDevice) -> Result<Vec<u8>> {

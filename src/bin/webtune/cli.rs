@@ -120,7 +120,14 @@ pub fn main() {
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,wgpu_hal=off,wgpu_core=error")).init();
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let (Command::Train(a), Some(train)) = (&mut cli.command, matches.subcommand_matches("train")) {
+        a.apply_method_defaults(train);
+    }
     if let Err(e) = pollster::block_on(run(cli.command)) {
         eprintln!("error ({}): {e}", e.js_name());
         std::process::exit(1);

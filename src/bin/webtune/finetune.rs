@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 use webtune::{
     Error, Result,
     data::{Columns, Table, TextColumns, masking::Masking, parse_named, squad::read_squad},
-    infer::{Decoder, EncodeOptions, Encoder, ModelFiles, fill_mask::MaskedLm, question_answering::QuestionAnswerer, token_classification::TokenClassifier},
+    infer::{Decoder, EncodeOptions, Encoder, ModelFiles, fill_mask::MaskedLm, sentence_transformer::SentenceTransformer, question_answering::QuestionAnswerer, token_classification::TokenClassifier},
     models::lora::{LoraInit, LoraOptions},
     session::{
-        DataFile, DecoderEvalSettings, Finetuned, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_answerer, finetune_decoder, finetune_masked_lm, finetune_token_classifier,
+        DataFile, DecoderEvalSettings, Finetuned, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_answerer, finetune_decoder, finetune_masked_lm, finetune_setfit,
+        finetune_token_classifier,
         recipe,
         runs::{self, FolderStorage},
     },
-    train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions},
+    train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions, options::Method},
 };
 
 use crate::cli::print;
@@ -143,6 +144,15 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// setfit's defaults for the flags left at theirs, with --method setfit.
+    pub(crate) fn apply_method_defaults(&mut self, matches: &clap::ArgMatches) {
+        let gave = |name: &str| {
+            let id: String = name.chars().flat_map(|c| if c.is_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] }).collect();
+            matches.value_source(&id).is_some_and(|s| s != clap::parser::ValueSource::DefaultValue)
+        };
+        self.options = self.options.clone().with_method_defaults(gave);
+    }
+
     /// The training options: the flags, and LoRA's from --lora-rank and the other --lora-* flags.
     pub(crate) fn options(&self) -> Result<TrainOptions> {
         let o = TrainOptions {
@@ -230,6 +240,7 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
         Task::QuestionAnswering => {
             return train_encoder_task(a, async |f, d, data, _, r, h| finetune_answerer(f, d, data, &options, r, h).await).await;
         }
+        Task::FeatureExtraction | Task::TextClassification if options.method == Method::Setfit => return train_setfit(a, &options).await,
         Task::FeatureExtraction | Task::TextClassification => {}
     }
     prepare_out(&a.out, a.overwrite)?;
@@ -240,6 +251,32 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let tuned = finetune_classifier(&files, &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
     finish(a, out_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
+}
+
+/// `--method setfit`: a SetFit model trained from the sentence-transformer in --model, written as
+/// setfit saves one (the sentence-transformers folder, config_setfit.json, model_head.pkl).
+async fn train_setfit(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
+    if a.resume.is_some() || a.peft || a.lora_rank.is_some() {
+        return Err(Error::Options("--method setfit trains the whole body from its start; leave out --resume, --lora-rank and --peft".into()));
+    }
+    prepare_out(&a.out, a.overwrite)?;
+    let files = ModelFiles::from_dir(&a.model)?;
+    let modules = SentenceTransformer::from_folder(std::fs::read(a.model.join("modules.json")).ok().as_deref(), |name| std::fs::read(a.model.join(name)).ok())?;
+    let data = a.data()?;
+    let dev = crate::cli::select_device(&a.device).await?;
+    let mut on_event = printer(a.json);
+    let tuned = finetune_setfit(&files, modules, &dev, &data, &a.columns.columns(), options, Hooks::events(&mut on_event)).await?;
+    for (name, bytes) in tuned.model.files().await? {
+        let path = a.out.join(&name);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| Error::Options(format!("cannot create {}: {e}", folder.display())))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if !a.json {
+        eprintln!("wrote {} (setfit loads it: SetFitModel.from_pretrained(\"{}\"))", a.out.display(), a.out.display());
+    }
+    Ok(())
 }
 
 /// `webtune recipe`: the run `train` would make, written as a Hugging Face recipe folder in --out.

@@ -1,0 +1,156 @@
+//! A fitted scikit-learn `LogisticRegression` as a Python pickle (protocol 3), the
+//! `model_head.pkl` setfit's `SetFitModel.from_pretrained` loads with joblib. Only the opcodes
+//! that build this one object are written: the class by name, its state dict (scikit-learn
+//! 1.9's attributes) and numpy arrays as numpy itself pickles them.
+
+/// The scikit-learn version whose attributes the state dict holds.
+pub const SKLEARN_VERSION: &str = "1.9.1";
+
+/// A value of the state dict.
+enum Value<'a> {
+    Str(&'a str),
+    Float(f64),
+    Int(i32),
+    Bool(bool),
+    None,
+    /// Row-major values with their shape, as float64, int64 or int32 arrays.
+    F64(Vec<f64>, Vec<usize>),
+    I64(Vec<i64>),
+    I32(Vec<i32>),
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn global(&mut self, module: &str, name: &str) {
+        self.0.push(b'c');
+        self.0.extend_from_slice(format!("{module}\n{name}\n").as_bytes());
+    }
+
+    fn str(&mut self, s: &str) {
+        self.0.push(b'X');
+        self.0.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn int(&mut self, i: i32) {
+        self.0.push(b'J');
+        self.0.extend_from_slice(&i.to_le_bytes());
+    }
+
+    fn tuple(&mut self, items: usize) {
+        match items {
+            0 => self.0.push(b')'),
+            1 => self.0.push(0x85),
+            2 => self.0.push(0x86),
+            3 => self.0.push(0x87),
+            _ => unreachable!("the writer builds tuples of at most 3 items, or MARK … TUPLE"),
+        }
+    }
+
+    /// `numpy._core.multiarray._reconstruct(ndarray, (0,), b'b')` then its state.
+    fn array(&mut self, shape: &[usize], dtype: &str, raw: Vec<u8>) {
+        self.global("numpy._core.multiarray", "_reconstruct");
+        self.global("numpy", "ndarray");
+        self.int(0);
+        self.tuple(1);
+        self.0.extend_from_slice(&[b'C', 1, b'b']);
+        self.tuple(3);
+        self.0.push(b'R');
+        self.0.push(b'(');
+        self.int(1);
+        self.0.push(b'(');
+        for &d in shape {
+            self.int(d as i32);
+        }
+        self.0.push(b't');
+        self.global("numpy", "dtype");
+        self.str(dtype);
+        self.0.extend_from_slice(&[0x89, 0x88]);
+        self.tuple(3);
+        self.0.push(b'R');
+        self.0.push(b'(');
+        self.int(3);
+        self.str("<");
+        self.0.extend_from_slice(b"NNN");
+        self.int(-1);
+        self.int(-1);
+        self.int(0);
+        self.0.push(b't');
+        self.0.push(b'b');
+        self.0.push(0x89); // not Fortran order
+        self.0.push(b'B');
+        self.0.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(&raw);
+        self.0.push(b't');
+        self.0.push(b'b');
+    }
+
+    fn value(&mut self, v: Value) {
+        match v {
+            Value::Str(s) => self.str(s),
+            Value::Float(f) => {
+                self.0.push(b'G');
+                self.0.extend_from_slice(&f.to_be_bytes());
+            }
+            Value::Int(i) => self.int(i),
+            Value::Bool(b) => self.0.push(if b { 0x88 } else { 0x89 }),
+            Value::None => self.0.push(b'N'),
+            Value::F64(values, shape) => self.array(&shape, "f8", values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            Value::I64(values) => self.array(&[values.len()], "i8", values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            Value::I32(values) => self.array(&[values.len()], "i4", values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        }
+    }
+}
+
+/// A fitted head's values: `coef_` rows (one for two classes), `intercept_`, the class count,
+/// the solver's iterations and the inverse regularisation strength `C`.
+pub struct LogisticHead<'a> {
+    pub coef: &'a [Vec<f64>],
+    pub intercept: &'a [f64],
+    pub classes: usize,
+    pub iterations: usize,
+    pub c: f64,
+}
+
+/// The pickle of `head` as scikit-learn would have fitted it with `LogisticRegression(C=c)`.
+pub fn logistic_regression(head: &LogisticHead) -> Vec<u8> {
+    let features = head.coef.first().map_or(0, Vec::len);
+    let coef: Vec<f64> = head.coef.iter().flatten().copied().collect();
+    let state = [
+        ("penalty", Value::Str("deprecated")),
+        ("C", Value::Float(head.c)),
+        ("l1_ratio", Value::Float(0.0)),
+        ("dual", Value::Bool(false)),
+        ("tol", Value::Float(1e-4)),
+        ("fit_intercept", Value::Bool(true)),
+        ("intercept_scaling", Value::Int(1)),
+        ("class_weight", Value::None),
+        ("random_state", Value::None),
+        ("solver", Value::Str("lbfgs")),
+        ("max_iter", Value::Int(100)),
+        ("verbose", Value::Int(0)),
+        ("warm_start", Value::Bool(false)),
+        ("n_jobs", Value::None),
+        ("n_features_in_", Value::Int(features as i32)),
+        ("classes_", Value::I64((0..head.classes as i64).collect())),
+        ("n_iter_", Value::I32(vec![head.iterations.min(i32::MAX as usize) as i32])),
+        ("coef_", Value::F64(coef, vec![head.coef.len(), features])),
+        ("intercept_", Value::F64(head.intercept.to_vec(), vec![head.intercept.len()])),
+        ("_sklearn_version", Value::Str(SKLEARN_VERSION)),
+    ];
+    let mut w = Writer(vec![0x80, 3]);
+    w.global("sklearn.linear_model._logistic", "LogisticRegression");
+    w.tuple(0);
+    w.0.push(0x81); // NEWOBJ: cls.__new__(cls)
+    w.0.push(b'}');
+    w.0.push(b'(');
+    for (key, value) in state {
+        w.str(key);
+        w.value(value);
+    }
+    w.0.push(b'u');
+    w.0.push(b'b'); // BUILD: __setstate__(state)
+    w.0.push(b'.');
+    w.0
+}

@@ -1,0 +1,104 @@
+//! A SetFit model: a sentence-transformer body (encoder, pooling, maybe normalisation) and a
+//! logistic-regression head on its embeddings. Saved as setfit saves one — the
+//! sentence-transformers folder, `config_setfit.json` and the head as `model_head.pkl` — so that
+//! `SetFitModel.from_pretrained` loads it and predicts the same.
+
+use burn::tensor::{Int, Tensor};
+
+use super::{
+    encoder::LabelScore,
+    logistic::{C, LogisticRegression},
+    sentence_transformer::SentenceTransformer,
+};
+use crate::{
+    ComputeDevice, Result,
+    data::batch_tensors,
+    formats::sklearn_pickle::{LogisticHead, logistic_regression},
+    models::{
+        bert::{BertConfig, BertModel},
+        heads::{l2_normalize, pool},
+    },
+    tokenizer::TextTokenizer,
+    weights::bert::export_encoder,
+};
+
+/// The sentence embeddings of a tokenized batch, as the body's modules make them.
+pub fn sentence_embeddings(body: &BertModel, modules: &SentenceTransformer, [ids, types, mask]: [Tensor<2, Int>; 3]) -> Tensor<2> {
+    let hidden = body.forward(ids, types, mask.clone()).last_hidden_state;
+    let pooled = pool(hidden, mask, modules.pooling);
+    if modules.normalize { l2_normalize(pooled) } else { pooled }
+}
+
+/// A trained SetFit model on the inference device.
+pub struct SetFitModel {
+    pub config: BertConfig,
+    pub tokenizer: TextTokenizer,
+    pub body: BertModel,
+    pub modules: SentenceTransformer,
+    pub head: LogisticRegression,
+    /// Class names in id order.
+    pub labels: Vec<String>,
+    pub device: ComputeDevice,
+    pub max_length: usize,
+    pub batch_size: usize,
+    /// The config.json and tokenizer.json the body came with, saved with it.
+    pub source_config: Vec<u8>,
+    pub source_tokenizer: Vec<u8>,
+}
+
+impl SetFitModel {
+    /// One embedding per text (cut at `max_length` tokens), in batches of `batch_size`.
+    pub async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        embed_texts(&self.body, &self.modules, &self.tokenizer, &self.device, texts, self.max_length, self.batch_size).await
+    }
+
+    /// Class probabilities per text, highest first.
+    pub async fn classify(&self, texts: &[&str]) -> Result<Vec<Vec<LabelScore>>> {
+        Ok(self.probabilities(texts).await?.into_iter().map(|p| ranked(&p, &self.labels)).collect())
+    }
+
+    /// Class probabilities per text, in class order (`predict_proba`).
+    pub async fn probabilities(&self, texts: &[&str]) -> Result<Vec<Vec<f64>>> {
+        Ok(self.embed(texts).await?.iter().map(|e| self.head.probabilities(e)).collect())
+    }
+
+    /// The folder setfit saves: the body as a sentence-transformers folder, `config_setfit.json`
+    /// and `model_head.pkl`.
+    pub async fn files(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut files = vec![
+            ("config.json".to_string(), self.source_config.clone()),
+            ("model.safetensors".to_string(), export_encoder(&self.config, &self.body, &self.device).await?),
+            ("tokenizer.json".to_string(), self.source_tokenizer.clone()),
+        ];
+        files.extend(self.modules.module_files(self.config.hidden_size));
+        let setfit = serde_json::json!({"normalize_embeddings": false, "labels": self.labels});
+        files.push(("config_setfit.json".into(), serde_json::to_vec_pretty(&setfit).unwrap_or_default()));
+        let head = LogisticHead { coef: &self.head.coef, intercept: &self.head.intercept, classes: self.head.classes, iterations: self.head.iterations, c: C };
+        files.push(("model_head.pkl".into(), logistic_regression(&head)));
+        Ok(files)
+    }
+}
+
+/// Embeddings of `texts` by `body` (inference mode) on `device`.
+pub async fn embed_texts(
+    body: &BertModel,
+    modules: &SentenceTransformer,
+    tokenizer: &TextTokenizer,
+    device: &ComputeDevice,
+    texts: &[&str],
+    max_length: usize,
+    batch_size: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(batch_size.max(1)) {
+        let b = tokenizer.encode(chunk, None, max_length, true)?;
+        out.extend(device.read_rows(sentence_embeddings(body, modules, batch_tensors(&b, device.device()))).await?);
+    }
+    Ok(out)
+}
+
+fn ranked(probabilities: &[f64], labels: &[String]) -> Vec<LabelScore> {
+    let mut scored: Vec<LabelScore> = probabilities.iter().zip(labels).map(|(&p, l)| LabelScore { label: l.clone(), score: p as f32 }).collect();
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+    scored
+}

@@ -1,0 +1,244 @@
+//! SetFit (Tunstall et al. 2022; the `setfit` library): a sentence-transformer body fine-tuned
+//! contrastively on pairs of the few labelled rows (`CosineSimilarityLoss`: the squared gap
+//! between the pair's cosine similarity and 1 for one class, 0 for two), then scikit-learn's
+//! logistic regression fitted on the trained body's embeddings. The body's phase is a [`Task`]
+//! for the shared loop (schedule, AdamW, clipping as setfit's sentence-transformers Trainer);
+//! when it is done the head is fitted and, with validation rows, the model evaluated, before the
+//! run's `done` event.
+
+use burn::tensor::{Device, Tensor};
+
+use super::{
+    Evaluation, Event, Hooks, MemoryPlan, StopReason, TrainOptions,
+    checkpoint::fingerprint,
+    trainer::{self, Task, WeightsOrigin},
+};
+use crate::{
+    ComputeDevice, Error, Result,
+    data::{
+        Dataset, batch_tensors,
+        contrastive_pairs::{Pair, contrastive_pairs, single_row_classes},
+    },
+    infer::{
+        ModelFiles,
+        encoder::tokenizer_for,
+        logistic::LogisticRegression,
+        metrics::{CLASSIFICATION_METRICS, Metrics},
+        sentence_transformer::SentenceTransformer,
+        setfit::{SetFitModel, embed_texts, sentence_embeddings},
+    },
+    models::bert::{BertConfig, BertModel},
+    tokenizer::TextTokenizer,
+    weights::{LoadReport, bert},
+};
+
+/// A finished SetFit run.
+pub struct TrainedSetFit {
+    pub model: SetFitModel,
+    pub stop_reason: StopReason,
+    pub steps: usize,
+    /// The trained model's metrics on the validation rows, if any.
+    pub evaluation: Option<Metrics>,
+}
+
+/// Trains the SetFit model whose body is `files` (with the sentence-transformers `modules`) on
+/// `train`'s rows: `options` drive the body's phase (epochs over the pairs, batch size, learning
+/// rate, warmup, weight decay, clipping, seed; `numIterations` or `samplingStrategy` choose the
+/// pairs).
+pub async fn fine_tune_setfit(
+    files: &ModelFiles,
+    modules: SentenceTransformer,
+    device: &ComputeDevice,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    options: &TrainOptions,
+    hooks: Hooks<'_>,
+) -> Result<TrainedSetFit> {
+    options.validate()?;
+    options.check_metric(CLASSIFICATION_METRICS, "a classifier")?;
+    options.check_for_task("text-classification")?;
+    check_options(options)?;
+    if let Some(e) = train.examples.iter().chain(validation.iter().flat_map(|v| &v.examples)).find(|e| e.pair.is_some()) {
+        return Err(Error::Data(format!("{}: SetFit classifies single texts, and this row has a text pair; leave out the text pair column", e.origin)));
+    }
+    if let Some(v) = validation
+        && v.labels.names != train.labels.names
+    {
+        return Err(Error::Data("the validation data must use the training data's labels".into()));
+    }
+    let text = std::str::from_utf8(&files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
+    let config = BertConfig::from_json(text)?;
+    let mut warnings = Vec::new();
+    let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
+    let labels: Vec<usize> = train.examples.iter().map(|e| e.label).collect();
+    let names = train.labels.names.clone();
+    for class in single_row_classes(&labels) {
+        warnings.push(format!(
+            "class {:?} has one training row: its only positive pair is that row with itself; SetFit learns a class from several rows",
+            names[class]
+        ));
+    }
+    let pairs = contrastive_pairs(&labels, options.sampling_strategy.unwrap_or_default(), options.num_iterations, None)?;
+    let task = Body {
+        tokenizer: tokenizer_for(&config, &files.tokenizer)?,
+        modules,
+        config_bytes: files.config.clone(),
+        config,
+        train,
+        pairs,
+        names: names.clone(),
+        max_length,
+        warnings,
+    };
+    // The body's `done` waits until the head is fitted and the model evaluated; no checkpoints
+    // (refused above).
+    let Hooks { on_event, cancelled, .. } = hooks;
+    let mut done = None;
+    let mut forward = |e: Event| match e {
+        Event::Done { .. } => done = Some(e),
+        other => on_event(other),
+    };
+    let run = trainer::run(&task, files.weights.clone(), device, options, None, Hooks { on_event: &mut forward, on_checkpoint: None, cancelled }).await;
+    let run = run?;
+    let texts: Vec<&str> = train.examples.iter().map(|e| e.text.as_str()).collect();
+    let embeddings = embed_texts(&run.model, &task.modules, &task.tokenizer, &run.device, &texts, max_length, options.batch_size).await?;
+    let head = LogisticRegression::fit(&embeddings, &labels, names.len())?;
+    let model = SetFitModel {
+        config: task.config,
+        tokenizer: task.tokenizer,
+        body: run.model,
+        modules: task.modules,
+        head,
+        labels: names,
+        device: run.device,
+        max_length,
+        batch_size: options.batch_size,
+        source_config: task.config_bytes,
+        source_tokenizer: files.tokenizer.clone(),
+    };
+    let evaluation = match validation {
+        Some(v) if !v.is_empty() => Some(evaluate(&model, v).await?),
+        _ => None,
+    };
+    if let Some(metrics) = &evaluation {
+        on_event(Event::Eval { step: run.steps, epoch: options.epochs as f64, metrics: Evaluation::Classification(metrics.clone()), is_best: true });
+    }
+    if let Some(done) = done {
+        on_event(done);
+    }
+    Ok(TrainedSetFit { model, stop_reason: run.stop_reason, steps: run.steps, evaluation })
+}
+
+/// Accuracy, per-class metrics and the head's log loss on labelled rows.
+pub async fn evaluate(model: &SetFitModel, data: &Dataset) -> Result<Metrics> {
+    let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
+    let probabilities = model.probabilities(&texts).await?;
+    let truth: Vec<usize> = data.examples.iter().map(|e| e.label).collect();
+    let predicted: Vec<usize> = probabilities.iter().map(|p| (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)).collect();
+    let loss = probabilities.iter().zip(&truth).map(|(p, &t)| -p[t].max(1e-15).ln()).sum::<f64>() / truth.len() as f64;
+    Ok(Metrics::compute(&truth, &predicted, &model.labels, Some(loss)))
+}
+
+/// Options a SetFit run cannot honour, refused by name.
+fn check_options(options: &TrainOptions) -> Result<()> {
+    let refused = [
+        ("lora", options.lora.is_some(), "SetFit trains the whole body"),
+        ("evalEvery", options.eval_every.is_some(), "SetFit evaluates once, when the head is fitted"),
+        ("earlyStoppingPatience", options.early_stopping_patience.is_some(), "SetFit evaluates once, when the head is fitted"),
+        ("checkpointEvery", options.checkpoint_every.is_some(), "a SetFit run is not resumed; it is short"),
+    ];
+    match refused.iter().find(|(_, set, _)| *set) {
+        Some((name, _, why)) => Err(Error::Options(format!("{name} is not available with method \"setfit\" ({why}); leave it out"))),
+        None => Ok(()),
+    }
+}
+
+/// The body's contrastive phase as a [`Task`]: an example is a pair of training rows.
+struct Body<'a> {
+    config: BertConfig,
+    config_bytes: Vec<u8>,
+    tokenizer: TextTokenizer,
+    modules: SentenceTransformer,
+    train: &'a Dataset,
+    pairs: Vec<Pair>,
+    names: Vec<String>,
+    max_length: usize,
+    warnings: Vec<String>,
+}
+
+impl Body<'_> {
+    fn text(&self, row: usize) -> &str {
+        &self.train.examples[row].text
+    }
+}
+
+impl Task for Body<'_> {
+    type Model = BertModel;
+
+    fn examples(&self) -> usize {
+        self.pairs.len()
+    }
+
+    fn validation_examples(&self) -> usize {
+        0
+    }
+
+    fn labels(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    fn lengths(&self) -> Result<Vec<usize>> {
+        let count = |row: usize| self.tokenizer.count(self.text(row), None).map(|n| n.min(self.max_length));
+        self.pairs.iter().map(|p| Ok(count(p.first)? + count(p.second)?)).collect()
+    }
+
+    fn fingerprint(&self) -> String {
+        fingerprint(self.train)
+    }
+
+    /// Both texts of each pair go through the body.
+    fn memory(&self, batch: usize) -> MemoryPlan {
+        super::memory::plan_training(&self.config, 0, batch.saturating_mul(2), self.max_length, None)
+    }
+
+    /// As transformers' Trainer: biases and LayerNorm weights get no weight decay.
+    fn no_decay(path: &str) -> bool {
+        path.ends_with(".bias") || path.contains("layer_norm.")
+    }
+
+    fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(BertModel, LoadReport)> {
+        let (model, mut report) = bert::load_encoder(&self.config, weights, device)?;
+        if origin == WeightsOrigin::Start {
+            report.warnings.extend(self.warnings.iter().cloned());
+        }
+        Ok((model, report))
+    }
+
+    /// Mean squared gap between each pair's cosine similarity and its target.
+    fn loss(&self, model: &BertModel, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)> {
+        let side = |first: bool| -> Result<(Tensor<2>, usize)> {
+            let texts: Vec<&str> = rows.iter().map(|&r| self.text(if first { self.pairs[r].first } else { self.pairs[r].second })).collect();
+            let b = self.tokenizer.encode(&texts, None, self.max_length, true)?;
+            let tokens = b.attention_mask.iter().filter(|&&m| m != 0).count();
+            Ok((sentence_embeddings(model, &self.modules, batch_tensors(&b, device)), tokens))
+        };
+        let ((u, tokens_u), (v, tokens_v)) = (side(true)?, side(false)?);
+        let norms = (u.clone().powf_scalar(2.0).sum_dim(1) * v.clone().powf_scalar(2.0).sum_dim(1)).sqrt().clamp_min(1e-8);
+        let cosine = ((u * v).sum_dim(1) / norms).reshape([rows.len()]);
+        let targets: Vec<f32> = rows.iter().map(|&r| self.pairs[r].target).collect();
+        let target = Tensor::<1>::from_floats(targets.as_slice(), device);
+        Ok(((cosine - target).powf_scalar(2.0).mean(), tokens_u + tokens_v))
+    }
+
+    async fn evaluate(&self, _model: &BertModel, _device: &ComputeDevice) -> Result<Evaluation> {
+        Err(Error::Options("SetFit's body is not evaluated on its own: the model is, once the head is fitted".into()))
+    }
+
+    fn config(&self) -> Result<Vec<u8>> {
+        Ok(self.config_bytes.clone())
+    }
+
+    async fn export(&self, model: &BertModel, device: &ComputeDevice) -> Result<Vec<u8>> {
+        bert::export_encoder(&self.config, model, device).await
+    }
+}

@@ -1,0 +1,195 @@
+#![cfg(not(target_family = "wasm"))]
+//! SetFit as the `setfit` library runs it (tests/reference/make_setfit_fixture.py): numpy's
+//! permutations and setfit's contrastive pairs exactly; the body's steps with webtune's batch
+//! order (loss, gradient norm, learning rate ≤ 1e-4), the trained body's embeddings, the
+//! logistic-regression head (scikit-learn's optimum); and the folder webtune saves, which setfit
+//! loaded and predicted from as webtune does.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{cpu_turn, parity::assert_close};
+use pollster::block_on;
+use serde_json::Value;
+use webtune::{
+    data::{
+        Columns,
+        contrastive_pairs::{Sampling, contrastive_pairs},
+        numpy_random::RandomState,
+    },
+    device,
+    formats::sklearn_pickle::{LogisticHead, logistic_regression},
+    infer::{ModelFiles, sentence_transformer::SentenceTransformer},
+    session::{DataFile, Finetuned, SessionData, finetune_setfit},
+    train::{Event, Hooks, TrainOptions, options::Method},
+};
+
+fn fixture(name: &str) -> PathBuf {
+    common::assets::crate_root().join("tests/fixtures/setfit").join(name)
+}
+
+fn expected() -> Value {
+    serde_json::from_slice(&std::fs::read(fixture("expected.json")).unwrap()).unwrap()
+}
+
+fn fnv1a64(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{hash:016x}")
+}
+
+fn f64s(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().flat_map(|x| x.as_array().cloned().unwrap_or_else(|| vec![x.clone()])).map(|x| x.as_f64().unwrap()).collect()
+}
+
+fn close(what: &str, ours: &[f64], reference: &[f64], tol: f64) {
+    assert_eq!(ours.len(), reference.len(), "{what}: length");
+    for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
+        assert!((a - b).abs() <= tol, "{what}[{i}]: ours {a} vs the reference's {b} (tolerance {tol})");
+    }
+}
+
+/// The training rows' class ids, as the fixture's `names` order them.
+fn labels(e: &Value) -> Vec<usize> {
+    let names: Vec<&str> = e["names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    let text = std::fs::read_to_string(fixture("data.jsonl")).unwrap();
+    text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["label"].as_str().unwrap().to_string()).map(|l| names.iter().position(|n| *n == l).unwrap()).collect()
+}
+
+#[test]
+fn permutations_and_pairs_are_numpys_and_setfits() {
+    let e = expected();
+    for (n, want) in e["permutations"].as_object().unwrap() {
+        let want: Vec<usize> = want.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        assert_eq!(RandomState::new(42).permutation(n.parse().unwrap()), want, "RandomState(42).permutation({n})");
+    }
+    let labels = labels(&e);
+    let settings = [
+        ("oversampling", Sampling::Oversampling, None, None),
+        ("undersampling", Sampling::Undersampling, None, None),
+        ("unique", Sampling::Unique, None, None),
+        ("iterations-2", Sampling::Oversampling, Some(2), None),
+        ("max-pairs-10", Sampling::Oversampling, None, Some(10)),
+    ];
+    for (name, sampling, iterations, max_pairs) in settings {
+        let ours: Vec<(usize, usize, f64)> =
+            contrastive_pairs(&labels, sampling, iterations, max_pairs).unwrap().iter().map(|p| (p.first, p.second, f64::from(p.target))).collect();
+        let want: Vec<(usize, usize, f64)> = e["pairs"][name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_u64().unwrap() as usize, p[1].as_u64().unwrap() as usize, p[2].as_f64().unwrap()))
+            .collect();
+        assert_eq!(ours, want, "{name}");
+    }
+    let e = contrastive_pairs(&[0, 0, 0], Sampling::Oversampling, None, None).unwrap_err().to_string();
+    assert!(e.contains("at least two classes"), "{e}");
+}
+
+fn body() -> (ModelFiles, SentenceTransformer) {
+    let dir = fixture("body");
+    let modules = SentenceTransformer::from_folder(std::fs::read(dir.join("modules.json")).ok().as_deref(), |n| std::fs::read(dir.join(n)).ok()).unwrap();
+    (ModelFiles::from_dir(&dir).unwrap(), modules)
+}
+
+fn options(e: &Value) -> TrainOptions {
+    let run = &e["run"];
+    TrainOptions {
+        method: Method::Setfit,
+        epochs: run["epochs"].as_u64().unwrap() as usize,
+        batch_size: run["batch_size"].as_u64().unwrap() as usize,
+        learning_rate: run["learning_rate"].as_f64().unwrap(),
+        warmup_ratio: run["warmup_ratio"].as_f64(),
+        weight_decay: run["weight_decay"].as_f64().unwrap(),
+        seed: run["seed"].as_u64().unwrap(),
+        max_length: run["max_length"].as_u64().unwrap() as usize,
+        log_every: 1,
+        ..TrainOptions::default()
+    }
+}
+
+fn data() -> SessionData {
+    SessionData { train: DataFile { bytes: std::fs::read(fixture("data.jsonl")).unwrap(), name: "data.jsonl".into() }, validation: None, validation_split: 0.0 }
+}
+
+#[test]
+fn a_setfit_run_is_setfits_step_by_step_and_saves_what_setfit_loads() {
+    let _turn = cpu_turn();
+    let e = expected();
+    let (files, modules) = body();
+    let mut steps = Vec::new();
+    let mut on_event = |ev| {
+        if let Event::Step { loss, grad_norm, learning_rate, .. } = ev {
+            steps.push([loss, grad_norm.unwrap(), learning_rate]);
+        }
+    };
+    let Finetuned { model, .. } = block_on(finetune_setfit(&files, modules, &device::cpu(), &data(), &Columns::default(), &options(&e), Hooks::events(&mut on_event))).unwrap();
+    let want = e["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), want.len(), "optimizer steps");
+    for (i, (ours, w)) in steps.iter().zip(want).enumerate() {
+        let reference = [w["loss"].as_f64().unwrap(), w["grad_norm"].as_f64().unwrap(), w["learning_rate"].as_f64().unwrap()];
+        close(&format!("step {} (loss, gradient norm, learning rate)", i + 1), ours, &reference, 1e-4);
+    }
+    let test: Vec<&str> = e["test"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let embeddings: Vec<f32> = block_on(model.embed(&test)).unwrap().concat();
+    assert_close("the trained body's embeddings", &embeddings, &f64s(&e["embeddings"]).iter().map(|&v| v as f32).collect::<Vec<_>>(), 1e-4);
+    // the head: the optimum scikit-learn's solver approaches (its default stops at tol 1e-4)
+    close("coef_", &model.head.coef.concat(), &f64s(&e["head_tight"]["coef"]), 1e-4);
+    close("intercept_", &model.head.intercept, &f64s(&e["head_tight"]["intercept"]), 1e-4);
+    let ours = block_on(model.probabilities(&test)).unwrap().concat();
+    close("predict_proba vs setfit's own run", &ours, &f64s(&e["probabilities"]), 1e-3);
+    // the folder the CLI wrote, loaded by setfit: the same probabilities as webtune's model
+    let saved = &e["saved"];
+    close("predict_proba vs setfit on webtune's folder", &ours, &f64s(&saved["probabilities"]), 1e-4);
+    let top: Vec<String> = block_on(model.classify(&test)).unwrap().into_iter().map(|s| s[0].label.clone()).collect();
+    let predicted: Vec<String> = saved["predictions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+    assert_eq!(top, predicted);
+    let written = block_on(model.files()).unwrap();
+    let names: Vec<String> = written.iter().map(|(n, _)| n.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let want_names: Vec<String> = saved["files"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
+    assert_eq!(names, want_names, "the saved folder's files");
+    // the pickle of the head setfit loaded is the one written for those values
+    let head = &saved["head"];
+    let values = |key: &str| -> Vec<f64> {
+        let hex = head[key].as_str().unwrap();
+        let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()
+    };
+    let width = head["shape"][1].as_u64().unwrap() as usize;
+    let coef: Vec<Vec<f64>> = values("coef_f64le").chunks(width).map(<[f64]>::to_vec).collect();
+    let intercept = values("intercept_f64le");
+    let pickle = logistic_regression(&LogisticHead { coef: &coef, intercept: &intercept, classes: 3, iterations: head["n_iter"][0].as_u64().unwrap() as usize, c: 1.0 });
+    assert_eq!(fnv1a64(&pickle), saved["head_pickle_fnv"].as_str().unwrap(), "model_head.pkl differs from the one setfit loaded");
+}
+
+#[test]
+fn setfit_refuses_what_it_cannot_do_by_name() {
+    let e = expected();
+    let (files, modules) = body();
+    let refuse = |options: TrainOptions, data: SessionData| {
+        block_on(finetune_setfit(&files, modules.clone(), &device::cpu(), &data, &Columns::default(), &options, Hooks::events(&mut |_| {}))).err().unwrap().to_string()
+    };
+    let lora = TrainOptions { lora: Some(Default::default()), ..options(&e) };
+    assert!(refuse(lora, data()).contains("lora is not available with method \"setfit\""));
+    let one_class = SessionData { train: DataFile { bytes: b"text,label\na,x\nb,x\n".to_vec(), name: "d.csv".into() }, ..data() };
+    let e1 = refuse(options(&e), one_class);
+    assert!(e1.contains("classification needs at least 2"), "{e1}");
+    let lonely = SessionData { train: DataFile { bytes: b"text,label\na,x\nb,x\nc,y\n".to_vec(), name: "d.csv".into() }, ..data() };
+    let mut warnings = Vec::new();
+    let one_epoch = TrainOptions { epochs: 1, ..options(&e) };
+    block_on(finetune_setfit(&files, modules.clone(), &device::cpu(), &lonely, &Columns::default(), &one_epoch, Hooks::events(&mut |ev| {
+        if let Event::Start { warnings: w, .. } = ev {
+            warnings = w;
+        }
+    })))
+    .unwrap();
+    assert!(warnings.iter().any(|w| w.contains("class \"y\" has one training row")), "{warnings:?}");
+    let pairs = SessionData { train: DataFile { bytes: b"text,text2,label\na,b,x\nc,d,y\n".to_vec(), name: "d.csv".into() }, ..data() };
+    let columns = Columns { text_pair: Some("text2".into()), ..Columns::default() };
+    let e2 = block_on(finetune_setfit(&files, modules.clone(), &device::cpu(), &pairs, &columns, &options(&e), Hooks::events(&mut |_| {}))).err().unwrap().to_string();
+    assert!(e2.contains("SetFit classifies single texts"), "{e2}");
+    let stray = TrainOptions { num_iterations: Some(2), ..TrainOptions::default() };
+    assert!(stray.validate().unwrap_err().to_string().contains("numIterations and samplingStrategy are SetFit's"));
+    let defaults = TrainOptions { method: Method::Setfit, ..TrainOptions::default() }.with_method_defaults(|name| name == "epochs");
+    assert_eq!((defaults.epochs, defaults.learning_rate, defaults.warmup_ratio), (3, 2e-5, Some(0.1)), "setfit's defaults only where none was given");
+}
