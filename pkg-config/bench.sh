@@ -39,6 +39,9 @@
 #   pkg-config/bench.sh recipe      MiniLM on 2,000 SST-2 rows: webtune, then its `webtune recipe`
 #                                   in transformers' Trainer (its own order, and webtune's):
 #                                   dev loss and accuracy side by side
+#   pkg-config/bench.sh fewshot     8, 16 and 32 SST-2 rows per class (3 seeds): SetFit in webtune
+#                                   and in the setfit library, and webtune's plain fine-tuning, on
+#                                   MiniLM; dev accuracy side by side (tests/reference/bench_fewshot.py)
 #   pkg-config/bench.sh adapters    one SmolLM2 Q4_1 base in Chromium with two LoRA adapters
 #                                   attached at run time (PEFT and GGUF; trained first by the CLI):
 #                                   wasm memory before and after, decoding speed with and without
@@ -114,6 +117,10 @@ case "$what" in
   recipe)
     [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
     reference_and_cli bench_recipe.py "webtune and its recipe in transformers' Trainer, seeds 0 and 1"
+    ;;
+  fewshot)
+    [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
+    reference_and_cli bench_fewshot.py "SetFit in webtune and in setfit, and plain fine-tuning, at 8/16/32 SST-2 rows per class" --seeds=0,1,2
     ;;
   lora)
     [ -f "$WEBTUNE_ASSETS/data/chat/alpaca_5000.json" ] || { echo "bench: Alpaca not found under $WEBTUNE_ASSETS" >&2; exit 1; }
@@ -237,7 +244,7 @@ case "$what" in
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|adapters|recipe|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|adapters|recipe|fewshot|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"

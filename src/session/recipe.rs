@@ -71,6 +71,11 @@ async fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, c
     options.validate()?;
     options.check_for_task("text-classification")?;
     options.check_metric(crate::infer::metrics::CLASSIFICATION_METRICS, "a classifier")?;
+    if options.method == crate::train::options::Method::Setfit {
+        return Err(Error::Options(
+            "a SetFit run is not exported as a recipe yet (setfit's own Trainer runs it: SetFitModel.from_pretrained on the base, TrainingArguments with the run's options)".into(),
+        ));
+    }
     let text = std::str::from_utf8(files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
     let config = BertConfig::from_json(text)?;
     let (train, validation) = data.labelled(columns, options.seed)?;

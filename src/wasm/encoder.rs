@@ -43,12 +43,12 @@ struct EmbedOptions {
 /// Where `evaluate`'s labelled data came from.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct EvalSetup {
+pub(super) struct EvalSetup {
     /// File name of the data (its extension gives the format: .csv, .tsv, .jsonl, .json).
-    data_name: String,
+    pub(super) data_name: String,
     /// Which columns hold text, second text and label (default `text`, `label`).
     #[serde(default)]
-    columns: Columns,
+    pub(super) columns: Columns,
 }
 
 impl Default for EvalSetup {
@@ -178,7 +178,7 @@ impl JsEncoder {
 }
 
 /// A string or an array of strings.
-fn parse_texts(value: JsValue) -> Result<Vec<String>> {
+pub(super) fn parse_texts(value: JsValue) -> Result<Vec<String>> {
     if let Some(s) = value.as_string() {
         return Ok(vec![s]);
     }

@@ -11,6 +11,7 @@ mod masked_lm;
 mod options;
 mod question_answering;
 mod runs;
+mod setfit;
 mod tagger;
 mod task_search;
 mod train;

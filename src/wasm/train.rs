@@ -26,12 +26,12 @@ use crate::{
 /// Where the data is and what runs it (the training options travel separately).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Setup {
+pub(super) struct Setup {
     /// "auto" | "webgpu" | "gpu" | "cpu"; default: the device of the last `init()`.
-    device: Option<String>,
+    pub(super) device: Option<String>,
     /// Which columns hold text, second text and label (default `text`, `label`).
     #[serde(default)]
-    columns: Columns,
+    pub(super) columns: Columns,
     /// File name of the training data (its extension gives the format: .csv, .tsv, .jsonl, .json).
     data_name: String,
     /// File name of the validation data, when there is some.
@@ -49,7 +49,7 @@ impl Default for Setup {
 impl Setup {
     /// The session's data: `data` named `data_name`, `validation` named `validation_name` (else
     /// `validation_default`).
-    fn data(&self, data: Vec<u8>, validation: Option<Vec<u8>>, validation_default: &str) -> SessionData {
+    pub(super) fn data(&self, data: Vec<u8>, validation: Option<Vec<u8>>, validation_default: &str) -> SessionData {
         let validation_name = self.validation_name.clone().unwrap_or_else(|| validation_default.into());
         SessionData::named(data, self.data_name.clone(), validation, validation_name, self.validation_split)
     }
@@ -80,6 +80,9 @@ pub fn fine_tune_js(
     future_to_promise(async move {
         let setup: Setup = parse_options("fineTune", setup).map_err(to_js)?;
         let options: TrainOptions = parse_options("fineTune options", options).map_err(to_js)?;
+        if options.method == crate::train::options::Method::Setfit {
+            return Err(to_js(Error::Options("fineTune trains with method \"finetune\"; SetFit runs are fineTuneSetFit's".into())));
+        }
         let data = setup.data(data, validation, "validation.csv");
         let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
         let resume = resume_from(&resume).map_err(to_js)?;
@@ -253,7 +256,7 @@ impl<E: FnMut(Event), C: Fn() -> bool> TrialCallbacks<E, C> {
 }
 
 /// `is_cancelled()` as a poll (a throw counts as "go on").
-fn cancel_poll(is_cancelled: &Function) -> impl Fn() -> bool + '_ {
+pub(super) fn cancel_poll(is_cancelled: &Function) -> impl Fn() -> bool + '_ {
     move || is_cancelled.call0(&JsValue::NULL).map(|v| v.is_truthy()).unwrap_or(false)
 }
 
@@ -312,7 +315,7 @@ pub fn check_train_options(options: JsValue) -> Result<(), JsValue> {
 }
 
 /// Hands every training event to `on_event`.
-fn event_sink(on_event: &Function) -> impl FnMut(Event) + '_ {
+pub(super) fn event_sink(on_event: &Function) -> impl FnMut(Event) + '_ {
     move |event| {
         if let Ok(v) = to_value(&event) {
             let _ = on_event.call1(&JsValue::NULL, &v);

@@ -754,3 +754,38 @@ test("save({ format: \"recipe\" }) after finetune writes the run the CLI writes 
   assert.match(r.named?.message, /not a model to keep by name/);
   assert.match(r.otherTask?.message, /format "recipe" is written for text-classification runs so far; a token-classification run is not exported yet/);
 });
+
+test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transformer folder in the Worker (CPU path): its probabilities, its folder, its evaluation", async () => {
+  const fixture = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/setfit/expected.json"), "utf8"));
+  const rows = readFileSync(join(ROOT, "tests/fixtures/setfit/data.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const run = fixture.run;
+  const r = await b.page.evaluate(async ({ rows, run, test }) => {
+    const { pipeline } = await import("/pkg/index.js");
+    const failure = (e) => ({ name: e.name, message: e.message });
+    const clf = await pipeline("text-classification", { model: "/fixtures/setfit/body", device: "cpu" });
+    const events = [];
+    await clf.finetune({
+      method: "setfit", data: rows, validationSplit: 0, epochs: run.epochs, batchSize: run.batch_size, learningRate: run.learning_rate,
+      warmupRatio: run.warmup_ratio, weightDecay: run.weight_decay, seed: run.seed, maxLength: run.max_length, logEvery: 1, onEvent: (e) => events.push(e.type),
+    });
+    const scores = await clf(test);
+    const files = await clf.save();
+    const names = Object.keys(files).sort();
+    const evaluation = await clf.evaluate(rows);
+    const recipe = await clf.save({ format: "recipe" }).then(() => null, failure);
+    const checkpointed = await clf.finetune({ method: "setfit", data: rows, checkpointEvery: 2, onCheckpoint() {} }).then(() => null, failure);
+    clf.dispose();
+    return { steps: events.filter((t) => t === "step").length, last: events.at(-1), scores, names, accuracy: evaluation.accuracy, recipe, checkpointed };
+  }, { rows, run, test: fixture.test });
+  assert.equal(r.steps, fixture.steps.length, "setfit's optimizer steps");
+  assert.equal(r.last, "done");
+  fixture.saved.probabilities.forEach((want, i) => {
+    for (const { label, score } of r.scores[i]) {
+      assert.ok(Math.abs(score - want[fixture.names.indexOf(label)]) <= 1e-4, `text ${i}, ${label}: ${score} vs setfit's ${want[fixture.names.indexOf(label)]}`);
+    }
+  });
+  assert.deepEqual(r.names, fixture.saved.files, "the folder setfit loads");
+  assert.ok(r.accuracy > 0 && r.accuracy <= 1);
+  assert.match(r.recipe?.message, /a SetFit run is not exported as a recipe yet/);
+  assert.match(r.checkpointed?.message, /SetFit run is not checkpointed/);
+});

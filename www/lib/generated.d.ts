@@ -132,6 +132,23 @@ wholeWordMask?: boolean,
  */
 docStride?: number | null, 
 /**
+ * Text classification: "finetune" (default) or "setfit", for few labelled rows: the
+ * sentence-transformer body learns from pairs of rows (epochs, batchSize, learningRate, …
+ * then drive that phase: setfit's defaults are epochs 1, learningRate 2e-5, warmupRatio
+ * 0.1), then a logistic-regression head is fitted on its embeddings.
+ */
+method?: Method, 
+/**
+ * SetFit: pairs of each kind (same class, other class) per training row; without it,
+ * `samplingStrategy` decides.
+ */
+numIterations?: number | null, 
+/**
+ * SetFit: how many pairs of each kind when `numIterations` is not given: "oversampling"
+ * (as many as the commoner kind; setfit's default), "undersampling", "unique".
+ */
+samplingStrategy?: Sampling | null, 
+/**
  * Train LoRA adapters instead of all weights (the base is frozen; the task's head —
  * `classifier`, `qa_outputs` — is trained in full, as PEFT's `modules_to_save`); save them
  * with format "peft". Not for fill-mask (its head is tied to the embeddings).

@@ -218,7 +218,10 @@ function training(p, handle, live, setInfo, kind) {
     const blobs = Object.fromEntries(Object.entries(files).map(([name, bytes]) => [name, new Blob([bytes])]));
     if (directory) {
       for (const [name, blob] of Object.entries(blobs)) {
-        const w = await (await directory.getFileHandle(name, { create: true })).createWritable();
+        let dir = directory; // a SetFit folder names subfolders: 1_Pooling/config.json
+        const parts = name.split("/");
+        for (const sub of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(sub, { create: true });
+        const w = await (await dir.getFileHandle(parts.at(-1), { create: true })).createWritable();
         await w.write(blob);
         await w.close();
       }

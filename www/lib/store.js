@@ -25,9 +25,12 @@ export function checkName(what, name) {
 }
 
 /** Every file directly in folder `path`, as { name: bytes }. */
-async function readAll(store, path) {
+async function readAll(store, path, prefix = "") {
   const out = {};
-  for (const { name, kind } of await store.list(path)) if (kind === "file") out[name] = await store.read([...path, name]);
+  for (const { name, kind } of await store.list(path)) {
+    if (kind === "file") out[prefix + name] = await store.read([...path, name]);
+    else Object.assign(out, await readAll(store, [...path, name], `${prefix}${name}/`)); // a SetFit folder's 1_Pooling/config.json
+  }
   return out;
 }
 
@@ -82,7 +85,7 @@ async function listFolders(kind, describe) {
 export async function saveModel(name, files) {
   const store = storage();
   await store.remove(["models", name]);
-  for (const [file, bytes] of Object.entries(files)) await store.write(["models", name, file], bytes);
+  for (const [file, bytes] of Object.entries(files)) await store.write(["models", name, ...file.split("/")], bytes);
 }
 
 /** `[{ name, bytes }]` of the saved models. */

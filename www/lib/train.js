@@ -3,6 +3,8 @@ import { call, core } from "./core.js";
 import { AbortError, OptionsError, TrainingError } from "./errors.js";
 import { MODEL_FILES, dataFile, modelFiles } from "./files.js";
 import { EncoderModel } from "./encoder.js";
+import { finetuneSetFit } from "./setfit.js";
+import { withoutSentenceFiles } from "./sentence-files.js";
 
 // Besides these setup keys, every key of finetune's options is a training option: those are the
 // Rust `TrainOptions`, which rejects an unknown key (index.d.ts re-exports their generated types).
@@ -23,8 +25,12 @@ const SETUP = ["data", "validation", "format", "columns", "validationSplit", "de
  *   diverges, with a TrainingError whose `model` holds the weights without the skipped updates.
  */
 export async function finetune(source, options = {}) {
+  if (options?.method === "setfit") {
+    if (options.checkpointEvery != null || options.resumeFrom != null) throw new OptionsError("finetune: a SetFit run is not checkpointed or resumed (it is short); leave out checkpointEvery and resumeFrom");
+    return finetuneSetFit(source, options, train);
+  }
   return train(options, "{text, label} rows", async (data, validation, setup, training, callbacks) => {
-    const files = await modelFiles(source, MODEL_FILES, { signal: options.signal });
+    const files = await modelFiles(withoutSentenceFiles(source), MODEL_FILES, { signal: options.signal });
     return new EncoderModel(await call(() => core.fineTune(files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
   });
 }
@@ -37,7 +43,7 @@ export async function finetune(source, options = {}) {
  */
 export async function search(source, options = {}) {
   return searchWith(options, "{text, label} rows", async (data, validation, setup, training, plan, [onEvent, , isCancelled]) => {
-    const files = await modelFiles(source, MODEL_FILES, { signal: options.signal });
+    const files = await modelFiles(withoutSentenceFiles(source), MODEL_FILES, { signal: options.signal });
     const found = await call(() => core.search(files.config, files.weights, files.tokenizer, data, validation, setup, training, plan, onEvent, isCancelled));
     return { ...found, model: new EncoderModel(found.model) };
   });

@@ -9,6 +9,7 @@ import { loadEncoder } from "./encoder.js";
 import { MODEL_FILES, bytesOf, dataFile, isGguf } from "./files.js";
 import { TASKS } from "./generated.js";
 import { fetchModel, resolveModel } from "./hub.js";
+import { sentenceFiles } from "./sentence-files.js";
 import * as store from "./store.js";
 import { finetuneMaskedLm, loadMaskedLm, searchMaskedLm } from "./masked-lm.js";
 import { finetuneAnswerer, loadQuestionAnswerer, searchAnswerer } from "./qa.js";
@@ -52,6 +53,9 @@ const ENCODER_TASKS = {
     search: searchAnswerer,
   },
 };
+
+/** The tasks whose models SetFit trains (sentence embeddings under a classification head). */
+const SENTENCE_TASKS = ["feature-extraction", "text-classification"];
 
 /** An encoder folder's files by role (`{ config, weights, tokenizer }`) → by file name, as `export()` gives them. */
 const byName = (files) => Object.fromEntries(Object.entries(MODEL_FILES).map(([role, name]) => [name, files[role]]));
@@ -177,7 +181,9 @@ export const ops = {
     const resolved = resolveModel(model, MODEL_FILES, settings);
     const files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
     const loaded = await ENCODER_TASKS[task].load(files, { ...options, signal });
-    const handle = register(task, resolved.id, loaded, byName(files), options);
+    // a sentence-transformer's modules.json and module configs, for finetune({ method: "setfit" })
+    const sentence = SENTENCE_TASKS.includes(task) ? await sentenceFiles(model, resolved.sources, signal) : {};
+    const handle = register(task, resolved.id, loaded, { ...byName(files), ...sentence }, options);
     emitReady(emit, task, resolved.id, loaded.info.device);
     return { handle, info: loaded.info };
   },
