@@ -23,6 +23,9 @@ fn typescript_declarations_match_the_rust_types() {
         infer::fill_mask::MaskFill,
         infer::squad_metrics::{SquadMetrics, SquadSubset},
         infer::qa_answers::QaAnswer,
+        infer::uncertainty::{Ranked, Uncertainty},
+        data::contrastive_pairs::Sampling,
+        train::options::Method,
     };
     let cfg = Config::new().with_large_int("number");
     let mut generated = String::from(
@@ -39,6 +42,7 @@ fn typescript_declarations_match_the_rust_types() {
         ($input:expr; $($t:ty),*) => { $( declare(<$t>::docs(), <$t>::decl(&cfg), $input); )* };
     }
     types!(true; TrainOptions, LoraOptions, InspectOptions, TaskInspectOptions, SearchPlan, SearchSpace);
+    types!(false; Method, Sampling, Uncertainty, Ranked);
     types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, Mistake, LmMetrics);
     types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore, Attentions);
     types!(false; EntityMetrics, EntityTypeMetrics, TokenEntity, Aggregation, MaskFill, SquadMetrics, SquadSubset, QaAnswer);

@@ -6,6 +6,9 @@ import { $, cell, countBars } from "./ui.js";
 
 const PREVIEW_ROWS = 5;
 
+/** Below this many rows per class on average, the panel proposes SetFit (BENCHMARKS.md "fewshot"). */
+export const FEW_ROWS_PER_CLASS = 50;
+
 /** Shows `summary` (a DataSummary) for a file called `name`. */
 function show(summary, name) {
   $("ft-data-summary").textContent = `${name}: ${summary.rows} rows, columns ${summary.columns.join(", ")}` +
@@ -28,7 +31,36 @@ function show(summary, name) {
   $("ft-data-warnings").replaceChildren(...summary.warnings.map((w) => cell("li", w)));
   if (summary.text) $("ft-text").value = summary.text;
   if (summary.label) $("ft-label").value = summary.label;
+  proposeMethod(summary.labelCounts);
   $("ft-data").hidden = false;
+}
+
+/**
+ * With few rows per class, switches the method to SetFit and says why; with many, back to
+ * fine-tuning (a choice the person made stays theirs until the data changes).
+ */
+function proposeMethod(counts) {
+  const why = $("ft-method-why");
+  if (counts.length < 2) {
+    why.hidden = true;
+    return;
+  }
+  const perClass = counts.reduce((n, c) => n + c.count, 0) / counts.length;
+  const few = perClass < FEW_ROWS_PER_CLASS;
+  setMethod(few ? "setfit" : "finetune");
+  why.hidden = !few;
+  why.textContent = few
+    ? `About ${Math.round(perClass)} rows per class: SetFit is proposed. It trains the model on pairs of your rows (same class or not), which teaches more from few rows than fine-tuning does; with ${FEW_ROWS_PER_CLASS} or more per class, fine-tuning catches up.`
+    : "";
+}
+
+/** Sets the method field and the settings that go with it (setfit's defaults: 1 epoch, learning rate 2e-5). */
+export function setMethod(method) {
+  if ($("ft-method").value === method && $("ft-method").dataset.applied === method) return;
+  $("ft-method").value = method;
+  $("ft-method").dataset.applied = method;
+  $("ft-epochs").value = method === "setfit" ? "1" : "3";
+  $("ft-lr").value = method === "setfit" ? "0.00002" : "0.0001";
 }
 
 /** Inspects `file` and shows the result; errors go next to the data field. */

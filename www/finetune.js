@@ -2,7 +2,7 @@
 // in webtune's Worker so this page stays responsive: finetune → classify / save).
 import * as webtune from "/pkg/index.js";
 import { $, cell, downloadZip, showError, size } from "./ui.js";
-import { preview } from "./data-preview.js";
+import { preview, setMethod } from "./data-preview.js";
 import { showResults } from "./results.js";
 import { showAttention } from "./attention-view.js";
 import { initMyModels, refreshMyModels } from "./my-models.js";
@@ -104,12 +104,16 @@ async function runOptions() {
   };
 }
 
+/** Whether the run trains with SetFit (not stored: a SetFit run is short and not resumed). */
+const setfit = () => $("ft-method").value === "setfit";
+
 async function train() {
   const onEvent = startRun();
   try {
     model = await loadClassifier();
     fromRun = true;
-    await model.finetune({ ...(await runOptions()), onEvent, run: RUN, checkpointEvery: Number($("ft-ckpt").value) });
+    const options = { ...(await runOptions()), onEvent };
+    await model.finetune(setfit() ? { ...options, method: "setfit", logEvery: 1 } : { ...options, run: RUN, checkpointEvery: Number($("ft-ckpt").value) });
   } catch (err) {
     // aborted or diverged: the pipeline keeps what was trained so far
     if (err.name !== "AbortError") showError(err);
@@ -122,7 +126,7 @@ function endRun() {
   $("ft-start").disabled = false;
   $("ft-stop").disabled = true;
   $("ft-try").hidden = !model;
-  $("ft-recipe-row").hidden = !fromRun; // a search's or a reopened model has no single run to write
+  $("ft-recipe-row").hidden = !fromRun || setfit(); // a search's or a reopened model has no single run to write; SetFit's has no recipe yet
   offerResume();
 }
 
@@ -285,6 +289,7 @@ initMyModels((reopened, name) => {
   $("ft-saved").textContent = `opened "${name}"`;
 });
 $("ft-file").addEventListener("change", async () => preview(await dataFile()));
+$("ft-method").addEventListener("change", () => setMethod($("ft-method").value));
 dataFile().then(preview, showError); // the sample, until a file is picked
 $("ft-stop").addEventListener("click", () => controller?.abort());
 $("ft-classify").addEventListener("click", classify);

@@ -49,7 +49,7 @@ impl ModelFiles {
 }
 
 /// One class and its probability.
-#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct LabelScore {
     pub label: String,
     pub score: f32,
@@ -233,15 +233,7 @@ impl Encoder {
 
     /// The attention weights of every layer and head for `text` (cut at [`Encoder::max_length`]).
     pub async fn attentions(&self, text: &str) -> Result<Attentions> {
-        let b = self.tokenize(&[text])?;
-        let [ids, types, mask] = self.tensors(&b);
-        let tokens = b.input_ids.iter().map(|&id| self.tokenizer.id_to_token(id as u32).unwrap_or_default()).collect();
-        let per_layer = self.bert().attentions(ids, types, mask); // [1, heads, seq, seq] each
-        let (layers, heads, seq) = (per_layer.len(), self.config.num_attention_heads, b.seq);
-        // one read for every layer: [layers · heads · seq, seq] rows, regrouped by layer and head
-        let all = self.device.read_rows(Tensor::cat(per_layer, 0).reshape([layers * heads * seq, seq])).await?;
-        let weights = all.chunks(heads * seq).map(|layer| layer.chunks(seq).map(<[Vec<f32>]>::to_vec).collect()).collect();
-        Ok(Attentions { tokens, layers, heads, weights })
+        attentions_of(self.bert(), &self.tokenizer, &self.device, &self.tokenize(&[text])?).await
     }
 
     /// Class probabilities per text, highest first.
@@ -269,6 +261,19 @@ impl Encoder {
         let data = Dataset::with_labels(table, columns, LabelMap::from_names(self.config.labels()))?;
         evaluate_classifier(&self.model, &self.device, &self.tokenizer, &data, self.max_length(), self.options.batch_size).await
     }
+}
+
+/// The attention weights of every layer and head of `bert` for one tokenized text `b`.
+pub async fn attentions_of(bert: &BertModel, tokenizer: &TextTokenizer, device: &ComputeDevice, b: &Batch) -> Result<Attentions> {
+    let [ids, types, mask] = crate::data::batch_tensors(b, device.device());
+    let tokens = b.input_ids.iter().map(|&id| tokenizer.id_to_token(id as u32).unwrap_or_default()).collect();
+    let per_layer = bert.attentions(ids, types, mask); // [1, heads, seq, seq] each
+    let (layers, seq) = (per_layer.len(), b.seq);
+    let heads = per_layer.first().map_or(0, |t| t.dims()[1]);
+    // one read for every layer: [layers · heads · seq, seq] rows, regrouped by layer and head
+    let all = device.read_rows(Tensor::cat(per_layer, 0).reshape([layers * heads * seq, seq])).await?;
+    let weights = all.chunks(heads * seq).map(|layer| layer.chunks(seq).map(<[Vec<f32>]>::to_vec).collect()).collect();
+    Ok(Attentions { tokens, layers, heads, weights })
 }
 
 /// Cosine similarity of two vectors.

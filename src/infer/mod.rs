@@ -23,6 +23,7 @@ pub mod text_metrics;
 pub mod text_generation;
 pub mod token_aggregation;
 pub mod token_classification;
+pub mod uncertainty;
 
 pub use adapters::AdapterFile;
 pub use encoder::{Attentions, EncodeOptions, Encoder, LabelScore, ModelFiles};

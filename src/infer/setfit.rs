@@ -6,7 +6,7 @@
 use burn::tensor::{Int, Tensor};
 
 use super::{
-    encoder::LabelScore,
+    encoder::{Attentions, LabelScore, attentions_of},
     logistic::{C, LogisticRegression},
     sentence_transformer::SentenceTransformer,
 };
@@ -50,6 +50,12 @@ impl SetFitModel {
     /// One embedding per text (cut at `max_length` tokens), in batches of `batch_size`.
     pub async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         embed_texts(&self.body, &self.modules, &self.tokenizer, &self.device, texts, self.max_length, self.batch_size).await
+    }
+
+    /// The body's attention weights of every layer and head for `text`.
+    pub async fn attentions(&self, text: &str) -> Result<Attentions> {
+        let b = self.tokenizer.encode(&[text], None, self.max_length, true)?;
+        attentions_of(&self.body, &self.tokenizer, &self.device, &b).await
     }
 
     /// Class probabilities per text, highest first.

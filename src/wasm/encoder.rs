@@ -185,3 +185,16 @@ pub(super) fn parse_texts(value: JsValue) -> Result<Vec<String>> {
     serde_wasm_bindgen::from_value(value)
         .map_err(|_| Error::Options("texts must be a string or an array of strings".into()))
 }
+
+/// `pipeline.rank`'s order: `predictions` (per text, `[{label, score}]` as `classify` gives them)
+/// ranked most uncertain first by `strategy` ("entropy", "margin", "least-confident"):
+/// `[{ index, score, label, probability }]`.
+#[wasm_bindgen(js_name = rankByUncertainty)]
+pub fn rank_by_uncertainty(predictions: JsValue, strategy: String) -> Result<JsValue, JsValue> {
+    use crate::infer::uncertainty::{Uncertainty, rank};
+    let predictions: Vec<Vec<crate::infer::encoder::LabelScore>> = serde_wasm_bindgen::from_value(predictions)
+        .map_err(|_| to_js(Error::Options("rank: predictions must be classify()'s [{label, score}] lists".into())))?;
+    let strategy: Uncertainty = serde_json::from_value(serde_json::Value::String(strategy.clone()))
+        .map_err(|_| to_js(Error::Options(format!("rank: unknown strategy {strategy:?}; valid strategies are \"entropy\", \"margin\", \"least-confident\""))))?;
+    to_value(&rank(&predictions, strategy).map_err(to_js)?)
+}

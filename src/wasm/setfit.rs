@@ -123,6 +123,12 @@ impl JsSetFit {
         })
     }
 
+    /// The body's attention weights for `text`, as `Encoder.attentions` gives them.
+    pub fn attentions(&self, text: String) -> Promise {
+        let m = self.inner.clone();
+        future_to_promise(async move { to_value(&m.attentions(&text).await.map_err(to_js)?) })
+    }
+
     /// The body's sentence embeddings (its own pooling and normalisation).
     pub fn embed(&self, texts: JsValue) -> Promise {
         let m = self.inner.clone();

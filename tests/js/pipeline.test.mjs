@@ -774,8 +774,15 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     const evaluation = await clf.evaluate(rows);
     const recipe = await clf.save({ format: "recipe" }).then(() => null, failure);
     const checkpointed = await clf.finetune({ method: "setfit", data: rows, checkpointEvery: 2, onCheckpoint() {} }).then(() => null, failure);
+    // "label these next": the pool by the model's uncertainty
+    const ranked = await clf.rank(test.map((text) => ({ text })), { strategy: "margin" });
+    const badStrategy = await clf.rank(test, { strategy: "random" }).then(() => null, failure);
+    const emptyRow = await clf.rank([{ sentence: "x" }]).then(() => null, failure);
     clf.dispose();
-    return { steps: events.filter((t) => t === "step").length, last: events.at(-1), scores, names, accuracy: evaluation.accuracy, recipe, checkpointed };
+    const embedder = await pipeline("feature-extraction", { model: "/fixtures/setfit/body", device: "cpu" });
+    const noHead = await embedder.rank(test).then(() => null, failure);
+    embedder.dispose();
+    return { steps: events.filter((t) => t === "step").length, last: events.at(-1), scores, names, accuracy: evaluation.accuracy, recipe, checkpointed, ranked, badStrategy, emptyRow, noHead };
   }, { rows, run, test: fixture.test });
   assert.equal(r.steps, fixture.steps.length, "setfit's optimizer steps");
   assert.equal(r.last, "done");
@@ -788,4 +795,14 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
   assert.ok(r.accuracy > 0 && r.accuracy <= 1);
   assert.match(r.recipe?.message, /a SetFit run is not exported as a recipe yet/);
   assert.match(r.checkpointed?.message, /SetFit run is not checkpointed/);
+  // margin: 1 − (p₁ − p₂) of setfit's own probabilities for the texts, most uncertain first
+  const margins = fixture.saved.probabilities.map((p) => { const s = [...p].sort((a, b) => b - a); return 1 - (s[0] - s[1]); });
+  assert.deepEqual(r.ranked.map((x) => x.index), margins.map((m, i) => [m, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i));
+  r.ranked.forEach((x) => {
+    assert.ok(Math.abs(x.score - margins[x.index]) <= 1e-4, `${x.index}: ${x.score} vs ${margins[x.index]}`);
+    assert.equal(x.text, fixture.test[x.index]);
+  });
+  assert.match(r.badStrategy?.message, /unknown strategy "random"; valid strategies are "entropy", "margin", "least-confident"/);
+  assert.match(r.emptyRow?.message, /row 0 has no text in column "text"/);
+  assert.match(r.noHead?.message, /a feature-extraction pipeline has no classifier to be unsure with/);
 });

@@ -110,6 +110,9 @@ async function withTinyDemo(test) {
     await page.waitForFunction(() => document.querySelector("#ft-data-summary").textContent.startsWith("reviews.csv"));
     await page.fill("#ft-text", "review");
     await page.fill("#ft-label", "stars");
+    // 12 rows per class: the panel proposes SetFit (its own test); these tests fine-tune
+    assert.equal(await page.inputValue("#ft-method"), "setfit");
+    await page.selectOption("#ft-method", "finetune");
     await test(page, { demo, csv, noTokenizer: "/no-tokenizer" });
   } finally {
     await demo.close();
@@ -338,6 +341,29 @@ test("the demo's task panel previews, trains, reports and tries NER, question an
     await demo.close();
     for (const dir of Object.values(folders)) rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("with a few rows per class the panel proposes SetFit and says why; a SetFit run trains, evaluates once and classifies (CPU path)", async () => {
+  await withTinyDemo(async (page, { demo }) => {
+    await page.selectOption("#ft-method", "setfit"); // the proposal withTinyDemo turned down
+    assert.equal(await page.inputValue("#ft-epochs"), "1", "setfit's defaults come with the method");
+    assert.equal(await page.inputValue("#ft-lr"), "0.00002");
+    assert.equal(await page.isHidden("#ft-method-why"), false);
+    assert.match(await page.textContent("#ft-method-why"), /About 12 rows per class: SetFit is proposed/);
+    await page.fill("#ft-batch", "8");
+    await page.fill("#ft-lr", "0.001");
+    await page.click("#ft-start");
+    await page.waitForFunction(doneOrError, null, { timeout: 120_000 });
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    assert.match(await page.textContent("#ft-status"), /^done: \d+ steps .*finished/);
+    assert.equal(await page.locator("#ft-evals tbody tr").count(), 1, "one evaluation, once the head is fitted");
+    assert.equal(await page.isHidden("#ft-recipe-row"), true, "no recipe for a SetFit run");
+    await page.click("#ft-classify");
+    await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));
+    assert.match(await page.textContent("#ft-pred"), /(negative|neutral|positive) \d+\.\d %/);
+    await screenshots(page, "demo-setfit");
+    assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
+  });
 });
 
 test("keyboard only: Tab reaches every control of the demo in page order with a visible focus ring, and Enter on Train trains", async () => {

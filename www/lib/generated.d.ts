@@ -240,6 +240,38 @@ export type SearchSpace = { learningRate?: Array<number>, epochs?: Array<number>
 loraRank?: Array<number>, };
 
 /**
+ * How a classifier is trained.
+ */
+export type Method = "finetune" | "setfit";
+
+/**
+ * How many pairs of each kind a SetFit run trains on (setfit's `sampling_strategy`).
+ */
+export type Sampling = "oversampling" | "undersampling" | "unique";
+
+/**
+ * How unsure a prediction is.
+ */
+export type Uncertainty = "entropy" | "margin" | "least-confident";
+
+/**
+ * One text's place in the ranking.
+ */
+export type Ranked = { 
+/**
+ * Its position in the texts given.
+ */
+index: number, 
+/**
+ * The uncertainty (higher: label it sooner).
+ */
+score: number, 
+/**
+ * The class the model predicts, and its probability.
+ */
+label: string, probability: number, };
+
+/**
  * How the `A` factor starts (`B` always starts at zero, so an adapted model first computes what
  * its base does). The names are PEFT's `init_lora_weights` values.
  */

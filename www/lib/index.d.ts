@@ -7,6 +7,7 @@ import type {
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
   Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill, SquadMetrics, SquadSubset,
   TaskDataSummary, TaskInspectOptions, TaggedPreview, EntitySpan, QuestionPreview, ContextPart,
+  Method, Sampling, Uncertainty, Ranked,
 } from "./generated.js";
 export type {
   Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
@@ -14,6 +15,7 @@ export type {
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
   Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill, SquadMetrics, SquadSubset,
   TaskDataSummary, TaskInspectOptions, TaggedPreview, EntitySpan, QuestionPreview, ContextPart,
+  Method, Sampling, Uncertainty, Ranked,
 };
 
 /** Training options (defaults follow Hugging Face's TrainingArguments). */
@@ -282,6 +284,8 @@ export interface TextClassificationPipeline extends PipelineBase {
   /** Labels with scores, highest first (all labels unless `topK`). */
   (text: string, options?: { topK?: number }): Promise<LabelScore[]>;
   (texts: string[], options?: { topK?: number }): Promise<LabelScore[][]>;
+  /** "Label these next": the texts (or rows, their `column` — default "text") ordered by the classifier's uncertainty, most uncertain first. */
+  rank(texts: string[] | Array<Record<string, string | number>>, options?: { strategy?: Uncertainty; column?: string }): Promise<Array<Ranked & { text: string }>>;
 }
 
 /** Named entities (`pipeline("token-classification")`, alias `"ner"`): data is CoNLL lines, `{ tokens, tags }` rows or character-span rows `{ text, entities: [{ start, end, label }] }`. */

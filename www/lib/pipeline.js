@@ -292,6 +292,25 @@ function makePipeline(task, handle, info) {
     return request("attentions", { handle, text });
   };
 
+  /**
+   * "Label these next": `texts` (strings, or rows whose `column` — default "text" — holds the
+   * text) ordered by how unsure the classifier is of them, most unsure first:
+   * `[{ index, text, score, label, probability }]`. `strategy`: "entropy" (default), "margin",
+   * "least-confident".
+   */
+  p.rank = async (texts, options = {}) => {
+    live("rank");
+    checkKeys("rank", options, ["strategy", "column"]);
+    const { strategy = "entropy", column = "text" } = options;
+    if (!Array.isArray(texts) || !texts.length) throw new OptionsError("rank: expected a non-empty array of texts or rows");
+    const strings = texts.map((t, i) => {
+      const text = typeof t === "string" ? t : t?.[column];
+      if (typeof text !== "string" || !text.trim()) throw new OptionsError(`rank: row ${i} has no text${typeof t === "string" ? "" : ` in column "${column}"`}; give non-empty strings`);
+      return text;
+    });
+    return request("rank", { handle, texts: strings, strategy });
+  };
+
   /** Frees the model (wasm and GPU memory); the pipeline cannot be used afterwards. */
   p.dispose = dispose;
   return p;

@@ -25,6 +25,13 @@ export class SetFitModel {
     return call(() => inner.classify(texts));
   }
 
+  /** The body's attention weights for `text`: `{ tokens, layers, heads, weights }`, as `EncoderModel.attentions`. */
+  async attentions(text) {
+    if (typeof text !== "string" || !text) throw new OptionsError("attentions: text must be a non-empty string");
+    const inner = this.#live();
+    return call(() => inner.attentions(text));
+  }
+
   /** The body's sentence embeddings (pooled and normalised as its folder says). */
   async embed(texts, options = {}) {
     checkKeys("embed", options, []);

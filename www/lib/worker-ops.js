@@ -222,6 +222,14 @@ export const ops = {
     return e.model.attentions(text);
   },
 
+  /** The texts ordered by the classifier's uncertainty (`pipeline.rank`). */
+  async rank({ handle, texts, strategy }) {
+    const e = entry(handle);
+    if (e.task !== "text-classification") throw new OptionsError(`rank: a ${e.task} pipeline has no classifier to be unsure with; load the model with pipeline("text-classification") and fine-tune it`);
+    const predictions = await e.model.classify(texts);
+    return (await call(() => core.rankByUncertainty(predictions, strategy))).map((r) => ({ ...r, text: texts[r.index] }));
+  },
+
   /** Metrics on `data`; a generator's with its loaded adapter `adapter` (scaled by `adapterScale`) when given. */
   async evaluate({ handle, data, options }, { signal }) {
     const { adapter, adapterScale, ...rest } = options;

@@ -66,6 +66,20 @@ enum Command {
         #[command(flatten)]
         how: encoder::PredictArgs,
     },
+    /// "Label these next": a classifier's uncertainty about each text (entropy, margin or
+    /// least-confident), most uncertain first: one JSON line per text with its index, score and
+    /// predicted label.
+    Rank {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        text: TextArgs,
+        #[arg(long, value_enum, default_value = "entropy")]
+        strategy: webtune::infer::uncertainty::Uncertainty,
+        /// Only the first N of the ranking.
+        #[arg(long)]
+        top: Option<usize>,
+    },
     /// Sentence embeddings: one JSON object with the vectors (and pairwise cosine similarities).
     Embed {
         #[command(flatten)]
@@ -162,6 +176,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Embed { model, text, pooling, normalize } => {
             encoder::embed(&model, &text, pooling.parse()?, normalize).await
         }
+        Command::Rank { model, text, strategy, top } => encoder::rank(&model, &text, strategy, top).await,
         Command::Train(a) => finetune::train(&a).await,
         Command::Recipe(a) => finetune::write_recipe(&a).await,
         Command::Search(a) => search::search(&a).await,

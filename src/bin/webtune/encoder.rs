@@ -1,5 +1,5 @@
-//! `webtune predict` and `webtune embed`: BERT-family inference from a model folder (labels,
-//! entities, embeddings).
+//! `webtune predict`, `webtune rank` and `webtune embed`: BERT-family inference from a model
+//! folder (labels, entities, uncertainty, embeddings).
 
 use serde::Serialize;
 use webtune::{
@@ -12,6 +12,7 @@ use webtune::{
         question_answering::QuestionAnswerer,
         token_aggregation::{Aggregation, TokenEntity},
         token_classification::TokenClassifier,
+        uncertainty::{Ranked, Uncertainty},
     },
     models::heads::Pooling,
     session::Task,
@@ -183,6 +184,25 @@ pub async fn predict(model: &ModelArgs, text: &TextArgs, how: &PredictArgs) -> R
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     for (text, scores) in refs.iter().zip(enc.classify(&refs).await?) {
         print(&Prediction { text, label: &scores[0].label, score: scores[0].score, scores: &scores })?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct RankedText<'a> {
+    text: &'a str,
+    #[serde(flatten)]
+    rank: Ranked,
+}
+
+/// `webtune rank`: the texts, most uncertain first (`top` of them), one JSON line each.
+pub async fn rank(model: &ModelArgs, text: &TextArgs, strategy: Uncertainty, top: Option<usize>) -> Result<()> {
+    let enc = load(model).await?;
+    let texts = texts(text)?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let ranked = webtune::infer::uncertainty::rank(&enc.classify(&refs).await?, strategy)?;
+    for r in ranked.into_iter().take(top.unwrap_or(usize::MAX)) {
+        print(&RankedText { text: refs[r.index], rank: r })?;
     }
     Ok(())
 }
