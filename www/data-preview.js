@@ -61,6 +61,7 @@ export function setMethod(method) {
   $("ft-method").dataset.applied = method;
   $("ft-epochs").value = method === "setfit" ? "1" : "3";
   $("ft-lr").value = method === "setfit" ? "0.00002" : "0.0001";
+  $("ft-ckpt").disabled = method === "setfit"; // a SetFit run is short and not resumed
 }
 
 /** Inspects `file` and shows the result; errors go next to the data field. */

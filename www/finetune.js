@@ -7,6 +7,7 @@ import { showResults } from "./results.js";
 import { showAttention } from "./attention-view.js";
 import { initMyModels, refreshMyModels } from "./my-models.js";
 import { lineChart, lossChart } from "./loss-chart.js";
+import { rerank, setupLabelling, withLabelled } from "./labelling.js";
 
 let controller = null;
 let model = null; // the pipeline
@@ -95,14 +96,17 @@ function loadClassifier() {
 /** The options every run of the panel shares: the data, its columns and the fields' settings. */
 async function runOptions() {
   return {
-    data: await dataFile(),
-    columns: { text: $("ft-text").value, label: $("ft-label").value },
+    data: await withLabelled(await dataFile(), columns()),
+    columns: columns(),
     validationSplit: Number($("ft-split").value),
     epochs: Number($("ft-epochs").value), batchSize: Number($("ft-batch").value),
     learningRate: Number($("ft-lr").value), maxLength: Number($("ft-maxlen").value),
     warmupRatio: 0.1, logEvery: 5, signal: controller.signal,
   };
 }
+
+/** The text and label columns the panel names. */
+const columns = () => ({ text: $("ft-text").value, label: $("ft-label").value });
 
 /** Whether the run trains with SetFit (not stored: a SetFit run is short and not resumed). */
 const setfit = () => $("ft-method").value === "setfit";
@@ -128,6 +132,7 @@ function endRun() {
   $("ft-try").hidden = !model;
   $("ft-recipe-row").hidden = !fromRun || setfit(); // a search's or a reopened model has no single run to write; SetFit's has no recipe yet
   offerResume();
+  if (model) rerank(model, showError); // the pool, by the new model's doubts
 }
 
 /** The comma-separated numbers of field `id`. */
@@ -290,6 +295,7 @@ initMyModels((reopened, name) => {
 });
 $("ft-file").addEventListener("change", async () => preview(await dataFile()));
 $("ft-method").addEventListener("change", () => setMethod($("ft-method").value));
+setupLabelling({ model: () => model, columns, retrain: () => $("ft-start").click(), onError: showError });
 dataFile().then(preview, showError); // the sample, until a file is picked
 $("ft-stop").addEventListener("click", () => controller?.abort());
 $("ft-classify").addEventListener("click", classify);

@@ -366,6 +366,46 @@ test("with a few rows per class the panel proposes SetFit and says why; a SetFit
   });
 });
 
+test("label these next: the panel ranks pasted texts by the model's uncertainty, a click labels one, the labelled rows download as CSV and join the next run's data", async () => {
+  await withTinyDemo(async (page, { demo }) => {
+    await page.fill("#ft-epochs", "2");
+    await page.fill("#ft-batch", "6");
+    await page.fill("#ft-lr", "0.002");
+    await page.click("#ft-start");
+    await page.waitForFunction(doneOrError, null, { timeout: 120_000 });
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    const pool = ["a slow , dull film", "shot in two countries", "a joy to watch", "not bad , not good"];
+    await page.fill("#al-pool", pool.join("\n"));
+    await page.click("#al-rank");
+    await page.waitForFunction(() => document.querySelectorAll("#al-table tbody tr").length === 4);
+    const rows = await page.$$eval("#al-table tbody tr", (trs) => trs.map((tr) => ({ text: tr.cells[0].textContent, score: Number(tr.cells[2].textContent), buttons: tr.cells[3].querySelectorAll("button").length })));
+    assert.deepEqual(rows.map((r) => r.text).sort(), [...pool].sort());
+    assert.ok(rows.every((r, i) => i === 0 || rows[i - 1].score >= r.score), `most uncertain first: ${JSON.stringify(rows)}`);
+    assert.ok(rows.every((r) => r.buttons === 3), "a button per class");
+    await screenshots(page, "demo-label-next");
+    const first = rows[0].text;
+    await page.click("#al-table tbody tr:first-child button:has-text('neutral')");
+    assert.match(await page.textContent("#al-count"), /^1 row labelled here/);
+    assert.equal(await page.locator("#al-table tbody tr").count(), 3);
+    const [csv] = await Promise.all([page.waitForEvent("download"), page.click("#al-download")]);
+    assert.equal(csv.suggestedFilename(), "labelled-rows.csv");
+    assert.equal(readFileSync(await csv.path(), "utf8"), `review,stars\n${first.includes(",") ? `"${first}"` : first},neutral\n`);
+    // the next run's data: the file plus the labelled row, in the file's own columns
+    const joined = await page.evaluate(async () => {
+      const { withLabelled } = await import("/labelling.js");
+      return (await withLabelled(new File(['review,stars,id\n"a ""quoted"", text",positive,1\n'], "r.csv"), { text: "review", label: "stars" })).text();
+    });
+    assert.equal(joined, `review,stars,id\n"a ""quoted"", text",positive,1\n${first.includes(",") ? `"${first}"` : first},neutral,\n`);
+    await page.click("#al-retrain");
+    await page.waitForFunction(() => document.querySelector("#ft-start").disabled);
+    await page.waitForFunction(doneOrError, null, { timeout: 120_000 });
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    await page.waitForFunction(() => document.querySelectorAll("#al-table tbody tr").length === 3); // re-ranked without the labelled row
+    assert.ok(!(await page.$$eval("#al-table tbody tr", (trs) => trs.map((tr) => tr.cells[0].textContent))).includes(first));
+    assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
+  });
+});
+
 test("keyboard only: Tab reaches every control of the demo in page order with a visible focus ring, and Enter on Train trains", async () => {
   await withTinyDemo(async (page) => {
     await page.fill("#ft-batch", "6");

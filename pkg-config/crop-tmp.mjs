@@ -1,0 +1,10 @@
+import { chromium } from "playwright-core";
+import { writeFileSync } from "node:fs";
+const [img, x, y, w, h, out] = process.argv.slice(2);
+writeFileSync("/tmp/crop.html", `<body style="margin:0"><img src="file://${img}"></body>`);
+const b = await chromium.launch({ executablePath: "/usr/bin/chromium" });
+const p = await b.newPage({ viewport: { width: 1300, height: 1000 } });
+await p.goto("file:///tmp/crop.html");
+await p.waitForTimeout(300);
+await p.screenshot({ path: out, clip: { x: Number(x), y: Number(y), width: Number(w), height: Number(h) }, fullPage: true });
+await b.close();
