@@ -24,6 +24,7 @@ fn typescript_declarations_match_the_rust_types() {
         infer::squad_metrics::{SquadMetrics, SquadSubset},
         infer::qa_answers::QaAnswer,
         infer::uncertainty::{Ranked, Uncertainty},
+        data::{augment::{AugmentOp, AugmentOptions}, inspect::Augmented},
         data::contrastive_pairs::Sampling,
         train::options::Method,
     };
@@ -41,8 +42,8 @@ fn typescript_declarations_match_the_rust_types() {
     macro_rules! types {
         ($input:expr; $($t:ty),*) => { $( declare(<$t>::docs(), <$t>::decl(&cfg), $input); )* };
     }
-    types!(true; TrainOptions, LoraOptions, InspectOptions, TaskInspectOptions, SearchPlan, SearchSpace);
-    types!(false; Method, Sampling, Uncertainty, Ranked);
+    types!(true; TrainOptions, LoraOptions, AugmentOptions, InspectOptions, TaskInspectOptions, SearchPlan, SearchSpace);
+    types!(false; Method, Sampling, Uncertainty, Ranked, AugmentOp, Augmented);
     types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, Mistake, LmMetrics);
     types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore, Attentions);
     types!(false; EntityMetrics, EntityTypeMetrics, TokenEntity, Aggregation, MaskFill, SquadMetrics, SquadSubset, QaAnswer);

@@ -16,7 +16,7 @@ use webtune::{
     data::{
         Columns,
         contrastive_pairs::{Sampling, contrastive_pairs},
-        numpy_random::RandomState,
+        mersenne::RandomState,
     },
     device,
     formats::sklearn_pickle::{LogisticHead, logistic_regression},

@@ -29,6 +29,12 @@ function show(summary, name) {
   $("ft-data-table").tBodies[0].replaceChildren(...rows);
   countBars($("ft-data-counts"), summary.labelCounts.slice(0, 20));
   $("ft-data-warnings").replaceChildren(...summary.warnings.map((w) => cell("li", w)));
+  $("ft-data-augmented").hidden = !summary.augmented.length;
+  $("ft-data-augmented").querySelector("ul").replaceChildren(...summary.augmented.map((a) => {
+    const li = document.createElement("li");
+    li.append(cell("span", a.original, "original"), cell("span", " → ", "arrow"), cell("span", a.augmented, "augmented-text"));
+    return li;
+  }));
   if (summary.text) $("ft-text").value = summary.text;
   if (summary.label) $("ft-label").value = summary.label;
   proposeMethod(summary.labelCounts);
@@ -54,6 +60,12 @@ function proposeMethod(counts) {
     : "";
 }
 
+/** The augmentation the panel asks for (`finetune`'s `augment`), or undefined. */
+export function augmentOptions() {
+  const ops = $("ft-augment").value;
+  return ops && $("ft-method").value !== "setfit" ? { ops: ops.split(","), rate: 0.1, copies: 1 } : undefined;
+}
+
 /** Sets the method field and the settings that go with it (setfit's defaults: 1 epoch, learning rate 2e-5). */
 export function setMethod(method) {
   if ($("ft-method").value === method && $("ft-method").dataset.applied === method) return;
@@ -62,13 +74,15 @@ export function setMethod(method) {
   $("ft-epochs").value = method === "setfit" ? "1" : "3";
   $("ft-lr").value = method === "setfit" ? "0.00002" : "0.0001";
   $("ft-ckpt").disabled = method === "setfit"; // a SetFit run is short and not resumed
+  $("ft-augment").disabled = method === "setfit"; // SetFit learns from pairs of the rows as they are
 }
 
 /** Inspects `file` and shows the result; errors go next to the data field. */
 export async function preview(file) {
   $("ft-data-error").hidden = true;
   try {
-    show(await webtune.inspectData(file, { maxLength: Number($("ft-maxlen").value), previewRows: PREVIEW_ROWS }), file.name);
+    const augment = augmentOptions();
+    show(await webtune.inspectData(file, { maxLength: Number($("ft-maxlen").value), previewRows: PREVIEW_ROWS, ...(augment && { augment }) }), file.name);
   } catch (err) {
     $("ft-data").hidden = true;
     $("ft-data-error").hidden = false;

@@ -2,7 +2,7 @@
 // in webtune's Worker so this page stays responsive: finetune → classify / save).
 import * as webtune from "/pkg/index.js";
 import { $, cell, downloadZip, showError, size } from "./ui.js";
-import { preview, setMethod } from "./data-preview.js";
+import { augmentOptions, preview, setMethod } from "./data-preview.js";
 import { showResults } from "./results.js";
 import { showAttention } from "./attention-view.js";
 import { initMyModels, refreshMyModels } from "./my-models.js";
@@ -102,6 +102,7 @@ async function runOptions() {
     epochs: Number($("ft-epochs").value), batchSize: Number($("ft-batch").value),
     learningRate: Number($("ft-lr").value), maxLength: Number($("ft-maxlen").value),
     warmupRatio: 0.1, logEvery: 5, signal: controller.signal,
+    ...(augmentOptions() && { augment: augmentOptions() }),
   };
 }
 
@@ -295,6 +296,7 @@ initMyModels((reopened, name) => {
 });
 $("ft-file").addEventListener("change", async () => preview(await dataFile()));
 $("ft-method").addEventListener("change", () => setMethod($("ft-method").value));
+$("ft-augment").addEventListener("change", async () => preview(await dataFile()));
 setupLabelling({ model: () => model, columns, retrain: () => $("ft-start").click(), onError: showError });
 dataFile().then(preview, showError); // the sample, until a file is picked
 $("ft-stop").addEventListener("click", () => controller?.abort());

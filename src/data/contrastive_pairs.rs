@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::numpy_random::RandomState;
+use super::mersenne::RandomState;
 use crate::{Error, Result};
 
 /// How many pairs of each kind a SetFit run trains on (setfit's `sampling_strategy`).

@@ -34,6 +34,13 @@ pub struct InspectOptions {
     /// Rows in `preview` (default 10, at most 100).
     #[ts(optional)]
     pub preview_rows: Option<usize>,
+    /// Augmentation to preview: the first rows' texts, each with an augmented copy made as
+    /// training with these `augment` options makes them (training draws afresh per row and epoch).
+    #[ts(optional)]
+    pub augment: Option<super::augment::AugmentOptions>,
+    /// The run's seed, for `augment` without a seed of its own (default 42, as training's).
+    #[ts(optional)]
+    pub seed: Option<u64>,
 }
 
 /// What a file holds, as the studio shows it.
@@ -58,6 +65,16 @@ pub struct DataSummary {
     pub p95_text: usize,
     /// Things to fix or know before training, each a sentence.
     pub warnings: Vec<String>,
+    /// With `augment`: the first rows' texts and an augmented copy of each, for a look at what
+    /// the options do.
+    pub augmented: Vec<Augmented>,
+}
+
+/// A text and an augmented copy of it.
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
+pub struct Augmented {
+    pub original: String,
+    pub augmented: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, TS)]
@@ -133,6 +150,15 @@ pub fn inspect(table: &Table, options: &InspectOptions) -> DataSummary {
     }
 
     let preview_rows = options.preview_rows.unwrap_or(10).min(100);
+    let seed = options.seed.unwrap_or(42);
+    let augmented = match (&options.augment, text) {
+        (Some(a), Some(j)) => cells(j)
+            .take(preview_rows)
+            .enumerate()
+            .filter_map(|(i, t)| t.map(|t| Augmented { augmented: shorten(&a.augment(&t, seed, 0, i, 1)), original: shorten(&t) }))
+            .collect(),
+        _ => Vec::new(),
+    };
     let preview = table
         .rows
         .iter()
@@ -150,6 +176,7 @@ pub fn inspect(table: &Table, options: &InspectOptions) -> DataSummary {
         longest_text,
         p95_text,
         warnings,
+        augmented,
     }
 }
 

@@ -2,13 +2,14 @@
 //! code serves the browser and the CLI), column mapping, label maps, splits, padding.
 
 pub mod contrastive_pairs;
+pub mod augment;
 pub mod conversation;
 pub mod dataset;
 pub mod entity_spans;
 pub mod inspect;
 pub mod labels;
 pub mod masking;
-pub mod numpy_random;
+pub mod mersenne;
 pub mod qa_features;
 pub mod squad;
 pub mod table;

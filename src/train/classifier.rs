@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     ComputeDevice, Error, Result,
-    data::{Dataset, labels::same_set, make_batch, token_lengths},
+    data::{Dataset, Example, augment::AugmentOptions, labels::same_set, make_batch, token_lengths},
     data::batch_tensors,
     infer::{Encoder, ModelFiles, evaluation::evaluate_classifier, metrics::CLASSIFICATION_METRICS},
     models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForSequenceClassification, lora::LoraOptions},
@@ -106,6 +106,8 @@ pub async fn fine_tune_classifier_from_adapter(
         validation,
         labels,
         warnings,
+        augment: options.augment.clone(),
+        epoch: std::cell::Cell::new(0),
     };
     let weights = start_weights(files, task.lora.as_ref(), resume.is_some());
     let run = trainer::run(&task, weights, device, options, resume, hooks).await?;
@@ -176,13 +178,35 @@ struct Classifier {
     lora: Option<EncoderLora>,
     /// What preparing the run noticed, said when it starts.
     warnings: Vec<String>,
+    /// Augmented copies of the rows: example `r` is row `r % n`, copy `r / n` (0: the row itself).
+    augment: Option<AugmentOptions>,
+    /// The epoch being trained (the augmented copies' draws depend on it).
+    epoch: std::cell::Cell<usize>,
+}
+
+impl Classifier {
+    /// Copies of each row per epoch, the row itself included.
+    fn copies(&self) -> usize {
+        1 + self.augment.as_ref().map_or(0, |a| a.copies)
+    }
+
+    /// Training example `r`: a row, or one of its augmented copies in this epoch.
+    fn example(&self, r: usize) -> Example {
+        let n = self.train.len();
+        let (row, copy) = (r % n, r / n);
+        let original = &self.train.examples[row];
+        match &self.augment {
+            Some(a) if copy > 0 => Example { text: a.augment(&original.text, self.seed, self.epoch.get(), row, copy), ..original.clone() },
+            _ => original.clone(),
+        }
+    }
 }
 
 impl Task for Classifier {
     type Model = BertForSequenceClassification;
 
     fn examples(&self) -> usize {
-        self.train.len()
+        self.train.len() * self.copies()
     }
 
     fn validation_examples(&self) -> usize {
@@ -193,8 +217,14 @@ impl Task for Classifier {
         self.labels.clone()
     }
 
+    /// An augmented copy is grouped by its row's length.
     fn lengths(&self) -> Result<Vec<usize>> {
-        token_lengths(&self.train.examples, &self.tokenizer, self.max_length)
+        let rows = token_lengths(&self.train.examples, &self.tokenizer, self.max_length)?;
+        Ok((0..self.copies()).flat_map(|_| rows.iter().copied()).collect())
+    }
+
+    fn begin_epoch(&self, epoch: usize) {
+        self.epoch.set(epoch);
     }
 
     fn fingerprint(&self) -> String {
@@ -229,7 +259,12 @@ impl Task for Classifier {
     }
 
     fn loss(&self, model: &Self::Model, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)> {
-        let b = make_batch(&self.train.examples, rows, &self.tokenizer, self.max_length)?;
+        let b = if self.augment.is_some() {
+            let examples: Vec<Example> = rows.iter().map(|&r| self.example(r)).collect();
+            make_batch(&examples, &(0..rows.len()).collect::<Vec<_>>(), &self.tokenizer, self.max_length)?
+        } else {
+            make_batch(&self.train.examples, rows, &self.tokenizer, self.max_length)?
+        };
         let tokens = b.tokens.attention_mask.iter().filter(|&&m| m != 0).count();
         let [ids, types, mask] = batch_tensors(&b.tokens, device);
         let y = Tensor::<1, Int>::from_data(TensorData::new(b.labels, [rows.len()]), device);

@@ -164,6 +164,10 @@ pub struct TrainOptions {
     /// (as many as the commoner kind; setfit's default), "undersampling", "unique".
     #[cfg_attr(not(target_family = "wasm"), arg(long, value_enum))]
     pub sampling_strategy: Option<crate::data::contrastive_pairs::Sampling>,
+    /// Text classification: augmented copies of each training row, made afresh every epoch (EDA's
+    /// random swap and deletion; never written into the data): `{ ops, rate, copies, seed }`.
+    #[cfg_attr(not(target_family = "wasm"), arg(skip))]
+    pub augment: Option<crate::data::augment::AugmentOptions>,
     /// Train LoRA adapters instead of all weights (the base is frozen; the task's head —
     /// `classifier`, `qa_outputs` — is trained in full, as PEFT's `modules_to_save`); save them
     /// with format "peft". Not for fill-mask (its head is tied to the embeddings).
@@ -210,6 +214,7 @@ impl Default for TrainOptions {
             method: Method::Finetune,
             num_iterations: None,
             sampling_strategy: None,
+            augment: None,
             lora: None,
         }
     }
@@ -273,6 +278,12 @@ impl TrainOptions {
         {
             return bad(format!("mlmProbability must be between 0 and 1 (0.15 is BERT's), got {p}"));
         }
+        if let Some(a) = &self.augment {
+            a.check()?;
+            if self.method == Method::Setfit {
+                return bad("augment is for method \"finetune\" (SetFit trains on pairs of the rows as they are); leave one out".into());
+            }
+        }
         if self.method != Method::Setfit && (self.num_iterations.is_some() || self.sampling_strategy.is_some()) {
             return bad("numIterations and samplingStrategy are SetFit's; pass method: \"setfit\" or leave them out".into());
         }
@@ -291,6 +302,7 @@ impl TrainOptions {
             ("wholeWordMask", "fill-mask", self.whole_word_mask),
             ("docStride", "question-answering", self.doc_stride.is_some()),
             ("method: \"setfit\"", "text-classification", self.method == Method::Setfit && task != "feature-extraction"),
+            ("augment", "text-classification", self.augment.is_some() && task != "feature-extraction"),
         ];
         match set.iter().find(|(_, owner, on)| *on && *owner != task) {
             Some((name, owner, _)) => Err(Error::Options(format!("{name} is for {owner} models; leave it out when fine-tuning for {task}"))),

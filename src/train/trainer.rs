@@ -66,6 +66,9 @@ pub trait Task {
     fn no_decay(path: &str) -> bool;
     /// The model to train, from `weights`, on `device`.
     fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)>;
+    /// Called as each epoch starts (before its first `loss`): tasks that make examples afresh per
+    /// epoch (augmentation) start drawing for it.
+    fn begin_epoch(&self, _epoch: usize) {}
     /// Mean loss of the training examples `rows` (one batch) and their real (non-padding) tokens.
     fn loss(&self, model: &Self::Model, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)>;
     /// Metrics of `model` (inference mode, on `device`) on the validation data.
@@ -108,6 +111,7 @@ pub async fn run<T: Task>(
     let (mut run, mut model) = Loop::start(task, weights, device, options, resume, hooks)?;
     let (stop, message) = 'epochs: {
         for epoch in run.position.0..options.epochs {
+            task.begin_epoch(epoch);
             let order = epoch_order(&run.lengths, options.batch_size, options.seed, epoch, options.group_by_length);
             let windows: Vec<&[Vec<usize>]> = order.chunks(options.grad_accum).collect();
             let skip = if epoch == run.position.0 { run.position.1 } else { 0 };

@@ -406,6 +406,29 @@ test("label these next: the panel ranks pasted texts by the model's uncertainty,
   });
 });
 
+test("augmentation: the preview shows what swap and delete make of the first rows, and a run trains on the copies (CPU path)", async () => {
+  await withTinyDemo(async (page, { demo }) => {
+    await page.selectOption("#ft-augment", "swap,delete");
+    await page.waitForFunction(() => !document.querySelector("#ft-data-augmented").hidden);
+    const pairs = await page.$$eval("#ft-data-augmented li", (lis) => lis.map((li) => [li.querySelector(".original").textContent, li.querySelector(".augmented-text").textContent]));
+    assert.equal(pairs.length, 5, "one per previewed row");
+    const words = (t) => t.split(" ").sort().join(" ");
+    assert.ok(pairs.every(([o, a]) => words(a) === words(o) || a.split(" ").every((w) => o.split(" ").includes(w))), `a swap keeps the words, a deletion keeps some: ${JSON.stringify(pairs)}`);
+    assert.ok(pairs.some(([o, a]) => o !== a), "something changed");
+    await screenshots(page, "demo-augment");
+    await page.fill("#ft-epochs", "1");
+    await page.fill("#ft-batch", "6");
+    await page.click("#ft-start");
+    await page.waitForFunction(doneOrError, null, { timeout: 120_000 });
+    assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+    // 29 training rows and one copy of each: 58 examples, 10 steps of 6
+    assert.match(await page.textContent("#ft-status"), /^done: 10 steps/);
+    await page.selectOption("#ft-method", "setfit");
+    assert.equal(await page.isDisabled("#ft-augment"), true, "SetFit trains on the rows as they are");
+    assert.ok(!demo.logs.some((l) => l.startsWith("[pageerror]")), demo.logs.join("\n"));
+  });
+});
+
 test("keyboard only: Tab reaches every control of the demo in page order with a visible focus ring, and Enter on Train trains", async () => {
   await withTinyDemo(async (page) => {
     await page.fill("#ft-batch", "6");

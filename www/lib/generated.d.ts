@@ -149,6 +149,11 @@ numIterations?: number | null,
  */
 samplingStrategy?: Sampling | null, 
 /**
+ * Text classification: augmented copies of each training row, made afresh every epoch (EDA's
+ * random swap and deletion; never written into the data): `{ ops, rate, copies, seed }`.
+ */
+augment?: AugmentOptions | null, 
+/**
  * Train LoRA adapters instead of all weights (the base is frozen; the task's head —
  * `classifier`, `qa_outputs` — is trained in full, as PEFT's `modules_to_save`); save them
  * with format "peft". Not for fill-mask (its head is tied to the embeddings).
@@ -188,6 +193,28 @@ rslora?: boolean,
 init?: LoraInit, };
 
 /**
+ * How training rows are augmented: each row gets `copies` augmented copies per epoch, each
+ * made by one of `ops` (chosen at random), drawn afresh every epoch from `seed`.
+ */
+export type AugmentOptions = { 
+/**
+ * The operations (default both: "swap", "delete").
+ */
+ops?: Array<AugmentOp>, 
+/**
+ * EDA's α: the share of words swapped, or each word's chance to be deleted (default 0.1).
+ */
+rate?: number, 
+/**
+ * Augmented copies of each training row per epoch (default 1).
+ */
+copies?: number, 
+/**
+ * Seeds the draws (default: the run's seed).
+ */
+seed?: number | null, };
+
+/**
  * What [`inspect`] is told.
  */
 export type InspectOptions = { 
@@ -206,7 +233,16 @@ maxLength?: number,
 /**
  * Rows in `preview` (default 10, at most 100).
  */
-previewRows?: number, };
+previewRows?: number, 
+/**
+ * Augmentation to preview: the first rows' texts, each with an augmented copy made as
+ * training with these `augment` options makes them (training draws afresh per row and epoch).
+ */
+augment?: AugmentOptions, 
+/**
+ * The run's seed, for `augment` without a seed of its own (default 42, as training's).
+ */
+seed?: number, };
 
 /**
  * What [`inspect_task_data`] is told.
@@ -270,6 +306,16 @@ score: number,
  * The class the model predicts, and its probability.
  */
 label: string, probability: number, };
+
+/**
+ * One augmentation operation.
+ */
+export type AugmentOp = "swap" | "delete";
+
+/**
+ * A text and an augmented copy of it.
+ */
+export type Augmented = { original: string, augmented: string, };
 
 /**
  * How the `A` factor starts (`B` always starts at zero, so an adapted model first computes what
@@ -743,7 +789,12 @@ longestText: number, p95Text: number,
 /**
  * Things to fix or know before training, each a sentence.
  */
-warnings: Array<string>, };
+warnings: Array<string>, 
+/**
+ * With `augment`: the first rows' texts and an augmented copy of each, for a look at what
+ * the options do.
+ */
+augmented: Array<Augmented>, };
 
 export type LabelCount = { label: string, count: number, };
 

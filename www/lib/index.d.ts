@@ -7,7 +7,7 @@ import type {
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
   Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill, SquadMetrics, SquadSubset,
   TaskDataSummary, TaskInspectOptions, TaggedPreview, EntitySpan, QuestionPreview, ContextPart,
-  Method, Sampling, Uncertainty, Ranked,
+  Method, Sampling, Uncertainty, Ranked, AugmentOptions, AugmentOp, Augmented,
 } from "./generated.js";
 export type {
   Attentions, Best, ClassMetrics, Completion, DataSummary, DeviceInfo, Evaluation, Event, GenerateSettings, GenerationStopReason,
@@ -15,7 +15,7 @@ export type {
   SelfTestReport, StopReason, TrainOptions, DevicePreference, Task, ModelKind, SearchPlan, SearchSpace, Strategy, TrialSettings, TrialResult,
   Aggregation, EntityMetrics, EntityTypeMetrics, TokenEntity, MaskFill, SquadMetrics, SquadSubset,
   TaskDataSummary, TaskInspectOptions, TaggedPreview, EntitySpan, QuestionPreview, ContextPart,
-  Method, Sampling, Uncertainty, Ranked,
+  Method, Sampling, Uncertainty, Ranked, AugmentOptions, AugmentOp, Augmented,
 };
 
 /** Training options (defaults follow Hugging Face's TrainingArguments). */

@@ -57,9 +57,10 @@ export async function selfTest(options) {
  * count, and warnings (one class, heavy imbalance, missing labels, texts `maxLength` will cut).
  * With `task` ("token-classification"/"ner", "question-answering", "fill-mask"): what that task's
  * reader makes of the file — sentences and their entities, questions with the answer in its
- * context, or texts — with counts and warnings.
+ * context, or texts — with counts and warnings. With `augment` (finetune's augmentation
+ * options; `seed`, the run's): the first rows' texts, each with an augmented copy.
  * @param {import("./index.d.ts").DataSource} data a File/Blob, URL, bytes (with `format`) or rows
- * @param {{task?: string, format?: "csv"|"tsv"|"jsonl"|"json"|"txt", text?: string, label?: string, maxLength?: number, previewRows?: number, signal?: AbortSignal}} [options]
+ * @param {{task?: string, format?: "csv"|"tsv"|"jsonl"|"json"|"txt", text?: string, label?: string, maxLength?: number, previewRows?: number, augment?: object, seed?: number, signal?: AbortSignal}} [options]
  * @returns {Promise<import("./index.d.ts").DataSummary | import("./index.d.ts").TaskDataSummary>}
  */
 export async function inspectData(data, options = {}) {
@@ -69,7 +70,7 @@ export async function inspectData(data, options = {}) {
     const [bytes, name] = await dataFile(data, "data", format, signal, "inspectData");
     return request("inspectTaskData", { bytes, name, task: String(task), options: rest }, { signal });
   }
-  checkKeys("inspectData", options, ["task", "format", "text", "label", "maxLength", "previewRows", "signal"]);
+  checkKeys("inspectData", options, ["task", "format", "text", "label", "maxLength", "previewRows", "augment", "seed", "signal"]);
   const { format, signal, ...rest } = options;
   const [bytes, name] = await dataFile(data, "data", format, signal, "inspectData");
   return request("inspectData", { bytes, name, options: rest }, { signal });

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use webtune::{
     Error, Result,
-    data::{Columns, Table, TextColumns, masking::Masking, parse_named, squad::read_squad},
+    data::{Columns, Table, TextColumns, augment::AugmentOptions, masking::Masking, parse_named, squad::read_squad},
     infer::{Decoder, EncodeOptions, Encoder, ModelFiles, fill_mask::MaskedLm, sentence_transformer::SentenceTransformer, question_answering::QuestionAnswerer, token_classification::TokenClassifier},
     models::lora::{LoraInit, LoraOptions},
     session::{
@@ -117,6 +117,19 @@ pub struct TrainArgs {
     /// Llama-family models).
     #[arg(long, requires = "lora_rank")]
     pub(crate) gguf_lora: bool,
+    /// text-classification: augmented copies of the training rows, made afresh each epoch, by
+    /// these operations (comma-separated): swap, delete (EDA's random swap and deletion).
+    #[arg(long)]
+    augment: Option<String>,
+    /// EDA's α: the share of words swapped, or each word's chance to be deleted.
+    #[arg(long, default_value_t = AugmentOptions::default().rate, requires = "augment")]
+    augment_rate: f64,
+    /// Augmented copies of each row per epoch.
+    #[arg(long, default_value_t = AugmentOptions::default().copies, requires = "augment")]
+    augment_copies: usize,
+    /// Seeds the augmentation's draws [default: --seed].
+    #[arg(long, requires = "augment")]
+    augment_seed: Option<u64>,
     /// Validation data (same columns). Without it, --validation-split of the data is held out.
     #[arg(long)]
     validation: Option<PathBuf>,
@@ -155,7 +168,17 @@ impl TrainArgs {
 
     /// The training options: the flags, and LoRA's from --lora-rank and the other --lora-* flags.
     pub(crate) fn options(&self) -> Result<TrainOptions> {
+        let augment = match &self.augment {
+            Some(ops) => Some(AugmentOptions {
+                ops: ops.split(',').map(|o| o.trim().parse()).collect::<Result<_>>()?,
+                rate: self.augment_rate,
+                copies: self.augment_copies,
+                seed: self.augment_seed,
+            }),
+            None => None,
+        };
         let o = TrainOptions {
+            augment,
             lora: self.lora_rank.map(|rank| LoraOptions {
                 rank,
                 alpha: self.lora_alpha,
