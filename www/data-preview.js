@@ -9,8 +9,11 @@ const PREVIEW_ROWS = 5;
 /** Below this many rows per class on average, the panel proposes SetFit (BENCHMARKS.md "fewshot"). */
 export const FEW_ROWS_PER_CLASS = 50;
 
-/** Shows `summary` (a DataSummary) for a file called `name`. */
-function show(summary, name) {
+/** The data file the method was last proposed for: a person's own choice then stays until the data changes. */
+let proposedFor = null;
+
+/** Shows `summary` (a DataSummary) for a file called `name` (`key`: which file it is). */
+function show(summary, name, key) {
   $("ft-data-summary").textContent = `${name}: ${summary.rows} rows, columns ${summary.columns.join(", ")}` +
     (summary.label ? ` · label column "${summary.label}", ${summary.labelCounts.length} classes` : "");
   const head = document.createElement("tr");
@@ -37,14 +40,14 @@ function show(summary, name) {
   }));
   if (summary.text) $("ft-text").value = summary.text;
   if (summary.label) $("ft-label").value = summary.label;
-  proposeMethod(summary.labelCounts);
+  if (key !== proposedFor) {
+    proposedFor = key;
+    proposeMethod(summary.labelCounts);
+  }
   $("ft-data").hidden = false;
 }
 
-/**
- * With few rows per class, switches the method to SetFit and says why; with many, back to
- * fine-tuning (a choice the person made stays theirs until the data changes).
- */
+/** With few rows per class, switches the method to SetFit and says why; with many, to fine-tuning. */
 function proposeMethod(counts) {
   const why = $("ft-method-why");
   if (counts.length < 2) {
@@ -82,7 +85,8 @@ export async function preview(file) {
   $("ft-data-error").hidden = true;
   try {
     const augment = augmentOptions();
-    show(await webtune.inspectData(file, { maxLength: Number($("ft-maxlen").value), previewRows: PREVIEW_ROWS, ...(augment && { augment }) }), file.name);
+    const summary = await webtune.inspectData(file, { maxLength: Number($("ft-maxlen").value), previewRows: PREVIEW_ROWS, ...(augment && { augment }) });
+    show(summary, file.name, `${file.name}:${file.size}:${file.lastModified}`);
   } catch (err) {
     $("ft-data").hidden = true;
     $("ft-data-error").hidden = false;

@@ -53,6 +53,15 @@ export async function use(file: File) {
   const files = await tuned.exportAdapter("HuggingFaceTB/SmolLM2-135M-Instruct");
   const clf = await pipeline("text-classification", { model: "webtune/minilm" });
   await clf.finetune({ data: file, metric: "macro_f1" });
+  await clf.finetune({ data: file, method: "setfit", numIterations: 5, samplingStrategy: "unique" });
+  await clf.finetune({ data: file, augment: { ops: ["swap", "delete"], rate: 0.1, copies: 2 } });
+  const next = await clf.rank(["a", "b"], { strategy: "margin" });
+  const unsure: number = next[0].score + next[0].probability + next[0].index;
+  void (next[0].text + next[0].label + unsure);
+  // @ts-expect-error: not an uncertainty strategy
+  await clf.rank(["a"], { strategy: "random" });
+  // @ts-expect-error: not an augmentation
+  await clf.finetune({ data: file, augment: { ops: ["synonym"] } });
   const trainPy: Blob = (await clf.save({ format: "recipe" }))["train.py"];
   // @ts-expect-error: a recipe is not kept by name
   await clf.save({ format: "recipe", name: "run" });
