@@ -17,20 +17,13 @@ import os
 import random
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-ASSETS = Path(os.environ.get("WEBTUNE_ASSETS", ROOT.parent / "shared" / "assets"))
-MODEL = ASSETS / "models" / "all-MiniLM-L6-v2"
-SST2 = ASSETS / "data" / "sst2"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_recipe import MODEL, SST2, read_tsv  # noqa: E402  (all-MiniLM-L6-v2 and SST-2 from the assets)
 ENV = {**os.environ, "RAYON_NUM_THREADS": "2"}
-
-
-def read_tsv(path):
-    lines = path.read_text().splitlines()
-    assert lines[0].split("\t") == ["sentence", "label"], lines[0]
-    return [(s, int(l)) for s, l in (line.rsplit("\t", 1) for line in lines[1:] if line.strip())]
 
 
 def webtune(binary, *args):

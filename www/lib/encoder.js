@@ -49,11 +49,7 @@ export class EncoderModel {
    * @param {{format?: string, columns?: {text?: string, textPair?: string, label?: string}, signal?: AbortSignal}} [options]
    */
   async evaluate(data, options = {}) {
-    checkKeys("evaluate", options, ["format", "columns", "signal"]);
-    const inner = this.#live();
-    const [bytes, dataName] = await dataFile(data, "data", options.format, options.signal, "evaluate");
-    const setup = options.columns === undefined ? { dataName } : { dataName, columns: options.columns };
-    return call(() => inner.evaluate(bytes, setup));
+    return evaluateRows(() => this.#live(), data, options);
   }
 
   /**
@@ -77,6 +73,18 @@ export class EncoderModel {
     this.#inner?.free();
     this.#inner = null;
   }
+}
+
+/**
+ * `evaluate(data, options)` of a model whose core object (`live()`) takes the data's bytes and
+ * `{ dataName, columns }`: the encoders' and masked LMs' shared part.
+ */
+export async function evaluateRows(live, data, options) {
+  checkKeys("evaluate", options, ["format", "columns", "signal"]);
+  const inner = live();
+  const [bytes, dataName] = await dataFile(data, "data", options.format, options.signal, "evaluate");
+  const setup = options.columns === undefined ? { dataName } : { dataName, columns: options.columns };
+  return call(() => inner.evaluate(bytes, setup));
 }
 
 /**

@@ -1,7 +1,8 @@
 // BERT-family masked language models: filling masks, masked-LM loss, continued pretraining.
 import { call, core } from "./core.js";
 import { OptionsError, checkKeys } from "./errors.js";
-import { MODEL_FILES, dataFile, modelFiles } from "./files.js";
+import { MODEL_FILES, modelFiles } from "./files.js";
+import { evaluateRows } from "./encoder.js";
 import { taskSearch, train } from "./train.js";
 
 /** A loaded masked language model. Free its memory with `dispose()` when done. */
@@ -30,11 +31,7 @@ export class MaskedLmModel {
 
   /** Masked-LM `{ loss, perplexity, tokens, examples }` on plain texts (a .txt file, or a table's text column). */
   async evaluate(data, options = {}) {
-    checkKeys("evaluate", options, ["format", "columns", "signal"]);
-    const inner = this.#live();
-    const [bytes, dataName] = await dataFile(data, "data", options.format, options.signal, "evaluate");
-    const setup = options.columns === undefined ? { dataName } : { dataName, columns: options.columns };
-    return call(() => inner.evaluate(bytes, setup));
+    return evaluateRows(() => this.#live(), data, options);
   }
 
   /** The model as Hugging Face files by name (`…ForMaskedLM`). */

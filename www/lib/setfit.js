@@ -2,7 +2,8 @@
 // then a logistic-regression head on its embeddings (the `setfit` library's method and files).
 import { call, core } from "./core.js";
 import { OptionsError, checkKeys } from "./errors.js";
-import { MODEL_FILES, dataFile, modelFiles } from "./files.js";
+import { MODEL_FILES, modelFiles } from "./files.js";
+import { evaluateRows } from "./encoder.js";
 import { filesNamedIn, withoutSentenceFiles } from "./sentence-files.js";
 
 /** A trained SetFit model: `classify`, `embed`, `evaluate`, `export`. Free it with `dispose()`. */
@@ -41,11 +42,7 @@ export class SetFitModel {
 
   /** Metrics on labelled rows, as `EncoderModel.evaluate` gives them (`loss`: the head's log loss). */
   async evaluate(data, options = {}) {
-    checkKeys("evaluate", options, ["format", "columns", "signal"]);
-    const inner = this.#live();
-    const [bytes, dataName] = await dataFile(data, "data", options.format, options.signal, "evaluate");
-    const setup = options.columns === undefined ? { dataName } : { dataName, columns: options.columns };
-    return call(() => inner.evaluate(bytes, setup));
+    return evaluateRows(() => this.#live(), data, options);
   }
 
   /**
