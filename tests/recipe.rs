@@ -109,4 +109,7 @@ fn a_task_without_a_recipe_yet_and_a_judge_without_validation_are_clear_errors()
     let judged = TrainOptions { early_stopping_patience: Some(2), ..options };
     let e = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &judged)).unwrap_err().to_string();
     assert!(e.contains("earlyStoppingPatience and metric judge evaluations; this run has no validation data"), "{e}");
+    let augmented = TrainOptions { augment: Some(Default::default()), ..TrainOptions::default() };
+    let e = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &augmented)).unwrap_err().to_string();
+    assert!(e.contains("augment has no equivalent in transformers' Trainer"), "{e}");
 }

@@ -174,6 +174,13 @@ fn setfit_refuses_what_it_cannot_do_by_name() {
     let one_class = SessionData { train: DataFile { bytes: b"text,label\na,x\nb,x\n".to_vec(), name: "d.csv".into() }, ..data() };
     let e1 = refuse(options(&e), one_class);
     assert!(e1.contains("classification needs at least 2"), "{e1}");
+    // a split that holds out a class's only row (for some seed): named, not a head without the class
+    let split_away = |seed| {
+        let data = SessionData { train: DataFile { bytes: b"text,label\na,x\nb,x\nc,x\nd,y\n".to_vec(), name: "d.csv".into() }, validation_split: 0.25, ..data() };
+        block_on(finetune_setfit(&files, modules.clone(), &device::cpu(), &data, &Columns::default(), &TrainOptions { seed, epochs: 1, ..options(&e) }, Hooks::events(&mut |_| {}))).err().map(|e| e.to_string())
+    };
+    let e3 = (0..32).find_map(split_away).expect("some seed holds out the lone row");
+    assert!(e3.contains("class \"y\" has no training rows (the validation split took them all)"), "{e3}");
     let lonely = SessionData { train: DataFile { bytes: b"text,label\na,x\nb,x\nc,y\n".to_vec(), name: "d.csv".into() }, ..data() };
     let mut warnings = Vec::new();
     let one_epoch = TrainOptions { epochs: 1, ..options(&e) };

@@ -71,6 +71,11 @@ async fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, c
     options.validate()?;
     options.check_for_task("text-classification")?;
     options.check_metric(crate::infer::metrics::CLASSIFICATION_METRICS, "a classifier")?;
+    if options.augment.is_some() {
+        return Err(Error::Options(
+            "augment has no equivalent in transformers' Trainer, so a recipe cannot run it; leave augment out of the run to export it".into(),
+        ));
+    }
     if options.method == crate::train::options::Method::Setfit {
         return Err(Error::Options(
             "a SetFit run is not exported as a recipe yet (setfit's own Trainer runs it: SetFitModel.from_pretrained on the base, TrainingArguments with the run's options)".into(),

@@ -72,6 +72,12 @@ pub async fn fine_tune_setfit(
     let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
     let labels: Vec<usize> = train.examples.iter().map(|e| e.label).collect();
     let names = train.labels.names.clone();
+    if let Some(class) = (0..names.len()).find(|c| !labels.contains(c)) {
+        return Err(Error::Data(format!(
+            "class {:?} has no training rows (the validation split took them all); lower validationSplit, give a validation file, or label more rows of it",
+            names[class]
+        )));
+    }
     for class in single_row_classes(&labels) {
         warnings.push(format!(
             "class {:?} has one training row: its only positive pair is that row with itself; SetFit learns a class from several rows",
