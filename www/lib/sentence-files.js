@@ -2,6 +2,7 @@
 // tokenizer.json: modules.json and the module configs it names (how the folder pools and
 // normalises its embeddings), which SetFit trains with and saves back. Each is optional: a plain
 // Hugging Face folder has none (sentence-transformers then pools by mean).
+import { NetworkError } from "./errors.js";
 import { isFileList } from "./hub.js";
 
 /** Top-level files a saved SetFit model carries over from its body's folder. */
@@ -19,16 +20,23 @@ function namedBy(modulesJson) {
   return [...paths.map((p) => `${p}/config.json`), ...CARRIED];
 }
 
-/** From a folder URL: each file fetched, the missing ones left out. */
+/**
+ * From a folder URL: each file fetched, those the server does not have (404) left out. Any other
+ * failure is an error: pooling as a plain folder would silently give other embeddings.
+ */
 async function atUrl(base, signal) {
   const get = async (name) => {
+    const url = new URL(name, base);
+    let res;
     try {
-      const res = await fetch(new URL(name, base), { signal });
-      return res.ok ? new Uint8Array(await res.arrayBuffer()) : null;
+      res = await fetch(url, { signal });
     } catch (err) {
       if (err?.name === "AbortError") throw err;
-      return null;
+      throw new NetworkError(`${name}: could not fetch ${url} (${err.message}); SetFit reads it to pool as the model does: check the network`, { cause: err });
     }
+    if (res.status === 404 || res.status === 410) return null;
+    if (!res.ok) throw new NetworkError(`${name}: ${url} answered HTTP ${res.status} ${res.statusText}; SetFit reads it to pool as the model does`);
+    return new Uint8Array(await res.arrayBuffer());
   };
   const modules = await get("modules.json");
   if (!modules) return {};
@@ -47,13 +55,13 @@ async function picked(files) {
 }
 
 /**
- * The sentence-transformers files of `model` (a resolved pipeline source: `{ id, sources }`, the
- * sources by role) or of the original `model` argument: `{ name: Uint8Array }`, empty when it has none.
+ * The sentence-transformers files of a pipeline's `model` argument (`sources`: its files by role,
+ * as `resolveModel` resolved them): `{ name: Uint8Array }`, empty when it has none. A hub id or a
+ * folder URL is asked for them; files given one by one name no folder, so only those given count.
  */
 export async function sentenceFiles(model, sources, signal) {
   if (isFileList(model)) return picked(model);
-  const config = sources?.config;
-  if (typeof config === "string" || config instanceof URL) return atUrl(new URL(".", config), signal);
+  if (typeof model === "string" || model instanceof URL) return atUrl(new URL(".", sources.config), signal);
   return filesNamedIn(model);
 }
 

@@ -9,7 +9,7 @@ import { loadEncoder } from "./encoder.js";
 import { MODEL_FILES, bytesOf, dataFile, isGguf } from "./files.js";
 import { TASKS } from "./generated.js";
 import { fetchModel, resolveModel } from "./hub.js";
-import { sentenceFiles } from "./sentence-files.js";
+import { sentenceFiles, withoutSentenceFiles } from "./sentence-files.js";
 import * as store from "./store.js";
 import { finetuneMaskedLm, loadMaskedLm, searchMaskedLm } from "./masked-lm.js";
 import { finetuneAnswerer, loadQuestionAnswerer, searchAnswerer } from "./qa.js";
@@ -99,6 +99,9 @@ async function train(e, training, run, wantsCheckpoints, { emit, checkpoint, sig
       });
       if (wantsCheckpoints) checkpoint(files);
     };
+  if (training.method === "setfit" && e.source && !(await currentFiles(e))["modules.json"]) {
+    Object.assign(e.files, await sentenceFiles(e.source.model, e.source.sources, signal));
+  }
   try {
     const options = {
       ...training,
@@ -178,12 +181,13 @@ function replaceModel(e, model) {
 export const ops = {
   async load({ task, model, ...options }, { settings, emit, signal }) {
     if (isDecoder(task)) return loadGenerator(task, model, options, { settings, emit, signal });
-    const resolved = resolveModel(model, MODEL_FILES, settings);
+    // files by name may carry a sentence-transformer's modules.json and module configs (a SetFit export)
+    const resolved = resolveModel(withoutSentenceFiles(model), MODEL_FILES, settings);
     const files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
     const loaded = await ENCODER_TASKS[task].load(files, { ...options, signal });
-    // a sentence-transformer's modules.json and module configs, for finetune({ method: "setfit" })
-    const sentence = SENTENCE_TASKS.includes(task) ? await sentenceFiles(model, resolved.sources, signal) : {};
-    const handle = register(task, resolved.id, loaded, { ...byName(files), ...sentence }, options);
+    const handle = register(task, resolved.id, loaded, byName(files), options);
+    // where finetune({ method: "setfit" }) finds those files (fetched then, not with every load)
+    if (SENTENCE_TASKS.includes(task)) models.get(handle).source = { model, sources: resolved.sources };
     emitReady(emit, task, resolved.id, loaded.info.device);
     return { handle, info: loaded.info };
   },
