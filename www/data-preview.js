@@ -59,7 +59,7 @@ function proposeMethod(counts) {
   setMethod(few ? "setfit" : "finetune");
   why.hidden = !few;
   why.textContent = few
-    ? `About ${Math.round(perClass)} rows per class: SetFit is proposed. It trains the model on pairs of your rows (same class or not), which teaches more from few rows than fine-tuning does; with ${FEW_ROWS_PER_CLASS} or more per class, fine-tuning catches up.`
+    ? `About ${Math.round(perClass)} rows per class: SetFit is proposed. It trains the model on pairs of your rows (same class or not), which teaches more from a few rows than fine-tuning a new head does: with 8 to 32 rows per class of a sentiment set it scored 5 to 15 points higher. With more than ${FEW_ROWS_PER_CLASS} per class, fine-tuning is proposed.`
     : "";
 }
 
