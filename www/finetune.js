@@ -295,7 +295,10 @@ initMyModels((reopened, name) => {
   $("ft-saved").textContent = `opened "${name}"`;
 });
 $("ft-file").addEventListener("change", async () => preview(await dataFile()));
-$("ft-method").addEventListener("change", () => setMethod($("ft-method").value));
+$("ft-method").addEventListener("change", () => {
+  setMethod($("ft-method").value);
+  $("ft-method-why").hidden = true; // the person chose: the proposal's reasons are done
+});
 $("ft-augment").addEventListener("change", async () => preview(await dataFile()));
 setupLabelling({ model: () => model, columns, retrain: () => $("ft-start").click(), onError: showError });
 dataFile().then(preview, showError); // the sample, until a file is picked

@@ -112,6 +112,7 @@ async function withTinyDemo(test) {
     await page.fill("#ft-label", "stars");
     // 12 rows per class: the panel proposes SetFit (its own test); these tests fine-tune
     assert.equal(await page.inputValue("#ft-method"), "setfit");
+    assert.equal(await page.isHidden("#ft-method-why"), false, "the proposal says why");
     await page.selectOption("#ft-method", "finetune");
     await test(page, { demo, csv, noTokenizer: "/no-tokenizer" });
   } finally {
@@ -348,8 +349,8 @@ test("with a few rows per class the panel proposes SetFit and says why; a SetFit
     await page.selectOption("#ft-method", "setfit"); // the proposal withTinyDemo turned down
     assert.equal(await page.inputValue("#ft-epochs"), "1", "setfit's defaults come with the method");
     assert.equal(await page.inputValue("#ft-lr"), "0.00002");
-    assert.equal(await page.isHidden("#ft-method-why"), false);
     assert.match(await page.textContent("#ft-method-why"), /About 12 rows per class: SetFit is proposed/);
+    assert.equal(await page.isHidden("#ft-method-why"), true, "once the person chooses, the proposal's note goes");
     await page.fill("#ft-batch", "8");
     await page.fill("#ft-lr", "0.001");
     await page.click("#ft-start");

@@ -6,8 +6,9 @@ pool, dev accuracy after each round.
 
 For each seed: the pool is 2,000 rows of SST-2 train.tsv (random.Random(seed)); the first round's
 32 labels are drawn at random (both strategies start from the same rows); each round fine-tunes
-all-MiniLM-L6-v2 from its base on every row labelled so far (`webtune train`, a new head, 3 epochs,
-batch 16, lr 5e-5, no validation), scores it on dev.tsv (`webtune eval`), then picks the next 32:
+all-MiniLM-L6-v2 from its base on every row labelled so far (`webtune train`, a new head, 10
+epochs, batch 8, lr 1e-4 — a few-row recipe: the defaults' 3 epochs of batch 16 leave 32 rows at
+chance — no validation), scores it on dev.tsv (`webtune eval`), then picks the next 32:
 `webtune rank --strategy entropy --top 32` over the unlabelled rest, or 32 at random. The pool's
 gold labels play the person who labels. Prints one JSON line per round, then a markdown table.
 """
@@ -38,7 +39,8 @@ def train_and_score(binary, rows, seed, work):
     data.write_text("sentence\tlabel\n" + "".join(f"{s}\t{l}\n" for s, l in rows))
     out = work / "model"
     webtune(binary, "train", "--model", str(MODEL), "--data", str(data), "--validation-split", "0", "--text-column", "sentence",
-            "--label-column", "label", "--seed", str(seed), "--device", "cpu", "--json", "--out", str(out), "--overwrite")
+            "--label-column", "label", "--seed", str(seed), "--epochs", "10", "--batch-size", "8", "--learning-rate", "1e-4",
+            "--device", "cpu", "--json", "--out", str(out), "--overwrite")
     metrics = webtune(binary, "eval", "--model", str(out), "--data", str(SST2 / "dev.tsv"), "--text-column", "sentence", "--label-column", "label",
                       "--device", "cpu")[-1]
     return out, metrics["accuracy"]
