@@ -42,6 +42,10 @@
 #   pkg-config/bench.sh fewshot     8, 16 and 32 SST-2 rows per class (3 seeds): SetFit in webtune
 #                                   and in the setfit library, and webtune's plain fine-tuning, on
 #                                   MiniLM; dev accuracy side by side (tests/reference/bench_fewshot.py)
+#   pkg-config/bench.sh augment     plain fine-tuning with and without each augmentation (swap,
+#                                   delete; substitute and insert given a masked LM in
+#                                   WEBTUNE_AUGMENT_MLM) at 64/128/256 SST-2 rows, 3 seeds, dev
+#                                   accuracy (tests/reference/bench_augment.py)
 #   pkg-config/bench.sh active      active learning: `webtune rank` (entropy) vs random choice, 5
 #                                   rounds of 32 labels from a 2,000-row SST-2 pool, dev accuracy
 #                                   per round (tests/reference/bench_active.py)
@@ -124,6 +128,10 @@ case "$what" in
   fewshot)
     [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
     reference_and_cli bench_fewshot.py "SetFit in webtune and in setfit, and plain fine-tuning, at 8/16/32 SST-2 rows per class" --seeds=0,1,2
+    ;;
+  augment)
+    [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
+    reference_and_cli bench_augment.py "fine-tuning with and without augmentation at 64/128/256 SST-2 rows" --seeds=0,1,2 ${WEBTUNE_AUGMENT_MLM:+--mlm="$WEBTUNE_AUGMENT_MLM"}
     ;;
   active)
     [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
@@ -251,7 +259,7 @@ case "$what" in
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|adapters|recipe|fewshot|active|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|adapters|recipe|fewshot|augment|active|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"

@@ -1,8 +1,9 @@
 #![cfg(not(target_family = "wasm"))]
 //! Augmentation: EDA's random swap and deletion draw what the reference draws
-//! (tests/reference/make_augment_fixture.py: textaugment's EDA under Python's `random`), and a
-//! classifier run augments on the fly — the same for a seed, afresh each epoch, the data file
-//! untouched — with its options checked by name.
+//! (tests/reference/make_augment_fixture.py: textaugment's EDA under Python's `random`);
+//! contextual substitution and insertion fill what transformers' fill-mask pipeline predicts,
+//! draw for draw (make_contextual_augment_fixture.py); a classifier run augments on the fly — the
+//! same for a seed, afresh each epoch, the data file untouched — with its options checked by name.
 
 mod common;
 
@@ -13,12 +14,13 @@ use webtune::{
     data::{
         Columns, InspectOptions, parse_named,
         augment::{AugmentOp, AugmentOptions, random_deletion, random_swap},
+        contextual::ContextualPlan,
         inspect,
         mersenne::PyRandom,
     },
     device,
-    infer::ModelFiles,
-    session::{DataFile, SessionData, finetune_classifier},
+    infer::{ModelFiles, fill_mask::MaskedLm},
+    session::{DataFile, SessionData, finetune_classifier, finetune_classifier_with},
     train::{Event, Hooks, TrainOptions},
 };
 
@@ -93,7 +95,7 @@ fn a_run_augments_on_the_fly_the_same_for_a_seed_and_afresh_each_epoch() {
     // copies differ between epochs: the first augmented copy of row 0 in epoch 0 and epoch 1
     let a = AugmentOptions { ops: vec![AugmentOp::Swap], rate: 0.5, ..AugmentOptions::default() };
     let text = "one two three four five six seven eight";
-    let epochs: std::collections::BTreeSet<String> = (0..6).map(|epoch| a.augment(text, 3, epoch, 0, 1)).collect();
+    let epochs: std::collections::BTreeSet<String> = (0..6).map(|epoch| a.draft(text, 3, epoch, 0, 1).preview("[MASK]")).collect();
     assert!(epochs.len() > 1, "{epochs:?}");
     assert!(epochs.iter().all(|t| { let mut w: Vec<&str> = t.split(' ').collect(); w.sort(); w == { let mut o: Vec<&str> = text.split(' ').collect(); o.sort(); o } }), "a swap keeps the words");
 }
@@ -116,4 +118,70 @@ fn augmentation_is_previewed_and_bad_options_are_named() {
     assert!(e.contains("unknown variant `synonym`"), "{e}");
     let e = TrainOptions { augment: Some(AugmentOptions::default()), ..TrainOptions::default() }.check_for_task("token-classification").unwrap_err().to_string();
     assert!(e.contains("augment is for text-classification models"), "{e}");
+}
+
+fn fill_mask_model() -> ModelFiles {
+    ModelFiles::from_dir(&common::assets::crate_root().join("tests/fixtures/fill-mask/bert")).unwrap()
+}
+
+#[test]
+fn contextual_fills_are_the_fill_mask_pipelines_draw_for_draw() {
+    let path = common::assets::crate_root().join("tests/fixtures/augment/contextual.json");
+    let expected: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mlm = MaskedLm::load(fill_mask_model(), &device::cpu()).unwrap();
+    for case in expected["cases"].as_array().unwrap() {
+        let op = case["op"].as_str().unwrap().parse().unwrap();
+        let (text, rate, seed) = (case["text"].as_str().unwrap(), case["rate"].as_f64().unwrap(), case["seed"].as_u64().unwrap());
+        let plan = ContextualPlan::new(op, text, rate, PyRandom::new(seed)).unwrap();
+        let masked = plan.masked_texts(&mlm.mask_token());
+        let want: Vec<&str> = case["masked"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+        assert_eq!(masked, want, "{case}: the slots");
+        let candidates = block_on(mlm.word_candidates(&masked, &plan.replaced())).unwrap();
+        let want = case["candidates"].as_array().unwrap();
+        assert_eq!(candidates.len(), want.len(), "{text}: one candidate list per slot");
+        for (ours, theirs) in candidates.iter().zip(want) {
+            let theirs = theirs.as_array().unwrap();
+            assert_eq!(ours.len(), theirs.len(), "{text}: {ours:?} vs {theirs:?}");
+            for ((word, score), t) in ours.iter().zip(theirs) {
+                assert_eq!(word, t["word"].as_str().unwrap(), "{text}");
+                let s = t["score"].as_f64().unwrap();
+                assert!((f64::from(*score) - s).abs() <= 1e-5 * s.max(1e-3), "{text}: {word} scored {score} vs {s}");
+            }
+        }
+        assert_eq!(plan.finish(&candidates), case["result"].as_str().unwrap(), "{case}");
+    }
+}
+
+#[test]
+fn a_run_fills_contextual_copies_with_a_masked_lm_head_and_names_one_when_the_model_has_none() {
+    let _turn = cpu_turn();
+    let contextual = AugmentOptions { ops: vec![AugmentOp::Substitute, AugmentOp::Insert], rate: 0.3, ..AugmentOptions::default() };
+    let options = TrainOptions { epochs: 2, batch_size: 8, learning_rate: 1e-3, log_every: 1, seed: 3, augment: Some(contextual.clone()), ..TrainOptions::default() };
+    let train = |model: &ModelFiles, named: Option<&ModelFiles>, options: &TrainOptions| {
+        let mut losses = Vec::new();
+        let mut on_event = |e| {
+            if let Event::Step { loss, .. } = e {
+                losses.push(loss)
+            }
+        };
+        block_on(finetune_classifier_with(model, named, &device::cpu(), &data(), &Columns::default(), options, None, Hooks::events(&mut on_event))).map(|_| losses)
+    };
+    // the model's own masked-LM head fills the copies, the same for a seed
+    let own = train(&fill_mask_model(), None, &options).unwrap();
+    assert_eq!(train(&fill_mask_model(), None, &options).unwrap(), own);
+    // a classifier checkpoint has no masked-LM head: the error says what to name
+    let e = train(&tiny_model(), None, &options).unwrap_err().to_string();
+    assert!(e.contains("the model being fine-tuned has no masked-LM head") && e.contains("augment.model"), "{e}");
+    // ... and with augment.model, the named model fills them
+    let named = TrainOptions { augment: Some(AugmentOptions { model: Some("fill-mask/bert".into()), ..contextual.clone() }), ..options.clone() };
+    let with_named = train(&tiny_model(), Some(&fill_mask_model()), &named).unwrap();
+    assert_eq!(with_named.len(), own.len());
+    let e = train(&tiny_model(), None, &named).unwrap_err().to_string();
+    assert!(e.contains("augment.model \"fill-mask/bert\""), "{e}");
+    // a preview shows the slots the model fills
+    let table = parse_named(b"text,label\nthe movie was a delight,x\n", "t.csv").unwrap();
+    let summary = inspect(&table, &InspectOptions { augment: Some(AugmentOptions { ops: vec![AugmentOp::Substitute], ..contextual }), ..InspectOptions::default() });
+    assert_eq!(summary.augmented[0].augmented.matches("[MASK]").count(), 1, "{:?}", summary.augmented);
+    let bad = TrainOptions { augment: Some(AugmentOptions { model: Some("bert-base-uncased".into()), ..AugmentOptions::default() }), ..TrainOptions::default() };
+    assert!(bad.validate().unwrap_err().to_string().contains("augment.model is the masked language model of \"substitute\" and \"insert\""));
 }

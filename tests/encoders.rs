@@ -18,7 +18,7 @@ use webtune::{
     data::batch_tensors,
     infer::{Encoder, ModelFiles},
     models::lora::LoraOptions,
-    train::{Event, Hooks, TrainOptions, fine_tune_classifier, fine_tune_classifier_from_adapter},
+    train::{ClassifierExtras, Event, Hooks, TrainOptions, fine_tune_classifier, fine_tune_classifier_with},
     weights::safetensors::Inventory,
 };
 
@@ -162,7 +162,7 @@ fn lora_fine_tuning_matches_peft_and_saves_peft_files() {
         let start = std::fs::read(path(family, "lora-init/adapter_model.safetensors")).unwrap();
         let mut events = Vec::new();
         let mut on_event = |e| events.push(e);
-        let trained = block_on(fine_tune_classifier_from_adapter(&files, Some(&start), &dev, &data, None, &options, None, Hooks::events(&mut on_event)))
+        let trained = block_on(fine_tune_classifier_with(&files, ClassifierExtras { adapter: Some(&start), augment_model: None }, &dev, &data, None, &options, None, Hooks::events(&mut on_event)))
             .unwrap_or_else(|e| panic!("{family}: {e}"));
         check_step_events(&events, exp["lora"]["steps"].as_array().unwrap(), 1e-4, family);
         let Some(Event::Start { memory, .. }) = events.first() else { panic!("a start event first") };

@@ -1,12 +1,14 @@
 //! Data augmentation for text classification, applied on the fly while training (the user's
 //! data is never rewritten): EDA's random swap and random deletion (Wei & Zou 2019), with the
 //! draws of the reference implementation (textaugment's `EDA`, Python's `random` seeded per
-//! augmented row), on the text's whitespace-separated words.
+//! augmented row), on the text's whitespace-separated words; and contextual substitution and
+//! insertion (Kobayashi 2018), whose words a masked language model predicts (planned in
+//! [`super::contextual`], filled by `infer::contextual_augment`).
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::mersenne::PyRandom;
+use super::{contextual::ContextualPlan, mersenne::PyRandom};
 use crate::{Error, Result};
 
 /// One augmentation operation.
@@ -17,7 +19,22 @@ pub enum AugmentOp {
     Swap,
     /// Drop each word with probability `rate`, keeping one when all would go (EDA's random deletion).
     Delete,
+    /// Replace max(1, ⌊rate · words⌋) words by what a masked language model predicts in their
+    /// place (contextual augmentation).
+    Substitute,
+    /// Insert max(1, ⌊rate · words⌋) words a masked language model predicts for random gaps.
+    Insert,
 }
+
+impl AugmentOp {
+    /// Whether the operation needs a masked language model.
+    pub fn contextual(self) -> bool {
+        matches!(self, AugmentOp::Substitute | AugmentOp::Insert)
+    }
+}
+
+/// The operations' names, for messages.
+const OPS: &str = "\"swap\", \"delete\", \"substitute\", \"insert\"";
 
 impl std::str::FromStr for AugmentOp {
     type Err = Error;
@@ -25,7 +42,9 @@ impl std::str::FromStr for AugmentOp {
         match s {
             "swap" => Ok(AugmentOp::Swap),
             "delete" => Ok(AugmentOp::Delete),
-            other => Err(Error::Options(format!("unknown augmentation {other:?}; valid operations are \"swap\", \"delete\""))),
+            "substitute" => Ok(AugmentOp::Substitute),
+            "insert" => Ok(AugmentOp::Insert),
+            other => Err(Error::Options(format!("unknown augmentation {other:?}; valid operations are {OPS}"))),
         }
     }
 }
@@ -44,11 +63,15 @@ pub struct AugmentOptions {
     pub copies: usize,
     /// Seeds the draws (default: the run's seed).
     pub seed: Option<u64>,
+    /// The masked language model that fills "substitute" and "insert" (a hub id or URL in the
+    /// browser, a folder in the CLI); default: the model being fine-tuned, which then needs its
+    /// masked-LM head (BERT's `cls.predictions`, RoBERTa's `lm_head`, …).
+    pub model: Option<String>,
 }
 
 impl Default for AugmentOptions {
     fn default() -> Self {
-        AugmentOptions { ops: vec![AugmentOp::Swap, AugmentOp::Delete], rate: 0.1, copies: 1, seed: None }
+        AugmentOptions { ops: vec![AugmentOp::Swap, AugmentOp::Delete], rate: 0.1, copies: 1, seed: None, model: None }
     }
 }
 
@@ -65,14 +88,22 @@ impl AugmentOptions {
             return Err(Error::Options(format!("augment.copies must be between 1 and {MAX_COPIES}, got {}", self.copies)));
         }
         if self.ops.is_empty() {
-            return Err(Error::Options("augment.ops is empty; give at least one of \"swap\", \"delete\"".into()));
+            return Err(Error::Options(format!("augment.ops is empty; give at least one of {OPS}")));
+        }
+        if self.model.is_some() && !self.contextual() {
+            return Err(Error::Options("augment.model is the masked language model of \"substitute\" and \"insert\"; add one of them to augment.ops or leave model out".into()));
         }
         Ok(())
     }
 
+    /// Whether any operation needs a masked language model.
+    pub fn contextual(&self) -> bool {
+        self.ops.iter().any(|op| op.contextual())
+    }
+
     /// Copy `copy` (1-based) of training row `row` in epoch `epoch`, from `text`; `run_seed` when
-    /// the options give no seed.
-    pub fn augment(&self, text: &str, run_seed: u64, epoch: usize, row: usize, copy: usize) -> String {
+    /// the options give no seed: the text, or the plan a masked language model fills.
+    pub fn draft(&self, text: &str, run_seed: u64, epoch: usize, row: usize, copy: usize) -> Draft {
         let seed = self.seed.unwrap_or(run_seed);
         // one Python seed per (seed, epoch, row, copy): SplitMix64's finaliser over the four
         let mut h = seed ^ 0x9E37_79B9_7F4A_7C15;
@@ -82,11 +113,31 @@ impl AugmentOptions {
         }
         let mut rng = PyRandom::new(h >> 1);
         let op = self.ops[rng.below(self.ops.len())];
-        apply(op, text, self.rate, &mut rng)
+        if op.contextual() {
+            return ContextualPlan::new(op, text, self.rate, rng).map_or_else(|| Draft::Text(text.to_string()), Draft::Contextual);
+        }
+        Draft::Text(apply(op, text, self.rate, &mut rng))
     }
 }
 
-/// `op` on `text`'s words with EDA's `rate`, drawing from `rng` as textaugment's `EDA` does.
+/// An augmented copy, or the plan of one for a masked language model to fill.
+pub enum Draft {
+    Text(String),
+    Contextual(ContextualPlan),
+}
+
+impl Draft {
+    /// The text as a preview shows it before any model: a plan's slots as `mask`.
+    pub fn preview(&self, mask: &str) -> String {
+        match self {
+            Draft::Text(t) => t.clone(),
+            Draft::Contextual(plan) => plan.preview(mask),
+        }
+    }
+}
+
+/// EDA's `op` on `text`'s words with EDA's `rate`, drawing from `rng` as textaugment's `EDA` does
+/// (a contextual operation leaves the words as they are).
 pub fn apply(op: AugmentOp, text: &str, rate: f64, rng: &mut PyRandom) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     if words.is_empty() {
@@ -98,6 +149,8 @@ pub fn apply(op: AugmentOp, text: &str, rate: f64, rng: &mut PyRandom) -> String
             random_swap(words, n, rng).join(" ")
         }
         AugmentOp::Delete => random_deletion(&words, rate, rng).join(" "),
+        // a model fills these: AugmentOptions::draft plans them
+        AugmentOp::Substitute | AugmentOp::Insert => words.join(" "),
     }
 }
 

@@ -35,7 +35,9 @@ pub struct InspectOptions {
     #[ts(optional)]
     pub preview_rows: Option<usize>,
     /// Augmentation to preview: the first rows' texts, each with an augmented copy made as
-    /// training with these `augment` options makes them (training draws afresh per row and epoch).
+    /// training with these `augment` options makes them (training draws afresh per row and
+    /// epoch); the words "substitute" and "insert" leave to a masked language model show as
+    /// `[MASK]`.
     #[ts(optional)]
     pub augment: Option<super::augment::AugmentOptions>,
     /// The run's seed, for `augment` without a seed of its own (default 42, as training's).
@@ -155,7 +157,7 @@ pub fn inspect(table: &Table, options: &InspectOptions) -> DataSummary {
         (Some(a), Some(j)) => cells(j)
             .take(preview_rows)
             .enumerate()
-            .filter_map(|(i, t)| t.map(|t| Augmented { augmented: shorten(&a.augment(&t, seed, 0, i, 1)), original: shorten(&t) }))
+            .filter_map(|(i, t)| t.map(|t| Augmented { augmented: shorten(&a.draft(&t, seed, 0, i, 1).preview("[MASK]")), original: shorten(&t) }))
             .collect(),
         _ => Vec::new(),
     };

@@ -165,6 +165,48 @@ impl PyRandom {
     pub fn randint(&mut self, a: usize, b: usize) -> usize {
         a + self.below(b - a + 1)
     }
+
+    /// `random.sample(range(n), k)`: `k` distinct indices below `n` in draw order (k ≤ n; a
+    /// larger `k` is cut to `n`), by CPython's two methods: a shrinking pool for small
+    /// populations, redraws against the chosen set for large ones.
+    pub fn sample(&mut self, n: usize, k: usize) -> Vec<usize> {
+        let k = k.min(n);
+        let mut setsize = 21usize;
+        if k > 5 {
+            setsize += 4usize.saturating_pow(((k * 3) as f64).log(4.0).ceil() as u32);
+        }
+        if n <= setsize {
+            let mut pool: Vec<usize> = (0..n).collect();
+            (0..k)
+                .map(|i| {
+                    let j = self.below(n - i);
+                    let chosen = pool[j];
+                    pool[j] = pool[n - i - 1];
+                    chosen
+                })
+                .collect()
+        } else {
+            let mut chosen = Vec::with_capacity(k);
+            for _ in 0..k {
+                let mut j = self.below(n);
+                while chosen.contains(&j) {
+                    j = self.below(n);
+                }
+                chosen.push(j);
+            }
+            chosen
+        }
+    }
+
+    /// `random.choices(range(len(weights)), weights)[0]`: an index drawn with probability
+    /// proportional to its weight (weights ≥ 0, not all 0; `None` for an empty list).
+    pub fn weighted_index(&mut self, weights: &[f64]) -> Option<usize> {
+        let cumulative: Vec<f64> = weights.iter().scan(0.0, |sum, w| { *sum += w; Some(*sum) }).collect();
+        let total = *cumulative.last()?;
+        let x = self.random() * total;
+        // bisect_right over cumulative[..len - 1]
+        Some(cumulative[..cumulative.len() - 1].partition_point(|&c| c <= x))
+    }
 }
 
 #[cfg(test)]

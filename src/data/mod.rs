@@ -3,6 +3,7 @@
 
 pub mod contrastive_pairs;
 pub mod augment;
+pub mod contextual;
 pub mod conversation;
 pub mod dataset;
 pub mod entity_spans;

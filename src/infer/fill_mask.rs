@@ -202,28 +202,18 @@ impl MaskedLm {
         let candidates = targets.map(|t| self.target_ids(t, notes)).transpose()?;
         let mut out = Vec::with_capacity(texts.len());
         for (c, chunk) in texts.chunks(self.batch_size.max(1)).enumerate() {
-            let b = self.tokenizer.encode(chunk, None, self.max_length, true)?;
-            let mut positions = Vec::new();
-            for (r, text) in chunk.iter().enumerate() {
-                let row = &b.input_ids[r * b.seq..(r + 1) * b.seq];
-                let found: Vec<usize> = row.iter().enumerate().filter(|(_, id)| **id as u32 == self.mask_id).map(|(i, _)| i).collect();
-                if found.is_empty() {
-                    return Err(Error::Data(format!(
-                        "text #{} ({text:?}) has no mask token: write {} where a word should be predicted{}",
-                        c * self.batch_size + r,
-                        self.mask_token(),
-                        if text.contains(&self.mask_token()) { " (it is past maxLength and was cut off)" } else { "" }
-                    )));
-                }
-                positions.push((r, found));
+            let (b, positions) = self.mask_positions(chunk)?;
+            if let Some(r) = positions.iter().position(Vec::is_empty) {
+                let text = chunk[r];
+                return Err(Error::Data(format!(
+                    "text #{} ({text:?}) has no mask token: write {} where a word should be predicted{}",
+                    c * self.batch_size + r,
+                    self.mask_token(),
+                    if text.contains(&self.mask_token()) { " (it is past maxLength and was cut off)" } else { "" }
+                )));
             }
-            let flat: Vec<i32> = positions.iter().flat_map(|(r, f)| f.iter().map(move |&i| (r * b.seq + i) as i32)).collect();
-            let [ids, types, mask] = batch_tensors(&b, self.device.device());
-            let n = flat.len();
-            let at = Tensor::<1, Int>::from_data(TensorData::new(flat, [n]), self.device.device());
-            let probs = self.device.read_rows(softmax(self.model.logits_at(ids, types, mask, at), 1)).await?;
-            let mut probs = probs.into_iter();
-            for (r, found) in positions {
+            let mut probs = self.probabilities_at(&b, &positions).await?.into_iter();
+            for (r, found) in positions.into_iter().enumerate() {
                 let row: Vec<u32> = b.input_ids[r * b.seq..(r + 1) * b.seq].iter().map(|&x| x as u32).collect();
                 let mut per_mask = Vec::with_capacity(found.len());
                 for &position in &found {
@@ -234,6 +224,29 @@ impl MaskedLm {
             }
         }
         Ok(out)
+    }
+
+    /// `texts` encoded (cut at `max_length`) and the positions of each one's masks (none when
+    /// its mask was cut off).
+    pub(crate) fn mask_positions(&self, texts: &[&str]) -> Result<(Batch, Vec<Vec<usize>>)> {
+        let b = self.tokenizer.encode(texts, None, self.max_length, true)?;
+        let positions = (0..texts.len())
+            .map(|r| b.input_ids[r * b.seq..(r + 1) * b.seq].iter().enumerate().filter(|(_, id)| **id as u32 == self.mask_id).map(|(i, _)| i).collect())
+            .collect();
+        Ok((b, positions))
+    }
+
+    /// The model's probabilities over the vocabulary at each of `positions` (texts in order,
+    /// each one's masks in order).
+    pub(crate) async fn probabilities_at(&self, b: &Batch, positions: &[Vec<usize>]) -> Result<Vec<Vec<f32>>> {
+        let flat: Vec<i32> = positions.iter().enumerate().flat_map(|(r, f)| f.iter().map(move |&i| (r * b.seq + i) as i32)).collect();
+        if flat.is_empty() {
+            return Ok(Vec::new());
+        }
+        let [ids, types, mask] = batch_tensors(b, self.device.device());
+        let n = flat.len();
+        let at = Tensor::<1, Int>::from_data(TensorData::new(flat, [n]), self.device.device());
+        self.device.read_rows(softmax(self.model.logits_at(ids, types, mask, at), 1)).await
     }
 
     /// The best `top_k` tokens at `position` of `row` by probability `p`.

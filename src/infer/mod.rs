@@ -4,6 +4,7 @@
 
 pub mod adapters;
 pub mod answer_eval;
+pub mod contextual_augment;
 pub mod encoder;
 pub mod entity_metrics;
 pub mod evaluation;

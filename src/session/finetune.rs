@@ -13,7 +13,7 @@ use crate::{
     data::masking::Masking,
     infer::{fill_mask::MaskedLm, question_answering::QuestionAnswerer, sentence_transformer::SentenceTransformer, setfit::SetFitModel, token_classification::TokenClassifier},
     train::{
-        Best, Checkpoint, Hooks, StopReason, TrainOptions, causal_lm, fine_tune_answerer, fine_tune_classifier, fine_tune_masked_lm,
+        Best, Checkpoint, ClassifierExtras, Hooks, StopReason, TrainOptions, causal_lm, fine_tune_answerer, fine_tune_classifier_with, fine_tune_masked_lm,
         fine_tune_setfit, fine_tune_token_classifier,
     },
 };
@@ -40,8 +40,25 @@ pub async fn finetune_classifier(
     resume: Option<&Checkpoint>,
     hooks: Hooks<'_>,
 ) -> Result<Finetuned<Encoder>> {
+    finetune_classifier_with(files, None, device, data, columns, options, resume, hooks).await
+}
+
+/// [`finetune_classifier`] with the files of the masked language model `augment.model` names
+/// (contextual augmentation).
+#[allow(clippy::too_many_arguments)]
+pub async fn finetune_classifier_with(
+    files: &ModelFiles,
+    augment_model: Option<&ModelFiles>,
+    device: &ComputeDevice,
+    data: &SessionData,
+    columns: &Columns,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+    hooks: Hooks<'_>,
+) -> Result<Finetuned<Encoder>> {
     let (train, validation) = data.labelled(columns, options.seed)?;
-    let trained = fine_tune_classifier(files, device, &train, validation.as_ref(), options, resume, hooks).await?;
+    let extras = ClassifierExtras { adapter: None, augment_model };
+    let trained = fine_tune_classifier_with(files, extras, device, &train, validation.as_ref(), options, resume, hooks).await?;
     let (stop_reason, steps, best) = (trained.stop_reason, trained.steps, trained.best.clone());
     Ok(Finetuned { model: trained.into_encoder(files), stop_reason, steps, best })
 }

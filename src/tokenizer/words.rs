@@ -86,6 +86,20 @@ impl TextTokenizer {
         }
     }
 
+    /// Whether token `id` begins a word: not a WordPiece `##` continuation, and — for the
+    /// byte-level BPE and SentencePiece vocabularies that mark word starts (`Ġ`, `▁`) — marked.
+    pub fn starts_word(&self, id: u32) -> bool {
+        let Some(token) = self.inner.id_to_token(id) else { return false };
+        match self.inner.get_model() {
+            ModelWrapper::WordPiece(w) => w.continuing_subword_prefix.is_empty() || !token.starts_with(&w.continuing_subword_prefix),
+            ModelWrapper::BPE(b) if b.continuing_subword_prefix.as_deref().is_some_and(|p| !p.is_empty()) => {
+                !b.continuing_subword_prefix.as_deref().is_some_and(|p| token.starts_with(p))
+            }
+            ModelWrapper::BPE(_) | ModelWrapper::Unigram(_) => token.starts_with('Ġ') || token.starts_with('▁'),
+            ModelWrapper::WordLevel(_) => true,
+        }
+    }
+
     /// The id of the model's unknown token, if it has one.
     pub fn unk_id(&self) -> Option<u32> {
         let unk = match self.inner.get_model() {

@@ -16,7 +16,13 @@ use crate::{
     ComputeDevice, Error, Result,
     data::{Dataset, Example, augment::AugmentOptions, labels::same_set, make_batch, token_lengths},
     data::batch_tensors,
-    infer::{Encoder, ModelFiles, evaluation::evaluate_classifier, metrics::CLASSIFICATION_METRICS},
+    infer::{
+        Encoder, ModelFiles,
+        contextual_augment::{augment_epoch, load_augmenter},
+        evaluation::evaluate_classifier,
+        fill_mask::MaskedLm,
+        metrics::CLASSIFICATION_METRICS,
+    },
     models::{bert::BertConfig, encoder_family::EncoderHead, heads::BertForSequenceClassification, lora::LoraOptions},
     tokenizer::TextTokenizer,
     weights::{LoadReport, bert},
@@ -57,15 +63,25 @@ pub async fn fine_tune_classifier(
     resume: Option<&Checkpoint>,
     hooks: Hooks<'_>,
 ) -> Result<Trained> {
-    fine_tune_classifier_from_adapter(files, None, device, train, validation, options, resume, hooks).await
+    fine_tune_classifier_with(files, ClassifierExtras::default(), device, train, validation, options, resume, hooks).await
 }
 
-/// [`fine_tune_classifier`] with LoRA adapters (and head) that start from `adapter`, a PEFT
-/// `adapter_model.safetensors` made with the same options.
+/// What a classifier run may start from besides the checkpoint.
+#[derive(Clone, Copy, Default)]
+pub struct ClassifierExtras<'a> {
+    /// LoRA adapters (and head) to start from: a PEFT `adapter_model.safetensors` made with the
+    /// same options.
+    pub adapter: Option<&'a [u8]>,
+    /// The files of the masked language model `augment.model` names (contextual augmentation).
+    pub augment_model: Option<&'a ModelFiles>,
+}
+
+/// [`fine_tune_classifier`] with `extras`: LoRA adapters to start from, the masked language model
+/// of contextual augmentation.
 #[allow(clippy::too_many_arguments)]
-pub async fn fine_tune_classifier_from_adapter(
+pub async fn fine_tune_classifier_with(
     files: &ModelFiles,
-    adapter: Option<&[u8]>,
+    extras: ClassifierExtras<'_>,
     device: &ComputeDevice,
     train: &Dataset,
     validation: Option<&Dataset>,
@@ -92,7 +108,11 @@ pub async fn fine_tune_classifier_from_adapter(
     let mut warnings = Vec::new();
     let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
     let tokenizer = crate::infer::encoder::tokenizer_for(&config, &files.tokenizer)?;
-    let lora = EncoderLora::for_run(options, &config, EncoderHead::SequenceClassification, files, adapter)?;
+    let lora = EncoderLora::for_run(options, &config, EncoderHead::SequenceClassification, files, extras.adapter)?;
+    let augmenter = match &options.augment {
+        Some(a) => load_augmenter(a, files, extras.augment_model, device)?,
+        None => None,
+    };
     let task = Classifier {
         new_head: new_head(&config, &labels),
         config: config.with_labels(&labels),
@@ -107,7 +127,8 @@ pub async fn fine_tune_classifier_from_adapter(
         labels,
         warnings,
         augment: options.augment.clone(),
-        epoch: std::cell::Cell::new(0),
+        augmenter,
+        epoch_copies: std::cell::RefCell::new(Vec::new()),
     };
     let weights = start_weights(files, task.lora.as_ref(), resume.is_some());
     let run = trainer::run(&task, weights, device, options, resume, hooks).await?;
@@ -180,8 +201,10 @@ struct Classifier {
     warnings: Vec<String>,
     /// Augmented copies of the rows: example `r` is row `r % n`, copy `r / n` (0: the row itself).
     augment: Option<AugmentOptions>,
-    /// The epoch being trained (the augmented copies' draws depend on it).
-    epoch: std::cell::Cell<usize>,
+    /// The masked language model that fills contextual augmentations.
+    augmenter: Option<MaskedLm>,
+    /// The augmented copies of the epoch being trained (drawn afresh at its start).
+    epoch_copies: std::cell::RefCell<Vec<String>>,
 }
 
 impl Classifier {
@@ -195,9 +218,12 @@ impl Classifier {
         let n = self.train.len();
         let (row, copy) = (r % n, r / n);
         let original = &self.train.examples[row];
-        match &self.augment {
-            Some(a) if copy > 0 => Example { text: a.augment(&original.text, self.seed, self.epoch.get(), row, copy), ..original.clone() },
-            _ => original.clone(),
+        if copy == 0 {
+            return original.clone();
+        }
+        match self.epoch_copies.borrow().get(r - n) {
+            Some(text) => Example { text: text.clone(), ..original.clone() },
+            None => original.clone(),
         }
     }
 }
@@ -223,8 +249,12 @@ impl Task for Classifier {
         Ok((0..self.copies()).flat_map(|_| rows.iter().copied()).collect())
     }
 
-    fn begin_epoch(&self, epoch: usize) {
-        self.epoch.set(epoch);
+    async fn begin_epoch(&self, epoch: usize) -> Result<()> {
+        if let Some(a) = &self.augment {
+            let texts: Vec<&str> = self.train.examples.iter().map(|e| e.text.as_str()).collect();
+            *self.epoch_copies.borrow_mut() = augment_epoch(a, &texts, self.seed, epoch, self.augmenter.as_ref()).await?;
+        }
+        Ok(())
     }
 
     fn fingerprint(&self) -> String {

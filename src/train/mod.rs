@@ -23,7 +23,7 @@ pub mod token_classifier;
 pub mod trainer;
 
 pub use checkpoint::{Checkpoint, TrainerState};
-pub use classifier::{Trained, fine_tune_classifier, fine_tune_classifier_from_adapter};
+pub use classifier::{ClassifierExtras, Trained, fine_tune_classifier, fine_tune_classifier_with};
 pub use events::{Best, Event, StopReason};
 pub use memory::MemoryPlan;
 pub use crate::infer::metrics::{ClassMetrics, Evaluation, LmMetrics, Metrics};

@@ -68,7 +68,9 @@ pub trait Task {
     fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)>;
     /// Called as each epoch starts (before its first `loss`): tasks that make examples afresh per
     /// epoch (augmentation) start drawing for it.
-    fn begin_epoch(&self, _epoch: usize) {}
+    async fn begin_epoch(&self, _epoch: usize) -> Result<()> {
+        Ok(())
+    }
     /// Mean loss of the training examples `rows` (one batch) and their real (non-padding) tokens.
     fn loss(&self, model: &Self::Model, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)>;
     /// Metrics of `model` (inference mode, on `device`) on the validation data.
@@ -111,7 +113,7 @@ pub async fn run<T: Task>(
     let (mut run, mut model) = Loop::start(task, weights, device, options, resume, hooks)?;
     let (stop, message) = 'epochs: {
         for epoch in run.position.0..options.epochs {
-            task.begin_epoch(epoch);
+            task.begin_epoch(epoch).await?;
             let order = epoch_order(&run.lengths, options.batch_size, options.seed, epoch, options.group_by_length);
             let windows: Vec<&[Vec<usize>]> = order.chunks(options.grad_accum).collect();
             let skip = if epoch == run.position.0 { run.position.1 } else { 0 };

@@ -16,7 +16,7 @@ use crate::{
     device,
     infer::ModelFiles,
     session::{
-        SessionData, Task, TrialResult, finetune_classifier,
+        SessionData, Task, TrialResult, finetune_classifier, finetune_classifier_with,
         recipe::{BaseFiles, recipe},
         search,
     },
@@ -74,10 +74,12 @@ pub fn fine_tune_js(
     on_checkpoint: Function,
     is_cancelled: Function,
     resume: JsValue,
+    augment_model: JsValue,
 ) -> Promise {
     let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
     let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
     future_to_promise(async move {
+        let augment_model = model_files_in(&augment_model, "augmentModel").map_err(to_js)?;
         let setup: Setup = parse_options("fineTune", setup).map_err(to_js)?;
         let options: TrainOptions = parse_options("fineTune options", options).map_err(to_js)?;
         if options.method == crate::train::options::Method::Setfit {
@@ -87,8 +89,9 @@ pub fn fine_tune_js(
         let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
         let resume = resume_from(&resume).map_err(to_js)?;
         let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
-        let tuned =
-            finetune_classifier(&files, &dev, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
+        let tuned = finetune_classifier_with(&files, augment_model.as_ref(), &dev, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks())
+            .await
+            .map_err(to_js)?;
         Ok(JsEncoder::from(Rc::new(tuned.model)).into())
     })
 }
@@ -346,6 +349,22 @@ pub(super) fn resume_from(resume: &JsValue) -> crate::Result<Option<Checkpoint>>
         Reflect::get(resume, &name.into()).ok().filter(|v| v.is_instance_of::<Uint8Array>()).map(|v| Uint8Array::from(v).to_vec())
     };
     Checkpoint::from_files(get).map(Some)
+}
+
+/// A model's files passed as `{ config, weights, tokenizer }` (Uint8Arrays), or none for
+/// undefined; `what` names the argument in the error.
+fn model_files_in(files: &JsValue, what: &str) -> crate::Result<Option<ModelFiles>> {
+    if files.is_undefined() || files.is_null() {
+        return Ok(None);
+    }
+    let get = |name: &str| {
+        Reflect::get(files, &name.into())
+            .ok()
+            .filter(|v| v.is_instance_of::<Uint8Array>())
+            .map(|v| Uint8Array::from(v).to_vec())
+            .ok_or_else(|| Error::Options(format!("{what}.{name} must be a Uint8Array (a model's files: config, weights, tokenizer)")))
+    };
+    Ok(Some(ModelFiles { config: get("config")?, weights: get("weights")?, tokenizer: get("tokenizer")? }))
 }
 
 /// The device a `setup.device` names, else the one of the last `init()`.

@@ -39,7 +39,7 @@ pub fn load_masked_lm(config: &BertConfig, bytes: Vec<u8>, device: &Device) -> R
     check_sizes(config, 0, &inv)?;
     let mut model = BertForMaskedLM::new(config, device)?;
     let keys = bert_keys(config, &inv);
-    let has_head = ["cls.predictions.transform.dense.weight", "lm_head.dense.weight", "vocab_transform.weight"].iter().any(|k| inv.tensors.contains_key(*k));
+    let has_head = holds_head(&inv);
     let mut prefix: Vec<(&str, &str)> = vec![(r"^(bert\.)?pooler\.", "unused.pooler."), (r"^classifier\.", "unused.classifier."), (r"^pre_classifier\.", "unused.classifier.")];
     if !keys.iter().any(|k| k.starts_with("bert.")) {
         prefix.push((r"^(embeddings|encoder)\.", "bert.${1}."));
@@ -51,6 +51,16 @@ pub fn load_masked_lm(config: &BertConfig, bytes: Vec<u8>, device: &Device) -> R
         report.warnings.push(fresh_head_warning("the masked-LM head.", false));
     }
     Ok((model, report))
+}
+
+/// Whether a checkpoint holds a masked-LM head (BERT's, RoBERTa's or DistilBERT's).
+fn holds_head(inv: &Inventory) -> bool {
+    ["cls.predictions.transform.dense.weight", "lm_head.dense.weight", "vocab_transform.weight"].iter().any(|k| inv.tensors.contains_key(*k))
+}
+
+/// Whether `model.safetensors` bytes hold a masked-LM head (else loading draws a fresh one).
+pub fn has_masked_lm_head(bytes: &[u8]) -> Result<bool> {
+    Ok(holds_head(&Inventory::read(bytes, "model.safetensors")?))
 }
 
 /// Our path of a head parameter → the family's key.

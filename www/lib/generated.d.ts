@@ -212,7 +212,13 @@ copies?: number,
 /**
  * Seeds the draws (default: the run's seed).
  */
-seed?: number | null, };
+seed?: number | null, 
+/**
+ * The masked language model that fills "substitute" and "insert" (a hub id or URL in the
+ * browser, a folder in the CLI); default: the model being fine-tuned, which then needs its
+ * masked-LM head (BERT's `cls.predictions`, RoBERTa's `lm_head`, …).
+ */
+model?: string | null, };
 
 /**
  * What [`inspect`] is told.
@@ -236,7 +242,9 @@ maxLength?: number,
 previewRows?: number, 
 /**
  * Augmentation to preview: the first rows' texts, each with an augmented copy made as
- * training with these `augment` options makes them (training draws afresh per row and epoch).
+ * training with these `augment` options makes them (training draws afresh per row and
+ * epoch); the words "substitute" and "insert" leave to a masked language model show as
+ * `[MASK]`.
  */
 augment?: AugmentOptions, 
 /**
@@ -310,7 +318,7 @@ label: string, probability: number, };
 /**
  * One augmentation operation.
  */
-export type AugmentOp = "swap" | "delete";
+export type AugmentOp = "swap" | "delete" | "substitute" | "insert";
 
 /**
  * A text and an augmented copy of it.

@@ -8,7 +8,7 @@ import { withoutSentenceFiles } from "./sentence-files.js";
 
 // Besides these setup keys, every key of finetune's options is a training option: those are the
 // Rust `TrainOptions`, which rejects an unknown key (index.d.ts re-exports their generated types).
-const SETUP = ["data", "validation", "format", "columns", "validationSplit", "device", "onEvent", "onCheckpoint", "resumeFrom", "signal", "run"];
+const SETUP = ["data", "validation", "format", "columns", "validationSplit", "device", "onEvent", "onCheckpoint", "resumeFrom", "signal", "run", "augmentModel"];
 
 /**
  * Fine-tunes a BERT-family checkpoint for text classification on labelled data and resolves to
@@ -29,9 +29,14 @@ export async function finetune(source, options = {}) {
     if (options.checkpointEvery != null || options.resumeFrom != null) throw new OptionsError("finetune: a SetFit run is not checkpointed or resumed (it is short); leave out checkpointEvery and resumeFrom");
     return finetuneSetFit(source, options, train);
   }
-  return train(options, "{text, label} rows", async (data, validation, setup, training, callbacks) => {
+  // augment.model names the masked language model that fills "substitute" and "insert"; a
+  // pipeline passes its files, already fetched, as augmentModel
+  const { augmentModel, ...rest } = options;
+  return train(rest, "{text, label} rows", async (data, validation, setup, training, callbacks) => {
     const files = await modelFiles(withoutSentenceFiles(source), MODEL_FILES, { signal: options.signal });
-    return new EncoderModel(await call(() => core.fineTune(files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
+    const named = training.augment?.model;
+    const mlm = augmentModel ?? (named == null ? undefined : await modelFiles(String(named), MODEL_FILES, { signal: options.signal }));
+    return new EncoderModel(await call(() => core.fineTune(files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks, mlm)));
   });
 }
 

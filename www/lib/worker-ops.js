@@ -82,7 +82,7 @@ function register(task, id, model, files, loadOptions) {
  * Fine-tunes entry `e` from its current files; with `run`, every checkpoint is also stored (in
  * order; a failed write becomes a `warning` event, training goes on) and the run marked finished.
  */
-async function train(e, training, run, wantsCheckpoints, { emit, checkpoint, signal }) {
+async function train(e, training, run, wantsCheckpoints, { settings, emit, checkpoint, signal }) {
   let done = null;
   if (!isDecoder(e.task)) {
     // what save({ format: "recipe" }) writes: the run from the base it starts from (its config and
@@ -102,9 +102,15 @@ async function train(e, training, run, wantsCheckpoints, { emit, checkpoint, sig
   if (training.method === "setfit" && e.source && !(await currentFiles(e))["modules.json"]) {
     Object.assign(e.files, await sentenceFiles(e.source.model, e.source.sources, signal));
   }
+  // the masked language model of contextual augmentation, fetched as pipeline() fetches models
+  const named = training.augment?.model;
+  const augmentModel = named == null || e.task !== "text-classification"
+    ? undefined
+    : await fetchModel(resolveModel(named, MODEL_FILES, settings), MODEL_FILES, { settings, onProgress: emit, signal });
   try {
     const options = {
       ...training,
+      ...(augmentModel ? { augmentModel } : {}),
       device: training.device ?? e.model.info.device.kind,
       onEvent: (event) => {
         if (event.type === "done") done = event;

@@ -9,7 +9,7 @@ use webtune::{
     infer::{Decoder, EncodeOptions, Encoder, ModelFiles, fill_mask::MaskedLm, sentence_transformer::SentenceTransformer, question_answering::QuestionAnswerer, token_classification::TokenClassifier},
     models::lora::{LoraInit, LoraOptions},
     session::{
-        DataFile, DecoderEvalSettings, Finetuned, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_answerer, finetune_decoder, finetune_masked_lm, finetune_setfit,
+        DataFile, DecoderEvalSettings, Finetuned, SessionData, Task, evaluate_decoder, finetune_classifier_with, finetune_answerer, finetune_decoder, finetune_masked_lm, finetune_setfit,
         finetune_token_classifier,
         recipe,
         runs::{self, FolderStorage},
@@ -118,10 +118,16 @@ pub struct TrainArgs {
     #[arg(long, requires = "lora_rank")]
     pub(crate) gguf_lora: bool,
     /// text-classification: augmented copies of the training rows, made afresh each epoch, by
-    /// these operations (comma-separated): swap, delete (EDA's random swap and deletion).
+    /// these operations (comma-separated): swap, delete (EDA's random swap and deletion),
+    /// substitute, insert (words a masked language model predicts: --model's masked-LM head, or
+    /// --augment-model's).
     #[arg(long)]
     augment: Option<String>,
-    /// EDA's α: the share of words swapped, or each word's chance to be deleted.
+    /// The masked language model (a folder) that fills --augment substitute and insert.
+    #[arg(long, requires = "augment")]
+    augment_model: Option<PathBuf>,
+    /// The share of words swapped, substituted or inserted, or each word's chance to be deleted
+    /// (EDA's α).
     #[arg(long, default_value_t = AugmentOptions::default().rate, requires = "augment")]
     augment_rate: f64,
     /// Augmented copies of each row per epoch.
@@ -174,6 +180,7 @@ impl TrainArgs {
                 rate: self.augment_rate,
                 copies: self.augment_copies,
                 seed: self.augment_seed,
+                model: self.augment_model.as_ref().map(|p| p.display().to_string()),
             }),
             None => None,
         };
@@ -272,7 +279,8 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let dev = crate::cli::select_device(&a.device).await?;
     let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
-    let tuned = finetune_classifier(&files, &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
+    let augment_model = a.augment_model.as_deref().map(ModelFiles::from_dir).transpose()?;
+    let tuned = finetune_classifier_with(&files, augment_model.as_ref(), &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
     finish(a, out_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
 }
 
