@@ -55,7 +55,8 @@
 //! let options = TrainOptions { epochs: 2, batch_size: 2, ..TrainOptions::default() };
 //! let mut on_event = |event| println!("{event:?}");
 //! let tuned = finetune_classifier(
-//!     &ModelFiles::from_dir(folder)?, &dev, &data, &Columns::default(), &options, None, Hooks::events(&mut on_event),
+//!     &ModelFiles::from_dir(folder)?, None, &dev, &data, &Columns::default(), &options, None,
+//!     Hooks::events(&mut on_event),
 //! )
 //! .await?;
 //! println!("{:?}", tuned.model.classify(&["what a film"]).await?);

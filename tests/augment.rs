@@ -20,7 +20,7 @@ use webtune::{
     },
     device,
     infer::{ModelFiles, fill_mask::MaskedLm},
-    session::{DataFile, SessionData, finetune_classifier, finetune_classifier_with},
+    session::{DataFile, SessionData, finetune_classifier},
     train::{Event, Hooks, TrainOptions},
 };
 
@@ -75,7 +75,7 @@ fn run(augment: Option<AugmentOptions>) -> (Vec<f64>, usize) {
         Event::Start { train_examples, .. } => examples = train_examples,
         _ => {}
     };
-    block_on(finetune_classifier(&tiny_model(), &device::cpu(), &data(), &Columns::default(), &options, None, Hooks::events(&mut on_event))).unwrap();
+    block_on(finetune_classifier(&tiny_model(), None, &device::cpu(), &data(), &Columns::default(), &options, None, Hooks::events(&mut on_event))).unwrap();
     (losses, examples)
 }
 
@@ -164,7 +164,7 @@ fn a_run_fills_contextual_copies_with_a_masked_lm_head_and_names_one_when_the_mo
                 losses.push(loss)
             }
         };
-        block_on(finetune_classifier_with(model, named, &device::cpu(), &data(), &Columns::default(), options, None, Hooks::events(&mut on_event))).map(|_| losses)
+        block_on(finetune_classifier(model, named, &device::cpu(), &data(), &Columns::default(), options, None, Hooks::events(&mut on_event))).map(|_| losses)
     };
     // the model's own masked-LM head fills the copies, the same for a seed
     let own = train(&fill_mask_model(), None, &options).unwrap();

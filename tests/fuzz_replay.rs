@@ -103,7 +103,7 @@ fn checkpoint_seed() -> Vec<u8> {
         Ok(())
     };
     let hooks = Hooks { on_event: &mut |_| {}, on_checkpoint: Some(&mut keep), cancelled: &|| false };
-    block_on(finetune_classifier(&files, &device::cpu(), &data, &Columns::default(), &options, None, hooks)).unwrap();
+    block_on(finetune_classifier(&files, None, &device::cpu(), &data, &Columns::default(), &options, None, hooks)).unwrap();
     let files = saved.first().expect("a checkpoint").files().unwrap();
     let file = |name: &str| files.iter().find(|(n, _)| *n == name).map(|(_, b)| b.clone()).unwrap();
     joined(&[file("trainer_state.json"), file("optimizer.safetensors")])

@@ -313,7 +313,7 @@ fn finetune(files: &ModelFiles, data: &SessionData, columns: &Columns, options: 
         Ok(())
     };
     let hooks = Hooks { on_event: &mut |_| {}, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
-    block_on(finetune_classifier(files, &device::cpu(), data, columns, options, resume, hooks))?;
+    block_on(finetune_classifier(files, None, &device::cpu(), data, columns, options, resume, hooks))?;
     Ok(saved)
 }
 

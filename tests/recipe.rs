@@ -86,7 +86,7 @@ fn check_steps(name: &str) {
         }
     };
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
-    block_on(finetune_classifier(&model(), &device::cpu(), &data, &Columns::default(), &options, None, hooks)).unwrap();
+    block_on(finetune_classifier(&model(), None, &device::cpu(), &data, &Columns::default(), &options, None, hooks)).unwrap();
     let want = expected["steps"].as_array().unwrap();
     assert_eq!(steps.len(), want.len(), "optimizer steps");
     for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {

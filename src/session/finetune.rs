@@ -30,23 +30,10 @@ pub struct Finetuned<M> {
 
 /// Fine-tunes the classifier in `files` on `data` (`columns` name the text, text pair and label);
 /// with `resume`, continues a run from its checkpoint. The model is the best evaluation's unless
-/// `options.keep_best` is off.
-pub async fn finetune_classifier(
-    files: &ModelFiles,
-    device: &ComputeDevice,
-    data: &SessionData,
-    columns: &Columns,
-    options: &TrainOptions,
-    resume: Option<&Checkpoint>,
-    hooks: Hooks<'_>,
-) -> Result<Finetuned<Encoder>> {
-    finetune_classifier_with(files, None, device, data, columns, options, resume, hooks).await
-}
-
-/// [`finetune_classifier`] with the files of the masked language model `augment.model` names
-/// (contextual augmentation).
+/// `options.keep_best` is off. `augment_model`: the files of the masked language model
+/// `augment.model` names (contextual augmentation).
 #[allow(clippy::too_many_arguments)]
-pub async fn finetune_classifier_with(
+pub async fn finetune_classifier(
     files: &ModelFiles,
     augment_model: Option<&ModelFiles>,
     device: &ComputeDevice,

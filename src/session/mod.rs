@@ -21,6 +21,6 @@ pub use inspect::{TaskDataSummary, TaskInspectOptions, inspect_task_data};
 pub use search::{Searched, TrialResult, search};
 pub use task::{ModelKind, Task};
 pub use finetune::{
-    DecoderEvalSettings, Finetuned, evaluate_decoder, finetune_answerer, finetune_classifier, finetune_classifier_with, finetune_decoder, finetune_masked_lm,
+    DecoderEvalSettings, Finetuned, evaluate_decoder, finetune_answerer, finetune_classifier, finetune_decoder, finetune_masked_lm,
     finetune_setfit, finetune_token_classifier,
 };

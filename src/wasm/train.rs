@@ -16,7 +16,7 @@ use crate::{
     device,
     infer::ModelFiles,
     session::{
-        SessionData, Task, TrialResult, finetune_classifier, finetune_classifier_with,
+        SessionData, Task, TrialResult, finetune_classifier,
         recipe::{BaseFiles, recipe},
         search,
     },
@@ -89,7 +89,7 @@ pub fn fine_tune_js(
         let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
         let resume = resume_from(&resume).map_err(to_js)?;
         let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
-        let tuned = finetune_classifier_with(&files, augment_model.as_ref(), &dev, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks())
+        let tuned = finetune_classifier(&files, augment_model.as_ref(), &dev, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks())
             .await
             .map_err(to_js)?;
         Ok(JsEncoder::from(Rc::new(tuned.model)).into())
@@ -224,7 +224,7 @@ pub fn search_js(
         let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
         let trial = async |index, options: TrainOptions| {
             let mut callbacks = trial_callbacks(&on_event, &is_cancelled, index);
-            finetune_classifier(&files, &dev, &data, &setup.columns, &options, None, callbacks.hooks()).await
+            finetune_classifier(&files, None, &dev, &data, &setup.columns, &options, None, callbacks.hooks()).await
         };
         let found = search(&plan, Task::TextClassification, &options, trial, trial_sink(&on_event)).await.map_err(to_js)?;
         searched(&found.trials, &found.best, JsEncoder::from(Rc::new(found.model)).into())

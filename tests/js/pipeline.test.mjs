@@ -806,3 +806,26 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
   assert.match(r.emptyRow?.message, /row 0 has no text in column "text"/);
   assert.match(r.noHead?.message, /a feature-extraction pipeline has no classifier to be unsure with/);
 });
+
+test("finetune({ augment: { ops: [\"substitute\", \"insert\"], model } }) fetches the named masked LM in the Worker and trains on its copies; a model without a masked-LM head says what to name (CPU path)", async () => {
+  const rows = readFileSync(join(ROOT, "tests/fixtures/setfit/data.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const r = await b.page.evaluate(async ({ rows }) => {
+    const { pipeline } = await import("/pkg/index.js");
+    const failure = (e) => ({ name: e.name, message: e.message });
+    const clf = await pipeline("text-classification", { model: "/fixtures/setfit/body", device: "cpu" });
+    const run = async (augment) => {
+      const events = [];
+      await clf.finetune({ data: rows, validationSplit: 0, epochs: 1, batchSize: 4, augment, onEvent: (e) => events.push(e) });
+      return { examples: events.find((e) => e.type === "start").trainExamples, last: events.at(-1).type };
+    };
+    const named = await run({ ops: ["substitute", "insert"], rate: 0.3, model: "/fixtures/fill-mask/bert" });
+    const noHead = await run({ ops: ["substitute"] }).then(() => null, failure);
+    const missing = await run({ ops: ["insert"], model: "/fixtures/no-such-model" }).then(() => null, failure);
+    clf.dispose();
+    return { named, noHead, missing };
+  }, { rows });
+  assert.deepEqual(r.named, { examples: 2 * rows.length, last: "done" }, "each row and one copy the masked LM filled");
+  assert.equal(r.noHead?.name, "OptionsError");
+  assert.match(r.noHead.message, /the model being fine-tuned has no masked-LM head .* name one with augment\.model/);
+  assert.ok(r.missing?.name && /no-such-model/.test(r.missing.message), JSON.stringify(r.missing));
+});

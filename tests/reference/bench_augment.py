@@ -16,10 +16,7 @@ table.
 """
 import argparse
 import json
-import os
-import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,15 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_recipe import MODEL, SST2, read_tsv  # noqa: E402  (all-MiniLM-L6-v2 and SST-2 from the assets)
 from bench_fewshot import sample  # noqa: E402  (k rows of each class for a seed)
-
-ENV = {**os.environ, "RAYON_NUM_THREADS": "2"}
-
-
-def webtune(binary, *args):
-    proc = subprocess.run([binary, *args], capture_output=True, text=True, env=ENV)
-    if proc.returncode != 0:
-        raise SystemExit(f"webtune {args[0]} failed:\n{proc.stderr[-3000:]}")
-    return [json.loads(l) for l in proc.stdout.splitlines() if l.strip().startswith("{")]
+from bench_active import webtune  # noqa: E402  (the CLI on 2 threads, its JSON lines)
 
 
 def run(binary, train_file, seed, work, augment):

@@ -9,7 +9,7 @@ use webtune::{
     infer::{Decoder, EncodeOptions, Encoder, ModelFiles, fill_mask::MaskedLm, sentence_transformer::SentenceTransformer, question_answering::QuestionAnswerer, token_classification::TokenClassifier},
     models::lora::{LoraInit, LoraOptions},
     session::{
-        DataFile, DecoderEvalSettings, Finetuned, SessionData, Task, evaluate_decoder, finetune_classifier_with, finetune_answerer, finetune_decoder, finetune_masked_lm, finetune_setfit,
+        DataFile, DecoderEvalSettings, Finetuned, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_answerer, finetune_decoder, finetune_masked_lm, finetune_setfit,
         finetune_token_classifier,
         recipe,
         runs::{self, FolderStorage},
@@ -280,7 +280,7 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
     let augment_model = a.augment_model.as_deref().map(ModelFiles::from_dir).transpose()?;
-    let tuned = finetune_classifier_with(&files, augment_model.as_ref(), &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
+    let tuned = finetune_classifier(&files, augment_model.as_ref(), &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
     finish(a, out_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
 }
 

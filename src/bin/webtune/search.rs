@@ -117,7 +117,7 @@ pub async fn search(a: &SearchArgs) -> Result<()> {
             let trial = async |index, options: TrainOptions| {
                 let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
                 let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
-                finetune_classifier(&start, &dev, &data, &t.columns.columns(), &options, None, hooks).await
+                finetune_classifier(&start, None, &dev, &data, &t.columns.columns(), &options, None, hooks).await
             };
             let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
             print_best(&found.best, t)?;
