@@ -15,7 +15,7 @@ use webtune::{
     device,
     infer::ModelFiles,
     session::{DataFile, SessionData, Task, finetune_classifier, recipe::recipe},
-    train::{Event, Hooks, TrainOptions},
+    train::{Checkpoint, Event, Hooks, TrainOptions},
 };
 
 fn fixtures() -> PathBuf {
@@ -58,7 +58,7 @@ fn fnv1a64(bytes: &[u8]) -> String {
 fn the_recipes_written_today_are_the_ones_the_trainer_ran() {
     for name in ["full", "lora"] {
         let (options, data) = run(name);
-        let files = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &options)).unwrap();
+        let files = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &options, None)).unwrap();
         let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
         assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
     }
@@ -101,15 +101,77 @@ fn check_steps(name: &str) {
 }
 
 #[test]
+fn a_recipe_from_a_checkpoint_continues_the_run_with_the_steps_webtunes_resume_takes() {
+    let _turn = cpu_turn();
+    let (options, data) = run("resumed");
+    let expected = expected("resumed");
+    // the run, checkpointed at step 7 as the browser stores it
+    let mut stored = None;
+    let mut on_checkpoint = |c: &Checkpoint| {
+        stored = Some(c.clone());
+        Ok(())
+    };
+    let hooks = Hooks { on_event: &mut |_| {}, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
+    block_on(finetune_classifier(&model(), None, &device::cpu(), &data, &Columns::default(), &options, None, hooks)).unwrap();
+    let checkpoint = stored.expect("a checkpoint at step 7");
+    assert_eq!(checkpoint.state.step, 7);
+    // its recipe: the files make_recipe_fixture.py ran (the moments compared by value below)
+    let files = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &options, Some(&checkpoint))).unwrap();
+    let want = expected["recipe_files"].as_object().unwrap();
+    assert_eq!(files.len(), want.len(), "{:?}", files.iter().map(|(f, _)| f).collect::<Vec<_>>());
+    for (file, bytes) in &files {
+        if !file.ends_with(".safetensors") {
+            assert_eq!(Value::from(fnv1a64(bytes)), want[file], "{file} differs from the recipe the Trainer continued");
+        }
+    }
+    let by_name = |name: &str| &files.iter().find(|(f, _)| f == name).unwrap().1;
+    let moments = safetensors::SafeTensors::deserialize(by_name("resume/exp_avg_sq.safetensors")).unwrap();
+    let weights = safetensors::SafeTensors::deserialize(by_name("resume/model.safetensors")).unwrap();
+    let (mut ours, mut theirs) = (moments.names(), weights.names());
+    ours.sort();
+    theirs.sort();
+    assert_eq!(ours, theirs, "a second moment for every weight, under its Hugging Face name");
+    let v = moments.tensor("classifier.weight").unwrap();
+    assert_eq!(v.shape(), weights.tensor("classifier.weight").unwrap().shape(), "in PyTorch's layout");
+    assert!(v.data().chunks(4).any(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) > 0.0), "moments, not zeros");
+    // webtune's own resume takes the steps the Trainer took from the recipe
+    let mut steps = Vec::new();
+    let mut on_event = |e| {
+        if let Event::Step { step, loss, grad_norm, learning_rate, .. } = e {
+            steps.push((step, loss, grad_norm.unwrap(), learning_rate));
+        }
+    };
+    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut |_: &Checkpoint| Ok(())), cancelled: &|| false };
+    block_on(finetune_classifier(&model(), None, &device::cpu(), &data, &Columns::default(), &options, Some(&checkpoint), hooks)).unwrap();
+    let want = expected["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), want.len(), "the steps after the checkpoint");
+    for ((step, loss, norm, lr), w) in steps.iter().zip(want) {
+        assert_eq!(*step as u64, w["step"].as_u64().unwrap());
+        for (ours, theirs, what) in [(*loss, &w["loss"], "loss"), (*norm, &w["grad_norm"], "gradient norm"), (*lr, &w["learning_rate"], "learning rate")] {
+            let theirs = theirs.as_f64().unwrap();
+            assert!((ours - theirs).abs() <= 1e-4 * theirs.abs().max(1.0), "step {step}: {what} {ours} vs the resumed Trainer's {theirs}");
+        }
+    }
+    // a LoRA run's checkpoint is not continued by a recipe yet
+    let lora = TrainOptions { lora: expected_lora(), ..options };
+    let e = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &lora, Some(&checkpoint))).unwrap_err().to_string();
+    assert!(e.contains("not LoRA runs"), "{e}");
+}
+
+fn expected_lora() -> Option<webtune::models::lora::LoraOptions> {
+    run("lora").0.lora
+}
+
+#[test]
 fn a_task_without_a_recipe_yet_and_a_judge_without_validation_are_clear_errors() {
     let (options, data) = run("full");
-    let e = block_on(recipe(Task::TokenClassification, (&model()).into(), "model", &data, &Columns::default(), &options)).unwrap_err().to_string();
+    let e = block_on(recipe(Task::TokenClassification, (&model()).into(), "model", &data, &Columns::default(), &options, None)).unwrap_err().to_string();
     assert!(e.contains("token-classification runs are not exported yet"), "{e}");
     let no_validation = SessionData { validation_split: 0.0, ..data };
     let judged = TrainOptions { early_stopping_patience: Some(2), ..options };
-    let e = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &judged)).unwrap_err().to_string();
+    let e = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &judged, None)).unwrap_err().to_string();
     assert!(e.contains("earlyStoppingPatience and metric judge evaluations; this run has no validation data"), "{e}");
     let augmented = TrainOptions { augment: Some(Default::default()), ..TrainOptions::default() };
-    let e = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &augmented)).unwrap_err().to_string();
+    let e = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &augmented, None)).unwrap_err().to_string();
     assert!(e.contains("augment has no equivalent in transformers' Trainer"), "{e}");
 }

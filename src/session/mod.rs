@@ -12,6 +12,7 @@ pub mod data;
 pub mod finetune;
 pub mod inspect;
 pub mod recipe;
+pub mod recipe_resume;
 pub mod runs;
 pub mod search;
 pub mod task;

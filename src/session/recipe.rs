@@ -21,9 +21,9 @@ use crate::{
         encoder_family::EncoderHead,
         lora::LoraBase,
     },
-    session::{SessionData, Task},
+    session::{SessionData, Task, recipe_resume::resume_files},
     train::{
-        Schedule, TrainOptions,
+        Checkpoint, Schedule, TrainOptions,
         classifier::{label_order, lora_start, new_head},
         options::Mode,
     },
@@ -56,18 +56,22 @@ impl<'a> From<&'a ModelFiles> for BaseFiles<'a> {
 
 /// The files of the recipe of fine-tuning the base `files` (named `model` in the recipe: a hub id
 /// or the folder the person will train from) for `task` on `data`, as webtune would run it with
-/// `options`.
-pub async fn recipe(task: Task, files: BaseFiles<'_>, model: &str, data: &SessionData, columns: &Columns, options: &TrainOptions) -> Result<Vec<(String, Vec<u8>)>> {
-    match task {
-        Task::TextClassification | Task::FeatureExtraction => classification(files, model, data, columns, options).await,
-        other => Err(Error::Options(format!(
+/// `options`; with `resume`, a checkpoint of that run, the recipe continues from it.
+pub async fn recipe(
+    task: Task,
+    files: BaseFiles<'_>,
+    model: &str,
+    data: &SessionData,
+    columns: &Columns,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    if !matches!(task, Task::TextClassification | Task::FeatureExtraction) {
+        return Err(Error::Options(format!(
             "a recipe is written for text-classification runs so far; {} runs are not exported yet (train them here, or write the Trainer script by hand)",
-            other.name()
-        ))),
+            task.name()
+        )));
     }
-}
-
-async fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, columns: &Columns, options: &TrainOptions) -> Result<Vec<(String, Vec<u8>)>> {
     options.validate()?;
     options.check_for_task("text-classification")?;
     options.check_metric(crate::infer::metrics::CLASSIFICATION_METRICS, "a classifier")?;
@@ -88,6 +92,10 @@ async fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, c
     let labels = label_order(&config, &train.labels.names);
     let train = train.reorder_labels(&labels)?;
     let validation = validation.map(|v| v.reorder_labels(&labels)).transpose()?;
+    let resumed = match resume {
+        Some(c) => Some(resume_files(c, options, &train).await?),
+        None => None,
+    };
     let mut warnings = Vec::new();
     let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
     let lengths = if options.group_by_length {
@@ -126,6 +134,8 @@ async fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, c
         "lora": lora,
         // the adapters and head webtune's run starts from (PEFT's files), when the recipe has them
         "initial_adapter": initial.as_ref().map(|_| "initial_adapter"),
+        // the checkpoint the recipe continues from (its files in resume/), or null: from the start
+        "resume": resumed.as_ref().map(|(entry, _)| entry),
         "webtune_options": options,
         "warnings": warnings,
     });
@@ -144,6 +154,7 @@ async fn classification(files: BaseFiles<'_>, model: &str, data: &SessionData, c
         out.insert(2, ("validation.jsonl".to_string(), rows(v, columns)?));
     }
     out.extend(initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)));
+    out.extend(resumed.into_iter().flat_map(|(_, files)| files));
     Ok(out)
 }
 

@@ -39,7 +39,75 @@ pub struct AdamW {
 /// two moments.
 pub struct SavedState(pub BTreeMap<String, (usize, Vec<f32>, Vec<f32>)>);
 
+/// Which AdamW moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    /// The first moment, PyTorch's `exp_avg`.
+    First,
+    /// The second, PyTorch's `exp_avg_sq`.
+    Second,
+}
+
+/// Maps each float parameter knowing its module path (`bert.encoder.layer.0.…`), the key of
+/// the optimizer's state.
+trait MapAtPath {
+    fn map_at<const D: usize>(&mut self, path: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>>;
+}
+
+/// A [`MapAtPath`] as Burn's `ModuleMapper`: tracks the path while the module is walked.
+struct WithPath<M>(M, Vec<String>);
+
+impl<M: MapAtPath> ModuleMapper for WithPath<M> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.1.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.1.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.1.join(".");
+        self.0.map_at(&path, param)
+    }
+}
+
+/// Replaces each parameter by one of its moments (zeros for a parameter never updated), so that
+/// a model exporter writes the moments under the parameters' exported names and layouts.
+struct MomentsAsParameters<'a> {
+    state: &'a SavedState,
+    moment: Moment,
+}
+
+impl MapAtPath for MomentsAsParameters<'_> {
+    fn map_at<const D: usize>(&mut self, path: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let shape = tensor.dims();
+        let n: usize = shape.iter().product();
+        let values = match (self.state.0.get(path), self.moment) {
+            (Some((_, m, _)), Moment::First) if m.len() == n => m.clone(),
+            (Some((_, _, v)), Moment::Second) if v.len() == n => v.clone(),
+            _ => vec![0.0; n],
+        };
+        let moment = Tensor::<1>::from_data(TensorData::new(values, [n]), &tensor.device()).reshape(shape);
+        Param::from_mapped_value(id, moment, mapper)
+    }
+}
+
 impl SavedState {
+    /// `model` with every parameter replaced by its `moment` (checked against it first with
+    /// [`SavedState::check`]): what an exporter writes as PyTorch's optimizer state.
+    pub fn as_parameters<M: Module>(&self, model: M, moment: Moment) -> M {
+        model.map(&mut WithPath(MomentsAsParameters { state: self, moment }, Vec::new()))
+    }
+
+    /// The optimizer step of every parameter that has moments, when they all agree.
+    pub fn common_time(&self) -> Option<usize> {
+        let mut times = self.0.values().map(|(t, _, _)| *t);
+        let first = times.next()?;
+        times.all(|t| t == first).then_some(first)
+    }
+
     /// Checks a saved state against the model it is to update, at optimizer step `step`: every
     /// entry names one of the model's parameters and has its size, no parameter was updated more
     /// often than the run stepped, the moments are finite, and a run past its first step has some.
@@ -108,8 +176,7 @@ impl AdamW {
     /// unconditionally, without the three masked copies of every parameter that cost (on the CPU)
     /// more than the update itself.
     pub fn step<M: Module>(&mut self, lr: f64, model: M, mut grads: GradientsParams, apply: Option<Tensor<1, Bool>>) -> M {
-        let mut mapper = Update { optim: self, lr, grads: &mut grads, apply, path: Vec::new() };
-        model.map(&mut mapper)
+        model.map(&mut WithPath(Update { optim: self, lr, grads: &mut grads, apply }, Vec::new()))
     }
 
     /// Reads the state back (async: works on WebGPU).
@@ -147,24 +214,15 @@ struct Update<'a> {
     lr: f64,
     grads: &'a mut GradientsParams,
     apply: Option<Tensor<1, Bool>>,
-    path: Vec<String>,
 }
 
-impl ModuleMapper for Update<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+impl MapAtPath for Update<'_> {
+    fn map_at<const D: usize>(&mut self, path: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
         let Some(grad) = self.grads.remove::<D>(id) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
-        let path = self.path.join(".");
+        let path = path.to_string();
         let shape = tensor.dims();
         let n: usize = shape.iter().product();
         let optim = if (self.optim.no_decay_paths)(&path) { &self.optim.no_decay } else { &self.optim.decay };

@@ -99,6 +99,7 @@ pub fn fine_tune_js(
 /// A fine-tuning run as a Hugging Face recipe (`webtune recipe`): the base's `config` and
 /// `tokenizer` (named `model` in the recipe), the data, setup and options as `fineTune` takes
 /// them; returns `{ "train.py": Uint8Array, "recipe.json", … }`. `task`: a pipeline task name.
+/// `resume` (a checkpoint's files, or undefined): the recipe continues the run from it.
 #[wasm_bindgen(js_name = writeRecipe)]
 #[allow(clippy::too_many_arguments)]
 pub fn write_recipe_js(
@@ -110,16 +111,18 @@ pub fn write_recipe_js(
     validation: Option<Uint8Array>,
     setup: JsValue,
     options: JsValue,
+    resume: JsValue,
 ) -> Promise {
     let (config, tokenizer, data, validation) = (config.to_vec(), tokenizer.to_vec(), data.to_vec(), validation.map(|v| v.to_vec()));
     future_to_promise(async move {
+        let resume = resume_from(&resume).map_err(to_js)?;
         let task = Task::parse(&task).map_err(to_js)?;
         let setup: Setup = parse_options("save (recipe)", setup).map_err(to_js)?;
         let options: TrainOptions = parse_options("save (recipe) options", options).map_err(to_js)?;
         let data = setup.data(data, validation, "validation.csv");
         // the weights stay out: a LoRA recipe's adapters then start as PEFT draws them
         let base = BaseFiles { config: &config, tokenizer: &tokenizer, weights: None };
-        let files = recipe(task, base, &model, &data, &setup.columns, &options).await.map_err(to_js)?;
+        let files = recipe(task, base, &model, &data, &setup.columns, &options, resume.as_ref()).await.map_err(to_js)?;
         super::files_object(files)
     })
 }

@@ -294,6 +294,9 @@ test(`a run stored in ${storage} resumes after a page reload and ends as the uni
     const { env, models, pipeline, runs } = await import("/pkg/index.js");
     env.storage = storage;
     try {
+      // the stored run as a recipe that continues it on GPUs (tests/recipe.rs: the Trainer's steps)
+      const recipe = await runs.recipe("r1");
+      const continued = { resume: JSON.parse(new TextDecoder().decode(recipe["recipe.json"])).resume, files: Object.keys(recipe).filter((n) => n.startsWith("resume/")) };
       const events = [];
       const { pipeline: p, done } = await runs.resume("r1", { onEvent: (e) => events.push(e) });
       const info = p.info;
@@ -303,13 +306,17 @@ test(`a run stored in ${storage} resumes after a page reload and ends as the uni
       p.dispose();
       m.dispose();
       const deleted = [await runs.delete("r1"), await models.delete("m1"), await runs.delete("r1")];
-      return { events, done, info, saved, names: files.map((f) => f.name).sort(), deleted, runs: await runs.list(), models: await models.list() };
+      return { events, done, info, saved, names: files.map((f) => f.name).sort(), deleted, runs: await runs.list(), models: await models.list(), continued };
     } catch (e) {
       return { error: { name: e.name, message: e.message } };
     }
   }, storage);
   assert.equal(second.error, undefined, JSON.stringify(second.error) + "\n" + b.logs.join("\n"));
   assert.equal(second.info.device.kind, "cpu");
+  assert.equal(second.continued.resume.step, k, "the recipe continues from the latest checkpoint");
+  for (const f of ["resume/model.safetensors", "resume/exp_avg.safetensors", "resume/exp_avg_sq.safetensors", "resume/config.json"]) {
+    assert.ok(second.continued.files.includes(f), `${f} in ${second.continued.files}`);
+  }
   const steps = (events) => events.filter((e) => e.type === "step");
   const resumed = steps(second.events);
   assert.deepEqual(resumed.map((e) => e.step), Array.from({ length: 18 - k }, (_, i) => k + 1 + i));

@@ -13,7 +13,10 @@ Writes tests/fixtures/recipe/:
                     (each file's FNV-1a 64-bit hash: the test writes the recipe again and
                     compares), its options and validation split; per optimizer step of
                     `python train.py --webtune-order`: loss, gradient norm (before clipping),
-                    learning rate; and the final evaluation
+                    learning rate; and the final evaluation. A third, "resumed": the full run
+                    checkpointed at step 7 by `webtune train --checkpoint-every 7`, written by
+                    `webtune recipe --resume` (its resume/ folder) and continued by train.py from
+                    that checkpoint: the Trainer's steps 8 to 12
 The model: tests/fixtures/bert/tiny-cls3's weights with train-steps' dropout-0 config (both
 sides then compute the same thing), copied into a folder named `model`.
 """
@@ -37,6 +40,7 @@ EXTRA = [
 OPTIONS = ["--epochs", "3", "--batch-size", "4", "--learning-rate", "1e-3", "--warmup-steps", "2", "--log-every", "1",
            "--validation-split", "0.25", "--seed", "7"]
 RUNS = {"full": [], "lora": ["--lora-rank", "4", "--lora-alpha", "8"]}
+RESUMED = ["--checkpoint-every", "7"]
 
 
 def fnv1a64(data: bytes) -> int:
@@ -60,6 +64,10 @@ def main():
     shutil.copy(BERT / "tiny-cls3/model.safetensors", model / "model.safetensors")
     shutil.copy(BERT / "tokenizer.json", model / "tokenizer.json")
     expected = {name: run_recipe(args.webtune, work, model, name, extra) for name, extra in RUNS.items()}
+    # the full run, stopped by its checkpoint at step 7 and continued by the recipe
+    subprocess.run([args.webtune, "train", "--model", "model", "--data", str(OUT / "data.jsonl"), "--out", str(work / "run-resumed"),
+                    *OPTIONS, *RESUMED, "--device", "cpu"], cwd=work, check=True, capture_output=True)
+    expected["resumed"] = run_recipe(args.webtune, work, model, "resumed", [*RESUMED, "--resume", str(work / "run-resumed/checkpoints")])
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 

@@ -551,6 +551,8 @@ export const runs: {
   /** Continues a run from its latest checkpoint; ends as the uninterrupted run would. */
   resume(name: string, options?: { device?: DevicePreference; onEvent?: (event: TrainingEvent) => void; signal?: AbortSignal }):
     Promise<{ pipeline: TextClassificationPipeline | TextGenerationPipeline; done: Extract<TrainingEvent, { type: "done" }> }>;
+  /** The run as a Hugging Face recipe that continues it from its latest checkpoint (text classification, all weights): the files by name. */
+  recipe(name: string): Promise<Record<string, Uint8Array>>;
   delete(name: string): Promise<boolean>;
 };
 

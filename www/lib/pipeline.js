@@ -69,6 +69,15 @@ export const runs = {
     const pipeline = isDecoder(r.task) ? makeGenerator(r.handle, r.info) : makePipeline(r.task, r.handle, r.info);
     return { pipeline, done: r.done };
   },
+  /**
+   * Run `name` as a Hugging Face recipe (the files `save({ format: "recipe" })` gives) that
+   * continues it on GPUs from its latest checkpoint: weights, AdamW moments, step, best so far.
+   * @param {string} name
+   */
+  recipe(name) {
+    store.checkName("run", name);
+    return request("recipeRun", { name });
+  },
   /** Deletes run `name`; resolves to whether it existed. */
   delete: (name) => {
     store.checkName("run", name);

@@ -315,6 +315,16 @@ export const ops = {
     const { done, info } = await train(entry(handle), training, name, false, ctx);
     return { handle, task: setup.task, info, done };
   },
+  /** Stored run `name` as a Hugging Face recipe that continues it from its latest checkpoint. */
+  async recipeRun({ name }) {
+    const { setup, data, base, checkpoint } = await store.readRun(name);
+    const file = (n) => new File([data[n]], n);
+    const { checkpointEvery, ...options } = setup.options;
+    // the run's options (checkpointEvery does not change its steps), from its last checkpoint
+    return recipe(setup.task, base, setup.model, {
+      ...options, data: file(setup.data), validation: setup.validation ? file(setup.validation) : undefined, resumeFrom: checkpoint ?? undefined,
+    });
+  },
   /**
    * The model's Hugging Face files by name, as bytes (decoders add tokenizer_config.json); with
    * format "peft", a LoRA-tuned decoder's adapter files.

@@ -312,13 +312,15 @@ async fn train_setfit(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
 
 /// `webtune recipe`: the run `train` would make, written as a Hugging Face recipe folder in --out.
 pub async fn write_recipe(a: &TrainArgs) -> Result<()> {
-    if a.resume.is_some() || a.peft || a.gguf_lora {
-        return Err(Error::Options("webtune recipe writes a run from its start; --resume, --peft and --gguf-lora are train's (the recipe saves LoRA runs as PEFT files)".into()));
+    if a.peft || a.gguf_lora {
+        return Err(Error::Options("--peft and --gguf-lora are train's (the recipe saves LoRA runs as PEFT files)".into()));
     }
     let task = Task::parse(&a.task)?;
     let options = a.options()?;
     let base = ModelFiles::from_dir(&a.model)?;
-    let files = recipe::recipe(task, (&base).into(), &a.model.display().to_string(), &a.data()?, &a.columns.columns(), &options).await?;
+    // with --resume (a run's checkpoints, and its options and data), the recipe continues that run
+    let resume = a.resume()?;
+    let files = recipe::recipe(task, (&base).into(), &a.model.display().to_string(), &a.data()?, &a.columns.columns(), &options, resume.as_ref()).await?;
     if a.out.join("train.py").exists() && !a.overwrite {
         return Err(Error::Options(format!("{} already holds a recipe (train.py); choose another --out or pass --overwrite", a.out.display())));
     }

@@ -6,15 +6,22 @@ settings are in recipe.json, its rows in train.jsonl / validation.jsonl; README.
     accelerate launch --config_file accelerate_multi_gpu.yaml train.py  # every GPU of a machine
     python train.py --train-file all_rows.jsonl --model org/bigger      # other data, other base
     python train.py --webtune-order                                     # webtune's own batches
+
+When the recipe was written from a checkpoint of the run (recipe.json "resume", files in resume/),
+training continues from it — weights, AdamW moments, step, best evaluation — instead of starting
+again: resume/ becomes the Trainer's output-dir/checkpoint-N/, which the Trainer resumes from.
 """
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                          EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments)
+                          EarlyStoppingCallback, Trainer, TrainerCallback, TrainerState, TrainingArguments)
+from transformers.trainer_callback import ExportableState
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,8 +52,8 @@ class Rows(torch.utils.data.Dataset):
 class WebtuneBatches(torch.utils.data.Sampler):
     """The batches of webtune's run (webtune_order.json: per epoch, lists of row numbers)."""
 
-    def __init__(self, epochs):
-        self.epochs, self.epoch = epochs, 0
+    def __init__(self, epochs, first_epoch=0):
+        self.epochs, self.epoch = epochs, first_epoch
 
     def set_epoch(self, epoch):
         self.epoch = epoch
@@ -61,15 +68,57 @@ class WebtuneBatches(torch.utils.data.Sampler):
 class RecipeTrainer(Trainer):
     """The Trainer, fed webtune's batches when given them."""
 
-    def __init__(self, *args, webtune_order=None, **kwargs):
+    def __init__(self, *args, webtune_order=None, first_epoch=0, **kwargs):
         super().__init__(*args, **kwargs)
-        self.webtune_order = webtune_order
+        self.webtune_order, self.first_epoch = webtune_order, first_epoch
 
     def get_train_dataloader(self):
         if self.webtune_order is None:
             return super().get_train_dataloader()
-        loader = torch.utils.data.DataLoader(self.train_dataset, batch_sampler=WebtuneBatches(self.webtune_order), collate_fn=self.data_collator)
+        loader = torch.utils.data.DataLoader(self.train_dataset, batch_sampler=WebtuneBatches(self.webtune_order, self.first_epoch),
+                                             collate_fn=self.data_collator)
         return self.accelerator.prepare(loader)
+
+
+def continue_from(trainer, resume, output_dir):
+    """webtune's checkpoint (resume/: weights, the AdamW moments by parameter name, the position
+    and best evaluation) as the Trainer's output_dir/checkpoint-N/, for train(resume_from_checkpoint)."""
+    folder, step = HERE / resume["folder"], resume["step"]
+    checkpoint = Path(output_dir) / f"checkpoint-{step}"
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(folder / name, checkpoint / name)
+    steps_per_epoch = len(trainer.get_train_dataloader()) // trainer.args.gradient_accumulation_steps
+    max_steps = steps_per_epoch * int(trainer.args.num_train_epochs)
+    trainer.create_optimizer_and_scheduler(num_training_steps=max_steps)
+    first, second = load_file(folder / "exp_avg.safetensors"), load_file(folder / "exp_avg_sq.safetensors")
+    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    for group in trainer.optimizer.param_groups:
+        for p in group["params"]:
+            name = names[id(p)]
+            if name not in first or first[name].shape != p.shape:
+                raise SystemExit(f"{folder}: no moments for {name} of shape {tuple(p.shape)}; the checkpoint belongs to another model")
+            trainer.optimizer.state[p] = {"step": torch.tensor(float(step)), "exp_avg": first[name].to(p.dtype).clone(),
+                                          "exp_avg_sq": second[name].to(p.dtype).clone()}
+    for _ in range(step):
+        trainer.lr_scheduler.step()
+    torch.save(trainer.optimizer.state_dict(), checkpoint / "optimizer.pt")
+    torch.save(trainer.lr_scheduler.state_dict(), checkpoint / "scheduler.pt")
+    trainer.optimizer, trainer.lr_scheduler = None, None  # train() builds them again, then loads these
+    args = trainer.args
+    stateful = [cb for cb in trainer.callback_handler.callbacks + [trainer.control] if isinstance(cb, ExportableState)]
+    state = TrainerState(global_step=step, epoch=step / steps_per_epoch, max_steps=max_steps, num_train_epochs=int(args.num_train_epochs),
+                         logging_steps=args.logging_steps, eval_steps=args.eval_steps, save_steps=args.save_steps,
+                         train_batch_size=args.per_device_train_batch_size, stateful_callbacks=stateful)
+    best = resume.get("best")
+    if best and (folder / "best").is_dir():
+        # the weights of the best evaluation so far, where load_best_model_at_end finds them
+        best_checkpoint = Path(output_dir) / f"checkpoint-{best['step']}"
+        if best_checkpoint != checkpoint:
+            shutil.copytree(folder / "best", best_checkpoint, dirs_exist_ok=True)
+        state.best_metric, state.best_global_step, state.best_model_checkpoint = best["value"], best["step"], str(best_checkpoint)
+    state.save_to_json(str(checkpoint / "trainer_state.json"))
+    return str(checkpoint)
 
 
 class StepLog(TrainerCallback):
@@ -153,10 +202,16 @@ def main():
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe["early_stopping_patience"]))
     if args.log_steps:
         callbacks.append(StepLog(args.log_steps))
+    resume = recipe.get("resume")
+    if resume and recipe["lora"]:
+        raise SystemExit("resume/ continues full fine-tuning runs only")
     trainer = RecipeTrainer(
         model=model, args=TrainingArguments(output_dir=args.output_dir, **training), train_dataset=train, eval_dataset=validation,
-        data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics, callbacks=callbacks, webtune_order=order)
-    trainer.train()
+        data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics, callbacks=callbacks, webtune_order=order,
+        first_epoch=resume["epoch"] if resume else 0)
+    if resume and args.train_file != str(HERE / "train.jsonl"):
+        raise SystemExit("resume/ continues the run on its own rows (train.jsonl); leave --train-file out")
+    trainer.train(resume_from_checkpoint=continue_from(trainer, resume, args.output_dir) if resume else None)
     if validation is not None:
         print(json.dumps(trainer.evaluate()))
     final = Path(args.output_dir) / "final"
