@@ -14,7 +14,7 @@ use webtune::{
     data::{
         Columns, InspectOptions, parse_named,
         augment::{AugmentOp, AugmentOptions, random_deletion, random_swap},
-        contextual::ContextualPlan,
+        contextual::{ContextualOp, ContextualPlan},
         inspect,
         mersenne::PyRandom,
     },
@@ -130,7 +130,7 @@ fn contextual_fills_are_the_fill_mask_pipelines_draw_for_draw() {
     let expected: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let mlm = MaskedLm::load(fill_mask_model(), &device::cpu()).unwrap();
     for case in expected["cases"].as_array().unwrap() {
-        let op = case["op"].as_str().unwrap().parse().unwrap();
+        let op = if case["op"] == "insert" { ContextualOp::Insert } else { ContextualOp::Substitute };
         let (text, rate, seed) = (case["text"].as_str().unwrap(), case["rate"].as_f64().unwrap(), case["seed"].as_u64().unwrap());
         let plan = ContextualPlan::new(op, text, rate, PyRandom::new(seed)).unwrap();
         let masked = plan.masked_texts(&mlm.mask_token());

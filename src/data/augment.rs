@@ -8,7 +8,10 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::{contextual::ContextualPlan, mersenne::PyRandom};
+use super::{
+    contextual::{ContextualOp, ContextualPlan},
+    mersenne::PyRandom,
+};
 use crate::{Error, Result};
 
 /// One augmentation operation.
@@ -114,7 +117,8 @@ impl AugmentOptions {
         let mut rng = PyRandom::new(h >> 1);
         let op = self.ops[rng.below(self.ops.len())];
         if op.contextual() {
-            return ContextualPlan::new(op, text, self.rate, rng).map_or_else(|| Draft::Text(text.to_string()), Draft::Contextual);
+            let fill = if op == AugmentOp::Insert { ContextualOp::Insert } else { ContextualOp::Substitute };
+            return ContextualPlan::new(fill, text, self.rate, rng).map_or_else(|| Draft::Text(text.to_string()), Draft::Contextual);
         }
         Draft::Text(apply(op, text, self.rate, &mut rng))
     }

@@ -8,11 +8,20 @@
 //! probability proportional to the model's (Python's `random.choices`), from the same generator
 //! that chose the slots: one seed gives one text.
 
-use super::{augment::AugmentOp, mersenne::PyRandom};
+use super::mersenne::PyRandom;
+
+/// What a plan fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContextualOp {
+    /// Words replaced by predictions.
+    Substitute,
+    /// Predicted words put in gaps.
+    Insert,
+}
 
 /// The words of one text, the slots to fill, and the generator that draws the fillers.
 pub struct ContextualPlan {
-    op: AugmentOp,
+    op: ContextualOp,
     words: Vec<String>,
     /// Substitute: indices of the words replaced; insert: gaps (0 = before the first word,
     /// `words.len()` = after the last), in draw order.
@@ -31,12 +40,12 @@ impl ContextualPlan {
     /// The plan for `op` (substitute or insert) on `text`'s whitespace-separated words: ⌊rate ·
     /// n⌋ slots, at least one, drawn with `random.sample` (n: words with a letter or digit for
     /// substitute, gaps for insert). `None` when there is nothing to fill (no such word).
-    pub fn new(op: AugmentOp, text: &str, rate: f64, mut rng: PyRandom) -> Option<Self> {
+    pub fn new(op: ContextualOp, text: &str, rate: f64, mut rng: PyRandom) -> Option<Self> {
         let words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
         let choices: Vec<usize> = match op {
-            AugmentOp::Substitute => (0..words.len()).filter(|&i| !split_word(&words[i]).1.is_empty()).collect(),
-            AugmentOp::Insert if !words.is_empty() => (0..=words.len()).collect(),
-            _ => Vec::new(),
+            ContextualOp::Substitute => (0..words.len()).filter(|&i| !split_word(&words[i]).1.is_empty()).collect(),
+            ContextualOp::Insert if !words.is_empty() => (0..=words.len()).collect(),
+            ContextualOp::Insert => Vec::new(),
         };
         if choices.is_empty() {
             return None;
@@ -60,11 +69,11 @@ impl ContextualPlan {
     fn with_masks(&self, slots: &[usize], mask: &str) -> String {
         let mut out: Vec<String> = Vec::with_capacity(self.words.len() + slots.len());
         for i in 0..=self.words.len() {
-            if self.op == AugmentOp::Insert && slots.contains(&i) {
+            if self.op == ContextualOp::Insert && slots.contains(&i) {
                 out.push(mask.to_string());
             }
             if let Some(word) = self.words.get(i) {
-                if self.op == AugmentOp::Substitute && slots.contains(&i) {
+                if self.op == ContextualOp::Substitute && slots.contains(&i) {
                     let (before, _, after) = split_word(word);
                     out.push(format!("{before}{mask}{after}"));
                 } else {
@@ -79,7 +88,7 @@ impl ContextualPlan {
     pub fn replaced(&self) -> Vec<Option<String>> {
         self.slots
             .iter()
-            .map(|&s| (self.op == AugmentOp::Substitute).then(|| split_word(&self.words[s]).1.to_string()))
+            .map(|&s| (self.op == ContextualOp::Substitute).then(|| split_word(&self.words[s]).1.to_string()))
             .collect()
     }
 
@@ -94,7 +103,7 @@ impl ContextualPlan {
         }
         let mut words = std::mem::take(&mut self.words);
         match self.op {
-            AugmentOp::Substitute => {
+            ContextualOp::Substitute => {
                 for (&slot, word) in self.slots.iter().zip(&fill) {
                     if let Some(word) = word {
                         let (before, _, after) = split_word(&words[slot]);
@@ -102,7 +111,7 @@ impl ContextualPlan {
                     }
                 }
             }
-            _ => {
+            ContextualOp::Insert => {
                 // the highest gap first, so that the lower gaps' indices still hold
                 let mut gaps: Vec<(usize, &Option<String>)> = self.slots.iter().copied().zip(&fill).collect();
                 gaps.sort_by(|a, b| b.0.cmp(&a.0));
@@ -125,7 +134,7 @@ mod tests {
     fn a_words_punctuation_stays_around_its_substitute() {
         assert_eq!(split_word("(film),"), ("(", "film", "),"));
         assert_eq!(split_word("--"), ("", "", "--"));
-        let plan = ContextualPlan::new(AugmentOp::Substitute, "a witty , lovely film.", 0.0, PyRandom::new(3)).unwrap();
+        let plan = ContextualPlan::new(ContextualOp::Substitute, "a witty , lovely film.", 0.0, PyRandom::new(3)).unwrap();
         let masked = plan.masked_texts("[MASK]");
         assert_eq!(masked.len(), 1);
         assert!(masked[0].matches("[MASK]").count() == 1 && masked[0].contains(" , "), "{masked:?}");
@@ -136,7 +145,7 @@ mod tests {
 
     #[test]
     fn insertions_land_in_their_gaps_and_empty_candidates_keep_the_text() {
-        let plan = ContextualPlan::new(AugmentOp::Insert, "one two three", 1.0, PyRandom::new(0)).unwrap();
+        let plan = ContextualPlan::new(ContextualOp::Insert, "one two three", 1.0, PyRandom::new(0)).unwrap();
         // rate 1: every gap of the three words, the two ends included
         assert_eq!(plan.masked_texts("<m>").len(), 4);
         let fills: Vec<Vec<(String, f32)>> = (0..4).map(|i| vec![(format!("x{i}"), 1.0)]).collect();
@@ -144,9 +153,9 @@ mod tests {
         assert_eq!(out.len(), 7);
         assert!(out.iter().step_by(2).all(|w| w.starts_with('x')), "{out:?}");
         assert_eq!(out.iter().skip(1).step_by(2).map(String::as_str).collect::<Vec<_>>(), ["one", "two", "three"]);
-        let plan = ContextualPlan::new(AugmentOp::Substitute, "keep these words", 0.5, PyRandom::new(0)).unwrap();
+        let plan = ContextualPlan::new(ContextualOp::Substitute, "keep these words", 0.5, PyRandom::new(0)).unwrap();
         assert_eq!(plan.finish(&[vec![]]), "keep these words");
-        assert!(ContextualPlan::new(AugmentOp::Substitute, "-- ..", 0.5, PyRandom::new(0)).is_none());
-        assert!(ContextualPlan::new(AugmentOp::Insert, "  ", 0.5, PyRandom::new(0)).is_none());
+        assert!(ContextualPlan::new(ContextualOp::Substitute, "-- ..", 0.5, PyRandom::new(0)).is_none());
+        assert!(ContextualPlan::new(ContextualOp::Insert, "  ", 0.5, PyRandom::new(0)).is_none());
     }
 }
