@@ -60,9 +60,9 @@ export async function search(source, options = {}) {
  * files by name, as bytes. `modelName` is what the recipe loads (a hub id or a folder).
  */
 export async function recipe(task, base, modelName, options = {}) {
-  // how the run was watched is not part of it; resumeFrom (a checkpoint of the run) makes the
-  // recipe continue from there
-  const { onEvent, onCheckpoint, run, ...rest } = options;
+  // how the run was watched and stored is not part of it; resumeFrom (a checkpoint of the run)
+  // makes the recipe continue from there
+  const { onEvent, onCheckpoint, run, checkpointEvery, ...rest } = options;
   return train(rest, "{text, label} rows", (data, validation, setup, training, callbacks) =>
     call(() => core.writeRecipe(task, base["config.json"], base["tokenizer.json"], String(modelName), data, validation, setup, training, callbacks[3])),
   { where: "recipe" });

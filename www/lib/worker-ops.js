@@ -157,7 +157,9 @@ async function recipeFiles(e) {
   if (!e.lastRun) {
     throw new OptionsError('save: format "recipe" writes the run that fine-tuned this pipeline (its data and options); call finetune({ data, … }) first');
   }
-  return recipe(e.task, e.lastRun.base, e.id, e.lastRun.training);
+  // the run from its start, also when it was resumed from a checkpoint
+  const { resumeFrom, ...training } = e.lastRun.training;
+  return recipe(e.task, e.lastRun.base, e.id, training);
 }
 
 /** A LoRA-tuned decoder's adapters as llama.cpp's adapter GGUF (`adapter.gguf`). */
@@ -319,10 +321,8 @@ export const ops = {
   async recipeRun({ name }) {
     const { setup, data, base, checkpoint } = await store.readRun(name);
     const file = (n) => new File([data[n]], n);
-    const { checkpointEvery, ...options } = setup.options;
-    // the run's options (checkpointEvery does not change its steps), from its last checkpoint
     return recipe(setup.task, base, setup.model, {
-      ...options, data: file(setup.data), validation: setup.validation ? file(setup.validation) : undefined, resumeFrom: checkpoint ?? undefined,
+      ...setup.options, data: file(setup.data), validation: setup.validation ? file(setup.validation) : undefined, resumeFrom: checkpoint ?? undefined,
     });
   },
   /**
