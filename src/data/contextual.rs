@@ -84,6 +84,11 @@ impl ContextualPlan {
         out.join(" ")
     }
 
+    /// How many slots the plan fills.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
     /// For each slot, the word it replaces (substitute), which a candidate must differ from.
     pub fn replaced(&self) -> Vec<Option<String>> {
         self.slots

@@ -33,9 +33,8 @@ pub fn load_augmenter(options: &AugmentOptions, run: &ModelFiles, named: Option<
         )));
     }
     let copy = ModelFiles { config: files.config.clone(), weights: files.weights.clone(), tokenizer: files.tokenizer.clone() };
-    let mlm = MaskedLm::load(copy, device)?;
-    mlm.tokenizer.mask_id().ok_or_else(|| Error::Options("augment.model's tokenizer has no mask token".into()))?;
-    Ok(Some(mlm))
+    // (loading refuses a tokenizer without a mask token)
+    MaskedLm::load(copy, device).map(Some)
 }
 
 /// Whether `word` may fill a slot: letters and digits, with `'` or `-` inside.
@@ -113,7 +112,7 @@ pub async fn augment_epoch(options: &AugmentOptions, texts: &[&str], run_seed: u
         .map(|d| match d {
             Draft::Text(t) => t,
             Draft::Contextual(plan) => {
-                let slots: Vec<Vec<(String, f32)>> = candidates.by_ref().take(plan.replaced().len()).collect();
+                let slots: Vec<Vec<(String, f32)>> = candidates.by_ref().take(plan.slots()).collect();
                 plan.finish(&slots)
             }
         })
