@@ -1,7 +1,10 @@
 #![cfg(not(target_family = "wasm"))]
 //! A run written as a Hugging Face recipe (`webtune recipe`) is the same run: the recipe webtune
 //! writes today is the one tests/reference/make_recipe_fixture.py ran with transformers' Trainer
-//! (byte for byte), and webtune's own run of those options gives the Trainer's steps.
+//! (byte for byte), and webtune's own run of those options gives the Trainer's steps — for
+//! classifiers (full, LoRA, continued from a checkpoint) and causal language models
+//! (conversations with assistant-only loss through both kinds of chat template, LoRA,
+//! prompt/completion rows, packed text).
 
 mod common;
 
@@ -11,11 +14,14 @@ use common::cpu_turn;
 use pollster::block_on;
 use serde_json::Value;
 use webtune::{
-    data::Columns,
+    data::{Columns, TextColumns},
     device,
-    infer::ModelFiles,
-    session::{DataFile, SessionData, Task, finetune_classifier, recipe::recipe},
-    train::{Checkpoint, Event, Hooks, TrainOptions},
+    infer::{Decoder, ModelFiles},
+    session::{
+        DataFile, SessionData, Task, finetune_classifier, finetune_decoder,
+        recipe::{classifier_recipe, language_model_recipe},
+    },
+    train::{Checkpoint, Evaluation, Event, Hooks, TrainOptions},
 };
 
 fn fixtures() -> PathBuf {
@@ -41,11 +47,29 @@ fn expected(name: &str) -> Value {
 
 /// Run `name`'s options and data, as the fixture records them.
 fn run(name: &str) -> (TrainOptions, SessionData) {
+    run_on(name, "data.jsonl")
+}
+
+/// Run `name`'s options, on the fixture's data file `file`.
+fn run_on(name: &str, file: &str) -> (TrainOptions, SessionData) {
     let expected = expected(name);
     let options: TrainOptions = serde_json::from_value(expected["webtune_options"].clone()).unwrap();
     let split = expected["validation_split"].as_f64().unwrap();
-    let data = SessionData { train: DataFile { bytes: read(fixtures().join("recipe/data.jsonl")), name: "data.jsonl".into() }, validation: None, validation_split: split };
+    let data = SessionData { train: DataFile { bytes: read(fixtures().join("recipe").join(file)), name: file.into() }, validation: None, validation_split: split };
     (options, data)
+}
+
+/// The text-generation runs: name, the model folder (its tokenizer_config.json is
+/// recipe/FOLDER.json) and the data file.
+const LANGUAGE_MODEL_RUNS: [(&str, &str, &str); 4] =
+    [("lm-chat", "lm-model", "chat.jsonl"), ("lm-chat-lora", "lm-marked", "chat.jsonl"), ("lm-pairs", "lm-model", "pairs.jsonl"), ("lm-packed", "lm-model", "corpus.txt")];
+
+/// The tiny Llama with the character tokenizer and model folder `folder`'s chat template.
+fn decoder(folder: &str) -> Decoder {
+    let llama = fixtures().join("llama");
+    let config = read(fixtures().join("recipe").join(format!("{folder}.json")));
+    let (model, tokenizer) = (read(llama.join("tiny/config.json")), read(llama.join("train-steps/tokenizer.json")));
+    Decoder::from_hf(&model, read(llama.join("tiny/model.safetensors")), &tokenizer, Some(&config), &device::cpu()).unwrap()
 }
 
 /// FNV-1a, 64 bits (the script's `fnv1a64`).
@@ -58,9 +82,48 @@ fn fnv1a64(bytes: &[u8]) -> String {
 fn the_recipes_written_today_are_the_ones_the_trainer_ran() {
     for name in ["full", "lora"] {
         let (options, data) = run(name);
-        let files = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &options, None)).unwrap();
+        let files = block_on(classifier_recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &options, None)).unwrap();
         let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
         assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
+    }
+    for (name, folder, file) in LANGUAGE_MODEL_RUNS {
+        let (options, data) = run_on(name, file);
+        let files = block_on(language_model_recipe(&decoder(folder), folder, &data, &TextColumns::default(), &options, None)).unwrap();
+        let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
+        assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
+    }
+}
+
+/// webtune's causal-LM runs report, step by step, what the Trainer logged running their recipes
+/// (its data read by the recipe's own program: chat template, assistant turns, packing), and
+/// their best evaluation is the Trainer's final one (load_best_model_at_end).
+#[test]
+fn webtunes_language_model_runs_give_the_recipes_trainer_steps() {
+    let _turn = cpu_turn();
+    for (name, folder, file) in LANGUAGE_MODEL_RUNS {
+        let (options, data) = run_on(name, file);
+        let expected = expected(name);
+        let (mut steps, mut losses) = (Vec::new(), Vec::new());
+        let mut on_event = |e| match e {
+            Event::Step { loss, grad_norm, learning_rate, .. } => steps.push((loss, grad_norm.unwrap(), learning_rate)),
+            Event::Eval { metrics: Evaluation::Language(m), .. } => losses.push(m.loss),
+            _ => {}
+        };
+        let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
+        block_on(finetune_decoder(&decoder(folder), &device::cpu(), &data, &TextColumns::default(), &options, None, hooks)).unwrap();
+        let want = expected["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), want.len(), "{name}: optimizer steps");
+        let close = |a: f64, b: &Value, what: &str| {
+            let b = b.as_f64().unwrap();
+            assert!(a.is_finite() && (a - b).abs() <= 1e-4 * b.abs().max(1.0), "{name}: {what} {a} vs the Trainer's {b}");
+        };
+        for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {
+            close(*loss, &w["loss"], &format!("step {} loss", i + 1));
+            close(*norm, &w["grad_norm"], &format!("step {} gradient norm", i + 1));
+            close(*lr, &w["learning_rate"], &format!("step {} learning rate", i + 1));
+        }
+        let best = losses.iter().copied().fold(f64::INFINITY, f64::min);
+        close(best, &expected["evaluation"]["eval_loss"], "best validation loss");
     }
 }
 
@@ -116,7 +179,7 @@ fn a_recipe_from_a_checkpoint_continues_the_run_with_the_steps_webtunes_resume_t
     let checkpoint = stored.expect("a checkpoint at step 7");
     assert_eq!(checkpoint.state.step, 7);
     // its recipe: the files make_recipe_fixture.py ran (the moments compared by value below)
-    let files = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &options, Some(&checkpoint))).unwrap();
+    let files = block_on(classifier_recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &options, Some(&checkpoint))).unwrap();
     let want = expected["recipe_files"].as_object().unwrap();
     assert_eq!(files.len(), want.len(), "{:?}", files.iter().map(|(f, _)| f).collect::<Vec<_>>());
     for (file, bytes) in &files {
@@ -154,7 +217,7 @@ fn a_recipe_from_a_checkpoint_continues_the_run_with_the_steps_webtunes_resume_t
     }
     // a LoRA run's checkpoint is not continued by a recipe yet
     let lora = TrainOptions { lora: expected_lora(), ..options };
-    let e = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &lora, Some(&checkpoint))).unwrap_err().to_string();
+    let e = block_on(classifier_recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &lora, Some(&checkpoint))).unwrap_err().to_string();
     assert!(e.contains("not LoRA runs"), "{e}");
 }
 
@@ -165,13 +228,20 @@ fn expected_lora() -> Option<webtune::models::lora::LoraOptions> {
 #[test]
 fn a_task_without_a_recipe_yet_and_a_judge_without_validation_are_clear_errors() {
     let (options, data) = run("full");
-    let e = block_on(recipe(Task::TokenClassification, (&model()).into(), "model", &data, &Columns::default(), &options, None)).unwrap_err().to_string();
-    assert!(e.contains("token-classification runs are not exported yet"), "{e}");
+    let e = block_on(classifier_recipe(Task::TokenClassification, (&model()).into(), "model", &data, &Columns::default(), &options, None)).unwrap_err().to_string();
+    assert!(e.contains("token-classification runs are not exported as recipes yet"), "{e}");
+    let (lm_options, lm_data) = run_on("lm-pairs", "pairs.jsonl");
+    let judged = TrainOptions { metric: Some("accuracy".into()), ..lm_options.clone() };
+    let e = block_on(language_model_recipe(&decoder("lm-model"), "lm-model", &lm_data, &TextColumns::default(), &judged, None)).unwrap_err().to_string();
+    assert!(e.contains("unknown metric \"accuracy\" for a language model"), "{e}");
+    let templated = TrainOptions { chat_template: Some(true), ..lm_options };
+    let e = block_on(classifier_recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &templated, None)).unwrap_err().to_string();
+    assert!(e.contains("chatTemplate is for text-generation models"), "{e}");
     let no_validation = SessionData { validation_split: 0.0, ..data };
     let judged = TrainOptions { early_stopping_patience: Some(2), ..options };
-    let e = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &judged, None)).unwrap_err().to_string();
+    let e = block_on(classifier_recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &judged, None)).unwrap_err().to_string();
     assert!(e.contains("earlyStoppingPatience and metric judge evaluations; this run has no validation data"), "{e}");
     let augmented = TrainOptions { augment: Some(Default::default()), ..TrainOptions::default() };
-    let e = block_on(recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &augmented, None)).unwrap_err().to_string();
+    let e = block_on(classifier_recipe(Task::TextClassification, (&model()).into(), "model", &no_validation, &Columns::default(), &augmented, None)).unwrap_err().to_string();
     assert!(e.contains("augment has no equivalent in transformers' Trainer"), "{e}");
 }

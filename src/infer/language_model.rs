@@ -87,10 +87,28 @@ pub struct LmRowEncoder<'a> {
     chat: bool,
 }
 
+/// The tokens an [`LmRowEncoder`] adds around a text, and the padding of its batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Framing {
+    /// BOS, when the model has one.
+    pub bos: Option<u32>,
+    /// Whether BOS is put before a text whose tokenizer does not add it.
+    pub add_bos: bool,
+    /// What ends a text learned in full (the model's first EOS).
+    pub eos: Option<u32>,
+    /// What pads a batch.
+    pub pad: u32,
+}
+
 impl<'a> LmRowEncoder<'a> {
     /// Whether prompt/completion rows go through the model's chat template.
     pub fn chat(&self) -> bool {
         self.chat
+    }
+
+    /// The tokens it adds around texts, and the pad.
+    pub fn framing(&self) -> Framing {
+        Framing { bos: self.bos, add_bos: self.side.add_bos, eos: self.eos, pad: self.side.tokenizer.pad_id() }
     }
 
     /// `chat`: wrap prompt/completion pairs in the model's chat template (`None`: when it has one).

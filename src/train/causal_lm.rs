@@ -116,6 +116,22 @@ pub async fn fine_tune(
     }
 }
 
+/// The adapters a LoRA run of `decoder` with `lora` and `seed` starts from, drawn as the run
+/// draws them, as PEFT's `adapter_model.safetensors` (for a recipe that starts where webtune does).
+pub async fn lora_start(decoder: &Decoder, lora: &LoraOptions, seed: u64) -> Result<Vec<u8>> {
+    async fn drawn<F: DecoderFamily>(base: F, lora: &LoraOptions, seed: u64, device: &ComputeDevice) -> Result<Vec<u8>> {
+        lora.validate(F::LORA)?;
+        export_adapter(&base.with_lora(lora, seed)?, &F::adapter_layout(), device).await
+    }
+    match &decoder.model {
+        DecoderModel::Llama(m) => drawn(m.clone(), lora, seed, &decoder.device).await,
+        DecoderModel::Gpt2(m) => drawn(m.clone(), lora, seed, &decoder.device).await,
+        DecoderModel::Packed(_) | DecoderModel::GpuPacked(_) => {
+            Err(Error::Options("this model is held quantized (a GGUF file); its LoRA adapters start on the Hugging Face weights: load the model's folder".into()))
+        }
+    }
+}
+
 /// What a run learns from, the adapter it may start from, and the bytes of its base's matrices
 /// when they stay quantized.
 struct Data<'a> {

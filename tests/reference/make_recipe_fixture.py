@@ -19,6 +19,19 @@ Writes tests/fixtures/recipe/:
                     that checkpoint: the Trainer's steps 8 to 12
 The model: tests/fixtures/bert/tiny-cls3's weights with train-steps' dropout-0 config (both
 sides then compute the same thing), copied into a folder named `model`.
+
+Text generation, on tests/fixtures/llama/tiny with train-steps' character tokenizer and a chat
+template (folders `lm-model`: a template rendered turn by turn; `lm-marked`: one with
+`{% generation %}` blocks; their tokenizer_config.json files are kept as lm-model.json and
+lm-marked.json):
+  chat.jsonl, pairs.jsonl, corpus.txt   the runs' data (conversations, prompt/completion rows,
+                    plain text, which is packed into blocks)
+  expected.json     "lm-chat" (conversations, every assistant turn learned, accumulating 2
+                    batches per step), "lm-chat-lora" (the same through the marked template, LoRA
+                    rank 4 from the recipe's initial_adapter/), "lm-pairs" (prompt/completion
+                    without the chat template) and "lm-packed" (the text packed into blocks of 16):
+                    as for the classifier, the recipe's file hashes, the options, the Trainer's
+                    steps and final evaluation (eval_loss over every learned token).
 """
 import argparse
 import json
@@ -41,6 +54,36 @@ OPTIONS = ["--epochs", "3", "--batch-size", "4", "--learning-rate", "1e-3", "--w
            "--validation-split", "0.25", "--seed", "7"]
 RUNS = {"full": [], "lora": ["--lora-rank", "4", "--lora-alpha", "8"]}
 RESUMED = ["--checkpoint-every", "7"]
+LLAMA = ROOT / "tests/fixtures/llama"
+TURNS = "{% for m in messages %}{{ m['role'] | upper }}: {{ m['content'] }}; {% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+MARKED = ("{% for m in messages %}{% if m['role'] == 'assistant' %}ASSISTANT: {% generation %}{{ m['content'] }};{% endgeneration %} "
+          "{% else %}{{ m['role'] | upper }}: {{ m['content'] }}; {% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}")
+CHATS = [
+    [("user", "two plus two?"), ("assistant", "four.")],
+    [("system", "answer in one word."), ("user", "capital of France?"), ("assistant", "Paris.")],
+    [("user", "color of the sky?"), ("assistant", "blue."), ("user", "and grass?"), ("assistant", "green.")],
+    [("user", "say hi"), ("assistant", "hi!")],
+    [("user", "opposite of up?"), ("assistant", "down.")],
+    [("user", "count to three"), ("assistant", "1 2 3")],
+    [("system", "be brief."), ("user", "is ice cold?"), ("assistant", "yes.")],
+    [("user", "first letter?"), ("assistant", "a."), ("user", "last one?"), ("assistant", "z.")],
+    [("user", "ten minus one?"), ("assistant", "nine.")],
+    [("user", "name a fruit"), ("assistant", "apple.")],
+]
+PAIRS = [("Q: two plus two? A:", " four."), ("Q: capital of France? A:", " Paris."), ("Q: color of the sky? A:", " blue."),
+         ("Say hi:", " hi!"), ("Q: opposite of up? A:", " down."), ("Count: 1 2 3", " 4 5 6"), ("Q: ten minus one? A:", " nine."),
+         ("Name a fruit:", " apple."), ("Q: is ice cold? A:", " yes."), ("Spell cat:", " c a t.")]
+CORPUS = ["once upon a time there was a cat.", "the cat sat on the mat, and the dog sat on the log.",
+          "ROMEO: what light through yonder window breaks?", "a b c d e f g h i j k l m n o p.",
+          "it was the best of times, it was the worst of times.", "call me Ishmael.", "all happy families are alike."]
+LM_OPTIONS = ["--task", "text-generation", "--epochs", "2", "--batch-size", "3", "--learning-rate", "1e-2", "--warmup-steps", "1",
+              "--log-every", "1", "--validation-split", "0.25", "--seed", "3"]
+LM_RUNS = {
+    "lm-chat": ("lm-model", "chat.jsonl", ["--grad-accum", "2"]),
+    "lm-chat-lora": ("lm-marked", "chat.jsonl", ["--lora-rank", "4", "--lora-alpha", "8"]),
+    "lm-pairs": ("lm-model", "pairs.jsonl", ["--chat-template", "false"]),
+    "lm-packed": ("lm-model", "corpus.txt", ["--max-length", "16"]),
+}
 
 
 def fnv1a64(data: bytes) -> int:
@@ -68,14 +111,36 @@ def main():
     subprocess.run([args.webtune, "train", "--model", "model", "--data", str(OUT / "data.jsonl"), "--out", str(work / "run-resumed"),
                     *OPTIONS, *RESUMED, "--device", "cpu"], cwd=work, check=True, capture_output=True)
     expected["resumed"] = run_recipe(args.webtune, work, model, "resumed", [*RESUMED, "--resume", str(work / "run-resumed/checkpoints")])
+    language_models(work)
+    for name, (folder, data, extra) in LM_RUNS.items():
+        shutil.copy(OUT / data, work / data)  # named as the test names it (warnings cite rows as FILE:LINE)
+        expected[name] = run_recipe(args.webtune, work, work / folder, name, [*LM_OPTIONS, *extra], data=data, model_name=folder)
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 
-def run_recipe(webtune, work, model, name, extra):
-    """`webtune recipe` with OPTIONS + `extra`, then its train.py with webtune's batch order."""
+def language_models(work):
+    """The text-generation runs' data and model folders (the tiny Llama, the character tokenizer,
+    a chat template)."""
+    (OUT / "chat.jsonl").write_text("".join(json.dumps({"messages": [{"role": r, "content": c} for r, c in chat]}) + "\n" for chat in CHATS))
+    (OUT / "pairs.jsonl").write_text("".join(json.dumps({"prompt": p, "completion": c}) + "\n" for p, c in PAIRS))
+    (OUT / "corpus.txt").write_text("".join(line + "\n" for line in CORPUS))
+    for folder, template in [("lm-model", TURNS), ("lm-marked", MARKED)]:
+        model = work / folder
+        model.mkdir()
+        shutil.copy(LLAMA / "tiny/config.json", model / "config.json")
+        shutil.copy(LLAMA / "tiny/model.safetensors", model / "model.safetensors")
+        shutil.copy(LLAMA / "train-steps/tokenizer.json", model / "tokenizer.json")
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "chat_template": template}
+        (OUT / f"{folder}.json").write_text(json.dumps(config, indent=1) + "\n")
+        shutil.copy(OUT / f"{folder}.json", model / "tokenizer_config.json")
+
+
+def run_recipe(webtune, work, model, name, extra, data=OUT / "data.jsonl", model_name="model"):
+    """`webtune recipe` with `extra` (after OPTIONS for the classifier runs), then its train.py
+    with webtune's batch order."""
     recipe = work / f"recipe-{name}"
-    subprocess.run([webtune, "recipe", "--task", "text-classification", "--model", "model", "--data", str(OUT / "data.jsonl"),
-                    "--out", str(recipe), *OPTIONS, *extra], cwd=work, check=True)
+    options = extra if model_name != "model" else ["--task", "text-classification", *OPTIONS, *extra]
+    subprocess.run([webtune, "recipe", "--model", model_name, "--data", str(data), "--out", str(recipe), *options], cwd=work, check=True)
     steps = work / f"steps-{name}.jsonl"
     run = subprocess.run([sys.executable, str(recipe / "train.py"), "--model", str(model), "--webtune-order", "--log-steps", str(steps),
                           "--output-dir", str(work / f"out-{name}")], check=True, capture_output=True, text=True)

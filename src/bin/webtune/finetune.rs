@@ -317,10 +317,16 @@ pub async fn write_recipe(a: &TrainArgs) -> Result<()> {
     }
     let task = Task::parse(&a.task)?;
     let options = a.options()?;
-    let base = ModelFiles::from_dir(&a.model)?;
     // with --resume (a run's checkpoints, and its options and data), the recipe continues that run
     let resume = a.resume()?;
-    let files = recipe::recipe(task, (&base).into(), &a.model.display().to_string(), &a.data()?, &a.columns.columns(), &options, resume.as_ref()).await?;
+    let name = a.model.display().to_string();
+    let files = match task {
+        Task::TextGeneration => {
+            let decoder = crate::generate::load_decoder(&a.model, &webtune::device::cpu())?;
+            recipe::language_model_recipe(&decoder, &name, &a.data()?, &a.columns.text_columns(&a.text), &options, resume.as_ref()).await?
+        }
+        _ => recipe::classifier_recipe(task, (&ModelFiles::from_dir(&a.model)?).into(), &name, &a.data()?, &a.columns.columns(), &options, resume.as_ref()).await?,
+    };
     if a.out.join("train.py").exists() && !a.overwrite {
         return Err(Error::Options(format!("{} already holds a recipe (train.py); choose another --out or pass --overwrite", a.out.display())));
     }

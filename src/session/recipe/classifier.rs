@@ -1,0 +1,157 @@
+//! The recipe of a text-classification run: recipe/train_classifier.py on the run's labelled rows.
+
+use serde_json::{Value, json};
+
+use super::{Readme, RecipeFiles, fixed_files, json_lines, pretty, training_arguments};
+use crate::{
+    Error, Result,
+    data::{Columns, Dataset, epoch_order, token_lengths},
+    infer::{ModelFiles, encoder::tokenizer_for},
+    models::{bert::BertConfig, encoder_family::EncoderHead, lora::LoraBase},
+    session::{SessionData, Task, recipe_resume::resume_files},
+    train::{
+        Checkpoint, TrainOptions,
+        classifier::{label_order, lora_start, new_head},
+    },
+    weights::peft::adapter_config,
+};
+
+/// The program that runs a classification recipe.
+const TRAIN_CLASSIFIER_PY: &str = include_str!("train_classifier.py");
+
+const README: Readme = Readme {
+    task: "text classification",
+    settings: "labels, max length",
+    rows: "`{text, text_pair?, label}`, the label by name",
+    notes: "Differences from webtune's run: with `evalEvery`, the Trainer evaluates every N steps only\n\
+(webtune also at each epoch's end); a classifier head webtune drew itself (`\"new_head\": true`)\n\
+starts from transformers' initialisation instead, unless the run is LoRA with `initial_adapter/`.",
+    pipeline: "text-classification",
+    adapter: "a LoRA run's\nadapter loads with `PeftModel.from_pretrained`, or merge it (`merge_and_unload()`) and save the\nfolder for webtune.",
+};
+
+/// The model files a recipe reads: its `config.json` (family, labels, length), `tokenizer.json`
+/// (lengths, for `groupByLength`) and, for a LoRA run, the weights: with them the recipe carries
+/// the adapters and head webtune's run starts from (`initial_adapter/`), so that both runs start
+/// alike; without them PEFT draws its own.
+pub struct BaseFiles<'a> {
+    pub config: &'a [u8],
+    pub tokenizer: &'a [u8],
+    pub weights: Option<&'a [u8]>,
+}
+
+impl<'a> From<&'a ModelFiles> for BaseFiles<'a> {
+    fn from(files: &'a ModelFiles) -> Self {
+        BaseFiles { config: &files.config, tokenizer: &files.tokenizer, weights: Some(&files.weights) }
+    }
+}
+
+/// The files of the recipe of fine-tuning the base `files` (named `model` in the recipe: a hub id
+/// or the folder the person will train from) for `task` on `data`, as webtune would run it with
+/// `options`; with `resume`, a checkpoint of that run, the recipe continues from it.
+pub async fn classifier_recipe(
+    task: Task,
+    files: BaseFiles<'_>,
+    model: &str,
+    data: &SessionData,
+    columns: &Columns,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+) -> Result<RecipeFiles> {
+    if !matches!(task, Task::TextClassification | Task::FeatureExtraction) {
+        return Err(Error::Options(format!(
+            "{} runs are not exported as recipes yet (text-classification and text-generation runs are); train them here, or write the Trainer script by hand",
+            task.name()
+        )));
+    }
+    options.validate()?;
+    options.check_for_task("text-classification")?;
+    options.check_metric(crate::infer::metrics::CLASSIFICATION_METRICS, "a classifier")?;
+    if options.augment.is_some() {
+        return Err(Error::Options(
+            "augment has no equivalent in transformers' Trainer, so a recipe cannot run it; leave augment out of the run to export it".into(),
+        ));
+    }
+    if options.method == crate::train::options::Method::Setfit {
+        return Err(Error::Options(
+            "a SetFit run is not exported as a recipe yet (setfit's own Trainer runs it: SetFitModel.from_pretrained on the base, TrainingArguments with the run's options)".into(),
+        ));
+    }
+    let text = std::str::from_utf8(files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
+    let config = BertConfig::from_json(text)?;
+    let (train, validation) = data.labelled(columns, options.seed)?;
+    // the class ids, max length and batch order webtune's run would use
+    let labels = label_order(&config, &train.labels.names);
+    let train = train.reorder_labels(&labels)?;
+    let validation = validation.map(|v| v.reorder_labels(&labels)).transpose()?;
+    let resumed = match resume {
+        Some(c) => Some(resume_files(c, options, &train).await?),
+        None => None,
+    };
+    let mut warnings = Vec::new();
+    let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
+    let lengths = if options.group_by_length {
+        token_lengths(&train.examples, &tokenizer_for(&config, files.tokenizer)?, max_length)?
+    } else {
+        vec![0; train.len()]
+    };
+    let order: Vec<Vec<Vec<usize>>> = (0..options.epochs).map(|e| epoch_order(&lengths, options.batch_size, options.seed, e, options.group_by_length)).collect();
+    let mut initial = None;
+    let lora = match &options.lora {
+        Some(l) => {
+            let base = LoraBase::Encoder(config.family, EncoderHead::SequenceClassification);
+            l.validate(base)?;
+            let adapter_config = adapter_config(l, base, model)?;
+            if let Some(weights) = files.weights {
+                let base = ModelFiles { config: files.config.to_vec(), weights: weights.to_vec(), tokenizer: files.tokenizer.to_vec() };
+                let adapter = lora_start(&base, &config, &labels, options).await?;
+                initial = Some([("initial_adapter/adapter_model.safetensors", adapter), ("initial_adapter/adapter_config.json", adapter_config.clone())]);
+            }
+            Some(serde_json::from_slice::<Value>(&adapter_config).map_err(|e| Error::Backend(format!("adapter config: {e}")))?)
+        }
+        None => None,
+    };
+    let recipe = json!({
+        "webtune_recipe": 1,
+        "task": "text-classification",
+        "model": model,
+        "labels": labels,
+        "text_pair": columns.text_pair.is_some(),
+        "max_length": max_length,
+        // how webtune held validation rows out of the data (null: a validation file was given)
+        "validation_split": data.validation.is_none().then_some(data.validation_split),
+        "new_head": new_head(&config, &labels),
+        "training_arguments": training_arguments(Task::TextClassification, options, validation.is_some())?,
+        "early_stopping_patience": options.early_stopping_patience,
+        "lora": lora,
+        // the adapters and head webtune's run starts from (PEFT's files), when the recipe has them
+        "initial_adapter": initial.as_ref().map(|_| "initial_adapter"),
+        // the checkpoint the recipe continues from (its files in resume/), or null: from the start
+        "resume": resumed.as_ref().map(|(entry, _)| entry),
+        "webtune_options": options,
+        "warnings": warnings,
+    });
+    let mut out = vec![
+        ("recipe.json".to_string(), pretty(&recipe)?),
+        ("train.jsonl".to_string(), rows(&train, columns)?),
+        ("webtune_order.json".to_string(), pretty(&json!({ "epochs": order }))?),
+    ];
+    out.extend(fixed_files(TRAIN_CLASSIFIER_PY, model, &README));
+    if let Some(v) = &validation {
+        out.insert(2, ("validation.jsonl".to_string(), rows(v, columns)?));
+    }
+    out.extend(initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)));
+    out.extend(resumed.into_iter().flat_map(|(_, files)| files));
+    Ok(out)
+}
+
+/// The examples as JSON lines: `text` (and `text_pair`), and the label's name.
+fn rows(d: &Dataset, columns: &Columns) -> Result<Vec<u8>> {
+    json_lines(d.examples.iter().map(|e| {
+        let mut row = json!({ "text": e.text, "label": d.labels.names[e.label] });
+        if columns.text_pair.is_some() {
+            row["text_pair"] = json!(e.pair);
+        }
+        row
+    }))
+}
