@@ -94,9 +94,24 @@ fn the_recipes_written_today_are_the_ones_the_trainer_ran() {
     }
 }
 
+/// Every tensor of `theirs` (the Trainer's file) is in `ours` with its values (≤ 1e-4).
+fn same_tensors(name: &str, ours: &[u8], theirs: &[u8]) {
+    let (ours, theirs) = (safetensors::SafeTensors::deserialize(ours).unwrap(), safetensors::SafeTensors::deserialize(theirs).unwrap());
+    let floats = |t: safetensors::tensor::TensorView| -> Vec<f32> { t.data().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect() };
+    assert!(!theirs.names().is_empty());
+    for key in theirs.names() {
+        let want = floats(theirs.tensor(key).unwrap());
+        let got = floats(ours.tensor(key).unwrap_or_else(|_| panic!("{name}: webtune's file has no {key}")));
+        assert_eq!(got.len(), want.len(), "{name}: {key}'s size");
+        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, |m, d| if d.is_nan() { f32::NAN } else { m.max(d) });
+        assert!(worst <= 1e-4, "{name}: {key} differs from the Trainer's by up to {worst}");
+    }
+}
+
 /// webtune's causal-LM runs report, step by step, what the Trainer logged running their recipes
 /// (its data read by the recipe's own program: chat template, assistant turns, packing), and
-/// their best evaluation is the Trainer's final one (load_best_model_at_end).
+/// their best evaluation is the Trainer's final one (load_best_model_at_end); the full run ends at
+/// the Trainer's weights and the LoRA run at PEFT's adapter.
 #[test]
 fn webtunes_language_model_runs_give_the_recipes_trainer_steps() {
     let _turn = cpu_turn();
@@ -110,7 +125,17 @@ fn webtunes_language_model_runs_give_the_recipes_trainer_steps() {
             _ => {}
         };
         let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
-        block_on(finetune_decoder(&decoder(folder), &device::cpu(), &data, &TextColumns::default(), &options, None, hooks)).unwrap();
+        let tuned = block_on(finetune_decoder(&decoder(folder), &device::cpu(), &data, &TextColumns::default(), &options, None, hooks)).unwrap();
+        let trained = fixtures().join(format!("recipe/{name}-trained.safetensors"));
+        if trained.exists() {
+            let files = match options.lora {
+                Some(_) => block_on(tuned.model.export_adapter(folder)),
+                None => block_on(tuned.model.export()),
+            };
+            let files = files.unwrap();
+            let ours = &files.iter().find(|(file, _)| file.ends_with(".safetensors")).unwrap().1;
+            same_tensors(name, ours, &read(trained));
+        }
         let want = expected["steps"].as_array().unwrap();
         assert_eq!(steps.len(), want.len(), "{name}: optimizer steps");
         let close = |a: f64, b: &Value, what: &str| {

@@ -32,6 +32,8 @@ lm-marked.json):
                     without the chat template) and "lm-packed" (the text packed into blocks of 16):
                     as for the classifier, the recipe's file hashes, the options, the Trainer's
                     steps and final evaluation (eval_loss over every learned token).
+  lm-chat-trained.safetensors, lm-chat-lora-trained.safetensors   the weights and the adapter the
+                    Trainer ended "lm-chat" and "lm-chat-lora" with
 """
 import argparse
 import json
@@ -115,6 +117,9 @@ def main():
     for name, (folder, data, extra) in LM_RUNS.items():
         shutil.copy(OUT / data, work / data)  # named as the test names it (warnings cite rows as FILE:LINE)
         expected[name] = run_recipe(args.webtune, work, work / folder, name, [*LM_OPTIONS, *extra], data=data, model_name=folder)
+    # the trained weights and adapter, which webtune's runs must end at
+    shutil.copy(work / "out-lm-chat/final/model.safetensors", OUT / "lm-chat-trained.safetensors")
+    shutil.copy(work / "out-lm-chat-lora/final/adapter_model.safetensors", OUT / "lm-chat-lora-trained.safetensors")
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 
