@@ -3,7 +3,7 @@
 // answers the held-out rows (evaluate with generate: true) for a side-by-side comparison.
 import * as webtune from "/pkg/index.js";
 import "/pkg/chat.js";
-import { $, cell, size } from "./ui.js";
+import { $, cell, downloadZip, size } from "./ui.js";
 import { lossChart } from "./loss-chart.js";
 import { refreshMyModels } from "./my-models.js";
 
@@ -164,3 +164,11 @@ document.addEventListener("webtune-open-decoder", (e) => {
 $("chat-train").addEventListener("click", train);
 $("chat-stop").addEventListener("click", () => controller?.abort());
 $("chat-save").addEventListener("click", keep);
+// the last run as a transformers Trainer + PEFT folder, to run on GPUs (its README says how)
+$("chat-recipe").addEventListener("click", async () => {
+  try {
+    await downloadZip(await generator.save({ format: "recipe" }), "webtune-chat-recipe.zip");
+  } catch (err) {
+    fail(err);
+  }
+});

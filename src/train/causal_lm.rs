@@ -126,9 +126,9 @@ pub async fn lora_start(decoder: &Decoder, lora: &LoraOptions, seed: u64) -> Res
     match &decoder.model {
         DecoderModel::Llama(m) => drawn(m.clone(), lora, seed, &decoder.device).await,
         DecoderModel::Gpt2(m) => drawn(m.clone(), lora, seed, &decoder.device).await,
-        DecoderModel::Packed(_) | DecoderModel::GpuPacked(_) => {
-            Err(Error::Options("this model is held quantized (a GGUF file); its LoRA adapters start on the Hugging Face weights: load the model's folder".into()))
-        }
+        // the adapters' shapes and draws do not depend on how the base is held
+        DecoderModel::Packed(m) => drawn(frozen_model(m, decoder.device.device()), lora, seed, &decoder.device).await,
+        DecoderModel::GpuPacked(m) => drawn(m.frozen(), lora, seed, &decoder.device).await,
     }
 }
 

@@ -21,7 +21,7 @@ use crate::{
     data::TextColumns,
     infer::{AdapterFile, Completion, Decoder, GenerateSettings},
     models::lora::LoraBase,
-    session::{DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_decoder, search},
+    session::{DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_decoder, recipe::language_model_recipe, search},
     tokenizer::chat::Message,
     train::{SearchPlan, TrainOptions},
 };
@@ -43,11 +43,16 @@ struct TrainSetup {
 }
 
 impl TrainSetup {
+    /// The session's data, by the setup's names (default `data.jsonl`, `validation.jsonl`).
+    fn data(&self, data: Vec<u8>, validation: Option<Vec<u8>>) -> SessionData {
+        let name = |n: &Option<String>, default: &str| n.clone().unwrap_or_else(|| default.into());
+        SessionData::named(data, name(&self.data_name, "data.jsonl"), validation, name(&self.validation_name, "validation.jsonl"), self.validation_split)
+    }
+
     /// The session's data (default names `data.jsonl`, `validation.jsonl`) and the device it
     /// trains on (the setup's, else the decoder's).
     async fn session(&self, decoder: &Decoder, data: Vec<u8>, validation: Option<Vec<u8>>) -> Result<(SessionData, crate::ComputeDevice)> {
-        let name = |n: &Option<String>, default: &str| n.clone().unwrap_or_else(|| default.into());
-        let data = SessionData::named(data, name(&self.data_name, "data.jsonl"), validation, name(&self.validation_name, "validation.jsonl"), self.validation_split);
+        let data = self.data(data, validation);
         let device = match &self.device {
             Some(d) => setup_device(Some(d)).await?,
             None => decoder.device.clone(),
@@ -248,6 +253,22 @@ impl JsDecoder {
                 .await
                 .map_err(to_js)?;
             Ok(JsDecoder { inner: Rc::new(tuned.model) }.into())
+        })
+    }
+
+    /// The Hugging Face recipe of `fineTune` with these arguments (`webtune recipe --task
+    /// text-generation`): `{ "train.py": Uint8Array, "recipe.json", … }`; `model` is what the
+    /// recipe loads (a hub id or a folder).
+    #[wasm_bindgen(js_name = writeRecipe)]
+    pub fn write_recipe(&self, model: String, data: Uint8Array, validation: Option<Uint8Array>, setup: JsValue, options: JsValue) -> Promise {
+        let decoder = self.inner.clone();
+        let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+        future_to_promise(async move {
+            let setup: TrainSetup = parse_options("save (recipe)", setup).map_err(to_js)?;
+            let options: TrainOptions = parse_options("save (recipe) options", options).map_err(to_js)?;
+            let data = setup.data(data, validation);
+            let files = language_model_recipe(&decoder, &model, &data, &setup.columns, &options, None).await.map_err(to_js)?;
+            super::files_object(files)
         })
     }
 

@@ -8,7 +8,7 @@
 // Screenshots at 280, 390 and 1280 px. Needs pkg/ (pkg-config/build.sh).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openBrowser, requireAsset, screenshots, tabWalk } from "./harness.mjs";
@@ -360,6 +360,14 @@ test("the studio's chat panel from the keyboard: load a decoder, chat, LoRA-tune
   assert.ok(after < before, `held-out perplexity fell: ${before} → ${after}`);
   assert.ok(await page.locator("#chat-chart .uplot").count(), "the loss chart is drawn");
   await screenshots(page, "studio-chat", { widths: [1280, 360] });
+  // the run as a Hugging Face recipe: train.py, the rows, the adapters the run started from
+  const [recipe] = await Promise.all([page.waitForEvent("download"), page.click("#chat-recipe")]);
+  assert.equal(recipe.suggestedFilename(), "webtune-chat-recipe.zip");
+  const zip = readFileSync(await recipe.path());
+  for (const name of ["train.py", "webtune_recipe.py", "recipe.json", "train.jsonl", "validation.jsonl", "initial_adapter/adapter_model.safetensors"]) {
+    assert.ok(zip.includes(Buffer.from(name)), `the recipe zip holds ${name}`);
+  }
+  assert.equal(await page.isHidden("#chat-error"), true, await page.textContent("#chat-error"));
   // keep it, then reopen it from My models into the chat panel
   await page.fill("#chat-save-name", "tiny-shop");
   await page.click("#chat-save");

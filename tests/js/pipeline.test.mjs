@@ -759,7 +759,37 @@ test("save({ format: \"recipe\" }) after finetune writes the run the CLI writes 
   assert.equal(written.model, "files", "the base as the pipeline loaded it");
   assert.match(r.before?.message, /format "recipe" writes the run that fine-tuned this pipeline.*call finetune/);
   assert.match(r.named?.message, /not a model to keep by name/);
-  assert.match(r.otherTask?.message, /format "recipe" is written for text-classification runs so far; a token-classification run is not exported yet/);
+  assert.match(r.otherTask?.message, /format "recipe" is written for text-classification and text-generation runs so far; a token-classification run is not exported yet/);
+});
+
+test("save({ format: \"recipe\" }) after a text-generation finetune writes the CLI's recipe (rows, batch order, program: tests/recipe.rs runs it in transformers' Trainer)", async () => {
+  const fixture = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/recipe/expected.json"), "utf8"))["lm-pairs"];
+  const rows = readFileSync(join(ROOT, "tests/fixtures/recipe/pairs.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const r = await b.page.evaluate(async ({ rows, options, split }) => {
+    const { pipeline } = await import("/pkg/index.js");
+    const tokenizerConfig = new Uint8Array(await (await fetch("/fixtures/recipe/lm-model.json")).arrayBuffer());
+    const model = { config: "/fixtures/llama/tiny/config.json", weights: "/fixtures/llama/tiny/model.safetensors", tokenizer: "/fixtures/llama/train-steps/tokenizer.json", tokenizerConfig };
+    const gen = await pipeline("text-generation", { model, device: "cpu" });
+    const steps = [];
+    await gen.finetune({ ...options, data: rows, validationSplit: split, onEvent: (e) => e.type === "step" && steps.push(e.loss) });
+    const files = await gen.save({ format: "recipe" });
+    const bytes = Object.fromEntries(await Promise.all(Object.entries(files).map(async ([n, blob]) => [n, Array.from(new Uint8Array(await blob.arrayBuffer()))])));
+    gen.dispose();
+    return { bytes, steps };
+  }, { rows, options: fixture.webtune_options, split: fixture.validation_split });
+  const text = (n) => new TextDecoder().decode(new Uint8Array(r.bytes[n]));
+  assert.deepEqual(Object.keys(r.bytes).sort(), Object.keys(fixture.recipe_files).sort());
+  for (const name of ["train.jsonl", "validation.jsonl", "webtune_order.json", "train.py", "webtune_recipe.py", "requirements.txt"]) {
+    assert.equal(fnv1a64(r.bytes[name]), fixture.recipe_files[name], `${name}: the browser's recipe is the CLI's`);
+  }
+  const written = JSON.parse(text("recipe.json"));
+  assert.deepEqual(written.webtune_options, fixture.webtune_options, "the run's options");
+  assert.equal(written.task, "text-generation");
+  assert.equal(written.model, "files", "the base as the pipeline loaded it");
+  assert.equal(written.chat_template, false);
+  // the run the recipe describes is the one that trained: the Trainer's steps
+  assert.equal(r.steps.length, fixture.steps.length);
+  r.steps.forEach((loss, i) => assert.ok(Math.abs(loss - fixture.steps[i].loss) <= 1e-4 * Math.max(1, fixture.steps[i].loss), `step ${i + 1}: ${loss} vs the Trainer's ${fixture.steps[i].loss}`));
 });
 
 test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transformer folder in the Worker (CPU path): its probabilities, its folder, its evaluation", async () => {

@@ -69,6 +69,20 @@ export class DecoderModel {
       new DecoderModel(await call(() => inner.fineTune(data, validation, setup, training, ...callbacks))));
   }
 
+  /**
+   * The Hugging Face recipe of `finetune(options)` from this model (`webtune recipe --task
+   * text-generation`): a transformers Trainer + PEFT folder that runs the same run on GPUs, as
+   * `{ "train.py": Uint8Array, "recipe.json", … }`. `modelName` is what the recipe loads (a hub
+   * id or a folder; for a model loaded from a GGUF file, the Hugging Face model it was made from).
+   */
+  async recipe(modelName, options = {}) {
+    const inner = this.#live();
+    // how the run is watched and stored is not part of it
+    const { onEvent, onCheckpoint, run, checkpointEvery, resumeFrom, ...rest } = options;
+    return train(rest, "{text} or {prompt, completion} rows", (data, validation, setup, training) =>
+      call(() => inner.writeRecipe(String(modelName), data, validation, setup, training)), { where: "recipe" });
+  }
+
   /** Hyperparameter search from this model (options as `search()` in train.js): `{ trials, best, model }`. */
   async search(options = {}) {
     const inner = this.#live();

@@ -277,7 +277,7 @@ interface PipelineBase {
 }
 
 /** The files of a recipe (`save({ format: "recipe" })`; `validation.jsonl` when the run had validation data). */
-export type RecipeFile = "recipe.json" | "train.jsonl" | "validation.jsonl" | "webtune_order.json" | "train.py" | "requirements.txt"
+export type RecipeFile = "recipe.json" | "train.jsonl" | "validation.jsonl" | "webtune_order.json" | "train.py" | "webtune_recipe.py" | "requirements.txt"
   | "accelerate_multi_gpu.yaml" | "accelerate_deepspeed.yaml" | "ds_zero2.json" | "README.md";
 
 export interface TextClassificationPipeline extends PipelineBase {
@@ -478,6 +478,11 @@ export interface TextGenerationPipeline {
    * Ollama load it onto the base model's GGUF; Llama-family models).
    * `directory`/`name` as for other pipelines. */
   save(options?: { format?: "huggingface" | "peft" | "gguf-lora"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<string, Blob>>;
+  /** The last `finetune` run as a Hugging Face recipe to run on GPUs (`webtune recipe --task text-generation`):
+   * `train.py` (transformers' Trainer, PEFT for LoRA; the chat template, assistant-only loss and packing as
+   * webtune's), `recipe.json`, the rows, webtune's batch order, LoRA's `initial_adapter/`, accelerate /
+   * DeepSpeed configs and a README. */
+  save(options: { format: "recipe"; directory?: FileSystemDirectoryHandle }): Promise<Record<string, Blob>>;
   dispose(): void;
 }
 
@@ -551,7 +556,7 @@ export const runs: {
   /** Continues a run from its latest checkpoint; ends as the uninterrupted run would. */
   resume(name: string, options?: { device?: DevicePreference; onEvent?: (event: TrainingEvent) => void; signal?: AbortSignal }):
     Promise<{ pipeline: TextClassificationPipeline | TextGenerationPipeline; done: Extract<TrainingEvent, { type: "done" }> }>;
-  /** The run as a Hugging Face recipe that continues it from its latest checkpoint (text classification, all weights): the files by name. */
+  /** The run as a Hugging Face recipe that continues it from its latest checkpoint (text classification, all weights; a text-generation run's recipe comes from `save({ format: "recipe" })`): the files by name. */
   recipe(name: string): Promise<Record<string, Uint8Array>>;
   delete(name: string): Promise<boolean>;
 };

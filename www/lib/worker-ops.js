@@ -84,7 +84,14 @@ function register(task, id, model, files, loadOptions) {
  */
 async function train(e, training, run, wantsCheckpoints, { settings, emit, checkpoint, signal }) {
   let done = null;
-  if (!isDecoder(e.task)) {
+  if (isDecoder(e.task)) {
+    // a decoder's starting weights are not kept after training, so what save({ format: "recipe" })
+    // writes is drawn now, from the model the run starts from (a failure is kept for save() to
+    // report); the data are read once for both
+    training = await withDataFiles(training, signal);
+    const { resumeFrom, ...fromStart } = training;
+    e.lastRun = { recipe: await e.model.recipe(e.id, fromStart).then((files) => ({ files }), (error) => ({ error })) };
+  } else {
     // what save({ format: "recipe" }) writes: the run from the base it starts from (its config and
     // tokenizer; the recipe's program loads the weights itself)
     const { "config.json": config, "tokenizer.json": tokenizer } = await currentFiles(e);
@@ -135,6 +142,15 @@ async function train(e, training, run, wantsCheckpoints, { settings, emit, check
   }
 }
 
+/** `training` with its data and validation read into Files (a URL fetched once), named by their format. */
+async function withDataFiles(training, signal) {
+  const { format, ...rest } = training;
+  const asFile = ([bytes, name]) => new File([bytes], name);
+  const data = asFile(await dataFile(training.data, "data", format, signal));
+  const validation = training.validation == null ? undefined : asFile(await dataFile(training.validation, "validation", format, signal));
+  return { ...rest, data, validation };
+}
+
 /** Entry `e`'s model as Hugging Face files by name (bytes); decoders add tokenizer_config.json. */
 async function baseFiles(e) {
   return isDecoder(e.task) ? e.model.export() : currentFiles(e);
@@ -151,11 +167,15 @@ async function peftFiles(e) {
 
 /** The Hugging Face recipe of the run that fine-tuned entry `e` (`save({ format: "recipe" })`). */
 async function recipeFiles(e) {
-  if (!["text-classification", "feature-extraction"].includes(e.task)) {
-    throw new OptionsError(`save: format "recipe" is written for text-classification runs so far; a ${e.task} run is not exported yet`);
+  if (!["text-classification", "feature-extraction", "text-generation"].includes(e.task)) {
+    throw new OptionsError(`save: format "recipe" is written for text-classification and text-generation runs so far; a ${e.task} run is not exported yet`);
   }
   if (!e.lastRun) {
     throw new OptionsError('save: format "recipe" writes the run that fine-tuned this pipeline (its data and options); call finetune({ data, … }) first');
+  }
+  if (e.lastRun.recipe) {
+    if (e.lastRun.recipe.error) throw e.lastRun.recipe.error;
+    return e.lastRun.recipe.files;
   }
   // the run from its start, also when it was resumed from a checkpoint
   const { resumeFrom, ...training } = e.lastRun.training;

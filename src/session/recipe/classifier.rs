@@ -58,6 +58,11 @@ pub async fn classifier_recipe(
     options: &TrainOptions,
     resume: Option<&Checkpoint>,
 ) -> Result<RecipeFiles> {
+    if task == Task::TextGeneration {
+        return Err(Error::Options(
+            "a text-generation run's recipe is written from the loaded model: save({ format: \"recipe\" }) after finetune(), or webtune recipe --task text-generation; continuing a text-generation run from a checkpoint is not exported yet".into(),
+        ));
+    }
     if !matches!(task, Task::TextClassification | Task::FeatureExtraction) {
         return Err(Error::Options(format!(
             "{} runs are not exported as recipes yet (text-classification and text-generation runs are); train them here, or write the Trainer script by hand",

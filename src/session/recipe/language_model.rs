@@ -55,14 +55,10 @@ pub async fn language_model_recipe(
             "a recipe continues text-classification runs from a checkpoint so far; write this text-generation recipe without the checkpoint (it trains from the start)".into(),
         ));
     }
-    let lora_base = match &decoder.model {
-        DecoderModel::Llama(_) => LoraBase::Llama,
-        DecoderModel::Gpt2(_) => LoraBase::Gpt2,
-        DecoderModel::Packed(_) | DecoderModel::GpuPacked(_) => {
-            return Err(Error::Options(
-                "a recipe trains with transformers, which reads the model's Hugging Face folder (config.json, model.safetensors); this model was loaded from a GGUF file: load its folder to write the recipe".into(),
-            ));
-        }
+    let (lora_base, from_gguf) = match &decoder.model {
+        DecoderModel::Llama(_) => (LoraBase::Llama, false),
+        DecoderModel::Gpt2(_) => (LoraBase::Gpt2, false),
+        DecoderModel::Packed(_) | DecoderModel::GpuPacked(_) => (LoraBase::Llama, true),
     };
     if decoder.lora.is_some() {
         return Err(Error::Options("this model already carries LoRA adapters; write the recipe from its base model".into()));
@@ -76,6 +72,13 @@ pub async fn language_model_recipe(
     }
     let packing = options.packing || data.train.is_plain_text(); // a .txt corpus is packed, as training packs it
     let mut warnings = Vec::new();
+    if from_gguf {
+        // transformers trains the Hugging Face weights the GGUF file was made from (train.py
+        // refuses a .gguf path and asks for them)
+        warnings.push(format!(
+            "webtune's run started from a GGUF file ({model}); the recipe trains the Hugging Face model it was made from: pass its hub id or folder as train.py --model"
+        ));
+    }
     let max_length = options.max_length_for(decoder.config().max_positions(), &mut warnings);
     let encoder = LmRowEncoder::new(decoder, options.chat_template)?;
     // the rows webtune's run trains on (and so the batch order), and the validation rows checked alike

@@ -192,6 +192,9 @@ class LanguageModelTrainer(RecipeTrainer):
 
 def main():
     args, recipe, model_name = arguments(__doc__)
+    if model_name.lower().endswith(".gguf"):
+        raise SystemExit(f"{model_name} is a GGUF file (webtune's run started from it); transformers trains the Hugging Face model it was made "
+                         "from: pass its hub id or folder with --model")
     tokenizer = AutoTokenizer.from_pretrained(model_name)
     model = AutoModelForCausalLM.from_pretrained(model_name, dtype=torch.float32)  # webtune trains in float32
     model = with_lora(model, recipe, args, model_name)
