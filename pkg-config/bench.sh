@@ -39,6 +39,8 @@
 #   pkg-config/bench.sh recipe      MiniLM on 2,000 SST-2 rows: webtune, then its `webtune recipe`
 #                                   in transformers' Trainer (its own order, and webtune's):
 #                                   dev loss and accuracy side by side
+#   pkg-config/bench.sh recipe-lm   SmolLM2 LoRA on 64 Alpaca rows (bench_lora.py's run): webtune,
+#                                   then its recipe in the Trainer + PEFT: held-out loss side by side
 #   pkg-config/bench.sh fewshot     8, 16 and 32 SST-2 rows per class (3 seeds): SetFit in webtune
 #                                   and in the setfit library, and webtune's plain fine-tuning, on
 #                                   MiniLM; dev accuracy side by side (tests/reference/bench_fewshot.py)
@@ -124,6 +126,10 @@ case "$what" in
   recipe)
     [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
     reference_and_cli bench_recipe.py "webtune and its recipe in transformers' Trainer, seeds 0 and 1"
+    ;;
+  recipe-lm)
+    [ -f "$WEBTUNE_ASSETS/data/chat/alpaca_5000.json" ] || { echo "bench: alpaca_5000.json not found under $WEBTUNE_ASSETS" >&2; exit 1; }
+    reference_and_cli bench_recipe.py "SmolLM2 LoRA in webtune and its recipe in transformers' Trainer + PEFT, seeds 0 and 1" --seeds=0,1 --task=text-generation
     ;;
   fewshot)
     [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
@@ -259,7 +265,7 @@ case "$what" in
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|adapters|recipe|fewshot|augment|active|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|adapters|recipe|recipe-lm|fewshot|augment|active|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"

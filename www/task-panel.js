@@ -135,6 +135,7 @@ function chooseTryIt() {
   for (const [id, name] of [["tk-play-ner", "token-classification"], ["tk-play-qa", "question-answering"], ["tk-play-mlm", "fill-mask"]]) {
     $(id).hidden = modelTask !== name;
   }
+  $("tk-recipe").hidden = !model || modelTask !== "token-classification"; // the tasks with a recipe so far
   if (modelTask === "fill-mask" && model) {
     const mask = model.info.maskToken;
     $("tk-mask-token").textContent = mask;
@@ -167,4 +168,5 @@ $("tk-qa-go").addEventListener("click", tryIt(async () => {
 }));
 $("tk-mlm-go").addEventListener("click", tryIt(async () => showFills(await model($("tk-mlm-text").value, { topK: 5 }))));
 $("tk-download").addEventListener("click", tryIt(async () => downloadZip(await model.save(), `webtune-${modelTask}.zip`)));
+$("tk-recipe").addEventListener("click", tryIt(async () => downloadZip(await model.save({ format: "recipe" }), `webtune-${modelTask}-recipe.zip`)));
 chooseTask();

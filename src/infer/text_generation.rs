@@ -362,6 +362,22 @@ fn adds_bos(bytes: &[u8]) -> bool {
     serde_json::from_slice::<Json>(bytes).is_ok_and(|v| v["add_bos_token"] == Json::Bool(true))
 }
 
+/// `tokenizer_config.json` (or an empty one) with the template of a `chat_template.jinja` file as
+/// its `chat_template`: transformers (since 4.47) saves a model's chat template in that file, and
+/// reads it in preference to tokenizer_config.json's.
+pub fn with_chat_template_file(tokenizer_config: Option<&[u8]>, template: &[u8]) -> Result<Vec<u8>> {
+    let template = std::str::from_utf8(template).map_err(|_| Error::Weights("chat_template.jinja is not UTF-8 text".into()))?;
+    let mut config = match tokenizer_config {
+        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| Error::Weights(format!("tokenizer_config.json is not valid JSON: {e}")))?,
+        None => serde_json::json!({}),
+    };
+    let Json::Object(fields) = &mut config else {
+        return Err(Error::Weights("tokenizer_config.json is not a JSON object".into()));
+    };
+    fields.insert("chat_template".into(), template.into());
+    serde_json::to_vec(&config).map_err(|e| Error::Backend(format!("tokenizer_config.json: {e}")))
+}
+
 fn chat_template(bytes: &[u8]) -> Result<Option<ChatTemplate>> {
     let v: Json = serde_json::from_slice(bytes).map_err(|e| Error::Weights(format!("tokenizer_config.json is not valid JSON: {e}")))?;
     let source = match &v["chat_template"] {
@@ -378,4 +394,22 @@ fn chat_template(bytes: &[u8]) -> Result<Option<ChatTemplate>> {
         _ => String::new(),
     };
     Ok(Some(ChatTemplate::new(&source, &token("bos_token"), &token("eos_token"))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chat_template_file_wins_over_tokenizer_config_and_keeps_its_tokens() {
+        let config = br#"{"bos_token": "<s>", "eos_token": {"content": "</s>"}, "chat_template": "old"}"#;
+        let merged = with_chat_template_file(Some(config), b"{{ bos_token }}{% for m in messages %}{{ m['content'] }}{{ eos_token }}{% endfor %}").unwrap();
+        let template = chat_template(&merged).unwrap().expect("a template");
+        let text = template.render(&[Message { role: "user".into(), content: "hi".into() }], false).unwrap();
+        assert_eq!(text, "<s>hi</s>");
+        let alone = with_chat_template_file(None, b"{{ messages[0]['content'] }}").unwrap();
+        assert!(chat_template(&alone).unwrap().is_some(), "a folder with chat_template.jinja and no tokenizer_config.json");
+        assert!(with_chat_template_file(Some(b"[1]"), b"x").unwrap_err().to_string().contains("not a JSON object"));
+        assert!(with_chat_template_file(None, &[0xff, 0xfe]).unwrap_err().to_string().contains("not UTF-8"));
+    }
 }

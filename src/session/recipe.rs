@@ -6,24 +6,53 @@
 //! derived from webtune's options, the task's data settings, PEFT's LoRA config), the rows as
 //! webtune split them (`train.jsonl`, `validation.jsonl`) and webtune's batch order for every
 //! epoch (`webtune_order.json`) — beside a fixed program per task, `train.py`
-//! (`recipe/train_classifier.py`, `recipe/train_causal_lm.py`, both on
-//! `recipe/webtune_recipe.py`), the pinned `requirements.txt`, the `accelerate` configs and a
+//! (`recipe/train_classifier.py`, `recipe/train_token_classifier.py`, `recipe/train_causal_lm.py`,
+//! all on `recipe/webtune_recipe.py`), the pinned `requirements.txt`, the `accelerate` configs and a
 //! README. With `--webtune-order` the program feeds the batches in webtune's order, which makes its
 //! steps webtune's steps (tests/recipe.rs); without it, the Trainer shuffles as it does for any run.
 
 mod classifier;
 mod language_model;
+mod token_classifier;
 
 use serde_json::{Value, json};
 
 pub use classifier::{BaseFiles, classifier_recipe};
 pub use language_model::language_model_recipe;
+pub use token_classifier::token_classifier_recipe;
 
 use crate::{
     Error, Result,
-    session::Task,
-    train::{Schedule, TrainOptions, options::Mode},
+    data::Columns,
+    session::{SessionData, Task},
+    train::{Checkpoint, Schedule, TrainOptions, options::Mode},
 };
+
+/// The recipe of fine-tuning the encoder `files` (named `model` in the recipe) for `task` on
+/// `data`, as webtune would run it with `options` (from checkpoint `resume`, if given): the task's
+/// recipe, or an error naming what is not exported yet. (A text-generation recipe is written from
+/// the loaded decoder: [`language_model_recipe`].)
+pub async fn encoder_recipe(
+    task: Task,
+    files: BaseFiles<'_>,
+    model: &str,
+    data: &SessionData,
+    columns: &Columns,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+) -> Result<RecipeFiles> {
+    match task {
+        Task::TextClassification | Task::FeatureExtraction => classifier_recipe(files, model, data, columns, options, resume).await,
+        Task::TokenClassification => token_classifier_recipe(files, model, data, options, resume).await,
+        Task::TextGeneration => Err(Error::Options(
+            "a text-generation run's recipe is written from the loaded model: save({ format: \"recipe\" }) after finetune(), or webtune recipe --task text-generation; continuing a text-generation run from a checkpoint is not exported yet".into(),
+        )),
+        Task::QuestionAnswering | Task::FillMask => Err(Error::Options(format!(
+            "{} runs are not exported as recipes yet (text-classification, token-classification and text-generation runs are); train them here, or write the Trainer script by hand",
+            task.name()
+        ))),
+    }
+}
 
 /// A recipe's files, by name.
 pub type RecipeFiles = Vec<(String, Vec<u8>)>;

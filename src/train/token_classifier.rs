@@ -66,11 +66,9 @@ pub async fn fine_tune_token_classifier(
     let config_bytes = resume.map_or(&files.config, |c| &c.config);
     let text = std::str::from_utf8(config_bytes).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
     let config = BertConfig::from_json(text)?;
-    let model_labels = config.labels();
-    let keeps_head = same_set(&model_labels, &train.labels.names);
-    let order = if keeps_head { &model_labels } else { &train.labels.names };
-    let train = train.clone().reorder_labels(order)?;
-    let validation = validation.map(|v| v.clone().reorder_labels(order)).transpose()?;
+    let (order, keeps_head) = tag_order(&config, &train.labels.names);
+    let train = train.clone().reorder_labels(&order)?;
+    let validation = validation.map(|v| v.clone().reorder_labels(&order)).transpose()?;
     let labels = train.labels.names.clone();
     if let Some(v) = &validation
         && v.labels.names != labels
@@ -108,6 +106,26 @@ pub async fn fine_tune_token_classifier(
         best: run.best,
         lora: task.lora.map(|l| l.options),
     })
+}
+
+/// The tag order of a run of the checkpoint with `config` on data tagged `tags`: the
+/// checkpoint's when its head knows these tags (then kept: `true`), else the data's (a new head).
+pub fn tag_order(config: &BertConfig, tags: &[String]) -> (Vec<String>, bool) {
+    let model_labels = config.labels();
+    if same_set(&model_labels, tags) { (model_labels, true) } else { (tags.to_vec(), false) }
+}
+
+/// The adapters and head a LoRA run of `options` on tags `labels` (in the run's order; `new_head`:
+/// the checkpoint's head does not know them) starts from — the draws
+/// [`fine_tune_token_classifier`] makes — as PEFT's `adapter_model.safetensors`; `files`: the base.
+pub async fn lora_start(files: &ModelFiles, config: &BertConfig, labels: &[String], new_head: bool, options: &TrainOptions) -> Result<Vec<u8>> {
+    let lora = EncoderLora::for_run(options, config, EncoderHead::TokenClassification, files, None)?
+        .ok_or_else(|| Error::Options("the run's LoRA adapters: it has no lora options".into()))?;
+    let device = crate::device::cpu();
+    let config = config.clone().with_labels(labels);
+    let load_base = |base| bert::load_token_classifier(&config, base, device.device(), new_head, options.seed);
+    let (model, _) = lora.load(load_base, &[], WeightsOrigin::Start, options.seed)?;
+    lora.export(&model, &device).await
 }
 
 /// Token classification as a [`Task`].

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     Error, Result,
     data::TextColumns,
-    infer::{AdapterFile, Completion, Decoder, GenerateSettings},
+    infer::{AdapterFile, Completion, Decoder, GenerateSettings, text_generation::with_chat_template_file},
     models::lora::LoraBase,
     session::{DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_decoder, recipe::language_model_recipe, search},
     tokenizer::chat::Message,
@@ -138,17 +138,22 @@ impl JsDecoder {
     }
 
     /// Loads Hugging Face files: config.json, model.safetensors, tokenizer.json and (for the chat
-    /// template) tokenizer_config.json, as bytes.
+    /// template) tokenizer_config.json and chat_template.jinja (which wins, as in transformers),
+    /// as bytes.
     #[wasm_bindgen(js_name = loadHf)]
     pub async fn load_hf(
         config: Uint8Array,
         weights: Uint8Array,
         tokenizer: Uint8Array,
         tokenizer_config: Option<Uint8Array>,
+        chat_template: Option<Uint8Array>,
         options: JsValue,
     ) -> Result<JsDecoder, JsValue> {
         let dev = load_device(options, "Decoder.loadHf").await.map_err(to_js)?;
-        let tc = tokenizer_config.map(|b| b.to_vec());
+        let mut tc = tokenizer_config.map(|b| b.to_vec());
+        if let Some(template) = chat_template {
+            tc = Some(with_chat_template_file(tc.as_deref(), &template.to_vec()).map_err(to_js)?);
+        }
         let decoder =
             Decoder::from_hf(&config.to_vec(), weights.to_vec(), &tokenizer.to_vec(), tc.as_deref(), &dev).map_err(to_js)?;
         Ok(JsDecoder { inner: Rc::new(decoder) })

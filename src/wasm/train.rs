@@ -17,7 +17,7 @@ use crate::{
     infer::ModelFiles,
     session::{
         SessionData, Task, TrialResult, finetune_classifier,
-        recipe::{BaseFiles, classifier_recipe},
+        recipe::{BaseFiles, encoder_recipe},
         search,
     },
     train::{Checkpoint, Event, Hooks, SearchPlan, TrainOptions},
@@ -122,7 +122,7 @@ pub fn write_recipe_js(
         let data = setup.data(data, validation, "validation.csv");
         // the weights stay out: a LoRA recipe's adapters then start as PEFT draws them
         let base = BaseFiles { config: &config, tokenizer: &tokenizer, weights: None };
-        let files = classifier_recipe(task, base, &model, &data, &setup.columns, &options, resume.as_ref()).await.map_err(to_js)?;
+        let files = encoder_recipe(task, base, &model, &data, &setup.columns, &options, resume.as_ref()).await.map_err(to_js)?;
         super::files_object(files)
     })
 }

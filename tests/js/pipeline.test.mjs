@@ -744,9 +744,9 @@ test("save({ format: \"recipe\" }) after finetune writes the run the CLI writes 
     const bytes = Object.fromEntries(await Promise.all(Object.entries(files).map(async ([n, blob]) => [n, Array.from(new Uint8Array(await blob.arrayBuffer()))])));
     const named = await clf.save({ format: "recipe", name: "r" }).then(() => null, failure);
     clf.dispose();
-    const ner = await pipeline("token-classification", { model, device: "cpu" });
-    const otherTask = await ner.save({ format: "recipe" }).then(() => null, failure);
-    ner.dispose();
+    const mlm = await pipeline("fill-mask", { model: "/fixtures/fill-mask/bert", device: "cpu" });
+    const otherTask = await mlm.save({ format: "recipe" }).then(() => null, failure);
+    mlm.dispose();
     return { before, bytes, named, otherTask };
   }, { rows, options: fixture.webtune_options, split: fixture.validation_split });
   const text = (n) => new TextDecoder().decode(new Uint8Array(r.bytes[n]));
@@ -759,7 +759,32 @@ test("save({ format: \"recipe\" }) after finetune writes the run the CLI writes 
   assert.equal(written.model, "files", "the base as the pipeline loaded it");
   assert.match(r.before?.message, /format "recipe" writes the run that fine-tuned this pipeline.*call finetune/);
   assert.match(r.named?.message, /not a model to keep by name/);
-  assert.match(r.otherTask?.message, /format "recipe" is written for text-classification and text-generation runs so far; a token-classification run is not exported yet/);
+  assert.match(r.otherTask?.message, /format "recipe" is written for text-classification, token-classification and text-generation runs so far; a fill-mask run is not exported yet/);
+});
+
+test("save({ format: \"recipe\" }) after a token-classification finetune on a CoNLL file writes the CLI's recipe (tests/recipe.rs runs it in transformers' Trainer)", async () => {
+  const fixture = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/recipe/expected.json"), "utf8"))["ner-full"];
+  const conll = readFileSync(join(ROOT, "tests/fixtures/recipe/ner.txt"), "utf8");
+  const r = await b.page.evaluate(async ({ conll, options, split }) => {
+    const { pipeline } = await import("/pkg/index.js");
+    const model = { config: "/fixtures/token-classification/bert/train-config.json", weights: "/fixtures/token-classification/bert/model.safetensors", tokenizer: "/fixtures/encoders/bert/tokenizer.json" };
+    const ner = await pipeline("token-classification", { model, device: "cpu" });
+    const steps = [];
+    await ner.finetune({ ...options, data: new File([conll], "ner.txt"), validationSplit: split, onEvent: (e) => e.type === "step" && steps.push(e.loss) });
+    const files = await ner.save({ format: "recipe" });
+    const bytes = Object.fromEntries(await Promise.all(Object.entries(files).map(async ([n, blob]) => [n, Array.from(new Uint8Array(await blob.arrayBuffer()))])));
+    ner.dispose();
+    return { bytes, steps };
+  }, { conll, options: fixture.webtune_options, split: fixture.validation_split });
+  assert.deepEqual(Object.keys(r.bytes).sort(), Object.keys(fixture.recipe_files).sort());
+  for (const name of ["train.jsonl", "validation.jsonl", "webtune_order.json", "train.py", "webtune_recipe.py"]) {
+    assert.equal(fnv1a64(r.bytes[name]), fixture.recipe_files[name], `${name}: the browser's recipe is the CLI's`);
+  }
+  const written = JSON.parse(new TextDecoder().decode(new Uint8Array(r.bytes["recipe.json"])));
+  assert.equal(written.task, "token-classification");
+  assert.deepEqual(written.webtune_options, fixture.webtune_options, "the run's options");
+  assert.equal(r.steps.length, fixture.steps.length);
+  r.steps.forEach((loss, i) => assert.ok(Math.abs(loss - fixture.steps[i].loss) <= 1e-4 * Math.max(1, fixture.steps[i].loss), `step ${i + 1}: ${loss} vs the Trainer's ${fixture.steps[i].loss}`));
 });
 
 test("save({ format: \"recipe\" }) after a text-generation finetune writes the CLI's recipe (rows, batch order, program: tests/recipe.rs runs it in transformers' Trainer)", async () => {

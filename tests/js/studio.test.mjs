@@ -308,6 +308,11 @@ test("the demo's task panel previews, trains, reports and tries NER, question an
     await page.waitForFunction(() => document.querySelector("#tk-play-out").textContent.length > 0);
     assert.match(await page.textContent("#tk-play-out"), /Maria Rossi ordered the Nimbus rain jacket/);
     await screenshots(page, "demo-tasks-ner", { element: "#tasks" });
+    // the run as a Hugging Face recipe (token classification has one; QA and fill-mask not yet)
+    const [recipe] = await Promise.all([page.waitForEvent("download"), page.click("#tk-recipe")]);
+    assert.equal(recipe.suggestedFilename(), "webtune-token-classification-recipe.zip");
+    const zip = readFileSync(await recipe.path());
+    for (const file of ["train.py", "webtune_recipe.py", "recipe.json", "train.jsonl"]) assert.ok(zip.includes(Buffer.from(file)), `the recipe zip holds ${file}`);
 
     // QA: the answers marked in their texts
     await page.selectOption("#tk-task", "question-answering");
@@ -320,6 +325,7 @@ test("the demo's task panel previews, trains, reports and tries NER, question an
     const answer = await page.textContent("#tk-play-out mark.answer");
     assert.ok((await page.inputValue("#tk-qa-context")).includes(answer), `the answer is a span of the text: ${answer}`);
     await screenshots(page, "demo-tasks-qa", { element: "#tasks" });
+    assert.equal(await page.isHidden("#tk-recipe"), true, "no recipe for question answering yet");
 
     // fill-mask: perplexity before and after, the mask token of the model
     await page.selectOption("#tk-task", "fill-mask");

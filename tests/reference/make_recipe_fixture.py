@@ -20,6 +20,14 @@ Writes tests/fixtures/recipe/:
 The model: tests/fixtures/bert/tiny-cls3's weights with train-steps' dropout-0 config (both
 sides then compute the same thing), copied into a folder named `model`.
 
+Token classification, on tests/fixtures/token-classification/bert (its dropout-0 config, the
+encoders' BERT tokenizer; folder `ner-model`):
+  ner.txt           the tagger fixture's 12 sentences and one more, as a CoNLL file
+  expected.json     "ner-full" (every weight) and "ner-lora" (rank 4 from initial_adapter/, every
+                    sub-word labelled): file hashes, options, the Trainer's steps and final
+                    evaluation (seqeval's entity scores, webtune's way)
+  ner-full-trained.safetensors, ner-lora-trained.safetensors   what the Trainer ended them with
+
 Text generation, on tests/fixtures/llama/tiny with train-steps' character tokenizer and a chat
 template (folders `lm-model`: a template rendered turn by turn; `lm-marked`: one with
 `{% generation %}` blocks; their tokenizer_config.json files are kept as lm-model.json and
@@ -78,6 +86,10 @@ PAIRS = [("Q: two plus two? A:", " four."), ("Q: capital of France? A:", " Paris
 CORPUS = ["once upon a time there was a cat.", "the cat sat on the mat, and the dog sat on the log.",
           "ROMEO: what light through yonder window breaks?", "a b c d e f g h i j k l m n o p.",
           "it was the best of times, it was the worst of times.", "call me Ishmael.", "all happy families are alike."]
+NER = ROOT / "tests/fixtures/token-classification/bert"
+NER_OPTIONS = ["--task", "token-classification", "--epochs", "3", "--batch-size", "3", "--learning-rate", "1e-3", "--warmup-steps", "2",
+               "--log-every", "1", "--validation-split", "0.25", "--seed", "5"]
+NER_RUNS = {"ner-full": [], "ner-lora": ["--lora-rank", "4", "--lora-alpha", "8", "--label-all-tokens"]}
 LM_OPTIONS = ["--task", "text-generation", "--epochs", "2", "--batch-size", "3", "--learning-rate", "1e-2", "--warmup-steps", "1",
               "--log-every", "1", "--validation-split", "0.25", "--seed", "3"]
 LM_RUNS = {
@@ -113,6 +125,12 @@ def main():
     subprocess.run([args.webtune, "train", "--model", "model", "--data", str(OUT / "data.jsonl"), "--out", str(work / "run-resumed"),
                     *OPTIONS, *RESUMED, "--device", "cpu"], cwd=work, check=True, capture_output=True)
     expected["resumed"] = run_recipe(args.webtune, work, model, "resumed", [*RESUMED, "--resume", str(work / "run-resumed/checkpoints")])
+    ner_model(work)
+    for name, extra in NER_RUNS.items():
+        shutil.copy(OUT / "ner.txt", work / "ner.txt")
+        expected[name] = run_recipe(args.webtune, work, work / "ner-model", name, [*NER_OPTIONS, *extra], data="ner.txt", model_name="ner-model")
+    shutil.copy(work / "out-ner-full/final/model.safetensors", OUT / "ner-full-trained.safetensors")
+    shutil.copy(work / "out-ner-lora/final/adapter_model.safetensors", OUT / "ner-lora-trained.safetensors")
     language_models(work)
     for name, (folder, data, extra) in LM_RUNS.items():
         shutil.copy(OUT / data, work / data)  # named as the test names it (warnings cite rows as FILE:LINE)
@@ -121,6 +139,20 @@ def main():
     shutil.copy(work / "out-lm-chat/final/model.safetensors", OUT / "lm-chat-trained.safetensors")
     shutil.copy(work / "out-lm-chat-lora/final/adapter_model.safetensors", OUT / "lm-chat-lora-trained.safetensors")
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
+def ner_model(work):
+    """The token-classification runs' data (the sentences of the tagger's fixture, as a CoNLL file)
+    and model folder (its tiny BERT tagger with the dropout-0 config)."""
+    # and one with I-LOC, so that the data has every tag of the checkpoint's head (which then stays)
+    sentences = json.loads((NER / "expected.json").read_text())["sentences"]
+    sentences.append({"words": ["He", "flew", "to", "New", "York", "."], "tags": ["O", "O", "O", "B-LOC", "I-LOC", "O"]})
+    (OUT / "ner.txt").write_text("".join("".join(f"{w} {t}\n" for w, t in zip(s["words"], s["tags"])) + "\n" for s in sentences))
+    model = work / "ner-model"
+    model.mkdir()
+    shutil.copy(NER / "train-config.json", model / "config.json")
+    shutil.copy(NER / "model.safetensors", model / "model.safetensors")
+    shutil.copy(ROOT / "tests/fixtures/encoders/bert/tokenizer.json", model / "tokenizer.json")
 
 
 def language_models(work):

@@ -9,7 +9,7 @@ export interface WidgetMessage {
 
 /** `<webtune-chat>`: a chatbot in a shadow root; see the package README for attributes, parts and custom properties. */
 export declare class WebtuneChat extends HTMLElement {
-  /** A .gguf URL, hub id, folder URL, `saved:NAME`, or (property only) picked files / `{ config, weights, tokenizer, tokenizerConfig }`. */
+  /** A .gguf URL, hub id, folder URL, `saved:NAME`, or (property only) picked files / `{ config, weights, tokenizer, tokenizerConfig, chatTemplate }`. */
   model: DecoderSource | null;
   systemPrompt: string;
   maxNewTokens: number;

@@ -4,6 +4,9 @@ import { AbortError, OptionsError, checkKeys } from "./errors.js";
 import { MODEL_FILES, byRole, bytesOf, dataFile } from "./files.js";
 import { searchWith, train } from "./train.js";
 
+/** A decoder folder's optional files for its chat template (transformers saves it in the second, which wins). */
+export const CHAT_FILES = { tokenizerConfig: "tokenizer_config.json", chatTemplate: "chat_template.jinja" };
+
 export const GENERATE_OPTIONS = ["maxNewTokens", "temperature", "topK", "topP", "minP", "repetitionPenalty", "seed", "stop", "trimHistory", "onToken", "signal"];
 export const EVALUATE_OPTIONS = ["format", "columns", "maxLength", "batchSize", "chatTemplate", "generate", "maxNewTokens", "signal"];
 
@@ -153,22 +156,22 @@ export class DecoderModel {
 
 /**
  * Loads a Llama-family model: `{ gguf }` (one .gguf file: weights, tokenizer, chat template), or
- * the Hugging Face files `{ config, weights, tokenizer, tokenizerConfig? }` — each a URL,
+ * the Hugging Face files `{ config, weights, tokenizer, tokenizerConfig?, chatTemplate? }` — each a URL,
  * File/Blob or bytes; the same files by name (`{ "config.json", …, "tokenizer_config.json" }`, what
  * `export()` gives) load too.
- * @param {{gguf?: any, config?: any, weights?: any, tokenizer?: any, tokenizerConfig?: any}} files
+ * @param {{gguf?: any, config?: any, weights?: any, tokenizer?: any, tokenizerConfig?: any, chatTemplate?: any}} files
  * @param {{device?: string, signal?: AbortSignal}} [options]
  */
 export async function loadDecoder(files, options = {}) {
   checkKeys("loadDecoder", options, ["device", "signal"]);
   const { signal, ...rest } = options;
-  files = files && typeof files === "object" ? byRole(files, { ...MODEL_FILES, tokenizerConfig: "tokenizer_config.json" }) : files;
+  files = files && typeof files === "object" ? byRole(files, { ...MODEL_FILES, ...CHAT_FILES }) : files;
   if (files?.gguf != null) {
     const bytes = await bytesOf(files.gguf, "the .gguf file", { signal });
     return new DecoderModel(await call(() => core.Decoder.loadGguf(bytes, rest)));
   }
   const get = (role, name) => bytesOf(files?.[role], name, { signal });
   const [config, weights, tokenizer] = await Promise.all(Object.entries(MODEL_FILES).map(([role, name]) => get(role, name)));
-  const tokenizerConfig = files.tokenizerConfig == null ? undefined : await get("tokenizerConfig", "tokenizer_config.json");
-  return new DecoderModel(await call(() => core.Decoder.loadHf(config, weights, tokenizer, tokenizerConfig, rest)));
+  const [tokenizerConfig, chatTemplate] = await Promise.all(Object.entries(CHAT_FILES).map(([role, name]) => files[role] == null ? undefined : get(role, name)));
+  return new DecoderModel(await call(() => core.Decoder.loadHf(config, weights, tokenizer, tokenizerConfig, chatTemplate, rest)));
 }

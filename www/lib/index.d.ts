@@ -297,6 +297,12 @@ export interface TokenClassificationPipeline extends Omit<PipelineBase, "evaluat
   evaluate(data: DataSource, options?: { format?: "conll" | "jsonl" | "json" | "txt"; signal?: AbortSignal }): Promise<EntityMetrics>;
   /** Hugging Face files (`…ForTokenClassification`) as Blobs; with `directory` also written there, with `name` kept in OPFS. */
   save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob>>;
+  /** A tagger fine-tuned with `lora`: its adapters and head as PEFT files (task_type TOKEN_CLS). */
+  save(options: { format: "peft"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"adapter_model.safetensors" | "adapter_config.json", Blob>>;
+  /** The last `finetune` run as a Hugging Face recipe to run on GPUs (`webtune recipe --task token-classification`):
+   * `train.py` (transformers' Trainer, PEFT for LoRA; sub-words labelled and entities scored as webtune's), the
+   * sentences, webtune's batch order, accelerate / DeepSpeed configs and a README. */
+  save(options: { format: "recipe"; directory?: FileSystemDirectoryHandle }): Promise<Record<RecipeFile, Blob>>;
 }
 
 /** Masked-language modelling (`pipeline("fill-mask")`): training continues pretraining on plain text (a .txt file, or `columns.text` of a table). */
@@ -452,7 +458,7 @@ export type DecoderSource =
 
 /** A decoder folder's files: by role, or by name as `export()` gives them. */
 export type DecoderFiles =
-  | { config: FileSource; weights: FileSource; tokenizer: FileSource; tokenizerConfig?: FileSource }
+  | { config: FileSource; weights: FileSource; tokenizer: FileSource; tokenizerConfig?: FileSource; chatTemplate?: FileSource }
   | { "config.json": FileSource; "model.safetensors": FileSource; "tokenizer.json": FileSource; "tokenizer_config.json"?: FileSource };
 
 export interface TextGenerationPipeline {
@@ -544,7 +550,7 @@ export class DecoderModel {
   dispose(): void;
 }
 
-/** Loads a decoder (Llama-family: `{ gguf }` or Hugging Face files; GPT-2: Hugging Face files): `{ config, weights, tokenizer, tokenizerConfig? }`, each a URL, File/Blob or bytes. */
+/** Loads a decoder (Llama-family: `{ gguf }` or Hugging Face files; GPT-2: Hugging Face files): `{ config, weights, tokenizer, tokenizerConfig?, chatTemplate? }` (chat_template.jinja), each a URL, File/Blob or bytes. */
 export function loadDecoder(
   files: { gguf: FileSource } | DecoderFiles,
   options?: { device?: DevicePreference; signal?: AbortSignal },

@@ -3,7 +3,7 @@
 import { attachAdapter, checkNoAdapters, detachAdapter, detachAll, withAdapter } from "./adapters.js";
 import { call, core, loadCore } from "./core.js";
 import { AbortError, NetworkError, OptionsError } from "./errors.js";
-import { loadDecoder } from "./decoder.js";
+import { CHAT_FILES, loadDecoder } from "./decoder.js";
 import { download } from "./download.js";
 import { loadEncoder } from "./encoder.js";
 import { MODEL_FILES, bytesOf, dataFile, isGguf } from "./files.js";
@@ -167,8 +167,8 @@ async function peftFiles(e) {
 
 /** The Hugging Face recipe of the run that fine-tuned entry `e` (`save({ format: "recipe" })`). */
 async function recipeFiles(e) {
-  if (!["text-classification", "feature-extraction", "text-generation"].includes(e.task)) {
-    throw new OptionsError(`save: format "recipe" is written for text-classification and text-generation runs so far; a ${e.task} run is not exported yet`);
+  if (!["text-classification", "feature-extraction", "token-classification", "text-generation"].includes(e.task)) {
+    throw new OptionsError(`save: format "recipe" is written for text-classification, token-classification and text-generation runs so far; a ${e.task} run is not exported yet`);
   }
   if (!e.lastRun) {
     throw new OptionsError('save: format "recipe" writes the run that fine-tuned this pipeline (its data and options); call finetune({ data, … }) first');
@@ -433,15 +433,18 @@ async function loadGenerator(task, model, { device }, { settings, emit, signal }
       files = { gguf: bytes };
     }
   } else {
-    let source = model, tokenizerConfig; // { config, weights, tokenizer, tokenizerConfig? }: the last is optional
-    if (model && typeof model === "object" && !picked && !(model instanceof URL)) ({ tokenizerConfig, ...source } = model);
+    let source = model, given = {}; // { config, weights, tokenizer, tokenizerConfig?, chatTemplate? }: the last two are optional
+    if (model && typeof model === "object" && !picked && !(model instanceof URL)) ({ tokenizerConfig: given.tokenizerConfig, chatTemplate: given.chatTemplate, ...source } = model);
     const resolved = resolveModel(source, MODEL_FILES, settings);
     id = resolved.id;
     files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
-    // a hub id or folder URL may have tokenizer_config.json beside config.json; files given one by one name theirs
+    // a hub id or folder URL may have tokenizer_config.json and chat_template.jinja beside
+    // config.json; files given one by one name theirs
     const folder = typeof source === "string" || source instanceof URL;
-    files.tokenizerConfig = tokenizerConfig ?? picked?.find((f) => f.name === "tokenizer_config.json")
-      ?? (folder ? await optionalDownload(resolved.sources.config, "tokenizer_config.json", id, settings, emit, signal) : undefined);
+    for (const [role, name] of Object.entries(CHAT_FILES)) {
+      files[role] = given[role] ?? picked?.find((f) => f.name === name)
+        ?? (folder ? await optionalDownload(resolved.sources.config, name, id, settings, emit, signal) : undefined);
+    }
   }
   const loaded = await loadDecoder(files, { device, signal });
   const handle = register(task, id, loaded, null, { device });

@@ -325,7 +325,7 @@ pub async fn write_recipe(a: &TrainArgs) -> Result<()> {
             let decoder = crate::generate::load_decoder(&a.model, &webtune::device::cpu())?;
             recipe::language_model_recipe(&decoder, &name, &a.data()?, &a.columns.text_columns(&a.text), &options, resume.as_ref()).await?
         }
-        _ => recipe::classifier_recipe(task, (&ModelFiles::from_dir(&a.model)?).into(), &name, &a.data()?, &a.columns.columns(), &options, resume.as_ref()).await?,
+        _ => recipe::encoder_recipe(task, (&ModelFiles::from_dir(&a.model)?).into(), &name, &a.data()?, &a.columns.columns(), &options, resume.as_ref()).await?,
     };
     if a.out.join("train.py").exists() && !a.overwrite {
         return Err(Error::Options(format!("{} already holds a recipe (train.py); choose another --out or pass --overwrite", a.out.display())));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use webtune::{
     Error, Result,
-    infer::{AdapterFile, Decoder, GenerateOptions},
+    infer::{AdapterFile, Decoder, GenerateOptions, text_generation::with_chat_template_file},
     tokenizer::chat::Message,
 };
 
@@ -73,7 +73,12 @@ pub fn load_decoder(m: &Path, dev: &webtune::ComputeDevice) -> Result<Decoder> {
         return Decoder::from_gguf_owned(read(m)?, dev);
     }
     let tokenizer_config = m.join("tokenizer_config.json");
-    let tokenizer_config = if tokenizer_config.exists() { Some(read(&tokenizer_config)?) } else { None };
+    let mut tokenizer_config = if tokenizer_config.exists() { Some(read(&tokenizer_config)?) } else { None };
+    // transformers saves the chat template beside tokenizer_config.json, and prefers that file
+    let template = m.join("chat_template.jinja");
+    if template.exists() {
+        tokenizer_config = Some(with_chat_template_file(tokenizer_config.as_deref(), &read(&template)?)?);
+    }
     Decoder::from_hf(
         &read(&m.join("config.json"))?,
         read(&m.join("model.safetensors"))?,

@@ -47,10 +47,9 @@ impl<'a> From<&'a ModelFiles> for BaseFiles<'a> {
 }
 
 /// The files of the recipe of fine-tuning the base `files` (named `model` in the recipe: a hub id
-/// or the folder the person will train from) for `task` on `data`, as webtune would run it with
+/// or the folder the person will train from) as a text classifier of `data`, as webtune would run it with
 /// `options`; with `resume`, a checkpoint of that run, the recipe continues from it.
 pub async fn classifier_recipe(
-    task: Task,
     files: BaseFiles<'_>,
     model: &str,
     data: &SessionData,
@@ -58,17 +57,6 @@ pub async fn classifier_recipe(
     options: &TrainOptions,
     resume: Option<&Checkpoint>,
 ) -> Result<RecipeFiles> {
-    if task == Task::TextGeneration {
-        return Err(Error::Options(
-            "a text-generation run's recipe is written from the loaded model: save({ format: \"recipe\" }) after finetune(), or webtune recipe --task text-generation; continuing a text-generation run from a checkpoint is not exported yet".into(),
-        ));
-    }
-    if !matches!(task, Task::TextClassification | Task::FeatureExtraction) {
-        return Err(Error::Options(format!(
-            "{} runs are not exported as recipes yet (text-classification and text-generation runs are); train them here, or write the Trainer script by hand",
-            task.name()
-        )));
-    }
     options.validate()?;
     options.check_for_task("text-classification")?;
     options.check_metric(crate::infer::metrics::CLASSIFICATION_METRICS, "a classifier")?;

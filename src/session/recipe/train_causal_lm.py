@@ -21,8 +21,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils.chat_template_utils import render_jinja_template
 
-from webtune_recipe import (RecipeTrainer, arguments, callbacks, read_rows, train_and_save, training_arguments, webtune_order,
-                            with_lora)
+from webtune_recipe import (RowEvaluation, arguments, callbacks, read_rows, token_losses, train_and_save, training_arguments,
+                            webtune_order, with_lora)
 
 GENERATION_BLOCK = re.compile(r"\{\%-?\s*generation\s*-?\%\}")
 
@@ -162,32 +162,17 @@ class PadRight:
         return {k: torch.tensor(v) for k, v in batch.items()}
 
 
-class LanguageModelTrainer(RecipeTrainer):
+class LanguageModelTrainer(RowEvaluation):
     """Evaluation as webtune's: the mean next-token loss over every learned token of the
-    validation rows (not a mean of batch means), and its perplexity."""
+    validation rows, and its perplexity."""
 
-    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
-        loader = self.get_eval_dataloader(eval_dataset)
-        model = self.model
-        was_training = model.training
-        model.eval()
-        total, tokens = 0.0, 0
-        with torch.no_grad():
-            for batch in loader:
-                batch = self._prepare_inputs(batch)
-                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
-                labels = batch["labels"][:, 1:]
-                nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels, ignore_index=-100, reduction="none").sum(1)
-                per_row = torch.stack([nll, labels.ne(-100).sum(1).to(nll.dtype)], 1)
-                per_row = self.accelerator.gather_for_metrics(per_row)
-                total += per_row[:, 0].sum().item()
-                tokens += int(per_row[:, 1].sum().item())
-        model.train(was_training)
-        loss = total / max(tokens, 1)
-        metrics = {f"{metric_key_prefix}_loss": loss, f"{metric_key_prefix}_perplexity": math.exp(min(loss, 700.0))}
-        self.log(metrics)
-        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-        return metrics
+    model_inputs = ("input_ids", "attention_mask")
+
+    def score_rows(self, rows, batch, logits):
+        return token_losses(logits[:, :-1], batch["labels"][:, 1:])
+
+    def row_metrics(self, loss, scored):
+        return {"perplexity": math.exp(min(loss, 700.0))}
 
 
 def main():
@@ -204,8 +189,6 @@ def main():
     trainer = LanguageModelTrainer(
         model=model, args=training_arguments(recipe, args, validation), train_dataset=train, eval_dataset=validation,
         data_collator=PadRight(recipe["tokens"]["pad"]), callbacks=callbacks(recipe, args, validation), webtune_order=webtune_order(args))
-    # each batch's mean loss, accumulated batches alike (not summed over the accumulation's tokens)
-    trainer.model_accepts_loss_kwargs = False
     train_and_save(trainer, tokenizer, recipe, args, validation)
 
 

@@ -103,11 +103,14 @@ class WebtuneBatches(torch.utils.data.Sampler):
 
 
 class RecipeTrainer(Trainer):
-    """The Trainer, fed webtune's batches when given them."""
+    """The Trainer, fed webtune's batches when given them. A batch's loss is the model's mean over
+    it, and accumulated batches count alike, as webtune counts them (not summed over the
+    accumulation's labels, as the Trainer does for models that take num_items_in_batch)."""
 
     def __init__(self, *args, webtune_order=None, first_epoch=0, **kwargs):
         super().__init__(*args, **kwargs)
         self.webtune_order, self.first_epoch = webtune_order, first_epoch
+        self.model_accepts_loss_kwargs = False
 
     def get_train_dataloader(self):
         if self.webtune_order is None:
@@ -115,6 +118,51 @@ class RecipeTrainer(Trainer):
         loader = torch.utils.data.DataLoader(self.train_dataset, batch_sampler=WebtuneBatches(self.webtune_order, self.first_epoch),
                                              collate_fn=self.data_collator)
         return self.accelerator.prepare(loader)
+
+
+class RowEvaluation(RecipeTrainer):
+    """Evaluation as webtune's: every validation row scored once (the rows shared out among the
+    processes), the loss summed over every scored token and divided by their number (not a mean
+    of batch means). A task says how its rows score (`score_rows`) and what else they measure
+    (`row_metrics`)."""
+
+    model_inputs = ("input_ids", "attention_mask", "token_type_ids")
+
+    def score_rows(self, rows, batch, logits):
+        """Per row of the batch (`rows`: their numbers in the dataset): (summed loss, tokens scored, …)."""
+        raise NotImplementedError
+
+    def row_metrics(self, loss, scored):
+        return {}
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        mine = list(range(len(dataset)))[self.args.process_index::self.args.world_size]
+        size = self.args.per_device_eval_batch_size
+        model, was_training = self.model, self.model.training
+        model.eval()
+        scored = []
+        with torch.no_grad():
+            for start in range(0, len(mine), size):
+                rows = mine[start:start + size]
+                batch = self._prepare_inputs(self.data_collator([dataset[i] for i in rows]))
+                logits = model(**{k: batch[k] for k in self.model_inputs if k in batch}).logits.float()
+                scored += self.score_rows(rows, batch, logits)
+        model.train(was_training)
+        if self.args.world_size > 1:
+            from accelerate.utils import gather_object
+            scored = gather_object(scored)
+        loss = sum(s[0] for s in scored) / max(sum(s[1] for s in scored), 1)
+        metrics = {f"{metric_key_prefix}_{k}": v for k, v in {"loss": loss, **self.row_metrics(loss, scored)}.items()}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def token_losses(logits, labels):
+    """Per row: the summed cross-entropy of its labelled tokens (labels not -100), and their number."""
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none").sum(1)
+    return list(zip(nll.tolist(), labels.ne(-100).sum(1).tolist()))
 
 
 class StepLog(TrainerCallback):

@@ -1,0 +1,121 @@
+//! The recipe of a token-classification (NER) run: recipe/train_token_classifier.py on the run's
+//! tagged sentences, aligned to sub-words as run_ner.py (and webtune) align them.
+
+use serde_json::{Value, json};
+
+use super::{BaseFiles, Readme, RecipeFiles, fixed_files, json_lines, pretty, training_arguments};
+use crate::{
+    Error, Result,
+    data::{epoch_order, tagged::TaggedDataset},
+    infer::{ModelFiles, encoder::tokenizer_for, entity_metrics::ENTITY_METRICS},
+    models::{bert::BertConfig, encoder_family::EncoderHead, lora::LoraBase},
+    session::{SessionData, Task},
+    train::{
+        Checkpoint, TrainOptions,
+        token_classifier::{lora_start, tag_order},
+    },
+    weights::peft::adapter_config,
+};
+
+/// The program that runs a token-classification recipe.
+const TRAIN_TOKEN_CLASSIFIER_PY: &str = include_str!("train_token_classifier.py");
+
+const README: Readme = Readme {
+    task: "token classification (named entities)",
+    settings: "tags, max length, how sub-words are labelled",
+    rows: "`{tokens: [words], tags: [one tag per word]}`",
+    notes: "Words are labelled as webtune labels them: a word's first sub-word learns its tag (with\\n\\
+`\"label_all_tokens\"`, its other sub-words too, `B-` turned into `I-`). Evaluation reports\\n\\
+seqeval's entity-level `eval_precision`, `eval_recall`, `eval_f1` (micro), the tag\\n\\
+`eval_accuracy` over every word (a word cut off by `max_length` counts as predicted `O`) and\\n\\
+`eval_loss`, as webtune does. Differences from webtune's run: with `evalEvery`, the Trainer\\n\\
+evaluates every N steps only (webtune also at each epoch's end); a head webtune drew itself\\n\\
+(`\"new_head\": true`) starts from transformers' initialisation instead, unless the run is LoRA\\n\\
+with `initial_adapter/`.",
+    pipeline: "token-classification",
+    adapter: "a LoRA run's\\nadapter loads with `PeftModel.from_pretrained`, or merge it (`merge_and_unload()`) and save the\\nfolder for webtune.",
+};
+
+/// The files of the recipe of fine-tuning the base `files` (named `model` in the recipe) to tag
+/// the words of `data`, as webtune would run it with `options`.
+pub async fn token_classifier_recipe(
+    files: BaseFiles<'_>,
+    model: &str,
+    data: &SessionData,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+) -> Result<RecipeFiles> {
+    if resume.is_some() {
+        return Err(Error::Options(
+            "a recipe continues text-classification runs from a checkpoint so far; write this token-classification recipe without the checkpoint (it trains from the start)".into(),
+        ));
+    }
+    options.validate()?;
+    options.check_for_task(Task::TokenClassification.name())?;
+    options.check_metric(ENTITY_METRICS, "a token classifier")?;
+    let text = std::str::from_utf8(files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
+    let config = BertConfig::from_json(text)?;
+    let (train, validation) = data.tagged(options.seed)?;
+    // the tags, their order, the lengths and the batches webtune's run would use
+    let (labels, keeps_head) = tag_order(&config, &train.labels.names);
+    let train = train.reorder_labels(&labels)?;
+    let validation = validation.map(|v| v.reorder_labels(&labels)).transpose()?;
+    let mut warnings = Vec::new();
+    let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
+    let lengths = if options.group_by_length {
+        let tokenizer = tokenizer_for(&config, files.tokenizer)?;
+        train.sentences.iter().map(|s| tokenizer.encode_words(&s.words, max_length).map(|e| e.ids.len())).collect::<Result<Vec<_>>>()?
+    } else {
+        vec![0; train.len()]
+    };
+    let order: Vec<Vec<Vec<usize>>> = (0..options.epochs).map(|e| epoch_order(&lengths, options.batch_size, options.seed, e, options.group_by_length)).collect();
+    let mut initial = None;
+    let lora = match &options.lora {
+        Some(l) => {
+            let base = LoraBase::Encoder(config.family, EncoderHead::TokenClassification);
+            l.validate(base)?;
+            let adapter_config = adapter_config(l, base, model)?;
+            if let Some(weights) = files.weights {
+                let base = ModelFiles { config: files.config.to_vec(), weights: weights.to_vec(), tokenizer: files.tokenizer.to_vec() };
+                let adapter = lora_start(&base, &config, &labels, !keeps_head, options).await?;
+                initial = Some([("initial_adapter/adapter_model.safetensors", adapter), ("initial_adapter/adapter_config.json", adapter_config.clone())]);
+            }
+            Some(serde_json::from_slice::<Value>(&adapter_config).map_err(|e| Error::Backend(format!("adapter config: {e}")))?)
+        }
+        None => None,
+    };
+    let recipe = json!({
+        "webtune_recipe": 1,
+        "task": Task::TokenClassification.name(),
+        "model": model,
+        "labels": labels,
+        "max_length": max_length,
+        "label_all_tokens": options.label_all_tokens,
+        // how webtune held validation sentences out of the data (null: a validation file was given)
+        "validation_split": data.validation.is_none().then_some(data.validation_split),
+        "new_head": !keeps_head,
+        "training_arguments": training_arguments(Task::TokenClassification, options, validation.is_some())?,
+        "early_stopping_patience": options.early_stopping_patience,
+        "lora": lora,
+        "initial_adapter": initial.as_ref().map(|_| "initial_adapter"),
+        "resume": Value::Null,
+        "webtune_options": options,
+        "warnings": warnings,
+    });
+    let mut out = vec![
+        ("recipe.json".to_string(), pretty(&recipe)?),
+        ("train.jsonl".to_string(), sentences(&train)?),
+        ("webtune_order.json".to_string(), pretty(&json!({ "epochs": order }))?),
+    ];
+    if let Some(v) = &validation {
+        out.push(("validation.jsonl".to_string(), sentences(v)?));
+    }
+    out.extend(fixed_files(TRAIN_TOKEN_CLASSIFIER_PY, model, &README));
+    out.extend(initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)));
+    Ok(out)
+}
+
+/// The sentences as JSON lines: `{tokens, tags}`, the tags by name.
+fn sentences(d: &TaggedDataset) -> Result<Vec<u8>> {
+    json_lines(d.sentences.iter().map(|s| json!({ "tokens": s.words, "tags": d.tag_names(s) })))
+}
