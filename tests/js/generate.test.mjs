@@ -6,16 +6,26 @@
 // model still usable, and rejects bad options. Needs pkg/ (pkg-config/build.sh) and the SmolLM2 asset.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, openBrowser, requireAsset } from "./harness.mjs";
 
 const GGUF = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
 const expected = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/llama/smollm2.json"), "utf8"));
 
+// tiny-chat as transformers 5 saves a folder: the chat template in chat_template.jinja, not in
+// tokenizer_config.json
+const TINY_CHAT = join(ROOT, "tests/fixtures/llama/tiny-chat");
+const jinjaFolder = mkdtempSync(join(tmpdir(), "webtune-jinja-"));
+for (const f of ["config.json", "model.safetensors", "tokenizer.json"]) copyFileSync(join(TINY_CHAT, f), join(jinjaFolder, f));
+const { chat_template: template, ...tokens } = JSON.parse(readFileSync(join(TINY_CHAT, "tokenizer_config.json"), "utf8"));
+writeFileSync(join(jinjaFolder, "tokenizer_config.json"), JSON.stringify(tokens));
+writeFileSync(join(jinjaFolder, "chat_template.jinja"), template);
+
 let b;
 before(async () => {
-  b = await openBrowser();
+  b = await openBrowser({ extraMounts: { "/jinja/": jinjaFolder } });
   await b.page.goto(b.server.url + "test/blank.html");
 });
 after(async () => b?.close());
@@ -134,4 +144,20 @@ test("GPT-2 (a tiny random GPT2LMHeadModel from transformers) generates transfor
   assert.ok(r.steps.every(Number.isFinite) && r.steps[3] < r.steps[0], `the loss falls: ${r.steps}`);
   assert.deepEqual([r.config.task_type, r.config.fan_in_fan_out, r.config.target_modules], ["CAUSAL_LM", true, ["c_attn"]]);
   assert.equal(r.adapterBytes > 2 * 4 * (32 + 96) * 4, true, "two layers of rank-4 c_attn adapters");
+});
+
+test("a folder whose chat template is in chat_template.jinja (as transformers 5 saves it) chats with that template, as the same model with it in tokenizer_config.json (CPU path)", async () => {
+  const r = await b.page.evaluate(async () => {
+    const { pipeline } = await import("/pkg/index.js");
+    const messages = [{ role: "user", content: "hi" }];
+    const reply = async (model) => {
+      const gen = await pipeline("text-generation", { model, device: "cpu" });
+      const out = { chatTemplate: gen.info.chatTemplate, text: (await gen.chat(messages, { maxNewTokens: 6 })).text };
+      gen.dispose();
+      return out;
+    };
+    return { jinja: await reply("/jinja/"), config: await reply("/fixtures/llama/tiny-chat/") };
+  });
+  assert.equal(r.jinja.chatTemplate, true, "the template was found");
+  assert.deepEqual(r.jinja, r.config);
 });
