@@ -20,15 +20,17 @@ Writes tests/fixtures/recipe/:
 The model: tests/fixtures/bert/tiny-cls3's weights with train-steps' dropout-0 config (both
 sides then compute the same thing), copied into a folder named `model`.
 
-Token classification, on tests/fixtures/token-classification/bert (its dropout-0 config, the
-encoders' BERT tokenizer; folder `ner-model`):
+Token classification, on tests/fixtures/token-classification/bert and roberta (their dropout-0
+configs, the encoders' tokenizers; folders `ner-bert`, `ner-roberta`):
   ner.txt           the tagger fixture's 12 sentences and one more, as a CoNLL file
-  expected.json     "ner-full" (every weight) and "ner-lora" (rank 4 from initial_adapter/, every
-                    sub-word labelled): file hashes, options, the Trainer's steps and final
+  expected.json     "ner-full" (every weight), "ner-lora" (rank 4 from initial_adapter/, every
+                    sub-word labelled) and "ner-roberta" (the RoBERTa tagger, words read with a
+                    prefix space): file hashes, options, the Trainer's steps and final
                     evaluation (seqeval's entity scores, webtune's way)
   ner-full-trained.safetensors, ner-lora-trained.safetensors   what the Trainer ended them with
 
-Text generation, on tests/fixtures/llama/tiny with train-steps' character tokenizer and a chat
+Text generation, on tests/fixtures/gpt2 (train-steps' dropout-0 config; folder `lm-gpt2`, its
+tokenizer_config.json kept as lm-gpt2.json) and on tests/fixtures/llama/tiny with train-steps' character tokenizer and a chat
 template (folders `lm-model`: a template rendered turn by turn; `lm-marked`: one with
 `{% generation %}` blocks; their tokenizer_config.json files are kept as lm-model.json and
 lm-marked.json):
@@ -36,7 +38,8 @@ lm-marked.json):
                     plain text, which is packed into blocks)
   expected.json     "lm-chat" (conversations, every assistant turn learned, accumulating 2
                     batches per step), "lm-chat-lora" (the same through the marked template, LoRA
-                    rank 4 from the recipe's initial_adapter/), "lm-pairs" (prompt/completion
+                    rank 4 from the recipe's initial_adapter/), "lm-gpt2-lora" (the pairs on the
+                    tiny GPT-2, LoRA on its Conv1D c_attn), "lm-pairs" (prompt/completion
                     without the chat template) and "lm-packed" (the text packed into blocks of 16):
                     as for the classifier, the recipe's file hashes, the options, the Trainer's
                     steps and final evaluation (eval_loss over every learned token).
@@ -89,11 +92,14 @@ CORPUS = ["once upon a time there was a cat.", "the cat sat on the mat, and the 
 NER = ROOT / "tests/fixtures/token-classification/bert"
 NER_OPTIONS = ["--task", "token-classification", "--epochs", "3", "--batch-size", "3", "--learning-rate", "1e-3", "--warmup-steps", "2",
                "--log-every", "1", "--validation-split", "0.25", "--seed", "5"]
-NER_RUNS = {"ner-full": [], "ner-lora": ["--lora-rank", "4", "--lora-alpha", "8", "--label-all-tokens"]}
+NER_RUNS = {"ner-full": ("bert", []), "ner-lora": ("bert", ["--lora-rank", "4", "--lora-alpha", "8", "--label-all-tokens"]),
+            "ner-roberta": ("roberta", [])}
 LM_OPTIONS = ["--task", "text-generation", "--epochs", "2", "--batch-size", "3", "--learning-rate", "1e-2", "--warmup-steps", "1",
               "--log-every", "1", "--validation-split", "0.25", "--seed", "3"]
+GPT2 = ROOT / "tests/fixtures/gpt2"
 LM_RUNS = {
     "lm-chat": ("lm-model", "chat.jsonl", ["--grad-accum", "2"]),
+    "lm-gpt2-lora": ("lm-gpt2", "pairs.jsonl", ["--lora-rank", "4", "--lora-alpha", "8"]),
     "lm-chat-lora": ("lm-marked", "chat.jsonl", ["--lora-rank", "4", "--lora-alpha", "8"]),
     "lm-pairs": ("lm-model", "pairs.jsonl", ["--chat-template", "false"]),
     "lm-packed": ("lm-model", "corpus.txt", ["--max-length", "16"]),
@@ -125,10 +131,11 @@ def main():
     subprocess.run([args.webtune, "train", "--model", "model", "--data", str(OUT / "data.jsonl"), "--out", str(work / "run-resumed"),
                     *OPTIONS, *RESUMED, "--device", "cpu"], cwd=work, check=True, capture_output=True)
     expected["resumed"] = run_recipe(args.webtune, work, model, "resumed", [*RESUMED, "--resume", str(work / "run-resumed/checkpoints")])
-    ner_model(work)
-    for name, extra in NER_RUNS.items():
+    ner_models(work)
+    for name, (family, extra) in NER_RUNS.items():
         shutil.copy(OUT / "ner.txt", work / "ner.txt")
-        expected[name] = run_recipe(args.webtune, work, work / "ner-model", name, [*NER_OPTIONS, *extra], data="ner.txt", model_name="ner-model")
+        folder = f"ner-{family}"
+        expected[name] = run_recipe(args.webtune, work, work / folder, name, [*NER_OPTIONS, *extra], data="ner.txt", model_name=folder)
     shutil.copy(work / "out-ner-full/final/model.safetensors", OUT / "ner-full-trained.safetensors")
     shutil.copy(work / "out-ner-lora/final/adapter_model.safetensors", OUT / "ner-lora-trained.safetensors")
     language_models(work)
@@ -141,18 +148,19 @@ def main():
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 
-def ner_model(work):
+def ner_models(work):
     """The token-classification runs' data (the sentences of the tagger's fixture, as a CoNLL file)
-    and model folder (its tiny BERT tagger with the dropout-0 config)."""
+    and model folders (its tiny BERT and RoBERTa taggers with their dropout-0 configs)."""
     # and one with I-LOC, so that the data has every tag of the checkpoint's head (which then stays)
     sentences = json.loads((NER / "expected.json").read_text())["sentences"]
     sentences.append({"words": ["He", "flew", "to", "New", "York", "."], "tags": ["O", "O", "O", "B-LOC", "I-LOC", "O"]})
     (OUT / "ner.txt").write_text("".join("".join(f"{w} {t}\n" for w, t in zip(s["words"], s["tags"])) + "\n" for s in sentences))
-    model = work / "ner-model"
-    model.mkdir()
-    shutil.copy(NER / "train-config.json", model / "config.json")
-    shutil.copy(NER / "model.safetensors", model / "model.safetensors")
-    shutil.copy(ROOT / "tests/fixtures/encoders/bert/tokenizer.json", model / "tokenizer.json")
+    for family in ("bert", "roberta"):
+        model = work / f"ner-{family}"
+        model.mkdir()
+        shutil.copy(NER.parent / family / "train-config.json", model / "config.json")
+        shutil.copy(NER.parent / family / "model.safetensors", model / "model.safetensors")
+        shutil.copy(ROOT / f"tests/fixtures/encoders/{family}/tokenizer.json", model / "tokenizer.json")
 
 
 def language_models(work):
@@ -161,6 +169,14 @@ def language_models(work):
     (OUT / "chat.jsonl").write_text("".join(json.dumps({"messages": [{"role": r, "content": c} for r, c in chat]}) + "\n" for chat in CHATS))
     (OUT / "pairs.jsonl").write_text("".join(json.dumps({"prompt": p, "completion": c}) + "\n" for p, c in PAIRS))
     (OUT / "corpus.txt").write_text("".join(line + "\n" for line in CORPUS))
+    gpt2 = work / "lm-gpt2"
+    gpt2.mkdir()
+    shutil.copy(GPT2 / "train-steps/config.json", gpt2 / "config.json")
+    shutil.copy(GPT2 / "tiny/model.safetensors", gpt2 / "model.safetensors")
+    shutil.copy(GPT2 / "tiny/tokenizer.json", gpt2 / "tokenizer.json")
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"}
+    (OUT / "lm-gpt2.json").write_text(json.dumps(config, indent=1) + "\n")
+    shutil.copy(OUT / "lm-gpt2.json", gpt2 / "tokenizer_config.json")
     for folder, template in [("lm-model", TURNS), ("lm-marked", MARKED)]:
         model = work / folder
         model.mkdir()
