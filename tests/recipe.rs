@@ -269,10 +269,22 @@ fn check_steps(name: &str) {
 
 #[test]
 fn a_recipe_from_a_checkpoint_continues_the_run_with_the_steps_webtunes_resume_takes() {
+    check_resumed("resumed", ("model.safetensors", "classifier.weight"));
+}
+
+#[test]
+fn a_recipe_from_a_lora_checkpoint_continues_its_adapters_with_the_steps_webtunes_resume_takes() {
+    check_resumed("resumed-lora", ("adapter_model.safetensors", "base_model.model.classifier.weight"));
+}
+
+/// Run `name`, checkpointed at step 7 as the browser stores it, written as a recipe from that
+/// checkpoint: the files make_recipe_fixture.py ran, the moments of every trained weight (`file`
+/// holds them; `head`: the head's name there), and webtune's own resume takes the steps the
+/// Trainer took from the recipe.
+fn check_resumed(name: &str, (file, head): (&str, &str)) {
     let _turn = cpu_turn();
-    let (options, data) = run("resumed");
-    let expected = expected("resumed");
-    // the run, checkpointed at step 7 as the browser stores it
+    let (options, data) = run(name);
+    let expected = expected(name);
     let mut stored = None;
     let mut on_checkpoint = |c: &Checkpoint| {
         stored = Some(c.clone());
@@ -291,15 +303,15 @@ fn a_recipe_from_a_checkpoint_continues_the_run_with_the_steps_webtunes_resume_t
             assert_eq!(Value::from(fnv1a64(bytes)), want[file], "{file} differs from the recipe the Trainer continued");
         }
     }
-    let by_name = |name: &str| &files.iter().find(|(f, _)| f == name).unwrap().1;
+    let by_name = |name: &str| &files.iter().find(|(f, _)| f == name).unwrap_or_else(|| panic!("the recipe has no {name}")).1;
     let moments = safetensors::SafeTensors::deserialize(by_name("resume/exp_avg_sq.safetensors")).unwrap();
-    let weights = safetensors::SafeTensors::deserialize(by_name("resume/model.safetensors")).unwrap();
+    let weights = safetensors::SafeTensors::deserialize(by_name(&format!("resume/{file}"))).unwrap();
     let (mut ours, mut theirs) = (moments.names(), weights.names());
     ours.sort();
     theirs.sort();
-    assert_eq!(ours, theirs, "a second moment for every weight, under its Hugging Face name");
-    let v = moments.tensor("classifier.weight").unwrap();
-    assert_eq!(v.shape(), weights.tensor("classifier.weight").unwrap().shape(), "in PyTorch's layout");
+    assert_eq!(ours, theirs, "a second moment for every trained weight, under its name in {file}");
+    let v = moments.tensor(head).unwrap();
+    assert_eq!(v.shape(), weights.tensor(head).unwrap().shape(), "in PyTorch's layout");
     assert!(v.data().chunks(4).any(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) > 0.0), "moments, not zeros");
     // webtune's own resume takes the steps the Trainer took from the recipe
     let mut steps = Vec::new();
@@ -311,22 +323,20 @@ fn a_recipe_from_a_checkpoint_continues_the_run_with_the_steps_webtunes_resume_t
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut |_: &Checkpoint| Ok(())), cancelled: &|| false };
     block_on(finetune_classifier(&model(), None, &device::cpu(), &data, &Columns::default(), &options, Some(&checkpoint), hooks)).unwrap();
     let want = expected["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), want.len(), "the steps after the checkpoint");
+    assert_eq!(steps.len(), want.len(), "{name}: the steps after the checkpoint");
     for ((step, loss, norm, lr), w) in steps.iter().zip(want) {
         assert_eq!(*step as u64, w["step"].as_u64().unwrap());
         for (ours, theirs, what) in [(*loss, &w["loss"], "loss"), (*norm, &w["grad_norm"], "gradient norm"), (*lr, &w["learning_rate"], "learning rate")] {
             let theirs = theirs.as_f64().unwrap();
-            assert!((ours - theirs).abs() <= 1e-4 * theirs.abs().max(1.0), "step {step}: {what} {ours} vs the resumed Trainer's {theirs}");
+            assert!((ours - theirs).abs() <= 1e-4 * theirs.abs().max(1.0), "{name}, step {step}: {what} {ours} vs the resumed Trainer's {theirs}");
         }
     }
-    // a LoRA run's checkpoint is not continued by a recipe yet
-    let lora = TrainOptions { lora: expected_lora(), ..options };
-    let e = block_on(encoder_recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &lora, Some(&checkpoint))).unwrap_err().to_string();
-    assert!(e.contains("not LoRA runs"), "{e}");
-}
-
-fn expected_lora() -> Option<webtune::models::lora::LoraOptions> {
-    run("lora").0.lora
+    // without the base's weights, a LoRA checkpoint cannot be continued (the adapters' frame)
+    if options.lora.is_some() {
+        let config_only = webtune::session::recipe::BaseFiles { config: &model().config, tokenizer: &model().tokenizer, weights: None };
+        let e = block_on(encoder_recipe(Task::TextClassification, config_only, "model", &data, &Columns::default(), &options, Some(&checkpoint))).unwrap_err();
+        assert!(e.to_string().contains("needs the base model's weights"), "{e}");
+    }
 }
 
 #[test]

@@ -96,8 +96,8 @@ pub fn fine_tune_js(
     })
 }
 
-/// A fine-tuning run as a Hugging Face recipe (`webtune recipe`): the base's `config` and
-/// `tokenizer` (named `model` in the recipe), the data, setup and options as `fineTune` takes
+/// A fine-tuning run as a Hugging Face recipe (`webtune recipe`): the base's `config`,
+/// `tokenizer` and, if kept, `weights` (named `model` in the recipe), the data, setup and options as `fineTune` takes
 /// them; returns `{ "train.py": Uint8Array, "recipe.json", … }`. `task`: a pipeline task name.
 /// `resume` (a checkpoint's files, or undefined): the recipe continues the run from it.
 #[wasm_bindgen(js_name = writeRecipe)]
@@ -106,6 +106,7 @@ pub fn write_recipe_js(
     task: String,
     config: Uint8Array,
     tokenizer: Uint8Array,
+    weights: Option<Uint8Array>,
     model: String,
     data: Uint8Array,
     validation: Option<Uint8Array>,
@@ -114,14 +115,16 @@ pub fn write_recipe_js(
     resume: JsValue,
 ) -> Promise {
     let (config, tokenizer, data, validation) = (config.to_vec(), tokenizer.to_vec(), data.to_vec(), validation.map(|v| v.to_vec()));
+    let weights = weights.map(|w| w.to_vec());
     future_to_promise(async move {
         let resume = resume_from(&resume).map_err(to_js)?;
         let task = Task::parse(&task).map_err(to_js)?;
         let setup: Setup = parse_options("save (recipe)", setup).map_err(to_js)?;
         let options: TrainOptions = parse_options("save (recipe) options", options).map_err(to_js)?;
         let data = setup.data(data, validation, "validation.csv");
-        // the weights stay out: a LoRA recipe's adapters then start as PEFT draws them
-        let base = BaseFiles { config: &config, tokenizer: &tokenizer, weights: None };
+        // without the base's weights a LoRA recipe's adapters start as PEFT draws them (and a
+        // LoRA checkpoint cannot be continued)
+        let base = BaseFiles { config: &config, tokenizer: &tokenizer, weights: weights.as_deref() };
         let files = encoder_recipe(task, base, &model, &data, &setup.columns, &options, resume.as_ref()).await.map_err(to_js)?;
         super::files_object(files)
     })

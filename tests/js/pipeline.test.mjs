@@ -891,3 +891,22 @@ test("finetune({ augment: { ops: [\"substitute\", \"insert\"], model } }) fetche
   assert.match(r.noHead.message, /the model being fine-tuned has no masked-LM head .* name one with augment\.model/);
   assert.ok(r.missing?.name && /no-such-model/.test(r.missing.message), JSON.stringify(r.missing));
 });
+
+test("runs.recipe of a stored LoRA run continues its adapters: the checkpoint's adapters and their moments, and the adapters the run started from (CPU path)", async () => {
+  const r = await b.page.evaluate(async (rows) => {
+    const { env, pipeline, runs } = await import("/pkg/index.js");
+    env.remoteHost = `${location.origin}/hub`;
+    await runs.delete("lora-run");
+    const p = await pipeline("text-classification", { model: "webtune/tiny-cls3", device: "cpu" });
+    await p.finetune({ data: rows, validationSplit: 0.25, epochs: 2, batchSize: 6, learningRate: 1e-3, seed: 3, lora: { rank: 4 }, run: "lora-run", checkpointEvery: 2 });
+    p.dispose();
+    const files = await runs.recipe("lora-run");
+    await runs.delete("lora-run");
+    return { names: Object.keys(files).sort(), recipe: JSON.parse(new TextDecoder().decode(files["recipe.json"])) };
+  }, rows);
+  for (const f of ["resume/adapter_model.safetensors", "resume/adapter_config.json", "resume/exp_avg.safetensors", "resume/exp_avg_sq.safetensors", "initial_adapter/adapter_model.safetensors"]) {
+    assert.ok(r.names.includes(f), `${f} in ${r.names}`);
+  }
+  assert.ok(r.recipe.resume.step >= 2 && r.recipe.resume.step % 2 === 0, JSON.stringify(r.recipe.resume));
+  assert.equal(r.recipe.lora.r, 4);
+});

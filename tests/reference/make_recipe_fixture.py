@@ -16,7 +16,8 @@ Writes tests/fixtures/recipe/:
                     learning rate; and the final evaluation. A third, "resumed": the full run
                     checkpointed at step 7 by `webtune train --checkpoint-every 7`, written by
                     `webtune recipe --resume` (its resume/ folder) and continued by train.py from
-                    that checkpoint: the Trainer's steps 8 to 12
+                    that checkpoint: the Trainer's steps 8 to 12. "resumed-lora": the same for the
+                    LoRA run (PEFT continues its adapters and head with their moments)
 The model: tests/fixtures/bert/tiny-cls3's weights with train-steps' dropout-0 config (both
 sides then compute the same thing), copied into a folder named `model`.
 
@@ -131,6 +132,11 @@ def main():
     subprocess.run([args.webtune, "train", "--model", "model", "--data", str(OUT / "data.jsonl"), "--out", str(work / "run-resumed"),
                     *OPTIONS, *RESUMED, "--device", "cpu"], cwd=work, check=True, capture_output=True)
     expected["resumed"] = run_recipe(args.webtune, work, model, "resumed", [*RESUMED, "--resume", str(work / "run-resumed/checkpoints")])
+    # the LoRA run, likewise: its adapters, head and their moments continued by PEFT in the Trainer
+    subprocess.run([args.webtune, "train", "--model", "model", "--data", str(OUT / "data.jsonl"), "--out", str(work / "run-resumed-lora"),
+                    *OPTIONS, *RUNS["lora"], *RESUMED, "--device", "cpu"], cwd=work, check=True, capture_output=True)
+    expected["resumed-lora"] = run_recipe(args.webtune, work, model, "resumed-lora",
+                                          [*RUNS["lora"], *RESUMED, "--resume", str(work / "run-resumed-lora/checkpoints")])
     ner_models(work)
     for name, (family, extra) in NER_RUNS.items():
         shutil.copy(OUT / "ner.txt", work / "ner.txt")

@@ -55,7 +55,8 @@ export async function search(source, options = {}) {
 }
 
 /**
- * The Hugging Face recipe of fine-tuning the base whose `config.json` and `tokenizer.json` are
+ * The Hugging Face recipe of fine-tuning the base whose `config.json`, `tokenizer.json` and
+ * (optional: a LoRA run's starting adapters, and continuing its checkpoint) `model.safetensors` are
  * `base` (by name, as bytes) for `task` with `finetune`'s options (`webtune recipe`): the folder's
  * files by name, as bytes. `modelName` is what the recipe loads (a hub id or a folder).
  */
@@ -64,7 +65,7 @@ export async function recipe(task, base, modelName, options = {}) {
   // makes the recipe continue from there
   const { onEvent, onCheckpoint, run, checkpointEvery, ...rest } = options;
   return train(rest, "{text, label} rows", (data, validation, setup, training, callbacks) =>
-    call(() => core.writeRecipe(task, base["config.json"], base["tokenizer.json"], String(modelName), data, validation, setup, training, callbacks[3])),
+    call(() => core.writeRecipe(task, base["config.json"], base["tokenizer.json"], base["model.safetensors"], String(modelName), data, validation, setup, training, callbacks[3])),
   { where: "recipe" });
 }
 

@@ -8,7 +8,10 @@ use crate::{
     data::{Columns, Dataset, epoch_order, token_lengths},
     infer::{ModelFiles, encoder::tokenizer_for},
     models::{bert::BertConfig, encoder_family::EncoderHead, lora::LoraBase},
-    session::{SessionData, Task, recipe_resume::resume_files},
+    session::{
+        SessionData, Task,
+        recipe_resume::{LoraResume, resume_files},
+    },
     train::{
         Checkpoint, TrainOptions,
         classifier::{label_order, lora_start, new_head},
@@ -77,10 +80,6 @@ pub async fn classifier_recipe(
     let labels = label_order(&config, &train.labels.names);
     let train = train.reorder_labels(&labels)?;
     let validation = validation.map(|v| v.reorder_labels(&labels)).transpose()?;
-    let resumed = match resume {
-        Some(c) => Some(resume_files(c, options, &train).await?),
-        None => None,
-    };
     let mut warnings = Vec::new();
     let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
     let lengths = if options.group_by_length {
@@ -89,20 +88,29 @@ pub async fn classifier_recipe(
         vec![0; train.len()]
     };
     let order: Vec<Vec<Vec<usize>>> = (0..options.epochs).map(|e| epoch_order(&lengths, options.batch_size, options.seed, e, options.group_by_length)).collect();
-    let mut initial = None;
+    let base = files.weights.map(|weights| ModelFiles { config: files.config.to_vec(), weights: weights.to_vec(), tokenizer: files.tokenizer.to_vec() });
+    let (mut initial, mut resumed) = (None, None);
     let lora = match &options.lora {
         Some(l) => {
-            let base = LoraBase::Encoder(config.family, EncoderHead::SequenceClassification);
-            l.validate(base)?;
-            let adapter_config = adapter_config(l, base, model)?;
-            if let Some(weights) = files.weights {
-                let base = ModelFiles { config: files.config.to_vec(), weights: weights.to_vec(), tokenizer: files.tokenizer.to_vec() };
-                let adapter = lora_start(&base, &config, &labels, options).await?;
+            let frame = LoraBase::Encoder(config.family, EncoderHead::SequenceClassification);
+            l.validate(frame)?;
+            let adapter_config = adapter_config(l, frame, model)?;
+            if let Some(base) = &base {
+                let adapter = lora_start(base, &config, &labels, options).await?;
                 initial = Some([("initial_adapter/adapter_model.safetensors", adapter), ("initial_adapter/adapter_config.json", adapter_config.clone())]);
+            }
+            if let Some(c) = resume {
+                let lora = base.as_ref().map(|base| LoraResume { base, adapter_config: &adapter_config });
+                resumed = Some(resume_files(c, options, &train, lora).await?);
             }
             Some(serde_json::from_slice::<Value>(&adapter_config).map_err(|e| Error::Backend(format!("adapter config: {e}")))?)
         }
-        None => None,
+        None => {
+            if let Some(c) = resume {
+                resumed = Some(resume_files(c, options, &train, None).await?);
+            }
+            None
+        }
     };
     let recipe = json!({
         "webtune_recipe": 1,

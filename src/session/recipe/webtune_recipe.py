@@ -180,18 +180,20 @@ class StepLog(TrainerCallback):
 
 
 def continue_from(trainer, resume, output_dir):
-    """webtune's checkpoint (resume/: weights, the AdamW moments by parameter name, the position
-    and best evaluation) as the Trainer's output_dir/checkpoint-N/, for train(resume_from_checkpoint)."""
+    """webtune's checkpoint (resume/: the weights — a LoRA run's adapters and head —, the AdamW
+    moments by parameter name, the position and best evaluation) as the Trainer's
+    output_dir/checkpoint-N/, for train(resume_from_checkpoint)."""
     folder, step = HERE / resume["folder"], resume["step"]
     checkpoint = Path(output_dir) / f"checkpoint-{step}"
     checkpoint.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "model.safetensors"):
+    lora = (folder / "adapter_model.safetensors").exists()  # a LoRA run's: its adapters and head, PEFT's files
+    for name in ("adapter_config.json", "adapter_model.safetensors") if lora else ("config.json", "model.safetensors"):
         shutil.copy(folder / name, checkpoint / name)
     steps_per_epoch = len(trainer.get_train_dataloader()) // trainer.args.gradient_accumulation_steps
     max_steps = steps_per_epoch * int(trainer.args.num_train_epochs)
     trainer.create_optimizer_and_scheduler(num_training_steps=max_steps)
     first, second = load_file(folder / "exp_avg.safetensors"), load_file(folder / "exp_avg_sq.safetensors")
-    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    names = {id(p): peft_key(n) if lora else n for n, p in trainer.model.named_parameters()}
     for group in trainer.optimizer.param_groups:
         for p in group["params"]:
             name = names[id(p)]
@@ -220,12 +222,18 @@ def continue_from(trainer, resume, output_dir):
     return str(checkpoint)
 
 
+def peft_key(name):
+    """The key of a PeftModel's trainable parameter in PEFT's adapter_model.safetensors (the
+    adapter's name left out, as PEFT saves it)."""
+    return name.replace(".modules_to_save.default.", ".").replace(".lora_A.default.", ".lora_A.").replace(".lora_B.default.", ".lora_B.")
+
+
 def train_and_save(trainer, tokenizer, recipe, args, validation):
     """Trains (from resume/ when the recipe continues a run), prints the final evaluation as one
     JSON line and writes out/final/: a Hugging Face folder, or PEFT's adapter files for LoRA."""
     resume = recipe.get("resume")
-    if resume and recipe["lora"]:
-        raise SystemExit("resume/ continues full fine-tuning runs only")
+    if resume and recipe["lora"] and args.fresh_adapter:
+        raise SystemExit("resume/ continues the run's own adapters; leave --fresh-adapter out")
     if resume and args.train_file != str(HERE / "train.jsonl"):
         raise SystemExit("resume/ continues the run on its own rows (train.jsonl); leave --train-file out")
     trainer.train(resume_from_checkpoint=continue_from(trainer, resume, args.output_dir) if resume else None)
