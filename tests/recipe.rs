@@ -18,8 +18,8 @@ use webtune::{
     device,
     infer::{Decoder, ModelFiles},
     session::{
-        DataFile, SessionData, Task, finetune_classifier, finetune_decoder, finetune_token_classifier,
-        recipe::{encoder_recipe, language_model_recipe, token_classifier_recipe},
+        DataFile, SessionData, Task, finetune_classifier, finetune_decoder, finetune_masked_lm, finetune_token_classifier,
+        recipe::{encoder_recipe, language_model_recipe, masked_lm_recipe, token_classifier_recipe},
     },
     train::{Checkpoint, Evaluation, Event, Hooks, TrainOptions},
 };
@@ -57,6 +57,15 @@ fn run_on(name: &str, file: &str) -> (TrainOptions, SessionData) {
     let split = expected["validation_split"].as_f64().unwrap();
     let data = SessionData { train: DataFile { bytes: read(fixtures().join("recipe").join(file)), name: file.into() }, validation: None, validation_split: split };
     (options, data)
+}
+
+/// The masked-LM runs.
+const MASKED_LM_RUNS: [&str; 2] = ["mlm-full", "mlm-whole-words"];
+
+/// The tiny BertForMaskedLM with its dropout-0 config (the script's `mlm-model` folder).
+fn masked_lm() -> ModelFiles {
+    let fixture = fixtures().join("fill-mask/bert");
+    ModelFiles { config: read(fixture.join("train-config.json")), weights: read(fixture.join("model.safetensors")), tokenizer: read(fixture.join("tokenizer.json")) }
 }
 
 /// The text-generation runs: name, the model folder (its tokenizer_config.json is
@@ -114,6 +123,12 @@ fn the_recipes_written_today_are_the_ones_the_trainer_ran() {
         let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
         assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
     }
+    for name in MASKED_LM_RUNS {
+        let (options, data) = run_on(name, "mlm.txt");
+        let files = block_on(masked_lm_recipe((&masked_lm()).into(), "mlm-model", &data, &TextColumns::default(), &options, None)).unwrap();
+        let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
+        assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
+    }
     for (name, folder, file) in LANGUAGE_MODEL_RUNS {
         let (options, data) = run_on(name, file);
         let files = block_on(language_model_recipe(&decoder(folder), folder, &data, &TextColumns::default(), &options, None)).unwrap();
@@ -165,6 +180,43 @@ fn webtunes_token_classification_runs_give_the_recipes_trainer_steps() {
         for (ours, key) in [(best.f1, "eval_f1"), (best.precision, "eval_precision"), (best.recall, "eval_recall"), (best.accuracy, "eval_accuracy")] {
             close(ours, &evaluation[key], key);
         }
+    }
+}
+
+/// webtune's masked-LM runs report, step by step, what the Trainer logged running their recipes
+/// with webtune's masks (a batch's masks drawn from the seed and its rows), their best evaluation
+/// (on the fixed validation masks) is the Trainer's final one, and the full run ends at the
+/// Trainer's weights.
+#[test]
+fn webtunes_masked_lm_runs_give_the_recipes_trainer_steps() {
+    let _turn = cpu_turn();
+    for name in MASKED_LM_RUNS {
+        let (options, data) = run_on(name, "mlm.txt");
+        let expected = expected(name);
+        let (mut steps, mut best) = (Vec::new(), None);
+        let mut on_event = |e| match e {
+            Event::Step { loss, grad_norm, learning_rate, .. } => steps.push((loss, grad_norm.unwrap(), learning_rate)),
+            Event::Eval { metrics: Evaluation::Language(m), is_best: true, .. } => best = Some(m.loss),
+            _ => {}
+        };
+        let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
+        let tuned = block_on(finetune_masked_lm(&masked_lm(), &device::cpu(), &data, &TextColumns::default(), &options, None, hooks)).unwrap();
+        let trained = fixtures().join(format!("recipe/{name}-trained.safetensors"));
+        if trained.exists() {
+            same_tensors(name, &block_on(tuned.model.export()).unwrap().weights, &read(trained));
+        }
+        let close = |a: f64, b: &Value, what: &str| {
+            let b = b.as_f64().unwrap();
+            assert!(a.is_finite() && (a - b).abs() <= 1e-4 * b.abs().max(1.0), "{name}: {what} {a} vs the Trainer's {b}");
+        };
+        let want = expected["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), want.len(), "{name}: optimizer steps");
+        for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {
+            close(*loss, &w["loss"], &format!("step {} loss", i + 1));
+            close(*norm, &w["grad_norm"], &format!("step {} gradient norm", i + 1));
+            close(*lr, &w["learning_rate"], &format!("step {} learning rate", i + 1));
+        }
+        close(best.expect("an evaluation"), &expected["evaluation"]["eval_loss"], "best validation loss");
     }
 }
 
@@ -344,6 +396,9 @@ fn a_task_without_a_recipe_yet_and_a_judge_without_validation_are_clear_errors()
     let (options, data) = run("full");
     let e = block_on(encoder_recipe(Task::QuestionAnswering, (&model()).into(), "model", &data, &Columns::default(), &options, None)).unwrap_err().to_string();
     assert!(e.contains("question-answering runs are not exported as recipes yet"), "{e}");
+    let adapters = TrainOptions { lora: run("lora").0.lora, ..Default::default() };
+    let e = block_on(masked_lm_recipe((&masked_lm()).into(), "mlm-model", &data, &TextColumns::default(), &adapters, None)).unwrap_err().to_string();
+    assert!(e.contains("LoRA is not available for masked-LM training"), "{e}");
     let (lm_options, lm_data) = run_on("lm-pairs", "pairs.jsonl");
     let judged = TrainOptions { metric: Some("accuracy".into()), ..lm_options.clone() };
     let e = block_on(language_model_recipe(&decoder("lm-model"), "lm-model", &lm_data, &TextColumns::default(), &judged, None)).unwrap_err().to_string();

@@ -86,6 +86,11 @@ pub fn masked_lm_loss(model: &BertForMaskedLM, batch: &MaskedBatch, device: &bur
     (ce.forward(logits, labels), n)
 }
 
+/// What draws the fixed masks of the `chunk`-th evaluation batch of a run with `seed`.
+pub fn evaluation_masks(seed: u64, chunk: usize) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed ^ (chunk as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 /// Masked-LM loss and perplexity of `model` on `texts`, each masked with a fixed draw (seeded by
 /// `seed` and its position, so every evaluation of a run sees the same masks).
 pub async fn evaluate_masked_lm(
@@ -102,7 +107,7 @@ pub async fn evaluate_masked_lm(
     let mask_id = tokenizer.mask_id().ok_or_else(no_mask_token)?;
     let (mut sum, mut tokens) = (0.0, 0usize);
     for (chunk_index, chunk) in texts.chunks(batch_size.max(1)).enumerate() {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (chunk_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = evaluation_masks(seed, chunk_index);
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let batch = masked_batch(tokenizer, &refs, max_length, mask_id, masking, &mut rng)?;
         let (loss, n) = masked_lm_loss(model, &batch, device.device());

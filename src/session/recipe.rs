@@ -6,24 +6,26 @@
 //! derived from webtune's options, the task's data settings, PEFT's LoRA config), the rows as
 //! webtune split them (`train.jsonl`, `validation.jsonl`) and webtune's batch order for every
 //! epoch (`webtune_order.json`) — beside a fixed program per task, `train.py`
-//! (`recipe/train_classifier.py`, `recipe/train_token_classifier.py`, `recipe/train_causal_lm.py`,
-//! all on `recipe/webtune_recipe.py`), the pinned `requirements.txt`, the `accelerate` configs and a
+//! (`recipe/train_classifier.py`, `recipe/train_token_classifier.py`, `recipe/train_masked_lm.py`,
+//! `recipe/train_causal_lm.py`, all on `recipe/webtune_recipe.py`), the pinned `requirements.txt`, the `accelerate` configs and a
 //! README. With `--webtune-order` the program feeds the batches in webtune's order, which makes its
 //! steps webtune's steps (tests/recipe.rs); without it, the Trainer shuffles as it does for any run.
 
 mod classifier;
 mod language_model;
+mod masked_lm;
 mod token_classifier;
 
 use serde_json::{Value, json};
 
 pub use classifier::{BaseFiles, classifier_recipe};
 pub use language_model::language_model_recipe;
+pub use masked_lm::masked_lm_recipe;
 pub use token_classifier::token_classifier_recipe;
 
 use crate::{
     Error, Result,
-    data::Columns,
+    data::{Columns, TextColumns},
     session::{SessionData, Task},
     train::{Checkpoint, Schedule, TrainOptions, options::Mode},
 };
@@ -47,8 +49,9 @@ pub async fn encoder_recipe(
         Task::TextGeneration => Err(Error::Options(
             "a text-generation run's recipe is written from the loaded model: save({ format: \"recipe\" }) after finetune(), or webtune recipe --task text-generation; continuing a text-generation run from a checkpoint is not exported yet".into(),
         )),
-        Task::QuestionAnswering | Task::FillMask => Err(Error::Options(format!(
-            "{} runs are not exported as recipes yet (text-classification, token-classification and text-generation runs are); train them here, or write the Trainer script by hand",
+        Task::FillMask => masked_lm_recipe(files, model, data, &TextColumns { text: columns.text.clone(), ..TextColumns::default() }, options, resume).await,
+        Task::QuestionAnswering => Err(Error::Options(format!(
+            "{} runs are not exported as recipes yet (text-classification, token-classification, fill-mask and text-generation runs are); train them here, or write the Trainer script by hand",
             task.name()
         ))),
     }

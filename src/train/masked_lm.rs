@@ -110,6 +110,13 @@ pub async fn fine_tune_masked_lm(
     })
 }
 
+/// What draws the masks of the training batch of `rows` in a run with `seed`: the seed and which
+/// rows the batch holds (the same masks however the run was interrupted).
+pub fn batch_masks(seed: u64, rows: &[usize]) -> ChaCha8Rng {
+    let key = fnv(std::iter::once(seed.to_le_bytes().to_vec()).chain(rows.iter().map(|r| (*r as u64).to_le_bytes().to_vec())));
+    ChaCha8Rng::seed_from_u64(u64::from_str_radix(&key, 16).unwrap_or(seed))
+}
+
 /// Masked-LM training as a [`Task`].
 struct MaskedLmTask {
     config: BertConfig,
@@ -177,9 +184,7 @@ impl Task for MaskedLmTask {
     }
 
     fn loss(&self, model: &Self::Model, rows: &[usize], device: &Device) -> Result<(Tensor<1>, usize)> {
-        // the masks of a batch: from the seed and which rows it holds
-        let key = fnv(std::iter::once(self.seed.to_le_bytes().to_vec()).chain(rows.iter().map(|r| (*r as u64).to_le_bytes().to_vec())));
-        let mut rng = ChaCha8Rng::seed_from_u64(u64::from_str_radix(&key, 16).unwrap_or(self.seed));
+        let mut rng = batch_masks(self.seed, rows);
         let texts: Vec<&str> = rows.iter().map(|&r| self.train[r].as_str()).collect();
         let batch = masked_batch(&self.tokenizer, &texts, self.max_length, self.mask_id, self.masking, &mut rng)?;
         let tokens = batch.tokens.attention_mask.iter().filter(|&&m| m != 0).count();

@@ -308,7 +308,7 @@ test("the demo's task panel previews, trains, reports and tries NER, question an
     await page.waitForFunction(() => document.querySelector("#tk-play-out").textContent.length > 0);
     assert.match(await page.textContent("#tk-play-out"), /Maria Rossi ordered the Nimbus rain jacket/);
     await screenshots(page, "demo-tasks-ner", { element: "#tasks" });
-    // the run as a Hugging Face recipe (token classification has one; QA and fill-mask not yet)
+    // the run as a Hugging Face recipe (question answering has none yet)
     const [recipe] = await Promise.all([page.waitForEvent("download"), page.click("#tk-recipe")]);
     assert.equal(recipe.suggestedFilename(), "webtune-token-classification-recipe.zip");
     const zip = readFileSync(await recipe.path());

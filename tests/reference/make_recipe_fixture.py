@@ -30,6 +30,14 @@ configs, the encoders' tokenizers; folders `ner-bert`, `ner-roberta`):
                     evaluation (seqeval's entity scores, webtune's way)
   ner-full-trained.safetensors, ner-lora-trained.safetensors   what the Trainer ended them with
 
+Masked-LM domain adaptation, on tests/fixtures/fill-mask/bert (its dropout-0 config; folder
+`mlm-model`):
+  mlm.txt           13 texts, one per line
+  expected.json     "mlm-full" (15 % of tokens) and "mlm-whole-words" (whole words, 30 %, 2 batches
+                    accumulated per step), each with webtune's masks in the recipe: file hashes,
+                    options, the Trainer's steps and final evaluation (on webtune's fixed masks)
+  mlm-full-trained.safetensors   what the Trainer ended "mlm-full" with
+
 Text generation, on tests/fixtures/gpt2 (train-steps' dropout-0 config; folder `lm-gpt2`, its
 tokenizer_config.json kept as lm-gpt2.json) and on tests/fixtures/llama/tiny with train-steps' character tokenizer and a chat
 template (folders `lm-model`: a template rendered turn by turn; `lm-marked`: one with
@@ -97,6 +105,10 @@ NER_RUNS = {"ner-full": ("bert", []), "ner-lora": ("bert", ["--lora-rank", "4", 
             "ner-roberta": ("roberta", [])}
 LM_OPTIONS = ["--task", "text-generation", "--epochs", "2", "--batch-size", "3", "--learning-rate", "1e-2", "--warmup-steps", "1",
               "--log-every", "1", "--validation-split", "0.25", "--seed", "3"]
+MLM = ROOT / "tests/fixtures/fill-mask/bert"
+MLM_OPTIONS = ["--task", "fill-mask", "--epochs", "2", "--batch-size", "3", "--learning-rate", "1e-3", "--warmup-steps", "1",
+               "--log-every", "1", "--validation-split", "0.25", "--seed", "9"]
+MLM_RUNS = {"mlm-full": [], "mlm-whole-words": ["--whole-word-mask", "--mlm-probability", "0.3", "--grad-accum", "2"]}
 GPT2 = ROOT / "tests/fixtures/gpt2"
 LM_RUNS = {
     "lm-chat": ("lm-model", "chat.jsonl", ["--grad-accum", "2"]),
@@ -144,6 +156,11 @@ def main():
         expected[name] = run_recipe(args.webtune, work, work / folder, name, [*NER_OPTIONS, *extra], data="ner.txt", model_name=folder)
     shutil.copy(work / "out-ner-full/final/model.safetensors", OUT / "ner-full-trained.safetensors")
     shutil.copy(work / "out-ner-lora/final/adapter_model.safetensors", OUT / "ner-lora-trained.safetensors")
+    mlm_model(work)
+    for name, extra in MLM_RUNS.items():
+        shutil.copy(OUT / "mlm.txt", work / "mlm.txt")
+        expected[name] = run_recipe(args.webtune, work, work / "mlm-model", name, [*MLM_OPTIONS, *extra], data="mlm.txt", model_name="mlm-model")
+    shutil.copy(work / "out-mlm-full/final/model.safetensors", OUT / "mlm-full-trained.safetensors")
     language_models(work)
     for name, (folder, data, extra) in LM_RUNS.items():
         shutil.copy(OUT / data, work / data)  # named as the test names it (warnings cite rows as FILE:LINE)
@@ -167,6 +184,19 @@ def ner_models(work):
         shutil.copy(NER.parent / family / "train-config.json", model / "config.json")
         shutil.copy(NER.parent / family / "model.safetensors", model / "model.safetensors")
         shutil.copy(ROOT / f"tests/fixtures/encoders/{family}/tokenizer.json", model / "tokenizer.json")
+
+
+def mlm_model(work):
+    """The fill-mask runs' texts (the language models' corpus and more, one per line) and model
+    folder (the tiny BertForMaskedLM with its dropout-0 config)."""
+    more = ["the dog barked at the cat", "a cold wind came from the north", "she read the letter twice", "we walked home in the rain",
+            "the market opens at nine", "time flies like an arrow"]
+    (OUT / "mlm.txt").write_text("".join(line + "\n" for line in CORPUS + more))
+    model = work / "mlm-model"
+    model.mkdir()
+    shutil.copy(MLM / "train-config.json", model / "config.json")
+    shutil.copy(MLM / "model.safetensors", model / "model.safetensors")
+    shutil.copy(MLM / "tokenizer.json", model / "tokenizer.json")
 
 
 def language_models(work):

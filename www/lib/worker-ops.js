@@ -167,8 +167,8 @@ async function peftFiles(e) {
 
 /** The Hugging Face recipe of the run that fine-tuned entry `e` (`save({ format: "recipe" })`). */
 async function recipeFiles(e) {
-  if (!["text-classification", "feature-extraction", "token-classification", "text-generation"].includes(e.task)) {
-    throw new OptionsError(`save: format "recipe" is written for text-classification, token-classification and text-generation runs so far; a ${e.task} run is not exported yet`);
+  if (e.task === "question-answering") {
+    throw new OptionsError('save: format "recipe" is written for every task but question-answering so far; a question-answering run is not exported yet');
   }
   if (!e.lastRun) {
     throw new OptionsError('save: format "recipe" writes the run that fine-tuned this pipeline (its data and options); call finetune({ data, … }) first');

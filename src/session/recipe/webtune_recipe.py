@@ -135,6 +135,10 @@ class RowEvaluation(RecipeTrainer):
     def row_metrics(self, loss, scored):
         return {}
 
+    def eval_collate(self, items):
+        """The batch of validation items."""
+        return self.data_collator(items)
+
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         mine = list(range(len(dataset)))[self.args.process_index::self.args.world_size]
@@ -145,7 +149,7 @@ class RowEvaluation(RecipeTrainer):
         with torch.no_grad():
             for start in range(0, len(mine), size):
                 rows = mine[start:start + size]
-                batch = self._prepare_inputs(self.data_collator([dataset[i] for i in rows]))
+                batch = self._prepare_inputs(self.eval_collate([dataset[i] for i in rows]))
                 logits = model(**{k: batch[k] for k in self.model_inputs if k in batch}).logits.float()
                 scored += self.score_rows(rows, batch, logits)
         model.train(was_training)
