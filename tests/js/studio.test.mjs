@@ -337,6 +337,9 @@ test("the demo's task panel previews, trains, reports and tries NER, question an
     await page.click("#tk-mlm-go");
     await page.waitForFunction(() => document.querySelectorAll("#tk-play-out li").length === 5);
     await screenshots(page, "demo-tasks-mlm", { element: "#tasks" });
+    const [mlmRecipe] = await Promise.all([page.waitForEvent("download"), page.click("#tk-recipe")]);
+    assert.equal(mlmRecipe.suggestedFilename(), "webtune-fill-mask-recipe.zip");
+    assert.ok(readFileSync(await mlmRecipe.path()).includes(Buffer.from("validation_masks.json")), "the fill-mask recipe carries webtune's validation masks");
 
     // a file the reader refuses: its error, naming the line, next to the data field
     await page.selectOption("#tk-task", "token-classification");
