@@ -155,17 +155,7 @@ fn webtunes_token_classification_runs_give_the_recipes_trainer_steps() {
         };
         let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
         let tuned = block_on(finetune_token_classifier(&tagger(family), &device::cpu(), &data, &options, None, hooks)).unwrap();
-        let close = |a: f64, b: &Value, what: &str| {
-            let b = b.as_f64().unwrap();
-            assert!(a.is_finite() && (a - b).abs() <= 1e-4 * b.abs().max(1.0), "{name}: {what} {a} vs the Trainer's {b}");
-        };
-        let want = expected["steps"].as_array().unwrap();
-        assert_eq!(steps.len(), want.len(), "{name}: optimizer steps");
-        for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {
-            close(*loss, &w["loss"], &format!("step {} loss", i + 1));
-            close(*norm, &w["grad_norm"], &format!("step {} gradient norm", i + 1));
-            close(*lr, &w["learning_rate"], &format!("step {} learning rate", i + 1));
-        }
+        trainer_steps(name, &steps, &expected);
         let ours = match options.lora {
             Some(_) => block_on(tuned.model.export_adapter(&format!("ner-{family}"))).unwrap().into_iter().find(|(f, _)| f.ends_with(".safetensors")).unwrap().1,
             None => block_on(tuned.model.export()).unwrap().weights,
@@ -176,9 +166,9 @@ fn webtunes_token_classification_runs_give_the_recipes_trainer_steps() {
         }
         let best = best.expect("an evaluation");
         let evaluation = &expected["evaluation"];
-        close(best.loss.unwrap(), &evaluation["eval_loss"], "best evaluation's loss");
+        close_to(name, best.loss.unwrap(), &evaluation["eval_loss"], "best evaluation's loss");
         for (ours, key) in [(best.f1, "eval_f1"), (best.precision, "eval_precision"), (best.recall, "eval_recall"), (best.accuracy, "eval_accuracy")] {
-            close(ours, &evaluation[key], key);
+            close_to(name, ours, &evaluation[key], key);
         }
     }
 }
@@ -205,18 +195,25 @@ fn webtunes_masked_lm_runs_give_the_recipes_trainer_steps() {
         if trained.exists() {
             same_tensors(name, &block_on(tuned.model.export()).unwrap().weights, &read(trained));
         }
-        let close = |a: f64, b: &Value, what: &str| {
-            let b = b.as_f64().unwrap();
-            assert!(a.is_finite() && (a - b).abs() <= 1e-4 * b.abs().max(1.0), "{name}: {what} {a} vs the Trainer's {b}");
-        };
-        let want = expected["steps"].as_array().unwrap();
-        assert_eq!(steps.len(), want.len(), "{name}: optimizer steps");
-        for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {
-            close(*loss, &w["loss"], &format!("step {} loss", i + 1));
-            close(*norm, &w["grad_norm"], &format!("step {} gradient norm", i + 1));
-            close(*lr, &w["learning_rate"], &format!("step {} learning rate", i + 1));
-        }
-        close(best.expect("an evaluation"), &expected["evaluation"]["eval_loss"], "best validation loss");
+        trainer_steps(name, &steps, &expected);
+        close_to(name, best.expect("an evaluation"), &expected["evaluation"]["eval_loss"], "best validation loss");
+    }
+}
+
+/// `ours` is the Trainer's value `theirs` within 1e-4 (relative above 1).
+fn close_to(name: &str, ours: f64, theirs: &Value, what: &str) {
+    let theirs = theirs.as_f64().unwrap();
+    assert!(ours.is_finite() && (ours - theirs).abs() <= 1e-4 * theirs.abs().max(1.0), "{name}: {what} {ours} vs the Trainer's {theirs}");
+}
+
+/// webtune's steps (loss, gradient norm, learning rate) are the ones the Trainer logged for run `name`.
+fn trainer_steps(name: &str, steps: &[(f64, f64, f64)], expected: &Value) {
+    let want = expected["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), want.len(), "{name}: optimizer steps");
+    for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {
+        close_to(name, *loss, &w["loss"], &format!("step {} loss", i + 1));
+        close_to(name, *norm, &w["grad_norm"], &format!("step {} gradient norm", i + 1));
+        close_to(name, *lr, &w["learning_rate"], &format!("step {} learning rate", i + 1));
     }
 }
 
@@ -267,19 +264,9 @@ fn webtunes_language_model_runs_give_the_recipes_trainer_steps() {
             let ours = &files.iter().find(|(file, _)| file.ends_with(".safetensors")).unwrap().1;
             same_tensors(name, ours, &read(trained));
         }
-        let want = expected["steps"].as_array().unwrap();
-        assert_eq!(steps.len(), want.len(), "{name}: optimizer steps");
-        let close = |a: f64, b: &Value, what: &str| {
-            let b = b.as_f64().unwrap();
-            assert!(a.is_finite() && (a - b).abs() <= 1e-4 * b.abs().max(1.0), "{name}: {what} {a} vs the Trainer's {b}");
-        };
-        for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {
-            close(*loss, &w["loss"], &format!("step {} loss", i + 1));
-            close(*norm, &w["grad_norm"], &format!("step {} gradient norm", i + 1));
-            close(*lr, &w["learning_rate"], &format!("step {} learning rate", i + 1));
-        }
+        trainer_steps(name, &steps, &expected);
         let best = losses.iter().copied().fold(f64::INFINITY, f64::min);
-        close(best, &expected["evaluation"]["eval_loss"], "best validation loss");
+        close_to(name, best, &expected["evaluation"]["eval_loss"], "best validation loss");
     }
 }
 
@@ -306,17 +293,7 @@ fn check_steps(name: &str) {
     };
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
     block_on(finetune_classifier(&model(), None, &device::cpu(), &data, &Columns::default(), &options, None, hooks)).unwrap();
-    let want = expected["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), want.len(), "optimizer steps");
-    for (i, ((loss, norm, lr), w)) in steps.iter().zip(want).enumerate() {
-        let close = |a: f64, b: &Value, what: &str| {
-            let b = b.as_f64().unwrap();
-            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{name}, step {}: {what} {a} vs the Trainer's {b}", i + 1);
-        };
-        close(*loss, &w["loss"], "loss");
-        close(*norm, &w["grad_norm"], "gradient norm");
-        close(*lr, &w["learning_rate"], "learning rate");
-    }
+    trainer_steps(name, &steps, &expected);
 }
 
 #[test]

@@ -107,6 +107,75 @@ fn fixed_files(program: &str, model: &str, readme: &Readme) -> RecipeFiles {
     .collect()
 }
 
+/// A recipe folder as every task writes it: recipe.json (the run's common entries and the task's
+/// own `settings`), the rows, webtune's batch order, the fixed files, and the task's `extra` files.
+struct Folder<'a> {
+    task: Task,
+    model: &'a str,
+    data: &'a SessionData,
+    options: &'a TrainOptions,
+    /// The task's own entries of recipe.json (an object).
+    settings: Value,
+    warnings: Vec<String>,
+    /// PEFT's LoRA config of a LoRA run.
+    lora: Option<Value>,
+    /// Whether `extra` holds the adapters (and head) webtune's run starts from, `initial_adapter/`.
+    initial_adapter: bool,
+    /// The checkpoint the recipe continues from (its files in `extra`, under resume/).
+    resume: Option<Value>,
+    /// The training and validation rows as JSON lines.
+    train: Vec<u8>,
+    validation: Option<Vec<u8>>,
+    order: &'a [Vec<Vec<usize>>],
+    program: &'a str,
+    readme: &'a Readme<'a>,
+    extra: RecipeFiles,
+}
+
+impl Folder<'_> {
+    fn files(self) -> Result<RecipeFiles> {
+        let mut recipe = json!({
+            "webtune_recipe": 1,
+            "task": self.task.name(),
+            "model": self.model,
+            // how webtune held validation rows out of the data (null: a validation file was given)
+            "validation_split": self.data.validation.is_none().then_some(self.data.validation_split),
+            "training_arguments": training_arguments(self.task, self.options, self.validation.is_some())?,
+            "early_stopping_patience": self.options.early_stopping_patience,
+            "lora": self.lora,
+            // the adapters and head webtune's run starts from (PEFT's files), when the recipe has them
+            "initial_adapter": self.initial_adapter.then_some("initial_adapter"),
+            // the checkpoint the recipe continues from (its files in resume/), or null: from the start
+            "resume": self.resume,
+            "webtune_options": self.options,
+            "warnings": self.warnings,
+        });
+        if let (Value::Object(entries), Value::Object(settings)) = (&mut recipe, self.settings) {
+            entries.extend(settings);
+        }
+        let mut out = vec![
+            ("recipe.json".to_string(), pretty(&recipe)?),
+            ("train.jsonl".to_string(), self.train),
+            ("webtune_order.json".to_string(), pretty(&json!({ "epochs": self.order }))?),
+        ];
+        out.extend(self.validation.map(|v| ("validation.jsonl".to_string(), v)));
+        out.extend(fixed_files(self.program, self.model, self.readme));
+        out.extend(self.extra);
+        Ok(out)
+    }
+}
+
+/// Refuses to continue a `task` run from a checkpoint (a recipe continues classifiers' so far).
+fn from_start(task: Task, resume: Option<&Checkpoint>) -> Result<()> {
+    match resume {
+        Some(_) => Err(Error::Options(format!(
+            "a recipe continues text-classification runs from a checkpoint so far; write this {} recipe without the checkpoint (it trains from the start)",
+            task.name()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// JSON lines of `rows`.
 fn json_lines(rows: impl IntoIterator<Item = Value>) -> Result<Vec<u8>> {
     let mut out = Vec::new();

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Readme, RecipeFiles, fixed_files, json_lines, pretty, training_arguments};
+use super::{Folder, Readme, RecipeFiles, json_lines};
 use crate::{
     Error, Result,
     data::{Columns, Dataset, epoch_order, token_lengths},
@@ -112,38 +112,27 @@ pub async fn classifier_recipe(
             None
         }
     };
-    let recipe = json!({
-        "webtune_recipe": 1,
-        "task": "text-classification",
-        "model": model,
-        "labels": labels,
-        "text_pair": columns.text_pair.is_some(),
-        "max_length": max_length,
-        // how webtune held validation rows out of the data (null: a validation file was given)
-        "validation_split": data.validation.is_none().then_some(data.validation_split),
-        "new_head": new_head(&config, &labels),
-        "training_arguments": training_arguments(Task::TextClassification, options, validation.is_some())?,
-        "early_stopping_patience": options.early_stopping_patience,
-        "lora": lora,
-        // the adapters and head webtune's run starts from (PEFT's files), when the recipe has them
-        "initial_adapter": initial.as_ref().map(|_| "initial_adapter"),
-        // the checkpoint the recipe continues from (its files in resume/), or null: from the start
-        "resume": resumed.as_ref().map(|(entry, _)| entry),
-        "webtune_options": options,
-        "warnings": warnings,
-    });
-    let mut out = vec![
-        ("recipe.json".to_string(), pretty(&recipe)?),
-        ("train.jsonl".to_string(), rows(&train, columns)?),
-        ("webtune_order.json".to_string(), pretty(&json!({ "epochs": order }))?),
-    ];
-    out.extend(fixed_files(TRAIN_CLASSIFIER_PY, model, &README));
-    if let Some(v) = &validation {
-        out.insert(2, ("validation.jsonl".to_string(), rows(v, columns)?));
+    let validation = validation.map(|v| rows(&v, columns)).transpose()?;
+    let (resume, resume_files) = resumed.unzip();
+    let extra = initial.iter().flatten().map(|(name, bytes)| (name.to_string(), bytes.clone())).chain(resume_files.into_iter().flatten()).collect();
+    Folder {
+        task: Task::TextClassification,
+        model,
+        data,
+        options,
+        settings: json!({ "labels": labels, "text_pair": columns.text_pair.is_some(), "max_length": max_length, "new_head": new_head(&config, &labels) }),
+        warnings,
+        lora,
+        initial_adapter: initial.is_some(),
+        resume,
+        train: rows(&train, columns)?,
+        validation,
+        order: &order,
+        program: TRAIN_CLASSIFIER_PY,
+        readme: &README,
+        extra,
     }
-    out.extend(initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)));
-    out.extend(resumed.into_iter().flat_map(|(_, files)| files));
-    Ok(out)
+    .files()
 }
 
 /// The examples as JSON lines: `text` (and `text_pair`), and the label's name.

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Readme, RecipeFiles, fixed_files, json_lines, pretty, training_arguments};
+use super::{Folder, Readme, RecipeFiles, from_start, json_lines};
 use crate::{
     Error, Result,
     data::{TextColumns, TextContent, TextExample, epoch_order},
@@ -50,11 +50,7 @@ pub async fn language_model_recipe(
     options: &TrainOptions,
     resume: Option<&Checkpoint>,
 ) -> Result<RecipeFiles> {
-    if resume.is_some() {
-        return Err(Error::Options(
-            "a recipe continues text-classification runs from a checkpoint so far; write this text-generation recipe without the checkpoint (it trains from the start)".into(),
-        ));
-    }
+    from_start(Task::TextGeneration, resume)?;
     let (lora_base, from_gguf) = match &decoder.model {
         DecoderModel::Llama(_) => (LoraBase::Llama, false),
         DecoderModel::Gpt2(_) => (LoraBase::Gpt2, false),
@@ -99,35 +95,24 @@ pub async fn language_model_recipe(
         }
         None => (None, None),
     };
-    let recipe = json!({
-        "webtune_recipe": 1,
-        "task": Task::TextGeneration.name(),
-        "model": model,
-        "max_length": max_length,
-        "packing": packing,
-        "chat_template": encoder.chat(),
-        "tokens": encoder.framing(),
-        // how webtune held validation rows out of the data (null: a validation file was given)
-        "validation_split": data.validation.is_none().then_some(data.validation_split),
-        "training_arguments": training_arguments(Task::TextGeneration, options, validation.is_some())?,
-        "early_stopping_patience": options.early_stopping_patience,
-        "lora": lora,
-        "initial_adapter": initial.as_ref().map(|_| "initial_adapter"),
-        "resume": Value::Null,
-        "webtune_options": options,
-        "warnings": warnings,
-    });
-    let mut out = vec![
-        ("recipe.json".to_string(), pretty(&recipe)?),
-        ("train.jsonl".to_string(), text_rows(&train)?),
-        ("webtune_order.json".to_string(), pretty(&json!({ "epochs": order }))?),
-    ];
-    if let Some(v) = &validation {
-        out.push(("validation.jsonl".to_string(), text_rows(v)?));
+    Folder {
+        task: Task::TextGeneration,
+        model,
+        data,
+        options,
+        settings: json!({ "max_length": max_length, "packing": packing, "chat_template": encoder.chat(), "tokens": encoder.framing() }),
+        warnings,
+        lora,
+        initial_adapter: initial.is_some(),
+        resume: None,
+        train: text_rows(&train)?,
+        validation: validation.as_deref().map(text_rows).transpose()?,
+        order: &order,
+        program: TRAIN_CAUSAL_LM_PY,
+        readme: &README,
+        extra: initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)).collect(),
     }
-    out.extend(fixed_files(TRAIN_CAUSAL_LM_PY, model, &README));
-    out.extend(initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)));
-    Ok(out)
+    .files()
 }
 
 /// The examples as JSON lines: `{text}`, `{prompt, completion}` or `{messages}`.

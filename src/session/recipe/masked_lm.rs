@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::{BaseFiles, Readme, RecipeFiles, fixed_files, json_lines, pretty, training_arguments};
+use super::{BaseFiles, Folder, Readme, RecipeFiles, from_start, json_lines};
 use crate::{
     Error, Result,
     data::{TextColumns, epoch_order, masking::Masking},
@@ -54,11 +54,7 @@ pub async fn masked_lm_recipe(
     options: &TrainOptions,
     resume: Option<&Checkpoint>,
 ) -> Result<RecipeFiles> {
-    if resume.is_some() {
-        return Err(Error::Options(
-            "a recipe continues text-classification runs from a checkpoint so far; write this fill-mask recipe without the checkpoint (it trains from the start)".into(),
-        ));
-    }
+    from_start(Task::FillMask, resume)?;
     options.validate()?;
     options.check_for_task(Task::FillMask.name())?;
     options.check_metric(LANGUAGE_METRICS, "a masked language model")?;
@@ -109,37 +105,32 @@ pub async fn masked_lm_recipe(
         }
         None => None,
     };
-    let recipe = json!({
-        "webtune_recipe": 1,
-        "task": Task::FillMask.name(),
-        "model": model,
-        "max_length": max_length,
-        "mlm_probability": masking.probability,
-        "whole_word_mask": masking.whole_word,
-        // how webtune held validation texts out of the data (null: a validation file was given)
-        "validation_split": data.validation.is_none().then_some(data.validation_split),
-        "training_arguments": training_arguments(Task::FillMask, options, validation.is_some())?,
-        "early_stopping_patience": options.early_stopping_patience,
-        "lora": Value::Null,
-        "resume": Value::Null,
-        "webtune_options": options,
-        "warnings": warnings,
-    });
     let texts = |t: &[String]| json_lines(t.iter().map(|text| json!({ "text": text })));
-    let mut out = vec![
-        ("recipe.json".to_string(), pretty(&recipe)?),
-        ("train.jsonl".to_string(), texts(&train)?),
-        ("webtune_order.json".to_string(), pretty(&json!({ "epochs": order }))?),
-    ];
+    let mut extra = Vec::new();
     if written {
-        out.push(("webtune_masks.json".to_string(), compact(&json!({ "epochs": training_masks }))?));
+        extra.push(("webtune_masks.json".to_string(), compact(&json!({ "epochs": training_masks }))?));
     }
-    if let (Some(v), Some(masks)) = (&validation, &validation_masks) {
-        out.push(("validation.jsonl".to_string(), texts(v)?));
-        out.push(("validation_masks.json".to_string(), compact(&json!({ "rows": masks }))?));
+    if let Some(masks) = &validation_masks {
+        extra.push(("validation_masks.json".to_string(), compact(&json!({ "rows": masks }))?));
     }
-    out.extend(fixed_files(TRAIN_MASKED_LM_PY, model, &README));
-    Ok(out)
+    Folder {
+        task: Task::FillMask,
+        model,
+        data,
+        options,
+        settings: json!({ "max_length": max_length, "mlm_probability": masking.probability, "whole_word_mask": masking.whole_word }),
+        warnings,
+        lora: None,
+        initial_adapter: false,
+        resume: None,
+        train: texts(&train)?,
+        validation: validation.as_deref().map(texts).transpose()?,
+        order: &order,
+        program: TRAIN_MASKED_LM_PY,
+        readme: &README,
+        extra,
+    }
+    .files()
 }
 
 /// Per row of a masked batch, its masked tokens: `[position, label (the original id), input (the

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{BaseFiles, Readme, RecipeFiles, fixed_files, json_lines, pretty, training_arguments};
+use super::{BaseFiles, Folder, Readme, RecipeFiles, from_start, json_lines};
 use crate::{
     Error, Result,
     data::{epoch_order, tagged::TaggedDataset},
@@ -45,11 +45,7 @@ pub async fn token_classifier_recipe(
     options: &TrainOptions,
     resume: Option<&Checkpoint>,
 ) -> Result<RecipeFiles> {
-    if resume.is_some() {
-        return Err(Error::Options(
-            "a recipe continues text-classification runs from a checkpoint so far; write this token-classification recipe without the checkpoint (it trains from the start)".into(),
-        ));
-    }
+    from_start(Task::TokenClassification, resume)?;
     options.validate()?;
     options.check_for_task(Task::TokenClassification.name())?;
     options.check_metric(ENTITY_METRICS, "a token classifier")?;
@@ -84,35 +80,24 @@ pub async fn token_classifier_recipe(
         }
         None => None,
     };
-    let recipe = json!({
-        "webtune_recipe": 1,
-        "task": Task::TokenClassification.name(),
-        "model": model,
-        "labels": labels,
-        "max_length": max_length,
-        "label_all_tokens": options.label_all_tokens,
-        // how webtune held validation sentences out of the data (null: a validation file was given)
-        "validation_split": data.validation.is_none().then_some(data.validation_split),
-        "new_head": !keeps_head,
-        "training_arguments": training_arguments(Task::TokenClassification, options, validation.is_some())?,
-        "early_stopping_patience": options.early_stopping_patience,
-        "lora": lora,
-        "initial_adapter": initial.as_ref().map(|_| "initial_adapter"),
-        "resume": Value::Null,
-        "webtune_options": options,
-        "warnings": warnings,
-    });
-    let mut out = vec![
-        ("recipe.json".to_string(), pretty(&recipe)?),
-        ("train.jsonl".to_string(), sentences(&train)?),
-        ("webtune_order.json".to_string(), pretty(&json!({ "epochs": order }))?),
-    ];
-    if let Some(v) = &validation {
-        out.push(("validation.jsonl".to_string(), sentences(v)?));
+    Folder {
+        task: Task::TokenClassification,
+        model,
+        data,
+        options,
+        settings: json!({ "labels": labels, "max_length": max_length, "label_all_tokens": options.label_all_tokens, "new_head": !keeps_head }),
+        warnings,
+        lora,
+        initial_adapter: initial.is_some(),
+        resume: None,
+        train: sentences(&train)?,
+        validation: validation.as_ref().map(sentences).transpose()?,
+        order: &order,
+        program: TRAIN_TOKEN_CLASSIFIER_PY,
+        readme: &README,
+        extra: initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)).collect(),
     }
-    out.extend(fixed_files(TRAIN_TOKEN_CLASSIFIER_PY, model, &README));
-    out.extend(initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)));
-    Ok(out)
+    .files()
 }
 
 /// The sentences as JSON lines: `{tokens, tags}`, the tags by name.
