@@ -18,8 +18,8 @@ use webtune::{
     device,
     infer::{Decoder, ModelFiles},
     session::{
-        DataFile, SessionData, Task, finetune_classifier, finetune_decoder, finetune_masked_lm, finetune_token_classifier,
-        recipe::{encoder_recipe, language_model_recipe, masked_lm_recipe, token_classifier_recipe},
+        DataFile, SessionData, Task, finetune_answerer, finetune_classifier, finetune_decoder, finetune_masked_lm, finetune_token_classifier,
+        recipe::{encoder_recipe, language_model_recipe, masked_lm_recipe, question_answering_recipe, token_classifier_recipe},
     },
     train::{Checkpoint, Evaluation, Event, Hooks, TrainOptions},
 };
@@ -57,6 +57,15 @@ fn run_on(name: &str, file: &str) -> (TrainOptions, SessionData) {
     let split = expected["validation_split"].as_f64().unwrap();
     let data = SessionData { train: DataFile { bytes: read(fixtures().join("recipe").join(file)), name: file.into() }, validation: None, validation_split: split };
     (options, data)
+}
+
+/// The question-answering runs.
+const ANSWERING_RUNS: [&str; 2] = ["qa-full", "qa-lora"];
+
+/// The tiny BertForQuestionAnswering with its dropout-0 config (the script's `qa-model` folder).
+fn answerer() -> ModelFiles {
+    let fixture = fixtures().join("question-answering/bert");
+    ModelFiles { config: read(fixture.join("train-config.json")), weights: read(fixture.join("model.safetensors")), tokenizer: read(fixtures().join("fill-mask/bert/tokenizer.json")) }
 }
 
 /// The masked-LM runs.
@@ -123,6 +132,12 @@ fn the_recipes_written_today_are_the_ones_the_trainer_ran() {
         let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
         assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
     }
+    for name in ANSWERING_RUNS {
+        let (options, data) = run_on(name, "qa.jsonl");
+        let files = block_on(question_answering_recipe((&answerer()).into(), "qa-model", &data, &options, None)).unwrap();
+        let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
+        assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
+    }
     for name in MASKED_LM_RUNS {
         let (options, data) = run_on(name, "mlm.txt");
         let files = block_on(masked_lm_recipe((&masked_lm()).into(), "mlm-model", &data, &TextColumns::default(), &options, None)).unwrap();
@@ -162,7 +177,7 @@ fn webtunes_token_classification_runs_give_the_recipes_trainer_steps() {
         };
         let trained = fixtures().join(format!("recipe/{name}-trained.safetensors"));
         if trained.exists() {
-            same_tensors(name, &ours, &read(trained));
+            same_tensors(name, &ours, &read(trained), &[]);
         }
         let best = best.expect("an evaluation");
         let evaluation = &expected["evaluation"];
@@ -170,6 +185,41 @@ fn webtunes_token_classification_runs_give_the_recipes_trainer_steps() {
         for (ours, key) in [(best.f1, "eval_f1"), (best.precision, "eval_precision"), (best.recall, "eval_recall"), (best.accuracy, "eval_accuracy")] {
             close_to(name, ours, &evaluation[key], key);
         }
+    }
+}
+
+/// webtune's question-answering runs report, step by step, what the Trainer logged running their
+/// recipes (windows cut by the recipe's own program), their best evaluation is the Trainer's final
+/// one (the loss over windows; exact match and F1 of run_qa's post-processing), and they end at the
+/// Trainer's weights and PEFT's adapter.
+#[test]
+fn webtunes_question_answering_runs_give_the_recipes_trainer_steps() {
+    let _turn = cpu_turn();
+    for name in ANSWERING_RUNS {
+        let (options, data) = run_on(name, "qa.jsonl");
+        let expected = expected(name);
+        let (mut steps, mut best) = (Vec::new(), None);
+        let mut on_event = |e| match e {
+            Event::Step { loss, grad_norm, learning_rate, .. } => steps.push((loss, grad_norm.unwrap(), learning_rate)),
+            Event::Eval { metrics: Evaluation::Answers(m), is_best: true, .. } => best = Some(m),
+            _ => {}
+        };
+        let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
+        let tuned = block_on(finetune_answerer(&answerer(), &device::cpu(), &data, &options, None, hooks)).unwrap();
+        trainer_steps(name, &steps, &expected);
+        let ours = match options.lora {
+            Some(_) => block_on(tuned.model.export_adapter("qa-model")).unwrap().into_iter().find(|(f, _)| f.ends_with(".safetensors")).unwrap().1,
+            None => block_on(tuned.model.export()).unwrap().weights,
+        };
+        // the head's bias and what the last layer adds to every position move every position's start
+        // and end score alike
+        let shift_only = ["qa_outputs.bias", "encoder.layer.1.output.LayerNorm.bias"];
+        same_tensors(name, &ours, &read(fixtures().join(format!("recipe/{name}-trained.safetensors"))), &shift_only);
+        let best = best.expect("an evaluation");
+        let evaluation = &expected["evaluation"];
+        close_to(name, best.loss.unwrap(), &evaluation["eval_loss"], "best evaluation's loss");
+        close_to(name, best.exact_match, &evaluation["eval_exact_match"], "exact match");
+        close_to(name, best.f1, &evaluation["eval_f1"], "F1");
     }
 }
 
@@ -193,7 +243,7 @@ fn webtunes_masked_lm_runs_give_the_recipes_trainer_steps() {
         let tuned = block_on(finetune_masked_lm(&masked_lm(), &device::cpu(), &data, &TextColumns::default(), &options, None, hooks)).unwrap();
         let trained = fixtures().join(format!("recipe/{name}-trained.safetensors"));
         if trained.exists() {
-            same_tensors(name, &block_on(tuned.model.export()).unwrap().weights, &read(trained));
+            same_tensors(name, &block_on(tuned.model.export()).unwrap().weights, &read(trained), &[]);
         }
         trainer_steps(name, &steps, &expected);
         close_to(name, best.expect("an evaluation"), &expected["evaluation"]["eval_loss"], "best validation loss");
@@ -217,8 +267,10 @@ fn trainer_steps(name: &str, steps: &[(f64, f64, f64)], expected: &Value) {
     }
 }
 
-/// Every tensor of `theirs` (the Trainer's file) is in `ours` with its values (≤ 1e-4).
-fn same_tensors(name: &str, ours: &[u8], theirs: &[u8]) {
+/// Every tensor of `theirs` (the Trainer's file) is in `ours` with its values (≤ 1e-4), but for
+/// attention's key biases and those named in `shift_only` (parameters that shift every score a
+/// softmax compares alike).
+fn same_tensors(name: &str, ours: &[u8], theirs: &[u8], shift_only: &[&str]) {
     let (ours, theirs) = (safetensors::SafeTensors::deserialize(ours).unwrap(), safetensors::SafeTensors::deserialize(theirs).unwrap());
     let floats = |t: safetensors::tensor::TensorView| -> Vec<f32> { t.data().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect() };
     assert!(!theirs.names().is_empty());
@@ -226,9 +278,10 @@ fn same_tensors(name: &str, ours: &[u8], theirs: &[u8]) {
         let want = floats(theirs.tensor(key).unwrap());
         let got = floats(ours.tensor(key).unwrap_or_else(|_| panic!("{name}: webtune's file has no {key}")));
         assert_eq!(got.len(), want.len(), "{name}: {key}'s size");
-        if key.ends_with("attention.self.key.bias") {
-            // its gradient is zero but for rounding (softmax ignores what every key adds alike), and
-            // AdamW turns that noise into steps of the learning rate's size: no two engines agree on it
+        if key.ends_with("attention.self.key.bias") || shift_only.iter().any(|s| key.ends_with(s)) {
+            // their gradient is zero but for rounding (a softmax ignores what they add to every key,
+            // or to every position's score, alike), and AdamW turns that noise into steps of the
+            // learning rate's size: no two engines agree on them
             continue;
         }
         let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, |m, d| if d.is_nan() { f32::NAN } else { m.max(d) });
@@ -262,7 +315,7 @@ fn webtunes_language_model_runs_give_the_recipes_trainer_steps() {
             };
             let files = files.unwrap();
             let ours = &files.iter().find(|(file, _)| file.ends_with(".safetensors")).unwrap().1;
-            same_tensors(name, ours, &read(trained));
+            same_tensors(name, ours, &read(trained), &[]);
         }
         trainer_steps(name, &steps, &expected);
         let best = losses.iter().copied().fold(f64::INFINITY, f64::min);
@@ -371,8 +424,9 @@ fn check_resumed(name: &str, (file, head): (&str, &str)) {
 #[test]
 fn a_task_without_a_recipe_yet_and_a_judge_without_validation_are_clear_errors() {
     let (options, data) = run("full");
-    let e = block_on(encoder_recipe(Task::QuestionAnswering, (&model()).into(), "model", &data, &Columns::default(), &options, None)).unwrap_err().to_string();
-    assert!(e.contains("question-answering runs are not exported as recipes yet"), "{e}");
+    let setfit = TrainOptions { method: webtune::train::options::Method::Setfit, ..options.clone() };
+    let e = block_on(encoder_recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &setfit, None)).unwrap_err().to_string();
+    assert!(e.contains("a SetFit run is not exported as a recipe yet"), "{e}");
     let adapters = TrainOptions { lora: run("lora").0.lora, ..Default::default() };
     let e = block_on(masked_lm_recipe((&masked_lm()).into(), "mlm-model", &data, &TextColumns::default(), &adapters, None)).unwrap_err().to_string();
     assert!(e.contains("LoRA is not available for masked-LM training"), "{e}");

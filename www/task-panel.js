@@ -135,7 +135,7 @@ function chooseTryIt() {
   for (const [id, name] of [["tk-play-ner", "token-classification"], ["tk-play-qa", "question-answering"], ["tk-play-mlm", "fill-mask"]]) {
     $(id).hidden = modelTask !== name;
   }
-  $("tk-recipe").hidden = !model || modelTask === "question-answering"; // no recipe for question answering yet
+  $("tk-recipe").hidden = !model;
   if (modelTask === "fill-mask" && model) {
     const mask = model.info.maskToken;
     $("tk-mask-token").textContent = mask;

@@ -6,14 +6,16 @@
 //! derived from webtune's options, the task's data settings, PEFT's LoRA config), the rows as
 //! webtune split them (`train.jsonl`, `validation.jsonl`) and webtune's batch order for every
 //! epoch (`webtune_order.json`) — beside a fixed program per task, `train.py`
-//! (`recipe/train_classifier.py`, `recipe/train_token_classifier.py`, `recipe/train_masked_lm.py`,
-//! `recipe/train_causal_lm.py`, all on `recipe/webtune_recipe.py`), the pinned `requirements.txt`, the `accelerate` configs and a
+//! (`recipe/train_classifier.py`, `recipe/train_token_classifier.py`,
+//! `recipe/train_question_answering.py`, `recipe/train_masked_lm.py`, `recipe/train_causal_lm.py`,
+//! all on `recipe/webtune_recipe.py`), the pinned `requirements.txt`, the `accelerate` configs and a
 //! README. With `--webtune-order` the program feeds the batches in webtune's order, which makes its
 //! steps webtune's steps (tests/recipe.rs); without it, the Trainer shuffles as it does for any run.
 
 mod classifier;
 mod language_model;
 mod masked_lm;
+mod question_answering;
 mod token_classifier;
 
 use serde_json::{Value, json};
@@ -21,6 +23,7 @@ use serde_json::{Value, json};
 pub use classifier::{BaseFiles, classifier_recipe};
 pub use language_model::language_model_recipe;
 pub use masked_lm::masked_lm_recipe;
+pub use question_answering::question_answering_recipe;
 pub use token_classifier::token_classifier_recipe;
 
 use crate::{
@@ -31,9 +34,8 @@ use crate::{
 };
 
 /// The recipe of fine-tuning the encoder `files` (named `model` in the recipe) for `task` on
-/// `data`, as webtune would run it with `options` (from checkpoint `resume`, if given): the task's
-/// recipe, or an error naming what is not exported yet. (A text-generation recipe is written from
-/// the loaded decoder: [`language_model_recipe`].)
+/// `data`, as webtune would run it with `options` (from checkpoint `resume`, if given). (A
+/// text-generation recipe is written from the loaded decoder: [`language_model_recipe`].)
 pub async fn encoder_recipe(
     task: Task,
     files: BaseFiles<'_>,
@@ -50,10 +52,7 @@ pub async fn encoder_recipe(
             "a text-generation run's recipe is written from the loaded model: save({ format: \"recipe\" }) after finetune(), or webtune recipe --task text-generation; continuing a text-generation run from a checkpoint is not exported yet".into(),
         )),
         Task::FillMask => masked_lm_recipe(files, model, data, &TextColumns { text: columns.text.clone(), ..TextColumns::default() }, options, resume).await,
-        Task::QuestionAnswering => Err(Error::Options(format!(
-            "{} runs are not exported as recipes yet (text-classification, token-classification, fill-mask and text-generation runs are); train them here, or write the Trainer script by hand",
-            task.name()
-        ))),
+        Task::QuestionAnswering => question_answering_recipe(files, model, data, options, resume).await,
     }
 }
 

@@ -52,6 +52,27 @@ impl TrainedAnswerer {
     }
 }
 
+/// How a run with `options` at `max_length` tokens cuts contexts into windows: `docStride`
+/// (default a third of the length, at most 128, as run_qa's 128 of 384), below half the length.
+pub fn windowing(options: &TrainOptions, max_length: usize) -> Result<Windowing> {
+    let stride = options.doc_stride.unwrap_or((max_length / 3).min(128));
+    if stride >= max_length / 2 {
+        return Err(Error::Options(format!("docStride must be below half of maxLength ({max_length}), got {stride}")));
+    }
+    Ok(Windowing { max_length, stride })
+}
+
+/// The adapters and head a LoRA run of `options` starts from — the draws [`fine_tune_answerer`]
+/// makes — as PEFT's `adapter_model.safetensors`; `files`: the base with `config`.
+pub async fn lora_start(files: &ModelFiles, config: &BertConfig, options: &TrainOptions) -> Result<Vec<u8>> {
+    let lora = EncoderLora::for_run(options, config, EncoderHead::QuestionAnswering, files, None)?
+        .ok_or_else(|| Error::Options("the run's LoRA adapters: it has no lora options".into()))?;
+    let device = crate::device::cpu();
+    let load = |weights| question_answering::load_question_answerer(config, weights, device.device(), options.seed);
+    let (model, _) = lora.load(load, &[], WeightsOrigin::Start, options.seed)?;
+    lora.export(&model, &device).await
+}
+
 /// Fine-tunes the encoder in `files` to answer the questions of `train` (a fresh `qa_outputs` when
 /// the checkpoint has none), evaluating SQuAD F1 on `validation` (if any): all weights, or with
 /// `options.lora` adapters and `qa_outputs` (PEFT's `QUESTION_ANS`), starting from PEFT's
@@ -80,11 +101,7 @@ pub async fn fine_tune_answerer(
     let tokenizer = tokenizer_for(&config, &files.tokenizer)?;
     let mut warnings = Vec::new();
     let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
-    let stride = options.doc_stride.unwrap_or((max_length / 3).min(128));
-    if stride >= max_length / 2 {
-        return Err(Error::Options(format!("docStride must be below half of maxLength ({max_length}), got {stride}")));
-    }
-    let windowing = Windowing { max_length, stride };
+    let windowing = windowing(options, max_length)?;
     let features = qa_features(train, &tokenizer, windowing)?;
     let answered = features.iter().filter(|f| f.start != 0).count();
     if answered == 0 && train.iter().any(|e| !e.answers.is_empty()) {

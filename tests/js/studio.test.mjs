@@ -308,7 +308,7 @@ test("the demo's task panel previews, trains, reports and tries NER, question an
     await page.waitForFunction(() => document.querySelector("#tk-play-out").textContent.length > 0);
     assert.match(await page.textContent("#tk-play-out"), /Maria Rossi ordered the Nimbus rain jacket/);
     await screenshots(page, "demo-tasks-ner", { element: "#tasks" });
-    // the run as a Hugging Face recipe (question answering has none yet)
+    // the run as a Hugging Face recipe
     const [recipe] = await Promise.all([page.waitForEvent("download"), page.click("#tk-recipe")]);
     assert.equal(recipe.suggestedFilename(), "webtune-token-classification-recipe.zip");
     const zip = readFileSync(await recipe.path());
@@ -325,7 +325,8 @@ test("the demo's task panel previews, trains, reports and tries NER, question an
     const answer = await page.textContent("#tk-play-out mark.answer");
     assert.ok((await page.inputValue("#tk-qa-context")).includes(answer), `the answer is a span of the text: ${answer}`);
     await screenshots(page, "demo-tasks-qa", { element: "#tasks" });
-    assert.equal(await page.isHidden("#tk-recipe"), true, "no recipe for question answering yet");
+    const [qaRecipe] = await Promise.all([page.waitForEvent("download"), page.click("#tk-recipe")]);
+    assert.ok(readFileSync(await qaRecipe.path()).includes(Buffer.from("\"doc_stride\"")), "the QA recipe holds the run's windowing");
 
     // fill-mask: perplexity before and after, the mask token of the model
     await page.selectOption("#tk-task", "fill-mask");

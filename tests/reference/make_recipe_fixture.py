@@ -30,6 +30,14 @@ configs, the encoders' tokenizers; folders `ner-bert`, `ner-roberta`):
                     evaluation (seqeval's entity scores, webtune's way)
   ner-full-trained.safetensors, ner-lora-trained.safetensors   what the Trainer ended them with
 
+Question answering, on tests/fixtures/question-answering/bert (its dropout-0 config, the fill-mask
+fixture's tokenizer; folder `qa-model`), 64-token windows overlapping by 8:
+  qa.jsonl          the QA fixture's questions as flat rows (long contexts, a short one, one unanswerable)
+  expected.json     "qa-full" (every weight) and "qa-lora" (rank 4 from initial_adapter/, qa_outputs
+                    trained in full): file hashes, options, the Trainer's steps and final evaluation
+                    (the loss over windows, SQuAD exact match and F1 of run_qa's post-processing)
+  qa-full-trained.safetensors, qa-lora-trained.safetensors   what the Trainer ended them with
+
 Masked-LM domain adaptation, on tests/fixtures/fill-mask/bert (its dropout-0 config; folder
 `mlm-model`):
   mlm.txt           13 texts, one per line
@@ -105,6 +113,10 @@ NER_RUNS = {"ner-full": ("bert", []), "ner-lora": ("bert", ["--lora-rank", "4", 
             "ner-roberta": ("roberta", [])}
 LM_OPTIONS = ["--task", "text-generation", "--epochs", "2", "--batch-size", "3", "--learning-rate", "1e-2", "--warmup-steps", "1",
               "--log-every", "1", "--validation-split", "0.25", "--seed", "3"]
+QA = ROOT / "tests/fixtures/question-answering/bert"
+QA_OPTIONS = ["--task", "question-answering", "--epochs", "2", "--batch-size", "4", "--learning-rate", "1e-3", "--warmup-steps", "1",
+              "--log-every", "1", "--validation-split", "0.4", "--seed", "11", "--max-length", "64", "--doc-stride", "8"]
+QA_RUNS = {"qa-full": [], "qa-lora": ["--lora-rank", "4", "--lora-alpha", "8"]}
 MLM = ROOT / "tests/fixtures/fill-mask/bert"
 MLM_OPTIONS = ["--task", "fill-mask", "--epochs", "2", "--batch-size", "3", "--learning-rate", "1e-3", "--warmup-steps", "1",
                "--log-every", "1", "--validation-split", "0.25", "--seed", "9"]
@@ -156,6 +168,12 @@ def main():
         expected[name] = run_recipe(args.webtune, work, work / folder, name, [*NER_OPTIONS, *extra], data="ner.txt", model_name=folder)
     shutil.copy(work / "out-ner-full/final/model.safetensors", OUT / "ner-full-trained.safetensors")
     shutil.copy(work / "out-ner-lora/final/adapter_model.safetensors", OUT / "ner-lora-trained.safetensors")
+    qa_model(work)
+    for name, extra in QA_RUNS.items():
+        shutil.copy(OUT / "qa.jsonl", work / "qa.jsonl")
+        expected[name] = run_recipe(args.webtune, work, work / "qa-model", name, [*QA_OPTIONS, *extra], data="qa.jsonl", model_name="qa-model")
+    shutil.copy(work / "out-qa-full/final/model.safetensors", OUT / "qa-full-trained.safetensors")
+    shutil.copy(work / "out-qa-lora/final/adapter_model.safetensors", OUT / "qa-lora-trained.safetensors")
     mlm_model(work)
     for name, extra in MLM_RUNS.items():
         shutil.copy(OUT / "mlm.txt", work / "mlm.txt")
@@ -184,6 +202,20 @@ def ner_models(work):
         shutil.copy(NER.parent / family / "train-config.json", model / "config.json")
         shutil.copy(NER.parent / family / "model.safetensors", model / "model.safetensors")
         shutil.copy(ROOT / f"tests/fixtures/encoders/{family}/tokenizer.json", model / "tokenizer.json")
+
+
+def qa_model(work):
+    """The question-answering runs' rows (the QA fixture's questions — long SQuAD contexts, a short
+    one, an unanswerable one — as flat rows) and model folder (its tiny BertForQuestionAnswering
+    with the dropout-0 config, the fill-mask fixture's tokenizer)."""
+    examples = json.loads((QA / "expected.json").read_text())["examples"]
+    rows = [{k: e[k] for k in ("id", "question", "context", "answers")} for e in examples]
+    (OUT / "qa.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    model = work / "qa-model"
+    model.mkdir()
+    shutil.copy(QA / "train-config.json", model / "config.json")
+    shutil.copy(QA / "model.safetensors", model / "model.safetensors")
+    shutil.copy(MLM / "tokenizer.json", model / "tokenizer.json")
 
 
 def mlm_model(work):

@@ -16,8 +16,7 @@ const LOAD_GENERATOR = ["model", "device", "onProgress", "signal"];
 const RUN = { "text-classification": ["topK"], "feature-extraction": ["pooling", "normalize"], "token-classification": ["aggregation"], "fill-mask": ["topK", "targets"], "question-answering": ["topK", "maxAnswerLength", "handleImpossibleAnswer"] };
 /** "huggingface": the whole model (LoRA adapters merged); "peft": only a LoRA run's adapters;
  * "gguf-lora": a decoder's LoRA adapters as llama.cpp's adapter GGUF; "recipe": the last
- * fine-tuning run as a transformers Trainer + PEFT folder for GPUs (every task but question
- * answering). */
+ * fine-tuning run as a transformers Trainer + PEFT folder for GPUs. */
 const SAVE_FORMATS = ["huggingface", "peft", "gguf-lora", "recipe"];
 
 function checkFunction(where, name, f) {

@@ -167,9 +167,6 @@ async function peftFiles(e) {
 
 /** The Hugging Face recipe of the run that fine-tuned entry `e` (`save({ format: "recipe" })`). */
 async function recipeFiles(e) {
-  if (e.task === "question-answering") {
-    throw new OptionsError('save: format "recipe" is written for every task but question-answering so far; a question-answering run is not exported yet');
-  }
   if (!e.lastRun) {
     throw new OptionsError('save: format "recipe" writes the run that fine-tuned this pipeline (its data and options); call finetune({ data, … }) first');
   }

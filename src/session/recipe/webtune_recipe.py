@@ -128,6 +128,10 @@ class RowEvaluation(RecipeTrainer):
 
     model_inputs = ("input_ids", "attention_mask", "token_type_ids")
 
+    def logits(self, output):
+        """What `score_rows` reads of the model's output."""
+        return output.logits.float()
+
     def score_rows(self, rows, batch, logits):
         """Per row of the batch (`rows`: their numbers in the dataset): (summed loss, tokens scored, …)."""
         raise NotImplementedError
@@ -150,7 +154,7 @@ class RowEvaluation(RecipeTrainer):
             for start in range(0, len(mine), size):
                 rows = mine[start:start + size]
                 batch = self._prepare_inputs(self.eval_collate([dataset[i] for i in rows]))
-                logits = model(**{k: batch[k] for k in self.model_inputs if k in batch}).logits.float()
+                logits = self.logits(model(**{k: batch[k] for k in self.model_inputs if k in batch}))
                 scored += self.score_rows(rows, batch, logits)
         model.train(was_training)
         if self.args.world_size > 1:
