@@ -278,7 +278,11 @@ interface PipelineBase {
 
 /** The files of a recipe (`save({ format: "recipe" })`; `validation.jsonl` when the run had validation data). */
 export type RecipeFile = "recipe.json" | "train.jsonl" | "validation.jsonl" | "webtune_order.json" | "train.py" | "webtune_recipe.py" | "requirements.txt"
-  | "accelerate_multi_gpu.yaml" | "accelerate_deepspeed.yaml" | "ds_zero2.json" | "README.md";
+  | "accelerate_multi_gpu.yaml" | "accelerate_deepspeed.yaml" | "ds_zero2.json" | "README.md"
+  /** fill-mask: webtune's masks of the training batches and of the validation texts */
+  | "webtune_masks.json" | "validation_masks.json"
+  /** a LoRA run's starting adapters; a checkpoint's files */
+  | `initial_adapter/${string}` | `resume/${string}`;
 
 export interface TextClassificationPipeline extends PipelineBase {
   /** Labels with scores, highest first (all labels unless `topK`). */
@@ -314,6 +318,8 @@ export interface FillMaskPipeline extends Omit<PipelineBase, "evaluate" | "atten
   evaluate(data: DataSource, options?: { format?: "txt" | "csv" | "tsv" | "jsonl" | "json"; columns?: { text?: string }; signal?: AbortSignal }): Promise<LmMetrics>;
   /** Hugging Face files (`…ForMaskedLM`) as Blobs; with `directory` also written there, with `name` kept in OPFS. */
   save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob>>;
+  /** The last `finetune` run as a Hugging Face recipe (`webtune recipe --task fill-mask`): `train.py`, the texts, webtune's batches and masks, GPU configs and a README. */
+  save(options: { format: "recipe"; directory?: FileSystemDirectoryHandle }): Promise<Record<RecipeFile, Blob>>;
 }
 
 export interface FillMaskOptions {
@@ -349,6 +355,8 @@ export interface QuestionAnsweringPipeline extends Omit<PipelineBase, "evaluate"
   evaluate(data: DataSource, options?: { format?: "json" | "jsonl"; signal?: AbortSignal }): Promise<SquadMetrics>;
   /** Hugging Face files (`…ForQuestionAnswering`) as Blobs; with `directory` also written there, with `name` kept in OPFS. */
   save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob>>;
+  /** The last `finetune` run as a Hugging Face recipe (`webtune recipe --task question-answering`): `train.py`, the questions, webtune's batches, GPU configs and a README. */
+  save(options: { format: "recipe"; directory?: FileSystemDirectoryHandle }): Promise<Record<RecipeFile, Blob>>;
 }
 
 export interface FeatureExtractionPipeline extends PipelineBase {
@@ -562,7 +570,7 @@ export const runs: {
   /** Continues a run from its latest checkpoint; ends as the uninterrupted run would. */
   resume(name: string, options?: { device?: DevicePreference; onEvent?: (event: TrainingEvent) => void; signal?: AbortSignal }):
     Promise<{ pipeline: TextClassificationPipeline | TextGenerationPipeline; done: Extract<TrainingEvent, { type: "done" }> }>;
-  /** The run as a Hugging Face recipe that continues it from its latest checkpoint (text classification, all weights; a text-generation run's recipe comes from `save({ format: "recipe" })`): the files by name. */
+  /** The run as a Hugging Face recipe that continues it from its latest checkpoint (text classification, all weights or LoRA; other tasks' recipes come from `save({ format: "recipe" })`): the files by name. */
   recipe(name: string): Promise<Record<string, Uint8Array>>;
   delete(name: string): Promise<boolean>;
 };
