@@ -28,9 +28,12 @@ pub use token_classifier::token_classifier_recipe;
 
 use crate::{
     Error, Result,
-    data::{Columns, TextColumns},
+    data::{Columns, TextColumns, epoch_order},
+    infer::ModelFiles,
+    models::{encoder_family::{EncoderFamily, EncoderHead}, lora::LoraBase},
     session::{SessionData, Task},
     train::{Checkpoint, Schedule, TrainOptions, options::Mode},
+    weights::peft::adapter_config,
 };
 
 /// The recipe of fine-tuning the encoder `files` (named `model` in the recipe) for `task` on
@@ -161,6 +164,49 @@ impl Folder<'_> {
         out.extend(fixed_files(self.program, self.model, self.readme));
         out.extend(self.extra);
         Ok(out)
+    }
+}
+
+/// webtune's batches of every epoch of a run with `options` on examples of `lengths` tokens.
+fn batch_order(lengths: &[usize], options: &TrainOptions) -> Vec<Vec<Vec<usize>>> {
+    (0..options.epochs).map(|e| epoch_order(lengths, options.batch_size, options.seed, e, options.group_by_length)).collect()
+}
+
+/// What an encoder's LoRA run puts in its recipe: PEFT's config (`config`, also as the file's
+/// bytes) and, when the base's weights are at hand (`base`), the adapters and head the run starts
+/// from as `initial_adapter/` files.
+struct EncoderLoraFiles {
+    config: Value,
+    config_bytes: Vec<u8>,
+    initial: RecipeFiles,
+    base: Option<ModelFiles>,
+}
+
+impl EncoderLoraFiles {
+    /// Those of a run with `options` (`None` without LoRA) of the encoder `files` with `head`;
+    /// `start` draws the starting adapters from the base.
+    async fn new(
+        options: &TrainOptions,
+        family: EncoderFamily,
+        head: EncoderHead,
+        files: &BaseFiles<'_>,
+        model: &str,
+        start: impl AsyncFnOnce(&ModelFiles) -> Result<Vec<u8>>,
+    ) -> Result<Option<Self>> {
+        let Some(lora) = &options.lora else { return Ok(None) };
+        let frame = LoraBase::Encoder(family, head);
+        lora.validate(frame)?;
+        let config_bytes = adapter_config(lora, frame, model)?;
+        let config = serde_json::from_slice::<Value>(&config_bytes).map_err(|e| Error::Backend(format!("adapter config: {e}")))?;
+        let base = files.weights.map(|weights| ModelFiles { config: files.config.to_vec(), weights: weights.to_vec(), tokenizer: files.tokenizer.to_vec() });
+        let initial = match &base {
+            Some(base) => vec![
+                ("initial_adapter/adapter_model.safetensors".to_string(), start(base).await?),
+                ("initial_adapter/adapter_config.json".to_string(), config_bytes.clone()),
+            ],
+            None => Vec::new(),
+        };
+        Ok(Some(EncoderLoraFiles { config, config_bytes, initial, base }))
     }
 }
 

@@ -1,13 +1,13 @@
 //! The recipe of a text-classification run: recipe/train_classifier.py on the run's labelled rows.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{Folder, Readme, RecipeFiles, json_lines};
+use super::{EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, json_lines};
 use crate::{
     Error, Result,
-    data::{Columns, Dataset, epoch_order, token_lengths},
+    data::{Columns, Dataset, token_lengths},
     infer::{ModelFiles, encoder::tokenizer_for},
-    models::{bert::BertConfig, encoder_family::EncoderHead, lora::LoraBase},
+    models::{bert::BertConfig, encoder_family::EncoderHead},
     session::{
         SessionData, Task,
         recipe_resume::{LoraResume, resume_files},
@@ -16,7 +16,6 @@ use crate::{
         Checkpoint, TrainOptions,
         classifier::{label_order, lora_start, new_head},
     },
-    weights::peft::adapter_config,
 };
 
 /// The program that runs a classification recipe.
@@ -87,34 +86,20 @@ pub async fn classifier_recipe(
     } else {
         vec![0; train.len()]
     };
-    let order: Vec<Vec<Vec<usize>>> = (0..options.epochs).map(|e| epoch_order(&lengths, options.batch_size, options.seed, e, options.group_by_length)).collect();
-    let base = files.weights.map(|weights| ModelFiles { config: files.config.to_vec(), weights: weights.to_vec(), tokenizer: files.tokenizer.to_vec() });
-    let (mut initial, mut resumed) = (None, None);
-    let lora = match &options.lora {
-        Some(l) => {
-            let frame = LoraBase::Encoder(config.family, EncoderHead::SequenceClassification);
-            l.validate(frame)?;
-            let adapter_config = adapter_config(l, frame, model)?;
-            if let Some(base) = &base {
-                let adapter = lora_start(base, &config, &labels, options).await?;
-                initial = Some([("initial_adapter/adapter_model.safetensors", adapter), ("initial_adapter/adapter_config.json", adapter_config.clone())]);
-            }
-            if let Some(c) = resume {
-                let lora = base.as_ref().map(|base| LoraResume { base, adapter_config: &adapter_config });
-                resumed = Some(resume_files(c, options, &train, lora).await?);
-            }
-            Some(serde_json::from_slice::<Value>(&adapter_config).map_err(|e| Error::Backend(format!("adapter config: {e}")))?)
+    let order = batch_order(&lengths, options);
+    let head = EncoderHead::SequenceClassification;
+    let lora = EncoderLoraFiles::new(options, config.family, head, &files, model, async |base| lora_start(base, &config, &labels, options).await).await?;
+    let resumed = match resume {
+        Some(c) => {
+            let lora = lora.as_ref().and_then(|l| l.base.as_ref().map(|base| LoraResume { base, adapter_config: &l.config_bytes }));
+            Some(resume_files(c, options, &train, lora).await?)
         }
-        None => {
-            if let Some(c) = resume {
-                resumed = Some(resume_files(c, options, &train, None).await?);
-            }
-            None
-        }
+        None => None,
     };
     let validation = validation.map(|v| rows(&v, columns)).transpose()?;
     let (resume, resume_files) = resumed.unzip();
-    let extra = initial.iter().flatten().map(|(name, bytes)| (name.to_string(), bytes.clone())).chain(resume_files.into_iter().flatten()).collect();
+    let (lora, initial) = lora.map(|l| (l.config, l.initial)).unzip();
+    let initial = initial.unwrap_or_default();
     Folder {
         task: Task::TextClassification,
         model,
@@ -123,14 +108,14 @@ pub async fn classifier_recipe(
         settings: json!({ "labels": labels, "text_pair": columns.text_pair.is_some(), "max_length": max_length, "new_head": new_head(&config, &labels) }),
         warnings,
         lora,
-        initial_adapter: initial.is_some(),
+        initial_adapter: !initial.is_empty(),
         resume,
         train: rows(&train, columns)?,
         validation,
         order: &order,
         program: TRAIN_CLASSIFIER_PY,
         readme: &README,
-        extra,
+        extra: initial.into_iter().chain(resume_files.into_iter().flatten()).collect(),
     }
     .files()
 }

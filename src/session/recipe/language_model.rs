@@ -4,10 +4,10 @@
 
 use serde_json::{Value, json};
 
-use super::{Folder, Readme, RecipeFiles, from_start, json_lines};
+use super::{Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
 use crate::{
     Error, Result,
-    data::{TextColumns, TextContent, TextExample, epoch_order},
+    data::{TextColumns, TextContent, TextExample},
     infer::{
         generate::Decoder,
         language_model::{LmRowEncoder, encode_all},
@@ -84,7 +84,7 @@ pub async fn language_model_recipe(
         warnings.extend(encode_all(&encoder, v, max_length, packing, "validation")?.1);
     }
     let lengths: Vec<usize> = rows.iter().map(|r| r.ids.len()).collect();
-    let order: Vec<Vec<Vec<usize>>> = (0..options.epochs).map(|e| epoch_order(&lengths, options.batch_size, options.seed, e, options.group_by_length)).collect();
+    let order = batch_order(&lengths, options);
     let (lora, initial) = match &options.lora {
         Some(l) => {
             l.validate(lora_base)?;

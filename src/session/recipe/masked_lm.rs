@@ -8,10 +8,10 @@
 
 use serde_json::{Value, json};
 
-use super::{BaseFiles, Folder, Readme, RecipeFiles, from_start, json_lines};
+use super::{BaseFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
 use crate::{
     Error, Result,
-    data::{TextColumns, epoch_order, masking::Masking},
+    data::{TextColumns, masking::Masking},
     infer::{
         encoder::tokenizer_for,
         fill_mask::{MaskedBatch, evaluation_masks, masked_batch},
@@ -75,7 +75,7 @@ pub async fn masked_lm_recipe(
     let mut warnings = Vec::new();
     let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
     let lengths = train.iter().map(|t| tokenizer.count(t, None).map(|n| n.min(max_length))).collect::<Result<Vec<_>>>()?;
-    let order: Vec<Vec<Vec<usize>>> = (0..options.epochs).map(|e| epoch_order(&lengths, options.batch_size, options.seed, e, options.group_by_length)).collect();
+    let order = batch_order(&lengths, options);
     let mask = |texts: &[&str], rng: &mut _| masked_batch(&tokenizer, texts, max_length, mask_id, masking, rng).map(|b| row_masks(&b));
     // webtune's masks: of every training batch (as its loss draws them), and of the validation
     // texts (as its evaluation draws them)

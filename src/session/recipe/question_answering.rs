@@ -2,20 +2,19 @@
 //! questions, cut into windows as run_qa.py (and webtune) cut them, and judged as webtune judges
 //! them (run_qa's post-processing, the official SQuAD scores).
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{BaseFiles, Folder, Readme, RecipeFiles, from_start, json_lines};
+use super::{BaseFiles, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
 use crate::{
     Error, Result,
-    data::{epoch_order, qa_features::qa_features, squad::QaExample},
-    infer::{ModelFiles, encoder::tokenizer_for, qa_answers::AnswerSettings, squad_metrics::SQUAD_METRICS},
-    models::{bert::BertConfig, encoder_family::EncoderHead, lora::LoraBase},
+    data::{qa_features::qa_features, squad::QaExample},
+    infer::{encoder::tokenizer_for, qa_answers::AnswerSettings, squad_metrics::SQUAD_METRICS},
+    models::{bert::BertConfig, encoder_family::EncoderHead},
     session::{SessionData, Task},
     train::{
         Checkpoint, TrainOptions,
         question_answering::{lora_start, windowing},
     },
-    weights::peft::adapter_config,
 };
 
 /// The program that runs a question-answering recipe.
@@ -63,22 +62,11 @@ pub async fn question_answering_recipe(
     // the windows webtune's run trains on, numbered as its batches number them
     let features = qa_features(&train, &tokenizer, windows)?;
     let lengths: Vec<usize> = features.iter().map(|f| f.ids.len()).collect();
-    let order: Vec<Vec<Vec<usize>>> = (0..options.epochs).map(|e| epoch_order(&lengths, options.batch_size, options.seed, e, options.group_by_length)).collect();
-    let mut initial = None;
-    let lora = match &options.lora {
-        Some(l) => {
-            let frame = LoraBase::Encoder(config.family, EncoderHead::QuestionAnswering);
-            l.validate(frame)?;
-            let adapter_config = adapter_config(l, frame, model)?;
-            if let Some(weights) = files.weights {
-                let base = ModelFiles { config: files.config.to_vec(), weights: weights.to_vec(), tokenizer: files.tokenizer.to_vec() };
-                let adapter = lora_start(&base, &config, options).await?;
-                initial = Some([("initial_adapter/adapter_model.safetensors", adapter), ("initial_adapter/adapter_config.json", adapter_config.clone())]);
-            }
-            Some(serde_json::from_slice::<Value>(&adapter_config).map_err(|e| Error::Backend(format!("adapter config: {e}")))?)
-        }
-        None => None,
-    };
+    let order = batch_order(&lengths, options);
+    let head = EncoderHead::QuestionAnswering;
+    let lora = EncoderLoraFiles::new(options, config.family, head, &files, model, async |base| lora_start(base, &config, options).await).await?;
+    let (lora, initial) = lora.map(|l| (l.config, l.initial)).unzip();
+    let initial = initial.unwrap_or_default();
     let reading = AnswerSettings::default();
     Folder {
         task: Task::QuestionAnswering,
@@ -98,14 +86,14 @@ pub async fn question_answering_recipe(
         }),
         warnings,
         lora,
-        initial_adapter: initial.is_some(),
+        initial_adapter: !initial.is_empty(),
         resume: None,
         train: questions(&train)?,
         validation: validation.as_deref().map(questions).transpose()?,
         order: &order,
         program: TRAIN_QUESTION_ANSWERING_PY,
         readme: &README,
-        extra: initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)).collect(),
+        extra: initial,
     }
     .files()
 }

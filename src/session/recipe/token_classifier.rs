@@ -1,20 +1,19 @@
 //! The recipe of a token-classification (NER) run: recipe/train_token_classifier.py on the run's
 //! tagged sentences, aligned to sub-words as run_ner.py (and webtune) align them.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{BaseFiles, Folder, Readme, RecipeFiles, from_start, json_lines};
+use super::{BaseFiles, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
 use crate::{
     Error, Result,
-    data::{epoch_order, tagged::TaggedDataset},
-    infer::{ModelFiles, encoder::tokenizer_for, entity_metrics::ENTITY_METRICS},
-    models::{bert::BertConfig, encoder_family::EncoderHead, lora::LoraBase},
+    data::tagged::TaggedDataset,
+    infer::{encoder::tokenizer_for, entity_metrics::ENTITY_METRICS},
+    models::{bert::BertConfig, encoder_family::EncoderHead},
     session::{SessionData, Task},
     train::{
         Checkpoint, TrainOptions,
         token_classifier::{lora_start, tag_order},
     },
-    weights::peft::adapter_config,
 };
 
 /// The program that runs a token-classification recipe.
@@ -64,22 +63,11 @@ pub async fn token_classifier_recipe(
     } else {
         vec![0; train.len()]
     };
-    let order: Vec<Vec<Vec<usize>>> = (0..options.epochs).map(|e| epoch_order(&lengths, options.batch_size, options.seed, e, options.group_by_length)).collect();
-    let mut initial = None;
-    let lora = match &options.lora {
-        Some(l) => {
-            let base = LoraBase::Encoder(config.family, EncoderHead::TokenClassification);
-            l.validate(base)?;
-            let adapter_config = adapter_config(l, base, model)?;
-            if let Some(weights) = files.weights {
-                let base = ModelFiles { config: files.config.to_vec(), weights: weights.to_vec(), tokenizer: files.tokenizer.to_vec() };
-                let adapter = lora_start(&base, &config, &labels, !keeps_head, options).await?;
-                initial = Some([("initial_adapter/adapter_model.safetensors", adapter), ("initial_adapter/adapter_config.json", adapter_config.clone())]);
-            }
-            Some(serde_json::from_slice::<Value>(&adapter_config).map_err(|e| Error::Backend(format!("adapter config: {e}")))?)
-        }
-        None => None,
-    };
+    let order = batch_order(&lengths, options);
+    let head = EncoderHead::TokenClassification;
+    let lora = EncoderLoraFiles::new(options, config.family, head, &files, model, async |base| lora_start(base, &config, &labels, !keeps_head, options).await).await?;
+    let (lora, initial) = lora.map(|l| (l.config, l.initial)).unzip();
+    let initial = initial.unwrap_or_default();
     Folder {
         task: Task::TokenClassification,
         model,
@@ -88,14 +76,14 @@ pub async fn token_classifier_recipe(
         settings: json!({ "labels": labels, "max_length": max_length, "label_all_tokens": options.label_all_tokens, "new_head": !keeps_head }),
         warnings,
         lora,
-        initial_adapter: initial.is_some(),
+        initial_adapter: !initial.is_empty(),
         resume: None,
         train: sentences(&train)?,
         validation: validation.as_ref().map(sentences).transpose()?,
         order: &order,
         program: TRAIN_TOKEN_CLASSIFIER_PY,
         readme: &README,
-        extra: initial.into_iter().flatten().map(|(name, bytes)| (name.to_string(), bytes)).collect(),
+        extra: initial,
     }
     .files()
 }
