@@ -123,30 +123,35 @@ fn the_recipes_written_today_are_the_ones_the_trainer_ran() {
     for name in ["full", "lora"] {
         let (options, data) = run(name);
         let files = block_on(encoder_recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &options, None)).unwrap();
+        readable_readme(name, &files);
         let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
         assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
     }
     for (name, family) in TAGGER_RUNS {
         let (options, data) = run_on(name, "ner.txt");
         let files = block_on(token_classifier_recipe((&tagger(family)).into(), &format!("ner-{family}"), &data, &options, None)).unwrap();
+        readable_readme(name, &files);
         let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
         assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
     }
     for name in ANSWERING_RUNS {
         let (options, data) = run_on(name, "qa.jsonl");
         let files = block_on(question_answering_recipe((&answerer()).into(), "qa-model", &data, &options, None)).unwrap();
+        readable_readme(name, &files);
         let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
         assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
     }
     for name in MASKED_LM_RUNS {
         let (options, data) = run_on(name, "mlm.txt");
         let files = block_on(masked_lm_recipe((&masked_lm()).into(), "mlm-model", &data, &TextColumns::default(), &options, None)).unwrap();
+        readable_readme(name, &files);
         let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
         assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
     }
     for (name, folder, file) in LANGUAGE_MODEL_RUNS {
         let (options, data) = run_on(name, file);
         let files = block_on(language_model_recipe(&decoder(folder), folder, &data, &TextColumns::default(), &options, None)).unwrap();
+        readable_readme(name, &files);
         let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
         assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
     }
@@ -248,6 +253,12 @@ fn webtunes_masked_lm_runs_give_the_recipes_trainer_steps() {
         trainer_steps(name, &steps, &expected);
         close_to(name, best.expect("an evaluation"), &expected["evaluation"]["eval_loss"], "best validation loss");
     }
+}
+
+/// The recipe's README reads as prose: every placeholder filled, no escape left in its text.
+fn readable_readme(name: &str, files: &[(String, Vec<u8>)]) {
+    let readme = std::str::from_utf8(&files.iter().find(|(f, _)| f == "README.md").expect("a README").1).unwrap();
+    assert!(!readme.contains("{{") && !readme.contains('\\'), "{name}: README.md holds a placeholder or an escape:\n{readme}");
 }
 
 /// `ours` is the Trainer's value `theirs` within 1e-4 (relative above 1).

@@ -81,6 +81,10 @@ struct Readme<'a> {
     adapter: &'a str,
 }
 
+/// How an encoder task's LoRA adapter comes back (the README's last words).
+const ENCODER_ADAPTER: &str =
+    "a LoRA run's\nadapter loads with `PeftModel.from_pretrained`, or merge it (`merge_and_unload()`) and save the\nfolder for webtune.";
+
 /// The files every recipe has beside the run's own: the task's `program` as train.py, the shared
 /// module, the pinned requirements, the launch configs and the README for base `model`.
 fn fixed_files(program: &str, model: &str, readme: &Readme) -> RecipeFiles {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, json_lines};
+use super::{ENCODER_ADAPTER, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, json_lines};
 use crate::{
     Error, Result,
     data::{Columns, Dataset, token_lengths},
@@ -29,7 +29,7 @@ const README: Readme = Readme {
 (webtune also at each epoch's end); a classifier head webtune drew itself (`\"new_head\": true`)\n\
 starts from transformers' initialisation instead, unless the run is LoRA with `initial_adapter/`.",
     pipeline: "text-classification",
-    adapter: "a LoRA run's\nadapter loads with `PeftModel.from_pretrained`, or merge it (`merge_and_unload()`) and save the\nfolder for webtune.",
+    adapter: ENCODER_ADAPTER,
 };
 
 /// The model files a recipe reads: its `config.json` (family, labels, length), `tokenizer.json`

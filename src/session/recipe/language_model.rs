@@ -26,16 +26,16 @@ const README: Readme = Readme {
     task: "text generation (a causal language model)",
     settings: "max length, chat template, packing, BOS/EOS/pad ids",
     rows: "`{text}`, `{prompt, completion}` or `{messages: [{role, content}]}`",
-    notes: "Rows are read as webtune reads them: a text learns every token (or, with `\"packing\"`, the\\n\\
-texts are joined into blocks of `max_length` tokens); a prompt/completion pair learns the completion,\\n\\
-through the model's chat template when `\"chat_template\"` is true; a conversation learns every\\n\\
-assistant turn. A batch's loss is the mean over its learned tokens, and accumulated batches count\\n\\
-alike, as in webtune. Evaluation reports `eval_loss` (over every learned token of the validation rows)\\n\\
-and `eval_perplexity`. Differences from webtune's run: with `evalEvery`, the Trainer evaluates every\\n\\
+    notes: "Rows are read as webtune reads them: a text learns every token (or, with `\"packing\"`, the\n\
+texts are joined into blocks of `max_length` tokens); a prompt/completion pair learns the completion,\n\
+through the model's chat template when `\"chat_template\"` is true; a conversation learns every\n\
+assistant turn. A batch's loss is the mean over its learned tokens, and accumulated batches count\n\
+alike, as in webtune. Evaluation reports `eval_loss` (over every learned token of the validation rows)\n\
+and `eval_perplexity`. Differences from webtune's run: with `evalEvery`, the Trainer evaluates every\n\
 N steps only (webtune also at each epoch's end).",
     pipeline: "text-generation",
-    adapter: "a LoRA run's adapter\\n\\
-attaches with `gen.adapters.load(name, \"/path/to/out/final/\")` (or `webtune generate --adapter\\n\\
+    adapter: "a LoRA run's adapter\n\
+attaches with `gen.adapters.load(name, \"/path/to/out/final/\")` (or `webtune generate --adapter\n\
 out/final`), and loads in PEFT with `PeftModel.from_pretrained`.",
 };
 

@@ -33,15 +33,15 @@ const README: Readme = Readme {
     task: "masked-LM domain adaptation (continued pretraining)",
     settings: "max length, masking (probability, whole words)",
     rows: "`{text}`",
-    notes: "Each text is one example, cut at `max_length`, masked as `DataCollatorForLanguageModeling`\\n\\
-masks (15 % of tokens chosen; 80 % of those become the mask token, 10 % a random token, 10 % stay).\\n\\
-`webtune_masks.json` holds webtune's own masks of every training batch (written for runs of up to\\n\\
-100,000 texts × epochs): with `--webtune-order` the batches are webtune's and so are their masks.\\n\\
-`validation_masks.json` fixes the validation texts' masks, as webtune does, so that evaluations\\n\\
-compare: `eval_loss` over every masked token, and `eval_perplexity`. Differences from webtune's\\n\\
+    notes: "Each text is one example, cut at `max_length`, masked as `DataCollatorForLanguageModeling`\n\
+masks (15 % of tokens chosen; 80 % of those become the mask token, 10 % a random token, 10 % stay).\n\
+`webtune_masks.json` holds webtune's own masks of every training batch (written for runs of up to\n\
+100,000 texts × epochs): with `--webtune-order` the batches are webtune's and so are their masks.\n\
+`validation_masks.json` fixes the validation texts' masks, as webtune does, so that evaluations\n\
+compare: `eval_loss` over every masked token, and `eval_perplexity`. Differences from webtune's\n\
 run: with `evalEvery`, the Trainer evaluates every N steps only (webtune also at each epoch's end).",
     pipeline: "fill-mask",
-    adapter: "then fine-tune it for classification,\\nNER or question answering (a new head is drawn).",
+    adapter: "then fine-tune it for classification,\nNER or question answering (a new head is drawn).",
 };
 
 /// The files of the recipe of continuing the masked-LM pretraining of the base `files` (named

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{BaseFiles, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
+use super::{ENCODER_ADAPTER, BaseFiles, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
 use crate::{
     Error, Result,
     data::{qa_features::qa_features, squad::QaExample},
@@ -24,16 +24,16 @@ const README: Readme = Readme {
     task: "extractive question answering",
     settings: "max length, document stride, how answers are read",
     rows: "`{question, context, answers: {text: [...], answer_start: [...]}}`, SQuAD's fields (no answer: unanswerable)",
-    notes: "Questions are prepared as webtune prepares them (run_qa.py's features): the question first, the\\n\\
-context cut into windows of `max_length` tokens overlapping by `doc_stride`, each window labelled\\n\\
-with the answer's first and last token when it holds all of it. Evaluation is webtune's:\\n\\
-`eval_loss` over the windows, and the official SQuAD `eval_exact_match` and `eval_f1` of the answers\\n\\
-run_qa's post-processing reads from every window (SQuAD 2.0's null answer when some question is\\n\\
-unanswerable). Differences from webtune's run: with `evalEvery`, the Trainer evaluates every N\\n\\
-steps only (webtune also at each epoch's end); a `qa_outputs` head webtune drew itself starts from\\n\\
+    notes: "Questions are prepared as webtune prepares them (run_qa.py's features): the question first, the\n\
+context cut into windows of `max_length` tokens overlapping by `doc_stride`, each window labelled\n\
+with the answer's first and last token when it holds all of it. Evaluation is webtune's:\n\
+`eval_loss` over the windows, and the official SQuAD `eval_exact_match` and `eval_f1` of the answers\n\
+run_qa's post-processing reads from every window (SQuAD 2.0's null answer when some question is\n\
+unanswerable). Differences from webtune's run: with `evalEvery`, the Trainer evaluates every N\n\
+steps only (webtune also at each epoch's end); a `qa_outputs` head webtune drew itself starts from\n\
 transformers' initialisation instead, unless the run is LoRA with `initial_adapter/`.",
     pipeline: "question-answering",
-    adapter: "a LoRA run's\\nadapter loads with `PeftModel.from_pretrained`, or merge it (`merge_and_unload()`) and save the\\nfolder for webtune.",
+    adapter: ENCODER_ADAPTER,
 };
 
 /// The files of the recipe of fine-tuning the base `files` (named `model` in the recipe) to

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{BaseFiles, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
+use super::{ENCODER_ADAPTER, BaseFiles, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
 use crate::{
     Error, Result,
     data::tagged::TaggedDataset,
@@ -23,16 +23,16 @@ const README: Readme = Readme {
     task: "token classification (named entities)",
     settings: "tags, max length, how sub-words are labelled",
     rows: "`{tokens: [words], tags: [one tag per word]}`",
-    notes: "Words are labelled as webtune labels them: a word's first sub-word learns its tag (with\\n\\
-`\"label_all_tokens\"`, its other sub-words too, `B-` turned into `I-`). Evaluation reports\\n\\
-seqeval's entity-level `eval_precision`, `eval_recall`, `eval_f1` (micro), the tag\\n\\
-`eval_accuracy` over every word (a word cut off by `max_length` counts as predicted `O`) and\\n\\
-`eval_loss`, as webtune does. Differences from webtune's run: with `evalEvery`, the Trainer\\n\\
-evaluates every N steps only (webtune also at each epoch's end); a head webtune drew itself\\n\\
-(`\"new_head\": true`) starts from transformers' initialisation instead, unless the run is LoRA\\n\\
+    notes: "Words are labelled as webtune labels them: a word's first sub-word learns its tag (with\n\
+`\"label_all_tokens\"`, its other sub-words too, `B-` turned into `I-`). Evaluation reports\n\
+seqeval's entity-level `eval_precision`, `eval_recall`, `eval_f1` (micro), the tag\n\
+`eval_accuracy` over every word (a word cut off by `max_length` counts as predicted `O`) and\n\
+`eval_loss`, as webtune does. Differences from webtune's run: with `evalEvery`, the Trainer\n\
+evaluates every N steps only (webtune also at each epoch's end); a head webtune drew itself\n\
+(`\"new_head\": true`) starts from transformers' initialisation instead, unless the run is LoRA\n\
 with `initial_adapter/`.",
     pipeline: "token-classification",
-    adapter: "a LoRA run's\\nadapter loads with `PeftModel.from_pretrained`, or merge it (`merge_and_unload()`) and save the\\nfolder for webtune.",
+    adapter: ENCODER_ADAPTER,
 };
 
 /// The files of the recipe of fine-tuning the base `files` (named `model` in the recipe) to tag
