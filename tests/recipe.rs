@@ -127,6 +127,13 @@ fn the_recipes_written_today_are_the_ones_the_trainer_ran() {
         let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
         assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
     }
+    for (name, family) in FAMILY_RUNS {
+        let (options, data) = run(name);
+        let files = block_on(encoder_recipe(Task::TextClassification, (&family_classifier(family)).into(), &format!("cls-{family}"), &data, &Columns::default(), &options, None)).unwrap();
+        readable_readme(name, &files);
+        let ours: serde_json::Map<String, Value> = files.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
+        assert_eq!(Value::Object(ours), expected(name)["recipe_files"], "{name}: the recipe differs from the one make_recipe_fixture.py ran; run it again");
+    }
     for (name, family) in TAGGER_RUNS {
         let (options, data) = run_on(name, "ner.txt");
         let files = block_on(token_classifier_recipe((&tagger(family)).into(), &format!("ner-{family}"), &data, &options, None)).unwrap();
@@ -336,16 +343,28 @@ fn webtunes_language_model_runs_give_the_recipes_trainer_steps() {
 
 #[test]
 fn webtunes_run_gives_the_recipes_trainer_steps() {
-    check_steps("full");
+    check_steps("full", &model());
 }
 
 #[test]
 fn webtunes_lora_run_gives_the_steps_of_the_recipes_trainer_and_peft_from_its_initial_adapter() {
-    check_steps("lora");
+    check_steps("lora", &model());
+    for (name, family) in FAMILY_RUNS {
+        check_steps(name, &family_classifier(family));
+    }
+}
+
+/// The LoRA run on other encoder families, and the family.
+const FAMILY_RUNS: [(&str, &str); 2] = [("lora-distilbert", "distilbert"), ("lora-xlm-roberta", "xlm-roberta")];
+
+/// The tiny classifier of encoder `family` with its dropout-0 config (the script's `cls-FAMILY`).
+fn family_classifier(family: &str) -> ModelFiles {
+    let fixture = fixtures().join("encoders").join(family);
+    ModelFiles { config: read(fixture.join("train-config.json")), weights: read(fixture.join("model.safetensors")), tokenizer: read(fixture.join("tokenizer.json")) }
 }
 
 /// webtune's run `name` reports, step by step, what the Trainer logged running its recipe.
-fn check_steps(name: &str) {
+fn check_steps(name: &str, files: &ModelFiles) {
     let _turn = cpu_turn();
     let (options, data) = run(name);
     let expected = expected(name);
@@ -356,7 +375,7 @@ fn check_steps(name: &str) {
         }
     };
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
-    block_on(finetune_classifier(&model(), None, &device::cpu(), &data, &Columns::default(), &options, None, hooks)).unwrap();
+    block_on(finetune_classifier(files, None, &device::cpu(), &data, &Columns::default(), &options, None, hooks)).unwrap();
     trainer_steps(name, &steps, &expected);
 }
 

@@ -16,7 +16,9 @@ Writes tests/fixtures/recipe/:
                     learning rate; and the final evaluation. A third, "resumed": the full run
                     checkpointed at step 7 by `webtune train --checkpoint-every 7`, written by
                     `webtune recipe --resume` (its resume/ folder) and continued by train.py from
-                    that checkpoint: the Trainer's steps 8 to 12. "resumed-lora": the same for the
+                    that checkpoint: the Trainer's steps 8 to 12. "lora-distilbert", "lora-xlm-roberta":
+                    the LoRA run on those families' tiny classifiers (tests/fixtures/encoders/).
+                    "resumed-lora": the same for the
                     LoRA run (PEFT continues its adapters and head with their moments)
 The model: tests/fixtures/bert/tiny-cls3's weights with train-steps' dropout-0 config (both
 sides then compute the same thing), copied into a folder named `model`.
@@ -84,6 +86,8 @@ OPTIONS = ["--epochs", "3", "--batch-size", "4", "--learning-rate", "1e-3", "--w
            "--validation-split", "0.25", "--seed", "7"]
 RUNS = {"full": [], "lora": ["--lora-rank", "4", "--lora-alpha", "8"]}
 RESUMED = ["--checkpoint-every", "7"]
+# the LoRA run on the other encoder families (their tiny classifiers; the head starts from the recipe's initial_adapter/)
+FAMILY_RUNS = {"lora-distilbert": "distilbert", "lora-xlm-roberta": "xlm-roberta"}
 LLAMA = ROOT / "tests/fixtures/llama"
 TURNS = "{% for m in messages %}{{ m['role'] | upper }}: {{ m['content'] }}; {% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 MARKED = ("{% for m in messages %}{% if m['role'] == 'assistant' %}ASSISTANT: {% generation %}{{ m['content'] }};{% endgeneration %} "
@@ -152,6 +156,12 @@ def main():
     shutil.copy(BERT / "tiny-cls3/model.safetensors", model / "model.safetensors")
     shutil.copy(BERT / "tokenizer.json", model / "tokenizer.json")
     expected = {name: run_recipe(args.webtune, work, model, name, extra) for name, extra in RUNS.items()}
+    for name, family in FAMILY_RUNS.items():
+        folder = work / f"cls-{family}"
+        folder.mkdir()
+        for source, target in (("train-config.json", "config.json"), ("model.safetensors", "model.safetensors"), ("tokenizer.json", "tokenizer.json")):
+            shutil.copy(ROOT / "tests/fixtures/encoders" / family / source, folder / target)
+        expected[name] = run_recipe(args.webtune, work, folder, name, ["--task", "text-classification", *OPTIONS, *RUNS["lora"]], model_name=folder.name)
     # the full run, stopped by its checkpoint at step 7 and continued by the recipe
     subprocess.run([args.webtune, "train", "--model", "model", "--data", str(OUT / "data.jsonl"), "--out", str(work / "run-resumed"),
                     *OPTIONS, *RESUMED, "--device", "cpu"], cwd=work, check=True, capture_output=True)
