@@ -452,7 +452,7 @@ fn check_resumed(name: &str, (file, head): (&str, &str)) {
 }
 
 #[test]
-fn a_task_without_a_recipe_yet_and_a_judge_without_validation_are_clear_errors() {
+fn a_run_without_a_recipe_yet_and_a_judge_without_validation_are_clear_errors() {
     let (options, data) = run("full");
     let setfit = TrainOptions { method: webtune::train::options::Method::Setfit, ..options.clone() };
     let e = block_on(encoder_recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &setfit, None)).unwrap_err().to_string();
