@@ -19,16 +19,21 @@ start=$SECONDS
 node "$ROOT/pkg-config/models.mjs" gemma-3-270m >/dev/null || echo "test.sh: could not fetch gemma-3-270m; its real-file tests will say so"
 
 step "1/3 native tests: cargo test (CPU + wgpu), and the API docs build without warnings"
-cargo test
+# The library's own unit tests are built unoptimised (they check small pieces, in under a second
+# either way): a quarter of the compile time of a second optimised build of the whole crate.
+cargo test --lib --config 'profile.test.opt-level=0'
+cargo test --bins --test '*'
+cargo test --doc
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib
 
 step "2/3 browser tests: wasm-bindgen-test in headless Chromium (WebGPU + CPU), through wasm-pack"
 # The same suite as `cargo $WASM_CARGO test --release --target wasm32-unknown-unknown --test browser`,
-# run the way a crate that depends on webtune runs its own (the native test files are empty on wasm32).
-wasm-pack test --headless --chrome --release -- --config "$ROOT/pkg-config/wasm.toml"
+# run the way a crate that depends on webtune runs its own. Built with the package's features
+# (test-hooks adds one export), so step 3's build of the library is this one, not a second.
+export WEBTUNE_FEATURES=test-hooks # also tests/js/wasm-pack.test.mjs's build, which then reuses this one
+wasm-pack test --headless --chrome --release -- --config "$ROOT/pkg-config/wasm.toml" --features "$WEBTUNE_FEATURES" --test browser
 
 step "3/3 package tests: build pkg/ (with the test-only panicForTest export), then the JS API in Chromium (playwright-core)"
-export WEBTUNE_FEATURES=test-hooks # also tests/js/wasm-pack.test.mjs's build, which then reuses this one
 "$ROOT/pkg-config/build.sh"
 # Two test files at a time (each its own Chromium and server on a random port): most of a file's
 # time is Chromium starting and software WebGPU compiling shaders, which leaves the cores idle
