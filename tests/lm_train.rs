@@ -506,7 +506,7 @@ fn lora_dropout_applies_to_the_adapters_input_while_training() {
     let ids = |d: &burn::tensor::Device| Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 5, 9, 3, 7, 2], [1, 6]), d);
     let logits = |options: &LoraOptions, device: &webtune::ComputeDevice| {
         let base = webtune::weights::llama::load_causal_lm(decoder.model.llama_config().unwrap(), block_on(export_causal_lm(decoder.model.as_llama().unwrap(), &decoder.device)).unwrap(), device.device()).unwrap().0;
-        let model = webtune::weights::peft::load_adapter(options.apply_llama(base, 0).unwrap(), &webtune::weights::peft::AdapterLayout::llama(), adapter).unwrap();
+        let model = webtune::weights::peft::load_adapter(options.apply_llama(base, 0).unwrap(), &<webtune::models::llama::LlamaForCausalLM as webtune::weights::decoder_family::DecoderFamily>::adapter_layout(), adapter).unwrap();
         model.forward(ids(device.device()), None, None).into_data().try_to_vec::<f32>().unwrap()
     };
     let plain = common::lm_training::lora_options();

@@ -120,14 +120,14 @@ fn memory_plan_counts_parameters_and_refuses_oversized_batches() {
 /// binds 128 MiB.
 #[test]
 fn gpt2_memory_plan_counts_parameters_and_names_the_embeddings() {
-    use webtune::{DeviceInfo, models::{gpt2::Gpt2Config, lora::LoraOptions}, train::memory::{check, plan_gpt2}};
+    use webtune::{DeviceInfo, models::{gpt2::{Gpt2Config, Gpt2LMHeadModel}, lora::LoraOptions}, train::memory::{check, plan_decoder}, weights::decoder_family::DecoderFamily};
     let gpt2 = Gpt2Config::from_json("{}").unwrap(); // HF's defaults are gpt2's shape
     assert_eq!(gpt2.parameters(), 124_439_808);
-    let (adapters, _) = LoraOptions::default().gpt2_sizes(&gpt2);
-    assert_eq!(adapters, 294_912);
-    let lora = plan_gpt2(&gpt2, 4, 128, Some(LoraOptions::default().gpt2_sizes(&gpt2)));
+    let sizes = Gpt2LMHeadModel::lora_sizes(&gpt2, &LoraOptions::default());
+    assert_eq!(sizes.0, 294_912);
+    let lora = plan_decoder(&Gpt2LMHeadModel::shape(&gpt2), 4, 128, Some(sizes));
     assert_eq!(lora.optimizer_bytes, 2 * 294_912 * 4, "AdamW moments for the adapters only");
-    let full = plan_gpt2(&gpt2, 4, 128, None);
+    let full = plan_decoder(&Gpt2LMHeadModel::shape(&gpt2), 4, 128, None);
     assert_eq!((full.largest_tensor_bytes, full.largest_tensor.as_str()), (50_257 * 768 * 4, "token embeddings (50257 × 768)"));
     let gpu = DeviceInfo {
         kind: "webgpu".into(), backend: "BrowserWebGpu".into(), adapter: String::new(), device_type: "Cpu".into(),

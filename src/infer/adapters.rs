@@ -19,7 +19,7 @@ use crate::{
         llama_frozen::frozen_model,
         lora::LoraOptions,
     },
-    weights::{LoadReport, decoder::DecoderFamily, gguf_lora, peft::load_adapter},
+    weights::{LoadReport, decoder_family::DecoderFamily, gguf_lora, peft::load_adapter},
 };
 
 /// An adapter's files.

@@ -1,6 +1,6 @@
 //! The decoder families webtune reads, behind one model type (each family's model carries its own
 //! config): what generation, evaluation and the pipelines use. Fine-tuning, LoRA and export work
-//! on the concrete model inside (see `weights::decoder::DecoderFamily`).
+//! on the concrete model inside (see `weights::decoder_family::DecoderFamily`).
 
 use burn::{
     module::Module,

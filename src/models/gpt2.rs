@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     activation::activate,
     kv_cache::{KvCache, LayerCache, causal_mask_bias},
+    shape::DecoderShape,
 };
 use crate::kernels::{linear::linear_with_adapter_dropout, softmax::softmax_last};
 use crate::{Error, Result};
@@ -179,6 +180,34 @@ impl Gpt2Config {
             .into_iter()
             .fold(0u64, u64::saturating_add);
         [embeddings, n(self.n_layer).saturating_mul(block), 2 * h].into_iter().fold(0u64, u64::saturating_add)
+    }
+
+    /// What a training run's memory plan reads. Kept per layer: 2 LayerNorm inputs/outputs, the
+    /// fused Q/K/V (3 ×), context, projections and residuals (~12 × [b, s, h]); the MLP's input and
+    /// activation (2 × [b, s, i]); scores, probabilities and the dropout mask (3 × [b, heads, s, s]).
+    /// The loss is taken from the whole batch's logits.
+    pub fn shape(&self) -> DecoderShape {
+        DecoderShape {
+            parameters: self.parameters(),
+            layers: self.n_layer,
+            heads: self.n_head,
+            hidden: self.n_embd,
+            inner: self.inner(),
+            vocab: self.vocab_size,
+            per_layer: [12, 2, 3],
+            chunked_loss: false,
+        }
+    }
+
+    /// The `(in, out)` shapes of the projections a LoRA target module names in each block
+    /// (`LoraOptions::validate` has refused any other name).
+    pub fn lora_projections(&self, module: &str) -> Vec<(usize, usize)> {
+        let (h, i) = (self.n_embd, self.inner());
+        match module {
+            "c_attn" => vec![(h, 3 * h)],
+            "c_fc" => vec![(h, i)],
+            _ => vec![(h, h), (i, h)], // c_proj: the attention's and the MLP's
+        }
     }
 
     fn activation(&self) -> Result<ActivationConfig> {

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::kv_cache::KvCache;
 use super::kv_cache::{LayerCache, causal_mask_bias, sliding_window_bias};
+use super::shape::DecoderShape;
 use crate::kernels::frozen::{FrozenMatrix, FrozenWeights};
 use crate::kernels::linear::{linear, projection};
 use crate::kernels::softmax::softmax_last;
@@ -408,6 +409,37 @@ impl LlamaConfig {
         let embeddings = v.saturating_mul(h);
         let head = if self.tie_word_embeddings { 0 } else { embeddings };
         embeddings.saturating_add(n(self.num_hidden_layers).saturating_mul(layer)).saturating_add(h).saturating_add(head)
+    }
+
+    /// What a training run's memory plan reads. Kept per layer: norms, Q/K/V (rotated and
+    /// repeated for grouped-query attention), context, residuals (~12 × [b, s, h]); gate, up, SiLU
+    /// and product (4 × [b, s, i]); scores and probabilities (2 × [b, heads, s, s]). The loss is
+    /// taken in chunks of positions.
+    pub fn shape(&self) -> DecoderShape {
+        DecoderShape {
+            parameters: self.parameters(),
+            layers: self.num_hidden_layers,
+            heads: self.num_attention_heads,
+            hidden: self.hidden_size,
+            inner: self.intermediate_size,
+            vocab: self.vocab_size,
+            per_layer: [12, 4, 2],
+            chunked_loss: true,
+        }
+    }
+
+    /// The `(in, out)` shapes of the projections a LoRA target module names in each layer
+    /// (`LoraOptions::validate` has refused any other name).
+    pub fn lora_projections(&self, module: &str) -> Vec<(usize, usize)> {
+        let (h, i) = (self.hidden_size, self.intermediate_size);
+        let (q, kv) = (self.num_attention_heads * self.head_dim(), self.kv_heads() * self.head_dim());
+        match module {
+            "q_proj" => vec![(h, q)],
+            "k_proj" | "v_proj" => vec![(h, kv)],
+            "o_proj" => vec![(q, h)],
+            "down_proj" => vec![(i, h)],
+            _ => vec![(h, i)], // gate_proj, up_proj
+        }
     }
 
     /// `config.json` for this model as transformers writes it (fields that are not set left out).

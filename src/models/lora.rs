@@ -20,8 +20,8 @@ use crate::{
         bert::BertConfig,
         encoder_family::{EncoderFamily, EncoderHead},
         fresh,
-        gpt2::{Gpt2Config, Gpt2LMHeadModel},
-        llama::{LlamaConfig, LlamaForCausalLM},
+        gpt2::Gpt2LMHeadModel,
+        llama::LlamaForCausalLM,
     },
 };
 
@@ -312,37 +312,13 @@ impl LoraOptions {
         DropoutConfig::new(self.dropout).init()
     }
 
-    /// For a Llama decoder of config `c`: the adapters' trainable parameters, and the activation
-    /// elements they keep per token for the backward pass (`x·A`, `x·A·B`, and the dropped-out input).
-    pub fn sizes(&self, c: &LlamaConfig) -> (u64, u64) {
-        let (h, i) = (c.hidden_size, c.intermediate_size);
-        let (q, kv) = (c.num_attention_heads * c.head_dim(), c.kv_heads() * c.head_dim());
-        let shapes = self.targets(LoraBase::Llama).into_iter().map(|m| match m.as_str() {
-            "q_proj" => vec![(h, q)],
-            "k_proj" | "v_proj" => vec![(h, kv)],
-            "o_proj" => vec![(q, h)],
-            "down_proj" => vec![(i, h)],
-            _ => vec![(h, i)], // gate_proj, up_proj (validate() refused any other name)
-        });
-        self.decoder_sizes(shapes.flatten(), c.num_hidden_layers)
-    }
-
-    /// [`Self::sizes`] for a GPT-2 of config `c`.
-    pub fn gpt2_sizes(&self, c: &Gpt2Config) -> (u64, u64) {
-        let (h, i) = (c.n_embd, c.inner());
-        let shapes = self.targets(LoraBase::Gpt2).into_iter().map(|m| match m.as_str() {
-            "c_attn" => vec![(h, 3 * h)],
-            "c_fc" => vec![(h, i)],
-            _ => vec![(h, h), (i, h)], // c_proj: the attention's and the MLP's
-        });
-        self.decoder_sizes(shapes.flatten(), c.n_layer)
-    }
-
-    /// Adapter parameters and kept activation elements per token of `layers` layers, each with
-    /// adapters on projections of these `(in, out)` shapes.
-    fn decoder_sizes(&self, shapes: impl Iterator<Item = (usize, usize)>, layers: usize) -> (u64, u64) {
+    /// For a decoder of `layers` layers on `base`: the adapters' trainable parameters, and the
+    /// activation elements they keep per token for the backward pass (`x·A`, `x·A·B`, and the
+    /// dropped-out input); `projections` gives the `(in, out)` shapes a target module names in one
+    /// layer (the family config's `lora_projections`).
+    pub fn decoder_sizes(&self, base: LoraBase, layers: usize, projections: impl Fn(&str) -> Vec<(usize, usize)>) -> (u64, u64) {
         let (mut adapters, mut per_token) = (0, 0);
-        for (din, dout) in shapes {
+        for (din, dout) in self.targets(base).iter().flat_map(|m| projections(m)) {
             adapters += self.rank * (din + dout);
             per_token += self.rank + dout + if self.dropout > 0.0 { din } else { 0 };
         }

@@ -16,3 +16,4 @@ pub mod llama_gpu;
 pub mod llama_packed;
 pub mod lora;
 pub mod masked_lm;
+pub mod shape;

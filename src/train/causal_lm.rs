@@ -18,7 +18,7 @@ use burn::{
 use super::{
     Checkpoint, Evaluation, Hooks, MemoryPlan, Run, TrainOptions,
     checkpoint::fnv,
-    memory::{plan_causal_lm, plan_gpt2, with_frozen_base},
+    memory::{plan_decoder, with_frozen_base},
     trainer::{self, Task, WeightsOrigin},
 };
 use crate::{
@@ -31,47 +31,16 @@ use crate::{
     },
     models::{
         decoder::DecoderModel,
-        gpt2::Gpt2LMHeadModel,
-        llama::LlamaForCausalLM,
         llama_frozen::{frozen_bytes, frozen_model},
         lora::LoraOptions,
     },
     weights::{
         LoadReport,
-        decoder::DecoderFamily,
+        decoder_family::DecoderFamily,
         gguf::unpack,
         peft::{export_adapter, load_adapter},
     },
 };
-
-/// What fine-tuning needs of a decoder family beyond its files.
-pub trait TrainableDecoder: DecoderFamily {
-    /// Parameters without weight decay (Hugging Face's Trainer: biases and norm weights).
-    fn no_decay(path: &str) -> bool;
-    /// The run's memory plan for batches of `batch` rows of `seq` tokens.
-    fn memory(config: &Self::Config, batch: usize, seq: usize, lora: Option<&LoraOptions>) -> MemoryPlan;
-}
-
-impl TrainableDecoder for LlamaForCausalLM {
-    fn no_decay(path: &str) -> bool {
-        path.ends_with(".bias") || path.contains("norm.")
-    }
-
-    fn memory(config: &Self::Config, batch: usize, seq: usize, lora: Option<&LoraOptions>) -> MemoryPlan {
-        plan_causal_lm(config, batch, seq, lora.map(|l| l.sizes(config)))
-    }
-}
-
-impl TrainableDecoder for Gpt2LMHeadModel {
-    /// Biases, and the LayerNorms' scale and shift (`ln_1`, `ln_2`, `ln_f`: `gamma`, `beta`).
-    fn no_decay(path: &str) -> bool {
-        path.ends_with(".bias") || path.contains(".ln_")
-    }
-
-    fn memory(config: &Self::Config, batch: usize, seq: usize, lora: Option<&LoraOptions>) -> MemoryPlan {
-        plan_gpt2(config, batch, seq, lora.map(|l| l.gpt2_sizes(config)))
-    }
-}
 
 /// Fine-tunes `decoder` on `device` (all weights, or LoRA adapters with `options.lora`) on
 /// `train`, evaluating on `validation` (if any); with `resume`, continues a stored run. With LoRA,
@@ -142,7 +111,7 @@ struct Data<'a> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn fine_tune_family<F: TrainableDecoder>(
+async fn fine_tune_family<F: DecoderFamily>(
     decoder: &Decoder,
     base: F,
     data: Data<'_>,
@@ -229,7 +198,7 @@ struct CausalLm<F: DecoderFamily> {
     warnings: Vec<String>,
 }
 
-impl<F: TrainableDecoder> Task for CausalLm<F> {
+impl<F: DecoderFamily> Task for CausalLm<F> {
     type Model = F;
 
     fn examples(&self) -> usize {
@@ -254,7 +223,7 @@ impl<F: TrainableDecoder> Task for CausalLm<F> {
 
     fn memory(&self, batch: usize) -> MemoryPlan {
         let longest = self.train.iter().map(|r| r.ids.len()).max().unwrap_or_default();
-        let plan = F::memory(&self.config, batch, longest, self.lora.as_ref());
+        let plan = plan_decoder(&F::shape(&self.config), batch, longest, self.lora.as_ref().map(|l| F::lora_sizes(&self.config, l)));
         match self.frozen_bytes {
             Some(bytes) => with_frozen_base(plan, bytes),
             None => plan,

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::{
     DeviceInfo, Error, Result,
-    models::{bert::BertConfig, gpt2::Gpt2Config, llama::LlamaConfig},
+    models::{bert::BertConfig, shape::DecoderShape},
 };
 
 const F32: u64 = 4;
@@ -51,64 +51,13 @@ pub fn plan_training(c: &BertConfig, labels: usize, batch: usize, seq: usize, lo
     with_lora(full_fine_tuning(parameters, activation_bytes, candidates), lora, b * s)
 }
 
-/// The plan of fine-tuning a Llama-family causal LM with batches of `batch` rows of `seq` tokens:
+/// The plan of fine-tuning a decoder of `d`'s shape with batches of `batch` rows of `seq` tokens:
 /// all weights, or with LoRA only the adapters: `lora` = (their parameters, activation elements
-/// they keep per token; see [`crate::models::lora::LoraOptions::sizes`]).
-pub fn plan_causal_lm(c: &LlamaConfig, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
-    // Kept per layer: norms, Q/K/V (rotated and repeated for grouped-query attention), context,
-    // residuals (~12 × [b, s, h]); gate, up, SiLU and product (4 × [b, s, i]); scores and
-    // probabilities (2 × [b, heads, s, s]).
-    let shape = DecoderShape {
-        parameters: c.parameters(),
-        layers: c.num_hidden_layers,
-        heads: c.num_attention_heads,
-        hidden: c.hidden_size,
-        inner: c.intermediate_size,
-        vocab: c.vocab_size,
-        per_layer: [12, 4, 2],
-        chunked_loss: true,
-    };
-    plan_decoder(&shape, batch, seq, lora)
-}
-
-/// [`plan_causal_lm`] for a GPT-2.
-pub fn plan_gpt2(c: &Gpt2Config, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
-    // Kept per layer: 2 LayerNorm inputs/outputs, the fused Q/K/V (3 ×), context, projections and
-    // residuals (~12 × [b, s, h]); the MLP's input and activation (2 × [b, s, i]); scores,
-    // probabilities and the dropout mask (3 × [b, heads, s, s]).
-    let shape = DecoderShape {
-        parameters: c.parameters(),
-        layers: c.n_layer,
-        heads: c.n_head,
-        hidden: c.n_embd,
-        inner: c.inner(),
-        vocab: c.vocab_size,
-        per_layer: [12, 2, 3],
-        chunked_loss: false,
-    };
-    plan_decoder(&shape, batch, seq, lora)
-}
-
-/// What a decoder's plan depends on: its sizes, and how many `[b, s, hidden]`, `[b, s, inner]`
-/// and `[b, heads, s, s]` tensors each layer keeps for the backward pass.
-struct DecoderShape {
-    parameters: u64,
-    layers: usize,
-    heads: usize,
-    hidden: usize,
-    inner: usize,
-    vocab: usize,
-    per_layer: [u64; 3],
-    /// The loss is taken in chunks of positions (`infer::lm_loss`: a chunk's logits, their
-    /// log-softmax and gradient at a time, plus gradient sums of the hidden states' and the head's
-    /// sizes), not from the whole batch's logits.
-    chunked_loss: bool,
-}
-
-/// A decoder's plan: the layers' kept activations, then the logits, their log-softmax and its
-/// gradient (of one chunk of positions when the loss is chunked); the largest tensor among the
-/// scores, the logits and the token embeddings.
-fn plan_decoder(d: &DecoderShape, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
+/// they keep per token; see [`crate::models::lora::LoraOptions::decoder_sizes`]). The layers'
+/// kept activations, then the logits, their log-softmax and its gradient (of one chunk of
+/// positions when the loss is chunked); the largest tensor among the scores, the logits and the
+/// token embeddings.
+pub fn plan_decoder(d: &DecoderShape, batch: usize, seq: usize, lora: Option<(u64, u64)>) -> MemoryPlan {
     let (b, s, h, i, v) = (batch as u64, seq as u64, d.hidden as u64, d.inner as u64, d.vocab as u64);
     let scores = b * d.heads as u64 * s * s;
     let [hidden_copies, inner_copies, score_copies] = d.per_layer;

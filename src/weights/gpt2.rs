@@ -8,11 +8,18 @@ use ::safetensors::Dtype;
 
 use super::{
     LoadReport,
+    decoder_family::DecoderFamily,
+    peft::AdapterLayout,
     safetensors::{Inventory, KeyTable, float_values},
 };
 use crate::{
-    Error, Result,
-    models::gpt2::{Gpt2Config, Gpt2LMHeadModel},
+    ComputeDevice, Error, Result,
+    models::{
+        decoder::DecoderModel,
+        gpt2::{Gpt2Config, Gpt2LMHeadModel},
+        lora::{LoraBase, LoraOptions},
+        shape::DecoderShape,
+    },
 };
 
 /// Checkpoint keys → our paths: a bare `GPT2Model` gets the `transformer.` prefix; norms renamed.
@@ -100,7 +107,7 @@ pub fn hf_key(path: &str) -> String {
 
 /// The model as `model.safetensors` bytes that transformers' `from_pretrained` loads (the tied
 /// head is not written, as transformers does not).
-pub async fn export_lm(model: &Gpt2LMHeadModel, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
+pub async fn export_lm(model: &Gpt2LMHeadModel, device: &ComputeDevice) -> Result<Vec<u8>> {
     if !model.transformer.wte_parts.is_empty() {
         return Err(Error::OutOfMemory(
             "this GPT-2's token embeddings are larger than one buffer of this GPU, so they are held in parts, which saving and fine-tuning do not support; load the model with device \"cpu\" (or on a GPU that binds the whole table) to save or fine-tune it".into(),
@@ -122,4 +129,51 @@ fn check_tied(bytes: &[u8]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// GPT-2.
+impl DecoderFamily for Gpt2LMHeadModel {
+    type Config = Gpt2Config;
+    const LORA: LoraBase = LoraBase::Gpt2;
+
+    fn load(config: &Gpt2Config, bytes: Vec<u8>, device: &Device) -> Result<(Self, LoadReport)> {
+        load_lm(config, bytes, device, None)
+    }
+
+    async fn export(&self, device: &ComputeDevice) -> Result<Vec<u8>> {
+        export_lm(self, device).await
+    }
+
+    fn config_json(config: &Gpt2Config) -> Result<Vec<u8>> {
+        config.to_json()
+    }
+
+    fn config(&self) -> &Gpt2Config {
+        &self.config
+    }
+
+    fn with_lora(self, lora: &LoraOptions, seed: u64) -> Result<Self> {
+        lora.apply_gpt2(self, seed)
+    }
+
+    fn adapter_layout() -> AdapterLayout {
+        AdapterLayout { key: Box::new(hf_key), head: &[] }
+    }
+
+    fn wrap(self) -> DecoderModel {
+        DecoderModel::Gpt2(self)
+    }
+
+    /// Biases, and the LayerNorms' scale and shift (`ln_1`, `ln_2`, `ln_f`: `gamma`, `beta`).
+    fn no_decay(path: &str) -> bool {
+        path.ends_with(".bias") || path.contains(".ln_")
+    }
+
+    fn shape(config: &Gpt2Config) -> DecoderShape {
+        config.shape()
+    }
+
+    fn lora_sizes(config: &Gpt2Config, lora: &LoraOptions) -> (u64, u64) {
+        lora.decoder_sizes(LoraBase::Gpt2, config.n_layer, |m| config.lora_projections(m))
+    }
 }

@@ -6,11 +6,19 @@ use burn::{store::burn_pack::Tensor as PackTensor, tensor::Device};
 
 use super::{
     LoadReport,
+    decoder_family::DecoderFamily,
+    peft::AdapterLayout,
     safetensors::{Inventory, KeyTable},
 };
 use crate::{
-    Result,
-    models::llama::{LlamaConfig, LlamaForCausalLM},
+    ComputeDevice, Result,
+    models::{
+        decoder::DecoderModel,
+        llama::{LlamaConfig, LlamaForCausalLM},
+        llama_frozen::densified,
+        lora::{LoraBase, LoraOptions},
+        shape::DecoderShape,
+    },
 };
 
 /// Loads a causal language model from checkpoint bytes.
@@ -45,6 +53,54 @@ pub fn hf_key(path: &str) -> Option<String> {
 }
 
 /// The model as `model.safetensors` bytes that transformers' `from_pretrained` loads.
-pub async fn export_causal_lm(model: &LlamaForCausalLM, device: &crate::ComputeDevice) -> Result<Vec<u8>> {
+pub async fn export_causal_lm(model: &LlamaForCausalLM, device: &ComputeDevice) -> Result<Vec<u8>> {
     super::export::to_safetensors(model, device, hf_key).await
+}
+
+/// The Llama family (Qwen2, Qwen3 and Gemma 3 too: config switches in `models/llama.rs`).
+impl DecoderFamily for LlamaForCausalLM {
+    type Config = LlamaConfig;
+    const LORA: LoraBase = LoraBase::Llama;
+
+    fn load(config: &LlamaConfig, bytes: Vec<u8>, device: &Device) -> Result<(Self, LoadReport)> {
+        load_causal_lm(config, bytes, device)
+    }
+
+    /// A base kept in a GGUF file's blocks is written as the f32 values it stands for.
+    async fn export(&self, device: &ComputeDevice) -> Result<Vec<u8>> {
+        export_causal_lm(&densified(self.clone()), device).await
+    }
+
+    fn config_json(config: &LlamaConfig) -> Result<Vec<u8>> {
+        config.to_json()
+    }
+
+    fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    fn with_lora(self, lora: &LoraOptions, seed: u64) -> Result<Self> {
+        lora.apply_llama(self, seed)
+    }
+
+    fn adapter_layout() -> AdapterLayout {
+        AdapterLayout { key: Box::new(|p: &str| hf_key(p).unwrap_or_default()), head: &[] }
+    }
+
+    fn wrap(self) -> DecoderModel {
+        DecoderModel::Llama(self)
+    }
+
+    /// Biases (Qwen2's q/k/v) and every RMSNorm's weight.
+    fn no_decay(path: &str) -> bool {
+        path.ends_with(".bias") || path.contains("norm.")
+    }
+
+    fn shape(config: &LlamaConfig) -> DecoderShape {
+        config.shape()
+    }
+
+    fn lora_sizes(config: &LlamaConfig, lora: &LoraOptions) -> (u64, u64) {
+        lora.decoder_sizes(LoraBase::Llama, config.num_hidden_layers, |m| config.lora_projections(m))
+    }
 }

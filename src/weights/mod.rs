@@ -3,6 +3,7 @@
 
 pub mod bert;
 pub mod decoder;
+pub mod decoder_family;
 pub mod encoder_keys;
 pub mod export;
 pub mod gguf;

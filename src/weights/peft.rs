@@ -58,16 +58,6 @@ pub struct AdapterLayout {
 }
 
 impl AdapterLayout {
-    /// A Llama decoder's: its keys are our paths (norm weights aside, which never take adapters).
-    pub fn llama() -> AdapterLayout {
-        AdapterLayout { key: Box::new(|p: &str| super::llama::hf_key(p).unwrap_or_default()), head: &[] }
-    }
-
-    /// A GPT-2's: its keys are our paths (LayerNorms aside, which never take adapters).
-    pub fn gpt2() -> AdapterLayout {
-        AdapterLayout { key: Box::new(|p: &str| super::gpt2::hf_key(p)), head: &[] }
-    }
-
     /// PEFT's key for our parameter at `path`, and whether it is stored transposed (Burn keeps
     /// Linear weights and the factors as `[in, out]`, PyTorch as `[out, in]`): an adapter factor
     /// (`….q_proj.weight.lora.a` → `base_model.model.….q_proj.lora_A.weight`) or a head parameter.
