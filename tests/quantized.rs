@@ -3,8 +3,9 @@
 //! are all eight types matches transformers — dense (≤ 1e-4) and packed, computed on the blocks
 //! with 16-bit integer activations (≤ 1e-3; the same greedy tokens); the packed SmolLM2 holds its
 //! file's size, not f32's, and answers as transformers does (logits ≤ 1e-2 of values near 16, the
-//! same top 10); on a GPU (wgpu here, WebGPU in tests/browser.rs) the matrices stay quantized in
-//! the kernels' layout and match transformers as closely as dense f32 weights.
+//! same top 10); on a GPU (wgpu here, WebGPU in tests/browser.rs, which also trains LoRA on a base
+//! kept quantized there) the matrices stay quantized in the kernels' layout and match transformers
+//! as closely as dense f32 weights.
 #![cfg(not(target_family = "wasm"))]
 
 mod common;
@@ -137,16 +138,13 @@ fn a_gguf_kept_quantized_on_the_gpu_fine_tunes_as_its_dequantized_file() {
     assert_close("losses, kept quantized vs dequantized from the file", &as_f32(&kept), &as_f32(&from_file), 1e-4);
 }
 
+/// On a GPU, the same run is tests/browser.rs's, on WebGPU (the frozen matrices in the kernels'
+/// layout, their backward passes on the GPU).
 #[test]
 fn lora_on_a_gguf_kept_quantized_on_the_cpu_trains_as_its_dequantized_file() {
     block_on(check_qlora_trains_as_dequantized(&device::cpu(), 1e-4));
 }
 
-#[test]
-fn lora_on_a_gguf_kept_quantized_on_the_gpu_trains_as_its_dequantized_file() {
-    let gpu = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
-    block_on(check_qlora_trains_as_dequantized(&gpu, 1e-4));
-}
 
 #[test]
 fn q_and_k_biases_follow_their_rows_on_every_path() {
@@ -345,30 +343,19 @@ fn check_real_gemma(device: &webtune::ComputeDevice, greedy: bool) {
     assert_eq!(out.tokens, ids(&expected["greedy"]["ids"]), "24 greedy tokens");
 }
 
+/// SmolLM2 Q4_1 kept quantized on the CPU: weights held at about the file's size (reported through
+/// the API), last-position logits within 1e-2 of transformers' (the blocks' integer products), the
+/// same top 10 and the same chat reply. On a GPU the same Q4_1 kernels are checked at every block
+/// type (the tiny files above), at real sizes by the real Gemma 3 below, and on WebGPU by
+/// tests/js/generate.test.mjs (SmolLM2 continuing a prompt with the CPU path's tokens).
 #[test]
 fn smollm2_stays_quantized_and_answers_as_transformers() {
-    check_smollm2(&device::cpu(), 1e-2, true);
-}
-
-#[test]
-fn smollm2_stays_quantized_on_the_gpu_and_answers_as_transformers() {
-    // the GPU kernels decode the blocks exactly and multiply in f32: closer than the CPU's integers.
-    // No chat: generation with the cache on the GPU is the tiny model's test (lavapipe is slow).
-    check_smollm2(&block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required"), 1e-3, false);
-}
-
-/// SmolLM2 Q4_1 on `device`: weights held at about the file's size (reported through the API),
-/// last-position logits within `tolerance` of transformers', the same top 10 (and chat `reply`).
-fn check_smollm2(device: &webtune::ComputeDevice, tolerance: f32, reply: bool) {
     let Some(path) = assets::require("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
     let bytes = std::fs::read(path).unwrap();
     let file_size = bytes.len();
-    let decoder = Decoder::from_gguf_owned(bytes, device).unwrap();
-    match (&decoder.model, device.info().is_gpu()) {
-        (DecoderModel::Packed(packed), false) => assert_eq!(packed.weights.types(), ["Q4_1", "Q8_0"]),
-        (DecoderModel::GpuPacked(_), true) => {}
-        (_, gpu) => panic!("GGUF weights are kept quantized (GPU: {gpu})"),
-    }
+    let decoder = Decoder::from_gguf_owned(bytes, &device::cpu()).unwrap();
+    let DecoderModel::Packed(packed) = &decoder.model else { panic!("GGUF weights are kept quantized") };
+    assert_eq!(packed.weights.types(), ["Q4_1", "Q8_0"]);
     assert_eq!(decoder.weight_format(), "Q4_1, Q8_0");
     let held = decoder.weight_bytes();
     assert!((0.9 * file_size as f64..=1.3 * file_size as f64).contains(&(held as f64)), "weights take {held} bytes for a {file_size}-byte file");
@@ -380,13 +367,10 @@ fn check_smollm2(device: &webtune::ComputeDevice, tolerance: f32, reply: bool) {
     let all = block_on(read(decoder.model.forward_last(input, None)));
     let mut reference = Vec::new();
     flat(&expected["last_logits_first512"], &mut reference);
-    assert_close("SmolLM2 last-position logits, kept quantized", &all[..512], &reference, tolerance);
+    assert_close("SmolLM2 last-position logits, kept quantized", &all[..512], &reference, 1e-2);
     let mut order: Vec<u32> = (0..all.len() as u32).collect();
     order.sort_by(|&a, &b| all[b as usize].total_cmp(&all[a as usize]));
     assert_eq!(order[..10], ids(&expected["top10"]));
-    if !reply {
-        return;
-    }
     let out = block_on(decoder.chat(&messages, &GenerateOptions { max_new_tokens: 12, ..Default::default() }, |_| true)).unwrap();
     assert_eq!(out.text, expected["reply"].as_str().unwrap().trim_end());
 }
