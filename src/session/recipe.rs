@@ -215,6 +215,14 @@ impl EncoderLoraFiles {
 }
 
 /// Refuses to continue a `task` run from a checkpoint (a recipe continues classifiers' so far).
+/// What every recipe checks of its options first: they are valid, the task's own, and any metric
+/// they name is one the task reports (`model`: what is trained, in prose, for the error).
+fn check_options(task: Task, options: &TrainOptions, model: &str) -> Result<()> {
+    options.validate()?;
+    options.check_for_task(task.name())?;
+    options.check_metric(task.metrics(), model)
+}
+
 fn from_start(task: Task, resume: Option<&Checkpoint>) -> Result<()> {
     match resume {
         Some(_) => Err(Error::Options(format!(

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{ENCODER_ADAPTER, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, json_lines};
+use super::{ENCODER_ADAPTER, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, json_lines, check_options};
 use crate::{
     Error, Result,
     data::{Columns, Dataset, token_lengths},
@@ -42,6 +42,14 @@ pub struct BaseFiles<'a> {
     pub weights: Option<&'a [u8]>,
 }
 
+impl BaseFiles<'_> {
+    /// The base's `config.json`, read as an encoder's.
+    pub fn bert_config(&self) -> Result<BertConfig> {
+        let text = std::str::from_utf8(self.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
+        BertConfig::from_json(text)
+    }
+}
+
 impl<'a> From<&'a ModelFiles> for BaseFiles<'a> {
     fn from(files: &'a ModelFiles) -> Self {
         BaseFiles { config: &files.config, tokenizer: &files.tokenizer, weights: Some(&files.weights) }
@@ -59,9 +67,7 @@ pub async fn classifier_recipe(
     options: &TrainOptions,
     resume: Option<&Checkpoint>,
 ) -> Result<RecipeFiles> {
-    options.validate()?;
-    options.check_for_task("text-classification")?;
-    options.check_metric(crate::infer::metrics::CLASSIFICATION_METRICS, "a classifier")?;
+    check_options(Task::TextClassification, options, "a classifier")?;
     if options.augment.is_some() {
         return Err(Error::Options(
             "augment has no equivalent in transformers' Trainer, so a recipe cannot run it; leave augment out of the run to export it".into(),
@@ -72,8 +78,7 @@ pub async fn classifier_recipe(
             "a SetFit run is not exported as a recipe yet (setfit's own Trainer runs it: SetFitModel.from_pretrained on the base, TrainingArguments with the run's options)".into(),
         ));
     }
-    let text = std::str::from_utf8(files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
-    let config = BertConfig::from_json(text)?;
+    let config = files.bert_config()?;
     let (train, validation) = data.labelled(columns, options.seed)?;
     // the class ids, max length and batch order webtune's run would use
     let labels = label_order(&config, &train.labels.names);

@@ -4,14 +4,13 @@
 
 use serde_json::{Value, json};
 
-use super::{Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
+use super::{Folder, Readme, RecipeFiles, batch_order, from_start, json_lines, check_options};
 use crate::{
     Error, Result,
     data::{TextColumns, TextContent, TextExample},
     infer::{
         generate::Decoder,
         language_model::{LmRowEncoder, encode_all},
-        metrics::LANGUAGE_METRICS,
     },
     models::{decoder::DecoderModel, lora::LoraBase},
     session::{SessionData, Task},
@@ -59,9 +58,7 @@ pub async fn language_model_recipe(
     if decoder.lora.is_some() {
         return Err(Error::Options("this model already carries LoRA adapters; write the recipe from its base model".into()));
     }
-    options.validate()?;
-    options.check_for_task(Task::TextGeneration.name())?;
-    options.check_metric(LANGUAGE_METRICS, "a language model")?;
+    check_options(Task::TextGeneration, options, "a language model")?;
     let (train, validation) = data.texts(columns, options.seed)?;
     if train.is_empty() {
         return Err(Error::Data("the training data has no rows".into()));

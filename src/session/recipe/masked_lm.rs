@@ -8,16 +8,14 @@
 
 use serde_json::{Value, json};
 
-use super::{BaseFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
+use super::{BaseFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines, check_options};
 use crate::{
     Error, Result,
     data::{TextColumns, masking::Masking},
     infer::{
         encoder::tokenizer_for,
         fill_mask::{MaskedBatch, evaluation_masks, masked_batch},
-        metrics::LANGUAGE_METRICS,
     },
-    models::bert::BertConfig,
     session::{SessionData, Task},
     train::{Checkpoint, TrainOptions, masked_lm::batch_masks},
 };
@@ -55,15 +53,12 @@ pub async fn masked_lm_recipe(
     resume: Option<&Checkpoint>,
 ) -> Result<RecipeFiles> {
     from_start(Task::FillMask, resume)?;
-    options.validate()?;
-    options.check_for_task(Task::FillMask.name())?;
-    options.check_metric(LANGUAGE_METRICS, "a masked language model")?;
+    check_options(Task::FillMask, options, "a masked language model")?;
     if options.lora.is_some() {
         return Err(Error::Options("LoRA is not available for masked-LM training (domain adaptation trains every weight): leave lora out".into()));
     }
     let masking = Masking { probability: options.mlm_probability.unwrap_or(Masking::default().probability), whole_word: options.whole_word_mask };
-    let text = std::str::from_utf8(files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
-    let config = BertConfig::from_json(text)?;
+    let config = files.bert_config()?;
     let tokenizer = tokenizer_for(&config, files.tokenizer)?;
     let mask_id = tokenizer
         .mask_id()

@@ -4,12 +4,12 @@
 
 use serde_json::json;
 
-use super::{ENCODER_ADAPTER, BaseFiles, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
+use super::{ENCODER_ADAPTER, BaseFiles, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines, check_options};
 use crate::{
     Error, Result,
     data::{qa_features::qa_features, squad::QaExample},
-    infer::{encoder::tokenizer_for, qa_answers::AnswerSettings, squad_metrics::SQUAD_METRICS},
-    models::{bert::BertConfig, encoder_family::EncoderHead},
+    infer::{encoder::tokenizer_for, qa_answers::AnswerSettings},
+    models::encoder_family::EncoderHead,
     session::{SessionData, Task},
     train::{
         Checkpoint, TrainOptions,
@@ -46,11 +46,8 @@ pub async fn question_answering_recipe(
     resume: Option<&Checkpoint>,
 ) -> Result<RecipeFiles> {
     from_start(Task::QuestionAnswering, resume)?;
-    options.validate()?;
-    options.check_for_task(Task::QuestionAnswering.name())?;
-    options.check_metric(SQUAD_METRICS, "a question-answering model")?;
-    let text = std::str::from_utf8(files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
-    let config = BertConfig::from_json(text)?;
+    check_options(Task::QuestionAnswering, options, "a question-answering model")?;
+    let config = files.bert_config()?;
     let tokenizer = tokenizer_for(&config, files.tokenizer)?;
     let (train, validation) = data.questions(options.seed)?;
     if train.is_empty() {

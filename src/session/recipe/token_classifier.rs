@@ -3,12 +3,12 @@
 
 use serde_json::json;
 
-use super::{ENCODER_ADAPTER, BaseFiles, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines};
+use super::{ENCODER_ADAPTER, BaseFiles, EncoderLoraFiles, Folder, Readme, RecipeFiles, batch_order, from_start, json_lines, check_options};
 use crate::{
-    Error, Result,
+    Result,
     data::tagged::TaggedDataset,
-    infer::{encoder::tokenizer_for, entity_metrics::ENTITY_METRICS},
-    models::{bert::BertConfig, encoder_family::EncoderHead},
+    infer::encoder::tokenizer_for,
+    models::encoder_family::EncoderHead,
     session::{SessionData, Task},
     train::{
         Checkpoint, TrainOptions,
@@ -45,11 +45,8 @@ pub async fn token_classifier_recipe(
     resume: Option<&Checkpoint>,
 ) -> Result<RecipeFiles> {
     from_start(Task::TokenClassification, resume)?;
-    options.validate()?;
-    options.check_for_task(Task::TokenClassification.name())?;
-    options.check_metric(ENTITY_METRICS, "a token classifier")?;
-    let text = std::str::from_utf8(files.config).map_err(|_| Error::Weights("config.json is not UTF-8 text".into()))?;
-    let config = BertConfig::from_json(text)?;
+    check_options(Task::TokenClassification, options, "a token classifier")?;
+    let config = files.bert_config()?;
     let (train, validation) = data.tagged(options.seed)?;
     // the tags, their order, the lengths and the batches webtune's run would use
     let (labels, keeps_head) = tag_order(&config, &train.labels.names);
