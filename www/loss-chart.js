@@ -7,6 +7,9 @@ const observers = new WeakMap(); // element → the ResizeObserver of the chart 
 /** Y-axis tick labels that stay readable for small values (a learning rate of 5e-5 is not "0"). */
 const ticks = (u, splits) => splits.map((v) => (v === 0 ? "0" : Math.abs(v) < 0.01 ? v.toExponential(0) : String(+v.toPrecision(3))));
 
+/** Steps are whole numbers: the x axis ticks at 1, 2, 5, 10, … steps apart, never at 2.2. */
+const STEP_INCREMENTS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1000, 10000, 100000].map((p) => m * p)).sort((a, b) => a - b);
+
 /**
  * A fresh chart in `el` titled `title` with `series` ([{ label, stroke, points? }]);
  * `plot(step, i, value)` sets series `i`'s value at `step`.
@@ -18,7 +21,7 @@ export function lineChart(el, title, series, { height = 220 } = {}) {
     width: width(), height, title,
     scales: { x: { time: false } },
     legend: { live: false }, // the series' names only: an idle live legend just says "--"
-    axes: [{ label: "step" }, { label: title, values: ticks }],
+    axes: [{ label: "step", incrs: STEP_INCREMENTS }, { label: title, values: ticks }],
     series: [{ label: "step" }, ...series.map((s) => ({ width: 2, spanGaps: true, ...s }))],
   }, [[], ...series.map(() => [])], el);
   observers.get(el)?.disconnect(); // the previous run's chart is gone

@@ -28,6 +28,13 @@ pub struct Finetuned<M> {
     pub best: Option<Best>,
 }
 
+impl<M> Finetuned<M> {
+    /// The same run with its model turned into another type.
+    pub fn map<N>(self, f: impl FnOnce(M) -> N) -> Finetuned<N> {
+        Finetuned { model: f(self.model), stop_reason: self.stop_reason, steps: self.steps, best: self.best }
+    }
+}
+
 /// Fine-tunes the classifier in `files` on `data` (`columns` name the text, text pair and label);
 /// with `resume`, continues a run from its checkpoint. The model is the best evaluation's unless
 /// `options.keep_best` is off. `augment_model`: the files of the masked language model

@@ -16,11 +16,13 @@ pub mod recipe_resume;
 pub mod runs;
 pub mod search;
 pub mod task;
+pub mod task_run;
 
 pub use data::{DataFile, SessionData};
 pub use inspect::{TaskDataSummary, TaskInspectOptions, inspect_task_data};
 pub use search::{Searched, TrialResult, search};
 pub use task::{ModelKind, Task};
+pub use task_run::{Base, EncoderBase, Inputs, NamedFiles, Trained};
 pub use finetune::{
     DecoderEvalSettings, Finetuned, evaluate_decoder, finetune_answerer, finetune_classifier, finetune_decoder, finetune_masked_lm,
     finetune_setfit, finetune_token_classifier,

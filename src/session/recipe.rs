@@ -214,7 +214,6 @@ impl EncoderLoraFiles {
     }
 }
 
-/// Refuses to continue a `task` run from a checkpoint (a recipe continues classifiers' so far).
 /// What every recipe checks of its options first: they are valid, the task's own, and any metric
 /// they name is one the task reports (`model`: what is trained, in prose, for the error).
 fn check_options(task: Task, options: &TrainOptions, model: &str) -> Result<()> {
@@ -223,6 +222,7 @@ fn check_options(task: Task, options: &TrainOptions, model: &str) -> Result<()> 
     options.check_metric(task.metrics(), model)
 }
 
+/// Refuses to continue a `task` run from a checkpoint (a recipe continues classifiers' so far).
 fn from_start(task: Task, resume: Option<&Checkpoint>) -> Result<()> {
     match resume {
         Some(_) => Err(Error::Options(format!(

@@ -14,27 +14,27 @@ use super::{
     errors::to_js,
     options::parse_options,
     to_value,
-    train::{js_callbacks, resume_from, searched, setup_device, trial_callbacks, trial_sink},
+    callbacks::setup_device,
 };
 use crate::{
     Error, Result,
     data::TextColumns,
     infer::{AdapterFile, Completion, Decoder, GenerateSettings, text_generation::with_chat_template_file},
     models::lora::LoraBase,
-    session::{DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, finetune_decoder, recipe::language_model_recipe, search},
+    session::{DataFile, DecoderEvalSettings, SessionData, Task, evaluate_decoder, recipe::language_model_recipe},
     tokenizer::chat::Message,
-    train::{SearchPlan, TrainOptions},
+    train::TrainOptions,
 };
 
 /// Where `fineTune`'s data is and what runs it (the training options travel separately).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct TrainSetup {
+pub(super) struct TrainSetup {
     /// "auto" | "webgpu" | "gpu" | "cpu"; default: the decoder's device.
     device: Option<String>,
     /// Which columns hold the text, or the prompt and completion.
     #[serde(default)]
-    columns: TextColumns,
+    pub(super) columns: TextColumns,
     /// File name of the data (its extension gives the format: .csv, .tsv, .jsonl, .json).
     data_name: Option<String>,
     validation_name: Option<String>,
@@ -43,15 +43,17 @@ struct TrainSetup {
 }
 
 impl TrainSetup {
-    /// The session's data, by the setup's names (default `data.jsonl`, `validation.jsonl`).
+    /// The session's data, by the setup's names (default text generation's `data.jsonl`, and
+    /// `validation.jsonl`).
     fn data(&self, data: Vec<u8>, validation: Option<Vec<u8>>) -> SessionData {
         let name = |n: &Option<String>, default: &str| n.clone().unwrap_or_else(|| default.into());
-        SessionData::named(data, name(&self.data_name, "data.jsonl"), validation, name(&self.validation_name, "validation.jsonl"), self.validation_split)
+        let data_name = name(&self.data_name, Task::TextGeneration.default_data_name());
+        SessionData::named(data, data_name, validation, name(&self.validation_name, "validation.jsonl"), self.validation_split)
     }
 
     /// The session's data (default names `data.jsonl`, `validation.jsonl`) and the device it
     /// trains on (the setup's, else the decoder's).
-    async fn session(&self, decoder: &Decoder, data: Vec<u8>, validation: Option<Vec<u8>>) -> Result<(SessionData, crate::ComputeDevice)> {
+    pub(super) async fn session(&self, decoder: &Decoder, data: Vec<u8>, validation: Option<Vec<u8>>) -> Result<(SessionData, crate::ComputeDevice)> {
         let data = self.data(data, validation);
         let device = match &self.device {
             Some(d) => setup_device(Some(d)).await?,
@@ -116,7 +118,7 @@ struct LoraInfo {
 /// A loaded Llama-family decoder (JS class `Decoder`).
 #[wasm_bindgen(js_name = Decoder)]
 pub struct JsDecoder {
-    inner: Rc<Decoder>,
+    pub(super) inner: Rc<Decoder>,
 }
 
 async fn load_device(options: JsValue, call: &str) -> Result<crate::ComputeDevice> {
@@ -228,38 +230,6 @@ impl JsDecoder {
 
 #[wasm_bindgen(js_class = Decoder)]
 impl JsDecoder {
-    /// Fine-tunes all weights (or LoRA adapters, with the `lora` option) on `data` (bytes of a
-    /// CSV/TSV/JSONL/JSON file with a `text` column, `prompt` and `completion` columns, or a
-    /// `messages` column of conversations; or a `.txt` corpus, packed):
-    /// resolves to a new `Decoder` with the trained weights (the best evaluation's, by default);
-    /// this one is unchanged. Callbacks as `fineTune`.
-    #[wasm_bindgen(js_name = fineTune)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn fine_tune(
-        &self,
-        data: Uint8Array,
-        validation: Option<Uint8Array>,
-        setup: JsValue,
-        options: JsValue,
-        on_event: Function,
-        on_checkpoint: Function,
-        is_cancelled: Function,
-        resume: JsValue,
-    ) -> Promise {
-        let decoder = self.inner.clone();
-        let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
-        future_to_promise(async move {
-            let setup: TrainSetup = parse_options("finetune", setup).map_err(to_js)?;
-            let options: TrainOptions = parse_options("finetune options", options).map_err(to_js)?;
-            let (data, device) = setup.session(&decoder, data, validation).await.map_err(to_js)?;
-            let resume = resume_from(&resume).map_err(to_js)?;
-            let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
-            let tuned = finetune_decoder(&decoder, &device, &data, &setup.columns, &options, resume.as_ref(), callbacks.hooks())
-                .await
-                .map_err(to_js)?;
-            Ok(JsDecoder { inner: Rc::new(tuned.model) }.into())
-        })
-    }
 
     /// The Hugging Face recipe of `fineTune` with these arguments (`webtune recipe --task
     /// text-generation`): `{ "train.py": Uint8Array, "recipe.json", … }`; `model` is what the
@@ -277,35 +247,6 @@ impl JsDecoder {
         })
     }
 
-    /// Hyperparameter search (`plan`: `{ space, strategy, trials }`) over `fineTune`'s arguments,
-    /// each trial from this decoder: events and result as the classifier's `search` (`model`: the
-    /// best trial's `Decoder`); this one is unchanged.
-    #[allow(clippy::too_many_arguments)]
-    pub fn search(
-        &self,
-        data: Uint8Array,
-        validation: Option<Uint8Array>,
-        setup: JsValue,
-        options: JsValue,
-        plan: JsValue,
-        on_event: Function,
-        is_cancelled: Function,
-    ) -> Promise {
-        let decoder = self.inner.clone();
-        let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
-        future_to_promise(async move {
-            let setup: TrainSetup = parse_options("search", setup).map_err(to_js)?;
-            let options: TrainOptions = parse_options("search options", options).map_err(to_js)?;
-            let plan: SearchPlan = parse_options("search", plan).map_err(to_js)?;
-            let (data, device) = setup.session(&decoder, data, validation).await.map_err(to_js)?;
-            let trial = async |index, options: TrainOptions| {
-                let mut callbacks = trial_callbacks(&on_event, &is_cancelled, index);
-                finetune_decoder(&decoder, &device, &data, &setup.columns, &options, None, callbacks.hooks()).await
-            };
-            let found = search(&plan, Task::TextGeneration, &options, trial, trial_sink(&on_event)).await.map_err(to_js)?;
-            searched(&found.trials, &found.best, JsDecoder { inner: Rc::new(found.model) }.into())
-        })
-    }
 
     /// Loss and perplexity on `data` (as `fineTune`'s): `Promise<{ loss, perplexity, tokens, examples }>`.
     pub fn evaluate(&self, data: Uint8Array, setup: JsValue) -> Promise {
@@ -313,7 +254,7 @@ impl JsDecoder {
         let data = data.to_vec();
         future_to_promise(async move {
             let setup: EvalSetup = parse_options("evaluate", setup).map_err(to_js)?;
-            let file = DataFile { bytes: data, name: setup.data_name.unwrap_or_else(|| "data.jsonl".into()) };
+            let file = DataFile { bytes: data, name: setup.data_name.unwrap_or_else(|| Task::TextGeneration.default_data_name().into()) };
             let settings =
                 DecoderEvalSettings::new(setup.max_length, setup.batch_size, setup.chat_template, setup.generate.unwrap_or(false), setup.max_new_tokens);
             to_value(&evaluate_decoder(&decoder, &file, &setup.columns, &settings).await.map_err(to_js)?)

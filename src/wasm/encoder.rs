@@ -53,7 +53,7 @@ pub(super) struct EvalSetup {
 
 impl Default for EvalSetup {
     fn default() -> Self {
-        EvalSetup { data_name: "data.csv".into(), columns: Columns::default() }
+        EvalSetup { data_name: crate::session::Task::TextClassification.default_data_name().into(), columns: Columns::default() }
     }
 }
 

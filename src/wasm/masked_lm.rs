@@ -1,9 +1,9 @@
 //! `MaskedLm` for JS: a BERT-family masked language model loaded from bytes, with `fill`,
-//! `evaluate` and `export`; `fineTuneMaskedLm` continues its pretraining on plain text.
+//! `evaluate` and `export`; `fineTuneTask("fill-mask", …)` continues its pretraining on plain text.
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Uint8Array};
+use js_sys::{Promise, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -12,13 +12,14 @@ use super::{
     errors::to_js,
     options::parse_options,
     to_value,
-    train::{TaskRun, TaskSetup, setup_device},
+    callbacks::setup_device,
+    train::TaskSetup,
 };
 use crate::{
     Error,
     data::masking::Masking,
     infer::{ModelFiles, fill_mask::MaskedLm},
-    session::{SessionData, finetune_masked_lm},
+    session::{SessionData, Task},
 };
 
 /// Options of `MaskedLm.load`.
@@ -107,7 +108,7 @@ impl JsMaskedLm {
         let data = data.to_vec();
         future_to_promise(async move {
             let setup: TaskSetup = parse_options("evaluate", setup).map_err(to_js)?;
-            let name = setup.data_name.clone().unwrap_or_else(|| "data.txt".into());
+            let name = setup.data_name.clone().unwrap_or_else(|| Task::FillMask.default_data_name().into());
             let session = SessionData::named(data, name, None, String::new(), Some(0.0));
             let (texts, _) = session.plain_texts(&setup.columns, 0).map_err(to_js)?;
             to_value(&lm.evaluate(&texts, Masking::default(), 42).await.map_err(to_js)?)
@@ -121,26 +122,3 @@ impl JsMaskedLm {
     }
 }
 
-/// Continues the masked-LM pretraining of `config`/`weights`/`tokenizer` on plain texts, with the
-/// callbacks and `resume` of `fineTune`. Resolves to a `MaskedLm`.
-#[wasm_bindgen(js_name = fineTuneMaskedLm)]
-#[allow(clippy::too_many_arguments)]
-pub fn fine_tune_masked_lm(
-    config: Uint8Array,
-    weights: Uint8Array,
-    tokenizer: Uint8Array,
-    data: Uint8Array,
-    validation: Option<Uint8Array>,
-    setup: JsValue,
-    options: JsValue,
-    on_event: Function,
-    on_checkpoint: Function,
-    is_cancelled: Function,
-    resume: JsValue,
-) -> Promise {
-    let run = TaskRun::new(config, weights, tokenizer, data, validation, setup, options, on_event, on_checkpoint, is_cancelled, resume);
-    future_to_promise(async move {
-        let model = run.run("train.txt", async |files, dev, data, columns, options, resume, hooks| finetune_masked_lm(files, dev, data, columns, options, resume, hooks).await).await?;
-        Ok(JsMaskedLm { inner: Rc::new(model) }.into())
-    })
-}

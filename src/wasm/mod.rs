@@ -4,17 +4,19 @@
 //! in `www/lib/` that wraps them. Errors become JS `Error`s whose `name` is stable
 //! (see [`crate::Error::js_name`]).
 
+mod callbacks;
 mod decoder;
 mod encoder;
 mod errors;
+mod finetune;
 mod masked_lm;
 mod options;
 mod question_answering;
 mod runs;
 mod setfit;
 mod tagger;
-mod task_search;
 mod train;
+mod trained;
 
 use std::cell::RefCell;
 

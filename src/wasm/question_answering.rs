@@ -1,9 +1,9 @@
 //! `QuestionAnswerer` for JS: a BERT-family extractive question-answering model loaded from bytes,
-//! with `answer`, `evaluate` and `export`; `fineTuneAnswerer` trains one on SQuAD data.
+//! with `answer`, `evaluate` and `export`; `fineTuneTask("question-answering", …)` trains one on SQuAD data.
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Uint8Array};
+use js_sys::{Promise, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -12,13 +12,13 @@ use super::{
     errors::to_js,
     options::parse_options,
     to_value,
-    train::{TaskRun, TaskSetup, setup_device},
+    callbacks::setup_device,
+    train::TaskSetup,
 };
 use crate::{
     Error,
     data::squad::read_squad,
     infer::{ModelFiles, question_answering::QuestionAnswerer},
-    session::finetune_answerer,
 };
 
 /// Options of `QuestionAnswerer.load`.
@@ -140,26 +140,3 @@ impl JsQuestionAnswerer {
     }
 }
 
-/// Fine-tunes `config`/`weights`/`tokenizer` on SQuAD data, with the callbacks and `resume` of
-/// `fineTune`. Resolves to a `QuestionAnswerer`.
-#[wasm_bindgen(js_name = fineTuneAnswerer)]
-#[allow(clippy::too_many_arguments)]
-pub fn fine_tune_answerer(
-    config: Uint8Array,
-    weights: Uint8Array,
-    tokenizer: Uint8Array,
-    data: Uint8Array,
-    validation: Option<Uint8Array>,
-    setup: JsValue,
-    options: JsValue,
-    on_event: Function,
-    on_checkpoint: Function,
-    is_cancelled: Function,
-    resume: JsValue,
-) -> Promise {
-    let run = TaskRun::new(config, weights, tokenizer, data, validation, setup, options, on_event, on_checkpoint, is_cancelled, resume);
-    future_to_promise(async move {
-        let model = run.run("train.json", async |files, dev, data, _columns, options, resume, hooks| finetune_answerer(files, dev, data, options, resume, hooks).await).await?;
-        Ok(JsQuestionAnswerer { inner: Rc::new(model) }.into())
-    })
-}

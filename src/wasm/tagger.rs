@@ -1,9 +1,9 @@
 //! `TokenClassifier` for JS: a BERT-family token classifier (NER) loaded from bytes, with `tag`,
-//! `evaluate` and `export`; `fineTuneTagger` trains one from tagged sentences.
+//! `evaluate` and `export`; `fineTuneTask("token-classification", …)` trains one from tagged sentences.
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Uint8Array};
+use js_sys::{Promise, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -12,12 +12,13 @@ use super::{
     errors::to_js,
     options::parse_options,
     to_value,
-    train::{TaskRun, TaskSetup, setup_device},
+    callbacks::setup_device,
+    train::TaskSetup,
 };
 use crate::{
     Error,
     infer::{ModelFiles, token_aggregation::Aggregation, token_classification::TokenClassifier},
-    session::finetune_token_classifier,
+    session::Task,
 };
 
 /// Options of `TokenClassifier.load`.
@@ -104,7 +105,7 @@ impl JsTokenClassifier {
         let data = data.to_vec();
         future_to_promise(async move {
             let setup: TaskSetup = parse_options("evaluate", setup).map_err(to_js)?;
-            let name = setup.data_name.unwrap_or_else(|| "data.conll".into());
+            let name = setup.data_name.unwrap_or_else(|| Task::TokenClassification.default_data_name().into());
             to_value(&tagger.evaluate(&data, &name).await.map_err(to_js)?)
         })
     }
@@ -126,26 +127,3 @@ impl JsTokenClassifier {
     }
 }
 
-/// Fine-tunes `config`/`weights`/`tokenizer` to tag the words of `data` (CoNLL or JSON-lines
-/// sentences), with the callbacks and `resume` of `fineTune`. Resolves to a `TokenClassifier`.
-#[wasm_bindgen(js_name = fineTuneTagger)]
-#[allow(clippy::too_many_arguments)]
-pub fn fine_tune_tagger(
-    config: Uint8Array,
-    weights: Uint8Array,
-    tokenizer: Uint8Array,
-    data: Uint8Array,
-    validation: Option<Uint8Array>,
-    setup: JsValue,
-    options: JsValue,
-    on_event: Function,
-    on_checkpoint: Function,
-    is_cancelled: Function,
-    resume: JsValue,
-) -> Promise {
-    let run = TaskRun::new(config, weights, tokenizer, data, validation, setup, options, on_event, on_checkpoint, is_cancelled, resume);
-    future_to_promise(async move {
-        let model = run.run("train.conll", async |files, dev, data, _columns, options, resume, hooks| finetune_token_classifier(files, dev, data, options, resume, hooks).await).await?;
-        Ok(JsTokenClassifier { inner: Rc::new(model) }.into())
-    })
-}

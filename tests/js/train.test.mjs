@@ -1,9 +1,9 @@
 // Fine-tuning through the public JS API (finetune → EncoderModel) in Chromium: on WebGPU the
 // training loss falls and validation accuracy rises well above chance, and a checkpoint is made
 // mid-run; the same run on the CPU path agrees, and so does the CPU run resumed from the WebGPU
-// checkpoint; bad input and abort are clear errors. A real checkpoint (all-MiniLM-L6-v2) training
-// on WebGPU with finite gradients is tests/js/webgpu-features.test.mjs's MiniLM step (compared
-// with the CPU path) and tests/browser.rs's GELU test. Needs pkg/ (pkg-config/build.sh).
+// checkpoint; bad input and abort are clear errors. What made a real checkpoint's (MiniLM's)
+// gradients NaN on WebGPU, GELU's backward at large inputs, is tests/browser.rs's GELU test.
+// Needs pkg/ (pkg-config/build.sh).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";

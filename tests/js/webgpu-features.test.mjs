@@ -2,9 +2,11 @@
 // no "shader-f16"), so webtune's kernels must not need them. webtune's Worker runs here on an
 // adapter that hides both (tests/js/pages/hide-webgpu-features.js) and must give the reference's
 // numbers: encoder inference (tiny BERT against transformers, MiniLM's embeddings against
-// sentence-transformers), classifier and decoder fine-tuning steps (against PyTorch); LoRA steps,
-// MiniLM fine-tuning steps with a new head and generation against webtune's CPU path in the same
-// Worker (one seed draws the same new head and adapters on every device).
+// sentence-transformers), classifier and decoder fine-tuning steps (against PyTorch); LoRA steps
+// and generation against webtune's CPU path in the same Worker (one seed draws the same adapters
+// on every device). A real checkpoint's gradients on WebGPU are the GELU check of tests/browser.rs
+// (what once made MiniLM's NaN) and MiniLM's out-of-memory plan in pipeline.test.mjs; a MiniLM
+// step here would add ~35 s of SwiftShader shader compiles for shapes the tiny runs already cover.
 // Needs pkg/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -78,23 +80,7 @@ async function run() {
         const fe = await pipeline("feature-extraction", { model: "/assets/models/all-MiniLM-L6-v2", device: "webgpu" });
         const embeddings = await fe(minilmTexts);
         fe.dispose();
-        // a new 3-class head on MiniLM, dropout off so both devices compute the same thing
-        const folder = "/assets/models/all-MiniLM-L6-v2/";
-        const config = JSON.parse(await (await fetch(folder + "config.json")).text());
-        Object.assign(config, { hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
-        const files = [
-          new File([JSON.stringify(config)], "config.json"), await file(folder + "model.safetensors", "model.safetensors"),
-          await file(folder + "tokenizer.json", "tokenizer.json"),
-        ];
-        const finetuned = {};
-        for (const device of ["webgpu", "cpu"]) {
-          const p = await pipeline("text-classification", { model: files, device });
-          // one step on two short rows (a positive and a negative): MiniLM's shapes, the fewest tokens
-          const data = [clf.rows[0], clf.rows[4]];
-          finetuned[device] = await trained(p, { data, validationSplit: 0, epochs: 1, batchSize: 2, maxLength: 16, learningRate: 1e-4, logEvery: 1, seed: 11 });
-          p.dispose();
-        }
-        minilm = { embeddings, finetuned };
+        minilm = { embeddings };
       }
       return { scores, clf: clfRun, decoders, minilm };
     } catch (e) {
@@ -140,11 +126,5 @@ test("without the subgroups and shader-f16 features, WebGPU gives the reference'
   assert.deepEqual(webgpu.loraAfter, cpu.loraAfter, "generation after LoRA");
   if (hasMinilm) {
     r.minilm.embeddings.forEach((e, i) => close(`MiniLM embedding ${i}[:8]`, e.slice(0, 8), minilm.mean_pooled_first8[i], 1e-3));
-    const { webgpu, cpu } = r.minilm.finetuned;
-    assert.deepEqual([webgpu.device, cpu.device], ["webgpu", "cpu"]);
-    // a real checkpoint's step on WebGPU: finite, not skipped (a skipped step sends no step event;
-    // Burn's GELU backward once made every MiniLM gradient NaN here), and the CPU path's numbers
-    assert.equal(webgpu.steps.length, 1, "one step: its loss and gradient norm (the update itself is the classifier's above)");
-    close("MiniLM fine-tuning steps vs the CPU path", webgpu.steps, cpu.steps, 1e-3);
   }
 });

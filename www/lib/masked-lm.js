@@ -59,7 +59,7 @@ export async function loadMaskedLm(source, options = {}) {
 export async function finetuneMaskedLm(source, options = {}) {
   return train(options, "{text} rows", async (data, validation, setup, training, callbacks) => {
     const files = await modelFiles(source, MODEL_FILES, { signal: options.signal });
-    return new MaskedLmModel(await call(() => core.fineTuneMaskedLm(files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
+    return new MaskedLmModel(await call(() => core.fineTuneTask("fill-mask", files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
   });
 }
 

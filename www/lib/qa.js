@@ -70,7 +70,7 @@ export async function finetuneAnswerer(source, options = {}) {
   if (options?.columns !== undefined) throw new OptionsError("finetune: columns are for table data; question-answering data is SQuAD JSON or {question, context, answers} rows");
   return train(options, "{question, context, answers} rows", async (data, validation, setup, training, callbacks) => {
     const files = await modelFiles(source, MODEL_FILES, { signal: options.signal });
-    return new QuestionAnsweringModel(await call(() => core.fineTuneAnswerer(files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
+    return new QuestionAnsweringModel(await call(() => core.fineTuneTask("question-answering", files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
   });
 }
 

@@ -74,7 +74,7 @@ export async function finetuneTagger(source, options = {}) {
   if (options?.columns !== undefined) throw new OptionsError("finetune: columns are for table data; token-classification data is CoNLL lines, {tokens, tags} or {text, entities} rows");
   return train(options, "{tokens, tags} or {text, entities} rows", async (data, validation, setup, training, callbacks) => {
     const files = await modelFiles(source, MODEL_FILES, { signal: options.signal });
-    return new TokenClassifierModel(await call(() => core.fineTuneTagger(files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
+    return new TokenClassifierModel(await call(() => core.fineTuneTask("token-classification", files.config, files.weights, files.tokenizer, data, validation, setup, training, ...callbacks)));
   });
 }
 

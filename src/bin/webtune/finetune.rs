@@ -9,9 +9,7 @@ use webtune::{
     infer::{Decoder, EncodeOptions, Encoder, ModelFiles, fill_mask::MaskedLm, sentence_transformer::SentenceTransformer, question_answering::QuestionAnswerer, token_classification::TokenClassifier},
     models::lora::{LoraInit, LoraOptions},
     session::{
-        DataFile, DecoderEvalSettings, Finetuned, SessionData, Task, evaluate_decoder, finetune_classifier, finetune_answerer, finetune_decoder, finetune_masked_lm, finetune_setfit,
-        finetune_token_classifier,
-        recipe,
+        Base, DataFile, DecoderEvalSettings, EncoderBase, Inputs, ModelKind, NamedFiles, SessionData, Task, Trained, evaluate_decoder, recipe,
         runs::{self, FolderStorage},
     },
     train::{Checkpoint, Evaluation, Event, Hooks, StopReason, TrainOptions, options::Method},
@@ -259,53 +257,88 @@ pub async fn train(a: &TrainArgs) -> Result<()> {
     if a.gguf_lora && task != Task::TextGeneration {
         return Err(Error::Options(format!("--gguf-lora writes llama.cpp's adapters of a text-generation model; --task is {}", task.name())));
     }
-    match task {
-        Task::TextGeneration => return train_lm(a, &options).await,
-        Task::TokenClassification => {
-            return train_encoder_task(a, async |f, d, data, _, r, h| finetune_token_classifier(f, d, data, &options, r, h).await).await;
-        }
-        Task::FillMask => {
-            return train_encoder_task(a, async |f, d, data, columns, r, h| finetune_masked_lm(f, d, data, columns, &options, r, h).await).await;
-        }
-        Task::QuestionAnswering => {
-            return train_encoder_task(a, async |f, d, data, _, r, h| finetune_answerer(f, d, data, &options, r, h).await).await;
-        }
-        Task::FeatureExtraction | Task::TextClassification if options.method == Method::Setfit => return train_setfit(a, &options).await,
-        Task::FeatureExtraction | Task::TextClassification => {}
-    }
-    prepare_out(&a.out, a.overwrite)?;
-    let files = ModelFiles::from_dir(&a.model)?;
-    let data = a.data()?;
-    let dev = crate::cli::select_device(&a.device).await?;
-    let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
-    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
-    let augment_model = a.augment_model.as_deref().map(ModelFiles::from_dir).transpose()?;
-    let tuned = finetune_classifier(&files, augment_model.as_ref(), &dev, &data, &a.columns.columns(), &options, a.resume()?.as_ref(), hooks).await?;
-    finish(a, out_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
-}
-
-/// `--method setfit`: a SetFit model trained from the sentence-transformer in --model, written as
-/// setfit saves one (the sentence-transformers folder, config_setfit.json, model_head.pkl).
-async fn train_setfit(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
-    if a.resume.is_some() || a.peft || a.lora_rank.is_some() {
+    if options.method == Method::Setfit && (a.resume.is_some() || a.peft || a.lora_rank.is_some()) {
         return Err(Error::Options("--method setfit trains the whole body from its start; leave out --resume, --lora-rank and --peft".into()));
     }
     prepare_out(&a.out, a.overwrite)?;
-    let files = ModelFiles::from_dir(&a.model)?;
-    let modules = SentenceTransformer::from_folder(std::fs::read(a.model.join("modules.json")).ok().as_deref(), |name| std::fs::read(a.model.join(name)).ok())?;
-    let data = a.data()?;
     let dev = crate::cli::select_device(&a.device).await?;
-    let mut on_event = printer(a.json);
-    let tuned = finetune_setfit(&files, modules, &dev, &data, &a.columns.columns(), options, Hooks::events(&mut on_event)).await?;
-    for (name, bytes) in tuned.model.files().await? {
-        let path = a.out.join(&name);
+    let loaded = a.load_base(task, &options, &dev)?;
+    let data = a.data()?;
+    let (columns, text_columns) = (a.columns.columns(), a.columns.text_columns(&a.text));
+    let inputs = Inputs { device: &dev, data: &data, columns: &columns, text_columns: &text_columns };
+    let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
+    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
+    let tuned = task.finetune(loaded.base(), inputs, &options, a.resume()?.as_ref(), hooks).await?;
+    let mut files = out_files(&tuned.model, a).await?;
+    if let (true, Trained::Decoder(decoder)) = (a.gguf_lora, &tuned.model) {
+        files.push(("adapter.gguf".into(), decoder.export_gguf_adapter().await?));
+    }
+    write_files(&a.out, files)?;
+    if tuned.stop_reason == StopReason::Diverged {
+        return Err(Error::Training(format!(
+            "training diverged (see the done event); {} holds the weights without the skipped updates",
+            a.out.display()
+        )));
+    }
+    if !a.json {
+        let out = a.out.display();
+        let hint = match &tuned.model {
+            _ if a.peft => "(PEFT adapter files)".to_string(),
+            Trained::SetFit(_) => format!("(setfit loads it: SetFitModel.from_pretrained(\"{out}\"))"),
+            Trained::Decoder(_) => format!("(load it with `webtune generate --model {out}`)"),
+            _ => format!("(load it with `webtune predict --model {out}`)"),
+        };
+        eprintln!("wrote {out} {hint}");
+    }
+    Ok(())
+}
+
+/// What --model holds, loaded for --task: an encoder's files (with a sentence-transformers
+/// folder's modules for --method setfit, and --augment-model), or a decoder.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum LoadedBase {
+    Encoder { files: ModelFiles, sentence: Option<SentenceTransformer>, augment_model: Option<ModelFiles> },
+    Decoder(Decoder),
+}
+
+impl LoadedBase {
+    pub(crate) fn base(&self) -> Base<'_> {
+        match self {
+            LoadedBase::Encoder { files, sentence, augment_model } => {
+                Base::Encoder(EncoderBase { files, sentence: sentence.as_ref(), augment_model: augment_model.as_ref() })
+            }
+            LoadedBase::Decoder(decoder) => Base::Decoder(decoder),
+        }
+    }
+}
+
+impl TrainArgs {
+    /// --model (and --augment-model), loaded as `task` trains from them.
+    pub(crate) fn load_base(&self, task: Task, options: &TrainOptions, dev: &webtune::ComputeDevice) -> Result<LoadedBase> {
+        if task.model_kind() == ModelKind::Decoder {
+            return Ok(LoadedBase::Decoder(crate::generate::load_decoder(&self.model, dev)?));
+        }
+        let files = ModelFiles::from_dir(&self.model)?;
+        let sentence = match options.method {
+            Method::Setfit => {
+                let read = |name: &str| std::fs::read(self.model.join(name)).ok();
+                Some(SentenceTransformer::from_folder(read("modules.json").as_deref(), read)?)
+            }
+            Method::Finetune => None,
+        };
+        let augment_model = self.augment_model.as_deref().map(ModelFiles::from_dir).transpose()?;
+        Ok(LoadedBase::Encoder { files, sentence, augment_model })
+    }
+}
+
+/// Writes `files` into the folder `out` (and the subfolders their names give).
+pub(crate) fn write_files(out: &Path, files: NamedFiles) -> Result<()> {
+    for (name, bytes) in files {
+        let path = out.join(&name);
         if let Some(folder) = path.parent() {
             std::fs::create_dir_all(folder).map_err(|e| Error::Options(format!("cannot create {}: {e}", folder.display())))?;
         }
         std::fs::write(&path, bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", path.display())))?;
-    }
-    if !a.json {
-        eprintln!("wrote {} (setfit loads it: SetFitModel.from_pretrained(\"{}\"))", a.out.display(), a.out.display());
     }
     Ok(())
 }
@@ -330,97 +363,14 @@ pub async fn write_recipe(a: &TrainArgs) -> Result<()> {
     if a.out.join("train.py").exists() && !a.overwrite {
         return Err(Error::Options(format!("{} already holds a recipe (train.py); choose another --out or pass --overwrite", a.out.display())));
     }
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::Options(format!("cannot create --out {}: {e}", a.out.display())))?;
-    for (name, bytes) in &files {
-        if let Some(folder) = a.out.join(name).parent() {
-            std::fs::create_dir_all(folder).map_err(|e| Error::Options(format!("cannot create {}: {e}", folder.display())))?;
-        }
-        std::fs::write(a.out.join(name), bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", a.out.join(name).display())))?;
-    }
-    print(&serde_json::json!({ "wrote": a.out, "files": files.iter().map(|(n, _)| n).collect::<Vec<_>>(), "run": format!("cd {} && python train.py", a.out.display()) }))
-}
-
-/// `--task token-classification | fill-mask | question-answering`: the encoder in --model trained
-/// by `train` (a session call) and written as a Hugging Face folder (`…ForTokenClassification`,
-/// `…ForMaskedLM`, `…ForQuestionAnswering`).
-async fn train_encoder_task<M: OutFiles>(
-    a: &TrainArgs,
-    train: impl AsyncFnOnce(&ModelFiles, &webtune::ComputeDevice, &SessionData, &TextColumns, Option<&Checkpoint>, Hooks<'_>) -> Result<Finetuned<M>>,
-) -> Result<()> {
-    prepare_out(&a.out, a.overwrite)?;
-    let files = ModelFiles::from_dir(&a.model)?;
-    let data = a.data()?;
-    let dev = crate::cli::select_device(&a.device).await?;
-    let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
-    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
-    let tuned = train(&files, &dev, &data, &a.columns.text_columns(&a.text), a.resume()?.as_ref(), hooks).await?;
-    finish(a, out_files(&tuned.model, a).await?, tuned.stop_reason == StopReason::Diverged, "webtune predict")
-}
-
-type Files = Vec<(&'static str, Vec<u8>)>;
-
-/// A trained model's files: a Hugging Face folder, or its LoRA adapters as PEFT files.
-pub(crate) trait OutFiles {
-    async fn folder(&self) -> Result<Files>;
-    /// PEFT's files, naming `base_model` as the base.
-    async fn adapter(&self, base_model: &str) -> Result<Files>;
-}
-
-/// The encoder tasks that take LoRA: a folder from `export()`, PEFT files from `export_adapter`.
-macro_rules! encoder_out_files {
-    ($($model:ty),*) => {$(
-        impl OutFiles for $model {
-            async fn folder(&self) -> Result<Files> {
-                Ok(self.export().await?.by_name())
-            }
-            async fn adapter(&self, base_model: &str) -> Result<Files> {
-                self.export_adapter(base_model).await
-            }
-        }
-    )*};
-}
-encoder_out_files!(Encoder, TokenClassifier, QuestionAnswerer);
-
-impl OutFiles for MaskedLm {
-    async fn folder(&self) -> Result<Files> {
-        Ok(self.export().await?.by_name())
-    }
-    /// Never reached: masked-LM training refuses LoRA before it starts.
-    async fn adapter(&self, _: &str) -> Result<Files> {
-        Err(Error::Options("--peft: a masked LM trains every weight; leave out --lora-rank and --peft".into()))
-    }
-}
-
-impl OutFiles for Decoder {
-    async fn folder(&self) -> Result<Files> {
-        self.export().await
-    }
-    async fn adapter(&self, base_model: &str) -> Result<Files> {
-        self.export_adapter(base_model).await
-    }
+    let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    write_files(&a.out, files)?;
+    print(&serde_json::json!({ "wrote": a.out, "files": names, "run": format!("cd {} && python train.py", a.out.display()) }))
 }
 
 /// A trained model's files for --out: a Hugging Face folder, or with --peft the adapters.
-pub(crate) async fn out_files(model: &impl OutFiles, a: &TrainArgs) -> Result<Files> {
-    if a.peft { model.adapter(&a.model.display().to_string()).await } else { model.folder().await }
-}
-
-/// `--task text-generation`: a decoder trained as a causal language model (all weights, or LoRA
-/// adapters with --lora-rank), written as a Hugging Face folder or, with --peft, PEFT adapter files.
-async fn train_lm(a: &TrainArgs, options: &TrainOptions) -> Result<()> {
-    prepare_out(&a.out, a.overwrite)?;
-    let dev = crate::cli::select_device(&a.device).await?;
-    let decoder = crate::generate::load_decoder(&a.model, &dev)?;
-    let data = a.data()?;
-    let (mut on_event, mut on_checkpoint) = (printer(a.json), checkpoint_writer(&a.out));
-    let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &|| false };
-    let columns = a.columns.text_columns(&a.text);
-    let tuned = finetune_decoder(&decoder, &dev, &data, &columns, options, a.resume()?.as_ref(), hooks).await?;
-    let mut files = out_files(&tuned.model, a).await?;
-    if a.gguf_lora {
-        files.push(("adapter.gguf", tuned.model.export_gguf_adapter().await?));
-    }
-    finish(a, files, tuned.stop_reason == StopReason::Diverged, "webtune generate")
+pub(crate) async fn out_files(model: &Trained, a: &TrainArgs) -> Result<NamedFiles> {
+    if a.peft { model.adapter_files(&a.model.display().to_string()).await } else { model.files().await }
 }
 
 /// Writes each checkpoint into OUT/checkpoints as the browser's stored runs keep theirs
@@ -442,25 +392,6 @@ fn printer(json: bool) -> impl FnMut(Event) {
             eprintln!("{}", describe(&e));
         }
     }
-}
-
-/// Writes the trained model's files to --out; a diverged run is an error after that.
-fn finish(a: &TrainArgs, files: Vec<(&str, Vec<u8>)>, diverged: bool, command: &str) -> Result<()> {
-    for (name, bytes) in files {
-        let path = a.out.join(name);
-        std::fs::write(&path, bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", path.display())))?;
-    }
-    if diverged {
-        return Err(Error::Training(format!(
-            "training diverged (see the done event); {} holds the weights without the skipped updates",
-            a.out.display()
-        )));
-    }
-    if !a.json {
-        let hint = if a.peft { "(PEFT adapter files)".to_string() } else { format!("(load it with `{command} --model {}`)", a.out.display()) };
-        eprintln!("wrote {} {hint}", a.out.display());
-    }
-    Ok(())
 }
 
 /// One human-readable line per event.

@@ -7,14 +7,13 @@
 use serde_json::json;
 use webtune::{
     Error, Result,
-    infer::ModelFiles,
-    session::{Task, TrialResult, finetune_answerer, finetune_classifier, finetune_decoder, finetune_masked_lm, finetune_token_classifier},
+    session::{Inputs, Task, TrialResult},
     train::{Hooks, SearchPlan, SearchSpace, Strategy, TrainOptions},
 };
 
 use crate::{
     cli::print,
-    finetune::{TrainArgs, describe, out_files, prepare_out},
+    finetune::{TrainArgs, describe, out_files, prepare_out, write_files},
 };
 
 #[derive(clap::Args)]
@@ -76,78 +75,21 @@ pub async fn search(a: &SearchArgs) -> Result<()> {
     }
     prepare_out(&t.out, t.overwrite)?;
     let dev = crate::cli::select_device(&t.device).await?;
+    let loaded = t.load_base(task, &base, &dev)?;
     let data = t.data()?;
-    let files = match task {
-        Task::TokenClassification => {
-            let start = ModelFiles::from_dir(&t.model)?;
-            let trial = async |index, options: TrainOptions| {
-                let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
-                let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
-                finetune_token_classifier(&start, &dev, &data, &options, None, hooks).await
-            };
-            let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
-            print_best(&found.best, t)?;
-            out_files(&found.model, t).await?
-        }
-        Task::QuestionAnswering => {
-            let start = ModelFiles::from_dir(&t.model)?;
-            let trial = async |index, options: TrainOptions| {
-                let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
-                let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
-                finetune_answerer(&start, &dev, &data, &options, None, hooks).await
-            };
-            let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
-            print_best(&found.best, t)?;
-            out_files(&found.model, t).await?
-        }
-        Task::FillMask => {
-            let start = ModelFiles::from_dir(&t.model)?;
-            let columns = t.columns.text_columns(&t.text);
-            let trial = async |index, options: TrainOptions| {
-                let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
-                let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
-                finetune_masked_lm(&start, &dev, &data, &columns, &options, None, hooks).await
-            };
-            let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
-            print_best(&found.best, t)?;
-            out_files(&found.model, t).await?
-        }
-        Task::FeatureExtraction | Task::TextClassification => {
-            let start = ModelFiles::from_dir(&t.model)?;
-            let trial = async |index, options: TrainOptions| {
-                let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
-                let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
-                finetune_classifier(&start, None, &dev, &data, &t.columns.columns(), &options, None, hooks).await
-            };
-            let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
-            print_best(&found.best, t)?;
-            out_files(&found.model, t).await?
-        }
-        Task::TextGeneration => {
-            let start = crate::generate::load_decoder(&t.model, &dev)?;
-            let trial = async |index, options: TrainOptions| {
-                let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
-                let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
-                finetune_decoder(&start, &dev, &data, &t.columns.text_columns(&t.text), &options, None, hooks).await
-            };
-            let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
-            print_best(&found.best, t)?;
-            out_files(&found.model, t).await?
-        }
+    let (columns, text_columns) = (t.columns.columns(), t.columns.text_columns(&t.text));
+    let inputs = Inputs { device: &dev, data: &data, columns: &columns, text_columns: &text_columns };
+    let trial = async |index, options: TrainOptions| {
+        let mut on_event = |e| eprintln!("trial {index}: {}", describe(&e));
+        let hooks = Hooks { on_event: &mut on_event, on_checkpoint: None, cancelled: &|| false };
+        task.finetune(loaded.base(), inputs, &options, None, hooks).await
     };
-    for (name, bytes) in files {
-        let path = t.out.join(name);
-        std::fs::write(&path, bytes).map_err(|e| Error::Options(format!("cannot write {}: {e}", path.display())))?;
-    }
-    Ok(())
+    let found = webtune::session::search(&plan, task, &base, trial, printed).await?;
+    print(&json!({ "best": found.best, "out": t.out.display().to_string() }))?;
+    write_files(&t.out, out_files(&found.model, t).await?)
 }
 
 /// One JSON line per finished trial.
 fn printed(trial: &TrialResult) {
     let _ = print(trial);
-}
-
-/// The last line: the best trial and where its model goes.
-fn print_best(best: &TrialResult, t: &TrainArgs) -> Result<()> {
-    print(&json!({ "best": best, "out": t.out.display().to_string() }))
 }
