@@ -40,7 +40,7 @@ step "3/3 (at $((SECONDS - start)) s) package tests: build pkg/ (with the test-o
 # (on 2 cores: 262 s instead of 469 s for the 55 tests). The longest files start first, so that
 # the two lanes end together instead of one running the last long file alone; every other file
 # follows in name order.
-first=(webgpu-features pipeline studio webgpu-limits encoder fresh-machine wasm-pack train chat-widget generate)
+first=(webgpu-features pipeline studio webgpu-limits fresh-machine encoder wasm-pack chat-widget generate)
 files=()
 for name in "${first[@]}"; do files+=("tests/js/$name.test.mjs"); done
 for f in tests/js/*.test.mjs; do
