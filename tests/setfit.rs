@@ -19,8 +19,8 @@ use webtune::{
         mersenne::RandomState,
     },
     device,
-    formats::sklearn_pickle::{LogisticHead, logistic_regression},
-    infer::{ModelFiles, sentence_transformer::SentenceTransformer},
+    formats::sklearn_pickle::{LogisticHead, logistic_regression, read_logistic_regression},
+    infer::{ModelFiles, logistic::LogisticRegression, sentence_transformer::SentenceTransformer, setfit::SetFitModel},
     session::{DataFile, Finetuned, SessionData, finetune_setfit},
     train::{Event, Hooks, TrainOptions, options::Method},
 };
@@ -160,6 +160,85 @@ fn a_setfit_run_is_setfits_step_by_step_and_saves_what_setfit_loads() {
     let intercept = values("intercept_f64le");
     let pickle = logistic_regression(&LogisticHead { coef: &coef, intercept: &intercept, classes: 3, iterations: head["n_iter"][0].as_u64().unwrap() as usize, c: 1.0 });
     assert_eq!(fnv1a64(&pickle), saved["head_pickle_fnv"].as_str().unwrap(), "model_head.pkl differs from the one setfit loaded");
+    // and the folder loads back into webtune as the model it was written from
+    let file = |name: &str| written.iter().find(|(n, _)| n == name).map(|(_, b)| b.clone());
+    let folder = ModelFiles { config: file("config.json").unwrap(), weights: file("model.safetensors").unwrap(), tokenizer: file("tokenizer.json").unwrap() };
+    let reloaded = SetFitModel::load(folder, file, &device::cpu()).unwrap();
+    assert_eq!(reloaded.labels, model.labels);
+    assert_eq!(reloaded.modules.pooling, model.modules.pooling);
+    assert_eq!(reloaded.modules.normalize, model.modules.normalize);
+    close("predict_proba of the reloaded folder", &block_on(reloaded.probabilities(&test)).unwrap().concat(), &ours, 1e-6);
+}
+
+/// Heads the setfit library saved (joblib, scikit-learn; tests/reference/make_setfit_head_fixture.py).
+fn heads() -> Value {
+    serde_json::from_slice(&std::fs::read(fixture("heads/expected.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn heads_setfit_saved_with_joblib_read_back_as_scikit_learn_fitted_them() {
+    let e = heads();
+    for (name, want) in e["heads"].as_object().unwrap() {
+        let head = read_logistic_regression(&std::fs::read(fixture(&format!("heads/{name}.pkl"))).unwrap()).unwrap();
+        // to the last bit but one: serde_json's float parsing is not always correctly rounded
+        close(&format!("{name}: coef_"), &head.coef.concat(), &f64s(&want["coef"]), 1e-15);
+        close(&format!("{name}: intercept_"), &head.intercept, &f64s(&want["intercept"]), 1e-15);
+        let classes: Vec<String> = want["classes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+        assert_eq!(head.classes, classes, "{name}: classes_");
+        assert_eq!(head.class_ids, name.starts_with("ids"), "{name}: integer class ids");
+        let model = LogisticRegression { coef: head.coef, intercept: head.intercept, classes: classes.len(), iterations: head.iterations };
+        let rows = want["test"].as_array().unwrap();
+        let ours: Vec<f64> = rows.iter().flat_map(|r| model.probabilities(&f64s(r).iter().map(|&v| v as f32).collect::<Vec<_>>())).collect();
+        // scikit-learn computes float32 rows' probabilities in float32
+        close(&format!("{name}: predict_proba"), &ours, &f64s(&want["probabilities"]), 1e-6);
+    }
+}
+
+#[test]
+fn predict_classifies_with_a_folder_setfit_saved() {
+    let _turn = cpu_turn();
+    // the fixture body with a head joblib wrote, named as setfit names its labels
+    let dir = std::env::temp_dir().join(format!("webtune-setfit-folder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let body = fixture("body");
+    for entry in walk(&body) {
+        let to = dir.join(entry.strip_prefix(&body).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, to).unwrap();
+    }
+    std::fs::copy(fixture("heads/ids3.pkl"), dir.as_path().join("model_head.pkl")).unwrap();
+    std::fs::write(dir.as_path().join("config_setfit.json"), r#"{"normalize_embeddings": false, "labels": ["billing", "delivery", "returns"]}"#).unwrap();
+    let out = webtune_cli(&["predict", "--model", dir.as_path().to_str().unwrap(), "--device", "cpu", "--text", "where is my parcel", "--text", "refund please"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    let model = SetFitModel::load(ModelFiles::from_dir(dir.as_path()).unwrap(), |n| std::fs::read(dir.as_path().join(n)).ok(), &device::cpu()).unwrap();
+    let want = block_on(model.classify(&["where is my parcel", "refund please"])).unwrap();
+    for (line, want) in lines.iter().zip(want) {
+        assert_eq!(line["label"], want[0].label.as_str());
+        assert!(["billing", "delivery", "returns"].contains(&line["label"].as_str().unwrap()));
+        assert!((line["score"].as_f64().unwrap() - f64::from(want[0].score)).abs() < 1e-6);
+        assert_eq!(line["scores"].as_array().unwrap().len(), 3);
+    }
+    // a head of another width is named as such
+    std::fs::write(dir.as_path().join("model_head.pkl"), logistic_regression(&LogisticHead { coef: &[vec![1.0; 5]], intercept: &[0.0], classes: 2, iterations: 1, c: 1.0 })).unwrap();
+    let out = webtune_cli(&["predict", "--model", dir.as_path().to_str().unwrap(), "--device", "cpu", "--text", "x"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the head takes 5 features but the body's embeddings have 32"), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn webtune_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_webtune")).args(args).output().expect("run webtune")
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
 }
 
 #[test]

@@ -154,3 +154,97 @@ pub fn logistic_regression(head: &LogisticHead) -> Vec<u8> {
     w.0.push(b'.');
     w.0
 }
+
+/// A `LogisticRegression` read back from a pickle (setfit's `model_head.pkl`, as joblib or webtune
+/// wrote it): `coef_` rows (one for two classes), `intercept_`, and `classes_` as text, with
+/// whether they are integer ids (setfit then names them in `config_setfit.json`).
+#[derive(Debug, PartialEq)]
+pub struct ReadHead {
+    pub coef: Vec<Vec<f64>>,
+    pub intercept: Vec<f64>,
+    pub classes: Vec<String>,
+    pub class_ids: bool,
+    pub iterations: usize,
+}
+
+/// Reads a pickled scikit-learn `LogisticRegression` (multinomial, or binary) and checks its
+/// arrays agree with each other.
+pub fn read_logistic_regression(bytes: &[u8]) -> crate::Result<ReadHead> {
+    use super::pickle::{Py, read};
+    let bad = |m: String| crate::Error::Weights(format!("model_head.pkl: {m}"));
+    let head = read(bytes)?;
+    let Py::Object { class: (module, name), .. } = &head else { return Err(bad("it holds no object; setfit saves a fitted scikit-learn LogisticRegression there".into())) };
+    if name != "LogisticRegression" || !module.starts_with("sklearn") {
+        return Err(bad(format!(
+            "it holds a {module}.{name}; webtune reads setfit's default head, scikit-learn's LogisticRegression (train with that head, or with webtune)"
+        )));
+    }
+    let array = |key: &str| match head.get(key) {
+        Some(Py::Array(a)) => Ok(a),
+        _ => Err(bad(format!("the LogisticRegression has no {key} array: is it fitted?"))),
+    };
+    let (coef, intercept, classes) = (array("coef_")?, array("intercept_")?, array("classes_")?);
+    let names = classes.to_strings()?;
+    let [rows, width] = coef.shape[..] else { return Err(bad(format!("coef_ has shape {:?}, not (rows, features)", coef.shape))) };
+    let expected_rows = if names.len() == 2 { 1 } else { names.len() };
+    if names.len() < 2 || rows != expected_rows || intercept.len() != rows {
+        return Err(bad(format!("{} classes with coef_ of {rows} rows and {} intercepts", names.len(), intercept.len())));
+    }
+    let ovr = matches!(head.get("multi_class"), Some(Py::Str(m)) if m == "ovr") || matches!(head.get("solver"), Some(Py::Str(s)) if s == "liblinear");
+    if ovr && names.len() > 2 {
+        return Err(bad("a one-vs-rest head (multi_class=\"ovr\" or the liblinear solver); webtune computes the multinomial one scikit-learn fits by default".into()));
+    }
+    let values = coef.to_f64()?;
+    let iterations = match head.get("n_iter_") {
+        Some(Py::Array(a)) => a.to_f64().ok().and_then(|v| v.first().copied()).unwrap_or(0.0) as usize,
+        _ => 0,
+    };
+    Ok(ReadHead {
+        coef: values.chunks(width.max(1)).map(<[f64]>::to_vec).collect(),
+        intercept: intercept.to_f64()?,
+        class_ids: classes.dtype.starts_with('i'),
+        classes: names,
+        iterations,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_head_reads_back() {
+        let coef = vec![vec![0.5, -1.25, 3.0], vec![0.0, 1.0, -2.0], vec![7.5, 0.25, 1.0]];
+        let intercept = vec![0.1, -0.2, 0.3];
+        let bytes = logistic_regression(&LogisticHead { coef: &coef, intercept: &intercept, classes: 3, iterations: 17, c: 1.0 });
+        let head = read_logistic_regression(&bytes).unwrap();
+        assert_eq!(head, ReadHead { coef, intercept, classes: vec!["0".into(), "1".into(), "2".into()], class_ids: true, iterations: 17 });
+    }
+
+    #[test]
+    fn broken_heads_are_errors() {
+        let coef = vec![vec![0.5, -1.25]];
+        let bytes = logistic_regression(&LogisticHead { coef: &coef, intercept: &[0.1], classes: 2, iterations: 3, c: 1.0 });
+        for cut in 0..bytes.len() {
+            assert!(read_logistic_regression(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        for i in 0..flipped.len() {
+            flipped[i] ^= 0x5a;
+            let _ = read_logistic_regression(&flipped); // an error or a value, never a panic
+            flipped[i] ^= 0x5a;
+        }
+        // a deep nest and a memo copied out again and again are refused
+        let mut deep = vec![0x80, 3];
+        deep.extend(std::iter::repeat_n(b']', 200));
+        deep.extend(std::iter::repeat_n(b'a', 199));
+        deep.push(b'.');
+        assert!(read_logistic_regression(&deep).unwrap_err().to_string().contains("nest deeper"));
+        let mut copies = vec![0x80, 3, b'('];
+        copies.extend(std::iter::repeat_n(b'N', 4000));
+        copies.extend([b'l', b'q', 0]);
+        copies.extend(std::iter::repeat_n([b'h', 0], 5000).flatten());
+        copies.push(b'.');
+        assert!(read_logistic_regression(&copies).unwrap_err().to_string().contains("copied out"));
+    }
+}

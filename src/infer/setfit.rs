@@ -6,21 +6,23 @@
 use burn::tensor::{Int, Tensor};
 
 use super::{
-    encoder::{Attentions, LabelScore, attentions_of},
+    ModelFiles,
+    encoder::{Attentions, LabelScore, attentions_of, encoder_parts},
     logistic::{C, LogisticRegression},
     sentence_transformer::SentenceTransformer,
 };
 use crate::{
-    ComputeDevice, Result,
+    ComputeDevice, Error, Result,
     data::batch_tensors,
-    formats::sklearn_pickle::{LogisticHead, logistic_regression},
+    formats::sklearn_pickle::{LogisticHead, logistic_regression, read_logistic_regression},
     models::{
         bert::{BertConfig, BertModel},
         heads::{l2_normalize, pool},
     },
     tokenizer::TextTokenizer,
-    weights::bert::export_encoder,
+    weights::bert::{export_encoder, load_encoder},
 };
+
 
 /// The sentence embeddings of a tokenized batch, as the body's modules make them.
 pub fn sentence_embeddings(body: &BertModel, modules: &SentenceTransformer, [ids, types, mask]: [Tensor<2, Int>; 3]) -> Tensor<2> {
@@ -47,6 +49,55 @@ pub struct SetFitModel {
 }
 
 impl SetFitModel {
+    /// A folder setfit saved (webtune saves the same): the body with its sentence-transformers
+    /// modules, the head from `model_head.pkl` (scikit-learn's `LogisticRegression`) and the class
+    /// names from `config_setfit.json` (or the head's own `classes_`); `read(name)` gives the
+    /// folder's other files.
+    pub fn load(files: ModelFiles, read: impl Fn(&str) -> Option<Vec<u8>>, device: &ComputeDevice) -> Result<Self> {
+        let pickle = read("model_head.pkl").ok_or_else(|| Error::Weights("a SetFit folder needs model_head.pkl (its classification head)".into()))?;
+        let head = read_logistic_regression(&pickle)?;
+        let (config, tokenizer, device, weights, sources) = encoder_parts(files, device)?;
+        let modules = SentenceTransformer::from_folder(read("modules.json").as_deref(), &read)?;
+        let width = head.coef.first().map_or(0, Vec::len);
+        if width != config.hidden_size {
+            return Err(Error::Weights(format!(
+                "model_head.pkl: the head takes {width} features but the body's embeddings have {}; is the head from this model?",
+                config.hidden_size
+            )));
+        }
+        let named: Option<Vec<String>> = read("config_setfit.json")
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|c| c.get("labels").and_then(|l| serde_json::from_value(l.clone()).ok()));
+        let ids: Option<Vec<usize>> = head.classes.iter().map(|c| c.parse().ok()).collect();
+        let labels = match (named, ids) {
+            (Some(names), Some(ids)) if head.class_ids => ids
+                .iter()
+                .map(|&i| names.get(i).cloned())
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| Error::Weights(format!("config_setfit.json names {} labels but the head's classes are {:?}", names.len(), head.classes)))?,
+            _ => head.classes.clone(),
+        };
+        let max_length = read("sentence_bert_config.json")
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|c| c.get("max_seq_length").and_then(serde_json::Value::as_u64))
+            .map_or(config.max_tokens(), |n| usize::try_from(n).unwrap_or(usize::MAX).min(config.max_tokens()));
+        let (body, _) = load_encoder(&config, weights, device.device())?;
+        let head = LogisticRegression { coef: head.coef, intercept: head.intercept, classes: labels.len(), iterations: head.iterations };
+        Ok(SetFitModel {
+            config,
+            tokenizer,
+            body,
+            modules,
+            head,
+            labels,
+            device,
+            max_length,
+            batch_size: 32,
+            source_config: sources.config,
+            source_tokenizer: sources.tokenizer,
+        })
+    }
+
     /// One embedding per text (cut at `max_length` tokens), in batches of `batch_size`.
     pub async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         embed_texts(&self.body, &self.modules, &self.tokenizer, &self.device, texts, self.max_length, self.batch_size).await

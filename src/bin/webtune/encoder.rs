@@ -10,6 +10,7 @@ use webtune::{
         fill_mask::{MaskFill, MaskedLm},
         qa_answers::QaAnswer,
         question_answering::QuestionAnswerer,
+        setfit::SetFitModel,
         token_aggregation::{Aggregation, TokenEntity},
         token_classification::TokenClassifier,
         uncertainty::{Ranked, Uncertainty},
@@ -179,10 +180,20 @@ pub async fn predict(model: &ModelArgs, text: &TextArgs, how: &PredictArgs) -> R
         Task::TextGeneration => return Err(Error::Options("predict runs encoders; generate text with `webtune generate`".into())),
         Task::FeatureExtraction | Task::TextClassification => {}
     }
-    let enc = load(model).await?;
     let texts = texts(text)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    for (text, scores) in refs.iter().zip(enc.classify(&refs).await?) {
+    let scored = if model.model.join("model_head.pkl").is_file() {
+        // a SetFit folder (setfit's or webtune's): the body's embeddings through its head
+        let dev = crate::cli::select_device(&model.device).await?;
+        let dir = &model.model;
+        let mut setfit = SetFitModel::load(ModelFiles::from_dir(dir)?, |name| std::fs::read(dir.join(name)).ok(), &dev)?;
+        setfit.max_length = model.max_length.unwrap_or(setfit.max_length).min(setfit.config.max_tokens());
+        setfit.batch_size = model.batch_size.max(1);
+        setfit.classify(&refs).await?
+    } else {
+        load(model).await?.classify(&refs).await?
+    };
+    for (text, scores) in refs.iter().zip(scored) {
         print(&Prediction { text, label: &scores[0].label, score: scores[0].score, scores: &scores })?;
     }
     Ok(())
