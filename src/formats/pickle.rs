@@ -506,7 +506,7 @@ impl Reader<'_> {
 }
 
 fn pairs(items: Vec<Py>) -> Result<Vec<(Py, Py)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(bad("a dict with a key and no value".into()));
     }
     let mut it = items.into_iter();

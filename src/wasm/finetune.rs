@@ -169,7 +169,7 @@ pub fn fine_tune_setfit_js(
     let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
     let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
     let given: Vec<String> = if options.is_object() { Object::keys(options.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()).collect() } else { Vec::new() };
-    let module_files = named_bytes(&modules);
+    let module_files = super::named_bytes(&modules);
     future_to_promise(async move {
         let setup: Setup = parse_options("finetune", setup).map_err(to_js)?;
         let options: TrainOptions = parse_options("finetune options", options).map_err(to_js)?;
@@ -187,21 +187,6 @@ pub fn fine_tune_setfit_js(
         let tuned = Task::TextClassification.finetune(base, inputs, &options, None, hooks).await.map_err(to_js)?;
         Ok(trained_js(tuned.model))
     })
-}
-
-/// `{ name: Uint8Array }` → (name, bytes); other values are skipped.
-fn named_bytes(value: &JsValue) -> Vec<(String, Vec<u8>)> {
-    if !value.is_object() {
-        return Vec::new();
-    }
-    Object::keys(value.unchecked_ref::<Object>())
-        .iter()
-        .filter_map(|k| {
-            let name = k.as_string()?;
-            let bytes = Reflect::get(value, &k).ok()?.dyn_into::<Uint8Array>().ok()?;
-            Some((name, bytes.to_vec()))
-        })
-        .collect()
 }
 
 #[wasm_bindgen(js_class = Decoder)]

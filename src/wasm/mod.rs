@@ -139,6 +139,23 @@ fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
 }
 
 /// Files by name as a JS object of Uint8Arrays.
+/// A JS object of files by name (`{ name: Uint8Array }`) as name, bytes pairs; entries that
+/// are not Uint8Arrays are left out (the core names whatever file it then misses).
+fn named_bytes(value: &JsValue) -> Vec<(String, Vec<u8>)> {
+    use wasm_bindgen::JsCast;
+    if !value.is_object() {
+        return Vec::new();
+    }
+    js_sys::Object::keys(value.unchecked_ref::<js_sys::Object>())
+        .iter()
+        .filter_map(|k| {
+            let name = k.as_string()?;
+            let bytes = js_sys::Reflect::get(value, &k).ok()?.dyn_into::<js_sys::Uint8Array>().ok()?;
+            Some((name, bytes.to_vec()))
+        })
+        .collect()
+}
+
 fn files_object(files: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<[u8]>)>) -> Result<JsValue, JsValue> {
     let out = js_sys::Object::new();
     for (name, bytes) in files {

@@ -66,17 +66,6 @@ impl Storage for JsStorage {
     }
 }
 
-/// A JS object of files (`{ name: Uint8Array }`) as [`Files`].
-fn files_from(value: &JsValue) -> Files {
-    Object::entries(&Object::from(value.clone()))
-        .iter()
-        .filter_map(|pair| {
-            let pair = Array::from(&pair);
-            Some((pair.get(0).as_string()?, pair.get(1).dyn_into::<Uint8Array>().ok()?.to_vec()))
-        })
-        .collect()
-}
-
 /// [`Files`] as a JS object of Uint8Arrays.
 fn files_value(files: &Files) -> Result<JsValue, JsValue> {
     super::files_object(files.iter().map(|(name, bytes)| (name, bytes)))
@@ -91,7 +80,7 @@ fn json_from(value: &JsValue, what: &str) -> Result<Json> {
 pub fn run_create(storage: JsValue, name: String, setup: JsValue, base: JsValue, data: JsValue) -> Promise {
     future_to_promise(async move {
         let setup = json_from(&setup, "the run's setup").map_err(to_js)?;
-        runs::create_run(&JsStorage(storage), &name, &setup, &files_from(&base), &files_from(&data)).await.map_err(to_js)?;
+        runs::create_run(&JsStorage(storage), &name, &setup, &super::named_bytes(&base), &super::named_bytes(&data)).await.map_err(to_js)?;
         Ok(JsValue::UNDEFINED)
     })
 }
@@ -100,7 +89,7 @@ pub fn run_create(storage: JsValue, name: String, setup: JsValue, base: JsValue,
 #[wasm_bindgen(js_name = runWriteCheckpoint)]
 pub fn run_write_checkpoint(storage: JsValue, name: String, files: JsValue) -> Promise {
     future_to_promise(async move {
-        runs::write_checkpoint(&JsStorage(storage), &name, &files_from(&files)).await.map_err(to_js)?;
+        runs::write_checkpoint(&JsStorage(storage), &name, &super::named_bytes(&files)).await.map_err(to_js)?;
         Ok(JsValue::UNDEFINED)
     })
 }

@@ -10,9 +10,21 @@ use wasm_bindgen_futures::future_to_promise;
 use super::{encoder::EvalSetup, errors::to_js, options::parse_options, to_value};
 use crate::{
     data::{Dataset, LabelMap, parse_named},
-    infer::setfit::SetFitModel,
+    infer::{ModelFiles, setfit::SetFitModel},
     train::setfit::evaluate,
 };
+
+/// Options of `SetFitModel.load`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LoadOptions {
+    /// "auto" | "webgpu" | "gpu" | "cpu"; default: the device of the last `init()`, else "auto".
+    device: Option<String>,
+    /// Longest input in tokens (default: the folder's `max_seq_length`, capped by the model).
+    max_length: Option<usize>,
+    /// Texts per forward pass (default 32).
+    batch_size: Option<usize>,
+}
 
 /// What a SetFit model is, for the JS side.
 #[derive(Serialize)]
@@ -35,6 +47,30 @@ pub struct JsSetFit {
 
 #[wasm_bindgen(js_class = SetFitModel)]
 impl JsSetFit {
+    /// Loads a folder setfit saved (or `export()` gave): the body's `config.json`,
+    /// `model.safetensors`, `tokenizer.json` as bytes, and its other files by name (`{
+    /// "model_head.pkl", "config_setfit.json", "modules.json", "1_Pooling/config.json", … }`).
+    pub async fn load(config: Uint8Array, weights: Uint8Array, tokenizer: Uint8Array, folder: JsValue, options: JsValue) -> Result<JsSetFit, JsValue> {
+        let opts: LoadOptions = parse_options("SetFitModel.load", options).map_err(to_js)?;
+        let dev = super::callbacks::setup_device(opts.device.as_deref()).await.map_err(to_js)?;
+        let folder = super::named_bytes(&folder);
+        let read = |name: &str| folder.iter().find(|(n, _)| n == name).map(|(_, b)| b.clone());
+        let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
+        let mut model = SetFitModel::load(files, read, &dev).map_err(to_js)?;
+        if let Some(n) = opts.max_length {
+            if n < 2 {
+                return Err(to_js(crate::Error::Options(format!("maxLength must be at least 2 (got {n})"))));
+            }
+            model.max_length = n.min(model.config.max_tokens());
+        }
+        match opts.batch_size {
+            Some(0) => return Err(to_js(crate::Error::Options("batchSize must be at least 1".into()))),
+            Some(n) => model.batch_size = n,
+            None => {}
+        }
+        Ok(JsSetFit { inner: std::rc::Rc::new(model) })
+    }
+
     /// `{ device, labels, hiddenSize, numLayers, maxLength, method: "setfit", warnings }`.
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let m = &self.inner;

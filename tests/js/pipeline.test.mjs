@@ -813,12 +813,12 @@ test("save({ format: \"recipe\" }) after a text-generation finetune writes the C
   r.steps.forEach((loss, i) => assert.ok(Math.abs(loss - fixture.steps[i].loss) <= 1e-4 * Math.max(1, fixture.steps[i].loss), `step ${i + 1}: ${loss} vs the Trainer's ${fixture.steps[i].loss}`));
 });
 
-test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transformer folder in the Worker (CPU path): its probabilities, its folder, its evaluation", async () => {
+test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transformer folder in the Worker (CPU path): its probabilities, its folder (which opens again), its evaluation", async () => {
   const fixture = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/setfit/expected.json"), "utf8"));
   const rows = readFileSync(join(ROOT, "tests/fixtures/setfit/data.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
   const run = fixture.run;
   const r = await b.page.evaluate(async ({ rows, run, test }) => {
-    const { pipeline } = await import("/pkg/index.js");
+    const { models, pipeline } = await import("/pkg/index.js");
     const failure = (e) => ({ name: e.name, message: e.message });
     const clf = await pipeline("text-classification", { model: "/fixtures/setfit/body", device: "cpu" });
     const events = [];
@@ -829,6 +829,16 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     const scores = await clf(test);
     const files = await clf.save();
     const names = Object.keys(files).sort();
+    // the saved folder opens again as the SetFit model it is: from save()'s files, and kept by name (My models)
+    const reopened = await pipeline("text-classification", { model: files, device: "cpu" });
+    const reopenedScores = await reopened(test);
+    const reopenedNames = Object.keys(await reopened.save()).sort();
+    reopened.dispose();
+    await clf.save({ name: "setfit-kept" });
+    const kept = await pipeline("text-classification", { model: await models.files("setfit-kept"), device: "cpu" });
+    const keptScores = await kept(test);
+    kept.dispose();
+    await models.delete("setfit-kept");
     const evaluation = await clf.evaluate(rows);
     const recipe = await clf.save({ format: "recipe" }).then(() => null, failure);
     const checkpointed = await clf.finetune({ method: "setfit", data: rows, checkpointEvery: 2, onCheckpoint() {} }).then(() => null, failure);
@@ -840,7 +850,10 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     const embedder = await pipeline("feature-extraction", { model: "/fixtures/setfit/body", device: "cpu" });
     const noHead = await embedder.rank(test).then(() => null, failure);
     embedder.dispose();
-    return { steps: events.filter((t) => t === "step").length, last: events.at(-1), scores, names, accuracy: evaluation.accuracy, recipe, checkpointed, ranked, badStrategy, emptyRow, noHead };
+    return {
+      steps: events.filter((t) => t === "step").length, last: events.at(-1), scores, names, accuracy: evaluation.accuracy, recipe, checkpointed, ranked, badStrategy, emptyRow, noHead,
+      reopenedScores, reopenedNames, keptScores,
+    };
   }, { rows, run, test: fixture.test });
   assert.equal(r.steps, fixture.steps.length, "setfit's optimizer steps");
   assert.equal(r.last, "done");
@@ -850,6 +863,13 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     }
   });
   assert.deepEqual(r.names, fixture.saved.files, "the folder setfit loads");
+  for (const [what, scores] of [["reopened from save()'s files", r.reopenedScores], ["reopened from My models", r.keptScores]]) {
+    scores.forEach((ranked, i) => ranked.forEach(({ label, score }, k) => {
+      assert.equal(label, r.scores[i][k].label, `${what}: text ${i} rank ${k}`);
+      assert.ok(Math.abs(score - r.scores[i][k].score) <= 1e-6, `${what}: text ${i}, ${label}: ${score} vs ${r.scores[i][k].score}`);
+    }));
+  }
+  assert.deepEqual(r.reopenedNames, fixture.saved.files, "a reopened SetFit model saves the same folder");
   assert.ok(r.accuracy > 0 && r.accuracy <= 1);
   assert.match(r.recipe?.message, /a SetFit run is not exported as a recipe yet/);
   assert.match(r.checkpointed?.message, /SetFit run is not checkpointed/);

@@ -72,9 +72,16 @@ export function filesNamedIn(files) {
   return Object.fromEntries(names.filter((n) => files[n] instanceof Uint8Array).map((n) => [n, files[n]]));
 }
 
-/** `files` less its sentence-transformers files: the folder as a plain Hugging Face model. */
+/** A saved SetFit folder's head and its labels: not part of the body a training run starts from. */
+const SETFIT_HEAD = ["model_head.pkl", "config_setfit.json"];
+
+/**
+ * `files` less its sentence-transformers files (and a saved SetFit folder's head): the folder as
+ * a plain Hugging Face model.
+ */
 export function withoutSentenceFiles(files) {
   const named = filesNamedIn(files);
-  if (!Object.keys(named).length) return files;
-  return Object.fromEntries(Object.entries(files).filter(([name]) => !Object.hasOwn(named, name)));
+  const head = files && typeof files === "object" ? SETFIT_HEAD.filter((n) => Object.hasOwn(files, n)) : [];
+  if (!Object.keys(named).length && !head.length) return files;
+  return Object.fromEntries(Object.entries(files).filter(([name]) => !Object.hasOwn(named, name) && !head.includes(name)));
 }

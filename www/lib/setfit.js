@@ -2,9 +2,41 @@
 // then a logistic-regression head on its embeddings (the `setfit` library's method and files).
 import { call, core } from "./core.js";
 import { OptionsError, checkKeys } from "./errors.js";
-import { MODEL_FILES, modelFiles } from "./files.js";
+import { MODEL_FILES, bytesOf, modelFiles } from "./files.js";
 import { evaluateRows } from "./encoder.js";
 import { filesNamedIn, withoutSentenceFiles } from "./sentence-files.js";
+
+/**
+ * Whether `model` is a saved SetFit folder (it has `model_head.pkl`), and if so its parts:
+ * `body`, the model's three Hugging Face files (what `resolveModel` takes), and `folder`, every
+ * other file by name (the head, `config_setfit.json`, the sentence-transformers modules), as bytes.
+ * Reads files by name (what `save()`, `export()` and My models give) and picked folders; a folder
+ * URL is loaded as a plain model (give its files to load it as SetFit). Null when it is not one.
+ */
+export async function setfitFolder(model, signal) {
+  if (!model || typeof model !== "object" || model instanceof URL) return null;
+  const picked = (typeof FileList !== "undefined" && model instanceof FileList) || Array.isArray(model);
+  // picked files are named by their path inside the picked folder
+  const named = picked
+    ? new Map(Array.from(model, (f) => [(f.webkitRelativePath || f.name).split("/").slice(f.webkitRelativePath ? 1 : 0).join("/"), f]))
+    : new Map(Object.entries(model));
+  if (!named.has("model_head.pkl")) return null;
+  const bodyNames = Object.values(MODEL_FILES);
+  const folder = {};
+  for (const [name, file] of named) if (!bodyNames.includes(name)) folder[name] = await bytesOf(file, name, { signal });
+  const body = picked ? model : Object.fromEntries(bodyNames.filter((n) => named.has(n)).map((n) => [n, named.get(n)]));
+  return { body, folder };
+}
+
+/**
+ * Loads a saved SetFit folder: `files` the body's bytes by role, `folder` the folder's other
+ * files by name (`setfitFolder`). `options`: `{ device, maxLength, batchSize }`.
+ */
+export async function loadSetFit(files, folder, options = {}) {
+  const { signal, truncate, ...rest } = options;
+  if (truncate === false) throw new OptionsError("truncate: a SetFit model cuts texts longer than maxLength, as setfit does; leave truncate out");
+  return new SetFitModel(await call(() => core.SetFitModel.load(files.config, files.weights, files.tokenizer, folder, rest)));
+}
 
 /** A trained SetFit model: `classify`, `embed`, `evaluate`, `export`. Free it with `dispose()`. */
 export class SetFitModel {

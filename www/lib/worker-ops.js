@@ -10,6 +10,7 @@ import { MODEL_FILES, bytesOf, dataFile, isGguf } from "./files.js";
 import { TASKS } from "./generated.js";
 import { fetchModel, resolveModel } from "./hub.js";
 import { sentenceFiles, withoutSentenceFiles } from "./sentence-files.js";
+import { loadSetFit, setfitFolder } from "./setfit.js";
 import * as store from "./store.js";
 import { finetuneMaskedLm, loadMaskedLm, searchMaskedLm } from "./masked-lm.js";
 import { finetuneAnswerer, loadQuestionAnswerer, searchAnswerer } from "./qa.js";
@@ -207,10 +208,12 @@ export const ops = {
   async load({ task, model, ...options }, { settings, emit, signal }) {
     if (isDecoder(task)) return loadGenerator(task, model, options, { settings, emit, signal });
     // files by name may carry a sentence-transformer's modules.json and module configs (a SetFit export)
-    const resolved = resolveModel(withoutSentenceFiles(model), MODEL_FILES, settings);
+    // a saved SetFit folder (setfit's or webtune's) classifies with its own head
+    const setfit = task === "text-classification" ? await setfitFolder(model, signal) : null;
+    const resolved = resolveModel(setfit ? setfit.body : withoutSentenceFiles(model), MODEL_FILES, settings);
     const files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
-    const loaded = await ENCODER_TASKS[task].load(files, { ...options, signal });
-    const handle = register(task, resolved.id, loaded, byName(files), options);
+    const loaded = setfit ? await loadSetFit(files, setfit.folder, { ...options, signal }) : await ENCODER_TASKS[task].load(files, { ...options, signal });
+    const handle = register(task, resolved.id, loaded, setfit ? { ...byName(files), ...setfit.folder } : byName(files), options);
     // where finetune({ method: "setfit" }) finds those files (fetched then, not with every load)
     if (SENTENCE_TASKS.includes(task)) models.get(handle).source = { model, sources: resolved.sources };
     emitReady(emit, task, resolved.id, loaded.info.device);
