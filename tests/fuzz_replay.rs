@@ -66,6 +66,7 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
             ("distilbert", folder("encoders/distilbert/config.json", "encoders/distilbert/model.safetensors", "encoders/distilbert/tokenizer.json")),
             ("gpt2", folder("gpt2/tiny/config.json", "gpt2/tiny/model.safetensors", "gpt2/tiny/tokenizer.json")),
         ]),
+        "setfit_head" => named(vec![("ids3.pkl", read("setfit/heads/ids3.pkl")), ("strings2.pkl", read("setfit/heads/strings2.pkl"))]),
         "gguf" => named(vec![
             ("tiny.gguf", GgufSpec::tiny_llama().bytes()),
             ("tiny-kquant.gguf", read("ggml/tiny-kquant.gguf")),

@@ -7,6 +7,7 @@
 use webtune::{
     data::{Columns, Dataset, TextColumns, parse_named, squad::read_squad, tagged::TaggedDataset, text_examples},
     device,
+    formats::sklearn_pickle::read_logistic_regression,
     infer::{Decoder, Encoder, GenerateOptions, ModelFiles},
     tokenizer::{
         TextTokenizer,
@@ -19,8 +20,21 @@ use webtune::{
 pub const SEP: &[u8] = b"\n--8<--\n";
 
 /// Every target, by name, and what it runs.
-pub const TARGETS: [(&str, fn(&[u8])); 6] =
-    [("data", data), ("model_folder", model_folder), ("gguf", gguf), ("tokenizer", tokenizer), ("chat_template", chat_template), ("checkpoint", checkpoint)];
+pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+    ("data", data),
+    ("model_folder", model_folder),
+    ("gguf", gguf),
+    ("tokenizer", tokenizer),
+    ("chat_template", chat_template),
+    ("checkpoint", checkpoint),
+    ("setfit_head", setfit_head),
+];
+
+/// A SetFit folder's `model_head.pkl`: a Python pickle (joblib's, or webtune's own) read as a
+/// scikit-learn `LogisticRegression`.
+pub fn setfit_head(bytes: &[u8]) {
+    let _ = read_logistic_regression(bytes);
+}
 
 /// Data files: CSV/TSV/JSONL/JSON/TXT (the first byte picks the format) → table → labelled
 /// examples (with and without a text-pair column) and language-model rows (texts, pairs, Alpaca,
