@@ -109,10 +109,15 @@ pub async fn fine_tune_classifier_with(
     let max_length = options.max_length_for(config.max_tokens(), &mut warnings);
     let tokenizer = crate::infer::encoder::tokenizer_for(&config, &files.tokenizer)?;
     let lora = EncoderLora::for_run(options, &config, EncoderHead::SequenceClassification, files, extras.adapter)?;
-    let augmenter = match &options.augment {
+    let mut augmenter = match &options.augment {
         Some(a) => load_augmenter(a, files, extras.augment_model, device)?,
         None => None,
     };
+    // the run reads no word past its own cut, so neither does the masked LM that replaces words
+    // (and the memory plan counts its passes at this length)
+    if let Some(m) = &mut augmenter {
+        m.max_length = m.max_length.min(max_length);
+    }
     let task = Classifier {
         new_head: new_head(&config, &labels),
         config: config.with_labels(&labels),
@@ -263,7 +268,11 @@ impl Task for Classifier {
 
     fn memory(&self, batch: usize) -> MemoryPlan {
         let lora = self.lora.as_ref().map(|l| l.options.encoder_sizes(&self.config, EncoderHead::SequenceClassification, self.labels.len()));
-        super::memory::plan_training(&self.config, self.labels.len(), batch, self.max_length, lora)
+        let plan = super::memory::plan_training(&self.config, self.labels.len(), batch, self.max_length, lora);
+        match &self.augmenter {
+            Some(m) => super::memory::with_augmenter(plan, &m.config, m.batch_size, m.max_length),
+            None => plan,
+        }
     }
 
     /// Parameters without weight decay (HF: biases and LayerNorm weights).

@@ -98,6 +98,40 @@ pub fn with_frozen_base(mut plan: MemoryPlan, base_bytes: u64) -> MemoryPlan {
     plan
 }
 
+/// `plan` with contextual augmentation's masked language model (of config `c`, run on batches of
+/// `batch` texts of `seq` tokens) beside the run: its weights (encoder and masked-LM head, the
+/// decoder tied to the word embeddings) stay for the whole run; its forward passes, at each
+/// epoch's start, keep no activations for a backward pass and run while the run's own are not
+/// held, so the larger of the two activation sets counts.
+pub fn with_augmenter(mut plan: MemoryPlan, c: &BertConfig, batch: usize, seq: usize) -> MemoryPlan {
+    let (b, s, h, i, v) = (batch as u64, seq as u64, c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
+    let head = h.saturating_mul(h).saturating_add(3 * h).saturating_add(v);
+    let weights = c.parameters(0).saturating_add(head).saturating_mul(F32);
+    let scores = b.saturating_mul(c.num_attention_heads as u64).saturating_mul(s).saturating_mul(s);
+    // one layer at a time: its input, output, Q, K, V and context (~6 × [b, s, h]), the FFN's
+    // [b, s, i], scores and probabilities; then logits and probabilities at one mask per text
+    let bsh = b.saturating_mul(s).saturating_mul(h);
+    let activations = [6u64.saturating_mul(bsh), b.saturating_mul(s).saturating_mul(i), 2u64.saturating_mul(scores), 2u64.saturating_mul(b).saturating_mul(v)]
+        .into_iter()
+        .fold(0u64, u64::saturating_add)
+        .saturating_mul(F32);
+    let extra_activations = activations.saturating_sub(plan.activation_bytes);
+    plan.weight_bytes = plan.weight_bytes.saturating_add(weights);
+    plan.activation_bytes = plan.activation_bytes.max(activations);
+    plan.total_bytes = plan.total_bytes.saturating_add(weights).saturating_add(extra_activations);
+    let candidates = [
+        (scores.saturating_mul(F32), format!("augmentation model's attention scores ({batch} × {} heads × {seq} × {seq})", c.num_attention_heads)),
+        (v.saturating_mul(h).saturating_mul(F32), format!("augmentation model's word embeddings ({} × {})", c.vocab_size, c.hidden_size)),
+    ];
+    for (bytes, what) in candidates {
+        if bytes > plan.largest_tensor_bytes {
+            plan.largest_tensor_bytes = bytes;
+            plan.largest_tensor = what;
+        }
+    }
+    plan
+}
+
 /// Full fine-tuning with AdamW holds the weights, their gradients and two moments (f32 each), plus
 /// the activations; the largest of `candidates` (bytes, what) must fit in one GPU buffer.
 fn full_fine_tuning(parameters: u64, activation_bytes: u64, candidates: [(u64, String); 3]) -> MemoryPlan {
@@ -140,4 +174,35 @@ pub fn check(plan: &MemoryPlan, device: &DeviceInfo) -> Result<()> {
 
 fn mb(bytes: u64) -> String {
     format!("{:.0} MB", bytes as f64 / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bert(vocab: usize, hidden: usize) -> BertConfig {
+        let json = format!(
+            r#"{{"model_type": "bert", "vocab_size": {vocab}, "hidden_size": {hidden}, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": {}, "max_position_embeddings": 128, "type_vocab_size": 2}}"#,
+            4 * hidden
+        );
+        BertConfig::from_json(&json).unwrap()
+    }
+
+    #[test]
+    fn an_augmentation_model_adds_its_weights_and_the_larger_activations() {
+        let run = bert(1000, 32);
+        let plan = plan_training(&run, 3, 8, 64, None);
+        let mlm = bert(30_000, 64);
+        let with = with_augmenter(plan.clone(), &mlm, 32, 128);
+        let mlm_weights = (mlm.parameters(0) + 64 * 64 + 3 * 64 + 30_000) * 4;
+        assert_eq!(with.weight_bytes, plan.weight_bytes + mlm_weights);
+        assert_eq!(with.parameters, plan.parameters, "the trained parameters are the run's");
+        assert!(with.activation_bytes >= plan.activation_bytes);
+        assert_eq!(with.total_bytes, plan.total_bytes + mlm_weights + (with.activation_bytes - plan.activation_bytes));
+        assert_eq!(with.largest_tensor_bytes, 30_000 * 64 * 4);
+        assert!(with.largest_tensor.contains("augmentation model's word embeddings"), "{}", with.largest_tensor);
+        // a small augmenter's passes fit in the run's own activations
+        let small = with_augmenter(plan.clone(), &bert(1000, 32), 1, 8);
+        assert_eq!(small.activation_bytes, plan.activation_bytes);
+    }
 }
