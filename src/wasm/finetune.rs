@@ -44,8 +44,7 @@ pub fn fine_tune_js(
     resume: JsValue,
     augment_model: JsValue,
 ) -> Promise {
-    let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
-    let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+    let (files, data, validation) = owned(&config, &weights, &tokenizer, &data, validation);
     future_to_promise(async move {
         let augment_model = model_files_in(&augment_model, "augmentModel").map_err(to_js)?;
         let setup: Setup = parse_options("fineTune", setup).map_err(to_js)?;
@@ -55,12 +54,9 @@ pub fn fine_tune_js(
         }
         let data = setup.data(data, validation);
         let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
-        let resume = resume_from(&resume).map_err(to_js)?;
-        let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
         let base = Base::Encoder(EncoderBase { files: &files, sentence: None, augment_model: augment_model.as_ref() });
         let inputs = Inputs { device: &dev, data: &data, columns: &setup.columns, text_columns: &TextColumns::default() };
-        let tuned = Task::TextClassification.finetune(base, inputs, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
-        Ok(trained_js(tuned.model))
+        finetune_for_js(Task::TextClassification, base, inputs, &options, &resume, [&on_event, &on_checkpoint, &is_cancelled]).await
     })
 }
 
@@ -82,8 +78,7 @@ pub fn search_classifier_js(
     on_event: Function,
     is_cancelled: Function,
 ) -> Promise {
-    let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
-    let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+    let (files, data, validation) = owned(&config, &weights, &tokenizer, &data, validation);
     future_to_promise(async move {
         let setup: Setup = parse_options("search", setup).map_err(to_js)?;
         let options: TrainOptions = parse_options("search options", options).map_err(to_js)?;
@@ -131,19 +126,15 @@ pub fn fine_tune_task(
     is_cancelled: Function,
     resume: JsValue,
 ) -> Promise {
-    let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
-    let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+    let (files, data, validation) = owned(&config, &weights, &tokenizer, &data, validation);
     future_to_promise(async move {
         let task = other_encoder_task(&task, "fineTuneTask", "fineTune, fineTuneSetFit or Decoder.fineTune").map_err(to_js)?;
         let setup: TaskSetup = parse_options("fineTune", setup).map_err(to_js)?;
         let options: TrainOptions = parse_options("fineTune options", options).map_err(to_js)?;
         let data = setup.data(task, data, validation);
         let dev = setup_device(setup.device.as_deref()).await.map_err(to_js)?;
-        let resume = resume_from(&resume).map_err(to_js)?;
-        let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
         let inputs = Inputs { device: &dev, data: &data, columns: &Columns::default(), text_columns: &setup.columns };
-        let tuned = task.finetune(Base::files(&files), inputs, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
-        Ok(trained_js(tuned.model))
+        finetune_for_js(task, Base::files(&files), inputs, &options, &resume, [&on_event, &on_checkpoint, &is_cancelled]).await
     })
 }
 
@@ -166,8 +157,7 @@ pub fn fine_tune_setfit_js(
     on_event: Function,
     is_cancelled: Function,
 ) -> Promise {
-    let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
-    let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+    let (files, data, validation) = owned(&config, &weights, &tokenizer, &data, validation);
     let given: Vec<String> = if options.is_object() { Object::keys(options.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()).collect() } else { Vec::new() };
     let module_files = super::named_bytes(&modules);
     future_to_promise(async move {
@@ -215,11 +205,8 @@ impl JsDecoder {
             let setup: TrainSetup = parse_options("finetune", setup).map_err(to_js)?;
             let options: TrainOptions = parse_options("finetune options", options).map_err(to_js)?;
             let (data, device) = setup.session(&decoder, data, validation).await.map_err(to_js)?;
-            let resume = resume_from(&resume).map_err(to_js)?;
-            let mut callbacks = js_callbacks(&on_event, &on_checkpoint, &is_cancelled);
             let inputs = Inputs { device: &device, data: &data, columns: &Columns::default(), text_columns: &setup.columns };
-            let tuned = Task::TextGeneration.finetune(Base::Decoder(&decoder), inputs, &options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
-            Ok(trained_js(tuned.model))
+            finetune_for_js(Task::TextGeneration, Base::Decoder(&decoder), inputs, &options, &resume, [&on_event, &on_checkpoint, &is_cancelled]).await
         })
     }
 
@@ -268,8 +255,7 @@ pub fn search_task(
     on_event: Function,
     is_cancelled: Function,
 ) -> Promise {
-    let files = ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() };
-    let (data, validation) = (data.to_vec(), validation.map(|v| v.to_vec()));
+    let (files, data, validation) = owned(&config, &weights, &tokenizer, &data, validation);
     future_to_promise(async move {
         let task = other_encoder_task(&task, "searchTask", "search or Decoder.search").map_err(to_js)?;
         let setup: TaskSetup = parse_options("search", setup).map_err(to_js)?;
@@ -280,6 +266,21 @@ pub fn search_task(
         let inputs = Inputs { device: &dev, data: &data, columns: &Columns::default(), text_columns: &setup.columns };
         search_js(task, Base::files(&files), inputs, &options, &plan, &on_event, &is_cancelled).await
     })
+}
+
+/// The arguments every encoder export copies out of JS: the model's files and the data.
+fn owned(config: &Uint8Array, weights: &Uint8Array, tokenizer: &Uint8Array, data: &Uint8Array, validation: Option<Uint8Array>) -> (ModelFiles, Vec<u8>, Option<Vec<u8>>) {
+    (ModelFiles { config: config.to_vec(), weights: weights.to_vec(), tokenizer: tokenizer.to_vec() }, data.to_vec(), validation.map(|v| v.to_vec()))
+}
+
+/// The shared end of the `fineTune…` exports with checkpoints: `task`'s run from `base` with the
+/// JS callbacks (`[onEvent, onCheckpoint, isCancelled]`), continued from `resume` (a checkpoint's
+/// files, or undefined); resolves to the trained model's JS object.
+async fn finetune_for_js(task: Task, base: Base<'_>, inputs: Inputs<'_>, options: &TrainOptions, resume: &JsValue, [on_event, on_checkpoint, is_cancelled]: [&Function; 3]) -> Result<JsValue, JsValue> {
+    let resume = resume_from(resume).map_err(to_js)?;
+    let mut callbacks = js_callbacks(on_event, on_checkpoint, is_cancelled);
+    let tuned = task.finetune(base, inputs, options, resume.as_ref(), callbacks.hooks()).await.map_err(to_js)?;
+    Ok(trained_js(tuned.model))
 }
 
 /// The task `name` names, when it is one `call` runs (token classification, question answering,
