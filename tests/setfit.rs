@@ -195,7 +195,7 @@ fn heads_setfit_saved_with_joblib_read_back_as_scikit_learn_fitted_them() {
 }
 
 #[test]
-fn predict_classifies_with_a_folder_setfit_saved() {
+fn predict_and_rank_use_the_head_of_a_folder_setfit_saved() {
     let _turn = cpu_turn();
     // the fixture body with a head joblib wrote, named as setfit names its labels
     let dir = std::env::temp_dir().join(format!("webtune-setfit-folder-{}", std::process::id()));
@@ -220,6 +220,17 @@ fn predict_classifies_with_a_folder_setfit_saved() {
         assert!((line["score"].as_f64().unwrap() - f64::from(want[0].score)).abs() < 1e-6);
         assert_eq!(line["scores"].as_array().unwrap().len(), 3);
     }
+    // rank orders the texts by the same head's uncertainty
+    let out = webtune_cli(&["rank", "--model", dir.as_path().to_str().unwrap(), "--device", "cpu", "--strategy", "margin", "--text", "where is my parcel", "--text", "refund please"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ranked: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let margin = |i: usize| {
+        let s = &lines[i]["scores"];
+        1.0 - (s[0]["score"].as_f64().unwrap() - s[1]["score"].as_f64().unwrap())
+    };
+    let want_first = if margin(0) >= margin(1) { 0 } else { 1 };
+    assert_eq!(ranked[0]["index"], want_first, "{ranked:?}");
+    assert!((ranked[0]["score"].as_f64().unwrap() - margin(want_first)).abs() < 1e-5);
     // a head of another width is named as such
     std::fs::write(dir.as_path().join("model_head.pkl"), logistic_regression(&LogisticHead { coef: &[vec![1.0; 5]], intercept: &[0.0], classes: 2, iterations: 1, c: 1.0 })).unwrap();
     let out = webtune_cli(&["predict", "--model", dir.as_path().to_str().unwrap(), "--device", "cpu", "--text", "x"]);

@@ -182,18 +182,7 @@ pub async fn predict(model: &ModelArgs, text: &TextArgs, how: &PredictArgs) -> R
     }
     let texts = texts(text)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let scored = if model.model.join("model_head.pkl").is_file() {
-        // a SetFit folder (setfit's or webtune's): the body's embeddings through its head
-        let dev = crate::cli::select_device(&model.device).await?;
-        let dir = &model.model;
-        let mut setfit = SetFitModel::load(ModelFiles::from_dir(dir)?, |name| std::fs::read(dir.join(name)).ok(), &dev)?;
-        setfit.max_length = model.max_length.unwrap_or(setfit.max_length).min(setfit.config.max_tokens());
-        setfit.batch_size = model.batch_size.max(1);
-        setfit.classify(&refs).await?
-    } else {
-        load(model).await?.classify(&refs).await?
-    };
-    for (text, scores) in refs.iter().zip(scored) {
+    for (text, scores) in refs.iter().zip(classify(model, &refs).await?) {
         print(&Prediction { text, label: &scores[0].label, score: scores[0].score, scores: &scores })?;
     }
     Ok(())
@@ -206,12 +195,25 @@ struct RankedText<'a> {
     rank: Ranked,
 }
 
+/// Class probabilities of `texts` by the classifier in `model`'s folder: a SetFit folder's (setfit's
+/// or webtune's: the body's embeddings through `model_head.pkl`), else a Hugging Face classifier's.
+async fn classify(model: &ModelArgs, texts: &[&str]) -> Result<Vec<Vec<LabelScore>>> {
+    let dir = &model.model;
+    if !dir.join("model_head.pkl").is_file() {
+        return load(model).await?.classify(texts).await;
+    }
+    let dev = crate::cli::select_device(&model.device).await?;
+    let mut setfit = SetFitModel::load(ModelFiles::from_dir(dir)?, |name| std::fs::read(dir.join(name)).ok(), &dev)?;
+    setfit.max_length = model.max_length.unwrap_or(setfit.max_length).min(setfit.config.max_tokens());
+    setfit.batch_size = model.batch_size.max(1);
+    setfit.classify(texts).await
+}
+
 /// `webtune rank`: the texts, most uncertain first (`top` of them), one JSON line each.
 pub async fn rank(model: &ModelArgs, text: &TextArgs, strategy: Uncertainty, top: Option<usize>) -> Result<()> {
-    let enc = load(model).await?;
     let texts = texts(text)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let ranked = webtune::infer::uncertainty::rank(&enc.classify(&refs).await?, strategy)?;
+    let ranked = webtune::infer::uncertainty::rank(&classify(model, &refs).await?, strategy)?;
     for r in ranked.into_iter().take(top.unwrap_or(usize::MAX)) {
         print(&RankedText { text: refs[r.index], rank: r })?;
     }
