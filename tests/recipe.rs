@@ -79,10 +79,11 @@ fn masked_lm() -> ModelFiles {
 
 /// The text-generation runs: name, the model folder (its tokenizer_config.json is
 /// recipe/FOLDER.json) and the data file.
-const LANGUAGE_MODEL_RUNS: [(&str, &str, &str); 5] = [
+const LANGUAGE_MODEL_RUNS: [(&str, &str, &str); 6] = [
     ("lm-chat", "lm-model", "chat.jsonl"),
     ("lm-chat-lora", "lm-marked", "chat.jsonl"),
     ("lm-gpt2-lora", "lm-gpt2", "pairs.jsonl"),
+    ("lm-qwen2-lora", "lm-qwen2", "pairs.jsonl"),
     ("lm-pairs", "lm-model", "pairs.jsonl"),
     ("lm-packed", "lm-model", "corpus.txt"),
 ];
@@ -100,12 +101,14 @@ fn tagger(family: &str) -> ModelFiles {
     }
 }
 
-/// Model folder `folder` of the script: the tiny GPT-2 (`lm-gpt2`), or the tiny Llama with the
-/// character tokenizer; its tokenizer_config.json (the chat template) is recipe/FOLDER.json.
+/// Model folder `folder` of the script: the tiny GPT-2 (`lm-gpt2`), the tiny Qwen 2 (`lm-qwen2`)
+/// or the tiny Llama with the character tokenizer; its tokenizer_config.json (the chat template)
+/// is recipe/FOLDER.json.
 fn decoder(folder: &str) -> Decoder {
     let tokenizer_config = read(fixtures().join("recipe").join(format!("{folder}.json")));
     let (config, weights, tokenizer) = match folder {
         "lm-gpt2" => ("gpt2/train-steps/config.json", "gpt2/tiny/model.safetensors", "gpt2/tiny/tokenizer.json"),
+        "lm-qwen2" => ("llama/tiny-qwen2/config.json", "llama/tiny-qwen2/model.safetensors", "llama/train-steps/tokenizer.json"),
         _ => ("llama/tiny/config.json", "llama/tiny/model.safetensors", "llama/train-steps/tokenizer.json"),
     };
     let fixture = |path: &str| read(fixtures().join(path));

@@ -51,14 +51,15 @@ Masked-LM domain adaptation, on tests/fixtures/fill-mask/bert (its dropout-0 con
 Text generation, on tests/fixtures/gpt2 (train-steps' dropout-0 config; folder `lm-gpt2`, its
 tokenizer_config.json kept as lm-gpt2.json) and on tests/fixtures/llama/tiny with train-steps' character tokenizer and a chat
 template (folders `lm-model`: a template rendered turn by turn; `lm-marked`: one with
-`{% generation %}` blocks; their tokenizer_config.json files are kept as lm-model.json and
-lm-marked.json):
+`{% generation %}` blocks; `lm-qwen2`: tests/fixtures/llama/tiny-qwen2 with the same tokenizer;
+their tokenizer_config.json files are kept as lm-model.json, lm-marked.json and lm-qwen2.json):
   chat.jsonl, pairs.jsonl, corpus.txt   the runs' data (conversations, prompt/completion rows,
                     plain text, which is packed into blocks)
   expected.json     "lm-chat" (conversations, every assistant turn learned, accumulating 2
                     batches per step), "lm-chat-lora" (the same through the marked template, LoRA
                     rank 4 from the recipe's initial_adapter/), "lm-gpt2-lora" (the pairs on the
-                    tiny GPT-2, LoRA on its Conv1D c_attn), "lm-pairs" (prompt/completion
+                    tiny GPT-2, LoRA on its Conv1D c_attn), "lm-qwen2-lora" (the pairs on the tiny Qwen 2, LoRA,
+                    no chat template), "lm-pairs" (prompt/completion
                     without the chat template) and "lm-packed" (the text packed into blocks of 16):
                     as for the classifier, the recipe's file hashes, the options, the Trainer's
                     steps and final evaluation (eval_loss over every learned token).
@@ -129,6 +130,9 @@ GPT2 = ROOT / "tests/fixtures/gpt2"
 LM_RUNS = {
     "lm-chat": ("lm-model", "chat.jsonl", ["--grad-accum", "2"]),
     "lm-gpt2-lora": ("lm-gpt2", "pairs.jsonl", ["--lora-rank", "4", "--lora-alpha", "8"]),
+    # Qwen 2 with the character tokenizer: transformers 5's AutoTokenizer gives a Qwen2Tokenizer
+    # whose pipeline drops this tokenizer.json's spaces; the recipe encodes with tokenizer.json as is
+    "lm-qwen2-lora": ("lm-qwen2", "pairs.jsonl", ["--lora-rank", "4", "--lora-alpha", "8", "--chat-template", "false"]),
     "lm-chat-lora": ("lm-marked", "chat.jsonl", ["--lora-rank", "4", "--lora-alpha", "8"]),
     "lm-pairs": ("lm-model", "pairs.jsonl", ["--chat-template", "false"]),
     "lm-packed": ("lm-model", "corpus.txt", ["--max-length", "16"]),
@@ -255,11 +259,11 @@ def language_models(work):
     config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"}
     (OUT / "lm-gpt2.json").write_text(json.dumps(config, indent=1) + "\n")
     shutil.copy(OUT / "lm-gpt2.json", gpt2 / "tokenizer_config.json")
-    for folder, template in [("lm-model", TURNS), ("lm-marked", MARKED)]:
+    for folder, template, tiny in [("lm-model", TURNS, "tiny"), ("lm-marked", MARKED, "tiny"), ("lm-qwen2", TURNS, "tiny-qwen2")]:
         model = work / folder
         model.mkdir()
-        shutil.copy(LLAMA / "tiny/config.json", model / "config.json")
-        shutil.copy(LLAMA / "tiny/model.safetensors", model / "model.safetensors")
+        shutil.copy(LLAMA / tiny / "config.json", model / "config.json")
+        shutil.copy(LLAMA / tiny / "model.safetensors", model / "model.safetensors")
         shutil.copy(LLAMA / "train-steps/tokenizer.json", model / "tokenizer.json")
         config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "chat_template": template}
         (OUT / f"{folder}.json").write_text(json.dumps(config, indent=1) + "\n")

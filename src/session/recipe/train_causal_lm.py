@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 from transformers.utils.chat_template_utils import render_jinja_template
 
 from webtune_recipe import (RowEvaluation, arguments, callbacks, read_rows, token_losses, train_and_save, training_arguments,
@@ -32,8 +32,8 @@ class RowEncoder:
     tokenizer.json (its Rust library, as webtune's), BOS and EOS as recipe.json "tokens" says, the
     chat template rendered by transformers."""
 
-    def __init__(self, tokenizer, recipe):
-        self.tokenizer, self.backend = tokenizer, tokenizer.backend_tokenizer
+    def __init__(self, tokenizer, backend, recipe):
+        self.tokenizer, self.backend = tokenizer, backend
         tokens = recipe["tokens"]
         self.bos, self.add_bos, self.eos = tokens["bos"], tokens["add_bos"], tokens["eos"]
         self.chat, self.max_length = recipe["chat_template"], recipe["max_length"]
@@ -183,7 +183,10 @@ def main():
     tokenizer = AutoTokenizer.from_pretrained(model_name)
     model = AutoModelForCausalLM.from_pretrained(model_name, dtype=torch.float32)  # webtune trains in float32
     model = with_lora(model, recipe, args, model_name)
-    encoder = RowEncoder(tokenizer, recipe)
+    # ids from tokenizer.json as it is, as webtune reads it: AutoTokenizer may instead rebuild a
+    # model type's own pipeline from the vocabulary (transformers 5's Qwen2Tokenizer does)
+    exact = PreTrainedTokenizerFast.from_pretrained(model_name).backend_tokenizer
+    encoder = RowEncoder(tokenizer, exact, recipe)
     train = Rows(args.train_file, encoder, recipe["packing"])
     validation = Rows(args.validation_file, encoder, recipe["packing"]) if Path(args.validation_file).exists() else None
     trainer = LanguageModelTrainer(
