@@ -468,6 +468,9 @@ impl Reader<'_> {
     /// BUILD: gives the top object its state; a numpy array or dtype becomes its value, and
     /// joblib's array wrapper reads the raw items that follow it in the file.
     fn build(&mut self, state: Py) -> Result<()> {
+        if self.marks.last().is_some_and(|&m| m >= self.stack.len()) {
+            return Err(bad(format!("BUILD reaches past the MARK before byte {}", self.at)));
+        }
         let (object, key) = self.stack.pop().ok_or_else(|| bad("BUILD with nothing to build".into()))?;
         let built = match object {
             Py::Object { class, .. } if class.1 == "_reconstruct" && class.0.starts_with("numpy") => numpy_array(&state)?,

@@ -246,5 +246,9 @@ mod tests {
         copies.extend(std::iter::repeat_n([b'h', 0], 5000).flatten());
         copies.push(b'.');
         assert!(read_logistic_regression(&copies).unwrap_err().to_string().contains("copied out"));
+        // BUILD may not take the object under a MARK (a later TUPLE would then split past the stack)
+        let mut under_mark = vec![0x80, 3];
+        under_mark.extend_from_slice(b"csklearn\nX\n)\x81(}b)t.");
+        assert!(read_logistic_regression(&under_mark).unwrap_err().to_string().contains("past the MARK"));
     }
 }
