@@ -54,6 +54,11 @@ export async function use(file: File) {
   const clf = await pipeline("text-classification", { model: "webtune/minilm" });
   await clf.finetune({ data: file, metric: "macro_f1" });
   await clf.finetune({ data: file, method: "setfit", numIterations: 5, samplingStrategy: "unique" });
+  const setfitFolder = await clf.save();
+  const head: Blob | undefined = setfitFolder["model_head.pkl"];
+  const reopened = await pipeline("text-classification", { model: setfitFolder });
+  reopened.dispose();
+  void head;
   await clf.finetune({ data: file, augment: { ops: ["swap", "delete"], rate: 0.1, copies: 2 } });
   const next = await clf.rank(["a", "b"], { strategy: "margin" });
   const unsure: number = next[0].score + next[0].probability + next[0].index;

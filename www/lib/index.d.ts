@@ -226,10 +226,13 @@ export type ModelSource =
   | File[] /* the picked files of a model folder */
   | ModelFiles;
 
-/** A model folder's files: by role, or by name as `export()` gives them. */
+/**
+ * A model folder's files: by role, or by name as `export()` and `save()` give them — with a saved
+ * folder's other files too (a SetFit folder's `model_head.pkl`, `modules.json`, …).
+ */
 export type ModelFiles =
   | { config: FileSource; weights: FileSource; tokenizer: FileSource }
-  | { "config.json": FileSource; "model.safetensors": FileSource; "tokenizer.json": FileSource };
+  | { "config.json": FileSource; "model.safetensors": FileSource; "tokenizer.json": FileSource; [file: string]: FileSource };
 
 /** Loading progress, per file (shapes as transformers.js's progress_callback). */
 export type ProgressEvent =
@@ -264,9 +267,13 @@ interface PipelineBase {
   /** Hyperparameter search: one fine-tuning trial per combination of `space`, in the Worker; the pipeline then holds the best trial's model. */
   search(options: SearchOptions): Promise<SearchResult>;
   evaluate(data: DataSource, options?: EvaluateOptions): Promise<Metrics>;
-  /** Hugging Face files as Blobs (LoRA adapters merged); with `directory` (File System Access API) also written there. */
-  /** `name` also keeps the files in OPFS (see `models`). */
-  save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob>>;
+  /**
+   * Hugging Face files as Blobs (LoRA adapters merged; a SetFit model's folder adds its head,
+   * `config_setfit.json` and its sentence-transformers modules); with `directory` (File System
+   * Access API) also written there. `name` also keeps the files in OPFS (see `models`). The files
+   * open again as `pipeline(task, { model: files })`.
+   */
+  save(options?: { format?: "huggingface"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"config.json" | "model.safetensors" | "tokenizer.json", Blob> & Record<string, Blob>>;
   /** A classifier fine-tuned with `lora`: its adapters and head as PEFT files (`PeftModel.from_pretrained(base, folder)` loads them). */
   save(options: { format: "peft"; directory?: FileSystemDirectoryHandle; name?: string }): Promise<Record<"adapter_model.safetensors" | "adapter_config.json", Blob>>;
   /** The last `finetune` run as a Hugging Face recipe to run on GPUs (`webtune recipe`): `train.py`
