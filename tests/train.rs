@@ -166,8 +166,19 @@ fn files_with_dropout() -> ModelFiles {
     files
 }
 
-/// Runs to the end, keeping every checkpoint; returns them with the final weights (exported).
+/// Runs to the end on the CPU, keeping every checkpoint; returns them with the final weights (exported).
 fn run_with_checkpoints(
+    files: &ModelFiles,
+    options: &TrainOptions,
+    resume: Option<&Checkpoint>,
+    cancel_at_step: Option<usize>,
+) -> (Vec<Checkpoint>, Vec<u8>, Vec<Event>) {
+    run_on_with_checkpoints(&device::cpu(), files, options, resume, cancel_at_step)
+}
+
+/// [`run_with_checkpoints`] on `device`.
+fn run_on_with_checkpoints(
+    device: &webtune::ComputeDevice,
     files: &ModelFiles,
     options: &TrainOptions,
     resume: Option<&Checkpoint>,
@@ -190,9 +201,32 @@ fn run_with_checkpoints(
     };
     let cancelled = || cancel_at_step.is_some_and(|n| last_step.get() >= n);
     let hooks = Hooks { on_event: &mut on_event, on_checkpoint: Some(&mut on_checkpoint), cancelled: &cancelled };
-    let trained = block_on(fine_tune_classifier(files, &device::cpu(), &data, Some(&data), options, resume, hooks)).unwrap();
+    let trained = block_on(fine_tune_classifier(files, device, &data, Some(&data), options, resume, hooks)).unwrap();
     let out = block_on(trained.into_encoder(files).export()).unwrap();
     (kept.into_inner(), out.weights, events)
+}
+
+#[test]
+fn a_checkpoint_written_on_the_gpu_resumes_on_the_cpu_and_ends_like_the_gpu_run() {
+    // the fixture's dropout-0 config, so that both devices compute the same steps
+    let (files, _) = fixture();
+    let gpu = block_on(device::select(DevicePreference::Gpu)).expect("wgpu adapter required");
+    assert_eq!(gpu.info().kind, "wgpu");
+    let options = TrainOptions { epochs: 3, batch_size: 4, learning_rate: 2e-3, warmup_ratio: Some(0.2), checkpoint_every: Some(3), log_every: 1, ..TrainOptions::default() };
+    let (checkpoints, _, on_gpu) = run_on_with_checkpoints(&gpu, &files, &options, None, None);
+    assert_eq!(checkpoints.iter().map(|c| c.state.step).collect::<Vec<_>>(), [3, 6, 9]);
+    let saved = checkpoints[0].files().unwrap();
+    let loaded = Checkpoint::from_files(|name| saved.iter().find(|(n, _)| *n == name).map(|(_, b)| b.clone())).unwrap();
+    let _turn = cpu_turn();
+    let (_, _, resumed) = run_on_with_checkpoints(&device::cpu(), &files, &options, Some(&loaded), None);
+    let after = |events: &[Event]| -> Vec<(usize, f64)> {
+        events.iter().filter_map(|e| if let Event::Step { step, loss, .. } = e { (*step > 3).then_some((*step, *loss)) } else { None }).collect()
+    };
+    let (want, got) = (after(&on_gpu), after(&resumed));
+    assert_eq!(got.iter().map(|s| s.0).collect::<Vec<_>>(), (4..=9).collect::<Vec<_>>(), "the resumed run continues after step 3");
+    for ((step, g), (_, c)) in want.iter().zip(&got) {
+        assert!(c.is_finite() && (g - c).abs() <= 5e-3 * g.abs().max(1.0), "step {step}: wgpu {g}, resumed on the CPU {c}");
+    }
 }
 
 #[test]

@@ -2,7 +2,8 @@
 // training loss falls and validation accuracy rises well above chance, a checkpoint is made after
 // each epoch, and a run resumed from the first one ends as the uninterrupted run; bad input and
 // abort are clear errors. The same recipe on WebGPU against PyTorch, step by step, is
-// tests/browser.rs's and webgpu-features.test.mjs's (through the Worker); what made a real
+// tests/browser.rs's and webgpu-features.test.mjs's (through the Worker), a GPU run's checkpoint
+// resumed on the CPU tests/train.rs's; what made a real
 // checkpoint's (MiniLM's) gradients NaN on WebGPU, GELU's backward at large inputs, is
 // tests/browser.rs's GELU test. Needs pkg/ (pkg-config/build.sh).
 import { after, before, test } from "node:test";
