@@ -58,7 +58,8 @@ impl Py {
     /// The entry `key` of a dict (or of an object's dict state).
     pub fn get(&self, key: &str) -> Option<&Py> {
         match self {
-            Py::Dict(items) => items.iter().find(|(k, _)| matches!(k, Py::Str(s) if s == key)).map(|(_, v)| v),
+            // a key set again later wins, as in Python
+            Py::Dict(items) => items.iter().rev().find(|(k, _)| matches!(k, Py::Str(s) if s == key)).map(|(_, v)| v),
             Py::Object { state, .. } => state.get(key),
             _ => None,
         }
@@ -441,21 +442,20 @@ impl Reader<'_> {
         }
     }
 
+    // Only the added items' depth is checked (the container's own was, when it was pushed), and
+    // a dict keeps every key in order (`Py::get` takes the last): both stay linear in the input.
     fn extend_list(&mut self, items: Vec<Py>) -> Result<()> {
+        check_added_depth(items.iter())?;
         let (Py::List(list), _) = self.top()? else { return Err(bad("APPEND to something that is not a list".into())) };
         list.extend(items);
-        self.check_top_depth()
+        Ok(())
     }
 
     fn extend_dict(&mut self, items: Vec<(Py, Py)>) -> Result<()> {
+        check_added_depth(items.iter().flat_map(|(k, v)| [k, v]))?;
         let (Py::Dict(dict), _) = self.top()? else { return Err(bad("SETITEM on something that is not a dict".into())) };
-        for (k, v) in items {
-            match dict.iter_mut().find(|(old, _)| *old == k) {
-                Some(slot) => slot.1 = v,
-                None => dict.push((k, v)),
-            }
-        }
-        self.check_top_depth()
+        dict.extend(items);
+        Ok(())
     }
 
     fn check_top_depth(&mut self) -> Result<()> {
@@ -506,6 +506,14 @@ impl Reader<'_> {
         let raw = if fortran { fortran_to_c(&raw, &shape, size) } else { raw };
         Ok(Py::Array(Array { shape, dtype: name.clone(), big_endian: *big_endian, data: ArrayData::Raw(Rc::new(raw)) }))
     }
+}
+
+/// Items going into a container on the stack: each at most one level less deep than the limit.
+fn check_added_depth<'a>(mut items: impl Iterator<Item = &'a Py>) -> Result<()> {
+    if items.any(|v| v.depth(MAX_DEPTH) >= MAX_DEPTH) {
+        return Err(bad(format!("values nest deeper than {MAX_DEPTH} levels")));
+    }
+    Ok(())
 }
 
 fn pairs(items: Vec<Py>) -> Result<Vec<(Py, Py)>> {

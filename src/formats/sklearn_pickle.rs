@@ -246,6 +246,21 @@ mod tests {
         copies.extend(std::iter::repeat_n([b'h', 0], 5000).flatten());
         copies.push(b'.');
         assert!(read_logistic_regression(&copies).unwrap_err().to_string().contains("copied out"));
+        // a list grown one APPEND at a time and a dict one SETITEM at a time read in linear time
+        let mut long = vec![0x80, 3, b']'];
+        long.extend(std::iter::repeat_n([b'N', b'a'], 300_000).flatten());
+        long.push(b'}');
+        for i in 0..100_000u32 {
+            long.push(b'J');
+            long.extend_from_slice(&i.to_le_bytes());
+            long.push(b'N');
+            long.push(b's');
+        }
+        long.extend_from_slice(b"\x86.");
+        match crate::formats::pickle::read(&long).unwrap() {
+            crate::formats::pickle::Py::Tuple(t) => assert!(matches!(&t[..], [crate::formats::pickle::Py::List(l), crate::formats::pickle::Py::Dict(d)] if l.len() == 300_000 && d.len() == 100_000)),
+            other => panic!("{other:?}"),
+        }
         // BUILD may not take the object under a MARK (a later TUPLE would then split past the stack)
         let mut under_mark = vec![0x80, 3];
         under_mark.extend_from_slice(b"csklearn\nX\n)\x81(}b)t.");
