@@ -44,9 +44,14 @@ async function atUrl(base, signal) {
   return Object.fromEntries([["modules.json", modules], ...found.filter(([, bytes]) => bytes)]);
 }
 
-/** From picked files: named by their path inside the picked folder (`webkitRelativePath`). */
+/** Picked files by their path inside the picked folder (`webkitRelativePath`), else their name. */
+export function byPathInFolder(files) {
+  return new Map(Array.from(files, (f) => [(f.webkitRelativePath || f.name).split("/").slice(f.webkitRelativePath ? 1 : 0).join("/"), f]));
+}
+
+/** From picked files: named by their path inside the picked folder. */
 async function picked(files) {
-  const byPath = new Map(Array.from(files, (f) => [(f.webkitRelativePath || f.name).split("/").slice(f.webkitRelativePath ? 1 : 0).join("/"), f]));
+  const byPath = byPathInFolder(files);
   const modules = byPath.get("modules.json");
   if (!modules) return {};
   const bytes = new Uint8Array(await modules.arrayBuffer());

@@ -4,7 +4,7 @@ import { call, core } from "./core.js";
 import { OptionsError, checkKeys } from "./errors.js";
 import { MODEL_FILES, bytesOf, modelFiles } from "./files.js";
 import { evaluateRows } from "./encoder.js";
-import { filesNamedIn, withoutSentenceFiles } from "./sentence-files.js";
+import { byPathInFolder, filesNamedIn, withoutSentenceFiles } from "./sentence-files.js";
 
 /**
  * Whether `model` is a saved SetFit folder (it has `model_head.pkl`), and if so its parts:
@@ -16,10 +16,7 @@ import { filesNamedIn, withoutSentenceFiles } from "./sentence-files.js";
 export async function setfitFolder(model, signal) {
   if (!model || typeof model !== "object" || model instanceof URL) return null;
   const picked = (typeof FileList !== "undefined" && model instanceof FileList) || Array.isArray(model);
-  // picked files are named by their path inside the picked folder
-  const named = picked
-    ? new Map(Array.from(model, (f) => [(f.webkitRelativePath || f.name).split("/").slice(f.webkitRelativePath ? 1 : 0).join("/"), f]))
-    : new Map(Object.entries(model));
+  const named = picked ? byPathInFolder(model) : new Map(Object.entries(model));
   if (!named.has("model_head.pkl")) return null;
   const bodyNames = Object.values(MODEL_FILES);
   const folder = {};
