@@ -208,11 +208,21 @@ fn predict_and_rank_use_the_head_of_a_folder_setfit_saved() {
     }
     std::fs::copy(fixture("heads/ids3.pkl"), dir.as_path().join("model_head.pkl")).unwrap();
     std::fs::write(dir.as_path().join("config_setfit.json"), r#"{"normalize_embeddings": false, "labels": ["billing", "delivery", "returns"]}"#).unwrap();
+    // a tensor the body does not use: loading says so (the CLI on stderr, the model in `warnings`)
+    let weights = std::fs::read(dir.as_path().join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&weights).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st.tensors().into_iter().map(|(k, v)| (k, v.shape().to_vec(), v.data().to_vec())).collect();
+    tensors.push(("stray.weight".into(), vec![2], vec![0; 8]));
+    let views: Vec<(String, safetensors::tensor::TensorView)> =
+        tensors.iter().map(|(k, s, d)| (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap())).collect();
+    std::fs::write(dir.as_path().join("model.safetensors"), safetensors::serialize(views, None).unwrap()).unwrap();
     let out = webtune_cli(&["predict", "--model", dir.as_path().to_str().unwrap(), "--device", "cpu", "--text", "where is my parcel", "--text", "refund please"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: ignored 1 checkpoint tensor(s) this model does not use: stray.weight"), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
     let model = SetFitModel::load(ModelFiles::from_dir(dir.as_path()).unwrap(), |n| std::fs::read(dir.as_path().join(n)).ok(), &device::cpu()).unwrap();
+    assert_eq!(model.warnings, ["ignored 1 checkpoint tensor(s) this model does not use: stray.weight"]);
     let want = block_on(model.classify(&["where is my parcel", "refund please"])).unwrap();
     for (line, want) in lines.iter().zip(want) {
         assert_eq!(line["label"], want[0].label.as_str());

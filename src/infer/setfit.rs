@@ -46,6 +46,8 @@ pub struct SetFitModel {
     /// The config.json and tokenizer.json the body came with, saved with it.
     pub source_config: Vec<u8>,
     pub source_tokenizer: Vec<u8>,
+    /// What loading the body reported (ignored keys such as a pooler); empty for a model trained here.
+    pub warnings: Vec<String>,
 }
 
 impl SetFitModel {
@@ -81,7 +83,7 @@ impl SetFitModel {
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|c| c.get("max_seq_length").and_then(serde_json::Value::as_u64))
             .map_or(config.max_tokens(), |n| usize::try_from(n).unwrap_or(usize::MAX).min(config.max_tokens()));
-        let (body, _) = load_encoder(&config, weights, device.device())?;
+        let (body, report) = load_encoder(&config, weights, device.device())?;
         let head = LogisticRegression { coef: head.coef, intercept: head.intercept, classes: labels.len(), iterations: head.iterations };
         Ok(SetFitModel {
             config,
@@ -95,6 +97,7 @@ impl SetFitModel {
             batch_size: 32,
             source_config: sources.config,
             source_tokenizer: sources.tokenizer,
+            warnings: report.warnings,
         })
     }
 

@@ -121,6 +121,7 @@ pub async fn fine_tune_setfit(
         batch_size: options.batch_size,
         source_config: task.config_bytes,
         source_tokenizer: files.tokenizer.clone(),
+        warnings: Vec::new(),
     };
     let evaluation = match validation {
         Some(v) if !v.is_empty() => Some(evaluate(&model, v).await?),

@@ -81,7 +81,7 @@ impl JsSetFit {
             num_layers: m.config.num_hidden_layers,
             max_length: m.max_length,
             method: "setfit",
-            warnings: Vec::new(),
+            warnings: m.warnings.clone(),
         })
     }
 

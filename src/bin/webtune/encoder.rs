@@ -204,6 +204,7 @@ async fn classify(model: &ModelArgs, texts: &[&str]) -> Result<Vec<Vec<LabelScor
     }
     let dev = crate::cli::select_device(&model.device).await?;
     let mut setfit = SetFitModel::load(ModelFiles::from_dir(dir)?, |name| std::fs::read(dir.join(name)).ok(), &dev)?;
+    warn(&setfit.warnings);
     setfit.max_length = model.max_length.unwrap_or(setfit.max_length).min(setfit.config.max_tokens());
     setfit.batch_size = model.batch_size.max(1);
     setfit.classify(texts).await
