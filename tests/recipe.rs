@@ -16,9 +16,9 @@ use serde_json::Value;
 use webtune::{
     data::{Columns, TextColumns},
     device,
-    infer::{Decoder, ModelFiles},
+    infer::{Decoder, ModelFiles, sentence_transformer::SentenceTransformer},
     session::{
-        DataFile, SessionData, Task, finetune_answerer, finetune_classifier, finetune_decoder, finetune_masked_lm, finetune_token_classifier,
+        DataFile, SessionData, Task, finetune_answerer, finetune_classifier, finetune_decoder, finetune_masked_lm, finetune_setfit, finetune_token_classifier,
         recipe::{encoder_recipe, language_model_recipe, masked_lm_recipe, question_answering_recipe, token_classifier_recipe},
     },
     train::{Checkpoint, Evaluation, Event, Hooks, TrainOptions},
@@ -344,6 +344,37 @@ fn webtunes_language_model_runs_give_the_recipes_trainer_steps() {
     }
 }
 
+/// The SetFit run's recipe, written today, is the one setfit's Trainer ran; webtune's run takes
+/// the steps that Trainer took over the same pairs in webtune's order, and its head scores the
+/// validation rows as the head setfit fitted (scikit-learn's default tolerance against webtune's
+/// tighter solve: 1e-3 on the log loss).
+#[test]
+fn webtunes_setfit_run_gives_the_steps_and_evaluation_of_the_recipes_setfit_trainer() {
+    let _turn = cpu_turn();
+    let (options, data) = run("setfit");
+    let expected = expected("setfit");
+    let body = fixtures().join("setfit/body");
+    let files = ModelFiles::from_dir(&body).unwrap();
+    let written = block_on(encoder_recipe(Task::TextClassification, (&files).into(), "setfit-body", &data, &Columns::default(), &options, None)).unwrap();
+    readable_readme("setfit", &written);
+    let ours: serde_json::Map<String, Value> = written.iter().map(|(file, bytes)| (file.clone(), Value::from(fnv1a64(bytes)))).collect();
+    assert_eq!(Value::Object(ours), expected["recipe_files"], "setfit: the recipe differs from the one make_recipe_fixture.py ran; run it again");
+    let modules = SentenceTransformer::from_folder(std::fs::read(body.join("modules.json")).ok().as_deref(), |n| std::fs::read(body.join(n)).ok()).unwrap();
+    let (mut steps, mut evaluation) = (Vec::new(), None);
+    let mut on_event = |e| match e {
+        Event::Step { loss, grad_norm, learning_rate, .. } => steps.push((loss, grad_norm.unwrap(), learning_rate)),
+        Event::Eval { metrics: Evaluation::Classification(m), .. } => evaluation = Some(m),
+        _ => {}
+    };
+    block_on(finetune_setfit(&files, modules, &device::cpu(), &data, &Columns::default(), &options, Hooks::events(&mut on_event))).unwrap();
+    trainer_steps("setfit", &steps, &expected);
+    let (ours, theirs) = (evaluation.expect("an evaluation of the validation rows"), &expected["evaluation"]);
+    assert!((ours.loss.unwrap() - theirs["eval_loss"].as_f64().unwrap()).abs() <= 1e-3, "log loss {:?} vs setfit's {}", ours.loss, theirs["eval_loss"]);
+    for (value, key) in [(ours.accuracy, "eval_accuracy"), (ours.macro_precision, "eval_macro_precision"), (ours.macro_recall, "eval_macro_recall"), (ours.macro_f1, "eval_macro_f1")] {
+        close_to("setfit", value, &theirs[key], key);
+    }
+}
+
 #[test]
 fn webtunes_run_gives_the_recipes_trainer_steps() {
     check_steps("full", &model());
@@ -455,11 +486,12 @@ fn check_resumed(name: &str, (file, head): (&str, &str)) {
 }
 
 #[test]
-fn a_run_without_a_recipe_yet_and_a_judge_without_validation_are_clear_errors() {
+fn options_a_recipe_cannot_run_and_a_judge_without_validation_are_clear_errors() {
     let (options, data) = run("full");
-    let setfit = TrainOptions { method: webtune::train::options::Method::Setfit, ..options.clone() };
+    // a SetFit recipe refuses what setfit's Trainer cannot run, as the run does
+    let setfit = TrainOptions { method: webtune::train::options::Method::Setfit, lora: run("lora").0.lora, ..options.clone() };
     let e = block_on(encoder_recipe(Task::TextClassification, (&model()).into(), "model", &data, &Columns::default(), &setfit, None)).unwrap_err().to_string();
-    assert!(e.contains("a SetFit run is not exported as a recipe yet"), "{e}");
+    assert!(e.contains("lora is not available with method \"setfit\""), "{e}");
     let adapters = TrainOptions { lora: run("lora").0.lora, ..Default::default() };
     let e = block_on(masked_lm_recipe((&masked_lm()).into(), "mlm-model", &data, &TextColumns::default(), &adapters, None)).unwrap_err().to_string();
     assert!(e.contains("LoRA is not available for masked-LM training"), "{e}");

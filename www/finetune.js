@@ -131,7 +131,7 @@ function endRun() {
   $("ft-start").disabled = false;
   $("ft-stop").disabled = true;
   $("ft-try").hidden = !model;
-  $("ft-recipe-row").hidden = !fromRun || setfit(); // a search's or a reopened model has no single run to write; SetFit's has no recipe yet
+  $("ft-recipe-row").hidden = !fromRun; // a search's or a reopened model has no single run to write
   offerResume();
   if (model) rerank(model, showError); // the pool, by the new model's doubts
 }

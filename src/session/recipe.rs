@@ -8,7 +8,7 @@
 //! epoch (`webtune_order.json`) — beside a fixed program per task, `train.py`
 //! (`recipe/train_classifier.py`, `recipe/train_token_classifier.py`,
 //! `recipe/train_question_answering.py`, `recipe/train_masked_lm.py`, `recipe/train_causal_lm.py`,
-//! all on `recipe/webtune_recipe.py`), the pinned `requirements.txt`, the `accelerate` configs and a
+//! all on `recipe/webtune_recipe.py`; a SetFit run's, `recipe/train_setfit.py`, on setfit's Trainer), the pinned `requirements.txt`, the `accelerate` configs and a
 //! README. With `--webtune-order` the program feeds the batches in webtune's order, which makes its
 //! steps webtune's steps (tests/recipe.rs); without it, the Trainer shuffles as it does for any run.
 
@@ -16,6 +16,7 @@ mod classifier;
 mod language_model;
 mod masked_lm;
 mod question_answering;
+mod setfit;
 mod token_classifier;
 
 use serde_json::{Value, json};

@@ -146,8 +146,15 @@ pub async fn evaluate(model: &SetFitModel, data: &Dataset) -> Result<Metrics> {
     Ok(Metrics::compute(&truth, &predicted, &model.labels, Some(loss)))
 }
 
+/// Each pair's length in tokens (both texts, each cut at `max_length`): what `groupByLength`
+/// orders a SetFit run's batches by.
+pub fn pair_lengths(tokenizer: &TextTokenizer, train: &Dataset, pairs: &[Pair], max_length: usize) -> Result<Vec<usize>> {
+    let count = |row: usize| tokenizer.count(&train.examples[row].text, None).map(|n| n.min(max_length));
+    pairs.iter().map(|p| Ok(count(p.first)? + count(p.second)?)).collect()
+}
+
 /// Options a SetFit run cannot honour, refused by name.
-fn check_options(options: &TrainOptions) -> Result<()> {
+pub(crate) fn check_options(options: &TrainOptions) -> Result<()> {
     let refused = [
         ("lora", options.lora.is_some(), "SetFit trains the whole body"),
         ("evalEvery", options.eval_every.is_some(), "SetFit evaluates once, when the head is fitted"),
@@ -195,8 +202,7 @@ impl Task for Body<'_> {
     }
 
     fn lengths(&self) -> Result<Vec<usize>> {
-        let count = |row: usize| self.tokenizer.count(self.text(row), None).map(|n| n.min(self.max_length));
-        self.pairs.iter().map(|p| Ok(count(p.first)? + count(p.second)?)).collect()
+        pair_lengths(&self.tokenizer, self.train, &self.pairs, self.max_length)
     }
 
     fn fingerprint(&self) -> String {

@@ -5,9 +5,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ROOT, openBrowser, requireAsset } from "./harness.mjs";
 
 const FIX = join(ROOT, "tests/fixtures/bert");
@@ -94,7 +94,9 @@ test("pipeline loads a hub id in its Worker with progress events, matches transf
     assert.equal(done.loaded, readFileSync(join(repo, file)).length);
   }
   assert.deepEqual(r.progress.at(-1), { status: "ready", task: "text-classification", name: "webtune/tiny-cls3" });
-  assert.deepEqual(hubRequests().sort(), files.map((f) => `/hub/webtune/tiny-cls3/resolve/main/${f}`).sort());
+  // and whether the folder is a SetFit model's (it is not: no events for the head it lacks)
+  assert.deepEqual(hubRequests().sort(), [...files, "model_head.pkl"].map((f) => `/hub/webtune/tiny-cls3/resolve/main/${f}`).sort());
+  assert.ok(!r.progress.some((e) => e.file === "model_head.pkl"), JSON.stringify(r.progress.filter((e) => e.file === "model_head.pkl")));
   // the page itself fetched neither the model nor the wasm: the Worker did
   assert.ok(!r.pageFetches.some((p) => p.startsWith("/hub/") || p.endsWith(".wasm")), r.pageFetches.join(", "));
 
@@ -829,6 +831,7 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     const scores = await clf(test);
     const files = await clf.save();
     const names = Object.keys(files).sort();
+    const saved = Object.fromEntries(await Promise.all(Object.entries(files).map(async ([name, blob]) => [name, Array.from(new Uint8Array(await blob.arrayBuffer()))])));
     // the saved folder opens again as the SetFit model it is: from save()'s files, and kept by name (My models)
     const reopened = await pipeline("text-classification", { model: files, device: "cpu" });
     const reopenedScores = await reopened(test);
@@ -840,7 +843,9 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     kept.dispose();
     await models.delete("setfit-kept");
     const evaluation = await clf.evaluate(rows);
-    const recipe = await clf.save({ format: "recipe" }).then(() => null, failure);
+    const recipeFiles = await clf.save({ format: "recipe" });
+    const recipe = Object.keys(recipeFiles).sort();
+    const recipeProgram = await recipeFiles["train.py"].text();
     const checkpointed = await clf.finetune({ method: "setfit", data: rows, checkpointEvery: 2, onCheckpoint() {} }).then(() => null, failure);
     // "label these next": the pool by the model's uncertainty
     const ranked = await clf.rank(test.map((text) => ({ text })), { strategy: "margin" });
@@ -852,7 +857,7 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     embedder.dispose();
     return {
       steps: events.filter((t) => t === "step").length, last: events.at(-1), scores, names, accuracy: evaluation.accuracy, recipe, checkpointed, ranked, badStrategy, emptyRow, noHead,
-      reopenedScores, reopenedNames, keptScores,
+      reopenedScores, reopenedNames, keptScores, saved, recipeProgram,
     };
   }, { rows, run, test: fixture.test });
   assert.equal(r.steps, fixture.steps.length, "setfit's optimizer steps");
@@ -871,7 +876,9 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
   }
   assert.deepEqual(r.reopenedNames, fixture.saved.files, "a reopened SetFit model saves the same folder");
   assert.ok(r.accuracy > 0 && r.accuracy <= 1);
-  assert.match(r.recipe?.message, /a SetFit run is not exported as a recipe yet/);
+  // its recipe runs setfit's Trainer (tests/recipe.rs checks that program's steps against webtune's)
+  assert.ok(r.recipe?.includes("train.py") && r.recipe.includes("webtune_order.json"), JSON.stringify(r.recipe));
+  assert.match(r.recipeProgram, /from setfit import SetFitModel, Trainer, TrainingArguments/);
   assert.match(r.checkpointed?.message, /SetFit run is not checkpointed/);
   // margin: 1 − (p₁ − p₂) of setfit's own probabilities for the texts, most uncertain first
   const margins = fixture.saved.probabilities.map((p) => { const s = [...p].sort((a, b) => b - a); return 1 - (s[0] - s[1]); });
@@ -883,6 +890,38 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
   assert.match(r.badStrategy?.message, /unknown strategy "random"; valid strategies are "entropy", "margin", "least-confident"/);
   assert.match(r.emptyRow?.message, /row 0 has no text in column "text"/);
   assert.match(r.noHead?.message, /a feature-extraction pipeline has no classifier to be unsure with/);
+
+  // the saved folder on the hub: loaded by its id, it is the SetFit model setfit loads (its head,
+  // labels and pooling), and a reload takes every file from the cache
+  const repo = join(hub, "webtune/setfit-saved/resolve/main");
+  for (const [name, bytes] of Object.entries(r.saved)) {
+    mkdirSync(dirname(join(repo, name)), { recursive: true });
+    writeFileSync(join(repo, name), Uint8Array.from(bytes));
+  }
+  const byId = () => b.page.evaluate(async (test) => {
+    const { env, pipeline } = await import("/pkg/index.js");
+    env.remoteHost = `${location.origin}/hub`;
+    const clf = await pipeline("text-classification", { model: "webtune/setfit-saved", device: "cpu" });
+    const out = { info: clf.info, scores: await clf(test) };
+    clf.dispose();
+    return out;
+  }, fixture.test);
+  const first = await byId();
+  assert.equal(first.info.method, "setfit");
+  assert.deepEqual(first.info.warnings, []);
+  fixture.saved.probabilities.forEach((want, i) => {
+    for (const { label, score } of first.scores[i]) {
+      assert.ok(Math.abs(score - want[fixture.names.indexOf(label)]) <= 1e-4, `by hub id: text ${i}, ${label}: ${score} vs setfit's ${want[fixture.names.indexOf(label)]}`);
+    }
+  });
+  const asked = hubRequests().filter((p) => p.includes("/setfit-saved/")).map((p) => p.split("/resolve/main/")[1]).sort();
+  // each once: the folder's files, and two files a sentence-transformers folder may carry that this one lacks
+  assert.deepEqual(asked, [...fixture.saved.files, "special_tokens_map.json", "vocab.txt"].sort());
+  await b.page.reload();
+  const before = hubRequests().length;
+  const again = await byId();
+  assert.equal(hubRequests().length, before, `requests after reload: ${hubRequests().slice(before)}`);
+  assert.deepEqual(again.scores, first.scores);
 });
 
 test("finetune({ augment: { ops: [\"substitute\", \"insert\"], model } }) fetches the named masked LM in the Worker and trains on its copies; a model without a masked-LM head says what to name (CPU path)", async () => {

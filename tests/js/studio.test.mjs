@@ -361,7 +361,11 @@ test("with a few rows per class the panel proposes SetFit and says why; a SetFit
     assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
     assert.match(await page.textContent("#ft-status"), /^done: \d+ steps .*finished/);
     assert.equal(await page.locator("#ft-evals tbody tr").count(), 1, "one evaluation, once the head is fitted");
-    assert.equal(await page.isHidden("#ft-recipe-row"), true, "no recipe for a SetFit run");
+    // its recipe, for setfit's own Trainer (pipeline.test.mjs reads its program)
+    assert.equal(await page.isHidden("#ft-recipe-row"), false, "a SetFit run downloads as a recipe");
+    const [recipe] = await Promise.all([page.waitForEvent("download"), page.click("#ft-recipe")]);
+    const zip = readFileSync(await recipe.path());
+    for (const name of ["train.py", "webtune_order.json", "requirements.txt"]) assert.ok(zip.includes(Buffer.from(name)), `the recipe zip holds ${name}`);
     await page.click("#ft-classify");
     await page.waitForFunction(() => /%/.test(document.querySelector("#ft-pred").textContent));
     assert.match(await page.textContent("#ft-pred"), /(negative|neutral|positive) \d+\.\d %/);

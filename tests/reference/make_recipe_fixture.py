@@ -65,6 +65,12 @@ their tokenizer_config.json files are kept as lm-model.json, lm-marked.json and 
                     steps and final evaluation (eval_loss over every learned token).
   lm-chat-trained.safetensors, lm-chat-lora-trained.safetensors   the weights and the adapter the
                     Trainer ended "lm-chat" and "lm-chat-lora" with
+
+SetFit, on tests/fixtures/setfit/body (folder `setfit-body`) and data.jsonl:
+  expected.json     "setfit" (`--method setfit`, a quarter of the rows held out): file hashes,
+                    options, the body's steps as setfit's Trainer took them in webtune's order of
+                    setfit's pairs, and the evaluation of the head it fitted (webtune's metrics).
+                    `--only setfit` runs this one alone and updates its entry.
 """
 import argparse
 import json
@@ -139,6 +145,11 @@ LM_RUNS = {
 }
 
 
+SETFIT_OPTIONS = ["--task", "text-classification", "--method", "setfit", "--epochs", "2", "--batch-size", "8", "--learning-rate", "1e-3",
+                  "--warmup-ratio", "0.1", "--weight-decay", "0.01", "--seed", "7", "--max-length", "64", "--validation-split", "0.25",
+                  "--log-every", "1"]
+
+
 def fnv1a64(data: bytes) -> int:
     h = 0xCBF29CE484222325
     for b in data:
@@ -149,7 +160,13 @@ def fnv1a64(data: bytes) -> int:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--webtune", required=True)
+    ap.add_argument("--only", choices=["setfit"], help="run this run alone and update its entry of expected.json")
     args = ap.parse_args()
+    if args.only == "setfit":
+        expected = json.loads((OUT / "expected.json").read_text())
+        expected["setfit"] = setfit_run(args.webtune, Path(tempfile.mkdtemp()))
+        (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+        return
     rows = json.loads((BERT / "train-steps/expected.json").read_text())["rows"] + [{"text": t, "label": l} for t, l in EXTRA]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -200,7 +217,14 @@ def main():
     # the trained weights and adapter, which webtune's runs must end at
     shutil.copy(work / "out-lm-chat/final/model.safetensors", OUT / "lm-chat-trained.safetensors")
     shutil.copy(work / "out-lm-chat-lora/final/adapter_model.safetensors", OUT / "lm-chat-lora-trained.safetensors")
+    expected["setfit"] = setfit_run(args.webtune, work)
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
+def setfit_run(webtune, work):
+    """The SetFit run's recipe on the setfit fixture's sentence-transformer, run by setfit's Trainer."""
+    shutil.copytree(ROOT / "tests/fixtures/setfit/body", work / "setfit-body")
+    return run_recipe(webtune, work, work / "setfit-body", "setfit", SETFIT_OPTIONS, model_name="setfit-body")
 
 
 def ner_models(work):

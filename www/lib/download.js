@@ -4,33 +4,47 @@
 import { AbortError, NetworkError } from "./errors.js";
 
 const SIZE_HEADER = "x-webtune-size";
+/** Marks a cached answer "the server has no such file" (an optional file, `download`'s `optional`). */
+const ABSENT_HEADER = "x-webtune-absent";
+const ABSENT = Symbol("absent");
 const PROGRESS_EVERY_MS = 100;
 
 /**
  * Fetches `url` (or takes it from the cache) and resolves to its bytes. Events to `onProgress`
  * (transformers.js's shapes): `{status: "initiate" | "download" | "progress" | "done", name, file,
- * loaded?, total?, progress?, fromCache?}`.
+ * loaded?, total?, progress?, fromCache?}`. An `optional` file the server does not have (404, 410)
+ * resolves to null without events, and that absence is cached like a file, so that a reload asks
+ * the network for nothing.
  * @param {string} url
- * @param {{name: string, file: string, useCache: boolean, cacheName: string,
+ * @param {{name: string, file: string, useCache: boolean, cacheName: string, optional?: boolean,
  *          onProgress?: (e: object) => void, signal?: AbortSignal}} o
  */
-export async function download(url, { name, file, useCache, cacheName, onProgress, signal }) {
+export async function download(url, { name, file, useCache, cacheName, optional = false, onProgress, signal }) {
   const emit = (e) => onProgress?.({ name, file, ...e });
-  emit({ status: "initiate" });
   const cache = useCache ? await openCache(cacheName) : null;
   const cached = await readCache(cache, url);
+  if (cached === ABSENT) return null;
+  if (!optional || cached) emit({ status: "initiate" });
   if (cached) {
     emit({ status: "progress", loaded: cached.length, total: cached.length, progress: 100, fromCache: true });
     emit({ status: "done", loaded: cached.length, total: cached.length, fromCache: true });
     return cached;
   }
-  emit({ status: "download" });
+  if (!optional) emit({ status: "download" });
   let res;
   try {
     res = await fetch(url, { signal });
   } catch (err) {
     if (signal?.aborted) throw new AbortError(`the download of ${file} was aborted`);
     throw new NetworkError(`${file}: could not fetch ${url} (${err.message}); check the URL, the network and that the server allows CORS`, { cause: err });
+  }
+  if (optional && (res.status === 404 || res.status === 410)) {
+    await writeCache(cache, url, new Uint8Array(0), null, { [ABSENT_HEADER]: "1" });
+    return null;
+  }
+  if (optional) {
+    emit({ status: "initiate" });
+    emit({ status: "download" });
   }
   if (!res.ok) {
     const hint = res.status === 401 || res.status === 403 ? "; the model may be private or gated"
@@ -90,18 +104,20 @@ async function openCache(cacheName) {
   }
 }
 
+/** The cached bytes of `url`, ABSENT when the server was known not to have it, else null. */
 async function readCache(cache, url) {
   const hit = await cache?.match(url);
   if (!hit) return null;
+  if (hit.headers.get(ABSENT_HEADER) === "1") return ABSENT;
   const bytes = new Uint8Array(await hit.arrayBuffer());
   if (String(bytes.length) === hit.headers.get(SIZE_HEADER)) return bytes;
   await cache.delete(url); // damaged or from another writer: fetch it again
   return null;
 }
 
-async function writeCache(cache, url, bytes, type) {
+async function writeCache(cache, url, bytes, type, extra = {}) {
   if (!cache) return;
-  const headers = { [SIZE_HEADER]: String(bytes.length), "content-type": type ?? "application/octet-stream" };
+  const headers = { [SIZE_HEADER]: String(bytes.length), "content-type": type ?? "application/octet-stream", ...extra };
   try {
     await cache.put(url, new Response(bytes, { headers }));
   } catch {

@@ -73,3 +73,12 @@ export async function fetchModel({ id, sources }, names, { settings, onProgress,
   const entries = [...await Promise.all(first.map(fetchOne)), ...await Promise.all(all.filter(([role]) => role !== "config").map(fetchOne))];
   return Object.fromEntries(entries);
 }
+
+/**
+ * A file beside config.json at a hub id or folder URL (`configUrl`) that the folder may not have:
+ * its bytes through the cache, or null when the server has no such file (that absence is cached
+ * too). `ctx`: `{ name, settings, onProgress?, signal? }`.
+ */
+export function downloadBeside(configUrl, file, { name, settings, onProgress, signal }) {
+  return download(new URL(file, configUrl).href, { name, file, useCache: settings.useCache, cacheName: settings.cacheName, optional: true, onProgress, signal });
+}

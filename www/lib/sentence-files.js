@@ -2,8 +2,7 @@
 // tokenizer.json: modules.json and the module configs it names (how the folder pools and
 // normalises its embeddings), which SetFit trains with and saves back. Each is optional: a plain
 // Hugging Face folder has none (sentence-transformers then pools by mean).
-import { NetworkError } from "./errors.js";
-import { isFileList } from "./hub.js";
+import { downloadBeside, isFileList } from "./hub.js";
 
 /** Top-level files a saved SetFit model carries over from its body's folder. */
 const CARRIED = ["config_sentence_transformers.json", "sentence_bert_config.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"];
@@ -21,23 +20,12 @@ function namedBy(modulesJson) {
 }
 
 /**
- * From a folder URL: each file fetched, those the server does not have (404) left out. Any other
- * failure is an error: pooling as a plain folder would silently give other embeddings.
+ * From a hub id or folder URL (`configUrl`: its config.json's): each file through the cache, those
+ * the server does not have (404) left out. Any other failure is an error: pooling as a plain
+ * folder would silently give other embeddings.
  */
-async function atUrl(base, signal) {
-  const get = async (name) => {
-    const url = new URL(name, base);
-    let res;
-    try {
-      res = await fetch(url, { signal });
-    } catch (err) {
-      if (err?.name === "AbortError") throw err;
-      throw new NetworkError(`${name}: could not fetch ${url} (${err.message}); SetFit reads it to pool as the model does: check the network`, { cause: err });
-    }
-    if (res.status === 404 || res.status === 410) return null;
-    if (!res.ok) throw new NetworkError(`${name}: ${url} answered HTTP ${res.status} ${res.statusText}; SetFit reads it to pool as the model does`);
-    return new Uint8Array(await res.arrayBuffer());
-  };
+async function atUrl(configUrl, ctx) {
+  const get = (name) => downloadBeside(configUrl, name, ctx);
   const modules = await get("modules.json");
   if (!modules) return {};
   const found = await Promise.all(namedBy(modules).map(async (name) => [name, await get(name)]));
@@ -62,12 +50,18 @@ async function picked(files) {
 /**
  * The sentence-transformers files of a pipeline's `model` argument (`sources`: its files by role,
  * as `resolveModel` resolved them): `{ name: Uint8Array }`, empty when it has none. A hub id or a
- * folder URL is asked for them; files given one by one name no folder, so only those given count.
+ * folder URL is asked for them (`ctx`: `{ name, settings, onProgress?, signal? }`, as
+ * `downloadBeside` takes it); files given one by one name no folder, so only those given count.
  */
-export async function sentenceFiles(model, sources, signal) {
+export async function sentenceFiles(model, sources, ctx) {
   if (isFileList(model)) return picked(model);
-  if (typeof model === "string" || model instanceof URL) return atUrl(new URL(".", sources.config), signal);
+  if (isFolderSource(model)) return atUrl(sources.config, ctx);
   return filesNamedIn(model);
+}
+
+/** Whether a pipeline's `model` argument names a folder on a server: a hub id or a folder URL. */
+export function isFolderSource(model) {
+  return typeof model === "string" || model instanceof URL;
 }
 
 /** The sentence-transformers files in an object of files by name (what `export()` gives). */

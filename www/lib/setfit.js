@@ -4,14 +4,15 @@ import { call, core } from "./core.js";
 import { OptionsError, checkKeys } from "./errors.js";
 import { MODEL_FILES, bytesOf, modelFiles } from "./files.js";
 import { evaluateRows } from "./encoder.js";
-import { byPathInFolder, filesNamedIn, withoutSentenceFiles } from "./sentence-files.js";
+import { downloadBeside } from "./hub.js";
+import { byPathInFolder, filesNamedIn, sentenceFiles, withoutSentenceFiles } from "./sentence-files.js";
 
 /**
  * Whether `model` is a saved SetFit folder (it has `model_head.pkl`), and if so its parts:
  * `body`, the model's three Hugging Face files (what `resolveModel` takes), and `folder`, every
  * other file by name (the head, `config_setfit.json`, the sentence-transformers modules), as bytes.
- * Reads files by name (what `save()`, `export()` and My models give) and picked folders; a folder
- * URL is loaded as a plain model (give its files to load it as SetFit). Null when it is not one.
+ * Reads files by name (what `save()`, `export()` and My models give) and picked folders (a hub id
+ * or folder URL: `setfitFolderAt`). Null when it is not one.
  */
 export async function setfitFolder(model, signal) {
   if (!model || typeof model !== "object" || model instanceof URL) return null;
@@ -23,6 +24,20 @@ export async function setfitFolder(model, signal) {
   for (const [name, file] of named) if (!bodyNames.includes(name)) folder[name] = await bytesOf(file, name, { signal });
   const body = picked ? model : Object.fromEntries(bodyNames.filter((n) => named.has(n)).map((n) => [n, named.get(n)]));
   return { body, folder };
+}
+
+/**
+ * Whether the hub id or folder URL whose config.json is at `configUrl` is a SetFit folder (it has
+ * `model_head.pkl` beside config.json), and if so its files besides the body's three, by name, as
+ * `setfitFolder` gives them; null when it is a plain model. Each file goes through the cache, and
+ * so does the answer that a folder has no head: a reload asks the network for nothing.
+ * `ctx`: `{ name, settings, onProgress?, signal? }`.
+ */
+export async function setfitFolderAt(configUrl, ctx) {
+  const head = await downloadBeside(configUrl, "model_head.pkl", ctx);
+  if (!head) return null;
+  const [labels, modules] = await Promise.all([downloadBeside(configUrl, "config_setfit.json", ctx), sentenceFiles(configUrl, { config: configUrl }, ctx)]);
+  return { ...modules, "model_head.pkl": head, ...(labels ? { "config_setfit.json": labels } : {}) };
 }
 
 /**

@@ -2,15 +2,15 @@
 // page) or on the calling thread when `env.useWorker` is false. Models stay here, behind handles.
 import { attachAdapter, checkNoAdapters, detachAdapter, detachAll, withAdapter } from "./adapters.js";
 import { call, core, loadCore } from "./core.js";
-import { AbortError, NetworkError, OptionsError } from "./errors.js";
+import { OptionsError } from "./errors.js";
 import { CHAT_FILES, loadDecoder } from "./decoder.js";
 import { download } from "./download.js";
 import { loadEncoder } from "./encoder.js";
 import { MODEL_FILES, bytesOf, dataFile, isGguf } from "./files.js";
 import { TASKS } from "./generated.js";
-import { fetchModel, resolveModel } from "./hub.js";
-import { sentenceFiles, withoutSentenceFiles } from "./sentence-files.js";
-import { loadSetFit, setfitFolder } from "./setfit.js";
+import { downloadBeside, fetchModel, resolveModel } from "./hub.js";
+import { isFolderSource, sentenceFiles, withoutSentenceFiles } from "./sentence-files.js";
+import { loadSetFit, setfitFolder, setfitFolderAt } from "./setfit.js";
 import * as store from "./store.js";
 import { finetuneMaskedLm, loadMaskedLm, searchMaskedLm } from "./masked-lm.js";
 import { finetuneAnswerer, loadQuestionAnswerer, searchAnswerer } from "./qa.js";
@@ -108,7 +108,7 @@ async function train(e, training, run, wantsCheckpoints, { settings, emit, check
       if (wantsCheckpoints) checkpoint(files);
     };
   if (training.method === "setfit" && e.source && !(await currentFiles(e))["modules.json"]) {
-    Object.assign(e.files, await sentenceFiles(e.source.model, e.source.sources, signal));
+    Object.assign(e.files, await sentenceFiles(e.source.model, e.source.sources, { name: e.id, settings, signal }));
   }
   // the masked language model of contextual augmentation, fetched as pipeline() fetches models
   const named = training.augment?.model;
@@ -209,9 +209,14 @@ export const ops = {
     if (isDecoder(task)) return loadGenerator(task, model, options, { settings, emit, signal });
     // files by name may carry a sentence-transformer's modules.json and module configs (a SetFit export)
     // a saved SetFit folder (setfit's or webtune's) classifies with its own head
-    const setfit = task === "text-classification" ? await setfitFolder(model, signal) : null;
+    let setfit = task === "text-classification" ? await setfitFolder(model, signal) : null;
     const resolved = resolveModel(setfit ? setfit.body : withoutSentenceFiles(model), MODEL_FILES, settings);
     const files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
+    // a hub id or folder URL is one when it has model_head.pkl beside config.json
+    if (task === "text-classification" && !setfit && isFolderSource(model)) {
+      const folder = await setfitFolderAt(resolved.sources.config, { name: resolved.id, settings, onProgress: emit, signal });
+      if (folder) setfit = { folder };
+    }
     const loaded = setfit ? await loadSetFit(files, setfit.folder, { ...options, signal }) : await ENCODER_TASKS[task].load(files, { ...options, signal });
     const handle = register(task, resolved.id, loaded, setfit ? { ...byName(files), ...setfit.folder } : byName(files), options);
     // where finetune({ method: "setfit" }) finds those files (fetched then, not with every load)
@@ -440,25 +445,14 @@ async function loadGenerator(task, model, { device }, { settings, emit, signal }
     files = await fetchModel(resolved, MODEL_FILES, { settings, onProgress: emit, signal });
     // a hub id or folder URL may have tokenizer_config.json and chat_template.jinja beside
     // config.json; files given one by one name theirs
-    const folder = typeof source === "string" || source instanceof URL;
+    const folder = isFolderSource(source);
     for (const [role, name] of Object.entries(CHAT_FILES)) {
       files[role] = given[role] ?? picked?.find((f) => f.name === name)
-        ?? (folder ? await optionalDownload(resolved.sources.config, name, id, settings, emit, signal) : undefined);
+        ?? (folder ? await downloadBeside(resolved.sources.config, name, { name: id, settings, onProgress: emit, signal }) : null) ?? undefined;
     }
   }
   const loaded = await loadDecoder(files, { device, signal });
   const handle = register(task, id, loaded, null, { device });
   emitReady(emit, task, id, loaded.info.device);
   return { handle, info: loaded.info };
-}
-
-/** A file next to `sibling` (a URL) that may not exist: its bytes, or undefined on a 404. */
-async function optionalDownload(sibling, file, name, settings, emit, signal) {
-  if (typeof sibling !== "string") return undefined;
-  try {
-    return await download(new URL(file, sibling).href, { name, file, useCache: settings.useCache, cacheName: settings.cacheName, onProgress: emit, signal });
-  } catch (err) {
-    if (err instanceof AbortError || !(err instanceof NetworkError) || !/HTTP 404/.test(err.message)) throw err;
-    return undefined;
-  }
 }

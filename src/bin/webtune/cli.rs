@@ -139,8 +139,10 @@ pub fn main() {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    if let (Command::Train(a), Some(train)) = (&mut cli.command, matches.subcommand_matches("train")) {
-        a.apply_method_defaults(train);
+    // train and recipe take the same flags, and --method setfit the same defaults
+    match (&mut cli.command, matches.subcommand()) {
+        (Command::Train(a), Some(("train", flags))) | (Command::Recipe(a), Some(("recipe", flags))) => a.apply_method_defaults(flags),
+        _ => {}
     }
     if let Err(e) = pollster::block_on(run(cli.command)) {
         eprintln!("error ({}): {e}", e.js_name());

@@ -74,9 +74,7 @@ pub async fn classifier_recipe(
         ));
     }
     if options.method == crate::train::options::Method::Setfit {
-        return Err(Error::Options(
-            "a SetFit run is not exported as a recipe yet (setfit's own Trainer runs it: SetFitModel.from_pretrained on the base, TrainingArguments with the run's options)".into(),
-        ));
+        return super::setfit::setfit_recipe(files, model, data, columns, options, resume).await;
     }
     let config = files.bert_config()?;
     let (train, validation) = data.labelled(columns, options.seed)?;
