@@ -66,7 +66,9 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
             ("distilbert", folder("encoders/distilbert/config.json", "encoders/distilbert/model.safetensors", "encoders/distilbert/tokenizer.json")),
             ("gpt2", folder("gpt2/tiny/config.json", "gpt2/tiny/model.safetensors", "gpt2/tiny/tokenizer.json")),
         ]),
-        "setfit_head" => named(vec![("ids3.pkl", read("setfit/heads/ids3.pkl")), ("strings2.pkl", read("setfit/heads/strings2.pkl"))]),
+        "setfit_head" => named(
+            ["ids3.pkl", "strings2.pkl", "differentiable3.pkl", "differentiable2.pkl"].iter().map(|n| (*n, read(&format!("setfit/heads/{n}")))).collect(),
+        ),
         "gguf" => named(vec![
             ("tiny.gguf", GgufSpec::tiny_llama().bytes()),
             ("tiny-kquant.gguf", read("ggml/tiny-kquant.gguf")),

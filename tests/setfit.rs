@@ -19,7 +19,10 @@ use webtune::{
         mersenne::RandomState,
     },
     device,
-    formats::sklearn_pickle::{LogisticHead, logistic_regression, read_logistic_regression},
+    formats::{
+        setfit_head::read_head,
+        sklearn_pickle::{LogisticHead, logistic_regression, read_logistic_regression},
+    },
     infer::{ModelFiles, logistic::LogisticRegression, sentence_transformer::SentenceTransformer, setfit::SetFitModel},
     session::{DataFile, Finetuned, SessionData, finetune_setfit},
     train::{Event, Hooks, TrainOptions, options::Method},
@@ -194,6 +197,41 @@ fn heads_setfit_saved_with_joblib_read_back_as_scikit_learn_fitted_them() {
     }
 }
 
+/// setfit's differentiable heads (`SetFitHead`, torch tensors in the pickle; one stored
+/// transposed) read back as the logistic regression they compute: the same probabilities.
+#[test]
+fn differentiable_heads_setfit_saved_read_back_with_setfits_probabilities() {
+    let e = heads();
+    for (name, want) in e["differentiable"].as_object().unwrap() {
+        let head = read_head(&std::fs::read(fixture(&format!("heads/{name}.pkl"))).unwrap()).unwrap();
+        let classes = want["bias"].as_array().unwrap().len();
+        assert_eq!(head.classes, (0..classes).map(|c| c.to_string()).collect::<Vec<_>>(), "{name}: class ids");
+        assert!(head.class_ids);
+        let scale = want["temperature"].as_f64().unwrap() + want["eps"].as_f64().unwrap();
+        let weight: Vec<Vec<f64>> = want["weight"].as_array().unwrap().iter().map(f64s).collect();
+        if classes > 2 {
+            let scaled: Vec<f64> = weight.concat().iter().map(|w| w / scale).collect();
+            close(&format!("{name}: weight / (temperature + eps)"), &head.coef.concat(), &scaled, 1e-12);
+        }
+        let model = LogisticRegression { coef: head.coef, intercept: head.intercept, classes, iterations: 0 };
+        let rows = want["test"].as_array().unwrap();
+        let ours: Vec<f64> = rows.iter().flat_map(|r| model.probabilities(&f64s(r).iter().map(|&v| v as f32).collect::<Vec<_>>())).collect();
+        // torch computes them in float32
+        close(&format!("{name}: predict_proba"), &ours, &f64s(&want["probabilities"]), 1e-6);
+    }
+    // cut anywhere, it is an error; a byte changed anywhere, an error or a value — never a panic
+    let bytes = std::fs::read(fixture("heads/differentiable3.pkl")).unwrap();
+    for cut in 0..bytes.len() {
+        assert!(read_head(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut flipped = bytes.clone();
+    for i in 0..flipped.len() {
+        flipped[i] ^= 0x5a;
+        let _ = read_head(&flipped);
+        flipped[i] ^= 0x5a;
+    }
+}
+
 #[test]
 fn predict_and_rank_use_the_head_of_a_folder_setfit_saved() {
     let _turn = cpu_turn();
@@ -241,6 +279,29 @@ fn predict_and_rank_use_the_head_of_a_folder_setfit_saved() {
     let want_first = if margin(0) >= margin(1) { 0 } else { 1 };
     assert_eq!(ranked[0]["index"], want_first, "{ranked:?}");
     assert!((ranked[0]["score"].as_f64().unwrap() - margin(want_first)).abs() < 1e-5);
+    // a differentiable head (setfit's SetFitHead) classifies the folder's texts too
+    std::fs::copy(fixture("heads/differentiable3.pkl"), dir.as_path().join("model_head.pkl")).unwrap();
+    let out = webtune_cli(&["predict", "--model", dir.as_path().to_str().unwrap(), "--device", "cpu", "--text", "where is my parcel"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let model = SetFitModel::load(ModelFiles::from_dir(dir.as_path()).unwrap(), |n| std::fs::read(dir.as_path().join(n)).ok(), &device::cpu()).unwrap();
+    let want = &block_on(model.classify(&["where is my parcel"])).unwrap()[0][0];
+    assert_eq!(line["label"], want.label.as_str());
+    assert!((line["score"].as_f64().unwrap() - f64::from(want.score)).abs() < 1e-6);
+    // config_setfit.json's normalize_embeddings: setfit normalises after the modules (here
+    // without their Normalize), and a config it cannot read is an error, not other labels
+    let modules: Value = serde_json::from_slice(&std::fs::read(dir.as_path().join("modules.json")).unwrap()).unwrap();
+    std::fs::write(dir.as_path().join("modules.json"), serde_json::to_vec(&modules.as_array().unwrap()[..2]).unwrap()).unwrap();
+    for normalize in [false, true] {
+        std::fs::write(dir.as_path().join("config_setfit.json"), format!(r#"{{"normalize_embeddings": {normalize}, "labels": ["billing", "delivery", "returns"]}}"#)).unwrap();
+        let model = SetFitModel::load(ModelFiles::from_dir(dir.as_path()).unwrap(), |n| std::fs::read(dir.as_path().join(n)).ok(), &device::cpu()).unwrap();
+        let e = &block_on(model.embed(&["refund please"])).unwrap()[0];
+        let norm = e.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert_eq!((norm - 1.0).abs() < 1e-5, normalize, "normalize_embeddings {normalize}: norm {norm}");
+    }
+    std::fs::write(dir.as_path().join("config_setfit.json"), "{labels").unwrap();
+    let e = SetFitModel::load(ModelFiles::from_dir(dir.as_path()).unwrap(), |n| std::fs::read(dir.as_path().join(n)).ok(), &device::cpu()).err().unwrap().to_string();
+    assert!(e.contains("config_setfit.json is not valid JSON"), "{e}");
     // a head of another width is named as such
     std::fs::write(dir.as_path().join("model_head.pkl"), logistic_regression(&LogisticHead { coef: &[vec![1.0; 5]], intercept: &[0.0], classes: 2, iterations: 1, c: 1.0 })).unwrap();
     let out = webtune_cli(&["predict", "--model", dir.as_path().to_str().unwrap(), "--device", "cpu", "--text", "x"]);

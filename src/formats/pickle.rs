@@ -165,9 +165,22 @@ fn bad(message: String) -> Error {
     Error::Weights(format!("pickle: {message}"))
 }
 
+/// What a persistent id (BINPERSID) is kept as: `Py::Object` of class (`""`, this) whose one
+/// argument is the id (no Python module has an empty name).
+pub const PERSISTENT_ID: &str = "persistent_id";
+
 /// The value a pickle holds.
 pub fn read(bytes: &[u8]) -> Result<Py> {
-    Reader { bytes, at: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), copy_budget: bytes.len().saturating_mul(COPY_BUDGET_PER_BYTE).max(1 << 16) }.run()
+    read_prefix(bytes).map(|(value, _)| value)
+}
+
+/// The value of the pickle `bytes` start with, and how many bytes it takes (data may follow it,
+/// as in torch's legacy files: several pickles, then raw storages).
+pub fn read_prefix(bytes: &[u8]) -> Result<(Py, usize)> {
+    let mut reader =
+        Reader { bytes, at: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), copy_budget: bytes.len().saturating_mul(COPY_BUDGET_PER_BYTE).max(1 << 16) };
+    let value = reader.run()?;
+    Ok((value, reader.at))
 }
 
 /// A stack item and the memo key it was stored under (BUILD updates the memo's copy too).
@@ -264,7 +277,7 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn run(mut self) -> Result<Py> {
+    fn run(&mut self) -> Result<Py> {
         loop {
             let at = self.at;
             let op = self.byte()?;
@@ -303,6 +316,21 @@ impl Reader<'_> {
                 b'e' => {
                     let items = self.since_mark()?;
                     self.extend_list(items)?;
+                }
+                // a set (a module's `_non_persistent_buffers_set`) is kept as a list of its items
+                0x8f => self.push(Py::List(Vec::new()))?,
+                0x90 => {
+                    let items = self.since_mark()?;
+                    self.extend_list(items)?;
+                }
+                0x91 => {
+                    let items = self.since_mark()?;
+                    self.push(Py::List(items))?;
+                }
+                // a reference to data outside the pickle (torch's storages): kept by its id
+                b'Q' => {
+                    let id = self.pop()?;
+                    self.push(Py::Object { class: (String::new(), PERSISTENT_ID.into()), args: vec![id], state: Box::new(Py::None) })?;
                 }
                 b'}' => self.push(Py::Dict(Vec::new()))?,
                 b'd' => {
@@ -437,7 +465,7 @@ impl Reader<'_> {
                     self.copy_budget = self.copy_budget.checked_sub(cost).ok_or_else(|| bad("values are copied more than the file's size allows".into()))?;
                     self.push(v)?;
                 }
-                other => return Err(bad(format!("opcode 0x{other:02x} at byte {at} is not one webtune reads (a scikit-learn head pickles without it)"))),
+                other => return Err(bad(format!("opcode 0x{other:02x} at byte {at} is not one webtune reads (setfit's heads pickle without it)"))),
             }
         }
     }

@@ -170,13 +170,17 @@ pub struct ReadHead {
 /// Reads a pickled scikit-learn `LogisticRegression` (multinomial, or binary) and checks its
 /// arrays agree with each other.
 pub fn read_logistic_regression(bytes: &[u8]) -> crate::Result<ReadHead> {
-    use super::pickle::{Py, read};
+    logistic_regression_in(&super::pickle::read(bytes)?)
+}
+
+/// The `LogisticRegression` a read pickle holds.
+pub fn logistic_regression_in(head: &super::pickle::Py) -> crate::Result<ReadHead> {
+    use super::pickle::Py;
     let bad = |m: String| crate::Error::Weights(format!("model_head.pkl: {m}"));
-    let head = read(bytes)?;
-    let Py::Object { class: (module, name), .. } = &head else { return Err(bad("it holds no object; setfit saves a fitted scikit-learn LogisticRegression there".into())) };
+    let Py::Object { class: (module, name), .. } = head else { return Err(bad("it holds no object; setfit saves a fitted scikit-learn LogisticRegression there".into())) };
     if name != "LogisticRegression" || !module.starts_with("sklearn") {
         return Err(bad(format!(
-            "it holds a {module}.{name}; webtune reads setfit's default head, scikit-learn's LogisticRegression (train with that head, or with webtune)"
+            "it holds a {module}.{name}; webtune reads setfit's heads, scikit-learn's LogisticRegression and setfit's SetFitHead (train with one of them, or with webtune)"
         )));
     }
     let array = |key: &str| match head.get(key) {

@@ -1,5 +1,6 @@
 //! A SetFit model: a sentence-transformer body (encoder, pooling, maybe normalisation) and a
-//! logistic-regression head on its embeddings. Saved as setfit saves one — the
+//! logistic-regression head on its embeddings (setfit's differentiable head is read as the one it
+//! computes). Saved as setfit saves one — the
 //! sentence-transformers folder, `config_setfit.json` and the head as `model_head.pkl` — so that
 //! `SetFitModel.from_pretrained` loads it and predicts the same.
 
@@ -14,7 +15,10 @@ use super::{
 use crate::{
     ComputeDevice, Error, Result,
     data::batch_tensors,
-    formats::sklearn_pickle::{LogisticHead, logistic_regression, read_logistic_regression},
+    formats::{
+        setfit_head::read_head,
+        sklearn_pickle::{LogisticHead, logistic_regression},
+    },
     models::{
         bert::{BertConfig, BertModel},
         heads::{l2_normalize, pool},
@@ -52,14 +56,15 @@ pub struct SetFitModel {
 
 impl SetFitModel {
     /// A folder setfit saved (webtune saves the same): the body with its sentence-transformers
-    /// modules, the head from `model_head.pkl` (scikit-learn's `LogisticRegression`) and the class
-    /// names from `config_setfit.json` (or the head's own `classes_`); `read(name)` gives the
-    /// folder's other files.
+    /// modules, the head from `model_head.pkl` (scikit-learn's `LogisticRegression` or setfit's
+    /// `SetFitHead`), the class names and whether embeddings are normalised from
+    /// `config_setfit.json` (else the head's own `classes_`); `read(name)` gives the folder's
+    /// other files.
     pub fn load(files: ModelFiles, read: impl Fn(&str) -> Option<Vec<u8>>, device: &ComputeDevice) -> Result<Self> {
         let pickle = read("model_head.pkl").ok_or_else(|| Error::Weights("a SetFit folder needs model_head.pkl (its classification head)".into()))?;
-        let head = read_logistic_regression(&pickle)?;
+        let head = read_head(&pickle)?;
         let (config, tokenizer, device, weights, sources) = encoder_parts(files, device)?;
-        let modules = SentenceTransformer::from_folder(read("modules.json").as_deref(), &read)?;
+        let mut modules = SentenceTransformer::from_folder(read("modules.json").as_deref(), &read)?;
         let width = head.coef.first().map_or(0, Vec::len);
         if width != config.hidden_size {
             return Err(Error::Weights(format!(
@@ -67,9 +72,18 @@ impl SetFitModel {
                 config.hidden_size
             )));
         }
-        let named: Option<Vec<String>> = read("config_setfit.json")
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|c| c.get("labels").and_then(|l| serde_json::from_value(l.clone()).ok()));
+        let setfit: serde_json::Value = match read("config_setfit.json") {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| Error::Weights(format!("config_setfit.json is not valid JSON ({e})")))?,
+            None => serde_json::Value::Null,
+        };
+        let named: Option<Vec<String>> = match setfit.get("labels") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(l) => Some(serde_json::from_value(l.clone()).map_err(|_| Error::Weights("config_setfit.json: labels is not a list of names".into()))?),
+        };
+        // setfit normalises the embeddings itself, after the modules, when the folder says so
+        if setfit.get("normalize_embeddings").and_then(serde_json::Value::as_bool) == Some(true) {
+            modules.normalize = true;
+        }
         let ids: Option<Vec<usize>> = head.classes.iter().map(|c| c.parse().ok()).collect();
         let labels = match (named, ids) {
             (Some(names), Some(ids)) if head.class_ids => ids

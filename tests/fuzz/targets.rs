@@ -7,7 +7,7 @@
 use webtune::{
     data::{Columns, Dataset, TextColumns, parse_named, squad::read_squad, tagged::TaggedDataset, text_examples},
     device,
-    formats::sklearn_pickle::read_logistic_regression,
+    formats::setfit_head::read_head,
     infer::{Decoder, Encoder, GenerateOptions, ModelFiles},
     tokenizer::{
         TextTokenizer,
@@ -30,10 +30,10 @@ pub const TARGETS: [(&str, fn(&[u8])); 7] = [
     ("setfit_head", setfit_head),
 ];
 
-/// A SetFit folder's `model_head.pkl`: a Python pickle (joblib's, or webtune's own) read as a
-/// scikit-learn `LogisticRegression`.
+/// A SetFit folder's `model_head.pkl`: a Python pickle (joblib's, or webtune's own) read as
+/// setfit's head — a scikit-learn `LogisticRegression`, or a `SetFitHead` with torch's tensors.
 pub fn setfit_head(bytes: &[u8]) {
-    let _ = read_logistic_regression(bytes);
+    let _ = read_head(bytes);
 }
 
 /// Data files: CSV/TSV/JSONL/JSON/TXT (the first byte picks the format) → table → labelled

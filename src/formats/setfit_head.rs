@@ -1,0 +1,63 @@
+//! setfit's `model_head.pkl`, whichever head it holds: scikit-learn's `LogisticRegression`
+//! (setfit's default, [`read_logistic_regression`]) or setfit's differentiable `SetFitHead` (a
+//! torch module pickled with its tensors). The differentiable head's probabilities are
+//! `softmax((W·x + b) / (temperature + eps))`, a multinomial logistic regression with its
+//! coefficients divided by `temperature + eps`, so it is read as one: for two classes as the
+//! binary form (the difference of the two rows), which gives the same probabilities.
+
+use super::{
+    pickle::{Py, read},
+    sklearn_pickle::{ReadHead, logistic_regression_in},
+    torch_pickle::tensor,
+};
+use crate::{Error, Result};
+
+fn bad(message: String) -> Error {
+    Error::Weights(format!("model_head.pkl: {message}"))
+}
+
+/// The head in a `model_head.pkl` setfit saved (or webtune wrote).
+pub fn read_head(bytes: &[u8]) -> Result<ReadHead> {
+    let head = read(bytes)?;
+    match &head {
+        Py::Object { class: (module, name), .. } if module == "setfit.modeling" && name == "SetFitHead" => differentiable_head(&head),
+        _ => logistic_regression_in(&head),
+    }
+}
+
+/// setfit's `SetFitHead`: its `linear` layer's weight `[classes, features]` and bias, its
+/// temperature and eps.
+fn differentiable_head(head: &Py) -> Result<ReadHead> {
+    if head.get("multitarget") == Some(&Py::Bool(true)) {
+        return Err(bad("a multi-target SetFitHead (one sigmoid per label); webtune reads single-label heads".into()));
+    }
+    let number = |key: &str, default: f64| match head.get(key) {
+        None => Ok(default),
+        Some(Py::Float(v)) => Ok(*v),
+        Some(Py::Int(v)) => Ok(*v as f64),
+        Some(other) => Err(bad(format!("the SetFitHead's {key} is {other:?}, not a number"))),
+    };
+    let scale = number("temperature", 1.0)? + number("eps", 1e-5)?;
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(bad(format!("the SetFitHead's temperature + eps is {scale}, not a positive number")));
+    }
+    let linear = head.get("_modules").and_then(|m| m.get("linear")).ok_or_else(|| bad("the SetFitHead has no linear layer".into()))?;
+    let parameters = linear.get("_parameters").ok_or_else(|| bad("the SetFitHead's linear layer has no parameters".into()))?;
+    let weight = tensor(parameters.get("weight").ok_or_else(|| bad("the SetFitHead's linear layer has no weight".into()))?)?;
+    let [classes, width] = weight.shape[..] else { return Err(bad(format!("the SetFitHead's weight has shape {:?}, not (classes, features)", weight.shape))) };
+    let bias = match parameters.get("bias") {
+        None | Some(Py::None) => vec![0.0; classes],
+        Some(b) => tensor(b)?.values,
+    };
+    if classes < 2 || bias.len() != classes || width == 0 {
+        return Err(bad(format!("a SetFitHead of {classes} classes, {width} features and {} biases", bias.len())));
+    }
+    let rows: Vec<Vec<f64>> = weight.values.chunks(width).map(|r| r.iter().map(|w| w / scale).collect()).collect();
+    let intercept: Vec<f64> = bias.iter().map(|b| b / scale).collect();
+    let (coef, intercept) = if classes == 2 {
+        (vec![rows[1].iter().zip(&rows[0]).map(|(a, b)| a - b).collect()], vec![intercept[1] - intercept[0]])
+    } else {
+        (rows, intercept)
+    };
+    Ok(ReadHead { coef, intercept, classes: (0..classes).map(|c| c.to_string()).collect(), class_ids: true, iterations: 0 })
+}
