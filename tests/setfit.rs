@@ -25,7 +25,11 @@ use webtune::{
     },
     infer::{ModelFiles, logistic::LogisticRegression, sentence_transformer::SentenceTransformer, setfit::SetFitModel},
     session::{DataFile, Finetuned, SessionData, finetune_setfit},
-    train::{Event, Hooks, TrainOptions, options::Method},
+    train::{
+        Event, Hooks, TrainOptions,
+        options::{Method, SetFitHeadKind},
+        setfit_head::{DifferentiableHead, HeadRun, train_head},
+    },
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -197,6 +201,35 @@ fn heads_setfit_saved_with_joblib_read_back_as_scikit_learn_fitted_them() {
     }
 }
 
+/// setfit's differentiable head trained by `SetFitModel.fit` (body frozen) from the same start, on
+/// the same embeddings, in webtune's order: every step's loss, the trained weights and the
+/// probabilities equal webtune's head trainer's.
+#[test]
+fn the_differentiable_head_trains_as_setfit_trains_it_step_by_step() {
+    let e = expected();
+    let h = &e["differentiable_head"];
+    let rows = |v: &Value| -> Vec<Vec<f64>> { v.as_array().unwrap().iter().map(f64s).collect() };
+    let as_f32 = |v: &Value| -> Vec<Vec<f32>> { rows(v).iter().map(|r| r.iter().map(|&x| x as f32).collect()).collect() };
+    let run = &h["run"];
+    let head_run = HeadRun {
+        epochs: run["epochs"].as_u64().unwrap() as usize,
+        batch_size: run["batch_size"].as_u64().unwrap() as usize,
+        learning_rate: run["learning_rate"].as_f64().unwrap(),
+        weight_decay: run["weight_decay"].as_f64().unwrap(),
+        seed: run["seed"].as_u64().unwrap(),
+    };
+    let labels: Vec<usize> = h["labels"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap() as usize).collect();
+    let start = DifferentiableHead { weight: rows(&h["start"]["weight"]), bias: f64s(&h["start"]["bias"]) };
+    let mut losses = Vec::new();
+    let head = train_head(start, &as_f32(&h["embeddings"]), &labels, &head_run, |_, loss| losses.push(loss)).unwrap();
+    close("every step's cross-entropy", &losses, &f64s(&h["steps"]), 1e-5);
+    close("the trained weight", &head.weight.concat(), &rows(&h["weight"]).concat(), 1e-5);
+    close("the trained bias", &head.bias, &f64s(&h["bias"]), 1e-5);
+    let model = head.as_logistic();
+    let ours: Vec<f64> = as_f32(&h["test_embeddings"]).iter().flat_map(|x| model.probabilities(x)).collect();
+    close("predict_proba", &ours, &rows(&h["probabilities"]).concat(), 1e-5);
+}
+
 /// setfit's differentiable heads (`SetFitHead`, torch tensors in the pickle; one stored
 /// transposed) read back as the logistic regression they compute: the same probabilities.
 #[test]
@@ -357,7 +390,15 @@ fn setfit_refuses_what_it_cannot_do_by_name() {
     let e2 = block_on(finetune_setfit(&files, modules.clone(), &device::cpu(), &pairs, &columns, &options(&e), Hooks::events(&mut |_| {}))).err().unwrap().to_string();
     assert!(e2.contains("SetFit classifies single texts"), "{e2}");
     let stray = TrainOptions { num_iterations: Some(2), ..TrainOptions::default() };
-    assert!(stray.validate().unwrap_err().to_string().contains("numIterations and samplingStrategy are SetFit's"));
+    assert!(stray.validate().unwrap_err().to_string().contains("numIterations, samplingStrategy and head are SetFit's"));
+    let stray_head = TrainOptions { method: Method::Setfit, head_epochs: Some(3), ..TrainOptions::default() };
+    assert!(stray_head.validate().unwrap_err().to_string().contains("pass head: \"differentiable\""));
+    // a run with the differentiable head: its head (read as the logistic regression it computes) classifies
+    let differentiable = TrainOptions { head: Some(SetFitHeadKind::Differentiable), head_epochs: Some(2), epochs: 1, ..options(&e) };
+    let Finetuned { model, .. } = block_on(finetune_setfit(&files, modules.clone(), &device::cpu(), &data(), &Columns::default(), &differentiable, Hooks::events(&mut |_| {}))).unwrap();
+    assert_eq!((model.head.classes, model.head.iterations, model.head.coef.len()), (3, 0, 3));
+    let p = block_on(model.probabilities(&["a joy"])).unwrap();
+    assert!((p[0].iter().sum::<f64>() - 1.0).abs() < 1e-9 && p[0].iter().all(|&x| x > 0.0), "{p:?}");
     let defaults = TrainOptions { method: Method::Setfit, ..TrainOptions::default() }.with_method_defaults(|name| name == "epochs");
     assert_eq!((defaults.epochs, defaults.learning_rate, defaults.warmup_ratio), (3, 2e-5, Some(0.1)), "setfit's defaults only where none was given");
 }

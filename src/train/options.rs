@@ -44,6 +44,19 @@ pub enum Method {
     Setfit,
 }
 
+/// The head a SetFit run fits on the body's embeddings (setfit's `use_differentiable_head`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(not(target_family = "wasm"), derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum SetFitHeadKind {
+    /// scikit-learn's `LogisticRegression()` solved to its optimum (setfit's default).
+    #[default]
+    Logistic,
+    /// setfit's `SetFitHead`: a linear layer under softmax trained with AdamW on the frozen body's
+    /// embeddings (`headEpochs`, `headBatchSize`, `headLearningRate`).
+    Differentiable,
+}
+
 /// Options of a fine-tuning run: the one definition for the JS API (unknown keys are an error;
 /// the TypeScript declarations are generated from it) and the CLI's `train` flags.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
@@ -164,6 +177,24 @@ pub struct TrainOptions {
     /// (as many as the commoner kind; setfit's default), "undersampling", "unique".
     #[cfg_attr(not(target_family = "wasm"), arg(long, value_enum))]
     pub sampling_strategy: Option<crate::data::contrastive_pairs::Sampling>,
+    /// SetFit: the head, "logistic" (default; setfit's `LogisticRegression`) or "differentiable"
+    /// (setfit's `SetFitHead`, trained on the frozen body's embeddings).
+    #[cfg_attr(not(target_family = "wasm"), arg(long, value_enum))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<SetFitHeadKind>,
+    /// SetFit's differentiable head: epochs over the rows (setfit's default 16).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_epochs: Option<usize>,
+    /// SetFit's differentiable head: rows per step (setfit's default 2).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_batch_size: Option<usize>,
+    /// SetFit's differentiable head: AdamW's learning rate, halved every 5 epochs (setfit's
+    /// default 1e-2).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_learning_rate: Option<f64>,
     /// Text classification: augmented copies of each training row, made afresh every epoch (EDA's
     /// random swap and deletion; never written into the data): `{ ops, rate, copies, seed }`.
     #[cfg_attr(not(target_family = "wasm"), arg(skip))]
@@ -214,6 +245,10 @@ impl Default for TrainOptions {
             method: Method::Finetune,
             num_iterations: None,
             sampling_strategy: None,
+            head: None,
+            head_epochs: None,
+            head_batch_size: None,
+            head_learning_rate: None,
             augment: None,
             lora: None,
         }
@@ -284,8 +319,20 @@ impl TrainOptions {
                 return bad("augment is for method \"finetune\" (SetFit trains on pairs of the rows as they are); leave one out".into());
             }
         }
-        if self.method != Method::Setfit && (self.num_iterations.is_some() || self.sampling_strategy.is_some()) {
-            return bad("numIterations and samplingStrategy are SetFit's; pass method: \"setfit\" or leave them out".into());
+        if self.method != Method::Setfit && (self.num_iterations.is_some() || self.sampling_strategy.is_some() || self.head.is_some()) {
+            return bad("numIterations, samplingStrategy and head are SetFit's; pass method: \"setfit\" or leave them out".into());
+        }
+        let head_options = self.head_epochs.is_some() || self.head_batch_size.is_some() || self.head_learning_rate.is_some();
+        if head_options && self.head != Some(SetFitHeadKind::Differentiable) {
+            return bad("headEpochs, headBatchSize and headLearningRate train SetFit's differentiable head; pass head: \"differentiable\" or leave them out".into());
+        }
+        if self.head_epochs == Some(0) || self.head_batch_size == Some(0) {
+            return bad("headEpochs and headBatchSize must be at least 1 when given".into());
+        }
+        if let Some(lr) = self.head_learning_rate
+            && !(lr > 0.0 && lr.is_finite())
+        {
+            return bad(format!("headLearningRate must be a positive number, got {lr}"));
         }
         super::schedule::warmup_steps(self.warmup_steps, self.warmup_ratio, 1).map(|_| ())
     }

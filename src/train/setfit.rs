@@ -11,6 +11,8 @@ use burn::tensor::{Device, Tensor};
 use super::{
     Evaluation, Event, Hooks, MemoryPlan, StopReason, TrainOptions,
     checkpoint::fingerprint,
+    options::SetFitHeadKind,
+    setfit_head::{self, DifferentiableHead, HeadRun, train_head},
     trainer::{self, Task, WeightsOrigin},
 };
 use crate::{
@@ -108,7 +110,20 @@ pub async fn fine_tune_setfit(
     let run = run?;
     let texts: Vec<&str> = train.examples.iter().map(|e| e.text.as_str()).collect();
     let embeddings = embed_texts(&run.model, &task.modules, &task.tokenizer, &run.device, &texts, max_length, options.batch_size).await?;
-    let head = LogisticRegression::fit(&embeddings, &labels, names.len())?;
+    let head = match options.head.unwrap_or_default() {
+        SetFitHeadKind::Logistic => LogisticRegression::fit(&embeddings, &labels, names.len())?,
+        SetFitHeadKind::Differentiable => {
+            let head_run = HeadRun {
+                epochs: options.head_epochs.unwrap_or(setfit_head::DEFAULT_EPOCHS),
+                batch_size: options.head_batch_size.unwrap_or(setfit_head::DEFAULT_BATCH_SIZE),
+                learning_rate: options.head_learning_rate.unwrap_or(setfit_head::DEFAULT_LEARNING_RATE),
+                weight_decay: options.weight_decay,
+                seed: options.seed,
+            };
+            let start = DifferentiableHead::initial(names.len(), task.config.hidden_size, options.seed);
+            train_head(start, &embeddings, &labels, &head_run, |_, _| {})?.as_logistic()
+        }
+    };
     let model = SetFitModel {
         config: task.config,
         tokenizer: task.tokenizer,

@@ -17,7 +17,10 @@ Writes tests/fixtures/setfit/:
                   head (coef_, intercept_) as setfit fits it (LogisticRegression()) and as the
                   same problem solved to a tight tolerance; setfit's probabilities for TEST from
                   the folder `webtune train --method setfit` wrote, and that folder's head pickle
-                  (its coefficients' bytes and its FNV-1a hash).
+                  (its coefficients' bytes and its FNV-1a hash); setfit's differentiable head
+                  trained on the untrained body in webtune's order of the rows (its start, every
+                  step's loss, the result, the embeddings it saw, its probabilities for TEST).
+                  `--only differentiable-head` runs that part alone.
 """
 import argparse
 import json
@@ -142,17 +145,82 @@ def train_setfit(body_dir, texts, labels):
     return steps, model, order
 
 
+# setfit's differentiable head (SetFitHead) on the fixture body, frozen: epochs, rows per step,
+# head learning rate, l2_weight, and the seed of webtune's order of the rows
+HEAD_RUN = {"epochs": 7, "batch_size": 4, "learning_rate": 1e-2, "weight_decay": 0.01, "seed": 7}
+
+
+def train_differentiable_head(body_dir, texts, labels):
+    """setfit's SetFitModel.fit with a SetFitHead (use_differentiable_head=True, end_to_end=False)
+    on the untrained fixture body, the rows in webtune's order: its start, every step's loss, the
+    trained head, and the embeddings and probabilities it saw and gives."""
+    from setfit import SetFitModel
+
+    torch.manual_seed(0)
+    model = SetFitModel.from_pretrained(str(body_dir), labels=NAMES, use_differentiable_head=True, head_params={"out_features": len(NAMES)})
+    linear = model.model_head.linear
+    start = {"weight": linear.weight.tolist(), "bias": linear.bias.tolist()}
+    order = [webtune_order(len(texts), HEAD_RUN["batch_size"], HEAD_RUN["seed"], e) for e in range(HEAD_RUN["epochs"])]
+    prepare = SetFitModel._prepare_dataloader
+
+    class Ordered(torch.utils.data.Sampler):
+        """Each epoch's batches, the epoch advanced when its batches are first drawn (torch's
+        loader may ask for an iterator more than once per epoch)."""
+
+        def __init__(self):
+            self.epoch = 0
+
+        def __len__(self):
+            return len(order[0])
+
+        def __iter__(self):
+            def batches():
+                self.epoch += 1
+                yield from order[self.epoch - 1]
+            return batches()
+
+    def ordered(self, x, y, batch_size=None, max_length=None, shuffle=True):
+        loader = prepare(self, x, y, batch_size, max_length, shuffle=False)
+        return torch.utils.data.DataLoader(loader.dataset, batch_sampler=Ordered(), collate_fn=loader.collate_fn)
+
+    losses = []
+    forward = torch.nn.CrossEntropyLoss.forward
+
+    def recorded(self, *a, **k):
+        loss = forward(self, *a, **k)
+        losses.append(loss.item())
+        return loss
+
+    SetFitModel._prepare_dataloader, torch.nn.CrossEntropyLoss.forward = ordered, recorded
+    model.fit(texts, labels, num_epochs=HEAD_RUN["epochs"], batch_size=HEAD_RUN["batch_size"], head_learning_rate=HEAD_RUN["learning_rate"],
+              l2_weight=HEAD_RUN["weight_decay"], max_length=RUN["max_length"], show_progress_bar=False)
+    SetFitModel._prepare_dataloader, torch.nn.CrossEntropyLoss.forward = prepare, forward
+    return {
+        "run": HEAD_RUN, "labels": labels, "start": start, "steps": losses, "weight": linear.weight.tolist(), "bias": linear.bias.tolist(),
+        "embeddings": model.model_body.encode(texts, convert_to_numpy=True).tolist(),
+        "test_embeddings": model.model_body.encode(TEST, convert_to_numpy=True).tolist(), "probabilities": model.predict_proba(TEST).tolist(),
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--webtune", help="the CLI; without it the saved folder's part is left out")
+    ap.add_argument("--only", choices=["differentiable-head"], help="run this part alone and update its entry of expected.json")
     args = ap.parse_args()
+    global NAMES
+    if args.only:
+        rows = [json.loads(l) for l in (OUT / "data.jsonl").read_text().splitlines()]
+        NAMES = sorted({r["label"] for r in rows})
+        expected = json.loads((OUT / "expected.json").read_text())
+        expected["differentiable_head"] = train_differentiable_head(OUT / "body", [r["text"] for r in rows], [NAMES.index(r["label"]) for r in rows])
+        (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+        return
     from sklearn.linear_model import LogisticRegression
     import joblib
 
     OUT.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(l) for l in (ROOT / "tests/fixtures/recipe/data.jsonl").read_text().splitlines()]
     (OUT / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    global NAMES
     NAMES = sorted({r["label"] for r in rows})
     texts, labels = [r["text"] for r in rows], [NAMES.index(r["label"]) for r in rows]
     body_dir = make_body()
@@ -176,6 +244,7 @@ def main():
     for s in steps:
         print(f"  {s['step']}: loss {s['loss']:.6f} grad_norm {s['grad_norm']:.6f} lr {s['learning_rate']:.2e}")
     print("setfit's head vs the tight fit:", np.abs(head.coef_ - tight.coef_).max())
+    expected["differentiable_head"] = train_differentiable_head(body_dir, texts, labels)
 
     if args.webtune is None:
         (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")

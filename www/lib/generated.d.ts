@@ -149,6 +149,24 @@ numIterations?: number | null,
  */
 samplingStrategy?: Sampling | null, 
 /**
+ * SetFit: the head, "logistic" (default; setfit's `LogisticRegression`) or "differentiable"
+ * (setfit's `SetFitHead`, trained on the frozen body's embeddings).
+ */
+head?: SetFitHeadKind | null, 
+/**
+ * SetFit's differentiable head: epochs over the rows (setfit's default 16).
+ */
+headEpochs?: number | null, 
+/**
+ * SetFit's differentiable head: rows per step (setfit's default 2).
+ */
+headBatchSize?: number | null, 
+/**
+ * SetFit's differentiable head: AdamW's learning rate, halved every 5 epochs (setfit's
+ * default 1e-2).
+ */
+headLearningRate?: number | null, 
+/**
  * Text classification: augmented copies of each training row, made afresh every epoch (EDA's
  * random swap and deletion; never written into the data): `{ ops, rate, copies, seed }`.
  */

@@ -12,7 +12,11 @@ use crate::{
     data::{Columns, Dataset, contrastive_pairs::contrastive_pairs},
     infer::encoder::tokenizer_for,
     session::{SessionData, Task},
-    train::{Checkpoint, TrainOptions, setfit::pair_lengths},
+    train::{
+        Checkpoint, TrainOptions,
+        setfit::pair_lengths,
+        setfit_head::{DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE},
+    },
 };
 
 /// The program that runs a SetFit recipe.
@@ -25,10 +29,12 @@ const README: Readme = Readme {
     task: "few-shot text classification with SetFit (the `setfit` library's Trainer: the body's contrastive\nphase on sentence-transformers, then a logistic-regression head)",
     settings: "labels, max length, pair sampling",
     rows: "`{text, label}`, the label by name",
-    notes: "Differences from webtune's run: the head is scikit-learn's `LogisticRegression()` with its\n\
-default tolerance (webtune solves the same problem to a tighter one, so probabilities differ\n\
-slightly); the recipe is checked on one device (the `accelerate` configs are the other recipes').\n\
-`out/final/` is the folder setfit saves (`model_head.pkl` beside the body).",
+    notes: "Differences from webtune's run: the logistic head is scikit-learn's `LogisticRegression()`\n\
+with its default tolerance (webtune solves the same problem to a tighter one, so probabilities\n\
+differ slightly); a differentiable head (`\"head\": \"differentiable\"`) trains in setfit's own\n\
+order of the rows, on embeddings of the frozen body with its dropout on (webtune's: dropout off,\n\
+computed once). The recipe is checked on one device (the `accelerate` configs are the other\n\
+recipes'). `out/final/` is the folder setfit saves (`model_head.pkl` beside the body).",
     pipeline: "text-classification",
     adapter: "SetFit trains no adapters.",
 };
@@ -77,6 +83,11 @@ pub async fn setfit_recipe(
             "sampling_strategy": sampling,
             "num_iterations": options.num_iterations,
             "pairs": pairs.len(),
+            // the head: setfit's LogisticRegression, or its differentiable SetFitHead and how it trains
+            "head": options.head.unwrap_or_default(),
+            "head_epochs": options.head_epochs.unwrap_or(DEFAULT_EPOCHS),
+            "head_batch_size": options.head_batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+            "head_learning_rate": options.head_learning_rate.unwrap_or(DEFAULT_LEARNING_RATE),
         }),
         warnings,
         lora: None,

@@ -1,6 +1,7 @@
 """Trains a SetFit model as a webtune run did (method "setfit"), with the setfit library's Trainer:
 the sentence-transformer body learns from pairs of the rows (sentence-transformers' Trainer), then
-scikit-learn's LogisticRegression head is fitted on its embeddings. Written by webtune: the run's
+scikit-learn's LogisticRegression head is fitted on its embeddings (or, with recipe.json's "head"
+"differentiable", setfit's SetFitHead trains on them with the body frozen). Written by webtune: the run's
 settings are in recipe.json, its rows in train.jsonl / validation.jsonl; README.md says more.
 
     python train.py                                                  # the run
@@ -96,13 +97,17 @@ def main():
 
     BCSentenceTransformersTrainer._apply_training_arguments = with_the_run
     batch, lr = training["per_device_train_batch_size"], training["learning_rate"]
+    # the head's phase: only a differentiable head (SetFitHead) has one; its body stays frozen
     setfit_args = TrainingArguments(
-        output_dir=args.output_dir, batch_size=(batch, batch), num_epochs=(training["num_train_epochs"], 1), body_learning_rate=(lr, lr),
+        output_dir=args.output_dir, batch_size=(batch, recipe["head_batch_size"]), num_epochs=(training["num_train_epochs"], recipe["head_epochs"]),
+        body_learning_rate=(lr, lr), head_learning_rate=recipe["head_learning_rate"], end_to_end=False,
         l2_weight=training["weight_decay"], warmup_proportion=0.0,  # the run's warmup is training_arguments' warmup_steps, set above
         seed=training["seed"], max_length=recipe["max_length"], sampling_strategy=recipe["sampling_strategy"],
         num_iterations=recipe["num_iterations"], logging_steps=1 if args.log_steps else training["logging_steps"], report_to=[],
         save_strategy="no", show_progress_bar=False)
-    model = SetFitModel.from_pretrained(model_name, labels=labels)
+    differentiable = recipe["head"] == "differentiable"
+    model = SetFitModel.from_pretrained(model_name, labels=labels, use_differentiable_head=differentiable,
+                                        head_params={"out_features": len(labels)} if differentiable else {})
     trainer = Trainer(model=model, args=setfit_args, train_dataset=Dataset.from_dict({"text": texts, "label": classes}),
                       callbacks=[BodyStepLog(args.log_steps)] if args.log_steps else [])
     trainer.train()
