@@ -26,7 +26,7 @@ fn typescript_declarations_match_the_rust_types() {
         infer::uncertainty::{Ranked, Uncertainty},
         data::{augment::{AugmentOp, AugmentOptions}, inspect::Augmented},
         data::contrastive_pairs::Sampling,
-        train::options::Method,
+        train::options::{Method, SetFitHeadKind},
     };
     let cfg = Config::new().with_large_int("number");
     let mut generated = String::from(
@@ -43,7 +43,7 @@ fn typescript_declarations_match_the_rust_types() {
         ($input:expr; $($t:ty),*) => { $( declare(<$t>::docs(), <$t>::decl(&cfg), $input); )* };
     }
     types!(true; TrainOptions, LoraOptions, AugmentOptions, InspectOptions, TaskInspectOptions, SearchPlan, SearchSpace);
-    types!(false; Method, Sampling, Uncertainty, Ranked, AugmentOp, Augmented);
+    types!(false; Method, SetFitHeadKind, Sampling, Uncertainty, Ranked, AugmentOp, Augmented);
     types!(false; LoraInit, Schedule, Mode, Event, StopReason, Best, MemoryPlan, DeviceInfo, SelfTestReport, Evaluation, Metrics, ClassMetrics, Mistake, LmMetrics);
     types!(false; GenerateSettings, Completion, GenerationStopReason, LabelScore, Attentions);
     types!(false; EntityMetrics, EntityTypeMetrics, TokenEntity, Aggregation, MaskFill, SquadMetrics, SquadSubset, QaAnswer);

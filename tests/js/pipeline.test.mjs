@@ -851,13 +851,17 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     const ranked = await clf.rank(test.map((text) => ({ text })), { strategy: "margin" });
     const badStrategy = await clf.rank(test, { strategy: "random" }).then(() => null, failure);
     const emptyRow = await clf.rank([{ sentence: "x" }]).then(() => null, failure);
+    // setfit's differentiable head (tests/setfit.rs: its steps are setfit's), through the Worker
+    await clf.finetune({ method: "setfit", head: "differentiable", headEpochs: 2, data: rows, validationSplit: 0, epochs: 1, batchSize: 8 });
+    const differentiable = await clf(test);
+    const strayHead = await clf.finetune({ data: rows, headEpochs: 2 }).then(() => null, failure);
     clf.dispose();
     const embedder = await pipeline("feature-extraction", { model: "/fixtures/setfit/body", device: "cpu" });
     const noHead = await embedder.rank(test).then(() => null, failure);
     embedder.dispose();
     return {
       steps: events.filter((t) => t === "step").length, last: events.at(-1), scores, names, accuracy: evaluation.accuracy, recipe, checkpointed, ranked, badStrategy, emptyRow, noHead,
-      reopenedScores, reopenedNames, keptScores, saved, recipeProgram,
+      reopenedScores, reopenedNames, keptScores, saved, recipeProgram, differentiable, strayHead,
     };
   }, { rows, run, test: fixture.test });
   assert.equal(r.steps, fixture.steps.length, "setfit's optimizer steps");
@@ -880,6 +884,8 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
   assert.ok(r.recipe?.includes("train.py") && r.recipe.includes("webtune_order.json"), JSON.stringify(r.recipe));
   assert.match(r.recipeProgram, /from setfit import SetFitModel, Trainer, TrainingArguments/);
   assert.match(r.checkpointed?.message, /SetFit run is not checkpointed/);
+  r.differentiable.forEach((ranked) => assert.ok(Math.abs(ranked.reduce((a, { score }) => a + score, 0) - 1) < 1e-5 && ranked.length === fixture.names.length, JSON.stringify(ranked)));
+  assert.match(r.strayHead?.message, /headEpochs, headBatchSize and headLearningRate train SetFit's differentiable head/);
   // margin: 1 − (p₁ − p₂) of setfit's own probabilities for the texts, most uncertain first
   const margins = fixture.saved.probabilities.map((p) => { const s = [...p].sort((a, b) => b - a); return 1 - (s[0] - s[1]); });
   assert.deepEqual(r.ranked.map((x) => x.index), margins.map((m, i) => [m, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i));

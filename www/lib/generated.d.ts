@@ -307,6 +307,11 @@ loraRank?: Array<number>, };
 export type Method = "finetune" | "setfit";
 
 /**
+ * The head a SetFit run fits on the body's embeddings (setfit's `use_differentiable_head`).
+ */
+export type SetFitHeadKind = "logistic" | "differentiable";
+
+/**
  * How many pairs of each kind a SetFit run trains on (setfit's `sampling_strategy`).
  */
 export type Sampling = "oversampling" | "undersampling" | "unique";
