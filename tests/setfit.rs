@@ -331,6 +331,10 @@ fn predict_and_rank_use_the_head_of_a_folder_setfit_saved() {
         let e = &block_on(model.embed(&["refund please"])).unwrap()[0];
         let norm = e.iter().map(|v| v * v).sum::<f32>().sqrt();
         assert_eq!((norm - 1.0).abs() < 1e-5, normalize, "normalize_embeddings {normalize}: norm {norm}");
+        // and the folder it saves says so again
+        let saved = block_on(model.files()).unwrap();
+        let config: Value = serde_json::from_slice(&saved.iter().find(|(n, _)| n == "config_setfit.json").unwrap().1).unwrap();
+        assert_eq!(config["normalize_embeddings"], normalize);
     }
     std::fs::write(dir.as_path().join("config_setfit.json"), "{labels").unwrap();
     let e = SetFitModel::load(ModelFiles::from_dir(dir.as_path()).unwrap(), |n| std::fs::read(dir.as_path().join(n)).ok(), &device::cpu()).err().unwrap().to_string();

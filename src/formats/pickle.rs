@@ -580,6 +580,8 @@ fn reduce(callable: Py, args: Py) -> Result<Py> {
             let fortran = matches!(order, Py::Str(o) if o == "F");
             raw_array(shape, name, *big_endian, raw.clone(), fortran)
         }
+        // torch before 2.0 kept a module's parameters and submodules in OrderedDicts, filled by SETITEMS
+        ("collections", "OrderedDict", []) => Ok(Py::Dict(Vec::new())),
         ("copyreg", "_reconstructor", [class, ..]) => Ok(Py::Object { class: class_name(class.clone())?, args: Vec::new(), state: Box::new(Py::None) }),
         _ => Ok(Py::Object { class: (module, name), args, state: Box::new(Py::None) }),
     }
@@ -651,5 +653,24 @@ fn numpy_array(state: &Py) -> Result<Py> {
             Ok(Py::Array(Array { shape, dtype: name.clone(), big_endian: *big_endian, data: ArrayData::Objects(items.clone()) }))
         }
         _ => Err(bad("a numpy array's data is neither bytes nor a list".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_dicts_sets_and_persistent_ids_read_as_torch_pickles_them() {
+        // OrderedDict() filled by SETITEM (torch 1.x modules), an empty set given an item, and a
+        // persistent id, in a tuple
+        let bytes = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01X\x01\x00\x00\x00aK\x01s\x8f(K\x02\x90X\x02\x00\x00\x00idQ\x87.";
+        let Py::Tuple(items) = read(bytes).unwrap() else { panic!("a tuple") };
+        assert_eq!(items[0].get("a"), Some(&Py::Int(1)));
+        assert_eq!(items[1], Py::List(vec![Py::Int(2)]));
+        assert_eq!(items[2], Py::Object { class: (String::new(), PERSISTENT_ID.into()), args: vec![Py::Str("id".into())], state: Box::new(Py::None) });
+        // a pickle followed by more bytes: its value and its length
+        let (value, used) = read_prefix(b"\x80\x02K\x07.rest").unwrap();
+        assert_eq!((value, used), (Py::Int(7), 5));
     }
 }

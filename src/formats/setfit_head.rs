@@ -1,5 +1,5 @@
 //! setfit's `model_head.pkl`, whichever head it holds: scikit-learn's `LogisticRegression`
-//! (setfit's default, [`read_logistic_regression`]) or setfit's differentiable `SetFitHead` (a
+//! (setfit's default, read by `sklearn_pickle`) or setfit's differentiable `SetFitHead` (a
 //! torch module pickled with its tensors). The differentiable head's probabilities are
 //! `softmax((W·x + b) / (temperature + eps))`, a multinomial logistic regression with its
 //! coefficients divided by `temperature + eps`, so it is read as one: for two classes as the
@@ -45,12 +45,16 @@ fn differentiable_head(head: &Py) -> Result<ReadHead> {
     let parameters = linear.get("_parameters").ok_or_else(|| bad("the SetFitHead's linear layer has no parameters".into()))?;
     let weight = tensor(parameters.get("weight").ok_or_else(|| bad("the SetFitHead's linear layer has no weight".into()))?)?;
     let [classes, width] = weight.shape[..] else { return Err(bad(format!("the SetFitHead's weight has shape {:?}, not (classes, features)", weight.shape))) };
+    // (the weight's values are read, so these are bounded by its length before anything is sized by them)
+    if classes < 2 || width == 0 {
+        return Err(bad(format!("a SetFitHead of {classes} classes and {width} features; setfit's heads have at least 2 classes")));
+    }
     let bias = match parameters.get("bias") {
         None | Some(Py::None) => vec![0.0; classes],
         Some(b) => tensor(b)?.values,
     };
-    if classes < 2 || bias.len() != classes || width == 0 {
-        return Err(bad(format!("a SetFitHead of {classes} classes, {width} features and {} biases", bias.len())));
+    if bias.len() != classes {
+        return Err(bad(format!("a SetFitHead of {classes} classes with {} biases", bias.len())));
     }
     let rows: Vec<Vec<f64>> = weight.values.chunks(width).map(|r| r.iter().map(|w| w / scale).collect()).collect();
     let intercept: Vec<f64> = bias.iter().map(|b| b / scale).collect();

@@ -95,9 +95,12 @@ fn legacy_storage(bytes: &[u8]) -> Result<Vec<f64>> {
     if !module.is_empty() || name != PERSISTENT_ID {
         return Err(bad("the storage pickle holds no persistent id".into()));
     }
-    let [Py::Str(tag), Py::Global(_, storage_type), Py::Str(key), _location, numel, ..] = id.as_slice() else {
+    let [Py::Str(tag), Py::Global(_, storage_type), Py::Str(key), _location, numel, rest @ ..] = id.as_slice() else {
         return Err(bad("the storage's persistent id is not (\"storage\", type, key, location, size, …)".into()));
     };
+    if rest.iter().any(|v| *v != Py::None) {
+        return Err(bad("a view into another storage (torch before 1.0 saved those); save the head again with a newer torch".into()));
+    }
     let size = match storage_type.as_str() {
         "FloatStorage" => 4,
         "DoubleStorage" => 8,
@@ -110,8 +113,11 @@ fn legacy_storage(bytes: &[u8]) -> Result<Vec<f64>> {
     let numel = count(numel)?;
     let raw = &bytes[at..];
     let stored = raw.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).ok_or_else(|| bad("the storage ends before its length".into()))?;
-    if usize::try_from(stored).ok() != Some(numel) || numel > MAX_ITEMS {
-        return Err(bad(format!("the storage holds {stored} items where its id says {numel} (at most {MAX_ITEMS})")));
+    if usize::try_from(stored).ok() != Some(numel) {
+        return Err(bad(format!("the storage holds {stored} items where its id says {numel}")));
+    }
+    if numel > MAX_ITEMS {
+        return Err(bad(format!("a storage of {numel} items; webtune reads at most {MAX_ITEMS} (a head holds a few thousand)")));
     }
     let data = numel.checked_mul(size).and_then(|n| raw.get(8..8 + n)).ok_or_else(|| bad(format!("the storage ends before its {numel} items")))?;
     Ok(match size {

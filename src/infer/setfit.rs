@@ -52,6 +52,9 @@ pub struct SetFitModel {
     pub source_tokenizer: Vec<u8>,
     /// What loading the body reported (ignored keys such as a pooler); empty for a model trained here.
     pub warnings: Vec<String>,
+    /// Whether the embeddings are L2-normalised after the modules (`config_setfit.json`'s
+    /// `normalize_embeddings`: setfit normalises them itself).
+    pub normalize_embeddings: bool,
 }
 
 impl SetFitModel {
@@ -64,7 +67,7 @@ impl SetFitModel {
         let pickle = read("model_head.pkl").ok_or_else(|| Error::Weights("a SetFit folder needs model_head.pkl (its classification head)".into()))?;
         let head = read_head(&pickle)?;
         let (config, tokenizer, device, weights, sources) = encoder_parts(files, device)?;
-        let mut modules = SentenceTransformer::from_folder(read("modules.json").as_deref(), &read)?;
+        let modules = SentenceTransformer::from_folder(read("modules.json").as_deref(), &read)?;
         let width = head.coef.first().map_or(0, Vec::len);
         if width != config.hidden_size {
             return Err(Error::Weights(format!(
@@ -80,10 +83,7 @@ impl SetFitModel {
             None | Some(serde_json::Value::Null) => None,
             Some(l) => Some(serde_json::from_value(l.clone()).map_err(|_| Error::Weights("config_setfit.json: labels is not a list of names".into()))?),
         };
-        // setfit normalises the embeddings itself, after the modules, when the folder says so
-        if setfit.get("normalize_embeddings").and_then(serde_json::Value::as_bool) == Some(true) {
-            modules.normalize = true;
-        }
+        let normalize_embeddings = setfit.get("normalize_embeddings").and_then(serde_json::Value::as_bool) == Some(true);
         let ids: Option<Vec<usize>> = head.classes.iter().map(|c| c.parse().ok()).collect();
         let labels = match (named, ids) {
             (Some(names), Some(ids)) if head.class_ids => ids
@@ -112,12 +112,21 @@ impl SetFitModel {
             source_config: sources.config,
             source_tokenizer: sources.tokenizer,
             warnings: report.warnings,
+            normalize_embeddings,
         })
     }
 
     /// One embedding per text (cut at `max_length` tokens), in batches of `batch_size`.
     pub async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        embed_texts(&self.body, &self.modules, &self.tokenizer, &self.device, texts, self.max_length, self.batch_size).await
+        let mut rows = embed_texts(&self.body, &self.modules, &self.tokenizer, &self.device, texts, self.max_length, self.batch_size).await?;
+        if self.normalize_embeddings {
+            // as torch's normalize(p=2, eps=1e-12)
+            for row in &mut rows {
+                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                row.iter_mut().for_each(|v| *v /= norm);
+            }
+        }
+        Ok(rows)
     }
 
     /// The body's attention weights of every layer and head for `text`.
@@ -145,7 +154,7 @@ impl SetFitModel {
             ("tokenizer.json".to_string(), self.source_tokenizer.clone()),
         ];
         files.extend(self.modules.module_files(self.config.hidden_size));
-        let setfit = serde_json::json!({"normalize_embeddings": false, "labels": self.labels});
+        let setfit = serde_json::json!({"normalize_embeddings": self.normalize_embeddings, "labels": self.labels});
         files.push(("config_setfit.json".into(), serde_json::to_vec_pretty(&setfit).unwrap_or_default()));
         let head = LogisticHead { coef: &self.head.coef, intercept: &self.head.intercept, classes: self.head.classes, iterations: self.head.iterations, c: C };
         files.push(("model_head.pkl".into(), logistic_regression(&head)));

@@ -137,6 +137,7 @@ pub async fn fine_tune_setfit(
         source_config: task.config_bytes,
         source_tokenizer: files.tokenizer.clone(),
         warnings: Vec::new(),
+        normalize_embeddings: false,
     };
     let evaluation = match validation {
         Some(v) if !v.is_empty() => Some(evaluate(&model, v).await?),

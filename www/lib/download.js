@@ -22,8 +22,11 @@ const PROGRESS_EVERY_MS = 100;
 export async function download(url, { name, file, useCache, cacheName, optional = false, onProgress, signal }) {
   const emit = (e) => onProgress?.({ name, file, ...e });
   const cache = useCache ? await openCache(cacheName) : null;
-  const cached = await readCache(cache, url);
-  if (cached === ABSENT) return null;
+  let cached = await readCache(cache, url);
+  if (cached === ABSENT) {
+    if (optional) return null;
+    cached = null; // a file asked for as required is fetched, whatever an optional probe found
+  }
   if (!optional || cached) emit({ status: "initiate" });
   if (cached) {
     emit({ status: "progress", loaded: cached.length, total: cached.length, progress: 100, fromCache: true });
@@ -39,7 +42,8 @@ export async function download(url, { name, file, useCache, cacheName, optional 
     throw new NetworkError(`${file}: could not fetch ${url} (${err.message}); check the URL, the network and that the server allows CORS`, { cause: err });
   }
   if (optional && (res.status === 404 || res.status === 410)) {
-    await writeCache(cache, url, new Uint8Array(0), null, { [ABSENT_HEADER]: "1" });
+    await res.body?.cancel();
+    await writeAbsent(cache, url);
     return null;
   }
   if (optional) {
@@ -50,7 +54,7 @@ export async function download(url, { name, file, useCache, cacheName, optional 
     const hint = res.status === 401 || res.status === 403 ? "; the model may be private or gated"
       : res.status === 404 && file === "tokenizer.json" ? "; the model folder has no tokenizer.json: save the tokenizer beside the weights (tokenizer.save_pretrained(folder) writes it; webtune reads the fast tokenizer's file)"
       : "; check the model id or URL";
-    throw new NetworkError(`${file}: ${url} answered HTTP ${res.status} ${res.statusText}${hint}`);
+    throw Object.assign(new NetworkError(`${file}: ${url} answered HTTP ${res.status} ${res.statusText}${hint}`), { status: res.status });
   }
   const encoded = (res.headers.get("content-encoding") ?? "identity") !== "identity";
   const total = encoded ? null : Number(res.headers.get("content-length")) || null;
@@ -115,9 +119,22 @@ async function readCache(cache, url) {
   return null;
 }
 
-async function writeCache(cache, url, bytes, type, extra = {}) {
+/**
+ * Records that the server has no file at `url`. The entry has no size header, so a webtune that
+ * does not know the marker discards it as damaged rather than reading an empty file.
+ */
+async function writeAbsent(cache, url) {
   if (!cache) return;
-  const headers = { [SIZE_HEADER]: String(bytes.length), "content-type": type ?? "application/octet-stream", ...extra };
+  try {
+    await cache.put(url, new Response(new Uint8Array(0), { headers: { [ABSENT_HEADER]: "1" } }));
+  } catch {
+    // not kept: the next load asks again
+  }
+}
+
+async function writeCache(cache, url, bytes, type) {
+  if (!cache) return;
+  const headers = { [SIZE_HEADER]: String(bytes.length), "content-type": type ?? "application/octet-stream" };
   try {
     await cache.put(url, new Response(bytes, { headers }));
   } catch {

@@ -1,7 +1,7 @@
 // SetFit in the browser: a sentence-transformer body trained on pairs of a few labelled rows,
 // then a logistic-regression head on its embeddings (the `setfit` library's method and files).
 import { call, core } from "./core.js";
-import { OptionsError, checkKeys } from "./errors.js";
+import { NetworkError, OptionsError, checkKeys } from "./errors.js";
 import { MODEL_FILES, bytesOf, modelFiles } from "./files.js";
 import { evaluateRows } from "./encoder.js";
 import { downloadBeside } from "./hub.js";
@@ -26,6 +26,9 @@ export async function setfitFolder(model, signal) {
   return { body, folder };
 }
 
+/** The first byte of a pickle of protocol 2 or later (joblib's and webtune's heads). */
+const PICKLE_PROTOCOL = 0x80;
+
 /**
  * Whether the hub id or folder URL whose config.json is at `configUrl` is a SetFit folder (it has
  * `model_head.pkl` beside config.json), and if so its files besides the body's three, by name, as
@@ -34,8 +37,14 @@ export async function setfitFolder(model, signal) {
  * `ctx`: `{ name, settings, onProgress?, signal? }`.
  */
 export async function setfitFolderAt(configUrl, ctx) {
-  const head = await downloadBeside(configUrl, "model_head.pkl", ctx);
-  if (!head) return null;
+  // a server that refuses the probe with an HTTP status (S3 answers 403 for a missing key) or
+  // answers it with a page (a single-page app's fallback) has no head: the folder loads as a
+  // plain model; a failed connection is an error, as for the model's other files
+  const head = await downloadBeside(configUrl, "model_head.pkl", ctx).catch((err) => {
+    if (err instanceof NetworkError && err.status) return null;
+    throw err;
+  });
+  if (!head || head[0] !== PICKLE_PROTOCOL) return null;
   const [labels, modules] = await Promise.all([downloadBeside(configUrl, "config_setfit.json", ctx), sentenceFiles(configUrl, { config: configUrl }, ctx)]);
   return { ...modules, "model_head.pkl": head, ...(labels ? { "config_setfit.json": labels } : {}) };
 }
