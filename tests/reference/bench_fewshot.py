@@ -2,6 +2,7 @@
 library, and webtune's plain fine-tuning, on k labelled SST-2 rows per class, side by side.
 
     python tests/reference/bench_fewshot.py --webtune PATH/TO/webtune [--seeds 0,1,2] [--sizes 8,16,32]
+        [--head differentiable]   # both SetFit sides with setfit's differentiable head (no fine-tuning side)
 
 Rows: for each seed, k rows of each class drawn from SST-2 train.tsv with random.Random(seed);
 scored on all of dev.tsv (872 rows), accuracy. Base: all-MiniLM-L6-v2 (WEBTUNE_ASSETS), a
@@ -38,14 +39,15 @@ def sample(train, k, seed):
     return rows
 
 
-def setfit_run(rows, dev, seed):
+def setfit_run(rows, dev, seed, differentiable=False):
     import torch
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     torch.set_num_threads(2)
     start = time.perf_counter()
-    model = SetFitModel.from_pretrained(str(MODEL))
+    # the differentiable head with setfit's defaults for it: 16 epochs, batch 2, lr 1e-2, body frozen
+    model = SetFitModel.from_pretrained(str(MODEL), use_differentiable_head=differentiable, head_params={"out_features": 2} if differentiable else {})
     args = TrainingArguments(seed=seed, show_progress_bar=False, report_to=[], save_strategy="no")
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": [s for s, _ in rows], "label": [l for _, l in rows]}))
     trainer.train()
@@ -72,13 +74,17 @@ def main():
     p.add_argument("--webtune", required=True, help="path to the webtune binary")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--sizes", default="8,16,32")
+    p.add_argument("--head", choices=["logistic", "differentiable"], default="logistic", help="the SetFit sides' head")
     a = p.parse_args()
     train, dev = read_tsv(SST2 / "train.tsv"), read_tsv(SST2 / "dev.tsv")
+    differentiable = a.head == "differentiable"
+    head_flags = ["--head", "differentiable"] if differentiable else []
     sides = {
-        "setfit": lambda rows, f, seed, work: setfit_run(rows, dev, seed),
-        "webtune setfit": lambda rows, f, seed, work: webtune_run(a.webtune, f, seed, work, ["--method", "setfit"]),
-        "webtune finetune": lambda rows, f, seed, work: webtune_run(a.webtune, f, seed, work, ["--no-keep-best"]),
+        "setfit": lambda rows, f, seed, work: setfit_run(rows, dev, seed, differentiable),
+        "webtune setfit": lambda rows, f, seed, work: webtune_run(a.webtune, f, seed, work, ["--method", "setfit", *head_flags]),
     }
+    if not differentiable:
+        sides["webtune finetune"] = lambda rows, f, seed, work: webtune_run(a.webtune, f, seed, work, ["--no-keep-best"])
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
