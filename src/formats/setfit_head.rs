@@ -56,12 +56,19 @@ fn differentiable_head(head: &Py) -> Result<ReadHead> {
     if bias.len() != classes {
         return Err(bad(format!("a SetFitHead of {classes} classes with {} biases", bias.len())));
     }
-    let rows: Vec<Vec<f64>> = weight.values.chunks(width).map(|r| r.iter().map(|w| w / scale).collect()).collect();
-    let intercept: Vec<f64> = bias.iter().map(|b| b / scale).collect();
-    let (coef, intercept) = if classes == 2 {
-        (vec![rows[1].iter().zip(&rows[0]).map(|(a, b)| a - b).collect()], vec![intercept[1] - intercept[0]])
-    } else {
-        (rows, intercept)
-    };
+    let rows: Vec<Vec<f64>> = weight.values.chunks(width).map(<[f64]>::to_vec).collect();
+    let (coef, intercept) = softmax_layer_as_logistic(&rows, &bias, scale);
     Ok(ReadHead { coef, intercept, classes: (0..classes).map(|c| c.to_string()).collect(), class_ids: true, iterations: 0 })
+}
+
+/// The coefficients and intercepts of the logistic regression whose probabilities are
+/// `softmax((weight·x + bias) / scale)`: the rows divided by `scale`; for two classes
+/// scikit-learn's binary form (the second row less the first). `weight` holds one row per class.
+pub fn softmax_layer_as_logistic(weight: &[Vec<f64>], bias: &[f64], scale: f64) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let rows: Vec<Vec<f64>> = weight.iter().map(|r| r.iter().map(|w| w / scale).collect()).collect();
+    let intercept: Vec<f64> = bias.iter().map(|b| b / scale).collect();
+    match (rows.as_slice(), intercept.as_slice()) {
+        ([first, second], [b0, b1]) => (vec![second.iter().zip(first).map(|(a, b)| a - b).collect()], vec![b1 - b0]),
+        _ => (rows, intercept),
+    }
 }

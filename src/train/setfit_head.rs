@@ -10,7 +10,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Error, Result, data::epoch_order, infer::logistic::LogisticRegression};
+use crate::{Error, Result, data::epoch_order, formats::setfit_head::softmax_layer_as_logistic, infer::logistic::LogisticRegression};
 
 /// setfit's `SetFitHead` default `eps`, added to the temperature before dividing the logits.
 pub const EPS: f64 = 1e-5;
@@ -56,16 +56,8 @@ impl DifferentiableHead {
     /// The logistic regression with the same probabilities: the rows divided by `1 + eps`; for two
     /// classes the binary form (the second row less the first).
     pub fn as_logistic(&self) -> LogisticRegression {
-        let scale = 1.0 + EPS;
-        let rows: Vec<Vec<f64>> = self.weight.iter().map(|r| r.iter().map(|w| w / scale).collect()).collect();
-        let intercept: Vec<f64> = self.bias.iter().map(|b| b / scale).collect();
-        let classes = rows.len();
-        let (coef, intercept) = if classes == 2 {
-            (vec![rows[1].iter().zip(&rows[0]).map(|(a, b)| a - b).collect()], vec![intercept[1] - intercept[0]])
-        } else {
-            (rows, intercept)
-        };
-        LogisticRegression { coef, intercept, classes, iterations: 0 }
+        let (coef, intercept) = softmax_layer_as_logistic(&self.weight, &self.bias, 1.0 + EPS);
+        LogisticRegression { coef, intercept, classes: self.weight.len(), iterations: 0 }
     }
 }
 
