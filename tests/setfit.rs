@@ -23,11 +23,19 @@ use webtune::{
         setfit_head::read_head,
         sklearn_pickle::{LogisticHead, logistic_regression, read_logistic_regression},
     },
-    infer::{ModelFiles, logistic::LogisticRegression, sentence_transformer::SentenceTransformer, setfit::SetFitModel},
+    infer::{
+        ModelFiles,
+        encoder::tokenizer_for,
+        logistic::LogisticRegression,
+        sentence_transformer::SentenceTransformer,
+        setfit::{SetFitModel, embed_texts},
+    },
+    models::bert::BertConfig,
     session::{DataFile, Finetuned, SessionData, finetune_setfit},
     train::{
         Event, Hooks, TrainOptions,
         options::{Method, SetFitHeadKind},
+        setfit_end_to_end::EndToEnd,
         setfit_head::{DifferentiableHead, HeadRun, train_head},
     },
 };
@@ -230,6 +238,58 @@ fn the_differentiable_head_trains_as_setfit_trains_it_step_by_step() {
     close("predict_proba", &ours, &rows(&h["probabilities"]).concat(), 1e-5);
 }
 
+/// setfit's differentiable head trained end to end with the body (`SetFitModel.fit(end_to_end=True)`,
+/// the body at its own rate, both halved after 5 epochs) from the same start, in webtune's order:
+/// every step's loss, the trained head and the trained model's probabilities equal webtune's.
+#[test]
+fn the_head_trained_end_to_end_with_the_body_is_setfits_step_by_step() {
+    let _turn = cpu_turn();
+    let e = expected();
+    let h = &e["end_to_end"];
+    let run = &h["run"];
+    let rows = |v: &Value| -> Vec<Vec<f64>> { v.as_array().unwrap().iter().map(f64s).collect() };
+    let (files, modules) = body();
+    let config = BertConfig::from_json(std::str::from_utf8(&files.config).unwrap()).unwrap();
+    let tokenizer = tokenizer_for(&config, &files.tokenizer).unwrap();
+    let (train, _) = data().labelled(&Columns::default(), 7).unwrap();
+    let names: Vec<&str> = e["names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert_eq!(train.labels.names, names, "class order");
+    let phase = EndToEnd {
+        config: &config,
+        tokenizer: &tokenizer,
+        modules: &modules,
+        train: &train,
+        max_length: e["run"]["max_length"].as_u64().unwrap() as usize,
+        start: DifferentiableHead { weight: rows(&h["start"]["weight"]), bias: f64s(&h["start"]["bias"]) },
+        run: HeadRun {
+            epochs: run["epochs"].as_u64().unwrap() as usize,
+            batch_size: run["batch_size"].as_u64().unwrap() as usize,
+            learning_rate: run["learning_rate"].as_f64().unwrap(),
+            weight_decay: run["weight_decay"].as_f64().unwrap(),
+            seed: run["seed"].as_u64().unwrap(),
+        },
+        body_learning_rate: run["body_learning_rate"].as_f64().unwrap(),
+    };
+    let mut losses = Vec::new();
+    let mut on_event = |ev| {
+        if let Event::Step { loss, .. } = ev {
+            losses.push(loss);
+        }
+    };
+    let logging = TrainOptions { log_every: 1, ..TrainOptions::default() };
+    let device = device::cpu();
+    let trained = block_on(phase.train(files.weights.clone(), &device, &logging, Hooks::events(&mut on_event))).unwrap();
+    close("every step's cross-entropy", &losses, &f64s(&h["steps"]), 1e-4);
+    close("the trained weight", &trained.head.weight.concat(), &rows(&h["weight"]).concat(), 1e-4);
+    close("the trained bias", &trained.head.bias, &f64s(&h["bias"]), 1e-4);
+    let test: Vec<&str> = e["test"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let embeddings = block_on(embed_texts(&trained.body, &modules, &tokenizer, &trained.device, &test, 64, 8)).unwrap();
+    close("the trained body's embeddings", &embeddings.concat().iter().map(|&x| f64::from(x)).collect::<Vec<_>>(), &rows(&h["test_embeddings"]).concat(), 1e-4);
+    let head = trained.head.as_logistic();
+    let ours: Vec<f64> = embeddings.iter().flat_map(|x| head.probabilities(x)).collect();
+    close("predict_proba", &ours, &rows(&h["probabilities"]).concat(), 1e-4);
+}
+
 /// setfit's differentiable heads (`SetFitHead`, torch tensors in the pickle; one stored
 /// transposed) read back as the logistic regression they compute: the same probabilities.
 #[test]
@@ -403,6 +463,28 @@ fn setfit_refuses_what_it_cannot_do_by_name() {
     assert_eq!((model.head.classes, model.head.iterations, model.head.coef.len()), (3, 0, 3));
     let p = block_on(model.probabilities(&["a joy"])).unwrap();
     assert!((p[0].iter().sum::<f64>() - 1.0).abs() < 1e-9 && p[0].iter().all(|&x| x > 0.0), "{p:?}");
+    // trained end to end: the head's steps follow the body's, numbered on, in one run's events
+    let end_to_end = TrainOptions { end_to_end: true, head_batch_size: Some(8), ..differentiable.clone() };
+    let (mut total, mut numbers, mut done) = (0, Vec::new(), 0);
+    let Finetuned { steps, .. } = block_on(finetune_setfit(&files, modules.clone(), &device::cpu(), &data(), &Columns::default(), &end_to_end, Hooks::events(&mut |ev| match ev {
+        Event::Start { total_steps, .. } => total = total_steps,
+        Event::Step { step, total_steps, .. } => numbers.push((step, total_steps)),
+        Event::Done { steps, .. } => done = steps,
+        _ => {}
+    })))
+    .unwrap();
+    let body_steps = e["pairs"]["oversampling"].as_array().unwrap().len().div_ceil(8); // one epoch of setfit's pairs, batches of 8
+    let head_steps = 2 * 20usize.div_ceil(8);
+    assert_eq!((total, done, steps), (body_steps + head_steps, body_steps + head_steps, body_steps + head_steps));
+    assert_eq!(numbers, (1..=total).map(|s| (s, total)).collect::<Vec<_>>());
+    for (o, want) in [
+        (TrainOptions { end_to_end: true, ..options(&e) }, "endToEnd trains SetFit's differentiable head"),
+        (TrainOptions { head_body_learning_rate: Some(1e-5), ..differentiable.clone() }, "pass endToEnd: true"),
+        (TrainOptions { head_body_learning_rate: Some(-1.0), ..end_to_end.clone() }, "headBodyLearningRate must be a positive number"),
+    ] {
+        let err = o.validate().unwrap_err().to_string();
+        assert!(err.contains(want), "{err}");
+    }
     let defaults = TrainOptions { method: Method::Setfit, ..TrainOptions::default() }.with_method_defaults(|name| name == "epochs");
     assert_eq!((defaults.epochs, defaults.learning_rate, defaults.warmup_ratio), (3, 2e-5, Some(0.1)), "setfit's defaults only where none was given");
 }

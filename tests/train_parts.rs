@@ -4,7 +4,7 @@
 
 mod common;
 
-use webtune::train::{LrSchedule, Metrics, Schedule, schedule::warmup_steps};
+use webtune::train::{LrSchedule, Metrics, Schedule, schedule::{StepDecay, warmup_steps}};
 
 /// The parity helpers every comparison uses cannot pass over NaN, infinities or a length mismatch.
 #[test]
@@ -30,7 +30,7 @@ fn close(a: f64, b: f64) -> bool {
 fn schedules_match_transformers() {
     // transformers.get_linear_schedule_with_warmup(opt, 10, 100), base lr 1.0:
     // step 0 → 0, 5 → 0.5, 10 → 1.0, 55 → 0.5, 100 → 0
-    let lin = LrSchedule { kind: Schedule::Linear, peak: 1.0, warmup_steps: 10, total_steps: 100 };
+    let lin = LrSchedule { kind: Schedule::Linear, peak: 1.0, warmup_steps: 10, total_steps: 100, decay: None };
     for (s, want) in [(0, 0.0), (5, 0.5), (10, 1.0), (55, 0.5), (100, 0.0), (120, 0.0)] {
         assert!(close(lin.lr(s), want), "linear step {s}: {} vs {want}", lin.lr(s));
     }
@@ -44,6 +44,12 @@ fn schedules_match_transformers() {
     // no warmup: full rate from step 0
     let nw = LrSchedule { warmup_steps: 0, ..lin };
     assert!(close(nw.lr(0), 1.0));
+    // torch.optim.lr_scheduler.StepLR(step_size=5, gamma=0.5) stepped once per 3-step epoch:
+    // 1.0 for steps 0–14, 0.5 for 15–29, 0.25 from 30
+    let step_lr = LrSchedule { kind: Schedule::Constant, warmup_steps: 0, decay: Some(StepDecay { every: 15, gamma: 0.5 }), ..lin };
+    for (s, want) in [(0, 1.0), (14, 1.0), (15, 0.5), (29, 0.5), (30, 0.25)] {
+        assert!(close(step_lr.lr(s), want), "step decay at {s}: {}", step_lr.lr(s));
+    }
     assert_eq!(warmup_steps(None, Some(0.1), 250).unwrap(), 25);
     assert_eq!(warmup_steps(None, Some(0.1), 251).unwrap(), 26, "HF rounds up");
     assert!(warmup_steps(Some(1), Some(0.1), 10).is_err());

@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod search;
 pub mod self_test;
 pub mod setfit;
+pub mod setfit_end_to_end;
 pub mod setfit_head;
 pub mod token_classifier;
 pub mod trainer;

@@ -32,7 +32,16 @@ pub struct AdamW {
     decay: BurnAdamW,
     no_decay: BurnAdamW,
     no_decay_paths: fn(&str) -> bool,
+    groups: Vec<LrGroup>,
     state: HashMap<String, Moments>,
+}
+
+/// A parameter group with its own learning rate (PyTorch's `param_groups`): the parameters whose
+/// path starts with `prefix` learn at the schedule's rate times `factor`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LrGroup {
+    pub prefix: String,
+    pub factor: f64,
 }
 
 /// An optimizer state read back from the device: per parameter path, the step count and the
@@ -167,7 +176,21 @@ impl AdamW {
         let config = |wd: f64| {
             AdamWConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(wd as f32)
         };
-        AdamW { decay: config(weight_decay).build(), no_decay: config(0.0).build(), no_decay_paths, state: HashMap::new() }
+        AdamW { decay: config(weight_decay).build(), no_decay: config(0.0).build(), no_decay_paths, groups: Vec::new(), state: HashMap::new() }
+    }
+
+    /// With parameter groups of their own learning rates (the first matching group counts).
+    pub fn with_groups(mut self, groups: Vec<LrGroup>) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// The rate of the parameter at `path` when the schedule's is `lr`.
+    fn lr_at(&self, path: &str, lr: f64) -> f64 {
+        match self.groups.iter().find(|g| path == g.prefix || path.starts_with(&format!("{}.", g.prefix))) {
+            Some(g) => lr * g.factor,
+            None => lr,
+        }
     }
 
     /// One update of every parameter that has a gradient in `grads`. With `apply` (a `[1]` tensor on
@@ -225,6 +248,7 @@ impl MapAtPath for Update<'_> {
         let path = path.to_string();
         let shape = tensor.dims();
         let n: usize = shape.iter().product();
+        let lr = self.optim.lr_at(&path, self.lr);
         let optim = if (self.optim.no_decay_paths)(&path) { &self.optim.no_decay } else { &self.optim.decay };
         let previous = self.optim.state.remove(&path);
         let state = previous.as_ref().map(|s| AdamWState {
@@ -238,7 +262,7 @@ impl MapAtPath for Update<'_> {
         let (autodiff, require_grad) = (tensor.is_autodiff(), tensor.is_require_grad());
         let strategy = tensor.gradient_checkpointing_strategy();
         let old = tensor.inner();
-        let (updated, state) = optim.step(self.lr, old.clone(), grad.inner(), state);
+        let (updated, state) = optim.step(lr, old.clone(), grad.inner(), state);
         // With a mask: new where `apply`, else old — a skipped step leaves no trace in the weights or moments.
         let apply = self.apply.clone().map(|a| a.expand([n]));
         if let Some(AdamWState { momentum: s }) = state {

@@ -53,7 +53,8 @@ pub enum SetFitHeadKind {
     #[default]
     Logistic,
     /// setfit's `SetFitHead`: a linear layer under softmax trained with AdamW on the frozen body's
-    /// embeddings (`headEpochs`, `headBatchSize`, `headLearningRate`).
+    /// embeddings (`headEpochs`, `headBatchSize`, `headLearningRate`), or with the body
+    /// (`endToEnd`).
     Differentiable,
 }
 
@@ -178,7 +179,7 @@ pub struct TrainOptions {
     #[cfg_attr(not(target_family = "wasm"), arg(long, value_enum))]
     pub sampling_strategy: Option<crate::data::contrastive_pairs::Sampling>,
     /// SetFit: the head, "logistic" (default; setfit's `LogisticRegression`) or "differentiable"
-    /// (setfit's `SetFitHead`, trained on the frozen body's embeddings).
+    /// (setfit's `SetFitHead`, trained on the frozen body's embeddings, or with the body: `endToEnd`).
     #[cfg_attr(not(target_family = "wasm"), arg(long, value_enum))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub head: Option<SetFitHeadKind>,
@@ -195,6 +196,17 @@ pub struct TrainOptions {
     #[cfg_attr(not(target_family = "wasm"), arg(long))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub head_learning_rate: Option<f64>,
+    /// SetFit's differentiable head: train the body with it (setfit's `end_to_end=True`): every
+    /// step runs the texts through the body, whose weights learn at `headBodyLearningRate`. Off
+    /// (default), the body is frozen once its contrastive phase is over.
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub end_to_end: bool,
+    /// SetFit's differentiable head with `endToEnd`: the body's learning rate in the head's epochs,
+    /// halved with the head's (setfit's `body_learning_rate[1]`, default 1e-5).
+    #[cfg_attr(not(target_family = "wasm"), arg(long))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_body_learning_rate: Option<f64>,
     /// Text classification: augmented copies of each training row, made afresh every epoch (EDA's
     /// random swap and deletion; never written into the data): `{ ops, rate, copies, seed }`.
     #[cfg_attr(not(target_family = "wasm"), arg(skip))]
@@ -249,6 +261,8 @@ impl Default for TrainOptions {
             head_epochs: None,
             head_batch_size: None,
             head_learning_rate: None,
+            end_to_end: false,
+            head_body_learning_rate: None,
             augment: None,
             lora: None,
         }
@@ -326,13 +340,21 @@ impl TrainOptions {
         if head_options && self.head != Some(SetFitHeadKind::Differentiable) {
             return bad("headEpochs, headBatchSize and headLearningRate train SetFit's differentiable head; pass head: \"differentiable\" or leave them out".into());
         }
+        if self.end_to_end && self.head != Some(SetFitHeadKind::Differentiable) {
+            return bad("endToEnd trains SetFit's differentiable head with the body; pass head: \"differentiable\" or leave endToEnd out".into());
+        }
+        if self.head_body_learning_rate.is_some() && !self.end_to_end {
+            return bad("headBodyLearningRate is the body's learning rate when the head trains end to end; pass endToEnd: true or leave it out".into());
+        }
         if self.head_epochs == Some(0) || self.head_batch_size == Some(0) {
             return bad("headEpochs and headBatchSize must be at least 1 when given".into());
         }
-        if let Some(lr) = self.head_learning_rate
-            && !(lr > 0.0 && lr.is_finite())
-        {
-            return bad(format!("headLearningRate must be a positive number, got {lr}"));
+        for (name, rate) in [("headLearningRate", self.head_learning_rate), ("headBodyLearningRate", self.head_body_learning_rate)] {
+            if let Some(lr) = rate
+                && !(lr > 0.0 && lr.is_finite())
+            {
+                return bad(format!("{name} must be a positive number, got {lr}"));
+            }
         }
         super::schedule::warmup_steps(self.warmup_steps, self.warmup_ratio, 1).map(|_| ())
     }

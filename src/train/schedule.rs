@@ -27,13 +27,22 @@ impl std::str::FromStr for Schedule {
     }
 }
 
-/// A schedule bound to a run: peak rate, warmup and total optimizer steps.
+/// A schedule bound to a run: peak rate, warmup and total optimizer steps, and a step decay on
+/// top (none for the schedules users choose).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LrSchedule {
     pub kind: Schedule,
     pub peak: f64,
     pub warmup_steps: usize,
     pub total_steps: usize,
+    pub decay: Option<StepDecay>,
+}
+
+/// PyTorch's `StepLR`: the rate times `gamma` after every `every` optimizer steps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepDecay {
+    pub every: usize,
+    pub gamma: f64,
 }
 
 impl LrSchedule {
@@ -51,7 +60,11 @@ impl LrSchedule {
                 (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
             }
         };
-        self.peak * factor
+        let decayed = match self.decay {
+            Some(StepDecay { every, gamma }) => gamma.powi(i32::try_from(step / every.max(1)).unwrap_or(i32::MAX)),
+            None => 1.0,
+        };
+        self.peak * factor * decayed
     }
 }
 

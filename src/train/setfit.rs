@@ -1,10 +1,12 @@
 //! SetFit (Tunstall et al. 2022; the `setfit` library): a sentence-transformer body fine-tuned
 //! contrastively on pairs of the few labelled rows (`CosineSimilarityLoss`: the squared gap
-//! between the pair's cosine similarity and 1 for one class, 0 for two), then scikit-learn's
-//! logistic regression fitted on the trained body's embeddings. The body's phase is a [`Task`]
-//! for the shared loop (schedule, AdamW, clipping as setfit's sentence-transformers Trainer);
-//! when it is done the head is fitted and, with validation rows, the model evaluated, before the
-//! run's `done` event.
+//! between the pair's cosine similarity and 1 for one class, 0 for two), then a head: scikit-learn's
+//! logistic regression fitted on the trained body's embeddings, or setfit's differentiable head
+//! trained on them (`setfit_head`) or with the body (`setfit_end_to_end`). The body's phase is a
+//! [`Task`] for the shared loop (schedule, AdamW, clipping as setfit's sentence-transformers
+//! Trainer), and so is an end-to-end head's, whose steps the run's events number on after the
+//! body's; when the head is done and, with validation rows, the model evaluated, the run's `done`
+//! event follows.
 
 use burn::tensor::{Device, Tensor};
 
@@ -12,6 +14,7 @@ use super::{
     Evaluation, Event, Hooks, MemoryPlan, StopReason, TrainOptions,
     checkpoint::fingerprint,
     options::SetFitHeadKind,
+    setfit_end_to_end::{DEFAULT_BODY_LEARNING_RATE, EndToEnd},
     setfit_head::{self, DifferentiableHead, HeadRun, train_head},
     trainer::{self, Task, WeightsOrigin},
 };
@@ -98,40 +101,66 @@ pub async fn fine_tune_setfit(
         max_length,
         warnings,
     };
-    // The body's `done` waits until the head is fitted and the model evaluated; no checkpoints
+    let end_to_end = options.head == Some(SetFitHeadKind::Differentiable) && options.end_to_end;
+    let head_run = HeadRun {
+        epochs: options.head_epochs.unwrap_or(setfit_head::DEFAULT_EPOCHS),
+        batch_size: options.head_batch_size.unwrap_or(setfit_head::DEFAULT_BATCH_SIZE),
+        learning_rate: options.head_learning_rate.unwrap_or(setfit_head::DEFAULT_LEARNING_RATE),
+        weight_decay: options.weight_decay,
+        seed: options.seed,
+    };
+    // An end-to-end head's steps follow the body's, numbered on: the run reports them as one.
+    let head_steps = if end_to_end { train.len().div_ceil(head_run.batch_size).saturating_mul(head_run.epochs) } else { 0 };
+    // The body's `done` waits until the head is trained and the model evaluated; no checkpoints
     // (refused above).
     let Hooks { on_event, cancelled, .. } = hooks;
     let mut done = None;
     let mut forward = |e: Event| match e {
         Event::Done { .. } => done = Some(e),
-        other => on_event(other),
+        other => on_event(renumbered(other, 0, head_steps)),
     };
     let run = trainer::run(&task, files.weights.clone(), device, options, None, Hooks { on_event: &mut forward, on_checkpoint: None, cancelled }).await;
     let run = run?;
-    let texts: Vec<&str> = train.examples.iter().map(|e| e.text.as_str()).collect();
-    let embeddings = embed_texts(&run.model, &task.modules, &task.tokenizer, &run.device, &texts, max_length, options.batch_size).await?;
-    let head = match options.head.unwrap_or_default() {
-        SetFitHeadKind::Logistic => LogisticRegression::fit(&embeddings, &labels, names.len())?,
-        SetFitHeadKind::Differentiable => {
-            let head_run = HeadRun {
-                epochs: options.head_epochs.unwrap_or(setfit_head::DEFAULT_EPOCHS),
-                batch_size: options.head_batch_size.unwrap_or(setfit_head::DEFAULT_BATCH_SIZE),
-                learning_rate: options.head_learning_rate.unwrap_or(setfit_head::DEFAULT_LEARNING_RATE),
-                weight_decay: options.weight_decay,
-                seed: options.seed,
-            };
-            let start = DifferentiableHead::initial(names.len(), task.config.hidden_size, options.seed);
-            train_head(start, &embeddings, &labels, &head_run, |_, _| {})?.as_logistic()
-        }
+    let start = DifferentiableHead::initial(names.len(), task.config.hidden_size, options.seed);
+    let (body, head, device, done) = if end_to_end && run.stop_reason == StopReason::Finished {
+        let phase = EndToEnd {
+            config: &task.config,
+            tokenizer: &task.tokenizer,
+            modules: &task.modules,
+            train,
+            max_length,
+            start,
+            run: head_run,
+            body_learning_rate: options.head_body_learning_rate.unwrap_or(DEFAULT_BODY_LEARNING_RATE),
+        };
+        let body_weights = bert::export_encoder(&task.config, &run.model, &run.device).await?;
+        let mut head_done = None;
+        let mut forward = |e: Event| match e {
+            Event::Start { .. } => {}
+            Event::Done { .. } => head_done = Some(e),
+            other => on_event(renumbered(other, run.steps, run.steps)),
+        };
+        let trained = phase.train(body_weights, device, options, Hooks { on_event: &mut forward, on_checkpoint: None, cancelled }).await?;
+        let done = done.map(|body_done| joined(body_done, head_done));
+        (trained.body, trained.head.as_logistic(), trained.device, done)
+    } else {
+        // (a run stopped in the body's phase gets its head from the body as it is: quickly, on the host)
+        let texts: Vec<&str> = train.examples.iter().map(|e| e.text.as_str()).collect();
+        let embeddings = embed_texts(&run.model, &task.modules, &task.tokenizer, &run.device, &texts, max_length, options.batch_size).await?;
+        let head = match options.head.unwrap_or_default() {
+            SetFitHeadKind::Logistic => LogisticRegression::fit(&embeddings, &labels, names.len())?,
+            SetFitHeadKind::Differentiable => train_head(start, &embeddings, &labels, &head_run, |_, _| {})?.as_logistic(),
+        };
+        (run.model, head, run.device, done)
     };
     let model = SetFitModel {
         config: task.config,
         tokenizer: task.tokenizer,
-        body: run.model,
+        body,
         modules: task.modules,
         head,
         labels: names,
-        device: run.device,
+        device,
         max_length,
         batch_size: options.batch_size,
         source_config: task.config_bytes,
@@ -139,17 +168,47 @@ pub async fn fine_tune_setfit(
         warnings: Vec::new(),
         normalize_embeddings: false,
     };
+    let (stop_reason, steps) = match &done {
+        Some(Event::Done { stop_reason, steps, .. }) => (*stop_reason, *steps),
+        _ => (run.stop_reason, run.steps),
+    };
     let evaluation = match validation {
         Some(v) if !v.is_empty() => Some(evaluate(&model, v).await?),
         _ => None,
     };
     if let Some(metrics) = &evaluation {
-        on_event(Event::Eval { step: run.steps, epoch: options.epochs as f64, metrics: Evaluation::Classification(metrics.clone()), is_best: true });
+        on_event(Event::Eval { step: steps, epoch: options.epochs as f64, metrics: Evaluation::Classification(metrics.clone()), is_best: true });
     }
     if let Some(done) = done {
         on_event(done);
     }
-    Ok(TrainedSetFit { model, stop_reason: run.stop_reason, steps: run.steps, evaluation })
+    Ok(TrainedSetFit { model, stop_reason, steps, evaluation })
+}
+
+/// `event` with its step numbered `offset` further on and the run's total `extra` steps longer.
+fn renumbered(mut event: Event, offset: usize, extra: usize) -> Event {
+    match &mut event {
+        Event::Start { total_steps, .. } => *total_steps += extra,
+        Event::Step { step, total_steps, .. } => {
+            *step += offset;
+            *total_steps += extra;
+        }
+        Event::Eval { step, .. } | Event::SkippedStep { step, .. } | Event::Checkpoint { step, .. } => *step += offset,
+        Event::Done { .. } => {}
+    }
+    event
+}
+
+/// The run's `done`: the body's followed by the head's (steps and seconds added; the head's stop
+/// reason and message when it stopped early).
+fn joined(body: Event, head: Option<Event>) -> Event {
+    match (body, head) {
+        (
+            Event::Done { steps, best, restored_best, seconds, .. },
+            Some(Event::Done { steps: head_steps, stop_reason, seconds: head_seconds, message, .. }),
+        ) => Event::Done { steps: steps + head_steps, stop_reason, best, restored_best, seconds: seconds + head_seconds, message },
+        (body, _) => body,
+    }
 }
 
 /// Accuracy, per-class metrics and the head's log loss on labelled rows.

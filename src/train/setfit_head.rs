@@ -1,6 +1,7 @@
 //! setfit's differentiable head (`SetFitHead`, `use_differentiable_head=True`): a linear layer
 //! whose softmax over `(W·x + b) / (temperature + eps)` gives the class probabilities, trained as
-//! setfit's `SetFitModel.fit` trains it with the body frozen (`end_to_end=False`, its default):
+//! setfit's `SetFitModel.fit` trains it with the body frozen (`end_to_end=False`, its default; the
+//! body trained with it is `setfit_end_to_end`):
 //! cross-entropy, AdamW (torch's defaults, weight decay `l2_weight`), the learning rate halved
 //! every 5 epochs (`StepLR(step_size=5, gamma=0.5)`), no clipping, xavier-uniform weights and
 //! biases of 0.01 to start. It learns from the embeddings the trained body gives with dropout off,
@@ -19,7 +20,7 @@ pub const DEFAULT_EPOCHS: usize = 16;
 pub const DEFAULT_BATCH_SIZE: usize = 2;
 pub const DEFAULT_LEARNING_RATE: f64 = 1e-2;
 /// Epochs between halvings of the learning rate (setfit's `StepLR`).
-const STEP_EPOCHS: usize = 5;
+pub const STEP_EPOCHS: usize = 5;
 
 /// The head's weights: `weight[class][feature]`, `bias[class]`, at temperature 1 (setfit's default).
 #[derive(Clone, Debug, PartialEq)]

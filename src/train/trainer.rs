@@ -18,9 +18,9 @@ use super::{
     Best, Checkpoint, Evaluation, Event, LrSchedule, MemoryPlan, StopReason, TrainOptions, TrainerState,
     checkpoint::{optimizer_from_bytes, optimizer_to_bytes},
     clip::{clip_global_norm, global_norm},
-    optimizer::AdamW,
+    optimizer::{AdamW, LrGroup},
     options::Mode,
-    schedule::warmup_steps,
+    schedule::{StepDecay, warmup_steps},
 };
 use crate::{ComputeDevice, Error, Result, data::epoch_order, weights::LoadReport};
 
@@ -64,6 +64,15 @@ pub trait Task {
     fn memory(&self, batch: usize) -> MemoryPlan;
     /// Parameters that get no weight decay.
     fn no_decay(path: &str) -> bool;
+    /// Parameter groups that learn at rates of their own (none by default).
+    fn lr_groups(&self) -> Vec<LrGroup> {
+        Vec::new()
+    }
+    /// A step decay on top of the schedule, for a run of `steps_per_epoch` optimizer steps per
+    /// epoch (none by default).
+    fn lr_decay(&self, _steps_per_epoch: usize) -> Option<StepDecay> {
+        None
+    }
     /// The model to train, from `weights`, on `device`.
     fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)>;
     /// Called as each epoch starts (before its first `loss`): tasks that make examples afresh per
@@ -201,7 +210,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
         let lengths = if options.group_by_length { task.lengths()? } else { vec![0; train_len] };
         let steps_per_epoch = train_len.div_ceil(options.batch_size).div_ceil(options.grad_accum);
         let total_steps = steps_per_epoch * options.epochs;
-        let schedule = schedule(options, total_steps, &mut report.warnings)?;
+        let schedule = LrSchedule { decay: task.lr_decay(steps_per_epoch), ..schedule(options, total_steps, &mut report.warnings)? };
         let mut run = Loop {
             task,
             options,
@@ -213,7 +222,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
             steps_per_epoch,
             total_steps,
             schedule,
-            optim: AdamW::new(options.weight_decay, T::no_decay),
+            optim: AdamW::new(options.weight_decay, T::no_decay).with_groups(task.lr_groups()),
             accum: GradientsAccumulator::new(),
             tracker: BestTracker::new(options),
             log: LogWindow::new(),
@@ -427,7 +436,7 @@ fn schedule(options: &TrainOptions, total_steps: usize, warnings: &mut Vec<Strin
              reaches learningRate; lower warmupSteps / warmupRatio or train longer"
         ));
     }
-    Ok(LrSchedule { kind: options.schedule, peak: options.learning_rate, warmup_steps: warmup, total_steps })
+    Ok(LrSchedule { kind: options.schedule, peak: options.learning_rate, warmup_steps: warmup, total_steps, decay: None })
 }
 
 /// The steps since the last log point: each one's loss and whether its update was applied, still

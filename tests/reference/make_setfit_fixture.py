@@ -19,8 +19,9 @@ Writes tests/fixtures/setfit/:
                   the folder `webtune train --method setfit` wrote, and that folder's head pickle
                   (its coefficients' bytes and its FNV-1a hash); setfit's differentiable head
                   trained on the untrained body in webtune's order of the rows (its start, every
-                  step's loss, the result, the embeddings it saw, its probabilities for TEST).
-                  `--only differentiable-head` runs that part alone.
+                  step's loss, the result, the embeddings it saw, its probabilities for TEST); the
+                  same head trained end to end with the body (`end_to_end=True`).
+                  `--only differentiable-head` / `--only end-to-end` runs that part alone.
 """
 import argparse
 import json
@@ -148,19 +149,23 @@ def train_setfit(body_dir, texts, labels):
 # setfit's differentiable head (SetFitHead) on the fixture body, frozen: epochs, rows per step,
 # head learning rate, l2_weight, and the seed of webtune's order of the rows
 HEAD_RUN = {"epochs": 7, "batch_size": 4, "learning_rate": 1e-2, "weight_decay": 0.01, "seed": 7}
+# the same trained end to end (the body at its own rate; 6 epochs: the rates halve after 5)
+END_TO_END_RUN = {"epochs": 6, "batch_size": 4, "learning_rate": 1e-2, "weight_decay": 0.01, "seed": 7, "body_learning_rate": 1e-3}
 
 
-def train_differentiable_head(body_dir, texts, labels):
-    """setfit's SetFitModel.fit with a SetFitHead (use_differentiable_head=True, end_to_end=False)
-    on the untrained fixture body, the rows in webtune's order: its start, every step's loss, the
-    trained head, and the embeddings and probabilities it saw and gives."""
+def train_differentiable_head(body_dir, texts, labels, end_to_end=False):
+    """setfit's SetFitModel.fit with a SetFitHead (use_differentiable_head=True) on the untrained
+    fixture body (dropout 0), the rows in webtune's order: its start, every step's loss, the
+    trained head, and the embeddings and probabilities it saw and gives. With end_to_end, the
+    body trains with the head (end_to_end=True) and the embeddings are the trained body's."""
+    run = END_TO_END_RUN if end_to_end else HEAD_RUN
     from setfit import SetFitModel
 
     torch.manual_seed(0)
     model = SetFitModel.from_pretrained(str(body_dir), labels=NAMES, use_differentiable_head=True, head_params={"out_features": len(NAMES)})
     linear = model.model_head.linear
     start = {"weight": linear.weight.tolist(), "bias": linear.bias.tolist()}
-    order = [webtune_order(len(texts), HEAD_RUN["batch_size"], HEAD_RUN["seed"], e) for e in range(HEAD_RUN["epochs"])]
+    order = [webtune_order(len(texts), run["batch_size"], run["seed"], e) for e in range(run["epochs"])]
     prepare = SetFitModel._prepare_dataloader
 
     class Ordered(torch.utils.data.Sampler):
@@ -192,11 +197,13 @@ def train_differentiable_head(body_dir, texts, labels):
         return loss
 
     SetFitModel._prepare_dataloader, torch.nn.CrossEntropyLoss.forward = ordered, recorded
-    model.fit(texts, labels, num_epochs=HEAD_RUN["epochs"], batch_size=HEAD_RUN["batch_size"], head_learning_rate=HEAD_RUN["learning_rate"],
-              l2_weight=HEAD_RUN["weight_decay"], max_length=RUN["max_length"], show_progress_bar=False)
+    model.fit(texts, labels, num_epochs=run["epochs"], batch_size=run["batch_size"], head_learning_rate=run["learning_rate"],
+              body_learning_rate=run.get("body_learning_rate"), end_to_end=end_to_end, l2_weight=run["weight_decay"],
+              max_length=RUN["max_length"], show_progress_bar=False)
     SetFitModel._prepare_dataloader, torch.nn.CrossEntropyLoss.forward = prepare, forward
+    model.model_body.eval()
     return {
-        "run": HEAD_RUN, "labels": labels, "start": start, "steps": losses, "weight": linear.weight.tolist(), "bias": linear.bias.tolist(),
+        "run": run, "labels": labels, "start": start, "steps": losses, "weight": linear.weight.tolist(), "bias": linear.bias.tolist(),
         "embeddings": model.model_body.encode(texts, convert_to_numpy=True).tolist(),
         "test_embeddings": model.model_body.encode(TEST, convert_to_numpy=True).tolist(), "probabilities": model.predict_proba(TEST).tolist(),
     }
@@ -205,14 +212,18 @@ def train_differentiable_head(body_dir, texts, labels):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--webtune", help="the CLI; without it the saved folder's part is left out")
-    ap.add_argument("--only", choices=["differentiable-head"], help="run this part alone and update its entry of expected.json")
+    ap.add_argument("--only", choices=["differentiable-head", "end-to-end"], help="run this part alone and update its entry of expected.json")
     args = ap.parse_args()
     global NAMES
     if args.only:
         rows = [json.loads(l) for l in (OUT / "data.jsonl").read_text().splitlines()]
         NAMES = sorted({r["label"] for r in rows})
         expected = json.loads((OUT / "expected.json").read_text())
-        expected["differentiable_head"] = train_differentiable_head(OUT / "body", [r["text"] for r in rows], [NAMES.index(r["label"]) for r in rows])
+        texts, labels = [r["text"] for r in rows], [NAMES.index(r["label"]) for r in rows]
+        if args.only == "differentiable-head":
+            expected["differentiable_head"] = train_differentiable_head(OUT / "body", texts, labels)
+        else:
+            expected["end_to_end"] = train_differentiable_head(OUT / "body", texts, labels, end_to_end=True)
         (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
         return
     from sklearn.linear_model import LogisticRegression
@@ -245,6 +256,7 @@ def main():
         print(f"  {s['step']}: loss {s['loss']:.6f} grad_norm {s['grad_norm']:.6f} lr {s['learning_rate']:.2e}")
     print("setfit's head vs the tight fit:", np.abs(head.coef_ - tight.coef_).max())
     expected["differentiable_head"] = train_differentiable_head(body_dir, texts, labels)
+    expected["end_to_end"] = train_differentiable_head(body_dir, texts, labels, end_to_end=True)
 
     if args.webtune is None:
         (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
