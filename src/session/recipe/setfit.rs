@@ -15,6 +15,7 @@ use crate::{
     train::{
         Checkpoint, TrainOptions,
         setfit::pair_lengths,
+        setfit_end_to_end::DEFAULT_BODY_LEARNING_RATE,
         setfit_head::{DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE},
     },
 };
@@ -33,7 +34,8 @@ const README: Readme = Readme {
 with its default tolerance (webtune solves the same problem to a tighter one, so probabilities\n\
 differ slightly); a differentiable head (`\"head\": \"differentiable\"`) trains in setfit's own\n\
 order of the rows, on embeddings of the frozen body with its dropout on (webtune's: dropout off,\n\
-computed once). The recipe is checked on one device (the `accelerate` configs are the other\n\
+computed once); trained end to end (`\"end_to_end\": true`), both sides run the body with its\n\
+dropout on, each drawing its own masks. The recipe is checked on one device (the `accelerate` configs are the other\n\
 recipes'). `out/final/` is the folder setfit saves (`model_head.pkl` beside the body).",
     pipeline: "text-classification",
     adapter: "SetFit trains no adapters.",
@@ -88,6 +90,8 @@ pub async fn setfit_recipe(
             "head_epochs": options.head_epochs.unwrap_or(DEFAULT_EPOCHS),
             "head_batch_size": options.head_batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
             "head_learning_rate": options.head_learning_rate.unwrap_or(DEFAULT_LEARNING_RATE),
+            "end_to_end": options.end_to_end,
+            "head_body_learning_rate": options.end_to_end.then(|| options.head_body_learning_rate.unwrap_or(DEFAULT_BODY_LEARNING_RATE)),
         }),
         warnings,
         lora: None,

@@ -1,8 +1,9 @@
 """Trains a SetFit model as a webtune run did (method "setfit"), with the setfit library's Trainer:
 the sentence-transformer body learns from pairs of the rows (sentence-transformers' Trainer), then
 scikit-learn's LogisticRegression head is fitted on its embeddings (or, with recipe.json's "head"
-"differentiable", setfit's SetFitHead trains on them with the body frozen). Written by webtune: the run's
-settings are in recipe.json, its rows in train.jsonl / validation.jsonl; README.md says more.
+"differentiable", setfit's SetFitHead trains on them with the body frozen, or with the body when
+"end_to_end" is true). Written by webtune: the run's settings are in recipe.json, its rows in
+train.jsonl / validation.jsonl; README.md says more.
 
     python train.py                                                  # the run
     python train.py --train-file all_rows.jsonl --model org/bigger   # other data, other base
@@ -98,9 +99,11 @@ def main():
     BCSentenceTransformersTrainer._apply_training_arguments = with_the_run
     batch, lr = training["per_device_train_batch_size"], training["learning_rate"]
     # the head's phase: only a differentiable head (SetFitHead) has one; its body stays frozen
+    # unless it trains end to end, at its own rate
     setfit_args = TrainingArguments(
         output_dir=args.output_dir, batch_size=(batch, recipe["head_batch_size"]), num_epochs=(training["num_train_epochs"], recipe["head_epochs"]),
-        body_learning_rate=(lr, lr), head_learning_rate=recipe["head_learning_rate"], end_to_end=False,
+        body_learning_rate=(lr, recipe["head_body_learning_rate"] or lr), head_learning_rate=recipe["head_learning_rate"],
+        end_to_end=recipe["end_to_end"],
         l2_weight=training["weight_decay"], warmup_proportion=0.0,  # the run's warmup is training_arguments' warmup_steps, set above
         seed=training["seed"], max_length=recipe["max_length"], sampling_strategy=recipe["sampling_strategy"],
         num_iterations=recipe["num_iterations"], logging_steps=1 if args.log_steps else training["logging_steps"], report_to=[],
