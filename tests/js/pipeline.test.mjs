@@ -851,8 +851,11 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     const ranked = await clf.rank(test.map((text) => ({ text })), { strategy: "margin" });
     const badStrategy = await clf.rank(test, { strategy: "random" }).then(() => null, failure);
     const emptyRow = await clf.rank([{ sentence: "x" }]).then(() => null, failure);
-    // setfit's differentiable head (tests/setfit.rs: its steps are setfit's), through the Worker
-    await clf.finetune({ method: "setfit", head: "differentiable", headEpochs: 2, data: rows, validationSplit: 0, epochs: 1, batchSize: 8 });
+    // setfit's differentiable head trained end to end (tests/setfit.rs: its steps are setfit's),
+    // through the Worker: the head's steps follow the body's in one run's events
+    const headRun = [];
+    await clf.finetune({ method: "setfit", head: "differentiable", endToEnd: true, headEpochs: 2, data: rows, validationSplit: 0, epochs: 1, batchSize: 8, logEvery: 1,
+      onEvent: (e) => headRun.push(e.type === "start" ? ["start", e.totalSteps] : e.type === "step" ? ["step", e.step] : e.type === "done" ? ["done", e.steps] : [e.type]) });
     const differentiable = await clf(test);
     const strayHead = await clf.finetune({ data: rows, headEpochs: 2 }).then(() => null, failure);
     clf.dispose();
@@ -861,7 +864,7 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     embedder.dispose();
     return {
       steps: events.filter((t) => t === "step").length, last: events.at(-1), scores, names, accuracy: evaluation.accuracy, recipe, checkpointed, ranked, badStrategy, emptyRow, noHead,
-      reopenedScores, reopenedNames, keptScores, saved, recipeProgram, differentiable, strayHead,
+      reopenedScores, reopenedNames, keptScores, saved, recipeProgram, differentiable, headRun, strayHead,
     };
   }, { rows, run, test: fixture.test });
   assert.equal(r.steps, fixture.steps.length, "setfit's optimizer steps");
@@ -885,6 +888,8 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
   assert.match(r.recipeProgram, /from setfit import SetFitModel, Trainer, TrainingArguments/);
   assert.match(r.checkpointed?.message, /SetFit run is not checkpointed/);
   r.differentiable.forEach((ranked) => assert.ok(Math.abs(ranked.reduce((a, { score }) => a + score, 0) - 1) < 1e-5 && ranked.length === fixture.names.length, JSON.stringify(ranked)));
+  const bodySteps = Math.ceil(fixture.pairs.oversampling.length / 8), headSteps = 2 * Math.ceil(rows.length / 2);
+  assert.deepEqual(r.headRun.filter(([t]) => t !== "eval"), [["start", bodySteps + headSteps], ...Array.from({ length: bodySteps + headSteps }, (_, i) => ["step", i + 1]), ["done", bodySteps + headSteps]]);
   assert.match(r.strayHead?.message, /headEpochs, headBatchSize and headLearningRate train SetFit's differentiable head/);
   // margin: 1 − (p₁ − p₂) of setfit's own probabilities for the texts, most uncertain first
   const margins = fixture.saved.probabilities.map((p) => { const s = [...p].sort((a, b) => b - a); return 1 - (s[0] - s[1]); });

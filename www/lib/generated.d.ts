@@ -150,7 +150,7 @@ numIterations?: number | null,
 samplingStrategy?: Sampling | null, 
 /**
  * SetFit: the head, "logistic" (default; setfit's `LogisticRegression`) or "differentiable"
- * (setfit's `SetFitHead`, trained on the frozen body's embeddings).
+ * (setfit's `SetFitHead`, trained on the frozen body's embeddings, or with the body: `endToEnd`).
  */
 head?: SetFitHeadKind | null, 
 /**
@@ -166,6 +166,17 @@ headBatchSize?: number | null,
  * default 1e-2).
  */
 headLearningRate?: number | null, 
+/**
+ * SetFit's differentiable head: train the body with it (setfit's `end_to_end=True`): every
+ * step runs the texts through the body, whose weights learn at `headBodyLearningRate`. Off
+ * (default), the body is frozen once its contrastive phase is over.
+ */
+endToEnd?: boolean, 
+/**
+ * SetFit's differentiable head with `endToEnd`: the body's learning rate in the head's epochs,
+ * halved with the head's (setfit's `body_learning_rate[1]`, default 1e-5).
+ */
+headBodyLearningRate?: number | null, 
 /**
  * Text classification: augmented copies of each training row, made afresh every epoch (EDA's
  * random swap and deletion; never written into the data): `{ ops, rate, copies, seed }`.
