@@ -396,10 +396,26 @@ fn predict_and_rank_use_the_head_of_a_folder_setfit_saved() {
         let config: Value = serde_json::from_slice(&saved.iter().find(|(n, _)| n == "config_setfit.json").unwrap().1).unwrap();
         assert_eq!(config["normalize_embeddings"], normalize);
     }
+    // a SetFit folder that normalises trains again as setfit trains it: the head fitted on the
+    // normalised embeddings, and the new folder normalises too
+    let modules = SentenceTransformer::from_folder(std::fs::read(dir.as_path().join("modules.json")).ok().as_deref(), |n| std::fs::read(dir.as_path().join(n)).ok()).unwrap();
+    assert!(modules.setfit_normalize && !modules.normalize);
+    let e = expected();
+    let one_epoch = TrainOptions { epochs: 1, ..options(&e) };
+    let Finetuned { model, .. } = block_on(finetune_setfit(&ModelFiles::from_dir(dir.as_path()).unwrap(), modules, &device::cpu(), &data(), &Columns::default(), &one_epoch, Hooks::events(&mut |_| {}))).unwrap();
+    let texts: Vec<String> = std::fs::read_to_string(fixture("data.jsonl")).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["text"].as_str().unwrap().to_string()).collect();
+    let rows = block_on(model.embed(&texts.iter().map(String::as_str).collect::<Vec<_>>())).unwrap();
+    assert!(rows.iter().all(|r| (r.iter().map(|v| v * v).sum::<f32>().sqrt() - 1.0).abs() < 1e-5), "normalised embeddings");
+    let refit = LogisticRegression::fit(&rows, &labels(&e), 3).unwrap();
+    close("the head, fitted on the normalised embeddings", &model.head.coef.concat(), &refit.coef.concat(), 1e-6);
+    let saved = block_on(model.files()).unwrap();
+    let config: Value = serde_json::from_slice(&saved.iter().find(|(n, _)| n == "config_setfit.json").unwrap().1).unwrap();
+    assert_eq!(config["normalize_embeddings"], true);
     std::fs::write(dir.as_path().join("config_setfit.json"), "{labels").unwrap();
     let e = SetFitModel::load(ModelFiles::from_dir(dir.as_path()).unwrap(), |n| std::fs::read(dir.as_path().join(n)).ok(), &device::cpu()).err().unwrap().to_string();
     assert!(e.contains("config_setfit.json is not valid JSON"), "{e}");
     // a head of another width is named as such
+    std::fs::write(dir.as_path().join("config_setfit.json"), r#"{"labels": ["a", "b"]}"#).unwrap();
     std::fs::write(dir.as_path().join("model_head.pkl"), logistic_regression(&LogisticHead { coef: &[vec![1.0; 5]], intercept: &[0.0], classes: 2, iterations: 1, c: 1.0 })).unwrap();
     let out = webtune_cli(&["predict", "--model", dir.as_path().to_str().unwrap(), "--device", "cpu", "--text", "x"]);
     assert!(!out.status.success());

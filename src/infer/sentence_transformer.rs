@@ -23,6 +23,9 @@ pub const CARRIED_FILES: &[&str] = &[
 pub struct SentenceTransformer {
     pub pooling: Pooling,
     pub normalize: bool,
+    /// A saved SetFit folder's `config_setfit.json` `normalize_embeddings`: setfit L2-normalises
+    /// the embeddings before its head (and keeps doing so when the model trains again).
+    pub setfit_normalize: bool,
     /// The folder's own files (name relative to the folder, bytes), written back when a model
     /// made from it is saved; empty for a plain Hugging Face folder.
     pub files: Vec<(String, Vec<u8>)>,
@@ -31,16 +34,24 @@ pub struct SentenceTransformer {
 impl SentenceTransformer {
     /// What sentence-transformers builds around a folder without `modules.json`.
     pub fn plain() -> Self {
-        SentenceTransformer { pooling: Pooling::Mean, normalize: false, files: Vec::new() }
+        SentenceTransformer { pooling: Pooling::Mean, normalize: false, setfit_normalize: false, files: Vec::new() }
     }
 
     /// The modules of a folder whose `modules.json` is `modules` (None: a plain folder);
-    /// `read(name)` gives another file of the folder.
+    /// `read(name)` gives another file of the folder (`config_setfit.json` too, in a saved SetFit
+    /// folder).
     pub fn from_folder(modules: Option<&[u8]>, read: impl Fn(&str) -> Option<Vec<u8>>) -> Result<Self> {
         let Some(modules) = modules else { return Ok(Self::plain()) };
         let bad = |m: String| Error::Weights(format!("modules.json: {m}"));
         let list: Vec<Value> = serde_json::from_slice(modules).map_err(|e| bad(format!("not a JSON list of modules ({e})")))?;
-        let mut layout = SentenceTransformer { files: vec![("modules.json".into(), modules.to_vec())], ..Self::plain() };
+        let setfit_normalize = match read("config_setfit.json") {
+            Some(b) => {
+                let setfit: Value = serde_json::from_slice(&b).map_err(|e| Error::Weights(format!("config_setfit.json is not valid JSON ({e})")))?;
+                setfit.get("normalize_embeddings").and_then(Value::as_bool) == Some(true)
+            }
+            None => false,
+        };
+        let mut layout = SentenceTransformer { files: vec![("modules.json".into(), modules.to_vec())], setfit_normalize, ..Self::plain() };
         for (i, module) in list.iter().enumerate() {
             let kind = module.get("type").and_then(Value::as_str).ok_or_else(|| bad(format!("module {i} has no \"type\"")))?;
             let path = module.get("path").and_then(Value::as_str).unwrap_or_default();

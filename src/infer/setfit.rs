@@ -52,9 +52,6 @@ pub struct SetFitModel {
     pub source_tokenizer: Vec<u8>,
     /// What loading the body reported (ignored keys such as a pooler); empty for a model trained here.
     pub warnings: Vec<String>,
-    /// Whether the embeddings are L2-normalised after the modules (`config_setfit.json`'s
-    /// `normalize_embeddings`: setfit normalises them itself).
-    pub normalize_embeddings: bool,
 }
 
 impl SetFitModel {
@@ -83,7 +80,6 @@ impl SetFitModel {
             None | Some(serde_json::Value::Null) => None,
             Some(l) => Some(serde_json::from_value(l.clone()).map_err(|_| Error::Weights("config_setfit.json: labels is not a list of names".into()))?),
         };
-        let normalize_embeddings = setfit.get("normalize_embeddings").and_then(serde_json::Value::as_bool) == Some(true);
         let ids: Option<Vec<usize>> = head.classes.iter().map(|c| c.parse().ok()).collect();
         let labels = match (named, ids) {
             (Some(names), Some(ids)) if head.class_ids => ids
@@ -112,19 +108,14 @@ impl SetFitModel {
             source_config: sources.config,
             source_tokenizer: sources.tokenizer,
             warnings: report.warnings,
-            normalize_embeddings,
         })
     }
 
     /// One embedding per text (cut at `max_length` tokens), in batches of `batch_size`.
     pub async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let mut rows = embed_texts(&self.body, &self.modules, &self.tokenizer, &self.device, texts, self.max_length, self.batch_size).await?;
-        if self.normalize_embeddings {
-            // as torch's normalize(p=2, eps=1e-12)
-            for row in &mut rows {
-                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                row.iter_mut().for_each(|v| *v /= norm);
-            }
+        if self.modules.setfit_normalize {
+            normalize_rows(&mut rows);
         }
         Ok(rows)
     }
@@ -154,11 +145,20 @@ impl SetFitModel {
             ("tokenizer.json".to_string(), self.source_tokenizer.clone()),
         ];
         files.extend(self.modules.module_files(self.config.hidden_size));
-        let setfit = serde_json::json!({"normalize_embeddings": self.normalize_embeddings, "labels": self.labels});
+        let setfit = serde_json::json!({"normalize_embeddings": self.modules.setfit_normalize, "labels": self.labels});
         files.push(("config_setfit.json".into(), serde_json::to_vec_pretty(&setfit).unwrap_or_default()));
         let head = LogisticHead { coef: &self.head.coef, intercept: &self.head.intercept, classes: self.head.classes, iterations: self.head.iterations, c: C };
         files.push(("model_head.pkl".into(), logistic_regression(&head)));
         Ok(files)
+    }
+}
+
+/// Each row divided by its L2 norm, as torch's `normalize(p=2, eps=1e-12)` (setfit's
+/// `normalize_embeddings`).
+pub fn normalize_rows(rows: &mut [Vec<f32>]) {
+    for row in rows {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|v| *v /= norm);
     }
 }
 

@@ -30,7 +30,7 @@ use crate::{
         logistic::LogisticRegression,
         metrics::{CLASSIFICATION_METRICS, Metrics},
         sentence_transformer::SentenceTransformer,
-        setfit::{SetFitModel, embed_texts, sentence_embeddings},
+        setfit::{SetFitModel, embed_texts, normalize_rows, sentence_embeddings},
     },
     models::bert::{BertConfig, BertModel},
     tokenizer::TextTokenizer,
@@ -146,7 +146,10 @@ pub async fn fine_tune_setfit(
     } else {
         // (a run stopped in the body's phase gets its head from the body as it is: quickly, on the host)
         let texts: Vec<&str> = train.examples.iter().map(|e| e.text.as_str()).collect();
-        let embeddings = embed_texts(&run.model, &task.modules, &task.tokenizer, &run.device, &texts, max_length, options.batch_size).await?;
+        let mut embeddings = embed_texts(&run.model, &task.modules, &task.tokenizer, &run.device, &texts, max_length, options.batch_size).await?;
+        if task.modules.setfit_normalize {
+            normalize_rows(&mut embeddings);
+        }
         let head = match options.head.unwrap_or_default() {
             SetFitHeadKind::Logistic => LogisticRegression::fit(&embeddings, &labels, names.len())?,
             SetFitHeadKind::Differentiable => train_head(start, &embeddings, &labels, &head_run, |_, _| {})?.as_logistic(),
@@ -166,7 +169,6 @@ pub async fn fine_tune_setfit(
         source_config: task.config_bytes,
         source_tokenizer: files.tokenizer.clone(),
         warnings: Vec::new(),
-        normalize_embeddings: false,
     };
     let (stop_reason, steps) = match &done {
         Some(Event::Done { stop_reason, steps, .. }) => (*stop_reason, *steps),

@@ -1,6 +1,7 @@
 //! setfit's differentiable head trained with the body (`SetFitModel.fit(end_to_end=True)`): each
 //! step runs the rows' texts through the sentence-transformer body (dropout on, as setfit's body
-//! is in train mode), the head's softmax layer over `(W·x + b) / (1 + eps)`, cross-entropy; AdamW
+//! is in train mode; L2-normalised after it when the folder's `config_setfit.json` says so), the
+//! head's softmax layer over `(W·x + b) / (1 + eps)`, cross-entropy; AdamW
 //! with two parameter groups — the head at the head's rate, the body at its own — both decayed by
 //! `l2_weight` on every parameter (setfit makes no exception for biases or LayerNorm), no
 //! clipping, and both rates halved every 5 epochs (`StepLR(step_size=5, gamma=0.5)`). A [`Task`]
@@ -26,7 +27,10 @@ use crate::{
     data::{Dataset, batch_tensors},
     infer::{sentence_transformer::SentenceTransformer, setfit::sentence_embeddings},
     kernels::linear::linear,
-    models::bert::{BertConfig, BertModel},
+    models::{
+        bert::{BertConfig, BertModel},
+        heads::l2_normalize,
+    },
     tokenizer::TextTokenizer,
     weights::{LoadReport, bert},
 };
@@ -181,6 +185,7 @@ impl Task for EndToEnd<'_> {
         let batch = self.tokenizer.encode(&texts, None, self.max_length, true)?;
         let tokens = batch.attention_mask.iter().filter(|&&m| m != 0).count();
         let embeddings = sentence_embeddings(&model.body, self.modules, batch_tensors(&batch, device));
+        let embeddings = if self.modules.setfit_normalize { l2_normalize(embeddings) } else { embeddings };
         let logits = linear(&model.head, embeddings).div_scalar(1.0 + EPS);
         let labels: Vec<i64> = rows.iter().map(|&r| self.train.examples[r].label as i64).collect();
         let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [rows.len()]), device);

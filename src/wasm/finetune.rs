@@ -140,7 +140,8 @@ pub fn fine_tune_task(
 
 /// Trains a SetFit model: `config`/`weights`/`tokenizer` are the body, `modules` the rest of its
 /// sentence-transformers folder by name (`{ "modules.json": Uint8Array, "1_Pooling/config.json",
-/// … }`; empty for a plain Hugging Face folder: mean pooling). `setup` and `options` as
+/// … }`, and a saved SetFit folder's `config_setfit.json`; empty for a plain Hugging Face folder:
+/// mean pooling). `setup` and `options` as
 /// `fineTune` takes them (setfit's defaults for the options not given). Resolves to a
 /// `SetFitModel`; an abort resolves to the model as trained so far (the `done` event says so).
 #[wasm_bindgen(js_name = fineTuneSetFit)]

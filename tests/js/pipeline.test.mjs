@@ -837,6 +837,13 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     const reopenedScores = await reopened(test);
     const reopenedNames = Object.keys(await reopened.save()).sort();
     reopened.dispose();
+    // a folder whose config_setfit.json normalises the embeddings trains again into one that does
+    const config = JSON.parse(await files["config_setfit.json"].text());
+    const normalising = { ...files, "config_setfit.json": new Blob([JSON.stringify({ ...config, normalize_embeddings: true })]) };
+    const again = await pipeline("text-classification", { model: normalising, device: "cpu" });
+    await again.finetune({ method: "setfit", data: rows, validationSplit: 0, epochs: 1, batchSize: 8 });
+    const normalisedAgain = JSON.parse(await (await again.save())["config_setfit.json"].text()).normalize_embeddings;
+    again.dispose();
     await clf.save({ name: "setfit-kept" });
     const kept = await pipeline("text-classification", { model: await models.files("setfit-kept"), device: "cpu" });
     const keptScores = await kept(test);
@@ -864,7 +871,7 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     embedder.dispose();
     return {
       steps: events.filter((t) => t === "step").length, last: events.at(-1), scores, names, accuracy: evaluation.accuracy, recipe, checkpointed, ranked, badStrategy, emptyRow, noHead,
-      reopenedScores, reopenedNames, keptScores, saved, recipeProgram, differentiable, headRun, strayHead,
+      reopenedScores, reopenedNames, keptScores, saved, recipeProgram, differentiable, headRun, strayHead, normalisedAgain,
     };
   }, { rows, run, test: fixture.test });
   assert.equal(r.steps, fixture.steps.length, "setfit's optimizer steps");
@@ -882,6 +889,7 @@ test("finetune({ method: \"setfit\" }) trains setfit's run on a sentence-transfo
     }));
   }
   assert.deepEqual(r.reopenedNames, fixture.saved.files, "a reopened SetFit model saves the same folder");
+  assert.equal(r.normalisedAgain, true, "retrained from a normalising SetFit folder, the model normalises too");
   assert.ok(r.accuracy > 0 && r.accuracy <= 1);
   // its recipe runs setfit's Trainer (tests/recipe.rs checks that program's steps against webtune's)
   assert.ok(r.recipe?.includes("train.py") && r.recipe.includes("webtune_order.json"), JSON.stringify(r.recipe));

@@ -116,13 +116,17 @@ export class SetFitModel {
 
 /**
  * `finetune(source, { method: "setfit", … })`: trains a SetFit model from the sentence-transformer
- * in `source` (its files by name, with modules.json and the module configs when it has them).
+ * in `source` (its files by name, with modules.json and the module configs when it has them, and
+ * config_setfit.json when it is a saved SetFit folder).
  * `train` is train.js's shared part (options, data, abort and divergence).
  */
 export function finetuneSetFit(source, options, train) {
   return train(options, "{text, label} rows", async (data, validation, setup, training, [onEvent, , isCancelled]) => {
     const files = await modelFiles(withoutSentenceFiles(source), MODEL_FILES, { signal: options.signal });
-    const modules = filesNamedIn(source);
+    // a saved SetFit folder's config_setfit.json says whether its embeddings are normalised: the
+    // new run keeps doing so
+    const setfitConfig = source?.["config_setfit.json"] instanceof Uint8Array ? { "config_setfit.json": source["config_setfit.json"] } : {};
+    const modules = { ...filesNamedIn(source), ...setfitConfig };
     return new SetFitModel(await call(() => core.fineTuneSetFit(files.config, files.weights, files.tokenizer, modules, data, validation, setup, training, onEvent, isCancelled)));
   });
 }
