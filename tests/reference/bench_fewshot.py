@@ -3,6 +3,7 @@ library, and webtune's plain fine-tuning, on k labelled SST-2 rows per class, si
 
     python tests/reference/bench_fewshot.py --webtune PATH/TO/webtune [--seeds 0,1,2] [--sizes 8,16,32]
         [--head differentiable]   # both SetFit sides with setfit's differentiable head (no fine-tuning side)
+        [--head end-to-end]       # the same head trained with the body (setfit's end_to_end=True)
 
 Rows: for each seed, k rows of each class drawn from SST-2 train.tsv with random.Random(seed);
 scored on all of dev.tsv (872 rows), accuracy. Base: all-MiniLM-L6-v2 (WEBTUNE_ASSETS), a
@@ -39,7 +40,7 @@ def sample(train, k, seed):
     return rows
 
 
-def setfit_run(rows, dev, seed, differentiable=False):
+def setfit_run(rows, dev, seed, differentiable=False, end_to_end=False):
     import torch
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
@@ -47,8 +48,9 @@ def setfit_run(rows, dev, seed, differentiable=False):
     torch.set_num_threads(2)
     start = time.perf_counter()
     # the differentiable head with setfit's defaults for it: 16 epochs, batch 2, lr 1e-2, body frozen
+    # (or, end to end, learning at setfit's default 1e-5)
     model = SetFitModel.from_pretrained(str(MODEL), use_differentiable_head=differentiable, head_params={"out_features": 2} if differentiable else {})
-    args = TrainingArguments(seed=seed, show_progress_bar=False, report_to=[], save_strategy="no")
+    args = TrainingArguments(seed=seed, end_to_end=end_to_end, show_progress_bar=False, report_to=[], save_strategy="no")
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": [s for s, _ in rows], "label": [l for _, l in rows]}))
     trainer.train()
     predicted = model.predict([s for s, _ in dev], batch_size=64)
@@ -74,13 +76,14 @@ def main():
     p.add_argument("--webtune", required=True, help="path to the webtune binary")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--sizes", default="8,16,32")
-    p.add_argument("--head", choices=["logistic", "differentiable"], default="logistic", help="the SetFit sides' head")
+    p.add_argument("--head", choices=["logistic", "differentiable", "end-to-end"], default="logistic", help="the SetFit sides' head")
     a = p.parse_args()
     train, dev = read_tsv(SST2 / "train.tsv"), read_tsv(SST2 / "dev.tsv")
-    differentiable = a.head == "differentiable"
+    differentiable, end_to_end = a.head != "logistic", a.head == "end-to-end"
     head_flags = ["--head", "differentiable"] if differentiable else []
+    head_flags += ["--end-to-end"] if end_to_end else []
     sides = {
-        "setfit": lambda rows, f, seed, work: setfit_run(rows, dev, seed, differentiable),
+        "setfit": lambda rows, f, seed, work: setfit_run(rows, dev, seed, differentiable, end_to_end),
         "webtune setfit": lambda rows, f, seed, work: webtune_run(a.webtune, f, seed, work, ["--method", "setfit", *head_flags]),
     }
     if not differentiable:
