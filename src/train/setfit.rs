@@ -117,7 +117,7 @@ pub async fn fine_tune_setfit(
     let mut done = None;
     let mut forward = |e: Event| match e {
         Event::Done { .. } => done = Some(e),
-        other => on_event(renumbered(other, 0, head_steps)),
+        other => on_event(renumbered(other, 0, head_steps, None)),
     };
     let run = trainer::run(&task, files.weights.clone(), device, options, None, Hooks { on_event: &mut forward, on_checkpoint: None, cancelled }).await;
     let run = run?;
@@ -138,7 +138,8 @@ pub async fn fine_tune_setfit(
         let mut forward = |e: Event| match e {
             Event::Start { .. } => {}
             Event::Done { .. } => head_done = Some(e),
-            other => on_event(renumbered(other, run.steps, run.steps)),
+            // (its steps report the epoch the body ended at: `epoch` counts the contrastive epochs)
+            other => on_event(renumbered(other, run.steps, run.steps, Some(options.epochs as f64))),
         };
         let trained = phase.train(body_weights, device, options, Hooks { on_event: &mut forward, on_checkpoint: None, cancelled }).await?;
         let done = done.map(|body_done| joined(body_done, head_done));
@@ -187,13 +188,15 @@ pub async fn fine_tune_setfit(
     Ok(TrainedSetFit { model, stop_reason, steps, evaluation })
 }
 
-/// `event` with its step numbered `offset` further on and the run's total `extra` steps longer.
-fn renumbered(mut event: Event, offset: usize, extra: usize) -> Event {
+/// `event` with its step numbered `offset` further on, the run's total `extra` steps longer and,
+/// when given, its epoch `at_epoch`.
+fn renumbered(mut event: Event, offset: usize, extra: usize, at_epoch: Option<f64>) -> Event {
     match &mut event {
         Event::Start { total_steps, .. } => *total_steps += extra,
-        Event::Step { step, total_steps, .. } => {
+        Event::Step { step, total_steps, epoch, .. } => {
             *step += offset;
             *total_steps += extra;
+            *epoch = at_epoch.unwrap_or(*epoch);
         }
         Event::Eval { step, .. } | Event::SkippedStep { step, .. } | Event::Checkpoint { step, .. } => *step += offset,
         Event::Done { .. } => {}
