@@ -5,7 +5,7 @@
 # same targets in the ordinary test build (tests/fuzz_replay.rs, part of `cargo test`).
 #   pkg-config/fuzz.sh TARGET SECONDS     one target
 #   pkg-config/fuzz.sh all SECONDS        every target, SECONDS each
-# Targets: data model_folder gguf tokenizer chat_template checkpoint. An input that panics,
+# Targets: data model_folder gguf tokenizer chat_template checkpoint setfit_head. An input that panics,
 # aborts, runs longer than 10 s or takes more than 4 GB is a finding: it is saved under
 # $WEBTUNE_FUZZ_HOME/artifacts/TARGET/ (default ~/.cache/webtune/fuzz) and the script fails.
 # The corpus grows in $WEBTUNE_FUZZ_HOME/corpus/TARGET between runs. cargo-fuzz needs nightly
@@ -14,7 +14,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/pkg-config/env.sh"
 cd "$ROOT"
-TARGETS=(data model_folder gguf tokenizer chat_template checkpoint)
+TARGETS=(data model_folder gguf tokenizer chat_template checkpoint setfit_head)
 if [ $# -ne 2 ]; then
   echo "usage: $0 TARGET|all SECONDS   (targets: ${TARGETS[*]})" >&2
   exit 2
