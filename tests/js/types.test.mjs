@@ -54,7 +54,7 @@ export async function use(file: File) {
   const clf = await pipeline("text-classification", { model: "webtune/minilm" });
   await clf.finetune({ data: file, metric: "macro_f1" });
   await clf.finetune({ data: file, method: "setfit", numIterations: 5, samplingStrategy: "unique" });
-  await clf.finetune({ data: file, method: "setfit", head: "differentiable", headEpochs: 4, headBatchSize: 2, headLearningRate: 1e-2 });
+  await clf.finetune({ data: file, method: "setfit", head: "differentiable", headEpochs: 4, headBatchSize: 2, headLearningRate: 1e-2, endToEnd: true, headBodyLearningRate: 1e-5 });
   const setfitFolder = await clf.save();
   const head: Blob | undefined = setfitFolder["model_head.pkl"];
   const reopened = await pipeline("text-classification", { model: setfitFolder });
