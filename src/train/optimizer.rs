@@ -187,7 +187,8 @@ impl AdamW {
 
     /// The rate of the parameter at `path` when the schedule's is `lr`.
     fn lr_at(&self, path: &str, lr: f64) -> f64 {
-        match self.groups.iter().find(|g| path == g.prefix || path.starts_with(&format!("{}.", g.prefix))) {
+        let within = |g: &&LrGroup| path.strip_prefix(g.prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
+        match self.groups.iter().find(within) {
             Some(g) => lr * g.factor,
             None => lr,
         }
