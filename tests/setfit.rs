@@ -33,7 +33,7 @@ use webtune::{
     models::bert::BertConfig,
     session::{DataFile, Finetuned, SessionData, finetune_setfit},
     train::{
-        Event, Hooks, TrainOptions,
+        Event, Hooks, StopReason, TrainOptions,
         options::{Method, SetFitHeadKind},
         setfit_end_to_end::EndToEnd,
         setfit_head::{DifferentiableHead, HeadRun, train_head},
@@ -493,6 +493,37 @@ fn setfit_refuses_what_it_cannot_do_by_name() {
     let head_steps = 2 * 20usize.div_ceil(8);
     assert_eq!((total, done, steps), (body_steps + head_steps, body_steps + head_steps, body_steps + head_steps));
     assert_eq!(numbers, (1..=total).map(|s| (s, total)).collect::<Vec<_>>());
+    // cancelled before the head's first step: the head is fitted on the trained body (the frozen
+    // head's run, not the random start)
+    let seen = std::cell::Cell::new(0);
+    let mut stopped = None;
+    let cancelled_run = block_on(finetune_setfit(&files, modules.clone(), &device::cpu(), &data(), &Columns::default(), &end_to_end, Hooks {
+        on_event: &mut |ev| match ev {
+            Event::Step { .. } => seen.set(seen.get() + 1),
+            Event::Done { stop_reason, steps, .. } => stopped = Some((stop_reason, steps)),
+            _ => {}
+        },
+        on_checkpoint: None,
+        cancelled: &|| seen.get() >= body_steps,
+    }))
+    .unwrap();
+    assert_eq!(stopped, Some((StopReason::Cancelled, body_steps)));
+    let frozen = block_on(finetune_setfit(&files, modules.clone(), &device::cpu(), &data(), &Columns::default(), &TrainOptions { head_batch_size: Some(8), ..differentiable.clone() }, Hooks::events(&mut |_| {}))).unwrap();
+    close("the cancelled run's head", &cancelled_run.model.head.coef.concat(), &frozen.model.head.coef.concat(), 1e-9);
+    // diverging in the head's phase: its skipped steps numbered as the run's, the advice naming the head's rates
+    let (mut skipped, mut message) = (Vec::new(), None);
+    let diverging = TrainOptions { head_learning_rate: Some(1e38), ..end_to_end.clone() };
+    block_on(finetune_setfit(&files, modules.clone(), &device::cpu(), &data(), &Columns::default(), &diverging, Hooks::events(&mut |ev| match ev {
+        Event::SkippedStep { step, message, .. } => skipped.push((step, message)),
+        Event::Done { stop_reason, message: m, steps, .. } => message = Some((stop_reason, m, steps)),
+        _ => {}
+    })))
+    .unwrap();
+    assert!(skipped.len() >= 5 && skipped.iter().all(|(step, m)| *step > body_steps && m.contains(&format!("at step {step};"))), "{skipped:?}");
+    let (stop, m, steps) = message.unwrap();
+    let m = m.unwrap();
+    assert_eq!(stop, StopReason::Diverged);
+    assert!(m.contains(&format!("up to step {steps})")) && m.contains("Lower headLearningRate (now 100000000000000000000000000000000000000) or headBodyLearningRate"), "{m}");
     for (o, want) in [
         (TrainOptions { end_to_end: true, ..options(&e) }, "endToEnd trains SetFit's differentiable head"),
         (TrainOptions { head_body_learning_rate: Some(1e-5), ..differentiable.clone() }, "pass endToEnd: true"),

@@ -41,9 +41,6 @@ impl SentenceTransformer {
     /// `read(name)` gives another file of the folder (`config_setfit.json` too, in a saved SetFit
     /// folder).
     pub fn from_folder(modules: Option<&[u8]>, read: impl Fn(&str) -> Option<Vec<u8>>) -> Result<Self> {
-        let Some(modules) = modules else { return Ok(Self::plain()) };
-        let bad = |m: String| Error::Weights(format!("modules.json: {m}"));
-        let list: Vec<Value> = serde_json::from_slice(modules).map_err(|e| bad(format!("not a JSON list of modules ({e})")))?;
         let setfit_normalize = match read("config_setfit.json") {
             Some(b) => {
                 let setfit: Value = serde_json::from_slice(&b).map_err(|e| Error::Weights(format!("config_setfit.json is not valid JSON ({e})")))?;
@@ -51,6 +48,9 @@ impl SentenceTransformer {
             }
             None => false,
         };
+        let Some(modules) = modules else { return Ok(SentenceTransformer { setfit_normalize, ..Self::plain() }) };
+        let bad = |m: String| Error::Weights(format!("modules.json: {m}"));
+        let list: Vec<Value> = serde_json::from_slice(modules).map_err(|e| bad(format!("not a JSON list of modules ({e})")))?;
         let mut layout = SentenceTransformer { files: vec![("modules.json".into(), modules.to_vec())], setfit_normalize, ..Self::plain() };
         for (i, module) in list.iter().enumerate() {
             let kind = module.get("type").and_then(Value::as_str).ok_or_else(|| bad(format!("module {i} has no \"type\"")))?;

@@ -35,6 +35,13 @@ pub fn sentence_embeddings(body: &BertModel, modules: &SentenceTransformer, [ids
     if modules.normalize { l2_normalize(pooled) } else { pooled }
 }
 
+/// What setfit's head sees of a tokenized batch: the sentence embeddings, L2-normalised when the
+/// folder's `config_setfit.json` says so (`normalize_embeddings`; torch's `normalize`, eps 1e-12).
+pub fn head_inputs(body: &BertModel, modules: &SentenceTransformer, batch: [Tensor<2, Int>; 3]) -> Tensor<2> {
+    let embeddings = sentence_embeddings(body, modules, batch);
+    if modules.setfit_normalize { l2_normalize(embeddings) } else { embeddings }
+}
+
 /// A trained SetFit model on the inference device.
 pub struct SetFitModel {
     pub config: BertConfig,
@@ -113,11 +120,7 @@ impl SetFitModel {
 
     /// One embedding per text (cut at `max_length` tokens), in batches of `batch_size`.
     pub async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let mut rows = embed_texts(&self.body, &self.modules, &self.tokenizer, &self.device, texts, self.max_length, self.batch_size).await?;
-        if self.modules.setfit_normalize {
-            normalize_rows(&mut rows);
-        }
-        Ok(rows)
+        embed_texts(&self.body, &self.modules, &self.tokenizer, &self.device, texts, self.max_length, self.batch_size).await
     }
 
     /// The body's attention weights of every layer and head for `text`.
@@ -153,16 +156,7 @@ impl SetFitModel {
     }
 }
 
-/// Each row divided by its L2 norm, as torch's `normalize(p=2, eps=1e-12)` (setfit's
-/// `normalize_embeddings`).
-pub fn normalize_rows(rows: &mut [Vec<f32>]) {
-    for row in rows {
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        row.iter_mut().for_each(|v| *v /= norm);
-    }
-}
-
-/// Embeddings of `texts` by `body` (inference mode) on `device`.
+/// What setfit's head sees of `texts` ([`head_inputs`]) by `body` (inference mode) on `device`.
 pub async fn embed_texts(
     body: &BertModel,
     modules: &SentenceTransformer,
@@ -175,7 +169,7 @@ pub async fn embed_texts(
     let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(batch_size.max(1)) {
         let b = tokenizer.encode(chunk, None, max_length, true)?;
-        out.extend(device.read_rows(sentence_embeddings(body, modules, batch_tensors(&b, device.device()))).await?);
+        out.extend(device.read_rows(head_inputs(body, modules, batch_tensors(&b, device.device()))).await?);
     }
     Ok(out)
 }

@@ -16,7 +16,7 @@ use super::{
     options::SetFitHeadKind,
     setfit_end_to_end::{DEFAULT_BODY_LEARNING_RATE, EndToEnd},
     setfit_head::{self, DifferentiableHead, HeadRun, train_head},
-    trainer::{self, Task, WeightsOrigin},
+    trainer::{self, Run, Task, WeightsOrigin},
 };
 use crate::{
     ComputeDevice, Error, Result,
@@ -30,7 +30,7 @@ use crate::{
         logistic::LogisticRegression,
         metrics::{CLASSIFICATION_METRICS, Metrics},
         sentence_transformer::SentenceTransformer,
-        setfit::{SetFitModel, embed_texts, normalize_rows, sentence_embeddings},
+        setfit::{SetFitModel, embed_texts, sentence_embeddings},
     },
     models::bert::{BertConfig, BertModel},
     tokenizer::TextTokenizer,
@@ -101,7 +101,6 @@ pub async fn fine_tune_setfit(
         max_length,
         warnings,
     };
-    let end_to_end = options.head == Some(SetFitHeadKind::Differentiable) && options.end_to_end;
     let head_run = HeadRun {
         epochs: options.head_epochs.unwrap_or(setfit_head::DEFAULT_EPOCHS),
         batch_size: options.head_batch_size.unwrap_or(setfit_head::DEFAULT_BATCH_SIZE),
@@ -109,8 +108,19 @@ pub async fn fine_tune_setfit(
         weight_decay: options.weight_decay,
         seed: options.seed,
     };
+    let start = DifferentiableHead::initial(names.len(), task.config.hidden_size, options.seed);
+    let end_to_end = (options.head == Some(SetFitHeadKind::Differentiable) && options.end_to_end).then(|| EndToEnd {
+        config: &task.config,
+        tokenizer: &task.tokenizer,
+        modules: &task.modules,
+        train,
+        max_length,
+        start: start.clone(),
+        run: head_run.clone(),
+        body_learning_rate: options.head_body_learning_rate.unwrap_or(DEFAULT_BODY_LEARNING_RATE),
+    });
     // An end-to-end head's steps follow the body's, numbered on: the run reports them as one.
-    let head_steps = if end_to_end { train.len().div_ceil(head_run.batch_size).saturating_mul(head_run.epochs) } else { 0 };
+    let head_steps = end_to_end.as_ref().map_or(0, EndToEnd::steps);
     // The body's `done` waits until the head is trained and the model evaluated; no checkpoints
     // (refused above).
     let Hooks { on_event, cancelled, .. } = hooks;
@@ -120,42 +130,32 @@ pub async fn fine_tune_setfit(
         other => on_event(renumbered(other, 0, head_steps, None)),
     };
     let run = trainer::run(&task, files.weights.clone(), device, options, None, Hooks { on_event: &mut forward, on_checkpoint: None, cancelled }).await;
-    let run = run?;
-    let start = DifferentiableHead::initial(names.len(), task.config.hidden_size, options.seed);
-    let (body, head, device, done) = if end_to_end && run.stop_reason == StopReason::Finished {
-        let phase = EndToEnd {
-            config: &task.config,
-            tokenizer: &task.tokenizer,
-            modules: &task.modules,
-            train,
-            max_length,
-            start,
-            run: head_run,
-            body_learning_rate: options.head_body_learning_rate.unwrap_or(DEFAULT_BODY_LEARNING_RATE),
-        };
-        let body_weights = bert::export_encoder(&task.config, &run.model, &run.device).await?;
-        let mut head_done = None;
-        let mut forward = |e: Event| match e {
-            Event::Start { .. } => {}
-            Event::Done { .. } => head_done = Some(e),
-            // (its steps report the epoch the body ended at: `epoch` counts the contrastive epochs)
-            other => on_event(renumbered(other, run.steps, run.steps, Some(options.epochs as f64))),
-        };
-        let trained = phase.train(body_weights, device, options, Hooks { on_event: &mut forward, on_checkpoint: None, cancelled }).await?;
-        let done = done.map(|body_done| joined(body_done, head_done));
-        (trained.body, trained.head.as_logistic(), trained.device, done)
-    } else {
-        // (a run stopped in the body's phase gets its head from the body as it is: quickly, on the host)
-        let texts: Vec<&str> = train.examples.iter().map(|e| e.text.as_str()).collect();
-        let mut embeddings = embed_texts(&run.model, &task.modules, &task.tokenizer, &run.device, &texts, max_length, options.batch_size).await?;
-        if task.modules.setfit_normalize {
-            normalize_rows(&mut embeddings);
+    let Run { model: body, device: body_device, stop_reason, steps: body_steps, .. } = run?;
+    let (body, head, device, done) = match end_to_end {
+        Some(phase) if stop_reason == StopReason::Finished => {
+            let body_weights = bert::export_encoder(&task.config, &body, &body_device).await?;
+            drop(body); // the phase loads its own copy to train
+            let mut head_done = None;
+            let mut forward = |e: Event| match e {
+                Event::Start { .. } => {}
+                Event::Done { .. } => head_done = Some(e),
+                // (its steps report the epoch the body ended at: `epoch` counts the contrastive epochs)
+                other => on_event(renumbered(other, body_steps, body_steps, Some(options.epochs as f64))),
+            };
+            let trained = phase.train(body_weights, device, options, Hooks { on_event: &mut forward, on_checkpoint: None, cancelled }).await?;
+            // (cancelled before its first step, the head would be its random start: fit it on the body instead)
+            let head = match trained.steps {
+                0 => fitted_head(&task, &trained.body, &trained.device, options, &head_run, start).await?,
+                _ => trained.head.as_logistic(),
+            };
+            let advice = phase.divergence_advice(head_run.learning_rate);
+            (trained.body, head, trained.device, done.map(|body_done| joined(body_done, head_done, &advice)))
         }
-        let head = match options.head.unwrap_or_default() {
-            SetFitHeadKind::Logistic => LogisticRegression::fit(&embeddings, &labels, names.len())?,
-            SetFitHeadKind::Differentiable => train_head(start, &embeddings, &labels, &head_run, |_, _| {})?.as_logistic(),
-        };
-        (run.model, head, run.device, done)
+        // (a run stopped in the body's phase gets its head from the body as it is: quickly, on the host)
+        _ => {
+            let head = fitted_head(&task, &body, &body_device, options, &head_run, start).await?;
+            (body, head, body_device, done)
+        }
     };
     let model = SetFitModel {
         config: task.config,
@@ -173,7 +173,7 @@ pub async fn fine_tune_setfit(
     };
     let (stop_reason, steps) = match &done {
         Some(Event::Done { stop_reason, steps, .. }) => (*stop_reason, *steps),
-        _ => (run.stop_reason, run.steps),
+        _ => (stop_reason, body_steps),
     };
     let evaluation = match validation {
         Some(v) if !v.is_empty() => Some(evaluate(&model, v).await?),
@@ -198,21 +198,44 @@ fn renumbered(mut event: Event, offset: usize, extra: usize, at_epoch: Option<f6
             *total_steps += extra;
             *epoch = at_epoch.unwrap_or(*epoch);
         }
-        Event::Eval { step, .. } | Event::SkippedStep { step, .. } | Event::Checkpoint { step, .. } => *step += offset,
+        Event::SkippedStep { step, loss, message } => {
+            *step += offset;
+            *message = trainer::skipped_message(loss.is_some(), *step);
+        }
+        Event::Eval { step, .. } | Event::Checkpoint { step, .. } => *step += offset,
         Event::Done { .. } => {}
     }
     event
 }
 
 /// The run's `done`: the body's followed by the head's (steps and seconds added; the head's stop
-/// reason and message when it stopped early).
-fn joined(body: Event, head: Option<Event>) -> Event {
+/// reason, and when it diverged the message for the run's step and the head's `advice`).
+fn joined(body: Event, head: Option<Event>, advice: &str) -> Event {
     match (body, head) {
         (
             Event::Done { steps, best, restored_best, seconds, .. },
             Some(Event::Done { steps: head_steps, stop_reason, seconds: head_seconds, message, .. }),
-        ) => Event::Done { steps: steps + head_steps, stop_reason, best, restored_best, seconds: seconds + head_seconds, message },
+        ) => {
+            let steps = steps + head_steps;
+            let message = match stop_reason {
+                StopReason::Diverged => Some(trainer::diverged_message(steps, advice)),
+                _ => message,
+            };
+            Event::Done { steps, stop_reason, best, restored_best, seconds: seconds + head_seconds, message }
+        }
         (body, _) => body,
+    }
+}
+
+/// The head fitted on the embeddings `body` gives the training rows: the logistic regression, or
+/// the differentiable head trained on the host from `start` with the body frozen.
+async fn fitted_head(task: &Body<'_>, body: &BertModel, device: &ComputeDevice, options: &TrainOptions, head_run: &HeadRun, start: DifferentiableHead) -> Result<LogisticRegression> {
+    let texts: Vec<&str> = task.train.examples.iter().map(|e| e.text.as_str()).collect();
+    let labels: Vec<usize> = task.train.examples.iter().map(|e| e.label).collect();
+    let embeddings = embed_texts(body, &task.modules, &task.tokenizer, device, &texts, task.max_length, options.batch_size).await?;
+    match options.head.unwrap_or_default() {
+        SetFitHeadKind::Logistic => LogisticRegression::fit(&embeddings, &labels, task.names.len()),
+        SetFitHeadKind::Differentiable => Ok(train_head(start, &embeddings, &labels, head_run, |_, _| {})?.as_logistic()),
     }
 }
 

@@ -14,7 +14,7 @@ use burn::{
 };
 
 use super::{
-    Evaluation, Hooks, MemoryPlan, StopReason, TrainOptions,
+    Evaluation, Hooks, MemoryPlan, TrainOptions,
     checkpoint::fingerprint,
     optimizer::LrGroup,
     options::Method,
@@ -25,12 +25,9 @@ use super::{
 use crate::{
     ComputeDevice, Error, Result,
     data::{Dataset, batch_tensors},
-    infer::{sentence_transformer::SentenceTransformer, setfit::sentence_embeddings},
+    infer::{sentence_transformer::SentenceTransformer, setfit::head_inputs},
     kernels::linear::linear,
-    models::{
-        bert::{BertConfig, BertModel},
-        heads::l2_normalize,
-    },
+    models::bert::{BertConfig, BertModel},
     tokenizer::TextTokenizer,
     weights::{LoadReport, bert},
 };
@@ -60,12 +57,12 @@ pub struct EndToEnd<'a> {
     pub body_learning_rate: f64,
 }
 
-/// A finished end-to-end phase: the trained body (inference device) and head.
+/// A finished end-to-end phase: the trained body (inference device) and head, and the optimizer
+/// steps it took (fewer than planned when it was cancelled or diverged).
 pub struct TrainedEndToEnd {
     pub body: BertModel,
     pub head: DifferentiableHead,
     pub device: ComputeDevice,
-    pub stop_reason: StopReason,
     pub steps: usize,
 }
 
@@ -117,7 +114,7 @@ impl EndToEnd<'_> {
             weight: rows.chunks(features.max(1)).map(|r| r.iter().map(|&x| f64::from(x)).collect()).collect(),
             bias: bias.iter().map(|&x| f64::from(x)).collect(),
         };
-        Ok(TrainedEndToEnd { body: run.model.body, head, device: run.device, stop_reason: run.stop_reason, steps: run.steps })
+        Ok(TrainedEndToEnd { body: run.model.body, head, device: run.device, steps: run.steps })
     }
 }
 
@@ -158,6 +155,13 @@ impl Task for EndToEnd<'_> {
         vec![LrGroup { prefix: "body".into(), factor: self.body_learning_rate / self.run.learning_rate }]
     }
 
+    fn divergence_advice(&self, learning_rate: f64) -> String {
+        format!(
+            "Lower headLearningRate (now {learning_rate}) or headBodyLearningRate (now {}), or check the data",
+            self.body_learning_rate
+        )
+    }
+
     fn lr_decay(&self, steps_per_epoch: usize) -> Option<StepDecay> {
         Some(StepDecay { every: steps_per_epoch.saturating_mul(STEP_EPOCHS), gamma: 0.5 })
     }
@@ -166,8 +170,12 @@ impl Task for EndToEnd<'_> {
         let (body, report) = bert::load_encoder(self.config, weights, device)?;
         let classes = self.start.bias.len();
         let features = self.start.weight.first().map_or(0, Vec::len);
-        if features != self.config.hidden_size || self.start.weight.iter().any(|r| r.len() != features) {
-            return Err(Error::Data(format!("the head takes {features} features; the body gives {}", self.config.hidden_size)));
+        if features != self.config.hidden_size || self.start.weight.len() != classes || self.start.weight.iter().any(|r| r.len() != features) {
+            return Err(Error::Data(format!(
+                "the head's start ({} rows of weights, {classes} biases) does not fit {} features",
+                self.start.weight.len(),
+                self.config.hidden_size
+            )));
         }
         // Burn's [features, classes]: the transpose of setfit's rows
         let transposed: Vec<f32> = (0..features).flat_map(|f| self.start.weight.iter().map(move |row| row[f] as f32)).collect();
@@ -184,8 +192,7 @@ impl Task for EndToEnd<'_> {
         let texts: Vec<&str> = rows.iter().map(|&r| self.train.examples[r].text.as_str()).collect();
         let batch = self.tokenizer.encode(&texts, None, self.max_length, true)?;
         let tokens = batch.attention_mask.iter().filter(|&&m| m != 0).count();
-        let embeddings = sentence_embeddings(&model.body, self.modules, batch_tensors(&batch, device));
-        let embeddings = if self.modules.setfit_normalize { l2_normalize(embeddings) } else { embeddings };
+        let embeddings = head_inputs(&model.body, self.modules, batch_tensors(&batch, device));
         let logits = linear(&model.head, embeddings).div_scalar(1.0 + EPS);
         let labels: Vec<i64> = rows.iter().map(|&r| self.train.examples[r].label as i64).collect();
         let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [rows.len()]), device);

@@ -73,6 +73,10 @@ pub trait Task {
     fn lr_decay(&self, _steps_per_epoch: usize) -> Option<StepDecay> {
         None
     }
+    /// What a diverged run tells the user to change, its learning rate being `learning_rate`.
+    fn divergence_advice(&self, learning_rate: f64) -> String {
+        format!("Lower learningRate (now {learning_rate}), keep maxGradNorm on, or check the data")
+    }
     /// The model to train, from `weights`, on `device`.
     fn load(&self, weights: Vec<u8>, device: &Device, origin: WeightsOrigin) -> Result<(Self::Model, LoadReport)>;
     /// Called as each epoch starts (before its first `loss`): tasks that make examples afresh per
@@ -344,7 +348,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
         if let Some(event) = read.step_event(self.total_steps, self.epoch_of(self.step), lr) {
             (self.hooks.on_event)(event);
         }
-        Ok(self.streak.report(&read, self.hooks.on_event, self.options.learning_rate))
+        Ok(self.streak.report(&read, self.hooks.on_event, &self.task.divergence_advice(self.options.learning_rate)))
     }
 
     /// Evaluations run at each epoch's end and every `evalEvery` steps, when there is validation data.
@@ -409,7 +413,7 @@ impl<'a, 'h, T: Task> Loop<'a, 'h, T> {
         if !self.log.steps.is_empty() {
             // stopped between log points: the steps since the last one may still have been skipped
             let read = self.log.read(&self.train_device, None).await?;
-            self.streak.report(&read, self.hooks.on_event, self.options.learning_rate);
+            self.streak.report(&read, self.hooks.on_event, &self.task.divergence_advice(self.options.learning_rate));
         }
         let (model, restored_best) = match self.tracker.best_model.take() {
             Some(best) if self.options.keep_best => (best, true),
@@ -505,10 +509,25 @@ impl WindowRead {
 #[derive(Default)]
 struct BadStreak(usize);
 
+/// What a skipped step's event says (`loss_finite`: the gradient norm was the culprit).
+pub(crate) fn skipped_message(loss_finite: bool, step: usize) -> String {
+    let what = if loss_finite { "the gradient norm" } else { "the loss" };
+    format!("{what} was not finite at step {step}; the update was skipped")
+}
+
+/// What a diverged run's `done` says: [`MAX_BAD_STEPS`] skipped steps in a row up to `step`, and
+/// what to change.
+pub(crate) fn diverged_message(step: usize, advice: &str) -> String {
+    format!(
+        "training diverged: the loss or gradients were NaN/infinite on {MAX_BAD_STEPS} steps in a row (up to step {step}); \
+         none of their updates reached the weights. {advice}"
+    )
+}
+
 impl BadStreak {
     /// Reports the window's skipped steps; returns the divergence message once a streak of
     /// [`MAX_BAD_STEPS`] happened.
-    fn report(&mut self, read: &WindowRead, on_event: &mut dyn FnMut(Event), lr: f64) -> Option<String> {
+    fn report(&mut self, read: &WindowRead, on_event: &mut dyn FnMut(Event), advice: &str) -> Option<String> {
         let mut diverged = None;
         for &(step, loss, applied) in &read.steps {
             if applied {
@@ -516,19 +535,9 @@ impl BadStreak {
                 continue;
             }
             self.0 += 1;
-            let what = if loss.is_finite() { "the gradient norm" } else { "the loss" };
-            on_event(Event::SkippedStep {
-                step,
-                loss: loss.is_finite().then_some(loss),
-                message: format!("{what} was not finite at step {step}; the update was skipped"),
-            });
+            on_event(Event::SkippedStep { step, loss: loss.is_finite().then_some(loss), message: skipped_message(loss.is_finite(), step) });
             if self.0 >= MAX_BAD_STEPS && diverged.is_none() {
-                diverged = Some(format!(
-                    "training diverged: the loss or gradients were NaN/infinite on {} steps in a row (up to step \
-                     {step}); none of their updates reached the weights. Lower learningRate (now {lr}), keep \
-                     maxGradNorm on, or check the data",
-                    self.0
-                ));
+                diverged = Some(diverged_message(step, advice));
             }
         }
         diverged
