@@ -45,9 +45,12 @@
 #                                   and in the setfit library, and webtune's plain fine-tuning, on
 #                                   MiniLM; dev accuracy side by side (tests/reference/bench_fewshot.py)
 #   pkg-config/bench.sh augment     plain fine-tuning with and without each augmentation (swap,
-#                                   delete; substitute and insert given a masked LM in
-#                                   WEBTUNE_AUGMENT_MLM) at 64/128/256 SST-2 rows, 3 seeds, dev
-#                                   accuracy (tests/reference/bench_augment.py)
+#                                   delete; substitute and insert given a masked LM: WEBTUNE_AUGMENT_MLM,
+#                                   or the one `augment-mlm` made) at 64/128/256 SST-2 rows, 3 seeds,
+#                                   dev accuracy (tests/reference/bench_augment.py)
+#   pkg-config/bench.sh augment-mlm the masked LM that fills `augment`'s substitute and insert:
+#                                   MiniLM with a fresh head trained on SST-2's text by webtune
+#                                   (~/.cache/webtune/augment-mlm; tests/reference/make_augment_mlm.py)
 #   pkg-config/bench.sh active      active learning: `webtune rank` (entropy) vs random choice, 5
 #                                   rounds of 32 labels from a 2,000-row SST-2 pool, dev accuracy
 #                                   per round (tests/reference/bench_active.py)
@@ -137,7 +140,17 @@ case "$what" in
     ;;
   augment)
     [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
-    reference_and_cli bench_augment.py "fine-tuning with and without augmentation at 64/128/256 SST-2 rows" --seeds=0,1,2 ${WEBTUNE_AUGMENT_MLM:+--mlm="$WEBTUNE_AUGMENT_MLM"}
+    mlm="${WEBTUNE_AUGMENT_MLM:-$HOME/.cache/webtune/augment-mlm}"
+    mlm_arg="--mlm=$mlm"
+    if [ -z "${WEBTUNE_AUGMENT_MLM:-}" ] && [ ! -f "$mlm/config.json" ]; then
+      mlm_arg=""
+      echo "bench: no masked LM at $mlm: substitute and insert are left out (make one: pkg-config/bench.sh augment-mlm)" >&2
+    fi
+    reference_and_cli bench_augment.py "fine-tuning with and without augmentation at 64/128/256 SST-2 rows" --seeds=0,1,2 ${mlm_arg:+"$mlm_arg"}
+    ;;
+  augment-mlm)
+    [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
+    reference_and_cli make_augment_mlm.py "the masked LM for augment's substitute and insert: MiniLM + a fresh head, trained on SST-2's text" --rows=19200
     ;;
   active)
     [ -f "$WEBTUNE_ASSETS/data/sst2/train.tsv" ] || { echo "bench: SST-2 not found under $WEBTUNE_ASSETS" >&2; exit 1; }
@@ -265,7 +278,7 @@ case "$what" in
     step "resource soak in Chromium"
     exec node tests/bench/soak.mjs
     ;;
-  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|adapters|recipe|recipe-lm|fewshot|augment|active|soak" >&2; exit 2 ;;
+  *) echo "usage: pkg-config/bench.sh encoder|step|finetune|lora|ner|qa|mlm|generate|generate-gemma|qlora|llamacpp|adapters|recipe|recipe-lm|fewshot|augment|augment-mlm|active|soak" >&2; exit 2 ;;
 esac
 
 step "summary (median ms; ratio = webtune / PyTorch, lower is better)"

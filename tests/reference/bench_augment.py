@@ -2,7 +2,7 @@
 without each augmentation, at 64, 128 and 256 labelled SST-2 rows.
 
     python tests/reference/bench_augment.py --webtune PATH/TO/webtune [--seeds 0,1,2] [--sizes 64,128,256]
-        [--mlm FOLDER]
+        [--mlm FOLDER] [--sides none,substitute,insert]
 
 For each seed, the rows are drawn from SST-2 train.tsv with random.Random(seed), half of each
 class; all-MiniLM-L6-v2 (WEBTUNE_ASSETS) is fine-tuned from its base on them (`webtune train`: a
@@ -10,8 +10,9 @@ new head, 10 epochs, batch 8, lr 1e-4 — the few-row recipe of bench_active.py 
 then scored on all of dev.tsv (`webtune eval`, accuracy). Sides: no augmentation, and one
 augmented copy of each row per epoch by each operation at rate 0.1 (EDA's α): swap, delete, and —
 with --mlm, a folder holding a masked language model with its head — substitute and insert
-(contextual augmentation; MiniLM has no masked-LM head of its own). The augmented runs see twice
-the examples per epoch (the rows and their copies). Prints one JSON line per run, then a markdown
+(contextual augmentation; MiniLM has no masked-LM head of its own: `make_augment_mlm.py` trains
+one). The augmented runs see twice the examples per epoch (the rows and their copies). --sides
+runs a subset (`none` is always among them: the table compares each side to it). Prints one JSON line per run, then a markdown
 table.
 """
 import argparse
@@ -45,6 +46,7 @@ def main():
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--sizes", default="64,128,256", help="labelled rows in all (half of each class)")
     p.add_argument("--mlm", help="a masked language model folder for substitute and insert")
+    p.add_argument("--sides", help="which sides to run (comma-separated; default: all there are)")
     a = p.parse_args()
     train = read_tsv(SST2 / "train.tsv")
     sides = {"none": [], "swap": ["--augment", "swap"], "delete": ["--augment", "delete"]}
@@ -52,6 +54,11 @@ def main():
         sides |= {op: ["--augment", op, "--augment-model", a.mlm] for op in ("substitute", "insert")}
     else:
         print("no --mlm: substitute and insert are left out (MiniLM has no masked-LM head)", file=sys.stderr)
+    if a.sides:
+        wanted = {"none", *a.sides.split(",")}
+        if unknown := wanted - sides.keys():
+            raise SystemExit(f"--sides: {', '.join(sorted(unknown))} not among {', '.join(sides)} (substitute and insert need --mlm)")
+        sides = {side: flags for side, flags in sides.items() if side in wanted}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
