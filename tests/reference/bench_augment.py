@@ -12,8 +12,8 @@ augmented copy of each row per epoch by each operation at rate 0.1 (EDA's α): s
 with --mlm, a folder holding a masked language model with its head — substitute and insert
 (contextual augmentation; MiniLM has no masked-LM head of its own: `make_augment_mlm.py` trains
 one). The augmented runs see twice the examples per epoch (the rows and their copies). --sides
-runs a subset (`none` is always among them: the table compares each side to it). Prints one JSON line per run, then a markdown
-table.
+runs a subset (`none` is always among them: the table compares each side to it). Prints one JSON
+line per run, then a markdown table.
 """
 import argparse
 import json

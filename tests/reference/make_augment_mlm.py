@@ -9,7 +9,7 @@ the task's own text: MiniLM with transformers' fresh `BertForMaskedLM` head (see
 of `bench_tasks.py mlm`) is trained with `webtune train --task fill-mask` on the first --rows
 sentences of SST-2 `train.tsv` (shuffled with random.Random(0); text only, never dev.tsv). It
 then prints the held-out masked-LM loss on dev.tsv (the masking of `bench_tasks.py mlm`, seed
-1234; the start scores 10.82) and what transformers' fill-mask pipeline predicts for a few dev
+1234; the start scores 10.82) and what transformers' fill-mask pipeline predicts in three probe
 sentences, so the quality of the words it fills can be judged. The folder (default
 ~/.cache/webtune/augment-mlm) is what `pkg-config/bench.sh augment` reads.
 """
@@ -55,13 +55,13 @@ def main():
         for line in proc.stdout:  # the run's progress, as it goes
             event = json.loads(line)
             if event["type"] == "step":
-                print(f"step {event['step']}/{event.get('totalSteps', '?')} loss {event['loss']:.3f} ({event['stepMs']:.0f} ms)",
+                print(f"step {event['step']}/{event['totalSteps']} loss {event['loss']:.3f} ({event['stepMs']:.0f} ms)",
                       file=sys.stderr, flush=True)
         if proc.wait() != 0:
             raise SystemExit(f"webtune train failed: {' '.join(cmd)}")
     tok = AutoTokenizer.from_pretrained(a.out)
     model = AutoModelForMaskedLM.from_pretrained(a.out).eval()
-    loss = mlm_loss(model, tok, sst2_sentences("dev.tsv"), {"max_length": 64}, 1234)
+    loss = mlm_loss(model, tok, sst2_sentences("dev.tsv"), RECIPE, 1234)
     fill = pipeline("fill-mask", model=model, tokenizer=tok)
     probes = {s: [c["token_str"] for c in fill(s, top_k=5)] for s in PROBES}
     print(json.dumps({"out": str(a.out), "rows": len(rows), "held_out_mlm_loss": round(loss, 3), "fill_mask_top5": probes}, indent=1))
